@@ -1,0 +1,34 @@
+# ovl: `make test` sets up .venv and runs the suite; `make demo` runs the
+# main job on the simulated board.  Only python3 (>= 3.11) and make needed.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help test demo bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv with pinned dependencies
+
+test: $(STAMP) ## run the whole test suite (CPython and MicroPython)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: $(STAMP) ## run the main job on the simulated board `sim`
+	$(VENV)/bin/ovl demo --board sim --workdir demo-out
+
+bench: $(STAMP) ## run the benchmarks (prints ratios against peers)
+	$(PY) -m host_tools.bench all
+
+clean: ## remove the venv and build outputs
+	rm -rf $(VENV) demo-out build *.egg-info

@@ -1,0 +1,133 @@
+"""Board definitions: flash geometry plus a partition table, validated.
+
+A board is a plain dict (loaded from boards/NAME.json on the host, or built
+in boot code on a device).  Board.from_dict checks it before anything uses
+it: geometry consistent, partitions aligned to the erase size, inside the
+chip, not overlapping, names unique.
+"""
+
+from ovl.flash import Region
+
+PARTITION_TYPES = ("squashfs", "ovl", "raw", "bootloader", "app", "nvs")
+KINDS = ("nor", "nand")
+
+
+class BoardError(ValueError):
+    """A board definition or partition table is invalid (one-line message)."""
+
+
+def _int(d, key, where):
+    v = d.get(key)
+    if isinstance(v, str):
+        try:
+            v = int(v, 0)
+        except ValueError:
+            raise BoardError("%s: %s is not a number: %r" % (where, key, v))
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise BoardError("%s: %s must be an integer" % (where, key))
+    return v
+
+
+class Partition:
+    def __init__(self, name, offset, size, ptype):
+        self.name = name
+        self.offset = offset
+        self.size = size
+        self.type = ptype
+
+    def as_dict(self):
+        return {"name": self.name, "offset": self.offset, "size": self.size,
+                "type": self.type}
+
+
+class Board:
+    def __init__(self, name, kind, size, erase_size, page_size, partitions,
+                 description=""):
+        self.name = name
+        self.kind = kind
+        self.size = size
+        self.erase_size = erase_size
+        self.page_size = page_size
+        self.partitions = partitions
+        self.description = description
+
+    @classmethod
+    def from_dict(cls, d, name=None):
+        if not isinstance(d, dict):
+            raise BoardError("board definition must be an object")
+        name = d.get("name", name) or "?"
+        where = "board %s" % name
+        flash = d.get("flash")
+        if not isinstance(flash, dict):
+            raise BoardError("%s: missing 'flash' geometry" % where)
+        kind = flash.get("kind", "nor")
+        if kind not in KINDS:
+            raise BoardError("%s: flash kind %r is not nor or nand" % (where, kind))
+        size = _int(flash, "size", where)
+        erase_size = _int(flash, "erase_size", where)
+        page_size = _int(flash, "page_size", where)
+        for label, v in (("size", size), ("erase_size", erase_size),
+                         ("page_size", page_size)):
+            if v <= 0 or v & (v - 1):
+                raise BoardError("%s: flash %s %d is not a power of two"
+                                 % (where, label, v))
+        if erase_size > size or page_size > erase_size:
+            raise BoardError("%s: need page_size <= erase_size <= size" % where)
+        parts = []
+        seen = {}
+        for i, p in enumerate(d.get("partitions") or []):
+            if not isinstance(p, dict):
+                raise BoardError("%s: partition %d is not an object" % (where, i))
+            pname = p.get("name")
+            if not isinstance(pname, str) or not pname:
+                raise BoardError("%s: partition %d has no name" % (where, i))
+            pw = "%s: partition %s" % (where, pname)
+            if pname in seen:
+                raise BoardError("%s: duplicate partition name" % pw)
+            offset = _int(p, "offset", pw)
+            psize = _int(p, "size", pw)
+            ptype = p.get("type", "raw")
+            if ptype not in PARTITION_TYPES:
+                raise BoardError("%s: unknown type %r" % (pw, ptype))
+            if offset % erase_size or psize % erase_size:
+                raise BoardError("%s: offset 0x%x size 0x%x not aligned to erase"
+                                 " size 0x%x" % (pw, offset, psize, erase_size))
+            if psize <= 0 or offset < 0 or offset + psize > size:
+                raise BoardError("%s: 0x%x+0x%x outside %d-byte flash"
+                                 % (pw, offset, psize, size))
+            for other in parts:
+                if offset < other.offset + other.size and \
+                        other.offset < offset + psize:
+                    raise BoardError("%s overlaps partition %s"
+                                     % (pw, other.name))
+            seen[pname] = True
+            parts.append(Partition(pname, offset, psize, ptype))
+        parts.sort(key=lambda p: p.offset)
+        return cls(name, kind, size, erase_size, page_size, parts,
+                   d.get("description", ""))
+
+    def partition(self, name):
+        for p in self.partitions:
+            if p.name == name:
+                return p
+        raise BoardError("board %s has no partition %r (has: %s)" % (
+            self.name, name, ", ".join(p.name for p in self.partitions)))
+
+    def first_of_type(self, ptype):
+        for p in self.partitions:
+            if p.type == ptype:
+                return p
+        raise BoardError("board %s has no %s partition" % (self.name, ptype))
+
+    def region(self, flash, name):
+        p = self.partition(name)
+        return Region(flash, p.offset, p.size, p.name)
+
+    def geometry(self):
+        return {"kind": self.kind, "size": self.size,
+                "erase_size": self.erase_size, "page_size": self.page_size}
+
+    def as_dict(self):
+        return {"name": self.name, "description": self.description,
+                "flash": self.geometry(),
+                "partitions": [p.as_dict() for p in self.partitions]}

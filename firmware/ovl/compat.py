@@ -1,0 +1,147 @@
+"""Runtime shim: the few things CPython and MicroPython spell differently.
+
+Everything in firmware/ovl that would otherwise test `sys.implementation`
+goes through here, so the rest of the package reads as plain Python.
+"""
+
+import sys
+import io
+
+MICROPYTHON = sys.implementation.name == "micropython"
+
+try:
+    from binascii import crc32
+except ImportError:  # pragma: no cover - every supported runtime has it
+    crc32 = None
+
+# Linux errno numbers.  MicroPython's errno module only carries a subset,
+# and errno values must match Linux on every runtime (the overlay reports
+# them to users and the differential tests compare them with the kernel).
+EPERM = 1
+ENOENT = 2
+EIO = 5
+ENXIO = 6
+E2BIG = 7
+EBADF = 9
+ENOMEM = 12
+EACCES = 13
+EBUSY = 16
+EEXIST = 17
+EXDEV = 18
+ENODEV = 19
+ENOTDIR = 20
+EISDIR = 21
+EINVAL = 22
+EFBIG = 27
+ENOSPC = 28
+ESPIPE = 29
+EROFS = 30
+EMLINK = 31
+ENAMETOOLONG = 36
+ENOSYS = 38
+ENOTEMPTY = 39
+ELOOP = 40
+ENODATA = 61
+EOVERFLOW = 75
+EOPNOTSUPP = 95
+ESTALE = 116
+
+ERRNO_NAMES = {
+    EPERM: "EPERM", ENOENT: "ENOENT", EIO: "EIO", ENXIO: "ENXIO",
+    E2BIG: "E2BIG", EBADF: "EBADF", ENOMEM: "ENOMEM", EACCES: "EACCES",
+    EBUSY: "EBUSY", EEXIST: "EEXIST", EXDEV: "EXDEV", ENODEV: "ENODEV",
+    ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL", EFBIG: "EFBIG",
+    ENOSPC: "ENOSPC", ESPIPE: "ESPIPE", EROFS: "EROFS", EMLINK: "EMLINK",
+    ENAMETOOLONG: "ENAMETOOLONG", ENOSYS: "ENOSYS", ENOTEMPTY: "ENOTEMPTY",
+    ELOOP: "ELOOP", ENODATA: "ENODATA", EOVERFLOW: "EOVERFLOW",
+    EOPNOTSUPP: "EOPNOTSUPP", ESTALE: "ESTALE",
+}
+
+
+def errno_name(code):
+    return ERRNO_NAMES.get(code, "E%d" % code)
+
+
+def oserror(code, detail=None):
+    """An OSError carrying a Linux errno (and the path or detail, if any)."""
+    if detail is None:
+        return OSError(code, errno_name(code))
+    return OSError(code, "%s: %s" % (errno_name(code), detail))
+
+
+def error_code(exc):
+    """The errno of an OSError on either runtime (MicroPython has no .errno)."""
+    code = getattr(exc, "errno", None)
+    if code is None and exc.args:
+        code = exc.args[0]
+    return code
+
+
+# Decompression.  SquashFS "gzip" blocks are zlib streams (RFC 1950).
+if MICROPYTHON:
+    import deflate as _deflate
+
+    def inflate(data, limit, wbits=0):
+        """Inflate one zlib stream, refusing output beyond `limit` bytes.
+
+        wbits chooses the LZ77 window (log2); 0 lets the stream header say.
+        A block-sized window keeps a decoder from allocating 32 KiB when the
+        block itself is smaller (every SquashFS block is compressed alone).
+        """
+        try:
+            stream = _deflate.DeflateIO(io.BytesIO(data), _deflate.ZLIB, wbits)
+            out = stream.read(limit + 1)
+        except OSError as e:
+            raise ValueError("bad zlib stream: %s" % e)
+        if out is None:
+            out = b""
+        if len(out) > limit:
+            raise ValueError("inflated data exceeds %d bytes" % limit)
+        return out
+
+    def deflate_bytes(data, level=6):
+        # Many MicroPython builds ship the decompressor only; callers check
+        # CAN_COMPRESS and store data raw when it is False.
+        buf = io.BytesIO()
+        stream = _deflate.DeflateIO(buf, _deflate.ZLIB)
+        if not hasattr(stream, "write"):
+            raise OSError(EOPNOTSUPP, "deflate compression not in this build")
+        stream.write(data)
+        stream.close()
+        return buf.getvalue()
+
+    CAN_COMPRESS = hasattr(_deflate.DeflateIO(io.BytesIO()), "write")
+
+else:
+    import zlib as _zlib
+
+    def inflate(data, limit, wbits=0):
+        """Inflate one zlib stream, refusing output beyond `limit` bytes."""
+        d = _zlib.decompressobj()
+        try:
+            out = d.decompress(data, limit + 1)
+        except _zlib.error as e:
+            raise ValueError("bad zlib stream: %s" % e)
+        if len(out) > limit:
+            raise ValueError("inflated data exceeds %d bytes" % limit)
+        if not d.eof:
+            raise ValueError("truncated zlib stream")
+        return out
+
+    def deflate_bytes(data, level=6):
+        return _zlib.compress(data, level)
+
+    CAN_COMPRESS = True
+
+
+def sha256(data=b""):
+    import hashlib
+    return hashlib.sha256(data)
+
+
+def hexdigest(h):
+    """hexdigest() for hashlib objects on both runtimes."""
+    if hasattr(h, "hexdigest"):
+        return h.hexdigest()
+    import binascii
+    return binascii.hexlify(h.digest()).decode()

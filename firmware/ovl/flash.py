@@ -1,0 +1,160 @@
+"""The raw-flash interface every store and reader in ovl talks to.
+
+A Flash has a geometry (size, erase_size, page_size, erased value) and five
+operations: read, readinto, program, erase, sync.  Implementations enforce
+nothing here; the simulator (simflash) enforces the medium's rules, and the
+board adapters (blockdev, mtd) pass operations to real hardware.
+
+Region is a window onto a Flash (a partition): addresses are relative and
+every operation is bounds-checked against the window.
+"""
+
+
+class FlashError(OSError):
+    """A flash operation failed (the medium or the driver reported it)."""
+
+
+class FlashRuleError(FlashError):
+    """The caller broke a rule of the medium (e.g. programmed a 0 bit to 1)."""
+
+
+class BadBlockError(FlashError):
+    """The block failed to program or erase and must be retired."""
+
+    def __init__(self, block, what):
+        super().__init__("block %d: %s failed" % (block, what))
+        self.block = block
+
+
+class PowerCut(Exception):
+    """Raised by the fault-injecting simulator: the power is gone.
+
+    Not an OSError on purpose: no code in ovl may catch it and carry on.
+    """
+
+
+class Flash:
+    """Base class and documentation of the interface.
+
+    Attributes (all ints): size, erase_size, page_size, erased (0xFF);
+    kind is "nor" or "nand".  block_count = size // erase_size.
+    """
+
+    kind = "nor"
+    erased = 0xFF
+
+    def __init__(self, size, erase_size, page_size):
+        if erase_size <= 0 or size <= 0 or size % erase_size:
+            raise ValueError("flash size %d is not a multiple of erase size %d"
+                             % (size, erase_size))
+        if page_size <= 0 or erase_size % page_size:
+            raise ValueError("erase size %d is not a multiple of page size %d"
+                             % (erase_size, page_size))
+        self.size = size
+        self.erase_size = erase_size
+        self.page_size = page_size
+        self.block_count = size // erase_size
+
+    def geometry(self):
+        return {"kind": self.kind, "size": self.size,
+                "erase_size": self.erase_size, "page_size": self.page_size,
+                "block_count": self.block_count, "erased": self.erased}
+
+    def check_range(self, addr, n):
+        if addr < 0 or n < 0 or addr + n > self.size:
+            raise FlashRuleError("range 0x%x+%d outside flash of %d bytes"
+                                 % (addr, n, self.size))
+
+    def read(self, addr, n):
+        buf = bytearray(n)
+        self.readinto(addr, buf)
+        return bytes(buf)
+
+    def readinto(self, addr, buf):
+        raise NotImplementedError
+
+    def program(self, addr, data):
+        raise NotImplementedError
+
+    def erase(self, block):
+        raise NotImplementedError
+
+    def sync(self):
+        pass
+
+
+class Region(Flash):
+    """A window [offset, offset+size) of a Flash, itself a Flash.
+
+    offset and size must be multiples of the parent's erase size, so that
+    erase(block) of the region never touches a neighbour.
+    """
+
+    def __init__(self, parent, offset, size, name=None):
+        if offset % parent.erase_size or size % parent.erase_size:
+            raise ValueError("region 0x%x+0x%x is not aligned to erase size 0x%x"
+                             % (offset, size, parent.erase_size))
+        if offset < 0 or size <= 0 or offset + size > parent.size:
+            raise ValueError("region 0x%x+0x%x outside flash of 0x%x bytes"
+                             % (offset, size, parent.size))
+        Flash.__init__(self, size, parent.erase_size, parent.page_size)
+        self.parent = parent
+        self.offset = offset
+        self.name = name
+        self.kind = parent.kind
+        self.erased = parent.erased
+        self.first_block = offset // parent.erase_size
+
+    def readinto(self, addr, buf):
+        self.check_range(addr, len(buf))
+        self.parent.readinto(self.offset + addr, buf)
+
+    def read(self, addr, n):
+        self.check_range(addr, n)
+        return self.parent.read(self.offset + addr, n)
+
+    def program(self, addr, data):
+        self.check_range(addr, len(data))
+        self.parent.program(self.offset + addr, data)
+
+    def erase(self, block):
+        if block < 0 or block >= self.block_count:
+            raise FlashRuleError("erase of block %d outside region of %d blocks"
+                                 % (block, self.block_count))
+        self.parent.erase(self.first_block + block)
+
+    def sync(self):
+        self.parent.sync()
+
+
+class BytesSource:
+    """Read-only Flash-like view of a bytes object or an open binary file.
+
+    The SquashFS reader takes any object with read(addr, n) and size; this
+    serves images held in RAM or in a host file.
+    """
+
+    def __init__(self, data_or_file, size=None):
+        self._data = None
+        self._file = None
+        if isinstance(data_or_file, (bytes, bytearray, memoryview)):
+            self._data = data_or_file
+            self.size = len(data_or_file)
+        else:
+            self._file = data_or_file
+            if size is None:
+                data_or_file.seek(0, 2)
+                size = data_or_file.tell()
+            self.size = size
+
+    def read(self, addr, n):
+        if addr < 0 or n < 0 or addr + n > self.size:
+            raise FlashRuleError("range 0x%x+%d outside source of %d bytes"
+                                 % (addr, n, self.size))
+        if self._data is not None:
+            return bytes(self._data[addr:addr + n])
+        self._file.seek(addr)
+        return self._file.read(n)
+
+    def readinto(self, addr, buf):
+        buf[:] = self.read(addr, len(buf))

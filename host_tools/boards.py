@@ -1,0 +1,49 @@
+"""Board definitions on the host: find boards/NAME.json and validate it."""
+
+import json
+import os
+
+from ovl.board import Board, BoardError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BOARDS_DIR = os.environ.get("OVL_BOARDS_DIR") or os.path.join(ROOT, "boards")
+
+
+def board_names():
+    try:
+        return sorted(f[:-5] for f in os.listdir(BOARDS_DIR) if f.endswith(".json"))
+    except OSError:
+        return []
+
+
+def load_board(name_or_path):
+    """A Board from a name in boards/ or a path to a JSON file."""
+    if name_or_path.endswith(".json") or os.sep in name_or_path:
+        path = name_or_path
+    else:
+        path = os.path.join(BOARDS_DIR, name_or_path + ".json")
+        if not os.path.exists(path):
+            raise BoardError("unknown board %r (known: %s)"
+                             % (name_or_path, ", ".join(board_names()) or "none"))
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise BoardError("cannot read board file %s: %s" % (path, e.strerror))
+    except ValueError as e:
+        raise BoardError("board file %s is not valid JSON: %s" % (path, e))
+    default = os.path.basename(path)[:-5] if path.endswith(".json") else path
+    return Board.from_dict(data, default)
+
+
+def open_sim_flash(board, path, create=True):
+    """The board's simulated chip, persisted in `path`."""
+    from ovl.simflash import SimFlash
+    if not create and not os.path.exists(path):
+        raise BoardError("flash file %s does not exist" % path)
+    if os.path.exists(path) and os.path.getsize(path) != board.size:
+        raise BoardError("flash file %s is %d bytes but board %s has %d bytes of"
+                         " flash" % (path, os.path.getsize(path), board.name,
+                                     board.size))
+    return SimFlash(board.size, board.erase_size, board.page_size,
+                    kind=board.kind, path=path)

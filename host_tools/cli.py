@@ -1,0 +1,83 @@
+"""The `ovl` command line: a table of subcommands gathered from cmd_*.py.
+
+Each host_tools/cmd_<topic>.py module defines COMMANDS, a dict mapping a
+subcommand name to (one-line help, add_arguments(parser), run(args)).
+run returns an exit status (or None for 0).  Errors reach the user as one
+line on stderr and a nonzero exit, never a traceback (set OVL_DEBUG=1 to
+see one).
+"""
+
+import argparse
+import os
+import sys
+
+import host_tools  # noqa: F401  (puts firmware/ on sys.path from a checkout)
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+def command_modules():
+    here = os.path.dirname(os.path.abspath(__file__))
+    names = sorted(f[:-3] for f in os.listdir(here)
+                   if f.startswith("cmd_") and f.endswith(".py"))
+    mods = []
+    for name in names:
+        mods.append(__import__("host_tools." + name, fromlist=["COMMANDS"]))
+    return mods
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="ovl",
+        description="ovl: a writable overlay for flash devices "
+                    "(SquashFS firmware below, a log-structured store above)")
+    from ovl import VERSION
+    parser.add_argument("--version", action="version", version="ovl " + VERSION)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    table = {}
+    for mod in command_modules():
+        for name, (help_text, add_arguments, run) in mod.COMMANDS.items():
+            p = sub.add_parser(name, help=help_text, description=help_text)
+            add_arguments(p)
+            p.set_defaults(run=run)
+            table[name] = run
+    return parser
+
+
+def one_line(exc):
+    text = str(exc) or exc.__class__.__name__
+    return " ".join(text.split())
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    debug = bool(os.environ.get("OVL_DEBUG"))
+    try:
+        status = args.run(args)
+    except KeyboardInterrupt:
+        print("ovl: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # every failure becomes one line, never a trace
+        if debug:
+            raise
+        msg = one_line(exc)
+        # Expected failure families speak for themselves; anything else is a
+        # bug, and its class name helps the report.
+        if not isinstance(exc, (CliError, OSError, ValueError)):
+            msg = "internal error: %s (%s); rerun with OVL_DEBUG=1 for a trace" \
+                % (msg, exc.__class__.__name__)
+        print("ovl: error: %s" % msg, file=sys.stderr)
+        return 1
+    return status or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""`ovl boards`/`provision`/`flashinfo`, and one-line errors on bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from ovl.board import Board, BoardError
+
+
+def ovl(*args, cwd=None):
+    proc = subprocess.run([sys.executable, "-m", "host_tools"] + list(args),
+                          capture_output=True, text=True, cwd=cwd or ROOT)
+    return proc
+
+
+def test_boards_lists_required_boards():
+    proc = ovl("boards", "--json")
+    assert proc.returncode == 0, proc.stderr
+    names = {b["name"] for b in json.loads(proc.stdout)}
+    assert {"sim", "esp32-4mb", "pico", "router-16mb"} <= names
+    for b in json.loads(proc.stdout):
+        types = [p["type"] for p in b["partitions"]]
+        assert "squashfs" in types and "ovl" in types, b["name"]
+
+
+def test_unknown_board_is_one_line_error():
+    proc = ovl("boards", "no-such-board")
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert "unknown board 'no-such-board'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def board_dict(parts, size=0x10000):
+    return {"name": "t", "flash": {"kind": "nor", "size": size,
+                                   "erase_size": 4096, "page_size": 256},
+            "partitions": parts}
+
+
+@pytest.mark.parametrize("parts,message", [
+    ([{"name": "a", "offset": 0, "size": 0x8000},
+      {"name": "b", "offset": 0x4000, "size": 0x8000}], "overlaps partition a"),
+    ([{"name": "a", "offset": 0x100, "size": 0x1000}], "not aligned"),
+    ([{"name": "a", "offset": 0, "size": 0x1000},
+      {"name": "a", "offset": 0x1000, "size": 0x1000}], "duplicate"),
+    ([{"name": "a", "offset": 0xF000, "size": 0x2000}], "outside"),
+    ([{"name": "a", "offset": "zz", "size": 0x1000}], "not a number"),
+])
+def test_bad_partition_tables(parts, message, tmp_path):
+    with pytest.raises(BoardError) as e:
+        Board.from_dict(board_dict(parts))
+    assert message in str(e.value)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(board_dict(parts)))
+    proc = ovl("boards", str(path))
+    assert proc.returncode == 1 and message in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_board_validation_under_micropython(mpy):
+    out = mpy("""
+from ovl.board import Board, BoardError
+from ovl.simflash import SimFlash
+d = {"name": "t", "flash": {"kind": "nor", "size": "0x10000", "erase_size": 4096,
+     "page_size": 256}, "partitions": [
+     {"name": "fw", "offset": 0, "size": "0x8000", "type": "squashfs"},
+     {"name": "up", "offset": "0x8000", "size": "0x8000", "type": "ovl"}]}
+b = Board.from_dict(d)
+f = SimFlash(b.size, b.erase_size, b.page_size)
+r = b.region(f, "up")
+r.program(0, b"x")
+print(f.read(0x8000, 1), b.first_of_type("squashfs").name)
+d["partitions"][1]["offset"] = "0x4000"
+try:
+    Board.from_dict(d)
+except BoardError as e:
+    print("refused", "overlaps" in str(e))
+""")
+    assert out.split() == ["b'x'", "fw", "refused", "True"]
+
+
+def test_provision_and_flashinfo(tmp_path):
+    path = str(tmp_path / "chip.flash")
+    proc = ovl("provision", path, "--board", "sim")
+    assert proc.returncode == 0, proc.stderr
+    assert os.path.getsize(path) == 0x200000
+    proc = ovl("flashinfo", path, "--board", "sim", "--json")
+    info = json.loads(proc.stdout)
+    assert [p["erased_blocks"] for p in info["partitions"]] == [256, 256]
+    # a flash file of the wrong size is refused in one line
+    proc = ovl("flashinfo", path, "--board", "pico")
+    assert proc.returncode == 0  # pico is also 2 MiB
+    proc = ovl("flashinfo", path, "--board", "esp32-4mb")
+    assert proc.returncode == 1
+    assert "is 2097152 bytes but board esp32-4mb has 4194304" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_demo_runs(tmp_path):
+    proc = ovl("demo", "--board", "sim", "--workdir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "firmware" in proc.stdout and "counters" in proc.stdout
