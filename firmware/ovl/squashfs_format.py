@@ -1,0 +1,246 @@
+"""SquashFS 4.0 on-disk layout: the one place its bytes are declared.
+
+Every structure is a `(FORMAT, FIELDS)` pair: a little-endian struct format
+and the field names in on-disk order (the kernel's names, from
+fs/squashfs/squashfs_fs.h).  The reader (ovl.squashfs) and the image builder
+(host_tools/mkimage.py) both import these; docs/SQUASHFS.md describes the
+same layouts in prose.  Inode layouts cover only the bytes after the 16-byte
+common header (INODE_HEADER), because every reader first needs the header to
+learn which kind follows.
+"""
+
+import struct
+
+MAGIC = 0x73717368          # "hsqs" on disk
+VERSION_MAJOR = 4
+VERSION_MINOR = 0
+
+METADATA_SIZE = 8192        # uncompressed size of every metadata block but the last
+METADATA_UNCOMPRESSED = 0x8000   # metadata header bit: block stored raw
+METADATA_SIZE_MASK = 0x7FFF
+
+DATA_UNCOMPRESSED = 1 << 24      # data/fragment size word bit: block stored raw
+DATA_SIZE_MASK = 0xFFFFFF
+DATA_RESERVED_SHIFT = 25         # any bit at or above this makes the word invalid
+
+MIN_BLOCK_LOG = 12               # 4 KiB
+MAX_BLOCK_LOG = 20               # 1 MiB
+
+FRAGMENT_NONE = 0xFFFFFFFF       # inode fragment index when the file has none
+XATTR_NONE = 0xFFFFFFFF          # inode xattr index when the inode has none
+TABLE_ABSENT = 0xFFFFFFFFFFFFFFFF  # superblock offset of a table not present
+
+DIR_RUN_MAX = 256                # entries per directory run (count field is n-1)
+DIR_SIZE_EXTRA = 3               # dir file_size = listing bytes + 3 ("." and "..")
+NAME_MAX = 256                   # longest name the format (and kernel) allows
+
+PAD_MULTIPLE = 4096              # mksquashfs pads the image file to this
+
+# Superblock flags (only COMPRESSOR_OPTIONS changes how the image is read).
+FLAG_NOI = 0x0001                # inodes uncompressed
+FLAG_NOD = 0x0002                # data uncompressed
+FLAG_NOF = 0x0008                # fragments uncompressed
+FLAG_NO_FRAGMENTS = 0x0010
+FLAG_ALWAYS_FRAGMENTS = 0x0020
+FLAG_DUPLICATES = 0x0040         # duplicates removed
+FLAG_EXPORTABLE = 0x0080
+FLAG_NOX = 0x0100                # xattrs uncompressed
+FLAG_NO_XATTRS = 0x0200
+FLAG_COMPRESSOR_OPTIONS = 0x0400
+FLAG_NOID = 0x0800               # id table uncompressed
+
+# Compressor ids (kernel values; some third-party specs swap 2 and 3).
+COMP_ZLIB = 1
+COMP_LZMA = 2
+COMP_LZO = 3
+COMP_XZ = 4
+COMP_LZ4 = 5
+COMP_ZSTD = 6
+COMPRESSION_NAMES = {
+    COMP_ZLIB: "gzip", COMP_LZMA: "lzma", COMP_LZO: "lzo",
+    COMP_XZ: "xz", COMP_LZ4: "lz4", COMP_ZSTD: "zstd",
+}
+
+# Inode types.  Extended kinds are the basic kind + 7.
+DIR_TYPE = 1
+REG_TYPE = 2
+SYMLINK_TYPE = 3
+BLKDEV_TYPE = 4
+CHRDEV_TYPE = 5
+FIFO_TYPE = 6
+SOCKET_TYPE = 7
+LDIR_TYPE = 8
+LREG_TYPE = 9
+LSYMLINK_TYPE = 10
+LBLKDEV_TYPE = 11
+LCHRDEV_TYPE = 12
+LFIFO_TYPE = 13
+LSOCKET_TYPE = 14
+EXTENDED_OFFSET = 7
+
+# POSIX file-type bits (st_mode & S_IFMT) for each basic inode type.
+S_IFMT = 0o170000
+S_IFSOCK = 0o140000
+S_IFLNK = 0o120000
+S_IFREG = 0o100000
+S_IFBLK = 0o060000
+S_IFDIR = 0o040000
+S_IFCHR = 0o020000
+S_IFIFO = 0o010000
+TYPE_TO_S_IF = {
+    DIR_TYPE: S_IFDIR, REG_TYPE: S_IFREG, SYMLINK_TYPE: S_IFLNK,
+    BLKDEV_TYPE: S_IFBLK, CHRDEV_TYPE: S_IFCHR, FIFO_TYPE: S_IFIFO,
+    SOCKET_TYPE: S_IFSOCK,
+}
+S_IF_TO_TYPE = {}
+for _t in TYPE_TO_S_IF:
+    S_IF_TO_TYPE[TYPE_TO_S_IF[_t]] = _t
+PERMISSION_MASK = 0o7777         # inode mode keeps only these bits
+
+
+def basic_type(inode_type):
+    """The basic kind (1..7) of a basic or extended inode type."""
+    return inode_type - EXTENDED_OFFSET if inode_type > EXTENDED_OFFSET else inode_type
+
+
+# --- Structures: (struct format, field names in on-disk order) -------------
+
+SUPERBLOCK = ("<IIIIIHHHHHHQQQQQQQQ", (
+    "s_magic", "inodes", "mkfs_time", "block_size", "fragments",
+    "compression", "block_log", "flags", "no_ids", "s_major", "s_minor",
+    "root_inode", "bytes_used", "id_table_start", "xattr_id_table_start",
+    "inode_table_start", "directory_table_start", "fragment_table_start",
+    "lookup_table_start"))
+
+# Compressor options block for gzip (after the superblock, in a raw metadata
+# block, only when FLAG_COMPRESSOR_OPTIONS is set).
+GZIP_OPTIONS = ("<IHH", ("compression_level", "window_size", "strategy"))
+
+INODE_HEADER = ("<HHHHII", (
+    "inode_type", "mode", "uid", "guid", "mtime", "inode_number"))
+
+# Bodies after INODE_HEADER, keyed by inode type.
+BASIC_DIR = ("<IIHHI", (
+    "start_block", "nlink", "file_size", "offset", "parent_inode"))
+EXT_DIR = ("<IIIIHHI", (
+    "nlink", "file_size", "start_block", "parent_inode", "i_count",
+    "offset", "xattr"))              # then i_count DIR_INDEX entries
+BASIC_FILE = ("<IIII", (
+    "start_block", "fragment", "offset", "file_size"))  # then u32 block list
+EXT_FILE = ("<QQQIIII", (
+    "start_block", "file_size", "sparse", "nlink", "fragment", "offset",
+    "xattr"))                        # then u32 block list
+BASIC_SYMLINK = ("<II", ("nlink", "symlink_size"))   # then the target bytes
+EXT_SYMLINK = BASIC_SYMLINK          # target, then SYMLINK_XATTR
+SYMLINK_XATTR = ("<I", ("xattr",))
+BASIC_DEV = ("<II", ("nlink", "rdev"))
+EXT_DEV = ("<III", ("nlink", "rdev", "xattr"))
+BASIC_IPC = ("<I", ("nlink",))
+EXT_IPC = ("<II", ("nlink", "xattr"))
+
+INODE_BODY = {
+    DIR_TYPE: BASIC_DIR, REG_TYPE: BASIC_FILE, SYMLINK_TYPE: BASIC_SYMLINK,
+    BLKDEV_TYPE: BASIC_DEV, CHRDEV_TYPE: BASIC_DEV, FIFO_TYPE: BASIC_IPC,
+    SOCKET_TYPE: BASIC_IPC,
+    LDIR_TYPE: EXT_DIR, LREG_TYPE: EXT_FILE, LSYMLINK_TYPE: EXT_SYMLINK,
+    LBLKDEV_TYPE: EXT_DEV, LCHRDEV_TYPE: EXT_DEV, LFIFO_TYPE: EXT_IPC,
+    LSOCKET_TYPE: EXT_IPC,
+}
+
+BLOCK_SIZE_WORD = ("<I", ("size",))  # one entry of a file's block list
+
+# Directory table: a listing is runs of DIR_HEADER + (count+1) DIR_ENTRY+name.
+DIR_HEADER = ("<III", ("count", "start_block", "inode_number"))
+DIR_ENTRY = ("<HhHH", ("offset", "inode_number", "type", "size"))
+# Extended-dir index entry (follows an EXT_DIR inode), then size+1 name bytes.
+DIR_INDEX = ("<III", ("index", "start_block", "size"))
+
+FRAGMENT_ENTRY = ("<QII", ("start_block", "size", "unused"))
+ID_ENTRY = ("<I", ("id",))
+EXPORT_ENTRY = ("<Q", ("inode_ref",))
+TABLE_POINTER = ("<Q", ("block",))   # the uncompressed index of a lookup table
+
+XATTR_ID_TABLE = ("<QII", ("xattr_table_start", "xattr_ids", "unused"))
+XATTR_ID_ENTRY = ("<QII", ("xattr", "count", "size"))
+XATTR_KEY = ("<HH", ("type", "size"))      # then the name
+XATTR_VALUE = ("<I", ("vsize",))           # then the value
+XATTR_PREFIXES = {0: "user.", 1: "trusted.", 2: "security."}
+XATTR_VALUE_OOL = 0x100
+
+
+def size_of(layout):
+    return struct.calcsize(layout[0])
+
+
+SUPERBLOCK_SIZE = size_of(SUPERBLOCK)      # 96
+INODE_HEADER_SIZE = size_of(INODE_HEADER)  # 16
+DIR_HEADER_SIZE = size_of(DIR_HEADER)      # 12
+DIR_ENTRY_SIZE = size_of(DIR_ENTRY)        # 8
+DIR_INDEX_SIZE = size_of(DIR_INDEX)        # 12
+FRAGMENT_ENTRY_SIZE = size_of(FRAGMENT_ENTRY)  # 16
+ID_ENTRY_SIZE = size_of(ID_ENTRY)          # 4
+EXPORT_ENTRY_SIZE = size_of(EXPORT_ENTRY)  # 8
+
+
+def decode(layout, buf, offset=0):
+    """Unpack one structure into a dict of field name -> int."""
+    values = struct.unpack_from(layout[0], buf, offset)
+    out = {}
+    names = layout[1]
+    for i in range(len(names)):
+        out[names[i]] = values[i]
+    return out
+
+
+def encode(layout, values):
+    """Pack a dict (or any mapping with every field) into bytes."""
+    return struct.pack(layout[0], *[values[name] for name in layout[1]])
+
+
+# --- Metadata blocks, references, block words -----------------------------
+
+def metadata_header(size, compressed):
+    """The u16 header word that precedes a metadata block of `size` bytes."""
+    if size <= 0 or size > METADATA_SIZE:
+        raise ValueError("metadata block size %d out of range" % size)
+    return size if compressed else size | METADATA_UNCOMPRESSED
+
+
+def split_metadata_header(word):
+    """(stored size, compressed?) from a metadata block header word."""
+    return word & METADATA_SIZE_MASK, not (word & METADATA_UNCOMPRESSED)
+
+
+def inode_ref(block, offset):
+    """A 48-bit inode reference: metadata block (relative) and offset in it."""
+    return (block << 16) | offset
+
+
+def split_inode_ref(ref):
+    """(block relative to the table start, offset in the uncompressed block)."""
+    return ref >> 16, ref & 0xFFFF
+
+
+def block_word(size, compressed):
+    """The u32 data/fragment size word; size 0 (with compressed) = sparse."""
+    return size if compressed else size | DATA_UNCOMPRESSED
+
+
+def split_block_word(word):
+    """(stored size, compressed?) from a data/fragment block size word."""
+    return word & DATA_SIZE_MASK, not (word & DATA_UNCOMPRESSED)
+
+
+def table_blocks(count, entry_size):
+    """Number of metadata blocks a lookup table of `count` entries fills."""
+    return (count * entry_size + METADATA_SIZE - 1) // METADATA_SIZE
+
+
+def encode_rdev(major, minor):
+    """Device number as stored in a dev inode (Linux new_encode_dev)."""
+    return (minor & 0xFF) | ((major & 0xFFF) << 8) | ((minor & ~0xFF) << 12)
+
+
+def decode_rdev(word):
+    """(major, minor) from a dev inode's rdev word."""
+    return (word & 0xFFF00) >> 8, (word & 0xFF) | ((word >> 12) & 0xFFF00)
