@@ -1,0 +1,846 @@
+"""SquashFS 4.0 reader with bounded memory: the read-only lower layer.
+
+SquashFS(source) opens an image held by anything with `read(addr, n)` and
+`size` (ovl.flash.Region, ovl.flash.BytesSource).  Nothing is loaded whole:
+metadata is read one 8 KiB block at a time through a small LRU cache,
+lookup tables (ids, fragments) are consulted entry by entry, and file data
+is decompressed one block at a time (the last block is kept, so small
+sequential reads do not inflate the same block again).  The byte layout
+lives in ovl.squashfs_format; docs/SQUASHFS.md describes both.
+
+Damaged images raise a subclass of CorruptImageError (a ValueError) naming
+the cause; a compressor this runtime lacks raises UnsupportedCompressorError.
+Filesystem-level misuse (missing path, reading a directory) raises OSError
+with a Linux errno, as the Lower contract in docs/DEVELOPING.md says.
+"""
+
+import struct
+
+from ovl import compat
+from ovl import squashfs_format as F
+
+_unpack_from = struct.unpack_from
+
+
+class CorruptImageError(ValueError):
+    """The image is damaged or not a SquashFS 4.0 image."""
+
+
+class BadMagicError(CorruptImageError):
+    """The superblock magic is not "hsqs"."""
+
+
+class BadSuperblockError(CorruptImageError):
+    """A superblock field is impossible (version, block size, table order)."""
+
+
+class TruncatedImageError(CorruptImageError):
+    """The image ends before the data the superblock says it holds."""
+
+
+class MetadataHeaderError(CorruptImageError):
+    """A metadata block header or its decompressed size is impossible."""
+
+
+class OutOfRangeError(CorruptImageError):
+    """An offset, index or size points outside its table or the image."""
+
+
+class BadInodeError(CorruptImageError):
+    """An inode has an unknown type or impossible fields."""
+
+
+class BadDirectoryError(CorruptImageError):
+    """A directory listing is malformed (counts, names, order, types)."""
+
+
+class DirectoryLoopError(CorruptImageError):
+    """A directory contains itself or one of its ancestors."""
+
+
+class DecompressionError(CorruptImageError):
+    """A compressed block is not a valid stream of the image's compressor."""
+
+
+class DecompressionBombError(DecompressionError):
+    """A block inflates to more than the block (or metadata) size."""
+
+
+class UnsupportedCompressorError(ValueError):
+    """The image is valid but this runtime cannot decompress its compressor."""
+
+
+class Entry:
+    """What lookup/readdir return: stat fields plus where the data lives.
+
+    ino, mode (with S_IF* bits), nlink, uid, gid, size, mtime, rdev, name
+    are the Lower contract.  `path` is set by lowers that address entries
+    by path (DirLower); `loc` holds the image reader's private location.
+    """
+
+    def __init__(self, ino, mode, nlink, uid, gid, size, mtime, rdev, name,
+                 path=None, loc=None):
+        self.ino = ino
+        self.mode = mode
+        self.nlink = nlink
+        self.uid = uid
+        self.gid = gid
+        self.size = size
+        self.mtime = mtime
+        self.rdev = rdev
+        self.name = name
+        self.path = path
+        self.loc = loc
+
+    def __repr__(self):
+        return "<Entry %r ino=%d mode=%o size=%d>" % (
+            self.name, self.ino, self.mode, self.size)
+
+
+class _FileLoc:
+    """Where a regular file's blocks are, plus a cursor for sequential reads.
+
+    The cursor (block index, its data position, its block-list position)
+    lets consecutive reads continue the block-list walk instead of summing
+    every earlier block size again.
+    """
+
+    def __init__(self, ref, start, fragment, frag_offset, list_pos, list_off,
+                 nblocks):
+        self.ref = ref
+        self.start = start
+        self.fragment = fragment
+        self.frag_offset = frag_offset
+        self.list_pos = list_pos
+        self.list_off = list_off
+        self.nblocks = nblocks
+        self.rewind()
+
+    def rewind(self):
+        self.cur_index = 0
+        self.cur_data = self.start
+        self.cur_pos = self.list_pos
+        self.cur_off = self.list_off
+
+
+class _DirLoc:
+    """Where a directory's listing is, and its index (extended dirs)."""
+
+    def __init__(self, ref, start_block, offset, listing_size, index_count,
+                 index_pos, index_off, parent):
+        self.ref = ref
+        self.start_block = start_block
+        self.offset = offset
+        self.listing_size = listing_size
+        self.index_count = index_count
+        self.index_pos = index_pos
+        self.index_off = index_off
+        self.parent = parent
+
+
+class _LinkLoc:
+    def __init__(self, ref, pos, off):
+        self.ref = ref
+        self.pos = pos
+        self.off = off
+
+
+class _OtherLoc:
+    def __init__(self, ref):
+        self.ref = ref
+
+
+_HEADER_FMT = F.INODE_HEADER[0]
+_DIR_HEADER_FMT = F.DIR_HEADER[0]
+_DIR_ENTRY_FMT = F.DIR_ENTRY[0]
+_DIR_INDEX_FMT = F.DIR_INDEX[0]
+_MAX_SYMLINK = 65535            # far above PATH_MAX; bounds the allocation
+_ID_MEMO_LIMIT = 64
+
+
+def _decode_name(raw):
+    if compat.MICROPYTHON:
+        try:
+            return str(raw, "utf-8")
+        except UnicodeError:
+            raise BadDirectoryError("name %r is not UTF-8" % (raw,))
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _encode_name(name):
+    if compat.MICROPYTHON:
+        return name.encode()
+    return name.encode("utf-8", "surrogateescape")
+
+
+def _make_decompressor(compression, block_log):
+    """inflate(data, limit) for the image's compressor on this runtime."""
+    name = F.COMPRESSION_NAMES.get(compression)
+    if name is None:
+        raise BadSuperblockError("unknown compressor id %d" % compression)
+    if compression == F.COMP_ZLIB:
+        inflate = compat.inflate
+        # Every block is compressed alone, so no back-reference reaches
+        # further than the block: a block-sized window always suffices.
+        data_wbits = min(15, max(9, block_log))
+
+        def zlib_block(data, limit):
+            try:
+                return inflate(data, limit, data_wbits if limit > F.METADATA_SIZE else 13)
+            except ValueError as e:
+                if "exceeds" in str(e):
+                    raise DecompressionBombError(
+                        "block inflates beyond %d bytes" % limit)
+                raise DecompressionError("gzip block: %s" % e)
+        return zlib_block
+    if compression == F.COMP_XZ and not compat.MICROPYTHON:
+        import lzma
+
+        def xz_block(data, limit):
+            d = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+            try:
+                out = d.decompress(data, limit + 1)
+            except lzma.LZMAError as e:
+                raise DecompressionError("xz block: %s" % e)
+            if len(out) > limit:
+                raise DecompressionBombError(
+                    "block inflates beyond %d bytes" % limit)
+            if not d.eof:
+                raise DecompressionError("xz block: truncated stream")
+            return out
+        return xz_block
+    runtime = "MicroPython" if compat.MICROPYTHON else "this Python"
+    raise UnsupportedCompressorError(
+        "image uses the %s compressor, which %s cannot decompress"
+        % (name, runtime))
+
+
+class SquashFS:
+    """A SquashFS 4.0 image as a read-only Lower.
+
+    cache_blocks: how many decompressed 8 KiB metadata blocks to keep
+    (at least 2: listings and inodes live in different tables).
+    """
+
+    def __init__(self, source, cache_blocks=None):
+        if cache_blocks is None:
+            cache_blocks = 3 if compat.MICROPYTHON else 16
+        self._src = source
+        self._cache_limit = max(2, cache_blocks)
+        self._cache = []          # [pos, data, next_pos], most recent first
+        self._block_pos = -1      # the one decompressed data block kept
+        self._block = None
+        self._ids = {}
+        self._identity = None
+        self._read_superblock()
+        self.root = self._inode(self.root_inode, "")
+        if self.root.mode & F.S_IFMT != F.S_IFDIR:
+            raise BadInodeError("root inode is not a directory")
+
+    # -- superblock ---------------------------------------------------------
+
+    def _read_superblock(self):
+        size = self._src.size
+        if size < F.SUPERBLOCK_SIZE:
+            raise TruncatedImageError("image of %d bytes is shorter than a "
+                                      "superblock" % size)
+        raw = self._src.read(0, F.SUPERBLOCK_SIZE)
+        if len(raw) != F.SUPERBLOCK_SIZE:
+            raise TruncatedImageError("short read of the superblock")
+        sb = F.decode(F.SUPERBLOCK, raw)
+        if sb["s_magic"] != F.MAGIC:
+            raise BadMagicError("bad magic 0x%08x (not a SquashFS image)"
+                                % sb["s_magic"])
+        if (sb["s_major"], sb["s_minor"]) != (F.VERSION_MAJOR, F.VERSION_MINOR):
+            raise BadSuperblockError("SquashFS version %d.%d, only 4.0 is read"
+                                     % (sb["s_major"], sb["s_minor"]))
+        log = sb["block_log"]
+        if (log < F.MIN_BLOCK_LOG or log > F.MAX_BLOCK_LOG
+                or sb["block_size"] != 1 << log):
+            raise BadSuperblockError("block size %d / log %d out of range"
+                                     % (sb["block_size"], log))
+        used = sb["bytes_used"]
+        if used > size:
+            raise TruncatedImageError("image is %d bytes but the superblock "
+                                      "says %d are used" % (size, used))
+        if used < F.SUPERBLOCK_SIZE:
+            raise BadSuperblockError("bytes_used %d is smaller than the "
+                                     "superblock" % used)
+        itab = sb["inode_table_start"]
+        dtab = sb["directory_table_start"]
+        if not (F.SUPERBLOCK_SIZE <= itab < dtab < used):
+            raise BadSuperblockError("inode/directory table offsets out of "
+                                     "order")
+        # The directory table runs up to the first of the later tables.
+        dir_end = used
+        for key in ("fragment_table_start", "lookup_table_start",
+                    "id_table_start", "xattr_id_table_start"):
+            start = sb[key]
+            if start != F.TABLE_ABSENT and dtab < start < dir_end:
+                dir_end = start
+        if sb["no_ids"] == 0:
+            raise BadSuperblockError("id table is empty")
+        self._check_index(sb["id_table_start"], sb["no_ids"], F.ID_ENTRY_SIZE,
+                          dtab, used, "id")
+        if sb["fragments"]:
+            self._check_index(sb["fragment_table_start"], sb["fragments"],
+                              F.FRAGMENT_ENTRY_SIZE, dtab, used, "fragment")
+        block, offset = F.split_inode_ref(sb["root_inode"])
+        if itab + block >= dtab or offset >= F.METADATA_SIZE:
+            raise BadSuperblockError("root inode reference out of range")
+        self.superblock = sb
+        self.block_size = sb["block_size"]
+        self.block_log = log
+        self.bytes_used = used
+        self.inode_count = sb["inodes"]
+        self.compression = F.COMPRESSION_NAMES.get(sb["compression"], "?")
+        self.inode_table_start = itab
+        self.directory_table_start = dtab
+        self._dir_end = dir_end
+        self.root_inode = sb["root_inode"]
+        self._raw_superblock = raw
+        self._inflate = _make_decompressor(sb["compression"], log)
+
+    @staticmethod
+    def _check_index(start, count, entry_size, low, used, what):
+        nblocks = F.table_blocks(count, entry_size)
+        if start == F.TABLE_ABSENT or start < low or start + 8 * nblocks > used:
+            raise BadSuperblockError("%s table index out of range" % what)
+
+    # -- raw reads ----------------------------------------------------------
+
+    def _read(self, pos, n):
+        if pos < 0 or n < 0 or pos + n > self.bytes_used:
+            raise OutOfRangeError("read of %d bytes at 0x%x beyond image end "
+                                  "0x%x" % (n, pos, self.bytes_used))
+        data = self._src.read(pos, n)
+        if len(data) != n:
+            raise TruncatedImageError("short read at 0x%x" % pos)
+        return data
+
+    def _decompress(self, raw, limit):
+        return self._inflate(raw, limit)
+
+    # -- metadata -----------------------------------------------------------
+
+    def _meta_block(self, pos, low, high):
+        """(data, next_pos) of the metadata block whose header is at pos."""
+        cache = self._cache
+        for i in range(len(cache)):
+            item = cache[i]
+            if item[0] == pos:
+                if i:
+                    del cache[i]
+                    cache.insert(0, item)
+                return item[1], item[2]
+        if pos < low or pos + 2 > high:
+            raise OutOfRangeError("metadata block at 0x%x outside its table "
+                                  "[0x%x, 0x%x)" % (pos, low, high))
+        word = _unpack_from("<H", self._read(pos, 2))[0]
+        size = word & F.METADATA_SIZE_MASK
+        if size == 0 or size > F.METADATA_SIZE or pos + 2 + size > high:
+            raise MetadataHeaderError("metadata header 0x%04x at 0x%x: bad "
+                                      "size" % (word, pos))
+        raw = self._read(pos + 2, size)
+        if word & F.METADATA_UNCOMPRESSED:
+            data = raw
+        else:
+            data = self._decompress(raw, F.METADATA_SIZE)
+            if not data:
+                raise MetadataHeaderError("metadata block at 0x%x is empty"
+                                          % pos)
+        item = [pos, data, pos + 2 + size]
+        cache.insert(0, item)
+        if len(cache) > self._cache_limit:
+            cache.pop()
+        return data, item[2]
+
+    def _meta_unpack(self, fmt, n, pos, off, low, high):
+        """Unpack n bytes at (block pos, offset) of a metadata stream.
+
+        Returns (values, pos, off) with the position after the bytes.
+        """
+        data, nxt = self._meta_block(pos, low, high)
+        while off >= len(data):
+            if len(data) != F.METADATA_SIZE:
+                raise OutOfRangeError("offset %d past a %d-byte metadata "
+                                      "block at 0x%x" % (off, len(data), pos))
+            off -= len(data)
+            pos = nxt
+            data, nxt = self._meta_block(pos, low, high)
+        if off + n <= len(data):
+            return _unpack_from(fmt, data, off), pos, off + n
+        raw, pos, off = self._meta_bytes(n, pos, off, low, high)
+        return _unpack_from(fmt, raw), pos, off
+
+    def _meta_bytes(self, n, pos, off, low, high):
+        """n raw bytes at (pos, off) of a metadata stream, possibly spanning
+        blocks; returns (bytes, pos, off)."""
+        pieces = []
+        while n > 0:
+            data, nxt = self._meta_block(pos, low, high)
+            if off >= len(data):
+                if len(data) != F.METADATA_SIZE:
+                    raise OutOfRangeError("offset %d past a %d-byte metadata "
+                                          "block at 0x%x"
+                                          % (off, len(data), pos))
+                off -= len(data)
+                pos = nxt
+                continue
+            take = min(n, len(data) - off)
+            pieces.append(data[off:off + take])
+            off += take
+            n -= take
+        return b"".join(pieces), pos, off
+
+    def _table_entry(self, index_start, i, entry_size, what):
+        """Entry i of a lookup table (id, fragment) as raw bytes."""
+        per_block = F.METADATA_SIZE // entry_size
+        slot = i // per_block
+        pointer = _unpack_from("<Q", self._read(index_start + 8 * slot, 8))[0]
+        raw, _, _ = self._meta_bytes(entry_size, pointer,
+                                     (i % per_block) * entry_size,
+                                     self.directory_table_start, index_start)
+        return raw
+
+    def _id(self, index):
+        value = self._ids.get(index)
+        if value is None:
+            if index >= self.superblock["no_ids"]:
+                raise OutOfRangeError("id index %d beyond the %d ids"
+                                      % (index, self.superblock["no_ids"]))
+            raw = self._table_entry(self.superblock["id_table_start"], index,
+                                    F.ID_ENTRY_SIZE, "id")
+            value = _unpack_from("<I", raw)[0]
+            if len(self._ids) >= _ID_MEMO_LIMIT:
+                self._ids.clear()
+            self._ids[index] = value
+        return value
+
+    def _fragment(self, index):
+        """(position, size word) of fragment block `index`."""
+        count = self.superblock["fragments"]
+        if index >= count:
+            raise OutOfRangeError("fragment %d beyond the %d fragments"
+                                  % (index, count))
+        raw = self._table_entry(self.superblock["fragment_table_start"], index,
+                                F.FRAGMENT_ENTRY_SIZE, "fragment")
+        start, word, _ = _unpack_from(F.FRAGMENT_ENTRY[0], raw)
+        return start, word
+
+    # -- inodes -------------------------------------------------------------
+
+    def _inode(self, ref, name):
+        """Entry for the inode at reference `ref`."""
+        block, off = ref >> 16, ref & 0xFFFF
+        low = self.inode_table_start
+        high = self.directory_table_start
+        pos = low + block
+        if pos >= high or off >= F.METADATA_SIZE:
+            raise OutOfRangeError("inode reference 0x%x outside the inode "
+                                  "table" % ref)
+        head, pos, off = self._meta_unpack(_HEADER_FMT, 16, pos, off, low, high)
+        itype, perm, uid_index, gid_index, mtime, ino = head
+        layout = F.INODE_BODY.get(itype)
+        if layout is None:
+            raise BadInodeError("inode 0x%x has unknown type %d" % (ref, itype))
+        fmt = layout[0]
+        body, pos, off = self._meta_unpack(fmt, struct.calcsize(fmt), pos, off,
+                                           low, high)
+        kind = F.basic_type(itype)
+        mode = F.TYPE_TO_S_IF[kind] | (perm & F.PERMISSION_MASK)
+        uid = self._id(uid_index)
+        gid = self._id(gid_index)
+        rdev = 0
+        if kind == F.REG_TYPE:
+            if itype == F.REG_TYPE:
+                start, fragment, frag_offset, size = body
+                nlink = 1
+            else:
+                start, size, _sparse, nlink, fragment, frag_offset, _x = body
+            bs = self.block_size
+            if fragment == F.FRAGMENT_NONE:
+                nblocks = (size + bs - 1) >> self.block_log
+            else:
+                nblocks = size >> self.block_log
+                if frag_offset >= bs:
+                    raise BadInodeError("inode %d: fragment offset %d beyond "
+                                        "block size" % (ino, frag_offset))
+            loc = _FileLoc(ref, start, fragment, frag_offset, pos, off, nblocks)
+        elif kind == F.DIR_TYPE:
+            if itype == F.DIR_TYPE:
+                start_block, nlink, size, doff, parent = body
+                icount = 0
+            else:
+                nlink, size, start_block, parent, icount, doff, _x = body
+            if doff >= F.METADATA_SIZE:
+                raise BadInodeError("inode %d: listing offset %d out of range"
+                                    % (ino, doff))
+            listing = size - F.DIR_SIZE_EXTRA if size >= 4 else 0
+            loc = _DirLoc(ref, start_block, doff, listing, icount, pos, off,
+                          parent)
+        elif kind == F.SYMLINK_TYPE:
+            nlink, size = body
+            if size > _MAX_SYMLINK:
+                raise BadInodeError("inode %d: symlink of %d bytes" % (ino, size))
+            loc = _LinkLoc(ref, pos, off)
+        elif kind == F.BLKDEV_TYPE or kind == F.CHRDEV_TYPE:
+            nlink, word = body[0], body[1]
+            major, minor = F.decode_rdev(word)
+            rdev = _makedev(major, minor)
+            size = 0
+            loc = _OtherLoc(ref)
+        else:
+            nlink = body[0]
+            size = 0
+            loc = _OtherLoc(ref)
+        return Entry(ino, mode, nlink, uid, gid, size, mtime, rdev, name,
+                     None, loc)
+
+    # -- directories --------------------------------------------------------
+
+    def _listing(self, d, pos, off, consumed):
+        """Yield (name_bytes, child ref, ino, type) from a listing, starting
+        at (pos, off) with `consumed` bytes of it already behind."""
+        low = self.directory_table_start
+        high = self._dir_end
+        total = d.listing_size
+        while consumed < total:
+            if consumed + F.DIR_HEADER_SIZE > total:
+                raise BadDirectoryError("listing ends inside a run header")
+            head, pos, off = self._meta_unpack(_DIR_HEADER_FMT, 12, pos, off,
+                                               low, high)
+            consumed += F.DIR_HEADER_SIZE
+            count, start_block, base = head
+            if count >= F.DIR_RUN_MAX:
+                raise BadDirectoryError("directory run of %d entries (max %d)"
+                                        % (count + 1, F.DIR_RUN_MAX))
+            for _ in range(count + 1):
+                if consumed + F.DIR_ENTRY_SIZE > total:
+                    raise BadDirectoryError("listing ends inside an entry")
+                ent, pos, off = self._meta_unpack(_DIR_ENTRY_FMT, 8, pos, off,
+                                                  low, high)
+                ioff, delta, etype, nsize = ent
+                nsize += 1
+                consumed += F.DIR_ENTRY_SIZE + nsize
+                if nsize > F.NAME_MAX or consumed > total:
+                    raise BadDirectoryError("entry name of %d bytes overruns "
+                                            "the listing" % nsize)
+                raw, pos, off = self._meta_bytes(nsize, pos, off, low, high)
+                yield (raw, (start_block << 16) | ioff,
+                       (base + delta) & 0xFFFFFFFF, etype)
+
+    def _check_child(self, d, raw, prev, ref, ino, etype, child):
+        if (b"/" in raw or b"\x00" in raw or raw == b"." or raw == b".."):
+            raise BadDirectoryError("illegal name %r" % (raw,))
+        if prev is not None and raw <= prev:
+            raise BadDirectoryError("listing not sorted at %r" % (raw,))
+        if child is None:
+            return
+        if child.ino != ino:
+            raise BadDirectoryError("entry %r says inode %d, inode says %d"
+                                    % (raw, ino, child.ino))
+        if F.TYPE_TO_S_IF.get(etype) != child.mode & F.S_IFMT:
+            raise BadDirectoryError("entry %r type %d does not match its inode"
+                                    % (raw, etype))
+        if ref == d.ref:
+            raise DirectoryLoopError("directory %r contains itself" % (raw,))
+
+    def _dir_loc(self, entry):
+        loc = entry.loc
+        if not isinstance(loc, _DirLoc):
+            raise compat.oserror(compat.ENOTDIR, entry.name)
+        return loc
+
+    def _listing_start(self, d):
+        return self.directory_table_start + d.start_block, d.offset
+
+    def _find(self, d, target):
+        """(ref, ino, type) of `target` (bytes) in dir d, or None.
+
+        Extended directories carry an index of the runs that begin a new
+        metadata block; jump to the last one whose first name <= target so a
+        lookup reads about one metadata block of a large listing.
+        """
+        pos, off = self._listing_start(d)
+        consumed = 0
+        if d.index_count:
+            ipos, ioff = d.index_pos, d.index_off
+            low, high = self.inode_table_start, self.directory_table_start
+            for _ in range(d.index_count):
+                head, ipos, ioff = self._meta_unpack(_DIR_INDEX_FMT, 12, ipos,
+                                                     ioff, low, high)
+                index, start_block, nsize = head
+                nsize += 1
+                if nsize > F.NAME_MAX:
+                    raise BadDirectoryError("index name of %d bytes" % nsize)
+                first, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low,
+                                                     high)
+                if first > target:
+                    break
+                if index >= d.listing_size or index < consumed:
+                    raise BadDirectoryError("directory index offset %d out "
+                                            "of range" % index)
+                pos = self.directory_table_start + start_block
+                off = (d.offset + index) % F.METADATA_SIZE
+                consumed = index
+        prev = None
+        for raw, ref, ino, etype in self._listing(d, pos, off, consumed):
+            self._check_child(d, raw, prev, ref, ino, etype, None)
+            if raw == target:
+                return ref, ino, etype
+            if raw > target:
+                return None
+            prev = raw
+        return None
+
+    def _child(self, d, raw, ref, ino, etype):
+        child = self._inode(ref, _decode_name(raw))
+        self._check_child(d, raw, None, ref, ino, etype, child)
+        return child
+
+    # -- the Lower interface --------------------------------------------------
+
+    def lookup(self, path):
+        """Entry at absolute `path`; a final symlink is not followed."""
+        if not path.startswith("/"):
+            raise compat.oserror(compat.ENOENT, path)
+        entry = self.root
+        for name in path.split("/"):
+            if not name:
+                continue
+            if not isinstance(entry.loc, _DirLoc):
+                raise compat.oserror(compat.ENOTDIR, path)
+            raw = _encode_name(name)
+            found = self._find(entry.loc, raw)
+            if found is None:
+                raise compat.oserror(compat.ENOENT, path)
+            entry = self._child(entry.loc, raw, found[0], found[1], found[2])
+        return entry
+
+    def stat(self, path):
+        return self.lookup(path)
+
+    def readdir(self, entry):
+        """(name, Entry) pairs in UTF-8 byte order, one inode at a time."""
+        d = self._dir_loc(entry)
+        pos, off = self._listing_start(d)
+        prev = None
+        for raw, ref, ino, etype in self._listing(d, pos, off, 0):
+            self._check_child(d, raw, prev, ref, ino, etype, None)
+            prev = raw
+            yield _decode_name(raw), self._child(d, raw, ref, ino, etype)
+
+    def listdir(self, entry):
+        """Names only (no inode reads): the cheap way to list a directory."""
+        d = self._dir_loc(entry)
+        pos, off = self._listing_start(d)
+        prev = None
+        for raw, ref, ino, etype in self._listing(d, pos, off, 0):
+            self._check_child(d, raw, prev, ref, ino, etype, None)
+            prev = raw
+            yield _decode_name(raw)
+
+    def readlink(self, entry):
+        loc = entry.loc
+        if not isinstance(loc, _LinkLoc):
+            raise compat.oserror(compat.EINVAL, entry.name)
+        raw, _, _ = self._meta_bytes(entry.size, loc.pos, loc.off,
+                                     self.inode_table_start,
+                                     self.directory_table_start)
+        return _decode_name(raw)
+
+    def read(self, entry, offset, n):
+        """Up to n bytes of a regular file from offset (short only at EOF)."""
+        f = entry.loc
+        if not isinstance(f, _FileLoc):
+            if isinstance(f, _DirLoc):
+                raise compat.oserror(compat.EISDIR, entry.name)
+            raise compat.oserror(compat.EINVAL, entry.name)
+        if offset < 0 or n < 0:
+            raise compat.oserror(compat.EINVAL, entry.name)
+        size = entry.size
+        end = offset + n
+        if end > size:
+            end = size
+        if offset >= end:
+            return b""
+        log = self.block_log
+        bs = self.block_size
+        first = offset >> log
+        last = (end - 1) >> log
+        pieces = []
+        index = first
+        while index <= last:
+            block_start = index << log
+            expected = size - block_start
+            if expected > bs:
+                expected = bs
+            if index < f.nblocks:
+                words = self._block_words(f, index, last + 1 - index)
+                pos = f.cur_data
+                for word in words:
+                    data = self._data_block(pos, word, expected, entry)
+                    pos += word & F.DATA_SIZE_MASK
+                    lo = offset - block_start if block_start < offset else 0
+                    hi = end - block_start
+                    if lo or hi < len(data):
+                        data = data[lo:hi]
+                    pieces.append(data)
+                    index += 1
+                    block_start += bs
+                    expected = size - block_start
+                    if expected > bs:
+                        expected = bs
+                f.cur_index = index
+                f.cur_data = pos
+                f.cur_pos, f.cur_off = self._list_cursor
+            else:
+                data = self._tail(f, expected, entry)
+                lo = offset - block_start if block_start < offset else 0
+                pieces.append(data[lo:end - block_start])
+                index += 1
+        if len(pieces) == 1:
+            return pieces[0]
+        return b"".join(pieces)
+
+    def identity(self):
+        """Digest of the superblock and every metadata table.
+
+        Any change to names, attributes, layout or (compressed) block sizes
+        changes it; reading metadata only keeps it cheap on a device.
+        """
+        if self._identity is None:
+            h = compat.sha256(self._raw_superblock)
+            pos = self.inode_table_start
+            while pos < self.bytes_used:
+                n = min(4096, self.bytes_used - pos)
+                h.update(self._read(pos, n))
+                pos += n
+            self._identity = "sqfs:" + compat.hexdigest(h)[:16]
+        return self._identity
+
+    def walk(self, path="/"):
+        """Yield (path, Entry) for path and everything below it, depth
+        first, refusing directory loops (for tools and tests)."""
+        top = self.lookup(path)
+        yield path, top
+        if not isinstance(top.loc, _DirLoc):
+            return
+        ancestors = [top.loc.ref]
+        stack = [(path.rstrip("/"), self.readdir(top))]
+        while stack:
+            base, it = stack[-1]
+            step = next(it, None)
+            if step is None:
+                stack.pop()
+                ancestors.pop()
+                continue
+            name, child = step
+            child_path = base + "/" + name
+            yield child_path, child
+            if isinstance(child.loc, _DirLoc):
+                if child.loc.ref in ancestors:
+                    raise DirectoryLoopError("%s is its own ancestor"
+                                             % child_path)
+                ancestors.append(child.loc.ref)
+                stack.append((child_path, self.readdir(child)))
+
+    # -- file data ----------------------------------------------------------
+
+    def _block_words(self, f, index, count):
+        """Size words of blocks index..index+count-1 (capped at nblocks).
+
+        Leaves f.cur_data at block `index`'s data position, and the
+        block-list position after the returned words in self._list_cursor.
+        """
+        if index < f.cur_index:
+            f.rewind()
+        low, high = self.inode_table_start, self.directory_table_start
+        pos, off = f.cur_pos, f.cur_off
+        data_pos = f.cur_data
+        i = f.cur_index
+        # Skip (summing sizes) up to `index`.
+        while i < index:
+            k = index - i
+            words, pos, off = self._list_words(k, pos, off, low, high)
+            for w in words:
+                data_pos += w & F.DATA_SIZE_MASK
+            i += len(words)
+        f.cur_index = i
+        f.cur_data = data_pos
+        f.cur_pos, f.cur_off = pos, off
+        if count > f.nblocks - index:
+            count = f.nblocks - index
+        out = []
+        while len(out) < count:
+            words, pos, off = self._list_words(count - len(out), pos, off,
+                                               low, high)
+            out.extend(words)
+        self._list_cursor = (pos, off)
+        return out
+
+    def _list_words(self, k, pos, off, low, high):
+        """Up to k block-size words from the block list at (pos, off)."""
+        data, _ = self._meta_block(pos, low, high)
+        avail = (len(data) - off) >> 2
+        if avail <= 0:
+            (word,), pos, off = self._meta_unpack("<I", 4, pos, off, low, high)
+            return (word,), pos, off
+        if k > avail:
+            k = avail
+        return _unpack_from("<%dI" % k, data, off), pos, off + 4 * k
+
+    def _load_block(self, pos, word, what):
+        """Decompressed data or fragment block (the last one is kept)."""
+        if pos == self._block_pos:
+            return self._block
+        if word >> F.DATA_RESERVED_SHIFT:
+            raise OutOfRangeError("%s: block size word 0x%x has reserved "
+                                  "bits" % (what, word))
+        stored = word & F.DATA_SIZE_MASK
+        if stored == 0 or stored > self.block_size:
+            raise OutOfRangeError("%s: block of %d bytes (block size %d)"
+                                  % (what, stored, self.block_size))
+        raw = self._read(pos, stored)
+        if word & F.DATA_UNCOMPRESSED:
+            data = raw
+        else:
+            data = self._decompress(raw, self.block_size)
+        self._block_pos = pos
+        self._block = data
+        return data
+
+    def _data_block(self, pos, word, expected, entry):
+        if word & F.DATA_SIZE_MASK == 0:
+            if word >> F.DATA_RESERVED_SHIFT:
+                raise OutOfRangeError("%s: block size word 0x%x has reserved "
+                                      "bits" % (entry.name, word))
+            return bytes(expected)          # sparse block
+        data = self._load_block(pos, word, entry.name)
+        if len(data) != expected:
+            raise OutOfRangeError("%s: block at 0x%x holds %d bytes, %d "
+                                  "expected" % (entry.name, pos, len(data),
+                                                expected))
+        return data
+
+    def _tail(self, f, expected, entry):
+        """The file's last `expected` bytes, from its fragment block."""
+        if f.fragment == F.FRAGMENT_NONE:
+            raise OutOfRangeError("%s: block list shorter than the file"
+                                  % entry.name)
+        pos, word = self._fragment(f.fragment)
+        data = self._load_block(pos, word, "fragment %d" % f.fragment)
+        start = f.frag_offset
+        if start + expected > len(data):
+            raise OutOfRangeError("%s: tail %d+%d beyond its %d-byte fragment"
+                                  % (entry.name, start, expected, len(data)))
+        if start == 0 and expected == len(data):
+            return data
+        return data[start:start + expected]
+
+
+def _makedev(major, minor):
+    """Linux (glibc) makedev encoding of a device number."""
+    return (((major & 0xFFFFF000) << 32) | ((major & 0xFFF) << 8)
+            | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))
