@@ -193,20 +193,23 @@ def _make_decompressor(compression, block_log):
                         "block inflates beyond %d bytes" % limit)
                 raise DecompressionError("gzip block: %s" % e)
         return zlib_block
-    if compression == F.COMP_XZ and not compat.MICROPYTHON:
+    if compression in (F.COMP_XZ, F.COMP_LZMA) and not compat.MICROPYTHON:
         import lzma
+        # xz blocks are whole .xz streams; legacy lzma blocks are
+        # "lzma-alone" streams (13-byte properties + size header).
+        fmt = lzma.FORMAT_XZ if compression == F.COMP_XZ else lzma.FORMAT_ALONE
 
         def xz_block(data, limit):
-            d = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+            d = lzma.LZMADecompressor(fmt)
             try:
                 out = d.decompress(data, limit + 1)
             except lzma.LZMAError as e:
-                raise DecompressionError("xz block: %s" % e)
+                raise DecompressionError("%s block: %s" % (name, e))
             if len(out) > limit:
                 raise DecompressionBombError(
                     "block inflates beyond %d bytes" % limit)
             if not d.eof:
-                raise DecompressionError("xz block: truncated stream")
+                raise DecompressionError("%s block: truncated stream" % name)
             return out
         return xz_block
     runtime = "MicroPython" if compat.MICROPYTHON else "this Python"
@@ -621,25 +624,25 @@ class SquashFS:
     def stat(self, path):
         return self.lookup(path)
 
-    def readdir(self, entry):
-        """(name, Entry) pairs in UTF-8 byte order, one inode at a time."""
+    def _checked_listing(self, entry):
+        """The listing of a directory Entry, each name checked and in order."""
         d = self._dir_loc(entry)
         pos, off = self._listing_start(d)
         prev = None
         for raw, ref, ino, etype in self._listing(d, pos, off, 0):
             self._check_child(d, raw, prev, ref, ino, etype, None)
             prev = raw
+            yield d, raw, ref, ino, etype
+
+    def readdir(self, entry):
+        """(name, Entry) pairs in UTF-8 byte order, one inode at a time."""
+        for d, raw, ref, ino, etype in self._checked_listing(entry):
             yield _decode_name(raw), self._child(d, raw, ref, ino, etype)
 
     def listdir(self, entry):
         """Names only (no inode reads): the cheap way to list a directory."""
-        d = self._dir_loc(entry)
-        pos, off = self._listing_start(d)
-        prev = None
-        for raw, ref, ino, etype in self._listing(d, pos, off, 0):
-            self._check_child(d, raw, prev, ref, ino, etype, None)
-            prev = raw
-            yield _decode_name(raw)
+        for item in self._checked_listing(entry):
+            yield _decode_name(item[1])
 
     def readlink(self, entry):
         loc = entry.loc
