@@ -1,0 +1,95 @@
+"""The crash campaign engine's own logic: case ids, plans, windows,
+sampling, summaries and the CLI's argument handling."""
+
+import pytest
+
+from host_tools import crashtest as ct
+from host_tools.cli import main
+from ovl import compat
+
+
+def test_case_ids_round_trip_and_reject_garbage():
+    for text in ("std:write_lower+sync+rename_lower@17:prefix:3",
+                 "std:reset@0:clean:1/4:bits",
+                 "gc:gc_rewrite_head@250:unstable:9"):
+        assert ct.Case.parse(text).id() == text
+    c = ct.Case.parse("std:reset@0:clean:1/4:bits")
+    assert (c.cut, c.cut2, c.variant2) == (0, 4, "bits")
+    for bad in ("std:reset", "std:reset@x:clean:1", "std:reset@1:melted:1",
+                "nope:reset@1:clean:1", "std:reset@1:clean"):
+        with pytest.raises(ValueError):
+            ct.Case.parse(bad)
+
+
+def test_plan_predicts_states_and_errnos():
+    plan = ct.Plan("std:write_lower+sync+unlink_whiteout+rename_lower")
+    assert len(plan.states) == 5 and plan.syncs == [2]
+    assert plan.errnos == [None, None, compat.ENOENT, None]
+    assert plan.states[1] != plan.states[0]
+    assert plan.states[3] == plan.states[2]     # a failed op changes nothing
+    assert "/lf2" in plan.states[4] and "/lf" not in plan.states[4]
+    assert plan.label(-1) == "mount" and plan.label(3) == "rename_lower"
+
+
+def test_windows_allow_before_or_after_the_op_in_flight():
+    plan = ct.Plan("std:write_lower+sync+rename_lower+unlink_upper")
+    assert ct._window(plan, -1, True) == (0, 0)     # cut while mounting
+    assert ct._window(plan, 2, True) == (2, 3)
+    assert ct._window(plan, 4, True) == (4, 4)      # after the workload
+    # lenient: anything since the last completed sync
+    assert ct._window(plan, 3, False) == (2, 4)
+    assert ct._window(plan, 0, False) == (0, 1)
+
+
+def test_depth2_sampling_is_deterministic_and_bounded():
+    out = ct.Outcome()
+    out.mount_ops, out.recovery_ops = 3, 40
+    picked = 0
+    for cut in range(400):
+        case = ct.Case("std:reset", cut, "clean", 1)
+        a = ct.depth2_cases(case, out, 0.25)
+        assert a == [] or a[0].id() == ct.depth2_cases(case, out, 0.25)[0].id()
+        for c in a:
+            assert 0 <= c.cut2 < 3 and c.variant2 in ct.VARIANTS
+            picked += 1
+    assert 50 < picked < 150
+    assert ct.depth2_cases(ct.Case("std:reset", 1), out, 0) == []
+    out.mount_ops = 0       # a mount that writes nothing: cut the rest
+    cuts = {c.cut2 for cut in range(400)
+            for c in ct.depth2_cases(ct.Case("std:reset", cut), out, 1.0)}
+    assert max(cuts) >= 3 and max(cuts) < 40
+
+
+def test_stats_merge_and_summary():
+    a, b = ct.Stats(), ct.Stats()
+    a.add("rename_lower", 10, 3, 0, 0.5)
+    b.add("rename_lower", 5, 2, 1, 0.5)
+    b.add("mount", 1, 1, 0, 0.01)
+    b.failures.append(("std:rename_lower@1:clean:1", "rename_lower", "x"))
+    a.merge(b)
+    assert a.rows["rename_lower"] == [15, 5, 1, 1.0]
+    assert a.total()[:3] == [16, 6, 1]
+    text = ct.format_summary(a, 2.0)
+    assert "rename_lower" in text and "16 crash cases" in text
+    assert " 8 cases/s" in text
+
+
+def test_cli_rejects_bad_arguments_in_one_line(capsys):
+    assert main(["crashtest", "--shard", "3"]) == 1
+    assert "--shard wants I/N" in capsys.readouterr().err
+    assert main(["crashtest", "--variants", "clean,melted"]) == 1
+    assert "unknown variant" in capsys.readouterr().err
+    assert main(["crashtest", "--replay", "bogus"]) == 1
+    err = capsys.readouterr().err
+    assert "case id" in err and "Traceback" not in err
+    assert main(["crashtest", "--workload", "std:nope", "--list"]) == 1
+    assert "unknown op" in capsys.readouterr().err
+
+
+def test_cli_lists_a_shard(capsys):
+    assert main(["crashtest", "--size", "ci", "--shard", "2/50",
+                 "--list"]) == 0
+    keys = capsys.readouterr().out.split()
+    assert keys and all(":" in k for k in keys)
+    from host_tools import crash_workloads as wl
+    assert keys == wl.shard(wl.generate("ci"), 2, 50)
