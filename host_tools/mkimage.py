@@ -1,0 +1,856 @@
+"""Build SquashFS 4.0 images from a directory tree (`ovl mkimage`).
+
+The byte layouts come from ovl.squashfs_format; this module decides what
+goes where.  Building has three steps, each usable on its own (tests craft
+images from the middle one):
+
+1. scan_tree(): the source directory becomes a tree of Node objects
+   (hard links share one Node; excludes are applied here);
+2. parse_pseudo() / apply_pseudo(): a mksquashfs-style pseudo file adds
+   device nodes, directories, symlinks and hard links, and changes owners
+   and modes, so an unprivileged user can describe a root filesystem;
+3. ImageWriter.write(): data blocks and fragments first (streamed, one
+   block in memory at a time), then the inode, directory, fragment and id
+   tables, then the superblock.
+
+Output is a pure function of the input tree and the options: entries are
+sorted by the bytes of their names, ids are sorted, and no clock is read
+(the image's mkfs_time is --mtime, SOURCE_DATE_EPOCH, or the newest mtime
+in the tree).
+"""
+
+import fnmatch
+import hashlib
+import os
+import shlex
+import stat
+import struct
+import sys
+import time
+import zlib
+
+from ovl import squashfs_format as fmt
+
+DEFAULT_BLOCK_SIZE = 128 * 1024
+COMPRESSORS = ("gzip", "none")
+MAX_U32 = 0xFFFFFFFF
+MAX_IDS = 65536              # no_ids is a u16... and 0 means none, so 65535
+SYMLINK_MAX = 4095           # Linux PATH_MAX - 1; the kernel refuses longer
+ZLIB_LEVEL = 9               # mksquashfs's default, so sizes compare fairly
+METADATA_WBITS = 13          # an 8 KiB block never needs a bigger window
+
+
+class MkimageError(ValueError):
+    """Bad input to the builder (options, pseudo file, source tree)."""
+
+
+# --- options ---------------------------------------------------------------
+
+def parse_block_size(text):
+    """'4K', '128k', '1M' or a byte count -> int; a power of 2 in 4K..1M."""
+    t = str(text).strip().upper()
+    scale = 1
+    if t.endswith("K"):
+        scale, t = 1024, t[:-1]
+    elif t.endswith("M"):
+        scale, t = 1024 * 1024, t[:-1]
+    if not t.isdigit():
+        raise MkimageError("bad block size %r (use e.g. 4K, 128K, 1M)" % text)
+    size = int(t) * scale
+    lo, hi = 1 << fmt.MIN_BLOCK_LOG, 1 << fmt.MAX_BLOCK_LOG
+    if size < lo or size > hi or size & (size - 1):
+        raise MkimageError("bad block size %r: must be a power of 2 from 4K to 1M"
+                           % text)
+    return size
+
+
+def parse_time(text, what):
+    t = str(text).strip()
+    if not t.isdigit() or int(t) > MAX_U32:
+        raise MkimageError("bad %s %r: need seconds since 1970 (0..%d)"
+                           % (what, text, MAX_U32))
+    return int(t)
+
+
+def clamp_u32_time(t):
+    """Inode mtimes are u32: times before 1970 become 0, after 2106 the max."""
+    return min(max(int(t), 0), MAX_U32)
+
+
+# --- the in-memory tree ----------------------------------------------------
+
+class Node:
+    """One inode of the image: a directory, file, symlink, device, fifo or
+    socket.  `kind` is the basic squashfs inode type (fmt.DIR_TYPE ...).
+    Hard links are several directory entries naming the same Node."""
+
+    __slots__ = ("kind", "mode", "uid", "gid", "mtime", "major", "minor",
+                 "target", "source", "children", "links", "number",
+                 "number_parent", "ref", "data")
+
+    def __init__(self, kind, mode, uid=0, gid=0, mtime=0):
+        self.kind = kind
+        self.mode = mode & fmt.PERMISSION_MASK
+        self.uid = uid
+        self.gid = gid
+        self.mtime = clamp_u32_time(mtime)
+        self.major = self.minor = 0
+        self.target = b""            # symlink target
+        self.source = None           # host path of a regular file's data
+        self.children = {} if kind == fmt.DIR_TYPE else None  # name -> Node
+        self.links = 0               # directory entries naming this node
+        self.number = 0              # inode number, set by the writer
+        self.number_parent = 0       # a directory's parent's inode number
+        self.ref = None              # (metadata block start, offset)
+        self.data = None             # FileData, set by the writer
+
+    def entries(self):
+        """Children sorted by the bytes of their names (the kernel's order)."""
+        return sorted(self.children.items())
+
+
+def walk(root):
+    """Every (path, node) of the tree, depth first in name order.  Nodes
+    reached through several hard links appear once per link."""
+    stack = [(b"", root)]
+    while stack:
+        path, node = stack.pop()
+        yield path or b"/", node
+        if node.kind == fmt.DIR_TYPE:
+            for name, child in reversed(node.entries()):
+                stack.append((path + b"/" + name, child))
+
+
+def _node_from_stat(st):
+    kind = fmt.S_IF_TO_TYPE.get(stat.S_IFMT(st.st_mode))
+    if kind is None:
+        return None
+    node = Node(kind, st.st_mode, st.st_uid, st.st_gid, st.st_mtime)
+    if kind in (fmt.BLKDEV_TYPE, fmt.CHRDEV_TYPE):
+        node.major, node.minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    return node
+
+
+def is_excluded(rel_path, name, patterns):
+    """A pattern with a '/' matches the path below SRC_DIR ('a/b/*.o');
+    one without matches a name at any depth ('*.pyc')."""
+    for pat in patterns:
+        if "/" in pat:
+            if fnmatch.fnmatchcase(rel_path, pat.strip("/")):
+                return True
+        elif fnmatch.fnmatchcase(name, pat):
+            return True
+    return False
+
+
+def scan_tree(src, excludes=()):
+    """The Node tree of the host directory `src` (symlinks not followed)."""
+    try:
+        st = os.lstat(src)
+    except OSError as e:
+        raise MkimageError("cannot read source directory %s: %s"
+                           % (src, e.strerror))
+    if not stat.S_ISDIR(st.st_mode):
+        raise MkimageError("source %s is not a directory" % src)
+    root = _node_from_stat(st)
+    by_inode = {}                 # (st_dev, st_ino) -> Node, for hard links
+    stack = [(os.fsencode(src), "", root)]
+    while stack:
+        host, rel, node = stack.pop()
+        with os.scandir(host) as it:
+            listing = sorted(it, key=lambda e: e.name)
+        for entry in listing:
+            name = entry.name
+            sname = os.fsdecode(name)
+            crel = rel + "/" + sname if rel else sname
+            if excludes and is_excluded(crel, sname, excludes):
+                continue
+            est = entry.stat(follow_symlinks=False)
+            key = (est.st_dev, est.st_ino)
+            if not stat.S_ISDIR(est.st_mode) and est.st_nlink > 1 \
+                    and key in by_inode:
+                node.children[name] = by_inode[key]
+                continue
+            child = _node_from_stat(est)
+            if child is None:
+                raise MkimageError("%s: unsupported file type" % entry.path)
+            if child.kind == fmt.REG_TYPE:
+                child.source = entry.path
+            elif child.kind == fmt.SYMLINK_TYPE:
+                child.target = os.readlink(entry.path)
+            elif child.kind == fmt.DIR_TYPE:
+                stack.append((entry.path, crel, child))
+            if child.kind != fmt.DIR_TYPE and est.st_nlink > 1:
+                by_inode[key] = child
+            node.children[name] = child
+    return root
+
+
+# --- pseudo files ----------------------------------------------------------
+
+PSEUDO_FIELDS = {            # type letter -> argument names after the path
+    "d": ("mode", "uid", "gid"),
+    "m": ("mode", "uid", "gid"),
+    "b": ("mode", "uid", "gid", "major", "minor"),
+    "c": ("mode", "uid", "gid", "major", "minor"),
+    "s": ("mode", "uid", "gid", "target"),
+    "i": ("mode", "uid", "gid", "ipc"),
+    "p": ("mode", "uid", "gid"),
+    "l": ("link",),          # written 'L' (mksquashfs's letter for it)
+}
+PSEUDO_KINDS = {"d": fmt.DIR_TYPE, "b": fmt.BLKDEV_TYPE, "c": fmt.CHRDEV_TYPE,
+                "s": fmt.SYMLINK_TYPE, "p": fmt.FIFO_TYPE}
+
+
+class PseudoOp:
+    """One parsed pseudo-file line."""
+
+    def __init__(self, where, path, letter, args, mtime):
+        self.where = where        # "FILE line N", for error messages
+        self.path = path          # list of name components (bytes)
+        self.letter = letter      # lower case type letter
+        self.args = args          # dict of PSEUDO_FIELDS values
+        self.mtime = mtime        # from an upper-case type, else None
+
+
+def _pseudo_path(text):
+    parts = []
+    for comp in text.split("/"):
+        if comp in ("", "."):
+            continue
+        if comp == "..":
+            raise MkimageError("path %r contains '..'" % text)
+        name = os.fsencode(comp)
+        if len(name) > fmt.NAME_MAX:
+            raise MkimageError("name %r is longer than %d bytes"
+                               % (comp, fmt.NAME_MAX))
+        parts.append(name)
+    return parts
+
+
+def _pseudo_id(text, db):
+    if text.isdigit():
+        value = int(text)
+        if value > MAX_U32:
+            raise MkimageError("id %s out of range" % text)
+        return value
+    try:
+        import grp
+        import pwd
+        return pwd.getpwnam(text).pw_uid if db == "user" \
+            else grp.getgrnam(text).gr_gid
+    except (ImportError, KeyError):
+        raise MkimageError("unknown %s %r" % (db, text))
+
+
+def parse_pseudo(text, source="pseudo file"):
+    """PseudoOps from pseudo-file text (see docs/SQUASHFS.md, "Builder").
+
+    Each line: PATH TYPE [TIME] MODE UID GID [ARGS]; shell-style quoting for
+    names with spaces; '#' starts a comment line.  Errors name the line."""
+    ops = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        where = "%s line %d" % (source, lineno)
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            ops.append(_parse_pseudo_line(line, where))
+        except MkimageError as e:
+            raise MkimageError("%s: %s" % (where, e))
+        except ValueError as e:      # shlex: unbalanced quotes
+            raise MkimageError("%s: %s" % (where, e))
+    return ops
+
+
+def _parse_pseudo_line(line, where):
+    words = shlex.split(line)
+    if len(words) < 2:
+        raise MkimageError("expected 'PATH TYPE ...', got %r" % line.strip())
+    path, letter = words[0], words[1]
+    rest = words[2:]
+    if letter in ("f", "F", "R"):
+        raise MkimageError("type '%s' is not supported (file contents come "
+                           "from the source directory)" % letter)
+    if letter == "l":
+        raise MkimageError("type 'l' (hard link to a host file) is not "
+                           "supported; 'L' links to a path in the image")
+    if len(letter) != 1 or letter.lower() not in PSEUDO_FIELDS:
+        raise MkimageError("unknown type %r (known: %s)"
+                           % (letter, " ".join(sorted(PSEUDO_FIELDS))))
+    mtime = None
+    if letter == "L":
+        letter = "l"          # internally: the hard-link type, no time field
+    elif letter.isupper():
+        if not rest:
+            raise MkimageError("type %s needs a time" % letter)
+        mtime = parse_time(rest.pop(0), "time")
+        letter = letter.lower()
+    fields = PSEUDO_FIELDS[letter]
+    if len(rest) != len(fields):
+        raise MkimageError("type %s needs %d fields after the type (%s), got %d"
+                           % (letter, len(fields), " ".join(fields), len(rest)))
+    args = dict(zip(fields, rest))
+    if "mode" in args:
+        m = args["mode"]
+        if not m or any(ch not in "01234567" for ch in m) or int(m, 8) > 0o7777:
+            raise MkimageError("bad mode %r (octal, at most 7777)" % m)
+        args["mode"] = int(m, 8)
+        args["uid"] = _pseudo_id(args["uid"], "user")
+        args["gid"] = _pseudo_id(args["gid"], "group")
+    for key in ("major", "minor"):
+        if key in args:
+            if not args[key].isdigit():
+                raise MkimageError("bad %s %r" % (key, args[key]))
+            args[key] = int(args[key])
+    if "major" in args and (args["major"] > 0xFFF or args["minor"] > 0xFFFFF):
+        raise MkimageError("device number out of range (major <= 4095, "
+                           "minor <= 1048575)")
+    if letter == "i":
+        if args["ipc"] not in ("s", "f"):
+            raise MkimageError("type i needs 's' (socket) or 'f' (fifo)")
+    if letter == "s":
+        target = os.fsencode(args["target"])
+        if not target or len(target) > SYMLINK_MAX or b"\0" in target:
+            raise MkimageError("bad symlink target")
+        args["target"] = target
+    if letter == "l":
+        args["link"] = _pseudo_path(args["link"])
+    parts = _pseudo_path(path)
+    if not parts and letter not in ("d", "m"):
+        raise MkimageError("the root directory can only be changed (d or m)")
+    return PseudoOp(where, parts, letter, args, mtime)
+
+
+def _find(root, parts):
+    node = root
+    for name in parts:
+        if node.kind != fmt.DIR_TYPE or name not in node.children:
+            return None
+        node = node.children[name]
+    return node
+
+
+def apply_pseudo(root, ops, default_mtime):
+    """Apply parsed pseudo ops to the tree; new entries without a time of
+    their own get default_mtime."""
+    for op in ops:
+        try:
+            _apply_one(root, op, default_mtime)
+        except MkimageError as e:
+            raise MkimageError("%s: %s" % (op.where, e))
+
+
+def _apply_one(root, op, default_mtime):
+    shown = "/" + b"/".join(op.path).decode("utf-8", "replace")
+    existing = _find(root, op.path)
+    a = op.args
+    if op.letter == "m" or (op.letter == "d" and existing is not None
+                            and existing.kind == fmt.DIR_TYPE):
+        if existing is None:
+            raise MkimageError("%s does not exist (m changes an existing entry)"
+                               % shown)
+        existing.mode, existing.uid, existing.gid = a["mode"], a["uid"], a["gid"]
+        if op.mtime is not None:
+            existing.mtime = op.mtime
+        return
+    parent = _find(root, op.path[:-1])
+    if parent is None or parent.kind != fmt.DIR_TYPE:
+        raise MkimageError("parent directory of %s does not exist" % shown)
+    if existing is not None:
+        raise MkimageError("%s already exists" % shown)
+    if op.letter == "l":
+        target = _find(root, a["link"])
+        if target is None:
+            raise MkimageError("hard link target of %s does not exist" % shown)
+        if target.kind == fmt.DIR_TYPE:
+            raise MkimageError("cannot hard link a directory (%s)" % shown)
+        parent.children[op.path[-1]] = target
+        return
+    kind = PSEUDO_KINDS.get(op.letter)
+    if op.letter == "i":
+        kind = fmt.SOCKET_TYPE if a["ipc"] == "s" else fmt.FIFO_TYPE
+    mtime = default_mtime if op.mtime is None else op.mtime
+    node = Node(kind, a["mode"], a["uid"], a["gid"], mtime)
+    if kind in (fmt.BLKDEV_TYPE, fmt.CHRDEV_TYPE):
+        node.major, node.minor = a["major"], a["minor"]
+    if kind == fmt.SYMLINK_TYPE:
+        node.target = a["target"]
+    parent.children[op.path[-1]] = node
+
+
+# --- compression and metadata ----------------------------------------------
+
+class Compressor:
+    """Packs one block: zlib-wrapped deflate ("gzip" in SquashFS) or raw.
+    A block is stored raw whenever compressing does not make it smaller."""
+
+    def __init__(self, name, block_log):
+        if name not in COMPRESSORS:
+            raise MkimageError("unknown compressor %r (known: %s)"
+                               % (name, ", ".join(COMPRESSORS)))
+        self.name = name
+        # A window larger than the block gains nothing, and a block-sized
+        # window lets a small device inflate with less RAM.
+        self.data_wbits = min(15, block_log)
+
+    def pack(self, data, wbits):
+        """(stored bytes, compressed?)"""
+        if self.name == "gzip":
+            c = zlib.compressobj(ZLIB_LEVEL, zlib.DEFLATED, wbits)
+            packed = c.compress(data) + c.flush()
+            if len(packed) < len(data):
+                return packed, True
+        return bytes(data), False
+
+
+class MetadataWriter:
+    """An inode, directory or lookup-table stream cut into 8 KiB blocks,
+    each packed on its own behind a u16 header.  Positions are offsets in
+    the uncompressed stream; ref() turns one into (block start, offset)."""
+
+    def __init__(self, compressor):
+        self.compressor = compressor
+        self.out = bytearray()         # headers + packed blocks
+        self.pending = bytearray()     # the block being filled
+        self.block_starts = [0]        # offset in `out` of uncompressed block k
+        self.flushed = 0
+
+    def position(self):
+        return self.flushed + len(self.pending)
+
+    def ref(self, pos=None):
+        if pos is None:
+            pos = self.position()
+        return self.block_starts[pos // fmt.METADATA_SIZE], pos % fmt.METADATA_SIZE
+
+    def append(self, data):
+        self.pending += data
+        while len(self.pending) >= fmt.METADATA_SIZE:
+            self._flush(fmt.METADATA_SIZE)
+
+    def _flush(self, n):
+        chunk = bytes(self.pending[:n])
+        del self.pending[:n]
+        packed, compressed = self.compressor.pack(chunk, METADATA_WBITS)
+        self.out += struct.pack("<H", fmt.metadata_header(len(packed), compressed))
+        self.out += packed
+        self.flushed += n
+        self.block_starts.append(len(self.out))
+
+    def finish(self):
+        if self.pending:
+            self._flush(len(self.pending))
+        return bytes(self.out)
+
+
+# --- the writer ------------------------------------------------------------
+
+class FileData:
+    """Where a regular file's bytes went."""
+
+    __slots__ = ("start", "blocks", "fragment", "offset", "size", "sparse")
+
+    def __init__(self):
+        self.start = 0
+        self.blocks = []          # block size words (0 = sparse block)
+        self.fragment = fmt.FRAGMENT_NONE
+        self.offset = 0
+        self.size = 0
+        self.sparse = 0           # bytes held by sparse blocks
+
+
+class Summary:
+    def __init__(self):
+        self.counts = {}          # basic inode type -> inodes
+        self.bytes_in = 0         # file data read from the source
+        self.bytes_out = 0        # image file size, padding included
+        self.duplicates = 0       # files stored once for an earlier twin
+        self.fragments = 0
+        self.inodes = 0
+
+    def line(self):
+        c = self.counts
+        ratio = 100.0 * self.bytes_out / self.bytes_in if self.bytes_in else 0.0
+        other = sum(c.get(k, 0) for k in (fmt.BLKDEV_TYPE, fmt.CHRDEV_TYPE,
+                                          fmt.FIFO_TYPE, fmt.SOCKET_TYPE))
+        return ("%d files, %d dirs, %d symlinks, %d special; %d bytes in, "
+                "%d bytes out (%.1f%%); %d duplicates, %d fragment blocks"
+                % (c.get(fmt.REG_TYPE, 0), c.get(fmt.DIR_TYPE, 0),
+                   c.get(fmt.SYMLINK_TYPE, 0), other, self.bytes_in,
+                   self.bytes_out, ratio, self.duplicates, self.fragments))
+
+
+def write_order(root):
+    """Nodes in the order their inodes are written (and numbered): each
+    directory after everything below it, so its listing can name the
+    children's inode references; the root comes last."""
+    order = []
+    seen = set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if not expanded:
+            stack.append((node, True))
+            for _, child in reversed(node.entries()):
+                if child.kind == fmt.DIR_TYPE:
+                    stack.append((child, False))
+            continue
+        for _, child in node.entries():
+            if child.kind != fmt.DIR_TYPE and id(child) not in seen:
+                seen.add(id(child))
+                order.append(child)
+        order.append(node)
+    return order
+
+
+class ImageWriter:
+    """Writes one image of the tree to a seekable binary file."""
+
+    def __init__(self, out, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
+                 progress=None):
+        self.out = out
+        self.block_size = parse_block_size(block_size)
+        self.block_log = self.block_size.bit_length() - 1
+        self.compressor = Compressor(comp, self.block_log)
+        self.progress = progress     # callable(files_done, files_total, bytes)
+        self.summary = Summary()
+        self.fragment_buf = bytearray()
+        self.fragment_table = []     # (start, size word)
+        self.by_content = {}         # (size, sha256) -> FileData
+        self.zero_block = bytes(self.block_size)
+
+    # -- data ---------------------------------------------------------------
+
+    def _write_block(self, data):
+        packed, compressed = self.compressor.pack(data, self.compressor.data_wbits)
+        self.out.write(packed)
+        return fmt.block_word(len(packed), compressed)
+
+    def _add_fragment(self, tail):
+        if len(self.fragment_buf) + len(tail) > self.block_size:
+            self._flush_fragment()
+        index, offset = len(self.fragment_table), len(self.fragment_buf)
+        self.fragment_buf += tail
+        return index, offset
+
+    def _flush_fragment(self):
+        if self.fragment_buf:
+            start = self.out.tell()
+            word = self._write_block(bytes(self.fragment_buf))
+            self.fragment_table.append((start, word))
+            self.fragment_buf = bytearray()
+
+    def _write_file(self, node):
+        """Stream one file: full blocks to the image (all-zero blocks become
+        sparse), the tail to a fragment; an identical earlier file is reused
+        and this copy's blocks truncated away."""
+        fd = FileData()
+        start = self.out.tell()
+        digest = hashlib.sha256()
+        tail = b""
+        with open(node.source, "rb") as f:
+            while True:
+                chunk = f.read(self.block_size)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                fd.size += len(chunk)
+                if len(chunk) < self.block_size:
+                    tail = chunk          # a regular file reads short only at EOF
+                    break
+                if chunk == self.zero_block:
+                    fd.blocks.append(0)
+                    fd.sparse += len(chunk)
+                else:
+                    fd.blocks.append(self._write_block(chunk))
+        self.summary.bytes_in += fd.size
+        if not fd.size:
+            return fd                     # nothing stored, nothing to share
+        key = (fd.size, digest.digest())
+        twin = self.by_content.get(key)
+        if twin is not None:
+            self.out.seek(start)
+            self.out.truncate()
+            self.summary.duplicates += 1
+            return twin
+        if tail and tail.count(0) == len(tail):
+            fd.blocks.append(0)           # a zero tail costs nothing as sparse
+            fd.sparse += len(tail)
+        elif tail:
+            fd.fragment, fd.offset = self._add_fragment(tail)
+        if any(fd.blocks):
+            fd.start = start
+        self.by_content[key] = fd
+        return fd
+
+    # -- inodes and directories ----------------------------------------------
+
+    def _id_index(self, value):
+        return self.ids[value]
+
+    def _write_inode(self, node):
+        self.summary.counts[node.kind] = self.summary.counts.get(node.kind, 0) + 1
+        kind = node.kind
+        body = b""
+        if kind == fmt.REG_TYPE:
+            d = node.data
+            extended = (node.links > 1 or d.sparse or d.size > MAX_U32
+                        or d.start > MAX_U32)
+            words = struct.pack("<%dI" % len(d.blocks), *d.blocks)
+            if extended:
+                kind = fmt.LREG_TYPE
+                body = fmt.encode(fmt.EXT_FILE, {
+                    "start_block": d.start, "file_size": d.size,
+                    "sparse": d.sparse, "nlink": node.links,
+                    "fragment": d.fragment, "offset": d.offset,
+                    "xattr": fmt.XATTR_NONE}) + words
+            else:
+                body = fmt.encode(fmt.BASIC_FILE, {
+                    "start_block": d.start, "fragment": d.fragment,
+                    "offset": d.offset, "file_size": d.size}) + words
+        elif kind == fmt.DIR_TYPE:
+            body, kind = self._dir_body(node)
+        elif kind == fmt.SYMLINK_TYPE:
+            body = fmt.encode(fmt.BASIC_SYMLINK, {
+                "nlink": node.links, "symlink_size": len(node.target)}) + node.target
+        elif kind in (fmt.BLKDEV_TYPE, fmt.CHRDEV_TYPE):
+            body = fmt.encode(fmt.BASIC_DEV, {
+                "nlink": node.links,
+                "rdev": fmt.encode_rdev(node.major, node.minor)})
+        else:
+            body = fmt.encode(fmt.BASIC_IPC, {"nlink": node.links})
+        header = fmt.encode(fmt.INODE_HEADER, {
+            "inode_type": kind, "mode": node.mode,
+            "uid": self._id_index(node.uid), "guid": self._id_index(node.gid),
+            "mtime": node.mtime, "inode_number": node.number})
+        node.ref = self.inodes.ref()
+        self.inodes.append(header + body)
+
+    def _plan_runs(self, entries, pos):
+        """Cut a listing into runs.  A run ends at 256 entries, when the
+        next child's inode sits in another metadata block or too far in
+        number for the s16 delta, and when an entry would spill into the
+        next directory metadata block (so each block gets a header an index
+        entry can point at).  Returns runs and the listing's end position."""
+        runs = []
+        run = None
+        for name, child in entries:
+            block, offset = child.ref
+            size = fmt.DIR_ENTRY_SIZE + len(name)
+            if (run is None or len(run[3]) == fmt.DIR_RUN_MAX
+                    or block != run[1]
+                    or not -32768 <= child.number - run[2] <= 32767
+                    or (pos + size - 1) // fmt.METADATA_SIZE
+                    != run[0] // fmt.METADATA_SIZE):
+                run = [pos, block, child.number, []]
+                runs.append(run)
+                pos += fmt.DIR_HEADER_SIZE
+            run[3].append((name, child, offset))
+            pos += size
+        return runs, pos
+
+    def _dir_body(self, node):
+        dirs = self.dirs
+        start = dirs.position()
+        runs, end = self._plan_runs(node.entries(), start)
+        for header_pos, block, base, items in runs:
+            assert dirs.position() == header_pos
+            dirs.append(fmt.encode(fmt.DIR_HEADER, {
+                "count": len(items) - 1, "start_block": block,
+                "inode_number": base}))
+            for name, child, offset in items:
+                dirs.append(fmt.encode(fmt.DIR_ENTRY, {
+                    "offset": offset, "inode_number": child.number - base,
+                    "type": child.kind, "size": len(name) - 1}) + name)
+        # Index: the first run of each further metadata block, so a lookup
+        # can skip straight to the block that holds a name.
+        index = b""
+        count = 0
+        last_block = start // fmt.METADATA_SIZE
+        for header_pos, _, _, items in runs[1:]:
+            if header_pos // fmt.METADATA_SIZE == last_block:
+                continue
+            last_block = header_pos // fmt.METADATA_SIZE
+            first = items[0][0]
+            index += fmt.encode(fmt.DIR_INDEX, {
+                "index": header_pos - start,
+                "start_block": dirs.ref(header_pos)[0],
+                "size": len(first) - 1}) + first
+            count += 1
+        block, offset = dirs.ref(start)
+        file_size = end - start + fmt.DIR_SIZE_EXTRA
+        parent = node.number_parent
+        if count or file_size > 0xFFFF:
+            return fmt.encode(fmt.EXT_DIR, {
+                "nlink": node.links, "file_size": file_size,
+                "start_block": block, "parent_inode": parent,
+                "i_count": count, "offset": offset,
+                "xattr": fmt.XATTR_NONE}) + index, fmt.LDIR_TYPE
+        return fmt.encode(fmt.BASIC_DIR, {
+            "start_block": block, "nlink": node.links, "file_size": file_size,
+            "offset": offset, "parent_inode": parent}), fmt.DIR_TYPE
+
+    # -- tables ---------------------------------------------------------------
+
+    def _write_lookup_table(self, entries):
+        """Metadata blocks of fixed-size entries, then the u64 array of
+        their absolute positions; returns the array's position."""
+        meta = MetadataWriter(self.compressor)
+        meta.append(entries)
+        blocks = meta.finish()
+        base = self.out.tell()
+        self.out.write(blocks)
+        pointers = meta.block_starts[:-1] if entries else []
+        index_pos = self.out.tell()
+        for p in pointers:
+            self.out.write(fmt.encode(fmt.TABLE_POINTER, {"block": base + p}))
+        return index_pos
+
+    # -- the whole image ----------------------------------------------------
+
+    def write(self, root, mkfs_time):
+        order = write_order(root)
+        if len(order) > MAX_U32 - 1:
+            raise MkimageError("too many inodes")
+        for node in order:
+            node.links = 0
+        for number, node in enumerate(order, 1):
+            node.number = number
+            if node.kind == fmt.DIR_TYPE:
+                node.links = 2
+                for _, child in node.entries():
+                    if child.kind == fmt.DIR_TYPE:
+                        node.links += 1
+                        child.number_parent = number
+                    else:
+                        child.links += 1
+        root.number_parent = len(order) + 1   # mksquashfs's convention
+        self.out.seek(fmt.SUPERBLOCK_SIZE)
+        self.out.truncate()
+        files = [n for n in order if n.kind == fmt.REG_TYPE]
+        for done, node in enumerate(files, 1):
+            node.data = self._write_file(node)
+            if self.progress:
+                self.progress(done, len(files), self.summary.bytes_in)
+        self._flush_fragment()
+
+        ids = sorted(set([n.uid for n in order] + [n.gid for n in order]))
+        if len(ids) >= MAX_IDS:
+            raise MkimageError("too many distinct uids/gids (%d)" % len(ids))
+        self.ids = dict((v, i) for i, v in enumerate(ids))
+        self.inodes = MetadataWriter(self.compressor)
+        self.dirs = MetadataWriter(self.compressor)
+        for node in order:
+            self._write_inode(node)
+
+        sb = {"s_magic": fmt.MAGIC, "inodes": len(order),
+              "mkfs_time": mkfs_time, "block_size": self.block_size,
+              "fragments": len(self.fragment_table),
+              "compression": fmt.COMP_ZLIB, "block_log": self.block_log,
+              "no_ids": len(ids), "s_major": fmt.VERSION_MAJOR,
+              "s_minor": fmt.VERSION_MINOR,
+              "root_inode": fmt.inode_ref(*root.ref),
+              "xattr_id_table_start": fmt.TABLE_ABSENT,
+              "lookup_table_start": fmt.TABLE_ABSENT}
+        sb["inode_table_start"] = self.out.tell()
+        self.out.write(self.inodes.finish())
+        sb["directory_table_start"] = self.out.tell()
+        self.out.write(self.dirs.finish())
+        # With no fragments the table is empty but still placed, as
+        # mksquashfs does: readers bound the directory table by it.
+        sb["fragment_table_start"] = self._write_lookup_table(b"".join(
+            fmt.encode(fmt.FRAGMENT_ENTRY, {"start_block": s, "size": w,
+                                            "unused": 0})
+            for s, w in self.fragment_table))
+        sb["id_table_start"] = self._write_lookup_table(b"".join(
+            fmt.encode(fmt.ID_ENTRY, {"id": v}) for v in ids))
+        sb["bytes_used"] = self.out.tell()
+        flags = fmt.FLAG_NO_XATTRS | fmt.FLAG_DUPLICATES | fmt.FLAG_ALWAYS_FRAGMENTS
+        if self.compressor.name == "none":
+            flags |= fmt.FLAG_NOI | fmt.FLAG_NOD | fmt.FLAG_NOF | fmt.FLAG_NOID
+        sb["flags"] = flags
+        pad = -sb["bytes_used"] % fmt.PAD_MULTIPLE
+        self.out.write(bytes(pad))
+        self.out.seek(0)
+        self.out.write(fmt.encode(fmt.SUPERBLOCK, sb))
+        self.out.seek(0, 2)
+        self.summary.bytes_out = self.out.tell()
+        self.summary.fragments = len(self.fragment_table)
+        self.summary.inodes = len(order)
+        return self.summary
+
+
+# --- the whole build -------------------------------------------------------
+
+class Progress:
+    """A one-line progress display on stderr, redrawn at most 5 times a
+    second (the drawing never reaches the image)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, done, total, nbytes):
+        now = time.monotonic()
+        if done < total and now - self.last < 0.2:
+            return
+        self.last = now
+        self.stream.write("\rmkimage: %d/%d files, %.1f MiB read "
+                          % (done, total, nbytes / 1048576.0))
+        self.stream.flush()
+        self.drawn = True
+
+    def end(self):
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def newest_mtime(root):
+    return max(node.mtime for _, node in walk(root))
+
+
+def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
+                all_root=False, mtime=None, source_date_epoch=None,
+                pseudo=(), excludes=(), progress=None):
+    """Build OUT from SRC; returns a Summary.  The image appears atomically
+    (written beside OUT, then renamed), so a failed build leaves no half
+    image behind.  pseudo: (name for messages, pseudo-file text) pairs."""
+    block_size = parse_block_size(block_size)
+    Compressor(comp, 12)                      # reject a bad name before work
+    ops = []
+    for name, text in pseudo:
+        ops += parse_pseudo(text, name)
+    root = scan_tree(src, excludes)
+    if all_root:
+        for _, node in walk(root):
+            node.uid = node.gid = 0
+    if mtime is not None:
+        default_mtime = mtime
+    elif source_date_epoch is not None:
+        default_mtime = source_date_epoch
+    else:
+        default_mtime = root.mtime
+    apply_pseudo(root, ops, default_mtime)
+    for _, node in walk(root):
+        if mtime is not None:
+            node.mtime = mtime
+        elif source_date_epoch is not None and node.mtime > source_date_epoch:
+            node.mtime = source_date_epoch   # clamp, as reproducible-builds asks
+    if mtime is not None:
+        mkfs_time = mtime
+    elif source_date_epoch is not None:
+        mkfs_time = source_date_epoch
+    else:
+        mkfs_time = newest_mtime(root)
+    tmp = "%s.tmp-%d" % (out_path, os.getpid())
+    try:
+        with open(tmp, "w+b") as f:
+            writer = ImageWriter(f, block_size, comp, progress)
+            summary = writer.write(root, mkfs_time)
+        os.replace(tmp, out_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return summary

@@ -1,0 +1,343 @@
+"""`ovl mkimage` against the reference tools: unsquashfs extracts and lists
+our images exactly like the source tree, Linux mounts them, mksquashfs
+agrees on pseudo-file semantics, and builds are reproducible."""
+
+import hashlib
+import os
+import random
+import shutil
+import stat
+import subprocess
+
+import pytest
+
+from conftest import ROOT  # noqa: F401  (puts firmware/ on sys.path)
+from ovl import squashfs_format as fmt
+from ovl.flash import BytesSource
+from ovl.squashfs import SquashFS
+from host_tools import mkimage
+from host_tools.extract import extract
+
+IS_ROOT = os.geteuid() == 0
+MTIME = 1700000000
+CHUNK_BYTES = 256 * 1024    # extract writes (or skips) this much at a time
+
+
+def need_tool(name):
+    if not shutil.which(name):
+        pytest.skip("%s is not installed (apt install squashfs-tools)" % name)
+
+
+def write(path, data, mode=0o644, mtime=MTIME):
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+    os.utime(path, (mtime, mtime))
+
+
+def make_source(top):
+    """A tree with every case the builder must get right."""
+    rng = random.Random(7)
+    os.makedirs(top)
+    write(top + "/hello", b"hello world\n")
+    write(top + "/empty", b"")
+    noise = rng.randbytes(1300 * 1024)          # incompressible: > 1 MiB block
+    write(top + "/noise", noise)
+    write(top + "/noise-copy", noise, 0o600)    # duplicate content
+    text = b"".join(b"line %d of some compressible text\n" % i
+                    for i in range(9000))
+    write(top + "/text", text, 0o4755, mtime=0)  # setuid, mtime 0
+    write(top + "/exact", rng.randbytes(256 * 1024))   # block-size multiple
+    with open(top + "/sparse", "wb") as f:      # holes, data, hole at end
+        f.seek(2 * 1024 * 1024 + 5)
+        f.write(b"data in the middle")
+        f.truncate(3 * 1024 * 1024 + 77)
+    os.utime(top + "/sparse", (MTIME, MTIME))
+    write(top + "/zeros-small", bytes(5000))
+    os.makedirs(top + "/d/sub")
+    write(top + "/d/hl", b"hard linked\n", 0o640)
+    os.link(top + "/d/hl", top + "/hl2")
+    os.link(top + "/d/hl", top + "/d/sub/hl3")
+    os.symlink("../hello", top + "/d/rel-link")
+    os.symlink("/etc/passwd", top + "/abs-link")
+    os.symlink("does/not/exist", top + "/dangling")
+    os.symlink("x" * 1000, top + "/long-link")
+    os.mkdir(top + "/emptydir", 0o700)
+    os.mkdir(top + "/sticky")
+    os.chmod(top + "/sticky", 0o1777)
+    os.mkfifo(top + "/fifo", 0o644)
+    os.makedirs(top + "/big300")
+    for i in range(300):
+        write(top + "/big300/f%03d" % i, b"%d" % i)
+    os.makedirs(top + "/big2100")
+    for i in range(2100):
+        # Longish names so the listing spans several metadata blocks.
+        write(top + "/big2100/entry-with-a-longer-name-%05d" % i, b"")
+    long_name = "n" * 255
+    write(top + "/" + long_name, b"long name")
+    os.makedirs(top + "/" + "D" * 255)
+    deep = top + "/deep"
+    for i in range(40):
+        deep += "/l%d" % i
+    os.makedirs(deep)
+    write(deep + "/bottom", b"bottom")
+    if IS_ROOT:
+        os.chown(top + "/hello", 1000, 1001)
+        os.chown(top + "/d", 65534, 65534)
+        os.lchown(top + "/abs-link", 7, 8)
+    for dirpath, dirnames, filenames in os.walk(top, topdown=False):
+        for name in filenames:     # symlinks and the fifo were made "now"
+            path = os.path.join(dirpath, name)
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                os.utime(path, (MTIME, MTIME), follow_symlinks=False)
+        for d in dirnames:
+            os.utime(os.path.join(dirpath, d), (MTIME + 5, MTIME + 5),
+                     follow_symlinks=False)
+    os.utime(top, (MTIME + 9, MTIME + 9))
+
+
+def snapshot(top):
+    """Everything a faithful copy must keep, path -> attributes, plus the
+    hard-link groups (paths sharing an inode)."""
+    out = {}
+    groups = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in [""] + dirnames + filenames:
+            path = os.path.join(dirpath, name) if name else dirpath
+            if not name and dirpath != top:
+                continue
+            rel = os.path.relpath(path, top)
+            st = os.lstat(path)
+            kind = stat.S_IFMT(st.st_mode)
+            extra = None
+            if kind == stat.S_IFREG:
+                with open(path, "rb") as f:
+                    extra = hashlib.sha256(f.read()).hexdigest()
+                if st.st_nlink > 1:
+                    groups.setdefault(st.st_ino, set()).add(rel)
+            elif kind == stat.S_IFLNK:
+                extra = os.readlink(path)
+            elif kind in (stat.S_IFCHR, stat.S_IFBLK):
+                extra = (os.major(st.st_rdev), os.minor(st.st_rdev))
+            size = st.st_size if kind != stat.S_IFDIR else None
+            nlink = st.st_nlink if kind != stat.S_IFDIR else None
+            out[rel] = (kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                        int(st.st_mtime), size, nlink, extra)
+    return out, sorted(sorted(g) for g in groups.values())
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    top = str(tmp_path_factory.mktemp("mkimage") / "src")
+    make_source(top)
+    return top
+
+
+def build(source, out, **kw):
+    return mkimage.build_image(source, out, **kw)
+
+
+def open_fs(path):
+    return SquashFS(BytesSource(open(path, "rb")))
+
+
+VARIANTS = [("4K", "gzip"), ("128K", "gzip"), ("1M", "gzip"),
+            ("128K", "none"), ("4K", "none")]
+
+
+@pytest.mark.parametrize("block_size,comp", VARIANTS)
+def test_unsquashfs_and_ovl_extract_equal_source(source, tmp_path, block_size,
+                                                 comp):
+    need_tool("unsquashfs")
+    image = str(tmp_path / "img.sqfs")
+    summary = build(source, image, block_size=block_size, comp=comp)
+    assert summary.duplicates == 1
+    want = snapshot(source)
+    out = str(tmp_path / "unsquashfs")
+    proc = subprocess.run(["unsquashfs", "-no-progress", "-d", out, image],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert snapshot(out) == want
+    mine = str(tmp_path / "ovl")
+    extract(open_fs(image), mine, warn=lambda msg: None)
+    assert snapshot(mine) == want
+    # Holes stay holes on the way out.
+    assert os.stat(mine + "/sparse").st_blocks * 512 <= CHUNK_BYTES
+
+
+def listing(image):
+    proc = subprocess.run(["unsquashfs", "-lln", "-d", "R", image],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = []
+    for line in proc.stdout.splitlines():
+        if not line.startswith(("d", "-", "l", "c", "b", "p", "s")):
+            continue
+        words = line.split(None, 5)
+        if words[0].startswith("d"):
+            words[2] = "DIRSIZE"     # listing encodings may differ in size
+        lines.append(" ".join(words))
+    return lines
+
+
+def test_listing_matches_mksquashfs_with_pseudo_file(source, tmp_path):
+    need_tool("mksquashfs")
+    pseudo = tmp_path / "pseudo"
+    pseudo.write_text(
+        "# a router's /dev, made without root\n"
+        "dev d 755 0 0\n"
+        "dev/console c 600 0 0 5 1\n"
+        "dev/sda b 660 0 6 8 0\n"
+        "dev/initctl i 600 0 0 f\n"
+        "dev/log i 666 0 0 s\n"
+        '"dev/with space" s 777 0 0 ../hello\n'
+        "dev/console-link L dev/console\n"
+        "hello m 700 10 20\n"
+        "d M 12345 750 1 2\n")
+    ours = str(tmp_path / "ours.sqfs")
+    ref = str(tmp_path / "ref.sqfs")
+    build(source, ours, mtime=MTIME, pseudo=[("pseudo", pseudo.read_text())])
+    proc = subprocess.run(["mksquashfs", source, ref, "-noappend", "-quiet",
+                           "-no-progress", "-all-time", str(MTIME),
+                           "-pf", str(pseudo)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mine = listing(ours)
+    assert mine == listing(ref)
+    assert any(line.startswith("crw------- 0/0 5, 1") for line in mine), mine
+    assert any("dev/with space -> ../hello" in line for line in mine)
+
+
+def test_linux_mount_equals_source(source, tmp_path):
+    if not IS_ROOT:
+        pytest.skip("mounting a loop device needs root")
+    image = str(tmp_path / "img.sqfs")
+    build(source, image, block_size="4K",
+          pseudo=[("p", "dev d 755 0 0\ndev/null c 666 0 0 1 3\n")])
+    mnt = str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    proc = subprocess.run(["mount", "-t", "squashfs", "-o", "loop,ro", image,
+                           mnt], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip("cannot loop-mount squashfs here: %s" % proc.stderr.strip())
+    try:
+        got, groups = snapshot(mnt)
+        dev = got.pop("dev/null")
+        got.pop("dev")
+        assert dev[0] == stat.S_IFCHR and dev[-1] == (1, 3)
+        assert (got, groups) == snapshot(source)
+        # Lookups in the indexed 2100-entry directory go through the index.
+        for i in (0, 777, 2099):
+            assert os.path.exists(mnt + "/big2100/entry-with-a-longer-name-%05d"
+                                  % i)
+    finally:
+        subprocess.run(["umount", mnt], check=True)
+
+
+def dir_inode_info(fs, path):
+    """(inode type, i_count) of the directory inode at `path`."""
+    with open(fs, "rb") as f:
+        data = f.read()
+    sb = fmt.decode(fmt.SUPERBLOCK, data)
+    reader = SquashFS(BytesSource(data))
+    ref = reader.lookup(path).loc.ref
+    # The image is uncompressed (--comp none): skip each 2-byte header.
+    table = bytearray()
+    pos = sb["inode_table_start"]
+    starts = {}
+    while pos < sb["directory_table_start"]:
+        word = int.from_bytes(data[pos:pos + 2], "little")
+        size, compressed = fmt.split_metadata_header(word)
+        assert not compressed
+        starts[pos - sb["inode_table_start"]] = len(table)
+        table += data[pos + 2:pos + 2 + size]
+        pos += 2 + size
+    at = starts[ref >> 16] + (ref & 0xFFFF)
+    head = fmt.decode(fmt.INODE_HEADER, table, at)
+    if head["inode_type"] == fmt.LDIR_TYPE:
+        body = fmt.decode(fmt.EXT_DIR, table, at + fmt.INODE_HEADER_SIZE)
+        return head["inode_type"], body["i_count"]
+    return head["inode_type"], 0
+
+
+def test_large_directory_gets_index_and_reader_finds_every_name(source,
+                                                                tmp_path):
+    image = str(tmp_path / "img.sqfs")
+    build(source, image, comp="none")
+    kind, count = dir_inode_info(image, "/big2100")
+    assert kind == fmt.LDIR_TYPE and count >= 5
+    assert dir_inode_info(image, "/emptydir") == (fmt.DIR_TYPE, 0)
+    fs = open_fs(image)
+    names = os.listdir(source + "/big2100")
+    for name in names[::97] + ["entry-with-a-longer-name-02099"]:
+        assert fs.lookup("/big2100/" + name).name == name
+    with pytest.raises(OSError):
+        fs.lookup("/big2100/entry-with-a-longer-name-99999")
+    assert [n for n, _ in fs.readdir(fs.lookup("/big2100"))] == sorted(names)
+    subdirs = [n for n in os.listdir(source) if os.path.isdir(source + "/" + n)
+               and not os.path.islink(source + "/" + n)]
+    assert fs.lookup("/big300").nlink == 2
+    assert fs.lookup("/").nlink == 2 + len(subdirs)
+
+
+def sha256_file(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_reproducible_and_independent_of_source_location(source, tmp_path):
+    a, b, c = (str(tmp_path / n) for n in ("a.sqfs", "b.sqfs", "c.sqfs"))
+    build(source, a, block_size="4K", mtime=MTIME)
+    build(source, b, block_size="4K", mtime=MTIME)
+    copy = str(tmp_path / "copy")
+    subprocess.run(["cp", "-a", source, copy], check=True)
+    build(copy, c, block_size="4K", mtime=MTIME)
+    assert sha256_file(a) == sha256_file(b) == sha256_file(c)
+    fs = open_fs(a)
+    assert fs.lookup("/text").mtime == MTIME
+    assert fs.lookup("/hello").mtime == MTIME
+
+
+def test_source_date_epoch_sets_image_time_and_clamps(source, tmp_path):
+    image = str(tmp_path / "img.sqfs")
+    sde = MTIME + 3
+    build(source, image, source_date_epoch=sde)
+    with open(image, "rb") as f:
+        sb = fmt.decode(fmt.SUPERBLOCK, f.read(fmt.SUPERBLOCK_SIZE))
+    assert sb["mkfs_time"] == sde
+    fs = open_fs(image)
+    assert fs.lookup("/text").mtime == 0          # older: kept
+    assert fs.lookup("/hello").mtime == MTIME     # older: kept
+    assert fs.lookup("/d").mtime == sde           # newer (MTIME+5): clamped
+    assert fs.lookup("/").mtime == sde
+    # Without either option the image time comes from the tree, not the clock.
+    build(source, image)
+    with open(image, "rb") as f:
+        sb = fmt.decode(fmt.SUPERBLOCK, f.read(fmt.SUPERBLOCK_SIZE))
+    assert sb["mkfs_time"] == MTIME + 9
+
+
+def test_excludes_all_root_and_hard_link_nlink(source, tmp_path):
+    image = str(tmp_path / "img.sqfs")
+    build(source, image, all_root=True,
+          excludes=["big2100", "d/sub/*", "noise*"])
+    fs = open_fs(image)
+    names = [n for n, _ in fs.readdir(fs.lookup("/"))]
+    assert "big2100" not in names and "noise" not in names
+    assert "noise-copy" not in names and "big300" in names
+    assert [n for n, _ in fs.readdir(fs.lookup("/d/sub"))] == []
+    hl = fs.lookup("/d/hl")
+    assert hl.nlink == 2 and fs.lookup("/hl2").ino == hl.ino   # hl3 excluded
+    assert all(e.uid == 0 and e.gid == 0 for _, e in fs.walk("/"))
+
+
+def test_size_is_close_to_mksquashfs(source, tmp_path):
+    need_tool("mksquashfs")
+    for bs in ("4K", "128K"):
+        ours = str(tmp_path / "ours.sqfs")
+        ref = str(tmp_path / "ref.sqfs")
+        build(source, ours, block_size=bs)
+        subprocess.run(["mksquashfs", source, ref, "-noappend", "-quiet",
+                        "-no-progress", "-b", bs, "-no-xattrs"], check=True,
+                       capture_output=True)
+        ratio = os.path.getsize(ours) / os.path.getsize(ref)
+        assert ratio < 1.05, (bs, ratio)
