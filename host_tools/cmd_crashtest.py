@@ -23,9 +23,10 @@ def add_arguments(p):
                    help="rerun one case by its id, narrating each step")
     p.add_argument("--script", metavar="FILE",
                    help="run a workload of `ovl shell` commands (one a line: "
-                        "put, write, truncate, chmod, chown, touch, mkdir, rm, "
-                        "rmdir, mv, ln, ln -s, revert, reset, sync) over the "
-                        "standard fixture instead of the generated ones")
+                        "write, put, truncate, chmod, mkdir, rm, rmdir, mv, "
+                        "ln, ln -s, revert, reset, and chown UID:GID PATH, "
+                        "touch PATH MTIME, sync) over the standard fixture "
+                        "instead of the generated ones")
     p.add_argument("--workload", metavar="KEY", action="append",
                    help="run this workload key (repeatable), e.g. "
                         "std:write_lower+sync+rename_dir_lower")
@@ -82,7 +83,8 @@ def run(args):
         return 1 if failure else 0
     if args.script:
         with open(args.script) as f:
-            keys = [wl.parse_script(f.read())]
+            keys = [wl.parse_script(f.read(), base_dir=os.path.dirname(
+                os.path.abspath(args.script)))]
     elif args.workload:
         keys = list(args.workload)
         for k in keys:

@@ -10,6 +10,7 @@ self-contained, replayable key such as "std:write_lower+sync+rename_dir".
 """
 
 import base64
+import os
 import random
 import shlex
 
@@ -261,24 +262,27 @@ def _escape(data):
     return "".join(out)
 
 
-def parse_line(line):
+def parse_line(line, base_dir="."):
     """One `ovl shell` command -> op, or None for a read-only/blank line.
 
-    Verbs: put PATH DATA | write PATH MODE OFFSET DATA | truncate PATH SIZE |
-    chmod MODE PATH | chown UID:GID PATH | touch PATH MTIME | mkdir PATH |
-    rm PATH | rmdir PATH | mv SRC DST | ln SRC DST | ln -s TARGET PATH |
-    revert PATH | reset | sync; ls, cat, stat and # comments change
-    nothing.  DATA takes backslash escapes (\\n, \\x00).
+    The verbs of `ovl shell` (host_tools/cmd_overlay.py) that change the
+    tree: write PATH MODE OFFSET DATA | put HOSTFILE PATH | truncate PATH
+    SIZE | chmod OCTAL PATH | mkdir PATH | rm PATH | rmdir PATH | mv SRC
+    DST | ln SRC DST | ln -s TARGET PATH | revert PATH | reset; plus
+    chown UID:GID PATH, touch PATH MTIME and sync.  ls, cat, stat, get,
+    diff, tree, layer and # comments change nothing.  DATA takes Python
+    backslash escapes (\\n, \\x00); HOSTFILE is relative to base_dir.
     """
     words = shlex.split(line, comments=True)
     if not words:
         return None
     verb, args = words[0], words[1:]
     try:
-        if verb in ("ls", "cat", "stat", "readlink", "df"):
+        if verb in ("ls", "cat", "stat", "get", "diff", "tree", "layer"):
             return None
         if verb == "put" and len(args) == 2:
-            return ("write", args[0], "wb", 0, _unescape(args[1]))
+            with open(os.path.join(base_dir, args[0]), "rb") as f:
+                return ("write", args[1], "wb", 0, f.read())
         if verb == "write" and len(args) == 4:
             if args[1] not in ("wb", "ab", "r+b"):
                 raise ValueError("write MODE must be wb, ab or r+b")
@@ -320,8 +324,6 @@ def format_op(op):
     q = shlex.quote
     if verb == "write":
         path, mode, offset, data = args
-        if mode == "wb" and offset == 0:
-            return "put %s %s" % (q(path), q(_escape(data)))
         return "write %s %s %d %s" % (q(path), mode, offset, q(_escape(data)))
     if verb == "truncate":
         return "truncate %s %d" % (q(args[0]), args[1])
@@ -348,12 +350,12 @@ def format_op(op):
     return verb
 
 
-def parse_script(text, fixture="std"):
+def parse_script(text, fixture="std", base_dir="."):
     """A script (one command a line) -> workload key."""
     names = []
     for number, line in enumerate(text.splitlines(), 1):
         try:
-            op = parse_line(line)
+            op = parse_line(line, base_dir)
         except ValueError as e:
             raise ValueError("line %d: %s" % (number, e))
         if op is not None:

@@ -148,16 +148,18 @@ def test_script_lines_round_trip():
         assert wl.parse_line(line) == op, line
     assert wl.parse_line("  # a comment") is None
     assert wl.parse_line("ls /") is None
-    assert wl.parse_line("put /x 'a b\\n\\x00'") == ("write", "/x", "wb", 0,
-                                                      b"a b\n\0")
+    assert wl.parse_line("write /x wb 0 'a b\\n\\x00'") == (
+        "write", "/x", "wb", 0, b"a b\n\0")
     with pytest.raises(ValueError, match="bad command"):
         wl.parse_line("frobnicate /x")
     with pytest.raises(ValueError, match="MODE"):
         wl.parse_line("write /x rw 0 data")
 
 
-def test_script_workload_keys_are_self_contained():
-    key = wl.parse_script("put /n hello\nls /\nmv /n /ld/n\nsync\n")
+def test_script_workload_keys_are_self_contained(tmp_path):
+    (tmp_path / "hostfile").write_bytes(b"hello")
+    key = wl.parse_script("put hostfile /n\nls /\nmv /n /ld/n\nsync\n",
+                          base_dir=str(tmp_path))
     fixture, names, ops = wl.parse_workload(key)
     assert fixture == "std" and names[-1] == "sync"
     assert ops == [("write", "/n", "wb", 0, b"hello"),
