@@ -1,0 +1,319 @@
+"""`ovl mkimage/ls/cat/extract` at the command line: output checked against
+unsquashfs, one-line errors on bad input, hostile images refused."""
+
+import os
+import random
+import re
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from host_tools import cli
+from host_tools.extract import extract, ExtractError
+
+MTIME = 1600000000
+# mode uid/gid size-or-"major, minor" date time path[ -> target]
+UNSQUASHFS_LINE = re.compile(
+    r"^(\S+) (\S+)\s+(.+?) (\d{4}-\d\d-\d\d \d\d:\d\d) (.*)$")
+
+
+def ovl(capfd, *args):
+    """Run the CLI in-process: (status, stdout, stderr)."""
+    status = cli.main([str(a) for a in args])
+    out, err = capfd.readouterr()
+    return status, out, err
+
+
+def assert_one_line_error(status, err, *fragments):
+    assert status == 1, err
+    assert err.startswith("ovl: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    for frag in fragments:
+        assert frag in err, err
+
+
+def small_tree(top):
+    os.makedirs(top + "/etc/init.d")
+    with open(top + "/etc/hostname", "w") as f:
+        f.write("router\n")
+    with open(top + "/etc/init.d/rcS", "w") as f:
+        f.write("#!/bin/sh\necho boot\n" * 500)
+    os.chmod(top + "/etc/init.d/rcS", 0o755)
+    os.symlink("/etc/hostname", top + "/hostname-link")
+    os.symlink("init.d/rcS", top + "/etc/rc")
+    os.link(top + "/etc/hostname", top + "/etc/hostname.hl")
+    with open(top + "/blob", "wb") as f:
+        f.write(random.Random(1).randbytes(200000))
+    for dirpath, dirnames, filenames in os.walk(top):
+        for n in dirnames + filenames:
+            os.utime(os.path.join(dirpath, n), (MTIME, MTIME),
+                     follow_symlinks=False)
+    os.utime(top, (MTIME, MTIME))
+
+
+@pytest.fixture
+def tree(tmp_path):
+    top = str(tmp_path / "src")
+    small_tree(top)
+    return top
+
+
+def test_ls_long_matches_unsquashfs(tree, tmp_path, capfd):
+    image = tmp_path / "img.sqfs"
+    status, out, err = ovl(capfd, "mkimage", tree, image, "-b", "4K",
+                           "-p", "dev d 755 0 0", "-p",
+                           "dev/ttyS0 c 620 0 5 4 64")
+    assert status == 0, err
+    assert "files" in out and "bytes out" in out
+    status, out, err = ovl(capfd, "ls", "-lR", image)
+    assert status == 0, err
+    mine = {}
+    for line in out.splitlines():
+        words = line.split(None, 6)
+        # mode nlink uid/gid size date time name[ -> target]
+        mine[words[6]] = (words[0], words[2], words[3], words[4] + " " + words[5])
+    env = dict(os.environ, TZ="UTC")
+    proc = subprocess.run(["unsquashfs", "-lln", "-d", "R", str(image)],
+                          capture_output=True, text=True, env=env)
+    theirs = {}
+    for line in proc.stdout.splitlines():
+        m = UNSQUASHFS_LINE.match(line)
+        if m and m.group(5).startswith("R/"):
+            theirs[m.group(5)[2:]] = (m.group(1), m.group(2),
+                                      m.group(3).replace(" ", ""), m.group(4))
+    assert mine == theirs
+    assert mine["hostname-link -> /etc/hostname"][0] == "lrwxrwxrwx"
+    assert mine["dev/ttyS0"][2] == "4,64"
+    status, out, err = ovl(capfd, "ls", image, "/etc")
+    assert out.split() == ["hostname", "hostname.hl", "init.d", "rc"]
+
+
+def test_cat_follows_image_symlinks(tree, tmp_path, capfdbinary):
+    image = str(tmp_path / "img.sqfs")
+    assert cli.main(["mkimage", "-q", tree, image]) == 0
+    capfdbinary.readouterr()
+    for path, src in (("/blob", "blob"), ("etc/rc", "etc/init.d/rcS"),
+                      ("/hostname-link", "etc/hostname")):
+        assert cli.main(["cat", image, path]) == 0
+        out, _ = capfdbinary.readouterr()
+        with open(os.path.join(tree, src), "rb") as f:
+            assert out == f.read()
+
+
+def test_extract_round_trip_and_refuses_non_empty_dest(tree, tmp_path, capfd):
+    image = str(tmp_path / "img.sqfs")
+    dest = str(tmp_path / "out")
+    assert ovl(capfd, "mkimage", tree, image)[0] == 0
+    status, out, err = ovl(capfd, "extract", image, dest)
+    assert status == 0, err
+    assert "hard links" in out
+    diff = subprocess.run(["diff", "-r", "--no-dereference", tree, dest],
+                          capture_output=True, text=True)
+    assert diff.returncode == 0, diff.stdout
+    assert os.stat(dest + "/etc/hostname").st_ino == \
+        os.stat(dest + "/etc/hostname.hl").st_ino
+    assert os.lstat(dest + "/etc/init.d/rcS").st_mtime == MTIME
+    assert_one_line_error(*ovl(capfd, "extract", image, dest)[::2],
+                          "not empty")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["mkimage", "/nonexistent/src", "{tmp}/o.sqfs"], "cannot read source"),
+    (["mkimage", "{tree}", "{tmp}/o.sqfs", "-b", "3K"], "bad block size"),
+    (["mkimage", "{tree}", "{tmp}/o.sqfs", "-b", "2M"], "bad block size"),
+    (["mkimage", "{tree}", "{tmp}/o.sqfs", "--comp", "lz4"],
+     "unknown compressor 'lz4'"),
+    (["mkimage", "{tree}", "{tmp}/o.sqfs", "--mtime", "yesterday"],
+     "bad --mtime"),
+    (["mkimage", "{tree}", "{tmp}/o.sqfs", "-pf", "{tmp}/bad.pseudo"],
+     "bad.pseudo line 3: bad mode '99'"),
+    (["mkimage", "{tree}", "{tmp}/o.sqfs", "-p", "x f 644 0 0 cat /etc/passwd"],
+     "type 'f' is not supported"),
+    (["mkimage", "{tree}", "{tmp}/o.sqfs", "-p", "no/such/dir/x p 644 0 0"],
+     "parent directory of /no/such/dir/x does not exist"),
+    (["mkimage", "{tree}", "{tmp}/o.sqfs", "-p", "etc/hostname c 644 0 0 1 1"],
+     "already exists"),
+    (["mkimage", "{tree}", "{tmp}/o.sqfs", "-p", "dev/x c 644 0 0 1"],
+     "needs 5 fields"),
+    (["ls", "{tmp}/missing.sqfs"], "cannot open image"),
+    (["ls", "{tmp}/garbage.sqfs"], "magic"),
+    (["cat", "{tmp}/garbage.sqfs", "/x"], "magic"),
+    (["extract", "{tmp}/garbage.sqfs", "{tmp}/dest"], "magic"),
+    (["ls", "{tmp}/short.sqfs"], ""),
+    (["cat", "{tmp}/short.sqfs", "/blob"], ""),
+    (["extract", "{tmp}/short.sqfs", "{tmp}/dest"], ""),
+    (["cat", "{tmp}/good.sqfs", "/nope"], "ENOENT"),
+    (["cat", "{tmp}/good.sqfs", "/etc"], "not a regular file"),
+])
+def test_bad_input_is_one_line_error(tree, tmp_path, capfd, args, message):
+    tmp = str(tmp_path)
+    (tmp_path / "bad.pseudo").write_text(
+        "# comment\n\ndev d 7777777 0 0\n".replace("7777777", "99"))
+    (tmp_path / "garbage.sqfs").write_bytes(b"\x00not an image" * 100)
+    assert cli.main(["mkimage", "-q", tree, tmp + "/good.sqfs"]) == 0
+    with open(tmp + "/good.sqfs", "rb") as f:
+        good = f.read()
+    (tmp_path / "short.sqfs").write_bytes(good[:len(good) // 2])
+    capfd.readouterr()
+    argv = [a.format(tmp=tmp, tree=tree) for a in args]
+    status, _, err = ovl(capfd, *argv)
+    assert_one_line_error(status, err, message)
+    assert not os.path.exists(tmp + "/o.sqfs")
+
+
+def test_command_line_entry_point_has_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "host_tools", "mkimage",
+                           str(tmp_path / "nope"), str(tmp_path / "o.sqfs")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+# --- hostile images --------------------------------------------------------
+
+def edited_image(tmp_path, capfd, make, old, new):
+    """Build an uncompressed image of the tree `make` creates, then replace
+    the one occurrence of the name `old` by `new` in its bytes."""
+    src = str(tmp_path / "hostile-src")
+    os.makedirs(src)
+    make(src)
+    image = str(tmp_path / "hostile.sqfs")
+    assert ovl(capfd, "mkimage", "-q", "--comp", "none", src, image)[0] == 0
+    with open(image, "rb") as f:
+        data = f.read()
+    assert data.count(old) == 1 and len(old) == len(new)
+    with open(image, "wb") as f:
+        f.write(data.replace(old, new))
+    return image
+
+
+def make_file(rel):
+    def make(src):
+        os.makedirs(os.path.dirname(os.path.join(src, rel)), exist_ok=True)
+        with open(os.path.join(src, rel), "w") as f:
+            f.write("payload")
+    return make
+
+
+@pytest.mark.parametrize("make,old,new", [
+    (make_file("d/QQ"), b"QQ", b".."),
+    (make_file("d/Q"), b"\x00Q", b"\x00."),
+    (make_file("d/Q_Q"), b"Q_Q", b"Q/Q"),
+    (make_file("d/Q_Q"), b"Q_Q", b"Q\x00Q"),
+])
+def test_extract_refuses_bad_names(tmp_path, capfd, make, old, new):
+    image = edited_image(tmp_path, capfd, make, old, new)
+    dest = str(tmp_path / "dest")
+    status, _, err = ovl(capfd, "extract", image, dest)
+    assert_one_line_error(status, err)
+    assert "name" in err
+    assert not os.path.exists(str(tmp_path / "Q"))
+
+
+def test_extract_refuses_write_through_symlink(tmp_path, capfd):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    def make(src):
+        os.symlink(str(outside), src + "/evil")   # sorts before "evim"
+        make_file("evim/payload")(src)
+    image = edited_image(tmp_path, capfd, make, b"evim", b"evil")
+    status, _, err = ovl(capfd, "extract", image, str(tmp_path / "dest"))
+    assert_one_line_error(status, err)
+    assert os.listdir(str(outside)) == []
+
+
+def test_extract_keeps_plain_absolute_symlinks(tmp_path, capfd):
+    src = tmp_path / "src"
+    src.mkdir()
+    os.symlink("/etc/passwd", str(src / "passwd"))
+    image = str(tmp_path / "i.sqfs")
+    assert ovl(capfd, "mkimage", "-q", src, image)[0] == 0
+    assert ovl(capfd, "extract", "-q", image, tmp_path / "d")[0] == 0
+    assert os.readlink(str(tmp_path / "d" / "passwd")) == "/etc/passwd"
+
+
+class FakeEntry:
+    def __init__(self, ino, mode, name, children=(), target=""):
+        self.ino, self.mode, self.name = ino, mode, name
+        self.nlink, self.uid, self.gid, self.size = 1, 0, 0, 0
+        self.mtime, self.rdev = MTIME, 0
+        self.children, self.target = list(children), target
+
+
+class FakeFS:
+    """A reader that hands extract whatever a hostile image could decode
+    to, so extract's own checks are tested without the reader's."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def lookup(self, path):
+        return self.root
+
+    def readdir(self, e):
+        return [(c.name, c) for c in e.children]
+
+    def readlink(self, e):
+        return e.target
+
+    def read(self, e, offset, n):
+        return b""
+
+
+def fdir(ino, name, *children):
+    return FakeEntry(ino, stat.S_IFDIR | 0o755, name, children)
+
+
+@pytest.mark.parametrize("children,message", [
+    ([FakeEntry(2, stat.S_IFREG | 0o644, "..")], "named '..'"),
+    ([FakeEntry(2, stat.S_IFREG | 0o644, ".")], "named '.'"),
+    ([FakeEntry(2, stat.S_IFREG | 0o644, "")], "named ''"),
+    ([FakeEntry(2, stat.S_IFREG | 0o644, "a/b")], "contains '/'"),
+    ([FakeEntry(2, stat.S_IFLNK | 0o777, "x", target="{outside}"),
+      fdir(3, "x", FakeEntry(4, stat.S_IFREG | 0o644, "f"))], "duplicate"),
+    ([fdir(3, "x", FakeEntry(4, stat.S_IFREG | 0o644, "f")),
+      FakeEntry(2, stat.S_IFLNK | 0o777, "w", target="{outside}")], "unsorted"),
+    ([fdir(1, "again")], "appears twice"),
+])
+def test_extract_checks_do_not_rely_on_the_reader(tmp_path, children, message):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for c in children:
+        if c.target:
+            c.target = c.target.format(outside=outside)
+    fs = FakeFS(fdir(1, "", *children))
+    with pytest.raises(ExtractError, match=message):
+        extract(fs, str(tmp_path / "dest"), as_root=False)
+    assert os.listdir(str(outside)) == []
+
+
+def test_damaged_images_never_crash_the_reading_commands(tree, tmp_path, capfd):
+    """Random byte damage in the metadata: every command either works or
+    says one line; none raises an unexpected exception."""
+    image = str(tmp_path / "img.sqfs")
+    assert ovl(capfd, "mkimage", "-q", "-b", "4K", tree, image)[0] == 0
+    with open(image, "rb") as f:
+        good = f.read()
+    tables = int.from_bytes(good[64:72], "little")    # inode_table_start
+    used = int.from_bytes(good[40:48], "little")
+    rng = random.Random(5)
+    bad = str(tmp_path / "bad.sqfs")
+    for case in range(60):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 4)):
+            if rng.random() < 0.15:
+                data[rng.randrange(96)] ^= 1 << rng.randrange(8)
+            else:
+                data[rng.randrange(tables, used)] = rng.randrange(256)
+        with open(bad, "wb") as f:
+            f.write(data)
+        dest = str(tmp_path / ("d%d" % case))
+        for argv in (["ls", "-lR", bad], ["cat", bad, "/etc/rc"],
+                     ["extract", "-q", bad, dest]):
+            status, _, err = ovl(capfd, *argv)
+            if status:
+                assert_one_line_error(status, err)
