@@ -176,17 +176,22 @@ def _encode_name(name):
 def _make_decompressor(compression, block_log):
     """inflate(data, limit) for the image's compressor on this runtime."""
     name = F.COMPRESSION_NAMES.get(compression)
+    block_size = 1 << block_log
     if name is None:
         raise BadSuperblockError("unknown compressor id %d" % compression)
     if compression == F.COMP_ZLIB:
         inflate = compat.inflate
         # Every block is compressed alone, so no back-reference reaches
-        # further than the block: a block-sized window always suffices.
-        data_wbits = min(15, max(9, block_log))
+        # further than the block: a block-sized window suffices, and
+        # MicroPython then allocates that instead of the header's 32 KiB
+        # (a reference beyond it fails cleanly, as a bad stream).
+        data_wbits = min(15, block_log)
+        meta_wbits = 13                 # 8 KiB metadata blocks
 
         def zlib_block(data, limit):
             try:
-                return inflate(data, limit, data_wbits if limit > F.METADATA_SIZE else 13)
+                return inflate(data, limit, data_wbits if limit == block_size
+                               else meta_wbits)
             except ValueError as e:
                 if "exceeds" in str(e):
                     raise DecompressionBombError(
@@ -221,15 +226,16 @@ def _make_decompressor(compression, block_log):
 class SquashFS:
     """A SquashFS 4.0 image as a read-only Lower.
 
-    cache_blocks: how many decompressed 8 KiB metadata blocks to keep
-    (at least 2: listings and inodes live in different tables).
+    cache_blocks: how many decompressed 8 KiB metadata blocks to keep.
+    Listings and inodes live in different tables, so fewer than 2 makes a
+    directory walk inflate a block per entry; 1 is the smallest heap.
     """
 
     def __init__(self, source, cache_blocks=None):
         if cache_blocks is None:
-            cache_blocks = 3 if compat.MICROPYTHON else 16
+            cache_blocks = 2 if compat.MICROPYTHON else 16
         self._src = source
-        self._cache_limit = max(2, cache_blocks)
+        self._cache_limit = max(1, cache_blocks)
         self._cache = []          # [pos, data, next_pos], most recent first
         self._block_pos = -1      # the one decompressed data block kept
         self._block = None
@@ -339,6 +345,8 @@ class SquashFS:
         if pos < low or pos + 2 > high:
             raise OutOfRangeError("metadata block at 0x%x outside its table "
                                   "[0x%x, 0x%x)" % (pos, low, high))
+        if len(cache) >= self._cache_limit:
+            cache.pop()             # before inflating: lowers the peak heap
         word = _unpack_from("<H", self._read(pos, 2))[0]
         size = word & F.METADATA_SIZE_MASK
         if size == 0 or size > F.METADATA_SIZE or pos + 2 + size > high:
@@ -354,8 +362,6 @@ class SquashFS:
                                           % pos)
         item = [pos, data, pos + 2 + size]
         cache.insert(0, item)
-        if len(cache) > self._cache_limit:
-            cache.pop()
         return data, item[2]
 
     def _meta_unpack(self, fmt, n, pos, off, low, high):
