@@ -114,7 +114,9 @@ class Plan:
             model.apply(op)
         self.states = [model.snapshot()]
         self.errnos = []
+        self.mids = []
         for op in self.ops:
+            self.mids.append(self._midway(model, op))
             try:
                 model.apply(op)
                 self.errnos.append(None)
@@ -122,6 +124,37 @@ class Plan:
                 self.errnos.append(e.errno)
             self.states.append(model.snapshot())
         self.syncs = [i + 1 for i, op in enumerate(self.ops) if op[0] == "sync"]
+
+    @staticmethod
+    def _midway(model, op):
+        """States an op passes through that POSIX lets a crash expose: a
+        write that creates or truncates is open(O_CREAT|O_TRUNC), then
+        write(), so the new empty file may be seen alone."""
+        if op[0] != "write" or op[2] not in ("wb", "ab"):
+            return []
+        try:
+            if op[2] == "ab" and model.resolve(op[1], True) in model.paths:
+                return []       # opening an existing file to append: no-op
+        except ModelError:
+            return []
+        trial = Model.__new__(Model)
+        trial.__dict__.update(model.__dict__)
+        trial.paths = dict(model.paths)
+        trial.nodes = {i: n.copy() for i, n in model.nodes.items()}
+        try:
+            trial.apply(("write", op[1], op[2], 0, b""))
+        except ModelError:
+            return []
+        snap = trial.snapshot()
+        return [] if snap == model.snapshot() else [snap]
+
+    def candidates(self, lo, hi, k):
+        """(index to continue from, state) pairs a recovered tree may equal
+        after a cut in op k, latest first."""
+        out = [(i, self.states[i]) for i in range(hi, lo - 1, -1)]
+        if 0 <= k < len(self.ops) and lo <= k < hi:
+            out[1:1] = [(k, mid) for mid in self.mids[k]]
+        return out
 
     def label(self, k):
         if k < 0:
@@ -407,8 +440,8 @@ def _recover(rig, plan, k, strict, out, log):
             out.mount_ops = flash.ops - before
             tree = rig.dump(ov)
             matched = None
-            for i in range(hi, lo - 1, -1):
-                if tree_matches(tree, plan.states[i]):
+            for i, state in plan.candidates(lo, hi, k):
+                if tree_matches(tree, state):
                     matched = i
                     break
             if matched is None:
@@ -452,6 +485,7 @@ def _recover(rig, plan, k, strict, out, log):
                     "the recovery mount" if cursor is None
                     else plan.label(cursor)))
             if cursor is not None:
+                k = cursor
                 lo2, hi = _window(plan, cursor, strict)
                 lo = lo2 if strict else max(lo, lo2)
 

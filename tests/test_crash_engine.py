@@ -93,3 +93,13 @@ def test_cli_lists_a_shard(capsys):
     assert keys and all(":" in k for k in keys)
     from host_tools import crash_workloads as wl
     assert keys == wl.shard(wl.generate("ci"), 2, 50)
+
+
+def test_creating_writes_may_expose_the_empty_file_only():
+    plan = ct.Plan("std:create_new+append_lower+write_lower")
+    (mid,) = plan.mids[0]
+    assert mid["/new"][4] == b"" and "/new" not in plan.states[0]
+    assert plan.mids[1] == [] and plan.mids[2] == []   # open(ab) of a file
+    got = [i for i, _ in plan.candidates(0, 1, 0)]
+    assert got == [1, 0, 0]         # after, midway (redo op 0), before
+    assert [i for i, _ in plan.candidates(1, 2, 1)] == [2, 1]
