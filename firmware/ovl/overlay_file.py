@@ -1,0 +1,315 @@
+"""Open files of the overlay: mode parsing, copy-up at open, buffered writes.
+
+Write-back rule: data written through a file object is kept in RAM (one
+WriteBuffer per upper inode, shared by every handle of that inode) and
+committed as one upper transaction on flush(), close(), Overlay.sync(),
+before any other overlay operation, before a read of the same file, or
+when the buffer reaches Overlay.write_buffer bytes.  Opening for write
+copies the file up (metadata only) before open() returns.
+"""
+
+from ovl import compat
+from ovl.compat import oserror
+from ovl.overlay import is_dir, is_reg, is_lnk, join, MAX_SYMLINKS
+
+READ_CHUNK = 256
+
+
+class WriteBuffer:
+    """Pending writes of one upper file: extents applied in order."""
+
+    def __init__(self, size):
+        self.base_size = size
+        self.size = size
+        self.extents = []       # [offset, bytearray]
+        self.pending = 0
+        self.touched = False
+
+    def add(self, offset, data):
+        last = self.extents[-1] if self.extents else None
+        if last is not None and last[0] + len(last[1]) == offset:
+            last[1] += data         # the common case: sequential writes
+        else:
+            self.extents.append([offset, bytearray(data)])
+        self.pending += len(data)
+        self.touched = True
+        if offset + len(data) > self.size:
+            self.size = offset + len(data)
+
+
+def parse_mode(mode):
+    """(readable, writable, append, create, exclusive, truncate, binary)."""
+    kinds = [c for c in mode if c in "rwax"]
+    if len(kinds) != 1 or len(mode) != len(set(mode)) or \
+            [c for c in mode if c not in "rwaxbt+"] or \
+            ("b" in mode and "t" in mode):
+        raise ValueError("invalid mode: %r" % mode)
+    k = kinds[0]
+    plus = "+" in mode
+    return (k == "r" or plus, k != "r" or plus, k == "a", k != "r", k == "x",
+            k == "w", "b" in mode)
+
+
+def _find_target(ovl, path):
+    """(node or None, path to create) for open(): a final symlink is
+    followed, and a dangling one names the file O_CREAT makes."""
+    for _ in range(MAX_SYMLINKS + 1):
+        parent, name = ovl._walk_parent(path, compat.EISDIR)
+        node = ovl._child(parent, name)
+        if node is None:
+            if path.endswith("/"):
+                raise oserror(compat.EISDIR, path)
+            return None, join(parent.path, name)
+        if not is_lnk(node.mode):
+            if path.endswith("/") and not node.isdir():
+                raise oserror(compat.ENOTDIR, path)
+            return node, node.path
+        target = ovl._readlink_node(node)
+        path = target if target.startswith("/") else join(parent.path, target)
+    raise oserror(compat.ELOOP, path)
+
+
+def open_file(ovl, path, mode="r"):
+    readable, writable, append, create, excl, trunc, binary = parse_mode(mode)
+    ovl.flush_all()
+    if writable:
+        ovl._writable(path)
+    node, target = _find_target(ovl, path)
+    if node is None:
+        if not create:
+            raise oserror(compat.ENOENT, path)
+        uino = ovl._create_file(target)
+        return OverlayFile(ovl, target, uino, None, readable, writable,
+                           append, binary)
+    if excl:
+        raise oserror(compat.EEXIST, path)
+    if node.isdir():
+        raise oserror(compat.EISDIR, path)
+    if not is_reg(node.mode):
+        # device nodes and fifos are presented, not emulated
+        raise oserror(compat.EOPNOTSUPP, path)
+    if writable:
+        def op(txn):
+            n = ovl._walk(target)
+            ovl._copy_up(txn, n)
+            if trunc:
+                ovl._truncate_node(txn, n, 0)
+            return n.uino
+        uino = ovl._mutate(path, op)
+        return OverlayFile(ovl, target, uino, None, readable, writable,
+                           append, binary)
+    return OverlayFile(ovl, target, node.uino, node.lentry, readable, False,
+                       False, binary)
+
+
+class OverlayFile:
+    """A file object of the overlay (binary or text, per the mode)."""
+
+    def __init__(self, ovl, path, uino, lentry, readable, writable, append,
+                 binary):
+        self.ovl = ovl
+        self.name = path
+        self.uino = uino
+        self.lentry = lentry
+        self.readable = readable
+        self.writable = writable
+        self.append = append
+        self.binary = binary
+        self.pos = 0
+        self.closed = False
+
+    def __repr__(self):
+        return "<OverlayFile %s>" % self.name
+
+    # -- helpers --------------------------------------------------------------
+
+    def _check(self, want=None):
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        if want == "r" and not self.readable:
+            raise oserror(compat.EBADF, "not open for reading")
+        if want == "w" and not self.writable:
+            raise oserror(compat.EBADF, "not open for writing")
+
+    def _size(self):
+        if self.uino is None:
+            return self.lentry.size
+        buf = self.ovl._buffers.get(self.uino)
+        if buf is not None:
+            return buf.size
+        inode = self.ovl.store.get(self.uino)
+        if inode is None:
+            raise oserror(compat.ESTALE, self.name)
+        return inode.size
+
+    def _read_bytes(self, n):
+        if self.uino is None:
+            data = self.ovl._read_lower(self.lentry, self.pos, n)
+        else:
+            self.ovl._flush_ino(self.uino)
+            data = self.ovl._read_upper(self.uino, self.pos, n)
+        self.pos += len(data)
+        return data
+
+    # -- reading --------------------------------------------------------------
+
+    def read(self, n=-1):
+        self._check("r")
+        if n is None or n < 0:
+            n = max(0, self._size() - self.pos)
+            data = self._read_bytes(n)
+            return data if self.binary else data.decode()
+        if self.binary:
+            return self._read_bytes(n)
+        return self._read_text(n)
+
+    def _read_text(self, n):
+        out = bytearray()
+        chars = 0
+        while chars < n:
+            chunk = self._read_bytes(n - chars)
+            if not chunk:
+                break
+            out += chunk
+            # complete a multi-byte character cut by the chunk end
+            while True:
+                try:
+                    text = bytes(out).decode()
+                    break
+                except UnicodeError:
+                    more = self._read_bytes(1)
+                    if not more:
+                        raise
+                    out += more
+            chars = len(text)
+        return bytes(out).decode()
+
+    def readinto(self, buf):
+        self._check("r")
+        data = self._read_bytes(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+    def readline(self, limit=-1):
+        self._check("r")
+        out = bytearray()
+        while limit < 0 or len(out) < limit:
+            want = READ_CHUNK if limit < 0 else min(READ_CHUNK,
+                                                     limit - len(out))
+            start = self.pos
+            chunk = self._read_bytes(want)
+            if not chunk:
+                break
+            nl = chunk.find(b"\n")
+            if nl >= 0:
+                out += chunk[:nl + 1]
+                self.pos = start + nl + 1
+                break
+            out += chunk
+        return bytes(out) if self.binary else bytes(out).decode()
+
+    def readlines(self):
+        return list(self)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    # -- writing --------------------------------------------------------------
+
+    def write(self, data):
+        self._check("w")
+        count = len(data)
+        if isinstance(data, str):
+            if self.binary:
+                raise TypeError("a bytes-like object is required")
+            data = data.encode()
+        elif not self.binary:
+            raise TypeError("write() argument must be str")
+        ovl = self.ovl
+        if self.append:
+            self.pos = self._size()
+        limit = max(1, ovl.write_buffer)
+        view = memoryview(data)
+        done = 0
+        while done < len(data):
+            buf = ovl._buffers.get(self.uino)
+            if buf is None:
+                buf = WriteBuffer(self._size())
+                ovl._buffers[self.uino] = buf
+            take = min(len(data) - done, max(1, limit - buf.pending))
+            buf.add(self.pos, view[done:done + take])
+            self.pos += take
+            done += take
+            if buf.pending >= limit:
+                ovl._flush_ino(self.uino)
+        return count
+
+    def truncate(self, size=None):
+        self._check("w")
+        if size is None:
+            size = self.pos
+        if size < 0:
+            raise oserror(compat.EINVAL, self.name)
+        ovl = self.ovl
+        uino = self.uino
+
+        def op(txn):
+            ovl._truncate_node(txn, ovl._node_of_ino(uino), size)
+        ovl._mutate(self.name, op)
+        return size
+
+    def flush(self):
+        self._check()
+        if self.uino is not None:
+            self.ovl._flush_ino(self.uino)
+
+    # -- position -------------------------------------------------------------
+
+    def seek(self, offset, whence=0):
+        self._check()
+        if whence == 0:
+            pos = offset
+        elif whence == 1:
+            pos = self.pos + offset
+        elif whence == 2:
+            pos = self._size() + offset
+        else:
+            raise oserror(compat.EINVAL, "whence %r" % whence)
+        if pos < 0:
+            raise oserror(compat.EINVAL, self.name)
+        self.pos = pos
+        return pos
+
+    def tell(self):
+        self._check()
+        return self.pos
+
+    def seekable(self):
+        return True
+
+    # -- lifetime -------------------------------------------------------------
+
+    def close(self):
+        if self.closed:
+            return
+        try:
+            if self.writable and self.uino is not None:
+                self.ovl._flush_ino(self.uino)
+        finally:
+            self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def fileno(self):
+        raise oserror(compat.EOPNOTSUPP, "no file descriptor")
