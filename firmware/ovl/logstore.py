@@ -1,0 +1,1490 @@
+"""The writable upper layer: a log-structured store on raw flash.
+
+Every change is a transaction: a run of nodes appended to the log (erase
+blocks), the last one flagged COMMIT.  Mount rebuilds a RAM index from the
+block summaries (or a full scan); a transaction whose commit never reached
+flash is discarded, so each one is visible all-or-nothing.  Newest version
+wins per key; garbage collection copies live nodes (keeping their version)
+into the head of the log before it erases a block.  docs/STORE.md tells the
+story, docs/FORMAT.md gives the bytes.
+"""
+
+import struct
+
+from ovl import compat
+from ovl.compat import crc32
+from ovl.flash import BadBlockError
+from ovl.log_format import (
+    BLOCK_HDR_SIZE, NODE_HDR_SIZE, F_COMMIT, CorruptError,
+    NotFormattedError, NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_DATA,
+    NODE_TRUNCATE, NODE_SYMLINK, NODE_META, NODE_VOID, NODE_RESET,
+    NODE_SUMMARY, INODE_BODY, DELETE_BODY, DIRENT_BODY, DIRENT_REMOVED,
+    DIRENT_WHITEOUT, DATA_BODY, DATA_PREFIX, TRUNCATE_BODY, SYMLINK_BODY,
+    META_BODY, META_DELETED, VOID_BODY, NAME_MAX, SYMLINK_MAX, META_KEY_MAX,
+    META_VALUE_MAX, SUMMARY_TAIL_SIZE, SUMMARY_TAIL, SUMMARY_MAGIC,
+    SUMMARY_ENTRY_SIZE, align, node_size, pack_block_header,
+    unpack_block_header, pack_node, unpack_node_header, restamp_header,
+    parse_body, keep_len, summary_entry_size, Node, SummaryBuilder,
+    read_summary)
+
+ROOT_INO = 1
+WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
+F_OPAQUE = 0x0001      # Inode.flags: an opaque directory (hides the lower)
+
+RESERVED_BLOCKS = 1    # kept free so GC can always make progress
+WEAR_PERIOD = 16       # every Nth collection considers a cold block ...
+WEAR_SPREAD = 8        # ... when erase counts differ by more than this
+VOID_MARGIN = 16       # txn ids skipped after a crash (see _mount)
+
+# block states
+FREE, OPEN, FULL, UNKNOWN, BAD = 0, 1, 2, 3, 4
+STATE_NAMES = ("free", "open", "full", "unknown", "bad")
+
+INODE_ATTRS = ("mode", "uid", "gid", "mtime", "ctime", "size", "nlink",
+               "flags", "rdev")
+
+
+class NoSpace(Exception):
+    """Internal: the writer ran out of erased blocks."""
+
+
+class Inode:
+    """Attributes of one upper inode (treat as read-only)."""
+
+    def __init__(self, ino, mode=0, uid=0, gid=0, mtime=0, ctime=0, size=0,
+                 nlink=1, flags=0, rdev=0, birth=0):
+        self.ino = ino
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.mtime = mtime
+        self.ctime = ctime
+        self.size = size
+        self.nlink = nlink
+        self.flags = flags
+        self.rdev = rdev
+        self.birth = birth     # version of the node that created it
+
+    def attrs(self):
+        return {"mode": self.mode, "uid": self.uid, "gid": self.gid,
+                "mtime": self.mtime, "ctime": self.ctime, "size": self.size,
+                "nlink": self.nlink, "flags": self.flags, "rdev": self.rdev}
+
+    def __repr__(self):
+        return "Inode(%d, mode=0o%o, size=%d, nlink=%d)" % (
+            self.ino, self.mode, self.size, self.nlink)
+
+
+def _key_bytes(key):
+    if isinstance(key, str):
+        return key.encode()
+    return bytes(key)
+
+
+def _name_bytes(name):
+    raw = name.encode() if isinstance(name, str) else bytes(name)
+    if not raw or len(raw) > NAME_MAX:
+        raise compat.oserror(compat.ENAMETOOLONG if raw else compat.EINVAL,
+                             repr(name))
+    if b"/" in raw or b"\x00" in raw or raw in (b".", b".."):
+        raise compat.oserror(compat.EINVAL, repr(name))
+    return raw
+
+
+def _u32(value, what):
+    if not isinstance(value, int) or value < 0 or value > 0xFFFFFFFF:
+        raise ValueError("%s must be a 32-bit unsigned int, not %r"
+                         % (what, value))
+    return value
+
+
+class LogStore:
+    def __init__(self, flash, readonly=False):
+        self.flash = flash
+        self.readonly = readonly
+        self.es = flash.erase_size
+        self.nblocks = flash.block_count
+        # NAND takes few partial programs per page: every program there
+        # starts on a page boundary and a commit pads to the next page.
+        self.prog_unit = flash.page_size if flash.kind == "nand" else 4
+        self.data_start = align(BLOCK_HDR_SIZE, self.prog_unit)
+        self.log_end = self.es - SUMMARY_TAIL_SIZE
+        if self.nblocks < RESERVED_BLOCKS + 3:
+            raise ValueError("log store needs at least %d erase blocks, flash"
+                             " has %d" % (RESERVED_BLOCKS + 3, self.nblocks))
+        if self.log_end - self.data_start < 512:
+            raise ValueError("erase block of %d bytes is too small for the log"
+                             " store" % self.es)
+        n = self.nblocks
+        self.state = [UNKNOWN] * n
+        self.ec = [0] * n
+        self.used = [0] * n          # end of the log in the block
+        self.dead = [0] * n          # bytes of it that GC may reclaim
+        self.minver = [0xFFFFFFFF] * n
+        self.verified = set()        # blocks erased by this session
+        self.garbage_blocks = set()  # hold nodes of discarded txns / junk
+        self.void_recs = []          # (addr, nsize) of NODE_VOID records
+        self.reset_rec = None        # (ver, addr, nsize) of the NODE_RESET
+        self.pending_void = None     # (first, last) to record in next commit
+        self.inodes = {}             # ino -> (Inode|None, ver, addr, nsize, nolder)
+        self.dirs = {}               # parent -> {name bytes: (ino|WHITEOUT|None, ...)}
+        self.meta = {}               # ino -> {key bytes: (value|None, ...)}
+        self.links = {}              # ino -> (target bytes, ...)
+        self.extents = {}            # ino -> [(start, end, entry)] visible pieces
+        self.truncs = {}             # ino -> [[ver, size, addr, nsize]]
+        self.next_ver = 1
+        self.next_txn = 1
+        self.next_ino = ROOT_INO + 1
+        self.wblock = None           # the open block
+        self.wpos = 0
+        self.pending = bytearray()   # node bytes not yet programmed
+        self.pend_addr = 0
+        self.wsum = None             # summary entries of the open block
+        self.gc_runs = 0
+        self.repairs = []
+        self.stats = {"bytes_read": 0, "bytes_programmed": 0, "programs": 0,
+                      "erases": 0, "gc_runs": 0, "gc_copied_bytes": 0,
+                      "mount_bytes_read": 0, "blocks_retired": 0,
+                      "summaries_used": 0, "blocks_scanned": 0}
+
+    # ===== flash access (counted) =========================================
+
+    def _read(self, addr, n):
+        self.stats["bytes_read"] += n
+        return self.flash.read(addr, n)
+
+    def _program(self, addr, data):
+        self.stats["bytes_programmed"] += len(data)
+        self.stats["programs"] += 1
+        self.flash.program(addr, data)
+
+    def _erase(self, b):
+        """Erase block b and write its header; False if it went bad."""
+        ec = self.ec[b] + 1
+        try:
+            self.stats["erases"] += 1
+            self.flash.erase(b)
+            self.ec[b] = ec
+            self._program(b * self.es,
+                          pack_block_header(self.prog_unit, ec, self.next_txn,
+                                            self.es))
+        except BadBlockError:
+            self._retire(b)
+            return False
+        self.state[b] = FREE
+        self.used[b] = self.data_start
+        self.dead[b] = 0
+        self.minver[b] = 0xFFFFFFFF
+        self.verified.add(b)
+        self.garbage_blocks.discard(b)
+        return True
+
+    def _retire(self, b):
+        if self.state[b] != BAD:
+            self.stats["blocks_retired"] += 1
+        self.state[b] = BAD
+        self.verified.discard(b)
+        if self.wblock == b:
+            self.wblock = None
+            self.pending = bytearray()
+
+    def _kill(self, addr, nsize):
+        self.dead[addr // self.es] += nsize
+
+    # ===== format and mount ===============================================
+
+    @classmethod
+    def format(cls, flash):
+        """Erase every block (keeping erase counts found in old headers) and
+        write an empty store with a root directory.  Returns it mounted."""
+        s = cls(flash)
+        for b in range(s.nblocks):
+            try:
+                hdr = unpack_block_header(flash.read(b * s.es, BLOCK_HDR_SIZE))
+            except CorruptError:
+                hdr = None
+            if hdr is not None:
+                s.ec[b] = hdr[1]
+        good = 0
+        for b in range(s.nblocks):
+            if s._erase(b):
+                good += 1
+        if good < RESERVED_BLOCKS + 3:
+            raise CorruptError("only %d good blocks: cannot format" % good)
+        txn = s.begin()
+        txn.put_inode(ROOT_INO, mode=0o40755, nlink=2)
+        txn.commit()
+        flash.sync()
+        return s
+
+    @classmethod
+    def mount(cls, flash, readonly=False):
+        s = cls(flash, readonly)
+        s._mount()
+        return s
+
+    def _mount(self):
+        before = self.stats["bytes_read"]
+        es = self.es
+        known = []
+        for b in range(self.nblocks):
+            hdr = unpack_block_header(self._read(b * es, BLOCK_HDR_SIZE))
+            if hdr is None:
+                continue
+            prog_unit, ec, seq, esize = hdr
+            if esize != es or prog_unit != self.prog_unit:
+                raise CorruptError(
+                    "block %d was formatted for erase size %d, program unit %d"
+                    " (flash has %d, %d)" % (b, esize, prog_unit, es,
+                                             self.prog_unit))
+            self.ec[b] = ec
+            self.state[b] = FULL
+            known.append(ec)
+        if not known:
+            raise NotFormattedError("no log store on this flash (no block "
+                                    "header found): format it first")
+        mean = sum(known) // len(known)
+        for b in range(self.nblocks):
+            if self.state[b] == UNKNOWN:
+                self.ec[b] = mean   # lost with the header; UBI does the same
+
+        # Pass 1: read every block's nodes (summary, or a scan).
+        blocks = {}
+        commit_max = 0
+        seen_max = 0
+        ver_max = 0
+        junk = False
+        for b in range(self.nblocks):
+            if self.state[b] != FULL:
+                continue
+            nodes, end, clean, summarized = self._block_nodes(b, mounting=True)
+            if not nodes and end == self.data_start and clean:
+                # nothing written since the erase; re-read the header once
+                # more: an interrupted header program reads unstably
+                again = unpack_block_header(self._read(b * es, BLOCK_HDR_SIZE))
+                self.state[b] = FREE if again is not None else UNKNOWN
+                self.used[b] = self.data_start
+                continue
+            blocks[b] = (nodes, end, clean, summarized)
+            if not clean:
+                junk = True
+                self.garbage_blocks.add(b)
+            for nd in nodes:
+                if nd.flags & F_COMMIT and nd.txn > commit_max:
+                    commit_max = nd.txn
+                if nd.txn > seen_max:
+                    seen_max = nd.txn
+                if nd.ver > ver_max:
+                    ver_max = nd.ver
+
+        voids = []
+        for b in blocks:
+            for nd in blocks[b][0]:
+                if nd.txn <= commit_max and nd.type == NODE_VOID:
+                    voids.append(nd.fields)
+
+        def committed(txn):
+            if txn > commit_max:
+                return False
+            for first, last in voids:
+                if first <= txn <= last:
+                    return False
+            return True
+
+        reset_ver = 0
+        for b in blocks:
+            for nd in blocks[b][0]:
+                if nd.type == NODE_RESET and nd.ver > reset_ver and \
+                        committed(nd.txn):
+                    reset_ver = nd.ver
+
+        # Pass 2: index the committed nodes; data waits to be replayed in
+        # version order per inode.
+        data = {}
+        torn = junk
+        for b in blocks:
+            nodes, end, clean, summarized = blocks[b]
+            self.used[b] = end
+            # padding and summaries are dead space from the start
+            self.dead[b] = end - self.data_start - \
+                sum(nd.size() for nd in nodes)
+            for nd in nodes:
+                if nd.ver < self.minver[b]:
+                    self.minver[b] = nd.ver
+                if not committed(nd.txn):
+                    self._kill(nd.addr, nd.size())
+                    self.garbage_blocks.add(b)
+                    if nd.txn > commit_max:
+                        torn = True
+                    continue
+                if nd.type == NODE_RESET:
+                    if nd.ver == reset_ver and self.reset_rec is None:
+                        self.reset_rec = (nd.ver, nd.addr, nd.size())
+                    else:
+                        self._kill(nd.addr, nd.size())
+                    continue
+                if nd.ver < reset_ver:
+                    self._kill(nd.addr, nd.size())
+                    continue
+                if nd.type in (NODE_DATA, NODE_TRUNCATE):
+                    ino = nd.fields[0]
+                    lst = data.get(ino)
+                    if lst is None:
+                        lst = data[ino] = []
+                    lst.append(nd)
+                else:
+                    self._index(nd)
+        self.next_ver = ver_max + 1
+        self._settle_mount(data)
+        blocks_sorted = sorted(blocks)
+        # The head of the log: the block holding the newest transaction.
+        head = None
+        head_txn = -1
+        for b in blocks_sorted:
+            nodes = blocks[b][0]
+            if nodes and nodes[-1].txn > head_txn:
+                head_txn = nodes[-1].txn
+                head = b
+        for b in blocks_sorted:
+            end = blocks[b][1]
+            if b == head and not torn and not self.readonly and \
+                    not blocks[b][3] and end < self.log_end - 256:
+                self.state[b] = OPEN
+                self.wblock = b
+                self.wpos = end
+                self.pend_addr = b * es + end
+                self.wsum = SummaryBuilder()
+                for nd in blocks[b][0]:
+                    self.wsum.add(nd.addr - b * es, nd)
+            else:
+                self.state[b] = FULL
+                self.dead[b] += self.es - end
+        if torn:
+            # A transaction was cut short.  Its nodes (and junk that may
+            # read differently on a later boot) stay discarded for good: the
+            # next commit records a VOID over every txn id it could have
+            # used, and writing continues in a fresh block.
+            self.next_txn = max(seen_max, commit_max) + VOID_MARGIN
+            self.pending_void = (commit_max + 1, self.next_txn - 1)
+        else:
+            self.next_txn = commit_max + 1
+        if self.inodes.get(ROOT_INO) is None or \
+                self.inodes[ROOT_INO][0] is None:
+            raise CorruptError("log store has no root directory")
+        self.stats["mount_bytes_read"] = self.stats["bytes_read"] - before
+
+    def _block_nodes(self, b, mounting=False):
+        """(nodes, end, clean, summarized) of block b: from its summary when
+        it has a good one, else by reading node after node."""
+        if b != self.wblock:
+            got = read_summary(self._read, b * self.es, self.es,
+                               self.data_start)
+            if got is not None:
+                self.stats["summaries_used"] += 1
+                nodes, end = got
+                return nodes, end, True, True
+        nodes, end, clean = self._scan(b)
+        self.stats["blocks_scanned"] += 1
+        return nodes, end, clean, False
+
+    def _scan(self, b):
+        """Walk block b's log from its start, checking every CRC; stops at
+        the first thing that is not a whole, valid node."""
+        es = self.es
+        base = b * es
+        pos = self.data_start
+        unit = self.prog_unit
+        nodes = []
+        limit = self.log_end
+        while pos + NODE_HDR_SIZE <= limit:
+            raw = self._read(base + pos, NODE_HDR_SIZE)
+            if raw[:4] == b"\xff\xff\xff\xff":
+                if pos % unit == 0:
+                    break                   # the end of the log
+                pos = align(pos, unit)      # padding up to the next unit
+                continue
+            hdr = unpack_node_header(raw)
+            if hdr is None:
+                break
+            ntype, flags, blen, ver, txn, bcrc = hdr
+            if pos + node_size(blen) > limit:
+                break
+            body = self._read(base + pos + NODE_HDR_SIZE, blen)
+            if crc32(body) != bcrc:
+                break
+            if ntype != NODE_SUMMARY:
+                try:
+                    fields = parse_body(ntype, body, blen)
+                except (CorruptError, ValueError, struct.error):
+                    break
+                keep = bytes(body[:keep_len(ntype, blen)])
+                nodes.append(Node(base + pos, ntype, flags, blen, ver, txn,
+                                  fields, keep))
+            pos += node_size(blen)
+        end = pos
+        if not nodes and end == self.data_start and \
+                raw[:4] == b"\xff\xff\xff\xff":
+            # looks unused since its erase: checked in full when opened
+            return nodes, end, True
+        # junk after the log end means a program was cut there; a summary
+        # tail alone means the block was closed (its summary is damaged)
+        clean = self._erased(base + end, limit - end)
+        if clean and not self._erased(base + limit, SUMMARY_TAIL_SIZE):
+            end = limit
+        return nodes, end, clean
+
+    def _erased(self, addr, n):
+        chunk = 256
+        while n > 0:
+            k = min(chunk, n)
+            if self._read(addr, k) != b"\xff" * k:
+                return False
+            addr += k
+            n -= k
+        return True
+
+    # ===== the index ======================================================
+
+    def _put_keyed(self, table, key, value, ver, addr, nsize):
+        """Newest version wins; nolder counts the older nodes of the key
+        still on flash (a tombstone must live while any does)."""
+        old = table.get(key)
+        if old is None:
+            if value is None:
+                self._kill(addr, nsize)     # deletes nothing: not needed
+                return
+            table[key] = (value, ver, addr, nsize, 0)
+        elif ver >= old[1]:
+            self._kill(old[2], old[3])
+            table[key] = (value, ver, addr, nsize, old[4] + 1)
+        else:
+            self._kill(addr, nsize)
+            table[key] = (old[0], old[1], old[2], old[3], old[4] + 1)
+
+    def _index(self, nd):
+        t = nd.type
+        f = nd.fields
+        addr = nd.addr
+        nsize = nd.size()
+        if t == NODE_INODE:
+            ino, birth, mode, uid, gid, nlink, flags, rdev, size, mt, ct = f
+            inode = Inode(ino, mode, uid, gid, mt, ct, size, nlink, flags,
+                          rdev, birth)
+            self._put_keyed(self.inodes, ino, inode, nd.ver, addr, nsize)
+        elif t == NODE_DELETE:
+            self._put_keyed(self.inodes, f[0], None, nd.ver, addr, nsize)
+        elif t == NODE_DIRENT:
+            parent, ino, name = f
+            if ino == DIRENT_REMOVED:
+                value = None
+            elif ino == DIRENT_WHITEOUT:
+                value = WHITEOUT
+            else:
+                value = ino
+            d = self.dirs.get(parent)
+            if d is None:
+                d = self.dirs[parent] = {}
+            self._put_keyed(d, name, value, nd.ver, addr, nsize)
+        elif t == NODE_META:
+            ino, key, value = f
+            m = self.meta.get(ino)
+            if m is None:
+                m = self.meta[ino] = {}
+            self._put_keyed(m, key, value, nd.ver, addr, nsize)
+        elif t == NODE_SYMLINK:
+            self._put_keyed(self.links, f[0], f[1], nd.ver, addr, nsize)
+        elif t == NODE_VOID:
+            self.void_recs.append((addr, nsize))
+        elif t == NODE_DATA:
+            self._data_add(f[0], [nd.ver, f[1], f[2], addr, nsize, 0])
+        elif t == NODE_TRUNCATE:
+            self._trunc_add(f[0], [nd.ver, f[1], addr, nsize])
+
+    def _live_inode(self, ino):
+        rec = self.inodes.get(ino)
+        return None if rec is None else rec[0]
+
+    def _settle_mount(self, data):
+        """After mount indexing: replay data per inode in version order,
+        drop what belongs to no live inode, and tombstones nothing needs."""
+        for ino in data:
+            inode = self._live_inode(ino)
+            nodes = data[ino]
+            if inode is None:
+                for nd in nodes:
+                    self._kill(nd.addr, nd.size())
+                continue
+            nodes.sort(key=lambda nd: nd.ver)
+            for nd in nodes:
+                if nd.ver < inode.birth:
+                    self._kill(nd.addr, nd.size())
+                else:
+                    self._index(nd)
+        data.clear()
+        for ino in list(self.inodes):
+            rec = self.inodes[ino]
+            if rec[0] is None and rec[4] == 0:
+                self._kill(rec[2], rec[3])
+                del self.inodes[ino]
+        for table, kind in ((self.dirs, "dirent"), (self.meta, "meta")):
+            for ino in list(table):
+                inode = self._live_inode(ino)
+                sub = table[ino]
+                for key in list(sub):
+                    rec = sub[key]
+                    if inode is None or rec[1] < inode.birth or \
+                            (rec[0] is None and rec[4] == 0):
+                        self._kill(rec[2], rec[3])
+                        del sub[key]
+                if not sub:
+                    del table[ino]
+        for ino in list(self.links):
+            inode = self._live_inode(ino)
+            rec = self.links[ino]
+            if inode is None or rec[1] < inode.birth:
+                self._kill(rec[2], rec[3])
+                del self.links[ino]
+        # a dirent naming an inode that does not exist can only come from
+        # damage: drop it (fsck reports it) rather than hand out a dead ino
+        for parent in list(self.dirs):
+            d = self.dirs[parent]
+            for name in list(d):
+                rec = d[name]
+                v = rec[0]
+                if v is not None and v != WHITEOUT and \
+                        self._live_inode(v) is None:
+                    self.repairs.append("dropped dirent %r in dir %d: inode"
+                                        " %d missing" % (name, parent, v))
+                    self._kill(rec[2], rec[3])
+                    del d[name]
+        top = 0
+        for ino in self.inodes:
+            if ino > top:
+                top = ino
+        self.next_ino = max(top + 1, ROOT_INO + 1)
+        if not self.garbage_blocks:
+            self._drop_voids()
+
+    def _drop_voids(self):
+        for addr, nsize in self.void_recs:
+            self._kill(addr, nsize)
+        self.void_recs = []
+
+    # ----- data extents ---------------------------------------------------
+    # extents[ino] is the visible map: sorted, non-overlapping pieces
+    # (start, end, entry); entry = [ver, off, length, addr, nsize, npieces].
+    # A data node is live while it shows in at least one piece.
+
+    def _first_piece(self, pieces, pos):
+        """Index of the first piece ending after pos."""
+        lo, hi = 0, len(pieces)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if pieces[mid][1] <= pos:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def _cut(self, pieces, start, end):
+        """Remove [start, end) from the map; returns the insert index."""
+        i = self._first_piece(pieces, start)
+        j = i
+        keep = []
+        while j < len(pieces) and pieces[j][0] < end:
+            ps, pe, ent = pieces[j]
+            ent[5] -= 1
+            if ps < start:
+                keep.append((ps, start, ent))
+                ent[5] += 1
+            if pe > end:
+                keep.append((end, pe, ent))
+                ent[5] += 1
+            if ent[5] == 0:
+                self._kill(ent[3], ent[4])
+            j += 1
+        if i < j:
+            pieces[i:j] = keep
+        if keep and keep[0][0] < start:
+            i += 1
+        return i
+
+    def _data_add(self, ino, ent):
+        pieces = self.extents.get(ino)
+        if pieces is None:
+            pieces = self.extents[ino] = []
+        start = ent[1]
+        end = start + ent[2]
+        if ent[2] == 0:
+            self._kill(ent[3], ent[4])
+            return
+        if not pieces or pieces[-1][1] <= start:
+            pieces.append((start, end, ent))      # the common append
+        else:
+            i = self._cut(pieces, start, end)
+            pieces.insert(i, (start, end, ent))
+        ent[5] = 1
+
+    def _trunc_add(self, ino, t):
+        pieces = self.extents.get(ino)
+        size = t[1]
+        if pieces:
+            self._cut(pieces, size, 1 << 64)
+            if not pieces:
+                del self.extents[ino]
+        old = self.truncs.get(ino) or []
+        keep = []
+        for o in old:
+            if o[1] >= size:       # the new one cuts all that one did
+                self._kill(o[2], o[3])
+            else:
+                keep.append(o)
+        keep.append(t)
+        self.truncs[ino] = keep
+
+    def _forget_ino(self, ino):
+        """An inode was deleted: everything scoped to it is dead."""
+        for table in (self.dirs, self.meta):
+            sub = table.pop(ino, None)
+            if sub:
+                for rec in sub.values():
+                    self._kill(rec[2], rec[3])
+        rec = self.links.pop(ino, None)
+        if rec is not None:
+            self._kill(rec[2], rec[3])
+        pieces = self.extents.pop(ino, None)
+        if pieces:
+            seen = {}
+            for ps, pe, ent in pieces:
+                if id(ent) not in seen:
+                    seen[id(ent)] = True
+                    self._kill(ent[3], ent[4])
+        for t in self.truncs.pop(ino, None) or ():
+            self._kill(t[2], t[3])
+
+    # ===== reading ========================================================
+
+    def get(self, ino):
+        rec = self.inodes.get(ino)
+        return None if rec is None else rec[0]
+
+    def lookup(self, dir_ino, name):
+        d = self.dirs.get(dir_ino)
+        if d is None:
+            return None
+        rec = d.get(_key_bytes(name))
+        return None if rec is None else rec[0]
+
+    def listdir(self, dir_ino):
+        d = self.dirs.get(dir_ino)
+        if not d:
+            return iter(())
+        out = [(name.decode(), rec[0]) for name, rec in d.items()
+               if rec[0] is not None]
+        out.sort(key=lambda item: item[0].encode())
+        return iter(out)
+
+    def readlink(self, ino):
+        rec = self.links.get(ino)
+        if rec is None:
+            raise compat.oserror(compat.EINVAL, "inode %d is not a symlink"
+                                 % ino)
+        return rec[0].decode()
+
+    def get_meta(self, ino, key):
+        m = self.meta.get(ino)
+        if m is None:
+            return None
+        rec = m.get(_key_bytes(key))
+        return None if rec is None else rec[0]
+
+    def read(self, ino, offset, n):
+        """Pieces (offset, length, bytes or None) covering [offset,
+        offset+n) clipped to the inode's size; None = not stored here."""
+        inode = self.get(ino)
+        if inode is None:
+            raise compat.oserror(compat.ENOENT, "inode %d" % ino)
+        end = min(offset + n, inode.size)
+        out = []
+        if offset < 0:
+            raise compat.oserror(compat.EINVAL, "negative offset")
+        if end <= offset:
+            return out
+        pieces = self.extents.get(ino) or []
+        pos = offset
+        i = self._first_piece(pieces, offset)
+        hdr = NODE_HDR_SIZE + DATA_PREFIX
+        while pos < end and i < len(pieces):
+            ps, pe, ent = pieces[i]
+            if ps >= end:
+                break
+            if ps > pos:
+                out.append((pos, ps - pos, None))
+                pos = ps
+            stop = min(pe, end)
+            out.append((pos, stop - pos,
+                        self._read(ent[3] + hdr + pos - ent[1], stop - pos)))
+            pos = stop
+            i += 1
+        if pos < end:
+            out.append((pos, end - pos, None))
+        return out
+
+    # ===== writing ========================================================
+
+    def begin(self):
+        if self.readonly:
+            raise compat.oserror(compat.EROFS, "log store mounted read-only")
+        return Txn(self)
+
+    def _free_blocks(self):
+        return [b for b in range(self.nblocks) if self.state[b] == FREE]
+
+    def _room(self):
+        """Bytes nodes and their summary entries may still take in the open
+        block (its summary so far is set aside)."""
+        if self.wblock is None:
+            return 0
+        return self.log_end - self.wpos - self.wsum.size() - 4
+
+    def _open_block(self, reserve_ok):
+        self._close_block()
+        while True:
+            free = self._free_blocks()
+            if len(free) <= (0 if reserve_ok else RESERVED_BLOCKS):
+                raise NoSpace()
+            b = free[0]
+            for c in free:
+                if self.ec[c] < self.ec[b]:
+                    b = c
+            if b not in self.verified:
+                # a block found free at mount: erase it again unless it
+                # really reads erased (a torn erase or header can lie)
+                if not self._erased(b * self.es + self.data_start,
+                                    self.es - self.data_start):
+                    self._erase(b)
+                    continue
+            self.state[b] = OPEN
+            self.wblock = b
+            self.wpos = self.data_start
+            self.used[b] = self.wpos
+            self.pend_addr = b * self.es + self.wpos
+            self.pending = bytearray()
+            self.wsum = SummaryBuilder()
+            return
+
+    def _close_block(self):
+        b = self.wblock
+        if b is None:
+            return
+        if self.wsum.count():
+            self.pending += self.wsum.pack()
+            self._flush(True)
+            self._program(b * self.es + self.log_end,
+                          struct.pack(SUMMARY_TAIL, self.wpos, SUMMARY_MAGIC))
+        else:
+            self._flush(True)
+        self.dead[b] += self.es - self.wpos
+        self.used[b] = self.wpos
+        self.state[b] = FULL
+        self.wblock = None
+
+    def _flush(self, final):
+        """Program the pending bytes, one page at a time."""
+        data = self.pending
+        if not data:
+            return
+        ps = self.flash.page_size
+        addr = self.pend_addr
+        pos = 0
+        n = len(data)
+        while pos < n:
+            stop = min(n, pos + ps - (addr + pos) % ps)
+            if not final and stop == n and (addr + stop) % ps:
+                break         # keep a partial page for later
+            self._program(addr + pos, bytes(data[pos:stop]))
+            pos = stop
+        self.pending = data[pos:]
+        self.pend_addr = addr + pos
+
+    def _emit(self, raw, nd):
+        """Append node bytes at the head (room was checked by the caller)."""
+        b = self.wblock
+        off = self.wpos
+        addr = b * self.es + off
+        self.pending += raw
+        self.wpos += len(raw)
+        self.used[b] = self.wpos
+        if nd.ver < self.minver[b]:
+            self.minver[b] = nd.ver
+        self.wsum.add(off, nd)
+        if len(self.pending) >= 8 * self.flash.page_size:
+            self._flush(False)
+        return addr
+
+    def _write_nodes(self, produce, txn, gc=False):
+        """Write one transaction.  produce(writer) hands the nodes to the
+        writer.  Returns the placed Nodes in order.  A block that fails to
+        program is retired and the whole txn is written again elsewhere
+        with the same txn id and versions (copies that made it out before
+        are harmless duplicates)."""
+        start_ver = self.next_ver
+        top_ver = start_ver
+        for attempt in range(self.nblocks + 1):
+            w = _Writer(self, txn, gc, start_ver)
+            try:
+                produce(w)
+                w.finish()
+                self._flush(True)
+                if self.prog_unit > 4 and self.wblock is not None:
+                    end = min(align(self.wpos, self.prog_unit), self.log_end)
+                    self.dead[self.wblock] += end - self.wpos
+                    self.wpos = end
+                    self.used[self.wblock] = end
+                    self.pend_addr = self.wblock * self.es + end
+                self.next_ver = max(w.ver, top_ver)
+                return w.placed
+            except BadBlockError as e:
+                top_ver = max(top_ver, w.ver)
+                self._retire(e.block)
+                self._discard(w.placed, e.block)
+            except NoSpace:
+                self.next_ver = max(w.ver, top_ver)
+                self._discard(w.placed, None)
+                raise
+        raise compat.oserror(compat.EIO, "no good block left to write")
+
+    def _discard(self, placed, bad):
+        """Nodes of a txn that will not commit (or are written again)."""
+        for nd in placed:
+            b = nd.addr // self.es
+            if b != bad:
+                self._kill(nd.addr, nd.size())
+                self.garbage_blocks.add(b)
+        self.pending = bytearray()
+        if self.wblock is not None:
+            self.pend_addr = self.wblock * self.es + self.wpos
+
+    def _fits(self, items, reserve_ok):
+        """Could these nodes be written without GC?  items: (fixed bytes,
+        splittable payload bytes) per node, summary entries included."""
+        free = len(self._free_blocks()) - (0 if reserve_ok else
+                                           RESERVED_BLOCKS)
+        room = self._room()
+        cap = self.log_end - self.data_start - node_size(4) - 4
+        blocks = 0
+        for fixed, payload in items:
+            while True:
+                want = fixed + min(payload, 256)
+                if want > room:
+                    blocks += 1
+                    if blocks > free:
+                        return False
+                    room = cap
+                k = min(payload, room - fixed)
+                payload -= k
+                room -= fixed + k
+                if payload <= 0:
+                    break
+        return True
+
+    def _commit(self, txn_obj):
+        ops = txn_obj._nodes()
+        if self.pending_void is not None:
+            first, last = self.pending_void
+            ops.insert(0, (NODE_VOID, struct.pack(VOID_BODY, first, last),
+                           None))
+        if not ops:
+            return
+        items = []
+        for t, body, extra in ops:
+            if t == NODE_DATA:
+                items.append((NODE_HDR_SIZE + DATA_PREFIX + 4 +
+                              summary_entry_size(NODE_DATA, 0), len(extra)))
+            else:
+                items.append((node_size(len(body)) +
+                              summary_entry_size(t, len(body)), 0))
+        items.append((self.prog_unit, 0))   # NAND pads the commit's page
+        tries = 0
+        while not self._fits(items, False):
+            tries += 1
+            if tries > 2 * self.nblocks or not self._gc_one(for_space=True):
+                raise compat.oserror(compat.ENOSPC, "log store full")
+        txn = self.next_txn
+        self.next_txn += 1
+
+        def produce(w):
+            for t, body, extra in ops:
+                if t == NODE_DATA:
+                    w.data(body, extra)
+                elif t == NODE_INODE and extra is not None:
+                    w.node(t, body, birth_at=extra)
+                else:
+                    w.node(t, body)
+        try:
+            placed = self._write_nodes(produce, txn)
+        except NoSpace:
+            # only possible when bad blocks ate the space the check counted;
+            # the nodes written so far must never count: void the txn
+            self.pending_void = (self.pending_void or (txn, txn))[0], txn
+            raise compat.oserror(compat.ENOSPC, "log store full")
+        if self.pending_void is not None:
+            self.void_recs.append((placed[0].addr, placed[0].size()))
+            self.pending_void = None
+        for nd in placed:
+            if nd.type == NODE_VOID:
+                continue
+            if nd.type == NODE_DELETE:
+                self._forget_ino(nd.fields[0])
+            if nd.type == NODE_RESET:
+                self._apply_reset(nd)
+                continue
+            self._index(nd)
+            if nd.type == NODE_INODE and nd.fields[0] >= self.next_ino:
+                self.next_ino = nd.fields[0] + 1
+
+    # ===== garbage collection =============================================
+
+    def _reclaimable(self, b):
+        return self.dead[b] if self.state[b] == FULL else 0
+
+    def _pick_victim(self, for_space):
+        """The block to collect next: a block with no header first (nothing
+        to copy), then a bad block still holding live nodes, then, now and
+        then, the coldest block for wear levelling, else the one with most
+        dead bytes."""
+        best = None
+        for b in range(self.nblocks):
+            if self.state[b] == UNKNOWN:
+                return b
+        for b in range(self.nblocks):
+            if self.state[b] == BAD and self.used[b] - self.data_start > \
+                    self.dead[b]:
+                return b
+        full = [b for b in range(self.nblocks) if self.state[b] == FULL]
+        if not full:
+            return None
+        self.gc_runs += 1
+        tight = len(self._free_blocks()) <= RESERVED_BLOCKS
+        if self.gc_runs % WEAR_PERIOD == 0 and not (for_space and tight):
+            cold = full[0]
+            hot = max(self.ec)
+            for b in full:
+                if self.ec[b] < self.ec[cold]:
+                    cold = b
+            if hot - self.ec[cold] > WEAR_SPREAD:
+                return cold
+        for b in full:
+            if best is None or self.dead[b] > self.dead[best]:
+                best = b
+        if for_space and self.dead[best] < NODE_HDR_SIZE * 4:
+            return None
+        return best
+
+    def _gc_one(self, for_space=False):
+        """Collect one block.  Returns False when nothing can be gained."""
+        b = self._pick_victim(for_space)
+        if b is None:
+            return False
+        self.stats["gc_runs"] += 1
+        if self.state[b] == UNKNOWN:
+            self._erase(b)
+            return True
+        nodes, end, clean, summarized = self._block_nodes(b)
+        live = [nd for nd in nodes if self._is_live(nd)]
+        if live:
+            items = [(nd.size() + summary_entry_size(nd.type, nd.blen), 0)
+                     for nd in live]
+            items.append((self.prog_unit, 0))
+            if not self._fits(items, True):
+                return False
+            txn = self.next_txn
+            self.next_txn += 1
+
+            def produce(w):
+                for nd in live:
+                    w.copy(self._read(nd.addr, nd.size()), nd)
+            try:
+                placed = self._write_nodes(produce, txn, gc=True)
+            except NoSpace:
+                return False
+            for old, new in zip(live, placed):
+                self._moved(old, new.addr)
+                self.stats["gc_copied_bytes"] += old.size()
+        if self.state[b] == BAD:
+            self.dead[b] = self.used[b] - self.data_start
+            return True
+        if self._erase(b):
+            self._forget_block(nodes, b)
+        return True
+
+    def _is_live(self, nd):
+        t = nd.type
+        f = nd.fields
+        if t == NODE_INODE or t == NODE_DELETE:
+            rec = self.inodes.get(f[0])
+        elif t == NODE_DIRENT:
+            rec = (self.dirs.get(f[0]) or {}).get(f[2])
+        elif t == NODE_META:
+            rec = (self.meta.get(f[0]) or {}).get(f[1])
+        elif t == NODE_SYMLINK:
+            rec = self.links.get(f[0])
+        elif t == NODE_DATA:
+            for ps, pe, ent in self.extents.get(f[0]) or ():
+                if ent[3] == nd.addr:
+                    return True
+            return False
+        elif t == NODE_TRUNCATE:
+            for tr in self.truncs.get(f[0]) or ():
+                if tr[2] == nd.addr:
+                    return True
+            return False
+        elif t == NODE_VOID:
+            for addr, nsize in self.void_recs:
+                if addr == nd.addr:
+                    return True
+            return False
+        elif t == NODE_RESET:
+            return self.reset_rec is not None and \
+                self.reset_rec[1] == nd.addr and self._reset_needed(nd.addr)
+        else:
+            return False
+        return rec is not None and rec[2] == nd.addr
+
+    def _reset_needed(self, addr):
+        home = addr // self.es
+        ver = self.reset_rec[0]
+        for b in range(self.nblocks):
+            if b != home and self.state[b] in (FULL, OPEN, BAD) and \
+                    self.minver[b] < ver:
+                return True
+        return False
+
+    def _moved(self, nd, new_addr):
+        """A live node was copied by GC: point the index at the copy."""
+        t = nd.type
+        f = nd.fields
+        old = nd.addr
+        if t == NODE_DATA:
+            for ps, pe, ent in self.extents.get(f[0]) or ():
+                if ent[3] == old:
+                    ent[3] = new_addr
+            return
+        if t == NODE_TRUNCATE:
+            for tr in self.truncs.get(f[0]) or ():
+                if tr[2] == old:
+                    tr[2] = new_addr
+            return
+        if t == NODE_VOID:
+            self.void_recs = [(new_addr if a == old else a, s)
+                              for a, s in self.void_recs]
+            return
+        if t == NODE_RESET:
+            v, a, s = self.reset_rec
+            self.reset_rec = (v, new_addr, s)
+            return
+        table, key = self._table_of(nd)
+        rec = table[key]
+        table[key] = (rec[0], rec[1], new_addr, rec[3], rec[4])
+
+    def _table_of(self, nd):
+        t = nd.type
+        f = nd.fields
+        if t == NODE_INODE or t == NODE_DELETE:
+            return self.inodes, f[0]
+        if t == NODE_DIRENT:
+            return self.dirs.get(f[0]), f[2]
+        if t == NODE_META:
+            return self.meta.get(f[0]), f[1]
+        if t == NODE_SYMLINK:
+            return self.links, f[0]
+        return None, None
+
+    def _forget_block(self, nodes, b):
+        """Block b was erased: older copies of keys it held are gone, so
+        tombstones that were waiting for them may go too."""
+        for nd in nodes:
+            if nd.type in (NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_META):
+                table, key = self._table_of(nd)
+                if table is None:
+                    continue
+                rec = table.get(key)
+                if rec is None or rec[2] == nd.addr or rec[1] < nd.ver:
+                    continue
+                nolder = rec[4] - 1
+                if nolder <= 0 and rec[0] is None:
+                    self._kill(rec[2], rec[3])
+                    del table[key]
+                else:
+                    table[key] = rec[:4] + (max(nolder, 0),)
+        if not self.garbage_blocks and self.void_recs:
+            self._drop_voids()
+        if self.reset_rec is not None and \
+                not self._reset_needed(self.reset_rec[1]):
+            self._kill(self.reset_rec[1], self.reset_rec[2])
+            self.reset_rec = None
+
+    def gc(self, steps=1):
+        """Run up to `steps` collections (e.g. when idle)."""
+        if self.readonly:
+            raise compat.oserror(compat.EROFS, "log store mounted read-only")
+        done = 0
+        for _ in range(steps):
+            if not self._gc_one(for_space=True):
+                break
+            done += 1
+        return done
+
+    # ===== reset, sync, statistics ========================================
+
+    def reset(self):
+        """Atomically empty the store: one RESET transaction obsoletes every
+        older node, then every other block is erased."""
+        if self.readonly:
+            raise compat.oserror(compat.EROFS, "log store mounted read-only")
+        txn = Txn(self)
+        txn._reset = True
+        txn.put_inode(ROOT_INO, mode=0o40755, nlink=2)
+        txn.commit()
+        for b in range(self.nblocks):
+            if self.state[b] == FULL and b != self.wblock:
+                self._erase(b)
+
+    def _apply_reset(self, nd):
+        """Everything older than nd is gone, in RAM and for GC."""
+        if self.reset_rec is not None:
+            self._kill(self.reset_rec[1], self.reset_rec[2])
+        self.reset_rec = (nd.ver, nd.addr, nd.size())
+        self.inodes = {}
+        self.dirs = {}
+        self.meta = {}
+        self.links = {}
+        self.extents = {}
+        self.truncs = {}
+        self._drop_voids()
+        home = nd.addr // self.es
+        for b in range(self.nblocks):
+            if b == home:
+                self.dead[b] = nd.addr - b * self.es - self.data_start
+            elif self.state[b] == FULL:
+                self.dead[b] = self.es - self.data_start
+            elif self.state[b] == BAD:
+                self.dead[b] = self.used[b] - self.data_start
+        self.next_ino = ROOT_INO + 1
+
+    def sync(self):
+        self.flash.sync()
+
+    def statvfs(self):
+        """(bsize, frsize, blocks, bfree, bavail, files, ffree, favail,
+        flag, namemax), sizes in erase blocks."""
+        free = self.free_bytes()
+        usable = sum(1 for b in range(self.nblocks) if self.state[b] != BAD)
+        blocks = max(usable - RESERVED_BLOCKS, 0)
+        bfree = min(free // self.es, blocks)
+        return (self.es, self.es, blocks, bfree, bfree, len(self.inodes),
+                0xFFFF, 0xFFFF, 1 if self.readonly else 0, NAME_MAX)
+
+    def free_bytes(self):
+        """Bytes writable now or after GC (not counting the reserve)."""
+        total = 0
+        cap = self.log_end - self.data_start
+        nfree = 0
+        for b in range(self.nblocks):
+            st = self.state[b]
+            if st == FREE or st == UNKNOWN:
+                nfree += 1
+            elif st == FULL:
+                total += self.dead[b]
+        total += max(nfree - RESERVED_BLOCKS, 0) * cap
+        if self.wblock is not None:
+            total += self._room()
+        return total
+
+    def counters(self):
+        c = dict(self.stats)
+        ecs = [self.ec[b] for b in range(self.nblocks)
+               if self.state[b] != BAD]
+        c["erase_max"] = max(ecs) if ecs else 0
+        c["erase_min"] = min(ecs) if ecs else 0
+        c["erase_mean"] = (sum(ecs) / len(ecs)) if ecs else 0
+        states = [0] * len(STATE_NAMES)
+        for st in self.state:
+            states[st] += 1
+        for i, name in enumerate(STATE_NAMES):
+            c["blocks_" + name] = states[i]
+        c["blocks"] = self.nblocks
+        c["bytes_dead"] = sum(self.dead[b] for b in range(self.nblocks)
+                              if self.state[b] in (FULL, OPEN))
+        c["bytes_in_use"] = sum(self.used[b] - self.data_start - self.dead[b]
+                                for b in range(self.nblocks)
+                                if self.state[b] in (FULL, OPEN))
+        c["bytes_reclaimable"] = sum(self._reclaimable(b)
+                                     for b in range(self.nblocks))
+        c["bytes_free"] = self.free_bytes()
+        c["inodes"] = sum(1 for r in self.inodes.values() if r[0] is not None)
+        return c
+
+    def fsck(self):
+        return check(self)
+
+
+class _Writer:
+    """Places one transaction's nodes at the head of the log.  Each node is
+    held back until the next arrives, so the last one can carry COMMIT."""
+
+    def __init__(self, store, txn, gc, start_ver):
+        self.s = store
+        self.txn = txn
+        self.gc = gc
+        self.ver = start_ver
+        self.placed = []
+        self.held = None
+
+    def _ensure(self, ntype, blen):
+        s = self.s
+        need = node_size(blen) + summary_entry_size(ntype, blen)
+        if s.wblock is None or s._room() < need:
+            s._open_block(self.gc)
+            if s._room() < need:
+                raise compat.oserror(compat.EFBIG, "node of %d bytes does not"
+                                     " fit an erase block" % need)
+
+    def _hold(self, ntype, body, blen, ver, fields, keep, raw=None):
+        self._release(0)
+        self.held = (ntype, body, blen, ver, fields, keep, raw)
+
+    def _release(self, flags):
+        h = self.held
+        if h is None:
+            return
+        self.held = None
+        ntype, body, blen, ver, fields, keep, raw = h
+        self._ensure(ntype, blen)
+        if raw is None:
+            raw = pack_node(ntype, flags, ver, self.txn, body)
+        else:
+            raw = restamp_header(raw, self.txn, flags) + raw[NODE_HDR_SIZE:]
+        nd = Node(0, ntype, flags, blen, ver, self.txn, fields, keep)
+        nd.addr = self.s._emit(raw, nd)
+        self.placed.append(nd)
+
+    def node(self, ntype, body, birth_at=None):
+        ver = self.ver
+        self.ver += 1
+        if birth_at is not None:
+            # a new inode is born at the version of its first node
+            body = body[:4] + struct.pack("<I", ver) + body[8:]
+        fields = parse_body(ntype, body, len(body))
+        self._hold(ntype, body, len(body), ver, fields,
+                   bytes(body[:keep_len(ntype, len(body))]))
+
+    def data(self, head, payload):
+        """A data write, split across as many nodes as blocks need."""
+        ino, off = struct.unpack(DATA_BODY, head)
+        s = self.s
+        pos = 0
+        n = len(payload)
+        over = NODE_HDR_SIZE + DATA_PREFIX + 4 + \
+            summary_entry_size(NODE_DATA, 0)
+        while pos < n:
+            self._release(0)
+            room = s._room() - over
+            if s.wblock is None or room < min(256, n - pos):
+                s._open_block(self.gc)
+                room = s._room() - over
+            k = min(room, n - pos)
+            head = struct.pack(DATA_BODY, ino, off + pos)
+            body = head + payload[pos:pos + k]
+            ver = self.ver
+            self.ver += 1
+            self._hold(NODE_DATA, body, len(body), ver, (ino, off + pos, k),
+                       head)
+            pos += k
+
+    def copy(self, raw, nd):
+        """A GC copy of node nd: same bytes and version, this txn."""
+        self._hold(nd.type, None, nd.blen, nd.ver, nd.fields, nd.keep, raw)
+
+    def finish(self):
+        self._release(F_COMMIT)
+
+
+class Txn:
+    """A set of changes that reach flash (and RAM) together at commit()."""
+
+    def __init__(self, store):
+        self.store = store
+        self.ops = []
+        self.puts = {}      # ino -> index in ops of its pending inode node
+        self.appends = {}   # ino -> index in ops of its last data write
+        self.deleted = {}   # inos deleted in this txn
+        self.done = False
+        self._reset = False
+
+    def _check(self):
+        if self.done:
+            raise ValueError("transaction already committed or aborted")
+
+    def new_ino(self):
+        self._check()
+        ino = self.store.next_ino
+        self.store.next_ino += 1
+        return ino
+
+    def put_inode(self, ino, **attrs):
+        self._check()
+        _u32(ino, "ino")
+        for k in attrs:
+            if k not in INODE_ATTRS:
+                raise ValueError("unknown inode attribute %r" % k)
+        i = self.puts.get(ino)
+        if i is not None:
+            base = self.ops[i][2]
+            base.update(attrs)
+            return
+        cur = None if self._reset or ino in self.deleted else \
+            self.store.get(ino)
+        base = cur.attrs() if cur is not None else \
+            Inode(ino).attrs()
+        base.update(attrs)
+        birth = cur.birth if cur is not None else None
+        self.puts[ino] = len(self.ops)
+        self.ops.append(("inode", ino, base, birth))
+
+    def _dirent(self, parent, name, ino):
+        self._check()
+        self.ops.append(("dirent", _u32(parent, "dir ino"), _name_bytes(name),
+                         ino))
+
+    def link(self, dir_ino, name, ino):
+        _u32(ino, "ino")
+        if ino == DIRENT_REMOVED or ino == DIRENT_WHITEOUT:
+            raise ValueError("cannot link inode number %d" % ino)
+        self._dirent(dir_ino, name, ino)
+
+    def whiteout(self, dir_ino, name):
+        self._dirent(dir_ino, name, DIRENT_WHITEOUT)
+
+    def unlink(self, dir_ino, name):
+        self._dirent(dir_ino, name, DIRENT_REMOVED)
+
+    def write(self, ino, offset, data):
+        self._check()
+        _u32(ino, "ino")
+        if offset < 0:
+            raise compat.oserror(compat.EINVAL, "negative offset")
+        if not data:
+            return
+        i = self.appends.get(ino)
+        last = self.ops[i] if i is not None else None
+        if last is not None and last[2] + len(last[3]) == offset:
+            last[3].extend(data)        # merge a run of appends
+        else:
+            self.appends[ino] = len(self.ops)
+            self.ops.append(["data", ino, offset, bytearray(data)])
+        end = offset + len(data)
+        self._grow(ino, end)
+
+    def _grow(self, ino, end):
+        i = self.puts.get(ino)
+        if i is not None:
+            attrs = self.ops[i][2]
+            if attrs["size"] < end:
+                attrs["size"] = end
+            return
+        cur = self.store.get(ino)
+        if cur is not None and cur.size < end:
+            self.put_inode(ino, size=end)
+
+    def truncate(self, ino, size):
+        self._check()
+        if size < 0:
+            raise compat.oserror(compat.EINVAL, "negative size")
+        self.ops.append(("trunc", _u32(ino, "ino"), size))
+        self.appends.pop(ino, None)
+        i = self.puts.get(ino)
+        if i is not None:
+            self.ops[i][2]["size"] = size
+        elif self.store.get(ino) is not None:
+            self.put_inode(ino, size=size)
+
+    def set_symlink(self, ino, target):
+        self._check()
+        raw = target.encode() if isinstance(target, str) else bytes(target)
+        if len(raw) > SYMLINK_MAX:
+            raise compat.oserror(compat.ENAMETOOLONG, "symlink target")
+        self.ops.append(("symlink", _u32(ino, "ino"), raw))
+
+    def set_meta(self, ino, key, value):
+        self._check()
+        k = _key_bytes(key)
+        if not k or len(k) > META_KEY_MAX:
+            raise ValueError("metadata key must be 1..%d bytes" % META_KEY_MAX)
+        if value is not None:
+            value = bytes(value)
+            if len(value) > META_VALUE_MAX:
+                raise compat.oserror(compat.E2BIG, "metadata value")
+        self.ops.append(("meta", _u32(ino, "ino"), k, value))
+
+    def delete_inode(self, ino):
+        self._check()
+        if ino == ROOT_INO:
+            raise compat.oserror(compat.EPERM, "cannot delete the root")
+        self.ops.append(("delete", _u32(ino, "ino")))
+        self.puts.pop(ino, None)
+        self.appends.pop(ino, None)
+        self.deleted[ino] = True
+
+    def _nodes(self):
+        """The txn as (type, body, extra) node descriptions, in order."""
+        out = []
+        if self._reset:
+            out.append((NODE_RESET, b"", None))
+        for op in self.ops:
+            kind = op[0]
+            if kind == "inode":
+                ino, a, birth = op[1], op[2], op[3]
+                body = struct.pack(INODE_BODY, ino, birth or 0, a["mode"],
+                                   a["uid"], a["gid"], a["nlink"], a["flags"],
+                                   a["rdev"], a["size"], a["mtime"],
+                                   a["ctime"])
+                out.append((NODE_INODE, body,
+                            True if birth is None else None))
+            elif kind == "dirent":
+                out.append((NODE_DIRENT,
+                            struct.pack(DIRENT_BODY, op[1], op[3]) + op[2],
+                            None))
+            elif kind == "data":
+                out.append((NODE_DATA, struct.pack(DATA_BODY, op[1], op[2]),
+                            op[3]))
+            elif kind == "trunc":
+                out.append((NODE_TRUNCATE,
+                            struct.pack(TRUNCATE_BODY, op[1], op[2]), None))
+            elif kind == "symlink":
+                out.append((NODE_SYMLINK, struct.pack(SYMLINK_BODY, op[1]) +
+                            op[2], None))
+            elif kind == "meta":
+                ino, key, value = op[1], op[2], op[3]
+                flags = META_DELETED if value is None else 0
+                out.append((NODE_META, struct.pack(META_BODY, ino, len(key),
+                                                   flags) + key +
+                            (value or b""), None))
+            elif kind == "delete":
+                out.append((NODE_DELETE, struct.pack(DELETE_BODY, op[1]),
+                            None))
+        return out
+
+    def commit(self):
+        self._check()
+        self.done = True
+        self.store._commit(self)
+
+    def abort(self):
+        self.done = True
+        self.ops = []
+
+
+def check(store):
+    """fsck: re-read the whole flash and compare it with the index."""
+    return {"errors": [], "warnings": []}
