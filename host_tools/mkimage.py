@@ -19,6 +19,7 @@ sorted by the bytes of their names, ids are sorted, and no clock is read
 in the tree).
 """
 
+import errno
 import fnmatch
 import hashlib
 import os
@@ -503,6 +504,30 @@ def write_order(root):
     return order
 
 
+def next_data(fd, pos, size):
+    """Offset of the first data at or after pos (size if only a hole
+    follows); pos itself where the system cannot tell."""
+    seek_data = getattr(os, "SEEK_DATA", None)
+    if seek_data is None:
+        return pos
+    try:
+        return os.lseek(fd, pos, seek_data)
+    except OSError as e:
+        return size if e.errno == errno.ENXIO else pos
+
+
+def read_exactly(fd, pos, n, path):
+    parts = []
+    while n:
+        got = os.pread(fd, n, pos)
+        if not got:
+            raise MkimageError("%s: file shrank while being read" % path)
+        parts.append(got)
+        pos += len(got)
+        n -= len(got)
+    return b"".join(parts) if len(parts) != 1 else parts[0]
+
+
 class ImageWriter:
     """Writes one image of the tree to a seekable binary file."""
 
@@ -542,27 +567,40 @@ class ImageWriter:
 
     def _write_file(self, node):
         """Stream one file: full blocks to the image (all-zero blocks become
-        sparse), the tail to a fragment; an identical earlier file is reused
-        and this copy's blocks truncated away."""
+        sparse, and holes are skipped unread), the tail to a fragment; an
+        identical earlier file is reused and this copy's blocks truncated
+        away."""
         fd = FileData()
         start = self.out.tell()
         digest = hashlib.sha256()
-        tail = b""
-        with open(node.source, "rb") as f:
-            while True:
-                chunk = f.read(self.block_size)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                fd.size += len(chunk)
-                if len(chunk) < self.block_size:
-                    tail = chunk          # a regular file reads short only at EOF
-                    break
-                if chunk == self.zero_block:
+        tail = None
+        bs = self.block_size
+        src = os.open(node.source, os.O_RDONLY)
+        try:
+            fd.size = os.fstat(src).st_size
+            data_at = next_data(src, 0, fd.size)
+            pos = 0
+            while pos < fd.size:
+                n = min(bs, fd.size - pos)
+                chunk = None              # None: the block lies in a hole
+                if data_at < pos + n:
+                    chunk = read_exactly(src, pos, n, node.source)
+                    data_at = next_data(src, pos + n, fd.size)
+                    if chunk.count(0) == n:
+                        chunk = None
+                # Zero blocks hash as a marker, so content decides twins
+                # whether the zeros were a hole or written out.
+                digest.update(b"Z" if chunk is None else b"D" + chunk)
+                if n < bs:
+                    tail = chunk
+                elif chunk is None:
                     fd.blocks.append(0)
-                    fd.sparse += len(chunk)
+                    fd.sparse += n
                 else:
                     fd.blocks.append(self._write_block(chunk))
+                pos += n
+        finally:
+            os.close(src)
         self.summary.bytes_in += fd.size
         if not fd.size:
             return fd                     # nothing stored, nothing to share
@@ -573,10 +611,11 @@ class ImageWriter:
             self.out.truncate()
             self.summary.duplicates += 1
             return twin
-        if tail and tail.count(0) == len(tail):
+        partial = fd.size % bs
+        if partial and tail is None:
             fd.blocks.append(0)           # a zero tail costs nothing as sparse
-            fd.sparse += len(tail)
-        elif tail:
+            fd.sparse += partial
+        elif partial:
             fd.fragment, fd.offset = self._add_fragment(tail)
         if any(fd.blocks):
             fd.start = start
@@ -631,7 +670,9 @@ class ImageWriter:
         next child's inode sits in another metadata block or too far in
         number for the s16 delta, and when an entry would spill into the
         next directory metadata block (so each block gets a header an index
-        entry can point at).  Returns runs and the listing's end position."""
+        entry can point at).  Returns runs [header position, inode block,
+        base inode number, entries, block of the first entry] and the
+        listing's end position."""
         runs = []
         run = None
         for name, child in entries:
@@ -640,9 +681,9 @@ class ImageWriter:
             if (run is None or len(run[3]) == fmt.DIR_RUN_MAX
                     or block != run[1]
                     or not -32768 <= child.number - run[2] <= 32767
-                    or (pos + size - 1) // fmt.METADATA_SIZE
-                    != run[0] // fmt.METADATA_SIZE):
-                run = [pos, block, child.number, []]
+                    or (pos + size - 1) // fmt.METADATA_SIZE != run[4]):
+                home = (pos + fmt.DIR_HEADER_SIZE) // fmt.METADATA_SIZE
+                run = [pos, block, child.number, [], home]
                 runs.append(run)
                 pos += fmt.DIR_HEADER_SIZE
             run[3].append((name, child, offset))
@@ -653,7 +694,7 @@ class ImageWriter:
         dirs = self.dirs
         start = dirs.position()
         runs, end = self._plan_runs(node.entries(), start)
-        for header_pos, block, base, items in runs:
+        for header_pos, block, base, items, _ in runs:
             assert dirs.position() == header_pos
             dirs.append(fmt.encode(fmt.DIR_HEADER, {
                 "count": len(items) - 1, "start_block": block,
@@ -667,7 +708,7 @@ class ImageWriter:
         index = b""
         count = 0
         last_block = start // fmt.METADATA_SIZE
-        for header_pos, _, _, items in runs[1:]:
+        for header_pos, _, _, items, _ in runs[1:]:
             if header_pos // fmt.METADATA_SIZE == last_block:
                 continue
             last_block = header_pos // fmt.METADATA_SIZE

@@ -341,3 +341,76 @@ def test_size_is_close_to_mksquashfs(source, tmp_path):
                        capture_output=True)
         ratio = os.path.getsize(ours) / os.path.getsize(ref)
         assert ratio < 1.05, (bs, ratio)
+
+
+def test_file_over_4_gib_uses_extended_inode(tmp_path):
+    """A sparse 5 GiB file: 64-bit size in an extended inode, holes skipped
+    without reading them, data at the far end where the reader and Linux
+    expect it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    big = str(src / "big")
+    far = 5 * 1024 ** 3 + 123
+    with open(big, "wb") as f:
+        f.seek(far - 11)
+        f.write(b"end of file")
+    if os.stat(big).st_blocks * 512 > 1024 * 1024:
+        pytest.skip("%s does not keep sparse files sparse" % tmp_path)
+    image = str(tmp_path / "img.sqfs")
+    summary = build(str(src), image)
+    assert summary.bytes_out < 64 * 1024
+    fs = open_fs(image)
+    e = fs.lookup("/big")
+    assert e.size == far
+    assert fs.read(e, far - 20, 100) == bytes(9) + b"end of file"
+    assert fs.read(e, 4 * 1024 ** 3, 16) == bytes(16)
+    need_tool("unsquashfs")
+    out = subprocess.run(["unsquashfs", "-lln", image], capture_output=True,
+                         text=True).stdout
+    assert " %d " % far in out
+    if IS_ROOT:
+        mnt = str(tmp_path / "mnt")
+        os.mkdir(mnt)
+        if subprocess.run(["mount", "-t", "squashfs", "-o", "loop,ro", image,
+                           mnt]).returncode == 0:
+            try:
+                with open(mnt + "/big", "rb") as f:
+                    f.seek(far - 11)
+                    assert f.read() == b"end of file"
+            finally:
+                subprocess.run(["umount", mnt], check=True)
+
+
+def test_directory_runs_obey_count_block_and_delta_limits():
+    """Run cutting on synthetic children: inode numbers far apart (an
+    s16 delta cannot reach), an inode metadata block change, and more than
+    256 entries each start a new run header."""
+    writer = mkimage.ImageWriter(None, "4K")
+    entries = []
+    for i in range(700):
+        child = mkimage.Node(fmt.REG_TYPE, 0o644)
+        child.number = i + (40000 if i >= 300 else 0)
+        child.ref = (0 if i < 100 else 8000, i % 50)
+        entries.append((b"name%04d" % i, child))
+    runs, end = writer._plan_runs(entries, 8000)
+    firsts = [int(r[3][0][0][4:]) for r in runs]   # index of each run's head
+    # 11 entries fill block 0; then a run per block, cut at 100 (inode
+    # block), 300 (delta) and every 256 entries.
+    assert firsts[:2] == [0, 11] and 100 in firsts and 300 in firsts
+    assert len(runs) < 20
+    for pos, block, base, items, home in runs:
+        assert 1 <= len(items) <= fmt.DIR_RUN_MAX
+        for name, child, offset in items:
+            assert child.ref[0] == block
+            assert -32768 <= child.number - base <= 32767
+        # Every entry after the first ends in the block the first starts in.
+        end = pos + fmt.DIR_HEADER_SIZE
+        for i, (name, _, _) in enumerate(items):
+            end += fmt.DIR_ENTRY_SIZE + len(name)
+            if i == 0:
+                assert (pos + fmt.DIR_HEADER_SIZE) // fmt.METADATA_SIZE == home
+            else:
+                assert (end - 1) // fmt.METADATA_SIZE == home
+    starts = [r[0] for r in runs]
+    assert starts == sorted(starts) and end > starts[-1]
+    assert sum(len(r[3]) for r in runs) == 700
