@@ -4,8 +4,9 @@ SquashFS(source) opens an image held by anything with `read(addr, n)` and
 `size` (ovl.flash.Region, ovl.flash.BytesSource).  Nothing is loaded whole:
 metadata is read one 8 KiB block at a time through a small LRU cache,
 lookup tables (ids, fragments) are consulted entry by entry, and file data
-is decompressed one block at a time (the last block is kept, so small
-sequential reads do not inflate the same block again).  The byte layout
+is decompressed one block at a time (the last data block and the last
+fragment block are kept, so small sequential reads and small files sharing
+a fragment do not inflate the same block again).  The byte layout
 lives in ovl.squashfs_format; docs/SQUASHFS.md describes both.
 
 Damaged images raise a subclass of CorruptImageError (a ValueError) naming
@@ -155,7 +156,7 @@ _DIR_HEADER_FMT = F.DIR_HEADER[0]
 _DIR_ENTRY_FMT = F.DIR_ENTRY[0]
 _DIR_INDEX_FMT = F.DIR_INDEX[0]
 _MAX_SYMLINK = 65535            # far above PATH_MAX; bounds the allocation
-_ID_MEMO_LIMIT = 64
+_MEMO_LIMIT = 64                # entries in each small lookup memo
 
 
 def _decode_name(raw):
@@ -237,9 +238,11 @@ class SquashFS:
         self._src = source
         self._cache_limit = max(1, cache_blocks)
         self._cache = []          # [pos, data, next_pos], most recent first
-        self._block_pos = -1      # the one decompressed data block kept
-        self._block = None
-        self._ids = {}
+        self._kept_pos = [-1, -1]  # last data block, last fragment block
+        self._kept = [None, None]
+        self._ids = {}            # id index -> uid/gid (bounded memo)
+        self._pointers = {}       # lookup-table index slot -> block position
+        self._last_fragment = (-1, 0, 0)
         self._identity = None
         self._read_superblock()
         self.root = self._inode(self.root_inode, "")
@@ -405,8 +408,13 @@ class SquashFS:
     def _table_entry(self, index_start, i, entry_size, what):
         """Entry i of a lookup table (id, fragment) as raw bytes."""
         per_block = F.METADATA_SIZE // entry_size
-        slot = i // per_block
-        pointer = _unpack_from("<Q", self._read(index_start + 8 * slot, 8))[0]
+        at = index_start + 8 * (i // per_block)
+        pointer = self._pointers.get(at)
+        if pointer is None:
+            pointer = _unpack_from("<Q", self._read(at, 8))[0]
+            if len(self._pointers) >= _MEMO_LIMIT:
+                self._pointers.clear()
+            self._pointers[at] = pointer
         raw, _, _ = self._meta_bytes(entry_size, pointer,
                                      (i % per_block) * entry_size,
                                      self.directory_table_start, index_start)
@@ -421,13 +429,15 @@ class SquashFS:
             raw = self._table_entry(self.superblock["id_table_start"], index,
                                     F.ID_ENTRY_SIZE, "id")
             value = _unpack_from("<I", raw)[0]
-            if len(self._ids) >= _ID_MEMO_LIMIT:
+            if len(self._ids) >= _MEMO_LIMIT:
                 self._ids.clear()
             self._ids[index] = value
         return value
 
     def _fragment(self, index):
         """(position, size word) of fragment block `index`."""
+        if index == self._last_fragment[0]:
+            return self._last_fragment[1], self._last_fragment[2]
         count = self.superblock["fragments"]
         if index >= count:
             raise OutOfRangeError("fragment %d beyond the %d fragments"
@@ -435,6 +445,7 @@ class SquashFS:
         raw = self._table_entry(self.superblock["fragment_table_start"], index,
                                 F.FRAGMENT_ENTRY_SIZE, "fragment")
         start, word, _ = _unpack_from(F.FRAGMENT_ENTRY[0], raw)
+        self._last_fragment = (index, start, word)
         return start, word
 
     # -- inodes -------------------------------------------------------------
@@ -679,36 +690,41 @@ class SquashFS:
         first = offset >> log
         last = (end - 1) >> log
         pieces = []
-        index = first
-        while index <= last:
-            block_start = index << log
-            expected = size - block_start
-            if expected > bs:
-                expected = bs
-            if index < f.nblocks:
-                words = self._block_words(f, index, last + 1 - index)
-                pos = f.cur_data
-                for word in words:
+        if first < f.nblocks:
+            stop = last if last < f.nblocks else f.nblocks - 1
+            words = self._block_words(f, first, stop + 1 - first)
+            pos = f.cur_data
+            block_start = first << log
+            kept_pos = self._kept_pos
+            for word in words:
+                stored = word & F.DATA_SIZE_MASK
+                expected = size - block_start
+                if expected > bs:
+                    expected = bs
+                if stored and word < F.DATA_UNCOMPRESSED and stored <= bs \
+                        and pos != kept_pos[0]:
+                    # The common case, kept short: a compressed block.
+                    data = self._inflate(self._read(pos, stored), bs)
+                    kept_pos[0] = pos
+                    self._kept[0] = data
+                    if len(data) != expected:
+                        self._data_block(pos, word, expected, entry)
+                else:
                     data = self._data_block(pos, word, expected, entry)
-                    pos += word & F.DATA_SIZE_MASK
+                pos += stored
+                if block_start < offset or end - block_start < expected:
                     lo = offset - block_start if block_start < offset else 0
-                    hi = end - block_start
-                    if lo or hi < len(data):
-                        data = data[lo:hi]
-                    pieces.append(data)
-                    index += 1
-                    block_start += bs
-                    expected = size - block_start
-                    if expected > bs:
-                        expected = bs
-                f.cur_index = index
-                f.cur_data = pos
-                f.cur_pos, f.cur_off = self._list_cursor
-            else:
-                data = self._tail(f, expected, entry)
-                lo = offset - block_start if block_start < offset else 0
-                pieces.append(data[lo:end - block_start])
-                index += 1
+                    data = data[lo:end - block_start]
+                pieces.append(data)
+                block_start += bs
+            f.cur_index = stop + 1
+            f.cur_data = pos
+            f.cur_pos, f.cur_off = self._list_cursor
+        if last >= f.nblocks:
+            block_start = f.nblocks << log
+            data = self._tail(f, size - block_start, entry)
+            lo = offset - block_start if block_start < offset else 0
+            pieces.append(data[lo:end - block_start])
         if len(pieces) == 1:
             return pieces[0]
         return b"".join(pieces)
@@ -800,10 +816,13 @@ class SquashFS:
             k = avail
         return _unpack_from("<%dI" % k, data, off), pos, off + 4 * k
 
-    def _load_block(self, pos, word, what):
-        """Decompressed data or fragment block (the last one is kept)."""
-        if pos == self._block_pos:
-            return self._block
+    def _load_block(self, pos, word, what, slot):
+        """Decompressed data (slot 0) or fragment (slot 1) block; the last
+        of each kind is kept, so small files sharing a fragment block and
+        small reads within one block inflate it once."""
+        if pos == self._kept_pos[slot]:
+            return self._kept[slot]
+        self._kept[slot] = None             # before inflating: lowers the peak
         if word >> F.DATA_RESERVED_SHIFT:
             raise OutOfRangeError("%s: block size word 0x%x has reserved "
                                   "bits" % (what, word))
@@ -816,8 +835,8 @@ class SquashFS:
             data = raw
         else:
             data = self._decompress(raw, self.block_size)
-        self._block_pos = pos
-        self._block = data
+        self._kept_pos[slot] = pos
+        self._kept[slot] = data
         return data
 
     def _data_block(self, pos, word, expected, entry):
@@ -826,7 +845,7 @@ class SquashFS:
                 raise OutOfRangeError("%s: block size word 0x%x has reserved "
                                       "bits" % (entry.name, word))
             return bytes(expected)          # sparse block
-        data = self._load_block(pos, word, entry.name)
+        data = self._load_block(pos, word, entry.name, 0)
         if len(data) != expected:
             raise OutOfRangeError("%s: block at 0x%x holds %d bytes, %d "
                                   "expected" % (entry.name, pos, len(data),
@@ -839,7 +858,7 @@ class SquashFS:
             raise OutOfRangeError("%s: block list shorter than the file"
                                   % entry.name)
         pos, word = self._fragment(f.fragment)
-        data = self._load_block(pos, word, "fragment %d" % f.fragment)
+        data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
         start = f.frag_offset
         if start + expected > len(data):
             raise OutOfRangeError("%s: tail %d+%d beyond its %d-byte fragment"
