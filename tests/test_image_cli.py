@@ -317,3 +317,13 @@ def test_damaged_images_never_crash_the_reading_commands(tree, tmp_path, capfd):
             status, _, err = ovl(capfd, *argv)
             if status:
                 assert_one_line_error(status, err)
+
+
+def test_progress_only_when_asked_or_on_a_terminal(tree, tmp_path, capfd):
+    image = tmp_path / "img.sqfs"
+    status, out, err = ovl(capfd, "mkimage", tree, image)
+    assert status == 0 and err == ""          # stderr is not a terminal here
+    status, out, err = ovl(capfd, "mkimage", "--progress", tree, image)
+    assert status == 0
+    assert "mkimage: 3/3 files" in err and err.endswith("\n")
+    assert "3 files, 3 dirs, 2 symlinks" in out   # a hard link is one file
