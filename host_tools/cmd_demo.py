@@ -1,13 +1,26 @@
 """`ovl demo`: the main job on a board, end to end, narrated.
 
-Today: provision the board's simulated flash and show its geometry,
-partitions and counters.  Each capability adds its chapter here.
+Build a firmware image, flash it into the board's simulated chip, format the
+upper partition, boot the overlay, change files, pull the power in the
+middle of a write, reboot, and do a factory reset — printing what a user
+would look at after each step.
 """
 
 import os
+import shutil
 
 from host_tools.boards import load_board, open_sim_flash
-from host_tools.cmd_boards import describe_board, block_usage, human
+from host_tools.cmd_boards import describe_board, human
+
+SAMPLE_FIRMWARE = {
+    "etc/hostname": "ovl-router\n",
+    "etc/config/network": "config interface 'lan'\n\toption proto 'static'\n"
+                          "\toption ipaddr '192.168.1.1'\n",
+    "etc/config/system": "config system\n\toption timezone 'UTC'\n",
+    "www/index.html": "<h1>ovl firmware 1.0</h1>\n" + "<p>status</p>\n" * 200,
+    "lib/app.py": "VERSION = '1.0'\n\ndef main():\n    return 'running'\n",
+    "usr/share/blob.bin": None,   # filled with 256 KiB of pseudo-random bytes
+}
 
 
 def add_arguments(p):
@@ -20,26 +33,160 @@ def step(title):
     print("\n== %s" % title)
 
 
+def write_sample_tree(root):
+    if os.path.exists(root):
+        shutil.rmtree(root)
+    for rel, text in SAMPLE_FIRMWARE.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if text is None:
+            from ovl.simflash import Xorshift
+            rng = Xorshift(1)
+            data = bytes(rng.next() & 0xFF for _ in range(256 * 1024))
+            with open(path, "wb") as f:
+                f.write(data)
+        else:
+            with open(path, "w") as f:
+                f.write(text)
+    os.symlink("/www/index.html", os.path.join(root, "www", "home.html"))
+
+
+def program_region(region, data):
+    """Erase and program `data` into a flash region, page by page."""
+    es = region.erase_size
+    ps = region.page_size
+    for block in range((len(data) + es - 1) // es):
+        region.erase(block)
+    for addr in range(0, len(data), ps):
+        chunk = data[addr:addr + ps]
+        if chunk.strip(b"\xff"):
+            region.program(addr, chunk)
+
+
+def show_tree(ovl, path="/", indent="  "):
+    for name in ovl.listdir(path):
+        full = path.rstrip("/") + "/" + name
+        st = ovl.lstat(full)
+        kind = "dir" if st[0] & 0o170000 == 0o040000 else \
+            "link" if st[0] & 0o170000 == 0o120000 else "file"
+        layer = ovl.layer_of(full)
+        extra = " -> " + ovl.readlink(full) if kind == "link" else \
+            "" if kind == "dir" else " %d bytes" % st[6]
+        print("%s%-28s %-9s %s%s" % (indent, full, layer, kind, extra))
+        if kind == "dir":
+            show_tree(ovl, full, indent)
+
+
+def boot(board, flash):
+    from ovl.squashfs import SquashFS
+    from ovl.overlay import mount
+    lower = SquashFS(board.region(flash, board.first_of_type("squashfs").name))
+    upper = board.region(flash, board.first_of_type("ovl").name)
+    return mount(lower, upper)
+
+
+def counters_line(flash, since=None):
+    c = flash.counters()
+    if since:
+        return "%s programmed, %d erases" % (
+            human(c["bytes_programmed"] - since["bytes_programmed"]),
+            c["erases"] - since["erases"])
+    return "%s read, %s programmed, %d erases (max %d per block)" % (
+        human(c["bytes_read"]), human(c["bytes_programmed"]), c["erases"],
+        c["max_erase_count"])
+
+
 def run(args):
+    from host_tools.mkimage import build_image
+    from ovl.logstore import LogStore
+    from ovl.flash import PowerCut
+
     board = load_board(args.board)
-    os.makedirs(args.workdir, exist_ok=True)
-    flash_path = os.path.join(args.workdir, board.name + ".flash")
+    work = args.workdir
+    os.makedirs(work, exist_ok=True)
+    flash_path = os.path.join(work, board.name + ".flash")
     if os.path.exists(flash_path):
         os.remove(flash_path)
+
     step("board %s" % board.name)
     print(describe_board(board))
+
+    step("build the firmware image (SquashFS 4.0, reproducible)")
+    src = os.path.join(work, "rootfs")
+    write_sample_tree(src)
+    image = os.path.join(work, "firmware.sqfs")
+    summary = build_image(src, image, block_size=4096, mtime=1700000000,
+                          all_root=True)
+    print("  %s: %s" % (image, summary.line()))
+
+    step("flash it and format the upper partition")
     flash = open_sim_flash(board, flash_path)
-    flash.save()
-    step("provisioned simulated flash %s" % flash_path)
-    for p in board.partitions:
-        region = board.region(flash, p.name)
-        print("  %-12s %d/%d erase blocks blank" % (
-            p.name, block_usage(flash, region), region.block_count))
-    c = flash.counters()
-    step("flash counters")
-    print("  %d reads (%s), %d programs (%s), %d erases" % (
-        c["reads"], human(c["bytes_read"]), c["programs"],
-        human(c["bytes_programmed"]), c["erases"]))
+    with open(image, "rb") as f:
+        data = f.read()
+    fw = board.region(flash, board.first_of_type("squashfs").name)
+    if len(data) > fw.size:
+        raise ValueError("firmware image of %d bytes does not fit partition of %d"
+                         % (len(data), fw.size))
+    program_region(fw, data)
+    LogStore.format(board.region(flash, board.first_of_type("ovl").name))
+    flash.sync()
+    print("  firmware: %s in %s; upper formatted; %s"
+          % (human(len(data)), fw.name, counters_line(flash)))
+
+    step("boot: the merged tree (all from the firmware)")
+    ovl = boot(board, flash)
+    show_tree(ovl)
+
+    step("change files")
+    before = flash.counters()
+    with ovl.open("/etc/hostname", "w") as f:
+        f.write("kitchen-sensor\n")
+    with ovl.open("/usr/share/blob.bin", "r+b") as f:
+        f.seek(100000)
+        f.write(b"!")                     # a 1-byte edit of a 256 KiB file
+    ovl.mkdir("/etc/wifi")
+    with ovl.open("/etc/wifi/psk", "w") as f:
+        f.write("correct horse battery staple\n")
+    ovl.remove("/www/home.html")
+    ovl.chmod("/lib/app.py", 0o600)
+    ovl.sync()
+    print("  flash traffic for these changes: %s (the 1-byte edit of a 256 KiB"
+          " lower file is stored as one small extent)" % counters_line(flash, before))
+    for kind, path in ovl.diff():
+        print("  %-9s %s" % (kind, path))
+
+    step("pull the power in the middle of rewriting /etc/config/network")
+    # program number 1 of the commit: after the first node, before the last
+    flash.arm_power_cut(1, torn="bits", seed=42)
+    try:
+        with ovl.open("/etc/config/network", "w") as f:
+            f.write("config interface 'lan'\n\toption proto 'dhcp'\n" * 40)
+        print("  (the write finished before the cut)")
+    except PowerCut as e:
+        print("  power cut: %s" % e)
+    flash.power_on()
+
+    step("reboot: the tree is the state before or after the write, never between")
+    ovl = boot(board, flash)
+    text = ovl.read_bytes("/etc/config/network").decode()
+    state = "before (firmware version)" if "static" in text else "after (new version)"
+    print("  /etc/config/network is the %s state" % state)
+    print("  /etc/hostname = %r (committed earlier: durable)"
+          % ovl.read_bytes("/etc/hostname").decode())
+    problems = ovl.fsck()
+    print("  fsck: %s" % ("clean" if not problems else "; ".join(problems)))
+
+    step("factory reset: wipe the upper layer atomically")
+    ovl.reset()
+    ovl = boot(board, flash)
+    print("  diff after reset: %s" % (ovl.diff() or "nothing — firmware only"))
+    print("  /etc/hostname = %r" % ovl.read_bytes("/etc/hostname").decode())
+    flash.sync()
+
+    step("flash counters for the whole demo")
+    print("  " + counters_line(flash))
+    print("\nflash file kept at %s (inspect with `ovl flashinfo %s`)"
+          % (flash_path, flash_path))
 
 
 COMMANDS = {"demo": ("run the main job on a simulated board, narrated",

@@ -103,4 +103,11 @@ def test_provision_and_flashinfo(tmp_path):
 def test_demo_runs(tmp_path):
     proc = ovl("demo", "--board", "sim", "--workdir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert "firmware" in proc.stdout and "counters" in proc.stdout
+    out = proc.stdout
+    assert "firmware" in out and "counters" in out
+    # the story: partial copy-up is small, the cut write is all-or-nothing,
+    # earlier commits are durable, and a factory reset shows the firmware
+    assert "/etc/config/network is the before (firmware version) state" in out
+    assert "/etc/hostname = 'kitchen-sensor\\n' (committed earlier" in out
+    assert "diff after reset: nothing" in out
+    assert "modified  /usr/share/blob.bin" in out
