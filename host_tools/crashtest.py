@@ -47,7 +47,7 @@ FIXED_CLOCK = 1700000000
 
 # Flash per fixture: (blocks, erase size, page size).  Small, so a mount
 # scans little; the gc fixture is nearly full on purpose.
-GEOMETRY = {"std": (32, 4096, 256), "gc": (16, 4096, 256)}
+GEOMETRY = {"std": (16, 4096, 256), "gc": (16, 4096, 256)}
 
 
 class CaseFailure(Exception):
@@ -207,17 +207,62 @@ def build_lower_dir(spec, root):
         os.utime(host, (d["mtime"], d["mtime"]), follow_symlinks=follow)
 
 
+def cached_lower(root):
+    """A DirLower that remembers its answers: the fixture's lower never
+    changes during a campaign, and every case mounts and walks it again."""
+    from ovl.dirlower import DirLower
+
+    class CachedDirLower(DirLower):
+        def __init__(self, root):
+            DirLower.__init__(self, root)
+            self._memo = {}
+
+        def _cached(self, key, compute):
+            try:
+                hit = self._memo[key]
+            except KeyError:
+                try:
+                    hit = (True, compute())
+                except OSError as e:
+                    hit = (False, e)
+                self._memo[key] = hit
+            if not hit[0]:
+                raise hit[1]
+            return hit[1]
+
+        def lookup(self, path):
+            return self._cached(("lookup", path),
+                                lambda: DirLower.lookup(self, path))
+
+        def readdir(self, entry):
+            return iter(self._cached(("readdir", entry.path), lambda: list(
+                DirLower.readdir(self, entry))))
+
+        def read(self, entry, offset, n):
+            return self._cached(("read", entry.path, offset, n),
+                                lambda: DirLower.read(self, entry, offset, n))
+
+        def readlink(self, entry):
+            return self._cached(("readlink", entry.path),
+                                lambda: DirLower.readlink(self, entry))
+
+        def identity(self):
+            return self._cached(("identity",),
+                                lambda: DirLower.identity(self))
+
+    return CachedDirLower(root)
+
+
 class Rig:
     """One fixture on a simulated flash, snapshotted after setup."""
 
     def __init__(self, fixture, store=None):
-        from ovl.dirlower import DirLower
         self.fixture = fixture
         self.store_class = load_store_class(store)
         lower_spec, setup = wl.FIXTURES[fixture]
         self.tmp = tempfile.mkdtemp(prefix="ovl-crash-")
         build_lower_dir(lower_spec, self.tmp)
-        self.lower = DirLower(self.tmp)
+        self.lower = cached_lower(self.tmp)
         blocks, erase, page = GEOMETRY[fixture]
         self.flash = SimFlash(blocks * erase, erase, page, kind="nor")
         self.store_class.format(self.flash)
@@ -317,15 +362,18 @@ class Rig:
 
     @staticmethod
     def fsck(ov):
-        """Problems fsck finds (empty list = clean)."""
-        check = getattr(ov, "fsck", None) or ov.store.fsck
+        """Problems fsck finds (empty list = clean): the store's errors
+        and the overlay's invariants."""
         try:
-            result = check()
+            store_result = ov.store.fsck()
+            problems = ov.fsck()
         except (ValueError, OSError) as e:
             return ["fsck: %s: %s" % (e.__class__.__name__, e)]
-        if isinstance(result, dict):
-            result = result.get("problems", result.get("errors", []))
-        return [str(p) for p in (result or [])]
+        if isinstance(store_result, dict):
+            # the overlay lists a dict result's keys; the errors are ours
+            problems = [p for p in problems if p not in store_result]
+            problems += ["store: %s" % e for e in store_result.get("errors", ())]
+        return [str(p) for p in problems]
 
 
 _RIGS = {}
@@ -652,7 +700,9 @@ def replay(case_id, store=None, strict=True, out=print):
     plan = Plan(case.workload)
     out("workload %s:" % plan.key)
     for k, op in enumerate(plan.ops):
-        out("  %d. %-40s -> %s" % (k, wl.format_op(op),
+        line = wl.format_op(op)
+        line = line if len(line) <= 60 else line[:50] + "...(%d chars)" % len(line)
+        out("  %d. %-40s -> %s" % (k, line,
                                    "ok" if plan.errnos[k] is None else
                                    compat.errno_name(plan.errnos[k])))
     rig = get_rig(plan.fixture, store)

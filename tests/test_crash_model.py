@@ -203,3 +203,27 @@ def test_every_catalogue_op_is_meaningful_on_the_fixture():
         if name not in ("sync", "revert_upper_only", "rename_to_own_link",
                         "revert_file", "revert_dir"):
             assert m.snapshot() != base, name
+
+
+def test_link_counts_of_lower_hard_links():
+    m = std_model()
+    m.apply(wl.CATALOGUE["unlink_hardlink"])
+    assert m.snapshot()["/hl2"][5] == 2         # the lower's count, as shown
+    m.apply(("chmod", "/hl2", 0o600))           # copy-up keeps the ghost
+    assert m.snapshot()["/hl2"][5] == 2
+    m.apply(("link", "/hl2", "/x"))
+    assert m.snapshot()["/x"][5] == 3
+    exact = std_model(lower_nlink_static=False)
+    exact.apply(wl.CATALOGUE["unlink_hardlink"])
+    assert exact.snapshot()["/hl2"][5] == 1
+
+
+def test_hard_links_must_stay_one_inode():
+    want = std_model().snapshot()
+    got = dict(want)
+    got["/hl2"] = want["/hl2"][:6] + ("/hl2",) + want["/hl2"][7:]
+    assert not tree_matches(got, want)          # the pair came apart
+    assert "one inode" in tree_diff(got, want)
+    got = dict(want)
+    got["/lf"] = want["/lf"][:6] + ("/hl1",) + want["/lf"][7:]
+    assert tree_matches(got, want)      # a shared st_ino is not our check
