@@ -162,6 +162,9 @@ def add_ls_arguments(p):
 
 def run_ls(args):
     fs = open_image(args.image)
+    if hasattr(sys.stdout, "reconfigure"):
+        # Names that are not UTF-8 print as their original bytes.
+        sys.stdout.reconfigure(errors="surrogateescape")
     path = "/" + args.path.strip("/")
 
     def show(name, e):

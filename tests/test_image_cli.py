@@ -327,3 +327,32 @@ def test_progress_only_when_asked_or_on_a_terminal(tree, tmp_path, capfd):
     assert status == 0
     assert "mkimage: 3/3 files" in err and err.endswith("\n")
     assert "3 files, 3 dirs, 2 symlinks" in out   # a hard link is one file
+
+
+def test_devices_and_non_utf8_names_extract(tmp_path, capfd):
+    src = tmp_path / "src"
+    src.mkdir()
+    odd = os.fsencode(str(src)) + b"/caf\xe9"
+    with open(odd, "wb") as f:
+        f.write(b"latin-1 name")
+    image = str(tmp_path / "img.sqfs")
+    status, _, err = ovl(capfd, "mkimage", "-q", src, image,
+                         "-p", "null c 666 0 0 1 3", "-p", "sda b 660 0 6 8 0")
+    assert status == 0, err
+    status, out, err = ovl(capfd, "ls", image)
+    assert status == 0 and "caf" in out, err
+    from host_tools.cmd_image import open_image
+    warnings = []
+    dest = str(tmp_path / "user")
+    extract(open_image(image), dest, as_root=False, warn=warnings.append)
+    assert sorted(os.listdir(os.fsencode(dest))) == [b"caf\xe9"]
+    assert len(warnings) == 2 and "device node skipped" in warnings[0]
+    if os.geteuid() != 0:
+        return
+    dest = str(tmp_path / "root")
+    extract(open_image(image), dest, as_root=True, warn=warnings.append)
+    st = os.lstat(dest + "/sda")
+    assert stat.S_ISBLK(st.st_mode) and st.st_gid == 6
+    assert (os.major(st.st_rdev), os.minor(st.st_rdev)) == (8, 0)
+    assert stat.S_IMODE(st.st_mode) == 0o660
+    assert stat.S_ISCHR(os.lstat(dest + "/null").st_mode)
