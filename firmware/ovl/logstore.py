@@ -31,7 +31,8 @@ ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
 F_OPAQUE = 0x0001      # Inode.flags: an opaque directory (hides the lower)
 
-RESERVED_BLOCKS = 1    # kept free so GC can always make progress
+RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
+                       # may take one, GC the last (so it always progresses)
 WEAR_PERIOD = 16       # every Nth collection considers a cold block ...
 WEAR_SPREAD = 8        # ... when erase counts differ by more than this
 VOID_MARGIN = 16       # txn ids skipped after a crash (see _mount)
@@ -141,6 +142,7 @@ class LogStore:
         self.pend_addr = 0
         self.wsum = None             # summary entries of the open block
         self.gc_runs = 0
+        self.mounting = False        # nodes arrive in any order
         self.repairs = []
         self.stats = {"bytes_read": 0, "bytes_programmed": 0, "programs": 0,
                       "erases": 0, "gc_runs": 0, "gc_copied_bytes": 0,
@@ -224,6 +226,7 @@ class LogStore:
         return s
 
     def _mount(self):
+        self.mounting = True
         before = self.stats["bytes_read"]
         es = self.es
         known = []
@@ -359,6 +362,7 @@ class LogStore:
             else:
                 self.state[b] = FULL
                 self.dead[b] += self.es - end
+                self.used[b] = self.es
         if torn:
             # A transaction was cut short.  Its nodes (and junk that may
             # read differently on a later boot) stay discarded for good: the
@@ -372,6 +376,7 @@ class LogStore:
                 self.inodes[ROOT_INO][0] is None:
             raise CorruptError("log store has no root directory")
         self.stats["mount_bytes_read"] = self.stats["bytes_read"] - before
+        self.mounting = False
 
     def _block_nodes(self, b, mounting=False):
         """(nodes, end, clean, summarized) of block b: from its summary when
@@ -450,7 +455,7 @@ class LogStore:
         still on flash (a tombstone must live while any does)."""
         old = table.get(key)
         if old is None:
-            if value is None:
+            if value is None and not self.mounting:
                 self._kill(addr, nsize)     # deletes nothing: not needed
                 return
             table[key] = (value, ver, addr, nsize, 0)
@@ -745,13 +750,16 @@ class LogStore:
         block (its summary so far is set aside)."""
         if self.wblock is None:
             return 0
-        return self.log_end - self.wpos - self.wsum.size() - 4
+        # on NAND a commit pads to the page end: keep that much in hand so
+        # the summary always fits after it
+        pad = self.prog_unit if self.prog_unit > 4 else 0
+        return self.log_end - self.wpos - self.wsum.size() - 4 - pad
 
-    def _open_block(self, reserve_ok):
+    def _open_block(self, keep):
         self._close_block()
         while True:
             free = self._free_blocks()
-            if len(free) <= (0 if reserve_ok else RESERVED_BLOCKS):
+            if len(free) <= keep:
                 raise NoSpace()
             b = free[0]
             for c in free:
@@ -785,7 +793,7 @@ class LogStore:
         else:
             self._flush(True)
         self.dead[b] += self.es - self.wpos
-        self.used[b] = self.wpos
+        self.used[b] = self.es
         self.state[b] = FULL
         self.wblock = None
 
@@ -822,7 +830,7 @@ class LogStore:
             self._flush(False)
         return addr
 
-    def _write_nodes(self, produce, txn, gc=False):
+    def _write_nodes(self, produce, txn, keep):
         """Write one transaction.  produce(writer) hands the nodes to the
         writer.  Returns the placed Nodes in order.  A block that fails to
         program is retired and the whole txn is written again elsewhere
@@ -831,7 +839,7 @@ class LogStore:
         start_ver = self.next_ver
         top_ver = start_ver
         for attempt in range(self.nblocks + 1):
-            w = _Writer(self, txn, gc, start_ver)
+            w = _Writer(self, txn, keep, start_ver)
             try:
                 produce(w)
                 w.finish()
@@ -865,11 +873,10 @@ class LogStore:
         if self.wblock is not None:
             self.pend_addr = self.wblock * self.es + self.wpos
 
-    def _fits(self, items, reserve_ok):
+    def _fits(self, items, keep):
         """Could these nodes be written without GC?  items: (fixed bytes,
         splittable payload bytes) per node, summary entries included."""
-        free = len(self._free_blocks()) - (0 if reserve_ok else
-                                           RESERVED_BLOCKS)
+        free = len(self._free_blocks()) - keep
         room = self._room()
         cap = self.log_end - self.data_start - node_size(4) - 4
         blocks = 0
@@ -906,7 +913,8 @@ class LogStore:
                               summary_entry_size(t, len(body)), 0))
         items.append((self.prog_unit, 0))   # NAND pads the commit's page
         tries = 0
-        while not self._fits(items, False):
+        keep = RESERVED_BLOCKS - 1 if txn_obj._shrinks() else RESERVED_BLOCKS
+        while not self._fits(items, keep):
             tries += 1
             if tries > 2 * self.nblocks or not self._gc_one(for_space=True):
                 raise compat.oserror(compat.ENOSPC, "log store full")
@@ -922,7 +930,7 @@ class LogStore:
                 else:
                     w.node(t, body)
         try:
-            placed = self._write_nodes(produce, txn)
+            placed = self._write_nodes(produce, txn, keep)
         except NoSpace:
             # only possible when bad blocks ate the space the check counted;
             # the nodes written so far must never count: void the txn
@@ -965,8 +973,7 @@ class LogStore:
         if not full:
             return None
         self.gc_runs += 1
-        tight = len(self._free_blocks()) <= RESERVED_BLOCKS
-        if self.gc_runs % WEAR_PERIOD == 0 and not (for_space and tight):
+        if self.gc_runs % WEAR_PERIOD == 0 and not self._wear_skip:
             cold = full[0]
             hot = max(self.ec)
             for b in full:
@@ -975,17 +982,34 @@ class LogStore:
             if hot - self.ec[cold] > WEAR_SPREAD:
                 return cold
         for b in full:
-            if best is None or self.dead[b] > self.dead[best]:
+            # most dead bytes; among equals the least worn (dynamic wear
+            # levelling: blocks that filled and died together take turns)
+            if best is None or self.dead[b] > self.dead[best] or \
+                    (self.dead[b] == self.dead[best] and
+                     self.ec[b] < self.ec[best]):
                 best = b
         if for_space and self.dead[best] < NODE_HDR_SIZE * 4:
             return None
         return best
+
+    _wear_skip = False
 
     def _gc_one(self, for_space=False):
         """Collect one block.  Returns False when nothing can be gained."""
         b = self._pick_victim(for_space)
         if b is None:
             return False
+        if self._collect(b):
+            return True
+        # a cold block whose live data does not fit now: take the best one
+        self._wear_skip = True
+        try:
+            b2 = self._pick_victim(for_space)
+        finally:
+            self._wear_skip = False
+        return b2 is not None and b2 != b and self._collect(b2)
+
+    def _collect(self, b):
         self.stats["gc_runs"] += 1
         if self.state[b] == UNKNOWN:
             self._erase(b)
@@ -996,7 +1020,7 @@ class LogStore:
             items = [(nd.size() + summary_entry_size(nd.type, nd.blen), 0)
                      for nd in live]
             items.append((self.prog_unit, 0))
-            if not self._fits(items, True):
+            if not self._fits(items, 0):
                 return False
             txn = self.next_txn
             self.next_txn += 1
@@ -1005,7 +1029,7 @@ class LogStore:
                 for nd in live:
                     w.copy(self._read(nd.addr, nd.size()), nd)
             try:
-                placed = self._write_nodes(produce, txn, gc=True)
+                placed = self._write_nodes(produce, txn, 0)
             except NoSpace:
                 return False
             for old, new in zip(live, placed):
@@ -1109,7 +1133,9 @@ class LogStore:
                 if table is None:
                     continue
                 rec = table.get(key)
-                if rec is None or rec[2] == nd.addr or rec[1] < nd.ver:
+                # only strictly older nodes count (a GC copy keeps its
+                # version; equal-version duplicates are left counted)
+                if rec is None or rec[1] <= nd.ver:
                     continue
                 nolder = rec[4] - 1
                 if nolder <= 0 and rec[0] is None:
@@ -1233,10 +1259,10 @@ class _Writer:
     """Places one transaction's nodes at the head of the log.  Each node is
     held back until the next arrives, so the last one can carry COMMIT."""
 
-    def __init__(self, store, txn, gc, start_ver):
+    def __init__(self, store, txn, keep, start_ver):
         self.s = store
         self.txn = txn
-        self.gc = gc
+        self.keep = keep      # free blocks this txn must leave
         self.ver = start_ver
         self.placed = []
         self.held = None
@@ -1245,7 +1271,7 @@ class _Writer:
         s = self.s
         need = node_size(blen) + summary_entry_size(ntype, blen)
         if s.wblock is None or s._room() < need:
-            s._open_block(self.gc)
+            s._open_block(self.keep)
             if s._room() < need:
                 raise compat.oserror(compat.EFBIG, "node of %d bytes does not"
                                      " fit an erase block" % need)
@@ -1291,7 +1317,7 @@ class _Writer:
             self._release(0)
             room = s._room() - over
             if s.wblock is None or room < min(256, n - pos):
-                s._open_block(self.gc)
+                s._open_block(self.keep)
                 room = s._room() - over
             k = min(room, n - pos)
             head = struct.pack(DATA_BODY, ino, off + pos)
@@ -1474,6 +1500,19 @@ class Txn:
                 out.append((NODE_DELETE, struct.pack(DELETE_BODY, op[1]),
                             None))
         return out
+
+    def _shrinks(self):
+        """Does this txn only remove things (it may then use a block of
+        the reserve, so a full store can still delete)?"""
+        for op in self.ops:
+            kind = op[0]
+            if kind == "inode" and op[3] is None:
+                return False
+            if kind in ("data", "symlink") or \
+                    (kind == "dirent" and op[3] != DIRENT_REMOVED) or \
+                    (kind == "meta" and op[3] is not None):
+                return False
+        return True
 
     def commit(self):
         self._check()

@@ -1,0 +1,364 @@
+"""The log store: API, remount, GC, ENOSPC, bad blocks, NAND mode.
+
+Every test runs its script under CPython and the real micropython.  The
+scripts compare the store with a simple model (dicts and bytearrays) and
+its state in RAM with its state after a remount.
+"""
+
+COMMON = """
+from ovl.simflash import SimFlash, Xorshift
+from ovl.flash import PowerCut
+from ovl.logstore import LogStore, ROOT_INO, WHITEOUT, F_OPAQUE
+from ovl import compat
+
+def content(s, ino):
+    i = s.get(ino)
+    out = bytearray()
+    for off, n, d in s.read(ino, 0, i.size):
+        assert off == len(out), (off, len(out))
+        out += d if d is not None else bytes(n)
+    return bytes(out)
+
+def dump(s):
+    out = []
+    def walk(ino, path):
+        i = s.get(ino)
+        assert i is not None, path
+        out.append((path, i.mode, i.size, i.nlink, i.flags, i.mtime,
+                    i.uid, i.gid, i.rdev,
+                    [(o, n, d is None) for o, n, d in s.read(ino, 0, i.size)],
+                    content(s, ino), s.get_meta(ino, 'origin')))
+        if i.mode & 0o170000 == 0o120000:
+            out.append(s.readlink(ino))
+        if i.mode & 0o170000 == 0o040000:
+            for name, v in s.listdir(ino):
+                if v == WHITEOUT:
+                    out.append((path + '/' + name, 'whiteout'))
+                else:
+                    walk(v, path + '/' + name)
+    walk(ROOT_INO, '')
+    return out
+
+def enospc(fn, *a):
+    try:
+        fn(*a)
+    except OSError as e:
+        if compat.error_code(e) == compat.ENOSPC:
+            return True
+        raise
+    return False
+
+def create(s, parent, name, data=b'', mode=0o100644):
+    t = s.begin()
+    ino = t.new_ino()
+    t.put_inode(ino, mode=mode, size=0, mtime=1)
+    t.link(parent, name, ino)
+    if data:
+        t.write(ino, 0, data)
+    t.commit()
+    return ino
+"""
+
+
+def run(runtime, body, **kw):
+    return runtime(COMMON + body, **kw).split()
+
+
+def test_api_roundtrip_and_remount(runtime):
+    out = run(runtime, """
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+root = s.get(ROOT_INO)
+print(root.mode == 0o40755, root.nlink)
+t = s.begin()
+d = t.new_ino()
+t.put_inode(d, mode=0o40755, nlink=2, flags=F_OPAQUE, uid=5, gid=6)
+t.link(ROOT_INO, 'etc', d)
+a = t.new_ino()
+t.put_inode(a, mode=0o100600, mtime=1234567890123, ctime=-5)
+t.link(d, 'a.conf', a)
+t.write(a, 0, b'x' * 10)
+t.write(a, 10, b'y' * 10)             # merged append
+t.write(a, 100, b'z' * 5)             # leaves a gap
+l = t.new_ino()
+t.put_inode(l, mode=0o120777)
+t.set_symlink(l, '/etc/a.conf')
+t.link(ROOT_INO, 'link', l)
+dev = t.new_ino()
+t.put_inode(dev, mode=0o020644, rdev=(4 << 8) | 1)
+t.link(ROOT_INO, 'tty', dev)
+t.whiteout(ROOT_INO, 'removed')
+t.set_meta(a, 'origin', b'lower:42')
+t.set_meta(ROOT_INO, b'lower_id', b'abc')
+print(s.lookup(ROOT_INO, 'etc'))       # nothing visible before commit
+t.commit()
+print(s.lookup(ROOT_INO, 'etc') == d, s.lookup(ROOT_INO, 'removed') == WHITEOUT)
+print(s.read(a, 0, 200) == [(0, 20, b'x' * 10 + b'y' * 10), (20, 80, None),
+                            (100, 5, b'zzzzz')])
+print(s.read(a, 18, 4) == [(18, 2, b'yy'), (20, 2, None)])
+before = dump(s)
+s2 = LogStore.mount(f)
+print(dump(s2) == before, s2.readlink(l), s2.get(dev).rdev == 1025)
+print(s2.get(d).flags == F_OPAQUE, s2.get(a).mtime, s2.get(a).ctime)
+print([n for n, v in s2.listdir(ROOT_INO)])
+print(s2.get_meta(ROOT_INO, 'lower_id'), s2.get_meta(a, 'nope'))
+# abort leaves no trace; a used txn refuses more work
+t = s2.begin()
+t.unlink(ROOT_INO, 'etc')
+t.abort()
+print(s2.lookup(ROOT_INO, 'etc') == d)
+try:
+    t.commit()
+    print('no-error')
+except ValueError:
+    print('refused')
+# unlink, truncate, meta delete, delete_inode
+t = s2.begin()
+t.truncate(a, 15)
+t.set_meta(a, 'origin', None)
+t.unlink(ROOT_INO, 'removed')
+t.unlink(ROOT_INO, 'tty')
+t.delete_inode(dev)
+t.commit()
+print(s2.get(a).size, content(s2, a), s2.get_meta(a, 'origin'),
+      s2.lookup(ROOT_INO, 'removed'), s2.get(dev))
+t = s2.begin()
+t.write(a, 20, b'Q')                  # extend past a truncated region
+t.commit()
+print(s2.read(a, 0, 100) == [(0, 15, b'x' * 10 + b'y' * 5), (15, 5, None),
+                             (20, 1, b'Q')])
+before = dump(s2)
+s3 = LogStore.mount(f)
+print(dump(s3) == before, s3.get(dev), sorted(s3.stats) == sorted(s2.stats))
+ro = LogStore.mount(f, readonly=True)
+try:
+    ro.begin()
+except OSError as e:
+    print(compat.errno_name(compat.error_code(e)))
+""")
+    assert out == ["True", "2", "None", "True", "True", "True", "True",
+                   "True", "/etc/a.conf", "True", "True", "1234567890123",
+                   "-5", "['etc',", "'link',", "'removed',", "'tty']",
+                   "b'abc'", "None", "True", "refused",
+                   "15", "b'xxxxxxxxxxyyyyy'", "None", "None", "None",
+                   "True", "True", "None", "True", "EROFS"]
+
+
+def test_bad_input_raises_specific_errors(runtime):
+    out = run(runtime, """
+f = SimFlash(64 * 1024, 4096, 256)
+try:
+    LogStore.mount(f)
+except ValueError as e:
+    print(type(e).__name__)
+s = LogStore.format(f)
+t = s.begin()
+for args in ((ROOT_INO, 'a/b', 5), (ROOT_INO, '', 5), (ROOT_INO, 'x' * 300, 5)):
+    try:
+        t.link(*args)
+    except OSError as e:
+        print(compat.errno_name(compat.error_code(e)))
+try:
+    t.put_inode(3, colour=1)
+except ValueError:
+    print('ValueError')
+try:
+    t.delete_inode(ROOT_INO)
+except OSError as e:
+    print(compat.errno_name(compat.error_code(e)))
+try:
+    s.readlink(ROOT_INO)
+except OSError as e:
+    print(compat.errno_name(compat.error_code(e)))
+f.mem[14 * 4096:15 * 4096] = b'\\x00' * 4096   # wrecked block headers
+f.mem[15 * 4096:] = b'\\x55' * 4096
+s2 = LogStore.mount(f)
+print(s2.get(ROOT_INO) is not None, s2.counters()['blocks_unknown'])
+""")
+    assert out == ["NotFormattedError", "EINVAL", "EINVAL", "ENAMETOOLONG",
+                   "ValueError", "EPERM", "EINVAL", "True", "2"]
+
+
+RANDOM_OPS = """
+def random_ops(f, seed, steps, remount_every, max_file=700):
+    rng = Xorshift(seed)
+    s = LogStore.format(f)
+    files = {}        # name -> (ino, bytearray)
+    names = ['f%d' % i for i in range(12)]
+    for step in range(steps):
+        op = rng.below(10)
+        name = names[rng.below(len(names))]
+        t = s.begin()
+        if name not in files:
+            ino = t.new_ino()
+            t.put_inode(ino, mode=0o100644)
+            t.link(ROOT_INO, name, ino)
+            data = bytes([rng.below(256)]) * (1 + rng.below(max_file))
+            t.write(ino, 0, data)
+            model = (ino, bytearray(data))
+        else:
+            ino, buf = files[name]
+            model = (ino, bytearray(buf))
+            if op < 5:
+                off = rng.below(len(buf) + 50)
+                data = bytes([rng.below(256)]) * (1 + rng.below(200))
+                t.write(ino, off, data)
+                b = bytes(model[1])
+                if off > len(b):
+                    b += bytes(off - len(b))
+                model = (ino, bytearray(b[:off] + data + b[off + len(data):]))
+            elif op < 7:
+                size = rng.below(len(buf) + 1)
+                t.truncate(ino, size)
+                model = (ino, model[1][:size])
+            elif op < 9:
+                t.unlink(ROOT_INO, name)
+                t.delete_inode(ino)
+                model = None
+            else:
+                t.whiteout(ROOT_INO, name)
+                t.delete_inode(ino)
+                model = None
+        try:
+            t.commit()
+        except OSError as e:
+            assert compat.error_code(e) == compat.ENOSPC
+            continue
+        if model is None:
+            del files[name]
+        else:
+            files[name] = model
+        if step % remount_every == remount_every - 1:
+            before = dump(s)
+            s = LogStore.mount(f)
+            assert dump(s) == before, step
+        for n in files:
+            ino, b = files[n]
+            assert s.lookup(ROOT_INO, n) == ino
+            assert content(s, ino) == bytes(b), (step, n)
+    return s
+"""
+
+
+def test_random_ops_match_model_across_remounts_and_gc(runtime):
+    out = run(runtime, RANDOM_OPS + """
+f = SimFlash(32 * 1024, 2048, 256)
+s = random_ops(f, 7, 400, 25)
+c = s.counters()
+again = LogStore.mount(f)
+print(s.dead == again.dead, f.counters()['erases'] > 16,
+      again.counters()['summaries_used'] > 0, c['bytes_in_use'] > 0)
+""")
+    assert out == ["True", "True", "True", "True"]
+
+
+def test_nand_mode_pages_and_partial_programs(runtime):
+    out = run(runtime, RANDOM_OPS + """
+f = SimFlash(128 * 1024, 16384, 512, kind='nand', nop=2)
+s = random_ops(f, 3, 150, 20, max_file=3000)
+print(s.counters()['erases'] > 0)
+""")
+    assert out == ["True"]
+
+
+def test_enospc_is_clean_and_100_fill_delete_cycles(runtime):
+    out = run(runtime, """
+f = SimFlash(16 * 1024, 1024, 256)
+s = LogStore.format(f)
+keep = create(s, ROOT_INO, 'keep', b'K' * 100)
+counts = []
+for cycle in range(100):
+    made = []
+    while True:
+        before = dump(s)
+        name = 'c%d' % len(made)
+        t = s.begin()
+        ino = t.new_ino()
+        t.put_inode(ino, mode=0o100644)
+        t.link(ROOT_INO, name, ino)
+        t.write(ino, 0, bytes([cycle & 255]) * 300)
+        if enospc(t.commit):
+            assert dump(s) == before
+            break
+        made.append((name, ino))
+    counts.append(len(made))
+    if cycle % 33 == 0:
+        after = dump(s)
+        s = LogStore.mount(f)
+        assert dump(s) == after
+    t = s.begin()
+    for name, ino in made:
+        t.unlink(ROOT_INO, name)
+        t.delete_inode(ino)
+    if enospc(t.commit):
+        for name, ino in made:       # one by one, then
+            t = s.begin()
+            t.unlink(ROOT_INO, name)
+            t.delete_inode(ino)
+            t.commit()
+    assert content(s, keep) == b'K' * 100
+print(min(counts) > 15, min(counts) == max(counts) or max(counts) - min(counts) < 4)
+print(s.counters()['blocks_bad'], [n for n, v in s.listdir(ROOT_INO)])
+""", timeout=300)
+    assert out == ["True", "True", "0", "['keep']"]
+
+
+def test_bad_blocks_are_retired_and_writes_go_elsewhere(runtime):
+    out = run(runtime, """
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+a = create(s, ROOT_INO, 'a', b'A' * 1000)
+head = s.wblock
+f.mark_bad(head, on='program')         # the open block fails next program
+free = [b for b in range(16) if s.state[b] == 0]
+f.mark_bad(free[0], on='both')
+f.mark_bad(free[1], on='erase')
+b = create(s, ROOT_INO, 'b', b'B' * 3000)
+print(content(s, a) == b'A' * 1000, content(s, b) == b'B' * 3000)
+print(s.counters()['blocks_retired'] >= 1, s.wblock != head)
+# rewrite a lot: GC moves live data off the bad block, never erases it
+for i in range(60):
+    t = s.begin()
+    t.truncate(b, 0)
+    t.write(b, 0, bytes([i]) * 3000)
+    t.commit()
+print(content(s, a) == b'A' * 1000, content(s, b) == bytes([59]) * 3000)
+s2 = LogStore.mount(f)
+print(content(s2, a) == b'A' * 1000, content(s2, b) == bytes([59]) * 3000)
+# a worn-out chip: blocks die after 5 erases; the store keeps going
+w = SimFlash(64 * 1024, 4096, 256, wear_limit=6)
+s = LogStore.format(w)
+x = create(s, ROOT_INO, 'x', b'')
+n = 0
+try:
+    for i in range(400):
+        t = s.begin()
+        t.truncate(x, 0)
+        t.write(x, 0, bytes([i & 255]) * 2000)
+        t.commit()
+        n = i
+except OSError as e:
+    print(compat.errno_name(compat.error_code(e)))
+print(n > 50, content(s, x) == bytes([n & 255]) * 2000)
+print(content(LogStore.mount(w), x) == bytes([n & 255]) * 2000)
+""")
+    assert out[:6] == ["True", "True", "True", "True", "True", "True"]
+    assert out[6:8] == ["True", "True"]
+    assert out[-3:] == ["True", "True", "True"]
+
+
+def test_wear_levelling_spreads_erases(runtime):
+    out = run(runtime, """
+f = SimFlash(32 * 1024, 2048, 256)
+s = LogStore.format(f)
+cold = create(s, ROOT_INO, 'cold', b'C' * 8000)     # static data
+hot = create(s, ROOT_INO, 'hot', b'')
+for i in range(600):
+    t = s.begin()
+    t.truncate(hot, 0)
+    t.write(hot, 0, bytes([i & 255]) * 500)
+    t.commit()
+ec = f.counters()['erase_counts']
+print(max(ec) - min(ec) <= 12, min(ec) > 1, content(s, cold) == b'C' * 8000)
+""", timeout=300)
+    assert out == ["True", "True", "True"]
