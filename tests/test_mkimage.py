@@ -143,6 +143,7 @@ def open_fs(path):
 
 VARIANTS = [("4K", "gzip"), ("128K", "gzip"), ("1M", "gzip"),
             ("128K", "none"), ("4K", "none")]
+OVL_EXTRACT_VARIANTS = [("4K", "gzip"), ("1M", "gzip"), ("128K", "none")]
 
 
 @pytest.mark.parametrize("block_size,comp", VARIANTS)
@@ -158,6 +159,8 @@ def test_unsquashfs_and_ovl_extract_equal_source(source, tmp_path, block_size,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert snapshot(out) == want
+    if (block_size, comp) not in OVL_EXTRACT_VARIANTS:
+        return                   # the pure-Python reader is the slow part
     mine = str(tmp_path / "ovl")
     extract(open_fs(image), mine, warn=lambda msg: None)
     assert snapshot(mine) == want
