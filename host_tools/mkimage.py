@@ -887,7 +887,11 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
         mkfs_time = newest_mtime(root)
     tmp = "%s.tmp-%d" % (out_path, os.getpid())
     try:
-        with open(tmp, "w+b") as f:
+        f = open(tmp, "w+b")
+    except OSError as e:
+        raise MkimageError("cannot write %s: %s" % (out_path, e.strerror))
+    try:
+        with f:
             writer = ImageWriter(f, block_size, comp, progress)
             summary = writer.write(root, mkfs_time)
         os.replace(tmp, out_path)

@@ -138,6 +138,8 @@ def test_extract_round_trip_and_refuses_non_empty_dest(tree, tmp_path, capfd):
      "already exists"),
     (["mkimage", "{tree}", "{tmp}/o.sqfs", "-p", "dev/x c 644 0 0 1"],
      "needs 5 fields"),
+    (["mkimage", "{tree}", "{tmp}/no/such/dir/o.sqfs"],
+     "cannot write {tmp}/no/such/dir/o.sqfs: No such file"),
     (["ls", "{tmp}/missing.sqfs"], "cannot open image"),
     (["ls", "{tmp}/garbage.sqfs"], "magic"),
     (["cat", "{tmp}/garbage.sqfs", "/x"], "magic"),
@@ -160,7 +162,7 @@ def test_bad_input_is_one_line_error(tree, tmp_path, capfd, args, message):
     capfd.readouterr()
     argv = [a.format(tmp=tmp, tree=tree) for a in args]
     status, _, err = ovl(capfd, *argv)
-    assert_one_line_error(status, err, message)
+    assert_one_line_error(status, err, message.format(tmp=tmp))
     assert not os.path.exists(tmp + "/o.sqfs")
 
 
