@@ -451,6 +451,9 @@ class Overlay:
         node = self._walk(path)
         if not node.isdir():
             raise oserror(compat.ENOTDIR, path)
+        return self._ilist(node)
+
+    def _ilist(self, node):
         for name, mode, ino, size in self._iter_dir(node):
             yield (name, mode & S_IFMT, ino, size)
 
@@ -551,10 +554,7 @@ class Overlay:
     # ----- transactions ------------------------------------------------------
 
     def _attrs(self, inode, **changes):
-        attrs = {"mode": inode.mode, "uid": inode.uid, "gid": inode.gid,
-                 "mtime": inode.mtime, "ctime": inode.ctime,
-                 "size": inode.size, "nlink": inode.nlink,
-                 "flags": inode.flags, "rdev": inode.rdev}
+        attrs = inode.attrs()
         attrs.update(changes)
         return attrs
 
@@ -562,15 +562,16 @@ class Overlay:
         """Run fn(txn) as one upper transaction and commit it."""
         self._writable(path)
         self.flush_all()
-        txn = self.store.begin()
-        txn.origins_changed = []
-        txn.copied = {}     # path -> node given an upper inode in this txn
+        txn = _Txn(self.store.begin())
         try:
             result = fn(txn)
         except BaseException:
             txn.abort()
             raise
-        txn.commit()
+        if txn.dirty:
+            txn.commit()
+        else:
+            txn.abort()     # nothing to do: no flash write at all
         for uino in txn.origins_changed:
             self._origins.pop(uino, None)
         return result
@@ -779,12 +780,13 @@ class Overlay:
 
     def link(self, src, dst):
         def op(txn):
+            # Linux's order: source lookup, target name, then "a directory"
             node = self._walk(src, follow=False)
-            if node.isdir():
-                raise oserror(compat.EPERM, src)
             parent, name = self._walk_parent(dst)
             if self._child(parent, name) is not None:
                 raise oserror(compat.EEXIST, dst)
+            if node.isdir():
+                raise oserror(compat.EPERM, src)
             self._copy_up(txn, node)
             self._copy_up(txn, parent)
             self._link_name(txn, parent, name, node.uino)
@@ -794,11 +796,12 @@ class Overlay:
 
     def rename(self, src, dst):
         def op(txn):
+            # Linux resolves both parents before looking at either name
             sparent, sname = self._walk_parent(src)
+            dparent, dname = self._walk_parent(dst)
             snode = self._child(sparent, sname)
             if snode is None:
                 raise oserror(compat.ENOENT, src)
-            dparent, dname = self._walk_parent(dst)
             dnode = self._child(dparent, dname)
             if snode.path == (dnode.path if dnode else join(dparent.path,
                                                             dname)):
@@ -1002,8 +1005,7 @@ class Overlay:
         if node.isdir() and node.uino is not None:
             for p, kind, child in self._walk_upper(node):
                 if kind == "whiteout":
-                    if self._walk_parent_lower_has(p):
-                        out.append(("deleted", p))
+                    out.append(("deleted", p))
                     continue
                 k = self._diff_kind(child)
                 if k:
@@ -1011,36 +1013,28 @@ class Overlay:
         out.sort(key=lambda item: item[1])
         return out
 
-    def _walk_parent_lower_has(self, path):
-        return self._lower_lookup(path) is not None or True
-
     def _diff_kind(self, node):
-        if node.origin is None:
-            return "added"
+        origin = node.origin
+        if origin is None or origin.path != node.path:
+            return "added"          # upper-only, or moved here
         e = node.lentry
-        if e is None or node.origin.path != node.path and node.isdir():
+        if e is None:
             return "added"
-        if node.origin.path != node.path and not node.dirent:
-            return None
         i = node.inode
-        data = False
         if is_reg(i.mode):
-            if i.size != e.size or node.origin.lowlim < i.size:
-                data = True
-            else:
-                for _, _, piece in self.store.read(node.uino, 0, i.size):
-                    if piece is not None:
-                        data = True
-                        break
+            if i.size != e.size or origin.lowlim < i.size:
+                return "modified"
+            for _, _, piece in self.store.read(node.uino, 0, i.size):
+                if piece is not None:
+                    return "modified"
         elif is_lnk(i.mode):
-            data = self.store.readlink(node.uino) != self.lower.readlink(e)
-        if data:
-            return "modified"
-        if (i.mode != e.mode or i.uid != e.uid or i.gid != e.gid or
-                i.mtime != e.mtime):
+            if self.store.readlink(node.uino) != self.lower.readlink(e):
+                return "modified"
+        if i.mode != e.mode or i.uid != e.uid or i.gid != e.gid:
             return "metadata"
-        if node.origin.path != node.path:
-            return "added"
+        # a directory's mtime moves with every entry made in it: not a change
+        if not is_dir(i.mode) and i.mtime != e.mtime:
+            return "metadata"
         return None
 
     def revert(self, path):
@@ -1058,22 +1052,55 @@ class Overlay:
             found = self.store.lookup(parent.uino, name)
             if found is None:
                 return
+            dropped = {}
             if not self._whiteout(found):
-                node = self._child(parent, name)
-                self._drop_upper_tree(txn, node)
+                self._drop_upper_tree(txn, self._child(parent, name), dropped)
             txn.unlink(parent.uino, name)
+            for uino in dropped:
+                self._drop_links(txn, uino, dropped[uino])
         self._mutate(path, op)
 
-    def _drop_upper_tree(self, txn, node):
+    def _drop_upper_tree(self, txn, node, dropped):
+        """Unlink everything below node; count dropped names per non-dir."""
         if node.isdir():
             for name, value in self.store.listdir(node.uino):
                 if not self._whiteout(value):
-                    self._drop_upper_tree(txn, self._child(node, name))
+                    self._drop_upper_tree(txn, self._child(node, name),
+                                          dropped)
                 txn.unlink(node.uino, name)
             txn.delete_inode(node.uino)
         else:
-            node.dirent = False
-            self._release(txn, node)
+            dropped[node.uino] = dropped.get(node.uino, 0) + 1
+
+    def _drop_links(self, txn, uino, count):
+        """count upper names of uino were reverted.  A copied-up hard-linked
+        file also loses its index entry, so its lower names show the lower
+        again; it lives on only if upper names elsewhere still use it."""
+        inode = self.store.get(uino)
+        origin = self._get_origin(uino)
+        key = None if origin is None else INDEX_PREFIX + str(origin.ino)
+        if key is not None and self.store.get_meta(self._root_ino, key) is \
+                not None:
+            txn.set_meta(self._root_ino, key, None)
+            nlink = self._count_upper_names(self._root_ino, uino) - count
+        else:
+            nlink = inode.nlink - count
+        if nlink <= 0:
+            self._buffers.pop(uino, None)
+            txn.delete_inode(uino)
+        else:
+            txn.put_inode(uino, **self._attrs(inode, nlink=nlink))
+
+    def _count_upper_names(self, dir_ino, uino):
+        n = 0
+        for name, value in self.store.listdir(dir_ino):
+            if value == uino:
+                n += 1
+            elif not self._whiteout(value):
+                child = self.store.get(value)
+                if child is not None and is_dir(child.mode):
+                    n += self._count_upper_names(value, uino)
+        return n
 
     def fsck(self):
         """Problems found, as strings (empty list = clean): the store's own
@@ -1081,7 +1108,10 @@ class Overlay:
         is one transaction, so there are never copy-up temporaries.)"""
         if self.store is None:
             return []
-        problems = [str(p) for p in (self.store.fsck() or ())]
+        report = self.store.fsck() or ()
+        if isinstance(report, dict):        # {"errors": [...], "warnings"}
+            report = report.get("errors") or ()
+        problems = ["store: %s" % p for p in report]
         names = {}          # upper ino of a non-dir -> upper names seen
         for path, kind, node in self._walk_upper_fsck(problems):
             if kind == "whiteout":
@@ -1136,13 +1166,68 @@ class Overlay:
             self.store.get_meta(self._root_ino, META_RESET) is not None
 
 
+class _Txn:
+    """The store's Txn plus what the overlay tracks about it: whether
+    anything was done, which origins changed, which paths were copied up."""
+
+    def __init__(self, txn):
+        self.txn = txn
+        self.dirty = False
+        self.origins_changed = []
+        self.copied = {}        # path -> node given an upper inode here
+
+    def _use(self):
+        self.dirty = True
+        return self.txn
+
+    def new_ino(self):
+        return self._use().new_ino()
+
+    def put_inode(self, ino, **attrs):
+        self._use().put_inode(ino, **attrs)
+
+    def link(self, dir_ino, name, ino):
+        self._use().link(dir_ino, name, ino)
+
+    def whiteout(self, dir_ino, name):
+        self._use().whiteout(dir_ino, name)
+
+    def unlink(self, dir_ino, name):
+        self._use().unlink(dir_ino, name)
+
+    def write(self, ino, offset, data):
+        self._use().write(ino, offset, data)
+
+    def truncate(self, ino, size):
+        self._use().truncate(ino, size)
+
+    def set_symlink(self, ino, target):
+        self._use().set_symlink(ino, target)
+
+    def set_meta(self, ino, key, value):
+        self._use().set_meta(ino, key, value)
+
+    def delete_inode(self, ino):
+        self._use().delete_inode(ino)
+
+    def commit(self):
+        self.txn.commit()
+
+    def abort(self):
+        self.txn.abort()
+
+
 class _TxnInode:
     """Attributes of an upper inode as changed inside the current txn."""
 
     def __init__(self, ino, attrs):
         self.ino = ino
+        self._attrs = dict(attrs)
         for k in attrs:
             setattr(self, k, attrs[k])
+
+    def attrs(self):
+        return dict(self._attrs)
 
 
 def mount(lower, flash, readonly=False, **options):

@@ -83,6 +83,8 @@ def open_file(ovl, path, mode="r"):
                            append, binary)
     if excl:
         raise oserror(compat.EEXIST, path)
+    if path.endswith("/") and not node.isdir():
+        raise oserror(compat.ENOTDIR, path)
     if node.isdir():
         raise oserror(compat.EISDIR, path)
     if not is_reg(node.mode):

@@ -1,0 +1,464 @@
+"""The overlay's union rules, copy-up, renames, links, verbs and persistence,
+on a real LogStore (SimFlash) over a DirLower or a SquashFS image."""
+
+import os
+import stat as st_mod
+
+import pytest
+
+from ovl import compat
+from ovl.dirlower import DirLower
+from ovl.logstore import LogStore
+from ovl.overlay import Overlay, mount, UPPER_INO_BASE
+from ovl.simflash import SimFlash
+
+FLASH_SIZE = 1 << 20
+ERASE = 4096
+PAGE = 256
+
+
+def build_lower(root):
+    """A small firmware-like tree (also used by the VFS and CLI tests)."""
+    def put(rel, data):
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    put("etc/config", b"option=1\n")
+    put("etc/passwd", b"root:x:0:0\n")
+    put("etc/init.d/boot", b"#!/bin/sh\necho boot\n")
+    put("etc/init.d/net", b"#!/bin/sh\necho net\n")
+    put("lib/big.bin", bytes(range(256)) * 4096)          # 1 MiB
+    put("lib/mod.py", b"VALUE = 'from lower'\n")
+    put("share/a/b/c.txt", b"deep\n")
+    put("share/empty_file", b"")
+    os.makedirs(os.path.join(root, "empty"))
+    os.makedirs(os.path.join(root, "var/log"))
+    os.link(os.path.join(root, "etc/passwd"), os.path.join(root, "etc/passwd.lnk"))
+    os.symlink("config", os.path.join(root, "etc/cfg"))
+    os.symlink("/share/a", os.path.join(root, "sa"))
+    os.symlink("missing", os.path.join(root, "dangling"))
+    os.mkfifo(os.path.join(root, "fifo"))
+    for p in ("", "etc", "lib", "share", "empty", "var"):
+        os.chmod(os.path.join(root, p), 0o755)
+    return root
+
+
+class Rig:
+    """A lower, a SimFlash with a formatted store, and the overlay on it."""
+
+    def __init__(self, lower_dir, **options):
+        self.lower_dir = lower_dir
+        self.flash = SimFlash(FLASH_SIZE, ERASE, PAGE)
+        LogStore.format(self.flash)
+        self.options = options
+        self.ovl = mount(DirLower(lower_dir), self.flash, **options)
+
+    def remount(self):
+        self.ovl.sync()
+        self.ovl = mount(DirLower(self.lower_dir), self.flash, **self.options)
+        return self.ovl
+
+    def written(self):
+        return self.flash.counters()["bytes_programmed"]
+
+
+@pytest.fixture
+def lower(tmp_path):
+    return build_lower(str(tmp_path / "lower"))
+
+
+@pytest.fixture
+def rig(lower):
+    return Rig(lower)
+
+
+def errno_of(fn, *args):
+    with pytest.raises(OSError) as info:
+        fn(*args)
+    return compat.errno_name(compat.error_code(info.value))
+
+
+# ----- lookup and readdir -------------------------------------------------------
+
+def test_lower_shows_through_and_readdir_merges_sorted(rig):
+    o = rig.ovl
+    assert o.read_bytes("/etc/config") == b"option=1\n"
+    o.write_bytes("/etc/zz_new", b"n")
+    o.write_bytes("/etc/aa_new", b"n")
+    o.mkdir("/etc/m_dir")
+    names = o.listdir("/etc")
+    assert names == sorted(names)
+    assert names == ["aa_new", "cfg", "config", "init.d", "m_dir", "passwd",
+                     "passwd.lnk", "zz_new"]
+    # an upper file shadowing a lower one is listed once
+    o.write_bytes("/etc/config", b"x")
+    assert o.listdir("/etc").count("config") == 1
+
+
+def test_unlink_lower_leaves_whiteout_and_mkdir_over_it_is_opaque(rig):
+    o = rig.ovl
+    o.remove("/etc/config")
+    assert "config" not in o.listdir("/etc")
+    assert errno_of(o.stat, "/etc/config") == "ENOENT"
+    # rmdir of a populated lower dir is refused; emptying it first works
+    assert errno_of(o.rmdir, "/share/a") == "ENOTEMPTY"
+    o.remove("/share/a/b/c.txt")
+    o.rmdir("/share/a/b")
+    o.rmdir("/share/a")
+    # mkdir over the whiteout: an opaque directory, lower contents hidden
+    o.mkdir("/share/a")
+    assert o.listdir("/share/a") == []
+    o = rig.remount()
+    assert o.listdir("/share/a") == []
+    assert "config" not in o.listdir("/etc")
+
+
+def test_readdir_streams_a_huge_lower_directory(tmp_path):
+    lower = tmp_path / "big"
+    (lower / "d").mkdir(parents=True)
+    for i in range(400):
+        (lower / "d" / ("f%04d" % i)).write_bytes(b"")
+    r = Rig(str(lower))
+    r.ovl.remove("/d/f0100")
+    r.ovl.write_bytes("/d/f0100x", b"")
+    it = r.ovl.ilistdir("/d")
+    first = next(it)
+    assert first[0] == "f0000"       # an iterator: nothing materialised
+    names = [first[0]] + [e[0] for e in it]
+    assert len(names) == 400 and "f0100" not in names and "f0100x" in names
+    assert names == sorted(names)
+
+
+def test_symlinks_devices_fifos_presented(rig):
+    o = rig.ovl
+    assert o.readlink("/etc/cfg") == "config"
+    assert o.read_bytes("/etc/cfg") == b"option=1\n"
+    assert o.listdir("/sa") == ["b"]
+    assert st_mod.S_ISLNK(o.lstat("/dangling")[0])
+    assert errno_of(o.stat, "/dangling") == "ENOENT"
+    assert st_mod.S_ISFIFO(o.lstat("/fifo")[0])
+    assert errno_of(o.readlink, "/etc/config") == "EINVAL"
+    # symlink creation does not copy up the target
+    o.symlink("/etc/passwd", "/pw")
+    assert o.layer_of("/etc/passwd") == "lower"
+    assert o.read_bytes("/pw") == b"root:x:0:0\n"
+
+
+# ----- copy-up -------------------------------------------------------------------
+
+def test_read_stat_readdir_do_not_copy_up(rig):
+    o = rig.ovl
+    before = rig.written()
+    o.read_bytes("/etc/config")
+    o.stat("/etc/config")
+    o.listdir("/etc")
+    with o.open("/etc/config", "r") as f:
+        f.read()
+    assert o.layer_of("/etc/config") == "lower"
+    assert rig.written() == before
+
+
+def test_partial_copy_up_one_byte_edit_of_1mib_file(rig):
+    o = rig.ovl
+    before = rig.written()
+    with o.open("/lib/big.bin", "r+b") as f:
+        f.seek(500000)
+        f.write(b"\xee")
+    cost = rig.written() - before
+    assert cost < 4096, "a 1-byte edit programmed %d bytes" % cost
+    expect = bytearray(bytes(range(256)) * 4096)
+    expect[500000] = 0xEE
+    assert o.read_bytes("/lib/big.bin") == bytes(expect)
+    assert o.layer_of("/lib/big.bin") == "copied-up"
+    assert rig.remount().read_bytes("/lib/big.bin") == bytes(expect)
+
+
+def test_truncate_lower_file_keeps_lower_bytes_and_zero_fills(rig):
+    o = rig.ovl
+    before = rig.written()
+    o.truncate("/lib/big.bin", 1000)
+    assert rig.written() - before < 4096
+    o.truncate("/lib/big.bin", 3000)
+    data = o.read_bytes("/lib/big.bin")
+    assert data[:1000] == (bytes(range(256)) * 4)[:1000]
+    assert data[1000:] == bytes(2000)
+    assert rig.remount().read_bytes("/lib/big.bin") == data
+
+
+def test_metadata_ops_copy_up_metadata_only(rig):
+    o = rig.ovl
+    ino = o.stat("/lib/big.bin")[1]
+    before = rig.written()
+    o.chmod("/lib/big.bin", 0o600)
+    o.chown("/lib/big.bin", 5, 6)
+    o.utime("/lib/big.bin", (100, 200))
+    assert rig.written() - before < 4096
+    s = o.stat("/lib/big.bin")
+    assert (s[0] & 0o7777, s[4], s[5], s[8]) == (0o600, 5, 6, 200)
+    assert s[1] == ino, "st_ino changed on copy-up"
+    assert o.diff("/lib") == [("metadata", "/lib/big.bin")]
+
+
+def test_open_modes(rig):
+    o = rig.ovl
+    with o.open("/etc/config", "a") as f:
+        f.write("more\n")
+    assert o.read_bytes("/etc/config") == b"option=1\nmore\n"
+    with o.open("/etc/passwd", "w") as f:
+        f.write("new")
+    assert o.read_bytes("/etc/passwd") == b"new"
+    assert errno_of(o.open, "/etc/passwd", "x") == "EEXIST"
+    assert errno_of(o.open, "/nope/x", "w") == "ENOENT"
+    assert errno_of(o.open, "/etc", "w") == "EISDIR"
+    assert errno_of(o.open, "/missing", "r") == "ENOENT"
+    # O_CREAT through a dangling symlink creates the target
+    with o.open("/dangling", "w") as f:
+        f.write("made")
+    assert o.read_bytes("/missing") == b"made"
+    with o.open("/etc/init.d/boot") as f:
+        assert f.readline() == "#!/bin/sh\n"
+        assert list(f) == ["echo boot\n"]
+    with o.open("/t.txt", "w+") as f:
+        f.write("héllo")
+        f.seek(0)
+        assert f.read() == "héllo"
+        f.truncate(1)
+    assert o.stat("/t.txt")[6] == 1
+
+
+def test_write_back_rule_buffered_until_flush(lower):
+    r = Rig(lower, write_buffer=1024)
+    o = r.ovl
+    f = o.open("/lib/mod.py", "r+b")
+    f.seek(0)
+    f.write(b"#")
+    programmed = r.written()
+    f.write(b"#")
+    assert r.written() == programmed, "a small write went to flash at once"
+    f.flush()
+    assert r.written() > programmed
+    f.write(b"x" * 1500)              # more than the buffer: committed
+    assert r.flash.counters()["bytes_programmed"] > programmed
+    f.close()
+
+
+# ----- rename --------------------------------------------------------------------
+
+def test_rename_file_leaves_whiteout_and_keeps_inode(rig):
+    o = rig.ovl
+    ino = o.stat("/etc/config")[1]
+    o.rename("/etc/config", "/etc/config.old")
+    assert errno_of(o.stat, "/etc/config") == "ENOENT"
+    assert o.read_bytes("/etc/config.old") == b"option=1\n"
+    assert o.stat("/etc/config.old")[1] == ino
+    o = rig.remount()
+    assert "config" not in o.listdir("/etc")
+    assert o.stat("/etc/config.old")[1] == ino
+
+
+def test_rename_lower_directory_is_a_redirect_not_a_copy(rig):
+    o = rig.ovl
+    before = rig.written()
+    o.rename("/lib", "/lib2")
+    assert rig.written() - before < 4096, "directory rename copied data"
+    assert o.listdir("/lib2") == ["big.bin", "mod.py"]
+    assert o.read_bytes("/lib2/mod.py") == b"VALUE = 'from lower'\n"
+    assert errno_of(o.stat, "/lib") == "ENOENT"
+    # nested rename of a merged subdirectory, then into another lower dir
+    o.rename("/share/a", "/etc/moved")
+    assert o.read_bytes("/etc/moved/b/c.txt") == b"deep\n"
+    o.write_bytes("/etc/moved/b/new", b"1")
+    o.rename("/etc/moved/b", "/b_top")
+    assert sorted(o.listdir("/b_top")) == ["c.txt", "new"]
+    o = rig.remount()
+    assert o.read_bytes("/b_top/c.txt") == b"deep\n"
+    assert o.listdir("/etc/moved") == []
+    assert o.listdir("/lib2") == ["big.bin", "mod.py"]
+
+
+def test_rename_posix_errors(rig):
+    o = rig.ovl
+    assert errno_of(o.rename, "/etc", "/etc/init.d/x") == "EINVAL"
+    assert errno_of(o.rename, "/etc/config", "/etc/init.d") == "EISDIR"
+    assert errno_of(o.rename, "/empty", "/etc/config") == "ENOTDIR"
+    assert errno_of(o.rename, "/empty", "/etc") == "ENOTEMPTY"
+    assert errno_of(o.rename, "/nope", "/x") == "ENOENT"
+    # onto itself / another link of the same file: nothing happens
+    before = rig.written()
+    o.rename("/etc/config", "/etc/config")
+    o.rename("/etc/passwd", "/etc/passwd.lnk")
+    assert rig.written() == before
+    assert o.listdir("/etc").count("passwd") == 1
+    # over an empty lower dir: allowed, the old lower dir does not show
+    o.mkdir("/newdir")
+    o.write_bytes("/newdir/f", b"1")
+    o.rename("/newdir", "/var/log")
+    assert o.listdir("/var/log") == ["f"]
+    # a file over a file
+    o.rename("/etc/init.d/net", "/etc/init.d/boot")
+    assert o.listdir("/etc/init.d") == ["boot"]
+    assert o.read_bytes("/etc/init.d/boot") == b"#!/bin/sh\necho net\n"
+
+
+# ----- hard links and inode numbers -------------------------------------------------
+
+def test_lower_hard_links_survive_copy_up(rig):
+    o = rig.ovl
+    a = o.stat("/etc/passwd")
+    assert a[1] == o.stat("/etc/passwd.lnk")[1] and a[3] == 2
+    with o.open("/etc/passwd", "a") as f:
+        f.write("user:x:1:1\n")
+    assert o.read_bytes("/etc/passwd.lnk") == b"root:x:0:0\nuser:x:1:1\n"
+    assert o.stat("/etc/passwd.lnk")[1] == a[1]
+    o = rig.remount()
+    assert o.read_bytes("/etc/passwd.lnk") == b"root:x:0:0\nuser:x:1:1\n"
+    o.remove("/etc/passwd")
+    assert o.stat("/etc/passwd.lnk")[3] == 1
+    assert o.read_bytes("/etc/passwd.lnk") == b"root:x:0:0\nuser:x:1:1\n"
+
+
+def test_link_and_inode_numbers(rig):
+    o = rig.ovl
+    o.link("/etc/config", "/cfg2")
+    assert o.stat("/cfg2")[1] == o.stat("/etc/config")[1]
+    assert o.stat("/cfg2")[3] == 2
+    o.write_bytes("/u", b"")
+    assert o.stat("/u")[1] >= UPPER_INO_BASE
+    assert errno_of(o.link, "/etc", "/etc2") == "EPERM"
+    assert errno_of(o.link, "/etc/config", "/u") == "EEXIST"
+
+
+# ----- errors, read-only -------------------------------------------------------------
+
+def test_errno_values(rig):
+    o = rig.ovl
+    assert errno_of(o.mkdir, "/etc") == "EEXIST"
+    assert errno_of(o.rmdir, "/etc/config") == "ENOTDIR"
+    assert errno_of(o.remove, "/etc") == "EISDIR"
+    assert errno_of(o.remove, "/nope") == "ENOENT"
+    assert errno_of(o.listdir, "/etc/config") == "ENOTDIR"
+    assert errno_of(o.stat, "/etc/config/x") == "ENOTDIR"
+    assert errno_of(o.mkdir, "/a/b/c") == "ENOENT"
+
+
+def test_read_only_without_upper(lower):
+    o = Overlay(DirLower(lower), None)
+    assert o.read_bytes("/etc/config") == b"option=1\n"
+    assert errno_of(o.open, "/etc/config", "w") == "EROFS"
+    assert errno_of(o.mkdir, "/x") == "EROFS"
+    assert errno_of(o.rename, "/etc", "/e") == "EROFS"
+
+
+def test_read_only_store(rig):
+    rig.ovl.write_bytes("/x", b"1")
+    rig.ovl.sync()
+    o = mount(DirLower(rig.lower_dir), rig.flash, readonly=True)
+    assert o.read_bytes("/x") == b"1"
+    assert errno_of(o.remove, "/x") == "EROFS"
+
+
+# ----- firmware verbs ----------------------------------------------------------------
+
+def test_diff_layer_of_revert_reset(rig):
+    o = rig.ovl
+    o.write_bytes("/new", b"1")
+    with o.open("/etc/config", "a") as f:
+        f.write("x")
+    o.chmod("/etc/passwd", 0o600)
+    o.remove("/etc/init.d/net")
+    assert o.diff() == [("modified", "/etc/config"),
+                        ("deleted", "/etc/init.d/net"),
+                        ("metadata", "/etc/passwd"), ("added", "/new")]
+    assert o.layer_of("/new") == "upper"
+    assert o.layer_of("/etc/config") == "copied-up"
+    assert o.layer_of("/etc/init.d/boot") == "lower"
+    o.revert("/etc/config")
+    assert o.read_bytes("/etc/config") == b"option=1\n"
+    o.revert("/etc/init.d/net")
+    assert o.read_bytes("/etc/init.d/net") == b"#!/bin/sh\necho net\n"
+    o.revert("/etc")
+    assert o.stat("/etc/passwd")[0] & 0o777 == 0o644
+    assert o.diff() == [("added", "/new")]
+    o.reset()
+    assert o.diff() == []
+    assert errno_of(o.stat, "/new") == "ENOENT"
+    assert rig.remount().diff() == []
+
+
+def test_reset_at_next_boot(rig):
+    rig.ovl.write_bytes("/keep", b"1")
+    rig.ovl.request_reset()
+    assert rig.ovl.read_bytes("/keep") == b"1"      # not yet
+    o = rig.remount()
+    assert errno_of(o.stat, "/keep") == "ENOENT"
+    assert not o.reset_requested()
+
+
+def test_lower_change_is_detected_with_conflicts(rig, tmp_path):
+    o = rig.ovl
+    with o.open("/etc/config", "a") as f:
+        f.write("mine")
+    o.write_bytes("/etc/passwd", b"mine")
+    o.sync()
+    # a firmware update: config changes in the lower too
+    with open(os.path.join(rig.lower_dir, "etc/config"), "wb") as f:
+        f.write(b"option=2\nnew=1\n")
+    o = rig.remount()
+    assert o.lower_changed
+    assert o.conflicts == ["/etc/config"]
+    o = rig.remount()
+    assert not o.lower_changed
+
+
+def test_changes_persist_across_remount(rig):
+    o = rig.ovl
+    o.mkdir("/d")
+    o.write_bytes("/d/f", b"hello")
+    o.symlink("f", "/d/l")
+    o.rename("/etc/init.d", "/init")
+    o.chmod("/d/f", 0o640)
+    o.link("/d/f", "/d/g")
+    tree = snapshot(o)
+    assert snapshot(rig.remount()) == tree
+
+
+def snapshot(o, top="/"):
+    out = {}
+    pending = [top]
+    while pending:
+        path = pending.pop()
+        s = o.lstat(path)
+        item = (s[0], s[1], s[6])
+        if st_mod.S_ISDIR(s[0]):
+            for n in o.listdir(path):
+                pending.append(path.rstrip("/") + "/" + n)
+        elif st_mod.S_ISREG(s[0]):
+            item += (o.read_bytes(path), s[3])
+        elif st_mod.S_ISLNK(s[0]):
+            item += (o.readlink(path),)
+        out[path] = item
+    return out
+
+
+def test_squashfs_lower(tmp_path, lower):
+    import shutil
+    import subprocess
+    if not shutil.which("mksquashfs"):
+        pytest.skip("mksquashfs not installed")
+    image = str(tmp_path / "lower.sqfs")
+    subprocess.run(["mksquashfs", lower, image, "-noappend", "-quiet",
+                    "-all-root"], check=True, capture_output=True)
+    from ovl.squashfs import SquashFS
+    from ovl.flash import BytesSource
+    flash = SimFlash(FLASH_SIZE, ERASE, PAGE)
+    LogStore.format(flash)
+    with open(image, "rb") as f:
+        o = mount(SquashFS(BytesSource(f)), flash)
+        with o.open("/lib/big.bin", "r+b") as g:
+            g.write(b"AB")
+        assert o.read_bytes("/lib/big.bin")[:4] == b"AB\x02\x03"
+        o.rename("/share", "/share2")
+        assert o.read_bytes("/share2/a/b/c.txt") == b"deep\n"
+        assert o.listdir("/etc") == sorted(os.listdir(os.path.join(lower,
+                                                                   "etc")))
