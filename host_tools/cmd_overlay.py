@@ -58,14 +58,22 @@ class Session:
                  seed=0, readonly=False):
         self.lower = open_lower(lower_path)
         self.flash = None
+        self.ovl = None
+        self.readonly = readonly
         if upper_path:
             self.flash = open_upper(upper_path)
             if cut_after is not None:
+                # counted from here: the mount's own writes are included
                 self.flash.arm_power_cut(cut_after, torn, seed)
-            self.ovl = mount_overlay(self.lower, self.flash, readonly=readonly)
+
+    def mount(self):
+        if self.flash is not None:
+            self.ovl = mount_overlay(self.lower, self.flash,
+                                     readonly=self.readonly)
         else:
             from ovl.overlay import Overlay
             self.ovl = Overlay(self.lower, None)
+        return self.ovl
 
     def close(self):
         if self.flash is not None:
@@ -225,6 +233,21 @@ def verb_reset(ovl, args):
     ovl.reset()
 
 
+def verb_chown(ovl, args):
+    need(args, 2, "chown UID[:GID] PATH")
+    uid, _, gid = args[0].partition(":")
+    try:
+        ovl.chown(args[1], int(uid), int(gid) if gid else -1)
+    except ValueError:
+        raise ShellError("chown: UID and GID are numbers")
+
+
+def verb_touch(ovl, args):
+    need(args, 2, "touch PATH MTIME")
+    mtime = int(args[1])
+    ovl.utime(args[0], (mtime, mtime))
+
+
 def need(args, n, usage):
     if len(args) != n:
         raise ShellError("usage: %s" % usage)
@@ -250,6 +273,10 @@ VERBS = {
     "ln": (verb_ln, "ln [-s] SRC DST: hard or symbolic link"),
     "chmod": (verb_chmod, "chmod OCTAL PATH"),
     "truncate": (verb_truncate, "truncate PATH SIZE"),
+    "chown": (verb_chown, "chown UID[:GID] PATH"),
+    "touch": (verb_touch, "touch PATH MTIME: set the modification time"),
+    "sync": (lambda ovl, a: (need(a, 0, "sync"), ovl.sync())[1] and None,
+             "sync: commit buffered data and sync the flash"),
     "diff": (verb_diff, "diff [PATH]: what the upper changed"),
     "revert": (simple("revert", 1, "revert PATH"),
                "revert PATH: show the lower version again"),
@@ -348,7 +375,7 @@ def run_fs(args):
         words.insert(1, VERB_FLAGS[args.verb][0])
     session = open_session(args)
     try:
-        out = run_verb(session.ovl, words)
+        out = run_verb(session.mount(), words)
         session.close()
     except PowerCut as exc:
         return power_cut_exit(session, exc)
@@ -371,18 +398,17 @@ def add_shell_arguments(p):
 
 def run_shell(args):
     session = open_session(args)
-    failed = 0
     try:
+        ovl = session.mount()
         for line in sys.stdin:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
             try:
-                out = run_verb(session.ovl, shlex.split(line))
+                out = run_verb(ovl, shlex.split(line))
                 record = {"ok": True, "out": as_text(out)}
             except (OSError, ValueError, ShellError) as exc:
                 record = error_record(exc)
-                failed += 1
             if args.json:
                 if record["ok"] and line.split()[0] == "tree":
                     record["out"] = json.loads(record["out"])
