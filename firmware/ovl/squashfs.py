@@ -155,6 +155,9 @@ _HEADER_FMT = F.INODE_HEADER[0]
 _DIR_HEADER_FMT = F.DIR_HEADER[0]
 _DIR_ENTRY_FMT = F.DIR_ENTRY[0]
 _DIR_INDEX_FMT = F.DIR_INDEX[0]
+_BODY_FORMATS = {}               # inode type -> (struct format, size)
+for _t in F.INODE_BODY:
+    _BODY_FORMATS[_t] = (F.INODE_BODY[_t][0], F.size_of(F.INODE_BODY[_t]))
 _MAX_SYMLINK = 65535            # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = 64                # entries in each small lookup memo
 
@@ -338,12 +341,14 @@ class SquashFS:
     def _meta_block(self, pos, low, high):
         """(data, next_pos) of the metadata block whose header is at pos."""
         cache = self._cache
-        for i in range(len(cache)):
+        if cache and cache[0][0] == pos:
+            item = cache[0]
+            return item[1], item[2]
+        for i in range(1, len(cache)):
             item = cache[i]
             if item[0] == pos:
-                if i:
-                    del cache[i]
-                    cache.insert(0, item)
+                del cache[i]
+                cache.insert(0, item)
                 return item[1], item[2]
         if pos < low or pos + 2 > high:
             raise OutOfRangeError("metadata block at 0x%x outside its table "
@@ -461,12 +466,11 @@ class SquashFS:
                                   "table" % ref)
         head, pos, off = self._meta_unpack(_HEADER_FMT, 16, pos, off, low, high)
         itype, perm, uid_index, gid_index, mtime, ino = head
-        layout = F.INODE_BODY.get(itype)
-        if layout is None:
+        body_fmt = _BODY_FORMATS.get(itype)
+        if body_fmt is None:
             raise BadInodeError("inode 0x%x has unknown type %d" % (ref, itype))
-        fmt = layout[0]
-        body, pos, off = self._meta_unpack(fmt, struct.calcsize(fmt), pos, off,
-                                           low, high)
+        fmt, body_size = body_fmt
+        body, pos, off = self._meta_unpack(fmt, body_size, pos, off, low, high)
         kind = F.basic_type(itype)
         mode = F.TYPE_TO_S_IF[kind] | (perm & F.PERMISSION_MASK)
         uid = self._id(uid_index)
@@ -538,33 +542,36 @@ class SquashFS:
             for _ in range(count + 1):
                 if consumed + F.DIR_ENTRY_SIZE > total:
                     raise BadDirectoryError("listing ends inside an entry")
-                ent, pos, off = self._meta_unpack(_DIR_ENTRY_FMT, 8, pos, off,
-                                                  low, high)
-                ioff, delta, etype, nsize = ent
-                nsize += 1
+                data, _ = self._meta_block(pos, low, high)
+                if off + 8 + F.NAME_MAX <= len(data):
+                    # Entry and longest name inside this block: no stitching.
+                    ioff, delta, etype, nsize = _unpack_from(_DIR_ENTRY_FMT,
+                                                             data, off)
+                    nsize += 1
+                    raw = data[off + 8:off + 8 + nsize]
+                    off += 8 + nsize
+                else:
+                    ent, pos, off = self._meta_unpack(_DIR_ENTRY_FMT, 8, pos,
+                                                      off, low, high)
+                    ioff, delta, etype, nsize = ent
+                    nsize += 1
+                    raw = None
                 consumed += F.DIR_ENTRY_SIZE + nsize
                 if nsize > F.NAME_MAX or consumed > total:
                     raise BadDirectoryError("entry name of %d bytes overruns "
                                             "the listing" % nsize)
-                raw, pos, off = self._meta_bytes(nsize, pos, off, low, high)
+                if raw is None:
+                    raw, pos, off = self._meta_bytes(nsize, pos, off, low,
+                                                     high)
                 yield (raw, (start_block << 16) | ioff,
                        (base + delta) & 0xFFFFFFFF, etype)
 
-    def _check_child(self, d, raw, prev, ref, ino, etype, child):
+    @staticmethod
+    def _check_name(raw, prev):
         if (b"/" in raw or b"\x00" in raw or raw == b"." or raw == b".."):
             raise BadDirectoryError("illegal name %r" % (raw,))
         if prev is not None and raw <= prev:
             raise BadDirectoryError("listing not sorted at %r" % (raw,))
-        if child is None:
-            return
-        if child.ino != ino:
-            raise BadDirectoryError("entry %r says inode %d, inode says %d"
-                                    % (raw, ino, child.ino))
-        if F.TYPE_TO_S_IF.get(etype) != child.mode & F.S_IFMT:
-            raise BadDirectoryError("entry %r type %d does not match its inode"
-                                    % (raw, etype))
-        if ref == d.ref:
-            raise DirectoryLoopError("directory %r contains itself" % (raw,))
 
     def _dir_loc(self, entry):
         loc = entry.loc
@@ -606,7 +613,7 @@ class SquashFS:
                 consumed = index
         prev = None
         for raw, ref, ino, etype in self._listing(d, pos, off, consumed):
-            self._check_child(d, raw, prev, ref, ino, etype, None)
+            self._check_name(raw, prev)
             if raw == target:
                 return ref, ino, etype
             if raw > target:
@@ -614,9 +621,17 @@ class SquashFS:
             prev = raw
         return None
 
-    def _child(self, d, raw, ref, ino, etype):
-        child = self._inode(ref, _decode_name(raw))
-        self._check_child(d, raw, None, ref, ino, etype, child)
+    def _child(self, d, raw, ref, ino, etype, name=None):
+        """The Entry a listing entry points at, checked against it."""
+        child = self._inode(ref, _decode_name(raw) if name is None else name)
+        if child.ino != ino:
+            raise BadDirectoryError("entry %r says inode %d, inode says %d"
+                                    % (raw, ino, child.ino))
+        if F.TYPE_TO_S_IF.get(etype) != child.mode & F.S_IFMT:
+            raise BadDirectoryError("entry %r type %d does not match its inode"
+                                    % (raw, etype))
+        if ref == d.ref:
+            raise DirectoryLoopError("directory %r contains itself" % (raw,))
         return child
 
     # -- the Lower interface --------------------------------------------------
@@ -647,14 +662,15 @@ class SquashFS:
         pos, off = self._listing_start(d)
         prev = None
         for raw, ref, ino, etype in self._listing(d, pos, off, 0):
-            self._check_child(d, raw, prev, ref, ino, etype, None)
+            self._check_name(raw, prev)
             prev = raw
             yield d, raw, ref, ino, etype
 
     def readdir(self, entry):
         """(name, Entry) pairs in UTF-8 byte order, one inode at a time."""
         for d, raw, ref, ino, etype in self._checked_listing(entry):
-            yield _decode_name(raw), self._child(d, raw, ref, ino, etype)
+            name = _decode_name(raw)
+            yield name, self._child(d, raw, ref, ino, etype, name)
 
     def listdir(self, entry):
         """Names only (no inode reads): the cheap way to list a directory."""
