@@ -160,6 +160,10 @@ for _t in F.INODE_BODY:
     _BODY_FORMATS[_t] = (F.INODE_BODY[_t][0], F.size_of(F.INODE_BODY[_t]))
 _MAX_SYMLINK = 65535            # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = 64                # entries in each small lookup memo
+# Source bytes fetched at once for back-to-back compressed data blocks
+# (CPython): one read per run instead of per block.  MicroPython reads one
+# block at a time, so only one compressed and one inflated block are live.
+_RUN_BYTES = 0 if compat.MICROPYTHON else 1 << 18
 
 
 def _decode_name(raw):
@@ -709,33 +713,14 @@ class SquashFS:
         if first < f.nblocks:
             stop = last if last < f.nblocks else f.nblocks - 1
             words = self._block_words(f, first, stop + 1 - first)
-            pos = f.cur_data
-            block_start = first << log
-            kept_pos = self._kept_pos
-            for word in words:
-                stored = word & F.DATA_SIZE_MASK
-                expected = size - block_start
-                if expected > bs:
-                    expected = bs
-                if stored and word < F.DATA_UNCOMPRESSED and stored <= bs \
-                        and pos != kept_pos[0]:
-                    # The common case, kept short: a compressed block.
-                    data = self._inflate(self._read(pos, stored), bs)
-                    kept_pos[0] = pos
-                    self._kept[0] = data
-                    if len(data) != expected:
-                        self._data_block(pos, word, expected, entry)
-                else:
-                    data = self._data_block(pos, word, expected, entry)
-                pos += stored
-                if block_start < offset or end - block_start < expected:
-                    lo = offset - block_start if block_start < offset else 0
-                    data = data[lo:end - block_start]
-                pieces.append(data)
-                block_start += bs
+            list_cursor = self._list_cursor
+            data_pos = self._read_blocks(words, f.cur_data, first << log,
+                                         offset, end, entry, pieces)
+            # Only after a complete read: the cursor stays consistent if a
+            # damaged block raised.
             f.cur_index = stop + 1
-            f.cur_data = pos
-            f.cur_pos, f.cur_off = self._list_cursor
+            f.cur_data = data_pos
+            f.cur_pos, f.cur_off = list_cursor
         if last >= f.nblocks:
             block_start = f.nblocks << log
             data = self._tail(f, size - block_start, entry)
@@ -820,6 +805,79 @@ class SquashFS:
             out.extend(words)
         self._list_cursor = (pos, off)
         return out
+
+    def _read_blocks(self, words, pos, block_start, offset, end, entry,
+                     pieces):
+        """Append file bytes [offset, end) of the blocks with size `words`,
+        the first stored at `pos` and holding file offset `block_start`, to
+        `pieces`; return the position after the last block.
+
+        Compressed blocks lying back to back are fetched with one source
+        read of up to _RUN_BYTES and inflated from memoryview slices of it
+        (on MicroPython _RUN_BYTES is 0: one block is read at a time).  Any
+        other block (sparse, stored raw, kept, damaged) takes _data_block.
+        """
+        bs = self.block_size
+        size = entry.size
+        inflate = self._inflate
+        kept_pos = self._kept_pos
+        run = None                  # source bytes of the current run
+        run_pos = run_end = 0       # image span they cover
+        last = None                 # (pos, data) of the last inflated block
+        n = len(words)
+        i = 0
+        while i < n:
+            word = words[i]
+            i += 1
+            stored = word & F.DATA_SIZE_MASK
+            expected = size - block_start
+            if expected > bs:
+                expected = bs
+            if stored and word < F.DATA_UNCOMPRESSED and stored <= bs \
+                    and pos != kept_pos[0]:
+                # The common case, kept short: a compressed block.
+                if pos + stored > run_end:
+                    # Next run: this block plus the compressed blocks after
+                    # it, up to _RUN_BYTES of source.
+                    run_pos = pos
+                    run_end = pos + stored
+                    j = i
+                    while j < n:
+                        w = words[j]
+                        if w >= F.DATA_UNCOMPRESSED or not w or w > bs \
+                                or run_end + w - run_pos > _RUN_BYTES:
+                            break
+                        run_end += w
+                        j += 1
+                    run = None
+                    run = self._read(run_pos, run_end - run_pos)
+                    if run_end - run_pos != stored:
+                        run = memoryview(run)
+                if pos == run_pos and run_end - pos == stored:
+                    data = inflate(run, bs)
+                else:
+                    data = inflate(run[pos - run_pos:pos - run_pos + stored],
+                                   bs)
+                last = (pos, data)
+                if len(data) != expected:
+                    self._data_block(pos, word, expected, entry)
+            else:
+                if last is not None:
+                    kept_pos[0] = last[0]
+                    self._kept[0] = last[1]
+                    last = None
+                data = self._data_block(pos, word, expected, entry)
+            pos += stored
+            if block_start < offset or end - block_start < expected:
+                lo = offset - block_start if block_start < offset else 0
+                data = data[lo:end - block_start]
+            pieces.append(data)
+            block_start += bs
+        if last is not None:
+            # Kept for the next small read that lands in the same block.
+            kept_pos[0] = last[0]
+            self._kept[0] = last[1]
+        return pos
 
     def _list_words(self, k, pos, off, low, high):
         """Up to k block-size words from the block list at (pos, off)."""

@@ -1,0 +1,150 @@
+"""Reads that span many data blocks give the file's bytes on both runtimes.
+
+On CPython the reader fetches back-to-back compressed blocks with one source
+read (a "run", up to 256 KiB) and inflates slices of it; blocks stored raw,
+sparse blocks and the block kept from the previous read break a run.  One
+file mixes all of these over more than 256 KiB of compressed data and is
+read whole, in 256 KiB steps and at odd offsets; a damaged block inside a
+run must raise DecompressionError and leave later reads working.
+"""
+
+import hashlib
+import json
+import os
+import random
+
+import pytest
+
+from ovl import squashfs_format as F
+from test_squashfs_interop import mksquashfs, open_image, write
+
+BLOCK = 4096
+# (offset, n) pairs: whole file, a read kept-block then a run over it,
+# reads that start and end mid-block, a read past the end.
+READS = [(0, None), (5000, 10), (4096, 300_000), (1, 4095 * 70),
+         (700_000, 1 << 20), (-3, 100)]
+
+SCRIPT = r"""
+import json, hashlib, binascii
+from ovl.flash import BytesSource
+from ovl.squashfs import SquashFS, DecompressionError
+data = open(%(image)r, "rb").read()
+fs = SquashFS(BytesSource(data))
+e = fs.lookup("/mixed")
+out = []
+for off, n in %(reads)r:
+    if off < 0:
+        off = e.size + off
+    if n is None:
+        n = e.size
+    out.append(binascii.hexlify(hashlib.sha256(fs.read(e, off, n)).digest()).decode())
+steps = hashlib.sha256()
+off = 0
+while off < e.size:
+    steps.update(fs.read(e, off, 1 << 18))
+    off += 1 << 18
+out.append(binascii.hexlify(steps.digest()).decode())
+print(json.dumps(out))
+"""
+
+DAMAGED = r"""
+from ovl.flash import BytesSource
+from ovl.squashfs import SquashFS, DecompressionError
+data = open(%(image)r, "rb").read()
+fs = SquashFS(BytesSource(data))
+e = fs.lookup("/mixed")
+try:
+    fs.read(e, 0, e.size)
+    print("no error")
+except DecompressionError:
+    print("DecompressionError")
+print(fs.read(e, 0, 100) == %(head)r)
+print(fs.read(e, %(after)d, 4096) == %(tail)r)
+"""
+
+
+def mixed_content(nblocks=400, seed=7):
+    """Blocks cycling through: stored raw (random), sparse (zeros), and
+    compressible text of random words (about a third of its size)."""
+    rnd = random.Random(seed)
+    words = [b"alpha", b"beta", b"gamma", b"delta", b"flash", b"overlay",
+             b"squash", b"block", b"run", b"inode"]
+    out = []
+    for i in range(nblocks):
+        kind = i % 5
+        if kind == 0:
+            out.append(rnd.randbytes(BLOCK))
+        elif kind == 1:
+            out.append(bytes(BLOCK))
+        else:
+            text = b" ".join(rnd.choice(words) + b"%d" % rnd.randrange(1000)
+                             for _ in range(800))
+            out.append(text[:BLOCK])
+    out.append(b"tail in a fragment")
+    return b"".join(out)
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    root = base / "src"
+    os.makedirs(root)
+    content = mixed_content()
+    write(str(root / "mixed"), content)
+    path = str(base / "img.sqfs")
+    data = mksquashfs(str(root), path, "-b", str(BLOCK))
+    return path, data, content
+
+
+def expected_hashes(content):
+    out = []
+    for off, n in READS:
+        if off < 0:
+            off = len(content) + off
+        if n is None:
+            n = len(content)
+        out.append(hashlib.sha256(content[off:off + n]).hexdigest())
+    out.append(hashlib.sha256(content).hexdigest())
+    return out
+
+
+def test_image_has_long_runs_and_breaks(image):
+    # The file must exercise what it claims: >256 KiB compressed, raw and
+    # sparse blocks between compressed ones.
+    _, data, _ = image
+    fs = open_image(data)
+    f = fs.lookup("/mixed").loc
+    words = fs._block_words(f, 0, f.nblocks)
+    compressed = [w for w in words if w and w < F.DATA_UNCOMPRESSED]
+    assert sum(compressed) > 1 << 18
+    assert any(w & F.DATA_UNCOMPRESSED for w in words)
+    assert words.count(0) >= 50
+
+
+def test_multi_block_reads(image, runtime):
+    path, _, content = image
+    got = json.loads(runtime(SCRIPT % {"image": path, "reads": READS},
+                             heap="32m")
+                     .strip().splitlines()[-1])
+    assert got == expected_hashes(content)
+
+
+def test_damaged_block_inside_a_run(image, runtime, tmp_path):
+    _, data, content = image
+    fs = open_image(data)
+    f = fs.lookup("/mixed").loc
+    words = fs._block_words(f, 0, f.nblocks)
+    # The 13th block is compressed text with compressed neighbours.
+    assert 0 < words[12] < F.DATA_UNCOMPRESSED
+    assert 0 < words[13] < F.DATA_UNCOMPRESSED
+    pos = f.start + sum(w & F.DATA_SIZE_MASK for w in words[:12])
+    bad = bytearray(data)
+    bad[pos:pos + 2] = b"\x00\x00"        # not a zlib header
+    damaged = str(tmp_path / "bad.sqfs")
+    write(damaged, bytes(bad))
+    after = 40 * BLOCK
+    out = runtime(DAMAGED % {"image": damaged, "head": content[:100],
+                             "after": after,
+                             "tail": content[after:after + BLOCK]},
+                  heap="32m")
+    assert out.split() == ["DecompressionError", "True", "True"]
