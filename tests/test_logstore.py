@@ -362,3 +362,31 @@ ec = f.counters()['erase_counts']
 print(max(ec) - min(ec) <= 12, min(ec) > 1, content(s, cold) == b'C' * 8000)
 """, timeout=300)
     assert out == ["True", "True", "True"]
+
+
+def test_fsck_finds_damage_orphans_and_bad_link_counts(runtime):
+    out = run(runtime, RANDOM_OPS + """
+f = SimFlash(32 * 1024, 2048, 256)
+s = random_ops(f, 11, 150, 50)
+r = s.fsck()
+print(r['errors'], r['orphans'], r['nodes'] > 20)
+r = LogStore.mount(f).fsck()
+print(r['errors'], r['live_bytes'] > 0)
+t = s.begin()
+o = t.new_ino()
+t.put_inode(o, mode=0o100644, nlink=3)     # reachable from nowhere
+t.commit()
+x = create(s, ROOT_INO, 'x', b'x')
+t = s.begin()
+t.put_inode(x, nlink=2)                    # one name, nlink 2
+t.commit()
+r = s.fsck()
+print(r['errors'], r['orphans'] == [o], len(r['warnings']))
+# flip bits inside a closed block's nodes: the CRCs catch it
+full = [b for b in range(16) if s.state[b] == 2]
+f.flip_bits(3, seed=1, region=(full[0] * 2048 + 40, full[0] * 2048 + 400))
+r = s.fsck()
+print(len(r['errors']) > 0)
+""")
+    assert out == ["[]", "[]", "True", "[]", "True", "[]", "True", "2",
+                   "True"]

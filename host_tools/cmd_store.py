@@ -1,0 +1,219 @@
+"""`ovl format`, `ovl fsck`, `ovl info`: upper-layer images on the host.
+
+An upper image is a raw dump of the upper partition's flash (what SimFlash
+keeps in its file).  Its geometry comes from --board (the board's first
+`ovl` partition, or --partition NAME of a whole-chip file) or from
+--size/--erase-size/--page-size/--nand; `fsck` and `info` can also read it
+from the block headers of an image that is already formatted.
+"""
+
+import json
+import os
+import struct
+
+from ovl import compat
+from ovl.flash import Region
+from ovl.simflash import SimFlash
+from ovl.logstore import LogStore, STATE_NAMES
+from ovl.log_format import (BLOCK_HDR, BLOCK_HDR_SIZE, BLOCK_MAGIC,
+                            unpack_block_header)
+from host_tools.boards import load_board
+from host_tools.cli import CliError
+
+
+def parse_size(text):
+    """'1M', '64k', '0x1000' or '4096' -> bytes."""
+    t = text.strip().lower()
+    mult = 1
+    for suffix, m in (("kib", 1024), ("mib", 1 << 20), ("k", 1024),
+                      ("m", 1 << 20), ("g", 1 << 30)):
+        if t.endswith(suffix):
+            t = t[:-len(suffix)]
+            mult = m
+            break
+    try:
+        return int(t, 0) * mult
+    except ValueError:
+        raise CliError("not a size: %r" % text)
+
+
+def add_geometry_args(p, required_file=True):
+    p.add_argument("image", help="upper image file (raw flash dump)")
+    p.add_argument("--board", help="board name or JSON: take the geometry "
+                   "of its upper (type ovl) partition")
+    p.add_argument("--partition", help="IMAGE is the board's whole chip: use"
+                   " this partition of it")
+    p.add_argument("--size", help="flash size (e.g. 1M)")
+    p.add_argument("--erase-size", help="erase block size (e.g. 4k)")
+    p.add_argument("--page-size", help="program page size (default 256, NAND"
+                   " 2k)")
+    p.add_argument("--nand", action="store_true", help="NAND rules (page "
+                   "programs, few partial programs per page)")
+
+
+def geometry_from_args(args):
+    """(size, erase_size, page_size, kind, offset) or None if none given."""
+    if args.board:
+        if args.size or args.erase_size:
+            raise CliError("give --board or --size/--erase-size, not both")
+        board = load_board(args.board)
+        if args.partition:
+            part = board.partition(args.partition)
+            return (board.size, board.erase_size, board.page_size, board.kind,
+                    part)
+        part = board.first_of_type("ovl")
+        return (part.size, board.erase_size, board.page_size, board.kind, None)
+    if args.partition:
+        raise CliError("--partition needs --board")
+    if args.size or args.erase_size:
+        if not (args.size and args.erase_size):
+            raise CliError("give both --size and --erase-size")
+        size = parse_size(args.size)
+        es = parse_size(args.erase_size)
+        kind = "nand" if args.nand else "nor"
+        ps = parse_size(args.page_size) if args.page_size else \
+            (2048 if args.nand else 256)
+        if ps > es:
+            ps = es
+        return size, es, ps, kind, None
+    return None
+
+
+def sniff_geometry(path):
+    """Geometry of a formatted upper image from its block headers."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        off = 0
+        while off + BLOCK_HDR_SIZE <= min(size, 1 << 22):
+            f.seek(off)
+            raw = f.read(BLOCK_HDR_SIZE)
+            if struct.unpack("<I", raw[:4])[0] == BLOCK_MAGIC:
+                hdr = unpack_block_header(raw)
+                if hdr is not None:
+                    prog_unit, ec, seq, es = hdr
+                    if es and size % es == 0 and off % es == 0:
+                        f.seek(0)
+                        if off and f.read(off) != b"\xff" * off:
+                            # something else lives before it: a whole chip
+                            raise CliError(
+                                "%s: the log store starts at 0x%x, after "
+                                "other data: give --board NAME --partition "
+                                "NAME for a whole-chip file" % (path, off))
+                        nand = prog_unit > 4
+                        return (size, es, prog_unit if nand else min(256, es),
+                                "nand" if nand else "nor", None)
+            off += 512
+    raise CliError("%s: no log store block header found: give --board or "
+                   "--size/--erase-size (or `ovl format` it)" % path)
+
+
+def open_image(path, geom, create=False):
+    """A SimFlash on the image file, or a Region of it for --partition."""
+    size, es, ps, kind, part = geom
+    exists = os.path.exists(path)
+    if not exists and not create:
+        raise CliError("%s does not exist" % path)
+    if exists and os.path.getsize(path) != size:
+        raise CliError("%s is %d bytes but the geometry says %d"
+                       % (path, os.path.getsize(path), size))
+    try:
+        flash = SimFlash(size, es, ps, kind=kind, path=path)
+    except ValueError as e:
+        raise CliError(str(e))
+    if part is not None:
+        return flash, Region(flash, part.offset, part.size, part.name)
+    return flash, flash
+
+
+def open_upper_image(path):
+    """The SimFlash of an upper image whose geometry its headers give
+    (used by `ovl fs`/`ovl shell`)."""
+    return open_image(path, sniff_geometry(path))[0]
+
+
+def run_format(args):
+    geom = geometry_from_args(args)
+    if geom is None:
+        raise CliError("give --board NAME or --size S --erase-size E")
+    chip, flash = open_image(args.image, geom, create=True)
+    LogStore.format(flash)
+    chip.save()
+    size, es, ps, kind, part = geom
+    print("formatted %s: %d blocks of %d bytes (%s, page %d)%s"
+          % (args.image, flash.block_count, es, kind.upper(), ps,
+             " in partition %s" % part.name if part else ""))
+
+
+def mount_image(args, readonly=True):
+    if not os.path.isfile(args.image):
+        raise CliError("%s does not exist" % args.image)
+    geom = geometry_from_args(args) or sniff_geometry(args.image)
+    chip, flash = open_image(args.image, geom)
+    return chip, LogStore.mount(flash, readonly=readonly)
+
+
+def run_fsck(args):
+    chip, store = mount_image(args)
+    report = store.fsck()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for e in report["errors"]:
+            print("error: %s" % e)
+        for w in report["warnings"]:
+            print("warning: %s" % w)
+        print("%s: %d nodes, %d inodes, %d live bytes, %d errors, %d warnings"
+              % (args.image, report["nodes"], report["inodes"],
+                 report["live_bytes"], len(report["errors"]),
+                 len(report["warnings"])))
+    return 1 if report["errors"] else 0
+
+
+def store_info(store):
+    c = store.counters()
+    info = {"geometry": store.flash.geometry(), "counters": c,
+            "erase_counts": list(store.ec),
+            "block_states": [STATE_NAMES[s] for s in store.state]}
+    return info
+
+
+def run_info(args):
+    chip, store = mount_image(args)
+    info = store_info(store)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return
+    c = info["counters"]
+    g = info["geometry"]
+    print("%s: %s upper, %d blocks of %d bytes" % (args.image, g["kind"].upper(),
+                                                   g["block_count"],
+                                                   g["erase_size"]))
+    print("  blocks: %d free, %d open, %d full, %d unknown, %d bad"
+          % (c["blocks_free"], c["blocks_open"], c["blocks_full"],
+             c["blocks_unknown"], c["blocks_bad"]))
+    print("  bytes: %d in use, %d reclaimable, %d free" % (
+        c["bytes_in_use"], c["bytes_reclaimable"], c["bytes_free"]))
+    print("  wear: erase count max %d, min %d, mean %.1f" % (
+        c["erase_max"], c["erase_min"], c["erase_mean"]))
+    print("  mount: read %d bytes (%d summaries, %d blocks scanned)" % (
+        c["mount_bytes_read"], c["summaries_used"], c["blocks_scanned"]))
+    print("  inodes: %d" % c["inodes"])
+
+
+def add_format_args(p):
+    add_geometry_args(p)
+
+
+def add_fsck_args(p):
+    add_geometry_args(p)
+    p.add_argument("--json", action="store_true", help="machine-readable")
+
+
+COMMANDS = {
+    "format": ("create a formatted (empty) upper image", add_format_args,
+               run_format),
+    "fsck": ("check an upper image: CRCs, summaries, tree, link counts, "
+             "space accounting", add_fsck_args, run_fsck),
+    "info": ("show an upper image's blocks, wear, space and mount cost",
+             add_fsck_args, run_info),
+}
