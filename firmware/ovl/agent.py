@@ -1,0 +1,448 @@
+"""The device agent: serves flash and overlay commands over the console.
+
+Start it from the REPL in one line (`import ovl.agent; ovl.agent.start()`,
+with a board module `ovl_board` providing open_board() -> (Board, Flash)),
+or from boot code with Agent(port, board, flash, ...).serve().  It speaks
+the frames of ovl.frames; docs/SERIAL.md is the protocol reference.
+
+Sequencing: every host frame carries a seq.  The agent handles frames in
+seq order only; a frame ahead of the expected seq means one was lost, so
+the agent drops it and sends NAK(expected) once; a frame behind it is a
+retransmission whose reply was lost, answered from a small reply cache
+(or re-run, for commands without side effects) and never applied twice.
+HELLO restarts the sequence at its own seq.
+
+Nothing reaches flash unverified: a WRITE carries the SHA-256 of its
+blocks; DATA frames collect in RAM and the agent erases and programs only
+after the hash matches, then reads back and hashes again.
+"""
+
+import binascii
+import json
+import struct
+import sys
+
+import ovl
+from ovl import compat, frames, fwslot
+from ovl.frames import RESP, ERR, ACK, NAK, DATA, FrameReader, Interrupted
+
+PROTOCOL = 1
+
+HELLO = 0x01
+READ = 0x02
+HASH = 0x03
+HASHES = 0x04
+ERASE = 0x05
+WRITE = 0x06
+FW_STATUS = 0x07
+FW_BEGIN = 0x08
+FW_COMMIT = 0x09
+REBOOT = 0x0A
+BYE = 0x0B
+FS_LS = 0x10
+FS_STAT = 0x11
+FS_GET = 0x12
+FS_PUT = 0x13
+FS_RM = 0x14
+FS_MKDIR = 0x15
+FS_MV = 0x16
+FS_DIFF = 0x17
+FS_REVERT = 0x18
+FS_RESET = 0x19
+FS_FSCK = 0x1A
+
+NAMES = {HELLO: "hello", READ: "read", HASH: "hash", HASHES: "hashes",
+         ERASE: "erase", WRITE: "write", FW_STATUS: "fw-status",
+         FW_BEGIN: "fw-begin", FW_COMMIT: "fw-commit", REBOOT: "reboot",
+         BYE: "bye", DATA: "data", FS_LS: "ls", FS_STAT: "stat",
+         FS_GET: "get", FS_PUT: "put", FS_RM: "rm", FS_MKDIR: "mkdir",
+         FS_MV: "mv", FS_DIFF: "diff", FS_REVERT: "revert",
+         FS_RESET: "reset", FS_FSCK: "fsck"}
+
+# Commands that change nothing: a retransmission simply runs them again.
+IDEMPOTENT = (HELLO, READ, HASH, HASHES, FW_STATUS, FS_LS, FS_STAT, FS_GET,
+              FS_DIFF)
+
+DIGEST_LEN = 32
+
+
+def unpack(fmt, payload):
+    """struct.unpack that raises ValueError on a wrong length (CPython
+    raises struct.error, which is not a ValueError)."""
+    if len(payload) != struct.calcsize(fmt):
+        raise ValueError("payload of %d bytes, expected %d"
+                         % (len(payload), struct.calcsize(fmt)))
+    return struct.unpack(fmt, payload)
+
+
+def error_payload(code, message):
+    return struct.pack("<H", code & 0xFFFF) + message.encode()[:200]
+
+
+def exc_message(e):
+    if isinstance(e, OSError) and len(e.args) > 1:
+        return str(e.args[1])
+    return str(e) or e.__class__.__name__
+
+
+class StdioPort:
+    """The console as a byte port: blocking reads of exactly n bytes."""
+
+    def __init__(self, stdin=None, stdout=None):
+        self._in = stdin or sys.stdin.buffer
+        self._out = stdout or sys.stdout.buffer
+        self._flush = getattr(self._out, "flush", None)
+
+    def read(self, n):
+        return self._in.read(n)
+
+    def write(self, data):
+        self._out.write(data)
+        if self._flush:
+            self._flush()
+
+
+class WriteJob:
+    """Blocks of one WRITE being collected from DATA frames."""
+
+    def __init__(self, addr, size, digest):
+        self.addr = addr
+        self.buf = bytearray(size)
+        self.pos = 0
+        self.digest = digest
+
+
+class Agent:
+    def __init__(self, port, board, flash, fs=None, max_payload=4096,
+                 window=4, write_max=None, notes=None):
+        self.port = port
+        self.board = board
+        self.flash = flash
+        self.fs = fs
+        self.fs_error = None if fs is not None else "no overlay mounted"
+        self.max_payload = max_payload
+        self.window = window
+        erase = flash.erase_size
+        self.write_max = write_max or max(erase, (16384 // erase) * erase)
+        self.notes = notes or []
+        # DATA carries an offset before its bytes.
+        self.reader = FrameReader(port.read, max_payload + 8,
+                                  stop_on_ctrl_c=True)
+        self.reader.on_bad = self._lost
+        self.expected = None
+        self.nak_sent = None
+        self.nak_quiet = 0
+        self.replies = {}
+        self.reply_order = []
+        self.job = None
+        self.stop = None
+        self.slots = fwslot.scan(board, flash, verify=False)
+        self.handlers = {
+            HELLO: self.hello, READ: self.read, HASH: self.hash,
+            HASHES: self.hashes, ERASE: self.erase, WRITE: self.write,
+            DATA: self.data, FW_STATUS: self.fw_status,
+            FW_BEGIN: self.fw_begin, FW_COMMIT: self.fw_commit,
+            REBOOT: self.reboot, BYE: self.bye}
+
+    # ----- the loop -------------------------------------------------------
+
+    def serve(self):
+        """Serve until BYE, REBOOT, three Ctrl-C or end of input; returns
+        which ("bye", "reboot", "ctrl-c", "eof")."""
+        kbd = None
+        try:
+            import micropython
+            kbd = micropython.kbd_intr
+            kbd(-1)     # Ctrl-C is data now; three of them end the agent
+        except (ImportError, AttributeError):
+            pass
+        try:
+            return self._loop()
+        finally:
+            if kbd:
+                kbd(3)
+
+    def _loop(self):
+        while self.stop is None:
+            try:
+                frame = self.reader.read_frame()
+            except Interrupted:
+                return "ctrl-c"
+            if frame is None:
+                if self.reader.eof:
+                    return "eof"
+                continue
+            self.handle_frame(*frame)
+        return self.stop
+
+    def _send(self, kind, seq, payload=b""):
+        # One END more than the frame needs: if the line loses a byte of
+        # this frame, the host's read still completes and sees the damage.
+        wire = frames.encode(kind, seq, payload) + frames.END_B
+        self.port.write(wire)
+        return wire
+
+    def _lost(self):
+        """A frame was damaged or skipped ahead: ask for a resend at once
+        rather than leave the host to time out.  While waiting, ask again
+        only after a window's worth of frames (a whole resent round) went
+        by without the one expected, so one loss gets one resend."""
+        if self.expected is None:
+            return
+        if self.nak_sent == self.expected and self.nak_quiet > 0:
+            self.nak_quiet -= 1
+            return
+        self.nak_sent = self.expected
+        self.nak_quiet = self.window
+        self._send(NAK, self.expected, struct.pack("<H", self.expected))
+
+    def handle_frame(self, kind, seq, payload):
+        if kind == HELLO:
+            self.expected = seq         # a new session
+            self.replies = {}
+            self.reply_order = []
+            self.job = None
+        elif self.expected is None:
+            self._send(ERR, seq, error_payload(compat.EINVAL,
+                                               "send HELLO first"))
+            return
+        ahead = frames.seq_diff(seq, self.expected)
+        if ahead > 0:
+            self._lost()
+            return
+        if ahead < 0:
+            wire = self.replies.get(seq)
+            if wire is not None:
+                self.port.write(wire)
+            elif kind in IDEMPOTENT:
+                self._run(kind, seq, payload)
+            else:
+                self._send(ERR, seq, error_payload(
+                    compat.ESTALE, "stale retransmission of seq %d" % seq))
+            return
+        self.expected = frames.seq_next(seq)
+        self.nak_sent = None
+        wire = self._run(kind, seq, payload)
+        if kind not in IDEMPOTENT:
+            self.replies[seq] = wire
+            self.reply_order.append(seq)
+            if len(self.reply_order) > 2 * self.window + 2:
+                self.replies.pop(self.reply_order.pop(0), None)
+
+    def _run(self, kind, seq, payload):
+        handler = self.handlers.get(kind)
+        try:
+            if handler is None:
+                raise compat.oserror(compat.ENOSYS, "unknown command 0x%02x"
+                                     % kind)
+            result = handler(payload)
+        except MemoryError:
+            self.job = None
+            return self._send(ERR, seq, error_payload(compat.ENOMEM,
+                                                      "out of memory"))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            if kind in (WRITE, DATA):
+                self.job = None     # a failed write starts over
+            code = compat.error_code(e) if isinstance(e, OSError) else \
+                compat.EINVAL
+            if not isinstance(code, int):
+                code = compat.EIO
+            return self._send(ERR, seq, error_payload(code, exc_message(e)))
+        if result is ACK:
+            return self._send(ACK, seq)
+        if isinstance(result, (dict, list)):
+            result = json.dumps(result).encode()
+        return self._send(RESP, seq, result or b"")
+
+    # ----- session ----------------------------------------------------------
+
+    def info(self):
+        heap = None
+        try:
+            import gc
+            heap = gc.mem_free()
+        except (ImportError, AttributeError):
+            pass
+        impl = sys.implementation
+        boot = fwslot.boot_slot(self.slots)
+        return {"protocol": PROTOCOL, "agent": ovl.VERSION,
+                "runtime": "%s %s" % (impl.name, ".".join(
+                    str(v) for v in impl.version[:3])),
+                "board": self.board.as_dict(),
+                "max_payload": self.max_payload, "window": self.window,
+                "write_max": self.write_max, "heap_free": heap,
+                "slots": [s.as_dict() for s in self.slots],
+                "boot_slot": boot.name if boot else None,
+                "fs": self.fs is not None, "fs_error": self.fs_error,
+                "notes": self.notes,
+                "line": {"noise": self.reader.noise, "bad": self.reader.bad}}
+
+    def hello(self, payload):
+        return self.info()
+
+    def reboot(self, payload):
+        self.stop = "reboot"
+        return b""
+
+    def bye(self, payload):
+        self.stop = "bye"
+        return b""
+
+    # ----- flash ------------------------------------------------------------
+
+    def _check_range(self, addr, n):
+        if addr < 0 or n < 0 or addr + n > self.flash.size:
+            raise compat.oserror(compat.EINVAL, "range 0x%x+%d outside %d-byte"
+                                 " flash" % (addr, n, self.flash.size))
+
+    def _check_writable(self, addr, n):
+        """Refuse writes to the upper (overlay verbs own it) and to a slot
+        whose record still vouches for its image (FW_BEGIN first)."""
+        self._check_range(addr, n)
+        erase = self.flash.erase_size
+        if addr % erase or n % erase:
+            raise compat.oserror(compat.EINVAL, "0x%x+%d is not aligned to"
+                                 " %d-byte erase blocks" % (addr, n, erase))
+        for p in self.board.partitions:
+            if addr < p.offset + p.size and p.offset < addr + n:
+                if p.type == "ovl":
+                    raise compat.oserror(compat.EACCES, "partition %s is the"
+                                         " overlay upper; use the overlay"
+                                         " verbs" % p.name)
+        for s in self.slots:
+            if s.state != "missing" and addr < s.offset + s.capacity + erase \
+                    and s.offset < addr + n:
+                raise compat.oserror(compat.EBUSY, "slot %s holds a recorded"
+                                     " image; FW_BEGIN it first" % s.name)
+
+    def read(self, payload):
+        addr, n = unpack("<II", payload)
+        if n > self.max_payload:
+            raise compat.oserror(compat.E2BIG, "read of %d bytes exceeds %d"
+                                 % (n, self.max_payload))
+        self._check_range(addr, n)
+        return self.flash.read(addr, n)
+
+    def hash(self, payload):
+        addr, n = unpack("<II", payload)
+        self._check_range(addr, n)
+        return fwslot.hash_range(self.flash, addr, n)
+
+    def hashes(self, payload):
+        addr, n, unit = unpack("<III", payload)
+        if unit <= 0 or n % unit or (n // unit) * DIGEST_LEN > self.max_payload:
+            raise compat.oserror(compat.EINVAL, "bad hash unit %d for %d bytes"
+                                 % (unit, n))
+        self._check_range(addr, n)
+        out = []
+        for a in range(addr, addr + n, unit):
+            out.append(fwslot.hash_range(self.flash, a, unit))
+        return b"".join(out)
+
+    def erase(self, payload):
+        addr, n = unpack("<II", payload)
+        self._check_writable(addr, n)
+        erase = self.flash.erase_size
+        for b in range(addr // erase, (addr + n) // erase):
+            self.flash.erase(b)
+        self.flash.sync()
+        return b""
+
+    def write(self, payload):
+        addr, n, digest = unpack("<II32s", payload)
+        self._check_writable(addr, n)
+        if n == 0 or n > self.write_max:
+            raise compat.oserror(compat.E2BIG, "write of %d bytes; limit %d"
+                                 % (n, self.write_max))
+        self.job = None
+        self.job = WriteJob(addr, n, digest)
+        return b""
+
+    def data(self, payload):
+        job = self.job
+        if job is None:
+            raise compat.oserror(compat.EINVAL, "DATA without a WRITE")
+        if len(payload) < 4:
+            raise ValueError("short DATA frame")
+        (offset,) = struct.unpack("<I", payload[:4])
+        chunk = payload[4:]
+        if offset != job.pos or job.pos + len(chunk) > len(job.buf):
+            raise compat.oserror(compat.EINVAL, "DATA at %d, expected %d"
+                                 % (offset, job.pos))
+        job.buf[job.pos:job.pos + len(chunk)] = chunk
+        job.pos += len(chunk)
+        if job.pos < len(job.buf):
+            return ACK
+        self.job = None
+        return self._commit(job)
+
+    def _commit(self, job):
+        """Program the collected blocks once their hash checks out."""
+        if compat.sha256(job.buf).digest() != job.digest:
+            raise compat.oserror(compat.EIO, "data for 0x%x does not match its"
+                                 " hash; nothing written" % job.addr)
+        flash = self.flash
+        erase = flash.erase_size
+        page = flash.page_size
+        blank = b"\xff" * page
+        written = 0
+        mv = memoryview(job.buf)
+        for off in range(0, len(job.buf), erase):
+            addr = job.addr + off
+            if flash.read(addr, erase) == mv[off:off + erase]:
+                continue
+            flash.erase(addr // erase)
+            for p in range(off, off + erase, page):
+                chunk = bytes(mv[p:p + page])
+                if chunk != blank:
+                    flash.program(job.addr + p, chunk)
+            written += 1
+        flash.sync()
+        check = fwslot.hash_range(flash, job.addr, len(job.buf))
+        if check != job.digest:
+            raise compat.oserror(compat.EIO, "verify failed at 0x%x: flash"
+                                 " reads back different data" % job.addr)
+        return struct.pack("<H", written) + check
+
+    # ----- firmware slots ---------------------------------------------------
+
+    def _slot(self, name):
+        for s in self.slots:
+            if s.name == name:
+                return s
+        raise compat.oserror(compat.ENOENT, "no firmware slot %r" % name)
+
+    def fw_status(self, payload):
+        req = json.loads(payload) if payload else {}
+        self.slots = fwslot.scan(self.board, self.flash,
+                                 verify=bool(req.get("verify")))
+        boot = fwslot.boot_slot(self.slots)
+        return {"slots": [s.as_dict() for s in self.slots],
+                "boot_slot": boot.name if boot else None}
+
+    def fw_begin(self, payload):
+        slot = self._slot(json.loads(payload)["slot"])
+        boot = fwslot.boot_slot(self.slots)
+        if boot is slot and self.fs is not None:
+            # The overlay reads this slot as its lower: stop serving it.
+            self.fs = None
+            self.fs_error = "firmware slot %s is being rewritten; reboot" \
+                % slot.name
+        fwslot.invalidate(self.flash, slot)
+        return b""
+
+    def fw_commit(self, payload):
+        req = json.loads(payload)
+        slot = self._slot(req["slot"])
+        digest = binascii.unhexlify(req["sha256"])
+        gen = fwslot.commit(self.flash, slot, int(req["size"]), digest,
+                            self.slots)
+        return {"slot": slot.name, "generation": gen}
+
+
+def start(**options):
+    """One-line start from the REPL: the board module says where flash is."""
+    import ovl_board
+    board, flash = ovl_board.open_board()
+    fs = options.pop("fs", None)
+    return Agent(StdioPort(), board, flash, fs=fs, **options).serve()

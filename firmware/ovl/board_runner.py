@@ -1,0 +1,149 @@
+"""A simulated board: flash in a file, the agent on stdin/stdout.
+
+    micropython firmware/ovl/board_runner.py BOARD.json FLASH.bin [options]
+
+It boots like a device would: check the firmware slots' records, mount the
+overlay on the boot slot if one verifies (or come up with the agent only),
+then serve the agent until the host says BYE.  REBOOT boots again in the
+same process.  Every program and erase is written through to the flash
+file at once, so killing the process at any instant is a power cut: the
+file holds exactly the operations that completed.
+
+Options: --window N, --max-payload N (agent buffers), --banner (print a
+line on boot, as a console would).
+"""
+
+import json
+import sys
+
+if __name__ == "__main__":
+    # Run as a script, firmware/ovl is on sys.path; the package needs its
+    # parent.
+    _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+    sys.path.insert(0, _here + "/..")
+
+from ovl import fwslot
+from ovl.agent import Agent, StdioPort
+from ovl.board import Board
+from ovl.flash import Region
+from ovl.simflash import SimFlash
+
+
+class FileFlash(SimFlash):
+    """SimFlash whose every completed operation is already in its file."""
+
+    def __init__(self, board, path):
+        SimFlash.__init__(self, board.size, board.erase_size, board.page_size,
+                          kind=board.kind, path=path)
+        # Unbuffered: each write() reaches the kernel, which keeps it when
+        # the process is killed.  (flush() would fsync on MicroPython.)
+        try:
+            self._file = open(path, "r+b", buffering=0)
+        except OSError:
+            with open(path, "wb") as f:
+                f.write(self.mem)
+            self._file = open(path, "r+b", buffering=0)
+
+    def _write_through(self, addr, n):
+        self._file.seek(addr)
+        self._file.write(self.mem[addr:addr + n])
+
+    def program(self, addr, data):
+        SimFlash.program(self, addr, data)
+        self._write_through(addr, len(data))
+
+    def erase(self, block):
+        SimFlash.erase(self, block)
+        self._write_through(block * self.erase_size, self.erase_size)
+
+    def sync(self):
+        self._check_power()
+
+    def close(self):
+        self._file.close()
+
+
+def load_board(path):
+    with open(path) as f:
+        return Board.from_dict(json.load(f))
+
+
+def open_sim(board_path, flash_path):
+    board = load_board(board_path)
+    return board, FileFlash(board, flash_path)
+
+
+def mount_overlay(board, flash, slot):
+    """The overlay on the boot slot, or (None, why not)."""
+    try:
+        from ovl.squashfs import SquashFS
+        from ovl import overlay
+    except ImportError as e:
+        return None, "overlay not available: %s" % e
+    try:
+        upper = board.first_of_type("ovl")
+        # The image may fill the slot up to its record block.
+        lower = SquashFS(Region(flash, slot.offset, slot.capacity, slot.name))
+        fs = overlay.mount(lower, Region(flash, upper.offset, upper.size,
+                                         upper.name))
+        return fs, None
+    except (OSError, ValueError) as e:
+        return None, "overlay did not mount: %s" % e
+
+
+def boot(board, flash):
+    """(fs, notes) after checking the slots like boot code would."""
+    found = fwslot.scan(board, flash, verify=True)
+    slot = fwslot.boot_slot(found)
+    if slot is None:
+        states = ", ".join("%s %s" % (s.name, s.state) for s in found)
+        return None, ["agent only: no firmware slot holds a verified image"
+                      " (%s)" % (states or "board has no squashfs slot")]
+    fs, why = mount_overlay(board, flash, slot)
+    notes = ["booted slot %s (generation %d)" % (slot.name, slot.generation)]
+    if why:
+        notes.append(why)
+    return fs, notes
+
+
+def main(argv):
+    opts = {"--window": 4, "--max-payload": 4096}
+    banner = False
+    pos = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in opts:
+            opts[a] = int(argv[i + 1])
+            i += 2
+            continue
+        if a == "--banner":
+            banner = True
+        else:
+            pos.append(a)
+        i += 1
+    if len(pos) != 2:
+        sys.stderr.write("usage: board_runner.py BOARD.json FLASH.bin"
+                         " [--window N] [--max-payload N] [--banner]\n")
+        return 2
+    port = StdioPort()
+    while True:
+        board, flash = open_sim(pos[0], pos[1])
+        fs, notes = boot(board, flash)
+        if banner:
+            port.write(("ovl board %s: %s\r\n" % (board.name,
+                                                  "; ".join(notes))).encode())
+        agent = Agent(port, board, flash, fs=fs, window=opts["--window"],
+                      max_payload=opts["--max-payload"], notes=notes)
+        reason = agent.serve()
+        while reason == "bye":
+            # There is no REPL to go back to: wait for the next session.
+            agent.stop = None
+            reason = agent.serve()
+        flash.close()
+        if reason != "reboot":
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,301 @@
+"""`ovl flash`, `ovl remote`, `ovl rig`: boards over a serial port.
+
+flash: hash the target on the board, send only the erase blocks that
+differ, have each verified by the board, then commit the slot record
+(which the board writes only after hashing the whole image itself).  An
+interrupted flash resumes by running the same command: blocks already in
+place hash equal and are skipped.
+"""
+
+import hashlib
+import json
+import struct
+import sys
+import time
+
+from host_tools.cli import CliError
+from host_tools import serial_link
+from host_tools.serial_link import LinkError, hexdigest
+from ovl import agent, frames
+from ovl.board import Board
+
+RESUME_HINT = "rerun the same command to resume"
+
+
+# ----- progress ----------------------------------------------------------
+
+class Progress:
+    """A progress bar with throughput on stderr (only on a terminal)."""
+
+    def __init__(self, total, label, stream=None, force=False):
+        self.total = max(1, total)
+        self.label = label
+        self.done = 0
+        self.start = time.monotonic()
+        self.stream = stream or sys.stderr
+        self.enabled = force or self.stream.isatty()
+        self.last = 0.0
+
+    def rate(self):
+        dt = time.monotonic() - self.start
+        return self.done / dt if dt > 0 else 0.0
+
+    def update(self, n):
+        self.done += n
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.1 and
+                                self.done < self.total):
+            return
+        self.last = now
+        frac = min(1.0, self.done / self.total)
+        bar = "#" * int(frac * 24) + "-" * (24 - int(frac * 24))
+        self.stream.write("\r  %-8s %3d%% [%s] %7.1f KiB/s" % (
+            self.label, frac * 100, bar, self.rate() / 1024))
+        self.stream.flush()
+
+    def finish(self):
+        if self.enabled:
+            self.stream.write("\r" + " " * 60 + "\r")
+            self.stream.flush()
+
+
+def human(n):
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return "%d %s" % (n, unit) if unit == "B" else "%.1f %s" % (n, unit)
+        n /= 1024.0
+
+
+# ----- connecting ----------------------------------------------------------
+
+def add_port_args(p):
+    p.add_argument("--port", required=True,
+                   help="serial device or pyserial URL (loop://, socket://,"
+                        " rfc2217://)")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--timeout", type=float, default=2.0,
+                   help="seconds without an answer before a retry")
+    p.add_argument("--no-bootstrap", action="store_true",
+                   help="do not inject the agent through the raw REPL")
+
+
+def open_link(args):
+    ser = serial_link.open_port(args.port, args.baud)
+    try:
+        return serial_link.connect(
+            ser, bootstrap=not args.no_bootstrap, timeout=args.timeout,
+            log=lambda m: print("ovl: %s" % m, file=sys.stderr))
+    except BaseException:
+        ser.close()
+        raise
+
+
+def check_board(info, name):
+    """The board the agent reports, checked against --board if given."""
+    board = Board.from_dict(info["board"])
+    if name:
+        from host_tools.boards import load_board
+        want = load_board(name)
+        if want.geometry() != board.geometry() or \
+                [p.as_dict() for p in want.partitions] != \
+                [p.as_dict() for p in board.partitions]:
+            raise CliError("board on the port is %s, not %s (geometry or"
+                           " partitions differ)" % (board.name, want.name))
+    return board
+
+
+# ----- flash ----------------------------------------------------------------
+
+def choose_target(info, board, name):
+    """(partition, slot dict or None) the image goes to."""
+    slots = {s["name"]: s for s in info["slots"]}
+    if name:
+        part = board.partition(name)
+        if part.type == "ovl":
+            raise CliError("partition %s is the overlay upper, which a firmware"
+                           " flash keeps; use `ovl remote reset` to wipe it"
+                           % name)
+        return part, slots.get(name)
+    if not slots:
+        raise CliError("board %s has no squashfs partition; name one with"
+                       " --partition" % board.name)
+    if len(slots) == 1:
+        s = info["slots"][0]
+        return board.partition(s["name"]), s
+    # A/B: the slot that is not booted, so the running one stays intact.
+    boot = info.get("boot_slot")
+    for s in info["slots"]:
+        if s["name"] != boot:
+            return board.partition(s["name"]), s
+    raise CliError("no inactive firmware slot")
+
+
+def target_hashes(link, addr, nblocks, erase):
+    per = max(1, link.max_payload // agent.DIGEST_LEN)
+    reqs = []
+    for first in range(0, nblocks, per):
+        k = min(per, nblocks - first)
+        reqs.append((agent.HASHES, struct.pack("<III", addr + first * erase,
+                                               k * erase, erase)))
+    out = []
+    link.pipeline(reqs, lambda i, k, p: out.extend(
+        p[j:j + agent.DIGEST_LEN] for j in range(0, len(p), agent.DIGEST_LEN)))
+    return out
+
+
+def runs_of(blocks, limit):
+    """Contiguous runs of block indexes, each at most `limit` blocks."""
+    runs = []
+    for b in blocks:
+        if runs and runs[-1][-1] == b - 1 and len(runs[-1]) < limit:
+            runs[-1].append(b)
+        else:
+            runs.append([b])
+    return runs
+
+
+def write_blocks(link, base, padded, blocks, erase, progress):
+    """Send the given blocks; each WRITE is verified on the board."""
+    limit = max(1, link.info["write_max"] // erase)
+    chunk = link.max_payload
+    reqs = []
+    expect = {}     # request index -> (run start addr, sha256)
+    for run in runs_of(blocks, limit):
+        start = run[0] * erase
+        data = padded[start:start + len(run) * erase]
+        digest = hashlib.sha256(data).digest()
+        reqs.append((agent.WRITE, struct.pack("<II32s", base + start,
+                                              len(data), digest)))
+        for off in range(0, len(data), chunk):
+            reqs.append((frames.DATA, struct.pack("<I", off) +
+                         data[off:off + chunk]))
+        expect[len(reqs) - 1] = (base + start, digest)
+    sizes = [len(p) - 4 if k == frames.DATA else 0 for k, p in reqs]
+    written = [0]
+
+    def on_reply(i, kind, payload):
+        progress.update(sizes[i])
+        if i in expect:
+            addr, digest = expect[i]
+            if payload[2:] != digest:
+                raise LinkError("board read back different data at 0x%x;"
+                                " %s" % (addr, RESUME_HINT))
+            written[0] += struct.unpack("<H", payload[:2])[0]
+
+    link.pipeline(reqs, on_reply)
+    return written[0]
+
+
+def flash_image(link, image, partition=None, board_name=None, force=False,
+                progress_stream=None, log=None):
+    """Flash `image`; returns a summary dict."""
+    t0 = time.monotonic()
+    info = dict(link.info)
+    info.update(link.call_json(agent.FW_STATUS, {"verify": False}))
+    board = check_board(info, board_name)
+    part, slot = choose_target(info, board, partition)
+    erase = board.erase_size
+    capacity = slot["capacity"] if slot else part.size
+    if len(image) > capacity:
+        raise CliError("image is %d bytes; %s holds at most %d%s" % (
+            len(image), part.name, capacity,
+            " (its last erase block keeps the image record)" if slot else ""))
+    pad = (-len(image)) % erase
+    padded = image + b"\xff" * pad
+    nblocks = len(padded) // erase
+    image_sha = hashlib.sha256(image).digest()
+    have = target_hashes(link, part.offset, nblocks, erase)
+    differ = [i for i in range(nblocks) if force or
+              have[i] != hashlib.sha256(padded[i * erase:(i + 1) * erase])
+              .digest()]
+    recorded = slot is not None and slot["state"] == "ok" and \
+        slot["image_size"] == len(image) and \
+        slot["sha256"] == hexdigest(image_sha)
+    summary = {"partition": part.name, "image_size": len(image),
+               "blocks": nblocks, "sent": len(differ), "written": 0,
+               "sent_bytes": len(differ) * erase,
+               "sha256": hexdigest(image_sha), "generation": None,
+               "resumed": slot is not None and slot["state"] != "ok" and
+               0 < len(differ) < nblocks}
+    if differ or (slot is not None and not recorded):
+        if slot is not None and slot["state"] != "missing":
+            link.call_json(agent.FW_BEGIN, {"slot": part.name})
+        if log and summary["resumed"]:
+            log("resuming: %d of %d blocks already in place"
+                % (nblocks - len(differ), nblocks))
+        progress = Progress(len(differ) * erase, "flash", progress_stream)
+        t1 = time.monotonic()
+        summary["written"] = write_blocks(link, part.offset, padded, differ,
+                                          erase, progress)
+        summary["write_seconds"] = time.monotonic() - t1
+        progress.finish()
+        if slot is not None:
+            res = link.call_json(agent.FW_COMMIT, {
+                "slot": part.name, "size": len(image),
+                "sha256": hexdigest(image_sha)})
+            summary["generation"] = res["generation"]
+    else:
+        summary["write_seconds"] = 0.0
+    summary["seconds"] = time.monotonic() - t0
+    return summary
+
+
+def summary_line(s, baud):
+    if not s["sent"] and s["generation"] is None:
+        return "flash: %s already holds this image (%s, sha256 %s...)" % (
+            s["partition"], human(s["image_size"]), s["sha256"][:12])
+    rate = s["sent_bytes"] / s["write_seconds"] if s["write_seconds"] else 0.0
+    text = "flash: %s %s -> %s: %d/%d blocks sent, %d rewritten, verified" \
+        " sha256 %s..." % ("resumed" if s["resumed"] else "wrote",
+                           human(s["image_size"]), s["partition"], s["sent"],
+                           s["blocks"], s["written"], s["sha256"][:12])
+    if s["generation"] is not None:
+        text += ", slot generation %d" % s["generation"]
+    if rate:
+        text += "; %.1f KiB/s (%d%% of %d baud)" % (
+            rate / 1024, 100 * rate / (baud / 10.0), baud)
+    return text + "; %.1f s" % s["seconds"]
+
+
+def add_flash_args(p):
+    add_port_args(p)
+    p.add_argument("--board", help="expected board (name or JSON path)")
+    p.add_argument("--partition", help="target partition (default: the"
+                   " firmware slot, or the inactive one of two)")
+    p.add_argument("--force", action="store_true",
+                   help="send every block even if the board has it")
+    p.add_argument("--reboot", action="store_true",
+                   help="reboot the board after a successful flash")
+    p.add_argument("image", help="image file (e.g. a SquashFS from ovl build)")
+
+
+def read_image(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise CliError("cannot read image %s: %s" % (path, e.strerror))
+
+
+def run_flash(args):
+    image = read_image(args.image)
+    link = open_link(args)
+    try:
+        s = flash_image(link, image, args.partition, args.board, args.force,
+                        log=lambda m: print("ovl: %s" % m, file=sys.stderr))
+        print(summary_line(s, args.baud))
+        if args.reboot:
+            link.call(agent.REBOOT)
+        else:
+            link.bye()
+    except LinkError as e:
+        raise CliError("%s; %s" % (str(e).rstrip("."), RESUME_HINT)
+                       if RESUME_HINT not in str(e) else str(e))
+    finally:
+        link.ser.close()
+
+
+COMMANDS = {
+    "flash": ("flash an image over serial: only differing blocks, each"
+              " verified, resumable", add_flash_args, run_flash),
+}

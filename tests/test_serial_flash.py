@@ -1,0 +1,222 @@
+"""End to end over a pty pair: the host tools against the agent running under
+the real micropython on a simulated board whose flash is a file."""
+
+import hashlib
+import io
+import os
+import random
+import struct
+import time
+import contextlib
+
+import pytest
+
+from host_tools import serial_link
+from host_tools.cli import main as cli_main
+from host_tools.cmd_serial import flash_image
+from host_tools.serial_link import LinkError
+from host_tools.serial_sim import PtyBoard, Noise
+from ovl import agent
+
+from conftest import ROOT, find_micropython
+
+SIM = os.path.join(ROOT, "boards", "sim.json")
+AB = os.path.join(ROOT, "boards", "sim-ab.json")
+FW_OFFSET = 0
+ERASE = 4096
+
+
+@pytest.fixture
+def board(tmp_path):
+    if not find_micropython():
+        pytest.fail("micropython executable missing: run `make test`")
+    boards = []
+
+    def make(board_json=SIM, **kw):
+        b = PtyBoard(board_json, str(tmp_path / "flash.bin"), **kw)
+        boards.append(b)
+        return b.start()
+
+    yield make
+    for b in boards:
+        b.close()
+
+
+def connect(b, timeout=1.0, bootstrap=False):
+    ser = serial_link.open_port(b.port, 921600)
+    try:
+        return serial_link.connect(ser, bootstrap=bootstrap, timeout=timeout)
+    except BaseException:
+        ser.close()
+        raise
+
+
+def image_bytes(n, seed=1):
+    rng = random.Random(seed)
+    return bytes(rng.getrandbits(8) for _ in range(n))
+
+
+def flash_file(b):
+    with open(b.flash_path, "rb") as f:
+        return f.read()
+
+
+def test_full_then_differential_then_up_to_date(board):
+    b = board()
+    link = connect(b)
+    assert link.info["boot_slot"] is None      # fresh chip: agent only
+    img = image_bytes(40 * ERASE + 123)
+    s = flash_image(link, img)
+    assert (s["sent"], s["written"], s["generation"]) == (41, 41, 1)
+    assert flash_file(b)[:len(img)] == img
+    img2 = bytearray(img)
+    img2[5 * ERASE + 7] ^= 0xFF
+    img2[30 * ERASE] ^= 0x01
+    s = flash_image(link, bytes(img2))
+    assert (s["sent"], s["written"], s["generation"]) == (2, 2, 1)
+    s = flash_image(link, bytes(img2))
+    assert s["sent"] == 0 and s["generation"] is None
+    link.call(agent.REBOOT)
+    link = connect(b)
+    slot = link.info["slots"][0]
+    assert link.info["boot_slot"] == "firmware" and slot["state"] == "ok"
+    assert slot["sha256"] == hashlib.sha256(bytes(img2)).hexdigest()
+    link.bye()
+
+
+def test_interrupted_flash_boots_agent_only_and_resumes(board):
+    b = board()
+    link = connect(b)
+    flash_image(link, image_bytes(20 * ERASE, seed=2))
+    img = image_bytes(60 * ERASE, seed=3)
+    replies = [0]
+
+    def cut():              # power cut while the blocks stream
+        replies[0] += 1
+        if replies[0] == 40:
+            b.kill()
+
+    link.progress = cut
+    link.timeout = 0.3
+    link.retries = 2
+    with pytest.raises(LinkError, match="stopped answering"):
+        flash_image(link, img)
+    link.ser.close()
+    b.start()
+    link = connect(b)
+    # The old record was erased before the first block changed: the board
+    # comes up with the agent only instead of a half-written lower.
+    assert link.info["boot_slot"] is None
+    assert "agent only" in " ".join(link.info["notes"])
+    s = flash_image(link, img)
+    assert s["resumed"] and 0 < s["sent"] < 60 and s["generation"] == 1
+    assert flash_file(b)[:len(img)] == img
+    link.bye()
+
+
+def test_line_noise_both_ways_is_recovered(board):
+    b = board(noise_to_board=Noise(flip=0.0001, drop=0.0001, seed=5),
+              noise_to_host=Noise(flip=0.0002, drop=0.0002, seed=6))
+    link = connect(b, timeout=0.4)
+    img = image_bytes(24 * ERASE, seed=4)
+    s = flash_image(link, img)
+    assert s["generation"] == 1
+    assert flash_file(b)[:len(img)] == img
+    hit = b.to_board.noise.flipped + b.to_board.noise.dropped
+    assert hit > 0 and link.resends > 0
+    link.bye()
+
+
+def test_agent_refuses_unverified_data_and_upper_writes(board):
+    b = board()
+    link = connect(b)
+    before = flash_file(b)
+    data = b"\x55" * ERASE
+    link.call(agent.WRITE, struct.pack("<II32s", 8 * ERASE, ERASE,
+                                       hashlib.sha256(b"other").digest()))
+    with pytest.raises(serial_link.RemoteError, match="nothing written"):
+        link.call(0x40, struct.pack("<I", 0) + data)
+    assert flash_file(b) == before
+    with pytest.raises(serial_link.RemoteError, match="overlay upper"):
+        link.call(agent.ERASE, struct.pack("<II", 0x100000, ERASE))
+    with pytest.raises(serial_link.RemoteError, match="exceeds"):
+        link.call(agent.READ, struct.pack("<II", 0, 1 << 20))
+    # The session survives the refusals.
+    assert link.call(agent.READ, struct.pack("<II", 0, 4)) == b"\xff" * 4
+    link.bye()
+
+
+def test_ab_slots_switch_only_after_verification(board):
+    b = board(AB)
+    link = connect(b)
+    a_img = image_bytes(10 * ERASE, seed=7)
+    s = flash_image(link, a_img)
+    first = s["partition"]
+    link.call(agent.REBOOT)
+    link = connect(b)
+    assert link.info["boot_slot"] == first
+    s = flash_image(link, image_bytes(12 * ERASE, seed=8))
+    second = s["partition"]
+    assert second != first and s["generation"] == 2
+    link.call(agent.REBOOT)
+    link = connect(b)
+    assert link.info["boot_slot"] == second
+    # An interrupted update of the other slot leaves the booted one alone.
+    link.progress = lambda: b.kill()
+    link.timeout, link.retries = 0.3, 1
+    with pytest.raises(LinkError):
+        flash_image(link, image_bytes(12 * ERASE, seed=9))
+    link.ser.close()
+    b.start()
+    link = connect(b)
+    assert link.info["boot_slot"] == second
+    link.bye()
+
+
+def test_bootstrap_through_the_raw_repl(board, tmp_path):
+    b = board(mode="repl")
+    ser = serial_link.open_port(b.port, 921600)
+    notes = []
+    link = serial_link.connect(ser, bootstrap=True, log=notes.append)
+    assert "raw-paste" in notes[0]
+    assert link.info["runtime"].startswith("micropython")
+    s = flash_image(link, image_bytes(3 * ERASE, seed=10))
+    assert s["generation"] == 1
+    link.bye()
+    # The pasted program ends (raw REPL: end of stdout, end of stderr,
+    # prompt) and the raw REPL runs code again.
+    repl = serial_link.RawRepl(ser)
+    repl.read_until(b"\x04\x04>")
+    ser.write(b"print(6*7)\x04")
+    assert b"OK42" in repl.read_until(b"\x04>")
+    ser.close()
+
+
+def cli(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli_main(list(argv))
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_cli_flash_summary_and_one_line_errors(board, tmp_path):
+    b = board()
+    img = tmp_path / "fw.img"
+    img.write_bytes(image_bytes(5 * ERASE, seed=11))
+    status, out, err = cli("flash", "--port", b.port, "--board", "sim",
+                           "--no-bootstrap", str(img))
+    assert status == 0, err
+    assert out.startswith("flash: wrote 20.0 KiB -> firmware: 5/5 blocks")
+    status, out, err = cli("flash", "--port", b.port, "--board", "pico",
+                           "--no-bootstrap", str(img))
+    assert status == 1 and "not pico" in err and len(err.splitlines()) == 1
+    big = tmp_path / "big.img"
+    big.write_bytes(b"\0" * (1 << 20))
+    status, out, err = cli("flash", "--port", b.port, "--no-bootstrap",
+                           str(big))
+    assert status == 1 and "record" in err
+    b.kill()
+    status, out, err = cli("flash", "--port", b.port, "--no-bootstrap",
+                           "--timeout", "0.2", str(img))
+    assert status == 1 and "no ovl agent answered" in err
+    assert len(err.splitlines()) == 1
