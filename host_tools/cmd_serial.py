@@ -295,7 +295,148 @@ def run_flash(args):
         link.ser.close()
 
 
+# ----- remote overlay verbs ------------------------------------------------
+
+def remote_get(link, path, out, progress=None):
+    """Stream a file from the board's overlay into `out` (pipelined)."""
+    size = link.call_json(agent.FS_STAT, {"path": path})["size"]
+    chunk = link.max_payload
+    reqs = ((agent.FS_GET, json.dumps({"path": path, "offset": off,
+                                       "n": chunk}).encode())
+            for off in range(0, size, chunk))
+
+    def on_reply(i, kind, payload):
+        out.write(payload)
+        if progress:
+            progress.update(len(payload))
+
+    link.pipeline(reqs, on_reply)
+    return size
+
+
+def remote_put(link, path, data, progress=None):
+    """Send a file; the board makes it visible in one rename, verified."""
+    head = json.dumps({"path": path, "size": len(data),
+                       "sha256": hashlib.sha256(data).hexdigest()}).encode()
+    chunk = link.max_payload
+    reqs = [(agent.FS_PUT, head)] + [
+        (frames.DATA, struct.pack("<I", off) + data[off:off + chunk])
+        for off in range(0, len(data), chunk)]
+
+    def on_reply(i, kind, payload):
+        if progress and i:
+            progress.update(len(reqs[i][1]) - 4)
+
+    link.pipeline(reqs, on_reply)
+
+
+def mode_letter(mode):
+    kind = mode & 0o170000
+    return {0o040000: "d", 0o120000: "l", 0o100000: "-"}.get(kind, "?")
+
+
+def remote_ls(link, path):
+    start = 0
+    while start is not None:
+        res = link.call_json(agent.FS_LS, {"path": path, "start": start})
+        for name, mode, size in res["entries"]:
+            print("%s%s %10d %s" % (mode_letter(mode),
+                                    oct(mode & 0o7777)[2:].rjust(4, "0"),
+                                    size, name))
+        start = res["next"]
+
+
+def run_remote(args):
+    verb = args.verb
+    need = {"ls": (0, 1), "cat": (1, 1), "get": (1, 2), "put": (2, 2),
+            "rm": (1, 1), "mkdir": (1, 1), "mv": (2, 2), "diff": (0, 1),
+            "revert": (1, 1), "reset": (0, 1), "fsck": (0, 0),
+            "stat": (1, 1)}[verb]
+    if not need[0] <= len(args.args) <= need[1]:
+        raise CliError("remote %s takes %d to %d arguments" % (verb, need[0],
+                                                               need[1]))
+    a = args.args
+    data = None
+    if verb == "put":
+        data = read_image(a[0])
+    link = open_link(args)
+    try:
+        return remote_verb(link, verb, a, data)
+    except LinkError as e:
+        raise CliError("%s; nothing was changed by a partial transfer, rerun"
+                       " the command" % str(e).rstrip("."))
+    finally:
+        link.bye()
+        link.ser.close()
+
+
+def remote_verb(link, verb, a, data):
+    call = link.call_json
+    if verb == "ls":
+        remote_ls(link, a[0] if a else "/")
+    elif verb == "stat":
+        print(json.dumps(call(agent.FS_STAT, {"path": a[0]}), sort_keys=True))
+    elif verb == "cat":
+        remote_get(link, a[0], sys.stdout.buffer)
+        sys.stdout.flush()
+    elif verb == "get":
+        dest = a[1] if len(a) > 1 else a[0].rsplit("/", 1)[-1]
+        tmp = dest + ".part"
+        with open(tmp, "wb") as f:
+            n = remote_get(link, a[0], f, Progress(0, "get"))
+        import os
+        os.replace(tmp, dest)
+        print("get: %s -> %s (%s)" % (a[0], dest, human(n)))
+    elif verb == "put":
+        t0 = time.monotonic()
+        remote_put(link, a[1], data, Progress(len(data), "put"))
+        dt = time.monotonic() - t0
+        print("put: %s -> %s (%s, verified, %.1f KiB/s)" % (
+            a[0], a[1], human(len(data)), len(data) / 1024 / max(dt, 1e-6)))
+    elif verb == "rm":
+        call(agent.FS_RM, {"path": a[0]})
+    elif verb == "mkdir":
+        call(agent.FS_MKDIR, {"path": a[0]})
+    elif verb == "mv":
+        call(agent.FS_MV, {"src": a[0], "dst": a[1]})
+    elif verb == "diff":
+        res = call(agent.FS_DIFF, {"path": a[0] if a else "/"})
+        for kind, path in res["changes"]:
+            print("%-9s %s" % (kind, path))
+        if res["truncated"]:
+            print("... (more; diff a subdirectory)")
+    elif verb == "revert":
+        call(agent.FS_REVERT, {"path": a[0]})
+    elif verb == "reset":
+        when = a[0] if a else "now"
+        if when not in ("now", "boot"):
+            raise CliError("remote reset takes 'now' or 'boot'")
+        call(agent.FS_RESET, {"when": when})
+        print("reset: upper %s" % ("wiped" if when == "now" else
+                                   "will be wiped at next boot"))
+    elif verb == "fsck":
+        problems = call(agent.FS_FSCK)["problems"]
+        for p in problems:
+            print(p)
+        print("fsck: %s" % ("clean" if not problems else
+                            "%d problem(s)" % len(problems)))
+        return 1 if problems else 0
+    return 0
+
+
+def add_remote_args(p):
+    add_port_args(p)
+    p.add_argument("verb", choices=("ls", "stat", "cat", "get", "put", "rm",
+                                    "mkdir", "mv", "diff", "revert", "reset",
+                                    "fsck"))
+    p.add_argument("args", nargs="*", help="paths (put: LOCAL REMOTE; reset:"
+                   " now|boot)")
+
+
 COMMANDS = {
     "flash": ("flash an image over serial: only differing blocks, each"
               " verified, resumable", add_flash_args, run_flash),
+    "remote": ("manage a board's overlay over serial (ls, stat, cat, get,"
+               " put, rm, mkdir, mv, diff, revert, reset, fsck)",
+               add_remote_args, run_remote),
 }

@@ -142,7 +142,12 @@ class Agent:
             HASHES: self.hashes, ERASE: self.erase, WRITE: self.write,
             DATA: self.data, FW_STATUS: self.fw_status,
             FW_BEGIN: self.fw_begin, FW_COMMIT: self.fw_commit,
-            REBOOT: self.reboot, BYE: self.bye}
+            REBOOT: self.reboot, BYE: self.bye,
+            FS_LS: self.fs_ls, FS_STAT: self.fs_stat, FS_GET: self.fs_get,
+            FS_PUT: self.fs_put, FS_RM: self.fs_rm, FS_MKDIR: self.fs_mkdir,
+            FS_MV: self.fs_mv, FS_DIFF: self.fs_diff,
+            FS_REVERT: self.fs_revert, FS_RESET: self.fs_reset,
+            FS_FSCK: self.fs_fsck}
 
     # ----- the loop -------------------------------------------------------
 
@@ -366,6 +371,15 @@ class Agent:
             raise ValueError("short DATA frame")
         (offset,) = struct.unpack("<I", payload[:4])
         chunk = payload[4:]
+        if isinstance(job, PutJob):
+            if offset != job.pos or job.pos + len(chunk) > job.size:
+                raise compat.oserror(compat.EINVAL, "DATA at %d, expected %d"
+                                     % (offset, job.pos))
+            job.write(chunk)
+            if job.pos < job.size:
+                return ACK
+            self.job = None
+            return job.finish()
         if offset != job.pos or job.pos + len(chunk) > len(job.buf):
             raise compat.oserror(compat.EINVAL, "DATA at %d, expected %d"
                                  % (offset, job.pos))
@@ -438,6 +452,154 @@ class Agent:
         gen = fwslot.commit(self.flash, slot, int(req["size"]), digest,
                             self.slots)
         return {"slot": slot.name, "generation": gen}
+
+
+    # ----- overlay verbs ------------------------------------------------------
+
+    def _fs(self):
+        if self.fs is None:
+            raise compat.oserror(compat.ENODEV, self.fs_error or
+                                 "no overlay mounted")
+        return self.fs
+
+    def fs_ls(self, payload):
+        req = json.loads(payload)
+        fs = self._fs()
+        path = req["path"]
+        names = fs.listdir(path)
+        start = int(req.get("start", 0))
+        out = []
+        room = self.max_payload - 64
+        i = start
+        while i < len(names):
+            name = names[i]
+            st = fs.lstat(join_path(path, name))
+            entry = [name, st[0], st[6]]
+            room -= len(json.dumps(entry)) + 2
+            if room < 0 and out:
+                break
+            out.append(entry)
+            i += 1
+        return {"entries": out, "next": i if i < len(names) else None}
+
+    def fs_stat(self, payload):
+        path = json.loads(payload)["path"]
+        fs = self._fs()
+        st = fs.lstat(path)
+        return {"mode": st[0], "ino": st[1], "nlink": st[3], "uid": st[4],
+                "gid": st[5], "size": st[6], "mtime": st[8],
+                "layer": fs.layer_of(path)}
+
+    def fs_get(self, payload):
+        req = json.loads(payload)
+        n = int(req["n"])
+        if n > self.max_payload:
+            raise compat.oserror(compat.E2BIG, "read of %d bytes exceeds %d"
+                                 % (n, self.max_payload))
+        with self._fs().open(req["path"], "rb") as f:
+            f.seek(int(req["offset"]))
+            return f.read(n)
+
+    def fs_put(self, payload):
+        req = json.loads(payload)
+        self.job = None
+        self.job = PutJob(self._fs(), req["path"], int(req["size"]),
+                          binascii.unhexlify(req["sha256"]))
+        if self.job.size == 0:
+            job, self.job = self.job, None
+            return job.finish()
+        return b""
+
+    def fs_rm(self, payload):
+        path = json.loads(payload)["path"]
+        fs = self._fs()
+        if fs.lstat(path)[0] & 0o170000 == 0o040000:
+            fs.rmdir(path)
+        else:
+            fs.remove(path)
+        return b""
+
+    def fs_mkdir(self, payload):
+        self._fs().mkdir(json.loads(payload)["path"])
+        return b""
+
+    def fs_mv(self, payload):
+        req = json.loads(payload)
+        self._fs().rename(req["src"], req["dst"])
+        return b""
+
+    def fs_diff(self, payload):
+        changes = self._fs().diff(json.loads(payload).get("path", "/"))
+        out = []
+        room = self.max_payload - 64
+        for kind, path in changes:
+            room -= len(kind) + len(path) + 8
+            if room < 0:
+                return {"changes": out, "truncated": True}
+            out.append([kind, path])
+        return {"changes": out, "truncated": False}
+
+    def fs_revert(self, payload):
+        self._fs().revert(json.loads(payload)["path"])
+        return b""
+
+    def fs_reset(self, payload):
+        fs = self._fs()
+        if json.loads(payload).get("when") == "boot":
+            fs.request_reset(True)
+        else:
+            fs.reset()
+        return b""
+
+    def fs_fsck(self, payload):
+        return {"problems": list(self._fs().fsck())}
+
+
+def join_path(parent, name):
+    return "/" + name if parent in ("", "/") else parent.rstrip("/") + "/" + name
+
+
+class PutJob:
+    """A file arriving for the overlay: it streams into a temporary upper
+    file, is read back and hashed, then one rename makes it visible, so a
+    disconnect leaves the old file or the new one, never a truncated one."""
+
+    def __init__(self, fs, path, size, digest):
+        if "/" not in path or path.endswith("/"):
+            raise compat.oserror(compat.EINVAL, "bad path %r" % path)
+        parent, name = path.rsplit("/", 1)
+        self.fs = fs
+        self.path = path
+        self.tmp = (parent or "") + "/.ovl-put-" + name
+        self.size = size
+        self.digest = digest
+        self.pos = 0
+        try:
+            fs.remove(self.tmp)     # left by an earlier, interrupted put
+        except OSError:
+            pass
+        self.file = fs.open(self.tmp, "wb")
+
+    def write(self, chunk):
+        self.file.write(chunk)
+        self.pos += len(chunk)
+
+    def finish(self):
+        self.file.close()
+        h = compat.sha256()
+        with self.fs.open(self.tmp, "rb") as f:
+            while True:
+                chunk = f.read(4096)
+                if not chunk:
+                    break
+                h.update(chunk)
+        if h.digest() != self.digest:
+            self.fs.remove(self.tmp)
+            raise compat.oserror(compat.EIO, "%s does not match its hash;"
+                                 " the old file is kept" % self.path)
+        self.fs.rename(self.tmp, self.path)
+        self.fs.sync()
+        return {"path": self.path, "size": self.size}
 
 
 def start(**options):

@@ -84,11 +84,23 @@ def mount_overlay(board, flash, slot):
         upper = board.first_of_type("ovl")
         # The image may fill the slot up to its record block.
         lower = SquashFS(Region(flash, slot.offset, slot.capacity, slot.name))
-        fs = overlay.mount(lower, Region(flash, upper.offset, upper.size,
-                                         upper.name))
-        return fs, None
+        region = Region(flash, upper.offset, upper.size, upper.name)
+        note = None
+        if region.read(0, 64) == b"\xff" * 64 and is_blank(region):
+            from ovl.logstore import LogStore
+            LogStore.format(region)     # first boot: an empty upper
+            note = "formatted the blank upper partition %s" % upper.name
+        return overlay.mount(lower, region), note
     except (OSError, ValueError) as e:
         return None, "overlay did not mount: %s" % e
+
+
+def is_blank(region):
+    blank = b"\xff" * region.erase_size
+    for b in range(region.block_count):
+        if region.read(b * region.erase_size, region.erase_size) != blank:
+            return False
+    return True
 
 
 def boot(board, flash):
@@ -100,6 +112,8 @@ def boot(board, flash):
         return None, ["agent only: no firmware slot holds a verified image"
                       " (%s)" % (states or "board has no squashfs slot")]
     fs, why = mount_overlay(board, flash, slot)
+    if fs is None and why is None:
+        why = "overlay did not mount"
     notes = ["booted slot %s (generation %d)" % (slot.name, slot.generation)]
     if why:
         notes.append(why)

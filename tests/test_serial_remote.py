@@ -1,0 +1,103 @@
+"""Overlay verbs over serial against the agent under micropython, and the
+atomicity of put across a power cut."""
+
+import io
+import os
+import subprocess
+
+import pytest
+
+from host_tools import serial_link
+from host_tools.cmd_serial import flash_image, remote_get, remote_put
+from host_tools.serial_link import LinkError, RemoteError
+from host_tools.serial_sim import PtyBoard
+from ovl import agent
+
+from conftest import ROOT
+
+SIM = os.path.join(ROOT, "boards", "sim.json")
+
+
+@pytest.fixture
+def booted(tmp_path):
+    """A sim board running a SquashFS firmware with /etc/motd and /bin/sh."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "bin").mkdir()
+    (root / "etc" / "motd").write_bytes(b"hello from the lower\n")
+    (root / "bin" / "sh").write_bytes(os.urandom(9000))
+    img = tmp_path / "fw.sqfs"
+    subprocess.run(["mksquashfs", str(root), str(img), "-noappend",
+                    "-all-root", "-comp", "gzip", "-quiet"], check=True,
+                   stdout=subprocess.DEVNULL)
+    b = PtyBoard(SIM, str(tmp_path / "flash.bin")).start()
+    link = connect(b)
+    flash_image(link, img.read_bytes())
+    link.call(agent.REBOOT)
+    link = connect(b)
+    assert link.info["fs"], link.info["notes"]
+    yield b, link, root
+    b.close()
+
+
+def connect(b, timeout=1.0):
+    ser = serial_link.open_port(b.port, 921600)
+    return serial_link.connect(ser, bootstrap=False, timeout=timeout)
+
+
+def get(link, path):
+    out = io.BytesIO()
+    remote_get(link, path, out)
+    return out.getvalue()
+
+
+def test_verbs_over_the_union(booted):
+    b, link, root = booted
+    call = link.call_json
+    names = [e[0] for e in call(agent.FS_LS, {"path": "/"})["entries"]]
+    assert names == ["bin", "etc"]
+    assert get(link, "/bin/sh") == (root / "bin" / "sh").read_bytes()
+    assert call(agent.FS_STAT, {"path": "/etc/motd"})["layer"] == "lower"
+    big = os.urandom(30000)
+    remote_put(link, "/etc/motd", big)
+    assert get(link, "/etc/motd") == big
+    call(agent.FS_MKDIR, {"path": "/data"})
+    remote_put(link, "/data/empty", b"")
+    call(agent.FS_MV, {"src": "/data/empty", "dst": "/data/e2"})
+    call(agent.FS_RM, {"path": "/bin/sh"})
+    changes = call(agent.FS_DIFF, {"path": "/"})["changes"]
+    assert ["deleted", "/bin/sh"] in changes
+    # put renames a new file over the lower one: the overlay reports it
+    # as a replacement.
+    assert [c for c in changes if c[1] == "/etc/motd"]
+    assert ["added", "/data"] in changes
+    assert call(agent.FS_FSCK)["problems"] == []
+    call(agent.FS_REVERT, {"path": "/etc/motd"})
+    assert get(link, "/etc/motd") == b"hello from the lower\n"
+    with pytest.raises(RemoteError, match="ENOENT"):
+        call(agent.FS_STAT, {"path": "/nope"})
+    # Reset at next boot: still there now, gone after the reboot.
+    call(agent.FS_RESET, {"when": "boot"})
+    assert call(agent.FS_STAT, {"path": "/data"})["layer"] == "upper"
+    link.call(agent.REBOOT)
+    link = connect(b)
+    names = [e[0] for e in link.call_json(agent.FS_LS,
+                                          {"path": "/"})["entries"]]
+    assert names == ["bin", "etc"]
+    link.bye()
+
+
+def test_put_interrupted_by_power_cut_keeps_the_old_file(booted):
+    b, link, root = booted
+    old = os.urandom(5000)
+    remote_put(link, "/etc/motd", old)
+    link.progress = lambda: b.kill() if link.resends == 0 else None
+    link.timeout, link.retries = 0.3, 1
+    with pytest.raises(LinkError):
+        remote_put(link, "/etc/motd", os.urandom(60000))
+    link.ser.close()
+    b.start()
+    link = connect(b)
+    assert get(link, "/etc/motd") == old
+    assert link.call_json(agent.FS_FSCK)["problems"] == []
+    link.bye()
