@@ -1,0 +1,300 @@
+"""Benchmark: the ovl log store against MicroPython's littlefs (VfsLfs2).
+
+    python -m host_tools.bench_store [--tiny] [--json]
+
+Both run in one `micropython` process on the same simulated chip geometry
+(1 MiB NOR, 4 KiB erase blocks, 256-byte pages); littlefs sees the chip
+through a block device written here (readblocks/writeblocks with offsets,
+ioctl 6 = erase).  Counts are deterministic (seeded workloads, flash
+counters), so one run is the measurement:
+
+  W1  50 config files of 200-2000 bytes, then 500 whole-file rewrites
+  W2  2,000 appends of 64 bytes to one file, committed (closed) every 10
+  W3  one 256 KiB file, then 20 one-byte edits at random offsets
+
+For each: bytes programmed, write amplification (programmed / user bytes
+written), erases, max erases of one block, bytes read by a fresh mount, and
+heap held by the mounted store (gc.mem_alloc after a collect).  Format
+erases are not counted for either.  The ovl store runs on its API directly
+(one transaction per file close, as the overlay does).  A heap table then
+shows ovl's RAM per file.  --tiny runs everything scaled down (the smoke
+test).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIRMWARE = os.path.join(os.path.dirname(HERE), "firmware")
+
+DEVICE_SCRIPT = r"""
+import sys, gc, vfs, json
+from ovl.simflash import SimFlash, Xorshift
+from ovl.logstore import LogStore, ROOT_INO
+
+SIZE, ES, PS = 1 << 20, 4096, 256
+SCALE = @SCALE@
+
+def n(x):
+    return max(1, int(x * SCALE))
+
+class BlockDev:
+    # littlefs's view of the SimFlash: byte-offset reads and programs,
+    # erase on request (ioctl 6), never an implicit erase
+    def __init__(self, flash):
+        self.f = flash
+    def readblocks(self, block, buf, off=0):
+        self.f.readinto(block * ES + off, buf)
+    def writeblocks(self, block, buf, off=0):
+        addr = block * ES + off
+        pos = 0
+        while pos < len(buf):       # programs stay inside one page
+            k = min(len(buf) - pos, PS - (addr + pos) % PS)
+            self.f.program(addr + pos, bytes(buf[pos:pos + k]))
+            pos += k
+    def ioctl(self, op, arg):
+        if op == 4:
+            return SIZE // ES
+        if op == 5:
+            return ES
+        if op == 6:
+            self.f.erase(arg)
+            return 0
+        return 0
+
+def sizes(rng, count, lo, hi):
+    return [lo + rng.below(hi - lo + 1) for _ in range(count)]
+
+# ----- ovl ---------------------------------------------------------------
+
+class OvlRig:
+    name = 'ovl'
+    def __init__(self, flash):
+        self.flash = flash
+        self.s = LogStore.format(flash)
+        self.inos = {}
+    def write_file(self, name, data):
+        s = self.s
+        t = s.begin()
+        ino = self.inos.get(name)
+        if ino is None:
+            ino = t.new_ino()
+            t.put_inode(ino, mode=0o100644, size=0, mtime=1)
+            t.link(ROOT_INO, name, ino)
+            self.inos[name] = ino
+        else:
+            t.truncate(ino, 0)
+        t.write(ino, 0, data)
+        t.put_inode(ino, size=len(data), mtime=2)
+        t.commit()
+    def append(self, name, chunks):
+        s = self.s
+        ino = self.inos.get(name)
+        t = s.begin()
+        if ino is None:
+            ino = t.new_ino()
+            t.put_inode(ino, mode=0o100644, size=0)
+            t.link(ROOT_INO, name, ino)
+            self.inos[name] = ino
+            size = 0
+        else:
+            size = s.get(ino).size
+        for c in chunks:
+            t.write(ino, size, c)
+            size += len(c)
+        t.put_inode(ino, size=size, mtime=3)
+        t.commit()
+    def poke(self, name, off, data):
+        t = self.s.begin()
+        t.write(self.inos[name], off, data)
+        t.put_inode(self.inos[name], mtime=4)
+        t.commit()
+    def read(self, name):
+        ino = self.inos[name]
+        return b''.join(d for o, k, d in self.s.read(ino, 0, self.s.get(ino).size))
+    def remount(self):
+        self.s = None
+        gc.collect()
+        base = gc.mem_alloc()
+        self.s = LogStore.mount(self.flash)
+        gc.collect()
+        return gc.mem_alloc() - base
+
+# ----- littlefs ------------------------------------------------------------
+
+class LfsRig:
+    name = 'littlefs'
+    def __init__(self, flash):
+        self.flash = flash
+        self.bdev = BlockDev(flash)
+        vfs.VfsLfs2.mkfs(self.bdev)
+        self.fs = vfs.VfsLfs2(self.bdev)
+    def write_file(self, name, data):
+        f = self.fs.open('/' + name, 'wb')
+        f.write(data)
+        f.close()
+    def append(self, name, chunks):
+        f = self.fs.open('/' + name, 'ab')
+        for c in chunks:
+            f.write(c)
+        f.close()
+    def poke(self, name, off, data):
+        f = self.fs.open('/' + name, 'r+b')
+        f.seek(off)
+        f.write(data)
+        f.close()
+    def read(self, name):
+        f = self.fs.open('/' + name, 'rb')
+        d = f.read()
+        f.close()
+        return d
+    def remount(self):
+        self.fs = None
+        gc.collect()
+        base = gc.mem_alloc()
+        self.fs = vfs.VfsLfs2(self.bdev)
+        self.fs.stat('/')
+        gc.collect()
+        return gc.mem_alloc() - base
+
+# ----- workloads -----------------------------------------------------------
+
+def w1(rig, rng):
+    nfiles = n(50)
+    user = 0
+    expect = {}
+    for i, size in enumerate(sizes(rng, nfiles, 200, 2000)):
+        data = bytes([i & 255]) * size
+        rig.write_file('cfg%d' % i, data)
+        expect['cfg%d' % i] = data
+        user += size
+    for j in range(n(500)):
+        i = rng.below(nfiles)
+        data = bytes([(i + j) & 255]) * (200 + rng.below(1801))
+        rig.write_file('cfg%d' % i, data)
+        expect['cfg%d' % i] = data
+        user += len(data)
+    return user, expect
+
+def w2(rig, rng):
+    user = 0
+    data = bytearray()
+    for j in range(n(200)):
+        chunks = [bytes([(j * 10 + k) & 255]) * 64 for k in range(10)]
+        rig.append('log', chunks)
+        for c in chunks:
+            data += c
+        user += 640
+    return user, {'log': bytes(data)}
+
+def w3(rig, rng):
+    size = n(256) * 1024
+    data = bytearray(bytes(range(256)) * (size // 256))
+    rig.write_file('big', bytes(data))
+    user = size
+    for j in range(n(20)):
+        off = rng.below(size)
+        rig.poke('big', off, b'!')
+        data[off] = 33
+        user += 1
+    return user, {'big': bytes(data)}
+
+def measure(rig_cls, work, seed):
+    flash = SimFlash(SIZE, ES, PS)
+    rig = rig_cls(flash)
+    flash.reset_counters()
+    base = list(flash.erase_counts)
+    user, expect = work(rig, Xorshift(seed))
+    c = flash.counters()
+    wear = [c['erase_counts'][i] - base[i] for i in range(len(base))]
+    flash.reset_counters()
+    heap = rig.remount()
+    mount_read = flash.counters()['bytes_read']
+    for name in expect:
+        assert rig.read(name) == expect[name], (rig.name, name)
+    return {'user_bytes': user, 'bytes_programmed': c['bytes_programmed'],
+            'wa': c['bytes_programmed'] / user, 'erases': c['erases'],
+            'max_erases': max(wear), 'mount_bytes_read': mount_read,
+            'heap': heap}
+
+out = {}
+for wname, work in (('W1', w1), ('W2', w2), ('W3', w3)):
+    out[wname] = {}
+    for rig_cls in (OvlRig, LfsRig):
+        out[wname][rig_cls.name] = measure(rig_cls, work, 12345)
+
+# ovl heap per file: N small files in 3 directories, mounted fresh
+heap = []
+for count in (n(100), n(200), n(400)):
+    flash = SimFlash(SIZE, ES, PS)
+    rig = OvlRig(flash)
+    for i in range(count):
+        rig.write_file('file%04d' % i, b'x' * 100)
+    h = rig.remount()
+    heap.append((count, h))
+out['heap_per_files'] = heap
+print(json.dumps(out))
+"""
+
+
+def run_device(scale, micropython=None):
+    exe = micropython or os.environ.get("OVL_MICROPYTHON") or \
+        os.path.join(os.path.dirname(sys.executable), "micropython")
+    script = "import sys\nsys.path.insert(0, %r)\n" % FIRMWARE + \
+        DEVICE_SCRIPT.replace("@SCALE@", repr(scale))
+    proc = subprocess.run([exe, "-X", "heapsize=32M", "-c", script],
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise SystemExit("bench_store: micropython run failed:\n" +
+                         proc.stdout + proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def ratio(a, b):
+    return "%.2f" % (a / b) if b else "inf"
+
+
+def report(res):
+    lines = ["ovl log store vs littlefs (VfsLfs2), 1 MiB NOR, 4 KiB blocks,"
+             " same micropython process",
+             "%-4s %-9s %12s %6s %7s %6s %10s %8s" % (
+                 "", "", "programmed", "WA", "erases", "max/bl", "mount rd",
+                 "heap")]
+    for w in ("W1", "W2", "W3"):
+        for name in ("ovl", "littlefs"):
+            r = res[w][name]
+            lines.append("%-4s %-9s %12d %6.2f %7d %6d %10d %8d" % (
+                w, name, r["bytes_programmed"], r["wa"], r["erases"],
+                r["max_erases"], r["mount_bytes_read"], r["heap"]))
+        o, l = res[w]["ovl"], res[w]["littlefs"]
+        lines.append("%-4s %-9s %12s %6s %7s %6s %10s %8s" % (
+            w, "ovl/lfs", ratio(o["bytes_programmed"], l["bytes_programmed"]),
+            ratio(o["wa"], l["wa"]), ratio(o["erases"], l["erases"]),
+            ratio(o["max_erases"], l["max_erases"]),
+            ratio(o["mount_bytes_read"], l["mount_bytes_read"]),
+            ratio(o["heap"], l["heap"])))
+    heap = res["heap_per_files"]
+    lines.append("ovl heap after mount (gc.mem_alloc): " + ", ".join(
+        "%d files %d B" % (c, h) for c, h in heap))
+    (c0, h0), (c1, h1) = heap[0], heap[-1]
+    if c1 > c0:
+        lines.append("ovl heap per file: %.0f B" % ((h1 - h0) / (c1 - c0)))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="bench_store", description=__doc__,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--tiny", action="store_true", help="scaled down (smoke)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--micropython", help="path of the micropython executable")
+    args = p.parse_args(argv)
+    res = run_device(0.05 if args.tiny else 1.0, args.micropython)
+    print(json.dumps(res, indent=2) if args.json else report(res))
+
+
+if __name__ == "__main__":
+    main()
