@@ -262,10 +262,9 @@ class LogStore:
                 continue
             nodes, end, clean, summarized = self._block_nodes(b, mounting=True)
             if not nodes and end == self.data_start and clean:
-                # nothing written since the erase; re-read the header once
-                # more: an interrupted header program reads unstably
-                again = unpack_block_header(self._read(b * es, BLOCK_HDR_SIZE))
-                self.state[b] = FREE if again is not None else UNKNOWN
+                # nothing written since the erase (checked again, header
+                # included, before the block is first written)
+                self.state[b] = FREE
                 self.used[b] = self.data_start
                 continue
             blocks[b] = (nodes, end, clean, summarized)
@@ -401,12 +400,14 @@ class LogStore:
         nodes = []
         limit = self.log_end
         while pos + NODE_HDR_SIZE <= limit:
-            raw = self._read(base + pos, NODE_HDR_SIZE)
-            if raw[:4] == b"\xff\xff\xff\xff":
+            # the first 4 bytes say whether anything is there at all
+            raw = self._read(base + pos, 4)
+            if raw == b"\xff\xff\xff\xff":
                 if pos % unit == 0:
                     break                   # the end of the log
                 pos = align(pos, unit)      # padding up to the next unit
                 continue
+            raw += self._read(base + pos + 4, NODE_HDR_SIZE - 4)
             hdr = unpack_node_header(raw)
             if hdr is None:
                 break
@@ -427,7 +428,7 @@ class LogStore:
             pos += node_size(blen)
         end = pos
         if not nodes and end == self.data_start and \
-                raw[:4] == b"\xff\xff\xff\xff":
+                raw == b"\xff\xff\xff\xff":
             # looks unused since its erase: checked in full when opened
             return nodes, end, True
         # junk after the log end means a program was cut there; a summary
@@ -471,10 +472,8 @@ class LogStore:
         addr = nd.addr
         nsize = nd.size()
         if t == NODE_INODE:
-            ino, birth, mode, uid, gid, nlink, flags, rdev, size, mt, ct = f
-            inode = Inode(ino, mode, uid, gid, mt, ct, size, nlink, flags,
-                          rdev, birth)
-            self._put_keyed(self.inodes, ino, inode, nd.ver, addr, nsize)
+            # the body's field tuple is the index value: small in RAM
+            self._put_keyed(self.inodes, f[0], f, nd.ver, addr, nsize)
         elif t == NODE_DELETE:
             self._put_keyed(self.inodes, f[0], None, nd.ver, addr, nsize)
         elif t == NODE_DIRENT:
@@ -505,6 +504,7 @@ class LogStore:
             self._trunc_add(f[0], [nd.ver, f[1], addr, nsize])
 
     def _live_inode(self, ino):
+        """The INODE_BODY field tuple of a live inode, or None."""
         rec = self.inodes.get(ino)
         return None if rec is None else rec[0]
 
@@ -520,7 +520,7 @@ class LogStore:
                 continue
             nodes.sort(key=lambda nd: nd.ver)
             for nd in nodes:
-                if nd.ver < inode.birth:
+                if nd.ver < inode[1]:
                     self._kill(nd.addr, nd.size())
                 else:
                     self._index(nd)
@@ -536,7 +536,7 @@ class LogStore:
                 sub = table[ino]
                 for key in list(sub):
                     rec = sub[key]
-                    if inode is None or rec[1] < inode.birth or \
+                    if inode is None or rec[1] < inode[1] or \
                             (rec[0] is None and rec[4] == 0):
                         self._kill(rec[2], rec[3])
                         del sub[key]
@@ -545,7 +545,7 @@ class LogStore:
         for ino in list(self.links):
             inode = self._live_inode(ino)
             rec = self.links[ino]
-            if inode is None or rec[1] < inode.birth:
+            if inode is None or rec[1] < inode[1]:
                 self._kill(rec[2], rec[3])
                 del self.links[ino]
         # a dirent naming an inode that does not exist can only come from
@@ -670,7 +670,11 @@ class LogStore:
 
     def get(self, ino):
         rec = self.inodes.get(ino)
-        return None if rec is None else rec[0]
+        if rec is None or rec[0] is None:
+            return None
+        i, birth, mode, uid, gid, nlink, flags, rdev, size, mt, ct = rec[0]
+        return Inode(i, mode, uid, gid, mt, ct, size, nlink, flags, rdev,
+                     birth)
 
     def lookup(self, dir_ino, name):
         d = self.dirs.get(dir_ino)
@@ -766,9 +770,13 @@ class LogStore:
                     b = c
             if b not in self.verified:
                 # a block found free at mount: erase it again unless it
-                # really reads erased (a torn erase or header can lie)
-                if not self._erased(b * self.es + self.data_start,
-                                    self.es - self.data_start):
+                # reads erased and its header reads the same as at mount
+                # (an interrupted header program can read unstably)
+                hdr = unpack_block_header(self._read(b * self.es,
+                                                     BLOCK_HDR_SIZE))
+                if hdr is None or hdr[1] != self.ec[b] or not self._erased(
+                        b * self.es + self.data_start,
+                        self.es - self.data_start):
                     self._erase(b)
                     continue
             self.state[b] = OPEN
@@ -1587,7 +1595,7 @@ def check(store):
             reachable[v] = True
     orphans = []
     for ino, rec in store.inodes.items():
-        inode = rec[0]
+        inode = store.get(ino)
         if inode is None:
             continue
         if ino not in reachable:
