@@ -1,26 +1,36 @@
-"""Benchmark: ovl's SquashFS reader against its peers on one image, one run.
+"""Benchmark: ovl's SquashFS reader against its peers on one image.
 
     python -m host_tools.bench_squashfs [--src DIR | --image IMG] [-b 128K]
-        [--repeat 3] [--mpy] [--mpy-heap]
+        [--rounds 5] [--mpy] [--mpy-heap]
 
 Reads every regular file of the image and prints throughput (MB of file
 data per second) for:
-  ovl            ovl.squashfs.SquashFS walking the tree, read(entry, 0, size)
-  PySquashfsImage  the pure-Python peer (pinned in requirements-dev.txt)
-  unsquashfs     the C tool, extracting to a temporary directory
-  zlib floor     zlib.decompress of exactly the data and fragment blocks the
-                 files use, each once, with nothing else: what no reader on
-                 this Python can beat
-and the ratios ovl/peer.  --mpy runs the reader under MicroPython against
-`deflate` alone on the same blocks.  --mpy-heap finds the smallest free heap
-(in one contiguous piece, the rest of the heap filled) in which MicroPython
-walks and reads a 4 KiB-block image, per metadata cache size.  Without
---src/--image the tree is this Python's standard library (minus caches and
-site-packages), close to a firmware root's mix of text, binaries and many
-small files.  Images live in RAM for every reader but unsquashfs.
+  ovl            ovl.squashfs.SquashFS walking the tree and streaming each
+                 file (one block per read, 256 KiB for blocks under 64 KiB)
+  PySquashfsImage  the pure-Python peer (pinned in requirements-dev.txt),
+                 reading the same files fully (byte counts must agree)
+  unsquashfs     the C tool, extracting to a temporary directory (wall time)
+  zlib floor     the data and fragment blocks, inflated with zlib.decompress,
+                 no Python parsing: exactly the blocks a reader inflates
+                 reading each file in walk order (a file's data blocks, then
+                 its fragment block unless the previous file used the same
+                 one), listed before timing; what no reader here can beat
+The contenders run interleaved in --rounds rounds (each round in a rotated
+order, after a gc.collect), from the same image in RAM in one process, so
+load changes on a shared machine hit all of them alike.  Each is reported by
+its best (minimum) CPU time and the spread of its times ((max - min) / min);
+ratios ovl/peer are given from the best times and as the range of the
+per-round ratios.  --mpy times the reader under MicroPython against
+`deflate` alone on the same blocks, interleaved the same way.  --mpy-heap
+finds the smallest free heap (in one contiguous piece, the rest of the heap
+filled) in which MicroPython walks and reads a 4 KiB-block image, per
+metadata cache size.  Without --src/--image the tree is this Python's
+standard library (minus caches and site-packages), close to a firmware
+root's mix of text, binaries and many small files.
 """
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -56,17 +66,25 @@ def build_image(src, out, block_size):
     subprocess.run(cmd, check=True, capture_output=True)
 
 
-def best_of(repeat, fn, clock=time.process_time):
-    """Fastest of `repeat` runs.  In-process readers are timed in CPU time
-    (less disturbed by other work on a shared 2-core machine)."""
-    best = None
-    result = None
-    for _ in range(repeat):
-        start = clock()
-        result = fn()
-        took = clock() - start
-        best = took if best is None or took < best else best
-    return best, result
+def interleaved(contenders, rounds):
+    """Run each (name, fn, clock) once per round, rotating the order each
+    round; return {name: [seconds per round]} and {name: fn's last result}.
+    In-process readers are timed in CPU time (less disturbed by other work
+    on a shared 2-core machine); child processes in wall time."""
+    times = dict((c[0], []) for c in contenders)
+    results = {}
+    for r in range(rounds):
+        k = r % len(contenders)
+        for name, fn, clock in contenders[k:] + contenders[:k]:
+            gc.collect()
+            start = clock()
+            results[name] = fn()
+            times[name].append(clock() - start)
+    return times, results
+
+
+def spread(times):
+    return (max(times) - min(times)) / min(times) if min(times) > 0 else 0.0
 
 
 def read_all_ovl(data):
@@ -107,12 +125,14 @@ def run_unsquashfs(path):
         shutil.rmtree(out, ignore_errors=True)
 
 
-def used_blocks(data):
-    """[(pos, size word)] of every data and fragment block the files use,
-    each once, in the order a tree walk first needs them."""
+def floor_blocks(data):
+    """[(pos, stored size, compressed)] of the blocks a streaming reader
+    inflates reading every regular file in walk order: each file's data
+    blocks (sparse ones cost nothing) and its fragment block unless the
+    previous file's was the same one."""
     fs = SquashFS(BytesSource(data))
-    seen = set()
     blocks = []
+    last_fragment = None
     for _, e in fs.walk("/"):
         if e.mode & F.S_IFMT != F.S_IFREG:
             continue
@@ -120,30 +140,30 @@ def used_blocks(data):
         if f.nblocks:
             pos = f.start
             for word in fs._block_words(f, 0, f.nblocks):
-                size = word & F.DATA_SIZE_MASK
-                if size and pos not in seen:
-                    seen.add(pos)
-                    blocks.append((pos, word))
+                size, compressed = F.split_block_word(word)
+                if size:
+                    blocks.append((pos, size, compressed))
                 pos += size
         if f.fragment != F.FRAGMENT_NONE:
             pos, word = fs._fragment(f.fragment)
-            if pos not in seen:
-                seen.add(pos)
-                blocks.append((pos, word))
+            if pos != last_fragment:
+                size, compressed = F.split_block_word(word)
+                blocks.append((pos, size, compressed))
+                last_fragment = pos
     return blocks
 
 
 def inflate_floor(data, blocks):
+    decompress = zlib.decompress
     total = 0
-    for pos, word in blocks:
-        size, compressed = F.split_block_word(word)
+    for pos, size, compressed in blocks:
         chunk = data[pos:pos + size]
-        total += len(zlib.decompress(chunk) if compressed else chunk)
+        total += len(decompress(chunk) if compressed else chunk)
     return total
 
 
 MPY_THROUGHPUT = r"""
-import sys, io, json, time, deflate
+import sys, io, json, time, gc, deflate
 sys.path.insert(0, %(firmware)r)
 from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
@@ -153,33 +173,35 @@ wbits = %(wbits)d
 
 def ours():
     fs = SquashFS(BytesSource(data))
+    step = fs.block_size
     total = 0
     for p, e in fs.walk("/"):
         if e.mode & 0o170000 == 0o100000:
-            total += len(fs.read(e, 0, e.size))
+            off = 0
+            while off < e.size:
+                total += len(fs.read(e, off, step))
+                off += step
     return total
 
 def floor():
     total = 0
-    for pos, word in blocks:
-        size = word & 0xFFFFFF
+    for pos, size, compressed in blocks:
         chunk = data[pos:pos + size]
-        if word & 0x1000000:
-            total += len(chunk)
-        else:
+        if compressed:
             total += len(deflate.DeflateIO(io.BytesIO(chunk), deflate.ZLIB,
                                            wbits).read())
+        else:
+            total += len(chunk)
     return total
 
-out = {}
-for name, fn in (("ovl", ours), ("deflate", floor)):
-    best = None
-    for _ in range(%(repeat)d):
+contenders = [("ovl", ours), ("deflate", floor)]
+out = {"ovl": [], "deflate": [], "bytes": {}}
+for r in range(%(rounds)d):
+    for name, fn in contenders[r %% 2:] + contenders[:r %% 2]:
+        gc.collect()
         t = time.ticks_us()
-        n = fn()
-        dt = time.ticks_diff(time.ticks_us(), t) / 1e6
-        best = dt if best is None or dt < best else best
-    out[name] = [best, n]
+        out["bytes"][name] = fn()
+        out[name].append(time.ticks_diff(time.ticks_us(), t) / 1e6)
 print(json.dumps(out))
 """
 
@@ -254,14 +276,14 @@ def run_mpy(script, heap="256m"):
                           capture_output=True, text=True)
 
 
-def bench_mpy(image_path, data, blocks, block_size, repeat):
+def bench_mpy(image_path, blocks, block_size, rounds):
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(blocks, f)
         blocks_path = f.name
     try:
         proc = run_mpy(MPY_THROUGHPUT % {
             "firmware": FIRMWARE, "image": image_path, "blocks": blocks_path,
-            "wbits": min(15, block_size.bit_length() - 1), "repeat": repeat})
+            "wbits": min(15, block_size.bit_length() - 1), "rounds": rounds})
     finally:
         os.unlink(blocks_path)
     if proc.returncode:
@@ -291,12 +313,19 @@ def mb_per_s(nbytes, seconds):
     return nbytes / seconds / 1e6 if seconds > 0 else float("inf")
 
 
+def ratio_range(t_ovl, t_peer):
+    """Per-round ovl/peer throughput ratios: (lowest, highest)."""
+    ratios = [p / o for o, p in zip(t_ovl, t_peer)]
+    return min(ratios), max(ratios)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--src", help="tree to image (default: the stdlib)")
     p.add_argument("--image", help="use this image instead of building one")
     p.add_argument("-b", "--block-size", default="128K")
-    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=5,
+                   help="interleaved rounds (best of them is reported)")
     p.add_argument("--mpy", action="store_true",
                    help="also time the reader under MicroPython")
     p.add_argument("--mpy-heap", action="store_true",
@@ -304,6 +333,8 @@ def main(argv=None):
     p.add_argument("--heap-src", help="tree for --mpy-heap (default: the "
                    "stdlib's email package)")
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be at least 1")
 
     block_size = parse_size(args.block_size)
     work = tempfile.mkdtemp(prefix="bench-sqfs-")
@@ -319,41 +350,54 @@ def main(argv=None):
         print("image: %s, %d bytes, block size %d, %s, %d inodes"
               % (image if args.image else (args.src or "stdlib"), len(data),
                  fs.block_size, fs.compression, fs.inode_count))
-        blocks = used_blocks(data)
-        t_ovl, total = best_of(args.repeat, lambda: read_all_ovl(data))
-        rows = [("ovl", t_ovl)]
-        t_floor, floor_total = best_of(args.repeat,
-                                       lambda: inflate_floor(data, blocks))
+        blocks = floor_blocks(data)
+        floor_name = "zlib floor (%d blocks)" % len(blocks)
+        cpu = time.process_time
+        contenders = [("ovl", lambda: read_all_ovl(data), cpu)]
         try:
-            t_py, py_total = best_of(args.repeat,
-                                     lambda: read_all_pysquashfs(data))
-            if py_total != total:
-                print("warning: PySquashfsImage read %d bytes, ovl %d"
-                      % (py_total, total))
-            rows.append(("PySquashfsImage", t_py))
+            import PySquashfsImage  # noqa: F401
+            contenders.append(("PySquashfsImage",
+                               lambda: read_all_pysquashfs(data), cpu))
         except ImportError:
             print("PySquashfsImage not installed: pip install -r "
                   "requirements-dev.txt")
         if shutil.which("unsquashfs"):
-            # A child process: wall time (it also writes the files out).
-            t_unsq, _ = best_of(args.repeat, lambda: run_unsquashfs(image),
-                                time.perf_counter)
-            rows.append(("unsquashfs (C, to tmpfs)", t_unsq))
-        rows.append(("zlib floor (%d blocks)" % len(blocks), t_floor))
-        print("file data read: %d bytes (best of %d runs)"
-              % (total, args.repeat))
-        print("%-28s %10s %10s %12s" % ("reader", "seconds", "MB/s",
-                                        "ovl/this"))
-        for name, t in rows:
-            print("%-28s %10.4f %10.1f %12.2f"
-                  % (name, t, mb_per_s(total, t), t / t_ovl))
+            contenders.append(("unsquashfs (C, to tmpfs)",
+                               lambda: run_unsquashfs(image),
+                               time.perf_counter))
+        contenders.append((floor_name, lambda: inflate_floor(data, blocks),
+                           cpu))
+        times, results = interleaved(contenders, args.rounds)
+        total = results["ovl"]
+        py_total = results.get("PySquashfsImage")
+        if py_total is not None and py_total != total:
+            raise SystemExit("PySquashfsImage read %d bytes, ovl %d: not the "
+                             "same files" % (py_total, total))
+        t_ovl = times["ovl"]
+        print("file data read: %d bytes; %d interleaved rounds, best time "
+              "of each" % (total, args.rounds))
+        print("%-26s %8s %8s %7s %9s %14s" % (
+            "reader", "best s", "MB/s", "spread", "ovl/this", "ovl/this range"))
+        for name, _, _ in contenders:
+            t = times[name]
+            lo, hi = ratio_range(t_ovl, t)
+            print("%-26s %8.4f %8.1f %6.0f%% %9.2f %8.2f..%.2f"
+                  % (name, min(t), mb_per_s(total, min(t)), 100 * spread(t),
+                     min(t) / min(t_ovl), lo, hi))
         if args.mpy:
-            res = bench_mpy(image, data, blocks, fs.block_size, args.repeat)
-            t_m, n_m = res["ovl"]
-            t_d, _ = res["deflate"]
-            print("MicroPython: ovl %.2f MB/s, deflate alone %.2f MB/s, "
-                  "ovl/deflate %.2f (%d bytes)"
-                  % (mb_per_s(n_m, t_m), mb_per_s(total, t_d), t_d / t_m, n_m))
+            res = bench_mpy(image, blocks, fs.block_size, args.rounds)
+            t_m, t_d = res["ovl"], res["deflate"]
+            n_m = res["bytes"]["ovl"]
+            if n_m != total:
+                raise SystemExit("MicroPython read %d bytes, CPython %d"
+                                 % (n_m, total))
+            lo, hi = ratio_range(t_m, t_d)
+            print("MicroPython: ovl %.2f MB/s (spread %.0f%%), deflate alone "
+                  "%.2f MB/s (spread %.0f%%), ovl/deflate %.2f "
+                  "(per round %.2f..%.2f)"
+                  % (mb_per_s(total, min(t_m)), 100 * spread(t_m),
+                     mb_per_s(total, min(t_d)), 100 * spread(t_d),
+                     min(t_d) / min(t_m), lo, hi))
         if args.mpy_heap:
             heap_image = os.path.join(work, "heap4k.sqfs")
             heap_src = args.heap_src or os.path.join(

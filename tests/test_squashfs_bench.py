@@ -10,7 +10,7 @@ def test_bench_squashfs_runs(tmp_path, capsys):
     root = str(tmp_path / "src")
     os.makedirs(root)
     build_small_tree(root)
-    bench_squashfs.main(["--src", root, "-b", "4K", "--repeat", "1", "--mpy"])
+    bench_squashfs.main(["--src", root, "-b", "4K", "--rounds", "2", "--mpy"])
     out = capsys.readouterr().out
     assert "block size 4096" in out
     for row in ("ovl", "PySquashfsImage", "unsquashfs", "zlib floor",

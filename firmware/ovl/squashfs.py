@@ -181,6 +181,13 @@ def _encode_name(name):
     return name.encode("utf-8", "surrogateescape")
 
 
+def _zlib_error(e, limit):
+    """The reader's exception for compat.inflate's ValueError `e`."""
+    if "exceeds" in str(e):
+        return DecompressionBombError("block inflates beyond %d bytes" % limit)
+    return DecompressionError("gzip block: %s" % e)
+
+
 def _make_decompressor(compression, block_log):
     """inflate(data, limit) for the image's compressor on this runtime."""
     name = F.COMPRESSION_NAMES.get(compression)
@@ -201,10 +208,7 @@ def _make_decompressor(compression, block_log):
                 return inflate(data, limit, data_wbits if limit == block_size
                                else meta_wbits)
             except ValueError as e:
-                if "exceeds" in str(e):
-                    raise DecompressionBombError(
-                        "block inflates beyond %d bytes" % limit)
-                raise DecompressionError("gzip block: %s" % e)
+                raise _zlib_error(e, limit)
         return zlib_block
     if compression in (F.COMP_XZ, F.COMP_LZMA) and not compat.MICROPYTHON:
         import lzma
@@ -319,6 +323,10 @@ class SquashFS:
         self.root_inode = sb["root_inode"]
         self._raw_superblock = raw
         self._inflate = _make_decompressor(sb["compression"], log)
+        # The data-block fast path calls compat.inflate itself (one call
+        # frame less per block) for gzip images.
+        self._zlib = sb["compression"] == F.COMP_ZLIB
+        self._data_wbits = min(15, log)
 
     @staticmethod
     def _check_index(start, count, entry_size, low, used, what):
@@ -815,69 +823,95 @@ class SquashFS:
         Compressed blocks lying back to back are fetched with one source
         read of up to _RUN_BYTES and inflated from memoryview slices of it
         (on MicroPython _RUN_BYTES is 0: one block is read at a time).  Any
-        other block (sparse, stored raw, kept, damaged) takes _data_block.
+        other block (sparse, stored raw, kept, damaged, short) takes
+        _data_block.  Per-block work is kept minimal: 4 KiB images have
+        tens of thousands of blocks.
         """
         bs = self.block_size
-        size = entry.size
-        inflate = self._inflate
-        kept_pos = self._kept_pos
+        first_start = block_start
+        if self._zlib:
+            inflate = compat.inflate        # errors translated below
+            wbits = self._data_wbits
+        else:
+            checked = self._inflate
+            inflate = lambda raw, limit, _w: checked(raw, limit)
+            wbits = 0
+        kept_pos = self._kept_pos[0]
         run = None                  # source bytes of the current run
         run_pos = run_end = 0       # image span they cover
-        last = None                 # (pos, data) of the last inflated block
+        last_pos = -1               # the last block inflated here ...
+        last_data = None            # ... and its data
         n = len(words)
         i = 0
-        while i < n:
-            word = words[i]
-            i += 1
-            stored = word & F.DATA_SIZE_MASK
-            expected = size - block_start
-            if expected > bs:
-                expected = bs
-            if stored and word < F.DATA_UNCOMPRESSED and stored <= bs \
-                    and pos != kept_pos[0]:
-                # The common case, kept short: a compressed block.
-                if pos + stored > run_end:
-                    # Next run: this block plus the compressed blocks after
-                    # it, up to _RUN_BYTES of source.
-                    run_pos = pos
-                    run_end = pos + stored
-                    j = i
-                    while j < n:
-                        w = words[j]
-                        if w >= F.DATA_UNCOMPRESSED or not w or w > bs \
-                                or run_end + w - run_pos > _RUN_BYTES:
-                            break
-                        run_end += w
-                        j += 1
-                    run = None
-                    run = self._read(run_pos, run_end - run_pos)
-                    if run_end - run_pos != stored:
-                        run = memoryview(run)
-                if pos == run_pos and run_end - pos == stored:
-                    data = inflate(run, bs)
+        try:
+            while i < n:
+                word = words[i]
+                i += 1
+                # 0 < word <= bs: compressed (bit 24 clear), stored size
+                # sane.  Full-size output is checked by length only.
+                if 0 < word <= bs and pos != kept_pos:
+                    if pos >= run_end:
+                        # Next run: this block and the compressed blocks
+                        # after it, up to _RUN_BYTES of source.
+                        run_pos = pos
+                        run_end = pos + word
+                        j = i
+                        while j < n:
+                            w = words[j]
+                            if not 0 < w <= bs \
+                                    or run_end + w - run_pos > _RUN_BYTES:
+                                break
+                            run_end += w
+                            j += 1
+                        run = None
+                        run = self._read(run_pos, run_end - run_pos)
+                        if run_end - run_pos != word:
+                            run = memoryview(run)
+                    if run_end - run_pos == word:
+                        data = inflate(run, bs, wbits)
+                    else:
+                        k = pos - run_pos
+                        data = inflate(run[k:k + word], bs, wbits)
+                    if len(data) != bs:
+                        # Only a file's last block may be short.
+                        expected = entry.size - block_start
+                        if len(data) != expected:
+                            self._data_block(pos, word, min(expected, bs),
+                                             entry)
+                    last_pos = pos
+                    last_data = data
+                    pos += word
                 else:
-                    data = inflate(run[pos - run_pos:pos - run_pos + stored],
-                                   bs)
-                last = (pos, data)
-                if len(data) != expected:
-                    self._data_block(pos, word, expected, entry)
-            else:
-                if last is not None:
-                    kept_pos[0] = last[0]
-                    self._kept[0] = last[1]
-                    last = None
-                data = self._data_block(pos, word, expected, entry)
-            pos += stored
-            if block_start < offset or end - block_start < expected:
-                lo = offset - block_start if block_start < offset else 0
-                data = data[lo:end - block_start]
-            pieces.append(data)
-            block_start += bs
-        if last is not None:
-            # Kept for the next small read that lands in the same block.
-            kept_pos[0] = last[0]
-            self._kept[0] = last[1]
+                    if last_data is not None:
+                        self._keep(last_pos, last_data)
+                        last_data = None
+                    expected = entry.size - block_start
+                    if expected > bs:
+                        expected = bs
+                    data = self._data_block(pos, word, expected, entry)
+                    pos += word & F.DATA_SIZE_MASK
+                pieces.append(data)
+                block_start += bs
+        except CorruptImageError:
+            raise
+        except ValueError as e:
+            raise _zlib_error(e, bs)
+        finally:
+            # Keep the last block for a following small read within it (a
+            # slow-path block keeps itself, after this run's blocks).
+            if last_data is not None:
+                self._keep(last_pos, last_data)
+        # Trim the first and last blocks to [offset, end).
+        hi = end - (block_start - bs)
+        if hi < len(pieces[-1]):
+            pieces[-1] = pieces[-1][:hi]
+        if offset > first_start:
+            pieces[0] = pieces[0][offset - first_start:]
         return pos
+
+    def _keep(self, pos, data):
+        self._kept_pos[0] = pos
+        self._kept[0] = data
 
     def _list_words(self, k, pos, off, low, high):
         """Up to k block-size words from the block list at (pos, off)."""
