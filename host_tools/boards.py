@@ -7,6 +7,9 @@ from ovl.board import Board, BoardError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BOARDS_DIR = os.environ.get("OVL_BOARDS_DIR") or os.path.join(ROOT, "boards")
+# A simulated chip lives in RAM: refuse sizes no host can hold rather than
+# die allocating them (the largest shipped board is 128 MiB).
+SIM_FLASH_LIMIT = 1 << 30
 
 
 def board_names():
@@ -32,6 +35,8 @@ def load_board(name_or_path):
         raise BoardError("cannot read board file %s: %s" % (path, e.strerror))
     except ValueError as e:
         raise BoardError("board file %s is not valid JSON: %s" % (path, e))
+    if isinstance(data, dict) and not isinstance(data.get("name", ""), str):
+        raise BoardError("board file %s: name must be a string" % path)
     default = os.path.basename(path)[:-5] if path.endswith(".json") else path
     return Board.from_dict(data, default)
 
@@ -39,6 +44,12 @@ def load_board(name_or_path):
 def open_sim_flash(board, path, create=True):
     """The board's simulated chip, persisted in `path`."""
     from ovl.simflash import SimFlash
+    if board.size > SIM_FLASH_LIMIT:
+        raise BoardError("board %s has %d bytes of flash: more than the %d a"
+                         " simulated chip may hold" % (board.name, board.size,
+                                                       SIM_FLASH_LIMIT))
+    if os.path.isdir(path):
+        raise BoardError("flash file %s is a directory" % path)
     if not create and not os.path.exists(path):
         raise BoardError("flash file %s does not exist" % path)
     if os.path.exists(path) and os.path.getsize(path) != board.size:

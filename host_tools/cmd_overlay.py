@@ -158,8 +158,24 @@ def verb_ls(ovl, args):
     return "\n".join(lines)
 
 
+CAT_LIMIT = 16 << 20     # shell/JSON output holds a file in RAM: bounded
+
+
+def copy_stream(src, dst):
+    """In chunks: a (sparse) file may be far bigger than RAM."""
+    while True:
+        chunk = src.read(65536)
+        if not chunk:
+            break
+        dst.write(chunk)
+
+
 def verb_cat(ovl, args):
     need(args, 1, "cat PATH")
+    size = ovl.stat(args[0])[6]
+    if size > CAT_LIMIT:
+        raise OSError(compat.EFBIG, "%s is %d bytes; cat shows at most %d "
+                      "here (use get)" % (args[0], size, CAT_LIMIT))
     return ovl.read_bytes(args[0])
 
 
@@ -174,20 +190,23 @@ def verb_stat(ovl, args):
 def verb_put(ovl, args):
     need(args, 2, "put HOSTFILE PATH")
     with open(args[0], "rb") as src, ovl.open(args[1], "wb") as dst:
-        while True:
-            chunk = src.read(65536)
-            if not chunk:
-                break
-            dst.write(chunk)
+        copy_stream(src, dst)
     return None
 
 
 def verb_get(ovl, args):
     need(args, 2, "get PATH HOSTFILE")
-    data = ovl.read_bytes(args[0])
-    with open(args[1], "wb") as f:
-        f.write(data)
+    with ovl.open(args[0], "rb") as src, open(args[1], "wb") as dst:
+        copy_stream(src, dst)
     return None
+
+
+def number(text, what, base=10):
+    try:
+        return int(text, base)
+    except ValueError:
+        raise ShellError("%s must be %s number, not %r"
+                         % (what, "an octal" if base == 8 else "a", text))
 
 
 def verb_write(ovl, args):
@@ -197,19 +216,19 @@ def verb_write(ovl, args):
     data = args[3].encode("latin-1", "backslashreplace").decode(
         "unicode_escape").encode("latin-1")
     with ovl.open(args[0], args[1] if "b" in args[1] else args[1] + "b") as f:
-        f.seek(int(args[2]))
+        f.seek(number(args[2], "OFFSET"))
         f.write(data)
     return None
 
 
 def verb_truncate(ovl, args):
     need(args, 2, "truncate PATH SIZE")
-    ovl.truncate(args[0], int(args[1]))
+    ovl.truncate(args[0], number(args[1], "SIZE"))
 
 
 def verb_chmod(ovl, args):
     need(args, 2, "chmod MODE PATH")
-    ovl.chmod(args[1], int(args[0], 8))
+    ovl.chmod(args[1], number(args[0], "MODE", 8))
 
 
 def verb_ln(ovl, args):
@@ -236,15 +255,12 @@ def verb_reset(ovl, args):
 def verb_chown(ovl, args):
     need(args, 2, "chown UID[:GID] PATH")
     uid, _, gid = args[0].partition(":")
-    try:
-        ovl.chown(args[1], int(uid), int(gid) if gid else -1)
-    except ValueError:
-        raise ShellError("chown: UID and GID are numbers")
+    ovl.chown(args[1], number(uid, "UID"), number(gid, "GID") if gid else -1)
 
 
 def verb_touch(ovl, args):
     need(args, 2, "touch PATH MTIME")
-    mtime = int(args[1])
+    mtime = number(args[1], "MTIME")
     ovl.utime(args[0], (mtime, mtime))
 
 
@@ -358,6 +374,9 @@ def add_fs_arguments(p):
 def open_session(args):
     if args.power_cut_after is not None and not args.upper:
         raise OSError(compat.EINVAL, "--power-cut-after needs --upper")
+    if args.power_cut_after is not None and args.power_cut_after < 0:
+        raise OSError(compat.EINVAL, "--power-cut-after counts flash "
+                      "operations from 0, not %d" % args.power_cut_after)
     return Session(args.lower, args.upper, args.power_cut_after, args.torn,
                    args.seed)
 
@@ -375,7 +394,13 @@ def run_fs(args):
         words.insert(1, VERB_FLAGS[args.verb][0])
     session = open_session(args)
     try:
-        out = run_verb(session.mount(), words)
+        if words[0] == "cat" and len(words) == 2:
+            # streamed, not held: `fs cat` has no size limit
+            with session.mount().open(words[1], "rb") as src:
+                copy_stream(src, sys.stdout.buffer)
+            out = None
+        else:
+            out = run_verb(session.mount(), words)
         session.close()
     except PowerCut as exc:
         return power_cut_exit(session, exc)

@@ -95,6 +95,9 @@ class Extractor:
             if os.listdir(self.dest):
                 raise ExtractError("destination %s is not empty"
                                    % os.fsdecode(self.dest))
+        except OSError as e:
+            raise ExtractError("cannot create destination %s: %s"
+                               % (os.fsdecode(self.dest), e.strerror))
 
     def _create(self, fn, path, shown, *args):
         try:

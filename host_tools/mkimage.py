@@ -860,6 +860,8 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
     image behind.  pseudo: (name for messages, pseudo-file text) pairs."""
     block_size = parse_block_size(block_size)
     Compressor(comp, 12)                      # reject a bad name before work
+    if os.path.isdir(out_path):
+        raise MkimageError("cannot write %s: it is a directory" % out_path)
     ops = []
     for name, text in pseudo:
         ops += parse_pseudo(text, name)

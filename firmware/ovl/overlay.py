@@ -41,6 +41,12 @@ INDEX_PREFIX = "link:"      # + lower ino -> upper ino, on the root inode
 
 MAX_SYMLINKS = 40           # Linux's limit before ELOOP
 NAME_MAX = 255
+# Limits of the on-flash fields (docs/FORMAT.md): sizes and offsets are
+# u64 but kept to Linux's signed off_t; ids are u32; times are s64.
+MAX_FILE_SIZE = (1 << 63) - 1
+MAX_ID = 0xFFFFFFFF
+TIME_MIN = -(1 << 63)
+TIME_MAX = (1 << 63) - 1
 
 
 def is_dir(mode):
@@ -864,6 +870,10 @@ class Overlay:
         self._mutate(path, op)
 
     def chown(self, path, uid, gid, follow=True):
+        for v in (uid, gid):
+            if v != -1 and not 0 <= v <= MAX_ID:
+                raise oserror(compat.EINVAL, path)
+
         def op(txn):
             node = self._copy_up(txn, self._walk(path, follow=follow))
             i = node.inode
@@ -876,16 +886,22 @@ class Overlay:
 
     def utime(self, path, times=None):
         """times = (atime, mtime) or None for now.  Only mtime is kept."""
+        mtime = None if times is None else int(times[1])
+        if mtime is not None and not TIME_MIN <= mtime <= TIME_MAX:
+            raise oserror(compat.EINVAL, path)
+
         def op(txn):
             node = self._copy_up(txn, self._walk(path))
             now = self._now()
-            mtime = now if times is None else int(times[1])
-            self._put(txn, node, mtime=mtime, ctime=now)
+            self._put(txn, node, mtime=now if mtime is None else mtime,
+                      ctime=now)
         self._mutate(path, op)
 
     def truncate(self, path, size):
         if size < 0:
             raise oserror(compat.EINVAL, path)
+        if size > MAX_FILE_SIZE:
+            raise oserror(compat.EFBIG, path)
         node = self._walk(path)
         if node.isdir():
             raise oserror(compat.EISDIR, path)
@@ -1046,11 +1062,14 @@ class Overlay:
 
         def op(txn):
             parent, name = self._walk_parent(path)
-            if parent.uino is None or not parent.dirent and \
-                    parent.uino != self._root_ino:
-                return
-            found = self.store.lookup(parent.uino, name)
+            found = None
+            if parent.uino is not None and (parent.dirent or
+                                            parent.uino == self._root_ino):
+                found = self.store.lookup(parent.uino, name)
             if found is None:
+                # nothing in the upper: fine for a lower name, a typo else
+                if not self._lower_has(parent, name):
+                    raise oserror(compat.ENOENT, path)
                 return
             dropped = {}
             if not self._whiteout(found):

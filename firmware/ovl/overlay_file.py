@@ -10,7 +10,8 @@ copies the file up (metadata only) before open() returns.
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.overlay import is_dir, is_reg, is_lnk, join, MAX_SYMLINKS
+from ovl.overlay import (is_dir, is_reg, is_lnk, join, MAX_SYMLINKS,
+                         MAX_FILE_SIZE)
 
 READ_CHUNK = 256
 
@@ -236,6 +237,8 @@ class OverlayFile:
         ovl = self.ovl
         if self.append:
             self.pos = self._size()
+        if self.pos + len(data) > MAX_FILE_SIZE:
+            raise oserror(compat.EFBIG, self.name)
         limit = max(1, ovl.write_buffer)
         view = memoryview(data)
         done = 0
@@ -258,6 +261,8 @@ class OverlayFile:
             size = self.pos
         if size < 0:
             raise oserror(compat.EINVAL, self.name)
+        if size > MAX_FILE_SIZE:
+            raise oserror(compat.EFBIG, self.name)
         ovl = self.ovl
         uino = self.uino
 
@@ -283,7 +288,7 @@ class OverlayFile:
             pos = self._size() + offset
         else:
             raise oserror(compat.EINVAL, "whence %r" % whence)
-        if pos < 0:
+        if pos < 0 or pos > MAX_FILE_SIZE:
             raise oserror(compat.EINVAL, self.name)
         self.pos = pos
         return pos
