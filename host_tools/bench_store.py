@@ -215,7 +215,9 @@ def measure(rig_cls, work, seed):
     mount_read = flash.counters()['bytes_read']
     for name in expect:
         assert rig.read(name) == expect[name], (rig.name, name)
+    in_use = rig.s.counters()['bytes_in_use'] if rig.name == 'ovl' else 0
     return {'user_bytes': user, 'bytes_programmed': c['bytes_programmed'],
+            'bytes_in_use': in_use,
             'wa': c['bytes_programmed'] / user, 'erases': c['erases'],
             'max_erases': max(wear), 'mount_bytes_read': mount_read,
             'heap': heap}
@@ -276,6 +278,10 @@ def report(res):
             ratio(o["max_erases"], l["max_erases"]),
             ratio(o["mount_bytes_read"], l["mount_bytes_read"]),
             ratio(o["heap"], l["heap"])))
+    lines.append("ovl mount read / bytes in use: " + ", ".join(
+        "%s %d / %d" % (w, res[w]["ovl"]["mount_bytes_read"],
+                        res[w]["ovl"]["bytes_in_use"])
+        for w in ("W1", "W2", "W3")))
     heap = res["heap_per_files"]
     lines.append("ovl heap after mount (gc.mem_alloc): " + ", ".join(
         "%d files %d B" % (c, h) for c, h in heap))

@@ -199,7 +199,12 @@ def random_ops(f, seed, steps, remount_every, max_file=700):
         else:
             ino, buf = files[name]
             model = (ino, bytearray(buf))
-            if op < 5:
+            if op == 4:                # whole-file rewrite
+                data = bytes([rng.below(256)]) * (1 + rng.below(max_file))
+                t.truncate(ino, 0)
+                t.write(ino, 0, data)
+                model = (ino, bytearray(data))
+            elif op < 4:
                 off = rng.below(len(buf) + 50)
                 data = bytes([rng.below(256)]) * (1 + rng.below(200))
                 t.write(ino, off, data)

@@ -27,6 +27,7 @@ NODE_HDR_SIZE = 24
 # magic, type, flags, body_len, version, txn, body_crc, hdr_crc
 
 F_COMMIT = 0x01        # last node of a transaction
+F_TRUNC = 0x02         # NODE_DATA only: also truncates the file at its end
 
 NODE_INODE = 0x01
 NODE_DELETE = 0x02
@@ -187,9 +188,13 @@ def parse_body(ntype, body, blen):
 
 
 def keep_len(ntype, blen):
-    """Bytes of a node's body its summary entry carries."""
+    """Bytes of a node's body its summary entry carries (an inode body is
+    read from the node itself: summaries stay small for rewrite-heavy
+    logs)."""
     if ntype == NODE_DATA:
         return DATA_PREFIX
+    if ntype == NODE_INODE:
+        return 0
     return blen if blen <= SUMMARY_KEEP_MAX else 0
 
 

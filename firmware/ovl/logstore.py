@@ -15,7 +15,7 @@ from ovl import compat
 from ovl.compat import crc32
 from ovl.flash import BadBlockError
 from ovl.log_format import (
-    BLOCK_HDR_SIZE, NODE_HDR_SIZE, F_COMMIT, CorruptError,
+    BLOCK_HDR_SIZE, NODE_HDR_SIZE, F_COMMIT, F_TRUNC, CorruptError,
     NotFormattedError, NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_DATA,
     NODE_TRUNCATE, NODE_SYMLINK, NODE_META, NODE_VOID, NODE_RESET,
     NODE_SUMMARY, INODE_BODY, DELETE_BODY, DIRENT_BODY, DIRENT_REMOVED,
@@ -133,6 +133,7 @@ class LogStore:
         self.links = {}              # ino -> (target bytes, ...)
         self.extents = {}            # ino -> [(start, end, entry)] visible pieces
         self.truncs = {}             # ino -> [[ver, size, addr, nsize]]
+        self.dual = {}               # addr of F_TRUNC data nodes with 2 roles
         self.next_ver = 1
         self.next_txn = 1
         self.next_ino = ROOT_INO + 1
@@ -192,6 +193,14 @@ class LogStore:
 
     def _kill(self, addr, nsize):
         self.dead[addr // self.es] += nsize
+
+    def _role_dead(self, addr, nsize):
+        """A data or truncate role of a node ended; a NODE_DATA with
+        F_TRUNC has both and is dead when both are."""
+        if addr in self.dual:
+            del self.dual[addr]
+        else:
+            self._kill(addr, nsize)
 
     # ===== format and mount ===============================================
 
@@ -499,9 +508,14 @@ class LogStore:
         elif t == NODE_VOID:
             self.void_recs.append((addr, nsize))
         elif t == NODE_DATA:
+            if nd.flags & F_TRUNC:
+                self.dual[addr] = True
             self._data_add(f[0], [nd.ver, f[1], f[2], addr, nsize, 0])
+            if nd.flags & F_TRUNC:
+                self._trunc_add(f[0], [nd.ver, f[1] + f[2], addr, nsize],
+                                f[1])
         elif t == NODE_TRUNCATE:
-            self._trunc_add(f[0], [nd.ver, f[1], addr, nsize])
+            self._trunc_add(f[0], [nd.ver, f[1], addr, nsize], f[1])
 
     def _live_inode(self, ino):
         """The INODE_BODY field tuple of a live inode, or None."""
@@ -605,7 +619,7 @@ class LogStore:
                 keep.append((end, pe, ent))
                 ent[5] += 1
             if ent[5] == 0:
-                self._kill(ent[3], ent[4])
+                self._role_dead(ent[3], ent[4])
             j += 1
         if i < j:
             pieces[i:j] = keep
@@ -620,7 +634,7 @@ class LogStore:
         start = ent[1]
         end = start + ent[2]
         if ent[2] == 0:
-            self._kill(ent[3], ent[4])
+            self._role_dead(ent[3], ent[4])
             return
         if not pieces or pieces[-1][1] <= start:
             pieces.append((start, end, ent))      # the common append
@@ -629,7 +643,10 @@ class LogStore:
             pieces.insert(i, (start, end, ent))
         ent[5] = 1
 
-    def _trunc_add(self, ino, t):
+    def _trunc_add(self, ino, t, cover_from):
+        """A truncation at t[1] (t = [ver, size, addr, nsize]); the node
+        also holds newer data from cover_from up to the size when it is a
+        NODE_DATA with F_TRUNC."""
         pieces = self.extents.get(ino)
         size = t[1]
         if pieces:
@@ -639,8 +656,8 @@ class LogStore:
         old = self.truncs.get(ino) or []
         keep = []
         for o in old:
-            if o[1] >= size:       # the new one cuts all that one did
-                self._kill(o[2], o[3])
+            if o[1] >= cover_from:   # the new one cuts all that one did
+                self._role_dead(o[2], o[3])
             else:
                 keep.append(o)
         keep.append(t)
@@ -662,9 +679,9 @@ class LogStore:
             for ps, pe, ent in pieces:
                 if id(ent) not in seen:
                     seen[id(ent)] = True
-                    self._kill(ent[3], ent[4])
+                    self._role_dead(ent[3], ent[4])
         for t in self.truncs.pop(ino, None) or ():
-            self._kill(t[2], t[3])
+            self._role_dead(t[2], t[3])
 
     # ===== reading ========================================================
 
@@ -914,7 +931,7 @@ class LogStore:
         for t, body, extra in ops:
             if t == NODE_DATA:
                 items.append((NODE_HDR_SIZE + DATA_PREFIX + 4 +
-                              summary_entry_size(NODE_DATA, 0), len(extra)))
+                              summary_entry_size(NODE_DATA, 0), len(extra[0])))
             else:
                 items.append((node_size(len(body)) +
                               summary_entry_size(t, len(body)), 0))
@@ -931,7 +948,7 @@ class LogStore:
         def produce(w):
             for t, body, extra in ops:
                 if t == NODE_DATA:
-                    w.data(body, extra)
+                    w.data(body, extra[0], extra[1])
                 elif t == NODE_INODE and extra is not None:
                     w.node(t, body, birth_at=extra)
                 else:
@@ -1064,6 +1081,10 @@ class LogStore:
             for ps, pe, ent in self.extents.get(f[0]) or ():
                 if ent[3] == nd.addr:
                     return True
+            if nd.flags & F_TRUNC:
+                for tr in self.truncs.get(f[0]) or ():
+                    if tr[2] == nd.addr:
+                        return True
             return False
         elif t == NODE_TRUNCATE:
             for tr in self.truncs.get(f[0]) or ():
@@ -1096,12 +1117,12 @@ class LogStore:
         t = nd.type
         f = nd.fields
         old = nd.addr
-        if t == NODE_DATA:
+        if t == NODE_DATA or t == NODE_TRUNCATE:
             for ps, pe, ent in self.extents.get(f[0]) or ():
                 if ent[3] == old:
                     ent[3] = new_addr
-            return
-        if t == NODE_TRUNCATE:
+            if self.dual.pop(old, None):
+                self.dual[new_addr] = True
             for tr in self.truncs.get(f[0]) or ():
                 if tr[2] == old:
                     tr[2] = new_addr
@@ -1283,16 +1304,18 @@ class _Writer:
                 raise compat.oserror(compat.EFBIG, "node of %d bytes does not"
                                      " fit an erase block" % need)
 
-    def _hold(self, ntype, body, blen, ver, fields, keep, raw=None):
+    def _hold(self, ntype, body, blen, ver, fields, keep, raw=None,
+              flags=0):
         self._release(0)
-        self.held = (ntype, body, blen, ver, fields, keep, raw)
+        self.held = (ntype, body, blen, ver, fields, keep, raw, flags)
 
     def _release(self, flags):
         h = self.held
         if h is None:
             return
         self.held = None
-        ntype, body, blen, ver, fields, keep, raw = h
+        ntype, body, blen, ver, fields, keep, raw, own = h
+        flags |= own
         self._ensure(ntype, blen)
         if raw is None:
             raw = pack_node(ntype, flags, ver, self.txn, body)
@@ -1312,8 +1335,9 @@ class _Writer:
         self._hold(ntype, body, len(body), ver, fields,
                    bytes(body[:keep_len(ntype, len(body))]))
 
-    def data(self, head, payload):
-        """A data write, split across as many nodes as blocks need."""
+    def data(self, head, payload, trunc=False):
+        """A data write, split across as many nodes as blocks need; with
+        trunc the last one also truncates the file at its end."""
         ino, off = struct.unpack(DATA_BODY, head)
         s = self.s
         pos = 0
@@ -1331,13 +1355,14 @@ class _Writer:
             body = head + payload[pos:pos + k]
             ver = self.ver
             self.ver += 1
-            self._hold(NODE_DATA, body, len(body), ver, (ino, off + pos, k),
-                       head)
             pos += k
+            self._hold(NODE_DATA, body, len(body), ver, (ino, off + pos - k, k),
+                       head, flags=F_TRUNC if trunc and pos == n else 0)
 
     def copy(self, raw, nd):
         """A GC copy of node nd: same bytes and version, this txn."""
-        self._hold(nd.type, None, nd.blen, nd.ver, nd.fields, nd.keep, raw)
+        self._hold(nd.type, None, nd.blen, nd.ver, nd.fields, nd.keep, raw,
+                   nd.flags & F_TRUNC)
 
     def finish(self):
         self._release(F_COMMIT)
@@ -1351,6 +1376,7 @@ class Txn:
         self.ops = []
         self.puts = {}      # ino -> index in ops of its pending inode node
         self.appends = {}   # ino -> index in ops of its last data write
+        self.cuts = {}      # ino -> index in ops of a truncate just made
         self.deleted = {}   # inos deleted in this txn
         self.done = False
         self._reset = False
@@ -1411,8 +1437,14 @@ class Txn:
             return
         i = self.appends.get(ino)
         last = self.ops[i] if i is not None else None
+        j = self.cuts.pop(ino, None)
         if last is not None and last[2] + len(last[3]) == offset:
             last[3].extend(data)        # merge a run of appends
+        elif j is not None and self.ops[j][2] == offset:
+            # truncate + write from there (a whole-file rewrite): one data
+            # node that also truncates at its end
+            self.ops[j] = ["data", ino, offset, bytearray(data), "trunc"]
+            self.appends[ino] = j
         else:
             self.appends[ino] = len(self.ops)
             self.ops.append(["data", ino, offset, bytearray(data)])
@@ -1434,6 +1466,7 @@ class Txn:
         self._check()
         if size < 0:
             raise compat.oserror(compat.EINVAL, "negative size")
+        self.cuts[ino] = len(self.ops)
         self.ops.append(("trunc", _u32(ino, "ino"), size))
         self.appends.pop(ino, None)
         i = self.puts.get(ino)
@@ -1467,6 +1500,7 @@ class Txn:
         self.ops.append(("delete", _u32(ino, "ino")))
         self.puts.pop(ino, None)
         self.appends.pop(ino, None)
+        self.cuts.pop(ino, None)
         self.deleted[ino] = True
 
     def _nodes(self):
@@ -1490,7 +1524,7 @@ class Txn:
                             None))
             elif kind == "data":
                 out.append((NODE_DATA, struct.pack(DATA_BODY, op[1], op[2]),
-                            op[3]))
+                            (op[3], len(op) > 4)))
             elif kind == "trunc":
                 out.append((NODE_TRUNCATE,
                             struct.pack(TRUNCATE_BODY, op[1], op[2]), None))
