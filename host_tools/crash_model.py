@@ -404,11 +404,13 @@ class Model:
         if self._kind(parent) != DIR:
             raise ModelError(ENOENT if parent not in self.paths else ENOTDIR,
                              path)
+        origin = self.nodes[self.paths[parent]].origin
+        src = None if origin is None else join(origin, p.rsplit("/", 1)[1])
+        if p not in self.paths and src not in self.lower_paths:
+            raise ModelError(ENOENT, path)     # no upper entry, no lower one
         for q in [q for q in self.paths if q == p or q.startswith(p + "/")]:
             del self.paths[q]
-        origin = self.nodes[self.paths[parent]].origin
         if origin is not None:
-            src = join(origin, p.rsplit("/", 1)[1])
             for q, nid in self.lower_paths.items():
                 if q == src or q.startswith(src + "/"):
                     self.paths[p + q[len(src):]] = nid

@@ -54,6 +54,42 @@ class CaseFailure(Exception):
     """The oracle rejected a crash case."""
 
 
+class CaseTimeout(BaseException):
+    """A case ran past CASE_SECONDS (ovl code caught nothing: not an
+    Exception subclass)."""
+
+
+CASE_SECONDS = 30
+
+
+class _time_limit:
+    """Raise CaseTimeout after `seconds` (SIGALRM; a no-op where there is
+    none, or off the main thread)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.armed = False
+
+    def __enter__(self):
+        import signal
+        import threading
+        if hasattr(signal, "SIGALRM") and \
+                threading.current_thread() is threading.main_thread():
+            def fire(signum, frame):
+                raise CaseTimeout()
+            self.old = signal.signal(signal.SIGALRM, fire)
+            signal.alarm(self.seconds)
+            self.armed = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.armed:
+            import signal
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, self.old)
+        return False
+
+
 # ----- case ids ----------------------------------------------------------------
 
 class Case:
@@ -224,10 +260,12 @@ def cached_lower(root):
                 try:
                     hit = (True, compute())
                 except OSError as e:
-                    hit = (False, e)
+                    # keep the errno, not the exception: re-raising one
+                    # object grows its traceback (and keeps frames) forever
+                    hit = (False, e.args)
                 self._memo[key] = hit
             if not hit[0]:
-                raise hit[1]
+                raise OSError(*hit[1])
             return hit[1]
 
         def lookup(self, path):
@@ -630,7 +668,13 @@ def run_workload(key, variants=VARIANTS, seeds=(1,), depth2=0.05,
     while pending:
         case = pending.pop(0)
         t = time.perf_counter()
-        outcome = run_case(rig, plan, case, strict)
+        with _time_limit(CASE_SECONDS):
+            try:
+                outcome = run_case(rig, plan, case, strict)
+            except CaseTimeout:
+                outcome = Outcome()
+                outcome.failure = "no result after %d s (a hang?)" % \
+                    CASE_SECONDS
         dt = time.perf_counter() - t
         label = plan.label(outcome.in_flight)
         new_cut = (case.cut, case.cut2) not in labels_cut
