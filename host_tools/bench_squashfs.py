@@ -11,10 +11,9 @@ data per second) for:
                  reading the same files fully (byte counts must agree)
   unsquashfs     the C tool, extracting to a temporary directory (wall time)
   zlib floor     the data and fragment blocks, inflated with zlib.decompress,
-                 no Python parsing: exactly the blocks a reader inflates
-                 reading each file in walk order (a file's data blocks, then
-                 its fragment block unless the previous file used the same
-                 one), listed before timing; what no reader here can beat
+                 no Python parsing: every distinct data and fragment block
+                 the files use, each once (listed before timing, sliced from
+                 the image in RAM); what no reader here can beat
 The contenders run interleaved in --rounds rounds (each round in a rotated
 order, after a gc.collect), from the same image in RAM in one process, so
 load changes on a shared machine hit all of them alike.  Each is reported by
@@ -126,13 +125,20 @@ def run_unsquashfs(path):
 
 
 def floor_blocks(data):
-    """[(pos, stored size, compressed)] of the blocks a streaming reader
-    inflates reading every regular file in walk order: each file's data
-    blocks (sparse ones cost nothing) and its fragment block unless the
-    previous file's was the same one."""
+    """[(pos, stored size, compressed)] of every distinct data and fragment
+    block the regular files use, each once, in the order a walk first
+    needs them (sparse blocks cost nothing)."""
     fs = SquashFS(BytesSource(data))
     blocks = []
-    last_fragment = None
+    seen = set()
+
+    def add(pos, word):
+        size, compressed = F.split_block_word(word)
+        if size and pos not in seen:
+            seen.add(pos)
+            blocks.append((pos, size, compressed))
+        return size
+
     for _, e in fs.walk("/"):
         if e.mode & F.S_IFMT != F.S_IFREG:
             continue
@@ -140,16 +146,9 @@ def floor_blocks(data):
         if f.nblocks:
             pos = f.start
             for word in fs._block_words(f, 0, f.nblocks):
-                size, compressed = F.split_block_word(word)
-                if size:
-                    blocks.append((pos, size, compressed))
-                pos += size
+                pos += add(pos, word)
         if f.fragment != F.FRAGMENT_NONE:
-            pos, word = fs._fragment(f.fragment)
-            if pos != last_fragment:
-                size, compressed = F.split_block_word(word)
-                blocks.append((pos, size, compressed))
-                last_fragment = pos
+            add(*fs._fragment(f.fragment))
     return blocks
 
 

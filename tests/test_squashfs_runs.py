@@ -148,3 +148,52 @@ def test_damaged_block_inside_a_run(image, runtime, tmp_path):
                              "tail": content[after:after + BLOCK]},
                   heap="32m")
     assert out.split() == ["DecompressionError", "True", "True"]
+
+
+FRAGMENTS = r"""
+from ovl.flash import BytesSource
+from ovl.squashfs import SquashFS
+fs = SquashFS(BytesSource(open(%(image)r, "rb").read()))
+inflated = []
+decompress = fs._decompress
+def counting(raw, limit):
+    inflated.append(limit)
+    return decompress(raw, limit)
+fs._decompress = counting
+most = 0
+for path, e in fs.walk("/"):
+    if e.mode & 0o170000 == 0o100000:
+        data = fs.read(e, 0, e.size)
+        assert data == (b"%%s\n" %% path.encode()) * 300 or \
+            (path in ("/a_first", "/z_same") and data == b"same tail\n" * 50)
+        most = max(most, len(fs._frags))
+print(len([n for n in inflated if n == fs.block_size]), most, fs._frag_limit)
+"""
+
+
+def test_shared_fragment_kept_on_cpython(tmp_path, runtime):
+    # a_first and z_same have equal contents, so mksquashfs stores one tail
+    # in one fragment block; 40 files between them fill other fragments.
+    root = tmp_path / "src"
+    os.makedirs(root)
+    write(str(root / "a_first"), b"same tail\n" * 50)
+    write(str(root / "z_same"), b"same tail\n" * 50)
+    for i in range(40):
+        path = "/m%02d" % i
+        write(str(root) + path, (path.encode() + b"\n") * 300)
+    image = str(tmp_path / "img.sqfs")
+    fs = open_image(mksquashfs(str(root), image, "-b", str(BLOCK)))
+    frags = set(fs._fragment(fs.lookup(p).loc.fragment)[0]
+                for p in ["/a_first", "/z_same"] + ["/m%02d" % i
+                                                    for i in range(40)])
+    assert fs.lookup("/a_first").loc.fragment == \
+        fs.lookup("/z_same").loc.fragment
+    assert len(frags) > 2
+    inflates, most, limit = map(int, runtime(FRAGMENTS % {"image": image})
+                                .split())
+    assert most <= limit
+    if runtime.name == "micropython":
+        # One fragment block at a time: z_same inflates a's block again.
+        assert limit == 1 and inflates == len(frags) + 1
+    else:
+        assert limit == (1 << 19) // BLOCK and inflates == len(frags)

@@ -158,12 +158,24 @@ _DIR_INDEX_FMT = F.DIR_INDEX[0]
 _BODY_FORMATS = {}               # inode type -> (struct format, size)
 for _t in F.INODE_BODY:
     _BODY_FORMATS[_t] = (F.INODE_BODY[_t][0], F.size_of(F.INODE_BODY[_t]))
+_LONGEST_INODE = 16 + max([_BODY_FORMATS[_t][1] for _t in _BODY_FORMATS])
 _MAX_SYMLINK = 65535            # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = 64                # entries in each small lookup memo
 # Source bytes fetched at once for back-to-back compressed data blocks
 # (CPython): one read per run instead of per block.  MicroPython reads one
 # block at a time, so only one compressed and one inflated block are live.
 _RUN_BYTES = 0 if compat.MICROPYTHON else 1 << 18
+# Inflated fragment blocks kept (CPython): files with the same contents
+# share a fragment but are not neighbours in a walk.  MicroPython keeps one.
+_FRAGMENT_CACHE_BYTES = 0 if compat.MICROPYTHON else 1 << 19
+
+
+def _body_format(itype, ref):
+    """(struct format, size) of an inode body of type itype."""
+    body_fmt = _BODY_FORMATS.get(itype)
+    if body_fmt is None:
+        raise BadInodeError("inode 0x%x has unknown type %d" % (ref, itype))
+    return body_fmt
 
 
 def _decode_name(raw):
@@ -249,8 +261,9 @@ class SquashFS:
         self._src = source
         self._cache_limit = max(1, cache_blocks)
         self._cache = []          # [pos, data, next_pos], most recent first
-        self._kept_pos = [-1, -1]  # last data block, last fragment block
-        self._kept = [None, None]
+        self._kept_pos = [-1]     # last data block read ...
+        self._kept = [None]       # ... and its data
+        self._frags = []          # [pos, data] of fragment blocks, recent first
         self._ids = {}            # id index -> uid/gid (bounded memo)
         self._pointers = {}       # lookup-table index slot -> block position
         self._last_fragment = (-1, 0, 0)
@@ -327,6 +340,7 @@ class SquashFS:
         # frame less per block) for gzip images.
         self._zlib = sb["compression"] == F.COMP_ZLIB
         self._data_wbits = min(15, log)
+        self._frag_limit = max(1, _FRAGMENT_CACHE_BYTES >> log)
 
     @staticmethod
     def _check_index(start, count, entry_size, low, used, what):
@@ -476,13 +490,22 @@ class SquashFS:
         if pos >= high or off >= F.METADATA_SIZE:
             raise OutOfRangeError("inode reference 0x%x outside the inode "
                                   "table" % ref)
-        head, pos, off = self._meta_unpack(_HEADER_FMT, 16, pos, off, low, high)
-        itype, perm, uid_index, gid_index, mtime, ino = head
-        body_fmt = _BODY_FORMATS.get(itype)
-        if body_fmt is None:
-            raise BadInodeError("inode 0x%x has unknown type %d" % (ref, itype))
-        fmt, body_size = body_fmt
-        body, pos, off = self._meta_unpack(fmt, body_size, pos, off, low, high)
+        data, _ = self._meta_block(pos, low, high)
+        if off + _LONGEST_INODE <= len(data):
+            # Header and body inside this block (the common case): no
+            # stitching, one block lookup.
+            itype, perm, uid_index, gid_index, mtime, ino = _unpack_from(
+                _HEADER_FMT, data, off)
+            fmt, body_size = _body_format(itype, ref)
+            body = _unpack_from(fmt, data, off + 16)
+            off += 16 + body_size
+        else:
+            head, pos, off = self._meta_unpack(_HEADER_FMT, 16, pos, off, low,
+                                               high)
+            itype, perm, uid_index, gid_index, mtime, ino = head
+            fmt, body_size = _body_format(itype, ref)
+            body, pos, off = self._meta_unpack(fmt, body_size, pos, off, low,
+                                               high)
         kind = F.basic_type(itype)
         mode = F.TYPE_TO_S_IF[kind] | (perm & F.PERMISSION_MASK)
         uid = self._id(uid_index)
@@ -806,11 +829,14 @@ class SquashFS:
         f.cur_pos, f.cur_off = pos, off
         if count > f.nblocks - index:
             count = f.nblocks - index
-        out = []
-        while len(out) < count:
-            words, pos, off = self._list_words(count - len(out), pos, off,
-                                               low, high)
-            out.extend(words)
+        out, pos, off = self._list_words(count, pos, off, low, high)
+        if len(out) < count:
+            # The list continues in the next metadata block(s).
+            out = list(out)
+            while len(out) < count:
+                words, pos, off = self._list_words(count - len(out), pos,
+                                                   off, low, high)
+                out.extend(words)
         self._list_cursor = (pos, off)
         return out
 
@@ -822,10 +848,10 @@ class SquashFS:
 
         Compressed blocks lying back to back are fetched with one source
         read of up to _RUN_BYTES and inflated from memoryview slices of it
-        (on MicroPython _RUN_BYTES is 0: one block is read at a time).  Any
-        other block (sparse, stored raw, kept, damaged, short) takes
-        _data_block.  Per-block work is kept minimal: 4 KiB images have
-        tens of thousands of blocks.
+        in a tight loop (4 KiB images have tens of thousands of blocks).
+        On MicroPython _RUN_BYTES is 0: one block is read at a time.  Any
+        other block (sparse, stored raw, the kept one, damaged) takes
+        _data_block.
         """
         bs = self.block_size
         first_start = block_start
@@ -836,9 +862,8 @@ class SquashFS:
             checked = self._inflate
             inflate = lambda raw, limit, _w: checked(raw, limit)
             wbits = 0
+        append = pieces.append
         kept_pos = self._kept_pos[0]
-        run = None                  # source bytes of the current run
-        run_pos = run_end = 0       # image span they cover
         last_pos = -1               # the last block inflated here ...
         last_data = None            # ... and its data
         n = len(words)
@@ -846,41 +871,43 @@ class SquashFS:
         try:
             while i < n:
                 word = words[i]
-                i += 1
-                # 0 < word <= bs: compressed (bit 24 clear), stored size
-                # sane.  Full-size output is checked by length only.
+                # 0 < word <= bs: compressed (bit 24 clear), size sane.
                 if 0 < word <= bs and pos != kept_pos:
-                    if pos >= run_end:
-                        # Next run: this block and the compressed blocks
-                        # after it, up to _RUN_BYTES of source.
-                        run_pos = pos
-                        run_end = pos + word
-                        j = i
-                        while j < n:
-                            w = words[j]
-                            if not 0 < w <= bs \
-                                    or run_end + w - run_pos > _RUN_BYTES:
-                                break
-                            run_end += w
-                            j += 1
-                        run = None
-                        run = self._read(run_pos, run_end - run_pos)
-                        if run_end - run_pos != word:
-                            run = memoryview(run)
-                    if run_end - run_pos == word:
+                    # A run: this block and the compressed blocks after it,
+                    # up to _RUN_BYTES of source.
+                    j = i + 1
+                    size = word
+                    while j < n:
+                        w = words[j]
+                        if not 0 < w <= bs or size + w > _RUN_BYTES:
+                            break
+                        size += w
+                        j += 1
+                    run = self._read(pos, size)
+                    if j == i + 1:
                         data = inflate(run, bs, wbits)
+                        if len(data) != bs:
+                            self._check_short(pos, word, data, block_start,
+                                              entry)
+                        append(data)
+                        block_start += bs
+                        last_pos = pos
                     else:
-                        k = pos - run_pos
-                        data = inflate(run[k:k + word], bs, wbits)
-                    if len(data) != bs:
-                        # Only a file's last block may be short.
-                        expected = entry.size - block_start
-                        if len(data) != expected:
-                            self._data_block(pos, word, min(expected, bs),
-                                             entry)
-                    last_pos = pos
+                        run = memoryview(run)
+                        k = 0
+                        for w in words[i:j]:
+                            data = inflate(run[k:k + w], bs, wbits)
+                            if len(data) != bs:
+                                self._check_short(pos + k, w, data,
+                                                  block_start, entry)
+                            append(data)
+                            block_start += bs
+                            k += w
+                        last_pos = pos + k - w
+                    run = None
                     last_data = data
-                    pos += word
+                    pos += size
+                    i = j
                 else:
                     if last_data is not None:
                         self._keep(last_pos, last_data)
@@ -888,10 +915,10 @@ class SquashFS:
                     expected = entry.size - block_start
                     if expected > bs:
                         expected = bs
-                    data = self._data_block(pos, word, expected, entry)
+                    append(self._data_block(pos, word, expected, entry))
                     pos += word & F.DATA_SIZE_MASK
-                pieces.append(data)
-                block_start += bs
+                    block_start += bs
+                    i += 1
         except CorruptImageError:
             raise
         except ValueError as e:
@@ -909,6 +936,13 @@ class SquashFS:
             pieces[0] = pieces[0][offset - first_start:]
         return pos
 
+    def _check_short(self, pos, word, data, block_start, entry):
+        """A block inflated to less than the block size: only the last
+        block of a file without a fragment may."""
+        expected = entry.size - block_start
+        if len(data) != expected:
+            self._data_block(pos, word, min(expected, self.block_size), entry)
+
     def _keep(self, pos, data):
         self._kept_pos[0] = pos
         self._kept[0] = data
@@ -925,12 +959,15 @@ class SquashFS:
         return _unpack_from("<%dI" % k, data, off), pos, off + 4 * k
 
     def _load_block(self, pos, word, what, slot):
-        """Decompressed data (slot 0) or fragment (slot 1) block; the last
-        of each kind is kept, so small files sharing a fragment block and
-        small reads within one block inflate it once."""
-        if pos == self._kept_pos[slot]:
-            return self._kept[slot]
-        self._kept[slot] = None             # before inflating: lowers the peak
+        """Decompressed data (slot 0) or fragment (slot 1) block.  The last
+        data block is kept, so small reads within one block inflate it
+        once; fragment blocks are kept by _tail."""
+        if slot == 0:
+            if pos == self._kept_pos[0]:
+                return self._kept[0]
+            self._kept[0] = None            # before inflating: lowers the peak
+        elif len(self._frags) >= self._frag_limit:
+            self._frags.pop()               # likewise
         if word >> F.DATA_RESERVED_SHIFT:
             raise OutOfRangeError("%s: block size word 0x%x has reserved "
                                   "bits" % (what, word))
@@ -943,8 +980,11 @@ class SquashFS:
             data = raw
         else:
             data = self._decompress(raw, self.block_size)
-        self._kept_pos[slot] = pos
-        self._kept[slot] = data
+        if slot == 0:
+            self._kept_pos[0] = pos
+            self._kept[0] = data
+        else:
+            self._frags.insert(0, [pos, data])
         return data
 
     def _data_block(self, pos, word, expected, entry):
@@ -966,7 +1006,18 @@ class SquashFS:
             raise OutOfRangeError("%s: block list shorter than the file"
                                   % entry.name)
         pos, word = self._fragment(f.fragment)
-        data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
+        frags = self._frags
+        data = None
+        for i in range(len(frags)):
+            item = frags[i]
+            if item[0] == pos:
+                if i:
+                    del frags[i]
+                    frags.insert(0, item)
+                data = item[1]
+                break
+        if data is None:
+            data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
         start = f.frag_offset
         if start + expected > len(data):
             raise OutOfRangeError("%s: tail %d+%d beyond its %d-byte fragment"
