@@ -75,16 +75,27 @@ def run(args):
         if v not in ct.VARIANTS:
             raise CliError("unknown variant %r (choose from %s)"
                            % (v, ", ".join(ct.VARIANTS)))
-    if args.jobs < 1 or args.seeds < 1:
-        raise CliError("--jobs and --seeds must be at least 1")
+    if args.jobs < 1 or args.seeds < 1 or args.max_failures < 1:
+        raise CliError("--jobs, --seeds and --max-failures must be at least 1")
+    if args.triples is not None and args.triples < 0:
+        raise CliError("--triples must be 0 or more")
+    if not 0 <= args.depth2 <= 1:
+        raise CliError("--depth2 is a fraction between 0 and 1")
     strict = not args.lenient
     if args.replay:
         failure = ct.replay(args.replay, store=args.store, strict=strict)
         return 1 if failure else 0
     if args.script:
-        with open(args.script) as f:
-            keys = [wl.parse_script(f.read(), base_dir=os.path.dirname(
+        try:
+            with open(args.script, encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError:
+            raise CliError("script %s is not UTF-8 text" % args.script)
+        try:
+            keys = [wl.parse_script(text, base_dir=os.path.dirname(
                 os.path.abspath(args.script)))]
+        except ValueError as e:
+            raise CliError("script %s: %s" % (args.script, e))
     elif args.workload:
         keys = list(args.workload)
         for k in keys:

@@ -84,6 +84,22 @@ def test_cli_rejects_bad_arguments_in_one_line(capsys):
     assert "case id" in err and "Traceback" not in err
     assert main(["crashtest", "--workload", "std:nope", "--list"]) == 1
     assert "unknown op" in capsys.readouterr().err
+    for bad in (["--triples", "-5"], ["--max-failures", "-1"],
+                ["--depth2", "2"]):
+        assert main(["crashtest"] + bad) == 1
+        assert "must be" in capsys.readouterr().err or bad[0] == "--depth2"
+
+
+def test_cli_names_a_bad_script(tmp_path, capsys):
+    binary = tmp_path / "random.bin"
+    binary.write_bytes(b"\x00\xff\xfe garbage")
+    assert main(["crashtest", "--script", str(binary)]) == 1
+    assert "random.bin is not UTF-8" in capsys.readouterr().err
+    script = tmp_path / "bad.ovl"
+    script.write_text("sync\nfrobnicate /x\n")
+    assert main(["crashtest", "--script", str(script)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.ovl: line 2" in err and err.count("\n") == 1
 
 
 def test_cli_lists_a_shard(capsys):
