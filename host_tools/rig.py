@@ -65,10 +65,14 @@ class LinePower(PowerSwitch):
         self.line = line
         self.invert = invert
         self.ser = (opener or serial_link.open_port)(port)
-        self._drive(False)          # start powered
+        if not self._drive(False):          # start powered
+            self.ser.close()
+            raise RigError("cannot drive %s on %s, so no power cut would"
+                           " happen; the relay needs a real serial adapter"
+                           % (line.upper(), port))
 
     def _drive(self, cut):
-        serial_link.set_line(self.ser, self.line, cut != self.invert)
+        return serial_link.set_line(self.ser, self.line, cut != self.invert)
 
     def off(self):
         self._drive(True)

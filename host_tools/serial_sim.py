@@ -17,6 +17,7 @@ import select
 import shutil
 import subprocess
 import sys
+import termios
 import threading
 import time
 import tty
@@ -200,6 +201,9 @@ class PtyBoard:
         self.to_host.paused = True
         time.sleep(0.05)
         self.to_host.paused = False
+        # Nor does what it had not read yet: a board powers up with an empty
+        # UART buffer, not halfway into a stale frame.
+        termios.tcflush(self.board_slave, termios.TCIFLUSH)
         return self.start()
 
     def stderr_text(self):

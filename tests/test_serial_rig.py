@@ -4,7 +4,6 @@ the report."""
 
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -13,7 +12,7 @@ from host_tools import serial_link
 from host_tools.cli import main as cli_main
 from host_tools.cmd_serial import flash_image
 from host_tools.rig import (Rig, RigError, SimPower, parse_power,
-                            parse_workload)
+                            parse_workload, report_text)
 from host_tools.serial_sim import PtyBoard
 from ovl import agent
 
@@ -68,7 +67,7 @@ def rig(board, workload=WORKLOAD, power=None, **kw):
 def test_sim_rig_passes_and_cuts_land_during_writes(flashed):
     flash, b = flashed
     r = rig(b).run()
-    assert r["failures"] == [], r["failures"]
+    assert r["failures"] == [], report_text(r)
     assert r["ok"] and r["cycles_done"] == 6
     assert r["steps_acknowledged"] > 6
     assert r["cuts_with_step_in_flight"] >= 5
@@ -104,6 +103,21 @@ def test_lost_acknowledged_write_is_a_failure_with_replay_data(flashed):
     assert f["steps_acknowledged_this_cycle"] > 0
     (m,) = f["mismatches"]
     assert m["path"] == "/etc/motd" and m["found"] != m["acknowledged"]
+    text = report_text(r)
+    assert "FAIL cycle 1 (seed 7, delay " in text
+    assert "in flight: line 1 `put @2000 /etc/motd`" in text
+    assert text.endswith("rig: 2 failure(s)")
+
+
+def test_a_line_that_cannot_be_driven_is_refused(tmp_path):
+    # A pty has no modem lines: a "cut" there would cut nothing.
+    main, slave = os.openpty()
+    try:
+        with pytest.raises(RigError, match="cannot drive DTR"):
+            parse_power("dtr:" + os.ttyname(slave))
+    finally:
+        os.close(main)
+        os.close(slave)
 
 
 def test_cli_rig_json_and_exit_status(flashed, tmp_path, capsys):
