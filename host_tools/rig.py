@@ -377,7 +377,7 @@ class Workload(threading.Thread):
                 run_step(self.link, step, data)
             except RemoteError as e:
                 refused = str(e)
-            except (LinkError, OSError) as e:
+            except (LinkError, OSError, ValueError) as e:
                 with rig.lock:
                     if not rig.cut.is_set():
                         self.error = "board stopped answering before the" \
@@ -518,8 +518,6 @@ class Rig:
             if inflight["flash"] is not None and \
                     landed_flash != inflight["flash"]:
                 report["cuts_during_flash_write"] += 1
-        if worker.error:
-            return dict(replay, problem=worker.error)
         self.log("cycle %d: cut after %.3f s, %s in flight" % (
             cycle, delay, replay["in_flight"]["step"] if inflight else
             "nothing"))
@@ -535,7 +533,12 @@ class Rig:
                         fatal=True)
         finally:
             link.ser.close()
-        return self.judge(replay, inflight, seen, problems, report)
+        failure = self.judge(replay, inflight, seen, problems, report)
+        if worker.error:
+            # The state is judged all the same, so the next cycle starts
+            # from what the board holds.
+            failure = dict(failure or replay, problem=worker.error)
+        return failure
 
     def judge(self, replay, inflight, seen, problems, report):
         before = self.model
