@@ -53,7 +53,9 @@ def xfail(reason):
 # {out} an empty scratch directory of the case, {hugeboard} a board of 4 TiB
 # of flash, {intname} a board whose name is a number, {noparts} a board
 # without partitions, {flash} a sim-board flash file.
-# options: stdin (text), keep (placeholders whose files must not change).
+# {wl} a one-line rig workload.
+# options: stdin (text), keep (placeholders whose files must not change),
+# timeout (seconds, default TIMEOUT), mark (an xfail for another's bug).
 
 L = ["--lower", "{img}", "--upper", "{upper}"]
 KEEP_UPPER = {"keep": ["{upper}"]}
@@ -248,6 +250,25 @@ CASES = [
                              "{img}"], {}),
     ("flash-baud-nonsense", ["flash", "--port", "loop://", "--baud", "12Q",
                              "{img}"], {}),
+    # power-cut rig (the sim board needs no hardware)
+    ("rig-power-nonsense", ["rig", "--port", "sim", "--power", "nonsense",
+                            "--workload", "{wl}", "--cycles", "1"], {}),
+    ("rig-cycles-negative", ["rig", "--port", "sim", "--power",
+                             "sim:sim:{flash}", "--workload", "{wl}",
+                             "--cycles", "-1"], {"keep": ["{flash}"]}),
+    ("rig-workload-missing", ["rig", "--port", "sim", "--power",
+                              "sim:sim:{flash}", "--workload", "{missing}",
+                              "--cycles", "1"], {"keep": ["{flash}"]}),
+    ("rig-workload-random", ["rig", "--port", "sim", "--power",
+                             "sim:sim:{flash}", "--workload", "{rand}",
+                             "--cycles", "1"], {"keep": ["{flash}"]}),
+    ("rig-sim-flash-wrong-size", ["rig", "--port", "sim", "--power",
+                                  "sim:sim:{rand}", "--workload", "{wl}",
+                                  "--cycles", "1"],
+     {"keep": ["{rand}"], "timeout": 10,
+      "mark": xfail("rig: a sim flash file of the wrong size is not "
+                    "refused; the rig waits the whole --boot-timeout (30 s)"
+                    " for a board that cannot boot")}),
     # crash campaigns: only argument checks (a campaign takes minutes)
     ("crashtest-shard-nonsense", ["crashtest", "--shard", "12Q"], {}),
     ("crashtest-shard-zero", ["crashtest", "--shard", "5/0", "--list"], {}),
@@ -322,12 +343,12 @@ ALL_CASES = CASES + generic_cases()
 
 # ----- the workspace ------------------------------------------------------------
 
-def ovl_run(argv, cwd, stdin=""):
+def ovl_run(argv, cwd, stdin="", timeout=TIMEOUT):
     env = dict(os.environ, PYTHONPATH=ROOT)
     env.pop("OVL_DEBUG", None)
     return subprocess.run([sys.executable, "-c", LAUNCHER] + argv, cwd=cwd,
                           env=env, input=stdin.encode(), capture_output=True,
-                          timeout=TIMEOUT)
+                          timeout=timeout)
 
 
 def make_workspace(ws):
@@ -358,6 +379,9 @@ def make_workspace(ws):
     with open(os.path.join(ws, "rand.json"), "wb") as f:
         f.write(os.urandom(512))
     open(paths["empty"], "wb").close()
+    paths["wl"] = os.path.join(ws, "workload.txt")
+    with open(paths["wl"], "w") as f:
+        f.write("mkdir /d\n")
     r = ovl_run(["format", paths["upper0"], "--size", "64k", "--erase-size",
                  "4k"], ws)
     assert r.returncode == 0, r.stderr
@@ -414,9 +438,11 @@ def run_case(case, paths, ws):
     keep = [k.format(**subst) for k in opts.get("keep", [])]
     before = {k: digest(k) for k in keep}
     try:
-        r = ovl_run(argv, ws, opts.get("stdin", ""))
+        r = ovl_run(argv, ws, opts.get("stdin", ""),
+                    opts.get("timeout", TIMEOUT))
     except subprocess.TimeoutExpired:
-        return {"hang": True, "argv": argv}
+        return {"hang": True, "argv": argv,
+                "timeout": opts.get("timeout", TIMEOUT)}
     changed = [k for k in keep if digest(k) != before[k]]
     return {"hang": False, "argv": argv, "status": r.returncode,
             "stderr": r.stderr.decode("utf-8", "replace"),
@@ -434,7 +460,8 @@ def results(tmp_path_factory):
 
 
 def check(res):
-    assert not res["hang"], "no answer within %d s: %s" % (TIMEOUT, res["argv"])
+    assert not res["hang"], "no answer within %d s: %s" % (res["timeout"],
+                                                          res["argv"])
     err = res["stderr"]
     where = "%s -> status %s, stderr:\n%s" % (res["argv"], res["status"], err)
     assert "Traceback" not in err, where
