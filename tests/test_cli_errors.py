@@ -53,7 +53,8 @@ def xfail(reason):
 # {out} an empty scratch directory of the case, {hugeboard} a board of 4 TiB
 # of flash, {intname} a board whose name is a number, {noparts} a board
 # without partitions, {flash} a sim-board flash file.
-# {wl} a one-line rig workload.
+# {wl} a one-line rig workload, {big} 300 KB of random bytes (more than the
+# 64 KiB upper holds).
 # options: stdin (text), keep (placeholders whose files must not change),
 # timeout (seconds, default TIMEOUT), mark (an xfail for another's bug).
 
@@ -185,6 +186,10 @@ CASES = [
      KEEP_UPPER),
     ("fs-put-dir-hostfile", ["fs", "put"] + L + ["{dir}", "/x"], KEEP_UPPER),
     ("fs-put-into-missing-dir", ["fs", "put"] + L + ["{file}", "/nope/x"],
+     KEEP_UPPER),
+    ("fs-put-store-full", ["fs", "put"] + L + ["{big}", "/etc/hostname"],
+     KEEP_UPPER),
+    ("fs-put-endless-source", ["fs", "put"] + L + ["/dev/zero", "/x"],
      KEEP_UPPER),
     ("fs-mv-missing", ["fs", "mv"] + L + ["/nope", "/x"], KEEP_UPPER),
     ("fs-mv-into-itself", ["fs", "mv"] + L + ["/etc", "/etc/sub"],
@@ -379,6 +384,9 @@ def make_workspace(ws):
     with open(os.path.join(ws, "rand.json"), "wb") as f:
         f.write(os.urandom(512))
     open(paths["empty"], "wb").close()
+    paths["big"] = os.path.join(ws, "big.bin")
+    with open(paths["big"], "wb") as f:
+        f.write(os.urandom(300000))
     paths["wl"] = os.path.join(ws, "workload.txt")
     with open(paths["wl"], "w") as f:
         f.write("mkdir /d\n")
