@@ -538,3 +538,59 @@ def test_shell_bad_lines_are_one_error_record_each(tmp_path):
     assert not any("internal" in line or "Traceback" in line for line in out)
     r = ovl_run(["fsck", paths["upper0"]], str(tmp_path))
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ----- the API under the CLI: the same limits on both runtimes -----------------
+
+API_LIMITS = r"""
+import os
+from ovl.simflash import SimFlash
+from ovl.logstore import LogStore
+from ovl.dirlower import DirLower
+from ovl.overlay import mount
+flash = SimFlash(1 << 18, 4096, 256)
+LogStore.format(flash)
+o = mount(DirLower(LOWER), flash)
+
+def errno_of(fn):
+    try:
+        fn()
+    except OSError as e:
+        return e.errno
+    return "no error"
+
+def write_at(pos):
+    with o.open("/etc/hostname", "r+b") as f:
+        f.seek(pos)
+        f.write(b"x")
+
+def seek_to(pos):
+    with o.open("/etc/hostname", "rb") as f:
+        f.seek(pos)
+
+print(errno_of(lambda: o.truncate("/etc/hostname", 1 << 64)),
+      errno_of(lambda: write_at((1 << 63) - 1)),
+      errno_of(lambda: seek_to(1 << 64)),
+      errno_of(lambda: o.chown("/etc/hostname", 1 << 32, 0)),
+      errno_of(lambda: o.chown("/etc/hostname", 0, -2)),
+      errno_of(lambda: o.utime("/etc/hostname", (0, 1 << 63))),
+      errno_of(lambda: o.revert("/nope")),
+      errno_of(lambda: o.revert("/etc/nope")))
+o.revert("/etc/hostname")           # a lower name without changes: no-op
+o.chown("/etc/hostname", -1, 7)
+o.truncate("/etc/hostname", 1 << 40)    # sparse: stores no data
+o.utime("/etc/hostname", (0, -5))
+st = o.stat("/etc/hostname")
+print(st[4], st[5], st[8], st[6] == 1 << 40, o.read_bytes("/etc/hostname")
+      if st[6] < 100 else "big", flash.counters()["bytes_programmed"] < 4096)
+"""
+
+
+def test_overlay_limits_on_both_runtimes(runtime, tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "hostname").write_bytes(b"router\n")
+    out = runtime("LOWER = %r\n" % str(tmp_path) + API_LIMITS).splitlines()
+    # EFBIG for sizes past the u64/off_t fields, EINVAL for ids and times
+    # the format cannot hold, ENOENT for reverting a name no layer has
+    assert out[0] == "27 27 22 22 22 22 2 2"
+    assert out[1] == "0 7 -5 True big True"
