@@ -210,8 +210,9 @@ def generate(size="ci", seed=1, triples=None):
 
     every 1-op workload, alone and followed by sync; every 2-op one, with
     and without a sync between; `triples` sampled 3-op ones; the GC ones.
-    size "ci" takes a seeded half of the pairs without sync and a 16th of
-    those with one (about 100,000 crash cases); "full" takes them all.
+    size "ci" takes every pair without a sync, a seeded half of those with
+    one and 500 triples (about 100,000 crash cases); "full" takes every
+    pair and 2000 triples.
     """
     rng = random.Random(seed)
     keys = []
@@ -226,12 +227,16 @@ def generate(size="ci", seed=1, triples=None):
     if size == "full":
         keys += pairs + synced
     else:
-        keys += rng.sample(pairs, len(pairs) // 2)
-        keys += rng.sample(synced, len(synced) // 16)
+        keys += pairs
+        keys += rng.sample(synced, len(synced) // 2)
     if triples is None:
-        triples = 2000 if size == "full" else 60
-    for _ in range(triples):
-        keys.append(workload_key("std", [rng.choice(OPS) for _ in range(3)]))
+        triples = 2000 if size == "full" else 500
+    seen = set()
+    while len(seen) < triples:
+        key = workload_key("std", [rng.choice(OPS) for _ in range(3)])
+        if key not in seen:
+            seen.add(key)
+            keys.append(key)
     for names in GC_WORKLOADS:
         keys.append(workload_key("gc", list(names)))
     return keys

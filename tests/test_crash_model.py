@@ -177,10 +177,9 @@ def test_generator_covers_every_op_and_pair_and_shards_partition():
     keys = wl.generate("ci")
     assert len(keys) == len(set(keys))
     pairs = {k for k in keys if k.count("+") == 1 and "sync" not in k}
-    assert len(pairs) == len(wl.OPS) ** 2 // 2
-    for op in wl.OPS:       # the sample still has every op first and second
-        assert any(k.startswith("std:%s+" % op) for k in pairs)
-        assert any(k.endswith("+%s" % op) for k in pairs)
+    assert len(pairs) == len(wl.OPS) ** 2
+    synced = [k for k in keys if "+sync+" in k and k.startswith("std:")]
+    assert len(synced) == len(wl.OPS) ** 2 // 2
     for op in wl.OPS:
         assert "std:%s" % op in keys and "std:%s+sync" % op in keys
     assert any(k.startswith("gc:") for k in keys)
