@@ -10,6 +10,7 @@ BOARDS_DIR = os.environ.get("OVL_BOARDS_DIR") or os.path.join(ROOT, "boards")
 # A simulated chip lives in RAM: refuse sizes no host can hold rather than
 # die allocating them (the largest shipped board is 128 MiB).
 SIM_FLASH_LIMIT = 1 << 30
+BOARD_FILE_LIMIT = 1 << 20   # a board definition is a few hundred bytes
 
 
 def board_names():
@@ -29,10 +30,15 @@ def load_board(name_or_path):
             raise BoardError("unknown board %r (known: %s)"
                              % (name_or_path, ", ".join(board_names()) or "none"))
     try:
-        with open(path) as f:
-            data = json.load(f)
+        with open(path, "rb") as f:
+            text = f.read(BOARD_FILE_LIMIT + 1)
     except OSError as e:
         raise BoardError("cannot read board file %s: %s" % (path, e.strerror))
+    if len(text) > BOARD_FILE_LIMIT:
+        raise BoardError("board file %s is over %d bytes: not a board"
+                         % (path, BOARD_FILE_LIMIT))
+    try:
+        data = json.loads(text)
     except ValueError as e:
         raise BoardError("board file %s is not valid JSON: %s" % (path, e))
     if isinstance(data, dict) and not isinstance(data.get("name", ""), str):

@@ -17,6 +17,7 @@ from host_tools import mkimage
 from host_tools.cli import CliError
 
 SYMLINK_HOPS = 40            # as Linux's MAXSYMLINKS
+PSEUDO_FILE_LIMIT = 64 << 20  # pseudo definitions are text; /dev/zero is not
 
 
 # --- mkimage ---------------------------------------------------------------
@@ -64,9 +65,13 @@ def run_mkimage(args):
     for path in args.pseudo_file:
         try:
             with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                pseudo.append((path, f.read()))
+                text = f.read(PSEUDO_FILE_LIMIT + 1)
         except OSError as e:
             raise CliError("cannot read pseudo file %s: %s" % (path, e.strerror))
+        if len(text) > PSEUDO_FILE_LIMIT:
+            raise CliError("pseudo file %s is over %d characters"
+                           % (path, PSEUDO_FILE_LIMIT))
+        pseudo.append((path, text))
     for i, text in enumerate(args.pseudo, 1):
         pseudo.append(("-p definition %d" % i, text))
     progress = None
