@@ -421,11 +421,23 @@ def add_shell_arguments(p):
                         '...} or {"ok": false, "errno": ..., "error": ...}')
 
 
+SHELL_LINE_LIMIT = 1 << 20
+
+
 def run_shell(args):
     session = open_session(args)
     try:
         ovl = session.mount()
-        for line in sys.stdin:
+        while True:
+            line = sys.stdin.readline(SHELL_LINE_LIMIT + 1)
+            if not line:
+                break
+            if len(line) > SHELL_LINE_LIMIT:
+                # no end in sight (e.g. /dev/zero): keep what was done
+                session.close()
+                raise OSError(compat.EINVAL, "input line over %d characters;"
+                              " stopped, earlier commands kept"
+                              % SHELL_LINE_LIMIT)
             line = line.strip()
             if not line or line.startswith("#"):
                 continue

@@ -245,6 +245,8 @@ CASES = [
     ("shell-lower-random", ["shell", "--lower", "{rand}"], {"stdin": "ls\n"}),
     ("shell-upper-random", ["shell", "--lower", "{img}", "--upper", "{rand}"],
      {"stdin": "ls\n", "keep": ["{rand}"]}),
+    ("shell-endless-line", ["shell", "--lower", "{img}"],
+     {"stdin": "ls /\n" + "x" * (2 << 20)}),
     ("shell-power-cut-negative", ["shell"] + L + ["--power-cut-after", "-1"],
      {"stdin": "mkdir /d\n", "keep": ["{upper}"]}),
     # serial flashing (no board attached: the port is the bad input)
