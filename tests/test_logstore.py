@@ -395,3 +395,18 @@ print(len(r['errors']) > 0)
 """)
     assert out == ["[]", "[]", "True", "[]", "True", "[]", "True", "2",
                    "True"]
+
+
+def test_reset_empties_the_store_and_sets_root_attrs(runtime):
+    out = run(runtime, RANDOM_OPS + """
+f = SimFlash(32 * 1024, 2048, 256)
+s = random_ops(f, 5, 60, 30)
+s.reset(mtime=1000000, uid=7)
+print(list(s.listdir(ROOT_INO)), s.get(ROOT_INO).mtime, s.get(ROOT_INO).uid)
+before = dump(s)
+m = LogStore.mount(f)
+print(dump(m) == before, m.fsck()['errors'], m.counters()['blocks_full'])
+create(m, ROOT_INO, 'after', b'a' * 3000)
+print([n for n, v in LogStore.mount(f).listdir(ROOT_INO)])
+""")
+    assert out == ["[]", "1000000", "7", "True", "[]", "0", "['after']"]

@@ -582,6 +582,7 @@ class LogStore:
         self.next_ino = max(top + 1, ROOT_INO + 1)
         if not self.garbage_blocks:
             self._drop_voids()
+        self._drop_reset_if_done()
 
     def _drop_voids(self):
         for addr, nsize in self.void_recs:
@@ -1173,6 +1174,10 @@ class LogStore:
                     table[key] = rec[:4] + (max(nolder, 0),)
         if not self.garbage_blocks and self.void_recs:
             self._drop_voids()
+        self._drop_reset_if_done()
+
+    def _drop_reset_if_done(self):
+        """The RESET node is dead once no other block holds older nodes."""
         if self.reset_rec is not None and \
                 not self._reset_needed(self.reset_rec[1]):
             self._kill(self.reset_rec[1], self.reset_rec[2])
@@ -1191,18 +1196,23 @@ class LogStore:
 
     # ===== reset, sync, statistics ========================================
 
-    def reset(self):
+    def reset(self, **root_attrs):
         """Atomically empty the store: one RESET transaction obsoletes every
-        older node, then every other block is erased."""
+        older node, then every other block is erased.  The new root gets
+        root_attrs (e.g. the lower root's mode, owner and times) over the
+        defaults a format gives it."""
         if self.readonly:
             raise compat.oserror(compat.EROFS, "log store mounted read-only")
+        attrs = {"mode": 0o40755, "nlink": 2}
+        attrs.update(root_attrs)
         txn = Txn(self)
         txn._reset = True
-        txn.put_inode(ROOT_INO, mode=0o40755, nlink=2)
+        txn.put_inode(ROOT_INO, **attrs)
         txn.commit()
         for b in range(self.nblocks):
             if self.state[b] == FULL and b != self.wblock:
                 self._erase(b)
+        self._drop_reset_if_done()
 
     def _apply_reset(self, nd):
         """Everything older than nd is gone, in RAM and for GC."""
