@@ -9,8 +9,12 @@ would look at after each step.
 import os
 import shutil
 
+from ovl import compat
+
 from host_tools.boards import load_board, open_sim_flash
 from host_tools.cmd_boards import describe_board, human
+
+WORKDIR_MARKER = ".ovl-demo"     # this directory was made by the demo
 
 SAMPLE_FIRMWARE = {
     "etc/hostname": "ovl-router\n",
@@ -103,7 +107,20 @@ def run(args):
 
     board = load_board(args.board)
     work = args.workdir
-    os.makedirs(work, exist_ok=True)
+    marker = os.path.join(work, WORKDIR_MARKER)
+    # the demo replaces rootfs/ and its files in there: only in a directory
+    # it made itself (or an empty one), never in someone's project
+    if os.path.isdir(work) and os.listdir(work) and \
+            not os.path.exists(marker):
+        raise OSError(compat.ENOTEMPTY, "work directory %s holds other files"
+                      " and the demo would replace some: give a new or empty"
+                      " --workdir" % work)
+    try:
+        os.makedirs(work, exist_ok=True)
+        open(marker, "w").close()
+    except OSError as e:
+        raise OSError(e.errno, "cannot use %s as the work directory: %s"
+                      % (work, e.strerror))
     flash_path = os.path.join(work, board.name + ".flash")
     if os.path.exists(flash_path):
         os.remove(flash_path)

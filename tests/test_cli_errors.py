@@ -133,6 +133,10 @@ CASES = [
     ("demo-board-name-not-string", ["demo", "--board", "{intname}",
                                     "--workdir", "{out}"], {}),
     ("demo-workdir-under-file", ["demo", "--workdir", "{missing}"], {}),
+    ("demo-workdir-is-file", ["demo", "--workdir", "{file}"],
+     {"keep": ["{file}"]}),
+    ("demo-workdir-not-its-own", ["demo", "--workdir", "{dir}"],
+     {"keep": ["{dir}/etc/hostname", "{dir}/big"]}),
     # upper images: format, fsck, info
     ("format-no-geometry", ["format", "{out}/u"], {}),
     ("format-size-12Q", ["format", "{out}/u", "--size", "12Q",
