@@ -36,6 +36,7 @@ RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
 WEAR_PERIOD = 16       # every Nth collection considers a cold block ...
 WEAR_SPREAD = 8        # ... when erase counts differ by more than this
 VOID_MARGIN = 16       # txn ids skipped after a crash (see _mount)
+EXTENT_CACHE = 8       # files whose extent maps stay in RAM
 
 # block states
 FREE, OPEN, FULL, UNKNOWN, BAD = 0, 1, 2, 3, 4
@@ -131,9 +132,16 @@ class LogStore:
         self.dirs = {}               # parent -> {name bytes: (ino|WHITEOUT|None, ...)}
         self.meta = {}               # ino -> {key bytes: (value|None, ...)}
         self.links = {}              # ino -> (target bytes, ...)
+        # Extent maps are loaded on demand (from the blocks holding a file's
+        # nodes) and kept for the EXTENT_CACHE files used last:
         self.extents = {}            # ino -> [(start, end, entry)] visible pieces
         self.truncs = {}             # ino -> [[ver, size, addr, nsize]]
         self.dual = {}               # addr of F_TRUNC data nodes with 2 roles
+        self.loaded = []             # inos whose maps are resident, LRU first
+        self.data_blocks = {}        # ino -> blocks holding its data nodes
+        self.void_ranges = []        # (first, last) txn ids that never count
+        self.reset_ver = 0
+        self.replaying = False       # rebuilding a map: deaths already counted
         self.next_ver = 1
         self.next_txn = 1
         self.next_ino = ROOT_INO + 1
@@ -192,7 +200,8 @@ class LogStore:
             self.pending = bytearray()
 
     def _kill(self, addr, nsize):
-        self.dead[addr // self.es] += nsize
+        if not self.replaying:
+            self.dead[addr // self.es] += nsize
 
     def _role_dead(self, addr, nsize):
         """A data or truncate role of a node ended; a NODE_DATA with
@@ -301,6 +310,7 @@ class LogStore:
                 if first <= txn <= last:
                     return False
             return True
+        self.void_ranges = voids
 
         reset_ver = 0
         for b in blocks:
@@ -346,6 +356,7 @@ class LogStore:
                 else:
                     self._index(nd)
         self.next_ver = ver_max + 1
+        self.reset_ver = reset_ver
         self._settle_mount(data)
         blocks_sorted = sorted(blocks)
         # The head of the log: the block holding the newest transaction.
@@ -377,6 +388,7 @@ class LogStore:
             # used, and writing continues in a fresh block.
             self.next_txn = max(seen_max, commit_max) + VOID_MARGIN
             self.pending_void = (commit_max + 1, self.next_txn - 1)
+            self.void_ranges.append(self.pending_void)
         else:
             self.next_txn = commit_max + 1
         if self.inodes.get(ROOT_INO) is None or \
@@ -508,6 +520,8 @@ class LogStore:
         elif t == NODE_VOID:
             self.void_recs.append((addr, nsize))
         elif t == NODE_DATA:
+            self._load(f[0])
+            self._holds(f[0], addr)
             if nd.flags & F_TRUNC:
                 self.dual[addr] = True
             self._data_add(f[0], [nd.ver, f[1], f[2], addr, nsize, 0])
@@ -515,7 +529,64 @@ class LogStore:
                 self._trunc_add(f[0], [nd.ver, f[1] + f[2], addr, nsize],
                                 f[1])
         elif t == NODE_TRUNCATE:
+            self._load(f[0])
+            self._holds(f[0], addr)
             self._trunc_add(f[0], [nd.ver, f[1], addr, nsize], f[1])
+
+    def _holds(self, ino, addr):
+        blocks = self.data_blocks.get(ino)
+        if blocks is None:
+            blocks = self.data_blocks[ino] = []
+        b = addr // self.es
+        if b not in blocks:
+            blocks.append(b)
+
+    def _counts(self, nd):
+        """Is a node on flash part of the committed state (at run time)?"""
+        if nd.ver < self.reset_ver or nd.txn >= self.next_txn:
+            return False
+        for first, last in self.void_ranges:
+            if first <= nd.txn <= last:
+                return False
+        return True
+
+    def _load(self, ino):
+        """Make ino's extent map resident: replay its data and truncate
+        nodes, read from the blocks that hold them, in version order."""
+        if self.mounting or self.replaying:
+            return
+        if ino in self.loaded:
+            if self.loaded[-1] != ino:
+                self.loaded.remove(ino)
+                self.loaded.append(ino)
+            return
+        inode = self._live_inode(ino)
+        nodes = []
+        if inode is not None:
+            for b in self.data_blocks.get(ino) or ():
+                for nd in self._block_nodes(b)[0]:
+                    if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) \
+                            and nd.fields[0] == ino and nd.ver >= inode[1] \
+                            and self._counts(nd):
+                        nodes.append(nd)
+        nodes.sort(key=lambda nd: nd.ver)
+        self.loaded.append(ino)
+        self.replaying = True
+        try:
+            for nd in nodes:
+                self._index(nd)
+        finally:
+            self.replaying = False
+        while len(self.loaded) > EXTENT_CACHE:
+            self._evict(self.loaded[0])
+
+    def _evict(self, ino):
+        if ino in self.loaded:
+            self.loaded.remove(ino)
+        for ps, pe, ent in self.extents.pop(ino, None) or ():
+            self.dual.pop(ent[3], None)
+        for t in self.truncs.pop(ino, None) or ():
+            self.dual.pop(t[2], None)
 
     def _live_inode(self, ino):
         """The INODE_BODY field tuple of a live inode, or None."""
@@ -539,6 +610,10 @@ class LogStore:
                 else:
                     self._index(nd)
         data.clear()
+        # the replay above counted dead bytes; the maps load again on use
+        self.extents = {}
+        self.truncs = {}
+        self.dual = {}
         for ino in list(self.inodes):
             rec = self.inodes[ino]
             if rec[0] is None and rec[4] == 0:
@@ -674,6 +749,10 @@ class LogStore:
         rec = self.links.pop(ino, None)
         if rec is not None:
             self._kill(rec[2], rec[3])
+        self._load(ino)
+        if ino in self.loaded:
+            self.loaded.remove(ino)
+        self.data_blocks.pop(ino, None)
         pieces = self.extents.pop(ino, None)
         if pieces:
             seen = {}
@@ -736,6 +815,7 @@ class LogStore:
             raise compat.oserror(compat.EINVAL, "negative offset")
         if end <= offset:
             return out
+        self._load(ino)
         pieces = self.extents.get(ino) or []
         pos = offset
         i = self._first_piece(pieces, offset)
@@ -960,6 +1040,7 @@ class LogStore:
             # only possible when bad blocks ate the space the check counted;
             # the nodes written so far must never count: void the txn
             self.pending_void = (self.pending_void or (txn, txn))[0], txn
+            self.void_ranges.append(self.pending_void)
             raise compat.oserror(compat.ENOSPC, "log store full")
         if self.pending_void is not None:
             self.void_recs.append((placed[0].addr, placed[0].size()))
@@ -1079,6 +1160,7 @@ class LogStore:
         elif t == NODE_SYMLINK:
             rec = self.links.get(f[0])
         elif t == NODE_DATA:
+            self._load(f[0])
             for ps, pe, ent in self.extents.get(f[0]) or ():
                 if ent[3] == nd.addr:
                     return True
@@ -1088,6 +1170,7 @@ class LogStore:
                         return True
             return False
         elif t == NODE_TRUNCATE:
+            self._load(f[0])
             for tr in self.truncs.get(f[0]) or ():
                 if tr[2] == nd.addr:
                     return True
@@ -1119,6 +1202,7 @@ class LogStore:
         f = nd.fields
         old = nd.addr
         if t == NODE_DATA or t == NODE_TRUNCATE:
+            self._holds(f[0], new_addr)
             for ps, pe, ent in self.extents.get(f[0]) or ():
                 if ent[3] == old:
                     ent[3] = new_addr
@@ -1157,6 +1241,11 @@ class LogStore:
         """Block b was erased: older copies of keys it held are gone, so
         tombstones that were waiting for them may go too."""
         for nd in nodes:
+            if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
+                blocks = self.data_blocks.get(nd.fields[0])
+                if blocks is not None and b in blocks:
+                    blocks.remove(b)
+                self._evict(nd.fields[0])
             if nd.type in (NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_META):
                 table, key = self._table_of(nd)
                 if table is None:
@@ -1225,6 +1314,10 @@ class LogStore:
         self.links = {}
         self.extents = {}
         self.truncs = {}
+        self.dual = {}
+        self.loaded = []
+        self.data_blocks = {}
+        self.reset_ver = nd.ver
         self._drop_voids()
         home = nd.addr // self.es
         for b in range(self.nblocks):
