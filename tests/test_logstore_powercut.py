@@ -15,8 +15,13 @@ from test_logstore import COMMON
 SCRIPT = COMMON + """
 from ovl.simflash import TORN_MODES
 
+NAND = False
+
 def setup():
-    f = SimFlash(24 * 1024, 2048, 256)
+    if NAND:      # whole-page programs, at most 2 per page between erases
+        f = SimFlash(128 * 1024, 16384, 512, kind='nand', nop=2)
+    else:
+        f = SimFlash(24 * 1024, 2048, 256)
     s = LogStore.format(f)
     t = s.begin()
     d = t.new_ino()
@@ -129,10 +134,9 @@ def campaign(kind, modes, stride=1):
 """
 
 
-def run_kinds(runtime, kinds, modes="TORN_MODES", stride=1):
-    body = "for k in (%s,):\n" \
-        "    print(k.__name__, *campaign(k, %s, %d))\n" % (
-            ", ".join(kinds), modes, stride)
+def run_kinds(runtime, kinds, modes="TORN_MODES", stride=1, nand=False):
+    body = "NAND = %r\nfor k in (%s,):\n" % (nand, ", ".join(kinds)) + \
+        "    print(k.__name__, *campaign(k, %s, %d))\n" % (modes, stride)
     out = runtime(SCRIPT + body, timeout=600).strip().splitlines()
     rows = [line.split() for line in out]
     assert [r[0] for r in rows] == list(kinds)
@@ -163,3 +167,9 @@ def test_every_cut_during_gc_and_reset(runtime):
     rows = run_kinds(runtime, ["k_reset"], stride=1 if runtime.name ==
                      "cpython" else 3)
     assert rows[0][3] == "True"
+
+
+def test_every_cut_on_nand(runtime):
+    rows = run_kinds(runtime, ["k_create", "k_rename", "k_write_big", "k_gc"],
+                     nand=True)
+    assert [r[3] for r in rows[:3]] == ["True"] * 3
