@@ -11,12 +11,10 @@ import json
 import os
 import struct
 
-from ovl import compat
 from ovl.flash import Region
 from ovl.simflash import SimFlash
 from ovl.logstore import LogStore, STATE_NAMES
-from ovl.log_format import (BLOCK_HDR, BLOCK_HDR_SIZE, BLOCK_MAGIC,
-                            unpack_block_header)
+from ovl.log_format import BLOCK_HDR_SIZE, BLOCK_MAGIC, unpack_block_header
 from host_tools.boards import load_board
 from host_tools.cli import CliError
 

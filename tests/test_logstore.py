@@ -410,3 +410,24 @@ create(m, ROOT_INO, 'after', b'a' * 3000)
 print([n for n, v in LogStore.mount(f).listdir(ROOT_INO)])
 """)
     assert out == ["[]", "1000000", "7", "True", "[]", "0", "['after']"]
+
+
+def test_mount_falls_back_to_a_scan_when_a_summary_is_damaged(runtime):
+    out = run(runtime, RANDOM_OPS + """
+f = SimFlash(32 * 1024, 2048, 256)
+s = random_ops(f, 9, 80, 100)
+want = dump(s)
+m = LogStore.mount(f)
+c = m.counters()
+full = [b for b in range(16) if m.state[b] == 2]
+print(c['summaries_used'] == len(full), c['mount_bytes_read'] < 16 * 2048)
+# wreck one summary tail and another summary's body
+f.mem[full[0] * 2048 + 2040:full[0] * 2048 + 2048] = b'\\x00' * 8
+import struct
+off = struct.unpack('<I', bytes(f.mem[full[1] * 2048 + 2040:full[1] * 2048 + 2044]))[0]
+f.mem[full[1] * 2048 + off + 40] ^= 0x10
+m = LogStore.mount(f)
+c = m.counters()
+print(dump(m) == want, c['summaries_used'] == len(full) - 2, m.fsck()['errors'])
+""")
+    assert out == ["True", "True", "True", "True", "[]"]

@@ -22,7 +22,7 @@ from ovl.log_format import (
     DIRENT_WHITEOUT, DATA_BODY, DATA_PREFIX, TRUNCATE_BODY, SYMLINK_BODY,
     META_BODY, META_DELETED, VOID_BODY, NAME_MAX, SYMLINK_MAX, META_KEY_MAX,
     META_VALUE_MAX, SUMMARY_TAIL_SIZE, SUMMARY_TAIL, SUMMARY_MAGIC,
-    SUMMARY_ENTRY_SIZE, align, node_size, pack_block_header,
+    align, node_size, pack_block_header,
     unpack_block_header, pack_node, unpack_node_header, restamp_header,
     parse_body, keep_len, summary_entry_size, Node, SummaryBuilder,
     read_summary)
