@@ -53,7 +53,7 @@ def xfail(reason):
 # {out} an empty scratch directory of the case, {hugeboard} a board of 4 TiB
 # of flash, {intname} a board whose name is a number, {noparts} a board
 # without partitions, {flash} a sim-board flash file.
-# {wl} a one-line rig workload, {big} 300 KB of random bytes (more than the
+# {nuimg} an image holding /bad\xffname, {wl} a one-line rig workload, {big} 300 KB of random bytes (more than the
 # 64 KiB upper holds).
 # options: stdin (text), keep (placeholders whose files must not change),
 # timeout (seconds, default TIMEOUT), mark (an xfail for another's bug).
@@ -227,6 +227,14 @@ CASES = [
      KEEP_UPPER),
     ("fs-touch-beyond-s64", ["fs", "touch"] + L + ["/etc/hostname", "9" * 25],
      KEEP_UPPER),
+    # the upper stores UTF-8 names; a lower name that is not stays readable
+    ("fs-mkdir-non-utf8", ["fs", "mkdir"] + L + ["/new\udcff"], KEEP_UPPER),
+    ("fs-rm-non-utf8-lower-name", ["fs", "rm", "--lower", "{nuimg}",
+                                   "--upper", "{upper}", "/bad\udcffname"],
+     KEEP_UPPER),
+    ("fs-chmod-non-utf8-lower-name", ["fs", "chmod", "--lower", "{nuimg}",
+                                      "--upper", "{upper}", "600",
+                                      "/bad\udcffname"], KEEP_UPPER),
     ("fs-wrong-arity", ["fs", "cat"] + L, KEEP_UPPER),
     ("fs-write-read-only", ["fs", "mkdir", "--lower", "{img}", "/d"], {}),
     ("fs-power-cut-negative", ["fs", "mkdir"] + L + ["--power-cut-after",
@@ -405,6 +413,15 @@ def make_workspace(ws):
     paths["wl"] = os.path.join(ws, "workload.txt")
     with open(paths["wl"], "w") as f:
         f.write("mkdir /d\n")
+    nusrc = os.path.join(ws, "nusrc")
+    os.makedirs(nusrc)
+    with open(os.path.join(os.fsencode(nusrc), b"bad\xffname"), "wb") as f:
+        f.write(b"lower data\n")
+    paths["nuimg"] = os.path.join(ws, "nu.sqfs")
+    r = ovl_run(["mkimage", "-q", nusrc, paths["nuimg"]], ws)
+    assert r.returncode == 0, r.stderr
+    r = ovl_run(["fs", "cat", "--lower", paths["nuimg"], "/bad\udcffname"], ws)
+    assert r.stdout == b"lower data\n", r.stderr
     r = ovl_run(["format", paths["upper0"], "--size", "64k", "--erase-size",
                  "4k"], ws)
     assert r.returncode == 0, r.stderr

@@ -61,6 +61,22 @@ def is_lnk(mode):
     return mode & S_IFMT == S_IFLNK
 
 
+def utf8(name):
+    try:
+        name.encode()
+        return True
+    except UnicodeError:
+        return False
+
+
+def upper_name(name):
+    """name, if the upper can store it (its names are UTF-8)."""
+    if not utf8(name):
+        raise oserror(compat.EINVAL, "name %r is not UTF-8, which the upper"
+                      " stores" % name)
+    return name
+
+
 def join(parent, name):
     return "/" + name if parent == "/" else parent + "/" + name
 
@@ -262,11 +278,15 @@ class Overlay:
         """The node for name inside directory node parent, or None."""
         if not parent.isdir():
             raise oserror(compat.ENOTDIR, parent.path)
-        if len(name) > NAME_MAX or len(name.encode()) > NAME_MAX:
+        in_upper = utf8(name)
+        if len(name) > NAME_MAX or \
+                len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
             raise oserror(compat.ENAMETOOLONG, name)
         path = join(parent.path, name)
         node = Node(parent, name, path)
-        if parent.uino is not None:
+        # the upper holds UTF-8 names only: a lower name that is not (CPython
+        # decodes it with surrogateescape) has no upper entry to find
+        if parent.uino is not None and in_upper:
             found = self.store.lookup(parent.uino, name)
             if found is not None and self._whiteout(found):
                 return None
@@ -616,6 +636,7 @@ class Overlay:
         if node.uino is not None and node.dirent:
             return node
         self._copy_up(txn, node.parent)
+        upper_name(node.name)          # before its origin records the path
         self._ensure_upper(txn, node)
         self._link_name(txn, node.parent, node.name, node.uino)
         node.dirent = True
@@ -1206,13 +1227,13 @@ class _Txn:
         self._use().put_inode(ino, **attrs)
 
     def link(self, dir_ino, name, ino):
-        self._use().link(dir_ino, name, ino)
+        self._use().link(dir_ino, upper_name(name), ino)
 
     def whiteout(self, dir_ino, name):
-        self._use().whiteout(dir_ino, name)
+        self._use().whiteout(dir_ino, upper_name(name))
 
     def unlink(self, dir_ino, name):
-        self._use().unlink(dir_ino, name)
+        self._use().unlink(dir_ino, upper_name(name))
 
     def write(self, ino, offset, data):
         self._use().write(ino, offset, data)
