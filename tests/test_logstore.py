@@ -431,3 +431,29 @@ c = m.counters()
 print(dump(m) == want, c['summaries_used'] == len(full) - 2, m.fsck()['errors'])
 """)
     assert out == ["True", "True", "True", "True", "[]"]
+
+
+def test_damaged_media_gives_clean_errors_never_a_crash(runtime):
+    out = run(runtime, RANDOM_OPS + """
+f = SimFlash(32 * 1024, 2048, 256)
+random_ops(f, 4, 60, 100)
+good = f.snapshot()
+outcomes = {}
+for seed in range(25):
+    f.restore(good)
+    f.flip_bits(1 + seed * 8, seed=seed)
+    try:
+        m = LogStore.mount(f)
+        dump(m)
+        m.fsck()
+        kind = 'mounted'
+    except ValueError as e:              # CorruptError and friends
+        kind = type(e).__name__
+    except OSError as e:
+        kind = 'OSError'
+    outcomes[kind] = outcomes.get(kind, 0) + 1
+print(outcomes.get('mounted', 0) > 0,
+      all(k in ('mounted', 'CorruptError', 'NotFormattedError')
+          for k in outcomes))
+""")
+    assert out == ["True", "True"]
