@@ -18,14 +18,16 @@ The contenders run interleaved in --rounds rounds (each round in a rotated
 order, after a gc.collect), from the same image in RAM in one process, so
 load changes on a shared machine hit all of them alike.  Each is reported by
 its best (minimum) CPU time and the spread of its times ((max - min) / min);
-ratios ovl/peer are given from the best times and as the range of the
-per-round ratios.  --mpy times the reader under MicroPython against
-`deflate` alone on the same blocks, interleaved the same way.  --mpy-heap
-finds the smallest free heap (in one contiguous piece, the rest of the heap
-filled) in which MicroPython walks and reads a 4 KiB-block image, per
-metadata cache size.  Without --src/--image the tree is this Python's
-standard library (minus caches and site-packages), close to a firmware
-root's mix of text, binaries and many small files.
+ratios ovl/peer are given from the best times and as the lowest, median
+and highest of the per-round ratios.  --mpy times the reader under
+MicroPython (one block per read) against `deflate` alone on the same
+blocks, interleaved the same way, both reading the image file in an 8 MB
+heap (see MPY_THROUGHPUT for why).  --mpy-heap finds the smallest free
+heap (in one contiguous piece, the rest of the heap filled) in which
+MicroPython walks and reads a 4 KiB-block image, per metadata cache
+size.  Without --src/--image the tree is this Python's standard library
+(minus caches and site-packages), close to a firmware root's mix of text,
+binaries and many small files.
 """
 
 import argparse
@@ -33,6 +35,7 @@ import gc
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -162,16 +165,20 @@ def inflate_floor(data, blocks):
 
 
 MPY_THROUGHPUT = r"""
-import sys, io, json, time, gc, deflate
+import sys, io, json, time, gc, struct, deflate
 sys.path.insert(0, %(firmware)r)
 from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
-data = open(%(image)r, "rb").read()
-blocks = json.load(open(%(blocks)r))
+# The image stays in a file (page cache) and the block list is packed, in
+# a small heap: MicroPython's collector scans every live word and its
+# allocator searches a big fragmented heap for free runs, so an image in
+# RAM and a heap of hundreds of MB would swamp what is measured.
+f = open(%(image)r, "rb")
+blocks = open(%(blocks)r, "rb").read()
 wbits = %(wbits)d
 
 def ours():
-    fs = SquashFS(BytesSource(data))
+    fs = SquashFS(BytesSource(f))
     step = fs.block_size
     total = 0
     for p, e in fs.walk("/"):
@@ -184,9 +191,11 @@ def ours():
 
 def floor():
     total = 0
-    for pos, size, compressed in blocks:
-        chunk = data[pos:pos + size]
-        if compressed:
+    for i in range(0, len(blocks), 12):
+        pos, size = struct.unpack_from("<QI", blocks, i)
+        f.seek(pos)
+        chunk = f.read(size & 0xFFFFFF)
+        if not size >> 24:
             total += len(deflate.DeflateIO(io.BytesIO(chunk), deflate.ZLIB,
                                            wbits).read())
         else:
@@ -276,13 +285,16 @@ def run_mpy(script, heap="256m"):
 
 
 def bench_mpy(image_path, blocks, block_size, rounds):
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(blocks, f)
+    with tempfile.NamedTemporaryFile("wb", suffix=".bin", delete=False) as f:
+        for pos, size, compressed in blocks:
+            f.write(struct.pack("<QI", pos, size | (0 if compressed
+                                                    else 1 << 24)))
         blocks_path = f.name
     try:
         proc = run_mpy(MPY_THROUGHPUT % {
             "firmware": FIRMWARE, "image": image_path, "blocks": blocks_path,
-            "wbits": min(15, block_size.bit_length() - 1), "rounds": rounds})
+            "wbits": min(15, block_size.bit_length() - 1), "rounds": rounds},
+            heap="8m")
     finally:
         os.unlink(blocks_path)
     if proc.returncode:
@@ -312,10 +324,10 @@ def mb_per_s(nbytes, seconds):
     return nbytes / seconds / 1e6 if seconds > 0 else float("inf")
 
 
-def ratio_range(t_ovl, t_peer):
-    """Per-round ovl/peer throughput ratios: (lowest, highest)."""
-    ratios = [p / o for o, p in zip(t_ovl, t_peer)]
-    return min(ratios), max(ratios)
+def round_ratios(t_ovl, t_peer):
+    """Per-round ovl/peer throughput ratios: (lowest, median, highest)."""
+    ratios = sorted(p / o for o, p in zip(t_ovl, t_peer))
+    return ratios[0], ratios[len(ratios) // 2], ratios[-1]
 
 
 def main(argv=None):
@@ -375,14 +387,14 @@ def main(argv=None):
         t_ovl = times["ovl"]
         print("file data read: %d bytes; %d interleaved rounds, best time "
               "of each" % (total, args.rounds))
-        print("%-26s %8s %8s %7s %9s %14s" % (
-            "reader", "best s", "MB/s", "spread", "ovl/this", "ovl/this range"))
+        print("%-26s %8s %8s %7s %9s  %s" % (
+            "reader", "best s", "MB/s", "spread", "ovl/this",
+            "per round: low/median/high"))
         for name, _, _ in contenders:
             t = times[name]
-            lo, hi = ratio_range(t_ovl, t)
-            print("%-26s %8.4f %8.1f %6.0f%% %9.2f %8.2f..%.2f"
-                  % (name, min(t), mb_per_s(total, min(t)), 100 * spread(t),
-                     min(t) / min(t_ovl), lo, hi))
+            print("%-26s %8.4f %8.1f %6.0f%% %9.2f  %.2f/%.2f/%.2f"
+                  % ((name, min(t), mb_per_s(total, min(t)), 100 * spread(t),
+                      min(t) / min(t_ovl)) + round_ratios(t_ovl, t)))
         if args.mpy:
             res = bench_mpy(image, blocks, fs.block_size, args.rounds)
             t_m, t_d = res["ovl"], res["deflate"]
@@ -390,13 +402,12 @@ def main(argv=None):
             if n_m != total:
                 raise SystemExit("MicroPython read %d bytes, CPython %d"
                                  % (n_m, total))
-            lo, hi = ratio_range(t_m, t_d)
             print("MicroPython: ovl %.2f MB/s (spread %.0f%%), deflate alone "
                   "%.2f MB/s (spread %.0f%%), ovl/deflate %.2f "
-                  "(per round %.2f..%.2f)"
-                  % (mb_per_s(total, min(t_m)), 100 * spread(t_m),
-                     mb_per_s(total, min(t_d)), 100 * spread(t_d),
-                     min(t_d) / min(t_m), lo, hi))
+                  "(per round %.2f/%.2f/%.2f)"
+                  % ((mb_per_s(total, min(t_m)), 100 * spread(t_m),
+                      mb_per_s(total, min(t_d)), 100 * spread(t_d),
+                      min(t_d) / min(t_m)) + round_ratios(t_m, t_d)))
         if args.mpy_heap:
             heap_image = os.path.join(work, "heap4k.sqfs")
             heap_src = args.heap_src or os.path.join(

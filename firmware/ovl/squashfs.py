@@ -4,10 +4,11 @@ SquashFS(source) opens an image held by anything with `read(addr, n)` and
 `size` (ovl.flash.Region, ovl.flash.BytesSource).  Nothing is loaded whole:
 metadata is read one 8 KiB block at a time through a small LRU cache,
 lookup tables (ids, fragments) are consulted entry by entry, and file data
-is decompressed one block at a time (the last data block and the last
-fragment block are kept, so small sequential reads and small files sharing
-a fragment do not inflate the same block again).  The byte layout
-lives in ovl.squashfs_format; docs/SQUASHFS.md describes both.
+is decompressed one block at a time (the last data block and recent
+fragment blocks are kept, so small sequential reads and small files sharing
+a fragment do not inflate the same block again; on CPython back-to-back
+compressed blocks are fetched with one source read of up to 256 KiB).  The
+byte layout lives in ovl.squashfs_format; docs/SQUASHFS.md describes both.
 
 Damaged images raise a subclass of CorruptImageError (a ValueError) naming
 the cause; a compressor this runtime lacks raises UnsupportedCompressorError.
