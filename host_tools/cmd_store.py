@@ -191,8 +191,11 @@ def run_info(args):
              c["blocks_unknown"], c["blocks_bad"]))
     print("  bytes: %d in use, %d reclaimable, %d free" % (
         c["bytes_in_use"], c["bytes_reclaimable"], c["bytes_free"]))
-    print("  wear: erase count max %d, min %d, mean %.1f" % (
-        c["erase_max"], c["erase_min"], c["erase_mean"]))
+    print("  wear: erase count max %d, min %d, mean %.1f (%d erases in all)"
+          % (c["erase_max"], c["erase_min"], c["erase_mean"],
+             c["erase_total"]))
+    print("  this session: read %d bytes, programmed %d, erased %d blocks" % (
+        c["bytes_read"], c["bytes_programmed"], c["erases"]))
     print("  mount: read %d bytes (%d summaries, %d blocks scanned)" % (
         c["mount_bytes_read"], c["summaries_used"], c["blocks_scanned"]))
     print("  inodes: %d" % c["inodes"])

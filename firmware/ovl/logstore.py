@@ -1365,6 +1365,7 @@ class LogStore:
         c["erase_max"] = max(ecs) if ecs else 0
         c["erase_min"] = min(ecs) if ecs else 0
         c["erase_mean"] = (sum(ecs) / len(ecs)) if ecs else 0
+        c["erase_total"] = sum(self.ec)   # over the chip's life (headers)
         states = [0] * len(STATE_NAMES)
         for st in self.state:
             states[st] += 1
