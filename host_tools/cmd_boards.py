@@ -45,7 +45,14 @@ def add_provision_args(p):
 
 def run_provision(args):
     board = load_board(args.board)
+    existed = os.path.exists(args.flash_file)
     flash = open_sim_flash(board, args.flash_file)
+    if existed:
+        # never wipe a chip that may hold someone's state
+        print("kept %s: already %s of %s flash for board %s (contents "
+              "unchanged)" % (args.flash_file, human(board.size),
+                              board.kind.upper(), board.name))
+        return
     flash.save()
     print("provisioned %s: %s of erased %s flash for board %s"
           % (args.flash_file, human(board.size), board.kind.upper(), board.name))

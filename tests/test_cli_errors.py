@@ -626,3 +626,15 @@ def test_overlay_limits_on_both_runtimes(runtime, tmp_path):
     # the format cannot hold, ENOENT for reverting a name no layer has
     assert out[0] == "27 27 22 22 22 22 2 2"
     assert out[1] == "0 7 -5 True big True"
+
+
+def test_provision_over_an_existing_chip_keeps_it(tmp_path):
+    ws = str(tmp_path)
+    flash = os.path.join(ws, "sim.flash")
+    assert ovl_run(["provision", flash], ws).returncode == 0
+    with open(flash, "r+b") as f:
+        f.write(b"state")
+    r = ovl_run(["provision", flash], ws)
+    assert r.returncode == 0 and b"unchanged" in r.stdout, r.stdout
+    with open(flash, "rb") as f:
+        assert f.read(5) == b"state"
