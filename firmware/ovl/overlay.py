@@ -993,6 +993,12 @@ class Overlay:
         if not self.readonly:
             txn = self.store.begin()
             txn.set_meta(self._root_ino, META_LOWER_ID, ident)
+            if stored is None:
+                # first mount over this store: its root takes the lower
+                # root's attributes, as a reset would give it
+                attrs = self.store.get(self._root_ino).attrs()
+                attrs.update(lower_root_attrs(self.lower))
+                txn.put_inode(self._root_ino, **attrs)
             txn.commit()
 
     def _find_conflicts(self):
@@ -1192,7 +1198,8 @@ class Overlay:
         self._writable()
         self._buffers.clear()
         self._origins.clear()
-        self.store.reset()
+        # the new root shows the firmware's root, in the same transaction
+        self.store.reset(**lower_root_attrs(self.lower))
         self._check_lower_identity()
 
     def request_reset(self, on=True):
@@ -1270,6 +1277,13 @@ class _TxnInode:
         return dict(self._attrs)
 
 
+def lower_root_attrs(lower):
+    """The lower root's attributes, for an upper root that shows it."""
+    root = lower.lookup("/")
+    return {"mode": root.mode, "uid": root.uid, "gid": root.gid,
+            "mtime": root.mtime, "ctime": root.mtime}
+
+
 def mount(lower, flash, readonly=False, **options):
     """Mount the log store on flash over lower and return an Overlay.
 
@@ -1279,5 +1293,5 @@ def mount(lower, flash, readonly=False, **options):
     from ovl.logstore import LogStore, ROOT_INO
     store = LogStore.mount(flash, readonly=readonly)
     if not readonly and store.get_meta(ROOT_INO, META_RESET) is not None:
-        store.reset()
+        store.reset(**lower_root_attrs(lower))
     return Overlay(lower, store, **options)
