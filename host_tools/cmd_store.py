@@ -14,8 +14,9 @@ import struct
 from ovl.flash import Region
 from ovl.simflash import SimFlash
 from ovl.logstore import LogStore, STATE_NAMES
-from ovl.log_format import BLOCK_HDR_SIZE, BLOCK_MAGIC, unpack_block_header
-from host_tools.boards import load_board
+from ovl.log_format import BLOCK_HDR_SIZE, BLOCK_MAGIC, BlockCountError, \
+    unpack_block_header
+from host_tools.boards import SIM_FLASH_LIMIT, load_board
 from host_tools.cli import CliError
 
 
@@ -88,8 +89,8 @@ def sniff_geometry(path):
             if struct.unpack("<I", raw[:4])[0] == BLOCK_MAGIC:
                 hdr = unpack_block_header(raw)
                 if hdr is not None:
-                    prog_unit, ec, seq, es = hdr
-                    if es and size % es == 0 and off % es == 0:
+                    prog_unit, ec, seq, es, count = hdr
+                    if es and off % es == 0:
                         f.seek(0)
                         if off and f.read(off) != b"\xff" * off:
                             # something else lives before it: a whole chip
@@ -97,6 +98,9 @@ def sniff_geometry(path):
                                 "%s: the log store starts at 0x%x, after "
                                 "other data: give --board NAME --partition "
                                 "NAME for a whole-chip file" % (path, off))
+                        if size != es * count:
+                            raise CliError(block_count_message(
+                                path, size / es, count))
                         nand = prog_unit > 4
                         return (size, es, prog_unit if nand else min(256, es),
                                 "nand" if nand else "nor", None)
@@ -105,15 +109,34 @@ def sniff_geometry(path):
                    "--size/--erase-size (or `ovl format` it)" % path)
 
 
+def block_count_message(path, have, formatted):
+    have = "%d" % have if have == int(have) else "%.1f" % have
+    return ("%s: upper image has %s blocks but its store was formatted with "
+            "%d: truncated or wrong partition" % (path, have, formatted))
+
+
+def check_image_path(path, create=False):
+    """CliError unless path is a regular file (or absent, when creating)."""
+    if os.path.isdir(path):
+        raise CliError("%s is a directory, not an upper image" % path)
+    if not os.path.exists(path):
+        if not create:
+            raise CliError("%s does not exist" % path)
+    elif not os.path.isfile(path):
+        raise CliError("%s is not a regular file" % path)
+
+
 def open_image(path, geom, create=False):
     """A SimFlash on the image file, or a Region of it for --partition."""
     size, es, ps, kind, part = geom
-    exists = os.path.exists(path)
-    if not exists and not create:
-        raise CliError("%s does not exist" % path)
-    if exists and os.path.getsize(path) != size:
+    check_image_path(path, create)
+    if os.path.exists(path) and os.path.getsize(path) != size:
         raise CliError("%s is %d bytes but the geometry says %d"
                        % (path, os.path.getsize(path), size))
+    if size > SIM_FLASH_LIMIT:
+        # the image is held in RAM: refuse before allocating it
+        raise CliError("%s: %d bytes of flash is more than the %d an image"
+                       " on the host may hold" % (path, size, SIM_FLASH_LIMIT))
     try:
         flash = SimFlash(size, es, ps, kind=kind, path=path)
     except ValueError as e:
@@ -126,6 +149,7 @@ def open_image(path, geom, create=False):
 def open_upper_image(path):
     """The SimFlash of an upper image whose geometry its headers give
     (used by `ovl fs`/`ovl shell`)."""
+    check_image_path(path)
     return open_image(path, sniff_geometry(path))[0]
 
 
@@ -143,11 +167,13 @@ def run_format(args):
 
 
 def mount_image(args, readonly=True):
-    if not os.path.isfile(args.image):
-        raise CliError("%s does not exist" % args.image)
+    check_image_path(args.image)
     geom = geometry_from_args(args) or sniff_geometry(args.image)
     chip, flash = open_image(args.image, geom)
-    return chip, LogStore.mount(flash, readonly=readonly)
+    try:
+        return chip, LogStore.mount(flash, readonly=readonly)
+    except BlockCountError as e:
+        raise CliError(block_count_message(args.image, e.have, e.formatted))
 
 
 def run_fsck(args):

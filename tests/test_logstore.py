@@ -457,3 +457,42 @@ print(outcomes.get('mounted', 0) > 0,
           for k in outcomes))
 """)
     assert out == ["True", "True"]
+
+
+def test_mount_refuses_a_flash_of_another_block_count(runtime):
+    """A store knows its size: a truncated copy (or a store on a resized
+    partition) is refused with BlockCountError, not mounted as a smaller or
+    larger store; a version-1 header (no block count) asks to reformat."""
+    out = run(runtime, """
+from ovl.log_format import BlockCountError, CorruptError
+from ovl.flash import Region
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+create(s, ROOT_INO, 'a', b'data' * 2000)
+for size in (32 * 1024, 60 * 1024, 128 * 1024):
+    g = SimFlash(size, 4096, 256)
+    n = min(size, len(f.mem))
+    g.mem[:n] = f.mem[:n]
+    try:
+        LogStore.mount(g)
+        print('mounted')
+    except BlockCountError as e:
+        print(e.have, e.formatted, 'truncated' in str(e))
+# the same store inside a bigger chip, as a partition: mounts
+chip = SimFlash(128 * 1024, 4096, 256)
+chip.mem[32 * 1024:96 * 1024] = f.mem
+s2 = LogStore.mount(Region(chip, 32 * 1024, 64 * 1024))
+print(content(s2, s2.lookup(ROOT_INO, 'a')) == b'data' * 2000)
+# an old, version-1 header: magic, version 1, ..., CRC over bytes 0..19
+import struct
+from ovl.compat import crc32
+head = struct.pack('<IBBHIII', 0x6B6C766F, 1, 0, 4, 1, 1, 4096)
+old = SimFlash(64 * 1024, 4096, 256)
+old.mem[:24] = head + struct.pack('<I', crc32(head))
+try:
+    LogStore.mount(old)
+except CorruptError as e:
+    print(type(e).__name__, 'version 1' in str(e))
+""")
+    assert out == ["8", "16", "True", "15", "16", "True", "32", "16", "True",
+                   "True", "CorruptError", "True"]

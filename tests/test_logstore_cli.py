@@ -70,3 +70,55 @@ def test_board_geometry_partition_and_bad_input(tmp_path):
         assert p.returncode == 1, args
         assert p.stderr.startswith("ovl: error:") and \
             len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def one_line_error(p):
+    assert p.returncode == 1, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ovl: error:"), p.stderr
+    return lines[0]
+
+
+def test_truncated_upper_is_refused_with_its_block_counts(tmp_path):
+    img = str(tmp_path / "u.img")
+    assert ovl("format", img, "--size", "64k", "--erase-size", "4k"
+               ).returncode == 0
+    with open(img, "rb") as f:
+        data = f.read()
+    half = str(tmp_path / "half.img")
+    with open(half, "wb") as f:
+        f.write(data[:len(data) // 2])
+    expect = "upper image has 8 blocks but its store was formatted with 16"
+    for args in (("fsck", half), ("info", half),
+                 ("fsck", half, "--size", "32k", "--erase-size", "4k")):
+        assert expect in one_line_error(ovl(*args)), args
+    # a tail cut mid-block: the count is not whole
+    odd = str(tmp_path / "odd.img")
+    with open(odd, "wb") as f:
+        f.write(data[:30000])
+    assert "formatted with 16: truncated" in one_line_error(ovl("info", odd))
+    from host_tools.cli import CliError
+    from host_tools.cmd_store import open_upper_image
+    try:
+        open_upper_image(half)
+        assert False, "a truncated upper image opened"
+    except CliError as e:
+        assert expect in str(e)
+
+
+def test_directories_and_huge_sizes_are_refused_before_allocating(tmp_path):
+    d = str(tmp_path)
+    for cmd in ("fsck", "info"):
+        assert "is a directory" in one_line_error(ovl(cmd, d))
+    assert "is a directory" in one_line_error(
+        ovl("format", d, "--size", "64k", "--erase-size", "4k"))
+    line = one_line_error(ovl("format", str(tmp_path / "u"), "--size",
+                              "4096g", "--erase-size", "4k"))
+    assert "more than the 1073741824" in line
+    assert not os.path.exists(str(tmp_path / "u"))
+    sparse = str(tmp_path / "sparse.img")
+    with open(sparse, "wb") as f:
+        f.truncate(2 << 30)                 # a 2 GiB hole: nothing stored
+    line = one_line_error(ovl("fsck", sparse, "--size", "2g", "--erase-size",
+                              "4k"))
+    assert "more than the 1073741824" in line

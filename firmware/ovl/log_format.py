@@ -9,16 +9,18 @@ import struct
 
 from ovl.compat import crc32
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2      # 2: the block header records the block count
 
 # ----- block header: the first bytes of every erase block, written after
 # each erase.  A block without a valid one is "unknown" and is erased
 # before use (an interrupted erase can leave cells that read 0xFF now and
 # flip later, so an all-0xFF block is not trusted either).
 BLOCK_MAGIC = 0x6B6C766F          # b"ovlk"
-BLOCK_HDR = "<IBBHIIII"
-BLOCK_HDR_SIZE = 24
-# magic, version, flags, prog_unit, erase_count, seq, erase_size, hdr_crc
+BLOCK_HDR = "<IBBHIIIII"
+BLOCK_HDR_SIZE = 28
+# magic, version, flags, prog_unit, erase_count, seq, erase_size,
+# block_count, hdr_crc.  The block count lets mount tell a truncated copy
+# or a resized partition from a smaller store.
 
 # ----- node header: every record in the log starts with one.
 NODE_MAGIC = 0x4E6F               # b"oN"
@@ -96,6 +98,18 @@ class NotFormattedError(CorruptError):
     """No block of the flash carries a log-store block header."""
 
 
+class BlockCountError(CorruptError):
+    """The flash has another number of erase blocks than the store was
+    formatted with: a truncated image or the wrong partition."""
+
+    def __init__(self, have, formatted):
+        super().__init__("flash has %d blocks but its log store was formatted"
+                         " with %d: truncated or wrong partition"
+                         % (have, formatted))
+        self.have = have
+        self.formatted = formatted
+
+
 def align(n, unit):
     return (n + unit - 1) // unit * unit
 
@@ -105,24 +119,36 @@ def node_size(body_len):
     return align(NODE_HDR_SIZE + body_len, 4)
 
 
-def pack_block_header(prog_unit, erase_count, seq, erase_size):
+def pack_block_header(prog_unit, erase_count, seq, erase_size, block_count):
     head = struct.pack(BLOCK_HDR[:-1], BLOCK_MAGIC, FORMAT_VERSION, 0,
-                       prog_unit, erase_count, seq, erase_size)
+                       prog_unit, erase_count, seq, erase_size, block_count)
     return head + struct.pack("<I", crc32(head))
 
 
+# Version 1 headers were 24 bytes (no block count): their CRC covers 0..19.
+V1_HDR_CRC_AT = 20
+
+
 def unpack_block_header(raw):
-    """(prog_unit, erase_count, seq, erase_size) or None if not valid."""
+    """(prog_unit, erase_count, seq, erase_size, block_count) or None if not
+    valid; CorruptError for a valid header of another format version."""
     if len(raw) < BLOCK_HDR_SIZE:
         return None
-    magic, version, flags, prog_unit, ec, seq, es, crc = \
+    magic, version, flags, prog_unit, ec, seq, es, count, crc = \
         struct.unpack(BLOCK_HDR, raw[:BLOCK_HDR_SIZE])
-    if magic != BLOCK_MAGIC or crc != crc32(raw[:BLOCK_HDR_SIZE - 4]):
+    if magic != BLOCK_MAGIC:
         return None
     if version != FORMAT_VERSION:
-        raise CorruptError("log store format version %d (this code reads %d)"
-                           % (version, FORMAT_VERSION))
-    return prog_unit, ec, seq, es
+        v1_crc = struct.unpack("<I", raw[V1_HDR_CRC_AT:V1_HDR_CRC_AT + 4])[0]
+        if crc == crc32(raw[:BLOCK_HDR_SIZE - 4]) or \
+                v1_crc == crc32(raw[:V1_HDR_CRC_AT]):
+            raise CorruptError("log store format version %d (this code reads"
+                               " %d): format it again" % (version,
+                                                          FORMAT_VERSION))
+        return None
+    if crc != crc32(raw[:BLOCK_HDR_SIZE - 4]):
+        return None
+    return prog_unit, ec, seq, es, count
 
 
 def pack_node(ntype, flags, version, txn, body):

@@ -16,7 +16,8 @@ from ovl.compat import crc32
 from ovl.flash import BadBlockError
 from ovl.log_format import (
     BLOCK_HDR_SIZE, NODE_HDR_SIZE, F_COMMIT, F_TRUNC, CorruptError,
-    NotFormattedError, NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_DATA,
+    NotFormattedError, BlockCountError, NODE_INODE, NODE_DELETE, NODE_DIRENT,
+    NODE_DATA,
     NODE_TRUNCATE, NODE_SYMLINK, NODE_META, NODE_VOID, NODE_RESET,
     NODE_SUMMARY, INODE_BODY, DELETE_BODY, DIRENT_BODY, DIRENT_REMOVED,
     DIRENT_WHITEOUT, DATA_BODY, DATA_PREFIX, TRUNCATE_BODY, SYMLINK_BODY,
@@ -178,7 +179,7 @@ class LogStore:
             self.ec[b] = ec
             self._program(b * self.es,
                           pack_block_header(self.prog_unit, ec, self.next_txn,
-                                            self.es))
+                                            self.es, self.nblocks))
         except BadBlockError:
             self._retire(b)
             return False
@@ -252,12 +253,16 @@ class LogStore:
             hdr = unpack_block_header(self._read(b * es, BLOCK_HDR_SIZE))
             if hdr is None:
                 continue
-            prog_unit, ec, seq, esize = hdr
+            prog_unit, ec, seq, esize, count = hdr
             if esize != es or prog_unit != self.prog_unit:
                 raise CorruptError(
                     "block %d was formatted for erase size %d, program unit %d"
                     " (flash has %d, %d)" % (b, esize, prog_unit, es,
                                              self.prog_unit))
+            if count != self.nblocks:
+                # a shorter copy would mount as a smaller store and lose
+                # the blocks cut off without a word
+                raise BlockCountError(self.nblocks, count)
             self.ec[b] = ec
             self.state[b] = FULL
             known.append(ec)
