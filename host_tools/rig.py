@@ -131,6 +131,17 @@ class SimPower(PowerSwitch):
             self.board.close()
 
 
+def check_sim_flash(spec, board_path, flash_path):
+    """RigError unless the flash file fits the board: a board that cannot
+    boot would keep the rig waiting for the whole boot timeout."""
+    from ovl.board import BoardError
+    from host_tools.boards import load_board, open_sim_flash
+    try:
+        open_sim_flash(load_board(board_path), flash_path, create=False)
+    except (BoardError, ValueError) as e:
+        raise RigError("power SPEC %r: %s" % (spec, e))
+
+
 def parse_power(spec, opener=None):
     """A PowerSwitch for SPEC: dtr:PORT, rts:PORT (prefix ! to invert),
     cmd:PORT:OFF:ON, sim:BOARD:FLASH."""
@@ -159,6 +170,7 @@ def parse_power(spec, opener=None):
                 raise RigError("power SPEC %r: no flash file %s (flash a"
                                " firmware image onto it first)"
                                % (spec, parts[1]))
+            check_sim_flash(spec, board, parts[1])
             return SimPower(PtyBoard(board, parts[1]).start(), owned=True)
     raise RigError("bad power SPEC %r: use dtr:PORT, rts:PORT (prefix ! to"
                    " invert), cmd:PORT:OFF_CMD:ON_CMD or sim:BOARD:FLASH"
