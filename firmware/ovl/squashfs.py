@@ -116,7 +116,10 @@ class _FileLoc:
         self.list_pos = list_pos
         self.list_off = list_off
         self.nblocks = nblocks
-        self.rewind()
+        self.cur_index = 0          # as rewind(), inline: one per inode
+        self.cur_data = start
+        self.cur_pos = list_pos
+        self.cur_off = list_off
 
     def rewind(self):
         self.cur_index = 0
@@ -509,8 +512,13 @@ class SquashFS:
                                                high)
         kind = F.basic_type(itype)
         mode = F.TYPE_TO_S_IF[kind] | (perm & F.PERMISSION_MASK)
-        uid = self._id(uid_index)
-        gid = self._id(gid_index)
+        ids = self._ids             # the memo first: a call less per inode
+        uid = ids.get(uid_index)
+        if uid is None:
+            uid = self._id(uid_index)
+        gid = ids.get(gid_index)
+        if gid is None:
+            gid = self._id(gid_index)
         rdev = 0
         if kind == F.REG_TYPE:
             if itype == F.REG_TYPE:
@@ -561,7 +569,9 @@ class SquashFS:
 
     def _listing(self, d, pos, off, consumed):
         """Yield (name_bytes, child ref, ino, type) from a listing, starting
-        at (pos, off) with `consumed` bytes of it already behind."""
+        at (pos, off) with `consumed` bytes of it already behind; each name
+        is checked legal and after the one before (from the start point)."""
+        prev = None
         low = self.directory_table_start
         high = self._dir_end
         total = d.listing_size
@@ -599,15 +609,15 @@ class SquashFS:
                 if raw is None:
                     raw, pos, off = self._meta_bytes(nsize, pos, off, low,
                                                      high)
+                if b"/" in raw or b"\x00" in raw or raw == b"." \
+                        or raw == b"..":
+                    raise BadDirectoryError("illegal name %r" % (raw,))
+                if prev is not None and raw <= prev:
+                    raise BadDirectoryError("listing not sorted at %r"
+                                            % (raw,))
+                prev = raw
                 yield (raw, (start_block << 16) | ioff,
                        (base + delta) & 0xFFFFFFFF, etype)
-
-    @staticmethod
-    def _check_name(raw, prev):
-        if (b"/" in raw or b"\x00" in raw or raw == b"." or raw == b".."):
-            raise BadDirectoryError("illegal name %r" % (raw,))
-        if prev is not None and raw <= prev:
-            raise BadDirectoryError("listing not sorted at %r" % (raw,))
 
     def _dir_loc(self, entry):
         loc = entry.loc
@@ -647,14 +657,11 @@ class SquashFS:
                 pos = self.directory_table_start + start_block
                 off = (d.offset + index) % F.METADATA_SIZE
                 consumed = index
-        prev = None
         for raw, ref, ino, etype in self._listing(d, pos, off, consumed):
-            self._check_name(raw, prev)
             if raw == target:
                 return ref, ino, etype
             if raw > target:
                 return None
-            prev = raw
         return None
 
     def _child(self, d, raw, ref, ino, etype, name=None):
@@ -692,26 +699,24 @@ class SquashFS:
     def stat(self, path):
         return self.lookup(path)
 
-    def _checked_listing(self, entry):
-        """The listing of a directory Entry, each name checked and in order."""
+    def _entry_listing(self, entry):
+        """The (checked) listing of a directory Entry, and its _DirLoc."""
         d = self._dir_loc(entry)
         pos, off = self._listing_start(d)
-        prev = None
-        for raw, ref, ino, etype in self._listing(d, pos, off, 0):
-            self._check_name(raw, prev)
-            prev = raw
-            yield d, raw, ref, ino, etype
+        return d, self._listing(d, pos, off, 0)
 
     def readdir(self, entry):
         """(name, Entry) pairs in UTF-8 byte order, one inode at a time."""
-        for d, raw, ref, ino, etype in self._checked_listing(entry):
+        d, listing = self._entry_listing(entry)
+        child = self._child
+        for raw, ref, ino, etype in listing:
             name = _decode_name(raw)
-            yield name, self._child(d, raw, ref, ino, etype, name)
+            yield name, child(d, raw, ref, ino, etype, name)
 
     def listdir(self, entry):
         """Names only (no inode reads): the cheap way to list a directory."""
-        for item in self._checked_listing(entry):
-            yield _decode_name(item[1])
+        for item in self._entry_listing(entry)[1]:
+            yield _decode_name(item[0])
 
     def readlink(self, entry):
         loc = entry.loc
