@@ -269,12 +269,21 @@ def add_flash_args(p):
     p.add_argument("image", help="image file (e.g. a SquashFS from ovl build)")
 
 
-def read_image(path):
+# No board's firmware partition comes near this; a bigger "image" is a
+# mistake (a device node, the wrong file) and must not be read into RAM.
+IMAGE_LIMIT = 256 << 20
+
+
+def read_image(path, limit=IMAGE_LIMIT):
     try:
         with open(path, "rb") as f:
-            return f.read()
+            data = f.read(limit + 1)
     except OSError as e:
         raise CliError("cannot read image %s: %s" % (path, e.strerror))
+    if len(data) > limit:
+        raise CliError("image %s is larger than %d bytes: no firmware "
+                       "partition holds it" % (path, limit))
+    return data
 
 
 def run_flash(args):
