@@ -43,6 +43,21 @@ def open_lower(path):
     return SquashFS(BytesSource(f))
 
 
+def lock_upper(path):
+    """An exclusive lock on the upper image for the whole session: two
+    sessions would each save their own copy and one's changes would be
+    lost.  Returns the open lock file (closing it unlocks)."""
+    import fcntl
+    f = open(path, "rb")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise OSError(compat.EBUSY, "upper image %s is in use by another ovl"
+                      " session" % path)
+    return f
+
+
 def open_upper(path):
     if not os.path.isfile(path):
         raise OSError(compat.ENOENT, "upper image %s does not exist "
@@ -60,8 +75,15 @@ class Session:
         self.flash = None
         self.ovl = None
         self.readonly = readonly
+        self.lock = None
         if upper_path:
-            self.flash = open_upper(upper_path)
+            if os.path.isfile(upper_path):
+                self.lock = lock_upper(upper_path)
+            try:
+                self.flash = open_upper(upper_path)
+            except BaseException:
+                self.release()
+                raise
             if cut_after is not None:
                 # counted from here: the mount's own writes are included
                 self.flash.arm_power_cut(cut_after, torn, seed)
@@ -79,6 +101,11 @@ class Session:
         if self.flash is not None:
             self.ovl.sync()
             self.flash.save()
+
+    def release(self):
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
     def save_after_cut(self):
         # what the chip holds after the cut is what the image file holds
@@ -394,6 +421,13 @@ def run_fs(args):
         words.insert(1, VERB_FLAGS[args.verb][0])
     session = open_session(args)
     try:
+        return finish_fs(session, words)
+    finally:
+        session.release()
+
+
+def finish_fs(session, words):
+    try:
         if words[0] == "cat" and len(words) == 2:
             # streamed, not held: `fs cat` has no size limit
             with session.mount().open(words[1], "rb") as src:
@@ -426,6 +460,13 @@ SHELL_LINE_LIMIT = 1 << 20
 
 def run_shell(args):
     session = open_session(args)
+    try:
+        return shell_session(session, args)
+    finally:
+        session.release()
+
+
+def shell_session(session, args):
     try:
         ovl = session.mount()
         while True:

@@ -627,3 +627,23 @@ def test_provision_over_an_existing_chip_keeps_it(tmp_path):
     assert r.returncode == 0 and b"unchanged" in r.stdout, r.stdout
     with open(flash, "rb") as f:
         assert f.read(5) == b"state"
+
+
+def test_a_second_session_on_a_busy_upper_is_refused(tmp_path):
+    """Two sessions on one upper would each save their own copy, losing
+    one's changes: the second is refused while the first holds it."""
+    import fcntl
+    paths = make_workspace(str(tmp_path))
+    upper = paths["upper0"]
+    before = digest(upper)
+    with open(upper, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        r = ovl_run(["fs", "mkdir", "--lower", paths["img"], "--upper", upper,
+                     "/d2"], str(tmp_path))
+    err = r.stderr.decode()
+    assert r.returncode == 1 and err.startswith("ovl: ") and \
+        "in use" in err and len(err.splitlines()) == 1, err
+    assert digest(upper) == before
+    r = ovl_run(["fs", "mkdir", "--lower", paths["img"], "--upper", upper,
+                 "/d2"], str(tmp_path))
+    assert r.returncode == 0, r.stderr
