@@ -399,6 +399,9 @@ def add_fs_arguments(p):
 
 
 def open_session(args):
+    if hasattr(sys.stdout, "reconfigure"):
+        # lower names that are not UTF-8 print as their original bytes
+        sys.stdout.reconfigure(errors="surrogateescape")
     if args.power_cut_after is not None and not args.upper:
         raise OSError(compat.EINVAL, "--power-cut-after needs --upper")
     if args.power_cut_after is not None and args.power_cut_after < 0:
