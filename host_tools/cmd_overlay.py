@@ -48,7 +48,10 @@ def lock_upper(path):
     sessions would each save their own copy and one's changes would be
     lost.  Returns the open lock file (closing it unlocks)."""
     import fcntl
-    f = open(path, "rb")
+    # the lock lives beside the image: saving replaces the image file
+    # (write, then rename), so a lock on the image itself would not hold
+    folder, name = os.path.split(os.path.abspath(path))
+    f = open(os.path.join(folder, "." + name + ".lock"), "a")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

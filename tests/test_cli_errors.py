@@ -632,12 +632,11 @@ def test_provision_over_an_existing_chip_keeps_it(tmp_path):
 def test_a_second_session_on_a_busy_upper_is_refused(tmp_path):
     """Two sessions on one upper would each save their own copy, losing
     one's changes: the second is refused while the first holds it."""
-    import fcntl
+    from host_tools.cmd_overlay import lock_upper
     paths = make_workspace(str(tmp_path))
     upper = paths["upper0"]
     before = digest(upper)
-    with open(upper, "rb") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
+    with lock_upper(upper):      # what a first session holds
         r = ovl_run(["fs", "mkdir", "--lower", paths["img"], "--upper", upper,
                      "/d2"], str(tmp_path))
     err = r.stderr.decode()

@@ -173,3 +173,19 @@ except ValueError as e:
     assert out == ["True", "refused"]
     with open(path, "rb") as f:
         assert len(f.read()) == 16 * 1024
+
+
+def test_save_replaces_the_file_whole(runtime, tmp_path):
+    """save() writes beside and renames: no moment holds a truncated chip."""
+    path = str(tmp_path / "chip.bin")
+    out = run(runtime, """
+import os
+p = %r
+f = SimFlash(16 * 1024, 4096, 256, path=p)
+f.program(0, b'one')
+f.save()
+f.program(100, b'two')
+f.save()
+print(os.listdir(%r) == ['chip.bin'], SimFlash(16 * 1024, 4096, 256, path=p).read(100, 3) == b'two')
+""" % (path, str(tmp_path)))
+    assert out == ["True", "True"]

@@ -92,8 +92,13 @@ class SimFlash(Flash):
         path = path or self.path
         if path is None:
             return
-        with open(path, "wb") as f:
+        # write beside, then rename: a host tool killed mid-save leaves the
+        # old file whole rather than a truncated chip
+        import os
+        tmp = path + ".saving"
+        with open(tmp, "wb") as f:
             f.write(self.mem)
+        os.rename(tmp, path)
 
     def sync(self):
         self._check_power()
