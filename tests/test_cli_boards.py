@@ -110,4 +110,5 @@ def test_demo_runs(tmp_path):
     assert "/etc/config/network is the before (firmware version) state" in out
     assert "/etc/hostname = 'kitchen-sensor\\n' (committed earlier" in out
     assert "diff after reset: nothing" in out
+    assert "fsck: clean" in out
     assert "modified  /usr/share/blob.bin" in out
