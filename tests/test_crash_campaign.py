@@ -11,9 +11,6 @@ from host_tools import crashtest as ct
 # Each is matched narrowly (workload op + message) so anything else fails.
 # Remove an entry when its fix lands.
 KNOWN = [
-    # overlay: after reset() the root shows the empty upper root's mtime
-    # (0) instead of the lower root's: fails before any cut.
-    ("reset", "/: got (d 0o755 0 0 0), want (d 0o755 0 0 1000000)"),
     # model vs overlay: reverting a dir holding a renamed name of a lower
     # hard-linked pair drops the link index, so /hl2 shows the lower again
     # (nlink 2); the model keeps it on the copy (nlink 1).  Same data.
