@@ -265,8 +265,8 @@ class SquashFS:
         self._src = source
         self._cache_limit = max(1, cache_blocks)
         self._cache = []          # [pos, data, next_pos], most recent first
-        self._kept_pos = [-1]     # last data block read ...
-        self._kept = [None]       # ... and its data
+        self._kept_pos = -1       # last data block read ...
+        self._kept = None         # ... and its data
         self._frags = []          # [pos, data] of fragment blocks, recent first
         self._ids = {}            # id index -> uid/gid (bounded memo)
         self._pointers = {}       # lookup-table index slot -> block position
@@ -869,7 +869,7 @@ class SquashFS:
             inflate = lambda raw, limit, _w: checked(raw, limit)
             wbits = 0
         append = pieces.append
-        kept_pos = self._kept_pos[0]
+        kept_pos = self._kept_pos
         last_pos = -1               # the last block inflated here ...
         last_data = None            # ... and its data
         n = len(words)
@@ -950,8 +950,8 @@ class SquashFS:
             self._data_block(pos, word, min(expected, self.block_size), entry)
 
     def _keep(self, pos, data):
-        self._kept_pos[0] = pos
-        self._kept[0] = data
+        self._kept_pos = pos
+        self._kept = data
 
     def _list_words(self, k, pos, off, low, high):
         """Up to k block-size words from the block list at (pos, off)."""
@@ -969,9 +969,9 @@ class SquashFS:
         data block is kept, so small reads within one block inflate it
         once; fragment blocks are kept by _tail."""
         if slot == 0:
-            if pos == self._kept_pos[0]:
-                return self._kept[0]
-            self._kept[0] = None            # before inflating: lowers the peak
+            if pos == self._kept_pos:
+                return self._kept
+            self._kept = None            # before inflating: lowers the peak
         elif len(self._frags) >= self._frag_limit:
             self._frags.pop()               # likewise
         if word >> F.DATA_RESERVED_SHIFT:
@@ -987,8 +987,8 @@ class SquashFS:
         else:
             data = self._decompress(raw, self.block_size)
         if slot == 0:
-            self._kept_pos[0] = pos
-            self._kept[0] = data
+            self._kept_pos = pos
+            self._kept = data
         else:
             self._frags.insert(0, [pos, data])
         return data
