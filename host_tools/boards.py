@@ -4,6 +4,7 @@ import json
 import os
 
 from ovl.board import Board, BoardError
+from host_tools.inputs import read_limited
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BOARDS_DIR = os.environ.get("OVL_BOARDS_DIR") or os.path.join(ROOT, "boards")
@@ -29,14 +30,7 @@ def load_board(name_or_path):
         if not os.path.exists(path):
             raise BoardError("unknown board %r (known: %s)"
                              % (name_or_path, ", ".join(board_names()) or "none"))
-    try:
-        with open(path, "rb") as f:
-            text = f.read(BOARD_FILE_LIMIT + 1)
-    except OSError as e:
-        raise BoardError("cannot read board file %s: %s" % (path, e.strerror))
-    if len(text) > BOARD_FILE_LIMIT:
-        raise BoardError("board file %s is over %d bytes: not a board"
-                         % (path, BOARD_FILE_LIMIT))
+    text = read_limited(path, BOARD_FILE_LIMIT, "board file", BoardError)
     try:
         data = json.loads(text)
     except ValueError as e:

@@ -15,6 +15,7 @@ from ovl import compat
 
 from host_tools import mkimage
 from host_tools.cli import CliError
+from host_tools.inputs import read_limited
 
 SYMLINK_HOPS = 40            # as Linux's MAXSYMLINKS
 PSEUDO_FILE_LIMIT = 64 << 20  # pseudo definitions are text; /dev/zero is not
@@ -63,15 +64,8 @@ def run_mkimage(args):
         sde = mkimage.parse_time(env, "SOURCE_DATE_EPOCH")
     pseudo = []
     for path in args.pseudo_file:
-        try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                text = f.read(PSEUDO_FILE_LIMIT + 1)
-        except OSError as e:
-            raise CliError("cannot read pseudo file %s: %s" % (path, e.strerror))
-        if len(text) > PSEUDO_FILE_LIMIT:
-            raise CliError("pseudo file %s is over %d characters"
-                           % (path, PSEUDO_FILE_LIMIT))
-        pseudo.append((path, text))
+        raw = read_limited(path, PSEUDO_FILE_LIMIT, "pseudo file", CliError)
+        pseudo.append((path, raw.decode("utf-8", "surrogateescape")))
     for i, text in enumerate(args.pseudo, 1):
         pseudo.append(("-p definition %d" % i, text))
     progress = None

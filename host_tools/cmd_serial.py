@@ -275,15 +275,8 @@ IMAGE_LIMIT = 256 << 20
 
 
 def read_image(path, limit=IMAGE_LIMIT):
-    try:
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
-    except OSError as e:
-        raise CliError("cannot read image %s: %s" % (path, e.strerror))
-    if len(data) > limit:
-        raise CliError("image %s is larger than %d bytes: no firmware "
-                       "partition holds it" % (path, limit))
-    return data
+    from host_tools.inputs import read_limited
+    return read_limited(path, limit, "firmware image", CliError)
 
 
 def run_flash(args):
