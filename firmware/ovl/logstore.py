@@ -47,6 +47,14 @@ INODE_ATTRS = ("mode", "uid", "gid", "mtime", "ctime", "size", "nlink",
                "flags", "rdev")
 
 
+def replay_order(nd):
+    """Order in which data nodes of one inode are replayed, mount and run
+    time alike.  A GC copy keeps its node's version but is written in a
+    later transaction, so after a cut between copy and erase the copy wins
+    in both places and the accounting agrees with fsck."""
+    return (nd.ver, nd.txn, nd.addr)
+
+
 class NoSpace(Exception):
     """Internal: the writer ran out of erased blocks."""
 
@@ -574,7 +582,7 @@ class LogStore:
                             and nd.fields[0] == ino and nd.ver >= inode[1] \
                             and self._counts(nd):
                         nodes.append(nd)
-        nodes.sort(key=lambda nd: nd.ver)
+        nodes.sort(key=replay_order)
         self.loaded.append(ino)
         self.replaying = True
         try:
@@ -608,7 +616,7 @@ class LogStore:
                 for nd in nodes:
                     self._kill(nd.addr, nd.size())
                 continue
-            nodes.sort(key=lambda nd: nd.ver)
+            nodes.sort(key=replay_order)
             for nd in nodes:
                 if nd.ver < inode[1]:
                     self._kill(nd.addr, nd.size())
