@@ -11,6 +11,10 @@ from host_tools import crash_workloads as wl
 from host_tools.cli import CliError
 
 
+# a workload script is a few dozen lines; anything near this is not one
+SCRIPT_LIMIT = 1 << 20
+
+
 def add_arguments(p):
     p.add_argument("--size", choices=("ci", "full"), default="full",
                    help="campaign size: ci samples the 2-op-with-sync and "
@@ -86,9 +90,10 @@ def run(args):
         failure = ct.replay(args.replay, store=args.store, strict=strict)
         return 1 if failure else 0
     if args.script:
+        from host_tools.inputs import read_limited
+        raw = read_limited(args.script, SCRIPT_LIMIT, "script", CliError)
         try:
-            with open(args.script, encoding="utf-8") as f:
-                text = f.read()
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise CliError("script %s is not UTF-8 text" % args.script)
         try:
