@@ -34,36 +34,13 @@ DEVICE_SCRIPT = r"""
 import sys, gc, vfs, json
 from ovl.simflash import SimFlash, Xorshift
 from ovl.logstore import LogStore, ROOT_INO
+from ovl.blockdev import FlashBlockDevice
 
 SIZE, ES, PS = 1 << 20, 4096, 256
 SCALE = @SCALE@
 
 def n(x):
     return max(1, int(x * SCALE))
-
-class BlockDev:
-    # littlefs's view of the SimFlash: byte-offset reads and programs,
-    # erase on request (ioctl 6), never an implicit erase
-    def __init__(self, flash):
-        self.f = flash
-    def readblocks(self, block, buf, off=0):
-        self.f.readinto(block * ES + off, buf)
-    def writeblocks(self, block, buf, off=0):
-        addr = block * ES + off
-        pos = 0
-        while pos < len(buf):       # programs stay inside one page
-            k = min(len(buf) - pos, PS - (addr + pos) % PS)
-            self.f.program(addr + pos, bytes(buf[pos:pos + k]))
-            pos += k
-    def ioctl(self, op, arg):
-        if op == 4:
-            return SIZE // ES
-        if op == 5:
-            return ES
-        if op == 6:
-            self.f.erase(arg)
-            return 0
-        return 0
 
 def sizes(rng, count, lo, hi):
     return [lo + rng.below(hi - lo + 1) for _ in range(count)]
@@ -129,7 +106,7 @@ class LfsRig:
     name = 'littlefs'
     def __init__(self, flash):
         self.flash = flash
-        self.bdev = BlockDev(flash)
+        self.bdev = FlashBlockDevice(flash)
         vfs.VfsLfs2.mkfs(self.bdev)
         self.fs = vfs.VfsLfs2(self.bdev)
     def write_file(self, name, data):
