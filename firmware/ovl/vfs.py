@@ -11,6 +11,7 @@ import io
 
 from ovl import compat
 from ovl.overlay import join, normalize, S_IFMT
+from ovl.overlay_file import OverlayFile
 
 IOCTL_FLUSH = 1
 IOCTL_SEEK = 2
@@ -99,17 +100,10 @@ class VfsFile(io.IOBase):
         line = self.f.readline(limit)
         return line.decode() if self.text else line
 
-    def readlines(self):
-        return list(self)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
+    # line iteration is the same as OverlayFile's, over this readline
+    readlines = OverlayFile.readlines
+    __iter__ = OverlayFile.__iter__
+    __next__ = OverlayFile.__next__
 
     def write(self, data):
         if isinstance(data, str):
