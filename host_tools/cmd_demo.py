@@ -55,18 +55,6 @@ def write_sample_tree(root):
     os.symlink("/www/index.html", os.path.join(root, "www", "home.html"))
 
 
-def program_region(region, data):
-    """Erase and program `data` into a flash region, page by page."""
-    es = region.erase_size
-    ps = region.page_size
-    for block in range((len(data) + es - 1) // es):
-        region.erase(block)
-    for addr in range(0, len(data), ps):
-        chunk = data[addr:addr + ps]
-        if chunk.strip(b"\xff"):
-            region.program(addr, chunk)
-
-
 def show_tree(ovl, path="/", indent="  "):
     for name in ovl.listdir(path):
         full = path.rstrip("/") + "/" + name
@@ -103,7 +91,7 @@ def counters_line(flash, since=None):
 def run(args):
     from host_tools.mkimage import build_image
     from ovl.logstore import LogStore
-    from ovl.flash import PowerCut
+    from ovl.flash import PowerCut, write_blocks
 
     board = load_board(args.board)
     work = args.workdir
@@ -144,7 +132,8 @@ def run(args):
     if len(data) > fw.size:
         raise ValueError("firmware image of %d bytes does not fit partition of %d"
                          % (len(data), fw.size))
-    program_region(fw, data)
+    tail = -len(data) % fw.erase_size      # pad to whole erase blocks
+    write_blocks(fw, 0, data + b"\xff" * tail)
     LogStore.format(board.region(flash, board.first_of_type("ovl").name))
     flash.sync()
     print("  firmware: %s in %s; upper formatted; %s"

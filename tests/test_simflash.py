@@ -189,3 +189,21 @@ f.save()
 print(os.listdir(%r) == ['chip.bin'], SimFlash(16 * 1024, 4096, 256, path=p).read(100, 3) == b'two')
 """ % (path, str(tmp_path)))
     assert out == ["True", "True"]
+
+
+def test_write_blocks_writes_only_changed_blocks(runtime):
+    out = run(runtime, """
+from ovl.flash import write_blocks
+f = SimFlash(32 * 1024, 4096, 256)
+data = bytearray(b'\\xff' * 16384)
+data[10] = 1
+data[9000:9004] = b'abcd'
+print(write_blocks(f, 4096, bytes(data)))     # blocks 1 and 3 hold data
+print(f.read(4096 + 10, 1) == b'\\x01', f.read(4096 + 9000, 4) == b'abcd')
+print(f.erases, f.programs)
+print(write_blocks(f, 4096, bytes(data)))     # unchanged: nothing written
+data[9000] = ord('z')
+print(write_blocks(f, 4096, bytes(data)))     # one block changed
+print(raises(FlashRuleError, write_blocks, f, 100, b'x' * 4096))
+""")
+    assert out == ["2", "True", "True", "2", "2", "0", "1", "True"]

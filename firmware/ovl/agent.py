@@ -25,6 +25,7 @@ import sys
 import ovl
 from ovl import compat, frames, fwslot
 from ovl.frames import RESP, ERR, ACK, NAK, DATA, FrameReader, Interrupted
+from ovl.flash import write_blocks
 
 PROTOCOL = 1
 
@@ -396,21 +397,7 @@ class Agent:
             raise compat.oserror(compat.EIO, "data for 0x%x does not match its"
                                  " hash; nothing written" % job.addr)
         flash = self.flash
-        erase = flash.erase_size
-        page = flash.page_size
-        blank = b"\xff" * page
-        written = 0
-        mv = memoryview(job.buf)
-        for off in range(0, len(job.buf), erase):
-            addr = job.addr + off
-            if flash.read(addr, erase) == mv[off:off + erase]:
-                continue
-            flash.erase(addr // erase)
-            for p in range(off, off + erase, page):
-                chunk = bytes(mv[p:p + page])
-                if chunk != blank:
-                    flash.program(job.addr + p, chunk)
-            written += 1
+        written = write_blocks(flash, job.addr, job.buf)
         flash.sync()
         check = fwslot.hash_range(flash, job.addr, len(job.buf))
         if check != job.digest:
