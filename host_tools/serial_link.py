@@ -347,10 +347,12 @@ class RawRepl:
 
 
 def connect(ser, bootstrap=True, modules=AGENT_MODULES, start=None,
-            timeout=2.0, log=None):
-    """A Link with a session open; injects the agent if none answers."""
+            timeout=2.0, log=None, boot_wait=2.0):
+    """A Link with a session open; injects the agent if none answers within
+    boot_wait seconds (a board that has just rebooted may still be mounting
+    its overlay)."""
     link = Link(ser, timeout=timeout)
-    if link.hello(tries=4, wait=0.5):
+    if link.hello(tries=max(1, int(boot_wait / 0.5)), wait=0.5):
         return link
     if not bootstrap:
         raise LinkError("no ovl agent answered on %s" % ser.port)

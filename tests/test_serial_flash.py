@@ -45,7 +45,8 @@ def board(tmp_path):
 def connect(b, timeout=1.0, bootstrap=False):
     ser = serial_link.open_port(b.port, 921600)
     try:
-        return serial_link.connect(ser, bootstrap=bootstrap, timeout=timeout)
+        return serial_link.connect(ser, bootstrap=bootstrap, timeout=timeout,
+                                   boot_wait=2 if bootstrap else 15)
     except BaseException:
         ser.close()
         raise
@@ -102,7 +103,7 @@ def test_interrupted_flash_boots_agent_only_and_resumes(board):
     with pytest.raises(LinkError, match="stopped answering"):
         flash_image(link, img)
     link.ser.close()
-    b.start()
+    b.restart()
     link = connect(b)
     # The old record was erased before the first block changed: the board
     # comes up with the agent only instead of a half-written lower.
@@ -167,7 +168,7 @@ def test_ab_slots_switch_only_after_verification(board):
     with pytest.raises(LinkError):
         flash_image(link, image_bytes(12 * ERASE, seed=9))
     link.ser.close()
-    b.start()
+    b.restart()
     link = connect(b)
     assert link.info["boot_slot"] == second
     link.bye()

@@ -42,7 +42,8 @@ def booted(tmp_path):
 
 def connect(b, timeout=1.0):
     ser = serial_link.open_port(b.port, 921600)
-    return serial_link.connect(ser, bootstrap=False, timeout=timeout)
+    return serial_link.connect(ser, bootstrap=False, timeout=timeout,
+                               boot_wait=15)
 
 
 def get(link, path):
@@ -96,7 +97,7 @@ def test_put_interrupted_by_power_cut_keeps_the_old_file(booted):
     with pytest.raises(LinkError):
         remote_put(link, "/etc/motd", os.urandom(60000))
     link.ser.close()
-    b.start()
+    b.restart()
     link = connect(b)
     assert get(link, "/etc/motd") == old
     assert link.call_json(agent.FS_FSCK)["problems"] == []
