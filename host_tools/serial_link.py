@@ -186,15 +186,21 @@ class Link:
         reply = self.call(kind, payload)
         return json.loads(reply) if reply else None
 
-    def hello(self, tries=3, wait=0.6):
-        """Start a session; the agent's info dict, or None if none answers."""
-        for _ in range(tries):
+    def hello(self, within=2.0, wait=0.5):
+        """Start a session; the agent's info dict, or None if none answers
+        within `within` seconds.  HELLO is said again every `wait` seconds,
+        less often as time goes by: a board that is still booting may have
+        lost the earlier ones, and each one it did queue costs it a reply."""
+        end = time.monotonic() + within
+        while True:
             seq = self.seq
             self.seq = frames.seq_next(seq)
             # ENDs first: they flush a half-read frame out of the agent.
             self._write(frames.END_B * 8 + frames.encode(agent.HELLO, seq))
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
+            deadline = min(end, time.monotonic() + wait)
+            while True:
+                # Only the latest HELLO's reply counts: the agent starts
+                # its session at the last HELLO it reads.
                 f = self.reader.read_frame()
                 if f and f[1] == seq and f[0] == RESP:
                     self.info = json.loads(f[2])
@@ -202,8 +208,12 @@ class Link:
                     self.reader.set_max_payload(self.max_payload + 64)
                     self.window = max(1, self.info["window"])
                     return self.info
+                if time.monotonic() >= deadline:
+                    break
             self.reader.drop_partial()
-        return None
+            if time.monotonic() >= end:
+                return None
+            wait = min(1.0, wait * 1.5)
 
     def bye(self):
         """End the session; the agent returns to the REPL, where filler
@@ -263,9 +273,13 @@ def bootstrap_script(modules=AGENT_MODULES, start="ovl.agent.start()"):
 
 
 class RawRepl:
-    """MicroPython's raw REPL on a port (enter, paste code, leave)."""
+    """MicroPython's raw REPL on a port (enter, paste code, leave).
 
-    def __init__(self, ser, timeout=5.0):
+    Every wait for the board is bounded by `timeout` seconds, however
+    short the port's own read timeout: a board compiling what it is sent
+    may be silent for a while, more so on a busy host."""
+
+    def __init__(self, ser, timeout=10.0):
         self.ser = ser
         self.timeout = timeout
 
@@ -277,6 +291,15 @@ class RawRepl:
                 raise LinkError("no raw REPL: waited for %r, got %r"
                                 % (marker, buf[-60:]))
             buf += self.ser.read(1)
+        return buf
+
+    def read_exact(self, n, what):
+        deadline = time.monotonic() + self.timeout
+        buf = b""
+        while len(buf) < n:
+            if time.monotonic() > deadline:
+                raise LinkError("board did not answer the %s" % what)
+            buf += self.ser.read(n - len(buf))
         return buf
 
     def enter(self):
@@ -292,12 +315,7 @@ class RawRepl:
         has it, else the plain raw REPL in small slices."""
         data = code.encode()
         self.ser.write(b"\x05A\x01")
-        reply = self.ser.read(2)
-        while len(reply) < 2:
-            more = self.ser.read(2 - len(reply))
-            if not more:
-                raise LinkError("board did not answer the raw-paste probe")
-            reply += more
+        reply = self.read_exact(2, "raw-paste probe")
         if reply == b"R\x01":
             self._raw_paste(data)
             return "raw-paste"
@@ -314,22 +332,23 @@ class RawRepl:
         return "raw"
 
     def _raw_paste(self, data):
-        head = b""
-        while len(head) < 2:
-            head += self.ser.read(2 - len(head))
+        head = self.read_exact(2, "raw-paste start")
         (increment,) = struct.unpack("<H", head)
         window = increment
         pos = 0
+        granted = time.monotonic()
         while pos < len(data):
             # The board grants more room with \x01, or aborts with \x04.
             while window == 0 or self.ser.in_waiting:
                 c = self.ser.read(1)
                 if c == b"\x01":
                     window += increment
+                    granted = time.monotonic()
                 elif c == b"\x04":
                     self.ser.write(b"\x04")
                     raise LinkError("board aborted the raw paste")
-                elif not c and window == 0:
+                elif not c and window == 0 and \
+                        time.monotonic() - granted > self.timeout:
                     raise LinkError("board stopped granting raw-paste room")
             n = min(window, len(data) - pos)
             self.ser.write(data[pos:pos + n])
@@ -346,13 +365,18 @@ class RawRepl:
         return b"OVL-YES" in out
 
 
+# Seconds a freshly started agent may take to answer once injected: the
+# board compiles every module it was sent first.
+INJECTED_WAIT = 15.0
+
+
 def connect(ser, bootstrap=True, modules=AGENT_MODULES, start=None,
             timeout=2.0, log=None, boot_wait=2.0):
     """A Link with a session open; injects the agent if none answers within
     boot_wait seconds (a board that has just rebooted may still be mounting
     its overlay)."""
     link = Link(ser, timeout=timeout)
-    if link.hello(tries=max(1, int(boot_wait / 0.5)), wait=0.5):
+    if link.hello(within=boot_wait):
         return link
     if not bootstrap:
         raise LinkError("no ovl agent answered on %s" % ser.port)
@@ -371,7 +395,7 @@ def connect(ser, bootstrap=True, modules=AGENT_MODULES, start=None,
         log("injected the agent through the %s REPL (%d bytes)"
             % (how, len(code)))
     link.reader = frames.FrameReader(ser.read, HELLO_MAX)
-    if link.hello(tries=10, wait=0.5):
+    if link.hello(within=INJECTED_WAIT):
         return link
     raise LinkError("the agent was injected on %s but does not answer"
                     % ser.port)
