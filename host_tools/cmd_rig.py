@@ -5,6 +5,7 @@ import json
 import os
 import sys
 
+from host_tools.cmd_serial import seconds
 from host_tools.rig import Rig, RigError, parse_power, parse_workload, \
     report_text
 
@@ -23,16 +24,16 @@ def add_rig_args(p):
                         " PATH, rm, rmdir, mkdir, mv")
     p.add_argument("--cycles", type=int, required=True)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--min-delay", type=float, default=0.0,
+    p.add_argument("--min-delay", type=seconds, default=0.0,
                    help="earliest cut, seconds after the workload starts")
-    p.add_argument("--max-delay", type=float, default=2.0,
+    p.add_argument("--max-delay", type=seconds, default=2.0,
                    help="latest cut (default 2)")
-    p.add_argument("--off-time", type=float, default=0.5,
+    p.add_argument("--off-time", type=seconds, default=0.5,
                    help="seconds without power (default 0.5)")
     p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--timeout", type=float, default=2.0,
+    p.add_argument("--timeout", type=seconds, default=2.0,
                    help="seconds without an answer before a retry")
-    p.add_argument("--boot-timeout", type=float, default=30.0,
+    p.add_argument("--boot-timeout", type=seconds, default=30.0,
                    help="seconds the board may take to answer after power on")
     p.add_argument("--bootstrap", action="store_true",
                    help="start the agent through the raw REPL if the board"

@@ -7,6 +7,7 @@ interrupted flash resumes by running the same command: blocks already in
 place hash equal and are skipped.
 """
 
+import argparse
 import hashlib
 import json
 import struct
@@ -68,15 +69,40 @@ def human(n):
 
 # ----- connecting ----------------------------------------------------------
 
+# Seconds to wait for a booting board's agent.  Longer than a sim board's
+# boot on a busy 2-core host; a board sitting at a plain REPL pays it once
+# per command before the agent is injected (--boot-wait 0 skips it).
+BOOT_WAIT = 5.0
+
+
+def seconds(text):
+    """argparse type: a finite, non-negative number of seconds (nan or inf
+    would make every wait endless)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("%r is not a number of seconds"
+                                         % text)
+    return value
+
+
 def add_port_args(p):
     p.add_argument("--port", required=True,
                    help="serial device or pyserial URL (loop://, socket://,"
                         " rfc2217://)")
     p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--timeout", type=float, default=2.0,
+    p.add_argument("--timeout", type=seconds, default=2.0,
                    help="seconds without an answer before a retry")
     p.add_argument("--no-bootstrap", action="store_true",
                    help="do not inject the agent through the raw REPL")
+    p.add_argument("--boot-wait", type=seconds, default=BOOT_WAIT,
+                   metavar="SECONDS",
+                   help="keep saying HELLO this long before injecting the"
+                        " agent or giving up: a board that has just rebooted"
+                        " answers once its boot code has mounted the overlay"
+                        " (default %g)" % BOOT_WAIT)
 
 
 def open_link(args):
@@ -84,6 +110,7 @@ def open_link(args):
     try:
         return serial_link.connect(
             ser, bootstrap=not args.no_bootstrap, timeout=args.timeout,
+            boot_wait=args.boot_wait,
             log=lambda m: print("ovl: %s" % m, file=sys.stderr))
     except BaseException:
         ser.close()
