@@ -195,6 +195,20 @@ class PtyBoard:
         if self.proc is not None:
             self.proc.wait()
 
+    def cut_after_replies(self, link, n, timeout=0.3, retries=1):
+        """Power cut right after the link's n-th reply from now.  Only then
+        does the link turn impatient (`timeout`, `retries`), so it notices
+        the dead board quickly without giving up on a merely slow one
+        before the cut."""
+        heard = [0]
+
+        def progress():
+            heard[0] += 1
+            if heard[0] == n:
+                self.kill()
+                link.timeout, link.retries = timeout, retries
+        link.progress = progress
+
     def restart(self):
         self.kill()
         # What the dead board had queued never reaches the host.

@@ -90,16 +90,7 @@ def test_interrupted_flash_boots_agent_only_and_resumes(board):
     link = connect(b)
     flash_image(link, image_bytes(20 * ERASE, seed=2))
     img = image_bytes(60 * ERASE, seed=3)
-    replies = [0]
-
-    def cut():              # power cut while the blocks stream
-        replies[0] += 1
-        if replies[0] == 40:
-            b.kill()
-
-    link.progress = cut
-    link.timeout = 0.3
-    link.retries = 2
+    b.cut_after_replies(link, 40, retries=2)    # while the blocks stream
     with pytest.raises(LinkError, match="stopped answering"):
         flash_image(link, img)
     link.ser.close()
@@ -163,8 +154,7 @@ def test_ab_slots_switch_only_after_verification(board):
     link = connect(b)
     assert link.info["boot_slot"] == second
     # An interrupted update of the other slot leaves the booted one alone.
-    link.progress = lambda: b.kill()
-    link.timeout, link.retries = 0.3, 1
+    b.cut_after_replies(link, 1)
     with pytest.raises(LinkError):
         flash_image(link, image_bytes(12 * ERASE, seed=9))
     link.ser.close()
@@ -178,7 +168,9 @@ def test_bootstrap_through_the_raw_repl(board, tmp_path):
     b = board(mode="repl")
     ser = serial_link.open_port(b.port, 921600)
     notes = []
-    link = serial_link.connect(ser, bootstrap=True, log=notes.append)
+    # A board at its REPL answers no HELLO: inject without waiting long.
+    link = serial_link.connect(ser, bootstrap=True, log=notes.append,
+                               boot_wait=0.5)
     assert "raw-paste" in notes[0]
     assert link.info["runtime"].startswith("micropython")
     s = flash_image(link, image_bytes(3 * ERASE, seed=10))
@@ -204,8 +196,9 @@ def test_cli_flash_summary_and_one_line_errors(board, tmp_path):
     b = board()
     img = tmp_path / "fw.img"
     img.write_bytes(image_bytes(5 * ERASE, seed=11))
+    # The board has only just been started: wait for it as for a reboot.
     status, out, err = cli("flash", "--port", b.port, "--board", "sim",
-                           "--no-bootstrap", str(img))
+                           "--no-bootstrap", "--boot-wait", "15", str(img))
     assert status == 0, err
     assert out.startswith("flash: wrote 20.0 KiB -> firmware: 5/5 blocks")
     status, out, err = cli("flash", "--port", b.port, "--board", "pico",
@@ -218,6 +211,6 @@ def test_cli_flash_summary_and_one_line_errors(board, tmp_path):
     assert status == 1 and "record" in err
     b.kill()
     status, out, err = cli("flash", "--port", b.port, "--no-bootstrap",
-                           "--timeout", "0.2", str(img))
+                           "--timeout", "0.2", "--boot-wait", "1", str(img))
     assert status == 1 and "no ovl agent answered" in err
     assert len(err.splitlines()) == 1
