@@ -233,7 +233,7 @@ def run_device(scale, micropython=None):
 
 
 def ratio(a, b):
-    return "%.2f" % (a / b) if b else "inf"
+    return "%.3f" % (a / b) if b else "inf"
 
 
 def report(res):

@@ -36,6 +36,7 @@ def setup():
         t = s.begin()
         t.truncate(big, 0)
         t.write(big, 0, bytes([i]) * 1500)
+        t.put_inode(big, mtime=i, ctime=i)    # stamped: no inode node
         t.commit()
     t = s.begin()
     t.set_meta(a, 'origin', b'o1')
@@ -82,6 +83,24 @@ def k_truncate_meta_symlink(s, d, a, big):
     t.link(d, 'l', l)
     t.commit()
 
+def k_rewrite_stamped(s, d, a, big):
+    t = s.begin()
+    t.truncate(a, 0)
+    t.write(a, 0, b'R' * 900)
+    t.put_inode(a, mtime=77, ctime=77)
+    t.commit()
+
+def k_append_stamped(s, d, a, big):
+    t = s.begin()
+    t.write(big, 1500, b'+' * 200)
+    t.put_inode(big, mtime=88, ctime=88)
+    t.commit()
+
+def k_chmod_over_stamp(s, d, a, big):
+    t = s.begin()
+    t.put_inode(big, mode=0o100600, ctime=99)
+    t.commit()
+
 def k_gc(s, d, a, big):
     s.gc(3)
 
@@ -126,6 +145,8 @@ def campaign(kind, modes, stride=1):
             else:
                 raise AssertionError('op %d %s: neither before nor after'
                                      % (i, mode))
+            errs = m.fsck()['errors']
+            assert not errs, (i, mode, errs)
             probe(m)
             again = LogStore.mount(f)
             assert without_probe(dump(again)) == got, (i, mode)
@@ -158,6 +179,15 @@ def test_every_cut_of_a_multi_block_write(runtime):
     assert int(rows[0][1]) > 8 and rows[0][3] == "True"
 
 
+def test_every_cut_of_stamped_writes_and_what_overrides_them(runtime):
+    """Rewrites and appends carry size and times in their data node (no
+    inode node); a chmod then overrides the stamp with an inode node."""
+    rows = run_kinds(runtime, ["k_rewrite_stamped", "k_append_stamped",
+                               "k_chmod_over_stamp"])
+    for name, nops, saw_before, saw_after in rows:
+        assert saw_after == "True", name
+
+
 def test_every_cut_during_gc_and_reset(runtime):
     # GC changes nothing visible: every cut must show the same tree; reset
     # shows the old tree or the empty one (every fourth erase is enough to
@@ -170,6 +200,6 @@ def test_every_cut_during_gc_and_reset(runtime):
 
 
 def test_every_cut_on_nand(runtime):
-    rows = run_kinds(runtime, ["k_create", "k_rename", "k_write_big", "k_gc"],
-                     nand=True)
-    assert [r[3] for r in rows[:3]] == ["True"] * 3
+    rows = run_kinds(runtime, ["k_create", "k_rename", "k_write_big",
+                               "k_rewrite_stamped", "k_gc"], nand=True)
+    assert [r[3] for r in rows[:4]] == ["True"] * 4

@@ -9,7 +9,8 @@ import struct
 
 from ovl.compat import crc32
 
-FORMAT_VERSION = 2      # 2: the block header records the block count
+FORMAT_VERSION = 3      # 2: the block header records the block count
+                        # 3: data nodes may carry a stamp (F_STAMP)
 
 # ----- block header: the first bytes of every erase block, written after
 # each erase.  A block without a valid one is "unknown" and is erased
@@ -30,6 +31,8 @@ NODE_HDR_SIZE = 24
 
 F_COMMIT = 0x01        # last node of a transaction
 F_TRUNC = 0x02         # NODE_DATA only: also truncates the file at its end
+F_STAMP = 0x04         # NODE_DATA only: also sets size (its end), mtime, ctime
+F_KEPT = F_TRUNC | F_STAMP  # flags a GC copy keeps (COMMIT is per txn)
 
 NODE_INODE = 0x01
 NODE_DELETE = 0x02
@@ -59,8 +62,10 @@ DIRENT_BODY = "<II"               # parent, ino; then the name (UTF-8)
 DIRENT_PREFIX = 8
 DIRENT_REMOVED = 0                # ino value of a deletion dirent
 DIRENT_WHITEOUT = 0xFFFFFFFF      # ino value of a whiteout
-DATA_BODY = "<IQ"                 # ino, offset; then the bytes
+DATA_BODY = "<IQ"                 # ino, offset; [stamp]; then the bytes
 DATA_PREFIX = 12
+STAMP_BODY = "<qq"                # mtime, ctime: after the prefix if F_STAMP
+STAMP_SIZE = 16
 TRUNCATE_BODY = "<IQ"             # ino, size
 SYMLINK_BODY = "<I"               # ino; then the target (UTF-8)
 META_BODY = "<IHH"                # ino, key_len, meta_flags; key; value
@@ -71,13 +76,13 @@ VOID_BODY = "<II"                 # first txn, last txn (inclusive)
 
 # NODE_SUMMARY: written as the last node of a block when it is closed.
 # Body: count u32, then `count` entries, one per node of the block in log
-# order: SUMMARY_ENTRY (offset in block, type, flags, keep_len, body_len,
-# version, txn) followed by keep_len bytes: the node's whole body when it is
-# at most SUMMARY_KEEP_MAX bytes, the 12-byte prefix of a data node, else
-# nothing (the reader then reads the body from the node itself).
+# order: SUMMARY_ENTRY (offset in block, type, flags, body_len, version,
+# txn) followed by keep_len(type, body_len) bytes: the node's whole body when
+# it is at most SUMMARY_KEEP_MAX bytes, the 12-byte prefix of a data node,
+# else nothing (the reader then reads what it needs from the node itself).
 SUMMARY_COUNT = "<I"
-SUMMARY_ENTRY = "<IBBHIII"
-SUMMARY_ENTRY_SIZE = 20
+SUMMARY_ENTRY = "<IBBIII"
+SUMMARY_ENTRY_SIZE = 18
 SUMMARY_KEEP_MAX = 300
 # The block's last 8 bytes then say where the summary node starts:
 SUMMARY_TAIL = "<II"              # summary offset, SUMMARY_MAGIC
@@ -183,14 +188,31 @@ def restamp_header(raw, txn, flags):
     return head + struct.pack("<I", crc32(head))
 
 
-def parse_body(ntype, body, blen):
-    """The fields of a node body (of a data node only the 12-byte prefix is
-    needed; blen is the full body length)."""
+def data_prefix(flags):
+    """Bytes of a data node's body before its file bytes."""
+    return DATA_PREFIX + STAMP_SIZE if flags & F_STAMP else DATA_PREFIX
+
+
+def parse_len(ntype, flags, blen):
+    """Bytes of a body parse_body needs: a data node's prefix (and stamp),
+    every other node's whole body."""
+    return data_prefix(flags) if ntype == NODE_DATA else blen
+
+
+def parse_body(ntype, body, blen, flags=0):
+    """The fields of a node body (of a data node only parse_len bytes are
+    needed; blen is the full body length).  A data node gives (ino, offset,
+    length, stamp) with stamp (mtime, ctime) or None."""
     if ntype == NODE_INODE:
         return struct.unpack(INODE_BODY, body)
     if ntype == NODE_DATA:
         ino, off = struct.unpack(DATA_BODY, body[:DATA_PREFIX])
-        return ino, off, blen - DATA_PREFIX
+        skip = data_prefix(flags)
+        if blen < skip:
+            raise ValueError("data node shorter than its prefix")
+        stamp = struct.unpack(STAMP_BODY, body[DATA_PREFIX:skip]) \
+            if flags & F_STAMP else None
+        return ino, off, blen - skip, stamp
     if ntype == NODE_DIRENT:
         parent, ino = struct.unpack(DIRENT_BODY, body[:DIRENT_PREFIX])
         return parent, ino, bytes(body[DIRENT_PREFIX:])
@@ -214,9 +236,9 @@ def parse_body(ntype, body, blen):
 
 
 def keep_len(ntype, blen):
-    """Bytes of a node's body its summary entry carries (an inode body is
-    read from the node itself: summaries stay small for rewrite-heavy
-    logs)."""
+    """Bytes of a node's body its summary entry carries (an inode body and
+    a data node's stamp are read from the node itself: summaries stay small
+    for rewrite-heavy logs)."""
     if ntype == NODE_DATA:
         return DATA_PREFIX
     if ntype == NODE_INODE:
@@ -255,7 +277,7 @@ class SummaryBuilder:
 
     def add(self, off, nd):
         self.parts.append(struct.pack(SUMMARY_ENTRY, off, nd.type, nd.flags,
-                                      len(nd.keep), nd.blen, nd.ver, nd.txn))
+                                      nd.blen, nd.ver, nd.txn))
         self.parts.append(nd.keep)
         self.total += SUMMARY_ENTRY_SIZE + len(nd.keep)
 
@@ -292,18 +314,31 @@ def read_summary(read, base, erase_size, data_start):
     nodes = []
     try:
         for _ in range(count):
-            o, ntype, flags, klen, blen, ver, txn = \
+            o, ntype, flags, blen, ver, txn = \
                 struct.unpack(SUMMARY_ENTRY, body[pos:pos + SUMMARY_ENTRY_SIZE])
             pos += SUMMARY_ENTRY_SIZE
+            klen = keep_len(ntype, blen)
             keep = bytes(body[pos:pos + klen])
             pos += klen
             if o < data_start or o + node_size(blen) > off:
                 return None
             full = keep
-            if klen < keep_len(ntype, blen) or (klen == 0 and blen):
-                full = read(base + o + NODE_HDR_SIZE, blen)
+            need = parse_len(ntype, flags, blen)
+            if klen < need and ntype == NODE_DATA:
+                # only the stamp: like file bytes it is read unchecked
+                # (fsck's scan checks the whole body)
+                full = read(base + o + NODE_HDR_SIZE, need)
+            elif klen < need:
+                # a whole body the summary does not carry: check its CRC,
+                # an inode's size must not come from a flipped bit
+                raw = read(base + o, NODE_HDR_SIZE + blen)
+                hdr = unpack_node_header(raw)
+                full = raw[NODE_HDR_SIZE:]
+                if hdr is None or hdr[0] != ntype or hdr[2] != blen or \
+                        crc32(full) != hdr[5]:
+                    return None
             nodes.append(Node(base + o, ntype, flags, blen, ver, txn,
-                              parse_body(ntype, full, blen), keep))
+                              parse_body(ntype, full, blen, flags), keep))
     except (struct.error, ValueError):
         return None
     if pos != len(body):

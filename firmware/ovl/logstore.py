@@ -15,17 +15,20 @@ from ovl import compat
 from ovl.compat import crc32
 from ovl.flash import BadBlockError
 from ovl.log_format import (
-    BLOCK_HDR_SIZE, NODE_HDR_SIZE, F_COMMIT, F_TRUNC, CorruptError,
+    BLOCK_HDR_SIZE, NODE_HDR_SIZE, F_COMMIT, F_TRUNC, F_STAMP, F_KEPT,
+    CorruptError,
     NotFormattedError, BlockCountError, NODE_INODE, NODE_DELETE, NODE_DIRENT,
     NODE_DATA,
     NODE_TRUNCATE, NODE_SYMLINK, NODE_META, NODE_VOID, NODE_RESET,
     NODE_SUMMARY, INODE_BODY, DELETE_BODY, DIRENT_BODY, DIRENT_REMOVED,
-    DIRENT_WHITEOUT, DATA_BODY, DATA_PREFIX, TRUNCATE_BODY, SYMLINK_BODY,
+    DIRENT_WHITEOUT, DATA_BODY, DATA_PREFIX, STAMP_BODY, STAMP_SIZE,
+    TRUNCATE_BODY, SYMLINK_BODY,
     META_BODY, META_DELETED, VOID_BODY, NAME_MAX, SYMLINK_MAX, META_KEY_MAX,
     META_VALUE_MAX, SUMMARY_TAIL_SIZE, SUMMARY_TAIL, SUMMARY_MAGIC,
     align, node_size, pack_block_header,
     unpack_block_header, pack_node, unpack_node_header, restamp_header,
-    parse_body, keep_len, summary_entry_size, Node, SummaryBuilder,
+    parse_body, keep_len, data_prefix, summary_entry_size, Node,
+    SummaryBuilder,
     read_summary)
 
 ROOT_INO = 1
@@ -145,7 +148,13 @@ class LogStore:
         # nodes) and kept for the EXTENT_CACHE files used last:
         self.extents = {}            # ino -> [(start, end, entry)] visible pieces
         self.truncs = {}             # ino -> [[ver, size, addr, nsize]]
-        self.dual = {}               # addr of F_TRUNC data nodes with 2 roles
+        # A data node can have up to three roles: data (shows in the map),
+        # truncation (F_TRUNC) and the inode's size/mtime/ctime (F_STAMP).
+        # It is dead when all have ended; roles counts them while above 1.
+        self.roles = {}              # addr -> live roles (2 or 3)
+        # The newest stamp of each inode, when newer than its NODE_INODE
+        # (resident, like the inodes it overrides):
+        self.stamps = {}             # ino -> (size, mtime, ctime, ver, addr, nsize)
         self.loaded = []             # inos whose maps are resident, LRU first
         self.data_blocks = {}        # ino -> blocks holding its data nodes
         self.void_ranges = []        # (first, last) txn ids that never count
@@ -213,12 +222,14 @@ class LogStore:
             self.dead[addr // self.es] += nsize
 
     def _role_dead(self, addr, nsize):
-        """A data or truncate role of a node ended; a NODE_DATA with
-        F_TRUNC has both and is dead when both are."""
-        if addr in self.dual:
-            del self.dual[addr]
-        else:
+        """One role of a node ended; it is dead when its last one has."""
+        n = self.roles.get(addr)
+        if n is None:
             self._kill(addr, nsize)
+        elif n > 2:
+            self.roles[addr] = n - 1
+        else:
+            del self.roles[addr]
 
     # ===== format and mount ===============================================
 
@@ -372,14 +383,17 @@ class LogStore:
         self.reset_ver = reset_ver
         self._settle_mount(data)
         blocks_sorted = sorted(blocks)
-        # The head of the log: the block holding the newest transaction.
+        # The head of the log: the block holding the newest transaction
+        # (its commit node, when the transaction spans blocks).
         head = None
-        head_txn = -1
+        head_key = (-1, 0)
         for b in blocks_sorted:
             nodes = blocks[b][0]
-            if nodes and nodes[-1].txn > head_txn:
-                head_txn = nodes[-1].txn
-                head = b
+            if nodes:
+                key = (nodes[-1].txn, nodes[-1].flags & F_COMMIT)
+                if key > head_key:
+                    head_key = key
+                    head = b
         for b in blocks_sorted:
             end = blocks[b][1]
             if b == head and not torn and not blocks[b][3] and end < self.log_end - 256:
@@ -453,7 +467,7 @@ class LogStore:
                 break
             if ntype != NODE_SUMMARY:
                 try:
-                    fields = parse_body(ntype, body, blen)
+                    fields = parse_body(ntype, body, blen, flags)
                 except (CorruptError, ValueError, struct.error):
                     break
                 keep = bytes(body[:keep_len(ntype, blen)])
@@ -508,6 +522,9 @@ class LogStore:
         if t == NODE_INODE:
             # the body's field tuple is the index value: small in RAM
             self._put_keyed(self.inodes, f[0], f, nd.ver, addr, nsize)
+            st = self.stamps.get(f[0])
+            if st is not None and st[3] < nd.ver:
+                self._stamp_end(f[0])
         elif t == NODE_DELETE:
             self._put_keyed(self.inodes, f[0], None, nd.ver, addr, nsize)
         elif t == NODE_DIRENT:
@@ -535,9 +552,15 @@ class LogStore:
         elif t == NODE_DATA:
             self._load(f[0])
             self._holds(f[0], addr)
+            roles = 1
             if nd.flags & F_TRUNC:
-                self.dual[addr] = True
-            self._data_add(f[0], [nd.ver, f[1], f[2], addr, nsize, 0])
+                roles += 1
+            if f[3] is not None and self._stamp_add(f[0], nd):
+                roles += 1
+            if roles > 1:
+                self.roles[addr] = roles
+            self._data_add(f[0], [nd.ver, f[1], f[2], addr, nsize, 0,
+                                  NODE_HDR_SIZE + data_prefix(nd.flags)])
             if nd.flags & F_TRUNC:
                 self._trunc_add(f[0], [nd.ver, f[1] + f[2], addr, nsize],
                                 f[1])
@@ -545,6 +568,33 @@ class LogStore:
             self._load(f[0])
             self._holds(f[0], addr)
             self._trunc_add(f[0], [nd.ver, f[1], addr, nsize], f[1])
+
+    def _stamp_add(self, ino, nd):
+        """A stamped data node arrives (in version order per inode): does
+        its stamp become the inode's size, mtime and ctime?"""
+        st = self.stamps.get(ino)
+        if self.replaying:       # the stamps are resident: only count roles
+            return st is not None and st[4] == nd.addr
+        rec = self.inodes.get(ino)
+        if rec is None or rec[0] is None or nd.ver < rec[1] or \
+                (st is not None and st[3] > nd.ver):
+            return False         # a newer NODE_INODE or stamp says more
+        if st is not None:
+            self._stamp_end(ino)
+        ino_, off, length, stamp = nd.fields
+        self.stamps[ino] = (off + length, stamp[0], stamp[1], nd.ver,
+                            nd.addr, nd.size())
+        return True
+
+    def _stamp_end(self, ino):
+        """The inode's stamp was overridden: its node loses that role (the
+        map is loaded first: the node's other roles are counted there)."""
+        st = self.stamps.get(ino)
+        if st is None:
+            return
+        self._load(ino)
+        del self.stamps[ino]
+        self._role_dead(st[4], st[5])
 
     def _holds(self, ino, addr):
         blocks = self.data_blocks.get(ino)
@@ -597,9 +647,9 @@ class LogStore:
         if ino in self.loaded:
             self.loaded.remove(ino)
         for ps, pe, ent in self.extents.pop(ino, None) or ():
-            self.dual.pop(ent[3], None)
+            self.roles.pop(ent[3], None)
         for t in self.truncs.pop(ino, None) or ():
-            self.dual.pop(t[2], None)
+            self.roles.pop(t[2], None)
 
     def _live_inode(self, ino):
         """The INODE_BODY field tuple of a live inode, or None."""
@@ -626,7 +676,7 @@ class LogStore:
         # the replay above counted dead bytes; the maps load again on use
         self.extents = {}
         self.truncs = {}
-        self.dual = {}
+        self.roles = {}
         for ino in list(self.inodes):
             rec = self.inodes[ino]
             if rec[0] is None and rec[4] == 0:
@@ -763,6 +813,9 @@ class LogStore:
         if rec is not None:
             self._kill(rec[2], rec[3])
         self._load(ino)
+        st = self.stamps.pop(ino, None)
+        if st is not None:
+            self._role_dead(st[4], st[5])
         if ino in self.loaded:
             self.loaded.remove(ino)
         self.data_blocks.pop(ino, None)
@@ -783,6 +836,9 @@ class LogStore:
         if rec is None or rec[0] is None:
             return None
         i, birth, mode, uid, gid, nlink, flags, rdev, size, mt, ct = rec[0]
+        st = self.stamps.get(ino)
+        if st is not None:
+            size, mt, ct = st[0], st[1], st[2]
         return Inode(i, mode, uid, gid, mt, ct, size, nlink, flags, rdev,
                      birth)
 
@@ -832,7 +888,6 @@ class LogStore:
         pieces = self.extents.get(ino) or []
         pos = offset
         i = self._first_piece(pieces, offset)
-        hdr = NODE_HDR_SIZE + DATA_PREFIX
         while pos < end and i < len(pieces):
             ps, pe, ent = pieces[i]
             if ps >= end:
@@ -842,7 +897,8 @@ class LogStore:
                 pos = ps
             stop = min(pe, end)
             out.append((pos, stop - pos,
-                        self._read(ent[3] + hdr + pos - ent[1], stop - pos)))
+                        self._read(ent[3] + ent[6] + pos - ent[1],
+                                   stop - pos)))
             pos = stop
             i += 1
         if pos < end:
@@ -1024,7 +1080,7 @@ class LogStore:
         items = []
         for t, body, extra in ops:
             if t == NODE_DATA:
-                items.append((NODE_HDR_SIZE + DATA_PREFIX + 4 +
+                items.append((NODE_HDR_SIZE + DATA_PREFIX + STAMP_SIZE + 4 +
                               summary_entry_size(NODE_DATA, 0), len(extra[0])))
             else:
                 items.append((node_size(len(body)) +
@@ -1042,7 +1098,7 @@ class LogStore:
         def produce(w):
             for t, body, extra in ops:
                 if t == NODE_DATA:
-                    w.data(body, extra[0], extra[1])
+                    w.data(body, extra[0], extra[1], extra[2])
                 elif t == NODE_INODE and extra is not None:
                     w.node(t, body, birth_at=extra)
                 else:
@@ -1173,6 +1229,9 @@ class LogStore:
         elif t == NODE_SYMLINK:
             rec = self.links.get(f[0])
         elif t == NODE_DATA:
+            st = self.stamps.get(f[0])
+            if st is not None and st[4] == nd.addr:
+                return True
             self._load(f[0])
             for ps, pe, ent in self.extents.get(f[0]) or ():
                 if ent[3] == nd.addr:
@@ -1219,8 +1278,12 @@ class LogStore:
             for ps, pe, ent in self.extents.get(f[0]) or ():
                 if ent[3] == old:
                     ent[3] = new_addr
-            if self.dual.pop(old, None):
-                self.dual[new_addr] = True
+            n = self.roles.pop(old, None)
+            if n is not None:
+                self.roles[new_addr] = n
+            st = self.stamps.get(f[0])
+            if st is not None and st[4] == old:
+                self.stamps[f[0]] = st[:4] + (new_addr, st[5])
             for tr in self.truncs.get(f[0]) or ():
                 if tr[2] == old:
                     tr[2] = new_addr
@@ -1327,7 +1390,8 @@ class LogStore:
         self.links = {}
         self.extents = {}
         self.truncs = {}
-        self.dual = {}
+        self.roles = {}
+        self.stamps = {}
         self.loaded = []
         self.data_blocks = {}
         self.reset_ver = nd.ver
@@ -1452,15 +1516,17 @@ class _Writer:
         self._hold(ntype, body, len(body), ver, fields,
                    bytes(body[:keep_len(ntype, len(body))]))
 
-    def data(self, head, payload, trunc=False):
+    def data(self, head, payload, trunc=False, stamp=None):
         """A data write, split across as many nodes as blocks need; with
-        trunc the last one also truncates the file at its end."""
+        trunc the last one also truncates the file at its end, with a stamp
+        (mtime, ctime) it also sets the inode's size to its end and those
+        times."""
         ino, off = struct.unpack(DATA_BODY, head)
         s = self.s
         pos = 0
         n = len(payload)
         over = NODE_HDR_SIZE + DATA_PREFIX + 4 + \
-            summary_entry_size(NODE_DATA, 0)
+            summary_entry_size(NODE_DATA, 0) + (STAMP_SIZE if stamp else 0)
         while pos < n:
             self._release(0)
             room = s._room() - over
@@ -1469,17 +1535,24 @@ class _Writer:
                 room = s._room() - over
             k = min(room, n - pos)
             head = struct.pack(DATA_BODY, ino, off + pos)
-            body = head + payload[pos:pos + k]
+            last = pos + k == n
+            flags = (F_TRUNC if trunc and last else 0) | \
+                (F_STAMP if stamp and last else 0)
+            body = head
+            if flags & F_STAMP:
+                body += struct.pack(STAMP_BODY, stamp[0], stamp[1])
+            body += payload[pos:pos + k]
             ver = self.ver
             self.ver += 1
+            self._hold(NODE_DATA, body, len(body), ver,
+                       (ino, off + pos, k, stamp if flags & F_STAMP else None),
+                       head, flags=flags)
             pos += k
-            self._hold(NODE_DATA, body, len(body), ver, (ino, off + pos - k, k),
-                       head, flags=F_TRUNC if trunc and pos == n else 0)
 
     def copy(self, raw, nd):
         """A GC copy of node nd: same bytes and version, this txn."""
         self._hold(nd.type, None, nd.blen, nd.ver, nd.fields, nd.keep, raw,
-                   nd.flags & F_TRUNC)
+                   nd.flags & F_KEPT)
 
     def finish(self):
         self._release(F_COMMIT)
@@ -1620,15 +1693,43 @@ class Txn:
         self.cuts.pop(ino, None)
         self.deleted[ino] = True
 
+    def _stamped(self):
+        """ino -> index of the data op that can carry the inode's new
+        attributes in place of a NODE_INODE: the file existed, only size,
+        mtime and ctime change, and its last data op ends at the new size
+        with no truncate after it (appends, whole-file rewrites)."""
+        out = {}
+        if self._reset:
+            return out
+        for ino, i in self.puts.items():
+            j = self.appends.get(ino)
+            a = self.ops[i][2]
+            if j is None or self.ops[i][3] is None:
+                continue
+            d = self.ops[j]
+            cur = self.store.get(ino)
+            if cur is None or d[2] + len(d[3]) != a["size"]:
+                continue
+            same = True
+            for k in ("mode", "uid", "gid", "nlink", "flags", "rdev"):
+                if a[k] != getattr(cur, k):
+                    same = False
+            if same:
+                out[ino] = j
+        return out
+
     def _nodes(self):
         """The txn as (type, body, extra) node descriptions, in order."""
         out = []
         if self._reset:
             out.append((NODE_RESET, b"", None))
-        for op in self.ops:
+        stamped = self._stamped()
+        for idx, op in enumerate(self.ops):
             kind = op[0]
             if kind == "inode":
                 ino, a, birth = op[1], op[2], op[3]
+                if ino in stamped:
+                    continue
                 body = struct.pack(INODE_BODY, ino, birth or 0, a["mode"],
                                    a["uid"], a["gid"], a["nlink"], a["flags"],
                                    a["rdev"], a["size"], a["mtime"],
@@ -1640,8 +1741,12 @@ class Txn:
                             struct.pack(DIRENT_BODY, op[1], op[3]) + op[2],
                             None))
             elif kind == "data":
+                stamp = None
+                if stamped.get(op[1]) == idx:
+                    a = self.ops[self.puts[op[1]]][2]
+                    stamp = (a["mtime"], a["ctime"])
                 out.append((NODE_DATA, struct.pack(DATA_BODY, op[1], op[2]),
-                            (op[3], len(op) > 4)))
+                            (op[3], len(op) > 4, stamp)))
             elif kind == "trunc":
                 out.append((NODE_TRUNCATE,
                             struct.pack(TRUNCATE_BODY, op[1], op[2]), None))
