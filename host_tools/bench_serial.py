@@ -29,7 +29,8 @@ SIM = os.path.join(ROOT, "boards", "sim.json")
 
 def connect(b, baud):
     ser = serial_link.open_port(b.port, baud)
-    return serial_link.connect(ser, bootstrap=False)
+    # The board was just started: allow for its boot on a busy host.
+    return serial_link.connect(ser, bootstrap=False, boot_wait=15)
 
 
 def bench_ovl(work, data, baud):

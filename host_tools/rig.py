@@ -449,9 +449,14 @@ class Rig:
                 time.sleep(0.2)
                 continue
             ser = CutSerial(ser, self.cut)
+            # Without bootstrap there is nothing to do but wait for the
+            # boot code's agent; with it, the board boots to a REPL.
+            wait = 2.0 if self.bootstrap else \
+                max(0.5, deadline - time.monotonic())
             try:
                 return serial_link.connect(ser, bootstrap=self.bootstrap,
-                                           timeout=self.timeout)
+                                           timeout=self.timeout,
+                                           boot_wait=wait)
             except (LinkError, OSError) as e:
                 last = e
                 ser.close()

@@ -48,7 +48,8 @@ def flashed(tmp_path):
     flash = str(tmp_path / "flash.bin")
     b = PtyBoard(SIM, flash).start()
     ser = serial_link.open_port(b.port, 921600)
-    link = serial_link.connect(ser, bootstrap=False, timeout=1.0)
+    link = serial_link.connect(ser, bootstrap=False, timeout=1.0,
+                               boot_wait=15)
     flash_image(link, img.read_bytes())
     link.call(agent.REBOOT)
     ser.close()
