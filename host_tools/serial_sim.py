@@ -15,6 +15,7 @@ import os
 import random
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import termios
@@ -194,6 +195,20 @@ class PtyBoard:
             self.proc.kill()
         if self.proc is not None:
             self.proc.wait()
+
+    def freeze(self, seconds):
+        """Stop the board's process for `seconds`, then let it run on: a
+        boot that takes that long, or a host too busy to run the board."""
+        proc = self.proc
+        proc.send_signal(signal.SIGSTOP)
+
+        def thaw():
+            if self.proc is proc and proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+        timer = threading.Timer(seconds, thaw)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def cut_after_replies(self, link, n, timeout=0.3, retries=1):
         """Power cut right after the link's n-th reply from now.  Only then
