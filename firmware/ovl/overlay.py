@@ -561,11 +561,13 @@ class Overlay:
         if not buf.extents and buf.size == buf.base_size and not buf.touched:
             del self._buffers[uino]
             return
-        txn = self.store.begin()
+        txn = _Txn(self.store.begin())
         try:
             inode = self.store.get(uino)
             if inode is None:
                 raise oserror(compat.ESTALE, "inode %d" % uino)
+            if buf.cut is not None:
+                self._truncate_node(txn, self._node_of_ino(uino), buf.cut)
             for off, data in buf.extents:
                 txn.write(uino, off, bytes(data))
             now = self._now()
@@ -575,6 +577,8 @@ class Overlay:
             txn.abort()
             raise
         txn.commit()
+        for changed in txn.origins_changed:
+            self._origins.pop(changed, None)
         del self._buffers[uino]
 
     # ----- transactions ------------------------------------------------------

@@ -25,6 +25,23 @@ class WriteBuffer:
         self.extents = []       # [offset, bytearray]
         self.pending = 0
         self.touched = False
+        self.cut = None         # a truncation committed with the data
+
+    def truncate(self, size):
+        """Cut the file at size when the buffer commits (O_TRUNC at open:
+        the rewrite then commits as one transaction, old or new content)."""
+        kept = []
+        pending = 0
+        for off, data in self.extents:
+            if off < size:
+                data = data[:size - off]
+                kept.append([off, data])
+                pending += len(data)
+        self.extents = kept
+        self.pending = pending
+        self.size = size
+        self.cut = size if self.cut is None else min(self.cut, size)
+        self.touched = True
 
     def add(self, offset, data):
         last = self.extents[-1] if self.extents else None
@@ -95,10 +112,12 @@ def open_file(ovl, path, mode="r"):
         def op(txn):
             n = ovl._walk(target)
             ovl._copy_up(txn, n)
-            if trunc:
-                ovl._truncate_node(txn, n, 0)
             return n.uino
         uino = ovl._mutate(path, op)
+        if trunc:
+            buf = WriteBuffer(ovl.store.get(uino).size)
+            buf.truncate(0)
+            ovl._buffers[uino] = buf
         return OverlayFile(ovl, target, uino, None, readable, writable,
                            append, binary)
     return OverlayFile(ovl, target, node.uino, node.lentry, readable, False,
