@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIRMWARE = os.path.join(os.path.dirname(HERE), "firmware")
@@ -35,9 +36,11 @@ import sys, gc, vfs, json
 from ovl.simflash import SimFlash, Xorshift
 from ovl.logstore import LogStore, ROOT_INO
 from ovl.blockdev import FlashBlockDevice
+from ovl.overlay import mount as overlay_mount
 
 SIZE, ES, PS = 1 << 20, 4096, 256
 SCALE = @SCALE@
+LOWER = @LOWER@
 
 def n(x):
     return max(1, int(x * SCALE))
@@ -100,15 +103,10 @@ class OvlRig:
         gc.collect()
         return gc.mem_alloc() - base
 
-# ----- littlefs ------------------------------------------------------------
+# ----- stores driven through a file API (open/write/close) ---------------
 
-class LfsRig:
-    name = 'littlefs'
-    def __init__(self, flash):
-        self.flash = flash
-        self.bdev = FlashBlockDevice(flash)
-        vfs.VfsLfs2.mkfs(self.bdev)
-        self.fs = vfs.VfsLfs2(self.bdev)
+class FileApiRig:
+    # write_file/append/poke/read through self.fs.open, as programs write
     def write_file(self, name, data):
         f = self.fs.open('/' + name, 'wb')
         f.write(data)
@@ -128,6 +126,34 @@ class LfsRig:
         d = f.read()
         f.close()
         return d
+
+class OverlayRig(FileApiRig):
+    # the whole overlay (empty lower): the store as programs use it
+    name = 'ovl-fs'
+    def __init__(self, flash):
+        from ovl.dirlower import DirLower
+        self.flash = flash
+        self.lower = DirLower(LOWER)
+        LogStore.format(flash)
+        self.fs = overlay_mount(self.lower, flash)
+        self.s = self.fs.store
+    def remount(self):
+        self.fs = None
+        self.s = None
+        gc.collect()
+        base = gc.mem_alloc()
+        self.fs = overlay_mount(self.lower, self.flash)
+        self.s = self.fs.store
+        gc.collect()
+        return gc.mem_alloc() - base
+
+class LfsRig(FileApiRig):
+    name = 'littlefs'
+    def __init__(self, flash):
+        self.flash = flash
+        self.bdev = FlashBlockDevice(flash)
+        vfs.VfsLfs2.mkfs(self.bdev)
+        self.fs = vfs.VfsLfs2(self.bdev)
     def remount(self):
         self.fs = None
         gc.collect()
@@ -192,7 +218,8 @@ def measure(rig_cls, work, seed):
     mount_read = flash.counters()['bytes_read']
     for name in expect:
         assert rig.read(name) == expect[name], (rig.name, name)
-    in_use = rig.s.counters()['bytes_in_use'] if rig.name == 'ovl' else 0
+    in_use = rig.s.counters()['bytes_in_use'] if rig.name != 'littlefs' \
+        else 0
     return {'user_bytes': user, 'bytes_programmed': c['bytes_programmed'],
             'bytes_in_use': in_use,
             'wa': c['bytes_programmed'] / user, 'erases': c['erases'],
@@ -202,7 +229,7 @@ def measure(rig_cls, work, seed):
 out = {}
 for wname, work in (('W1', w1), ('W2', w2), ('W3', w3)):
     out[wname] = {}
-    for rig_cls in (OvlRig, LfsRig):
+    for rig_cls in (OvlRig, OverlayRig, LfsRig):
         out[wname][rig_cls.name] = measure(rig_cls, work, 12345)
 
 # ovl heap per file: N small files in 3 directories, mounted fresh
@@ -222,8 +249,10 @@ print(json.dumps(out))
 def run_device(scale, micropython=None):
     exe = micropython or os.environ.get("OVL_MICROPYTHON") or \
         os.path.join(os.path.dirname(sys.executable), "micropython")
+    lower = tempfile.mkdtemp(prefix="ovl-bench-lower-")   # empty: all upper
     script = "import sys\nsys.path.insert(0, %r)\n" % FIRMWARE + \
-        DEVICE_SCRIPT.replace("@SCALE@", repr(scale))
+        DEVICE_SCRIPT.replace("@SCALE@", repr(scale)).replace(
+            "@LOWER@", repr(lower))
     proc = subprocess.run([exe, "-X", "heapsize=32M", "-c", script],
                           capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
@@ -239,22 +268,25 @@ def ratio(a, b):
 def report(res):
     lines = ["ovl log store vs littlefs (VfsLfs2), 1 MiB NOR, 4 KiB blocks,"
              " same micropython process",
-             "%-4s %-9s %12s %6s %7s %6s %10s %8s" % (
+             "%-4s %-10s %12s %6s %7s %6s %10s %8s" % (
                  "", "", "programmed", "WA", "erases", "max/bl", "mount rd",
                  "heap")]
     for w in ("W1", "W2", "W3"):
-        for name in ("ovl", "littlefs"):
+        for name in ("ovl", "ovl-fs", "littlefs"):
             r = res[w][name]
-            lines.append("%-4s %-9s %12d %6.2f %7d %6d %10d %8d" % (
+            lines.append("%-4s %-10s %12d %6.2f %7d %6d %10d %8d" % (
                 w, name, r["bytes_programmed"], r["wa"], r["erases"],
                 r["max_erases"], r["mount_bytes_read"], r["heap"]))
-        o, l = res[w]["ovl"], res[w]["littlefs"]
-        lines.append("%-4s %-9s %12s %6s %7s %6s %10s %8s" % (
-            w, "ovl/lfs", ratio(o["bytes_programmed"], l["bytes_programmed"]),
-            ratio(o["wa"], l["wa"]), ratio(o["erases"], l["erases"]),
-            ratio(o["max_erases"], l["max_erases"]),
-            ratio(o["mount_bytes_read"], l["mount_bytes_read"]),
-            ratio(o["heap"], l["heap"])))
+        l = res[w]["littlefs"]
+        for name in ("ovl", "ovl-fs"):
+            o = res[w][name]
+            lines.append("%-4s %-10s %12s %6s %7s %6s %10s %8s" % (
+                w, name + "/lfs",
+                ratio(o["bytes_programmed"], l["bytes_programmed"]),
+                ratio(o["wa"], l["wa"]), ratio(o["erases"], l["erases"]),
+                ratio(o["max_erases"], l["max_erases"]),
+                ratio(o["mount_bytes_read"], l["mount_bytes_read"]),
+                ratio(o["heap"], l["heap"])))
     lines.append("ovl mount read / bytes in use: " + ", ".join(
         "%s %d / %d" % (w, res[w]["ovl"]["mount_bytes_read"],
                         res[w]["ovl"]["bytes_in_use"])
