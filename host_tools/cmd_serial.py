@@ -389,13 +389,16 @@ def run_remote(args):
     if verb == "put":
         data = read_image(a[0])
     link = open_link(args)
+    answering = True
     try:
         return remote_verb(link, verb, a, data)
     except LinkError as e:
+        answering = False
         raise CliError("%s; nothing was changed by a partial transfer, rerun"
                        " the command" % str(e).rstrip("."))
     finally:
-        link.bye()
+        if answering:       # BYE to a silent board would wait out retries
+            link.bye()
         link.ser.close()
 
 
