@@ -512,7 +512,7 @@ class Rig:
         acked_before = self.acked
         worker = Workload(self, link)
         worker.start()
-        time.sleep(delay)
+        self.wait_to_cut(delay, acked_before)
         with self.lock:
             self.cut.set()
             self.power.off()
@@ -556,6 +556,11 @@ class Rig:
             # from what the board holds.
             failure = dict(failure or replay, problem=worker.error)
         return failure
+
+    def wait_to_cut(self, delay, acked_before):
+        """Let the workload run `delay` seconds (acked_before: the count of
+        acknowledged steps when this cycle's workload started)."""
+        time.sleep(delay)
 
     def judge(self, replay, inflight, seen, problems, report):
         before = self.model
