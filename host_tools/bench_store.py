@@ -11,6 +11,7 @@ counters), so one run is the measurement:
   W1  50 config files of 200-2000 bytes, then 500 whole-file rewrites
   W2  2,000 appends of 64 bytes to one file, committed (closed) every 10
   W3  one 256 KiB file, then 20 one-byte edits at random offsets
+  W1s W1 run on for 5,000 rewrites (the logs wrap: GC, erases)
 
 For each: bytes programmed, write amplification (programmed / user bytes
 written), erases, max erases of one block, bytes read by a fresh mount, and
@@ -165,7 +166,7 @@ class LfsRig(FileApiRig):
 
 # ----- workloads -----------------------------------------------------------
 
-def w1(rig, rng):
+def w1(rig, rng, rewrites=500):
     nfiles = n(50)
     user = 0
     expect = {}
@@ -174,7 +175,7 @@ def w1(rig, rng):
         rig.write_file('cfg%d' % i, data)
         expect['cfg%d' % i] = data
         user += size
-    for j in range(n(500)):
+    for j in range(n(rewrites)):
         i = rng.below(nfiles)
         data = bytes([(i + j) & 255]) * (200 + rng.below(1801))
         rig.write_file('cfg%d' % i, data)
@@ -227,7 +228,12 @@ def measure(rig_cls, work, seed):
             'heap': heap}
 
 out = {}
-for wname, work in (('W1', w1), ('W2', w2), ('W3', w3)):
+def w1_steady(rig, rng):
+    # W1 run on until the log has wrapped several times: GC and erases
+    # for both stores
+    return w1(rig, rng, 5000)
+
+for wname, work in (('W1', w1), ('W2', w2), ('W3', w3), ('W1s', w1_steady)):
     out[wname] = {}
     for rig_cls in (OvlRig, OverlayRig, LfsRig):
         out[wname][rig_cls.name] = measure(rig_cls, work, 12345)
@@ -271,7 +277,7 @@ def report(res):
              "%-4s %-10s %12s %6s %7s %6s %10s %8s" % (
                  "", "", "programmed", "WA", "erases", "max/bl", "mount rd",
                  "heap")]
-    for w in ("W1", "W2", "W3"):
+    for w in ("W1", "W2", "W3", "W1s"):
         for name in ("ovl", "ovl-fs", "littlefs"):
             r = res[w][name]
             lines.append("%-4s %-10s %12d %6.2f %7d %6d %10d %8d" % (
@@ -290,7 +296,7 @@ def report(res):
     lines.append("ovl mount read / bytes in use: " + ", ".join(
         "%s %d / %d" % (w, res[w]["ovl"]["mount_bytes_read"],
                         res[w]["ovl"]["bytes_in_use"])
-        for w in ("W1", "W2", "W3")))
+        for w in ("W1", "W2", "W3", "W1s")))
     heap = res["heap_per_files"]
     lines.append("ovl heap after mount (gc.mem_alloc): " + ", ".join(
         "%d files %d B" % (c, h) for c, h in heap))

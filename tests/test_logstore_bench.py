@@ -18,7 +18,7 @@ def test_bench_store_tiny_runs_and_meets_write_goals():
                        cwd=ROOT, timeout=300)
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
-    for w in ("W1", "W2", "W3"):
+    for w in ("W1", "W2", "W3", "W1s"):
         for peer in ("ovl", "ovl-fs", "littlefs"):
             r = res[w][peer]
             assert r["bytes_programmed"] >= r["user_bytes"] > 0
