@@ -160,6 +160,7 @@ class LogStore:
         self.void_ranges = []        # (first, last) txn ids that never count
         self.reset_ver = 0
         self.replaying = False       # rebuilding a map: deaths already counted
+        self.indexing = None         # txn id whose nodes _commit is indexing
         self.next_ver = 1
         self.next_txn = 1
         self.next_ino = ROOT_INO + 1
@@ -606,7 +607,8 @@ class LogStore:
 
     def _counts(self, nd):
         """Is a node on flash part of the committed state (at run time)?"""
-        if nd.ver < self.reset_ver or nd.txn >= self.next_txn:
+        if nd.ver < self.reset_ver or nd.txn >= self.next_txn or \
+                nd.txn == self.indexing:
             return False
         for first, last in self.void_ranges:
             if first <= nd.txn <= last:
@@ -1114,17 +1116,23 @@ class LogStore:
         if self.pending_void is not None:
             self.void_recs.append((placed[0].addr, placed[0].size()))
             self.pending_void = None
-        for nd in placed:
-            if nd.type == NODE_VOID:
-                continue
-            if nd.type == NODE_DELETE:
-                self._forget_ino(nd.fields[0])
-            if nd.type == NODE_RESET:
-                self._apply_reset(nd)
-                continue
-            self._index(nd)
-            if nd.type == NODE_INODE and nd.fields[0] >= self.next_ino:
-                self.next_ino = nd.fields[0] + 1
+        # A map loaded while this txn is indexed must not replay the txn's
+        # own nodes (they are on flash already): the loop indexes them once.
+        self.indexing = txn
+        try:
+            for nd in placed:
+                if nd.type == NODE_VOID:
+                    continue
+                if nd.type == NODE_DELETE:
+                    self._forget_ino(nd.fields[0])
+                if nd.type == NODE_RESET:
+                    self._apply_reset(nd)
+                    continue
+                self._index(nd)
+                if nd.type == NODE_INODE and nd.fields[0] >= self.next_ino:
+                    self.next_ino = nd.fields[0] + 1
+        finally:
+            self.indexing = None
 
     # ===== garbage collection =============================================
 
