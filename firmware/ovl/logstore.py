@@ -113,6 +113,8 @@ def _u32(value, what):
 
 
 class LogStore:
+    extent_cache = EXTENT_CACHE     # tests set 1 to evict on every use
+
     def __init__(self, flash, readonly=False):
         self.flash = flash
         self.readonly = readonly
@@ -642,7 +644,7 @@ class LogStore:
                 self._index(nd)
         finally:
             self.replaying = False
-        while len(self.loaded) > EXTENT_CACHE:
+        while len(self.loaded) > self.extent_cache:
             self._evict(self.loaded[0])
 
     def _evict(self, ino):
@@ -1014,9 +1016,16 @@ class LogStore:
         are harmless duplicates)."""
         start_ver = self.next_ver
         top_ver = start_ver
+        void = self.pending_void
         for attempt in range(self.nblocks + 1):
             w = _Writer(self, txn, keep, start_ver)
             try:
+                if void is not None:
+                    # Whatever commits first after a torn mount (a GC copy
+                    # too) records the dead txn ids: committing without
+                    # them would make the torn txn count at the next mount.
+                    w.node(NODE_VOID, struct.pack(VOID_BODY, void[0],
+                                                  void[1]))
                 produce(w)
                 w.finish()
                 self._flush(True)
@@ -1027,7 +1036,11 @@ class LogStore:
                     self.used[self.wblock] = end
                     self.pend_addr = self.wblock * self.es + end
                 self.next_ver = max(w.ver, top_ver)
-                return w.placed
+                if void is None:
+                    return w.placed
+                self.void_recs.append((w.placed[0].addr, w.placed[0].size()))
+                self.pending_void = None
+                return w.placed[1:]
             except BadBlockError as e:
                 top_ver = max(top_ver, w.ver)
                 self._retire(e.block)
@@ -1048,6 +1061,12 @@ class LogStore:
         self.pending = bytearray()
         if self.wblock is not None:
             self.pend_addr = self.wblock * self.es + self.wpos
+
+    def _void_items(self):
+        """_fits items for the NODE_VOID the next txn carries, if any."""
+        if self.pending_void is None:
+            return []
+        return [(node_size(8) + summary_entry_size(NODE_VOID, 8), 0)]
 
     def _fits(self, items, keep):
         """Could these nodes be written without GC?  items: (fixed bytes,
@@ -1073,13 +1092,9 @@ class LogStore:
 
     def _commit(self, txn_obj):
         ops = txn_obj._nodes()
-        if self.pending_void is not None:
-            first, last = self.pending_void
-            ops.insert(0, (NODE_VOID, struct.pack(VOID_BODY, first, last),
-                           None))
         if not ops:
             return
-        items = []
+        items = self._void_items()
         for t, body, extra in ops:
             if t == NODE_DATA:
                 items.append((NODE_HDR_SIZE + DATA_PREFIX + STAMP_SIZE + 4 +
@@ -1113,9 +1128,6 @@ class LogStore:
             self.pending_void = (self.pending_void or (txn, txn))[0], txn
             self.void_ranges.append(self.pending_void)
             raise compat.oserror(compat.ENOSPC, "log store full")
-        if self.pending_void is not None:
-            self.void_recs.append((placed[0].addr, placed[0].size()))
-            self.pending_void = None
         # A map loaded while this txn is indexed must not replay the txn's
         # own nodes (they are on flash already): the loop indexes them once.
         self.indexing = txn
@@ -1200,8 +1212,9 @@ class LogStore:
         nodes, end, clean, summarized = self._block_nodes(b)
         live = [nd for nd in nodes if self._is_live(nd)]
         if live:
-            items = [(nd.size() + summary_entry_size(nd.type, nd.blen), 0)
-                     for nd in live]
+            items = self._void_items() + \
+                [(nd.size() + summary_entry_size(nd.type, nd.blen), 0)
+                 for nd in live]
             items.append((self.prog_unit, 0))
             if not self._fits(items, 0):
                 return False
