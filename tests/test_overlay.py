@@ -318,6 +318,32 @@ def test_lower_hard_links_survive_copy_up(rig):
     assert o.read_bytes("/etc/passwd.lnk") == b"root:x:0:0\nuser:x:1:1\n"
 
 
+def test_revert_of_a_hard_link_name_depends_on_whose_name_it_is(rig):
+    """Reverting a name the copied-up file got in the upper (a rename
+    target) removes it like an unlink: the pair's other lower name keeps
+    the copy.  Reverting one of its own lower names reverts the file: every
+    lower name shows the lower again."""
+    o = rig.ovl
+    ino = o.stat("/etc/passwd")[1]
+    with o.open("/etc/passwd", "a") as f:
+        f.write("user:x:1:1\n")
+    o.mkdir("/moved")
+    o.rename("/etc/passwd", "/moved/pw")
+    assert o.stat("/etc/passwd.lnk")[3] == 2
+    o.revert("/moved")
+    edited = b"root:x:0:0\nuser:x:1:1\n"
+    assert o.read_bytes("/etc/passwd.lnk") == edited
+    assert o.stat("/etc/passwd.lnk")[1:4:2] == (ino, 1)
+    assert errno_of(o.stat, "/etc/passwd") == "ENOENT"
+    o = rig.remount()
+    assert o.read_bytes("/etc/passwd.lnk") == edited
+    assert o.fsck() == []
+    o.revert("/etc/passwd.lnk")
+    assert o.read_bytes("/etc/passwd.lnk") == b"root:x:0:0\n"
+    assert o.stat("/etc/passwd.lnk")[1] == ino
+    assert o.fsck() == []
+
+
 def test_link_and_inode_numbers(rig):
     o = rig.ovl
     o.link("/etc/config", "/cfg2")

@@ -1101,17 +1101,25 @@ class Overlay:
                 # nothing in the upper: fine for a lower name, a typo else
                 if not self._lower_has(parent, name):
                     raise oserror(compat.ENOENT, path)
+                node = self._child(parent, name)
+                if node is not None and node.uino is not None and \
+                        not node.dirent:
+                    # a lower hard-link name showing the copy of another
+                    # name through the link index: revert the file
+                    self._drop_links(txn, node.uino, 0, True)
                 return
             dropped = {}
             if not self._whiteout(found):
                 self._drop_upper_tree(txn, self._child(parent, name), dropped)
             txn.unlink(parent.uino, name)
             for uino in dropped:
-                self._drop_links(txn, uino, dropped[uino])
+                count, lower_named = dropped[uino]
+                self._drop_links(txn, uino, count, lower_named)
         self._mutate(path, op)
 
     def _drop_upper_tree(self, txn, node, dropped):
-        """Unlink everything below node; count dropped names per non-dir."""
+        """Unlink everything below node; count dropped names per non-dir,
+        and note whether one of them is the file's own lower name."""
         if node.isdir():
             for name, value in self.store.listdir(node.uino):
                 if not self._whiteout(value):
@@ -1120,21 +1128,33 @@ class Overlay:
                 txn.unlink(node.uino, name)
             txn.delete_inode(node.uino)
         else:
-            dropped[node.uino] = dropped.get(node.uino, 0) + 1
+            count, lower_named = dropped.get(node.uino, (0, False))
+            own = False
+            parent = node.parent
+            if node.origin is not None and parent.lentry is not None and \
+                    is_dir(parent.lentry.mode):
+                below = self._lower_lookup(join(parent.lpath, node.name))
+                own = below is not None and below.ino == node.origin.ino
+            dropped[node.uino] = (count + 1, lower_named or own)
 
-    def _drop_links(self, txn, uino, count):
-        """count upper names of uino were reverted.  A copied-up hard-linked
-        file also loses its index entry, so its lower names show the lower
-        again; it lives on only if upper names elsewhere still use it."""
+    def _drop_links(self, txn, uino, count, lower_named):
+        """count upper names of uino were reverted.  When one of them is
+        the file's own lower name, a copied-up hard-linked file also loses
+        its index entry, so all its lower names show the lower again; it
+        lives on only if upper names elsewhere still use it.  Names it got
+        in the upper only (a rename, a link) go as an unlink would."""
         inode = self.store.get(uino)
         origin = self._get_origin(uino)
         key = None if origin is None else INDEX_PREFIX + str(origin.ino)
-        if key is not None and self.store.get_meta(self._root_ino, key) is \
-                not None:
+        indexed = key is not None and \
+            self.store.get_meta(self._root_ino, key) is not None
+        if indexed and lower_named:
             txn.set_meta(self._root_ino, key, None)
             nlink = self._count_upper_names(self._root_ino, uino) - count
         else:
             nlink = inode.nlink - count
+            if nlink <= 0 and indexed:
+                txn.set_meta(self._root_ino, key, None)
         if nlink <= 0:
             self._buffers.pop(uino, None)
             txn.delete_inode(uino)
