@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import random
+import zlib
 
 import pytest
 
@@ -197,3 +198,119 @@ def test_shared_fragment_kept_on_cpython(tmp_path, runtime):
         assert limit == 1 and inflates == len(frags) + 1
     else:
         assert limit == (1 << 19) // BLOCK and inflates == len(frags)
+
+
+# A stretch of compressed blocks only, ending in a short block (no
+# fragments): whole reads take the one-run path, and its length check must
+# accept the short last block and refuse a short one anywhere else.
+STRETCH = r"""
+from ovl.flash import BytesSource
+from ovl.squashfs import SquashFS, OutOfRangeError
+import hashlib, binascii
+fs = SquashFS(BytesSource(open(%(image)r, "rb").read()))
+e = fs.lookup("/stretch")
+def digest(b):
+    return binascii.hexlify(hashlib.sha256(b).digest()).decode()
+for off, n in [(0, e.size), (0, 1 << 18), (1 << 18, 1 << 18), (4095, 9000),
+               (e.size - 5000, 1 << 18)]:
+    try:
+        print(digest(fs.read(e, off, n)))
+    except OutOfRangeError:
+        print("OutOfRangeError")
+"""
+
+
+def stretch_image(tmp_path, short_block=None):
+    """(image path, content) of one 100.5-block text file, without
+    fragments; short_block: index of a block replaced by a valid stream of
+    100 bytes (padded to the block's stored size)."""
+    rnd = random.Random(3)
+    words = [b"north", b"south", b"east", b"west", b"up", b"down"]
+    content = b" ".join(rnd.choice(words) + b"%d" % rnd.randrange(10000)
+                        for _ in range(60000))[:BLOCK * 100 + 2048]
+    root = tmp_path / "src"
+    os.makedirs(root, exist_ok=True)
+    write(str(root / "stretch"), content)
+    path = str(tmp_path / "stretch.sqfs")
+    data = mksquashfs(str(root), path, "-b", str(BLOCK), "-no-fragments")
+    if short_block is not None:
+        fs = open_image(data)
+        f = fs.lookup("/stretch").loc
+        words = fs._block_words(f, 0, f.nblocks)
+        pos = f.start + sum(words[:short_block])
+        stream = zlib.compress(b"x" * 100)
+        assert len(stream) < words[short_block]
+        bad = bytearray(data)
+        bad[pos:pos + len(stream)] = stream      # the rest: ignored trailer
+        write(path, bytes(bad))
+    return path, content
+
+
+def stretch_expected(content, bad_block=None):
+    out = []
+    size = len(content)
+    for off, n in [(0, size), (0, 1 << 18), (1 << 18, 1 << 18), (4095, 9000),
+                   (size - 5000, 1 << 18)]:
+        first, last = off // BLOCK, (min(off + n, size) - 1) // BLOCK
+        if bad_block is not None and first <= bad_block <= last:
+            out.append("OutOfRangeError")
+        else:
+            out.append(hashlib.sha256(content[off:off + n]).hexdigest())
+    return out
+
+
+def test_one_run_with_a_short_last_block(tmp_path, runtime):
+    path, content = stretch_image(tmp_path)
+    fs = open_image(open(path, "rb").read())
+    f = fs.lookup("/stretch").loc
+    words = fs._block_words(f, 0, f.nblocks)
+    # All compressed, under 256 KiB in all: a whole read is one run.
+    assert f.fragment == F.FRAGMENT_NONE and f.nblocks == 101
+    assert all(0 < w < BLOCK for w in words) and sum(words) < 1 << 18
+    got = runtime(STRETCH % {"image": path}, heap="32m").split()
+    assert got == stretch_expected(content)
+
+
+@pytest.mark.parametrize("bad_block", [0, 37, 99])
+def test_short_block_inside_a_run(tmp_path, runtime, bad_block):
+    path, content = stretch_image(tmp_path, bad_block)
+    got = runtime(STRETCH % {"image": path}, heap="32m").split()
+    assert got == stretch_expected(content, bad_block)
+
+
+INFLATE_RUN = r"""
+from ovl import compat
+buf = open(%(buf)r, "rb").read()
+plain = open(%(plain)r, "rb").read()
+outs = compat.inflate_run(buf, %(sizes)r, 4096, 12)
+print(b"".join(outs) == plain, [len(o) for o in outs] == %(lengths)r)
+print(compat.inflate_run(buf, [], 4096, 12) == [])
+for cut, sizes in ((%(bomb)r, %(bomb_sizes)r), (%(bad)r, %(bad_sizes)r)):
+    try:
+        compat.inflate_run(cut, sizes, 4096, 12)
+        print("no-error")
+    except ValueError as e:
+        print("exceeds" in str(e))
+"""
+
+
+def test_inflate_run(tmp_path, runtime):
+    # compat.inflate_run, as the reader calls it for a run of 4 KiB blocks
+    # (CPython; any caller on MicroPython): the outputs in order; a stream
+    # inflating past the limit, or a damaged one, raises ValueError.
+    rnd = random.Random(5)
+    plain = [bytes(rnd.choice(b"abc ") for _ in range(rnd.randrange(1, 4097)))
+             for _ in range(30)]
+    streams = [zlib.compress(p) for p in plain]
+    bomb = zlib.compress(bytes(8192))
+    bad = bytearray(streams[1])
+    bad[-3] ^= 0xFF                     # in the Adler-32 trailer
+    write(str(tmp_path / "buf"), b"".join(streams))
+    write(str(tmp_path / "plain"), b"".join(plain))
+    out = runtime(INFLATE_RUN % {
+        "buf": str(tmp_path / "buf"), "plain": str(tmp_path / "plain"),
+        "sizes": [len(s) for s in streams], "lengths": [len(p) for p in plain],
+        "bomb": streams[0] + bomb, "bomb_sizes": [len(streams[0]), len(bomb)],
+        "bad": streams[0] + bytes(bad),
+        "bad_sizes": [len(streams[0]), len(bad)]}, heap="32m")
+    assert out.split() == ["True", "True", "True", "True", "False"]

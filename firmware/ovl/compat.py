@@ -99,6 +99,17 @@ if MICROPYTHON:
             raise ValueError("inflated data exceeds %d bytes" % limit)
         return out
 
+    def inflate_run(buf, sizes, limit, wbits=0):
+        """inflate() each zlib stream lying back to back in buf (sizes[i]
+        bytes each); the list of their outputs."""
+        view = memoryview(buf)
+        outs = []
+        at = 0
+        for n in sizes:
+            outs.append(inflate(view[at:at + n], limit, wbits))
+            at += n
+        return outs
+
     def deflate_bytes(data, level=6):
         # Many MicroPython builds ship the decompressor only; callers check
         # CAN_COMPRESS and store data raw when it is False.
@@ -114,9 +125,26 @@ if MICROPYTHON:
 
 else:
     import zlib as _zlib
+    from itertools import accumulate as _accumulate, repeat as _repeat
 
-    def inflate(data, limit, wbits=0):
+    # Deflate expands at most 1032:1, so a stream of up to this many bytes
+    # inflates to at most ~4 MiB however hostile: small enough to inflate
+    # in one call and check the size afterwards.  That call finishes the
+    # stream at once, so zlib skips copying the output into a 32 KiB
+    # window; 4 KiB blocks pay that copy on every block otherwise.
+    _ONE_SHOT_INPUT = 4096
+
+    def inflate(data, limit, wbits=0, _decompress=_zlib.decompress,
+                _error=_zlib.error):
         """Inflate one zlib stream, refusing output beyond `limit` bytes."""
+        if len(data) <= _ONE_SHOT_INPUT:
+            try:
+                out = _decompress(data, 15, limit + 1)
+            except _error as e:
+                raise ValueError("bad zlib stream: %s" % e)
+            if len(out) > limit:
+                raise ValueError("inflated data exceeds %d bytes" % limit)
+            return out
         d = _zlib.decompressobj()
         try:
             out = d.decompress(data, limit + 1)
@@ -127,6 +155,33 @@ else:
         if not d.eof:
             raise ValueError("truncated zlib stream")
         return out
+
+    def inflate_run(buf, sizes, limit, wbits=0):
+        """inflate() each zlib stream lying back to back in buf (sizes[i]
+        bytes each); the list of their outputs.
+
+        Small streams are sliced and inflated by map() in C, with only a
+        size check per stream in Python: 4 KiB blocks come by the thousand.
+        """
+        if not sizes:
+            return []
+        view = memoryview(buf)
+        if max(sizes) > _ONE_SHOT_INPUT:
+            return [inflate(view[at - n:at], limit)
+                    for at, n in zip(_accumulate(sizes), sizes)]
+        ends = list(_accumulate(sizes))
+        slices = map(slice, [0] + ends[:-1], ends)
+        outs = []
+        append = outs.append
+        try:
+            for out in map(_zlib.decompress, map(view.__getitem__, slices),
+                           _repeat(15), _repeat(limit + 1)):
+                if len(out) > limit:
+                    raise ValueError("inflated data exceeds %d bytes" % limit)
+                append(out)
+        except _zlib.error as e:
+            raise ValueError("bad zlib stream: %s" % e)
+        return outs
 
     def deflate_bytes(data, level=6):
         return _zlib.compress(data, level)

@@ -267,7 +267,8 @@ class SquashFS:
         self._cache = []          # [pos, data, next_pos], most recent first
         self._kept_pos = -1       # last data block read ...
         self._kept = None         # ... and its data
-        self._frags = []          # [pos, data] of fragment blocks, recent first
+        self._frags = {}          # fragment block position -> data
+        self._frag_newest = -1    # position of the last one used
         self._ids = {}            # id index -> uid/gid (bounded memo)
         self._pointers = {}       # lookup-table index slot -> block position
         self._last_fragment = (-1, 0, 0)
@@ -494,7 +495,11 @@ class SquashFS:
         if pos >= high or off >= F.METADATA_SIZE:
             raise OutOfRangeError("inode reference 0x%x outside the inode "
                                   "table" % ref)
-        data, _ = self._meta_block(pos, low, high)
+        cache = self._cache
+        if cache and cache[0][0] == pos:
+            data = cache[0][1]          # the usual case, without a call
+        else:
+            data, _ = self._meta_block(pos, low, high)
         if off + _LONGEST_INODE <= len(data):
             # Header and body inside this block (the common case): no
             # stitching, one block lookup.
@@ -575,6 +580,8 @@ class SquashFS:
         low = self.directory_table_start
         high = self._dir_end
         total = d.listing_size
+        data_pos = -1               # the metadata block held in `data`
+        data = None
         while consumed < total:
             if consumed + F.DIR_HEADER_SIZE > total:
                 raise BadDirectoryError("listing ends inside a run header")
@@ -588,7 +595,10 @@ class SquashFS:
             for _ in range(count + 1):
                 if consumed + F.DIR_ENTRY_SIZE > total:
                     raise BadDirectoryError("listing ends inside an entry")
-                data, _ = self._meta_block(pos, low, high)
+                if pos != data_pos:
+                    data = None         # before a load: lowers the peak
+                    data, _ = self._meta_block(pos, low, high)
+                    data_pos = pos
                 if off + 8 + F.NAME_MAX <= len(data):
                     # Entry and longest name inside this block: no stitching.
                     ioff, delta, etype, nsize = _unpack_from(_DIR_ENTRY_FMT,
@@ -609,8 +619,9 @@ class SquashFS:
                 if raw is None:
                     raw, pos, off = self._meta_bytes(nsize, pos, off, low,
                                                      high)
-                if b"/" in raw or b"\x00" in raw or raw == b"." \
-                        or raw == b"..":
+                # 47 is "/": an int operand makes `in` a plain byte
+                # search (a bytes one costs CPython a caught TypeError).
+                if 47 in raw or 0 in raw or raw == b"." or raw == b"..":
                     raise BadDirectoryError("illegal name %r" % (raw,))
                 if prev is not None and raw <= prev:
                     raise BadDirectoryError("listing not sorted at %r"
@@ -852,22 +863,26 @@ class SquashFS:
         the first stored at `pos` and holding file offset `block_start`, to
         `pieces`; return the position after the last block.
 
-        Compressed blocks lying back to back are fetched with one source
-        read of up to _RUN_BYTES and inflated from memoryview slices of it
-        in a tight loop (4 KiB images have tens of thousands of blocks).
-        On MicroPython _RUN_BYTES is 0: one block is read at a time.  Any
-        other block (sparse, stored raw, the kept one, damaged) takes
-        _data_block.
+        Compressed gzip blocks lying back to back are fetched with one
+        source read of up to _RUN_BYTES and inflated together by
+        compat.inflate_run (4 KiB images have tens of thousands of blocks:
+        no Python call per block).  On MicroPython (_RUN_BYTES is 0) and
+        for xz, one block is read and inflated at a time.  Any other block
+        (sparse, stored raw, the kept one, damaged) takes _data_block.
         """
         bs = self.block_size
         first_start = block_start
         if self._zlib:
             inflate = compat.inflate        # errors translated below
+            inflate_run = compat.inflate_run
             wbits = self._data_wbits
+            run_bytes = _RUN_BYTES
         else:
+            # xz costs far more than a source read: a block at a time.
             checked = self._inflate
             inflate = lambda raw, limit, _w: checked(raw, limit)
             wbits = 0
+            run_bytes = 0
         append = pieces.append
         kept_pos = self._kept_pos
         last_pos = -1               # the last block inflated here ...
@@ -880,15 +895,22 @@ class SquashFS:
                 # 0 < word <= bs: compressed (bit 24 clear), size sane.
                 if 0 < word <= bs and pos != kept_pos:
                     # A run: this block and the compressed blocks after it,
-                    # up to _RUN_BYTES of source.
-                    j = i + 1
-                    size = word
-                    while j < n:
-                        w = words[j]
-                        if not 0 < w <= bs or size + w > _RUN_BYTES:
-                            break
-                        size += w
-                        j += 1
+                    # up to run_bytes of source.  Whole reads of a
+                    # compressed stretch (the usual case) are one run.
+                    rest = words[i:] if i else words
+                    if (run_bytes and min(rest) > 0 and max(rest) <= bs
+                            and sum(rest) <= run_bytes):
+                        j = n
+                        size = sum(rest)
+                    else:
+                        j = i + 1
+                        size = word
+                        while j < n:
+                            w = words[j]
+                            if not 0 < w <= bs or size + w > run_bytes:
+                                break
+                            size += w
+                            j += 1
                     run = self._read(pos, size)
                     if j == i + 1:
                         data = inflate(run, bs, wbits)
@@ -896,22 +918,28 @@ class SquashFS:
                             self._check_short(pos, word, data, block_start,
                                               entry)
                         append(data)
-                        block_start += bs
                         last_pos = pos
                     else:
-                        run = memoryview(run)
-                        k = 0
-                        for w in words[i:j]:
-                            data = inflate(run[k:k + w], bs, wbits)
-                            if len(data) != bs:
-                                self._check_short(pos + k, w, data,
-                                                  block_start, entry)
-                            append(data)
-                            block_start += bs
-                            k += w
-                        last_pos = pos + k - w
+                        sizes = words[i:j]
+                        outs = inflate_run(run, sizes, bs, wbits)
+                        # Each holds at most bs bytes, so if the last one
+                        # has its expected length (the file's last block
+                        # may be short) and the total adds up, all do.
+                        whole = bs * (j - i - 1)
+                        tail = entry.size - block_start - whole
+                        if tail > bs:
+                            tail = bs
+                        if (len(outs[-1]) != tail
+                                or sum(map(len, outs)) != whole + tail):
+                            self._check_run(pos, sizes, outs, block_start,
+                                            entry)
+                        pieces.extend(outs)
+                        data = outs[-1]
+                        last_pos = pos + size - sizes[-1]
+                        outs = None
                     run = None
                     last_data = data
+                    block_start += bs * (j - i)
                     pos += size
                     i = j
                 else:
@@ -941,6 +969,15 @@ class SquashFS:
         if offset > first_start:
             pieces[0] = pieces[0][offset - first_start:]
         return pos
+
+    def _check_run(self, pos, sizes, outs, block_start, entry):
+        """_check_short for each block of a run."""
+        bs = self.block_size
+        for k in range(len(sizes)):
+            if len(outs[k]) != bs:
+                self._check_short(pos, sizes[k], outs[k], block_start, entry)
+            pos += sizes[k]
+            block_start += bs
 
     def _check_short(self, pos, word, data, block_start, entry):
         """A block inflated to less than the block size: only the last
@@ -973,7 +1010,9 @@ class SquashFS:
                 return self._kept
             self._kept = None            # before inflating: lowers the peak
         elif len(self._frags) >= self._frag_limit:
-            self._frags.pop()               # likewise
+            # The least recently used (CPython dicts keep insertion
+            # order; MicroPython keeps one block, so order is moot).
+            del self._frags[next(iter(self._frags))]   # likewise
         if word >> F.DATA_RESERVED_SHIFT:
             raise OutOfRangeError("%s: block size word 0x%x has reserved "
                                   "bits" % (what, word))
@@ -990,7 +1029,8 @@ class SquashFS:
             self._kept_pos = pos
             self._kept = data
         else:
-            self._frags.insert(0, [pos, data])
+            self._frags[pos] = data
+            self._frag_newest = pos
         return data
 
     def _data_block(self, pos, word, expected, entry):
@@ -1013,17 +1053,13 @@ class SquashFS:
                                   % entry.name)
         pos, word = self._fragment(f.fragment)
         frags = self._frags
-        data = None
-        for i in range(len(frags)):
-            item = frags[i]
-            if item[0] == pos:
-                if i:
-                    del frags[i]
-                    frags.insert(0, item)
-                data = item[1]
-                break
+        data = frags.get(pos)
         if data is None:
             data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
+        elif pos != self._frag_newest:
+            del frags[pos]              # to the end: most recently used
+            frags[pos] = data
+            self._frag_newest = pos
         start = f.frag_offset
         if start + expected > len(data):
             raise OutOfRangeError("%s: tail %d+%d beyond its %d-byte fragment"
