@@ -364,7 +364,15 @@ class Rig:
             else:
                 raise ValueError("unknown op %r" % verb)
         except OSError as e:
-            return compat.error_code(e)
+            code = compat.error_code(e)
+            if not isinstance(code, int):
+                # not an errno: a flash rule broken, a bad block...: the
+                # oracle must see it as a failure, not as a wrong errno
+                line = wl.format_op(op)
+                raise CaseFailure("`%s` raised %s: %s" % (
+                    line if len(line) <= 60 else line[:50] + "...",
+                    e.__class__.__name__, e))
+            return code
         return None
 
     @staticmethod

@@ -399,14 +399,20 @@ class LogStore:
                     head = b
         for b in blocks_sorted:
             end = blocks[b][1]
-            if b == head and not torn and not blocks[b][3] and end < self.log_end - 256:
+            wsum = None
+            if b == head and not torn and not blocks[b][3] and \
+                    end < self.log_end - 256:
+                wsum = SummaryBuilder()
+                for nd in blocks[b][0]:
+                    wsum.add(nd.addr - b * es, nd)
+                if end + wsum.size() + 4 > self.log_end:
+                    wsum = None     # its summary would not fit any more
+            if wsum is not None:
                 self.state[b] = OPEN
                 self.wblock = b
                 self.wpos = end
                 self.pend_addr = b * es + end
-                self.wsum = SummaryBuilder()
-                for nd in blocks[b][0]:
-                    self.wsum.add(nd.addr - b * es, nd)
+                self.wsum = wsum
             else:
                 self.state[b] = FULL
                 self.dead[b] += self.es - end
@@ -450,6 +456,7 @@ class LogStore:
         unit = self.prog_unit
         nodes = []
         limit = self.log_end
+        closed = False
         while pos + NODE_HDR_SIZE <= limit:
             # the first 4 bytes say whether anything is there at all
             raw = self._read(base + pos, 4)
@@ -468,7 +475,11 @@ class LogStore:
             body = self._read(base + pos + NODE_HDR_SIZE, blen)
             if crc32(body) != bcrc:
                 break
-            if ntype != NODE_SUMMARY:
+            if ntype == NODE_SUMMARY:
+                # written only when a block is closed: a cut before its
+                # tail must not leave the block open for appends
+                closed = True
+            else:
                 try:
                     fields = parse_body(ntype, body, blen, flags)
                 except (CorruptError, ValueError, struct.error):
@@ -485,7 +496,8 @@ class LogStore:
         # junk after the log end means a program was cut there; a summary
         # tail alone means the block was closed (its summary is damaged)
         clean = self._erased(base + end, limit - end)
-        if clean and not self._erased(base + limit, SUMMARY_TAIL_SIZE):
+        if clean and (closed or
+                      not self._erased(base + limit, SUMMARY_TAIL_SIZE)):
             end = limit
         return nodes, end, clean
 
