@@ -78,6 +78,19 @@ def error_code(exc):
 
 
 # Decompression.  SquashFS "gzip" blocks are zlib streams (RFC 1950).
+
+def _inflate_each(buf, sizes, limit, wbits=0):
+    """inflate() each zlib stream lying back to back in buf (sizes[i] bytes
+    each); the list of their outputs.  (inflate_run on MicroPython.)"""
+    view = memoryview(buf)
+    outs = []
+    at = 0
+    for n in sizes:
+        outs.append(inflate(view[at:at + n], limit, wbits))
+        at += n
+    return outs
+
+
 if MICROPYTHON:
     import deflate as _deflate
 
@@ -99,16 +112,7 @@ if MICROPYTHON:
             raise ValueError("inflated data exceeds %d bytes" % limit)
         return out
 
-    def inflate_run(buf, sizes, limit, wbits=0):
-        """inflate() each zlib stream lying back to back in buf (sizes[i]
-        bytes each); the list of their outputs."""
-        view = memoryview(buf)
-        outs = []
-        at = 0
-        for n in sizes:
-            outs.append(inflate(view[at:at + n], limit, wbits))
-            at += n
-        return outs
+    inflate_run = _inflate_each
 
     def deflate_bytes(data, level=6):
         # Many MicroPython builds ship the decompressor only; callers check
@@ -163,6 +167,8 @@ else:
         directly, without a Python call each.
         """
         view = memoryview(buf)
+        if sizes and max(sizes) > _ONE_SHOT_INPUT:
+            return _inflate_each(view, sizes, limit, wbits)
         outs = []
         append = outs.append
         bufsize = limit + 1
@@ -171,14 +177,10 @@ else:
         try:
             for n in sizes:
                 end = at + n
-                if n > _ONE_SHOT_INPUT:
-                    append(inflate(view[at:end], limit))
-                else:
-                    out = decompress(view[at:end], 15, bufsize)
-                    if len(out) > limit:
-                        raise ValueError("inflated data exceeds %d bytes"
-                                         % limit)
-                    append(out)
+                out = decompress(view[at:end], 15, bufsize)
+                if len(out) > limit:
+                    raise ValueError("inflated data exceeds %d bytes" % limit)
+                append(out)
                 at = end
         except _zlib.error as e:
             raise ValueError("bad zlib stream: %s" % e)

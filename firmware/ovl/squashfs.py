@@ -760,8 +760,21 @@ class SquashFS:
         pieces = []
         if first < f.nblocks:
             stop = last if last < f.nblocks else f.nblocks - 1
-            words = self._block_words(f, first, stop + 1 - first)
-            list_cursor = self._list_cursor
+            count = stop + 1 - first
+            pos = f.cur_pos
+            head = self._cache[0] if self._cache else None
+            if (first == f.cur_index and head is not None and head[0] == pos
+                    and f.cur_off + 4 * count <= len(head[1])):
+                # The usual case: a read continuing where the last one
+                # stopped, its words in the newest metadata block (the
+                # inode's, just read by the walk).
+                off = f.cur_off
+                words = _unpack_from("<%dI" % count, head[1], off)
+                list_cursor = (pos, off + 4 * count)
+            else:
+                words = self._block_words(f, first, count)
+                list_cursor = self._list_cursor
+            head = None
             data_pos = self._read_blocks(words, f.cur_data, first << log,
                                          offset, end, entry, pieces)
             # Only after a complete read: the cursor stays consistent if a
@@ -801,24 +814,32 @@ class SquashFS:
         yield path, top
         if not isinstance(top.loc, _DirLoc):
             return
+        # Listings straight from _listing (a generator level less than
+        # readdir per entry); a `for` resumes a parent's listing after the
+        # child directory's is done.
         ancestors = [top.loc.ref]
-        stack = [(path.rstrip("/"), self.readdir(top))]
+        stack = [(path.rstrip("/"), top.loc, self._entry_listing(top)[1])]
+        decode = _decode_name
+        child_of = self._child
         while stack:
-            base, it = stack[-1]
-            step = next(it, None)
-            if step is None:
+            base, d, listing = stack[-1]
+            for raw, ref, ino, etype in listing:
+                name = decode(raw)
+                child = child_of(d, raw, ref, ino, etype, name)
+                child_path = base + "/" + name
+                yield child_path, child
+                loc = child.loc
+                if isinstance(loc, _DirLoc):
+                    if loc.ref in ancestors:
+                        raise DirectoryLoopError("%s is its own ancestor"
+                                                 % child_path)
+                    ancestors.append(loc.ref)
+                    stack.append((child_path, loc,
+                                  self._entry_listing(child)[1]))
+                    break
+            else:
                 stack.pop()
                 ancestors.pop()
-                continue
-            name, child = step
-            child_path = base + "/" + name
-            yield child_path, child
-            if isinstance(child.loc, _DirLoc):
-                if child.loc.ref in ancestors:
-                    raise DirectoryLoopError("%s is its own ancestor"
-                                             % child_path)
-                ancestors.append(child.loc.ref)
-                stack.append((child_path, self.readdir(child)))
 
     # -- file data ----------------------------------------------------------
 
@@ -961,7 +982,8 @@ class SquashFS:
             # Keep the last block for a following small read within it (a
             # slow-path block keeps itself, after this run's blocks).
             if last_data is not None:
-                self._keep(last_pos, last_data)
+                self._kept_pos = last_pos
+                self._kept = last_data
         # Trim the first and last blocks to [offset, end).
         hi = end - (block_start - bs)
         if hi < len(pieces[-1]):
