@@ -172,6 +172,7 @@ _RUN_BYTES = 0 if compat.MICROPYTHON else 1 << 18
 # Inflated fragment blocks kept (CPython): files with the same contents
 # share a fragment but are not neighbours in a walk.  MicroPython keeps one.
 _FRAGMENT_CACHE_BYTES = 0 if compat.MICROPYTHON else 1 << 19
+_KEEP_LISTING_BLOCK = not compat.MICROPYTHON
 
 
 def _body_format(itype, ref):
@@ -580,7 +581,10 @@ class SquashFS:
         low = self.directory_table_start
         high = self._dir_end
         total = d.listing_size
-        data_pos = -1               # the metadata block held in `data`
+        # CPython keeps the listing's block from one entry to the next;
+        # MicroPython asks the cache each time, so after its small cache
+        # evicted the block it never holds an old copy beside a new one.
+        data_pos = -1
         data = None
         while consumed < total:
             if consumed + F.DIR_HEADER_SIZE > total:
@@ -596,9 +600,9 @@ class SquashFS:
                 if consumed + F.DIR_ENTRY_SIZE > total:
                     raise BadDirectoryError("listing ends inside an entry")
                 if pos != data_pos:
-                    data = None         # before a load: lowers the peak
                     data, _ = self._meta_block(pos, low, high)
-                    data_pos = pos
+                    if _KEEP_LISTING_BLOCK:
+                        data_pos = pos
                 if off + 8 + F.NAME_MAX <= len(data):
                     # Entry and longest name inside this block: no stitching.
                     ioff, delta, etype, nsize = _unpack_from(_DIR_ENTRY_FMT,
@@ -814,32 +818,24 @@ class SquashFS:
         yield path, top
         if not isinstance(top.loc, _DirLoc):
             return
-        # Listings straight from _listing (a generator level less than
-        # readdir per entry); a `for` resumes a parent's listing after the
-        # child directory's is done.
         ancestors = [top.loc.ref]
-        stack = [(path.rstrip("/"), top.loc, self._entry_listing(top)[1])]
-        decode = _decode_name
-        child_of = self._child
+        stack = [(path.rstrip("/"), self.readdir(top))]
         while stack:
-            base, d, listing = stack[-1]
-            for raw, ref, ino, etype in listing:
-                name = decode(raw)
-                child = child_of(d, raw, ref, ino, etype, name)
-                child_path = base + "/" + name
-                yield child_path, child
-                loc = child.loc
-                if isinstance(loc, _DirLoc):
-                    if loc.ref in ancestors:
-                        raise DirectoryLoopError("%s is its own ancestor"
-                                                 % child_path)
-                    ancestors.append(loc.ref)
-                    stack.append((child_path, loc,
-                                  self._entry_listing(child)[1]))
-                    break
-            else:
+            base, it = stack[-1]
+            step = next(it, None)
+            if step is None:
                 stack.pop()
                 ancestors.pop()
+                continue
+            name, child = step
+            child_path = base + "/" + name
+            yield child_path, child
+            if isinstance(child.loc, _DirLoc):
+                if child.loc.ref in ancestors:
+                    raise DirectoryLoopError("%s is its own ancestor"
+                                             % child_path)
+                ancestors.append(child.loc.ref)
+                stack.append((child_path, self.readdir(child)))
 
     # -- file data ----------------------------------------------------------
 
