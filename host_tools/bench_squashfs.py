@@ -1,7 +1,7 @@
 """Benchmark: ovl's SquashFS reader against its peers on one image.
 
     python -m host_tools.bench_squashfs [--src DIR | --image IMG] [-b 128K]
-        [--rounds 5] [--mpy] [--mpy-heap]
+        [--rounds 5] [--isolate] [--mpy] [--mpy-heap]
 
 Reads every regular file of the image and prints throughput (MB of file
 data per second) for:
@@ -19,7 +19,11 @@ order, after a gc.collect), from the same image in RAM in one process, so
 load changes on a shared machine hit all of them alike.  Each is reported by
 its best (minimum) CPU time and the spread of its times ((max - min) / min);
 ratios ovl/peer are given from the best times and as the lowest, median
-and highest of the per-round ratios.  --mpy times the reader under
+and highest of the per-round ratios.  Readers sharing a process share
+glibc's allocator state, and one's pattern changes another's time (after
+a reader that inflates with zlib.decompressobj, PySquashfsImage takes
+twice the page faults); --isolate runs each Python reader in a fresh
+interpreter every round instead (one untimed read, then the timed one).  --mpy times the reader under
 MicroPython (one block per read) against `deflate` alone on the same
 blocks, interleaved the same way, both reading the image file in an 8 MB
 heap (see MPY_THROUGHPUT for why).  --mpy-heap finds the smallest free
@@ -68,11 +72,20 @@ def build_image(src, out, block_size):
     subprocess.run(cmd, check=True, capture_output=True)
 
 
+class ChildRun:
+    """A contender's result and CPU seconds, as measured in a child."""
+
+    def __init__(self, seconds, result):
+        self.seconds = seconds
+        self.result = result
+
+
 def interleaved(contenders, rounds):
     """Run each (name, fn, clock) once per round, rotating the order each
     round; return {name: [seconds per round]} and {name: fn's last result}.
     In-process readers are timed in CPU time (less disturbed by other work
-    on a shared 2-core machine); child processes in wall time."""
+    on a shared 2-core machine); child processes in wall time, unless they
+    report their own time (ChildRun)."""
     times = dict((c[0], []) for c in contenders)
     results = {}
     for r in range(rounds):
@@ -80,9 +93,44 @@ def interleaved(contenders, rounds):
         for name, fn, clock in contenders[k:] + contenders[:k]:
             gc.collect()
             start = clock()
-            results[name] = fn()
-            times[name].append(clock() - start)
+            out = fn()
+            elapsed = clock() - start
+            if isinstance(out, ChildRun):
+                elapsed, out = out.seconds, out.result
+            results[name] = out
+            times[name].append(elapsed)
     return times, results
+
+
+def run_child(name, image):
+    """Time contender `name` in a fresh interpreter (see --isolate)."""
+    proc = subprocess.run([sys.executable, "-m", "host_tools.bench_squashfs",
+                           "--child", name, "--image", image],
+                          capture_output=True, text=True,
+                          cwd=os.path.dirname(HERE))
+    if proc.returncode:
+        raise SystemExit("child %s failed:\n%s" % (name, proc.stderr))
+    seconds, result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return ChildRun(seconds, result)
+
+
+def child_main(name, image):
+    """Read the image once untimed (imports, heap growth), then once timed
+    in CPU time; print [seconds, bytes] as JSON."""
+    with open(image, "rb") as f:
+        data = f.read()
+    if name == "ovl":
+        fn = lambda: read_all_ovl(data)  # noqa: E731
+    elif name == "PySquashfsImage":
+        fn = lambda: read_all_pysquashfs(data)  # noqa: E731
+    else:
+        blocks = floor_blocks(data)
+        fn = lambda: inflate_floor(data, blocks)  # noqa: E731
+    fn()
+    gc.collect()
+    start = time.process_time()
+    result = fn()
+    print(json.dumps([time.process_time() - start, result]))
 
 
 def spread(times):
@@ -347,7 +395,13 @@ def main(argv=None):
                    help="find the reader's MicroPython heap need (4K image)")
     p.add_argument("--heap-src", help="tree for --mpy-heap (default: the "
                    "stdlib's email package)")
+    p.add_argument("--isolate", action="store_true",
+                   help="time each Python reader in a fresh process every "
+                   "round (none inherits another's allocator state)")
+    p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.child:
+        return child_main(args.child, args.image)
     if args.rounds < 1:
         raise SystemExit("--rounds must be at least 1")
 
@@ -368,11 +422,16 @@ def main(argv=None):
         blocks = floor_blocks(data)
         floor_name = "zlib floor (%d blocks)" % len(blocks)
         cpu = time.process_time
-        contenders = [("ovl", lambda: read_all_ovl(data), cpu)]
+
+        def reader(name, fn):
+            if args.isolate:
+                return lambda: run_child(name, image)
+            return fn
+        contenders = [("ovl", reader("ovl", lambda: read_all_ovl(data)), cpu)]
         try:
             import PySquashfsImage  # noqa: F401
-            contenders.append(("PySquashfsImage",
-                               lambda: read_all_pysquashfs(data), cpu))
+            contenders.append(("PySquashfsImage", reader(
+                "PySquashfsImage", lambda: read_all_pysquashfs(data)), cpu))
         except ImportError:
             print("PySquashfsImage not installed: pip install -r "
                   "requirements-dev.txt")
@@ -380,8 +439,8 @@ def main(argv=None):
             contenders.append(("unsquashfs (C, to tmpfs)",
                                lambda: run_unsquashfs(image),
                                time.perf_counter))
-        contenders.append((floor_name, lambda: inflate_floor(data, blocks),
-                           cpu))
+        contenders.append((floor_name, reader(
+            "floor", lambda: inflate_floor(data, blocks)), cpu))
         times, results = interleaved(contenders, args.rounds)
         total = results["ovl"]
         py_total = results.get("PySquashfsImage")
@@ -389,8 +448,9 @@ def main(argv=None):
             raise SystemExit("PySquashfsImage read %d bytes, ovl %d: not the "
                              "same files" % (py_total, total))
         t_ovl = times["ovl"]
-        print("file data read: %d bytes; %d interleaved rounds, best time "
-              "of each" % (total, args.rounds))
+        print("file data read: %d bytes; %d interleaved rounds%s, best "
+              "time of each" % (total, args.rounds, ", each Python reader in "
+                                "a fresh process" if args.isolate else ""))
         print("%-26s %8s %8s %7s %9s  %s" % (
             "reader", "best s", "MB/s", "spread", "ovl/this",
             "per round: low/median/high"))
