@@ -10,7 +10,7 @@ The store is small and nearly full, so commits also run the garbage
 collector; GC and reset get their own kinds.
 """
 
-from test_logstore import COMMON
+from test_logstore import COMMON, RANDOM_OPS
 
 SCRIPT = COMMON + """
 from ovl.simflash import TORN_MODES
@@ -203,3 +203,80 @@ def test_every_cut_on_nand(runtime):
     rows = run_kinds(runtime, ["k_create", "k_rename", "k_write_big",
                                "k_rewrite_stamped", "k_gc"], nand=True)
     assert [r[3] for r in rows[:4]] == ["True"] * 4
+
+
+RANDOM_CUTS = """
+from ovl.simflash import TORN_MODES
+
+def random_work(s, rng, steps):
+    # creates, rewrites and appends (stamped), chmods, deletes, idle GC
+    names = ['f%d' % i for i in range(12)]
+    for step in range(steps):
+        t = s.begin()
+        name = names[rng.below(12)]
+        ino = s.lookup(ROOT_INO, name)
+        if ino is None or ino == WHITEOUT:
+            ino = t.new_ino()
+            t.put_inode(ino, mode=0o100644)
+            if s.lookup(ROOT_INO, name) == WHITEOUT:
+                t.unlink(ROOT_INO, name)
+            t.link(ROOT_INO, name, ino)
+            t.write(ino, 0, bytes([step]) * (1 + rng.below(900)))
+        else:
+            op = rng.below(4)
+            if op == 0:
+                t.truncate(ino, 0)
+                t.write(ino, 0, b'r' * (1 + rng.below(900)))
+                t.put_inode(ino, mtime=step)
+            elif op == 1:
+                t.write(ino, s.get(ino).size, b'a' * (1 + rng.below(300)))
+                t.put_inode(ino, mtime=step)
+            elif op == 2:
+                t.put_inode(ino, mode=0o100600 + rng.below(8))
+            else:
+                t.unlink(ROOT_INO, name)
+                t.delete_inode(ino)
+        enospc(t.commit)          # a full store refuses cleanly
+        if rng.below(5) == 0:
+            s.gc(1)
+
+cases = 0
+cut = 0
+for seed in range(SEEDS):
+    rng = Xorshift(seed + 1)
+    nand = seed % 4 == 0
+    if nand:
+        f = SimFlash(128 * 1024, 16384, 512, kind='nand', nop=2)
+    else:
+        f = SimFlash(32 * 1024, 2048, 256)
+    LogStore.extent_cache = 1 if seed % 2 else 8
+    s = random_ops(f, seed, 60, 1000, 2000 if nand else 700)
+    for k in range(4):
+        mode = TORN_MODES[rng.below(len(TORN_MODES))]
+        f.arm_power_cut(rng.below(40), torn=mode, seed=seed + k)
+        try:
+            random_work(LogStore.mount(f), rng, 30)
+        except PowerCut:
+            cut += 1
+        f.disarm()
+        f.power_on()
+        m = LogStore.mount(f)
+        errors = m.fsck()['errors']
+        again = LogStore.mount(f)
+        assert not errors, (seed, k, mode, errors)
+        assert dump(again) == dump(m) and again.dead == m.dead, (seed, k)
+        cases += 1
+print(cases, cut * 10 > cases * 9)
+"""
+
+
+def test_random_cuts_in_random_work_leave_a_clean_store(runtime):
+    """Random work (stamped rewrites and appends, chmods, deletes, idle GC,
+    NOR and NAND, extent caches of 1 and 8 files) cut at a random flash
+    operation in a random torn mode, again and again on the same chip:
+    every mount after a cut gives a store fsck finds clean, and a second
+    mount sees the same tree and the same space accounting."""
+    seeds = 24 if runtime.name == "cpython" else 8
+    out = runtime(COMMON + RANDOM_OPS + "SEEDS = %d\n" % seeds + RANDOM_CUTS,
+                  timeout=600, heap="8M").split()
+    assert out == [str(seeds * 4), "True"]     # nearly every run is cut
