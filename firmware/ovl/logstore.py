@@ -1109,7 +1109,8 @@ class LogStore:
         items = self._void_items()
         for t, body, extra in ops:
             if t == NODE_DATA:
-                items.append((NODE_HDR_SIZE + DATA_PREFIX + STAMP_SIZE + 4 +
+                items.append((NODE_HDR_SIZE + DATA_PREFIX + 4 +
+                              (STAMP_SIZE if extra[2] else 0) +
                               summary_entry_size(NODE_DATA, 0), len(extra[0])))
             else:
                 items.append((node_size(len(body)) +

@@ -676,11 +676,16 @@ class Overlay:
             txn.unlink(parent.uino, name)
         txn.link(parent.uino, name, uino)
 
+    def _lower_entry(self, parent, name):
+        """The entry name has in the lower directory parent merges with, or
+        None."""
+        if parent.lentry is None or not is_dir(parent.lentry.mode):
+            return None
+        return self._lower_lookup(join(parent.lpath, name))
+
     def _lower_has(self, parent, name):
         """Does the lower directory parent merges with hold name?"""
-        if parent.lentry is None or not is_dir(parent.lentry.mode):
-            return False
-        return self._lower_lookup(join(parent.lpath, name)) is not None
+        return self._lower_entry(parent, name) is not None
 
     def _drop_name(self, txn, parent, name, node):
         """Remove parent/name from the merged view (parent is upper)."""
@@ -1099,11 +1104,10 @@ class Overlay:
                 found = self.store.lookup(parent.uino, name)
             if found is None:
                 # nothing in the upper: fine for a lower name, a typo else
-                if not self._lower_has(parent, name):
-                    raise oserror(compat.ENOENT, path)
                 node = self._child(parent, name)
-                if node is not None and node.uino is not None and \
-                        not node.dirent:
+                if node is None:
+                    raise oserror(compat.ENOENT, path)
+                if node.uino is not None:
                     # a lower hard-link name showing the copy of another
                     # name through the link index: revert the file
                     self._drop_links(txn, node.uino, 0, True)
@@ -1130,10 +1134,8 @@ class Overlay:
         else:
             count, lower_named = dropped.get(node.uino, (0, False))
             own = False
-            parent = node.parent
-            if node.origin is not None and parent.lentry is not None and \
-                    is_dir(parent.lentry.mode):
-                below = self._lower_lookup(join(parent.lpath, node.name))
+            if node.origin is not None:
+                below = self._lower_entry(node.parent, node.name)
                 own = below is not None and below.ino == node.origin.ino
             dropped[node.uino] = (count + 1, lower_named or own)
 
