@@ -95,7 +95,10 @@ def open_layers(lower_path, upper_path, readonly):
         lock = lock_device(upper_path)
     else:
         check_image_path(upper_path)
-        lock = lock_upper(upper_path)
+        try:
+            lock = lock_upper(upper_path)
+        except OSError as e:
+            raise CliError(e.strerror)
     try:
         flash = open_write_through(upper_path)
         try:
