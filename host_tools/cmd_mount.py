@@ -137,7 +137,8 @@ class Lifecycle:
 
 
 def serve_until_done(server, fd, mountpoint, life):
-    """Serve; on a signal, commit and detach the mount.  Exit status 0."""
+    """Serve; on a signal, commit and detach the mount.  Exit status 0,
+    or 1 when a commit failed (logged)."""
     try:
         fuse_server.serve(server, fd, stop=life.stop, waiting=life)
     except Stop:
@@ -148,7 +149,7 @@ def serve_until_done(server, fd, mountpoint, life):
         except OSError:
             pass                 # already gone (umount raced the signal)
     os.close(fd)
-    return 0
+    return 1 if server.failures else 0
 
 
 def run_mount(args):

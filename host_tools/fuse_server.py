@@ -30,6 +30,10 @@ MAX_WRITE = 128 * 1024
 # the reader's buffer against this too).
 READ_BUFFER = MAX_WRITE + 4096 * 2
 DEFAULT_WRITE_BUFFER = 4 << 20
+# Where a file removed while open keeps a hidden name until its last close
+# (the overlay frees an inode with its last name).  Hidden from the root's
+# listing and lookups; emptied at mount and at unmount.
+ORPHANS = "/.ovl-orphans"
 
 O_ACCMODE = 3
 O_WRONLY = 1
@@ -49,7 +53,8 @@ def wire_name(name):
 
 
 class Node:
-    __slots__ = ("nodeid", "ino", "kind", "paths", "nlookup", "version")
+    __slots__ = ("nodeid", "ino", "kind", "paths", "nlookup", "version",
+                 "orphan")
 
     def __init__(self, nodeid, ino, kind, path):
         self.nodeid = nodeid
@@ -58,6 +63,7 @@ class Node:
         self.paths = {path}
         self.nlookup = 0
         self.version = 0      # bumped when the object may have been copied up
+        self.orphan = None    # its hidden name under ORPHANS, if any
 
 
 class Handle:
@@ -107,6 +113,10 @@ class FuseServer:
         self.initialized = False
         self.destroyed = False
         self.minor = w.KERNEL_MINOR
+        self.failures = []           # commits that failed at shutdown
+        self.next_orphan = 1
+        if not ovl.readonly:
+            self.drop_orphans()
 
     # ----- nodes ------------------------------------------------------------
 
@@ -119,6 +129,8 @@ class FuseServer:
     def path_of(self, nodeid):
         node = self.node(nodeid)
         if not node.paths:
+            if node.orphan is not None:
+                return node.orphan       # removed, still open
             raise OSError(errno.ESTALE, "node %d has no name left" % nodeid)
         return min(node.paths)
 
@@ -126,7 +138,10 @@ class FuseServer:
         name = fs_name(raw_name)
         if not name or "/" in name or name in (".", ".."):
             raise OSError(errno.EINVAL, "bad name %r" % name)
-        return join(self.path_of(nodeid), name)
+        path = join(self.path_of(nodeid), name)
+        if path == ORPHANS:
+            raise OSError(errno.EPERM, "%s is ovl's own" % path)
+        return path
 
     def remember(self, path, st):
         """The node of the object at path (counted as one more lookup)."""
@@ -267,13 +282,66 @@ class FuseServer:
         self.destroyed = True
 
     def shutdown(self):
-        """Commit everything: every open file's data, then the store."""
+        """Commit everything: every open file's data, then the store.  A
+        failed commit (ENOSPC) is logged and kept in self.failures; the
+        others still happen."""
         for fh in list(self.handles):
             h = self.handles.pop(fh)
             if isinstance(h, Handle):
-                h.file.close()
+                self.attempt("commit of %s" % h.file.name, h.file.close)
         self.unflushed.clear()
-        self.ovl.sync()
+        if not self.ovl.readonly:
+            self.attempt("removal of orphans", self.drop_orphans)
+        self.attempt("sync", self.ovl.sync)
+
+    def attempt(self, what, fn):
+        try:
+            fn()
+        except (OSError, ValueError) as e:
+            self.failures.append("%s: %s" % (what, e))
+            self.log("ovl mount: %s failed: %s" % (what, e))
+
+    # ----- files removed while open -----------------------------------------
+
+    def drop_orphans(self):
+        if not self.ovl.exists(ORPHANS):
+            return
+        for name in self.ovl.listdir(ORPHANS):
+            self.ovl.remove(ORPHANS + "/" + name)
+        self.ovl.rmdir(ORPHANS)
+
+    def open_upper(self, node):
+        """Is node open through a handle that reads its upper inode?"""
+        for h in self.handles.values():
+            if isinstance(h, Handle) and h.node is node and \
+                    h.file.uino is not None:
+                return True
+        return False
+
+    def keep_if_open(self, path, st):
+        """Before path's last name goes: a file still open keeps a hidden
+        name (its own transaction; a cut after it only leaves the orphan,
+        which the next mount removes)."""
+        node = self.by_ino.get(st[1])
+        if node is None or st[0] & S_IFMT == S_IFDIR or st[3] > 1 or \
+                node.orphan or not self.open_upper(node):
+            return
+        if not self.ovl.exists(ORPHANS):
+            self.ovl.mkdir(ORPHANS, 0o700)
+        hidden = "%s/%d" % (ORPHANS, self.next_orphan)
+        self.next_orphan += 1
+        self.ovl.link(path, hidden)
+        node.orphan = hidden
+
+    def release_orphan(self, node):
+        if node.orphan is None or any(
+                isinstance(h, Handle) and h.node is node
+                for h in self.handles.values()):
+            return
+        hidden, node.orphan = node.orphan, None
+        self.ovl.remove(hidden)
+        if not self.ovl.listdir(ORPHANS):
+            self.ovl.rmdir(ORPHANS)
 
     # ----- reading the tree -------------------------------------------------
 
@@ -304,6 +372,8 @@ class FuseServer:
         entries = [(b".", st[1], S_IFDIR),
                    (b"..", self.ovl.lstat(parent)[1], S_IFDIR)]
         for name, kind, ino, _size in self.ovl.ilistdir(path):
+            if path == "/" and "/" + name == ORPHANS:
+                continue
             entries.append((wire_name(name), ino, kind))
         return self.new_handle(DirHandle(entries))
 
@@ -422,8 +492,11 @@ class FuseServer:
     def op_release(self, req):
         h = self.handles.pop(w.RELEASE_IN.unpack_from(req.body)[0], None)
         if isinstance(h, Handle):
-            self.commit_handle(h)
-            h.file.close()
+            try:
+                self.commit_handle(h)
+            finally:
+                h.file.close()
+                self.release_orphan(h.node)
 
     # ----- changing the tree ------------------------------------------------
 
@@ -494,6 +567,7 @@ class FuseServer:
         name, = req.names(1)
         path = self.child_path(req.nodeid, name)
         st = self.ovl.lstat(path)
+        self.keep_if_open(path, st)
         verb(path)
         self.name_gone(path, st)
 
@@ -520,6 +594,8 @@ class FuseServer:
         if target is not None and flags & w.RENAME_NOREPLACE:
             raise OSError(errno.EEXIST, dst)
         moving = self.ovl.lstat(src)
+        if target is not None and target[1] != moving[1]:
+            self.keep_if_open(dst, target)
         self.ovl.rename(src, dst)
         if target is not None and target[1] != moving[1]:
             self.name_gone(dst, target)

@@ -173,6 +173,11 @@ os.rmdir("empty")
 os.mkdir("empty")
 os.makedirs("n1/n2")
 os.rename("n1", "n3")
+import tempfile
+with tempfile.TemporaryFile(dir=".") as t:    # removed while open
+    t.write(b"scratch" * 5000)
+    t.seek(0)
+    assert t.read() == b"scratch" * 5000
 """
 
 

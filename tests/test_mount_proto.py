@@ -371,3 +371,41 @@ def test_unmount_commits_what_is_pending(lower_dir):
     assert committed(k).read_bytes("/pending") == b""
     k.close()                   # the kernel side hangs up: ENODEV's twin
     assert committed(k).read_bytes("/pending") == b"data"
+
+
+def test_a_file_removed_while_open_lives_until_its_last_close(kernel):
+    nodeid, _, fh = kernel.create(1, "tmp")
+    kernel.write(nodeid, fh, 0, b"scratch")
+    kernel.fh_op(w.FLUSH, nodeid, fh)
+    kernel.send(w.UNLINK, 1, b"tmp\0")
+    with pytest.raises(OSError):
+        kernel.lookup(1, "tmp")
+    # still readable, writable and stat-able through the open handle
+    kernel.write(nodeid, fh, 7, b"!")
+    assert kernel.read(nodeid, fh, 0, 100) == b"scratch!"
+    assert kernel.getattr(nodeid)["size"] == 8
+    # the hidden name is nobody's business
+    root, _ = kernel.open(1, op=w.OPENDIR)
+    names = [e[0] for e in kernel.readdir_all(1, root)]
+    assert ".ovl-orphans" not in names and "tmp" not in names
+    with pytest.raises(OSError) as e:
+        kernel.lookup(1, ".ovl-orphans")
+    assert e.value.errno == errno.EPERM
+    # a power cut now leaves the orphan; the next server removes it
+    leftover = committed(kernel)
+    assert leftover.listdir("/.ovl-orphans") == ["1"]
+    FuseServer(leftover)
+    assert not leftover.exists("/.ovl-orphans")
+    kernel.fh_op(w.RELEASE, nodeid, fh)
+    assert not kernel.server.ovl.exists("/.ovl-orphans")
+    # replaced by a rename while open: the same
+    a, _, afh = kernel.create(1, "a")
+    kernel.write(a, afh, 0, b"old")
+    kernel.fh_op(w.FLUSH, a, afh)
+    b, _, bfh = kernel.create(1, "b")
+    kernel.fh_op(w.RELEASE, b, bfh)
+    kernel.send(w.RENAME, 1, w.RENAME_IN.pack(1) + b"b\0a\0")
+    assert kernel.read(a, afh, 0, 10) == b"old"
+    kernel.fh_op(w.RELEASE, a, afh)
+    assert not kernel.server.ovl.exists("/.ovl-orphans")
+    assert kernel.server.ovl.listdir("/").count("a") == 1

@@ -107,7 +107,8 @@ class MtdFlash(Flash):
         if self.emulated:
             # a file has no cells: apply the NOR rule (old AND new) ourselves
             old = self.read(addr, len(data))
-            data = bytes(a & b for a, b in zip(old, data))
+            if old != b"\xff" * len(old):   # erased cells take data as is
+                data = bytes(a & b for a, b in zip(old, data))
         self.file.seek(addr)
         self.file.write(data)
         # straight to the device: a program that returned is on the chip
