@@ -347,7 +347,15 @@ class FuseServer:
 
     def op_lookup(self, req):
         name, = req.names(1)
-        return self.entry(self.child_path(req.nodeid, name))
+        path = self.child_path(req.nodeid, name)
+        try:
+            return self.entry(path)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+        # node id 0: the kernel caches the miss (every change comes through
+        # it, so its negative dentry never goes stale)
+        return w.pack_entry_out(0, 0, bytes(w.ATTR.size), ENTRY_TIMEOUT, 0)
 
     def op_getattr(self, req):
         path = self.path_of(req.nodeid)

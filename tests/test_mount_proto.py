@@ -194,9 +194,8 @@ def test_lookup_getattr_read_and_errors(kernel):
     assert kernel.read(cfg, fh, 0, 4096) == b"option=1\n"
     assert kernel.read(cfg, fh, 7, 4096) == b"1\n"
     kernel.fh_op(w.RELEASE, cfg, fh)
-    with pytest.raises(OSError) as e:
-        kernel.lookup(etc, "nope")
-    assert e.value.errno == errno.ENOENT
+    nodeid, _ = kernel.lookup(etc, "nope")      # a miss the kernel caches
+    assert nodeid == 0
     link, attr = kernel.lookup(1, "cfg")
     assert attr["mode"] & 0o170000 == S_IFLNK and attr["size"] == 10
     assert kernel.send(w.READLINK, link) == b"etc/config"
@@ -378,8 +377,7 @@ def test_a_file_removed_while_open_lives_until_its_last_close(kernel):
     kernel.write(nodeid, fh, 0, b"scratch")
     kernel.fh_op(w.FLUSH, nodeid, fh)
     kernel.send(w.UNLINK, 1, b"tmp\0")
-    with pytest.raises(OSError):
-        kernel.lookup(1, "tmp")
+    assert kernel.lookup(1, "tmp")[0] == 0
     # still readable, writable and stat-able through the open handle
     kernel.write(nodeid, fh, 7, b"!")
     assert kernel.read(nodeid, fh, 0, 100) == b"scratch!"
