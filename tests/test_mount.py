@@ -564,3 +564,26 @@ def test_no_dev_fuse_and_no_permission(layers, monkeypatch):
     with pytest.raises(CliError) as e:
         fuse_mount.open_device()
     assert "does not exist" in str(e.value)
+
+
+def test_lower_on_a_block_device(layers):
+    lower, image, upper, base = layers
+    proc = subprocess.run(["losetup", "-f", "--show", "-r", image],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    if proc.returncode:
+        pytest.skip("no loop device here: %s" % proc.stderr.strip())
+    loop = proc.stdout.strip()
+    mnt = os.path.join(base, "mnt")
+    os.mkdir(mnt)
+    server = None
+    try:
+        server = Server(loop, upper, mnt)
+        assert read_file(mnt + "/etc/sub/deep") == "deep\n"
+        assert os.readlink(mnt + "/cfg") == "etc/config"
+        write_file(mnt + "/etc/sub/deep", "changed\n")
+        assert read_file(mnt + "/etc/sub/deep") == "changed\n"
+    finally:
+        if server is not None:
+            server.cleanup()
+        subprocess.run(["losetup", "-d", loop], capture_output=True,
+                       timeout=TIMEOUT)
