@@ -83,7 +83,8 @@ def mount_overlay(board, flash, slot):
     try:
         upper = board.first_of_type("ovl")
         # The image may fill the slot up to its record block.
-        lower = SquashFS(Region(flash, slot.offset, slot.capacity, slot.name))
+        lower = SquashFS(Region(flash, slot.offset, slot.capacity, slot.name),
+                         max_block_size=board.lower_block_size)
         region = Region(flash, upper.offset, upper.size, upper.name)
         note = None
         if region.read(0, 64) == b"\xff" * 64 and is_blank(region):
