@@ -115,8 +115,12 @@ class WriteJob:
 
 class Agent:
     def __init__(self, port, board, flash, fs=None, max_payload=4096,
-                 window=4, write_max=None, notes=None):
+                 window=4, write_max=None, notes=None, running=None):
         self.port = port
+        # The slot whose image the boot code mounted as the lower (None:
+        # not known, or none mounted).  It is what "booted" means to the
+        # host, even when a newer slot's record exists but fell back.
+        self.running = running
         self.board = board
         self.flash = flash
         self.fs = fs
@@ -270,7 +274,6 @@ class Agent:
         except (ImportError, AttributeError):
             pass
         impl = sys.implementation
-        boot = fwslot.boot_slot(self.slots)
         return {"protocol": PROTOCOL, "agent": ovl.VERSION,
                 "runtime": "%s %s" % (impl.name, ".".join(
                     str(v) for v in impl.version[:3])),
@@ -278,7 +281,7 @@ class Agent:
                 "max_payload": self.max_payload, "window": self.window,
                 "write_max": self.write_max, "heap_free": heap,
                 "slots": [s.as_dict() for s in self.slots],
-                "boot_slot": boot.name if boot else None,
+                "boot_slot": self._booted(),
                 "fs": self.fs is not None, "fs_error": self.fs_error,
                 "notes": self.notes,
                 "line": {"noise": self.reader.noise, "bad": self.reader.bad}}
@@ -417,14 +420,20 @@ class Agent:
         req = json.loads(payload) if payload else {}
         self.slots = fwslot.scan(self.board, self.flash,
                                  verify=bool(req.get("verify")))
-        boot = fwslot.boot_slot(self.slots)
         return {"slots": [s.as_dict() for s in self.slots],
-                "boot_slot": boot.name if boot else None}
+                "boot_slot": self._booted()}
+
+    def _booted(self):
+        """The running slot's name; without boot code's word, the one the
+        records say boots."""
+        if self.running is not None:
+            return self.running
+        boot = fwslot.boot_slot(self.slots)
+        return boot.name if boot else None
 
     def fw_begin(self, payload):
         slot = self._slot(json.loads(payload)["slot"])
-        boot = fwslot.boot_slot(self.slots)
-        if boot is slot and self.fs is not None:
+        if slot.name == self._booted() and self.fs is not None:
             # The overlay reads this slot as its lower: stop serving it.
             self.fs = None
             self.fs_error = "firmware slot %s is being rewritten; reboot" \
