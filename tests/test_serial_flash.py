@@ -340,3 +340,56 @@ def test_block_size_over_the_board_limit_is_refused(tmp_path):
     check_block_size(lower, SimpleNamespace(name="router",
                                             lower_block_size=131072))
     check_block_size(lower, SimpleNamespace(name="old"))    # no limit given
+
+
+# ----- serial recovery: the host dies at any byte, the rerun completes ------
+
+def test_host_killed_at_random_bytes_then_rerun_completes(board, tmp_path):
+    """`ovl flash` killed after a seeded random number of bytes reached the
+    board (mid-frame, mostly): the same command run again must find the
+    agent, finish the flash and verify it."""
+    import subprocess
+    import sys
+    b = board()
+    link = connect(b)
+    link.bye()
+    link.ser.close()
+    rng = random.Random(20261205)
+    cuts = [rng.randrange(20, 200)] + [rng.randrange(200, 100000)
+                                       for _ in range(4)]
+
+    def flash_cmd(path):
+        return [sys.executable, "-m", "host_tools", "flash", "--port", b.port,
+                "--no-bootstrap", "--boot-wait", "3", "--timeout", "0.5",
+                str(path)]
+
+    for i, cut in enumerate(cuts):
+        data = squashfs_image(tmp_path, "fw%d.sqfs" % i, seed=100 + i,
+                              blob=30 * ERASE)
+        path = tmp_path / ("fw%d.sqfs" % i)
+        relay = b.to_board
+        relay.limit = relay.bytes + cut
+        host = subprocess.Popen(flash_cmd(path), cwd=ROOT,
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while relay.bytes < relay.limit and host.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.002)
+        host.kill()
+        host.wait()
+        assert relay.bytes == relay.limit, "the flash ended before byte %d" \
+            % cut
+        time.sleep(0.2)     # the relay drops what the dead host had queued
+        relay.limit = None
+        r = subprocess.run(flash_cmd(path), cwd=ROOT, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, "cut at byte %d: %s" % (cut, r.stderr)
+        assert r.stdout.startswith("flash: "), r.stdout
+        assert flash_file(b)[:len(data)] == data, cut
+    link = connect(b)
+    status = link.call_json(agent.FW_STATUS, {"verify": True})
+    slot = status["slots"][0]
+    assert slot["state"] == "ok"
+    assert slot["sha256"] == hashlib.sha256(data).hexdigest()
+    link.bye()

@@ -86,15 +86,37 @@ def exc_message(e):
     return str(e) or e.__class__.__name__
 
 
-class StdioPort:
-    """The console as a byte port: blocking reads of exactly n bytes."""
+# A frame's bytes arrive back to back: this long without one inside a frame
+# means its sender is gone, and the agent drops what it has of it.
+IDLE_MS = 500
 
-    def __init__(self, stdin=None, stdout=None):
-        self._in = stdin or sys.stdin.buffer
+
+class StdioPort:
+    """The console as a byte port.  read(n) blocks for bytes; where the
+    runtime can poll the console it returns None after idle_ms without one
+    (an idle gap), so a frame cut off by a dead host is dropped instead of
+    waited for."""
+
+    def __init__(self, stdin=None, stdout=None, idle_ms=IDLE_MS):
+        inp = stdin or sys.stdin.buffer
+        # Below CPython's buffer: bytes held in a buffer are invisible to
+        # poll(), and the raw file returns what has arrived.
+        self._in = getattr(inp, "raw", inp)
         self._out = stdout or sys.stdout.buffer
         self._flush = getattr(self._out, "flush", None)
+        self.idle_ms = idle_ms
+        self._poll = None
+        try:
+            import select
+            poller = select.poll()
+            poller.register(self._in, select.POLLIN)
+            self._poll = poller
+        except (ImportError, AttributeError, OSError, TypeError, ValueError):
+            pass
 
     def read(self, n):
+        if self._poll is not None and not self._poll.poll(self.idle_ms):
+            return None
         return self._in.read(n)
 
     def write(self, data):
@@ -134,6 +156,7 @@ class Agent:
         self.reader = FrameReader(port.read, max_payload + 8,
                                   stop_on_ctrl_c=True)
         self.reader.on_bad = self._lost
+        self.reader.read_chunk = frames.READ_CHUNK
         self.expected = None
         self.nak_sent = None
         self.nak_quiet = 0
@@ -181,6 +204,7 @@ class Agent:
             if frame is None:
                 if self.reader.eof:
                     return "eof"
+                self.reader.drop_unfinished()   # an idle gap
                 continue
             self.handle_frame(*frame)
         return self.stop
