@@ -165,6 +165,8 @@ class Agent:
         self.job = None
         self.stop = None
         self.slots = fwslot.scan(board, flash, verify=False)
+        if fs is not None:
+            self._remove_put_leftovers()
         self.handlers = {
             HELLO: self.hello, READ: self.read, HASH: self.hash,
             HASHES: self.hashes, ERASE: self.erase, WRITE: self.write,
@@ -235,7 +237,7 @@ class Agent:
             self.expected = seq         # a new session
             self.replies = {}
             self.reply_order = []
-            self.job = None
+            self._drop_job()
         elif self.expected is None:
             self._send(ERR, seq, error_payload(compat.EINVAL,
                                                "send HELLO first"))
@@ -271,12 +273,12 @@ class Agent:
                                      % kind)
             result = handler(payload)
         except MemoryError:
-            self.job = None
+            self._drop_job()
             return self._send(ERR, seq, error_payload(compat.ENOMEM,
                                                       "out of memory"))
         except (OSError, ValueError, KeyError, TypeError) as e:
             if kind in (WRITE, DATA):
-                self.job = None     # a failed write starts over
+                self._drop_job()    # a failed write or put starts over
             code = compat.error_code(e) if isinstance(e, OSError) else \
                 compat.EINVAL
             if not isinstance(code, int):
@@ -320,6 +322,29 @@ class Agent:
     def bye(self, payload):
         self.stop = "bye"
         return b""
+
+    def _drop_job(self):
+        """Forget a write or put in progress; a put's temporary goes too."""
+        job, self.job = self.job, None
+        if isinstance(job, PutJob):
+            job.abort()
+
+    def _remove_put_leftovers(self):
+        """Remove the temporaries of puts a power cut interrupted (one walk
+        of the upper, at the agent's start: no put is in progress then)."""
+        try:
+            gone = []
+            for kind, path in self.fs.diff("/"):
+                if kind == "added" and is_put_temporary(path):
+                    self.fs.remove(path)
+                    gone.append(path)
+            if gone:
+                self.fs.sync()
+                self.notes.append("removed the temporaries of %d unfinished"
+                                  " put(s): %s" % (len(gone), ", ".join(gone)))
+        except (OSError, ValueError) as e:
+            self.notes.append("could not remove unfinished puts: %s"
+                              % exc_message(e))
 
     # ----- flash ------------------------------------------------------------
 
@@ -387,7 +412,7 @@ class Agent:
         if n == 0 or n > self.write_max:
             raise compat.oserror(compat.E2BIG, "write of %d bytes; limit %d"
                                  % (n, self.write_max))
-        self.job = None
+        self._drop_job()
         self.job = WriteJob(addr, n, digest)
         return b""
 
@@ -493,6 +518,9 @@ class Agent:
         i = start
         while i < len(names):
             name = names[i]
+            if name.startswith(PUT_PREFIX):
+                i += 1
+                continue
             st = fs.lstat(join_path(path, name))
             entry = [name, st[0], st[6]]
             room -= len(json.dumps(entry)) + 2
@@ -522,7 +550,7 @@ class Agent:
 
     def fs_put(self, payload):
         req = json.loads(payload)
-        self.job = None
+        self._drop_job()
         self.job = PutJob(self._fs(), req["path"], int(req["size"]),
                           binascii.unhexlify(req["sha256"]))
         if self.job.size == 0:
@@ -553,6 +581,8 @@ class Agent:
         out = []
         room = self.max_payload - 64
         for kind, path in changes:
+            if is_put_temporary(path):
+                continue
             room -= len(kind) + len(path) + 8
             if room < 0:
                 return {"changes": out, "truncated": True}
@@ -575,6 +605,15 @@ class Agent:
         return {"problems": list(self._fs().fsck())}
 
 
+# A put streams into "<dir>/<PUT_PREFIX><name>": a reserved name, never
+# listed or diffed, removed when the put fails and at the agent's start.
+PUT_PREFIX = ".ovl-put-"
+
+
+def is_put_temporary(path):
+    return path.rsplit("/", 1)[-1].startswith(PUT_PREFIX)
+
+
 def join_path(parent, name):
     return "/" + name if parent in ("", "/") else parent.rstrip("/") + "/" + name
 
@@ -590,7 +629,7 @@ class PutJob:
         parent, name = path.rsplit("/", 1)
         self.fs = fs
         self.path = path
-        self.tmp = (parent or "") + "/.ovl-put-" + name
+        self.tmp = (parent or "") + "/" + PUT_PREFIX + name
         self.size = size
         self.digest = digest
         self.pos = 0
@@ -605,21 +644,36 @@ class PutJob:
         self.pos += len(chunk)
 
     def finish(self):
-        self.file.close()
-        h = compat.sha256()
-        with self.fs.open(self.tmp, "rb") as f:
-            while True:
-                chunk = f.read(4096)
-                if not chunk:
-                    break
-                h.update(chunk)
-        if h.digest() != self.digest:
-            self.fs.remove(self.tmp)
-            raise compat.oserror(compat.EIO, "%s does not match its hash;"
-                                 " the old file is kept" % self.path)
-        self.fs.rename(self.tmp, self.path)
+        try:
+            self.file.close()
+            h = compat.sha256()
+            with self.fs.open(self.tmp, "rb") as f:
+                while True:
+                    chunk = f.read(4096)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+            if h.digest() != self.digest:
+                raise compat.oserror(compat.EIO, "%s does not match its hash;"
+                                     " the old file is kept" % self.path)
+            self.fs.rename(self.tmp, self.path)
+        except (OSError, ValueError):
+            self.abort()
+            raise
         self.fs.sync()
         return {"path": self.path, "size": self.size}
+
+    def abort(self):
+        """Give up: the temporary goes, the old file stays."""
+        try:
+            self.file.close()
+        except (OSError, ValueError):
+            pass
+        try:
+            self.fs.remove(self.tmp)
+            self.fs.sync()
+        except OSError:
+            pass
 
 
 def start(**options):
