@@ -213,13 +213,49 @@ def write_blocks(link, base, padded, blocks, erase, progress):
     return written[0]
 
 
+def check_squashfs(image, name="image"):
+    """The image opened as a SquashFS 4.0 whose every directory and inode
+    reads, or CliError in one line: a board boots only what mounts."""
+    from ovl.flash import BytesSource
+    from ovl.squashfs import SquashFS
+    why = None
+    if not image:
+        why = "it is empty (0 bytes)"
+    else:
+        try:
+            lower = SquashFS(BytesSource(image))
+            for _ in lower.walk("/"):
+                pass
+            return lower
+        except (ValueError, OSError, struct.error, IndexError, KeyError,
+                OverflowError, UnicodeError) as e:
+            why = str(e) or e.__class__.__name__
+    raise CliError("%s is not a SquashFS 4.0 image a board can mount: %s;"
+                   " --force flashes it anyway" % (name, why))
+
+
+def check_block_size(lower, board):
+    """CliError if the board cannot read blocks this big (its RAM bounds
+    one inflated block: the board's lower_block_size)."""
+    limit = getattr(board, "lower_block_size", None)
+    if limit and lower.block_size > limit:
+        raise CliError("image has %d KiB blocks; board %s reads at most %d KiB"
+                       " (lower_block_size): rebuild it with `ovl mkimage -b"
+                       " %dK`, or --force" % (lower.block_size >> 10,
+                                             board.name, limit >> 10,
+                                             limit >> 10))
+
+
 def flash_image(link, image, partition=None, board_name=None, force=False,
-                progress_stream=None, log=None):
-    """Flash `image`; returns a summary dict."""
+                progress_stream=None, log=None, lower=None):
+    """Flash `image`; returns a summary dict.  lower: the image opened by
+    check_squashfs, to be checked against the board's block-size limit."""
     t0 = time.monotonic()
     info = dict(link.info)
     info.update(link.call_json(agent.FW_STATUS, {"verify": False}))
     board = check_board(info, board_name)
+    if lower is not None:
+        check_block_size(lower, board)
     part, slot = choose_target(info, board, partition)
     erase = board.erase_size
     capacity = slot["capacity"] if slot else part.size
@@ -290,10 +326,13 @@ def add_flash_args(p):
     p.add_argument("--partition", help="target partition (default: the"
                    " firmware slot, or the inactive one of two)")
     p.add_argument("--force", action="store_true",
-                   help="send every block even if the board has it")
+                   help="flash even an image that is not a SquashFS the board"
+                        " can mount, and send every block even if the board"
+                        " has it")
     p.add_argument("--reboot", action="store_true",
                    help="reboot the board after a successful flash")
-    p.add_argument("image", help="image file (e.g. a SquashFS from ovl build)")
+    p.add_argument("image", help="image file (a SquashFS 4.0, e.g. from ovl"
+                   " mkimage)")
 
 
 # No board's firmware partition comes near this; a bigger "image" is a
@@ -308,10 +347,12 @@ def read_image(path, limit=IMAGE_LIMIT):
 
 def run_flash(args):
     image = read_image(args.image)
+    lower = None if args.force else check_squashfs(image, args.image)
     link = open_link(args)
     try:
         s = flash_image(link, image, args.partition, args.board, args.force,
-                        log=lambda m: print("ovl: %s" % m, file=sys.stderr))
+                        log=lambda m: print("ovl: %s" % m, file=sys.stderr),
+                        lower=lower)
         print(summary_line(s, args.baud))
         if args.reboot:
             link.call(agent.REBOOT)
