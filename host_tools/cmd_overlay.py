@@ -366,8 +366,18 @@ def verb_rm(ovl, args):
         ovl.remove(args[0])
     except OSError as e:
         if compat.error_code(e) == compat.EISDIR:
-            raise OSError(compat.EISDIR, "EISDIR: %s is a directory (use "
-                          "rmdir)" % args[0])
+            raise fmt.rm_kind_error(args[0], True)
+        raise
+
+
+def verb_rmdir(ovl, args):
+    need(args, 1, "rmdir PATH")
+    try:
+        ovl.rmdir(args[0])
+    except OSError as e:
+        if compat.error_code(e) == compat.ENOTDIR and ovl.exists(args[0]) \
+                and not is_dir(ovl.lstat(args[0])[0]):
+            raise fmt.rm_kind_error(args[0], False)
         raise
 
 
@@ -435,8 +445,7 @@ VERBS = {
     "get": (verb_get, "get PATH HOSTFILE: copy a file out"),
     "rm": (verb_rm, "rm PATH: remove a file (a directory: rmdir)"),
     "mkdir": (simple("mkdir", 1, "mkdir PATH"), "mkdir PATH"),
-    "rmdir": (simple("rmdir", 1, "rmdir PATH"),
-              "rmdir PATH: remove an empty directory"),
+    "rmdir": (verb_rmdir, "rmdir PATH: remove an empty directory"),
     "mv": (simple("rename", 2, "mv SRC DST"), "mv SRC DST: rename"),
     "ln": (verb_ln, "ln [-s] SRC DST: hard or symbolic link"),
     "chmod": (verb_chmod, "chmod OCTAL PATH"),

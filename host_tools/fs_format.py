@@ -18,6 +18,8 @@ output prints their original bytes, JSON carries them as \\udcXX escapes.
 
 import json
 
+from ovl import compat
+
 S_IFMT = 0o170000
 
 TYPE_NAMES = {0o040000: "dir", 0o120000: "symlink", 0o100000: "file",
@@ -73,6 +75,15 @@ def layer_record(path, layer):
 
 def fsck_record(problems):
     return {"clean": not problems, "problems": list(problems)}
+
+
+def rm_kind_error(path, is_dir):
+    """rm takes files, rmdir directories: the same answer everywhere."""
+    if is_dir:
+        return OSError(compat.EISDIR, "EISDIR: %s is a directory (use rmdir)"
+                       % path)
+    return OSError(compat.ENOTDIR, "ENOTDIR: %s is not a directory (use rm)"
+                   % path)
 
 
 # ----- text --------------------------------------------------------------------

@@ -332,8 +332,68 @@ def test_fs_rm_of_a_directory_is_refused_and_rmdir_removes_it(layers,
     status, out, err = ovl(capsys, "fs", "rm", *L, "/empty")
     assert status == 1 and "EISDIR" in err and "rmdir" in err
     assert ovl(capsys, "fs", "rmdir", *L, "/empty")[0] == 0
+    status, out, err = ovl(capsys, "fs", "rmdir", *L, "/etc/config")
+    assert status == 1 and "ENOTDIR" in err and "use rm" in err
     status, out, err = ovl(capsys, "fs", "stat", *L, "/etc/config")
     st = json.loads(out)
     assert (st["type"], st["perm"], st["layer"]) == ("file", "0644", "lower")
     status, out, err = ovl(capsys, "fs", "layer", *L, "/etc")
     assert out == "lower\n"
+
+
+# ----- one vocabulary: `ovl remote` answers as `ovl fs` does ----------------------
+
+from test_serial_remote import booted  # noqa: E402,F401  (a fixture)
+
+
+def test_remote_speaks_the_fs_vocabulary_and_format(booted, tmp_path,
+                                                    capsys):
+    """The board runs the image tmp_path/fw.sqfs: `fs --lower` over the same
+    image must print exactly what `remote` prints for lower objects."""
+    from host_tools.cmd_serial import remote_verb
+    b, link, root = booted
+    image = str(tmp_path / "fw.sqfs")
+    for argv in (["ls", "/etc"], ["ls", "-l", "/"], ["stat", "/etc/motd"],
+                 ["layer", "/bin/sh"]):
+        assert remote_verb(link, argv[0], argv[1:], None) == 0
+        remote_out = capsys.readouterr().out
+        status, fs_out, err = ovl(capsys, "fs", argv[0], "--lower", image,
+                                  *argv[1:])
+        assert status == 0 and remote_out == fs_out, (argv, remote_out,
+                                                      fs_out)
+    remote_verb(link, "mkdir", ["/data"], None)
+    with pytest.raises(OSError, match="EISDIR.*use rmdir"):
+        remote_verb(link, "rm", ["/data"], None)
+    with pytest.raises(OSError, match="ENOTDIR"):
+        remote_verb(link, "rmdir", ["/etc/motd"], None)
+    remote_verb(link, "rmdir", ["/data"], None)
+    capsys.readouterr()
+    remote_verb(link, "diff", [], None)
+    assert capsys.readouterr().out == ""         # as `fs diff`: no blank line
+    remote_verb(link, "rm", ["/etc/motd"], None)
+    remote_verb(link, "diff", [], None)
+    assert capsys.readouterr().out == "deleted  /etc/motd\n"
+    link.bye()
+
+
+# ----- mkimage and help texts -----------------------------------------------------
+
+def test_mkimage_never_packs_its_own_old_output(tmp_path, capsys):
+    from ovl.flash import BytesSource
+    from ovl.squashfs import SquashFS
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.py").write_bytes(b"print(1)\n")
+    out = str(src / "fw.sqfs")
+    assert main(["mkimage", str(src), out]) == 0
+    assert main(["mkimage", str(src), out]) == 0
+    with open(out, "rb") as f:
+        image = SquashFS(BytesSource(f.read()))
+    assert [n for n, _ in image.readdir(image.lookup("/"))] == ["app.py"]
+
+
+def test_flash_help_names_only_commands_that_exist(capsys):
+    with pytest.raises(SystemExit):
+        main(["flash", "--help"])
+    out = capsys.readouterr().out
+    assert "ovl build" not in out and "ovl mkimage" in out
