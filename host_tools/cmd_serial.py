@@ -15,10 +15,11 @@ import sys
 import time
 
 from host_tools.cli import CliError
-from host_tools import serial_link
+from host_tools import fs_format as fmt, serial_link
 from host_tools.serial_link import LinkError, hexdigest
 from ovl import agent, frames
 from ovl.board import Board
+from ovl.overlay import join as overlay_join
 
 RESUME_HINT = "rerun the same command to resume"
 
@@ -400,32 +401,48 @@ def remote_put(link, path, data, progress=None):
     link.pipeline(reqs, on_reply)
 
 
-def mode_letter(mode):
-    kind = mode & 0o170000
-    return {0o040000: "d", 0o120000: "l", 0o100000: "-"}.get(kind, "?")
+def remote_ls(link, path, long=False):
+    """Print a listing as `ovl fs ls` does (host_tools.fs_format); a page
+    of entries at a time, -l asks stat for each entry."""
+    st = link.call_json(agent.FS_STAT, {"path": path})
+    if st["mode"] & 0o170000 != 0o040000:
+        pages = [[[path.rstrip("/").rsplit("/", 1)[-1], st["mode"],
+                   st["size"]]]]
+        path = path.rstrip("/").rsplit("/", 1)[0] or "/"
+    else:
+        pages = remote_ls_pages(link, path)
+    for page in pages:
+        for name, mode, size in page:
+            if long:
+                st = link.call_json(agent.FS_STAT,
+                                    {"path": overlay_join(path, name)})
+                entry = fmt.ls_entry(name, mode, size, st["nlink"], st["uid"],
+                                     st["gid"], st["layer"], st.get("target"))
+            else:
+                entry = fmt.ls_entry(name, mode, size)
+            print(fmt.ls_line(entry))
 
 
-def remote_ls(link, path):
+def remote_ls_pages(link, path):
     start = 0
     while start is not None:
         res = link.call_json(agent.FS_LS, {"path": path, "start": start})
-        for name, mode, size in res["entries"]:
-            print("%s%s %10d %s" % (mode_letter(mode),
-                                    oct(mode & 0o7777)[2:].rjust(4, "0"),
-                                    size, name))
+        yield res["entries"]
         start = res["next"]
 
 
 def run_remote(args):
     verb = args.verb
     need = {"ls": (0, 1), "cat": (1, 1), "get": (1, 2), "put": (2, 2),
-            "rm": (1, 1), "mkdir": (1, 1), "mv": (2, 2), "diff": (0, 1),
-            "revert": (1, 1), "reset": (0, 1), "fsck": (0, 0),
-            "stat": (1, 1)}[verb]
+            "rm": (1, 1), "rmdir": (1, 1), "mkdir": (1, 1), "mv": (2, 2),
+            "diff": (0, 1), "revert": (1, 1), "reset": (0, 1),
+            "fsck": (0, 0), "stat": (1, 1), "layer": (1, 1)}[verb]
     if not need[0] <= len(args.args) <= need[1]:
         raise CliError("remote %s takes %d to %d arguments" % (verb, need[0],
                                                                need[1]))
-    a = args.args
+    a = (["-l"] if args.long else []) + args.args
+    if args.long and verb != "ls":
+        raise CliError("-l is an option of remote ls only")
     data = None
     if verb == "put":
         data = read_image(a[0])
@@ -446,9 +463,16 @@ def run_remote(args):
 def remote_verb(link, verb, a, data):
     call = link.call_json
     if verb == "ls":
-        remote_ls(link, a[0] if a else "/")
-    elif verb == "stat":
-        print(json.dumps(call(agent.FS_STAT, {"path": a[0]}), sort_keys=True))
+        long = a[:1] == ["-l"]
+        a = a[1:] if long else a
+        remote_ls(link, a[0] if a else "/", long)
+    elif verb in ("stat", "layer"):
+        st = call(agent.FS_STAT, {"path": a[0]})
+        record = fmt.layer_record(a[0], st["layer"]) if verb == "layer" else \
+            fmt.stat_record(a[0], st["mode"], st["ino"], st["nlink"],
+                            st["uid"], st["gid"], st["size"], st["mtime"],
+                            st["layer"])
+        fmt.print_text(sys.stdout, fmt.as_text(verb, record))
     elif verb == "cat":
         remote_get(link, a[0], sys.stdout.buffer)
         sys.stdout.flush()
@@ -466,7 +490,12 @@ def remote_verb(link, verb, a, data):
         dt = time.monotonic() - t0
         print("put: %s -> %s (%s, verified, %.1f KiB/s)" % (
             a[0], a[1], human(len(data)), len(data) / 1024 / max(dt, 1e-6)))
-    elif verb == "rm":
+    elif verb in ("rm", "rmdir"):
+        # the agent's rm takes both kinds: the words keep fs's meaning
+        is_dir = call(agent.FS_STAT, {"path": a[0]})["mode"] & 0o170000 == \
+            0o040000
+        if is_dir != (verb == "rmdir"):
+            raise fmt.rm_kind_error(a[0], is_dir)
         call(agent.FS_RM, {"path": a[0]})
     elif verb == "mkdir":
         call(agent.FS_MKDIR, {"path": a[0]})
@@ -474,8 +503,8 @@ def remote_verb(link, verb, a, data):
         call(agent.FS_MV, {"src": a[0], "dst": a[1]})
     elif verb == "diff":
         res = call(agent.FS_DIFF, {"path": a[0] if a else "/"})
-        for kind, path in res["changes"]:
-            print("%-9s %s" % (kind, path))
+        fmt.print_text(sys.stdout, fmt.as_text(
+            "diff", fmt.diff_records(res["changes"])))
         if res["truncated"]:
             print("... (more; diff a subdirectory)")
     elif verb == "revert":
@@ -500,8 +529,10 @@ def remote_verb(link, verb, a, data):
 def add_remote_args(p):
     add_port_args(p)
     p.add_argument("verb", choices=("ls", "stat", "cat", "get", "put", "rm",
-                                    "mkdir", "mv", "diff", "revert", "reset",
-                                    "fsck"))
+                                    "rmdir", "mkdir", "mv", "diff", "revert",
+                                    "reset", "fsck", "layer"))
+    p.add_argument("-l", dest="long", action="store_true",
+                   help="ls: long listing, as `ovl fs ls -l`")
     p.add_argument("args", nargs="*", help="paths (put: LOCAL REMOTE; reset:"
                    " now|boot)")
 
@@ -510,6 +541,7 @@ COMMANDS = {
     "flash": ("flash an image over serial: only differing blocks, each"
               " verified, resumable", add_flash_args, run_flash),
     "remote": ("manage a board's overlay over serial (ls, stat, cat, get,"
-               " put, rm, mkdir, mv, diff, revert, reset, fsck)",
+               " put, rm, rmdir, mkdir, mv, diff, revert, reset, fsck, "
+               "layer)",
                add_remote_args, run_remote),
 }

@@ -735,7 +735,12 @@ class Overlay:
     def _release(self, txn, node):
         """One name of non-directory node went away: drop a link."""
         if node.uino is None:
-            return
+            if node.lentry is None or node.lentry.nlink < 2:
+                return
+            # a lower file with other names: they must count one link
+            # fewer, so it gets an upper inode (metadata only) that they
+            # find through the hard-link index, as overlayfs with index=on
+            self._ensure_upper(txn, node)
         nlink = node.inode.nlink - 1
         if nlink <= 0:
             self._buffers.pop(node.uino, None)
@@ -1150,11 +1155,27 @@ class Overlay:
             dropped = {}
             if not self._whiteout(found):
                 self._drop_upper_tree(txn, self._child(parent, name), dropped)
+            else:
+                self._relink_lower_name(txn, parent, name)
             txn.unlink(parent.uino, name)
             for uino in dropped:
                 count, lower_named = dropped[uino]
                 self._drop_links(txn, uino, count, lower_named)
         self._mutate(path, op)
+
+    def _relink_lower_name(self, txn, parent, name):
+        """A whiteout over a lower hard-linked name goes: if the file's
+        other names share an upper copy (the link index), count the name
+        that comes back in its nlink."""
+        entry = self._lower_entry(parent, name)
+        if entry is None or entry.nlink < 2 or is_dir(entry.mode):
+            return
+        mapped = self.store.get_meta(self._root_ino,
+                                     INDEX_PREFIX + str(entry.ino))
+        inode = None if mapped is None else self.store.get(int(mapped))
+        if inode is not None:
+            txn.put_inode(inode.ino, **self._attrs(inode,
+                                                   nlink=inode.nlink + 1))
 
     def _drop_upper_tree(self, txn, node, dropped):
         """Unlink everything below node; count dropped names per non-dir,
