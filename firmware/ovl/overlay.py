@@ -421,6 +421,15 @@ class Overlay:
         except OSError:
             return False
 
+    def rdev(self, path):
+        """Device number of the device node at path (a final symlink is not
+        followed); 0 for anything else.  Kept apart from lstat, whose
+        result is MicroPython's 10-tuple."""
+        node = self._walk(path, follow=False)
+        if node.inode is not None:
+            return node.inode.rdev
+        return node.lentry.rdev
+
     def readlink(self, path):
         node = self._walk(path, follow=False)
         if not is_lnk(node.mode):
@@ -952,14 +961,15 @@ class Overlay:
     def lchown(self, path, uid, gid):
         self.chown(path, uid, gid, follow=False)
 
-    def utime(self, path, times=None):
-        """times = (atime, mtime) or None for now.  Only mtime is kept."""
+    def utime(self, path, times=None, follow=True):
+        """times = (atime, mtime) or None for now.  Only mtime is kept.
+        follow=False sets a final symlink's own time (lutimes)."""
         mtime = None if times is None else int(times[1])
         if mtime is not None and not TIME_MIN <= mtime <= TIME_MAX:
             raise oserror(compat.EINVAL, path)
 
         def op(txn):
-            node = self._copy_up(txn, self._walk(path))
+            node = self._copy_up(txn, self._walk(path, follow=follow))
             now = self._now()
             self._put(txn, node, mtime=now if mtime is None else mtime,
                       ctime=now)
