@@ -30,7 +30,9 @@ def add_mkimage_arguments(p):
                    help="data block size, a power of 2 from 4K to 1M "
                         "(default 128K)")
     p.add_argument("--comp", default="gzip",
-                   help="compressor: gzip (zlib streams) or none (default gzip)")
+                   help="compressor: gzip (zlib streams), xz (LZMA2: smaller,"
+                        " but MicroPython cannot read it) or none (default"
+                        " gzip)")
     p.add_argument("--all-root", action="store_true",
                    help="make every entry owned by uid 0, gid 0")
     p.add_argument("--mtime", metavar="SECONDS",
