@@ -2,6 +2,7 @@
 `ovl flash` and `ovl remote` against the port it prints; Ctrl-C and
 SIGKILL of it are power cuts."""
 
+import json
 import os
 import re
 import signal
@@ -35,9 +36,9 @@ def ovl(*argv, cwd=None, check=True, timeout=60):
 class Sim:
     """`ovl sim` running in the background; .port is what it printed."""
 
-    def __init__(self, flash, *extra):
+    def __init__(self, flash, *extra, board="sim"):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "host_tools", "sim", "--board", "sim",
+            [sys.executable, "-m", "host_tools", "sim", "--board", board,
              str(flash)] + list(extra),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=ovl_env())
@@ -98,6 +99,14 @@ def test_sim_flash_remote_ls_on_a_pty(tmp_path, firmware):
         assert [line.split()[-1] for line in ls.splitlines()] == ["bin", "etc"]
         cat = ovl("remote", "--port", sim.port, "cat", "/etc/motd").stdout
         assert cat == "hello from the lower\n"
+        # a factory reset keeping one file, on the board under micropython
+        for path in ("/etc/motd", "/etc/new", "/bin/extra"):
+            ovl("remote", "--port", sim.port, "put", str(firmware), path)
+        ovl("remote", "--port", sim.port, "rm", "/bin/sh")
+        ovl("remote", "--port", sim.port, "reset", "--keep", "/etc/new",
+            "/bin/sh")
+        diff = ovl("remote", "--port", sim.port, "diff").stdout.split()
+        assert diff == ["deleted", "/bin/sh", "added", "/etc/new"]
     finally:
         status, err = sim.stop(signal.SIGINT)
     assert status == 0 and "power cut" in err
@@ -114,7 +123,12 @@ def test_sim_flash_remote_ls_on_a_pty(tmp_path, firmware):
 
 def test_sigkill_is_a_power_cut_over_a_socket(tmp_path, firmware):
     flash = tmp_path / "flash.bin"
-    sim = Sim(flash, "--socket", "0")
+    with open(os.path.join(ROOT, "boards", "sim.json")) as f:
+        board = json.load(f)
+    board["keep"] = ["/etc/data"]
+    board_file = tmp_path / "keeping.json"
+    board_file.write_text(json.dumps(board))
+    sim = Sim(flash, "--socket", "0", board=str(board_file))
     assert sim.port.startswith("socket://127.0.0.1:")
     ovl("flash", "--port", sim.port, "--reboot", str(firmware))
     old = tmp_path / "old"
@@ -135,13 +149,18 @@ def test_sigkill_is_a_power_cut_over_a_socket(tmp_path, firmware):
     while board_processes(flash) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert board_processes(flash) == []
-    sim = Sim(flash, "--socket", "0")
+    sim = Sim(flash, "--socket", "0", board=str(board_file))
     try:
         got = tmp_path / "got"
         ovl("remote", "--port", sim.port, "get", "/etc/data", str(got))
         assert got.read_bytes() in (old.read_bytes(), new.read_bytes())
         fsck = ovl("remote", "--port", sim.port, "fsck").stdout
         assert "clean" in fsck
+        # a reset without paths keeps the board's keep list
+        ovl("remote", "--port", sim.port, "put", str(old), "/etc/other")
+        ovl("remote", "--port", sim.port, "reset")
+        diff = ovl("remote", "--port", sim.port, "diff").stdout.split()
+        assert diff == ["added", "/etc/data"]
     finally:
         sim.stop()
 

@@ -42,8 +42,11 @@ class Partition:
 
 class Board:
     def __init__(self, name, kind, size, erase_size, page_size, partitions,
-                 description=""):
+                 description="", keep=()):
         self.name = name
+        # paths a factory reset keeps (Overlay.reset(keep)), e.g. the
+        # board's network configuration
+        self.keep = list(keep)
         self.kind = kind
         self.size = size
         self.erase_size = erase_size
@@ -103,8 +106,13 @@ class Board:
             seen[pname] = True
             parts.append(Partition(pname, offset, psize, ptype))
         parts.sort(key=lambda p: p.offset)
+        keep = d.get("keep") or []
+        if not isinstance(keep, list) or [k for k in keep if not isinstance(
+                k, str) or not k.startswith("/")]:
+            raise BoardError("%s: keep must be a list of absolute paths"
+                             % where)
         return cls(name, kind, size, erase_size, page_size, parts,
-                   d.get("description", ""))
+                   d.get("description", ""), keep)
 
     def partition(self, name):
         for p in self.partitions:
@@ -130,4 +138,5 @@ class Board:
     def as_dict(self):
         return {"name": self.name, "description": self.description,
                 "flash": self.geometry(),
-                "partitions": [p.as_dict() for p in self.partitions]}
+                "partitions": [p.as_dict() for p in self.partitions],
+                "keep": self.keep}
