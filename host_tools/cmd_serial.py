@@ -449,7 +449,7 @@ def run_remote(args):
     link = open_link(args)
     answering = True
     try:
-        return remote_verb(link, verb, a, data)
+        return remote_verb(link, verb, a, data, keep=args.keep)
     except LinkError as e:
         answering = False
         raise CliError("%s; nothing was changed by a partial transfer, rerun"
@@ -460,7 +460,7 @@ def run_remote(args):
         link.ser.close()
 
 
-def remote_verb(link, verb, a, data):
+def remote_verb(link, verb, a, data, keep=None):
     call = link.call_json
     if verb == "ls":
         long = a[:1] == ["-l"]
@@ -513,7 +513,10 @@ def remote_verb(link, verb, a, data):
         when = a[0] if a else "now"
         if when not in ("now", "boot"):
             raise CliError("remote reset takes 'now' or 'boot'")
-        call(agent.FS_RESET, {"when": when})
+        req = {"when": when}
+        if keep is not None:        # else the board's own keep list
+            req["keep"] = keep
+        call(agent.FS_RESET, req)
         print("reset: upper %s" % ("wiped" if when == "now" else
                                    "will be wiped at next boot"))
     elif verb == "fsck":
@@ -535,6 +538,9 @@ def add_remote_args(p):
                    help="ls: long listing, as `ovl fs ls -l`")
     p.add_argument("args", nargs="*", help="paths (put: LOCAL REMOTE; reset:"
                    " now|boot)")
+    p.add_argument("--keep", nargs="+", metavar="PATH",
+                   help="reset: paths whose changes survive (default: the"
+                        " board's keep list)")
 
 
 COMMANDS = {

@@ -595,10 +595,15 @@ class Agent:
 
     def fs_reset(self, payload):
         fs = self._fs()
-        if json.loads(payload).get("when") == "boot":
-            fs.request_reset(True)
+        req = json.loads(payload)
+        # without a keep list of its own, the board's keep list applies
+        keep = req.get("keep")
+        if keep is None:
+            keep = self.board.keep
+        if req.get("when") == "boot":
+            fs.request_reset(True, keep)
         else:
-            fs.reset()
+            fs.reset(keep)
         return b""
 
     def fs_fsck(self, payload):

@@ -1285,9 +1285,18 @@ class Overlay:
         except ValueError as e:
             problems.append("upper tree: %s" % e)
 
-    def reset(self):
-        """Factory reset: the upper becomes empty, atomically."""
+    def reset(self, keep=()):
+        """Factory reset: the upper becomes empty, atomically.  keep: paths
+        whose upper entries (a changed file, a subtree, a whiteout) survive,
+        with the upper directories above them; then the reset is one
+        transaction that drops everything else (OpenWrt keeps /etc/config
+        across a sysupgrade)."""
         self._writable()
+        keep = [split_path(normalize(p)) for p in keep]
+        if keep:
+            if [] not in keep:          # keeping "/" keeps everything
+                self._mutate("/", lambda txn: self._reset_keeping(txn, keep))
+            return
         self._buffers.clear()
         self._write_errors.clear()
         self._origins.clear()
@@ -1295,10 +1304,39 @@ class Overlay:
         self.store.reset(**lower_root_attrs(self.lower))
         self._check_lower_identity()
 
-    def request_reset(self, on=True):
-        """Ask the next mount() to perform a factory reset."""
+    def _reset_keeping(self, txn, keep):
+        dropped = {}
+        self._drop_except(txn, self._root(), keep, dropped)
+        for uino in dropped:
+            count, lower_named = dropped[uino]
+            self._drop_links(txn, uino, count, lower_named)
+        attrs = self.store.get(self._root_ino).attrs()
+        attrs.update(lower_root_attrs(self.lower))
+        txn.put_inode(self._root_ino, **attrs)
+        txn.set_meta(self._root_ino, META_RESET, None)
+
+    def _drop_except(self, txn, node, keep, dropped):
+        """Unlink node's upper entries except those on a kept path (keep:
+        component lists relative to node)."""
+        for name, value in self.store.listdir(node.uino):
+            tails = [k[1:] for k in keep if k[0] == name]
+            if [] in tails:
+                continue
+            child = None if self._whiteout(value) else self._child(node, name)
+            if tails and child is not None and child.isdir():
+                self._drop_except(txn, child, tails, dropped)
+                continue
+            if child is not None:
+                self._drop_upper_tree(txn, child, dropped)
+            txn.unlink(node.uino, name)
+
+    def request_reset(self, on=True, keep=()):
+        """Ask the next mount() to perform a factory reset (keeping the
+        paths in keep, as reset(keep) does)."""
+        flag = "\n".join(normalize(p) for p in keep).encode() or b"1"
+
         def op(txn):
-            txn.set_meta(self._root_ino, META_RESET, b"1" if on else None)
+            txn.set_meta(self._root_ino, META_RESET, flag if on else None)
         self._mutate("/", op)
 
     def reset_requested(self):
@@ -1385,6 +1423,13 @@ def mount(lower, flash, readonly=False, **options):
     """
     from ovl.logstore import LogStore, ROOT_INO
     store = LogStore.mount(flash, readonly=readonly)
-    if not readonly and store.get_meta(ROOT_INO, META_RESET) is not None:
+    flag = None if readonly else store.get_meta(ROOT_INO, META_RESET)
+    if flag is None:
+        return Overlay(lower, store, **options)
+    keep = [] if bytes(flag) == b"1" else bytes(flag).decode().split("\n")
+    if not keep:
         store.reset(**lower_root_attrs(lower))
-    return Overlay(lower, store, **options)
+        return Overlay(lower, store, **options)
+    fs = Overlay(lower, store, **options)
+    fs.reset(keep)
+    return fs
