@@ -1,0 +1,184 @@
+"""Firmware upgrades under a kept upper (ovl.upgrade), on both runtimes.
+
+The scenario of issue 16: over firmware v1 the user edits 1 byte of A and
+of B, chmods C and creates D; v2 changes A and C and adds D.  After the
+upgrade A and B read exactly as the user left them, C has v2's content
+with the user's mode, D is the user's and listed as a conflict."""
+
+import json
+import os
+
+import pytest
+
+from host_tools.mkimage import build_image
+
+MTIME = 1700000000      # one mtime for every file: only content tells
+
+
+def firmware_trees(root):
+    """v1 and v2 source trees; A's change keeps its size (and mtime), so
+    only a digest of its bytes can tell the versions apart."""
+    a1 = b"".join(b"option ip%02d 192.168.1.%03d\n" % (i, i) for i in range(40))
+    a2 = b"".join(b"option ad%02d 10.000.00.%03d\n" % (i, i) for i in range(40))
+    assert len(a1) == len(a2) and a1 != a2
+    b = bytes(range(256)) * 20
+    files = {
+        "v1": {"etc/A": a1, "etc/B": b, "etc/C": b"c=1\n", "etc/keep": b"k\n"},
+        "v2": {"etc/A": a2, "etc/B": b, "etc/C": b"c=2 and more\n",
+               "etc/D": b"firmware D\n", "etc/keep": b"k\n"},
+    }
+    out = {}
+    for version, tree in files.items():
+        top = os.path.join(root, version)
+        for rel, data in tree.items():
+            path = os.path.join(top, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, 0o644)
+        out[version] = tree
+    return out
+
+
+def build(root):
+    trees = firmware_trees(root)
+    for version in trees:
+        build_image(os.path.join(root, version),
+                    os.path.join(root, version + ".sqfs"), mtime=MTIME)
+    return trees
+
+
+def user_edits(fs):
+    """The user's changes over v1 (an API-level copy of the issue's)."""
+    with fs.open("/etc/A", "r+b") as f:
+        f.seek(7)
+        f.write(b"X")
+    with fs.open("/etc/B", "r+b") as f:
+        f.seek(1000)
+        f.write(b"Y")
+    fs.chmod("/etc/C", 0o600)
+    fs.write_bytes("/etc/D", b"mine\n")
+    fs.sync()
+
+
+def expected(trees):
+    a = bytearray(trees["v1"]["etc/A"])
+    a[7:8] = b"X"
+    b = bytearray(trees["v1"]["etc/B"])
+    b[1000:1001] = b"Y"
+    return {"/etc/A": bytes(a), "/etc/B": bytes(b),
+            "/etc/C": trees["v2"]["etc/C"], "/etc/D": b"mine\n"}
+
+
+SCRIPT = r"""
+import json, sys
+from ovl.flash import BytesSource
+from ovl.simflash import SimFlash
+from ovl.squashfs import SquashFS
+from ovl.logstore import LogStore
+from ovl.overlay import mount
+from ovl import upgrade, compat
+
+root, how = sys.argv[-2], sys.argv[-1]
+
+def image(v):
+    with open(root + "/" + v + ".sqfs", "rb") as f:
+        return SquashFS(BytesSource(f.read()))
+
+def read(fs, path):
+    try:
+        return ["ok", compat.hexdigest(compat.sha256(fs.read_bytes(path)))]
+    except OSError as e:
+        return ["err", compat.errno_name(compat.error_code(e))]
+
+flash = SimFlash(1 << 19, 4096, 256)
+LogStore.format(flash)
+fs = mount(image("v1"), flash)
+%(edits)s
+user_edits(fs)
+out = {"partial": [p for p, n, d in upgrade.scan(fs)]}
+if how == "keep":
+    # what `ovl flash` does through the agent: compare, then materialize
+    v2 = image("v2")
+    todo = [p for p, n, d in upgrade.scan(fs) if upgrade.differs(v2, p, n, d)]
+    out["kept"] = todo
+    out["programmed"] = [upgrade.materialize(fs, p) for p in todo]
+    out["again"] = [upgrade.materialize(fs, p) for p in todo]
+    fs = mount(image("v2"), flash)
+elif how == "carry":
+    fs = mount(image("v2"), flash, previous=image("v1"))
+else:   # the lower replaced behind ovl's back
+    fs = mount(image("v2"), flash)
+out["conflicts"] = [list(c) for c in upgrade.conflicts(fs)]
+out["attr"] = fs.conflicts
+out["diff"] = [list(d) for d in fs.diff("/etc")]
+out["layers"] = [fs.layer_of("/etc/" + n) for n in "ABCD"]
+out["mode_c"] = fs.stat("/etc/C")[0] & 0o777
+out["reads"] = {p: read(fs, p) for p in ("/etc/A", "/etc/B", "/etc/C", "/etc/D")}
+fs = mount(image("v2"), flash)      # marks survive a remount
+out["reads2"] = {p: read(fs, p) for p in ("/etc/A", "/etc/B")}
+out["conflicts2"] = [list(c) for c in upgrade.conflicts(fs)]
+fs.revert("/etc/A")
+out["reverted"] = read(fs, "/etc/A")
+out["conflicts3"] = [list(c) for c in upgrade.conflicts(fs)]
+out["fsck"] = fs.fsck()
+print(json.dumps(out))
+"""
+
+
+def edits_source():
+    import inspect
+    return inspect.getsource(user_edits)
+
+
+def run_scenario(runtime, root, how):
+    script = SCRIPT % {"edits": edits_source()}
+    return json.loads(runtime(script, args=[root, how], heap="16M"))
+
+
+def sha(data):
+    import hashlib
+    return ["ok", hashlib.sha256(data).hexdigest()]
+
+
+@pytest.mark.parametrize("how", ["keep", "carry"])
+def test_upgrade_keeps_the_users_files_whole(runtime, tmp_path, how):
+    trees = build(str(tmp_path))
+    want = expected(trees)
+    out = run_scenario(runtime, str(tmp_path), how)
+    assert out["partial"] == ["/etc/A", "/etc/B"]
+    if how == "keep":
+        # only A's lower bytes change: B is left partial
+        assert out["kept"] == ["/etc/A"]
+        assert 0 < out["programmed"][0] < 4 * len(want["/etc/A"])
+        assert out["again"] == [0]
+    for path, data in want.items():
+        assert out["reads"][path] == sha(data), path
+    assert out["mode_c"] == 0o600
+    assert out["conflicts"] == [["modified", "/etc/A"], ["created", "/etc/D"]]
+    assert out["attr"] == ["/etc/A", "/etc/D"]
+    assert out["layers"] == ["copied-up", "copied-up", "copied-up", "upper"]
+    assert out["reads2"] == {"/etc/A": sha(want["/etc/A"]),
+                             "/etc/B": sha(want["/etc/B"])}
+    assert out["reverted"] == sha(trees["v2"]["etc/A"])
+    assert out["conflicts3"] == [["created", "/etc/D"]]
+    assert out["fsck"] == []
+
+
+def test_a_replaced_lower_gives_eio_never_mixed_bytes(runtime, tmp_path):
+    trees = build(str(tmp_path))
+    want = expected(trees)
+    out = run_scenario(runtime, str(tmp_path), "dd")
+    assert out["reads"]["/etc/A"] == ["err", "EIO"]
+    assert out["reads2"]["/etc/A"] == ["err", "EIO"]
+    # B's lower did not change: it reads as the user left it
+    assert out["reads"]["/etc/B"] == sha(want["/etc/B"])
+    assert out["reads"]["/etc/C"] == sha(trees["v2"]["etc/C"])
+    assert out["mode_c"] == 0o600
+    assert out["conflicts"] == [["conflict", "/etc/A"], ["created", "/etc/D"]]
+    assert ["conflict", "/etc/A"] in out["diff"]
+    assert out["layers"][0] == "conflict"
+    # revert takes the new firmware's version
+    assert out["reverted"] == sha(trees["v2"]["etc/A"])
+    assert out["conflicts3"] == [["created", "/etc/D"]]
+    assert out["fsck"] == []
