@@ -213,6 +213,37 @@ def write_blocks(link, base, padded, blocks, erase, progress):
     return written[0]
 
 
+def keep_user_files(link, image):
+    """Before the old firmware's bytes go: the board lists its partially
+    copied-up files with the digest of the lower bytes each is based on;
+    those whose bytes differ in `image` are copied up whole on the board,
+    one at a time (docs/SERIAL.md, "Upgrades").  Returns a summary dict."""
+    from ovl import upgrade
+    from ovl.flash import BytesSource
+    from ovl.squashfs import SquashFS
+    try:
+        new = SquashFS(BytesSource(image))
+    except (OSError, ValueError):
+        new = None      # no overlay will mount it: keep every partial file
+    files = []
+    start = 0
+    while start is not None:
+        res = link.call_json(agent.UP_SCAN, {"start": start})
+        files.extend(res["files"])
+        start = res["next"]
+    todo = [path for path, n, digest in files
+            if new is None or upgrade.differs(new, path, n, digest)]
+    programmed = [0]
+
+    def on_reply(i, kind, payload):
+        programmed[0] += json.loads(payload)["programmed"]
+
+    link.pipeline([(agent.UP_KEEP, json.dumps({"path": p}).encode())
+                   for p in todo], on_reply)
+    return {"partial": len(files), "kept": len(todo),
+            "kept_bytes": programmed[0]}
+
+
 def flash_image(link, image, partition=None, board_name=None, force=False,
                 progress_stream=None, log=None):
     """Flash `image`; returns a summary dict."""
@@ -245,6 +276,9 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
                "resumed": slot is not None and slot["state"] != "ok" and
                0 < len(differ) < nblocks}
     if differ or (slot is not None and not recorded):
+        if info.get("fs"):
+            # the overlay's partial files still read the old firmware
+            summary.update(keep_user_files(link, image))
         if slot is not None and slot["state"] != "missing":
             link.call_json(agent.FW_BEGIN, {"slot": part.name})
         if log and summary["resumed"]:
@@ -278,6 +312,9 @@ def summary_line(s, baud):
                            s["blocks"], s["written"], s["sha256"][:12])
     if s["generation"] is not None:
         text += ", slot generation %d" % s["generation"]
+    if s.get("kept"):
+        text += "; kept %d changed file(s) whole first (%d bytes programmed)" \
+            % (s["kept"], s["kept_bytes"])
     if rate:
         text += "; %.1f KiB/s (%d%% of %d baud)" % (
             rate / 1024, 100 * rate / (baud / 10.0), baud)
@@ -380,7 +417,7 @@ def run_remote(args):
     need = {"ls": (0, 1), "cat": (1, 1), "get": (1, 2), "put": (2, 2),
             "rm": (1, 1), "mkdir": (1, 1), "mv": (2, 2), "diff": (0, 1),
             "revert": (1, 1), "reset": (0, 1), "fsck": (0, 0),
-            "stat": (1, 1)}[verb]
+            "stat": (1, 1), "conflicts": (0, 0)}[verb]
     if not need[0] <= len(args.args) <= need[1]:
         raise CliError("remote %s takes %d to %d arguments" % (verb, need[0],
                                                                need[1]))
@@ -446,6 +483,12 @@ def remote_verb(link, verb, a, data):
         call(agent.FS_RESET, {"when": when})
         print("reset: upper %s" % ("wiped" if when == "now" else
                                    "will be wiped at next boot"))
+    elif verb == "conflicts":
+        res = call(agent.UP_CONFLICTS)
+        for kind, path in res["conflicts"]:
+            print("%-9s %s" % (kind, path))
+        if res["truncated"]:
+            print("... (more)")
     elif verb == "fsck":
         problems = call(agent.FS_FSCK)["problems"]
         for p in problems:
@@ -460,7 +503,7 @@ def add_remote_args(p):
     add_port_args(p)
     p.add_argument("verb", choices=("ls", "stat", "cat", "get", "put", "rm",
                                     "mkdir", "mv", "diff", "revert", "reset",
-                                    "fsck"))
+                                    "fsck", "conflicts"))
     p.add_argument("args", nargs="*", help="paths (put: LOCAL REMOTE; reset:"
                    " now|boot)")
 
@@ -469,6 +512,6 @@ COMMANDS = {
     "flash": ("flash an image over serial: only differing blocks, each"
               " verified, resumable", add_flash_args, run_flash),
     "remote": ("manage a board's overlay over serial (ls, stat, cat, get,"
-               " put, rm, mkdir, mv, diff, revert, reset, fsck)",
+               " put, rm, mkdir, mv, diff, revert, reset, fsck, conflicts)",
                add_remote_args, run_remote),
 }

@@ -22,10 +22,13 @@ def firmware_trees(root):
     a2 = b"".join(b"option ad%02d 10.000.00.%03d\n" % (i, i) for i in range(40))
     assert len(a1) == len(a2) and a1 != a2
     b = bytes(range(256)) * 20
+    e1 = b"e=1\n" * 300
+    e2 = b"e=2\n" * 310
     files = {
-        "v1": {"etc/A": a1, "etc/B": b, "etc/C": b"c=1\n", "etc/keep": b"k\n"},
+        "v1": {"etc/A": a1, "etc/B": b, "etc/C": b"c=1\n", "etc/E": e1,
+               "etc/keep": b"k\n"},
         "v2": {"etc/A": a2, "etc/B": b, "etc/C": b"c=2 and more\n",
-               "etc/D": b"firmware D\n", "etc/keep": b"k\n"},
+               "etc/D": b"firmware D\n", "etc/E": e2, "etc/keep": b"k\n"},
     }
     out = {}
     for version, tree in files.items():
@@ -48,26 +51,34 @@ def build(root):
     return trees
 
 
-def user_edits(fs):
-    """The user's changes over v1 (an API-level copy of the issue's)."""
-    with fs.open("/etc/A", "r+b") as f:
-        f.seek(7)
-        f.write(b"X")
-    with fs.open("/etc/B", "r+b") as f:
-        f.seek(1000)
-        f.write(b"Y")
-    fs.chmod("/etc/C", 0o600)
-    fs.write_bytes("/etc/D", b"mine\n")
+EDITS = {"/etc/A": (7, b"X"), "/etc/B": (1000, b"Y"), "/etc/E": (600, b"Z")}
+
+
+def user_edits(fs, paths=("/etc/A", "/etc/B", "/etc/C", "/etc/D")):
+    """The user's changes over v1: 1 byte of A and B, chmod C, create D
+    (and, when asked, 1 byte of E)."""
+    for path in paths:
+        if path in EDITS:
+            with fs.open(path, "r+b") as f:
+                f.seek(EDITS[path][0])
+                f.write(EDITS[path][1])
+        elif path == "/etc/C":
+            fs.chmod(path, 0o600)
+        elif path == "/etc/D":
+            fs.write_bytes(path, b"mine\n")
     fs.sync()
 
 
-def expected(trees):
-    a = bytearray(trees["v1"]["etc/A"])
-    a[7:8] = b"X"
-    b = bytearray(trees["v1"]["etc/B"])
-    b[1000:1001] = b"Y"
-    return {"/etc/A": bytes(a), "/etc/B": bytes(b),
-            "/etc/C": trees["v2"]["etc/C"], "/etc/D": b"mine\n"}
+def expected(trees, edited=("/etc/A", "/etc/B")):
+    """What each file must read after the upgrade."""
+    out = {"/etc/C": trees["v2"]["etc/C"], "/etc/D": b"mine\n",
+           "/etc/E": trees["v2"]["etc/E"]}
+    for path in edited:
+        data = bytearray(trees["v1"][path[1:]])
+        off, byte = EDITS[path]
+        data[off:off + 1] = byte
+        out[path] = bytes(data)
+    return out
 
 
 SCRIPT = r"""
@@ -114,7 +125,7 @@ out["attr"] = fs.conflicts
 out["diff"] = [list(d) for d in fs.diff("/etc")]
 out["layers"] = [fs.layer_of("/etc/" + n) for n in "ABCD"]
 out["mode_c"] = fs.stat("/etc/C")[0] & 0o777
-out["reads"] = {p: read(fs, p) for p in ("/etc/A", "/etc/B", "/etc/C", "/etc/D")}
+out["reads"] = {p: read(fs, p) for p in ("/etc/A", "/etc/B", "/etc/C", "/etc/D", "/etc/E")}
 fs = mount(image("v2"), flash)      # marks survive a remount
 out["reads2"] = {p: read(fs, p) for p in ("/etc/A", "/etc/B")}
 out["conflicts2"] = [list(c) for c in upgrade.conflicts(fs)]
@@ -128,7 +139,7 @@ print(json.dumps(out))
 
 def edits_source():
     import inspect
-    return inspect.getsource(user_edits)
+    return "EDITS = %r\n%s" % (EDITS, inspect.getsource(user_edits))
 
 
 def run_scenario(runtime, root, how):

@@ -73,8 +73,10 @@ def open_sim(board_path, flash_path):
     return board, FileFlash(board, flash_path)
 
 
-def mount_overlay(board, flash, slot):
-    """The overlay on the boot slot, or (None, why not)."""
+def mount_overlay(board, flash, slot, previous=None):
+    """The overlay on the boot slot, or (None, why not).  previous: another
+    slot whose image verifies; if the upper was last mounted over it, the
+    mount completes from it the files the new slot would break."""
     try:
         from ovl.squashfs import SquashFS
         from ovl import overlay
@@ -84,13 +86,20 @@ def mount_overlay(board, flash, slot):
         upper = board.first_of_type("ovl")
         # The image may fill the slot up to its record block.
         lower = SquashFS(Region(flash, slot.offset, slot.capacity, slot.name))
+        old = None
+        if previous is not None:
+            try:
+                old = SquashFS(Region(flash, previous.offset,
+                                      previous.capacity, previous.name))
+            except (OSError, ValueError):
+                old = None      # not an image the overlay could have used
         region = Region(flash, upper.offset, upper.size, upper.name)
         note = None
         if region.read(0, 64) == b"\xff" * 64 and is_blank(region):
             from ovl.logstore import LogStore
             LogStore.format(region)     # first boot: an empty upper
             note = "formatted the blank upper partition %s" % upper.name
-        return overlay.mount(lower, region), note
+        return overlay.mount(lower, region, previous=old), note
     except (OSError, ValueError) as e:
         return None, "overlay did not mount: %s" % e
 
@@ -111,7 +120,8 @@ def boot(board, flash):
         states = ", ".join("%s %s" % (s.name, s.state) for s in found)
         return None, ["agent only: no firmware slot holds a verified image"
                       " (%s)" % (states or "board has no squashfs slot")]
-    fs, why = mount_overlay(board, flash, slot)
+    others = [s for s in found if s is not slot and s.state == "ok"]
+    fs, why = mount_overlay(board, flash, slot, others[0] if others else None)
     if fs is None and why is None:
         why = "overlay did not mount"
     notes = ["booted slot %s (generation %d)" % (slot.name, slot.generation)]

@@ -172,19 +172,15 @@ def partial_files(ovl):
             yield path, node
 
 
-def scan(ovl, start=0, limit=None):
-    """[path, n, sha256 hex] of the partial files from index start on
-    (at most limit): what a host compares against the new image."""
-    out = []
+def scan(ovl, start=0):
+    """Yield [path, n, sha256 hex] for the partial files from index start
+    on: what the new image is compared against."""
     i = 0
     for path, node in partial_files(ovl):
         if i >= start:
-            if limit is not None and len(out) >= limit:
-                break
             n, digest = base_of(ovl, node.uino, node.origin)
-            out.append([path, n, digest])
+            yield [path, n, digest]
         i += 1
-    return out
 
 
 def differs(new_lower, path, n, digest):
