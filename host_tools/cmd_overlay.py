@@ -275,6 +275,27 @@ def verb_diff(ovl, args):
                      ovl.diff(args[0] if args else "/"))
 
 
+def verb_conflicts(ovl, args):
+    need(args, 0, "conflicts")
+    from ovl import upgrade
+    return "\n".join("%-9s %s" % (k, p) for k, p in upgrade.conflicts(ovl))
+
+
+def cat_lower(lower, path, out):
+    """The lower's own version of path (`cat --layer lower`), streamed."""
+    entry = lower.lookup(path)
+    if not is_reg(entry.mode):
+        raise OSError(compat.EINVAL, "%s is not a regular file in the lower"
+                      % path)
+    pos = 0
+    while pos < entry.size:
+        chunk = lower.read(entry, pos, min(65536, entry.size - pos))
+        if not chunk:
+            break
+        out.write(chunk)
+        pos += len(chunk)
+
+
 def verb_reset(ovl, args):
     if args and args[0] == "--next-boot":
         ovl.request_reset()
@@ -327,6 +348,9 @@ VERBS = {
     "revert": (simple("revert", 1, "revert PATH"),
                "revert PATH: show the lower version again"),
     "reset": (verb_reset, "reset [--next-boot]: factory reset"),
+    "conflicts": (verb_conflicts, "conflicts: after a firmware upgrade, files"
+                  " changed by you and by the firmware (conflict: unreadable,"
+                  " revert or rewrite it; modified; created)"),
     "layer": (lambda ovl, a: (need(a, 1, "layer PATH"),
                               ovl.layer_of(a[0]))[1],
               "layer PATH: lower, upper or copied-up"),
@@ -398,6 +422,10 @@ def add_fs_arguments(p):
         if flag:
             q.add_argument(flag[0], dest="flag", action="store_true",
                            help=flag[1])
+        if name == "cat":
+            q.add_argument("--layer", choices=("merged", "lower"),
+                           default="merged", help="lower: the firmware's"
+                           " version, whatever the upper holds")
         add_layer_args(q)
 
 
@@ -427,14 +455,18 @@ def run_fs(args):
         words.insert(1, VERB_FLAGS[args.verb][0])
     session = open_session(args)
     try:
-        return finish_fs(session, words)
+        return finish_fs(session, words, getattr(args, "layer", "merged"))
     finally:
         session.release()
 
 
-def finish_fs(session, words):
+def finish_fs(session, words, layer="merged"):
     try:
-        if words[0] == "cat" and len(words) == 2:
+        if words[0] == "cat" and len(words) == 2 and layer == "lower":
+            session.mount()
+            cat_lower(session.lower, words[1], sys.stdout.buffer)
+            out = None
+        elif words[0] == "cat" and len(words) == 2:
             # streamed, not held: `fs cat` has no size limit
             with session.mount().open(words[1], "rb") as src:
                 copy_stream(src, sys.stdout.buffer)

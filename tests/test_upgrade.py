@@ -193,3 +193,54 @@ def test_a_replaced_lower_gives_eio_never_mixed_bytes(runtime, tmp_path):
     assert out["reverted"] == sha(trees["v2"]["etc/A"])
     assert out["conflicts3"] == [["created", "/etc/D"]]
     assert out["fsck"] == []
+
+
+def test_cli_conflicts_eio_and_both_versions(tmp_path, capsys, monkeypatch):
+    """The issue's measured case from the command line: the lower replaced
+    under an upper holding a 1-byte edit."""
+    import io
+    import sys
+    from host_tools.cli import main
+    trees = build(str(tmp_path))
+    v1, v2 = str(tmp_path / "v1.sqfs"), str(tmp_path / "v2.sqfs")
+    upper = str(tmp_path / "up.img")
+    assert main(["format", upper, "--size", "512k", "--erase-size", "4k"]) == 0
+    (tmp_path / "d").write_bytes(b"mine\n")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(
+        "write /etc/A r+ 7 X\nchmod 600 /etc/C\nput %s /etc/D\n"
+        % (tmp_path / "d")))
+    assert main(["shell", "--lower", v1, "--upper", upper]) == 0
+    capsys.readouterr()
+
+    def ovl(*argv):
+        status = main(list(argv[:1]) + list(argv[1:2]) +
+                      ["--lower", v2, "--upper", upper] + list(argv[2:]))
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    status, out, err = ovl("fs", "cat", "/etc/A")
+    assert status == 1 and out == ""
+    assert len(err.splitlines()) == 1 and "revert it or rewrite it" in err
+    status, out, err = ovl("fs", "conflicts")
+    assert out.split("\n")[:2] == ["conflict  /etc/A", "created   /etc/D"]
+    status, out, err = ovl("fs", "ls", "-l", "/etc")
+    line_a = [line for line in out.splitlines() if line.endswith(" A")][0]
+    assert "conflict" in line_a
+    status, out, err = ovl("fs", "diff")
+    assert "conflict /etc/A" in out
+    # both versions: the firmware's, and (C) the new content, user's mode
+    status, out, err = ovl("fs", "cat", "--layer", "lower", "/etc/A")
+    assert out.encode() == trees["v2"]["etc/A"]
+    status, out, err = ovl("fs", "cat", "--layer", "lower", "/etc/D")
+    assert out == "firmware D\n"
+    status, out, err = ovl("fs", "cat", "/etc/D")
+    assert out == "mine\n"
+    status, out, err = ovl("fs", "cat", "/etc/C")
+    assert out.encode() == trees["v2"]["etc/C"]
+    status, out, err = ovl("fs", "stat", "/etc/C")
+    assert '"mode": "100600"' in out
+    assert ovl("fs", "revert", "/etc/A")[0] == 0
+    status, out, err = ovl("fs", "cat", "/etc/A")
+    assert status == 0 and out.encode() == trees["v2"]["etc/A"]
+    status, out, err = ovl("fs", "conflicts")
+    assert out.split("\n")[:1] == ["created   /etc/D"]
