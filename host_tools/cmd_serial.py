@@ -16,8 +16,8 @@ import time
 
 from host_tools.cli import CliError
 from host_tools import serial_link
-from host_tools.serial_link import LinkError, hexdigest
-from ovl import agent, frames
+from host_tools.serial_link import LinkError, RemoteError, hexdigest
+from ovl import agent, compat, frames
 from ovl.board import Board
 
 RESUME_HINT = "rerun the same command to resume"
@@ -228,11 +228,18 @@ def keep_user_files(link, image):
     files = []
     start = 0
     while start is not None:
-        res = link.call_json(agent.UP_SCAN, {"start": start})
+        try:
+            res = link.call_json(agent.UP_SCAN, {"start": start})
+        except RemoteError as e:
+            if e.errno != compat.ENOSYS:
+                raise
+            raise CliError("the board's agent cannot keep changed files"
+                           " whole through an upgrade (it predates"
+                           " upgrade-scan); update ovl on the board first")
         files.extend(res["files"])
         start = res["next"]
-    todo = [path for path, n, digest in files
-            if new is None or upgrade.differs(new, path, n, digest)]
+    todo = [path for path, lower_path, n, digest in files
+            if new is None or upgrade.differs(new, lower_path, n, digest)]
     programmed = [0]
 
     def on_reply(i, kind, payload):

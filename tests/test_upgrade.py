@@ -107,11 +107,12 @@ LogStore.format(flash)
 fs = mount(image("v1"), flash)
 %(edits)s
 user_edits(fs)
-out = {"partial": [p for p, n, d in upgrade.scan(fs)]}
+out = {"partial": [f[0] for f in upgrade.scan(fs)]}
 if how == "keep":
     # what `ovl flash` does through the agent: compare, then materialize
     v2 = image("v2")
-    todo = [p for p, n, d in upgrade.scan(fs) if upgrade.differs(v2, p, n, d)]
+    todo = [p for p, lp, n, d in upgrade.scan(fs)
+            if upgrade.differs(v2, lp, n, d)]
     out["kept"] = todo
     out["programmed"] = [upgrade.materialize(fs, p) for p in todo]
     out["again"] = [upgrade.materialize(fs, p) for p in todo]
@@ -244,3 +245,51 @@ def test_cli_conflicts_eio_and_both_versions(tmp_path, capsys, monkeypatch):
     assert status == 0 and out.encode() == trees["v2"]["etc/A"]
     status, out, err = ovl("fs", "conflicts")
     assert out.split("\n")[:1] == ["created   /etc/D"]
+
+
+MOVED = r"""
+import json, sys
+from ovl.flash import BytesSource
+from ovl.simflash import SimFlash
+from ovl.squashfs import SquashFS
+from ovl.logstore import LogStore
+from ovl.overlay import mount
+from ovl import upgrade
+
+root = sys.argv[-1]
+
+def image(v):
+    with open(root + "/" + v + ".sqfs", "rb") as f:
+        return SquashFS(BytesSource(f.read()))
+
+flash = SimFlash(1 << 19, 4096, 256)
+LogStore.format(flash)
+fs = mount(image("v1"), flash)
+with fs.open("/etc/E", "r+b") as f:
+    f.seek(5)
+    f.write(b"!")
+fs.rename("/etc/E", "/etc/E.mine")
+v2 = image("v2")
+files = list(upgrade.scan(fs))
+todo = [p for p, lp, n, d in files if upgrade.differs(v2, lp, n, d)]
+kept = [upgrade.materialize(fs, p) > 0 for p in todo]
+gone = upgrade.materialize(fs, "/etc/nothing")
+fs = mount(v2, flash)
+print(json.dumps({"files": [f[:3] for f in files], "todo": todo,
+                  "kept": kept, "gone": gone,
+                  "data": fs.read_bytes("/etc/E.mine").decode(),
+                  "conflicts": [list(c) for c in upgrade.conflicts(fs)]}))
+"""
+
+
+def test_a_renamed_partial_file_is_compared_at_its_lower_path(runtime,
+                                                              tmp_path):
+    trees = build(str(tmp_path))
+    out = json.loads(runtime(MOVED, args=[str(tmp_path)], heap="16M"))
+    e1 = trees["v1"]["etc/E"]
+    assert out["files"] == [["/etc/E.mine", "/etc/E", len(e1)]]
+    assert out["todo"] == ["/etc/E.mine"] and out["kept"] == [True]
+    assert out["gone"] == 0
+    assert out["data"].encode() == e1[:5] + b"!" + e1[6:]
+    # the firmware changed the file it came from: changed in both
+    assert out["conflicts"] == [["modified", "/etc/E.mine"]]

@@ -145,10 +145,21 @@ def data_changed(ovl, node):
         return True
     if i.size != origin.size or origin.lowlim < i.size:
         return True
-    for _, _, piece in ovl.store.read(node.uino, 0, i.size):
-        if piece is not None:
-            return True
+    for _, pieces in _windows(ovl.store, node.uino, i.size):
+        for _, _, piece in pieces:
+            if piece is not None:
+                return True
     return False
+
+
+def _windows(store, uino, end, size=KEEP_CHUNK):
+    """(offset, store pieces) over [0, end) a window at a time, so a big
+    file's stored data is never all in RAM at once."""
+    off = 0
+    while off < end:
+        n = min(size, end - off)
+        yield off, store.read(uino, off, n)
+        off += n
 
 
 def _files(ovl):
@@ -173,19 +184,21 @@ def partial_files(ovl):
 
 
 def scan(ovl, start=0):
-    """Yield [path, n, sha256 hex] for the partial files from index start
-    on: what the new image is compared against."""
+    """Yield [path, lower path, n, sha256 hex] for the partial files from
+    index start on: the new image's bytes [0, n) at the lower path (where
+    the file came from; it may have been renamed since) are compared with
+    the digest."""
     i = 0
     for path, node in partial_files(ovl):
         if i >= start:
             n, digest = base_of(ovl, node.uino, node.origin)
-            yield [path, n, digest]
+            yield [path, node.origin.path, n, digest]
         i += 1
 
 
-def differs(new_lower, path, n, digest):
-    """Do the new lower's bytes [0, n) at path differ from digest?"""
-    entry = _lookup(new_lower, path)
+def differs(new_lower, lower_path, n, digest):
+    """Do the new lower's bytes [0, n) at lower_path differ from digest?"""
+    entry = _lookup(new_lower, lower_path)
     return digest is None or lower_digest(new_lower, entry, n) != digest
 
 
@@ -198,7 +211,12 @@ def materialize(ovl, path, chunk=KEEP_CHUNK):
     calling this again carries on.  The last one sets the lower limit to 0."""
     ovl._writable(path)
     ovl.flush_all()
-    node = ovl._walk(path, follow=False)
+    try:
+        node = ovl._walk(path, follow=False)
+    except OSError as e:
+        if compat.error_code(e) == compat.ENOENT:
+            return 0        # removed since it was listed: nothing to keep
+        raise
     store = ovl.store
     if node.uino is None or node.origin is None or \
             not is_reg(node.inode.mode) or node.origin.lowlim <= 0:
@@ -211,18 +229,16 @@ def materialize(ovl, path, chunk=KEEP_CHUNK):
     if store.get_meta(uino, META_BASE) is None:
         base = base_of(ovl, uino, origin)
     if entry is not None and is_reg(entry.mode):
-        gaps = [(off, n) for off, n, data in store.read(uino, 0, lowlim)
-                if data is None]
-        for off, n in gaps:
-            end = off + n
-            while off < end:
-                k = min(chunk, end - off)
-                data = ovl._read_lower(entry, off, k)
-                data += bytes(k - len(data))     # past the lower's end: zeros
-                txn = store.begin()
-                txn.write(uino, off, data)
-                txn.commit()
-                off += k
+        for _, pieces in _windows(store, uino, lowlim, chunk):
+            gaps = [(off, n) for off, n, data in pieces if data is None]
+            pieces = None
+            if not gaps:
+                continue
+            txn = store.begin()
+            for off, n in gaps:
+                data = ovl._read_lower(entry, off, n)
+                txn.write(uino, off, data + bytes(n - len(data)))
+            txn.commit()
     txn = store.begin()
     if base is not None and base[1] is not None:
         txn.set_meta(uino, META_BASE, ("%d %s" % base).encode())
@@ -239,7 +255,8 @@ def carry_over(ovl_old, new_lower):
     """Before the first mount over new_lower (A/B: the old slot is still
     intact): materialize every partial file whose lower bytes differ there.
     Returns (files, bytes programmed)."""
-    todo = [p for p, n, d in scan(ovl_old) if differs(new_lower, p, n, d)]
+    todo = [p for p, lp, n, d in scan(ovl_old)
+            if differs(new_lower, lp, n, d)]
     total = 0
     for path in todo:
         total += materialize(ovl_old, path)
