@@ -283,8 +283,8 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
                "resumed": slot is not None and slot["state"] != "ok" and
                0 < len(differ) < nblocks}
     if differ or (slot is not None and not recorded):
-        if info.get("fs"):
-            # the overlay's partial files still read the old firmware
+        if slot is not None and info.get("fs"):
+            # a new firmware: the overlay's partial files still read the old
             summary.update(keep_user_files(link, image))
         if slot is not None and slot["state"] != "missing":
             link.call_json(agent.FW_BEGIN, {"slot": part.name})
