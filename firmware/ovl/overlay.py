@@ -228,6 +228,7 @@ class Overlay:
         self.lower_changed = False
         self.conflicts = []         # paths changed in the lower and the upper
         self._buffers = {}          # upper ino -> pending data (overlay_file)
+        self._write_errors = {}     # upper ino -> OSError of a lost flush
         self._origins = {}          # upper ino -> (Origin, lower Entry) cache
         self._lroot = lower.lookup("/")
         self._root_ino = None
@@ -556,17 +557,50 @@ class Overlay:
         return self.lower.read(entry, offset, min(n, entry.size - offset))
 
     def flush_all(self):
-        """Commit every file's buffered data (one transaction per file)."""
+        """Commit every file's buffered data (one transaction per file).
+
+        A file whose commit fails is dropped and its error kept for its own
+        handle (see _flush_quietly): the operation that happened to trigger
+        the flush is not refused for another file's data.  Returns the first
+        such error, for sync() to report."""
+        first = None
         if self._buffers:
             for uino in list(self._buffers):
-                self._flush_ino(uino)
+                err = self._flush_quietly(uino)
+                if first is None:
+                    first = err
+        return first
+
+    def _flush_quietly(self, uino):
+        """Flush uino; on failure keep the error for the file's handle.
+
+        Linux reports a failed writeback at the file's next fsync or close;
+        so does this: the handle's next write, flush or close raises it
+        (take_write_error).  The buffer itself is gone either way."""
+        try:
+            self._flush_ino(uino)
+        except OSError as e:
+            self._write_errors[uino] = e
+            return e
+        return None
+
+    def take_write_error(self, uino):
+        """Raise, once, the error of a failed flush of uino's data."""
+        err = self._write_errors.pop(uino, None)
+        if err is not None:
+            raise err
 
     def _flush_ino(self, uino):
-        buf = self._buffers.get(uino)
+        """Commit uino's buffered data as one transaction.
+
+        On any failure (a full store, most often) the buffered data is
+        dropped and the file keeps its last committed content: a buffer
+        left behind would be flushed again by every later operation, and
+        fail again, wedging the whole tree."""
+        buf = self._buffers.pop(uino, None)
         if buf is None:
             return
         if not buf.extents and buf.size == buf.base_size and not buf.touched:
-            del self._buffers[uino]
             return
         txn = _Txn(self.store.begin())
         try:
@@ -589,7 +623,6 @@ class Overlay:
         txn.commit()
         for changed in txn.origins_changed:
             self._origins.pop(changed, None)
-        del self._buffers[uino]
 
     # ----- transactions ------------------------------------------------------
 
@@ -993,9 +1026,11 @@ class Overlay:
             f.write(data)
 
     def sync(self):
-        self.flush_all()
+        err = self.flush_all()
         if self.store is not None and not self.readonly:
             self.store.sync()
+        if err is not None:
+            raise err
 
     def close(self):
         self.sync()
@@ -1224,6 +1259,7 @@ class Overlay:
         """Factory reset: the upper becomes empty, atomically."""
         self._writable()
         self._buffers.clear()
+        self._write_errors.clear()
         self._origins.clear()
         # the new root shows the firmware's root, in the same transaction
         self.store.reset(**lower_root_attrs(self.lower))
