@@ -16,8 +16,8 @@ import time
 
 from host_tools.cli import CliError
 from host_tools import fs_format as fmt, serial_link
-from host_tools.serial_link import LinkError, hexdigest
-from ovl import agent, frames
+from host_tools.serial_link import LinkError, RemoteError, hexdigest
+from ovl import agent, compat, frames
 from ovl.board import Board
 from ovl.overlay import join as overlay_join
 
@@ -247,6 +247,44 @@ def check_block_size(lower, board):
                                              limit >> 10))
 
 
+def keep_user_files(link, image):
+    """Before the old firmware's bytes go: the board lists its partially
+    copied-up files with the digest of the lower bytes each is based on;
+    those whose bytes differ in `image` are copied up whole on the board,
+    one at a time (docs/SERIAL.md, "Upgrades").  Returns a summary dict."""
+    from ovl import upgrade
+    from ovl.flash import BytesSource
+    from ovl.squashfs import SquashFS
+    try:
+        new = SquashFS(BytesSource(image))
+    except (OSError, ValueError):
+        new = None      # no overlay will mount it: keep every partial file
+    files = []
+    start = 0
+    while start is not None:
+        try:
+            res = link.call_json(agent.UP_SCAN, {"start": start})
+        except RemoteError as e:
+            if e.errno != compat.ENOSYS:
+                raise
+            raise CliError("the board's agent cannot keep changed files"
+                           " whole through an upgrade (it predates"
+                           " upgrade-scan); update ovl on the board first")
+        files.extend(res["files"])
+        start = res["next"]
+    todo = [path for path, lower_path, n, digest in files
+            if new is None or upgrade.differs(new, lower_path, n, digest)]
+    programmed = [0]
+
+    def on_reply(i, kind, payload):
+        programmed[0] += json.loads(payload)["programmed"]
+
+    link.pipeline([(agent.UP_KEEP, json.dumps({"path": p}).encode())
+                   for p in todo], on_reply)
+    return {"partial": len(files), "kept": len(todo),
+            "kept_bytes": programmed[0]}
+
+
 def flash_image(link, image, partition=None, board_name=None, force=False,
                 progress_stream=None, log=None, lower=None):
     """Flash `image`; returns a summary dict.  lower: the image opened by
@@ -282,6 +320,9 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
                "resumed": slot is not None and slot["state"] != "ok" and
                0 < len(differ) < nblocks}
     if differ or (slot is not None and not recorded):
+        if slot is not None and info.get("fs"):
+            # a new firmware: the overlay's partial files still read the old
+            summary.update(keep_user_files(link, image))
         if slot is not None and slot["state"] != "missing":
             link.call_json(agent.FW_BEGIN, {"slot": part.name})
         if log and summary["resumed"]:
@@ -315,6 +356,9 @@ def summary_line(s, baud):
                            s["blocks"], s["written"], s["sha256"][:12])
     if s["generation"] is not None:
         text += ", slot generation %d" % s["generation"]
+    if s.get("kept"):
+        text += "; kept %d changed file(s) whole first (%d bytes programmed)" \
+            % (s["kept"], s["kept_bytes"])
     if rate:
         text += "; %.1f KiB/s (%d%% of %d baud)" % (
             rate / 1024, 100 * rate / (baud / 10.0), baud)
@@ -436,7 +480,8 @@ def run_remote(args):
     need = {"ls": (0, 1), "cat": (1, 1), "get": (1, 2), "put": (2, 2),
             "rm": (1, 1), "rmdir": (1, 1), "mkdir": (1, 1), "mv": (2, 2),
             "diff": (0, 1), "revert": (1, 1), "reset": (0, 1),
-            "fsck": (0, 0), "stat": (1, 1), "layer": (1, 1)}[verb]
+            "fsck": (0, 0), "stat": (1, 1), "layer": (1, 1),
+            "conflicts": (0, 0)}[verb]
     if not need[0] <= len(args.args) <= need[1]:
         raise CliError("remote %s takes %d to %d arguments" % (verb, need[0],
                                                                need[1]))
@@ -519,6 +564,12 @@ def remote_verb(link, verb, a, data, keep=None):
         call(agent.FS_RESET, req)
         print("reset: upper %s" % ("wiped" if when == "now" else
                                    "will be wiped at next boot"))
+    elif verb == "conflicts":
+        res = call(agent.UP_CONFLICTS)
+        for kind, path in res["conflicts"]:
+            print("%-9s %s" % (kind, path))
+        if res["truncated"]:
+            print("... (more)")
     elif verb == "fsck":
         problems = call(agent.FS_FSCK)["problems"]
         for p in problems:
@@ -533,7 +584,7 @@ def add_remote_args(p):
     add_port_args(p)
     p.add_argument("verb", choices=("ls", "stat", "cat", "get", "put", "rm",
                                     "rmdir", "mkdir", "mv", "diff", "revert",
-                                    "reset", "fsck", "layer"))
+                                    "reset", "fsck", "layer", "conflicts"))
     p.add_argument("-l", dest="long", action="store_true",
                    help="ls: long listing, as `ovl fs ls -l`")
     p.add_argument("args", nargs="*", help="paths (put: LOCAL REMOTE; reset:"
@@ -548,6 +599,6 @@ COMMANDS = {
               " verified, resumable", add_flash_args, run_flash),
     "remote": ("manage a board's overlay over serial (ls, stat, cat, get,"
                " put, rm, rmdir, mkdir, mv, diff, revert, reset, fsck, "
-               "layer)",
+               "layer, conflicts)",
                add_remote_args, run_remote),
 }

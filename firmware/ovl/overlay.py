@@ -508,6 +508,10 @@ class Overlay:
         node = self._walk(path, follow=False)
         if node.uino is None:
             return "lower"
+        if node.origin is not None:
+            from ovl import upgrade
+            if upgrade.is_stale(self, node.uino):
+                return "conflict"
         if node.origin is not None or (node.uino == self._root_ino):
             return "copied-up"
         return "upper"
@@ -536,6 +540,9 @@ class Overlay:
             return b""
         n = min(n, inode.size - offset)
         origin, entry = self._origin_entry(uino)
+        if origin is not None:
+            from ovl import upgrade
+            upgrade.check_readable(self, uino, origin.path)
         lowlim = origin.lowlim if (origin is not None and entry is not None) \
             else 0
         out = bytearray()
@@ -611,6 +618,9 @@ class Overlay:
                 raise oserror(compat.ESTALE, "inode %d" % uino)
             if buf.cut is not None:
                 self._truncate_node(txn, self._node_of_ino(uino), buf.cut)
+            elif buf.extents:
+                from ovl import upgrade
+                upgrade.note_change(self, txn, uino, self._get_origin(uino))
             for off, data in buf.extents:
                 txn.write(uino, off, bytes(data))
             now = self._now()
@@ -1004,10 +1014,13 @@ class Overlay:
     def _truncate_node(self, txn, node, size):
         """Copy-up keeps nothing: bytes below min(lower limit, size) still
         read from the lower, so a truncate stores no data at all."""
+        from ovl import upgrade
         self._copy_up(txn, node)
+        upgrade.note_change(self, txn, node.uino, node.origin)
         if node.origin is not None and size < node.origin.lowlim:
             node.origin.lowlim = size
             self._set_origin(txn, node.uino, node.origin)
+            upgrade.note_lowlim(self, txn, node.uino, size)
         if size < node.inode.size:
             txn.truncate(node.uino, size)
         now = self._now()
@@ -1040,15 +1053,16 @@ class Overlay:
     # ----- firmware verbs ----------------------------------------------------
 
     def _check_lower_identity(self):
-        ident = self.lower.identity()
-        if not isinstance(ident, bytes):
-            ident = str(ident).encode()
+        ident = identity_bytes(self.lower)
         stored = self.store.get_meta(self._root_ino, META_LOWER_ID)
         if stored is not None and bytes(stored) == ident:
             return
         if stored is not None:
+            # a new firmware: see ovl.upgrade (before the new identity is
+            # recorded, so a power cut makes the next mount do it again)
+            from ovl import upgrade
             self.lower_changed = True
-            self.conflicts = self._find_conflicts()
+            self.conflicts = [p for _, p in upgrade.rebase(self)]
         if not self.readonly:
             txn = self.store.begin()
             txn.set_meta(self._root_ino, META_LOWER_ID, ident)
@@ -1059,19 +1073,6 @@ class Overlay:
                 attrs.update(lower_root_attrs(self.lower))
                 txn.put_inode(self._root_ino, **attrs)
             txn.commit()
-
-    def _find_conflicts(self):
-        """Paths the upper changed whose lower object changed too."""
-        out = []
-        for path, kind, node in self._walk_upper(self._root()):
-            if kind == "whiteout":
-                continue
-            if node.origin is not None:
-                if not node.isdir() and not node.origin.matches(node.lentry):
-                    out.append(path)
-            elif path != "/" and self._lower_lookup(path) is not None:
-                out.append(path)
-        return out
 
     def _walk_upper(self, node):
         """Depth-first (path, 'whiteout'|'object', node) over the upper's
@@ -1124,11 +1125,11 @@ class Overlay:
             return "added"
         i = node.inode
         if is_reg(i.mode):
-            if i.size != e.size or origin.lowlim < i.size:
+            from ovl import upgrade
+            if upgrade.is_stale(self, node.uino):
+                return "conflict"       # reads fail: see ovl.upgrade
+            if upgrade.data_changed(self, node):
                 return "modified"
-            for _, _, piece in self.store.read(node.uino, 0, i.size):
-                if piece is not None:
-                    return "modified"
         elif is_lnk(i.mode):
             if self.store.readlink(node.uino) != self.lower.readlink(e):
                 return "modified"
@@ -1408,6 +1409,12 @@ class _TxnInode:
         return dict(self._attrs)
 
 
+def identity_bytes(lower):
+    """lower.identity() as the bytes the upper records."""
+    ident = lower.identity()
+    return ident if isinstance(ident, bytes) else str(ident).encode()
+
+
 def lower_root_attrs(lower):
     """The lower root's attributes, for an upper root that shows it."""
     root = lower.lookup("/")
@@ -1415,21 +1422,28 @@ def lower_root_attrs(lower):
             "mtime": root.mtime, "ctime": root.mtime}
 
 
-def mount(lower, flash, readonly=False, **options):
+def mount(lower, flash, readonly=False, previous=None, **options):
     """Mount the log store on flash over lower and return an Overlay.
 
     The store repairs itself at mount; a reset requested for this boot
     (Overlay.request_reset) is performed here, before anything is read.
+    previous: the lower the upper was last mounted over, if it is still
+    readable (the other slot of an A/B board): files the new lower would
+    break are completed from it first (ovl.upgrade.carry_over).
     """
     from ovl.logstore import LogStore, ROOT_INO
     store = LogStore.mount(flash, readonly=readonly)
     flag = None if readonly else store.get_meta(ROOT_INO, META_RESET)
-    if flag is None:
-        return Overlay(lower, store, **options)
-    keep = [] if bytes(flag) == b"1" else bytes(flag).decode().split("\n")
-    if not keep:
-        store.reset(**lower_root_attrs(lower))
-        return Overlay(lower, store, **options)
+    keep = None
+    if flag is not None:
+        keep = [] if bytes(flag) == b"1" else bytes(flag).decode().split("\n")
+        if not keep:
+            store.reset(**lower_root_attrs(lower))
+    if previous is not None and not readonly:
+        # before any Overlay over the new lower records its identity
+        from ovl import upgrade
+        upgrade.carry_over_from(previous, lower, store, options)
     fs = Overlay(lower, store, **options)
-    fs.reset(keep)
+    if keep:
+        fs.reset(keep)
     return fs
