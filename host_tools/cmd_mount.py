@@ -161,12 +161,42 @@ def run_mount(args):
         raise CliError("%s does not exist: this kernel has no FUSE (load "
                        "the fuse module)" % fuse_mount.FUSE_DEVICE)
     ovl, flash, lock = open_layers(args.lower, args.upper, readonly)
-    source = os.path.abspath(args.upper or args.lower)
+    try:
+        server, fd = start_serving(ovl, args, opts, mountpoint, readonly)
+    except BaseException:
+        release(flash, lock)
+        raise
+    life = Lifecycle()
+    life.install()
+    if args.foreground:
+        try:
+            return serve_until_done(server, fd, mountpoint, life)
+        finally:
+            release(flash, lock)
+    if os.fork():
+        os._exit(0)              # the child serves; it alone releases
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1, 2):
+        os.dup2(null, std)
+    os.close(null)
+    try:
+        status = serve_until_done(server, fd, mountpoint, life)
+        release(flash, lock)
+    except BaseException:
+        status = 1
+    os._exit(status)
+
+
+def start_serving(ovl, args, opts, mountpoint, readonly):
+    """Mount and answer INIT; returns (server, the connection's fd)."""
     server = fuse_server.FuseServer(
         ovl, write_buffer=opts.get("write_buffer",
                                    fuse_server.DEFAULT_WRITE_BUFFER),
         log=fuse_server.log_stderr)
-    fd = fuse_mount.attach(mountpoint, source, readonly=readonly,
+    fd = fuse_mount.attach(mountpoint, os.path.abspath(args.upper or
+                                                       args.lower),
+                           readonly=readonly,
                            allow_other=bool(opts.get("allow_other")),
                            dev=bool(opts.get("dev")),
                            suid=bool(opts.get("suid")))
@@ -178,22 +208,14 @@ def run_mount(args):
         finally:
             os.close(fd)
         raise
-    life = Lifecycle()
-    life.install()
-    if args.foreground:
-        return serve_until_done(server, fd, mountpoint, life)
-    if os.fork():
-        os._exit(0)              # the child serves; nothing to clean here
-    os.setsid()
-    null = os.open(os.devnull, os.O_RDWR)
-    for std in (0, 1, 2):
-        os.dup2(null, std)
-    os.close(null)
-    try:
-        status = serve_until_done(server, fd, mountpoint, life)
-    except BaseException:
-        status = 1
-    os._exit(status)
+    return server, fd
+
+
+def release(flash, lock):
+    if flash is not None:
+        flash.close()
+    if lock is not None:
+        lock.close()
 
 
 def handshake(server, fd):
@@ -211,26 +233,21 @@ def wait_for_server(source):
     """After the kernel let go, the server still commits and exits: wait
     until it releases the upper (its lock), so a new mount finds it free."""
     if is_mtd_device(source):
-        path = source
+        take = lock_device
     elif os.path.isfile(source):
-        folder, name = os.path.split(source)
-        path = os.path.join(folder, "." + name + ".lock")
+        take = lock_upper
     else:
-        return
-    if not os.path.exists(path):
-        return
+        return                   # a lower-only mount locks nothing
     deadline = time.monotonic() + UMOUNT_WAIT
-    with open(path, "rb") as f:
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(f, fcntl.LOCK_UN)
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise CliError("unmounted, but the server still holds %s"
-                                   " after %d s" % (source, UMOUNT_WAIT))
-                time.sleep(0.05)
+    while True:
+        try:
+            take(source).close()
+            return
+        except (OSError, CliError):
+            if time.monotonic() > deadline:
+                raise CliError("unmounted, but the server still holds %s"
+                               " after %d s" % (source, UMOUNT_WAIT))
+            time.sleep(0.05)
 
 
 def run_umount(args):

@@ -304,6 +304,7 @@ def test_background_mount_and_a_second_mount_of_the_upper(layers):
         assert busy.returncode != 0 and "busy" in busy.stderr
         ovl("umount", mnt)           # returns once the upper is committed
         assert not is_mounted(mnt)
+        assert not os.path.exists(os.path.join(base, ".upper.img.lock"))
         assert ovl("fs", "cat", "--lower", image, "--upper", upper,
                    "/new").stdout == "background"
     finally:
