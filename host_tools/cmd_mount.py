@@ -59,6 +59,21 @@ def check_mountpoint(path):
                        % path)
 
 
+def check_apart(mountpoint, layers):
+    """The server must never read its own mount (it would wait for itself):
+    no layer may lie under the mountpoint, nor a lower directory hold it."""
+    mnt = os.path.realpath(mountpoint)
+    for what, path in layers:
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        if real == mnt or real.startswith(mnt + "/") or \
+                (os.path.isdir(real) and mnt.startswith(real + "/")):
+            raise CliError("mountpoint %s overlaps the %s %s: the server "
+                           "would read its own mount" % (mountpoint, what,
+                                                         path))
+
+
 def lock_device(path):
     """flock on the device itself: a second server for it is refused."""
     f = open(path, "rb")
@@ -157,6 +172,7 @@ def run_mount(args):
     readonly = bool(opts.get("ro"))
     mountpoint = os.path.abspath(args.mountpoint)
     check_mountpoint(mountpoint)
+    check_apart(mountpoint, [("lower", args.lower), ("upper", args.upper)])
     if os.geteuid() == 0 and not os.path.exists(fuse_mount.FUSE_DEVICE):
         raise CliError("%s does not exist: this kernel has no FUSE (load "
                        "the fuse module)" % fuse_mount.FUSE_DEVICE)

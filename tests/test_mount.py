@@ -529,6 +529,10 @@ def test_bad_input_is_one_line_and_nothing_half_mounted(layers, tmp_path):
          "does not exist"),
         (["--lower", image, "--upper", upper, mnt, "-o", "bogus"],
          "unknown mount option"),
+        (["--lower", lower, lower], "overlaps the lower"),
+        (["--lower", lower, lower + "/etc"], "overlaps the lower"),
+        (["--lower", image, "--upper", mnt + "/u.img", mnt],
+         "overlaps the upper"),
     ]
     for argv, words in cases:
         proc = ovl("mount", *argv, check=False)
