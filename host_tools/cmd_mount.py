@@ -15,7 +15,6 @@ the kernel's INIT) fails before `ovl mount` returns; then, without
 import fcntl
 import os
 import signal
-import sys
 import time
 
 from ovl.overlay import mount as mount_overlay, Overlay

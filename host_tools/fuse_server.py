@@ -35,11 +35,8 @@ DEFAULT_WRITE_BUFFER = 4 << 20
 # listing and lookups; emptied at mount and at unmount.
 ORPHANS = "/.ovl-orphans"
 
-O_ACCMODE = 3
-O_WRONLY = 1
-O_RDWR = 2
-O_EXCL = 0o200
-O_TRUNC = 0o1000
+# open flags arrive as the kernel's own numbers: this host's
+O_ACCMODE = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
 
 
 def fs_name(raw):
@@ -416,12 +413,12 @@ class FuseServer:
 
     def open_path(self, node, path, flags):
         acc = flags & O_ACCMODE
-        writable = acc in (O_WRONLY, O_RDWR)
+        writable = acc in (os.O_WRONLY, os.O_RDWR)
         if writable:
-            mode = "w+b" if flags & O_TRUNC else "r+b"
+            mode = "w+b" if flags & os.O_TRUNC else "r+b"
             node.version += 1
         else:
-            if flags & O_TRUNC:
+            if flags & os.O_TRUNC:
                 self.ovl.truncate(path, 0)
                 node.version += 1
             mode = "rb"
@@ -441,7 +438,7 @@ class FuseServer:
         try:
             self.ovl.mknod(path, S_IFREG | (mode & 0o7777))
         except OSError as e:
-            if e.errno != errno.EEXIST or flags & O_EXCL:
+            if e.errno != errno.EEXIST or flags & os.O_EXCL:
                 raise
         entry = self.entry(path)
         node = self.by_ino[self.ovl.lstat(path)[1]]
