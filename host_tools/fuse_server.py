@@ -513,14 +513,18 @@ class FuseServer:
         path = self.path_of(req.nodeid)
         ovl = self.ovl
         node.version += 1
-        is_link = ovl.lstat(path)[0] & S_IFMT == S_IFLNK
-        if valid & w.FATTR_MODE:
+        st = ovl.lstat(path)
+        is_link = st[0] & S_IFMT == S_IFLNK
+        # a mode or owner set to what it already is stores nothing (tar -x
+        # as root chowns every file to root: a transaction saved per file)
+        if valid & w.FATTR_MODE and st[0] & 0o7777 != mode & 0o7777:
             if is_link:
                 raise OSError(errno.EOPNOTSUPP, "chmod of a symlink")
             ovl.chmod(path, mode & 0o7777)
-        if valid & (w.FATTR_UID | w.FATTR_GID):
-            ovl.chown(path, uid if valid & w.FATTR_UID else -1,
-                      gid if valid & w.FATTR_GID else -1, follow=False)
+        uid = uid if valid & w.FATTR_UID else st[4]
+        gid = gid if valid & w.FATTR_GID else st[5]
+        if (uid, gid) != (st[4], st[5]):
+            ovl.chown(path, uid, gid, follow=False)
         if valid & w.FATTR_SIZE:
             h = self.handles.get(fh) if valid & w.FATTR_FH else None
             if isinstance(h, Handle) and h.writable:

@@ -407,3 +407,20 @@ def test_a_file_removed_while_open_lives_until_its_last_close(kernel):
     kernel.fh_op(w.RELEASE, a, afh)
     assert not kernel.server.ovl.exists("/.ovl-orphans")
     assert kernel.server.ovl.listdir("/").count("a") == 1
+
+
+def test_setattr_to_the_current_owner_and_mode_stores_nothing(kernel):
+    nodeid, attr, fh = kernel.create(1, "f", mode=0o644)
+    kernel.fh_op(w.RELEASE, nodeid, fh)
+    before = bytes(kernel.flash.mem)
+    body = w.SETATTR_IN.pack(w.FATTR_MODE | w.FATTR_UID | w.FATTR_GID, 0, 0,
+                             0, 0, 0, 0, 0, 0, 0, 0, 0o644, 0, 1000, 100, 0)
+    out = kernel.send(w.SETATTR, nodeid, body)
+    assert w.unpack_attr(out[w.ATTR_OUT.size:])["uid"] == 1000
+    assert bytes(kernel.flash.mem) == before
+    body = w.SETATTR_IN.pack(w.FATTR_UID, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                             0, 0, 100, 0)
+    out = kernel.send(w.SETATTR, nodeid, body)
+    attr = w.unpack_attr(out[w.ATTR_OUT.size:])
+    assert (attr["uid"], attr["gid"]) == (0, 100)
+    assert bytes(kernel.flash.mem) != before
