@@ -189,13 +189,13 @@ def main(argv=None):
                 finally:
                     s.umount()
         head = "%-22s" % "task" + "".join("%18s" % s.name for s in systems)
-        head += "".join("%16s" % ("ovl/" + s.name.split()[0])
+        head += "".join("%20s" % ("ovl/" + s.name.split()[0])
                         for s in systems[1:])
         print(head)
         for label, _fn in TASKS:
             row = [median(times[(s.name, label)]) for s in systems]
             line = "%-22s" % label + "".join("%16.3f s" % t for t in row)
-            line += "".join("%16.2f" % (row[0] / t) for t in row[1:])
+            line += "".join("%20.2f" % (row[0] / t) for t in row[1:])
             print(line)
         read = median(times[(systems[0].name, TASKS[0][0])])
         print("ovl mount reads the lower at %.0f MB/s (median of %d rounds)"
