@@ -397,3 +397,31 @@ def test_flash_help_names_only_commands_that_exist(capsys):
         main(["flash", "--help"])
     out = capsys.readouterr().out
     assert "ovl build" not in out and "ovl mkimage" in out
+
+
+def test_argument_errors_echoing_a_huge_word_are_cut(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["fs", "x" * 20000])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "invalid choice" in err and len(err) < 2000
+
+
+def test_shell_saves_on_a_real_ctrl_c(layers, capsys, monkeypatch):
+    """SIGINT while the shell waits for the next line: the session ends
+    with 130 and what was answered ok is in the image."""
+    import signal
+    lower, upper = layers
+    proc = subprocess.Popen([sys.executable, "-m", "host_tools", "shell",
+                             "--lower", lower, "--upper", upper], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"mkdir /kept\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == b"ok\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and b"saved" in err, err
+    assert layer(capsys, monkeypatch, layers, "/kept")["ok"] is True
