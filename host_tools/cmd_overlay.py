@@ -538,9 +538,11 @@ def add_fs_arguments(p):
 
 
 def open_session(args):
-    if hasattr(sys.stdout, "reconfigure"):
-        # lower names that are not UTF-8 print as their original bytes
-        sys.stdout.reconfigure(errors="surrogateescape")
+    # lower names that are not UTF-8 print as their original bytes, and
+    # can be typed into the shell as such
+    for stream in (sys.stdout, sys.stdin):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     if args.power_cut_after is not None and not args.upper:
         raise OSError(compat.EINVAL, "--power-cut-after needs --upper")
     if args.power_cut_after is not None and args.power_cut_after < 0:

@@ -290,6 +290,13 @@ def test_fs_works_over_a_lower_directory_with_a_non_utf8_name(tmp_path,
     assert r.returncode == 0, r.stderr
     r = run_cli("fs", "diff", *L)
     assert r.stdout == b"deleted  /plain\n", r.stderr
+    # typed into the shell, such a name reaches the lower's file too
+    r = subprocess.run([sys.executable, "-m", "host_tools", "shell", *L],
+                       input=b"cat /bad\xffdir/f\nls /\n", cwd=ROOT,
+                       capture_output=True, timeout=30,
+                       env=dict(os.environ, PYTHONIOENCODING="utf-8"))
+    assert r.returncode == 0 and r.stdout == b"inside\nbad\xffdir\n", \
+        r.stdout + r.stderr
 
 
 def test_fs_upper_errors_name_only_what_fs_has(layers, tmp_path, capsys):
