@@ -397,6 +397,27 @@ def verb_fsck(ovl, args):
     return fmt.fsck_record(ovl.fsck())
 
 
+def verb_conflicts(ovl, args):
+    need(args, 0, "conflicts")
+    from ovl import upgrade
+    return "\n".join("%-9s %s" % (k, p) for k, p in upgrade.conflicts(ovl))
+
+
+def cat_lower(lower, path, out):
+    """The lower's own version of path (`cat --layer lower`), streamed."""
+    entry = lower.lookup(path)
+    if not is_reg(entry.mode):
+        raise OSError(compat.EINVAL, "%s is not a regular file in the lower"
+                      % path)
+    pos = 0
+    while pos < entry.size:
+        chunk = lower.read(entry, pos, min(65536, entry.size - pos))
+        if not chunk:
+            break
+        out.write(chunk)
+        pos += len(chunk)
+
+
 def verb_reset(ovl, args):
     if args not in ([], ["--next-boot"]):
         raise ShellError("usage: reset [--next-boot]")
@@ -459,6 +480,9 @@ VERBS = {
     "reset": (verb_reset, "reset [--next-boot]: factory reset"),
     "layer": (verb_layer, "layer PATH: lower, upper or copied-up"),
     "fsck": (verb_fsck, "fsck: check the store and the overlay"),
+    "conflicts": (verb_conflicts, "conflicts: after a firmware upgrade, files"
+                  " changed by you and by the firmware (conflict: unreadable,"
+                  " revert or rewrite it; modified; created)"),
 }
 SHELL_ONLY = {
     "write": (verb_write, "write PATH MODE OFFSET DATA: open with MODE "
@@ -534,6 +558,10 @@ def add_fs_arguments(p):
         if flag:
             q.add_argument(flag[0], dest="flag", action="store_true",
                            help=flag[1])
+        if name == "cat":
+            q.add_argument("--layer", choices=("merged", "lower"),
+                           default="merged", help="lower: the firmware's"
+                           " version, whatever the upper holds")
         add_layer_args(q)
 
 
@@ -584,16 +612,21 @@ def run_fs(args):
         words.insert(1, VERB_FLAGS[args.verb][0])
     session = open_session(args)
     try:
-        return finish_fs(session, words)
+        return finish_fs(session, words, getattr(args, "layer", "merged"))
     finally:
         session.release()
 
 
-def finish_fs(session, words):
+def finish_fs(session, words, layer="merged"):
     """Run one verb; the image is saved only when it succeeded (a failed
-    verb leaves the image file as it was)."""
+    verb leaves the image file as it was).  layer="lower": `cat` shows the
+    lower's own version."""
     try:
-        if words[0] == "cat" and len(words) == 2:
+        if words[0] == "cat" and len(words) == 2 and layer == "lower":
+            session.mount()
+            cat_lower(session.lower, words[1], sys.stdout.buffer)
+            out = None
+        elif words[0] == "cat" and len(words) == 2:
             # streamed, not held: `fs cat` has no size limit
             with session.mount().open(words[1], "rb") as src:
                 copy_stream(src, sys.stdout.buffer)

@@ -178,7 +178,8 @@ class OverlayFile:
         if self.uino is None:
             data = self.ovl._read_lower(self.lentry, self.pos, n)
         else:
-            self.ovl._flush_ino(self.uino)
+            # a failed flush is reported by this handle's write/flush/close
+            self.ovl._flush_quietly(self.uino)
             data = self.ovl._read_upper(self.uino, self.pos, n)
         self.pos += len(data)
         return data
@@ -264,6 +265,7 @@ class OverlayFile:
         elif not self.binary:
             raise TypeError("write() argument must be str")
         ovl = self.ovl
+        ovl.take_write_error(self.uino)
         if self.append:
             self.pos = self._size()
         if self.pos + len(data) > MAX_FILE_SIZE:
@@ -303,6 +305,7 @@ class OverlayFile:
     def flush(self):
         self._check()
         if self.uino is not None:
+            self.ovl.take_write_error(self.uino)
             self.ovl._flush_ino(self.uino)
 
     # -- position -------------------------------------------------------------
@@ -336,6 +339,11 @@ class OverlayFile:
             return
         try:
             if self.writable and self.uino is not None:
+                if self.uino in self.ovl._write_errors:
+                    # data this handle wrote was already lost: do not
+                    # commit what came after it as if it were whole
+                    self.ovl._buffers.pop(self.uino, None)
+                    self.ovl.take_write_error(self.uino)
                 self.ovl._flush_ino(self.uino)
         finally:
             self.closed = True
