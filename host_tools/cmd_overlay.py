@@ -400,7 +400,7 @@ def verb_fsck(ovl, args):
 def verb_conflicts(ovl, args):
     need(args, 0, "conflicts")
     from ovl import upgrade
-    return "\n".join("%-9s %s" % (k, p) for k, p in upgrade.conflicts(ovl))
+    return fmt.conflict_records(upgrade.conflicts(ovl))
 
 
 def cat_lower(lower, path, out):

@@ -566,8 +566,8 @@ def remote_verb(link, verb, a, data, keep=None):
                                    "will be wiped at next boot"))
     elif verb == "conflicts":
         res = call(agent.UP_CONFLICTS)
-        for kind, path in res["conflicts"]:
-            print("%-9s %s" % (kind, path))
+        fmt.print_text(sys.stdout, fmt.as_text(
+            "conflicts", fmt.conflict_records(res["conflicts"])))
         if res["truncated"]:
             print("... (more)")
     elif verb == "fsck":
