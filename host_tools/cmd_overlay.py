@@ -513,9 +513,9 @@ def run_verb(ovl, words):
 
 # ----- output ------------------------------------------------------------------
 
-def json_out(verb, out):
+def json_out(out):
     """A verb's result inside a JSON record: structured where it has a
-    structure, text otherwise."""
+    structure (fs_format's records), text otherwise."""
     if isinstance(out, bytes):
         return out.decode("utf-8", "replace")
     return out
@@ -777,7 +777,7 @@ def run_commands(ovl, args, held, tally):
         tally[1] += failed
         if args.json:
             if record["ok"]:
-                record["out"] = json_out(words[0], record["out"])
+                record["out"] = json_out(record["out"])
             print(json.dumps(record, sort_keys=True))
         elif record["ok"]:
             text = fmt.as_text(words[0], record["out"])
