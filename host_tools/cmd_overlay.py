@@ -763,8 +763,11 @@ def run_commands(ovl, args, held, tally):
         except ValueError as exc:
             words = None
             record = error_record(ShellError(exc))
-        if words and words[0] in SESSION_END and len(words) == 1:
-            break
+        if words and words[0] in SESSION_END:
+            if len(words) == 1:
+                break
+            record = error_record(ShellError("usage: %s" % words[0]))
+            words = None
         if words is not None:
             try:
                 out = held.run(run_verb, ovl, words)

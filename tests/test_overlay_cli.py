@@ -210,8 +210,9 @@ def test_shell_checks_every_argument_before_changing_anything(
 
 def test_shell_help_exit_and_fsck(layers, capsys, monkeypatch):
     status, records, _ = shell(capsys, monkeypatch, layers,
-                               "help\nfsck\nexit\nmkdir /never\n")
-    assert status == 0 and len(records) == 2      # exit answers nothing
+                               "exit now\nhelp\nfsck\nexit\nmkdir /never\n")
+    assert status == 1 and len(records) == 3      # exit answers nothing
+    assert records.pop(0)["error"] == "usage: exit"
     assert "write PATH MODE OFFSET DATA" in records[0]["out"]
     assert "rmdir" in records[0]["out"] and "exit" in records[0]["out"]
     assert records[1]["out"] == {"clean": True, "problems": []}
