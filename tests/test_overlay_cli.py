@@ -433,3 +433,28 @@ def test_shell_saves_on_a_real_ctrl_c(layers, capsys, monkeypatch):
         proc.kill()
     assert proc.returncode == 130 and b"saved" in err, err
     assert layer(capsys, monkeypatch, layers, "/kept")["ok"] is True
+
+
+def test_ctrl_c_during_a_command_waits_for_its_end():
+    """The first Ctrl-C inside a command is held until the command has
+    finished (so the command is never cut half way); a second one, or one
+    while waiting for input, stops at once."""
+    import signal
+    from host_tools.cmd_overlay import HeldInterrupt
+    held = HeldInterrupt()
+    steps = []
+
+    def command():
+        held._fire(signal.SIGINT, None)
+        steps.append("finished")
+        return "done"
+    assert held.run(command) == "done" and steps == ["finished"]
+    with pytest.raises(KeyboardInterrupt):
+        held.check()
+
+    def stubborn():
+        held._fire(signal.SIGINT, None)
+    with pytest.raises(KeyboardInterrupt):
+        held.run(stubborn)          # the second Ctrl-C of the session
+    with pytest.raises(KeyboardInterrupt):
+        HeldInterrupt()._fire(signal.SIGINT, None)     # not in a command
