@@ -9,6 +9,7 @@ from the block headers of an image that is already formatted.
 
 import json
 import os
+import stat
 import struct
 import sys
 
@@ -38,7 +39,8 @@ def parse_size(text):
 
 
 def add_geometry_args(p, required_file=True):
-    p.add_argument("image", help="upper image file (raw flash dump)")
+    p.add_argument("image", help="upper image file (raw flash dump) or MTD "
+                   "device (/dev/mtdN)")
     p.add_argument("--board", help="board name or JSON: take the geometry "
                    "of its upper (type ovl) partition")
     p.add_argument("--partition", help="IMAGE is the board's whole chip: use"
@@ -138,6 +140,34 @@ def block_count_message(path, have, formatted):
             "%d: truncated or wrong partition" % (path, have, formatted))
 
 
+def is_mtd_device(path):
+    """Is path a character device (an MTD partition, /dev/mtdN)?"""
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def open_mtd(path):
+    """MtdFlash on /dev/mtdN: the geometry is the device's own."""
+    from ovl.mtd import MtdFlash
+    try:
+        return MtdFlash(path)
+    except ValueError:
+        raise CliError("%s is a character device but not an MTD device"
+                       % path)
+    except OSError as e:
+        raise CliError("%s: %s" % (path, e.strerror or e))
+
+
+def save_chip(chip):
+    """Write an image file back; an MTD device already holds every write."""
+    if hasattr(chip, "save"):
+        chip.save()
+    else:
+        chip.sync()
+
+
 def check_image_path(path, create=False):
     """CliError unless path is a regular file (or absent, when creating)."""
     if os.path.isdir(path):
@@ -151,6 +181,9 @@ def check_image_path(path, create=False):
 
 def open_image(path, geom, create=False):
     """A SimFlash on the image file, or a Region of it for --partition."""
+    if is_mtd_device(path):
+        flash = open_mtd(path)
+        return flash, flash
     size, es, ps, kind, part = geom
     check_image_path(path, create)
     if os.path.exists(path) and os.path.getsize(path) != size:
@@ -188,14 +221,19 @@ def root_entries(flash):
 
 def run_format(args):
     geom = geometry_from_args(args)
-    if geom is None:
+    if is_mtd_device(args.image):
+        chip, flash = open_image(args.image, None)
+        geom = (flash.size, flash.erase_size, flash.page_size, flash.kind,
+                None)
+    elif geom is None:
         raise CliError("give --board NAME or --size S --erase-size E")
-    part = geom[4]
-    if part is not None and part.type != "ovl" and not args.force:
-        raise CliError("partition %s is of type %s, not ovl: formatting it"
-                       " would destroy what it holds; --force to format it"
-                       " anyway" % (part.name, part.type))
-    chip, flash = open_image(args.image, geom, create=True)
+    else:
+        part = geom[4]
+        if part is not None and part.type != "ovl" and not args.force:
+            raise CliError("partition %s is of type %s, not ovl: formatting it"
+                           " would destroy what it holds; --force to format"
+                           " it anyway" % (part.name, part.type))
+        chip, flash = open_image(args.image, geom, create=True)
     if os.path.exists(args.image) and not args.force:
         n = root_entries(flash)
         if n:
@@ -203,7 +241,7 @@ def run_format(args):
                            " root): formatting it loses them; --force to"
                            " format it anyway" % (args.image, n))
     LogStore.format(flash)
-    chip.save()
+    save_chip(chip)
     size, es, ps, kind, part = geom
     print("formatted %s: %d blocks of %d bytes (%s, page %d)%s"
           % (args.image, flash.block_count, es, kind.upper(), ps,
@@ -211,8 +249,11 @@ def run_format(args):
 
 
 def mount_image(args, readonly=True):
-    check_image_path(args.image)
-    geom = geometry_from_args(args) or sniff_geometry(args.image)
+    if is_mtd_device(args.image):
+        geom = None
+    else:
+        check_image_path(args.image)
+        geom = geometry_from_args(args) or sniff_geometry(args.image)
     chip, flash = open_image(args.image, geom)
     try:
         return chip, LogStore.mount(flash, readonly=readonly)

@@ -51,6 +51,10 @@ FS_DIFF = 0x17
 FS_REVERT = 0x18
 FS_RESET = 0x19
 FS_FSCK = 0x1A
+# firmware upgrades (ovl.upgrade): partial files, keep them whole, conflicts
+UP_SCAN = 0x20
+UP_KEEP = 0x21
+UP_CONFLICTS = 0x22
 
 NAMES = {HELLO: "hello", READ: "read", HASH: "hash", HASHES: "hashes",
          ERASE: "erase", WRITE: "write", FW_STATUS: "fw-status",
@@ -58,11 +62,12 @@ NAMES = {HELLO: "hello", READ: "read", HASH: "hash", HASHES: "hashes",
          BYE: "bye", DATA: "data", FS_LS: "ls", FS_STAT: "stat",
          FS_GET: "get", FS_PUT: "put", FS_RM: "rm", FS_MKDIR: "mkdir",
          FS_MV: "mv", FS_DIFF: "diff", FS_REVERT: "revert",
-         FS_RESET: "reset", FS_FSCK: "fsck"}
+         FS_RESET: "reset", FS_FSCK: "fsck", UP_SCAN: "upgrade-scan",
+         UP_KEEP: "upgrade-keep", UP_CONFLICTS: "conflicts"}
 
 # Commands that change nothing: a retransmission simply runs them again.
 IDEMPOTENT = (HELLO, READ, HASH, HASHES, FW_STATUS, FS_LS, FS_STAT, FS_GET,
-              FS_DIFF)
+              FS_DIFF, UP_SCAN, UP_CONFLICTS)
 
 DIGEST_LEN = 32
 
@@ -177,7 +182,8 @@ class Agent:
             FS_PUT: self.fs_put, FS_RM: self.fs_rm, FS_MKDIR: self.fs_mkdir,
             FS_MV: self.fs_mv, FS_DIFF: self.fs_diff,
             FS_REVERT: self.fs_revert, FS_RESET: self.fs_reset,
-            FS_FSCK: self.fs_fsck}
+            FS_FSCK: self.fs_fsck, UP_SCAN: self.up_scan,
+            UP_KEEP: self.up_keep, UP_CONFLICTS: self.up_conflicts}
 
     # ----- the loop -------------------------------------------------------
 
@@ -576,18 +582,23 @@ class Agent:
         self._fs().rename(req["src"], req["dst"])
         return b""
 
-    def fs_diff(self, payload):
-        changes = self._fs().diff(json.loads(payload).get("path", "/"))
+    def _fit_pairs(self, pairs):
+        """([kind, path] pairs that fit in a reply, truncated?)."""
         out = []
         room = self.max_payload - 64
-        for kind, path in changes:
+        for kind, path in pairs:
             if is_put_temporary(path):
                 continue
             room -= len(kind) + len(path) + 8
             if room < 0:
-                return {"changes": out, "truncated": True}
+                return out, True
             out.append([kind, path])
-        return {"changes": out, "truncated": False}
+        return out, False
+
+    def fs_diff(self, payload):
+        changes = self._fs().diff(json.loads(payload).get("path", "/"))
+        out, truncated = self._fit_pairs(changes)
+        return {"changes": out, "truncated": truncated}
 
     def fs_revert(self, payload):
         self._fs().revert(json.loads(payload)["path"])
@@ -595,14 +606,49 @@ class Agent:
 
     def fs_reset(self, payload):
         fs = self._fs()
-        if json.loads(payload).get("when") == "boot":
-            fs.request_reset(True)
+        req = json.loads(payload)
+        # without a keep list of its own, the board's keep list applies
+        keep = req.get("keep")
+        if keep is None:
+            keep = self.board.keep
+        if req.get("when") == "boot":
+            fs.request_reset(True, keep)
         else:
-            fs.reset()
+            fs.reset(keep)
         return b""
 
     def fs_fsck(self, payload):
         return {"problems": list(self._fs().fsck())}
+
+    # ----- firmware upgrades (docs/SERIAL.md, "Upgrades") -------------------
+
+    def up_scan(self, payload):
+        """The partial files from index start on, as many as fit."""
+        fs = self._fs()         # before the import: an injected agent has
+        from ovl import upgrade  # no overlay modules
+        start = int(json.loads(payload).get("start", 0))
+        out = []
+        room = self.max_payload - 64
+        i = start
+        for item in upgrade.scan(fs, start):
+            room -= len(json.dumps(item)) + 2
+            if room < 0 and out:
+                return {"files": out, "next": i}
+            out.append(item)
+            i += 1
+        return {"files": out, "next": None}
+
+    def up_keep(self, payload):
+        fs = self._fs()
+        from ovl import upgrade
+        path = json.loads(payload)["path"]
+        return {"path": path, "programmed": upgrade.materialize(fs, path)}
+
+    def up_conflicts(self, payload):
+        fs = self._fs()
+        from ovl import upgrade
+        out, truncated = self._fit_pairs(upgrade.conflicts(fs))
+        return {"conflicts": out, "truncated": truncated}
 
 
 # A put streams into "<dir>/<PUT_PREFIX><name>": a reserved name, never

@@ -77,9 +77,11 @@ class LowerError(Exception):
     """The slot's image does not mount as a SquashFS: boot another slot."""
 
 
-def mount_overlay(board, flash, slot):
+def mount_overlay(board, flash, slot, previous=None):
     """The overlay on the boot slot, or (None, why not); LowerError if the
-    slot's image is not a SquashFS that mounts."""
+    slot's image is not a SquashFS that mounts.  previous: another slot
+    whose image verifies; if the upper was last mounted over it, the mount
+    completes from it the files the new slot would break."""
     try:
         from ovl.squashfs import SquashFS
         from ovl import overlay
@@ -87,18 +89,27 @@ def mount_overlay(board, flash, slot):
         return None, "overlay not available: %s" % e
     try:
         # The image may fill the slot up to its record block.
-        lower = SquashFS(Region(flash, slot.offset, slot.capacity, slot.name))
+        lower = SquashFS(Region(flash, slot.offset, slot.capacity, slot.name),
+                         max_block_size=board.lower_block_size)
     except (OSError, ValueError) as e:
         raise LowerError(str(e) or e.__class__.__name__)
     try:
         upper = board.first_of_type("ovl")
+        old = None
+        if previous is not None:
+            try:
+                old = SquashFS(Region(flash, previous.offset,
+                                      previous.capacity, previous.name),
+                               max_block_size=board.lower_block_size)
+            except (OSError, ValueError):
+                old = None      # not an image the overlay could have used
         region = Region(flash, upper.offset, upper.size, upper.name)
         note = None
         if region.read(0, 64) == b"\xff" * 64 and is_blank(region):
             from ovl.logstore import LogStore
             LogStore.format(region)     # first boot: an empty upper
             note = "formatted the blank upper partition %s" % upper.name
-        return overlay.mount(lower, region), note
+        return overlay.mount(lower, region, previous=old), note
     except (OSError, ValueError) as e:
         return None, "overlay did not mount: %s" % e
 
@@ -125,8 +136,10 @@ def boot(board, flash):
             failed.append("slot %s has a torn record (an interrupted flash)"
                           % s.name)
     for slot in fwslot.boot_order(found):
+        others = [s for s in found if s is not slot and s.state == "ok"]
         try:
-            fs, why = mount_overlay(board, flash, slot)
+            fs, why = mount_overlay(board, flash, slot,
+                                    others[0] if others else None)
         except LowerError as e:
             failed.append("slot %s (generation %d) did not mount: %s"
                           % (slot.name, slot.generation, e))
