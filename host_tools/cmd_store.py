@@ -301,7 +301,7 @@ def run_fsck(args):
         return FSCK_FAILED
     left = report["errors"] or report["orphans"]
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(dict(report, repaired=repaired), indent=2))
     else:
         for e in report["errors"]:
             print("error: %s" % e)

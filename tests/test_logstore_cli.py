@@ -226,9 +226,10 @@ def test_fsck_exit_status_follows_fsck(tmp_path):
     p = ovl("fsck", img)
     assert p.returncode == 4, p.stdout + p.stderr
     assert "orphan" in p.stdout and "--repair" in p.stdout, p.stdout
-    p = ovl("fsck", img, "--repair")
+    p = ovl("fsck", img, "--repair", "--json")
     assert p.returncode == 1, p.stdout + p.stderr
-    assert "repaired: deleted orphan inode %d" % lost in p.stdout, p.stdout
+    assert json.loads(p.stdout)["repaired"] == [
+        "deleted orphan inode %d (unreachable from the root)" % lost]
     for args in ((), ("--repair",)):
         p = ovl("fsck", img, *args)
         assert p.returncode == 0, p.stdout + p.stderr
