@@ -15,6 +15,7 @@ import sys
 import time
 
 from host_tools.cli import CliError
+from host_tools.cmd_store import FSCK_CLEAN, FSCK_ERRORS
 from host_tools import fs_format as fmt, serial_link
 from host_tools.serial_link import LinkError, RemoteError, hexdigest
 from ovl import agent, compat, frames
@@ -595,7 +596,9 @@ def remote_verb(link, verb, a, data, keep=None):
             print(p)
         print("fsck: %s" % ("clean" if not problems else
                             "%d problem(s)" % len(problems)))
-        return 1 if problems else 0
+        # `ovl fsck`'s statuses: problems left is 4 (the agent repairs
+        # nothing; a board it cannot reach is 1, as for every verb)
+        return FSCK_ERRORS if problems else FSCK_CLEAN
     return 0
 
 
