@@ -67,7 +67,7 @@ def test_a_character_device_that_is_not_mtd(tmp_path, capsys):
     if not os.path.exists("/dev/null"):
         pytest.skip("no /dev/null")
     for verb in ("fsck", "info"):
-        assert cli.main([verb, "/dev/null"]) == 1
+        assert cli.main([verb, "/dev/null"]) != 0    # fsck: 8, cannot run
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "not an MTD device" in err
     with pytest.raises(CliError) as e:
