@@ -80,9 +80,10 @@ class DirHandle:
     """A directory listing snapshot taken at OPENDIR: cookies are indices
     into it, so they stay valid while the directory changes."""
 
-    __slots__ = ("entries",)
+    __slots__ = ("path", "entries")
 
-    def __init__(self, entries):
+    def __init__(self, path, entries):
+        self.path = path
         self.entries = entries
 
 
@@ -268,7 +269,9 @@ class FuseServer:
             return w.INIT_OUT.pack(w.KERNEL_VERSION, w.KERNEL_MINOR,
                                    0, 0, 0, 0, 0, 0, 0, 0, 0)[:8]
         self.minor = min(minor, w.KERNEL_MINOR)
-        want = w.INIT_ASYNC_READ | w.INIT_ATOMIC_O_TRUNC | w.INIT_BIG_WRITES
+        want = w.INIT_ASYNC_READ | w.INIT_ATOMIC_O_TRUNC | \
+            w.INIT_BIG_WRITES | w.INIT_DO_READDIRPLUS | \
+            w.INIT_READDIRPLUS_AUTO
         self.initialized = True
         return w.INIT_OUT.pack(w.KERNEL_VERSION, w.KERNEL_MINOR, readahead,
                                flags & want, 16, 12, MAX_WRITE,
@@ -380,19 +383,46 @@ class FuseServer:
             if path == "/" and "/" + name == ORPHANS:
                 continue
             entries.append((wire_name(name), ino, kind))
-        return self.new_handle(DirHandle(entries))
+        return self.new_handle(DirHandle(path, entries))
 
-    def op_readdir(self, req):
+    def dir_handle(self, req):
         fh, offset, size = w.READ_IN.unpack_from(req.body)[:3]
         h = self.handles.get(fh)
         if not isinstance(h, DirHandle):
             raise OSError(errno.EBADF, "no directory handle %d" % fh)
+        return h, offset, size
+
+    def op_readdir(self, req):
+        h, offset, size = self.dir_handle(req)
         out = bytearray()
         for i in range(offset, len(h.entries)):
             name, ino, kind = h.entries[i]
             d = w.pack_dirent(ino, i + 1, name, kind >> 12)
             if len(out) + len(d) > size:
                 break
+            out += d
+        return bytes(out)
+
+    def op_readdirplus(self, req):
+        """READDIR with each entry's LOOKUP answer: `ls -l` and `find` save
+        a round trip per name.  Every entry sent with a node id counts as
+        a lookup (the kernel links them all, read or not), so an entry is
+        remembered only once it is known to fit."""
+        h, offset, size = self.dir_handle(req)
+        no_entry = w.pack_entry_out(0, 0, bytes(w.ATTR.size), 0, 0)
+        out = bytearray()
+        for i in range(offset, len(h.entries)):
+            name, ino, kind = h.entries[i]
+            d = w.pack_direntplus(no_entry, ino, i + 1, name, kind >> 12)
+            if len(out) + len(d) > size:
+                break
+            if name not in (b".", b".."):
+                path = join(h.path, fs_name(name))
+                try:
+                    entry = self.entry(path)
+                except OSError:
+                    entry = no_entry     # gone since OPENDIR: no attributes
+                d = w.pack_direntplus(entry, ino, i + 1, name, kind >> 12)
             out += d
         return bytes(out)
 
@@ -625,7 +655,8 @@ class FuseServer:
     OPS = {w.INIT: op_init, w.DESTROY: op_destroy, w.LOOKUP: op_lookup,
            w.GETATTR: op_getattr, w.READLINK: op_readlink,
            w.STATFS: op_statfs, w.ACCESS: op_access, w.OPENDIR: op_opendir,
-           w.READDIR: op_readdir, w.RELEASEDIR: op_releasedir,
+           w.READDIR: op_readdir, w.READDIRPLUS: op_readdirplus,
+           w.RELEASEDIR: op_releasedir,
            w.FSYNCDIR: op_fsyncdir, w.OPEN: op_open, w.CREATE: op_create,
            w.READ: op_read, w.WRITE: op_write, w.FLUSH: op_flush,
            w.FSYNC: op_fsync, w.RELEASE: op_release, w.SETATTR: op_setattr,

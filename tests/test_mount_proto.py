@@ -156,13 +156,15 @@ def test_init_negotiates_only_what_ovl_implements(lower_dir):
         with pytest.raises(OSError) as e:       # nothing before INIT
             k.send(w.GETATTR, 1, w.GETATTR_IN.pack(0, 0, 0))
         assert e.value.errno == errno.EIO
-        out = k.init(flags=w.INIT_BIG_WRITES | (1 << 16))   # + WRITEBACK
+        out = k.init(flags=w.INIT_BIG_WRITES | w.INIT_DO_READDIRPLUS |
+                     (1 << 16))                      # + WRITEBACK_CACHE
         major, minor, readahead, flags = struct.unpack_from("=IIII", out)
         max_write, = struct.unpack_from("=I", out, 20)
         time_gran, = struct.unpack_from("=I", out, 24)
         assert len(out) == 64
         assert (major, minor, readahead) == (7, w.KERNEL_MINOR, 131072)
-        assert flags == w.INIT_BIG_WRITES      # never more than offered
+        # what ovl implements, and never more than the kernel offered
+        assert flags == w.INIT_BIG_WRITES | w.INIT_DO_READDIRPLUS
         assert max_write == MAX_WRITE and time_gran == 10 ** 9
     finally:
         k.close()
@@ -424,3 +426,33 @@ def test_setattr_to_the_current_owner_and_mode_stores_nothing(kernel):
     attr = w.unpack_attr(out[w.ATTR_OUT.size:])
     assert (attr["uid"], attr["gid"]) == (0, 100)
     assert bytes(kernel.flash.mem) != before
+
+
+def test_readdirplus_answers_lookups_and_counts_them(kernel):
+    etc, _ = kernel.lookup(1, "etc")
+    fh, _ = kernel.open(etc, op=w.OPENDIR)
+    raw = kernel.read(etc, fh, 0, 1200, op=w.READDIRPLUS)
+    entries, pos = [], 0
+    while pos < len(raw):
+        nodeid = struct.unpack_from("=Q", raw, pos)[0]
+        attr = w.unpack_attr(raw[pos + w.ENTRY_OUT.size:])
+        ino, off, namelen, kind = w.DIRENT.unpack_from(raw, pos + 128)
+        name = raw[pos + 152:pos + 152 + namelen].decode()
+        entries.append((name, nodeid, attr, off))
+        pos += (152 + namelen + 7) & ~7
+    assert len(raw) <= 1200 and [e[0] for e in entries[:3]] == \
+        [".", "..", "config"]
+    assert entries[0][1] == entries[1][1] == 0       # . and ..: no lookup
+    config = entries[2]
+    assert config[1] != 0 and config[2]["size"] == 9
+    # the same node a LOOKUP gives, and it counts: two FORGETs to drop it
+    node, _ = kernel.lookup(etc, "config")
+    assert node == config[1]
+    kernel.send(w.FORGET, node, w.FORGET_IN.pack(1), reply=False)
+    assert kernel.lookup(etc, "config")[0] == node
+    kernel.send(w.FORGET, node, w.FORGET_IN.pack(2), reply=False)
+    assert kernel.lookup(etc, "config")[0] != node
+    # resuming at the last cookie continues where the reply stopped
+    rest = kernel.read(etc, fh, entries[-1][3], 100000, op=w.READDIRPLUS)
+    namelen = w.DIRENT.unpack_from(rest, 128)[2]
+    assert rest[152:152 + namelen].decode() == "f%02d" % (len(entries) - 3)
