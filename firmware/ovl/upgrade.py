@@ -349,13 +349,14 @@ def _classify(ovl, path, node):
         return None, (node.uino, fresh, attrs)
     base = get_base(ovl.store, node.uino)
     if base is None:        # changed before bases were recorded
-        same = origin.matches(entry)
+        read_same = same = origin.matches(entry)
     else:
-        same = entry is not None and entry.size == origin.size and \
-            lower_digest(ovl.lower, entry, base[0]) == base[1]
+        # the bytes the file reads from the lower, and the rest of it
+        read_same = lower_digest(ovl.lower, entry, base[0]) == base[1]
+        same = read_same and entry.size == origin.size
     if same:
         return None, None
-    if origin.lowlim > 0:
+    if origin.lowlim > 0 and not read_same:
         return STALE, None
     return MODIFIED, None
 
