@@ -353,7 +353,7 @@ VERBS = {
                   " revert or rewrite it; modified; created)"),
     "layer": (lambda ovl, a: (need(a, 1, "layer PATH"),
                               ovl.layer_of(a[0]))[1],
-              "layer PATH: lower, upper or copied-up"),
+              "layer PATH: lower, upper, copied-up or conflict"),
 }
 SHELL_ONLY = {
     "write": (verb_write, "write PATH MODE OFFSET DATA"),

@@ -495,7 +495,8 @@ class Overlay:
 
     def layer_of(self, path):
         """'lower', 'upper' or 'copied-up' for the object at path (not
-        following a final symlink)."""
+        following a final symlink); 'conflict' for a file whose reads
+        fail after an upgrade (ovl.upgrade)."""
         node = self._walk(path, follow=False)
         if node.uino is None:
             return "lower"
