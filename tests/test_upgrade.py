@@ -252,6 +252,9 @@ def test_cli_conflicts_eio_and_both_versions(tmp_path, capsys, monkeypatch):
     assert status == 0 and out.encode() == trees["v2"]["etc/A"]
     status, out, err = ovl("fs", "conflicts")
     assert out.split("\n")[:1] == ["created   /etc/D"]
+    # without an upper there is nothing to conflict
+    assert main(["fs", "conflicts", "--lower", v2]) == 0
+    assert capsys.readouterr().out.strip() == ""
 
 
 MOVED = PREAMBLE + r"""

@@ -365,6 +365,8 @@ def conflicts(ovl):
     """Sorted (kind, path) of the marked conflicts: 'conflict' (a stale
     file: reads fail), 'modified', 'created'."""
     out = []
+    if ovl.store is None:
+        return out
     for path, kind, node in ovl._walk_upper(ovl._root()):
         if kind == "whiteout":
             continue
