@@ -177,6 +177,8 @@ def _files(ovl):
 def partial_files(ovl):
     """(path, node) of each changed file that still reads bytes from the
     lower: the files an upgrade must not leave behind."""
+    if ovl.store is None:
+        return
     ovl.flush_all()
     for path, node in _files(ovl):
         if node.origin.lowlim > 0 and data_changed(ovl, node):
