@@ -74,16 +74,16 @@ def new_board(board_json, v1):
     flash = SimFlash(board.size, board.erase_size, board.page_size,
                      kind=board.kind)
     flash_image(DirectLink(board, flash, None), v1)
-    fs, notes = boot(board, flash)
+    fs, notes, _ = boot(board, flash)
     user_edits(fs)
     return board, flash
 
 
 def upgrade(board, flash, image):
     """Boot, `ovl flash` the image, reboot: the overlay on the new lower."""
-    fs, _ = boot(board, flash)
+    fs, _, _ = boot(board, flash)
     summary = flash_image(DirectLink(board, flash, fs), image)
-    fs, notes = boot(board, flash)
+    fs, notes, _ = boot(board, flash)
     return fs, summary, notes
 
 
@@ -138,7 +138,7 @@ def test_power_cut_at_every_flash_operation_of_an_upgrade(tmp_path,
         with pytest.raises(PowerCut):
             upgrade(board, flash, imgs["v2"])
         flash.power_on()
-        fs, notes = boot(board, flash)
+        fs, notes, _ = boot(board, flash)
         if fs is None:
             # single slot, cut between erasing the record and writing it
             assert board_json == SIM and "agent only" in notes[0]
@@ -157,7 +157,7 @@ def test_a_raw_overwrite_of_the_lower_gives_eio(tmp_path):
     """dd/esptool: the old bytes are gone before anything could keep them."""
     trees, imgs = images(str(tmp_path))
     board, flash = new_board(SIM, imgs["v1"])
-    fs, _ = boot(board, flash)
+    fs, _, _ = boot(board, flash)
     part = board.partition("firmware")
     region_v2 = imgs["v2"] + b"\xff" * (-len(imgs["v2"]) % flash.erase_size)
     # the tool writes the image and a valid record, as a flasher would
@@ -168,7 +168,7 @@ def test_a_raw_overwrite_of_the_lower_gives_eio(tmp_path):
     slots = fwslot.scan(board, flash, verify=False)
     fwslot.commit(flash, slots[0], len(imgs["v2"]),
                   __import__("hashlib").sha256(imgs["v2"]).digest(), slots)
-    fs, _ = boot(board, flash)
+    fs, _, _ = boot(board, flash)
     with pytest.raises(OSError) as e:
         fs.read_bytes("/etc/A")
     assert e.value.errno == 5       # EIO, never mixed bytes
@@ -186,7 +186,7 @@ def edit_offline(flash_path, board_json, paths, slot=None):
     over the boot slot or the named one (the slot a board still runs)."""
     board, flash = open_sim(board_json, flash_path)
     if slot is None:
-        fs, _ = boot(board, flash)
+        fs, _, _ = boot(board, flash)
     else:
         found = [s for s in fwslot.scan(board, flash) if s.name == slot]
         fs, _ = mount_overlay(board, flash, found[0])

@@ -421,6 +421,15 @@ class Overlay:
         except OSError:
             return False
 
+    def rdev(self, path):
+        """Device number of the device node at path (a final symlink is not
+        followed); 0 for anything else.  Kept apart from lstat, whose
+        result is MicroPython's 10-tuple."""
+        node = self._walk(path, follow=False)
+        if node.inode is not None:
+            return node.inode.rdev
+        return node.lentry.rdev
+
     def readlink(self, path):
         node = self._walk(path, follow=False)
         if not is_lnk(node.mode):
@@ -746,7 +755,12 @@ class Overlay:
     def _release(self, txn, node):
         """One name of non-directory node went away: drop a link."""
         if node.uino is None:
-            return
+            if node.lentry is None or node.lentry.nlink < 2:
+                return
+            # a lower file with other names: they must count one link
+            # fewer, so it gets an upper inode (metadata only) that they
+            # find through the hard-link index, as overlayfs with index=on
+            self._ensure_upper(txn, node)
         nlink = node.inode.nlink - 1
         if nlink <= 0:
             self._buffers.pop(node.uino, None)
@@ -958,14 +972,15 @@ class Overlay:
     def lchown(self, path, uid, gid):
         self.chown(path, uid, gid, follow=False)
 
-    def utime(self, path, times=None):
-        """times = (atime, mtime) or None for now.  Only mtime is kept."""
+    def utime(self, path, times=None, follow=True):
+        """times = (atime, mtime) or None for now.  Only mtime is kept.
+        follow=False sets a final symlink's own time (lutimes)."""
         mtime = None if times is None else int(times[1])
         if mtime is not None and not TIME_MIN <= mtime <= TIME_MAX:
             raise oserror(compat.EINVAL, path)
 
         def op(txn):
-            node = self._copy_up(txn, self._walk(path))
+            node = self._copy_up(txn, self._walk(path, follow=follow))
             now = self._now()
             self._put(txn, node, mtime=now if mtime is None else mtime,
                       ctime=now)
@@ -1152,11 +1167,27 @@ class Overlay:
             dropped = {}
             if not self._whiteout(found):
                 self._drop_upper_tree(txn, self._child(parent, name), dropped)
+            else:
+                self._relink_lower_name(txn, parent, name)
             txn.unlink(parent.uino, name)
             for uino in dropped:
                 count, lower_named = dropped[uino]
                 self._drop_links(txn, uino, count, lower_named)
         self._mutate(path, op)
+
+    def _relink_lower_name(self, txn, parent, name):
+        """A whiteout over a lower hard-linked name goes: if the file's
+        other names share an upper copy (the link index), count the name
+        that comes back in its nlink."""
+        entry = self._lower_entry(parent, name)
+        if entry is None or entry.nlink < 2 or is_dir(entry.mode):
+            return
+        mapped = self.store.get_meta(self._root_ino,
+                                     INDEX_PREFIX + str(entry.ino))
+        inode = None if mapped is None else self.store.get(int(mapped))
+        if inode is not None:
+            txn.put_inode(inode.ino, **self._attrs(inode,
+                                                   nlink=inode.nlink + 1))
 
     def _drop_upper_tree(self, txn, node, dropped):
         """Unlink everything below node; count dropped names per non-dir,
@@ -1256,9 +1287,18 @@ class Overlay:
         except ValueError as e:
             problems.append("upper tree: %s" % e)
 
-    def reset(self):
-        """Factory reset: the upper becomes empty, atomically."""
+    def reset(self, keep=()):
+        """Factory reset: the upper becomes empty, atomically.  keep: paths
+        whose upper entries (a changed file, a subtree, a whiteout) survive,
+        with the upper directories above them; then the reset is one
+        transaction that drops everything else (OpenWrt keeps /etc/config
+        across a sysupgrade)."""
         self._writable()
+        keep = [split_path(normalize(p)) for p in keep]
+        if keep:
+            if [] not in keep:          # keeping "/" keeps everything
+                self._mutate("/", lambda txn: self._reset_keeping(txn, keep))
+            return
         self._buffers.clear()
         self._write_errors.clear()
         self._origins.clear()
@@ -1266,10 +1306,39 @@ class Overlay:
         self.store.reset(**lower_root_attrs(self.lower))
         self._check_lower_identity()
 
-    def request_reset(self, on=True):
-        """Ask the next mount() to perform a factory reset."""
+    def _reset_keeping(self, txn, keep):
+        dropped = {}
+        self._drop_except(txn, self._root(), keep, dropped)
+        for uino in dropped:
+            count, lower_named = dropped[uino]
+            self._drop_links(txn, uino, count, lower_named)
+        attrs = self.store.get(self._root_ino).attrs()
+        attrs.update(lower_root_attrs(self.lower))
+        txn.put_inode(self._root_ino, **attrs)
+        txn.set_meta(self._root_ino, META_RESET, None)
+
+    def _drop_except(self, txn, node, keep, dropped):
+        """Unlink node's upper entries except those on a kept path (keep:
+        component lists relative to node)."""
+        for name, value in self.store.listdir(node.uino):
+            tails = [k[1:] for k in keep if k[0] == name]
+            if [] in tails:
+                continue
+            child = None if self._whiteout(value) else self._child(node, name)
+            if tails and child is not None and child.isdir():
+                self._drop_except(txn, child, tails, dropped)
+                continue
+            if child is not None:
+                self._drop_upper_tree(txn, child, dropped)
+            txn.unlink(node.uino, name)
+
+    def request_reset(self, on=True, keep=()):
+        """Ask the next mount() to perform a factory reset (keeping the
+        paths in keep, as reset(keep) does)."""
+        flag = "\n".join(normalize(p) for p in keep).encode() or b"1"
+
         def op(txn):
-            txn.set_meta(self._root_ino, META_RESET, b"1" if on else None)
+            txn.set_meta(self._root_ino, META_RESET, flag if on else None)
         self._mutate("/", op)
 
     def reset_requested(self):
@@ -1365,9 +1434,17 @@ def mount(lower, flash, readonly=False, previous=None, **options):
     """
     from ovl.logstore import LogStore, ROOT_INO
     store = LogStore.mount(flash, readonly=readonly)
-    if not readonly and store.get_meta(ROOT_INO, META_RESET) is not None:
-        store.reset(**lower_root_attrs(lower))
+    flag = None if readonly else store.get_meta(ROOT_INO, META_RESET)
+    keep = None
+    if flag is not None:
+        keep = [] if bytes(flag) == b"1" else bytes(flag).decode().split("\n")
+        if not keep:
+            store.reset(**lower_root_attrs(lower))
     if previous is not None and not readonly:
+        # before any Overlay over the new lower records its identity
         from ovl import upgrade
         upgrade.carry_over_from(previous, lower, store, options)
-    return Overlay(lower, store, **options)
+    fs = Overlay(lower, store, **options)
+    if keep:
+        fs.reset(keep)
+    return fs
