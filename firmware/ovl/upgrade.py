@@ -25,10 +25,11 @@ from happening, in three steps:
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.overlay import Origin, META_ORIGIN, is_reg, is_dir
+from ovl.overlay import (Origin, META_ORIGIN, META_BASE, META_CONFLICT,
+                         is_reg, is_dir)
 
-META_BASE = "base"          # "<n> <sha256 hex>" of the lower's [0, n)
-META_CONFLICT = "conflict"  # b"stale" | b"modified" | b"created"
+# META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
+# META_CONFLICT: b"stale" | b"modified" | b"created"
 
 STALE = "stale"
 MODIFIED = "modified"
@@ -91,10 +92,8 @@ def _lookup(lower, path):
 
 def note_change(ovl, txn, uino, origin):
     """Called by the overlay in the transaction that first changes a
-    copied-up file's data or size: record the base digest (once)."""
-    if origin is None or origin.lowlim <= 0 or \
-            ovl.store.get_meta(uino, META_BASE) is not None:
-        return
+    copied-up file's data or size (one with an origin, a lower limit above
+    0 and no base yet): record the base digest."""
     entry = ovl._lower_lookup(origin.path)
     if entry is None or not is_reg(entry.mode):
         return
