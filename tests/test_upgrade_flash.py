@@ -242,3 +242,39 @@ def test_ovl_flash_upgrade_keeps_the_users_files(board, tmp_path,  # noqa: F811
     if board_json == AB:
         want_conflicts.append(["modified", "/etc/E"])
     assert lines == want_conflicts
+
+
+def test_a_full_upper_stops_the_flash_before_any_firmware_block(tmp_path):
+    """Keeping a file needs room in the upper: without it the flash stops
+    with ENOSPC, and the board still boots the old firmware with every
+    file as the user left it."""
+    import json
+    import random
+    trees, imgs = images(str(tmp_path))
+    want = expected(trees)
+    with open(SIM) as f:
+        small = json.load(f)        # the sim board with a 256 KiB upper
+    small["partitions"][1]["size"] = "0x40000"
+    small_json = tmp_path / "small.json"
+    small_json.write_text(json.dumps(small))
+    board, flash = new_board(str(small_json), imgs["v1"])
+    fs, _, _ = boot(board, flash)
+    rng = random.Random(3)
+    size = 16384
+    while size:
+        try:
+            with fs.open("/fill", "ab") as f:
+                f.write(rng.randbytes(size))
+        except OSError as e:
+            assert e.errno == 28
+            size //= 2
+    part = board.partition("firmware")
+    before = flash.read(part.offset, part.size)
+    with pytest.raises(OSError) as e:
+        flash_image(DirectLink(board, flash, fs), imgs["v2"])
+    assert e.value.errno == 28 and "upgrade-keep" in str(e.value)
+    assert flash.read(part.offset, part.size) == before
+    fs, notes, _ = boot(board, flash)
+    assert fs is not None
+    for path in ("/etc/A", "/etc/B"):
+        assert fs.read_bytes(path) == want[path]
