@@ -244,21 +244,22 @@ def test_ovl_flash_upgrade_keeps_the_users_files(board, tmp_path,  # noqa: F811
     assert lines == want_conflicts
 
 
-def test_a_full_upper_stops_the_flash_before_any_firmware_block(tmp_path):
-    """Keeping a file needs room in the upper: without it the flash stops
-    with ENOSPC, and the board still boots the old firmware with every
-    file as the user left it."""
+def small_upper(tmp_path, board_json):
+    """The board with a 256 KiB upper, as a JSON file."""
     import json
+    with open(board_json) as f:
+        small = json.load(f)
+    for p in small["partitions"]:
+        if p["type"] == "ovl":
+            p["size"] = "0x40000"
+    path = tmp_path / "small.json"
+    path.write_text(json.dumps(small))
+    return str(path)
+
+
+def fill(fs):
+    """Append to one file until not even a byte more fits."""
     import random
-    trees, imgs = images(str(tmp_path))
-    want = expected(trees)
-    with open(SIM) as f:
-        small = json.load(f)        # the sim board with a 256 KiB upper
-    small["partitions"][1]["size"] = "0x40000"
-    small_json = tmp_path / "small.json"
-    small_json.write_text(json.dumps(small))
-    board, flash = new_board(str(small_json), imgs["v1"])
-    fs, _, _ = boot(board, flash)
     rng = random.Random(3)
     size = 16384
     while size:
@@ -268,6 +269,17 @@ def test_a_full_upper_stops_the_flash_before_any_firmware_block(tmp_path):
         except OSError as e:
             assert e.errno == 28
             size //= 2
+
+
+def test_a_full_upper_stops_the_flash_before_any_firmware_block(tmp_path):
+    """Keeping a file needs room in the upper: without it the flash stops
+    with ENOSPC, and the board still boots the old firmware with every
+    file as the user left it."""
+    trees, imgs = images(str(tmp_path))
+    want = expected(trees)
+    board, flash = new_board(small_upper(tmp_path, SIM), imgs["v1"])
+    fs, _, _ = boot(board, flash)
+    fill(fs)
     part = board.partition("firmware")
     before = flash.read(part.offset, part.size)
     with pytest.raises(OSError) as e:
@@ -278,3 +290,23 @@ def test_a_full_upper_stops_the_flash_before_any_firmware_block(tmp_path):
     assert fs is not None
     for path in ("/etc/A", "/etc/B"):
         assert fs.read_bytes(path) == want[path]
+
+
+def test_a_full_upper_at_the_first_mount_over_a_new_slot(tmp_path):
+    """A/B, the new slot written without keeping (an agent with no overlay
+    mounted) and no room to keep A from the old slot at boot: the board
+    comes up, A is a conflict (EIO), B is the user's."""
+    trees, imgs = images(str(tmp_path))
+    want = expected(trees)
+    board, flash = new_board(small_upper(tmp_path, AB), imgs["v1"])
+    fs, _, _ = boot(board, flash)
+    fill(fs)
+    flash_image(DirectLink(board, flash, None), imgs["v2"])
+    fs, notes, running = boot(board, flash)
+    assert running == "firmware_b"
+    with pytest.raises(OSError) as e:
+        fs.read_bytes("/etc/A")
+    assert e.value.errno == 5
+    assert fs.read_bytes("/etc/B") == want["/etc/B"]
+    from ovl import upgrade as up
+    assert ("conflict", "/etc/A") in up.conflicts(fs)

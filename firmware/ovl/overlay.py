@@ -1088,7 +1088,13 @@ class Overlay:
                 attrs = self.store.get(self._root_ino).attrs()
                 attrs.update(lower_root_attrs(self.lower))
                 txn.put_inode(self._root_ino, **attrs)
-            txn.commit()
+            try:
+                txn.commit()
+            except OSError as e:
+                # a full upper over a new firmware still mounts (its
+                # conflicts marked in RAM); the next mount rebases again
+                if stored is None or compat.error_code(e) != compat.ENOSPC:
+                    raise
 
     def _walk_upper(self, node):
         """Depth-first (path, 'whiteout'|'object', node) over the upper's

@@ -260,7 +260,13 @@ def carry_over(ovl_old, new_lower):
             if differs(new_lower, lp, n, d)]
     total = 0
     for path in todo:
-        total += materialize(ovl_old, path)
+        try:
+            total += materialize(ovl_old, path)
+        except OSError as e:
+            if compat.error_code(e) != compat.ENOSPC:
+                raise
+            # no room: the board must still come up; the file reads EIO
+            # over the new lower (a conflict) rather than mixed bytes
     return len(todo), total
 
 
@@ -297,27 +303,36 @@ def rebase(ovl):
         marks[node.uino] = mark
         if fix is not None:
             fixes.append(fix)
-    if writable:
-        for uino, origin, attrs in fixes:
-            txn = ovl.store.begin()
-            txn.set_meta(uino, META_ORIGIN, origin.encode())
-            txn.put_inode(uino, **attrs)
-            txn.commit()
-            ovl._origins.pop(uino, None)
-        for uino in marks:
-            want = marks[uino]
-            if conflict_of(ovl.store, uino) != want:
-                txn = ovl.store.begin()
-                txn.set_meta(uino, META_CONFLICT,
-                             None if want is None else want.encode())
-                txn.commit()
-    else:
-        # nothing can be written: a chmod-only file that would need its new
-        # size recorded fails its reads rather than show a mix
+    try:
+        if not writable:
+            raise oserror(compat.EROFS, "upper")
+        _persist(ovl, marks, fixes)
+    except OSError as e:
+        if compat.error_code(e) not in (compat.EROFS, compat.ENOSPC):
+            raise
+        # nothing (more) can be written: the marks live in RAM for this
+        # mount, and a chmod-only file that would need its new size
+        # recorded fails its reads rather than show a mix
         for uino, origin, attrs in fixes:
             marks[uino] = STALE
         ovl._upgrade_marks = marks
     return conflicts(ovl)
+
+
+def _persist(ovl, marks, fixes):
+    for uino, origin, attrs in fixes:
+        txn = ovl.store.begin()
+        txn.set_meta(uino, META_ORIGIN, origin.encode())
+        txn.put_inode(uino, **attrs)
+        txn.commit()
+        ovl._origins.pop(uino, None)
+    for uino in marks:
+        want = marks[uino]
+        if conflict_of(ovl.store, uino) != want:
+            txn = ovl.store.begin()
+            txn.set_meta(uino, META_CONFLICT,
+                         None if want is None else want.encode())
+            txn.commit()
 
 
 def _classify(ovl, path, node):
