@@ -96,13 +96,14 @@ def read_all(fs):
     return out
 
 
-def check_final(fs, trees, want):
+def check_final(fs, trees, want,
+                conflicts=(("modified", "/etc/A"), ("created", "/etc/D"))):
     files = read_all(fs)
     for path, data in want.items():
         assert files[path][0] == data, path
     assert files["/etc/C"][1] == 0o600
     from ovl import upgrade as up
-    assert up.conflicts(fs) == [("modified", "/etc/A"), ("created", "/etc/D")]
+    assert up.conflicts(fs) == list(conflicts)
     assert fs.fsck() == []
 
 
@@ -151,6 +152,39 @@ def test_power_cut_at_every_flash_operation_of_an_upgrade(tmp_path,
         check_final(fs, trees, want)
     assert kinds["old"] and kinds["new"]
     assert kinds["agent only"] or board_json == AB
+
+
+def test_power_cut_at_every_flash_operation_of_the_first_mount_over_a_new_slot(
+        tmp_path):
+    """A/B: E is edited after the flash, before the reboot, so the first
+    mount over the new slot keeps it from the old one (carry_over), then
+    rebases.  A cut at each of its flash operations, then a boot: always
+    the same final state."""
+    trees, imgs = images(str(tmp_path))
+    want = expected(trees, ("/etc/A", "/etc/B", "/etc/E"))
+    board, flash = new_board(AB, imgs["v1"])
+    fs, _, running = boot(board, flash)
+    flash_image(DirectLink(board, flash, fs), imgs["v2"])
+    old = [s for s in fwslot.scan(board, flash) if s.name == running][0]
+    fs, _ = mount_overlay(board, flash, old)     # still running v1
+    user_edits(fs, ("/etc/E",))
+    snap = flash.snapshot()
+    before = flash.counters()["ops"]
+    fs, _, _ = boot(board, flash)
+    total = flash.counters()["ops"] - before
+    conflicts = [("modified", "/etc/A"), ("created", "/etc/D"),
+                 ("modified", "/etc/E")]
+    check_final(fs, trees, want, conflicts)
+    assert total > 10
+    for i in range(total):
+        flash.restore(snap)
+        flash.arm_power_cut(i, torn="prefix" if i % 2 else "clean", seed=i)
+        with pytest.raises(PowerCut):
+            boot(board, flash)
+        flash.power_on()
+        fs, _, running = boot(board, flash)
+        assert running != old.name
+        check_final(fs, trees, want, conflicts)
 
 
 def test_a_raw_overwrite_of_the_lower_gives_eio(tmp_path):
