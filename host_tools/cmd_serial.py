@@ -357,8 +357,9 @@ def summary_line(s, baud):
     if s["generation"] is not None:
         text += ", slot generation %d" % s["generation"]
     if s.get("kept"):
-        text += "; kept %d changed file(s) whole first (%d bytes programmed)" \
-            % (s["kept"], s["kept_bytes"])
+        text += "; kept %d changed file(s) whole first (%d bytes programmed;" \
+            " after the reboot `ovl remote conflicts` lists what changed in" \
+            " both)" % (s["kept"], s["kept_bytes"])
     if rate:
         text += "; %.1f KiB/s (%d%% of %d baud)" % (
             rate / 1024, 100 * rate / (baud / 10.0), baud)
