@@ -268,6 +268,12 @@ def test_ovl_flash_upgrade_keeps_the_users_files(board, tmp_path,  # noqa: F811
         == 0o600
     link.bye()
     link.ser.close()
+    # both sides: the firmware's own A beside the user's
+    status, out, err = cli("remote", "--port", b.port, "--no-bootstrap",
+                           "get", "/etc/A", str(tmp_path / "got"),
+                           "--layer", "lower")
+    assert status == 0, err
+    assert (tmp_path / "got").read_bytes() == trees["v2"]["etc/A"]
     status, out, err = cli("remote", "--port", b.port, "--no-bootstrap",
                            "conflicts")
     assert status == 0, err

@@ -134,6 +134,19 @@ def check_readable(ovl, uino, path):
                       % path)
 
 
+def read_lower(lower, path, offset, n):
+    """Bytes [offset, offset+n) of the lower's own regular file at path,
+    whatever the upper holds there (`cat --layer lower`: the firmware's
+    version beside the user's)."""
+    entry = lower.lookup(path)
+    if not is_reg(entry.mode):
+        raise oserror(compat.EINVAL, "%s is not a regular file in the lower"
+                      % path)
+    if offset >= entry.size or n <= 0:
+        return b""
+    return lower.read(entry, offset, min(n, entry.size - offset))
+
+
 # ----- the upper's copied-up files ----------------------------------------------
 
 def data_changed(ovl, node):
