@@ -20,7 +20,7 @@ import hashlib
 import tarfile
 
 from ovl import compat
-from ovl.overlay import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, join, normalize
+from ovl.overlay import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, join
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"

@@ -176,9 +176,20 @@ def mount_image(args, readonly=True):
         raise CliError(block_count_message(args.image, e.have, e.formatted))
 
 
+def overlay_problems(store, lower_path):
+    """The union's own problems (whiteouts, origins, link index) of the
+    upper `store` over the lower at lower_path; the store's are apart."""
+    from host_tools.cmd_overlay import open_lower
+    from ovl.overlay import Overlay
+    problems = Overlay(open_lower(lower_path), store).fsck()
+    return [p for p in problems if not p.startswith("store: ")]
+
+
 def run_fsck(args):
     chip, store = mount_image(args)
     report = store.fsck()
+    if args.lower:
+        report["overlay"] = overlay_problems(store, args.lower)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -186,10 +197,16 @@ def run_fsck(args):
             print("error: %s" % e)
         for w in report["warnings"]:
             print("warning: %s" % w)
+        for p in report.get("overlay", ()):
+            print("overlay: %s" % p)
         print("%s: %d nodes, %d inodes, %d live bytes, %d errors, %d warnings"
-              % (args.image, report["nodes"], report["inodes"],
-                 report["live_bytes"], len(report["errors"]),
-                 len(report["warnings"])))
+              "%s" % (args.image, report["nodes"], report["inodes"],
+                      report["live_bytes"], len(report["errors"]),
+                      len(report["warnings"]),
+                      ", %d overlay problems" % len(report["overlay"])
+                      if args.lower else ""))
+    if report.get("overlay"):
+        return 4        # errors left uncorrected
     return 1 if report["errors"] else 0
 
 
@@ -236,11 +253,19 @@ def add_fsck_args(p):
     p.add_argument("--json", action="store_true", help="machine-readable")
 
 
+def add_fsck_only_args(p):
+    add_fsck_args(p)
+    p.add_argument("--lower", help="the firmware (SquashFS image or"
+                   " directory): check the union too (whiteouts, origins,"
+                   " link index)")
+
+
 COMMANDS = {
     "format": ("create a formatted (empty) upper image", add_format_args,
                run_format),
     "fsck": ("check an upper image: CRCs, summaries, tree, link counts, "
-             "space accounting", add_fsck_args, run_fsck),
+             "space accounting; with --lower, the union too",
+             add_fsck_only_args, run_fsck),
     "info": ("show an upper image's blocks, wear, space and mount cost",
              add_fsck_args, run_info),
 }

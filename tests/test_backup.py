@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import shutil
+import sys
 import tarfile
 
 import pytest
@@ -36,18 +37,16 @@ mv /etc/init.d/boot /etc/boot-moved
 
 
 def ovl(*argv, stdin=None):
+    """Run the CLI in this process: (status, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
-    old = None
+    old = sys.stdin
     if stdin is not None:
-        import sys
-        old, sys.stdin = sys.stdin, io.StringIO(stdin)
+        sys.stdin = io.StringIO(stdin)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             status = cli_main([str(a) for a in argv])
     finally:
-        if old is not None:
-            import sys
-            sys.stdin = old
+        sys.stdin = old
     return status, out.getvalue(), err.getvalue()
 
 
