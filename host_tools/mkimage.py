@@ -148,8 +148,10 @@ def is_excluded(rel_path, name, patterns):
     return False
 
 
-def scan_tree(src, excludes=()):
-    """The Node tree of the host directory `src` (symlinks not followed)."""
+def scan_tree(src, excludes=(), skip=None):
+    """The Node tree of the host directory `src` (symlinks not followed).
+    skip: (st_dev, st_ino) of a file to leave out (the image being
+    replaced, when it lies inside src)."""
     try:
         st = os.lstat(src)
     except OSError as e:
@@ -172,6 +174,8 @@ def scan_tree(src, excludes=()):
                 continue
             est = entry.stat(follow_symlinks=False)
             key = (est.st_dev, est.st_ino)
+            if key == skip:
+                continue
             if not stat.S_ISDIR(est.st_mode) and est.st_nlink > 1 \
                     and key in by_inode:
                 node.children[name] = by_inode[key]
@@ -901,7 +905,13 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
     ops = []
     for name, text in pseudo:
         ops += parse_pseudo(text, name)
-    root = scan_tree(src, excludes)
+    try:
+        out_st = os.stat(out_path)
+        old_out = (out_st.st_dev, out_st.st_ino)
+    except OSError:
+        old_out = None
+    # an old OUT inside SRC is not part of the tree (as mksquashfs does)
+    root = scan_tree(src, excludes, skip=old_out)
     if all_root:
         for _, node in walk(root):
             node.uid = node.gid = 0

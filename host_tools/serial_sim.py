@@ -95,6 +95,9 @@ class Relay(threading.Thread):
         self.stopping = False
         self.bytes = 0
         self.paused = False      # while set, bytes are read and dropped
+        # Forward no more than this many bytes in all (counted in .bytes),
+        # dropping the rest: the sender died right after that byte.
+        self.limit = None
 
     def run(self):
         # Small slices keep latency near a real line's; credit from an idle
@@ -114,6 +117,8 @@ class Relay(threading.Thread):
                 continue        # a line with no listener loses the bytes
             if self.noise:
                 data = self.noise.apply(data)
+            if self.limit is not None:
+                data = data[:max(0, self.limit - self.bytes)]
             if self.rate:
                 now = time.monotonic()
                 if due < now - 0.005:

@@ -109,7 +109,7 @@ flash = SimFlash(board.size, board.erase_size, board.page_size)
 flash.program(0, data)
 found = fwslot.scan(board, flash)
 fwslot.commit(flash, found[0], len(data), compat.sha256(data).digest(), found)
-fs, notes = boot(board, flash)
+fs, notes, _ = boot(board, flash)
 print("mounted:", fs is not None)
 for n in notes:
     print("note:", n)

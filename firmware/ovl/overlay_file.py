@@ -68,9 +68,19 @@ def parse_mode(mode):
             k == "w", "b" in mode)
 
 
-def _find_target(ovl, path):
+def _find_target(ovl, path, excl=False):
     """(node or None, path to create) for open(): a final symlink is
-    followed, and a dangling one names the file O_CREAT makes."""
+    followed, and a dangling one names the file O_CREAT makes.  With
+    O_EXCL the final name is never followed: any existing name is EEXIST
+    (POSIX; what makes O_EXCL safe for temporary files)."""
+    if excl:
+        # Linux's order: the root, then a trailing slash, then the name
+        parent, name = ovl._walk_parent(path, compat.EEXIST)
+        if path.endswith("/"):
+            raise oserror(compat.EISDIR, path)
+        if ovl._child(parent, name) is not None:
+            raise oserror(compat.EEXIST, path)
+        return None, join(parent.path, name)
     for _ in range(MAX_SYMLINKS + 1):
         parent, name = ovl._walk_parent(path, compat.EISDIR)
         node = ovl._child(parent, name)
@@ -92,7 +102,7 @@ def open_file(ovl, path, mode="r"):
     ovl.flush_all()
     if writable:
         ovl._writable(path)
-    node, target = _find_target(ovl, path)
+    node, target = _find_target(ovl, path, excl)
     if node is None:
         if not create:
             raise oserror(compat.ENOENT, path)
