@@ -94,13 +94,14 @@ def write_backup(ovl, lower, out):
     returns a summary dict."""
     summary = {"files": 0, "dirs": 0, "links": 0, "whiteouts": 0,
                "opaque": 0, "bytes": 0}
-    ident = lower.identity()
-    if isinstance(ident, bytes):
-        ident = ident.hex()
+    headers = {FORMAT: VERSION}
+    ident = lower.identity()        # None: not known (over serial)
+    if ident is not None:
+        headers[LOWER_ID] = ident.hex() if isinstance(ident, bytes) \
+            else str(ident)
     first_name = {}         # st_ino of a regular file -> first path saved
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT,
-                      pax_headers={FORMAT: VERSION,
-                                   LOWER_ID: str(ident)}) as tar:
+                      pax_headers=headers) as tar:
         entries = plan(ovl, lower)
         opaque = set(p for p, what in entries if what == "opaque")
         for path, what in entries:

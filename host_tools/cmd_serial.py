@@ -481,7 +481,7 @@ def run_remote(args):
             "rm": (1, 1), "rmdir": (1, 1), "mkdir": (1, 1), "mv": (2, 2),
             "diff": (0, 1), "revert": (1, 1), "reset": (0, 1),
             "fsck": (0, 0), "stat": (1, 1), "layer": (1, 1),
-            "conflicts": (0, 0)}[verb]
+            "conflicts": (0, 0), "backup": (1, 1)}[verb]
     if not need[0] <= len(args.args) <= need[1]:
         raise CliError("remote %s takes %d to %d arguments" % (verb, need[0],
                                                                need[1]))
@@ -554,6 +554,9 @@ def remote_verb(link, verb, a, data, keep=None):
             print("... (more; diff a subdirectory)")
     elif verb == "revert":
         call(agent.FS_REVERT, {"path": a[0]})
+    elif verb == "backup":
+        from host_tools.cmd_backup import remote_backup
+        remote_backup(link, a[0])
     elif verb == "reset":
         when = a[0] if a else "now"
         if when not in ("now", "boot"):
@@ -584,11 +587,12 @@ def add_remote_args(p):
     add_port_args(p)
     p.add_argument("verb", choices=("ls", "stat", "cat", "get", "put", "rm",
                                     "rmdir", "mkdir", "mv", "diff", "revert",
-                                    "reset", "fsck", "layer", "conflicts"))
+                                    "reset", "fsck", "layer", "conflicts",
+                                    "backup"))
     p.add_argument("-l", dest="long", action="store_true",
                    help="ls: long listing, as `ovl fs ls -l`")
     p.add_argument("args", nargs="*", help="paths (put: LOCAL REMOTE; reset:"
-                   " now|boot)")
+                   " now|boot; backup: OUT.tar on the host)")
     p.add_argument("--keep", nargs="+", metavar="PATH",
                    help="reset: paths whose changes survive (default: the"
                         " board's keep list)")
@@ -599,6 +603,6 @@ COMMANDS = {
               " verified, resumable", add_flash_args, run_flash),
     "remote": ("manage a board's overlay over serial (ls, stat, cat, get,"
                " put, rm, rmdir, mkdir, mv, diff, revert, reset, fsck, "
-               "layer, conflicts)",
+               "layer, conflicts, backup)",
                add_remote_args, run_remote),
 }

@@ -1,9 +1,11 @@
 """`ovl backup` / `ovl restore` / `ovl reset --keep` on image files: the
 backup's documented form, a restore over the same firmware giving the same
 diff and tree, restores cut by power cuts and finished by running them
-again, and one-line errors for bad backups."""
+again, and one-line errors for bad backups; `ovl remote backup` of a
+simulated board writes the same tar as `ovl backup` of its upper."""
 
 import contextlib
+import hashlib
 import io
 import json
 import shutil
@@ -12,9 +14,14 @@ import tarfile
 
 import pytest
 
+from conftest import ROOT
+from host_tools import mkimage, serial_link
+from host_tools.boards import load_board
 from host_tools.cli import main as cli_main
 from host_tools.cmd_overlay import Session, tree
-from host_tools import mkimage
+from host_tools.cmd_serial import flash_image
+from host_tools.serial_sim import PtyBoard
+from ovl import agent
 
 CHANGES = """\
 write /etc/config w 0 new-config\\n
@@ -189,8 +196,8 @@ def test_reset_keep_from_the_command_line_and_the_board(layers, tmp_path):
     kept = state(lower, upper)[0]
     assert kept == [("modified", "/etc/config"), ("added", "/www/a"),
                     ("added", "/www/a/new")]
-    board = json.load(open(mkimage.__file__.rsplit("/", 2)[0] +
-                           "/boards/sim.json"))
+    with open(ROOT + "/boards/sim.json") as f:
+        board = json.load(f)
     board["keep"] = ["/etc/config"]
     board_file = tmp_path / "kept.json"
     board_file.write_text(json.dumps(board))
@@ -231,3 +238,58 @@ def test_bad_backups_are_one_line(layers, tmp_path):
     status, out, err = ovl("backup", "--lower", lower, "--upper", upper,
                            tmp_path)
     assert status == 1 and "directory" in err
+
+
+def members(path):
+    """name -> what a restore uses of each member (content as sha256)."""
+    out = {}
+    with tarfile.open(path) as tar:
+        for m in tar.getmembers():
+            data = tar.extractfile(m).read() if m.isreg() else b""
+            out[m.name] = (m.type, m.mode, m.uid, m.gid, int(m.mtime),
+                           m.linkname, m.pax_headers.get("OVL.change"),
+                           hashlib.sha256(data).hexdigest())
+    return out
+
+
+def test_remote_backup_equals_the_image_backup(layers, tmp_path):
+    lower, _ = layers
+    board = load_board("sim")
+    upper_part = board.first_of_type("ovl")
+    flash = tmp_path / "flash.bin"
+    sim = PtyBoard(ROOT + "/boards/sim.json", str(flash)).start()
+
+    def connect():
+        ser = serial_link.open_port(sim.port, 921600)
+        return serial_link.connect(ser, bootstrap=False, timeout=1.0,
+                                   boot_wait=15)
+    try:
+        link = connect()
+        flash_image(link, lower.read_bytes())
+        link.call(agent.REBOOT)
+        link = connect()            # the first boot formats the upper
+        assert link.info["fs"], link.info["notes"]
+        link.bye()
+        link.ser.close()
+        sim.kill()
+        # the changes, made on the upper partition's bytes on the host
+        chip = bytearray(flash.read_bytes())
+        part = slice(upper_part.offset, upper_part.offset + upper_part.size)
+        upper = tmp_path / "board-upper.img"
+        upper.write_bytes(chip[part])
+        changed(lower, upper)
+        chip[part] = upper.read_bytes()
+        flash.write_bytes(bytes(chip))
+        sim.restart()
+        here = tmp_path / "image.tar"
+        there = tmp_path / "remote.tar"
+        assert ovl("backup", "--lower", lower, "--upper", upper, here)[0] == 0
+        status, out, err = ovl("remote", "--port", sim.port, "--no-bootstrap",
+                               "--boot-wait", "15", "backup", there)
+        assert status == 0 and "backup: " in out, err
+    finally:
+        sim.close()
+    want = members(here)
+    assert members(there) == want and len(want) > 10
+    with tarfile.open(there) as tar:
+        assert "OVL.lower" not in tar.pax_headers

@@ -537,12 +537,22 @@ class Agent:
         return {"entries": out, "next": i if i < len(names) else None}
 
     def fs_stat(self, payload):
-        path = json.loads(payload)["path"]
+        req = json.loads(payload)
+        path = req["path"]
         fs = self._fs()
         st = fs.lstat(path)
-        return {"mode": st[0], "ino": st[1], "nlink": st[3], "uid": st[4],
-                "gid": st[5], "size": st[6], "mtime": st[8],
-                "layer": fs.layer_of(path)}
+        out = {"mode": st[0], "ino": st[1], "nlink": st[3], "uid": st[4],
+               "gid": st[5], "size": st[6], "mtime": st[8],
+               "layer": fs.layer_of(path)}
+        if st[0] & 0o170000 == 0o120000:
+            out["target"] = fs.readlink(path)
+        if req.get("lower"):
+            # what the firmware has at this path (a backup's opaque dirs)
+            try:
+                out["lower_mode"] = fs.lower.lookup(path).mode
+            except OSError:
+                out["lower_mode"] = None
+        return out
 
     def fs_get(self, payload):
         req = json.loads(payload)
@@ -596,9 +606,17 @@ class Agent:
         return out, False
 
     def fs_diff(self, payload):
-        changes = self._fs().diff(json.loads(payload).get("path", "/"))
-        out, truncated = self._fit_pairs(changes)
-        return {"changes": out, "truncated": truncated}
+        req = json.loads(payload)
+        changes = self._fs().diff(req.get("path", "/"))
+        start = int(req.get("start", 0))
+        out, truncated = self._fit_pairs(changes[start:])
+        nxt = None          # where the next page starts
+        if truncated:
+            if not out:
+                raise compat.oserror(compat.E2BIG, "a change does not fit"
+                                     " a reply")
+            nxt = changes.index(tuple(out[-1]), start) + 1
+        return {"changes": out, "truncated": truncated, "next": nxt}
 
     def fs_revert(self, payload):
         self._fs().revert(json.loads(payload)["path"])
