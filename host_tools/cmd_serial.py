@@ -139,10 +139,6 @@ def choose_target(info, board, name):
     slots = {s["name"]: s for s in info["slots"]}
     if name:
         part = board.partition(name)
-        if part.type == "ovl":
-            raise CliError("partition %s is the overlay upper, which a firmware"
-                           " flash keeps; use `ovl remote reset` to wipe it"
-                           % name)
         return part, slots.get(name)
     if not slots:
         raise CliError("board %s has no squashfs partition; name one with"
@@ -286,9 +282,11 @@ def keep_user_files(link, image):
 
 
 def flash_image(link, image, partition=None, board_name=None, force=False,
-                progress_stream=None, log=None, lower=None):
+                progress_stream=None, log=None, lower=None, upper_dump=False):
     """Flash `image`; returns a summary dict.  lower: the image opened by
-    check_squashfs, to be checked against the board's block-size limit."""
+    check_squashfs, to be checked against the board's block-size limit.
+    upper_dump: the image is a log store, which only an ovl partition
+    takes."""
     t0 = time.monotonic()
     info = dict(link.info)
     info.update(link.call_json(agent.FW_STATUS, {"verify": False}))
@@ -298,6 +296,15 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
     part, slot = choose_target(info, board, partition)
     erase = board.erase_size
     capacity = slot["capacity"] if slot else part.size
+    if not force and upper_dump != (part.type == "ovl"):
+        raise CliError("%s: an upper dump goes to the overlay partition"
+                       " (--partition NAME of type ovl), a firmware image to"
+                       " a firmware slot" % part.name)
+    if part.type == "ovl" and len(image) != part.size:
+        # blocks past a short image would keep the old store's nodes
+        raise CliError("%s is the overlay upper: give a dump of all of it"
+                       " (%d bytes, from `ovl dump`), not %d bytes"
+                       % (part.name, part.size, len(image)))
     if len(image) > capacity:
         raise CliError("image is %d bytes; %s holds at most %d%s" % (
             len(image), part.name, capacity,
@@ -323,7 +330,8 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
         if slot is not None and info.get("fs"):
             # a new firmware: the overlay's partial files still read the old
             summary.update(keep_user_files(link, image))
-        if slot is not None and slot["state"] != "missing":
+        if (slot is not None and slot["state"] != "missing") or \
+                (part.type == "ovl" and differ):
             link.call_json(agent.FW_BEGIN, {"slot": part.name})
         if log and summary["resumed"]:
             log("resuming: %d of %d blocks already in place"
@@ -390,14 +398,26 @@ def read_image(path, limit=IMAGE_LIMIT):
     return read_limited(path, limit, "firmware image", CliError)
 
 
+def is_upper_dump(path):
+    """Whether the file holds a log store (an `ovl dump` of an upper)."""
+    from host_tools.cmd_store import sniff_geometry
+    try:
+        sniff_geometry(path)
+        return True
+    except CliError:
+        return False
+
+
 def run_flash(args):
     image = read_image(args.image)
-    lower = None if args.force else check_squashfs(image, args.image)
+    upper = is_upper_dump(args.image)
+    lower = None if args.force or upper else \
+        check_squashfs(image, args.image)
     link = open_link(args)
     try:
         s = flash_image(link, image, args.partition, args.board, args.force,
                         log=lambda m: print("ovl: %s" % m, file=sys.stderr),
-                        lower=lower)
+                        lower=lower, upper_dump=upper)
         print(summary_line(s, args.baud))
         if args.reboot:
             link.call(agent.REBOOT)

@@ -169,6 +169,7 @@ class Agent:
         self.reply_order = []
         self.job = None
         self.stop = None
+        self.upper_open = None      # an ovl partition opened by FW_BEGIN
         self.slots = fwslot.scan(board, flash, verify=False)
         if fs is not None:
             self._remove_put_leftovers()
@@ -369,7 +370,7 @@ class Agent:
                                  " %d-byte erase blocks" % (addr, n, erase))
         for p in self.board.partitions:
             if addr < p.offset + p.size and p.offset < addr + n:
-                if p.type == "ovl":
+                if p.type == "ovl" and p.name != self.upper_open:
                     raise compat.oserror(compat.EACCES, "partition %s is the"
                                          " overlay upper; use the overlay"
                                          " verbs" % p.name)
@@ -487,7 +488,17 @@ class Agent:
         return boot.name if boot else None
 
     def fw_begin(self, payload):
-        slot = self._slot(json.loads(payload)["slot"])
+        name = json.loads(payload)["slot"]
+        for p in self.board.partitions:
+            if p.name == name and p.type == "ovl":
+                # An upper dump written back whole: the overlay on it stops
+                # first, and the partition takes WRITEs until reboot.
+                self.fs = None
+                self.fs_error = "upper partition %s is being rewritten;" \
+                    " reboot" % name
+                self.upper_open = name
+                return b""
+        slot = self._slot(name)
         if slot.name == self._booted() and self.fs is not None:
             # The overlay reads this slot as its lower: stop serving it.
             self.fs = None
