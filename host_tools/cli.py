@@ -18,6 +18,19 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its error line cut: the line echoes arguments, which
+    may be any length.  Subcommand parsers are of the same class."""
+
+    LIMIT = 300
+
+    def error(self, message):
+        if len(message) > self.LIMIT:
+            message = "%s... (%d characters)" % (message[:self.LIMIT],
+                                                 len(message))
+        super().error(message)
+
+
 def command_modules():
     here = os.path.dirname(os.path.abspath(__file__))
     names = sorted(f[:-3] for f in os.listdir(here)
@@ -29,7 +42,7 @@ def command_modules():
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ovl",
         description="ovl: a writable overlay for flash devices "
                     "(SquashFS firmware below, a log-structured store above)")

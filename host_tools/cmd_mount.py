@@ -216,10 +216,12 @@ def wait_for_server(source):
         path = os.path.join(folder, "." + name + ".lock")
     else:
         return
-    if not os.path.exists(path):
-        return
     deadline = time.monotonic() + UMOUNT_WAIT
-    with open(path, "rb") as f:
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return          # released: a session removes its lock file
+    with f:
         while True:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

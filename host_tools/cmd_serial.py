@@ -15,6 +15,7 @@ import sys
 import time
 
 from host_tools.cli import CliError
+from host_tools.cmd_store import FSCK_CLEAN, FSCK_ERRORS
 from host_tools import fs_format as fmt, serial_link
 from host_tools.serial_link import LinkError, RemoteError, hexdigest
 from ovl import agent, compat, frames
@@ -501,7 +502,7 @@ def run_remote(args):
             "rm": (1, 1), "rmdir": (1, 1), "mkdir": (1, 1), "mv": (2, 2),
             "diff": (0, 1), "revert": (1, 1), "reset": (0, 1),
             "fsck": (0, 0), "stat": (1, 1), "layer": (1, 1),
-            "conflicts": (0, 0), "backup": (1, 1)}[verb]
+            "conflicts": (0, 0), "info": (0, 0), "backup": (1, 1)}[verb]
     if not need[0] <= len(args.args) <= need[1]:
         raise CliError("remote %s takes %d to %d arguments" % (verb, need[0],
                                                                need[1]))
@@ -525,9 +526,28 @@ def run_remote(args):
         link.ser.close()
 
 
+def print_info(info, out=None):
+    """What the agent said at HELLO, for a person: board, slots, boot notes."""
+    out = out or sys.stdout
+    board = info["board"]
+    out.write("board: %s (%s %s)\n" % (board["name"], board["flash"]["kind"],
+                                       human(board["flash"]["size"])))
+    out.write("agent: %s on %s\n" % (info["agent"], info["runtime"]))
+    out.write("boot slot: %s\n" % (info["boot_slot"] or "none"))
+    for s in info["slots"]:
+        out.write("  %s  %s  generation %d  %s\n" % (
+            s["name"], s["state"], s["generation"], human(s["image_size"])))
+    out.write("overlay: %s\n" % ("mounted" if info["fs"] else
+                                 info["fs_error"] or "not mounted"))
+    for note in info["notes"]:
+        out.write("note: %s\n" % note)
+
+
 def remote_verb(link, verb, a, data, keep=None):
     call = link.call_json
-    if verb == "ls":
+    if verb == "info":
+        print_info(link.info)
+    elif verb == "ls":
         long = a[:1] == ["-l"]
         a = a[1:] if long else a
         remote_ls(link, a[0] if a else "/", long)
@@ -589,8 +609,8 @@ def remote_verb(link, verb, a, data, keep=None):
                                    "will be wiped at next boot"))
     elif verb == "conflicts":
         res = call(agent.UP_CONFLICTS)
-        for kind, path in res["conflicts"]:
-            print("%-9s %s" % (kind, path))
+        fmt.print_text(sys.stdout, fmt.as_text(
+            "conflicts", fmt.conflict_records(res["conflicts"])))
         if res["truncated"]:
             print("... (more)")
     elif verb == "fsck":
@@ -599,7 +619,9 @@ def remote_verb(link, verb, a, data, keep=None):
             print(p)
         print("fsck: %s" % ("clean" if not problems else
                             "%d problem(s)" % len(problems)))
-        return 1 if problems else 0
+        # `ovl fsck`'s statuses: problems left is 4 (the agent repairs
+        # nothing; a board it cannot reach is 1, as for every verb)
+        return FSCK_ERRORS if problems else FSCK_CLEAN
     return 0
 
 
@@ -608,7 +630,7 @@ def add_remote_args(p):
     p.add_argument("verb", choices=("ls", "stat", "cat", "get", "put", "rm",
                                     "rmdir", "mkdir", "mv", "diff", "revert",
                                     "reset", "fsck", "layer", "conflicts",
-                                    "backup"))
+                                    "info", "backup"))
     p.add_argument("-l", dest="long", action="store_true",
                    help="ls: long listing, as `ovl fs ls -l`")
     p.add_argument("args", nargs="*", help="paths (put: LOCAL REMOTE; reset:"
@@ -621,8 +643,8 @@ def add_remote_args(p):
 COMMANDS = {
     "flash": ("flash an image over serial: only differing blocks, each"
               " verified, resumable", add_flash_args, run_flash),
-    "remote": ("manage a board's overlay over serial (ls, stat, cat, get,"
-               " put, rm, rmdir, mkdir, mv, diff, revert, reset, fsck, "
+    "remote": ("manage a board's overlay over serial (info, ls, stat, cat,"
+               " get, put, rm, rmdir, mkdir, mv, diff, revert, reset, fsck, "
                "layer, conflicts, backup)",
                add_remote_args, run_remote),
 }
