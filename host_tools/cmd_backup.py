@@ -59,23 +59,18 @@ class RemoteOverlay:
         self.link = link
         self.stats = {}
 
-    def _pages(self, cmd, path, key):
-        out, start = [], 0
-        while start is not None:
-            res = self.link.call_json(cmd, {"path": path, "start": start})
-            out += res[key]
-            start = res.get("next")
-            if res.get("truncated") and start is None:
-                raise CliError("the board's agent cannot page its diff;"
-                               " flash a newer ovl")
-        return out
-
     def diff(self, path="/"):
-        return [tuple(c) for c in self._pages(agent.FS_DIFF, path,
-                                              "changes")]
+        from host_tools.cmd_serial import remote_diff
+        changes, truncated = remote_diff(self.link, path)
+        if truncated:
+            raise CliError("the board's agent cannot page its diff;"
+                           " flash a newer ovl")
+        return changes
 
     def listdir(self, path):
-        return [e[0] for e in self._pages(agent.FS_LS, path, "entries")]
+        from host_tools.cmd_serial import remote_ls_pages
+        return [e[0] for page in remote_ls_pages(self.link, path)
+                for e in page]
 
     def stat_record(self, path):
         st = self.stats.get(path)

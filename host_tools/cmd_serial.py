@@ -496,6 +496,18 @@ def remote_ls_pages(link, path):
         start = res["next"]
 
 
+def remote_diff(link, path):
+    """(every change below path, truncated?): the agent's pages in turn
+    (an agent without paging answers one page, perhaps truncated)."""
+    out, start = [], 0
+    while True:
+        res = link.call_json(agent.FS_DIFF, {"path": path, "start": start})
+        out += [tuple(c) for c in res["changes"]]
+        start = res.get("next")
+        if start is None:
+            return out, bool(res["truncated"])
+
+
 def run_remote(args):
     verb = args.verb
     need = {"ls": (0, 1), "cat": (1, 1), "get": (1, 2), "put": (2, 2),
@@ -587,10 +599,10 @@ def remote_verb(link, verb, a, data, keep=None):
     elif verb == "mv":
         call(agent.FS_MV, {"src": a[0], "dst": a[1]})
     elif verb == "diff":
-        res = call(agent.FS_DIFF, {"path": a[0] if a else "/"})
+        changes, truncated = remote_diff(link, a[0] if a else "/")
         fmt.print_text(sys.stdout, fmt.as_text(
-            "diff", fmt.diff_records(res["changes"])))
-        if res["truncated"]:
+            "diff", fmt.diff_records(changes)))
+        if truncated:
             print("... (more; diff a subdirectory)")
     elif verb == "revert":
         call(agent.FS_REVERT, {"path": a[0]})
