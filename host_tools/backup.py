@@ -20,6 +20,7 @@ import hashlib
 import tarfile
 
 from ovl import compat
+from ovl.agent import PUT_PREFIX
 from ovl.overlay import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, join
 
 WHITEOUT = ".wh."
@@ -48,12 +49,18 @@ def lower_is_dir(lower, path):
         return False
 
 
+def temporary(name):
+    """A name left by a cut restore or put: not the user's file."""
+    return name.startswith((TMP_PREFIX, PUT_PREFIX))
+
+
 def _subtree(ovl, path):
     """path and everything below it in the merged tree, parents first."""
     out = [path]
     if _kind(ovl.lstat(path)[0]) == S_IFDIR:
         for name in ovl.listdir(path):
-            out.extend(_subtree(ovl, join(path, name)))
+            if not temporary(name):
+                out.extend(_subtree(ovl, join(path, name)))
     return out
 
 
@@ -68,6 +75,8 @@ def plan(ovl, lower):
         if [d for d in whole if path.startswith(d + "/")]:
             continue
         name = path.rsplit("/", 1)[1]
+        if temporary(name):
+            continue
         if name.startswith(WHITEOUT):
             raise BackupError("%s: a name starting with %s cannot be told"
                               " from a whiteout in a backup" % (path, WHITEOUT))
