@@ -7,11 +7,13 @@ read_flash, with the hash per block).
 
 The file grows as OUT.part; blocks already there that hash as the board's
 are not read again, so rerunning the same command after a lost link only
-reads what is missing.  OUT appears (renamed) once every block verified.
+reads what is missing (and dumping over an earlier OUT only what changed).
+OUT appears (renamed) once every block verified.
 """
 
 import hashlib
 import os
+import shutil
 import struct
 import time
 
@@ -73,6 +75,10 @@ def dump_partition(link, name, path, progress_stream=None):
     erase = board.erase_size
     nblocks = part.size // erase
     tmp = path + ".part"
+    if not os.path.isfile(tmp) and os.path.isfile(path) and \
+            os.path.getsize(path) == part.size:
+        # an earlier dump: only the blocks changed since are read again
+        shutil.copyfile(path, tmp)
     want = target_hashes(link, part.offset, nblocks, erase)
     have = local_hashes(tmp, nblocks, erase)
     todo = [i for i in range(nblocks) if have[i] != want[i]]
