@@ -19,6 +19,7 @@ entry at a time:
 import hashlib
 import tarfile
 
+from host_tools.cmd_overlay import file_digest
 from ovl import compat
 from ovl.agent import PUT_PREFIX
 from ovl.overlay import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, join
@@ -31,7 +32,6 @@ FORMAT = "OVL.backup"          # pax global header: the format version
 LOWER_ID = "OVL.lower"         # pax global header: the firmware's identity
 VERSION = "1"
 S_IFIFO = 0o010000
-CHUNK = 1 << 16
 
 
 class BackupError(ValueError):
@@ -223,16 +223,6 @@ def remove_tree(ovl, path):
         ovl.remove(path)
 
 
-def _digest(ovl, path):
-    h = hashlib.sha256()
-    with ovl.open(path, "rb") as f:
-        while True:
-            chunk = f.read(CHUNK)
-            if not chunk:
-                return h.digest()
-            h.update(chunk)
-
-
 class Restorer:
     """Applies a backup plan to a mounted overlay, idempotently."""
 
@@ -347,7 +337,7 @@ class Restorer:
         if st is not None and _kind(st[0]) == S_IFREG:
             layer = ovl.layer_of(path)
             same = st[6] == len(data) and \
-                _digest(ovl, path) == hashlib.sha256(data).digest()
+                file_digest(ovl, path) == hashlib.sha256(data).hexdigest()
             if what in ("modified", "metadata") and layer != "upper":
                 # a lower file changed in place: it stays linked to the
                 # lower (diff: modified / metadata), rewritten in one go
