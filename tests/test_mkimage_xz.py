@@ -1,6 +1,6 @@
-"""`ovl mkimage --comp xz`: images unsquashfs and the CPython reader read
-back exactly, with the compressor options block that records the
-dictionary; on MicroPython an xz lower is refused with one error that
+"""`ovl mkimage --comp xz`: images unsquashfs, Linux and the CPython
+reader read back exactly, with the compressor options block that records
+the dictionary; on MicroPython an xz lower is refused with one error that
 names the compressor, at mount time on a booting board."""
 
 import os
@@ -120,3 +120,23 @@ for n in notes:
     assert "mounted: False" in lines
     assert [n for n in lines if n.startswith("note:") and "xz compressor"
             in n and "did not mount" in n]
+
+
+@pytest.mark.parametrize("block_size", ["4K", "128K"])
+def test_linux_mounts_an_xz_image(source, tmp_path, block_size):
+    """The kernel's xz decoder takes the streams and the options block."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a loop device needs root")
+    image = str(tmp_path / "img.sqfs")
+    mkimage.build_image(source, image, block_size=block_size, comp="xz")
+    mnt = str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    proc = subprocess.run(["mount", "-t", "squashfs", "-o", "loop,ro", image,
+                           mnt], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip("cannot loop-mount squashfs here: %s"
+                    % proc.stderr.strip())
+    try:
+        assert snapshot(mnt) == snapshot(source)
+    finally:
+        subprocess.run(["umount", mnt], check=True)
