@@ -151,7 +151,10 @@ class Agent:
         self.board = board
         self.flash = flash
         self.fs = fs
-        self.fs_error = None if fs is not None else "no overlay mounted"
+        # without an overlay, boot's last note says why (e.g. the lower's
+        # compressor): every overlay verb answers with it
+        self.fs_error = None if fs is not None else \
+            (notes[-1] if notes else "no overlay mounted")
         self.max_payload = max_payload
         self.window = window
         erase = flash.erase_size
