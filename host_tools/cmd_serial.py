@@ -366,8 +366,9 @@ def summary_line(s, baud):
     if s["generation"] is not None:
         text += ", slot generation %d" % s["generation"]
     if s.get("kept"):
-        text += "; kept %d changed file(s) whole first (%d bytes programmed)" \
-            % (s["kept"], s["kept_bytes"])
+        text += "; kept %d changed file(s) whole first (%d bytes programmed;" \
+            " after the reboot `ovl remote conflicts` lists what changed in" \
+            " both)" % (s["kept"], s["kept_bytes"])
     if rate:
         text += "; %.1f KiB/s (%d%% of %d baud)" % (
             rate / 1024, 100 * rate / (baud / 10.0), baud)
@@ -433,8 +434,19 @@ def run_flash(args):
 
 # ----- remote overlay verbs ------------------------------------------------
 
-def remote_get(link, path, out, progress=None):
-    """Stream a file from the board's overlay into `out` (pipelined)."""
+def remote_get(link, path, out, progress=None, layer="merged"):
+    """Stream a file from the board's overlay into `out` (pipelined); the
+    lower layer's own version a chunk at a time until a short one."""
+    if layer == "lower":
+        size = 0
+        while True:
+            chunk = link.call(agent.FS_GET, json.dumps({
+                "path": path, "offset": size, "n": link.max_payload,
+                "layer": "lower"}).encode())
+            out.write(chunk)
+            size += len(chunk)
+            if len(chunk) < link.max_payload:
+                return size
     size = link.call_json(agent.FS_STAT, {"path": path})["size"]
     chunk = link.max_payload
     reqs = ((agent.FS_GET, json.dumps({"path": path, "offset": off,
@@ -521,13 +533,16 @@ def run_remote(args):
     a = (["-l"] if args.long else []) + args.args
     if args.long and verb != "ls":
         raise CliError("-l is an option of remote ls only")
+    if args.layer != "merged" and verb not in ("cat", "get"):
+        raise CliError("--layer is an option of remote cat and get only")
     data = None
     if verb == "put":
         data = read_image(a[0])
     link = open_link(args)
     answering = True
     try:
-        return remote_verb(link, verb, a, data, keep=args.keep)
+        return remote_verb(link, verb, a, data, keep=args.keep,
+                           layer=args.layer)
     except LinkError as e:
         answering = False
         raise CliError("%s; nothing was changed by a partial transfer, rerun"
@@ -555,7 +570,7 @@ def print_info(info, out=None):
         out.write("note: %s\n" % note)
 
 
-def remote_verb(link, verb, a, data, keep=None):
+def remote_verb(link, verb, a, data, keep=None, layer="merged"):
     call = link.call_json
     if verb == "info":
         print_info(link.info)
@@ -571,13 +586,13 @@ def remote_verb(link, verb, a, data, keep=None):
                             st["layer"])
         fmt.print_text(sys.stdout, fmt.as_text(verb, record))
     elif verb == "cat":
-        remote_get(link, a[0], sys.stdout.buffer)
+        remote_get(link, a[0], sys.stdout.buffer, layer=layer)
         sys.stdout.flush()
     elif verb == "get":
         dest = a[1] if len(a) > 1 else a[0].rsplit("/", 1)[-1]
         tmp = dest + ".part"
         with open(tmp, "wb") as f:
-            n = remote_get(link, a[0], f, Progress(0, "get"))
+            n = remote_get(link, a[0], f, Progress(0, "get"), layer)
         import os
         os.replace(tmp, dest)
         print("get: %s -> %s (%s)" % (a[0], dest, human(n)))
@@ -647,6 +662,10 @@ def add_remote_args(p):
                    help="ls: long listing, as `ovl fs ls -l`")
     p.add_argument("args", nargs="*", help="paths (put: LOCAL REMOTE; reset:"
                    " now|boot; backup: OUT.tar on the host)")
+    p.add_argument("--layer", choices=("merged", "lower"), default="merged",
+                   help="cat, get: lower = the firmware's own version, "
+                        "whatever the upper holds (after an upgrade: see "
+                        "both sides of a conflict)")
     p.add_argument("--keep", nargs="+", metavar="PATH",
                    help="reset: paths whose changes survive (default: the"
                         " board's keep list)")

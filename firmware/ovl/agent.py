@@ -574,6 +574,10 @@ class Agent:
         if n > self.max_payload:
             raise compat.oserror(compat.E2BIG, "read of %d bytes exceeds %d"
                                  % (n, self.max_payload))
+        if req.get("layer") == "lower":     # the firmware's own version
+            fs = self._fs()
+            from ovl.upgrade import read_lower
+            return read_lower(fs.lower, req["path"], int(req["offset"]), n)
         with self._fs().open(req["path"], "rb") as f:
             f.seek(int(req["offset"]))
             return f.read(n)
