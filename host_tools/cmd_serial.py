@@ -140,10 +140,6 @@ def choose_target(info, board, name):
     slots = {s["name"]: s for s in info["slots"]}
     if name:
         part = board.partition(name)
-        if part.type == "ovl":
-            raise CliError("partition %s is the overlay upper, which a firmware"
-                           " flash keeps; use `ovl remote reset` to wipe it"
-                           % name)
         return part, slots.get(name)
     if not slots:
         raise CliError("board %s has no squashfs partition; name one with"
@@ -287,9 +283,11 @@ def keep_user_files(link, image):
 
 
 def flash_image(link, image, partition=None, board_name=None, force=False,
-                progress_stream=None, log=None, lower=None):
+                progress_stream=None, log=None, lower=None, upper_dump=False):
     """Flash `image`; returns a summary dict.  lower: the image opened by
-    check_squashfs, to be checked against the board's block-size limit."""
+    check_squashfs, to be checked against the board's block-size limit.
+    upper_dump: the image is a log store, which only an ovl partition
+    takes."""
     t0 = time.monotonic()
     info = dict(link.info)
     info.update(link.call_json(agent.FW_STATUS, {"verify": False}))
@@ -299,6 +297,15 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
     part, slot = choose_target(info, board, partition)
     erase = board.erase_size
     capacity = slot["capacity"] if slot else part.size
+    if not force and upper_dump != (part.type == "ovl"):
+        raise CliError("%s: an upper dump goes to the overlay partition"
+                       " (--partition NAME of type ovl), a firmware image to"
+                       " a firmware slot" % part.name)
+    if part.type == "ovl" and len(image) != part.size:
+        # blocks past a short image would keep the old store's nodes
+        raise CliError("%s is the overlay upper: give a dump of all of it"
+                       " (%d bytes, from `ovl dump`), not %d bytes"
+                       % (part.name, part.size, len(image)))
     if len(image) > capacity:
         raise CliError("image is %d bytes; %s holds at most %d%s" % (
             len(image), part.name, capacity,
@@ -324,7 +331,8 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
         if slot is not None and info.get("fs"):
             # a new firmware: the overlay's partial files still read the old
             summary.update(keep_user_files(link, image))
-        if slot is not None and slot["state"] != "missing":
+        if (slot is not None and slot["state"] != "missing") or \
+                (part.type == "ovl" and differ):
             link.call_json(agent.FW_BEGIN, {"slot": part.name})
         if log and summary["resumed"]:
             log("resuming: %d of %d blocks already in place"
@@ -392,14 +400,26 @@ def read_image(path, limit=IMAGE_LIMIT):
     return read_limited(path, limit, "firmware image", CliError)
 
 
+def is_upper_dump(path):
+    """Whether the file holds a log store (an `ovl dump` of an upper)."""
+    from host_tools.cmd_store import sniff_geometry
+    try:
+        sniff_geometry(path)
+        return True
+    except CliError:
+        return False
+
+
 def run_flash(args):
     image = read_image(args.image)
-    lower = None if args.force else check_squashfs(image, args.image)
+    upper = is_upper_dump(args.image)
+    lower = None if args.force or upper else \
+        check_squashfs(image, args.image)
     link = open_link(args)
     try:
         s = flash_image(link, image, args.partition, args.board, args.force,
                         log=lambda m: print("ovl: %s" % m, file=sys.stderr),
-                        lower=lower)
+                        lower=lower, upper_dump=upper)
         print(summary_line(s, args.baud))
         if args.reboot:
             link.call(agent.REBOOT)
@@ -488,13 +508,25 @@ def remote_ls_pages(link, path):
         start = res["next"]
 
 
+def remote_diff(link, path):
+    """(every change below path, truncated?): the agent's pages in turn
+    (an agent without paging answers one page, perhaps truncated)."""
+    out, start = [], 0
+    while True:
+        res = link.call_json(agent.FS_DIFF, {"path": path, "start": start})
+        out += [tuple(c) for c in res["changes"]]
+        start = res.get("next")
+        if start is None:
+            return out, bool(res["truncated"])
+
+
 def run_remote(args):
     verb = args.verb
     need = {"ls": (0, 1), "cat": (1, 1), "get": (1, 2), "put": (2, 2),
             "rm": (1, 1), "rmdir": (1, 1), "mkdir": (1, 1), "mv": (2, 2),
             "diff": (0, 1), "revert": (1, 1), "reset": (0, 1),
             "fsck": (0, 0), "stat": (1, 1), "layer": (1, 1),
-            "conflicts": (0, 0), "info": (0, 0)}[verb]
+            "conflicts": (0, 0), "info": (0, 0), "backup": (1, 1)}[verb]
     if not need[0] <= len(args.args) <= need[1]:
         raise CliError("remote %s takes %d to %d arguments" % (verb, need[0],
                                                                need[1]))
@@ -582,13 +614,16 @@ def remote_verb(link, verb, a, data, keep=None, layer="merged"):
     elif verb == "mv":
         call(agent.FS_MV, {"src": a[0], "dst": a[1]})
     elif verb == "diff":
-        res = call(agent.FS_DIFF, {"path": a[0] if a else "/"})
+        changes, truncated = remote_diff(link, a[0] if a else "/")
         fmt.print_text(sys.stdout, fmt.as_text(
-            "diff", fmt.diff_records(res["changes"])))
-        if res["truncated"]:
+            "diff", fmt.diff_records(changes)))
+        if truncated:
             print("... (more; diff a subdirectory)")
     elif verb == "revert":
         call(agent.FS_REVERT, {"path": a[0]})
+    elif verb == "backup":
+        from host_tools.cmd_backup import remote_backup
+        remote_backup(link, a[0])
     elif verb == "reset":
         when = a[0] if a else "now"
         if when not in ("now", "boot"):
@@ -622,11 +657,11 @@ def add_remote_args(p):
     p.add_argument("verb", choices=("ls", "stat", "cat", "get", "put", "rm",
                                     "rmdir", "mkdir", "mv", "diff", "revert",
                                     "reset", "fsck", "layer", "conflicts",
-                                    "info"))
+                                    "info", "backup"))
     p.add_argument("-l", dest="long", action="store_true",
                    help="ls: long listing, as `ovl fs ls -l`")
     p.add_argument("args", nargs="*", help="paths (put: LOCAL REMOTE; reset:"
-                   " now|boot)")
+                   " now|boot; backup: OUT.tar on the host)")
     p.add_argument("--layer", choices=("merged", "lower"), default="merged",
                    help="cat, get: lower = the firmware's own version, "
                         "whatever the upper holds (after an upgrade: see "
@@ -641,6 +676,6 @@ COMMANDS = {
               " verified, resumable", add_flash_args, run_flash),
     "remote": ("manage a board's overlay over serial (info, ls, stat, cat,"
                " get, put, rm, rmdir, mkdir, mv, diff, revert, reset, fsck, "
-               "layer, conflicts)",
+               "layer, conflicts, backup)",
                add_remote_args, run_remote),
 }

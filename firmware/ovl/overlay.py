@@ -1286,7 +1286,10 @@ class Overlay:
                     problems.append("%s: redirect to missing lower dir %s"
                                     % (path, node.origin.path))
                 continue
+            if node.uino not in names:
+                self._fsck_origin(path, node, problems)
             names.setdefault(node.uino, []).append(path)
+        self._fsck_link_index(problems)
         for uino, paths in names.items():
             inode = self.store.get(uino)
             origin = self._get_origin(uino)
@@ -1300,6 +1303,41 @@ class Overlay:
                 problems.append("%s: nlink %d but %d names"
                                 % (paths[0], inode.nlink, len(paths)))
         return problems
+
+    def _fsck_origin(self, path, node, problems):
+        """A partly copied-up file whose lower original is gone reads
+        zeros where its unchanged bytes were."""
+        origin, entry = self._origin_entry(node.uino)
+        if origin is None or entry is not None or not is_reg(node.inode.mode):
+            return
+        below = min(origin.lowlim, node.inode.size)
+        for _, _, data in self.store.read(node.uino, 0, below):
+            if data is None:
+                problems.append("%s: origin %s is missing from the lower;"
+                                " its unchanged bytes read as zeros"
+                                % (path, origin.path))
+                return
+
+    def _fsck_link_index(self, problems):
+        """Each link:<lower ino> entry names a live upper non-directory
+        copied up from that lower inode."""
+        for key in self.store.meta_keys(self._root_ino):
+            if not key.startswith(INDEX_PREFIX):
+                continue
+            raw = self.store.get_meta(self._root_ino, key)
+            try:
+                uino = int(raw)
+            except ValueError:
+                uino = None
+            inode = None if uino is None else self.store.get(uino)
+            origin = None if inode is None else self._get_origin(uino)
+            if inode is None or is_dir(inode.mode):
+                problems.append("link index %s: upper inode %r is missing or"
+                                " a directory" % (key, bytes(raw)))
+            elif origin is None or INDEX_PREFIX + str(origin.ino) != key:
+                problems.append("link index %s: upper inode %d was not"
+                                " copied up from that lower inode"
+                                % (key, uino))
 
     def _walk_upper_fsck(self, problems):
         try:
