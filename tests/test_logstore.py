@@ -180,15 +180,44 @@ print(s2.get(ROOT_INO) is not None, s2.counters()['blocks_unknown'])
 
 
 RANDOM_OPS = """
-def random_ops(f, seed, steps, remount_every, max_file=700):
+def random_ops(f, seed, steps, remount_every, max_file=700, first=1,
+               txn_ram=None):
+    # txn_ram: a small bound makes most transactions stream their data as
+    # provisional nodes; first: versions and txn ids start there
+    if txn_ram:
+        LogStore.txn_ram = txn_ram
     rng = Xorshift(seed)
-    s = LogStore.format(f)
+    s = LogStore.format(f, first)
     files = {}        # name -> (ino, bytearray)
     names = ['f%d' % i for i in range(12)]
     for step in range(steps):
         op = rng.below(10)
         name = names[rng.below(len(names))]
         t = s.begin()
+        try:
+            model = step_ops(t, rng, op, name, files, max_file)
+            t.commit()
+        except OSError as e:
+            assert compat.error_code(e) == compat.ENOSPC
+            t.abort()
+            continue
+        if model is None:
+            del files[name]
+        else:
+            files[name] = model
+        if step % remount_every == remount_every - 1:
+            errors = s.fsck()['errors']
+            assert not errors, (step, errors)
+            before = dump(s)
+            s = LogStore.mount(f)
+            assert dump(s) == before, step
+        for n in files:
+            ino, b = files[n]
+            assert s.lookup(ROOT_INO, n) == ino
+            assert content(s, ino) == bytes(b), (step, n)
+    return s
+
+def step_ops(t, rng, op, name, files, max_file=700):
         if name not in files:
             ino = t.new_ino()
             t.put_inode(ino, mode=0o100644)
@@ -224,26 +253,7 @@ def random_ops(f, seed, steps, remount_every, max_file=700):
                 t.whiteout(ROOT_INO, name)
                 t.delete_inode(ino)
                 model = None
-        try:
-            t.commit()
-        except OSError as e:
-            assert compat.error_code(e) == compat.ENOSPC
-            continue
-        if model is None:
-            del files[name]
-        else:
-            files[name] = model
-        if step % remount_every == remount_every - 1:
-            errors = s.fsck()['errors']
-            assert not errors, (step, errors)
-            before = dump(s)
-            s = LogStore.mount(f)
-            assert dump(s) == before, step
-        for n in files:
-            ino, b = files[n]
-            assert s.lookup(ROOT_INO, n) == ino
-            assert content(s, ino) == bytes(b), (step, n)
-    return s
+        return model
 """
 
 
@@ -762,3 +772,107 @@ for fill in range(60):
 print(cases > 3, reopened)
 """)
     assert out == ["True", "0"]
+
+
+def test_random_ops_streaming_every_txn_across_2_32_with_gc(runtime):
+    """Transactions that stream their data as provisional nodes (a 200-byte
+    RAM bound), on a store whose versions and txn ids start just below
+    2**32 and run past it, through GC and remounts: the model holds."""
+    out = run(runtime, RANDOM_OPS + """
+f = SimFlash(32 * 1024, 2048, 256)
+s = random_ops(f, 21, 300, 20, max_file=2500, first=(1 << 32) - 40,
+               txn_ram=200)
+m = LogStore.mount(f)
+print(m.next_ver > (1 << 32), m.next_txn > (1 << 32), not m.fsck()['errors'],
+      f.counters()['erases'] > 16, dump(m) == dump(s))
+""", timeout=300)
+    assert out == ["True"] * 5
+
+
+def test_a_long_txn_streams_its_data_and_counts_only_when_it_commits(runtime):
+    """Txn.write holds at most txn_ram bytes: the rest goes to flash as
+    provisional nodes.  The store keeps showing the committed state, the
+    txn reads its own writes back, another txn commits in between, an
+    abort leaves only dead space, and a cut anywhere leaves old or new."""
+    out = run(runtime, """
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+a = create(s, ROOT_INO, 'a', b'A' * 5000)
+old = content(s, a)
+data = bytes(range(256)) * 80
+t = s.begin()
+t.truncate(a, 0)
+for i in range(0, len(data), 1000):
+    t.write(a, i, data[i:i + 1000])
+    assert t.held <= s.txn_ram
+t.put_inode(a, size=len(data), mtime=5, ctime=5)
+got = b''.join(d if d is not None else bytes(n) for o, n, d in
+               t.read(a, 0, 30000))
+print(len(t.spilled) > 3, got == data, content(s, a) == old,
+      t.read(a, 20400, 500)[0][:2] == (20400, 80))
+t2 = s.begin()
+b = t2.new_ino()
+t2.put_inode(b, mode=0o100644)
+t2.link(ROOT_INO, 'b', b)
+t2.write(b, 0, b'x' * 9000)
+t2.commit()
+t.commit()
+m = LogStore.mount(f)
+print(content(s, a) == data, content(m, a) == data,
+      content(m, m.lookup(ROOT_INO, 'b')) == b'x' * 9000,
+      s.fsck()['errors'], m.fsck()['errors'])
+in_use = s.counters()['bytes_in_use']
+t = s.begin()
+t.write(a, 0, b'Q' * 10000)
+t.abort()
+print(content(s, a) == data, s.counters()['bytes_in_use'] == in_use,
+      s.fsck()['errors'],
+      s.pins)
+snap = f.snapshot()
+outcomes = {}
+for mode in ('clean', 'bits', 'prefix', 'unstable'):
+    cut = 1
+    while True:
+        f.restore(snap)
+        s = LogStore.mount(f)
+        f.arm_power_cut(cut, torn=mode, seed=cut)
+        try:
+            t = s.begin()
+            t.truncate(a, 0)
+            t.write(a, 0, b'N' * 12000)
+            t.commit()
+            break
+        except PowerCut:
+            pass
+        f.power_on()
+        m = LogStore.mount(f)
+        c = content(m, a)
+        assert c in (data, b'N' * 12000), (mode, cut, len(c))
+        assert not m.fsck()['errors'], (mode, cut, m.fsck()['errors'])
+        outcomes[c == data] = True
+        create(m, ROOT_INO, 'z', b'z')
+        m2 = LogStore.mount(f)
+        assert content(m2, a) == c and not m2.fsck()['errors'], (mode, cut)
+        cut += 1
+print(sorted(outcomes), cut > 5)
+""", timeout=300)
+    assert out == ["True", "True", "True", "True",
+                   "True", "True", "True", "[]", "[]",
+                   "True", "True", "[]", "{}",
+                   "[True]", "True"]
+
+
+def test_an_image_of_format_3_is_refused_naming_both_versions(runtime):
+    out = run(runtime, """
+import struct
+from ovl.compat import crc32
+from ovl.log_format import CorruptError
+head = struct.pack('<IBBHIIII', 0x6B6C766F, 3, 0, 4, 1, 1, 4096, 16)
+old = SimFlash(64 * 1024, 4096, 256)
+old.mem[:28] = head + struct.pack('<I', crc32(head))
+try:
+    LogStore.mount(old)
+except CorruptError as e:
+    print('version 3' in str(e), 'version 4' in str(e))
+""")
+    assert out == ["True", "True"]
