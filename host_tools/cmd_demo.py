@@ -72,7 +72,8 @@ def show_tree(ovl, path="/", indent="  "):
 def boot(board, flash):
     from ovl.squashfs import SquashFS
     from ovl.overlay import mount
-    lower = SquashFS(board.region(flash, board.first_of_type("squashfs").name))
+    lower = SquashFS(board.region(flash, board.first_of_type("squashfs").name),
+                     max_block_size=board.lower_block_size)
     upper = board.region(flash, board.first_of_type("ovl").name)
     return mount(lower, upper)
 
@@ -120,7 +121,8 @@ def run(args):
     src = os.path.join(work, "rootfs")
     write_sample_tree(src)
     image = os.path.join(work, "firmware.sqfs")
-    summary = build_image(src, image, block_size=4096, mtime=1700000000,
+    summary = build_image(src, image, block_size=board.lower_block_size or 4096,
+                          mtime=1700000000,
                           all_root=True)
     print("  %s: %s" % (image, summary.line()))
 

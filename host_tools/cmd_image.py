@@ -26,11 +26,16 @@ PSEUDO_FILE_LIMIT = 64 << 20  # pseudo definitions are text; /dev/zero is not
 def add_mkimage_arguments(p):
     p.add_argument("src", metavar="SRC_DIR", help="directory to put in the image")
     p.add_argument("out", metavar="OUT.sqfs", help="image file to write")
-    p.add_argument("-b", "--block-size", default="128K",
+    p.add_argument("-b", "--block-size", default=None,
                    help="data block size, a power of 2 from 4K to 1M "
-                        "(default 128K)")
+                        "(default: the --board's lower_block_size, else 128K)")
+    p.add_argument("--board", metavar="BOARD",
+                   help="board name or JSON: build for its lower_block_size "
+                        "(4K on MCU boards); -b may only lower it")
     p.add_argument("--comp", default="gzip",
-                   help="compressor: gzip (zlib streams) or none (default gzip)")
+                   help="compressor: gzip (zlib streams), xz (LZMA2: smaller,"
+                        " but MicroPython cannot read it) or none (default"
+                        " gzip)")
     p.add_argument("--all-root", action="store_true",
                    help="make every entry owned by uid 0, gid 0")
     p.add_argument("--mtime", metavar="SECONDS",
@@ -55,7 +60,26 @@ def add_mkimage_arguments(p):
                    help="no summary line")
 
 
+def mkimage_block_size(args):
+    """-b, else the --board's lower_block_size, else mkimage's default; a
+    -b over the board's limit is refused (the board would refuse the image
+    at mount)."""
+    limit = None
+    if args.board:
+        from host_tools.boards import load_board
+        board = load_board(args.board)
+        limit = board.lower_block_size
+    if args.block_size is None:
+        return limit or mkimage.DEFAULT_BLOCK_SIZE
+    size = mkimage.parse_block_size(args.block_size)
+    if limit is not None and size > limit:
+        raise CliError("block size %d KiB is over board %s's lower_block_size "
+                       "of %d KiB" % (size >> 10, board.name, limit >> 10))
+    return size
+
+
 def run_mkimage(args):
+    block_size = mkimage_block_size(args)
     mtime = sde = None
     if args.mtime is not None:
         mtime = mkimage.parse_time(args.mtime, "--mtime")
@@ -73,7 +97,7 @@ def run_mkimage(args):
         progress = mkimage.Progress()
     try:
         summary = mkimage.build_image(
-            args.src, args.out, block_size=args.block_size, comp=args.comp,
+            args.src, args.out, block_size=block_size, comp=args.comp,
             all_root=args.all_root, mtime=mtime, source_date_epoch=sde,
             pseudo=pseudo, excludes=args.exclude, progress=progress)
     finally:

@@ -122,3 +122,81 @@ def test_directories_and_huge_sizes_are_refused_before_allocating(tmp_path):
     line = one_line_error(ovl("fsck", sparse, "--size", "2g", "--erase-size",
                               "4k"))
     assert "more than the 1073741824" in line
+
+
+def sha(path):
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def add_file(img, name=b"kept"):
+    """One file in the upper image's root, through the store API."""
+    sys.path.insert(0, os.path.join(ROOT, "firmware"))
+    from host_tools.cmd_store import open_upper_image
+    from ovl.logstore import LogStore, ROOT_INO
+    flash = open_upper_image(img)
+    s = LogStore.mount(flash)
+    t = s.begin()
+    ino = t.new_ino()
+    t.put_inode(ino, mode=0o100644)
+    t.link(ROOT_INO, name.decode(), ino)
+    t.write(ino, 0, b"user data")
+    t.commit()
+    flash.save()
+
+
+def test_format_refuses_a_non_ovl_partition_and_a_store_in_use(tmp_path):
+    chip = str(tmp_path / "chip.img")
+    assert ovl("format", chip, "--board", "sim", "--partition", "upper"
+               ).returncode == 0
+    before = sha(chip)
+    line = one_line_error(ovl("format", chip, "--board", "sim",
+                              "--partition", "firmware"))
+    assert "type squashfs, not ovl" in line and "--force" in line, line
+    assert sha(chip) == before
+    img = str(tmp_path / "u.img")
+    geom = ("--size", "256k", "--erase-size", "4k")
+    assert ovl("format", img, *geom).returncode == 0
+    # An empty store may be formatted again; one holding files may not.
+    assert ovl("format", img, *geom).returncode == 0
+    add_file(img)
+    before = sha(img)
+    line = one_line_error(ovl("format", img, *geom))
+    assert "holds a log store with files" in line and "--force" in line, line
+    assert sha(img) == before
+    p = ovl("format", img, *geom, "--force")
+    assert p.returncode == 0, p.stderr
+    p = ovl("info", img, "--json")
+    assert json.loads(p.stdout)["counters"]["inodes"] == 1    # the root
+    # --force also formats a partition of another type, if the user says so.
+    p = ovl("format", chip, "--board", "sim", "--partition", "firmware",
+            "--force")
+    assert p.returncode == 0, p.stderr
+    assert ovl("fsck", chip, "--board", "sim", "--partition", "firmware"
+               ).returncode == 0
+
+
+def test_impossible_geometry_is_one_line_up_front(tmp_path):
+    out = str(tmp_path / "g.img")
+    cases = [
+        (("--size", "256k", "--erase-size", "4k", "--page-size", "8k"),
+         "page size 8192 is larger than the erase size 4096"),
+        (("--size", "256k", "--erase-size", "4k", "--nand"),
+         "NAND erase block of 4096 bytes holds 2 pages of 2048"),
+        (("--size", "256k", "--erase-size", "16k", "--page-size", "8k",
+          "--nand"), "holds 2 pages of 8192"),
+        (("--size", "256k", "--erase-size", "4k", "--page-size", "100"),
+         "page size 100 is not a power of two"),
+        (("--size", "252k", "--erase-size", "3k"),
+         "erase size 3072 is not a power of two"),
+        (("--size", "64k", "--erase-size", "512"),
+         "erase block of 512 bytes is too small"),
+        (("--size", "16k", "--erase-size", "4k"), "at least 5 erase blocks"),
+        (("--board", "sim", "--page-size", "4k"), "not both"),
+        (("--board", "sim", "--nand"), "not both"),
+    ]
+    for args, expect in cases:
+        line = one_line_error(ovl("format", out, *args))
+        assert expect in line, (args, line)
+        assert not os.path.exists(out), args

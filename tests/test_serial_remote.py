@@ -101,3 +101,45 @@ def test_put_interrupted_by_power_cut_keeps_the_old_file(booted):
     assert get(link, "/etc/motd") == old
     assert link.call_json(agent.FS_FSCK)["problems"] == []
     link.bye()
+
+
+def names(link, path):
+    return [e[0] for e in link.call_json(agent.FS_LS, {"path": path})
+            ["entries"]]
+
+
+def test_put_temporary_is_hidden_and_cleaned_up(booted):
+    import hashlib
+    import struct
+    from ovl import frames
+    b, link, root = booted
+    data = os.urandom(20000)
+    # A put in progress: its temporary is not listed, nor diffed.
+    link.call_json(agent.FS_PUT, {"path": "/etc/motd", "size": len(data),
+                                  "sha256": hashlib.sha256(data).hexdigest()})
+    link.call(frames.DATA, struct.pack("<I", 0) + data[:4096])
+    assert names(link, "/etc") == ["motd"]
+    changes = link.call_json(agent.FS_DIFF, {"path": "/"})["changes"]
+    assert not [c for c in changes if ".ovl-put-" in c[1]], changes
+    # The host goes away; the next session drops the unfinished put and
+    # its temporary with it.
+    link.ser.close()
+    link = connect(b)
+    with pytest.raises(RemoteError, match="ENOENT"):
+        link.call_json(agent.FS_STAT, {"path": "/etc/.ovl-put-motd"})
+    assert get(link, "/etc/motd") == b"hello from the lower\n"
+    # A put cut by a power cut: the next boot removes the temporary.
+    b.cut_after_replies(link, 3)
+    with pytest.raises(LinkError):
+        remote_put(link, "/etc/motd", data)
+    link.ser.close()
+    b.restart()
+    link = connect(b)
+    notes = " ".join(link.info["notes"])
+    assert "removed" in notes and "/etc/.ovl-put-motd" in notes, notes
+    with pytest.raises(RemoteError, match="ENOENT"):
+        link.call_json(agent.FS_STAT, {"path": "/etc/.ovl-put-motd"})
+    assert names(link, "/etc") == ["motd"]
+    assert get(link, "/etc/motd") == b"hello from the lower\n"
+    assert link.call_json(agent.FS_FSCK)["problems"] == []
+    link.bye()

@@ -41,9 +41,18 @@ class Partition:
 
 
 class Board:
+    """lower_block_size: the largest SquashFS block size the board reads
+    (None: no limit); heap: the MicroPython heap (bytes) ovl may use on it
+    (None: not an MCU board).  Both optional in the JSON."""
+
     def __init__(self, name, kind, size, erase_size, page_size, partitions,
-                 description=""):
+                 description="", lower_block_size=None, heap=None, keep=()):
+        self.lower_block_size = lower_block_size
+        self.heap = heap
         self.name = name
+        # paths a factory reset keeps (Overlay.reset(keep)), e.g. the
+        # board's network configuration
+        self.keep = list(keep)
         self.kind = kind
         self.size = size
         self.erase_size = erase_size
@@ -103,8 +112,23 @@ class Board:
             seen[pname] = True
             parts.append(Partition(pname, offset, psize, ptype))
         parts.sort(key=lambda p: p.offset)
+        lower_bs = heap = None
+        if d.get("lower_block_size") is not None:
+            lower_bs = _int(d, "lower_block_size", where)
+            if lower_bs < 4096 or lower_bs > 1 << 20 or lower_bs & (lower_bs - 1):
+                raise BoardError("%s: lower_block_size %d is not a power of two"
+                                 " from 4096 to 1048576" % (where, lower_bs))
+        if d.get("heap") is not None:
+            heap = _int(d, "heap", where)
+            if heap <= 0:
+                raise BoardError("%s: heap must be positive" % where)
+        keep = d.get("keep") or []
+        if not isinstance(keep, list) or [k for k in keep if not isinstance(
+                k, str) or not k.startswith("/")]:
+            raise BoardError("%s: keep must be a list of absolute paths"
+                             % where)
         return cls(name, kind, size, erase_size, page_size, parts,
-                   d.get("description", ""))
+                   d.get("description", ""), lower_bs, heap, keep)
 
     def partition(self, name):
         for p in self.partitions:
@@ -128,6 +152,12 @@ class Board:
                 "erase_size": self.erase_size, "page_size": self.page_size}
 
     def as_dict(self):
-        return {"name": self.name, "description": self.description,
-                "flash": self.geometry(),
-                "partitions": [p.as_dict() for p in self.partitions]}
+        d = {"name": self.name, "description": self.description,
+             "flash": self.geometry(),
+             "partitions": [p.as_dict() for p in self.partitions],
+             "keep": self.keep}
+        if self.lower_block_size is not None:
+            d["lower_block_size"] = self.lower_block_size
+        if self.heap is not None:
+            d["heap"] = self.heap
+        return d

@@ -59,7 +59,7 @@ class MtdFlash(Flash):
     """
 
     def __init__(self, path, size=None, erase_size=None, page_size=None,
-                 ioctl="system"):
+                 ioctl="system", kind="nor"):
         if ioctl == "system":
             ioctl = system_ioctl()
         self.path = path
@@ -82,7 +82,8 @@ class MtdFlash(Flash):
                 self.file.close()
                 raise ValueError("%s is not an MTD device: give the erase size"
                                  % path)
-            kind = "nor"
+            # the emulation applies the NOR cell rule to either kind; kind
+            # only tells the store how the chip wants to be programmed
             page_size = page_size or 1
         else:
             kind, size, erase_size, write_size = geometry
@@ -109,6 +110,9 @@ class MtdFlash(Flash):
             data = bytes(a & b for a, b in zip(old, data))
         self.file.seek(addr)
         self.file.write(data)
+        # straight to the device: a program that returned is on the chip
+        # (and a killed process is a power cut after its last program)
+        self.file.flush()
 
     def erase(self, block):
         if block < 0 or block >= self.block_count:
@@ -118,6 +122,7 @@ class MtdFlash(Flash):
         if self.emulated:
             self.file.seek(start)
             self.file.write(b"\xff" * self.erase_size)
+            self.file.flush()
             return
         req = struct.pack(ERASE_INFO_FORMAT, start, self.erase_size)
         try:

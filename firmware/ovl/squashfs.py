@@ -72,6 +72,12 @@ class UnsupportedCompressorError(ValueError):
     """The image is valid but this runtime cannot decompress its compressor."""
 
 
+class BlockSizeLimitError(ValueError):
+    """The image is valid but its data blocks are larger than the limit the
+    caller (a board's lower_block_size) allows: reading it would need more
+    RAM per block than the board has."""
+
+
 class Entry:
     """What lookup/readdir return: stat fields plus where the data lives.
 
@@ -173,6 +179,13 @@ _RUN_BYTES = 0 if compat.MICROPYTHON else 1 << 18
 # share a fragment but are not neighbours in a walk.  MicroPython keeps one.
 _FRAGMENT_CACHE_BYTES = 0 if compat.MICROPYTHON else 1 << 19
 _KEEP_LISTING_BLOCK = not compat.MICROPYTHON
+# MicroPython keeps one inflated block in all, data or fragment: reading a
+# file then holds at most one block besides the one being inflated.
+_ONE_KEPT_BLOCK = compat.MICROPYTHON
+# identity() reads at most this many bytes besides the superblock (read at
+# open), so superblock + identity reads stay within 4 KiB.
+IDENTITY_READ_LIMIT = 4096 - F.SUPERBLOCK_SIZE
+_IDENTITY_TAIL_MIN = 1024       # image-end bytes hashed even after a long walk
 
 
 def _body_format(itype, ref):
@@ -258,9 +271,12 @@ class SquashFS:
     cache_blocks: how many decompressed 8 KiB metadata blocks to keep.
     Listings and inodes live in different tables, so fewer than 2 makes a
     directory walk inflate a block per entry; 1 is the smallest heap.
+    max_block_size: refuse (BlockSizeLimitError) an image whose data blocks
+    are larger, at open rather than with a MemoryError at the first read
+    (a board's lower_block_size).
     """
 
-    def __init__(self, source, cache_blocks=None):
+    def __init__(self, source, cache_blocks=None, max_block_size=None):
         if cache_blocks is None:
             cache_blocks = 2 if compat.MICROPYTHON else 16
         self._src = source
@@ -275,6 +291,12 @@ class SquashFS:
         self._last_fragment = (-1, 0, 0)
         self._identity = None
         self._read_superblock()
+        if max_block_size is not None and self.block_size > max_block_size:
+            raise BlockSizeLimitError(
+                "lower image has %d KiB blocks, over this board's limit of "
+                "%d KiB: rebuild it with `ovl mkimage --board` (or -b %dK)"
+                % (self.block_size >> 10, max_block_size >> 10,
+                   max_block_size >> 10))
         self.root = self._inode(self.root_inode, "")
         if self.root.mode & F.S_IFMT != F.S_IFDIR:
             raise BadInodeError("root inode is not a directory")
@@ -796,18 +818,37 @@ class SquashFS:
         return b"".join(pieces)
 
     def identity(self):
-        """Digest of the superblock and every metadata table.
-
-        Any change to names, attributes, layout or (compressed) block sizes
-        changes it; reading metadata only keeps it cheap on a device.
+        """A digest that changes whenever the image does in a way a reader
+        sees, reading at most IDENTITY_READ_LIMIT bytes (docs/SQUASHFS.md,
+        "Identity"): the superblock; the size and last 4 bytes of each
+        metadata block from the inode table up to the first lookup-table
+        index (a compressed block ends with the Adler-32 of the 8 KiB it
+        inflates to); and the image's last bytes (the lookup tables).
         """
         if self._identity is None:
             h = compat.sha256(self._raw_superblock)
+            budget = IDENTITY_READ_LIMIT
+            end = self._dir_end
             pos = self.inode_table_start
-            while pos < self.bytes_used:
-                n = min(4096, self.bytes_used - pos)
-                h.update(self._read(pos, n))
-                pos += n
+            word = _unpack_from("<H", self._read(pos, 2))[0]
+            budget -= 2
+            while pos < end and budget >= _IDENTITY_TAIL_MIN + 6:
+                size = word & F.METADATA_SIZE_MASK
+                nxt = pos + 2 + size
+                if size == 0 or size > F.METADATA_SIZE or nxt > end:
+                    raise MetadataHeaderError("metadata header 0x%04x at 0x%x:"
+                                              " bad size" % (word, pos))
+                # The block's last bytes and the next block's header (the
+                # 2 bytes after the table, if it ends here) in one read.
+                start = max(pos + 2, nxt - 4)
+                raw = self._read(start, min(nxt + 2, self.bytes_used) - start)
+                budget -= len(raw)
+                h.update(raw)
+                if len(raw) >= nxt + 2 - start:
+                    word = _unpack_from("<H", raw, nxt - start)[0]
+                pos = nxt
+            tail = min(budget, self.bytes_used - end)
+            h.update(self._read(self.bytes_used - tail, tail))
             self._identity = "sqfs:" + compat.hexdigest(h)[:16]
         return self._identity
 
@@ -902,6 +943,8 @@ class SquashFS:
             run_bytes = 0
         append = pieces.append
         kept_pos = self._kept_pos
+        if _ONE_KEPT_BLOCK:
+            self._frags.clear()
         last_pos = -1               # the last block inflated here ...
         last_data = None            # ... and its data
         n = len(words)
@@ -928,6 +971,9 @@ class SquashFS:
                                 break
                             size += w
                             j += 1
+                    if _ONE_KEPT_BLOCK:
+                        self._kept = None   # before inflating: one block
+                        self._kept_pos = -1
                     run = self._read(pos, size)
                     if j == i + 1:
                         data = inflate(run, bs, wbits)
@@ -1027,6 +1073,12 @@ class SquashFS:
             if pos == self._kept_pos:
                 return self._kept
             self._kept = None            # before inflating: lowers the peak
+            if _ONE_KEPT_BLOCK:
+                self._frags.clear()
+        elif _ONE_KEPT_BLOCK:
+            self._frags.clear()
+            self._kept_pos = -1
+            self._kept = None
         elif len(self._frags) >= self._frag_limit:
             # The least recently used (CPython dicts keep insertion
             # order; MicroPython keeps one block, so order is moot).

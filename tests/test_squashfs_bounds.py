@@ -1,0 +1,211 @@
+"""The lower's bounds on a board: identity() reads at most 4 KiB and still
+changes with the image; an image whose blocks are over the board's limit is
+refused at open; MicroPython keeps at most one inflated block.
+"""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from host_tools.bench_fit import make_lower_tree
+from host_tools.mkimage import build_image
+
+MTIME = 1700000000
+
+IDENTITY = r"""
+import json
+from ovl.flash import BytesSource
+from ovl.squashfs import SquashFS, IDENTITY_READ_LIMIT
+
+class Counting(BytesSource):
+    read_bytes = 0
+    def read(self, addr, n):
+        Counting.read_bytes += n
+        return BytesSource.read(self, addr, n)
+
+out = []
+for path in %(images)r:
+    src = Counting(open(path, "rb"))
+    fs = SquashFS(src)
+    before = Counting.read_bytes
+    ident = fs.identity()
+    out.append([ident, Counting.read_bytes - before, IDENTITY_READ_LIMIT])
+print(json.dumps(out))
+"""
+
+
+def build(tmp_path, name, tree, block_size="4K"):
+    out = str(tmp_path / (name + ".sqfs"))
+    build_image(tree, out, block_size=block_size, mtime=MTIME)
+    return out
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory):
+    """A 2,000-file image (metadata far over 4 KiB), a rebuild of it, and
+    images that differ from it in one way each."""
+    base = tmp_path_factory.mktemp("ident")
+    tree = str(base / "tree")
+    make_lower_tree(tree)
+    images = {"base": build(base, "base", tree),
+              "again": build(base, "again", tree)}
+
+    def variant(name, change):
+        copy = str(base / ("tree-" + name))
+        shutil.copytree(tree, copy)
+        change(copy)
+        images[name] = build(base, name, copy)
+
+    # a rename keeping the name's length, deep in the tree
+    variant("rename", lambda t: os.rename(os.path.join(t, "d07", "f0007.txt"),
+                                          os.path.join(t, "d07", "g0007.txt")))
+    # a mode change of one file
+    variant("chmod", lambda t: os.chmod(os.path.join(t, "d03", "f0003.txt"),
+                                        0o600))
+
+    def edit(t):
+        path = os.path.join(t, "d11", "f0011.txt")
+        data = bytearray(open(path, "rb").read())
+        data[5:9] = b"EDIT"
+        data += b"!"
+        open(path, "wb").write(bytes(data))
+    variant("content", edit)
+    images["small"] = build(base, "small", os.path.join(tree, "d00"))
+    return images
+
+
+def test_identity_reads_4k_and_sees_changes(variants, runtime):
+    names = sorted(variants)
+    got = json.loads(runtime(IDENTITY % {"images": [variants[n] for n in names]},
+                             heap="2m").strip().splitlines()[-1])
+    ident = {}
+    for name, (digest, read_bytes, limit) in zip(names, got):
+        assert limit == 4096 - 96
+        assert read_bytes <= limit, (name, read_bytes)
+        ident[name] = digest
+    assert ident["again"] == ident["base"]
+    for name in ("rename", "chmod", "content", "small"):
+        assert ident[name] != ident["base"], name
+    # the 2,000-file image's metadata is far larger than what was read
+    size = os.path.getsize(variants["base"])
+    assert size > 4 * 4096
+
+
+def test_identity_same_on_both_runtimes(variants, mpy, cpy):
+    script = IDENTITY % {"images": [variants["base"], variants["small"]]}
+    assert json.loads(mpy(script).strip().splitlines()[-1]) == \
+        json.loads(cpy(script).strip().splitlines()[-1])
+
+
+LIMIT = r"""
+from ovl.flash import BytesSource
+from ovl.squashfs import SquashFS, BlockSizeLimitError
+try:
+    SquashFS(BytesSource(open(%(big)r, "rb")), max_block_size=4096)
+    print("opened")
+except BlockSizeLimitError as e:
+    print("refused:", e)
+fs = SquashFS(BytesSource(open(%(small)r, "rb")), max_block_size=4096)
+print("ok", fs.block_size)
+"""
+
+
+def test_block_size_over_the_limit_is_refused_at_open(variants, tmp_path,
+                                                      runtime):
+    tree = str(tmp_path / "t")
+    make_lower_tree(tree, files=20, dirs=2)
+    big = build(tmp_path, "big", tree, "128K")
+    out = runtime(LIMIT % {"big": big, "small": variants["small"]}).split("\n")
+    assert out[0] == ("refused: lower image has 128 KiB blocks, over this "
+                      "board's limit of 4 KiB: rebuild it with `ovl mkimage "
+                      "--board` (or -b 4K)")
+    assert out[1] == "ok 4096"
+
+
+KEPT = r"""
+import gc
+from ovl.flash import BytesSource
+from ovl.squashfs import SquashFS
+fs = SquashFS(BytesSource(open(%(image)r, "rb")))
+files = [fs.lookup(p) for p in %(paths)r]
+gc.collect()
+base = gc.mem_alloc()
+for e in files:
+    assert len(fs.read(e, 0, e.size)) == e.size
+    gc.collect()
+    print(e.size, gc.mem_alloc() - base)
+"""
+
+
+def test_micropython_keeps_one_block(tmp_path, mpy):
+    # a file of two data blocks and a fragment tail, then a small file in
+    # another fragment block: each read leaves one inflated block behind
+    tree = str(tmp_path / "t")
+    os.makedirs(tree)
+    with open(os.path.join(tree, "big"), "wb") as f:
+        f.write(bytes(range(256)) * 40)          # 10,240 B: 2 blocks + tail
+    for i in range(40):                          # fill a fragment block
+        with open(os.path.join(tree, "s%02d" % i), "wb") as f:
+            f.write(os.urandom(150))
+    image = build(tmp_path, "img", tree)
+    out = mpy(KEPT % {"image": image, "paths": ["/big", "/s39", "/big"]},
+              heap="256k")
+    rows = [tuple(map(int, line.split())) for line in out.split("\n") if line]
+    assert [r[0] for r in rows] == [10240, 150, 10240]
+    for size, kept in rows:
+        # one 4 KiB block plus its object header; two would be over 8 KiB
+        assert kept <= 4096 + 512, rows
+
+
+BOARD = r"""
+import json
+from ovl.board import Board
+from ovl.simflash import SimFlash
+from ovl import fwslot, board_runner
+board = Board.from_dict(json.load(open(%(board)r)))
+flash = SimFlash(board.size, board.erase_size, board.page_size)
+slot = fwslot.slots(board, flash)[0]
+data = open(%(image)r, "rb").read()
+for at in range(0, len(data), 4096):
+    flash.program(slot.offset + at, data[at:at + 4096])
+fs, note = board_runner.mount_overlay(board, flash, slot)
+print(fs, board.lower_block_size, board.heap)
+print(note)
+"""
+
+
+def test_board_refuses_a_lower_over_its_block_size(tmp_path, mpy):
+    tree = str(tmp_path / "t")
+    make_lower_tree(tree, files=20, dirs=2)
+    big = build(tmp_path, "big", tree, "128K")
+    board = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "boards", "esp32-4mb.json")
+    out = mpy(BOARD % {"board": board, "image": big}, heap="16m").split("\n")
+    assert out[0] == "None 4096 98304"
+    assert out[1] == ("overlay did not mount: lower image has 128 KiB blocks, "
+                      "over this board's limit of 4 KiB: rebuild it with `ovl "
+                      "mkimage --board` (or -b 4K)")
+
+
+def test_mkimage_board_sets_the_block_size(tmp_path, capfd):
+    from host_tools import cli
+    from ovl.flash import BytesSource
+    from ovl.squashfs import SquashFS
+    tree = str(tmp_path / "t")
+    make_lower_tree(tree, files=5, dirs=1)
+    for board, bs in (("pico", 4096), ("esp32-4mb", 4096),
+                      ("router-16mb", 131072)):
+        out = str(tmp_path / (board + ".sqfs"))
+        assert cli.main(["mkimage", "-q", "--board", board, tree, out]) == 0
+        with open(out, "rb") as f:
+            assert SquashFS(BytesSource(f)).block_size == bs
+    capfd.readouterr()
+    out = str(tmp_path / "over.sqfs")
+    assert cli.main(["mkimage", "-q", "--board", "pico", "-b", "8K", tree,
+                     out]) == 1
+    err = capfd.readouterr().err
+    assert err == ("ovl: error: block size 8 KiB is over board pico's "
+                   "lower_block_size of 4 KiB\n")
+    assert not os.path.exists(out)
