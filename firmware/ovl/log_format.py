@@ -528,7 +528,8 @@ def node_from(addr, raw, body):
             return Node(addr, ntype, flags, blen, ver, txn, fields,
                         bytes(body[:protected_len(ntype, flags, blen)]),
                         "body CRC")
-        fields = parse_body(ntype, body, blen, flags)
+        fields = None if ntype == NODE_SUMMARY else \
+            parse_body(ntype, body, blen, flags)
     except UNPACK_ERRORS:
         return None
     return Node(addr, ntype, flags, blen, ver, txn, fields, keep)

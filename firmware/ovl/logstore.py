@@ -26,7 +26,8 @@ from ovl.log_format import (
     VOID_BODY_SIZE, NO_BLOCK, COUNTER_MAX, KEY_PREFIX, header_fields,
     protected_len, damage_target, node_from, NODE_MAGIC,
     TRUNCATE_BODY, SYMLINK_BODY,
-    META_BODY, META_DELETED, VOID_BODY, NAME_MAX, SYMLINK_MAX, META_KEY_MAX,
+    META_BODY, META_DELETED, VOID_BODY, META_PREFIX, DIRENT_PREFIX,
+    NAME_MAX, SYMLINK_MAX, META_KEY_MAX,
     META_VALUE_MAX, SUMMARY_TAIL_SIZE, SUMMARY_TAIL, SUMMARY_MAGIC,
     align, node_size, pack_block_header,
     unpack_block_header, pack_node, unpack_node_header, restamp, F_WIDE,
@@ -45,6 +46,7 @@ WEAR_PERIOD = 16       # every Nth collection considers a cold block ...
 WEAR_SPREAD = 8        # ... when erase counts differ by more than this
 VOID_MARGIN = 16       # txn ids skipped after a crash (see _mount)
 EXTENT_CACHE = 8       # files whose extent maps stay in RAM
+VERIFIED = 8           # data nodes whose CRCs a read remembers as checked
 TXN_RAM = 4096         # data bytes a Txn holds before it streams them to
                        # flash as provisional nodes
 
@@ -58,6 +60,7 @@ INODE_ATTRS = ("mode", "uid", "gid", "mtime", "ctime", "size", "nlink",
 
 NO_VER = COUNTER_MAX + 1   # above every version: "no node yet"
 FF4 = b"\xff\xff\xff\xff"
+HEADER_DAMAGE = -1     # damage list "type" of a mended block header
 NODE_MAGIC_BYTES = struct.pack("<H", NODE_MAGIC)
 
 
@@ -189,6 +192,7 @@ class LogStore:
         self.damage = []             # (addr, what, target) found so far
         self.damaged = {}            # ("inode"|"dir", n) -> first reason
         self.damaged_blocks = {}     # blocks GC keeps: they hold damage
+        self.verified_nodes = []     # addrs of data nodes read and checked
         self.seen_max = 0
         self.reset_ver = 0
         self.replaying = False       # rebuilding a map: deaths already counted
@@ -240,6 +244,8 @@ class LogStore:
         self.minver[b] = NO_VER
         self.verified.add(b)
         self.garbage_blocks.discard(b)
+        self.verified_nodes = [a for a in self.verified_nodes
+                               if a // self.es != b]
         return True
 
     def _retire(self, b):
@@ -306,7 +312,10 @@ class LogStore:
         es = self.es
         known = []
         for b in range(self.nblocks):
-            hdr = unpack_block_header(self._read(b * es, BLOCK_HDR_SIZE))
+            raw = self._read(b * es, BLOCK_HDR_SIZE)
+            hdr = unpack_block_header(raw)
+            if hdr is None:
+                hdr = self._mend_header(b, raw)
             if hdr is None:
                 continue
             prog_unit, ec, seq, esize, count = hdr
@@ -349,6 +358,7 @@ class LogStore:
             blocks[b] = (nodes, end, clean, summarized)
             if not clean:
                 junk = True
+                self.stats["torn_tails"] += 1    # the remains of a cut
                 self.garbage_blocks.add(b)
             for nd in nodes:
                 if nd.flags & F_COMMIT and not nd.flags & F_PROV and \
@@ -434,9 +444,10 @@ class LogStore:
                 if nd.eff < reset_ver:
                     self._kill(nd.addr, nd.size())
                     continue
-                if nd.fields is None:
+                if nd.damage is not None:
                     self._damaged(nd)
-                    continue
+                    if nd.fields is None:
+                        continue
                 if nd.type in (NODE_DATA, NODE_TRUNCATE):
                     ino = nd.fields[0]
                     lst = data.get(ino)
@@ -505,9 +516,37 @@ class LogStore:
             self.next_txn = max(seen_max, commit_max) + 1
         if self.inodes.get(ROOT_INO) is None or \
                 self.inodes[ROOT_INO][0] is None:
+            why = self.damaged.get(("inode", ROOT_INO))
+            if why is not None:
+                raise CorruptError("log store root directory damaged on "
+                                   "flash (%s)" % why)
             raise CorruptError("log store has no root directory")
         self.stats["mount_bytes_read"] = self.stats["bytes_read"] - before
         self.mounting = False
+
+    def _mend_header(self, b, raw):
+        """The header of block b when one flipped bit is all that is wrong
+        with it and the block holds a log (reported as damage); else None
+        (an interrupted erase or header program changes many bits, and a
+        block without a log is erased before use anyway)."""
+        if raw == b"\xff" * len(raw) or self._erased(
+                b * self.es + self.data_start, 4):
+            return None
+        for i in range(len(raw) * 8):
+            mended = bytearray(raw)
+            mended[i >> 3] ^= 1 << (i & 7)
+            try:
+                hdr = unpack_block_header(mended)
+            except CorruptError:
+                hdr = None
+            if hdr is not None:
+                self.stats["corrupt_nodes"] += 1
+                self.damage.append((b * self.es, HEADER_DAMAGE, 0,
+                                    "block header damaged (bit %d of byte"
+                                    " %d; mended)" % (i & 7, i >> 3),
+                                    None, None))
+                return hdr
+        return None
 
     def _block_nodes(self, b, mounting=False):
         """(nodes, end, clean, summarized) of block b: from its summary when
@@ -521,6 +560,12 @@ class LogStore:
                 return nodes, end, True, True
         nodes, end, clean, junk = self._scan(b)
         self.stats["blocks_scanned"] += 1
+        if mounting:
+            for addr, n in junk:
+                self.stats["corrupt_nodes"] += 1
+                self.damaged_blocks[b] = True
+                self.damage.append((addr, None, 0, "%d unreadable bytes" % n,
+                                    None, None))
         return nodes, end, clean, False
 
     def _scan(self, b):
@@ -581,6 +626,14 @@ class LogStore:
         # junk after the log end means a program was cut there; a summary
         # tail alone means the block was closed (its summary is damaged)
         clean = self._erased(base + end, limit - end)
+        if not clean:
+            tail = struct.unpack(SUMMARY_TAIL, self._read(
+                base + limit, SUMMARY_TAIL_SIZE))
+            if tail[1] == SUMMARY_MAGIC and tail[0] == end:
+                # the summary itself is what fails: its tail was written
+                # after it, so this is damage, not the remains of a cut
+                junk.append((base + end, limit - end))
+                return nodes, limit, True, junk
         if clean and (closed or
                       not self._erased(base + limit, SUMMARY_TAIL_SIZE)):
             end = limit
@@ -716,22 +769,61 @@ class LogStore:
         self._role_dead(st[4], st[5])
 
     def _note_damage(self, nd, what):
-        """Damage found after mount (a data read, a GC copy)."""
-        target = damage_target(nd.type, nd.keep or b"")
-        self.damage.append((nd.addr, nd.type, nd.ver, what, target,
-                            nd.keep))
+        """Damage found after mount (a data read, a GC copy).  Counted and
+        listed; a data node's file keeps answering EIO where it reads the
+        node (its size and attributes are elsewhere, intact)."""
+        for rec in self.damage:
+            if rec[0] == nd.addr:
+                return
+        self.damage.append((nd.addr, nd.type, nd.ver, what, None, nd.keep))
         self.stats["corrupt_nodes"] += 1
-        if target is not None and target not in self.damaged:
-            self.damaged[target] = "%s at 0x%x" % (what, nd.addr)
 
     def _damaged(self, nd):
         """A committed node that fails its CRC: remember what it damaged
-        (settled against newer nodes at the end of mount)."""
+        (settled against newer nodes at the end of mount).  A data node
+        whose key and range survived is indexed as usual instead: a read
+        of what still shows of it checks its CRC and answers EIO."""
+        self.stats["corrupt_nodes"] += 1
+        self.damaged_blocks[nd.addr // self.es] = True
         target = None
-        if nd.keep is not None:
+        if nd.keep is not None and nd.fields is None:
             target = damage_target(nd.type, nd.keep)
         self.damage.append((nd.addr, nd.type, nd.ver, nd.damage, target,
                             nd.keep))
+
+    def _settle_damage(self):
+        """Which damaged nodes took something that would show: their
+        inode or directory answers EIO (not ENOENT, not an older version).
+        One a newer node of the same key overrides took nothing."""
+        for addr, ntype, ver, what, target, keep in self.damage:
+            if target is None:
+                continue
+            kind, n = target
+            owner = self._live_inode(n)
+            birth = owner[1] if owner is not None else 0
+            if ntype == NODE_INODE or ntype == NODE_DELETE:
+                rec = self.inodes.get(n)
+                hit = rec is None or rec[1] < ver
+            elif owner is None or ver < birth:
+                hit = False
+            elif ntype == NODE_SYMLINK:
+                rec = self.links.get(n)
+                hit = rec is None or rec[1] < ver
+            elif ntype == NODE_DIRENT and len(keep) > DIRENT_PREFIX and \
+                    len(keep) > KEY_PREFIX:
+                # the summary kept the whole body: the name is known
+                rec = (self.dirs.get(n) or {}).get(bytes(keep[8:]))
+                hit = rec is None or rec[1] < ver
+            elif ntype == NODE_META and len(keep) >= META_PREFIX:
+                klen = struct.unpack("<H", keep[4:6])[0]
+                key = bytes(keep[META_PREFIX:META_PREFIX + klen])
+                rec = (self.meta.get(n) or {}).get(key) \
+                    if len(key) == klen else None
+                hit = rec is None or rec[1] < ver
+            else:
+                hit = True
+            if hit and target not in self.damaged:
+                self.damaged[target] = "%s at 0x%x" % (what, addr)
 
     def _damage_name(self, ntype, prefix):
         """': inode 5' / ': an entry of dir 3' for a damage message."""
@@ -856,15 +948,18 @@ class LogStore:
             if inode is None or rec[1] < inode[1]:
                 self._kill(rec[2], rec[3])
                 del self.links[ino]
+        self._settle_damage()
         # a dirent naming an inode that does not exist can only come from
         # damage: drop it (fsck reports it) rather than hand out a dead ino
+        # -- unless the damage is known: that inode answers EIO instead
         for parent in list(self.dirs):
             d = self.dirs[parent]
             for name in list(d):
                 rec = d[name]
                 v = rec[0]
                 if v is not None and v != WHITEOUT and \
-                        self._live_inode(v) is None:
+                        self._live_inode(v) is None and \
+                        ("inode", v) not in self.damaged:
                     self.repairs.append("dropped dirent %r in dir %d: inode"
                                         " %d missing" % (name, parent, v))
                     self._kill(rec[2], rec[3])
@@ -987,7 +1082,17 @@ class LogStore:
 
     # ===== reading ========================================================
 
+    def _check_damage(self, kind, n):
+        """EIO when a damaged node took what (kind, n) names."""
+        if self.damaged:
+            why = self.damaged.get((kind, n))
+            if why is not None:
+                raise compat.oserror(compat.EIO, "%s %d: damaged on flash"
+                                     " (%s)" % ("directory" if kind == "dir"
+                                                else "inode", n, why))
+
     def get(self, ino):
+        self._check_damage("inode", ino)
         rec = self.inodes.get(ino)
         if rec is None or rec[0] is None:
             return None
@@ -999,6 +1104,7 @@ class LogStore:
                      birth)
 
     def lookup(self, dir_ino, name):
+        self._check_damage("dir", dir_ino)
         d = self.dirs.get(dir_ino)
         if d is None:
             return None
@@ -1006,6 +1112,7 @@ class LogStore:
         return None if rec is None else rec[0]
 
     def listdir(self, dir_ino):
+        self._check_damage("dir", dir_ino)
         d = self.dirs.get(dir_ino)
         if not d:
             return iter(())
@@ -1015,6 +1122,7 @@ class LogStore:
         return iter(out)
 
     def readlink(self, ino):
+        self._check_damage("inode", ino)
         rec = self.links.get(ino)
         if rec is None:
             raise compat.oserror(compat.EINVAL, "inode %d is not a symlink"
@@ -1052,6 +1160,7 @@ class LogStore:
                 out.append((pos, ps - pos, None))
                 pos = ps
             stop = min(pe, end)
+            self._verify(ino, ent)
             out.append((pos, stop - pos,
                         self._read(ent[3] + ent[6] + pos - ent[1],
                                    stop - pos)))
@@ -1060,6 +1169,27 @@ class LogStore:
         if pos < end:
             out.append((pos, end - pos, None))
         return out
+
+    def _verify(self, ino, ent):
+        """Check a data node's CRCs before its bytes are handed out (the
+        last VERIFIED nodes checked are not read twice); EIO if they
+        fail."""
+        addr = ent[3]
+        if addr in self.verified_nodes:
+            return
+        raw = self._read(addr, ent[4])
+        hf = header_fields(raw)
+        ok = hf is not None and unpack_node_header(raw) is not None and \
+            crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
+        if not ok:
+            nd = Node(addr, NODE_DATA, 0, 0, ent[0], 0, None,
+                      struct.pack("<I", ino))
+            self._note_damage(nd, "data CRC")
+            raise compat.oserror(compat.EIO, "inode %d: data damaged on "
+                                 "flash at 0x%x" % (ino, addr))
+        self.verified_nodes.append(addr)
+        if len(self.verified_nodes) > VERIFIED:
+            del self.verified_nodes[0]
 
     # ===== writing ========================================================
 
@@ -1905,6 +2035,7 @@ class Txn:
         self.stream = None  # txn id of its provisional nodes, once spilled
         self.spilled = []   # their Nodes, in order (one per block's worth)
         self.held = 0       # data bytes held in ops
+        self.ram = store.txn_ram    # ... at most (then spilled)
         self.ops = []
         self.puts = {}      # ino -> index in ops of its pending inode node
         self.appends = {}   # ino -> index in ops of its last data write
@@ -1983,7 +2114,7 @@ class Txn:
         end = offset + len(data)
         self._grow(ino, end)
         self.held += len(data)
-        if self.held > self.store.txn_ram:
+        if self.held > self.ram:
             self.spill()
 
     def spill(self):
@@ -2310,44 +2441,65 @@ def check(store):
                           " %d (%s)" % (b, live, accounted,
                                         "leak" if accounted > live
                                         else "over-counted dead"))
-    # the tree
+    # the tree (a damaged inode or directory answers EIO: named here)
     reachable = {ROOT_INO: True}
+    paths = {ROOT_INO: "/"}
     refs = {}
-    subdirs = {}
     todo = [ROOT_INO]
     while todo:
         d = todo.pop()
-        for name, v in store.listdir(d):
+        try:
+            entries = list(store.listdir(d))
+        except OSError as e:
+            errors.append("%s: %s" % (paths.get(d, "inode %d" % d), e))
+            continue
+        for name, v in entries:
             if v == WHITEOUT:
                 continue
-            inode = store.get(v)
+            path = paths.get(d, "/").rstrip("/") + "/" + name
+            try:
+                inode = store.get(v)
+            except OSError as e:
+                errors.append("%s: %s" % (path, e))
+                reachable[v] = True
+                continue
             if inode is None:
                 errors.append("dir %d: entry %r names missing inode %d"
                               % (d, name, v))
                 continue
             refs[v] = refs.get(v, 0) + 1
             if inode.mode & 0o170000 == 0o040000:
-                subdirs[d] = subdirs.get(d, 0) + 1
                 if v in reachable:
                     errors.append("directory %d has more than one name" % v)
                     continue
                 todo.append(v)
+                paths[v] = path
             reachable[v] = True
+    for (kind, n), why in store.damaged.items():
+        if n not in reachable:
+            errors.append("%s %d: damaged on flash (%s)"
+                          % ("directory" if kind == "dir" else "inode", n,
+                             why))
+    for addr, ntype, ver, what, target, keep in store.damage:
+        if ntype == HEADER_DAMAGE:
+            errors.append("block %d: %s" % (addr // es, what))
     orphans = []
     for ino, rec in store.inodes.items():
-        inode = store.get(ino)
+        try:
+            inode = store.get(ino)
+        except OSError:
+            continue                # reported above
         if inode is None:
             continue
         if ino not in reachable:
             orphans.append(ino)
             continue
-        if inode.mode & 0o170000 == 0o040000:
-            want = 2 + subdirs.get(ino, 0)
-        else:
-            want = refs.get(ino, 0)
-        if inode.nlink != want:
+        # link counts of files and symlinks (a directory's is the
+        # overlay's business: it shows merged directories with 1)
+        if inode.mode & 0o170000 != 0o040000 and \
+                inode.nlink != refs.get(ino, 0):
             warnings.append("inode %d: nlink %d, %d names" %
-                            (ino, inode.nlink, want))
+                            (ino, inode.nlink, refs.get(ino, 0)))
         if inode.mode & 0o170000 == 0o120000 and ino not in store.links:
             errors.append("symlink inode %d has no target" % ino)
     for ino in orphans:
