@@ -1075,3 +1075,54 @@ print([e for e in m.fsck()['errors'] if e.startswith('/: ')] != [])
     assert out == ["True", "True", "1", "True", "1", "True",
                    "True", "True", "True", "True", "True",
                    "True", "True", "True", "True", "True"]
+
+
+def test_a_full_store_still_renames_truncates_and_deletes(runtime):
+    """Filled to ENOSPC, the store still renames, truncates, changes
+    attributes and deletes (those may take a block of the reserve), and
+    what they free is writable again without a remount."""
+    out = run(runtime, """
+f = SimFlash(16 * 1024, 1024, 256)
+s = LogStore.format(f)
+ok = []
+for cycle in range(12):
+    made = []
+    while True:
+        t = s.begin()
+        ino = t.new_ino()
+        t.put_inode(ino, mode=0o100644)
+        t.link(ROOT_INO, 'f%d' % len(made), ino)
+        t.write(ino, 0, bytes([cycle]) * 200)
+        if enospc(t.commit):
+            t.abort()
+            break
+        made.append(ino)
+    t = s.begin()                       # rename f0 over nothing
+    t.unlink(ROOT_INO, 'f0')
+    t.link(ROOT_INO, 'renamed', made[0])
+    t.put_inode(made[0], ctime=cycle)
+    t.commit()
+    t = s.begin()                       # truncate f1, chmod f2
+    t.truncate(made[1], 10)
+    t.put_inode(made[1], size=10)
+    t.commit()
+    t = s.begin()
+    t.put_inode(made[2], mode=0o100600)
+    t.commit()
+    t = s.begin()                       # a whiteout replacing a name
+    t.unlink(ROOT_INO, 'f3')
+    t.whiteout(ROOT_INO, 'f3')
+    t.delete_inode(made[3])
+    t.commit()
+    ok.append(s.lookup(ROOT_INO, 'renamed') == made[0] and
+              s.get(made[1]).size == 10 and len(made) > 8)
+    for name, v in list(s.listdir(ROOT_INO)):
+        t = s.begin()
+        t.unlink(ROOT_INO, name)
+        if v != WHITEOUT:
+            t.delete_inode(v)
+        t.commit()
+    assert not s.fsck()['errors'], cycle
+print(all(ok), list(s.listdir(ROOT_INO)), LogStore.mount(f).fsck()['errors'])
+""", timeout=300)
+    assert out == ["True", "[]", "[]"]

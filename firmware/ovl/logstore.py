@@ -42,6 +42,7 @@ F_OPAQUE = 0x0001      # Inode.flags: an opaque directory (hides the lower)
 
 RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
                        # may take one, GC the last (so it always progresses)
+SHRINK_BYTES = 1024    # the most a txn that may take the reserve writes
 WEAR_PERIOD = 16       # every Nth collection considers a cold block ...
 WEAR_SPREAD = 8        # ... when erase counts differ by more than this
 VOID_MARGIN = 16       # txn ids skipped after a crash (see _mount)
@@ -2357,19 +2358,28 @@ class Txn:
         return out
 
     def _shrinks(self):
-        """Does this txn only remove things (it may then use a block of
-        the reserve, so a full store can still delete)?"""
+        """May this txn use a block of the reserve (so a full store can
+        still free space)?  Removals, renames, truncations and attribute
+        changes may: no data or symlink, no more names made than removed
+        or hidden (a whiteout hides one), and small (at most
+        SHRINK_BYTES of nodes)."""
         if self.spilled:
             return False
+        names = 0
+        size = 0
         for op in self.ops:
             kind = op[0]
-            if kind == "inode" and op[3] is None:
+            if kind == "data" or kind == "symlink":
                 return False
-            if kind in ("data", "symlink") or \
-                    (kind == "dirent" and op[3] != DIRENT_REMOVED) or \
-                    (kind == "meta" and op[3] is not None):
-                return False
-        return True
+            if kind == "dirent":
+                names += -1 if op[3] in (DIRENT_REMOVED,
+                                         DIRENT_WHITEOUT) else 1
+                size += 64 + len(op[2])
+            elif kind == "meta":
+                size += 64 + len(op[2]) + len(op[3] or b"")
+            else:
+                size += 96
+        return names <= 0 and size <= SHRINK_BYTES
 
     def commit(self):
         self._check()
