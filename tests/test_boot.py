@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from host_tools.cmd_install import board_module
 from host_tools.mkimage import build_image
 from ovl import agent, frames, fwslot
 from ovl.board import Board, BoardError
@@ -70,9 +71,7 @@ def chip(tmp_path):
     chip = str(tmp_path / "chip.bin")
     flash_chip(board, image, chip)
     with open(tmp_path / "ovl_board.py", "w") as f:
-        f.write("BOARD = %r\nCHIP = %r\n" % (d, chip) +
-                "def open_board():\n    import ovl.boot\n"
-                "    return ovl.boot.open_board()\n")
+        f.write(board_module(board, chip))     # as `ovl install` writes it
     return tmp_path
 
 

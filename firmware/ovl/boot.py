@@ -449,13 +449,16 @@ def mount_vfs(booted, mount_point="/", native=NATIVE_MOUNT, vfs=None):
     fs = OvlVfs(booted.view, hide=hide)
     if mount_point == "/":
         moved = False
-        for obj, where in list_mounts(vfs):
+        cwd = os.getcwd()
+        mounts = list_mounts(vfs)
+        for obj, where in mounts:
             if where == "/":
                 vfs.umount("/")
                 vfs.mount(obj, native)
                 moved = True
         if moved:
-            follow_native_root(native)
+            follow_native_root(native, cwd, [w for o, w in mounts
+                                             if w != "/"])
         vfs.mount(fs, "/")
         os.chdir("/")
         if "" not in sys.path:
@@ -470,20 +473,32 @@ def mount_vfs(booted, mount_point="/", native=NATIVE_MOUNT, vfs=None):
     return mount_point
 
 
-def follow_native_root(native):
+def follow_native_root(native, cwd, others=()):
     """The port's filesystem now lives under `native`: sys.path and the
     packages already imported from it (their __path__, which their lazy
-    submodule imports use) point there."""
+    submodule imports use) point there.  cwd: the directory relative
+    paths meant; "" on sys.path stays (the overlay's root from now on)
+    and the old working directory is appended after it.  Paths on other
+    mounts (others: e.g. /rom) and frozen modules stay."""
+    def moved(p):
+        if p.startswith(".frozen"):
+            return p
+        if not p.startswith("/"):
+            p = cwd.rstrip("/") + "/" + p
+        for where in others:
+            if p == where or p.startswith(where.rstrip("/") + "/"):
+                return p
+        return native + p.rstrip("/") if p != "/" else native
     for i in range(len(sys.path)):
-        if sys.path[i].startswith("/"):
-            sys.path[i] = native + sys.path[i]
+        if sys.path[i]:
+            sys.path[i] = moved(sys.path[i])
+    sys.path.append(moved(""))
     for mod in list(sys.modules.values()):
         path = getattr(mod, "__path__", None)
-        if isinstance(path, str) and path.startswith("/"):
-            mod.__path__ = native + path
+        if isinstance(path, str):
+            mod.__path__ = moved(path)
         elif isinstance(path, list):
-            mod.__path__ = [native + p if p.startswith("/") else p
-                            for p in path]
+            mod.__path__ = [moved(p) for p in path]
 
 
 def list_mounts(vfs):
