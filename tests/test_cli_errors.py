@@ -304,6 +304,11 @@ CASES = [
     ("crashtest-script-random", ["crashtest", "--script", "{rand}"], {}),
     ("crashtest-script-endless", ["crashtest", "--script", "/dev/zero"], {}),
     ("crashtest-workload-unknown", ["crashtest", "--workload", "nope"], {}),
+    ("crashtest-lower-without-script", ["crashtest", "--lower", "{img}"], {}),
+    ("crashtest-lower-random", ["crashtest", "--script", "{wl}", "--lower",
+                                "{rand}"], {}),
+    ("crashtest-erase-size-12Q", ["crashtest", "--list", "--erase-size",
+                                  "12Q"], {}),
     # the top level
     ("no-such-command", ["frobnicate"], {}),
 ]

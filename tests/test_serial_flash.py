@@ -303,6 +303,16 @@ def test_ab_boot_falls_back_when_the_newest_slot_fails(board, tmp_path):
     assert link.info["fs"], notes
     assert "firmware_b" in notes and "did not mount" in notes, notes
     assert "fell back to firmware_a" in notes, notes
+    # `ovl remote info` shows it to the user.
+    link.bye()
+    link.ser.close()
+    status, out, err = cli("remote", "--port", b.port, "--no-bootstrap",
+                           "info")
+    assert status == 0, err
+    assert "boot slot: firmware_a" in out, out
+    assert "firmware_b  ok  generation 2" in out, out
+    assert "note: fell back to firmware_a: slot firmware_b" in out, out
+    link = connect(b)
     # The next flash goes to the slot that failed, never the running one.
     s = flash_image(link, squashfs_image(tmp_path, "b.sqfs", seed=2))
     assert (s["partition"], s["generation"]) == ("firmware_b", 2)
@@ -337,6 +347,11 @@ def test_block_size_over_the_board_limit_is_refused(tmp_path):
     with pytest.raises(CliError, match="64 KiB blocks; board mcu reads at"
                        " most 16 KiB"):
         check_block_size(lower, mcu)
+    # The boards' own limits (boards/*.json lower_block_size).
+    from host_tools.boards import load_board
+    check_block_size(lower, load_board("sim"))
+    with pytest.raises(CliError, match="board esp32-4mb reads at most 4 KiB"):
+        check_block_size(lower, load_board("esp32-4mb"))
     check_block_size(lower, SimpleNamespace(name="router",
                                             lower_block_size=131072))
     check_block_size(lower, SimpleNamespace(name="old"))    # no limit given

@@ -143,3 +143,51 @@ def test_put_temporary_is_hidden_and_cleaned_up(booted):
     assert get(link, "/etc/motd") == b"hello from the lower\n"
     assert link.call_json(agent.FS_FSCK)["problems"] == []
     link.bye()
+
+
+def test_remote_fsck_exit_status_follows_fsck(booted):
+    """`ovl remote fsck`: 0 clean, 4 problems left, as `ovl fsck`."""
+    import contextlib
+    from host_tools.cli import main as cli_main
+    from ovl.board_runner import load_board
+    from ovl.flash import Region
+    from ovl.logstore import LogStore
+    from ovl.simflash import SimFlash
+    b, link, root = booted
+    remote_put(link, "/etc/motd", b"changed\n")
+    link.bye()
+    link.ser.close()
+
+    def remote_fsck():
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = cli_main(["remote", "--port", b.port, "--no-bootstrap",
+                               "--boot-wait", "15", "fsck"])
+        return status, out.getvalue() + err.getvalue()
+
+    status, out = remote_fsck()
+    assert status == 0 and "fsck: clean" in out, out
+    # Damage the upper while the board is off: the file's link count no
+    # longer matches its names.
+    b.kill()
+    board = load_board(SIM)
+    chip = SimFlash(board.size, board.erase_size, board.page_size,
+                    path=b.flash_path)
+    upper = board.first_of_type("ovl")
+    store = LogStore.mount(Region(chip, upper.offset, upper.size))
+    ino = None
+    for name, value in store.listdir(1):
+        if name == "etc":
+            for child, cino in store.listdir(value):
+                if child == "motd":
+                    ino = cino
+    attrs = store.get(ino).attrs()
+    attrs["nlink"] = 3
+    t = store.begin()
+    t.put_inode(ino, **attrs)
+    t.commit()
+    chip.save()
+    b.restart()
+    status, out = remote_fsck()
+    assert status == 4, out
+    assert "nlink 3 but 1 names" in out, out
