@@ -114,8 +114,8 @@ PROBE = r"""
 import json
 _b = sys.modules.get('ovl.boot')
 _root = ''
-if _b and _b.BOOTED and _b.BOOTED.mounted_at == '/':
-    _root = _b.NATIVE_MOUNT + '/'
+if _b and _b.BOOTED and _b.BOOTED.native_dir is not None:
+    _root = _b.BOOTED.native_dir + '/'
 _i = {'platform': sys.platform, 'root': _root,
       'version': '.'.join(str(v) for v in sys.implementation.version[:3]),
       'mpy': getattr(sys.implementation, '_mpy', None)}
@@ -364,7 +364,13 @@ def run_install(args, dev, board, info, method, files, why, out):
         % (board.name, args.port, info["platform"], info["version"],
            {"romfs": "a ROMFS image", "mpy": ".mpy files",
             "py": ".py sources"}[method], " (%s)" % why if why else ""))
-    code, stop = partition_check(board, info, args.chip)
+    # the chip file as the board names it now (ovl_board.CHIP keeps the
+    # path as given: boot resolves it before the overlay takes "/")
+    chip_here = None
+    if args.chip:
+        chip_here = args.chip if args.chip.startswith("/") else \
+            info["root"] + args.chip
+    code, stop = partition_check(board, info, chip_here)
     chip_size = None
     if code is not None:
         found = dev.json(code)
@@ -410,8 +416,9 @@ def run_install(args, dev, board, info, method, files, why, out):
             % (len(todo), " and the ROMFS image" if rom == "changed"
                else ""))
         return 0
-    if args.chip and chip_size != board.size:
-        create_chip(dev, board, args.chip, chip_size)
+    chip_created = args.chip and chip_size != board.size
+    if chip_created:
+        create_chip(dev, board, chip_here, chip_size)
     if rom == "changed":
         write_romfs(dev, image)
     written = 0
@@ -426,7 +433,7 @@ def run_install(args, dev, board, info, method, files, why, out):
     if [s for s in again if s[2] != "same"]:
         raise CliError("the board does not hold what was written; rerun"
                        " ovl install")
-    if not todo and rom != "changed":
+    if not todo and rom != "changed" and not chip_created:
         out("install: already installed (%d files verified by sha256)"
             % len(steps))
     else:

@@ -303,6 +303,28 @@ def test_agent_after_a_normal_boot_serves_the_booted_overlay(chip):
                              "mounted at /"]
 
 
+def test_safe_mode_serves_the_agent_from_boot(chip):
+    """boot.py in safe mode does not return (main.py would run): it serves
+    the agent on the console, with the overlay for repairs."""
+    run_boot(chip, NORMAL)
+    stdout, _ = run_boot(chip, "ovl.boot.main()\nprint('returned')\n",
+                         hold_ms=800, stdin=hello_frames())
+    info = agent_info(stdout)
+    assert info["fs"] is True
+    assert info["notes"][-2].startswith("safe mode (button held 0.8 s)")
+    assert info["notes"][-1] == "mounted at / read-only"
+    # the agent ran until the console closed, only then did main() return
+    assert stdout.rstrip().endswith(b"returned")
+
+
+def test_a_board_module_that_fails_leaves_the_repl(chip):
+    (chip / "ovl_board.py").write_text("BOARD = {'name': 'x'}\n")
+    out, _ = run_boot(chip, "print(ovl.boot.main())\n")
+    assert out.decode().splitlines() == [
+        "ovl.boot: BoardError: board x: missing 'flash' geometry; the board"
+        " runs without ovl", "None"]
+
+
 def test_no_verified_slot_is_agent_only(chip):
     board = Board.from_dict(sim_board_dict())
     slot = fwslot.slots(board, SimFlash(board.size, board.erase_size,

@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+import serial
 
 from host_tools import cmd_install
 from host_tools.boards import load_board
@@ -142,6 +143,24 @@ def test_install_then_boot_the_overlay_at_root(repl, tmp_path):
         "42", "from the firmware", "['/flash', '/']",
         "['booted slot firmware (generation 1)', 'formatted the blank upper"
         " partition upper', 'mounted at /']"]
+    # the REPL board boots the same way; then `ovl remote` reaches the
+    # booted overlay through the installed agent, and a rerun of install
+    # finds its files where the port's filesystem moved (/flash + cwd)
+    ser = serial.Serial(repl.port, timeout=0.05)
+    dev = cmd_install.Board(ser, 10)
+    dev.open()
+    assert dev.run("exec(open('boot.py').read())\n"
+                   "print(ovl.boot.BOOTED.native_dir)").strip() == \
+        "/flash" + os.path.realpath(work)
+    dev.close()
+    ser.close()
+    r = ovl("remote", "--port", repl.port, "--boot-wait", "0", "ls", "/")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["etc", "hello.py"]
+    r = install(repl)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == \
+        "install: already installed (21 files verified by sha256)"
 
 
 @pytest.mark.parametrize("files_before_kill,power_cut", [(3, False),
@@ -210,7 +229,7 @@ def test_romfs_install_into_a_stand_in_partition(repl):
     only ovl_board.py and boot.py go to the filesystem; boot.py mounts the
     image when the port did not, and the board boots from it."""
     work = repl.workdir
-    dev = cmd_install.Board(__import__("serial").Serial(repl.port,
+    dev = cmd_install.Board(serial.Serial(repl.port,
                                                         timeout=0.05), 10)
     dev.open()
     dev.run(STAND_IN_ROMFS)
@@ -224,7 +243,7 @@ def test_romfs_install_into_a_stand_in_partition(repl):
     r = install(repl)
     assert r.stdout.splitlines()[-1].startswith("install: already installed")
     # boot in the same process, where the stand-in partition lives
-    ser = __import__("serial").Serial(repl.port, timeout=0.05)
+    ser = serial.Serial(repl.port, timeout=0.05)
     dev = cmd_install.Board(ser, 10)
     dev.open()
     out = dev.run("exec(open('boot.py').read())\n"

@@ -380,6 +380,7 @@ class Booted:
         self.running = None
         self.safe = False
         self.mounted_at = None
+        self.native_dir = None      # the port's boot directory, if it moved
 
 
 def boot_options(board):
@@ -448,18 +449,25 @@ def mount_vfs(booted, mount_point="/", native=NATIVE_MOUNT, vfs=None):
     hide = ("/main.py",) if booted.safe else ()
     fs = OvlVfs(booted.view, hide=hide)
     if mount_point == "/":
-        moved = False
         cwd = os.getcwd()
         mounts = list_mounts(vfs)
-        for obj, where in mounts:
-            if where == "/":
-                vfs.umount("/")
-                vfs.mount(obj, native)
-                moved = True
-        if moved:
+        native_fs = [o for o, w in mounts if w == "/"]
+        if native_fs:
+            vfs.umount("/")
+            vfs.mount(native_fs[0], native)
+        try:
+            vfs.mount(fs, "/")
+        except OSError:
+            if native_fs:       # put the port's filesystem back
+                vfs.umount(native)
+                vfs.mount(native_fs[0], "/")
+                os.chdir(cwd)
+            raise
+        if native_fs:
             follow_native_root(native, cwd, [w for o, w in mounts
                                              if w != "/"])
-        vfs.mount(fs, "/")
+            # where `ovl install` finds the files it wrote from cwd
+            booted.native_dir = native + cwd.rstrip("/")
         os.chdir("/")
         if "" not in sys.path:
             sys.path.insert(0, "")
@@ -526,7 +534,18 @@ def main(board_module="ovl_board", serve=None):
     """boot.py's body: boot this board as its board module describes, mount
     the tree, and in safe mode serve the agent on the console (the REPL
     comes back with three Ctrl-C); otherwise return, so the port runs
-    main.py from the merged tree.  Never raises: a failure is a note."""
+    main.py from the merged tree.  Never raises: a failure is a note, and
+    one outside the boot's own handling (a missing board module, a bug)
+    is printed and leaves the port as it was, at its REPL."""
+    try:
+        return boot_board(board_module, serve)
+    except Exception as e:      # noqa: boot code must leave the REPL usable
+        print("ovl.boot: %s: %s; the board runs without ovl"
+              % (e.__class__.__name__, e))
+        return None
+
+
+def boot_board(board_module, serve):
     global BOOTED
     mod = __import__(board_module)
     board = Board.from_dict(mod.BOARD)
