@@ -74,7 +74,7 @@ def board_module(board, chip=None):
 # ----- the board end ---------------------------------------------------------
 
 HELPERS = r"""
-import sys, os, binascii, hashlib
+import sys, os, binascii, hashlib, json
 def _oh(p):
     try:
         f = open(p, 'rb')
@@ -217,8 +217,12 @@ def partition_check(board, info, chip):
         return ("_ocs = _osize(%r)\n"
                 "print(json.dumps(_ocs))\n" % chip), []
     if port == "esp32":
-        code = "import esp32\nprint(json.dumps([[p, [(q.info()[3], q.info()[4]) for q in esp32.Partition.find(esp32.Partition.TYPE_DATA, label=p)]] for p in %r]))\n" % [p.name for p in parts]
-        return code, None
+        # Partition.info(): (type, subtype, addr, size, label, encrypted)
+        return ("import esp32\n"
+                "print(json.dumps([[_n, [list(_q.info()[2:4]) for _q in"
+                " esp32.Partition.find(esp32.Partition.TYPE_DATA,"
+                " label=_n)]] for _n in %r]))\n" % [p.name for p in parts]), \
+            None
     if port == "rp2":
         return ("import rp2\n_f = rp2.Flash()\n"
                 "print(json.dumps(_f.ioctl(4, 0) * _f.ioctl(5, 0)))\n"), None

@@ -157,6 +157,11 @@ def test_install_then_boot_the_overlay_at_root(repl, tmp_path):
     r = ovl("remote", "--port", repl.port, "--boot-wait", "0", "ls", "/")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["etc", "hello.py"]
+    r = ovl("remote", "--port", repl.port, "--boot-wait", "0", "info")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-3:] == [
+        "overlay: mounted", "note: booted slot firmware (generation 1)",
+        "note: mounted at /"]
     r = install(repl)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1] == \
@@ -273,6 +278,55 @@ def test_partition_advice_for_esp32_and_rp2():
     (line,) = cmd_install.rp2_advice(pico, 0x100000)
     assert "MICROPY_HW_FLASH_STORAGE_BYTES=0x160000" in line
     assert "but partition(s) firmware start below it" in line
+
+
+STAND_IN_ESP32 = """import sys
+class _Part:
+    TYPE_APP = 0
+    TYPE_DATA = 1
+    def __init__(self, label, addr, size):
+        self.label, self.addr, self.size = label, addr, size
+    def info(self):
+        return (1, 0x40, self.addr, self.size, self.label, False)
+    @classmethod
+    def find(cls, type=0, subtype=255, label=None, block_size=4096):
+        return [p for p in TABLE if type == 1 and p.label == label]
+TABLE = [_Part('firmware', 0x200000, 0x100000), _Part('upper', 0x300000, 0x80000)]
+class esp32:
+    Partition = _Part
+sys.modules['esp32'] = esp32
+"""
+
+
+def test_esp32_partition_table_check_on_the_board(repl):
+    """The snippet install runs on an ESP32, against a stand-in of
+    esp32.Partition (find by label, info()): an upper smaller than the
+    board JSON's is reported with the partitions.csv lines."""
+    esp = load_board("esp32-4mb")
+    ser = serial.Serial(repl.port, timeout=0.05)
+    dev = cmd_install.Board(ser, 10)
+    dev.open()
+    dev.run(STAND_IN_ESP32)
+    code, stop = cmd_install.partition_check(esp, {"platform": "esp32"},
+                                             None)
+    found = dev.json(code)
+    dev.close()
+    ser.close()
+    assert found == [["firmware", [[0x200000, 0x100000]]],
+                     ["upper", [[0x300000, 0x80000]]]]
+    lines = cmd_install.esp32_advice(esp, found)
+    assert lines[0].startswith("the board's partition table lacks upper")
+
+
+def test_methods_py_and_romfs_by_choice(repl):
+    r = install(repl, "--method", "py", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "the package as .py sources" in r.stdout
+    assert "  new     ovl/boot.py (" in r.stdout
+    r = install(repl, "--method", "romfs")
+    assert r.returncode == 1
+    assert r.stderr.strip() == "ovl: error: the board has no ROMFS partition" \
+        " (vfs.rom_ioctl); use --method mpy"
 
 
 def test_bad_input_is_one_line(tmp_path):

@@ -209,6 +209,13 @@ def ticks_ms():
     return int(time.monotonic() * 1000)
 
 
+def ticks_diff(a, b):
+    """a - b in ms; MicroPython's ticks wrap around."""
+    if hasattr(time, "ticks_diff"):
+        return time.ticks_diff(a, b)
+    return a - b
+
+
 def sleep_ms(ms):
     if hasattr(time, "sleep_ms"):
         time.sleep_ms(ms)
@@ -227,7 +234,7 @@ def held_ms(held, limit_ms, clock=None, sleep=None):
     start = clock()
     while True:
         sleep(PIN_POLL_MS)
-        elapsed = clock() - start
+        elapsed = ticks_diff(clock(), start)
         if elapsed >= limit_ms or not held():
             return max(1, min(elapsed, limit_ms))
 
