@@ -6,9 +6,10 @@ rate-limited pty, in the same run.
 
 For each baud rate: seconds for a fresh install (package, ovl_board.py,
 boot.py, each hashed on the board), for a rerun (everything hashed,
-nothing written), and for `mpremote cp` of the package's files alone (no hash check, files written in place); the ratio is mpremote's
-time over install's.  (mpremote 1.27's `cp -r` refuses a directory, so
-the bench lists the files to `cp` after a `mkdir`.)
+nothing written), and for `mpremote cp` of the package's files alone (no
+hash check, files written in place); the ratio is mpremote's time over
+install's.  (mpremote 1.27's `cp -r` refuses a directory, so the bench
+lists the files to `cp` after a `mkdir`.)
 """
 
 import argparse
@@ -27,6 +28,9 @@ SIM = os.path.join(ROOT, "boards", "sim.json")
 
 
 class ReplBoard(PtyBoard):
+    """A stock MicroPython board: the unix port's REPL in `workdir`, its
+    filesystem.  (PtyBoard's REPL mode would write its own ovl_board.py.)"""
+
     def write_board_module(self):
         pass
 

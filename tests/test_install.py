@@ -19,19 +19,11 @@ import serial
 from host_tools import cmd_install
 from host_tools.boards import load_board
 from host_tools.mkimage import build_image
-from host_tools.serial_sim import PtyBoard
+from host_tools.bench_install import ReplBoard
 
 from conftest import ROOT, find_micropython
 
 SIM = os.path.join(ROOT, "boards", "sim.json")
-
-
-class ReplBoard(PtyBoard):
-    """A stock MicroPython board: the unix port's REPL in `workdir`, its
-    filesystem.  (PtyBoard's REPL mode would write its own ovl_board.py.)"""
-
-    def write_board_module(self):
-        pass
 
 
 @pytest.fixture
