@@ -238,7 +238,7 @@ def remote_error(payload, kind=None):
 # What a board without ovl needs to run the agent (in import order).
 AGENT_MODULES = ("ovl", "ovl.compat", "ovl.flash", "ovl.simflash",
                  "ovl.board", "ovl.frames", "ovl.fwslot", "ovl.agent",
-                 "ovl.board_runner")
+                 "ovl.boot", "ovl.board_runner")
 
 
 def module_source(name):
