@@ -186,11 +186,11 @@ def run():
         vfs.umount("/fw")           # syncs
         gc.collect()
         chip.bytes_read = 0
-        t0 = time.ticks_ms()
+        t0 = time.ticks_us()
         mounted()
         if P["store"] != "ovl":
             os.stat("/fw")          # littlefs mounts lazily
-        out[key + "_ms"] = time.ticks_diff(time.ticks_ms(), t0)
+        out[key + "_us"] = time.ticks_diff(time.ticks_us(), t0)
         out[key + "_read"] = chip.bytes_read
         note(key)
 
@@ -393,7 +393,8 @@ def measure_board(board, counts, bisect=True):
             row.update({
                 "import": res["heap"]["import"],
                 "kept": res["heap"]["mount"] - res["heap"]["import"],
-                "mount_read": res["mount_read"], "mount_ms": res["mount_ms"],
+                "mount_read": res["mount_read"],
+                "mount_ms": res["mount_us"] / 1000,
                 "smallest": smallest_heap(setup, n, store) if bisect else None,
             })
     if modules is None:
@@ -414,28 +415,38 @@ if %(romfs)r:
     vfs.mount(vfs.VfsRom(rom), "/rom"); sys.path.insert(0, "/rom")
 else:
     sys.path.insert(0, %(mpy)r)
-gc.collect(); base = gc.mem_alloc()
 for m in %(modules)r:
+    gc.collect(); base = gc.mem_alloc()
     __import__(m)
-gc.collect()
-print(gc.mem_alloc() - base)
+    gc.collect()
+    print(m, gc.mem_alloc() - base)
 '''
+# Leaves first, so each module's line counts itself, not its imports.
+IMPORT_ORDER = ("ovl", "ovl.compat", "ovl.flash", "ovl.squashfs_format",
+                "ovl.squashfs", "ovl.log_format")
 
 
 def import_heap(setup, modules, romfs):
-    """Heap kept by importing `modules` (the ones the board job used) from
-    .mpy files or from a ROMFS image of them."""
+    """{module: heap kept by importing it} for `modules` (the ones the
+    board job used), from .mpy files or from a ROMFS image of them."""
     from host_tools import romfs as rf
     image = setup.romfs
     if romfs and image is None:
         image = os.path.join(setup.work, "ovl.romfs")
         with open(image, "wb") as f:
             f.write(rf.romfs_image(setup.mpy_dir))
+    order = [m for m in IMPORT_ORDER if m in modules] + \
+        sorted(m for m in modules if m not in IMPORT_ORDER)
     code = IMPORT_PROBE % {"romfs": image if romfs else None,
-                           "mpy": setup.mpy_dir, "modules": modules}
+                           "mpy": setup.mpy_dir, "modules": order}
     proc = subprocess.run([find_micropython(), "-X", "heapsize=8M", "-c",
                            code], capture_output=True, text=True, check=True)
-    return int(proc.stdout.split()[-1])
+    out = {}
+    for line in proc.stdout.split("\n"):
+        if line:
+            name, n = line.split()
+            out[name] = int(n)
+    return out
 
 
 def mpy_bytes(mpy_dir, modules):
@@ -485,16 +496,22 @@ def linux_row(files=20000, lower_files=LOWER_FILES):
         ovl.sync()
         ovl = None
         gc.collect()
+        # timed without tracemalloc (it slows allocation several times),
+        # then mounted again under it for the heap figures
         flash.reset_counters()
-        tracemalloc.start()
         t0 = time.perf_counter()
         ovl = mount(SquashFS(BytesSource(img)), flash)
         mount_s = time.perf_counter() - t0
+        mount_read = flash.counters()["bytes_read"]
+        ovl = None
+        gc.collect()
+        tracemalloc.start()
+        ovl = mount(SquashFS(BytesSource(img)), flash)
         gc.collect()
         kept, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         assert len(ovl.listdir("/u07")) == files // 100
-        return {"files": files, "mount_read": flash.counters()["bytes_read"],
+        return {"files": files, "mount_read": mount_read,
                 "kept": kept, "peak": peak, "mount_s": mount_s,
                 "write_s": write_s}
     finally:
@@ -518,12 +535,15 @@ def report(res):
                         "ROMFS" if b["romfs"] else ".mpy files",
                         LOWER_FILES, LOWER_DIRS))
         mp = b["mpy_bytes"]
+        im, ir = b["import_mpy"], b["import_romfs"]
         lines.append("mount path: %d modules, %d bytes of .mpy (%s); import "
                      "heap %s from .mpy, %s from ROMFS" % (
                          len(mp), sum(mp.values()), kib(sum(mp.values())),
-                         kib(b["import_mpy"]), kib(b["import_romfs"])))
-        lines.append("  " + ", ".join("%s %d" % (m[4:] or "ovl", n)
-                                      for m, n in sorted(mp.items())))
+                         kib(sum(im.values())), kib(sum(ir.values()))))
+        lines.append("  %-22s %8s %12s %12s" % ("module", ".mpy B",
+                                                "import .mpy", "from ROMFS"))
+        for m in sorted(mp):
+            lines.append("  %-22s %8d %12d %12d" % (m, mp[m], im[m], ir[m]))
         lines.append("%-6s %-9s %12s %14s %11s %9s" % (
             "files", "store", "kept/mount", "smallest heap", "mount read",
             "mount ms"))
@@ -534,7 +554,7 @@ def report(res):
                 lines.append("%-6d %-9s failed in a 64 MiB heap: %s"
                              % (r["files"], r["store"], r["error"]))
                 continue
-            lines.append("%-6d %-9s %12d %14s %11d %9d" % (
+            lines.append("%-6d %-9s %12d %14s %11d %9.1f" % (
                 r["files"], r["store"], r["kept"],
                 "-" if r["smallest"] is None else "%d" % r["smallest"],
                 r["mount_read"], r["mount_ms"]))

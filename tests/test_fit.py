@@ -150,3 +150,18 @@ def test_romfs_encoding():
         romfs.parse_image(b"\xd2\xcd\x31\x05\x05")
     with pytest.raises(romfs.RomfsError):
         romfs.parse_image(b"hsqs")
+
+
+def test_bench_fit_smoke(capsys):
+    from host_tools import bench_fit
+    bench_fit.main(["--board", "pico", "--counts", "0,20", "--no-bisect"])
+    out = capsys.readouterr().out.split("\n")
+    assert out[0].startswith("board pico (heap figure 160.0 KiB; code from "
+                             ".mpy files)")
+    assert out[1].startswith("mount path: ")
+    rows = [line.split() for line in out if line[:1].isdigit()]
+    assert [r[:2] for r in rows] == [["0", "ovl"], ["0", "littlefs"],
+                                     ["20", "ovl"], ["20", "littlefs"],
+                                     ["0", "ovl/lfs"], ["20", "ovl/lfs"]]
+    # mount reads grow with the upper files for both stores
+    assert int(rows[2][4]) > int(rows[0][4]) > 0
