@@ -227,6 +227,7 @@ def run():
     write_file(new, data_for(99999))
     vfs.umount("/fw")
     step("remount and verify")
+    gc.collect()                # as remount(): the old mount is garbage
     mounted()
     assert read_file(new) == data_for(99999), "new file lost"
     for i in range(0, P["files"], 97):
@@ -317,13 +318,17 @@ class Setup:
 
 def run_job(setup, heap, files=500, store="ovl", micropython=None):
     """Run the board job under `micropython -X heapsize=heap` (+ the ROMFS
-    image's allocation); returns its JSON report, with "heapsize" added."""
-    chip = os.path.join(setup.work, "chip-%s-%d.bin" % (setup.board.name,
-                                                        os.getpid()))
+    image's allocation); returns its JSON report, with "heapsize" added.
+
+    The job runs in the work directory with fixed relative names, so its
+    strings (and so its heap layout, and whether a tight heap suffices)
+    do not depend on where the work directory is."""
+    chip = os.path.join(setup.work, "chip.bin")
     shutil.copyfile(setup.pristine, chip)
     params = {
-        "romfs": setup.romfs, "mpy": setup.mpy_dir, "store": store,
-        "chip": chip, "size": setup.board.size,
+        "romfs": setup.romfs and os.path.basename(setup.romfs),
+        "mpy": os.path.basename(setup.mpy_dir), "store": store,
+        "chip": "chip.bin", "size": setup.board.size,
         "erase_size": setup.board.erase_size,
         "page_size": setup.board.page_size,
         "lower": setup.lower, "upper": setup.upper,
@@ -334,16 +339,15 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None):
         "lower_file": LOWER_SAMPLE, "lower_data": setup.lower_data,
     }
     total = heap + setup.rom_allocation()
-    script = "import sys\nsys.path.insert(0, %r)\nimport fit_job\n" \
-        % setup.job_dir
-    param_file = chip + ".json"
+    param_file = os.path.join(setup.work, "job.json")
     with open(param_file, "w") as f:
         json.dump(params, f)
     try:
         proc = subprocess.run(
             [micropython or find_micropython(), "-X", "heapsize=%d" % total,
-             "-c", script, param_file],
-            capture_output=True, text=True, timeout=600)
+             "-c", "import sys\nsys.path.insert(0, 'job')\nimport fit_job\n",
+             "job.json"],
+            capture_output=True, text=True, timeout=600, cwd=setup.work)
     finally:
         os.remove(chip)
         os.remove(param_file)
