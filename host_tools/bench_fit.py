@@ -18,9 +18,10 @@ For each N (upper files) it reports, for ovl and for littlefs
 files, no lower): heap kept after the remount (gc.mem_alloc after a
 collect, above what the imports keep), the smallest `-X heapsize` at which
 the whole job passes (bisected to 1 KiB), bytes the remount read, and the
-remount time.  --linux adds the embedded-Linux row under CPython: 20,000
-upper files on a 16 MiB NOR with 64 KiB blocks (mount reads, heap kept
-and peak via tracemalloc, mount time); it takes a few minutes.
+remount time (the best of 3 runs).  --linux adds the embedded-Linux row
+under CPython: 20,000 upper files on a 16 MiB NOR with 64 KiB blocks
+(mount reads, heap kept and peak via tracemalloc, mount time); it takes
+about a minute.
 
 tests/test_fit.py runs the same job as the gate: run_job() is shared.
 """
@@ -46,6 +47,7 @@ LOWER_FILES = 2000
 LOWER_DIRS = 40
 UPPER_DIRS = 10
 COUNTS = (0, 100, 250, 500, 1000)
+TIME_RUNS = 3
 # Boards whose code is deployed as a ROMFS image (mpremote romfs deploy);
 # the others import .mpy files from their filesystem.
 ROMFS_BOARDS = ("esp32-4mb",)
@@ -386,6 +388,11 @@ def measure_board(board, counts, bisect=True):
         for store in ("ovl", "littlefs"):
             res = run_job(setup, 64 << 20, n, store)
             row = {"store": store, "files": n, "error": None}
+            if res["ok"]:
+                # the time is the best of TIME_RUNS (a shared machine)
+                for _ in range(TIME_RUNS - 1):
+                    res["mount_us"] = min(res["mount_us"], run_job(
+                        setup, 64 << 20, n, store)["mount_us"])
             rows.append(row)
             if not res["ok"]:
                 # littlefs cannot hold 1,000 such files in 1 MiB: a row
