@@ -1,6 +1,7 @@
 """Benchmark: `ovl mkimage` against mksquashfs on the same tree, same run.
 
     python -m host_tools.bench_mkimage [SRC_DIR] [--block-sizes 4K,128K,1M]
+                                       [--comp gzip|xz]
 
 Prints, per block size, both image sizes and build times and the ratios
 ours/mksquashfs.  mksquashfs runs with its defaults (gzip level 9, export
@@ -32,9 +33,9 @@ def default_excludes():
             "idlelib", "ensurepip", "tkinter", "lib2to3", "config-*"]
 
 
-def mksquashfs_cmd(src, out, block_size, excludes, extra):
+def mksquashfs_cmd(src, out, block_size, excludes, extra, comp="gzip"):
     cmd = ["mksquashfs", src, out, "-noappend", "-quiet", "-no-progress",
-           "-b", block_size, "-no-xattrs", "-wildcards"] + extra
+           "-b", block_size, "-no-xattrs", "-wildcards", "-comp", comp] + extra
     if excludes:
         cmd += ["-e"] + ["... " + pat for pat in excludes]
     return cmd
@@ -46,12 +47,13 @@ def timed(fn):
     return time.perf_counter() - t0
 
 
-def run(src, block_sizes, excludes):
+def run(src, block_sizes, excludes, comp="gzip"):
     if not shutil.which("mksquashfs"):
         print("mksquashfs is not installed (apt install squashfs-tools): "
               "no peer to compare with")
         return 1
-    print("source: %s (excluding %s)" % (src, ", ".join(excludes) or "nothing"))
+    print("source: %s (excluding %s), %s" % (
+        src, ", ".join(excludes) or "nothing", comp))
     print("%-6s %12s %12s %12s %8s %8s %8s %8s" % (
         "block", "ovl bytes", "mksq bytes", "mksq -noexp", "size/mk",
         "size/mk-ne", "ovl s", "time/mk"))
@@ -64,13 +66,13 @@ def run(src, block_sizes, excludes):
 
             def build_ours():
                 summary[0] = mkimage.build_image(src, ours, block_size=bs,
-                                                 excludes=excludes)
+                                                 comp=comp, excludes=excludes)
             t_ours = timed(build_ours)
             t_ref = timed(lambda: subprocess.run(
-                mksquashfs_cmd(src, ref, bs, excludes, []), check=True,
+                mksquashfs_cmd(src, ref, bs, excludes, [], comp), check=True,
                 stdout=subprocess.DEVNULL))
             subprocess.run(mksquashfs_cmd(src, ref_ne, bs, excludes,
-                                          ["-no-exports"]),
+                                          ["-no-exports"], comp),
                            check=True, stdout=subprocess.DEVNULL)
             s_ours, s_ref, s_ne = (os.path.getsize(p) for p in (ours, ref, ref_ne))
             print("%-6s %12d %12d %12d %8.3f %8.3f %8.2f %8.1f" % (
@@ -86,10 +88,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("src", nargs="?", help="tree to build (default: the stdlib)")
     p.add_argument("--block-sizes", default="4K,128K,1M")
+    p.add_argument("--comp", choices=("gzip", "xz"), default="gzip")
     args = p.parse_args(argv)
     src = args.src or default_source()
     excludes = [] if args.src else default_excludes()
-    return run(src, args.block_sizes.split(","), excludes)
+    return run(src, args.block_sizes.split(","), excludes, args.comp)
 
 
 if __name__ == "__main__":

@@ -21,15 +21,20 @@ def board_names():
         return []
 
 
+def board_path(name_or_path):
+    """The JSON file of a board name in boards/, or the path given."""
+    if name_or_path.endswith(".json") or os.sep in name_or_path:
+        return name_or_path
+    path = os.path.join(BOARDS_DIR, name_or_path + ".json")
+    if not os.path.exists(path):
+        raise BoardError("unknown board %r (known: %s)"
+                         % (name_or_path, ", ".join(board_names()) or "none"))
+    return path
+
+
 def load_board(name_or_path):
     """A Board from a name in boards/ or a path to a JSON file."""
-    if name_or_path.endswith(".json") or os.sep in name_or_path:
-        path = name_or_path
-    else:
-        path = os.path.join(BOARDS_DIR, name_or_path + ".json")
-        if not os.path.exists(path):
-            raise BoardError("unknown board %r (known: %s)"
-                             % (name_or_path, ", ".join(board_names()) or "none"))
+    path = board_path(name_or_path)
     text = read_limited(path, BOARD_FILE_LIMIT, "board file", BoardError)
     try:
         data = json.loads(text)

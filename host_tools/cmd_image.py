@@ -33,7 +33,9 @@ def add_mkimage_arguments(p):
                    help="board name or JSON: build for its lower_block_size "
                         "(4K on MCU boards); -b may only lower it")
     p.add_argument("--comp", default="gzip",
-                   help="compressor: gzip (zlib streams) or none (default gzip)")
+                   help="compressor: gzip (zlib streams), xz (LZMA2: smaller,"
+                        " but MicroPython cannot read it) or none (default"
+                        " gzip)")
     p.add_argument("--all-root", action="store_true",
                    help="make every entry owned by uid 0, gid 0")
     p.add_argument("--mtime", metavar="SECONDS",

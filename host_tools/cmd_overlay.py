@@ -14,19 +14,33 @@ import hashlib
 import json
 import os
 import shlex
+import stat
 import sys
 
 from ovl import compat
 from ovl.flash import PowerCut, BytesSource
 from ovl.overlay import (mount as mount_overlay, is_dir, is_lnk, is_reg,
-                         join, S_IFMT)
+                         join, MAX_FILE_SIZE)
 from ovl.simflash import TORN_MODES
+
+from host_tools import fs_format as fmt
 
 POWER_CUT_STATUS = 3
 
 
 class ShellError(Exception):
     """A malformed command line in the shell (not a filesystem error)."""
+
+
+# an error message echoes paths and arguments: one line, never a page
+MESSAGE_LIMIT = 200
+
+
+def cut(text, limit=MESSAGE_LIMIT):
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    return "%s... (%d characters)" % (text[:limit], len(text))
 
 
 # ----- opening the layers ------------------------------------------------------
@@ -43,30 +57,83 @@ def open_lower(path):
     return SquashFS(BytesSource(f))
 
 
-def lock_upper(path):
+class UpperLock:
     """An exclusive lock on the upper image for the whole session: two
     sessions would each save their own copy and one's changes would be
-    lost.  Returns the open lock file (closing it unlocks)."""
-    import fcntl
-    # the lock lives beside the image: saving replaces the image file
-    # (write, then rename), so a lock on the image itself would not hold
-    folder, name = os.path.split(os.path.abspath(path))
-    f = open(os.path.join(folder, "." + name + ".lock"), "a")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.close()
-        raise OSError(compat.EBUSY, "upper image %s is in use by another ovl"
-                      " session" % path)
-    return f
+    lost.
+
+    The lock file lives beside the image (saving replaces the image file,
+    write then rename, so a lock on the image itself would not hold) and is
+    removed again on release.  A session that opened the file just before
+    its holder removed it would lock a dead inode: after locking, the path
+    must still name the locked file, else it tries again."""
+
+    def __init__(self, path):
+        import fcntl
+        folder, name = os.path.split(os.path.abspath(path))
+        self.path = os.path.join(folder, "." + name + ".lock")
+        while True:
+            f = open(self.path, "a")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.close()
+                raise OSError(compat.EBUSY, "upper image %s is in use by "
+                              "another ovl session" % path)
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self.file = f
+                return
+            f.close()
+
+    def close(self):
+        if self.file is not None:
+            try:
+                os.remove(self.path)    # while still holding the lock
+            except OSError:
+                pass
+            self.file.close()
+            self.file = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+lock_upper = UpperLock
+
+
+def check_upper_path(path):
+    hint = "(make one with `ovl format`)"
+    if os.path.isdir(path):
+        raise OSError(compat.EISDIR, "upper image %s is a directory, not an "
+                      "image file %s" % (path, hint))
+    if not os.path.exists(path):
+        raise OSError(compat.ENOENT, "upper image %s does not exist %s"
+                      % (path, hint))
+    if not os.path.isfile(path):
+        raise OSError(compat.EINVAL, "upper image %s is not a regular file"
+                      % path)
 
 
 def open_upper(path):
-    if not os.path.isfile(path):
-        raise OSError(compat.ENOENT, "upper image %s does not exist "
-                      "(create it with `ovl format`)" % path)
+    from host_tools.cli import CliError
     from host_tools.cmd_store import open_upper_image
-    return open_upper_image(path)
+    check_upper_path(path)
+    try:
+        return open_upper_image(path)
+    except CliError as e:
+        # cmd_store's hints name `ovl fsck`'s flags (--board, --size), which
+        # fs and shell do not have: they take an upper image on its own
+        text = str(e).split(": give ")[0]
+        raise OSError(compat.EINVAL, "%s; fs and shell take an upper image"
+                      " made by `ovl format` (one partition, not a whole "
+                      "chip)" % text)
 
 
 class Session:
@@ -79,9 +146,10 @@ class Session:
         self.ovl = None
         self.readonly = readonly
         self.lock = None
+        self.closed = False
         if upper_path:
-            if os.path.isfile(upper_path):
-                self.lock = lock_upper(upper_path)
+            check_upper_path(upper_path)
+            self.lock = UpperLock(upper_path)
             try:
                 self.flash = open_upper(upper_path)
             except BaseException:
@@ -101,8 +169,15 @@ class Session:
         return self.ovl
 
     def close(self):
-        if self.flash is not None:
+        """Commit buffered data and write the image.  The image is written
+        even when the sync fails: every transaction committed before is in
+        it.  Only the first call does anything."""
+        if self.closed or self.flash is None or self.ovl is None:
+            return
+        self.closed = True
+        try:
             self.ovl.sync()
+        finally:
             self.flash.save()
 
     def release(self):
@@ -112,22 +187,13 @@ class Session:
 
     def save_after_cut(self):
         # what the chip holds after the cut is what the image file holds
+        self.closed = True
         self.flash.save()
 
 
 # ----- verbs -------------------------------------------------------------------
-
-def type_char(mode):
-    return {0o040000: "d", 0o120000: "l", 0o100000: "-", 0o020000: "c",
-            0o060000: "b", 0o010000: "p", 0o140000: "s"}.get(mode & S_IFMT,
-                                                            "?")
-
-
-def mode_string(mode):
-    bits = "rwxrwxrwx"
-    perm = "".join(bits[i] if mode & (0o400 >> i) else "-" for i in range(9))
-    return type_char(mode) + perm
-
+# Each verb checks all its arguments before it changes anything and returns
+# a record of host_tools.fs_format (or None, bytes, str).
 
 def file_digest(ovl, path):
     h = hashlib.sha256()
@@ -148,8 +214,9 @@ def tree(ovl, top="/"):
         path = pending.pop()
         st = ovl.lstat(path)
         mode = st[0]
-        item = {"path": path, "type": type_char(mode), "mode": mode & 0o7777,
-                "uid": st[4], "gid": st[5], "nlink": st[3]}
+        item = {"path": path, "type": fmt.type_char(mode),
+                "mode": mode & 0o7777, "uid": st[4], "gid": st[5],
+                "nlink": st[3]}
         if is_dir(mode):
             item["nlink"] = None   # merged directories have no true count
             names = ovl.listdir(path)
@@ -161,31 +228,32 @@ def tree(ovl, top="/"):
         elif is_lnk(mode):
             item["target"] = ovl.readlink(path)
         out.append(item)
-    out.sort(key=lambda i: i["path"].encode())
+    out.sort(key=lambda i: i["path"].encode("utf-8", "surrogateescape"))
     return out
 
 
 def verb_ls(ovl, args):
-    long = args and args[0] == "-l"
+    long = bool(args) and args[0] == "-l"
     if long:
         args = args[1:]
+    if len(args) > 1:
+        raise ShellError("usage: ls [-l] [PATH]")
     path = args[0] if args else "/"
     st = ovl.lstat(path)
     if not is_dir(st[0]):
-        entries = [(path.rsplit("/", 1)[-1], path)]
+        entries = [(path.rstrip("/").rsplit("/", 1)[-1], path)]
     else:
         entries = [(n, join(path, n)) for n in ovl.listdir(path)]
-    lines = []
+    out = []
     for name, full in entries:
-        if not long:
-            lines.append(name)
-            continue
         s = ovl.lstat(full)
-        extra = " -> " + ovl.readlink(full) if is_lnk(s[0]) else ""
-        lines.append("%s %3d %5d %5d %9d %-9s %s%s" % (
-            mode_string(s[0]), s[3], s[4], s[5], s[6],
-            ovl.layer_of(full), name, extra))
-    return "\n".join(lines)
+        if not long:
+            out.append(fmt.ls_entry(name, s[0], s[6]))
+            continue
+        out.append(fmt.ls_entry(
+            name, s[0], s[6], s[3], s[4], s[5], ovl.layer_of(full),
+            ovl.readlink(full) if is_lnk(s[0]) else None))
+    return out
 
 
 CAT_LIMIT = 16 << 20     # shell/JSON output holds a file in RAM: bounded
@@ -212,14 +280,22 @@ def verb_cat(ovl, args):
 def verb_stat(ovl, args):
     need(args, 1, "stat PATH")
     st = ovl.lstat(args[0])
-    return {"mode": "%o" % st[0], "ino": st[1], "nlink": st[3], "uid": st[4],
-            "gid": st[5], "size": st[6], "mtime": st[8], "ctime": st[9],
-            "layer": ovl.layer_of(args[0])}
+    return fmt.stat_record(args[0], st[0], st[1], st[3], st[4], st[5],
+                           st[6], st[8], ovl.layer_of(args[0]))
+
+
+def open_host_source(path):
+    """A host file to copy in: only a regular file (a FIFO or a device
+    would block or never end)."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(compat.EINVAL, "put: %s is not a regular file" % path)
+    return open(path, "rb")
 
 
 def verb_put(ovl, args):
     need(args, 2, "put HOSTFILE PATH")
-    with open(args[0], "rb") as src, ovl.open(args[1], "wb") as dst:
+    with open_host_source(args[0]) as src, ovl.open(args[1], "wb") as dst:
         copy_stream(src, dst)
     return None
 
@@ -236,17 +312,31 @@ def number(text, what, base=10):
         return int(text, base)
     except ValueError:
         raise ShellError("%s must be %s number, not %r"
-                         % (what, "an octal" if base == 8 else "a", text))
+                         % (what, "an octal" if base == 8 else "a", cut(text)))
+
+
+WRITE_MODES = ("w", "a", "r+", "x")
 
 
 def verb_write(ovl, args):
     """write PATH MODE OFFSET DATA: open with MODE, seek, write DATA (a
     Python-escaped byte string, e.g. 'a\\nb')."""
     need(args, 4, "write PATH MODE OFFSET DATA")
-    data = args[3].encode("latin-1", "backslashreplace").decode(
-        "unicode_escape").encode("latin-1")
-    with ovl.open(args[0], args[1] if "b" in args[1] else args[1] + "b") as f:
-        f.seek(number(args[2], "OFFSET"))
+    path, mode = args[0], args[1].replace("b", "")
+    if mode not in WRITE_MODES or args[1].count("b") > 1:
+        raise ShellError("write MODE must be one of %s (b optional), not %r"
+                         % (", ".join(WRITE_MODES), cut(args[1])))
+    offset = number(args[2], "OFFSET")
+    try:
+        data = args[3].encode("latin-1", "backslashreplace").decode(
+            "unicode_escape").encode("latin-1")
+    except (UnicodeError, ValueError) as e:
+        raise ShellError("DATA is not a valid escaped string: %s" % e)
+    if offset < 0 or offset + len(data) > MAX_FILE_SIZE:
+        raise ShellError("OFFSET must be 0 to %d, not %d"
+                         % (MAX_FILE_SIZE - len(data), offset))
+    with ovl.open(path, mode + "b") as f:
+        f.seek(offset)
         f.write(data)
     return None
 
@@ -270,13 +360,65 @@ def verb_ln(ovl, args):
         ovl.link(args[0], args[1])
 
 
+def verb_rm(ovl, args):
+    need(args, 1, "rm PATH")
+    try:
+        ovl.remove(args[0])
+    except OSError as e:
+        if compat.error_code(e) == compat.EISDIR:
+            raise fmt.rm_kind_error(args[0], True)
+        raise
+
+
+def verb_rmdir(ovl, args):
+    need(args, 1, "rmdir PATH")
+    try:
+        ovl.rmdir(args[0])
+    except OSError as e:
+        if compat.error_code(e) == compat.ENOTDIR and ovl.exists(args[0]) \
+                and not is_dir(ovl.lstat(args[0])[0]):
+            raise fmt.rm_kind_error(args[0], False)
+        raise
+
+
 def verb_diff(ovl, args):
-    return "\n".join("%-8s %s" % (k, p) for k, p in
-                     ovl.diff(args[0] if args else "/"))
+    if len(args) > 1:
+        raise ShellError("usage: diff [PATH]")
+    return fmt.diff_records(ovl.diff(args[0] if args else "/"))
+
+
+def verb_layer(ovl, args):
+    need(args, 1, "layer PATH")
+    return fmt.layer_record(args[0], ovl.layer_of(args[0]))
+
+
+def verb_fsck(ovl, args):
+    need(args, 0, "fsck")
+    return fmt.fsck_record(ovl.fsck())
+
+
+def verb_conflicts(ovl, args):
+    need(args, 0, "conflicts")
+    from ovl import upgrade
+    return fmt.conflict_records(upgrade.conflicts(ovl))
+
+
+def cat_lower(lower, path, out):
+    """The lower's own version of path (`cat --layer lower`), streamed."""
+    from ovl.upgrade import read_lower
+    pos = 0
+    while True:
+        chunk = read_lower(lower, path, pos, 65536)
+        if not chunk:
+            break
+        out.write(chunk)
+        pos += len(chunk)
 
 
 def verb_reset(ovl, args):
-    if args and args[0] == "--next-boot":
+    if args not in ([], ["--next-boot"]):
+        raise ShellError("usage: reset [--next-boot]")
+    if args:
         ovl.request_reset()
         return "reset requested for the next mount"
     ovl.reset()
@@ -294,6 +436,11 @@ def verb_touch(ovl, args):
     ovl.utime(args[0], (mtime, mtime))
 
 
+def verb_sync(ovl, args):
+    need(args, 0, "sync")
+    ovl.sync()
+
+
 def need(args, n, usage):
     if len(args) != n:
         raise ShellError("usage: %s" % usage)
@@ -306,36 +453,50 @@ def simple(method, arity, usage):
     return run
 
 
+# name -> (function, one line of help); the same words as `ovl remote`
 VERBS = {
-    "ls": (verb_ls, "ls [-l] [PATH]: list a directory (-l: with layers)"),
+    "ls": (verb_ls, "ls [-l] [PATH]: list a directory (-l: mode, links, "
+                    "owner, size, layer)"),
     "cat": (verb_cat, "cat PATH: print a file"),
     "stat": (verb_stat, "stat PATH: attributes and layer"),
     "put": (verb_put, "put HOSTFILE PATH: copy a host file in"),
     "get": (verb_get, "get PATH HOSTFILE: copy a file out"),
-    "rm": (simple("remove", 1, "rm PATH"), "rm PATH: remove a file"),
+    "rm": (verb_rm, "rm PATH: remove a file (a directory: rmdir)"),
     "mkdir": (simple("mkdir", 1, "mkdir PATH"), "mkdir PATH"),
-    "rmdir": (simple("rmdir", 1, "rmdir PATH"), "rmdir PATH"),
+    "rmdir": (verb_rmdir, "rmdir PATH: remove an empty directory"),
     "mv": (simple("rename", 2, "mv SRC DST"), "mv SRC DST: rename"),
     "ln": (verb_ln, "ln [-s] SRC DST: hard or symbolic link"),
     "chmod": (verb_chmod, "chmod OCTAL PATH"),
     "truncate": (verb_truncate, "truncate PATH SIZE"),
     "chown": (verb_chown, "chown UID[:GID] PATH"),
     "touch": (verb_touch, "touch PATH MTIME: set the modification time"),
-    "sync": (lambda ovl, a: (need(a, 0, "sync"), ovl.sync())[1] and None,
-             "sync: commit buffered data and sync the flash"),
+    "sync": (verb_sync, "sync: commit buffered data and sync the flash"),
     "diff": (verb_diff, "diff [PATH]: what the upper changed"),
     "revert": (simple("revert", 1, "revert PATH"),
                "revert PATH: show the lower version again"),
     "reset": (verb_reset, "reset [--next-boot]: factory reset"),
-    "layer": (lambda ovl, a: (need(a, 1, "layer PATH"),
-                              ovl.layer_of(a[0]))[1],
-              "layer PATH: lower, upper or copied-up"),
+    "layer": (verb_layer, "layer PATH: lower, upper, copied-up or conflict"),
+    "fsck": (verb_fsck, "fsck: check the store and the overlay"),
+    "conflicts": (verb_conflicts, "conflicts: after a firmware upgrade, files"
+                  " changed by you and by the firmware (conflict: unreadable,"
+                  " revert or rewrite it; modified; created)"),
 }
 SHELL_ONLY = {
-    "write": (verb_write, "write PATH MODE OFFSET DATA"),
+    "write": (verb_write, "write PATH MODE OFFSET DATA: open with MODE "
+                          "(w, a, r+, x), seek, write DATA (\\n, \\x00 "
+                          "escapes)"),
     "tree": (lambda ovl, a: tree(ovl, a[0] if a else "/"),
              "tree [PATH]: the merged tree as JSON"),
+    "help": (lambda ovl, a: help_text(), "help: this list"),
 }
+SESSION_END = ("exit", "quit")
+
+
+def help_text():
+    lines = [VERBS[n][1] for n in sorted(VERBS)]
+    lines += [SHELL_ONLY[n][1] for n in sorted(SHELL_ONLY)]
+    lines.append("exit (or quit, or end of input): save and end the session")
+    return "\n".join(lines)
 
 
 def run_verb(ovl, words):
@@ -343,28 +504,24 @@ def run_verb(ovl, words):
         raise ShellError("empty command")
     table = VERBS.get(words[0]) or SHELL_ONLY.get(words[0])
     if table is None:
-        raise ShellError("unknown command %r" % words[0])
+        raise ShellError("unknown command %r (try help)" % cut(words[0], 40))
     return table[0](ovl, words[1:])
 
 
 # ----- output ------------------------------------------------------------------
 
-def as_text(out):
-    if out is None:
-        return None
+def json_out(out):
+    """A verb's result inside a JSON record: structured where it has a
+    structure (fs_format's records), text otherwise."""
     if isinstance(out, bytes):
         return out.decode("utf-8", "replace")
-    if isinstance(out, (dict, list)):
-        return json.dumps(out, sort_keys=True)
-    return str(out)
+    return out
 
 
 def error_record(exc):
-    if isinstance(exc, OSError):
-        code = compat.error_code(exc)
-        return {"ok": False, "errno": compat.errno_name(code),
-                "error": " ".join(str(exc).split())}
-    return {"ok": False, "errno": None, "error": " ".join(str(exc).split())}
+    code = compat.error_code(exc) if isinstance(exc, OSError) else None
+    return {"ok": False, "errno": compat.errno_name(code) if code else None,
+            "error": cut(exc)}
 
 
 # ----- commands ----------------------------------------------------------------
@@ -398,13 +555,19 @@ def add_fs_arguments(p):
         if flag:
             q.add_argument(flag[0], dest="flag", action="store_true",
                            help=flag[1])
+        if name == "cat":
+            q.add_argument("--layer", choices=("merged", "lower"),
+                           default="merged", help="lower: the firmware's"
+                           " version, whatever the upper holds")
         add_layer_args(q)
 
 
 def open_session(args):
-    if hasattr(sys.stdout, "reconfigure"):
-        # lower names that are not UTF-8 print as their original bytes
-        sys.stdout.reconfigure(errors="surrogateescape")
+    # lower names that are not UTF-8 print as their original bytes, and
+    # can be typed into the shell as such
+    for stream in (sys.stdout, sys.stdin):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     if args.power_cut_after is not None and not args.upper:
         raise OSError(compat.EINVAL, "--power-cut-after needs --upper")
     if args.power_cut_after is not None and args.power_cut_after < 0:
@@ -421,20 +584,46 @@ def power_cut_exit(session, exc):
     return POWER_CUT_STATUS
 
 
+def short_errors(run):
+    """One short line per error: the message echoes arguments, which may
+    be any length."""
+    def wrapped(args):
+        try:
+            return run(args)
+        except (OSError, ShellError, ValueError) as e:
+            from host_tools.cli import CliError
+            code = compat.error_code(e) if isinstance(e, OSError) else None
+            if not isinstance(code, int) or e.strerror is None:
+                raise CliError(cut(e))
+            text = e.strerror
+            if e.filename is not None:
+                text = "%s: %s" % (e.filename, text)
+            raise OSError(code, cut(text))
+    return wrapped
+
+
+@short_errors
 def run_fs(args):
     words = [args.verb] + list(args.args)
     if getattr(args, "flag", False):
         words.insert(1, VERB_FLAGS[args.verb][0])
     session = open_session(args)
     try:
-        return finish_fs(session, words)
+        return finish_fs(session, words, getattr(args, "layer", "merged"))
     finally:
         session.release()
 
 
-def finish_fs(session, words):
+def finish_fs(session, words, layer="merged"):
+    """Run one verb; the image is saved only when it succeeded (a failed
+    verb leaves the image file as it was).  layer="lower": `cat` shows the
+    lower's own version."""
     try:
-        if words[0] == "cat" and len(words) == 2:
+        if words[0] == "cat" and len(words) == 2 and layer == "lower":
+            session.mount()
+            cat_lower(session.lower, words[1], sys.stdout.buffer)
+            out = None
+        elif words[0] == "cat" and len(words) == 2:
             # streamed, not held: `fs cat` has no size limit
             with session.mount().open(words[1], "rb") as src:
                 copy_stream(src, sys.stdout.buffer)
@@ -446,11 +635,9 @@ def finish_fs(session, words):
         return power_cut_exit(session, exc)
     except ShellError as exc:
         raise OSError(compat.EINVAL, str(exc))
-    if isinstance(out, bytes):
-        sys.stdout.buffer.write(out)
-        sys.stdout.flush()
-    elif out is not None:
-        print(as_text(out))
+    fmt.print_text(sys.stdout, fmt.as_text(words[0], out))
+    if words[0] == "fsck" and not out["clean"]:
+        return 1
     return 0
 
 
@@ -458,12 +645,57 @@ def add_shell_arguments(p):
     add_layer_args(p)
     p.add_argument("--json", action="store_true",
                    help='one JSON object per command: {"ok": true, "out": '
-                        '...} or {"ok": false, "errno": ..., "error": ...}')
+                        '...} or {"ok": false, "errno": ..., "error": ...}; '
+                        'ls, stat, diff, layer, fsck and tree give their '
+                        'records as JSON, not text')
 
 
 SHELL_LINE_LIMIT = 1 << 20
+PROMPT = "ovl> "
 
 
+class HeldInterrupt:
+    """Ctrl-C while the shell waits for a line ends the session at once;
+    during a command it is held until the command has finished (so no
+    command stops half way), then ends the session.  A second Ctrl-C
+    during the command stops it at once."""
+
+    def __init__(self):
+        self.busy = False
+        self.pending = False
+        self.old = None
+
+    def __enter__(self):
+        import signal
+        import threading
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGINT, self._fire)
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            import signal
+            signal.signal(signal.SIGINT, self.old)
+
+    def _fire(self, signum, frame):
+        if self.busy and not self.pending:
+            self.pending = True
+            return
+        raise KeyboardInterrupt
+
+    def run(self, fn, *args):
+        self.busy = True
+        try:
+            return fn(*args)
+        finally:
+            self.busy = False
+
+    def check(self):
+        if self.pending:
+            raise KeyboardInterrupt
+
+
+@short_errors
 def run_shell(args):
     session = open_session(args)
     try:
@@ -472,45 +704,96 @@ def run_shell(args):
         session.release()
 
 
+def read_line(tty):
+    if tty:
+        sys.stderr.write(PROMPT)
+        sys.stderr.flush()
+    line = sys.stdin.readline(SHELL_LINE_LIMIT + 1)
+    if len(line) > SHELL_LINE_LIMIT:
+        # no end in sight (e.g. /dev/zero): keep what was done
+        raise OSError(compat.EINVAL, "input line over %d characters; "
+                      "stopped, earlier commands kept" % SHELL_LINE_LIMIT)
+    return line
+
+
 def shell_session(session, args):
+    """Commands answered ok are kept whatever ends the session: end of
+    input, exit, Ctrl-C, an error.  Only a simulated power cut leaves the
+    image as the chip holds it.  Exit status 1 if any command failed."""
+    tally = [0, 0]              # commands run, commands failed
     try:
         ovl = session.mount()
-        while True:
-            line = sys.stdin.readline(SHELL_LINE_LIMIT + 1)
-            if not line:
-                break
-            if len(line) > SHELL_LINE_LIMIT:
-                # no end in sight (e.g. /dev/zero): keep what was done
-                session.close()
-                raise OSError(compat.EINVAL, "input line over %d characters;"
-                              " stopped, earlier commands kept"
-                              % SHELL_LINE_LIMIT)
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            try:
-                out = run_verb(ovl, shlex.split(line))
-                record = {"ok": True, "out": as_text(out)}
-            except (OSError, ValueError, ShellError) as exc:
-                record = error_record(exc)
-            if args.json:
-                if record["ok"] and line.split()[0] == "tree":
-                    record["out"] = json.loads(record["out"])
-                print(json.dumps(record, sort_keys=True))
-            elif record["ok"]:
-                print(record["out"] if record["out"] is not None else "ok")
-            else:
-                print("error: %s" % record["error"])
-            sys.stdout.flush()
+        with HeldInterrupt() as held:
+            run_commands(ovl, args, held, tally)
         session.close()
     except PowerCut as exc:
         return power_cut_exit(session, exc)
+    except KeyboardInterrupt:
+        session.close()
+        print("ovl: interrupted; the %d command(s) answered ok are saved"
+              % (tally[0] - tally[1]), file=sys.stderr)
+        return 130
+    except BaseException:
+        try:
+            session.close()     # keep what was answered ok
+        except Exception:
+            pass                # the first error is the one to report
+        raise
+    if tally[1]:
+        print("ovl: %d of %d commands failed" % (tally[1], tally[0]),
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def run_commands(ovl, args, held, tally):
+    tty = sys.stdin.isatty()
+    while True:
+        line = read_line(tty)
+        if not line:
+            break
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            words = None
+            record = error_record(ShellError(exc))
+        if words and words[0] in SESSION_END:
+            if len(words) == 1:
+                break
+            record = error_record(ShellError("usage: %s" % words[0]))
+            words = None
+        if words is not None:
+            try:
+                out = held.run(run_verb, ovl, words)
+                record = {"ok": True, "out": out}
+            except (OSError, ValueError, ShellError) as exc:
+                record = error_record(exc)
+        tally[0] += 1
+        failed = not record["ok"] or (
+            words[0] == "fsck" and not record["out"]["clean"])
+        tally[1] += failed
+        if args.json:
+            if record["ok"]:
+                record["out"] = json_out(record["out"])
+            print(json.dumps(record, sort_keys=True))
+        elif record["ok"]:
+            text = fmt.as_text(words[0], record["out"])
+            if text is None:
+                print("ok")
+            else:
+                fmt.print_text(sys.stdout, text)
+        else:
+            print("error: %s" % record["error"])
+        sys.stdout.flush()
+        held.check()
 
 
 COMMANDS = {
     "fs": ("overlay file operations on image files (ls, cat, put, mv, diff,"
            " revert, reset, ...)", add_fs_arguments, run_fs),
-    "shell": ("run overlay commands from stdin in one mounted session",
-              add_shell_arguments, run_shell),
+    "shell": ("run overlay commands from stdin in one mounted session "
+              "(help lists them)", add_shell_arguments, run_shell),
 }

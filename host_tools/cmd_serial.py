@@ -15,10 +15,12 @@ import sys
 import time
 
 from host_tools.cli import CliError
-from host_tools import serial_link
-from host_tools.serial_link import LinkError, hexdigest
-from ovl import agent, frames
+from host_tools.cmd_store import FSCK_CLEAN, FSCK_ERRORS
+from host_tools import fs_format as fmt, serial_link
+from host_tools.serial_link import LinkError, RemoteError, hexdigest
+from ovl import agent, compat, frames
 from ovl.board import Board
+from ovl.overlay import join as overlay_join
 
 RESUME_HINT = "rerun the same command to resume"
 
@@ -138,10 +140,6 @@ def choose_target(info, board, name):
     slots = {s["name"]: s for s in info["slots"]}
     if name:
         part = board.partition(name)
-        if part.type == "ovl":
-            raise CliError("partition %s is the overlay upper, which a firmware"
-                           " flash keeps; use `ovl remote reset` to wipe it"
-                           % name)
         return part, slots.get(name)
     if not slots:
         raise CliError("board %s has no squashfs partition; name one with"
@@ -213,16 +211,101 @@ def write_blocks(link, base, padded, blocks, erase, progress):
     return written[0]
 
 
+def check_squashfs(image, name="image"):
+    """The image opened as a SquashFS 4.0 whose every directory and inode
+    reads, or CliError in one line: a board boots only what mounts."""
+    from ovl.flash import BytesSource
+    from ovl.squashfs import SquashFS
+    why = None
+    if not image:
+        why = "it is empty (0 bytes)"
+    else:
+        try:
+            lower = SquashFS(BytesSource(image))
+            for _ in lower.walk("/"):
+                pass
+            return lower
+        except (ValueError, OSError, struct.error, IndexError, KeyError,
+                OverflowError, UnicodeError) as e:
+            why = str(e) or e.__class__.__name__
+    raise CliError("%s is not a SquashFS 4.0 image a board can mount: %s;"
+                   " --force flashes it anyway" % (name, why))
+
+
+def check_block_size(lower, board):
+    """CliError if the board cannot read blocks this big (its RAM bounds
+    one inflated block: the board's lower_block_size)."""
+    limit = getattr(board, "lower_block_size", None)
+    if limit and lower.block_size > limit:
+        raise CliError("image has %d KiB blocks; board %s reads at most %d KiB"
+                       " (lower_block_size): rebuild it with `ovl mkimage -b"
+                       " %dK`, or --force" % (lower.block_size >> 10,
+                                             board.name, limit >> 10,
+                                             limit >> 10))
+
+
+def keep_user_files(link, image):
+    """Before the old firmware's bytes go: the board lists its partially
+    copied-up files with the digest of the lower bytes each is based on;
+    those whose bytes differ in `image` are copied up whole on the board,
+    one at a time (docs/SERIAL.md, "Upgrades").  Returns a summary dict."""
+    from ovl import upgrade
+    from ovl.flash import BytesSource
+    from ovl.squashfs import SquashFS
+    try:
+        new = SquashFS(BytesSource(image))
+    except (OSError, ValueError):
+        new = None      # no overlay will mount it: keep every partial file
+    files = []
+    start = 0
+    while start is not None:
+        try:
+            res = link.call_json(agent.UP_SCAN, {"start": start})
+        except RemoteError as e:
+            if e.errno != compat.ENOSYS:
+                raise
+            raise CliError("the board's agent cannot keep changed files"
+                           " whole through an upgrade (it predates"
+                           " upgrade-scan); update ovl on the board first")
+        files.extend(res["files"])
+        start = res["next"]
+    todo = [path for path, lower_path, n, digest in files
+            if new is None or upgrade.differs(new, lower_path, n, digest)]
+    programmed = [0]
+
+    def on_reply(i, kind, payload):
+        programmed[0] += json.loads(payload)["programmed"]
+
+    link.pipeline([(agent.UP_KEEP, json.dumps({"path": p}).encode())
+                   for p in todo], on_reply)
+    return {"partial": len(files), "kept": len(todo),
+            "kept_bytes": programmed[0]}
+
+
 def flash_image(link, image, partition=None, board_name=None, force=False,
-                progress_stream=None, log=None):
-    """Flash `image`; returns a summary dict."""
+                progress_stream=None, log=None, lower=None, upper_dump=False):
+    """Flash `image`; returns a summary dict.  lower: the image opened by
+    check_squashfs, to be checked against the board's block-size limit.
+    upper_dump: the image is a log store, which only an ovl partition
+    takes."""
     t0 = time.monotonic()
     info = dict(link.info)
     info.update(link.call_json(agent.FW_STATUS, {"verify": False}))
     board = check_board(info, board_name)
+    if lower is not None:
+        check_block_size(lower, board)
     part, slot = choose_target(info, board, partition)
     erase = board.erase_size
     capacity = slot["capacity"] if slot else part.size
+    if not force and upper_dump != (part.type == "ovl"):
+        raise CliError("%s: an upper dump goes to the overlay partition"
+                       " (--partition NAME of type ovl), a firmware image to"
+                       " a firmware slot" % part.name)
+    if part.type == "ovl" and len(image) != part.size:
+        # blocks past a short image would keep the old store's nodes
+        raise CliError("%s is the overlay upper: give a dump of all of it"
+                       " (%d bytes, from `ovl dump`), not %d bytes"
+                       % (part.name, part.size, len(image)))
     if len(image) > capacity:
         raise CliError("image is %d bytes; %s holds at most %d%s" % (
             len(image), part.name, capacity,
@@ -245,7 +328,11 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
                "resumed": slot is not None and slot["state"] != "ok" and
                0 < len(differ) < nblocks}
     if differ or (slot is not None and not recorded):
-        if slot is not None and slot["state"] != "missing":
+        if slot is not None and info.get("fs"):
+            # a new firmware: the overlay's partial files still read the old
+            summary.update(keep_user_files(link, image))
+        if (slot is not None and slot["state"] != "missing") or \
+                (part.type == "ovl" and differ):
             link.call_json(agent.FW_BEGIN, {"slot": part.name})
         if log and summary["resumed"]:
             log("resuming: %d of %d blocks already in place"
@@ -278,6 +365,10 @@ def summary_line(s, baud):
                            s["blocks"], s["written"], s["sha256"][:12])
     if s["generation"] is not None:
         text += ", slot generation %d" % s["generation"]
+    if s.get("kept"):
+        text += "; kept %d changed file(s) whole first (%d bytes programmed;" \
+            " after the reboot `ovl remote conflicts` lists what changed in" \
+            " both)" % (s["kept"], s["kept_bytes"])
     if rate:
         text += "; %.1f KiB/s (%d%% of %d baud)" % (
             rate / 1024, 100 * rate / (baud / 10.0), baud)
@@ -290,10 +381,13 @@ def add_flash_args(p):
     p.add_argument("--partition", help="target partition (default: the"
                    " firmware slot, or the inactive one of two)")
     p.add_argument("--force", action="store_true",
-                   help="send every block even if the board has it")
+                   help="flash even an image that is not a SquashFS the board"
+                        " can mount, and send every block even if the board"
+                        " has it")
     p.add_argument("--reboot", action="store_true",
                    help="reboot the board after a successful flash")
-    p.add_argument("image", help="image file (e.g. a SquashFS from ovl build)")
+    p.add_argument("image", help="image file (a SquashFS 4.0, e.g. from ovl"
+                   " mkimage)")
 
 
 # No board's firmware partition comes near this; a bigger "image" is a
@@ -306,12 +400,26 @@ def read_image(path, limit=IMAGE_LIMIT):
     return read_limited(path, limit, "firmware image", CliError)
 
 
+def is_upper_dump(path):
+    """Whether the file holds a log store (an `ovl dump` of an upper)."""
+    from host_tools.cmd_store import sniff_geometry
+    try:
+        sniff_geometry(path)
+        return True
+    except CliError:
+        return False
+
+
 def run_flash(args):
     image = read_image(args.image)
+    upper = is_upper_dump(args.image)
+    lower = None if args.force or upper else \
+        check_squashfs(image, args.image)
     link = open_link(args)
     try:
         s = flash_image(link, image, args.partition, args.board, args.force,
-                        log=lambda m: print("ovl: %s" % m, file=sys.stderr))
+                        log=lambda m: print("ovl: %s" % m, file=sys.stderr),
+                        lower=lower, upper_dump=upper)
         print(summary_line(s, args.baud))
         if args.reboot:
             link.call(agent.REBOOT)
@@ -326,8 +434,19 @@ def run_flash(args):
 
 # ----- remote overlay verbs ------------------------------------------------
 
-def remote_get(link, path, out, progress=None):
-    """Stream a file from the board's overlay into `out` (pipelined)."""
+def remote_get(link, path, out, progress=None, layer="merged"):
+    """Stream a file from the board's overlay into `out` (pipelined); the
+    lower layer's own version a chunk at a time until a short one."""
+    if layer == "lower":
+        size = 0
+        while True:
+            chunk = link.call(agent.FS_GET, json.dumps({
+                "path": path, "offset": size, "n": link.max_payload,
+                "layer": "lower"}).encode())
+            out.write(chunk)
+            size += len(chunk)
+            if len(chunk) < link.max_payload:
+                return size
     size = link.call_json(agent.FS_STAT, {"path": path})["size"]
     chunk = link.max_payload
     reqs = ((agent.FS_GET, json.dumps({"path": path, "offset": off,
@@ -359,39 +478,71 @@ def remote_put(link, path, data, progress=None):
     link.pipeline(reqs, on_reply)
 
 
-def mode_letter(mode):
-    kind = mode & 0o170000
-    return {0o040000: "d", 0o120000: "l", 0o100000: "-"}.get(kind, "?")
+def remote_ls(link, path, long=False):
+    """Print a listing as `ovl fs ls` does (host_tools.fs_format); a page
+    of entries at a time, -l asks stat for each entry."""
+    st = link.call_json(agent.FS_STAT, {"path": path})
+    if st["mode"] & 0o170000 != 0o040000:
+        pages = [[[path.rstrip("/").rsplit("/", 1)[-1], st["mode"],
+                   st["size"]]]]
+        path = path.rstrip("/").rsplit("/", 1)[0] or "/"
+    else:
+        pages = remote_ls_pages(link, path)
+    for page in pages:
+        for name, mode, size in page:
+            if long:
+                st = link.call_json(agent.FS_STAT,
+                                    {"path": overlay_join(path, name)})
+                entry = fmt.ls_entry(name, mode, size, st["nlink"], st["uid"],
+                                     st["gid"], st["layer"], st.get("target"))
+            else:
+                entry = fmt.ls_entry(name, mode, size)
+            print(fmt.ls_line(entry))
 
 
-def remote_ls(link, path):
+def remote_ls_pages(link, path):
     start = 0
     while start is not None:
         res = link.call_json(agent.FS_LS, {"path": path, "start": start})
-        for name, mode, size in res["entries"]:
-            print("%s%s %10d %s" % (mode_letter(mode),
-                                    oct(mode & 0o7777)[2:].rjust(4, "0"),
-                                    size, name))
+        yield res["entries"]
         start = res["next"]
+
+
+def remote_diff(link, path):
+    """(every change below path, truncated?): the agent's pages in turn
+    (an agent without paging answers one page, perhaps truncated)."""
+    out, start = [], 0
+    while True:
+        res = link.call_json(agent.FS_DIFF, {"path": path, "start": start})
+        out += [tuple(c) for c in res["changes"]]
+        start = res.get("next")
+        if start is None:
+            return out, bool(res["truncated"])
 
 
 def run_remote(args):
     verb = args.verb
     need = {"ls": (0, 1), "cat": (1, 1), "get": (1, 2), "put": (2, 2),
-            "rm": (1, 1), "mkdir": (1, 1), "mv": (2, 2), "diff": (0, 1),
-            "revert": (1, 1), "reset": (0, 1), "fsck": (0, 0),
-            "stat": (1, 1)}[verb]
+            "rm": (1, 1), "rmdir": (1, 1), "mkdir": (1, 1), "mv": (2, 2),
+            "diff": (0, 1), "revert": (1, 1), "reset": (0, 1),
+            "fsck": (0, 0), "stat": (1, 1), "layer": (1, 1),
+            "conflicts": (0, 0), "info": (0, 0), "backup": (1, 1)}[verb]
     if not need[0] <= len(args.args) <= need[1]:
         raise CliError("remote %s takes %d to %d arguments" % (verb, need[0],
                                                                need[1]))
-    a = args.args
+    a = (["-l"] if args.long else []) + args.args
+    if args.long and verb != "ls":
+        raise CliError("-l is an option of remote ls only")
+    if args.layer != "merged" and verb not in ("cat", "get"):
+        raise CliError("--layer is an option of remote cat and get only")
     data = None
     if verb == "put":
         data = read_image(a[0])
     link = open_link(args)
     answering = True
     try:
-        return remote_verb(link, verb, a, data)
+        return remote_verb(link, verb, a, data, keep=args.keep,
+                           layer=args.layer)
     except LinkError as e:
         answering = False
         raise CliError("%s; nothing was changed by a partial transfer, rerun"
@@ -402,20 +553,46 @@ def run_remote(args):
         link.ser.close()
 
 
-def remote_verb(link, verb, a, data):
+def print_info(info, out=None):
+    """What the agent said at HELLO, for a person: board, slots, boot notes."""
+    out = out or sys.stdout
+    board = info["board"]
+    out.write("board: %s (%s %s)\n" % (board["name"], board["flash"]["kind"],
+                                       human(board["flash"]["size"])))
+    out.write("agent: %s on %s\n" % (info["agent"], info["runtime"]))
+    out.write("boot slot: %s\n" % (info["boot_slot"] or "none"))
+    for s in info["slots"]:
+        out.write("  %s  %s  generation %d  %s\n" % (
+            s["name"], s["state"], s["generation"], human(s["image_size"])))
+    out.write("overlay: %s\n" % ("mounted" if info["fs"] else
+                                 info["fs_error"] or "not mounted"))
+    for note in info["notes"]:
+        out.write("note: %s\n" % note)
+
+
+def remote_verb(link, verb, a, data, keep=None, layer="merged"):
     call = link.call_json
-    if verb == "ls":
-        remote_ls(link, a[0] if a else "/")
-    elif verb == "stat":
-        print(json.dumps(call(agent.FS_STAT, {"path": a[0]}), sort_keys=True))
+    if verb == "info":
+        print_info(link.info)
+    elif verb == "ls":
+        long = a[:1] == ["-l"]
+        a = a[1:] if long else a
+        remote_ls(link, a[0] if a else "/", long)
+    elif verb in ("stat", "layer"):
+        st = call(agent.FS_STAT, {"path": a[0]})
+        record = fmt.layer_record(a[0], st["layer"]) if verb == "layer" else \
+            fmt.stat_record(a[0], st["mode"], st["ino"], st["nlink"],
+                            st["uid"], st["gid"], st["size"], st["mtime"],
+                            st["layer"])
+        fmt.print_text(sys.stdout, fmt.as_text(verb, record))
     elif verb == "cat":
-        remote_get(link, a[0], sys.stdout.buffer)
+        remote_get(link, a[0], sys.stdout.buffer, layer=layer)
         sys.stdout.flush()
     elif verb == "get":
         dest = a[1] if len(a) > 1 else a[0].rsplit("/", 1)[-1]
         tmp = dest + ".part"
         with open(tmp, "wb") as f:
-            n = remote_get(link, a[0], f, Progress(0, "get"))
+            n = remote_get(link, a[0], f, Progress(0, "get"), layer)
         import os
         os.replace(tmp, dest)
         print("get: %s -> %s (%s)" % (a[0], dest, human(n)))
@@ -425,50 +602,80 @@ def remote_verb(link, verb, a, data):
         dt = time.monotonic() - t0
         print("put: %s -> %s (%s, verified, %.1f KiB/s)" % (
             a[0], a[1], human(len(data)), len(data) / 1024 / max(dt, 1e-6)))
-    elif verb == "rm":
+    elif verb in ("rm", "rmdir"):
+        # the agent's rm takes both kinds: the words keep fs's meaning
+        is_dir = call(agent.FS_STAT, {"path": a[0]})["mode"] & 0o170000 == \
+            0o040000
+        if is_dir != (verb == "rmdir"):
+            raise fmt.rm_kind_error(a[0], is_dir)
         call(agent.FS_RM, {"path": a[0]})
     elif verb == "mkdir":
         call(agent.FS_MKDIR, {"path": a[0]})
     elif verb == "mv":
         call(agent.FS_MV, {"src": a[0], "dst": a[1]})
     elif verb == "diff":
-        res = call(agent.FS_DIFF, {"path": a[0] if a else "/"})
-        for kind, path in res["changes"]:
-            print("%-9s %s" % (kind, path))
-        if res["truncated"]:
+        changes, truncated = remote_diff(link, a[0] if a else "/")
+        fmt.print_text(sys.stdout, fmt.as_text(
+            "diff", fmt.diff_records(changes)))
+        if truncated:
             print("... (more; diff a subdirectory)")
     elif verb == "revert":
         call(agent.FS_REVERT, {"path": a[0]})
+    elif verb == "backup":
+        from host_tools.cmd_backup import remote_backup
+        remote_backup(link, a[0])
     elif verb == "reset":
         when = a[0] if a else "now"
         if when not in ("now", "boot"):
             raise CliError("remote reset takes 'now' or 'boot'")
-        call(agent.FS_RESET, {"when": when})
+        req = {"when": when}
+        if keep is not None:        # else the board's own keep list
+            req["keep"] = keep
+        call(agent.FS_RESET, req)
         print("reset: upper %s" % ("wiped" if when == "now" else
                                    "will be wiped at next boot"))
+    elif verb == "conflicts":
+        res = call(agent.UP_CONFLICTS)
+        fmt.print_text(sys.stdout, fmt.as_text(
+            "conflicts", fmt.conflict_records(res["conflicts"])))
+        if res["truncated"]:
+            print("... (more)")
     elif verb == "fsck":
         problems = call(agent.FS_FSCK)["problems"]
         for p in problems:
             print(p)
         print("fsck: %s" % ("clean" if not problems else
                             "%d problem(s)" % len(problems)))
-        return 1 if problems else 0
+        # `ovl fsck`'s statuses: problems left is 4 (the agent repairs
+        # nothing; a board it cannot reach is 1, as for every verb)
+        return FSCK_ERRORS if problems else FSCK_CLEAN
     return 0
 
 
 def add_remote_args(p):
     add_port_args(p)
     p.add_argument("verb", choices=("ls", "stat", "cat", "get", "put", "rm",
-                                    "mkdir", "mv", "diff", "revert", "reset",
-                                    "fsck"))
+                                    "rmdir", "mkdir", "mv", "diff", "revert",
+                                    "reset", "fsck", "layer", "conflicts",
+                                    "info", "backup"))
+    p.add_argument("-l", dest="long", action="store_true",
+                   help="ls: long listing, as `ovl fs ls -l`")
     p.add_argument("args", nargs="*", help="paths (put: LOCAL REMOTE; reset:"
-                   " now|boot)")
+                   " now|boot; backup: OUT.tar on the host)")
+    p.add_argument("--layer", choices=("merged", "lower"), default="merged",
+                   help="cat, get: lower = the firmware's own version, "
+                        "whatever the upper holds (after an upgrade: see "
+                        "both sides of a conflict)")
+    p.add_argument("--keep", nargs="+", metavar="PATH",
+                   help="reset: paths whose changes survive (default: the"
+                        " board's keep list)")
 
 
 COMMANDS = {
     "flash": ("flash an image over serial: only differing blocks, each"
               " verified, resumable", add_flash_args, run_flash),
-    "remote": ("manage a board's overlay over serial (ls, stat, cat, get,"
-               " put, rm, mkdir, mv, diff, revert, reset, fsck)",
+    "remote": ("manage a board's overlay over serial (info, ls, stat, cat,"
+               " get, put, rm, rmdir, mkdir, mv, diff, revert, reset, fsck, "
+               "layer, conflicts, backup)",
                add_remote_args, run_remote),
 }

@@ -9,15 +9,17 @@ from the block headers of an image that is already formatted.
 
 import json
 import os
+import stat
 import struct
+import sys
 
 from ovl.flash import Region
 from ovl.simflash import SimFlash
-from ovl.logstore import LogStore, STATE_NAMES
+from ovl.logstore import LogStore, ROOT_INO, STATE_NAMES
 from ovl.log_format import BLOCK_HDR_SIZE, BLOCK_MAGIC, BlockCountError, \
     unpack_block_header
 from host_tools.boards import SIM_FLASH_LIMIT, load_board
-from host_tools.cli import CliError
+from host_tools.cli import CliError, one_line
 
 
 def parse_size(text):
@@ -37,7 +39,8 @@ def parse_size(text):
 
 
 def add_geometry_args(p, required_file=True):
-    p.add_argument("image", help="upper image file (raw flash dump)")
+    p.add_argument("image", help="upper image file (raw flash dump) or MTD "
+                   "device (/dev/mtdN)")
     p.add_argument("--board", help="board name or JSON: take the geometry "
                    "of its upper (type ovl) partition")
     p.add_argument("--partition", help="IMAGE is the board's whole chip: use"
@@ -53,8 +56,9 @@ def add_geometry_args(p, required_file=True):
 def geometry_from_args(args):
     """(size, erase_size, page_size, kind, offset) or None if none given."""
     if args.board:
-        if args.size or args.erase_size:
-            raise CliError("give --board or --size/--erase-size, not both")
+        if args.size or args.erase_size or args.page_size or args.nand:
+            raise CliError("give --board or --size/--erase-size/--page-size/"
+                           "--nand, not both: the board says its geometry")
         board = load_board(args.board)
         if args.partition:
             part = board.partition(args.partition)
@@ -72,10 +76,31 @@ def geometry_from_args(args):
         kind = "nand" if args.nand else "nor"
         ps = parse_size(args.page_size) if args.page_size else \
             (2048 if args.nand else 256)
-        if ps > es:
-            ps = es
+        check_geometry(es, ps, kind)
         return size, es, ps, kind, None
     return None
+
+
+# A NAND block's first page holds its header and every commit pads to a
+# page end, leaving room for the block summary: with fewer pages than this
+# no transaction fits (the store would answer ENOSPC to the first write).
+NAND_MIN_PAGES = 4
+
+
+def check_geometry(es, ps, kind):
+    """One-line CliError for a geometry no chip has or the log store cannot
+    use (the store itself checks the block count and the smallest block)."""
+    for label, v in (("erase size", es), ("page size", ps)):
+        if v <= 0 or v & (v - 1):
+            raise CliError("%s %d is not a power of two" % (label, v))
+    if ps > es:
+        raise CliError("page size %d is larger than the erase size %d"
+                       % (ps, es))
+    if kind == "nand" and es // ps < NAND_MIN_PAGES:
+        raise CliError("NAND erase block of %d bytes holds %d pages of %d;"
+                       " the log store needs at least %d (one for the block"
+                       " header, commits pad to a page end)"
+                       % (es, es // ps, ps, NAND_MIN_PAGES))
 
 
 def sniff_geometry(path):
@@ -115,6 +140,34 @@ def block_count_message(path, have, formatted):
             "%d: truncated or wrong partition" % (path, have, formatted))
 
 
+def is_mtd_device(path):
+    """Is path a character device (an MTD partition, /dev/mtdN)?"""
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def open_mtd(path):
+    """MtdFlash on /dev/mtdN: the geometry is the device's own."""
+    from ovl.mtd import MtdFlash
+    try:
+        return MtdFlash(path)
+    except ValueError:
+        raise CliError("%s is a character device but not an MTD device"
+                       % path)
+    except OSError as e:
+        raise CliError("%s: %s" % (path, e.strerror or e))
+
+
+def save_chip(chip):
+    """Write an image file back; an MTD device already holds every write."""
+    if hasattr(chip, "save"):
+        chip.save()
+    else:
+        chip.sync()
+
+
 def check_image_path(path, create=False):
     """CliError unless path is a regular file (or absent, when creating)."""
     if os.path.isdir(path):
@@ -128,6 +181,9 @@ def check_image_path(path, create=False):
 
 def open_image(path, geom, create=False):
     """A SimFlash on the image file, or a Region of it for --partition."""
+    if is_mtd_device(path):
+        flash = open_mtd(path)
+        return flash, flash
     size, es, ps, kind, part = geom
     check_image_path(path, create)
     if os.path.exists(path) and os.path.getsize(path) != size:
@@ -153,13 +209,39 @@ def open_upper_image(path):
     return open_image(path, sniff_geometry(path))[0]
 
 
+def root_entries(flash):
+    """How many names the root of the log store on flash holds (0 when
+    there is no store that mounts)."""
+    try:
+        store = LogStore.mount(flash, readonly=True)
+    except (OSError, ValueError):
+        return 0
+    return sum(1 for _ in store.listdir(ROOT_INO))
+
+
 def run_format(args):
     geom = geometry_from_args(args)
-    if geom is None:
+    if is_mtd_device(args.image):
+        chip, flash = open_image(args.image, None)
+        geom = (flash.size, flash.erase_size, flash.page_size, flash.kind,
+                None)
+    elif geom is None:
         raise CliError("give --board NAME or --size S --erase-size E")
-    chip, flash = open_image(args.image, geom, create=True)
+    else:
+        part = geom[4]
+        if part is not None and part.type != "ovl" and not args.force:
+            raise CliError("partition %s is of type %s, not ovl: formatting it"
+                           " would destroy what it holds; --force to format"
+                           " it anyway" % (part.name, part.type))
+        chip, flash = open_image(args.image, geom, create=True)
+    if os.path.exists(args.image) and not args.force:
+        n = root_entries(flash)
+        if n:
+            raise CliError("%s holds a log store with files (%d names in its"
+                           " root): formatting it loses them; --force to"
+                           " format it anyway" % (args.image, n))
     LogStore.format(flash)
-    chip.save()
+    save_chip(chip)
     size, es, ps, kind, part = geom
     print("formatted %s: %d blocks of %d bytes (%s, page %d)%s"
           % (args.image, flash.block_count, es, kind.upper(), ps,
@@ -167,8 +249,11 @@ def run_format(args):
 
 
 def mount_image(args, readonly=True):
-    check_image_path(args.image)
-    geom = geometry_from_args(args) or sniff_geometry(args.image)
+    if is_mtd_device(args.image):
+        geom = None
+    else:
+        check_image_path(args.image)
+        geom = geometry_from_args(args) or sniff_geometry(args.image)
     chip, flash = open_image(args.image, geom)
     try:
         return chip, LogStore.mount(flash, readonly=readonly)
@@ -176,21 +261,79 @@ def mount_image(args, readonly=True):
         raise CliError(block_count_message(args.image, e.have, e.formatted))
 
 
+def overlay_problems(store, lower_path):
+    """The union's own problems (whiteouts, origins, link index) of the
+    upper `store` over the lower at lower_path; the store's are apart."""
+    from host_tools.cmd_overlay import open_lower
+    from ovl.overlay import Overlay
+    problems = Overlay(open_lower(lower_path), store).fsck()
+    return [p for p in problems if not p.startswith("store: ")]
+
+
+# Exit statuses, as e2fsck's: no errors; errors repaired (--repair), none
+# left; errors left; could not check at all (no image, not a store, wrong
+# geometry).
+FSCK_CLEAN = 0
+FSCK_REPAIRED = 1
+FSCK_ERRORS = 4
+FSCK_FAILED = 8
+
+
+def repair_orphans(store, report):
+    """Delete the inodes no name reaches (nothing can ever read them), in
+    one transaction; what was done, as lines."""
+    if not report["orphans"]:
+        return []
+    txn = store.begin()
+    for ino in report["orphans"]:
+        txn.delete_inode(ino)
+    txn.commit()
+    store.sync()
+    return ["deleted orphan inode %d (unreachable from the root)" % ino
+            for ino in report["orphans"]]
+
+
 def run_fsck(args):
-    chip, store = mount_image(args)
-    report = store.fsck()
+    """The check, with e2fsck's exit statuses (FSCK_*)."""
+    try:
+        chip, store = mount_image(args, readonly=not args.repair)
+        report = store.fsck()
+        repaired = []
+        if args.repair:
+            repaired = repair_orphans(store, report)
+            if repaired:
+                chip.save()
+                chip, store = mount_image(args)     # check what was saved
+                report = store.fsck()
+        if args.lower:
+            report["overlay"] = overlay_problems(store, args.lower)
+    except (CliError, OSError, ValueError) as e:
+        print("ovl: error: %s" % one_line(e), file=sys.stderr)
+        return FSCK_FAILED
+    left = report["errors"] or report["orphans"] or report.get("overlay")
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(dict(report, repaired=repaired), indent=2))
     else:
         for e in report["errors"]:
             print("error: %s" % e)
         for w in report["warnings"]:
             print("warning: %s" % w)
+        for p in report.get("overlay", ()):
+            print("overlay: %s" % p)
+        for r in repaired:
+            print("repaired: %s" % r)
+        if report["orphans"]:
+            print("%d orphan inode(s): --repair deletes them"
+                  % len(report["orphans"]))
         print("%s: %d nodes, %d inodes, %d live bytes, %d errors, %d warnings"
-              % (args.image, report["nodes"], report["inodes"],
-                 report["live_bytes"], len(report["errors"]),
-                 len(report["warnings"])))
-    return 1 if report["errors"] else 0
+              "%s" % (args.image, report["nodes"], report["inodes"],
+                      report["live_bytes"], len(report["errors"]),
+                      len(report["warnings"]),
+                      ", %d overlay problems" % len(report["overlay"])
+                      if args.lower else ""))
+    if left:
+        return FSCK_ERRORS
+    return FSCK_REPAIRED if repaired else FSCK_CLEAN
 
 
 def store_info(store):
@@ -229,9 +372,22 @@ def run_info(args):
 
 def add_format_args(p):
     add_geometry_args(p)
+    p.add_argument("--force", action="store_true",
+                   help="format even a store that holds files, or a"
+                        " partition whose type is not ovl")
 
 
 def add_fsck_args(p):
+    add_info_args(p)
+    p.add_argument("--repair", action="store_true",
+                   help="mount read-write, as a device does, and delete"
+                        " orphan inodes; exit 1 if that leaves no errors")
+    p.add_argument("--lower", help="the firmware (SquashFS image or"
+                   " directory): check the union too (whiteouts, origins,"
+                   " link index)")
+
+
+def add_info_args(p):
     add_geometry_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable")
 
@@ -240,7 +396,9 @@ COMMANDS = {
     "format": ("create a formatted (empty) upper image", add_format_args,
                run_format),
     "fsck": ("check an upper image: CRCs, summaries, tree, link counts, "
-             "space accounting", add_fsck_args, run_fsck),
+             "space accounting; with --lower, the union too; exits 0 clean,"
+             " 1 repaired, 4 errors left, 8 could not check", add_fsck_args,
+             run_fsck),
     "info": ("show an upper image's blocks, wear, space and mount cost",
-             add_fsck_args, run_info),
+             add_info_args, run_info),
 }

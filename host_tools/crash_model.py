@@ -18,7 +18,8 @@ Layers show up in the model only where the merged view depends on them:
     file keep sharing one inode after one of them is copied up;
   * `lower_nlink_static`: a lower file shows the lower's link count until
     it is copied up, and its copy keeps counting lower names deleted
-    before that (the overlay's documented limit, docs/OVERLAY.md).
+    before that (an overlay that does not copy up on unlink; ovl counts
+    the names there are, as overlayfs with index=on: the default False).
 
 `snapshot()` gives the canonical, comparable form of the tree (see
 `entry_matches` for the wildcard rule for unknown times).
@@ -93,7 +94,7 @@ class Model:
     """The merged tree as POSIX + overlay semantics predict it."""
 
     def __init__(self, lower_spec, lower_dir_rename=True,
-                 links_survive_copyup=True, lower_nlink_static=True,
+                 links_survive_copyup=True, lower_nlink_static=False,
                  new_file_perm=0o644,
                  new_dir_perm=0o755, new_uid=0, new_gid=0):
         self.lower_dir_rename = lower_dir_rename

@@ -22,6 +22,7 @@ in the tree).
 import errno
 import fnmatch
 import hashlib
+import lzma
 import os
 import shlex
 import stat
@@ -33,11 +34,14 @@ import zlib
 from ovl import squashfs_format as fmt
 
 DEFAULT_BLOCK_SIZE = 128 * 1024
-COMPRESSORS = ("gzip", "none")
+COMPRESSORS = ("gzip", "xz", "none")
+COMPRESSOR_IDS = {"gzip": fmt.COMP_ZLIB, "xz": fmt.COMP_XZ,
+                  "none": fmt.COMP_ZLIB}
 MAX_U32 = 0xFFFFFFFF
 MAX_IDS = 65536              # no_ids is a u16... and 0 means none, so 65535
 SYMLINK_MAX = 4095           # Linux PATH_MAX - 1; the kernel refuses longer
 ZLIB_LEVEL = 9               # mksquashfs's default, so sizes compare fairly
+XZ_PRESET = 6                # liblzma's default, which mksquashfs uses too
 METADATA_WBITS = 13          # an 8 KiB block never needs a bigger window
 
 
@@ -144,8 +148,10 @@ def is_excluded(rel_path, name, patterns):
     return False
 
 
-def scan_tree(src, excludes=()):
-    """The Node tree of the host directory `src` (symlinks not followed)."""
+def scan_tree(src, excludes=(), skip=None):
+    """The Node tree of the host directory `src` (symlinks not followed).
+    skip: (st_dev, st_ino) of a file to leave out (the image being
+    replaced, when it lies inside src)."""
     try:
         st = os.lstat(src)
     except OSError as e:
@@ -168,6 +174,8 @@ def scan_tree(src, excludes=()):
                 continue
             est = entry.stat(follow_symlinks=False)
             key = (est.st_dev, est.st_ino)
+            if key == skip:
+                continue
             if not stat.S_ISDIR(est.st_mode) and est.st_nlink > 1 \
                     and key in by_inode:
                 node.children[name] = by_inode[key]
@@ -382,25 +390,53 @@ def _apply_one(root, op, default_mtime):
 # --- compression and metadata ----------------------------------------------
 
 class Compressor:
-    """Packs one block: zlib-wrapped deflate ("gzip" in SquashFS) or raw.
-    A block is stored raw whenever compressing does not make it smaller."""
+    """Packs one block: zlib-wrapped deflate ("gzip" in SquashFS), a whole
+    .xz stream ("xz", as the kernel's squashfs xz decompressor reads it:
+    one LZMA2 filter, CRC32 check), or raw.  A block is stored raw whenever
+    compressing does not make it smaller."""
 
     def __init__(self, name, block_log):
         if name not in COMPRESSORS:
             raise MkimageError("unknown compressor %r (known: %s)"
                                % (name, ", ".join(COMPRESSORS)))
         self.name = name
+        self.id = COMPRESSOR_IDS[name]
         # A window larger than the block gains nothing, and a block-sized
-        # window lets a small device inflate with less RAM.
-        self.data_wbits = min(15, block_log)
+        # window lets a small device inflate with less RAM (zlib's window
+        # stops at 32 KiB; an xz dictionary may be the whole block).
+        self.data_wbits = block_log if name == "xz" else min(15, block_log)
+        self.block_size = 1 << block_log
+
+    def options(self):
+        """The compressor options block's bytes, or None for no block.
+        xz records its dictionary size (the block size), so a reader can
+        size its decoder from the image; mksquashfs writes the same block
+        when its dictionary differs from the block size."""
+        if self.name == "xz":
+            return fmt.encode(fmt.XZ_OPTIONS, {
+                "dictionary_size": self.block_size, "executable_filters": 0})
+        return None
 
     def pack(self, data, wbits):
-        """(stored bytes, compressed?)"""
+        """(stored bytes, compressed?); the window (or dictionary) is
+        2**wbits bytes."""
         if self.name == "gzip":
             c = zlib.compressobj(ZLIB_LEVEL, zlib.DEFLATED, wbits)
             packed = c.compress(data) + c.flush()
-            if len(packed) < len(data):
-                return packed, True
+        elif self.name == "xz":
+            # No stream may need more than the options block's dictionary
+            # (the block size): Linux sizes its decoder by it, so an 8 KiB
+            # metadata block of a 4 KiB-block image gets a 4 KiB one.
+            # liblzma's smallest dictionary is 4 KiB.
+            dict_size = min(1 << max(12, wbits), self.block_size)
+            packed = lzma.compress(data, lzma.FORMAT_XZ, lzma.CHECK_CRC32,
+                                   filters=[{"id": lzma.FILTER_LZMA2,
+                                             "preset": XZ_PRESET,
+                                             "dict_size": dict_size}])
+        else:
+            return bytes(data), False
+        if len(packed) < len(data):
+            return packed, True
         return bytes(data), False
 
 
@@ -768,6 +804,11 @@ class ImageWriter:
         root.number_parent = len(order) + 1   # mksquashfs's convention
         self.out.seek(fmt.SUPERBLOCK_SIZE)
         self.out.truncate()
+        options = self.compressor.options()
+        if options is not None:
+            # a raw metadata block right after the superblock
+            self.out.write(struct.pack("<H", fmt.metadata_header(
+                len(options), False)) + options)
         files = [n for n in order if n.kind == fmt.REG_TYPE]
         for done, node in enumerate(files, 1):
             node.data = self._write_file(node)
@@ -787,7 +828,8 @@ class ImageWriter:
         sb = {"s_magic": fmt.MAGIC, "inodes": len(order),
               "mkfs_time": mkfs_time, "block_size": self.block_size,
               "fragments": len(self.fragment_table),
-              "compression": fmt.COMP_ZLIB, "block_log": self.block_log,
+              "compression": self.compressor.id,
+              "block_log": self.block_log,
               "no_ids": len(ids), "s_major": fmt.VERSION_MAJOR,
               "s_minor": fmt.VERSION_MINOR,
               "root_inode": fmt.inode_ref(*root.ref),
@@ -809,6 +851,8 @@ class ImageWriter:
         flags = fmt.FLAG_NO_XATTRS | fmt.FLAG_DUPLICATES | fmt.FLAG_ALWAYS_FRAGMENTS
         if self.compressor.name == "none":
             flags |= fmt.FLAG_NOI | fmt.FLAG_NOD | fmt.FLAG_NOF | fmt.FLAG_NOID
+        if options is not None:
+            flags |= fmt.FLAG_COMPRESSOR_OPTIONS
         sb["flags"] = flags
         pad = -sb["bytes_used"] % fmt.PAD_MULTIPLE
         self.out.write(bytes(pad))
@@ -865,7 +909,13 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
     ops = []
     for name, text in pseudo:
         ops += parse_pseudo(text, name)
-    root = scan_tree(src, excludes)
+    try:
+        out_st = os.stat(out_path)
+        old_out = (out_st.st_dev, out_st.st_ino)
+    except OSError:
+        old_out = None
+    # an old OUT inside SRC is not part of the tree (as mksquashfs does)
+    root = scan_tree(src, excludes, skip=old_out)
     if all_root:
         for _, node in walk(root):
             node.uid = node.gid = 0

@@ -195,8 +195,10 @@ class Link:
         while True:
             seq = self.seq
             self.seq = frames.seq_next(seq)
-            # ENDs first: they flush a half-read frame out of the agent.
-            self._write(frames.END_B * 8 + frames.encode(agent.HELLO, seq))
+            # ENDs first: they end a frame a dead host left half sent,
+            # even inside the agent's read of it (frames.READ_CHUNK).
+            self._write(frames.END_B * frames.READ_CHUNK +
+                        frames.encode(agent.HELLO, seq))
             deadline = min(end, time.monotonic() + wait)
             while True:
                 # Only the latest HELLO's reply counts: the agent starts

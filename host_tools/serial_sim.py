@@ -36,6 +36,25 @@ def find_micropython():
     return here if os.path.exists(here) else shutil.which("micropython")
 
 
+def parent_death_signal():
+    """A preexec_fn: the child gets SIGKILL when this process dies (Linux
+    prctl PR_SET_PDEATHSIG); None where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arm():
+        prctl(1, signal.SIGKILL)        # PR_SET_PDEATHSIG
+        if os.getppid() != parent:      # the host died before prctl
+            os._exit(1)
+    return arm
+
+
 class Noise:
     """Per-byte fault rates for one direction of the line."""
 
@@ -76,6 +95,9 @@ class Relay(threading.Thread):
         self.stopping = False
         self.bytes = 0
         self.paused = False      # while set, bytes are read and dropped
+        # Forward no more than this many bytes in all (counted in .bytes),
+        # dropping the rest: the sender died right after that byte.
+        self.limit = None
 
     def run(self):
         # Small slices keep latency near a real line's; credit from an idle
@@ -95,6 +117,8 @@ class Relay(threading.Thread):
                 continue        # a line with no listener loses the bytes
             if self.noise:
                 data = self.noise.apply(data)
+            if self.limit is not None:
+                data = data[:max(0, self.limit - self.bytes)]
             if self.rate:
                 now = time.monotonic()
                 if due < now - 0.005:
@@ -123,7 +147,8 @@ class PtyBoard:
     def __init__(self, board_json, flash_path, runtime="micropython",
                  mode="agent", baud=None, noise_to_board=None,
                  noise_to_host=None, window=4, max_payload=4096,
-                 workdir=None, heap="24M", extra_args=()):
+                 workdir=None, heap="24M", extra_args=(),
+                 die_with_host=False):
         self.board_json = board_json
         self.flash_path = flash_path
         self.runtime = runtime
@@ -134,6 +159,11 @@ class PtyBoard:
         self.workdir = workdir or os.path.dirname(os.path.abspath(flash_path))
         self.heap = heap
         self.extra_args = list(extra_args)
+        # The board runs in its own session (a Ctrl-C meant for the host
+        # must not reach it); die_with_host makes a SIGKILLed host take the
+        # board down at once, as a power cut would, instead of leaving it
+        # running with nobody listening.
+        self.die_with_host = die_with_host
         self.proc = None
         self.board_master, self.board_slave = os.openpty()
         self.host_master, self.host_slave = os.openpty()
@@ -183,7 +213,9 @@ class PtyBoard:
             self.proc = subprocess.Popen(
                 self.argv(), stdin=self.board_slave, stdout=self.board_slave,
                 stderr=log, cwd=self.workdir, env=env, close_fds=True,
-                start_new_session=True)
+                start_new_session=True,
+                preexec_fn=parent_death_signal() if self.die_with_host
+                else None)
         return self
 
     def alive(self):

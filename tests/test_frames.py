@@ -93,3 +93,66 @@ for i in range(0, len(wire), 7):
 print(len(got), got[0][1], got[0][2] == b"x" * 300)
 """)
     assert out == ["1", "9", "True"]
+
+
+def test_a_cut_off_frame_ends_at_the_next_END_without_its_length(runtime):
+    # A blocking port (MicroPython's stdin) waits for every byte asked of
+    # it: asking for more than was sent would hang, as the agent did when a
+    # host died mid-frame.  The reader asks at most READ_CHUNK at a time,
+    # and the ENDs a new session starts with end the cut-off frame.
+    out = run(runtime, """
+class Blocking(Stream):
+    def read(self, n):
+        if n > len(self.data) and self.data:
+            raise RuntimeError("would block for %d bytes" % n)
+        return Stream.read(self, n)
+cut = encode(1, 5, b"x" * 3000)[:1000]
+wire = cut + frames.END_B * frames.READ_CHUNK + encode(1, 6, b"y")
+r = FrameReader(Blocking(wire).read, 4096)
+r.read_chunk = frames.READ_CHUNK
+got = []
+while True:
+    f = r.read_frame()
+    if f is None:
+        break
+    got.append(f)
+print(got == [(1, 6, b"y")], r.bad)
+""")
+    assert out == ["True", "1"]
+
+
+def test_an_idle_gap_drops_the_unfinished_frame(runtime):
+    # A port that polls says None after an idle gap; the agent then drops
+    # the frame begun before it and syncs on the next frame's END.
+    out = run(runtime, """
+class Gappy:
+    def __init__(self, pieces):
+        self.pieces = pieces
+    def read(self, n):
+        if not self.pieces:
+            return b""
+        if self.pieces[0] is None:
+            self.pieces.pop(0)
+            return None
+        out = self.pieces[0][:n]
+        self.pieces[0] = self.pieces[0][n:]
+        if not self.pieces[0]:
+            self.pieces.pop(0)
+        return out
+good = encode(1, 9, b"z" * 100)
+src = Gappy([encode(1, 8, b"x" * 500)[:300], None, good[1:20], None, good])
+r = FrameReader(src.read, 4096)
+got = []
+while True:
+    f = r.read_frame()
+    if f is None:
+        if r.eof:
+            break
+        r.drop_unfinished()
+        continue
+    got.append(f)
+print(got == [(1, 9, b"z" * 100)], r.bad, r.noise == 299 + 19)
+""")
+    # The frame cut at the first gap counts as dropped; the stray bytes
+    # after it (no END before them) are skipped as noise.
+    assert out == ["True", "1", "True"]

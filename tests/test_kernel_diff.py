@@ -373,3 +373,59 @@ def test_same_results_as_kernel_overlayfs(seed, lower_kind, umask022):
             kernel.close()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+# ----- fixed sequences: cases the random runs found -------------------------------
+
+FIXED_SEQUENCES = {
+    # a lower hard-linked name removed (or renamed over) before another
+    # name is copied up: the other names count one link fewer
+    "hardlink-removed-first": [("unlink", "/h1"), ("write", "/h2", "r+", 0,
+                                                     b"S"),
+                               ("rename", "/f", "/h3"), ("unlink", "/h2")],
+    "hardlink-renamed-over": [("rename", "/f", "/h1"),
+                              ("write", "/h3", "a", 0, b"+")],
+    # O_EXCL never follows a final symlink, dangling or not
+    "exclusive-open": [("write", "/deep/x", "x", 0, b"z"),
+                       ("write", "/deep/ok", "x", 0, b"z"),
+                       ("write", "/s_dangling", "x", 0, b"z"),
+                       ("write", "/f", "x", 0, b"z"),
+                       ("write", "/deep", "x", 0, b"z"),
+                       ("write", "/deep/", "x", 0, b"z"),
+                       ("write", "/f/", "x", 0, b"z")],
+}
+
+
+def make_fixed_lower(root):
+    os.makedirs(root + "/deep")
+    for name, data in (("/h1", b"shared\n"), ("/f", b"plain\n")):
+        with open(root + name, "wb") as f:
+            f.write(data)
+    os.link(root + "/h1", root + "/h2")
+    os.link(root + "/h1", root + "/h3")
+    os.symlink("config", root + "/deep/x")      # dangling, relative
+    os.symlink("nowhere", root + "/s_dangling")
+    os.chmod(root, 0o755)
+
+
+@pytest.mark.parametrize("name", sorted(FIXED_SEQUENCES))
+def test_fixed_sequences_match_kernel_overlayfs(name, umask022):
+    base = tempfile.mkdtemp(prefix="ovl-kdiff-")
+    try:
+        lower_dir = os.path.join(base, "lower")
+        make_fixed_lower(lower_dir)
+        kernel = kernel_overlay_or_skip(base, lower_dir)
+        try:
+            lower, flash = ovl_over("dir", lower_dir, base)
+            ks, os_ = KernelSide(kernel.mnt), OvlSide(mount(lower, flash))
+            for op in FIXED_SEQUENCES[name]:
+                assert run_op(os_, op) == run_op(ks, op), op
+                assert os_.tree() == ks.tree(), op
+            kernel.umount()
+            kernel.mount()
+            os_.ovl.sync()
+            assert OvlSide(mount(lower, flash)).tree() == ks.tree()
+        finally:
+            kernel.close()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -46,7 +46,7 @@ def test_format_info_fsck_roundtrip(tmp_path):
         f.seek(4096 + 100)
         f.write(b"\x00\x00\x00")
     p = ovl("fsck", img)
-    assert p.returncode == 1 and "error: block 1" in p.stdout
+    assert p.returncode == 4 and "error: block 1" in p.stdout
 
 
 def test_board_geometry_partition_and_bad_input(tmp_path):
@@ -67,13 +67,14 @@ def test_board_geometry_partition_and_bad_input(tmp_path):
                  ("format", img + "3"),
                  ("info", chip)):           # whole chip, no --partition
         p = ovl(*args)
-        assert p.returncode == 1, args
+        # fsck's convention: 8 when it could not check at all
+        assert p.returncode == (8 if args[0] == "fsck" else 1), args
         assert p.stderr.startswith("ovl: error:") and \
             len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
-def one_line_error(p):
-    assert p.returncode == 1, p.stdout + p.stderr
+def one_line_error(p, status=1):
+    assert p.returncode == status, p.stdout + p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ovl: error:"), p.stderr
     return lines[0]
@@ -91,7 +92,8 @@ def test_truncated_upper_is_refused_with_its_block_counts(tmp_path):
     expect = "upper image has 8 blocks but its store was formatted with 16"
     for args in (("fsck", half), ("info", half),
                  ("fsck", half, "--size", "32k", "--erase-size", "4k")):
-        assert expect in one_line_error(ovl(*args)), args
+        status = 8 if args[0] == "fsck" else 1
+        assert expect in one_line_error(ovl(*args), status), args
     # a tail cut mid-block: the count is not whole
     odd = str(tmp_path / "odd.img")
     with open(odd, "wb") as f:
@@ -108,8 +110,8 @@ def test_truncated_upper_is_refused_with_its_block_counts(tmp_path):
 
 def test_directories_and_huge_sizes_are_refused_before_allocating(tmp_path):
     d = str(tmp_path)
-    for cmd in ("fsck", "info"):
-        assert "is a directory" in one_line_error(ovl(cmd, d))
+    for cmd, status in (("fsck", 8), ("info", 1)):
+        assert "is a directory" in one_line_error(ovl(cmd, d), status)
     assert "is a directory" in one_line_error(
         ovl("format", d, "--size", "64k", "--erase-size", "4k"))
     line = one_line_error(ovl("format", str(tmp_path / "u"), "--size",
@@ -120,5 +122,131 @@ def test_directories_and_huge_sizes_are_refused_before_allocating(tmp_path):
     with open(sparse, "wb") as f:
         f.truncate(2 << 30)                 # a 2 GiB hole: nothing stored
     line = one_line_error(ovl("fsck", sparse, "--size", "2g", "--erase-size",
-                              "4k"))
+                              "4k"), 8)
     assert "more than the 1073741824" in line
+
+
+def sha(path):
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def add_file(img, name=b"kept", data=b"user data"):
+    """One file in the upper image's root, through the store API."""
+    sys.path.insert(0, os.path.join(ROOT, "firmware"))
+    from host_tools.cmd_store import open_upper_image
+    from ovl.logstore import LogStore, ROOT_INO
+    flash = open_upper_image(img)
+    s = LogStore.mount(flash)
+    t = s.begin()
+    ino = t.new_ino()
+    t.put_inode(ino, mode=0o100644)
+    t.link(ROOT_INO, name.decode(), ino)
+    t.write(ino, 0, data)
+    t.commit()
+    flash.save()
+
+
+def test_format_refuses_a_non_ovl_partition_and_a_store_in_use(tmp_path):
+    chip = str(tmp_path / "chip.img")
+    assert ovl("format", chip, "--board", "sim", "--partition", "upper"
+               ).returncode == 0
+    before = sha(chip)
+    line = one_line_error(ovl("format", chip, "--board", "sim",
+                              "--partition", "firmware"))
+    assert "type squashfs, not ovl" in line and "--force" in line, line
+    assert sha(chip) == before
+    img = str(tmp_path / "u.img")
+    geom = ("--size", "256k", "--erase-size", "4k")
+    assert ovl("format", img, *geom).returncode == 0
+    # An empty store may be formatted again; one holding files may not.
+    assert ovl("format", img, *geom).returncode == 0
+    add_file(img)
+    before = sha(img)
+    line = one_line_error(ovl("format", img, *geom))
+    assert "holds a log store with files" in line and "--force" in line, line
+    assert sha(img) == before
+    p = ovl("format", img, *geom, "--force")
+    assert p.returncode == 0, p.stderr
+    p = ovl("info", img, "--json")
+    assert json.loads(p.stdout)["counters"]["inodes"] == 1    # the root
+    # --force also formats a partition of another type, if the user says so.
+    p = ovl("format", chip, "--board", "sim", "--partition", "firmware",
+            "--force")
+    assert p.returncode == 0, p.stderr
+    assert ovl("fsck", chip, "--board", "sim", "--partition", "firmware"
+               ).returncode == 0
+
+
+def test_impossible_geometry_is_one_line_up_front(tmp_path):
+    out = str(tmp_path / "g.img")
+    cases = [
+        (("--size", "256k", "--erase-size", "4k", "--page-size", "8k"),
+         "page size 8192 is larger than the erase size 4096"),
+        (("--size", "256k", "--erase-size", "4k", "--nand"),
+         "NAND erase block of 4096 bytes holds 2 pages of 2048"),
+        (("--size", "256k", "--erase-size", "16k", "--page-size", "8k",
+          "--nand"), "holds 2 pages of 8192"),
+        (("--size", "256k", "--erase-size", "4k", "--page-size", "100"),
+         "page size 100 is not a power of two"),
+        (("--size", "252k", "--erase-size", "3k"),
+         "erase size 3072 is not a power of two"),
+        (("--size", "64k", "--erase-size", "512"),
+         "erase block of 512 bytes is too small"),
+        (("--size", "16k", "--erase-size", "4k"), "at least 5 erase blocks"),
+        (("--board", "sim", "--page-size", "4k"), "not both"),
+        (("--board", "sim", "--nand"), "not both"),
+    ]
+    for args, expect in cases:
+        line = one_line_error(ovl("format", out, *args))
+        assert expect in line, (args, line)
+        assert not os.path.exists(out), args
+
+
+def test_fsck_exit_status_follows_fsck(tmp_path):
+    """0 clean, 1 repaired, 4 errors left, 8 could not check (e2fsck's
+    convention)."""
+    img = str(tmp_path / "u.img")
+    assert ovl("format", img, "--size", "64k", "--erase-size", "4k"
+               ).returncode == 0
+    add_file(img)
+    assert ovl("fsck", img).returncode == 0
+    # An orphan: an inode no name reaches (its data can never be read).
+    from host_tools.cmd_store import open_upper_image
+    from ovl.logstore import LogStore
+    flash = open_upper_image(img)
+    s = LogStore.mount(flash)
+    t = s.begin()
+    lost = t.new_ino()
+    t.put_inode(lost, mode=0o100644, nlink=1)
+    t.write(lost, 0, b"unreachable")
+    t.commit()
+    flash.save()
+    p = ovl("fsck", img)
+    assert p.returncode == 4, p.stdout + p.stderr
+    assert "orphan" in p.stdout and "--repair" in p.stdout, p.stdout
+    p = ovl("fsck", img, "--repair", "--json")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert json.loads(p.stdout)["repaired"] == [
+        "deleted orphan inode %d (unreachable from the root)" % lost]
+    for args in ((), ("--repair",)):
+        p = ovl("fsck", img, *args)
+        assert p.returncode == 0, p.stdout + p.stderr
+    # Damage --repair cannot mend (bytes zeroed inside every block in
+    # use, closed ones included): errors left.
+    add_file(img, b"big", os.urandom(12000))
+    with open(img, "r+b") as f:
+        data = f.read()
+        for b in range(0, len(data), 4096):
+            if data[b:b + 4096] != b"\xff" * 4096:
+                f.seek(b + 100)
+                f.write(b"\x00\x00\x00")
+    for args in ((), ("--repair",)):
+        p = ovl("fsck", img, *args)
+        assert p.returncode == 4, p.stdout + p.stderr
+    # Could not check at all: 8, in one line.
+    rand = tmp_path / "rand.img"
+    rand.write_bytes(os.urandom(65536))
+    for path in (str(rand), str(tmp_path / "missing.img"), str(tmp_path)):
+        one_line_error(ovl("fsck", path), 8)

@@ -62,7 +62,7 @@ def test_fs_verbs_change_and_persist(layers, capsys, tmp_path):
     status, out, _ = ovl(capsys, "fs", "cat", *L, "/etc/config")
     assert out == "option=1\n"
     assert ovl(capsys, "fs", "reset", *L)[0] == 0
-    assert ovl(capsys, "fs", "diff", *L)[1] == "\n"
+    assert ovl(capsys, "fs", "diff", *L)[1] == ""     # no blank line
 
 
 def test_fs_errors_are_one_line(layers, capsys):
@@ -90,11 +90,11 @@ def test_shell_json_results_and_tree(layers, capsys, monkeypatch):
         "tree /d",
     ]) + "\n"
     status, records, _ = shell(capsys, monkeypatch, layers, script)
-    assert status == 0
+    assert status == 1          # rmdir and frobnicate failed
     assert records[0] == {"ok": True, "out": None}
     assert records[1] == {"ok": True, "out": "option=9\n"}
     assert records[2]["ok"] is False and records[2]["errno"] == "ENOTEMPTY"
-    assert records[6]["out"] == "copied-up"
+    assert records[6]["out"] == {"path": "/etc/config", "layer": "copied-up"}
     assert records[7]["ok"] is False and records[7]["errno"] is None
     tree = records[8]["out"]
     assert [t["path"] for t in tree] == ["/d", "/d/link"]
@@ -138,3 +138,323 @@ def test_cli_runs_as_a_program_without_traceback(layers):
                            "--lower", "/nonexistent", "/x"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
+
+
+# ----- the shell as a session: nothing answered `ok` is lost ---------------------
+
+class Keyboard:
+    """stdin that hands out lines, then raises Ctrl-C (as a terminal does);
+    isatty says whether a prompt is expected."""
+
+    def __init__(self, lines, tty=False):
+        self.lines = list(lines)
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+    def readline(self, limit=-1):
+        if not self.lines:
+            raise KeyboardInterrupt
+        return self.lines.pop(0)
+
+
+def layer(capsys, monkeypatch, layers, path):
+    status, records, _ = shell(capsys, monkeypatch, layers,
+                               "layer %s\n" % path)
+    return records[0]
+
+
+def test_shell_keeps_ok_commands_when_ctrl_c_ends_it(layers, capsys,
+                                                     monkeypatch):
+    lower, upper = layers
+    monkeypatch.setattr(sys, "stdin", Keyboard(["mkdir /kept\n"]))
+    status = main(["shell", "--lower", lower, "--upper", upper])
+    out, err = capsys.readouterr()
+    assert status == 130 and out == "ok\n" and err.count("\n") == 1, err
+    assert layer(capsys, monkeypatch, layers, "/kept")["ok"] is True
+
+
+def test_shell_keeps_ok_commands_when_sync_fails(layers, capsys, monkeypatch):
+    from ovl.overlay import Overlay
+
+    def broken_sync(self):
+        raise OSError(5, "EIO: the chip did not answer")
+    lower, upper = layers
+    monkeypatch.setattr(Overlay, "sync", broken_sync)
+    status, out, err = ovl(capsys, "shell", "--lower", lower, "--upper",
+                           upper, stdin="mkdir /kept\nsync\n",
+                           monkeypatch=monkeypatch)
+    assert status != 0 and out.splitlines()[0] == "ok", (out, err)
+    monkeypatch.undo()
+    assert layer(capsys, monkeypatch, layers, "/kept")["ok"] is True
+
+
+def test_shell_exit_status_says_a_command_failed(layers, capsys, monkeypatch):
+    status, records, err = shell(capsys, monkeypatch, layers,
+                                 "mkdir /a\ncat /nope\nmkdir /b\n")
+    assert [r["ok"] for r in records] == [True, False, True]
+    assert status == 1 and "1 of 3 commands failed" in err
+    assert layer(capsys, monkeypatch, layers, "/b")["ok"] is True
+
+
+def test_shell_checks_every_argument_before_changing_anything(
+        layers, capsys, monkeypatch):
+    status, records, _ = shell(capsys, monkeypatch, layers,
+                               "write /x wb abc hi\nwrite /y wb -1 hi\n"
+                               "write /z rb 0 hi\nlayer /x\nlayer /y\n"
+                               "layer /z\n")
+    assert [r["ok"] for r in records] == [False] * 6
+    assert [r["errno"] for r in records[3:]] == ["ENOENT"] * 3
+
+
+def test_shell_help_exit_and_fsck(layers, capsys, monkeypatch):
+    status, records, _ = shell(capsys, monkeypatch, layers,
+                               "exit now\nhelp\nfsck\nexit\nmkdir /never\n")
+    assert status == 1 and len(records) == 3      # exit answers nothing
+    assert records.pop(0)["error"] == "usage: exit"
+    assert "write PATH MODE OFFSET DATA" in records[0]["out"]
+    assert "rmdir" in records[0]["out"] and "exit" in records[0]["out"]
+    assert records[1]["out"] == {"clean": True, "problems": []}
+    assert layer(capsys, monkeypatch, layers, "/never")["ok"] is False
+    lower, upper = layers
+    status, out, _ = ovl(capsys, "shell", "--lower", lower, "--upper", upper,
+                         stdin="fsck\nquit\n", monkeypatch=monkeypatch)
+    assert out == "fsck: clean\n"
+
+
+def test_shell_prompts_on_a_terminal_only(layers, capsys, monkeypatch):
+    lower, upper = layers
+    status, out, err = ovl(capsys, "shell", "--lower", lower, stdin="ls /\n",
+                           monkeypatch=monkeypatch)
+    assert "ovl>" not in out + err
+    monkeypatch.setattr(sys, "stdin", Keyboard(["layer /etc\n", "exit\n"],
+                                               tty=True))
+    assert main(["shell", "--lower", lower]) == 0
+    out, err = capsys.readouterr()
+    assert out == "lower\n" and err.count("ovl> ") == 2
+
+
+def test_shell_json_is_structured(layers, capsys, monkeypatch):
+    status, records, _ = shell(capsys, monkeypatch, layers,
+                               "mkdir /d\nls -l /etc\nstat /etc/cfg\n"
+                               "diff\nlayer /d\nls /empty\n")
+    ls = records[1]["out"]
+    assert [e["name"] for e in ls][:2] == ["cfg", "config"]
+    cfg = ls[0]
+    assert (cfg["type"], cfg["target"], cfg["layer"]) == \
+        ("symlink", "config", "lower")
+    assert ls[1]["type"] == "file" and ls[1]["size"] == 9
+    st = records[2]["out"]
+    assert (st["type"], st["perm"], st["layer"], st["path"]) == \
+        ("symlink", "0777", "lower", "/etc/cfg")
+    assert records[3]["out"] == [{"change": "added", "path": "/d"}]
+    assert records[4]["out"] == {"path": "/d", "layer": "upper"}
+    assert records[5]["out"] == []
+
+
+# ----- fs: bad host files, odd names, one-line errors ----------------------------
+
+def run_cli(*argv, timeout=30):
+    return subprocess.run([sys.executable, "-m", "host_tools"] + list(argv),
+                          cwd=ROOT, capture_output=True, timeout=timeout)
+
+
+def test_fs_put_of_a_fifo_refuses_instead_of_hanging(layers, tmp_path):
+    lower, upper = layers
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    before = open(upper, "rb").read()
+    r = run_cli("fs", "put", "--lower", lower, "--upper", upper, fifo, "/x")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and err.count("\n") == 1, err
+    assert "not a regular file" in err
+    assert open(upper, "rb").read() == before
+
+
+def test_fs_works_over_a_lower_directory_with_a_non_utf8_name(tmp_path,
+                                                               capsys):
+    low = tmp_path / "low"
+    bad = os.fsencode(str(low)) + b"/bad\xffdir"
+    os.makedirs(bad)
+    with open(bad + b"/f", "wb") as f:
+        f.write(b"inside\n")
+    (low / "plain").write_bytes(b"p\n")
+    upper = str(tmp_path / "up.img")
+    assert main(["format", upper, "--size", "64k", "--erase-size", "4k"]) == 0
+    L = ["--lower", str(low), "--upper", upper]
+    r = run_cli("fs", "ls", *L, "/")
+    assert r.returncode == 0 and r.stdout == b"bad\xffdir\nplain\n", r.stderr
+    r = run_cli("fs", "cat", *L, os.fsdecode(b"/bad\xffdir/f"))
+    assert r.returncode == 0 and r.stdout == b"inside\n", r.stderr
+    r = run_cli("fs", "rm", *L, "/plain")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("fs", "diff", *L)
+    assert r.stdout == b"deleted  /plain\n", r.stderr
+    # typed into the shell, such a name reaches the lower's file too
+    r = subprocess.run([sys.executable, "-m", "host_tools", "shell", *L],
+                       input=b"cat /bad\xffdir/f\nls /\n", cwd=ROOT,
+                       capture_output=True, timeout=30,
+                       env=dict(os.environ, PYTHONIOENCODING="utf-8"))
+    assert r.returncode == 0 and r.stdout == b"inside\nbad\xffdir\n", \
+        r.stdout + r.stderr
+
+
+def test_fs_upper_errors_name_only_what_fs_has(layers, tmp_path, capsys):
+    lower, upper = layers
+    status, out, err = ovl(capsys, "fs", "ls", "--lower", lower, "--upper",
+                           str(tmp_path))
+    assert status == 1 and "is a directory" in err and \
+        "does not exist" not in err, err
+    junk = tmp_path / "junk.img"
+    junk.write_bytes(os.urandom(8192))
+    status, out, err = ovl(capsys, "fs", "ls", "--lower", lower, "--upper",
+                           str(junk))
+    assert status == 1 and err.count("\n") == 1
+    assert "--board" not in err and "--partition" not in err, err
+    assert "ovl format" in err
+
+
+def test_fs_error_echoing_a_huge_argument_is_cut(layers, capsys):
+    lower, upper = layers
+    huge = "/" + "a" * 20000
+    status, out, err = ovl(capsys, "fs", "cat", "--lower", lower, "--upper",
+                           upper, huge)
+    assert status == 1 and err.count("\n") == 1 and len(err) < 400, err[:500]
+    assert "ENAMETOOLONG" in err
+
+
+def test_no_lock_file_is_left_beside_the_upper(layers, capsys, monkeypatch):
+    lower, upper = layers
+    before = sorted(os.listdir(os.path.dirname(upper)))
+    assert ovl(capsys, "fs", "mkdir", "--lower", lower, "--upper", upper,
+               "/d")[0] == 0
+    shell(capsys, monkeypatch, layers, "mkdir /e\n")
+    assert sorted(os.listdir(os.path.dirname(upper))) == before
+
+
+def test_fs_rm_of_a_directory_is_refused_and_rmdir_removes_it(layers,
+                                                               capsys):
+    lower, upper = layers
+    L = ["--lower", lower, "--upper", upper]
+    status, out, err = ovl(capsys, "fs", "rm", *L, "/empty")
+    assert status == 1 and "EISDIR" in err and "rmdir" in err
+    assert ovl(capsys, "fs", "rmdir", *L, "/empty")[0] == 0
+    status, out, err = ovl(capsys, "fs", "rmdir", *L, "/etc/config")
+    assert status == 1 and "ENOTDIR" in err and "use rm" in err
+    status, out, err = ovl(capsys, "fs", "stat", *L, "/etc/config")
+    st = json.loads(out)
+    assert (st["type"], st["perm"], st["layer"]) == ("file", "0644", "lower")
+    status, out, err = ovl(capsys, "fs", "layer", *L, "/etc")
+    assert out == "lower\n"
+
+
+# ----- one vocabulary: `ovl remote` answers as `ovl fs` does ----------------------
+
+from test_serial_remote import booted  # noqa: E402,F401  (a fixture)
+
+
+def test_remote_speaks_the_fs_vocabulary_and_format(booted, tmp_path,
+                                                    capsys):
+    """The board runs the image tmp_path/fw.sqfs: `fs --lower` over the same
+    image must print exactly what `remote` prints for lower objects."""
+    from host_tools.cmd_serial import remote_verb
+    b, link, root = booted
+    image = str(tmp_path / "fw.sqfs")
+    for argv in (["ls", "/etc"], ["ls", "-l", "/"], ["stat", "/etc/motd"],
+                 ["layer", "/bin/sh"]):
+        assert remote_verb(link, argv[0], argv[1:], None) == 0
+        remote_out = capsys.readouterr().out
+        status, fs_out, err = ovl(capsys, "fs", argv[0], "--lower", image,
+                                  *argv[1:])
+        assert status == 0 and remote_out == fs_out, (argv, remote_out,
+                                                      fs_out)
+    remote_verb(link, "mkdir", ["/data"], None)
+    with pytest.raises(OSError, match="EISDIR.*use rmdir"):
+        remote_verb(link, "rm", ["/data"], None)
+    with pytest.raises(OSError, match="ENOTDIR"):
+        remote_verb(link, "rmdir", ["/etc/motd"], None)
+    remote_verb(link, "rmdir", ["/data"], None)
+    capsys.readouterr()
+    remote_verb(link, "diff", [], None)
+    assert capsys.readouterr().out == ""         # as `fs diff`: no blank line
+    remote_verb(link, "rm", ["/etc/motd"], None)
+    remote_verb(link, "diff", [], None)
+    assert capsys.readouterr().out == "deleted  /etc/motd\n"
+    link.bye()
+
+
+# ----- mkimage and help texts -----------------------------------------------------
+
+def test_mkimage_never_packs_its_own_old_output(tmp_path, capsys):
+    from ovl.flash import BytesSource
+    from ovl.squashfs import SquashFS
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.py").write_bytes(b"print(1)\n")
+    out = str(src / "fw.sqfs")
+    assert main(["mkimage", str(src), out]) == 0
+    assert main(["mkimage", str(src), out]) == 0
+    with open(out, "rb") as f:
+        image = SquashFS(BytesSource(f.read()))
+    assert [n for n, _ in image.readdir(image.lookup("/"))] == ["app.py"]
+
+
+def test_flash_help_names_only_commands_that_exist(capsys):
+    with pytest.raises(SystemExit):
+        main(["flash", "--help"])
+    out = capsys.readouterr().out
+    assert "ovl build" not in out and "ovl mkimage" in out
+
+
+def test_argument_errors_echoing_a_huge_word_are_cut(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["fs", "x" * 20000])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "invalid choice" in err and len(err) < 2000
+
+
+def test_shell_saves_on_a_real_ctrl_c(layers, capsys, monkeypatch):
+    """SIGINT while the shell waits for the next line: the session ends
+    with 130 and what was answered ok is in the image."""
+    import signal
+    lower, upper = layers
+    proc = subprocess.Popen([sys.executable, "-m", "host_tools", "shell",
+                             "--lower", lower, "--upper", upper], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"mkdir /kept\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == b"ok\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and b"saved" in err, err
+    assert layer(capsys, monkeypatch, layers, "/kept")["ok"] is True
+
+
+def test_ctrl_c_during_a_command_waits_for_its_end():
+    """The first Ctrl-C inside a command is held until the command has
+    finished (so the command is never cut half way); a second one, or one
+    while waiting for input, stops at once."""
+    import signal
+    from host_tools.cmd_overlay import HeldInterrupt
+    held = HeldInterrupt()
+    steps = []
+
+    def command():
+        held._fire(signal.SIGINT, None)
+        steps.append("finished")
+        return "done"
+    assert held.run(command) == "done" and steps == ["finished"]
+    with pytest.raises(KeyboardInterrupt):
+        held.check()
+
+    def stubborn():
+        held._fire(signal.SIGINT, None)
+    with pytest.raises(KeyboardInterrupt):
+        held.run(stubborn)          # the second Ctrl-C of the session
+    with pytest.raises(KeyboardInterrupt):
+        HeldInterrupt()._fire(signal.SIGINT, None)     # not in a command

@@ -195,20 +195,23 @@ def cli(*argv):
 def test_cli_flash_summary_and_one_line_errors(board, tmp_path):
     b = board()
     img = tmp_path / "fw.img"
-    img.write_bytes(image_bytes(5 * ERASE, seed=11))
+    img.write_bytes(squashfs_image(tmp_path, blob=5 * ERASE, seed=11))
     # The board has only just been started: wait for it as for a reboot.
     status, out, err = cli("flash", "--port", b.port, "--board", "sim",
                            "--no-bootstrap", "--boot-wait", "15", str(img))
     assert status == 0, err
-    assert out.startswith("flash: wrote 20.0 KiB -> firmware: 5/5 blocks")
+    assert out.startswith("flash: wrote 24.0 KiB -> firmware: 6/6 blocks")
     status, out, err = cli("flash", "--port", b.port, "--board", "pico",
                            "--no-bootstrap", str(img))
     assert status == 1 and "not pico" in err and len(err.splitlines()) == 1
+    # A SquashFS that does not fit the slot (its record takes the last
+    # erase block) is refused, --force or not.
     big = tmp_path / "big.img"
-    big.write_bytes(b"\0" * (1 << 20))
-    status, out, err = cli("flash", "--port", b.port, "--no-bootstrap",
-                           str(big))
-    assert status == 1 and "record" in err
+    big.write_bytes(squashfs_image(tmp_path, "big.sqfs", blob=1 << 20))
+    for force in ((), ("--force",)):
+        status, out, err = cli("flash", "--port", b.port, "--no-bootstrap",
+                               *force, str(big))
+        assert status == 1 and "record" in err, err
     status, out, err = cli("flash", "--port", b.port, "--reboot", str(img))
     assert status == 0 and "already holds" in out, err
     link = connect(b)       # rebooted
@@ -226,3 +229,182 @@ def test_cli_flash_summary_and_one_line_errors(board, tmp_path):
     # second agent over the raw REPL.
     status, out, err = cli("flash", "--port", b.port, str(img))
     assert status == 0 and "already holds" in out and "inject" not in err
+
+
+# ----- firmware safety: only a SquashFS that fits is flashed ----------------
+
+def squashfs_image(tmp_path, name="fw.sqfs", block_size="4K", seed=1,
+                   blob=6000):
+    """A real SquashFS 4.0 image (ovl mkimage) holding `blob` random
+    bytes, as bytes."""
+    from host_tools.mkimage import build_image
+    src = tmp_path / ("src-" + name)
+    (src / "etc").mkdir(parents=True)
+    (src / "etc" / "motd").write_bytes(b"firmware %d\n" % seed)
+    (src / "blob").write_bytes(image_bytes(blob, seed=seed))
+    out = tmp_path / name
+    build_image(str(src), str(out), block_size=block_size, mtime=0)
+    return out.read_bytes()
+
+
+def test_cli_flash_refuses_what_is_not_a_squashfs_before_writing(board,
+                                                                 tmp_path):
+    b = board()
+    good = squashfs_image(tmp_path)
+    wrong_magic = b"sqsh" + good[4:]
+    link = connect(b)       # booted: its flash file exists
+    link.bye()
+    link.ser.close()
+    cases = {"random.bin": image_bytes(3 * ERASE, seed=12),
+             "empty.bin": b"",
+             "truncated.sqfs": good[:len(good) // 2],
+             "wrong-magic.sqfs": wrong_magic,
+             "version-3.sqfs": good[:28] + b"\x03\x00" + good[30:]}
+    before = flash_file(b)
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        status, out, err = cli("flash", "--port", b.port, "--no-bootstrap",
+                               "--boot-wait", "15", str(path))
+        assert status == 1, (name, out, err)
+        lines = err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("ovl: error: "), err
+        assert "SquashFS" in err and "--force" in err, (name, err)
+        assert flash_file(b) == before, name
+    # --force flashes it anyway (a user who knows better).
+    path = tmp_path / "random.bin"
+    status, out, err = cli("flash", "--port", b.port, "--no-bootstrap",
+                           "--boot-wait", "15", "--force", str(path))
+    assert status == 0, err
+    assert flash_file(b)[:3 * ERASE] == cases["random.bin"]
+    # A good image is flashed as before.
+    path = tmp_path / "fw.sqfs"
+    status, out, err = cli("flash", "--port", b.port, "--no-bootstrap",
+                           "--boot-wait", "15", str(path))
+    assert status == 0 and out.startswith("flash: wrote"), err
+
+
+def test_ab_boot_falls_back_when_the_newest_slot_fails(board, tmp_path):
+    b = board(AB)
+    link = connect(b)
+    good = squashfs_image(tmp_path, "a.sqfs", seed=1)
+    assert flash_image(link, good)["partition"] == "firmware_a"
+    link.call(agent.REBOOT)
+    link = connect(b)
+    assert link.info["boot_slot"] == "firmware_a" and link.info["fs"]
+    # Garbage with a valid record (what `--force` or a bad build gives):
+    # generation 2 verifies by hash but does not mount.
+    s = flash_image(link, image_bytes(5 * ERASE, seed=13))
+    assert (s["partition"], s["generation"]) == ("firmware_b", 2)
+    link.call(agent.REBOOT)
+    link = connect(b)
+    notes = " ".join(link.info["notes"])
+    assert link.info["boot_slot"] == "firmware_a", notes
+    assert link.info["fs"], notes
+    assert "firmware_b" in notes and "did not mount" in notes, notes
+    assert "fell back to firmware_a" in notes, notes
+    # `ovl remote info` shows it to the user.
+    link.bye()
+    link.ser.close()
+    status, out, err = cli("remote", "--port", b.port, "--no-bootstrap",
+                           "info")
+    assert status == 0, err
+    assert "boot slot: firmware_a" in out, out
+    assert "firmware_b  ok  generation 2" in out, out
+    assert "note: fell back to firmware_a: slot firmware_b" in out, out
+    link = connect(b)
+    # The next flash goes to the slot that failed, never the running one.
+    s = flash_image(link, squashfs_image(tmp_path, "b.sqfs", seed=2))
+    assert (s["partition"], s["generation"]) == ("firmware_b", 2)
+    link.call(agent.REBOOT)
+    link = connect(b)
+    assert link.info["boot_slot"] == "firmware_b" and link.info["fs"]
+    # Damage the booted slot's image on flash: it no longer verifies, and
+    # boot falls back to the older slot, saying why.
+    link.bye()
+    link.ser.close()
+    b.kill()
+    with open(b.flash_path, "r+b") as f:
+        f.seek(0x80000 + 100)
+        byte = f.read(1)
+        f.seek(0x80000 + 100)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    b.restart()
+    link = connect(b)
+    notes = " ".join(link.info["notes"])
+    assert link.info["boot_slot"] == "firmware_a" and link.info["fs"], notes
+    assert "firmware_b" in notes and "does not verify" in notes, notes
+    assert "fell back to firmware_a" in notes, notes
+    link.bye()
+
+
+def test_block_size_over_the_board_limit_is_refused(tmp_path):
+    from types import SimpleNamespace
+    from host_tools.cli import CliError
+    from host_tools.cmd_serial import check_block_size, check_squashfs
+    lower = check_squashfs(squashfs_image(tmp_path, block_size="64K"))
+    mcu = SimpleNamespace(name="mcu", lower_block_size=16384)
+    with pytest.raises(CliError, match="64 KiB blocks; board mcu reads at"
+                       " most 16 KiB"):
+        check_block_size(lower, mcu)
+    # The boards' own limits (boards/*.json lower_block_size).
+    from host_tools.boards import load_board
+    check_block_size(lower, load_board("sim"))
+    with pytest.raises(CliError, match="board esp32-4mb reads at most 4 KiB"):
+        check_block_size(lower, load_board("esp32-4mb"))
+    check_block_size(lower, SimpleNamespace(name="router",
+                                            lower_block_size=131072))
+    check_block_size(lower, SimpleNamespace(name="old"))    # no limit given
+
+
+# ----- serial recovery: the host dies at any byte, the rerun completes ------
+
+def test_host_killed_at_random_bytes_then_rerun_completes(board, tmp_path):
+    """`ovl flash` killed after a seeded random number of bytes reached the
+    board (mid-frame, mostly): the same command run again must find the
+    agent, finish the flash and verify it."""
+    import subprocess
+    import sys
+    b = board()
+    link = connect(b)
+    link.bye()
+    link.ser.close()
+    rng = random.Random(20261205)
+    cuts = [rng.randrange(20, 200)] + [rng.randrange(200, 100000)
+                                       for _ in range(4)]
+
+    def flash_cmd(path):
+        return [sys.executable, "-m", "host_tools", "flash", "--port", b.port,
+                "--no-bootstrap", "--boot-wait", "3", "--timeout", "0.5",
+                str(path)]
+
+    for i, cut in enumerate(cuts):
+        data = squashfs_image(tmp_path, "fw%d.sqfs" % i, seed=100 + i,
+                              blob=30 * ERASE)
+        path = tmp_path / ("fw%d.sqfs" % i)
+        relay = b.to_board
+        relay.limit = relay.bytes + cut
+        host = subprocess.Popen(flash_cmd(path), cwd=ROOT,
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while relay.bytes < relay.limit and host.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.002)
+        host.kill()
+        host.wait()
+        assert relay.bytes == relay.limit, "the flash ended before byte %d" \
+            % cut
+        time.sleep(0.2)     # the relay drops what the dead host had queued
+        relay.limit = None
+        r = subprocess.run(flash_cmd(path), cwd=ROOT, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, "cut at byte %d: %s" % (cut, r.stderr)
+        assert r.stdout.startswith("flash: "), r.stdout
+        assert flash_file(b)[:len(data)] == data, cut
+    link = connect(b)
+    status = link.call_json(agent.FW_STATUS, {"verify": True})
+    slot = status["slots"][0]
+    assert slot["state"] == "ok"
+    assert slot["sha256"] == hashlib.sha256(data).hexdigest()
+    link.bye()

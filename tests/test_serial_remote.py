@@ -101,3 +101,93 @@ def test_put_interrupted_by_power_cut_keeps_the_old_file(booted):
     assert get(link, "/etc/motd") == old
     assert link.call_json(agent.FS_FSCK)["problems"] == []
     link.bye()
+
+
+def names(link, path):
+    return [e[0] for e in link.call_json(agent.FS_LS, {"path": path})
+            ["entries"]]
+
+
+def test_put_temporary_is_hidden_and_cleaned_up(booted):
+    import hashlib
+    import struct
+    from ovl import frames
+    b, link, root = booted
+    data = os.urandom(20000)
+    # A put in progress: its temporary is not listed, nor diffed.
+    link.call_json(agent.FS_PUT, {"path": "/etc/motd", "size": len(data),
+                                  "sha256": hashlib.sha256(data).hexdigest()})
+    link.call(frames.DATA, struct.pack("<I", 0) + data[:4096])
+    assert names(link, "/etc") == ["motd"]
+    changes = link.call_json(agent.FS_DIFF, {"path": "/"})["changes"]
+    assert not [c for c in changes if ".ovl-put-" in c[1]], changes
+    # The host goes away; the next session drops the unfinished put and
+    # its temporary with it.
+    link.ser.close()
+    link = connect(b)
+    with pytest.raises(RemoteError, match="ENOENT"):
+        link.call_json(agent.FS_STAT, {"path": "/etc/.ovl-put-motd"})
+    assert get(link, "/etc/motd") == b"hello from the lower\n"
+    # A put cut by a power cut: the next boot removes the temporary.
+    b.cut_after_replies(link, 3)
+    with pytest.raises(LinkError):
+        remote_put(link, "/etc/motd", data)
+    link.ser.close()
+    b.restart()
+    link = connect(b)
+    notes = " ".join(link.info["notes"])
+    assert "removed" in notes and "/etc/.ovl-put-motd" in notes, notes
+    with pytest.raises(RemoteError, match="ENOENT"):
+        link.call_json(agent.FS_STAT, {"path": "/etc/.ovl-put-motd"})
+    assert names(link, "/etc") == ["motd"]
+    assert get(link, "/etc/motd") == b"hello from the lower\n"
+    assert link.call_json(agent.FS_FSCK)["problems"] == []
+    link.bye()
+
+
+def test_remote_fsck_exit_status_follows_fsck(booted):
+    """`ovl remote fsck`: 0 clean, 4 problems left, as `ovl fsck`."""
+    import contextlib
+    from host_tools.cli import main as cli_main
+    from ovl.board_runner import load_board
+    from ovl.flash import Region
+    from ovl.logstore import LogStore
+    from ovl.simflash import SimFlash
+    b, link, root = booted
+    remote_put(link, "/etc/motd", b"changed\n")
+    link.bye()
+    link.ser.close()
+
+    def remote_fsck():
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = cli_main(["remote", "--port", b.port, "--no-bootstrap",
+                               "--boot-wait", "15", "fsck"])
+        return status, out.getvalue() + err.getvalue()
+
+    status, out = remote_fsck()
+    assert status == 0 and "fsck: clean" in out, out
+    # Damage the upper while the board is off: the file's link count no
+    # longer matches its names.
+    b.kill()
+    board = load_board(SIM)
+    chip = SimFlash(board.size, board.erase_size, board.page_size,
+                    path=b.flash_path)
+    upper = board.first_of_type("ovl")
+    store = LogStore.mount(Region(chip, upper.offset, upper.size))
+    ino = None
+    for name, value in store.listdir(1):
+        if name == "etc":
+            for child, cino in store.listdir(value):
+                if child == "motd":
+                    ino = cino
+    attrs = store.get(ino).attrs()
+    attrs["nlink"] = 3
+    t = store.begin()
+    t.put_inode(ino, **attrs)
+    t.commit()
+    chip.save()
+    b.restart()
+    status, out = remote_fsck()
+    assert status == 4, out
+    assert "nlink 3 but 1 names" in out, out

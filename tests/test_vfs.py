@@ -113,3 +113,107 @@ print(o.diff())
     assert out[1] == ("[('modified', '/etc/config'), ('deleted', '/etc/hosts'), "
                       "('added', '/hosts'), ('deleted', '/lib'), "
                       "('added', '/lib2')]")
+
+
+PREAMBLE = r"""
+import os
+from ovl.simflash import SimFlash
+from ovl.logstore import LogStore
+from ovl.dirlower import DirLower
+from ovl.overlay import mount
+flash = SimFlash(1 << 19, 4096, 256)
+LogStore.format(flash)
+o = mount(DirLower(LOWER), flash)
+"""
+
+
+def test_vfs_text_mode_counts_characters_as_vfslfs2(mpy, lower_dir):
+    out = mpy("LOWER = %r\n" % lower_dir + PREAMBLE + r"""
+import vfs
+from ovl.vfs import OvlVfs
+vfs.mount(OvlVfs(o), "/ovl")
+with open("/ovl/t", "w") as f:
+    f.write("h\u00e9llo\n")
+    print("w\u00f6rld", file=f)
+f = open("/ovl/t")
+print(repr(f.read(2)), repr(f.read(1)), repr(f.readline()), repr(f.read()))
+f.close()
+print([repr(line) for line in open("/ovl/t")])
+print(repr(open("/ovl/t", "rb").read(2)))
+""").splitlines()
+    assert out == ["'h\\xe9' 'l' 'lo\\n' 'w\\xf6rld\\n'",
+                   "[\"'h\\\\xe9llo\\\\n'\", \"'w\\\\xf6rld\\\\n'\"]",
+                   "b'h\\xc3'"]
+
+
+def test_vfs_takes_bytes_paths_as_vfslfs2(mpy, lower_dir):
+    out = mpy("LOWER = %r\n" % lower_dir + PREAMBLE + r"""
+import vfs
+from ovl.vfs import OvlVfs
+vfs.mount(OvlVfs(o), "/ovl")
+print(os.stat(b"/ovl/etc/config")[6], sorted(os.listdir(b"/ovl/etc")))
+print(sorted(os.listdir("/ovl/etc")))
+print(sorted(os.ilistdir(b"/ovl/etc"))[0][0])
+os.mkdir(b"/ovl/d")
+with open(b"/ovl/d/f", "wb") as f:
+    f.write(b"x")
+os.rename(b"/ovl/d/f", b"/ovl/d/g")
+print(open(b"/ovl/d/g").read(), os.listdir("/ovl/d"))
+os.remove(b"/ovl/d/g")
+os.rmdir(b"/ovl/d")
+os.chdir(b"/ovl/etc")
+print(os.getcwd(), sorted(os.listdir(b"")), os.stat(b"hosts")[6])
+""").splitlines()
+    assert out == ["9 [b'config', b'hosts']", "['config', 'hosts']",
+                   "b'config'", "x ['g']", "/ovl/etc [b'config', b'hosts'] 20"]
+
+
+def test_exclusive_open_never_follows_a_final_symlink(runtime, lower_dir):
+    """O_CREAT|O_EXCL: EEXIST on any existing name, a dangling symlink
+    included, and nothing is created where the link points."""
+    out = runtime("LOWER = %r\n" % lower_dir + PREAMBLE + r"""
+o.mkdir("/deep")
+o.symlink("config", "/deep/x")
+o.symlink("/nowhere/at/all", "/deep/abs")
+o.symlink("/etc/newfile", "/deep/abs2")
+for path in ("/deep/x", "/deep/abs", "/deep/abs2", "/etc/config", "/etc",
+             "/deep"):
+    try:
+        o.open(path, "x").close()
+        print(path, "created")
+    except OSError as e:
+        print(path, e.args[0])
+print(sorted(o.listdir("/deep")), o.exists("/etc/newfile"))
+with o.open("/deep/new", "x") as f:
+    f.write("fresh")
+print(o.read_bytes("/deep/new"))
+""").splitlines()
+    assert out == ["/deep/x 17", "/deep/abs 17", "/deep/abs2 17",
+                   "/etc/config 17", "/etc 17", "/deep 17",
+                   "['abs', 'abs2', 'x'] False", "b'fresh'"]
+
+
+def test_nlink_after_a_lower_hard_link_is_removed_before_copy_up(runtime,
+                                                                  tmp_path):
+    """Three lower names of one file; one is removed, then another is
+    written: the others count 2 links, as kernel overlayfs (index=on)."""
+    low = tmp_path / "low"
+    low.mkdir()
+    (low / "h1").write_bytes(b"shared\n")
+    os.link(str(low / "h1"), str(low / "h2"))
+    os.link(str(low / "h1"), str(low / "h3"))
+    out = runtime("LOWER = %r\n" % str(low) + PREAMBLE + r"""
+o.remove("/h1")
+print(o.stat("/h2")[3], o.stat("/h3")[3])
+with o.open("/h2", "r+b") as f:
+    f.write(b"S")
+print(o.stat("/h2")[3], o.stat("/h3")[3], o.read_bytes("/h3"))
+o.remove("/h3")
+print(o.stat("/h2")[3], o.fsck())
+o = mount(DirLower(LOWER), flash)
+print(o.stat("/h2")[3], o.read_bytes("/h2"), sorted(o.listdir("/")), o.fsck())
+o.revert("/h1")                 # the name comes back, sharing the copy
+print(o.stat("/h1")[3], o.stat("/h2")[3], o.read_bytes("/h1"), o.fsck())
+""").splitlines()
+    assert out == ["2 2", "2 2 b'Shared\\n'", "1 []",
+                   "1 b'Shared\\n' ['h2'] []", "2 2 b'Shared\\n' []"]

@@ -51,6 +51,10 @@ FS_DIFF = 0x17
 FS_REVERT = 0x18
 FS_RESET = 0x19
 FS_FSCK = 0x1A
+# firmware upgrades (ovl.upgrade): partial files, keep them whole, conflicts
+UP_SCAN = 0x20
+UP_KEEP = 0x21
+UP_CONFLICTS = 0x22
 
 NAMES = {HELLO: "hello", READ: "read", HASH: "hash", HASHES: "hashes",
          ERASE: "erase", WRITE: "write", FW_STATUS: "fw-status",
@@ -58,11 +62,12 @@ NAMES = {HELLO: "hello", READ: "read", HASH: "hash", HASHES: "hashes",
          BYE: "bye", DATA: "data", FS_LS: "ls", FS_STAT: "stat",
          FS_GET: "get", FS_PUT: "put", FS_RM: "rm", FS_MKDIR: "mkdir",
          FS_MV: "mv", FS_DIFF: "diff", FS_REVERT: "revert",
-         FS_RESET: "reset", FS_FSCK: "fsck"}
+         FS_RESET: "reset", FS_FSCK: "fsck", UP_SCAN: "upgrade-scan",
+         UP_KEEP: "upgrade-keep", UP_CONFLICTS: "conflicts"}
 
 # Commands that change nothing: a retransmission simply runs them again.
 IDEMPOTENT = (HELLO, READ, HASH, HASHES, FW_STATUS, FS_LS, FS_STAT, FS_GET,
-              FS_DIFF)
+              FS_DIFF, UP_SCAN, UP_CONFLICTS)
 
 DIGEST_LEN = 32
 
@@ -86,15 +91,37 @@ def exc_message(e):
     return str(e) or e.__class__.__name__
 
 
-class StdioPort:
-    """The console as a byte port: blocking reads of exactly n bytes."""
+# A frame's bytes arrive back to back: this long without one inside a frame
+# means its sender is gone, and the agent drops what it has of it.
+IDLE_MS = 500
 
-    def __init__(self, stdin=None, stdout=None):
-        self._in = stdin or sys.stdin.buffer
+
+class StdioPort:
+    """The console as a byte port.  read(n) blocks for bytes; where the
+    runtime can poll the console it returns None after idle_ms without one
+    (an idle gap), so a frame cut off by a dead host is dropped instead of
+    waited for."""
+
+    def __init__(self, stdin=None, stdout=None, idle_ms=IDLE_MS):
+        inp = stdin or sys.stdin.buffer
+        # Below CPython's buffer: bytes held in a buffer are invisible to
+        # poll(), and the raw file returns what has arrived.
+        self._in = getattr(inp, "raw", inp)
         self._out = stdout or sys.stdout.buffer
         self._flush = getattr(self._out, "flush", None)
+        self.idle_ms = idle_ms
+        self._poll = None
+        try:
+            import select
+            poller = select.poll()
+            poller.register(self._in, select.POLLIN)
+            self._poll = poller
+        except (ImportError, AttributeError, OSError, TypeError, ValueError):
+            pass
 
     def read(self, n):
+        if self._poll is not None and not self._poll.poll(self.idle_ms):
+            return None
         return self._in.read(n)
 
     def write(self, data):
@@ -115,12 +142,19 @@ class WriteJob:
 
 class Agent:
     def __init__(self, port, board, flash, fs=None, max_payload=4096,
-                 window=4, write_max=None, notes=None):
+                 window=4, write_max=None, notes=None, running=None):
         self.port = port
+        # The slot whose image the boot code mounted as the lower (None:
+        # not known, or none mounted).  It is what "booted" means to the
+        # host, even when a newer slot's record exists but fell back.
+        self.running = running
         self.board = board
         self.flash = flash
         self.fs = fs
-        self.fs_error = None if fs is not None else "no overlay mounted"
+        # without an overlay, boot's last note says why (e.g. the lower's
+        # compressor): every overlay verb answers with it
+        self.fs_error = None if fs is not None else \
+            (notes[-1] if notes else "no overlay mounted")
         self.max_payload = max_payload
         self.window = window
         erase = flash.erase_size
@@ -130,6 +164,7 @@ class Agent:
         self.reader = FrameReader(port.read, max_payload + 8,
                                   stop_on_ctrl_c=True)
         self.reader.on_bad = self._lost
+        self.reader.read_chunk = frames.READ_CHUNK
         self.expected = None
         self.nak_sent = None
         self.nak_quiet = 0
@@ -137,7 +172,10 @@ class Agent:
         self.reply_order = []
         self.job = None
         self.stop = None
+        self.upper_open = None      # an ovl partition opened by FW_BEGIN
         self.slots = fwslot.scan(board, flash, verify=False)
+        if fs is not None:
+            self._remove_put_leftovers()
         self.handlers = {
             HELLO: self.hello, READ: self.read, HASH: self.hash,
             HASHES: self.hashes, ERASE: self.erase, WRITE: self.write,
@@ -148,7 +186,8 @@ class Agent:
             FS_PUT: self.fs_put, FS_RM: self.fs_rm, FS_MKDIR: self.fs_mkdir,
             FS_MV: self.fs_mv, FS_DIFF: self.fs_diff,
             FS_REVERT: self.fs_revert, FS_RESET: self.fs_reset,
-            FS_FSCK: self.fs_fsck}
+            FS_FSCK: self.fs_fsck, UP_SCAN: self.up_scan,
+            UP_KEEP: self.up_keep, UP_CONFLICTS: self.up_conflicts}
 
     # ----- the loop -------------------------------------------------------
 
@@ -177,6 +216,7 @@ class Agent:
             if frame is None:
                 if self.reader.eof:
                     return "eof"
+                self.reader.drop_unfinished()   # an idle gap
                 continue
             self.handle_frame(*frame)
         return self.stop
@@ -207,7 +247,7 @@ class Agent:
             self.expected = seq         # a new session
             self.replies = {}
             self.reply_order = []
-            self.job = None
+            self._drop_job()
         elif self.expected is None:
             self._send(ERR, seq, error_payload(compat.EINVAL,
                                                "send HELLO first"))
@@ -243,12 +283,12 @@ class Agent:
                                      % kind)
             result = handler(payload)
         except MemoryError:
-            self.job = None
+            self._drop_job()
             return self._send(ERR, seq, error_payload(compat.ENOMEM,
                                                       "out of memory"))
         except (OSError, ValueError, KeyError, TypeError) as e:
             if kind in (WRITE, DATA):
-                self.job = None     # a failed write starts over
+                self._drop_job()    # a failed write or put starts over
             code = compat.error_code(e) if isinstance(e, OSError) else \
                 compat.EINVAL
             if not isinstance(code, int):
@@ -270,7 +310,6 @@ class Agent:
         except (ImportError, AttributeError):
             pass
         impl = sys.implementation
-        boot = fwslot.boot_slot(self.slots)
         return {"protocol": PROTOCOL, "agent": ovl.VERSION,
                 "runtime": "%s %s" % (impl.name, ".".join(
                     str(v) for v in impl.version[:3])),
@@ -278,7 +317,7 @@ class Agent:
                 "max_payload": self.max_payload, "window": self.window,
                 "write_max": self.write_max, "heap_free": heap,
                 "slots": [s.as_dict() for s in self.slots],
-                "boot_slot": boot.name if boot else None,
+                "boot_slot": self._booted(),
                 "fs": self.fs is not None, "fs_error": self.fs_error,
                 "notes": self.notes,
                 "line": {"noise": self.reader.noise, "bad": self.reader.bad}}
@@ -293,6 +332,29 @@ class Agent:
     def bye(self, payload):
         self.stop = "bye"
         return b""
+
+    def _drop_job(self):
+        """Forget a write or put in progress; a put's temporary goes too."""
+        job, self.job = self.job, None
+        if isinstance(job, PutJob):
+            job.abort()
+
+    def _remove_put_leftovers(self):
+        """Remove the temporaries of puts a power cut interrupted (one walk
+        of the upper, at the agent's start: no put is in progress then)."""
+        try:
+            gone = []
+            for kind, path in self.fs.diff("/"):
+                if kind == "added" and is_put_temporary(path):
+                    self.fs.remove(path)
+                    gone.append(path)
+            if gone:
+                self.fs.sync()
+                self.notes.append("removed the temporaries of %d unfinished"
+                                  " put(s): %s" % (len(gone), ", ".join(gone)))
+        except (OSError, ValueError) as e:
+            self.notes.append("could not remove unfinished puts: %s"
+                              % exc_message(e))
 
     # ----- flash ------------------------------------------------------------
 
@@ -311,7 +373,7 @@ class Agent:
                                  " %d-byte erase blocks" % (addr, n, erase))
         for p in self.board.partitions:
             if addr < p.offset + p.size and p.offset < addr + n:
-                if p.type == "ovl":
+                if p.type == "ovl" and p.name != self.upper_open:
                     raise compat.oserror(compat.EACCES, "partition %s is the"
                                          " overlay upper; use the overlay"
                                          " verbs" % p.name)
@@ -360,7 +422,7 @@ class Agent:
         if n == 0 or n > self.write_max:
             raise compat.oserror(compat.E2BIG, "write of %d bytes; limit %d"
                                  % (n, self.write_max))
-        self.job = None
+        self._drop_job()
         self.job = WriteJob(addr, n, digest)
         return b""
 
@@ -417,14 +479,30 @@ class Agent:
         req = json.loads(payload) if payload else {}
         self.slots = fwslot.scan(self.board, self.flash,
                                  verify=bool(req.get("verify")))
-        boot = fwslot.boot_slot(self.slots)
         return {"slots": [s.as_dict() for s in self.slots],
-                "boot_slot": boot.name if boot else None}
+                "boot_slot": self._booted()}
+
+    def _booted(self):
+        """The running slot's name; without boot code's word, the one the
+        records say boots."""
+        if self.running is not None:
+            return self.running
+        boot = fwslot.boot_slot(self.slots)
+        return boot.name if boot else None
 
     def fw_begin(self, payload):
-        slot = self._slot(json.loads(payload)["slot"])
-        boot = fwslot.boot_slot(self.slots)
-        if boot is slot and self.fs is not None:
+        name = json.loads(payload)["slot"]
+        for p in self.board.partitions:
+            if p.name == name and p.type == "ovl":
+                # An upper dump written back whole: the overlay on it stops
+                # first, and the partition takes WRITEs until reboot.
+                self.fs = None
+                self.fs_error = "upper partition %s is being rewritten;" \
+                    " reboot" % name
+                self.upper_open = name
+                return b""
+        slot = self._slot(name)
+        if slot.name == self._booted() and self.fs is not None:
             # The overlay reads this slot as its lower: stop serving it.
             self.fs = None
             self.fs_error = "firmware slot %s is being rewritten; reboot" \
@@ -460,6 +538,9 @@ class Agent:
         i = start
         while i < len(names):
             name = names[i]
+            if name.startswith(PUT_PREFIX):
+                i += 1
+                continue
             st = fs.lstat(join_path(path, name))
             entry = [name, st[0], st[6]]
             room -= len(json.dumps(entry)) + 2
@@ -470,12 +551,22 @@ class Agent:
         return {"entries": out, "next": i if i < len(names) else None}
 
     def fs_stat(self, payload):
-        path = json.loads(payload)["path"]
+        req = json.loads(payload)
+        path = req["path"]
         fs = self._fs()
         st = fs.lstat(path)
-        return {"mode": st[0], "ino": st[1], "nlink": st[3], "uid": st[4],
-                "gid": st[5], "size": st[6], "mtime": st[8],
-                "layer": fs.layer_of(path)}
+        out = {"mode": st[0], "ino": st[1], "nlink": st[3], "uid": st[4],
+               "gid": st[5], "size": st[6], "mtime": st[8],
+               "layer": fs.layer_of(path)}
+        if st[0] & 0o170000 == 0o120000:
+            out["target"] = fs.readlink(path)
+        if req.get("lower"):
+            # what the firmware has at this path (a backup's opaque dirs)
+            try:
+                out["lower_mode"] = fs.lower.lookup(path).mode
+            except OSError:
+                out["lower_mode"] = None
+        return out
 
     def fs_get(self, payload):
         req = json.loads(payload)
@@ -483,13 +574,17 @@ class Agent:
         if n > self.max_payload:
             raise compat.oserror(compat.E2BIG, "read of %d bytes exceeds %d"
                                  % (n, self.max_payload))
+        if req.get("layer") == "lower":     # the firmware's own version
+            fs = self._fs()
+            from ovl.upgrade import read_lower
+            return read_lower(fs.lower, req["path"], int(req["offset"]), n)
         with self._fs().open(req["path"], "rb") as f:
             f.seek(int(req["offset"]))
             return f.read(n)
 
     def fs_put(self, payload):
         req = json.loads(payload)
-        self.job = None
+        self._drop_job()
         self.job = PutJob(self._fs(), req["path"], int(req["size"]),
                           binascii.unhexlify(req["sha256"]))
         if self.job.size == 0:
@@ -515,16 +610,31 @@ class Agent:
         self._fs().rename(req["src"], req["dst"])
         return b""
 
-    def fs_diff(self, payload):
-        changes = self._fs().diff(json.loads(payload).get("path", "/"))
+    def _fit_pairs(self, pairs):
+        """([kind, path] pairs that fit in a reply, truncated?)."""
         out = []
         room = self.max_payload - 64
-        for kind, path in changes:
+        for kind, path in pairs:
+            if is_put_temporary(path):
+                continue
             room -= len(kind) + len(path) + 8
             if room < 0:
-                return {"changes": out, "truncated": True}
+                return out, True
             out.append([kind, path])
-        return {"changes": out, "truncated": False}
+        return out, False
+
+    def fs_diff(self, payload):
+        req = json.loads(payload)
+        changes = self._fs().diff(req.get("path", "/"))
+        start = int(req.get("start", 0))
+        out, truncated = self._fit_pairs(changes[start:])
+        nxt = None          # where the next page starts
+        if truncated:
+            if not out:
+                raise compat.oserror(compat.E2BIG, "a change does not fit"
+                                     " a reply")
+            nxt = changes.index(tuple(out[-1]), start) + 1
+        return {"changes": out, "truncated": truncated, "next": nxt}
 
     def fs_revert(self, payload):
         self._fs().revert(json.loads(payload)["path"])
@@ -532,14 +642,58 @@ class Agent:
 
     def fs_reset(self, payload):
         fs = self._fs()
-        if json.loads(payload).get("when") == "boot":
-            fs.request_reset(True)
+        req = json.loads(payload)
+        # without a keep list of its own, the board's keep list applies
+        keep = req.get("keep")
+        if keep is None:
+            keep = self.board.keep
+        if req.get("when") == "boot":
+            fs.request_reset(True, keep)
         else:
-            fs.reset()
+            fs.reset(keep)
         return b""
 
     def fs_fsck(self, payload):
         return {"problems": list(self._fs().fsck())}
+
+    # ----- firmware upgrades (docs/SERIAL.md, "Upgrades") -------------------
+
+    def up_scan(self, payload):
+        """The partial files from index start on, as many as fit."""
+        fs = self._fs()         # before the import: an injected agent has
+        from ovl import upgrade  # no overlay modules
+        start = int(json.loads(payload).get("start", 0))
+        out = []
+        room = self.max_payload - 64
+        i = start
+        for item in upgrade.scan(fs, start):
+            room -= len(json.dumps(item)) + 2
+            if room < 0 and out:
+                return {"files": out, "next": i}
+            out.append(item)
+            i += 1
+        return {"files": out, "next": None}
+
+    def up_keep(self, payload):
+        fs = self._fs()
+        from ovl import upgrade
+        path = json.loads(payload)["path"]
+        return {"path": path, "programmed": upgrade.materialize(fs, path)}
+
+    def up_conflicts(self, payload):
+        fs = self._fs()
+        from ovl import upgrade
+        out, truncated = self._fit_pairs(upgrade.conflicts(fs))
+        return {"conflicts": out, "truncated": truncated}
+
+
+# A put streams into "<dir>/<PUT_PREFIX><name>": a reserved name, never
+# listed or diffed, removed when the put fails and at the agent's start.
+PUT_PREFIX = ".ovl-put-"
+
+
+def is_put_temporary(path):
+    return path.rsplit("/", 1)[-1].startswith(PUT_PREFIX)
 
 
 def join_path(parent, name):
@@ -557,7 +711,7 @@ class PutJob:
         parent, name = path.rsplit("/", 1)
         self.fs = fs
         self.path = path
-        self.tmp = (parent or "") + "/.ovl-put-" + name
+        self.tmp = (parent or "") + "/" + PUT_PREFIX + name
         self.size = size
         self.digest = digest
         self.pos = 0
@@ -572,21 +726,36 @@ class PutJob:
         self.pos += len(chunk)
 
     def finish(self):
-        self.file.close()
-        h = compat.sha256()
-        with self.fs.open(self.tmp, "rb") as f:
-            while True:
-                chunk = f.read(4096)
-                if not chunk:
-                    break
-                h.update(chunk)
-        if h.digest() != self.digest:
-            self.fs.remove(self.tmp)
-            raise compat.oserror(compat.EIO, "%s does not match its hash;"
-                                 " the old file is kept" % self.path)
-        self.fs.rename(self.tmp, self.path)
+        try:
+            self.file.close()
+            h = compat.sha256()
+            with self.fs.open(self.tmp, "rb") as f:
+                while True:
+                    chunk = f.read(4096)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+            if h.digest() != self.digest:
+                raise compat.oserror(compat.EIO, "%s does not match its hash;"
+                                     " the old file is kept" % self.path)
+            self.fs.rename(self.tmp, self.path)
+        except (OSError, ValueError):
+            self.abort()
+            raise
         self.fs.sync()
         return {"path": self.path, "size": self.size}
+
+    def abort(self):
+        """Give up: the temporary goes, the old file stays."""
+        try:
+            self.file.close()
+        except (OSError, ValueError):
+            pass
+        try:
+            self.fs.remove(self.tmp)
+            self.fs.sync()
+        except OSError:
+            pass
 
 
 def start(**options):

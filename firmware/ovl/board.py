@@ -46,10 +46,13 @@ class Board:
     (None: not an MCU board).  Both optional in the JSON."""
 
     def __init__(self, name, kind, size, erase_size, page_size, partitions,
-                 description="", lower_block_size=None, heap=None):
+                 description="", lower_block_size=None, heap=None, keep=()):
         self.lower_block_size = lower_block_size
         self.heap = heap
         self.name = name
+        # paths a factory reset keeps (Overlay.reset(keep)), e.g. the
+        # board's network configuration
+        self.keep = list(keep)
         self.kind = kind
         self.size = size
         self.erase_size = erase_size
@@ -119,8 +122,13 @@ class Board:
             heap = _int(d, "heap", where)
             if heap <= 0:
                 raise BoardError("%s: heap must be positive" % where)
+        keep = d.get("keep") or []
+        if not isinstance(keep, list) or [k for k in keep if not isinstance(
+                k, str) or not k.startswith("/")]:
+            raise BoardError("%s: keep must be a list of absolute paths"
+                             % where)
         return cls(name, kind, size, erase_size, page_size, parts,
-                   d.get("description", ""), lower_bs, heap)
+                   d.get("description", ""), lower_bs, heap, keep)
 
     def partition(self, name):
         for p in self.partitions:
@@ -146,7 +154,8 @@ class Board:
     def as_dict(self):
         d = {"name": self.name, "description": self.description,
              "flash": self.geometry(),
-             "partitions": [p.as_dict() for p in self.partitions]}
+             "partitions": [p.as_dict() for p in self.partitions],
+             "keep": self.keep}
         if self.lower_block_size is not None:
             d["lower_block_size"] = self.lower_block_size
         if self.heap is not None:

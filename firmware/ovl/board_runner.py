@@ -73,25 +73,43 @@ def open_sim(board_path, flash_path):
     return board, FileFlash(board, flash_path)
 
 
-def mount_overlay(board, flash, slot):
-    """The overlay on the boot slot, or (None, why not)."""
+class LowerError(Exception):
+    """The slot's image does not mount as a SquashFS: boot another slot."""
+
+
+def mount_overlay(board, flash, slot, previous=None):
+    """The overlay on the boot slot, or (None, why not); LowerError if the
+    slot's image is not a SquashFS that mounts.  previous: another slot
+    whose image verifies; if the upper was last mounted over it, the mount
+    completes from it the files the new slot would break."""
     try:
         from ovl.squashfs import SquashFS
         from ovl import overlay
     except ImportError as e:
         return None, "overlay not available: %s" % e
     try:
-        upper = board.first_of_type("ovl")
         # The image may fill the slot up to its record block.
         lower = SquashFS(Region(flash, slot.offset, slot.capacity, slot.name),
                          max_block_size=board.lower_block_size)
+    except (OSError, ValueError) as e:
+        raise LowerError(str(e) or e.__class__.__name__)
+    try:
+        upper = board.first_of_type("ovl")
+        old = None
+        if previous is not None:
+            try:
+                old = SquashFS(Region(flash, previous.offset,
+                                      previous.capacity, previous.name),
+                               max_block_size=board.lower_block_size)
+            except (OSError, ValueError):
+                old = None      # not an image the overlay could have used
         region = Region(flash, upper.offset, upper.size, upper.name)
         note = None
         if region.read(0, 64) == b"\xff" * 64 and is_blank(region):
             from ovl.logstore import LogStore
             LogStore.format(region)     # first boot: an empty upper
             note = "formatted the blank upper partition %s" % upper.name
-        return overlay.mount(lower, region), note
+        return overlay.mount(lower, region, previous=old), note
     except (OSError, ValueError) as e:
         return None, "overlay did not mount: %s" % e
 
@@ -105,20 +123,41 @@ def is_blank(region):
 
 
 def boot(board, flash):
-    """(fs, notes) after checking the slots like boot code would."""
+    """(fs, notes, slot name or None) after checking the slots like boot
+    code would: the newest slot whose image verifies and mounts.  A newer
+    slot that fails either way is passed over, and the notes say why."""
     found = fwslot.scan(board, flash, verify=True)
-    slot = fwslot.boot_slot(found)
-    if slot is None:
-        states = ", ".join("%s %s" % (s.name, s.state) for s in found)
-        return None, ["agent only: no firmware slot holds a verified image"
-                      " (%s)" % (states or "board has no squashfs slot")]
-    fs, why = mount_overlay(board, flash, slot)
-    if fs is None and why is None:
-        why = "overlay did not mount"
-    notes = ["booted slot %s (generation %d)" % (slot.name, slot.generation)]
-    if why:
-        notes.append(why)
-    return fs, notes
+    failed = []
+    for s in found:
+        if s.state == "corrupt":
+            failed.append("slot %s (generation %d) does not verify: its image"
+                          " differs from its record" % (s.name, s.generation))
+        elif s.state == "torn":
+            failed.append("slot %s has a torn record (an interrupted flash)"
+                          % s.name)
+    for slot in fwslot.boot_order(found):
+        others = [s for s in found if s is not slot and s.state == "ok"]
+        try:
+            fs, why = mount_overlay(board, flash, slot,
+                                    others[0] if others else None)
+        except LowerError as e:
+            failed.append("slot %s (generation %d) did not mount: %s"
+                          % (slot.name, slot.generation, e))
+            continue
+        notes = ["booted slot %s (generation %d)" % (slot.name,
+                                                     slot.generation)]
+        if failed:
+            notes.append("fell back to %s: %s" % (slot.name,
+                                                  "; ".join(failed)))
+        if fs is None and why is None:
+            why = "overlay did not mount"
+        if why:
+            notes.append(why)
+        return fs, notes, slot.name
+    states = ", ".join("%s %s" % (s.name, s.state) for s in found)
+    notes = ["agent only: no firmware slot holds a verified image that"
+             " mounts (%s)" % (states or "board has no squashfs slot")]
+    return None, notes + failed, None
 
 
 def main(argv):
@@ -144,12 +183,13 @@ def main(argv):
     port = StdioPort()
     while True:
         board, flash = open_sim(pos[0], pos[1])
-        fs, notes = boot(board, flash)
+        fs, notes, running = boot(board, flash)
         if banner:
             port.write(("ovl board %s: %s\r\n" % (board.name,
                                                   "; ".join(notes))).encode())
         agent = Agent(port, board, flash, fs=fs, window=opts["--window"],
-                      max_payload=opts["--max-payload"], notes=notes)
+                      max_payload=opts["--max-payload"], notes=notes,
+                      running=running)
         reason = agent.serve()
         while reason == "bye":
             # There is no REPL to go back to: wait for the next session.

@@ -146,8 +146,8 @@ class DirLower:
         pending = [("/", self.lookup("/"))]
         while pending:
             path, entry = pending.pop()
-            h.update(("%s %o %d %d\n" % (path, entry.mode, entry.size,
-                                          entry.mtime)).encode())
+            h.update(_utf8("%s %o %d %d\n" % (path, entry.mode, entry.size,
+                                              entry.mtime)))
             if entry.mode & S_IFMT == S_IFDIR:
                 for name, child in self.readdir(entry):
                     pending.append((self._join(path, name), child))

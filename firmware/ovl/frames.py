@@ -37,6 +37,11 @@ CRC_LEN = 4
 # kind u8, seq u16 before the payload; crc32 after it.
 OVERHEAD = 3 + CRC_LEN
 MAX_WIRE_BODY = (1 << 18) - 1   # what three 6-bit digits can say
+# The agent reads at most this many bytes per blocking read, and a host
+# starting a session sends this many ENDs first: they complete any read a
+# dead host left half done, and the first END among them, met inside a
+# body, ends the broken frame at once (a body never holds an END).
+READ_CHUNK = 256
 
 # Frame kinds.  Requests use the command codes of ovl.agent (1..0x3f);
 # everything below travels the other way except DATA.
@@ -123,6 +128,8 @@ class FrameReader:
     read(n) returns up to n bytes: a device port blocks until it has them;
     a host port returns fewer (maybe none) when its timeout expires, and
     read_frame then returns None with the partial frame kept for later.
+    A port may also return None for "nothing came for a while" (an idle
+    gap); b"" means end of input (.eof).  read_chunk caps each read.
     """
 
     def __init__(self, read, max_payload, stop_on_ctrl_c=False):
@@ -137,6 +144,7 @@ class FrameReader:
         self.bad = 0            # frames dropped: length, trailer or CRC
         self.on_bad = None      # called when a frame is dropped
         self.eof = False
+        self.read_chunk = None  # most bytes asked of one read (None: all)
 
     def set_max_payload(self, max_payload):
         self.max_payload = max_payload
@@ -150,15 +158,33 @@ class FrameReader:
             self._pending = self._pending[1:]
         self._synced = False
 
-    def _take(self, n):
+    def drop_unfinished(self):
+        """After an idle gap: the frame begun before it will not be
+        completed (its sender died or restarted).  Drop it and wait for the
+        next frame's leading END."""
+        if self._pending:
+            self._skipped(self._pending)
+            self._pending = b""
+            self._synced = False
+            self._dropped()
+
+    def _take(self, n, early_end=False):
+        """n bytes, or None if the stream ran dry first (what came stays
+        pending).  early_end: a frame body is being read, which holds no
+        END: return fewer bytes, at once, when one arrives."""
         p = self._pending
-        while len(p) < n:
-            chunk = self._read(n - len(p))
+        most = self.read_chunk or n
+        if early_end and END_B in p[:n]:
+            most = 0
+        while len(p) < n and most:
+            chunk = self._read(min(n - len(p), most))
             if not chunk:
                 self._pending = p
-                self.eof = True
+                self.eof = chunk is not None
                 return None
             p += chunk
+            if early_end and END_B in chunk:
+                break
         self.eof = False
         self._pending = p[n:]
         return p[:n]
@@ -224,12 +250,12 @@ class FrameReader:
                 self._dropped()
                 self._resync(hdr[1:])
                 continue
-            rest = self._take(n + 1)
+            rest = self._take(n + 1, early_end=True)
             if rest is None:
                 self._pending = hdr + self._pending
                 return None
             wire = rest[:n]
-            if rest[n] != END or END_B in wire:
+            if len(rest) <= n or rest[n] != END or END_B in wire:
                 # A byte was lost or gained: the frame's real END (or a
                 # later one) sits somewhere in what we read.
                 self._dropped()

@@ -105,13 +105,21 @@ def scan(board, flash, verify=True):
     return [read_record(flash, s, verify) for s in slots(board, flash)]
 
 
+def boot_order(found):
+    """The slots whose records are valid, newest generation first: boot
+    code tries them in this order and boots the first whose image also
+    mounts, so a newest image that is not a SquashFS falls back to the
+    previous one."""
+    ok = [s for s in found if s.state == "ok"]
+    ok.sort(key=lambda s: -s.generation)
+    return ok
+
+
 def boot_slot(found):
-    """The slot to boot: the valid one with the highest generation."""
-    best = None
-    for s in found:
-        if s.state == "ok" and (best is None or s.generation > best.generation):
-            best = s
-    return best
+    """The slot the records say boots: the valid one with the highest
+    generation (or None)."""
+    order = boot_order(found)
+    return order[0] if order else None
 
 
 def target_slot(found, name=None):

@@ -59,11 +59,14 @@ class MtdFlash(Flash):
     """
 
     def __init__(self, path, size=None, erase_size=None, page_size=None,
-                 ioctl="system"):
+                 ioctl="system", kind="nor"):
         if ioctl == "system":
             ioctl = system_ioctl()
         self.path = path
-        self.file = open(path, "r+b")
+        # unbuffered: a program reaches the device before program() returns
+        # (a killed process is a power cut after its last program), and a
+        # read never comes from a buffer older than a MEMERASE
+        self.file = open(path, "r+b", buffering=0)
         self._ioctl = ioctl
         self.emulated = True
         geometry = None
@@ -82,7 +85,8 @@ class MtdFlash(Flash):
                 self.file.close()
                 raise ValueError("%s is not an MTD device: give the erase size"
                                  % path)
-            kind = "nor"
+            # the emulation applies the NOR cell rule to either kind; kind
+            # only tells the store how the chip wants to be programmed
             page_size = page_size or 1
         else:
             kind, size, erase_size, write_size = geometry
@@ -106,9 +110,18 @@ class MtdFlash(Flash):
         if self.emulated:
             # a file has no cells: apply the NOR rule (old AND new) ourselves
             old = self.read(addr, len(data))
-            data = bytes(a & b for a, b in zip(old, data))
+            if old != b"\xff" * len(old):   # erased cells take data as is
+                data = bytes(a & b for a, b in zip(old, data))
         self.file.seek(addr)
-        self.file.write(data)
+        self._write_all(data)
+
+    def _write_all(self, data):
+        view = memoryview(data)
+        while len(view):
+            n = self.file.write(view)
+            if not n:
+                raise FlashError("write to %s made no progress" % self.path)
+            view = view[n:]
 
     def erase(self, block):
         if block < 0 or block >= self.block_count:
@@ -117,7 +130,7 @@ class MtdFlash(Flash):
         start = block * self.erase_size
         if self.emulated:
             self.file.seek(start)
-            self.file.write(b"\xff" * self.erase_size)
+            self._write_all(b"\xff" * self.erase_size)
             return
         req = struct.pack(ERASE_INFO_FORMAT, start, self.erase_size)
         try:

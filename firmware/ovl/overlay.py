@@ -37,6 +37,8 @@ UPPER_INO_BASE = 1 << 40
 META_ORIGIN = "origin"
 META_LOWER_ID = "lower_id"
 META_RESET = "reset_next_boot"
+META_BASE = "base"          # ovl.upgrade: digest of the lower bytes used
+META_CONFLICT = "conflict"  # ovl.upgrade: what an upgrade did to a file
 INDEX_PREFIX = "link:"      # + lower ino -> upper ino, on the root inode
 
 MAX_SYMLINKS = 40           # Linux's limit before ELOOP
@@ -228,6 +230,7 @@ class Overlay:
         self.lower_changed = False
         self.conflicts = []         # paths changed in the lower and the upper
         self._buffers = {}          # upper ino -> pending data (overlay_file)
+        self._write_errors = {}     # upper ino -> OSError of a lost flush
         self._origins = {}          # upper ino -> (Origin, lower Entry) cache
         self._lroot = lower.lookup("/")
         self._root_ino = None
@@ -420,6 +423,15 @@ class Overlay:
         except OSError:
             return False
 
+    def rdev(self, path):
+        """Device number of the device node at path (a final symlink is not
+        followed); 0 for anything else.  Kept apart from lstat, whose
+        result is MicroPython's 10-tuple."""
+        node = self._walk(path, follow=False)
+        if node.inode is not None:
+            return node.inode.rdev
+        return node.lentry.rdev
+
     def readlink(self, path):
         node = self._walk(path, follow=False)
         if not is_lnk(node.mode):
@@ -494,10 +506,15 @@ class Overlay:
 
     def layer_of(self, path):
         """'lower', 'upper' or 'copied-up' for the object at path (not
-        following a final symlink)."""
+        following a final symlink); 'conflict' for a file whose reads
+        fail after an upgrade (ovl.upgrade)."""
         node = self._walk(path, follow=False)
         if node.uino is None:
             return "lower"
+        if node.origin is not None and self._upgrade_marked(node.uino):
+            from ovl import upgrade
+            if upgrade.is_stale(self, node.uino):
+                return "conflict"
         if node.origin is not None or (node.uino == self._root_ino):
             return "copied-up"
         return "upper"
@@ -526,6 +543,9 @@ class Overlay:
             return b""
         n = min(n, inode.size - offset)
         origin, entry = self._origin_entry(uino)
+        if origin is not None and self._upgrade_marked(uino):
+            from ovl import upgrade
+            upgrade.check_readable(self, uino, origin.path)
         lowlim = origin.lowlim if (origin is not None and entry is not None) \
             else 0
         out = bytearray()
@@ -549,17 +569,50 @@ class Overlay:
         return self.lower.read(entry, offset, min(n, entry.size - offset))
 
     def flush_all(self):
-        """Commit every file's buffered data (one transaction per file)."""
+        """Commit every file's buffered data (one transaction per file).
+
+        A file whose commit fails is dropped and its error kept for its own
+        handle (see _flush_quietly): the operation that happened to trigger
+        the flush is not refused for another file's data.  Returns the first
+        such error, for sync() to report."""
+        first = None
         if self._buffers:
             for uino in list(self._buffers):
-                self._flush_ino(uino)
+                err = self._flush_quietly(uino)
+                if first is None:
+                    first = err
+        return first
+
+    def _flush_quietly(self, uino):
+        """Flush uino; on failure keep the error for the file's handle.
+
+        Linux reports a failed writeback at the file's next fsync or close;
+        so does this: the handle's next write, flush or close raises it
+        (take_write_error).  The buffer itself is gone either way."""
+        try:
+            self._flush_ino(uino)
+        except OSError as e:
+            self._write_errors[uino] = e
+            return e
+        return None
+
+    def take_write_error(self, uino):
+        """Raise, once, the error of a failed flush of uino's data."""
+        err = self._write_errors.pop(uino, None)
+        if err is not None:
+            raise err
 
     def _flush_ino(self, uino):
-        buf = self._buffers.get(uino)
+        """Commit uino's buffered data as one transaction.
+
+        On any failure (a full store, most often) the buffered data is
+        dropped and the file keeps its last committed content: a buffer
+        left behind would be flushed again by every later operation, and
+        fail again, wedging the whole tree."""
+        buf = self._buffers.pop(uino, None)
         if buf is None:
             return
         if not buf.extents and buf.size == buf.base_size and not buf.touched:
-            del self._buffers[uino]
             return
         txn = _Txn(self.store.begin())
         try:
@@ -568,6 +621,8 @@ class Overlay:
                 raise oserror(compat.ESTALE, "inode %d" % uino)
             if buf.cut is not None:
                 self._truncate_node(txn, self._node_of_ino(uino), buf.cut)
+            elif buf.extents:
+                self._note_change(txn, uino, self._get_origin(uino))
             for off, data in buf.extents:
                 txn.write(uino, off, bytes(data))
             now = self._now()
@@ -579,7 +634,6 @@ class Overlay:
         txn.commit()
         for changed in txn.origins_changed:
             self._origins.pop(changed, None)
-        del self._buffers[uino]
 
     # ----- transactions ------------------------------------------------------
 
@@ -702,7 +756,12 @@ class Overlay:
     def _release(self, txn, node):
         """One name of non-directory node went away: drop a link."""
         if node.uino is None:
-            return
+            if node.lentry is None or node.lentry.nlink < 2:
+                return
+            # a lower file with other names: they must count one link
+            # fewer, so it gets an upper inode (metadata only) that they
+            # find through the hard-link index, as overlayfs with index=on
+            self._ensure_upper(txn, node)
         nlink = node.inode.nlink - 1
         if nlink <= 0:
             self._buffers.pop(node.uino, None)
@@ -914,14 +973,15 @@ class Overlay:
     def lchown(self, path, uid, gid):
         self.chown(path, uid, gid, follow=False)
 
-    def utime(self, path, times=None):
-        """times = (atime, mtime) or None for now.  Only mtime is kept."""
+    def utime(self, path, times=None, follow=True):
+        """times = (atime, mtime) or None for now.  Only mtime is kept.
+        follow=False sets a final symlink's own time (lutimes)."""
         mtime = None if times is None else int(times[1])
         if mtime is not None and not TIME_MIN <= mtime <= TIME_MAX:
             raise oserror(compat.EINVAL, path)
 
         def op(txn):
-            node = self._copy_up(txn, self._walk(path))
+            node = self._copy_up(txn, self._walk(path, follow=follow))
             now = self._now()
             self._put(txn, node, mtime=now if mtime is None else mtime,
                       ctime=now)
@@ -953,13 +1013,30 @@ class Overlay:
         node.origin = self._get_origin(uino)
         return node
 
+    # ovl.upgrade is imported only for files it has business with: its code
+    # costs a board heap it may not have to spare
+    def _upgrade_marked(self, uino):
+        return self.store.get_meta(uino, META_CONFLICT) is not None or \
+            getattr(self, "_upgrade_marks", None) is not None
+
+    def _note_change(self, txn, uino, origin):
+        """First change to a copied-up file's data: record its base."""
+        if origin is not None and origin.lowlim > 0 and \
+                self.store.get_meta(uino, META_BASE) is None:
+            from ovl import upgrade
+            upgrade.note_change(self, txn, uino, origin)
+
     def _truncate_node(self, txn, node, size):
         """Copy-up keeps nothing: bytes below min(lower limit, size) still
         read from the lower, so a truncate stores no data at all."""
         self._copy_up(txn, node)
+        self._note_change(txn, node.uino, node.origin)
         if node.origin is not None and size < node.origin.lowlim:
             node.origin.lowlim = size
             self._set_origin(txn, node.uino, node.origin)
+            if size == 0 and self._upgrade_marked(node.uino):
+                from ovl import upgrade
+                upgrade.note_lowlim(self, txn, node.uino, size)
         if size < node.inode.size:
             txn.truncate(node.uino, size)
         now = self._now()
@@ -980,9 +1057,11 @@ class Overlay:
             f.write(data)
 
     def sync(self):
-        self.flush_all()
+        err = self.flush_all()
         if self.store is not None and not self.readonly:
             self.store.sync()
+        if err is not None:
+            raise err
 
     def close(self):
         self.sync()
@@ -990,15 +1069,16 @@ class Overlay:
     # ----- firmware verbs ----------------------------------------------------
 
     def _check_lower_identity(self):
-        ident = self.lower.identity()
-        if not isinstance(ident, bytes):
-            ident = str(ident).encode()
+        ident = identity_bytes(self.lower)
         stored = self.store.get_meta(self._root_ino, META_LOWER_ID)
         if stored is not None and bytes(stored) == ident:
             return
         if stored is not None:
+            # a new firmware: see ovl.upgrade (before the new identity is
+            # recorded, so a power cut makes the next mount do it again)
+            from ovl import upgrade
             self.lower_changed = True
-            self.conflicts = self._find_conflicts()
+            self.conflicts = [p for _, p in upgrade.rebase(self)]
         if not self.readonly:
             txn = self.store.begin()
             txn.set_meta(self._root_ino, META_LOWER_ID, ident)
@@ -1008,20 +1088,13 @@ class Overlay:
                 attrs = self.store.get(self._root_ino).attrs()
                 attrs.update(lower_root_attrs(self.lower))
                 txn.put_inode(self._root_ino, **attrs)
-            txn.commit()
-
-    def _find_conflicts(self):
-        """Paths the upper changed whose lower object changed too."""
-        out = []
-        for path, kind, node in self._walk_upper(self._root()):
-            if kind == "whiteout":
-                continue
-            if node.origin is not None:
-                if not node.isdir() and not node.origin.matches(node.lentry):
-                    out.append(path)
-            elif path != "/" and self._lower_lookup(path) is not None:
-                out.append(path)
-        return out
+            try:
+                txn.commit()
+            except OSError as e:
+                # a full upper over a new firmware still mounts (its
+                # conflicts marked in RAM); the next mount rebases again
+                if stored is None or compat.error_code(e) != compat.ENOSPC:
+                    raise
 
     def _walk_upper(self, node):
         """Depth-first (path, 'whiteout'|'object', node) over the upper's
@@ -1074,11 +1147,11 @@ class Overlay:
             return "added"
         i = node.inode
         if is_reg(i.mode):
-            if i.size != e.size or origin.lowlim < i.size:
+            from ovl import upgrade
+            if upgrade.is_stale(self, node.uino):
+                return "conflict"       # reads fail: see ovl.upgrade
+            if upgrade.data_changed(self, node):
                 return "modified"
-            for _, _, piece in self.store.read(node.uino, 0, i.size):
-                if piece is not None:
-                    return "modified"
         elif is_lnk(i.mode):
             if self.store.readlink(node.uino) != self.lower.readlink(e):
                 return "modified"
@@ -1115,11 +1188,27 @@ class Overlay:
             dropped = {}
             if not self._whiteout(found):
                 self._drop_upper_tree(txn, self._child(parent, name), dropped)
+            else:
+                self._relink_lower_name(txn, parent, name)
             txn.unlink(parent.uino, name)
             for uino in dropped:
                 count, lower_named = dropped[uino]
                 self._drop_links(txn, uino, count, lower_named)
         self._mutate(path, op)
+
+    def _relink_lower_name(self, txn, parent, name):
+        """A whiteout over a lower hard-linked name goes: if the file's
+        other names share an upper copy (the link index), count the name
+        that comes back in its nlink."""
+        entry = self._lower_entry(parent, name)
+        if entry is None or entry.nlink < 2 or is_dir(entry.mode):
+            return
+        mapped = self.store.get_meta(self._root_ino,
+                                     INDEX_PREFIX + str(entry.ino))
+        inode = None if mapped is None else self.store.get(int(mapped))
+        if inode is not None:
+            txn.put_inode(inode.ino, **self._attrs(inode,
+                                                   nlink=inode.nlink + 1))
 
     def _drop_upper_tree(self, txn, node, dropped):
         """Unlink everything below node; count dropped names per non-dir,
@@ -1197,7 +1286,10 @@ class Overlay:
                     problems.append("%s: redirect to missing lower dir %s"
                                     % (path, node.origin.path))
                 continue
+            if node.uino not in names:
+                self._fsck_origin(path, node, problems)
             names.setdefault(node.uino, []).append(path)
+        self._fsck_link_index(problems)
         for uino, paths in names.items():
             inode = self.store.get(uino)
             origin = self._get_origin(uino)
@@ -1212,6 +1304,41 @@ class Overlay:
                                 % (paths[0], inode.nlink, len(paths)))
         return problems
 
+    def _fsck_origin(self, path, node, problems):
+        """A partly copied-up file whose lower original is gone reads
+        zeros where its unchanged bytes were."""
+        origin, entry = self._origin_entry(node.uino)
+        if origin is None or entry is not None or not is_reg(node.inode.mode):
+            return
+        below = min(origin.lowlim, node.inode.size)
+        for _, _, data in self.store.read(node.uino, 0, below):
+            if data is None:
+                problems.append("%s: origin %s is missing from the lower;"
+                                " its unchanged bytes read as zeros"
+                                % (path, origin.path))
+                return
+
+    def _fsck_link_index(self, problems):
+        """Each link:<lower ino> entry names a live upper non-directory
+        copied up from that lower inode."""
+        for key in self.store.meta_keys(self._root_ino):
+            if not key.startswith(INDEX_PREFIX):
+                continue
+            raw = self.store.get_meta(self._root_ino, key)
+            try:
+                uino = int(raw)
+            except ValueError:
+                uino = None
+            inode = None if uino is None else self.store.get(uino)
+            origin = None if inode is None else self._get_origin(uino)
+            if inode is None or is_dir(inode.mode):
+                problems.append("link index %s: upper inode %r is missing or"
+                                " a directory" % (key, bytes(raw)))
+            elif origin is None or INDEX_PREFIX + str(origin.ino) != key:
+                problems.append("link index %s: upper inode %d was not"
+                                " copied up from that lower inode"
+                                % (key, uino))
+
     def _walk_upper_fsck(self, problems):
         try:
             for item in self._walk_upper(self._root()):
@@ -1219,19 +1346,58 @@ class Overlay:
         except ValueError as e:
             problems.append("upper tree: %s" % e)
 
-    def reset(self):
-        """Factory reset: the upper becomes empty, atomically."""
+    def reset(self, keep=()):
+        """Factory reset: the upper becomes empty, atomically.  keep: paths
+        whose upper entries (a changed file, a subtree, a whiteout) survive,
+        with the upper directories above them; then the reset is one
+        transaction that drops everything else (OpenWrt keeps /etc/config
+        across a sysupgrade)."""
         self._writable()
+        keep = [split_path(normalize(p)) for p in keep]
+        if keep:
+            if [] not in keep:          # keeping "/" keeps everything
+                self._mutate("/", lambda txn: self._reset_keeping(txn, keep))
+            return
         self._buffers.clear()
+        self._write_errors.clear()
         self._origins.clear()
         # the new root shows the firmware's root, in the same transaction
         self.store.reset(**lower_root_attrs(self.lower))
         self._check_lower_identity()
 
-    def request_reset(self, on=True):
-        """Ask the next mount() to perform a factory reset."""
+    def _reset_keeping(self, txn, keep):
+        dropped = {}
+        self._drop_except(txn, self._root(), keep, dropped)
+        for uino in dropped:
+            count, lower_named = dropped[uino]
+            self._drop_links(txn, uino, count, lower_named)
+        attrs = self.store.get(self._root_ino).attrs()
+        attrs.update(lower_root_attrs(self.lower))
+        txn.put_inode(self._root_ino, **attrs)
+        txn.set_meta(self._root_ino, META_RESET, None)
+
+    def _drop_except(self, txn, node, keep, dropped):
+        """Unlink node's upper entries except those on a kept path (keep:
+        component lists relative to node)."""
+        for name, value in self.store.listdir(node.uino):
+            tails = [k[1:] for k in keep if k[0] == name]
+            if [] in tails:
+                continue
+            child = None if self._whiteout(value) else self._child(node, name)
+            if tails and child is not None and child.isdir():
+                self._drop_except(txn, child, tails, dropped)
+                continue
+            if child is not None:
+                self._drop_upper_tree(txn, child, dropped)
+            txn.unlink(node.uino, name)
+
+    def request_reset(self, on=True, keep=()):
+        """Ask the next mount() to perform a factory reset (keeping the
+        paths in keep, as reset(keep) does)."""
+        flag = "\n".join(normalize(p) for p in keep).encode() or b"1"
+
         def op(txn):
-            txn.set_meta(self._root_ino, META_RESET, b"1" if on else None)
+            txn.set_meta(self._root_ino, META_RESET, flag if on else None)
         self._mutate("/", op)
 
     def reset_requested(self):
@@ -1303,6 +1469,12 @@ class _TxnInode:
         return dict(self._attrs)
 
 
+def identity_bytes(lower):
+    """lower.identity() as the bytes the upper records."""
+    ident = lower.identity()
+    return ident if isinstance(ident, bytes) else str(ident).encode()
+
+
 def lower_root_attrs(lower):
     """The lower root's attributes, for an upper root that shows it."""
     root = lower.lookup("/")
@@ -1310,14 +1482,28 @@ def lower_root_attrs(lower):
             "mtime": root.mtime, "ctime": root.mtime}
 
 
-def mount(lower, flash, readonly=False, **options):
+def mount(lower, flash, readonly=False, previous=None, **options):
     """Mount the log store on flash over lower and return an Overlay.
 
     The store repairs itself at mount; a reset requested for this boot
     (Overlay.request_reset) is performed here, before anything is read.
+    previous: the lower the upper was last mounted over, if it is still
+    readable (the other slot of an A/B board): files the new lower would
+    break are completed from it first (ovl.upgrade.carry_over).
     """
     from ovl.logstore import LogStore, ROOT_INO
     store = LogStore.mount(flash, readonly=readonly)
-    if not readonly and store.get_meta(ROOT_INO, META_RESET) is not None:
-        store.reset(**lower_root_attrs(lower))
-    return Overlay(lower, store, **options)
+    flag = None if readonly else store.get_meta(ROOT_INO, META_RESET)
+    keep = None
+    if flag is not None:
+        keep = [] if bytes(flag) == b"1" else bytes(flag).decode().split("\n")
+        if not keep:
+            store.reset(**lower_root_attrs(lower))
+    if previous is not None and not readonly:
+        # before any Overlay over the new lower records its identity
+        from ovl import upgrade
+        upgrade.carry_over_from(previous, lower, store, options)
+    fs = Overlay(lower, store, **options)
+    if keep:
+        fs.reset(keep)
+    return fs

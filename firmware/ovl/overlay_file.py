@@ -68,9 +68,19 @@ def parse_mode(mode):
             k == "w", "b" in mode)
 
 
-def _find_target(ovl, path):
+def _find_target(ovl, path, excl=False):
     """(node or None, path to create) for open(): a final symlink is
-    followed, and a dangling one names the file O_CREAT makes."""
+    followed, and a dangling one names the file O_CREAT makes.  With
+    O_EXCL the final name is never followed: any existing name is EEXIST
+    (POSIX; what makes O_EXCL safe for temporary files)."""
+    if excl:
+        # Linux's order: the root, then a trailing slash, then the name
+        parent, name = ovl._walk_parent(path, compat.EEXIST)
+        if path.endswith("/"):
+            raise oserror(compat.EISDIR, path)
+        if ovl._child(parent, name) is not None:
+            raise oserror(compat.EEXIST, path)
+        return None, join(parent.path, name)
     for _ in range(MAX_SYMLINKS + 1):
         parent, name = ovl._walk_parent(path, compat.EISDIR)
         node = ovl._child(parent, name)
@@ -92,7 +102,7 @@ def open_file(ovl, path, mode="r"):
     ovl.flush_all()
     if writable:
         ovl._writable(path)
-    node, target = _find_target(ovl, path)
+    node, target = _find_target(ovl, path, excl)
     if node is None:
         if not create:
             raise oserror(compat.ENOENT, path)
@@ -168,7 +178,8 @@ class OverlayFile:
         if self.uino is None:
             data = self.ovl._read_lower(self.lentry, self.pos, n)
         else:
-            self.ovl._flush_ino(self.uino)
+            # a failed flush is reported by this handle's write/flush/close
+            self.ovl._flush_quietly(self.uino)
             data = self.ovl._read_upper(self.uino, self.pos, n)
         self.pos += len(data)
         return data
@@ -254,6 +265,7 @@ class OverlayFile:
         elif not self.binary:
             raise TypeError("write() argument must be str")
         ovl = self.ovl
+        ovl.take_write_error(self.uino)
         if self.append:
             self.pos = self._size()
         if self.pos + len(data) > MAX_FILE_SIZE:
@@ -293,6 +305,7 @@ class OverlayFile:
     def flush(self):
         self._check()
         if self.uino is not None:
+            self.ovl.take_write_error(self.uino)
             self.ovl._flush_ino(self.uino)
 
     # -- position -------------------------------------------------------------
@@ -326,6 +339,11 @@ class OverlayFile:
             return
         try:
             if self.writable and self.uino is not None:
+                if self.uino in self.ovl._write_errors:
+                    # data this handle wrote was already lost: do not
+                    # commit what came after it as if it were whole
+                    self.ovl._buffers.pop(self.uino, None)
+                    self.ovl.take_write_error(self.uino)
                 self.ovl._flush_ino(self.uino)
         finally:
             self.closed = True

@@ -117,6 +117,9 @@ SUPERBLOCK = (
 # Compressor options block for gzip (after the superblock, in a raw metadata
 # block, only when FLAG_COMPRESSOR_OPTIONS is set).
 GZIP_OPTIONS = ("<IHH", "compression_level window_size strategy")
+# ... and for xz: the LZMA2 dictionary size, and a bit mask of the branch
+# (BCJ) filters tried on data blocks (0: none).
+XZ_OPTIONS = ("<II", "dictionary_size executable_filters")
 
 INODE_HEADER = ("<HHHHII", "inode_type mode uid guid mtime inode_number")
 

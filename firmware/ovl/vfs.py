@@ -11,12 +11,33 @@ import io
 
 from ovl import compat
 from ovl.overlay import join, normalize, S_IFMT
-from ovl.overlay_file import OverlayFile
 
 IOCTL_FLUSH = 1
 IOCTL_SEEK = 2
 IOCTL_CLOSE = 4
 IOCTL_BUFFER_SIZE = 11
+
+
+def _text_path(path):
+    """A path as str: MicroPython hands a VFS bytes when the caller used
+    bytes (os.stat(b"/x")), as VfsLfs2 accepts.  Bytes that are not UTF-8
+    decode with surrogateescape on CPython (as os.fsdecode); MicroPython
+    has no such handler and refuses them."""
+    if isinstance(path, str):
+        return path
+    try:
+        return bytes(path).decode()
+    except UnicodeError:
+        if compat.MICROPYTHON:
+            raise compat.oserror(compat.EINVAL, "path %r is not UTF-8"
+                                 % (path,))
+        return bytes(path).decode("utf-8", "surrogateescape")
+
+
+def _bytes_name(name):
+    if compat.MICROPYTHON:
+        return name.encode()
+    return name.encode("utf-8", "surrogateescape")
 
 
 class OvlVfs:
@@ -25,6 +46,7 @@ class OvlVfs:
         self.cwd = "/"
 
     def _path(self, path):
+        path = _text_path(path)
         if not path.startswith("/"):
             path = join(self.cwd, path) if path else self.cwd
         return normalize(path)
@@ -50,8 +72,10 @@ class OvlVfs:
         return self.cwd
 
     def ilistdir(self, path):
+        # bytes in, bytes names out (VfsLfs2 does the same)
+        as_bytes = not isinstance(path, str)
         for name, kind, ino, size in self.ovl.ilistdir(self._path(path)):
-            yield (name, kind, ino, size)
+            yield (_bytes_name(name) if as_bytes else name, kind, ino, size)
 
     def mkdir(self, path):
         self.ovl.mkdir(self._path(path))
@@ -74,43 +98,44 @@ class OvlVfs:
     # -- files --------------------------------------------------------------
 
     def open(self, path, mode="r"):
-        binary_mode = mode.replace("t", "")
-        if "b" not in binary_mode:
-            binary_mode += "b"
-        return VfsFile(self.ovl.open(self._path(path), binary_mode),
-                       "b" not in mode)
+        return VfsFile(self.ovl.open(self._path(path), mode))
 
 
 class VfsFile(io.IOBase):
-    """A stream for MicroPython's C layer over a binary OverlayFile; text
-    mode decodes on read and accepts str or bytes on write."""
+    """The stream MicroPython's C layer drives (readinto, write, ioctl)
+    over an OverlayFile, which reads and writes in the file's own mode:
+    the text layer (characters, not bytes) is OverlayFile's alone."""
 
-    def __init__(self, f, text):
+    def __init__(self, f):
         self.f = f
-        self.text = text
 
     def read(self, n=-1):
-        data = self.f.read(n)
-        return data.decode() if self.text else data
+        return self.f.read(n)
 
     def readinto(self, buf):
         return self.f.readinto(buf)
 
     def readline(self, limit=-1):
-        line = self.f.readline(limit)
-        return line.decode() if self.text else line
+        return self.f.readline(limit)
 
-    # line iteration is the same as OverlayFile's, over this readline
-    readlines = OverlayFile.readlines
-    __iter__ = OverlayFile.__iter__
-    __next__ = OverlayFile.__next__
+    def readlines(self):
+        return self.f.readlines()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.f.__next__()
 
     def write(self, data):
-        if isinstance(data, str):
-            self.f.write(data.encode())
-        else:
-            self.f.write(bytes(data))
-        return len(data)
+        if isinstance(data, str) or self.f.binary:
+            return self.f.write(data)
+        # the C stream layer (print(file=f), ...) hands a text file bytes
+        self.f.binary = True
+        try:
+            return self.f.write(data)
+        finally:
+            self.f.binary = False
 
     def seek(self, offset, whence=0):
         return self.f.seek(offset, whence)

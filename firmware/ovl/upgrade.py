@@ -1,0 +1,411 @@
+"""Firmware upgrades: a user's file never mixes with the new firmware's bytes.
+
+A partially copied-up file stores only the bytes the user changed; the rest
+still reads from the lower (docs/OVERLAY.md, "Copy-up").  When the lower is
+replaced, such a file would silently read a mix.  This module keeps that
+from happening, in three steps:
+
+  * base digest: the first change to a copied-up file's data records in its
+    BASE meta the SHA-256 of the lower bytes it is based on ([0, lower
+    limit) then), so the file's lower can later be recognised as changed
+    without the old image;
+  * materialize: while the old lower is still there, the copy-up of every
+    partial file whose lower bytes differ in the new image is completed
+    (the agent does it for `ovl flash` before the first lower block is
+    erased; on an A/B board the first mount over the new slot does it from
+    the old slot).  Every chunk written holds the bytes the file already
+    reads, so the file reads the same after each transaction;
+  * rebase: at the first mount over a new lower, files the user only
+    chmod/chown-ed take the new firmware's content, and every conflict is
+    marked in the CONFLICT meta: "stale" (a partial file whose lower bytes
+    changed anyway: reads fail with EIO, never mixed bytes), "modified"
+    (the user's file is kept; the firmware changed its version too),
+    "created" (a name the user made that the firmware now ships).
+"""
+
+from ovl import compat
+from ovl.compat import oserror
+from ovl.overlay import (Origin, META_ORIGIN, META_BASE, META_CONFLICT,
+                         is_reg, is_dir)
+
+# META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
+# META_CONFLICT: b"stale" | b"modified" | b"created"
+
+STALE = "stale"
+MODIFIED = "modified"
+CREATED = "created"
+
+HASH_CHUNK = 4096
+KEEP_CHUNK = 16384          # bytes of lower data per materializing txn
+
+
+# ----- digests ----------------------------------------------------------------
+
+def lower_digest(lower, entry, n):
+    """SHA-256 hex of the lower file's bytes [0, n); None if it is shorter
+    than n (or missing, or not a regular file)."""
+    if entry is None or not is_reg(entry.mode) or entry.size < n:
+        return None
+    h = compat.sha256()
+    pos = 0
+    while pos < n:
+        k = min(HASH_CHUNK, n - pos)
+        h.update(lower.read(entry, pos, k))
+        pos += k
+    return compat.hexdigest(h)
+
+
+def get_base(store, uino):
+    """(n, sha256 hex) recorded for uino, or None."""
+    raw = store.get_meta(uino, META_BASE)
+    if raw is None:
+        return None
+    try:
+        n, digest = bytes(raw).decode().split(" ")
+        return int(n), digest
+    except (ValueError, UnicodeError):
+        raise ValueError("bad base meta %r" % (raw,))
+
+
+def base_of(ovl, uino, origin, lower=None):
+    """(n, digest) of the lower bytes uino is based on: the recorded base,
+    or (an upper from before bases were recorded) computed now from
+    `lower` (default: the mounted one)."""
+    base = get_base(ovl.store, uino)
+    if base is not None:
+        return base
+    lower = lower or ovl.lower
+    entry = ovl._lower_lookup(origin.path) if lower is ovl.lower else \
+        _lookup(lower, origin.path)
+    n = min(origin.lowlim, entry.size) if entry is not None else 0
+    return n, lower_digest(lower, entry, n)
+
+
+def _lookup(lower, path):
+    try:
+        return lower.lookup(path)
+    except OSError as e:
+        if compat.error_code(e) in (compat.ENOENT, compat.ENOTDIR):
+            return None
+        raise
+
+
+def note_change(ovl, txn, uino, origin):
+    """Called by the overlay in the transaction that first changes a
+    copied-up file's data or size (one with an origin, a lower limit above
+    0 and no base yet): record the base digest."""
+    entry = ovl._lower_lookup(origin.path)
+    if entry is None or not is_reg(entry.mode):
+        return
+    n = min(origin.lowlim, entry.size)
+    digest = lower_digest(ovl.lower, entry, n)
+    txn.set_meta(uino, META_BASE, ("%d %s" % (n, digest)).encode())
+
+
+def note_lowlim(ovl, txn, uino, lowlim):
+    """The file's lower limit dropped to lowlim: once it reads nothing from
+    the lower, a stale file is whole again (the user's own bytes)."""
+    if lowlim == 0 and conflict_of(ovl.store, uino) == STALE:
+        txn.set_meta(uino, META_CONFLICT, MODIFIED.encode())
+
+
+def conflict_of(store, uino):
+    raw = store.get_meta(uino, META_CONFLICT)
+    return None if raw is None else bytes(raw).decode()
+
+
+def _marks(ovl):
+    """Conflict marks kept in RAM by a read-only mount over a new lower."""
+    return getattr(ovl, "_upgrade_marks", None)
+
+
+def is_stale(ovl, uino):
+    marks = _marks(ovl)
+    if marks is not None and uino in marks:
+        return marks[uino] == STALE
+    return conflict_of(ovl.store, uino) == STALE
+
+
+def check_readable(ovl, uino, path):
+    """EIO for a file whose unchanged bytes came from a lower that is gone."""
+    if is_stale(ovl, uino):
+        raise oserror(compat.EIO, "%s: its unchanged bytes came from the old"
+                      " firmware, which is gone; revert it or rewrite it"
+                      % path)
+
+
+def read_lower(lower, path, offset, n):
+    """Bytes [offset, offset+n) of the lower's own regular file at path,
+    whatever the upper holds there (`cat --layer lower`: the firmware's
+    version beside the user's)."""
+    entry = lower.lookup(path)
+    if not is_reg(entry.mode):
+        raise oserror(compat.EINVAL, "%s is not a regular file in the lower"
+                      % path)
+    if offset >= entry.size or n <= 0:
+        return b""
+    return lower.read(entry, offset, min(n, entry.size - offset))
+
+
+# ----- the upper's copied-up files ----------------------------------------------
+
+def data_changed(ovl, node):
+    """Does the copied-up regular file node differ in data or size from
+    the lower object it came from?"""
+    origin, i = node.origin, node.inode
+    if ovl.store.get_meta(node.uino, META_BASE) is not None:
+        return True
+    if i.size != origin.size or origin.lowlim < i.size:
+        return True
+    for _, pieces in _windows(ovl.store, node.uino, i.size):
+        for _, _, piece in pieces:
+            if piece is not None:
+                return True
+    return False
+
+
+def _windows(store, uino, end, size=KEEP_CHUNK):
+    """(offset, store pieces) over [0, end) a window at a time, so a big
+    file's stored data is never all in RAM at once."""
+    off = 0
+    while off < end:
+        n = min(size, end - off)
+        yield off, store.read(uino, off, n)
+        off += n
+
+
+def _files(ovl):
+    """(path, node) of every upper regular file with an origin, each inode
+    once (hard links)."""
+    seen = {}
+    for path, kind, node in ovl._walk_upper(ovl._root()):
+        if kind == "whiteout" or node.origin is None or \
+                not is_reg(node.inode.mode) or node.uino in seen:
+            continue
+        seen[node.uino] = True
+        yield path, node
+
+
+def partial_files(ovl):
+    """(path, node) of each changed file that still reads bytes from the
+    lower: the files an upgrade must not leave behind."""
+    if ovl.store is None:
+        return
+    ovl.flush_all()
+    for path, node in _files(ovl):
+        if node.origin.lowlim > 0 and data_changed(ovl, node):
+            yield path, node
+
+
+def scan(ovl, start=0):
+    """Yield [path, lower path, n, sha256 hex] for the partial files from
+    index start on: the new image's bytes [0, n) at the lower path (where
+    the file came from; it may have been renamed since) are compared with
+    the digest."""
+    i = 0
+    for path, node in partial_files(ovl):
+        if i >= start:
+            n, digest = base_of(ovl, node.uino, node.origin)
+            yield [path, node.origin.path, n, digest]
+        i += 1
+
+
+def differs(new_lower, lower_path, n, digest):
+    """Do the new lower's bytes [0, n) at lower_path differ from digest?"""
+    entry = _lookup(new_lower, lower_path)
+    return digest is None or lower_digest(new_lower, entry, n) != digest
+
+
+# ----- materialize ---------------------------------------------------------------
+
+def materialize(ovl, path, chunk=KEEP_CHUNK):
+    """Complete the copy-up of the partial file at path from the mounted
+    lower; returns the flash bytes programmed.  Each transaction stores
+    bytes the file already reads, so a power cut leaves it whole, and
+    calling this again carries on.  The last one sets the lower limit to 0."""
+    ovl._writable(path)
+    ovl.flush_all()
+    try:
+        node = ovl._walk(path, follow=False)
+    except OSError as e:
+        if compat.error_code(e) == compat.ENOENT:
+            return 0        # removed since it was listed: nothing to keep
+        raise
+    store = ovl.store
+    if node.uino is None or node.origin is None or \
+            not is_reg(node.inode.mode) or node.origin.lowlim <= 0:
+        return 0
+    before = store.stats["bytes_programmed"]
+    uino, origin = node.uino, node.origin
+    entry = ovl._lower_lookup(origin.path)
+    lowlim = min(origin.lowlim, node.inode.size)
+    base = None
+    if store.get_meta(uino, META_BASE) is None:
+        base = base_of(ovl, uino, origin)
+    if entry is not None and is_reg(entry.mode):
+        for _, pieces in _windows(store, uino, lowlim, chunk):
+            gaps = [(off, n) for off, n, data in pieces if data is None]
+            pieces = None
+            if not gaps:
+                continue
+            txn = store.begin()
+            for off, n in gaps:
+                data = ovl._read_lower(entry, off, n)
+                txn.write(uino, off, data + bytes(n - len(data)))
+            txn.commit()
+    txn = store.begin()
+    if base is not None and base[1] is not None:
+        txn.set_meta(uino, META_BASE, ("%d %s" % base).encode())
+    origin.lowlim = 0
+    txn.set_meta(uino, META_ORIGIN, origin.encode())
+    if conflict_of(store, uino) == STALE:
+        txn.set_meta(uino, META_CONFLICT, MODIFIED.encode())
+    txn.commit()
+    ovl._origins.pop(uino, None)
+    return store.stats["bytes_programmed"] - before
+
+
+def carry_over(ovl_old, new_lower):
+    """Before the first mount over new_lower (A/B: the old slot is still
+    intact): materialize every partial file whose lower bytes differ there.
+    Returns (files, bytes programmed)."""
+    todo = [p for p, lp, n, d in scan(ovl_old)
+            if differs(new_lower, lp, n, d)]
+    total = 0
+    for path in todo:
+        try:
+            total += materialize(ovl_old, path)
+        except OSError as e:
+            if compat.error_code(e) != compat.ENOSPC:
+                raise
+            # no room: the board must still come up; the file reads EIO
+            # over the new lower (a conflict) rather than mixed bytes
+    return len(todo), total
+
+
+def carry_over_from(previous, new_lower, store, options):
+    """At a mount over new_lower: if the upper was last mounted over
+    previous (its recorded identity), carry over from it first."""
+    from ovl.overlay import Overlay, META_LOWER_ID, identity_bytes
+    from ovl.logstore import ROOT_INO
+    recorded = store.get_meta(ROOT_INO, META_LOWER_ID)
+    if recorded is None:
+        return None
+    recorded = bytes(recorded)
+    if recorded != identity_bytes(previous) or \
+            recorded == identity_bytes(new_lower):
+        return None
+    return carry_over(Overlay(previous, store, **options), new_lower)
+
+
+# ----- rebase: the first mount over a new lower ---------------------------------
+
+def rebase(ovl):
+    """Called when the mounted lower's identity differs from the recorded
+    one.  Metadata-only copies take the new firmware's content; conflicts
+    are (re)marked.  One transaction per file (a power cut before the new
+    identity is recorded makes the next mount do it again).  Returns the
+    conflicts as sorted (kind, path)."""
+    writable = not ovl.readonly
+    marks = {}
+    fixes = []      # (uino, new origin or None, inode attrs or None)
+    for path, kind, node in ovl._walk_upper(ovl._root()):
+        if kind == "whiteout" or node.uino in marks:
+            continue
+        mark, fix = _classify(ovl, path, node)
+        marks[node.uino] = mark
+        if fix is not None:
+            fixes.append(fix)
+    try:
+        if not writable:
+            raise oserror(compat.EROFS, "upper")
+        _persist(ovl, marks, fixes)
+    except OSError as e:
+        if compat.error_code(e) not in (compat.EROFS, compat.ENOSPC):
+            raise
+        # nothing (more) can be written: the marks live in RAM for this
+        # mount, and a chmod-only file that would need its new size
+        # recorded fails its reads rather than show a mix
+        for uino, origin, attrs in fixes:
+            marks[uino] = STALE
+        ovl._upgrade_marks = marks
+    return conflicts(ovl)
+
+
+def _persist(ovl, marks, fixes):
+    for uino, origin, attrs in fixes:
+        txn = ovl.store.begin()
+        txn.set_meta(uino, META_ORIGIN, origin.encode())
+        txn.put_inode(uino, **attrs)
+        txn.commit()
+        ovl._origins.pop(uino, None)
+    for uino in marks:
+        want = marks[uino]
+        if conflict_of(ovl.store, uino) != want:
+            txn = ovl.store.begin()
+            txn.set_meta(uino, META_CONFLICT,
+                         None if want is None else want.encode())
+            txn.commit()
+
+
+def _classify(ovl, path, node):
+    """(conflict mark or None, fix or None) of one upper object over the
+    new lower."""
+    origin = node.origin
+    if origin is None:
+        if path != "/" and ovl._lower_lookup(path) is not None:
+            return CREATED, None
+        return None, None
+    if is_dir(node.inode.mode) or not is_reg(node.inode.mode):
+        return None, None
+    entry = ovl._lower_lookup(origin.path)
+    if entry is not None and not is_reg(entry.mode):
+        entry = None
+    if not data_changed(ovl, node):
+        # chmod/chown/utime only: the new firmware's content, the user's
+        # attributes (the mtime too, if the user set one)
+        if entry is None:
+            return STALE, None
+        if origin.matches(entry) and origin.lowlim == entry.size:
+            return None, None
+        i = node.inode
+        attrs = i.attrs()
+        attrs["size"] = entry.size
+        if i.mtime == origin.mtime:
+            attrs["mtime"] = entry.mtime
+        fresh = Origin(entry.ino, entry.size, entry.mtime, entry.size,
+                       origin.path)
+        return None, (node.uino, fresh, attrs)
+    base = get_base(ovl.store, node.uino)
+    if base is None:        # changed before bases were recorded
+        read_same = same = origin.matches(entry)
+    else:
+        # the bytes the file reads from the lower, and the rest of it
+        read_same = lower_digest(ovl.lower, entry, base[0]) == base[1]
+        same = read_same and entry.size == origin.size
+    if same:
+        return None, None
+    if origin.lowlim > 0 and not read_same:
+        return STALE, None
+    return MODIFIED, None
+
+
+def conflicts(ovl):
+    """Sorted (kind, path) of the marked conflicts: 'conflict' (a stale
+    file: reads fail), 'modified', 'created'."""
+    out = []
+    if ovl.store is None:
+        return out
+    for path, kind, node in ovl._walk_upper(ovl._root()):
+        if kind == "whiteout":
+            continue
+        marks = _marks(ovl)
+        if marks is not None:
+            mark = marks.get(node.uino)
+        else:
+            mark = conflict_of(ovl.store, node.uino)
+        if mark is not None:
+            out.append(("conflict" if mark == STALE else mark, path))
+    out.sort(key=lambda item: item[1])
+    return out
+

@@ -1,0 +1,146 @@
+"""One vocabulary and one output format for `ovl fs`, `ovl shell` and
+`ovl remote`: the three front ends build the same records here and print
+them the same way, whether the overlay is on image files or on a board.
+
+Records (what `ovl shell --json` prints as "out"):
+  ls     [{"name", "type", "mode", "size"} + with -l: "nlink", "uid", "gid",
+          "layer" and, for a symlink whose target is known, "target"]
+  stat   {"path", "type", "mode", "perm", "ino", "nlink", "uid", "gid",
+          "size", "mtime", "layer"}
+  diff   [{"change", "path"}]
+  layer  {"path", "layer"}
+  fsck   {"clean", "problems"}
+  conflicts [{"kind", "path"}]: after a firmware upgrade, kind is
+          conflict, modified or created (docs/OVERLAY.md)
+"mode" is the full st_mode in octal (str, e.g. "100644", as `ovl fs stat`
+has always printed it), "perm" its permission bits in octal ("0644"),
+"type" one of TYPE_NAMES.  Names the lower holds that are not
+UTF-8 are str decoded with surrogateescape (as os.fsdecode does): text
+output prints their original bytes, JSON carries them as \\udcXX escapes.
+"""
+
+import json
+
+from ovl import compat
+
+S_IFMT = 0o170000
+
+TYPE_NAMES = {0o040000: "dir", 0o120000: "symlink", 0o100000: "file",
+              0o020000: "chardev", 0o060000: "blockdev", 0o010000: "fifo",
+              0o140000: "socket"}
+TYPE_CHARS = {"dir": "d", "symlink": "l", "file": "-", "chardev": "c",
+              "blockdev": "b", "fifo": "p", "socket": "s"}
+
+
+def type_name(mode):
+    return TYPE_NAMES.get(mode & S_IFMT, "unknown")
+
+
+def type_char(mode):
+    return TYPE_CHARS.get(type_name(mode), "?")
+
+
+def mode_string(mode):
+    """`ls -l`'s ten characters, e.g. -rw-r--r--."""
+    bits = "rwxrwxrwx"
+    perm = "".join(bits[i] if mode & (0o400 >> i) else "-" for i in range(9))
+    return type_char(mode) + perm
+
+
+# ----- records -------------------------------------------------------------------
+
+def ls_entry(name, mode, size, nlink=None, uid=None, gid=None, layer=None,
+             target=None):
+    """One directory entry; the long fields only when all are known."""
+    entry = {"name": name, "type": type_name(mode), "mode": "%o" % mode,
+             "size": size}
+    if nlink is not None:
+        entry.update(nlink=nlink, uid=uid, gid=gid, layer=layer)
+        if target is not None:
+            entry["target"] = target
+    return entry
+
+
+def stat_record(path, mode, ino, nlink, uid, gid, size, mtime, layer):
+    return {"path": path, "type": type_name(mode), "mode": "%o" % mode,
+            "perm": "%04o" % (mode & 0o7777), "ino": ino, "nlink": nlink,
+            "uid": uid, "gid": gid, "size": size, "mtime": mtime,
+            "layer": layer}
+
+
+def diff_records(changes):
+    return [{"change": kind, "path": path} for kind, path in changes]
+
+
+def layer_record(path, layer):
+    return {"path": path, "layer": layer}
+
+
+def fsck_record(problems):
+    return {"clean": not problems, "problems": list(problems)}
+
+
+def conflict_records(pairs):
+    return [{"kind": kind, "path": path} for kind, path in pairs]
+
+
+def rm_kind_error(path, is_dir):
+    """rm takes files, rmdir directories: the same answer everywhere."""
+    if is_dir:
+        return OSError(compat.EISDIR, "EISDIR: %s is a directory (use rmdir)"
+                       % path)
+    return OSError(compat.ENOTDIR, "ENOTDIR: %s is not a directory (use rm)"
+                   % path)
+
+
+# ----- text --------------------------------------------------------------------
+
+def ls_line(entry):
+    if "nlink" not in entry:
+        return entry["name"]
+    extra = " -> " + entry["target"] if "target" in entry else ""
+    return "%s %3d %5d %5d %9d %-9s %s%s" % (
+        mode_string(int(entry["mode"], 8)), entry["nlink"], entry["uid"],
+        entry["gid"], entry["size"], entry["layer"], entry["name"], extra)
+
+
+def diff_line(record):
+    return "%-8s %s" % (record["change"], record["path"])
+
+
+def fsck_lines(record):
+    problems = record["problems"]
+    return list(problems) + ["fsck: %s" % ("clean" if not problems else
+                                           "%d problem(s)" % len(problems))]
+
+
+def as_text(kind, out):
+    """Text of a verb's result: None (nothing to print), bytes (printed
+    raw) or str (printed as lines; "" prints nothing, not a blank line)."""
+    if out is None or isinstance(out, bytes):
+        return out
+    if kind == "ls":
+        return "\n".join(ls_line(e) for e in out)
+    if kind == "diff":
+        return "\n".join(diff_line(r) for r in out)
+    if kind == "conflicts":
+        return "\n".join("%-9s %s" % (r["kind"], r["path"]) for r in out)
+    if kind == "layer":
+        return out["layer"]
+    if kind == "fsck":
+        return "\n".join(fsck_lines(out))
+    if isinstance(out, (dict, list)):
+        return json.dumps(out, sort_keys=True)
+    return str(out)
+
+
+def print_text(stream, text):
+    """Print a verb's text result the one way all three front ends do."""
+    if text is None or text == "":
+        return
+    if isinstance(text, bytes):
+        stream.flush()
+        stream.buffer.write(text)
+        stream.buffer.flush()
+        return
+    print(text, file=stream)

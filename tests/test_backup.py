@@ -1,0 +1,307 @@
+"""`ovl backup` / `ovl restore` / `ovl reset --keep` on image files: the
+backup's documented form, a restore over the same firmware giving the same
+diff and tree, restores cut by power cuts and finished by running them
+again, and one-line errors for bad backups; `ovl remote backup` of a
+simulated board writes the same tar as `ovl backup` of its upper."""
+
+import contextlib
+import hashlib
+import io
+import json
+import shutil
+import sys
+import tarfile
+
+import pytest
+
+from conftest import ROOT
+from host_tools import mkimage, serial_link
+from host_tools.boards import load_board
+from host_tools.cli import main as cli_main
+from host_tools.cmd_overlay import Session, tree
+from host_tools.cmd_serial import flash_image
+from host_tools.serial_sim import PtyBoard
+from ovl import agent
+
+CHANGES = """\
+write /etc/config w 0 new-config\\n
+chmod 600 /etc/passwd
+chown 7:8 /etc/passwd
+rm /etc/init.d/net
+mkdir /data
+write /data/x w 0 xx
+ln -s /data/x /data/lnk
+ln /data/x /data/hard
+rm /www/a/index.html
+rm /www/a/old.css
+rmdir /www/a
+mkdir /www/a
+write /www/a/new w 0 new
+rm /etc/cfg
+ln -s passwd /etc/cfg
+mv /etc/init.d/boot /etc/boot-moved
+"""
+
+
+def ovl(*argv, stdin=None):
+    """Run the CLI in this process: (status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.stdin
+    if stdin is not None:
+        sys.stdin = io.StringIO(stdin)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = cli_main([str(a) for a in argv])
+    finally:
+        sys.stdin = old
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def layers(tmp_path):
+    root = tmp_path / "root"
+    for rel, data in (("etc/config", b"cfg\n"), ("etc/passwd", b"pw\n"),
+                      ("etc/init.d/boot", b"b\n"), ("etc/init.d/net", b"n\n"),
+                      ("lib/mod.py", b"m\n"), ("www/a/index.html", b"i\n"),
+                      ("www/a/old.css", b"c\n")):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    (root / "etc" / "cfg").symlink_to("config")
+    lower = tmp_path / "fw.sqfs"
+    mkimage.build_image(str(root), str(lower), mtime=1700000000)
+    upper = tmp_path / "up.img"
+    assert ovl("format", "--size", "512k", "--erase-size", "4k", upper)[0] == 0
+    return lower, upper
+
+
+def state(lower, upper):
+    s = Session(str(lower), str(upper), readonly=True)
+    try:
+        o = s.mount()
+        return o.diff(), tree(o)
+    finally:
+        s.release()
+
+
+def changed(lower, upper):
+    status, out, err = ovl("shell", "--lower", lower, "--upper", upper,
+                           stdin=CHANGES)
+    assert status == 0 and "error" not in out, out + err
+    return state(lower, upper)
+
+
+def test_backup_form_and_restore_gives_the_same_diff(layers, tmp_path):
+    lower, upper = layers
+    before = changed(lower, upper)
+    backup = tmp_path / "b.tar"
+    status, out, err = ovl("backup", "--lower", lower, "--upper", upper,
+                           backup)
+    assert status == 0, err
+    with tarfile.open(backup) as tar:
+        assert tar.pax_headers["OVL.backup"] == "1"
+        members = dict((m.name, m) for m in tar.getmembers())
+    # deletions as whiteouts, the remade directory as opaque
+    assert "etc/init.d/.wh.net" in members
+    assert "etc/init.d/.wh.boot" in members
+    assert "www/a/.wh..wh..opq" in members
+    assert members["etc/passwd"].pax_headers["OVL.change"] == "metadata"
+    assert (members["etc/passwd"].mode, members["etc/passwd"].uid) == (
+        0o600, 7)
+    assert members["etc/config"].pax_headers["OVL.change"] == "modified"
+    assert members["data/x"].islnk() and members["data/lnk"].issym()
+    assert "lib/mod.py" not in members
+    # over a factory reset, and over a fresh upper
+    for start in ("reset", "format"):
+        if start == "reset":
+            assert ovl("reset", "--lower", lower, "--upper", upper)[0] == 0
+        else:
+            upper.unlink()
+            ovl("format", "--size", "512k", "--erase-size", "4k", upper)
+        assert state(lower, upper)[0] == []
+        status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                               backup)
+        assert status == 0, err
+        assert state(lower, upper) == before
+    # a second run finds everything in place
+    status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                           backup)
+    assert status == 0 and "0 files written, 0 put in place" in out
+
+
+def file_contents(lower, upper):
+    s = Session(str(lower), str(upper), readonly=True)
+    try:
+        o = s.mount()
+        out = {}
+        for item in tree(o):
+            if item["type"] == "-":
+                out[item["path"]] = item["sha256"]
+        return out
+    finally:
+        s.release()
+
+
+def test_restore_cut_at_many_points_finishes_when_run_again(layers,
+                                                            tmp_path):
+    lower, upper = layers
+    pristine = tmp_path / "pristine.img"
+    shutil.copy(upper, pristine)
+    old = file_contents(lower, upper)
+    before = changed(lower, upper)
+    new = file_contents(lower, upper)
+    backup = tmp_path / "b.tar"
+    assert ovl("backup", "--lower", lower, "--upper", upper, backup)[0] == 0
+    cuts = 0
+    point = 0
+    while True:
+        shutil.copy(pristine, upper)
+        status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                               "--power-cut-after", point, "--torn",
+                               ("prefix", "bits")[point % 2], "--seed",
+                               point, backup)
+        if status == 0:
+            break
+        assert status == 3, err
+        cuts += 1
+        # every file is whole: its old content, its new one, or absent
+        # (a restore's temporary name is not a file of the tree)
+        for path, digest in file_contents(lower, upper).items():
+            if "/.ovl-restore-" in path:
+                continue
+            assert digest in (old.get(path), new.get(path)), (point, path)
+        if cuts % 3 == 1:
+            # cut again while finishing it
+            status, out, err = ovl("restore", "--lower", lower, "--upper",
+                                   upper, "--power-cut-after", 5, backup)
+            assert status in (0, 3), err
+        if cuts == 2:
+            # a backup taken now leaves the restore's temporaries out
+            partial = tmp_path / "partial.tar"
+            assert ovl("backup", "--lower", lower, "--upper", upper,
+                       partial)[0] == 0
+            with tarfile.open(partial) as tar:
+                assert not [n for n in tar.getnames() if ".ovl-" in n]
+        status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                               backup)
+        assert status == 0, err
+        assert state(lower, upper) == before, "cut at %d" % point
+        status, out, err = ovl("fsck", upper)
+        assert status == 0 and "0 errors" in out, out
+        point += 7
+    assert cuts >= 4
+    print("%d cut points" % cuts)
+
+
+def test_reset_keep_from_the_command_line_and_the_board(layers, tmp_path):
+    lower, upper = layers
+    changed(lower, upper)
+    saved = tmp_path / "saved.img"
+    shutil.copy(upper, saved)
+    status, out, err = ovl("reset", "--lower", lower, "--upper", upper,
+                           "--keep", "/etc/config", "/www")
+    assert status == 0 and "keeping /etc/config /www" in out, err
+    kept = state(lower, upper)[0]
+    assert kept == [("modified", "/etc/config"), ("added", "/www/a"),
+                    ("added", "/www/a/new")]
+    with open(ROOT + "/boards/sim.json") as f:
+        board = json.load(f)
+    board["keep"] = ["/etc/config"]
+    board_file = tmp_path / "kept.json"
+    board_file.write_text(json.dumps(board))
+    shutil.copy(saved, upper)
+    status, out, err = ovl("reset", "--lower", lower, "--upper", upper,
+                           "--board", board_file, "--next-boot")
+    assert status == 0, err
+    assert len(state(lower, upper)[0]) > 1       # not yet: at next mount
+    assert ovl("fs", "ls", "--lower", lower, "--upper", upper)[0] == 0
+    assert state(lower, upper)[0] == [("modified", "/etc/config")]
+    board["keep"] = "/etc/config"
+    board_file.write_text(json.dumps(board))
+    status, out, err = ovl("reset", "--lower", lower, "--upper", upper,
+                           "--board", board_file)
+    assert status == 1 and "keep must be a list" in err
+
+
+def test_bad_backups_are_one_line(layers, tmp_path):
+    lower, upper = layers
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a tar at all" * 100)
+    plain = tmp_path / "plain.tar"
+    with tarfile.open(plain, "w") as tar:
+        tar.addfile(tarfile.TarInfo("etc/x"), io.BytesIO(b""))
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w", format=tarfile.PAX_FORMAT,
+                      pax_headers={"OVL.backup": "1"}) as tar:
+        tar.addfile(tarfile.TarInfo("../outside"), io.BytesIO(b""))
+    for path, want in ((junk, "cannot read backup"),
+                       (plain, "not an ovl backup"),
+                       (evil, "'..' names are refused"),
+                       (tmp_path / "missing.tar", "cannot read backup")):
+        status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                               path)
+        assert status == 1 and want in err, err
+        assert len(err.splitlines()) == 1
+    assert state(lower, upper)[0] == []
+    status, out, err = ovl("backup", "--lower", lower, "--upper", upper,
+                           tmp_path)
+    assert status == 1 and "directory" in err
+
+
+def members(path):
+    """name -> what a restore uses of each member (content as sha256)."""
+    out = {}
+    with tarfile.open(path) as tar:
+        for m in tar.getmembers():
+            data = tar.extractfile(m).read() if m.isreg() else b""
+            out[m.name] = (m.type, m.mode, m.uid, m.gid, int(m.mtime),
+                           m.linkname, m.pax_headers.get("OVL.change"),
+                           hashlib.sha256(data).hexdigest())
+    return out
+
+
+def test_remote_backup_equals_the_image_backup(layers, tmp_path):
+    lower, _ = layers
+    board = load_board("sim")
+    upper_part = board.first_of_type("ovl")
+    flash = tmp_path / "flash.bin"
+    sim = PtyBoard(ROOT + "/boards/sim.json", str(flash)).start()
+
+    def connect():
+        ser = serial_link.open_port(sim.port, 921600)
+        return serial_link.connect(ser, bootstrap=False, timeout=1.0,
+                                   boot_wait=15)
+    try:
+        link = connect()
+        flash_image(link, lower.read_bytes())
+        link.call(agent.REBOOT)
+        link = connect()            # the first boot formats the upper
+        assert link.info["fs"], link.info["notes"]
+        link.bye()
+        link.ser.close()
+        sim.kill()
+        # the changes, made on the upper partition's bytes on the host
+        chip = bytearray(flash.read_bytes())
+        part = slice(upper_part.offset, upper_part.offset + upper_part.size)
+        upper = tmp_path / "board-upper.img"
+        upper.write_bytes(chip[part])
+        changed(lower, upper)
+        # more changes than one reply holds: the diff comes in pages
+        many = "mkdir /many\n" + "".join(
+            "write /many/file-number-%03d w 0 x\n" % i for i in range(160))
+        assert ovl("shell", "--lower", lower, "--upper", upper,
+                   stdin=many)[0] == 0
+        chip[part] = upper.read_bytes()
+        flash.write_bytes(bytes(chip))
+        sim.restart()
+        here = tmp_path / "image.tar"
+        there = tmp_path / "remote.tar"
+        assert ovl("backup", "--lower", lower, "--upper", upper, here)[0] == 0
+        status, out, err = ovl("remote", "--port", sim.port, "--no-bootstrap",
+                               "--boot-wait", "15", "backup", there)
+        assert status == 0 and "backup: " in out, err
+    finally:
+        sim.close()
+    want = members(here)
+    assert members(there) == want and len(want) > 170
+    with tarfile.open(there) as tar:
+        assert "OVL.lower" not in tar.pax_headers
