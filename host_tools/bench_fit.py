@@ -483,7 +483,7 @@ def linux_row(files=20000, lower_files=LOWER_FILES):
     from ovl.flash import BytesSource
     from ovl.logstore import LogStore
     from ovl.overlay import mount
-    from ovl.simflash import SimFlash
+    from ovl_sim.simflash import SimFlash
     from ovl.squashfs import SquashFS
     work = tempfile.mkdtemp(prefix="ovl-fit-linux-")
     try:

@@ -149,10 +149,10 @@ def test_remote_fsck_exit_status_follows_fsck(booted):
     """`ovl remote fsck`: 0 clean, 4 problems left, as `ovl fsck`."""
     import contextlib
     from host_tools.cli import main as cli_main
-    from ovl.board_runner import load_board
+    from ovl_sim.board_runner import load_board
     from ovl.flash import Region
     from ovl.logstore import LogStore
-    from ovl.simflash import SimFlash
+    from ovl_sim.simflash import SimFlash
     b, link, root = booted
     remote_put(link, "/etc/motd", b"changed\n")
     link.bye()

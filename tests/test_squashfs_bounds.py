@@ -162,8 +162,9 @@ def test_micropython_keeps_one_block(tmp_path, mpy):
 BOARD = r"""
 import json
 from ovl.board import Board
-from ovl.simflash import SimFlash
-from ovl import fwslot, board_runner
+from ovl_sim.simflash import SimFlash
+from ovl import fwslot
+from ovl_sim import board_runner
 board = Board.from_dict(json.load(open(%(board)r)))
 flash = SimFlash(board.size, board.erase_size, board.page_size)
 slot = fwslot.slots(board, flash)[0]
