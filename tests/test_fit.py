@@ -8,13 +8,14 @@ and verify; over a 2,000-file lower built with `mkimage --board`) runs under
 a ROMFS image, its bytes not counted) and the chip in a file.
 
 Two heaps per board:
-- TODAY_BUDGET: the smallest heap the job passes in with the store of
-  format 3 (bisected with `python -m host_tools.bench_fit`, see
+- TODAY_BUDGET: the smallest heap the job passes in with today's store
+  (bisected with `python -m host_tools.bench_fit`, see
   docs/FIT.md) plus 64 KiB, a regression guard that fails if the job
   needs more heap than today.
 - the board's own figure (esp32-4mb 96 KiB, pico 160 KiB), the goal.  Until
-  the bounded-RAM store (format 4) lands, that test is a strict xfail: it
-  runs, is expected to fail, and turns into a failure the day it passes.
+  the bounded-RAM store (issue 10: bounded index, streaming mount, a
+  smaller device package) lands, that test is a strict xfail: it runs, is
+  expected to fail, and turns into a failure the day it passes.
 """
 
 import json
@@ -27,13 +28,14 @@ from host_tools.bench_fit import Setup, run_job
 from host_tools.boards import board_names, load_board
 from host_tools import romfs
 
-# Flip to True once the format-4 store lands: the board job must then pass
-# in each board's own `heap` figure.
+# Flip to True once the bounded-RAM store lands (issue 10): the board job
+# must then pass in each board's own `heap` figure.
 BOARD_HEAP_GATE = False
 
-# Smallest working heap measured on 2026-12-05 with store format 3
-# (esp32-4mb 2,636,800 B from ROMFS; pico 2,779,136 B from .mpy) + 64 KiB.
-TODAY_BUDGET = {"esp32-4mb": 2636800 + 65536, "pico": 2779136 + 65536}
+# Smallest working heap measured on 2026-12-05 with the first store of
+# format 4 (esp32-4mb 3,107,840 B from ROMFS; pico 3,153,920 B from .mpy;
+# with format 3 they were 2,636,800 and 2,779,136) + 64 KiB.
+TODAY_BUDGET = {"esp32-4mb": 3107840 + 65536, "pico": 3153920 + 65536}
 
 MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 
@@ -88,8 +90,8 @@ def test_board_job_within_todays_budget(board, work, setups):
 
 @pytest.mark.parametrize("board", MCU_BOARDS)
 @pytest.mark.xfail(not BOARD_HEAP_GATE, strict=True,
-                   reason="needs the bounded-RAM store (issue 10, format 4); "
-                          "set BOARD_HEAP_GATE = True when it lands")
+                   reason="needs the bounded-RAM store (issue 10); set "
+                          "BOARD_HEAP_GATE = True when it lands")
 def test_board_job_fits_the_boards_heap(board, work, setups):
     setup = setup_for(setups, work, board)
     res = run_job(setup, setup.board.heap)
