@@ -4,7 +4,7 @@ and `ovl remote` without hardware.
     ovl sim --board sim flash.bin                  # a pty: prints its path
     ovl sim --board sim flash.bin --socket 5555    # socket://127.0.0.1:5555
 
-The board (ovl.board_runner, under micropython by default) boots from the
+The board (ovl_sim.board_runner, under micropython by default) boots from the
 flash file as a device would: it checks the firmware slots, mounts the
 overlay on a verified one (formatting a blank upper first), or comes up
 with the agent only, ready to be flashed.  Every flash operation is in the

@@ -17,7 +17,7 @@ from host_tools.cmd_install import board_module
 from host_tools.mkimage import build_image
 from ovl import agent, frames, fwslot
 from ovl.board import Board, BoardError
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 
 from conftest import ROOT, FIRMWARE, find_micropython
 
@@ -511,7 +511,7 @@ def test_simulated_board_holds_its_pin_through_ovl_boot(chip):
     board_json = str(chip / "board.json")
     with open(board_json, "w") as f:
         json.dump(sim_board_dict(), f)
-    runner = os.path.join(FIRMWARE, "ovl", "board_runner.py")
+    runner = os.path.join(FIRMWARE, "ovl_sim", "board_runner.py")
 
     def hello(*extra):
         proc = subprocess.run([find_micropython(), "-X", "heapsize=24M",

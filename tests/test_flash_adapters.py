@@ -13,7 +13,7 @@ from ovl.flash import FlashError
 def test_blockdev_bridge_both_ways(runtime):
     """SimFlash -> block device -> BlockDevFlash keeps the flash rules."""
     out = runtime("""
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 from ovl.flash import FlashRuleError
 from ovl.blockdev import BlockDevFlash, FlashBlockDevice
 sim = SimFlash(64 * 1024, 4096, 256)
@@ -42,7 +42,7 @@ def test_littlefs_runs_on_simulated_flash(mpy):
     (the peer used by the store benchmark), and counters see its traffic."""
     out = mpy("""
 import vfs, os
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 from ovl.blockdev import FlashBlockDevice
 sim = SimFlash(128 * 1024, 4096, 256)
 bdev = FlashBlockDevice(sim)

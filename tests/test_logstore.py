@@ -6,7 +6,7 @@ its state in RAM with its state after a remount.
 """
 
 COMMON = """
-from ovl.simflash import SimFlash, Xorshift
+from ovl_sim.simflash import SimFlash, Xorshift
 from ovl.flash import PowerCut
 from ovl.logstore import LogStore, ROOT_INO, WHITEOUT, F_OPAQUE
 from ovl import compat

@@ -152,10 +152,10 @@ def test_remote_fsck_exit_status_follows_fsck(booted):
     """`ovl remote fsck`: 0 clean, 4 problems left, as `ovl fsck`."""
     import contextlib
     from host_tools.cli import main as cli_main
-    from ovl.board_runner import load_board
+    from ovl_sim.board_runner import load_board
     from ovl.flash import Region
     from ovl.logstore import LogStore
-    from ovl.simflash import SimFlash
+    from ovl_sim.simflash import SimFlash
     b, link, root = booted
     remote_put(link, "/etc/motd", b"changed\n")
     link.bye()
@@ -207,7 +207,7 @@ def test_agent_start_removes_a_committed_put_temporary(tmp_path):
     from ovl.flash import Region
     from ovl.logstore import LogStore
     from ovl.overlay import mount
-    from ovl.simflash import SimFlash
+    from ovl_sim.simflash import SimFlash
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "motd").write_bytes(b"lower\n")
     with open(SIM) as f:

@@ -4,7 +4,7 @@ Every test runs its script under CPython and under the real micropython.
 """
 
 COMMON = """
-from ovl.simflash import SimFlash, TORN_MODES
+from ovl_sim.simflash import SimFlash, TORN_MODES
 from ovl.flash import FlashRuleError, BadBlockError, PowerCut, Region
 def raises(exc, fn, *a):
     try:

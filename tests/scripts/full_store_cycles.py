@@ -10,7 +10,7 @@ is `ok CYCLES FILLS`.
 import sys
 
 from ovl import compat
-from ovl.simflash import SimFlash, Xorshift
+from ovl_sim.simflash import SimFlash, Xorshift
 from ovl.logstore import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount

@@ -1,6 +1,6 @@
 """A simulated board: flash in a file, the agent on stdin/stdout.
 
-    micropython firmware/ovl/board_runner.py BOARD.json FLASH.bin [options]
+    micropython firmware/ovl_sim/board_runner.py BOARD.json FLASH.bin [options]
 
 It boots like a device would: check the firmware slots' records, mount the
 overlay on the boot slot if one verifies (or come up with the agent only),
@@ -22,14 +22,14 @@ import json
 import sys
 
 if __name__ == "__main__":
-    # Run as a script, firmware/ovl is on sys.path; the package needs its
-    # parent.
+    # Run as a script, firmware/ovl_sim is on sys.path; the packages need
+    # its parent.
     _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
     sys.path.insert(0, _here + "/..")
 
 from ovl.agent import Agent, StdioPort
 from ovl.board import Board
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 # The boot code is ovl.boot's, shared with real boards; these names stay
 # importable from here for the tests and tools that used them.
 from ovl.boot import (boot, boot_options, bring_up, held_ms, is_blank,
