@@ -20,7 +20,7 @@ import hashlib
 import tarfile
 
 from ovl import compat
-from ovl.overlay import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, join, normalize
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, join
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -29,7 +29,6 @@ CHANGE = "OVL.change"          # pax header of each entry: the diff kind
 FORMAT = "OVL.backup"          # pax global header: the format version
 LOWER_ID = "OVL.lower"         # pax global header: the firmware's identity
 VERSION = "1"
-S_IFIFO = 0o010000
 CHUNK = 1 << 16
 
 

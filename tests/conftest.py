@@ -32,6 +32,8 @@ def find_micropython():
 
 
 PRELUDE = "import sys\nsys.path.insert(0, %r)\n" % FIRMWARE
+# Scripts a runtime runs are files here, where a linter sees them.
+SCRIPTS = os.path.join(ROOT, "tests", "scripts")
 
 
 class ScriptRunner:
@@ -52,6 +54,11 @@ class ScriptRunner:
                         % (self.name, proc.returncode, proc.stdout, proc.stderr),
                         pytrace=False)
         return proc.stdout if check else proc
+
+    def run_file(self, name, args=(), **options):
+        """Run tests/scripts/<name> as __call__ runs a script."""
+        with open(os.path.join(SCRIPTS, name)) as f:
+            return self(f.read(), args=args, **options)
 
 
 @pytest.fixture(scope="session")

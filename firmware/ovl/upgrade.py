@@ -25,7 +25,8 @@ from happening, in three steps:
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.overlay import Origin, META_ORIGIN, is_reg, is_dir
+from ovl.overlay import Origin, META_ORIGIN
+from ovl.paths import is_reg, is_dir
 
 META_BASE = "base"          # "<n> <sha256 hex>" of the lower's [0, n)
 META_CONFLICT = "conflict"  # b"stale" | b"modified" | b"created"
