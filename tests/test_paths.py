@@ -1,8 +1,6 @@
 """ovl.paths (file types, path helpers) and ovl.lower.Entry behave the same
 on both runtimes: the overlay, both lowers and the host tools rely on it."""
 
-import json
-
 from ovl.paths import S_IFREG
 
 EXPECTED = {
@@ -29,7 +27,4 @@ EXPECTED = {
 
 
 def test_paths_and_entry(runtime):
-    got = json.loads(runtime.run_file("paths_and_entry.py"))
-    wrong = {label: {"got": got.get(label), "expected": want}
-             for label, want in EXPECTED.items() if got.get(label) != want}
-    assert not wrong, wrong
+    runtime.run_checks("paths_and_entry.py", EXPECTED)
