@@ -64,9 +64,22 @@ def one_line(exc):
     return " ".join(text.split())
 
 
+def parse(parser, argv=None):
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse fills a command's ARGS list before it reads the options
+        # that follow (`remote ls -l /etc`): later plain words belong to it
+        if isinstance(getattr(args, "args", None), list) and \
+                not [w for w in extra if w.startswith("-")]:
+            args.args += extra
+        else:
+            parser.error("unrecognized arguments: %s" % " ".join(extra))
+    return args
+
+
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2

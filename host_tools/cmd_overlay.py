@@ -405,13 +405,10 @@ def verb_conflicts(ovl, args):
 
 def cat_lower(lower, path, out):
     """The lower's own version of path (`cat --layer lower`), streamed."""
-    entry = lower.lookup(path)
-    if not is_reg(entry.mode):
-        raise OSError(compat.EINVAL, "%s is not a regular file in the lower"
-                      % path)
+    from ovl.upgrade import read_lower
     pos = 0
-    while pos < entry.size:
-        chunk = lower.read(entry, pos, min(65536, entry.size - pos))
+    while True:
+        chunk = read_lower(lower, path, pos, 65536)
         if not chunk:
             break
         out.write(chunk)
@@ -478,7 +475,7 @@ VERBS = {
     "revert": (simple("revert", 1, "revert PATH"),
                "revert PATH: show the lower version again"),
     "reset": (verb_reset, "reset [--next-boot]: factory reset"),
-    "layer": (verb_layer, "layer PATH: lower, upper or copied-up"),
+    "layer": (verb_layer, "layer PATH: lower, upper, copied-up or conflict"),
     "fsck": (verb_fsck, "fsck: check the store and the overlay"),
     "conflicts": (verb_conflicts, "conflicts: after a firmware upgrade, files"
                   " changed by you and by the firmware (conflict: unreadable,"

@@ -261,6 +261,15 @@ def mount_image(args, readonly=True):
         raise CliError(block_count_message(args.image, e.have, e.formatted))
 
 
+def overlay_problems(store, lower_path):
+    """The union's own problems (whiteouts, origins, link index) of the
+    upper `store` over the lower at lower_path; the store's are apart."""
+    from host_tools.cmd_overlay import open_lower
+    from ovl.overlay import Overlay
+    problems = Overlay(open_lower(lower_path), store).fsck()
+    return [p for p in problems if not p.startswith("store: ")]
+
+
 # Exit statuses, as e2fsck's: no errors; errors repaired (--repair), none
 # left; errors left; could not check at all (no image, not a store, wrong
 # geometry).
@@ -296,10 +305,12 @@ def run_fsck(args):
                 chip.save()
                 chip, store = mount_image(args)     # check what was saved
                 report = store.fsck()
+        if args.lower:
+            report["overlay"] = overlay_problems(store, args.lower)
     except (CliError, OSError, ValueError) as e:
         print("ovl: error: %s" % one_line(e), file=sys.stderr)
         return FSCK_FAILED
-    left = report["errors"] or report["orphans"]
+    left = report["errors"] or report["orphans"] or report.get("overlay")
     if args.json:
         print(json.dumps(dict(report, repaired=repaired), indent=2))
     else:
@@ -307,15 +318,19 @@ def run_fsck(args):
             print("error: %s" % e)
         for w in report["warnings"]:
             print("warning: %s" % w)
+        for p in report.get("overlay", ()):
+            print("overlay: %s" % p)
         for r in repaired:
             print("repaired: %s" % r)
         if report["orphans"]:
             print("%d orphan inode(s): --repair deletes them"
                   % len(report["orphans"]))
         print("%s: %d nodes, %d inodes, %d live bytes, %d errors, %d warnings"
-              % (args.image, report["nodes"], report["inodes"],
-                 report["live_bytes"], len(report["errors"]),
-                 len(report["warnings"])))
+              "%s" % (args.image, report["nodes"], report["inodes"],
+                      report["live_bytes"], len(report["errors"]),
+                      len(report["warnings"]),
+                      ", %d overlay problems" % len(report["overlay"])
+                      if args.lower else ""))
     if left:
         return FSCK_ERRORS
     return FSCK_REPAIRED if repaired else FSCK_CLEAN
@@ -367,6 +382,9 @@ def add_fsck_args(p):
     p.add_argument("--repair", action="store_true",
                    help="mount read-write, as a device does, and delete"
                         " orphan inodes; exit 1 if that leaves no errors")
+    p.add_argument("--lower", help="the firmware (SquashFS image or"
+                   " directory): check the union too (whiteouts, origins,"
+                   " link index)")
 
 
 def add_info_args(p):
@@ -378,8 +396,9 @@ COMMANDS = {
     "format": ("create a formatted (empty) upper image", add_format_args,
                run_format),
     "fsck": ("check an upper image: CRCs, summaries, tree, link counts, "
-             "space accounting; exits 0 clean, 1 repaired, 4 errors left, 8"
-             " could not check", add_fsck_args, run_fsck),
+             "space accounting; with --lower, the union too; exits 0 clean,"
+             " 1 repaired, 4 errors left, 8 could not check", add_fsck_args,
+             run_fsck),
     "info": ("show an upper image's blocks, wear, space and mount cost",
              add_info_args, run_info),
 }

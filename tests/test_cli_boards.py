@@ -112,3 +112,18 @@ def test_demo_runs(tmp_path):
     assert "diff after reset: nothing" in out
     assert "fsck: clean" in out
     assert "modified  /usr/share/blob.bin" in out
+
+
+def test_words_after_an_option_join_the_command_args():
+    """`ovl remote ls -l /etc`: argparse alone rejects /etc (it fills ARGS
+    before it reads -l); an unknown option is still an error."""
+    from host_tools import cli
+    parser = cli.build_parser()
+    args = cli.parse(parser, ["remote", "--port", "P", "ls", "-l", "/etc"])
+    assert (args.verb, args.long, args.args) == ("ls", True, ["/etc"])
+    args = cli.parse(parser, ["remote", "--port", "P", "cat", "/a",
+                              "--layer", "lower"])
+    assert (args.args, args.layer) == (["/a"], "lower")
+    with pytest.raises(SystemExit):
+        cli.parse(parser, ["remote", "--port", "P", "ls", "-l", "/etc",
+                           "--bogus"])

@@ -149,7 +149,10 @@ class Agent:
         self.board = board
         self.flash = flash
         self.fs = fs
-        self.fs_error = None if fs is not None else "no overlay mounted"
+        # without an overlay, boot's last note says why (e.g. the lower's
+        # compressor): every overlay verb answers with it
+        self.fs_error = None if fs is not None else \
+            (notes[-1] if notes else "no overlay mounted")
         self.max_payload = max_payload
         self.window = window
         erase = flash.erase_size
@@ -167,6 +170,7 @@ class Agent:
         self.reply_order = []
         self.job = None
         self.stop = None
+        self.upper_open = None      # an ovl partition opened by FW_BEGIN
         self.slots = fwslot.scan(board, flash, verify=False)
         if fs is not None:
             self._remove_put_leftovers()
@@ -368,7 +372,7 @@ class Agent:
                                  " %d-byte erase blocks" % (addr, n, erase))
         for p in self.board.partitions:
             if addr < p.offset + p.size and p.offset < addr + n:
-                if p.type == "ovl":
+                if p.type == "ovl" and p.name != self.upper_open:
                     raise compat.oserror(compat.EACCES, "partition %s is the"
                                          " overlay upper; use the overlay"
                                          " verbs" % p.name)
@@ -488,7 +492,17 @@ class Agent:
         return boot.name if boot else None
 
     def fw_begin(self, payload):
-        slot = self._slot(json.loads(payload)["slot"])
+        name = json.loads(payload)["slot"]
+        for p in self.board.partitions:
+            if p.name == name and p.type == "ovl":
+                # An upper dump written back whole: the overlay on it stops
+                # first, and the partition takes WRITEs until reboot.
+                self.fs = None
+                self.fs_error = "upper partition %s is being rewritten;" \
+                    " reboot" % name
+                self.upper_open = name
+                return b""
+        slot = self._slot(name)
         if slot.name == self._booted() and self.fs is not None:
             # The overlay reads this slot as its lower: stop serving it.
             self.fs = None
@@ -538,12 +552,22 @@ class Agent:
         return {"entries": out, "next": i if i < len(names) else None}
 
     def fs_stat(self, payload):
-        path = json.loads(payload)["path"]
+        req = json.loads(payload)
+        path = req["path"]
         fs = self._fs()
         st = fs.lstat(path)
-        return {"mode": st[0], "ino": st[1], "nlink": st[3], "uid": st[4],
-                "gid": st[5], "size": st[6], "mtime": st[8],
-                "layer": fs.layer_of(path)}
+        out = {"mode": st[0], "ino": st[1], "nlink": st[3], "uid": st[4],
+               "gid": st[5], "size": st[6], "mtime": st[8],
+               "layer": fs.layer_of(path)}
+        if st[0] & 0o170000 == 0o120000:
+            out["target"] = fs.readlink(path)
+        if req.get("lower"):
+            # what the firmware has at this path (a backup's opaque dirs)
+            try:
+                out["lower_mode"] = fs.lower.lookup(path).mode
+            except OSError:
+                out["lower_mode"] = None
+        return out
 
     def fs_get(self, payload):
         req = json.loads(payload)
@@ -551,6 +575,10 @@ class Agent:
         if n > self.max_payload:
             raise compat.oserror(compat.E2BIG, "read of %d bytes exceeds %d"
                                  % (n, self.max_payload))
+        if req.get("layer") == "lower":     # the firmware's own version
+            fs = self._fs()
+            from ovl.upgrade import read_lower
+            return read_lower(fs.lower, req["path"], int(req["offset"]), n)
         with self._fs().open(req["path"], "rb") as f:
             f.seek(int(req["offset"]))
             return f.read(n)
@@ -598,9 +626,17 @@ class Agent:
         return out, False
 
     def fs_diff(self, payload):
-        changes = self._fs().diff(json.loads(payload).get("path", "/"))
-        out, truncated = self._fit_pairs(changes)
-        return {"changes": out, "truncated": truncated}
+        req = json.loads(payload)
+        changes = self._fs().diff(req.get("path", "/"))
+        start = int(req.get("start", 0))
+        out, truncated = self._fit_pairs(changes[start:])
+        nxt = None          # where the next page starts
+        if truncated:
+            if not out:
+                raise compat.oserror(compat.E2BIG, "a change does not fit"
+                                     " a reply")
+            nxt = changes.index(tuple(out[-1]), start) + 1
+        return {"changes": out, "truncated": truncated, "next": nxt}
 
     def fs_revert(self, payload):
         self._fs().revert(json.loads(payload)["path"])
