@@ -559,7 +559,8 @@ class Agent:
         out = {"mode": st[0], "ino": st[1], "nlink": st[3], "uid": st[4],
                "gid": st[5], "size": st[6], "mtime": st[8],
                "layer": fs.layer_of(path)}
-        if st[0] & 0o170000 == 0o120000:
+        from ovl.paths import is_lnk    # an injected agent has no ovl.paths
+        if is_lnk(st[0]):
             out["target"] = fs.readlink(path)
         if req.get("lower"):
             # what the firmware has at this path (a backup's opaque dirs)
