@@ -5,6 +5,8 @@ scripts compare the store with a simple model (dicts and bytearrays) and
 its state in RAM with its state after a remount.
 """
 
+import pytest
+
 COMMON = """
 from ovl.simflash import SimFlash, Xorshift
 from ovl.flash import PowerCut
@@ -247,6 +249,7 @@ def random_ops(f, seed, steps, remount_every, max_file=700):
 """
 
 
+@pytest.mark.slow
 def test_random_ops_match_model_across_remounts_and_gc(runtime):
     out = run(runtime, RANDOM_OPS + """
 f = SimFlash(32 * 1024, 2048, 256)
@@ -268,6 +271,7 @@ print(s.counters()['erases'] > 0)
     assert out == ["True"]
 
 
+@pytest.mark.slow
 def test_enospc_is_clean_and_100_fill_delete_cycles(runtime):
     out = run(runtime, """
 f = SimFlash(16 * 1024, 1024, 256)
@@ -654,6 +658,7 @@ print(steps, m.dead == s.dead, content(m, a) == b'k' + b'x' * 9 + b'z' * 5 +
     assert out == ["True", "[[],", "[],", "[]]", "True", "True"]
 
 
+@pytest.mark.slow
 def test_random_ops_with_every_map_evicted_at_once(runtime):
     """The same model check with an extent cache of one file: every other
     file's map is reloaded from flash when next used."""

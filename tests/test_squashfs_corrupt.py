@@ -332,6 +332,7 @@ def mutate(rnd, data, sb):
     return data, "mutate"
 
 
+@pytest.mark.slow
 def test_seeded_mutation_fuzz(images):
     """Thousands of mutants: only documented errors, none slow or unbounded."""
     rnd = random.Random(20240611)
