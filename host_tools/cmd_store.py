@@ -340,7 +340,9 @@ def store_info(store):
     c = store.counters()
     info = {"geometry": store.flash.geometry(), "counters": c,
             "erase_counts": list(store.ec),
-            "block_states": [STATE_NAMES[s] for s in store.state]}
+            "block_states": [STATE_NAMES[s] for s in store.state],
+            "damaged": ["%s %d: %s" % (kind, n, why) for (kind, n), why
+                        in sorted(store.damaged.items())]}
     return info
 
 
@@ -368,6 +370,9 @@ def run_info(args):
     print("  mount: read %d bytes (%d summaries, %d blocks scanned)" % (
         c["mount_bytes_read"], c["summaries_used"], c["blocks_scanned"]))
     print("  inodes: %d" % c["inodes"])
+    print("  damage: %d corrupt nodes, %d blocks holding a torn tail%s"
+          % (c["corrupt_nodes"], c["torn_tails"],
+             "".join("\n    " + d for d in info["damaged"])))
 
 
 def add_format_args(p):

@@ -68,6 +68,9 @@ GC_SETUP = STD_SETUP[:-1] + [
 FIXTURES = {
     "std": (STD_LOWER, STD_SETUP),
     "gc": (STD_LOWER, GC_SETUP),
+    # the std tree on a chip with room for a 64 KiB write (crashtest's
+    # GEOMETRY): the large-write workloads
+    "big": (STD_LOWER, STD_SETUP),
 }
 
 # name -> op.  Names say what the op exercises; the campaign's summary
@@ -139,9 +142,8 @@ CATALOGUE = {
     "sync": ("sync",),
 }
 
-# Rewrites of the big file in the nearly full store (fixture "gc").  Each
-# stays within the overlay's 4 KiB write buffer: a longer write() is
-# committed in pieces, so a cut may show a prefix of it, as POSIX allows.
+# Rewrites of the big file in the nearly full store (fixture "gc"), where
+# the commit of each write runs the garbage collector.
 GC_CATALOGUE = {
     "gc_rewrite_head": ("write", "/big", "r+b", 0, b"H" * 4000),
     "gc_rewrite_tail": ("write", "/big", "r+b", GC_BIG - 4000, b"T" * 4000),
@@ -157,6 +159,46 @@ GC_WORKLOADS = [
      "gc_rewrite_tail"),
 ]
 
+# Writes of every size around the overlay's 4 KiB write buffer and far
+# past it, each one open-write-close: after a cut the file is exactly old
+# or new (a new file absent or complete), whatever the size.
+LARGE_SIZES = (0, 1, 4095, 4096, 4097, 20000, 65536)
+
+
+def payload(n, salt):
+    """n bytes that differ at every offset and between ops (a torn or
+    misplaced piece shows)."""
+    return bytes((i * 7 + (i >> 8) + salt) & 255 for i in range(n))
+
+
+# name, path, mode, offset, sizes: a new file and a rewrite of a lower one
+# at every size; rewrites, appends and r+b writes of upper, lower and
+# hard-linked files at sizes that straddle the buffer and go far past it
+LARGE_WRITES = [
+    ("new", "/bn", "wb", 0, LARGE_SIZES),
+    ("wb_lower", "/lf", "wb", 0, LARGE_SIZES),
+    ("wb_upper", "/uf", "wb", 0, (4097, 20000)),
+    ("wb_hardlink", "/hl1", "wb", 0, (4097, 20000)),
+    ("ab_upper", "/uf", "ab", 0, (4097, 20000)),
+    ("ab_lower", "/ld/b", "ab", 0, (4097, 20000)),
+    ("rplus_lower", "/lf", "r+b", 10, (4097, 20000)),
+    ("rplus_upper", "/uf", "r+b", 3, (4097, 20000, 65536)),
+    ("rplus_hardlink", "/hl2", "r+b", 5, (4097, 20000)),
+]
+LARGE_CATALOGUE = {}
+for _salt, (_name, _path, _mode, _off, _sizes) in enumerate(LARGE_WRITES):
+    for _n in _sizes:
+        LARGE_CATALOGUE["big_%s_%d" % (_name, _n)] = (
+            "write", _path, _mode, _off, payload(_n, _salt))
+LARGE_WORKLOADS = [(name,) for name in LARGE_CATALOGUE] + [
+    # a rewrite that commits, then one cut in flight; and a big write then
+    # a small op that must not tear it
+    ("big_new_20000", "big_wb_lower_4097"),
+    ("big_wb_upper_20000", "sync", "big_ab_upper_4097"),
+    ("big_rplus_lower_20000", "unlink_lower"),
+]
+TABLES = (CATALOGUE, GC_CATALOGUE, LARGE_CATALOGUE)
+
 OPS = [n for n in CATALOGUE if n != "sync"]
 
 
@@ -166,7 +208,9 @@ def op_by_name(name):
     if name.startswith("="):
         line = base64.urlsafe_b64decode(name[1:] + "=" * (-len(name[1:]) % 4))
         return parse_line(line.decode())
-    op = CATALOGUE.get(name) or GC_CATALOGUE.get(name)
+    op = None
+    for table in TABLES:
+        op = op or table.get(name)
     if op is None:
         raise ValueError("unknown op name %r in workload" % name)
     return op
@@ -174,7 +218,7 @@ def op_by_name(name):
 
 def name_of_op(op):
     """The catalogue name of op, or its inline form."""
-    for table in (CATALOGUE, GC_CATALOGUE):
+    for table in TABLES:
         for name, known in table.items():
             if known == op:
                 return name
@@ -239,6 +283,8 @@ def generate(size="ci", seed=1, triples=None):
             keys.append(key)
     for names in GC_WORKLOADS:
         keys.append(workload_key("gc", list(names)))
+    for names in LARGE_WORKLOADS:
+        keys.append(workload_key("big", list(names)))
     return keys
 
 

@@ -47,7 +47,8 @@ FIXED_CLOCK = 1700000000
 
 # Flash per fixture: (blocks, erase size, page size).  Small, so a mount
 # scans little; the gc fixture is nearly full on purpose.
-GEOMETRY = {"std": (16, 4096, 256), "gc": (16, 4096, 256)}
+GEOMETRY = {"std": (16, 4096, 256), "gc": (16, 4096, 256),
+            "big": (48, 4096, 256)}
 
 # fixture -> a function returning its Lower, for a fixture whose lower is
 # an existing image (`ovl crashtest --lower`) rather than a spec to build
@@ -166,11 +167,13 @@ class Plan:
         self.syncs = [i + 1 for i, op in enumerate(self.ops) if op[0] == "sync"]
 
     @staticmethod
-    def _midway(model, op):
-        """States an op passes through that POSIX lets a crash expose: a
-        write that creates or truncates is open(O_CREAT|O_TRUNC), then
-        write(), so the new empty file may be seen alone."""
-        if op[0] != "write" or op[2] not in ("wb", "ab"):
+    def _midway(model, op, atomic_writes=True):
+        """States an op passes through that a crash may expose.  POSIX lets
+        a write that creates or truncates (open(O_CREAT|O_TRUNC), then
+        write()) show the new empty file alone; ovl does better: what a
+        handle writes up to close commits with the open, so none is
+        allowed (atomic_writes False gives the POSIX allowance)."""
+        if atomic_writes or op[0] != "write" or op[2] not in ("wb", "ab"):
             return []
         try:
             if op[2] == "ab" and model.resolve(op[1], True) in model.paths:

@@ -176,17 +176,21 @@ def test_script_workload_keys_are_self_contained(tmp_path):
 def test_generator_covers_every_op_and_pair_and_shards_partition():
     keys = wl.generate("ci")
     assert len(keys) == len(set(keys))
-    pairs = {k for k in keys if k.count("+") == 1 and "sync" not in k}
+    pairs = {k for k in keys if k.count("+") == 1 and "sync" not in k and
+             k.startswith("std:")}
     assert len(pairs) == len(wl.OPS) ** 2
     synced = [k for k in keys if "+sync+" in k and k.startswith("std:")]
     assert len(synced) == len(wl.OPS) ** 2 // 2
     for op in wl.OPS:
         assert "std:%s" % op in keys and "std:%s+sync" % op in keys
     assert any(k.startswith("gc:") for k in keys)
+    big = [k for k in keys if k.startswith("big:")]
+    for n in wl.LARGE_SIZES:      # every size, as a new file and a rewrite
+        assert "big:big_new_%d" % n in big and "big:big_wb_lower_%d" % n in big
     assert wl.generate("ci") == keys            # deterministic
     full = wl.generate("full")
-    assert len([k for k in full if k.count("+") == 1 and "sync" not in k]) \
-        == len(wl.OPS) ** 2
+    assert len([k for k in full if k.count("+") == 1 and "sync" not in k
+                and k.startswith("std:")]) == len(wl.OPS) ** 2
     parts = [wl.shard(keys, i, 3) for i in (1, 2, 3)]
     assert sorted(sum(parts, [])) == sorted(keys)
     assert not set(parts[0]) & set(parts[1])

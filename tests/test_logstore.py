@@ -182,15 +182,44 @@ print(s2.get(ROOT_INO) is not None, s2.counters()['blocks_unknown'])
 
 
 RANDOM_OPS = """
-def random_ops(f, seed, steps, remount_every, max_file=700):
+def random_ops(f, seed, steps, remount_every, max_file=700, first=1,
+               txn_ram=None):
+    # txn_ram: a small bound makes most transactions stream their data as
+    # provisional nodes; first: versions and txn ids start there
+    if txn_ram:
+        LogStore.txn_ram = txn_ram
     rng = Xorshift(seed)
-    s = LogStore.format(f)
+    s = LogStore.format(f, first)
     files = {}        # name -> (ino, bytearray)
     names = ['f%d' % i for i in range(12)]
     for step in range(steps):
         op = rng.below(10)
         name = names[rng.below(len(names))]
         t = s.begin()
+        try:
+            model = step_ops(t, rng, op, name, files, max_file)
+            t.commit()
+        except OSError as e:
+            assert compat.error_code(e) == compat.ENOSPC
+            t.abort()
+            continue
+        if model is None:
+            del files[name]
+        else:
+            files[name] = model
+        if step % remount_every == remount_every - 1:
+            errors = s.fsck()['errors']
+            assert not errors, (step, errors)
+            before = dump(s)
+            s = LogStore.mount(f)
+            assert dump(s) == before, step
+        for n in files:
+            ino, b = files[n]
+            assert s.lookup(ROOT_INO, n) == ino
+            assert content(s, ino) == bytes(b), (step, n)
+    return s
+
+def step_ops(t, rng, op, name, files, max_file=700):
         if name not in files:
             ino = t.new_ino()
             t.put_inode(ino, mode=0o100644)
@@ -226,26 +255,7 @@ def random_ops(f, seed, steps, remount_every, max_file=700):
                 t.whiteout(ROOT_INO, name)
                 t.delete_inode(ino)
                 model = None
-        try:
-            t.commit()
-        except OSError as e:
-            assert compat.error_code(e) == compat.ENOSPC
-            continue
-        if model is None:
-            del files[name]
-        else:
-            files[name] = model
-        if step % remount_every == remount_every - 1:
-            errors = s.fsck()['errors']
-            assert not errors, (step, errors)
-            before = dump(s)
-            s = LogStore.mount(f)
-            assert dump(s) == before, step
-        for n in files:
-            ino, b = files[n]
-            assert s.lookup(ROOT_INO, n) == ino
-            assert content(s, ino) == bytes(b), (step, n)
-    return s
+        return model
 """
 
 
@@ -434,9 +444,13 @@ off = struct.unpack('<I', bytes(f.mem[full[1] * 2048 + 2040:full[1] * 2048 + 204
 f.mem[full[1] * 2048 + off + 40] ^= 0x10
 m = LogStore.mount(f)
 c = m.counters()
-print(dump(m) == want, c['summaries_used'] == len(full) - 2, m.fsck()['errors'])
+# the tree is whole; the flipped summary is reported, as damage
+errors = m.fsck()['errors']
+print(dump(m) == want, c['summaries_used'] == len(full) - 2,
+      c['corrupt_nodes'], len(errors),
+      errors[0].startswith('block %d offset ' % full[1]))
 """)
-    assert out == ["True", "True", "True", "True", "[]"]
+    assert out == ["True", "True", "True", "True", "1", "1", "True"]
 
 
 def test_damaged_media_gives_clean_errors_never_a_crash(runtime):
@@ -455,11 +469,11 @@ for seed in range(25):
         kind = 'mounted'
     except ValueError as e:              # CorruptError and friends
         kind = type(e).__name__
-    except OSError as e:
-        kind = 'OSError'
+    except OSError as e:                 # damage reported where it is
+        kind = 'EIO' if compat.error_code(e) == compat.EIO else 'OSError'
     outcomes[kind] = outcomes.get(kind, 0) + 1
 print(outcomes.get('mounted', 0) > 0,
-      all(k in ('mounted', 'CorruptError', 'NotFormattedError')
+      all(k in ('mounted', 'CorruptError', 'NotFormattedError', 'EIO')
           for k in outcomes))
 """)
     assert out == ["True", "True"]
@@ -767,3 +781,353 @@ for fill in range(60):
 print(cases > 3, reopened)
 """)
     assert out == ["True", "0"]
+
+
+def test_random_ops_streaming_every_txn_across_2_32_with_gc(runtime):
+    """Transactions that stream their data as provisional nodes (a 200-byte
+    RAM bound), on a store whose versions and txn ids start just below
+    2**32 and run past it, through GC and remounts: the model holds."""
+    out = run(runtime, RANDOM_OPS + """
+f = SimFlash(32 * 1024, 2048, 256)
+s = random_ops(f, 21, 300, 20, max_file=2500, first=(1 << 32) - 40,
+               txn_ram=200)
+m = LogStore.mount(f)
+print(m.next_ver > (1 << 32), m.next_txn > (1 << 32), not m.fsck()['errors'],
+      f.counters()['erases'] > 16, dump(m) == dump(s))
+""", timeout=300)
+    assert out == ["True"] * 5
+
+
+def test_a_long_txn_streams_its_data_and_counts_only_when_it_commits(runtime):
+    """Txn.write holds at most txn_ram bytes: the rest goes to flash as
+    provisional nodes.  The store keeps showing the committed state, the
+    txn reads its own writes back, another txn commits in between, an
+    abort leaves only dead space, and a cut anywhere leaves old or new."""
+    out = run(runtime, """
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+a = create(s, ROOT_INO, 'a', b'A' * 5000)
+old = content(s, a)
+data = bytes(range(256)) * 80
+t = s.begin()
+t.truncate(a, 0)
+for i in range(0, len(data), 1000):
+    t.write(a, i, data[i:i + 1000])
+    assert t.held <= s.txn_ram
+t.put_inode(a, size=len(data), mtime=5, ctime=5)
+got = b''.join(d if d is not None else bytes(n) for o, n, d in
+               t.read(a, 0, 30000))
+print(len(t.spilled) > 3, got == data, content(s, a) == old,
+      t.read(a, 20400, 500)[0][:2] == (20400, 80))
+t2 = s.begin()
+b = t2.new_ino()
+t2.put_inode(b, mode=0o100644)
+t2.link(ROOT_INO, 'b', b)
+t2.write(b, 0, b'x' * 9000)
+t2.commit()
+t.commit()
+m = LogStore.mount(f)
+print(content(s, a) == data, content(m, a) == data,
+      content(m, m.lookup(ROOT_INO, 'b')) == b'x' * 9000,
+      s.fsck()['errors'], m.fsck()['errors'])
+in_use = s.counters()['bytes_in_use']
+t = s.begin()
+t.write(a, 0, b'Q' * 10000)
+t.abort()
+print(content(s, a) == data, s.counters()['bytes_in_use'] == in_use,
+      s.fsck()['errors'],
+      s.pins)
+snap = f.snapshot()
+outcomes = {}
+for mode in ('clean', 'bits', 'prefix', 'unstable'):
+    cut = 1
+    while True:
+        f.restore(snap)
+        s = LogStore.mount(f)
+        f.arm_power_cut(cut, torn=mode, seed=cut)
+        try:
+            t = s.begin()
+            t.truncate(a, 0)
+            t.write(a, 0, b'N' * 12000)
+            t.commit()
+            break
+        except PowerCut:
+            pass
+        f.power_on()
+        m = LogStore.mount(f)
+        c = content(m, a)
+        assert c in (data, b'N' * 12000), (mode, cut, len(c))
+        assert not m.fsck()['errors'], (mode, cut, m.fsck()['errors'])
+        outcomes[c == data] = True
+        create(m, ROOT_INO, 'z', b'z')
+        m2 = LogStore.mount(f)
+        assert content(m2, a) == c and not m2.fsck()['errors'], (mode, cut)
+        cut += 1
+print(sorted(outcomes), cut > 5)
+""", timeout=300)
+    assert out == ["True", "True", "True", "True",
+                   "True", "True", "True", "[]", "[]",
+                   "True", "True", "[]", "{}",
+                   "[True]", "True"]
+
+
+def test_an_image_of_format_3_is_refused_naming_both_versions(runtime):
+    out = run(runtime, """
+import struct
+from ovl.compat import crc32
+from ovl.log_format import CorruptError
+head = struct.pack('<IBBHIIII', 0x6B6C766F, 3, 0, 4, 1, 1, 4096, 16)
+old = SimFlash(64 * 1024, 4096, 256)
+old.mem[:28] = head + struct.pack('<I', crc32(head))
+try:
+    LogStore.mount(old)
+except CorruptError as e:
+    print('version 3' in str(e), 'version 4' in str(e))
+""")
+    assert out == ["True", "True"]
+
+
+BITFLIP = """
+import sys
+from ovl.log_format import CorruptError
+
+def shape(f, kind):
+    # a small store of some shape; returns the dumps after each txn
+    LogStore.txn_ram = 600         # long writes stream (provisional nodes)
+    s = LogStore.format(f)
+    states = [dump(s)]
+    def step(fn):
+        fn()
+        states.append(dump(s))
+    a = []
+    step(lambda: a.append(create(s, ROOT_INO, 'a', b'A' * 300)))
+    def mkdir():
+        t = s.begin()
+        d = t.new_ino()
+        t.put_inode(d, mode=0o40755, nlink=2)
+        t.link(ROOT_INO, 'd', d)
+        t.set_meta(d, 'origin', b'/lower/d')
+        t.commit()
+        a.append(d)
+    step(mkdir)
+    step(lambda: a.append(create(s, a[1], 'big', bytes(range(256)) * 9)))
+    def symlink():
+        t = s.begin()
+        l = t.new_ino()
+        t.put_inode(l, mode=0o120777, size=4)
+        t.link(a[1], 'ln', l)
+        t.set_symlink(l, '../a')
+        t.commit()
+    step(symlink)
+    for i in range(3 if kind == 'nor' else 2):
+        def rewrite(i=i):
+            t = s.begin()
+            t.truncate(a[0], 0)
+            t.write(a[0], 0, bytes([65 + i]) * (200 + 150 * i))
+            t.put_inode(a[0], size=200 + 150 * i, mtime=7 + i, ctime=7 + i)
+            t.commit()
+        step(rewrite)
+    def whiteout():
+        t = s.begin()
+        t.whiteout(ROOT_INO, 'gone')
+        t.commit()
+    step(whiteout)
+    return s, states
+
+def used(s, f):
+    # (addr) of every used byte: headers, logs, summaries and tails
+    out = []
+    es = s.es
+    for b in range(s.nblocks):
+        if s.state[b] not in (1, 2):
+            continue
+        base = b * es
+        out += range(base, base + 32)
+        end = s.wpos if b == s.wblock else s._scan(b)[1]
+        out += range(base + s.data_start, base + end)
+        if s.state[b] == 2:
+            out += range(base + es - 8, base + es)
+    return [a for a in out if f.mem[a] != 0xFF or a % es < 32]
+
+def tree(s):
+    try:
+        return dump(s)
+    except OSError as e:
+        return ('EIO', compat.error_code(e))
+
+def sweep(f, states, addrs, stride):
+    good = f.snapshot()
+    counts = {}
+    for i in range(0, len(addrs), stride):
+        addr = addrs[i]
+        f.restore(good)
+        f.mem[addr] ^= 1 << (addr % 8)
+        try:
+            m = LogStore.mount(f)
+        except CorruptError:
+            kind = 'refused'
+        else:
+            t = tree(m)
+            c = m.counters()
+            r = m.fsck()
+            if t == states[-1] and not r['errors'] and not c['corrupt_nodes']:
+                kind = 'unchanged'
+            elif t == states[-1]:
+                kind = 'unchanged, reported'
+            elif t[0] == 'EIO' and t[1] == compat.EIO and r['errors']:
+                kind = 'EIO'
+            elif t == states[-2] and c['torn_tails']:
+                kind = 'last txn torn'
+            elif r['errors'] or c['corrupt_nodes']:
+                kind = 'reported'
+            else:
+                kind = 'SILENT'
+                print('silent at', addr, file=sys.stderr)
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+"""
+
+
+def test_a_bit_flipped_anywhere_is_never_silent(runtime):
+    """One bit flipped in (a deterministic sample of) every used byte of
+    three small stores (NOR with closed blocks, NOR with one open block,
+    NAND): the tree is unchanged, or the damage is reported (EIO from the
+    file or directory it took, fsck errors, the corrupt-node counter, or a
+    torn last transaction at the write frontier); never a silent change.
+    docs/STORE.md gives the counts of a full sweep."""
+    import os
+    stride = int(os.environ.get("OVL_BITFLIP_STRIDE", 0)) or \
+        (3 if runtime.name == "cpython" else 41)
+    out = runtime(COMMON + BITFLIP + """
+total = {}
+for kind, geo in (('nor', (8 * 1024, 1024, 256, 'nor')),
+                  ('nor', (16 * 1024, 2048, 256, 'nor')),
+                  ('nand', (32 * 1024, 4096, 512, 'nand'))):
+    f = SimFlash(geo[0], geo[1], geo[2], geo[3])
+    s, states = shape(f, kind)
+    addrs = used(s, f)
+    counts = sweep(f, states, addrs, %d)
+    print(kind, geo[1], len(addrs), sorted(counts.items()))
+    for k in counts:
+        total[k] = total.get(k, 0) + counts[k]
+print(total.get('SILENT', 0), sum(total.values()) > 3000 // %d)
+""" % (stride, stride), timeout=1800)
+    print(out)      # the counts (OVL_BITFLIP_STRIDE=1 -s: the full sweep)
+    assert out.split()[-2:] == ["0", "True"], out
+
+
+def test_damage_answers_eio_where_it_is_and_fsck_names_it(runtime):
+    """A flipped bit in a file's data: reading that file answers EIO (the
+    data CRC is checked), the others read fine.  In an inode node of a
+    closed block (the summary names its inode): that inode answers EIO, not
+    ENOENT; in a directory entry of the open block: that directory does.
+    Nodes after the damage still count; fsck names each."""
+    out = run(runtime, """
+import struct
+def node_at(s, ino, ntype):
+    for b in range(s.nblocks):
+        if s.state[b] in (1, 2):
+            for nd in s._scan(b)[0]:
+                if nd.type == ntype and nd.fields[0] == ino:
+                    found = nd
+    return found
+def eio(fn, *a):
+    try:
+        fn(*a)
+    except OSError as e:
+        return compat.error_code(e) == compat.EIO
+    return False
+f = SimFlash(32 * 1024, 2048, 256)
+s = LogStore.format(f)
+a = create(s, ROOT_INO, 'a', b'a' * 1500)
+b = create(s, ROOT_INO, 'b', b'b' * 1500)
+c = create(s, ROOT_INO, 'c', b'c' * 1500)
+good = f.snapshot()
+# data of a
+nd = node_at(s, a, 4)
+f.mem[nd.addr + 200] ^= 0x08
+m = LogStore.mount(f)
+print(eio(content, m, a), content(m, b) == b'b' * 1500,
+      m.counters()['corrupt_nodes'], m.lookup(ROOT_INO, 'c') == c)
+r = m.fsck()
+print(len(r['errors']), 'inode %d' % a in r['errors'][0])
+# the inode node of b, in a closed block
+f.restore(good)
+nd = node_at(s, b, 1)
+print(s.state[nd.addr // 2048] == 2)
+f.mem[nd.addr + 40] ^= 0x01
+m = LogStore.mount(f)
+print(eio(m.get, b), m.lookup(ROOT_INO, 'b') == b, content(m, c) == b'c' * 1500)
+print([e for e in m.fsck()['errors'] if e.startswith('/b: ')] != [])
+# a directory entry in the open block: its name is past the key prefix
+f = SimFlash(32 * 1024, 2048, 256)
+s = LogStore.format(f)
+x = create(s, ROOT_INO, 'x', b'x')
+t = s.begin()
+t.link(ROOT_INO, 'a-long-second-name', x)
+t.put_inode(x, nlink=2)
+t.commit()
+after = create(s, ROOT_INO, 'after', b'z')
+for nd in s._scan(s.wblock)[0]:
+    if nd.type == 3 and nd.fields[2] == b'a-long-second-name':
+        break
+f.mem[nd.addr + 24 + 20] ^= 0x20
+m = LogStore.mount(f)
+print(eio(m.listdir, ROOT_INO), eio(m.lookup, ROOT_INO, 'after'),
+      content(m, after) == b'z', m.get(x).nlink == 2)
+print([e for e in m.fsck()['errors'] if e.startswith('/: ')] != [])
+""")
+    assert out == ["True", "True", "1", "True", "1", "True",
+                   "True", "True", "True", "True", "True",
+                   "True", "True", "True", "True", "True"]
+
+
+def test_a_full_store_still_renames_truncates_and_deletes(runtime):
+    """Filled to ENOSPC, the store still renames, truncates, changes
+    attributes and deletes (those may take a block of the reserve), and
+    what they free is writable again without a remount."""
+    out = run(runtime, """
+f = SimFlash(16 * 1024, 1024, 256)
+s = LogStore.format(f)
+ok = []
+for cycle in range(12):
+    made = []
+    while True:
+        t = s.begin()
+        ino = t.new_ino()
+        t.put_inode(ino, mode=0o100644)
+        t.link(ROOT_INO, 'f%d' % len(made), ino)
+        t.write(ino, 0, bytes([cycle]) * 200)
+        if enospc(t.commit):
+            t.abort()
+            break
+        made.append(ino)
+    t = s.begin()                       # rename f0 over nothing
+    t.unlink(ROOT_INO, 'f0')
+    t.link(ROOT_INO, 'renamed', made[0])
+    t.put_inode(made[0], ctime=cycle)
+    t.commit()
+    t = s.begin()                       # truncate f1, chmod f2
+    t.truncate(made[1], 10)
+    t.put_inode(made[1], size=10)
+    t.commit()
+    t = s.begin()
+    t.put_inode(made[2], mode=0o100600)
+    t.commit()
+    t = s.begin()                       # a whiteout replacing a name
+    t.unlink(ROOT_INO, 'f3')
+    t.whiteout(ROOT_INO, 'f3')
+    t.delete_inode(made[3])
+    t.commit()
+    ok.append(s.lookup(ROOT_INO, 'renamed') == made[0] and
+              s.get(made[1]).size == 10 and len(made) > 8)
+    for name, v in list(s.listdir(ROOT_INO)):
+        t = s.begin()
+        t.unlink(ROOT_INO, name)
+        if v != WHITEOUT:
+            t.delete_inode(v)
+        t.commit()
+    assert not s.fsck()['errors'], cycle
+print(all(ok), list(s.listdir(ROOT_INO)), LogStore.mount(f).fsck()['errors'])
+""", timeout=300)
+    assert out == ["True", "[]", "[]"]

@@ -50,6 +50,11 @@ def test_format_info_fsck_roundtrip(tmp_path):
         f.write(b"\x00\x00\x00")
     p = ovl("fsck", img)
     assert p.returncode == 4 and "error: block 1" in p.stdout
+    # the damaged node's file is named; info counts what mount found
+    assert "fails its body CRC: inode" in p.stdout, p.stdout
+    info = json.loads(ovl("info", img, "--json").stdout)
+    assert info["counters"]["torn_tails"] == 0 and \
+        "corrupt_nodes" in info["counters"]
 
 
 @pytest.mark.slow

@@ -62,6 +62,15 @@ def k_write_big(s, d, a, big):
     t.write(a, 100, b'W' * 2500)        # spans blocks
     t.commit()
 
+def k_stream(s, d, a, big):
+    t = s.begin()
+    t.ram = 700                         # streams: provisional nodes
+    t.truncate(a, 0)
+    for i in range(6):
+        t.write(a, i * 500, bytes([65 + i]) * 500)
+    t.put_inode(a, size=3000, mtime=9, ctime=9)
+    t.commit()
+
 def k_rename(s, d, a, big):
     t = s.begin()
     t.link(ROOT_INO, 'moved', a)
@@ -178,8 +187,11 @@ def test_every_cut_of_namespace_transactions(runtime):
 
 @pytest.mark.slow
 def test_every_cut_of_a_multi_block_write(runtime):
-    rows = run_kinds(runtime, ["k_write_big"])
+    rows = run_kinds(runtime, ["k_write_big", "k_stream"])
     assert int(rows[0][1]) > 8 and rows[0][3] == "True"
+    # a txn streaming its data as provisional nodes: old or new, never
+    # a part of it
+    assert int(rows[1][1]) > 8 and rows[1][3] == "True"
 
 
 @pytest.mark.slow
@@ -206,8 +218,9 @@ def test_every_cut_during_gc_and_reset(runtime):
 @pytest.mark.slow
 def test_every_cut_on_nand(runtime):
     rows = run_kinds(runtime, ["k_create", "k_rename", "k_write_big",
-                               "k_rewrite_stamped", "k_gc"], nand=True)
-    assert [r[3] for r in rows[:4]] == ["True"] * 4
+                               "k_rewrite_stamped", "k_stream", "k_gc"],
+                     nand=True)
+    assert [r[3] for r in rows[:5]] == ["True"] * 5
 
 
 RANDOM_CUTS = """

@@ -9,30 +9,50 @@ import struct
 
 from ovl.compat import crc32
 
-FORMAT_VERSION = 3      # 2: the block header records the block count
+FORMAT_VERSION = 4      # 2: the block header records the block count
                         # 3: data nodes may carry a stamp (F_STAMP)
+                        # 4: 48-bit versions and txn ids, per-transaction
+                        #    commit (provisional nodes, NODE_COMMIT), the
+                        #    node header CRC covers the body's key prefix
 
 # ----- block header: the first bytes of every erase block, written after
 # each erase.  A block without a valid one is "unknown" and is erased
 # before use (an interrupted erase can leave cells that read 0xFF now and
 # flip later, so an all-0xFF block is not trusted either).
 BLOCK_MAGIC = 0x6B6C766F          # b"ovlk"
-BLOCK_HDR = "<IBBHIIIII"
-BLOCK_HDR_SIZE = 28
-# magic, version, flags, prog_unit, erase_count, seq, erase_size,
+BLOCK_HDR = "<IBBHIQIII"
+BLOCK_HDR_SIZE = 32
+# magic, version, flags, prog_unit, erase_count, seq (u64), erase_size,
 # block_count, hdr_crc.  The block count lets mount tell a truncated copy
 # or a resized partition from a smaller store.
+OLD_HDR_CRC_AT = (20, 24)   # where versions 1 and 2-3 kept their hdr_crc
 
 # ----- node header: every record in the log starts with one.
 NODE_MAGIC = 0x4E6F               # b"oN"
-NODE_HDR = "<HBBIIIII"
+NODE_HDR = "<HBBIII"              # then body_crc, hdr_crc (u32 each)
 NODE_HDR_SIZE = 24
-# magic, type, flags, body_len, version, txn, body_crc, hdr_crc
+NODE_HDR_WIDE = 28
+# magic, type, flags, body_len, version (low u32), txn (low u32); with
+# F_WIDE the high 16 bits of version and txn follow (u16 each); then
+# body_crc, hdr_crc.  Versions and txn ids are 48-bit: a store writes at
+# most one node per 24 bytes programmed, so 2**48 of them is more than any
+# chip programs before it wears out (see docs/FORMAT.md).  Below 2**32 a
+# header takes 24 bytes, as in format 3.
+KEY_PREFIX = 12
+# hdr_crc covers the header's first 24 bytes and the body's first
+# KEY_PREFIX bytes (its key: ino, parent, offset), so a node whose body is
+# damaged still names what it damaged.
+COUNTER_MAX = (1 << 48) - 1
 
 F_COMMIT = 0x01        # last node of a transaction
 F_TRUNC = 0x02         # NODE_DATA only: also truncates the file at its end
 F_STAMP = 0x04         # NODE_DATA only: also sets size (its end), mtime, ctime
-F_KEPT = F_TRUNC | F_STAMP  # flags a GC copy keeps (COMMIT is per txn)
+F_PROV = 0x08         # provisional: counts only once a committed NODE_COMMIT
+                       # names its txn (the data a long transaction streams)
+F_ONETIME = 0x10       # with F_STAMP: the stamp is one time (mtime = ctime)
+F_WIDE = 0x20          # the header carries the high bits of version and txn
+SUM_AT = 0x80          # summary entries only: an explicit offset follows
+F_KEPT = F_TRUNC | F_STAMP | F_PROV | F_ONETIME  # flags a GC copy keeps
 
 NODE_INODE = 0x01
 NODE_DELETE = 0x02
@@ -44,18 +64,19 @@ NODE_META = 0x07
 NODE_VOID = 0x08
 NODE_RESET = 0x09
 NODE_SUMMARY = 0x0A
+NODE_COMMIT = 0x0B
 
 NODE_NAMES = {
     NODE_INODE: "NODE_INODE", NODE_DELETE: "NODE_DELETE",
     NODE_DIRENT: "NODE_DIRENT", NODE_DATA: "NODE_DATA",
     NODE_TRUNCATE: "NODE_TRUNCATE", NODE_SYMLINK: "NODE_SYMLINK",
     NODE_META: "NODE_META", NODE_VOID: "NODE_VOID", NODE_RESET: "NODE_RESET",
-    NODE_SUMMARY: "NODE_SUMMARY",
+    NODE_SUMMARY: "NODE_SUMMARY", NODE_COMMIT: "NODE_COMMIT",
 }
 
 # ----- bodies
-INODE_BODY = "<IIIIIIIIQqq"
-INODE_BODY_SIZE = 56
+INODE_BODY = "<IQIIIIIIQqq"
+INODE_BODY_SIZE = 60
 # ino, birth, mode, uid, gid, nlink, flags, rdev, size, mtime, ctime
 DELETE_BODY = "<I"                # ino
 DIRENT_BODY = "<II"               # parent, ino; then the name (UTF-8)
@@ -66,12 +87,18 @@ DATA_BODY = "<IQ"                 # ino, offset; [stamp]; then the bytes
 DATA_PREFIX = 12
 STAMP_BODY = "<qq"                # mtime, ctime: after the prefix if F_STAMP
 STAMP_SIZE = 16
+STAMP1_BODY = "<q"                # with F_ONETIME: one time, mtime = ctime
+STAMP1_SIZE = 8
 TRUNCATE_BODY = "<IQ"             # ino, size
 SYMLINK_BODY = "<I"               # ino; then the target (UTF-8)
 META_BODY = "<IHH"                # ino, key_len, meta_flags; key; value
 META_PREFIX = 8
 META_DELETED = 0x0001
-VOID_BODY = "<II"                 # first txn, last txn (inclusive)
+VOID_BODY = "<QQI"                # first txn, last txn (inclusive),
+                                  # block holding the torn tail or NO_BLOCK
+VOID_BODY_SIZE = 20
+NO_BLOCK = 0xFFFFFFFF
+COMMIT_BODY = "<Q"                # the txn whose provisional nodes count
 # NODE_RESET has an empty body.
 
 # NODE_SUMMARY: written as the last node of a block when it is closed.
@@ -81,13 +108,19 @@ VOID_BODY = "<II"                 # first txn, last txn (inclusive)
 # it is at most SUMMARY_KEEP_MAX bytes, the 12-byte prefix of a data node,
 # else nothing (the reader then reads what it needs from the node itself).
 SUMMARY_COUNT = "<I"
-SUMMARY_ENTRY = "<IBBIII"
-SUMMARY_ENTRY_SIZE = 18
+SUMMARY_ENTRY = "<BBIII"           # type, flags (| SUM_AT), body_len,
+SUMMARY_ENTRY_SIZE = 14            # version (low), txn (low); then the
+SUMMARY_AT = "<I"                  # offset if SUM_AT (else right after the
+SUMMARY_WIDE = "<HH"               # previous node), the high bits if F_WIDE
 SUMMARY_KEEP_MAX = 300
 # The block's last 8 bytes then say where the summary node starts:
 SUMMARY_TAIL = "<II"              # summary offset, SUMMARY_MAGIC
 SUMMARY_TAIL_SIZE = 8
 SUMMARY_MAGIC = 0x6D6D7573        # b"summ"
+
+# What unpacking malformed bytes raises (MicroPython's struct has no
+# struct.error: it raises ValueError).
+UNPACK_ERRORS = (ValueError, getattr(struct, "error", ValueError))
 
 NAME_MAX = 255
 SYMLINK_MAX = 1024
@@ -119,19 +152,25 @@ def align(n, unit):
     return (n + unit - 1) // unit * unit
 
 
-def node_size(body_len):
-    """Bytes a node occupies in the log: header + body, padded to 4."""
-    return align(NODE_HDR_SIZE + body_len, 4)
+def hdr_size(flags):
+    return NODE_HDR_WIDE if flags & F_WIDE else NODE_HDR_SIZE
+
+
+def node_size(body_len, flags=F_WIDE):
+    """Bytes a node occupies in the log: header + body, padded to 4 (with
+    no flags given: at most)."""
+    return align(hdr_size(flags) + body_len, 4)
+
+
+def data_at(flags):
+    """Offset in a data node of its first file byte."""
+    return hdr_size(flags) + data_prefix(flags)
 
 
 def pack_block_header(prog_unit, erase_count, seq, erase_size, block_count):
     head = struct.pack(BLOCK_HDR[:-1], BLOCK_MAGIC, FORMAT_VERSION, 0,
                        prog_unit, erase_count, seq, erase_size, block_count)
     return head + struct.pack("<I", crc32(head))
-
-
-# Version 1 headers were 24 bytes (no block count): their CRC covers 0..19.
-V1_HDR_CRC_AT = 20
 
 
 def unpack_block_header(raw):
@@ -144,53 +183,111 @@ def unpack_block_header(raw):
     if magic != BLOCK_MAGIC:
         return None
     if version != FORMAT_VERSION:
-        v1_crc = struct.unpack("<I", raw[V1_HDR_CRC_AT:V1_HDR_CRC_AT + 4])[0]
-        if crc == crc32(raw[:BLOCK_HDR_SIZE - 4]) or \
-                v1_crc == crc32(raw[:V1_HDR_CRC_AT]):
-            raise CorruptError("log store format version %d (this code reads"
-                               " %d): format it again" % (version,
-                                                          FORMAT_VERSION))
+        for at in OLD_HDR_CRC_AT + (BLOCK_HDR_SIZE - 4,):
+            if struct.unpack("<I", raw[at:at + 4])[0] == crc32(raw[:at]):
+                raise CorruptError(
+                    "log store format version %d (this code reads version"
+                    " %d): format it again" % (version, FORMAT_VERSION))
         return None
     if crc != crc32(raw[:BLOCK_HDR_SIZE - 4]):
         return None
     return prog_unit, ec, seq, es, count
 
 
+def _head(ntype, flags, blen, version, txn, bcrc):
+    """The header bytes before hdr_crc (F_WIDE set as the counters need)."""
+    if version > COUNTER_MAX or txn > COUNTER_MAX or version < 0 or txn < 0:
+        raise ValueError("version or txn id past 48 bits")
+    flags &= ~F_WIDE
+    if version >> 32 or txn >> 32:
+        flags |= F_WIDE
+    head = struct.pack(NODE_HDR, NODE_MAGIC, ntype, flags, blen,
+                       version & 0xFFFFFFFF, txn & 0xFFFFFFFF)
+    if flags & F_WIDE:
+        head += struct.pack("<HH", version >> 32, txn >> 32)
+    return head + struct.pack("<I", bcrc)
+
+
+def protected_len(ntype, flags, blen):
+    """Bytes of the body hdr_crc covers: its key (and a data node's stamp,
+    which sets the inode's size and times)."""
+    if ntype == NODE_DATA:
+        return min(blen, data_prefix(flags))
+    return min(blen, KEY_PREFIX)
+
+
+def _sealed(head, body):
+    """head (from _head) with its hdr_crc, over it and the body's
+    protected prefix."""
+    plen = protected_len(head[2], head[3], len(body))
+    return head + struct.pack("<I", crc32(head + bytes(body[:plen])))
+
+
 def pack_node(ntype, flags, version, txn, body):
     """The node's bytes, padded with 0xFF to a multiple of 4."""
-    head = struct.pack("<HBBIIII", NODE_MAGIC, ntype, flags, len(body),
-                       version, txn, crc32(body))
-    out = bytearray(head)
-    out += struct.pack("<I", crc32(head))
+    out = bytearray(_sealed(_head(ntype, flags, len(body), version, txn,
+                                  crc32(body)), body))
     out += body
-    pad = node_size(len(body)) - len(out)
+    pad = align(len(out), 4) - len(out)
     if pad:
         out += b"\xff" * pad
     return out
 
 
+def header_fields(raw):
+    """(type, flags, body_len, version, txn, body_crc, hdr_crc, hdr_len)
+    of a node header, unchecked; None when the magic is wrong or raw is
+    shorter than the header."""
+    if len(raw) < NODE_HDR_SIZE:
+        return None
+    magic, ntype, flags, blen, vlo, tlo = struct.unpack(NODE_HDR, raw[:16])
+    if magic != NODE_MAGIC:
+        return None
+    at = 16
+    if flags & F_WIDE:
+        if len(raw) < NODE_HDR_WIDE:
+            return None
+        vhi, thi = struct.unpack("<HH", raw[16:20])
+        vlo |= vhi << 32
+        tlo |= thi << 32
+        at = 20
+    bcrc, hcrc = struct.unpack("<II", raw[at:at + 8])
+    return ntype, flags, blen, vlo, tlo, bcrc, hcrc, at + 8
+
+
 def unpack_node_header(raw):
     """(type, flags, body_len, version, txn, body_crc), or None when the
-    bytes are not a node header with a good CRC."""
-    magic, ntype, flags, blen, ver, txn, bcrc, hcrc = \
-        struct.unpack(NODE_HDR, raw[:NODE_HDR_SIZE])
-    if magic != NODE_MAGIC or hcrc != crc32(raw[:NODE_HDR_SIZE - 4]):
+    bytes (the header and at least the body's protected prefix) are not a
+    node header with a good CRC."""
+    h = header_fields(raw)
+    if h is None:
         return None
-    return ntype, flags, blen, ver, txn, bcrc
+    hl = h[7]
+    plen = protected_len(h[0], h[1], h[2])
+    if len(raw) < hl + plen or h[6] != crc32(
+            bytes(raw[:hl - 4]) + bytes(raw[hl:hl + plen])):
+        return None
+    return h[:6]
 
 
-def restamp_header(raw, txn, flags):
-    """A copy of node header `raw` written by txn with flags (GC copies keep
-    everything else, the version included)."""
-    magic, ntype, _, blen, ver, _, bcrc, _ = \
-        struct.unpack(NODE_HDR, raw[:NODE_HDR_SIZE])
-    head = struct.pack("<HBBIIII", magic, ntype, flags, blen, ver, txn, bcrc)
-    return head + struct.pack("<I", crc32(head))
+def restamp(raw, txn, flags):
+    """A copy of node `raw` (header and body) written by txn with flags (GC
+    copies keep everything else, the version included); padded."""
+    ntype, _, blen, ver, _, bcrc, _, hl = header_fields(raw)
+    body = raw[hl:hl + blen]
+    out = bytearray(_sealed(_head(ntype, flags, blen, ver, txn, bcrc), body))
+    out += body
+    pad = align(len(out), 4) - len(out)
+    if pad:
+        out += b"\xff" * pad
+    return out
 
 
 def data_prefix(flags):
     """Bytes of a data node's body before its file bytes."""
-    return DATA_PREFIX + STAMP_SIZE if flags & F_STAMP else DATA_PREFIX
+    if flags & F_STAMP:
+        return DATA_PREFIX + (STAMP1_SIZE if flags & F_ONETIME else STAMP_SIZE)
+    return DATA_PREFIX
 
 
 def parse_len(ntype, flags, blen):
@@ -210,8 +307,12 @@ def parse_body(ntype, body, blen, flags=0):
         skip = data_prefix(flags)
         if blen < skip:
             raise ValueError("data node shorter than its prefix")
-        stamp = struct.unpack(STAMP_BODY, body[DATA_PREFIX:skip]) \
-            if flags & F_STAMP else None
+        stamp = None
+        if flags & F_ONETIME:
+            t = struct.unpack(STAMP1_BODY, body[DATA_PREFIX:skip])[0]
+            stamp = (t, t)
+        elif flags & F_STAMP:
+            stamp = struct.unpack(STAMP_BODY, body[DATA_PREFIX:skip])
         return ino, off, blen - skip, stamp
     if ntype == NODE_DIRENT:
         parent, ino = struct.unpack(DIRENT_BODY, body[:DIRENT_PREFIX])
@@ -230,31 +331,48 @@ def parse_body(ntype, body, blen, flags=0):
         return ino, key, value
     if ntype == NODE_VOID:
         return struct.unpack(VOID_BODY, body)
+    if ntype == NODE_COMMIT:
+        return struct.unpack(COMMIT_BODY, body)
     if ntype == NODE_RESET:
         return ()
     raise CorruptError("unknown node type 0x%02x" % ntype)
 
 
 def keep_len(ntype, blen):
-    """Bytes of a node's body its summary entry carries (an inode body and
-    a data node's stamp are read from the node itself: summaries stay small
-    for rewrite-heavy logs)."""
+    """Bytes of a node's body its summary entry carries: a data node's
+    12-byte prefix, an inode's number (its body and a data node's stamp are
+    read from the node itself: summaries stay small for rewrite-heavy logs),
+    every other body whole when it is small, else its key prefix."""
     if ntype == NODE_DATA:
         return DATA_PREFIX
     if ntype == NODE_INODE:
-        return 0
-    return blen if blen <= SUMMARY_KEEP_MAX else 0
+        return 4
+    return blen if blen <= SUMMARY_KEEP_MAX else min(blen, KEY_PREFIX)
 
 
-def summary_entry_size(ntype, blen):
-    return SUMMARY_ENTRY_SIZE + keep_len(ntype, blen)
+# What a damaged node damaged, from its key prefix: the inode whose
+# attributes, data, target or metadata it held, or the directory whose
+# entry it was.  None when the type says nothing (voids, commits, resets).
+def damage_target(ntype, prefix):
+    if len(prefix) < 4:
+        return None
+    n = struct.unpack("<I", prefix[:4])[0]
+    if ntype in (NODE_INODE, NODE_DELETE, NODE_DATA, NODE_TRUNCATE,
+                 NODE_SYMLINK, NODE_META):
+        return ("inode", n)
+    if ntype == NODE_DIRENT:
+        return ("dir", n)
+    return None
 
 
 class Node:
     """One node of a block: where it is, its header fields, its parsed body
-    (fields) and the body bytes a summary keeps of it (keep)."""
+    (fields) and the body bytes a summary keeps of it (keep).  A damaged
+    node (damage = what failed) has fields None; keep still holds its key
+    when the summary or its header CRC vouches for it."""
 
-    def __init__(self, addr, ntype, flags, blen, ver, txn, fields, keep):
+    def __init__(self, addr, ntype, flags, blen, ver, txn, fields, keep,
+                 damage=None):
         self.addr = addr
         self.type = ntype
         self.flags = flags
@@ -263,84 +381,155 @@ class Node:
         self.txn = txn
         self.fields = fields
         self.keep = keep
+        self.damage = damage
+        self.eff = ver        # replay position: see logstore.replay_order
 
     def size(self):
-        return node_size(self.blen)
+        return node_size(self.blen, self.flags)
 
 
 class SummaryBuilder:
     """The summary of the open block, grown as nodes are appended."""
 
-    def __init__(self):
+    def __init__(self, data_start):
         self.parts = []
         self.total = 0
+        self.n = 0
+        self.next_off = data_start   # where a node right after the last goes
 
     def add(self, off, nd):
-        self.parts.append(struct.pack(SUMMARY_ENTRY, off, nd.type, nd.flags,
-                                      nd.blen, nd.ver, nd.txn))
-        self.parts.append(nd.keep)
-        self.total += SUMMARY_ENTRY_SIZE + len(nd.keep)
+        flags = nd.flags
+        extra = b""
+        if off != self.next_off:
+            flags |= SUM_AT
+            extra = struct.pack(SUMMARY_AT, off)
+        if nd.flags & F_WIDE:
+            extra += struct.pack(SUMMARY_WIDE, nd.ver >> 32, nd.txn >> 32)
+        entry = struct.pack(SUMMARY_ENTRY, nd.type, flags, nd.blen,
+                            nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF) + \
+            extra + nd.keep
+        self.parts.append(entry)
+        self.total += len(entry)
+        self.n += 1
+        self.next_off = off + nd.size()
 
     def count(self):
-        return len(self.parts) // 2
+        return self.n
 
     def size(self):
         """Bytes the summary node takes if written now."""
-        return node_size(4 + self.total)
+        return node_size(4 + self.total, 0)
 
     def pack(self):
-        body = struct.pack(SUMMARY_COUNT, self.count()) + b"".join(self.parts)
+        body = struct.pack(SUMMARY_COUNT, self.n) + b"".join(self.parts)
         return pack_node(NODE_SUMMARY, 0, 0, 0, body)
+
+
+def summary_entry_size(ntype, blen, extra=8):
+    """Bytes of a node's summary entry: extra for an explicit offset and
+    the high bits of its counters (4 each; by default both)."""
+    return SUMMARY_ENTRY_SIZE + extra + keep_len(ntype, blen)
 
 
 def read_summary(read, base, erase_size, data_start):
     """(nodes, end) from the summary of the block at base, or None if it
-    has none or it is damaged.  read(addr, n) reads the flash."""
+    has none or it is damaged.  read(addr, n) reads the flash.  A node the
+    summary does not carry whole is read and checked: when that fails it
+    comes back damaged (its key from the summary), the others unharmed."""
     log_end = erase_size - SUMMARY_TAIL_SIZE
     off, magic = struct.unpack(SUMMARY_TAIL, read(base + log_end,
                                                   SUMMARY_TAIL_SIZE))
     if magic != SUMMARY_MAGIC or off < data_start or \
             off + NODE_HDR_SIZE > log_end or off % 4:
         return None
-    hdr = unpack_node_header(read(base + off, NODE_HDR_SIZE))
-    if hdr is None or hdr[0] != NODE_SUMMARY or \
-            off + node_size(hdr[2]) > log_end:
+    raw = read(base + off, NODE_HDR_SIZE)
+    hf = header_fields(raw)
+    if hf is None or hf[0] != NODE_SUMMARY or hf[7] != NODE_HDR_SIZE or \
+            off + node_size(hf[2], 0) > log_end:
         return None
-    body = read(base + off + NODE_HDR_SIZE, hdr[2])
-    if crc32(body) != hdr[5] or len(body) < 4:
+    body = read(base + off + NODE_HDR_SIZE, hf[2])
+    if unpack_node_header(raw + body[:KEY_PREFIX]) is None or \
+            crc32(body) != hf[5] or len(body) < 4:
         return None
     count = struct.unpack(SUMMARY_COUNT, body[:4])[0]
     pos = 4
+    at = data_start
     nodes = []
     try:
         for _ in range(count):
-            o, ntype, flags, blen, ver, txn = \
+            ntype, flags, blen, ver, txn = \
                 struct.unpack(SUMMARY_ENTRY, body[pos:pos + SUMMARY_ENTRY_SIZE])
             pos += SUMMARY_ENTRY_SIZE
+            if flags & SUM_AT:
+                at = struct.unpack(SUMMARY_AT, body[pos:pos + 4])[0]
+                pos += 4
+                flags &= ~SUM_AT
+            if flags & F_WIDE:
+                vhi, thi = struct.unpack(SUMMARY_WIDE, body[pos:pos + 4])
+                ver |= vhi << 32
+                txn |= thi << 32
+                pos += 4
+            o = at
             klen = keep_len(ntype, blen)
             keep = bytes(body[pos:pos + klen])
             pos += klen
-            if o < data_start or o + node_size(blen) > off:
+            if o < data_start or o + node_size(blen, flags) > off or \
+                    len(keep) != klen or o % 4:
                 return None
+            at = o + node_size(blen, flags)
             full = keep
             need = parse_len(ntype, flags, blen)
-            if klen < need and ntype == NODE_DATA:
-                # only the stamp: like file bytes it is read unchecked
-                # (fsck's scan checks the whole body)
-                full = read(base + o + NODE_HDR_SIZE, need)
-            elif klen < need:
-                # a whole body the summary does not carry: check its CRC,
-                # an inode's size must not come from a flipped bit
-                raw = read(base + o, NODE_HDR_SIZE + blen)
+            damage = None
+            if klen < need:
+                # a stamp (under the header CRC) or a whole body the
+                # summary does not carry: a size must never come from a
+                # flipped bit
+                whole = ntype != NODE_DATA
+                hl = hdr_size(flags)
+                raw = read(base + o, hl + (blen if whole else need))
                 hdr = unpack_node_header(raw)
-                full = raw[NODE_HDR_SIZE:]
+                full = raw[hl:]
                 if hdr is None or hdr[0] != ntype or hdr[2] != blen or \
-                        crc32(full) != hdr[5]:
-                    return None
+                        hdr[3] != ver or (whole and crc32(full) != hdr[5]):
+                    damage = "node CRC"
+            fields = None
+            if damage is None:
+                fields = parse_body(ntype, full, blen, flags)
             nodes.append(Node(base + o, ntype, flags, blen, ver, txn,
-                              parse_body(ntype, full, blen, flags), keep))
-    except (struct.error, ValueError):
+                              fields, keep, damage))
+    except UNPACK_ERRORS:
         return None
     if pos != len(body):
         return None
     return nodes, off
+
+
+def node_from(addr, raw, body):
+    """The Node whose header bytes are raw and body bytes body, or None
+    when the header (with its protected prefix) does not check out.  A body
+    failing its CRC gives a damaged node: a data node keeps its fields (its
+    prefix and stamp are under the header CRC), others keep only their
+    key prefix."""
+    hf = header_fields(raw)
+    if hf is None:
+        return None
+    hdr = unpack_node_header(bytes(raw[:hf[7]]) +
+                             bytes(body[:DATA_PREFIX + STAMP_SIZE]))
+    if hdr is None or len(body) != hdr[2]:
+        return None
+    ntype, flags, blen, ver, txn, bcrc = hdr
+    keep = bytes(body[:keep_len(ntype, blen)])
+    try:
+        if crc32(body) != bcrc:
+            fields = None
+            if ntype == NODE_DATA:
+                fields = parse_body(ntype, body[:data_prefix(flags)], blen,
+                                    flags)
+            return Node(addr, ntype, flags, blen, ver, txn, fields,
+                        bytes(body[:protected_len(ntype, flags, blen)]),
+                        "body CRC")
+        fields = None if ntype == NODE_SUMMARY else \
+            parse_body(ntype, body, blen, flags)
+    except UNPACK_ERRORS:
+        return None
+    return Node(addr, ntype, flags, blen, ver, txn, fields, keep)

@@ -487,31 +487,46 @@ class Overlay:
         cached = self._origins.get(uino)
         if cached is None:
             origin = self._get_origin(uino)
-            entry = None if origin is None else self._lower_lookup(origin.path)
-            if entry is not None and not is_reg(entry.mode):
-                entry = None
-            cached = (origin, entry)
+            cached = (origin, self._origin_lower(origin))
             self._origins[uino] = cached
         return cached
+
+    def _origin_lower(self, origin):
+        """The lower regular file an origin names, or None."""
+        entry = None if origin is None else self._lower_lookup(origin.path)
+        if entry is not None and not is_reg(entry.mode):
+            entry = None
+        return entry
 
     def _read_upper(self, uino, offset, n):
         """Bytes [offset, offset+n) of upper regular file uino: stored
         extents from the upper, the rest from the lower below the lower
-        limit, zeros above it."""
-        inode = self.store.get(uino)
-        if inode is None:
-            raise oserror(compat.ESTALE, "inode %d" % uino)
-        if offset >= inode.size or n <= 0:
+        limit, zeros above it.  Pending writes are read through their open
+        transaction."""
+        buf = self._buffers.get(uino)
+        view = None if buf is None else buf.view()
+        if view is None:
+            inode = self.store.get(uino)
+            if inode is None:
+                raise oserror(compat.ESTALE, "inode %d" % uino)
+            size = inode.size
+            origin, entry = self._origin_entry(uino)
+            view = self.store
+        else:
+            size = buf.size
+            raw = view.get_meta(uino, META_ORIGIN)
+            origin = None if raw is None else Origin.decode(raw)
+            entry = self._origin_lower(origin)
+        if offset >= size or n <= 0:
             return b""
-        n = min(n, inode.size - offset)
-        origin, entry = self._origin_entry(uino)
+        n = min(n, size - offset)
         if origin is not None and self._upgrade_marked(uino):
             from ovl import upgrade
             upgrade.check_readable(self, uino, origin.path)
         lowlim = origin.lowlim if (origin is not None and entry is not None) \
             else 0
         out = bytearray()
-        for poff, plen, data in self.store.read(uino, offset, n):
+        for poff, plen, data in view.read(uino, offset, n):
             if data is not None:
                 out += data
                 continue
@@ -565,37 +580,47 @@ class Overlay:
             raise err
 
     def _flush_ino(self, uino):
-        """Commit uino's buffered data as one transaction.
+        """Commit uino's pending writes: their one transaction.
 
-        On any failure (a full store, most often) the buffered data is
-        dropped and the file keeps its last committed content: a buffer
-        left behind would be flushed again by every later operation, and
-        fail again, wedging the whole tree."""
+        On any failure (a full store, most often) the transaction is
+        aborted (what it streamed is dead space) and the file keeps its
+        last committed content: a buffer left behind would be flushed again
+        by every later operation, and fail again, wedging the whole tree."""
         buf = self._buffers.pop(uino, None)
         if buf is None:
             return
-        if not buf.extents and buf.size == buf.base_size and not buf.touched:
+        if not buf.touched:
+            buf.abort()
             return
-        txn = _Txn(self.store.begin())
         try:
-            inode = self.store.get(uino)
-            if inode is None:
-                raise oserror(compat.ESTALE, "inode %d" % uino)
-            if buf.cut is not None:
-                self._truncate_node(txn, self._node_of_ino(uino), buf.cut)
-            elif buf.extents:
-                self._note_change(txn, uino, self._get_origin(uino))
-            for off, data in buf.extents:
-                txn.write(uino, off, bytes(data))
+            txn = buf.begin()
             now = self._now()
-            txn.put_inode(uino, **self._attrs(inode, size=buf.size, mtime=now,
-                                              ctime=now))
+            if buf.created:
+                txn.put_inode(uino, size=buf.size, mtime=now, ctime=now)
+            else:
+                inode = self.store.get(uino)
+                if inode is None:
+                    raise oserror(compat.ESTALE, "inode %d" % uino)
+                txn.put_inode(uino, **self._attrs(inode, size=buf.size,
+                                                  mtime=now, ctime=now))
+            txn.commit()
         except BaseException:
-            txn.abort()
+            buf.abort()
             raise
-        txn.commit()
         for changed in txn.origins_changed:
             self._origins.pop(changed, None)
+
+    def _drop_buffer(self, uino):
+        """Forget uino's pending writes (the file was deleted, or its data
+        was lost): abort their transaction."""
+        buf = self._buffers.pop(uino, None)
+        if buf is not None:
+            buf.abort()
+
+    def _begin_txn(self):
+        txn = _Txn(self.store.begin())
+        txn.txn.ram = self.write_buffer
+        return txn
 
     # ----- transactions ------------------------------------------------------
 
@@ -604,16 +629,19 @@ class Overlay:
         attrs.update(changes)
         return attrs
 
-    def _mutate(self, path, fn):
-        """Run fn(txn) as one upper transaction and commit it."""
+    def _mutate(self, path, fn, keep_open=False):
+        """Run fn(txn) as one upper transaction and commit it (keep_open:
+        return (result, txn) uncommitted, for a file's write-back)."""
         self._writable(path)
         self.flush_all()
-        txn = _Txn(self.store.begin())
+        txn = self._begin_txn()
         try:
             result = fn(txn)
         except BaseException:
             txn.abort()
             raise
+        if keep_open:
+            return result, txn
         if txn.dirty:
             txn.commit()
         else:
@@ -726,7 +754,7 @@ class Overlay:
             self._ensure_upper(txn, node)
         nlink = node.inode.nlink - 1
         if nlink <= 0:
-            self._buffers.pop(node.uino, None)
+            self._drop_buffer(node.uino)
             if node.origin is not None:
                 key = INDEX_PREFIX + str(node.origin.ino)
                 if self.store.get_meta(self._root_ino, key) is not None:
@@ -754,7 +782,7 @@ class Overlay:
 
     # ----- namespace operations ----------------------------------------------
 
-    def _create(self, path, mode, make):
+    def _create(self, path, mode, make, keep_open=False):
         """Create a new name at path; make(txn, parent) -> uino."""
         def op(txn):
             parent, name = self._walk_parent(path)
@@ -765,7 +793,7 @@ class Overlay:
             self._link_name(txn, parent, name, uino)
             self._touch_dir(txn, parent)
             return uino
-        return self._mutate(path, op)
+        return self._mutate(path, op, keep_open)
 
     def mkdir(self, path, mode=0o777):
         def make(txn, parent, name):
@@ -795,12 +823,12 @@ class Overlay:
             return uino
         self._create(path, mode, make)
 
-    def _create_file(self, path, perm=0o666):
+    def _create_file(self, path, perm=0o666, keep_open=False):
         def make(txn, parent, name):
             uino, _ = self._new_inode(txn, S_IFREG | (perm & ~self.umask
                                                       & 0o7777))
             return uino
-        return self._create(path, perm, make)
+        return self._create(path, perm, make, keep_open)
 
     def remove(self, path):
         def op(txn):
@@ -1209,7 +1237,7 @@ class Overlay:
             if nlink <= 0 and indexed:
                 txn.set_meta(self._root_ino, key, None)
         if nlink <= 0:
-            self._buffers.pop(uino, None)
+            self._drop_buffer(uino)
             txn.delete_inode(uino)
         else:
             txn.put_inode(uino, **self._attrs(inode, nlink=nlink))
@@ -1320,7 +1348,8 @@ class Overlay:
             if [] not in keep:          # keeping "/" keeps everything
                 self._mutate("/", lambda txn: self._reset_keeping(txn, keep))
             return
-        self._buffers.clear()
+        for uino in list(self._buffers):
+            self._drop_buffer(uino)
         self._write_errors.clear()
         self._origins.clear()
         # the new root shows the firmware's root, in the same transaction

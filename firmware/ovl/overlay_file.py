@@ -1,11 +1,15 @@
 """Open files of the overlay: mode parsing, copy-up at open, buffered writes.
 
-Write-back rule: data written through a file object is kept in RAM (one
-WriteBuffer per upper inode, shared by every handle of that inode) and
-committed as one upper transaction on flush(), close(), Overlay.sync(),
-before any other overlay operation, before a read of the same file, or
-when the buffer reaches Overlay.write_buffer bytes.  Opening for write
-copies the file up (metadata only) before open() returns.
+Write-back rule: what a file's handles write (one WriteBuffer per upper
+inode, shared by every handle of that inode) goes into one open upper
+transaction, committed whole on flush(), close(), Overlay.sync(), or before
+any other overlay operation that looks at or changes the tree (reads of the
+same file go through the transaction and commit nothing).  However much is
+written, RAM holds at most Overlay.write_buffer bytes of it: the rest is
+streamed to flash as provisional nodes that count only if the transaction
+commits.  A file created by open() is created in that same transaction, so
+after a power cut it is absent or complete.  Opening an existing file for
+write copies it up (metadata only) before open() returns.
 """
 
 from ovl import compat
@@ -17,42 +21,64 @@ READ_CHUNK = 256
 
 
 class WriteBuffer:
-    """Pending writes of one upper file: extents applied in order."""
+    """What the handles of one upper file wrote since its last commit
+    point: an open upper transaction, begun at the first change."""
 
-    def __init__(self, size):
+    def __init__(self, ovl, uino, size, txn=None):
+        self.ovl = ovl
+        self.uino = uino
         self.base_size = size
         self.size = size
-        self.extents = []       # [offset, bytearray]
-        self.pending = 0
-        self.touched = False
+        self.touched = txn is not None
         self.cut = None         # a truncation committed with the data
+        self.created = txn is not None   # the txn also creates the file
+        self.txn = txn          # overlay _Txn
+
+    def begin(self):
+        """The open transaction, begun (with the truncation at open, or the
+        first-change bookkeeping of a copied-up file) if it was not."""
+        if self.txn is None:
+            ovl = self.ovl
+            txn = ovl._begin_txn()
+            try:
+                if self.cut is not None:
+                    ovl._truncate_node(txn, ovl._node_of_ino(self.uino),
+                                       self.cut)
+                else:
+                    ovl._note_change(txn, self.uino,
+                                     ovl._get_origin(self.uino))
+            except BaseException:
+                txn.abort()
+                raise
+            self.txn = txn
+        return self.txn
+
+    def view(self):
+        """The store Txn to read the file through, or None (no change)."""
+        return None if self.txn is None else self.txn.txn
 
     def truncate(self, size):
         """Cut the file at size when the buffer commits (O_TRUNC at open:
         the rewrite then commits as one transaction, old or new content)."""
-        kept = []
-        pending = 0
-        for off, data in self.extents:
-            if off < size:
-                data = data[:size - off]
-                kept.append([off, data])
-                pending += len(data)
-        self.extents = kept
-        self.pending = pending
-        self.size = size
         self.cut = size if self.cut is None else min(self.cut, size)
+        self.size = size
         self.touched = True
 
     def add(self, offset, data):
-        last = self.extents[-1] if self.extents else None
-        if last is not None and last[0] + len(last[1]) == offset:
-            last[1] += data         # the common case: sequential writes
-        else:
-            self.extents.append([offset, bytearray(data)])
-        self.pending += len(data)
+        txn = self.begin()
+        step = max(1, self.ovl.write_buffer)
+        view = memoryview(data)
+        for at in range(0, len(data), step):
+            # the Txn streams what it holds past write_buffer to flash
+            txn.write(self.uino, offset + at, bytes(view[at:at + step]))
         self.touched = True
         if offset + len(data) > self.size:
             self.size = offset + len(data)
+
+    def abort(self):
+        if self.txn is not None:
+            self.txn.abort()
+            self.txn = None
 
 
 def parse_mode(mode):
@@ -106,7 +132,9 @@ def open_file(ovl, path, mode="r"):
     if node is None:
         if not create:
             raise oserror(compat.ENOENT, path)
-        uino = ovl._create_file(target)
+        # created in the write transaction: absent or complete after a cut
+        uino, txn = ovl._create_file(target, keep_open=True)
+        ovl._buffers[uino] = WriteBuffer(ovl, uino, 0, txn)
         return OverlayFile(ovl, target, uino, None, readable, writable,
                            append, binary)
     if excl:
@@ -125,7 +153,7 @@ def open_file(ovl, path, mode="r"):
             return n.uino
         uino = ovl._mutate(path, op)
         if trunc:
-            buf = WriteBuffer(ovl.store.get(uino).size)
+            buf = WriteBuffer(ovl, uino, ovl.store.get(uino).size)
             buf.truncate(0)
             ovl._buffers[uino] = buf
         return OverlayFile(ovl, target, uino, None, readable, writable,
@@ -178,8 +206,8 @@ class OverlayFile:
         if self.uino is None:
             data = self.ovl._read_lower(self.lentry, self.pos, n)
         else:
-            # a failed flush is reported by this handle's write/flush/close
-            self.ovl._flush_quietly(self.uino)
+            # pending writes are read through their transaction: a read is
+            # no commit point
             data = self.ovl._read_upper(self.uino, self.pos, n)
         self.pos += len(data)
         return data
@@ -270,20 +298,18 @@ class OverlayFile:
             self.pos = self._size()
         if self.pos + len(data) > MAX_FILE_SIZE:
             raise oserror(compat.EFBIG, self.name)
-        limit = max(1, ovl.write_buffer)
-        view = memoryview(data)
-        done = 0
-        while done < len(data):
-            buf = ovl._buffers.get(self.uino)
-            if buf is None:
-                buf = WriteBuffer(self._size())
-                ovl._buffers[self.uino] = buf
-            take = min(len(data) - done, max(1, limit - buf.pending))
-            buf.add(self.pos, view[done:done + take])
-            self.pos += take
-            done += take
-            if buf.pending >= limit:
-                ovl._flush_ino(self.uino)
+        buf = ovl._buffers.get(self.uino)
+        if buf is None:
+            buf = WriteBuffer(ovl, self.uino, self._size())
+            ovl._buffers[self.uino] = buf
+        try:
+            buf.add(self.pos, data)
+        except BaseException:
+            # out of space streaming it: the file keeps its committed
+            # content, and nothing is left behind to fail again later
+            ovl._drop_buffer(self.uino)
+            raise
+        self.pos += len(data)
         return count
 
     def truncate(self, size=None):
@@ -342,7 +368,7 @@ class OverlayFile:
                 if self.uino in self.ovl._write_errors:
                     # data this handle wrote was already lost: do not
                     # commit what came after it as if it were whole
-                    self.ovl._buffers.pop(self.uino, None)
+                    self.ovl._drop_buffer(self.uino)
                     self.ovl.take_write_error(self.uino)
                 self.ovl._flush_ino(self.uino)
         finally:
