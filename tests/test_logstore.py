@@ -272,6 +272,7 @@ print(s.dead == again.dead, f.counters()['erases'] > 16,
     assert out == ["True", "True", "True", "True"]
 
 
+@pytest.mark.slow
 def test_nand_mode_pages_and_partial_programs(runtime):
     out = run(runtime, RANDOM_OPS + """
 f = SimFlash(128 * 1024, 16384, 512, kind='nand', nop=2)
@@ -385,6 +386,7 @@ print(max(ec) - min(ec) <= 12, min(ec) > 1, content(s, cold) == b'C' * 8000)
     assert out == ["True", "True", "True"]
 
 
+@pytest.mark.slow
 def test_fsck_finds_damage_orphans_and_bad_link_counts(runtime):
     out = run(runtime, RANDOM_OPS + """
 f = SimFlash(32 * 1024, 2048, 256)
@@ -783,6 +785,7 @@ print(cases > 3, reopened)
     assert out == ["True", "0"]
 
 
+@pytest.mark.slow
 def test_random_ops_streaming_every_txn_across_2_32_with_gc(runtime):
     """Transactions that stream their data as provisional nodes (a 200-byte
     RAM bound), on a store whose versions and txn ids start just below
@@ -798,6 +801,7 @@ print(m.next_ver > (1 << 32), m.next_txn > (1 << 32), not m.fsck()['errors'],
     assert out == ["True"] * 5
 
 
+@pytest.mark.slow
 def test_a_long_txn_streams_its_data_and_counts_only_when_it_commits(runtime):
     """Txn.write holds at most txn_ram bytes: the rest goes to flash as
     provisional nodes.  The store keeps showing the committed state, the
@@ -988,6 +992,7 @@ def sweep(f, states, addrs, stride):
 """
 
 
+@pytest.mark.slow
 def test_a_bit_flipped_anywhere_is_never_silent(runtime):
     """One bit flipped in (a deterministic sample of) every used byte of
     three small stores (NOR with closed blocks, NOR with one open block,

@@ -178,6 +178,7 @@ def run_kinds(runtime, kinds, modes="TORN_MODES", stride=1, nand=False):
     return rows
 
 
+@pytest.mark.slow
 def test_every_cut_of_namespace_transactions(runtime):
     rows = run_kinds(runtime, ["k_create", "k_mkdir_whiteout", "k_rename",
                                "k_unlink", "k_truncate_meta_symlink"])
