@@ -45,7 +45,7 @@ def write_sample_tree(root):
         path = os.path.join(root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if text is None:
-            from ovl.simflash import Xorshift
+            from ovl_sim.simflash import Xorshift
             rng = Xorshift(1)
             data = bytes(rng.next() & 0xFF for _ in range(256 * 1024))
             with open(path, "wb") as f:

@@ -21,7 +21,7 @@ from ovl import compat
 from ovl.flash import PowerCut, BytesSource
 from ovl.overlay import mount as mount_overlay, MAX_FILE_SIZE
 from ovl.paths import is_dir, is_lnk, is_reg, join
-from ovl.simflash import TORN_MODES
+from ovl_sim.simflash import TORN_MODES
 
 from host_tools import fs_format as fmt
 

@@ -13,7 +13,7 @@ import stat
 import sys
 
 from ovl.flash import Region
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 from ovl.logstore import LogStore, ROOT_INO, STATE_NAMES
 from ovl.log_format import BLOCK_HDR_SIZE, BlockCountError, \
     unpack_block_header

@@ -3,7 +3,7 @@
 For each workload (crash_workloads) it runs the ops once on a simulated
 flash to count the flash program/erase operations, then once per crash
 case: restore the fixture's flash snapshot, arm a power cut at operation
-`cut` (torn as `variant`, see ovl.simflash.TORN_MODES), mount and run the
+`cut` (torn as `variant`, see ovl_sim.simflash.TORN_MODES), mount and run the
 ops until the power goes, power on, and check:
 
   1. the remounted tree equals the model's state before or after the op in
@@ -40,7 +40,7 @@ from host_tools.crash_model import (DIR, FILE, SYMLINK, Model, ModelError,
 
 from ovl import compat
 from ovl.flash import PowerCut
-from ovl.simflash import SimFlash, Xorshift
+from ovl_sim.simflash import SimFlash, Xorshift
 
 VARIANTS = ("clean", "prefix", "bits", "unstable")
 FIXED_CLOCK = 1700000000

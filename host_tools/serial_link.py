@@ -237,10 +237,10 @@ def remote_error(payload, kind=None):
 
 # ----- bootstrap through the raw REPL --------------------------------------
 
-# What a board without ovl needs to run the agent (in import order).
-AGENT_MODULES = ("ovl", "ovl.compat", "ovl.flash", "ovl.simflash",
-                 "ovl.board", "ovl.frames", "ovl.fwslot", "ovl.agent",
-                 "ovl.board_runner")
+# What a board without ovl needs to run the agent (in import order).  The
+# simulated board brings its own ovl_sim (host_tools/serial_sim.py).
+AGENT_MODULES = ("ovl", "ovl.compat", "ovl.flash", "ovl.board", "ovl.frames",
+                 "ovl.fwslot", "ovl.agent")
 
 
 def module_source(name):

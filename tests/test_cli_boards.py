@@ -64,7 +64,7 @@ def test_bad_partition_tables(parts, message, tmp_path):
 def test_board_validation_under_micropython(mpy):
     out = mpy("""
 from ovl.board import Board, BoardError
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 d = {"name": "t", "flash": {"kind": "nor", "size": "0x10000", "erase_size": 4096,
      "page_size": 256}, "partitions": [
      {"name": "fw", "offset": 0, "size": "0x8000", "type": "squashfs"},

@@ -90,7 +90,7 @@ def test_a_damaged_link_index_is_found(tmp_path, runtime):
 from ovl.dirlower import DirLower
 from ovl.logstore import LogStore
 from ovl.overlay import Overlay
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 data = open(%r, "rb").read()
 flash = SimFlash(len(data), 4096, 256)
 flash.mem[:] = data

@@ -45,7 +45,7 @@ def test_lost_flush_is_reported_by_its_own_handle(lower):
     from ovl.dirlower import DirLower
     from ovl.logstore import LogStore
     from ovl.overlay import mount
-    from ovl.simflash import SimFlash
+    from ovl_sim.simflash import SimFlash
 
     flash = SimFlash(64 * 1024, 4096, 256)
     LogStore.format(flash)
@@ -70,7 +70,7 @@ def test_sync_reports_a_lost_flush(lower):
     from ovl.dirlower import DirLower
     from ovl.logstore import LogStore
     from ovl.overlay import mount
-    from ovl.simflash import SimFlash
+    from ovl_sim.simflash import SimFlash
 
     flash = SimFlash(64 * 1024, 4096, 256)
     LogStore.format(flash)

@@ -27,7 +27,7 @@ from ovl import compat
 from ovl.dirlower import DirLower
 from ovl.logstore import LogStore
 from ovl.overlay import mount
-from ovl.simflash import SimFlash, Xorshift
+from ovl_sim.simflash import SimFlash, Xorshift
 
 OPS_PER_RUN = 400
 SEEDS = (1, 2, 3, 4, 5, 6)

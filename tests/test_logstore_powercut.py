@@ -15,7 +15,7 @@ import pytest
 from test_logstore import COMMON, RANDOM_OPS
 
 SCRIPT = COMMON + """
-from ovl.simflash import TORN_MODES
+from ovl_sim.simflash import TORN_MODES
 
 NAND = False
 
@@ -225,7 +225,7 @@ def test_every_cut_on_nand(runtime):
 
 
 RANDOM_CUTS = """
-from ovl.simflash import TORN_MODES
+from ovl_sim.simflash import TORN_MODES
 
 def random_work(s, rng, steps):
     # creates, rewrites and appends (stamped), chmods, deletes, idle GC

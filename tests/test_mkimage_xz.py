@@ -102,9 +102,9 @@ def test_micropython_board_refuses_an_xz_lower_by_name(tmp_path, mpy):
     mkimage.build_image(str(top), image, comp="xz")
     out = mpy("""
 from ovl import compat, fwslot, squashfs
-from ovl.board_runner import boot, load_board
+from ovl_sim.board_runner import boot, load_board
 from ovl.flash import BytesSource
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 data = open(%r, "rb").read()
 try:
     squashfs.SquashFS(BytesSource(data))

@@ -349,7 +349,7 @@ CRASH_WORKLOAD = r"""
 import os, sys
 root, log, count, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
     int(sys.argv[4])
-sys.path.insert(0, %r)
+sys.path[:0] = [%r, %r]
 from test_mount import crash_ops
 logf = open(log, "a")
 for i, op in enumerate(crash_ops(seed, count)):
@@ -370,7 +370,9 @@ for i, op in enumerate(crash_ops(seed, count)):
         os.unlink(p(op[1]))
     logf.write("%%d\n" %% i)
     logf.flush()
-""" % os.path.dirname(os.path.abspath(__file__))
+""" % (os.path.dirname(os.path.abspath(__file__)),
+       os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "firmware"))
 
 
 def crash_ops(seed, count):

@@ -14,7 +14,7 @@ import pytest
 from ovl.dirlower import DirLower
 from ovl.logstore import LogStore
 from ovl.overlay import mount
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 from host_tools import fuse_wire as w
 from host_tools.fuse_server import FuseServer, serve, MAX_WRITE
 

@@ -86,7 +86,7 @@ def expected(trees, edited=("/etc/A", "/etc/B")):
 PREAMBLE = r"""
 import json, sys
 from ovl.flash import BytesSource
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 from ovl.squashfs import SquashFS
 from ovl.logstore import LogStore
 from ovl.overlay import mount

@@ -14,9 +14,9 @@ from host_tools.cmd_serial import flash_image
 from host_tools.serial_link import remote_error
 from ovl import agent, frames, fwslot
 from ovl.agent import Agent
-from ovl.board_runner import boot, load_board, mount_overlay, open_sim
+from ovl_sim.board_runner import boot, load_board, mount_overlay, open_sim
 from ovl.flash import PowerCut
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 
 from conftest import ROOT
 from test_upgrade import build, expected, user_edits

@@ -4,7 +4,7 @@ last line is the labelled results."""
 import sys
 
 from checklib import outcome, report
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 
 
 def blockdev_bridge(r):

@@ -7,7 +7,7 @@ import sys
 
 from checklib import outcome, report
 from ovl.flash import Region, PowerCut
-from ovl.simflash import SimFlash, TORN_MODES
+from ovl_sim.simflash import SimFlash, TORN_MODES
 
 
 def erase_program_and_counters(r):
