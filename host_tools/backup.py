@@ -22,7 +22,7 @@ import tarfile
 from host_tools.cmd_overlay import file_digest
 from ovl import compat
 from ovl.agent import PUT_PREFIX
-from ovl.overlay import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, join
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, join
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -31,7 +31,6 @@ CHANGE = "OVL.change"          # pax header of each entry: the diff kind
 FORMAT = "OVL.backup"          # pax global header: the format version
 LOWER_ID = "OVL.lower"         # pax global header: the firmware's identity
 VERSION = "1"
-S_IFIFO = 0o010000
 
 
 class BackupError(ValueError):

@@ -120,8 +120,8 @@ def lower_spec(lower, image):
     format): kinds, permissions, owners, mtimes, data, targets, and hard
     links as "link" to the first of their names."""
     from host_tools.crash_model import DIR, FILE, SYMLINK
-    from ovl.overlay import join, S_IFMT
-    kinds = {0o040000: DIR, 0o100000: FILE, 0o120000: SYMLINK}
+    from ovl.paths import join, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK
+    kinds = {S_IFDIR: DIR, S_IFREG: FILE, S_IFLNK: SYMLINK}
     spec = {}
     first = {}              # lower ino of a hard-linked file -> first name
     total = 0

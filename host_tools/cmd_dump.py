@@ -21,7 +21,7 @@ from host_tools.cli import CliError
 from host_tools.cmd_serial import (Progress, RESUME_HINT, add_port_args,
                                    human, open_link, target_hashes)
 from host_tools.serial_link import LinkError
-from ovl import agent
+from ovl import agent, frames
 from ovl.board import Board
 
 ROUNDS = 3          # reads of a block whose bytes do not hash as the board's
@@ -50,8 +50,8 @@ def read_blocks(link, base, blocks, erase, out, progress):
     for b in blocks:
         for off in range(0, erase, chunk):
             n = min(chunk, erase - off)
-            reqs.append((agent.READ, struct.pack("<II", base + b * erase + off,
-                                                 n)))
+            reqs.append((agent.READ, struct.pack(frames.RANGE,
+                                                 base + b * erase + off, n)))
             where.append((b, off))
     got = {}
 

@@ -19,8 +19,8 @@ import sys
 
 from ovl import compat
 from ovl.flash import PowerCut, BytesSource
-from ovl.overlay import (mount as mount_overlay, is_dir, is_lnk, is_reg,
-                         join, MAX_FILE_SIZE)
+from ovl.overlay import mount as mount_overlay, MAX_FILE_SIZE
+from ovl.paths import is_dir, is_lnk, is_reg, join
 from ovl_sim.simflash import TORN_MODES
 
 from host_tools import fs_format as fmt

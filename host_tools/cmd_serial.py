@@ -20,7 +20,7 @@ from host_tools import fs_format as fmt, serial_link
 from host_tools.serial_link import LinkError, RemoteError, hexdigest
 from ovl import agent, compat, frames
 from ovl.board import Board
-from ovl.overlay import join as overlay_join
+from ovl.paths import join as overlay_join, is_dir
 
 RESUME_HINT = "rerun the same command to resume"
 
@@ -156,15 +156,17 @@ def choose_target(info, board, name):
 
 
 def target_hashes(link, addr, nblocks, erase):
-    per = max(1, link.max_payload // agent.DIGEST_LEN)
+    per = max(1, link.max_payload // frames.DIGEST_LEN)
     reqs = []
     for first in range(0, nblocks, per):
         k = min(per, nblocks - first)
-        reqs.append((agent.HASHES, struct.pack("<III", addr + first * erase,
+        reqs.append((agent.HASHES, struct.pack(frames.HASHES_RANGE,
+                                               addr + first * erase,
                                                k * erase, erase)))
     out = []
     link.pipeline(reqs, lambda i, k, p: out.extend(
-        p[j:j + agent.DIGEST_LEN] for j in range(0, len(p), agent.DIGEST_LEN)))
+        p[j:j + frames.DIGEST_LEN]
+        for j in range(0, len(p), frames.DIGEST_LEN)))
     return out
 
 
@@ -189,23 +191,25 @@ def write_blocks(link, base, padded, blocks, erase, progress):
         start = run[0] * erase
         data = padded[start:start + len(run) * erase]
         digest = hashlib.sha256(data).digest()
-        reqs.append((agent.WRITE, struct.pack("<II32s", base + start,
+        reqs.append((agent.WRITE, struct.pack(frames.WRITE_HEAD, base + start,
                                               len(data), digest)))
         for off in range(0, len(data), chunk):
-            reqs.append((frames.DATA, struct.pack("<I", off) +
+            reqs.append((frames.DATA, struct.pack(frames.DATA_HEAD, off) +
                          data[off:off + chunk]))
         expect[len(reqs) - 1] = (base + start, digest)
-    sizes = [len(p) - 4 if k == frames.DATA else 0 for k, p in reqs]
+    sizes = [len(p) - frames.DATA_HEAD_LEN if k == frames.DATA else 0
+             for k, p in reqs]
     written = [0]
 
     def on_reply(i, kind, payload):
         progress.update(sizes[i])
         if i in expect:
             addr, digest = expect[i]
-            if payload[2:] != digest:
+            if payload[frames.WRITE_DONE_LEN:] != digest:
                 raise LinkError("board read back different data at 0x%x;"
                                 " %s" % (addr, RESUME_HINT))
-            written[0] += struct.unpack("<H", payload[:2])[0]
+            written[0] += struct.unpack(
+                frames.WRITE_DONE, payload[:frames.WRITE_DONE_LEN])[0]
 
     link.pipeline(reqs, on_reply)
     return written[0]
@@ -468,12 +472,13 @@ def remote_put(link, path, data, progress=None):
                        "sha256": hashlib.sha256(data).hexdigest()}).encode()
     chunk = link.max_payload
     reqs = [(agent.FS_PUT, head)] + [
-        (frames.DATA, struct.pack("<I", off) + data[off:off + chunk])
+        (frames.DATA, struct.pack(frames.DATA_HEAD, off) +
+         data[off:off + chunk])
         for off in range(0, len(data), chunk)]
 
     def on_reply(i, kind, payload):
         if progress and i:
-            progress.update(len(reqs[i][1]) - 4)
+            progress.update(len(reqs[i][1]) - frames.DATA_HEAD_LEN)
 
     link.pipeline(reqs, on_reply)
 
@@ -482,7 +487,7 @@ def remote_ls(link, path, long=False):
     """Print a listing as `ovl fs ls` does (host_tools.fs_format); a page
     of entries at a time, -l asks stat for each entry."""
     st = link.call_json(agent.FS_STAT, {"path": path})
-    if st["mode"] & 0o170000 != 0o040000:
+    if not is_dir(st["mode"]):
         pages = [[[path.rstrip("/").rsplit("/", 1)[-1], st["mode"],
                    st["size"]]]]
         path = path.rstrip("/").rsplit("/", 1)[0] or "/"
@@ -604,10 +609,9 @@ def remote_verb(link, verb, a, data, keep=None, layer="merged"):
             a[0], a[1], human(len(data)), len(data) / 1024 / max(dt, 1e-6)))
     elif verb in ("rm", "rmdir"):
         # the agent's rm takes both kinds: the words keep fs's meaning
-        is_dir = call(agent.FS_STAT, {"path": a[0]})["mode"] & 0o170000 == \
-            0o040000
-        if is_dir != (verb == "rmdir"):
-            raise fmt.rm_kind_error(a[0], is_dir)
+        a_dir = is_dir(call(agent.FS_STAT, {"path": a[0]})["mode"])
+        if a_dir != (verb == "rmdir"):
+            raise fmt.rm_kind_error(a[0], a_dir)
         call(agent.FS_RM, {"path": a[0]})
     elif verb == "mkdir":
         call(agent.FS_MKDIR, {"path": a[0]})

@@ -10,13 +10,12 @@ from the block headers of an image that is already formatted.
 import json
 import os
 import stat
-import struct
 import sys
 
 from ovl.flash import Region
 from ovl_sim.simflash import SimFlash
 from ovl.logstore import LogStore, ROOT_INO, STATE_NAMES
-from ovl.log_format import BLOCK_HDR_SIZE, BLOCK_MAGIC, BlockCountError, \
+from ovl.log_format import BLOCK_HDR_SIZE, BlockCountError, \
     unpack_block_header
 from host_tools.boards import SIM_FLASH_LIMIT, load_board
 from host_tools.cli import CliError, one_line
@@ -111,24 +110,25 @@ def sniff_geometry(path):
         while off + BLOCK_HDR_SIZE <= min(size, 1 << 22):
             f.seek(off)
             raw = f.read(BLOCK_HDR_SIZE)
-            if struct.unpack("<I", raw[:4])[0] == BLOCK_MAGIC:
-                hdr = unpack_block_header(raw)
-                if hdr is not None:
-                    prog_unit, ec, seq, es, count = hdr
-                    if es and off % es == 0:
-                        f.seek(0)
-                        if off and f.read(off) != b"\xff" * off:
-                            # something else lives before it: a whole chip
-                            raise CliError(
-                                "%s: the log store starts at 0x%x, after "
-                                "other data: give --board NAME --partition "
-                                "NAME for a whole-chip file" % (path, off))
-                        if size != es * count:
-                            raise CliError(block_count_message(
-                                path, size / es, count))
-                        nand = prog_unit > 4
-                        return (size, es, prog_unit if nand else min(256, es),
-                                "nand" if nand else "nor", None)
+            # The format module decides what a block header is (its
+            # magic, version and CRC); None for anything else.
+            hdr = unpack_block_header(raw)
+            if hdr is not None:
+                prog_unit, ec, seq, es, count = hdr
+                if es and off % es == 0:
+                    f.seek(0)
+                    if off and f.read(off) != b"\xff" * off:
+                        # something else lives before it: a whole chip
+                        raise CliError(
+                            "%s: the log store starts at 0x%x, after "
+                            "other data: give --board NAME --partition "
+                            "NAME for a whole-chip file" % (path, off))
+                    if size != es * count:
+                        raise CliError(block_count_message(
+                            path, size / es, count))
+                    nand = prog_unit > 4
+                    return (size, es, prog_unit if nand else min(256, es),
+                            "nand" if nand else "nor", None)
             off += 512
     raise CliError("%s: no log store block header found: give --board or "
                    "--size/--erase-size (or `ovl format` it)" % path)

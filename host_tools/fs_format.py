@@ -22,12 +22,12 @@ output prints their original bytes, JSON carries them as \\udcXX escapes.
 import json
 
 from ovl import compat
+from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG, S_IFCHR, S_IFBLK, \
+    S_IFIFO, S_IFSOCK
 
-S_IFMT = 0o170000
-
-TYPE_NAMES = {0o040000: "dir", 0o120000: "symlink", 0o100000: "file",
-              0o020000: "chardev", 0o060000: "blockdev", 0o010000: "fifo",
-              0o140000: "socket"}
+TYPE_NAMES = {S_IFDIR: "dir", S_IFLNK: "symlink", S_IFREG: "file",
+              S_IFCHR: "chardev", S_IFBLK: "blockdev", S_IFIFO: "fifo",
+              S_IFSOCK: "socket"}
 TYPE_CHARS = {"dir": "d", "symlink": "l", "file": "-", "chardev": "c",
               "blockdev": "b", "fifo": "p", "socket": "s"}
 

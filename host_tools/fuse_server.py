@@ -20,7 +20,7 @@ import stat
 import sys
 import time
 
-from ovl.overlay import join, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
+from ovl.paths import join, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
 from host_tools import fuse_wire as w
 
 ENTRY_TIMEOUT = 1.0

@@ -141,7 +141,7 @@ class Link:
             kind, seq, payload = frame
             if kind == NAK:
                 # The agent rate-limits these to one per lost frame.
-                (expected,) = struct.unpack("<H", payload[:2])
+                (expected,) = struct.unpack_from(frames.NAK_BODY, payload)
                 self._resend(inflight, replies, expected)
                 continue
             if not any(f[0] == seq for f in inflight) or seq in replies:
@@ -227,8 +227,10 @@ class Link:
 
 
 def remote_error(payload, kind=None):
-    code = struct.unpack("<H", payload[:2])[0] if len(payload) >= 2 else 5
-    msg = payload[2:].decode("utf-8", "replace")
+    head = frames.ERR_HEAD_LEN
+    code = struct.unpack(frames.ERR_HEAD, payload[:head])[0] \
+        if len(payload) >= head else 5
+    msg = payload[head:].decode("utf-8", "replace")
     what = agent.NAMES.get(kind, "request") if kind is not None else "request"
     return RemoteError(code, "board refused %s: %s" % (what, msg))
 

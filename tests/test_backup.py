@@ -141,6 +141,7 @@ def file_contents(lower, upper):
         s.release()
 
 
+@pytest.mark.slow
 def test_restore_cut_at_many_points_finishes_when_run_again(layers,
                                                             tmp_path):
     lower, upper = layers
@@ -259,6 +260,7 @@ def members(path):
     return out
 
 
+@pytest.mark.slow
 def test_remote_backup_equals_the_image_backup(layers, tmp_path):
     lower, _ = layers
     board = load_board("sim")

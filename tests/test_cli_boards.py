@@ -83,6 +83,7 @@ except BoardError as e:
     assert out.split() == ["b'x'", "fw", "refused", "True"]
 
 
+@pytest.mark.slow
 def test_provision_and_flashinfo(tmp_path):
     path = str(tmp_path / "chip.flash")
     proc = ovl("provision", path, "--board", "sim")

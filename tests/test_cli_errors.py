@@ -524,6 +524,7 @@ def check(res):
 @pytest.mark.parametrize("name", [
     pytest.param(c[0], marks=c[2]["mark"]) if "mark" in c[2] else c[0]
     for c in ALL_CASES])
+@pytest.mark.slow
 def test_bad_input_gives_one_line_and_nonzero_exit(results, name):
     check(results[name])
 
@@ -553,6 +554,7 @@ SHELL_BAD = [
 ]
 
 
+@pytest.mark.slow
 def test_shell_bad_lines_are_one_error_record_each(tmp_path):
     """`ovl shell` reports each failed command as one "error: ..." line on
     stdout (documented session behaviour) and keeps going; nothing may
@@ -646,6 +648,7 @@ def test_provision_over_an_existing_chip_keeps_it(tmp_path):
         assert f.read(5) == b"state"
 
 
+@pytest.mark.slow
 def test_a_second_session_on_a_busy_upper_is_refused(tmp_path):
     """Two sessions on one upper would each save their own copy, losing
     one's changes: the second is refused while the first holds it."""

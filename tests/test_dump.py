@@ -57,6 +57,7 @@ def upper_bytes(sim):
         return f.read(part.size)
 
 
+@pytest.mark.slow
 def test_dump_resume_and_write_back(board, tmp_path):
     sim, image = board
     out = tmp_path / "upper.img"

@@ -75,6 +75,7 @@ def test_mcu_boards_name_heap_and_block_size():
     assert sorted(TODAY_BUDGET) == MCU_BOARDS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("board", MCU_BOARDS)
 def test_board_job_within_todays_budget(board, work, setups):
     setup = setup_for(setups, work, board)

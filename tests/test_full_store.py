@@ -24,11 +24,13 @@ def source():
         return f.read()
 
 
+@pytest.mark.slow
 def test_fill_empty_cycles_api(runtime, lower):
     out = runtime(source(), args=[lower, "24"], timeout=600, heap="32M")
     assert out.split()[-3:] == ["ok", "24", "4"], out
 
 
+@pytest.mark.slow
 def test_fill_empty_cycles_vfs(mpy, lower):
     out = mpy(source(), args=[lower, "8", "vfs"], timeout=600, heap="32M")
     assert out.split()[-3:] == ["ok", "8", "4"], out

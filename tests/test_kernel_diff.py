@@ -341,6 +341,7 @@ def ovl_over(lower_kind, lower_dir, tmp):
     return lower, flash
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("lower_kind", ["dir", "squashfs"])
 def test_same_results_as_kernel_overlayfs(seed, lower_kind, umask022):

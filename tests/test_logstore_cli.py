@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -13,6 +15,7 @@ def ovl(*args):
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
+@pytest.mark.slow
 def test_format_info_fsck_roundtrip(tmp_path):
     img = str(tmp_path / "u.img")
     p = ovl("format", img, "--size", "256k", "--erase-size", "4k")
@@ -54,6 +57,7 @@ def test_format_info_fsck_roundtrip(tmp_path):
         "corrupt_nodes" in info["counters"]
 
 
+@pytest.mark.slow
 def test_board_geometry_partition_and_bad_input(tmp_path):
     img = str(tmp_path / "n.img")
     p = ovl("format", img, "--size", "1M", "--erase-size", "128k", "--nand")
@@ -85,6 +89,7 @@ def one_line_error(p, status=1):
     return lines[0]
 
 
+@pytest.mark.slow
 def test_truncated_upper_is_refused_with_its_block_counts(tmp_path):
     img = str(tmp_path / "u.img")
     assert ovl("format", img, "--size", "64k", "--erase-size", "4k"
@@ -113,6 +118,7 @@ def test_truncated_upper_is_refused_with_its_block_counts(tmp_path):
         assert expect in str(e)
 
 
+@pytest.mark.slow
 def test_directories_and_huge_sizes_are_refused_before_allocating(tmp_path):
     d = str(tmp_path)
     for cmd, status in (("fsck", 8), ("info", 1)):
@@ -153,6 +159,7 @@ def add_file(img, name=b"kept", data=b"user data"):
     flash.save()
 
 
+@pytest.mark.slow
 def test_format_refuses_a_non_ovl_partition_and_a_store_in_use(tmp_path):
     chip = str(tmp_path / "chip.img")
     assert ovl("format", chip, "--board", "sim", "--partition", "upper"
@@ -184,6 +191,7 @@ def test_format_refuses_a_non_ovl_partition_and_a_store_in_use(tmp_path):
                ).returncode == 0
 
 
+@pytest.mark.slow
 def test_impossible_geometry_is_one_line_up_front(tmp_path):
     out = str(tmp_path / "g.img")
     cases = [
@@ -209,6 +217,7 @@ def test_impossible_geometry_is_one_line_up_front(tmp_path):
         assert not os.path.exists(out), args
 
 
+@pytest.mark.slow
 def test_fsck_exit_status_follows_fsck(tmp_path):
     """0 clean, 1 repaired, 4 errors left, 8 could not check (e2fsck's
     convention)."""

@@ -37,6 +37,7 @@ def superblock(path):
         raw[fmt.SUPERBLOCK_SIZE:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block_size", ["4K", "128K"])
 def test_unsquashfs_and_the_reader_equal_source(source, tmp_path, block_size):
     need_tool("unsquashfs")
@@ -127,6 +128,7 @@ for n in notes:
             in n and "did not mount" in n]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block_size", ["4K", "128K"])
 def test_linux_mounts_an_xz_image(source, tmp_path, block_size):
     """The kernel's xz decoder takes the streams and the options block."""

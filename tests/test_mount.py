@@ -201,6 +201,7 @@ def tree_with_rdev(root):
     return tree
 
 
+@pytest.mark.slow
 def test_real_programs_match_kernel_overlayfs(layers):
     lower, image, upper, base = layers
     kernel = None
@@ -247,6 +248,7 @@ def read_file(path):
 
 @pytest.mark.parametrize("how", ["SIGTERM", "ovl umount", "umount",
                                  "fusermount3 -u"])
+@pytest.mark.slow
 def test_every_way_of_stopping_commits_and_exits_0(layers, how):
     lower, image, upper, base = layers
     if how.startswith("fusermount3") and not shutil.which("fusermount3"):
@@ -288,6 +290,7 @@ def test_every_way_of_stopping_commits_and_exits_0(layers, how):
             pass                 # its mount is gone
 
 
+@pytest.mark.slow
 def test_background_mount_and_a_second_mount_of_the_upper(layers):
     lower, image, upper, base = layers
     mnt, mnt2 = os.path.join(base, "mnt"), os.path.join(base, "mnt2")
@@ -459,6 +462,7 @@ def mounted_tree(root):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kill_9_mid_workload_is_a_power_cut(layers, seed):
     lower, image, upper, base = layers
@@ -511,6 +515,7 @@ def test_kill_9_mid_workload_is_a_power_cut(layers, seed):
 
 # ----- bad input ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_nothing_half_mounted(layers, tmp_path):
     lower, image, upper, base = layers
     mnt = os.path.join(base, "mnt")
@@ -613,6 +618,7 @@ except (CliError, OSError, ValueError) as e:
 """ % ROOT
 
 
+@pytest.mark.slow
 def test_a_user_mounts_through_fusermount3():
     """Not root: fusermount3 mounts and passes the /dev/fuse descriptor
     back; `ovl umount` goes through `fusermount3 -u`.  Run as nobody with

@@ -272,6 +272,7 @@ def test_fs_put_of_a_fifo_refuses_instead_of_hanging(layers, tmp_path):
     assert open(upper, "rb").read() == before
 
 
+@pytest.mark.slow
 def test_fs_works_over_a_lower_directory_with_a_non_utf8_name(tmp_path,
                                                                capsys):
     low = tmp_path / "low"

@@ -88,6 +88,7 @@ def test_verbs_over_the_union(booted):
     link.bye()
 
 
+@pytest.mark.slow
 def test_put_interrupted_by_power_cut_keeps_the_old_file(booted):
     b, link, root = booted
     old = os.urandom(5000)
@@ -108,6 +109,7 @@ def names(link, path):
             ["entries"]]
 
 
+@pytest.mark.slow
 def test_put_temporary_is_hidden_and_cleaned_up(booted):
     import hashlib
     import struct

@@ -87,6 +87,7 @@ def board_processes(flash):
     return pids
 
 
+@pytest.mark.slow
 def test_sim_flash_remote_ls_on_a_pty(tmp_path, firmware):
     flash = tmp_path / "flash.bin"
     sim = Sim(flash)
@@ -130,6 +131,7 @@ def test_sim_flash_remote_ls_on_a_pty(tmp_path, firmware):
         sim.stop(signal.SIGTERM)
 
 
+@pytest.mark.slow
 def test_sigkill_is_a_power_cut_over_a_socket(tmp_path, firmware):
     flash = tmp_path / "flash.bin"
     with open(os.path.join(ROOT, "boards", "sim.json")) as f:

@@ -77,6 +77,7 @@ def variants(tmp_path_factory):
     return images
 
 
+@pytest.mark.slow
 def test_identity_reads_4k_and_sees_changes(variants, runtime):
     names = sorted(variants)
     got = json.loads(runtime(IDENTITY % {"images": [variants[n] for n in names]},

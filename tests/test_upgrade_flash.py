@@ -120,6 +120,7 @@ def check_whole(fs, trees, want):
     assert fs.fsck() == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("board_json", [SIM, AB], ids=["sim", "sim-ab"])
 def test_power_cut_at_every_flash_operation_of_an_upgrade(tmp_path,
                                                           board_json):
@@ -228,6 +229,7 @@ def edit_offline(flash_path, board_json, paths, slot=None):
     flash.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("board_json", [SIM, AB], ids=["sim", "sim-ab"])
 def test_ovl_flash_upgrade_keeps_the_users_files(board, tmp_path,  # noqa: F811
                                                  board_json):
@@ -311,6 +313,7 @@ def fill(fs):
             size //= 2
 
 
+@pytest.mark.slow
 def test_a_full_upper_stops_the_flash_before_any_firmware_block(tmp_path):
     """Keeping a file needs room in the upper: without it the flash stops
     with ENOSPC, and the board still boots the old firmware with every
@@ -332,6 +335,7 @@ def test_a_full_upper_stops_the_flash_before_any_firmware_block(tmp_path):
         assert fs.read_bytes(path) == want[path]
 
 
+@pytest.mark.slow
 def test_a_full_upper_at_the_first_mount_over_a_new_slot(tmp_path):
     """A/B, the new slot written without keeping (an agent with no overlay
     mounted) and no room to keep A from the old slot at boot: the board

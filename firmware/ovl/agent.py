@@ -69,8 +69,6 @@ NAMES = {HELLO: "hello", READ: "read", HASH: "hash", HASHES: "hashes",
 IDEMPOTENT = (HELLO, READ, HASH, HASHES, FW_STATUS, FS_LS, FS_STAT, FS_GET,
               FS_DIFF, UP_SCAN, UP_CONFLICTS)
 
-DIGEST_LEN = 32
-
 
 def unpack(fmt, payload):
     """struct.unpack that raises ValueError on a wrong length (CPython
@@ -82,7 +80,7 @@ def unpack(fmt, payload):
 
 
 def error_payload(code, message):
-    return struct.pack("<H", code & 0xFFFF) + message.encode()[:200]
+    return struct.pack(frames.ERR_HEAD, code & 0xFFFF) + message.encode()[:200]
 
 
 def exc_message(e):
@@ -240,7 +238,8 @@ class Agent:
             return
         self.nak_sent = self.expected
         self.nak_quiet = self.window
-        self._send(NAK, self.expected, struct.pack("<H", self.expected))
+        self._send(NAK, self.expected, struct.pack(frames.NAK_BODY,
+                                                  self.expected))
 
     def handle_frame(self, kind, seq, payload):
         if kind == HELLO:
@@ -384,7 +383,7 @@ class Agent:
                                      " image; FW_BEGIN it first" % s.name)
 
     def read(self, payload):
-        addr, n = unpack("<II", payload)
+        addr, n = unpack(frames.RANGE, payload)
         if n > self.max_payload:
             raise compat.oserror(compat.E2BIG, "read of %d bytes exceeds %d"
                                  % (n, self.max_payload))
@@ -392,13 +391,14 @@ class Agent:
         return self.flash.read(addr, n)
 
     def hash(self, payload):
-        addr, n = unpack("<II", payload)
+        addr, n = unpack(frames.RANGE, payload)
         self._check_range(addr, n)
         return fwslot.hash_range(self.flash, addr, n)
 
     def hashes(self, payload):
-        addr, n, unit = unpack("<III", payload)
-        if unit <= 0 or n % unit or (n // unit) * DIGEST_LEN > self.max_payload:
+        addr, n, unit = unpack(frames.HASHES_RANGE, payload)
+        if unit <= 0 or n % unit or \
+                (n // unit) * frames.DIGEST_LEN > self.max_payload:
             raise compat.oserror(compat.EINVAL, "bad hash unit %d for %d bytes"
                                  % (unit, n))
         self._check_range(addr, n)
@@ -408,7 +408,7 @@ class Agent:
         return b"".join(out)
 
     def erase(self, payload):
-        addr, n = unpack("<II", payload)
+        addr, n = unpack(frames.RANGE, payload)
         self._check_writable(addr, n)
         erase = self.flash.erase_size
         for b in range(addr // erase, (addr + n) // erase):
@@ -417,7 +417,7 @@ class Agent:
         return b""
 
     def write(self, payload):
-        addr, n, digest = unpack("<II32s", payload)
+        addr, n, digest = unpack(frames.WRITE_HEAD, payload)
         self._check_writable(addr, n)
         if n == 0 or n > self.write_max:
             raise compat.oserror(compat.E2BIG, "write of %d bytes; limit %d"
@@ -430,10 +430,11 @@ class Agent:
         job = self.job
         if job is None:
             raise compat.oserror(compat.EINVAL, "DATA without a WRITE")
-        if len(payload) < 4:
+        head = frames.DATA_HEAD_LEN
+        if len(payload) < head:
             raise ValueError("short DATA frame")
-        (offset,) = struct.unpack("<I", payload[:4])
-        chunk = payload[4:]
+        (offset,) = struct.unpack(frames.DATA_HEAD, payload[:head])
+        chunk = payload[head:]
         if isinstance(job, PutJob):
             if offset != job.pos or job.pos + len(chunk) > job.size:
                 raise compat.oserror(compat.EINVAL, "DATA at %d, expected %d"
@@ -465,7 +466,7 @@ class Agent:
         if check != job.digest:
             raise compat.oserror(compat.EIO, "verify failed at 0x%x: flash"
                                  " reads back different data" % job.addr)
-        return struct.pack("<H", written) + check
+        return struct.pack(frames.WRITE_DONE, written) + check
 
     # ----- firmware slots ---------------------------------------------------
 
@@ -558,7 +559,8 @@ class Agent:
         out = {"mode": st[0], "ino": st[1], "nlink": st[3], "uid": st[4],
                "gid": st[5], "size": st[6], "mtime": st[8],
                "layer": fs.layer_of(path)}
-        if st[0] & 0o170000 == 0o120000:
+        from ovl.paths import is_lnk    # an injected agent has no ovl.paths
+        if is_lnk(st[0]):
             out["target"] = fs.readlink(path)
         if req.get("lower"):
             # what the firmware has at this path (a backup's opaque dirs)
@@ -595,7 +597,8 @@ class Agent:
     def fs_rm(self, payload):
         path = json.loads(payload)["path"]
         fs = self._fs()
-        if fs.lstat(path)[0] & 0o170000 == 0o040000:
+        from ovl.paths import is_dir    # an injected agent has no ovl.paths
+        if is_dir(fs.lstat(path)[0]):
             fs.rmdir(path)
         else:
             fs.remove(path)

@@ -24,11 +24,8 @@ import time
 
 from ovl import compat
 from ovl.compat import oserror
-
-S_IFMT = 0o170000
-S_IFDIR = 0o040000
-S_IFREG = 0o100000
-S_IFLNK = 0o120000
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_dir, is_reg, \
+    is_lnk, join, split_path, normalize
 
 # Upper-only objects get st_ino from a range no lower image reaches, so
 # numbers stay unique and a copied-up object keeps its lower st_ino.
@@ -51,18 +48,6 @@ TIME_MIN = -(1 << 63)
 TIME_MAX = (1 << 63) - 1
 
 
-def is_dir(mode):
-    return mode & S_IFMT == S_IFDIR
-
-
-def is_reg(mode):
-    return mode & S_IFMT == S_IFREG
-
-
-def is_lnk(mode):
-    return mode & S_IFMT == S_IFLNK
-
-
 def utf8(name):
     try:
         name.encode()
@@ -77,29 +62,6 @@ def upper_name(name):
         raise oserror(compat.EINVAL, "name %r is not UTF-8, which the upper"
                       " stores" % name)
     return name
-
-
-def join(parent, name):
-    return "/" + name if parent == "/" else parent + "/" + name
-
-
-def split_path(path):
-    """Components of path; '.' and empty ones dropped, '..' kept."""
-    if not isinstance(path, str):
-        raise TypeError("path must be str")
-    return [c for c in path.split("/") if c and c != "."]
-
-
-def normalize(path):
-    """Absolute, lexically normalised path (for keys and messages)."""
-    out = []
-    for c in split_path(path):
-        if c == "..":
-            if out:
-                out.pop()
-        else:
-            out.append(c)
-    return "/" + "/".join(out)
 
 
 class StatResult(tuple):

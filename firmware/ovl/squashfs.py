@@ -20,6 +20,8 @@ import struct
 
 from ovl import compat
 from ovl import squashfs_format as F
+from ovl.lower import Entry
+from ovl.paths import S_IFMT, S_IFDIR
 
 _unpack_from = struct.unpack_from
 
@@ -76,33 +78,6 @@ class BlockSizeLimitError(ValueError):
     """The image is valid but its data blocks are larger than the limit the
     caller (a board's lower_block_size) allows: reading it would need more
     RAM per block than the board has."""
-
-
-class Entry:
-    """What lookup/readdir return: stat fields plus where the data lives.
-
-    ino, mode (with S_IF* bits), nlink, uid, gid, size, mtime, rdev, name
-    are the Lower contract.  `path` is set by lowers that address entries
-    by path (DirLower); `loc` holds the image reader's private location.
-    """
-
-    def __init__(self, ino, mode, nlink, uid, gid, size, mtime, rdev, name,
-                 path=None, loc=None):
-        self.ino = ino
-        self.mode = mode
-        self.nlink = nlink
-        self.uid = uid
-        self.gid = gid
-        self.size = size
-        self.mtime = mtime
-        self.rdev = rdev
-        self.name = name
-        self.path = path
-        self.loc = loc
-
-    def __repr__(self):
-        return "<Entry %r ino=%d mode=%o size=%d>" % (
-            self.name, self.ino, self.mode, self.size)
 
 
 class _FileLoc:
@@ -298,7 +273,7 @@ class SquashFS:
                 % (self.block_size >> 10, max_block_size >> 10,
                    max_block_size >> 10))
         self.root = self._inode(self.root_inode, "")
-        if self.root.mode & F.S_IFMT != F.S_IFDIR:
+        if self.root.mode & S_IFMT != S_IFDIR:
             raise BadInodeError("root inode is not a directory")
 
     # -- superblock ---------------------------------------------------------
@@ -716,7 +691,7 @@ class SquashFS:
         if child.ino != ino:
             raise BadDirectoryError("entry %r says inode %d, inode says %d"
                                     % (raw, ino, child.ino))
-        if F.TYPE_TO_S_IF.get(etype) != child.mode & F.S_IFMT:
+        if F.TYPE_TO_S_IF.get(etype) != child.mode & S_IFMT:
             raise BadDirectoryError("entry %r type %d does not match its inode"
                                     % (raw, etype))
         if ref == d.ref:

@@ -13,6 +13,9 @@ learn which kind follows.
 
 import struct
 
+from ovl.paths import S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, \
+    S_IFCHR, S_IFIFO
+
 MAGIC = 0x73717368          # "hsqs" on disk
 VERSION_MAJOR = 4
 VERSION_MINOR = 0
@@ -80,15 +83,8 @@ LFIFO_TYPE = 13
 LSOCKET_TYPE = 14
 EXTENDED_OFFSET = 7
 
-# POSIX file-type bits (st_mode & S_IFMT) for each basic inode type.
-S_IFMT = 0o170000
-S_IFSOCK = 0o140000
-S_IFLNK = 0o120000
-S_IFREG = 0o100000
-S_IFBLK = 0o060000
-S_IFDIR = 0o040000
-S_IFCHR = 0o020000
-S_IFIFO = 0o010000
+# POSIX file-type bits (st_mode & S_IFMT, from ovl.paths) for each basic
+# inode type.
 TYPE_TO_S_IF = {
     DIR_TYPE: S_IFDIR, REG_TYPE: S_IFREG, SYMLINK_TYPE: S_IFLNK,
     BLKDEV_TYPE: S_IFBLK, CHRDEV_TYPE: S_IFCHR, FIFO_TYPE: S_IFIFO,

@@ -25,8 +25,8 @@ from happening, in three steps:
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.overlay import (Origin, META_ORIGIN, META_BASE, META_CONFLICT,
-                         is_reg, is_dir)
+from ovl.overlay import Origin, META_ORIGIN, META_BASE, META_CONFLICT
+from ovl.paths import is_reg, is_dir
 
 # META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
 # META_CONFLICT: b"stale" | b"modified" | b"created"

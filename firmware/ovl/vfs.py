@@ -10,7 +10,7 @@ through readinto/write/ioctl.
 import io
 
 from ovl import compat
-from ovl.overlay import join, normalize, S_IFMT
+from ovl.paths import join, normalize, S_IFMT, S_IFDIR
 
 IOCTL_FLUSH = 1
 IOCTL_SEEK = 2
@@ -73,7 +73,7 @@ class OvlVfs:
 
     def chdir(self, path):
         path = self._path(path)
-        if self.ovl.stat(path)[0] & S_IFMT != 0o040000:
+        if self.ovl.stat(path)[0] & S_IFMT != S_IFDIR:
             raise compat.oserror(compat.ENOTDIR, path)
         self.cwd = normalize(path)
 
