@@ -12,6 +12,9 @@ counters), so one run is the measurement:
   W2  2,000 appends of 64 bytes to one file, committed (closed) every 10
   W3  one 256 KiB file, then 20 one-byte edits at random offsets
   W1s W1 run on for 5,000 rewrites (the logs wrap: GC, erases)
+  W5  near full: files of 100-4,000 B up to 30/60/75/80/85/90% of the
+      chip in file data, then 2,000 rewrites and appends at that level
+      (bytes programmed and erases per operation, ENOSPC counts)
 
 For each: bytes programmed, write amplification (programmed / user bytes
 written), erases, max erases of one block, bytes read by a fresh mount, and
@@ -227,6 +230,51 @@ def measure(rig_cls, work, seed):
             'max_erases': max(wear), 'mount_bytes_read': mount_read,
             'heap': heap}
 
+def near_full(rig, rng, fill, ops):
+    # W5: files of 100-4,000 B up to fill percent of the chip in file data,
+    # then rewrites and appends at that level; ENOSPC is counted, not fatal
+    target = SIZE * fill // 100
+    names = []
+    sizes_ = {}
+    total = 0
+    while total < target:
+        name = 'n%d' % len(names)
+        size = 100 + rng.below(3901)
+        try:
+            rig.write_file(name, bytes([len(names) & 255]) * size)
+        except OSError as e:
+            if e.args[0] != 28:
+                raise
+            if hasattr(rig, 'inos'):
+                rig.inos.pop(name, None)
+            break
+        names.append(name)
+        sizes_[name] = size
+        total += size
+    flash = rig.flash
+    p0 = flash.counters()['bytes_programmed']
+    e0 = flash.counters()['erases']
+    full = 0
+    for j in range(ops):
+        name = names[rng.below(len(names))]
+        try:
+            if rng.below(2) or sizes_[name] > 3600:
+                size = 100 + rng.below(3901)
+                rig.write_file(name, bytes([j & 255]) * size)
+                sizes_[name] = size
+            else:
+                add = 10 + rng.below(391)
+                rig.append(name, [bytes([j & 255]) * add])
+                sizes_[name] += add
+        except OSError as e:
+            if e.args[0] != 28:
+                raise
+            full += 1
+    c = flash.counters()
+    return {'fill': fill, 'data': total, 'files': len(names), 'ops': ops,
+            'programmed_per_op': (c['bytes_programmed'] - p0) // ops,
+            'erases_per_op': (c['erases'] - e0) / ops, 'enospc': full}
+
 out = {}
 def w1_steady(rig, rng):
     # W1 run on until the log has wrapped several times: GC and erases
@@ -237,6 +285,15 @@ for wname, work in (('W1', w1), ('W2', w2), ('W3', w3), ('W1s', w1_steady)):
     out[wname] = {}
     for rig_cls in (OvlRig, OverlayRig, LfsRig):
         out[wname][rig_cls.name] = measure(rig_cls, work, 12345)
+
+# W5: near full, both stores at each fill level
+out['W5'] = []
+for fill in (30, 60, 75, 80, 85, 90):
+    for rig_cls in (OvlRig, LfsRig):
+        rig = rig_cls(SimFlash(SIZE, ES, PS))
+        r = near_full(rig, Xorshift(fill), fill, n(2000))
+        r['store'] = rig_cls.name
+        out['W5'].append(r)
 
 # ovl heap per file: N small files in 3 directories, mounted fresh
 heap = []
@@ -297,6 +354,16 @@ def report(res):
         "%s %d / %d" % (w, res[w]["ovl"]["mount_bytes_read"],
                         res[w]["ovl"]["bytes_in_use"])
         for w in ("W1", "W2", "W3", "W1s")))
+    lines.append("W5 near full: files of 100-4,000 B to a share of the"
+                 " chip, then rewrites and appends")
+    lines.append("%-5s %-10s %9s %6s %12s %9s %8s" % (
+        "fill", "store", "data", "files", "programmed/op", "erases/op",
+        "ENOSPC"))
+    for r in res["W5"]:
+        lines.append("%-5s %-10s %9d %6d %12d %9.3f %5d/%d" % (
+            "%d%%" % r["fill"], r["store"], r["data"], r["files"],
+            r["programmed_per_op"], r["erases_per_op"], r["enospc"],
+            r["ops"]))
     heap = res["heap_per_files"]
     lines.append("ovl heap after mount (gc.mem_alloc): " + ", ".join(
         "%d files %d B" % (c, h) for c, h in heap))

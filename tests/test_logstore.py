@@ -1126,3 +1126,56 @@ for cycle in range(12):
 print(all(ok), list(s.listdir(ROOT_INO)), LogStore.mount(f).fsck()['errors'])
 """, timeout=300)
     assert out == ["True", "[]", "[]"]
+
+
+def test_gc_cost_near_full_stays_within_its_bound(runtime):
+    """Filled to 70% and 85% of its space with files of 100-4,000 bytes,
+    then rewritten and appended to: garbage collection never copies more
+    than 3 bytes per byte written (write amplification <= 4) nor erases
+    more than one block per KiB written (plus the bank the fill left);
+    past that a write gets ENOSPC, and statvfs counts only the space GC
+    may reclaim within the bound."""
+    out = run(runtime, """
+import sys
+for fill in (70, 85):
+    f = SimFlash(128 * 1024, 4096, 256)
+    s = LogStore.format(f)
+    rng = Xorshift(fill)
+    cap = s.free_bytes()
+    files = []
+    while s.counters()['bytes_in_use'] < cap * fill // 100:
+        name = 'f%d' % len(files)
+        files.append((name, create(s, ROOT_INO, name, bytes([
+            len(files) & 255]) * (100 + rng.below(3900)))))
+    p0, c0, e0 = (s.stats['bytes_programmed'], s.stats['gc_copied_bytes'],
+                  s.stats['erases'])
+    full = 0
+    for i in range(600):
+        ino = files[rng.below(len(files))][1]
+        size = s.get(ino).size
+        t = s.begin()
+        if rng.below(2):
+            t.truncate(ino, 0)
+            t.write(ino, 0, bytes([i & 255]) * (100 + rng.below(3900)))
+        else:
+            t.write(ino, size, bytes([i & 255]) * (10 + rng.below(400)))
+        if enospc(t.commit):
+            t.abort()
+            full += 1
+            # what fails for space frees some: a file is deleted
+            name, victim = files.pop(rng.below(len(files)))
+            t = s.begin()
+            t.unlink(ROOT_INO, name)
+            t.delete_inode(victim)
+            assert not enospc(t.commit)
+    copied = s.stats['gc_copied_bytes'] - c0
+    written = s.stats['bytes_programmed'] - p0 - copied
+    erases = s.stats['erases'] - e0
+    bavail = s.statvfs()[4]
+    print(fill, copied <= 3 * written + 2 * 4096,
+          erases <= written // 1024 + 2, full < 600, s.fsck()['errors'],
+          bavail * 4096 <= s.free_bytes() + 4096)
+    print(fill, copied, written, erases, full, file=sys.stderr)
+""", timeout=600, heap="16M")
+    assert out == ["70", "True", "True", "True", "[]", "True",
+                   "85", "True", "True", "True", "[]", "True"]

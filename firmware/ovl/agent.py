@@ -763,4 +763,13 @@ def start(**options):
     import ovl_board
     board, flash = ovl_board.open_board()
     fs = options.pop("fs", None)
-    return Agent(StdioPort(), board, flash, fs=fs, **options).serve()
+    # after ovl.boot brought this board up: its overlay, notes and slot
+    booted = getattr(sys.modules.get("ovl.boot"), "BOOTED", None)
+    if fs is None and booted is not None and booted.flash is flash:
+        fs = booted.fs
+        options.setdefault("notes", booted.notes)
+        options.setdefault("running", booted.running)
+    agent = Agent(StdioPort(), board, flash, fs=fs, **options)
+    if fs is None and booted is not None and booted.fs_error:
+        agent.fs_error = booted.fs_error
+    return agent.serve()

@@ -43,6 +43,11 @@ F_OPAQUE = 0x0001      # Inode.flags: an opaque directory (hides the lower)
 RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
                        # may take one, GC the last (so it always progresses)
 SHRINK_BYTES = 1024    # the most a txn that may take the reserve writes
+GC_COPY_PER_BYTE = 3   # GC copies at most 3 bytes per byte it frees, and
+GC_ERASE_BYTES = 1024  # erases a block only to free at least a KiB (half a
+                       # block's log on blocks under 2 KiB): once written,
+                       # the freed space pays for it (WA <= 4, <= 1 erase
+                       # per KiB written)
 WEAR_PERIOD = 16       # every Nth collection considers a cold block ...
 WEAR_SPREAD = 8        # ... when erase counts differ by more than this
 VOID_MARGIN = 16       # txn ids skipped after a crash (see _mount)
@@ -213,7 +218,12 @@ class LogStore:
                       "erases": 0, "gc_runs": 0, "gc_copied_bytes": 0,
                       "mount_bytes_read": 0, "blocks_retired": 0,
                       "summaries_used": 0, "blocks_scanned": 0,
-                      "corrupt_nodes": 0, "torn_tails": 0}
+                      "corrupt_nodes": 0, "torn_tails": 0,
+                      "gc_refused": 0}
+        # an erase must free a KiB (half a block's log on small blocks,
+        # where a KiB does not even fill one)
+        self.erase_cost = min(GC_ERASE_BYTES,
+                              (self.log_end - self.data_start) // 2)
 
     # ===== flash access (counted) =========================================
 
@@ -1406,12 +1416,22 @@ class LogStore:
         items.append((self.prog_unit, 0))   # NAND pads the commit's page
         return items
 
-    def _make_room(self, items, keep):
+    def _make_room(self, items, keep, bounded=True):
+        """GC until items fit, or ENOSPC.  bounded: only blocks whose
+        collection stays within the GC bound (see _worth)."""
         tries = 0
         while not self._fits(items, keep):
             tries += 1
-            if tries > 2 * self.nblocks or not self._gc_one(for_space=True):
+            if tries > 2 * self.nblocks or \
+                    not self._gc_one(for_space=True, bounded=bounded):
                 raise compat.oserror(compat.ENOSPC, "log store full")
+
+    def _worth(self, live, dead):
+        """Does collecting a block with these live and dead bytes stay
+        within the GC bound?  Its dead bytes become free space; writing it
+        pays GC_COPY_PER_BYTE per byte for the copies and one erase per
+        erase_cost bytes."""
+        return dead >= self.erase_cost and live <= GC_COPY_PER_BYTE * dead
 
     def _place(self, ops, txn, keep, prov=False):
         def produce(w):
@@ -1463,7 +1483,8 @@ class LogStore:
             return
         items = self._void_items() + self._items(ops)
         keep = RESERVED_BLOCKS - 1 if txn_obj._shrinks() else RESERVED_BLOCKS
-        self._make_room(items, keep)
+        shrinks = keep < RESERVED_BLOCKS
+        self._make_room(items, keep, not shrinks)
         txn = self.next_txn
         self.next_txn += 1
         try:
@@ -1546,6 +1567,7 @@ class LogStore:
                 if self.ec[b] < self.ec[cold]:
                     cold = b
             if hot - self.ec[cold] > WEAR_SPREAD:
+                self._picked_cold = True
                 return cold
         for b in full:
             # most dead bytes; among equals the least worn (dynamic wear
@@ -1559,13 +1581,18 @@ class LogStore:
         return best
 
     _wear_skip = False
+    _picked_cold = False
 
-    def _gc_one(self, for_space=False):
-        """Collect one block.  Returns False when nothing can be gained."""
+    def _gc_one(self, for_space=False, bounded=False):
+        """Collect one block.  Returns False when nothing can be gained
+        (bounded: within the credit)."""
+        self._picked_cold = False
         b = self._pick_victim(for_space)
         if b is None:
             return False
-        if self._collect(b):
+        # a wear-levelling move (one in WEAR_PERIOD collections at most)
+        # is outside the bound: static data must move now and then
+        if self._collect(b, bounded and not self._picked_cold):
             return True
         # a cold block whose live data does not fit now: take the best one
         self._wear_skip = True
@@ -1573,9 +1600,9 @@ class LogStore:
             b2 = self._pick_victim(for_space)
         finally:
             self._wear_skip = False
-        return b2 is not None and b2 != b and self._collect(b2)
+        return b2 is not None and b2 != b and self._collect(b2, bounded)
 
-    def _collect(self, b):
+    def _collect(self, b, bounded=False):
         self.stats["gc_runs"] += 1
         if self.state[b] == UNKNOWN:
             self._erase(b)
@@ -1587,10 +1614,18 @@ class LogStore:
                 return False
         # provisional nodes first: they keep their stream's txn id, so the
         # GC txn's commit flag must land on a node of its own
-        live = [nd for nd in nodes if nd.flags & F_PROV and
-                self._is_live(nd)] + \
-            [nd for nd in nodes if not nd.flags & F_PROV and
-             self._is_live(nd)]
+        live = [nd for nd in nodes if self._is_live(nd)]
+        live = [nd for nd in live if nd.flags & F_PROV] + \
+            [nd for nd in live if not nd.flags & F_PROV]
+        cost = 0
+        for nd in live:
+            cost += nd.size()
+        if bounded and self.state[b] != BAD and \
+                not self._worth(cost, self.dead[b]):
+            # (moving live data off a bad block is exempt: it must go)
+            # past the bound: the write gets ENOSPC, the flash is spared
+            self.stats["gc_refused"] += 1
+            return False
         if live:
             items = self._void_items() + \
                 [(nd.size() + self._esize(nd.type, nd.blen) +
@@ -1873,8 +1908,12 @@ class LogStore:
             st = self.state[b]
             if st == FREE or st == UNKNOWN:
                 nfree += 1
-            elif st == FULL:
-                total += self.dead[b]
+            elif st == FULL and b not in self.pins and \
+                    b not in self.damaged_blocks:
+                # only what GC may reclaim within its bound counts
+                if self._worth(self.es - self.data_start - self.dead[b],
+                               self.dead[b]):
+                    total += self.dead[b]
         total += max(nfree - RESERVED_BLOCKS, 0) * cap
         if self.wblock is not None:
             total += self._room()

@@ -10,7 +10,12 @@ file at once, so killing the process at any instant is a power cut: the
 file holds exactly the operations that completed.
 
 Options: --window N, --max-payload N (agent buffers), --banner (print a
-line on boot, as a console would).
+line on boot, as a console would), --hold-pin SECONDS (the board's
+safe-mode button held that long at power-up: safe mode, or past the
+board's reset_hold a factory reset), --safe (safe mode by flag).
+
+The boot itself is ovl.boot's, the code a real board runs from boot.py;
+this runner only supplies the chip in a file and the console.
 """
 
 import json
@@ -22,11 +27,13 @@ if __name__ == "__main__":
     _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
     sys.path.insert(0, _here + "/..")
 
-from ovl import fwslot
 from ovl.agent import Agent, StdioPort
 from ovl.board import Board
-from ovl.flash import Region
 from ovl_sim.simflash import SimFlash
+# The boot code is ovl.boot's, shared with real boards; these names stay
+# importable from here for the tests and tools that used them.
+from ovl.boot import (boot, boot_options, bring_up, held_ms, is_blank,
+                      LowerError, mount_overlay)
 
 
 class FileFlash(SimFlash):
@@ -73,123 +80,71 @@ def open_sim(board_path, flash_path):
     return board, FileFlash(board, flash_path)
 
 
-class LowerError(Exception):
-    """The slot's image does not mount as a SquashFS: boot another slot."""
+class SimPin:
+    """The safe-mode button, held for the first `seconds` after power-up,
+    on a virtual clock: boot's sampling loop advances it instead of
+    sleeping, so a simulated hold of minutes costs no time."""
+
+    def __init__(self, seconds):
+        self.hold_ms = int(seconds * 1000)
+        self.now = 0
+
+    def held(self):
+        return self.now < self.hold_ms
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, ms):
+        self.now += ms
 
 
-def mount_overlay(board, flash, slot, previous=None):
-    """The overlay on the boot slot, or (None, why not); LowerError if the
-    slot's image is not a SquashFS that mounts.  previous: another slot
-    whose image verifies; if the upper was last mounted over it, the mount
-    completes from it the files the new slot would break."""
-    try:
-        from ovl.squashfs import SquashFS
-        from ovl import overlay
-    except ImportError as e:
-        return None, "overlay not available: %s" % e
-    try:
-        # The image may fill the slot up to its record block.
-        lower = SquashFS(Region(flash, slot.offset, slot.capacity, slot.name),
-                         max_block_size=board.lower_block_size)
-    except (OSError, ValueError) as e:
-        raise LowerError(str(e) or e.__class__.__name__)
-    try:
-        upper = board.first_of_type("ovl")
-        old = None
-        if previous is not None:
-            try:
-                old = SquashFS(Region(flash, previous.offset,
-                                      previous.capacity, previous.name),
-                               max_block_size=board.lower_block_size)
-            except (OSError, ValueError):
-                old = None      # not an image the overlay could have used
-        region = Region(flash, upper.offset, upper.size, upper.name)
-        note = None
-        if region.read(0, 64) == b"\xff" * 64 and is_blank(region):
-            from ovl.logstore import LogStore
-            LogStore.format(region)     # first boot: an empty upper
-            note = "formatted the blank upper partition %s" % upper.name
-        return overlay.mount(lower, region, previous=old), note
-    except (OSError, ValueError) as e:
-        return None, "overlay did not mount: %s" % e
-
-
-def is_blank(region):
-    blank = b"\xff" * region.erase_size
-    for b in range(region.block_count):
-        if region.read(b * region.erase_size, region.erase_size) != blank:
-            return False
-    return True
-
-
-def boot(board, flash):
-    """(fs, notes, slot name or None) after checking the slots like boot
-    code would: the newest slot whose image verifies and mounts.  A newer
-    slot that fails either way is passed over, and the notes say why."""
-    found = fwslot.scan(board, flash, verify=True)
-    failed = []
-    for s in found:
-        if s.state == "corrupt":
-            failed.append("slot %s (generation %d) does not verify: its image"
-                          " differs from its record" % (s.name, s.generation))
-        elif s.state == "torn":
-            failed.append("slot %s has a torn record (an interrupted flash)"
-                          % s.name)
-    for slot in fwslot.boot_order(found):
-        others = [s for s in found if s is not slot and s.state == "ok"]
-        try:
-            fs, why = mount_overlay(board, flash, slot,
-                                    others[0] if others else None)
-        except LowerError as e:
-            failed.append("slot %s (generation %d) did not mount: %s"
-                          % (slot.name, slot.generation, e))
-            continue
-        notes = ["booted slot %s (generation %d)" % (slot.name,
-                                                     slot.generation)]
-        if failed:
-            notes.append("fell back to %s: %s" % (slot.name,
-                                                  "; ".join(failed)))
-        if fs is None and why is None:
-            why = "overlay did not mount"
-        if why:
-            notes.append(why)
-        return fs, notes, slot.name
-    states = ", ".join("%s %s" % (s.name, s.state) for s in found)
-    notes = ["agent only: no firmware slot holds a verified image that"
-             " mounts (%s)" % (states or "board has no squashfs slot")]
-    return None, notes + failed, None
+def sim_boot(board, flash, hold_pin=0.0, safe=False):
+    """Boot the simulated board through ovl.boot, as boot.py boots a real
+    one: the pin held for hold_pin seconds, safe mode by flag."""
+    pin = SimPin(hold_pin)
+    limit = boot_options(board)["reset_hold"] * 1000
+    held = held_ms(pin.held if hold_pin else None, limit, pin.clock,
+                   pin.sleep)
+    return bring_up(board, flash, held, safe, "--safe")
 
 
 def main(argv):
-    opts = {"--window": 4, "--max-payload": 4096}
-    banner = False
+    opts = {"--window": 4, "--max-payload": 4096, "--hold-pin": 0.0}
+    flags = {"--banner": False, "--safe": False}
     pos = []
     i = 0
     while i < len(argv):
         a = argv[i]
         if a in opts:
-            opts[a] = int(argv[i + 1])
+            opts[a] = float(argv[i + 1]) if a == "--hold-pin" else \
+                int(argv[i + 1])
             i += 2
             continue
-        if a == "--banner":
-            banner = True
+        if a in flags:
+            flags[a] = True
         else:
             pos.append(a)
         i += 1
     if len(pos) != 2:
         sys.stderr.write("usage: board_runner.py BOARD.json FLASH.bin"
-                         " [--window N] [--max-payload N] [--banner]\n")
+                         " [--window N] [--max-payload N] [--banner]"
+                         " [--hold-pin SECONDS] [--safe]\n")
         return 2
     port = StdioPort()
+    hold, safe = opts["--hold-pin"], flags["--safe"]
     while True:
         board, flash = open_sim(pos[0], pos[1])
-        fs, notes, running = boot(board, flash)
-        if banner:
+        b = sim_boot(board, flash, hold, safe)
+        hold, safe = 0.0, False     # a reboot is a fresh power-up
+        if flags["--banner"]:
             port.write(("ovl board %s: %s\r\n" % (board.name,
-                                                  "; ".join(notes))).encode())
-        agent = Agent(port, board, flash, fs=fs, window=opts["--window"],
-                      max_payload=opts["--max-payload"], notes=notes,
-                      running=running)
+                                                  "; ".join(b.notes))).encode())
+        agent = Agent(port, board, flash, fs=b.fs, window=opts["--window"],
+                      max_payload=opts["--max-payload"], notes=b.notes,
+                      running=b.running)
+        if b.fs_error:
+            agent.fs_error = b.fs_error
         reason = agent.serve()
         while reason == "bye":
             # There is no REPL to go back to: wait for the next session.
