@@ -114,6 +114,10 @@ def open_image(path):
     # the reader cannot be imported.
     from ovl.flash import BytesSource
     from ovl.squashfs import SquashFS
+    from host_tools.inputs import is_pipe
+    if is_pipe(path):
+        raise CliError("cannot open image %s: a FIFO or socket, not a file"
+                       % path)
     try:
         f = open(path, "rb")
     except OSError as e:

@@ -50,7 +50,11 @@ def open_lower(path):
         from ovl.dirlower import DirLower
         return DirLower(path)
     from ovl.squashfs import SquashFS
+    from host_tools.inputs import is_pipe
     try:
+        if is_pipe(path):
+            raise OSError(compat.EINVAL, "a FIFO or socket, not a SquashFS "
+                          "image file or block device")
         f = open(path, "rb")
     except OSError as e:
         raise OSError(e.errno, "lower %s: %s" % (path, e.strerror))

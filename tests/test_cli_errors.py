@@ -54,6 +54,7 @@ def xfail(reason):
 # {out} an empty scratch directory of the case, {hugeboard} a board of 4 TiB
 # of flash, {intname} a board whose name is a number, {noparts} a board
 # without partitions, {flash} a sim-board flash file.
+# {fifo} a FIFO nobody writes.
 # {nuimg} an image holding /bad\xffname, {wl} a one-line rig workload, {big} 300 KB of random bytes (more than the
 # 64 KiB upper holds).
 # options: stdin (text), keep (placeholders whose files must not change),
@@ -362,6 +363,19 @@ CASES = [
     ("mount-point-is-file", ["mount", "--lower", "{img}", "{file}"],
      {"keep": ["{file}"]}),
     ("umount-not-a-mount", ["umount", "{out}"], {}),
+    # a FIFO where an image is expected: opening it would wait for a writer
+    ("ls-fifo", ["ls", "{fifo}"], {}),
+    ("cat-fifo", ["cat", "{fifo}", "/x"], {}),
+    ("extract-fifo", ["extract", "{fifo}", "{out}/dest"], {}),
+    ("flash-image-fifo", ["flash", "--port", "loop://", "{fifo}"], {}),
+    ("fs-lower-fifo", ["fs", "ls", "--lower", "{fifo}"], {}),
+    ("mount-lower-fifo", ["mount", "--lower", "{fifo}", "{out}"], {}),
+    ("backup-lower-fifo", ["backup", "--lower", "{fifo}", "--upper",
+                           "{upper}", "{out}/b.tar"], KEEP_UPPER),
+    ("fsck-lower-fifo", ["fsck", "--lower", "{fifo}", "{upper}"], KEEP_UPPER),
+    ("fs-upper-fifo", ["fs", "ls", "--lower", "{img}", "--upper", "{fifo}"],
+     {}),
+    ("restore-fifo", ["restore"] + L + ["{fifo}"], KEEP_UPPER),
     # conflicts after an upgrade
     ("fs-conflicts-extra-arg", ["fs", "conflicts"] + L + ["/etc"],
      KEEP_UPPER),
@@ -497,6 +511,8 @@ def make_workspace(ws):
              "upper0": os.path.join(ws, "upper.img"),
              "flash": os.path.join(ws, "sim.flash")}
     paths["missing"] = os.path.join(paths["file"], "x")
+    paths["fifo"] = os.path.join(ws, "fifo")
+    os.mkfifo(paths["fifo"])
     r = ovl_run(["mkimage", "-q", src, paths["img"], "-b", "4K"], ws)
     assert r.returncode == 0, r.stderr
     with open(paths["img"], "rb") as f:
