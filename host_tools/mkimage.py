@@ -937,6 +937,12 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
         mkfs_time = source_date_epoch
     else:
         mkfs_time = newest_mtime(root)
+    if os.path.exists(out_path) and not os.path.isfile(out_path) and \
+            not os.path.isdir(out_path):
+        # the rename below would replace a FIFO or device node itself
+        raise MkimageError("cannot write %s: not a regular file (the image "
+                           "is written beside it and renamed over it)"
+                           % out_path)
     tmp = "%s.tmp-%d" % (out_path, os.getpid())
     try:
         f = open(tmp, "w+b")

@@ -359,3 +359,16 @@ def test_devices_and_non_utf8_names_extract(tmp_path, capfd):
     assert (os.major(st.st_rdev), os.minor(st.st_rdev)) == (8, 0)
     assert stat.S_IMODE(st.st_mode) == 0o660
     assert stat.S_ISCHR(os.lstat(dest + "/null").st_mode)
+
+
+def test_mkimage_out_that_is_a_fifo_is_refused_and_kept(tree, tmp_path,
+                                                        capfd):
+    """The image is written beside OUT and renamed over it: over a FIFO or
+    a device that rename would replace the node itself (as root, a
+    /dev/... path), so such an OUT is refused."""
+    import stat
+    fifo = str(tmp_path / "pipe")
+    os.mkfifo(fifo)
+    status, _, err = ovl(capfd, "mkimage", "-q", tree, fifo)
+    assert_one_line_error(status, err, "not a regular file")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
