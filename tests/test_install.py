@@ -91,6 +91,7 @@ def test_dry_run_lists_everything_and_writes_nothing(repl):
     assert sorted(os.listdir(work)) == ["board-stderr.log"]
 
 
+@pytest.mark.slow
 def test_install_then_boot_the_overlay_at_root(repl, tmp_path):
     work = repl.workdir
     r = install(repl)
@@ -163,6 +164,7 @@ def test_install_then_boot_the_overlay_at_root(repl, tmp_path):
 
 @pytest.mark.parametrize("files_before_kill,power_cut", [(3, False),
                                                          (12, True)])
+@pytest.mark.slow
 def test_killed_install_resumes(repl, files_before_kill, power_cut):
     work = repl.workdir
     cmd = [sys.executable, "-m", "host_tools", "install", "--port",
@@ -221,6 +223,7 @@ sys.modules['vfs'] = _RomVfs
 """
 
 
+@pytest.mark.slow
 def test_romfs_install_into_a_stand_in_partition(repl):
     """A port with a romfs partition (vfs.rom_ioctl 1-5, as documented for
     `mpremote romfs deploy`): the package goes there as one ROMFS image and
@@ -322,6 +325,7 @@ def test_methods_py_and_romfs_by_choice(repl):
         " (vfs.rom_ioctl); use --method mpy"
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line(tmp_path):
     r = ovl("install", "--port", str(tmp_path / "none"), "--board", "sim")
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
