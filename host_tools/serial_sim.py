@@ -205,7 +205,7 @@ class PtyBoard:
                         dirs_exist_ok=True)
         with open(os.path.join(self.workdir, "ovl_board.py"), "w") as f:
             f.write("def open_board():\n"
-                    "    from ovl_sim.board_runner import open_sim\n"
+                    "    from ovl_sim.fileflash import open_sim\n"
                     "    return open_sim(%r, %r)\n"
                     % (self.board_json, self.flash_path))
 

@@ -555,6 +555,12 @@ class Overlay:
         first = None
         if self._buffers:
             for uino in list(self._buffers):
+                if self._buffers[uino].beginning:
+                    # reached from inside that file's own begin() (a lookup
+                    # made while its first change is being recorded, e.g.
+                    # by an import through the VFS): flushing it here would
+                    # commit it early and lose what it writes next
+                    continue
                 err = self._flush_quietly(uino)
                 if first is None:
                     first = err

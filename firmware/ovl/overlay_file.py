@@ -33,6 +33,7 @@ class WriteBuffer:
         self.cut = None         # a truncation committed with the data
         self.created = txn is not None   # the txn also creates the file
         self.txn = txn          # overlay _Txn
+        self.beginning = False  # begin() is running (flush_all skips it)
 
     def begin(self):
         """The open transaction, begun (with the truncation at open, or the
@@ -40,6 +41,7 @@ class WriteBuffer:
         if self.txn is None:
             ovl = self.ovl
             txn = ovl._begin_txn()
+            self.beginning = True
             try:
                 if self.cut is not None:
                     ovl._truncate_node(txn, ovl._node_of_ino(self.uino),
@@ -50,6 +52,8 @@ class WriteBuffer:
             except BaseException:
                 txn.abort()
                 raise
+            finally:
+                self.beginning = False
             self.txn = txn
         return self.txn
 
