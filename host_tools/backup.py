@@ -108,7 +108,8 @@ def write_backup(ovl, lower, out):
         headers[LOWER_ID] = ident.hex() if isinstance(ident, bytes) \
             else str(ident)
     first_name = {}         # st_ino of a regular file -> first path saved
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT,
+    # "w|": a stream, so out may be a pipe (no tell or seek)
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
                       pax_headers=headers) as tar:
         entries = plan(ovl, lower)
         opaque = set(p for p, what in entries if what == "opaque")

@@ -10,6 +10,7 @@ RemoteOverlay, here, and writes the same form.
 """
 
 import os
+import stat
 import sys
 import tarfile
 import tempfile
@@ -26,8 +27,16 @@ from ovl.overlay import mount as mount_overlay
 def save_backup(ovl, lower, path):
     """Write the backup to path (beside it first, then renamed: no half
     tar is left behind) and print its summary."""
-    if os.path.isdir(path):
+    kind = file_kind(path)
+    if kind == stat.S_IFDIR:
         raise CliError("%s is a directory" % path)
+    if kind not in (None, stat.S_IFREG):
+        # a FIFO, a device, /dev/stdout: written straight into, since a
+        # rename over it would replace the node itself
+        with open(path, "wb") as out:
+            summary = write_backup(ovl, lower, out)
+        print_summary(path, summary, sys.stderr)    # stdout may be the tar
+        return
     tmp = "%s.tmp-%d" % (path, os.getpid())
     try:
         with open(tmp, "wb") as out:
@@ -36,10 +45,24 @@ def save_backup(ovl, lower, path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    print_summary(path, summary)
+
+
+def file_kind(path):
+    """The S_IFMT kind of what path names (links followed), None if
+    nothing is there."""
+    try:
+        return stat.S_IFMT(os.stat(path).st_mode)
+    except OSError:
+        return None
+
+
+def print_summary(path, summary, to=None):
     print("backup: %s: %d files (%d bytes), %d dirs, %d links, %d whiteouts,"
           " %d opaque dirs" % (path, summary["files"], summary["bytes"],
                                summary["dirs"], summary["links"],
-                               summary["whiteouts"], summary["opaque"]))
+                               summary["whiteouts"], summary["opaque"]),
+          file=to or sys.stdout)
 
 
 def run_backup(args):
@@ -125,6 +148,10 @@ def remote_backup(link, path):
 
 
 def open_backup(path):
+    if file_kind(path) not in (None, stat.S_IFREG, stat.S_IFDIR):
+        # a restore reads the tar twice (sizes first): a pipe cannot be
+        # rewound, and a FIFO without a writer would wait for ever
+        raise CliError("backup %s is not a regular file" % path)
     try:
         return tarfile.open(path, "r:")
     except (OSError, tarfile.TarError) as e:

@@ -176,6 +176,11 @@ def run_mount(args):
         raise CliError("%s does not exist: this kernel has no FUSE (load "
                        "the fuse module)" % fuse_mount.FUSE_DEVICE)
     ovl, flash, lock = open_layers(args.lower, args.upper, readonly)
+    if flash is not None and opts.get("write_buffer", 0) > flash.size:
+        # a file's data past the upper's size never commits: only RAM grows
+        release(flash, lock)
+        raise CliError("write_buffer=%d is more than the upper holds (%d "
+                       "bytes)" % (opts["write_buffer"], flash.size))
     try:
         server, fd = start_serving(ovl, args, opts, mountpoint, readonly)
     except BaseException:

@@ -428,6 +428,11 @@ def run_flash(args):
         if args.reboot:
             link.call(agent.REBOOT)
         else:
+            if s["sent"] or s["generation"] is not None:
+                # the board keeps running what it booted until then (after
+                # an upper dump its agent answers ENODEV)
+                print("flash: the board runs it after a reboot (power it"
+                      " off and on, or rerun with --reboot)")
             link.bye()
     except LinkError as e:
         raise CliError("%s; %s" % (str(e).rstrip("."), RESUME_HINT)

@@ -138,6 +138,9 @@ def run_sim(args):
                        " --runtime python)")
     if args.baud is not None and args.baud <= 0:
         raise CliError("--baud must be positive, not %d" % args.baud)
+    if args.socket is not None and not 0 <= args.socket <= 65535:
+        raise CliError("--socket takes a TCP port 0 to 65535, not %d"
+                       % args.socket)
     state = firmware_state(board, flash)
     if args.hold_pin is not None and not 0 <= args.hold_pin < 3600:
         raise CliError("--hold-pin takes 0 to 3600 seconds, not %g"

@@ -307,3 +307,69 @@ def test_remote_backup_equals_the_image_backup(layers, tmp_path):
     assert members(there) == want and len(want) > 170
     with tarfile.open(there) as tar:
         assert "OVL.lower" not in tar.pax_headers
+
+
+def test_backup_into_a_fifo_streams_and_keeps_the_fifo(layers, tmp_path):
+    """OUT.tar that is not a regular file (a FIFO, /dev/stdout, a device)
+    is written straight into: the temporary-and-rename a regular file gets
+    would replace the node itself (as root, even /dev/full)."""
+    import os
+    import stat
+    import threading
+    lower, upper = layers
+    changed(lower, upper)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    # the reader's open waits for the backup to open the FIFO for writing
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()),
+                              daemon=True)
+    reader.start()
+    status, out, err = ovl("backup", "--lower", lower, "--upper", upper,
+                           fifo)
+    assert status == 0, err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    reader.join(30)
+    assert "backup: " in err and not out       # stdout may be the tar
+    with tarfile.open(fileobj=io.BytesIO(got[0])) as tar:
+        assert "etc/config" in tar.getnames()
+
+
+def test_backup_into_a_full_device_fails_and_keeps_it(layers, tmp_path):
+    """A device that takes no bytes (/dev/full's kind, made here) is one
+    error line, and the device node stays."""
+    import os
+    import stat
+    lower, upper = layers
+    changed(lower, upper)
+    full = tmp_path / "full"
+    try:
+        os.mknod(full, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    except PermissionError:
+        pytest.skip("making a device node needs root (CI runs as root)")
+    status, out, err = ovl("backup", "--lower", lower, "--upper", upper, full)
+    assert status == 1 and err.startswith("ovl: ") and \
+        len(err.splitlines()) == 1, err
+    assert stat.S_ISCHR(os.lstat(full).st_mode)
+
+
+def test_restore_from_a_fifo_is_refused_without_waiting(layers, tmp_path):
+    """A restore reads the tar twice (sizes first): a pipe cannot be
+    rewound, and opening a FIFO nobody writes would wait for ever."""
+    import os
+    lower, upper = layers
+    import threading
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    answer = []
+    run = threading.Thread(target=lambda: answer.append(ovl(
+        "restore", "--lower", lower, "--upper", upper, fifo)), daemon=True)
+    run.start()
+    run.join(20)
+    if not answer:              # free the waiting open before failing
+        os.close(os.open(fifo, os.O_RDWR))
+        run.join(5)
+    assert answer, "restore waited for a writer of the FIFO"
+    status, out, err = answer[0]
+    assert status == 1 and "not a regular file" in err, err
+    assert len(err.splitlines()) == 1

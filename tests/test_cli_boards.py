@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -113,6 +114,14 @@ def test_demo_runs(tmp_path):
     assert "diff after reset: nothing" in out
     assert "fsck: clean" in out
     assert "modified  /usr/share/blob.bin" in out
+    # the README's claim, measured on its own: the 1-byte edit of the
+    # 256 KiB lower file programs a few hundred bytes, not a copy
+    m = re.search(r"the 1-byte edit of a 256 KiB lower file: (\d+) B "
+                  r"programmed", out)
+    assert m and int(m.group(1)) < 4096, out
+    # the cut lands inside the rewrite, said once
+    assert "the write finished before the cut" not in out
+    assert "power cut: power cut" not in out
 
 
 def test_words_after_an_option_join_the_command_args():

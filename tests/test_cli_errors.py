@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -309,6 +310,63 @@ CASES = [
                                 "{rand}"], {}),
     ("crashtest-erase-size-12Q", ["crashtest", "--list", "--erase-size",
                                   "12Q"], {}),
+    # the simulated board: refused before it serves (a case that served
+    # would be a hang; its process group is killed and reported)
+    ("sim-board-unknown", ["sim", "{out}/f", "--board", "nope"], {}),
+    ("sim-flash-wrong-board", ["sim", "{flash}", "--board", "esp32-4mb"],
+     {"keep": ["{flash}"]}),
+    ("sim-socket-port-huge", ["sim", "{flash}", "--socket", "99999999"],
+     {"keep": ["{flash}"]}),
+    ("sim-socket-port-negative", ["sim", "{flash}", "--socket", "-1"],
+     {"keep": ["{flash}"]}),
+    ("sim-hold-pin-nan", ["sim", "{flash}", "--hold-pin", "nan"],
+     {"keep": ["{flash}"]}),
+    ("sim-baud-zero", ["sim", "{flash}", "--baud", "0"],
+     {"keep": ["{flash}"]}),
+    # backup, restore, reset --keep
+    ("backup-upper-random", ["backup", "--lower", "{img}", "--upper",
+                             "{rand}", "{out}/b.tar"], {"keep": ["{rand}"]}),
+    ("backup-out-under-file", ["backup"] + L + ["{missing}"], KEEP_UPPER),
+    ("backup-out-is-dir", ["backup"] + L + ["{dir}"], KEEP_UPPER),
+    ("restore-random", ["restore"] + L + ["{rand}"], KEEP_UPPER),
+    ("restore-squashfs-as-tar", ["restore"] + L + ["{img}"], KEEP_UPPER),
+    ("restore-endless", ["restore"] + L + ["/dev/zero"], KEEP_UPPER),
+    ("restore-dir", ["restore"] + L + ["{dir}"], KEEP_UPPER),
+    ("restore-without-upper", ["restore", "--lower", "{img}", "{file}"], {}),
+    ("reset-keep-relative", ["reset"] + L + ["--keep", "etc"], KEEP_UPPER),
+    ("reset-keep-unknown-board", ["reset"] + L + ["--board", "nope"],
+     KEEP_UPPER),
+    ("reset-upper-truncated", ["reset", "--lower", "{img}", "--upper",
+                               "{uphalf}"], {"keep": ["{uphalf}"]}),
+    # dump and install (no board attached: the port is the bad input)
+    ("dump-port-refused", ["dump", "--port", "socket://127.0.0.1:1",
+                           "--partition", "upper", "{out}/d"], {}),
+    ("dump-out-is-dir", ["dump", "--port", "loop://", "--partition", "upper",
+                         "{dir}"], {}),
+    ("install-unknown-board", ["install", "--port", "loop://", "--board",
+                               "nope"], {}),
+    ("install-port-refused", ["install", "--port", "socket://127.0.0.1:1",
+                              "--board", "sim"], {}),
+    # FUSE mounts: refused before mounting (any mount left is reported)
+    ("mount-upper-random", ["mount", "--lower", "{img}", "--upper", "{rand}",
+                            "{out}"], {"keep": ["{rand}"]}),
+    ("mount-lower-random", ["mount", "--lower", "{rand}", "{out}"], {}),
+    ("mount-upper-truncated", ["mount", "--lower", "{img}", "--upper",
+                               "{uphalf}", "{out}"], {"keep": ["{uphalf}"]}),
+    ("mount-option-unknown", ["mount", "--lower", "{img}", "-o", "frob",
+                              "{out}"], {}),
+    # a buffer past the upper's size could never commit: only RAM grows
+    ("mount-write-buffer-huge", ["mount", "--lower", "{img}", "--upper",
+                                 "{upper}", "-o", "write_buffer=" + "9" * 30,
+                                 "{out}"], KEEP_UPPER),
+    ("mount-point-is-file", ["mount", "--lower", "{img}", "{file}"],
+     {"keep": ["{file}"]}),
+    ("umount-not-a-mount", ["umount", "{out}"], {}),
+    # conflicts after an upgrade
+    ("fs-conflicts-extra-arg", ["fs", "conflicts"] + L + ["/etc"],
+     KEEP_UPPER),
+    ("fs-conflicts-upper-random", ["fs", "conflicts", "--lower", "{img}",
+                                   "--upper", "{rand}"], {"keep": ["{rand}"]}),
     # the top level
     ("no-such-command", ["frobnicate"], {}),
 ]
@@ -375,11 +433,53 @@ ALL_CASES = CASES + generic_cases()
 # ----- the workspace ------------------------------------------------------------
 
 def ovl_run(argv, cwd, stdin="", timeout=TIMEOUT):
+    """Run the CLI in its own session; on a timeout its whole process group
+    is killed (a board or FUSE server it started must not outlive the
+    case) and TimeoutExpired raised."""
     env = dict(os.environ, PYTHONPATH=ROOT)
     env.pop("OVL_DEBUG", None)
-    return subprocess.run([sys.executable, "-c", LAUNCHER] + argv, cwd=cwd,
-                          env=env, input=stdin.encode(), capture_output=True,
-                          timeout=timeout)
+    with subprocess.Popen([sys.executable, "-c", LAUNCHER] + argv, cwd=cwd,
+                          env=env, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          start_new_session=True) as child:
+        try:
+            out, err = child.communicate(stdin.encode(), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            raise
+        # what it left running in its group after answering
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+
+
+def mounts_under(path):
+    """Mount points at or below path (from /proc/self/mounts)."""
+    path = os.path.realpath(path)
+    found = []
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                point = line.split()[1].replace("\\040", " ")
+                if point == path or point.startswith(path + "/"):
+                    found.append(point)
+    except OSError:
+        pass
+    return found
+
+
+def unmount(point):
+    for cmd in (["fusermount3", "-u", "-z", point],
+                ["fusermount", "-u", "-z", point], ["umount", "-l", point]):
+        try:
+            if subprocess.run(cmd, capture_output=True,
+                              timeout=10).returncode == 0:
+                return
+        except (OSError, subprocess.TimeoutExpired):
+            continue
 
 
 def make_workspace(ws):
@@ -487,9 +587,12 @@ def run_case(case, paths, ws):
         return {"hang": True, "argv": argv,
                 "timeout": opts.get("timeout", TIMEOUT)}
     changed = [k for k in keep if digest(k) != before[k]]
+    left = mounts_under(case_dir)
+    for point in left:
+        unmount(point)
     return {"hang": False, "argv": argv, "status": r.returncode,
             "stderr": r.stderr.decode("utf-8", "replace"),
-            "changed": changed}
+            "changed": changed, "mounts_left": left}
 
 
 @pytest.fixture(scope="module")
@@ -519,6 +622,8 @@ def check(res):
         assert len(lines) == 1 and lines[0].startswith("ovl: "), where
         assert len(lines[0]) > len("ovl: error: ") + 5, where
     assert not res["changed"], "%s changed: %s" % (res["changed"], where)
+    assert not res["mounts_left"], "left mounted: %s: %s" % (
+        res["mounts_left"], where)
 
 
 @pytest.mark.parametrize("name", [
@@ -534,7 +639,8 @@ def test_every_command_gets_checked():
     cases (a command without inputs, like demo, has hand-written ones)."""
     names = set(subparsers_of(build_parser()))
     assert {"ls", "cat", "extract", "mkimage", "fs", "shell", "boards",
-            "provision", "flashinfo", "demo"} <= names
+            "provision", "flashinfo", "demo", "sim", "backup", "restore",
+            "reset", "dump", "install", "mount", "umount"} <= names
     checked = {argv[0] for _, argv, _ in ALL_CASES}
     assert names <= checked, names - checked
     assert checked - names <= {"frobnicate"}, checked - names

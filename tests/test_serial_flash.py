@@ -206,6 +206,9 @@ def test_cli_flash_summary_and_one_line_errors(board, tmp_path):
                            "--no-bootstrap", "--boot-wait", "15", str(img))
     assert status == 0, err
     assert out.startswith("flash: wrote 24.0 KiB -> firmware: 6/6 blocks")
+    # until it reboots the board runs what it ran (here: the agent alone,
+    # whose refusals say "firmware missing"): the summary says so
+    assert "runs it after a reboot" in out, out
     status, out, err = cli("flash", "--port", b.port, "--board", "pico",
                            "--no-bootstrap", str(img))
     assert status == 1 and "not pico" in err and len(err.splitlines()) == 1
