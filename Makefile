@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help test demo bench mpy romfs clean
+.PHONY: help test test-quick demo bench mpy romfs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,6 +23,9 @@ venv: $(STAMP) ## create .venv with pinned dependencies
 
 test: $(STAMP) ## run the whole test suite (CPython and MicroPython)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-quick: $(STAMP) ## the edit-test loop: every test not marked slow, stop at the first failure
+	$(PY) -m pytest -q -x -m "not slow" $(PYTEST_ARGS)
 
 demo: $(STAMP) ## run the main job on the simulated board `sim`
 	$(VENV)/bin/ovl demo --board sim --workdir demo-out

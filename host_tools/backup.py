@@ -19,8 +19,10 @@ entry at a time:
 import hashlib
 import tarfile
 
+from host_tools.cmd_overlay import file_digest
 from ovl import compat
-from ovl.overlay import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, join, normalize
+from ovl.agent import PUT_PREFIX
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, join
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -29,8 +31,6 @@ CHANGE = "OVL.change"          # pax header of each entry: the diff kind
 FORMAT = "OVL.backup"          # pax global header: the format version
 LOWER_ID = "OVL.lower"         # pax global header: the firmware's identity
 VERSION = "1"
-S_IFIFO = 0o010000
-CHUNK = 1 << 16
 
 
 class BackupError(ValueError):
@@ -48,12 +48,18 @@ def lower_is_dir(lower, path):
         return False
 
 
+def temporary(name):
+    """A name left by a cut restore or put: not the user's file."""
+    return name.startswith((TMP_PREFIX, PUT_PREFIX))
+
+
 def _subtree(ovl, path):
     """path and everything below it in the merged tree, parents first."""
     out = [path]
     if _kind(ovl.lstat(path)[0]) == S_IFDIR:
         for name in ovl.listdir(path):
-            out.extend(_subtree(ovl, join(path, name)))
+            if not temporary(name):
+                out.extend(_subtree(ovl, join(path, name)))
     return out
 
 
@@ -68,6 +74,8 @@ def plan(ovl, lower):
         if [d for d in whole if path.startswith(d + "/")]:
             continue
         name = path.rsplit("/", 1)[1]
+        if temporary(name):
+            continue
         if name.startswith(WHITEOUT):
             raise BackupError("%s: a name starting with %s cannot be told"
                               " from a whiteout in a backup" % (path, WHITEOUT))
@@ -94,13 +102,14 @@ def write_backup(ovl, lower, out):
     returns a summary dict."""
     summary = {"files": 0, "dirs": 0, "links": 0, "whiteouts": 0,
                "opaque": 0, "bytes": 0}
-    ident = lower.identity()
-    if isinstance(ident, bytes):
-        ident = ident.hex()
+    headers = {FORMAT: VERSION}
+    ident = lower.identity()        # None: not known (over serial)
+    if ident is not None:
+        headers[LOWER_ID] = ident.hex() if isinstance(ident, bytes) \
+            else str(ident)
     first_name = {}         # st_ino of a regular file -> first path saved
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT,
-                      pax_headers={FORMAT: VERSION,
-                                   LOWER_ID: str(ident)}) as tar:
+                      pax_headers=headers) as tar:
         entries = plan(ovl, lower)
         opaque = set(p for p, what in entries if what == "opaque")
         for path, what in entries:
@@ -211,16 +220,6 @@ def remove_tree(ovl, path):
         ovl.rmdir(path)
     else:
         ovl.remove(path)
-
-
-def _digest(ovl, path):
-    h = hashlib.sha256()
-    with ovl.open(path, "rb") as f:
-        while True:
-            chunk = f.read(CHUNK)
-            if not chunk:
-                return h.digest()
-            h.update(chunk)
 
 
 class Restorer:
@@ -337,7 +336,7 @@ class Restorer:
         if st is not None and _kind(st[0]) == S_IFREG:
             layer = ovl.layer_of(path)
             same = st[6] == len(data) and \
-                _digest(ovl, path) == hashlib.sha256(data).digest()
+                file_digest(ovl, path) == hashlib.sha256(data).hexdigest()
             if what in ("modified", "metadata") and layer != "upper":
                 # a lower file changed in place: it stays linked to the
                 # lower (diff: modified / metadata), rewritten in one go

@@ -14,7 +14,7 @@ import tempfile
 from ovl.dirlower import DirLower
 from ovl.logstore import LogStore
 from ovl.overlay import mount
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 
 BIG = 1 << 20
 

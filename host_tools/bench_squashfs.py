@@ -48,6 +48,7 @@ import zlib
 
 import host_tools  # noqa: F401  (puts firmware/ on sys.path from a checkout)
 from ovl import squashfs_format as F
+from ovl.paths import is_reg
 from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
 
@@ -145,7 +146,7 @@ def read_all_ovl(data):
     step = fs.block_size if fs.block_size >= 1 << 16 else 1 << 18
     total = 0
     for _, e in fs.walk("/"):
-        if e.mode & F.S_IFMT == F.S_IFREG:
+        if is_reg(e.mode):
             off = 0
             while off < e.size:
                 total += len(fs.read(e, off, step))
@@ -191,7 +192,7 @@ def floor_blocks(data):
         return size
 
     for _, e in fs.walk("/"):
-        if e.mode & F.S_IFMT != F.S_IFREG:
+        if not is_reg(e.mode):
             continue
         f = e.loc
         if f.nblocks:
@@ -217,6 +218,7 @@ import sys, io, json, time, gc, struct, deflate
 sys.path.insert(0, %(firmware)r)
 from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
+from ovl.paths import is_reg
 # The image stays in a file (page cache) and the block list is packed, in
 # a small heap: MicroPython's collector scans every live word and its
 # allocator searches a big fragmented heap for free runs, so an image in
@@ -231,7 +233,7 @@ def ours():
     step = fs.block_size
     total = 0
     for p, e in fs.walk("/"):
-        if e.mode & 0o170000 == 0o100000:
+        if is_reg(e.mode):
             off = 0
             while off < e.size:
                 total += len(fs.read(e, off, step))
@@ -271,6 +273,7 @@ import sys, gc
 sys.path.insert(0, %(firmware)r)
 from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
+from ovl.paths import is_reg
 import hashlib
 f = open(%(image)r, "rb")
 gc.collect()
@@ -293,7 +296,7 @@ fs = SquashFS(BytesSource(f), cache_blocks=%(cache)d)
 gc.collect()
 resident = gc.mem_alloc()
 for p, e in fs.walk("/"):
-    if e.mode & 0o170000 == 0o100000:
+    if is_reg(e.mode):
         h = hashlib.sha256()
         off = 0
         while off < e.size:
@@ -307,6 +310,7 @@ import sys, gc
 sys.path.insert(0, %(firmware)r)
 from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
+from ovl.paths import is_reg
 f = open(%(image)r, "rb")
 src = BytesSource(f)
 gc.collect()
@@ -315,7 +319,7 @@ fs = SquashFS(src, cache_blocks=%(cache)d)
 gc.collect()
 opened = gc.mem_alloc() - before
 for p, e in fs.walk("/"):
-    if e.mode & 0o170000 == 0o100000:
+    if is_reg(e.mode):
         fs.read(e, 0, 4096)
 gc.collect()
 print(opened, gc.mem_alloc() - before)

@@ -37,7 +37,7 @@ FIRMWARE = os.path.join(os.path.dirname(HERE), "firmware")
 
 DEVICE_SCRIPT = r"""
 import sys, gc, vfs, json
-from ovl.simflash import SimFlash, Xorshift
+from ovl_sim.simflash import SimFlash, Xorshift
 from ovl.logstore import LogStore, ROOT_INO
 from ovl.blockdev import FlashBlockDevice
 from ovl.overlay import mount as overlay_mount

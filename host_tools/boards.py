@@ -48,7 +48,7 @@ def load_board(name_or_path):
 
 def open_sim_flash(board, path, create=True):
     """The board's simulated chip, persisted in `path`."""
-    from ovl.simflash import SimFlash
+    from ovl_sim.simflash import SimFlash
     if board.size > SIM_FLASH_LIMIT:
         raise BoardError("board %s has %d bytes of flash: more than the %d a"
                          " simulated chip may hold" % (board.name, board.size,

@@ -18,6 +18,19 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its error line cut: the line echoes arguments, which
+    may be any length.  Subcommand parsers are of the same class."""
+
+    LIMIT = 300
+
+    def error(self, message):
+        if len(message) > self.LIMIT:
+            message = "%s... (%d characters)" % (message[:self.LIMIT],
+                                                 len(message))
+        super().error(message)
+
+
 def command_modules():
     here = os.path.dirname(os.path.abspath(__file__))
     names = sorted(f[:-3] for f in os.listdir(here)
@@ -29,7 +42,7 @@ def command_modules():
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ovl",
         description="ovl: a writable overlay for flash devices "
                     "(SquashFS firmware below, a log-structured store above)")
@@ -51,9 +64,22 @@ def one_line(exc):
     return " ".join(text.split())
 
 
+def parse(parser, argv=None):
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse fills a command's ARGS list before it reads the options
+        # that follow (`remote ls -l /etc`): later plain words belong to it
+        if isinstance(getattr(args, "args", None), list) and \
+                not [w for w in extra if w.startswith("-")]:
+            args.args += extra
+        else:
+            parser.error("unrecognized arguments: %s" % " ".join(extra))
+    return args
+
+
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2

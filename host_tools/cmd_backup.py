@@ -4,41 +4,124 @@ files, kept across a firmware update or a factory reset (docs/BACKUP.md).
     ovl backup  --lower L --upper U OUT.tar
     ovl restore --lower L --upper U IN.tar
     ovl reset   --lower L --upper U [--keep PATH...] [--board B] [--next-boot]
+
+`ovl remote backup OUT.tar` (cmd_serial) reads a board's overlay through
+RemoteOverlay, here, and writes the same form.
 """
 
 import os
 import sys
 import tarfile
+import tempfile
 
 from host_tools.backup import largest_file, restore, write_backup
 from host_tools.cli import CliError
 from host_tools.cmd_overlay import (Session, add_layer_args, open_session,
                                     power_cut_exit)
+from ovl import agent, compat
 from ovl.flash import PowerCut
 from ovl.overlay import mount as mount_overlay
 
 
-def run_backup(args):
-    session = Session(args.lower, args.upper, readonly=True)
-    tmp = "%s.tmp-%d" % (args.out, os.getpid())
+def save_backup(ovl, lower, path):
+    """Write the backup to path (beside it first, then renamed: no half
+    tar is left behind) and print its summary."""
+    if os.path.isdir(path):
+        raise CliError("%s is a directory" % path)
+    tmp = "%s.tmp-%d" % (path, os.getpid())
     try:
-        ovl = session.mount()
-        if os.path.isdir(args.out):
-            raise CliError("%s is a directory" % args.out)
-        try:
-            with open(tmp, "wb") as out:
-                summary = write_backup(ovl, session.lower, out)
-            os.replace(tmp, args.out)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with open(tmp, "wb") as out:
+            summary = write_backup(ovl, lower, out)
+        os.replace(tmp, path)
     finally:
-        session.release()
+        if os.path.exists(tmp):
+            os.remove(tmp)
     print("backup: %s: %d files (%d bytes), %d dirs, %d links, %d whiteouts,"
-          " %d opaque dirs" % (args.out, summary["files"], summary["bytes"],
+          " %d opaque dirs" % (path, summary["files"], summary["bytes"],
                                summary["dirs"], summary["links"],
                                summary["whiteouts"], summary["opaque"]))
+
+
+def run_backup(args):
+    session = Session(args.lower, args.upper, readonly=True)
+    try:
+        save_backup(session.mount(), session.lower, args.out)
+    finally:
+        session.release()
     return 0
+
+
+class RemoteOverlay:
+    """What a backup reads of an Overlay (diff, lstat, readlink, listdir,
+    open for reading), asked of a board's agent over a serial link."""
+
+    def __init__(self, link):
+        self.link = link
+        self.stats = {}
+
+    def diff(self, path="/"):
+        from host_tools.cmd_serial import remote_diff
+        changes, truncated = remote_diff(self.link, path)
+        if truncated:
+            raise CliError("the board's agent cannot page its diff;"
+                           " flash a newer ovl")
+        return changes
+
+    def listdir(self, path):
+        from host_tools.cmd_serial import remote_ls_pages
+        return [e[0] for page in remote_ls_pages(self.link, path)
+                for e in page]
+
+    def stat_record(self, path):
+        st = self.stats.get(path)
+        if st is None:
+            st = self.link.call_json(agent.FS_STAT, {"path": path,
+                                                     "lower": True})
+            self.stats[path] = st
+        return st
+
+    def lstat(self, path):
+        s = self.stat_record(path)
+        return (s["mode"], s["ino"], 0, s["nlink"], s["uid"], s["gid"],
+                s["size"], s["mtime"], s["mtime"], s["mtime"])
+
+    def readlink(self, path):
+        return self.stat_record(path)["target"]
+
+    def open(self, path, mode="rb"):
+        from host_tools.cmd_serial import remote_get
+        f = tempfile.TemporaryFile()
+        remote_get(self.link, path, f)
+        f.seek(0)
+        return f
+
+
+class RemoteLower:
+    """The board's firmware as far as a backup asks: what is at a path."""
+
+    def __init__(self, remote):
+        self.remote = remote
+
+    def lookup(self, path):
+        mode = self.remote.stat_record(path).get("lower_mode")
+        if mode is None:
+            raise OSError(compat.ENOENT, path)
+        return StatEntry(mode)
+
+    def identity(self):
+        return None
+
+
+class StatEntry:
+    def __init__(self, mode):
+        self.mode = mode
+
+
+def remote_backup(link, path):
+    """`ovl remote backup OUT.tar`: the board's changes, in the same form
+    as `ovl backup` of image files."""
+    remote = RemoteOverlay(link)
+    save_backup(remote, RemoteLower(remote), path)
 
 
 def open_backup(path):

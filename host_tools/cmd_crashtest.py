@@ -31,6 +31,18 @@ def add_arguments(p):
                         "ln, ln -s, revert, reset, and chown UID:GID PATH, "
                         "touch PATH MTIME, sync) over the standard fixture "
                         "instead of the generated ones")
+    p.add_argument("--allow-errors", action="store_true",
+                   help="run a --script even if some of its commands fail "
+                        "without a power cut (they are listed either way)")
+    p.add_argument("--lower", metavar="IMAGE",
+                   help="with --script: run it over this lower (your "
+                        "firmware's SquashFS image, or a directory) and an "
+                        "empty upper, instead of the standard fixture")
+    p.add_argument("--upper-size", metavar="SIZE",
+                   help="upper flash size, e.g. 256k (default: 16 erase "
+                        "blocks)")
+    p.add_argument("--erase-size", metavar="SIZE",
+                   help="upper erase block size, e.g. 4k (default 4k)")
     p.add_argument("--workload", metavar="KEY", action="append",
                    help="run this workload key (repeatable), e.g. "
                         "std:write_lower+sync+rename_dir_lower")
@@ -65,11 +77,129 @@ def parse_shard(text):
         raise CliError("--shard wants I/N, e.g. 1/4, not %r" % text)
 
 
-def replay_command(case_id, store=None):
+def replay_command(case_id, store=None, args=None):
     cmd = "ovl crashtest --replay %s" % shlex.quote(case_id)
     if store:
         cmd += " --store %s" % shlex.quote(store)
+    for flag in ("lower", "upper_size", "erase_size"):
+        value = getattr(args, flag, None)
+        if value:
+            cmd += " --%s %s" % (flag.replace("_", "-"), shlex.quote(value))
     return cmd
+
+
+# ----- the user's own lower and upper ------------------------------------------
+
+USER_FIXTURE = "user"
+# the model holds every lower file's data in RAM, per worker
+LOWER_DATA_LIMIT = 64 << 20
+UPPER_LIMIT = 64 << 20
+PAGE_SIZE = 256
+
+
+def upper_geometry(args):
+    """(blocks, erase size, page size) from --upper-size/--erase-size, or
+    None for the fixtures' own."""
+    if not (args.upper_size or args.erase_size):
+        return None
+    from host_tools.cmd_store import parse_size
+    es = parse_size(args.erase_size) if args.erase_size else 4096
+    if es < 512 or es & (es - 1):
+        raise CliError("--erase-size must be a power of two of 512 bytes or"
+                       " more, not %d" % es)
+    size = parse_size(args.upper_size) if args.upper_size else 16 * es
+    if size % es or not 0 < size <= UPPER_LIMIT:
+        raise CliError("--upper-size must be a whole number of %d-byte erase"
+                       " blocks, at most %d bytes, not %d"
+                       % (es, UPPER_LIMIT, size))
+    return size // es, es, min(PAGE_SIZE, es)
+
+
+def lower_spec(lower, image):
+    """The crash model's description of a Lower (crash_workloads' spec
+    format): kinds, permissions, owners, mtimes, data, targets, and hard
+    links as "link" to the first of their names."""
+    from host_tools.crash_model import DIR, FILE, SYMLINK
+    from ovl.paths import join, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK
+    kinds = {S_IFDIR: DIR, S_IFREG: FILE, S_IFLNK: SYMLINK}
+    spec = {}
+    first = {}              # lower ino of a hard-linked file -> first name
+    total = 0
+    pending = [("/", lower.lookup("/"))]
+    while pending:
+        path, e = pending.pop()
+        kind = kinds.get(e.mode & S_IFMT)
+        if kind is None:
+            raise CliError("%s: %s is a device, FIFO or socket; the crash "
+                           "model knows files, directories and symlinks "
+                           "only" % (image, path))
+        d = {"kind": kind, "perm": e.mode & 0o7777, "uid": e.uid,
+             "gid": e.gid, "mtime": e.mtime}
+        if kind == DIR:
+            pending.extend((join(path, n), c) for n, c in lower.readdir(e))
+        elif kind == SYMLINK:
+            d["target"] = lower.readlink(e)
+        else:
+            total += e.size
+            if total > LOWER_DATA_LIMIT:
+                raise CliError("%s holds more than %d bytes of file data, "
+                               "more than the campaign keeps in RAM"
+                               % (image, LOWER_DATA_LIMIT))
+            if e.nlink > 1:
+                first.setdefault(e.ino, []).append(path)
+            d["data"] = lower.read(e, 0, e.size)
+        spec[path] = d
+    for names in first.values():
+        names.sort()
+        for other in names[1:]:
+            spec[other] = {"link": names[0]}
+    return spec
+
+
+_FIXTURE_GEOMETRY = {}
+
+
+def use_user_layers(args):
+    """Register the --lower fixture and the --upper-size geometry (for
+    this process and the workers it forks), replacing an earlier run's."""
+    from host_tools import crashtest as ct
+    from host_tools.cmd_overlay import open_lower
+    geometry = upper_geometry(args)
+    if not _FIXTURE_GEOMETRY:
+        _FIXTURE_GEOMETRY.update(ct.GEOMETRY)
+    ct.drop_rigs()
+    ct.GEOMETRY.clear()
+    ct.GEOMETRY.update(_FIXTURE_GEOMETRY)
+    wl.FIXTURES.pop(USER_FIXTURE, None)
+    ct.LOWERS.pop(USER_FIXTURE, None)
+    if args.lower:
+        lower = open_lower(args.lower)
+        wl.FIXTURES[USER_FIXTURE] = (lower_spec(lower, args.lower), [])
+        ct.LOWERS[USER_FIXTURE] = lambda: open_lower(args.lower)
+        ct.GEOMETRY[USER_FIXTURE] = geometry or ct.GEOMETRY["std"]
+    if geometry:
+        for fixture in ct.GEOMETRY:
+            ct.GEOMETRY[fixture] = geometry
+
+
+def check_reference_run(key, args, lines):
+    """Every command that fails without a cut, listed; an error unless
+    --allow-errors (a typo would make the campaign test nothing)."""
+    from host_tools import crashtest as ct
+    from ovl import compat
+    try:
+        failed = ct.reference_errors(key, store=args.store)
+    except ValueError as e:       # e.g. an upper too small for the store
+        raise CliError("%s" % e)
+    for k, code in failed:
+        number, op = lines[k]
+        print("script %s line %d `%s`: %s without a power cut"
+              % (args.script, number, wl.format_op(op)[:60],
+                 compat.errno_name(code)))
+    if failed and not args.allow_errors:
+        raise CliError("%d command(s) of %s fail without a power cut (listed"
+                       " above): fix the script, or pass --allow-errors"
+                       % (len(failed), args.script))
 
 
 def run(args):
@@ -86,6 +216,11 @@ def run(args):
     if not 0 <= args.depth2 <= 1:
         raise CliError("--depth2 is a fraction between 0 and 1")
     strict = not args.lenient
+    if args.lower and not (args.script or args.replay):
+        raise CliError("--lower needs --script (or --replay of a case it "
+                       "gave): the generated workloads use the standard "
+                       "fixture's paths")
+    use_user_layers(args)
     if args.replay:
         failure = ct.replay(args.replay, store=args.store, strict=strict)
         return 1 if failure else 0
@@ -97,10 +232,13 @@ def run(args):
         except UnicodeDecodeError:
             raise CliError("script %s is not UTF-8 text" % args.script)
         try:
-            keys = [wl.parse_script(text, base_dir=os.path.dirname(
-                os.path.abspath(args.script)))]
+            lines = wl.script_ops(text, base_dir=os.path.dirname(
+                os.path.abspath(args.script)))
         except ValueError as e:
             raise CliError("script %s: %s" % (args.script, e))
+        keys = [wl.workload_key(USER_FIXTURE if args.lower else "std",
+                                [wl.name_of_op(op) for _, op in lines])]
+        check_reference_run(keys[0], args, lines)
     elif args.workload:
         keys = list(args.workload)
         for k in keys:
@@ -135,12 +273,13 @@ def run(args):
     for n, (case_id, label, message) in enumerate(shown):
         print("\nFAIL %s (power cut during %s)" % (case_id, label))
         print("  " + message.replace("\n", "\n  "))
-        print("  replay: " + replay_command(case_id, args.store))
+        print("  replay: " + replay_command(case_id, args.store, args))
         if n < 3 and not args.no_shrink:
             small = ct.shrink(case_id, store=args.store, strict=strict)
             if small and small[0].split("@")[0] != case_id.split("@")[0]:
                 print("  shrunk to: %s" % small[0])
-                print("  replay: " + replay_command(small[0], args.store))
+                print("  replay: " + replay_command(small[0], args.store,
+                                                    args))
     if len(stats.failures) > len(shown):
         print("\n... and %d more failures" % (len(stats.failures) - len(shown)))
     return 1 if stats.failures or stats.errors else 0

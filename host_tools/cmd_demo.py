@@ -10,6 +10,7 @@ import os
 import shutil
 
 from ovl import compat
+from ovl.paths import is_dir, is_lnk
 
 from host_tools.boards import load_board, open_sim_flash
 from host_tools.cmd_boards import describe_board, human
@@ -44,7 +45,7 @@ def write_sample_tree(root):
         path = os.path.join(root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if text is None:
-            from ovl.simflash import Xorshift
+            from ovl_sim.simflash import Xorshift
             rng = Xorshift(1)
             data = bytes(rng.next() & 0xFF for _ in range(256 * 1024))
             with open(path, "wb") as f:
@@ -59,8 +60,7 @@ def show_tree(ovl, path="/", indent="  "):
     for name in ovl.listdir(path):
         full = path.rstrip("/") + "/" + name
         st = ovl.lstat(full)
-        kind = "dir" if st[0] & 0o170000 == 0o040000 else \
-            "link" if st[0] & 0o170000 == 0o120000 else "file"
+        kind = "dir" if is_dir(st[0]) else "link" if is_lnk(st[0]) else "file"
         layer = ovl.layer_of(full)
         extra = " -> " + ovl.readlink(full) if kind == "link" else \
             "" if kind == "dir" else " %d bytes" % st[6]

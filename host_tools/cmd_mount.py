@@ -15,7 +15,6 @@ the kernel's INIT) fails before `ovl mount` returns; then, without
 import fcntl
 import os
 import signal
-import sys
 import time
 
 from ovl.overlay import mount as mount_overlay, Overlay
@@ -57,6 +56,21 @@ def check_mountpoint(path):
     if os.path.ismount(path):
         raise CliError("mountpoint %s is busy: something is mounted there"
                        % path)
+
+
+def check_apart(mountpoint, layers):
+    """The server must never read its own mount (it would wait for itself):
+    no layer may lie under the mountpoint, nor a lower directory hold it."""
+    mnt = os.path.realpath(mountpoint)
+    for what, path in layers:
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        if real == mnt or real.startswith(mnt + "/") or \
+                (os.path.isdir(real) and mnt.startswith(real + "/")):
+            raise CliError("mountpoint %s overlaps the %s %s: the server "
+                           "would read its own mount" % (mountpoint, what,
+                                                         path))
 
 
 def lock_device(path):
@@ -137,7 +151,8 @@ class Lifecycle:
 
 
 def serve_until_done(server, fd, mountpoint, life):
-    """Serve; on a signal, commit and detach the mount.  Exit status 0."""
+    """Serve; on a signal, commit and detach the mount.  Exit status 0,
+    or 1 when a commit failed (logged)."""
     try:
         fuse_server.serve(server, fd, stop=life.stop, waiting=life)
     except Stop:
@@ -148,7 +163,7 @@ def serve_until_done(server, fd, mountpoint, life):
         except OSError:
             pass                 # already gone (umount raced the signal)
     os.close(fd)
-    return 0
+    return 1 if server.failures else 0
 
 
 def run_mount(args):
@@ -156,16 +171,47 @@ def run_mount(args):
     readonly = bool(opts.get("ro"))
     mountpoint = os.path.abspath(args.mountpoint)
     check_mountpoint(mountpoint)
+    check_apart(mountpoint, [("lower", args.lower), ("upper", args.upper)])
     if os.geteuid() == 0 and not os.path.exists(fuse_mount.FUSE_DEVICE):
         raise CliError("%s does not exist: this kernel has no FUSE (load "
                        "the fuse module)" % fuse_mount.FUSE_DEVICE)
     ovl, flash, lock = open_layers(args.lower, args.upper, readonly)
-    source = os.path.abspath(args.upper or args.lower)
+    try:
+        server, fd = start_serving(ovl, args, opts, mountpoint, readonly)
+    except BaseException:
+        release(flash, lock)
+        raise
+    life = Lifecycle()
+    life.install()
+    if args.foreground:
+        try:
+            return serve_until_done(server, fd, mountpoint, life)
+        finally:
+            release(flash, lock)
+    if os.fork():
+        os._exit(0)              # the child serves; it alone releases
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1, 2):
+        os.dup2(null, std)
+    os.close(null)
+    try:
+        status = serve_until_done(server, fd, mountpoint, life)
+        release(flash, lock)
+    except BaseException:
+        status = 1
+    os._exit(status)
+
+
+def start_serving(ovl, args, opts, mountpoint, readonly):
+    """Mount and answer INIT; returns (server, the connection's fd)."""
     server = fuse_server.FuseServer(
         ovl, write_buffer=opts.get("write_buffer",
                                    fuse_server.DEFAULT_WRITE_BUFFER),
         log=fuse_server.log_stderr)
-    fd = fuse_mount.attach(mountpoint, source, readonly=readonly,
+    fd = fuse_mount.attach(mountpoint, os.path.abspath(args.upper or
+                                                       args.lower),
+                           readonly=readonly,
                            allow_other=bool(opts.get("allow_other")),
                            dev=bool(opts.get("dev")),
                            suid=bool(opts.get("suid")))
@@ -177,22 +223,14 @@ def run_mount(args):
         finally:
             os.close(fd)
         raise
-    life = Lifecycle()
-    life.install()
-    if args.foreground:
-        return serve_until_done(server, fd, mountpoint, life)
-    if os.fork():
-        os._exit(0)              # the child serves; nothing to clean here
-    os.setsid()
-    null = os.open(os.devnull, os.O_RDWR)
-    for std in (0, 1, 2):
-        os.dup2(null, std)
-    os.close(null)
-    try:
-        status = serve_until_done(server, fd, mountpoint, life)
-    except BaseException:
-        status = 1
-    os._exit(status)
+    return server, fd
+
+
+def release(flash, lock):
+    if flash is not None:
+        flash.close()
+    if lock is not None:
+        lock.close()
 
 
 def handshake(server, fd):
@@ -210,26 +248,21 @@ def wait_for_server(source):
     """After the kernel let go, the server still commits and exits: wait
     until it releases the upper (its lock), so a new mount finds it free."""
     if is_mtd_device(source):
-        path = source
+        take = lock_device
     elif os.path.isfile(source):
-        folder, name = os.path.split(source)
-        path = os.path.join(folder, "." + name + ".lock")
+        take = lock_upper
     else:
-        return
-    if not os.path.exists(path):
-        return
+        return                   # a lower-only mount locks nothing
     deadline = time.monotonic() + UMOUNT_WAIT
-    with open(path, "rb") as f:
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(f, fcntl.LOCK_UN)
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise CliError("unmounted, but the server still holds %s"
-                                   " after %d s" % (source, UMOUNT_WAIT))
-                time.sleep(0.05)
+    while True:
+        try:
+            take(source).close()
+            return
+        except (OSError, CliError):
+            if time.monotonic() > deadline:
+                raise CliError("unmounted, but the server still holds %s"
+                               " after %d s" % (source, UMOUNT_WAIT))
+            time.sleep(0.05)
 
 
 def run_umount(args):

@@ -19,9 +19,9 @@ import sys
 
 from ovl import compat
 from ovl.flash import PowerCut, BytesSource
-from ovl.overlay import (mount as mount_overlay, is_dir, is_lnk, is_reg,
-                         join, MAX_FILE_SIZE)
-from ovl.simflash import TORN_MODES
+from ovl.overlay import mount as mount_overlay, MAX_FILE_SIZE
+from ovl.paths import is_dir, is_lnk, is_reg, join
+from ovl_sim.simflash import TORN_MODES
 
 from host_tools import fs_format as fmt
 
@@ -400,18 +400,15 @@ def verb_fsck(ovl, args):
 def verb_conflicts(ovl, args):
     need(args, 0, "conflicts")
     from ovl import upgrade
-    return "\n".join("%-9s %s" % (k, p) for k, p in upgrade.conflicts(ovl))
+    return fmt.conflict_records(upgrade.conflicts(ovl))
 
 
 def cat_lower(lower, path, out):
     """The lower's own version of path (`cat --layer lower`), streamed."""
-    entry = lower.lookup(path)
-    if not is_reg(entry.mode):
-        raise OSError(compat.EINVAL, "%s is not a regular file in the lower"
-                      % path)
+    from ovl.upgrade import read_lower
     pos = 0
-    while pos < entry.size:
-        chunk = lower.read(entry, pos, min(65536, entry.size - pos))
+    while True:
+        chunk = read_lower(lower, path, pos, 65536)
         if not chunk:
             break
         out.write(chunk)
@@ -478,7 +475,7 @@ VERBS = {
     "revert": (simple("revert", 1, "revert PATH"),
                "revert PATH: show the lower version again"),
     "reset": (verb_reset, "reset [--next-boot]: factory reset"),
-    "layer": (verb_layer, "layer PATH: lower, upper or copied-up"),
+    "layer": (verb_layer, "layer PATH: lower, upper, copied-up or conflict"),
     "fsck": (verb_fsck, "fsck: check the store and the overlay"),
     "conflicts": (verb_conflicts, "conflicts: after a firmware upgrade, files"
                   " changed by you and by the firmware (conflict: unreadable,"
@@ -513,9 +510,9 @@ def run_verb(ovl, words):
 
 # ----- output ------------------------------------------------------------------
 
-def json_out(verb, out):
+def json_out(out):
     """A verb's result inside a JSON record: structured where it has a
-    structure, text otherwise."""
+    structure (fs_format's records), text otherwise."""
     if isinstance(out, bytes):
         return out.decode("utf-8", "replace")
     return out
@@ -566,9 +563,11 @@ def add_fs_arguments(p):
 
 
 def open_session(args):
-    if hasattr(sys.stdout, "reconfigure"):
-        # lower names that are not UTF-8 print as their original bytes
-        sys.stdout.reconfigure(errors="surrogateescape")
+    # lower names that are not UTF-8 print as their original bytes, and
+    # can be typed into the shell as such
+    for stream in (sys.stdout, sys.stdin):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     if args.power_cut_after is not None and not args.upper:
         raise OSError(compat.EINVAL, "--power-cut-after needs --upper")
     if args.power_cut_after is not None and args.power_cut_after < 0:
@@ -761,8 +760,11 @@ def run_commands(ovl, args, held, tally):
         except ValueError as exc:
             words = None
             record = error_record(ShellError(exc))
-        if words and words[0] in SESSION_END and len(words) == 1:
-            break
+        if words and words[0] in SESSION_END:
+            if len(words) == 1:
+                break
+            record = error_record(ShellError("usage: %s" % words[0]))
+            words = None
         if words is not None:
             try:
                 out = held.run(run_verb, ovl, words)
@@ -775,7 +777,7 @@ def run_commands(ovl, args, held, tally):
         tally[1] += failed
         if args.json:
             if record["ok"]:
-                record["out"] = json_out(words[0], record["out"])
+                record["out"] = json_out(record["out"])
             print(json.dumps(record, sort_keys=True))
         elif record["ok"]:
             text = fmt.as_text(words[0], record["out"])

@@ -15,11 +15,12 @@ import sys
 import time
 
 from host_tools.cli import CliError
+from host_tools.cmd_store import FSCK_CLEAN, FSCK_ERRORS
 from host_tools import fs_format as fmt, serial_link
 from host_tools.serial_link import LinkError, RemoteError, hexdigest
 from ovl import agent, compat, frames
 from ovl.board import Board
-from ovl.overlay import join as overlay_join
+from ovl.paths import join as overlay_join, is_dir
 
 RESUME_HINT = "rerun the same command to resume"
 
@@ -139,10 +140,6 @@ def choose_target(info, board, name):
     slots = {s["name"]: s for s in info["slots"]}
     if name:
         part = board.partition(name)
-        if part.type == "ovl":
-            raise CliError("partition %s is the overlay upper, which a firmware"
-                           " flash keeps; use `ovl remote reset` to wipe it"
-                           % name)
         return part, slots.get(name)
     if not slots:
         raise CliError("board %s has no squashfs partition; name one with"
@@ -159,15 +156,17 @@ def choose_target(info, board, name):
 
 
 def target_hashes(link, addr, nblocks, erase):
-    per = max(1, link.max_payload // agent.DIGEST_LEN)
+    per = max(1, link.max_payload // frames.DIGEST_LEN)
     reqs = []
     for first in range(0, nblocks, per):
         k = min(per, nblocks - first)
-        reqs.append((agent.HASHES, struct.pack("<III", addr + first * erase,
+        reqs.append((agent.HASHES, struct.pack(frames.HASHES_RANGE,
+                                               addr + first * erase,
                                                k * erase, erase)))
     out = []
     link.pipeline(reqs, lambda i, k, p: out.extend(
-        p[j:j + agent.DIGEST_LEN] for j in range(0, len(p), agent.DIGEST_LEN)))
+        p[j:j + frames.DIGEST_LEN]
+        for j in range(0, len(p), frames.DIGEST_LEN)))
     return out
 
 
@@ -192,23 +191,25 @@ def write_blocks(link, base, padded, blocks, erase, progress):
         start = run[0] * erase
         data = padded[start:start + len(run) * erase]
         digest = hashlib.sha256(data).digest()
-        reqs.append((agent.WRITE, struct.pack("<II32s", base + start,
+        reqs.append((agent.WRITE, struct.pack(frames.WRITE_HEAD, base + start,
                                               len(data), digest)))
         for off in range(0, len(data), chunk):
-            reqs.append((frames.DATA, struct.pack("<I", off) +
+            reqs.append((frames.DATA, struct.pack(frames.DATA_HEAD, off) +
                          data[off:off + chunk]))
         expect[len(reqs) - 1] = (base + start, digest)
-    sizes = [len(p) - 4 if k == frames.DATA else 0 for k, p in reqs]
+    sizes = [len(p) - frames.DATA_HEAD_LEN if k == frames.DATA else 0
+             for k, p in reqs]
     written = [0]
 
     def on_reply(i, kind, payload):
         progress.update(sizes[i])
         if i in expect:
             addr, digest = expect[i]
-            if payload[2:] != digest:
+            if payload[frames.WRITE_DONE_LEN:] != digest:
                 raise LinkError("board read back different data at 0x%x;"
                                 " %s" % (addr, RESUME_HINT))
-            written[0] += struct.unpack("<H", payload[:2])[0]
+            written[0] += struct.unpack(
+                frames.WRITE_DONE, payload[:frames.WRITE_DONE_LEN])[0]
 
     link.pipeline(reqs, on_reply)
     return written[0]
@@ -286,9 +287,11 @@ def keep_user_files(link, image):
 
 
 def flash_image(link, image, partition=None, board_name=None, force=False,
-                progress_stream=None, log=None, lower=None):
+                progress_stream=None, log=None, lower=None, upper_dump=False):
     """Flash `image`; returns a summary dict.  lower: the image opened by
-    check_squashfs, to be checked against the board's block-size limit."""
+    check_squashfs, to be checked against the board's block-size limit.
+    upper_dump: the image is a log store, which only an ovl partition
+    takes."""
     t0 = time.monotonic()
     info = dict(link.info)
     info.update(link.call_json(agent.FW_STATUS, {"verify": False}))
@@ -298,6 +301,15 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
     part, slot = choose_target(info, board, partition)
     erase = board.erase_size
     capacity = slot["capacity"] if slot else part.size
+    if not force and upper_dump != (part.type == "ovl"):
+        raise CliError("%s: an upper dump goes to the overlay partition"
+                       " (--partition NAME of type ovl), a firmware image to"
+                       " a firmware slot" % part.name)
+    if part.type == "ovl" and len(image) != part.size:
+        # blocks past a short image would keep the old store's nodes
+        raise CliError("%s is the overlay upper: give a dump of all of it"
+                       " (%d bytes, from `ovl dump`), not %d bytes"
+                       % (part.name, part.size, len(image)))
     if len(image) > capacity:
         raise CliError("image is %d bytes; %s holds at most %d%s" % (
             len(image), part.name, capacity,
@@ -323,7 +335,8 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
         if slot is not None and info.get("fs"):
             # a new firmware: the overlay's partial files still read the old
             summary.update(keep_user_files(link, image))
-        if slot is not None and slot["state"] != "missing":
+        if (slot is not None and slot["state"] != "missing") or \
+                (part.type == "ovl" and differ):
             link.call_json(agent.FW_BEGIN, {"slot": part.name})
         if log and summary["resumed"]:
             log("resuming: %d of %d blocks already in place"
@@ -357,8 +370,9 @@ def summary_line(s, baud):
     if s["generation"] is not None:
         text += ", slot generation %d" % s["generation"]
     if s.get("kept"):
-        text += "; kept %d changed file(s) whole first (%d bytes programmed)" \
-            % (s["kept"], s["kept_bytes"])
+        text += "; kept %d changed file(s) whole first (%d bytes programmed;" \
+            " after the reboot `ovl remote conflicts` lists what changed in" \
+            " both)" % (s["kept"], s["kept_bytes"])
     if rate:
         text += "; %.1f KiB/s (%d%% of %d baud)" % (
             rate / 1024, 100 * rate / (baud / 10.0), baud)
@@ -390,14 +404,26 @@ def read_image(path, limit=IMAGE_LIMIT):
     return read_limited(path, limit, "firmware image", CliError)
 
 
+def is_upper_dump(path):
+    """Whether the file holds a log store (an `ovl dump` of an upper)."""
+    from host_tools.cmd_store import sniff_geometry
+    try:
+        sniff_geometry(path)
+        return True
+    except CliError:
+        return False
+
+
 def run_flash(args):
     image = read_image(args.image)
-    lower = None if args.force else check_squashfs(image, args.image)
+    upper = is_upper_dump(args.image)
+    lower = None if args.force or upper else \
+        check_squashfs(image, args.image)
     link = open_link(args)
     try:
         s = flash_image(link, image, args.partition, args.board, args.force,
                         log=lambda m: print("ovl: %s" % m, file=sys.stderr),
-                        lower=lower)
+                        lower=lower, upper_dump=upper)
         print(summary_line(s, args.baud))
         if args.reboot:
             link.call(agent.REBOOT)
@@ -412,8 +438,19 @@ def run_flash(args):
 
 # ----- remote overlay verbs ------------------------------------------------
 
-def remote_get(link, path, out, progress=None):
-    """Stream a file from the board's overlay into `out` (pipelined)."""
+def remote_get(link, path, out, progress=None, layer="merged"):
+    """Stream a file from the board's overlay into `out` (pipelined); the
+    lower layer's own version a chunk at a time until a short one."""
+    if layer == "lower":
+        size = 0
+        while True:
+            chunk = link.call(agent.FS_GET, json.dumps({
+                "path": path, "offset": size, "n": link.max_payload,
+                "layer": "lower"}).encode())
+            out.write(chunk)
+            size += len(chunk)
+            if len(chunk) < link.max_payload:
+                return size
     size = link.call_json(agent.FS_STAT, {"path": path})["size"]
     chunk = link.max_payload
     reqs = ((agent.FS_GET, json.dumps({"path": path, "offset": off,
@@ -435,12 +472,13 @@ def remote_put(link, path, data, progress=None):
                        "sha256": hashlib.sha256(data).hexdigest()}).encode()
     chunk = link.max_payload
     reqs = [(agent.FS_PUT, head)] + [
-        (frames.DATA, struct.pack("<I", off) + data[off:off + chunk])
+        (frames.DATA, struct.pack(frames.DATA_HEAD, off) +
+         data[off:off + chunk])
         for off in range(0, len(data), chunk)]
 
     def on_reply(i, kind, payload):
         if progress and i:
-            progress.update(len(reqs[i][1]) - 4)
+            progress.update(len(reqs[i][1]) - frames.DATA_HEAD_LEN)
 
     link.pipeline(reqs, on_reply)
 
@@ -449,7 +487,7 @@ def remote_ls(link, path, long=False):
     """Print a listing as `ovl fs ls` does (host_tools.fs_format); a page
     of entries at a time, -l asks stat for each entry."""
     st = link.call_json(agent.FS_STAT, {"path": path})
-    if st["mode"] & 0o170000 != 0o040000:
+    if not is_dir(st["mode"]):
         pages = [[[path.rstrip("/").rsplit("/", 1)[-1], st["mode"],
                    st["size"]]]]
         path = path.rstrip("/").rsplit("/", 1)[0] or "/"
@@ -475,26 +513,41 @@ def remote_ls_pages(link, path):
         start = res["next"]
 
 
+def remote_diff(link, path):
+    """(every change below path, truncated?): the agent's pages in turn
+    (an agent without paging answers one page, perhaps truncated)."""
+    out, start = [], 0
+    while True:
+        res = link.call_json(agent.FS_DIFF, {"path": path, "start": start})
+        out += [tuple(c) for c in res["changes"]]
+        start = res.get("next")
+        if start is None:
+            return out, bool(res["truncated"])
+
+
 def run_remote(args):
     verb = args.verb
     need = {"ls": (0, 1), "cat": (1, 1), "get": (1, 2), "put": (2, 2),
             "rm": (1, 1), "rmdir": (1, 1), "mkdir": (1, 1), "mv": (2, 2),
             "diff": (0, 1), "revert": (1, 1), "reset": (0, 1),
             "fsck": (0, 0), "stat": (1, 1), "layer": (1, 1),
-            "conflicts": (0, 0)}[verb]
+            "conflicts": (0, 0), "info": (0, 0), "backup": (1, 1)}[verb]
     if not need[0] <= len(args.args) <= need[1]:
         raise CliError("remote %s takes %d to %d arguments" % (verb, need[0],
                                                                need[1]))
     a = (["-l"] if args.long else []) + args.args
     if args.long and verb != "ls":
         raise CliError("-l is an option of remote ls only")
+    if args.layer != "merged" and verb not in ("cat", "get"):
+        raise CliError("--layer is an option of remote cat and get only")
     data = None
     if verb == "put":
         data = read_image(a[0])
     link = open_link(args)
     answering = True
     try:
-        return remote_verb(link, verb, a, data, keep=args.keep)
+        return remote_verb(link, verb, a, data, keep=args.keep,
+                           layer=args.layer)
     except LinkError as e:
         answering = False
         raise CliError("%s; nothing was changed by a partial transfer, rerun"
@@ -505,9 +558,28 @@ def run_remote(args):
         link.ser.close()
 
 
-def remote_verb(link, verb, a, data, keep=None):
+def print_info(info, out=None):
+    """What the agent said at HELLO, for a person: board, slots, boot notes."""
+    out = out or sys.stdout
+    board = info["board"]
+    out.write("board: %s (%s %s)\n" % (board["name"], board["flash"]["kind"],
+                                       human(board["flash"]["size"])))
+    out.write("agent: %s on %s\n" % (info["agent"], info["runtime"]))
+    out.write("boot slot: %s\n" % (info["boot_slot"] or "none"))
+    for s in info["slots"]:
+        out.write("  %s  %s  generation %d  %s\n" % (
+            s["name"], s["state"], s["generation"], human(s["image_size"])))
+    out.write("overlay: %s\n" % ("mounted" if info["fs"] else
+                                 info["fs_error"] or "not mounted"))
+    for note in info["notes"]:
+        out.write("note: %s\n" % note)
+
+
+def remote_verb(link, verb, a, data, keep=None, layer="merged"):
     call = link.call_json
-    if verb == "ls":
+    if verb == "info":
+        print_info(link.info)
+    elif verb == "ls":
         long = a[:1] == ["-l"]
         a = a[1:] if long else a
         remote_ls(link, a[0] if a else "/", long)
@@ -519,13 +591,13 @@ def remote_verb(link, verb, a, data, keep=None):
                             st["layer"])
         fmt.print_text(sys.stdout, fmt.as_text(verb, record))
     elif verb == "cat":
-        remote_get(link, a[0], sys.stdout.buffer)
+        remote_get(link, a[0], sys.stdout.buffer, layer=layer)
         sys.stdout.flush()
     elif verb == "get":
         dest = a[1] if len(a) > 1 else a[0].rsplit("/", 1)[-1]
         tmp = dest + ".part"
         with open(tmp, "wb") as f:
-            n = remote_get(link, a[0], f, Progress(0, "get"))
+            n = remote_get(link, a[0], f, Progress(0, "get"), layer)
         import os
         os.replace(tmp, dest)
         print("get: %s -> %s (%s)" % (a[0], dest, human(n)))
@@ -537,23 +609,25 @@ def remote_verb(link, verb, a, data, keep=None):
             a[0], a[1], human(len(data)), len(data) / 1024 / max(dt, 1e-6)))
     elif verb in ("rm", "rmdir"):
         # the agent's rm takes both kinds: the words keep fs's meaning
-        is_dir = call(agent.FS_STAT, {"path": a[0]})["mode"] & 0o170000 == \
-            0o040000
-        if is_dir != (verb == "rmdir"):
-            raise fmt.rm_kind_error(a[0], is_dir)
+        a_dir = is_dir(call(agent.FS_STAT, {"path": a[0]})["mode"])
+        if a_dir != (verb == "rmdir"):
+            raise fmt.rm_kind_error(a[0], a_dir)
         call(agent.FS_RM, {"path": a[0]})
     elif verb == "mkdir":
         call(agent.FS_MKDIR, {"path": a[0]})
     elif verb == "mv":
         call(agent.FS_MV, {"src": a[0], "dst": a[1]})
     elif verb == "diff":
-        res = call(agent.FS_DIFF, {"path": a[0] if a else "/"})
+        changes, truncated = remote_diff(link, a[0] if a else "/")
         fmt.print_text(sys.stdout, fmt.as_text(
-            "diff", fmt.diff_records(res["changes"])))
-        if res["truncated"]:
+            "diff", fmt.diff_records(changes)))
+        if truncated:
             print("... (more; diff a subdirectory)")
     elif verb == "revert":
         call(agent.FS_REVERT, {"path": a[0]})
+    elif verb == "backup":
+        from host_tools.cmd_backup import remote_backup
+        remote_backup(link, a[0])
     elif verb == "reset":
         when = a[0] if a else "now"
         if when not in ("now", "boot"):
@@ -566,8 +640,8 @@ def remote_verb(link, verb, a, data, keep=None):
                                    "will be wiped at next boot"))
     elif verb == "conflicts":
         res = call(agent.UP_CONFLICTS)
-        for kind, path in res["conflicts"]:
-            print("%-9s %s" % (kind, path))
+        fmt.print_text(sys.stdout, fmt.as_text(
+            "conflicts", fmt.conflict_records(res["conflicts"])))
         if res["truncated"]:
             print("... (more)")
     elif verb == "fsck":
@@ -576,7 +650,9 @@ def remote_verb(link, verb, a, data, keep=None):
             print(p)
         print("fsck: %s" % ("clean" if not problems else
                             "%d problem(s)" % len(problems)))
-        return 1 if problems else 0
+        # `ovl fsck`'s statuses: problems left is 4 (the agent repairs
+        # nothing; a board it cannot reach is 1, as for every verb)
+        return FSCK_ERRORS if problems else FSCK_CLEAN
     return 0
 
 
@@ -584,11 +660,16 @@ def add_remote_args(p):
     add_port_args(p)
     p.add_argument("verb", choices=("ls", "stat", "cat", "get", "put", "rm",
                                     "rmdir", "mkdir", "mv", "diff", "revert",
-                                    "reset", "fsck", "layer", "conflicts"))
+                                    "reset", "fsck", "layer", "conflicts",
+                                    "info", "backup"))
     p.add_argument("-l", dest="long", action="store_true",
                    help="ls: long listing, as `ovl fs ls -l`")
     p.add_argument("args", nargs="*", help="paths (put: LOCAL REMOTE; reset:"
-                   " now|boot)")
+                   " now|boot; backup: OUT.tar on the host)")
+    p.add_argument("--layer", choices=("merged", "lower"), default="merged",
+                   help="cat, get: lower = the firmware's own version, "
+                        "whatever the upper holds (after an upgrade: see "
+                        "both sides of a conflict)")
     p.add_argument("--keep", nargs="+", metavar="PATH",
                    help="reset: paths whose changes survive (default: the"
                         " board's keep list)")
@@ -597,8 +678,8 @@ def add_remote_args(p):
 COMMANDS = {
     "flash": ("flash an image over serial: only differing blocks, each"
               " verified, resumable", add_flash_args, run_flash),
-    "remote": ("manage a board's overlay over serial (ls, stat, cat, get,"
-               " put, rm, rmdir, mkdir, mv, diff, revert, reset, fsck, "
-               "layer, conflicts)",
+    "remote": ("manage a board's overlay over serial (info, ls, stat, cat,"
+               " get, put, rm, rmdir, mkdir, mv, diff, revert, reset, fsck, "
+               "layer, conflicts, backup)",
                add_remote_args, run_remote),
 }

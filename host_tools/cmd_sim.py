@@ -4,7 +4,7 @@ and `ovl remote` without hardware.
     ovl sim --board sim flash.bin                  # a pty: prints its path
     ovl sim --board sim flash.bin --socket 5555    # socket://127.0.0.1:5555
 
-The board (ovl.board_runner, under micropython by default) boots from the
+The board (ovl_sim.board_runner, under micropython by default) boots from the
 flash file as a device would: it checks the firmware slots, mounts the
 overlay on a verified one (formatting a blank upper first), or comes up
 with the agent only, ready to be flashed.  Every flash operation is in the
@@ -139,8 +139,14 @@ def run_sim(args):
     if args.baud is not None and args.baud <= 0:
         raise CliError("--baud must be positive, not %d" % args.baud)
     state = firmware_state(board, flash)
+    if args.hold_pin is not None and not 0 <= args.hold_pin < 3600:
+        raise CliError("--hold-pin takes 0 to 3600 seconds, not %g"
+                       % args.hold_pin)
+    # the first power-up only: the button is released by a later boot
+    boot_args = (["--hold-pin", repr(args.hold_pin)] if args.hold_pin
+                 else []) + (["--safe"] if args.safe else [])
     sim = PtyBoard(board_json, flash, runtime=runtime, baud=args.baud,
-                   die_with_host=True)
+                   die_with_host=True, extra_args=boot_args)
     bridge = None
     # Set explicitly: a shell starts a background job with SIGINT ignored.
     signal.signal(signal.SIGINT, power_cut)
@@ -188,6 +194,7 @@ def serve(sim, bridge):
                                                  sim.log_path))
         print("ovl sim: the board left its agent; booting it again",
               file=sys.stderr)
+        sim.extra_args = []
         sim.restart()
 
 
@@ -202,6 +209,13 @@ def add_sim_args(p):
     p.add_argument("--runtime", choices=("micropython", "python"),
                    default="micropython",
                    help="what runs the board (default micropython)")
+    p.add_argument("--hold-pin", type=float, metavar="SECONDS",
+                   help="hold the board's safe-mode button this long at"
+                        " power-up: safe mode; past the board's reset_hold"
+                        " (default 5 s) a factory reset (docs/INSTALL.md)")
+    p.add_argument("--safe", action="store_true",
+                   help="boot in safe mode (the firmware read-only; the"
+                        " agent serves the overlay for repairs)")
     p.add_argument("--baud", type=int,
                    help="limit the line to this baud rate (default: as fast"
                         " as the host goes)")

@@ -10,15 +10,15 @@ from the block headers of an image that is already formatted.
 import json
 import os
 import stat
-import struct
+import sys
 
 from ovl.flash import Region
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 from ovl.logstore import LogStore, ROOT_INO, STATE_NAMES
-from ovl.log_format import BLOCK_HDR_SIZE, BLOCK_MAGIC, BlockCountError, \
+from ovl.log_format import BLOCK_HDR_SIZE, BlockCountError, \
     unpack_block_header
 from host_tools.boards import SIM_FLASH_LIMIT, load_board
-from host_tools.cli import CliError
+from host_tools.cli import CliError, one_line
 
 
 def parse_size(text):
@@ -110,24 +110,25 @@ def sniff_geometry(path):
         while off + BLOCK_HDR_SIZE <= min(size, 1 << 22):
             f.seek(off)
             raw = f.read(BLOCK_HDR_SIZE)
-            if struct.unpack("<I", raw[:4])[0] == BLOCK_MAGIC:
-                hdr = unpack_block_header(raw)
-                if hdr is not None:
-                    prog_unit, ec, seq, es, count = hdr
-                    if es and off % es == 0:
-                        f.seek(0)
-                        if off and f.read(off) != b"\xff" * off:
-                            # something else lives before it: a whole chip
-                            raise CliError(
-                                "%s: the log store starts at 0x%x, after "
-                                "other data: give --board NAME --partition "
-                                "NAME for a whole-chip file" % (path, off))
-                        if size != es * count:
-                            raise CliError(block_count_message(
-                                path, size / es, count))
-                        nand = prog_unit > 4
-                        return (size, es, prog_unit if nand else min(256, es),
-                                "nand" if nand else "nor", None)
+            # The format module decides what a block header is (its
+            # magic, version and CRC); None for anything else.
+            hdr = unpack_block_header(raw)
+            if hdr is not None:
+                prog_unit, ec, seq, es, count = hdr
+                if es and off % es == 0:
+                    f.seek(0)
+                    if off and f.read(off) != b"\xff" * off:
+                        # something else lives before it: a whole chip
+                        raise CliError(
+                            "%s: the log store starts at 0x%x, after "
+                            "other data: give --board NAME --partition "
+                            "NAME for a whole-chip file" % (path, off))
+                    if size != es * count:
+                        raise CliError(block_count_message(
+                            path, size / es, count))
+                    nand = prog_unit > 4
+                    return (size, es, prog_unit if nand else min(256, es),
+                            "nand" if nand else "nor", None)
             off += 512
     raise CliError("%s: no log store block header found: give --board or "
                    "--size/--erase-size (or `ovl format` it)" % path)
@@ -260,21 +261,79 @@ def mount_image(args, readonly=True):
         raise CliError(block_count_message(args.image, e.have, e.formatted))
 
 
+def overlay_problems(store, lower_path):
+    """The union's own problems (whiteouts, origins, link index) of the
+    upper `store` over the lower at lower_path; the store's are apart."""
+    from host_tools.cmd_overlay import open_lower
+    from ovl.overlay import Overlay
+    problems = Overlay(open_lower(lower_path), store).fsck()
+    return [p for p in problems if not p.startswith("store: ")]
+
+
+# Exit statuses, as e2fsck's: no errors; errors repaired (--repair), none
+# left; errors left; could not check at all (no image, not a store, wrong
+# geometry).
+FSCK_CLEAN = 0
+FSCK_REPAIRED = 1
+FSCK_ERRORS = 4
+FSCK_FAILED = 8
+
+
+def repair_orphans(store, report):
+    """Delete the inodes no name reaches (nothing can ever read them), in
+    one transaction; what was done, as lines."""
+    if not report["orphans"]:
+        return []
+    txn = store.begin()
+    for ino in report["orphans"]:
+        txn.delete_inode(ino)
+    txn.commit()
+    store.sync()
+    return ["deleted orphan inode %d (unreachable from the root)" % ino
+            for ino in report["orphans"]]
+
+
 def run_fsck(args):
-    chip, store = mount_image(args)
-    report = store.fsck()
+    """The check, with e2fsck's exit statuses (FSCK_*)."""
+    try:
+        chip, store = mount_image(args, readonly=not args.repair)
+        report = store.fsck()
+        repaired = []
+        if args.repair:
+            repaired = repair_orphans(store, report)
+            if repaired:
+                chip.save()
+                chip, store = mount_image(args)     # check what was saved
+                report = store.fsck()
+        if args.lower:
+            report["overlay"] = overlay_problems(store, args.lower)
+    except (CliError, OSError, ValueError) as e:
+        print("ovl: error: %s" % one_line(e), file=sys.stderr)
+        return FSCK_FAILED
+    left = report["errors"] or report["orphans"] or report.get("overlay")
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(dict(report, repaired=repaired), indent=2))
     else:
         for e in report["errors"]:
             print("error: %s" % e)
         for w in report["warnings"]:
             print("warning: %s" % w)
+        for p in report.get("overlay", ()):
+            print("overlay: %s" % p)
+        for r in repaired:
+            print("repaired: %s" % r)
+        if report["orphans"]:
+            print("%d orphan inode(s): --repair deletes them"
+                  % len(report["orphans"]))
         print("%s: %d nodes, %d inodes, %d live bytes, %d errors, %d warnings"
-              % (args.image, report["nodes"], report["inodes"],
-                 report["live_bytes"], len(report["errors"]),
-                 len(report["warnings"])))
-    return 1 if report["errors"] else 0
+              "%s" % (args.image, report["nodes"], report["inodes"],
+                      report["live_bytes"], len(report["errors"]),
+                      len(report["warnings"]),
+                      ", %d overlay problems" % len(report["overlay"])
+                      if args.lower else ""))
+    if left:
+        return FSCK_ERRORS
+    return FSCK_REPAIRED if repaired else FSCK_CLEAN
 
 
 def store_info(store):
@@ -324,6 +383,16 @@ def add_format_args(p):
 
 
 def add_fsck_args(p):
+    add_info_args(p)
+    p.add_argument("--repair", action="store_true",
+                   help="mount read-write, as a device does, and delete"
+                        " orphan inodes; exit 1 if that leaves no errors")
+    p.add_argument("--lower", help="the firmware (SquashFS image or"
+                   " directory): check the union too (whiteouts, origins,"
+                   " link index)")
+
+
+def add_info_args(p):
     add_geometry_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable")
 
@@ -332,7 +401,9 @@ COMMANDS = {
     "format": ("create a formatted (empty) upper image", add_format_args,
                run_format),
     "fsck": ("check an upper image: CRCs, summaries, tree, link counts, "
-             "space accounting", add_fsck_args, run_fsck),
+             "space accounting; with --lower, the union too; exits 0 clean,"
+             " 1 repaired, 4 errors left, 8 could not check", add_fsck_args,
+             run_fsck),
     "info": ("show an upper image's blocks, wear, space and mount cost",
-             add_fsck_args, run_info),
+             add_info_args, run_info),
 }

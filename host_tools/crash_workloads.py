@@ -407,16 +407,23 @@ def format_op(op):
     return verb
 
 
-def parse_script(text, fixture="std", base_dir="."):
-    """A script (one command a line) -> workload key."""
-    names = []
+def script_ops(text, base_dir="."):
+    """The commands of a script that change the tree: [(line number,
+    op)], in order."""
+    ops = []
     for number, line in enumerate(text.splitlines(), 1):
         try:
             op = parse_line(line, base_dir)
         except ValueError as e:
             raise ValueError("line %d: %s" % (number, e))
         if op is not None:
-            names.append(name_of_op(op))
-    if not names:
+            ops.append((number, op))
+    if not ops:
         raise ValueError("the script has no commands that change anything")
-    return workload_key(fixture, names)
+    return ops
+
+
+def parse_script(text, fixture="std", base_dir="."):
+    """A script (one command a line) -> workload key."""
+    return workload_key(fixture, [name_of_op(op) for _, op in
+                                  script_ops(text, base_dir)])

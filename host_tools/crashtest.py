@@ -3,7 +3,7 @@
 For each workload (crash_workloads) it runs the ops once on a simulated
 flash to count the flash program/erase operations, then once per crash
 case: restore the fixture's flash snapshot, arm a power cut at operation
-`cut` (torn as `variant`, see ovl.simflash.TORN_MODES), mount and run the
+`cut` (torn as `variant`, see ovl_sim.simflash.TORN_MODES), mount and run the
 ops until the power goes, power on, and check:
 
   1. the remounted tree equals the model's state before or after the op in
@@ -40,7 +40,7 @@ from host_tools.crash_model import (DIR, FILE, SYMLINK, Model, ModelError,
 
 from ovl import compat
 from ovl.flash import PowerCut
-from ovl.simflash import SimFlash, Xorshift
+from ovl_sim.simflash import SimFlash, Xorshift
 
 VARIANTS = ("clean", "prefix", "bits", "unstable")
 FIXED_CLOCK = 1700000000
@@ -49,6 +49,10 @@ FIXED_CLOCK = 1700000000
 # scans little; the gc fixture is nearly full on purpose.
 GEOMETRY = {"std": (16, 4096, 256), "gc": (16, 4096, 256),
             "big": (48, 4096, 256)}
+
+# fixture -> a function returning its Lower, for a fixture whose lower is
+# an existing image (`ovl crashtest --lower`) rather than a spec to build
+LOWERS = {}
 
 
 class CaseFailure(Exception):
@@ -302,8 +306,11 @@ class Rig:
         self.store_class = load_store_class(store)
         lower_spec, setup = wl.FIXTURES[fixture]
         self.tmp = tempfile.mkdtemp(prefix="ovl-crash-")
-        build_lower_dir(lower_spec, self.tmp)
-        self.lower = cached_lower(self.tmp)
+        if fixture in LOWERS:
+            self.lower = LOWERS[fixture]()
+        else:
+            build_lower_dir(lower_spec, self.tmp)
+            self.lower = cached_lower(self.tmp)
         blocks, erase, page = GEOMETRY[fixture]
         self.flash = SimFlash(blocks * erase, erase, page, kind="nor")
         self.store_class.format(self.flash)
@@ -478,6 +485,20 @@ def measure(rig, plan):
                                                         plan.states[k + 1])))
     marks.append(flash.ops - start)
     return marks
+
+
+def reference_errors(key, store=None):
+    """[(op index, errno)] of the ops that fail in the uncut run."""
+    plan = Plan(key)
+    rig = get_rig(plan.fixture, store)
+    rig.flash.restore(rig.snap)
+    ov = rig.mount()
+    failed = []
+    for k, op in enumerate(plan.ops):
+        err = rig.apply(ov, op)
+        if err is not None:
+            failed.append((k, err))
+    return failed
 
 
 def _errtext(code):

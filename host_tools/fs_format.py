@@ -10,8 +10,11 @@ Records (what `ovl shell --json` prints as "out"):
   diff   [{"change", "path"}]
   layer  {"path", "layer"}
   fsck   {"clean", "problems"}
-"mode" is the full st_mode (int), "perm" its permission bits in octal
-(str), "type" one of TYPE_NAMES.  Names the lower holds that are not
+  conflicts [{"kind", "path"}]: after a firmware upgrade, kind is
+          conflict, modified or created (docs/OVERLAY.md)
+"mode" is the full st_mode in octal (str, e.g. "100644", as `ovl fs stat`
+has always printed it), "perm" its permission bits in octal ("0644"),
+"type" one of TYPE_NAMES.  Names the lower holds that are not
 UTF-8 are str decoded with surrogateescape (as os.fsdecode does): text
 output prints their original bytes, JSON carries them as \\udcXX escapes.
 """
@@ -19,12 +22,12 @@ output prints their original bytes, JSON carries them as \\udcXX escapes.
 import json
 
 from ovl import compat
+from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG, S_IFCHR, S_IFBLK, \
+    S_IFIFO, S_IFSOCK
 
-S_IFMT = 0o170000
-
-TYPE_NAMES = {0o040000: "dir", 0o120000: "symlink", 0o100000: "file",
-              0o020000: "chardev", 0o060000: "blockdev", 0o010000: "fifo",
-              0o140000: "socket"}
+TYPE_NAMES = {S_IFDIR: "dir", S_IFLNK: "symlink", S_IFREG: "file",
+              S_IFCHR: "chardev", S_IFBLK: "blockdev", S_IFIFO: "fifo",
+              S_IFSOCK: "socket"}
 TYPE_CHARS = {"dir": "d", "symlink": "l", "file": "-", "chardev": "c",
               "blockdev": "b", "fifo": "p", "socket": "s"}
 
@@ -49,7 +52,7 @@ def mode_string(mode):
 def ls_entry(name, mode, size, nlink=None, uid=None, gid=None, layer=None,
              target=None):
     """One directory entry; the long fields only when all are known."""
-    entry = {"name": name, "type": type_name(mode), "mode": mode,
+    entry = {"name": name, "type": type_name(mode), "mode": "%o" % mode,
              "size": size}
     if nlink is not None:
         entry.update(nlink=nlink, uid=uid, gid=gid, layer=layer)
@@ -59,7 +62,7 @@ def ls_entry(name, mode, size, nlink=None, uid=None, gid=None, layer=None,
 
 
 def stat_record(path, mode, ino, nlink, uid, gid, size, mtime, layer):
-    return {"path": path, "type": type_name(mode), "mode": mode,
+    return {"path": path, "type": type_name(mode), "mode": "%o" % mode,
             "perm": "%04o" % (mode & 0o7777), "ino": ino, "nlink": nlink,
             "uid": uid, "gid": gid, "size": size, "mtime": mtime,
             "layer": layer}
@@ -75,6 +78,10 @@ def layer_record(path, layer):
 
 def fsck_record(problems):
     return {"clean": not problems, "problems": list(problems)}
+
+
+def conflict_records(pairs):
+    return [{"kind": kind, "path": path} for kind, path in pairs]
 
 
 def rm_kind_error(path, is_dir):
@@ -93,7 +100,7 @@ def ls_line(entry):
         return entry["name"]
     extra = " -> " + entry["target"] if "target" in entry else ""
     return "%s %3d %5d %5d %9d %-9s %s%s" % (
-        mode_string(entry["mode"]), entry["nlink"], entry["uid"],
+        mode_string(int(entry["mode"], 8)), entry["nlink"], entry["uid"],
         entry["gid"], entry["size"], entry["layer"], entry["name"], extra)
 
 
@@ -116,6 +123,8 @@ def as_text(kind, out):
         return "\n".join(ls_line(e) for e in out)
     if kind == "diff":
         return "\n".join(diff_line(r) for r in out)
+    if kind == "conflicts":
+        return "\n".join("%-9s %s" % (r["kind"], r["path"]) for r in out)
     if kind == "layer":
         return out["layer"]
     if kind == "fsck":

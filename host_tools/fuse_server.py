@@ -20,7 +20,7 @@ import stat
 import sys
 import time
 
-from ovl.overlay import join, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
+from ovl.paths import join, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
 from host_tools import fuse_wire as w
 
 ENTRY_TIMEOUT = 1.0
@@ -30,12 +30,13 @@ MAX_WRITE = 128 * 1024
 # the reader's buffer against this too).
 READ_BUFFER = MAX_WRITE + 4096 * 2
 DEFAULT_WRITE_BUFFER = 4 << 20
+# Where a file removed while open keeps a hidden name until its last close
+# (the overlay frees an inode with its last name).  Hidden from the root's
+# listing and lookups; emptied at mount and at unmount.
+ORPHANS = "/.ovl-orphans"
 
-O_ACCMODE = 3
-O_WRONLY = 1
-O_RDWR = 2
-O_EXCL = 0o200
-O_TRUNC = 0o1000
+# open flags arrive as the kernel's own numbers: this host's
+O_ACCMODE = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
 
 
 def fs_name(raw):
@@ -49,7 +50,8 @@ def wire_name(name):
 
 
 class Node:
-    __slots__ = ("nodeid", "ino", "kind", "paths", "nlookup", "version")
+    __slots__ = ("nodeid", "ino", "kind", "paths", "nlookup", "version",
+                 "orphan")
 
     def __init__(self, nodeid, ino, kind, path):
         self.nodeid = nodeid
@@ -58,6 +60,7 @@ class Node:
         self.paths = {path}
         self.nlookup = 0
         self.version = 0      # bumped when the object may have been copied up
+        self.orphan = None    # its hidden name under ORPHANS, if any
 
 
 class Handle:
@@ -77,9 +80,10 @@ class DirHandle:
     """A directory listing snapshot taken at OPENDIR: cookies are indices
     into it, so they stay valid while the directory changes."""
 
-    __slots__ = ("entries",)
+    __slots__ = ("path", "entries")
 
-    def __init__(self, entries):
+    def __init__(self, path, entries):
+        self.path = path
         self.entries = entries
 
 
@@ -107,6 +111,10 @@ class FuseServer:
         self.initialized = False
         self.destroyed = False
         self.minor = w.KERNEL_MINOR
+        self.failures = []           # commits that failed at shutdown
+        self.next_orphan = 1
+        if not ovl.readonly:
+            self.drop_orphans()
 
     # ----- nodes ------------------------------------------------------------
 
@@ -119,6 +127,8 @@ class FuseServer:
     def path_of(self, nodeid):
         node = self.node(nodeid)
         if not node.paths:
+            if node.orphan is not None:
+                return node.orphan       # removed, still open
             raise OSError(errno.ESTALE, "node %d has no name left" % nodeid)
         return min(node.paths)
 
@@ -126,7 +136,10 @@ class FuseServer:
         name = fs_name(raw_name)
         if not name or "/" in name or name in (".", ".."):
             raise OSError(errno.EINVAL, "bad name %r" % name)
-        return join(self.path_of(nodeid), name)
+        path = join(self.path_of(nodeid), name)
+        if path == ORPHANS:
+            raise OSError(errno.EPERM, "%s is ovl's own" % path)
+        return path
 
     def remember(self, path, st):
         """The node of the object at path (counted as one more lookup)."""
@@ -256,7 +269,9 @@ class FuseServer:
             return w.INIT_OUT.pack(w.KERNEL_VERSION, w.KERNEL_MINOR,
                                    0, 0, 0, 0, 0, 0, 0, 0, 0)[:8]
         self.minor = min(minor, w.KERNEL_MINOR)
-        want = w.INIT_ASYNC_READ | w.INIT_ATOMIC_O_TRUNC | w.INIT_BIG_WRITES
+        want = w.INIT_ASYNC_READ | w.INIT_ATOMIC_O_TRUNC | \
+            w.INIT_BIG_WRITES | w.INIT_DO_READDIRPLUS | \
+            w.INIT_READDIRPLUS_AUTO
         self.initialized = True
         return w.INIT_OUT.pack(w.KERNEL_VERSION, w.KERNEL_MINOR, readahead,
                                flags & want, 16, 12, MAX_WRITE,
@@ -267,19 +282,80 @@ class FuseServer:
         self.destroyed = True
 
     def shutdown(self):
-        """Commit everything: every open file's data, then the store."""
+        """Commit everything: every open file's data, then the store.  A
+        failed commit (ENOSPC) is logged and kept in self.failures; the
+        others still happen."""
         for fh in list(self.handles):
             h = self.handles.pop(fh)
             if isinstance(h, Handle):
-                h.file.close()
+                self.attempt("commit of %s" % h.file.name, h.file.close)
         self.unflushed.clear()
-        self.ovl.sync()
+        if not self.ovl.readonly:
+            self.attempt("removal of orphans", self.drop_orphans)
+        self.attempt("sync", self.ovl.sync)
+
+    def attempt(self, what, fn):
+        try:
+            fn()
+        except (OSError, ValueError) as e:
+            self.failures.append("%s: %s" % (what, e))
+            self.log("ovl mount: %s failed: %s" % (what, e))
+
+    # ----- files removed while open -----------------------------------------
+
+    def drop_orphans(self):
+        if not self.ovl.exists(ORPHANS):
+            return
+        for name in self.ovl.listdir(ORPHANS):
+            self.ovl.remove(ORPHANS + "/" + name)
+        self.ovl.rmdir(ORPHANS)
+
+    def open_upper(self, node):
+        """Is node open through a handle that reads its upper inode?"""
+        for h in self.handles.values():
+            if isinstance(h, Handle) and h.node is node and \
+                    h.file.uino is not None:
+                return True
+        return False
+
+    def keep_if_open(self, path, st):
+        """Before path's last name goes: a file still open keeps a hidden
+        name (its own transaction; a cut after it only leaves the orphan,
+        which the next mount removes)."""
+        node = self.by_ino.get(st[1])
+        if node is None or st[0] & S_IFMT == S_IFDIR or st[3] > 1 or \
+                node.orphan or not self.open_upper(node):
+            return
+        if not self.ovl.exists(ORPHANS):
+            self.ovl.mkdir(ORPHANS, 0o700)
+        hidden = "%s/%d" % (ORPHANS, self.next_orphan)
+        self.next_orphan += 1
+        self.ovl.link(path, hidden)
+        node.orphan = hidden
+
+    def release_orphan(self, node):
+        if node.orphan is None or any(
+                isinstance(h, Handle) and h.node is node
+                for h in self.handles.values()):
+            return
+        hidden, node.orphan = node.orphan, None
+        self.ovl.remove(hidden)
+        if not self.ovl.listdir(ORPHANS):
+            self.ovl.rmdir(ORPHANS)
 
     # ----- reading the tree -------------------------------------------------
 
     def op_lookup(self, req):
         name, = req.names(1)
-        return self.entry(self.child_path(req.nodeid, name))
+        path = self.child_path(req.nodeid, name)
+        try:
+            return self.entry(path)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+        # node id 0: the kernel caches the miss (every change comes through
+        # it, so its negative dentry never goes stale)
+        return w.pack_entry_out(0, 0, bytes(w.ATTR.size), ENTRY_TIMEOUT, 0)
 
     def op_getattr(self, req):
         path = self.path_of(req.nodeid)
@@ -304,20 +380,49 @@ class FuseServer:
         entries = [(b".", st[1], S_IFDIR),
                    (b"..", self.ovl.lstat(parent)[1], S_IFDIR)]
         for name, kind, ino, _size in self.ovl.ilistdir(path):
+            if path == "/" and "/" + name == ORPHANS:
+                continue
             entries.append((wire_name(name), ino, kind))
-        return self.new_handle(DirHandle(entries))
+        return self.new_handle(DirHandle(path, entries))
 
-    def op_readdir(self, req):
+    def dir_handle(self, req):
         fh, offset, size = w.READ_IN.unpack_from(req.body)[:3]
         h = self.handles.get(fh)
         if not isinstance(h, DirHandle):
             raise OSError(errno.EBADF, "no directory handle %d" % fh)
+        return h, offset, size
+
+    def op_readdir(self, req):
+        h, offset, size = self.dir_handle(req)
         out = bytearray()
         for i in range(offset, len(h.entries)):
             name, ino, kind = h.entries[i]
             d = w.pack_dirent(ino, i + 1, name, kind >> 12)
             if len(out) + len(d) > size:
                 break
+            out += d
+        return bytes(out)
+
+    def op_readdirplus(self, req):
+        """READDIR with each entry's LOOKUP answer: `ls -l` and `find` save
+        a round trip per name.  Every entry sent with a node id counts as
+        a lookup (the kernel links them all, read or not), so an entry is
+        remembered only once it is known to fit."""
+        h, offset, size = self.dir_handle(req)
+        no_entry = w.pack_entry_out(0, 0, bytes(w.ATTR.size), 0, 0)
+        out = bytearray()
+        for i in range(offset, len(h.entries)):
+            name, ino, kind = h.entries[i]
+            d = w.pack_direntplus(no_entry, ino, i + 1, name, kind >> 12)
+            if len(out) + len(d) > size:
+                break
+            if name not in (b".", b".."):
+                path = join(h.path, fs_name(name))
+                try:
+                    entry = self.entry(path)
+                except OSError:
+                    entry = no_entry     # gone since OPENDIR: no attributes
+                d = w.pack_direntplus(entry, ino, i + 1, name, kind >> 12)
             out += d
         return bytes(out)
 
@@ -338,12 +443,12 @@ class FuseServer:
 
     def open_path(self, node, path, flags):
         acc = flags & O_ACCMODE
-        writable = acc in (O_WRONLY, O_RDWR)
+        writable = acc in (os.O_WRONLY, os.O_RDWR)
         if writable:
-            mode = "w+b" if flags & O_TRUNC else "r+b"
+            mode = "w+b" if flags & os.O_TRUNC else "r+b"
             node.version += 1
         else:
-            if flags & O_TRUNC:
+            if flags & os.O_TRUNC:
                 self.ovl.truncate(path, 0)
                 node.version += 1
             mode = "rb"
@@ -363,7 +468,7 @@ class FuseServer:
         try:
             self.ovl.mknod(path, S_IFREG | (mode & 0o7777))
         except OSError as e:
-            if e.errno != errno.EEXIST or flags & O_EXCL:
+            if e.errno != errno.EEXIST or flags & os.O_EXCL:
                 raise
         entry = self.entry(path)
         node = self.by_ino[self.ovl.lstat(path)[1]]
@@ -422,8 +527,11 @@ class FuseServer:
     def op_release(self, req):
         h = self.handles.pop(w.RELEASE_IN.unpack_from(req.body)[0], None)
         if isinstance(h, Handle):
-            self.commit_handle(h)
-            h.file.close()
+            try:
+                self.commit_handle(h)
+            finally:
+                h.file.close()
+                self.release_orphan(h.node)
 
     # ----- changing the tree ------------------------------------------------
 
@@ -435,14 +543,18 @@ class FuseServer:
         path = self.path_of(req.nodeid)
         ovl = self.ovl
         node.version += 1
-        is_link = ovl.lstat(path)[0] & S_IFMT == S_IFLNK
-        if valid & w.FATTR_MODE:
+        st = ovl.lstat(path)
+        is_link = st[0] & S_IFMT == S_IFLNK
+        # a mode or owner set to what it already is stores nothing (tar -x
+        # as root chowns every file to root: a transaction saved per file)
+        if valid & w.FATTR_MODE and st[0] & 0o7777 != mode & 0o7777:
             if is_link:
                 raise OSError(errno.EOPNOTSUPP, "chmod of a symlink")
             ovl.chmod(path, mode & 0o7777)
-        if valid & (w.FATTR_UID | w.FATTR_GID):
-            ovl.chown(path, uid if valid & w.FATTR_UID else -1,
-                      gid if valid & w.FATTR_GID else -1, follow=False)
+        uid = uid if valid & w.FATTR_UID else st[4]
+        gid = gid if valid & w.FATTR_GID else st[5]
+        if (uid, gid) != (st[4], st[5]):
+            ovl.chown(path, uid, gid, follow=False)
         if valid & w.FATTR_SIZE:
             h = self.handles.get(fh) if valid & w.FATTR_FH else None
             if isinstance(h, Handle) and h.writable:
@@ -494,6 +606,7 @@ class FuseServer:
         name, = req.names(1)
         path = self.child_path(req.nodeid, name)
         st = self.ovl.lstat(path)
+        self.keep_if_open(path, st)
         verb(path)
         self.name_gone(path, st)
 
@@ -520,6 +633,8 @@ class FuseServer:
         if target is not None and flags & w.RENAME_NOREPLACE:
             raise OSError(errno.EEXIST, dst)
         moving = self.ovl.lstat(src)
+        if target is not None and target[1] != moving[1]:
+            self.keep_if_open(dst, target)
         self.ovl.rename(src, dst)
         if target is not None and target[1] != moving[1]:
             self.name_gone(dst, target)
@@ -540,7 +655,8 @@ class FuseServer:
     OPS = {w.INIT: op_init, w.DESTROY: op_destroy, w.LOOKUP: op_lookup,
            w.GETATTR: op_getattr, w.READLINK: op_readlink,
            w.STATFS: op_statfs, w.ACCESS: op_access, w.OPENDIR: op_opendir,
-           w.READDIR: op_readdir, w.RELEASEDIR: op_releasedir,
+           w.READDIR: op_readdir, w.READDIRPLUS: op_readdirplus,
+           w.RELEASEDIR: op_releasedir,
            w.FSYNCDIR: op_fsyncdir, w.OPEN: op_open, w.CREATE: op_create,
            w.READ: op_read, w.WRITE: op_write, w.FLUSH: op_flush,
            w.FSYNC: op_fsync, w.RELEASE: op_release, w.SETATTR: op_setattr,

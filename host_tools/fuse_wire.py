@@ -44,6 +44,7 @@ CREATE = 35
 INTERRUPT = 36
 DESTROY = 38
 BATCH_FORGET = 42
+READDIRPLUS = 44
 RENAME2 = 45
 
 OPCODE_NAMES = {v: k for k, v in globals().items()
@@ -59,6 +60,8 @@ KERNEL_MINOR = 31
 INIT_ASYNC_READ = 1 << 0
 INIT_ATOMIC_O_TRUNC = 1 << 3
 INIT_BIG_WRITES = 1 << 5
+INIT_DO_READDIRPLUS = 1 << 13
+INIT_READDIRPLUS_AUTO = 1 << 14
 INIT_MAX_PAGES = 1 << 22
 
 # ----- reply flags and request bits ----------------------------------------
@@ -179,6 +182,11 @@ def pack_dirent(ino, next_off, name, kind):
     """One dirent, padded to 8 bytes; kind is the S_IFMT bits >> 12."""
     raw = DIRENT.pack(ino, next_off, len(name), kind) + name
     return raw + b"\0" * (-len(raw) % 8)
+
+
+def pack_direntplus(entry_out, ino, next_off, name, kind):
+    """entry_out (128 bytes, node id 0 = no attributes) + a dirent."""
+    return entry_out + pack_dirent(ino, next_off, name, kind)
 
 
 def unpack_attr(raw):

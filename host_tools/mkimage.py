@@ -424,11 +424,15 @@ class Compressor:
             c = zlib.compressobj(ZLIB_LEVEL, zlib.DEFLATED, wbits)
             packed = c.compress(data) + c.flush()
         elif self.name == "xz":
-            # liblzma's smallest dictionary is 4 KiB
+            # No stream may need more than the options block's dictionary
+            # (the block size): Linux sizes its decoder by it, so an 8 KiB
+            # metadata block of a 4 KiB-block image gets a 4 KiB one.
+            # liblzma's smallest dictionary is 4 KiB.
+            dict_size = min(1 << max(12, wbits), self.block_size)
             packed = lzma.compress(data, lzma.FORMAT_XZ, lzma.CHECK_CRC32,
                                    filters=[{"id": lzma.FILTER_LZMA2,
                                              "preset": XZ_PRESET,
-                                             "dict_size": 1 << max(12, wbits)}])
+                                             "dict_size": dict_size}])
         else:
             return bytes(data), False
         if len(packed) < len(data):

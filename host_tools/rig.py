@@ -25,6 +25,7 @@ from host_tools import serial_link
 from host_tools.cmd_serial import remote_get, remote_put
 from host_tools.serial_link import LinkError, RemoteError
 from ovl import agent, compat
+from ovl.paths import S_IFMT, S_IFREG, S_IFDIR, S_IFLNK
 
 MAX_GENERATED = 1 << 20     # @SIZE bound: bigger than any sim upper
 ANY = "?"                   # model value: the oracle cannot know this path
@@ -334,13 +335,13 @@ def observe(link, paths):
                 seen[p] = None
                 continue
             raise
-        kind = mode & 0o170000
-        if kind == 0o100000:
+        kind = mode & S_IFMT
+        if kind == S_IFREG:
             h = Hasher()
             remote_get(link, p, h)
             seen[p] = h.hexdigest()
         else:
-            seen[p] = {0o040000: "dir", 0o120000: "link"}.get(
+            seen[p] = {S_IFDIR: "dir", S_IFLNK: "link"}.get(
                 kind, "mode:%o" % kind)
     return seen
 

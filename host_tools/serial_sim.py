@@ -1,6 +1,6 @@
 """A simulated board on a pseudo-terminal, for tests, benchmarks and rigs.
 
-The board process (ovl.board_runner under micropython or CPython, or a
+The board process (ovl_sim.board_runner under micropython or CPython, or a
 bare micropython REPL for bootstrapping) runs on one pty pair; the host
 opens the slave of a second pair, like a USB serial device.  A relay
 thread per direction copies between the two masters and can
@@ -25,7 +25,7 @@ import tty
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
-RUNNER = os.path.join(FIRMWARE, "ovl", "board_runner.py")
+RUNNER = os.path.join(FIRMWARE, "ovl_sim", "board_runner.py")
 
 
 def find_micropython():
@@ -196,10 +196,16 @@ class PtyBoard:
 
     def write_board_module(self):
         """ovl_board.py for the REPL mode: how ovl.agent.start() finds the
-        simulated chip once the host has injected the agent."""
+        simulated chip once the host has injected the agent.  The board's
+        directory gets a copy of ovl_sim (the host never sends it), not of
+        ovl: the agent still has to be injected."""
+        shutil.copytree(os.path.join(FIRMWARE, "ovl_sim"),
+                        os.path.join(self.workdir, "ovl_sim"),
+                        ignore=shutil.ignore_patterns("__pycache__"),
+                        dirs_exist_ok=True)
         with open(os.path.join(self.workdir, "ovl_board.py"), "w") as f:
             f.write("def open_board():\n"
-                    "    from ovl.board_runner import open_sim\n"
+                    "    from ovl_sim.fileflash import open_sim\n"
                     "    return open_sim(%r, %r)\n"
                     % (self.board_json, self.flash_path))
 

@@ -6,6 +6,7 @@ script's stderr.  `cpy(script)` does the same under this CPython, so a test
 can run one script on both runtimes and compare.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -32,6 +33,8 @@ def find_micropython():
 
 
 PRELUDE = "import sys\nsys.path.insert(0, %r)\n" % FIRMWARE
+# Scripts a runtime runs are files here, where a linter sees them.
+SCRIPTS = os.path.join(ROOT, "tests", "scripts")
 
 
 class ScriptRunner:
@@ -52,6 +55,29 @@ class ScriptRunner:
                         % (self.name, proc.returncode, proc.stdout, proc.stderr),
                         pytrace=False)
         return proc.stdout if check else proc
+
+    def run_file(self, name, args=(), **options):
+        """Run tests/scripts/<name> as __call__ runs a script; the script
+        can import tests/scripts/checklib.py."""
+        with open(os.path.join(SCRIPTS, name)) as f:
+            source = "sys.path.insert(0, %r)\n" % SCRIPTS + f.read()
+        return self(source, args=args, **options)
+
+    def run_checks(self, name, expected, args=(), **options):
+        """Run a script that ends with checklib.report(): the labelled
+        results, as a dict, after failing the test with every label whose
+        result differs from `expected` (label -> value)."""
+        out = self.run_file(name, args=args, **options)
+        lines = out.strip().splitlines()
+        got = json.loads(lines[-1]) if lines else {}
+        wrong = ["%s: got %r, expected %r" % (label, got.get(label, "(none)"),
+                                              want)
+                 for label, want in expected.items() if got.get(label) != want]
+        if wrong:
+            pytest.fail("%s under %s:\n  %s" % (name, self.name,
+                                                "\n  ".join(wrong)),
+                        pytrace=False)
+        return got
 
 
 @pytest.fixture(scope="session")

@@ -1,19 +1,27 @@
 """`ovl backup` / `ovl restore` / `ovl reset --keep` on image files: the
 backup's documented form, a restore over the same firmware giving the same
 diff and tree, restores cut by power cuts and finished by running them
-again, and one-line errors for bad backups."""
+again, and one-line errors for bad backups; `ovl remote backup` of a
+simulated board writes the same tar as `ovl backup` of its upper."""
 
 import contextlib
+import hashlib
 import io
 import json
 import shutil
+import sys
 import tarfile
 
 import pytest
 
+from conftest import ROOT
+from host_tools import mkimage, serial_link
+from host_tools.boards import load_board
 from host_tools.cli import main as cli_main
 from host_tools.cmd_overlay import Session, tree
-from host_tools import mkimage
+from host_tools.cmd_serial import flash_image
+from host_tools.serial_sim import PtyBoard
+from ovl import agent
 
 CHANGES = """\
 write /etc/config w 0 new-config\\n
@@ -36,18 +44,16 @@ mv /etc/init.d/boot /etc/boot-moved
 
 
 def ovl(*argv, stdin=None):
+    """Run the CLI in this process: (status, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
-    old = None
+    old = sys.stdin
     if stdin is not None:
-        import sys
-        old, sys.stdin = sys.stdin, io.StringIO(stdin)
+        sys.stdin = io.StringIO(stdin)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             status = cli_main([str(a) for a in argv])
     finally:
-        if old is not None:
-            import sys
-            sys.stdin = old
+        sys.stdin = old
     return status, out.getvalue(), err.getvalue()
 
 
@@ -135,6 +141,7 @@ def file_contents(lower, upper):
         s.release()
 
 
+@pytest.mark.slow
 def test_restore_cut_at_many_points_finishes_when_run_again(layers,
                                                             tmp_path):
     lower, upper = layers
@@ -168,6 +175,13 @@ def test_restore_cut_at_many_points_finishes_when_run_again(layers,
             status, out, err = ovl("restore", "--lower", lower, "--upper",
                                    upper, "--power-cut-after", 5, backup)
             assert status in (0, 3), err
+        if cuts == 2:
+            # a backup taken now leaves the restore's temporaries out
+            partial = tmp_path / "partial.tar"
+            assert ovl("backup", "--lower", lower, "--upper", upper,
+                       partial)[0] == 0
+            with tarfile.open(partial) as tar:
+                assert not [n for n in tar.getnames() if ".ovl-" in n]
         status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
                                backup)
         assert status == 0, err
@@ -190,8 +204,8 @@ def test_reset_keep_from_the_command_line_and_the_board(layers, tmp_path):
     kept = state(lower, upper)[0]
     assert kept == [("modified", "/etc/config"), ("added", "/www/a"),
                     ("added", "/www/a/new")]
-    board = json.load(open(mkimage.__file__.rsplit("/", 2)[0] +
-                           "/boards/sim.json"))
+    with open(ROOT + "/boards/sim.json") as f:
+        board = json.load(f)
     board["keep"] = ["/etc/config"]
     board_file = tmp_path / "kept.json"
     board_file.write_text(json.dumps(board))
@@ -232,3 +246,64 @@ def test_bad_backups_are_one_line(layers, tmp_path):
     status, out, err = ovl("backup", "--lower", lower, "--upper", upper,
                            tmp_path)
     assert status == 1 and "directory" in err
+
+
+def members(path):
+    """name -> what a restore uses of each member (content as sha256)."""
+    out = {}
+    with tarfile.open(path) as tar:
+        for m in tar.getmembers():
+            data = tar.extractfile(m).read() if m.isreg() else b""
+            out[m.name] = (m.type, m.mode, m.uid, m.gid, int(m.mtime),
+                           m.linkname, m.pax_headers.get("OVL.change"),
+                           hashlib.sha256(data).hexdigest())
+    return out
+
+
+@pytest.mark.slow
+def test_remote_backup_equals_the_image_backup(layers, tmp_path):
+    lower, _ = layers
+    board = load_board("sim")
+    upper_part = board.first_of_type("ovl")
+    flash = tmp_path / "flash.bin"
+    sim = PtyBoard(ROOT + "/boards/sim.json", str(flash)).start()
+
+    def connect():
+        ser = serial_link.open_port(sim.port, 921600)
+        return serial_link.connect(ser, bootstrap=False, timeout=1.0,
+                                   boot_wait=15)
+    try:
+        link = connect()
+        flash_image(link, lower.read_bytes())
+        link.call(agent.REBOOT)
+        link = connect()            # the first boot formats the upper
+        assert link.info["fs"], link.info["notes"]
+        link.bye()
+        link.ser.close()
+        sim.kill()
+        # the changes, made on the upper partition's bytes on the host
+        chip = bytearray(flash.read_bytes())
+        part = slice(upper_part.offset, upper_part.offset + upper_part.size)
+        upper = tmp_path / "board-upper.img"
+        upper.write_bytes(chip[part])
+        changed(lower, upper)
+        # more changes than one reply holds: the diff comes in pages
+        many = "mkdir /many\n" + "".join(
+            "write /many/file-number-%03d w 0 x\n" % i for i in range(160))
+        assert ovl("shell", "--lower", lower, "--upper", upper,
+                   stdin=many)[0] == 0
+        chip[part] = upper.read_bytes()
+        flash.write_bytes(bytes(chip))
+        sim.restart()
+        here = tmp_path / "image.tar"
+        there = tmp_path / "remote.tar"
+        assert ovl("backup", "--lower", lower, "--upper", upper, here)[0] == 0
+        status, out, err = ovl("remote", "--port", sim.port, "--no-bootstrap",
+                               "--boot-wait", "15", "backup", there)
+        assert status == 0 and "backup: " in out, err
+    finally:
+        sim.close()
+    want = members(here)
+    assert members(there) == want and len(want) > 170
+    with tarfile.open(there) as tar:
+        assert "OVL.lower" not in tar.pax_headers

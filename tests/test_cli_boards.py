@@ -64,7 +64,7 @@ def test_bad_partition_tables(parts, message, tmp_path):
 def test_board_validation_under_micropython(mpy):
     out = mpy("""
 from ovl.board import Board, BoardError
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 d = {"name": "t", "flash": {"kind": "nor", "size": "0x10000", "erase_size": 4096,
      "page_size": 256}, "partitions": [
      {"name": "fw", "offset": 0, "size": "0x8000", "type": "squashfs"},
@@ -83,6 +83,7 @@ except BoardError as e:
     assert out.split() == ["b'x'", "fw", "refused", "True"]
 
 
+@pytest.mark.slow
 def test_provision_and_flashinfo(tmp_path):
     path = str(tmp_path / "chip.flash")
     proc = ovl("provision", path, "--board", "sim")
@@ -112,3 +113,18 @@ def test_demo_runs(tmp_path):
     assert "diff after reset: nothing" in out
     assert "fsck: clean" in out
     assert "modified  /usr/share/blob.bin" in out
+
+
+def test_words_after_an_option_join_the_command_args():
+    """`ovl remote ls -l /etc`: argparse alone rejects /etc (it fills ARGS
+    before it reads -l); an unknown option is still an error."""
+    from host_tools import cli
+    parser = cli.build_parser()
+    args = cli.parse(parser, ["remote", "--port", "P", "ls", "-l", "/etc"])
+    assert (args.verb, args.long, args.args) == ("ls", True, ["/etc"])
+    args = cli.parse(parser, ["remote", "--port", "P", "cat", "/a",
+                              "--layer", "lower"])
+    assert (args.args, args.layer) == (["/a"], "lower")
+    with pytest.raises(SystemExit):
+        cli.parse(parser, ["remote", "--port", "P", "ls", "-l", "/etc",
+                           "--bogus"])

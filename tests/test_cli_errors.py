@@ -304,6 +304,11 @@ CASES = [
     ("crashtest-script-random", ["crashtest", "--script", "{rand}"], {}),
     ("crashtest-script-endless", ["crashtest", "--script", "/dev/zero"], {}),
     ("crashtest-workload-unknown", ["crashtest", "--workload", "nope"], {}),
+    ("crashtest-lower-without-script", ["crashtest", "--lower", "{img}"], {}),
+    ("crashtest-lower-random", ["crashtest", "--script", "{wl}", "--lower",
+                                "{rand}"], {}),
+    ("crashtest-erase-size-12Q", ["crashtest", "--list", "--erase-size",
+                                  "12Q"], {}),
     # the top level
     ("no-such-command", ["frobnicate"], {}),
 ]
@@ -519,6 +524,7 @@ def check(res):
 @pytest.mark.parametrize("name", [
     pytest.param(c[0], marks=c[2]["mark"]) if "mark" in c[2] else c[0]
     for c in ALL_CASES])
+@pytest.mark.slow
 def test_bad_input_gives_one_line_and_nonzero_exit(results, name):
     check(results[name])
 
@@ -548,6 +554,7 @@ SHELL_BAD = [
 ]
 
 
+@pytest.mark.slow
 def test_shell_bad_lines_are_one_error_record_each(tmp_path):
     """`ovl shell` reports each failed command as one "error: ..." line on
     stdout (documented session behaviour) and keeps going; nothing may
@@ -577,7 +584,7 @@ def test_shell_bad_lines_are_one_error_record_each(tmp_path):
 
 API_LIMITS = r"""
 import os
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 from ovl.logstore import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount
@@ -641,6 +648,7 @@ def test_provision_over_an_existing_chip_keeps_it(tmp_path):
         assert f.read(5) == b"state"
 
 
+@pytest.mark.slow
 def test_a_second_session_on_a_busy_upper_is_refused(tmp_path):
     """Two sessions on one upper would each save their own copy, losing
     one's changes: the second is refused while the first holds it."""

@@ -4,6 +4,8 @@ of the catalogue, on 2 worker processes, with no failure.
 This is the slowest test of the suite on purpose (about 4 minutes on 2
 idle cores; docs/CRASHTEST.md has the measured numbers)."""
 
+import pytest
+
 from host_tools import crash_workloads as wl
 from host_tools import crashtest as ct
 
@@ -28,6 +30,7 @@ def test_known_issues_match_only_their_own_messages():
     assert not known("std:reset@3:clean:1", "neither state 0 nor 1", table)
 
 
+@pytest.mark.slow
 def test_ci_campaign_has_no_failures():
     keys = wl.generate("ci")
     stats, wall = ct.campaign(keys, jobs=2)
@@ -48,6 +51,7 @@ def test_ci_campaign_has_no_failures():
     ct.drop_rigs()
 
 
+@pytest.mark.slow
 def test_gc_workloads_with_a_second_cut_in_every_case():
     """The nearly-full-store workloads, where a recovery runs the garbage
     collector, with a second cut during every recovery (two seeds): the

@@ -8,13 +8,14 @@ and verify; over a 2,000-file lower built with `mkimage --board`) runs under
 a ROMFS image, its bytes not counted) and the chip in a file.
 
 Two heaps per board:
-- TODAY_BUDGET: the smallest heap the job passes in with the store of
-  format 3 (bisected with `python -m host_tools.bench_fit`, see
+- TODAY_BUDGET: the smallest heap the job passes in with today's store
+  (bisected with `python -m host_tools.bench_fit`, see
   docs/FIT.md) plus 64 KiB, a regression guard that fails if the job
   needs more heap than today.
 - the board's own figure (esp32-4mb 96 KiB, pico 160 KiB), the goal.  Until
-  the bounded-RAM store (format 4) lands, that test is a strict xfail: it
-  runs, is expected to fail, and turns into a failure the day it passes.
+  the bounded-RAM store (issue 10: bounded index, streaming mount, a
+  smaller device package) lands, that test is a strict xfail: it runs, is
+  expected to fail, and turns into a failure the day it passes.
 """
 
 import json
@@ -27,13 +28,14 @@ from host_tools.bench_fit import Setup, run_job
 from host_tools.boards import board_names, load_board
 from host_tools import romfs
 
-# Flip to True once the format-4 store lands: the board job must then pass
-# in each board's own `heap` figure.
+# Flip to True once the bounded-RAM store lands (issue 10): the board job
+# must then pass in each board's own `heap` figure.
 BOARD_HEAP_GATE = False
 
-# Smallest working heap measured on 2026-12-05 with store format 3
-# (esp32-4mb 2,653,184 B from ROMFS; pico 2,780,160 B from .mpy) + 64 KiB.
-TODAY_BUDGET = {"esp32-4mb": 2653184 + 65536, "pico": 2780160 + 65536}
+# Smallest working heap measured on 2026-12-05 with the first store of
+# format 4 (esp32-4mb 3,107,840 B from ROMFS; pico 3,153,920 B from .mpy;
+# with format 3 they were 2,636,800 and 2,779,136) + 64 KiB.
+TODAY_BUDGET = {"esp32-4mb": 3107840 + 65536, "pico": 3153920 + 65536}
 
 MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 
@@ -73,6 +75,7 @@ def test_mcu_boards_name_heap_and_block_size():
     assert sorted(TODAY_BUDGET) == MCU_BOARDS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("board", MCU_BOARDS)
 def test_board_job_within_todays_budget(board, work, setups):
     setup = setup_for(setups, work, board)
@@ -88,8 +91,9 @@ def test_board_job_within_todays_budget(board, work, setups):
 
 @pytest.mark.parametrize("board", MCU_BOARDS)
 @pytest.mark.xfail(not BOARD_HEAP_GATE, strict=True,
-                   reason="needs the bounded-RAM store (issue 10, format 4); "
-                          "set BOARD_HEAP_GATE = True when it lands")
+                   reason="needs the bounded-RAM store (issue 10); set "
+                          "BOARD_HEAP_GATE = True when it lands")
+@pytest.mark.slow
 def test_board_job_fits_the_boards_heap(board, work, setups):
     setup = setup_for(setups, work, board)
     res = run_job(setup, setup.board.heap)
@@ -114,6 +118,7 @@ print(ovl.squashfs.__file__, ovl.logstore.__file__)
 """
 
 
+@pytest.mark.slow
 def test_mpy_and_romfs_images_load(work, setups, mpy):
     setup = setup_for(setups, work, "esp32-4mb")
     with open(setup.romfs, "rb") as f:
@@ -150,3 +155,19 @@ def test_romfs_encoding():
         romfs.parse_image(b"\xd2\xcd\x31\x05\x05")
     with pytest.raises(romfs.RomfsError):
         romfs.parse_image(b"hsqs")
+
+
+@pytest.mark.slow
+def test_bench_fit_smoke(capsys):
+    from host_tools import bench_fit
+    bench_fit.main(["--board", "pico", "--counts", "0,20", "--no-bisect"])
+    out = capsys.readouterr().out.split("\n")
+    assert out[0].startswith("board pico (heap figure 160.0 KiB; code from "
+                             ".mpy files)")
+    assert out[1].startswith("mount path: ")
+    rows = [line.split() for line in out if line[:1].isdigit()]
+    assert [r[:2] for r in rows] == [["0", "ovl"], ["0", "littlefs"],
+                                     ["20", "ovl"], ["20", "littlefs"],
+                                     ["0", "ovl/lfs"], ["20", "ovl/lfs"]]
+    # mount reads grow with the upper files for both stores
+    assert int(rows[2][4]) > int(rows[0][4]) > 0

@@ -9,75 +9,43 @@ import pytest
 from ovl import mtd
 from ovl.flash import FlashError
 
+SCRIPT = "flash_adapters.py"
+
 
 def test_blockdev_bridge_both_ways(runtime):
     """SimFlash -> block device -> BlockDevFlash keeps the flash rules."""
-    out = runtime("""
-from ovl.simflash import SimFlash
-from ovl.flash import FlashRuleError
-from ovl.blockdev import BlockDevFlash, FlashBlockDevice
-sim = SimFlash(64 * 1024, 4096, 256)
-flash = BlockDevFlash(FlashBlockDevice(sim), page_size=256)
-print(flash.size, flash.erase_size, flash.block_count)
-flash.program(4096 + 10, b'hello')
-print(sim.read(4096 + 10, 5) == b'hello', flash.read(4096 + 10, 5) == b'hello')
-try:
-    flash.program(4096 + 10, b'world')   # would set 0 bits to 1
-    print('accepted')
-except FlashRuleError:
-    print('refused')
-flash.erase(1)
-print(sim.read(4096 + 10, 5) == b'\\xff' * 5, sim.erase_counts[1])
-try:
-    flash.program(4090, b'0123456789')
-except Exception as e:
-    print(type(e).__name__)
-""")
-    assert out.split() == ["65536", "4096", "16", "True", "True", "refused",
-                           "True", "1", "FlashError"]
+    runtime.run_checks(SCRIPT, {
+        "geometry [size, erase_size, block_count]": [65536, 4096, 16],
+        "program reaches the chip": True,
+        "read back through the bridge": True,
+        "program over programmed bytes": "FlashRuleError",
+        "erase reaches the chip": True,
+        "chip erase count of block 1": 1,
+        "program crossing a block end": "FlashError",
+    }, args=["blockdev_bridge"])
 
 
 def test_littlefs_runs_on_simulated_flash(mpy):
     """MicroPython's littlefs mounts on a SimFlash through FlashBlockDevice
     (the peer used by the store benchmark), and counters see its traffic."""
-    out = mpy("""
-import vfs, os
-from ovl.simflash import SimFlash
-from ovl.blockdev import FlashBlockDevice
-sim = SimFlash(128 * 1024, 4096, 256)
-bdev = FlashBlockDevice(sim)
-vfs.VfsLfs2.mkfs(bdev)
-vfs.mount(vfs.VfsLfs2(bdev), '/lfs')
-with open('/lfs/a.txt', 'w') as f:
-    f.write('x' * 1000)
-vfs.umount('/lfs')
-vfs.mount(vfs.VfsLfs2(bdev), '/lfs')
-print(open('/lfs/a.txt').read() == 'x' * 1000, sim.bytes_programmed > 1000,
-      sim.erases > 0)
-""")
-    assert out.split() == ["True", "True", "True"]
+    mpy.run_checks(SCRIPT, {
+        "file reads back after a remount": True,
+        "bytes programmed exceed the file": True,
+        "erases counted": True,
+    }, args=["littlefs"])
 
 
 def test_mtd_file_emulation(runtime, tmp_path):
     path = str(tmp_path / "mtd.bin")
     with open(path, "wb") as f:
         f.write(b"\xff" * 65536)
-    out = runtime("""
-from ovl.mtd import MtdFlash
-f = MtdFlash(%r, erase_size=16384, ioctl=None)
-print(f.emulated, f.size, f.block_count)
-f.program(100, b'\\x0f\\xf0')
-f.program(100, b'\\xff\\x0f')            # NOR rule: cells keep old AND new
-print(f.read(100, 2) == b'\\x0f\\x00')
-f.erase(0)
-print(f.read(100, 2) == b'\\xff\\xff')
-f.close()
-try:
-    MtdFlash(%r, ioctl=None)
-except ValueError as e:
-    print('needs-erase-size')
-""" % (path, path))
-    assert out.split() == ["True", "65536", "4", "True", "True", "needs-erase-size"]
+    runtime.run_checks(SCRIPT, {
+        "emulated": True,
+        "geometry [size, block_count]": [65536, 4],
+        "second program ANDs with the first": True,
+        "erase sets every bit": True,
+        "a plain file without erase_size": "ValueError",
+    }, args=["mtd_emulation", path])
 
 
 class FakeMtdIoctl:

@@ -24,11 +24,15 @@ def source():
         return f.read()
 
 
+@pytest.mark.slow
 def test_fill_empty_cycles_api(runtime, lower):
-    out = runtime(source(), args=[lower, "24"], timeout=600, heap="32M")
-    assert out.split()[-3:] == ["ok", "24", "4"], out
+    # 100 cycles as the issue asks; MicroPython is ~4x slower: 24 there
+    cycles = "100" if runtime.name == "cpython" else "24"
+    out = runtime(source(), args=[lower, cycles], timeout=900, heap="32M")
+    assert out.split()[-3:] == ["ok", cycles, "4"], out
 
 
+@pytest.mark.slow
 def test_fill_empty_cycles_vfs(mpy, lower):
     out = mpy(source(), args=[lower, "8", "vfs"], timeout=600, heap="32M")
     assert out.split()[-3:] == ["ok", "8", "4"], out
@@ -43,7 +47,7 @@ def test_lost_flush_is_reported_by_its_own_handle(lower):
     from ovl.dirlower import DirLower
     from ovl.logstore import LogStore
     from ovl.overlay import mount
-    from ovl.simflash import SimFlash
+    from ovl_sim.simflash import SimFlash
 
     flash = SimFlash(64 * 1024, 4096, 256)
     LogStore.format(flash)
@@ -68,7 +72,7 @@ def test_sync_reports_a_lost_flush(lower):
     from ovl.dirlower import DirLower
     from ovl.logstore import LogStore
     from ovl.overlay import mount
-    from ovl.simflash import SimFlash
+    from ovl_sim.simflash import SimFlash
 
     flash = SimFlash(64 * 1024, 4096, 256)
     LogStore.format(flash)

@@ -293,6 +293,7 @@ def test_extract_checks_do_not_rely_on_the_reader(tmp_path, children, message):
     assert os.listdir(str(outside)) == []
 
 
+@pytest.mark.slow
 def test_damaged_images_never_crash_the_reading_commands(tree, tmp_path, capfd):
     """Random byte damage in the metadata: every command either works or
     says one line; none raises an unexpected exception."""

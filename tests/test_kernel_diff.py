@@ -27,7 +27,7 @@ from ovl import compat
 from ovl.dirlower import DirLower
 from ovl.logstore import LogStore
 from ovl.overlay import mount
-from ovl.simflash import SimFlash, Xorshift
+from ovl_sim.simflash import SimFlash, Xorshift
 
 OPS_PER_RUN = 400
 SEEDS = (1, 2, 3, 4, 5, 6)
@@ -341,6 +341,7 @@ def ovl_over(lower_kind, lower_dir, tmp):
     return lower, flash
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("lower_kind", ["dir", "squashfs"])
 def test_same_results_as_kernel_overlayfs(seed, lower_kind, umask022):

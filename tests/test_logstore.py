@@ -5,8 +5,10 @@ scripts compare the store with a simple model (dicts and bytearrays) and
 its state in RAM with its state after a remount.
 """
 
+import pytest
+
 COMMON = """
-from ovl.simflash import SimFlash, Xorshift
+from ovl_sim.simflash import SimFlash, Xorshift
 from ovl.flash import PowerCut
 from ovl.logstore import LogStore, ROOT_INO, WHITEOUT, F_OPAQUE
 from ovl import compat
@@ -257,6 +259,7 @@ def step_ops(t, rng, op, name, files, max_file=700):
 """
 
 
+@pytest.mark.slow
 def test_random_ops_match_model_across_remounts_and_gc(runtime):
     out = run(runtime, RANDOM_OPS + """
 f = SimFlash(32 * 1024, 2048, 256)
@@ -269,6 +272,7 @@ print(s.dead == again.dead, f.counters()['erases'] > 16,
     assert out == ["True", "True", "True", "True"]
 
 
+@pytest.mark.slow
 def test_nand_mode_pages_and_partial_programs(runtime):
     out = run(runtime, RANDOM_OPS + """
 f = SimFlash(128 * 1024, 16384, 512, kind='nand', nop=2)
@@ -278,6 +282,7 @@ print(s.counters()['erases'] > 0)
     assert out == ["True"]
 
 
+@pytest.mark.slow
 def test_enospc_is_clean_and_100_fill_delete_cycles(runtime):
     out = run(runtime, """
 f = SimFlash(16 * 1024, 1024, 256)
@@ -381,6 +386,7 @@ print(max(ec) - min(ec) <= 12, min(ec) > 1, content(s, cold) == b'C' * 8000)
     assert out == ["True", "True", "True"]
 
 
+@pytest.mark.slow
 def test_fsck_finds_damage_orphans_and_bad_link_counts(runtime):
     out = run(runtime, RANDOM_OPS + """
 f = SimFlash(32 * 1024, 2048, 256)
@@ -668,6 +674,7 @@ print(steps, m.dead == s.dead, content(m, a) == b'k' + b'x' * 9 + b'z' * 5 +
     assert out == ["True", "[[],", "[],", "[]]", "True", "True"]
 
 
+@pytest.mark.slow
 def test_random_ops_with_every_map_evicted_at_once(runtime):
     """The same model check with an extent cache of one file: every other
     file's map is reloaded from flash when next used."""
@@ -778,6 +785,7 @@ print(cases > 3, reopened)
     assert out == ["True", "0"]
 
 
+@pytest.mark.slow
 def test_random_ops_streaming_every_txn_across_2_32_with_gc(runtime):
     """Transactions that stream their data as provisional nodes (a 200-byte
     RAM bound), on a store whose versions and txn ids start just below
@@ -793,6 +801,7 @@ print(m.next_ver > (1 << 32), m.next_txn > (1 << 32), not m.fsck()['errors'],
     assert out == ["True"] * 5
 
 
+@pytest.mark.slow
 def test_a_long_txn_streams_its_data_and_counts_only_when_it_commits(runtime):
     """Txn.write holds at most txn_ram bytes: the rest goes to flash as
     provisional nodes.  The store keeps showing the committed state, the
@@ -983,6 +992,7 @@ def sweep(f, states, addrs, stride):
 """
 
 
+@pytest.mark.slow
 def test_a_bit_flipped_anywhere_is_never_silent(runtime):
     """One bit flipped in (a deterministic sample of) every used byte of
     three small stores (NOR with closed blocks, NOR with one open block,
@@ -1128,6 +1138,7 @@ print(all(ok), list(s.listdir(ROOT_INO)), LogStore.mount(f).fsck()['errors'])
     assert out == ["True", "[]", "[]"]
 
 
+@pytest.mark.slow
 def test_gc_cost_near_full_stays_within_its_bound(runtime):
     """Filled to 70% and 85% of its space with files of 100-4,000 bytes,
     then rewritten and appended to: garbage collection never copies more

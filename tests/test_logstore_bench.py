@@ -9,9 +9,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_bench_store_tiny_runs_and_meets_write_goals():
     p = subprocess.run([sys.executable, "-m", "host_tools.bench_store",
                         "--tiny", "--json"], capture_output=True, text=True,

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -13,6 +15,7 @@ def ovl(*args):
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
+@pytest.mark.slow
 def test_format_info_fsck_roundtrip(tmp_path):
     img = str(tmp_path / "u.img")
     p = ovl("format", img, "--size", "256k", "--erase-size", "4k")
@@ -46,7 +49,7 @@ def test_format_info_fsck_roundtrip(tmp_path):
         f.seek(4096 + 100)
         f.write(b"\x00\x00\x00")
     p = ovl("fsck", img)
-    assert p.returncode == 1 and "error: block 1" in p.stdout
+    assert p.returncode == 4 and "error: block 1" in p.stdout
     # the damaged node's file is named; info counts what mount found
     assert "fails its body CRC: inode" in p.stdout, p.stdout
     info = json.loads(ovl("info", img, "--json").stdout)
@@ -54,6 +57,7 @@ def test_format_info_fsck_roundtrip(tmp_path):
         "corrupt_nodes" in info["counters"]
 
 
+@pytest.mark.slow
 def test_board_geometry_partition_and_bad_input(tmp_path):
     img = str(tmp_path / "n.img")
     p = ovl("format", img, "--size", "1M", "--erase-size", "128k", "--nand")
@@ -72,18 +76,20 @@ def test_board_geometry_partition_and_bad_input(tmp_path):
                  ("format", img + "3"),
                  ("info", chip)):           # whole chip, no --partition
         p = ovl(*args)
-        assert p.returncode == 1, args
+        # fsck's convention: 8 when it could not check at all
+        assert p.returncode == (8 if args[0] == "fsck" else 1), args
         assert p.stderr.startswith("ovl: error:") and \
             len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
-def one_line_error(p):
-    assert p.returncode == 1, p.stdout + p.stderr
+def one_line_error(p, status=1):
+    assert p.returncode == status, p.stdout + p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ovl: error:"), p.stderr
     return lines[0]
 
 
+@pytest.mark.slow
 def test_truncated_upper_is_refused_with_its_block_counts(tmp_path):
     img = str(tmp_path / "u.img")
     assert ovl("format", img, "--size", "64k", "--erase-size", "4k"
@@ -96,7 +102,8 @@ def test_truncated_upper_is_refused_with_its_block_counts(tmp_path):
     expect = "upper image has 8 blocks but its store was formatted with 16"
     for args in (("fsck", half), ("info", half),
                  ("fsck", half, "--size", "32k", "--erase-size", "4k")):
-        assert expect in one_line_error(ovl(*args)), args
+        status = 8 if args[0] == "fsck" else 1
+        assert expect in one_line_error(ovl(*args), status), args
     # a tail cut mid-block: the count is not whole
     odd = str(tmp_path / "odd.img")
     with open(odd, "wb") as f:
@@ -111,10 +118,11 @@ def test_truncated_upper_is_refused_with_its_block_counts(tmp_path):
         assert expect in str(e)
 
 
+@pytest.mark.slow
 def test_directories_and_huge_sizes_are_refused_before_allocating(tmp_path):
     d = str(tmp_path)
-    for cmd in ("fsck", "info"):
-        assert "is a directory" in one_line_error(ovl(cmd, d))
+    for cmd, status in (("fsck", 8), ("info", 1)):
+        assert "is a directory" in one_line_error(ovl(cmd, d), status)
     assert "is a directory" in one_line_error(
         ovl("format", d, "--size", "64k", "--erase-size", "4k"))
     line = one_line_error(ovl("format", str(tmp_path / "u"), "--size",
@@ -125,7 +133,7 @@ def test_directories_and_huge_sizes_are_refused_before_allocating(tmp_path):
     with open(sparse, "wb") as f:
         f.truncate(2 << 30)                 # a 2 GiB hole: nothing stored
     line = one_line_error(ovl("fsck", sparse, "--size", "2g", "--erase-size",
-                              "4k"))
+                              "4k"), 8)
     assert "more than the 1073741824" in line
 
 
@@ -135,7 +143,7 @@ def sha(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def add_file(img, name=b"kept"):
+def add_file(img, name=b"kept", data=b"user data"):
     """One file in the upper image's root, through the store API."""
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
     from host_tools.cmd_store import open_upper_image
@@ -146,11 +154,12 @@ def add_file(img, name=b"kept"):
     ino = t.new_ino()
     t.put_inode(ino, mode=0o100644)
     t.link(ROOT_INO, name.decode(), ino)
-    t.write(ino, 0, b"user data")
+    t.write(ino, 0, data)
     t.commit()
     flash.save()
 
 
+@pytest.mark.slow
 def test_format_refuses_a_non_ovl_partition_and_a_store_in_use(tmp_path):
     chip = str(tmp_path / "chip.img")
     assert ovl("format", chip, "--board", "sim", "--partition", "upper"
@@ -182,6 +191,7 @@ def test_format_refuses_a_non_ovl_partition_and_a_store_in_use(tmp_path):
                ).returncode == 0
 
 
+@pytest.mark.slow
 def test_impossible_geometry_is_one_line_up_front(tmp_path):
     out = str(tmp_path / "g.img")
     cases = [
@@ -205,3 +215,52 @@ def test_impossible_geometry_is_one_line_up_front(tmp_path):
         line = one_line_error(ovl("format", out, *args))
         assert expect in line, (args, line)
         assert not os.path.exists(out), args
+
+
+@pytest.mark.slow
+def test_fsck_exit_status_follows_fsck(tmp_path):
+    """0 clean, 1 repaired, 4 errors left, 8 could not check (e2fsck's
+    convention)."""
+    img = str(tmp_path / "u.img")
+    assert ovl("format", img, "--size", "64k", "--erase-size", "4k"
+               ).returncode == 0
+    add_file(img)
+    assert ovl("fsck", img).returncode == 0
+    # An orphan: an inode no name reaches (its data can never be read).
+    from host_tools.cmd_store import open_upper_image
+    from ovl.logstore import LogStore
+    flash = open_upper_image(img)
+    s = LogStore.mount(flash)
+    t = s.begin()
+    lost = t.new_ino()
+    t.put_inode(lost, mode=0o100644, nlink=1)
+    t.write(lost, 0, b"unreachable")
+    t.commit()
+    flash.save()
+    p = ovl("fsck", img)
+    assert p.returncode == 4, p.stdout + p.stderr
+    assert "orphan" in p.stdout and "--repair" in p.stdout, p.stdout
+    p = ovl("fsck", img, "--repair", "--json")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert json.loads(p.stdout)["repaired"] == [
+        "deleted orphan inode %d (unreachable from the root)" % lost]
+    for args in ((), ("--repair",)):
+        p = ovl("fsck", img, *args)
+        assert p.returncode == 0, p.stdout + p.stderr
+    # Damage --repair cannot mend (bytes zeroed inside every block in
+    # use, closed ones included): errors left.
+    add_file(img, b"big", os.urandom(12000))
+    with open(img, "r+b") as f:
+        data = f.read()
+        for b in range(0, len(data), 4096):
+            if data[b:b + 4096] != b"\xff" * 4096:
+                f.seek(b + 100)
+                f.write(b"\x00\x00\x00")
+    for args in ((), ("--repair",)):
+        p = ovl("fsck", img, *args)
+        assert p.returncode == 4, p.stdout + p.stderr
+    # Could not check at all: 8, in one line.
+    rand = tmp_path / "rand.img"
+    rand.write_bytes(os.urandom(65536))
+    for path in (str(rand), str(tmp_path / "missing.img"), str(tmp_path)):
+        one_line_error(ovl("fsck", path), 8)

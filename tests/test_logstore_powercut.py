@@ -10,10 +10,12 @@ The store is small and nearly full, so commits also run the garbage
 collector; GC and reset get their own kinds.
 """
 
+import pytest
+
 from test_logstore import COMMON, RANDOM_OPS
 
 SCRIPT = COMMON + """
-from ovl.simflash import TORN_MODES
+from ovl_sim.simflash import TORN_MODES
 
 NAND = False
 
@@ -176,6 +178,7 @@ def run_kinds(runtime, kinds, modes="TORN_MODES", stride=1, nand=False):
     return rows
 
 
+@pytest.mark.slow
 def test_every_cut_of_namespace_transactions(runtime):
     rows = run_kinds(runtime, ["k_create", "k_mkdir_whiteout", "k_rename",
                                "k_unlink", "k_truncate_meta_symlink"])
@@ -183,6 +186,7 @@ def test_every_cut_of_namespace_transactions(runtime):
         assert saw_after == "True", name      # ... and after the commit
 
 
+@pytest.mark.slow
 def test_every_cut_of_a_multi_block_write(runtime):
     rows = run_kinds(runtime, ["k_write_big", "k_stream"])
     assert int(rows[0][1]) > 8 and rows[0][3] == "True"
@@ -191,6 +195,7 @@ def test_every_cut_of_a_multi_block_write(runtime):
     assert int(rows[1][1]) > 8 and rows[1][3] == "True"
 
 
+@pytest.mark.slow
 def test_every_cut_of_stamped_writes_and_what_overrides_them(runtime):
     """Rewrites and appends carry size and times in their data node (no
     inode node); a chmod then overrides the stamp with an inode node."""
@@ -211,6 +216,7 @@ def test_every_cut_during_gc_and_reset(runtime):
     assert rows[0][3] == "True"
 
 
+@pytest.mark.slow
 def test_every_cut_on_nand(runtime):
     rows = run_kinds(runtime, ["k_create", "k_rename", "k_write_big",
                                "k_rewrite_stamped", "k_stream", "k_gc"],
@@ -219,7 +225,7 @@ def test_every_cut_on_nand(runtime):
 
 
 RANDOM_CUTS = """
-from ovl.simflash import TORN_MODES
+from ovl_sim.simflash import TORN_MODES
 
 def random_work(s, rng, steps):
     # creates, rewrites and appends (stamped), chmods, deletes, idle GC
@@ -283,6 +289,7 @@ print(cases, cut * 10 > cases * 9)
 """
 
 
+@pytest.mark.slow
 def test_random_cuts_in_random_work_leave_a_clean_store(runtime):
     """Random work (stamped rewrites and appends, chmods, deletes, idle GC,
     NOR and NAND, extent caches of 1 and 8 files) cut at a random flash

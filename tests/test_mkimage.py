@@ -146,6 +146,7 @@ VARIANTS = [("4K", "gzip"), ("128K", "gzip"), ("1M", "gzip"),
 OVL_EXTRACT_VARIANTS = [("4K", "gzip"), ("1M", "gzip"), ("128K", "none")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block_size,comp", VARIANTS)
 def test_unsquashfs_and_ovl_extract_equal_source(source, tmp_path, block_size,
                                                  comp):

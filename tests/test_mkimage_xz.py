@@ -1,8 +1,10 @@
-"""`ovl mkimage --comp xz`: images unsquashfs and the CPython reader read
-back exactly, with the compressor options block that records the
-dictionary; on MicroPython an xz lower is refused with one error that
+"""`ovl mkimage --comp xz`: images unsquashfs, Linux and the CPython
+reader read back exactly, with the compressor options block that records
+the dictionary; on MicroPython an xz lower is refused with one error that
 names the compressor, at mount time on a booting board."""
 
+import contextlib
+import io
 import os
 import struct
 import subprocess
@@ -11,8 +13,11 @@ import pytest
 
 from conftest import ROOT
 from test_mkimage import make_source, need_tool, open_fs, snapshot
-from host_tools import mkimage
+from host_tools import mkimage, serial_link
 from host_tools.cli import main as cli_main
+from host_tools.cmd_serial import flash_image
+from host_tools.serial_sim import PtyBoard
+from ovl import agent
 from ovl import squashfs_format as fmt
 
 SIM = os.path.join(ROOT, "boards", "sim.json")
@@ -32,6 +37,7 @@ def superblock(path):
         raw[fmt.SUPERBLOCK_SIZE:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block_size", ["4K", "128K"])
 def test_unsquashfs_and_the_reader_equal_source(source, tmp_path, block_size):
     need_tool("unsquashfs")
@@ -96,9 +102,9 @@ def test_micropython_board_refuses_an_xz_lower_by_name(tmp_path, mpy):
     mkimage.build_image(str(top), image, comp="xz")
     out = mpy("""
 from ovl import compat, fwslot, squashfs
-from ovl.board_runner import boot, load_board
+from ovl_sim.board_runner import boot, load_board
 from ovl.flash import BytesSource
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 data = open(%r, "rb").read()
 try:
     squashfs.SquashFS(BytesSource(data))
@@ -120,3 +126,49 @@ for n in notes:
     assert "mounted: False" in lines
     assert [n for n in lines if n.startswith("note:") and "xz compressor"
             in n and "did not mount" in n]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block_size", ["4K", "128K"])
+def test_linux_mounts_an_xz_image(source, tmp_path, block_size):
+    """The kernel's xz decoder takes the streams and the options block."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a loop device needs root")
+    image = str(tmp_path / "img.sqfs")
+    mkimage.build_image(source, image, block_size=block_size, comp="xz")
+    mnt = str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    proc = subprocess.run(["mount", "-t", "squashfs", "-o", "loop,ro", image,
+                           mnt], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip("cannot loop-mount squashfs here: %s"
+                    % proc.stderr.strip())
+    try:
+        assert snapshot(mnt) == snapshot(source)
+    finally:
+        subprocess.run(["umount", mnt], check=True)
+
+
+def test_remote_verbs_name_the_compressor(tmp_path):
+    """Flashed onto the simulated board under micropython, an xz image
+    boots the agent only, and an overlay verb says why in one line."""
+    top = tmp_path / "src"
+    (top / "etc").mkdir(parents=True)
+    (top / "etc" / "motd").write_bytes(b"hello\n")
+    image = tmp_path / "fw.sqfs"
+    mkimage.build_image(str(top), str(image), comp="xz")
+    with PtyBoard(SIM, str(tmp_path / "flash.bin")) as sim:
+        ser = serial_link.open_port(sim.port, 921600)
+        link = serial_link.connect(ser, bootstrap=False, timeout=1.0,
+                                   boot_wait=15)
+        flash_image(link, image.read_bytes())
+        link.call(agent.REBOOT)
+        ser.close()
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), \
+                contextlib.redirect_stdout(io.StringIO()):
+            status = cli_main(["remote", "--port", sim.port, "--no-bootstrap",
+                           "--boot-wait", "15", "ls", "/"])
+    assert status == 1 and len(err.getvalue().splitlines()) == 1
+    assert "xz compressor, which MicroPython cannot decompress" in \
+        err.getvalue()

@@ -11,6 +11,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -173,6 +174,11 @@ os.rmdir("empty")
 os.mkdir("empty")
 os.makedirs("n1/n2")
 os.rename("n1", "n3")
+import tempfile
+with tempfile.TemporaryFile(dir=".") as t:    # removed while open
+    t.write(b"scratch" * 5000)
+    t.seek(0)
+    assert t.read() == b"scratch" * 5000
 """
 
 
@@ -195,6 +201,7 @@ def tree_with_rdev(root):
     return tree
 
 
+@pytest.mark.slow
 def test_real_programs_match_kernel_overlayfs(layers):
     lower, image, upper, base = layers
     kernel = None
@@ -241,6 +248,7 @@ def read_file(path):
 
 @pytest.mark.parametrize("how", ["SIGTERM", "ovl umount", "umount",
                                  "fusermount3 -u"])
+@pytest.mark.slow
 def test_every_way_of_stopping_commits_and_exits_0(layers, how):
     lower, image, upper, base = layers
     if how.startswith("fusermount3") and not shutil.which("fusermount3"):
@@ -282,6 +290,7 @@ def test_every_way_of_stopping_commits_and_exits_0(layers, how):
             pass                 # its mount is gone
 
 
+@pytest.mark.slow
 def test_background_mount_and_a_second_mount_of_the_upper(layers):
     lower, image, upper, base = layers
     mnt, mnt2 = os.path.join(base, "mnt"), os.path.join(base, "mnt2")
@@ -299,6 +308,7 @@ def test_background_mount_and_a_second_mount_of_the_upper(layers):
         assert busy.returncode != 0 and "busy" in busy.stderr
         ovl("umount", mnt)           # returns once the upper is committed
         assert not is_mounted(mnt)
+        assert not os.path.exists(os.path.join(base, ".upper.img.lock"))
         assert ovl("fs", "cat", "--lower", image, "--upper", upper,
                    "/new").stdout == "background"
     finally:
@@ -339,7 +349,7 @@ CRASH_WORKLOAD = r"""
 import os, sys
 root, log, count, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
     int(sys.argv[4])
-sys.path.insert(0, %r)
+sys.path[:0] = [%r, %r]
 from test_mount import crash_ops
 logf = open(log, "a")
 for i, op in enumerate(crash_ops(seed, count)):
@@ -360,7 +370,9 @@ for i, op in enumerate(crash_ops(seed, count)):
         os.unlink(p(op[1]))
     logf.write("%%d\n" %% i)
     logf.flush()
-""" % os.path.dirname(os.path.abspath(__file__))
+""" % (os.path.dirname(os.path.abspath(__file__)),
+       os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "firmware"))
 
 
 def crash_ops(seed, count):
@@ -450,6 +462,7 @@ def mounted_tree(root):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kill_9_mid_workload_is_a_power_cut(layers, seed):
     lower, image, upper, base = layers
@@ -502,6 +515,7 @@ def test_kill_9_mid_workload_is_a_power_cut(layers, seed):
 
 # ----- bad input ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_nothing_half_mounted(layers, tmp_path):
     lower, image, upper, base = layers
     mnt = os.path.join(base, "mnt")
@@ -523,6 +537,10 @@ def test_bad_input_is_one_line_and_nothing_half_mounted(layers, tmp_path):
          "does not exist"),
         (["--lower", image, "--upper", upper, mnt, "-o", "bogus"],
          "unknown mount option"),
+        (["--lower", lower, lower], "overlaps the lower"),
+        (["--lower", lower, lower + "/etc"], "overlaps the lower"),
+        (["--lower", image, "--upper", mnt + "/u.img", mnt],
+         "overlaps the upper"),
     ]
     for argv, words in cases:
         proc = ovl("mount", *argv, check=False)
@@ -559,3 +577,116 @@ def test_no_dev_fuse_and_no_permission(layers, monkeypatch):
     with pytest.raises(CliError) as e:
         fuse_mount.open_device()
     assert "does not exist" in str(e.value)
+
+
+def test_lower_on_a_block_device(layers):
+    lower, image, upper, base = layers
+    proc = subprocess.run(["losetup", "-f", "--show", "-r", image],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    if proc.returncode:
+        pytest.skip("no loop device here: %s" % proc.stderr.strip())
+    loop = proc.stdout.strip()
+    mnt = os.path.join(base, "mnt")
+    os.mkdir(mnt)
+    server = None
+    try:
+        server = Server(loop, upper, mnt)
+        assert read_file(mnt + "/etc/sub/deep") == "deep\n"
+        assert os.readlink(mnt + "/cfg") == "etc/config"
+        write_file(mnt + "/etc/sub/deep", "changed\n")
+        assert read_file(mnt + "/etc/sub/deep") == "changed\n"
+    finally:
+        if server is not None:
+            server.cleanup()
+        subprocess.run(["losetup", "-d", loop], capture_output=True,
+                       timeout=TIMEOUT)
+
+
+USER_DRIVER = r"""
+import argparse, sys
+sys.path.insert(0, %r)
+from host_tools import cmd_mount
+from host_tools.cli import CliError, one_line
+verb = sys.argv[1]
+p = argparse.ArgumentParser()
+cmd_mount.COMMANDS[verb][1](p)
+try:
+    sys.exit(cmd_mount.COMMANDS[verb][2](p.parse_args(sys.argv[2:])) or 0)
+except (CliError, OSError, ValueError) as e:
+    print("ovl: error: %%s" %% one_line(e), file=sys.stderr)
+    sys.exit(1)
+""" % ROOT
+
+
+@pytest.mark.slow
+def test_a_user_mounts_through_fusermount3():
+    """Not root: fusermount3 mounts and passes the /dev/fuse descriptor
+    back; `ovl umount` goes through `fusermount3 -u`.  Run as nobody with
+    the system python (the venv's may sit where nobody cannot read)."""
+    if not shutil.which("fusermount3"):
+        pytest.skip("fusermount3 not installed (Debian package fuse3)")
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534",
+                 "--clear-groups", "env", "HOME=/tmp"]
+    probe = subprocess.run(as_nobody + [python, "-c", "import os; "
+                                        "os.listdir(%r)" % ROOT],
+                           capture_output=True, timeout=TIMEOUT)
+    if python is None or probe.returncode:
+        pytest.skip("nobody cannot run python3 on this checkout")
+    # pytest's tmp_path sits under a root-only directory
+    base = tempfile.mkdtemp(prefix="ovl-user-mount-")
+    try:
+        user_mount(python, as_nobody, base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def user_mount(python, as_nobody, base):
+    os.chmod(base, 0o755)
+    lower = base + "/lower"
+    os.makedirs(lower + "/pub")
+    os.chmod(lower + "/pub", 0o777)
+    image = base + "/lower.sqfs"
+    subprocess.run(["mksquashfs", lower, image, "-noappend", "-quiet"],
+                   check=True, capture_output=True, timeout=TIMEOUT)
+    upper = base + "/upper.img"
+    ovl("format", upper, "--size", "1M", "--erase-size", "4k")
+    mnt = base + "/mnt"
+    os.mkdir(mnt)
+    for path in (base, upper, mnt):
+        os.chown(path, 65534, 65534)
+
+    def user(*argv):
+        return subprocess.run(as_nobody + [python, "-c", USER_DRIVER] +
+                              list(argv), capture_output=True, text=True,
+                              timeout=TIMEOUT)
+    mode = os.stat("/dev/fuse").st_mode & 0o777
+    try:
+        if mode & 0o006 != 0o006:
+            # as this machine has it: no permission is one line, no mount
+            proc = user("mount", "--lower", image, "--upper", upper, mnt)
+            assert proc.returncode == 1 and \
+                proc.stderr.count("\n") == 1, proc.stderr
+            assert "fusermount3 could not mount" in proc.stderr
+            assert not is_mounted(mnt)
+            os.chmod("/dev/fuse", 0o666)         # as udev sets it
+        proc = user("mount", "--lower", image, "--upper", upper, mnt)
+        assert proc.returncode == 0, proc.stderr
+        with open("/proc/self/mountinfo") as f:
+            line = [ln for ln in f if ln.split()[4] == mnt][0]
+        assert "user_id=65534" in line and "fuse.ovl" in line
+        done = subprocess.run(as_nobody + ["sh", "-c", "echo mine > %s/pub/f"
+                                           % mnt], capture_output=True,
+                              timeout=TIMEOUT)
+        assert done.returncode == 0, done.stderr
+        proc = user("umount", mnt)
+        assert proc.returncode == 0, proc.stderr
+        assert not is_mounted(mnt)
+    finally:
+        os.chmod("/dev/fuse", mode)
+        cleanup_mount(mnt)
+    st = ovl("fs", "stat", "--lower", image, "--upper", upper,
+             "/pub/f").stdout
+    assert '"uid": 65534' in st
+    assert ovl("fs", "cat", "--lower", image, "--upper", upper,
+               "/pub/f").stdout == "mine\n"

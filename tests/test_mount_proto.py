@@ -14,7 +14,7 @@ import pytest
 from ovl.dirlower import DirLower
 from ovl.logstore import LogStore
 from ovl.overlay import mount
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 from host_tools import fuse_wire as w
 from host_tools.fuse_server import FuseServer, serve, MAX_WRITE
 
@@ -156,13 +156,15 @@ def test_init_negotiates_only_what_ovl_implements(lower_dir):
         with pytest.raises(OSError) as e:       # nothing before INIT
             k.send(w.GETATTR, 1, w.GETATTR_IN.pack(0, 0, 0))
         assert e.value.errno == errno.EIO
-        out = k.init(flags=w.INIT_BIG_WRITES | (1 << 16))   # + WRITEBACK
+        out = k.init(flags=w.INIT_BIG_WRITES | w.INIT_DO_READDIRPLUS |
+                     (1 << 16))                      # + WRITEBACK_CACHE
         major, minor, readahead, flags = struct.unpack_from("=IIII", out)
         max_write, = struct.unpack_from("=I", out, 20)
         time_gran, = struct.unpack_from("=I", out, 24)
         assert len(out) == 64
         assert (major, minor, readahead) == (7, w.KERNEL_MINOR, 131072)
-        assert flags == w.INIT_BIG_WRITES      # never more than offered
+        # what ovl implements, and never more than the kernel offered
+        assert flags == w.INIT_BIG_WRITES | w.INIT_DO_READDIRPLUS
         assert max_write == MAX_WRITE and time_gran == 10 ** 9
     finally:
         k.close()
@@ -194,9 +196,8 @@ def test_lookup_getattr_read_and_errors(kernel):
     assert kernel.read(cfg, fh, 0, 4096) == b"option=1\n"
     assert kernel.read(cfg, fh, 7, 4096) == b"1\n"
     kernel.fh_op(w.RELEASE, cfg, fh)
-    with pytest.raises(OSError) as e:
-        kernel.lookup(etc, "nope")
-    assert e.value.errno == errno.ENOENT
+    nodeid, _ = kernel.lookup(etc, "nope")      # a miss the kernel caches
+    assert nodeid == 0
     link, attr = kernel.lookup(1, "cfg")
     assert attr["mode"] & 0o170000 == S_IFLNK and attr["size"] == 10
     assert kernel.send(w.READLINK, link) == b"etc/config"
@@ -371,3 +372,87 @@ def test_unmount_commits_what_is_pending(lower_dir):
     assert committed(k).read_bytes("/pending") == b""
     k.close()                   # the kernel side hangs up: ENODEV's twin
     assert committed(k).read_bytes("/pending") == b"data"
+
+
+def test_a_file_removed_while_open_lives_until_its_last_close(kernel):
+    nodeid, _, fh = kernel.create(1, "tmp")
+    kernel.write(nodeid, fh, 0, b"scratch")
+    kernel.fh_op(w.FLUSH, nodeid, fh)
+    kernel.send(w.UNLINK, 1, b"tmp\0")
+    assert kernel.lookup(1, "tmp")[0] == 0
+    # still readable, writable and stat-able through the open handle
+    kernel.write(nodeid, fh, 7, b"!")
+    assert kernel.read(nodeid, fh, 0, 100) == b"scratch!"
+    assert kernel.getattr(nodeid)["size"] == 8
+    # the hidden name is nobody's business
+    root, _ = kernel.open(1, op=w.OPENDIR)
+    names = [e[0] for e in kernel.readdir_all(1, root)]
+    assert ".ovl-orphans" not in names and "tmp" not in names
+    with pytest.raises(OSError) as e:
+        kernel.lookup(1, ".ovl-orphans")
+    assert e.value.errno == errno.EPERM
+    # a power cut now leaves the orphan; the next server removes it
+    leftover = committed(kernel)
+    assert leftover.listdir("/.ovl-orphans") == ["1"]
+    FuseServer(leftover)
+    assert not leftover.exists("/.ovl-orphans")
+    kernel.fh_op(w.RELEASE, nodeid, fh)
+    assert not kernel.server.ovl.exists("/.ovl-orphans")
+    # replaced by a rename while open: the same
+    a, _, afh = kernel.create(1, "a")
+    kernel.write(a, afh, 0, b"old")
+    kernel.fh_op(w.FLUSH, a, afh)
+    b, _, bfh = kernel.create(1, "b")
+    kernel.fh_op(w.RELEASE, b, bfh)
+    kernel.send(w.RENAME, 1, w.RENAME_IN.pack(1) + b"b\0a\0")
+    assert kernel.read(a, afh, 0, 10) == b"old"
+    kernel.fh_op(w.RELEASE, a, afh)
+    assert not kernel.server.ovl.exists("/.ovl-orphans")
+    assert kernel.server.ovl.listdir("/").count("a") == 1
+
+
+def test_setattr_to_the_current_owner_and_mode_stores_nothing(kernel):
+    nodeid, attr, fh = kernel.create(1, "f", mode=0o644)
+    kernel.fh_op(w.RELEASE, nodeid, fh)
+    before = bytes(kernel.flash.mem)
+    body = w.SETATTR_IN.pack(w.FATTR_MODE | w.FATTR_UID | w.FATTR_GID, 0, 0,
+                             0, 0, 0, 0, 0, 0, 0, 0, 0o644, 0, 1000, 100, 0)
+    out = kernel.send(w.SETATTR, nodeid, body)
+    assert w.unpack_attr(out[w.ATTR_OUT.size:])["uid"] == 1000
+    assert bytes(kernel.flash.mem) == before
+    body = w.SETATTR_IN.pack(w.FATTR_UID, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                             0, 0, 100, 0)
+    out = kernel.send(w.SETATTR, nodeid, body)
+    attr = w.unpack_attr(out[w.ATTR_OUT.size:])
+    assert (attr["uid"], attr["gid"]) == (0, 100)
+    assert bytes(kernel.flash.mem) != before
+
+
+def test_readdirplus_answers_lookups_and_counts_them(kernel):
+    etc, _ = kernel.lookup(1, "etc")
+    fh, _ = kernel.open(etc, op=w.OPENDIR)
+    raw = kernel.read(etc, fh, 0, 1200, op=w.READDIRPLUS)
+    entries, pos = [], 0
+    while pos < len(raw):
+        nodeid = struct.unpack_from("=Q", raw, pos)[0]
+        attr = w.unpack_attr(raw[pos + w.ENTRY_OUT.size:])
+        ino, off, namelen, kind = w.DIRENT.unpack_from(raw, pos + 128)
+        name = raw[pos + 152:pos + 152 + namelen].decode()
+        entries.append((name, nodeid, attr, off))
+        pos += (152 + namelen + 7) & ~7
+    assert len(raw) <= 1200 and [e[0] for e in entries[:3]] == \
+        [".", "..", "config"]
+    assert entries[0][1] == entries[1][1] == 0       # . and ..: no lookup
+    config = entries[2]
+    assert config[1] != 0 and config[2]["size"] == 9
+    # the same node a LOOKUP gives, and it counts: two FORGETs to drop it
+    node, _ = kernel.lookup(etc, "config")
+    assert node == config[1]
+    kernel.send(w.FORGET, node, w.FORGET_IN.pack(1), reply=False)
+    assert kernel.lookup(etc, "config")[0] == node
+    kernel.send(w.FORGET, node, w.FORGET_IN.pack(2), reply=False)
+    assert kernel.lookup(etc, "config")[0] != node
+    # resuming at the last cookie continues where the reply stopped
+    rest = kernel.read(etc, fh, entries[-1][3], 100000, op=w.READDIRPLUS)
+    namelen = w.DIRENT.unpack_from(rest, 128)[2]
+    assert rest[152:152 + namelen].decode() == "f%02d" % (len(entries) - 3)

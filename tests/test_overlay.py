@@ -10,7 +10,7 @@ from ovl import compat
 from ovl.dirlower import DirLower
 from ovl.logstore import LogStore
 from ovl.overlay import Overlay, mount, UPPER_INO_BASE
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 
 FLASH_SIZE = 1 << 20
 ERASE = 4096

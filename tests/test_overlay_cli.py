@@ -210,8 +210,9 @@ def test_shell_checks_every_argument_before_changing_anything(
 
 def test_shell_help_exit_and_fsck(layers, capsys, monkeypatch):
     status, records, _ = shell(capsys, monkeypatch, layers,
-                               "help\nfsck\nexit\nmkdir /never\n")
-    assert status == 0 and len(records) == 2      # exit answers nothing
+                               "exit now\nhelp\nfsck\nexit\nmkdir /never\n")
+    assert status == 1 and len(records) == 3      # exit answers nothing
+    assert records.pop(0)["error"] == "usage: exit"
     assert "write PATH MODE OFFSET DATA" in records[0]["out"]
     assert "rmdir" in records[0]["out"] and "exit" in records[0]["out"]
     assert records[1]["out"] == {"clean": True, "problems": []}
@@ -271,6 +272,7 @@ def test_fs_put_of_a_fifo_refuses_instead_of_hanging(layers, tmp_path):
     assert open(upper, "rb").read() == before
 
 
+@pytest.mark.slow
 def test_fs_works_over_a_lower_directory_with_a_non_utf8_name(tmp_path,
                                                                capsys):
     low = tmp_path / "low"
@@ -290,6 +292,13 @@ def test_fs_works_over_a_lower_directory_with_a_non_utf8_name(tmp_path,
     assert r.returncode == 0, r.stderr
     r = run_cli("fs", "diff", *L)
     assert r.stdout == b"deleted  /plain\n", r.stderr
+    # typed into the shell, such a name reaches the lower's file too
+    r = subprocess.run([sys.executable, "-m", "host_tools", "shell", *L],
+                       input=b"cat /bad\xffdir/f\nls /\n", cwd=ROOT,
+                       capture_output=True, timeout=30,
+                       env=dict(os.environ, PYTHONIOENCODING="utf-8"))
+    assert r.returncode == 0 and r.stdout == b"inside\nbad\xffdir\n", \
+        r.stdout + r.stderr
 
 
 def test_fs_upper_errors_name_only_what_fs_has(layers, tmp_path, capsys):
@@ -397,3 +406,56 @@ def test_flash_help_names_only_commands_that_exist(capsys):
         main(["flash", "--help"])
     out = capsys.readouterr().out
     assert "ovl build" not in out and "ovl mkimage" in out
+
+
+def test_argument_errors_echoing_a_huge_word_are_cut(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["fs", "x" * 20000])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "invalid choice" in err and len(err) < 2000
+
+
+def test_shell_saves_on_a_real_ctrl_c(layers, capsys, monkeypatch):
+    """SIGINT while the shell waits for the next line: the session ends
+    with 130 and what was answered ok is in the image."""
+    import signal
+    lower, upper = layers
+    proc = subprocess.Popen([sys.executable, "-m", "host_tools", "shell",
+                             "--lower", lower, "--upper", upper], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"mkdir /kept\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == b"ok\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and b"saved" in err, err
+    assert layer(capsys, monkeypatch, layers, "/kept")["ok"] is True
+
+
+def test_ctrl_c_during_a_command_waits_for_its_end():
+    """The first Ctrl-C inside a command is held until the command has
+    finished (so the command is never cut half way); a second one, or one
+    while waiting for input, stops at once."""
+    import signal
+    from host_tools.cmd_overlay import HeldInterrupt
+    held = HeldInterrupt()
+    steps = []
+
+    def command():
+        held._fire(signal.SIGINT, None)
+        steps.append("finished")
+        return "done"
+    assert held.run(command) == "done" and steps == ["finished"]
+    with pytest.raises(KeyboardInterrupt):
+        held.check()
+
+    def stubborn():
+        held._fire(signal.SIGINT, None)
+    with pytest.raises(KeyboardInterrupt):
+        held.run(stubborn)          # the second Ctrl-C of the session
+    with pytest.raises(KeyboardInterrupt):
+        HeldInterrupt()._fire(signal.SIGINT, None)     # not in a command

@@ -61,11 +61,9 @@ def prepare(o):
     o.sync()
 
 
-def committed_states(rig, lower, op):
-    """Run op once, snapshotting the chip after every committed
-    transaction; return the merged trees those snapshots mount to.  An
-    operation may span several transactions (create at open, data at
-    close: the write-back rule), and each must be atomic."""
+def chips_after_each_commit(rig, op):
+    """Run op once (and sync); a snapshot of the chip after every
+    transaction it committed."""
     flash = rig.flash
     store = rig.ovl.store
     chips = []
@@ -83,13 +81,22 @@ def committed_states(rig, lower, op):
             chips.append(flash.snapshot())
 
     store.begin = lambda: Recording(begin())
-    op(rig.ovl)
-    rig.ovl.sync()
-    store.begin = begin
+    try:
+        op(rig.ovl)
+        rig.ovl.sync()
+    finally:
+        store.begin = begin
+    return chips
+
+
+def committed_states(rig, lower, op):
+    """The merged trees the chip mounts to after each transaction op
+    commits.  An operation may span several transactions (create at open,
+    data at close: the write-back rule), and each must be atomic."""
     trees = []
-    for chip in chips:
-        flash.restore(chip)
-        trees.append(snapshot(mount(DirLower(lower), flash)))
+    for chip in chips_after_each_commit(rig, op):
+        rig.flash.restore(chip)
+        trees.append(snapshot(mount(DirLower(lower), rig.flash)))
     return trees
 
 
@@ -104,7 +111,8 @@ def test_power_cut_leaves_before_or_after(name, tmp_path):
     start = flash.ops
     states = committed_states(rig, lower, OPS[name])
     cost = flash.ops - start
-    assert states and states[-1] != before
+    assert states, "%s committed no transaction" % name
+    assert states[-1] != before, "%s changed nothing" % name
     allowed = [before] + states
     store_problems = []
     cuts = 0
@@ -127,7 +135,7 @@ def test_power_cut_leaves_before_or_after(name, tmp_path):
             store_problems.extend("cut %d %s: %s" % (n, torn, p)
                                   for p in problems if p not in mine)
             cuts += 1
-    assert cuts == 2 * cost
+    assert cuts == 2 * cost, "every cut point in both torn modes"
     if store_problems:
         # the store's own accounting, reported to its owner (requests.md);
         # the overlay's tree and invariants were checked above
@@ -143,27 +151,14 @@ def test_a_rewrite_commits_once_so_a_cut_leaves_old_or_new_content(tmp_path):
     rig = Rig(lower)
     prepare(rig.ovl)
     old = rig.ovl.read_bytes("/etc/passwd")
-    assert len(committed_states(rig, lower, op_rewrite)) == 1
+    assert len(committed_states(rig, lower, op_rewrite)) == 1, \
+        "rewriting an upper file commits once"
     rig = Rig(lower)
     prepare(rig.ovl)
-    flash = rig.flash
-    chips = []
-    begin = rig.ovl.store.begin
-
-    def recording():
-        txn = begin()
-        commit = txn.commit
-
-        def commit_and_snap():
-            commit()
-            chips.append(flash.snapshot())
-        txn.commit = commit_and_snap
-        return txn
-    rig.ovl.store.begin = recording
-    op_rewrite_lower(rig.ovl)
-    rig.ovl.store.begin = begin
     seen = []
-    for chip in chips:
-        flash.restore(chip)
-        seen.append(mount(DirLower(lower), flash).read_bytes("/etc/passwd"))
-    assert seen == [old, b"root:x:0:0:rewritten\n"]
+    for chip in chips_after_each_commit(rig, op_rewrite_lower):
+        rig.flash.restore(chip)
+        seen.append(mount(DirLower(lower), rig.flash).read_bytes(
+            "/etc/passwd"))
+    assert seen == [old, b"root:x:0:0:rewritten\n"], \
+        "a lower file: its copy-up (old bytes), then the new content"

@@ -16,7 +16,7 @@ import json
 from ovl.dirlower import DirLower
 from ovl.logstore import LogStore
 from ovl.overlay import mount
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 flash = SimFlash(1 << 18, 4096, 256)
 LogStore.format(flash)
 fs = mount(DirLower(%(lower)r), flash)

@@ -85,6 +85,7 @@ def test_full_then_differential_then_up_to_date(board):
     link.bye()
 
 
+@pytest.mark.slow
 def test_interrupted_flash_boots_agent_only_and_resumes(board):
     b = board()
     link = connect(b)
@@ -106,6 +107,7 @@ def test_interrupted_flash_boots_agent_only_and_resumes(board):
     link.bye()
 
 
+@pytest.mark.slow
 def test_line_noise_both_ways_is_recovered(board):
     b = board(noise_to_board=Noise(flip=0.0001, drop=0.0001, seed=5),
               noise_to_host=Noise(flip=0.0002, drop=0.0002, seed=6))
@@ -138,6 +140,7 @@ def test_agent_refuses_unverified_data_and_upper_writes(board):
     link.bye()
 
 
+@pytest.mark.slow
 def test_ab_slots_switch_only_after_verification(board):
     b = board(AB)
     link = connect(b)
@@ -164,6 +167,7 @@ def test_ab_slots_switch_only_after_verification(board):
     link.bye()
 
 
+@pytest.mark.slow
 def test_bootstrap_through_the_raw_repl(board, tmp_path):
     b = board(mode="repl")
     ser = serial_link.open_port(b.port, 921600)
@@ -192,6 +196,7 @@ def cli(*argv):
     return status, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.slow
 def test_cli_flash_summary_and_one_line_errors(board, tmp_path):
     b = board()
     img = tmp_path / "fw.img"
@@ -284,6 +289,7 @@ def test_cli_flash_refuses_what_is_not_a_squashfs_before_writing(board,
     assert status == 0 and out.startswith("flash: wrote"), err
 
 
+@pytest.mark.slow
 def test_ab_boot_falls_back_when_the_newest_slot_fails(board, tmp_path):
     b = board(AB)
     link = connect(b)
@@ -303,6 +309,16 @@ def test_ab_boot_falls_back_when_the_newest_slot_fails(board, tmp_path):
     assert link.info["fs"], notes
     assert "firmware_b" in notes and "did not mount" in notes, notes
     assert "fell back to firmware_a" in notes, notes
+    # `ovl remote info` shows it to the user.
+    link.bye()
+    link.ser.close()
+    status, out, err = cli("remote", "--port", b.port, "--no-bootstrap",
+                           "info")
+    assert status == 0, err
+    assert "boot slot: firmware_a" in out, out
+    assert "firmware_b  ok  generation 2" in out, out
+    assert "note: fell back to firmware_a: slot firmware_b" in out, out
+    link = connect(b)
     # The next flash goes to the slot that failed, never the running one.
     s = flash_image(link, squashfs_image(tmp_path, "b.sqfs", seed=2))
     assert (s["partition"], s["generation"]) == ("firmware_b", 2)
@@ -337,6 +353,11 @@ def test_block_size_over_the_board_limit_is_refused(tmp_path):
     with pytest.raises(CliError, match="64 KiB blocks; board mcu reads at"
                        " most 16 KiB"):
         check_block_size(lower, mcu)
+    # The boards' own limits (boards/*.json lower_block_size).
+    from host_tools.boards import load_board
+    check_block_size(lower, load_board("sim"))
+    with pytest.raises(CliError, match="board esp32-4mb reads at most 4 KiB"):
+        check_block_size(lower, load_board("esp32-4mb"))
     check_block_size(lower, SimpleNamespace(name="router",
                                             lower_block_size=131072))
     check_block_size(lower, SimpleNamespace(name="old"))    # no limit given
@@ -344,6 +365,7 @@ def test_block_size_over_the_board_limit_is_refused(tmp_path):
 
 # ----- serial recovery: the host dies at any byte, the rerun completes ------
 
+@pytest.mark.slow
 def test_host_killed_at_random_bytes_then_rerun_completes(board, tmp_path):
     """`ovl flash` killed after a seeded random number of bytes reached the
     board (mid-frame, mostly): the same command run again must find the

@@ -78,6 +78,7 @@ class CutAfterAnAck(Rig):
         Rig.wait_to_cut(self, delay, acked_before)
 
 
+@pytest.mark.slow
 def test_sim_rig_passes_and_cuts_land_during_writes(flashed):
     flash, b = flashed
     r = rig(b).run()
@@ -105,6 +106,7 @@ class RollBack(SimPower):
             f.write(self.saved)
 
 
+@pytest.mark.slow
 def test_lost_acknowledged_write_is_a_failure_with_replay_data(flashed):
     flash, b = flashed
     r = rig(b, "put @2000 /etc/motd\n", power=RollBack(b), cycles=2,
@@ -134,6 +136,7 @@ def test_a_line_that_cannot_be_driven_is_refused(tmp_path):
         os.close(slave)
 
 
+@pytest.mark.slow
 def test_cli_rig_json_and_exit_status(flashed, tmp_path, capsys):
     flash, b = flashed
     b.kill()            # the CLI boots its own board on the flash file

@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+import serial
 
 from conftest import ROOT
 
@@ -86,6 +87,7 @@ def board_processes(flash):
     return pids
 
 
+@pytest.mark.slow
 def test_sim_flash_remote_ls_on_a_pty(tmp_path, firmware):
     flash = tmp_path / "flash.bin"
     sim = Sim(flash)
@@ -107,9 +109,17 @@ def test_sim_flash_remote_ls_on_a_pty(tmp_path, firmware):
             "/bin/sh")
         diff = ovl("remote", "--port", sim.port, "diff").stdout.split()
         assert diff == ["deleted", "/bin/sh", "added", "/etc/new"]
+        # three Ctrl-C end the agent: the sim board boots again
+        with serial.Serial(sim.port, timeout=0.1) as ser:
+            ser.write(b"\r\x03\x03\x03")
+            ser.flush()
+        ls = ovl("remote", "--port", sim.port, "--no-bootstrap", "ls",
+                 "/etc").stdout
+        assert ls.split() == ["motd", "new"]
     finally:
         status, err = sim.stop(signal.SIGINT)
     assert status == 0 and "power cut" in err
+    assert "the board left its agent; booting it again" in err
     board = load_board("sim")
     found = fwslot.scan(board, open_sim_flash(board, str(flash), False))
     assert [s.state for s in found] == ["ok"]
@@ -121,6 +131,7 @@ def test_sim_flash_remote_ls_on_a_pty(tmp_path, firmware):
         sim.stop(signal.SIGTERM)
 
 
+@pytest.mark.slow
 def test_sigkill_is_a_power_cut_over_a_socket(tmp_path, firmware):
     flash = tmp_path / "flash.bin"
     with open(os.path.join(ROOT, "boards", "sim.json")) as f:

@@ -215,6 +215,7 @@ MATRIX = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,options", MATRIX, ids=[m[0] for m in MATRIX])
 def test_image_matches_source(full_tree, tmp_path, name, options):
     root, expected = full_tree

@@ -13,35 +13,10 @@ import pytest
 from test_squashfs_interop import (build_small_tree, mksquashfs, settle_times,
                                    source_view, write)
 
-WALK = r"""
-import json, hashlib, binascii
-from ovl.flash import BytesSource
-from ovl.squashfs import SquashFS
-f = open(%r, "rb")
-fs = SquashFS(BytesSource(f), cache_blocks=%d)
-for path, e in fs.walk("/"):
-    kind = e.mode & 0o170000
-    payload = None
-    size = e.size
-    if kind == 0o100000:
-        h = hashlib.sha256()
-        off = 0
-        while off < e.size:
-            h.update(fs.read(e, off, 1000))
-            off += 1000
-        payload = binascii.hexlify(h.digest()).decode()
-    elif kind == 0o120000:
-        payload = fs.readlink(e)
-    elif kind == 0o040000:
-        size = None
-    print(json.dumps([path, e.mode, e.uid, e.gid, e.mtime, size, e.nlink,
-                      e.rdev, payload]))
-print(json.dumps(["identity", fs.identity()]))
-"""
-
-
 def walk_lines(run, image, cache_blocks=2, heap=None):
-    out = run(WALK % (image, cache_blocks), heap=heap)
+    """The lines of tests/scripts/squashfs_walk.py, parsed."""
+    out = run.run_file("squashfs_walk.py", args=[image, str(cache_blocks)],
+                       heap=heap)
     return [json.loads(line) for line in out.strip().splitlines()]
 
 
@@ -78,12 +53,7 @@ def test_micropython_names_unsupported_compressor(tree, mpy):
     base, root = tree
     image = os.path.join(base, "img-xz.sqfs")
     mksquashfs(root, image, "-comp", "xz")
-    out = mpy("""
-from ovl.flash import BytesSource
-from ovl import squashfs
-try:
-    squashfs.SquashFS(BytesSource(open(%r, "rb")))
-except squashfs.UnsupportedCompressorError as e:
-    print("unsupported:", e)
-""" % image)
-    assert out.startswith("unsupported:") and "xz" in out and "MicroPython" in out
+    lines = walk_lines(mpy, image)
+    assert len(lines) == 1 and lines[0][0] == "unsupported", lines
+    message = lines[0][1]
+    assert "xz" in message and "MicroPython" in message, message

@@ -14,9 +14,9 @@ from host_tools.cmd_serial import flash_image
 from host_tools.serial_link import remote_error
 from ovl import agent, frames, fwslot
 from ovl.agent import Agent
-from ovl.board_runner import boot, load_board, mount_overlay, open_sim
+from ovl_sim.board_runner import boot, load_board, mount_overlay, open_sim
 from ovl.flash import PowerCut
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 
 from conftest import ROOT
 from test_upgrade import build, expected, user_edits
@@ -96,13 +96,14 @@ def read_all(fs):
     return out
 
 
-def check_final(fs, trees, want):
+def check_final(fs, trees, want,
+                conflicts=(("modified", "/etc/A"), ("created", "/etc/D"))):
     files = read_all(fs)
     for path, data in want.items():
         assert files[path][0] == data, path
     assert files["/etc/C"][1] == 0o600
     from ovl import upgrade as up
-    assert up.conflicts(fs) == [("modified", "/etc/A"), ("created", "/etc/D")]
+    assert up.conflicts(fs) == list(conflicts)
     assert fs.fsck() == []
 
 
@@ -119,6 +120,7 @@ def check_whole(fs, trees, want):
     assert fs.fsck() == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("board_json", [SIM, AB], ids=["sim", "sim-ab"])
 def test_power_cut_at_every_flash_operation_of_an_upgrade(tmp_path,
                                                           board_json):
@@ -151,6 +153,39 @@ def test_power_cut_at_every_flash_operation_of_an_upgrade(tmp_path,
         check_final(fs, trees, want)
     assert kinds["old"] and kinds["new"]
     assert kinds["agent only"] or board_json == AB
+
+
+def test_power_cut_at_every_flash_operation_of_the_first_mount_over_a_new_slot(
+        tmp_path):
+    """A/B: E is edited after the flash, before the reboot, so the first
+    mount over the new slot keeps it from the old one (carry_over), then
+    rebases.  A cut at each of its flash operations, then a boot: always
+    the same final state."""
+    trees, imgs = images(str(tmp_path))
+    want = expected(trees, ("/etc/A", "/etc/B", "/etc/E"))
+    board, flash = new_board(AB, imgs["v1"])
+    fs, _, running = boot(board, flash)
+    flash_image(DirectLink(board, flash, fs), imgs["v2"])
+    old = [s for s in fwslot.scan(board, flash) if s.name == running][0]
+    fs, _ = mount_overlay(board, flash, old)     # still running v1
+    user_edits(fs, ("/etc/E",))
+    snap = flash.snapshot()
+    before = flash.counters()["ops"]
+    fs, _, _ = boot(board, flash)
+    total = flash.counters()["ops"] - before
+    conflicts = [("modified", "/etc/A"), ("created", "/etc/D"),
+                 ("modified", "/etc/E")]
+    check_final(fs, trees, want, conflicts)
+    assert total > 10
+    for i in range(total):
+        flash.restore(snap)
+        flash.arm_power_cut(i, torn="prefix" if i % 2 else "clean", seed=i)
+        with pytest.raises(PowerCut):
+            boot(board, flash)
+        flash.power_on()
+        fs, _, running = boot(board, flash)
+        assert running != old.name
+        check_final(fs, trees, want, conflicts)
 
 
 def test_a_raw_overwrite_of_the_lower_gives_eio(tmp_path):
@@ -194,6 +229,7 @@ def edit_offline(flash_path, board_json, paths, slot=None):
     flash.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("board_json", [SIM, AB], ids=["sim", "sim-ab"])
 def test_ovl_flash_upgrade_keeps_the_users_files(board, tmp_path,  # noqa: F811
                                                  board_json):
@@ -234,6 +270,12 @@ def test_ovl_flash_upgrade_keeps_the_users_files(board, tmp_path,  # noqa: F811
         == 0o600
     link.bye()
     link.ser.close()
+    # both sides: the firmware's own A beside the user's
+    status, out, err = cli("remote", "--port", b.port, "--no-bootstrap",
+                           "get", "/etc/A", str(tmp_path / "got"),
+                           "--layer", "lower")
+    assert status == 0, err
+    assert (tmp_path / "got").read_bytes() == trees["v2"]["etc/A"]
     status, out, err = cli("remote", "--port", b.port, "--no-bootstrap",
                            "conflicts")
     assert status == 0, err
@@ -242,3 +284,73 @@ def test_ovl_flash_upgrade_keeps_the_users_files(board, tmp_path,  # noqa: F811
     if board_json == AB:
         want_conflicts.append(["modified", "/etc/E"])
     assert lines == want_conflicts
+
+
+def small_upper(tmp_path, board_json):
+    """The board with a 256 KiB upper, as a JSON file."""
+    import json
+    with open(board_json) as f:
+        small = json.load(f)
+    for p in small["partitions"]:
+        if p["type"] == "ovl":
+            p["size"] = "0x40000"
+    path = tmp_path / "small.json"
+    path.write_text(json.dumps(small))
+    return str(path)
+
+
+def fill(fs):
+    """Append to one file until not even a byte more fits."""
+    import random
+    rng = random.Random(3)
+    size = 16384
+    while size:
+        try:
+            with fs.open("/fill", "ab") as f:
+                f.write(rng.randbytes(size))
+        except OSError as e:
+            assert e.errno == 28
+            size //= 2
+
+
+@pytest.mark.slow
+def test_a_full_upper_stops_the_flash_before_any_firmware_block(tmp_path):
+    """Keeping a file needs room in the upper: without it the flash stops
+    with ENOSPC, and the board still boots the old firmware with every
+    file as the user left it."""
+    trees, imgs = images(str(tmp_path))
+    want = expected(trees)
+    board, flash = new_board(small_upper(tmp_path, SIM), imgs["v1"])
+    fs, _, _ = boot(board, flash)
+    fill(fs)
+    part = board.partition("firmware")
+    before = flash.read(part.offset, part.size)
+    with pytest.raises(OSError) as e:
+        flash_image(DirectLink(board, flash, fs), imgs["v2"])
+    assert e.value.errno == 28 and "upgrade-keep" in str(e.value)
+    assert flash.read(part.offset, part.size) == before
+    fs, notes, _ = boot(board, flash)
+    assert fs is not None
+    for path in ("/etc/A", "/etc/B"):
+        assert fs.read_bytes(path) == want[path]
+
+
+@pytest.mark.slow
+def test_a_full_upper_at_the_first_mount_over_a_new_slot(tmp_path):
+    """A/B, the new slot written without keeping (an agent with no overlay
+    mounted) and no room to keep A from the old slot at boot: the board
+    comes up, A is a conflict (EIO), B is the user's."""
+    trees, imgs = images(str(tmp_path))
+    want = expected(trees)
+    board, flash = new_board(small_upper(tmp_path, AB), imgs["v1"])
+    fs, _, _ = boot(board, flash)
+    fill(fs)
+    flash_image(DirectLink(board, flash, None), imgs["v2"])
+    fs, notes, running = boot(board, flash)
+    assert running == "firmware_b"
+    with pytest.raises(OSError) as e:
+        fs.read_bytes("/etc/A")
+    assert e.value.errno == 5
+    assert fs.read_bytes("/etc/B") == want["/etc/B"]
+    from ovl import upgrade as up
+    assert ("conflict", "/etc/A") in up.conflicts(fs)

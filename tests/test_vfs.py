@@ -13,7 +13,7 @@ LOWER_TREE = {
 
 SCRIPT = r"""
 import os, sys, vfs
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 from ovl.logstore import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount
@@ -91,7 +91,7 @@ def test_vfs_under_micropython(mpy, lower_dir):
 
 def test_overlay_module_runs_on_both_runtimes(runtime, lower_dir):
     script = "LOWER = %r\n" % lower_dir + r"""
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 from ovl.logstore import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount
@@ -117,7 +117,7 @@ print(o.diff())
 
 PREAMBLE = r"""
 import os
-from ovl.simflash import SimFlash
+from ovl_sim.simflash import SimFlash
 from ovl.logstore import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount

@@ -69,8 +69,6 @@ NAMES = {HELLO: "hello", READ: "read", HASH: "hash", HASHES: "hashes",
 IDEMPOTENT = (HELLO, READ, HASH, HASHES, FW_STATUS, FS_LS, FS_STAT, FS_GET,
               FS_DIFF, UP_SCAN, UP_CONFLICTS)
 
-DIGEST_LEN = 32
-
 
 def unpack(fmt, payload):
     """struct.unpack that raises ValueError on a wrong length (CPython
@@ -82,7 +80,7 @@ def unpack(fmt, payload):
 
 
 def error_payload(code, message):
-    return struct.pack("<H", code & 0xFFFF) + message.encode()[:200]
+    return struct.pack(frames.ERR_HEAD, code & 0xFFFF) + message.encode()[:200]
 
 
 def exc_message(e):
@@ -151,7 +149,10 @@ class Agent:
         self.board = board
         self.flash = flash
         self.fs = fs
-        self.fs_error = None if fs is not None else "no overlay mounted"
+        # without an overlay, boot's last note says why (e.g. the lower's
+        # compressor): every overlay verb answers with it
+        self.fs_error = None if fs is not None else \
+            (notes[-1] if notes else "no overlay mounted")
         self.max_payload = max_payload
         self.window = window
         erase = flash.erase_size
@@ -169,6 +170,7 @@ class Agent:
         self.reply_order = []
         self.job = None
         self.stop = None
+        self.upper_open = None      # an ovl partition opened by FW_BEGIN
         self.slots = fwslot.scan(board, flash, verify=False)
         if fs is not None:
             self._remove_put_leftovers()
@@ -236,7 +238,8 @@ class Agent:
             return
         self.nak_sent = self.expected
         self.nak_quiet = self.window
-        self._send(NAK, self.expected, struct.pack("<H", self.expected))
+        self._send(NAK, self.expected, struct.pack(frames.NAK_BODY,
+                                                  self.expected))
 
     def handle_frame(self, kind, seq, payload):
         if kind == HELLO:
@@ -369,7 +372,7 @@ class Agent:
                                  " %d-byte erase blocks" % (addr, n, erase))
         for p in self.board.partitions:
             if addr < p.offset + p.size and p.offset < addr + n:
-                if p.type == "ovl":
+                if p.type == "ovl" and p.name != self.upper_open:
                     raise compat.oserror(compat.EACCES, "partition %s is the"
                                          " overlay upper; use the overlay"
                                          " verbs" % p.name)
@@ -380,7 +383,7 @@ class Agent:
                                      " image; FW_BEGIN it first" % s.name)
 
     def read(self, payload):
-        addr, n = unpack("<II", payload)
+        addr, n = unpack(frames.RANGE, payload)
         if n > self.max_payload:
             raise compat.oserror(compat.E2BIG, "read of %d bytes exceeds %d"
                                  % (n, self.max_payload))
@@ -388,13 +391,14 @@ class Agent:
         return self.flash.read(addr, n)
 
     def hash(self, payload):
-        addr, n = unpack("<II", payload)
+        addr, n = unpack(frames.RANGE, payload)
         self._check_range(addr, n)
         return fwslot.hash_range(self.flash, addr, n)
 
     def hashes(self, payload):
-        addr, n, unit = unpack("<III", payload)
-        if unit <= 0 or n % unit or (n // unit) * DIGEST_LEN > self.max_payload:
+        addr, n, unit = unpack(frames.HASHES_RANGE, payload)
+        if unit <= 0 or n % unit or \
+                (n // unit) * frames.DIGEST_LEN > self.max_payload:
             raise compat.oserror(compat.EINVAL, "bad hash unit %d for %d bytes"
                                  % (unit, n))
         self._check_range(addr, n)
@@ -404,7 +408,7 @@ class Agent:
         return b"".join(out)
 
     def erase(self, payload):
-        addr, n = unpack("<II", payload)
+        addr, n = unpack(frames.RANGE, payload)
         self._check_writable(addr, n)
         erase = self.flash.erase_size
         for b in range(addr // erase, (addr + n) // erase):
@@ -413,7 +417,7 @@ class Agent:
         return b""
 
     def write(self, payload):
-        addr, n, digest = unpack("<II32s", payload)
+        addr, n, digest = unpack(frames.WRITE_HEAD, payload)
         self._check_writable(addr, n)
         if n == 0 or n > self.write_max:
             raise compat.oserror(compat.E2BIG, "write of %d bytes; limit %d"
@@ -426,10 +430,11 @@ class Agent:
         job = self.job
         if job is None:
             raise compat.oserror(compat.EINVAL, "DATA without a WRITE")
-        if len(payload) < 4:
+        head = frames.DATA_HEAD_LEN
+        if len(payload) < head:
             raise ValueError("short DATA frame")
-        (offset,) = struct.unpack("<I", payload[:4])
-        chunk = payload[4:]
+        (offset,) = struct.unpack(frames.DATA_HEAD, payload[:head])
+        chunk = payload[head:]
         if isinstance(job, PutJob):
             if offset != job.pos or job.pos + len(chunk) > job.size:
                 raise compat.oserror(compat.EINVAL, "DATA at %d, expected %d"
@@ -461,7 +466,7 @@ class Agent:
         if check != job.digest:
             raise compat.oserror(compat.EIO, "verify failed at 0x%x: flash"
                                  " reads back different data" % job.addr)
-        return struct.pack("<H", written) + check
+        return struct.pack(frames.WRITE_DONE, written) + check
 
     # ----- firmware slots ---------------------------------------------------
 
@@ -487,7 +492,17 @@ class Agent:
         return boot.name if boot else None
 
     def fw_begin(self, payload):
-        slot = self._slot(json.loads(payload)["slot"])
+        name = json.loads(payload)["slot"]
+        for p in self.board.partitions:
+            if p.name == name and p.type == "ovl":
+                # An upper dump written back whole: the overlay on it stops
+                # first, and the partition takes WRITEs until reboot.
+                self.fs = None
+                self.fs_error = "upper partition %s is being rewritten;" \
+                    " reboot" % name
+                self.upper_open = name
+                return b""
+        slot = self._slot(name)
         if slot.name == self._booted() and self.fs is not None:
             # The overlay reads this slot as its lower: stop serving it.
             self.fs = None
@@ -537,12 +552,23 @@ class Agent:
         return {"entries": out, "next": i if i < len(names) else None}
 
     def fs_stat(self, payload):
-        path = json.loads(payload)["path"]
+        req = json.loads(payload)
+        path = req["path"]
         fs = self._fs()
         st = fs.lstat(path)
-        return {"mode": st[0], "ino": st[1], "nlink": st[3], "uid": st[4],
-                "gid": st[5], "size": st[6], "mtime": st[8],
-                "layer": fs.layer_of(path)}
+        out = {"mode": st[0], "ino": st[1], "nlink": st[3], "uid": st[4],
+               "gid": st[5], "size": st[6], "mtime": st[8],
+               "layer": fs.layer_of(path)}
+        from ovl.paths import is_lnk    # an injected agent has no ovl.paths
+        if is_lnk(st[0]):
+            out["target"] = fs.readlink(path)
+        if req.get("lower"):
+            # what the firmware has at this path (a backup's opaque dirs)
+            try:
+                out["lower_mode"] = fs.lower.lookup(path).mode
+            except OSError:
+                out["lower_mode"] = None
+        return out
 
     def fs_get(self, payload):
         req = json.loads(payload)
@@ -550,6 +576,10 @@ class Agent:
         if n > self.max_payload:
             raise compat.oserror(compat.E2BIG, "read of %d bytes exceeds %d"
                                  % (n, self.max_payload))
+        if req.get("layer") == "lower":     # the firmware's own version
+            fs = self._fs()
+            from ovl.upgrade import read_lower
+            return read_lower(fs.lower, req["path"], int(req["offset"]), n)
         with self._fs().open(req["path"], "rb") as f:
             f.seek(int(req["offset"]))
             return f.read(n)
@@ -567,7 +597,8 @@ class Agent:
     def fs_rm(self, payload):
         path = json.loads(payload)["path"]
         fs = self._fs()
-        if fs.lstat(path)[0] & 0o170000 == 0o040000:
+        from ovl.paths import is_dir    # an injected agent has no ovl.paths
+        if is_dir(fs.lstat(path)[0]):
             fs.rmdir(path)
         else:
             fs.remove(path)
@@ -596,9 +627,17 @@ class Agent:
         return out, False
 
     def fs_diff(self, payload):
-        changes = self._fs().diff(json.loads(payload).get("path", "/"))
-        out, truncated = self._fit_pairs(changes)
-        return {"changes": out, "truncated": truncated}
+        req = json.loads(payload)
+        changes = self._fs().diff(req.get("path", "/"))
+        start = int(req.get("start", 0))
+        out, truncated = self._fit_pairs(changes[start:])
+        nxt = None          # where the next page starts
+        if truncated:
+            if not out:
+                raise compat.oserror(compat.E2BIG, "a change does not fit"
+                                     " a reply")
+            nxt = changes.index(tuple(out[-1]), start) + 1
+        return {"changes": out, "truncated": truncated, "next": nxt}
 
     def fs_revert(self, payload):
         self._fs().revert(json.loads(payload)["path"])
@@ -727,4 +766,13 @@ def start(**options):
     import ovl_board
     board, flash = ovl_board.open_board()
     fs = options.pop("fs", None)
-    return Agent(StdioPort(), board, flash, fs=fs, **options).serve()
+    # after ovl.boot brought this board up: its overlay, notes and slot
+    booted = getattr(sys.modules.get("ovl.boot"), "BOOTED", None)
+    if fs is None and booted is not None and booted.flash is flash:
+        fs = booted.fs
+        options.setdefault("notes", booted.notes)
+        options.setdefault("running", booted.running)
+    agent = Agent(StdioPort(), board, flash, fs=fs, **options)
+    if fs is None and booted is not None and booted.fs_error:
+        agent.fs_error = booted.fs_error
+    return agent.serve()

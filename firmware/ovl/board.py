@@ -46,8 +46,12 @@ class Board:
     (None: not an MCU board).  Both optional in the JSON."""
 
     def __init__(self, name, kind, size, erase_size, page_size, partitions,
-                 description="", lower_block_size=None, heap=None, keep=()):
+                 description="", lower_block_size=None, heap=None, keep=(),
+                 boot=None):
         self.lower_block_size = lower_block_size
+        # boot code options (ovl.boot, docs/INSTALL.md): the safe-mode pin,
+        # its active level, the hold that means factory reset, mount point
+        self.boot = boot or {}
         self.heap = heap
         self.name = name
         # paths a factory reset keeps (Overlay.reset(keep)), e.g. the
@@ -128,7 +132,8 @@ class Board:
             raise BoardError("%s: keep must be a list of absolute paths"
                              % where)
         return cls(name, kind, size, erase_size, page_size, parts,
-                   d.get("description", ""), lower_bs, heap, keep)
+                   d.get("description", ""), lower_bs, heap, keep,
+                   boot_options(d.get("boot"), where))
 
     def partition(self, name):
         for p in self.partitions:
@@ -160,4 +165,30 @@ class Board:
             d["lower_block_size"] = self.lower_block_size
         if self.heap is not None:
             d["heap"] = self.heap
+        if self.boot:
+            d["boot"] = self.boot
         return d
+
+
+def boot_options(boot, where):
+    """The optional "boot" object: pin (a GPIO number, "bootsel" or null),
+    active (0 or 1), reset_hold (whole seconds > 0), mount (absolute)."""
+    if boot is None:
+        return {}
+    if not isinstance(boot, dict):
+        raise BoardError("%s: boot must be an object" % where)
+    pin = boot.get("pin")
+    if pin is not None and pin != "bootsel" and (
+            not isinstance(pin, int) or isinstance(pin, bool) or pin < 0):
+        raise BoardError("%s: boot pin must be a GPIO number or \"bootsel\""
+                         % where)
+    if boot.get("active", 0) not in (0, 1):
+        raise BoardError("%s: boot active must be 0 or 1" % where)
+    hold = boot.get("reset_hold", 5)
+    if not isinstance(hold, int) or isinstance(hold, bool) or hold <= 0:
+        raise BoardError("%s: boot reset_hold must be whole seconds > 0"
+                         % where)
+    mount = boot.get("mount", "/")
+    if not isinstance(mount, str) or not mount.startswith("/"):
+        raise BoardError("%s: boot mount must be an absolute path" % where)
+    return dict(boot)

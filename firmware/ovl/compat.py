@@ -192,14 +192,20 @@ else:
     CAN_COMPRESS = True
 
 
+# Bound once, here: on MicroPython an `import hashlib` inside a function
+# searches sys.path for an override on every call, and with the overlay
+# mounted at "/" that search re-entered the overlay in the middle of a
+# write (a file's first write, hashing its base, came out empty).
+import binascii as _binascii
+import hashlib as _hashlib
+
+
 def sha256(data=b""):
-    import hashlib
-    return hashlib.sha256(data)
+    return _hashlib.sha256(data)
 
 
 def hexdigest(h):
     """hexdigest() for hashlib objects on both runtimes."""
     if hasattr(h, "hexdigest"):
         return h.hexdigest()
-    import binascii
-    return binascii.hexlify(h.digest()).decode()
+    return _binascii.hexlify(h.digest()).decode()

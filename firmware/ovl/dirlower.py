@@ -14,8 +14,8 @@ size 0, and readlink raises OSError(EOPNOTSUPP).
 import os
 
 from ovl import compat
-from ovl.squashfs import Entry
-from ovl.squashfs_format import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
+from ovl.lower import Entry
+from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
 
 _HAS_LSTAT = hasattr(os, "lstat")
 

@@ -51,6 +51,22 @@ ERR = 0x82      # agent -> host: it failed; payload = errno u16 + message
 ACK = 0x83      # agent -> host: DATA frame with this seq consumed
 NAK = 0x84      # agent -> host: frame(s) lost; payload = expected seq u16
 
+# Binary payload layouts (struct formats, little-endian), declared once
+# for the agent that unpacks them and the host that packs them; every
+# other payload is JSON.  docs/SERIAL.md, "Commands", has the table.
+DIGEST_LEN = 32                 # a SHA-256
+RANGE = "<II"                   # READ, HASH, ERASE: addr u32, n u32
+HASHES_RANGE = "<III"           # HASHES: addr u32, n u32, unit u32
+WRITE_HEAD = "<II%ds" % DIGEST_LEN  # WRITE: addr u32, n u32, sha256
+DATA_HEAD = "<I"                # DATA: offset u32, then the bytes
+WRITE_DONE = "<H"               # RESP to a WRITE's last DATA: blocks
+                                # rewritten u16, then the sha256 read back
+ERR_HEAD = "<H"                 # ERR: errno u16, then a UTF-8 message
+NAK_BODY = "<H"                 # NAK: the seq expected u16
+DATA_HEAD_LEN = struct.calcsize(DATA_HEAD)
+WRITE_DONE_LEN = struct.calcsize(WRITE_DONE)
+ERR_HEAD_LEN = struct.calcsize(ERR_HEAD)
+
 SEQ_MOD = 0x10000
 
 

@@ -1140,6 +1140,11 @@ class LogStore:
                                  % ino)
         return rec[0].decode()
 
+    def meta_keys(self, ino):
+        """The meta keys set on ino (str), sorted (fsck lists indexes)."""
+        m = self.meta.get(ino) or {}
+        return sorted(k.decode() for k, rec in m.items() if rec[0] is not None)
+
     def get_meta(self, ino, key):
         m = self.meta.get(ino)
         if m is None:

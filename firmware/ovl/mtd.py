@@ -63,7 +63,10 @@ class MtdFlash(Flash):
         if ioctl == "system":
             ioctl = system_ioctl()
         self.path = path
-        self.file = open(path, "r+b")
+        # unbuffered: a program reaches the device before program() returns
+        # (a killed process is a power cut after its last program), and a
+        # read never comes from a buffer older than a MEMERASE
+        self.file = open(path, "r+b", buffering=0)
         self._ioctl = ioctl
         self.emulated = True
         geometry = None
@@ -107,12 +110,18 @@ class MtdFlash(Flash):
         if self.emulated:
             # a file has no cells: apply the NOR rule (old AND new) ourselves
             old = self.read(addr, len(data))
-            data = bytes(a & b for a, b in zip(old, data))
+            if old != b"\xff" * len(old):   # erased cells take data as is
+                data = bytes(a & b for a, b in zip(old, data))
         self.file.seek(addr)
-        self.file.write(data)
-        # straight to the device: a program that returned is on the chip
-        # (and a killed process is a power cut after its last program)
-        self.file.flush()
+        self._write_all(data)
+
+    def _write_all(self, data):
+        view = memoryview(data)
+        while len(view):
+            n = self.file.write(view)
+            if not n:
+                raise FlashError("write to %s made no progress" % self.path)
+            view = view[n:]
 
     def erase(self, block):
         if block < 0 or block >= self.block_count:
@@ -121,8 +130,7 @@ class MtdFlash(Flash):
         start = block * self.erase_size
         if self.emulated:
             self.file.seek(start)
-            self.file.write(b"\xff" * self.erase_size)
-            self.file.flush()
+            self._write_all(b"\xff" * self.erase_size)
             return
         req = struct.pack(ERASE_INFO_FORMAT, start, self.erase_size)
         try:

@@ -24,11 +24,8 @@ import time
 
 from ovl import compat
 from ovl.compat import oserror
-
-S_IFMT = 0o170000
-S_IFDIR = 0o040000
-S_IFREG = 0o100000
-S_IFLNK = 0o120000
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_dir, is_reg, \
+    is_lnk, join, split_path, normalize
 
 # Upper-only objects get st_ino from a range no lower image reaches, so
 # numbers stay unique and a copied-up object keeps its lower st_ino.
@@ -37,6 +34,8 @@ UPPER_INO_BASE = 1 << 40
 META_ORIGIN = "origin"
 META_LOWER_ID = "lower_id"
 META_RESET = "reset_next_boot"
+META_BASE = "base"          # ovl.upgrade: digest of the lower bytes used
+META_CONFLICT = "conflict"  # ovl.upgrade: what an upgrade did to a file
 INDEX_PREFIX = "link:"      # + lower ino -> upper ino, on the root inode
 
 MAX_SYMLINKS = 40           # Linux's limit before ELOOP
@@ -47,18 +46,6 @@ MAX_FILE_SIZE = (1 << 63) - 1
 MAX_ID = 0xFFFFFFFF
 TIME_MIN = -(1 << 63)
 TIME_MAX = (1 << 63) - 1
-
-
-def is_dir(mode):
-    return mode & S_IFMT == S_IFDIR
-
-
-def is_reg(mode):
-    return mode & S_IFMT == S_IFREG
-
-
-def is_lnk(mode):
-    return mode & S_IFMT == S_IFLNK
 
 
 def utf8(name):
@@ -75,29 +62,6 @@ def upper_name(name):
         raise oserror(compat.EINVAL, "name %r is not UTF-8, which the upper"
                       " stores" % name)
     return name
-
-
-def join(parent, name):
-    return "/" + name if parent == "/" else parent + "/" + name
-
-
-def split_path(path):
-    """Components of path; '.' and empty ones dropped, '..' kept."""
-    if not isinstance(path, str):
-        raise TypeError("path must be str")
-    return [c for c in path.split("/") if c and c != "."]
-
-
-def normalize(path):
-    """Absolute, lexically normalised path (for keys and messages)."""
-    out = []
-    for c in split_path(path):
-        if c == "..":
-            if out:
-                out.pop()
-        else:
-            out.append(c)
-    return "/" + "/".join(out)
 
 
 class StatResult(tuple):
@@ -504,11 +468,12 @@ class Overlay:
 
     def layer_of(self, path):
         """'lower', 'upper' or 'copied-up' for the object at path (not
-        following a final symlink)."""
+        following a final symlink); 'conflict' for a file whose reads
+        fail after an upgrade (ovl.upgrade)."""
         node = self._walk(path, follow=False)
         if node.uino is None:
             return "lower"
-        if node.origin is not None:
+        if node.origin is not None and self._upgrade_marked(node.uino):
             from ovl import upgrade
             if upgrade.is_stale(self, node.uino):
                 return "conflict"
@@ -555,7 +520,7 @@ class Overlay:
         if offset >= size or n <= 0:
             return b""
         n = min(n, size - offset)
-        if origin is not None:
+        if origin is not None and self._upgrade_marked(uino):
             from ovl import upgrade
             upgrade.check_readable(self, uino, origin.path)
         lowlim = origin.lowlim if (origin is not None and entry is not None) \
@@ -590,6 +555,12 @@ class Overlay:
         first = None
         if self._buffers:
             for uino in list(self._buffers):
+                if self._buffers[uino].beginning:
+                    # reached from inside that file's own begin() (a lookup
+                    # made while its first change is being recorded, e.g.
+                    # by an import through the VFS): flushing it here would
+                    # commit it early and lose what it writes next
+                    continue
                 err = self._flush_quietly(uino)
                 if first is None:
                     first = err
@@ -1038,16 +1009,30 @@ class Overlay:
         node.origin = self._get_origin(uino)
         return node
 
+    # ovl.upgrade is imported only for files it has business with: its code
+    # costs a board heap it may not have to spare
+    def _upgrade_marked(self, uino):
+        return self.store.get_meta(uino, META_CONFLICT) is not None or \
+            getattr(self, "_upgrade_marks", None) is not None
+
+    def _note_change(self, txn, uino, origin):
+        """First change to a copied-up file's data: record its base."""
+        if origin is not None and origin.lowlim > 0 and \
+                self.store.get_meta(uino, META_BASE) is None:
+            from ovl import upgrade
+            upgrade.note_change(self, txn, uino, origin)
+
     def _truncate_node(self, txn, node, size):
         """Copy-up keeps nothing: bytes below min(lower limit, size) still
         read from the lower, so a truncate stores no data at all."""
-        from ovl import upgrade
         self._copy_up(txn, node)
-        upgrade.note_change(self, txn, node.uino, node.origin)
+        self._note_change(txn, node.uino, node.origin)
         if node.origin is not None and size < node.origin.lowlim:
             node.origin.lowlim = size
             self._set_origin(txn, node.uino, node.origin)
-            upgrade.note_lowlim(self, txn, node.uino, size)
+            if size == 0 and self._upgrade_marked(node.uino):
+                from ovl import upgrade
+                upgrade.note_lowlim(self, txn, node.uino, size)
         if size < node.inode.size:
             txn.truncate(node.uino, size)
         now = self._now()
@@ -1099,7 +1084,13 @@ class Overlay:
                 attrs = self.store.get(self._root_ino).attrs()
                 attrs.update(lower_root_attrs(self.lower))
                 txn.put_inode(self._root_ino, **attrs)
-            txn.commit()
+            try:
+                txn.commit()
+            except OSError as e:
+                # a full upper over a new firmware still mounts (its
+                # conflicts marked in RAM); the next mount rebases again
+                if stored is None or compat.error_code(e) != compat.ENOSPC:
+                    raise
 
     def _walk_upper(self, node):
         """Depth-first (path, 'whiteout'|'object', node) over the upper's
@@ -1291,7 +1282,18 @@ class Overlay:
                     problems.append("%s: redirect to missing lower dir %s"
                                     % (path, node.origin.path))
                 continue
+            if node.uino not in names:
+                self._fsck_origin(path, node, problems)
+                if node.origin is not None and \
+                        self._upgrade_marked(node.uino):
+                    from ovl import upgrade
+                    if upgrade.is_stale(self, node.uino):
+                        problems.append(
+                            "%s: conflict: the firmware's bytes under this"
+                            " partly changed file changed (reads fail with"
+                            " EIO); revert it or rewrite it whole" % path)
             names.setdefault(node.uino, []).append(path)
+        self._fsck_link_index(problems)
         for uino, paths in names.items():
             inode = self.store.get(uino)
             origin = self._get_origin(uino)
@@ -1305,6 +1307,41 @@ class Overlay:
                 problems.append("%s: nlink %d but %d names"
                                 % (paths[0], inode.nlink, len(paths)))
         return problems
+
+    def _fsck_origin(self, path, node, problems):
+        """A partly copied-up file whose lower original is gone reads
+        zeros where its unchanged bytes were."""
+        origin, entry = self._origin_entry(node.uino)
+        if origin is None or entry is not None or not is_reg(node.inode.mode):
+            return
+        below = min(origin.lowlim, node.inode.size)
+        for _, _, data in self.store.read(node.uino, 0, below):
+            if data is None:
+                problems.append("%s: origin %s is missing from the lower;"
+                                " its unchanged bytes read as zeros"
+                                % (path, origin.path))
+                return
+
+    def _fsck_link_index(self, problems):
+        """Each link:<lower ino> entry names a live upper non-directory
+        copied up from that lower inode."""
+        for key in self.store.meta_keys(self._root_ino):
+            if not key.startswith(INDEX_PREFIX):
+                continue
+            raw = self.store.get_meta(self._root_ino, key)
+            try:
+                uino = int(raw)
+            except ValueError:
+                uino = None
+            inode = None if uino is None else self.store.get(uino)
+            origin = None if inode is None else self._get_origin(uino)
+            if inode is None or is_dir(inode.mode):
+                problems.append("link index %s: upper inode %r is missing or"
+                                " a directory" % (key, bytes(raw)))
+            elif origin is None or INDEX_PREFIX + str(origin.ino) != key:
+                problems.append("link index %s: upper inode %d was not"
+                                " copied up from that lower inode"
+                                % (key, uino))
 
     def _walk_upper_fsck(self, problems):
         try:

@@ -33,6 +33,7 @@ class WriteBuffer:
         self.cut = None         # a truncation committed with the data
         self.created = txn is not None   # the txn also creates the file
         self.txn = txn          # overlay _Txn
+        self.beginning = False  # begin() is running (flush_all skips it)
 
     def begin(self):
         """The open transaction, begun (with the truncation at open, or the
@@ -40,17 +41,19 @@ class WriteBuffer:
         if self.txn is None:
             ovl = self.ovl
             txn = ovl._begin_txn()
+            self.beginning = True
             try:
                 if self.cut is not None:
                     ovl._truncate_node(txn, ovl._node_of_ino(self.uino),
                                        self.cut)
                 else:
-                    from ovl import upgrade
-                    upgrade.note_change(ovl, txn, self.uino,
-                                        ovl._get_origin(self.uino))
+                    ovl._note_change(txn, self.uino,
+                                     ovl._get_origin(self.uino))
             except BaseException:
                 txn.abort()
                 raise
+            finally:
+                self.beginning = False
             self.txn = txn
         return self.txn
 

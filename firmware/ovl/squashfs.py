@@ -20,6 +20,8 @@ import struct
 
 from ovl import compat
 from ovl import squashfs_format as F
+from ovl.lower import Entry
+from ovl.paths import S_IFMT, S_IFDIR
 
 _unpack_from = struct.unpack_from
 
@@ -76,33 +78,6 @@ class BlockSizeLimitError(ValueError):
     """The image is valid but its data blocks are larger than the limit the
     caller (a board's lower_block_size) allows: reading it would need more
     RAM per block than the board has."""
-
-
-class Entry:
-    """What lookup/readdir return: stat fields plus where the data lives.
-
-    ino, mode (with S_IF* bits), nlink, uid, gid, size, mtime, rdev, name
-    are the Lower contract.  `path` is set by lowers that address entries
-    by path (DirLower); `loc` holds the image reader's private location.
-    """
-
-    def __init__(self, ino, mode, nlink, uid, gid, size, mtime, rdev, name,
-                 path=None, loc=None):
-        self.ino = ino
-        self.mode = mode
-        self.nlink = nlink
-        self.uid = uid
-        self.gid = gid
-        self.size = size
-        self.mtime = mtime
-        self.rdev = rdev
-        self.name = name
-        self.path = path
-        self.loc = loc
-
-    def __repr__(self):
-        return "<Entry %r ino=%d mode=%o size=%d>" % (
-            self.name, self.ino, self.mode, self.size)
 
 
 class _FileLoc:
@@ -298,7 +273,7 @@ class SquashFS:
                 % (self.block_size >> 10, max_block_size >> 10,
                    max_block_size >> 10))
         self.root = self._inode(self.root_inode, "")
-        if self.root.mode & F.S_IFMT != F.S_IFDIR:
+        if self.root.mode & S_IFMT != S_IFDIR:
             raise BadInodeError("root inode is not a directory")
 
     # -- superblock ---------------------------------------------------------
@@ -352,7 +327,10 @@ class SquashFS:
         block, offset = F.split_inode_ref(sb["root_inode"])
         if itab + block >= dtab or offset >= F.METADATA_SIZE:
             raise BadSuperblockError("root inode reference out of range")
-        self.superblock = sb
+        self._ids_count = sb["no_ids"]
+        self._id_index = sb["id_table_start"]
+        self._fragment_count = sb["fragments"]
+        self._fragment_index = sb["fragment_table_start"]
         self.block_size = sb["block_size"]
         self.block_log = log
         self.bytes_used = used
@@ -369,6 +347,12 @@ class SquashFS:
         self._zlib = sb["compression"] == F.COMP_ZLIB
         self._data_wbits = min(15, log)
         self._frag_limit = max(1, _FRAGMENT_CACHE_BYTES >> log)
+
+    @property
+    def superblock(self):
+        """The superblock's fields by name (decoded again on each use: a
+        board keeps only the 96 raw bytes)."""
+        return F.decode(F.SUPERBLOCK, self._raw_superblock)
 
     @staticmethod
     def _check_index(start, count, entry_size, low, used, what):
@@ -482,10 +466,10 @@ class SquashFS:
     def _id(self, index):
         value = self._ids.get(index)
         if value is None:
-            if index >= self.superblock["no_ids"]:
+            if index >= self._ids_count:
                 raise OutOfRangeError("id index %d beyond the %d ids"
-                                      % (index, self.superblock["no_ids"]))
-            raw = self._table_entry(self.superblock["id_table_start"], index,
+                                      % (index, self._ids_count))
+            raw = self._table_entry(self._id_index, index,
                                     F.ID_ENTRY_SIZE, "id")
             value = _unpack_from("<I", raw)[0]
             if len(self._ids) >= _MEMO_LIMIT:
@@ -497,11 +481,11 @@ class SquashFS:
         """(position, size word) of fragment block `index`."""
         if index == self._last_fragment[0]:
             return self._last_fragment[1], self._last_fragment[2]
-        count = self.superblock["fragments"]
+        count = self._fragment_count
         if index >= count:
             raise OutOfRangeError("fragment %d beyond the %d fragments"
                                   % (index, count))
-        raw = self._table_entry(self.superblock["fragment_table_start"], index,
+        raw = self._table_entry(self._fragment_index, index,
                                 F.FRAGMENT_ENTRY_SIZE, "fragment")
         start, word, _ = _unpack_from(F.FRAGMENT_ENTRY[0], raw)
         self._last_fragment = (index, start, word)
@@ -707,7 +691,7 @@ class SquashFS:
         if child.ino != ino:
             raise BadDirectoryError("entry %r says inode %d, inode says %d"
                                     % (raw, ino, child.ino))
-        if F.TYPE_TO_S_IF.get(etype) != child.mode & F.S_IFMT:
+        if F.TYPE_TO_S_IF.get(etype) != child.mode & S_IFMT:
             raise BadDirectoryError("entry %r type %d does not match its inode"
                                     % (raw, etype))
         if ref == d.ref:

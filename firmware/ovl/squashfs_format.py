@@ -2,7 +2,9 @@
 
 Every structure is a `(FORMAT, FIELDS)` pair: a little-endian struct format
 and the field names in on-disk order (the kernel's names, from
-fs/squashfs/squashfs_fs.h).  The reader (ovl.squashfs) and the image builder
+fs/squashfs/squashfs_fs.h), space-separated in one string: a board keeps
+the string's text in flash (ROMFS, frozen), where a tuple of names would
+intern each name on the heap.  The reader (ovl.squashfs) and the image builder
 (host_tools/mkimage.py) both import these; docs/SQUASHFS.md describes the
 same layouts in prose.  Inode layouts cover only the bytes after the 16-byte
 common header (INODE_HEADER), because every reader first needs the header to
@@ -10,6 +12,9 @@ learn which kind follows.
 """
 
 import struct
+
+from ovl.paths import S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, \
+    S_IFCHR, S_IFIFO
 
 MAGIC = 0x73717368          # "hsqs" on disk
 VERSION_MAJOR = 4
@@ -78,15 +83,8 @@ LFIFO_TYPE = 13
 LSOCKET_TYPE = 14
 EXTENDED_OFFSET = 7
 
-# POSIX file-type bits (st_mode & S_IFMT) for each basic inode type.
-S_IFMT = 0o170000
-S_IFSOCK = 0o140000
-S_IFLNK = 0o120000
-S_IFREG = 0o100000
-S_IFBLK = 0o060000
-S_IFDIR = 0o040000
-S_IFCHR = 0o020000
-S_IFIFO = 0o010000
+# POSIX file-type bits (st_mode & S_IFMT, from ovl.paths) for each basic
+# inode type.
 TYPE_TO_S_IF = {
     DIR_TYPE: S_IFDIR, REG_TYPE: S_IFREG, SYMLINK_TYPE: S_IFLNK,
     BLKDEV_TYPE: S_IFBLK, CHRDEV_TYPE: S_IFCHR, FIFO_TYPE: S_IFIFO,
@@ -105,41 +103,37 @@ def basic_type(inode_type):
 
 # --- Structures: (struct format, field names in on-disk order) -------------
 
-SUPERBLOCK = ("<IIIIIHHHHHHQQQQQQQQ", (
-    "s_magic", "inodes", "mkfs_time", "block_size", "fragments",
-    "compression", "block_log", "flags", "no_ids", "s_major", "s_minor",
-    "root_inode", "bytes_used", "id_table_start", "xattr_id_table_start",
-    "inode_table_start", "directory_table_start", "fragment_table_start",
-    "lookup_table_start"))
+SUPERBLOCK = (
+    "<IIIIIHHHHHHQQQQQQQQ",
+    "s_magic inodes mkfs_time block_size fragments compression block_log "
+    "flags no_ids s_major s_minor root_inode bytes_used id_table_start "
+    "xattr_id_table_start inode_table_start directory_table_start "
+    "fragment_table_start lookup_table_start")
 
 # Compressor options block for gzip (after the superblock, in a raw metadata
 # block, only when FLAG_COMPRESSOR_OPTIONS is set).
-GZIP_OPTIONS = ("<IHH", ("compression_level", "window_size", "strategy"))
+GZIP_OPTIONS = ("<IHH", "compression_level window_size strategy")
 # ... and for xz: the LZMA2 dictionary size, and a bit mask of the branch
 # (BCJ) filters tried on data blocks (0: none).
-XZ_OPTIONS = ("<II", ("dictionary_size", "executable_filters"))
+XZ_OPTIONS = ("<II", "dictionary_size executable_filters")
 
-INODE_HEADER = ("<HHHHII", (
-    "inode_type", "mode", "uid", "guid", "mtime", "inode_number"))
+INODE_HEADER = ("<HHHHII", "inode_type mode uid guid mtime inode_number")
 
 # Bodies after INODE_HEADER, keyed by inode type.
-BASIC_DIR = ("<IIHHI", (
-    "start_block", "nlink", "file_size", "offset", "parent_inode"))
-EXT_DIR = ("<IIIIHHI", (
-    "nlink", "file_size", "start_block", "parent_inode", "i_count",
-    "offset", "xattr"))              # then i_count DIR_INDEX entries
-BASIC_FILE = ("<IIII", (
-    "start_block", "fragment", "offset", "file_size"))  # then u32 block list
-EXT_FILE = ("<QQQIIII", (
-    "start_block", "file_size", "sparse", "nlink", "fragment", "offset",
-    "xattr"))                        # then u32 block list
-BASIC_SYMLINK = ("<II", ("nlink", "symlink_size"))   # then the target bytes
+BASIC_DIR = ("<IIHHI", "start_block nlink file_size offset parent_inode")
+EXT_DIR = ("<IIIIHHI", "nlink file_size start_block parent_inode i_count "
+           "offset xattr")   # then i_count DIR_INDEX entries
+# Both file bodies are followed by the u32 block list.
+BASIC_FILE = ("<IIII", "start_block fragment offset file_size")
+EXT_FILE = ("<QQQIIII", "start_block file_size sparse nlink fragment offset "
+            "xattr")
+BASIC_SYMLINK = ("<II", "nlink symlink_size")   # then the target bytes
 EXT_SYMLINK = BASIC_SYMLINK          # target, then SYMLINK_XATTR
-SYMLINK_XATTR = ("<I", ("xattr",))
-BASIC_DEV = ("<II", ("nlink", "rdev"))
-EXT_DEV = ("<III", ("nlink", "rdev", "xattr"))
-BASIC_IPC = ("<I", ("nlink",))
-EXT_IPC = ("<II", ("nlink", "xattr"))
+SYMLINK_XATTR = ("<I", "xattr")
+BASIC_DEV = ("<II", "nlink rdev")
+EXT_DEV = ("<III", "nlink rdev xattr")
+BASIC_IPC = ("<I", "nlink")
+EXT_IPC = ("<II", "nlink xattr")
 
 INODE_BODY = {
     DIR_TYPE: BASIC_DIR, REG_TYPE: BASIC_FILE, SYMLINK_TYPE: BASIC_SYMLINK,
@@ -150,23 +144,23 @@ INODE_BODY = {
     LSOCKET_TYPE: EXT_IPC,
 }
 
-BLOCK_SIZE_WORD = ("<I", ("size",))  # one entry of a file's block list
+BLOCK_SIZE_WORD = ("<I", "size")     # one entry of a file's block list
 
 # Directory table: a listing is runs of DIR_HEADER + (count+1) DIR_ENTRY+name.
-DIR_HEADER = ("<III", ("count", "start_block", "inode_number"))
-DIR_ENTRY = ("<HhHH", ("offset", "inode_number", "type", "size"))
+DIR_HEADER = ("<III", "count start_block inode_number")
+DIR_ENTRY = ("<HhHH", "offset inode_number type size")
 # Extended-dir index entry (follows an EXT_DIR inode), then size+1 name bytes.
-DIR_INDEX = ("<III", ("index", "start_block", "size"))
+DIR_INDEX = ("<III", "index start_block size")
 
-FRAGMENT_ENTRY = ("<QII", ("start_block", "size", "unused"))
-ID_ENTRY = ("<I", ("id",))
-EXPORT_ENTRY = ("<Q", ("inode_ref",))
-TABLE_POINTER = ("<Q", ("block",))   # the uncompressed index of a lookup table
+FRAGMENT_ENTRY = ("<QII", "start_block size unused")
+ID_ENTRY = ("<I", "id")
+EXPORT_ENTRY = ("<Q", "inode_ref")
+TABLE_POINTER = ("<Q", "block")      # the uncompressed index of a lookup table
 
-XATTR_ID_TABLE = ("<QII", ("xattr_table_start", "xattr_ids", "unused"))
-XATTR_ID_ENTRY = ("<QII", ("xattr", "count", "size"))
-XATTR_KEY = ("<HH", ("type", "size"))      # then the name
-XATTR_VALUE = ("<I", ("vsize",))           # then the value
+XATTR_ID_TABLE = ("<QII", "xattr_table_start xattr_ids unused")
+XATTR_ID_ENTRY = ("<QII", "xattr count size")
+XATTR_KEY = ("<HH", "type size")     # then the name
+XATTR_VALUE = ("<I", "vsize")        # then the value
 XATTR_PREFIXES = {0: "user.", 1: "trusted.", 2: "security."}
 XATTR_VALUE_OOL = 0x100
 
@@ -189,7 +183,7 @@ def decode(layout, buf, offset=0):
     """Unpack one structure into a dict of field name -> int."""
     values = struct.unpack_from(layout[0], buf, offset)
     out = {}
-    names = layout[1]
+    names = layout[1].split()
     for i in range(len(names)):
         out[names[i]] = values[i]
     return out
@@ -197,7 +191,8 @@ def decode(layout, buf, offset=0):
 
 def encode(layout, values):
     """Pack a dict (or any mapping with every field) into bytes."""
-    return struct.pack(layout[0], *[values[name] for name in layout[1]])
+    return struct.pack(layout[0],
+                       *[values[name] for name in layout[1].split()])
 
 
 # --- Metadata blocks, references, block words -----------------------------

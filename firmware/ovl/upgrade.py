@@ -25,10 +25,11 @@ from happening, in three steps:
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.overlay import Origin, META_ORIGIN, is_reg, is_dir
+from ovl.overlay import Origin, META_ORIGIN, META_BASE, META_CONFLICT
+from ovl.paths import is_reg, is_dir
 
-META_BASE = "base"          # "<n> <sha256 hex>" of the lower's [0, n)
-META_CONFLICT = "conflict"  # b"stale" | b"modified" | b"created"
+# META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
+# META_CONFLICT: b"stale" | b"modified" | b"created"
 
 STALE = "stale"
 MODIFIED = "modified"
@@ -91,10 +92,8 @@ def _lookup(lower, path):
 
 def note_change(ovl, txn, uino, origin):
     """Called by the overlay in the transaction that first changes a
-    copied-up file's data or size: record the base digest (once)."""
-    if origin is None or origin.lowlim <= 0 or \
-            ovl.store.get_meta(uino, META_BASE) is not None:
-        return
+    copied-up file's data or size (one with an origin, a lower limit above
+    0 and no base yet): record the base digest."""
     entry = ovl._lower_lookup(origin.path)
     if entry is None or not is_reg(entry.mode):
         return
@@ -133,6 +132,19 @@ def check_readable(ovl, uino, path):
         raise oserror(compat.EIO, "%s: its unchanged bytes came from the old"
                       " firmware, which is gone; revert it or rewrite it"
                       % path)
+
+
+def read_lower(lower, path, offset, n):
+    """Bytes [offset, offset+n) of the lower's own regular file at path,
+    whatever the upper holds there (`cat --layer lower`: the firmware's
+    version beside the user's)."""
+    entry = lower.lookup(path)
+    if not is_reg(entry.mode):
+        raise oserror(compat.EINVAL, "%s is not a regular file in the lower"
+                      % path)
+    if offset >= entry.size or n <= 0:
+        return b""
+    return lower.read(entry, offset, min(n, entry.size - offset))
 
 
 # ----- the upper's copied-up files ----------------------------------------------
@@ -177,6 +189,8 @@ def _files(ovl):
 def partial_files(ovl):
     """(path, node) of each changed file that still reads bytes from the
     lower: the files an upgrade must not leave behind."""
+    if ovl.store is None:
+        return
     ovl.flush_all()
     for path, node in _files(ovl):
         if node.origin.lowlim > 0 and data_changed(ovl, node):
@@ -259,7 +273,13 @@ def carry_over(ovl_old, new_lower):
             if differs(new_lower, lp, n, d)]
     total = 0
     for path in todo:
-        total += materialize(ovl_old, path)
+        try:
+            total += materialize(ovl_old, path)
+        except OSError as e:
+            if compat.error_code(e) != compat.ENOSPC:
+                raise
+            # no room: the board must still come up; the file reads EIO
+            # over the new lower (a conflict) rather than mixed bytes
     return len(todo), total
 
 
@@ -296,27 +316,36 @@ def rebase(ovl):
         marks[node.uino] = mark
         if fix is not None:
             fixes.append(fix)
-    if writable:
-        for uino, origin, attrs in fixes:
-            txn = ovl.store.begin()
-            txn.set_meta(uino, META_ORIGIN, origin.encode())
-            txn.put_inode(uino, **attrs)
-            txn.commit()
-            ovl._origins.pop(uino, None)
-        for uino in marks:
-            want = marks[uino]
-            if conflict_of(ovl.store, uino) != want:
-                txn = ovl.store.begin()
-                txn.set_meta(uino, META_CONFLICT,
-                             None if want is None else want.encode())
-                txn.commit()
-    else:
-        # nothing can be written: a chmod-only file that would need its new
-        # size recorded fails its reads rather than show a mix
+    try:
+        if not writable:
+            raise oserror(compat.EROFS, "upper")
+        _persist(ovl, marks, fixes)
+    except OSError as e:
+        if compat.error_code(e) not in (compat.EROFS, compat.ENOSPC):
+            raise
+        # nothing (more) can be written: the marks live in RAM for this
+        # mount, and a chmod-only file that would need its new size
+        # recorded fails its reads rather than show a mix
         for uino, origin, attrs in fixes:
             marks[uino] = STALE
         ovl._upgrade_marks = marks
     return conflicts(ovl)
+
+
+def _persist(ovl, marks, fixes):
+    for uino, origin, attrs in fixes:
+        txn = ovl.store.begin()
+        txn.set_meta(uino, META_ORIGIN, origin.encode())
+        txn.put_inode(uino, **attrs)
+        txn.commit()
+        ovl._origins.pop(uino, None)
+    for uino in marks:
+        want = marks[uino]
+        if conflict_of(ovl.store, uino) != want:
+            txn = ovl.store.begin()
+            txn.set_meta(uino, META_CONFLICT,
+                         None if want is None else want.encode())
+            txn.commit()
 
 
 def _classify(ovl, path, node):
@@ -349,13 +378,14 @@ def _classify(ovl, path, node):
         return None, (node.uino, fresh, attrs)
     base = get_base(ovl.store, node.uino)
     if base is None:        # changed before bases were recorded
-        same = origin.matches(entry)
+        read_same = same = origin.matches(entry)
     else:
-        same = entry is not None and entry.size == origin.size and \
-            lower_digest(ovl.lower, entry, base[0]) == base[1]
+        # the bytes the file reads from the lower, and the rest of it
+        read_same = lower_digest(ovl.lower, entry, base[0]) == base[1]
+        same = read_same and entry.size == origin.size
     if same:
         return None, None
-    if origin.lowlim > 0:
+    if origin.lowlim > 0 and not read_same:
         return STALE, None
     return MODIFIED, None
 
@@ -364,6 +394,8 @@ def conflicts(ovl):
     """Sorted (kind, path) of the marked conflicts: 'conflict' (a stale
     file: reads fail), 'modified', 'created'."""
     out = []
+    if ovl.store is None:
+        return out
     for path, kind, node in ovl._walk_upper(ovl._root()):
         if kind == "whiteout":
             continue

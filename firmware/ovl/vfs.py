@@ -10,7 +10,7 @@ through readinto/write/ioctl.
 import io
 
 from ovl import compat
-from ovl.overlay import join, normalize, S_IFMT
+from ovl.paths import join, normalize, S_IFMT, S_IFDIR
 
 IOCTL_FLUSH = 1
 IOCTL_SEEK = 2
@@ -41,9 +41,18 @@ def _bytes_name(name):
 
 
 class OvlVfs:
-    def __init__(self, overlay):
+    """hide: absolute paths that read as absent (safe mode hides /main.py
+    so the port's startup runs no user code)."""
+
+    def __init__(self, overlay, hide=()):
         self.ovl = overlay
         self.cwd = "/"
+        self.hide = tuple(hide)
+
+    def _check_hidden(self, path):
+        if path in self.hide:
+            raise compat.oserror(compat.ENOENT, path)
+        return path
 
     def _path(self, path):
         path = _text_path(path)
@@ -64,7 +73,7 @@ class OvlVfs:
 
     def chdir(self, path):
         path = self._path(path)
-        if self.ovl.stat(path)[0] & S_IFMT != 0o040000:
+        if self.ovl.stat(path)[0] & S_IFMT != S_IFDIR:
             raise compat.oserror(compat.ENOTDIR, path)
         self.cwd = normalize(path)
 
@@ -74,7 +83,10 @@ class OvlVfs:
     def ilistdir(self, path):
         # bytes in, bytes names out (VfsLfs2 does the same)
         as_bytes = not isinstance(path, str)
-        for name, kind, ino, size in self.ovl.ilistdir(self._path(path)):
+        path = self._path(path)
+        for name, kind, ino, size in self.ovl.ilistdir(path):
+            if self.hide and join(path, name) in self.hide:
+                continue
             yield (_bytes_name(name) if as_bytes else name, kind, ino, size)
 
     def mkdir(self, path):
@@ -90,7 +102,7 @@ class OvlVfs:
         self.ovl.rename(self._path(old), self._path(new))
 
     def stat(self, path):
-        return tuple(self.ovl.stat(self._path(path)))
+        return tuple(self.ovl.stat(self._check_hidden(self._path(path))))
 
     def statvfs(self, path):
         return tuple(self.ovl.statvfs(self._path(path)))
@@ -98,7 +110,8 @@ class OvlVfs:
     # -- files --------------------------------------------------------------
 
     def open(self, path, mode="r"):
-        return VfsFile(self.ovl.open(self._path(path), mode))
+        return VfsFile(self.ovl.open(self._check_hidden(self._path(path)),
+                                     mode))
 
 
 class VfsFile(io.IOBase):

@@ -1,0 +1,101 @@
+"""`ovl fsck --lower L UPPER`: the union's own problems, found when the
+upper is checked against a firmware it no longer fits (whiteouts over
+names gone below, origins gone, redirects gone) and in a damaged
+hard-link index; the checks run on both runtimes (the agent's fsck)."""
+
+import json
+import os
+import shutil
+
+from host_tools.cmd_store import open_upper_image
+from ovl.logstore import LogStore, ROOT_INO
+
+from test_backup import ovl
+
+
+def make_lower(root, extra=True):
+    files = {"etc/config": b"cfg\n", "lib/big": bytes(range(256)) * 64}
+    if extra:
+        files.update({"etc/gone": b"g\n", "lib/gone-big": b"z" * 20000,
+                      "www/index.html": b"i\n"})
+    for rel, data in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    if extra:
+        os.link(os.path.join(root, "lib/big"), os.path.join(root, "lib/hl"))
+    return root
+
+
+def test_union_checks_against_a_changed_firmware(tmp_path):
+    old = make_lower(str(tmp_path / "old"))
+    new = make_lower(str(tmp_path / "new"), extra=False)
+    upper = tmp_path / "up.img"
+    ovl("format", "--size", "256k", "--erase-size", "4k", upper)
+    status, out, err = ovl("shell", "--lower", old, "--upper", upper,
+                           stdin="rm /etc/gone\n"
+                                 "write /lib/gone-big r+ 5 X\n"
+                                 "write /lib/hl r+ 0 Y\n"
+                                 "mv /www /w2\n")
+    assert status == 0 and "error" not in out, out
+    status, out, err = ovl("fsck", "--lower", old, upper)
+    assert status == 0 and "0 overlay problems" in out, out + err
+    status, out, err = ovl("fsck", "--lower", new, upper, "--json")
+    assert status == 4, err
+    problems = json.loads(out)["overlay"]
+    assert "/etc/gone: whiteout over nothing" in problems
+    assert [p for p in problems if p.startswith("/lib/gone-big: origin")
+            and "zeros" in p]
+    assert "/w2: redirect to missing lower dir /www" in problems
+    assert "/www: whiteout over nothing" in problems
+    # the new firmware has no /lib/hl: the copy's unwritten bytes are gone
+    assert [p for p in problems if p.startswith("/lib/hl: origin")]
+    assert len(problems) == 5, problems
+    # without --lower, only the store is checked
+    status, out, err = ovl("fsck", upper)
+    assert status == 0 and "overlay" not in out
+
+
+def test_a_damaged_link_index_is_found(tmp_path, runtime):
+    lower = make_lower(str(tmp_path / "lower"))
+    upper = tmp_path / "up.img"
+    ovl("format", "--size", "256k", "--erase-size", "4k", upper)
+    ovl("shell", "--lower", lower, "--upper", upper,
+        stdin="write /lib/hl r+ 0 Y\nwrite /etc/config w 0 new\n")
+    good = tmp_path / "good.img"
+    shutil.copy(upper, good)
+    # one entry naming a missing inode, one naming an unrelated file
+    flash = open_upper_image(str(upper))
+    store = LogStore.mount(flash)
+    txn = store.begin()
+    txn.set_meta(ROOT_INO, "link:999999", b"4242")
+    index = [k for k in store.meta_keys(ROOT_INO) if k.startswith("link:")]
+    assert len(index) == 1
+    config = store.lookup(store.lookup(ROOT_INO, "etc"), "config")
+    txn.set_meta(ROOT_INO, "link:888888", str(config).encode())
+    txn.commit()
+    flash.save()
+    status, out, err = ovl("fsck", "--lower", lower, upper)
+    assert status == 4
+    lines = [line for line in out.splitlines() if line.startswith("overlay:")]
+    assert len(lines) == 2, out
+    assert "link:999999: upper inode b'4242' is missing" in lines[1]
+    assert "link:888888: upper inode %d was not copied up" % config \
+        in lines[0]
+    status, out, err = ovl("fsck", "--lower", lower, good)
+    assert status == 0, out
+    # the same checks in the device code, as the agent's FS_FSCK runs them
+    script = """
+from ovl.dirlower import DirLower
+from ovl.logstore import LogStore
+from ovl.overlay import Overlay
+from ovl_sim.simflash import SimFlash
+data = open(%r, "rb").read()
+flash = SimFlash(len(data), 4096, 256)
+flash.mem[:] = data
+for p in Overlay(DirLower(%r), LogStore.mount(flash, readonly=True)).fsck():
+    print(p)
+""" % (str(upper), lower)
+    got = runtime(script, heap="4M").splitlines()
+    assert [p.split(":")[1] for p in got] == ["888888", "999999"], got

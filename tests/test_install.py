@@ -1,0 +1,339 @@
+"""`ovl install` against the MicroPython unix port's REPL on a pty, standing
+in for a board that runs stock MicroPython: dry run, install, idempotent
+rerun, an install killed mid-way and rerun (with and without the board
+losing power too), the ROMFS route with a stand-in romfs partition, and
+then the board booting from what was installed: `ovl flash` through the
+installed agent, boot.py, the overlay at / with a firmware module
+importable."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import serial
+
+from host_tools import cmd_install
+from host_tools.boards import load_board
+from host_tools.mkimage import build_image
+from host_tools.bench_install import ReplBoard
+
+from conftest import ROOT, find_micropython
+
+SIM = os.path.join(ROOT, "boards", "sim.json")
+
+
+@pytest.fixture
+def repl(tmp_path):
+    work = tmp_path / "board"
+    work.mkdir()
+    b = ReplBoard(SIM, str(work / "unused.bin"), mode="repl",
+                  workdir=str(work), heap="8M")
+    b.start()
+    yield b
+    b.close()
+
+
+def ovl(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "host_tools"] + list(args),
+                          capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout)
+
+
+def install(repl, *extra):
+    return ovl("install", "--port", repl.port, "--board", "sim", "--chip",
+               "chip.bin", *extra)
+
+
+def expected_files(board_dir):
+    """{path: sha256} of what a complete .mpy install holds."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as build:
+        files = cmd_install.package_files("mpy", build)
+    out = {p: hashlib.sha256(d).hexdigest() for p, d in files}
+    out["ovl_board.py"] = hashlib.sha256(cmd_install.board_module(
+        load_board("sim"), "chip.bin").encode()).hexdigest()
+    out["boot.py"] = hashlib.sha256(cmd_install.BOOT_PY.encode()).hexdigest()
+    return out
+
+
+def on_board(board_dir):
+    out = {}
+    for folder, _, files in os.walk(board_dir):
+        for f in files:
+            full = os.path.join(folder, f)
+            rel = os.path.relpath(full, board_dir)
+            if rel.endswith((".log", ".bin")):
+                continue
+            with open(full, "rb") as fh:
+                out[rel] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def test_dry_run_lists_everything_and_writes_nothing(repl):
+    work = repl.workdir
+    r = install(repl, "--dry-run")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("install: board sim on %s (linux, MicroPython"
+                               % repl.port)
+    assert lines[0].endswith("the package as .mpy files")
+    assert lines[1] == "  create  chip file chip.bin (2048 KiB, erased)"
+    listed = [line.split()[1] for line in lines[2:-1]]
+    assert listed == sorted(expected_files(work), key=lambda p: (
+        p == "boot.py", p == "ovl_board.py", p))
+    assert all(line.split()[0] == "new" for line in lines[2:-1])
+    assert lines[-1] == "install: dry run: would write %d file(s); nothing" \
+                        " written" % len(expected_files(work))
+    assert sorted(os.listdir(work)) == ["board-stderr.log"]
+
+
+@pytest.mark.slow
+def test_install_then_boot_the_overlay_at_root(repl, tmp_path):
+    work = repl.workdir
+    r = install(repl)
+    assert r.returncode == 0, r.stderr
+    package = len(expected_files(work))     # files a complete install holds
+    assert r.stdout.splitlines()[-1].startswith(
+        "install: wrote %d file(s) (" % package)
+    assert on_board(work) == expected_files(work)
+    assert os.path.getsize(os.path.join(work, "chip.bin")) == 2 << 20
+    # idempotent: nothing more to write
+    r = install(repl)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == [
+        "  same    chip file chip.bin (2048 KiB, erased)",
+        "install: already installed (%d files verified by sha256)" % package]
+    r = install(repl, "--dry-run")
+    assert "would write 0 file(s)" in r.stdout
+    # firmware through the agent the install put there (no injection of
+    # modules: the board imports its own ovl.agent)
+    tree = tmp_path / "tree"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "hello.py").write_text("X = 42\n")
+    (tree / "etc" / "motd").write_text("from the firmware\n")
+    build_image(str(tree), str(tmp_path / "fw.sqfs"), block_size="4K",
+                mtime=1)
+    r = ovl("flash", "--port", repl.port, "--board", "sim", "--boot-wait",
+            "0", str(tmp_path / "fw.sqfs"))
+    assert r.returncode == 0, r.stderr
+    assert "injected the agent through the raw-paste REPL (35 bytes)" \
+        in r.stderr
+    # power-up: the port runs boot.py, then the user's code
+    boot = subprocess.run(
+        [find_micropython(), "-X", "heapsize=4m", "-c",
+         "exec(open('boot.py').read())\n"
+         "import hello, vfs\n"
+         "print(hello.X)\n"
+         "print(open('/etc/motd').read().strip())\n"
+         "print([w for o, w in vfs.mount()])\n"
+         "print(ovl.boot.BOOTED.notes)\n"],
+        capture_output=True, text=True, cwd=work, timeout=60)
+    assert boot.returncode == 0, boot.stderr
+    assert boot.stdout.splitlines() == [
+        "42", "from the firmware", "['/flash', '/']",
+        "['booted slot firmware (generation 1)', 'formatted the blank upper"
+        " partition upper', 'mounted at /']"]
+    # the REPL board boots the same way; then `ovl remote` reaches the
+    # booted overlay through the installed agent, and a rerun of install
+    # finds its files where the port's filesystem moved (/flash + cwd)
+    ser = serial.Serial(repl.port, timeout=0.05)
+    dev = cmd_install.Board(ser, 10)
+    dev.open()
+    assert dev.run("exec(open('boot.py').read())\n"
+                   "print(ovl.boot.BOOTED.native_dir)").strip() == \
+        "/flash" + os.path.realpath(work)
+    dev.close()
+    ser.close()
+    r = ovl("remote", "--port", repl.port, "--boot-wait", "0", "ls", "/")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["etc", "hello.py"]
+    r = ovl("remote", "--port", repl.port, "--boot-wait", "0", "info")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-3:] == [
+        "overlay: mounted", "note: booted slot firmware (generation 1)",
+        "note: mounted at /"]
+    r = install(repl)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == \
+        "install: already installed (%d files verified by sha256)" % package
+
+
+@pytest.mark.parametrize("files_before_kill,power_cut", [(3, False),
+                                                         (12, True)])
+@pytest.mark.slow
+def test_killed_install_resumes(repl, files_before_kill, power_cut):
+    work = repl.workdir
+    cmd = [sys.executable, "-m", "host_tools", "install", "--port",
+           repl.port, "--board", "sim", "--chip", "chip.bin", "--timeout",
+           "3"]
+    host = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT)
+    pkg = os.path.join(work, "ovl")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if os.path.isdir(pkg) and len(os.listdir(pkg)) >= files_before_kill:
+            break
+        time.sleep(0.002)
+    host.send_signal(signal.SIGKILL)
+    host.communicate()
+    if power_cut:
+        repl.restart()      # the board lost power too: a fresh REPL
+    partial = on_board(work)
+    want = expected_files(work)
+    assert "boot.py" not in partial         # written last
+    assert partial != want
+    r = install(repl)
+    assert r.returncode == 0, r.stderr
+    done = len([p for p in partial if partial[p] == want.get(p)])
+    assert r.stdout.splitlines()[-1].startswith(
+        "install: wrote %d file(s)" % (len(want) - done))
+    assert "%d already in place" % done in r.stdout
+    final = on_board(work)
+    # a temporary the kill left is replaced when its file is written
+    assert {p: h for p, h in final.items() if not p.endswith(".ovl-tmp")} \
+        == want
+    assert install(repl).stdout.splitlines()[-1].startswith(
+        "install: already installed")
+
+
+STAND_IN_ROMFS = """import sys, vfs as _real
+class _RomVfs:
+    VfsRom = _real.VfsRom
+    mount = _real.mount
+    umount = _real.umount
+ROM = bytearray(b'\\xff' * 262144)
+def _rom_ioctl(op, *a):
+    if op == 1:
+        return 1
+    if op == 2:
+        return memoryview(ROM)
+    if op == 3:
+        ROM[:a[1]] = b'\\xff' * a[1]
+        return 16
+    if op == 4:
+        ROM[a[1]:a[1] + len(a[2])] = a[2]
+        return 0
+    return 0
+_RomVfs.rom_ioctl = _rom_ioctl
+sys.modules['vfs'] = _RomVfs
+"""
+
+
+@pytest.mark.slow
+def test_romfs_install_into_a_stand_in_partition(repl):
+    """A port with a romfs partition (vfs.rom_ioctl 1-5, as documented for
+    `mpremote romfs deploy`): the package goes there as one ROMFS image and
+    only ovl_board.py and boot.py go to the filesystem; boot.py mounts the
+    image when the port did not, and the board boots from it."""
+    work = repl.workdir
+    dev = cmd_install.Board(serial.Serial(repl.port,
+                                                        timeout=0.05), 10)
+    dev.open()
+    dev.run(STAND_IN_ROMFS)
+    dev.close()
+    dev.repl.ser.close()
+    r = install(repl)
+    assert r.returncode == 0, r.stderr
+    assert "the package as a ROMFS image" in r.stdout
+    assert "  changed romfs partition 0 (" in r.stdout
+    assert sorted(on_board(work)) == ["boot.py", "ovl_board.py"]
+    r = install(repl)
+    assert r.stdout.splitlines()[-1].startswith("install: already installed")
+    # boot in the same process, where the stand-in partition lives
+    ser = serial.Serial(repl.port, timeout=0.05)
+    dev = cmd_install.Board(ser, 10)
+    dev.open()
+    out = dev.run("exec(open('boot.py').read())\n"
+                  "print(ovl.boot.__file__)\n"
+                  "print(ovl.boot.BOOTED.notes[0])\n")
+    dev.close()
+    ser.close()
+    assert out.split() == ["/rom/ovl/boot.mpy", "agent", "only:", "no",
+                           "firmware", "slot", "holds", "a", "verified",
+                           "image", "that", "mounts", "(firmware",
+                           "missing)"]
+
+
+def test_partition_advice_for_esp32_and_rp2():
+    esp = load_board("esp32-4mb")
+    lines = cmd_install.esp32_advice(esp, [["firmware", [(0x200000,
+                                                          0x100000)]],
+                                           ["upper", []]])
+    assert lines[0].startswith("the board's partition table lacks upper"
+                               " (1024 KiB)")
+    assert lines[2:] == ["firmware, data, 0x40,    0x200000, 0x100000",
+                         "upper,    data, 0x41,    0x300000, 0x100000"]
+    assert cmd_install.esp32_advice(esp, [["firmware", [(0, 0x100000)]],
+                                          ["upper", [(0, 0x100000)]]]) == []
+    pico = load_board("pico")
+    assert cmd_install.rp2_advice(pico, 0x160000) == []
+    (line,) = cmd_install.rp2_advice(pico, 0x100000)
+    assert "MICROPY_HW_FLASH_STORAGE_BYTES=0x160000" in line
+    assert "but partition(s) firmware start below it" in line
+
+
+STAND_IN_ESP32 = """import sys
+class _Part:
+    TYPE_APP = 0
+    TYPE_DATA = 1
+    def __init__(self, label, addr, size):
+        self.label, self.addr, self.size = label, addr, size
+    def info(self):
+        return (1, 0x40, self.addr, self.size, self.label, False)
+    @classmethod
+    def find(cls, type=0, subtype=255, label=None, block_size=4096):
+        return [p for p in TABLE if type == 1 and p.label == label]
+TABLE = [_Part('firmware', 0x200000, 0x100000), _Part('upper', 0x300000, 0x80000)]
+class esp32:
+    Partition = _Part
+sys.modules['esp32'] = esp32
+"""
+
+
+def test_esp32_partition_table_check_on_the_board(repl):
+    """The snippet install runs on an ESP32, against a stand-in of
+    esp32.Partition (find by label, info()): an upper smaller than the
+    board JSON's is reported with the partitions.csv lines."""
+    esp = load_board("esp32-4mb")
+    ser = serial.Serial(repl.port, timeout=0.05)
+    dev = cmd_install.Board(ser, 10)
+    dev.open()
+    dev.run(STAND_IN_ESP32)
+    code, stop = cmd_install.partition_check(esp, {"platform": "esp32"},
+                                             None)
+    found = dev.json(code)
+    dev.close()
+    ser.close()
+    assert found == [["firmware", [[0x200000, 0x100000]]],
+                     ["upper", [[0x300000, 0x80000]]]]
+    lines = cmd_install.esp32_advice(esp, found)
+    assert lines[0].startswith("the board's partition table lacks upper")
+
+
+def test_methods_py_and_romfs_by_choice(repl):
+    r = install(repl, "--method", "py", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "the package as .py sources" in r.stdout
+    assert "  new     ovl/boot.py (" in r.stdout
+    r = install(repl, "--method", "romfs")
+    assert r.returncode == 1
+    assert r.stderr.strip() == "ovl: error: the board has no ROMFS partition" \
+        " (vfs.rom_ioctl); use --method mpy"
+
+
+@pytest.mark.slow
+def test_bad_input_is_one_line(tmp_path):
+    r = ovl("install", "--port", str(tmp_path / "none"), "--board", "sim")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert "cannot open port" in r.stderr
+    r = ovl("install", "--port", "loop://", "--board", "nosuch")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert "unknown board" in r.stderr
+    r = ovl("install", "--port", "loop://", "--board", "sim", "--timeout",
+            "0.5")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert "no MicroPython REPL on loop://" in r.stderr
