@@ -290,10 +290,13 @@ for wname, work in (('W1', w1), ('W2', w2), ('W3', w3), ('W1s', w1_steady)):
 out['W5'] = []
 for fill in (30, 60, 75, 80, 85, 90):
     for rig_cls in (OvlRig, LfsRig):
+        rig = None
+        gc.collect()            # one 1 MiB chip at a time in the heap
         rig = rig_cls(SimFlash(SIZE, ES, PS))
         r = near_full(rig, Xorshift(fill), fill, n(2000))
         r['store'] = rig_cls.name
         out['W5'].append(r)
+rig = None
 
 # ovl heap per file: N small files in 3 directories, mounted fresh
 heap = []

@@ -264,6 +264,7 @@ ovl.agent.start()
 """
 
 
+@pytest.mark.slow
 def test_broken_upper_boots_on_the_firmware_with_the_agent_answering(chip):
     board = Board.from_dict(sim_board_dict())
     upper = board.first_of_type("ovl")
@@ -504,6 +505,7 @@ def test_board_boot_options_are_checked():
 
 # ----- the simulator boots through the same code ----------------------------------
 
+@pytest.mark.slow
 def test_simulated_board_holds_its_pin_through_ovl_boot(chip):
     """board_runner (what `ovl sim` runs) with --hold-pin: a short hold is
     safe mode, a long one a factory reset keeping the keep list."""

@@ -80,6 +80,7 @@ def umount(mnt):
     assert not is_mounted(mnt)
 
 
+@pytest.mark.slow
 def test_normal_safe_reset_and_a_broken_upper(board):
     tmp, mnt, env = board
     err, writable = boot(env, mnt)

@@ -93,6 +93,7 @@ def test_board_job_within_todays_budget(board, work, setups):
 @pytest.mark.xfail(not BOARD_HEAP_GATE, strict=True,
                    reason="needs the bounded-RAM store (issue 10); set "
                           "BOARD_HEAP_GATE = True when it lands")
+@pytest.mark.slow
 def test_board_job_fits_the_boards_heap(board, work, setups):
     setup = setup_for(setups, work, board)
     res = run_job(setup, setup.board.heap)
@@ -117,6 +118,7 @@ print(ovl.squashfs.__file__, ovl.logstore.__file__)
 """
 
 
+@pytest.mark.slow
 def test_mpy_and_romfs_images_load(work, setups, mpy):
     setup = setup_for(setups, work, "esp32-4mb")
     with open(setup.romfs, "rb") as f:
@@ -155,6 +157,7 @@ def test_romfs_encoding():
         romfs.parse_image(b"hsqs")
 
 
+@pytest.mark.slow
 def test_bench_fit_smoke(capsys):
     from host_tools import bench_fit
     bench_fit.main(["--board", "pico", "--counts", "0,20", "--no-bisect"])

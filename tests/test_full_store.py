@@ -26,8 +26,10 @@ def source():
 
 @pytest.mark.slow
 def test_fill_empty_cycles_api(runtime, lower):
-    out = runtime(source(), args=[lower, "24"], timeout=600, heap="32M")
-    assert out.split()[-3:] == ["ok", "24", "4"], out
+    # 100 cycles as the issue asks; MicroPython is ~4x slower: 24 there
+    cycles = "100" if runtime.name == "cpython" else "24"
+    out = runtime(source(), args=[lower, cycles], timeout=900, heap="32M")
+    assert out.split()[-3:] == ["ok", cycles, "4"], out
 
 
 @pytest.mark.slow

@@ -1138,6 +1138,7 @@ print(all(ok), list(s.listdir(ROOT_INO)), LogStore.mount(f).fsck()['errors'])
     assert out == ["True", "[]", "[]"]
 
 
+@pytest.mark.slow
 def test_gc_cost_near_full_stays_within_its_bound(runtime):
     """Filled to 70% and 85% of its space with files of 100-4,000 bytes,
     then rewritten and appended to: garbage collection never copies more

@@ -217,6 +217,7 @@ def test_mkimage_board_sets_the_block_size(tmp_path, capfd):
     assert not os.path.exists(out)
 
 
+@pytest.mark.slow
 def test_remote_verbs_name_the_block_size_limit(tmp_path):
     """On the simulated esp32-4mb (micropython), a 128 KiB-block lower
     boots the agent only, and an overlay verb says why in one line."""

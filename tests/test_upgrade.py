@@ -236,6 +236,10 @@ def test_cli_conflicts_eio_and_both_versions(tmp_path, capsys, monkeypatch):
     assert "conflict" in line_a
     status, out, err = ovl("fs", "diff")
     assert "conflict /etc/A" in out
+    # fsck --lower names it: an unreadable file is an error left (4)
+    assert main(["fsck", "--lower", v2, upper]) == 4
+    out = capsys.readouterr().out
+    assert "/etc/A: conflict" in out and "/etc/B" not in out, out
     # both versions: the firmware's, and (C) the new content, user's mode
     status, out, err = ovl("fs", "cat", "--layer", "lower", "/etc/A")
     assert out.encode() == trees["v2"]["etc/A"]

@@ -1284,6 +1284,14 @@ class Overlay:
                 continue
             if node.uino not in names:
                 self._fsck_origin(path, node, problems)
+                if node.origin is not None and \
+                        self._upgrade_marked(node.uino):
+                    from ovl import upgrade
+                    if upgrade.is_stale(self, node.uino):
+                        problems.append(
+                            "%s: conflict: the firmware's bytes under this"
+                            " partly changed file changed (reads fail with"
+                            " EIO); revert it or rewrite it whole" % path)
             names.setdefault(node.uino, []).append(path)
         self._fsck_link_index(problems)
         for uino, paths in names.items():
