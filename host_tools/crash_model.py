@@ -236,6 +236,23 @@ class Model:
     def _lower_nlink(self, nid):
         return sum(1 for i in self.lower_paths.values() if i == nid)
 
+    def _lower_names_shown(self, nid, paths):
+        """The link count of a lower file not copied up: how many of its
+        lower names still show, wherever their directory is shown.  A
+        lower directory shown under two names (renamed, then reverted)
+        shows each of its files' names twice but adds no links."""
+        sources = set()
+        for q in paths:
+            parent = parent_of(q)
+            origin = self.nodes[self.paths[parent]].origin \
+                if parent in self.paths else None
+            if origin is None:
+                continue
+            src = join(origin, q.rsplit("/", 1)[1])
+            if self.lower_paths.get(src) == nid:
+                sources.add(src)
+        return len(sources)
+
     def _dir_changed(self, dirpath):
         if dirpath in self.paths:
             self._mutable(dirpath).mtime = None
@@ -441,6 +458,8 @@ class Model:
             elif n.kind == FILE:
                 if self.lower_nlink_static and nid in self.lower_nodes:
                     nlink = self._lower_nlink(nid)
+                elif nid in self.lower_nodes:
+                    nlink = self._lower_names_shown(nid, names[nid])
                 else:
                     nlink = len(names[nid]) + n.ghosts
                 out[p] = (FILE, n.perm, n.uid, n.gid, n.data, nlink,
