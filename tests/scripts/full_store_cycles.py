@@ -85,17 +85,24 @@ def payload(n):
     return bytes((rng.below(251) for _ in range(n)))
 
 
+def fits(fn, *args):
+    """fn(*args); False when the store is full (any other error raises)."""
+    try:
+        fn(*args)
+    except OSError as e:
+        if not is_enospc(e):
+            raise
+        return False
+    return True
+
+
 def fill_big(tag):
     """one file grown by appends of 10 KB until the store is full"""
     path = "/big%s" % tag
     model[path] = []
     while True:
         chunk = payload(10000)
-        try:
-            write_file(path, chunk, "ab")
-        except OSError as e:
-            if not is_enospc(e):
-                raise
+        if not fits(write_file, path, chunk, "ab"):
             return path
         model[path].append(chunk)
 
@@ -106,11 +113,7 @@ def fill_small(tag):
     while True:
         path = "/s%s_%d" % (tag, i)
         data = payload(1000 + rng.below(2000))
-        try:
-            write_file(path, data)
-        except OSError as e:
-            if not is_enospc(e):
-                raise
+        if not fits(write_file, path, data):
             return path
         model[path] = [data]
         i += 1
@@ -145,11 +148,7 @@ def fill_rewrite(tag):
     size = 20000
     while True:
         data = payload(size)
-        try:
-            write_file(path, data)
-        except OSError as e:
-            if not is_enospc(e):
-                raise
+        if not fits(write_file, path, data):
             return path
         model[path] = [data]
         size += 20000
