@@ -193,6 +193,7 @@ class Overlay:
         self.conflicts = []         # paths changed in the lower and the upper
         self._buffers = {}          # upper ino -> pending data (overlay_file)
         self._write_errors = {}     # upper ino -> OSError of a lost flush
+        self._bases_checked = {}    # upper inos whose base digest held
         self._origins = {}          # upper ino -> (Origin, lower Entry) cache
         self._lroot = lower.lookup("/")
         self._root_ino = None
@@ -525,6 +526,14 @@ class Overlay:
             upgrade.check_readable(self, uino, origin.path)
         lowlim = origin.lowlim if (origin is not None and entry is not None) \
             else 0
+        if lowlim and uino not in self._bases_checked and \
+                self.store.get_meta(uino, META_BASE) is not None:
+            from ovl import upgrade
+            if not upgrade.base_still_below(self, uino, entry):
+                raise oserror(compat.EIO, "%s: the firmware's bytes under"
+                              " this changed file changed; revert it or"
+                              " rewrite it" % origin.path)
+            self._bases_checked[uino] = True
         out = bytearray()
         for poff, plen, data in view.read(uino, offset, n):
             if data is not None:

@@ -134,6 +134,19 @@ def check_readable(ovl, uino, path):
                       % path)
 
 
+def base_still_below(ovl, uino, entry):
+    """Do the lower bytes a partly changed file still reads hash as they
+    did when it was first changed?  Checked once a mount per file, so a
+    firmware replaced behind ovl's back (dd, esptool) whose identity reads
+    the same (two reproducible builds differing inside a fragment) still
+    gives EIO, never the user's bytes over the new firmware's."""
+    base = get_base(ovl.store, uino)
+    if base is None:
+        return True
+    n, digest = base
+    return lower_digest(ovl.lower, entry, n) == digest
+
+
 def read_lower(lower, path, offset, n):
     """Bytes [offset, offset+n) of the lower's own regular file at path,
     whatever the upper holds there (`cat --layer lower`: the firmware's
