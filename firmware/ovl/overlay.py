@@ -1292,8 +1292,10 @@ class Overlay:
                                     % (path, node.origin.path))
                 continue
             if node.uino not in names:
+                before = len(problems)
                 self._fsck_origin(path, node, problems)
-                if node.origin is not None and \
+                # a conflict whose origin is gone is already named above
+                if len(problems) == before and node.origin is not None and \
                         self._upgrade_marked(node.uino):
                     from ovl import upgrade
                     if upgrade.is_stale(self, node.uino):
