@@ -3,8 +3,6 @@ reader read back exactly, with the compressor options block that records
 the dictionary; on MicroPython an xz lower is refused with one error that
 names the compressor, at mount time on a booting board."""
 
-import contextlib
-import io
 import os
 import struct
 import subprocess
@@ -13,11 +11,9 @@ import pytest
 
 from conftest import ROOT
 from test_mkimage import make_source, need_tool, open_fs, snapshot
-from host_tools import mkimage, serial_link
+from host_tools import mkimage
 from host_tools.cli import main as cli_main
-from host_tools.cmd_serial import flash_image
-from host_tools.serial_sim import PtyBoard
-from ovl import agent
+from sim_board import flash_then_remote
 from ovl import squashfs_format as fmt
 
 SIM = os.path.join(ROOT, "boards", "sim.json")
@@ -157,18 +153,7 @@ def test_remote_verbs_name_the_compressor(tmp_path):
     (top / "etc" / "motd").write_bytes(b"hello\n")
     image = tmp_path / "fw.sqfs"
     mkimage.build_image(str(top), str(image), comp="xz")
-    with PtyBoard(SIM, str(tmp_path / "flash.bin")) as sim:
-        ser = serial_link.open_port(sim.port, 921600)
-        link = serial_link.connect(ser, bootstrap=False, timeout=1.0,
-                                   boot_wait=15)
-        flash_image(link, image.read_bytes())
-        link.call(agent.REBOOT)
-        ser.close()
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err), \
-                contextlib.redirect_stdout(io.StringIO()):
-            status = cli_main(["remote", "--port", sim.port, "--no-bootstrap",
-                           "--boot-wait", "15", "ls", "/"])
-    assert status == 1 and len(err.getvalue().splitlines()) == 1
-    assert "xz compressor, which MicroPython cannot decompress" in \
-        err.getvalue()
+    status, err = flash_then_remote(SIM, str(tmp_path / "flash.bin"),
+                                    image.read_bytes(), ["ls", "/"])
+    assert status == 1 and len(err.splitlines()) == 1
+    assert "xz compressor, which MicroPython cannot decompress" in err

@@ -221,32 +221,15 @@ def test_mkimage_board_sets_the_block_size(tmp_path, capfd):
 def test_remote_verbs_name_the_block_size_limit(tmp_path):
     """On the simulated esp32-4mb (micropython), a 128 KiB-block lower
     boots the agent only, and an overlay verb says why in one line."""
-    import contextlib
-    import io
-    from host_tools import serial_link
-    from host_tools.cli import main as cli_main
-    from host_tools.cmd_serial import flash_image
-    from host_tools.serial_sim import PtyBoard
-    from ovl import agent
+    from sim_board import flash_then_remote
     tree = str(tmp_path / "t")
     make_lower_tree(tree, files=20, dirs=2)
     image = build(tmp_path, "big", tree, "128K")
     board = os.path.join(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))), "boards", "esp32-4mb.json")
-    with PtyBoard(board, str(tmp_path / "flash.bin")) as sim:
-        ser = serial_link.open_port(sim.port, 921600)
-        link = serial_link.connect(ser, bootstrap=False, timeout=1.0,
-                                   boot_wait=15)
-        with open(image, "rb") as f:
-            flash_image(link, f.read())
-        link.call(agent.REBOOT)
-        ser.close()
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err), \
-                contextlib.redirect_stdout(io.StringIO()):
-            status = cli_main(["remote", "--port", sim.port, "--no-bootstrap",
-                               "--boot-wait", "15", "ls", "/"])
-    assert status == 1 and len(err.getvalue().splitlines()) == 1, \
-        err.getvalue()
+    with open(image, "rb") as f:
+        status, err = flash_then_remote(board, str(tmp_path / "flash.bin"),
+                                        f.read(), ["ls", "/"])
+    assert status == 1 and len(err.splitlines()) == 1, err
     assert "lower image has 128 KiB blocks, over this board's limit of " \
-        "4 KiB" in err.getvalue()
+        "4 KiB" in err
