@@ -1376,6 +1376,7 @@ class Overlay:
         for uino in list(self._buffers):
             self._drop_buffer(uino)
         self._write_errors.clear()
+        self._bases_checked.clear()
         self._origins.clear()
         # the new root shows the firmware's root, in the same transaction
         self.store.reset(**lower_root_attrs(self.lower))
