@@ -134,7 +134,7 @@ def test_mpy_and_romfs_images_load(work, setups, mpy):
     assert len(image) % 2 == 0
     # this unix port has vfs.VfsRom: import the package from the image
     out = mpy(IMPORT_ROM % {"image": setup.romfs}).split("\n")
-    assert out[0] == "/rom/ovl/squashfs.mpy /rom/ovl/overlay.mpy"
+    assert out[0] == "/rom/ovl/squashfs.mpy /rom/ovl/overlay/__init__.mpy"
     assert out[1] == "__init__.mpy"
     # the .mpy files are of the format this micropython loads
     out = mpy(IMPORT_MPY % {"dir": setup.mpy_dir}).split("\n")

@@ -25,7 +25,7 @@ from happening, in three steps:
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.overlay import Origin, META_ORIGIN, META_BASE, META_CONFLICT
+from ovl.overlay.meta import Origin, META_ORIGIN, META_BASE, META_CONFLICT
 from ovl.paths import is_reg, is_dir
 
 # META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
@@ -187,11 +187,17 @@ def _windows(store, uino, end, size=KEEP_CHUNK):
         off += n
 
 
+def _upper_entries(ovl):
+    """(path, 'whiteout'|'object', node) over the whole upper tree."""
+    from ovl.overlay.verbs import walk_upper
+    return walk_upper(ovl, ovl._root())
+
+
 def _files(ovl):
     """(path, node) of every upper regular file with an origin, each inode
     once (hard links)."""
     seen = {}
-    for path, kind, node in ovl._walk_upper(ovl._root()):
+    for path, kind, node in _upper_entries(ovl):
         if kind == "whiteout" or node.origin is None or \
                 not is_reg(node.inode.mode) or node.uino in seen:
             continue
@@ -263,7 +269,7 @@ def materialize(ovl, path, chunk=KEEP_CHUNK):
                 continue
             txn = store.begin()
             for off, n in gaps:
-                data = ovl._read_lower(entry, off, n)
+                data = ovl.read_lower(entry, off, n)
                 txn.write(uino, off, data + bytes(n - len(data)))
             txn.commit()
     txn = store.begin()
@@ -299,7 +305,8 @@ def carry_over(ovl_old, new_lower):
 def carry_over_from(previous, new_lower, store, options):
     """At a mount over new_lower: if the upper was last mounted over
     previous (its recorded identity), carry over from it first."""
-    from ovl.overlay import Overlay, META_LOWER_ID, identity_bytes
+    from ovl.overlay import Overlay
+    from ovl.overlay.meta import META_LOWER_ID, identity_bytes
     from ovl.logstore import ROOT_INO
     recorded = store.get_meta(ROOT_INO, META_LOWER_ID)
     if recorded is None:
@@ -322,7 +329,7 @@ def rebase(ovl):
     writable = not ovl.readonly
     marks = {}
     fixes = []      # (uino, new origin or None, inode attrs or None)
-    for path, kind, node in ovl._walk_upper(ovl._root()):
+    for path, kind, node in _upper_entries(ovl):
         if kind == "whiteout" or node.uino in marks:
             continue
         mark, fix = _classify(ovl, path, node)
@@ -409,7 +416,7 @@ def conflicts(ovl):
     out = []
     if ovl.store is None:
         return out
-    for path, kind, node in ovl._walk_upper(ovl._root()):
+    for path, kind, node in _upper_entries(ovl):
         if kind == "whiteout":
             continue
         marks = _marks(ovl)

@@ -1,0 +1,644 @@
+"""The overlay: a writable union of a read-only lower and a log-store upper.
+
+Lookup goes upper first, then lower, unless a whiteout hides the name or
+the upper directory does not merge (see below).  Every mutating call is one
+upper transaction, so a power cut leaves the merged tree before or after
+it.  File data written through open() is buffered in RAM and committed on
+flush, close, sync, or when the buffer fills (writeback.py).
+
+How the upper records the union (all in store meta, see docs/OVERLAY.md):
+  * an upper directory merges with exactly one lower directory, named by
+    its ORIGIN meta (an absolute lower path).  No ORIGIN = opaque (made by
+    mkdir).  A renamed lower directory keeps its ORIGIN, so a directory
+    rename is a redirect, not a copy.
+  * an upper non-directory copied up from the lower keeps ORIGIN too: the
+    lower inode number (st_ino stays stable), a fingerprint, the lower path
+    its unchanged bytes still come from, and the "lower limit": bytes below
+    it that the upper does not store read from the lower, bytes above it
+    read as zeros.  So a 1-byte edit of a big file stores 1 byte.
+  * ROOT meta holds the lower identity, the reset-at-next-boot flag and the
+    hard-link index (lower ino -> upper ino) that keeps links shared.
+
+The package by concern: meta (meta keys, ORIGIN, limits), resolve (path
+resolution, merged listing), copyup (transactions, copy-up, the link
+index), writeback (buffered file data), file (the file object), verbs
+(layer_of, diff, revert, fsck, reset: imported at first use).  This module
+is the Overlay's os-like interface and mount().
+"""
+
+import time
+
+from ovl import compat
+from ovl.compat import oserror
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_dir, is_reg, \
+    is_lnk, join, normalize
+from ovl.overlay.meta import (UPPER_INO_BASE, META_ORIGIN, META_LOWER_ID,
+                              META_RESET, META_BASE, NAME_MAX, MAX_FILE_SIZE,
+                              MAX_ID, TIME_MIN, TIME_MAX, Origin,
+                              identity_bytes, lower_root_attrs)
+from ovl.overlay.resolve import Resolve
+from ovl.overlay.copyup import CopyUp
+from ovl.overlay.writeback import WriteBack
+
+
+class StatResult(tuple):
+    """os.stat_result order: (mode, ino, dev, nlink, uid, gid, size,
+    atime, mtime, ctime) - MicroPython's 10-tuple, with attribute names."""
+
+    @property
+    def st_mode(self):
+        return self[0]
+
+    @property
+    def st_ino(self):
+        return self[1]
+
+    @property
+    def st_dev(self):
+        return self[2]
+
+    @property
+    def st_nlink(self):
+        return self[3]
+
+    @property
+    def st_uid(self):
+        return self[4]
+
+    @property
+    def st_gid(self):
+        return self[5]
+
+    @property
+    def st_size(self):
+        return self[6]
+
+    @property
+    def st_atime(self):
+        return self[7]
+
+    @property
+    def st_mtime(self):
+        return self[8]
+
+    @property
+    def st_ctime(self):
+        return self[9]
+
+
+class Overlay(Resolve, CopyUp):
+    """A mounted union.  store=None (or a read-only store) gives a
+    read-only overlay: every write raises OSError(EROFS)."""
+
+    def __init__(self, lower, store, uid=0, gid=0, umask=0o022,
+                 write_buffer=4096, clock=None):
+        self.lower = lower
+        self.store = store
+        self.uid = uid
+        self.gid = gid
+        self.umask = umask
+        self.write_buffer = write_buffer
+        self.clock = clock or (lambda: int(time.time()))
+        self.readonly = store is None or bool(getattr(store, "readonly", False))
+        self.lower_changed = False
+        self.conflicts = []         # paths changed in the lower and the upper
+        self.writeback = WriteBack(self)    # what open files wrote
+        self._bases_checked = {}    # upper inos whose base digest held
+        self._origins = {}          # upper ino -> (Origin, lower Entry) cache
+        self._lroot = lower.lookup("/")
+        self._root_ino = None
+        if store is not None:
+            from ovl import logstore
+            self._logstore = logstore
+            self._root_ino = logstore.ROOT_INO
+            self._check_lower_identity()
+
+    def _now(self):
+        return self.clock()
+
+    def _writable(self, path=None):
+        if self.readonly:
+            raise oserror(compat.EROFS, path)
+
+    def _stat_node(self, node):
+        if node.inode is not None:
+            i = node.inode
+            if node.origin is not None:
+                ino = node.origin.ino
+            else:
+                ino = UPPER_INO_BASE + node.uino
+            nlink = i.nlink
+            if is_dir(i.mode) and node.lentry is not None:
+                nlink = 1   # merged directory: unknown link count (as Linux)
+            size = self.writeback.size(node.uino, i.size)
+            return StatResult((i.mode, ino, 0, nlink, i.uid, i.gid, size,
+                               i.mtime, i.mtime, i.ctime))
+        e = node.lentry
+        return StatResult((e.mode, e.ino, 0, e.nlink, e.uid, e.gid, e.size,
+                           e.mtime, e.mtime, e.mtime))
+
+    def stat(self, path):
+        self.flush_all()
+        return self._stat_node(self._walk(path))
+
+    def lstat(self, path):
+        self.flush_all()
+        return self._stat_node(self._walk(path, follow=False))
+
+    def exists(self, path):
+        try:
+            self._walk(path, follow=False)
+            return True
+        except OSError:
+            return False
+
+    def rdev(self, path):
+        """Device number of the device node at path (a final symlink is not
+        followed); 0 for anything else.  Kept apart from lstat, whose
+        result is MicroPython's 10-tuple."""
+        node = self._walk(path, follow=False)
+        if node.inode is not None:
+            return node.inode.rdev
+        return node.lentry.rdev
+
+    def readlink(self, path):
+        node = self._walk(path, follow=False)
+        if not is_lnk(node.mode):
+            raise oserror(compat.EINVAL, path)
+        return self._readlink_node(node)
+
+    def ilistdir(self, path="/"):
+        """Iterator of (name, type, ino, size); type is the S_IFMT bits."""
+        self.flush_all()
+        node = self._walk(path)
+        if not node.isdir():
+            raise oserror(compat.ENOTDIR, path)
+        return self._ilist(node)
+
+    def _ilist(self, node):
+        for name, mode, ino, size in self._iter_dir(node):
+            yield (name, mode & S_IFMT, ino, size)
+
+    def listdir(self, path="/"):
+        return [e[0] for e in self.ilistdir(path)]
+
+    def statvfs(self, path="/"):
+        self._walk(path)
+        if self.store is None:
+            return (4096, 4096, 0, 0, 0, 0, 0, 0, 1, NAME_MAX)
+        return tuple(self.store.statvfs())
+
+    def _origin_entry(self, uino):
+        cached = self._origins.get(uino)
+        if cached is None:
+            origin = self._get_origin(uino)
+            cached = (origin, self._origin_lower(origin))
+            self._origins[uino] = cached
+        return cached
+
+    def _origin_lower(self, origin):
+        """The lower regular file an origin names, or None."""
+        entry = None if origin is None else self._lower_lookup(origin.path)
+        if entry is not None and not is_reg(entry.mode):
+            entry = None
+        return entry
+
+    def read_upper(self, uino, offset, n):
+        """Bytes [offset, offset+n) of upper regular file uino: stored
+        extents from the upper, the rest from the lower below the lower
+        limit, zeros above it.  Pending writes are read through their open
+        transaction."""
+        buf = self.writeback.pending(uino)
+        view = None if buf is None else buf.view()
+        if view is None:
+            inode = self.store.get(uino)
+            if inode is None:
+                raise oserror(compat.ESTALE, "inode %d" % uino)
+            size = inode.size
+            origin, entry = self._origin_entry(uino)
+            view = self.store
+        else:
+            size = buf.size
+            raw = view.get_meta(uino, META_ORIGIN)
+            origin = None if raw is None else Origin.decode(raw)
+            entry = self._origin_lower(origin)
+        if offset >= size or n <= 0:
+            return b""
+        n = min(n, size - offset)
+        if origin is not None and self._upgrade_marked(uino):
+            from ovl import upgrade
+            upgrade.check_readable(self, uino, origin.path)
+        lowlim = origin.lowlim if (origin is not None and entry is not None) \
+            else 0
+        if lowlim and uino not in self._bases_checked and \
+                self.store.get_meta(uino, META_BASE) is not None:
+            from ovl import upgrade
+            if not upgrade.base_still_below(self, uino, entry):
+                raise oserror(compat.EIO, "%s: the firmware's bytes under"
+                              " this changed file changed; revert it or"
+                              " rewrite it" % origin.path)
+            self._bases_checked[uino] = True
+        out = bytearray()
+        for poff, plen, data in view.read(uino, offset, n):
+            if data is not None:
+                out += data
+                continue
+            fill = min(plen, max(0, lowlim - poff))
+            if fill:
+                got = self.lower.read(entry, poff, fill)
+                out += got
+                if len(got) < fill:      # lower shrank under us: zeros
+                    out += bytes(fill - len(got))
+            if plen > fill:
+                out += bytes(plen - fill)
+        return bytes(out)
+
+    def read_lower(self, entry, offset, n):
+        """Bytes [offset, offset+n) of lower regular file entry."""
+        if offset >= entry.size or n <= 0:
+            return b""
+        return self.lower.read(entry, offset, min(n, entry.size - offset))
+
+    def flush_all(self):
+        """Commit every file's buffered data (WriteBack.flush_all); returns
+        the first error of a file whose commit failed, for sync()."""
+        return self.writeback.flush_all()
+
+    def _create(self, path, mode, make, keep_open=False):
+        """Create a new name at path; make(txn, parent) -> uino."""
+        def op(txn):
+            parent, name = self._walk_parent(path)
+            if self._child(parent, name) is not None:
+                raise oserror(compat.EEXIST, path)
+            self._copy_up(txn, parent)
+            uino = make(txn, parent, name)
+            self._link_name(txn, parent, name, uino)
+            self._touch_dir(txn, parent)
+            return uino
+        return self._mutate(path, op, keep_open)
+
+    def mkdir(self, path, mode=0o777):
+        def make(txn, parent, name):
+            uino, _ = self._new_inode(txn, S_IFDIR | (mode & ~self.umask
+                                                      & 0o7777), nlink=2)
+            return uino
+        self._create(path, mode, make)
+
+    def symlink(self, target, path):
+        def make(txn, parent, name):
+            data = target.encode()
+            uino, _ = self._new_inode(txn, S_IFLNK | 0o777, size=len(data))
+            txn.set_symlink(uino, target)
+            return uino
+        self._create(path, 0, make)
+
+    def mknod(self, path, mode, rdev=0):
+        if mode & S_IFMT in (0, S_IFREG):
+            mode = S_IFREG | (mode & 0o7777)
+        elif mode & S_IFMT == S_IFDIR:
+            raise oserror(compat.EINVAL, path)
+
+        def make(txn, parent, name):
+            uino, _ = self._new_inode(txn, (mode & S_IFMT) |
+                                      (mode & ~self.umask & 0o7777),
+                                      rdev=rdev)
+            return uino
+        self._create(path, mode, make)
+
+    def _create_file(self, path, perm=0o666, keep_open=False):
+        def make(txn, parent, name):
+            uino, _ = self._new_inode(txn, S_IFREG | (perm & ~self.umask
+                                                      & 0o7777))
+            return uino
+        return self._create(path, perm, make, keep_open)
+
+    def remove(self, path):
+        def op(txn):
+            parent, name = self._walk_parent(path)
+            node = self._child(parent, name)
+            if node is None:
+                raise oserror(compat.ENOENT, path)
+            if node.isdir():
+                raise oserror(compat.EISDIR, path)
+            if path.endswith("/"):
+                raise oserror(compat.ENOTDIR, path)
+            self._copy_up(txn, parent)
+            self._drop_name(txn, parent, name, node)
+            self._release(txn, node)
+            self._touch_dir(txn, parent)
+        self._mutate(path, op)
+
+    unlink = remove
+
+    def rmdir(self, path):
+        def op(txn):
+            parent, name = self._walk_parent(path)
+            node = self._child(parent, name)
+            if node is None:
+                raise oserror(compat.ENOENT, path)
+            if not node.isdir():
+                raise oserror(compat.ENOTDIR, path)
+            if not self._is_empty(node):
+                raise oserror(compat.ENOTEMPTY, path)
+            self._copy_up(txn, parent)
+            self._remove_dir(txn, parent, node)
+            self._touch_dir(txn, parent)
+        self._mutate(path, op)
+
+    def link(self, src, dst):
+        def op(txn):
+            # Linux's order: source lookup, target name, then "a directory"
+            node = self._walk(src, follow=False)
+            parent, name = self._walk_parent(dst)
+            if self._child(parent, name) is not None:
+                raise oserror(compat.EEXIST, dst)
+            if node.isdir():
+                raise oserror(compat.EPERM, src)
+            self._copy_up(txn, node)
+            self._copy_up(txn, parent)
+            self._link_name(txn, parent, name, node.uino)
+            self._put(txn, node, nlink=node.inode.nlink + 1, ctime=self._now())
+            self._touch_dir(txn, parent)
+        self._mutate(dst, op)
+
+    def rename(self, src, dst):
+        def op(txn):
+            # Linux resolves both parents before looking at either name
+            sparent, sname = self._walk_parent(src)
+            dparent, dname = self._walk_parent(dst)
+            snode = self._child(sparent, sname)
+            if snode is None:
+                raise oserror(compat.ENOENT, src)
+            dnode = self._child(dparent, dname)
+            if snode.path == (dnode.path if dnode else join(dparent.path,
+                                                            dname)):
+                return
+            if (src.endswith("/") or dst.endswith("/")) and not snode.isdir():
+                raise oserror(compat.ENOTDIR, src)
+            if snode.isdir() and (dparent.path + "/").startswith(
+                    snode.path + "/"):
+                raise oserror(compat.EINVAL, dst)
+            if dnode is not None:
+                if dnode.path == "/" or (snode.path + "/").startswith(
+                        dnode.path + "/"):
+                    raise oserror(compat.ENOTEMPTY, dst)
+                if snode.uino is not None and snode.uino == dnode.uino:
+                    return
+                if (snode.uino is None and dnode.uino is None and
+                        not snode.isdir() and snode.lentry.ino ==
+                        dnode.lentry.ino):
+                    return      # two lower names of one file: POSIX no-op
+                if snode.isdir():
+                    if not dnode.isdir():
+                        raise oserror(compat.ENOTDIR, dst)
+                    if not self._is_empty(dnode):
+                        raise oserror(compat.ENOTEMPTY, dst)
+                elif dnode.isdir():
+                    raise oserror(compat.EISDIR, dst)
+            # copy up both parents; the source gets an upper inode but is
+            # never copied whole: a directory keeps its ORIGIN (a redirect)
+            self._copy_up(txn, sparent)
+            self._copy_up(txn, dparent)
+            self._ensure_upper(txn, snode)
+            if dnode is not None:
+                if dnode.dirent:
+                    txn.unlink(dparent.uino, dname)
+                if dnode.isdir():
+                    self._purge_whiteouts(txn, dnode)
+                    if dnode.uino is not None:
+                        txn.delete_inode(dnode.uino)
+                else:
+                    self._release(txn, dnode)
+            elif not dparent.fresh and \
+                    self.store.lookup(dparent.uino, dname) is not None:
+                txn.unlink(dparent.uino, dname)       # a whiteout
+            txn.link(dparent.uino, dname, snode.uino)
+            if snode.dirent:
+                txn.unlink(sparent.uino, sname)
+            if self._lower_has(sparent, sname):
+                txn.whiteout(sparent.uino, sname)
+            self._put(txn, snode, ctime=self._now())
+            self._touch_dir(txn, sparent)
+            if dparent.uino != sparent.uino:
+                self._touch_dir(txn, dparent)
+        self._mutate(dst, op)
+
+    def chmod(self, path, mode):
+        def op(txn):
+            node = self._copy_up(txn, self._walk(path))
+            self._put(txn, node, mode=(node.inode.mode & S_IFMT) |
+                      (mode & 0o7777), ctime=self._now())
+        self._mutate(path, op)
+
+    def chown(self, path, uid, gid, follow=True):
+        for v in (uid, gid):
+            if v != -1 and not 0 <= v <= MAX_ID:
+                raise oserror(compat.EINVAL, path)
+
+        def op(txn):
+            node = self._copy_up(txn, self._walk(path, follow=follow))
+            i = node.inode
+            self._put(txn, node, uid=i.uid if uid == -1 else uid,
+                      gid=i.gid if gid == -1 else gid, ctime=self._now())
+        self._mutate(path, op)
+
+    def lchown(self, path, uid, gid):
+        self.chown(path, uid, gid, follow=False)
+
+    def utime(self, path, times=None, follow=True):
+        """times = (atime, mtime) or None for now.  Only mtime is kept.
+        follow=False sets a final symlink's own time (lutimes)."""
+        mtime = None if times is None else int(times[1])
+        if mtime is not None and not TIME_MIN <= mtime <= TIME_MAX:
+            raise oserror(compat.EINVAL, path)
+
+        def op(txn):
+            node = self._copy_up(txn, self._walk(path, follow=follow))
+            now = self._now()
+            self._put(txn, node, mtime=now if mtime is None else mtime,
+                      ctime=now)
+        self._mutate(path, op)
+
+    def truncate(self, path, size):
+        if size < 0:
+            raise oserror(compat.EINVAL, path)
+        if size > MAX_FILE_SIZE:
+            raise oserror(compat.EFBIG, path)
+        node = self._walk(path)
+        if node.isdir():
+            raise oserror(compat.EISDIR, path)
+        if not is_reg(node.mode):
+            raise oserror(compat.EINVAL, path)
+
+        def op(txn):
+            self._truncate_node(txn, self._walk(path), size)
+        self._mutate(path, op)
+
+    def open(self, path, mode="r", buffering=-1, encoding=None):
+        """A file object (ovl.overlay.file.OverlayFile), binary or text per
+        mode.  A file it creates is created in its write transaction (absent
+        or complete after a power cut); opening an existing file for write
+        copies it up (metadata only) before open() returns."""
+        from ovl.overlay.file import OverlayFile, parse_mode
+        readable, writable, append, create, excl, trunc, binary = \
+            parse_mode(mode)
+        self.flush_all()
+        if writable:
+            self._writable(path)
+        node, target = self._find_target(path, excl)
+        if node is None:
+            if not create:
+                raise oserror(compat.ENOENT, path)
+            # created in the write transaction: absent or complete after a cut
+            uino, txn = self._create_file(target, keep_open=True)
+            self.writeback.created(uino, txn)
+            return OverlayFile(self, target, uino, None, readable, writable,
+                               append, binary)
+        if excl:
+            raise oserror(compat.EEXIST, path)
+        if path.endswith("/") and not node.isdir():
+            raise oserror(compat.ENOTDIR, path)
+        if node.isdir():
+            raise oserror(compat.EISDIR, path)
+        if not is_reg(node.mode):
+            # device nodes and fifos are presented, not emulated
+            raise oserror(compat.EOPNOTSUPP, path)
+        if writable:
+            def op(txn):
+                n = self._walk(target)
+                self._copy_up(txn, n)
+                return n.uino
+            uino = self._mutate(path, op)
+            if trunc:
+                self.writeback.truncated(uino)
+            return OverlayFile(self, target, uino, None, readable, writable,
+                               append, binary)
+        return OverlayFile(self, target, node.uino, node.lentry, readable,
+                           False, False, binary)
+
+    def truncate_open(self, uino, size, path):
+        """Truncate open upper file uino (its name may have changed; path
+        names it in errors) to size, as one transaction."""
+        def op(txn):
+            self._truncate_node(txn, self._node_of_ino(uino), size)
+        self._mutate(path, op)
+
+    def read_bytes(self, path):
+        with self.open(path, "rb") as f:
+            return f.read()
+
+    def write_bytes(self, path, data):
+        with self.open(path, "wb") as f:
+            f.write(data)
+
+    def sync(self):
+        err = self.flush_all()
+        if self.store is not None and not self.readonly:
+            self.store.sync()
+        if err is not None:
+            raise err
+
+    def close(self):
+        self.sync()
+
+    # ----- firmware verbs: ovl.overlay.verbs, imported at first use ---------
+
+    def layer_of(self, path):
+        """'lower', 'upper' or 'copied-up' for the object at path (not
+        following a final symlink); 'conflict' for a file whose reads
+        fail after an upgrade (ovl.upgrade)."""
+        from ovl.overlay.verbs import layer_of
+        return layer_of(self, path)
+
+    def diff(self, path="/"):
+        """What the upper changes against the lower, as sorted
+        (kind, path): kind is 'added', 'modified' (data), 'metadata'
+        (attributes only), 'deleted' or 'conflict'."""
+        from ovl.overlay.verbs import diff
+        return diff(self, path)
+
+    def revert(self, path):
+        """Drop the upper's changes for path (a subtree for a directory),
+        atomically, so the lower version shows again."""
+        from ovl.overlay.verbs import revert
+        revert(self, path)
+
+    def fsck(self):
+        """Problems found, as strings (empty list = clean): the store's own
+        fsck, then the overlay's invariants over the upper tree."""
+        from ovl.overlay.verbs import fsck
+        return fsck(self)
+
+    def reset(self, keep=()):
+        """Factory reset: the upper becomes empty, atomically (keep: paths
+        whose upper entries survive, as ovl.overlay.verbs.reset says)."""
+        from ovl.overlay.verbs import reset
+        reset(self, keep)
+
+    def _check_lower_identity(self):
+        ident = identity_bytes(self.lower)
+        stored = self.store.get_meta(self._root_ino, META_LOWER_ID)
+        if stored is not None and bytes(stored) == ident:
+            return
+        if stored is not None:
+            # a new firmware: see ovl.upgrade (before the new identity is
+            # recorded, so a power cut makes the next mount do it again)
+            from ovl import upgrade
+            self.lower_changed = True
+            self.conflicts = [p for _, p in upgrade.rebase(self)]
+        if not self.readonly:
+            txn = self.store.begin()
+            txn.set_meta(self._root_ino, META_LOWER_ID, ident)
+            if stored is None:
+                # first mount over this store: its root takes the lower
+                # root's attributes, as a reset would give it
+                attrs = self.store.get(self._root_ino).attrs()
+                attrs.update(lower_root_attrs(self.lower))
+                txn.put_inode(self._root_ino, **attrs)
+            try:
+                txn.commit()
+            except OSError as e:
+                # a full upper over a new firmware still mounts (its
+                # conflicts marked in RAM); the next mount rebases again
+                if stored is None or compat.error_code(e) != compat.ENOSPC:
+                    raise
+
+    def request_reset(self, on=True, keep=()):
+        """Ask the next mount() to perform a factory reset (keeping the
+        paths in keep, as reset(keep) does)."""
+        flag = "\n".join(normalize(p) for p in keep).encode() or b"1"
+
+        def op(txn):
+            txn.set_meta(self._root_ino, META_RESET, flag if on else None)
+        self._mutate("/", op)
+
+    def reset_requested(self):
+        return self.store is not None and \
+            self.store.get_meta(self._root_ino, META_RESET) is not None
+
+
+def mount(lower, flash, readonly=False, previous=None, **options):
+    """Mount the log store on flash over lower and return an Overlay.
+
+    The store repairs itself at mount; a reset requested for this boot
+    (Overlay.request_reset) is performed here, before anything is read.
+    previous: the lower the upper was last mounted over, if it is still
+    readable (the other slot of an A/B board): files the new lower would
+    break are completed from it first (ovl.upgrade.carry_over).
+    """
+    from ovl.logstore import LogStore, ROOT_INO
+    store = LogStore.mount(flash, readonly=readonly)
+    flag = None if readonly else store.get_meta(ROOT_INO, META_RESET)
+    keep = None
+    if flag is not None:
+        keep = [] if bytes(flag) == b"1" else bytes(flag).decode().split("\n")
+        if not keep:
+            store.reset(**lower_root_attrs(lower))
+    if previous is not None and not readonly:
+        # before any Overlay over the new lower records its identity
+        from ovl import upgrade
+        upgrade.carry_over_from(previous, lower, store, options)
+    fs = Overlay(lower, store, **options)
+    if keep:
+        fs.reset(keep)
+    return fs

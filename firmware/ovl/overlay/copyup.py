@@ -1,0 +1,260 @@
+"""Copy-up and the link index: giving a lower object an upper inode.
+
+Every mutating call is one upper transaction (_mutate), so a power cut
+leaves the merged tree before or after it.  Copy-up gives a node an upper
+inode linked at its name, parents first, metadata only: an upper
+non-directory keeps its ORIGIN (lower ino, fingerprint, lower path, lower
+limit), and bytes below the lower limit that the upper does not store read
+from the lower, so a 1-byte edit of a big file stores 1 byte.  A copied-up
+hard-linked lower file is entered in the link index on the root inode
+(link:<lower ino> -> upper ino), so its other lower names share it.
+CopyUp is a part of Overlay (a base class).
+"""
+
+from ovl.overlay.meta import META_ORIGIN, META_BASE, META_CONFLICT, \
+    INDEX_PREFIX, Origin, upper_name
+from ovl.paths import is_dir, is_lnk
+
+
+class CopyUp:
+    """Transactions, copy-up, links and the link index (of Overlay)."""
+
+    def _begin_txn(self):
+        txn = _Txn(self.store.begin())
+        txn.txn.ram = self.write_buffer
+        return txn
+
+    def _attrs(self, inode, **changes):
+        attrs = inode.attrs()
+        attrs.update(changes)
+        return attrs
+
+    def _mutate(self, path, fn, keep_open=False):
+        """Run fn(txn) as one upper transaction and commit it (keep_open:
+        return (result, txn) uncommitted, for a file's write-back)."""
+        self._writable(path)
+        self.flush_all()
+        txn = self._begin_txn()
+        try:
+            result = fn(txn)
+        except BaseException:
+            txn.abort()
+            raise
+        if keep_open:
+            return result, txn
+        if txn.dirty:
+            txn.commit()
+        else:
+            txn.abort()     # nothing to do: no flash write at all
+        self._forget_origins(txn)
+        return result
+
+    def _forget_origins(self, txn):
+        """After txn committed: drop the cached origins it changed."""
+        for uino in txn.origins_changed:
+            self._origins.pop(uino, None)
+
+    def _put(self, txn, node, **changes):
+        """Update the upper inode of node (in txn and in the node)."""
+        attrs = self._attrs(node.inode, **changes)
+        txn.put_inode(node.uino, **attrs)
+        node.inode = _TxnInode(node.uino, attrs)
+
+    def _set_origin(self, txn, uino, origin):
+        txn.set_meta(uino, META_ORIGIN,
+                     None if origin is None else origin.encode())
+        txn.origins_changed.append(uino)
+
+    def _new_inode(self, txn, mode, size=0, nlink=1, uid=None, gid=None,
+                   mtime=None, rdev=0):
+        now = self._now()
+        uino = txn.new_ino()
+        attrs = {"mode": mode, "uid": self.uid if uid is None else uid,
+                 "gid": self.gid if gid is None else gid,
+                 "mtime": now if mtime is None else mtime, "ctime": now,
+                 "size": size, "nlink": nlink, "flags": 0, "rdev": rdev}
+        txn.put_inode(uino, **attrs)
+        return uino, _TxnInode(uino, attrs)
+
+    def _copy_up(self, txn, node):
+        """Give node an upper inode linked at its name (parents first).
+        Data is not copied: the upper file reads the lower below its lower
+        limit.  Returns node (updated)."""
+        done = txn.copied.get(node.path)
+        if done is not None:
+            node.uino, node.inode, node.dirent = done.uino, done.inode, True
+            node.origin, node.fresh = done.origin, done.fresh
+            return node
+        if node.uino is not None and node.dirent:
+            return node
+        self._copy_up(txn, node.parent)
+        upper_name(node.name)          # before its origin records the path
+        self._ensure_upper(txn, node)
+        self._link_name(txn, node.parent, node.name, node.uino)
+        node.dirent = True
+        txn.copied[node.path] = node
+        return node
+
+    def _ensure_upper(self, txn, node):
+        """Give node an upper inode (metadata only), not linked anywhere."""
+        if node.uino is not None:
+            return
+        e = node.lentry
+        dir_ = is_dir(e.mode)
+        uino, inode = self._new_inode(txn, e.mode, size=0 if dir_ else e.size,
+                                      nlink=2 if dir_ else e.nlink,
+                                      uid=e.uid, gid=e.gid, mtime=e.mtime,
+                                      rdev=e.rdev)
+        origin = Origin.of(e, node.lpath)
+        if dir_:
+            origin.lowlim = 0
+        self._set_origin(txn, uino, origin)
+        if is_lnk(e.mode):
+            txn.set_symlink(uino, self.lower.readlink(e))
+        if e.nlink > 1 and not dir_:
+            # the other lower names of this file must find this inode
+            txn.set_meta(self._root_ino, INDEX_PREFIX + str(e.ino),
+                         str(uino).encode())
+        node.uino, node.inode, node.origin, node.fresh = uino, inode, origin, \
+            True
+
+    def _link_name(self, txn, parent, name, uino):
+        """Point parent/name at uino in the upper, replacing a whiteout."""
+        if not parent.fresh and self.store.lookup(parent.uino, name) is not None:
+            txn.unlink(parent.uino, name)
+        txn.link(parent.uino, name, uino)
+
+    def _drop_name(self, txn, parent, name, node):
+        """Remove parent/name from the merged view (parent is upper)."""
+        has_lower = self._lower_has(parent, name)
+        if node is not None and node.dirent:
+            txn.unlink(parent.uino, name)
+        if has_lower:
+            txn.whiteout(parent.uino, name)
+
+    def _touch_dir(self, txn, parent):
+        now = self._now()
+        self._put(txn, parent, mtime=now, ctime=now)
+
+    def _release(self, txn, node):
+        """One name of non-directory node went away: drop a link."""
+        if node.uino is None:
+            if node.lentry is None or node.lentry.nlink < 2:
+                return
+            # a lower file with other names: they must count one link
+            # fewer, so it gets an upper inode (metadata only) that they
+            # find through the hard-link index, as overlayfs with index=on
+            self._ensure_upper(txn, node)
+        nlink = node.inode.nlink - 1
+        if nlink <= 0:
+            self.writeback.drop(node.uino)
+            if node.origin is not None:
+                key = INDEX_PREFIX + str(node.origin.ino)
+                if self.store.get_meta(self._root_ino, key) is not None:
+                    txn.set_meta(self._root_ino, key, None)
+            txn.delete_inode(node.uino)
+        else:
+            self._put(txn, node, nlink=nlink, ctime=self._now())
+
+    def _purge_whiteouts(self, txn, node):
+        if node.uino is None or node.fresh:
+            return
+        for name, value in self.store.listdir(node.uino):
+            txn.unlink(node.uino, name)
+
+    def _remove_dir(self, txn, parent, node):
+        self._purge_whiteouts(txn, node)
+        self._drop_name(txn, parent, node.name, node)
+        if node.uino is not None:
+            txn.delete_inode(node.uino)
+
+    def _upgrade_marked(self, uino):
+        return self.store.get_meta(uino, META_CONFLICT) is not None or \
+            getattr(self, "_upgrade_marks", None) is not None
+
+    def _note_change(self, txn, uino, origin):
+        """First change to a copied-up file's data: record its base."""
+        if origin is not None and origin.lowlim > 0 and \
+                self.store.get_meta(uino, META_BASE) is None:
+            from ovl import upgrade
+            upgrade.note_change(self, txn, uino, origin)
+
+    def _truncate_node(self, txn, node, size):
+        """Copy-up keeps nothing: bytes below min(lower limit, size) still
+        read from the lower, so a truncate stores no data at all."""
+        self._copy_up(txn, node)
+        self._note_change(txn, node.uino, node.origin)
+        if node.origin is not None and size < node.origin.lowlim:
+            node.origin.lowlim = size
+            self._set_origin(txn, node.uino, node.origin)
+            if size == 0 and self._upgrade_marked(node.uino):
+                from ovl import upgrade
+                upgrade.note_lowlim(self, txn, node.uino, size)
+        if size < node.inode.size:
+            txn.truncate(node.uino, size)
+        now = self._now()
+        self._put(txn, node, size=size, mtime=now, ctime=now)
+
+
+class _Txn:
+    """The store's Txn plus what the overlay tracks about it: whether
+    anything was done, which origins changed, which paths were copied up."""
+
+    def __init__(self, txn):
+        self.txn = txn
+        self.dirty = False
+        self.origins_changed = []
+        self.copied = {}        # path -> node given an upper inode here
+
+    def _use(self):
+        self.dirty = True
+        return self.txn
+
+    def new_ino(self):
+        return self._use().new_ino()
+
+    def put_inode(self, ino, **attrs):
+        self._use().put_inode(ino, **attrs)
+
+    def link(self, dir_ino, name, ino):
+        self._use().link(dir_ino, upper_name(name), ino)
+
+    def whiteout(self, dir_ino, name):
+        self._use().whiteout(dir_ino, upper_name(name))
+
+    def unlink(self, dir_ino, name):
+        self._use().unlink(dir_ino, upper_name(name))
+
+    def write(self, ino, offset, data):
+        self._use().write(ino, offset, data)
+
+    def truncate(self, ino, size):
+        self._use().truncate(ino, size)
+
+    def set_symlink(self, ino, target):
+        self._use().set_symlink(ino, target)
+
+    def set_meta(self, ino, key, value):
+        self._use().set_meta(ino, key, value)
+
+    def delete_inode(self, ino):
+        self._use().delete_inode(ino)
+
+    def commit(self):
+        self.txn.commit()
+
+    def abort(self):
+        self.txn.abort()
+
+
+class _TxnInode:
+    """Attributes of an upper inode as changed inside the current txn."""
+
+    def __init__(self, ino, attrs):
+        self.ino = ino
+        self._attrs = dict(attrs)
+        for k in attrs:
+            setattr(self, k, attrs[k])
+
+    def attrs(self):
+        return dict(self._attrs)

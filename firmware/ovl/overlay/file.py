@@ -1,0 +1,225 @@
+"""The overlay's file object: mode parsing, reads, writes, the text layer.
+
+Overlay.open() resolves the path and creates or copies up the file; an
+OverlayFile then reads and writes through the overlay's public interface
+(read_upper, read_lower, truncate_open) and its write-back (writeback.py,
+which holds what the file's handles wrote until a commit point).  The text
+layer (characters, not bytes) is this one's alone: the VFS file adapts it.
+"""
+
+from ovl import compat
+from ovl.compat import oserror
+from ovl.overlay.meta import MAX_FILE_SIZE
+
+READ_CHUNK = 256
+
+
+def parse_mode(mode):
+    """(readable, writable, append, create, exclusive, truncate, binary)."""
+    kinds = [c for c in mode if c in "rwax"]
+    if len(kinds) != 1 or len(mode) != len(set(mode)) or \
+            [c for c in mode if c not in "rwaxbt+"] or \
+            ("b" in mode and "t" in mode):
+        raise ValueError("invalid mode: %r" % mode)
+    k = kinds[0]
+    plus = "+" in mode
+    return (k == "r" or plus, k != "r" or plus, k == "a", k != "r", k == "x",
+            k == "w", "b" in mode)
+
+
+class OverlayFile:
+    """A file object of the overlay (binary or text, per the mode)."""
+
+    def __init__(self, ovl, path, uino, lentry, readable, writable, append,
+                 binary):
+        self.ovl = ovl
+        self.name = path
+        self.uino = uino
+        self.lentry = lentry
+        self.readable = readable
+        self.writable = writable
+        self.append = append
+        self.binary = binary
+        self.pos = 0
+        self.closed = False
+
+    def __repr__(self):
+        return "<OverlayFile %s>" % self.name
+
+    # -- helpers --------------------------------------------------------------
+
+    def _check(self, want=None):
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        if want == "r" and not self.readable:
+            raise oserror(compat.EBADF, "not open for reading")
+        if want == "w" and not self.writable:
+            raise oserror(compat.EBADF, "not open for writing")
+
+    def _size(self):
+        if self.uino is None:
+            return self.lentry.size
+        return self.ovl.writeback.current_size(self.uino, self.name)
+
+    def _read_bytes(self, n):
+        if self.uino is None:
+            data = self.ovl.read_lower(self.lentry, self.pos, n)
+        else:
+            # pending writes are read through their transaction: a read is
+            # no commit point
+            data = self.ovl.read_upper(self.uino, self.pos, n)
+        self.pos += len(data)
+        return data
+
+    # -- reading --------------------------------------------------------------
+
+    def read(self, n=-1):
+        self._check("r")
+        if n is None or n < 0:
+            n = max(0, self._size() - self.pos)
+            data = self._read_bytes(n)
+            return data if self.binary else data.decode()
+        if self.binary:
+            return self._read_bytes(n)
+        return self._read_text(n)
+
+    def _read_text(self, n):
+        out = bytearray()
+        chars = 0
+        while chars < n:
+            chunk = self._read_bytes(n - chars)
+            if not chunk:
+                break
+            out += chunk
+            # complete a multi-byte character cut by the chunk end
+            while True:
+                try:
+                    text = bytes(out).decode()
+                    break
+                except UnicodeError:
+                    more = self._read_bytes(1)
+                    if not more:
+                        raise
+                    out += more
+            chars = len(text)
+        return bytes(out).decode()
+
+    def readinto(self, buf):
+        self._check("r")
+        data = self._read_bytes(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+    def readline(self, limit=-1):
+        self._check("r")
+        out = bytearray()
+        while limit < 0 or len(out) < limit:
+            want = READ_CHUNK if limit < 0 else min(READ_CHUNK,
+                                                     limit - len(out))
+            start = self.pos
+            chunk = self._read_bytes(want)
+            if not chunk:
+                break
+            nl = chunk.find(b"\n")
+            if nl >= 0:
+                out += chunk[:nl + 1]
+                self.pos = start + nl + 1
+                break
+            out += chunk
+        return bytes(out) if self.binary else bytes(out).decode()
+
+    def readlines(self):
+        return list(self)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    # -- writing --------------------------------------------------------------
+
+    def write(self, data):
+        self._check("w")
+        count = len(data)
+        if isinstance(data, str):
+            if self.binary:
+                raise TypeError("a bytes-like object is required")
+            data = data.encode()
+        elif not self.binary:
+            raise TypeError("write() argument must be str")
+        wb = self.ovl.writeback
+        wb.take_error(self.uino)
+        if self.append:
+            self.pos = self._size()
+        if self.pos + len(data) > MAX_FILE_SIZE:
+            raise oserror(compat.EFBIG, self.name)
+        wb.write(self.uino, self.pos, data, self.name)
+        self.pos += len(data)
+        return count
+
+    def truncate(self, size=None):
+        self._check("w")
+        if size is None:
+            size = self.pos
+        if size < 0:
+            raise oserror(compat.EINVAL, self.name)
+        if size > MAX_FILE_SIZE:
+            raise oserror(compat.EFBIG, self.name)
+        self.ovl.truncate_open(self.uino, size, self.name)
+        return size
+
+    def flush(self):
+        self._check()
+        if self.uino is not None:
+            wb = self.ovl.writeback
+            wb.take_error(self.uino)
+            wb.flush(self.uino)
+
+    # -- position -------------------------------------------------------------
+
+    def seek(self, offset, whence=0):
+        self._check()
+        if whence == 0:
+            pos = offset
+        elif whence == 1:
+            pos = self.pos + offset
+        elif whence == 2:
+            pos = self._size() + offset
+        else:
+            raise oserror(compat.EINVAL, "whence %r" % whence)
+        if pos < 0 or pos > MAX_FILE_SIZE:
+            raise oserror(compat.EINVAL, self.name)
+        self.pos = pos
+        return pos
+
+    def tell(self):
+        self._check()
+        return self.pos
+
+    def seekable(self):
+        return True
+
+    # -- lifetime -------------------------------------------------------------
+
+    def close(self):
+        if self.closed:
+            return
+        try:
+            if self.writable and self.uino is not None:
+                self.ovl.writeback.close(self.uino)
+        finally:
+            self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def fileno(self):
+        raise oserror(compat.EOPNOTSUPP, "no file descriptor")

@@ -1,0 +1,95 @@
+"""What the upper records about the union, and the limits of its fields.
+
+Meta keys (docs/OVERLAY.md), the ORIGIN record of a copied-up object, the
+upper's name rule (UTF-8), the lower identity the upper remembers, and the
+limits of the on-flash fields (docs/FORMAT.md).  Shared by every module of
+the overlay and by ovl.upgrade.
+"""
+
+from ovl import compat
+from ovl.compat import oserror
+
+# Upper-only objects get st_ino from a range no lower image reaches, so
+# numbers stay unique and a copied-up object keeps its lower st_ino.
+UPPER_INO_BASE = 1 << 40
+
+META_ORIGIN = "origin"
+META_LOWER_ID = "lower_id"
+META_RESET = "reset_next_boot"
+META_BASE = "base"          # ovl.upgrade: digest of the lower bytes used
+META_CONFLICT = "conflict"  # ovl.upgrade: what an upgrade did to a file
+INDEX_PREFIX = "link:"      # + lower ino -> upper ino, on the root inode
+
+MAX_SYMLINKS = 40           # Linux's limit before ELOOP
+NAME_MAX = 255
+# Limits of the on-flash fields (docs/FORMAT.md): sizes and offsets are
+# u64 but kept to Linux's signed off_t; ids are u32; times are s64.
+MAX_FILE_SIZE = (1 << 63) - 1
+MAX_ID = 0xFFFFFFFF
+TIME_MIN = -(1 << 63)
+TIME_MAX = (1 << 63) - 1
+
+
+def utf8(name):
+    try:
+        name.encode()
+        return True
+    except UnicodeError:
+        return False
+
+
+def upper_name(name):
+    """name, if the upper can store it (its names are UTF-8)."""
+    if not utf8(name):
+        raise oserror(compat.EINVAL, "name %r is not UTF-8, which the upper"
+                      " stores" % name)
+    return name
+
+
+class Origin:
+    """Where an upper object came from in the lower (the ORIGIN meta).
+
+    Encoded as "ino size mtime lowlim path": the fingerprint (ino, size,
+    mtime) tells whether the lower still holds the same object; lowlim is
+    the lower limit of a partially copied-up file (unused for others).
+    """
+
+    def __init__(self, ino, size, mtime, lowlim, path):
+        self.ino = ino
+        self.size = size
+        self.mtime = mtime
+        self.lowlim = lowlim
+        self.path = path
+
+    def encode(self):
+        return ("%d %d %d %d %s" % (self.ino, self.size, self.mtime,
+                                    self.lowlim, self.path)).encode()
+
+    @classmethod
+    def decode(cls, raw):
+        try:
+            f = bytes(raw).decode().split(" ", 4)
+            return cls(int(f[0]), int(f[1]), int(f[2]), int(f[3]), f[4])
+        except (ValueError, IndexError, UnicodeError):
+            raise ValueError("bad origin meta %r" % (raw,))
+
+    @classmethod
+    def of(cls, entry, path):
+        return cls(entry.ino, entry.size, entry.mtime, entry.size, path)
+
+    def matches(self, entry):
+        return (entry is not None and entry.ino == self.ino
+                and entry.size == self.size and entry.mtime == self.mtime)
+
+
+def identity_bytes(lower):
+    """lower.identity() as the bytes the upper records."""
+    ident = lower.identity()
+    return ident if isinstance(ident, bytes) else str(ident).encode()
+
+
+def lower_root_attrs(lower):
+    """The lower root's attributes, for an upper root that shows it."""
+    root = lower.lookup("/")
+    return {"mode": root.mode, "uid": root.uid, "gid": root.gid,
+            "mtime": root.mtime, "ctime": root.mtime}

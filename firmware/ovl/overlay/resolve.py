@@ -1,0 +1,282 @@
+"""Path resolution: a path to a Node, upper first, then lower.
+
+Lookup goes upper first, then lower, unless a whiteout hides the name or
+the upper directory does not merge (its ORIGIN names the one lower
+directory it merges with; none = opaque).  A lower name of a hard-linked
+file finds the file's upper copy through the link index.  Directories list
+as the merge of two sorted streams.  Resolve is a part of Overlay (a base
+class): its methods use the overlay's lower, store and write-back.
+"""
+
+from ovl import compat
+from ovl.compat import oserror
+from ovl.paths import is_dir, is_lnk, join, split_path
+from ovl.overlay.meta import (UPPER_INO_BASE, META_ORIGIN, INDEX_PREFIX,
+                              MAX_SYMLINKS, NAME_MAX, Origin, utf8)
+
+
+class Node:
+    """One resolved name: its upper side, its lower side, or both.
+
+    uino/inode: the upper inode (None if the object lives only in the
+    lower).  dirent: True if the parent's upper directory holds the name
+    (False for a lower name reached through the hard-link index).
+    lentry/lpath: for a directory, the lower directory it merges with; for
+    a non-directory, the lower object (its origin when copied up).
+    """
+
+    def __init__(self, parent, name, path):
+        self.parent = parent
+        self.name = name
+        self.path = path
+        self.uino = None
+        self.inode = None
+        self.dirent = False
+        self.origin = None
+        self.lentry = None
+        self.lpath = None
+        self.fresh = False      # upper inode created by the current txn
+
+    @property
+    def mode(self):
+        return self.inode.mode if self.inode is not None else self.lentry.mode
+
+    def isdir(self):
+        return is_dir(self.mode)
+
+
+class Resolve:
+    """Lookup, walk and merged listing (of Overlay)."""
+
+    def _whiteout(self, value):
+        return value is self._logstore.WHITEOUT or \
+            value == self._logstore.WHITEOUT
+
+    def _get_origin(self, uino):
+        raw = self.store.get_meta(uino, META_ORIGIN)
+        return None if raw is None else Origin.decode(raw)
+
+    def _lower_lookup(self, path):
+        try:
+            return self.lower.lookup(path)
+        except OSError as e:
+            if compat.error_code(e) in (compat.ENOENT, compat.ENOTDIR):
+                return None
+            raise
+
+    def _root(self):
+        node = Node(None, "", "/")
+        node.lpath = "/"
+        node.lentry = self._lroot
+        if self._root_ino is not None:
+            node.uino = self._root_ino
+            node.inode = self.store.get(self._root_ino)
+            node.dirent = True
+        return node
+
+    def _child(self, parent, name):
+        """The node for name inside directory node parent, or None."""
+        if not parent.isdir():
+            raise oserror(compat.ENOTDIR, parent.path)
+        in_upper = utf8(name)
+        if len(name) > NAME_MAX or \
+                len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+            raise oserror(compat.ENAMETOOLONG, name)
+        path = join(parent.path, name)
+        node = Node(parent, name, path)
+        # the upper holds UTF-8 names only: a lower name that is not (CPython
+        # decodes it with surrogateescape) has no upper entry to find
+        if parent.uino is not None and in_upper:
+            found = self.store.lookup(parent.uino, name)
+            if found is not None and self._whiteout(found):
+                return None
+            if found is not None:
+                node.uino = found
+                node.inode = self.store.get(found)
+                node.dirent = True
+                node.origin = self._get_origin(found)
+                if node.origin is not None:
+                    node.lpath = node.origin.path
+                    entry = self._lower_lookup(node.lpath)
+                    if is_dir(node.inode.mode):
+                        if entry is not None and not is_dir(entry.mode):
+                            entry = None
+                    node.lentry = entry
+                return node
+        if parent.lentry is None or not is_dir(parent.lentry.mode):
+            return None
+        lpath = join(parent.lpath, name)
+        entry = self._lower_lookup(lpath)
+        if entry is None:
+            return None
+        node.lentry = entry
+        node.lpath = lpath
+        if self.store is not None and entry.nlink > 1 and not is_dir(entry.mode):
+            # another name of this lower file may have been copied up
+            mapped = self.store.get_meta(self._root_ino,
+                                         INDEX_PREFIX + str(entry.ino))
+            if mapped is not None:
+                node.uino = int(mapped)
+                node.inode = self.store.get(node.uino)
+                node.origin = self._get_origin(node.uino)
+                if node.inode is None:   # stale index: show the lower
+                    node.uino = None
+                    node.origin = None
+        return node
+
+    def _walk(self, path, follow=True, parent_only=False):
+        """Resolve path.  Returns the node, or with parent_only=True the
+        pair (parent directory node, final name).  Raises ENOENT/ENOTDIR/
+        ELOOP like Linux."""
+        comps = split_path(path)
+        stack = [self._root()]
+        budget = [MAX_SYMLINKS]
+        trailing_slash = path.endswith("/") and len(comps) > 0
+        node = self._resolve(stack, comps, follow, parent_only, budget, path)
+        if parent_only:
+            return node
+        if trailing_slash and not node.isdir():
+            raise oserror(compat.ENOTDIR, path)
+        return node
+
+    def _resolve(self, stack, comps, follow, parent_only, budget, path):
+        n = len(comps)
+        for i in range(n):
+            name = comps[i]
+            last = i == n - 1
+            if name == "..":
+                if len(stack) > 1:
+                    stack.pop()
+                continue
+            if last and parent_only:
+                if not stack[-1].isdir():
+                    raise oserror(compat.ENOTDIR, path)
+                return stack[-1], name
+            child = self._child(stack[-1], name)
+            if child is None:
+                raise oserror(compat.ENOENT, path)
+            if is_lnk(child.mode) and (not last or follow):
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise oserror(compat.ELOOP, path)
+                target = self._readlink_node(child)
+                if target.startswith("/"):
+                    del stack[1:]
+                self._resolve(stack, split_path(target), True, False,
+                              budget, path)
+                continue
+            stack.append(child)
+        return stack[-1]
+
+    def _walk_parent(self, path, root_error=compat.EBUSY):
+        """(parent node, name) of a path whose last component is created or
+        removed; the final component is not followed.  "/" (or a path
+        ending in "..") has no such pair: root_error, as Linux reports for
+        the calling operation."""
+        comps = split_path(path)
+        if not comps or comps[-1] == "..":
+            raise oserror(root_error, path)
+        return self._walk(path, parent_only=True)
+
+    def _find_target(self, path, excl=False):
+        """(node or None, path to create) for open(): a final symlink is
+        followed, and a dangling one names the file O_CREAT makes.  With
+        O_EXCL the final name is never followed: any existing name is EEXIST
+        (POSIX; what makes O_EXCL safe for temporary files)."""
+        if excl:
+            # Linux's order: the root, then a trailing slash, then the name
+            parent, name = self._walk_parent(path, compat.EEXIST)
+            if path.endswith("/"):
+                raise oserror(compat.EISDIR, path)
+            if self._child(parent, name) is not None:
+                raise oserror(compat.EEXIST, path)
+            return None, join(parent.path, name)
+        for _ in range(MAX_SYMLINKS + 1):
+            parent, name = self._walk_parent(path, compat.EISDIR)
+            node = self._child(parent, name)
+            if node is None:
+                if path.endswith("/"):
+                    raise oserror(compat.EISDIR, path)
+                return None, join(parent.path, name)
+            if not is_lnk(node.mode):
+                if path.endswith("/") and not node.isdir():
+                    raise oserror(compat.ENOTDIR, path)
+                return node, node.path
+            target = self._readlink_node(node)
+            path = target if target.startswith("/") else join(parent.path,
+                                                              target)
+        raise oserror(compat.ELOOP, path)
+
+    def _readlink_node(self, node):
+        if node.uino is not None:
+            return self.store.readlink(node.uino)
+        return self.lower.readlink(node.lentry)
+
+    def _lower_entry(self, parent, name):
+        """The entry name has in the lower directory parent merges with, or
+        None."""
+        if parent.lentry is None or not is_dir(parent.lentry.mode):
+            return None
+        return self._lower_lookup(join(parent.lpath, name))
+
+    def _lower_has(self, parent, name):
+        """Does the lower directory parent merges with hold name?"""
+        return self._lower_entry(parent, name) is not None
+
+    def _node_of_ino(self, uino):
+        """A node for an open upper file (its name may have changed)."""
+        node = Node(None, "", "#%d" % uino)
+        node.uino = uino
+        node.inode = self.store.get(uino)
+        if node.inode is None:
+            raise oserror(compat.ESTALE, node.path)
+        node.dirent = True
+        node.origin = self._get_origin(uino)
+        return node
+
+    def _iter_dir(self, node):
+        """Merged entries of a directory node, sorted by name, streamed:
+        yields (name, mode, st_ino, size).  Two sorted streams (upper
+        listdir, lower readdir) are merged; neither is held whole."""
+        upper = iter(()) if node.uino is None else self.store.listdir(node.uino)
+        lower = iter(()) if node.lentry is None else \
+            self.lower.readdir(node.lentry)
+        u = next(upper, None)
+        lw = next(lower, None)
+        while u is not None or lw is not None:
+            if lw is None or (u is not None and u[0] <= lw[0]):
+                name, uino = u
+                same = lw is not None and lw[0] == name
+                u = next(upper, None)
+                if same:
+                    lw = next(lower, None)
+                if self._whiteout(uino):
+                    continue
+                yield self._entry_upper(name, uino)
+            else:
+                name, entry = lw
+                lw = next(lower, None)
+                yield self._entry_lower(node, name, entry)
+
+    def _entry_upper(self, name, uino):
+        inode = self.store.get(uino)
+        origin = self._get_origin(uino)
+        ino = origin.ino if origin is not None else UPPER_INO_BASE + uino
+        return (name, inode.mode, ino,
+                self.writeback.size(uino, inode.size))
+
+    def _entry_lower(self, parent, name, entry):
+        size = entry.size
+        if entry.nlink > 1 and self.store is not None and not is_dir(entry.mode):
+            mapped = self.store.get_meta(self._root_ino,
+                                         INDEX_PREFIX + str(entry.ino))
+            if mapped is not None:
+                inode = self.store.get(int(mapped))
+                if inode is not None:
+                    size = inode.size
+        return (name, entry.mode, entry.ino, size)
+
+    def _is_empty(self, node):
+        for _ in self._iter_dir(node):
+            return False
+        return True

@@ -1,0 +1,347 @@
+"""The overlay's rarer verbs: layer_of, diff, revert, fsck, reset.
+
+Imported at their first use (Overlay.diff and the others import this
+module), not by a boot's mount and file IO: a board's heap keeps only the
+code it runs.  Each function takes the Overlay as its first argument.
+"""
+
+from ovl import compat
+from ovl.compat import oserror
+from ovl.paths import is_dir, is_reg, is_lnk, join, split_path, normalize
+from ovl.overlay.meta import META_RESET, INDEX_PREFIX, lower_root_attrs
+
+
+def layer_of(ovl, path):
+    """'lower', 'upper' or 'copied-up' for the object at path (not
+    following a final symlink); 'conflict' for a file whose reads
+    fail after an upgrade (ovl.upgrade)."""
+    node = ovl._walk(path, follow=False)
+    if node.uino is None:
+        return "lower"
+    if node.origin is not None and ovl._upgrade_marked(node.uino):
+        from ovl import upgrade
+        if upgrade.is_stale(ovl, node.uino):
+            return "conflict"
+    if node.origin is not None or (node.uino == ovl._root_ino):
+        return "copied-up"
+    return "upper"
+
+
+def walk_upper(ovl, node):
+    """Depth-first (path, 'whiteout'|'object', node) over the upper's
+    own entries below directory node (sorted, streamed per dir)."""
+    for name, value in ovl.store.listdir(node.uino):
+        path = join(node.path, name)
+        if ovl._whiteout(value):
+            yield path, "whiteout", None
+            continue
+        child = ovl._child(node, name)
+        if child is None:
+            continue
+        yield path, "object", child
+        if child.isdir():
+            for item in walk_upper(ovl, child):
+                yield item
+
+
+def diff(ovl, path="/"):
+    """What the upper changes against the lower, as sorted
+    (kind, path): kind is 'added', 'modified' (data), 'metadata'
+    (attributes only) or 'deleted'."""
+    ovl.flush_all()
+    if ovl.store is None:
+        return []
+    node = ovl._walk(path, follow=False)
+    out = []
+    if node.uino is None:
+        return out
+    if path != "/" and node.dirent:
+        kind = _diff_kind(ovl, node)
+        if kind:
+            out.append((kind, node.path))
+    if node.isdir() and node.uino is not None:
+        for p, kind, child in walk_upper(ovl, node):
+            if kind == "whiteout":
+                out.append(("deleted", p))
+                continue
+            k = _diff_kind(ovl, child)
+            if k:
+                out.append((k, p))
+    out.sort(key=lambda item: item[1])
+    return out
+
+
+def _diff_kind(ovl, node):
+    origin = node.origin
+    if origin is None or origin.path != node.path:
+        return "added"          # upper-only, or moved here
+    e = node.lentry
+    if e is None:
+        return "added"
+    i = node.inode
+    if is_reg(i.mode):
+        from ovl import upgrade
+        if upgrade.is_stale(ovl, node.uino):
+            return "conflict"       # reads fail: see ovl.upgrade
+        if upgrade.data_changed(ovl, node):
+            return "modified"
+    elif is_lnk(i.mode):
+        if ovl.store.readlink(node.uino) != ovl.lower.readlink(e):
+            return "modified"
+    if i.mode != e.mode or i.uid != e.uid or i.gid != e.gid:
+        return "metadata"
+    # a directory's mtime moves with every entry made in it: not a change
+    if not is_dir(i.mode) and i.mtime != e.mtime:
+        return "metadata"
+    return None
+
+
+def revert(ovl, path):
+    """Drop the upper's changes for path (a subtree for a directory),
+    atomically, so the lower version shows again."""
+    if normalize(path) == "/":
+        ovl.reset()
+        return
+
+    def op(txn):
+        parent, name = ovl._walk_parent(path)
+        found = None
+        if parent.uino is not None and (parent.dirent or
+                                        parent.uino == ovl._root_ino):
+            found = ovl.store.lookup(parent.uino, name)
+        if found is None:
+            # nothing in the upper: fine for a lower name, a typo else
+            node = ovl._child(parent, name)
+            if node is None:
+                raise oserror(compat.ENOENT, path)
+            if node.uino is not None:
+                # a lower hard-link name showing the copy of another
+                # name through the link index: revert the file
+                drop_links(ovl, txn, node.uino, 0, True)
+            return
+        dropped = {}
+        if not ovl._whiteout(found):
+            _drop_upper_tree(ovl, txn, ovl._child(parent, name), dropped)
+        else:
+            _relink_lower_name(ovl, txn, parent, name)
+        txn.unlink(parent.uino, name)
+        for uino in dropped:
+            count, lower_named = dropped[uino]
+            drop_links(ovl, txn, uino, count, lower_named)
+    ovl._mutate(path, op)
+
+
+def _relink_lower_name(ovl, txn, parent, name):
+    """A whiteout over a lower hard-linked name goes: if the file's
+    other names share an upper copy (the link index), count the name
+    that comes back in its nlink."""
+    entry = ovl._lower_entry(parent, name)
+    if entry is None or entry.nlink < 2 or is_dir(entry.mode):
+        return
+    mapped = ovl.store.get_meta(ovl._root_ino,
+                                 INDEX_PREFIX + str(entry.ino))
+    inode = None if mapped is None else ovl.store.get(int(mapped))
+    if inode is not None:
+        txn.put_inode(inode.ino, **ovl._attrs(inode,
+                                               nlink=inode.nlink + 1))
+
+
+def _drop_upper_tree(ovl, txn, node, dropped):
+    """Unlink everything below node; count dropped names per non-dir,
+    and note whether one of them is the file's own lower name."""
+    if node.isdir():
+        for name, value in ovl.store.listdir(node.uino):
+            if not ovl._whiteout(value):
+                _drop_upper_tree(ovl, txn, ovl._child(node, name),
+                                      dropped)
+            txn.unlink(node.uino, name)
+        txn.delete_inode(node.uino)
+    else:
+        count, lower_named = dropped.get(node.uino, (0, False))
+        own = False
+        if node.origin is not None:
+            below = ovl._lower_entry(node.parent, node.name)
+            own = below is not None and below.ino == node.origin.ino
+        dropped[node.uino] = (count + 1, lower_named or own)
+
+
+def drop_links(ovl, txn, uino, count, lower_named):
+    """count upper names of uino were reverted.  When one of them is
+    the file's own lower name, a copied-up hard-linked file also loses
+    its index entry, so all its lower names show the lower again; it
+    lives on only if upper names elsewhere still use it.  Names it got
+    in the upper only (a rename, a link) go as an unlink would."""
+    inode = ovl.store.get(uino)
+    origin = ovl._get_origin(uino)
+    key = None if origin is None else INDEX_PREFIX + str(origin.ino)
+    indexed = key is not None and \
+        ovl.store.get_meta(ovl._root_ino, key) is not None
+    if indexed and lower_named:
+        txn.set_meta(ovl._root_ino, key, None)
+        nlink = _count_upper_names(ovl, ovl._root_ino, uino) - count
+    else:
+        nlink = inode.nlink - count
+        if nlink <= 0 and indexed:
+            txn.set_meta(ovl._root_ino, key, None)
+    if nlink <= 0:
+        ovl.writeback.drop(uino)
+        txn.delete_inode(uino)
+    else:
+        txn.put_inode(uino, **ovl._attrs(inode, nlink=nlink))
+
+
+def _count_upper_names(ovl, dir_ino, uino):
+    n = 0
+    for name, value in ovl.store.listdir(dir_ino):
+        if value == uino:
+            n += 1
+        elif not ovl._whiteout(value):
+            child = ovl.store.get(value)
+            if child is not None and is_dir(child.mode):
+                n += _count_upper_names(ovl, value, uino)
+    return n
+
+
+def fsck(ovl):
+    """Problems found, as strings (empty list = clean): the store's own
+    fsck, then the overlay's invariants over the upper tree.  (Copy-up
+    is one transaction, so there are never copy-up temporaries.)"""
+    if ovl.store is None:
+        return []
+    report = ovl.store.fsck() or ()
+    if isinstance(report, dict):        # {"errors": [...], "warnings"}
+        report = report.get("errors") or ()
+    problems = ["store: %s" % p for p in report]
+    names = {}          # upper ino of a non-dir -> upper names seen
+    for path, kind, node in _walk_upper_fsck(ovl, problems):
+        if kind == "whiteout":
+            parent_path = path.rsplit("/", 1)[0] or "/"
+            parent = ovl._walk(parent_path, follow=False)
+            if not ovl._lower_has(parent, path.rsplit("/", 1)[1]):
+                problems.append("%s: whiteout over nothing" % path)
+            continue
+        if node.isdir():
+            if node.origin is not None and node.lentry is None:
+                problems.append("%s: redirect to missing lower dir %s"
+                                % (path, node.origin.path))
+            continue
+        if node.uino not in names:
+            before = len(problems)
+            _fsck_origin(ovl, path, node, problems)
+            # a conflict whose origin is gone is already named above
+            if len(problems) == before and node.origin is not None and \
+                    ovl._upgrade_marked(node.uino):
+                from ovl import upgrade
+                if upgrade.is_stale(ovl, node.uino):
+                    problems.append(
+                        "%s: conflict: the firmware's bytes under this"
+                        " partly changed file changed (reads fail with"
+                        " EIO); revert it or rewrite it whole" % path)
+        names.setdefault(node.uino, []).append(path)
+    _fsck_link_index(ovl, problems)
+    for uino, paths in names.items():
+        inode = ovl.store.get(uino)
+        origin = ovl._get_origin(uino)
+        indexed = origin is not None and ovl.store.get_meta(
+            ovl._root_ino, INDEX_PREFIX + str(origin.ino)) is not None
+        if indexed:
+            if inode.nlink < len(paths):
+                problems.append("%s: nlink %d below its %d upper names"
+                                % (paths[0], inode.nlink, len(paths)))
+        elif inode.nlink != len(paths):
+            problems.append("%s: nlink %d but %d names"
+                            % (paths[0], inode.nlink, len(paths)))
+    return problems
+
+
+def _fsck_origin(ovl, path, node, problems):
+    """A partly copied-up file whose lower original is gone reads
+    zeros where its unchanged bytes were."""
+    origin, entry = ovl._origin_entry(node.uino)
+    if origin is None or entry is not None or not is_reg(node.inode.mode):
+        return
+    below = min(origin.lowlim, node.inode.size)
+    for _, _, data in ovl.store.read(node.uino, 0, below):
+        if data is None:
+            problems.append("%s: origin %s is missing from the lower;"
+                            " its unchanged bytes read as zeros"
+                            % (path, origin.path))
+            return
+
+
+def _fsck_link_index(ovl, problems):
+    """Each link:<lower ino> entry names a live upper non-directory
+    copied up from that lower inode."""
+    for key in ovl.store.meta_keys(ovl._root_ino):
+        if not key.startswith(INDEX_PREFIX):
+            continue
+        raw = ovl.store.get_meta(ovl._root_ino, key)
+        try:
+            uino = int(raw)
+        except ValueError:
+            uino = None
+        inode = None if uino is None else ovl.store.get(uino)
+        origin = None if inode is None else ovl._get_origin(uino)
+        if inode is None or is_dir(inode.mode):
+            problems.append("link index %s: upper inode %r is missing or"
+                            " a directory" % (key, bytes(raw)))
+        elif origin is None or INDEX_PREFIX + str(origin.ino) != key:
+            problems.append("link index %s: upper inode %d was not"
+                            " copied up from that lower inode"
+                            % (key, uino))
+
+
+def _walk_upper_fsck(ovl, problems):
+    try:
+        for item in walk_upper(ovl, ovl._root()):
+            yield item
+    except ValueError as e:
+        problems.append("upper tree: %s" % e)
+
+
+def reset(ovl, keep=()):
+    """Factory reset: the upper becomes empty, atomically.  keep: paths
+    whose upper entries (a changed file, a subtree, a whiteout) survive,
+    with the upper directories above them; then the reset is one
+    transaction that drops everything else (OpenWrt keeps /etc/config
+    across a sysupgrade)."""
+    ovl._writable()
+    keep = [split_path(normalize(p)) for p in keep]
+    if keep:
+        if [] not in keep:          # keeping "/" keeps everything
+            ovl._mutate("/", lambda txn: _reset_keeping(ovl, txn, keep))
+        return
+    ovl.writeback.drop_all()
+    ovl._bases_checked.clear()
+    ovl._origins.clear()
+    # the new root shows the firmware's root, in the same transaction
+    ovl.store.reset(**lower_root_attrs(ovl.lower))
+    ovl._check_lower_identity()
+
+
+def _reset_keeping(ovl, txn, keep):
+    dropped = {}
+    _drop_except(ovl, txn, ovl._root(), keep, dropped)
+    for uino in dropped:
+        count, lower_named = dropped[uino]
+        drop_links(ovl, txn, uino, count, lower_named)
+    attrs = ovl.store.get(ovl._root_ino).attrs()
+    attrs.update(lower_root_attrs(ovl.lower))
+    txn.put_inode(ovl._root_ino, **attrs)
+    txn.set_meta(ovl._root_ino, META_RESET, None)
+
+
+def _drop_except(ovl, txn, node, keep, dropped):
+    """Unlink node's upper entries except those on a kept path (keep:
+    component lists relative to node)."""
+    for name, value in ovl.store.listdir(node.uino):
+        tails = [k[1:] for k in keep if k[0] == name]
+        if [] in tails:
+            continue
+        child = None if ovl._whiteout(value) else ovl._child(node, name)
+        if tails and child is not None and child.isdir():
+            _drop_except(ovl, txn, child, tails, dropped)
+            continue
+        if child is not None:
+            _drop_upper_tree(ovl, txn, child, dropped)
+        txn.unlink(node.uino, name)

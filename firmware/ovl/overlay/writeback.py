@@ -1,0 +1,225 @@
+"""Write-back: what open files wrote and has not been committed yet.
+
+One WriteBuffer per upper inode, shared by every handle of that inode: an
+open upper transaction holding what they wrote, committed whole on
+flush(), close(), Overlay.sync(), or before any other overlay operation
+that looks at or changes the tree (reads of the same file go through the
+transaction and commit nothing).  However much is written, RAM holds at
+most Overlay.write_buffer bytes of it: the rest is streamed to flash as
+provisional nodes that count only if the transaction commits.  A file
+created by open() is created in that same transaction, so after a power
+cut it is absent or complete.
+
+WriteBack owns the buffers and the errors of failed flushes; the overlay
+and its file objects go through its methods.
+"""
+
+from ovl import compat
+from ovl.compat import oserror
+
+
+class WriteBuffer:
+    """What the handles of one upper file wrote since its last commit
+    point: an open upper transaction, begun at the first change."""
+
+    def __init__(self, ovl, uino, size, txn=None):
+        self.ovl = ovl
+        self.uino = uino
+        self.size = size
+        self.touched = txn is not None
+        self.cut = None         # a truncation committed with the data
+        self.created = txn is not None   # the txn also creates the file
+        self.txn = txn          # overlay _Txn
+        self.beginning = False  # begin() is running (flush_all skips it)
+
+    def begin(self):
+        """The open transaction, begun (with the truncation at open, or the
+        first-change bookkeeping of a copied-up file) if it was not."""
+        if self.txn is None:
+            ovl = self.ovl
+            txn = ovl._begin_txn()
+            self.beginning = True
+            try:
+                if self.cut is not None:
+                    ovl._truncate_node(txn, ovl._node_of_ino(self.uino),
+                                       self.cut)
+                else:
+                    ovl._note_change(txn, self.uino,
+                                     ovl._get_origin(self.uino))
+            except BaseException:
+                txn.abort()
+                raise
+            finally:
+                self.beginning = False
+            self.txn = txn
+        return self.txn
+
+    def view(self):
+        """The store Txn to read the file through, or None (no change)."""
+        return None if self.txn is None else self.txn.txn
+
+    def add(self, offset, data):
+        txn = self.begin()
+        step = max(1, self.ovl.write_buffer)
+        view = memoryview(data)
+        for at in range(0, len(data), step):
+            # the Txn streams what it holds past write_buffer to flash
+            txn.write(self.uino, offset + at, bytes(view[at:at + step]))
+        self.touched = True
+        if offset + len(data) > self.size:
+            self.size = offset + len(data)
+
+    def abort(self):
+        if self.txn is not None:
+            self.txn.abort()
+            self.txn = None
+
+
+class WriteBack:
+    """The overlay's pending writes: {upper ino: WriteBuffer}, and the
+    error of each file whose flush failed, kept for its handle."""
+
+    def __init__(self, ovl):
+        self.ovl = ovl
+        self.buffers = {}
+        self.errors = {}
+
+    def pending(self, uino):
+        """uino's WriteBuffer (its size, its view()), or None."""
+        return self.buffers.get(uino)
+
+    def size(self, uino, committed):
+        """uino's size with its pending writes (committed: without)."""
+        buf = self.buffers.get(uino)
+        return committed if buf is None else buf.size
+
+    def current_size(self, uino, name):
+        """Open upper file uino's size with its pending writes (name: the
+        file's, for the error when the inode is gone)."""
+        buf = self.buffers.get(uino)
+        if buf is not None:
+            return buf.size
+        inode = self.ovl.store.get(uino)
+        if inode is None:
+            raise oserror(compat.ESTALE, name)
+        return inode.size
+
+    def created(self, uino, txn):
+        """open() created uino in txn, which stays open for its data."""
+        self.buffers[uino] = WriteBuffer(self.ovl, uino, 0, txn)
+
+    def truncated(self, uino):
+        """open() with O_TRUNC: uino is cut to 0 when its buffer commits, so
+        the rewrite commits as one transaction (old or new content)."""
+        buf = WriteBuffer(self.ovl, uino, 0)
+        buf.cut = 0
+        buf.touched = True
+        self.buffers[uino] = buf
+
+    def write(self, uino, offset, data, name):
+        """Add data at offset to uino's pending writes.  On a failure (out
+        of space streaming it) the file keeps its committed content, and
+        nothing is left behind to fail again later."""
+        buf = self.buffers.get(uino)
+        if buf is None:
+            buf = WriteBuffer(self.ovl, uino, self.current_size(uino, name))
+            self.buffers[uino] = buf
+        try:
+            buf.add(offset, data)
+        except BaseException:
+            self.drop(uino)
+            raise
+
+    def flush_all(self):
+        """Commit every file's buffered data (one transaction per file).
+
+        A file whose commit fails is dropped and its error kept for its own
+        handle (see flush_quietly): the operation that happened to trigger
+        the flush is not refused for another file's data.  Returns the first
+        such error, for sync() to report."""
+        first = None
+        if self.buffers:
+            for uino in list(self.buffers):
+                if self.buffers[uino].beginning:
+                    # reached from inside that file's own begin() (a lookup
+                    # made while its first change is being recorded, e.g.
+                    # by an import through the VFS): flushing it here would
+                    # commit it early and lose what it writes next
+                    continue
+                err = self.flush_quietly(uino)
+                if first is None:
+                    first = err
+        return first
+
+    def flush_quietly(self, uino):
+        """Flush uino; on failure keep the error for the file's handle.
+
+        Linux reports a failed writeback at the file's next fsync or close;
+        so does this: the handle's next write, flush or close raises it
+        (take_error).  The buffer itself is gone either way."""
+        try:
+            self.flush(uino)
+        except OSError as e:
+            self.errors[uino] = e
+            return e
+        return None
+
+    def take_error(self, uino):
+        """Raise, once, the error of a failed flush of uino's data."""
+        err = self.errors.pop(uino, None)
+        if err is not None:
+            raise err
+
+    def flush(self, uino):
+        """Commit uino's pending writes: their one transaction.
+
+        On any failure (a full store, most often) the transaction is
+        aborted (what it streamed is dead space) and the file keeps its
+        last committed content: a buffer left behind would be flushed again
+        by every later operation, and fail again, wedging the whole tree."""
+        buf = self.buffers.pop(uino, None)
+        if buf is None:
+            return
+        if not buf.touched:
+            buf.abort()
+            return
+        ovl = self.ovl
+        try:
+            txn = buf.begin()
+            now = ovl._now()
+            if buf.created:
+                txn.put_inode(uino, size=buf.size, mtime=now, ctime=now)
+            else:
+                inode = ovl.store.get(uino)
+                if inode is None:
+                    raise oserror(compat.ESTALE, "inode %d" % uino)
+                txn.put_inode(uino, **ovl._attrs(inode, size=buf.size,
+                                                 mtime=now, ctime=now))
+            txn.commit()
+        except BaseException:
+            buf.abort()
+            raise
+        ovl._forget_origins(txn)
+
+    def close(self, uino):
+        """A writable handle of uino closes: commit its pending writes,
+        unless data a handle wrote was already lost (a failed flush), which
+        is raised instead: what came after it is not committed as if it
+        were whole."""
+        if uino in self.errors:
+            self.drop(uino)
+            self.take_error(uino)
+        self.flush(uino)
+
+    def drop(self, uino):
+        """Forget uino's pending writes (the file was deleted, or its data
+        was lost): abort their transaction."""
+        buf = self.buffers.pop(uino, None)
+        if buf is not None:
+            buf.abort()
+
+    def drop_all(self):
+        """Forget every pending write and kept error (a factory reset)."""
+        for uino in list(self.buffers):
+            self.drop(uino)
+        self.errors.clear()
