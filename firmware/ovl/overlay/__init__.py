@@ -41,49 +41,22 @@ from ovl.overlay.copyup import CopyUp
 from ovl.overlay.writeback import WriteBack
 
 
+# st_* names of StatResult's fields, in order (a string: its text costs no
+# heap at import, as ten properties would)
+STAT_FIELDS = "st_mode st_ino st_dev st_nlink st_uid st_gid st_size " \
+    "st_atime st_mtime st_ctime"
+
+
 class StatResult(tuple):
     """os.stat_result order: (mode, ino, dev, nlink, uid, gid, size,
-    atime, mtime, ctime) - MicroPython's 10-tuple, with attribute names."""
+    atime, mtime, ctime) - MicroPython's 10-tuple, with attribute names
+    (STAT_FIELDS)."""
 
-    @property
-    def st_mode(self):
-        return self[0]
-
-    @property
-    def st_ino(self):
-        return self[1]
-
-    @property
-    def st_dev(self):
-        return self[2]
-
-    @property
-    def st_nlink(self):
-        return self[3]
-
-    @property
-    def st_uid(self):
-        return self[4]
-
-    @property
-    def st_gid(self):
-        return self[5]
-
-    @property
-    def st_size(self):
-        return self[6]
-
-    @property
-    def st_atime(self):
-        return self[7]
-
-    @property
-    def st_mtime(self):
-        return self[8]
-
-    @property
-    def st_ctime(self):
-        return self[9]
+    def __getattr__(self, name):
+        fields = STAT_FIELDS.split()
+        if name in fields:
+            return self[fields.index(name)]
+        raise AttributeError(name)
 
 
 class Overlay(Resolve, CopyUp):

@@ -198,7 +198,14 @@ class CopyUp:
 
 class _Txn:
     """The store's Txn plus what the overlay tracks about it: whether
-    anything was done, which origins changed, which paths were copied up."""
+    anything was done, which origins changed, which paths were copied up.
+
+    Names go to the store's Txn through link, whiteout and unlink, which
+    check that the upper can store them; every other Txn method (new_ino,
+    put_inode, write, truncate, set_symlink, set_meta, delete_inode,
+    commit, abort) is the store Txn's own, reached through __getattr__,
+    which marks the transaction dirty (what is done after commit or abort
+    does not matter)."""
 
     def __init__(self, txn):
         self.txn = txn
@@ -206,45 +213,21 @@ class _Txn:
         self.origins_changed = []
         self.copied = {}        # path -> node given an upper inode here
 
-    def _use(self):
+    def __getattr__(self, name):
         self.dirty = True
-        return self.txn
-
-    def new_ino(self):
-        return self._use().new_ino()
-
-    def put_inode(self, ino, **attrs):
-        self._use().put_inode(ino, **attrs)
+        return getattr(self.txn, name)
 
     def link(self, dir_ino, name, ino):
-        self._use().link(dir_ino, upper_name(name), ino)
+        self.dirty = True
+        self.txn.link(dir_ino, upper_name(name), ino)
 
     def whiteout(self, dir_ino, name):
-        self._use().whiteout(dir_ino, upper_name(name))
+        self.dirty = True
+        self.txn.whiteout(dir_ino, upper_name(name))
 
     def unlink(self, dir_ino, name):
-        self._use().unlink(dir_ino, upper_name(name))
-
-    def write(self, ino, offset, data):
-        self._use().write(ino, offset, data)
-
-    def truncate(self, ino, size):
-        self._use().truncate(ino, size)
-
-    def set_symlink(self, ino, target):
-        self._use().set_symlink(ino, target)
-
-    def set_meta(self, ino, key, value):
-        self._use().set_meta(ino, key, value)
-
-    def delete_inode(self, ino):
-        self._use().delete_inode(ino)
-
-    def commit(self):
-        self.txn.commit()
-
-    def abort(self):
-        self.txn.abort()
+        self.dirty = True
+        self.txn.unlink(dir_ino, upper_name(name))
 
 
 class _TxnInode:
