@@ -30,12 +30,12 @@ import time
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_dir, is_reg, \
-    is_lnk, join, normalize
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, is_dir, is_reg, join, \
+    normalize
+# MAX_FILE_SIZE and UPPER_INO_BASE are also for callers (the CLI, tests)
 from ovl.overlay.meta import (UPPER_INO_BASE, META_ORIGIN, META_LOWER_ID,
                               META_RESET, META_BASE, NAME_MAX, MAX_FILE_SIZE,
-                              MAX_ID, TIME_MIN, TIME_MAX, Origin,
-                              identity_bytes, lower_root_attrs)
+                              Origin, identity_bytes, lower_root_attrs)
 from ovl.overlay.resolve import Resolve
 from ovl.overlay.copyup import CopyUp
 from ovl.overlay.writeback import WriteBack
@@ -118,27 +118,23 @@ class Overlay(Resolve, CopyUp):
         self.flush_all()
         return self._stat_node(self._walk(path, follow=False))
 
+    # rdev, readlink, exists and the other operations MicroPython's VFS
+    # never calls live in ovl.overlay.hostops, imported at first use
+
     def exists(self, path):
-        try:
-            self._walk(path, follow=False)
-            return True
-        except OSError:
-            return False
+        from ovl.overlay.hostops import exists
+        return exists(self, path)
 
     def rdev(self, path):
         """Device number of the device node at path (a final symlink is not
         followed); 0 for anything else.  Kept apart from lstat, whose
         result is MicroPython's 10-tuple."""
-        node = self._walk(path, follow=False)
-        if node.inode is not None:
-            return node.inode.rdev
-        return node.lentry.rdev
+        from ovl.overlay.hostops import rdev
+        return rdev(self, path)
 
     def readlink(self, path):
-        node = self._walk(path, follow=False)
-        if not is_lnk(node.mode):
-            raise oserror(compat.EINVAL, path)
-        return self._readlink_node(node)
+        from ovl.overlay.hostops import readlink
+        return readlink(self, path)
 
     def ilistdir(self, path="/"):
         """Iterator of (name, type, ino, size); type is the S_IFMT bits."""
@@ -258,25 +254,12 @@ class Overlay(Resolve, CopyUp):
         self._create(path, mode, make)
 
     def symlink(self, target, path):
-        def make(txn, parent, name):
-            data = target.encode()
-            uino, _ = self._new_inode(txn, S_IFLNK | 0o777, size=len(data))
-            txn.set_symlink(uino, target)
-            return uino
-        self._create(path, 0, make)
+        from ovl.overlay.hostops import symlink
+        symlink(self, target, path)
 
     def mknod(self, path, mode, rdev=0):
-        if mode & S_IFMT in (0, S_IFREG):
-            mode = S_IFREG | (mode & 0o7777)
-        elif mode & S_IFMT == S_IFDIR:
-            raise oserror(compat.EINVAL, path)
-
-        def make(txn, parent, name):
-            uino, _ = self._new_inode(txn, (mode & S_IFMT) |
-                                      (mode & ~self.umask & 0o7777),
-                                      rdev=rdev)
-            return uino
-        self._create(path, mode, make)
+        from ovl.overlay.hostops import mknod
+        mknod(self, path, mode, rdev)
 
     def _create_file(self, path, perm=0o666, keep_open=False):
         def make(txn, parent, name):
@@ -319,20 +302,8 @@ class Overlay(Resolve, CopyUp):
         self._mutate(path, op)
 
     def link(self, src, dst):
-        def op(txn):
-            # Linux's order: source lookup, target name, then "a directory"
-            node = self._walk(src, follow=False)
-            parent, name = self._walk_parent(dst)
-            if self._child(parent, name) is not None:
-                raise oserror(compat.EEXIST, dst)
-            if node.isdir():
-                raise oserror(compat.EPERM, src)
-            self._copy_up(txn, node)
-            self._copy_up(txn, parent)
-            self._link_name(txn, parent, name, node.uino)
-            self._put(txn, node, nlink=node.inode.nlink + 1, ctime=self._now())
-            self._touch_dir(txn, parent)
-        self._mutate(dst, op)
+        from ovl.overlay.hostops import link
+        link(self, src, dst)
 
     def rename(self, src, dst):
         def op(txn):
@@ -397,55 +368,26 @@ class Overlay(Resolve, CopyUp):
         self._mutate(dst, op)
 
     def chmod(self, path, mode):
-        def op(txn):
-            node = self._copy_up(txn, self._walk(path))
-            self._put(txn, node, mode=(node.inode.mode & S_IFMT) |
-                      (mode & 0o7777), ctime=self._now())
-        self._mutate(path, op)
+        from ovl.overlay.hostops import chmod
+        chmod(self, path, mode)
 
     def chown(self, path, uid, gid, follow=True):
-        for v in (uid, gid):
-            if v != -1 and not 0 <= v <= MAX_ID:
-                raise oserror(compat.EINVAL, path)
-
-        def op(txn):
-            node = self._copy_up(txn, self._walk(path, follow=follow))
-            i = node.inode
-            self._put(txn, node, uid=i.uid if uid == -1 else uid,
-                      gid=i.gid if gid == -1 else gid, ctime=self._now())
-        self._mutate(path, op)
+        from ovl.overlay.hostops import chown
+        chown(self, path, uid, gid, follow)
 
     def lchown(self, path, uid, gid):
-        self.chown(path, uid, gid, follow=False)
+        from ovl.overlay.hostops import lchown
+        lchown(self, path, uid, gid)
 
     def utime(self, path, times=None, follow=True):
         """times = (atime, mtime) or None for now.  Only mtime is kept.
         follow=False sets a final symlink's own time (lutimes)."""
-        mtime = None if times is None else int(times[1])
-        if mtime is not None and not TIME_MIN <= mtime <= TIME_MAX:
-            raise oserror(compat.EINVAL, path)
-
-        def op(txn):
-            node = self._copy_up(txn, self._walk(path, follow=follow))
-            now = self._now()
-            self._put(txn, node, mtime=now if mtime is None else mtime,
-                      ctime=now)
-        self._mutate(path, op)
+        from ovl.overlay.hostops import utime
+        utime(self, path, times, follow)
 
     def truncate(self, path, size):
-        if size < 0:
-            raise oserror(compat.EINVAL, path)
-        if size > MAX_FILE_SIZE:
-            raise oserror(compat.EFBIG, path)
-        node = self._walk(path)
-        if node.isdir():
-            raise oserror(compat.EISDIR, path)
-        if not is_reg(node.mode):
-            raise oserror(compat.EINVAL, path)
-
-        def op(txn):
-            self._truncate_node(txn, self._walk(path), size)
-        self._mutate(path, op)
+        from ovl.overlay.hostops import truncate
+        truncate(self, path, size)
 
     def open(self, path, mode="r", buffering=-1, encoding=None):
         """A file object (ovl.overlay.file.OverlayFile), binary or text per
@@ -497,12 +439,12 @@ class Overlay(Resolve, CopyUp):
         self._mutate(path, op)
 
     def read_bytes(self, path):
-        with self.open(path, "rb") as f:
-            return f.read()
+        from ovl.overlay.hostops import read_bytes
+        return read_bytes(self, path)
 
     def write_bytes(self, path, data):
-        with self.open(path, "wb") as f:
-            f.write(data)
+        from ovl.overlay.hostops import write_bytes
+        write_bytes(self, path, data)
 
     def sync(self):
         err = self.flush_all()

@@ -1,0 +1,140 @@
+"""Operations MicroPython's VFS never calls: hard links, symlinks, device
+nodes, modes, owners, times, truncate by path, readlink, rdev, exists,
+read_bytes and write_bytes.
+
+The FUSE mount, the CLI, the agent and tests use them; a board's boot,
+mount and file IO do not, so Overlay imports this module at their first
+use and a board's heap keeps none of it otherwise.  Each function takes
+the Overlay as its first argument; Overlay's methods of the same names
+document them.
+"""
+
+from ovl import compat
+from ovl.compat import oserror
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_reg, is_lnk
+from ovl.overlay.meta import MAX_FILE_SIZE, MAX_ID, TIME_MIN, TIME_MAX
+
+
+def rdev(ovl, path):
+    node = ovl._walk(path, follow=False)
+    if node.inode is not None:
+        return node.inode.rdev
+    return node.lentry.rdev
+
+
+def readlink(ovl, path):
+    node = ovl._walk(path, follow=False)
+    if not is_lnk(node.mode):
+        raise oserror(compat.EINVAL, path)
+    return ovl._readlink_node(node)
+
+
+def exists(ovl, path):
+    try:
+        ovl._walk(path, follow=False)
+        return True
+    except OSError:
+        return False
+
+
+def symlink(ovl, target, path):
+    def make(txn, parent, name):
+        data = target.encode()
+        uino, _ = ovl._new_inode(txn, S_IFLNK | 0o777, size=len(data))
+        txn.set_symlink(uino, target)
+        return uino
+    ovl._create(path, 0, make)
+
+
+def mknod(ovl, path, mode, rdev=0):
+    if mode & S_IFMT in (0, S_IFREG):
+        mode = S_IFREG | (mode & 0o7777)
+    elif mode & S_IFMT == S_IFDIR:
+        raise oserror(compat.EINVAL, path)
+
+    def make(txn, parent, name):
+        uino, _ = ovl._new_inode(txn, (mode & S_IFMT) |
+                                 (mode & ~ovl.umask & 0o7777), rdev=rdev)
+        return uino
+    ovl._create(path, mode, make)
+
+
+def link(ovl, src, dst):
+    def op(txn):
+        # Linux's order: source lookup, target name, then "a directory"
+        node = ovl._walk(src, follow=False)
+        parent, name = ovl._walk_parent(dst)
+        if ovl._child(parent, name) is not None:
+            raise oserror(compat.EEXIST, dst)
+        if node.isdir():
+            raise oserror(compat.EPERM, src)
+        ovl._copy_up(txn, node)
+        ovl._copy_up(txn, parent)
+        ovl._link_name(txn, parent, name, node.uino)
+        ovl._put(txn, node, nlink=node.inode.nlink + 1, ctime=ovl._now())
+        ovl._touch_dir(txn, parent)
+    ovl._mutate(dst, op)
+
+
+def chmod(ovl, path, mode):
+    def op(txn):
+        node = ovl._copy_up(txn, ovl._walk(path))
+        ovl._put(txn, node, mode=(node.inode.mode & S_IFMT) |
+                 (mode & 0o7777), ctime=ovl._now())
+    ovl._mutate(path, op)
+
+
+def chown(ovl, path, uid, gid, follow=True):
+    for v in (uid, gid):
+        if v != -1 and not 0 <= v <= MAX_ID:
+            raise oserror(compat.EINVAL, path)
+
+    def op(txn):
+        node = ovl._copy_up(txn, ovl._walk(path, follow=follow))
+        i = node.inode
+        ovl._put(txn, node, uid=i.uid if uid == -1 else uid,
+                 gid=i.gid if gid == -1 else gid, ctime=ovl._now())
+    ovl._mutate(path, op)
+
+
+def lchown(ovl, path, uid, gid):
+    chown(ovl, path, uid, gid, follow=False)
+
+
+def utime(ovl, path, times=None, follow=True):
+    mtime = None if times is None else int(times[1])
+    if mtime is not None and not TIME_MIN <= mtime <= TIME_MAX:
+        raise oserror(compat.EINVAL, path)
+
+    def op(txn):
+        node = ovl._copy_up(txn, ovl._walk(path, follow=follow))
+        now = ovl._now()
+        ovl._put(txn, node, mtime=now if mtime is None else mtime,
+                 ctime=now)
+    ovl._mutate(path, op)
+
+
+def truncate(ovl, path, size):
+    if size < 0:
+        raise oserror(compat.EINVAL, path)
+    if size > MAX_FILE_SIZE:
+        raise oserror(compat.EFBIG, path)
+    node = ovl._walk(path)
+    if node.isdir():
+        raise oserror(compat.EISDIR, path)
+    if not is_reg(node.mode):
+        raise oserror(compat.EINVAL, path)
+
+    def op(txn):
+        ovl._truncate_node(txn, ovl._walk(path), size)
+    ovl._mutate(path, op)
+
+
+def read_bytes(ovl, path):
+    with ovl.open(path, "rb") as f:
+        return f.read()
+
+
+def write_bytes(ovl, path, data):
+    with ovl.open(path, "wb") as f:
+        f.write(data)
