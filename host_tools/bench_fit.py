@@ -480,10 +480,15 @@ def import_heap(setup, modules, romfs):
             f.write(rf.romfs_image(setup.mpy_dir))
     order = [m for m in IMPORT_ORDER if m in modules] + \
         sorted(m for m in modules if m not in IMPORT_ORDER)
-    code = IMPORT_PROBE % {"romfs": image if romfs else None,
-                           "mpy": setup.mpy_dir, "modules": order}
+    # relative names in the work directory: a module's __file__ is on the
+    # heap, so an absolute path would make the figure depend on where the
+    # work directory is
+    code = IMPORT_PROBE % {
+        "romfs": os.path.relpath(image, setup.work) if romfs else None,
+        "mpy": os.path.relpath(setup.mpy_dir, setup.work), "modules": order}
     proc = subprocess.run([find_micropython(), "-X", "heapsize=8M", "-c",
-                           code], capture_output=True, text=True, check=True)
+                           code], capture_output=True, text=True, check=True,
+                          cwd=setup.work)
     out = {}
     for line in proc.stdout.split("\n"):
         if line:

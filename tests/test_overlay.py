@@ -488,3 +488,19 @@ def test_squashfs_lower(tmp_path, lower):
         assert o.read_bytes("/share2/a/b/c.txt") == b"deep\n"
         assert o.listdir("/etc") == sorted(os.listdir(os.path.join(lower,
                                                                    "etc")))
+
+
+def test_stat_fields_and_lazy_parts(runtime, tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "config").write_bytes(b"option=1\n")
+    runtime.run_checks("overlay_stat_and_lazy.py", {
+        "lazy modules after mount and IO": [],
+        "stat is a 10-tuple": [True, 10],
+        "st_* name its fields": [True] * 10,
+        "st_size": 12,
+        "unknown st_ field": "AttributeError",
+        "chmod then lstat mode": 0o600,
+        "diff": [["metadata", "/etc/config"], ["added", "/etc/new"]],
+        "lazy modules after chmod and diff": ["ovl.overlay.hostops",
+                                              "ovl.overlay.verbs"],
+    }, args=[str(tmp_path)])
