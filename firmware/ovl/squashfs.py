@@ -26,58 +26,22 @@ from ovl.paths import S_IFMT, S_IFDIR
 _unpack_from = struct.unpack_from
 
 
-class CorruptImageError(ValueError):
-    """The image is damaged or not a SquashFS 4.0 image."""
+def _errors():
+    """ovl.squashfs_errors, where the reader's exception classes live.
+    Imported at the first failure (or when a caller names one, through
+    __getattr__ below), so a board whose image is sound keeps none of the
+    13 classes (about 240 B of heap each)."""
+    from ovl import squashfs_errors
+    return squashfs_errors
 
 
-class BadMagicError(CorruptImageError):
-    """The superblock magic is not "hsqs"."""
-
-
-class BadSuperblockError(CorruptImageError):
-    """A superblock field is impossible (version, block size, table order)."""
-
-
-class TruncatedImageError(CorruptImageError):
-    """The image ends before the data the superblock says it holds."""
-
-
-class MetadataHeaderError(CorruptImageError):
-    """A metadata block header or its decompressed size is impossible."""
-
-
-class OutOfRangeError(CorruptImageError):
-    """An offset, index or size points outside its table or the image."""
-
-
-class BadInodeError(CorruptImageError):
-    """An inode has an unknown type or impossible fields."""
-
-
-class BadDirectoryError(CorruptImageError):
-    """A directory listing is malformed (counts, names, order, types)."""
-
-
-class DirectoryLoopError(CorruptImageError):
-    """A directory contains itself or one of its ancestors."""
-
-
-class DecompressionError(CorruptImageError):
-    """A compressed block is not a valid stream of the image's compressor."""
-
-
-class DecompressionBombError(DecompressionError):
-    """A block inflates to more than the block (or metadata) size."""
-
-
-class UnsupportedCompressorError(ValueError):
-    """The image is valid but this runtime cannot decompress its compressor."""
-
-
-class BlockSizeLimitError(ValueError):
-    """The image is valid but its data blocks are larger than the limit the
-    caller (a board's lower_block_size) allows: reading it would need more
-    RAM per block than the board has."""
+def __getattr__(name):
+    # squashfs.CorruptImageError and the others, as callers name them; any
+    # other missing name (getattr(module, "__path__", None) ...) imports
+    # nothing
+    if name.endswith("Error"):
+        return getattr(_errors(), name)
+    raise AttributeError(name)
 
 
 class _FileLoc:
@@ -167,7 +131,8 @@ def _body_format(itype, ref):
     """(struct format, size) of an inode body of type itype."""
     body_fmt = _BODY_FORMATS.get(itype)
     if body_fmt is None:
-        raise BadInodeError("inode 0x%x has unknown type %d" % (ref, itype))
+        raise _errors().BadInodeError(
+            "inode 0x%x has unknown type %d" % (ref, itype))
     return body_fmt
 
 
@@ -176,7 +141,7 @@ def _decode_name(raw):
         try:
             return str(raw, "utf-8")
         except UnicodeError:
-            raise BadDirectoryError("name %r is not UTF-8" % (raw,))
+            raise _errors().BadDirectoryError("name %r is not UTF-8" % (raw,))
     return raw.decode("utf-8", "surrogateescape")
 
 
@@ -189,8 +154,9 @@ def _encode_name(name):
 def _zlib_error(e, limit):
     """The reader's exception for compat.inflate's ValueError `e`."""
     if "exceeds" in str(e):
-        return DecompressionBombError("block inflates beyond %d bytes" % limit)
-    return DecompressionError("gzip block: %s" % e)
+        return _errors().DecompressionBombError(
+            "block inflates beyond %d bytes" % limit)
+    return _errors().DecompressionError("gzip block: %s" % e)
 
 
 def _make_decompressor(compression, block_log):
@@ -198,7 +164,8 @@ def _make_decompressor(compression, block_log):
     name = F.COMPRESSION_NAMES.get(compression)
     block_size = 1 << block_log
     if name is None:
-        raise BadSuperblockError("unknown compressor id %d" % compression)
+        raise _errors().BadSuperblockError(
+            "unknown compressor id %d" % compression)
     if compression == F.COMP_ZLIB:
         inflate = compat.inflate
         # Every block is compressed alone, so no back-reference reaches
@@ -226,16 +193,17 @@ def _make_decompressor(compression, block_log):
             try:
                 out = d.decompress(data, limit + 1)
             except lzma.LZMAError as e:
-                raise DecompressionError("%s block: %s" % (name, e))
+                raise _errors().DecompressionError("%s block: %s" % (name, e))
             if len(out) > limit:
-                raise DecompressionBombError(
+                raise _errors().DecompressionBombError(
                     "block inflates beyond %d bytes" % limit)
             if not d.eof:
-                raise DecompressionError("%s block: truncated stream" % name)
+                raise _errors().DecompressionError(
+                    "%s block: truncated stream" % name)
             return out
         return xz_block
     runtime = "MicroPython" if compat.MICROPYTHON else "this Python"
-    raise UnsupportedCompressorError(
+    raise _errors().UnsupportedCompressorError(
         "image uses the %s compressor, which %s cannot decompress"
         % (name, runtime))
 
@@ -267,49 +235,56 @@ class SquashFS:
         self._identity = None
         self._read_superblock()
         if max_block_size is not None and self.block_size > max_block_size:
-            raise BlockSizeLimitError(
+            raise _errors().BlockSizeLimitError(
                 "lower image has %d KiB blocks, over this board's limit of "
                 "%d KiB: rebuild it with `ovl mkimage --board` (or -b %dK)"
                 % (self.block_size >> 10, max_block_size >> 10,
                    max_block_size >> 10))
         self.root = self._inode(self.root_inode, "")
         if self.root.mode & S_IFMT != S_IFDIR:
-            raise BadInodeError("root inode is not a directory")
+            raise _errors().BadInodeError("root inode is not a directory")
 
     # -- superblock ---------------------------------------------------------
 
     def _read_superblock(self):
         size = self._src.size
         if size < F.SUPERBLOCK_SIZE:
-            raise TruncatedImageError("image of %d bytes is shorter than a "
-                                      "superblock" % size)
+            raise _errors().TruncatedImageError(
+                "image of %d bytes is shorter than a "
+                "superblock" % size)
         raw = self._src.read(0, F.SUPERBLOCK_SIZE)
         if len(raw) != F.SUPERBLOCK_SIZE:
-            raise TruncatedImageError("short read of the superblock")
+            raise _errors().TruncatedImageError("short read of the superblock")
         sb = F.decode(F.SUPERBLOCK, raw)
         if sb["s_magic"] != F.MAGIC:
-            raise BadMagicError("bad magic 0x%08x (not a SquashFS image)"
-                                % sb["s_magic"])
+            raise _errors().BadMagicError(
+                "bad magic 0x%08x (not a SquashFS image)"
+                % sb["s_magic"])
         if (sb["s_major"], sb["s_minor"]) != (F.VERSION_MAJOR, F.VERSION_MINOR):
-            raise BadSuperblockError("SquashFS version %d.%d, only 4.0 is read"
-                                     % (sb["s_major"], sb["s_minor"]))
+            raise _errors().BadSuperblockError(
+                "SquashFS version %d.%d, only 4.0 is read"
+                % (sb["s_major"], sb["s_minor"]))
         log = sb["block_log"]
         if (log < F.MIN_BLOCK_LOG or log > F.MAX_BLOCK_LOG
                 or sb["block_size"] != 1 << log):
-            raise BadSuperblockError("block size %d / log %d out of range"
-                                     % (sb["block_size"], log))
+            raise _errors().BadSuperblockError(
+                "block size %d / log %d out of range"
+                % (sb["block_size"], log))
         used = sb["bytes_used"]
         if used > size:
-            raise TruncatedImageError("image is %d bytes but the superblock "
-                                      "says %d are used" % (size, used))
+            raise _errors().TruncatedImageError(
+                "image is %d bytes but the superblock "
+                "says %d are used" % (size, used))
         if used < F.SUPERBLOCK_SIZE:
-            raise BadSuperblockError("bytes_used %d is smaller than the "
-                                     "superblock" % used)
+            raise _errors().BadSuperblockError(
+                "bytes_used %d is smaller than the "
+                "superblock" % used)
         itab = sb["inode_table_start"]
         dtab = sb["directory_table_start"]
         if not (F.SUPERBLOCK_SIZE <= itab < dtab < used):
-            raise BadSuperblockError("inode/directory table offsets out of "
-                                     "order")
+            raise _errors().BadSuperblockError(
+                "inode/directory table offsets out of "
+                "order")
         # The directory table runs up to the first of the later tables.
         dir_end = used
         for key in ("fragment_table_start", "lookup_table_start",
@@ -318,7 +293,7 @@ class SquashFS:
             if start != F.TABLE_ABSENT and dtab < start < dir_end:
                 dir_end = start
         if sb["no_ids"] == 0:
-            raise BadSuperblockError("id table is empty")
+            raise _errors().BadSuperblockError("id table is empty")
         self._check_index(sb["id_table_start"], sb["no_ids"], F.ID_ENTRY_SIZE,
                           dtab, used, "id")
         if sb["fragments"]:
@@ -326,7 +301,8 @@ class SquashFS:
                               F.FRAGMENT_ENTRY_SIZE, dtab, used, "fragment")
         block, offset = F.split_inode_ref(sb["root_inode"])
         if itab + block >= dtab or offset >= F.METADATA_SIZE:
-            raise BadSuperblockError("root inode reference out of range")
+            raise _errors().BadSuperblockError(
+                "root inode reference out of range")
         self._ids_count = sb["no_ids"]
         self._id_index = sb["id_table_start"]
         self._fragment_count = sb["fragments"]
@@ -358,17 +334,19 @@ class SquashFS:
     def _check_index(start, count, entry_size, low, used, what):
         nblocks = F.table_blocks(count, entry_size)
         if start == F.TABLE_ABSENT or start < low or start + 8 * nblocks > used:
-            raise BadSuperblockError("%s table index out of range" % what)
+            raise _errors().BadSuperblockError(
+                "%s table index out of range" % what)
 
     # -- raw reads ----------------------------------------------------------
 
     def _read(self, pos, n):
         if pos < 0 or n < 0 or pos + n > self.bytes_used:
-            raise OutOfRangeError("read of %d bytes at 0x%x beyond image end "
-                                  "0x%x" % (n, pos, self.bytes_used))
+            raise _errors().OutOfRangeError(
+                "read of %d bytes at 0x%x beyond image end "
+                "0x%x" % (n, pos, self.bytes_used))
         data = self._src.read(pos, n)
         if len(data) != n:
-            raise TruncatedImageError("short read at 0x%x" % pos)
+            raise _errors().TruncatedImageError("short read at 0x%x" % pos)
         return data
 
     def _decompress(self, raw, limit):
@@ -389,23 +367,26 @@ class SquashFS:
                 cache.insert(0, item)
                 return item[1], item[2]
         if pos < low or pos + 2 > high:
-            raise OutOfRangeError("metadata block at 0x%x outside its table "
-                                  "[0x%x, 0x%x)" % (pos, low, high))
+            raise _errors().OutOfRangeError(
+                "metadata block at 0x%x outside its table "
+                "[0x%x, 0x%x)" % (pos, low, high))
         if len(cache) >= self._cache_limit:
             cache.pop()             # before inflating: lowers the peak heap
         word = _unpack_from("<H", self._read(pos, 2))[0]
         size = word & F.METADATA_SIZE_MASK
         if size == 0 or size > F.METADATA_SIZE or pos + 2 + size > high:
-            raise MetadataHeaderError("metadata header 0x%04x at 0x%x: bad "
-                                      "size" % (word, pos))
+            raise _errors().MetadataHeaderError(
+                "metadata header 0x%04x at 0x%x: bad "
+                "size" % (word, pos))
         raw = self._read(pos + 2, size)
         if word & F.METADATA_UNCOMPRESSED:
             data = raw
         else:
             data = self._decompress(raw, F.METADATA_SIZE)
             if not data:
-                raise MetadataHeaderError("metadata block at 0x%x is empty"
-                                          % pos)
+                raise _errors().MetadataHeaderError(
+                    "metadata block at 0x%x is empty"
+                    % pos)
         item = [pos, data, pos + 2 + size]
         cache.insert(0, item)
         return data, item[2]
@@ -418,8 +399,9 @@ class SquashFS:
         data, nxt = self._meta_block(pos, low, high)
         while off >= len(data):
             if len(data) != F.METADATA_SIZE:
-                raise OutOfRangeError("offset %d past a %d-byte metadata "
-                                      "block at 0x%x" % (off, len(data), pos))
+                raise _errors().OutOfRangeError(
+                    "offset %d past a %d-byte metadata "
+                    "block at 0x%x" % (off, len(data), pos))
             off -= len(data)
             pos = nxt
             data, nxt = self._meta_block(pos, low, high)
@@ -436,9 +418,10 @@ class SquashFS:
             data, nxt = self._meta_block(pos, low, high)
             if off >= len(data):
                 if len(data) != F.METADATA_SIZE:
-                    raise OutOfRangeError("offset %d past a %d-byte metadata "
-                                          "block at 0x%x"
-                                          % (off, len(data), pos))
+                    raise _errors().OutOfRangeError(
+                        "offset %d past a %d-byte metadata "
+                        "block at 0x%x"
+                        % (off, len(data), pos))
                 off -= len(data)
                 pos = nxt
                 continue
@@ -467,8 +450,9 @@ class SquashFS:
         value = self._ids.get(index)
         if value is None:
             if index >= self._ids_count:
-                raise OutOfRangeError("id index %d beyond the %d ids"
-                                      % (index, self._ids_count))
+                raise _errors().OutOfRangeError(
+                    "id index %d beyond the %d ids"
+                    % (index, self._ids_count))
             raw = self._table_entry(self._id_index, index,
                                     F.ID_ENTRY_SIZE, "id")
             value = _unpack_from("<I", raw)[0]
@@ -483,8 +467,9 @@ class SquashFS:
             return self._last_fragment[1], self._last_fragment[2]
         count = self._fragment_count
         if index >= count:
-            raise OutOfRangeError("fragment %d beyond the %d fragments"
-                                  % (index, count))
+            raise _errors().OutOfRangeError(
+                "fragment %d beyond the %d fragments"
+                % (index, count))
         raw = self._table_entry(self._fragment_index, index,
                                 F.FRAGMENT_ENTRY_SIZE, "fragment")
         start, word, _ = _unpack_from(F.FRAGMENT_ENTRY[0], raw)
@@ -500,8 +485,9 @@ class SquashFS:
         high = self.directory_table_start
         pos = low + block
         if pos >= high or off >= F.METADATA_SIZE:
-            raise OutOfRangeError("inode reference 0x%x outside the inode "
-                                  "table" % ref)
+            raise _errors().OutOfRangeError(
+                "inode reference 0x%x outside the inode "
+                "table" % ref)
         cache = self._cache
         if cache and cache[0][0] == pos:
             data = cache[0][1]          # the usual case, without a call
@@ -544,8 +530,9 @@ class SquashFS:
             else:
                 nblocks = size >> self.block_log
                 if frag_offset >= bs:
-                    raise BadInodeError("inode %d: fragment offset %d beyond "
-                                        "block size" % (ino, frag_offset))
+                    raise _errors().BadInodeError(
+                        "inode %d: fragment offset %d beyond "
+                        "block size" % (ino, frag_offset))
             loc = _FileLoc(ref, start, fragment, frag_offset, pos, off, nblocks)
         elif kind == F.DIR_TYPE:
             if itype == F.DIR_TYPE:
@@ -554,15 +541,17 @@ class SquashFS:
             else:
                 nlink, size, start_block, parent, icount, doff, _x = body
             if doff >= F.METADATA_SIZE:
-                raise BadInodeError("inode %d: listing offset %d out of range"
-                                    % (ino, doff))
+                raise _errors().BadInodeError(
+                    "inode %d: listing offset %d out of range"
+                    % (ino, doff))
             listing = size - F.DIR_SIZE_EXTRA if size >= 4 else 0
             loc = _DirLoc(ref, start_block, doff, listing, icount, pos, off,
                           parent)
         elif kind == F.SYMLINK_TYPE:
             nlink, size = body
             if size > _MAX_SYMLINK:
-                raise BadInodeError("inode %d: symlink of %d bytes" % (ino, size))
+                raise _errors().BadInodeError(
+                    "inode %d: symlink of %d bytes" % (ino, size))
             loc = _LinkLoc(ref, pos, off)
         elif kind == F.BLKDEV_TYPE or kind == F.CHRDEV_TYPE:
             nlink, word = body[0], body[1]
@@ -594,17 +583,20 @@ class SquashFS:
         data = None
         while consumed < total:
             if consumed + F.DIR_HEADER_SIZE > total:
-                raise BadDirectoryError("listing ends inside a run header")
+                raise _errors().BadDirectoryError(
+                    "listing ends inside a run header")
             head, pos, off = self._meta_unpack(_DIR_HEADER_FMT, 12, pos, off,
                                                low, high)
             consumed += F.DIR_HEADER_SIZE
             count, start_block, base = head
             if count >= F.DIR_RUN_MAX:
-                raise BadDirectoryError("directory run of %d entries (max %d)"
-                                        % (count + 1, F.DIR_RUN_MAX))
+                raise _errors().BadDirectoryError(
+                    "directory run of %d entries (max %d)"
+                    % (count + 1, F.DIR_RUN_MAX))
             for _ in range(count + 1):
                 if consumed + F.DIR_ENTRY_SIZE > total:
-                    raise BadDirectoryError("listing ends inside an entry")
+                    raise _errors().BadDirectoryError(
+                        "listing ends inside an entry")
                 if pos != data_pos:
                     data, _ = self._meta_block(pos, low, high)
                     if _KEEP_LISTING_BLOCK:
@@ -624,18 +616,21 @@ class SquashFS:
                     raw = None
                 consumed += F.DIR_ENTRY_SIZE + nsize
                 if nsize > F.NAME_MAX or consumed > total:
-                    raise BadDirectoryError("entry name of %d bytes overruns "
-                                            "the listing" % nsize)
+                    raise _errors().BadDirectoryError(
+                        "entry name of %d bytes overruns "
+                        "the listing" % nsize)
                 if raw is None:
                     raw, pos, off = self._meta_bytes(nsize, pos, off, low,
                                                      high)
                 # 47 is "/": an int operand makes `in` a plain byte
                 # search (a bytes one costs CPython a caught TypeError).
                 if 47 in raw or 0 in raw or raw == b"." or raw == b"..":
-                    raise BadDirectoryError("illegal name %r" % (raw,))
+                    raise _errors().BadDirectoryError(
+                        "illegal name %r" % (raw,))
                 if prev is not None and raw <= prev:
-                    raise BadDirectoryError("listing not sorted at %r"
-                                            % (raw,))
+                    raise _errors().BadDirectoryError(
+                        "listing not sorted at %r"
+                        % (raw,))
                 prev = raw
                 yield (raw, (start_block << 16) | ioff,
                        (base + delta) & 0xFFFFFFFF, etype)
@@ -667,14 +662,16 @@ class SquashFS:
                 index, start_block, nsize = head
                 nsize += 1
                 if nsize > F.NAME_MAX:
-                    raise BadDirectoryError("index name of %d bytes" % nsize)
+                    raise _errors().BadDirectoryError(
+                        "index name of %d bytes" % nsize)
                 first, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low,
                                                      high)
                 if first > target:
                     break
                 if index >= d.listing_size or index < consumed:
-                    raise BadDirectoryError("directory index offset %d out "
-                                            "of range" % index)
+                    raise _errors().BadDirectoryError(
+                        "directory index offset %d out "
+                        "of range" % index)
                 pos = self.directory_table_start + start_block
                 off = (d.offset + index) % F.METADATA_SIZE
                 consumed = index
@@ -689,13 +686,16 @@ class SquashFS:
         """The Entry a listing entry points at, checked against it."""
         child = self._inode(ref, _decode_name(raw) if name is None else name)
         if child.ino != ino:
-            raise BadDirectoryError("entry %r says inode %d, inode says %d"
-                                    % (raw, ino, child.ino))
+            raise _errors().BadDirectoryError(
+                "entry %r says inode %d, inode says %d"
+                % (raw, ino, child.ino))
         if F.TYPE_TO_S_IF.get(etype) != child.mode & S_IFMT:
-            raise BadDirectoryError("entry %r type %d does not match its inode"
-                                    % (raw, etype))
+            raise _errors().BadDirectoryError(
+                "entry %r type %d does not match its inode"
+                % (raw, etype))
         if ref == d.ref:
-            raise DirectoryLoopError("directory %r contains itself" % (raw,))
+            raise _errors().DirectoryLoopError(
+                "directory %r contains itself" % (raw,))
         return child
 
     # -- the Lower interface --------------------------------------------------
@@ -820,8 +820,9 @@ class SquashFS:
                 size = word & F.METADATA_SIZE_MASK
                 nxt = pos + 2 + size
                 if size == 0 or size > F.METADATA_SIZE or nxt > end:
-                    raise MetadataHeaderError("metadata header 0x%04x at 0x%x:"
-                                              " bad size" % (word, pos))
+                    raise _errors().MetadataHeaderError(
+                        "metadata header 0x%04x at 0x%x:"
+                        " bad size" % (word, pos))
                 # The block's last bytes and the next block's header (the
                 # 2 bytes after the table, if it ends here) in one read.
                 start = max(pos + 2, nxt - 4)
@@ -857,8 +858,9 @@ class SquashFS:
             yield child_path, child
             if isinstance(child.loc, _DirLoc):
                 if child.loc.ref in ancestors:
-                    raise DirectoryLoopError("%s is its own ancestor"
-                                             % child_path)
+                    raise _errors().DirectoryLoopError(
+                        "%s is its own ancestor"
+                        % child_path)
                 ancestors.append(child.loc.ref)
                 stack.append((child_path, self.readdir(child)))
 
@@ -1000,9 +1002,9 @@ class SquashFS:
                     pos += word & F.DATA_SIZE_MASK
                     block_start += bs
                     i += 1
-        except CorruptImageError:
-            raise
         except ValueError as e:
+            if isinstance(e, _errors().CorruptImageError):
+                raise
             raise _zlib_error(e, bs)
         finally:
             # Keep the last block for a following small read within it (a
@@ -1068,12 +1070,14 @@ class SquashFS:
             # order; MicroPython keeps one block, so order is moot).
             del self._frags[next(iter(self._frags))]   # likewise
         if word >> F.DATA_RESERVED_SHIFT:
-            raise OutOfRangeError("%s: block size word 0x%x has reserved "
-                                  "bits" % (what, word))
+            raise _errors().OutOfRangeError(
+                "%s: block size word 0x%x has reserved "
+                "bits" % (what, word))
         stored = word & F.DATA_SIZE_MASK
         if stored == 0 or stored > self.block_size:
-            raise OutOfRangeError("%s: block of %d bytes (block size %d)"
-                                  % (what, stored, self.block_size))
+            raise _errors().OutOfRangeError(
+                "%s: block of %d bytes (block size %d)"
+                % (what, stored, self.block_size))
         raw = self._read(pos, stored)
         if word & F.DATA_UNCOMPRESSED:
             data = raw
@@ -1090,21 +1094,24 @@ class SquashFS:
     def _data_block(self, pos, word, expected, entry):
         if word & F.DATA_SIZE_MASK == 0:
             if word >> F.DATA_RESERVED_SHIFT:
-                raise OutOfRangeError("%s: block size word 0x%x has reserved "
-                                      "bits" % (entry.name, word))
+                raise _errors().OutOfRangeError(
+                    "%s: block size word 0x%x has reserved "
+                    "bits" % (entry.name, word))
             return bytes(expected)          # sparse block
         data = self._load_block(pos, word, entry.name, 0)
         if len(data) != expected:
-            raise OutOfRangeError("%s: block at 0x%x holds %d bytes, %d "
-                                  "expected" % (entry.name, pos, len(data),
-                                                expected))
+            raise _errors().OutOfRangeError(
+                "%s: block at 0x%x holds %d bytes, %d "
+                "expected" % (entry.name, pos, len(data),
+                              expected))
         return data
 
     def _tail(self, f, expected, entry):
         """The file's last `expected` bytes, from its fragment block."""
         if f.fragment == F.FRAGMENT_NONE:
-            raise OutOfRangeError("%s: block list shorter than the file"
-                                  % entry.name)
+            raise _errors().OutOfRangeError(
+                "%s: block list shorter than the file"
+                % entry.name)
         pos, word = self._fragment(f.fragment)
         frags = self._frags
         data = frags.get(pos)
@@ -1116,8 +1123,9 @@ class SquashFS:
             self._frag_newest = pos
         start = f.frag_offset
         if start + expected > len(data):
-            raise OutOfRangeError("%s: tail %d+%d beyond its %d-byte fragment"
-                                  % (entry.name, start, expected, len(data)))
+            raise _errors().OutOfRangeError(
+                "%s: tail %d+%d beyond its %d-byte fragment"
+                % (entry.name, start, expected, len(data)))
         if start == 0 and expected == len(data):
             return data
         return data[start:start + expected]
