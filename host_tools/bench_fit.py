@@ -260,8 +260,8 @@ class Setup:
 
     def __init__(self, board_name, work=None):
         from host_tools.boards import load_board
-        from host_tools.mkimage import build_image
-        from host_tools import romfs
+        from host_tools.image.mkimage import build_image
+        from host_tools.image import romfs
         self.board = load_board(board_name)
         self.work = work or tempfile.mkdtemp(prefix="ovl-fit-")
         os.makedirs(self.work, exist_ok=True)
@@ -449,7 +449,7 @@ IMPORT_ORDER = ("ovl", "ovl.compat", "ovl.flash", "ovl.squashfs_format",
 def import_heap(setup, modules, romfs):
     """{module: heap kept by importing it} for `modules` (the ones the
     board job used), from .mpy files or from a ROMFS image of them."""
-    from host_tools import romfs as rf
+    from host_tools.image import romfs as rf
     image = setup.romfs
     if romfs and image is None:
         image = os.path.join(setup.work, "ovl.romfs")
@@ -488,7 +488,7 @@ def linux_row(files=20000, lower_files=LOWER_FILES):
     bytes the mount reads, heap it keeps and its peak (tracemalloc), time."""
     import gc
     import tracemalloc
-    from host_tools.mkimage import build_image
+    from host_tools.image.mkimage import build_image
     from ovl.flash import BytesSource
     from ovl.logstore import LogStore
     from ovl.overlay import mount

@@ -21,7 +21,7 @@ import tempfile
 import time
 
 import host_tools  # noqa: F401  (firmware/ on sys.path from a checkout)
-from host_tools import romfs
+from host_tools.image import romfs
 from host_tools.serial_sim import PtyBoard, ROOT
 
 SIM = os.path.join(ROOT, "boards", "sim.json")

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from host_tools import mkimage
+from host_tools.image import mkimage
 
 
 def default_source():

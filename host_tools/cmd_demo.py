@@ -90,7 +90,7 @@ def counters_line(flash, since=None):
 
 
 def run(args):
-    from host_tools.mkimage import build_image
+    from host_tools.image.mkimage import build_image
     from ovl.logstore import LogStore
     from ovl.flash import PowerCut, write_blocks
 

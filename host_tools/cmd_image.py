@@ -1,6 +1,6 @@
 """`ovl mkimage`, `ovl ls`, `ovl cat`, `ovl extract`: SquashFS images.
 
-mkimage builds with host_tools.mkimage; the reading commands go through
+mkimage builds with host_tools.image.mkimage; the reading commands go through
 the device's own reader (ovl.squashfs), so the host sees an image exactly
 as a board will.
 """
@@ -13,8 +13,9 @@ import time
 
 from ovl import compat
 
-from host_tools import mkimage
 from host_tools.cli import CliError
+from host_tools.image import mkimage
+from host_tools.image.tree import parse_time
 from host_tools.inputs import read_limited
 
 SYMLINK_HOPS = 40            # as Linux's MAXSYMLINKS
@@ -82,10 +83,10 @@ def run_mkimage(args):
     block_size = mkimage_block_size(args)
     mtime = sde = None
     if args.mtime is not None:
-        mtime = mkimage.parse_time(args.mtime, "--mtime")
+        mtime = parse_time(args.mtime, "--mtime")
     env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if env:
-        sde = mkimage.parse_time(env, "SOURCE_DATE_EPOCH")
+        sde = parse_time(env, "SOURCE_DATE_EPOCH")
     pseudo = []
     for path in args.pseudo_file:
         raw = read_limited(path, PSEUDO_FILE_LIMIT, "pseudo file", CliError)
@@ -245,7 +246,7 @@ def add_extract_arguments(p):
 
 
 def run_extract(args):
-    from host_tools.extract import extract
+    from host_tools.image.extract import extract
     fs = open_image(args.image)
     counts = guarded(args.image, lambda: extract(fs, args.dest))
     if not args.quiet:

@@ -29,7 +29,8 @@ import os
 import sys
 import tempfile
 
-from host_tools import romfs, serial_link
+from host_tools import serial_link
+from host_tools.image import romfs
 from host_tools.boards import load_board
 from host_tools.cli import CliError
 from host_tools.cmd_serial import human, seconds

@@ -15,7 +15,8 @@ import tarfile
 import pytest
 
 from conftest import ROOT
-from host_tools import mkimage, serial_link
+from host_tools import serial_link
+from host_tools.image import mkimage
 from host_tools.boards import load_board
 from host_tools.cli import main as cli_main
 from host_tools.cmd_overlay import Session, tree

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from conftest import ROOT
-from host_tools import mkimage, serial_link
+from host_tools import serial_link
+from host_tools.image import mkimage
 from host_tools.boards import load_board
 from host_tools.cmd_overlay import Session
 from host_tools.cmd_serial import flash_image, remote_put

@@ -26,7 +26,7 @@ import pytest
 from conftest import find_micropython
 from host_tools.bench_fit import Setup, run_job
 from host_tools.boards import board_names, load_board
-from host_tools import romfs
+from host_tools.image import romfs
 
 # Flip to True once the bounded-RAM store lands (issue 10): the board job
 # must then pass in each board's own `heap` figure.

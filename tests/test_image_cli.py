@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 from host_tools import cli
-from host_tools.extract import extract, ExtractError
+from host_tools.image.extract import extract, ExtractError
 
 MTIME = 1600000000
 # mode uid/gid size-or-"major, minor" date time path[ -> target]

@@ -245,7 +245,7 @@ def squashfs_image(tmp_path, name="fw.sqfs", block_size="4K", seed=1,
                    blob=6000):
     """A real SquashFS 4.0 image (ovl mkimage) holding `blob` random
     bytes, as bytes."""
-    from host_tools.mkimage import build_image
+    from host_tools.image.mkimage import build_image
     src = tmp_path / ("src-" + name)
     (src / "etc").mkdir(parents=True)
     (src / "etc" / "motd").write_bytes(b"firmware %d\n" % seed)

@@ -1,7 +1,7 @@
 """Build the device package for a board: .mpy files and a ROMFS image.
 
-    python -m host_tools.romfs mpy [OUT_DIR]      (make mpy:   build/mpy)
-    python -m host_tools.romfs image [OUT_FILE]   (make romfs: build/ovl.romfs)
+    python -m host_tools.image.romfs mpy [OUT_DIR]      (make mpy:   build/mpy)
+    python -m host_tools.image.romfs image [OUT_FILE]   (make romfs: build/ovl.romfs)
 
 `mpy` compiles every module a board runs (firmware/ovl; the simulator,
 firmware/ovl_sim, is never sent to a board)
@@ -25,9 +25,9 @@ import os
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-PACKAGE = os.path.join(ROOT, "firmware", "ovl")
+from host_tools import FIRMWARE, ROOT
+
+PACKAGE = os.path.join(FIRMWARE, "ovl")
 
 ROMFS_MAGIC = b"\xd2\xcd\x31"
 KIND_PADDING = 1
@@ -194,7 +194,7 @@ def build_image(out_file, work_dir=None):
 
 def main(argv=None):
     import argparse
-    p = argparse.ArgumentParser(prog="python -m host_tools.romfs",
+    p = argparse.ArgumentParser(prog="python -m host_tools.image.romfs",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("what", choices=("mpy", "image"))
     p.add_argument("out", nargs="?", help="output directory (mpy) or file "

@@ -4,9 +4,10 @@ The byte layouts come from ovl.squashfs_format; this module decides what
 goes where.  Building has three steps, each usable on its own (tests craft
 images from the middle one):
 
-1. scan_tree(): the source directory becomes a tree of Node objects
-   (hard links share one Node; excludes are applied here);
-2. parse_pseudo() / apply_pseudo(): a mksquashfs-style pseudo file adds
+1. scan_tree() (host_tools/image/tree.py): the source directory becomes a
+   tree of Node objects (hard links share one Node; excludes are applied here);
+2. parse_pseudo() / apply_pseudo() (host_tools/image/pseudo.py): a
+   mksquashfs-style pseudo file adds
    device nodes, directories, symlinks and hard links, and changes owners
    and modes, so an unprivileged user can describe a root filesystem;
 3. ImageWriter.write(): data blocks and fragments first (streamed, one
@@ -20,12 +21,9 @@ in the tree).
 """
 
 import errno
-import fnmatch
 import hashlib
 import lzma
 import os
-import shlex
-import stat
 import struct
 import sys
 import time
@@ -33,20 +31,17 @@ import zlib
 
 from ovl import squashfs_format as fmt
 
+from host_tools.image.pseudo import apply_pseudo, parse_pseudo
+from host_tools.image.tree import MAX_U32, MkimageError, scan_tree, walk
+
 DEFAULT_BLOCK_SIZE = 128 * 1024
 COMPRESSORS = ("gzip", "xz", "none")
 COMPRESSOR_IDS = {"gzip": fmt.COMP_ZLIB, "xz": fmt.COMP_XZ,
                   "none": fmt.COMP_ZLIB}
-MAX_U32 = 0xFFFFFFFF
 MAX_IDS = 65536              # no_ids is a u16... and 0 means none, so 65535
-SYMLINK_MAX = 4095           # Linux PATH_MAX - 1; the kernel refuses longer
 ZLIB_LEVEL = 9               # mksquashfs's default, so sizes compare fairly
 XZ_PRESET = 6                # liblzma's default, which mksquashfs uses too
 METADATA_WBITS = 13          # an 8 KiB block never needs a bigger window
-
-
-class MkimageError(ValueError):
-    """Bad input to the builder (options, pseudo file, source tree)."""
 
 
 # --- options ---------------------------------------------------------------
@@ -67,325 +62,6 @@ def parse_block_size(text):
         raise MkimageError("bad block size %r: must be a power of 2 from 4K to 1M"
                            % text)
     return size
-
-
-def parse_time(text, what):
-    t = str(text).strip()
-    if not t.isdigit() or int(t) > MAX_U32:
-        raise MkimageError("bad %s %r: need seconds since 1970 (0..%d)"
-                           % (what, text, MAX_U32))
-    return int(t)
-
-
-def clamp_u32_time(t):
-    """Inode mtimes are u32: times before 1970 become 0, after 2106 the max."""
-    return min(max(int(t), 0), MAX_U32)
-
-
-# --- the in-memory tree ----------------------------------------------------
-
-class Node:
-    """One inode of the image: a directory, file, symlink, device, fifo or
-    socket.  `kind` is the basic squashfs inode type (fmt.DIR_TYPE ...).
-    Hard links are several directory entries naming the same Node."""
-
-    __slots__ = ("kind", "mode", "uid", "gid", "mtime", "major", "minor",
-                 "target", "source", "children", "links", "number",
-                 "number_parent", "ref", "data")
-
-    def __init__(self, kind, mode, uid=0, gid=0, mtime=0):
-        self.kind = kind
-        self.mode = mode & fmt.PERMISSION_MASK
-        self.uid = uid
-        self.gid = gid
-        self.mtime = clamp_u32_time(mtime)
-        self.major = self.minor = 0
-        self.target = b""            # symlink target
-        self.source = None           # host path of a regular file's data
-        self.children = {} if kind == fmt.DIR_TYPE else None  # name -> Node
-        self.links = 0               # directory entries naming this node
-        self.number = 0              # inode number, set by the writer
-        self.number_parent = 0       # a directory's parent's inode number
-        self.ref = None              # (metadata block start, offset)
-        self.data = None             # FileData, set by the writer
-
-    def entries(self):
-        """Children sorted by the bytes of their names (the kernel's order)."""
-        return sorted(self.children.items())
-
-
-def walk(root):
-    """Every (path, node) of the tree, depth first in name order.  Nodes
-    reached through several hard links appear once per link."""
-    stack = [(b"", root)]
-    while stack:
-        path, node = stack.pop()
-        yield path or b"/", node
-        if node.kind == fmt.DIR_TYPE:
-            for name, child in reversed(node.entries()):
-                stack.append((path + b"/" + name, child))
-
-
-def _node_from_stat(st):
-    kind = fmt.S_IF_TO_TYPE.get(stat.S_IFMT(st.st_mode))
-    if kind is None:
-        return None
-    node = Node(kind, st.st_mode, st.st_uid, st.st_gid, st.st_mtime)
-    if kind in (fmt.BLKDEV_TYPE, fmt.CHRDEV_TYPE):
-        node.major, node.minor = os.major(st.st_rdev), os.minor(st.st_rdev)
-    return node
-
-
-def is_excluded(rel_path, name, patterns):
-    """A pattern with a '/' matches the path below SRC_DIR ('a/b/*.o');
-    one without matches a name at any depth ('*.pyc')."""
-    for pat in patterns:
-        if "/" in pat:
-            if fnmatch.fnmatchcase(rel_path, pat.strip("/")):
-                return True
-        elif fnmatch.fnmatchcase(name, pat):
-            return True
-    return False
-
-
-def scan_tree(src, excludes=(), skip=None):
-    """The Node tree of the host directory `src` (symlinks not followed).
-    skip: (st_dev, st_ino) of a file to leave out (the image being
-    replaced, when it lies inside src)."""
-    try:
-        st = os.lstat(src)
-    except OSError as e:
-        raise MkimageError("cannot read source directory %s: %s"
-                           % (src, e.strerror))
-    if not stat.S_ISDIR(st.st_mode):
-        raise MkimageError("source %s is not a directory" % src)
-    root = _node_from_stat(st)
-    by_inode = {}                 # (st_dev, st_ino) -> Node, for hard links
-    stack = [(os.fsencode(src), "", root)]
-    while stack:
-        host, rel, node = stack.pop()
-        with os.scandir(host) as it:
-            listing = sorted(it, key=lambda e: e.name)
-        for entry in listing:
-            name = entry.name
-            sname = os.fsdecode(name)
-            crel = rel + "/" + sname if rel else sname
-            if excludes and is_excluded(crel, sname, excludes):
-                continue
-            est = entry.stat(follow_symlinks=False)
-            key = (est.st_dev, est.st_ino)
-            if key == skip:
-                continue
-            if not stat.S_ISDIR(est.st_mode) and est.st_nlink > 1 \
-                    and key in by_inode:
-                node.children[name] = by_inode[key]
-                continue
-            child = _node_from_stat(est)
-            if child is None:
-                raise MkimageError("%s: unsupported file type" % entry.path)
-            if child.kind == fmt.REG_TYPE:
-                child.source = entry.path
-            elif child.kind == fmt.SYMLINK_TYPE:
-                child.target = os.readlink(entry.path)
-            elif child.kind == fmt.DIR_TYPE:
-                stack.append((entry.path, crel, child))
-            if child.kind != fmt.DIR_TYPE and est.st_nlink > 1:
-                by_inode[key] = child
-            node.children[name] = child
-    return root
-
-
-# --- pseudo files ----------------------------------------------------------
-
-PSEUDO_FIELDS = {            # type letter -> argument names after the path
-    "d": ("mode", "uid", "gid"),
-    "m": ("mode", "uid", "gid"),
-    "b": ("mode", "uid", "gid", "major", "minor"),
-    "c": ("mode", "uid", "gid", "major", "minor"),
-    "s": ("mode", "uid", "gid", "target"),
-    "i": ("mode", "uid", "gid", "ipc"),
-    "p": ("mode", "uid", "gid"),
-    "l": ("link",),          # written 'L' (mksquashfs's letter for it)
-}
-PSEUDO_KINDS = {"d": fmt.DIR_TYPE, "b": fmt.BLKDEV_TYPE, "c": fmt.CHRDEV_TYPE,
-                "s": fmt.SYMLINK_TYPE, "p": fmt.FIFO_TYPE}
-
-
-class PseudoOp:
-    """One parsed pseudo-file line."""
-
-    def __init__(self, where, path, letter, args, mtime):
-        self.where = where        # "FILE line N", for error messages
-        self.path = path          # list of name components (bytes)
-        self.letter = letter      # lower case type letter
-        self.args = args          # dict of PSEUDO_FIELDS values
-        self.mtime = mtime        # from an upper-case type, else None
-
-
-def _pseudo_path(text):
-    parts = []
-    for comp in text.split("/"):
-        if comp in ("", "."):
-            continue
-        if comp == "..":
-            raise MkimageError("path %r contains '..'" % text)
-        name = os.fsencode(comp)
-        if len(name) > fmt.NAME_MAX:
-            raise MkimageError("name %r is longer than %d bytes"
-                               % (comp, fmt.NAME_MAX))
-        parts.append(name)
-    return parts
-
-
-def _pseudo_id(text, db):
-    if text.isdigit():
-        value = int(text)
-        if value > MAX_U32:
-            raise MkimageError("id %s out of range" % text)
-        return value
-    try:
-        import grp
-        import pwd
-        return pwd.getpwnam(text).pw_uid if db == "user" \
-            else grp.getgrnam(text).gr_gid
-    except (ImportError, KeyError):
-        raise MkimageError("unknown %s %r" % (db, text))
-
-
-def parse_pseudo(text, source="pseudo file"):
-    """PseudoOps from pseudo-file text (see docs/SQUASHFS.md, "Builder").
-
-    Each line: PATH TYPE [TIME] MODE UID GID [ARGS]; shell-style quoting for
-    names with spaces; '#' starts a comment line.  Errors name the line."""
-    ops = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        where = "%s line %d" % (source, lineno)
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            ops.append(_parse_pseudo_line(line, where))
-        except MkimageError as e:
-            raise MkimageError("%s: %s" % (where, e))
-        except ValueError as e:      # shlex: unbalanced quotes
-            raise MkimageError("%s: %s" % (where, e))
-    return ops
-
-
-def _parse_pseudo_line(line, where):
-    words = shlex.split(line)
-    if len(words) < 2:
-        raise MkimageError("expected 'PATH TYPE ...', got %r" % line.strip())
-    path, letter = words[0], words[1]
-    rest = words[2:]
-    if letter in ("f", "F", "R"):
-        raise MkimageError("type '%s' is not supported (file contents come "
-                           "from the source directory)" % letter)
-    if letter == "l":
-        raise MkimageError("type 'l' (hard link to a host file) is not "
-                           "supported; 'L' links to a path in the image")
-    if len(letter) != 1 or letter.lower() not in PSEUDO_FIELDS:
-        raise MkimageError("unknown type %r (known: %s)"
-                           % (letter, " ".join(sorted(PSEUDO_FIELDS))))
-    mtime = None
-    if letter == "L":
-        letter = "l"          # internally: the hard-link type, no time field
-    elif letter.isupper():
-        if not rest:
-            raise MkimageError("type %s needs a time" % letter)
-        mtime = parse_time(rest.pop(0), "time")
-        letter = letter.lower()
-    fields = PSEUDO_FIELDS[letter]
-    if len(rest) != len(fields):
-        raise MkimageError("type %s needs %d fields after the type (%s), got %d"
-                           % (letter, len(fields), " ".join(fields), len(rest)))
-    args = dict(zip(fields, rest))
-    if "mode" in args:
-        m = args["mode"]
-        if not m or any(ch not in "01234567" for ch in m) or int(m, 8) > 0o7777:
-            raise MkimageError("bad mode %r (octal, at most 7777)" % m)
-        args["mode"] = int(m, 8)
-        args["uid"] = _pseudo_id(args["uid"], "user")
-        args["gid"] = _pseudo_id(args["gid"], "group")
-    for key in ("major", "minor"):
-        if key in args:
-            if not args[key].isdigit():
-                raise MkimageError("bad %s %r" % (key, args[key]))
-            args[key] = int(args[key])
-    if "major" in args and (args["major"] > 0xFFF or args["minor"] > 0xFFFFF):
-        raise MkimageError("device number out of range (major <= 4095, "
-                           "minor <= 1048575)")
-    if letter == "i":
-        if args["ipc"] not in ("s", "f"):
-            raise MkimageError("type i needs 's' (socket) or 'f' (fifo)")
-    if letter == "s":
-        target = os.fsencode(args["target"])
-        if not target or len(target) > SYMLINK_MAX or b"\0" in target:
-            raise MkimageError("bad symlink target")
-        args["target"] = target
-    if letter == "l":
-        args["link"] = _pseudo_path(args["link"])
-    parts = _pseudo_path(path)
-    if not parts and letter not in ("d", "m"):
-        raise MkimageError("the root directory can only be changed (d or m)")
-    return PseudoOp(where, parts, letter, args, mtime)
-
-
-def _find(root, parts):
-    node = root
-    for name in parts:
-        if node.kind != fmt.DIR_TYPE or name not in node.children:
-            return None
-        node = node.children[name]
-    return node
-
-
-def apply_pseudo(root, ops, default_mtime):
-    """Apply parsed pseudo ops to the tree; new entries without a time of
-    their own get default_mtime."""
-    for op in ops:
-        try:
-            _apply_one(root, op, default_mtime)
-        except MkimageError as e:
-            raise MkimageError("%s: %s" % (op.where, e))
-
-
-def _apply_one(root, op, default_mtime):
-    shown = "/" + b"/".join(op.path).decode("utf-8", "replace")
-    existing = _find(root, op.path)
-    a = op.args
-    if op.letter == "m" or (op.letter == "d" and existing is not None
-                            and existing.kind == fmt.DIR_TYPE):
-        if existing is None:
-            raise MkimageError("%s does not exist (m changes an existing entry)"
-                               % shown)
-        existing.mode, existing.uid, existing.gid = a["mode"], a["uid"], a["gid"]
-        if op.mtime is not None:
-            existing.mtime = op.mtime
-        return
-    parent = _find(root, op.path[:-1])
-    if parent is None or parent.kind != fmt.DIR_TYPE:
-        raise MkimageError("parent directory of %s does not exist" % shown)
-    if existing is not None:
-        raise MkimageError("%s already exists" % shown)
-    if op.letter == "l":
-        target = _find(root, a["link"])
-        if target is None:
-            raise MkimageError("hard link target of %s does not exist" % shown)
-        if target.kind == fmt.DIR_TYPE:
-            raise MkimageError("cannot hard link a directory (%s)" % shown)
-        parent.children[op.path[-1]] = target
-        return
-    kind = PSEUDO_KINDS.get(op.letter)
-    if op.letter == "i":
-        kind = fmt.SOCKET_TYPE if a["ipc"] == "s" else fmt.FIFO_TYPE
-    mtime = default_mtime if op.mtime is None else op.mtime
-    node = Node(kind, a["mode"], a["uid"], a["gid"], mtime)
-    if kind in (fmt.BLKDEV_TYPE, fmt.CHRDEV_TYPE):
-        node.major, node.minor = a["major"], a["minor"]
-    if kind == fmt.SYMLINK_TYPE:
-        node.target = a["target"]
-    parent.children[op.path[-1]] = node
-
 
 # --- compression and metadata ----------------------------------------------
 
