@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 
-from host_tools.serial_sim import find_micropython
+from host_tools.serial.sim import find_micropython
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

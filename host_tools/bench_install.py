@@ -22,7 +22,8 @@ import time
 
 import host_tools  # noqa: F401  (firmware/ on sys.path from a checkout)
 from host_tools.image import romfs
-from host_tools.serial_sim import PtyBoard, ROOT
+from host_tools import ROOT
+from host_tools.serial.sim import PtyBoard
 
 SIM = os.path.join(ROOT, "boards", "sim.json")
 

@@ -19,9 +19,10 @@ import tempfile
 import time
 
 import host_tools  # noqa: F401  (firmware/ on sys.path from a checkout)
-from host_tools import serial_link
+from host_tools.serial import link as serial_link
 from host_tools.cmd_serial import flash_image
-from host_tools.serial_sim import PtyBoard, ROOT
+from host_tools import ROOT
+from host_tools.serial.sim import PtyBoard
 from ovl import agent
 
 SIM = os.path.join(ROOT, "boards", "sim.json")

@@ -15,7 +15,7 @@ Partitions: a chip file is created blank; on ESP32 and RP2 the partition
 table cannot change from MicroPython, so the command checks it and, where
 it does not match the board JSON, prints what to do and writes nothing.
 
-The board is driven through its raw REPL (serial_link.RawRepl, raw-paste
+The board is driven through its raw REPL (host_tools.serial.link.RawRepl, raw-paste
 where the board has it).  Every file is written to NAME.ovl-tmp, hashed on
 the board, and renamed into place only when the hash matches; a file
 already holding the right bytes is skipped.  So a rerun after an
@@ -29,12 +29,12 @@ import os
 import sys
 import tempfile
 
-from host_tools import serial_link
+from host_tools.serial import link as serial_link
 from host_tools.image import romfs
 from host_tools.boards import load_board
 from host_tools.cli import CliError
 from host_tools.cmd_serial import human, seconds
-from host_tools.serial_link import LinkError
+from host_tools.serial.link import LinkError
 
 TMP_SUFFIX = ".ovl-tmp"
 BOOT_BACKUP = "boot.py.before-ovl"

@@ -16,8 +16,9 @@ import time
 
 from host_tools.cli import CliError
 from host_tools.cmd_store import FSCK_CLEAN, FSCK_ERRORS
-from host_tools import fs_format as fmt, serial_link
-from host_tools.serial_link import LinkError, RemoteError, hexdigest
+from host_tools import fs_format as fmt
+from host_tools.serial import link as serial_link
+from host_tools.serial.link import LinkError, RemoteError, hexdigest
 from ovl import agent, compat, frames
 from ovl.board import Board
 from ovl.paths import join as overlay_join, is_dir

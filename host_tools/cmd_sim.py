@@ -20,7 +20,7 @@ import sys
 
 from host_tools.boards import SIM_FLASH_LIMIT, board_path, load_board
 from host_tools.cli import CliError
-from host_tools.serial_sim import PtyBoard, find_micropython
+from host_tools.serial.sim import PtyBoard, find_micropython
 
 
 def prepare_flash(board, path):

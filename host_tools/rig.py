@@ -21,9 +21,9 @@ import shlex
 import threading
 import time
 
-from host_tools import serial_link
+from host_tools.serial import link as serial_link
 from host_tools.cmd_serial import remote_get, remote_put
-from host_tools.serial_link import LinkError, RemoteError
+from host_tools.serial.link import LinkError, RemoteError
 from ovl import agent, compat
 from ovl.paths import S_IFMT, S_IFREG, S_IFDIR, S_IFLNK
 
@@ -108,7 +108,7 @@ class CommandPower(PowerSwitch):
 
 
 class SimPower(PowerSwitch):
-    """The simulated board (serial_sim.PtyBoard): off() kills its process
+    """The simulated board (host_tools.serial.sim.PtyBoard): off() kills its process
     wherever it is, on() boots it again from its flash file."""
 
     kind = "sim"
@@ -160,7 +160,7 @@ def parse_power(spec, opener=None):
         parts = rest.split(":")
         if len(parts) == 2 and all(parts):
             from host_tools.boards import BOARDS_DIR
-            from host_tools.serial_sim import PtyBoard
+            from host_tools.serial.sim import PtyBoard
             board = parts[0]
             if not board.endswith(".json") and os.sep not in board:
                 board = os.path.join(BOARDS_DIR, board + ".json")

@@ -11,11 +11,11 @@ import contextlib
 
 import pytest
 
-from host_tools import serial_link
+from host_tools.serial import link as serial_link
 from host_tools.cli import main as cli_main
 from host_tools.cmd_serial import flash_image
-from host_tools.serial_link import LinkError
-from host_tools.serial_sim import PtyBoard, Noise
+from host_tools.serial.link import LinkError
+from host_tools.serial.sim import PtyBoard, Noise
 from ovl import agent
 
 from conftest import ROOT, find_micropython

@@ -19,10 +19,9 @@ import time
 import serial
 
 from ovl import agent, frames
-from ovl.frames import RESP, ERR, ACK, NAK
+from ovl.frames import RESP, ERR, NAK
 
-FIRMWARE = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "firmware")
+from host_tools import FIRMWARE
 
 
 HELLO_MAX = 16384
@@ -238,7 +237,7 @@ def remote_error(payload, kind=None):
 # ----- bootstrap through the raw REPL --------------------------------------
 
 # What a board without ovl needs to run the agent (in import order).  The
-# simulated board brings its own ovl_sim (host_tools/serial_sim.py).
+# simulated board brings its own ovl_sim (host_tools/serial/sim.py).
 AGENT_MODULES = ("ovl", "ovl.compat", "ovl.flash", "ovl.board", "ovl.frames",
                  "ovl.fwslot", "ovl.agent")
 

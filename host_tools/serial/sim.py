@@ -23,8 +23,8 @@ import threading
 import time
 import tty
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIRMWARE = os.path.join(ROOT, "firmware")
+from host_tools import FIRMWARE
+
 RUNNER = os.path.join(FIRMWARE, "ovl_sim", "board_runner.py")
 
 
