@@ -7,7 +7,7 @@ import os
 import shlex
 import sys
 
-from host_tools import crash_workloads as wl
+from host_tools.crash import workloads as wl
 from host_tools.cli import CliError
 
 
@@ -119,7 +119,7 @@ def lower_spec(lower, image):
     """The crash model's description of a Lower (crash_workloads' spec
     format): kinds, permissions, owners, mtimes, data, targets, and hard
     links as "link" to the first of their names."""
-    from host_tools.crash_model import DIR, FILE, SYMLINK
+    from host_tools.crash.model import DIR, FILE, SYMLINK
     from ovl.paths import join, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK
     kinds = {S_IFDIR: DIR, S_IFREG: FILE, S_IFLNK: SYMLINK}
     spec = {}
@@ -162,7 +162,7 @@ _FIXTURE_GEOMETRY = {}
 def use_user_layers(args):
     """Register the --lower fixture and the --upper-size geometry (for
     this process and the workers it forks), replacing an earlier run's."""
-    from host_tools import crashtest as ct
+    from host_tools.crash import engine as ct
     from host_tools.cmd_overlay import open_lower
     geometry = upper_geometry(args)
     if not _FIXTURE_GEOMETRY:
@@ -185,7 +185,7 @@ def use_user_layers(args):
 def check_reference_run(key, args, lines):
     """Every command that fails without a cut, listed; an error unless
     --allow-errors (a typo would make the campaign test nothing)."""
-    from host_tools import crashtest as ct
+    from host_tools.crash import engine as ct
     from ovl import compat
     try:
         failed = ct.reference_errors(key, store=args.store)
@@ -203,7 +203,7 @@ def check_reference_run(key, args, lines):
 
 
 def run(args):
-    from host_tools import crashtest as ct
+    from host_tools.crash import engine as ct
     variants = tuple(v for v in args.variants.split(",") if v)
     for v in variants:
         if v not in ct.VARIANTS:

@@ -1,12 +1,12 @@
 """`ovl rig`: a power-cut rig for a board running the agent (see
-host_tools/rig.py and docs/SERIAL.md, "Power-cut rig")."""
+host_tools/crash/rig.py and docs/SERIAL.md, "Power-cut rig")."""
 
 import json
 import os
 import sys
 
 from host_tools.cmd_serial import seconds
-from host_tools.rig import Rig, RigError, parse_power, parse_workload, \
+from host_tools.crash.rig import Rig, RigError, parse_power, parse_workload, \
     report_text
 
 

@@ -1,6 +1,7 @@
 """The crash campaign's oracle: an independent model of the merged tree.
 
-It knows nothing of ovl's code.  The merged tree is a dict of absolute
+It shares only ovl's vocabulary (errno numbers, file-type bits, the path
+helpers of ovl.paths), none of its logic.  The merged tree is a dict of absolute
 paths -> inode ids, and a dict of inode ids -> Node (type, permission bits,
 uid, gid, content or link target, mtime).  Each operation is applied with
 POSIX semantics (plus the overlay's own verbs revert and reset) and either
@@ -25,10 +26,9 @@ Layers show up in the model only where the merged view depends on them:
 `entry_matches` for the wildcard rule for unknown times).
 """
 
-import stat as _stat
-
 from ovl.compat import (EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT,
                         ENOTDIR, ENOTEMPTY, EPERM, EXDEV, errno_name)
+from ovl.paths import is_dir, is_lnk, join, normalize
 
 FILE, DIR, SYMLINK = "f", "d", "l"
 MAX_SYMLINK_HOPS = 40
@@ -72,22 +72,11 @@ def parent_of(path):
     return head or "/"
 
 
-def join(base, name):
-    return base + name if base == "/" else base + "/" + name
-
-
-def normalize(path):
+def absolute(path):
+    """An operation's path, normalised; a relative one is EINVAL."""
     if not path.startswith("/"):
         raise ModelError(EINVAL, path)
-    parts = [p for p in path.split("/") if p and p != "."]
-    out = []
-    for p in parts:
-        if p == "..":
-            if out:
-                out.pop()
-        else:
-            out.append(p)
-    return "/" + "/".join(out)
+    return normalize(path)
 
 
 class Model:
@@ -160,7 +149,7 @@ class Model:
     def resolve(self, path, follow_last):
         """The model path `path` names, following symlinks like the kernel:
         every intermediate one, and the last one if follow_last."""
-        path = normalize(path)
+        path = absolute(path)
         hops = 0
         while True:
             parts = [p for p in path.split("/") if p]
@@ -414,7 +403,7 @@ class Model:
         """Drop the upper's entry at path (its whole subtree for a dir): the
         name then shows what the lower directory its parent merges with
         holds there, or nothing if the parent is opaque or lower-less."""
-        p = normalize(path)
+        p = absolute(path)
         if p == "/":
             self.op_reset()
             return
@@ -542,8 +531,8 @@ def short(entry):
 
 
 def kind_of_mode(mode):
-    if _stat.S_ISDIR(mode):
+    if is_dir(mode):
         return DIR
-    if _stat.S_ISLNK(mode):
+    if is_lnk(mode):
         return SYMLINK
     return FILE

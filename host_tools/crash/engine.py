@@ -1,6 +1,6 @@
 """The power-cut campaign engine behind `ovl crashtest`.
 
-For each workload (crash_workloads) it runs the ops once on a simulated
+For each workload (workloads.py) it runs the ops once on a simulated
 flash to count the flash program/erase operations, then once per crash
 case: restore the fixture's flash snapshot, arm a power cut at operation
 `cut` (torn as `variant`, see ovl_sim.simflash.TORN_MODES), mount and run the
@@ -22,24 +22,24 @@ A case id names everything needed to rerun it:
 e.g. std:write_lower+sync+rename_dir_lower@17:prefix:1.
 
 Everything that touches ovl is in class Rig (mount, apply, dump, fsck);
-the model (crash_model) knows nothing of ovl.
+the model (model.py) knows nothing of ovl.
 """
 
 import hashlib
 import importlib
 import os
 import shutil
-import stat as _stat
 import sys
 import tempfile
 import time
 
-from host_tools import crash_workloads as wl
-from host_tools.crash_model import (DIR, FILE, SYMLINK, Model, ModelError,
+from host_tools.crash import workloads as wl
+from host_tools.crash.model import (DIR, FILE, SYMLINK, Model, ModelError,
                                     tree_diff, tree_matches)
 
 from ovl import compat
 from ovl.flash import PowerCut
+from ovl.paths import is_dir, is_lnk, join
 from ovl_sim.simflash import SimFlash, Xorshift
 
 VARIANTS = ("clean", "prefix", "bits", "unstable")
@@ -221,7 +221,7 @@ def load_store_class(spec):
 
 
 def build_lower_dir(spec, root):
-    """Write a lower spec (crash_workloads) as a host directory tree."""
+    """Write a lower spec (workloads.py) as a host directory tree."""
     for path in sorted(spec):
         d = spec[path]
         host = root + path if path != "/" else root
@@ -388,7 +388,7 @@ class Rig:
     @staticmethod
     def dump(ov):
         """The merged tree in the model's comparable form (see
-        crash_model.Model.snapshot)."""
+        model.Model.snapshot)."""
         out = {}
         inos = {}
         stack = ["/"]
@@ -396,14 +396,13 @@ class Rig:
             path = stack.pop()
             st = ov.lstat(path)
             mode = st[0]
-            if _stat.S_ISDIR(mode):
+            if is_dir(mode):
                 out[path] = (DIR, mode & 0o7777, st[4], st[5], st[8])
                 for name in ov.listdir(path):
-                    stack.append(path + name if path == "/" else
-                                 path + "/" + name)
+                    stack.append(join(path, name))
                 continue
             inos.setdefault(st[1], []).append(path)
-            if _stat.S_ISLNK(mode):
+            if is_lnk(mode):
                 out[path] = (SYMLINK, ov.readlink(path), st[1])
             else:
                 out[path] = (FILE, mode & 0o7777, st[4], st[5],

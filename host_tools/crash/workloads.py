@@ -2,8 +2,8 @@
 sequences, and scripts of `ovl shell` commands.
 
 A workload is a fixture name plus a list of ops.  An op is a tuple
-(verb, args...) that both the oracle model (crash_model) and the overlay
-adapter (crashtest) understand.  Its key is the fixture and the ops' names
+(verb, args...) that both the oracle model (model.py) and the overlay
+adapter (engine.py) understand.  Its key is the fixture and the ops' names
 joined by "+": a catalogue name, or "=" + the shell line in urlsafe base64
 for anything else, so every workload, even a user's shrunk script, has a
 self-contained, replayable key such as "std:write_lower+sync+rename_dir".
@@ -14,7 +14,7 @@ import os
 import random
 import shlex
 
-from host_tools.crash_model import DIR, FILE, SYMLINK
+from host_tools.crash.model import DIR, FILE, SYMLINK
 
 T0 = 1000000       # mtime of every lower object in the fixtures
 
@@ -71,7 +71,7 @@ GC_SETUP = STD_SETUP[:-1] + [
 FIXTURES = {
     "std": (STD_LOWER, STD_SETUP),
     "gc": (STD_LOWER, GC_SETUP),
-    # the std tree on a chip with room for a 64 KiB write (crashtest's
+    # the std tree on a chip with room for a 64 KiB write (engine.py's
     # GEOMETRY): the large-write workloads
     "big": (STD_LOWER, STD_SETUP),
 }
