@@ -22,7 +22,8 @@ from host_tools.cli import CliError
 from host_tools.cmd_overlay import open_lower, lock_upper
 from host_tools.cmd_store import (is_mtd_device, open_mtd, parse_size,
                                   sniff_geometry, check_image_path)
-from host_tools import fuse_mount, fuse_server
+from host_tools.fuse import mount as fuse_mount
+from host_tools.fuse import server as fuse_server
 
 BOOL_OPTIONS = ("ro", "rw", "allow_other", "dev", "nodev", "suid", "nosuid",
                 "default_permissions")

@@ -15,8 +15,8 @@ from ovl.dirlower import DirLower
 from ovl.logstore import LogStore
 from ovl.overlay import mount
 from ovl_sim.simflash import SimFlash
-from host_tools import fuse_wire as w
-from host_tools.fuse_server import FuseServer, serve, MAX_WRITE
+from host_tools.fuse import wire as w
+from host_tools.fuse.server import FuseServer, serve, MAX_WRITE
 
 O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC = 0, 1, 2, 0o1000
 S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR = 0o100000, 0o040000, 0o120000, 0o020000

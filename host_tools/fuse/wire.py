@@ -3,7 +3,7 @@
 Every struct is host-endian ("=" formats), as the kernel writes them.  Field
 layouts follow the Linux uapi header <linux/fuse.h>; docs/MOUNT.md lists
 each one with its offsets.  Nothing here touches a file descriptor: the
-server (fuse_server.py) reads one request per read(2) and writes one reply
+server (server.py) reads one request per read(2) and writes one reply
 per write(2), and tests drive the same bytes over a socketpair.
 """
 

@@ -21,7 +21,7 @@ import sys
 import time
 
 from ovl.paths import join, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
-from host_tools import fuse_wire as w
+from host_tools.fuse import wire as w
 
 ENTRY_TIMEOUT = 1.0
 ATTR_TIMEOUT = 1.0
