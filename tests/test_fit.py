@@ -1,7 +1,7 @@
 """The gate: ovl must fit the MCU boards it names (issue 10, docs/FIT.md).
 
 For each board JSON with a `heap` figure, the board job of
-host_tools/bench_fit.py (format, write 500 files, remount, list three
+host_tools/bench/fit.py (format, write 500 files, remount, list three
 directories, read a lower and an upper file, write a file, sync, remount
 and verify; over a 2,000-file lower built with `mkimage --board`) runs under
 `micropython -X heapsize=...` with the code loaded as .mpy (esp32-4mb: from
@@ -9,7 +9,7 @@ a ROMFS image, its bytes not counted) and the chip in a file.
 
 Two heaps per board:
 - TODAY_BUDGET: the smallest heap the job passes in with today's store
-  (bisected with `python -m host_tools.bench_fit`, see
+  (bisected with `python -m host_tools.bench.fit`, see
   docs/FIT.md) plus 64 KiB, a regression guard that fails if the job
   needs more heap than today.
 - the board's own figure (esp32-4mb 96 KiB, pico 160 KiB), the goal.  Until
@@ -24,7 +24,7 @@ import os
 import pytest
 
 from conftest import find_micropython
-from host_tools.bench_fit import Setup, run_job
+from host_tools.bench.fit import Setup, run_job
 from host_tools.boards import board_names, load_board
 from host_tools.image import romfs
 
@@ -159,7 +159,7 @@ def test_romfs_encoding():
 
 @pytest.mark.slow
 def test_bench_fit_smoke(capsys):
-    from host_tools import bench_fit
+    from host_tools.bench import fit as bench_fit
     bench_fit.main(["--board", "pico", "--counts", "0,20", "--no-bisect"])
     out = capsys.readouterr().out.split("\n")
     assert out[0].startswith("board pico (heap figure 160.0 KiB; code from "

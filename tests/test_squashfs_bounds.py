@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from host_tools.bench_fit import make_lower_tree
+from host_tools.bench.fit import make_lower_tree
 from host_tools.image.mkimage import build_image
 
 MTIME = 1700000000

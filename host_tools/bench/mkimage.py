@@ -1,6 +1,6 @@
 """Benchmark: `ovl mkimage` against mksquashfs on the same tree, same run.
 
-    python -m host_tools.bench_mkimage [SRC_DIR] [--block-sizes 4K,128K,1M]
+    python -m host_tools.bench.mkimage [SRC_DIR] [--block-sizes 4K,128K,1M]
                                        [--comp gzip|xz]
 
 Prints, per block size, both image sizes and build times and the ratios

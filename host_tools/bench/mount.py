@@ -1,6 +1,6 @@
 """`ovl mount` against kernel overlayfs and fuse-overlayfs, in one run.
 
-    .venv/bin/python -m host_tools.bench_mount [--rounds N]   (as root)
+    .venv/bin/python -m host_tools.bench.mount [--rounds N]   (as root)
 
 The same lower (a SquashFS image) under each: ovl mount with an upper image
 file; kernel overlayfs over the image loop-mounted, upper and work on a

@@ -1,6 +1,6 @@
 """Benchmark: does ovl fit the boards it names?  (docs/FIT.md)
 
-    python -m host_tools.bench_fit [--board B] [--counts 0,100,250,500,1000]
+    python -m host_tools.bench.fit [--board B] [--counts 0,100,250,500,1000]
                                    [--no-bisect] [--linux] [--json]
 
 The board job runs under the real `micropython` with a fixed heap
@@ -32,17 +32,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
+import host_tools  # noqa: F401  (puts firmware/ on sys.path from a checkout)
 from host_tools.serial.sim import find_micropython
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-FIRMWARE = os.path.join(ROOT, "firmware")
-if FIRMWARE not in sys.path:
-    sys.path.insert(0, FIRMWARE)
 
 LOWER_FILES = 2000
 LOWER_DIRS = 40

@@ -2,7 +2,7 @@
 and against mpremote, on the same simulated board over the same
 rate-limited pty, in the same run.
 
-    python -m host_tools.bench_serial [--kib 256] [--baud 115200,921600]
+    python -m host_tools.bench.serial [--kib 256] [--baud 115200,921600]
 
 For each baud rate it prints payload bytes/s and the ratio to the line's
 byte rate (baud/10), for: a full flash of random data (every block sent
@@ -18,12 +18,10 @@ import sys
 import tempfile
 import time
 
-import host_tools  # noqa: F401  (firmware/ on sys.path from a checkout)
-from host_tools.serial import link as serial_link
+from host_tools import ROOT  # (also puts firmware/ on sys.path)
 from host_tools.cmd_serial import flash_image
-from host_tools import ROOT
+from host_tools.serial import link as serial_link
 from host_tools.serial.sim import PtyBoard
-from ovl import agent
 
 SIM = os.path.join(ROOT, "boards", "sim.json")
 

@@ -1,6 +1,6 @@
 """Run ovl's benchmarks: `python -m host_tools.bench all|NAME...`.
 
-Each host_tools/bench_<name>.py is a standalone script that measures ovl
+Each host_tools/bench/<name>.py is a standalone script that measures ovl
 against a peer in the same run and prints ratios; this runs them in turn
 with their default arguments (pass options by running a script directly).
 """
@@ -9,12 +9,14 @@ import os
 import subprocess
 import sys
 
+from host_tools import ROOT
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def bench_names():
-    return sorted(f[len("bench_"):-3] for f in os.listdir(HERE)
-                  if f.startswith("bench_") and f.endswith(".py"))
+    return sorted(f[:-3] for f in os.listdir(HERE)
+                  if f.endswith(".py") and not f.startswith("__"))
 
 
 def main(argv=None):
@@ -28,9 +30,9 @@ def main(argv=None):
         return 2
     failed = []
     for name in wanted:
-        print("\n######## bench_%s" % name, flush=True)
-        proc = subprocess.run([sys.executable, "-m", "host_tools.bench_" + name],
-                              cwd=os.path.dirname(HERE))
+        print("\n######## bench %s" % name, flush=True)
+        proc = subprocess.run([sys.executable, "-m", "host_tools.bench." + name],
+                              cwd=ROOT)
         if proc.returncode:
             failed.append(name)
     if failed:

@@ -1,6 +1,6 @@
 """Flash bytes programmed per overlay operation, against a full copy-up.
 
-    .venv/bin/python -m host_tools.bench_overlay
+    .venv/bin/python -m host_tools.bench.overlay
 
 The peer, measured in the same run on the same store, is what a classic
 copy-up (kernel overlayfs without metacopy, unionfs) programs: the whole

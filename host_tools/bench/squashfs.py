@@ -1,6 +1,6 @@
 """Benchmark: ovl's SquashFS reader against its peers on one image.
 
-    python -m host_tools.bench_squashfs [--src DIR | --image IMG] [-b 128K]
+    python -m host_tools.bench.squashfs [--src DIR | --image IMG] [-b 128K]
         [--rounds 5] [--isolate] [--mpy] [--mpy-heap]
 
 Reads every regular file of the image and prints throughput (MB of file
@@ -46,14 +46,11 @@ import tempfile
 import time
 import zlib
 
-import host_tools  # noqa: F401  (puts firmware/ on sys.path from a checkout)
+from host_tools import FIRMWARE, ROOT  # (also puts firmware/ on sys.path)
 from ovl import squashfs_format as F
 from ovl.paths import is_reg
 from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-FIRMWARE = os.path.join(os.path.dirname(HERE), "firmware")
 
 
 def parse_size(text):
@@ -105,10 +102,10 @@ def interleaved(contenders, rounds):
 
 def run_child(name, image):
     """Time contender `name` in a fresh interpreter (see --isolate)."""
-    proc = subprocess.run([sys.executable, "-m", "host_tools.bench_squashfs",
+    proc = subprocess.run([sys.executable, "-m", "host_tools.bench.squashfs",
                            "--child", name, "--image", image],
                           capture_output=True, text=True,
-                          cwd=os.path.dirname(HERE))
+                          cwd=ROOT)
     if proc.returncode:
         raise SystemExit("child %s failed:\n%s" % (name, proc.stderr))
     seconds, result = json.loads(proc.stdout.strip().splitlines()[-1])

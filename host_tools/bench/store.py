@@ -1,6 +1,6 @@
 """Benchmark: the ovl log store against MicroPython's littlefs (VfsLfs2).
 
-    python -m host_tools.bench_store [--tiny] [--json]
+    python -m host_tools.bench.store [--tiny] [--json]
 
 Both run in one `micropython` process on the same simulated chip geometry
 (1 MiB NOR, 4 KiB erase blocks, 256-byte pages); littlefs sees the chip
@@ -32,8 +32,7 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-FIRMWARE = os.path.join(os.path.dirname(HERE), "firmware")
+from host_tools import FIRMWARE
 
 DEVICE_SCRIPT = r"""
 import sys, gc, vfs, json

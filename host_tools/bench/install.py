@@ -2,7 +2,7 @@
 same stock-MicroPython stand-in (the unix port's REPL) over the same
 rate-limited pty, in the same run.
 
-    python -m host_tools.bench_install [--baud 115200,921600]
+    python -m host_tools.bench.install [--baud 115200,921600]
 
 For each baud rate: seconds for a fresh install (package, ovl_board.py,
 boot.py, each hashed on the board), for a rerun (everything hashed,
@@ -20,9 +20,8 @@ import sys
 import tempfile
 import time
 
-import host_tools  # noqa: F401  (firmware/ on sys.path from a checkout)
+from host_tools import ROOT  # (also puts firmware/ on sys.path)
 from host_tools.image import romfs
-from host_tools import ROOT
 from host_tools.serial.sim import PtyBoard
 
 SIM = os.path.join(ROOT, "boards", "sim.json")
