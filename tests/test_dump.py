@@ -10,8 +10,8 @@ from conftest import ROOT
 from host_tools.serial import link as serial_link
 from host_tools.image import mkimage
 from host_tools.boards import load_board
-from host_tools.cmd_overlay import Session
-from host_tools.cmd_serial import flash_image, remote_put
+from host_tools.commands.overlay import Session
+from host_tools.commands.serial import flash_image, remote_put
 from host_tools.serial.sim import PtyBoard
 from ovl import agent
 

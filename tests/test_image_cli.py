@@ -344,7 +344,7 @@ def test_devices_and_non_utf8_names_extract(tmp_path, capfd):
     assert status == 0, err
     status, out, err = ovl(capfd, "ls", image)
     assert status == 0 and "caf" in out, err
-    from host_tools.cmd_image import open_image
+    from host_tools.commands.image import open_image
     warnings = []
     dest = str(tmp_path / "user")
     extract(open_image(image), dest, as_root=False, warn=warnings.append)

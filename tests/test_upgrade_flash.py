@@ -10,7 +10,7 @@ import os
 import pytest
 
 from host_tools.serial import link as serial_link
-from host_tools.cmd_serial import flash_image
+from host_tools.commands.serial import flash_image
 from host_tools.serial.link import remote_error
 from ovl import agent, frames, fwslot
 from ovl.agent import Agent

@@ -19,7 +19,7 @@ import tempfile
 import time
 
 from host_tools import ROOT  # (also puts firmware/ on sys.path)
-from host_tools.cmd_serial import flash_image
+from host_tools.commands.serial import flash_image
 from host_tools.serial import link as serial_link
 from host_tools.serial.sim import PtyBoard
 

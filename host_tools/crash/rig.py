@@ -22,7 +22,7 @@ import threading
 import time
 
 from host_tools.serial import link as serial_link
-from host_tools.cmd_serial import remote_get, remote_put
+from host_tools.commands.serial import remote_get, remote_put
 from host_tools.serial.link import LinkError, RemoteError
 from ovl import agent, compat
 from ovl.paths import S_IFMT, S_IFREG, S_IFDIR, S_IFLNK

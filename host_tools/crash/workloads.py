@@ -322,7 +322,7 @@ def _escape(data):
 def parse_line(line, base_dir="."):
     """One `ovl shell` command -> op, or None for a read-only/blank line.
 
-    The verbs of `ovl shell` (host_tools/cmd_overlay.py) that change the
+    The verbs of `ovl shell` (host_tools/commands/overlay.py) that change the
     tree: write PATH MODE OFFSET DATA | put HOSTFILE PATH | truncate PATH
     SIZE | chmod OCTAL PATH | mkdir PATH | rm PATH | rmdir PATH | mv SRC
     DST | ln SRC DST | ln -s TARGET PATH | revert PATH | reset; plus

@@ -23,7 +23,7 @@ from ovl.overlay import mount as mount_overlay, MAX_FILE_SIZE
 from ovl.paths import is_dir, is_lnk, is_reg, join
 from ovl_sim.simflash import TORN_MODES
 
-from host_tools import fs_format as fmt
+from host_tools.commands import fs_format as fmt
 
 POWER_CUT_STATUS = 3
 
@@ -127,12 +127,12 @@ def check_upper_path(path):
 
 def open_upper(path):
     from host_tools.cli import CliError
-    from host_tools.cmd_store import open_upper_image
+    from host_tools.commands.store import open_upper_image
     check_upper_path(path)
     try:
         return open_upper_image(path)
     except CliError as e:
-        # cmd_store's hints name `ovl fsck`'s flags (--board, --size), which
+        # commands/store.py's hints name `ovl fsck`'s flags (--board, --size), which
         # fs and shell do not have: they take an upper image on its own
         text = str(e).split(": give ")[0]
         raise OSError(compat.EINVAL, "%s; fs and shell take an upper image"
@@ -197,7 +197,7 @@ class Session:
 
 # ----- verbs -------------------------------------------------------------------
 # Each verb checks all its arguments before it changes anything and returns
-# a record of host_tools.fs_format (or None, bytes, str).
+# a record of host_tools.commands.fs_format (or None, bytes, str).
 
 def file_digest(ovl, path):
     h = hashlib.sha256()

@@ -264,7 +264,7 @@ def mount_image(args, readonly=True):
 def overlay_problems(store, lower_path):
     """The union's own problems (whiteouts, origins, link index) of the
     upper `store` over the lower at lower_path; the store's are apart."""
-    from host_tools.cmd_overlay import open_lower
+    from host_tools.commands.overlay import open_lower
     from ovl.overlay import Overlay
     problems = Overlay(open_lower(lower_path), store).fsck()
     return [p for p in problems if not p.startswith("store: ")]

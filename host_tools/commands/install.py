@@ -33,7 +33,7 @@ from host_tools.serial import link as serial_link
 from host_tools.image import romfs
 from host_tools.boards import load_board
 from host_tools.cli import CliError
-from host_tools.cmd_serial import human, seconds
+from host_tools.commands.serial import human, seconds
 from host_tools.serial.link import LinkError
 
 TMP_SUFFIX = ".ovl-tmp"

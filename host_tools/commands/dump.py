@@ -18,7 +18,7 @@ import struct
 import time
 
 from host_tools.cli import CliError
-from host_tools.cmd_serial import (Progress, RESUME_HINT, add_port_args,
+from host_tools.commands.serial import (Progress, RESUME_HINT, add_port_args,
                                    human, open_link, target_hashes)
 from host_tools.serial.link import LinkError
 from ovl import agent, frames

@@ -5,7 +5,7 @@ files, kept across a firmware update or a factory reset (docs/BACKUP.md).
     ovl restore --lower L --upper U IN.tar
     ovl reset   --lower L --upper U [--keep PATH...] [--board B] [--next-boot]
 
-`ovl remote backup OUT.tar` (cmd_serial) reads a board's overlay through
+`ovl remote backup OUT.tar` (commands/serial.py) reads a board's overlay through
 RemoteOverlay, here, and writes the same form.
 """
 
@@ -17,7 +17,7 @@ import tempfile
 
 from host_tools.backup import largest_file, restore, write_backup
 from host_tools.cli import CliError
-from host_tools.cmd_overlay import (Session, add_layer_args, open_session,
+from host_tools.commands.overlay import (Session, add_layer_args, open_session,
                                     power_cut_exit)
 from ovl import agent, compat
 from ovl.flash import PowerCut
@@ -83,7 +83,7 @@ class RemoteOverlay:
         self.stats = {}
 
     def diff(self, path="/"):
-        from host_tools.cmd_serial import remote_diff
+        from host_tools.commands.serial import remote_diff
         changes, truncated = remote_diff(self.link, path)
         if truncated:
             raise CliError("the board's agent cannot page its diff;"
@@ -91,7 +91,7 @@ class RemoteOverlay:
         return changes
 
     def listdir(self, path):
-        from host_tools.cmd_serial import remote_ls_pages
+        from host_tools.commands.serial import remote_ls_pages
         return [e[0] for page in remote_ls_pages(self.link, path)
                 for e in page]
 
@@ -112,7 +112,7 @@ class RemoteOverlay:
         return self.stat_record(path)["target"]
 
     def open(self, path, mode="rb"):
-        from host_tools.cmd_serial import remote_get
+        from host_tools.commands.serial import remote_get
         f = tempfile.TemporaryFile()
         remote_get(self.link, path, f)
         f.seek(0)

@@ -102,7 +102,7 @@ def upper_geometry(args):
     None for the fixtures' own."""
     if not (args.upper_size or args.erase_size):
         return None
-    from host_tools.cmd_store import parse_size
+    from host_tools.commands.store import parse_size
     es = parse_size(args.erase_size) if args.erase_size else 4096
     if es < 512 or es & (es - 1):
         raise CliError("--erase-size must be a power of two of 512 bytes or"
@@ -163,7 +163,7 @@ def use_user_layers(args):
     """Register the --lower fixture and the --upper-size geometry (for
     this process and the workers it forks), replacing an earlier run's."""
     from host_tools.crash import engine as ct
-    from host_tools.cmd_overlay import open_lower
+    from host_tools.commands.overlay import open_lower
     geometry = upper_geometry(args)
     if not _FIXTURE_GEOMETRY:
         _FIXTURE_GEOMETRY.update(ct.GEOMETRY)

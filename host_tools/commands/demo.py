@@ -13,7 +13,7 @@ from ovl import compat
 from ovl.paths import is_dir, is_lnk
 
 from host_tools.boards import load_board, open_sim_flash
-from host_tools.cmd_boards import describe_board, human
+from host_tools.commands.boards import describe_board, human
 
 WORKDIR_MARKER = ".ovl-demo"     # this directory was made by the demo
 

@@ -15,8 +15,8 @@ import sys
 import time
 
 from host_tools.cli import CliError
-from host_tools.cmd_store import FSCK_CLEAN, FSCK_ERRORS
-from host_tools import fs_format as fmt
+from host_tools.commands.store import FSCK_CLEAN, FSCK_ERRORS
+from host_tools.commands import fs_format as fmt
 from host_tools.serial import link as serial_link
 from host_tools.serial.link import LinkError, RemoteError, hexdigest
 from ovl import agent, compat, frames
@@ -407,7 +407,7 @@ def read_image(path, limit=IMAGE_LIMIT):
 
 def is_upper_dump(path):
     """Whether the file holds a log store (an `ovl dump` of an upper)."""
-    from host_tools.cmd_store import sniff_geometry
+    from host_tools.commands.store import sniff_geometry
     try:
         sniff_geometry(path)
         return True
@@ -490,7 +490,7 @@ def remote_put(link, path, data, progress=None):
 
 
 def remote_ls(link, path, long=False):
-    """Print a listing as `ovl fs ls` does (host_tools.fs_format); a page
+    """Print a listing as `ovl fs ls` does (host_tools.commands.fs_format); a page
     of entries at a time, -l asks stat for each entry."""
     st = link.call_json(agent.FS_STAT, {"path": path})
     if not is_dir(st["mode"]):
@@ -632,7 +632,7 @@ def remote_verb(link, verb, a, data, keep=None, layer="merged"):
     elif verb == "revert":
         call(agent.FS_REVERT, {"path": a[0]})
     elif verb == "backup":
-        from host_tools.cmd_backup import remote_backup
+        from host_tools.commands.backup import remote_backup
         remote_backup(link, a[0])
     elif verb == "reset":
         when = a[0] if a else "now"

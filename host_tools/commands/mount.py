@@ -19,8 +19,8 @@ import time
 
 from ovl.overlay import mount as mount_overlay, Overlay
 from host_tools.cli import CliError
-from host_tools.cmd_overlay import open_lower, lock_upper
-from host_tools.cmd_store import (is_mtd_device, open_mtd, parse_size,
+from host_tools.commands.overlay import open_lower, lock_upper
+from host_tools.commands.store import (is_mtd_device, open_mtd, parse_size,
                                   sniff_geometry, check_image_path)
 from host_tools.fuse import mount as fuse_mount
 from host_tools.fuse import server as fuse_server

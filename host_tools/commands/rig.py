@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from host_tools.cmd_serial import seconds
+from host_tools.commands.serial import seconds
 from host_tools.crash.rig import Rig, RigError, parse_power, parse_workload, \
     report_text
 
