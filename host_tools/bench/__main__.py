@@ -31,8 +31,8 @@ def main(argv=None):
     failed = []
     for name in wanted:
         print("\n######## bench %s" % name, flush=True)
-        proc = subprocess.run([sys.executable, "-m", "host_tools.bench." + name],
-                              cwd=ROOT)
+        proc = subprocess.run(
+            [sys.executable, "-m", "host_tools.bench." + name], cwd=ROOT)
         if proc.returncode:
             failed.append(name)
     if failed:

@@ -5,8 +5,8 @@ files, kept across a firmware update or a factory reset (docs/BACKUP.md).
     ovl restore --lower L --upper U IN.tar
     ovl reset   --lower L --upper U [--keep PATH...] [--board B] [--next-boot]
 
-`ovl remote backup OUT.tar` (commands/serial.py) reads a board's overlay through
-RemoteOverlay, here, and writes the same form.
+`ovl remote backup OUT.tar` (commands/serial.py) reads a board's overlay
+through RemoteOverlay, here, and writes the same form.
 """
 
 import os

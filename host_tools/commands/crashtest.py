@@ -116,9 +116,9 @@ def upper_geometry(args):
 
 
 def lower_spec(lower, image):
-    """The crash model's description of a Lower (crash_workloads' spec
-    format): kinds, permissions, owners, mtimes, data, targets, and hard
-    links as "link" to the first of their names."""
+    """The crash model's description of a Lower (the spec format of
+    host_tools.crash.workloads): kinds, permissions, owners, mtimes, data,
+    targets, and hard links as "link" to the first of their names."""
     from host_tools.crash.model import DIR, FILE, SYMLINK
     from ovl.paths import join, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK
     kinds = {S_IFDIR: DIR, S_IFREG: FILE, S_IFLNK: SYMLINK}
