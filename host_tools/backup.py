@@ -19,7 +19,7 @@ entry at a time:
 import hashlib
 import tarfile
 
-from host_tools.cmd_overlay import file_digest
+from host_tools.commands.overlay import file_digest
 from ovl import compat
 from ovl.agent import PUT_PREFIX
 from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, join

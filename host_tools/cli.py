@@ -1,13 +1,15 @@
-"""The `ovl` command line: a table of subcommands gathered from cmd_*.py.
+"""The `ovl` command line: a table of subcommands gathered from commands/.
 
-Each host_tools/cmd_<topic>.py module defines COMMANDS, a dict mapping a
-subcommand name to (one-line help, add_arguments(parser), run(args)).
+Each host_tools/commands/<topic>.py module defines COMMANDS, a dict mapping
+a subcommand name to (one-line help, add_arguments(parser), run(args));
+the other modules there are what several commands share (fs_format).
 run returns an exit status (or None for 0).  Errors reach the user as one
 line on stderr and a nonzero exit, never a traceback (set OVL_DEBUG=1 to
 see one).
 """
 
 import argparse
+import importlib
 import os
 import sys
 
@@ -32,12 +34,15 @@ class Parser(argparse.ArgumentParser):
 
 
 def command_modules():
-    here = os.path.dirname(os.path.abspath(__file__))
+    """The modules of host_tools/commands/ that define COMMANDS, by name."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commands")
     names = sorted(f[:-3] for f in os.listdir(here)
-                   if f.startswith("cmd_") and f.endswith(".py"))
+                   if f.endswith(".py") and not f.startswith("_"))
     mods = []
     for name in names:
-        mods.append(__import__("host_tools." + name, fromlist=["COMMANDS"]))
+        mod = importlib.import_module("host_tools.commands." + name)
+        if hasattr(mod, "COMMANDS"):
+            mods.append(mod)
     return mods
 
 

@@ -3,10 +3,10 @@
 import contextlib
 import io
 
-from host_tools import serial_link
+from host_tools.serial import link as serial_link
 from host_tools.cli import main as cli_main
-from host_tools.cmd_serial import flash_image
-from host_tools.serial_sim import PtyBoard
+from host_tools.commands.serial import flash_image
+from host_tools.serial.sim import PtyBoard
 from ovl import agent
 
 

@@ -15,12 +15,13 @@ import tarfile
 import pytest
 
 from conftest import ROOT
-from host_tools import mkimage, serial_link
+from host_tools.serial import link as serial_link
+from host_tools.image import mkimage
 from host_tools.boards import load_board
 from host_tools.cli import main as cli_main
-from host_tools.cmd_overlay import Session, tree
-from host_tools.cmd_serial import flash_image
-from host_tools.serial_sim import PtyBoard
+from host_tools.commands.overlay import Session, tree
+from host_tools.commands.serial import flash_image
+from host_tools.serial.sim import PtyBoard
 from ovl import agent
 
 CHANGES = """\

@@ -13,8 +13,8 @@ import subprocess
 
 import pytest
 
-from host_tools.cmd_install import board_module
-from host_tools.mkimage import build_image
+from host_tools.commands.install import board_module
+from host_tools.image.mkimage import build_image
 from ovl import agent, frames, fwslot
 from ovl.board import Board, BoardError
 from ovl_sim.simflash import SimFlash

@@ -774,7 +774,7 @@ def test_provision_over_an_existing_chip_keeps_it(tmp_path):
 def test_a_second_session_on_a_busy_upper_is_refused(tmp_path):
     """Two sessions on one upper would each save their own copy, losing
     one's changes: the second is refused while the first holds it."""
-    from host_tools.cmd_overlay import lock_upper
+    from host_tools.commands.overlay import lock_upper
     paths = make_workspace(str(tmp_path))
     upper = paths["upper0"]
     before = digest(upper)

@@ -6,8 +6,8 @@ idle cores; docs/CRASHTEST.md has the measured numbers)."""
 
 import pytest
 
-from host_tools import crash_workloads as wl
-from host_tools import crashtest as ct
+from host_tools.crash import workloads as wl
+from host_tools.crash import engine as ct
 
 # Open bugs outside the crash engine, each matched narrowly (workload op +
 # message) so anything else fails.  Remove an entry when its fix lands.

@@ -5,7 +5,7 @@ passes the same workloads."""
 
 import pytest
 
-from host_tools import crashtest as ct
+from host_tools.crash import engine as ct
 from ovl.logstore import LogStore
 
 

@@ -3,8 +3,8 @@ sampling, summaries and the CLI's argument handling."""
 
 import pytest
 
-from host_tools import crash_workloads as wl
-from host_tools import crashtest as ct
+from host_tools.crash import workloads as wl
+from host_tools.crash import engine as ct
 from host_tools.cli import main
 from ovl import compat
 
@@ -108,7 +108,7 @@ def test_cli_lists_a_shard(capsys):
                  "--list"]) == 0
     keys = capsys.readouterr().out.split()
     assert keys and all(":" in k for k in keys)
-    from host_tools import crash_workloads as wl
+    from host_tools.crash import workloads as wl
     assert keys == wl.shard(wl.generate("ci"), 2, 50)
 
 

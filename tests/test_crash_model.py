@@ -2,8 +2,8 @@
 
 import pytest
 
-from host_tools import crash_workloads as wl
-from host_tools.crash_model import Model, ModelError, tree_matches, tree_diff
+from host_tools.crash import workloads as wl
+from host_tools.crash.model import Model, ModelError, tree_matches, tree_diff
 from ovl import compat
 
 

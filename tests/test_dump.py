@@ -7,11 +7,12 @@ import os
 import pytest
 
 from conftest import ROOT
-from host_tools import mkimage, serial_link
+from host_tools.serial import link as serial_link
+from host_tools.image import mkimage
 from host_tools.boards import load_board
-from host_tools.cmd_overlay import Session
-from host_tools.cmd_serial import flash_image, remote_put
-from host_tools.serial_sim import PtyBoard
+from host_tools.commands.overlay import Session
+from host_tools.commands.serial import flash_image, remote_put
+from host_tools.serial.sim import PtyBoard
 from ovl import agent
 
 from test_backup import ovl

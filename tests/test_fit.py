@@ -1,7 +1,7 @@
 """The gate: ovl must fit the MCU boards it names (issue 10, docs/FIT.md).
 
 For each board JSON with a `heap` figure, the board job of
-host_tools/bench_fit.py (format, write 500 files, remount, list three
+host_tools/bench/fit.py (format, write 500 files, remount, list three
 directories, read a lower and an upper file, write a file, sync, remount
 and verify; over a 2,000-file lower built with `mkimage --board`) runs under
 `micropython -X heapsize=...` with the code loaded as .mpy (esp32-4mb: from
@@ -9,7 +9,7 @@ a ROMFS image, its bytes not counted) and the chip in a file.
 
 Two heaps per board:
 - TODAY_BUDGET: the smallest heap the job passes in with today's store
-  (bisected with `python -m host_tools.bench_fit`, see
+  (bisected with `python -m host_tools.bench.fit`, see
   docs/FIT.md) plus 64 KiB, a regression guard that fails if the job
   needs more heap than today.
 - the board's own figure (esp32-4mb 96 KiB, pico 160 KiB), the goal.  Until
@@ -24,9 +24,9 @@ import os
 import pytest
 
 from conftest import find_micropython
-from host_tools.bench_fit import Setup, run_job, mount_path, code_size
+from host_tools.bench.fit import Setup, run_job, mount_path, code_size
 from host_tools.boards import board_names, load_board
-from host_tools import romfs
+from host_tools.image import romfs
 
 # Flip to True once the bounded-RAM store lands (issue 10): the board job
 # must then pass in each board's own `heap` figure.
@@ -42,7 +42,7 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # The mount path's code (issue 10 item 5): the modules the board job
 # imports, their .mpy bytes, and the heap importing them keeps from .mpy
 # files and from a ROMFS image.  Measured on 2026-12-05 with
-# `python -m host_tools.bench_fit --code` (docs/FIT.md, "Code size"):
+# `python -m host_tools.bench.fit --code` (docs/FIT.md, "Code size"):
 # 81,693 B of .mpy, 149,600 B of heap from .mpy, 75,712 B from ROMFS.
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the issue's goal (a strict xfail until it is met).
@@ -213,7 +213,7 @@ def test_romfs_encoding():
 
 @pytest.mark.slow
 def test_bench_fit_smoke(capsys):
-    from host_tools import bench_fit
+    from host_tools.bench import fit as bench_fit
     bench_fit.main(["--board", "pico", "--counts", "0,20", "--no-bisect"])
     out = capsys.readouterr().out.split("\n")
     assert out[0].startswith("board pico (heap figure 160.0 KiB; code from "

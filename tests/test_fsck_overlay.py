@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 
-from host_tools.cmd_store import open_upper_image
+from host_tools.commands.store import open_upper_image
 from ovl.logstore import LogStore, ROOT_INO
 
 from test_backup import ovl

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 from host_tools import cli
-from host_tools.extract import extract, ExtractError
+from host_tools.image.extract import extract, ExtractError
 
 MTIME = 1600000000
 # mode uid/gid size-or-"major, minor" date time path[ -> target]
@@ -344,7 +344,7 @@ def test_devices_and_non_utf8_names_extract(tmp_path, capfd):
     assert status == 0, err
     status, out, err = ovl(capfd, "ls", image)
     assert status == 0 and "caf" in out, err
-    from host_tools.cmd_image import open_image
+    from host_tools.commands.image import open_image
     warnings = []
     dest = str(tmp_path / "user")
     extract(open_image(image), dest, as_root=False, warn=warnings.append)

@@ -16,10 +16,10 @@ import time
 import pytest
 import serial
 
-from host_tools import cmd_install
+from host_tools.commands import install as cmd_install
 from host_tools.boards import load_board
-from host_tools.mkimage import build_image
-from host_tools.bench_install import ReplBoard
+from host_tools.image.mkimage import build_image
+from host_tools.bench.install import ReplBoard
 
 from conftest import ROOT, find_micropython
 

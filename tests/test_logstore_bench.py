@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.mark.slow
 def test_bench_store_tiny_runs_and_meets_write_goals():
-    p = subprocess.run([sys.executable, "-m", "host_tools.bench_store",
+    p = subprocess.run([sys.executable, "-m", "host_tools.bench.store",
                         "--tiny", "--json"], capture_output=True, text=True,
                        cwd=ROOT, timeout=300)
     assert p.returncode == 0, p.stderr

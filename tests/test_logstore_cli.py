@@ -23,7 +23,7 @@ def test_format_info_fsck_roundtrip(tmp_path):
     assert os.path.getsize(img) == 256 * 1024
     # write through the store API, as the overlay does, then inspect
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
-    from host_tools.cmd_store import open_upper_image
+    from host_tools.commands.store import open_upper_image
     from ovl.logstore import LogStore, ROOT_INO
     flash = open_upper_image(img)
     s = LogStore.mount(flash)
@@ -110,7 +110,7 @@ def test_truncated_upper_is_refused_with_its_block_counts(tmp_path):
         f.write(data[:30000])
     assert "formatted with 16: truncated" in one_line_error(ovl("info", odd))
     from host_tools.cli import CliError
-    from host_tools.cmd_store import open_upper_image
+    from host_tools.commands.store import open_upper_image
     try:
         open_upper_image(half)
         assert False, "a truncated upper image opened"
@@ -146,7 +146,7 @@ def sha(path):
 def add_file(img, name=b"kept", data=b"user data"):
     """One file in the upper image's root, through the store API."""
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
-    from host_tools.cmd_store import open_upper_image
+    from host_tools.commands.store import open_upper_image
     from ovl.logstore import LogStore, ROOT_INO
     flash = open_upper_image(img)
     s = LogStore.mount(flash)
@@ -227,7 +227,7 @@ def test_fsck_exit_status_follows_fsck(tmp_path):
     add_file(img)
     assert ovl("fsck", img).returncode == 0
     # An orphan: an inode no name reaches (its data can never be read).
-    from host_tools.cmd_store import open_upper_image
+    from host_tools.commands.store import open_upper_image
     from ovl.logstore import LogStore
     flash = open_upper_image(img)
     s = LogStore.mount(flash)

@@ -15,8 +15,9 @@ from conftest import ROOT  # noqa: F401  (puts firmware/ on sys.path)
 from ovl import squashfs_format as fmt
 from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
-from host_tools import mkimage
-from host_tools.extract import extract
+from host_tools.image import mkimage
+from host_tools.image.extract import extract
+from host_tools.image.tree import Node
 
 IS_ROOT = os.geteuid() == 0
 MTIME = 1700000000
@@ -392,7 +393,7 @@ def test_directory_runs_obey_count_block_and_delta_limits():
     writer = mkimage.ImageWriter(None, "4K")
     entries = []
     for i in range(700):
-        child = mkimage.Node(fmt.REG_TYPE, 0o644)
+        child = Node(fmt.REG_TYPE, 0o644)
         child.number = i + (40000 if i >= 300 else 0)
         child.ref = (0 if i < 100 else 8000, i % 50)
         entries.append((b"name%04d" % i, child))

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 from test_mkimage import make_source, need_tool, open_fs, snapshot
-from host_tools import mkimage
+from host_tools.image import mkimage
 from host_tools.cli import main as cli_main
 from sim_board import flash_then_remote
 from ovl import squashfs_format as fmt

@@ -562,7 +562,8 @@ def test_bad_input_is_one_line_and_nothing_half_mounted(layers, tmp_path):
 
 def test_no_dev_fuse_and_no_permission(layers, monkeypatch):
     lower, image, upper, base = layers
-    from host_tools import cmd_mount, fuse_mount
+    from host_tools.commands import mount as cmd_mount
+    from host_tools.fuse import mount as fuse_mount
     from host_tools.cli import CliError
     mnt = os.path.join(base, "mnt")
     os.mkdir(mnt)
@@ -605,7 +606,7 @@ def test_lower_on_a_block_device(layers):
 USER_DRIVER = r"""
 import argparse, sys
 sys.path.insert(0, %r)
-from host_tools import cmd_mount
+from host_tools.commands import mount as cmd_mount
 from host_tools.cli import CliError, one_line
 verb = sys.argv[1]
 p = argparse.ArgumentParser()

@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_bench_mount_quick_runs_and_reports_every_step():
     if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
         pytest.skip("mounting needs root and /dev/fuse (CI has both)")
-    p = subprocess.run([sys.executable, "-m", "host_tools.bench_mount",
+    p = subprocess.run([sys.executable, "-m", "host_tools.bench.mount",
                         "--quick", "--rounds", "1"], cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr

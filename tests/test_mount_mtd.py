@@ -9,7 +9,9 @@ import os
 import pytest
 
 from ovl import mtd
-from host_tools import cli, cmd_mount, cmd_store
+from host_tools import cli
+from host_tools.commands import mount as cmd_mount
+from host_tools.commands import store as cmd_store
 from host_tools.cli import CliError
 from test_flash_adapters import FakeMtdIoctl
 

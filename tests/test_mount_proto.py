@@ -14,12 +14,12 @@ import pytest
 from ovl.dirlower import DirLower
 from ovl.logstore import LogStore
 from ovl.overlay import mount
+from ovl.paths import S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG
 from ovl_sim.simflash import SimFlash
-from host_tools import fuse_wire as w
-from host_tools.fuse_server import FuseServer, serve, MAX_WRITE
+from host_tools.fuse import wire as w
+from host_tools.fuse.server import FuseServer, serve, MAX_WRITE
 
 O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC = 0, 1, 2, 0o1000
-S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR = 0o100000, 0o040000, 0o120000, 0o020000
 
 
 class FakeKernel:
@@ -187,7 +187,7 @@ def _formatted():
 
 def test_lookup_getattr_read_and_errors(kernel):
     etc, attr = kernel.lookup(1, "etc")
-    assert attr["mode"] & 0o170000 == S_IFDIR
+    assert attr["mode"] & S_IFMT == S_IFDIR
     cfg, attr = kernel.lookup(etc, "config")
     assert attr["size"] == 9 and attr["ino"] == os.lstat(
         kernel.lower + "/etc/config").st_ino
@@ -199,7 +199,7 @@ def test_lookup_getattr_read_and_errors(kernel):
     nodeid, _ = kernel.lookup(etc, "nope")      # a miss the kernel caches
     assert nodeid == 0
     link, attr = kernel.lookup(1, "cfg")
-    assert attr["mode"] & 0o170000 == S_IFLNK and attr["size"] == 10
+    assert attr["mode"] & S_IFMT == S_IFLNK and attr["size"] == 10
     assert kernel.send(w.READLINK, link) == b"etc/config"
     with pytest.raises(OSError) as e:
         kernel.send(99, 1)
@@ -221,7 +221,7 @@ def test_forget_gets_no_reply(kernel):
     # the next reply answers the next request, not the forgets
     etc2, _ = kernel.lookup(1, "etc")
     assert etc2 != etc          # forgotten: a new node id
-    assert kernel.getattr(etc2)["mode"] & 0o170000 == S_IFDIR
+    assert kernel.getattr(etc2)["mode"] & S_IFMT == S_IFDIR
 
 
 def test_readdir_cookies_survive_changes_to_the_directory(kernel):
@@ -353,7 +353,7 @@ def test_setattr_mknod_mkdir_symlink_statfs(kernel):
     assert (attr["mode"], attr["uid"], attr["gid"]) == (S_IFDIR | 0o750, 7, 8)
     out = kernel.send(w.SYMLINK, 1, b"sl\0/etc/config\0")
     attr = w.unpack_attr(out[w.ENTRY_OUT.size:])
-    assert attr["mode"] & 0o170000 == S_IFLNK and attr["size"] == 11
+    assert attr["mode"] & S_IFMT == S_IFLNK and attr["size"] == 11
     blocks, bfree, bavail, files, ffree, bsize, namelen, frsize = \
         w.STATFS_OUT.unpack(kernel.send(w.STATFS, 1))
     st = kernel.server.ovl.statvfs("/")

@@ -359,7 +359,7 @@ def test_remote_speaks_the_fs_vocabulary_and_format(booted, tmp_path,
                                                     capsys):
     """The board runs the image tmp_path/fw.sqfs: `fs --lower` over the same
     image must print exactly what `remote` prints for lower objects."""
-    from host_tools.cmd_serial import remote_verb
+    from host_tools.commands.serial import remote_verb
     b, link, root = booted
     image = str(tmp_path / "fw.sqfs")
     for argv in (["ls", "/etc"], ["ls", "-l", "/"], ["stat", "/etc/motd"],
@@ -441,7 +441,7 @@ def test_ctrl_c_during_a_command_waits_for_its_end():
     finished (so the command is never cut half way); a second one, or one
     while waiting for input, stops at once."""
     import signal
-    from host_tools.cmd_overlay import HeldInterrupt
+    from host_tools.commands.overlay import HeldInterrupt
     held = HeldInterrupt()
     steps = []
 

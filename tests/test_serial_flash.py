@@ -11,11 +11,11 @@ import contextlib
 
 import pytest
 
-from host_tools import serial_link
+from host_tools.serial import link as serial_link
 from host_tools.cli import main as cli_main
-from host_tools.cmd_serial import flash_image
-from host_tools.serial_link import LinkError
-from host_tools.serial_sim import PtyBoard, Noise
+from host_tools.commands.serial import flash_image
+from host_tools.serial.link import LinkError
+from host_tools.serial.sim import PtyBoard, Noise
 from ovl import agent
 
 from conftest import ROOT, find_micropython
@@ -245,7 +245,7 @@ def squashfs_image(tmp_path, name="fw.sqfs", block_size="4K", seed=1,
                    blob=6000):
     """A real SquashFS 4.0 image (ovl mkimage) holding `blob` random
     bytes, as bytes."""
-    from host_tools.mkimage import build_image
+    from host_tools.image.mkimage import build_image
     src = tmp_path / ("src-" + name)
     (src / "etc").mkdir(parents=True)
     (src / "etc" / "motd").write_bytes(b"firmware %d\n" % seed)
@@ -350,7 +350,7 @@ def test_ab_boot_falls_back_when_the_newest_slot_fails(board, tmp_path):
 def test_block_size_over_the_board_limit_is_refused(tmp_path):
     from types import SimpleNamespace
     from host_tools.cli import CliError
-    from host_tools.cmd_serial import check_block_size, check_squashfs
+    from host_tools.commands.serial import check_block_size, check_squashfs
     lower = check_squashfs(squashfs_image(tmp_path, block_size="64K"))
     mcu = SimpleNamespace(name="mcu", lower_block_size=16384)
     with pytest.raises(CliError, match="64 KiB blocks; board mcu reads at"

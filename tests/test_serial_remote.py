@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
-from host_tools import serial_link
-from host_tools.cmd_serial import flash_image, remote_get, remote_put
-from host_tools.serial_link import LinkError, RemoteError
-from host_tools.serial_sim import PtyBoard
+from host_tools.serial import link as serial_link
+from host_tools.commands.serial import flash_image, remote_get, remote_put
+from host_tools.serial.link import LinkError, RemoteError
+from host_tools.serial.sim import PtyBoard
 from ovl import agent
 
 from conftest import ROOT

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from host_tools import serial_link
+from host_tools.serial import link as serial_link
 from host_tools.cli import main as cli_main
-from host_tools.cmd_serial import flash_image
-from host_tools.rig import (Rig, RigError, SimPower, parse_power,
+from host_tools.commands.serial import flash_image
+from host_tools.crash.rig import (Rig, RigError, SimPower, parse_power,
                             parse_workload, report_text)
-from host_tools.serial_sim import PtyBoard
+from host_tools.serial.sim import PtyBoard
 from ovl import agent
 
 from conftest import ROOT, find_micropython

@@ -2,7 +2,7 @@
 
 import os
 
-from host_tools import bench_squashfs
+from host_tools.bench import squashfs as bench_squashfs
 from test_squashfs_interop import build_small_tree
 
 

@@ -10,8 +10,8 @@ import shutil
 
 import pytest
 
-from host_tools.bench_fit import make_lower_tree
-from host_tools.mkimage import build_image
+from host_tools.bench.fit import make_lower_tree
+from host_tools.image.mkimage import build_image
 
 MTIME = 1700000000
 

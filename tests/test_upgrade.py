@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from host_tools.mkimage import build_image
+from host_tools.image.mkimage import build_image
 
 MTIME = 1700000000      # one mtime for every file: only content tells
 

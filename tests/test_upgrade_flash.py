@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from host_tools import serial_link
-from host_tools.cmd_serial import flash_image
-from host_tools.serial_link import remote_error
+from host_tools.serial import link as serial_link
+from host_tools.commands.serial import flash_image
+from host_tools.serial.link import remote_error
 from ovl import agent, frames, fwslot
 from ovl.agent import Agent
 from ovl_sim.board_runner import boot, load_board, mount_overlay, open_sim

@@ -18,6 +18,7 @@ from ovl.logstore import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount
 from ovl.vfs import OvlVfs
+from ovl.paths import S_IFMT
 
 flash = SimFlash(1 << 19, 4096, 256)
 LogStore.format(flash)
@@ -25,7 +26,7 @@ ovl = mount(DirLower(LOWER), flash)
 vfs.mount(OvlVfs(ovl), "/ovl")
 
 print("ls", sorted(os.listdir("/ovl/etc")))
-print("stat", os.stat("/ovl/etc/config")[6], os.stat("/ovl/etc")[0] & 0o170000)
+print("stat", os.stat("/ovl/etc/config")[6], os.stat("/ovl/etc")[0] & S_IFMT)
 print("read", repr(open("/ovl/etc/config").read()))
 with open("/ovl/etc/config", "a") as f:
     f.write("added=2\n")

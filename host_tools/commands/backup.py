@@ -1,0 +1,255 @@
+"""`ovl backup`, `ovl restore`, `ovl reset`: the user's changes on image
+files, kept across a firmware update or a factory reset (docs/BACKUP.md).
+
+    ovl backup  --lower L --upper U OUT.tar
+    ovl restore --lower L --upper U IN.tar
+    ovl reset   --lower L --upper U [--keep PATH...] [--board B] [--next-boot]
+
+`ovl remote backup OUT.tar` (commands/serial.py) reads a board's overlay
+through RemoteOverlay, here, and writes the same form.
+"""
+
+import os
+import stat
+import sys
+import tarfile
+import tempfile
+
+from host_tools.backup import largest_file, restore, write_backup
+from host_tools.cli import CliError
+from host_tools.commands.overlay import (Session, add_layer_args, open_session,
+                                    power_cut_exit)
+from ovl import agent, compat
+from ovl.flash import PowerCut
+from ovl.overlay import mount as mount_overlay
+
+
+def save_backup(ovl, lower, path):
+    """Write the backup to path (beside it first, then renamed: no half
+    tar is left behind) and print its summary."""
+    kind = file_kind(path)
+    if kind == stat.S_IFDIR:
+        raise CliError("%s is a directory" % path)
+    if kind not in (None, stat.S_IFREG):
+        # a FIFO, a device, /dev/stdout: written straight into, since a
+        # rename over it would replace the node itself
+        with open(path, "wb") as out:
+            summary = write_backup(ovl, lower, out)
+        print_summary(path, summary, sys.stderr)    # stdout may be the tar
+        return
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    try:
+        with open(tmp, "wb") as out:
+            summary = write_backup(ovl, lower, out)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    print_summary(path, summary)
+
+
+def file_kind(path):
+    """The S_IFMT kind of what path names (links followed), None if
+    nothing is there."""
+    try:
+        return stat.S_IFMT(os.stat(path).st_mode)
+    except OSError:
+        return None
+
+
+def print_summary(path, summary, to=None):
+    print("backup: %s: %d files (%d bytes), %d dirs, %d links, %d whiteouts,"
+          " %d opaque dirs" % (path, summary["files"], summary["bytes"],
+                               summary["dirs"], summary["links"],
+                               summary["whiteouts"], summary["opaque"]),
+          file=to or sys.stdout)
+
+
+def run_backup(args):
+    session = Session(args.lower, args.upper, readonly=True)
+    try:
+        save_backup(session.mount(), session.lower, args.out)
+    finally:
+        session.release()
+    return 0
+
+
+class RemoteOverlay:
+    """What a backup reads of an Overlay (diff, lstat, readlink, listdir,
+    open for reading), asked of a board's agent over a serial link."""
+
+    def __init__(self, link):
+        self.link = link
+        self.stats = {}
+
+    def diff(self, path="/"):
+        from host_tools.commands.serial import remote_diff
+        changes, truncated = remote_diff(self.link, path)
+        if truncated:
+            raise CliError("the board's agent cannot page its diff;"
+                           " flash a newer ovl")
+        return changes
+
+    def listdir(self, path):
+        from host_tools.commands.serial import remote_ls_pages
+        return [e[0] for page in remote_ls_pages(self.link, path)
+                for e in page]
+
+    def stat_record(self, path):
+        st = self.stats.get(path)
+        if st is None:
+            st = self.link.call_json(agent.FS_STAT, {"path": path,
+                                                     "lower": True})
+            self.stats[path] = st
+        return st
+
+    def lstat(self, path):
+        s = self.stat_record(path)
+        return (s["mode"], s["ino"], 0, s["nlink"], s["uid"], s["gid"],
+                s["size"], s["mtime"], s["mtime"], s["mtime"])
+
+    def readlink(self, path):
+        return self.stat_record(path)["target"]
+
+    def open(self, path, mode="rb"):
+        from host_tools.commands.serial import remote_get
+        f = tempfile.TemporaryFile()
+        remote_get(self.link, path, f)
+        f.seek(0)
+        return f
+
+
+class RemoteLower:
+    """The board's firmware as far as a backup asks: what is at a path."""
+
+    def __init__(self, remote):
+        self.remote = remote
+
+    def lookup(self, path):
+        mode = self.remote.stat_record(path).get("lower_mode")
+        if mode is None:
+            raise OSError(compat.ENOENT, path)
+        return StatEntry(mode)
+
+    def identity(self):
+        return None
+
+
+class StatEntry:
+    def __init__(self, mode):
+        self.mode = mode
+
+
+def remote_backup(link, path):
+    """`ovl remote backup OUT.tar`: the board's changes, in the same form
+    as `ovl backup` of image files."""
+    remote = RemoteOverlay(link)
+    save_backup(remote, RemoteLower(remote), path)
+
+
+def open_backup(path):
+    if file_kind(path) not in (None, stat.S_IFREG, stat.S_IFDIR):
+        # a restore reads the tar twice (sizes first): a pipe cannot be
+        # rewound, and a FIFO without a writer would wait for ever
+        raise CliError("backup %s is not a regular file" % path)
+    try:
+        return tarfile.open(path, "r:")
+    except (OSError, tarfile.TarError) as e:
+        raise CliError("cannot read backup %s: %s" % (
+            path, getattr(e, "strerror", None) or e))
+
+
+def run_restore(args):
+    need_upper(args)
+    tar = open_backup(args.backup)
+    session = open_session(args)
+    try:
+        # big enough that a file's rewrite commits as one transaction
+        buffer = max(4096, largest_file(tar) + 1)
+        session.ovl = mount_overlay(session.lower, session.flash,
+                                    write_buffer=buffer)
+        ident = session.lower.identity()
+        if isinstance(ident, bytes):
+            ident = ident.hex()
+        if tar.pax_headers.get("OVL.lower") not in (None, str(ident)):
+            print("ovl: note: the backup was taken over another firmware"
+                  " image", file=sys.stderr)
+        done = restore(session.ovl, tar)
+        session.close()
+    except PowerCut as exc:
+        return power_cut_exit(session, exc)
+    except (tarfile.TarError, EOFError) as e:
+        raise CliError("backup %s is damaged: %s" % (args.backup, e))
+    finally:
+        session.release()
+        tar.close()
+    print("restore: %s: %d files written, %d put in place, %d attributes set,"
+          " %d removed, %d already there" % (
+              args.backup, done["written"], done["renamed"], done["attrs"],
+              done["removed"], done["unchanged"]))
+    return 0
+
+
+def need_upper(args):
+    if not args.upper:
+        raise CliError("--upper is required")
+
+
+def run_reset(args):
+    need_upper(args)
+    keep = args.keep
+    if keep is None and args.board:
+        from host_tools.boards import load_board
+        keep = load_board(args.board).keep
+    keep = keep or []
+    for path in keep:
+        if not path.startswith("/"):
+            raise CliError("--keep %s: paths are absolute" % path)
+    session = open_session(args)
+    try:
+        ovl = session.mount()
+        if args.next_boot:
+            ovl.request_reset(True, keep)
+        else:
+            ovl.reset(keep)
+        session.close()
+    except PowerCut as exc:
+        return power_cut_exit(session, exc)
+    finally:
+        session.release()
+    what = "requested for the next mount" if args.next_boot else "done"
+    print("reset: %s%s" % (what, ", keeping " + " ".join(keep) if keep
+                           else ""))
+    return 0
+
+
+def add_backup_args(p):
+    p.add_argument("--lower", required=True,
+                   help="lower layer: a SquashFS image or a directory")
+    p.add_argument("--upper", required=True, help="upper image")
+    p.add_argument("out", metavar="OUT.tar")
+
+
+def add_restore_args(p):
+    add_layer_args(p)
+    p.add_argument("backup", metavar="IN.tar")
+
+
+def add_reset_args(p):
+    add_layer_args(p)
+    p.add_argument("--keep", nargs="+", metavar="PATH",
+                   help="paths whose changes survive the reset (default: the"
+                        " board's keep list with --board)")
+    p.add_argument("--board", help="board name or JSON: its keep list")
+    p.add_argument("--next-boot", action="store_true",
+                   help="only request the reset for the next mount")
+
+
+COMMANDS = {
+    "backup": ("save the upper's changes (files, metadata, deletions) as a"
+               " tar", add_backup_args, run_backup),
+    "restore": ("apply a backup to an upper image; rerun after a power cut"
+                " to finish", add_restore_args, run_restore),
+    "reset": ("factory reset of an upper image, optionally keeping paths",
+              add_reset_args, run_reset),
+}

@@ -1,0 +1,409 @@
+"""`ovl format`, `ovl fsck`, `ovl info`: upper-layer images on the host.
+
+An upper image is a raw dump of the upper partition's flash (what SimFlash
+keeps in its file).  Its geometry comes from --board (the board's first
+`ovl` partition, or --partition NAME of a whole-chip file) or from
+--size/--erase-size/--page-size/--nand; `fsck` and `info` can also read it
+from the block headers of an image that is already formatted.
+"""
+
+import json
+import os
+import stat
+import sys
+
+from ovl.flash import Region
+from ovl_sim.simflash import SimFlash
+from ovl.logstore import LogStore, ROOT_INO, STATE_NAMES
+from ovl.log_format import BLOCK_HDR_SIZE, BlockCountError, \
+    unpack_block_header
+from host_tools.boards import SIM_FLASH_LIMIT, load_board
+from host_tools.cli import CliError, one_line
+
+
+def parse_size(text):
+    """'1M', '64k', '0x1000' or '4096' -> bytes."""
+    t = text.strip().lower()
+    mult = 1
+    for suffix, m in (("kib", 1024), ("mib", 1 << 20), ("k", 1024),
+                      ("m", 1 << 20), ("g", 1 << 30)):
+        if t.endswith(suffix):
+            t = t[:-len(suffix)]
+            mult = m
+            break
+    try:
+        return int(t, 0) * mult
+    except ValueError:
+        raise CliError("not a size: %r" % text)
+
+
+def add_geometry_args(p, required_file=True):
+    p.add_argument("image", help="upper image file (raw flash dump) or MTD "
+                   "device (/dev/mtdN)")
+    p.add_argument("--board", help="board name or JSON: take the geometry "
+                   "of its upper (type ovl) partition")
+    p.add_argument("--partition", help="IMAGE is the board's whole chip: use"
+                   " this partition of it")
+    p.add_argument("--size", help="flash size (e.g. 1M)")
+    p.add_argument("--erase-size", help="erase block size (e.g. 4k)")
+    p.add_argument("--page-size", help="program page size (default 256, NAND"
+                   " 2k)")
+    p.add_argument("--nand", action="store_true", help="NAND rules (page "
+                   "programs, few partial programs per page)")
+
+
+def geometry_from_args(args):
+    """(size, erase_size, page_size, kind, offset) or None if none given."""
+    if args.board:
+        if args.size or args.erase_size or args.page_size or args.nand:
+            raise CliError("give --board or --size/--erase-size/--page-size/"
+                           "--nand, not both: the board says its geometry")
+        board = load_board(args.board)
+        if args.partition:
+            part = board.partition(args.partition)
+            return (board.size, board.erase_size, board.page_size, board.kind,
+                    part)
+        part = board.first_of_type("ovl")
+        return (part.size, board.erase_size, board.page_size, board.kind, None)
+    if args.partition:
+        raise CliError("--partition needs --board")
+    if args.size or args.erase_size:
+        if not (args.size and args.erase_size):
+            raise CliError("give both --size and --erase-size")
+        size = parse_size(args.size)
+        es = parse_size(args.erase_size)
+        kind = "nand" if args.nand else "nor"
+        ps = parse_size(args.page_size) if args.page_size else \
+            (2048 if args.nand else 256)
+        check_geometry(es, ps, kind)
+        return size, es, ps, kind, None
+    return None
+
+
+# A NAND block's first page holds its header and every commit pads to a
+# page end, leaving room for the block summary: with fewer pages than this
+# no transaction fits (the store would answer ENOSPC to the first write).
+NAND_MIN_PAGES = 4
+
+
+def check_geometry(es, ps, kind):
+    """One-line CliError for a geometry no chip has or the log store cannot
+    use (the store itself checks the block count and the smallest block)."""
+    for label, v in (("erase size", es), ("page size", ps)):
+        if v <= 0 or v & (v - 1):
+            raise CliError("%s %d is not a power of two" % (label, v))
+    if ps > es:
+        raise CliError("page size %d is larger than the erase size %d"
+                       % (ps, es))
+    if kind == "nand" and es // ps < NAND_MIN_PAGES:
+        raise CliError("NAND erase block of %d bytes holds %d pages of %d;"
+                       " the log store needs at least %d (one for the block"
+                       " header, commits pad to a page end)"
+                       % (es, es // ps, ps, NAND_MIN_PAGES))
+
+
+def sniff_geometry(path):
+    """Geometry of a formatted upper image from its block headers."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        off = 0
+        while off + BLOCK_HDR_SIZE <= min(size, 1 << 22):
+            f.seek(off)
+            raw = f.read(BLOCK_HDR_SIZE)
+            # The format module decides what a block header is (its
+            # magic, version and CRC); None for anything else.
+            hdr = unpack_block_header(raw)
+            if hdr is not None:
+                prog_unit, ec, seq, es, count = hdr
+                if es and off % es == 0:
+                    f.seek(0)
+                    if off and f.read(off) != b"\xff" * off:
+                        # something else lives before it: a whole chip
+                        raise CliError(
+                            "%s: the log store starts at 0x%x, after "
+                            "other data: give --board NAME --partition "
+                            "NAME for a whole-chip file" % (path, off))
+                    if size != es * count:
+                        raise CliError(block_count_message(
+                            path, size / es, count))
+                    nand = prog_unit > 4
+                    return (size, es, prog_unit if nand else min(256, es),
+                            "nand" if nand else "nor", None)
+            off += 512
+    raise CliError("%s: no log store block header found: give --board or "
+                   "--size/--erase-size (or `ovl format` it)" % path)
+
+
+def block_count_message(path, have, formatted):
+    have = "%d" % have if have == int(have) else "%.1f" % have
+    return ("%s: upper image has %s blocks but its store was formatted with "
+            "%d: truncated or wrong partition" % (path, have, formatted))
+
+
+def is_mtd_device(path):
+    """Is path a character device (an MTD partition, /dev/mtdN)?"""
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def open_mtd(path):
+    """MtdFlash on /dev/mtdN: the geometry is the device's own."""
+    from ovl.mtd import MtdFlash
+    try:
+        return MtdFlash(path)
+    except ValueError:
+        raise CliError("%s is a character device but not an MTD device"
+                       % path)
+    except OSError as e:
+        raise CliError("%s: %s" % (path, e.strerror or e))
+
+
+def save_chip(chip):
+    """Write an image file back; an MTD device already holds every write."""
+    if hasattr(chip, "save"):
+        chip.save()
+    else:
+        chip.sync()
+
+
+def check_image_path(path, create=False):
+    """CliError unless path is a regular file (or absent, when creating)."""
+    if os.path.isdir(path):
+        raise CliError("%s is a directory, not an upper image" % path)
+    if not os.path.exists(path):
+        if not create:
+            raise CliError("%s does not exist" % path)
+    elif not os.path.isfile(path):
+        raise CliError("%s is not a regular file" % path)
+
+
+def open_image(path, geom, create=False):
+    """A SimFlash on the image file, or a Region of it for --partition."""
+    if is_mtd_device(path):
+        flash = open_mtd(path)
+        return flash, flash
+    size, es, ps, kind, part = geom
+    check_image_path(path, create)
+    if os.path.exists(path) and os.path.getsize(path) != size:
+        raise CliError("%s is %d bytes but the geometry says %d"
+                       % (path, os.path.getsize(path), size))
+    if size > SIM_FLASH_LIMIT:
+        # the image is held in RAM: refuse before allocating it
+        raise CliError("%s: %d bytes of flash is more than the %d an image"
+                       " on the host may hold" % (path, size, SIM_FLASH_LIMIT))
+    try:
+        flash = SimFlash(size, es, ps, kind=kind, path=path)
+    except ValueError as e:
+        raise CliError(str(e))
+    if part is not None:
+        return flash, Region(flash, part.offset, part.size, part.name)
+    return flash, flash
+
+
+def open_upper_image(path):
+    """The SimFlash of an upper image whose geometry its headers give
+    (used by `ovl fs`/`ovl shell`)."""
+    check_image_path(path)
+    return open_image(path, sniff_geometry(path))[0]
+
+
+def root_entries(flash):
+    """How many names the root of the log store on flash holds (0 when
+    there is no store that mounts)."""
+    try:
+        store = LogStore.mount(flash, readonly=True)
+    except (OSError, ValueError):
+        return 0
+    return sum(1 for _ in store.listdir(ROOT_INO))
+
+
+def run_format(args):
+    geom = geometry_from_args(args)
+    if is_mtd_device(args.image):
+        chip, flash = open_image(args.image, None)
+        geom = (flash.size, flash.erase_size, flash.page_size, flash.kind,
+                None)
+    elif geom is None:
+        raise CliError("give --board NAME or --size S --erase-size E")
+    else:
+        part = geom[4]
+        if part is not None and part.type != "ovl" and not args.force:
+            raise CliError("partition %s is of type %s, not ovl: formatting it"
+                           " would destroy what it holds; --force to format"
+                           " it anyway" % (part.name, part.type))
+        chip, flash = open_image(args.image, geom, create=True)
+    if os.path.exists(args.image) and not args.force:
+        n = root_entries(flash)
+        if n:
+            raise CliError("%s holds a log store with files (%d names in its"
+                           " root): formatting it loses them; --force to"
+                           " format it anyway" % (args.image, n))
+    LogStore.format(flash)
+    save_chip(chip)
+    size, es, ps, kind, part = geom
+    print("formatted %s: %d blocks of %d bytes (%s, page %d)%s"
+          % (args.image, flash.block_count, es, kind.upper(), ps,
+             " in partition %s" % part.name if part else ""))
+
+
+def mount_image(args, readonly=True):
+    if is_mtd_device(args.image):
+        geom = None
+    else:
+        check_image_path(args.image)
+        geom = geometry_from_args(args) or sniff_geometry(args.image)
+    chip, flash = open_image(args.image, geom)
+    try:
+        return chip, LogStore.mount(flash, readonly=readonly)
+    except BlockCountError as e:
+        raise CliError(block_count_message(args.image, e.have, e.formatted))
+
+
+def overlay_problems(store, lower_path):
+    """The union's own problems (whiteouts, origins, link index) of the
+    upper `store` over the lower at lower_path; the store's are apart."""
+    from host_tools.commands.overlay import open_lower
+    from ovl.overlay import Overlay
+    problems = Overlay(open_lower(lower_path), store).fsck()
+    return [p for p in problems if not p.startswith("store: ")]
+
+
+# Exit statuses, as e2fsck's: no errors; errors repaired (--repair), none
+# left; errors left; could not check at all (no image, not a store, wrong
+# geometry).
+FSCK_CLEAN = 0
+FSCK_REPAIRED = 1
+FSCK_ERRORS = 4
+FSCK_FAILED = 8
+
+
+def repair_orphans(store, report):
+    """Delete the inodes no name reaches (nothing can ever read them), in
+    one transaction; what was done, as lines."""
+    if not report["orphans"]:
+        return []
+    txn = store.begin()
+    for ino in report["orphans"]:
+        txn.delete_inode(ino)
+    txn.commit()
+    store.sync()
+    return ["deleted orphan inode %d (unreachable from the root)" % ino
+            for ino in report["orphans"]]
+
+
+def run_fsck(args):
+    """The check, with e2fsck's exit statuses (FSCK_*)."""
+    try:
+        chip, store = mount_image(args, readonly=not args.repair)
+        report = store.fsck()
+        repaired = []
+        if args.repair:
+            repaired = repair_orphans(store, report)
+            if repaired:
+                chip.save()
+                chip, store = mount_image(args)     # check what was saved
+                report = store.fsck()
+        if args.lower:
+            report["overlay"] = overlay_problems(store, args.lower)
+    except (CliError, OSError, ValueError) as e:
+        print("ovl: error: %s" % one_line(e), file=sys.stderr)
+        return FSCK_FAILED
+    left = report["errors"] or report["orphans"] or report.get("overlay")
+    if args.json:
+        print(json.dumps(dict(report, repaired=repaired), indent=2))
+    else:
+        for e in report["errors"]:
+            print("error: %s" % e)
+        for w in report["warnings"]:
+            print("warning: %s" % w)
+        for p in report.get("overlay", ()):
+            print("overlay: %s" % p)
+        for r in repaired:
+            print("repaired: %s" % r)
+        if report["orphans"]:
+            print("%d orphan inode(s): --repair deletes them"
+                  % len(report["orphans"]))
+        print("%s: %d nodes, %d inodes, %d live bytes, %d errors, %d warnings"
+              "%s" % (args.image, report["nodes"], report["inodes"],
+                      report["live_bytes"], len(report["errors"]),
+                      len(report["warnings"]),
+                      ", %d overlay problems" % len(report["overlay"])
+                      if args.lower else ""))
+    if left:
+        return FSCK_ERRORS
+    return FSCK_REPAIRED if repaired else FSCK_CLEAN
+
+
+def store_info(store):
+    c = store.counters()
+    info = {"geometry": store.flash.geometry(), "counters": c,
+            "erase_counts": list(store.ec),
+            "block_states": [STATE_NAMES[s] for s in store.state],
+            "damaged": ["%s %d: %s" % (kind, n, why) for (kind, n), why
+                        in sorted(store.damaged.items())]}
+    return info
+
+
+def run_info(args):
+    chip, store = mount_image(args)
+    info = store_info(store)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return
+    c = info["counters"]
+    g = info["geometry"]
+    print("%s: %s upper, %d blocks of %d bytes" % (args.image, g["kind"].upper(),
+                                                   g["block_count"],
+                                                   g["erase_size"]))
+    print("  blocks: %d free, %d open, %d full, %d unknown, %d bad"
+          % (c["blocks_free"], c["blocks_open"], c["blocks_full"],
+             c["blocks_unknown"], c["blocks_bad"]))
+    print("  bytes: %d in use, %d reclaimable, %d free" % (
+        c["bytes_in_use"], c["bytes_reclaimable"], c["bytes_free"]))
+    print("  wear: erase count max %d, min %d, mean %.1f (%d erases in all)"
+          % (c["erase_max"], c["erase_min"], c["erase_mean"],
+             c["erase_total"]))
+    print("  this session: read %d bytes, programmed %d, erased %d blocks" % (
+        c["bytes_read"], c["bytes_programmed"], c["erases"]))
+    print("  mount: read %d bytes (%d summaries, %d blocks scanned)" % (
+        c["mount_bytes_read"], c["summaries_used"], c["blocks_scanned"]))
+    print("  inodes: %d" % c["inodes"])
+    print("  damage: %d corrupt nodes, %d blocks holding a torn tail%s"
+          % (c["corrupt_nodes"], c["torn_tails"],
+             "".join("\n    " + d for d in info["damaged"])))
+
+
+def add_format_args(p):
+    add_geometry_args(p)
+    p.add_argument("--force", action="store_true",
+                   help="format even a store that holds files, or a"
+                        " partition whose type is not ovl")
+
+
+def add_fsck_args(p):
+    add_info_args(p)
+    p.add_argument("--repair", action="store_true",
+                   help="mount read-write, as a device does, and delete"
+                        " orphan inodes; exit 1 if that leaves no errors")
+    p.add_argument("--lower", help="the firmware (SquashFS image or"
+                   " directory): check the union too (whiteouts, origins,"
+                   " link index)")
+
+
+def add_info_args(p):
+    add_geometry_args(p)
+    p.add_argument("--json", action="store_true", help="machine-readable")
+
+
+COMMANDS = {
+    "format": ("create a formatted (empty) upper image", add_format_args,
+               run_format),
+    "fsck": ("check an upper image: CRCs, summaries, tree, link counts, "
+             "space accounting; with --lower, the union too; exits 0 clean,"
+             " 1 repaired, 4 errors left, 8 could not check", add_fsck_args,
+             run_fsck),
+    "info": ("show an upper image's blocks, wear, space and mount cost",
+             add_info_args, run_info),
+}
