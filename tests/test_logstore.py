@@ -1138,6 +1138,49 @@ print(all(ok), list(s.listdir(ROOT_INO)), LogStore.mount(f).fsck()['errors'])
     assert out == ["True", "[]", "[]"]
 
 
+def test_a_write_gc_cannot_make_room_for_fails_before_any_collection(
+        runtime):
+    """Near full, a commit that GC within its bound could not make room
+    for fails with ENOSPC at once: nothing collected, programmed or
+    erased (it used to collect what it could first, for nothing).  A
+    commit that fits in what free_bytes() reports still succeeds."""
+    out = run(runtime, """
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+inos = []
+while True:
+    t = s.begin()
+    ino = t.new_ino()
+    t.put_inode(ino, mode=0o100644)
+    t.link(ROOT_INO, 'f%d' % len(inos), ino)
+    t.write(ino, 0, bytes([len(inos)]) * 1500)
+    if enospc(t.commit):
+        t.abort()
+        break
+    inos.append(ino)
+t = s.begin()                   # 1,500 dead bytes: a block worth collecting
+t.unlink(ROOT_INO, 'f3')
+t.delete_inode(inos[3])
+t.commit()
+free = s.free_bytes()
+before = dict(s.counters())
+t = s.begin()
+ino = t.new_ino()
+t.put_inode(ino, mode=0o100644)
+t.link(ROOT_INO, 'big', ino)
+t.write(ino, 0, b'b' * (free + 500))
+refused = enospc(t.commit)
+t.abort()
+after = s.counters()
+print(1000 < free < 3500, refused,
+      [after[k] - before[k] for k in ('erases', 'gc_runs', 'bytes_programmed',
+                                      'gc_refused')])
+fits = not enospc(create, s, ROOT_INO, 'small', b's' * (free - 600))
+print(fits, s.fsck()['errors'])
+""")
+    assert out == ["True", "True", "[0,", "0,", "0,", "1]", "True", "[]"]
+
+
 @pytest.mark.slow
 def test_gc_cost_near_full_stays_within_its_bound(runtime):
     """Filled to 70% and 85% of its space with files of 100-4,000 bytes,

@@ -1421,10 +1421,23 @@ class LogStore:
         collection stays within the GC bound (see _worth)."""
         tries = 0
         while not self._fits(items, keep):
+            if not tries and bounded and \
+                    self._need(items) > self._usable(keep):
+                # GC within the bound cannot free enough: refuse before
+                # collecting for a write that would fail anyway
+                self.stats["gc_refused"] += 1
+                raise compat.oserror(compat.ENOSPC, "log store full")
             tries += 1
             if tries > 2 * self.nblocks or \
                     not self._gc_one(for_space=True, bounded=bounded):
                 raise compat.oserror(compat.ENOSPC, "log store full")
+
+    def _need(self, items):
+        """The least space these _fits items take (block ends not counted)."""
+        n = 0
+        for fixed, payload in items:
+            n += fixed + payload
+        return n
 
     def _worth(self, live, dead):
         """Does collecting a block with these live and dead bytes stay
@@ -1901,6 +1914,11 @@ class LogStore:
 
     def free_bytes(self):
         """Bytes writable now or after GC (not counting the reserve)."""
+        return self._usable(RESERVED_BLOCKS)
+
+    def _usable(self, keep):
+        """Bytes writable now or after GC within its bound, leaving keep
+        free blocks alone."""
         total = 0
         cap = self.log_end - self.data_start
         nfree = 0
@@ -1914,9 +1932,15 @@ class LogStore:
                 if self._worth(self.es - self.data_start - self.dead[b],
                                self.dead[b]):
                     total += self.dead[b]
-        total += max(nfree - RESERVED_BLOCKS, 0) * cap
-        if self.wblock is not None:
+        total += max(nfree - keep, 0) * cap
+        b = self.wblock
+        if b is not None:
             total += self._room()
+            # its dead bytes too, once it fills and if worth collecting
+            if b not in self.pins and self._worth(
+                    self.wpos - self.data_start - self.dead[b],
+                    self.dead[b] + self.es - self.wpos):
+                total += self.dead[b]
         return total
 
     def counters(self):
