@@ -407,9 +407,12 @@ def replacement_trees(root):
                "shell": b"sh\n", "version": b"2\n", "issue": b"i2\n",
                "banner": b"b\n", "D": b"firmware D\n"},
     }
+    for tree in files.values():
+        tree.update({"sub/x": b"x\n", "hosts": b"h1\n"})
+    files["v2"]["hosts"] = b"h2\n"
     for version, tree in files.items():
         etc = os.path.join(root, version, "etc")
-        os.makedirs(etc)
+        os.makedirs(os.path.join(etc, "sub"))
         for name, data in tree.items():
             with open(os.path.join(etc, name), "wb") as f:
                 f.write(data)
@@ -441,6 +444,12 @@ put("/etc/version", b"mine\n")             # then moved where v1 has none
 fs.rename("/etc/version", "/etc/version.mine")
 put("/etc/issue", b"mine\n")               # then moved over another
 fs.rename("/etc/issue", "/etc/banner")
+put("/etc/hosts", b"mine\n")               # v2 changes it; a hard link
+fs.link("/etc/hosts", "/etc/a-hosts")       # lists first
+fs.remove("/etc/sub/x")                     # a directory made again:
+fs.rmdir("/etc/sub")                        # what is in it is the user's
+fs.mkdir("/etc/sub")
+fs.write_bytes("/etc/sub/x", b"mine\n")
 fs.sync()
 out = {"diff": [list(d) for d in fs.diff("/etc")],
        "layer": fs.layer_of("/etc/hostname"), "fsck": fs.fsck(),
@@ -448,7 +457,7 @@ out = {"diff": [list(d) for d in fs.diff("/etc")],
 fs = mount(image("v2"), flash)
 out["conflicts"] = [list(c) for c in upgrade.conflicts(fs)]
 names = ("hostname", "motd", "gone", "shell", "D", "version.mine", "banner",
-         "version", "issue")
+         "version", "issue", "hosts", "a-hosts", "sub/x")
 out["reads"] = {}
 for n in names:
     try:
@@ -479,20 +488,25 @@ def test_a_replaced_firmware_file_is_a_modified_one(runtime, tmp_path):
     out = json.loads(runtime(REPLACED, args=[str(tmp_path)], heap="16M"))
     # before the upgrade: replaced names read as modified, not added
     assert out["diff"] == [
-        ["added", "/etc/D"],
+        ["added", "/etc/D"], ["added", "/etc/a-hosts"],
         ["modified", "/etc/banner"], ["modified", "/etc/gone"],
-        ["modified", "/etc/hostname"], ["deleted", "/etc/issue"],
-        ["modified", "/etc/motd"], ["modified", "/etc/shell"],
-        ["deleted", "/etc/version"], ["added", "/etc/version.mine"],
-        ["modified", "/etc/zone"]]
+        ["modified", "/etc/hostname"], ["modified", "/etc/hosts"],
+        ["deleted", "/etc/issue"], ["modified", "/etc/motd"],
+        ["modified", "/etc/shell"], ["added", "/etc/sub"],
+        ["added", "/etc/sub/x"], ["deleted", "/etc/version"],
+        ["added", "/etc/version.mine"], ["modified", "/etc/zone"]]
     assert out["layer"] == "upper"
     assert out["fsck"] == [] and out["partial"] == []
-    want = [["created", "/etc/D"], ["modified", "/etc/gone"],
-            ["modified", "/etc/motd"]]
+    # a hard link elsewhere does not hide the change; the directory made
+    # again is a conflict, what the user put in it is not
+    want = [["created", "/etc/D"], ["modified", "/etc/a-hosts"],
+            ["modified", "/etc/gone"], ["modified", "/etc/hosts"],
+            ["modified", "/etc/motd"], ["created", "/etc/sub"]]
     assert out["conflicts"] == want
     assert out["conflicts2"] == want        # the marks survive a remount
     assert out["reads"]["hostname"] == "kitchen\n"
-    for n in ("motd", "gone", "shell", "D", "version.mine", "banner"):
+    for n in ("motd", "gone", "shell", "D", "version.mine", "banner",
+              "hosts", "a-hosts", "sub/x"):
         assert out["reads"][n] == "mine\n", n
     # the moved names stay removed
     assert out["reads"]["version"] == out["reads"]["issue"] == "ENOENT"
@@ -501,8 +515,7 @@ def test_a_replaced_firmware_file_is_a_modified_one(runtime, tmp_path):
     # revert takes the firmware's version, and its mark goes
     assert out["reverted"] == [files["v2"]["motd"].decode(),
                                files["v2"]["hostname"].decode()]
-    assert out["conflicts3"] == [["created", "/etc/D"],
-                                 ["modified", "/etc/gone"]]
+    assert out["conflicts3"] == [w for w in want if w[1] != "/etc/motd"]
 
 
 def test_an_upgrade_changing_only_fragment_bytes_is_noticed(tmp_path,

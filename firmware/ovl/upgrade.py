@@ -416,7 +416,10 @@ def rebase(ovl):
     marks = {}
     fixes = []      # (uino, new origin or None, inode attrs or None)
     for path, kind, node in _upper_entries(ovl):
-        if kind == "whiteout" or node.uino in marks:
+        # an upper-only file is judged at each of its names until one
+        # marks it (its REPLACES record applies at one name only)
+        if kind == "whiteout" or node.uino in marks and (
+                marks[node.uino] is not None or node.origin is not None):
             continue
         mark, fix = _classify(ovl, path, node)
         marks[node.uino] = mark
