@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from host_tools.cli import main
-from host_tools.cmd_serial import remote_verb
+from host_tools.commands.serial import remote_verb
 from conftest import ROOT, SCRIPTS
 from sim_board import booted_board
 from test_full_store import lower  # noqa: F401  (a fixture)

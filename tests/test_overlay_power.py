@@ -100,6 +100,22 @@ def committed_states(rig, lower, op):
     return trees
 
 
+def cut_everywhere(lower, flash, base, op, cost):
+    """For each flash operation of op (run on a fresh mount of the chip
+    base) and both torn modes: cut the power there, power on, and yield
+    (cut point, torn mode, the overlay mounted again)."""
+    for torn in ("clean", "prefix"):
+        for n in range(cost):
+            flash.restore(base)
+            o = mount(DirLower(lower), flash)
+            flash.arm_power_cut(n, torn, seed=n)
+            with pytest.raises(PowerCut):
+                op(o)
+                o.sync()
+            flash.power_on()
+            yield n, torn, mount(DirLower(lower), flash)
+
+
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_power_cut_leaves_before_or_after(name, tmp_path):
     lower = build_lower(str(tmp_path / "lower"))
@@ -116,25 +132,16 @@ def test_power_cut_leaves_before_or_after(name, tmp_path):
     allowed = [before] + states
     store_problems = []
     cuts = 0
-    for torn in ("clean", "prefix"):
-        for n in range(cost):
-            flash.restore(base)
-            o = mount(DirLower(lower), flash)
-            flash.arm_power_cut(n, torn, seed=n)
-            with pytest.raises(PowerCut):
-                OPS[name](o)
-                o.sync()
-            flash.power_on()
-            o = mount(DirLower(lower), flash)
-            got = snapshot(o)
-            assert got in allowed, \
-                "%s cut at op %d (%s): not a committed state" % (name, n, torn)
-            problems = o.fsck()
-            mine = [p for p in problems if not p.startswith("store:")]
-            assert mine == [], "%s cut at op %d (%s)" % (name, n, torn)
-            store_problems.extend("cut %d %s: %s" % (n, torn, p)
-                                  for p in problems if p not in mine)
-            cuts += 1
+    for n, torn, o in cut_everywhere(lower, flash, base, OPS[name], cost):
+        got = snapshot(o)
+        assert got in allowed, \
+            "%s cut at op %d (%s): not a committed state" % (name, n, torn)
+        problems = o.fsck()
+        mine = [p for p in problems if not p.startswith("store:")]
+        assert mine == [], "%s cut at op %d (%s)" % (name, n, torn)
+        store_problems.extend("cut %d %s: %s" % (n, torn, p)
+                              for p in problems if p not in mine)
+        cuts += 1
     assert cuts == 2 * cost, "every cut point in both torn modes"
     if store_problems:
         # the store's own accounting, reported to its owner (requests.md);
@@ -162,3 +169,41 @@ def test_a_rewrite_commits_once_so_a_cut_leaves_old_or_new_content(tmp_path):
             "/etc/passwd"))
     assert seen == [old, b"root:x:0:0:rewritten\n"], \
         "a lower file: its copy-up (old bytes), then the new content"
+
+
+REPLACE_OPS = {
+    # the agent's put: an upper file renamed over a hard-linked lower one
+    "rename_over": lambda o: o.rename("/etc/upper_only", "/etc/passwd"),
+    # ln -sf: a symlink made again over the whiteout of the lower one
+    "recreate": lambda o: o.symlink("passwd", "/etc/cfg"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPLACE_OPS))
+def test_a_replacement_records_what_it_hides_in_its_transaction(name,
+                                                                 tmp_path):
+    """The name and its REPLACES record (ovl.upgrade: diff says
+    'modified', an upgrade keeping the firmware's file marks nothing)
+    land in one transaction: a cut leaves the tree and the diff of before
+    or of after, never the new name without its record."""
+    lower = build_lower(str(tmp_path / "lower"))
+    rig = Rig(lower)
+    prepare(rig.ovl)
+    flash = rig.flash
+    base = flash.snapshot()
+    before = (snapshot(rig.ovl), rig.ovl.diff())
+    start = flash.ops
+    REPLACE_OPS[name](rig.ovl)
+    rig.ovl.sync()
+    cost = flash.ops - start
+    o = mount(DirLower(lower), flash)       # the record is on the chip
+    after = (snapshot(o), o.diff())
+    path = "/etc/passwd" if name == "rename_over" else "/etc/cfg"
+    assert ("modified", path) in after[1] and before != after
+    assert cost > 0
+    for n, torn, o in cut_everywhere(lower, flash, base, REPLACE_OPS[name],
+                                     cost):
+        got = (snapshot(o), o.diff())
+        assert got in (before, after), \
+            "%s cut at op %d (%s): not a committed state" % (name, n, torn)
+        assert [p for p in o.fsck() if not p.startswith("store:")] == []

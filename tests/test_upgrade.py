@@ -367,16 +367,11 @@ def test_keeping_a_big_file_needs_no_room_for_it_in_ram(mpy, tmp_path):
     assert got == repr(data[999:1000] + b"X" + data[1001:1002])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "upgrade._classify marks every upper object without an origin whose "
-    "name the new lower ships as 'created', without asking whether the OLD "
-    "lower had that name: a firmware file replaced by rename (what `ovl "
-    "remote put` does on the board: write a temporary, rename it over) "
-    "is reported as a conflict at every upgrade, even when the firmware "
-    "did not change it; needs the old lower (or a mark made at the "
-    "rename) in ovl.upgrade/ovl.overlay"))
 def test_a_file_replaced_by_rename_is_no_conflict_if_firmware_kept_it(
         tmp_path, capsys):
+    """The CLI: `fs put` of a temporary and `fs mv` over the firmware's
+    file (what `ovl remote put` does on the board) is a modified file; v2
+    kept the firmware's version, so no conflict."""
     from host_tools.cli import main
     root = tmp_path / "fw"
     (root / "etc").mkdir(parents=True)
@@ -400,6 +395,127 @@ def test_a_file_replaced_by_rename_is_no_conflict_if_firmware_kept_it(
     assert main(["fs", "conflicts", "--lower", v2, "--upper", upper]) == 0
     out = capsys.readouterr().out
     assert "/etc/hostname" not in out, out
+
+
+def replacement_trees(root):
+    """v1 and v2 for the replacement cases (a symlink beside the files)."""
+    files = {
+        "v1": {"hostname": b"router\n", "motd": b"hi\n", "shell": b"sh\n",
+               "gone": b"g\n", "version": b"1\n", "issue": b"i1\n",
+               "banner": b"b\n"},
+        "v2": {"hostname": b"router\n", "motd": b"hello\n",
+               "shell": b"sh\n", "version": b"2\n", "issue": b"i2\n",
+               "banner": b"b\n", "D": b"firmware D\n"},
+    }
+    for tree in files.values():
+        tree.update({"sub/x": b"x\n", "hosts": b"h1\n"})
+    files["v2"]["hosts"] = b"h2\n"
+    for version, tree in files.items():
+        etc = os.path.join(root, version, "etc")
+        os.makedirs(os.path.join(etc, "sub"))
+        for name, data in tree.items():
+            with open(os.path.join(etc, name), "wb") as f:
+                f.write(data)
+        os.symlink("UTC", os.path.join(etc, "zone"))
+        build_image(os.path.join(root, version),
+                    os.path.join(root, version + ".sqfs"), mtime=MTIME +
+                    (version == "v2"))
+    return files
+
+
+REPLACED = PREAMBLE + r"""
+from ovl.agent import PutJob
+
+def put(path, data):
+    # the agent's put: a temporary beside the name, renamed over it
+    job = PutJob(fs, path, len(data), compat.sha256(data).digest())
+    job.write(data)
+    job.finish()
+
+put("/etc/hostname", b"kitchen\n")         # v2 keeps the firmware's
+put("/etc/motd", b"mine\n")                # v2 changes it
+put("/etc/gone", b"mine\n")                # v2 drops it
+fs.remove("/etc/shell")                     # unlink, then create
+fs.write_bytes("/etc/shell", b"mine\n")
+fs.remove("/etc/zone")                      # ln -sf
+fs.symlink("Europe/Paris", "/etc/zone")
+fs.write_bytes("/etc/D", b"mine\n")         # v2 ships it too
+put("/etc/version", b"mine\n")             # then moved where v1 has none
+fs.rename("/etc/version", "/etc/version.mine")
+put("/etc/issue", b"mine\n")               # then moved over another
+fs.rename("/etc/issue", "/etc/banner")
+put("/etc/hosts", b"mine\n")               # v2 changes it; a hard link
+fs.link("/etc/hosts", "/etc/a-hosts")       # lists first
+fs.remove("/etc/sub/x")                     # a directory made again:
+fs.rmdir("/etc/sub")                        # what is in it is the user's
+fs.mkdir("/etc/sub")
+fs.write_bytes("/etc/sub/x", b"mine\n")
+fs.sync()
+out = {"diff": [list(d) for d in fs.diff("/etc")],
+       "layer": fs.layer_of("/etc/hostname"), "fsck": fs.fsck(),
+       "partial": [f[0] for f in upgrade.scan(fs)]}
+fs = mount(image("v2"), flash)
+out["conflicts"] = [list(c) for c in upgrade.conflicts(fs)]
+names = ("hostname", "motd", "gone", "shell", "D", "version.mine", "banner",
+         "version", "issue", "hosts", "a-hosts", "sub/x")
+out["reads"] = {}
+for n in names:
+    try:
+        out["reads"][n] = fs.read_bytes("/etc/" + n).decode()
+    except OSError as e:
+        out["reads"][n] = compat.errno_name(compat.error_code(e))
+out["zone"] = fs.readlink("/etc/zone")
+out["fsck2"] = fs.fsck()
+fs = mount(image("v2"), flash)
+out["conflicts2"] = [list(c) for c in upgrade.conflicts(fs)]
+fs.revert("/etc/motd")
+fs.revert("/etc/hostname")
+out["reverted"] = [fs.read_bytes("/etc/motd").decode(),
+                   fs.read_bytes("/etc/hostname").decode()]
+out["conflicts3"] = [list(c) for c in upgrade.conflicts(fs)]
+out["fsck3"] = fs.fsck()
+print(json.dumps(out))
+"""
+
+
+def test_a_replaced_firmware_file_is_a_modified_one(runtime, tmp_path):
+    """Every way a name comes to hide a firmware file (the agent's put:
+    rename over; unlink then create; a symlink made again) gives a file
+    that the upgrade treats as modified: kept, and a conflict only when
+    the new firmware changed (or dropped) its version.  Moved elsewhere,
+    the file is judged at its new name."""
+    files = replacement_trees(str(tmp_path))
+    out = json.loads(runtime(REPLACED, args=[str(tmp_path)], heap="16M"))
+    # before the upgrade: replaced names read as modified, not added
+    assert out["diff"] == [
+        ["added", "/etc/D"], ["added", "/etc/a-hosts"],
+        ["modified", "/etc/banner"], ["modified", "/etc/gone"],
+        ["modified", "/etc/hostname"], ["modified", "/etc/hosts"],
+        ["deleted", "/etc/issue"], ["modified", "/etc/motd"],
+        ["modified", "/etc/shell"], ["added", "/etc/sub"],
+        ["added", "/etc/sub/x"], ["deleted", "/etc/version"],
+        ["added", "/etc/version.mine"], ["modified", "/etc/zone"]]
+    assert out["layer"] == "upper"
+    assert out["fsck"] == [] and out["partial"] == []
+    # a hard link elsewhere does not hide the change; the directory made
+    # again is a conflict, what the user put in it is not
+    want = [["created", "/etc/D"], ["modified", "/etc/a-hosts"],
+            ["modified", "/etc/gone"], ["modified", "/etc/hosts"],
+            ["modified", "/etc/motd"], ["created", "/etc/sub"]]
+    assert out["conflicts"] == want
+    assert out["conflicts2"] == want        # the marks survive a remount
+    assert out["reads"]["hostname"] == "kitchen\n"
+    for n in ("motd", "gone", "shell", "D", "version.mine", "banner",
+              "hosts", "a-hosts", "sub/x"):
+        assert out["reads"][n] == "mine\n", n
+    # the moved names stay removed
+    assert out["reads"]["version"] == out["reads"]["issue"] == "ENOENT"
+    assert out["zone"] == "Europe/Paris"
+    assert out["fsck2"] == [] and out["fsck3"] == []
+    # revert takes the firmware's version, and its mark goes
+    assert out["reverted"] == [files["v2"]["motd"].decode(),
+                               files["v2"]["hostname"].decode()]
+    assert out["conflicts3"] == [w for w in want if w[1] != "/etc/motd"]
 
 
 def test_an_upgrade_changing_only_fragment_bytes_is_noticed(tmp_path,

@@ -213,6 +213,29 @@ def test_a_raw_overwrite_of_the_lower_gives_eio(tmp_path):
     assert fs.read_bytes("/etc/A") == trees["v2"]["etc/A"]
 
 
+@pytest.mark.parametrize("board_json", [SIM, AB], ids=["sim", "sim-ab"])
+def test_files_put_over_firmware_files_are_modified_ones(tmp_path,
+                                                         board_json):
+    """`ovl remote put` (the host's put, the agent's rename over) of a file
+    v2 keeps and of one v2 changes, then `ovl flash` v2: only the changed
+    one is a conflict, 'modified', and both read as put."""
+    from host_tools.cmd_serial import remote_put
+    trees, imgs = images(str(tmp_path))
+    board, flash = new_board(board_json, imgs["v1"])
+    fs, _, _ = boot(board, flash)
+    link = DirectLink(board, flash, fs)
+    remote_put(link, "/etc/keep", b"my keep\n")
+    remote_put(link, "/etc/E", b"my E\n")
+    assert ["modified", "/etc/keep"] in link.call_json(
+        agent.FS_DIFF, {"path": "/etc"})["changes"]
+    fs, _, _ = upgrade(board, flash, imgs["v2"])
+    assert trees["v1"]["etc/keep"] == trees["v2"]["etc/keep"]
+    want = expected(trees)
+    want.update({"/etc/keep": b"my keep\n", "/etc/E": b"my E\n"})
+    check_final(fs, trees, want, (
+        ("modified", "/etc/A"), ("created", "/etc/D"), ("modified", "/etc/E")))
+
+
 # ----- over the pty, the board under micropython -------------------------------
 
 def edit_offline(flash_path, board_json, paths, slot=None):

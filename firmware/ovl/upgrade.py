@@ -21,15 +21,25 @@ from happening, in three steps:
     changed anyway: reads fail with EIO, never mixed bytes), "modified"
     (the user's file is kept; the firmware changed its version too),
     "created" (a name the user made that the firmware now ships).
+
+A file the user put in place of a firmware file (written beside it and
+renamed over it, as `ovl remote put` and editors do, or made again after
+removing it) has no origin: its REPLACES meta, recorded when the name came
+to hide the lower file, lets the rebase treat it like a modified file
+rather than a created one.
 """
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.overlay.meta import Origin, META_ORIGIN, META_BASE, META_CONFLICT
-from ovl.paths import is_reg, is_dir
+from ovl.overlay.meta import Origin, META_ORIGIN, META_BASE, META_CONFLICT, \
+    META_REPLACES
+from ovl.paths import is_reg, is_dir, is_lnk, join
 
 # META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
 # META_CONFLICT: b"stale" | b"modified" | b"created"
+# META_REPLACES: "<kind> <n> <sha256 hex> <lower path>" of the lower object
+#   an upper-only file's name hides (kind f: its n bytes, l: a symlink's
+#   n-byte target)
 
 STALE = "stale"
 MODIFIED = "modified"
@@ -158,6 +168,82 @@ def read_lower(lower, path, offset, n):
     if offset >= entry.size or n <= 0:
         return b""
     return lower.read(entry, offset, min(n, entry.size - offset))
+
+
+# ----- replacements: an upper-only file named over a lower one ----------------
+
+def _hidden_content(lower, entry):
+    """(kind, n, sha256 hex) of a lower object an upper name hides: a
+    regular file's bytes, a symlink's target; None for anything else."""
+    if entry is None:
+        return None
+    if is_reg(entry.mode):
+        return "f", entry.size, lower_digest(lower, entry, entry.size)
+    if is_lnk(entry.mode):
+        target = lower.readlink(entry).encode("utf-8", "surrogateescape")
+        return "l", len(target), compat.hexdigest(compat.sha256(target))
+    return None
+
+
+def _lower_path(parent, name):
+    """The lower path name hides in directory node parent, or None (an
+    opaque directory hides nothing)."""
+    if parent is None or parent.lentry is None or \
+            not is_dir(parent.lentry.mode):
+        return None
+    return join(parent.lpath, name)
+
+
+def note_replaced(ovl, txn, uino, parent, name, entry):
+    """Called by the overlay in the transaction that names upper-only
+    non-directory uino parent/name, where the lower has entry (or None):
+    record in REPLACES what the name hides (one read of that lower file
+    to hash it), or drop a record the new name makes wrong."""
+    content = _hidden_content(ovl.lower, entry)
+    record = None
+    if content is not None:
+        try:
+            record = ("%s %d %s %s" % (content[0], content[1], content[2],
+                                       _lower_path(parent, name))).encode()
+        except UnicodeError:
+            pass        # a lower path the upper cannot store: no record
+    if record is not None or \
+            ovl.store.get_meta(uino, META_REPLACES) is not None:
+        txn.set_meta(uino, META_REPLACES, record)
+
+
+def get_replaced(store, uino):
+    """(kind, n, sha256 hex, lower path) recorded for uino, or None."""
+    raw = store.get_meta(uino, META_REPLACES)
+    if raw is None:
+        return None
+    try:
+        kind, n, digest, path = bytes(raw).decode().split(" ", 3)
+        return kind, int(n), digest, path
+    except (ValueError, UnicodeError):
+        raise ValueError("bad replaces meta %r" % (raw,))
+
+
+def replaced_here(ovl, node):
+    """The REPLACES record of upper-only node when it names the lower
+    object node's own name hides (a hard link elsewhere, or a name the
+    record went stale for, has none), else None."""
+    if node.origin is not None or node.uino is None:
+        return None
+    try:
+        record = get_replaced(ovl.store, node.uino)
+    except ValueError:
+        return None         # fsck names it; judged as a created file
+    if record is None or record[3] != _lower_path(node.parent, node.name):
+        return None
+    return record
+
+
+def replacement_kept(ovl, record):
+    """Does the lower still hold, at the record's path, the object the
+    user's file replaced (same kind, same bytes)?"""
+    entry = _lookup(ovl.lower, record[3])
+    return _hidden_content(ovl.lower, entry) == tuple(record[:3])
 
 
 # ----- the upper's copied-up files ----------------------------------------------
@@ -330,7 +416,10 @@ def rebase(ovl):
     marks = {}
     fixes = []      # (uino, new origin or None, inode attrs or None)
     for path, kind, node in _upper_entries(ovl):
-        if kind == "whiteout" or node.uino in marks:
+        # an upper-only file is judged at each of its names until one
+        # marks it (its REPLACES record applies at one name only)
+        if kind == "whiteout" or node.uino in marks and (
+                marks[node.uino] is not None or node.origin is not None):
             continue
         mark, fix = _classify(ovl, path, node)
         marks[node.uino] = mark
@@ -373,7 +462,15 @@ def _classify(ovl, path, node):
     new lower."""
     origin = node.origin
     if origin is None:
-        if path != "/" and ovl._lower_lookup(path) is not None:
+        if path == "/":
+            return None, None
+        record = None if is_dir(node.inode.mode) else \
+            replaced_here(ovl, node)
+        if record is not None:
+            # the user's file in place of a firmware file: a modified
+            # file, marked only when the firmware changed its version
+            return (None if replacement_kept(ovl, record) else MODIFIED), None
+        if ovl._lower_entry(node.parent, node.name) is not None:
             return CREATED, None
         return None, None
     if is_dir(node.inode.mode) or not is_reg(node.inode.mode):

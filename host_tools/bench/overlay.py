@@ -61,6 +61,11 @@ def main():
         ("unlink of a lower file (whiteout)",
          cost(lambda: o.remove("/share2/a/b/f0"))),
     ]
+    # a put's rename over a firmware file records what it hides
+    o.write_bytes("/share2/a/b/.new", b"y" * 5000)
+    rows.append(("rename of a new file over a lower file",
+                 cost(lambda: o.rename("/share2/a/b/.new",
+                                       "/share2/a/b/f1"))))
     print("peer: full copy-up of the 1 MiB file programs %d bytes" % peer)
     for label, n in rows:
         print("%-44s %7d bytes  (%.5f of the peer)" % (label, n, n / peer))

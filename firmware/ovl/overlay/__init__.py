@@ -234,13 +234,18 @@ class Overlay(Resolve, CopyUp):
         return self.writeback.flush_all()
 
     def _create(self, path, mode, make, keep_open=False):
-        """Create a new name at path; make(txn, parent) -> uino."""
+        """Create a new name at path; make(txn, parent) -> uino.  mode:
+        its S_IFMT bits tell a directory."""
         def op(txn):
             parent, name = self._walk_parent(path)
             if self._child(parent, name) is not None:
                 raise oserror(compat.EEXIST, path)
             self._copy_up(txn, parent)
             uino = make(txn, parent, name)
+            if not is_dir(mode) and not parent.fresh and \
+                    self.store.lookup(parent.uino, name) is not None:
+                # over a whiteout: a removed lower name made again
+                self._note_replaced(txn, uino, parent, name)
             self._link_name(txn, parent, name, uino)
             self._touch_dir(txn, parent)
             return uino
@@ -251,7 +256,7 @@ class Overlay(Resolve, CopyUp):
             uino, _ = self._new_inode(txn, S_IFDIR | (mode & ~self.umask
                                                       & 0o7777), nlink=2)
             return uino
-        self._create(path, mode, make)
+        self._create(path, S_IFDIR, make)
 
     def symlink(self, target, path):
         from ovl.overlay.hostops import symlink
@@ -357,6 +362,8 @@ class Overlay(Resolve, CopyUp):
                     self.store.lookup(dparent.uino, dname) is not None:
                 txn.unlink(dparent.uino, dname)       # a whiteout
             txn.link(dparent.uino, dname, snode.uino)
+            if snode.origin is None and not snode.isdir():
+                self._note_replaced(txn, snode.uino, dparent, dname)
             if snode.dirent:
                 txn.unlink(sparent.uino, sname)
             if self._lower_has(sparent, sname):

@@ -12,7 +12,7 @@ CopyUp is a part of Overlay (a base class).
 """
 
 from ovl.overlay.meta import META_ORIGIN, META_BASE, META_CONFLICT, \
-    INDEX_PREFIX, Origin, upper_name
+    META_REPLACES, INDEX_PREFIX, Origin, upper_name
 from ovl.paths import is_dir, is_lnk
 
 
@@ -178,6 +178,17 @@ class CopyUp:
                 self.store.get_meta(uino, META_BASE) is None:
             from ovl import upgrade
             upgrade.note_change(self, txn, uino, origin)
+
+    def _note_replaced(self, txn, uino, parent, name):
+        """Upper-only non-directory uino was just named parent/name (a
+        rename over, a create over a whiteout): record which lower object
+        that name hides, so an upgrade treats it as a modified firmware
+        file, not a created one (ovl.upgrade.note_replaced)."""
+        entry = self._lower_entry(parent, name)
+        if entry is None and self.store.get_meta(uino, META_REPLACES) is None:
+            return      # hides nothing and never did: nothing to record
+        from ovl import upgrade
+        upgrade.note_replaced(self, txn, uino, parent, name, entry)
 
     def _truncate_node(self, txn, node, size):
         """Copy-up keeps nothing: bytes below min(lower limit, size) still

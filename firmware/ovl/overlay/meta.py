@@ -18,6 +18,7 @@ META_LOWER_ID = "lower_id"
 META_RESET = "reset_next_boot"
 META_BASE = "base"          # ovl.upgrade: digest of the lower bytes used
 META_CONFLICT = "conflict"  # ovl.upgrade: what an upgrade did to a file
+META_REPLACES = "replaces"  # ovl.upgrade: the lower file an upper one hides
 INDEX_PREFIX = "link:"      # + lower ino -> upper ino, on the root inode
 
 MAX_SYMLINKS = 40           # Linux's limit before ELOOP

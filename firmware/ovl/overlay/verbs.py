@@ -8,7 +8,8 @@ code it runs.  Each function takes the Overlay as its first argument.
 from ovl import compat
 from ovl.compat import oserror
 from ovl.paths import is_dir, is_reg, is_lnk, join, split_path, normalize
-from ovl.overlay.meta import META_RESET, INDEX_PREFIX, lower_root_attrs
+from ovl.overlay.meta import META_RESET, META_REPLACES, INDEX_PREFIX, \
+    lower_root_attrs
 
 
 def layer_of(ovl, path):
@@ -73,6 +74,11 @@ def diff(ovl, path="/"):
 
 def _diff_kind(ovl, node):
     origin = node.origin
+    if origin is None and not node.isdir():
+        from ovl import upgrade
+        if upgrade.replaced_here(ovl, node) is not None and \
+                ovl._lower_entry(node.parent, node.name) is not None:
+            return "modified"   # put in place of the firmware's file
     if origin is None or origin.path != node.path:
         return "added"          # upper-only, or moved here
     e = node.lentry
@@ -226,6 +232,7 @@ def fsck(ovl):
                                 % (path, node.origin.path))
             continue
         if node.uino not in names:
+            _fsck_replaced(ovl, path, node, problems)
             before = len(problems)
             _fsck_origin(ovl, path, node, problems)
             # a conflict whose origin is gone is already named above
@@ -267,6 +274,18 @@ def _fsck_origin(ovl, path, node, problems):
                             " its unchanged bytes read as zeros"
                             % (path, origin.path))
             return
+
+
+def _fsck_replaced(ovl, path, node, problems):
+    """A REPLACES record an upgrade could not read: the file would be
+    judged as created, a conflict at every upgrade."""
+    if node.origin is None and \
+            ovl.store.get_meta(node.uino, META_REPLACES) is not None:
+        from ovl import upgrade
+        try:
+            upgrade.get_replaced(ovl.store, node.uino)
+        except ValueError as e:
+            problems.append("%s: %s" % (path, e))
 
 
 def _fsck_link_index(ovl, problems):
