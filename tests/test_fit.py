@@ -52,7 +52,8 @@ CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
 # Imported at first use, never by a boot's mount and file IO
 LAZY_MODULES = ("ovl.overlay.verbs", "ovl.overlay.hostops", "ovl.upgrade",
-                "ovl.squashfs_errors")
+                "ovl.squashfs_errors", "ovl.flash_host",
+                "ovl.squashfs_writer_format")
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +153,27 @@ def test_mount_path_code_meets_issue_targets(mount_code):
     for figure in CODE_TARGET:
         assert totals[figure] <= CODE_TARGET[figure], code_figures(
             totals, per_module)
+
+
+def test_lazy_parts_named_through_the_device_modules(runtime):
+    # what only hosts and writers use is imported at its first use, and
+    # still answers to its old names (tests/scripts/lazy_parts.py)
+    runtime.run_checks("lazy_parts.py", {
+        "lazy modules after import": [],
+        "reader's names": [0x73717368, 96, 8192],
+        "FLAG_NOI, INODE_HEADER_SIZE": [1, 16],
+        "encode then decode": [["guid", 1], ["inode_number", 9],
+                               ["inode_type", 2], ["mode", 0o644],
+                               ["mtime", 7], ["uid", 0]],
+        "block_word split": [100, False],
+        "unknown format name": "AttributeError",
+        "BytesSource read": [6, "bcd"],
+        "BytesSource out of range": "FlashRuleError",
+        "PowerCut is not an OSError": False,
+        "unknown flash name": "AttributeError",
+        "lazy modules after use": ["ovl.flash_host",
+                                   "ovl.squashfs_writer_format"],
+    })
 
 
 IMPORT_ROM = r"""

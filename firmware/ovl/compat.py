@@ -46,20 +46,15 @@ EOVERFLOW = 75
 EOPNOTSUPP = 95
 ESTALE = 116
 
-ERRNO_NAMES = {
-    EPERM: "EPERM", ENOENT: "ENOENT", EIO: "EIO", ENXIO: "ENXIO",
-    E2BIG: "E2BIG", EBADF: "EBADF", ENOMEM: "ENOMEM", EACCES: "EACCES",
-    EBUSY: "EBUSY", EEXIST: "EEXIST", EXDEV: "EXDEV", ENODEV: "ENODEV",
-    ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL", EFBIG: "EFBIG",
-    ENOSPC: "ENOSPC", ESPIPE: "ESPIPE", EROFS: "EROFS", EMLINK: "EMLINK",
-    ENAMETOOLONG: "ENAMETOOLONG", ENOSYS: "ENOSYS", ENOTEMPTY: "ENOTEMPTY",
-    ELOOP: "ELOOP", ENODATA: "ENODATA", EOVERFLOW: "EOVERFLOW",
-    EOPNOTSUPP: "EOPNOTSUPP", ESTALE: "ESTALE",
-}
-
 
 def errno_name(code):
-    return ERRNO_NAMES.get(code, "E%d" % code)
+    """"ENOENT" for 2: the name of the constant above (found among this
+    module's globals when an error is reported, so no table of names is
+    built at import); "E<n>" for a number not listed."""
+    for name, value in globals().items():
+        if name[0] == "E" and value == code and type(value) is int:
+            return name
+    return "E%d" % code
 
 
 def oserror(code, detail=None):

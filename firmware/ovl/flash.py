@@ -7,7 +7,18 @@ board adapters (blockdev, mtd) pass operations to real hardware.
 
 Region is a window onto a Flash (a partition): addresses are relative and
 every operation is bounds-checked against the window.
+
+BytesSource (images in RAM or in host files) and PowerCut (the
+simulator's power loss) live in ovl.flash_host, which a board never
+imports; ovl.flash.BytesSource and ovl.flash.PowerCut still name them.
 """
+
+
+def __getattr__(name):
+    if name in ("BytesSource", "PowerCut"):
+        from ovl import flash_host
+        return getattr(flash_host, name)
+    raise AttributeError(name)
 
 
 class FlashError(OSError):
@@ -24,13 +35,6 @@ class BadBlockError(FlashError):
     def __init__(self, block, what):
         super().__init__("block %d: %s failed" % (block, what))
         self.block = block
-
-
-class PowerCut(Exception):
-    """Raised by the fault-injecting simulator: the power is gone.
-
-    Not an OSError on purpose: no code in ovl may catch it and carry on.
-    """
 
 
 class Flash:
@@ -125,39 +129,6 @@ class Region(Flash):
 
     def sync(self):
         self.parent.sync()
-
-
-class BytesSource:
-    """Read-only Flash-like view of a bytes object or an open binary file.
-
-    The SquashFS reader takes any object with read(addr, n) and size; this
-    serves images held in RAM or in a host file.
-    """
-
-    def __init__(self, data_or_file, size=None):
-        self._data = None
-        self._file = None
-        if isinstance(data_or_file, (bytes, bytearray, memoryview)):
-            self._data = data_or_file
-            self.size = len(data_or_file)
-        else:
-            self._file = data_or_file
-            if size is None:
-                data_or_file.seek(0, 2)
-                size = data_or_file.tell()
-            self.size = size
-
-    def read(self, addr, n):
-        if addr < 0 or n < 0 or addr + n > self.size:
-            raise FlashRuleError("range 0x%x+%d outside source of %d bytes"
-                                 % (addr, n, self.size))
-        if self._data is not None:
-            return bytes(self._data[addr:addr + n])
-        self._file.seek(addr)
-        return self._file.read(n)
-
-    def readinto(self, addr, buf):
-        buf[:] = self.read(addr, len(buf))
 
 
 def write_blocks(flash, addr, data):

@@ -1,8 +1,8 @@
 """SquashFS 4.0 reader with bounded memory: the read-only lower layer.
 
 SquashFS(source) opens an image held by anything with `read(addr, n)` and
-`size` (ovl.flash.Region, ovl.flash.BytesSource).  Nothing is loaded whole:
-metadata is read one 8 KiB block at a time through a small LRU cache,
+`size` (ovl.flash.Region, ovl.flash_host.BytesSource).  Nothing is loaded
+whole: metadata is read one 8 KiB block at a time through a small LRU cache,
 lookup tables (ids, fragments) are consulted entry by entry, and file data
 is decompressed one block at a time (the last data block and recent
 fragment blocks are kept, so small sequential reads and small files sharing

@@ -9,12 +9,26 @@ intern each name on the heap.  The reader (ovl.squashfs) and the image builder
 same layouts in prose.  Inode layouts cover only the bytes after the 16-byte
 common header (INODE_HEADER), because every reader first needs the header to
 learn which kind follows.
+
+What only a writer needs (superblock flags, the compressor-options, export
+and xattr layouts, encode and the other encoders) lives in
+ovl.squashfs_writer_format, imported when a caller first names one of its
+names here (module __getattr__ below): a board's reader never does.
 """
 
 import struct
 
 from ovl.paths import S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, \
     S_IFCHR, S_IFIFO
+
+
+def __getattr__(name):
+    # FLAG_NOI, encode and the rest of what only a writer needs
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from ovl import squashfs_writer_format
+    return getattr(squashfs_writer_format, name)
+
 
 MAGIC = 0x73717368          # "hsqs" on disk
 VERSION_MAJOR = 4
@@ -32,27 +46,11 @@ MIN_BLOCK_LOG = 12               # 4 KiB
 MAX_BLOCK_LOG = 20               # 1 MiB
 
 FRAGMENT_NONE = 0xFFFFFFFF       # inode fragment index when the file has none
-XATTR_NONE = 0xFFFFFFFF          # inode xattr index when the inode has none
 TABLE_ABSENT = 0xFFFFFFFFFFFFFFFF  # superblock offset of a table not present
 
 DIR_RUN_MAX = 256                # entries per directory run (count field is n-1)
 DIR_SIZE_EXTRA = 3               # dir file_size = listing bytes + 3 ("." and "..")
 NAME_MAX = 256                   # longest name the format (and kernel) allows
-
-PAD_MULTIPLE = 4096              # mksquashfs pads the image file to this
-
-# Superblock flags (only COMPRESSOR_OPTIONS changes how the image is read).
-FLAG_NOI = 0x0001                # inodes uncompressed
-FLAG_NOD = 0x0002                # data uncompressed
-FLAG_NOF = 0x0008                # fragments uncompressed
-FLAG_NO_FRAGMENTS = 0x0010
-FLAG_ALWAYS_FRAGMENTS = 0x0020
-FLAG_DUPLICATES = 0x0040         # duplicates removed
-FLAG_EXPORTABLE = 0x0080
-FLAG_NOX = 0x0100                # xattrs uncompressed
-FLAG_NO_XATTRS = 0x0200
-FLAG_COMPRESSOR_OPTIONS = 0x0400
-FLAG_NOID = 0x0800               # id table uncompressed
 
 # Compressor ids (kernel values; some third-party specs swap 2 and 3).
 COMP_ZLIB = 1
@@ -90,9 +88,6 @@ TYPE_TO_S_IF = {
     BLKDEV_TYPE: S_IFBLK, CHRDEV_TYPE: S_IFCHR, FIFO_TYPE: S_IFIFO,
     SOCKET_TYPE: S_IFSOCK,
 }
-S_IF_TO_TYPE = {}
-for _t in TYPE_TO_S_IF:
-    S_IF_TO_TYPE[TYPE_TO_S_IF[_t]] = _t
 PERMISSION_MASK = 0o7777         # inode mode keeps only these bits
 
 
@@ -109,13 +104,6 @@ SUPERBLOCK = (
     "flags no_ids s_major s_minor root_inode bytes_used id_table_start "
     "xattr_id_table_start inode_table_start directory_table_start "
     "fragment_table_start lookup_table_start")
-
-# Compressor options block for gzip (after the superblock, in a raw metadata
-# block, only when FLAG_COMPRESSOR_OPTIONS is set).
-GZIP_OPTIONS = ("<IHH", "compression_level window_size strategy")
-# ... and for xz: the LZMA2 dictionary size, and a bit mask of the branch
-# (BCJ) filters tried on data blocks (0: none).
-XZ_OPTIONS = ("<II", "dictionary_size executable_filters")
 
 INODE_HEADER = ("<HHHHII", "inode_type mode uid guid mtime inode_number")
 
@@ -144,8 +132,6 @@ INODE_BODY = {
     LSOCKET_TYPE: EXT_IPC,
 }
 
-BLOCK_SIZE_WORD = ("<I", "size")     # one entry of a file's block list
-
 # Directory table: a listing is runs of DIR_HEADER + (count+1) DIR_ENTRY+name.
 DIR_HEADER = ("<III", "count start_block inode_number")
 DIR_ENTRY = ("<HhHH", "offset inode_number type size")
@@ -154,15 +140,6 @@ DIR_INDEX = ("<III", "index start_block size")
 
 FRAGMENT_ENTRY = ("<QII", "start_block size unused")
 ID_ENTRY = ("<I", "id")
-EXPORT_ENTRY = ("<Q", "inode_ref")
-TABLE_POINTER = ("<Q", "block")      # the uncompressed index of a lookup table
-
-XATTR_ID_TABLE = ("<QII", "xattr_table_start xattr_ids unused")
-XATTR_ID_ENTRY = ("<QII", "xattr count size")
-XATTR_KEY = ("<HH", "type size")     # then the name
-XATTR_VALUE = ("<I", "vsize")        # then the value
-XATTR_PREFIXES = {0: "user.", 1: "trusted.", 2: "security."}
-XATTR_VALUE_OOL = 0x100
 
 
 def size_of(layout):
@@ -170,13 +147,10 @@ def size_of(layout):
 
 
 SUPERBLOCK_SIZE = size_of(SUPERBLOCK)      # 96
-INODE_HEADER_SIZE = size_of(INODE_HEADER)  # 16
 DIR_HEADER_SIZE = size_of(DIR_HEADER)      # 12
 DIR_ENTRY_SIZE = size_of(DIR_ENTRY)        # 8
-DIR_INDEX_SIZE = size_of(DIR_INDEX)        # 12
 FRAGMENT_ENTRY_SIZE = size_of(FRAGMENT_ENTRY)  # 16
 ID_ENTRY_SIZE = size_of(ID_ENTRY)          # 4
-EXPORT_ENTRY_SIZE = size_of(EXPORT_ENTRY)  # 8
 
 
 def decode(layout, buf, offset=0):
@@ -189,54 +163,16 @@ def decode(layout, buf, offset=0):
     return out
 
 
-def encode(layout, values):
-    """Pack a dict (or any mapping with every field) into bytes."""
-    return struct.pack(layout[0],
-                       *[values[name] for name in layout[1].split()])
-
-
 # --- Metadata blocks, references, block words -----------------------------
-
-def metadata_header(size, compressed):
-    """The u16 header word that precedes a metadata block of `size` bytes."""
-    if size <= 0 or size > METADATA_SIZE:
-        raise ValueError("metadata block size %d out of range" % size)
-    return size if compressed else size | METADATA_UNCOMPRESSED
-
-
-def split_metadata_header(word):
-    """(stored size, compressed?) from a metadata block header word."""
-    return word & METADATA_SIZE_MASK, not (word & METADATA_UNCOMPRESSED)
-
-
-def inode_ref(block, offset):
-    """A 48-bit inode reference: metadata block (relative) and offset in it."""
-    return (block << 16) | offset
-
 
 def split_inode_ref(ref):
     """(block relative to the table start, offset in the uncompressed block)."""
     return ref >> 16, ref & 0xFFFF
 
 
-def block_word(size, compressed):
-    """The u32 data/fragment size word; size 0 (with compressed) = sparse."""
-    return size if compressed else size | DATA_UNCOMPRESSED
-
-
-def split_block_word(word):
-    """(stored size, compressed?) from a data/fragment block size word."""
-    return word & DATA_SIZE_MASK, not (word & DATA_UNCOMPRESSED)
-
-
 def table_blocks(count, entry_size):
     """Number of metadata blocks a lookup table of `count` entries fills."""
     return (count * entry_size + METADATA_SIZE - 1) // METADATA_SIZE
-
-
-def encode_rdev(major, minor):
-    """Device number as stored in a dev inode (Linux new_encode_dev)."""
-    return (minor & 0xFF) | ((major & 0xFFF) << 8) | ((minor & ~0xFF) << 12)
 
 
 def decode_rdev(word):

@@ -24,7 +24,10 @@ under CPython: 20,000 upper files on a 16 MiB NOR with 64 KiB blocks
 (mount reads, heap kept and peak via tracemalloc, mount time); it takes
 about a minute.  --code reports only the mount path's code: the .mpy bytes
 of the modules the job imports and the heap importing them keeps, from .mpy
-files and from a ROMFS image (per module; seconds).
+files and from a ROMFS image (per module; seconds).  --code-costs reports
+what each kind of item in a module (a def, a class, a module-level name, a
+const, a string ...) keeps on the heap when imported, measured on synthetic
+modules (seconds).
 
 tests/test_fit.py runs the same job as the gate: run_job() is shared.
 """
@@ -503,6 +506,110 @@ def mpy_bytes(mpy_dir, modules):
     return out
 
 
+# ----- what a module's import costs, per item (--code-costs) -----------------
+
+# Module sizes the per-item cost is fitted over: qstr pools and dicts grow
+# in steps, so one size alone would count a step or miss it.
+COST_SIZES = (40, 80, 120, 160, 200)
+LONG_NAME = "a_rather_long_identifier_"     # + a 1-3 digit number
+
+
+def cost_cases():
+    """{case: function(n) -> source of a module holding n of that item}.
+    The long-named cases use 26-28 character names where their short twins
+    use 2-4."""
+    def many(fmt, head="", tail=""):
+        return lambda n: head + "".join(
+            fmt.replace("@", "%d" % i) for i in range(n)) + tail
+    return {
+        "function": many("def f@(a):\n    return a + @\n"),
+        "function, long name": many("def %s@(a):\n    return a + @\n"
+                                    % LONG_NAME),
+        "method": many("    def m@(self, a):\n        return a + @\n",
+                       "class C:\n"),
+        "class": many("class C@:\n    pass\n"),
+        "exception class": many("class E@(ValueError):\n    pass\n"),
+        "int": many("N@ = 1000 + @\n"),
+        "const, public name": many("N@ = const(1000 + @)\n",
+                                   "from micropython import const\n"),
+        "const, _private name": many("_N@ = const(1000 + @)\n",
+                                     "from micropython import const\n"),
+        "tuple of 3 ints": many("T@ = (@, 2, 3)\n"),
+        "string": many("S@ = 'text of @'\n"),
+        "attribute name, short": many("o.a@, ", "def f(o):\n    return (",
+                                      ")\n"),
+        "attribute name, long": many("o.%s@, " % LONG_NAME,
+                                     "def f(o):\n    return (", ")\n"),
+        "dict entry (str: int)": many("'k@': @, ", "D = {", "}\n"),
+        "long string in a function": many(
+            "'a message of some length, number @', ",
+            "def f(o):\n    return (", ")\n"),
+        "nested def, not called": many(
+            "    def g@(a):\n        return a + @\n",
+            "def f():\n", "    return 0\n"),
+    }
+
+
+def code_costs(work, sizes=COST_SIZES):
+    """{case: {"mpy": B, "romfs": B}}: heap kept per item by importing a
+    synthetic module (cost_cases), from a .mpy file and from a ROMFS
+    image: the least-squares slope over modules of `sizes` items, each
+    imported by a fresh micropython; "empty module" is a module of one
+    `pass` itself."""
+    from host_tools import romfs as rf
+    cases = cost_cases()
+    src = os.path.join(work, "cc-src")
+    mpy = os.path.join(work, "cc-mpy")
+    os.makedirs(src, exist_ok=True)
+    os.makedirs(mpy, exist_ok=True)
+    modules = {"empty module": ("cc", "pass\n")}
+    for i, case in enumerate(sorted(cases)):
+        for n in sizes:
+            modules[(case, n)] = ("cc%d_%d" % (i, n), cases[case](n))
+    for name, text in modules.values():
+        path = os.path.join(src, name + ".py")
+        with open(path, "w") as f:
+            f.write(text)
+        subprocess.run(rf.mpy_cross_command() + [
+            "-s", name + ".py", "-o", os.path.join(mpy, name + ".mpy"),
+            path], check=True)
+    image = os.path.join(work, "cc.romfs")
+    with open(image, "wb") as f:
+        f.write(rf.romfs_image(mpy))
+
+    def heap(name, rom):
+        code = IMPORT_PROBE % {
+            "romfs": os.path.relpath(image, work) if rom else None,
+            "mpy": os.path.relpath(mpy, work), "modules": [name]}
+        proc = subprocess.run([find_micropython(), "-X", "heapsize=8M", "-c",
+                               code], capture_output=True, text=True,
+                              check=True, cwd=work)
+        return int(proc.stdout.split()[1])
+
+    out = {}
+    for kind, rom in (("mpy", False), ("romfs", True)):
+        out.setdefault("empty module", {})[kind] = heap("cc", rom)
+        mean_n = sum(sizes) / len(sizes)
+        for case in cases:
+            ys = [heap(modules[(case, n)][0], rom) for n in sizes]
+            mean_y = sum(ys) / len(ys)
+            slope = sum((n - mean_n) * (y - mean_y)
+                        for n, y in zip(sizes, ys)) / \
+                sum((n - mean_n) ** 2 for n in sizes)
+            out.setdefault(case, {})[kind] = slope
+    return out
+
+
+def costs_report(costs, sizes=COST_SIZES):
+    lines = ["heap kept per item (slope over modules of %s items; each "
+             "imported by a fresh micropython)" % "/".join(map(str, sizes)),
+             "  %-24s %10s %10s" % ("item", "from .mpy", "from ROMFS")]
+    for case in sorted(costs, key=lambda c: (c != "empty module", c)):
+        lines.append("  %-24s %10.0f %10.0f" % (
+            case, costs[case]["mpy"], costs[case]["romfs"]))
+    return lines
+
+
 # ----- the Linux-scale row (CPython) ----------------------------------------
 
 def linux_row(files=20000, lower_files=LOWER_FILES):
@@ -641,8 +748,21 @@ def main(argv=None):
     p.add_argument("--code", action="store_true",
                    help="only the mount path's code size and import heap "
                         "(seconds)")
+    p.add_argument("--code-costs", action="store_true",
+                   help="heap kept per kind of module-level item (a def, a "
+                        "class, a name ...) imported from .mpy and from "
+                        "ROMFS, on synthetic modules (seconds)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.code_costs:
+        work = tempfile.mkdtemp(prefix="ovl-fit-")
+        try:
+            costs = code_costs(work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(json.dumps(costs, indent=2, sort_keys=True) if args.json
+              else "\n".join(costs_report(costs)))
+        return
     counts = [int(x) for x in args.counts.split(",") if x]
     boards = args.board or ["esp32-4mb", "pico"]
     if args.code:

@@ -47,6 +47,14 @@ STAT_FIELDS = "st_mode st_ino st_dev st_nlink st_uid st_gid st_size " \
     "st_atime st_mtime st_ctime"
 
 
+# Overlay methods that are functions of ovl.overlay.hostops (links,
+# symlinks, device nodes, modes, owners, times, truncate by path ...) and
+# of ovl.overlay.verbs, reached through Overlay.__getattr__
+HOSTOPS = "exists rdev readlink symlink mknod link chmod chown lchown utime " \
+    "truncate read_bytes write_bytes"
+VERBS = "layer_of diff revert fsck reset"
+
+
 class StatResult(tuple):
     """os.stat_result order: (mode, ino, dev, nlink, uid, gid, size,
     atime, mtime, ctime) - MicroPython's 10-tuple, with attribute names
@@ -110,6 +118,20 @@ class Overlay(Resolve, CopyUp):
         return StatResult((e.mode, e.ino, 0, e.nlink, e.uid, e.gid, e.size,
                            e.mtime, e.mtime, e.mtime))
 
+    def __getattr__(self, name):
+        # The operations MicroPython's VFS never calls (HOSTOPS) and the
+        # firmware verbs (VERBS) live in ovl.overlay.hostops and
+        # ovl.overlay.verbs, imported at first use; each function there
+        # takes the Overlay first and documents the operation.
+        if name in HOSTOPS.split():
+            from ovl.overlay import hostops as where
+        elif name in VERBS.split():
+            from ovl.overlay import verbs as where
+        else:
+            raise AttributeError(name)
+        fn = getattr(where, name)
+        return lambda *args, **kwargs: fn(self, *args, **kwargs)
+
     def stat(self, path):
         self.flush_all()
         return self._stat_node(self._walk(path))
@@ -117,24 +139,6 @@ class Overlay(Resolve, CopyUp):
     def lstat(self, path):
         self.flush_all()
         return self._stat_node(self._walk(path, follow=False))
-
-    # rdev, readlink, exists and the other operations MicroPython's VFS
-    # never calls live in ovl.overlay.hostops, imported at first use
-
-    def exists(self, path):
-        from ovl.overlay.hostops import exists
-        return exists(self, path)
-
-    def rdev(self, path):
-        """Device number of the device node at path (a final symlink is not
-        followed); 0 for anything else.  Kept apart from lstat, whose
-        result is MicroPython's 10-tuple."""
-        from ovl.overlay.hostops import rdev
-        return rdev(self, path)
-
-    def readlink(self, path):
-        from ovl.overlay.hostops import readlink
-        return readlink(self, path)
 
     def ilistdir(self, path="/"):
         """Iterator of (name, type, ino, size); type is the S_IFMT bits."""
@@ -258,14 +262,6 @@ class Overlay(Resolve, CopyUp):
             return uino
         self._create(path, S_IFDIR, make)
 
-    def symlink(self, target, path):
-        from ovl.overlay.hostops import symlink
-        symlink(self, target, path)
-
-    def mknod(self, path, mode, rdev=0):
-        from ovl.overlay.hostops import mknod
-        mknod(self, path, mode, rdev)
-
     def _create_file(self, path, perm=0o666, keep_open=False):
         def make(txn, parent, name):
             uino, _ = self._new_inode(txn, S_IFREG | (perm & ~self.umask
@@ -305,10 +301,6 @@ class Overlay(Resolve, CopyUp):
             self._remove_dir(txn, parent, node)
             self._touch_dir(txn, parent)
         self._mutate(path, op)
-
-    def link(self, src, dst):
-        from ovl.overlay.hostops import link
-        link(self, src, dst)
 
     def rename(self, src, dst):
         def op(txn):
@@ -374,28 +366,6 @@ class Overlay(Resolve, CopyUp):
                 self._touch_dir(txn, dparent)
         self._mutate(dst, op)
 
-    def chmod(self, path, mode):
-        from ovl.overlay.hostops import chmod
-        chmod(self, path, mode)
-
-    def chown(self, path, uid, gid, follow=True):
-        from ovl.overlay.hostops import chown
-        chown(self, path, uid, gid, follow)
-
-    def lchown(self, path, uid, gid):
-        from ovl.overlay.hostops import lchown
-        lchown(self, path, uid, gid)
-
-    def utime(self, path, times=None, follow=True):
-        """times = (atime, mtime) or None for now.  Only mtime is kept.
-        follow=False sets a final symlink's own time (lutimes)."""
-        from ovl.overlay.hostops import utime
-        utime(self, path, times, follow)
-
-    def truncate(self, path, size):
-        from ovl.overlay.hostops import truncate
-        truncate(self, path, size)
-
     def open(self, path, mode="r", buffering=-1, encoding=None):
         """A file object (ovl.overlay.file.OverlayFile), binary or text per
         mode.  A file it creates is created in its write transaction (absent
@@ -445,14 +415,6 @@ class Overlay(Resolve, CopyUp):
             self._truncate_node(txn, self._node_of_ino(uino), size)
         self._mutate(path, op)
 
-    def read_bytes(self, path):
-        from ovl.overlay.hostops import read_bytes
-        return read_bytes(self, path)
-
-    def write_bytes(self, path, data):
-        from ovl.overlay.hostops import write_bytes
-        write_bytes(self, path, data)
-
     def sync(self):
         err = self.flush_all()
         if self.store is not None and not self.readonly:
@@ -462,40 +424,6 @@ class Overlay(Resolve, CopyUp):
 
     def close(self):
         self.sync()
-
-    # ----- firmware verbs: ovl.overlay.verbs, imported at first use ---------
-
-    def layer_of(self, path):
-        """'lower', 'upper' or 'copied-up' for the object at path (not
-        following a final symlink); 'conflict' for a file whose reads
-        fail after an upgrade (ovl.upgrade)."""
-        from ovl.overlay.verbs import layer_of
-        return layer_of(self, path)
-
-    def diff(self, path="/"):
-        """What the upper changes against the lower, as sorted
-        (kind, path): kind is 'added', 'modified' (data), 'metadata'
-        (attributes only), 'deleted' or 'conflict'."""
-        from ovl.overlay.verbs import diff
-        return diff(self, path)
-
-    def revert(self, path):
-        """Drop the upper's changes for path (a subtree for a directory),
-        atomically, so the lower version shows again."""
-        from ovl.overlay.verbs import revert
-        revert(self, path)
-
-    def fsck(self):
-        """Problems found, as strings (empty list = clean): the store's own
-        fsck, then the overlay's invariants over the upper tree."""
-        from ovl.overlay.verbs import fsck
-        return fsck(self)
-
-    def reset(self, keep=()):
-        """Factory reset: the upper becomes empty, atomically (keep: paths
-        whose upper entries survive, as ovl.overlay.verbs.reset says)."""
-        from ovl.overlay.verbs import reset
-        reset(self, keep)
 
     def _check_lower_identity(self):
         ident = identity_bytes(self.lower)

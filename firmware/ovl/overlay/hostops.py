@@ -4,9 +4,9 @@ read_bytes and write_bytes.
 
 The FUSE mount, the CLI, the agent and tests use them; a board's boot,
 mount and file IO do not, so Overlay imports this module at their first
-use and a board's heap keeps none of it otherwise.  Each function takes
-the Overlay as its first argument; Overlay's methods of the same names
-document them.
+use (Overlay.__getattr__ answers these names) and a board's heap keeps
+none of it otherwise.  Each function takes the Overlay as its first
+argument and is reached as the Overlay's method of the same name.
 """
 
 from ovl import compat
@@ -16,6 +16,9 @@ from ovl.overlay.meta import MAX_FILE_SIZE, MAX_ID, TIME_MIN, TIME_MAX
 
 
 def rdev(ovl, path):
+    """Device number of the device node at path (a final symlink is not
+    followed); 0 for anything else.  Kept apart from lstat, whose result
+    is MicroPython's 10-tuple."""
     node = ovl._walk(path, follow=False)
     if node.inode is not None:
         return node.inode.rdev
@@ -102,6 +105,8 @@ def lchown(ovl, path, uid, gid):
 
 
 def utime(ovl, path, times=None, follow=True):
+    """times = (atime, mtime) or None for now.  Only mtime is kept.
+    follow=False sets a final symlink's own time (lutimes)."""
     mtime = None if times is None else int(times[1])
     if mtime is not None and not TIME_MIN <= mtime <= TIME_MAX:
         raise oserror(compat.EINVAL, path)

@@ -1,7 +1,7 @@
 """The overlay's rarer verbs: layer_of, diff, revert, fsck, reset.
 
-Imported at their first use (Overlay.diff and the others import this
-module), not by a boot's mount and file IO: a board's heap keeps only the
+Imported at their first use (Overlay.diff and the others reach them
+through Overlay.__getattr__), not by a boot's mount and file IO: a board's heap keeps only the
 code it runs.  Each function takes the Overlay as its first argument.
 """
 
@@ -48,7 +48,7 @@ def walk_upper(ovl, node):
 def diff(ovl, path="/"):
     """What the upper changes against the lower, as sorted
     (kind, path): kind is 'added', 'modified' (data), 'metadata'
-    (attributes only) or 'deleted'."""
+    (attributes only), 'deleted' or 'conflict'."""
     ovl.flush_all()
     if ovl.store is None:
         return []
