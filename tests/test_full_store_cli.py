@@ -225,7 +225,7 @@ def test_fill_empty_cycles_shell(tmp_path, lower):
 
 class RemoteOps(FsOps):
     """`ovl remote VERB` over one link to a simulated board (its agent keeps
-    the overlay mounted): the verbs' own code (cmd_serial.remote_verb),
+    the overlay mounted): the verbs' own code (commands.serial.remote_verb),
     without reconnecting for each.  The agent has no append, symlink, hard
     link or chmod."""
     links = False

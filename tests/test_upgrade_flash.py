@@ -219,7 +219,7 @@ def test_files_put_over_firmware_files_are_modified_ones(tmp_path,
     """`ovl remote put` (the host's put, the agent's rename over) of a file
     v2 keeps and of one v2 changes, then `ovl flash` v2: only the changed
     one is a conflict, 'modified', and both read as put."""
-    from host_tools.cmd_serial import remote_put
+    from host_tools.commands.serial import remote_put
     trees, imgs = images(str(tmp_path))
     board, flash = new_board(board_json, imgs["v1"])
     fs, _, _ = boot(board, flash)
