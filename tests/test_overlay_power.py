@@ -176,6 +176,8 @@ REPLACE_OPS = {
     "rename_over": lambda o: o.rename("/etc/upper_only", "/etc/passwd"),
     # ln -sf: a symlink made again over the whiteout of the lower one
     "recreate": lambda o: o.symlink("passwd", "/etc/cfg"),
+    # a file made by open-write-close there: its write transaction
+    "create_over": lambda o: o.write_bytes("/etc/cfg", b"mine\n" * 60),
 }
 
 
