@@ -156,11 +156,11 @@ from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
 fs = SquashFS(BytesSource(open(%(image)r, "rb").read()))
 inflated = []
-decompress = fs._decompress
+decompress = fs._inflate
 def counting(raw, limit):
     inflated.append(limit)
     return decompress(raw, limit)
-fs._decompress = counting
+fs._inflate = counting
 most = 0
 for path, e in fs.walk("/"):
     if e.mode & 0o170000 == 0o100000:
