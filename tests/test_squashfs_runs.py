@@ -157,11 +157,11 @@ from ovl.paths import is_reg
 from ovl.squashfs import SquashFS
 fs = SquashFS(BytesSource(open(%(image)r, "rb").read()))
 inflated = []
-decompress = fs._decompress
+decompress = fs._inflate
 def counting(raw, limit):
     inflated.append(limit)
     return decompress(raw, limit)
-fs._decompress = counting
+fs._inflate = counting
 most = 0
 for path, e in fs.walk("/"):
     if is_reg(e.mode):

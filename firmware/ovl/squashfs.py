@@ -21,7 +21,7 @@ import struct
 from ovl import compat
 from ovl import squashfs_format as F
 from ovl.lower import Entry
-from ovl.paths import S_IFMT, S_IFDIR
+from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK
 
 _unpack_from = struct.unpack_from
 
@@ -61,16 +61,10 @@ class _FileLoc:
         self.list_pos = list_pos
         self.list_off = list_off
         self.nblocks = nblocks
-        self.cur_index = 0          # as rewind(), inline: one per inode
+        self.cur_index = 0
         self.cur_data = start
         self.cur_pos = list_pos
         self.cur_off = list_off
-
-    def rewind(self):
-        self.cur_index = 0
-        self.cur_data = self.start
-        self.cur_pos = self.list_pos
-        self.cur_off = self.list_off
 
 
 class _DirLoc:
@@ -88,26 +82,25 @@ class _DirLoc:
         self.parent = parent
 
 
-class _LinkLoc:
-    def __init__(self, ref, pos, off):
+class _Loc:
+    """Any other inode: a symlink's target is at (pos, off)."""
+
+    def __init__(self, ref, pos=0, off=0):
         self.ref = ref
         self.pos = pos
         self.off = off
-
-
-class _OtherLoc:
-    def __init__(self, ref):
-        self.ref = ref
 
 
 _HEADER_FMT = F.INODE_HEADER[0]
 _DIR_HEADER_FMT = F.DIR_HEADER[0]
 _DIR_ENTRY_FMT = F.DIR_ENTRY[0]
 _DIR_INDEX_FMT = F.DIR_INDEX[0]
-_BODY_FORMATS = {}               # inode type -> (struct format, size)
+# inode type -> size of its body (F.INODE_BODY has the formats): a
+# bytearray, where a dict of (format, size) tuples took 14 tuples of heap
+_BODY_SIZES = bytearray(16)
 for _t in F.INODE_BODY:
-    _BODY_FORMATS[_t] = (F.INODE_BODY[_t][0], F.size_of(F.INODE_BODY[_t]))
-_LONGEST_INODE = 16 + max([_BODY_FORMATS[_t][1] for _t in _BODY_FORMATS])
+    _BODY_SIZES[_t] = F.size_of(F.INODE_BODY[_t])
+_LONGEST_INODE = 16 + max(_BODY_SIZES)
 _MAX_SYMLINK = 65535            # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = 64                # entries in each small lookup memo
 # Source bytes fetched at once for back-to-back compressed data blocks
@@ -128,12 +121,13 @@ _IDENTITY_TAIL_MIN = 1024       # image-end bytes hashed even after a long walk
 
 
 def _body_format(itype, ref):
-    """(struct format, size) of an inode body of type itype."""
-    body_fmt = _BODY_FORMATS.get(itype)
-    if body_fmt is None:
+    """The struct format of an inode body of type itype (its size:
+    _BODY_SIZES[itype])."""
+    layout = F.INODE_BODY.get(itype)
+    if layout is None:
         raise _errors().BadInodeError(
             "inode 0x%x has unknown type %d" % (ref, itype))
-    return body_fmt
+    return layout[0]
 
 
 def _decode_name(raw):
@@ -349,9 +343,6 @@ class SquashFS:
             raise _errors().TruncatedImageError("short read at 0x%x" % pos)
         return data
 
-    def _decompress(self, raw, limit):
-        return self._inflate(raw, limit)
-
     # -- metadata -----------------------------------------------------------
 
     def _meta_block(self, pos, low, high):
@@ -382,7 +373,7 @@ class SquashFS:
         if word & F.METADATA_UNCOMPRESSED:
             data = raw
         else:
-            data = self._decompress(raw, F.METADATA_SIZE)
+            data = self._inflate(raw, F.METADATA_SIZE)
             if not data:
                 raise _errors().MetadataHeaderError(
                     "metadata block at 0x%x is empty"
@@ -498,16 +489,15 @@ class SquashFS:
             # stitching, one block lookup.
             itype, perm, uid_index, gid_index, mtime, ino = _unpack_from(
                 _HEADER_FMT, data, off)
-            fmt, body_size = _body_format(itype, ref)
-            body = _unpack_from(fmt, data, off + 16)
-            off += 16 + body_size
+            body = _unpack_from(_body_format(itype, ref), data, off + 16)
+            off += 16 + _BODY_SIZES[itype]
         else:
             head, pos, off = self._meta_unpack(_HEADER_FMT, 16, pos, off, low,
                                                high)
             itype, perm, uid_index, gid_index, mtime, ino = head
-            fmt, body_size = _body_format(itype, ref)
-            body, pos, off = self._meta_unpack(fmt, body_size, pos, off, low,
-                                               high)
+            body, pos, off = self._meta_unpack(_body_format(itype, ref),
+                                               _BODY_SIZES[itype], pos, off,
+                                               low, high)
         kind = F.basic_type(itype)
         mode = F.TYPE_TO_S_IF[kind] | (perm & F.PERMISSION_MASK)
         ids = self._ids             # the memo first: a call less per inode
@@ -552,17 +542,17 @@ class SquashFS:
             if size > _MAX_SYMLINK:
                 raise _errors().BadInodeError(
                     "inode %d: symlink of %d bytes" % (ino, size))
-            loc = _LinkLoc(ref, pos, off)
+            loc = _Loc(ref, pos, off)
         elif kind == F.BLKDEV_TYPE or kind == F.CHRDEV_TYPE:
             nlink, word = body[0], body[1]
             major, minor = F.decode_rdev(word)
             rdev = _makedev(major, minor)
             size = 0
-            loc = _OtherLoc(ref)
+            loc = _Loc(ref)
         else:
             nlink = body[0]
             size = 0
-            loc = _OtherLoc(ref)
+            loc = _Loc(ref)
         return Entry(ino, mode, nlink, uid, gid, size, mtime, rdev, name,
                      None, loc)
 
@@ -717,8 +707,7 @@ class SquashFS:
             entry = self._child(entry.loc, raw, found[0], found[1], found[2])
         return entry
 
-    def stat(self, path):
-        return self.lookup(path)
+    stat = lookup
 
     def _entry_listing(self, entry):
         """The (checked) listing of a directory Entry, and its _DirLoc."""
@@ -741,7 +730,7 @@ class SquashFS:
 
     def readlink(self, entry):
         loc = entry.loc
-        if not isinstance(loc, _LinkLoc):
+        if entry.mode & S_IFMT != S_IFLNK:
             raise compat.oserror(compat.EINVAL, entry.name)
         raw, _, _ = self._meta_bytes(entry.size, loc.pos, loc.off,
                                      self.inode_table_start,
@@ -872,8 +861,11 @@ class SquashFS:
         Leaves f.cur_data at block `index`'s data position, and the
         block-list position after the returned words in self._list_cursor.
         """
-        if index < f.cur_index:
-            f.rewind()
+        if index < f.cur_index:     # back to the first block
+            f.cur_index = 0
+            f.cur_data = f.start
+            f.cur_pos = f.list_pos
+            f.cur_off = f.list_off
         low, high = self.inode_table_start, self.directory_table_start
         pos, off = f.cur_pos, f.cur_off
         data_pos = f.cur_data
@@ -993,7 +985,8 @@ class SquashFS:
                     i = j
                 else:
                     if last_data is not None:
-                        self._keep(last_pos, last_data)
+                        self._kept_pos = last_pos
+                        self._kept = last_data
                         last_data = None
                     expected = entry.size - block_start
                     if expected > bs:
@@ -1035,10 +1028,6 @@ class SquashFS:
         expected = entry.size - block_start
         if len(data) != expected:
             self._data_block(pos, word, min(expected, self.block_size), entry)
-
-    def _keep(self, pos, data):
-        self._kept_pos = pos
-        self._kept = data
 
     def _list_words(self, k, pos, off, low, high):
         """Up to k block-size words from the block list at (pos, off)."""
@@ -1082,7 +1071,7 @@ class SquashFS:
         if word & F.DATA_UNCOMPRESSED:
             data = raw
         else:
-            data = self._decompress(raw, self.block_size)
+            data = self._inflate(raw, self.block_size)
         if slot == 0:
             self._kept_pos = pos
             self._kept = data

@@ -2,20 +2,14 @@
 
 MicroPython calls the methods below with the mount prefix stripped
 (absolute paths arrive as "/..."), passes relative paths unchanged, and
-expects stat as a plain 10-tuple.  The file object subclasses io.IOBase so
-that `import`, print(file=...) and the other C stream users can drive it
-through readinto/write/ioctl.
+expects stat as a plain 10-tuple.  open() returns the overlay's own file
+object (ovl.overlay.file.OverlayFile), which on MicroPython subclasses
+io.IOBase so that `import`, print(file=...) and the other C stream users
+can drive it through readinto/write/ioctl.
 """
-
-import io
 
 from ovl import compat
 from ovl.paths import join, normalize, S_IFMT, S_IFDIR
-
-IOCTL_FLUSH = 1
-IOCTL_SEEK = 2
-IOCTL_CLOSE = 4
-IOCTL_BUFFER_SIZE = 11
 
 
 def _text_path(path):
@@ -110,71 +104,6 @@ class OvlVfs:
     # -- files --------------------------------------------------------------
 
     def open(self, path, mode="r"):
-        return VfsFile(self.ovl.open(self._check_hidden(self._path(path)),
-                                     mode))
-
-
-class VfsFile(io.IOBase):
-    """The stream MicroPython's C layer drives (readinto, write, ioctl)
-    over an OverlayFile, which reads and writes in the file's own mode:
-    the text layer (characters, not bytes) is OverlayFile's alone."""
-
-    def __init__(self, f):
-        self.f = f
-
-    def read(self, n=-1):
-        return self.f.read(n)
-
-    def readinto(self, buf):
-        return self.f.readinto(buf)
-
-    def readline(self, limit=-1):
-        return self.f.readline(limit)
-
-    def readlines(self):
-        return self.f.readlines()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return self.f.__next__()
-
-    def write(self, data):
-        if isinstance(data, str) or self.f.binary:
-            return self.f.write(data)
-        # the C stream layer (print(file=f), ...) hands a text file bytes
-        self.f.binary = True
-        try:
-            return self.f.write(data)
-        finally:
-            self.f.binary = False
-
-    def seek(self, offset, whence=0):
-        return self.f.seek(offset, whence)
-
-    def tell(self):
-        return self.f.tell()
-
-    def flush(self):
-        self.f.flush()
-
-    def close(self):
-        self.f.close()
-
-    def ioctl(self, op, arg):
-        if op == IOCTL_CLOSE:
-            self.f.close()
-            return 0
-        if op == IOCTL_FLUSH:
-            self.f.flush()
-            return 0
-        if op == IOCTL_BUFFER_SIZE:
-            return self.f.ovl.write_buffer
-        return -1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        # an OverlayFile: on MicroPython an io.IOBase with readinto, write
+        # and ioctl, the stream the C layer drives
+        return self.ovl.open(self._check_hidden(self._path(path)), mode)

@@ -21,17 +21,18 @@ How the upper records the union (all in store meta, see docs/OVERLAY.md):
 
 The package by concern: meta (meta keys, ORIGIN, limits), resolve (path
 resolution, merged listing), copyup (transactions, copy-up, the link
-index), writeback (buffered file data), file (the file object), verbs
-(layer_of, diff, revert, fsck, reset: imported at first use).  This module
-is the Overlay's os-like interface and mount().
+index), writeback (buffered file data), file (the file object); verbs
+(layer_of, diff, revert, fsck, reset, request_reset) and hostops (lstat,
+listdir, links, symlinks, modes ...: what MicroPython's VFS never calls)
+are imported at first use.  This module is the Overlay's os-like
+interface and mount().
 """
 
 import time
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, is_dir, is_reg, join, \
-    normalize
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, is_dir, is_reg, join
 # MAX_FILE_SIZE and UPPER_INO_BASE are also for callers (the CLI, tests)
 from ovl.overlay.meta import (UPPER_INO_BASE, META_ORIGIN, META_LOWER_ID,
                               META_RESET, META_BASE, NAME_MAX, MAX_FILE_SIZE,
@@ -47,12 +48,13 @@ STAT_FIELDS = "st_mode st_ino st_dev st_nlink st_uid st_gid st_size " \
     "st_atime st_mtime st_ctime"
 
 
-# Overlay methods that are functions of ovl.overlay.hostops (links,
-# symlinks, device nodes, modes, owners, times, truncate by path ...) and
-# of ovl.overlay.verbs, reached through Overlay.__getattr__
-HOSTOPS = "exists rdev readlink symlink mknod link chmod chown lchown utime " \
-    "truncate read_bytes write_bytes"
-VERBS = "layer_of diff revert fsck reset"
+# Overlay methods that are functions of ovl.overlay.hostops (lstat,
+# listdir, links, symlinks, device nodes, modes, owners, times, truncate
+# by path ...) and of ovl.overlay.verbs, reached through
+# Overlay.__getattr__
+HOSTOPS = "lstat listdir exists rdev readlink symlink mknod link chmod " \
+    "chown lchown utime truncate read_bytes write_bytes"
+VERBS = "layer_of diff revert fsck reset request_reset reset_requested"
 
 
 class StatResult(tuple):
@@ -136,10 +138,6 @@ class Overlay(Resolve, CopyUp):
         self.flush_all()
         return self._stat_node(self._walk(path))
 
-    def lstat(self, path):
-        self.flush_all()
-        return self._stat_node(self._walk(path, follow=False))
-
     def ilistdir(self, path="/"):
         """Iterator of (name, type, ino, size); type is the S_IFMT bits."""
         self.flush_all()
@@ -151,9 +149,6 @@ class Overlay(Resolve, CopyUp):
     def _ilist(self, node):
         for name, mode, ino, size in self._iter_dir(node):
             yield (name, mode & S_IFMT, ino, size)
-
-    def listdir(self, path="/"):
-        return [e[0] for e in self.ilistdir(path)]
 
     def statvfs(self, path="/"):
         self._walk(path)
@@ -452,19 +447,6 @@ class Overlay(Resolve, CopyUp):
                 # conflicts marked in RAM); the next mount rebases again
                 if stored is None or compat.error_code(e) != compat.ENOSPC:
                     raise
-
-    def request_reset(self, on=True, keep=()):
-        """Ask the next mount() to perform a factory reset (keeping the
-        paths in keep, as reset(keep) does)."""
-        flag = "\n".join(normalize(p) for p in keep).encode() or b"1"
-
-        def op(txn):
-            txn.set_meta(self._root_ino, META_RESET, flag if on else None)
-        self._mutate("/", op)
-
-    def reset_requested(self):
-        return self.store is not None and \
-            self.store.get_meta(self._root_ino, META_RESET) is not None
 
 
 def mount(lower, flash, readonly=False, previous=None, **options):

@@ -4,14 +4,26 @@ Overlay.open() resolves the path and creates or copies up the file; an
 OverlayFile then reads and writes through the overlay's public interface
 (read_upper, read_lower, truncate_open) and its write-back (writeback.py,
 which holds what the file's handles wrote until a commit point).  The text
-layer (characters, not bytes) is this one's alone: the VFS file adapts it.
+layer (characters, not bytes) is this one's alone.
+
+On MicroPython the same object is what open() returns from a VFS mount
+(ovl.vfs): MicroPython's C stream layer (import, print(file=f), builtin
+open) drives a Python file object only if it subclasses io.IOBase and has
+readinto, write and ioctl, so there OverlayFile does.  CPython's IOBase
+would bring its own close, seek and readline, so there it is a plain class.
 """
+
+import io
 
 from ovl import compat
 from ovl.compat import oserror
 from ovl.overlay.meta import MAX_FILE_SIZE
 
 READ_CHUNK = 256
+# MicroPython stream ioctl requests the file answers
+IOCTL_FLUSH = 1
+IOCTL_CLOSE = 4
+IOCTL_BUFFER_SIZE = 11
 
 
 def parse_mode(mode):
@@ -27,7 +39,7 @@ def parse_mode(mode):
             k == "w", "b" in mode)
 
 
-class OverlayFile:
+class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
     """A file object of the overlay (binary or text, per the mode)."""
 
     def __init__(self, ovl, path, uino, lentry, readable, writable, append,
@@ -149,7 +161,9 @@ class OverlayFile:
             if self.binary:
                 raise TypeError("a bytes-like object is required")
             data = data.encode()
-        elif not self.binary:
+        elif not self.binary and not compat.MICROPYTHON:
+            # MicroPython's own text files take bytes too, and its C
+            # stream layer (print(file=f) ...) hands them bytes
             raise TypeError("write() argument must be str")
         wb = self.ovl.writeback
         wb.take_error(self.uino)
@@ -220,6 +234,18 @@ class OverlayFile:
     def __exit__(self, *exc):
         self.close()
         return False
+
+    def ioctl(self, op, arg):
+        """MicroPython's stream protocol, for its C layer."""
+        if op == IOCTL_CLOSE:
+            self.close()
+            return 0
+        if op == IOCTL_FLUSH:
+            self.flush()
+            return 0
+        if op == IOCTL_BUFFER_SIZE:
+            return self.ovl.write_buffer
+        return -1
 
     def fileno(self):
         raise oserror(compat.EOPNOTSUPP, "no file descriptor")

@@ -1,6 +1,6 @@
-"""Operations MicroPython's VFS never calls: hard links, symlinks, device
-nodes, modes, owners, times, truncate by path, readlink, rdev, exists,
-read_bytes and write_bytes.
+"""Operations MicroPython's VFS never calls: lstat, listdir, hard links,
+symlinks, device nodes, modes, owners, times, truncate by path, readlink,
+rdev, exists, read_bytes and write_bytes.
 
 The FUSE mount, the CLI, the agent and tests use them; a board's boot,
 mount and file IO do not, so Overlay imports this module at their first
@@ -13,6 +13,16 @@ from ovl import compat
 from ovl.compat import oserror
 from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_reg, is_lnk
 from ovl.overlay.meta import MAX_FILE_SIZE, MAX_ID, TIME_MIN, TIME_MAX
+
+
+def lstat(ovl, path):
+    """stat of path, not following a final symlink."""
+    ovl.flush_all()
+    return ovl._stat_node(ovl._walk(path, follow=False))
+
+
+def listdir(ovl, path="/"):
+    return [e[0] for e in ovl.ilistdir(path)]
 
 
 def rdev(ovl, path):

@@ -1,4 +1,5 @@
-"""The overlay's rarer verbs: layer_of, diff, revert, fsck, reset.
+"""The overlay's rarer verbs: layer_of, diff, revert, fsck, reset,
+request_reset, reset_requested.
 
 Imported at their first use (Overlay.diff and the others reach them
 through Overlay.__getattr__), not by a boot's mount and file IO: a board's heap keeps only the
@@ -364,3 +365,18 @@ def _drop_except(ovl, txn, node, keep, dropped):
         if child is not None:
             _drop_upper_tree(ovl, txn, child, dropped)
         txn.unlink(node.uino, name)
+
+
+def request_reset(ovl, on=True, keep=()):
+    """Ask the next mount() to perform a factory reset (keeping the
+    paths in keep, as reset(keep) does)."""
+    flag = "\n".join(normalize(p) for p in keep).encode() or b"1"
+
+    def op(txn):
+        txn.set_meta(ovl._root_ino, META_RESET, flag if on else None)
+    ovl._mutate("/", op)
+
+
+def reset_requested(ovl):
+    return ovl.store is not None and \
+        ovl.store.get_meta(ovl._root_ino, META_RESET) is not None
