@@ -174,6 +174,35 @@ def test_partial_copy_up_one_byte_edit_of_1mib_file(rig):
     assert rig.remount().read_bytes("/lib/big.bin") == bytes(expect)
 
 
+# Budgets of a 1-byte edit of a 1 MiB lower file (docs/OVERLAY.md, the
+# copy-up table).  The first edit's nodes (632 bytes): at open, the
+# directory and the file copied up (inode 84, origin meta 68 and 88,
+# dirent 36 and 40); at close its base (meta 108), the byte (data 40) and
+# the inode (84).  The second edit writes the data and inode alone.  "with
+# summary" adds the entries those nodes put in their block's summary.
+FIRST_EDIT = {"nodes": 640, "with summary": 1000}
+SECOND_EDIT = {"nodes": 128, "with summary": 176}
+
+
+def test_one_byte_edit_programs_its_budget_on_both_runtimes(cpy, mpy,
+                                                            tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "big.bin").write_bytes(bytes(range(256)) * 4096)
+    got = {}
+    for runtime in (cpy, mpy):
+        got[runtime.name] = runtime.run_checks(
+            "one_byte_edit_cost.py",
+            {"bytes after remount": [0xDD, 255, 0xEE, 1, 1 << 20]},
+            args=[str(tmp_path)])
+    assert got["cpython"] == got["micropython"]
+    for edit, budget in (("first edit", FIRST_EDIT),
+                         ("second edit", SECOND_EDIT)):
+        cost = got["cpython"][edit]
+        over = [k for k in budget if cost[k] > budget[k]]
+        assert not over, "%s: %r over the budget %r" % (edit, cost, budget)
+        assert cost["nodes"] < cost["with summary"], cost
+
+
 def test_truncate_lower_file_keeps_lower_bytes_and_zero_fills(rig):
     o = rig.ovl
     before = rig.written()
