@@ -533,3 +533,33 @@ def test_stat_fields_and_lazy_parts(runtime, tmp_path):
         "lazy modules after chmod and diff": ["ovl.overlay.hostops",
                                               "ovl.overlay.verbs"],
     }, args=[str(tmp_path)])
+
+
+def test_a_name_that_is_not_utf8_is_refused_with_einval(runtime, tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "a").write_bytes(b"a\n")
+    if runtime.name == "cpython":
+        # MicroPython's DirLower cannot list such a name (no surrogateescape)
+        os.makedirs(os.path.join(os.fsencode(str(tmp_path)), b"nu"))
+        with open(os.path.join(os.fsencode(str(tmp_path)), b"nu",
+                               b"bad\xff"), "wb") as f:
+            f.write(b"lower\n")
+    made = ("open w", "mkdir", "rename to")
+    expect = {"vfs " + op: "EINVAL" for op in made}
+    # looked up, such a name is absent on CPython; MicroPython's VFS
+    # refuses the bytes before the overlay sees them
+    looked_up = "ENOENT" if runtime.name == "cpython" else "EINVAL"
+    expect.update({"vfs rename from": looked_up, "vfs stat": looked_up})
+    if runtime.name == "cpython":
+        for op in ("write_bytes", "open x", "mkdir", "rename to", "symlink",
+                   "link", "mknod"):
+            expect["api " + op] = "EINVAL"
+        expect["api revert"] = "ENOENT"
+        expect["api read a lower one"] = "lower\n"
+        expect["api rename a lower one away"] = "EINVAL"
+        expect["api remove a lower one"] = "EINVAL"
+    expect.update({"programmed by the refusals": 0, "etc": ["new"],
+                   "etc after remount": ["new"], "fsck": []})
+    got = runtime.run_checks("non_utf8_names.py", expect,
+                             args=[str(tmp_path)])
+    assert sorted(got) == sorted(expect), "labels differ: %r" % sorted(got)
