@@ -536,6 +536,44 @@ INODE, DATA = 1, 4
 """
 
 
+def test_a_change_costs_the_same_wherever_the_log_head_is(runtime):
+    """bytes_programmed alone charges a block's whole summary to the change
+    that fills it; plus summary_due (what the open block's summary would
+    program now) each change pays its own entries (give or take the
+    summary's padding), and the one that opens a block that block's summary
+    header and tail.  bytes_summary counts
+    the summaries programmed: the rest are nodes."""
+    out = run(runtime, """
+from ovl.log_format import node_size, SUMMARY_TAIL_SIZE
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+a = create(s, ROOT_INO, 'a')
+def spent():
+    c = s.counters()
+    return (c['bytes_programmed'] + c['summary_due'],
+            c['bytes_programmed'] - c['bytes_summary'],
+            c['bytes_programmed'], c['blocks_full'])
+costs, nodes, raw, closed = set(), set(), set(), 0
+for i in range(100):
+    before = spent()
+    t = s.begin()
+    t.put_inode(a, mtime=i + 2)
+    t.commit()
+    after = spent()
+    costs.add(after[0] - before[0])
+    nodes.add(after[1] - before[1])
+    raw.add(after[2] - before[2])
+    closed += after[3] - before[3]
+costs = sorted(costs)
+# a block's summary header and tail, and up to 4 bytes of padding (the
+# summary's body is padded to 4 bytes, its entries are not)
+print(closed >= 2, len(nodes), costs[-1] - costs[0] <=
+      node_size(4, 0) + SUMMARY_TAIL_SIZE + 4, max(raw) - min(raw) > 200,
+      s.counters()['summary_due'] > 0)
+""")
+    assert out == ["True", "1", "True", "True", "True"], out
+
+
 def test_rewrites_and_appends_carry_size_and_times_in_their_data_node(runtime):
     """A whole-file rewrite or an append writes one stamped data node and no
     inode node; any other attribute change writes an inode node, which then

@@ -174,6 +174,35 @@ def test_partial_copy_up_one_byte_edit_of_1mib_file(rig):
     assert rig.remount().read_bytes("/lib/big.bin") == bytes(expect)
 
 
+# Budgets of a 1-byte edit of a 1 MiB lower file (docs/OVERLAY.md, the
+# copy-up table).  The first edit's nodes (632 bytes): at open, the
+# directory and the file copied up (inode 84, origin meta 68 and 88,
+# dirent 36 and 40); at close its base (meta 108), the byte (data 40) and
+# the inode (84).  The second edit writes the data and inode alone.  "with
+# summary" adds the entries those nodes put in their block's summary.
+FIRST_EDIT = {"nodes": 640, "with summary": 1000}
+SECOND_EDIT = {"nodes": 128, "with summary": 176}
+
+
+def test_one_byte_edit_programs_its_budget_on_both_runtimes(cpy, mpy,
+                                                            tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "big.bin").write_bytes(bytes(range(256)) * 4096)
+    got = {}
+    for runtime in (cpy, mpy):
+        got[runtime.name] = runtime.run_checks(
+            "one_byte_edit_cost.py",
+            {"bytes after remount": [0xDD, 255, 0xEE, 1, 1 << 20]},
+            args=[str(tmp_path)])
+    assert got["cpython"] == got["micropython"]
+    for edit, budget in (("first edit", FIRST_EDIT),
+                         ("second edit", SECOND_EDIT)):
+        cost = got["cpython"][edit]
+        over = [k for k in budget if cost[k] > budget[k]]
+        assert not over, "%s: %r over the budget %r" % (edit, cost, budget)
+        assert cost["nodes"] < cost["with summary"], cost
+
+
 def test_truncate_lower_file_keeps_lower_bytes_and_zero_fills(rig):
     o = rig.ovl
     before = rig.written()
@@ -504,3 +533,33 @@ def test_stat_fields_and_lazy_parts(runtime, tmp_path):
         "lazy modules after chmod and diff": ["ovl.overlay.hostops",
                                               "ovl.overlay.verbs"],
     }, args=[str(tmp_path)])
+
+
+def test_a_name_that_is_not_utf8_is_refused_with_einval(runtime, tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "a").write_bytes(b"a\n")
+    if runtime.name == "cpython":
+        # MicroPython's DirLower cannot list such a name (no surrogateescape)
+        os.makedirs(os.path.join(os.fsencode(str(tmp_path)), b"nu"))
+        with open(os.path.join(os.fsencode(str(tmp_path)), b"nu",
+                               b"bad\xff"), "wb") as f:
+            f.write(b"lower\n")
+    made = ("open w", "mkdir", "rename to")
+    expect = {"vfs " + op: "EINVAL" for op in made}
+    # looked up, such a name is absent on CPython; MicroPython's VFS
+    # refuses the bytes before the overlay sees them
+    looked_up = "ENOENT" if runtime.name == "cpython" else "EINVAL"
+    expect.update({"vfs rename from": looked_up, "vfs stat": looked_up})
+    if runtime.name == "cpython":
+        for op in ("write_bytes", "open x", "mkdir", "rename to", "symlink",
+                   "link", "mknod"):
+            expect["api " + op] = "EINVAL"
+        expect["api revert"] = "ENOENT"
+        expect["api read a lower one"] = "lower\n"
+        expect["api rename a lower one away"] = "EINVAL"
+        expect["api remove a lower one"] = "EINVAL"
+    expect.update({"programmed by the refusals": 0, "etc": ["new"],
+                   "etc after remount": ["new"], "fsck": []})
+    got = runtime.run_checks("non_utf8_names.py", expect,
+                             args=[str(tmp_path)])
+    assert sorted(got) == sorted(expect), "labels differ: %r" % sorted(got)

@@ -301,6 +301,24 @@ def test_fs_works_over_a_lower_directory_with_a_non_utf8_name(tmp_path,
         r.stdout + r.stderr
 
 
+def test_fs_refuses_a_name_that_is_not_utf8_in_one_line(layers, tmp_path,
+                                                        capsys):
+    lower, upper = layers
+    L = ["--lower", lower, "--upper", upper]
+    host = tmp_path / "hostfile"
+    host.write_bytes(b"from host\n")
+    assert ovl(capsys, "fs", "put", *L, str(host), "/etc/new")[0] == 0
+    before = open(upper, "rb").read()
+    bad = os.fsdecode(b"/etc/bad\xff")         # as argv decodes it
+    for argv in (("mkdir", bad), ("mv", "/etc/new", bad),
+                 ("put", str(host), bad), ("ln", "-s", "new", bad)):
+        r = run_cli("fs", argv[0], *L, *argv[1:])
+        err = r.stderr.decode("utf-8", "replace")
+        assert r.returncode == 1 and err.count("\n") == 1, (argv, err)
+        assert "EINVAL" in err and "not UTF-8" in err, (argv, err)
+    assert open(upper, "rb").read() == before
+
+
 def test_fs_upper_errors_name_only_what_fs_has(layers, tmp_path, capsys):
     lower, upper = layers
     status, out, err = ovl(capsys, "fs", "ls", "--lower", lower, "--upper",

@@ -219,7 +219,7 @@ class LogStore:
                       "mount_bytes_read": 0, "blocks_retired": 0,
                       "summaries_used": 0, "blocks_scanned": 0,
                       "corrupt_nodes": 0, "torn_tails": 0,
-                      "gc_refused": 0}
+                      "gc_refused": 0, "bytes_summary": 0}
         # an erase must free a KiB (half a block's log on small blocks,
         # where a KiB does not even fill one)
         self.erase_cost = min(GC_ERASE_BYTES,
@@ -1275,7 +1275,9 @@ class LogStore:
         if b is None:
             return
         if self.wsum.count():
-            self.pending += self.wsum.pack()
+            summary = self.wsum.pack()
+            self.stats["bytes_summary"] += len(summary) + SUMMARY_TAIL_SIZE
+            self.pending += summary
             self._flush(True)
             self._program(b * self.es + self.log_end,
                           struct.pack(SUMMARY_TAIL, self.wpos, SUMMARY_MAGIC))
@@ -1945,6 +1947,11 @@ class LogStore:
 
     def counters(self):
         c = dict(self.stats)
+        # what closing the open block will program for its summary: the
+        # share of it an operation's nodes add is part of what they cost,
+        # whichever later write happens to close the block
+        c["summary_due"] = self.wsum.size() + SUMMARY_TAIL_SIZE \
+            if self.wblock is not None and self.wsum.count() else 0
         ecs = [self.ec[b] for b in range(self.nblocks)
                if self.state[b] != BAD]
         c["erase_max"] = max(ecs) if ecs else 0

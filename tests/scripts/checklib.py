@@ -15,6 +15,18 @@ def outcome(fn, *args):
     return "ok"
 
 
+def errno_outcome(fn, *args):
+    """outcome(), naming an OSError by its errno ("EINVAL", ...)."""
+    from ovl import compat
+    try:
+        fn(*args)
+    except OSError as e:
+        return compat.errno_name(compat.error_code(e))
+    except Exception as e:
+        return type(e).__name__
+    return "ok"
+
+
 def report(results):
     """The last line of the output: the results as one JSON object."""
     print(json.dumps(results))

@@ -36,7 +36,8 @@ from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, is_dir, is_reg, join
 # MAX_FILE_SIZE and UPPER_INO_BASE are also for callers (the CLI, tests)
 from ovl.overlay.meta import (UPPER_INO_BASE, META_ORIGIN, META_LOWER_ID,
                               META_RESET, META_BASE, NAME_MAX, MAX_FILE_SIZE,
-                              Origin, identity_bytes, lower_root_attrs)
+                              Origin, identity_bytes, lower_root_attrs,
+                              upper_name)
 from ovl.overlay.resolve import Resolve
 from ovl.overlay.copyup import CopyUp
 from ovl.overlay.writeback import WriteBack
@@ -239,6 +240,7 @@ class Overlay(Resolve, CopyUp):
             parent, name = self._walk_parent(path)
             if self._child(parent, name) is not None:
                 raise oserror(compat.EEXIST, path)
+            upper_name(name)        # EINVAL before the store looks it up
             self._copy_up(txn, parent)
             uino = make(txn, parent, name)
             if not is_dir(mode) and not parent.fresh and \
@@ -331,6 +333,10 @@ class Overlay(Resolve, CopyUp):
                         raise oserror(compat.ENOTEMPTY, dst)
                 elif dnode.isdir():
                     raise oserror(compat.EISDIR, dst)
+            # both names go in the upper (the source's as a whiteout when
+            # the lower has it): EINVAL before the store looks them up
+            upper_name(sname)
+            upper_name(dname)
             # copy up both parents; the source gets an upper inode but is
             # never copied whole: a directory keeps its ORIGIN (a redirect)
             self._copy_up(txn, sparent)

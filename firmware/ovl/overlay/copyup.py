@@ -120,7 +120,8 @@ class CopyUp:
 
     def _link_name(self, txn, parent, name, uino):
         """Point parent/name at uino in the upper, replacing a whiteout."""
-        if not parent.fresh and self.store.lookup(parent.uino, name) is not None:
+        if not parent.fresh and \
+                self.store.lookup(parent.uino, upper_name(name)) is not None:
             txn.unlink(parent.uino, name)
         txn.link(parent.uino, name, uino)
 

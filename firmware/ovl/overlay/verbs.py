@@ -10,7 +10,7 @@ from ovl import compat
 from ovl.compat import oserror
 from ovl.paths import is_dir, is_reg, is_lnk, join, split_path, normalize
 from ovl.overlay.meta import META_RESET, META_REPLACES, INDEX_PREFIX, \
-    lower_root_attrs
+    lower_root_attrs, utf8
 
 
 def layer_of(ovl, path):
@@ -113,8 +113,9 @@ def revert(ovl, path):
     def op(txn):
         parent, name = ovl._walk_parent(path)
         found = None
-        if parent.uino is not None and (parent.dirent or
-                                        parent.uino == ovl._root_ino):
+        # the upper holds UTF-8 names only (a lower one may be other)
+        if parent.uino is not None and utf8(name) and (
+                parent.dirent or parent.uino == ovl._root_ino):
             found = ovl.store.lookup(parent.uino, name)
         if found is None:
             # nothing in the upper: fine for a lower name, a typo else
