@@ -712,6 +712,41 @@ print(steps, m.dead == s.dead, content(m, a) == b'k' + b'x' * 9 + b'z' * 5 +
     assert out == ["True", "[[],", "[],", "[]]", "True", "True"]
 
 
+def test_a_truncation_hidden_by_a_rewrite_gc_erased_stays_dead(runtime):
+    """Rewrite o is hidden by rewrite t; t is hidden in turn by an
+    overwrite of its head and a truncate+write of the rest (which cuts
+    past o's size only).  GC erasing t's block must leave o dead, as the
+    accounting already counted it: fsck and a fresh mount agree."""
+    out = run(runtime, """
+f = SimFlash(32 * 1024, 2048, 256)
+s = LogStore.format(f)
+a = create(s, ROOT_INO, 'a', b'a' * 10)
+def rewrite(at, data):
+    t = s.begin()
+    t.truncate(a, at)
+    t.write(a, at, data)
+    t.commit()
+def head_block():
+    s._load(a)
+    return s.extents[a][0][2][3] // s.es
+rewrite(0, b'o' * 100)         # o: [0,100), truncates at 100
+ob = head_block()
+create(s, ROOT_INO, 'fill', b'f' * 1200)       # t starts the next block
+rewrite(0, b't' * 1500)        # t: [0,1500) at 1500; o is hidden
+tb = head_block()
+t = s.begin()
+t.write(a, 0, b'd' * 200)      # [0,200)
+t.commit()
+rewrite(200, b'e' * 1400)      # [200,1600) at 1600; t is hidden
+before = s.fsck()['errors']
+s.gc(1)
+print(ob != tb, s.state[tb] == 0, before, s.fsck()['errors'],
+      LogStore.mount(f).dead == s.dead,
+      content(s, a) == b'd' * 200 + b'e' * 1400)
+""")
+    assert out == ["True", "True", "[]", "[]", "True", "True"]
+
+
 @pytest.mark.slow
 def test_random_ops_with_every_map_evicted_at_once(runtime):
     """The same model check with an extent cache of one file: every other

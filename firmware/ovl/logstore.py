@@ -745,12 +745,11 @@ class LogStore:
             self._data_add(f[0], [nd.ver, f[1], f[2], addr, nsize, 0,
                                   data_at(nd.flags)])
             if nd.flags & F_TRUNC:
-                self._trunc_add(f[0], [nd.ver, f[1] + f[2], addr, nsize],
-                                f[1])
+                self._trunc_add(f[0], [nd.ver, f[1] + f[2], addr, nsize])
         elif t == NODE_TRUNCATE:
             self._load(f[0])
             self._holds(f[0], addr)
-            self._trunc_add(f[0], [nd.ver, f[1], addr, nsize], f[1])
+            self._trunc_add(f[0], [nd.ver, f[1], addr, nsize])
 
     def _stamp_add(self, ino, nd):
         """A stamped data node arrives (in version order per inode): does
@@ -1043,26 +1042,57 @@ class LogStore:
             i = self._cut(pieces, start, end)
             pieces.insert(i, (start, end, ent))
         ent[5] = 1
+        self._end_hidden_truncs(ino)
 
-    def _trunc_add(self, ino, t, cover_from):
-        """A truncation at t[1] (t = [ver, size, addr, nsize]); the node
-        also holds newer data from cover_from up to the size when it is a
-        NODE_DATA with F_TRUNC."""
+    def _trunc_add(self, ino, t):
+        """A truncation at t[1] (t = [ver, size, addr, nsize]); a NODE_DATA
+        with F_TRUNC is in the map already, up to that size."""
         pieces = self.extents.get(ino)
         size = t[1]
         if pieces:
             self._cut(pieces, size, 1 << 64)
             if not pieces:
                 del self.extents[ino]
-        old = self.truncs.get(ino) or []
-        keep = []
-        for o in old:
-            if o[1] >= cover_from:   # the new one cuts all that one did
+        truncs = self.truncs.get(ino)
+        if truncs is None:
+            truncs = self.truncs[ino] = []
+        truncs.append(t)
+        self._end_hidden_truncs(ino)
+
+    def _end_hidden_truncs(self, ino):
+        """End the role of each older truncation whose cut newer nodes
+        now hide entirely: the map shows data from its size up to the
+        least size a newer truncation cuts at (every piece past its size
+        is newer than it).  Judged by what is hidden, not by which node
+        hides it, so a replay without a dead node GC erased (a rewrite
+        that hid it, itself hidden since) ends the same roles."""
+        truncs = self.truncs.get(ino)
+        if not truncs or len(truncs) < 2:
+            return
+        pieces = self.extents.get(ino) or ()
+        limit = truncs[-1][1]
+        keep = [truncs[-1]]
+        for i in range(len(truncs) - 2, -1, -1):     # newest first
+            o = truncs[i]
+            if self._shown(pieces, o[1], limit):
                 self._role_dead(o[2], o[3])
             else:
                 keep.append(o)
-        keep.append(t)
-        self.truncs[ino] = keep
+            if o[1] < limit:
+                limit = o[1]
+        if len(keep) < len(truncs):
+            keep.reverse()
+            self.truncs[ino] = keep
+
+    def _shown(self, pieces, start, end):
+        """Does the map show data everywhere in [start, end)?"""
+        i = self._first_piece(pieces, start)
+        while start < end:
+            if i >= len(pieces) or pieces[i][0] > start:
+                return False
+            start = pieces[i][1]
+            i += 1
+        return True
 
     def _forget_ino(self, ino):
         """An inode was deleted: everything scoped to it is dead."""
