@@ -125,3 +125,27 @@ def test_creating_writes_never_expose_the_empty_file():
         model.apply(op)
     (mid,) = ct.Plan._midway(model, wl.CATALOGUE["create_new"], False)
     assert mid["/new"][4] == b"" and "/new" not in plan.states[0]
+
+
+def test_edge_workloads_fail_half_way_for_space_and_gc_during_a_write():
+    """The edge fixture's ENOSPC writes stream part of their data before
+    they fail (flash programs, nothing changed), and a large write there
+    runs the garbage collector while it streams (an erase during it)."""
+    keys = wl.generate("ci")
+    for name in wl.EDGE_CATALOGUE:
+        assert "edge:%s" % name in keys
+    rig = ct.get_rig("edge")
+    plan = ct.Plan("edge:full_new_30000+gc_large_rewrite+gc_large_rewrite")
+    assert plan.errnos == [compat.ENOSPC, None, None]
+    assert plan.states[1] == plan.states[0] != plan.states[2]
+    marks = ct.measure(rig, plan)   # checks each op against the model
+    assert marks[1] - marks[0] > 10             # streamed before ENOSPC
+    rig.flash.restore(rig.snap)
+    ov = rig.mount()
+    erases = []
+    for op in plan.ops:
+        before = rig.flash.counters()["erases"]
+        rig.apply(ov, op)
+        erases.append(rig.flash.counters()["erases"] - before)
+    assert erases[0] == 0 and erases[1] > 0, erases
+    ct.drop_rigs()

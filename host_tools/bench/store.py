@@ -1,6 +1,7 @@
 """Benchmark: the ovl log store against MicroPython's littlefs (VfsLfs2).
 
     python -m host_tools.bench.store [--tiny] [--json]
+    python -m host_tools.bench.store --near-full [--chart]
 
 Both run in one `micropython` process on the same simulated chip geometry
 (1 MiB NOR, 4 KiB erase blocks, 256-byte pages); littlefs sees the chip
@@ -384,6 +385,26 @@ def report(res):
     return "\n".join(lines)
 
 
+def w5_chart(rows, width=40):
+    """W5 as plain-text bars (for docs/STORE.md): per fill level and store,
+    bytes programmed and erases per operation, each scaled to its largest
+    value, and the share of operations that got ENOSPC."""
+    most_p = max([r["programmed_per_op"] for r in rows] + [1])
+    most_e = max([r["erases_per_op"] for r in rows] + [1e-9])
+    half = width // 2
+    lines = ["%-4s %-8s %-*s %-*s %s" % (
+        "fill", "store", half + 7, "programmed/op", half + 7, "erases/op",
+        "ENOSPC")]
+    for r in rows:
+        p, e = r["programmed_per_op"], r["erases_per_op"]
+        lines.append("%-4s %-8s %-*s %6d %-*s %6.3f %3d%%" % (
+            "%d%%" % r["fill"], r["store"], half,
+            "#" * round(half * p / most_p), p, half,
+            "#" * round(half * e / most_e), e,
+            round(100 * r["enospc"] / r["ops"])))
+    return "\n".join(lines)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="bench_store", description=__doc__,
                                 formatter_class=argparse.RawTextHelpFormatter)
@@ -393,10 +414,15 @@ def main(argv=None):
     p.add_argument("--near-full", action="store_true",
                    help="W5 only; with --scale S, S x 2,000 operations a level")
     p.add_argument("--scale", type=float, default=None)
+    p.add_argument("--chart", action="store_true",
+                   help="W5 only, as a plain-text chart (docs/STORE.md)")
     args = p.parse_args(argv)
     scale = args.scale or (0.05 if args.tiny else 1.0)
-    res = run_device(scale, args.micropython, args.near_full)
-    print(json.dumps(res, indent=2) if args.json else report(res))
+    res = run_device(scale, args.micropython, args.near_full or args.chart)
+    if args.chart:
+        print(w5_chart(res["W5"]))
+    else:
+        print(json.dumps(res, indent=2) if args.json else report(res))
 
 
 if __name__ == "__main__":

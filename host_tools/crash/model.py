@@ -27,7 +27,7 @@ Layers show up in the model only where the merged view depends on them:
 """
 
 from ovl.compat import (EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT,
-                        ENOTDIR, ENOTEMPTY, EPERM, EXDEV, errno_name)
+                        ENOSPC, ENOTDIR, ENOTEMPTY, EPERM, EXDEV, errno_name)
 from ovl.paths import is_dir, is_lnk, join, normalize
 
 FILE, DIR, SYMLINK = "f", "d", "l"
@@ -258,6 +258,11 @@ class Model:
 
     def op_sync(self):
         pass
+
+    def op_full(self, op):
+        """op on a store without room for it (the workload knows): it
+        fails with ENOSPC and changes nothing."""
+        raise ModelError(ENOSPC, op[1] if len(op) > 1 else "")
 
     def op_write(self, path, mode, offset, data):
         """open(path, mode) then seek(offset) and write(data)."""
