@@ -35,6 +35,7 @@ from ovl.log_format import (
     parse_body, keep_len, data_prefix, summary_entry_size, Node, NODE_NAMES,
     SummaryBuilder,
     read_summary)
+from ovl.store_index import MountData
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -350,42 +351,70 @@ class LogStore:
             if self.state[b] == UNKNOWN:
                 self.ec[b] = mean   # lost with the header; UBI does the same
 
-        # Pass 1: read every block's nodes (summary, or a scan).
-        blocks = {}
+        # Pass 1: read the blocks one at a time (headers of the summary
+        # entries, or a scan) keeping only what decides which transactions
+        # count: the highest ids, the voids, the NODE_COMMITs and RESETs
+        # (few: one per cut, per committed stream, per reset), the head.
+        n = self.nblocks
+        summed = bytearray(n)        # 1: the block has a good summary
+        kept = {}                    # block -> its nodes, when torn
         commit_max = 0
         seen_max = 0
         ver_max = 0
+        plain_max = 0                # highest txn id of a non-provisional node
         junk = False
-        for b in range(self.nblocks):
+        voids = []                   # (txn, first, last) of NODE_VOIDs
+        marks = []                   # NODE_COMMIT / NODE_RESET Nodes
+        head = None
+        head_key = (-1, 0)
+        live = []                    # blocks holding nodes, in order
+        for b in range(n):
             if self.state[b] != FULL:
                 continue
-            nodes, end, clean, summarized = self._block_nodes(b, mounting=True)
+            nodes, end, clean, summarized = self._block_nodes(
+                b, mounting=True, headers_only=True)
             if not nodes and end == self.data_start and clean:
                 # nothing written since the erase (checked again, header
                 # included, before the block is first written)
                 self.state[b] = FREE
                 self.used[b] = self.data_start
                 continue
-            blocks[b] = (nodes, end, clean, summarized)
+            live.append(b)
+            self.used[b] = end
+            if summarized:
+                summed[b] = 1
             if not clean:
                 junk = True
                 self.stats["torn_tails"] += 1    # the remains of a cut
                 self.garbage_blocks.add(b)
+                # what pass 2 indexes must be what this pass decided on:
+                # the remains of a cut may read differently next time
+                kept[b] = nodes
             for nd in nodes:
-                if nd.flags & F_COMMIT and not nd.flags & F_PROV and \
-                        nd.txn > commit_max:
-                    commit_max = nd.txn
-                if nd.txn > seen_max:
-                    seen_max = nd.txn
+                txn = nd.txn
+                prov = nd.flags & F_PROV
+                if nd.flags & F_COMMIT and not prov and txn > commit_max:
+                    commit_max = txn
+                if txn > seen_max:
+                    seen_max = txn
                 if nd.ver > ver_max:
                     ver_max = nd.ver
-
-        voids = []
-        for b in blocks:
-            for nd in blocks[b][0]:
-                if nd.txn <= commit_max and nd.type == NODE_VOID and \
-                        nd.fields is not None and not nd.flags & F_PROV:
-                    voids.append(nd.fields[:2])
+                if prov:
+                    continue
+                if txn > plain_max:
+                    plain_max = txn
+                key = (txn, nd.flags & F_COMMIT)
+                if key > head_key:
+                    head_key = key
+                    head = b
+                if nd.fields is None:
+                    continue
+                if nd.type == NODE_VOID:
+                    voids.append((txn,) + nd.fields[:2])
+                elif nd.type == NODE_COMMIT or nd.type == NODE_RESET:
+                    marks.append(nd)
+            nodes = None
+        voids = [v[1:] for v in voids if v[0] <= commit_max]
 
         def committed(txn):
             if txn > commit_max:
@@ -400,18 +429,17 @@ class LogStore:
         # in version order where the commit stands.
         streams = self.streams
         reset_ver = 0
-        for b in blocks:
-            for nd in blocks[b][0]:
-                if nd.fields is None or nd.flags & F_PROV or \
-                        not committed(nd.txn):
-                    continue
-                if nd.type == NODE_RESET and nd.ver > reset_ver:
+        for nd in marks:
+            if not committed(nd.txn):
+                continue
+            if nd.type == NODE_RESET:
+                if nd.ver > reset_ver:
                     reset_ver = nd.ver
-                elif nd.type == NODE_COMMIT:
-                    st = streams.get(nd.fields[0])
-                    if st is None or st[0] < nd.ver:
-                        streams[nd.fields[0]] = [nd.ver, nd.addr, nd.size(),
-                                                 []]
+                continue
+            st = streams.get(nd.fields[0])
+            if st is None or st[0] < nd.ver:
+                streams[nd.fields[0]] = [nd.ver, nd.addr, nd.size(), []]
+        marks = None
 
         def counts(nd):
             if nd.flags & F_PROV:
@@ -422,16 +450,38 @@ class LogStore:
                 return True
             return committed(nd.txn)
 
-        # Pass 2: index the committed nodes; data waits to be replayed in
-        # version order per inode.
-        data = {}
-        torn = junk
-        for b in blocks:
-            nodes, end, clean, summarized = blocks[b]
-            self.used[b] = end
+        # a transaction was cut short when a node of it is on flash
+        # without its commit, or something unreadable follows the log
+        torn = junk or plain_max > commit_max
+        # Pass 2: read the blocks again, one at a time, and index the
+        # committed nodes; data and truncations are kept as packed records
+        # per inode (MountData) to be replayed in version order per inode.
+        data = MountData()
+        for b in live:
+            end = self.used[b]
+            nodes = kept.pop(b, None)
+            if nodes is None:
+                nodes = self._block_nodes(b, again=True)[0]
+                if not summed[b]:
+                    # read as pass 1 did: up to the end it found
+                    nodes = [nd for nd in nodes if nd.addr - b * es < end]
             # padding and summaries are dead space from the start
             self.dead[b] = end - self.data_start - \
                 sum(nd.size() for nd in nodes)
+            wsum = None
+            if b == head and not torn and not summed[b] and \
+                    end < self.log_end - 256:
+                wsum = SummaryBuilder(self.data_start)
+                for nd in nodes:
+                    wsum.add(nd.addr - b * es, nd)
+                if end + wsum.size() + 4 > self.log_end:
+                    wsum = None     # its summary would not fit any more
+            if wsum is not None:
+                self.state[b] = OPEN
+                self.wblock = b
+                self.wpos = end
+                self.pend_addr = b * es + end
+                self.wsum = wsum
             for nd in nodes:
                 if nd.ver < self.minver[b]:
                     self.minver[b] = nd.ver
@@ -439,8 +489,6 @@ class LogStore:
                     self._kill(nd.addr, nd.size())
                     if not nd.flags & F_PROV:
                         self.garbage_blocks.add(b)
-                        if nd.txn > commit_max:
-                            torn = True
                     continue
                 if nd.flags & F_PROV:
                     sb = streams[nd.txn][3]
@@ -460,17 +508,14 @@ class LogStore:
                     if nd.fields is None:
                         continue
                 if nd.type in (NODE_DATA, NODE_TRUNCATE):
-                    ino = nd.fields[0]
-                    lst = data.get(ino)
-                    if lst is None:
-                        lst = data[ino] = []
-                    lst.append(nd)
+                    data.add(nd)
                 elif nd.type == NODE_COMMIT:
                     st = streams.get(nd.fields[0])
                     if st is None or st[1] != nd.addr:
                         self._kill(nd.addr, nd.size())  # a dup or older
                 else:
                     self._index(nd)
+            nodes = None
         for sid in list(streams):
             st = streams[sid]
             if not st[3]:                   # no provisional node left
@@ -480,38 +525,10 @@ class LogStore:
         self.seen_max = seen_max
         self.reset_ver = reset_ver
         self._settle_mount(data)
-        blocks_sorted = sorted(blocks)
-        # The head of the log: the block holding the newest transaction
-        # (its commit node, when the transaction spans blocks).
-        head = None
-        head_key = (-1, 0)
-        for b in blocks_sorted:
-            for nd in blocks[b][0]:
-                if nd.flags & F_PROV:
-                    continue
-                key = (nd.txn, nd.flags & F_COMMIT)
-                if key > head_key:
-                    head_key = key
-                    head = b
-        for b in blocks_sorted:
-            end = blocks[b][1]
-            wsum = None
-            if b == head and not torn and not blocks[b][3] and \
-                    end < self.log_end - 256:
-                wsum = SummaryBuilder(self.data_start)
-                for nd in blocks[b][0]:
-                    wsum.add(nd.addr - b * es, nd)
-                if end + wsum.size() + 4 > self.log_end:
-                    wsum = None     # its summary would not fit any more
-            if wsum is not None:
-                self.state[b] = OPEN
-                self.wblock = b
-                self.wpos = end
-                self.pend_addr = b * es + end
-                self.wsum = wsum
-            else:
+        for b in live:
+            if self.state[b] != OPEN:
                 self.state[b] = FULL
-                self.dead[b] += self.es - end
+                self.dead[b] += self.es - self.used[b]
                 self.used[b] = self.es
         if torn:
             # A transaction was cut short.  Its nodes (and junk that may
@@ -559,18 +576,23 @@ class LogStore:
                 return hdr
         return None
 
-    def _block_nodes(self, b, mounting=False):
+    def _block_nodes(self, b, mounting=False, headers_only=False,
+                     again=False):
         """(nodes, end, clean, summarized) of block b: from its summary when
-        it has a good one, else by reading node after node."""
+        it has a good one, else by reading node after node.  mounting: junk
+        is reported as damage; headers_only: see read_summary; again: the
+        second read at mount (counted once)."""
         if b != self.wblock:
             got = read_summary(self._read, b * self.es, self.es,
-                               self.data_start)
+                               self.data_start, headers_only)
             if got is not None:
-                self.stats["summaries_used"] += 1
+                if not again:
+                    self.stats["summaries_used"] += 1
                 nodes, end = got
                 return nodes, end, True, True
         nodes, end, clean, junk = self._scan(b)
-        self.stats["blocks_scanned"] += 1
+        if not again:
+            self.stats["blocks_scanned"] += 1
         if mounting:
             for addr, n in junk:
                 self.stats["corrupt_nodes"] += 1
@@ -918,9 +940,9 @@ class LogStore:
     def _settle_mount(self, data):
         """After mount indexing: replay data per inode in version order,
         drop what belongs to no live inode, and tombstones nothing needs."""
-        for ino in data:
+        for ino in data.inos():
             inode = self._live_inode(ino)
-            nodes = data[ino]
+            nodes = data.take(ino)
             if inode is None:
                 for nd in nodes:
                     self._kill(nd.addr, nd.size())
@@ -931,11 +953,9 @@ class LogStore:
                     self._kill(nd.addr, nd.size())
                 else:
                     self._index(nd)
-        data.clear()
-        # the replay above counted dead bytes; the maps load again on use
-        self.extents = {}
-        self.truncs = {}
-        self.roles = {}
+            nodes = None
+            # the replay counted its dead bytes; the map loads again on use
+            self._evict(ino)
         for ino in list(self.inodes):
             rec = self.inodes[ino]
             if rec[0] is None and rec[4] == 0:
