@@ -431,14 +431,16 @@ def summary_entry_size(ntype, blen, extra=8):
     return SUMMARY_ENTRY_SIZE + extra + keep_len(ntype, blen)
 
 
-def read_summary(read, base, erase_size, data_start, headers_only=False):
+def read_summary(read, base, erase_size, data_start, headers_only=False,
+                 visit=None):
     """(nodes, end) from the summary of the block at base, or None if it
     has none or it is damaged.  read(addr, n) reads the flash.  A node the
     summary does not carry whole is read and checked: when that fails it
     comes back damaged (its key from the summary), the others unharmed.
     headers_only: such nodes are not read (their fields are None, damage
     unknown): the first pass of mount needs only headers and small
-    bodies."""
+    bodies.  visit: each node is handed to it instead of listed (a
+    summary found broken half-way has then handed out its first nodes)."""
     log_end = erase_size - SUMMARY_TAIL_SIZE
     off, magic = struct.unpack(SUMMARY_TAIL, read(base + log_end,
                                                   SUMMARY_TAIL_SIZE))
@@ -458,6 +460,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False):
     pos = 4
     at = data_start
     nodes = []
+    out = nodes.append if visit is None else visit
     try:
         for _ in range(count):
             ntype, flags, blen, ver, txn = \
@@ -485,8 +488,8 @@ def read_summary(read, base, erase_size, data_start, headers_only=False):
             damage = None
             fields = None
             if klen < need and headers_only:
-                nodes.append(Node(base + o, ntype, flags, blen, ver, txn,
-                                  None, keep))
+                out(Node(base + o, ntype, flags, blen, ver, txn, None,
+                         keep))
                 continue
             if klen < need:
                 # a stamp (under the header CRC) or a whole body the
@@ -502,8 +505,8 @@ def read_summary(read, base, erase_size, data_start, headers_only=False):
                     damage = "node CRC"
             if damage is None:
                 fields = parse_body(ntype, full, blen, flags)
-            nodes.append(Node(base + o, ntype, flags, blen, ver, txn,
-                              fields, keep, damage))
+            out(Node(base + o, ntype, flags, blen, ver, txn, fields, keep,
+                     damage))
     except UNPACK_ERRORS:
         return None
     if pos != len(body):

@@ -454,68 +454,81 @@ class LogStore:
         # without its commit, or something unreadable follows the log
         torn = junk or plain_max > commit_max
         # Pass 2: read the blocks again, one at a time, and index the
-        # committed nodes; data and truncations are kept as packed records
-        # per inode (MountData) to be replayed in version order per inode.
+        # committed nodes as they come (a block's nodes are never all in
+        # RAM); data and truncations are kept as packed records per inode
+        # (MountData) to be replayed in version order per inode.
         data = MountData()
+        cur = [0, 0, 0, None, 0]    # block, its base, end, summary, nodes
+
+        def visit(nd):
+            b, base, end, wsum = cur[0], cur[1], cur[2], cur[3]
+            if nd.addr - base >= end:
+                return          # past what pass 1 read (a scan only)
+            cur[4] += 1
+            self.dead[b] -= nd.size()
+            if wsum is not None:
+                wsum.add(nd.addr - base, nd)
+            if nd.ver < self.minver[b]:
+                self.minver[b] = nd.ver
+            if not counts(nd):
+                self._kill(nd.addr, nd.size())
+                if not nd.flags & F_PROV:
+                    self.garbage_blocks.add(b)
+                return
+            if nd.flags & F_PROV:
+                sb = streams[nd.txn][3]
+                if b not in sb:
+                    sb.append(b)
+            if nd.type == NODE_RESET:
+                if nd.ver == reset_ver and self.reset_rec is None:
+                    self.reset_rec = (nd.ver, nd.addr, nd.size())
+                else:
+                    self._kill(nd.addr, nd.size())
+                return
+            if nd.eff < reset_ver:
+                self._kill(nd.addr, nd.size())
+                return
+            if nd.damage is not None:
+                self._damaged(nd)
+                if nd.fields is None:
+                    return
+            if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
+                data.add(nd)
+            elif nd.type == NODE_COMMIT:
+                st = streams.get(nd.fields[0])
+                if st is None or st[1] != nd.addr:
+                    self._kill(nd.addr, nd.size())  # a dup or older
+            else:
+                self._index(nd)
+
         for b in live:
             end = self.used[b]
-            nodes = kept.pop(b, None)
-            if nodes is None:
-                nodes = self._block_nodes(b, again=True)[0]
-                if not summed[b]:
-                    # read as pass 1 did: up to the end it found
-                    nodes = [nd for nd in nodes if nd.addr - b * es < end]
-            # padding and summaries are dead space from the start
-            self.dead[b] = end - self.data_start - \
-                sum(nd.size() for nd in nodes)
             wsum = None
             if b == head and not torn and not summed[b] and \
                     end < self.log_end - 256:
                 wsum = SummaryBuilder(self.data_start)
+            cur[:] = [b, b * es, end, wsum, 0]
+            # padding and summaries are dead space from the start
+            self.dead[b] = end - self.data_start
+            nodes = kept.pop(b, None)
+            if nodes is not None:
                 for nd in nodes:
-                    wsum.add(nd.addr - b * es, nd)
-                if end + wsum.size() + 4 > self.log_end:
-                    wsum = None     # its summary would not fit any more
-            if wsum is not None:
-                self.state[b] = OPEN
+                    visit(nd)
+                nodes = None
+            elif not summed[b] or read_summary(
+                    self._read, b * es, es, self.data_start,
+                    visit=visit) is None:
+                if cur[4]:
+                    raise CorruptError("block %d read differently by the "
+                                       "two passes of mount" % b)
+                self._scan(b, visit)
+            if wsum is not None and end + wsum.size() + 4 <= self.log_end:
+                self.state[b] = OPEN    # its summary still fits
                 self.wblock = b
                 self.wpos = end
                 self.pend_addr = b * es + end
                 self.wsum = wsum
-            for nd in nodes:
-                if nd.ver < self.minver[b]:
-                    self.minver[b] = nd.ver
-                if not counts(nd):
-                    self._kill(nd.addr, nd.size())
-                    if not nd.flags & F_PROV:
-                        self.garbage_blocks.add(b)
-                    continue
-                if nd.flags & F_PROV:
-                    sb = streams[nd.txn][3]
-                    if b not in sb:
-                        sb.append(b)
-                if nd.type == NODE_RESET:
-                    if nd.ver == reset_ver and self.reset_rec is None:
-                        self.reset_rec = (nd.ver, nd.addr, nd.size())
-                    else:
-                        self._kill(nd.addr, nd.size())
-                    continue
-                if nd.eff < reset_ver:
-                    self._kill(nd.addr, nd.size())
-                    continue
-                if nd.damage is not None:
-                    self._damaged(nd)
-                    if nd.fields is None:
-                        continue
-                if nd.type in (NODE_DATA, NODE_TRUNCATE):
-                    data.add(nd)
-                elif nd.type == NODE_COMMIT:
-                    st = streams.get(nd.fields[0])
-                    if st is None or st[1] != nd.addr:
-                        self._kill(nd.addr, nd.size())  # a dup or older
-                else:
-                    self._index(nd)
-            nodes = None
+        cur = visit = None
         for sid in list(streams):
             st = streams[sid]
             if not st[3]:                   # no provisional node left
@@ -601,9 +614,10 @@ class LogStore:
                                     None, None))
         return nodes, end, clean, False
 
-    def _scan(self, b):
+    def _scan(self, b, visit=None):
         """Walk block b's log from its start, checking every CRC.  Returns
-        (nodes, end, clean, junk).  A node whose header checks out but whose
+        (nodes, end, clean, junk) (with visit, each node is handed to it
+        instead of listed).  A node whose header checks out but whose
         body does not comes back damaged (its key is under the header CRC);
         bytes that are no node are skipped up to the next good header and
         listed in junk as (addr, length) -- damage, since a cut never leaves
@@ -614,6 +628,8 @@ class LogStore:
         pos = self.data_start
         unit = self.prog_unit
         nodes = []
+        found = 0
+        out = nodes.append if visit is None else visit
         junk = []
         limit = self.log_end
         closed = False
@@ -650,10 +666,11 @@ class LogStore:
                 # tail must not leave the block open for appends
                 closed = True
             else:
-                nodes.append(nd)
+                found += 1
+                out(nd)
             pos += nd.size()
         end = pos
-        if not nodes and not junk and end == self.data_start and raw == FF4:
+        if not found and not junk and end == self.data_start and raw == FF4:
             # looks unused since its erase: checked in full when opened
             return nodes, end, True, junk
         # junk after the log end means a program was cut there; a summary
