@@ -29,13 +29,14 @@ from ovl.log_format import (
     META_BODY, META_DELETED, VOID_BODY, META_PREFIX, DIRENT_PREFIX,
     NAME_MAX, SYMLINK_MAX, META_KEY_MAX,
     META_VALUE_MAX, SUMMARY_TAIL_SIZE, SUMMARY_TAIL, SUMMARY_MAGIC,
+    INODE_BODY_SIZE,
     align, node_size, pack_block_header,
     unpack_block_header, pack_node, unpack_node_header, restamp, F_WIDE,
     hdr_size, data_at,
     parse_body, keep_len, data_prefix, summary_entry_size, Node, NODE_NAMES,
     SummaryBuilder,
     read_summary)
-from ovl.store_index import MountData
+from ovl.store_index import MountData, InodeTable
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -53,6 +54,7 @@ WEAR_PERIOD = 16       # every Nth collection considers a cold block ...
 WEAR_SPREAD = 8        # ... when erase counts differ by more than this
 VOID_MARGIN = 16       # txn ids skipped after a crash (see _mount)
 EXTENT_CACHE = 8       # files whose extent maps stay in RAM
+INODE_CACHE = 16       # inodes whose attributes stay in RAM
 VERIFIED = 8           # data nodes whose CRCs a read remembers as checked
 TXN_RAM = 4096         # data bytes a Txn holds before it streams them to
                        # flash as provisional nodes
@@ -173,7 +175,11 @@ class LogStore:
         self.void_recs = []          # (addr, nsize) of NODE_VOID records
         self.reset_rec = None        # (ver, addr, nsize) of the NODE_RESET
         self.pending_void = None     # (first, last) to record in next commit
-        self.inodes = {}             # ino -> (Inode|None, ver, addr, nsize, nolder)
+        # ino -> (True|None, ver, addr, nsize, nolder), packed; attributes
+        # are read from flash (the last INODE_CACHE used are kept)
+        self.inodes = InodeTable()
+        self.inode_cache = {}        # ino -> (addr, INODE_BODY fields)
+        self.inode_lru = []          # its inos, least recently used first
         self.dirs = {}               # parent -> {name bytes: (ino|WHITEOUT|None, ...)}
         self.meta = {}               # ino -> {key bytes: (value|None, ...)}
         self.links = {}              # ino -> (target bytes, ...)
@@ -258,6 +264,10 @@ class LogStore:
         self.garbage_blocks.discard(b)
         self.verified_nodes = [a for a in self.verified_nodes
                                if a // self.es != b]
+        for ino in list(self.inode_lru):
+            if self.inode_cache[ino][0] // self.es == b:   # reused later
+                del self.inode_cache[ino]
+                self.inode_lru.remove(ino)
         return True
 
     def _retire(self, b):
@@ -352,28 +362,55 @@ class LogStore:
                 self.ec[b] = mean   # lost with the header; UBI does the same
 
         # Pass 1: read the blocks one at a time (headers of the summary
-        # entries, or a scan) keeping only what decides which transactions
-        # count: the highest ids, the voids, the NODE_COMMITs and RESETs
-        # (few: one per cut, per committed stream, per reset), the head.
+        # entries, or a scan), each node handed over as it is read, keeping
+        # only what decides which transactions count: the highest ids, the
+        # voids, the NODE_COMMITs and RESETs (few: one per cut, per
+        # committed stream, per reset), the head.
         n = self.nblocks
         summed = bytearray(n)        # 1: the block has a good summary
-        kept = {}                    # block -> its nodes, when torn
-        commit_max = 0
-        seen_max = 0
-        ver_max = 0
-        plain_max = 0                # highest txn id of a non-provisional node
-        junk = False
+        kept = {}                    # block -> addresses of its nodes, torn
+        # commit_max, seen_max, ver_max, plain_max (the highest txn id of a
+        # non-provisional node), head key, head block, current block, the
+        # addresses of its nodes
+        top = [0, 0, 0, 0, (-1, 0), None, 0, None]
         voids = []                   # (txn, first, last) of NODE_VOIDs
         marks = []                   # NODE_COMMIT / NODE_RESET Nodes
-        head = None
-        head_key = (-1, 0)
+
+        def note(nd):
+            top[7].append(nd.addr)
+            txn = nd.txn
+            prov = nd.flags & F_PROV
+            if nd.flags & F_COMMIT and not prov and txn > top[0]:
+                top[0] = txn
+            if txn > top[1]:
+                top[1] = txn
+            if nd.ver > top[2]:
+                top[2] = nd.ver
+            if prov:
+                return
+            if txn > top[3]:
+                top[3] = txn
+            key = (txn, nd.flags & F_COMMIT)
+            if key > top[4]:
+                top[4] = key
+                top[5] = top[6]
+            if nd.fields is None:
+                return
+            if nd.type == NODE_VOID:
+                voids.append((txn,) + nd.fields[:2])
+            elif nd.type == NODE_COMMIT or nd.type == NODE_RESET:
+                marks.append(nd)
+
+        junk = False
         live = []                    # blocks holding nodes, in order
         for b in range(n):
             if self.state[b] != FULL:
                 continue
-            nodes, end, clean, summarized = self._block_nodes(
-                b, mounting=True, headers_only=True)
-            if not nodes and end == self.data_start and clean:
+            top[6] = b
+            top[7] = addrs = []
+            end, clean, summarized = self._block_nodes(
+                b, mounting=True, headers_only=True, visit=note)[1:]
+            if not addrs and end == self.data_start and clean:
                 # nothing written since the erase (checked again, header
                 # included, before the block is first written)
                 self.state[b] = FREE
@@ -389,31 +426,10 @@ class LogStore:
                 self.garbage_blocks.add(b)
                 # what pass 2 indexes must be what this pass decided on:
                 # the remains of a cut may read differently next time
-                kept[b] = nodes
-            for nd in nodes:
-                txn = nd.txn
-                prov = nd.flags & F_PROV
-                if nd.flags & F_COMMIT and not prov and txn > commit_max:
-                    commit_max = txn
-                if txn > seen_max:
-                    seen_max = txn
-                if nd.ver > ver_max:
-                    ver_max = nd.ver
-                if prov:
-                    continue
-                if txn > plain_max:
-                    plain_max = txn
-                key = (txn, nd.flags & F_COMMIT)
-                if key > head_key:
-                    head_key = key
-                    head = b
-                if nd.fields is None:
-                    continue
-                if nd.type == NODE_VOID:
-                    voids.append((txn,) + nd.fields[:2])
-                elif nd.type == NODE_COMMIT or nd.type == NODE_RESET:
-                    marks.append(nd)
-            nodes = None
+                kept[b] = addrs
+        commit_max, seen_max, ver_max, plain_max = top[:4]
+        head = top[5]
+        note = addrs = top = None
         voids = [v[1:] for v in voids if v[0] <= commit_max]
 
         def committed(txn):
@@ -510,11 +526,16 @@ class LogStore:
             cur[:] = [b, b * es, end, wsum, 0]
             # padding and summaries are dead space from the start
             self.dead[b] = end - self.data_start
-            nodes = kept.pop(b, None)
-            if nodes is not None:
-                for nd in nodes:
-                    visit(nd)
-                nodes = None
+            seen = kept.pop(b, None)
+            if seen is not None:
+                # only the nodes pass 1 read (the remains of a cut may read
+                # differently now)
+                def visit_seen(nd):
+                    if nd.addr in seen:
+                        visit(nd)
+                seen = {a: 1 for a in seen}
+                self._scan(b, visit_seen)
+                seen = visit_seen = None
             elif not summed[b] or read_summary(
                     self._read, b * es, es, self.data_start,
                     visit=visit) is None:
@@ -590,20 +611,20 @@ class LogStore:
         return None
 
     def _block_nodes(self, b, mounting=False, headers_only=False,
-                     again=False):
+                     again=False, visit=None):
         """(nodes, end, clean, summarized) of block b: from its summary when
         it has a good one, else by reading node after node.  mounting: junk
         is reported as damage; headers_only: see read_summary; again: the
-        second read at mount (counted once)."""
+        second read at mount (counted once); visit: see _scan."""
         if b != self.wblock:
             got = read_summary(self._read, b * self.es, self.es,
-                               self.data_start, headers_only)
+                               self.data_start, headers_only, visit)
             if got is not None:
                 if not again:
                     self.stats["summaries_used"] += 1
                 nodes, end = got
                 return nodes, end, True, True
-        nodes, end, clean, junk = self._scan(b)
+        nodes, end, clean, junk = self._scan(b, visit)
         if not again:
             self.stats["blocks_scanned"] += 1
         if mounting:
@@ -950,9 +971,10 @@ class LogStore:
             self.roles.pop(t[2], None)
 
     def _live_inode(self, ino):
-        """The INODE_BODY field tuple of a live inode, or None."""
-        rec = self.inodes.get(ino)
-        return None if rec is None else rec[0]
+        """(ino, birth) of a live inode (birth: the version that created
+        it), or None."""
+        birth = self.inodes.birth(ino)
+        return None if birth is None else (ino, birth)
 
     def _settle_mount(self, data):
         """After mount indexing: replay data per inode in version order,
@@ -1144,12 +1166,48 @@ class LogStore:
         rec = self.inodes.get(ino)
         if rec is None or rec[0] is None:
             return None
-        i, birth, mode, uid, gid, nlink, flags, rdev, size, mt, ct = rec[0]
+        i, birth, mode, uid, gid, nlink, flags, rdev, size, mt, ct = \
+            self._inode_body(ino, rec)
         st = self.stamps.get(ino)
         if st is not None:
             size, mt, ct = st[0], st[1], st[2]
         return Inode(i, mode, uid, gid, mt, ct, size, nlink, flags, rdev,
                      birth)
+
+    def _inode_body(self, ino, rec):
+        """The INODE_BODY fields of ino's newest inode node (rec its
+        index record), read from flash and checked; the last INODE_CACHE
+        inodes read are kept.  EIO when the node fails its CRC."""
+        addr = rec[2]
+        lru = self.inode_lru
+        got = self.inode_cache.get(ino)
+        if got is not None and got[0] == addr:
+            if lru[-1] != ino:
+                lru.remove(ino)
+                lru.append(ino)
+            return got[1]
+        raw = self._read(addr, rec[3])
+        hf = header_fields(raw)
+        body = None
+        if hf is not None and hf[0] == NODE_INODE and \
+                hf[2] == INODE_BODY_SIZE and \
+                unpack_node_header(raw) is not None and \
+                crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]:
+            body = struct.unpack(INODE_BODY, raw[hf[7]:hf[7] + hf[2]])
+        if body is None or body[0] != ino:
+            self._note_damage(Node(addr, NODE_INODE, 0, 0, rec[1], 0, None,
+                                   struct.pack("<I", ino)), "inode CRC")
+            raise compat.oserror(compat.EIO, "inode %d: damaged on flash at"
+                                 " 0x%x" % (ino, addr))
+        if got is None:
+            lru.append(ino)
+            if len(lru) > INODE_CACHE:
+                del self.inode_cache[lru.pop(0)]
+        elif lru[-1] != ino:
+            lru.remove(ino)
+            lru.append(ino)
+        self.inode_cache[ino] = (addr, body)
+        return body
 
     def lookup(self, dir_ino, name):
         self._check_damage("dir", dir_ino)
@@ -1900,7 +1958,7 @@ class LogStore:
         if self.reset_rec is not None:
             self._kill(self.reset_rec[1], self.reset_rec[2])
         self.reset_rec = (nd.ver, nd.addr, nd.size())
-        self.inodes = {}
+        self.inodes = InodeTable()
         self.dirs = {}
         self.meta = {}
         self.links = {}

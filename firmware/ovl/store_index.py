@@ -6,6 +6,7 @@ int above 2**30 allocates and every tuple costs a header.
 """
 
 import struct
+from array import array
 
 from ovl.log_format import Node, NODE_TRUNCATE, F_STAMP, F_ONETIME
 
@@ -60,3 +61,112 @@ class MountData:
             nd.eff = eff
             out.append(nd)
         return out
+
+
+def _hi(v):
+    return v >> 32
+
+
+def _lo(v):
+    return v & 0xFFFFFFFF
+
+
+class InodeTable:
+    """ino -> (live, version, address, node size, nolder), the record the
+    store keeps per inode, packed: a dict from ino to a row number (a small
+    int: no allocation) and one array per field, about 21 bytes a row.
+    live is True for an inode node (its attributes are read from flash at
+    the address) and None for a deletion (a tombstone).  The version and
+    the birth (the version that created the inode) are 48-bit: kept as a
+    32-bit low and a 16-bit high half, so no big int is stored (on a 32-bit
+    MicroPython port an int above 2**30 allocates)."""
+
+    def __init__(self):
+        self.rows = {}                 # ino -> row
+        self.free = []                 # rows of deleted records
+        self.addr = array("I")
+        self.ver_lo = array("I")
+        self.birth_lo = array("I")
+        self.ver_hi = array("H")
+        self.birth_hi = array("H")
+        self.nsize = array("H")
+        self.nolder = array("I")
+        self.live = bytearray()
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __contains__(self, ino):
+        return ino in self.rows
+
+    def __iter__(self):
+        return iter(list(self.rows))
+
+    def keys(self):
+        return list(self.rows)
+
+    def get(self, ino, default=None):
+        r = self.rows.get(ino)
+        if r is None:
+            return default
+        return (True if self.live[r] else None,
+                self.ver_lo[r] | self.ver_hi[r] << 32, self.addr[r],
+                self.nsize[r], self.nolder[r])
+
+    def __getitem__(self, ino):
+        rec = self.get(ino)
+        if rec is None:
+            raise KeyError(ino)
+        return rec
+
+    def items(self):
+        for ino in list(self.rows):
+            yield ino, self.get(ino)
+
+    def values(self):
+        for ino in list(self.rows):
+            yield self.get(ino)
+
+    def birth(self, ino):
+        """The birth version of a live inode, or None."""
+        r = self.rows.get(ino)
+        if r is None or not self.live[r]:
+            return None
+        return self.birth_lo[r] | self.birth_hi[r] << 32
+
+    def __setitem__(self, ino, rec):
+        """rec as get() gives it; its first field may also be the inode
+        node's field tuple (ino, birth, ...), which sets the birth."""
+        value, ver, addr, nsize, nolder = rec
+        r = self.rows.get(ino)
+        if r is None:
+            if self.free:
+                r = self.free.pop()
+            else:
+                r = len(self.live)
+                for col in (self.addr, self.ver_lo, self.birth_lo,
+                            self.ver_hi, self.birth_hi, self.nsize,
+                            self.nolder):
+                    col.append(0)
+                self.live.append(0)
+            self.birth_lo[r] = 0
+            self.birth_hi[r] = 0
+            self.rows[ino] = r
+        if isinstance(value, tuple):
+            self.birth_lo[r] = _lo(value[1])
+            self.birth_hi[r] = _hi(value[1])
+        self.live[r] = 0 if value is None else 1
+        self.ver_lo[r] = _lo(ver)
+        self.ver_hi[r] = _hi(ver)
+        self.addr[r] = addr
+        self.nsize[r] = nsize
+        self.nolder[r] = nolder
+
+    def __delitem__(self, ino):
+        self.free.append(self.rows.pop(ino))
+
+    def pop(self, ino, default=None):
+        rec = self.get(ino, default)
+        if ino in self.rows:
+            del self[ino]
+        return rec
