@@ -36,7 +36,7 @@ from ovl.log_format import (
     parse_body, keep_len, data_prefix, summary_entry_size, Node, NODE_NAMES,
     SummaryBuilder,
     read_summary)
-from ovl.store_index import MountData, InodeTable
+from ovl.store_index import MountData, InodeTable, BlockSets
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -195,7 +195,7 @@ class LogStore:
         # (resident, like the inodes it overrides):
         self.stamps = {}             # ino -> (size, mtime, ctime, ver, addr, nsize)
         self.loaded = []             # inos whose maps are resident, LRU first
-        self.data_blocks = {}        # ino -> blocks holding its data nodes
+        self.data_blocks = BlockSets()   # ino -> blocks holding its data
         self.void_ranges = []        # (first, last) txn ids that never count
         # Committed streams still on flash: txn id -> [version of its
         # NODE_COMMIT, its addr, its size, blocks holding its provisional
@@ -906,12 +906,7 @@ class LogStore:
         return ": inode %d" % t[1]
 
     def _holds(self, ino, addr):
-        blocks = self.data_blocks.get(ino)
-        if blocks is None:
-            blocks = self.data_blocks[ino] = []
-        b = addr // self.es
-        if b not in blocks:
-            blocks.append(b)
+        self.data_blocks.add(ino, addr // self.es)
 
     def _counts(self, nd):
         """Is a node on flash part of the committed state (at run time)?
@@ -943,7 +938,7 @@ class LogStore:
         inode = self._live_inode(ino)
         nodes = []
         if inode is not None:
-            for b in self.data_blocks.get(ino) or ():
+            for b in self.data_blocks.blocks(ino):
                 for nd in self._block_nodes(b)[0]:
                     if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) \
                             and nd.fields is not None \
@@ -1139,7 +1134,7 @@ class LogStore:
             self._role_dead(st[4], st[5])
         if ino in self.loaded:
             self.loaded.remove(ino)
-        self.data_blocks.pop(ino, None)
+        self.data_blocks.pop(ino)
         pieces = self.extents.pop(ino, None)
         if pieces:
             seen = {}
@@ -1885,9 +1880,7 @@ class LogStore:
         tombstones that were waiting for them may go too."""
         for nd in nodes:
             if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
-                blocks = self.data_blocks.get(nd.fields[0])
-                if blocks is not None and b in blocks:
-                    blocks.remove(b)
+                self.data_blocks.discard(nd.fields[0], b)
                 self._evict(nd.fields[0])
             if nd.type in (NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_META):
                 table, key = self._table_of(nd)
@@ -1967,7 +1960,7 @@ class LogStore:
         self.roles = {}
         self.stamps = {}
         self.loaded = []
-        self.data_blocks = {}
+        self.data_blocks = BlockSets()
         self.streams = {}
         self.reset_ver = nd.ver
         self._drop_voids()

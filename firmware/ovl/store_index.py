@@ -170,3 +170,52 @@ class InodeTable:
         if ino in self.rows:
             del self[ino]
         return rec
+
+
+class BlockSets:
+    """ino -> the blocks holding its data nodes.  Most files sit in one
+    block: the dict then holds the block number itself (a small int, no
+    allocation), else an array of them."""
+
+    def __init__(self):
+        self.sets = {}
+
+    def add(self, ino, b):
+        cur = self.sets.get(ino)
+        if cur is None:
+            self.sets[ino] = b
+        elif isinstance(cur, int):
+            if cur != b:
+                self.sets[ino] = array("I", (cur, b))
+        else:
+            for x in cur:
+                if x == b:
+                    return
+            cur.append(b)
+
+    def blocks(self, ino):
+        cur = self.sets.get(ino)
+        if cur is None:
+            return ()
+        if isinstance(cur, int):
+            return (cur,)
+        return tuple(cur)
+
+    def discard(self, ino, b):
+        cur = self.sets.get(ino)
+        if cur is None:
+            return
+        if isinstance(cur, int):
+            if cur == b:
+                del self.sets[ino]
+            return
+        rest = [x for x in cur if x != b]
+        if not rest:
+            del self.sets[ino]
+        elif len(rest) == 1:
+            self.sets[ino] = rest[0]
+        else:
+            self.sets[ino] = array("I", rest)
+
+    def pop(self, ino):
+        self.sets.pop(ino, None)
