@@ -36,7 +36,8 @@ from ovl.log_format import (
     parse_body, keep_len, data_prefix, summary_entry_size, Node, NODE_NAMES,
     SummaryBuilder,
     read_summary)
-from ovl.store_index import MountData, InodeTable, BlockSets
+from ovl.store_index import (MountData, InodeTable, BlockSets, Records,
+                             DirView)
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -180,7 +181,10 @@ class LogStore:
         self.inodes = InodeTable()
         self.inode_cache = {}        # ino -> (addr, INODE_BODY fields)
         self.inode_lru = []          # its inos, least recently used first
-        self.dirs = {}               # parent -> {name bytes: (ino|WHITEOUT|None, ...)}
+        # parent -> DirView: name bytes -> (ino|WHITEOUT|None, ver, addr,
+        # nsize, nolder), the records packed in entry_recs
+        self.entry_recs = Records()
+        self.dirs = {}
         self.meta = {}               # ino -> {key bytes: (value|None, ...)}
         self.links = {}              # ino -> (target bytes, ...)
         # Extent maps are loaded on demand (from the blocks holding a file's
@@ -371,13 +375,15 @@ class LogStore:
         kept = {}                    # block -> addresses of its nodes, torn
         # commit_max, seen_max, ver_max, plain_max (the highest txn id of a
         # non-provisional node), head key, head block, current block, the
-        # addresses of its nodes
-        top = [0, 0, 0, 0, (-1, 0), None, 0, None]
+        # addresses of its nodes, data and truncate nodes seen
+        top = [0, 0, 0, 0, (-1, 0), None, 0, None, 0]
         voids = []                   # (txn, first, last) of NODE_VOIDs
         marks = []                   # NODE_COMMIT / NODE_RESET Nodes
 
         def note(nd):
             top[7].append(nd.addr)
+            if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
+                top[8] += 1
             txn = nd.txn
             prov = nd.flags & F_PROV
             if nd.flags & F_COMMIT and not prov and txn > top[0]:
@@ -429,6 +435,7 @@ class LogStore:
                 kept[b] = addrs
         commit_max, seen_max, ver_max, plain_max = top[:4]
         head = top[5]
+        ndata = top[8]
         note = addrs = top = None
         voids = [v[1:] for v in voids if v[0] <= commit_max]
 
@@ -473,7 +480,7 @@ class LogStore:
         # committed nodes as they come (a block's nodes are never all in
         # RAM); data and truncations are kept as packed records per inode
         # (MountData) to be replayed in version order per inode.
-        data = MountData()
+        data = MountData(ndata)
         cur = [0, 0, 0, None, 0]    # block, its base, end, summary, nodes
 
         def visit(nd):
@@ -780,7 +787,7 @@ class LogStore:
                 value = ino
             d = self.dirs.get(parent)
             if d is None:
-                d = self.dirs[parent] = {}
+                d = self.dirs[parent] = DirView(self.entry_recs)
             self._put_keyed(d, name, value, nd.ver, addr, nsize)
         elif t == NODE_META:
             ino, key, value = f
@@ -974,15 +981,13 @@ class LogStore:
     def _settle_mount(self, data):
         """After mount indexing: replay data per inode in version order,
         drop what belongs to no live inode, and tombstones nothing needs."""
-        for ino in data.inos():
+        for ino, nodes in data.per_inode():
             inode = self._live_inode(ino)
-            nodes = data.take(ino)
             if inode is None:
                 for nd in nodes:
                     self._kill(nd.addr, nd.size())
                 continue
-            nodes.sort(key=replay_order)
-            for nd in nodes:
+            for nd in nodes:            # in replay_order
                 if nd.eff < inode[1]:
                     self._kill(nd.addr, nd.size())
                 else:
@@ -990,6 +995,7 @@ class LogStore:
             nodes = None
             # the replay counted its dead bytes; the map loads again on use
             self._evict(ino)
+        data.buf = None
         for ino in list(self.inodes):
             rec = self.inodes[ino]
             if rec[0] is None and rec[4] == 0:
@@ -1125,6 +1131,7 @@ class LogStore:
             if sub:
                 for rec in sub.values():
                     self._kill(rec[2], rec[3])
+                sub.clear()         # frees a DirView's packed rows
         rec = self.links.pop(ino, None)
         if rec is not None:
             self._kill(rec[2], rec[3])
@@ -1952,6 +1959,7 @@ class LogStore:
             self._kill(self.reset_rec[1], self.reset_rec[2])
         self.reset_rec = (nd.ver, nd.addr, nd.size())
         self.inodes = InodeTable()
+        self.entry_recs = Records()
         self.dirs = {}
         self.meta = {}
         self.links = {}

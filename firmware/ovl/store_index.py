@@ -10,57 +10,71 @@ from array import array
 
 from ovl.log_format import Node, NODE_TRUNCATE, F_STAMP, F_ONETIME
 
-# One data or truncate node awaiting its replay at mount: type, flags,
-# body length, address, offset (a truncation: the size), length, version,
-# effective version, txn id, mtime, ctime (a data node's stamp, if any).
-MOUNT_REC = "<BBIIQIQQQqq"
+# One data or truncate node awaiting its replay at mount.  Big-endian, so
+# its first MOUNT_KEY bytes sort as (ino, effective version, version, txn
+# id, address), the replay order (48-bit counters as 16 + 32 bits); then
+# type, flags, body length, offset (a truncation: the size), length, and a
+# data node's stamp (mtime, ctime) if it has one.
+MOUNT_REC = ">IHIHIHIIBBIQIqq"
 MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)
+MOUNT_KEY = 26
 
 
 class MountData:
-    """The data and truncate nodes mount found, per inode, packed (62
-    bytes a node instead of a Node object): mount replays them inode by
-    inode once it knows which inodes live, and only then builds Node
-    records, for one inode at a time."""
+    """The data and truncate nodes mount found, packed (60 bytes a node
+    instead of a Node object) in one buffer sized from the count pass 1
+    took: mount replays them inode by inode once it knows which inodes
+    live, building Node records for one inode at a time."""
 
-    def __init__(self):
-        self.per_ino = {}         # ino -> bytearray of MOUNT_REC records
+    def __init__(self, count):
+        self.buf = bytearray(count * MOUNT_REC_SIZE)
+        self.n = 0
 
     def add(self, nd):
         f = nd.fields
         if nd.type == NODE_TRUNCATE:
-            off, length, stamp = f[1], 0, None
+            length, stamp = 0, None
         else:
-            off, length, stamp = f[1], f[2], f[3]
+            length, stamp = f[2], f[3]
         mt, ct = stamp if stamp is not None else (0, 0)
-        rec = struct.pack(MOUNT_REC, nd.type, nd.flags, nd.blen, nd.addr,
-                          off, length, nd.ver, nd.eff, nd.txn, mt, ct)
-        buf = self.per_ino.get(f[0])
-        if buf is None:
-            self.per_ino[f[0]] = bytearray(rec)
-        else:
-            buf.extend(rec)
+        struct.pack_into(MOUNT_REC, self.buf, self.n * MOUNT_REC_SIZE, f[0],
+                         _hi(nd.eff), _lo(nd.eff), _hi(nd.ver), _lo(nd.ver),
+                         _hi(nd.txn), _lo(nd.txn), nd.addr, nd.type,
+                         nd.flags, nd.blen, f[1], length, mt, ct)
+        self.n += 1
 
-    def inos(self):
-        return list(self.per_ino)
+    def per_inode(self):
+        """(ino, its nodes in replay order) for each inode, in inode
+        order; the nodes are Node records with the fields their parse gave
+        them."""
+        buf = self.buf
+        size = MOUNT_REC_SIZE
 
-    def take(self, ino):
-        """The nodes of ino as Node records (fields as the node's parse
-        gave them), dropped from the table."""
-        buf = self.per_ino.pop(ino)
-        out = []
-        for at in range(0, len(buf), MOUNT_REC_SIZE):
-            t, flags, blen, addr, off, length, ver, eff, txn, mt, ct = \
-                struct.unpack(MOUNT_REC, buf[at:at + MOUNT_REC_SIZE])
+        def key(i):
+            return bytes(buf[i * size:i * size + MOUNT_KEY])
+        order = list(range(self.n))
+        order.sort(key=key)
+        ino = None
+        nodes = []
+        for i in order:
+            (n, eh, el, vh, vl, th, tl, addr, t, flags, blen, off, length,
+             mt, ct) = struct.unpack_from(MOUNT_REC, buf, i * size)
+            if n != ino:
+                if nodes:
+                    yield ino, nodes
+                ino = n
+                nodes = []
             if t == NODE_TRUNCATE:
-                fields = (ino, off)
+                fields = (n, off)
             else:
-                fields = (ino, off, length, (mt, ct) if flags & (F_STAMP | F_ONETIME)
-                          else None)
-            nd = Node(addr, t, flags, blen, ver, txn, fields, None)
-            nd.eff = eff
-            out.append(nd)
-        return out
+                fields = (n, off, length,
+                          (mt, ct) if flags & (F_STAMP | F_ONETIME) else None)
+            nd = Node(addr, t, flags, blen, vl | vh << 32, tl | th << 32,
+                      fields, None)
+            nd.eff = el | eh << 32
+            nodes.append(nd)
+        if nodes:
+            yield ino, nodes
 
 
 def _hi(v):
@@ -71,33 +85,73 @@ def _lo(v):
     return v & 0xFFFFFFFF
 
 
-class InodeTable:
-    """ino -> (live, version, address, node size, nolder), the record the
-    store keeps per inode, packed: a dict from ino to a row number (a small
-    int: no allocation) and one array per field, about 21 bytes a row.
-    live is True for an inode node (its attributes are read from flash at
-    the address) and None for a deletion (a tombstone).  The version and
-    the birth (the version that created the inode) are 48-bit: kept as a
-    32-bit low and a 16-bit high half, so no big int is stored (on a 32-bit
-    MicroPython port an int above 2**30 allocates)."""
+NO_VALUE = 0           # Records.value of a tombstone
+WHITEOUT_VALUE = 0xFFFFFFFF
 
-    def __init__(self):
-        self.rows = {}                 # ino -> row
+
+class Records:
+    """Rows of (value, version, address, node size, nolder), the record the
+    store keeps per key, one array per field (about 20 bytes a row), so no
+    tuple and no big int is stored (on a 32-bit MicroPython port an int
+    above 2**30 allocates): 48-bit versions are kept as a 32-bit low and a
+    16-bit high half.  value is a 32-bit number: an inode number, 0 for a
+    tombstone.  with_birth adds the birth version of an inode."""
+
+    def __init__(self, with_birth=False):
         self.free = []                 # rows of deleted records
+        self.value = array("I")
         self.addr = array("I")
         self.ver_lo = array("I")
-        self.birth_lo = array("I")
         self.ver_hi = array("H")
-        self.birth_hi = array("H")
         self.nsize = array("H")
         self.nolder = array("I")
-        self.live = bytearray()
+        self.cols = [self.value, self.addr, self.ver_lo, self.ver_hi,
+                     self.nsize, self.nolder]
+        if with_birth:
+            self.birth_lo = array("I")
+            self.birth_hi = array("H")
+            self.cols += [self.birth_lo, self.birth_hi]
+
+    def new(self):
+        if self.free:
+            return self.free.pop()
+        for col in self.cols:
+            col.append(0)
+        return len(self.value) - 1
+
+    def get(self, r, value):
+        return (value, self.ver_lo[r] | self.ver_hi[r] << 32, self.addr[r],
+                self.nsize[r], self.nolder[r])
+
+    def put(self, r, value, rec):
+        self.value[r] = value
+        self.ver_lo[r] = _lo(rec[1])
+        self.ver_hi[r] = _hi(rec[1])
+        self.addr[r] = rec[2]
+        self.nsize[r] = rec[3]
+        self.nolder[r] = rec[4]
+
+
+class KeyedView:
+    """key -> record, as a dict of row numbers (small ints: no allocation)
+    into Records shared with other views.  It answers like the dict of
+    5-tuples it replaces: get, [], del, len, iteration, items, values."""
+
+    def __init__(self, records):
+        self.records = records
+        self.rows = {}
+
+    def decode(self, v):
+        return v
+
+    def encode(self, value, r):
+        return value
 
     def __len__(self):
         return len(self.rows)
 
-    def __contains__(self, ino):
-        return ino in self.rows
+    def __contains__(self, key):
+        return key in self.rows
 
     def __iter__(self):
         return iter(list(self.rows))
@@ -105,71 +159,87 @@ class InodeTable:
     def keys(self):
         return list(self.rows)
 
-    def get(self, ino, default=None):
-        r = self.rows.get(ino)
+    def get(self, key, default=None):
+        r = self.rows.get(key)
         if r is None:
             return default
-        return (True if self.live[r] else None,
-                self.ver_lo[r] | self.ver_hi[r] << 32, self.addr[r],
-                self.nsize[r], self.nolder[r])
+        return self.records.get(r, self.decode(self.records.value[r]))
 
-    def __getitem__(self, ino):
-        rec = self.get(ino)
+    def __getitem__(self, key):
+        rec = self.get(key)
         if rec is None:
-            raise KeyError(ino)
+            raise KeyError(key)
         return rec
 
     def items(self):
-        for ino in list(self.rows):
-            yield ino, self.get(ino)
+        for key in list(self.rows):
+            yield key, self.get(key)
 
     def values(self):
-        for ino in list(self.rows):
-            yield self.get(ino)
+        for key in list(self.rows):
+            yield self.get(key)
+
+    def __setitem__(self, key, rec):
+        r = self.rows.get(key)
+        if r is None:
+            r = self.rows[key] = self.records.new()
+        self.records.put(r, self.encode(rec[0], r), rec)
+
+    def __delitem__(self, key):
+        self.records.free.append(self.rows.pop(key))
+
+    def pop(self, key, default=None):
+        rec = self.get(key, default)
+        if key in self.rows:
+            del self[key]
+        return rec
+
+    def clear(self):
+        for key in list(self.rows):
+            del self[key]
+
+
+class DirView(KeyedView):
+    """One directory's entries: name bytes -> (ino, WHITEOUT (-1) or None
+    for a removed name, version, address, node size, nolder)."""
+
+    def decode(self, v):
+        if v == NO_VALUE:
+            return None
+        return -1 if v == WHITEOUT_VALUE else v
+
+    def encode(self, value, r):
+        if value is None:
+            return NO_VALUE
+        return WHITEOUT_VALUE if value == -1 else value
+
+
+class InodeTable(KeyedView):
+    """ino -> (True for a live inode, None for a deletion (a tombstone),
+    version, address, node size, nolder).  The attributes are not kept:
+    the store reads them from flash at the address.  Setting a record
+    whose first field is the inode node's field tuple (ino, birth, ...)
+    also sets the birth (the version that created the inode)."""
+
+    def __init__(self):
+        KeyedView.__init__(self, Records(with_birth=True))
+
+    def decode(self, v):
+        return True if v else None
+
+    def encode(self, value, r):
+        if isinstance(value, tuple):
+            self.records.birth_lo[r] = _lo(value[1])
+            self.records.birth_hi[r] = _hi(value[1])
+        return 0 if value is None else 1
 
     def birth(self, ino):
         """The birth version of a live inode, or None."""
         r = self.rows.get(ino)
-        if r is None or not self.live[r]:
+        recs = self.records
+        if r is None or not recs.value[r]:
             return None
-        return self.birth_lo[r] | self.birth_hi[r] << 32
-
-    def __setitem__(self, ino, rec):
-        """rec as get() gives it; its first field may also be the inode
-        node's field tuple (ino, birth, ...), which sets the birth."""
-        value, ver, addr, nsize, nolder = rec
-        r = self.rows.get(ino)
-        if r is None:
-            if self.free:
-                r = self.free.pop()
-            else:
-                r = len(self.live)
-                for col in (self.addr, self.ver_lo, self.birth_lo,
-                            self.ver_hi, self.birth_hi, self.nsize,
-                            self.nolder):
-                    col.append(0)
-                self.live.append(0)
-            self.birth_lo[r] = 0
-            self.birth_hi[r] = 0
-            self.rows[ino] = r
-        if isinstance(value, tuple):
-            self.birth_lo[r] = _lo(value[1])
-            self.birth_hi[r] = _hi(value[1])
-        self.live[r] = 0 if value is None else 1
-        self.ver_lo[r] = _lo(ver)
-        self.ver_hi[r] = _hi(ver)
-        self.addr[r] = addr
-        self.nsize[r] = nsize
-        self.nolder[r] = nolder
-
-    def __delitem__(self, ino):
-        self.free.append(self.rows.pop(ino))
-
-    def pop(self, ino, default=None):
-        rec = self.get(ino, default)
-        if ino in self.rows:
-            del self[ino]
-        return rec
+        return recs.birth_lo[r] | recs.birth_hi[r] << 32
 
 
 class BlockSets:
