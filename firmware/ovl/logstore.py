@@ -37,7 +37,7 @@ from ovl.log_format import (
     SummaryBuilder,
     read_summary)
 from ovl.store_index import (MountData, InodeTable, BlockSets, Records,
-                             DirView)
+                             DirView, replay_key)
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -81,14 +81,9 @@ def stamp_size(stamp):
     return STAMP1_SIZE if stamp[0] == stamp[1] else STAMP_SIZE
 
 
-def replay_order(nd):
-    """Order in which data nodes of one inode are replayed, mount and run
-    time alike.  A provisional node takes the place of the NODE_COMMIT
-    that made it count (eff), in its own version order among its stream's
-    nodes.  A GC copy keeps its node's version but is written in a
-    later transaction, so after a cut between copy and erase the copy wins
-    in both places and the accounting agrees with fsck."""
-    return (nd.eff, nd.ver, nd.txn, nd.addr)
+# The order in which data nodes of one inode are replayed, mount and run
+# time alike (ovl.store_index.replay_key tells why).
+replay_order = replay_key
 
 
 class NoSpace(Exception):
@@ -981,7 +976,7 @@ class LogStore:
     def _settle_mount(self, data):
         """After mount indexing: replay data per inode in version order,
         drop what belongs to no live inode, and tombstones nothing needs."""
-        for ino, nodes in data.per_inode():
+        for ino, nodes in data.per_inode(self.inodes):
             inode = self._live_inode(ino)
             if inode is None:
                 for nd in nodes:

@@ -10,14 +10,12 @@ from array import array
 
 from ovl.log_format import Node, NODE_TRUNCATE, F_STAMP, F_ONETIME
 
-# One data or truncate node awaiting its replay at mount.  Big-endian, so
-# its first MOUNT_KEY bytes sort as (ino, effective version, version, txn
-# id, address), the replay order (48-bit counters as 16 + 32 bits); then
+# One data or truncate node awaiting its replay at mount: ino, effective
+# version, version, txn id (48-bit counters as 16 + 32 bits), address,
 # type, flags, body length, offset (a truncation: the size), length, and a
 # data node's stamp (mtime, ctime) if it has one.
 MOUNT_REC = ">IHIHIHIIBBIQIqq"
 MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)
-MOUNT_KEY = 26
 
 
 class MountData:
@@ -25,6 +23,7 @@ class MountData:
     instead of a Node object) in one buffer sized from the count pass 1
     took: mount replays them inode by inode once it knows which inodes
     live, building Node records for one inode at a time."""
+
 
     def __init__(self, count):
         self.buf = bytearray(count * MOUNT_REC_SIZE)
@@ -43,38 +42,62 @@ class MountData:
                          nd.flags, nd.blen, f[1], length, mt, ct)
         self.n += 1
 
-    def per_inode(self):
-        """(ino, its nodes in replay order) for each inode, in inode
-        order; the nodes are Node records with the fields their parse gave
-        them."""
+    def per_inode(self, table):
+        """(ino, its nodes in replay order) for each inode; the nodes are
+        Node records with the fields their parse gave them.  table is the
+        InodeTable: the records of an inode are chained from its row (an
+        array of links, no dict, no sort of the whole buffer); a node of
+        an inode the table does not know comes alone."""
         buf = self.buf
         size = MOUNT_REC_SIZE
-
-        def key(i):
-            return bytes(buf[i * size:i * size + MOUNT_KEY])
-        order = list(range(self.n))
-        order.sort(key=key)
-        ino = None
-        nodes = []
-        for i in order:
-            (n, eh, el, vh, vl, th, tl, addr, t, flags, blen, off, length,
-             mt, ct) = struct.unpack_from(MOUNT_REC, buf, i * size)
-            if n != ino:
-                if nodes:
-                    yield ino, nodes
-                ino = n
-                nodes = []
-            if t == NODE_TRUNCATE:
-                fields = (n, off)
-            else:
-                fields = (n, off, length,
-                          (mt, ct) if flags & (F_STAMP | F_ONETIME) else None)
-            nd = Node(addr, t, flags, blen, vl | vh << 32, tl | th << 32,
-                      fields, None)
-            nd.eff = el | eh << 32
-            nodes.append(nd)
-        if nodes:
+        rows = table.rows
+        head = array("I", b"\xff" * (4 * len(table.records.value)))
+        link = array("I", bytearray(4 * self.n))
+        for i in range(self.n):
+            ino = struct.unpack_from(">I", buf, i * size)[0]
+            r = rows.get(ino)
+            if r is None:
+                yield ino, [self._node(i)]
+                continue
+            link[i] = head[r]
+            head[r] = i
+        for ino in rows:
+            i = head[rows[ino]]
+            if i == NO_LINK:
+                continue
+            nodes = []
+            while i != NO_LINK:
+                nodes.append(self._node(i))
+                i = link[i]
+            nodes.sort(key=replay_key)
             yield ino, nodes
+
+    def _node(self, i):
+        (n, eh, el, vh, vl, th, tl, addr, t, flags, blen, off, length,
+         mt, ct) = struct.unpack_from(MOUNT_REC, self.buf, i * MOUNT_REC_SIZE)
+        if t == NODE_TRUNCATE:
+            fields = (n, off)
+        else:
+            fields = (n, off, length,
+                      (mt, ct) if flags & (F_STAMP | F_ONETIME) else None)
+        nd = Node(addr, t, flags, blen, vl | vh << 32, tl | th << 32,
+                  fields, None)
+        nd.eff = el | eh << 32
+        return nd
+
+
+NO_LINK = 0xFFFFFFFF
+
+
+def replay_key(nd):
+    """Order in which data nodes of one inode are replayed, mount and run
+    time alike (logstore.replay_order).  A provisional node takes the
+    place of the NODE_COMMIT that made it count (eff), in its own version
+    order among its stream's nodes.  A GC copy keeps its node's version
+    but is written in a later transaction, so after a cut between copy and
+    erase the copy wins in both places and the accounting agrees with
+    fsck."""
+    return (nd.eff, nd.ver, nd.txn, nd.addr)
 
 
 def _hi(v):
