@@ -431,11 +431,16 @@ def summary_entry_size(ntype, blen, extra=8):
     return SUMMARY_ENTRY_SIZE + extra + keep_len(ntype, blen)
 
 
-def read_summary(read, base, erase_size, data_start):
+def read_summary(read, base, erase_size, data_start, headers_only=False,
+                 visit=None):
     """(nodes, end) from the summary of the block at base, or None if it
     has none or it is damaged.  read(addr, n) reads the flash.  A node the
     summary does not carry whole is read and checked: when that fails it
-    comes back damaged (its key from the summary), the others unharmed."""
+    comes back damaged (its key from the summary), the others unharmed.
+    headers_only: such nodes are not read (their fields are None, damage
+    unknown): the first pass of mount needs only headers and small
+    bodies.  visit: each node is handed to it instead of listed (a
+    summary found broken half-way has then handed out its first nodes)."""
     log_end = erase_size - SUMMARY_TAIL_SIZE
     off, magic = struct.unpack(SUMMARY_TAIL, read(base + log_end,
                                                   SUMMARY_TAIL_SIZE))
@@ -455,6 +460,7 @@ def read_summary(read, base, erase_size, data_start):
     pos = 4
     at = data_start
     nodes = []
+    out = nodes.append if visit is None else visit
     try:
         for _ in range(count):
             ntype, flags, blen, ver, txn = \
@@ -480,6 +486,11 @@ def read_summary(read, base, erase_size, data_start):
             full = keep
             need = parse_len(ntype, flags, blen)
             damage = None
+            fields = None
+            if klen < need and headers_only:
+                out(Node(base + o, ntype, flags, blen, ver, txn, None,
+                         keep))
+                continue
             if klen < need:
                 # a stamp (under the header CRC) or a whole body the
                 # summary does not carry: a size must never come from a
@@ -492,11 +503,10 @@ def read_summary(read, base, erase_size, data_start):
                 if hdr is None or hdr[0] != ntype or hdr[2] != blen or \
                         hdr[3] != ver or (whole and crc32(full) != hdr[5]):
                     damage = "node CRC"
-            fields = None
             if damage is None:
                 fields = parse_body(ntype, full, blen, flags)
-            nodes.append(Node(base + o, ntype, flags, blen, ver, txn,
-                              fields, keep, damage))
+            out(Node(base + o, ntype, flags, blen, ver, txn, fields, keep,
+                     damage))
     except UNPACK_ERRORS:
         return None
     if pos != len(body):

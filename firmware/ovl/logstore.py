@@ -29,12 +29,15 @@ from ovl.log_format import (
     META_BODY, META_DELETED, VOID_BODY, META_PREFIX, DIRENT_PREFIX,
     NAME_MAX, SYMLINK_MAX, META_KEY_MAX,
     META_VALUE_MAX, SUMMARY_TAIL_SIZE, SUMMARY_TAIL, SUMMARY_MAGIC,
+    INODE_BODY_SIZE,
     align, node_size, pack_block_header,
     unpack_block_header, pack_node, unpack_node_header, restamp, F_WIDE,
     hdr_size, data_at,
     parse_body, keep_len, data_prefix, summary_entry_size, Node, NODE_NAMES,
     SummaryBuilder,
     read_summary)
+from ovl.store_index import (MountData, InodeTable, BlockSets, Records,
+                             DirView, replay_key)
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -53,6 +56,7 @@ WEAR_PERIOD = 16       # every Nth collection considers a cold block ...
 WEAR_SPREAD = 8        # ... when erase counts differ by more than this
 VOID_MARGIN = 16       # txn ids skipped after a crash (see _mount)
 EXTENT_CACHE = 8       # files whose extent maps stay in RAM
+INODE_CACHE = 16       # inodes whose attributes stay in RAM
 VERIFIED = 8           # data nodes whose CRCs a read remembers as checked
 TXN_RAM = 4096         # data bytes a Txn holds before it streams them to
                        # flash as provisional nodes
@@ -78,14 +82,9 @@ def stamp_size(stamp):
     return STAMP1_SIZE if stamp[0] == stamp[1] else STAMP_SIZE
 
 
-def replay_order(nd):
-    """Order in which data nodes of one inode are replayed, mount and run
-    time alike.  A provisional node takes the place of the NODE_COMMIT
-    that made it count (eff), in its own version order among its stream's
-    nodes.  A GC copy keeps its node's version but is written in a
-    later transaction, so after a cut between copy and erase the copy wins
-    in both places and the accounting agrees with fsck."""
-    return (nd.eff, nd.ver, nd.txn, nd.addr)
+# The order in which data nodes of one inode are replayed, mount and run
+# time alike (ovl.store_index.replay_key tells why).
+replay_order = replay_key
 
 
 class NoSpace(Exception):
@@ -173,8 +172,15 @@ class LogStore:
         self.void_recs = []          # (addr, nsize) of NODE_VOID records
         self.reset_rec = None        # (ver, addr, nsize) of the NODE_RESET
         self.pending_void = None     # (first, last) to record in next commit
-        self.inodes = {}             # ino -> (Inode|None, ver, addr, nsize, nolder)
-        self.dirs = {}               # parent -> {name bytes: (ino|WHITEOUT|None, ...)}
+        # ino -> (True|None, ver, addr, nsize, nolder), packed; attributes
+        # are read from flash (the last INODE_CACHE used are kept)
+        self.inodes = InodeTable()
+        self.inode_cache = {}        # ino -> (addr, INODE_BODY fields)
+        self.inode_lru = []          # its inos, least recently used first
+        # parent -> DirView: name bytes -> (ino|WHITEOUT|None, ver, addr,
+        # nsize, nolder), the records packed in entry_recs
+        self.entry_recs = Records()
+        self.dirs = {}
         self.meta = {}               # ino -> {key bytes: (value|None, ...)}
         self.links = {}              # ino -> (target bytes, ...)
         # Extent maps are loaded on demand (from the blocks holding a file's
@@ -189,7 +195,7 @@ class LogStore:
         # (resident, like the inodes it overrides):
         self.stamps = {}             # ino -> (size, mtime, ctime, ver, addr, nsize)
         self.loaded = []             # inos whose maps are resident, LRU first
-        self.data_blocks = {}        # ino -> blocks holding its data nodes
+        self.data_blocks = BlockSets()   # ino -> blocks holding its data
         self.void_ranges = []        # (first, last) txn ids that never count
         # Committed streams still on flash: txn id -> [version of its
         # NODE_COMMIT, its addr, its size, blocks holding its provisional
@@ -258,6 +264,10 @@ class LogStore:
         self.garbage_blocks.discard(b)
         self.verified_nodes = [a for a in self.verified_nodes
                                if a // self.es != b]
+        for ino in list(self.inode_lru):
+            if self.inode_cache[ino][0] // self.es == b:   # reused later
+                del self.inode_cache[ino]
+                self.inode_lru.remove(ino)
         return True
 
     def _retire(self, b):
@@ -351,42 +361,79 @@ class LogStore:
             if self.state[b] == UNKNOWN:
                 self.ec[b] = mean   # lost with the header; UBI does the same
 
-        # Pass 1: read every block's nodes (summary, or a scan).
-        blocks = {}
-        commit_max = 0
-        seen_max = 0
-        ver_max = 0
+        # Pass 1: read the blocks one at a time (headers of the summary
+        # entries, or a scan), each node handed over as it is read, keeping
+        # only what decides which transactions count: the highest ids, the
+        # voids, the NODE_COMMITs and RESETs (few: one per cut, per
+        # committed stream, per reset), the head.
+        n = self.nblocks
+        summed = bytearray(n)        # 1: the block has a good summary
+        kept = {}                    # block -> addresses of its nodes, torn
+        # commit_max, seen_max, ver_max, plain_max (the highest txn id of a
+        # non-provisional node), head key, head block, current block, the
+        # addresses of its nodes, data and truncate nodes seen
+        top = [0, 0, 0, 0, (-1, 0), None, 0, None, 0]
+        voids = []                   # (txn, first, last) of NODE_VOIDs
+        marks = []                   # NODE_COMMIT / NODE_RESET Nodes
+
+        def note(nd):
+            top[7].append(nd.addr)
+            if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
+                top[8] += 1
+            txn = nd.txn
+            prov = nd.flags & F_PROV
+            if nd.flags & F_COMMIT and not prov and txn > top[0]:
+                top[0] = txn
+            if txn > top[1]:
+                top[1] = txn
+            if nd.ver > top[2]:
+                top[2] = nd.ver
+            if prov:
+                return
+            if txn > top[3]:
+                top[3] = txn
+            key = (txn, nd.flags & F_COMMIT)
+            if key > top[4]:
+                top[4] = key
+                top[5] = top[6]
+            if nd.fields is None:
+                return
+            if nd.type == NODE_VOID:
+                voids.append((txn,) + nd.fields[:2])
+            elif nd.type == NODE_COMMIT or nd.type == NODE_RESET:
+                marks.append(nd)
+
         junk = False
-        for b in range(self.nblocks):
+        live = []                    # blocks holding nodes, in order
+        for b in range(n):
             if self.state[b] != FULL:
                 continue
-            nodes, end, clean, summarized = self._block_nodes(b, mounting=True)
-            if not nodes and end == self.data_start and clean:
+            top[6] = b
+            top[7] = addrs = []
+            end, clean, summarized = self._block_nodes(
+                b, mounting=True, headers_only=True, visit=note)[1:]
+            if not addrs and end == self.data_start and clean:
                 # nothing written since the erase (checked again, header
                 # included, before the block is first written)
                 self.state[b] = FREE
                 self.used[b] = self.data_start
                 continue
-            blocks[b] = (nodes, end, clean, summarized)
+            live.append(b)
+            self.used[b] = end
+            if summarized:
+                summed[b] = 1
             if not clean:
                 junk = True
                 self.stats["torn_tails"] += 1    # the remains of a cut
                 self.garbage_blocks.add(b)
-            for nd in nodes:
-                if nd.flags & F_COMMIT and not nd.flags & F_PROV and \
-                        nd.txn > commit_max:
-                    commit_max = nd.txn
-                if nd.txn > seen_max:
-                    seen_max = nd.txn
-                if nd.ver > ver_max:
-                    ver_max = nd.ver
-
-        voids = []
-        for b in blocks:
-            for nd in blocks[b][0]:
-                if nd.txn <= commit_max and nd.type == NODE_VOID and \
-                        nd.fields is not None and not nd.flags & F_PROV:
-                    voids.append(nd.fields[:2])
+                # what pass 2 indexes must be what this pass decided on:
+                # the remains of a cut may read differently next time
+                kept[b] = addrs
+        commit_max, seen_max, ver_max, plain_max = top[:4]
+        head = top[5]
+        ndata = top[8]
+        note = addrs = top = None
+        voids = [v[1:] for v in voids if v[0] <= commit_max]
 
         def committed(txn):
             if txn > commit_max:
@@ -401,18 +448,17 @@ class LogStore:
         # in version order where the commit stands.
         streams = self.streams
         reset_ver = 0
-        for b in blocks:
-            for nd in blocks[b][0]:
-                if nd.fields is None or nd.flags & F_PROV or \
-                        not committed(nd.txn):
-                    continue
-                if nd.type == NODE_RESET and nd.ver > reset_ver:
+        for nd in marks:
+            if not committed(nd.txn):
+                continue
+            if nd.type == NODE_RESET:
+                if nd.ver > reset_ver:
                     reset_ver = nd.ver
-                elif nd.type == NODE_COMMIT:
-                    st = streams.get(nd.fields[0])
-                    if st is None or st[0] < nd.ver:
-                        streams[nd.fields[0]] = [nd.ver, nd.addr, nd.size(),
-                                                 []]
+                continue
+            st = streams.get(nd.fields[0])
+            if st is None or st[0] < nd.ver:
+                streams[nd.fields[0]] = [nd.ver, nd.addr, nd.size(), []]
+        marks = None
 
         def counts(nd):
             if nd.flags & F_PROV:
@@ -423,55 +469,90 @@ class LogStore:
                 return True
             return committed(nd.txn)
 
-        # Pass 2: index the committed nodes; data waits to be replayed in
-        # version order per inode.
-        data = {}
-        torn = junk
-        for b in blocks:
-            nodes, end, clean, summarized = blocks[b]
-            self.used[b] = end
-            # padding and summaries are dead space from the start
-            self.dead[b] = end - self.data_start - \
-                sum(nd.size() for nd in nodes)
-            for nd in nodes:
-                if nd.ver < self.minver[b]:
-                    self.minver[b] = nd.ver
-                if not counts(nd):
-                    self._kill(nd.addr, nd.size())
-                    if not nd.flags & F_PROV:
-                        self.garbage_blocks.add(b)
-                        if nd.txn > commit_max:
-                            torn = True
-                    continue
-                if nd.flags & F_PROV:
-                    sb = streams[nd.txn][3]
-                    if b not in sb:
-                        sb.append(b)
-                if nd.type == NODE_RESET:
-                    if nd.ver == reset_ver and self.reset_rec is None:
-                        self.reset_rec = (nd.ver, nd.addr, nd.size())
-                    else:
-                        self._kill(nd.addr, nd.size())
-                    continue
-                if nd.eff < reset_ver:
-                    self._kill(nd.addr, nd.size())
-                    continue
-                if nd.damage is not None:
-                    self._damaged(nd)
-                    if nd.fields is None:
-                        continue
-                if nd.type in (NODE_DATA, NODE_TRUNCATE):
-                    ino = nd.fields[0]
-                    lst = data.get(ino)
-                    if lst is None:
-                        lst = data[ino] = []
-                    lst.append(nd)
-                elif nd.type == NODE_COMMIT:
-                    st = streams.get(nd.fields[0])
-                    if st is None or st[1] != nd.addr:
-                        self._kill(nd.addr, nd.size())  # a dup or older
+        # a transaction was cut short when a node of it is on flash
+        # without its commit, or something unreadable follows the log
+        torn = junk or plain_max > commit_max
+        # Pass 2: read the blocks again, one at a time, and index the
+        # committed nodes as they come (a block's nodes are never all in
+        # RAM); data and truncations are kept as packed records per inode
+        # (MountData) to be replayed in version order per inode.
+        data = MountData(ndata)
+        cur = [0, 0, 0, None, 0]    # block, its base, end, summary, nodes
+
+        def visit(nd):
+            b, base, end, wsum = cur[0], cur[1], cur[2], cur[3]
+            if nd.addr - base >= end:
+                return          # past what pass 1 read (a scan only)
+            cur[4] += 1
+            self.dead[b] -= nd.size()
+            if wsum is not None:
+                wsum.add(nd.addr - base, nd)
+            if nd.ver < self.minver[b]:
+                self.minver[b] = nd.ver
+            if not counts(nd):
+                self._kill(nd.addr, nd.size())
+                if not nd.flags & F_PROV:
+                    self.garbage_blocks.add(b)
+                return
+            if nd.flags & F_PROV:
+                sb = streams[nd.txn][3]
+                if b not in sb:
+                    sb.append(b)
+            if nd.type == NODE_RESET:
+                if nd.ver == reset_ver and self.reset_rec is None:
+                    self.reset_rec = (nd.ver, nd.addr, nd.size())
                 else:
-                    self._index(nd)
+                    self._kill(nd.addr, nd.size())
+                return
+            if nd.eff < reset_ver:
+                self._kill(nd.addr, nd.size())
+                return
+            if nd.damage is not None:
+                self._damaged(nd)
+                if nd.fields is None:
+                    return
+            if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
+                data.add(nd)
+            elif nd.type == NODE_COMMIT:
+                st = streams.get(nd.fields[0])
+                if st is None or st[1] != nd.addr:
+                    self._kill(nd.addr, nd.size())  # a dup or older
+            else:
+                self._index(nd)
+
+        for b in live:
+            end = self.used[b]
+            wsum = None
+            if b == head and not torn and not summed[b] and \
+                    end < self.log_end - 256:
+                wsum = SummaryBuilder(self.data_start)
+            cur[:] = [b, b * es, end, wsum, 0]
+            # padding and summaries are dead space from the start
+            self.dead[b] = end - self.data_start
+            seen = kept.pop(b, None)
+            if seen is not None:
+                # only the nodes pass 1 read (the remains of a cut may read
+                # differently now)
+                def visit_seen(nd):
+                    if nd.addr in seen:
+                        visit(nd)
+                seen = {a: 1 for a in seen}
+                self._scan(b, visit_seen)
+                seen = visit_seen = None
+            elif not summed[b] or read_summary(
+                    self._read, b * es, es, self.data_start,
+                    visit=visit) is None:
+                if cur[4]:
+                    raise CorruptError("block %d read differently by the "
+                                       "two passes of mount" % b)
+                self._scan(b, visit)
+            if wsum is not None and end + wsum.size() + 4 <= self.log_end:
+                self.state[b] = OPEN    # its summary still fits
+                self.wblock = b
+                self.wpos = end
+                self.pend_addr = b * es + end
+                self.wsum = wsum
+        cur = visit = None
         for sid in list(streams):
             st = streams[sid]
             if not st[3]:                   # no provisional node left
@@ -481,38 +562,10 @@ class LogStore:
         self.seen_max = seen_max
         self.reset_ver = reset_ver
         self._settle_mount(data)
-        blocks_sorted = sorted(blocks)
-        # The head of the log: the block holding the newest transaction
-        # (its commit node, when the transaction spans blocks).
-        head = None
-        head_key = (-1, 0)
-        for b in blocks_sorted:
-            for nd in blocks[b][0]:
-                if nd.flags & F_PROV:
-                    continue
-                key = (nd.txn, nd.flags & F_COMMIT)
-                if key > head_key:
-                    head_key = key
-                    head = b
-        for b in blocks_sorted:
-            end = blocks[b][1]
-            wsum = None
-            if b == head and not torn and not blocks[b][3] and \
-                    end < self.log_end - 256:
-                wsum = SummaryBuilder(self.data_start)
-                for nd in blocks[b][0]:
-                    wsum.add(nd.addr - b * es, nd)
-                if end + wsum.size() + 4 > self.log_end:
-                    wsum = None     # its summary would not fit any more
-            if wsum is not None:
-                self.state[b] = OPEN
-                self.wblock = b
-                self.wpos = end
-                self.pend_addr = b * es + end
-                self.wsum = wsum
-            else:
+        for b in live:
+            if self.state[b] != OPEN:
                 self.state[b] = FULL
-                self.dead[b] += self.es - end
+                self.dead[b] += self.es - self.used[b]
                 self.used[b] = self.es
         if torn:
             # A transaction was cut short.  Its nodes (and junk that may
@@ -560,18 +613,23 @@ class LogStore:
                 return hdr
         return None
 
-    def _block_nodes(self, b, mounting=False):
+    def _block_nodes(self, b, mounting=False, headers_only=False,
+                     again=False, visit=None):
         """(nodes, end, clean, summarized) of block b: from its summary when
-        it has a good one, else by reading node after node."""
+        it has a good one, else by reading node after node.  mounting: junk
+        is reported as damage; headers_only: see read_summary; again: the
+        second read at mount (counted once); visit: see _scan."""
         if b != self.wblock:
             got = read_summary(self._read, b * self.es, self.es,
-                               self.data_start)
+                               self.data_start, headers_only, visit)
             if got is not None:
-                self.stats["summaries_used"] += 1
+                if not again:
+                    self.stats["summaries_used"] += 1
                 nodes, end = got
                 return nodes, end, True, True
-        nodes, end, clean, junk = self._scan(b)
-        self.stats["blocks_scanned"] += 1
+        nodes, end, clean, junk = self._scan(b, visit)
+        if not again:
+            self.stats["blocks_scanned"] += 1
         if mounting:
             for addr, n in junk:
                 self.stats["corrupt_nodes"] += 1
@@ -580,9 +638,10 @@ class LogStore:
                                     None, None))
         return nodes, end, clean, False
 
-    def _scan(self, b):
+    def _scan(self, b, visit=None):
         """Walk block b's log from its start, checking every CRC.  Returns
-        (nodes, end, clean, junk).  A node whose header checks out but whose
+        (nodes, end, clean, junk) (with visit, each node is handed to it
+        instead of listed).  A node whose header checks out but whose
         body does not comes back damaged (its key is under the header CRC);
         bytes that are no node are skipped up to the next good header and
         listed in junk as (addr, length) -- damage, since a cut never leaves
@@ -593,6 +652,8 @@ class LogStore:
         pos = self.data_start
         unit = self.prog_unit
         nodes = []
+        found = 0
+        out = nodes.append if visit is None else visit
         junk = []
         limit = self.log_end
         closed = False
@@ -629,10 +690,11 @@ class LogStore:
                 # tail must not leave the block open for appends
                 closed = True
             else:
-                nodes.append(nd)
+                found += 1
+                out(nd)
             pos += nd.size()
         end = pos
-        if not nodes and not junk and end == self.data_start and raw == FF4:
+        if not found and not junk and end == self.data_start and raw == FF4:
             # looks unused since its erase: checked in full when opened
             return nodes, end, True, junk
         # junk after the log end means a program was cut there; a summary
@@ -721,7 +783,7 @@ class LogStore:
                 value = ino
             d = self.dirs.get(parent)
             if d is None:
-                d = self.dirs[parent] = {}
+                d = self.dirs[parent] = DirView(self.entry_recs)
             self._put_keyed(d, name, value, nd.ver, addr, nsize)
         elif t == NODE_META:
             ino, key, value = f
@@ -846,12 +908,7 @@ class LogStore:
         return ": inode %d" % t[1]
 
     def _holds(self, ino, addr):
-        blocks = self.data_blocks.get(ino)
-        if blocks is None:
-            blocks = self.data_blocks[ino] = []
-        b = addr // self.es
-        if b not in blocks:
-            blocks.append(b)
+        self.data_blocks.add(ino, addr // self.es)
 
     def _counts(self, nd):
         """Is a node on flash part of the committed state (at run time)?
@@ -883,7 +940,7 @@ class LogStore:
         inode = self._live_inode(ino)
         nodes = []
         if inode is not None:
-            for b in self.data_blocks.get(ino) or ():
+            for b in self.data_blocks.blocks(ino):
                 for nd in self._block_nodes(b)[0]:
                     if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) \
                             and nd.fields is not None \
@@ -911,31 +968,29 @@ class LogStore:
             self.roles.pop(t[2], None)
 
     def _live_inode(self, ino):
-        """The INODE_BODY field tuple of a live inode, or None."""
-        rec = self.inodes.get(ino)
-        return None if rec is None else rec[0]
+        """(ino, birth) of a live inode (birth: the version that created
+        it), or None."""
+        birth = self.inodes.birth(ino)
+        return None if birth is None else (ino, birth)
 
     def _settle_mount(self, data):
         """After mount indexing: replay data per inode in version order,
         drop what belongs to no live inode, and tombstones nothing needs."""
-        for ino in data:
+        for ino, nodes in data.per_inode(self.inodes):
             inode = self._live_inode(ino)
-            nodes = data[ino]
             if inode is None:
                 for nd in nodes:
                     self._kill(nd.addr, nd.size())
                 continue
-            nodes.sort(key=replay_order)
-            for nd in nodes:
+            for nd in nodes:            # in replay_order
                 if nd.eff < inode[1]:
                     self._kill(nd.addr, nd.size())
                 else:
                     self._index(nd)
-        data.clear()
-        # the replay above counted dead bytes; the maps load again on use
-        self.extents = {}
-        self.truncs = {}
-        self.roles = {}
+            nodes = None
+            # the replay counted its dead bytes; the map loads again on use
+            self._evict(ino)
+        data.buf = None
         for ino in list(self.inodes):
             rec = self.inodes[ino]
             if rec[0] is None and rec[4] == 0:
@@ -1102,6 +1157,7 @@ class LogStore:
             if sub:
                 for rec in sub.values():
                     self._kill(rec[2], rec[3])
+                sub.clear()         # frees a DirView's packed rows
         rec = self.links.pop(ino, None)
         if rec is not None:
             self._kill(rec[2], rec[3])
@@ -1111,7 +1167,7 @@ class LogStore:
             self._role_dead(st[4], st[5])
         if ino in self.loaded:
             self.loaded.remove(ino)
-        self.data_blocks.pop(ino, None)
+        self.data_blocks.pop(ino)
         pieces = self.extents.pop(ino, None)
         if pieces:
             seen = {}
@@ -1138,12 +1194,48 @@ class LogStore:
         rec = self.inodes.get(ino)
         if rec is None or rec[0] is None:
             return None
-        i, birth, mode, uid, gid, nlink, flags, rdev, size, mt, ct = rec[0]
+        i, birth, mode, uid, gid, nlink, flags, rdev, size, mt, ct = \
+            self._inode_body(ino, rec)
         st = self.stamps.get(ino)
         if st is not None:
             size, mt, ct = st[0], st[1], st[2]
         return Inode(i, mode, uid, gid, mt, ct, size, nlink, flags, rdev,
                      birth)
+
+    def _inode_body(self, ino, rec):
+        """The INODE_BODY fields of ino's newest inode node (rec its
+        index record), read from flash and checked; the last INODE_CACHE
+        inodes read are kept.  EIO when the node fails its CRC."""
+        addr = rec[2]
+        lru = self.inode_lru
+        got = self.inode_cache.get(ino)
+        if got is not None and got[0] == addr:
+            if lru[-1] != ino:
+                lru.remove(ino)
+                lru.append(ino)
+            return got[1]
+        raw = self._read(addr, rec[3])
+        hf = header_fields(raw)
+        body = None
+        if hf is not None and hf[0] == NODE_INODE and \
+                hf[2] == INODE_BODY_SIZE and \
+                unpack_node_header(raw) is not None and \
+                crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]:
+            body = struct.unpack(INODE_BODY, raw[hf[7]:hf[7] + hf[2]])
+        if body is None or body[0] != ino:
+            self._note_damage(Node(addr, NODE_INODE, 0, 0, rec[1], 0, None,
+                                   struct.pack("<I", ino)), "inode CRC")
+            raise compat.oserror(compat.EIO, "inode %d: damaged on flash at"
+                                 " 0x%x" % (ino, addr))
+        if got is None:
+            lru.append(ino)
+            if len(lru) > INODE_CACHE:
+                del self.inode_cache[lru.pop(0)]
+        elif lru[-1] != ino:
+            lru.remove(ino)
+            lru.append(ino)
+        self.inode_cache[ino] = (addr, body)
+        return body
 
     def lookup(self, dir_ino, name):
         self._check_damage("dir", dir_ino)
@@ -1854,9 +1946,7 @@ class LogStore:
         tombstones that were waiting for them may go too."""
         for nd in nodes:
             if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
-                blocks = self.data_blocks.get(nd.fields[0])
-                if blocks is not None and b in blocks:
-                    blocks.remove(b)
+                self.data_blocks.discard(nd.fields[0], b)
                 self._evict(nd.fields[0])
             if nd.type in (NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_META):
                 table, key = self._table_of(nd)
@@ -1927,7 +2017,8 @@ class LogStore:
         if self.reset_rec is not None:
             self._kill(self.reset_rec[1], self.reset_rec[2])
         self.reset_rec = (nd.ver, nd.addr, nd.size())
-        self.inodes = {}
+        self.inodes = InodeTable()
+        self.entry_recs = Records()
         self.dirs = {}
         self.meta = {}
         self.links = {}
@@ -1936,7 +2027,7 @@ class LogStore:
         self.roles = {}
         self.stamps = {}
         self.loaded = []
-        self.data_blocks = {}
+        self.data_blocks = BlockSets()
         self.streams = {}
         self.reset_ver = nd.ver
         self._drop_voids()

@@ -1,0 +1,115 @@
+"""Heap of the log store under MicroPython: kept after a mount and the
+peak during it (tests/test_store_ram.py, docs/STORE.md "RAM").
+
+Arguments: CHIP_FILE FILES.  The chip (1 MiB NOR, 4 KiB erase blocks,
+256-byte pages) is a file behind a Flash subclass, so its bytes are not
+on the GC heap, as on a device.  FILES files of 100-300 bytes are written
+through the store's API into 10 directories, then the store is mounted
+again.  Heap figures are gc.mem_alloc() after gc.collect(), above what
+was allocated just before the mount; the peak is sampled (with a
+collection) at every flash read and every node the mount indexes.
+Prints one JSON line: {"files", "kept", "peak", "mount_read"}.
+"""
+import gc
+import json
+import sys
+
+from ovl.flash import Flash
+from ovl.logstore import LogStore, ROOT_INO
+
+CHIP = sys.argv[-2]
+FILES = int(sys.argv[-1])
+SIZE, ERASE, PAGE = 1 << 20, 4096, 256
+DIRS = 10
+
+
+class FileFlash(Flash):
+    """The chip in a file.  A program writes its bytes as they are: the
+    store never programs a byte twice (the simulator's rules are checked
+    elsewhere; here only the heap matters)."""
+
+    def __init__(self, path):
+        Flash.__init__(self, SIZE, ERASE, PAGE)
+        self.f = open(path, "r+b")
+        self.probe = None
+
+    def readinto(self, addr, buf):
+        if self.probe is not None:
+            self.probe()
+        self.f.seek(addr)
+        self.f.readinto(buf)
+
+    def program(self, addr, data):
+        self.f.seek(addr)
+        self.f.write(data)
+
+    def erase(self, block):
+        self.f.seek(block * ERASE)
+        page = b"\xff" * PAGE
+        for _ in range(ERASE // PAGE):
+            self.f.write(page)
+
+    def sync(self):
+        self.f.flush()
+
+
+def data_for(i):
+    line = "upper file %d; " % i
+    size = 100 + (i * 37) % 201
+    return (line * (size // len(line) + 1))[:size].encode()
+
+
+def fill(chip):
+    store = LogStore.format(chip)
+    dirs = []
+    for d in range(DIRS):
+        t = store.begin()
+        ino = t.new_ino()
+        t.put_inode(ino, mode=0o40755, nlink=2)
+        t.link(ROOT_INO, "u%d" % d, ino)
+        t.commit()
+        dirs.append(ino)
+    for i in range(FILES):
+        t = store.begin()
+        ino = t.new_ino()
+        t.put_inode(ino, mode=0o100644, mtime=i, ctime=i)
+        t.link(dirs[i % DIRS], "file%04d.txt" % i, ino)
+        t.write(ino, 0, data_for(i))
+        t.commit()
+    store.sync()
+
+
+PEAK = [0]
+BASE = [0]
+
+
+def probe():
+    gc.collect()
+    used = gc.mem_alloc() - BASE[0]
+    if used > PEAK[0]:
+        PEAK[0] = used
+
+
+class ProbedStore(LogStore):
+    """The store, sampling the heap at every node it indexes."""
+
+    def _index(self, nd):
+        if self.mounting:
+            probe()
+        LogStore._index(self, nd)
+
+
+chip = FileFlash(CHIP)
+fill(chip)
+chip.probe = None
+gc.collect()
+BASE[0] = gc.mem_alloc()
+chip.probe = probe
+store = ProbedStore.mount(chip)
+chip.probe = None
+gc.collect()
+kept = gc.mem_alloc() - BASE[0]
+c = store.counters()
+assert c["inodes"] == FILES + DIRS + 1, c["inodes"]
+print(json.dumps({"files": FILES, "kept": kept, "peak": max(PEAK[0], kept),
+                  "mount_read": c["mount_bytes_read"]}))
