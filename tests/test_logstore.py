@@ -1300,20 +1300,16 @@ print(worst <= 16, (s.stats['erases'] - e0) / 2000 < 0.5, s.fsck()['errors'])
     assert out == ["True", "True", "[]"]
 
 
-@pytest.mark.slow
-def test_gc_cost_near_full_stays_within_its_bound(runtime):
-    """Filled to 70% and 85% of its space with files of 100-4,000 bytes,
-    then rewritten and appended to: garbage collection never copies more
-    than 3 bytes per byte written (write amplification <= 4) nor erases
-    more than one block per KiB written (plus the bank the fill left);
-    past that a write gets ENOSPC, and statvfs counts only the space GC
-    may reclaim within the bound."""
-    out = run(runtime, """
+# Fills the store to each FILL% with the rng SEED, then rewrites and appends:
+# prints per run whether copies and erases stay within the GC bound, whether
+# ENOSPC left some writes through, fsck's errors and statvfs against
+# free_bytes; the figures go to stderr.
+NEAR_FULL = """
 import sys
-for fill in (70, 85):
+for fill, seed in RUNS:
     f = SimFlash(128 * 1024, 4096, 256)
     s = LogStore.format(f)
-    rng = Xorshift(fill)
+    rng = Xorshift(seed)
     cap = s.free_bytes()
     files = []
     while s.counters()['bytes_in_use'] < cap * fill // 100:
@@ -1348,7 +1344,37 @@ for fill in (70, 85):
     print(fill, copied <= 3 * written + 2 * 4096,
           erases <= written // 1024 + 2, full < 600, s.fsck()['errors'],
           bavail * 4096 <= s.free_bytes() + 4096)
-    print(fill, copied, written, erases, full, file=sys.stderr)
-""", timeout=600, heap="16M")
+    print(fill, seed, copied, written, erases, full, file=sys.stderr)
+"""
+
+
+def near_full_runs(runtime, runs):
+    return run(runtime, "RUNS = %r\n" % (runs,) + NEAR_FULL, timeout=600,
+               heap="16M")
+
+
+@pytest.mark.slow
+def test_gc_cost_near_full_stays_within_its_bound(runtime):
+    """Filled to 70% and 85% of its space with files of 100-4,000 bytes,
+    then rewritten and appended to: garbage collection never copies more
+    than 3 bytes per byte written (write amplification <= 4) nor erases
+    more than one block per KiB written (plus the bank the fill left);
+    past that a write gets ENOSPC, and statvfs counts only the space GC
+    may reclaim within the bound."""
+    out = near_full_runs(runtime, [(70, 70), (85, 85)])
+    assert out == ["70", "True", "True", "True", "[]", "True",
+                   "85", "True", "True", "True", "[]", "True"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_gc_bound_near_full_holds_for_other_seeds(cpy, seed):
+    """The same workload with seeds 1-5 at 70% and 85%: both halves of
+    the bound hold for each (CPython only: the test above runs the script
+    under micropython, these ten runs would add 20 s there).  Seeds 1 and
+    4 at 85% once erased 922 and 990 blocks for 787 and 818 KiB written,
+    while collections chased their own copies round the same blocks (see
+    GC_STALLS: with it at 999 seeds 1, 3 and 4 fail)."""
+    out = near_full_runs(cpy, [(70, 70000 + seed), (85, 85000 + seed)])
     assert out == ["70", "True", "True", "True", "[]", "True",
                    "85", "True", "True", "True", "[]", "True"]
