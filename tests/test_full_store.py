@@ -28,7 +28,12 @@ def source():
 def test_fill_empty_cycles_api(runtime, lower):
     # 100 cycles as the issue asks; MicroPython is ~4x slower: 24 there
     cycles = "100" if runtime.name == "cpython" else "24"
-    out = runtime(source(), args=[lower, cycles], timeout=900, heap="32M")
+    # The heap is not what this test checks (tests/test_store_ram.py and
+    # tests/test_fit.py do): 64 MB because the cycles churn 10-30 MB of
+    # garbage each, and with the packed index one layout (pytest's longer
+    # paths) could not find 140 KB in one piece at 32 MB, although about
+    # 0.5 MB stays live (docs/STORE.md, "Not done").
+    out = runtime(source(), args=[lower, cycles], timeout=900, heap="64M")
     assert out.split()[-3:] == ["ok", cycles, "4"], out
 
 
