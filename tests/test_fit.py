@@ -180,7 +180,6 @@ def test_lazy_parts_named_through_the_device_modules(runtime):
         "unknown format name": "AttributeError",
         "BytesSource read": [6, "bcd"],
         "BytesSource out of range": "FlashRuleError",
-        "PowerCut is not an OSError": False,
         "unknown flash name": "AttributeError",
         "lazy modules after use": ["ovl.flash_host",
                                    "ovl.squashfs_writer_format"],

@@ -9,7 +9,7 @@ import pytest
 
 COMMON = """
 from ovl_sim.simflash import SimFlash, Xorshift
-from ovl.flash import PowerCut
+from ovl_sim.simflash import PowerCut
 from ovl.logstore import LogStore, ROOT_INO, WHITEOUT, F_OPAQUE
 from ovl import compat
 

@@ -7,7 +7,7 @@ campaigns are exhaustive."""
 import pytest
 
 from ovl.dirlower import DirLower
-from ovl.flash import PowerCut
+from ovl_sim.simflash import PowerCut
 from ovl.overlay import mount
 
 from test_overlay import Rig, build_lower, snapshot

@@ -6,7 +6,7 @@ state."""
 import json
 
 from ovl.dirlower import DirLower
-from ovl.flash import PowerCut
+from ovl_sim.simflash import PowerCut
 from ovl.overlay import mount
 from ovl.paths import is_reg
 

@@ -15,7 +15,7 @@ from host_tools.serial.link import remote_error
 from ovl import agent, frames, fwslot
 from ovl.agent import Agent
 from ovl_sim.board_runner import boot, load_board, mount_overlay, open_sim
-from ovl.flash import PowerCut
+from ovl_sim.simflash import PowerCut
 from ovl_sim.simflash import SimFlash
 
 from conftest import ROOT

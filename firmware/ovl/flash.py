@@ -8,14 +8,14 @@ board adapters (blockdev, mtd) pass operations to real hardware.
 Region is a window onto a Flash (a partition): addresses are relative and
 every operation is bounds-checked against the window.
 
-BytesSource (images in RAM or in host files) and PowerCut (the
-simulator's power loss) live in ovl.flash_host, which a board never
-imports; ovl.flash.BytesSource and ovl.flash.PowerCut still name them.
+BytesSource (images in RAM or in host files) lives in ovl.flash_host,
+which a board never imports; ovl.flash.BytesSource still names it.  The
+simulator's power loss, PowerCut, is ovl_sim.simflash's.
 """
 
 
 def __getattr__(name):
-    if name in ("BytesSource", "PowerCut"):
+    if name == "BytesSource":
         from ovl import flash_host
         return getattr(flash_host, name)
     raise AttributeError(name)

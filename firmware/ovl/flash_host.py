@@ -1,18 +1,11 @@
-"""The host's side of the flash interface (ovl.flash): what tools, tests
-and the simulator use and a board's boot never does, kept apart so that
-a board's heap holds none of it.  ovl.flash.BytesSource and
-ovl.flash.PowerCut name these too (ovl.flash imports this module when a
-caller asks for one).
+"""The host's side of the flash interface (ovl.flash): what tools and
+tests use and a board's boot never does, kept apart so that a board's heap
+holds none of it.  ovl.flash.BytesSource names it too (ovl.flash imports
+this module when a caller asks for it).  The simulator's power loss,
+PowerCut, is the simulator's own (ovl_sim.simflash).
 """
 
 from ovl.flash import FlashRuleError
-
-
-class PowerCut(Exception):
-    """Raised by the fault-injecting simulator: the power is gone.
-
-    Not an OSError on purpose: no code in ovl may catch it and carry on.
-    """
 
 
 class BytesSource:

@@ -16,7 +16,17 @@ The chip lives in RAM (a bytearray) and can be persisted to a file that holds
 exactly the chip's bytes, so a flash file is also a raw dump.
 """
 
-from ovl.flash import Flash, FlashRuleError, BadBlockError, PowerCut
+from ovl.flash import Flash, FlashRuleError, BadBlockError
+
+
+class PowerCut(Exception):
+    """Raised by the fault-injecting simulator: the power is gone.
+
+    Not an OSError on purpose: no code in ovl may catch it and carry on.
+    Defined here, with the simulator, so that a simulated board whose ovl
+    modules were injected over its REPL (ovl.flash only, not the host's
+    parts) can still import it.
+    """
 
 # How the operation in flight behaves when the power is cut:
 #   "clean"    it did not happen at all

@@ -20,7 +20,7 @@ from host_tools.cli import CliError
 from host_tools.commands.overlay import (Session, add_layer_args, open_session,
                                     power_cut_exit)
 from ovl import agent, compat
-from ovl.flash import PowerCut
+from ovl_sim.simflash import PowerCut
 from ovl.overlay import mount as mount_overlay
 
 

@@ -92,7 +92,8 @@ def counters_line(flash, since=None):
 def run(args):
     from host_tools.image.mkimage import build_image
     from ovl.logstore import LogStore
-    from ovl.flash import PowerCut, write_blocks
+    from ovl.flash import write_blocks
+    from ovl_sim.simflash import PowerCut
 
     board = load_board(args.board)
     work = args.workdir

@@ -38,7 +38,7 @@ from host_tools.crash.model import (DIR, FILE, SYMLINK, Model, ModelError,
                                     tree_diff, tree_matches)
 
 from ovl import compat
-from ovl.flash import PowerCut
+from ovl_sim.simflash import PowerCut
 from ovl.paths import is_dir, is_lnk, join
 from ovl_sim.simflash import SimFlash, Xorshift
 

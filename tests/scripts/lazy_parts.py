@@ -24,7 +24,6 @@ out["unknown format name"] = outcome(getattr, F, "NO_SUCH_LAYOUT")
 source = flash.BytesSource(b"abcdef")
 out["BytesSource read"] = [source.size, source.read(1, 3).decode()]
 out["BytesSource out of range"] = outcome(source.read, 4, 3)
-out["PowerCut is not an OSError"] = issubclass(flash.PowerCut, OSError)
 out["unknown flash name"] = outcome(getattr, flash, "NoSuchFlash")
 out["lazy modules after use"] = sorted(m for m in LAZY if m in sys.modules)
 report(out)

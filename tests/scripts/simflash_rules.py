@@ -6,7 +6,8 @@ argv[2] (some cases) a file path; the last line is the labelled results.
 import sys
 
 from checklib import outcome, report
-from ovl.flash import Region, PowerCut
+from ovl.flash import Region
+from ovl_sim.simflash import PowerCut
 from ovl_sim.simflash import SimFlash, TORN_MODES
 
 
