@@ -1378,3 +1378,14 @@ def test_gc_bound_near_full_holds_for_other_seeds(cpy, seed):
     out = near_full_runs(cpy, [(70, 70000 + seed), (85, 85000 + seed)])
     assert out == ["70", "True", "True", "True", "[]", "True",
                    "85", "True", "True", "True", "[]", "True"]
+
+
+
+def test_new_ino_never_hands_out_the_whiteout_value(runtime):
+    runtime.run_checks("logstore_last_inode.py", {
+        "new_ino after 0xFFFFFFFD": "0xfffffffe",
+        "new_ino after 0xFFFFFFFE": "ENOSPC",
+        "asked again": "ENOSPC",
+        "names after removing one": ["high"],
+        "fsck errors": [],
+    })

@@ -28,3 +28,29 @@ EXPECTED = {
 
 def test_paths_and_entry(runtime):
     runtime.run_checks("paths_and_entry.py", EXPECTED)
+
+
+def test_file_type_bits_are_spelled_only_in_ovl_paths():
+    """DEVELOPING.md: the S_IF* bits are declared once, in ovl.paths;
+    every other module names them (is_dir, S_IFMT ...), never as a raw
+    octal literal such as 0o170000."""
+    import os
+    import re
+    from conftest import ROOT
+    from ovl import paths
+    values = sorted(set(getattr(paths, n) for n in dir(paths)
+                        if n.startswith("S_IF")))
+    literal = re.compile(r"\b0o0*(%s)\b" % "|".join("%o" % v for v in values))
+    found = []
+    for top in ("firmware", "host_tools"):
+        for d, _, files in os.walk(os.path.join(ROOT, top)):
+            for name in files:
+                path = os.path.join(d, name)
+                if not name.endswith(".py") or path == paths.__file__:
+                    continue
+                with open(path, encoding="utf-8") as f:
+                    for n, line in enumerate(f, 1):
+                        if literal.search(line):
+                            found.append("%s:%d" % (os.path.relpath(path, ROOT),
+                                                    n))
+    assert found == [], found

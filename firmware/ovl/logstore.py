@@ -2267,6 +2267,9 @@ class Txn:
     def new_ino(self):
         self._check()
         ino = self.store.next_ino
+        from ovl.store_index import WHITEOUT_VALUE  # a dirent's whiteout
+        if ino >= WHITEOUT_VALUE:
+            raise compat.oserror(compat.ENOSPC, "no inode number left")
         self.store.next_ino += 1
         return ino
 
@@ -2617,6 +2620,7 @@ def check(store):
     """fsck: read every block in full, check every CRC and summary, walk the
     tree from the root, check link counts and the space accounting.
     Returns a report dict; report["errors"] is empty for a healthy store."""
+    from ovl.paths import is_dir, is_lnk
     errors = []
     warnings = []
     es = store.es
@@ -2693,7 +2697,7 @@ def check(store):
                               % (d, name, v))
                 continue
             refs[v] = refs.get(v, 0) + 1
-            if inode.mode & 0o170000 == 0o040000:
+            if is_dir(inode.mode):
                 if v in reachable:
                     errors.append("directory %d has more than one name" % v)
                     continue
@@ -2721,11 +2725,11 @@ def check(store):
             continue
         # link counts of files and symlinks (a directory's is the
         # overlay's business: it shows merged directories with 1)
-        if inode.mode & 0o170000 != 0o040000 and \
+        if not is_dir(inode.mode) and \
                 inode.nlink != refs.get(ino, 0):
             warnings.append("inode %d: nlink %d, %d names" %
                             (ino, inode.nlink, refs.get(ino, 0)))
-        if inode.mode & 0o170000 == 0o120000 and ino not in store.links:
+        if is_lnk(inode.mode) and ino not in store.links:
             errors.append("symlink inode %d has no target" % ino)
     for ino in orphans:
         warnings.append("inode %d is not reachable from the root (orphan)"
