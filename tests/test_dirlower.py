@@ -71,3 +71,31 @@ def test_dirlower_rejects_non_directory(tmp_path):
     p.write_bytes(b"x")
     with pytest.raises(OSError):
         DirLower(str(p))
+
+
+def test_names_that_are_not_utf8_never_break_a_mount(tmp_path, runtime):
+    """MicroPython cannot hold such a name in a str: DirLower leaves it
+    out there (it was a UnicodeError at mount); CPython lists it as
+    os.fsdecode does."""
+    root = os.fsencode(str(tmp_path))
+    os.makedirs(os.path.join(root, b"sub"))
+    os.makedirs(os.path.join(root, b"d\xfe"))
+    for rel, data in ((b"ok", b"ok\n"), (b"d\xfe/in", b"in\n"),
+                      (b"sub/bad\xff", b"bad\n"), (b"sub/good", b"good\n")):
+        with open(os.path.join(root, rel), "wb") as f:
+            f.write(data)
+    if runtime.name == "cpython":
+        bad_dir, bad = [os.fsdecode(b"d\xfe")], [os.fsdecode(b"bad\xff")]
+    else:
+        bad_dir, bad = [], []
+    runtime.run_checks("dirlower_non_utf8.py", {
+        "lower root": bad_dir + ["ok", "sub"],
+        "lower sub": bad + ["good"],
+        "identity": "ok",
+        "mount": "ok",
+        "root": bad_dir + ["ok", "sub"],
+        "sub after a write": bad + ["good", "new"],
+        "read /sub/good": "good\n",
+        "sub after remount": bad + ["good", "new"],
+        "fsck": [],
+    }, args=[str(tmp_path)])

@@ -8,7 +8,9 @@ the image reader.
 
 MicroPython has neither lstat nor readlink: there a symlink is recognised
 by the type os.ilistdir reports, stat describes it as S_IFLNK 0o777 with
-size 0, and readlink raises OSError(EOPNOTSUPP).
+size 0, and readlink raises OSError(EOPNOTSUPP).  Nor has it
+surrogateescape: a name that is not UTF-8 is not listed there (on CPython
+it is, decoded as os.fsdecode does).
 """
 
 import os
@@ -27,10 +29,18 @@ def _utf8(name):
 
 
 def _list(host_dir):
-    """[(name, S_IF* type or None)]: the type is needed only without lstat."""
+    """[(name, S_IF* type or None)]: the type is needed only without lstat.
+    Without lstat (MicroPython) names are listed as bytes: one that is not
+    UTF-8 cannot be a str there (no surrogateescape), so it is left out."""
     if _HAS_LSTAT:
         return [(name, None) for name in os.listdir(host_dir)]
-    return [(item[0], item[1] & S_IFMT) for item in os.ilistdir(host_dir)]
+    out = []
+    for item in os.ilistdir(host_dir.encode()):
+        try:
+            out.append((str(item[0], "utf-8"), item[1] & S_IFMT))
+        except UnicodeError:
+            pass
+    return out
 
 
 class DirLower:
