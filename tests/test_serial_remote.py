@@ -26,6 +26,7 @@ def booted(tmp_path):
     (root / "bin").mkdir()
     (root / "etc" / "motd").write_bytes(b"hello from the lower\n")
     (root / "bin" / "sh").write_bytes(os.urandom(9000))
+    os.symlink("sh", str(root / "bin" / "ash"))
     img = tmp_path / "fw.sqfs"
     subprocess.run(["mksquashfs", str(root), str(img), "-noappend",
                     "-all-root", "-comp", "gzip", "-quiet"], check=True,
@@ -86,6 +87,39 @@ def test_verbs_over_the_union(booted):
                                           {"path": "/"})["entries"]]
     assert names == ["bin", "etc"]
     link.bye()
+
+
+def cli(*argv):
+    """Run `ovl ARGV` in this process: (status, stdout + stderr)."""
+    import contextlib
+    from host_tools.cli import main as cli_main
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        status = cli_main(list(argv))
+    return status, out.getvalue()
+
+
+def test_remote_ls_l_shows_symlink_targets_as_fs_ls_does(booted):
+    b, link, root = booted
+    link.bye()
+    link.ser.close()
+    image = str(root.parent / "fw.sqfs")
+    listed = {}
+    for path in ("/bin", "/bin/ash"):
+        status, remote = cli("remote", "--port", b.port, "--no-bootstrap",
+                             "--boot-wait", "15", "ls", "-l", path)
+        assert status == 0, remote
+        status, local = cli("fs", "ls", "--lower", image, "-l", path)
+        assert status == 0, local
+        assert remote == local, (path, remote, local)
+        listed[path] = remote.splitlines()
+    ash = [line for line in listed["/bin"] if " ash" in line]
+    assert ash and ash[0].startswith("l") and ash[0].endswith(" ash -> sh"), \
+        listed
+    assert listed["/bin/ash"] == ash, listed
+    sh = [line for line in listed["/bin"] if line.split()[-1:] == ["sh"]
+          and " -> " not in line]
+    assert len(sh) == 1 and sh[0].startswith("-"), listed
 
 
 @pytest.mark.slow
