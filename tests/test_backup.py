@@ -374,3 +374,81 @@ def test_restore_from_a_fifo_is_refused_without_waiting(layers, tmp_path):
     status, out, err = answer[0]
     assert status == 1 and "not a regular file" in err, err
     assert len(err.splitlines()) == 1
+
+
+def board_upper(flash, tmp_path):
+    """The sim board's upper partition, from its flash file, as an image."""
+    part = load_board("sim").first_of_type("ovl")
+    upper = tmp_path / "board-upper.img"
+    upper.write_bytes(flash.read_bytes()[part.offset:part.offset + part.size])
+    return upper
+
+
+def test_remote_restore_gives_the_board_the_same_diff_and_tree(layers,
+                                                               tmp_path):
+    """`ovl remote restore` of an `ovl backup` onto a freshly flashed board:
+    its upper then holds the same diff and merged tree as the upper the
+    backup came from; a second run changes nothing; a restore cut by a
+    power cut between two steps finishes when run again."""
+    lower, upper = layers
+    old = file_contents(lower, upper)
+    before = changed(lower, upper)
+    new = file_contents(lower, upper)
+    backup = tmp_path / "b.tar"
+    assert ovl("backup", "--lower", lower, "--upper", upper, backup)[0] == 0
+    from host_tools.commands.backup import remote_restore
+    from sim_board import booted_board
+    flash = tmp_path / "flash.bin"
+    with booted_board(ROOT + "/boards/sim.json", str(flash),
+                      lower.read_bytes()) as (sim, link):
+        # a power cut after the 12th step's reply: part of the backup is
+        # on the board, each file whole or absent
+        sim.cut_after_replies(link, 12)
+        with pytest.raises(serial_link.LinkError):
+            remote_restore(link, str(backup))
+        link.ser.close()
+        cut = file_contents(lower, board_upper(flash, tmp_path))
+        assert cut != old and cut != new, "the cut fell before or after"
+        for path, digest in cut.items():
+            if "/.ovl-" not in path:
+                assert digest in (old.get(path), new.get(path)), path
+        sim.restart()
+        for run in ("resumed", "again"):
+            status, out, err = ovl("remote", "--port", sim.port,
+                                   "--no-bootstrap", "--boot-wait", "15",
+                                   "restore", backup)
+            assert status == 0 and out.startswith("restore: "), out + err
+        assert "0 files written, 0 put in place, 0 attributes set, 0 " \
+            "removed" in out, out
+        sim.kill()
+    upper = board_upper(flash, tmp_path)
+    assert state(lower, upper) == before
+    status, out, err = ovl("fsck", upper)
+    assert status == 0 and "0 errors" in out, out
+
+
+def test_remote_restore_stops_before_any_change_on_an_older_agent(layers,
+                                                                  tmp_path):
+    """An agent that predates FS_OP answers it ENOSYS: the restore asks
+    first, so it stops in one line having sent nothing that changes."""
+    from host_tools.cli import CliError
+    from host_tools.commands.backup import remote_restore
+    from host_tools.serial.link import RemoteError
+    from ovl import compat
+    lower, upper = layers
+    changed(lower, upper)
+    backup = tmp_path / "b.tar"
+    assert ovl("backup", "--lower", lower, "--upper", upper, backup)[0] == 0
+
+    class OlderAgent:
+        sent = []
+
+        def call_json(self, kind, obj=None):
+            self.sent.append(agent.NAMES[kind])
+            if kind not in (agent.FS_STAT, agent.FS_LS, agent.FS_GET):
+                raise RemoteError(compat.ENOSYS, "board refused: ENOSYS")
+            raise AssertionError("the restore began before asking")
+
+    with pytest.raises(CliError, match="update ovl on the board"):
+        remote_restore(OlderAgent(), str(backup))
+    assert OlderAgent.sent == ["op"]

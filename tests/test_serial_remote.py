@@ -74,6 +74,12 @@ def test_verbs_over_the_union(booted):
     assert ["modified", "/etc/motd"] in changes
     assert ["added", "/data"] in changes
     assert call(agent.FS_FSCK)["problems"] == []
+    # FS_OP calls only the overlay operations it lists
+    call(agent.FS_OP, {"op": "chmod", "args": ["/data/e2", 0o600]})
+    assert call(agent.FS_STAT, {"path": "/data/e2"})["mode"] == 0o100600
+    with pytest.raises(RemoteError, match="EINVAL"):
+        call(agent.FS_OP, {"op": "reset", "args": []})
+    assert call(agent.FS_STAT, {"path": "/data"})["layer"] == "upper"
     call(agent.FS_REVERT, {"path": "/etc/motd"})
     assert get(link, "/etc/motd") == b"hello from the lower\n"
     with pytest.raises(RemoteError, match="ENOENT"):

@@ -51,6 +51,7 @@ FS_DIFF = 0x17
 FS_REVERT = 0x18
 FS_RESET = 0x19
 FS_FSCK = 0x1A
+FS_OP = 0x1B    # one of FS_OPS, as a restore sets what put, mkdir, mv cannot
 # firmware upgrades (ovl.upgrade): partial files, keep them whole, conflicts
 UP_SCAN = 0x20
 UP_KEEP = 0x21
@@ -62,7 +63,8 @@ NAMES = {HELLO: "hello", READ: "read", HASH: "hash", HASHES: "hashes",
          BYE: "bye", DATA: "data", FS_LS: "ls", FS_STAT: "stat",
          FS_GET: "get", FS_PUT: "put", FS_RM: "rm", FS_MKDIR: "mkdir",
          FS_MV: "mv", FS_DIFF: "diff", FS_REVERT: "revert",
-         FS_RESET: "reset", FS_FSCK: "fsck", UP_SCAN: "upgrade-scan",
+         FS_RESET: "reset", FS_FSCK: "fsck", FS_OP: "op",
+         UP_SCAN: "upgrade-scan",
          UP_KEEP: "upgrade-keep", UP_CONFLICTS: "conflicts"}
 
 # Commands that change nothing: a retransmission simply runs them again.
@@ -184,7 +186,7 @@ class Agent:
             FS_PUT: self.fs_put, FS_RM: self.fs_rm, FS_MKDIR: self.fs_mkdir,
             FS_MV: self.fs_mv, FS_DIFF: self.fs_diff,
             FS_REVERT: self.fs_revert, FS_RESET: self.fs_reset,
-            FS_FSCK: self.fs_fsck, UP_SCAN: self.up_scan,
+            FS_FSCK: self.fs_fsck, FS_OP: self.fs_op, UP_SCAN: self.up_scan,
             UP_KEEP: self.up_keep, UP_CONFLICTS: self.up_conflicts}
 
     # ----- the loop -------------------------------------------------------
@@ -605,7 +607,8 @@ class Agent:
         return b""
 
     def fs_mkdir(self, payload):
-        self._fs().mkdir(json.loads(payload)["path"])
+        req = json.loads(payload)
+        self._fs().mkdir(req["path"], req.get("mode", 0o777))
         return b""
 
     def fs_mv(self, payload):
@@ -659,6 +662,14 @@ class Agent:
     def fs_fsck(self, payload):
         return {"problems": list(self._fs().fsck())}
 
+    def fs_op(self, payload):
+        """{op, args}: the overlay's op(*args), one transaction."""
+        req = json.loads(payload)
+        if req["op"] not in FS_OPS:
+            raise compat.oserror(compat.EINVAL, "no overlay op %r" % req["op"])
+        getattr(self._fs(), req["op"])(*req["args"])
+        return b""
+
     # ----- firmware upgrades (docs/SERIAL.md, "Upgrades") -------------------
 
     def up_scan(self, payload):
@@ -689,6 +700,9 @@ class Agent:
         out, truncated = self._fit_pairs(upgrade.conflicts(fs))
         return {"conflicts": out, "truncated": truncated}
 
+
+# What FS_OP may call (docs/SERIAL.md): what a restore needs beside put.
+FS_OPS = ("chmod", "chown", "utime", "symlink", "link", "mknod")
 
 # A put streams into "<dir>/<PUT_PREFIX><name>": a reserved name, never
 # listed or diffed, removed when the put fails and at the agent's start.

@@ -6,9 +6,11 @@ files, kept across a firmware update or a factory reset (docs/BACKUP.md).
     ovl reset   --lower L --upper U [--keep PATH...] [--board B] [--next-boot]
 
 `ovl remote backup OUT.tar` (commands/serial.py) reads a board's overlay
-through RemoteOverlay, here, and writes the same form.
+through RemoteOverlay, here, and writes the same form; `ovl remote restore
+IN.tar` applies one to a board through RemoteTree.
 """
 
+import io
 import os
 import stat
 import sys
@@ -19,6 +21,7 @@ from host_tools.backup import largest_file, restore, write_backup
 from host_tools.cli import CliError
 from host_tools.commands.overlay import (Session, add_layer_args, open_session,
                                     power_cut_exit)
+from host_tools.serial.link import RemoteError
 from ovl import agent, compat
 from ovl_sim.simflash import PowerCut
 from ovl.overlay import mount as mount_overlay
@@ -79,12 +82,12 @@ class RemoteOverlay:
     open for reading), asked of a board's agent over a serial link."""
 
     def __init__(self, link):
-        self.link = link
+        self.conn = link        # not .link: a restore calls ovl.link()
         self.stats = {}
 
     def diff(self, path="/"):
         from host_tools.commands.serial import remote_diff
-        changes, truncated = remote_diff(self.link, path)
+        changes, truncated = remote_diff(self.conn, path)
         if truncated:
             raise CliError("the board's agent cannot page its diff;"
                            " flash a newer ovl")
@@ -92,13 +95,13 @@ class RemoteOverlay:
 
     def listdir(self, path):
         from host_tools.commands.serial import remote_ls_pages
-        return [e[0] for page in remote_ls_pages(self.link, path)
+        return [e[0] for page in remote_ls_pages(self.conn, path)
                 for e in page]
 
     def stat_record(self, path):
         st = self.stats.get(path)
         if st is None:
-            st = self.link.call_json(agent.FS_STAT, {"path": path,
+            st = self.conn.call_json(agent.FS_STAT, {"path": path,
                                                      "lower": True})
             self.stats[path] = st
         return st
@@ -114,9 +117,95 @@ class RemoteOverlay:
     def open(self, path, mode="rb"):
         from host_tools.commands.serial import remote_get
         f = tempfile.TemporaryFile()
-        remote_get(self.link, path, f)
+        remote_get(self.conn, path, f)
         f.seek(0)
         return f
+
+
+class RemoteTree(RemoteOverlay):
+    """What a restore does to an Overlay, asked of a board's agent: file
+    data by FS_PUT (the file appears whole, by a rename on the board),
+    FS_MKDIR, FS_MV, FS_RM, and FS_OP for the rest.  Nothing is cached:
+    the tree changes as the restore goes."""
+
+    def stat_record(self, path):
+        return self.conn.call_json(agent.FS_STAT, {"path": path})
+
+    def layer_of(self, path):
+        return self.stat_record(path)["layer"]
+
+    def open(self, path, mode="rb"):
+        if mode == "rb":
+            return RemoteOverlay.open(self, path)
+        return PutOnClose(self.conn, path)
+
+    def mkdir(self, path, mode=0o777):
+        self.conn.call_json(agent.FS_MKDIR, {"path": path, "mode": mode})
+
+    def remove(self, path):
+        self.conn.call_json(agent.FS_RM, {"path": path})
+
+    rmdir = remove          # the agent's rm takes both kinds
+
+    def rename(self, src, dst):
+        self.conn.call_json(agent.FS_MV, {"src": src, "dst": dst})
+
+    def _op(self, op, *args):
+        try:
+            self.conn.call_json(agent.FS_OP, {"op": op, "args": args})
+        except RemoteError as e:
+            if e.errno != compat.ENOSYS:
+                raise
+            raise CliError("the board's agent cannot restore (it predates"
+                           " FS_OP); update ovl on the board first")
+
+    def check(self):
+        """Stop before any change if the agent predates FS_OP: it answers
+        an op it does not list with EINVAL, an older agent with ENOSYS."""
+        try:
+            self._op("")
+        except RemoteError as e:
+            if e.errno != compat.EINVAL:
+                raise
+
+    def chmod(self, path, mode):
+        self._op("chmod", path, mode)
+
+    def chown(self, path, uid, gid, follow=True):
+        self._op("chown", path, uid, gid, follow)
+
+    def utime(self, path, times):
+        self._op("utime", path, list(times))
+
+    def symlink(self, target, path):
+        self._op("symlink", target, path)
+
+    def link(self, src, dst):
+        self._op("link", src, dst)
+
+    def mknod(self, path, mode):
+        self._op("mknod", path, mode)
+
+
+class PutOnClose:
+    """A file written whole: its bytes go to the board as one put when the
+    `with` block ends without an error."""
+
+    def __init__(self, conn, path):
+        self.conn = conn
+        self.path = path
+        self.buf = io.BytesIO()
+
+    def write(self, data):
+        return self.buf.write(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is None:
+            from host_tools.commands.serial import remote_put
+            remote_put(self.conn, self.path, self.buf.getvalue())
 
 
 class RemoteLower:
@@ -183,11 +272,30 @@ def run_restore(args):
     finally:
         session.release()
         tar.close()
+    print_restored(args.backup, done)
+    return 0
+
+
+def print_restored(path, done):
     print("restore: %s: %d files written, %d put in place, %d attributes set,"
           " %d removed, %d already there" % (
-              args.backup, done["written"], done["renamed"], done["attrs"],
+              path, done["written"], done["renamed"], done["attrs"],
               done["removed"], done["unchanged"]))
-    return 0
+
+
+def remote_restore(link, path):
+    """`ovl remote restore IN.tar`: apply a backup to a board's overlay,
+    one agent request per step; rerun after a cut to finish it."""
+    tar = open_backup(path)
+    try:
+        tree = RemoteTree(link)
+        tree.check()
+        done = restore(tree, tar)
+    except (tarfile.TarError, EOFError) as e:
+        raise CliError("backup %s is damaged: %s" % (path, e))
+    finally:
+        tar.close()
+    print_restored(path, done)
 
 
 def need_upper(args):

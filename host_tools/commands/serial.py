@@ -537,7 +537,8 @@ def run_remote(args):
             "rm": (1, 1), "rmdir": (1, 1), "mkdir": (1, 1), "mv": (2, 2),
             "diff": (0, 1), "revert": (1, 1), "reset": (0, 1),
             "fsck": (0, 0), "stat": (1, 1), "layer": (1, 1),
-            "conflicts": (0, 0), "info": (0, 0), "backup": (1, 1)}[verb]
+            "conflicts": (0, 0), "info": (0, 0), "backup": (1, 1),
+            "restore": (1, 1)}[verb]
     if not need[0] <= len(args.args) <= need[1]:
         raise CliError("remote %s takes %d to %d arguments" % (verb, need[0],
                                                                need[1]))
@@ -634,6 +635,9 @@ def remote_verb(link, verb, a, data, keep=None, layer="merged"):
     elif verb == "backup":
         from host_tools.commands.backup import remote_backup
         remote_backup(link, a[0])
+    elif verb == "restore":
+        from host_tools.commands.backup import remote_restore
+        remote_restore(link, a[0])
     elif verb == "reset":
         when = a[0] if a else "now"
         if when not in ("now", "boot"):
@@ -667,11 +671,12 @@ def add_remote_args(p):
     p.add_argument("verb", choices=("ls", "stat", "cat", "get", "put", "rm",
                                     "rmdir", "mkdir", "mv", "diff", "revert",
                                     "reset", "fsck", "layer", "conflicts",
-                                    "info", "backup"))
+                                    "info", "backup", "restore"))
     p.add_argument("-l", dest="long", action="store_true",
                    help="ls: long listing, as `ovl fs ls -l`")
     p.add_argument("args", nargs="*", help="paths (put: LOCAL REMOTE; reset:"
-                   " now|boot; backup: OUT.tar on the host)")
+                   " now|boot; backup: OUT.tar, restore: IN.tar on the"
+                   " host)")
     p.add_argument("--layer", choices=("merged", "lower"), default="merged",
                    help="cat, get: lower = the firmware's own version, "
                         "whatever the upper holds (after an upgrade: see "
@@ -686,6 +691,6 @@ COMMANDS = {
               " verified, resumable", add_flash_args, run_flash),
     "remote": ("manage a board's overlay over serial (info, ls, stat, cat,"
                " get, put, rm, rmdir, mkdir, mv, diff, revert, reset, fsck, "
-               "layer, conflicts, backup)",
+               "layer, conflicts, backup, restore)",
                add_remote_args, run_remote),
 }
