@@ -51,7 +51,7 @@ FS_DIFF = 0x17
 FS_REVERT = 0x18
 FS_RESET = 0x19
 FS_FSCK = 0x1A
-FS_OP = 0x1B    # one of FS_OPS, as a restore sets what put, mkdir, mv cannot
+FS_OP = 0x1B    # chmod, chown, utime, symlink, link, mknod (a restore)
 # firmware upgrades (ovl.upgrade): partial files, keep them whole, conflicts
 UP_SCAN = 0x20
 UP_KEEP = 0x21
@@ -665,7 +665,9 @@ class Agent:
     def fs_op(self, payload):
         """{op, args}: the overlay's op(*args), one transaction."""
         req = json.loads(payload)
-        if req["op"] not in FS_OPS:
+        # what a restore needs beside put, mkdir, mv, rm (docs/SERIAL.md)
+        if req["op"] not in ("chmod", "chown", "utime", "symlink", "link",
+                             "mknod"):
             raise compat.oserror(compat.EINVAL, "no overlay op %r" % req["op"])
         getattr(self._fs(), req["op"])(*req["args"])
         return b""
@@ -700,9 +702,6 @@ class Agent:
         out, truncated = self._fit_pairs(upgrade.conflicts(fs))
         return {"conflicts": out, "truncated": truncated}
 
-
-# What FS_OP may call (docs/SERIAL.md): what a restore needs beside put.
-FS_OPS = ("chmod", "chown", "utime", "symlink", "link", "mknod")
 
 # A put streams into "<dir>/<PUT_PREFIX><name>": a reserved name, never
 # listed or diffed, removed when the put fails and at the agent's start.
