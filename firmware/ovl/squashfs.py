@@ -21,7 +21,7 @@ import struct
 from ovl import compat
 from ovl import squashfs_format as F
 from ovl.lower import Entry
-from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK
+from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
 
 _unpack_from = struct.unpack_from
 
@@ -44,46 +44,21 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-class _FileLoc:
-    """Where a regular file's blocks are, plus a cursor for sequential reads.
-
-    The cursor (block index, its data position, its block-list position)
-    lets consecutive reads continue the block-list walk instead of summing
-    every earlier block size again.
-    """
-
-    def __init__(self, ref, start, fragment, frag_offset, list_pos, list_off,
-                 nblocks):
-        self.ref = ref
-        self.start = start
-        self.fragment = fragment
-        self.frag_offset = frag_offset
-        self.list_pos = list_pos
-        self.list_off = list_off
-        self.nblocks = nblocks
-        self.cur_index = 0
-        self.cur_data = start
-        self.cur_pos = list_pos
-        self.cur_off = list_off
-
-
-class _DirLoc:
-    """Where a directory's listing is, and its index (extended dirs)."""
-
-    def __init__(self, ref, start_block, offset, listing_size, index_count,
-                 index_pos, index_off, parent):
-        self.ref = ref
-        self.start_block = start_block
-        self.offset = offset
-        self.listing_size = listing_size
-        self.index_count = index_count
-        self.index_pos = index_pos
-        self.index_off = index_off
-        self.parent = parent
-
-
 class _Loc:
-    """Any other inode: a symlink's target is at (pos, off)."""
+    """Where an inode's parts are: ref is its inode reference, (pos, off)
+    the metadata position just after it (a file's block list, an extended
+    directory's index, a symlink's target).  _inode adds a file's and a
+    directory's fields; one class for every kind, since each class costs a
+    board about 230 B of heap.
+
+    A file: start (its first data block), fragment, frag_offset, nblocks,
+    and a cursor for sequential reads (cur_index: a block index; cur_data:
+    its data position; cur_pos, cur_off: its block-list position), so
+    consecutive reads continue the block-list walk instead of summing every
+    earlier block size again.
+    A directory: start_block and offset (its listing), listing_size,
+    index_count (extended directories), parent.
+    """
 
     def __init__(self, ref, pos=0, off=0):
         self.ref = ref
@@ -182,7 +157,7 @@ def _make_decompressor(compression, block_log):
         # "lzma-alone" streams (13-byte properties + size header).
         fmt = lzma.FORMAT_XZ if compression == F.COMP_XZ else lzma.FORMAT_ALONE
 
-        def xz_block(data, limit):
+        def xz_block(data, limit, _wbits=0):
             d = lzma.LZMADecompressor(fmt)
             try:
                 out = d.decompress(data, limit + 1)
@@ -288,11 +263,16 @@ class SquashFS:
                 dir_end = start
         if sb["no_ids"] == 0:
             raise _errors().BadSuperblockError("id table is empty")
-        self._check_index(sb["id_table_start"], sb["no_ids"], F.ID_ENTRY_SIZE,
-                          dtab, used, "id")
-        if sb["fragments"]:
-            self._check_index(sb["fragment_table_start"], sb["fragments"],
-                              F.FRAGMENT_ENTRY_SIZE, dtab, used, "fragment")
+        # the lookup tables' indexes (a table of no fragments has none)
+        for what, count, start, entry_size in (
+                ("id", sb["no_ids"], sb["id_table_start"], F.ID_ENTRY_SIZE),
+                ("fragment", sb["fragments"], sb["fragment_table_start"],
+                 F.FRAGMENT_ENTRY_SIZE)):
+            nblocks = F.table_blocks(count, entry_size)
+            if count and (start == F.TABLE_ABSENT or start < dtab
+                          or start + 8 * nblocks > used):
+                raise _errors().BadSuperblockError(
+                    "%s table index out of range" % what)
         block, offset = F.split_inode_ref(sb["root_inode"])
         if itab + block >= dtab or offset >= F.METADATA_SIZE:
             raise _errors().BadSuperblockError(
@@ -323,13 +303,6 @@ class SquashFS:
         """The superblock's fields by name (decoded again on each use: a
         board keeps only the 96 raw bytes)."""
         return F.decode(F.SUPERBLOCK, self._raw_superblock)
-
-    @staticmethod
-    def _check_index(start, count, entry_size, low, used, what):
-        nblocks = F.table_blocks(count, entry_size)
-        if start == F.TABLE_ABSENT or start < low or start + 8 * nblocks > used:
-            raise _errors().BadSuperblockError(
-                "%s table index out of range" % what)
 
     # -- raw reads ----------------------------------------------------------
 
@@ -523,7 +496,14 @@ class SquashFS:
                     raise _errors().BadInodeError(
                         "inode %d: fragment offset %d beyond "
                         "block size" % (ino, frag_offset))
-            loc = _FileLoc(ref, start, fragment, frag_offset, pos, off, nblocks)
+            loc = _Loc(ref, pos, off)
+            loc.start = loc.cur_data = start
+            loc.fragment = fragment
+            loc.frag_offset = frag_offset
+            loc.nblocks = nblocks
+            loc.cur_index = 0
+            loc.cur_pos = pos
+            loc.cur_off = off
         elif kind == F.DIR_TYPE:
             if itype == F.DIR_TYPE:
                 start_block, nlink, size, doff, parent = body
@@ -535,8 +515,12 @@ class SquashFS:
                     "inode %d: listing offset %d out of range"
                     % (ino, doff))
             listing = size - F.DIR_SIZE_EXTRA if size >= 4 else 0
-            loc = _DirLoc(ref, start_block, doff, listing, icount, pos, off,
-                          parent)
+            loc = _Loc(ref, pos, off)
+            loc.start_block = start_block
+            loc.offset = doff
+            loc.listing_size = listing
+            loc.index_count = icount
+            loc.parent = parent
         elif kind == F.SYMLINK_TYPE:
             nlink, size = body
             if size > _MAX_SYMLINK:
@@ -546,7 +530,9 @@ class SquashFS:
         elif kind == F.BLKDEV_TYPE or kind == F.CHRDEV_TYPE:
             nlink, word = body[0], body[1]
             major, minor = F.decode_rdev(word)
-            rdev = _makedev(major, minor)
+            # Linux (glibc) makedev encoding of a device number
+            rdev = (((major & 0xFFFFF000) << 32) | ((major & 0xFFF) << 8)
+                    | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))
             size = 0
             loc = _Loc(ref)
         else:
@@ -625,15 +611,6 @@ class SquashFS:
                 yield (raw, (start_block << 16) | ioff,
                        (base + delta) & 0xFFFFFFFF, etype)
 
-    def _dir_loc(self, entry):
-        loc = entry.loc
-        if not isinstance(loc, _DirLoc):
-            raise compat.oserror(compat.ENOTDIR, entry.name)
-        return loc
-
-    def _listing_start(self, d):
-        return self.directory_table_start + d.start_block, d.offset
-
     def _find(self, d, target):
         """(ref, ino, type) of `target` (bytes) in dir d, or None.
 
@@ -641,10 +618,11 @@ class SquashFS:
         metadata block; jump to the last one whose first name <= target so a
         lookup reads about one metadata block of a large listing.
         """
-        pos, off = self._listing_start(d)
+        pos = self.directory_table_start + d.start_block
+        off = d.offset
         consumed = 0
         if d.index_count:
-            ipos, ioff = d.index_pos, d.index_off
+            ipos, ioff = d.pos, d.off
             low, high = self.inode_table_start, self.directory_table_start
             for _ in range(d.index_count):
                 head, ipos, ioff = self._meta_unpack(_DIR_INDEX_FMT, 12, ipos,
@@ -698,7 +676,7 @@ class SquashFS:
         for name in path.split("/"):
             if not name:
                 continue
-            if not isinstance(entry.loc, _DirLoc):
+            if entry.mode & S_IFMT != S_IFDIR:
                 raise compat.oserror(compat.ENOTDIR, path)
             raw = _encode_name(name)
             found = self._find(entry.loc, raw)
@@ -710,10 +688,12 @@ class SquashFS:
     stat = lookup
 
     def _entry_listing(self, entry):
-        """The (checked) listing of a directory Entry, and its _DirLoc."""
-        d = self._dir_loc(entry)
-        pos, off = self._listing_start(d)
-        return d, self._listing(d, pos, off, 0)
+        """The (checked) listing of a directory Entry, and its _Loc."""
+        if entry.mode & S_IFMT != S_IFDIR:
+            raise compat.oserror(compat.ENOTDIR, entry.name)
+        d = entry.loc
+        return d, self._listing(d, self.directory_table_start + d.start_block,
+                                d.offset, 0)
 
     def readdir(self, entry):
         """(name, Entry) pairs in UTF-8 byte order, one inode at a time."""
@@ -740,10 +720,10 @@ class SquashFS:
     def read(self, entry, offset, n):
         """Up to n bytes of a regular file from offset (short only at EOF)."""
         f = entry.loc
-        if not isinstance(f, _FileLoc):
-            if isinstance(f, _DirLoc):
-                raise compat.oserror(compat.EISDIR, entry.name)
-            raise compat.oserror(compat.EINVAL, entry.name)
+        kind = entry.mode & S_IFMT
+        if kind != S_IFREG:
+            raise compat.oserror(compat.EISDIR if kind == S_IFDIR
+                                 else compat.EINVAL, entry.name)
         if offset < 0 or n < 0:
             raise compat.oserror(compat.EINVAL, entry.name)
         size = entry.size
@@ -831,7 +811,7 @@ class SquashFS:
         first, refusing directory loops (for tools and tests)."""
         top = self.lookup(path)
         yield path, top
-        if not isinstance(top.loc, _DirLoc):
+        if top.mode & S_IFMT != S_IFDIR:
             return
         ancestors = [top.loc.ref]
         stack = [(path.rstrip("/"), self.readdir(top))]
@@ -845,7 +825,7 @@ class SquashFS:
             name, child = step
             child_path = base + "/" + name
             yield child_path, child
-            if isinstance(child.loc, _DirLoc):
+            if child.mode & S_IFMT == S_IFDIR:
                 if child.loc.ref in ancestors:
                     raise _errors().DirectoryLoopError(
                         "%s is its own ancestor"
@@ -864,8 +844,8 @@ class SquashFS:
         if index < f.cur_index:     # back to the first block
             f.cur_index = 0
             f.cur_data = f.start
-            f.cur_pos = f.list_pos
-            f.cur_off = f.list_off
+            f.cur_pos = f.pos
+            f.cur_off = f.off
         low, high = self.inode_table_start, self.directory_table_start
         pos, off = f.cur_pos, f.cur_off
         data_pos = f.cur_data
@@ -915,8 +895,7 @@ class SquashFS:
             run_bytes = _RUN_BYTES
         else:
             # xz costs far more than a source read: a block at a time.
-            checked = self._inflate
-            inflate = lambda raw, limit, _w: checked(raw, limit)
+            inflate = self._inflate         # xz_block: wbits unused
             wbits = 0
             run_bytes = 0
         append = pieces.append
@@ -972,8 +951,13 @@ class SquashFS:
                             tail = bs
                         if (len(outs[-1]) != tail
                                 or sum(map(len, outs)) != whole + tail):
-                            self._check_run(pos, sizes, outs, block_start,
-                                            entry)
+                            at, start = pos, block_start
+                            for k in range(len(sizes)):
+                                if len(outs[k]) != bs:
+                                    self._check_short(at, sizes[k], outs[k],
+                                                      start, entry)
+                                at += sizes[k]
+                                start += bs
                         pieces.extend(outs)
                         data = outs[-1]
                         last_pos = pos + size - sizes[-1]
@@ -1012,15 +996,6 @@ class SquashFS:
         if offset > first_start:
             pieces[0] = pieces[0][offset - first_start:]
         return pos
-
-    def _check_run(self, pos, sizes, outs, block_start, entry):
-        """_check_short for each block of a run."""
-        bs = self.block_size
-        for k in range(len(sizes)):
-            if len(outs[k]) != bs:
-                self._check_short(pos, sizes[k], outs[k], block_start, entry)
-            pos += sizes[k]
-            block_start += bs
 
     def _check_short(self, pos, word, data, block_start, entry):
         """A block inflated to less than the block size: only the last
@@ -1119,8 +1094,3 @@ class SquashFS:
             return data
         return data[start:start + expected]
 
-
-def _makedev(major, minor):
-    """Linux (glibc) makedev encoding of a device number."""
-    return (((major & 0xFFFFF000) << 32) | ((major & 0xFFF) << 8)
-            | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))

@@ -556,7 +556,7 @@ def code_costs(work, sizes=COST_SIZES):
     image: the least-squares slope over modules of `sizes` items, each
     imported by a fresh micropython; "empty module" is a module of one
     `pass` itself."""
-    from host_tools import romfs as rf
+    from host_tools.image import romfs as rf
     cases = cost_cases()
     src = os.path.join(work, "cc-src")
     mpy = os.path.join(work, "cc-mpy")
