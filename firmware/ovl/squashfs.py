@@ -72,8 +72,8 @@ _DIR_ENTRY_FMT = F.DIR_ENTRY[0]
 _DIR_INDEX_FMT = F.DIR_INDEX[0]
 # inode type -> size of its body (F.INODE_BODY has the formats): a
 # bytearray, where a dict of (format, size) tuples took 14 tuples of heap
-_BODY_SIZES = bytearray(16)
-for _t in F.INODE_BODY:
+_BODY_SIZES = bytearray(len(F.INODE_BODY))
+for _t in range(1, len(F.INODE_BODY)):
     _BODY_SIZES[_t] = F.size_of(F.INODE_BODY[_t])
 _LONGEST_INODE = 16 + max(_BODY_SIZES)
 _MAX_SYMLINK = 65535            # far above PATH_MAX; bounds the allocation
@@ -98,11 +98,10 @@ _IDENTITY_TAIL_MIN = 1024       # image-end bytes hashed even after a long walk
 def _body_format(itype, ref):
     """The struct format of an inode body of type itype (its size:
     _BODY_SIZES[itype])."""
-    layout = F.INODE_BODY.get(itype)
-    if layout is None:
+    if not 0 < itype < len(F.INODE_BODY):
         raise _errors().BadInodeError(
             "inode 0x%x has unknown type %d" % (ref, itype))
-    return layout[0]
+    return F.INODE_BODY[itype][0]
 
 
 def _decode_name(raw):
@@ -130,11 +129,11 @@ def _zlib_error(e, limit):
 
 def _make_decompressor(compression, block_log):
     """inflate(data, limit) for the image's compressor on this runtime."""
-    name = F.COMPRESSION_NAMES.get(compression)
-    block_size = 1 << block_log
-    if name is None:
+    if not 0 < compression < len(F.COMPRESSION_NAMES):
         raise _errors().BadSuperblockError(
             "unknown compressor id %d" % compression)
+    name = F.COMPRESSION_NAMES[compression]
+    block_size = 1 << block_log
     if compression == F.COMP_ZLIB:
         inflate = compat.inflate
         # Every block is compressed alone, so no back-reference reaches
@@ -273,8 +272,8 @@ class SquashFS:
                           or start + 8 * nblocks > used):
                 raise _errors().BadSuperblockError(
                     "%s table index out of range" % what)
-        block, offset = F.split_inode_ref(sb["root_inode"])
-        if itab + block >= dtab or offset >= F.METADATA_SIZE:
+        root = sb["root_inode"]       # metadata block, offset in it
+        if itab + (root >> 16) >= dtab or root & 0xFFFF >= F.METADATA_SIZE:
             raise _errors().BadSuperblockError(
                 "root inode reference out of range")
         self._ids_count = sb["no_ids"]
@@ -285,13 +284,13 @@ class SquashFS:
         self.block_log = log
         self.bytes_used = used
         self.inode_count = sb["inodes"]
-        self.compression = F.COMPRESSION_NAMES.get(sb["compression"], "?")
         self.inode_table_start = itab
         self.directory_table_start = dtab
         self._dir_end = dir_end
         self.root_inode = sb["root_inode"]
         self._raw_superblock = raw
         self._inflate = _make_decompressor(sb["compression"], log)
+        self.compression = F.COMPRESSION_NAMES[sb["compression"]]
         # The data-block fast path calls compat.inflate itself (one call
         # frame less per block) for gzip images.
         self._zlib = sb["compression"] == F.COMP_ZLIB
@@ -471,7 +470,8 @@ class SquashFS:
             body, pos, off = self._meta_unpack(_body_format(itype, ref),
                                                _BODY_SIZES[itype], pos, off,
                                                low, high)
-        kind = F.basic_type(itype)
+        kind = itype - F.EXTENDED_OFFSET if itype > F.EXTENDED_OFFSET \
+            else itype
         mode = F.TYPE_TO_S_IF[kind] | (perm & F.PERMISSION_MASK)
         ids = self._ids             # the memo first: a call less per inode
         uid = ids.get(uid_index)
@@ -657,7 +657,8 @@ class SquashFS:
             raise _errors().BadDirectoryError(
                 "entry %r says inode %d, inode says %d"
                 % (raw, ino, child.ino))
-        if F.TYPE_TO_S_IF.get(etype) != child.mode & S_IFMT:
+        if etype >= len(F.TYPE_TO_S_IF) or \
+                F.TYPE_TO_S_IF[etype] != child.mode & S_IFMT:
             raise _errors().BadDirectoryError(
                 "entry %r type %d does not match its inode"
                 % (raw, etype))
