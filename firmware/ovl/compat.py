@@ -9,6 +9,14 @@ import io
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
+# `_NAME = const(n)`: MicroPython's compiler puts n in the code and keeps
+# no name (a module-level name costs a board a global and an interned
+# string); on CPython const(n) is n.
+try:
+    from micropython import const
+except ImportError:
+    const = int
+
 try:
     from binascii import crc32
 except ImportError:  # pragma: no cover - every supported runtime has it

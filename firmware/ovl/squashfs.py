@@ -19,6 +19,7 @@ with a Linux errno, as the Lower contract in docs/DEVELOPING.md says.
 import struct
 
 from ovl import compat
+from ovl.compat import const
 from ovl import squashfs_format as F
 from ovl.lower import Entry
 from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
@@ -76,8 +77,8 @@ _BODY_SIZES = bytearray(len(F.INODE_BODY))
 for _t in range(1, len(F.INODE_BODY)):
     _BODY_SIZES[_t] = F.size_of(F.INODE_BODY[_t])
 _LONGEST_INODE = 16 + max(_BODY_SIZES)
-_MAX_SYMLINK = 65535            # far above PATH_MAX; bounds the allocation
-_MEMO_LIMIT = 64                # entries in each small lookup memo
+_MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
+_MEMO_LIMIT = const(64)         # entries in each small lookup memo
 # Source bytes fetched at once for back-to-back compressed data blocks
 # (CPython): one read per run instead of per block.  MicroPython reads one
 # block at a time, so only one compressed and one inflated block are live.
@@ -92,7 +93,7 @@ _ONE_KEPT_BLOCK = compat.MICROPYTHON
 # identity() reads at most this many bytes besides the superblock (read at
 # open), so superblock + identity reads stay within 4 KiB.
 IDENTITY_READ_LIMIT = 4096 - F.SUPERBLOCK_SIZE
-_IDENTITY_TAIL_MIN = 1024       # image-end bytes hashed even after a long walk
+_IDENTITY_TAIL_MIN = const(1024)  # image-end bytes hashed after a long walk
 
 
 def _body_format(itype, ref):

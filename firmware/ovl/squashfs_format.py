@@ -19,6 +19,7 @@ names here (module __getattr__ below): a board's reader never does.
 import struct
 
 from ovl import paths
+from ovl.compat import const
 
 
 def __getattr__(name):
@@ -54,10 +55,10 @@ NAME_MAX = 256                   # longest name the format (and kernel) allows
 # Compressor ids (kernel values; some third-party specs swap 2 and 3).
 COMP_ZLIB = 1
 COMP_LZMA = 2
-COMP_LZO = 3
+_COMP_LZO = const(3)
 COMP_XZ = 4
-COMP_LZ4 = 5
-COMP_ZSTD = 6
+_COMP_LZ4 = const(5)
+_COMP_ZSTD = const(6)
 # Their names, indexed by id (a tuple: a dict's entries cost a board's heap
 # at import, the tuple's strings stay in flash).
 COMPRESSION_NAMES = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
@@ -72,11 +73,11 @@ FIFO_TYPE = 6
 SOCKET_TYPE = 7
 LDIR_TYPE = 8
 LREG_TYPE = 9
-LSYMLINK_TYPE = 10
-LBLKDEV_TYPE = 11
-LCHRDEV_TYPE = 12
-LFIFO_TYPE = 13
-LSOCKET_TYPE = 14
+_LSYMLINK_TYPE = const(10)
+_LBLKDEV_TYPE = const(11)
+_LCHRDEV_TYPE = const(12)
+_LFIFO_TYPE = const(13)
+_LSOCKET_TYPE = const(14)
 EXTENDED_OFFSET = 7
 
 # POSIX file-type bits (st_mode & S_IFMT, from ovl.paths) of each basic
