@@ -114,12 +114,6 @@ def _decode_name(raw):
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _encode_name(name):
-    if compat.MICROPYTHON:
-        return name.encode()
-    return name.encode("utf-8", "surrogateescape")
-
-
 def _zlib_error(e, limit):
     """The reader's exception for compat.inflate's ValueError `e`."""
     if "exceeds" in str(e):
@@ -680,7 +674,8 @@ class SquashFS:
                 continue
             if entry.mode & S_IFMT != S_IFDIR:
                 raise compat.oserror(compat.ENOTDIR, path)
-            raw = _encode_name(name)
+            # (MicroPython ignores the error handler: its names are UTF-8)
+            raw = name.encode("utf-8", "surrogateescape")
             found = self._find(entry.loc, raw)
             if found is None:
                 raise compat.oserror(compat.ENOENT, path)
