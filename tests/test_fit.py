@@ -64,7 +64,7 @@ CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
 # Imported at first use, never by a boot's mount and file IO
 LAZY_MODULES = ("ovl.overlay.verbs", "ovl.overlay.hostops", "ovl.upgrade",
                 "ovl.squashfs_errors", "ovl.flash_host",
-                "ovl.squashfs_writer_format")
+                "ovl.squashfs_writer_format", "ovl.compat_cpython")
 
 
 @pytest.fixture(scope="module")
