@@ -218,22 +218,22 @@ class SquashFS:
         raw = self._src.read(0, F.SUPERBLOCK_SIZE)
         if len(raw) != F.SUPERBLOCK_SIZE:
             raise _errors().TruncatedImageError("short read of the superblock")
-        sb = F.decode(F.SUPERBLOCK, raw)
-        if sb["s_magic"] != F.MAGIC:
+        # The fields in F.SUPERBLOCK's order, as locals: a dict of them
+        # would keep each field's name as a string constant on a board.
+        (magic, inodes, _mkfs_time, block_size, fragments, compression, log,
+         _flags, no_ids, major, minor, root, used, id_start, xattr_start,
+         itab, dtab, fragment_start, lookup_start) = _unpack_from(
+            F.SUPERBLOCK[0], raw)
+        if magic != F.MAGIC:
             raise _errors().BadMagicError(
-                "bad magic 0x%08x (not a SquashFS image)"
-                % sb["s_magic"])
-        if (sb["s_major"], sb["s_minor"]) != (F.VERSION_MAJOR, F.VERSION_MINOR):
+                "bad magic 0x%08x (not a SquashFS image)" % magic)
+        if (major, minor) != (F.VERSION_MAJOR, F.VERSION_MINOR):
             raise _errors().BadSuperblockError(
-                "SquashFS version %d.%d, only 4.0 is read"
-                % (sb["s_major"], sb["s_minor"]))
-        log = sb["block_log"]
+                "SquashFS version %d.%d, only 4.0 is read" % (major, minor))
         if (log < F.MIN_BLOCK_LOG or log > F.MAX_BLOCK_LOG
-                or sb["block_size"] != 1 << log):
+                or block_size != 1 << log):
             raise _errors().BadSuperblockError(
-                "block size %d / log %d out of range"
-                % (sb["block_size"], log))
-        used = sb["bytes_used"]
+                "block size %d / log %d out of range" % (block_size, log))
         if used > size:
             raise _errors().TruncatedImageError(
                 "image is %d bytes but the superblock "
@@ -242,53 +242,49 @@ class SquashFS:
             raise _errors().BadSuperblockError(
                 "bytes_used %d is smaller than the "
                 "superblock" % used)
-        itab = sb["inode_table_start"]
-        dtab = sb["directory_table_start"]
         if not (F.SUPERBLOCK_SIZE <= itab < dtab < used):
             raise _errors().BadSuperblockError(
                 "inode/directory table offsets out of "
                 "order")
         # The directory table runs up to the first of the later tables.
         dir_end = used
-        for key in ("fragment_table_start", "lookup_table_start",
-                    "id_table_start", "xattr_id_table_start"):
-            start = sb[key]
+        for start in (fragment_start, lookup_start, id_start, xattr_start):
             if start != F.TABLE_ABSENT and dtab < start < dir_end:
                 dir_end = start
-        if sb["no_ids"] == 0:
+        if no_ids == 0:
             raise _errors().BadSuperblockError("id table is empty")
         # the lookup tables' indexes (a table of no fragments has none)
         for what, count, start, entry_size in (
-                ("id", sb["no_ids"], sb["id_table_start"], F.ID_ENTRY_SIZE),
-                ("fragment", sb["fragments"], sb["fragment_table_start"],
+                ("id", no_ids, id_start, F.ID_ENTRY_SIZE),
+                ("fragment", fragments, fragment_start,
                  F.FRAGMENT_ENTRY_SIZE)):
             nblocks = F.table_blocks(count, entry_size)
             if count and (start == F.TABLE_ABSENT or start < dtab
                           or start + 8 * nblocks > used):
                 raise _errors().BadSuperblockError(
                     "%s table index out of range" % what)
-        root = sb["root_inode"]       # metadata block, offset in it
+        # root: metadata block (from the table start) << 16 | offset in it
         if itab + (root >> 16) >= dtab or root & 0xFFFF >= F.METADATA_SIZE:
             raise _errors().BadSuperblockError(
                 "root inode reference out of range")
-        self._ids_count = sb["no_ids"]
-        self._id_index = sb["id_table_start"]
-        self._fragment_count = sb["fragments"]
-        self._fragment_index = sb["fragment_table_start"]
-        self.block_size = sb["block_size"]
+        self._ids_count = no_ids
+        self._id_index = id_start
+        self._fragment_count = fragments
+        self._fragment_index = fragment_start
+        self.block_size = block_size
         self.block_log = log
         self.bytes_used = used
-        self.inode_count = sb["inodes"]
+        self.inode_count = inodes
         self.inode_table_start = itab
         self.directory_table_start = dtab
         self._dir_end = dir_end
-        self.root_inode = sb["root_inode"]
+        self.root_inode = root
         self._raw_superblock = raw
-        self._inflate = _make_decompressor(sb["compression"], log)
-        self.compression = F.COMPRESSION_NAMES[sb["compression"]]
+        self._inflate = _make_decompressor(compression, log)
+        self.compression = F.COMPRESSION_NAMES[compression]
         # The data-block fast path calls compat.inflate itself (one call
         # frame less per block) for gzip images.
-        self._zlib = sb["compression"] == F.COMP_ZLIB
+        self._zlib = compression == F.COMP_ZLIB
         self._data_wbits = min(15, log)
         self._frag_limit = max(1, _FRAGMENT_CACHE_BYTES >> log)
 
