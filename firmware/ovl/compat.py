@@ -132,7 +132,8 @@ if MICROPYTHON:
     CAN_COMPRESS = hasattr(_deflate.DeflateIO(io.BytesIO()), "write")
 
 else:
-    from ovl.compat_cpython import inflate, inflate_run, deflate_bytes
+    from ovl.compat_cpython import inflate, inflate_run, deflate_bytes, \
+        inflate_xz, inflate_lzma
 
     CAN_COMPRESS = True
 

@@ -1,4 +1,5 @@
-"""CPython's side of ovl.compat's decompression: zlib.
+"""CPython's side of ovl.compat's decompression: zlib, and xz and lzma
+(SquashFS images a board cannot read, but tools can).
 
 ovl.compat imports these on CPython only, so a board loads none of this
 code (MicroPython has `deflate` instead: its side is in ovl.compat).
@@ -71,3 +72,29 @@ def inflate_run(buf, sizes, limit, wbits=0):
 
 def deflate_bytes(data, level=6):
     return zlib.compress(data, level)
+
+
+def _unxz(data, limit, fmt):
+    import lzma         # here: a CPython built without it still reads gzip
+    d = lzma.LZMADecompressor(getattr(lzma, fmt))
+    try:
+        out = d.decompress(data, limit + 1)
+    except lzma.LZMAError as e:
+        raise ValueError(str(e))
+    if len(out) > limit:
+        raise ValueError("inflated data exceeds %d bytes" % limit)
+    if not d.eof:
+        raise ValueError("truncated stream")
+    return out
+
+
+def inflate_xz(data, limit, wbits=0):
+    """One .xz stream (a SquashFS "xz" block), as inflate() (wbits unused:
+    the stream names its dictionary)."""
+    return _unxz(data, limit, "FORMAT_XZ")
+
+
+def inflate_lzma(data, limit, wbits=0):
+    """One "lzma-alone" stream (a legacy SquashFS "lzma" block: 13 bytes of
+    properties and size, then the data), as inflate()."""
+    return _unxz(data, limit, "FORMAT_ALONE")

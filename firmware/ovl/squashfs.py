@@ -114,12 +114,13 @@ def _decode_name(raw):
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _zlib_error(e, limit):
-    """The reader's exception for compat.inflate's ValueError `e`."""
+def _inflate_error(e, limit, name="gzip"):
+    """The reader's exception for the ValueError `e` of compat.inflate (or
+    of inflate_xz, inflate_lzma: the compressor `name`)."""
     if "exceeds" in str(e):
         return _errors().DecompressionBombError(
             "block inflates beyond %d bytes" % limit)
-    return _errors().DecompressionError("gzip block: %s" % e)
+    return _errors().DecompressionError("%s block: %s" % (name, e))
 
 
 def _make_decompressor(compression, block_log):
@@ -131,44 +132,30 @@ def _make_decompressor(compression, block_log):
     block_size = 1 << block_log
     if compression == F.COMP_ZLIB:
         inflate = compat.inflate
-        # Every block is compressed alone, so no back-reference reaches
-        # further than the block: a block-sized window suffices, and
-        # MicroPython then allocates that instead of the header's 32 KiB
-        # (a reference beyond it fails cleanly, as a bad stream).
-        data_wbits = min(15, block_log)
-        meta_wbits = 13                 # 8 KiB metadata blocks
+    elif compression == F.COMP_XZ and not compat.MICROPYTHON:
+        inflate = compat.inflate_xz
+    elif compression == F.COMP_LZMA and not compat.MICROPYTHON:
+        inflate = compat.inflate_lzma
+    else:
+        runtime = "MicroPython" if compat.MICROPYTHON else "this Python"
+        raise _errors().UnsupportedCompressorError(
+            "image uses the %s compressor, which %s cannot decompress"
+            % (name, runtime))
+    # Every block is compressed alone, so no back-reference reaches
+    # further than the block: a block-sized window suffices, and
+    # MicroPython then allocates that instead of the header's 32 KiB
+    # (a reference beyond it fails cleanly, as a bad stream).  xz and
+    # lzma take the window from the stream.
+    data_wbits = min(15, block_log)
+    meta_wbits = 13                 # 8 KiB metadata blocks
 
-        def zlib_block(data, limit):
-            try:
-                return inflate(data, limit, data_wbits if limit == block_size
-                               else meta_wbits)
-            except ValueError as e:
-                raise _zlib_error(e, limit)
-        return zlib_block
-    if compression in (F.COMP_XZ, F.COMP_LZMA) and not compat.MICROPYTHON:
-        import lzma
-        # xz blocks are whole .xz streams; legacy lzma blocks are
-        # "lzma-alone" streams (13-byte properties + size header).
-        fmt = lzma.FORMAT_XZ if compression == F.COMP_XZ else lzma.FORMAT_ALONE
-
-        def xz_block(data, limit, _wbits=0):
-            d = lzma.LZMADecompressor(fmt)
-            try:
-                out = d.decompress(data, limit + 1)
-            except lzma.LZMAError as e:
-                raise _errors().DecompressionError("%s block: %s" % (name, e))
-            if len(out) > limit:
-                raise _errors().DecompressionBombError(
-                    "block inflates beyond %d bytes" % limit)
-            if not d.eof:
-                raise _errors().DecompressionError(
-                    "%s block: truncated stream" % name)
-            return out
-        return xz_block
-    runtime = "MicroPython" if compat.MICROPYTHON else "this Python"
-    raise _errors().UnsupportedCompressorError(
-        "image uses the %s compressor, which %s cannot decompress"
-        % (name, runtime))
+    def inflate_block(data, limit, _wbits=0):
+        try:
+            return inflate(data, limit, data_wbits if limit == block_size
+                           else meta_wbits)
+        except ValueError as e:
+            raise _inflate_error(e, limit, name)
+    return inflate_block
 
 
 class SquashFS:
@@ -888,7 +875,7 @@ class SquashFS:
             run_bytes = _RUN_BYTES
         else:
             # xz costs far more than a source read: a block at a time.
-            inflate = self._inflate         # xz_block: wbits unused
+            inflate = self._inflate         # its wbits argument unused
             wbits = 0
             run_bytes = 0
         append = pieces.append
@@ -975,7 +962,7 @@ class SquashFS:
         except ValueError as e:
             if isinstance(e, _errors().CorruptImageError):
                 raise
-            raise _zlib_error(e, bs)
+            raise _inflate_error(e, bs)
         finally:
             # Keep the last block for a following small read within it (a
             # slow-path block keeps itself, after this run's blocks).
