@@ -337,17 +337,10 @@ class SquashFS:
 
         Returns (values, pos, off) with the position after the bytes.
         """
-        data, nxt = self._meta_block(pos, low, high)
-        while off >= len(data):
-            if len(data) != F.METADATA_SIZE:
-                raise _errors().OutOfRangeError(
-                    "offset %d past a %d-byte metadata "
-                    "block at 0x%x" % (off, len(data), pos))
-            off -= len(data)
-            pos = nxt
-            data, nxt = self._meta_block(pos, low, high)
+        data, _ = self._meta_block(pos, low, high)
         if off + n <= len(data):
             return _unpack_from(fmt, data, off), pos, off + n
+        # spanning blocks, or starting in a later one
         raw, pos, off = self._meta_bytes(n, pos, off, low, high)
         return _unpack_from(fmt, raw), pos, off
 
