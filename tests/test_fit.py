@@ -52,19 +52,19 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # imports, their .mpy bytes, and the heap importing them keeps from .mpy
 # files and from a ROMFS image.  Measured on 2026-12-05 with
 # `python -m host_tools.bench.fit --code` (docs/FIT.md, "Code size"),
-# after its second round and the packed store index (ovl.store_index,
-# imported by logstore: counted in its line): 83,776 B of .mpy, 149,184 B
-# of heap from .mpy, 73,376 B from ROMFS.
+# after its third round (the reader, compat, the overlay; the store as
+# the packed index left it): 81,538 B of .mpy, 145,216 B of heap from
+# .mpy, 71,072 B from ROMFS.
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the goal (a strict xfail until it is met).
-CODE_BUDGET = {"mpy_bytes": 83776 + 1024, "import_mpy": 149184 + 2048,
-               "import_romfs": 73376 + 1024}
+CODE_BUDGET = {"mpy_bytes": 81538 + 1024, "import_mpy": 145216 + 2048,
+               "import_romfs": 71072 + 1024}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
 # Imported at first use, never by a boot's mount and file IO
 LAZY_MODULES = ("ovl.overlay.verbs", "ovl.overlay.hostops", "ovl.upgrade",
                 "ovl.squashfs_errors", "ovl.flash_host",
-                "ovl.squashfs_writer_format")
+                "ovl.squashfs_writer_format", "ovl.compat_cpython")
 
 
 @pytest.fixture(scope="module")

@@ -231,7 +231,7 @@ def test_decompression_bomb(images):
     entry = fs.lookup("/raw4k")
     loc = entry.loc
     assert loc.nblocks == 1
-    word_pos = loc.list_pos + 2 + loc.list_off
+    word_pos = loc.pos + 2 + loc.off
     word = struct.unpack_from("<I", data, word_pos)[0]
     assert word == F.block_word(4096, False)          # stored raw
     bomb = zlib.compress(b"\0" * 1_000_000, 9)

@@ -9,6 +9,14 @@ import io
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
+# `_NAME = const(n)`: MicroPython's compiler puts n in the code and keeps
+# no name (a module-level name costs a board a global and an interned
+# string); on CPython const(n) is n.
+try:
+    from micropython import const
+except ImportError:
+    const = int
+
 try:
     from binascii import crc32
 except ImportError:  # pragma: no cover - every supported runtime has it
@@ -75,18 +83,8 @@ def error_code(exc):
 
 
 # Decompression.  SquashFS "gzip" blocks are zlib streams (RFC 1950).
-
-def _inflate_each(buf, sizes, limit, wbits=0):
-    """inflate() each zlib stream lying back to back in buf (sizes[i] bytes
-    each); the list of their outputs.  (inflate_run on MicroPython.)"""
-    view = memoryview(buf)
-    outs = []
-    at = 0
-    for n in sizes:
-        outs.append(inflate(view[at:at + n], limit, wbits))
-        at += n
-    return outs
-
+# CPython's side (zlib) is ovl.compat_cpython, so that a board loads none
+# of its code.
 
 if MICROPYTHON:
     import deflate as _deflate
@@ -109,7 +107,16 @@ if MICROPYTHON:
             raise ValueError("inflated data exceeds %d bytes" % limit)
         return out
 
-    inflate_run = _inflate_each
+    def inflate_run(buf, sizes, limit, wbits=0):
+        """inflate() each zlib stream lying back to back in buf (sizes[i]
+        bytes each); the list of their outputs."""
+        view = memoryview(buf)
+        outs = []
+        at = 0
+        for n in sizes:
+            outs.append(inflate(view[at:at + n], limit, wbits))
+            at += n
+        return outs
 
     def deflate_bytes(data, level=6):
         # Many MicroPython builds ship the decompressor only; callers check
@@ -125,66 +132,8 @@ if MICROPYTHON:
     CAN_COMPRESS = hasattr(_deflate.DeflateIO(io.BytesIO()), "write")
 
 else:
-    import zlib as _zlib
-
-    # Deflate expands at most 1032:1, so a stream of up to this many bytes
-    # inflates to at most ~4 MiB however hostile: small enough to inflate
-    # in one call and check the size afterwards.  That call finishes the
-    # stream at once, so zlib skips copying the output into a 32 KiB
-    # window; 4 KiB blocks pay that copy on every block otherwise.
-    _ONE_SHOT_INPUT = 4096
-
-    def inflate(data, limit, wbits=0, _decompress=_zlib.decompress,
-                _error=_zlib.error):
-        """Inflate one zlib stream, refusing output beyond `limit` bytes."""
-        if len(data) <= _ONE_SHOT_INPUT:
-            try:
-                out = _decompress(data, 15, limit + 1)
-            except _error as e:
-                raise ValueError("bad zlib stream: %s" % e)
-            if len(out) > limit:
-                raise ValueError("inflated data exceeds %d bytes" % limit)
-            return out
-        d = _zlib.decompressobj()
-        try:
-            out = d.decompress(data, limit + 1)
-        except _zlib.error as e:
-            raise ValueError("bad zlib stream: %s" % e)
-        if len(out) > limit:
-            raise ValueError("inflated data exceeds %d bytes" % limit)
-        if not d.eof:
-            raise ValueError("truncated zlib stream")
-        return out
-
-    def inflate_run(buf, sizes, limit, wbits=0):
-        """inflate() each zlib stream lying back to back in buf (sizes[i]
-        bytes each); the list of their outputs.
-
-        4 KiB blocks come by the thousand: small streams are inflated here
-        directly, without a Python call each.
-        """
-        view = memoryview(buf)
-        if sizes and max(sizes) > _ONE_SHOT_INPUT:
-            return _inflate_each(view, sizes, limit, wbits)
-        outs = []
-        append = outs.append
-        bufsize = limit + 1
-        decompress = _zlib.decompress
-        at = 0
-        try:
-            for n in sizes:
-                end = at + n
-                out = decompress(view[at:end], 15, bufsize)
-                if len(out) > limit:
-                    raise ValueError("inflated data exceeds %d bytes" % limit)
-                append(out)
-                at = end
-        except _zlib.error as e:
-            raise ValueError("bad zlib stream: %s" % e)
-        return outs
-
-    def deflate_bytes(data, level=6):
-        return _zlib.compress(data, level)
+    from ovl.compat_cpython import inflate, inflate_run, deflate_bytes, \
+        inflate_xz, inflate_lzma
 
     CAN_COMPRESS = True
 

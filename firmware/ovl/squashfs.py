@@ -19,9 +19,10 @@ with a Linux errno, as the Lower contract in docs/DEVELOPING.md says.
 import struct
 
 from ovl import compat
+from ovl.compat import const
 from ovl import squashfs_format as F
 from ovl.lower import Entry
-from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK
+from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
 
 _unpack_from = struct.unpack_from
 
@@ -44,46 +45,21 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-class _FileLoc:
-    """Where a regular file's blocks are, plus a cursor for sequential reads.
-
-    The cursor (block index, its data position, its block-list position)
-    lets consecutive reads continue the block-list walk instead of summing
-    every earlier block size again.
-    """
-
-    def __init__(self, ref, start, fragment, frag_offset, list_pos, list_off,
-                 nblocks):
-        self.ref = ref
-        self.start = start
-        self.fragment = fragment
-        self.frag_offset = frag_offset
-        self.list_pos = list_pos
-        self.list_off = list_off
-        self.nblocks = nblocks
-        self.cur_index = 0
-        self.cur_data = start
-        self.cur_pos = list_pos
-        self.cur_off = list_off
-
-
-class _DirLoc:
-    """Where a directory's listing is, and its index (extended dirs)."""
-
-    def __init__(self, ref, start_block, offset, listing_size, index_count,
-                 index_pos, index_off, parent):
-        self.ref = ref
-        self.start_block = start_block
-        self.offset = offset
-        self.listing_size = listing_size
-        self.index_count = index_count
-        self.index_pos = index_pos
-        self.index_off = index_off
-        self.parent = parent
-
-
 class _Loc:
-    """Any other inode: a symlink's target is at (pos, off)."""
+    """Where an inode's parts are: ref is its inode reference, (pos, off)
+    the metadata position just after it (a file's block list, an extended
+    directory's index, a symlink's target).  _inode adds a file's and a
+    directory's fields; one class for every kind, since each class costs a
+    board about 230 B of heap.
+
+    A file: start (its first data block), fragment, frag_offset, nblocks,
+    and a cursor for sequential reads (cur_index: a block index; cur_data:
+    its data position; cur_pos, cur_off: its block-list position), so
+    consecutive reads continue the block-list walk instead of summing every
+    earlier block size again.
+    A directory: start_block and offset (its listing), listing_size,
+    index_count (extended directories), parent.
+    """
 
     def __init__(self, ref, pos=0, off=0):
         self.ref = ref
@@ -97,12 +73,12 @@ _DIR_ENTRY_FMT = F.DIR_ENTRY[0]
 _DIR_INDEX_FMT = F.DIR_INDEX[0]
 # inode type -> size of its body (F.INODE_BODY has the formats): a
 # bytearray, where a dict of (format, size) tuples took 14 tuples of heap
-_BODY_SIZES = bytearray(16)
-for _t in F.INODE_BODY:
+_BODY_SIZES = bytearray(len(F.INODE_BODY))
+for _t in range(1, len(F.INODE_BODY)):
     _BODY_SIZES[_t] = F.size_of(F.INODE_BODY[_t])
 _LONGEST_INODE = 16 + max(_BODY_SIZES)
-_MAX_SYMLINK = 65535            # far above PATH_MAX; bounds the allocation
-_MEMO_LIMIT = 64                # entries in each small lookup memo
+_MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
+_MEMO_LIMIT = const(64)         # entries in each small lookup memo
 # Source bytes fetched at once for back-to-back compressed data blocks
 # (CPython): one read per run instead of per block.  MicroPython reads one
 # block at a time, so only one compressed and one inflated block are live.
@@ -117,17 +93,16 @@ _ONE_KEPT_BLOCK = compat.MICROPYTHON
 # identity() reads at most this many bytes besides the superblock (read at
 # open), so superblock + identity reads stay within 4 KiB.
 IDENTITY_READ_LIMIT = 4096 - F.SUPERBLOCK_SIZE
-_IDENTITY_TAIL_MIN = 1024       # image-end bytes hashed even after a long walk
+_IDENTITY_TAIL_MIN = const(1024)  # image-end bytes hashed after a long walk
 
 
 def _body_format(itype, ref):
     """The struct format of an inode body of type itype (its size:
     _BODY_SIZES[itype])."""
-    layout = F.INODE_BODY.get(itype)
-    if layout is None:
+    if not 0 < itype < len(F.INODE_BODY):
         raise _errors().BadInodeError(
             "inode 0x%x has unknown type %d" % (ref, itype))
-    return layout[0]
+    return F.INODE_BODY[itype][0]
 
 
 def _decode_name(raw):
@@ -139,67 +114,48 @@ def _decode_name(raw):
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _encode_name(name):
-    if compat.MICROPYTHON:
-        return name.encode()
-    return name.encode("utf-8", "surrogateescape")
-
-
-def _zlib_error(e, limit):
-    """The reader's exception for compat.inflate's ValueError `e`."""
+def _inflate_error(e, limit, name="gzip"):
+    """The reader's exception for the ValueError `e` of compat.inflate (or
+    of inflate_xz, inflate_lzma: the compressor `name`)."""
     if "exceeds" in str(e):
         return _errors().DecompressionBombError(
             "block inflates beyond %d bytes" % limit)
-    return _errors().DecompressionError("gzip block: %s" % e)
+    return _errors().DecompressionError("%s block: %s" % (name, e))
 
 
 def _make_decompressor(compression, block_log):
     """inflate(data, limit) for the image's compressor on this runtime."""
-    name = F.COMPRESSION_NAMES.get(compression)
-    block_size = 1 << block_log
-    if name is None:
+    if not 0 < compression < len(F.COMPRESSION_NAMES):
         raise _errors().BadSuperblockError(
             "unknown compressor id %d" % compression)
+    name = F.COMPRESSION_NAMES[compression]
+    block_size = 1 << block_log
     if compression == F.COMP_ZLIB:
         inflate = compat.inflate
-        # Every block is compressed alone, so no back-reference reaches
-        # further than the block: a block-sized window suffices, and
-        # MicroPython then allocates that instead of the header's 32 KiB
-        # (a reference beyond it fails cleanly, as a bad stream).
-        data_wbits = min(15, block_log)
-        meta_wbits = 13                 # 8 KiB metadata blocks
+    elif compression == F.COMP_XZ and not compat.MICROPYTHON:
+        inflate = compat.inflate_xz
+    elif compression == F.COMP_LZMA and not compat.MICROPYTHON:
+        inflate = compat.inflate_lzma
+    else:
+        runtime = "MicroPython" if compat.MICROPYTHON else "this Python"
+        raise _errors().UnsupportedCompressorError(
+            "image uses the %s compressor, which %s cannot decompress"
+            % (name, runtime))
+    # Every block is compressed alone, so no back-reference reaches
+    # further than the block: a block-sized window suffices, and
+    # MicroPython then allocates that instead of the header's 32 KiB
+    # (a reference beyond it fails cleanly, as a bad stream).  xz and
+    # lzma take the window from the stream.
+    data_wbits = min(15, block_log)
+    meta_wbits = 13                 # 8 KiB metadata blocks
 
-        def zlib_block(data, limit):
-            try:
-                return inflate(data, limit, data_wbits if limit == block_size
-                               else meta_wbits)
-            except ValueError as e:
-                raise _zlib_error(e, limit)
-        return zlib_block
-    if compression in (F.COMP_XZ, F.COMP_LZMA) and not compat.MICROPYTHON:
-        import lzma
-        # xz blocks are whole .xz streams; legacy lzma blocks are
-        # "lzma-alone" streams (13-byte properties + size header).
-        fmt = lzma.FORMAT_XZ if compression == F.COMP_XZ else lzma.FORMAT_ALONE
-
-        def xz_block(data, limit):
-            d = lzma.LZMADecompressor(fmt)
-            try:
-                out = d.decompress(data, limit + 1)
-            except lzma.LZMAError as e:
-                raise _errors().DecompressionError("%s block: %s" % (name, e))
-            if len(out) > limit:
-                raise _errors().DecompressionBombError(
-                    "block inflates beyond %d bytes" % limit)
-            if not d.eof:
-                raise _errors().DecompressionError(
-                    "%s block: truncated stream" % name)
-            return out
-        return xz_block
-    runtime = "MicroPython" if compat.MICROPYTHON else "this Python"
-    raise _errors().UnsupportedCompressorError(
-        "image uses the %s compressor, which %s cannot decompress"
-        % (name, runtime))
+    def inflate_block(data, limit, _wbits=0):
+        try:
+            return inflate(data, limit, data_wbits if limit == block_size
+                           else meta_wbits)
+        except ValueError as e:
+            raise _inflate_error(e, limit, name)
+    return inflate_block
 
 
 class SquashFS:
@@ -249,22 +205,22 @@ class SquashFS:
         raw = self._src.read(0, F.SUPERBLOCK_SIZE)
         if len(raw) != F.SUPERBLOCK_SIZE:
             raise _errors().TruncatedImageError("short read of the superblock")
-        sb = F.decode(F.SUPERBLOCK, raw)
-        if sb["s_magic"] != F.MAGIC:
+        # The fields in F.SUPERBLOCK's order, as locals: a dict of them
+        # would keep each field's name as a string constant on a board.
+        (magic, inodes, _mkfs_time, block_size, fragments, compression, log,
+         _flags, no_ids, major, minor, root, used, id_start, xattr_start,
+         itab, dtab, fragment_start, lookup_start) = _unpack_from(
+            F.SUPERBLOCK[0], raw)
+        if magic != F.MAGIC:
             raise _errors().BadMagicError(
-                "bad magic 0x%08x (not a SquashFS image)"
-                % sb["s_magic"])
-        if (sb["s_major"], sb["s_minor"]) != (F.VERSION_MAJOR, F.VERSION_MINOR):
+                "bad magic 0x%08x (not a SquashFS image)" % magic)
+        if (major, minor) != (F.VERSION_MAJOR, F.VERSION_MINOR):
             raise _errors().BadSuperblockError(
-                "SquashFS version %d.%d, only 4.0 is read"
-                % (sb["s_major"], sb["s_minor"]))
-        log = sb["block_log"]
+                "SquashFS version %d.%d, only 4.0 is read" % (major, minor))
         if (log < F.MIN_BLOCK_LOG or log > F.MAX_BLOCK_LOG
-                or sb["block_size"] != 1 << log):
+                or block_size != 1 << log):
             raise _errors().BadSuperblockError(
-                "block size %d / log %d out of range"
-                % (sb["block_size"], log))
-        used = sb["bytes_used"]
+                "block size %d / log %d out of range" % (block_size, log))
         if used > size:
             raise _errors().TruncatedImageError(
                 "image is %d bytes but the superblock "
@@ -273,48 +229,49 @@ class SquashFS:
             raise _errors().BadSuperblockError(
                 "bytes_used %d is smaller than the "
                 "superblock" % used)
-        itab = sb["inode_table_start"]
-        dtab = sb["directory_table_start"]
         if not (F.SUPERBLOCK_SIZE <= itab < dtab < used):
             raise _errors().BadSuperblockError(
                 "inode/directory table offsets out of "
                 "order")
         # The directory table runs up to the first of the later tables.
         dir_end = used
-        for key in ("fragment_table_start", "lookup_table_start",
-                    "id_table_start", "xattr_id_table_start"):
-            start = sb[key]
+        for start in (fragment_start, lookup_start, id_start, xattr_start):
             if start != F.TABLE_ABSENT and dtab < start < dir_end:
                 dir_end = start
-        if sb["no_ids"] == 0:
+        if no_ids == 0:
             raise _errors().BadSuperblockError("id table is empty")
-        self._check_index(sb["id_table_start"], sb["no_ids"], F.ID_ENTRY_SIZE,
-                          dtab, used, "id")
-        if sb["fragments"]:
-            self._check_index(sb["fragment_table_start"], sb["fragments"],
-                              F.FRAGMENT_ENTRY_SIZE, dtab, used, "fragment")
-        block, offset = F.split_inode_ref(sb["root_inode"])
-        if itab + block >= dtab or offset >= F.METADATA_SIZE:
+        # the lookup tables' indexes (a table of no fragments has none)
+        for what, count, start, entry_size in (
+                ("id", no_ids, id_start, F.ID_ENTRY_SIZE),
+                ("fragment", fragments, fragment_start,
+                 F.FRAGMENT_ENTRY_SIZE)):
+            nblocks = F.table_blocks(count, entry_size)
+            if count and (start == F.TABLE_ABSENT or start < dtab
+                          or start + 8 * nblocks > used):
+                raise _errors().BadSuperblockError(
+                    "%s table index out of range" % what)
+        # root: metadata block (from the table start) << 16 | offset in it
+        if itab + (root >> 16) >= dtab or root & 0xFFFF >= F.METADATA_SIZE:
             raise _errors().BadSuperblockError(
                 "root inode reference out of range")
-        self._ids_count = sb["no_ids"]
-        self._id_index = sb["id_table_start"]
-        self._fragment_count = sb["fragments"]
-        self._fragment_index = sb["fragment_table_start"]
-        self.block_size = sb["block_size"]
+        self._ids_count = no_ids
+        self._id_index = id_start
+        self._fragment_count = fragments
+        self._fragment_index = fragment_start
+        self.block_size = block_size
         self.block_log = log
         self.bytes_used = used
-        self.inode_count = sb["inodes"]
-        self.compression = F.COMPRESSION_NAMES.get(sb["compression"], "?")
+        self.inode_count = inodes
         self.inode_table_start = itab
         self.directory_table_start = dtab
         self._dir_end = dir_end
-        self.root_inode = sb["root_inode"]
+        self.root_inode = root
         self._raw_superblock = raw
-        self._inflate = _make_decompressor(sb["compression"], log)
+        self._inflate = _make_decompressor(compression, log)
+        self.compression = F.COMPRESSION_NAMES[compression]
         # The data-block fast path calls compat.inflate itself (one call
         # frame less per block) for gzip images.
-        self._zlib = sb["compression"] == F.COMP_ZLIB
+        self._zlib = compression == F.COMP_ZLIB
         self._data_wbits = min(15, log)
         self._frag_limit = max(1, _FRAGMENT_CACHE_BYTES >> log)
 
@@ -323,13 +280,6 @@ class SquashFS:
         """The superblock's fields by name (decoded again on each use: a
         board keeps only the 96 raw bytes)."""
         return F.decode(F.SUPERBLOCK, self._raw_superblock)
-
-    @staticmethod
-    def _check_index(start, count, entry_size, low, used, what):
-        nblocks = F.table_blocks(count, entry_size)
-        if start == F.TABLE_ABSENT or start < low or start + 8 * nblocks > used:
-            raise _errors().BadSuperblockError(
-                "%s table index out of range" % what)
 
     # -- raw reads ----------------------------------------------------------
 
@@ -387,17 +337,10 @@ class SquashFS:
 
         Returns (values, pos, off) with the position after the bytes.
         """
-        data, nxt = self._meta_block(pos, low, high)
-        while off >= len(data):
-            if len(data) != F.METADATA_SIZE:
-                raise _errors().OutOfRangeError(
-                    "offset %d past a %d-byte metadata "
-                    "block at 0x%x" % (off, len(data), pos))
-            off -= len(data)
-            pos = nxt
-            data, nxt = self._meta_block(pos, low, high)
+        data, _ = self._meta_block(pos, low, high)
         if off + n <= len(data):
             return _unpack_from(fmt, data, off), pos, off + n
+        # spanning blocks, or starting in a later one
         raw, pos, off = self._meta_bytes(n, pos, off, low, high)
         return _unpack_from(fmt, raw), pos, off
 
@@ -498,7 +441,8 @@ class SquashFS:
             body, pos, off = self._meta_unpack(_body_format(itype, ref),
                                                _BODY_SIZES[itype], pos, off,
                                                low, high)
-        kind = F.basic_type(itype)
+        kind = itype - F.EXTENDED_OFFSET if itype > F.EXTENDED_OFFSET \
+            else itype
         mode = F.TYPE_TO_S_IF[kind] | (perm & F.PERMISSION_MASK)
         ids = self._ids             # the memo first: a call less per inode
         uid = ids.get(uid_index)
@@ -523,7 +467,14 @@ class SquashFS:
                     raise _errors().BadInodeError(
                         "inode %d: fragment offset %d beyond "
                         "block size" % (ino, frag_offset))
-            loc = _FileLoc(ref, start, fragment, frag_offset, pos, off, nblocks)
+            loc = _Loc(ref, pos, off)
+            loc.start = loc.cur_data = start
+            loc.fragment = fragment
+            loc.frag_offset = frag_offset
+            loc.nblocks = nblocks
+            loc.cur_index = 0
+            loc.cur_pos = pos
+            loc.cur_off = off
         elif kind == F.DIR_TYPE:
             if itype == F.DIR_TYPE:
                 start_block, nlink, size, doff, parent = body
@@ -535,8 +486,12 @@ class SquashFS:
                     "inode %d: listing offset %d out of range"
                     % (ino, doff))
             listing = size - F.DIR_SIZE_EXTRA if size >= 4 else 0
-            loc = _DirLoc(ref, start_block, doff, listing, icount, pos, off,
-                          parent)
+            loc = _Loc(ref, pos, off)
+            loc.start_block = start_block
+            loc.offset = doff
+            loc.listing_size = listing
+            loc.index_count = icount
+            loc.parent = parent
         elif kind == F.SYMLINK_TYPE:
             nlink, size = body
             if size > _MAX_SYMLINK:
@@ -546,7 +501,9 @@ class SquashFS:
         elif kind == F.BLKDEV_TYPE or kind == F.CHRDEV_TYPE:
             nlink, word = body[0], body[1]
             major, minor = F.decode_rdev(word)
-            rdev = _makedev(major, minor)
+            # Linux (glibc) makedev encoding of a device number
+            rdev = (((major & 0xFFFFF000) << 32) | ((major & 0xFFF) << 8)
+                    | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))
             size = 0
             loc = _Loc(ref)
         else:
@@ -625,15 +582,6 @@ class SquashFS:
                 yield (raw, (start_block << 16) | ioff,
                        (base + delta) & 0xFFFFFFFF, etype)
 
-    def _dir_loc(self, entry):
-        loc = entry.loc
-        if not isinstance(loc, _DirLoc):
-            raise compat.oserror(compat.ENOTDIR, entry.name)
-        return loc
-
-    def _listing_start(self, d):
-        return self.directory_table_start + d.start_block, d.offset
-
     def _find(self, d, target):
         """(ref, ino, type) of `target` (bytes) in dir d, or None.
 
@@ -641,10 +589,11 @@ class SquashFS:
         metadata block; jump to the last one whose first name <= target so a
         lookup reads about one metadata block of a large listing.
         """
-        pos, off = self._listing_start(d)
+        pos = self.directory_table_start + d.start_block
+        off = d.offset
         consumed = 0
         if d.index_count:
-            ipos, ioff = d.index_pos, d.index_off
+            ipos, ioff = d.pos, d.off
             low, high = self.inode_table_start, self.directory_table_start
             for _ in range(d.index_count):
                 head, ipos, ioff = self._meta_unpack(_DIR_INDEX_FMT, 12, ipos,
@@ -679,7 +628,8 @@ class SquashFS:
             raise _errors().BadDirectoryError(
                 "entry %r says inode %d, inode says %d"
                 % (raw, ino, child.ino))
-        if F.TYPE_TO_S_IF.get(etype) != child.mode & S_IFMT:
+        if etype >= len(F.TYPE_TO_S_IF) or \
+                F.TYPE_TO_S_IF[etype] != child.mode & S_IFMT:
             raise _errors().BadDirectoryError(
                 "entry %r type %d does not match its inode"
                 % (raw, etype))
@@ -698,9 +648,10 @@ class SquashFS:
         for name in path.split("/"):
             if not name:
                 continue
-            if not isinstance(entry.loc, _DirLoc):
+            if entry.mode & S_IFMT != S_IFDIR:
                 raise compat.oserror(compat.ENOTDIR, path)
-            raw = _encode_name(name)
+            # (MicroPython ignores the error handler: its names are UTF-8)
+            raw = name.encode("utf-8", "surrogateescape")
             found = self._find(entry.loc, raw)
             if found is None:
                 raise compat.oserror(compat.ENOENT, path)
@@ -710,10 +661,12 @@ class SquashFS:
     stat = lookup
 
     def _entry_listing(self, entry):
-        """The (checked) listing of a directory Entry, and its _DirLoc."""
-        d = self._dir_loc(entry)
-        pos, off = self._listing_start(d)
-        return d, self._listing(d, pos, off, 0)
+        """The (checked) listing of a directory Entry, and its _Loc."""
+        if entry.mode & S_IFMT != S_IFDIR:
+            raise compat.oserror(compat.ENOTDIR, entry.name)
+        d = entry.loc
+        return d, self._listing(d, self.directory_table_start + d.start_block,
+                                d.offset, 0)
 
     def readdir(self, entry):
         """(name, Entry) pairs in UTF-8 byte order, one inode at a time."""
@@ -740,10 +693,10 @@ class SquashFS:
     def read(self, entry, offset, n):
         """Up to n bytes of a regular file from offset (short only at EOF)."""
         f = entry.loc
-        if not isinstance(f, _FileLoc):
-            if isinstance(f, _DirLoc):
-                raise compat.oserror(compat.EISDIR, entry.name)
-            raise compat.oserror(compat.EINVAL, entry.name)
+        kind = entry.mode & S_IFMT
+        if kind != S_IFREG:
+            raise compat.oserror(compat.EISDIR if kind == S_IFDIR
+                                 else compat.EINVAL, entry.name)
         if offset < 0 or n < 0:
             raise compat.oserror(compat.EINVAL, entry.name)
         size = entry.size
@@ -831,7 +784,7 @@ class SquashFS:
         first, refusing directory loops (for tools and tests)."""
         top = self.lookup(path)
         yield path, top
-        if not isinstance(top.loc, _DirLoc):
+        if top.mode & S_IFMT != S_IFDIR:
             return
         ancestors = [top.loc.ref]
         stack = [(path.rstrip("/"), self.readdir(top))]
@@ -845,7 +798,7 @@ class SquashFS:
             name, child = step
             child_path = base + "/" + name
             yield child_path, child
-            if isinstance(child.loc, _DirLoc):
+            if child.mode & S_IFMT == S_IFDIR:
                 if child.loc.ref in ancestors:
                     raise _errors().DirectoryLoopError(
                         "%s is its own ancestor"
@@ -864,8 +817,8 @@ class SquashFS:
         if index < f.cur_index:     # back to the first block
             f.cur_index = 0
             f.cur_data = f.start
-            f.cur_pos = f.list_pos
-            f.cur_off = f.list_off
+            f.cur_pos = f.pos
+            f.cur_off = f.off
         low, high = self.inode_table_start, self.directory_table_start
         pos, off = f.cur_pos, f.cur_off
         data_pos = f.cur_data
@@ -915,8 +868,7 @@ class SquashFS:
             run_bytes = _RUN_BYTES
         else:
             # xz costs far more than a source read: a block at a time.
-            checked = self._inflate
-            inflate = lambda raw, limit, _w: checked(raw, limit)
+            inflate = self._inflate         # its wbits argument unused
             wbits = 0
             run_bytes = 0
         append = pieces.append
@@ -972,8 +924,13 @@ class SquashFS:
                             tail = bs
                         if (len(outs[-1]) != tail
                                 or sum(map(len, outs)) != whole + tail):
-                            self._check_run(pos, sizes, outs, block_start,
-                                            entry)
+                            at, start = pos, block_start
+                            for k in range(len(sizes)):
+                                if len(outs[k]) != bs:
+                                    self._check_short(at, sizes[k], outs[k],
+                                                      start, entry)
+                                at += sizes[k]
+                                start += bs
                         pieces.extend(outs)
                         data = outs[-1]
                         last_pos = pos + size - sizes[-1]
@@ -998,7 +955,7 @@ class SquashFS:
         except ValueError as e:
             if isinstance(e, _errors().CorruptImageError):
                 raise
-            raise _zlib_error(e, bs)
+            raise _inflate_error(e, bs)
         finally:
             # Keep the last block for a following small read within it (a
             # slow-path block keeps itself, after this run's blocks).
@@ -1012,15 +969,6 @@ class SquashFS:
         if offset > first_start:
             pieces[0] = pieces[0][offset - first_start:]
         return pos
-
-    def _check_run(self, pos, sizes, outs, block_start, entry):
-        """_check_short for each block of a run."""
-        bs = self.block_size
-        for k in range(len(sizes)):
-            if len(outs[k]) != bs:
-                self._check_short(pos, sizes[k], outs[k], block_start, entry)
-            pos += sizes[k]
-            block_start += bs
 
     def _check_short(self, pos, word, data, block_start, entry):
         """A block inflated to less than the block size: only the last
@@ -1119,8 +1067,3 @@ class SquashFS:
             return data
         return data[start:start + expected]
 
-
-def _makedev(major, minor):
-    """Linux (glibc) makedev encoding of a device number."""
-    return (((major & 0xFFFFF000) << 32) | ((major & 0xFFF) << 8)
-            | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))

@@ -18,8 +18,8 @@ names here (module __getattr__ below): a board's reader never does.
 
 import struct
 
-from ovl.paths import S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, \
-    S_IFCHR, S_IFIFO
+from ovl import paths
+from ovl.compat import const
 
 
 def __getattr__(name):
@@ -55,14 +55,13 @@ NAME_MAX = 256                   # longest name the format (and kernel) allows
 # Compressor ids (kernel values; some third-party specs swap 2 and 3).
 COMP_ZLIB = 1
 COMP_LZMA = 2
-COMP_LZO = 3
+_COMP_LZO = const(3)
 COMP_XZ = 4
-COMP_LZ4 = 5
-COMP_ZSTD = 6
-COMPRESSION_NAMES = {
-    COMP_ZLIB: "gzip", COMP_LZMA: "lzma", COMP_LZO: "lzo",
-    COMP_XZ: "xz", COMP_LZ4: "lz4", COMP_ZSTD: "zstd",
-}
+_COMP_LZ4 = const(5)
+_COMP_ZSTD = const(6)
+# Their names, indexed by id (a tuple: a dict's entries cost a board's heap
+# at import, the tuple's strings stay in flash).
+COMPRESSION_NAMES = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
 
 # Inode types.  Extended kinds are the basic kind + 7.
 DIR_TYPE = 1
@@ -74,26 +73,18 @@ FIFO_TYPE = 6
 SOCKET_TYPE = 7
 LDIR_TYPE = 8
 LREG_TYPE = 9
-LSYMLINK_TYPE = 10
-LBLKDEV_TYPE = 11
-LCHRDEV_TYPE = 12
-LFIFO_TYPE = 13
-LSOCKET_TYPE = 14
+_LSYMLINK_TYPE = const(10)
+_LBLKDEV_TYPE = const(11)
+_LCHRDEV_TYPE = const(12)
+_LFIFO_TYPE = const(13)
+_LSOCKET_TYPE = const(14)
 EXTENDED_OFFSET = 7
 
-# POSIX file-type bits (st_mode & S_IFMT, from ovl.paths) for each basic
-# inode type.
-TYPE_TO_S_IF = {
-    DIR_TYPE: S_IFDIR, REG_TYPE: S_IFREG, SYMLINK_TYPE: S_IFLNK,
-    BLKDEV_TYPE: S_IFBLK, CHRDEV_TYPE: S_IFCHR, FIFO_TYPE: S_IFIFO,
-    SOCKET_TYPE: S_IFSOCK,
-}
+# POSIX file-type bits (st_mode & S_IFMT, from ovl.paths) of each basic
+# inode type, indexed by type (0 is no type).
+TYPE_TO_S_IF = (0, paths.S_IFDIR, paths.S_IFREG, paths.S_IFLNK,
+                paths.S_IFBLK, paths.S_IFCHR, paths.S_IFIFO, paths.S_IFSOCK)
 PERMISSION_MASK = 0o7777         # inode mode keeps only these bits
-
-
-def basic_type(inode_type):
-    """The basic kind (1..7) of a basic or extended inode type."""
-    return inode_type - EXTENDED_OFFSET if inode_type > EXTENDED_OFFSET else inode_type
 
 
 # --- Structures: (struct format, field names in on-disk order) -------------
@@ -123,14 +114,11 @@ EXT_DEV = ("<III", "nlink rdev xattr")
 BASIC_IPC = ("<I", "nlink")
 EXT_IPC = ("<II", "nlink xattr")
 
-INODE_BODY = {
-    DIR_TYPE: BASIC_DIR, REG_TYPE: BASIC_FILE, SYMLINK_TYPE: BASIC_SYMLINK,
-    BLKDEV_TYPE: BASIC_DEV, CHRDEV_TYPE: BASIC_DEV, FIFO_TYPE: BASIC_IPC,
-    SOCKET_TYPE: BASIC_IPC,
-    LDIR_TYPE: EXT_DIR, LREG_TYPE: EXT_FILE, LSYMLINK_TYPE: EXT_SYMLINK,
-    LBLKDEV_TYPE: EXT_DEV, LCHRDEV_TYPE: EXT_DEV, LFIFO_TYPE: EXT_IPC,
-    LSOCKET_TYPE: EXT_IPC,
-}
+# Indexed by inode type (0 is no type; a tuple, where a dict's entries
+# would cost a board's heap at import).
+INODE_BODY = (None, BASIC_DIR, BASIC_FILE, BASIC_SYMLINK, BASIC_DEV,
+              BASIC_DEV, BASIC_IPC, BASIC_IPC, EXT_DIR, EXT_FILE, EXT_SYMLINK,
+              EXT_DEV, EXT_DEV, EXT_IPC, EXT_IPC)
 
 # Directory table: a listing is runs of DIR_HEADER + (count+1) DIR_ENTRY+name.
 DIR_HEADER = ("<III", "count start_block inode_number")
@@ -164,11 +152,6 @@ def decode(layout, buf, offset=0):
 
 
 # --- Metadata blocks, references, block words -----------------------------
-
-def split_inode_ref(ref):
-    """(block relative to the table start, offset in the uncompressed block)."""
-    return ref >> 16, ref & 0xFFFF
-
 
 def table_blocks(count, entry_size):
     """Number of metadata blocks a lookup table of `count` entries fills."""

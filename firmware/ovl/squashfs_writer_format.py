@@ -33,7 +33,7 @@ FLAG_NOID = 0x0800               # id table uncompressed
 
 # The basic inode type for each POSIX file type (TYPE_TO_S_IF reversed).
 S_IF_TO_TYPE = {}
-for _t in TYPE_TO_S_IF:
+for _t in range(1, len(TYPE_TO_S_IF)):
     S_IF_TO_TYPE[TYPE_TO_S_IF[_t]] = _t
 
 # Compressor options block for gzip (after the superblock, in a raw metadata

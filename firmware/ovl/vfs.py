@@ -28,12 +28,6 @@ def _text_path(path):
         return bytes(path).decode("utf-8", "surrogateescape")
 
 
-def _bytes_name(name):
-    if compat.MICROPYTHON:
-        return name.encode()
-    return name.encode("utf-8", "surrogateescape")
-
-
 class OvlVfs:
     """hide: absolute paths that read as absent (safe mode hides /main.py
     so the port's startup runs no user code)."""
@@ -81,7 +75,9 @@ class OvlVfs:
         for name, kind, ino, size in self.ovl.ilistdir(path):
             if self.hide and join(path, name) in self.hide:
                 continue
-            yield (_bytes_name(name) if as_bytes else name, kind, ino, size)
+            # (MicroPython ignores the error handler: its names are UTF-8)
+            yield (name.encode("utf-8", "surrogateescape") if as_bytes
+                   else name, kind, ino, size)
 
     def mkdir(self, path):
         self.ovl.mkdir(self._path(path))

@@ -460,15 +460,21 @@ for m in %(modules)r:
     __import__(m)
     gc.collect()
     print(m, gc.mem_alloc() - base)
+if %(qstrs)r:
+    import micropython
+    micropython.qstr_info()
 '''
 # Leaves first, so each module's line counts itself, not its imports.
 IMPORT_ORDER = ("ovl", "ovl.compat", "ovl.paths", "ovl.lower", "ovl.flash",
                 "ovl.squashfs_format", "ovl.squashfs", "ovl.log_format")
 
 
-def import_heap(setup, modules, romfs):
+def import_heap(setup, modules, romfs, qstrs=False):
     """{module: heap kept by importing it} for `modules` (the ones the
-    board job used), from .mpy files or from a ROMFS image of them."""
+    board job used), from .mpy files or from a ROMFS image of them.
+    qstrs: instead, {"n_pool", "n_qstr", "n_str_data_bytes",
+    "n_total_bytes"}: the interned names after importing them all
+    (micropython.qstr_info)."""
     from host_tools.image import romfs as rf
     image = setup.romfs
     if romfs and image is None:
@@ -482,12 +488,17 @@ def import_heap(setup, modules, romfs):
     # work directory is
     code = IMPORT_PROBE % {
         "romfs": os.path.relpath(image, setup.work) if romfs else None,
-        "mpy": os.path.relpath(setup.mpy_dir, setup.work), "modules": order}
+        "mpy": os.path.relpath(setup.mpy_dir, setup.work), "modules": order,
+        "qstrs": qstrs}
     proc = subprocess.run([find_micropython(), "-X", "heapsize=8M", "-c",
                            code], capture_output=True, text=True, check=True,
                           cwd=setup.work)
     out = {}
     for line in proc.stdout.split("\n"):
+        if line.startswith("qstr pool:"):
+            # "qstr pool: n_pool=6, n_qstr=963, ..."
+            return dict((k, int(v)) for k, v in (
+                item.split("=") for item in line[10:].strip().split(", ")))
         if line:
             name, n = line.split()
             out[name] = int(n)
@@ -556,7 +567,7 @@ def code_costs(work, sizes=COST_SIZES):
     image: the least-squares slope over modules of `sizes` items, each
     imported by a fresh micropython; "empty module" is a module of one
     `pass` itself."""
-    from host_tools import romfs as rf
+    from host_tools.image import romfs as rf
     cases = cost_cases()
     src = os.path.join(work, "cc-src")
     mpy = os.path.join(work, "cc-mpy")
@@ -768,11 +779,23 @@ def main(argv=None):
     if args.code:
         work = tempfile.mkdtemp(prefix="ovl-fit-")
         try:
-            sizes = code_size(Setup(boards[0], work))
+            setup = Setup(boards[0], work)
+            sizes = code_size(setup)
+            qstrs = import_heap(setup, sorted(sizes["mpy_bytes"]), True,
+                                qstrs=True)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        print(json.dumps(sizes, indent=2, sort_keys=True) if args.json
-              else "\n".join(code_report(sizes)))
+        if args.json:
+            sizes["qstrs_romfs"] = qstrs
+            print(json.dumps(sizes, indent=2, sort_keys=True))
+        else:
+            print("\n".join(code_report(sizes)))
+            # each name the code interns: its text, and a slot in a pool;
+            # pools double (16, 32 ... 512 entries), so one name past the
+            # last pool's end allocates a new pool twice its size
+            print("interned names after the imports (ROMFS): %(n_qstr)d in "
+                  "%(n_pool)d pools, %(n_str_data_bytes)d B of text, "
+                  "%(n_total_bytes)d B in all" % qstrs)
         return
     res = {"boards": [measure_board(b, counts, not args.no_bisect)
                       for b in boards]}

@@ -233,16 +233,21 @@ class Overlay(Resolve, CopyUp):
         the first error of a file whose commit failed, for sync()."""
         return self.writeback.flush_all()
 
-    def _create(self, path, mode, make, keep_open=False):
-        """Create a new name at path; make(txn, parent) -> uino.  mode:
-        its S_IFMT bits tell a directory."""
+    def _create(self, path, mode, make=None, keep_open=False):
+        """Create a new name at path; make(txn, parent, name) -> uino, or
+        with no make a new inode of mode (a directory or a regular file,
+        umask applied).  mode: its S_IFMT bits tell a directory."""
         def op(txn):
             parent, name = self._walk_parent(path)
             if self._child(parent, name) is not None:
                 raise oserror(compat.EEXIST, path)
             upper_name(name)        # EINVAL before the store looks it up
             self._copy_up(txn, parent)
-            uino = make(txn, parent, name)
+            if make is None:
+                uino, _ = self._new_inode(txn, mode,
+                                          nlink=2 if is_dir(mode) else 1)
+            else:
+                uino = make(txn, parent, name)
             if not is_dir(mode) and not parent.fresh and \
                     self.store.lookup(parent.uino, name) is not None:
                 # over a whiteout: a removed lower name made again
@@ -253,18 +258,11 @@ class Overlay(Resolve, CopyUp):
         return self._mutate(path, op, keep_open)
 
     def mkdir(self, path, mode=0o777):
-        def make(txn, parent, name):
-            uino, _ = self._new_inode(txn, S_IFDIR | (mode & ~self.umask
-                                                      & 0o7777), nlink=2)
-            return uino
-        self._create(path, S_IFDIR, make)
+        self._create(path, S_IFDIR | (mode & ~self.umask & 0o7777))
 
     def _create_file(self, path, perm=0o666, keep_open=False):
-        def make(txn, parent, name):
-            uino, _ = self._new_inode(txn, S_IFREG | (perm & ~self.umask
-                                                      & 0o7777))
-            return uino
-        return self._create(path, perm, make, keep_open)
+        return self._create(path, S_IFREG | (perm & ~self.umask & 0o7777),
+                            None, keep_open)
 
     def remove(self, path):
         def op(txn):
@@ -295,7 +293,10 @@ class Overlay(Resolve, CopyUp):
             if not self._is_empty(node):
                 raise oserror(compat.ENOTEMPTY, path)
             self._copy_up(txn, parent)
-            self._remove_dir(txn, parent, node)
+            self._purge_whiteouts(txn, node)
+            self._drop_name(txn, parent, name, node)
+            if node.uino is not None:
+                txn.delete_inode(node.uino)
             self._touch_dir(txn, parent)
         self._mutate(path, op)
 
@@ -359,7 +360,7 @@ class Overlay(Resolve, CopyUp):
                 self._note_replaced(txn, snode.uino, dparent, dname)
             if snode.dirent:
                 txn.unlink(sparent.uino, sname)
-            if self._lower_has(sparent, sname):
+            if self._lower_entry(sparent, sname) is not None:
                 txn.whiteout(sparent.uino, sname)
             self._put(txn, snode, ctime=self._now())
             self._touch_dir(txn, sparent)
@@ -423,8 +424,7 @@ class Overlay(Resolve, CopyUp):
         if err is not None:
             raise err
 
-    def close(self):
-        self.sync()
+    close = sync
 
     def _check_lower_identity(self):
         ident = identity_bytes(self.lower)

@@ -127,7 +127,7 @@ class CopyUp:
 
     def _drop_name(self, txn, parent, name, node):
         """Remove parent/name from the merged view (parent is upper)."""
-        has_lower = self._lower_has(parent, name)
+        has_lower = self._lower_entry(parent, name) is not None
         if node is not None and node.dirent:
             txn.unlink(parent.uino, name)
         if has_lower:
@@ -162,12 +162,6 @@ class CopyUp:
             return
         for name, value in self.store.listdir(node.uino):
             txn.unlink(node.uino, name)
-
-    def _remove_dir(self, txn, parent, node):
-        self._purge_whiteouts(txn, node)
-        self._drop_name(txn, parent, node.name, node)
-        if node.uino is not None:
-            txn.delete_inode(node.uino)
 
     def _upgrade_marked(self, uino):
         return self.store.get_meta(uino, META_CONFLICT) is not None or \

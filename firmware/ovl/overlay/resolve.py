@@ -219,10 +219,6 @@ class Resolve:
             return None
         return self._lower_lookup(join(parent.lpath, name))
 
-    def _lower_has(self, parent, name):
-        """Does the lower directory parent merges with hold name?"""
-        return self._lower_entry(parent, name) is not None
-
     def _node_of_ino(self, uino):
         """A node for an open upper file (its name may have changed)."""
         node = Node(None, "", "#%d" % uino)
@@ -252,29 +248,25 @@ class Resolve:
                     lw = next(lower, None)
                 if self._whiteout(uino):
                     continue
-                yield self._entry_upper(name, uino)
-            else:
-                name, entry = lw
-                lw = next(lower, None)
-                yield self._entry_lower(node, name, entry)
-
-    def _entry_upper(self, name, uino):
-        inode = self.store.get(uino)
-        origin = self._get_origin(uino)
-        ino = origin.ino if origin is not None else UPPER_INO_BASE + uino
-        return (name, inode.mode, ino,
-                self.writeback.size(uino, inode.size))
-
-    def _entry_lower(self, parent, name, entry):
-        size = entry.size
-        if entry.nlink > 1 and self.store is not None and not is_dir(entry.mode):
-            mapped = self.store.get_meta(self._root_ino,
-                                         INDEX_PREFIX + str(entry.ino))
-            if mapped is not None:
-                inode = self.store.get(int(mapped))
-                if inode is not None:
-                    size = inode.size
-        return (name, entry.mode, entry.ino, size)
+                inode = self.store.get(uino)
+                origin = self._get_origin(uino)
+                yield (name, inode.mode, origin.ino if origin is not None
+                       else UPPER_INO_BASE + uino,
+                       self.writeback.size(uino, inode.size))
+                continue
+            name, entry = lw
+            lw = next(lower, None)
+            size = entry.size
+            if entry.nlink > 1 and self.store is not None and \
+                    not is_dir(entry.mode):
+                # a hard-linked lower file may have an upper copy (its size)
+                mapped = self.store.get_meta(self._root_ino,
+                                             INDEX_PREFIX + str(entry.ino))
+                if mapped is not None:
+                    inode = self.store.get(int(mapped))
+                    if inode is not None:
+                        size = inode.size
+            yield (name, entry.mode, entry.ino, size)
 
     def _is_empty(self, node):
         for _ in self._iter_dir(node):

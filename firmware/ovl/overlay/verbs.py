@@ -225,7 +225,7 @@ def fsck(ovl):
         if kind == "whiteout":
             parent_path = path.rsplit("/", 1)[0] or "/"
             parent = ovl._walk(parent_path, follow=False)
-            if not ovl._lower_has(parent, path.rsplit("/", 1)[1]):
+            if ovl._lower_entry(parent, path.rsplit("/", 1)[1]) is None:
                 problems.append("%s: whiteout over nothing" % path)
             continue
         if node.isdir():
