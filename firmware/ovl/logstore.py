@@ -1334,9 +1334,6 @@ class LogStore:
             raise compat.oserror(compat.EROFS, "log store mounted read-only")
         return Txn(self)
 
-    def _free_blocks(self):
-        return [b for b in range(self.nblocks) if self.state[b] == FREE]
-
     def _wide(self):
         return (self.next_ver >> 32 or self.next_txn >> 32) and True
 
@@ -1363,12 +1360,12 @@ class LogStore:
     def _open_block(self, keep):
         self._close_block()
         while True:
-            free = self._free_blocks()
-            if len(free) <= keep:
+            if self.state.count(FREE) <= keep:
                 raise NoSpace()
-            b = free[0]
-            for c in free:
-                if self.ec[c] < self.ec[b]:
+            b = None            # the free block erased least (no list)
+            for c in range(self.nblocks):
+                if self.state[c] == FREE and (b is None or
+                                              self.ec[c] < self.ec[b]):
                     b = c
             if b not in self.verified:
                 # a block found free at mount: erase it again unless it
@@ -1505,7 +1502,7 @@ class LogStore:
     def _fits(self, items, keep):
         """Could these nodes be written without GC?  items: (fixed bytes,
         splittable payload bytes) per node, summary entries included."""
-        free = len(self._free_blocks()) - keep
+        free = self.state.count(FREE) - keep
         room = self._room()
         cap = self.log_end - self.data_start - node_size(4, 0) - 4
         blocks = 0
@@ -1569,7 +1566,7 @@ class LogStore:
     def _writable(self):
         """Bytes writable without GC (free blocks whole, the open block's
         room)."""
-        return len(self._free_blocks()) * (self.log_end - self.data_start) \
+        return self.state.count(FREE) * (self.log_end - self.data_start) \
             + self._room()
 
     def _need(self, items):
