@@ -371,13 +371,15 @@ class LogStore:
         kept = {}                    # block -> addresses of its nodes, torn
         # commit_max, seen_max, ver_max, plain_max (the highest txn id of a
         # non-provisional node), head key, head block, current block, the
-        # addresses of its nodes
-        top = [0, 0, 0, 0, (-1, 0), None, 0, None]
+        # addresses of its nodes, data and truncate nodes seen
+        top = [0, 0, 0, 0, (-1, 0), None, 0, None, 0]
         voids = []                   # (txn, first, last) of NODE_VOIDs
         marks = []                   # NODE_COMMIT / NODE_RESET Nodes
 
         def note(nd):
             top[7].append(nd.addr)
+            if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
+                top[8] += 1
             txn = nd.txn
             prov = nd.flags & F_PROV
             if nd.flags & F_COMMIT and not prov and txn > top[0]:
@@ -429,6 +431,7 @@ class LogStore:
                 kept[b] = addrs
         commit_max, seen_max, ver_max, plain_max = top[:4]
         head = top[5]
+        ndata = top[8]
         note = addrs = top = None
         voids = [v[1:] for v in voids if v[0] <= commit_max]
 
@@ -473,7 +476,7 @@ class LogStore:
         # committed nodes as they come (a block's nodes are never all in
         # RAM); data and truncations are kept as packed records per inode
         # (MountData) to be replayed in version order per inode.
-        data = MountData()
+        data = MountData(ndata)
         cur = [0, 0, 0, None, 0]    # block, its base, end, summary, nodes
 
         def visit(nd):

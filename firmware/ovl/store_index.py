@@ -29,8 +29,11 @@ class MountData:
     replays them inode by inode once it knows which inodes live, building
     Node records for one inode at a time."""
 
-    def __init__(self):
-        self.chunks = []
+    def __init__(self, count):
+        # all at once, from the count pass 1 took: allocated together, the
+        # pieces lie together, and leave one free stretch when dropped
+        self.chunks = [bytearray(MOUNT_CHUNK * MOUNT_REC_SIZE)
+                       for _ in range((count + MOUNT_CHUNK - 1) // MOUNT_CHUNK)]
         self.n = 0
 
     def _at(self, i):
@@ -43,7 +46,7 @@ class MountData:
         else:
             length, stamp = f[2], f[3]
         mt, ct = stamp if stamp is not None else (0, 0)
-        if self.n % MOUNT_CHUNK == 0:
+        if self.n == len(self.chunks) * MOUNT_CHUNK:    # past pass 1's count
             self.chunks.append(bytearray(MOUNT_CHUNK * MOUNT_REC_SIZE))
         buf, off = self._at(self.n)
         struct.pack_into(MOUNT_REC, buf, off, f[0],
