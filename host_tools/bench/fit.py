@@ -329,6 +329,9 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None,
             trace=False, threshold=0):
     """Run the board job under `micropython -X heapsize=heap` (+ the ROMFS
     image's allocation); returns its JSON report, with "heapsize" added.
+    trace: a MemoryError's traceback comes back as "trace" (where a heap
+    edge is); threshold: the job sets gc.threshold(threshold) before the
+    imports, as a board's boot.py may (docs/FIT.md, "Fragmentation").
 
     The job runs in the work directory with fixed relative names, so its
     strings (and so its heap layout, and whether a tight heap suffices)
