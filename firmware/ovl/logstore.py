@@ -733,13 +733,18 @@ class LogStore:
         return None
 
     def _erased(self, addr, n):
-        chunk = 256
+        # one buffer read into again and again: checking a 4 KiB block
+        # through read() allocated 12 KB (each read copies twice)
+        buf = bytearray(256)
         while n > 0:
-            k = min(chunk, n)
-            if self._read(addr, k) != b"\xff" * k:
+            if n < len(buf):
+                buf = bytearray(n)
+            self.stats["bytes_read"] += len(buf)
+            self.flash.readinto(addr, buf)
+            if min(buf) != 0xFF:
                 return False
-            addr += k
-            n -= k
+            addr += len(buf)
+            n -= len(buf)
         return True
 
     # ===== the index ======================================================
@@ -1421,7 +1426,7 @@ class LogStore:
             stop = min(n, pos + ps - (addr + pos) % ps)
             if not final and stop == n and (addr + stop) % ps:
                 break         # keep a partial page for later
-            self._program(addr + pos, bytes(data[pos:stop]))
+            self._program(addr + pos, bytes(memoryview(data)[pos:stop]))
             pos = stop
         self.pending = data[pos:]
         self.pend_addr = addr + pos
