@@ -733,13 +733,18 @@ class LogStore:
         return None
 
     def _erased(self, addr, n):
-        chunk = 256
+        # one buffer read into again and again: checking a 4 KiB block
+        # through read() allocated 12 KB (each read copies twice)
+        buf = bytearray(256)
         while n > 0:
-            k = min(chunk, n)
-            if self._read(addr, k) != b"\xff" * k:
+            if n < len(buf):
+                buf = bytearray(n)
+            self.stats["bytes_read"] += len(buf)
+            self.flash.readinto(addr, buf)
+            if min(buf) != 0xFF:
                 return False
-            addr += k
-            n -= k
+            addr += len(buf)
+            n -= len(buf)
         return True
 
     # ===== the index ======================================================
@@ -990,7 +995,7 @@ class LogStore:
             nodes = None
             # the replay counted its dead bytes; the map loads again on use
             self._evict(ino)
-        data.buf = None
+        data.chunks = None
         for ino in list(self.inodes):
             rec = self.inodes[ino]
             if rec[0] is None and rec[4] == 0:
@@ -1337,9 +1342,6 @@ class LogStore:
             raise compat.oserror(compat.EROFS, "log store mounted read-only")
         return Txn(self)
 
-    def _free_blocks(self):
-        return [b for b in range(self.nblocks) if self.state[b] == FREE]
-
     def _wide(self):
         return (self.next_ver >> 32 or self.next_txn >> 32) and True
 
@@ -1366,12 +1368,12 @@ class LogStore:
     def _open_block(self, keep):
         self._close_block()
         while True:
-            free = self._free_blocks()
-            if len(free) <= keep:
+            if self.state.count(FREE) <= keep:
                 raise NoSpace()
-            b = free[0]
-            for c in free:
-                if self.ec[c] < self.ec[b]:
+            b = None            # the free block erased least (no list)
+            for c in range(self.nblocks):
+                if self.state[c] == FREE and (b is None or
+                                              self.ec[c] < self.ec[b]):
                     b = c
             if b not in self.verified:
                 # a block found free at mount: erase it again unless it
@@ -1424,7 +1426,7 @@ class LogStore:
             stop = min(n, pos + ps - (addr + pos) % ps)
             if not final and stop == n and (addr + stop) % ps:
                 break         # keep a partial page for later
-            self._program(addr + pos, bytes(data[pos:stop]))
+            self._program(addr + pos, bytes(memoryview(data)[pos:stop]))
             pos = stop
         self.pending = data[pos:]
         self.pend_addr = addr + pos
@@ -1508,7 +1510,7 @@ class LogStore:
     def _fits(self, items, keep):
         """Could these nodes be written without GC?  items: (fixed bytes,
         splittable payload bytes) per node, summary entries included."""
-        free = len(self._free_blocks()) - keep
+        free = self.state.count(FREE) - keep
         room = self._room()
         cap = self.log_end - self.data_start - node_size(4, 0) - 4
         blocks = 0
@@ -1572,7 +1574,7 @@ class LogStore:
     def _writable(self):
         """Bytes writable without GC (free blocks whole, the open block's
         room)."""
-        return len(self._free_blocks()) * (self.log_end - self.data_start) \
+        return self.state.count(FREE) * (self.log_end - self.data_start) \
             + self._room()
 
     def _need(self, items):

@@ -12,22 +12,32 @@ from ovl.log_format import Node, NODE_TRUNCATE, F_STAMP, F_ONETIME
 
 # One data or truncate node awaiting its replay at mount: ino, effective
 # version, version, txn id (48-bit counters as 16 + 32 bits), address,
-# type, flags, body length, offset (a truncation: the size), length, and a
-# data node's stamp (mtime, ctime) if it has one.
-MOUNT_REC = ">IHIHIHIIBBIQIqq"
-MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)
+# type, flags, body length, offset (a truncation: the size), length, a
+# data node's stamp (mtime, ctime) if it has one, and the record of the
+# same inode added before it (NO_LINK: none).
+MOUNT_REC = ">IHIHIHIIBBIQIqqI"
+MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 64
+# Records per buffer: mount keeps them in 2 KiB pieces, never one buffer of
+# them all (at 500 files that was a 60 KB block, which a heap fragmented by
+# small live objects often no longer has in one piece).
+MOUNT_CHUNK = 32
 
 
 class MountData:
-    """The data and truncate nodes mount found, packed (60 bytes a node
-    instead of a Node object) in one buffer sized from the count pass 1
-    took: mount replays them inode by inode once it knows which inodes
-    live, building Node records for one inode at a time."""
-
+    """The data and truncate nodes mount found, packed (64 bytes a node
+    instead of a Node object) in a list of fixed-size buffers: mount
+    replays them inode by inode once it knows which inodes live, building
+    Node records for one inode at a time."""
 
     def __init__(self, count):
-        self.buf = bytearray(count * MOUNT_REC_SIZE)
+        # all at once, from the count pass 1 took: allocated together, the
+        # pieces lie together, and leave one free stretch when dropped
+        self.chunks = [bytearray(MOUNT_CHUNK * MOUNT_REC_SIZE)
+                       for _ in range((count + MOUNT_CHUNK - 1) // MOUNT_CHUNK)]
         self.n = 0
+
+    def _at(self, i):
+        return self.chunks[i // MOUNT_CHUNK], i % MOUNT_CHUNK * MOUNT_REC_SIZE
 
     def add(self, nd):
         f = nd.fields
@@ -36,45 +46,49 @@ class MountData:
         else:
             length, stamp = f[2], f[3]
         mt, ct = stamp if stamp is not None else (0, 0)
-        struct.pack_into(MOUNT_REC, self.buf, self.n * MOUNT_REC_SIZE, f[0],
+        if self.n == len(self.chunks) * MOUNT_CHUNK:    # past pass 1's count
+            self.chunks.append(bytearray(MOUNT_CHUNK * MOUNT_REC_SIZE))
+        buf, off = self._at(self.n)
+        struct.pack_into(MOUNT_REC, buf, off, f[0],
                          _hi(nd.eff), _lo(nd.eff), _hi(nd.ver), _lo(nd.ver),
                          _hi(nd.txn), _lo(nd.txn), nd.addr, nd.type,
-                         nd.flags, nd.blen, f[1], length, mt, ct)
+                         nd.flags, nd.blen, f[1], length, mt, ct, NO_LINK)
         self.n += 1
 
     def per_inode(self, table):
         """(ino, its nodes in replay order) for each inode; the nodes are
         Node records with the fields their parse gave them.  table is the
-        InodeTable: the records of an inode are chained from its row (an
-        array of links, no dict, no sort of the whole buffer); a node of
-        an inode the table does not know comes alone."""
-        buf = self.buf
-        size = MOUNT_REC_SIZE
+        InodeTable: the records of an inode are chained from its row (the
+        link field of each record, an array of heads by row: no dict, no
+        sort of all records); a node of an inode the table does not know
+        comes alone."""
         rows = table.rows
         head = array("I", b"\xff" * (4 * len(table.records.value)))
-        link = array("I", bytearray(4 * self.n))
+        link = MOUNT_REC_SIZE - 4
         for i in range(self.n):
-            ino = struct.unpack_from(">I", buf, i * size)[0]
+            buf, off = self._at(i)
+            ino = struct.unpack_from(">I", buf, off)[0]
             r = rows.get(ino)
             if r is None:
                 yield ino, [self._node(i)]
                 continue
-            link[i] = head[r]
+            struct.pack_into(">I", buf, off + link, head[r])
             head[r] = i
         for ino in rows:
             i = head[rows[ino]]
-            if i == NO_LINK:
-                continue
             nodes = []
             while i != NO_LINK:
                 nodes.append(self._node(i))
-                i = link[i]
-            nodes.sort(key=replay_key)
-            yield ino, nodes
+                buf, off = self._at(i)
+                i = struct.unpack_from(">I", buf, off + link)[0]
+            if nodes:
+                nodes.sort(key=replay_key)
+                yield ino, nodes
 
     def _node(self, i):
+        buf, off = self._at(i)
         (n, eh, el, vh, vl, th, tl, addr, t, flags, blen, off, length,
-         mt, ct) = struct.unpack_from(MOUNT_REC, self.buf, i * MOUNT_REC_SIZE)
+         mt, ct, _) = struct.unpack_from(MOUNT_REC, buf, off)
         if t == NODE_TRUNCATE:
             fields = (n, off)
         else:
@@ -267,19 +281,23 @@ class InodeTable(KeyedView):
 
 class BlockSets:
     """ino -> the blocks holding its data nodes.  Most files sit in one
-    block: the dict then holds the block number itself (a small int, no
-    allocation), else an array of them."""
+    block: a dict then holds the block number itself (a small int, no
+    allocation), else an array of them.  The inodes are spread over
+    BLOCKSET_DICTS dicts by number: one dict of them all needs a block of
+    16 bytes per inode in one piece each time it grows (8 KB at 500
+    files), which a fragmented heap may no longer have."""
 
     def __init__(self):
-        self.sets = {}
+        self.sets = [{} for _ in range(BLOCKSET_DICTS)]
 
     def add(self, ino, b):
-        cur = self.sets.get(ino)
+        sets = self.sets[ino % BLOCKSET_DICTS]
+        cur = sets.get(ino)
         if cur is None:
-            self.sets[ino] = b
+            sets[ino] = b
         elif isinstance(cur, int):
             if cur != b:
-                self.sets[ino] = array("I", (cur, b))
+                sets[ino] = array("I", (cur, b))
         else:
             for x in cur:
                 if x == b:
@@ -287,7 +305,7 @@ class BlockSets:
             cur.append(b)
 
     def blocks(self, ino):
-        cur = self.sets.get(ino)
+        cur = self.sets[ino % BLOCKSET_DICTS].get(ino)
         if cur is None:
             return ()
         if isinstance(cur, int):
@@ -295,20 +313,24 @@ class BlockSets:
         return tuple(cur)
 
     def discard(self, ino, b):
-        cur = self.sets.get(ino)
+        sets = self.sets[ino % BLOCKSET_DICTS]
+        cur = sets.get(ino)
         if cur is None:
             return
         if isinstance(cur, int):
             if cur == b:
-                del self.sets[ino]
+                del sets[ino]
             return
         rest = [x for x in cur if x != b]
         if not rest:
-            del self.sets[ino]
+            del sets[ino]
         elif len(rest) == 1:
-            self.sets[ino] = rest[0]
+            sets[ino] = rest[0]
         else:
-            self.sets[ino] = array("I", rest)
+            sets[ino] = array("I", rest)
 
     def pop(self, ino):
-        self.sets.pop(ino, None)
+        self.sets[ino % BLOCKSET_DICTS].pop(ino, None)
+
+
+BLOCKSET_DICTS = 16

@@ -90,6 +90,8 @@ if P["romfs"]:
     sys.path.insert(0, "/rom")
 else:
     sys.path.insert(0, P["mpy"])
+if P.get("threshold"):
+    gc.threshold(P["threshold"])
 gc.collect()
 BASE = gc.mem_alloc()
 out["usable"] = gc.mem_free() + gc.mem_alloc() - BASE
@@ -245,6 +247,11 @@ try:
     run()
 except MemoryError as e:
     out["error"] = "MemoryError"
+    if P.get("trace"):          # where it was raised (debugging a heap edge)
+        import io
+        t = io.StringIO()
+        sys.print_exception(e, t)
+        out["trace"] = t.getvalue()
 except Exception as e:
     out["error"] = "%s: %s" % (type(e).__name__, e)
 gc.collect()
@@ -318,9 +325,13 @@ class Setup:
         return blocks * 16 + (blocks * 3 + 7) // 8 + 64
 
 
-def run_job(setup, heap, files=500, store="ovl", micropython=None):
+def run_job(setup, heap, files=500, store="ovl", micropython=None,
+            trace=False, threshold=0):
     """Run the board job under `micropython -X heapsize=heap` (+ the ROMFS
     image's allocation); returns its JSON report, with "heapsize" added.
+    trace: a MemoryError's traceback comes back as "trace" (where a heap
+    edge is); threshold: the job sets gc.threshold(threshold) before the
+    imports, as a board's boot.py may (docs/FIT.md, "Fragmentation").
 
     The job runs in the work directory with fixed relative names, so its
     strings (and so its heap layout, and whether a tight heap suffices)
@@ -339,6 +350,7 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None):
         "list": ["/fw/d00", "/fw/d17", "/fw/u3"] if store == "ovl"
         else ["/fw/u0", "/fw/u3", "/fw/u7"],
         "lower_file": LOWER_SAMPLE, "lower_data": setup.lower_data,
+        "trace": trace, "threshold": threshold,
     }
     total = heap + setup.rom_allocation()
     param_file = os.path.join(setup.work, "job.json")
