@@ -383,20 +383,24 @@ class InodeTable(Table):
     def __len__(self):
         return self.count
 
-    def items(self):
-        """(ino, record) of each row, walking the hash chains: no list is
-        built (the table must not change meanwhile: take list() of it)."""
+    def _walk(self):
+        """Each row in use, by the hash chains: no list is built (the
+        table must not change meanwhile: take list() of it)."""
         for bc in self.buckets:
             for r in bc:
                 while r:
-                    c = self.chunks[(r - 1) // ROWS]
-                    i = (r - 1) % ROWS * self.w
-                    yield c[i], self.rec(r - 1)
-                    r = c[i + NEXT]
+                    yield r - 1
+                    r = self.chunks[(r - 1) // ROWS][(r - 1) % ROWS * self.w
+                                                     + NEXT]
+
+    def items(self):
+        for r in self._walk():
+            yield self.chunks[r // ROWS][r % ROWS * self.w], self.rec(r)
 
     def __iter__(self):
-        for ino, rec in self.items():
-            yield ino
+        for r in self._walk():
+            yield self.chunks[r // ROWS][r % ROWS * self.w]
+
 
 class BlockSets:
     """ino -> the blocks holding its data nodes.  Most files sit in one
