@@ -296,13 +296,13 @@ class EntryTable(Table):
         return r
 
     def rows(self, parent):
-        """The rows of parent's entries, newest first."""
-        out = []
+        """The rows of parent's entries, newest first, walked as they are
+        used (no list: a directory of any size); the row just handed out
+        may be dropped (drop leaves its own link alone), nothing else."""
         r = self.heads.get(parent, 0)
         while r:
-            out.append(r - 1)
+            yield r - 1
             r = self.chunks[(r - 1) // ROWS][(r - 1) % ROWS * self.w + SIB]
-        return out
 
     def name(self, r, parent):
         """The name of row r (an entry of parent) read from flash, or None
