@@ -1261,7 +1261,8 @@ class LogStore:
 
     def listdir(self, dir_ino):
         """(name, ino or WHITEOUT) of dir_ino's entries in name order; the
-        names are read from flash, one dirent node each."""
+        names are read from flash, one dirent node each, all of them
+        before the first is handed out (to sort them)."""
         self._check_damage("dir", dir_ino)
         ents = self.entries
         out = []
@@ -1274,7 +1275,7 @@ class LogStore:
                 out.append((name, v))
         self._check_damage("dir", dir_ino)
         out.sort(key=lambda item: item[0])
-        return iter([(name.decode(), v) for name, v in out])
+        return ((name.decode(), v) for name, v in out)
 
     def _dirent_at(self, addr, nsize, parent):
         """The fields (parent, ino, name) of the dirent node at addr (an
