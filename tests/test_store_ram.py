@@ -4,10 +4,14 @@
 micropython with a fixed heap.
 
 Goal (issue 10): kept <= 16 KiB + 24 B per upper inode, peak <= 1.5 x
-kept.  The streaming mount meets the peak goal; the packed tables of
-ovl.store_index keep about 165 B a file, not yet 24 (names still live in
-RAM, see docs/STORE.md), so KEPT_BUDGET pins today's figures as a
-regression budget: it fails when the store keeps more than today.
+kept.  The hashed tables of ovl.store_index (names read from flash) keep
+about 77 B a file, not yet 24 (versions, node sizes and nolder are still
+in RAM, see docs/STORE.md), so KEPT_BUDGET pins today's figures as a
+regression budget: it fails when the store keeps more than today.  The
+peak is mostly what is kept plus the packed data records mount replays
+(60 B a data node, ovl.store_index.MountData): with less kept it went
+past 1.5 x kept at 500 files (1.72 x) while it fell from 138,784 to
+94,976 B, so PEAK_BUDGET pins it the same way and the ratio is printed.
 """
 
 import json
@@ -17,10 +21,13 @@ import pytest
 HEAP = "4M"
 KEPT_GOAL_BASE = 16 * 1024
 KEPT_GOAL_PER_INODE = 24
-# measured kept heap (64-bit unix port) + 4 KiB: 17,504 / 34,688 / 99,296
-# (the dict index kept 18,080 / 62,208 / 236,416)
-KEPT_BUDGET = {0: 17504 + 4096, 100: 34688 + 4096, 500: 99296 + 4096}
-PEAK_PER_KEPT = 1.5
+# measured by `.venv/bin/python -m pytest -s tests/test_store_ram.py`
+# (64-bit unix port) + 4 KiB: kept 16,704 / 23,904 / 55,072, peak 22,464
+# / 36,224 / 94,976 (the packed tables with names in dicts kept 17,504 /
+# 34,688 / 99,296, the dict index 18,080 / 62,208 / 236,416)
+KEPT_BUDGET = {0: 16704 + 4096, 100: 23904 + 4096, 500: 55072 + 4096}
+PEAK_BUDGET = {0: 22464 + 4096, 100: 36224 + 4096, 500: 94976 + 4096}
+PEAK_PER_KEPT = 1.5     # the goal, printed
 
 
 def measure(mpy, tmp_path, files):
@@ -37,9 +44,8 @@ def test_store_heap_after_and_during_mount(mpy, tmp_path, files):
     inodes = files + 11             # the files, 10 directories, the root
     goal = KEPT_GOAL_BASE + KEPT_GOAL_PER_INODE * inodes
     print("files %d: kept %d B (goal %d, budget %d), peak %d B (%.2f x"
-          " kept), mount read %d B" % (files, got["kept"], goal,
-                                       KEPT_BUDGET[files], got["peak"],
-                                       got["peak"] / got["kept"],
-                                       got["mount_read"]))
+          " kept, goal %.1f x), mount read %d B"
+          % (files, got["kept"], goal, KEPT_BUDGET[files], got["peak"],
+             got["peak"] / got["kept"], PEAK_PER_KEPT, got["mount_read"]))
     assert got["kept"] <= KEPT_BUDGET[files], got
-    assert got["peak"] <= PEAK_PER_KEPT * got["kept"], got
+    assert got["peak"] <= PEAK_BUDGET[files], got

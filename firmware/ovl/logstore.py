@@ -36,8 +36,8 @@ from ovl.log_format import (
     parse_body, keep_len, data_prefix, summary_entry_size, Node, NODE_NAMES,
     SummaryBuilder,
     read_summary)
-from ovl.store_index import (MountData, InodeTable, BlockSets, Records,
-                             DirView, replay_key)
+from ovl.store_index import (MountData, InodeTable, BlockSets, EntryTable,
+                             replay_key)
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -177,10 +177,9 @@ class LogStore:
         self.inodes = InodeTable()
         self.inode_cache = {}        # ino -> (addr, INODE_BODY fields)
         self.inode_lru = []          # its inos, least recently used first
-        # parent -> DirView: name bytes -> (ino|WHITEOUT|None, ver, addr,
-        # nsize, nolder), the records packed in entry_recs
-        self.entry_recs = Records()
-        self.dirs = {}
+        # (parent, name bytes) -> (ino|WHITEOUT|None, ver, addr, nsize,
+        # nolder), packed; the names are read from flash
+        self.entries = EntryTable(self._dirent_at)
         self.meta = {}               # ino -> {key bytes: (value|None, ...)}
         self.links = {}              # ino -> (target bytes, ...)
         # Extent maps are loaded on demand (from the blocks holding a file's
@@ -195,7 +194,7 @@ class LogStore:
         # (resident, like the inodes it overrides):
         self.stamps = {}             # ino -> (size, mtime, ctime, ver, addr, nsize)
         self.loaded = []             # inos whose maps are resident, LRU first
-        self.data_blocks = BlockSets()   # ino -> blocks holding its data
+        self.data_blocks = BlockSets(self.inodes)   # ino -> its data blocks
         self.void_ranges = []        # (first, last) txn ids that never count
         # Committed streams still on flash: txn id -> [version of its
         # NODE_COMMIT, its addr, its size, blocks holding its provisional
@@ -579,8 +578,8 @@ class LogStore:
             # past every id on flash: a stream cut before its commit (its
             # provisional nodes are whole, nothing is torn) is never reused
             self.next_txn = max(seen_max, commit_max) + 1
-        if self.inodes.get(ROOT_INO) is None or \
-                self.inodes[ROOT_INO][0] is None:
+        rec = self.inodes.get(ROOT_INO)
+        if rec is None or rec[0] is None:
             why = self.damaged.get(("inode", ROOT_INO))
             if why is not None:
                 raise CorruptError("log store root directory damaged on "
@@ -786,10 +785,8 @@ class LogStore:
                 value = WHITEOUT
             else:
                 value = ino
-            d = self.dirs.get(parent)
-            if d is None:
-                d = self.dirs[parent] = DirView(self.entry_recs)
-            self._put_keyed(d, name, value, nd.ver, addr, nsize)
+            self._put_keyed(self.entries, (parent, name), value, nd.ver,
+                            addr, nsize)
         elif t == NODE_META:
             ino, key, value = f
             m = self.meta.get(ino)
@@ -890,7 +887,7 @@ class LogStore:
             elif ntype == NODE_DIRENT and len(keep) > DIRENT_PREFIX and \
                     len(keep) > KEY_PREFIX:
                 # the summary kept the whole body: the name is known
-                rec = (self.dirs.get(n) or {}).get(bytes(keep[8:]))
+                rec = self.entries.get((n, bytes(keep[8:])))
                 hit = rec is None or rec[1] < ver
             elif ntype == NODE_META and len(keep) >= META_PREFIX:
                 klen = struct.unpack("<H", keep[4:6])[0]
@@ -997,22 +994,25 @@ class LogStore:
             self._evict(ino)
         data.chunks = None
         for ino in list(self.inodes):
-            rec = self.inodes[ino]
+            rec = self.inodes.get(ino)
             if rec[0] is None and rec[4] == 0:
                 self._kill(rec[2], rec[3])
                 del self.inodes[ino]
-        for table, kind in ((self.dirs, "dirent"), (self.meta, "meta")):
-            for ino in list(table):
-                inode = self._live_inode(ino)
-                sub = table[ino]
-                for key in list(sub):
-                    rec = sub[key]
-                    if inode is None or rec[1] < inode[1] or \
-                            (rec[0] is None and rec[4] == 0):
-                        self._kill(rec[2], rec[3])
-                        del sub[key]
-                if not sub:
-                    del table[ino]
+        ents = self.entries
+        for ino in list(ents.heads):
+            inode = self._live_inode(ino)
+            for r in ents.rows(ino):
+                rec = ents.rec(r)
+                if self._stale(inode, rec):
+                    ents.drop(r, ino)
+        for ino in list(self.meta):
+            inode = self._live_inode(ino)
+            sub = self.meta[ino]
+            for key in list(sub):
+                if self._stale(inode, sub[key]):
+                    del sub[key]
+            if not sub:
+                del self.meta[ino]
         for ino in list(self.links):
             inode = self._live_inode(ino)
             rec = self.links[ino]
@@ -1023,18 +1023,18 @@ class LogStore:
         # a dirent naming an inode that does not exist can only come from
         # damage: drop it (fsck reports it) rather than hand out a dead ino
         # -- unless the damage is known: that inode answers EIO instead
-        for parent in list(self.dirs):
-            d = self.dirs[parent]
-            for name in list(d):
-                rec = d[name]
+        for parent in list(ents.heads):
+            for r in ents.rows(parent):
+                rec = ents.rec(r)
                 v = rec[0]
                 if v is not None and v != WHITEOUT and \
                         self._live_inode(v) is None and \
                         ("inode", v) not in self.damaged:
                     self.repairs.append("dropped dirent %r in dir %d: inode"
-                                        " %d missing" % (name, parent, v))
+                                        " %d missing" % (ents.name(r, parent),
+                                                         parent, v))
                     self._kill(rec[2], rec[3])
-                    del d[name]
+                    ents.drop(r, parent)
         top = 0
         for ino in self.inodes:
             if ino > top:
@@ -1043,6 +1043,16 @@ class LogStore:
         if not self.garbage_blocks:
             self._drop_voids()
         self._drop_reset_if_done()
+
+    def _stale(self, inode, rec):
+        """At mount: is this entry or metadata record of inode (None: not
+        live) dead (killed then)?  Older than the inode, or a tombstone
+        no older node needs."""
+        if inode is None or rec[1] < inode[1] or \
+                (rec[0] is None and rec[4] == 0):
+            self._kill(rec[2], rec[3])
+            return True
+        return False
 
     def _drop_voids(self):
         for addr, nsize in self.void_recs:
@@ -1157,12 +1167,13 @@ class LogStore:
 
     def _forget_ino(self, ino):
         """An inode was deleted: everything scoped to it is dead."""
-        for table in (self.dirs, self.meta):
-            sub = table.pop(ino, None)
-            if sub:
-                for rec in sub.values():
-                    self._kill(rec[2], rec[3])
-                sub.clear()         # frees a DirView's packed rows
+        ents = self.entries
+        for r in ents.rows(ino):
+            rec = ents.rec(r)
+            self._kill(rec[2], rec[3])
+            ents.drop(r, ino)
+        for rec in (self.meta.pop(ino, None) or {}).values():
+            self._kill(rec[2], rec[3])
         rec = self.links.pop(ino, None)
         if rec is not None:
             self._kill(rec[2], rec[3])
@@ -1243,22 +1254,51 @@ class LogStore:
         return body
 
     def lookup(self, dir_ino, name):
+        """The ino (or WHITEOUT) dir_ino names name, or None.  Reads the
+        dirent node of each entry whose name hash matches (one, unless
+        two names collide) to compare names; EIO if it is damaged."""
         self._check_damage("dir", dir_ino)
-        d = self.dirs.get(dir_ino)
-        if d is None:
+        if dir_ino not in self.entries.heads:
             return None
-        rec = d.get(_key_bytes(name))
+        rec = self.entries.get((dir_ino, _key_bytes(name)))
+        self._check_damage("dir", dir_ino)
         return None if rec is None else rec[0]
 
     def listdir(self, dir_ino):
+        """(name, ino or WHITEOUT) of dir_ino's entries in name order; the
+        names are read from flash, one dirent node each, all of them
+        before the first is handed out (to sort them)."""
         self._check_damage("dir", dir_ino)
-        d = self.dirs.get(dir_ino)
-        if not d:
-            return iter(())
-        out = [(name.decode(), rec[0]) for name, rec in d.items()
-               if rec[0] is not None]
-        out.sort(key=lambda item: item[0].encode())
-        return iter(out)
+        ents = self.entries
+        out = []
+        for r in ents.rows(dir_ino):
+            v = ents.rec(r)[0]
+            if v is not None:
+                name = ents.name(r, dir_ino)
+                if name is None:
+                    break
+                out.append((name, v))
+        self._check_damage("dir", dir_ino)
+        out.sort(key=lambda item: item[0])
+        return ((name.decode(), v) for name, v in out)
+
+    def _dirent_at(self, addr, nsize, parent):
+        """The fields (parent, ino, name) of the dirent node at addr (an
+        entry of parent), read from flash and checked.  None when it fails
+        its CRCs: that is noted as damage, and parent answers EIO, as for
+        damage mount finds."""
+        raw = self._read(addr, nsize)
+        hf = header_fields(raw)
+        if hf is not None and hf[0] == NODE_DIRENT and \
+                unpack_node_header(raw) is not None:
+            body = raw[hf[7]:hf[7] + hf[2]]
+            if len(body) == hf[2] and crc32(body) == hf[5]:
+                return parse_body(NODE_DIRENT, body, hf[2])
+        self._note_damage(Node(addr, NODE_DIRENT, 0, 0, 0, 0, None,
+                               struct.pack("<I", parent)), "dirent CRC")
+        if ("dir", parent) not in self.damaged:
+            self.damaged[("dir", parent)] = "dirent CRC at 0x%x" % addr
+        return None
 
     def readlink(self, ino):
         self._check_damage("inode", ino)
@@ -1837,7 +1877,7 @@ class LogStore:
         if t == NODE_INODE or t == NODE_DELETE:
             rec = self.inodes.get(f[0])
         elif t == NODE_DIRENT:
-            rec = (self.dirs.get(f[0]) or {}).get(f[2])
+            rec = self.entries.get((f[0], f[2], nd.addr))
         elif t == NODE_META:
             rec = (self.meta.get(f[0]) or {}).get(f[1])
         elif t == NODE_SYMLINK:
@@ -1926,17 +1966,21 @@ class LogStore:
         if t == NODE_RESET:
             self.reset_rec = (self.reset_rec[0], new_addr, nsize)
             return
-        table, key = self._table_of(nd)
-        rec = table[key]
+        table, key = self._table_of(nd, True)
+        rec = table.get(key)
         table[key] = (rec[0], rec[1], new_addr, nsize, rec[4])
 
-    def _table_of(self, nd):
+    def _table_of(self, nd, live=False):
+        """The table and key of nd's record; live: nd is the node the
+        record points at (an entry is then found by its address, without
+        reading names)."""
         t = nd.type
         f = nd.fields
         if t == NODE_INODE or t == NODE_DELETE:
             return self.inodes, f[0]
         if t == NODE_DIRENT:
-            return self.dirs.get(f[0]), f[2]
+            return self.entries, ((f[0], f[2], nd.addr) if live
+                                  else (f[0], f[2]))
         if t == NODE_META:
             return self.meta.get(f[0]), f[1]
         if t == NODE_SYMLINK:
@@ -2020,8 +2064,7 @@ class LogStore:
             self._kill(self.reset_rec[1], self.reset_rec[2])
         self.reset_rec = (nd.ver, nd.addr, nd.size())
         self.inodes = InodeTable()
-        self.entry_recs = Records()
-        self.dirs = {}
+        self.entries = EntryTable(self._dirent_at)
         self.meta = {}
         self.links = {}
         self.extents = {}
@@ -2029,7 +2072,7 @@ class LogStore:
         self.roles = {}
         self.stamps = {}
         self.loaded = []
-        self.data_blocks = BlockSets()
+        self.data_blocks = BlockSets(self.inodes)
         self.streams = {}
         self.reset_ver = nd.ver
         self._drop_voids()
@@ -2114,7 +2157,7 @@ class LogStore:
         c["bytes_reclaimable"] = sum(self._reclaimable(b)
                                      for b in range(self.nblocks))
         c["bytes_free"] = self.free_bytes()
-        c["inodes"] = sum(1 for r in self.inodes.values() if r[0] is not None)
+        c["inodes"] = sum(1 for i, r in self.inodes.items() if r[0] is not None)
         return c
 
     def fsck(self):

@@ -8,6 +8,7 @@ int above 2**30 allocates and every tuple costs a header.
 import struct
 from array import array
 
+from ovl.compat import crc32
 from ovl.log_format import Node, NODE_TRUNCATE, F_STAMP, F_ONETIME
 
 # One data or truncate node awaiting its replay at mount: ino, effective
@@ -62,20 +63,19 @@ class MountData:
         link field of each record, an array of heads by row: no dict, no
         sort of all records); a node of an inode the table does not know
         comes alone."""
-        rows = table.rows
-        head = array("I", b"\xff" * (4 * len(table.records.value)))
+        head = array("I", b"\xff" * (4 * table.n))
         link = MOUNT_REC_SIZE - 4
         for i in range(self.n):
             buf, off = self._at(i)
             ino = struct.unpack_from(">I", buf, off)[0]
-            r = rows.get(ino)
-            if r is None:
+            r = table._find(ino)
+            if r < 0:
                 yield ino, [self._node(i)]
                 continue
             struct.pack_into(">I", buf, off + link, head[r])
             head[r] = i
-        for ino in rows:
-            i = head[rows[ino]]
+        for ino in table:
+            i = head[table._find(ino)]
             nodes = []
             while i != NO_LINK:
                 nodes.append(self._node(i))
@@ -122,215 +122,359 @@ def _lo(v):
     return v & 0xFFFFFFFF
 
 
-NO_VALUE = 0           # Records.value of a tombstone
-WHITEOUT_VALUE = 0xFFFFFFFF
+# A table row is 32-bit words in an array('I') chunk of ROWS rows: the key
+# (an inode number, or a 30-bit hash of an entry's parent and name), the
+# link to the next row of its hash bucket, the value, the version (low 32
+# bits; the high 16 share a word with the node size), the address, nolder,
+# then the table's own words.  Links and heads hold row + 1 (0: none).
+ROWS = 16              # rows per chunk (tables grow one chunk at a time)
+BUCKETS = 32           # hash buckets per chunk; doubled (in chunks) when
+                       # the rows reach 2 per bucket
+KEY, NEXT, VALUE, VER_LO, HI, ADDR, NOLDER, EXTRA = range(8)
 
 
-class Records:
-    """Rows of (value, version, address, node size, nolder), the record the
-    store keeps per key, one array per field (about 20 bytes a row), so no
-    tuple and no big int is stored (on a 32-bit MicroPython port an int
-    above 2**30 allocates): 48-bit versions are kept as a 32-bit low and a
-    16-bit high half.  value is a 32-bit number: an inode number, 0 for a
-    tombstone.  with_birth adds the birth version of an inode."""
+class Table:
+    """key -> (value, version, address, node size, nolder), the record the
+    store keeps per key, as packed rows found through a chained hash: no
+    tuple, no dict and no big int per row (on a 32-bit MicroPython port an
+    int above 2**30 allocates), and every allocation a fixed-size chunk.
+    It answers like the dict of 5-tuples it replaces: get, [] =, del."""
 
-    def __init__(self, with_birth=False):
-        self.free = []                 # rows of deleted records
-        self.value = array("I")
-        self.addr = array("I")
-        self.ver_lo = array("I")
-        self.ver_hi = array("H")
-        self.nsize = array("H")
-        self.nolder = array("I")
-        self.cols = [self.value, self.addr, self.ver_lo, self.ver_hi,
-                     self.nsize, self.nolder]
-        if with_birth:
-            self.birth_lo = array("I")
-            self.birth_hi = array("H")
-            self.cols += [self.birth_lo, self.birth_hi]
+    def __init__(self, width):
+        self.w = width
+        self.chunks = []
+        self.buckets = [array("I", bytes(4 * BUCKETS))]
+        self.n = 0            # rows ever used: rows are below it
+        self.count = 0        # rows in use
+        self.free = 0         # first free row + 1, chained through NEXT
+        self.ck = None        # the key last looked for, and its row: a get
+        self.cr = -1          # then a set of the same key object finds once
+        self.k = 0            # ... and its hash
 
-    def new(self):
-        if self.free:
-            return self.free.pop()
-        for col in self.cols:
-            col.append(0)
-        return len(self.value) - 1
+    def _find(self, key):
+        """The row of key, or -1."""
+        if key is self.ck:
+            return self.cr
+        k = self.k = self.hash(key)
+        w = self.w
+        b = k & (len(self.buckets) * BUCKETS - 1)
+        r = self.buckets[b // BUCKETS][b % BUCKETS] - 1
+        while r >= 0:
+            c = self.chunks[r // ROWS]
+            i = r % ROWS * w
+            if c[i] == k and self.same(c, i, key):
+                break
+            r = c[i + NEXT] - 1
+        self.ck = key
+        self.cr = r
+        return r
 
-    def get(self, r, value):
-        return (value, self.ver_lo[r] | self.ver_hi[r] << 32, self.addr[r],
-                self.nsize[r], self.nolder[r])
-
-    def put(self, r, value, rec):
-        self.value[r] = value
-        self.ver_lo[r] = _lo(rec[1])
-        self.ver_hi[r] = _hi(rec[1])
-        self.addr[r] = rec[2]
-        self.nsize[r] = rec[3]
-        self.nolder[r] = rec[4]
-
-
-class KeyedView:
-    """key -> record, as a dict of row numbers (small ints: no allocation)
-    into Records shared with other views.  It answers like the dict of
-    5-tuples it replaces: get, [], del, len, iteration, items, values."""
-
-    def __init__(self, records):
-        self.records = records
-        self.rows = {}
-
-    def decode(self, v):
-        return v
-
-    def encode(self, value, r):
-        return value
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __contains__(self, key):
-        return key in self.rows
-
-    def __iter__(self):
-        return iter(list(self.rows))
-
-    def keys(self):
-        return list(self.rows)
+    def rec(self, r):
+        c = self.chunks[r // ROWS]
+        i = r % ROWS * self.w
+        hi = c[i + HI]
+        return (self.decode(c[i + VALUE]), c[i + VER_LO] | (hi & 0xFFFF) << 32,
+                c[i + ADDR], hi >> 16, c[i + NOLDER])
 
     def get(self, key, default=None):
-        r = self.rows.get(key)
-        if r is None:
-            return default
-        return self.records.get(r, self.decode(self.records.value[r]))
-
-    def __getitem__(self, key):
-        rec = self.get(key)
-        if rec is None:
-            raise KeyError(key)
-        return rec
-
-    def items(self):
-        for key in list(self.rows):
-            yield key, self.get(key)
-
-    def values(self):
-        for key in list(self.rows):
-            yield self.get(key)
+        r = self._find(key)
+        return default if r < 0 else self.rec(r)
 
     def __setitem__(self, key, rec):
-        r = self.rows.get(key)
-        if r is None:
-            r = self.rows[key] = self.records.new()
-        self.records.put(r, self.encode(rec[0], r), rec)
+        r = self._find(key)
+        if r < 0:
+            r = self._new(key)
+        c = self.chunks[r // ROWS]
+        i = r % ROWS * self.w
+        c[i + VALUE] = self.encode(rec[0], c, i)
+        c[i + VER_LO] = _lo(rec[1])
+        c[i + HI] = _hi(rec[1]) | rec[3] << 16
+        c[i + ADDR] = rec[2]
+        c[i + NOLDER] = rec[4]
+
+    def _new(self, key):
+        """A row for key (whose hash _find left in self.k), in its bucket."""
+        w = self.w
+        r = self.free - 1
+        if r >= 0:
+            self.free = self.chunks[r // ROWS][r % ROWS * w + NEXT]
+        else:
+            r = self.n
+            self.n += 1
+            if r // ROWS == len(self.chunks):
+                self.chunks.append(array("I", bytes(4 * ROWS * w)))
+        c = self.chunks[r // ROWS]
+        i = r % ROWS * w
+        for j in range(VALUE, w):
+            c[i + j] = 0
+        c[i] = self.k
+        self._link(r)
+        self.count += 1
+        self.cr = r
+        if self.count > 2 * BUCKETS * len(self.buckets):
+            # twice the buckets, each chunk of the same size; rows stay put
+            old = self.buckets
+            self.buckets = [array("I", bytes(4 * BUCKETS))
+                            for _ in range(2 * len(old))]
+            for bc in old:
+                for r in bc:
+                    while r:
+                        nxt = self.chunks[(r - 1) // ROWS][
+                            (r - 1) % ROWS * w + NEXT]
+                        self._link(r - 1)
+                        r = nxt
+        return self.cr
+
+    def _link(self, r, unlink=False):
+        """Put row r at the head of its bucket's chain, or take it out."""
+        c = self.chunks[r // ROWS]
+        i = r % ROWS * self.w
+        b = c[i] & (len(self.buckets) * BUCKETS - 1)
+        bc = self.buckets[b // BUCKETS]
+        b %= BUCKETS
+        if not unlink:
+            c[i + NEXT] = bc[b]
+            bc[b] = r + 1
+            return
+        p = bc[b] - 1
+        if p == r:
+            bc[b] = c[i + NEXT]
+            return
+        while True:
+            pc = self.chunks[p // ROWS]
+            j = p % ROWS * self.w + NEXT
+            if pc[j] == r + 1:
+                pc[j] = c[i + NEXT]
+                return
+            p = pc[j] - 1
+
+    def drop(self, r):
+        """Free row r."""
+        self._link(r, True)
+        self.chunks[r // ROWS][r % ROWS * self.w + NEXT] = self.free
+        self.free = r + 1
+        self.count -= 1
+        self.ck = None
 
     def __delitem__(self, key):
-        self.records.free.append(self.rows.pop(key))
-
-    def pop(self, key, default=None):
-        rec = self.get(key, default)
-        if key in self.rows:
-            del self[key]
-        return rec
-
-    def clear(self):
-        for key in list(self.rows):
-            del self[key]
+        r = self._find(key)
+        if r < 0:
+            raise KeyError(key)
+        self.drop(r)
 
 
-class DirView(KeyedView):
-    """One directory's entries: name bytes -> (ino, WHITEOUT (-1) or None
-    for a removed name, version, address, node size, nolder)."""
+WHITEOUT_VALUE = 0xFFFFFFFF     # an entry's value word for a whiteout
+SIB = EXTRA                     # an entry's next entry of the same parent
+
+
+class EntryTable(Table):
+    """(parent, name bytes) -> (ino, WHITEOUT (-1) or None for a removed
+    name, version, address, node size, nolder).  The names stay on flash:
+    a row keeps a 30-bit hash of parent and name, and a row whose hash
+    matches is compared by reading its dirent node (read(addr, nsize,
+    parent) gives its fields (parent, ino, name), or None when it fails
+    its CRCs).  A key (parent, name, address) matches only the row
+    pointing at that very node, without a read (the row of a live node
+    points at it).  Each parent's entries are chained
+    (heads: parent -> first row + 1) for listdir."""
+
+    def __init__(self, read):
+        Table.__init__(self, SIB + 1)
+        self.read = read
+        self.heads = {}
+
+    def hash(self, key):
+        return crc32(key[1], key[0]) & 0x3FFFFFFF
+
+    def same(self, c, i, key):
+        if len(key) > 2:
+            return c[i + ADDR] == key[2]
+        f = self.read(c[i + ADDR], c[i + HI] >> 16, key[0])
+        return f is not None and f[0] == key[0] and f[2] == key[1]
 
     def decode(self, v):
-        if v == NO_VALUE:
+        if v == 0:
             return None
         return -1 if v == WHITEOUT_VALUE else v
 
-    def encode(self, value, r):
+    def encode(self, value, c, i):
         if value is None:
-            return NO_VALUE
+            return 0
         return WHITEOUT_VALUE if value == -1 else value
 
+    def _new(self, key):
+        r = Table._new(self, key)
+        self.chunks[r // ROWS][r % ROWS * self.w + SIB] = \
+            self.heads.get(key[0], 0)
+        self.heads[key[0]] = r + 1
+        return r
 
-class InodeTable(KeyedView):
+    def rows(self, parent):
+        """The rows of parent's entries, newest first, walked as they are
+        used (no list: a directory of any size); the row just handed out
+        may be dropped (drop leaves its own link alone), nothing else."""
+        r = self.heads.get(parent, 0)
+        while r:
+            yield r - 1
+            r = self.chunks[(r - 1) // ROWS][(r - 1) % ROWS * self.w + SIB]
+
+    def name(self, r, parent):
+        """The name of row r (an entry of parent) read from flash, or None
+        when its node fails its CRCs."""
+        c = self.chunks[r // ROWS]
+        i = r % ROWS * self.w
+        f = self.read(c[i + ADDR], c[i + HI] >> 16, parent)
+        return None if f is None else f[2]
+
+    def drop(self, r, parent=None):
+        """Free row r, an entry of parent (by default: of the key just
+        looked up, as del does)."""
+        if parent is None:
+            parent = self.ck[0]
+        w = self.w
+        c = self.chunks[r // ROWS]
+        nxt = c[r % ROWS * w + SIB]
+        p = self.heads[parent] - 1
+        if p == r:
+            if nxt:
+                self.heads[parent] = nxt
+            else:
+                del self.heads[parent]
+        else:
+            while True:
+                pc = self.chunks[p // ROWS]
+                j = p % ROWS * w + SIB
+                if pc[j] == r + 1:
+                    pc[j] = nxt
+                    break
+                p = pc[j] - 1
+        Table.drop(self, r)
+
+
+BLOCK = EXTRA + 1      # an inode's word for the blocks of its data: 0
+MANY = 0x3FFFFFFF      # none, b + 1 block b alone, MANY: BlockSets.sets
+
+
+class InodeTable(Table):
     """ino -> (True for a live inode, None for a deletion (a tombstone),
     version, address, node size, nolder).  The attributes are not kept:
     the store reads them from flash at the address.  Setting a record
     whose first field is the inode node's field tuple (ino, birth, ...)
-    also sets the birth (the version that created the inode)."""
+    also sets the birth (the version that created the inode).  The value
+    word holds the live bit and the birth's high 16 bits."""
 
     def __init__(self):
-        KeyedView.__init__(self, Records(with_birth=True))
+        Table.__init__(self, BLOCK + 1)     # + the birth's low half, BLOCK
+
+    def hash(self, key):
+        return key
+
+    def same(self, c, i, key):
+        return True
 
     def decode(self, v):
-        return True if v else None
+        return True if v & 1 else None
 
-    def encode(self, value, r):
+    def encode(self, value, c, i):
         if isinstance(value, tuple):
-            self.records.birth_lo[r] = _lo(value[1])
-            self.records.birth_hi[r] = _hi(value[1])
-        return 0 if value is None else 1
+            c[i + EXTRA] = _lo(value[1])
+            return 1 | _hi(value[1]) << 1
+        v = c[i + VALUE] & 0x1FFFE
+        return v if value is None else v | 1
 
     def birth(self, ino):
         """The birth version of a live inode, or None."""
-        r = self.rows.get(ino)
-        recs = self.records
-        if r is None or not recs.value[r]:
+        r = self._find(ino)
+        if r < 0:
             return None
-        return recs.birth_lo[r] | recs.birth_hi[r] << 32
+        c = self.chunks[r // ROWS]
+        i = r % ROWS * self.w
+        v = c[i + VALUE]
+        if not v & 1:
+            return None
+        return c[i + EXTRA] | v >> 1 << 32
+
+    def __len__(self):
+        return self.count
+
+    def _walk(self):
+        """Each row in use, by the hash chains: no list is built (the
+        table must not change meanwhile: take list() of it)."""
+        for bc in self.buckets:
+            for r in bc:
+                while r:
+                    yield r - 1
+                    r = self.chunks[(r - 1) // ROWS][(r - 1) % ROWS * self.w
+                                                     + NEXT]
+
+    def items(self):
+        for r in self._walk():
+            yield self.chunks[r // ROWS][r % ROWS * self.w], self.rec(r)
+
+    def __iter__(self):
+        for r in self._walk():
+            yield self.chunks[r // ROWS][r % ROWS * self.w]
 
 
 class BlockSets:
     """ino -> the blocks holding its data nodes.  Most files sit in one
-    block: a dict then holds the block number itself (a small int, no
-    allocation), else an array of them.  The inodes are spread over
-    BLOCKSET_DICTS dicts by number: one dict of them all needs a block of
-    16 bytes per inode in one piece each time it grows (8 KB at 500
-    files), which a fragmented heap may no longer have."""
+    block: its number is then a word of the inode's row (no allocation);
+    the others (and an inode without a row) have an array of them in a
+    dict."""
 
-    def __init__(self):
-        self.sets = [{} for _ in range(BLOCKSET_DICTS)]
+    def __init__(self, inodes):
+        self.t = inodes
+        self.sets = {}
+
+    def _word(self, ino, new=None):
+        """ino's BLOCK word (MANY when it has no row), set to new if
+        given."""
+        t = self.t
+        r = t._find(ino)
+        if r < 0:
+            return MANY
+        c = t.chunks[r // ROWS]
+        i = r % ROWS * t.w + BLOCK
+        if new is not None:
+            c[i] = new
+        return c[i]
 
     def add(self, ino, b):
-        sets = self.sets[ino % BLOCKSET_DICTS]
-        cur = sets.get(ino)
-        if cur is None:
-            sets[ino] = b
-        elif isinstance(cur, int):
-            if cur != b:
-                sets[ino] = array("I", (cur, b))
-        else:
-            for x in cur:
+        w = self._word(ino)
+        if w == 0:
+            self._word(ino, b + 1)
+        elif w == MANY:
+            cur = self.sets.get(ino)
+            if cur is None:
+                self.sets[ino] = cur = array("I")
+            for x in cur:           # (arrays have no `in` on MicroPython)
                 if x == b:
                     return
             cur.append(b)
+        elif w != b + 1:
+            self.sets[ino] = array("I", (w - 1, b))
+            self._word(ino, MANY)
 
     def blocks(self, ino):
-        cur = self.sets[ino % BLOCKSET_DICTS].get(ino)
-        if cur is None:
-            return ()
-        if isinstance(cur, int):
-            return (cur,)
-        return tuple(cur)
+        w = self._word(ino)
+        if w == MANY:
+            return tuple(self.sets.get(ino, ()))
+        return (w - 1,) if w else ()
 
     def discard(self, ino, b):
-        sets = self.sets[ino % BLOCKSET_DICTS]
-        cur = sets.get(ino)
-        if cur is None:
+        w = self._word(ino)
+        if w == b + 1:
+            self._word(ino, 0)
+        cur = self.sets.get(ino)
+        if w != MANY or cur is None:
             return
-        if isinstance(cur, int):
-            if cur == b:
-                del sets[ino]
-            return
-        rest = [x for x in cur if x != b]
-        if not rest:
-            del sets[ino]
-        elif len(rest) == 1:
-            sets[ino] = rest[0]
+        rest = array("I", [x for x in cur if x != b])
+        if len(rest) > 1 or rest and self.t._find(ino) < 0:
+            self.sets[ino] = rest
         else:
-            sets[ino] = array("I", rest)
+            del self.sets[ino]
+            self._word(ino, rest[0] + 1 if rest else 0)
 
     def pop(self, ino):
-        self.sets[ino % BLOCKSET_DICTS].pop(ino, None)
-
-
-BLOCKSET_DICTS = 16
+        self.sets.pop(ino, None)
+        self._word(ino, 0)
