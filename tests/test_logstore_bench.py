@@ -35,3 +35,41 @@ def test_bench_store_tiny_runs_and_meets_write_goals():
     counts = [c for c, h in res["heap_per_files"]]
     heaps = [h for c, h in res["heap_per_files"]]
     assert counts == sorted(counts) and heaps[-1] > heaps[0]
+
+
+def run_bench(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "host_tools.bench.store"] +
+                          list(args), capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_bench_store_runs_the_w5_levels_asked_with_fewer_operations():
+    p = run_bench("--near-full", "--fills", "30,90", "--ops", "40", "--json")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert "W1" not in res
+    rows = res["W5"]
+    assert [(r["fill"], r["store"]) for r in rows] == [
+        (30, "ovl"), (30, "littlefs"), (90, "ovl"), (90, "littlefs")]
+    assert all(r["ops"] == 40 for r in rows)
+    at30 = rows[:2]
+    # the same seeded files: both stores hold all of them at 30%
+    assert at30[0]["data"] == at30[1]["data"] and at30[0]["enospc"] == 0
+    # at 90% ovl holds more file data than littlefs can
+    assert rows[2]["data"] > rows[3]["data"]
+    # each level's progress line, on stderr
+    assert "W5 90% littlefs" in p.stderr
+
+
+@pytest.mark.slow
+def test_bench_store_names_the_part_that_did_not_finish():
+    # ten million operations cannot finish in 2 s: the part is named in
+    # one line, no traceback
+    p = run_bench("--near-full", "--fills", "30", "--ops", "10000000",
+                  "--timeout", "2")
+    assert p.returncode != 0
+    last = p.stderr.strip().splitlines()[-1]
+    assert last == ("bench_store: W5 at 30% did not finish in 2 s "
+                    "(--timeout; --ops for fewer W5 operations)"), p.stderr
+    assert "Traceback" not in p.stderr

@@ -1,9 +1,11 @@
 """Benchmark: the ovl log store against MicroPython's littlefs (VfsLfs2).
 
     python -m host_tools.bench.store [--tiny] [--json]
-    python -m host_tools.bench.store --near-full [--chart]
+    python -m host_tools.bench.store --near-full [--chart] [--fills 30,60]
+                                     [--ops N] [--timeout S]
 
-Both run in one `micropython` process on the same simulated chip geometry
+Both run in one `micropython` process (W1-W3 and W1s in one, each W5 level
+in its own; progress on stderr) on the same simulated chip geometry
 (1 MiB NOR, 4 KiB erase blocks, 256-byte pages); littlefs sees the chip
 through a block device written here (readblocks/writeblocks with offsets,
 ioctl 6 = erase).  Counts are deterministic (seeded workloads, flash
@@ -36,7 +38,13 @@ import tempfile
 from host_tools import FIRMWARE
 
 DEVICE_SCRIPT = r"""
-import sys, gc, vfs, json
+import sys, gc, vfs, json, time
+T0 = time.ticks_ms()
+
+def progress(what):
+    # to stderr, so a slow or timed-out run says where it was
+    sys.stderr.write('%7.1f s %s\n' % (time.ticks_diff(time.ticks_ms(), T0)
+                                        / 1000, what))
 from ovl_sim.simflash import SimFlash, Xorshift
 from ovl.logstore import LogStore, ROOT_INO
 from ovl.blockdev import FlashBlockDevice
@@ -45,7 +53,8 @@ from ovl.overlay import mount as overlay_mount
 SIZE, ES, PS = 1 << 20, 4096, 256
 SCALE = @SCALE@
 LOWER = @LOWER@
-NEAR_FULL_ONLY = @NEAR_FULL_ONLY@
+PART = @PART@             # 'main' (W1-W3, W1s, heap) or a W5 fill level
+W5_OPS = @W5_OPS@
 
 def n(x):
     return max(1, int(x * SCALE))
@@ -152,11 +161,30 @@ class OverlayRig(FileApiRig):
         gc.collect()
         return gc.mem_alloc() - base
 
+class CountedReadBlockDevice(FlashBlockDevice):
+    # littlefs reads in 32-byte pieces (its read size) and, near full,
+    # walks the whole store for free blocks: some 12,000 reads per write.
+    # Through SimFlash.readinto, which allocates a slice each time, that
+    # took 0.2 s a write (W5 ran for hours); here a read copies from the
+    # chip's memory and counts as SimFlash counts (the bench arms no power
+    # cut and no unstable bits, the rest of readinto).  Programs and erases
+    # still go through SimFlash.
+    def __init__(self, flash):
+        FlashBlockDevice.__init__(self, flash)
+        self.mem = memoryview(flash.mem)
+    def readblocks(self, block_num, buf, offset=0):
+        addr = block_num * self.block_size + offset
+        n = len(buf)
+        buf[:] = self.mem[addr:addr + n]
+        f = self.flash
+        f.reads += 1
+        f.bytes_read += n
+
 class LfsRig(FileApiRig):
     name = 'littlefs'
     def __init__(self, flash):
         self.flash = flash
-        self.bdev = FlashBlockDevice(flash)
+        self.bdev = CountedReadBlockDevice(flash)
         vfs.VfsLfs2.mkfs(self.bdev)
         self.fs = vfs.VfsLfs2(self.bdev)
     def remount(self):
@@ -276,59 +304,90 @@ def near_full(rig, rng, fill, ops):
             'programmed_per_op': (c['bytes_programmed'] - p0) // ops,
             'erases_per_op': (c['erases'] - e0) / ops, 'enospc': full}
 
-out = {}
 def w1_steady(rig, rng):
     # W1 run on until the log has wrapped several times: GC and erases
     # for both stores
     return w1(rig, rng, 5000)
 
-for wname, work in (('W1', w1), ('W2', w2), ('W3', w3), ('W1s', w1_steady)):
-    if NEAR_FULL_ONLY:
-        break
-    out[wname] = {}
-    for rig_cls in (OvlRig, OverlayRig, LfsRig):
-        out[wname][rig_cls.name] = measure(rig_cls, work, 12345)
-
-# W5: near full, both stores at each fill level
-out['W5'] = []
-for fill in (30, 60, 75, 80, 85, 90):
+out = {}
+if PART == 'main':
+    for wname, work in (('W1', w1), ('W2', w2), ('W3', w3),
+                        ('W1s', w1_steady)):
+        out[wname] = {}
+        for rig_cls in (OvlRig, OverlayRig, LfsRig):
+            out[wname][rig_cls.name] = measure(rig_cls, work, 12345)
+            progress('%s %s' % (wname, rig_cls.name))
+    # ovl heap per file: N small files in 3 directories, mounted fresh
+    heap = []
+    for count in (n(100), n(200), n(400)):
+        flash = SimFlash(SIZE, ES, PS)
+        rig = OvlRig(flash)
+        for i in range(count):
+            rig.write_file('file%04d' % i, b'x' * 100)
+        h = rig.remount()
+        heap.append((count, h))
+    out['heap_per_files'] = heap
+else:
+    # W5 at one fill level (PART), both stores, seeded by the level
+    out['W5'] = []
     for rig_cls in (OvlRig, LfsRig):
         rig = None
         gc.collect()            # one 1 MiB chip at a time in the heap
         rig = rig_cls(SimFlash(SIZE, ES, PS))
-        r = near_full(rig, Xorshift(fill), fill, n(2000))
+        r = near_full(rig, Xorshift(PART), PART, W5_OPS)
         r['store'] = rig_cls.name
         out['W5'].append(r)
-rig = None
-
-# ovl heap per file: N small files in 3 directories, mounted fresh
-heap = []
-for count in () if NEAR_FULL_ONLY else (n(100), n(200), n(400)):
-    flash = SimFlash(SIZE, ES, PS)
-    rig = OvlRig(flash)
-    for i in range(count):
-        rig.write_file('file%04d' % i, b'x' * 100)
-    h = rig.remount()
-    heap.append((count, h))
-out['heap_per_files'] = heap
+        progress('W5 %d%% %s' % (PART, rig_cls.name))
 print(json.dumps(out))
 """
 
 
-def run_device(scale, micropython=None, near_full_only=False):
+FILLS = (30, 60, 75, 80, 85, 90)
+W5_OPS = 2000
+# Seconds one part's micropython run may take: the slowest part (W1-W3
+# with W1s) took 95 s on a shared 2-core machine, a W5 level 4-18 s.
+PART_TIMEOUT = 1800
+
+
+def run_part(part, scale, ops, micropython=None, timeout=PART_TIMEOUT):
+    """One micropython process: part "main" (W1-W3, W1s and the heap table)
+    or a W5 fill level (an int, both stores).  Returns its JSON."""
     exe = micropython or os.environ.get("OVL_MICROPYTHON") or \
         os.path.join(os.path.dirname(sys.executable), "micropython")
     lower = tempfile.mkdtemp(prefix="ovl-bench-lower-")   # empty: all upper
     script = "import sys\nsys.path.insert(0, %r)\n" % FIRMWARE + \
         DEVICE_SCRIPT.replace("@SCALE@", repr(scale)).replace(
-            "@LOWER@", repr(lower)).replace("@NEAR_FULL_ONLY@",
-                                            repr(near_full_only))
-    proc = subprocess.run([exe, "-X", "heapsize=32M", "-c", script],
-                          capture_output=True, text=True, timeout=1800)
+            "@LOWER@", repr(lower)).replace("@PART@", repr(part)).replace(
+            "@W5_OPS@", repr(ops))
+    what = "W1-W3, W1s" if part == "main" else "W5 at %d%%" % part
+    # stderr passes through: the script's progress lines (elapsed time per
+    # workload and store) and, on failure, its traceback
+    try:
+        proc = subprocess.run([exe, "-X", "heapsize=32M", "-c", script],
+                              stdout=subprocess.PIPE, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SystemExit("bench_store: %s did not finish in %d s (--timeout;"
+                         " --ops for fewer W5 operations)" % (what, timeout))
+    finally:
+        os.rmdir(lower)
     if proc.returncode != 0:
-        raise SystemExit("bench_store: micropython run failed:\n" +
-                         proc.stdout + proc.stderr)
+        raise SystemExit("bench_store: micropython run of %s failed:\n%s"
+                         % (what, proc.stdout))
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_device(scale, micropython=None, near_full_only=False, fills=FILLS,
+               ops=None, timeout=PART_TIMEOUT):
+    """Every part, each in its own micropython process (a timeout then names
+    the part, and a 1 MiB chip's garbage does not outlive its part)."""
+    ops = ops or max(1, int(W5_OPS * scale))
+    res = {} if near_full_only else run_part("main", scale, ops, micropython,
+                                             timeout)
+    res["W5"] = []
+    for fill in fills:
+        res["W5"] += run_part(fill, scale, ops, micropython, timeout)["W5"]
+    return res
 
 
 def ratio(a, b):
@@ -414,11 +473,20 @@ def main(argv=None):
     p.add_argument("--near-full", action="store_true",
                    help="W5 only; with --scale S, S x 2,000 operations a level")
     p.add_argument("--scale", type=float, default=None)
+    p.add_argument("--fills", default=",".join(map(str, FILLS)),
+                   help="W5 fill levels, %% of the chip (default %(default)s)")
+    p.add_argument("--ops", type=int, default=None,
+                   help="W5 operations a level (default %d x scale)" % W5_OPS)
+    p.add_argument("--timeout", type=int, default=PART_TIMEOUT,
+                   help="seconds allowed for each micropython run (one a W5 "
+                        "level; default %(default)s)")
     p.add_argument("--chart", action="store_true",
                    help="W5 only, as a plain-text chart (docs/STORE.md)")
     args = p.parse_args(argv)
     scale = args.scale or (0.05 if args.tiny else 1.0)
-    res = run_device(scale, args.micropython, args.near_full or args.chart)
+    fills = [int(x) for x in args.fills.split(",") if x]
+    res = run_device(scale, args.micropython, args.near_full or args.chart,
+                     fills, args.ops, args.timeout)
     if args.chart:
         print(w5_chart(res["W5"]))
     else:
