@@ -73,3 +73,16 @@ def test_bench_store_names_the_part_that_did_not_finish():
     assert last == ("bench_store: W5 at 30% did not finish in 2 s "
                     "(--timeout; --ops for fewer W5 operations)"), p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_bench_store_report_of_w5_alone_prints_ratios_to_littlefs():
+    from host_tools.bench.store import report
+    row = {"fill": 60, "files": 300, "ops": 2000}
+    res = {"W5": [dict(row, store="ovl", data=600, programmed_per_op=1500,
+                       erases_per_op=0.3, enospc=0),
+                  dict(row, store="littlefs", data=400,
+                       programmed_per_op=1000, erases_per_op=0.6,
+                       enospc=500)]}
+    lines = report(res).splitlines()
+    assert lines[-1].split() == ["60%", "ovl/lfs", "1.500", "1.000",
+                                 "1.500", "0.500", "0.000"], lines
