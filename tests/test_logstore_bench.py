@@ -86,3 +86,21 @@ def test_bench_store_report_of_w5_alone_prints_ratios_to_littlefs():
     lines = report(res).splitlines()
     assert lines[-1].split() == ["60%", "ovl/lfs", "1.500", "1.000",
                                  "1.500", "0.500", "0.000"], lines
+
+
+@pytest.mark.slow
+def test_bench_fit_linux_row_scaled_down_against_littlefs_and_the_goal():
+    # bench_fit's Linux row (the store at scale, CPython) and its littlefs
+    # peer (micropython), at 2,000 upper files instead of 20,000
+    from host_tools.bench.fit import linux_lfs_peer, linux_report, linux_row
+    lx = linux_row(files=2000, lower_files=100)
+    lf = lx["littlefs"] = linux_lfs_peer(files=2000)
+    assert "error" not in lf, lf
+    # littlefs's mount walks every 64 KiB metadata pair; ovl reads summaries
+    # and node bodies: less, at this size as at 20,000 files
+    assert 0 < lx["mount_read"] < lf["mount_read"]
+    assert lx["peak"] >= lx["kept"] > 0
+    text = "\n".join(linux_report(lx))
+    assert "<= 600,000" in text and "<= 4,000,000" in text
+    assert "ovl/littlefs: mount read %.2f" % (
+        lx["mount_read"] / lf["mount_read"]) in text

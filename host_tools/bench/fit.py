@@ -22,9 +22,11 @@ collect, above what the imports keep), the smallest `-X heapsize` at which
 the whole job passes (bisected to 1 KiB), bytes the remount read, and the
 remount time (the best of 3 runs).  Then the embedded-Linux row under
 CPython: 20,000 upper files on a 16 MiB NOR with 64 KiB blocks (mount
-reads, heap kept and peak via tracemalloc, mount time) against the goal of
-issue 10 (<= 600 KB read, <= 4 MB kept); it takes under a minute and
---linux runs it alone (--no-linux leaves it out).  --code reports only
+reads, heap kept and peak via tracemalloc, mount time, bytes listing every
+directory reads) against the goal of issue 10 (<= 600 KB read, <= 4 MB
+kept), and the same files through littlefs on the same chip under
+micropython; it takes a few minutes (littlefs writing the files is most of
+it) and --linux runs it alone (--no-linux leaves it out).  --code reports only
 the mount path's code: the .mpy bytes of the modules the job imports and
 the heap importing them keeps, from .mpy files and from a ROMFS image (per
 module; seconds).  --code-costs reports
@@ -622,13 +624,84 @@ LINUX_FILES = 20000
 LINUX_DIRS = 100
 
 
+# The Linux row's peer: the same files through MicroPython's littlefs on
+# the same simulated chip (16 MiB NOR, 64 KiB blocks), under micropython,
+# its reads counted by bench/_counted_reads.py.  Prints one JSON line.
+LINUX_LFS_JOB = r'''
+import sys, gc, vfs, os, time, json
+FILES, DIRS = int(sys.argv[-2]), int(sys.argv[-1])
+from ovl_sim.simflash import SimFlash
+from _counted_reads import CountedReadBlockDevice
+
+LFS = {"readsize": 256, "progsize": 256, "lookahead": 32}   # as the boards
+flash = SimFlash(16 << 20, 64 << 10, 256)
+bdev = CountedReadBlockDevice(flash)
+vfs.VfsLfs2.mkfs(bdev, **LFS)
+vfs.mount(vfs.VfsLfs2(bdev, **LFS), "/fw")
+for d in range(DIRS):
+    os.mkdir("/fw/u%02d" % d)
+t0 = time.ticks_ms()
+for i in range(FILES):
+    with open("/fw/u%02d/n%05d" % (i % DIRS, i), "wb") as f:
+        f.write(b"x" * (100 + (i * 37) % 201))
+write_s = time.ticks_diff(time.ticks_ms(), t0) / 1000
+vfs.umount("/fw")
+gc.collect()
+flash.reset_counters()
+base = gc.mem_alloc()
+t0 = time.ticks_us()
+vfs.mount(vfs.VfsLfs2(bdev, **LFS), "/fw")
+os.stat("/fw")              # littlefs mounts lazily
+mount_us = time.ticks_diff(time.ticks_us(), t0)
+mount_read = flash.counters()["bytes_read"]
+gc.collect()
+kept = gc.mem_alloc() - base
+listed = sum(len(os.listdir("/fw/u%02d" % d)) for d in range(DIRS))
+assert listed == FILES, listed
+print(json.dumps({"mount_read": mount_read, "mount_s": mount_us / 1e6,
+                  "kept": kept, "write_s": write_s,
+                  "list_read": flash.counters()["bytes_read"] - mount_read}))
+'''
+
+
+def linux_lfs_peer(files=LINUX_FILES, dirs=LINUX_DIRS, timeout=1800):
+    """The Linux row's files through littlefs under micropython: its mount
+    read, mount time, heap kept (gc.mem_alloc), write time and the bytes
+    listing every directory reads; or {"error": ...}."""
+    from host_tools import FIRMWARE
+    work = tempfile.mkdtemp(prefix="ovl-fit-linux-lfs-")
+    try:
+        script = os.path.join(work, "lfs_linux.py")
+        with open(script, "w") as f:
+            f.write("import sys\nsys.path.insert(0, %r)\n"
+                    "sys.path.insert(0, %r)\n" % (
+                        FIRMWARE, os.path.dirname(os.path.abspath(__file__)))
+                    + LINUX_LFS_JOB)
+        try:
+            proc = subprocess.run(
+                [find_micropython(), "-X", "heapsize=64M", script,
+                 str(files), str(dirs)], capture_output=True, text=True,
+                timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": "did not finish in %d s" % timeout}
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode or not lines:
+            # micropython prints its traceback on stdout
+            return {"error": (proc.stderr.strip().splitlines() or lines or
+                              ["exit %d" % proc.returncode])[-1]}
+        return json.loads(lines[-1])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def linux_row(files=LINUX_FILES, lower_files=LOWER_FILES):
     """20,000 upper files of 100-300 bytes in 100 directories on a 16 MiB
     NOR with 64 KiB blocks, under CPython, over a 2,000-file lower at
     128 KiB blocks: bytes a fresh mount reads, heap it keeps and its peak
     (tracemalloc, on a second mount), its time (the first, untraced), and
-    the store's live and dead bytes for scale.  No littlefs here: the
-    littlefs peer is MicroPython's, which runs only under micropython."""
+    the store's live and dead bytes for scale, and the bytes listing every
+    directory then reads.  (littlefs, the peer, runs under micropython:
+    linux_lfs_peer.)"""
     import gc
     import platform
     import tracemalloc
@@ -675,8 +748,13 @@ def linux_row(files=LINUX_FILES, lower_files=LOWER_FILES):
         gc.collect()
         kept, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        assert len(ovl.listdir("/u07")) == files // LINUX_DIRS
+        flash.reset_counters()
+        listed = sum(len(ovl.listdir("/u%02d" % d))
+                     for d in range(LINUX_DIRS))
+        assert listed == files, listed
+        list_read = flash.counters()["bytes_read"]
         return {"files": files, "dirs": LINUX_DIRS,
+                "lower_files": lower_files, "list_read": list_read,
                 "python": platform.python_version(),
                 "mount_read": mount_read, "kept": kept, "peak": peak,
                 "mount_s": mount_s, "write_s": write_s,
@@ -692,7 +770,7 @@ def linux_report(lx):
     n = lx["files"]
     lines = ["linux row (CPython %s): {:,} upper files of 100-300 B in %d "
              "dirs, 16 MiB NOR, 64 KiB blocks, {:,}-file lower".format(
-                 n, LOWER_FILES) % (lx["python"], lx["dirs"]),
+                 n, lx["lower_files"]) % (lx["python"], lx["dirs"]),
              "  %-22s %12s %12s %10s %10s" % ("", "measured", "goal",
                                               "/goal", "per file")]
     for label, key, goal in (("mount read (B)", "mount_read", "goal_read"),
@@ -705,11 +783,25 @@ def linux_report(lx):
             lx[key] / n))
     lines.append("  %-22s %12.2f   (untraced; writing the files took %.1f s)"
                  % ("mount time (s)", lx["mount_s"], lx["write_s"]))
-    lines.append("  store: %s B live, %s B dead; no littlefs peer in this "
-                 "row (MicroPython's littlefs runs only under micropython):"
-                 " the comparison is the issue's goal"
-                 % ("{:,}".format(lx["bytes_in_use"]),
-                    "{:,}".format(lx["bytes_dead"])))
+    lines.append("  %-22s %12s" % ("list every dir, read",
+                                   "{:,}".format(lx["list_read"])))
+    lines.append("  store: {:,} B live, {:,} B dead".format(
+        lx["bytes_in_use"], lx["bytes_dead"]))
+    lf = lx.get("littlefs")
+    if lf is None:
+        return lines
+    if "error" in lf:
+        lines.append("  littlefs peer failed: %s" % lf["error"])
+        return lines
+    lines.append("  littlefs (micropython's VfsLfs2, same chip and files): "
+                 "mount read {:,} B, list every dir {:,} B, heap kept {:,} B "
+                 "(micropython's gc), mount {:.2f} s, writing {:.0f} s".format(
+                     lf["mount_read"], lf["list_read"], lf["kept"],
+                     lf["mount_s"], lf["write_s"]))
+    lines.append("  ovl/littlefs: mount read %s, mount + list every dir read "
+                 "%s" % (ratio(lx["mount_read"], lf["mount_read"]),
+                         ratio(lx["mount_read"] + lx["list_read"],
+                               lf["mount_read"] + lf["list_read"])))
     return lines
 
 
@@ -787,7 +879,8 @@ def main(argv=None):
     p.add_argument("--no-bisect", action="store_true",
                    help="skip the smallest-heap bisection (fast)")
     p.add_argument("--linux", action="store_true",
-                   help="only the 20,000-file CPython row (under a minute)")
+                   help="only the 20,000-file Linux row and its littlefs "
+                        "peer (minutes)")
     p.add_argument("--no-linux", action="store_true",
                    help="leave the 20,000-file CPython row out")
     p.add_argument("--code", action="store_true",
@@ -821,12 +914,14 @@ def main(argv=None):
         return
     if args.linux:
         res = {"boards": [], "linux": linux_row()}
+        res["linux"]["littlefs"] = linux_lfs_peer()
         print(json.dumps(res, indent=2) if args.json else report(res))
         return
     res = {"boards": [measure_board(b, counts, not args.no_bisect)
                       for b in boards]}
     if not args.no_linux:
         res["linux"] = linux_row()
+        res["linux"]["littlefs"] = linux_lfs_peer()
     print(json.dumps(res, indent=2) if args.json else report(res))
 
 

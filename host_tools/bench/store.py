@@ -37,6 +37,8 @@ import tempfile
 
 from host_tools import FIRMWARE
 
+HERE = os.path.dirname(os.path.abspath(__file__))   # _counted_reads
+
 DEVICE_SCRIPT = r"""
 import sys, gc, vfs, json, time
 T0 = time.ticks_ms()
@@ -48,6 +50,7 @@ def progress(what):
 from ovl_sim.simflash import SimFlash, Xorshift
 from ovl.logstore import LogStore, ROOT_INO
 from ovl.blockdev import FlashBlockDevice
+from _counted_reads import CountedReadBlockDevice
 from ovl.overlay import mount as overlay_mount
 
 SIZE, ES, PS = 1 << 20, 4096, 256
@@ -160,25 +163,6 @@ class OverlayRig(FileApiRig):
         self.s = self.fs.store
         gc.collect()
         return gc.mem_alloc() - base
-
-class CountedReadBlockDevice(FlashBlockDevice):
-    # littlefs reads in 32-byte pieces (its read size) and, near full,
-    # walks the whole store for free blocks: some 12,000 reads per write.
-    # Through SimFlash.readinto, which allocates a slice each time, that
-    # took 0.2 s a write (W5 ran for hours); here a read copies from the
-    # chip's memory and counts as SimFlash counts (the bench arms no power
-    # cut and no unstable bits, the rest of readinto).  Programs and erases
-    # still go through SimFlash.
-    def __init__(self, flash):
-        FlashBlockDevice.__init__(self, flash)
-        self.mem = memoryview(flash.mem)
-    def readblocks(self, block_num, buf, offset=0):
-        addr = block_num * self.block_size + offset
-        n = len(buf)
-        buf[:] = self.mem[addr:addr + n]
-        f = self.flash
-        f.reads += 1
-        f.bytes_read += n
 
 class LfsRig(FileApiRig):
     name = 'littlefs'
@@ -355,7 +339,8 @@ def run_part(part, scale, ops, micropython=None, timeout=PART_TIMEOUT):
     exe = micropython or os.environ.get("OVL_MICROPYTHON") or \
         os.path.join(os.path.dirname(sys.executable), "micropython")
     lower = tempfile.mkdtemp(prefix="ovl-bench-lower-")   # empty: all upper
-    script = "import sys\nsys.path.insert(0, %r)\n" % FIRMWARE + \
+    script = "import sys\nsys.path.insert(0, %r)\nsys.path.insert(0, %r)\n" \
+        % (FIRMWARE, HERE) + \
         DEVICE_SCRIPT.replace("@SCALE@", repr(scale)).replace(
             "@LOWER@", repr(lower)).replace("@PART@", repr(part)).replace(
             "@W5_OPS@", repr(ops))
