@@ -123,21 +123,32 @@ class OvlRig:
 # ----- stores driven through a file API (open/write/close) ---------------
 
 class FileApiRig:
-    # write_file/append/poke/read through self.fs.open, as programs write
+    # write_file/append/poke/read through self.fs.open, as programs write.
+    # A file is closed even when a write fails (ENOSPC near full): left
+    # open, littlefs would sync it whenever the GC finalised it, so its W5
+    # rows changed with the heap size (at 60%: 443 ENOSPC in a 32 MB heap
+    # through SimFlash.readinto, 496 through the cheaper reads, 1,349 with
+    # 64 MB)
     def write_file(self, name, data):
         f = self.fs.open('/' + name, 'wb')
-        f.write(data)
-        f.close()
+        try:
+            f.write(data)
+        finally:
+            f.close()
     def append(self, name, chunks):
         f = self.fs.open('/' + name, 'ab')
-        for c in chunks:
-            f.write(c)
-        f.close()
+        try:
+            for c in chunks:
+                f.write(c)
+        finally:
+            f.close()
     def poke(self, name, off, data):
         f = self.fs.open('/' + name, 'r+b')
-        f.seek(off)
-        f.write(data)
-        f.close()
+        try:
+            f.seek(off)
+            f.write(data)
+        finally:
+            f.close()
     def read(self, name):
         f = self.fs.open('/' + name, 'rb')
         d = f.read()
