@@ -44,6 +44,18 @@ def timed(argv):
     return time.monotonic() - t0
 
 
+def package_files(package_dir):
+    """[(path parts below the package, [its files])], parents first: the
+    package's directories (ovl/overlay/ is one) and the files in each."""
+    out = []
+    for top, dirs, files in os.walk(package_dir):
+        dirs.sort()
+        rel = os.path.relpath(top, package_dir)
+        out.append(([] if rel == "." else rel.split(os.sep),
+                    [os.path.join(top, f) for f in sorted(files)]))
+    return out
+
+
 def bench_install(work, baud):
     b = ReplBoard(SIM, os.path.join(work, "unused.bin"), mode="repl",
                   baud=baud, workdir=work).start()
@@ -66,11 +78,15 @@ def bench_mpremote(work, package_dir, baud):
                   baud=baud, workdir=work).start()
     try:
         time.sleep(0.5)
-        # (mpremote 1.27's `cp -r` refuses directories: the files, listed)
-        files = [os.path.join(package_dir, f)
-                 for f in sorted(os.listdir(package_dir))]
-        return timed([exe, "connect", b.port, "resume", "mkdir", ":ovl",
-                      "+", "cp"] + files + [":ovl/"])
+        # (mpremote 1.27's `cp -r` refuses directories: each directory
+        # made, then its files listed to one `cp`, all in one session)
+        argv = [exe, "connect", b.port, "resume"]
+        for rel, files in package_files(package_dir):
+            remote = ":" + "/".join(["ovl"] + rel)
+            argv += ["mkdir", remote, "+"]
+            if files:
+                argv += ["cp"] + files + [remote + "/", "+"]
+        return timed(argv[:-1])
     finally:
         b.close()
 
@@ -82,10 +98,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         romfs.compile_package(os.path.join(tmp, "mpy"))
         pkg = os.path.join(tmp, "mpy", "ovl")
-        size = sum(os.path.getsize(os.path.join(pkg, f))
-                   for f in os.listdir(pkg))
-        print("package: %d .mpy files, %d bytes" % (len(os.listdir(pkg)),
-                                                   size))
+        files = [f for rel, fs in package_files(pkg) for f in fs]
+        print("package: %d .mpy files, %d bytes" % (
+            len(files), sum(os.path.getsize(f) for f in files)))
         for baud in [int(x) for x in args.baud.split(",")]:
             a = os.path.join(tmp, "a%d" % baud)
             m = os.path.join(tmp, "m%d" % baud)

@@ -1,9 +1,11 @@
 """Benchmark: the ovl log store against MicroPython's littlefs (VfsLfs2).
 
     python -m host_tools.bench.store [--tiny] [--json]
-    python -m host_tools.bench.store --near-full [--chart]
+    python -m host_tools.bench.store --near-full [--chart] [--fills 30,60]
+                                     [--ops N] [--timeout S]
 
-Both run in one `micropython` process on the same simulated chip geometry
+Both run in one `micropython` process (W1-W3 and W1s in one, each W5 level
+in its own; progress on stderr) on the same simulated chip geometry
 (1 MiB NOR, 4 KiB erase blocks, 256-byte pages); littlefs sees the chip
 through a block device written here (readblocks/writeblocks with offsets,
 ioctl 6 = erase).  Counts are deterministic (seeded workloads, flash
@@ -35,17 +37,27 @@ import tempfile
 
 from host_tools import FIRMWARE
 
+HERE = os.path.dirname(os.path.abspath(__file__))   # _counted_reads
+
 DEVICE_SCRIPT = r"""
-import sys, gc, vfs, json
+import sys, gc, vfs, json, time
+T0 = time.ticks_ms()
+
+def progress(what):
+    # to stderr, so a slow or timed-out run says where it was
+    sys.stderr.write('%7.1f s %s\n' % (time.ticks_diff(time.ticks_ms(), T0)
+                                        / 1000, what))
 from ovl_sim.simflash import SimFlash, Xorshift
 from ovl.logstore import LogStore, ROOT_INO
 from ovl.blockdev import FlashBlockDevice
+from _counted_reads import CountedReadBlockDevice
 from ovl.overlay import mount as overlay_mount
 
 SIZE, ES, PS = 1 << 20, 4096, 256
 SCALE = @SCALE@
 LOWER = @LOWER@
-NEAR_FULL_ONLY = @NEAR_FULL_ONLY@
+PART = @PART@             # 'main' (W1-W3, W1s, heap) or a W5 fill level
+W5_OPS = @W5_OPS@
 
 def n(x):
     return max(1, int(x * SCALE))
@@ -111,21 +123,32 @@ class OvlRig:
 # ----- stores driven through a file API (open/write/close) ---------------
 
 class FileApiRig:
-    # write_file/append/poke/read through self.fs.open, as programs write
+    # write_file/append/poke/read through self.fs.open, as programs write.
+    # A file is closed even when a write fails (ENOSPC near full): left
+    # open, littlefs would sync it whenever the GC finalised it, so its W5
+    # rows changed with the heap size (at 60%: 443 ENOSPC in a 32 MB heap
+    # through SimFlash.readinto, 496 through the cheaper reads, 1,349 with
+    # 64 MB)
     def write_file(self, name, data):
         f = self.fs.open('/' + name, 'wb')
-        f.write(data)
-        f.close()
+        try:
+            f.write(data)
+        finally:
+            f.close()
     def append(self, name, chunks):
         f = self.fs.open('/' + name, 'ab')
-        for c in chunks:
-            f.write(c)
-        f.close()
+        try:
+            for c in chunks:
+                f.write(c)
+        finally:
+            f.close()
     def poke(self, name, off, data):
         f = self.fs.open('/' + name, 'r+b')
-        f.seek(off)
-        f.write(data)
-        f.close()
+        try:
+            f.seek(off)
+            f.write(data)
+        finally:
+            f.close()
     def read(self, name):
         f = self.fs.open('/' + name, 'rb')
         d = f.read()
@@ -156,7 +179,7 @@ class LfsRig(FileApiRig):
     name = 'littlefs'
     def __init__(self, flash):
         self.flash = flash
-        self.bdev = FlashBlockDevice(flash)
+        self.bdev = CountedReadBlockDevice(flash)
         vfs.VfsLfs2.mkfs(self.bdev)
         self.fs = vfs.VfsLfs2(self.bdev)
     def remount(self):
@@ -276,71 +299,106 @@ def near_full(rig, rng, fill, ops):
             'programmed_per_op': (c['bytes_programmed'] - p0) // ops,
             'erases_per_op': (c['erases'] - e0) / ops, 'enospc': full}
 
-out = {}
 def w1_steady(rig, rng):
     # W1 run on until the log has wrapped several times: GC and erases
     # for both stores
     return w1(rig, rng, 5000)
 
-for wname, work in (('W1', w1), ('W2', w2), ('W3', w3), ('W1s', w1_steady)):
-    if NEAR_FULL_ONLY:
-        break
-    out[wname] = {}
-    for rig_cls in (OvlRig, OverlayRig, LfsRig):
-        out[wname][rig_cls.name] = measure(rig_cls, work, 12345)
-
-# W5: near full, both stores at each fill level
-out['W5'] = []
-for fill in (30, 60, 75, 80, 85, 90):
+out = {}
+if PART == 'main':
+    for wname, work in (('W1', w1), ('W2', w2), ('W3', w3),
+                        ('W1s', w1_steady)):
+        out[wname] = {}
+        for rig_cls in (OvlRig, OverlayRig, LfsRig):
+            out[wname][rig_cls.name] = measure(rig_cls, work, 12345)
+            progress('%s %s' % (wname, rig_cls.name))
+    # ovl heap per file: N small files in 3 directories, mounted fresh
+    heap = []
+    for count in (n(100), n(200), n(400)):
+        flash = SimFlash(SIZE, ES, PS)
+        rig = OvlRig(flash)
+        for i in range(count):
+            rig.write_file('file%04d' % i, b'x' * 100)
+        h = rig.remount()
+        heap.append((count, h))
+    out['heap_per_files'] = heap
+else:
+    # W5 at one fill level (PART), both stores, seeded by the level
+    out['W5'] = []
     for rig_cls in (OvlRig, LfsRig):
         rig = None
         gc.collect()            # one 1 MiB chip at a time in the heap
         rig = rig_cls(SimFlash(SIZE, ES, PS))
-        r = near_full(rig, Xorshift(fill), fill, n(2000))
+        r = near_full(rig, Xorshift(PART), PART, W5_OPS)
         r['store'] = rig_cls.name
         out['W5'].append(r)
-rig = None
-
-# ovl heap per file: N small files in 3 directories, mounted fresh
-heap = []
-for count in () if NEAR_FULL_ONLY else (n(100), n(200), n(400)):
-    flash = SimFlash(SIZE, ES, PS)
-    rig = OvlRig(flash)
-    for i in range(count):
-        rig.write_file('file%04d' % i, b'x' * 100)
-    h = rig.remount()
-    heap.append((count, h))
-out['heap_per_files'] = heap
+        progress('W5 %d%% %s' % (PART, rig_cls.name))
 print(json.dumps(out))
 """
 
 
-def run_device(scale, micropython=None, near_full_only=False):
+FILLS = (30, 60, 75, 80, 85, 90)
+W5_OPS = 2000
+# Seconds one part's micropython run may take: the slowest part (W1-W3
+# with W1s) took 95 s on a shared 2-core machine, a W5 level 4-18 s.
+PART_TIMEOUT = 1800
+
+
+def run_part(part, scale, ops, micropython=None, timeout=PART_TIMEOUT):
+    """One micropython process: part "main" (W1-W3, W1s and the heap table)
+    or a W5 fill level (an int, both stores).  Returns its JSON."""
     exe = micropython or os.environ.get("OVL_MICROPYTHON") or \
         os.path.join(os.path.dirname(sys.executable), "micropython")
     lower = tempfile.mkdtemp(prefix="ovl-bench-lower-")   # empty: all upper
-    script = "import sys\nsys.path.insert(0, %r)\n" % FIRMWARE + \
+    script = "import sys\nsys.path.insert(0, %r)\nsys.path.insert(0, %r)\n" \
+        % (FIRMWARE, HERE) + \
         DEVICE_SCRIPT.replace("@SCALE@", repr(scale)).replace(
-            "@LOWER@", repr(lower)).replace("@NEAR_FULL_ONLY@",
-                                            repr(near_full_only))
-    proc = subprocess.run([exe, "-X", "heapsize=32M", "-c", script],
-                          capture_output=True, text=True, timeout=1800)
+            "@LOWER@", repr(lower)).replace("@PART@", repr(part)).replace(
+            "@W5_OPS@", repr(ops))
+    what = "W1-W3, W1s" if part == "main" else "W5 at %d%%" % part
+    # stderr passes through: the script's progress lines (elapsed time per
+    # workload and store) and, on failure, its traceback
+    try:
+        proc = subprocess.run([exe, "-X", "heapsize=32M", "-c", script],
+                              stdout=subprocess.PIPE, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SystemExit("bench_store: %s did not finish in %d s (--timeout;"
+                         " --ops for fewer W5 operations)" % (what, timeout))
+    finally:
+        os.rmdir(lower)
     if proc.returncode != 0:
-        raise SystemExit("bench_store: micropython run failed:\n" +
-                         proc.stdout + proc.stderr)
+        raise SystemExit("bench_store: micropython run of %s failed:\n%s"
+                         % (what, proc.stdout))
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def run_device(scale, micropython=None, near_full_only=False, fills=FILLS,
+               ops=None, timeout=PART_TIMEOUT):
+    """Every part, each in its own micropython process (a timeout then names
+    the part, and a 1 MiB chip's garbage does not outlive its part)."""
+    ops = ops or max(1, int(W5_OPS * scale))
+    res = {} if near_full_only else run_part("main", scale, ops, micropython,
+                                             timeout)
+    res["W5"] = []
+    for fill in fills:
+        res["W5"] += run_part(fill, scale, ops, micropython, timeout)["W5"]
+    return res
+
+
 def ratio(a, b):
-    return "%.3f" % (a / b) if b else "inf"
+    if not b:
+        return "-" if not a else "inf"
+    return "%.3f" % (a / b)
 
 
 def report(res):
     lines = ["ovl log store vs littlefs (VfsLfs2), 1 MiB NOR, 4 KiB blocks,"
-             " same micropython process",
-             "%-4s %-10s %12s %6s %7s %6s %10s %8s" % (
-                 "", "", "programmed", "WA", "erases", "max/bl", "mount rd",
-                 "heap")]
+             " same micropython process"]
+    if "W1" in res:
+        lines.append("%-4s %-10s %12s %6s %7s %6s %10s %8s" % (
+            "", "", "programmed", "WA", "erases", "max/bl", "mount rd",
+            "heap"))
     for w in ("W1", "W2", "W3", "W1s"):
         if w not in res:
             continue
@@ -369,12 +427,25 @@ def report(res):
     lines.append("%-5s %-10s %9s %6s %12s %9s %8s" % (
         "fill", "store", "data", "files", "programmed/op", "erases/op",
         "ENOSPC"))
+    by = {}
     for r in res["W5"]:
+        by[(r["fill"], r["store"])] = r
         lines.append("%-5s %-10s %9d %6d %12d %9.3f %5d/%d" % (
             "%d%%" % r["fill"], r["store"], r["data"], r["files"],
             r["programmed_per_op"], r["erases_per_op"], r["enospc"],
             r["ops"]))
-    heap = res["heap_per_files"]
+        lf = by.get((r["fill"], "littlefs"))
+        o = by.get((r["fill"], "ovl"))
+        if r["store"] == "littlefs" and o:
+            # from 60% littlefs is full and holds less: its costs are
+            # those of a full store (data held says how much less)
+            lines.append("%-5s %-10s %9s %6s %12s %9s %8s" % (
+                "%d%%" % r["fill"], "ovl/lfs", ratio(o["data"], lf["data"]),
+                ratio(o["files"], lf["files"]),
+                ratio(o["programmed_per_op"], lf["programmed_per_op"]),
+                ratio(o["erases_per_op"], lf["erases_per_op"]),
+                ratio(o["enospc"], lf["enospc"])))
+    heap = res.get("heap_per_files")
     if not heap:
         return "\n".join(lines)
     lines.append("ovl heap after mount (gc.mem_alloc): " + ", ".join(
@@ -414,11 +485,20 @@ def main(argv=None):
     p.add_argument("--near-full", action="store_true",
                    help="W5 only; with --scale S, S x 2,000 operations a level")
     p.add_argument("--scale", type=float, default=None)
+    p.add_argument("--fills", default=",".join(map(str, FILLS)),
+                   help="W5 fill levels, %% of the chip (default %(default)s)")
+    p.add_argument("--ops", type=int, default=None,
+                   help="W5 operations a level (default %d x scale)" % W5_OPS)
+    p.add_argument("--timeout", type=int, default=PART_TIMEOUT,
+                   help="seconds allowed for each micropython run (one a W5 "
+                        "level; default %(default)s)")
     p.add_argument("--chart", action="store_true",
                    help="W5 only, as a plain-text chart (docs/STORE.md)")
     args = p.parse_args(argv)
     scale = args.scale or (0.05 if args.tiny else 1.0)
-    res = run_device(scale, args.micropython, args.near_full or args.chart)
+    fills = [int(x) for x in args.fills.split(",") if x]
+    res = run_device(scale, args.micropython, args.near_full or args.chart,
+                     fills, args.ops, args.timeout)
     if args.chart:
         print(w5_chart(res["W5"]))
     else:
