@@ -54,12 +54,12 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # `python -m host_tools.bench.fit --code` (docs/FIT.md, "Code size"),
 # after its second round and the hashed store index (ovl.store_index,
 # imported by logstore: counted in its line; names read from flash):
-# 85,490 B of .mpy, 151,680 B of heap from .mpy, 74,240 B from ROMFS
+# 85,538 B of .mpy, 151,808 B of heap from .mpy, 74,272 B from ROMFS
 # (83,776 / 149,184 / 73,376 with the packed index that kept names).
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the goal (a strict xfail until it is met).
-CODE_BUDGET = {"mpy_bytes": 85490 + 1024, "import_mpy": 151680 + 2048,
-               "import_romfs": 74240 + 1024}
+CODE_BUDGET = {"mpy_bytes": 85538 + 1024, "import_mpy": 151808 + 2048,
+               "import_romfs": 74272 + 1024}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
 # Imported at first use, never by a boot's mount and file IO
