@@ -101,6 +101,8 @@ def test_mcu_boards_name_heap_and_block_size():
     assert load_board("pico").heap == 160 * 1024
     for b in MCU_BOARDS:
         assert load_board(b).lower_block_size == 4096
+        # set by ovl.boot before it mounts, and by the job (run_job)
+        assert load_board(b).gc_threshold == 16384
     assert sorted(TODAY_BUDGET) == MCU_BOARDS
 
 

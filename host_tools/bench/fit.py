@@ -90,11 +90,12 @@ if P["romfs"]:
     sys.path.insert(0, "/rom")
 else:
     sys.path.insert(0, P["mpy"])
-if P.get("threshold"):
-    gc.threshold(P["threshold"])
 gc.collect()
 BASE = gc.mem_alloc()
 out["usable"] = gc.mem_free() + gc.mem_alloc() - BASE
+if P["threshold"]:          # the board's gc_threshold, as ovl.boot sets it
+    from ovl.compat import set_gc_threshold
+    set_gc_threshold(P["threshold"])
 
 
 def note(key):
@@ -326,16 +327,20 @@ class Setup:
 
 
 def run_job(setup, heap, files=500, store="ovl", micropython=None,
-            trace=False, threshold=0):
+            trace=False, threshold=None):
     """Run the board job under `micropython -X heapsize=heap` (+ the ROMFS
     image's allocation); returns its JSON report, with "heapsize" added.
     trace: a MemoryError's traceback comes back as "trace" (where a heap
-    edge is); threshold: the job sets gc.threshold(threshold) before the
-    imports, as a board's boot.py may (docs/FIT.md, "Fragmentation").
+    edge is); threshold: bytes between collections, which the job sets
+    with ovl.compat.set_gc_threshold right after it starts, as ovl.boot
+    does (docs/FIT.md, "Fragmentation"); None: the board's gc_threshold,
+    0: none (collect only when the heap is full).
 
     The job runs in the work directory with fixed relative names, so its
     strings (and so its heap layout, and whether a tight heap suffices)
     do not depend on where the work directory is."""
+    if threshold is None:
+        threshold = setup.board.gc_threshold or 0
     chip = os.path.join(setup.work, "chip.bin")
     shutil.copyfile(setup.pristine, chip)
     params = {
