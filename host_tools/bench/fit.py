@@ -70,7 +70,7 @@ def make_lower_tree(root, files=LOWER_FILES, dirs=LOWER_DIRS):
 # The board job, compiled to .mpy and imported by `micropython`.  Prints one
 # JSON line: {"ok": bool, "step": last step begun, "heap": {...}, ...}.
 JOB = r'''
-import gc, sys, json, time
+import gc, sys, json, time, micropython
 with open(sys.argv[-1]) as f:    # a long argv crashes the unix port's -c
     P = json.load(f)
 out = {"ok": False, "step": "start", "heap": {}}
@@ -191,11 +191,13 @@ def run():
         vfs.umount("/fw")           # syncs
         gc.collect()
         chip.bytes_read = 0
+        a0 = micropython.mem_total()
         t0 = time.ticks_us()
         mounted()
         if P["store"] != "ovl":
             os.stat("/fw")          # littlefs mounts lazily
         out[key + "_us"] = time.ticks_diff(time.ticks_us(), t0)
+        out[key + "_alloc"] = micropython.mem_total() - a0
         out[key + "_read"] = chip.bytes_read
         note(key)
 
@@ -208,10 +210,12 @@ def run():
     mounted()
     note("mounted")
     step("write %d files" % P["files"])
+    a0 = micropython.mem_total()    # bytes allocated (churn), not kept
     for d in range(P["upper_dirs"]):
         os.mkdir("/fw/u%d" % d)
     for i in range(P["files"]):
         write_file("/fw/u%d/n%04d" % (i % P["upper_dirs"], i), data_for(i))
+    out["write_alloc"] = micropython.mem_total() - a0
     note("written")
     step("remount")
     remount("mount")
