@@ -259,6 +259,11 @@ except MemoryError as e:
         out["trace"] = t.getvalue()
 except Exception as e:
     out["error"] = "%s: %s" % (type(e).__name__, e)
+try:
+    import vfs
+    vfs.umount("/fw")       # a job that failed mounted: room for the report
+except Exception:
+    pass
 gc.collect()
 out["final"] = gc.mem_alloc() - BASE
 print(json.dumps(out))
