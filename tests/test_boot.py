@@ -185,6 +185,35 @@ print("agent fs:", b.fs is not None and b.fs.read_bytes("/etc/other"))
 """
 
 
+# What gc.threshold() says when the boot starts mounting (bring_up), and
+# after the boot: a board's gc_threshold is set before the mount allocates.
+THRESHOLD = r"""
+import gc
+_bring_up = ovl.boot.bring_up
+def bring_up(*args):
+    print("at mount:", gc.threshold())
+    return _bring_up(*args)
+ovl.boot.bring_up = bring_up
+b = ovl.boot.main(serve=False)
+print("after boot:", gc.threshold())
+print("mounted:", b.mounted_at)
+"""
+
+
+def test_boot_sets_the_boards_gc_threshold_before_mounting(chip):
+    # the simulated board names none: the runtime's default (-1) stays
+    out = lines(run_boot(chip, THRESHOLD)[0])
+    assert out == {"at mount": "-1", "after boot": "-1", "mounted": "/"}
+    d = sim_board_dict()
+    d["gc_threshold"] = 16384
+    board = Board.from_dict(d)
+    with open(chip / "ovl_board.py", "w") as f:
+        f.write(board_module(board, str(chip / "chip.bin")))
+    out = lines(run_boot(chip, THRESHOLD)[0])
+    assert out == {"at mount": "16384", "after boot": "16384",
+                   "mounted": "/"}
+
+
 def test_safe_mode_by_pin_shows_the_firmware_alone_and_hides_main(chip):
     run_boot(chip, NORMAL)                  # the user's changes
     out = lines(run_boot(chip, SAFE, hold_ms=1200)[0])

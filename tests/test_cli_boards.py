@@ -62,6 +62,24 @@ def test_bad_partition_tables(parts, message, tmp_path):
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("value,message", [
+    ("16K", "gc_threshold is not a number: '16K'"),
+    (512, "gc_threshold 512 is below 1024 bytes"),
+    (True, "gc_threshold must be an integer"),
+])
+def test_bad_gc_threshold_is_one_line_error(value, message, tmp_path):
+    d = board_dict([{"name": "a", "offset": 0, "size": 0x1000}])
+    d["gc_threshold"] = value
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(d))
+    proc = ovl("boards", str(path))
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    d["gc_threshold"] = "0x4000"
+    assert Board.from_dict(d).gc_threshold == 16384
+    assert Board.from_dict(d).as_dict()["gc_threshold"] == 16384
+
+
 def test_board_validation_under_micropython(mpy):
     out = mpy("""
 from ovl.board import Board, BoardError

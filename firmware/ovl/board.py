@@ -43,12 +43,16 @@ class Partition:
 class Board:
     """lower_block_size: the largest SquashFS block size the board reads
     (None: no limit); heap: the MicroPython heap (bytes) ovl may use on it
-    (None: not an MCU board).  Both optional in the JSON."""
+    (None: not an MCU board); gc_threshold: bytes allocated between
+    garbage collections, which ovl.boot sets before mounting (None: the
+    runtime's default, collect when the heap is full).  All optional in
+    the JSON."""
 
     def __init__(self, name, kind, size, erase_size, page_size, partitions,
                  description="", lower_block_size=None, heap=None, keep=(),
-                 boot=None):
+                 boot=None, gc_threshold=None):
         self.lower_block_size = lower_block_size
+        self.gc_threshold = gc_threshold
         # boot code options (ovl.boot, docs/INSTALL.md): the safe-mode pin,
         # its active level, the hold that means factory reset, mount point
         self.boot = boot or {}
@@ -116,7 +120,7 @@ class Board:
             seen[pname] = True
             parts.append(Partition(pname, offset, psize, ptype))
         parts.sort(key=lambda p: p.offset)
-        lower_bs = heap = None
+        lower_bs = heap = threshold = None
         if d.get("lower_block_size") is not None:
             lower_bs = _int(d, "lower_block_size", where)
             if lower_bs < 4096 or lower_bs > 1 << 20 or lower_bs & (lower_bs - 1):
@@ -126,6 +130,11 @@ class Board:
             heap = _int(d, "heap", where)
             if heap <= 0:
                 raise BoardError("%s: heap must be positive" % where)
+        if d.get("gc_threshold") is not None:
+            threshold = _int(d, "gc_threshold", where)
+            if threshold < 1024:
+                raise BoardError("%s: gc_threshold %d is below 1024 bytes"
+                                 % (where, threshold))
         keep = d.get("keep") or []
         if not isinstance(keep, list) or [k for k in keep if not isinstance(
                 k, str) or not k.startswith("/")]:
@@ -133,7 +142,7 @@ class Board:
                              % where)
         return cls(name, kind, size, erase_size, page_size, parts,
                    d.get("description", ""), lower_bs, heap, keep,
-                   boot_options(d.get("boot"), where))
+                   boot_options(d.get("boot"), where), threshold)
 
     def partition(self, name):
         for p in self.partitions:
@@ -165,6 +174,8 @@ class Board:
             d["lower_block_size"] = self.lower_block_size
         if self.heap is not None:
             d["heap"] = self.heap
+        if self.gc_threshold is not None:
+            d["gc_threshold"] = self.gc_threshold
         if self.boot:
             d["boot"] = self.boot
         return d

@@ -4,6 +4,8 @@ board_runner runs in the simulator, the same code on both.
     import ovl.boot; ovl.boot.main()        # boot.py, as `ovl install` writes it
 
 Steps (docs/INSTALL.md):
+  0. set the board's gc_threshold (collections every so many bytes
+     allocated: a heap that fragments less, docs/FIT.md);
   1. find the partitions the board JSON names on this port (an adapter:
      esp32.Partition.find, rp2.Flash, Linux MTD, or a chip in a file) and
      present them as one Flash in the board's address space;
@@ -23,7 +25,7 @@ verified slot leaves the agent alone, ready for `ovl flash`.
 import sys
 import time
 
-from ovl import fwslot
+from ovl import compat, fwslot
 from ovl.board import Board, BoardError
 from ovl.flash import Flash, FlashError, Region
 
@@ -556,6 +558,8 @@ def boot_board(board_module, serve):
     global BOOTED
     mod = __import__(board_module)
     board = Board.from_dict(mod.BOARD)
+    # before anything the boot allocates, as the fit gate's job does
+    compat.set_gc_threshold(board.gc_threshold)
     opts = boot_options(board)
     notes = []
     try:

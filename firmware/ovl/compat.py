@@ -82,6 +82,18 @@ def error_code(exc):
     return code
 
 
+def set_gc_threshold(nbytes):
+    """MicroPython: collect garbage after every `nbytes` allocated (a
+    board's gc_threshold) instead of only when the heap is full, so that
+    what stays lands near the bottom of the heap rather than wherever a
+    sweep through the whole heap had got to (docs/FIT.md,
+    "Fragmentation").  None or 0 leaves the runtime's default; CPython's
+    collector neither moves nor fragments this way: nothing to do."""
+    if nbytes and MICROPYTHON:
+        import gc
+        gc.threshold(nbytes)
+
+
 # Decompression.  SquashFS "gzip" blocks are zlib streams (RFC 1950).
 # CPython's side (zlib) is ovl.compat_cpython, so that a board loads none
 # of its code.

@@ -303,28 +303,28 @@ def parse_body(ntype, body, blen, flags=0):
     if ntype == NODE_INODE:
         return struct.unpack(INODE_BODY, body)
     if ntype == NODE_DATA:
-        ino, off = struct.unpack(DATA_BODY, body[:DATA_PREFIX])
+        ino, off = struct.unpack_from(DATA_BODY, body)
         skip = data_prefix(flags)
         if blen < skip:
             raise ValueError("data node shorter than its prefix")
         stamp = None
         if flags & F_ONETIME:
-            t = struct.unpack(STAMP1_BODY, body[DATA_PREFIX:skip])[0]
+            t = struct.unpack_from(STAMP1_BODY, body, DATA_PREFIX)[0]
             stamp = (t, t)
         elif flags & F_STAMP:
-            stamp = struct.unpack(STAMP_BODY, body[DATA_PREFIX:skip])
+            stamp = struct.unpack_from(STAMP_BODY, body, DATA_PREFIX)
         return ino, off, blen - skip, stamp
     if ntype == NODE_DIRENT:
-        parent, ino = struct.unpack(DIRENT_BODY, body[:DIRENT_PREFIX])
+        parent, ino = struct.unpack_from(DIRENT_BODY, body)
         return parent, ino, bytes(body[DIRENT_PREFIX:])
     if ntype == NODE_DELETE:
         return struct.unpack(DELETE_BODY, body)
     if ntype == NODE_TRUNCATE:
         return struct.unpack(TRUNCATE_BODY, body)
     if ntype == NODE_SYMLINK:
-        return struct.unpack(SYMLINK_BODY, body[:4])[0], bytes(body[4:])
+        return struct.unpack_from(SYMLINK_BODY, body)[0], bytes(body[4:])
     if ntype == NODE_META:
-        ino, klen, mflags = struct.unpack(META_BODY, body[:META_PREFIX])
+        ino, klen, mflags = struct.unpack_from(META_BODY, body)
         key = bytes(body[META_PREFIX:META_PREFIX + klen])
         value = None if mflags & META_DELETED else \
             bytes(body[META_PREFIX + klen:])
@@ -438,9 +438,13 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
     summary does not carry whole is read and checked: when that fails it
     comes back damaged (its key from the summary), the others unharmed.
     headers_only: such nodes are not read (their fields are None, damage
-    unknown): the first pass of mount needs only headers and small
-    bodies.  visit: each node is handed to it instead of listed (a
-    summary found broken half-way has then handed out its first nodes)."""
+    unknown), and only voids, commits and resets have fields and keep:
+    the first pass of mount needs only their bodies and the headers.
+    visit: each node is handed to it instead of listed (a summary found
+    broken half-way has then handed out its first nodes); all but voids,
+    commits and resets as one Node object updated for each, which the
+    visitor must not keep (a Node built per entry, its attributes' table
+    grown six times, was most of what a mount allocated)."""
     log_end = erase_size - SUMMARY_TAIL_SIZE
     off, magic = struct.unpack(SUMMARY_TAIL, read(base + log_end,
                                                   SUMMARY_TAIL_SIZE))
@@ -456,57 +460,71 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
     if unpack_node_header(raw + body[:KEY_PREFIX]) is None or \
             crc32(body) != hf[5] or len(body) < 4:
         return None
-    count = struct.unpack(SUMMARY_COUNT, body[:4])[0]
+    count = struct.unpack_from(SUMMARY_COUNT, body)[0]
     pos = 4
     at = data_start
     nodes = []
     out = nodes.append if visit is None else visit
+    scratch = None if visit else False
     try:
         for _ in range(count):
+            # unpacked in place: a slice per field was a copy per field
             ntype, flags, blen, ver, txn = \
-                struct.unpack(SUMMARY_ENTRY, body[pos:pos + SUMMARY_ENTRY_SIZE])
+                struct.unpack_from(SUMMARY_ENTRY, body, pos)
             pos += SUMMARY_ENTRY_SIZE
             if flags & SUM_AT:
-                at = struct.unpack(SUMMARY_AT, body[pos:pos + 4])[0]
+                at = struct.unpack_from(SUMMARY_AT, body, pos)[0]
                 pos += 4
                 flags &= ~SUM_AT
             if flags & F_WIDE:
-                vhi, thi = struct.unpack(SUMMARY_WIDE, body[pos:pos + 4])
+                vhi, thi = struct.unpack_from(SUMMARY_WIDE, body, pos)
                 ver |= vhi << 32
                 txn |= thi << 32
                 pos += 4
             o = at
             klen = keep_len(ntype, blen)
-            keep = bytes(body[pos:pos + klen])
             pos += klen
             if o < data_start or o + node_size(blen, flags) > off or \
-                    len(keep) != klen or o % 4:
+                    pos > len(body) or o % 4:
                 return None
             at = o + node_size(blen, flags)
-            full = keep
-            need = parse_len(ntype, flags, blen)
-            damage = None
-            fields = None
-            if klen < need and headers_only:
-                out(Node(base + o, ntype, flags, blen, ver, txn, None,
-                         keep))
-                continue
-            if klen < need:
-                # a stamp (under the header CRC) or a whole body the
-                # summary does not carry: a size must never come from a
-                # flipped bit
-                whole = ntype != NODE_DATA
-                hl = hdr_size(flags)
-                raw = read(base + o, hl + (blen if whole else need))
-                hdr = unpack_node_header(raw)
-                full = raw[hl:]
-                if hdr is None or hdr[0] != ntype or hdr[2] != blen or \
-                        hdr[3] != ver or (whole and crc32(full) != hdr[5]):
-                    damage = "node CRC"
-            if damage is None:
-                fields = parse_body(ntype, full, blen, flags)
-            out(Node(base + o, ntype, flags, blen, ver, txn, fields, keep,
-                     damage))
+            keep = b""
+            fields = damage = None
+            reuse = scratch is not False and ntype != NODE_VOID and \
+                ntype != NODE_COMMIT and ntype != NODE_RESET
+            if not (reuse and headers_only):
+                keep = full = bytes(body[pos - klen:pos])
+                need = parse_len(ntype, flags, blen)
+                if klen < need and not headers_only:
+                    # a stamp (under the header CRC) or a whole body the
+                    # summary does not carry: a size must never come from
+                    # a flipped bit
+                    whole = ntype != NODE_DATA
+                    hl = hdr_size(flags)
+                    raw = read(base + o, hl + (blen if whole else need))
+                    hdr = unpack_node_header(raw)
+                    full = raw[hl:]
+                    if hdr is None or hdr[0] != ntype or hdr[2] != blen or \
+                            hdr[3] != ver or (whole and crc32(full) != hdr[5]):
+                        damage = "node CRC"
+                if damage is None and (klen >= need or not headers_only):
+                    fields = parse_body(ntype, full, blen, flags)
+            if reuse:
+                if scratch is None:
+                    scratch = Node(0, 0, 0, 0, 0, 0, None, b"")
+                scratch.addr = base + o
+                scratch.type = ntype
+                scratch.flags = flags
+                scratch.blen = blen
+                scratch.ver = scratch.eff = ver
+                scratch.txn = txn
+                scratch.fields = fields
+                scratch.keep = keep
+                scratch.damage = damage
+                visit(scratch)
+            else:
+                out(Node(base + o, ntype, flags, blen, ver, txn, fields, keep,
+                         damage))
     except UNPACK_ERRORS:
         return None
     if pos != len(body):
