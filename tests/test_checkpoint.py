@@ -181,3 +181,16 @@ print(same, len(ip), len(ep), max(len(p) for p in ip + ep))
     assert same == 150
     assert npi > 3 and npe > 3
     assert biggest <= 1024 + 8
+
+
+def test_table_pieces_cost_about_the_rows(runtime):
+    # the tables' share of a checkpoint is the rows as they are in RAM
+    # (an inode row 40 B, an entry row 36 B, plus buckets and piece
+    # headers): a budget, and the figure the design's numbers quote
+    out = runtime.run_file("checkpoint_size.py", args=["1000", "2"],
+                            heap="16M").split()
+    got = dict(zip(out[::2], map(int, out[1::2])))
+    assert got["files"] == 1000
+    assert got["table_pieces_bytes"] <= 80 * 1000, got
+    assert got["table_pieces_bytes"] >= 72 * 1000, got
+    print(got)
