@@ -241,3 +241,154 @@ def restore_table(table, take):
     table.free = free
     table.ck = None
     table.cr = -1
+
+
+# ----- the rest of the store's state after a mount, as a stream of tagged
+# values cut into pieces (one piece and one value held at a time).
+
+# The LogStore attributes a mount sets, besides the two tables and the
+# block sets: what a checkpoint must give back for the store to go on as
+# after a scan.
+STATE = ("state", "ec", "used", "dead", "minver", "garbage_blocks",
+         "void_recs", "reset_rec", "pending_void", "meta", "links", "truncs",
+         "roles", "stamps", "void_ranges", "streams", "damage", "damaged",
+         "damaged_blocks", "extents", "loaded", "seen_max", "reset_ver",
+         "next_ver", "next_txn", "next_ino", "wblock", "wpos", "pend_addr")
+
+
+class _Out:
+    """Bytes put in order, handed on in pieces of PIECE_MAX."""
+
+    def __init__(self, put):
+        self.put = put
+        self.buf = bytearray()
+
+    def write(self, raw):
+        self.buf += raw
+        while len(self.buf) >= PIECE_MAX:
+            self.put(bytes(self.buf[:PIECE_MAX]))
+            self.buf = self.buf[PIECE_MAX:]
+
+    def flush(self):
+        if self.buf:
+            self.put(bytes(self.buf))
+            self.buf = bytearray()
+
+    def value(self, v):
+        w = self.write
+        if v is None or v is True or v is False:
+            w(b"N" if v is None else b"T" if v else b"F")
+        elif isinstance(v, int):
+            w(b"i" + struct.pack("<q", v))
+        elif isinstance(v, (bytes, bytearray, str)):
+            raw = v.encode() if isinstance(v, str) else v
+            w((b"s" if isinstance(v, str) else b"b") +
+              struct.pack("<I", len(raw)))
+            w(raw)
+        elif isinstance(v, dict):
+            w(b"d" + struct.pack("<I", len(v)))
+            for k in v:
+                self.value(k)
+                self.value(v[k])
+        elif isinstance(v, array):
+            w(b"A" + struct.pack("<I", len(v)))
+            for x in v:
+                w(struct.pack("<I", x))
+        else:
+            tag = b"t" if isinstance(v, tuple) else \
+                b"S" if isinstance(v, set) else b"l"
+            if tag == b"l" and not isinstance(v, list):
+                raise ValueError("no checkpoint encoding for %r" % (v,))
+            w(tag + struct.pack("<I", len(v)))
+            for x in v:
+                self.value(x)
+
+
+class _In:
+    """Bytes taken in order from pieces take() gives."""
+
+    def __init__(self, take):
+        self.take = take
+        self.buf = b""
+        self.at = 0
+
+    def read(self, n):
+        out = b""
+        while len(out) < n:
+            if self.at == len(self.buf):
+                self.buf = bytes(self.take())
+                self.at = 0
+                if not self.buf:
+                    raise CheckpointError("empty checkpoint piece")
+            k = min(n - len(out), len(self.buf) - self.at)
+            out += self.buf[self.at:self.at + k]
+            self.at += k
+        return out
+
+    def drained(self):
+        return self.at == len(self.buf)
+
+    def _n(self):
+        return struct.unpack("<I", self.read(4))[0]
+
+    def value(self):
+        tag = self.read(1)
+        if tag == b"N":
+            return None
+        if tag == b"T" or tag == b"F":
+            return tag == b"T"
+        if tag == b"i":
+            return struct.unpack("<q", self.read(8))[0]
+        if tag == b"b" or tag == b"s":
+            raw = self.read(self._n())
+            return raw.decode() if tag == b"s" else raw
+        if tag == b"d":
+            d = {}
+            for _ in range(self._n()):
+                k = self.value()
+                d[k] = self.value()
+            return d
+        if tag == b"A":
+            a = array("I")
+            for _ in range(self._n()):
+                a.append(struct.unpack("<I", self.read(4))[0])
+            return a
+        if tag == b"t" or tag == b"l" or tag == b"S":
+            items = [self.value() for _ in range(self._n())]
+            return tuple(items) if tag == b"t" else \
+                set(items) if tag == b"S" else items
+        raise CheckpointError("checkpoint value tag %r" % tag)
+
+
+def snapshot(store, put):
+    """Hand the state a mount of store rebuilt to put(bytes), in pieces
+    of at most PIECE_MAX bytes: the tables, the block sets, the summary
+    being built for the open block, then each STATE attribute."""
+    save_table(store.inodes, put)
+    save_table(store.entries, put)
+    out = _Out(put)
+    out.value(store.data_blocks.sets)
+    ws = store.wsum
+    out.value(None if ws is None else (ws.parts, ws.total, ws.n, ws.next_off))
+    for name in STATE:
+        out.value(getattr(store, name))
+    out.flush()
+
+
+def restore(store, take):
+    """Set store (a LogStore made but not mounted) to the state snapshot()
+    gave, take() returning each piece in turn."""
+    from ovl.log_format import SummaryBuilder
+    restore_table(store.inodes, take)
+    restore_table(store.entries, take)
+    inp = _In(take)
+    store.data_blocks.sets = inp.value()
+    ws = inp.value()
+    if ws is not None:
+        store.wsum = SummaryBuilder(store.data_start)
+        store.wsum.parts, store.wsum.total, store.wsum.n, \
+            store.wsum.next_off = ws
+    for name in STATE:
+        setattr(store, name, inp.value())
+    if not inp.drained():
+        raise CheckpointError("checkpoint state longer than its sections")
