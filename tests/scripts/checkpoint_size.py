@@ -1,4 +1,5 @@
-"""Bytes the index tables of a store take as checkpoint pieces, against
+"""Bytes the index tables of a store take as checkpoint pieces (and its
+whole state, tables included, as ovl.checkpoint.snapshot gives it), against
 what its mount reads (docs/STORE.md, "Checkpoint").  Arguments: files
 (default 2000), written one a transaction, 200 bytes each, 100 to a
 directory, and the NOR's size in MiB (default 16, with 64 KiB blocks:
@@ -8,7 +9,8 @@ import sys
 
 from ovl_sim.simflash import SimFlash
 from ovl.logstore import LogStore, ROOT_INO
-from ovl.checkpoint import PieceWriter, save_table, SEC_INODES, SEC_ENTRIES
+from ovl.checkpoint import (PieceWriter, save_table, snapshot, SEC_INODES,
+                            SEC_ENTRIES, SEC_SMALL)
 
 files = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 mib = int(sys.argv[2]) if len(sys.argv) > 2 else 16
@@ -41,6 +43,11 @@ for table, section in ((mounted.inodes, SEC_INODES),
     writer = PieceWriter(1, count)
     save_table(table, lambda b: writer.section(section, b))
     writer.finish()
-print("files", files, "table_pieces_bytes", sizes[0], "pieces", sizes[1],
+tables = sizes[0]
+writer = PieceWriter(2, count)
+snapshot(mounted, lambda b: writer.section(SEC_SMALL, b))
+writer.finish()
+print("files", files, "table_pieces_bytes", tables,
+      "state_pieces_bytes", sizes[0] - tables, "pieces", sizes[1],
       "mount_bytes_read", mounted.stats["mount_bytes_read"],
       "multi_block_files", len(mounted.data_blocks.sets))
