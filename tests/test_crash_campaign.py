@@ -1,23 +1,31 @@
 """The CI power-cut campaign: at least 100,000 crash states over every op
 of the catalogue, on 2 worker processes, with no failure.
 
-This is the slowest test of the suite on purpose (about 4 minutes on 2
-idle cores; docs/CRASHTEST.md has the measured numbers)."""
+This is the slowest test of the suite on purpose (about 7 minutes on 2
+idle cores, 72 s of it the bigdir workloads; docs/CRASHTEST.md has the
+measured numbers)."""
 
 import pytest
 
 from host_tools.crash import workloads as wl
 from host_tools.crash import engine as ct
 
-# Open bugs outside the crash engine, each matched narrowly (workload op +
-# message) so anything else fails.  Remove an entry when its fix lands.
-# Empty now: the last one (revert_dir of a renamed hard link) was fixed.
-KNOWN = []
+# Open bugs outside the crash engine, each matched narrowly (workload op,
+# or "FIXTURE:" for all of a fixture's workloads, + message) so anything
+# else fails.  Remove an entry when its fix lands.
+KNOWN = [
+    # a cut in a GC copy leaves the store with no free block and GC never
+    # makes one again: every later write, removals too, fails with ENOSPC;
+    # the nearly full bigdir store shows it in most of its workloads
+    # (docs/CRASHTEST.md, Findings)
+    ("bigdir:", "fails with ENOSPC, the model says succeeds"),
+]
 
 
 def known(key, message, table=None):
     names = key.split("@")[0].split(":", 1)[1].split("+")
-    return any(op in names and text in message
+    return any((op in names or op.endswith(":") and key.startswith(op))
+               and text in message
                for op, text in (KNOWN if table is None else table))
 
 
@@ -28,6 +36,10 @@ def test_known_issues_match_only_their_own_messages():
     assert not known("std:rename_hardlink", "/hl2: got (f 0o640 0 0 "
                      "b'x' 2 /hl2 1)", table)
     assert not known("std:reset@3:clean:1", "neither state 0 nor 1", table)
+    table = [("bigdir:", "fails with ENOSPC")]
+    assert known("bigdir:bd_create@3:clean:1", "op 0 fails with ENOSPC", table)
+    assert not known("std:create_new@3:clean:1", "fails with ENOSPC", table)
+    assert not known("bigdir:bd_create@3:clean:1", "neither state", table)
 
 
 @pytest.mark.slow

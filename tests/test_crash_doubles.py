@@ -113,3 +113,46 @@ def test_broken_store_is_caught_with_a_replayable_shrinkable_id(double,
             (stats.failures + stats.errors)[:1]
     finally:
         ct.drop_rigs()
+
+
+class HashOnlyLookupStore(LogStore):
+    """Trusts a name's hash: lookup returns the first entry of the
+    directory whose name has the same CRC-32, without comparing names
+    (the bug a (parent, name hash) index that skips reading the name back
+    from flash would have)."""
+
+    def lookup(self, dir_ino, name):
+        from binascii import crc32
+        want = crc32(name.encode() if isinstance(name, str) else name)
+        for other, value in LogStore.listdir(self, dir_ino):
+            if crc32(other.encode()) == want:
+                return value
+        return None
+
+
+def test_a_lookup_that_trusts_the_hash_fails_the_twin_workloads():
+    """The bigdir twins (names of one CRC-32) catch it before any cut
+    (the fixture's setup already makes one twin into the other), naming
+    a twin; the real store passes the same workloads."""
+    from host_tools.crash import workloads as wl
+    twins = ["bigdir:hc_create_twin", "bigdir:hc_rename_to_twin",
+             "bigdir:hc_create_twin_of_whiteout", "bigdir:hc_mkdir_twin"]
+    try:
+        stats, _ = ct.campaign(twins, jobs=1, store=HashOnlyLookupStore,
+                               variants=("clean",), depth2=0)
+        assert len(stats.errors) == len(twins), stats.errors
+        names = [n for pair in wl.COLLIDING_NAMES for n in pair]
+        for key, message in stats.errors:
+            assert any(n in message for n in names), message
+        # a twin absent from the listing is looked up, and found
+        rig = ct.get_rig("bigdir", HashOnlyLookupStore)
+        rig.flash.restore(rig.snap)
+        a, b = wl.COLLIDING_NAMES[0]
+        with pytest.raises(ct.CaseFailure,
+                           match=r"lstat\(/D/%s\) finds a name" % b):
+            rig.dump(rig.mount(), ["/D/" + b])
+        stats, _ = ct.campaign(twins, jobs=1, variants=("clean",), depth2=0)
+        assert not stats.failures and not stats.errors, \
+            (stats.failures + stats.errors)[:1]
+    finally:
+        ct.drop_rigs()

@@ -48,7 +48,8 @@ FIXED_CLOCK = 1700000000
 # Flash per fixture: (blocks, erase size, page size).  Small, so a mount
 # scans little; the gc fixture is nearly full on purpose.
 GEOMETRY = {"std": (16, 4096, 256), "gc": (16, 4096, 256),
-            "big": (48, 4096, 256), "edge": (16, 4096, 256)}
+            "big": (48, 4096, 256), "edge": (16, 4096, 256),
+            "bigdir": (16, 4096, 256)}
 
 # fixture -> a function returning its Lower, for a fixture whose lower is
 # an existing image (`ovl crashtest --lower`) rather than a spec to build
@@ -165,6 +166,8 @@ class Plan:
                 self.errnos.append(e.errno)
             self.states.append(model.snapshot())
         self.syncs = [i + 1 for i, op in enumerate(self.ops) if op[0] == "sync"]
+        # the names to look up where a tree does not list them
+        self.probe = sorted(set().union(*self.states))
 
     @staticmethod
     def _midway(model, op, atomic_writes=True):
@@ -388,9 +391,13 @@ class Rig:
         return None
 
     @staticmethod
-    def dump(ov):
+    def dump(ov, probe=()):
         """The merged tree in the model's comparable form (see
-        model.Model.snapshot)."""
+        model.Model.snapshot).  A listing that names an entry twice, or a
+        path of `probe` that the listing of its directory leaves out but
+        lstat finds, is a CaseFailure: the dict would hide the first, the
+        comparison never looks up the second (a removed name still in the
+        directory's index)."""
         out = {}
         inos = {}
         stack = ["/"]
@@ -400,7 +407,12 @@ class Rig:
             mode = st[0]
             if is_dir(mode):
                 out[path] = (DIR, mode & 0o7777, st[4], st[5], st[8])
-                for name in ov.listdir(path):
+                names = ov.listdir(path)
+                if len(set(names)) != len(names):
+                    raise CaseFailure("listdir(%s) names %s more than once" % (
+                        path, sorted(n for n in set(names)
+                                     if names.count(n) > 1)[:5]))
+                for name in names:
                     stack.append(join(path, name))
                 continue
             inos.setdefault(st[1], []).append(path)
@@ -415,6 +427,21 @@ class Rig:
                 out[path] = e[:6] + (min(inos[e[6]]), e[7])
             elif e[0] == SYMLINK:
                 out[path] = e[:2] + (min(inos[e[2]]),)
+        for path in probe:
+            parent = path.rsplit("/", 1)[0] or "/"
+            if path in out or out.get(parent, "-")[0] != DIR:
+                continue
+            try:
+                ov.lstat(path)
+            except OSError as e:
+                if compat.error_code(e) == compat.ENOENT:
+                    continue
+                raise CaseFailure("lstat(%s), a name listdir(%s) does not "
+                                  "show, fails with %s, not ENOENT" % (
+                                      path, parent, compat.errno_name(
+                                          compat.error_code(e))))
+            raise CaseFailure("lstat(%s) finds a name listdir(%s) does not "
+                              "show" % (path, parent))
         return out
 
     @staticmethod
@@ -478,7 +505,7 @@ def measure(rig, plan):
             raise CaseFailure("without a cut, op %d `%s` %s, the model says %s"
                               % (k, wl.format_op(op), _errtext(err),
                                  _errtext(plan.errnos[k])))
-        tree = rig.dump(ov)
+        tree = rig.dump(ov, plan.probe)
         if not tree_matches(tree, plan.states[k + 1]):
             raise CaseFailure("without a cut, after op %d `%s` the tree is "
                               "wrong:\n%s" % (k, wl.format_op(op),
@@ -557,7 +584,7 @@ def _recover(rig, plan, k, strict, out, log):
         try:
             ov = rig.mount()
             out.mount_ops = flash.ops - before
-            tree = rig.dump(ov)
+            tree = rig.dump(ov, plan.probe)
             matched = None
             for i, state in plan.candidates(lo, hi, k):
                 if tree_matches(tree, state):
@@ -580,14 +607,14 @@ def _recover(rig, plan, k, strict, out, log):
                                      _errtext(plan.errnos[cursor])))
             cursor = len(plan.ops)
             final = plan.states[-1]
-            tree = rig.dump(ov)
+            tree = rig.dump(ov, plan.probe)
             if not tree_matches(tree, final):
                 raise CaseFailure("after continuing the workload the tree is "
                                   "wrong:\n" + tree_diff(tree, final))
             ov.sync()
             out.recovery_ops = flash.ops - before
             ov = rig.mount()
-            tree = rig.dump(ov)
+            tree = rig.dump(ov, plan.probe)
             if not tree_matches(tree, final):
                 raise CaseFailure("a second remount changed the tree:\n" +
                                   tree_diff(tree, final))
