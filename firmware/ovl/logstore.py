@@ -1902,15 +1902,17 @@ class LogStore:
         than EXTENT_CACHE holds.  RAM: one entry per such node of the
         block (at most a block's worth of node headers)."""
         per_ino = {}
+        order = []          # first seen first: the same on every runtime
         for nd in nodes:
             if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) and \
                     nd.fields is not None:
                 group = per_ino.get(nd.fields[0])
                 if group is None:
                     group = per_ino[nd.fields[0]] = []
+                    order.append(group)
                 group.append(nd)
         alive = {}
-        for group in per_ino.values():
+        for group in order:
             for nd in group:
                 alive[nd.addr] = self._is_live(nd)
         return alive
