@@ -1833,7 +1833,7 @@ class LogStore:
                 return False
         # provisional nodes first: they keep their stream's txn id, so the
         # GC txn's commit flag must land on a node of its own
-        alive = self._data_liveness(nodes)
+        alive = self._data_liveness(nodes, b)
         live = [nd for nd in nodes if alive.get(nd.addr)
                 or (nd.addr not in alive and self._is_live(nd))]
         alive = None
@@ -1895,12 +1895,14 @@ class LogStore:
             self._forget_block(nodes, b)
         return True
 
-    def _data_liveness(self, nodes):
-        """addr -> live? for the data and truncate nodes of a block being
+    def _data_liveness(self, nodes, b):
+        """addr -> live? for the data and truncate nodes of block b, being
         collected, file by file: each file's extent map is loaded once per
         collection, however its nodes interleave with those of more files
-        than EXTENT_CACHE holds.  RAM: one entry per such node of the
-        block (at most a block's worth of node headers)."""
+        than EXTENT_CACHE holds, and not at all when b is no longer among
+        the file's blocks (a load found only dead nodes of it there).
+        RAM: one entry per such node of the block (at most a block's
+        worth of node headers)."""
         per_ino = {}
         order = []          # first seen first: the same on every runtime
         for nd in nodes:
@@ -1913,8 +1915,9 @@ class LogStore:
                 group.append(nd)
         alive = {}
         for group in order:
+            held = b in self.data_blocks.blocks(group[0].fields[0])
             for nd in group:
-                alive[nd.addr] = self._is_live(nd)
+                alive[nd.addr] = held and self._is_live(nd)
         return alive
 
     def _is_live(self, nd):
