@@ -958,8 +958,29 @@ class LogStore:
                 self._index(nd)
         finally:
             self.replaying = False
+        self._prune_blocks(ino)
         while len(self.loaded) > self.extent_cache:
             self._evict(self.loaded[0])
+
+    def _prune_blocks(self, ino):
+        """After a load: forget the blocks that hold only dead nodes of
+        ino.  A dead node changes nothing when replayed (newer nodes hide
+        all it did: the same reasoning that lets GC erase it), so the next
+        load need not read those blocks' summaries -- without this, every
+        load (GC checks liveness by loading) re-read each block a file had
+        ever been rewritten into and not yet collected."""
+        es = self.es
+        keep = {}
+        for ps, pe, ent in self.extents.get(ino) or ():
+            keep[ent[3] // es] = True
+        for t in self.truncs.get(ino) or ():
+            keep[t[2] // es] = True
+        st = self.stamps.get(ino)
+        if st is not None:
+            keep[st[4] // es] = True
+        for b in self.data_blocks.blocks(ino):
+            if b not in keep:
+                self.data_blocks.discard(ino, b)
 
     def _evict(self, ino):
         if ino in self.loaded:
@@ -1812,7 +1833,10 @@ class LogStore:
                 return False
         # provisional nodes first: they keep their stream's txn id, so the
         # GC txn's commit flag must land on a node of its own
-        live = [nd for nd in nodes if self._is_live(nd)]
+        alive = self._data_liveness(nodes, b)
+        live = [nd for nd in nodes if alive.get(nd.addr)
+                or (nd.addr not in alive and self._is_live(nd))]
+        alive = None
         live = [nd for nd in live if nd.flags & F_PROV] + \
             [nd for nd in live if not nd.flags & F_PROV]
         cost = 0
@@ -1870,6 +1894,31 @@ class LogStore:
         if self._erase(b):
             self._forget_block(nodes, b)
         return True
+
+    def _data_liveness(self, nodes, b):
+        """addr -> live? for the data and truncate nodes of block b, being
+        collected, file by file: each file's extent map is loaded once per
+        collection, however its nodes interleave with those of more files
+        than EXTENT_CACHE holds, and not at all when b is no longer among
+        the file's blocks (a load found only dead nodes of it there).
+        RAM: one entry per such node of the block (at most a block's
+        worth of node headers)."""
+        per_ino = {}
+        order = []          # first seen first: the same on every runtime
+        for nd in nodes:
+            if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) and \
+                    nd.fields is not None:
+                group = per_ino.get(nd.fields[0])
+                if group is None:
+                    group = per_ino[nd.fields[0]] = []
+                    order.append(group)
+                group.append(nd)
+        alive = {}
+        for group in order:
+            held = b in self.data_blocks.blocks(group[0].fields[0])
+            for nd in group:
+                alive[nd.addr] = held and self._is_live(nd)
+        return alive
 
     def _is_live(self, nd):
         t = nd.type
