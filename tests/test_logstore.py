@@ -1459,3 +1459,27 @@ def test_new_ino_never_hands_out_the_whiteout_value(runtime):
         "names after removing one": ["high"],
         "fsck errors": [],
     })
+
+
+def test_mount_records_hold_more_nodes_than_pass_1_counted(runtime):
+    """MountData sizes its buffers from pass 1's count (the last one only
+    as long as needed) and still takes nodes past it, across a buffer's
+    end, each read back with its 48-bit version, offset and range; a
+    truncation keeps its type and flags apart."""
+    out = run(runtime, """
+from ovl.store_index import MountData, MOUNT_CHUNK
+from ovl.log_format import Node, NODE_DATA, NODE_TRUNCATE
+for count in (0, 3, MOUNT_CHUNK):
+    d = MountData(count)
+    for i in range(MOUNT_CHUNK + 5):
+        d.add(Node(100 + i, NODE_DATA, 0, 40, 1 << 40 | i, 7,
+                   (i, 1 << 40, 28, None), None))
+    d.add(Node(8, NODE_TRUNCATE, 0, 12, 3, 9, (5, 1 << 33), None))
+    got = [d._node(i, {}) for i in range(d.n)]
+    print(d.n - MOUNT_CHUNK, all(nd.addr == 100 + i and nd.ver == 1 << 40 | i and
+                   nd.fields == (i, 1 << 40, 28, None) and nd.type == NODE_DATA
+                   for i, nd in enumerate(got[:-1])),
+          got[-1].type == NODE_TRUNCATE, got[-1].flags,
+          got[-1].fields == (5, 1 << 33))
+""")
+    assert out == ["6", "True", "True", "0", "True"] * 3

@@ -999,7 +999,7 @@ class LogStore:
     def _settle_mount(self, data):
         """After mount indexing: replay data per inode in version order,
         drop what belongs to no live inode, and tombstones nothing needs."""
-        for ino, nodes in data.per_inode(self.inodes):
+        for ino, nodes in data.per_inode(self.inodes, self.streams):
             inode = self._live_inode(ino)
             if inode is None:
                 for nd in nodes:
@@ -1010,6 +1010,15 @@ class LogStore:
                     self._kill(nd.addr, nd.size())
                 else:
                     self._index(nd)
+            st = self.stamps.get(ino)
+            if st is not None:
+                # the stamp that won: the records leave it on flash
+                for nd in nodes:
+                    if nd.addr == st[4]:
+                        f = parse_body(NODE_DATA, self._read(
+                            nd.addr + hdr_size(nd.flags),
+                            data_prefix(nd.flags)), nd.blen, nd.flags)
+                        self.stamps[ino] = st[:1] + f[3] + st[3:]
             nodes = None
             # the replay counted its dead bytes; the map loads again on use
             self._evict(ino)

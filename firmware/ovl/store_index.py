@@ -9,60 +9,66 @@ import struct
 from array import array
 
 from ovl.compat import crc32
-from ovl.log_format import Node, NODE_TRUNCATE, F_STAMP, F_ONETIME
+from ovl.log_format import (Node, NODE_TRUNCATE, NODE_DATA, F_STAMP,
+                             F_ONETIME, F_PROV, data_prefix)
 
-# One data or truncate node awaiting its replay at mount: ino, effective
-# version, version, txn id (48-bit counters as 16 + 32 bits), address,
-# type, flags, body length, offset (a truncation: the size), length, a
-# data node's stamp (mtime, ctime) if it has one, and the record of the
-# same inode added before it (NO_LINK: none).
-MOUNT_REC = ">IHIHIHIIBBIQIqqI"
-MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 64
+# One data or truncate node awaiting its replay at mount: ino, version and
+# txn id (48-bit counters as 16 + 32 bits), address, flags (with
+# MOUNT_TRUNC for a truncation; node flags use the low 6 bits), body
+# length, offset (a truncation: the size), and the record of the same
+# inode added before it (NO_LINK: none).  The rest is derived at replay:
+# the length from the body length, the effective version from the
+# version or the stream, the stamp read from flash by mount for the one
+# node per inode whose stamp wins (STAMP_LATER stands in until then).
+MOUNT_REC = ">IHIHIIBIQI"
+MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 37
+MOUNT_TRUNC = 0x80
 # Records per buffer: mount keeps them in 2 KiB pieces, never one buffer of
 # them all (at 500 files that was a 60 KB block, which a heap fragmented by
 # small live objects often no longer has in one piece).
-MOUNT_CHUNK = 32
+MOUNT_CHUNK = 55
+STAMP_LATER = (0, 0)
 
 
 class MountData:
-    """The data and truncate nodes mount found, packed (64 bytes a node
+    """The data and truncate nodes mount found, packed (37 bytes a node
     instead of a Node object) in a list of fixed-size buffers: mount
     replays them inode by inode once it knows which inodes live, building
     Node records for one inode at a time."""
 
     def __init__(self, count):
         # all at once, from the count pass 1 took: allocated together, the
-        # pieces lie together, and leave one free stretch when dropped
-        self.chunks = [bytearray(MOUNT_CHUNK * MOUNT_REC_SIZE)
-                       for _ in range((count + MOUNT_CHUNK - 1) // MOUNT_CHUNK)]
+        # pieces lie together, and leave one free stretch when dropped; the
+        # last one only as long as needed
+        self.chunks = [bytearray(min(MOUNT_CHUNK, count - i) * MOUNT_REC_SIZE)
+                       for i in range(0, count, MOUNT_CHUNK)]
         self.n = 0
 
     def _at(self, i):
         return self.chunks[i // MOUNT_CHUNK], i % MOUNT_CHUNK * MOUNT_REC_SIZE
 
     def add(self, nd):
-        f = nd.fields
-        if nd.type == NODE_TRUNCATE:
-            length, stamp = 0, None
-        else:
-            length, stamp = f[2], f[3]
-        mt, ct = stamp if stamp is not None else (0, 0)
-        if self.n == len(self.chunks) * MOUNT_CHUNK:    # past pass 1's count
-            self.chunks.append(bytearray(MOUNT_CHUNK * MOUNT_REC_SIZE))
+        if self.n % MOUNT_CHUNK == 0 and self.n // MOUNT_CHUNK == \
+                len(self.chunks):
+            self.chunks.append(bytearray())
         buf, off = self._at(self.n)
-        struct.pack_into(MOUNT_REC, buf, off, f[0],
-                         _hi(nd.eff), _lo(nd.eff), _hi(nd.ver), _lo(nd.ver),
-                         _hi(nd.txn), _lo(nd.txn), nd.addr, nd.type,
-                         nd.flags, nd.blen, f[1], length, mt, ct, NO_LINK)
+        if off == len(buf):                     # past pass 1's count
+            buf.extend(bytearray(MOUNT_REC_SIZE))
+        struct.pack_into(MOUNT_REC, buf, off, nd.fields[0],
+                         _hi(nd.ver), _lo(nd.ver), _hi(nd.txn), _lo(nd.txn),
+                         nd.addr, nd.flags | (MOUNT_TRUNC if nd.type ==
+                                              NODE_TRUNCATE else 0),
+                         nd.blen, nd.fields[1], NO_LINK)
         self.n += 1
 
-    def per_inode(self, table):
+    def per_inode(self, table, streams):
         """(ino, its nodes in replay order) for each inode; the nodes are
-        Node records with the fields their parse gave them.  table is the
-        InodeTable: the records of an inode are chained from its row (the
-        link field of each record, an array of heads by row: no dict, no
-        sort of all records); a node of an inode the table does not know
-        comes alone."""
+        Node records with the fields their parse gave them, but for a
+        stamp (STAMP_LATER).  table is the InodeTable: the records of an
+        inode are chained from its row (the link field of each record, an
+        array of heads by row: no dict, no sort of all records); a node of
+        an inode the table does not know comes alone.  streams: the
+        committed streams (sid -> [version, ...]) of provisional nodes."""
         head = array("I", b"\xff" * (4 * table.n))
         link = MOUNT_REC_SIZE - 4
         for i in range(self.n):
@@ -70,7 +76,7 @@ class MountData:
             ino = struct.unpack_from(">I", buf, off)[0]
             r = table._find(ino)
             if r < 0:
-                yield ino, [self._node(i)]
+                yield ino, [self._node(i, streams)]
                 continue
             struct.pack_into(">I", buf, off + link, head[r])
             head[r] = i
@@ -78,25 +84,27 @@ class MountData:
             i = head[table._find(ino)]
             nodes = []
             while i != NO_LINK:
-                nodes.append(self._node(i))
+                nodes.append(self._node(i, streams))
                 buf, off = self._at(i)
                 i = struct.unpack_from(">I", buf, off + link)[0]
             if nodes:
                 nodes.sort(key=replay_key)
                 yield ino, nodes
 
-    def _node(self, i):
+    def _node(self, i, streams):
         buf, off = self._at(i)
-        (n, eh, el, vh, vl, th, tl, addr, t, flags, blen, off, length,
-         mt, ct, _) = struct.unpack_from(MOUNT_REC, buf, off)
-        if t == NODE_TRUNCATE:
-            fields = (n, off)
+        (n, vh, vl, th, tl, addr, flags, blen, off,
+         _) = struct.unpack_from(MOUNT_REC, buf, off)
+        if flags & MOUNT_TRUNC:
+            t, flags, fields = NODE_TRUNCATE, flags ^ MOUNT_TRUNC, (n, off)
         else:
-            fields = (n, off, length,
-                      (mt, ct) if flags & (F_STAMP | F_ONETIME) else None)
-        nd = Node(addr, t, flags, blen, vl | vh << 32, tl | th << 32,
-                  fields, None)
-        nd.eff = el | eh << 32
+            t = NODE_DATA
+            fields = (n, off, blen - data_prefix(flags),
+                      STAMP_LATER if flags & (F_STAMP | F_ONETIME) else None)
+        txn = tl | th << 32
+        nd = Node(addr, t, flags, blen, vl | vh << 32, txn, fields, None)
+        if flags & F_PROV:
+            nd.eff = streams[txn][0]
         return nd
 
 
