@@ -140,7 +140,8 @@ def main():
     probe = fit.Setup(board, work + "-probe")
     res = fit.run_job(probe, 4 << 20)
     show("%s instrumented, 4 MiB" % board, res)
-    json.dump(res, open(work + ".json", "w"))
+    with open(work + ".json", "w") as f:     # for a closer look
+        json.dump(res, f)
 
 
 if __name__ == "__main__":
