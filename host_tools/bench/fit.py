@@ -106,6 +106,10 @@ if P["threshold"]:          # the board's gc_threshold, as ovl.boot sets it
 def note(key):
     gc.collect()
     heap[key] = gc.mem_alloc() - BASE
+    if P.get("report"):     # run_job(report=True): the heap map, per step
+        print("@" + key)
+        micropython.mem_info()
+        micropython.qstr_info()
 
 
 def step(name):
@@ -257,6 +261,9 @@ try:
     run()
 except MemoryError as e:
     out["error"] = "MemoryError"
+    if P.get("report"):     # what was free, and in what pieces, when it failed
+        print("@failure")
+        micropython.mem_info()
     if P.get("trace"):          # where it was raised (debugging a heap edge)
         import io
         t = io.StringIO()
@@ -341,7 +348,7 @@ class Setup:
 
 
 def run_job(setup, heap, files=500, store="ovl", micropython=None,
-            trace=False, threshold=None):
+            trace=False, threshold=None, report=False):
     """Run the board job under `micropython -X heapsize=heap` (+ the ROMFS
     image's allocation); returns its JSON report, with "heapsize" added.
     trace: a MemoryError's traceback comes back as "trace" (where a heap
@@ -352,7 +359,11 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None,
 
     The job runs in the work directory with fixed relative names, so its
     strings (and so its heap layout, and whether a tight heap suffices)
-    do not depend on where the work directory is."""
+    do not depend on where the work directory is.
+
+    report: each step also prints micropython.mem_info() and qstr_info()
+    (and mem_info() at a MemoryError); those lines come back as "report"
+    (docs/FIT.md, "Where the heap goes")."""
     if threshold is None:
         threshold = setup.board.gc_threshold or 0
     chip = os.path.join(setup.work, "chip.bin")
@@ -371,6 +382,8 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None,
         "lower_file": LOWER_SAMPLE, "lower_data": setup.lower_data,
         "trace": trace, "threshold": threshold,
     }
+    if report:          # absent otherwise: the gate's parameters unchanged
+        params["report"] = True
     total = heap + setup.rom_allocation()
     param_file = os.path.join(setup.work, "job.json")
     with open(param_file, "w") as f:
@@ -391,6 +404,8 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None,
         # died before its report (e.g. a MemoryError while importing json)
         res = {"ok": False, "step": "start", "heap": {},
                "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    if report:
+        res["report"] = lines[:-1]
     res["heapsize"] = heap
     return res
 
