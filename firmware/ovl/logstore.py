@@ -1621,11 +1621,11 @@ class LogStore:
                 stalls += 1
 
     def _restore_reserve(self):
-        """Collect until GC has a free block to copy into again.  Only a
-        cut during a collection that took the last one leaves none; what
-        it leaves can always be collected without one (docs/STORE.md,
-        "Garbage collection"), and must be before writes eat the open
-        block's room."""
+        """Collect until GC has a free block to copy into again.  A cut
+        during a collection that took the last one can leave none (a block
+        going bad too); what a cut leaves can always be collected without
+        one (docs/STORE.md, "Garbage collection"), and must be before
+        writes eat the open block's room."""
         for _ in range(self.nblocks):
             if FREE in self.state or not self._gc_one(for_space=True):
                 return
