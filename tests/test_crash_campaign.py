@@ -14,11 +14,6 @@ from host_tools.crash import engine as ct
 # or "FIXTURE:" for all of a fixture's workloads, + message) so anything
 # else fails.  Remove an entry when its fix lands.
 KNOWN = [
-    # a cut in a GC copy leaves the store with no free block and GC never
-    # makes one again: every later write, removals too, fails with ENOSPC;
-    # the nearly full bigdir store shows it in most of its workloads
-    # (docs/CRASHTEST.md, Findings)
-    ("bigdir:", "fails with ENOSPC, the model says succeeds"),
 ]
 
 

@@ -561,6 +561,14 @@ class LogStore:
         self.seen_max = seen_max
         self.reset_ver = reset_ver
         self._settle_mount(data)
+        b = self.wblock
+        if b is not None and self.dead[b] >= self.used[b] - self.data_start:
+            # The head holds nothing live: the copies of a collection cut
+            # before it erased its victim, say, in what was the last free
+            # block.  Writing on in it would spend the GC reserve; left
+            # full, it is the first victim and is erased with no copy.
+            self.state[b] = FULL
+            self.wblock = self.wsum = None
         for b in live:
             if self.state[b] != OPEN:
                 self.state[b] = FULL
@@ -1616,6 +1624,7 @@ class LogStore:
     def _make_room(self, items, keep, bounded=True):
         """GC until items fit, or ENOSPC.  bounded: only blocks whose
         collection stays within the GC bound (see _worth)."""
+        self._restore_reserve()
         tries = 0
         best = self._writable()
         stalls = 0
@@ -1640,6 +1649,16 @@ class LogStore:
                 stalls = 0
             else:
                 stalls += 1
+
+    def _restore_reserve(self):
+        """Collect until GC has a free block to copy into again.  A cut
+        during a collection that took the last one can leave none (a block
+        going bad too); what a cut leaves can always be collected without
+        one (docs/STORE.md, "Garbage collection"), and must be before
+        writes eat the open block's room."""
+        for _ in range(self.nblocks):
+            if FREE in self.state or not self._gc_one(for_space=True):
+                return
 
     def _writable(self):
         """Bytes writable without GC (free blocks whole, the open block's
@@ -1785,6 +1804,13 @@ class LogStore:
         # damaged node (erasing it would erase the evidence)
         full = [b for b in range(self.nblocks) if self.state[b] == FULL and
                 b not in self.pins and b not in self.damaged_blocks]
+        if FREE not in self.state:
+            # no free block to copy into (a cut during a collection that
+            # took the last one): only a block whose live bytes fit the
+            # open block's room can go
+            room = self._room()
+            full = [b for b in full
+                    if self.es - self.data_start - self.dead[b] <= room]
         if not full:
             return None
         self.gc_runs += 1
