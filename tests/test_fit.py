@@ -51,14 +51,16 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # imports, their .mpy bytes, and the heap importing them keeps from .mpy
 # files and from a ROMFS image.  Measured on 2026-12-05 with
 # `python -m host_tools.bench.fit --code` (docs/FIT.md, "Code size"),
-# after its third round (the reader, compat, the overlay) and the hashed
+# after its third round (the reader, compat, the overlay), the hashed
 # store index (ovl.store_index, imported by logstore: counted in its line;
-# names read from flash): 83,641 B of .mpy, 147,776 B of heap from .mpy,
-# 71,648 B from ROMFS.
+# names read from flash), GC's file-by-file liveness check, the restored
+# free-block reserve and the 37-byte mount records: 84,690 B of .mpy,
+# 149,600 B of heap from .mpy, 72,672 B from ROMFS (83,641 / 147,776 /
+# 71,648 before the last three).
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the goal (a strict xfail until it is met).
-CODE_BUDGET = {"mpy_bytes": 83641 + 1024, "import_mpy": 147776 + 2048,
-               "import_romfs": 71648 + 1024}
+CODE_BUDGET = {"mpy_bytes": 84690 + 1024, "import_mpy": 149600 + 2048,
+               "import_romfs": 72672 + 1024}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
 # Imported at first use, never by a boot's mount and file IO
