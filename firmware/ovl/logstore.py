@@ -37,7 +37,7 @@ from ovl.log_format import (
     SummaryBuilder,
     read_summary)
 from ovl.store_index import (MountData, InodeTable, BlockSets, EntryTable,
-                             replay_key)
+                             replay_key, WHITEOUT_VALUE)
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -1299,7 +1299,7 @@ class LogStore:
         if dir_ino not in self.entries.heads:
             return None
         rec = self.entries.get((dir_ino, _key_bytes(name)))
-        self._check_damage("dir", dir_ino)
+        self._check_damage("dir", dir_ino)     # the read may have found some
         return None if rec is None else rec[0]
 
     def listdir(self, dir_ino):
@@ -2396,8 +2396,7 @@ class Txn:
     def new_ino(self):
         self._check()
         ino = self.store.next_ino
-        from ovl.store_index import WHITEOUT_VALUE  # a dirent's whiteout
-        if ino >= WHITEOUT_VALUE:
+        if ino >= WHITEOUT_VALUE:        # a dirent's whiteout, never an ino
             raise compat.oserror(compat.ENOSPC, "no inode number left")
         self.store.next_ino += 1
         return ino
