@@ -64,7 +64,8 @@ CODE_BUDGET = {"mpy_bytes": 84690 + 1024, "import_mpy": 149600 + 2048,
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
 # Imported at first use, never by a boot's mount and file IO
-LAZY_MODULES = ("ovl.overlay.verbs", "ovl.overlay.hostops", "ovl.upgrade",
+LAZY_MODULES = ("ovl.overlay.verbs", "ovl.overlay.hostops",
+                "ovl.overlay.unlink", "ovl.upgrade",
                 "ovl.squashfs_errors", "ovl.flash_host",
                 "ovl.squashfs_writer_format", "ovl.compat_cpython")
 

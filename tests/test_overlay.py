@@ -532,6 +532,8 @@ def test_stat_fields_and_lazy_parts(runtime, tmp_path):
         "diff": [["metadata", "/etc/config"], ["added", "/etc/new"]],
         "lazy modules after chmod and diff": ["ovl.overlay.hostops",
                                               "ovl.overlay.verbs"],
+        "after rename and remove": [["config"], [
+            "ovl.overlay.hostops", "ovl.overlay.unlink", "ovl.overlay.verbs"]],
     }, args=[str(tmp_path)])
 
 

@@ -17,10 +17,10 @@ LogStore.format(flash)
 fs = mount(DirLower(sys.argv[1]), flash)
 with fs.open("/etc/new", "w") as f:
     f.write("twelve bytes")
-# a mount, a write and a read import neither the verbs nor hostops
+LAZY = ("ovl.overlay.verbs", "ovl.overlay.hostops", "ovl.overlay.unlink")
+# a mount, a write and a read import none of the lazy parts
 out["lazy modules after mount and IO"] = sorted(
-    m for m in ("ovl.overlay.verbs", "ovl.overlay.hostops", "ovl.upgrade")
-    if m in sys.modules)
+    m for m in LAZY + ("ovl.upgrade",) if m in sys.modules)
 st = fs.stat("/etc/new")
 out["stat is a 10-tuple"] = [isinstance(st, tuple), len(st)]
 out["st_* name its fields"] = [
@@ -35,6 +35,9 @@ fs.chmod("/etc/config", 0o600)
 out["chmod then lstat mode"] = fs.lstat("/etc/config").st_mode & 0o7777
 out["diff"] = [list(d) for d in fs.diff("/etc")]
 out["lazy modules after chmod and diff"] = sorted(
-    m for m in ("ovl.overlay.verbs", "ovl.overlay.hostops")
-    if m in sys.modules)
+    m for m in LAZY if m in sys.modules)
+fs.rename("/etc/new", "/etc/newer")
+fs.remove("/etc/newer")
+out["after rename and remove"] = [fs.listdir("/etc"), sorted(
+    m for m in LAZY if m in sys.modules)]
 report(out)

@@ -22,9 +22,9 @@ How the upper records the union (all in store meta, see docs/OVERLAY.md):
 The package by concern: meta (meta keys, ORIGIN, limits), resolve (path
 resolution, merged listing), copyup (transactions, copy-up, the link
 index), writeback (buffered file data), file (the file object); verbs
-(layer_of, diff, revert, fsck, reset, request_reset) and hostops (lstat,
+(layer_of, diff, revert, fsck, reset, request_reset), hostops (lstat,
 listdir, links, symlinks, modes ...: what MicroPython's VFS never calls)
-are imported at first use.  This module is the Overlay's os-like
+and unlink (remove, rmdir, rename) are imported at first use.  This module is the Overlay's os-like
 interface and mount().
 """
 
@@ -32,7 +32,7 @@ import time
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, is_dir, is_reg, join
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, is_dir, is_reg
 # MAX_FILE_SIZE and UPPER_INO_BASE are also for callers (the CLI, tests)
 from ovl.overlay.meta import (UPPER_INO_BASE, META_ORIGIN, META_LOWER_ID,
                               META_RESET, META_BASE, NAME_MAX, MAX_FILE_SIZE,
@@ -47,15 +47,6 @@ from ovl.overlay.writeback import WriteBack
 # heap at import, as ten properties would)
 STAT_FIELDS = "st_mode st_ino st_dev st_nlink st_uid st_gid st_size " \
     "st_atime st_mtime st_ctime"
-
-
-# Overlay methods that are functions of ovl.overlay.hostops (lstat,
-# listdir, links, symlinks, device nodes, modes, owners, times, truncate
-# by path ...) and of ovl.overlay.verbs, reached through
-# Overlay.__getattr__
-HOSTOPS = "lstat listdir exists rdev readlink symlink mknod link chmod " \
-    "chown lchown utime truncate read_bytes write_bytes"
-VERBS = "layer_of diff revert fsck reset request_reset reset_requested"
 
 
 class StatResult(tuple):
@@ -122,14 +113,21 @@ class Overlay(Resolve, CopyUp):
                            e.mtime, e.mtime, e.mtime))
 
     def __getattr__(self, name):
-        # The operations MicroPython's VFS never calls (HOSTOPS) and the
-        # firmware verbs (VERBS) live in ovl.overlay.hostops and
-        # ovl.overlay.verbs, imported at first use; each function there
-        # takes the Overlay first and documents the operation.
-        if name in HOSTOPS.split():
+        # What MicroPython's VFS never calls (lstat, listdir, links,
+        # symlinks, device nodes, modes, owners, times, truncate by path
+        # ...), the firmware verbs and the operations that take a name away
+        # live in ovl.overlay.hostops, .verbs and .unlink, imported at first
+        # use; each function there takes the Overlay first and documents
+        # the operation.
+        if name in "lstat listdir exists rdev readlink symlink mknod link " \
+                "chmod chown lchown utime truncate read_bytes " \
+                "write_bytes".split():
             from ovl.overlay import hostops as where
-        elif name in VERBS.split():
+        elif name in "layer_of diff revert fsck reset request_reset " \
+                "reset_requested".split():
             from ovl.overlay import verbs as where
+        elif name in "remove unlink rmdir rename".split():
+            from ovl.overlay import unlink as where
         else:
             raise AttributeError(name)
         fn = getattr(where, name)
@@ -251,7 +249,8 @@ class Overlay(Resolve, CopyUp):
             if not is_dir(mode) and not parent.fresh and \
                     self.store.lookup(parent.uino, name) is not None:
                 # over a whiteout: a removed lower name made again
-                self._note_replaced(txn, uino, parent, name)
+                from ovl.overlay import unlink
+                unlink.note_replaced(self, txn, uino, parent, name)
             self._link_name(txn, parent, name, uino)
             self._touch_dir(txn, parent)
             return uino
@@ -263,110 +262,6 @@ class Overlay(Resolve, CopyUp):
     def _create_file(self, path, perm=0o666, keep_open=False):
         return self._create(path, S_IFREG | (perm & ~self.umask & 0o7777),
                             None, keep_open)
-
-    def remove(self, path):
-        def op(txn):
-            parent, name = self._walk_parent(path)
-            node = self._child(parent, name)
-            if node is None:
-                raise oserror(compat.ENOENT, path)
-            if node.isdir():
-                raise oserror(compat.EISDIR, path)
-            if path.endswith("/"):
-                raise oserror(compat.ENOTDIR, path)
-            self._copy_up(txn, parent)
-            self._drop_name(txn, parent, name, node)
-            self._release(txn, node)
-            self._touch_dir(txn, parent)
-        self._mutate(path, op)
-
-    unlink = remove
-
-    def rmdir(self, path):
-        def op(txn):
-            parent, name = self._walk_parent(path)
-            node = self._child(parent, name)
-            if node is None:
-                raise oserror(compat.ENOENT, path)
-            if not node.isdir():
-                raise oserror(compat.ENOTDIR, path)
-            if not self._is_empty(node):
-                raise oserror(compat.ENOTEMPTY, path)
-            self._copy_up(txn, parent)
-            self._purge_whiteouts(txn, node)
-            self._drop_name(txn, parent, name, node)
-            if node.uino is not None:
-                txn.delete_inode(node.uino)
-            self._touch_dir(txn, parent)
-        self._mutate(path, op)
-
-    def rename(self, src, dst):
-        def op(txn):
-            # Linux resolves both parents before looking at either name
-            sparent, sname = self._walk_parent(src)
-            dparent, dname = self._walk_parent(dst)
-            snode = self._child(sparent, sname)
-            if snode is None:
-                raise oserror(compat.ENOENT, src)
-            dnode = self._child(dparent, dname)
-            if snode.path == (dnode.path if dnode else join(dparent.path,
-                                                            dname)):
-                return
-            if (src.endswith("/") or dst.endswith("/")) and not snode.isdir():
-                raise oserror(compat.ENOTDIR, src)
-            if snode.isdir() and (dparent.path + "/").startswith(
-                    snode.path + "/"):
-                raise oserror(compat.EINVAL, dst)
-            if dnode is not None:
-                if dnode.path == "/" or (snode.path + "/").startswith(
-                        dnode.path + "/"):
-                    raise oserror(compat.ENOTEMPTY, dst)
-                if snode.uino is not None and snode.uino == dnode.uino:
-                    return
-                if (snode.uino is None and dnode.uino is None and
-                        not snode.isdir() and snode.lentry.ino ==
-                        dnode.lentry.ino):
-                    return      # two lower names of one file: POSIX no-op
-                if snode.isdir():
-                    if not dnode.isdir():
-                        raise oserror(compat.ENOTDIR, dst)
-                    if not self._is_empty(dnode):
-                        raise oserror(compat.ENOTEMPTY, dst)
-                elif dnode.isdir():
-                    raise oserror(compat.EISDIR, dst)
-            # both names go in the upper (the source's as a whiteout when
-            # the lower has it): EINVAL before the store looks them up
-            upper_name(sname)
-            upper_name(dname)
-            # copy up both parents; the source gets an upper inode but is
-            # never copied whole: a directory keeps its ORIGIN (a redirect)
-            self._copy_up(txn, sparent)
-            self._copy_up(txn, dparent)
-            self._ensure_upper(txn, snode)
-            if dnode is not None:
-                if dnode.dirent:
-                    txn.unlink(dparent.uino, dname)
-                if dnode.isdir():
-                    self._purge_whiteouts(txn, dnode)
-                    if dnode.uino is not None:
-                        txn.delete_inode(dnode.uino)
-                else:
-                    self._release(txn, dnode)
-            elif not dparent.fresh and \
-                    self.store.lookup(dparent.uino, dname) is not None:
-                txn.unlink(dparent.uino, dname)       # a whiteout
-            txn.link(dparent.uino, dname, snode.uino)
-            if snode.origin is None and not snode.isdir():
-                self._note_replaced(txn, snode.uino, dparent, dname)
-            if snode.dirent:
-                txn.unlink(sparent.uino, sname)
-            if self._lower_entry(sparent, sname) is not None:
-                txn.whiteout(sparent.uino, sname)
-            self._put(txn, snode, ctime=self._now())
-            self._touch_dir(txn, sparent)
-            if dparent.uino != sparent.uino:
-                self._touch_dir(txn, dparent)
-        self._mutate(dst, op)
 
     def open(self, path, mode="r", buffering=-1, encoding=None):
         """A file object (ovl.overlay.file.OverlayFile), binary or text per

@@ -12,7 +12,7 @@ CopyUp is a part of Overlay (a base class).
 """
 
 from ovl.overlay.meta import META_ORIGIN, META_BASE, META_CONFLICT, \
-    META_REPLACES, INDEX_PREFIX, Origin, upper_name
+    INDEX_PREFIX, Origin, upper_name
 from ovl.paths import is_dir, is_lnk
 
 
@@ -125,43 +125,9 @@ class CopyUp:
             txn.unlink(parent.uino, name)
         txn.link(parent.uino, name, uino)
 
-    def _drop_name(self, txn, parent, name, node):
-        """Remove parent/name from the merged view (parent is upper)."""
-        has_lower = self._lower_entry(parent, name) is not None
-        if node is not None and node.dirent:
-            txn.unlink(parent.uino, name)
-        if has_lower:
-            txn.whiteout(parent.uino, name)
-
     def _touch_dir(self, txn, parent):
         now = self._now()
         self._put(txn, parent, mtime=now, ctime=now)
-
-    def _release(self, txn, node):
-        """One name of non-directory node went away: drop a link."""
-        if node.uino is None:
-            if node.lentry is None or node.lentry.nlink < 2:
-                return
-            # a lower file with other names: they must count one link
-            # fewer, so it gets an upper inode (metadata only) that they
-            # find through the hard-link index, as overlayfs with index=on
-            self._ensure_upper(txn, node)
-        nlink = node.inode.nlink - 1
-        if nlink <= 0:
-            self.writeback.drop(node.uino)
-            if node.origin is not None:
-                key = INDEX_PREFIX + str(node.origin.ino)
-                if self.store.get_meta(self._root_ino, key) is not None:
-                    txn.set_meta(self._root_ino, key, None)
-            txn.delete_inode(node.uino)
-        else:
-            self._put(txn, node, nlink=nlink, ctime=self._now())
-
-    def _purge_whiteouts(self, txn, node):
-        if node.uino is None or node.fresh:
-            return
-        for name, value in self.store.listdir(node.uino):
-            txn.unlink(node.uino, name)
 
     def _upgrade_marked(self, uino):
         return self.store.get_meta(uino, META_CONFLICT) is not None or \
@@ -173,17 +139,6 @@ class CopyUp:
                 self.store.get_meta(uino, META_BASE) is None:
             from ovl import upgrade
             upgrade.note_change(self, txn, uino, origin)
-
-    def _note_replaced(self, txn, uino, parent, name):
-        """Upper-only non-directory uino was just named parent/name (a
-        rename over, a create over a whiteout): record which lower object
-        that name hides, so an upgrade treats it as a modified firmware
-        file, not a created one (ovl.upgrade.note_replaced)."""
-        entry = self._lower_entry(parent, name)
-        if entry is None and self.store.get_meta(uino, META_REPLACES) is None:
-            return      # hides nothing and never did: nothing to record
-        from ovl import upgrade
-        upgrade.note_replaced(self, txn, uino, parent, name, entry)
 
     def _truncate_node(self, txn, node, size):
         """Copy-up keeps nothing: bytes below min(lower limit, size) still

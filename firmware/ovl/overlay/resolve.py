@@ -267,8 +267,3 @@ class Resolve:
                     if inode is not None:
                         size = inode.size
             yield (name, entry.mode, entry.ino, size)
-
-    def _is_empty(self, node):
-        for _ in self._iter_dir(node):
-            return False
-        return True

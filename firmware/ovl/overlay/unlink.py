@@ -1,0 +1,178 @@
+"""The operations that take a name away: remove (unlink), rmdir, rename.
+
+A boot's mount and file IO never run them, so Overlay imports this module
+at their first use (Overlay.__getattr__ answers these names) and a board's
+heap keeps none of it until then.  Each function takes the Overlay as its
+first argument and is reached as the Overlay's method of the same name.
+A name taken from the lower leaves a whiteout in the upper directory.
+"""
+
+from ovl import compat
+from ovl.compat import oserror
+from ovl.paths import join
+from ovl.overlay.meta import META_REPLACES, INDEX_PREFIX, upper_name
+
+
+def remove(ovl, path):
+    def op(txn):
+        parent, name, node = existing(ovl, path, False)
+        if path.endswith("/"):
+            raise oserror(compat.ENOTDIR, path)
+        ovl._copy_up(txn, parent)
+        drop_name(ovl, txn, parent, name, node)
+        release(ovl, txn, node)
+        ovl._touch_dir(txn, parent)
+    ovl._mutate(path, op)
+
+
+unlink = remove
+
+
+def rmdir(ovl, path):
+    def op(txn):
+        parent, name, node = existing(ovl, path, True)
+        if not is_empty(ovl, node):
+            raise oserror(compat.ENOTEMPTY, path)
+        ovl._copy_up(txn, parent)
+        purge_whiteouts(ovl, txn, node)
+        drop_name(ovl, txn, parent, name, node)
+        if node.uino is not None:
+            txn.delete_inode(node.uino)
+        ovl._touch_dir(txn, parent)
+    ovl._mutate(path, op)
+
+
+def rename(ovl, src, dst):
+    def op(txn):
+        # Linux resolves both parents before looking at either name
+        sparent, sname = ovl._walk_parent(src)
+        dparent, dname = ovl._walk_parent(dst)
+        snode = ovl._child(sparent, sname)
+        if snode is None:
+            raise oserror(compat.ENOENT, src)
+        dnode = ovl._child(dparent, dname)
+        if snode.path == (dnode.path if dnode else join(dparent.path,
+                                                        dname)):
+            return
+        if (src.endswith("/") or dst.endswith("/")) and not snode.isdir():
+            raise oserror(compat.ENOTDIR, src)
+        if snode.isdir() and (dparent.path + "/").startswith(
+                snode.path + "/"):
+            raise oserror(compat.EINVAL, dst)
+        if dnode is not None:
+            if dnode.path == "/" or (snode.path + "/").startswith(
+                    dnode.path + "/"):
+                raise oserror(compat.ENOTEMPTY, dst)
+            if snode.uino is not None and snode.uino == dnode.uino:
+                return
+            if (snode.uino is None and dnode.uino is None and
+                    not snode.isdir() and snode.lentry.ino ==
+                    dnode.lentry.ino):
+                return      # two lower names of one file: POSIX no-op
+            if snode.isdir():
+                if not dnode.isdir():
+                    raise oserror(compat.ENOTDIR, dst)
+                if not is_empty(ovl, dnode):
+                    raise oserror(compat.ENOTEMPTY, dst)
+            elif dnode.isdir():
+                raise oserror(compat.EISDIR, dst)
+        # both names go in the upper (the source's as a whiteout when
+        # the lower has it): EINVAL before the store looks them up
+        upper_name(sname)
+        upper_name(dname)
+        # copy up both parents; the source gets an upper inode but is
+        # never copied whole: a directory keeps its ORIGIN (a redirect)
+        ovl._copy_up(txn, sparent)
+        ovl._copy_up(txn, dparent)
+        ovl._ensure_upper(txn, snode)
+        if dnode is not None:
+            if dnode.dirent:
+                txn.unlink(dparent.uino, dname)
+            if dnode.isdir():
+                purge_whiteouts(ovl, txn, dnode)
+                if dnode.uino is not None:
+                    txn.delete_inode(dnode.uino)
+            else:
+                release(ovl, txn, dnode)
+        elif not dparent.fresh and \
+                ovl.store.lookup(dparent.uino, dname) is not None:
+            txn.unlink(dparent.uino, dname)       # a whiteout
+        txn.link(dparent.uino, dname, snode.uino)
+        if snode.origin is None and not snode.isdir():
+            note_replaced(ovl, txn, snode.uino, dparent, dname)
+        if snode.dirent:
+            txn.unlink(sparent.uino, sname)
+        if ovl._lower_entry(sparent, sname) is not None:
+            txn.whiteout(sparent.uino, sname)
+        ovl._put(txn, snode, ctime=ovl._now())
+        ovl._touch_dir(txn, sparent)
+        if dparent.uino != sparent.uino:
+            ovl._touch_dir(txn, dparent)
+    ovl._mutate(dst, op)
+
+
+def existing(ovl, path, directory):
+    """(parent node, name, node) of the name path removes, which must
+    exist and be a directory exactly when directory is true."""
+    parent, name = ovl._walk_parent(path)
+    node = ovl._child(parent, name)
+    if node is None:
+        raise oserror(compat.ENOENT, path)
+    if node.isdir() != directory:
+        raise oserror(compat.ENOTDIR if directory else compat.EISDIR, path)
+    return parent, name, node
+
+
+def is_empty(ovl, node):
+    for _ in ovl._iter_dir(node):
+        return False
+    return True
+
+
+def drop_name(ovl, txn, parent, name, node):
+    """Remove parent/name from the merged view (parent is upper)."""
+    has_lower = ovl._lower_entry(parent, name) is not None
+    if node is not None and node.dirent:
+        txn.unlink(parent.uino, name)
+    if has_lower:
+        txn.whiteout(parent.uino, name)
+
+
+def release(ovl, txn, node):
+    """One name of non-directory node went away: drop a link."""
+    if node.uino is None:
+        if node.lentry is None or node.lentry.nlink < 2:
+            return
+        # a lower file with other names: they must count one link
+        # fewer, so it gets an upper inode (metadata only) that they
+        # find through the hard-link index, as overlayfs with index=on
+        ovl._ensure_upper(txn, node)
+    nlink = node.inode.nlink - 1
+    if nlink <= 0:
+        ovl.writeback.drop(node.uino)
+        if node.origin is not None:
+            key = INDEX_PREFIX + str(node.origin.ino)
+            if ovl.store.get_meta(ovl._root_ino, key) is not None:
+                txn.set_meta(ovl._root_ino, key, None)
+        txn.delete_inode(node.uino)
+    else:
+        ovl._put(txn, node, nlink=nlink, ctime=ovl._now())
+
+
+def purge_whiteouts(ovl, txn, node):
+    if node.uino is None or node.fresh:
+        return
+    for name, value in ovl.store.listdir(node.uino):
+        txn.unlink(node.uino, name)
+
+
+def note_replaced(ovl, txn, uino, parent, name):
+    """Upper-only non-directory uino was just named parent/name (a rename
+    over, a create over a whiteout): record which lower object that name
+    hides, so an upgrade treats it as a modified firmware file, not a
+    created one (ovl.upgrade.note_replaced)."""
+    entry = ovl._lower_entry(parent, name)
+    if entry is None and ovl.store.get_meta(uino, META_REPLACES) is None:
+        return      # hides nothing and never did: nothing to record
+    from ovl import upgrade
+    upgrade.note_replaced(ovl, txn, uino, parent, name, entry)
