@@ -9,7 +9,8 @@ import pytest
 from ovl import compat
 from ovl.dirlower import DirLower
 from ovl.logstore import LogStore
-from ovl.overlay import Overlay, mount, UPPER_INO_BASE
+from ovl.overlay import Overlay, mount
+from ovl.overlay.meta import UPPER_INO_BASE
 from ovl_sim.simflash import SimFlash
 
 FLASH_SIZE = 1 << 20

@@ -20,7 +20,8 @@ import sys
 from ovl import compat
 from ovl.flash import BytesSource
 from ovl_sim.simflash import PowerCut
-from ovl.overlay import mount as mount_overlay, MAX_FILE_SIZE
+from ovl.overlay import mount as mount_overlay
+from ovl.overlay.meta import MAX_FILE_SIZE
 from ovl.paths import is_dir, is_lnk, is_reg, join
 from ovl_sim.simflash import TORN_MODES
 

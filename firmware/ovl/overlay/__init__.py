@@ -24,20 +24,14 @@ resolution, merged listing), copyup (transactions, copy-up, the link
 index), writeback (buffered file data), file (the file object); verbs
 (layer_of, diff, revert, fsck, reset, request_reset), hostops (lstat,
 listdir, links, symlinks, modes ...: what MicroPython's VFS never calls)
-and unlink (remove, rmdir, rename) are imported at first use.  This module is the Overlay's os-like
-interface and mount().
+and unlink (remove, rmdir, rename) are imported at first use.  This
+module is the Overlay's os-like interface and mount().
 """
 
 import time
 
-from ovl import compat
-from ovl.compat import oserror
-from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, is_dir, is_reg
-# MAX_FILE_SIZE and UPPER_INO_BASE are also for callers (the CLI, tests)
-from ovl.overlay.meta import (UPPER_INO_BASE, META_ORIGIN, META_LOWER_ID,
-                              META_RESET, META_BASE, NAME_MAX, MAX_FILE_SIZE,
-                              Origin, identity_bytes, lower_root_attrs,
-                              upper_name)
+from ovl import compat, paths
+from ovl.overlay import meta
 from ovl.overlay.resolve import Resolve
 from ovl.overlay.copyup import CopyUp
 from ovl.overlay.writeback import WriteBack
@@ -93,7 +87,7 @@ class Overlay(Resolve, CopyUp):
 
     def _writable(self, path=None):
         if self.readonly:
-            raise oserror(compat.EROFS, path)
+            raise compat.oserror(compat.EROFS, path)
 
     def _stat_node(self, node):
         if node.inode is not None:
@@ -101,9 +95,9 @@ class Overlay(Resolve, CopyUp):
             if node.origin is not None:
                 ino = node.origin.ino
             else:
-                ino = UPPER_INO_BASE + node.uino
+                ino = meta.UPPER_INO_BASE + node.uino
             nlink = i.nlink
-            if is_dir(i.mode) and node.lentry is not None:
+            if paths.is_dir(i.mode) and node.lentry is not None:
                 nlink = 1   # merged directory: unknown link count (as Linux)
             size = self.writeback.size(node.uino, i.size)
             return StatResult((i.mode, ino, 0, nlink, i.uid, i.gid, size,
@@ -142,17 +136,17 @@ class Overlay(Resolve, CopyUp):
         self.flush_all()
         node = self._walk(path)
         if not node.isdir():
-            raise oserror(compat.ENOTDIR, path)
+            raise compat.oserror(compat.ENOTDIR, path)
         return self._ilist(node)
 
     def _ilist(self, node):
         for name, mode, ino, size in self._iter_dir(node):
-            yield (name, mode & S_IFMT, ino, size)
+            yield (name, mode & paths.S_IFMT, ino, size)
 
     def statvfs(self, path="/"):
         self._walk(path)
         if self.store is None:
-            return (4096, 4096, 0, 0, 0, 0, 0, 0, 1, NAME_MAX)
+            return (4096, 4096, 0, 0, 0, 0, 0, 0, 1, meta.NAME_MAX)
         return tuple(self.store.statvfs())
 
     def _origin_entry(self, uino):
@@ -166,7 +160,7 @@ class Overlay(Resolve, CopyUp):
     def _origin_lower(self, origin):
         """The lower regular file an origin names, or None."""
         entry = None if origin is None else self._lower_lookup(origin.path)
-        if entry is not None and not is_reg(entry.mode):
+        if entry is not None and not paths.is_reg(entry.mode):
             entry = None
         return entry
 
@@ -180,14 +174,14 @@ class Overlay(Resolve, CopyUp):
         if view is None:
             inode = self.store.get(uino)
             if inode is None:
-                raise oserror(compat.ESTALE, "inode %d" % uino)
+                raise compat.oserror(compat.ESTALE, "inode %d" % uino)
             size = inode.size
             origin, entry = self._origin_entry(uino)
             view = self.store
         else:
             size = buf.size
-            raw = view.get_meta(uino, META_ORIGIN)
-            origin = None if raw is None else Origin.decode(raw)
+            raw = view.get_meta(uino, meta.META_ORIGIN)
+            origin = None if raw is None else meta.Origin.decode(raw)
             entry = self._origin_lower(origin)
         if offset >= size or n <= 0:
             return b""
@@ -198,12 +192,12 @@ class Overlay(Resolve, CopyUp):
         lowlim = origin.lowlim if (origin is not None and entry is not None) \
             else 0
         if lowlim and uino not in self._bases_checked and \
-                self.store.get_meta(uino, META_BASE) is not None:
+                self.store.get_meta(uino, meta.META_BASE) is not None:
             from ovl import upgrade
             if not upgrade.base_still_below(self, uino, entry):
-                raise oserror(compat.EIO, "%s: the firmware's bytes under"
-                              " this changed file changed; revert it or"
-                              " rewrite it" % origin.path)
+                raise compat.oserror(
+                    compat.EIO, "%s: the firmware's bytes under this changed"
+                    " file changed; revert it or rewrite it" % origin.path)
             self._bases_checked[uino] = True
         out = bytearray()
         for poff, plen, data in view.read(uino, offset, n):
@@ -238,15 +232,15 @@ class Overlay(Resolve, CopyUp):
         def op(txn):
             parent, name = self._walk_parent(path)
             if self._child(parent, name) is not None:
-                raise oserror(compat.EEXIST, path)
-            upper_name(name)        # EINVAL before the store looks it up
+                raise compat.oserror(compat.EEXIST, path)
+            meta.upper_name(name)   # EINVAL before the store looks it up
             self._copy_up(txn, parent)
             if make is None:
-                uino, _ = self._new_inode(txn, mode,
-                                          nlink=2 if is_dir(mode) else 1)
+                uino, _ = self._new_inode(
+                    txn, mode, nlink=2 if paths.is_dir(mode) else 1)
             else:
                 uino = make(txn, parent, name)
-            if not is_dir(mode) and not parent.fresh and \
+            if not paths.is_dir(mode) and not parent.fresh and \
                     self.store.lookup(parent.uino, name) is not None:
                 # over a whiteout: a removed lower name made again
                 from ovl.overlay import unlink
@@ -257,11 +251,12 @@ class Overlay(Resolve, CopyUp):
         return self._mutate(path, op, keep_open)
 
     def mkdir(self, path, mode=0o777):
-        self._create(path, S_IFDIR | (mode & ~self.umask & 0o7777))
+        self._create(path, paths.S_IFDIR | (mode & ~self.umask & 0o7777))
 
     def _create_file(self, path, perm=0o666, keep_open=False):
-        return self._create(path, S_IFREG | (perm & ~self.umask & 0o7777),
-                            None, keep_open)
+        return self._create(
+            path, paths.S_IFREG | (perm & ~self.umask & 0o7777), None,
+            keep_open)
 
     def open(self, path, mode="r", buffering=-1, encoding=None):
         """A file object (ovl.overlay.file.OverlayFile), binary or text per
@@ -277,21 +272,21 @@ class Overlay(Resolve, CopyUp):
         node, target = self._find_target(path, excl)
         if node is None:
             if not create:
-                raise oserror(compat.ENOENT, path)
+                raise compat.oserror(compat.ENOENT, path)
             # created in the write transaction: absent or complete after a cut
             uino, txn = self._create_file(target, keep_open=True)
             self.writeback.created(uino, txn)
             return OverlayFile(self, target, uino, None, readable, writable,
                                append, binary)
         if excl:
-            raise oserror(compat.EEXIST, path)
+            raise compat.oserror(compat.EEXIST, path)
         if path.endswith("/") and not node.isdir():
-            raise oserror(compat.ENOTDIR, path)
+            raise compat.oserror(compat.ENOTDIR, path)
         if node.isdir():
-            raise oserror(compat.EISDIR, path)
-        if not is_reg(node.mode):
+            raise compat.oserror(compat.EISDIR, path)
+        if not paths.is_reg(node.mode):
             # device nodes and fifos are presented, not emulated
-            raise oserror(compat.EOPNOTSUPP, path)
+            raise compat.oserror(compat.EOPNOTSUPP, path)
         if writable:
             def op(txn):
                 n = self._walk(target)
@@ -322,8 +317,8 @@ class Overlay(Resolve, CopyUp):
     close = sync
 
     def _check_lower_identity(self):
-        ident = identity_bytes(self.lower)
-        stored = self.store.get_meta(self._root_ino, META_LOWER_ID)
+        ident = meta.identity_bytes(self.lower)
+        stored = self.store.get_meta(self._root_ino, meta.META_LOWER_ID)
         if stored is not None and bytes(stored) == ident:
             return
         if stored is not None:
@@ -334,12 +329,12 @@ class Overlay(Resolve, CopyUp):
             self.conflicts = [p for _, p in upgrade.rebase(self)]
         if not self.readonly:
             txn = self.store.begin()
-            txn.set_meta(self._root_ino, META_LOWER_ID, ident)
+            txn.set_meta(self._root_ino, meta.META_LOWER_ID, ident)
             if stored is None:
                 # first mount over this store: its root takes the lower
                 # root's attributes, as a reset would give it
                 attrs = self.store.get(self._root_ino).attrs()
-                attrs.update(lower_root_attrs(self.lower))
+                attrs.update(meta.lower_root_attrs(self.lower))
                 txn.put_inode(self._root_ino, **attrs)
             try:
                 txn.commit()
@@ -361,12 +356,12 @@ def mount(lower, flash, readonly=False, previous=None, **options):
     """
     from ovl.logstore import LogStore, ROOT_INO
     store = LogStore.mount(flash, readonly=readonly)
-    flag = None if readonly else store.get_meta(ROOT_INO, META_RESET)
+    flag = None if readonly else store.get_meta(ROOT_INO, meta.META_RESET)
     keep = None
     if flag is not None:
         keep = [] if bytes(flag) == b"1" else bytes(flag).decode().split("\n")
         if not keep:
-            store.reset(**lower_root_attrs(lower))
+            store.reset(**meta.lower_root_attrs(lower))
     if previous is not None and not readonly:
         # before any Overlay over the new lower records its identity
         from ovl import upgrade

@@ -11,9 +11,8 @@ hard-linked lower file is entered in the link index on the root inode
 CopyUp is a part of Overlay (a base class).
 """
 
-from ovl.overlay.meta import META_ORIGIN, META_BASE, META_CONFLICT, \
-    INDEX_PREFIX, Origin, upper_name
-from ovl.paths import is_dir, is_lnk
+from ovl import paths
+from ovl.overlay import meta
 
 
 class CopyUp:
@@ -61,7 +60,7 @@ class CopyUp:
         node.inode = _TxnInode(node.uino, attrs)
 
     def _set_origin(self, txn, uino, origin):
-        txn.set_meta(uino, META_ORIGIN,
+        txn.set_meta(uino, meta.META_ORIGIN,
                      None if origin is None else origin.encode())
         txn.origins_changed.append(uino)
 
@@ -88,7 +87,7 @@ class CopyUp:
         if node.uino is not None and node.dirent:
             return node
         self._copy_up(txn, node.parent)
-        upper_name(node.name)          # before its origin records the path
+        meta.upper_name(node.name)      # before its origin records the path
         self._ensure_upper(txn, node)
         self._link_name(txn, node.parent, node.name, node.uino)
         node.dirent = True
@@ -100,28 +99,28 @@ class CopyUp:
         if node.uino is not None:
             return
         e = node.lentry
-        dir_ = is_dir(e.mode)
+        dir_ = paths.is_dir(e.mode)
         uino, inode = self._new_inode(txn, e.mode, size=0 if dir_ else e.size,
                                       nlink=2 if dir_ else e.nlink,
                                       uid=e.uid, gid=e.gid, mtime=e.mtime,
                                       rdev=e.rdev)
-        origin = Origin.of(e, node.lpath)
+        origin = meta.Origin.of(e, node.lpath)
         if dir_:
             origin.lowlim = 0
         self._set_origin(txn, uino, origin)
-        if is_lnk(e.mode):
+        if paths.is_lnk(e.mode):
             txn.set_symlink(uino, self.lower.readlink(e))
         if e.nlink > 1 and not dir_:
             # the other lower names of this file must find this inode
-            txn.set_meta(self._root_ino, INDEX_PREFIX + str(e.ino),
+            txn.set_meta(self._root_ino, meta.INDEX_PREFIX + str(e.ino),
                          str(uino).encode())
         node.uino, node.inode, node.origin, node.fresh = uino, inode, origin, \
             True
 
     def _link_name(self, txn, parent, name, uino):
         """Point parent/name at uino in the upper, replacing a whiteout."""
-        if not parent.fresh and \
-                self.store.lookup(parent.uino, upper_name(name)) is not None:
+        if not parent.fresh and self.store.lookup(
+                parent.uino, meta.upper_name(name)) is not None:
             txn.unlink(parent.uino, name)
         txn.link(parent.uino, name, uino)
 
@@ -130,13 +129,13 @@ class CopyUp:
         self._put(txn, parent, mtime=now, ctime=now)
 
     def _upgrade_marked(self, uino):
-        return self.store.get_meta(uino, META_CONFLICT) is not None or \
+        return self.store.get_meta(uino, meta.META_CONFLICT) is not None or \
             getattr(self, "_upgrade_marks", None) is not None
 
     def _note_change(self, txn, uino, origin):
         """First change to a copied-up file's data: record its base."""
         if origin is not None and origin.lowlim > 0 and \
-                self.store.get_meta(uino, META_BASE) is None:
+                self.store.get_meta(uino, meta.META_BASE) is None:
             from ovl import upgrade
             upgrade.note_change(self, txn, uino, origin)
 
@@ -180,15 +179,15 @@ class _Txn:
 
     def link(self, dir_ino, name, ino):
         self.dirty = True
-        self.txn.link(dir_ino, upper_name(name), ino)
+        self.txn.link(dir_ino, meta.upper_name(name), ino)
 
     def whiteout(self, dir_ino, name):
         self.dirty = True
-        self.txn.whiteout(dir_ino, upper_name(name))
+        self.txn.whiteout(dir_ino, meta.upper_name(name))
 
     def unlink(self, dir_ino, name):
         self.dirty = True
-        self.txn.unlink(dir_ino, upper_name(name))
+        self.txn.unlink(dir_ino, meta.upper_name(name))
 
 
 class _TxnInode:

@@ -16,14 +16,14 @@ would bring its own close, seek and readline, so there it is a plain class.
 import io
 
 from ovl import compat
-from ovl.compat import oserror
+from ovl.compat import const
 from ovl.overlay.meta import MAX_FILE_SIZE
 
-READ_CHUNK = 256
+_READ_CHUNK = const(256)
 # MicroPython stream ioctl requests the file answers
-IOCTL_FLUSH = 1
-IOCTL_CLOSE = 4
-IOCTL_BUFFER_SIZE = 11
+_IOCTL_FLUSH = const(1)
+_IOCTL_CLOSE = const(4)
+_IOCTL_BUFFER_SIZE = const(11)
 
 
 def parse_mode(mode):
@@ -64,9 +64,9 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         if self.closed:
             raise ValueError("I/O operation on closed file")
         if want == "r" and not self.readable:
-            raise oserror(compat.EBADF, "not open for reading")
+            raise compat.oserror(compat.EBADF, "not open for reading")
         if want == "w" and not self.writable:
-            raise oserror(compat.EBADF, "not open for writing")
+            raise compat.oserror(compat.EBADF, "not open for writing")
 
     def _size(self):
         if self.uino is None:
@@ -126,7 +126,7 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         self._check("r")
         out = bytearray()
         while limit < 0 or len(out) < limit:
-            want = READ_CHUNK if limit < 0 else min(READ_CHUNK,
+            want = _READ_CHUNK if limit < 0 else min(_READ_CHUNK,
                                                      limit - len(out))
             start = self.pos
             chunk = self._read_bytes(want)
@@ -170,7 +170,7 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         if self.append:
             self.pos = self._size()
         if self.pos + len(data) > MAX_FILE_SIZE:
-            raise oserror(compat.EFBIG, self.name)
+            raise compat.oserror(compat.EFBIG, self.name)
         wb.write(self.uino, self.pos, data, self.name)
         self.pos += len(data)
         return count
@@ -180,9 +180,9 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         if size is None:
             size = self.pos
         if size < 0:
-            raise oserror(compat.EINVAL, self.name)
+            raise compat.oserror(compat.EINVAL, self.name)
         if size > MAX_FILE_SIZE:
-            raise oserror(compat.EFBIG, self.name)
+            raise compat.oserror(compat.EFBIG, self.name)
         self.ovl.truncate_open(self.uino, size, self.name)
         return size
 
@@ -204,9 +204,9 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         elif whence == 2:
             pos = self._size() + offset
         else:
-            raise oserror(compat.EINVAL, "whence %r" % whence)
+            raise compat.oserror(compat.EINVAL, "whence %r" % whence)
         if pos < 0 or pos > MAX_FILE_SIZE:
-            raise oserror(compat.EINVAL, self.name)
+            raise compat.oserror(compat.EINVAL, self.name)
         self.pos = pos
         return pos
 
@@ -237,15 +237,15 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
 
     def ioctl(self, op, arg):
         """MicroPython's stream protocol, for its C layer."""
-        if op == IOCTL_CLOSE:
+        if op == _IOCTL_CLOSE:
             self.close()
             return 0
-        if op == IOCTL_FLUSH:
+        if op == _IOCTL_FLUSH:
             self.flush()
             return 0
-        if op == IOCTL_BUFFER_SIZE:
+        if op == _IOCTL_BUFFER_SIZE:
             return self.ovl.write_buffer
         return -1
 
     def fileno(self):
-        raise oserror(compat.EOPNOTSUPP, "no file descriptor")
+        raise compat.oserror(compat.EOPNOTSUPP, "no file descriptor")

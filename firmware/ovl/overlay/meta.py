@@ -7,7 +7,6 @@ the overlay and by ovl.upgrade.
 """
 
 from ovl import compat
-from ovl.compat import oserror
 
 # Upper-only objects get st_ino from a range no lower image reaches, so
 # numbers stay unique and a copied-up object keeps its lower st_ino.
@@ -42,8 +41,8 @@ def utf8(name):
 def upper_name(name):
     """name, if the upper can store it (its names are UTF-8)."""
     if not utf8(name):
-        raise oserror(compat.EINVAL, "name %r is not UTF-8, which the upper"
-                      " stores" % name)
+        raise compat.oserror(compat.EINVAL, "name %r is not UTF-8, which"
+                             " the upper stores" % name)
     return name
 
 

@@ -8,11 +8,8 @@ as the merge of two sorted streams.  Resolve is a part of Overlay (a base
 class): its methods use the overlay's lower, store and write-back.
 """
 
-from ovl import compat
-from ovl.compat import oserror
-from ovl.paths import is_dir, is_lnk, join, split_path
-from ovl.overlay.meta import (UPPER_INO_BASE, META_ORIGIN, INDEX_PREFIX,
-                              MAX_SYMLINKS, NAME_MAX, Origin, utf8)
+from ovl import compat, paths
+from ovl.overlay import meta
 
 
 class Node:
@@ -42,7 +39,7 @@ class Node:
         return self.inode.mode if self.inode is not None else self.lentry.mode
 
     def isdir(self):
-        return is_dir(self.mode)
+        return paths.is_dir(self.mode)
 
 
 class Resolve:
@@ -53,8 +50,8 @@ class Resolve:
             value == self._logstore.WHITEOUT
 
     def _get_origin(self, uino):
-        raw = self.store.get_meta(uino, META_ORIGIN)
-        return None if raw is None else Origin.decode(raw)
+        raw = self.store.get_meta(uino, meta.META_ORIGIN)
+        return None if raw is None else meta.Origin.decode(raw)
 
     def _lower_lookup(self, path):
         try:
@@ -77,12 +74,12 @@ class Resolve:
     def _child(self, parent, name):
         """The node for name inside directory node parent, or None."""
         if not parent.isdir():
-            raise oserror(compat.ENOTDIR, parent.path)
-        in_upper = utf8(name)
-        if len(name) > NAME_MAX or \
-                len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
-            raise oserror(compat.ENAMETOOLONG, name)
-        path = join(parent.path, name)
+            raise compat.oserror(compat.ENOTDIR, parent.path)
+        in_upper = meta.utf8(name)
+        if len(name) > meta.NAME_MAX or \
+                len(name.encode("utf-8", "surrogateescape")) > meta.NAME_MAX:
+            raise compat.oserror(compat.ENAMETOOLONG, name)
+        path = paths.join(parent.path, name)
         node = Node(parent, name, path)
         # the upper holds UTF-8 names only: a lower name that is not (CPython
         # decodes it with surrogateescape) has no upper entry to find
@@ -98,23 +95,24 @@ class Resolve:
                 if node.origin is not None:
                     node.lpath = node.origin.path
                     entry = self._lower_lookup(node.lpath)
-                    if is_dir(node.inode.mode):
-                        if entry is not None and not is_dir(entry.mode):
+                    if paths.is_dir(node.inode.mode):
+                        if entry is not None and not paths.is_dir(entry.mode):
                             entry = None
                     node.lentry = entry
                 return node
-        if parent.lentry is None or not is_dir(parent.lentry.mode):
+        if parent.lentry is None or not paths.is_dir(parent.lentry.mode):
             return None
-        lpath = join(parent.lpath, name)
+        lpath = paths.join(parent.lpath, name)
         entry = self._lower_lookup(lpath)
         if entry is None:
             return None
         node.lentry = entry
         node.lpath = lpath
-        if self.store is not None and entry.nlink > 1 and not is_dir(entry.mode):
+        if self.store is not None and entry.nlink > 1 and \
+                not paths.is_dir(entry.mode):
             # another name of this lower file may have been copied up
             mapped = self.store.get_meta(self._root_ino,
-                                         INDEX_PREFIX + str(entry.ino))
+                                         meta.INDEX_PREFIX + str(entry.ino))
             if mapped is not None:
                 node.uino = int(mapped)
                 node.inode = self.store.get(node.uino)
@@ -128,15 +126,15 @@ class Resolve:
         """Resolve path.  Returns the node, or with parent_only=True the
         pair (parent directory node, final name).  Raises ENOENT/ENOTDIR/
         ELOOP like Linux."""
-        comps = split_path(path)
+        comps = paths.split_path(path)
         stack = [self._root()]
-        budget = [MAX_SYMLINKS]
+        budget = [meta.MAX_SYMLINKS]
         trailing_slash = path.endswith("/") and len(comps) > 0
         node = self._resolve(stack, comps, follow, parent_only, budget, path)
         if parent_only:
             return node
         if trailing_slash and not node.isdir():
-            raise oserror(compat.ENOTDIR, path)
+            raise compat.oserror(compat.ENOTDIR, path)
         return node
 
     def _resolve(self, stack, comps, follow, parent_only, budget, path):
@@ -150,19 +148,19 @@ class Resolve:
                 continue
             if last and parent_only:
                 if not stack[-1].isdir():
-                    raise oserror(compat.ENOTDIR, path)
+                    raise compat.oserror(compat.ENOTDIR, path)
                 return stack[-1], name
             child = self._child(stack[-1], name)
             if child is None:
-                raise oserror(compat.ENOENT, path)
-            if is_lnk(child.mode) and (not last or follow):
+                raise compat.oserror(compat.ENOENT, path)
+            if paths.is_lnk(child.mode) and (not last or follow):
                 budget[0] -= 1
                 if budget[0] < 0:
-                    raise oserror(compat.ELOOP, path)
+                    raise compat.oserror(compat.ELOOP, path)
                 target = self._readlink_node(child)
                 if target.startswith("/"):
                     del stack[1:]
-                self._resolve(stack, split_path(target), True, False,
+                self._resolve(stack, paths.split_path(target), True, False,
                               budget, path)
                 continue
             stack.append(child)
@@ -173,9 +171,9 @@ class Resolve:
         removed; the final component is not followed.  "/" (or a path
         ending in "..") has no such pair: root_error, as Linux reports for
         the calling operation."""
-        comps = split_path(path)
+        comps = paths.split_path(path)
         if not comps or comps[-1] == "..":
-            raise oserror(root_error, path)
+            raise compat.oserror(root_error, path)
         return self._walk(path, parent_only=True)
 
     def _find_target(self, path, excl=False):
@@ -187,25 +185,26 @@ class Resolve:
             # Linux's order: the root, then a trailing slash, then the name
             parent, name = self._walk_parent(path, compat.EEXIST)
             if path.endswith("/"):
-                raise oserror(compat.EISDIR, path)
+                raise compat.oserror(compat.EISDIR, path)
             if self._child(parent, name) is not None:
-                raise oserror(compat.EEXIST, path)
-            return None, join(parent.path, name)
-        for _ in range(MAX_SYMLINKS + 1):
+                raise compat.oserror(compat.EEXIST, path)
+            return None, paths.join(parent.path, name)
+        for _ in range(meta.MAX_SYMLINKS + 1):
             parent, name = self._walk_parent(path, compat.EISDIR)
             node = self._child(parent, name)
             if node is None:
                 if path.endswith("/"):
-                    raise oserror(compat.EISDIR, path)
-                return None, join(parent.path, name)
-            if not is_lnk(node.mode):
+                    raise compat.oserror(compat.EISDIR, path)
+                return None, paths.join(parent.path, name)
+            if not paths.is_lnk(node.mode):
                 if path.endswith("/") and not node.isdir():
-                    raise oserror(compat.ENOTDIR, path)
+                    raise compat.oserror(compat.ENOTDIR, path)
                 return node, node.path
             target = self._readlink_node(node)
-            path = target if target.startswith("/") else join(parent.path,
-                                                              target)
-        raise oserror(compat.ELOOP, path)
+            if not target.startswith("/"):
+                target = paths.join(parent.path, target)
+            path = target
+        raise compat.oserror(compat.ELOOP, path)
 
     def _readlink_node(self, node):
         if node.uino is not None:
@@ -215,9 +214,9 @@ class Resolve:
     def _lower_entry(self, parent, name):
         """The entry name has in the lower directory parent merges with, or
         None."""
-        if parent.lentry is None or not is_dir(parent.lentry.mode):
+        if parent.lentry is None or not paths.is_dir(parent.lentry.mode):
             return None
-        return self._lower_lookup(join(parent.lpath, name))
+        return self._lower_lookup(paths.join(parent.lpath, name))
 
     def _node_of_ino(self, uino):
         """A node for an open upper file (its name may have changed)."""
@@ -225,7 +224,7 @@ class Resolve:
         node.uino = uino
         node.inode = self.store.get(uino)
         if node.inode is None:
-            raise oserror(compat.ESTALE, node.path)
+            raise compat.oserror(compat.ESTALE, node.path)
         node.dirent = True
         node.origin = self._get_origin(uino)
         return node
@@ -251,17 +250,17 @@ class Resolve:
                 inode = self.store.get(uino)
                 origin = self._get_origin(uino)
                 yield (name, inode.mode, origin.ino if origin is not None
-                       else UPPER_INO_BASE + uino,
+                       else meta.UPPER_INO_BASE + uino,
                        self.writeback.size(uino, inode.size))
                 continue
             name, entry = lw
             lw = next(lower, None)
             size = entry.size
             if entry.nlink > 1 and self.store is not None and \
-                    not is_dir(entry.mode):
+                    not paths.is_dir(entry.mode):
                 # a hard-linked lower file may have an upper copy (its size)
-                mapped = self.store.get_meta(self._root_ino,
-                                             INDEX_PREFIX + str(entry.ino))
+                mapped = self.store.get_meta(
+                    self._root_ino, meta.INDEX_PREFIX + str(entry.ino))
                 if mapped is not None:
                     inode = self.store.get(int(mapped))
                     if inode is not None:

@@ -8,7 +8,6 @@ A name taken from the lower leaves a whiteout in the upper directory.
 """
 
 from ovl import compat
-from ovl.compat import oserror
 from ovl.paths import join
 from ovl.overlay.meta import META_REPLACES, INDEX_PREFIX, upper_name
 
@@ -17,7 +16,7 @@ def remove(ovl, path):
     def op(txn):
         parent, name, node = existing(ovl, path, False)
         if path.endswith("/"):
-            raise oserror(compat.ENOTDIR, path)
+            raise compat.oserror(compat.ENOTDIR, path)
         ovl._copy_up(txn, parent)
         drop_name(ovl, txn, parent, name, node)
         release(ovl, txn, node)
@@ -32,7 +31,7 @@ def rmdir(ovl, path):
     def op(txn):
         parent, name, node = existing(ovl, path, True)
         if not is_empty(ovl, node):
-            raise oserror(compat.ENOTEMPTY, path)
+            raise compat.oserror(compat.ENOTEMPTY, path)
         ovl._copy_up(txn, parent)
         purge_whiteouts(ovl, txn, node)
         drop_name(ovl, txn, parent, name, node)
@@ -49,20 +48,20 @@ def rename(ovl, src, dst):
         dparent, dname = ovl._walk_parent(dst)
         snode = ovl._child(sparent, sname)
         if snode is None:
-            raise oserror(compat.ENOENT, src)
+            raise compat.oserror(compat.ENOENT, src)
         dnode = ovl._child(dparent, dname)
         if snode.path == (dnode.path if dnode else join(dparent.path,
                                                         dname)):
             return
         if (src.endswith("/") or dst.endswith("/")) and not snode.isdir():
-            raise oserror(compat.ENOTDIR, src)
+            raise compat.oserror(compat.ENOTDIR, src)
         if snode.isdir() and (dparent.path + "/").startswith(
                 snode.path + "/"):
-            raise oserror(compat.EINVAL, dst)
+            raise compat.oserror(compat.EINVAL, dst)
         if dnode is not None:
             if dnode.path == "/" or (snode.path + "/").startswith(
                     dnode.path + "/"):
-                raise oserror(compat.ENOTEMPTY, dst)
+                raise compat.oserror(compat.ENOTEMPTY, dst)
             if snode.uino is not None and snode.uino == dnode.uino:
                 return
             if (snode.uino is None and dnode.uino is None and
@@ -71,11 +70,11 @@ def rename(ovl, src, dst):
                 return      # two lower names of one file: POSIX no-op
             if snode.isdir():
                 if not dnode.isdir():
-                    raise oserror(compat.ENOTDIR, dst)
+                    raise compat.oserror(compat.ENOTDIR, dst)
                 if not is_empty(ovl, dnode):
-                    raise oserror(compat.ENOTEMPTY, dst)
+                    raise compat.oserror(compat.ENOTEMPTY, dst)
             elif dnode.isdir():
-                raise oserror(compat.EISDIR, dst)
+                raise compat.oserror(compat.EISDIR, dst)
         # both names go in the upper (the source's as a whiteout when
         # the lower has it): EINVAL before the store looks them up
         upper_name(sname)
@@ -117,9 +116,10 @@ def existing(ovl, path, directory):
     parent, name = ovl._walk_parent(path)
     node = ovl._child(parent, name)
     if node is None:
-        raise oserror(compat.ENOENT, path)
+        raise compat.oserror(compat.ENOENT, path)
     if node.isdir() != directory:
-        raise oserror(compat.ENOTDIR if directory else compat.EISDIR, path)
+        raise compat.oserror(compat.ENOTDIR if directory else compat.EISDIR,
+                             path)
     return parent, name, node
 
 

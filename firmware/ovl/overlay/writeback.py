@@ -15,7 +15,6 @@ and its file objects go through its methods.
 """
 
 from ovl import compat
-from ovl.compat import oserror
 
 
 class WriteBuffer:
@@ -101,7 +100,7 @@ class WriteBack:
             return buf.size
         inode = self.ovl.store.get(uino)
         if inode is None:
-            raise oserror(compat.ESTALE, name)
+            raise compat.oserror(compat.ESTALE, name)
         return inode.size
 
     def created(self, uino, txn):
@@ -192,7 +191,7 @@ class WriteBack:
             else:
                 inode = ovl.store.get(uino)
                 if inode is None:
-                    raise oserror(compat.ESTALE, "inode %d" % uino)
+                    raise compat.oserror(compat.ESTALE, "inode %d" % uino)
                 txn.put_inode(uino, **ovl._attrs(inode, size=buf.size,
                                                  mtime=now, ctime=now))
             txn.commit()
