@@ -63,21 +63,14 @@ _COMP_ZSTD = const(6)
 # at import, the tuple's strings stay in flash).
 COMPRESSION_NAMES = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
 
-# Inode types.  Extended kinds are the basic kind + 7.
+# Inode types the reader names.  Extended kinds are the basic kind + 7: the
+# writer's names for the others (FIFO_TYPE 6, SOCKET_TYPE 7, LDIR_TYPE 8,
+# LREG_TYPE 9) are ovl.squashfs_writer_format's.
 DIR_TYPE = 1
 REG_TYPE = 2
 SYMLINK_TYPE = 3
 BLKDEV_TYPE = 4
 CHRDEV_TYPE = 5
-FIFO_TYPE = 6
-SOCKET_TYPE = 7
-LDIR_TYPE = 8
-LREG_TYPE = 9
-_LSYMLINK_TYPE = const(10)
-_LBLKDEV_TYPE = const(11)
-_LCHRDEV_TYPE = const(12)
-_LFIFO_TYPE = const(13)
-_LSOCKET_TYPE = const(14)
 EXTENDED_OFFSET = 7
 
 # POSIX file-type bits (st_mode & S_IFMT, from ovl.paths) of each basic
@@ -98,27 +91,34 @@ SUPERBLOCK = (
 
 INODE_HEADER = ("<HHHHII", "inode_type mode uid guid mtime inode_number")
 
-# Bodies after INODE_HEADER, keyed by inode type.
-BASIC_DIR = ("<IIHHI", "start_block nlink file_size offset parent_inode")
-EXT_DIR = ("<IIIIHHI", "nlink file_size start_block parent_inode i_count "
-           "offset xattr")   # then i_count DIR_INDEX entries
-# Both file bodies are followed by the u32 block list.
-BASIC_FILE = ("<IIII", "start_block fragment offset file_size")
-EXT_FILE = ("<QQQIIII", "start_block file_size sparse nlink fragment offset "
-            "xattr")
-BASIC_SYMLINK = ("<II", "nlink symlink_size")   # then the target bytes
-EXT_SYMLINK = BASIC_SYMLINK          # target, then SYMLINK_XATTR
-SYMLINK_XATTR = ("<I", "xattr")
-BASIC_DEV = ("<II", "nlink rdev")
-EXT_DEV = ("<III", "nlink rdev xattr")
-BASIC_IPC = ("<I", "nlink")
-EXT_IPC = ("<II", "nlink xattr")
+def _inode_bodies():
+    # Bodies after INODE_HEADER, indexed by inode type (0 is no type).  A
+    # tuple, where a dict's entries would cost a board's heap at import,
+    # built here: locals keep no global each, as module-level names would.
+    # The writer's names for them (BASIC_DIR ...) are
+    # ovl.squashfs_writer_format's.
+    basic_dev = ("<II", "nlink rdev")
+    basic_ipc = ("<I", "nlink")
+    # (basic and extended) then the target bytes; extended: then
+    # SYMLINK_XATTR
+    symlink = ("<II", "nlink symlink_size")
+    ext_dev = ("<III", "nlink rdev xattr")
+    ext_ipc = ("<II", "nlink xattr")
+    return (
+        None,
+        ("<IIHHI", "start_block nlink file_size offset parent_inode"),
+        # both files' bodies are followed by the u32 block list
+        ("<IIII", "start_block fragment offset file_size"),
+        symlink, basic_dev, basic_dev, basic_ipc, basic_ipc,
+        # then i_count DIR_INDEX entries
+        ("<IIIIHHI", "nlink file_size start_block parent_inode i_count "
+         "offset xattr"),
+        ("<QQQIIII", "start_block file_size sparse nlink fragment offset "
+         "xattr"),
+        symlink, ext_dev, ext_dev, ext_ipc, ext_ipc)
 
-# Indexed by inode type (0 is no type; a tuple, where a dict's entries
-# would cost a board's heap at import).
-INODE_BODY = (None, BASIC_DIR, BASIC_FILE, BASIC_SYMLINK, BASIC_DEV,
-              BASIC_DEV, BASIC_IPC, BASIC_IPC, EXT_DIR, EXT_FILE, EXT_SYMLINK,
-              EXT_DEV, EXT_DEV, EXT_IPC, EXT_IPC)
+
+INODE_BODY = _inode_bodies()
 
 # Directory table: a listing is runs of DIR_HEADER + (count+1) DIR_ENTRY+name.
 DIR_HEADER = ("<III", "count start_block inode_number")

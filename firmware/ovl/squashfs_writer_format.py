@@ -13,10 +13,24 @@ import struct
 
 from ovl.squashfs_format import METADATA_SIZE, METADATA_UNCOMPRESSED, \
     METADATA_SIZE_MASK, DATA_UNCOMPRESSED, DATA_SIZE_MASK, TYPE_TO_S_IF, \
-    INODE_HEADER, DIR_INDEX, size_of
+    INODE_HEADER, INODE_BODY, DIR_INDEX, size_of
 
 PAD_MULTIPLE = 4096              # mksquashfs pads the image file to this
 XATTR_NONE = 0xFFFFFFFF          # inode xattr index when the inode has none
+
+# The inode types the reader does not name (ovl.squashfs_format has the
+# others); an extended kind is the basic kind + EXTENDED_OFFSET.
+FIFO_TYPE = 6
+SOCKET_TYPE = 7
+LDIR_TYPE = 8
+LREG_TYPE = 9
+
+# The inode bodies by name (ovl.squashfs_format.INODE_BODY, by type).
+BASIC_DIR, BASIC_FILE, BASIC_SYMLINK, BASIC_DEV = INODE_BODY[1:5]
+BASIC_IPC = INODE_BODY[6]
+EXT_DIR, EXT_FILE, EXT_SYMLINK, EXT_DEV = INODE_BODY[8:12]
+EXT_IPC = INODE_BODY[13]
+SYMLINK_XATTR = ("<I", "xattr")     # after an extended symlink's target
 
 # Superblock flags (only COMPRESSOR_OPTIONS changes how the image is read).
 FLAG_NOI = 0x0001                # inodes uncompressed
