@@ -37,19 +37,15 @@ from ovl.overlay.copyup import CopyUp
 from ovl.overlay.writeback import WriteBack
 
 
-# st_* names of StatResult's fields, in order (a string: its text costs no
-# heap at import, as ten properties would)
-STAT_FIELDS = "st_mode st_ino st_dev st_nlink st_uid st_gid st_size " \
-    "st_atime st_mtime st_ctime"
-
-
 class StatResult(tuple):
     """os.stat_result order: (mode, ino, dev, nlink, uid, gid, size,
-    atime, mtime, ctime) - MicroPython's 10-tuple, with attribute names
-    (STAT_FIELDS)."""
+    atime, mtime, ctime) - MicroPython's 10-tuple, with attribute names."""
 
     def __getattr__(self, name):
-        fields = STAT_FIELDS.split()
+        # the st_* names in order (a string: its text costs no heap at
+        # import, as ten properties would)
+        fields = "st_mode st_ino st_dev st_nlink st_uid st_gid st_size " \
+            "st_atime st_mtime st_ctime".split()
         if name in fields:
             return self[fields.index(name)]
         raise AttributeError(name)
@@ -67,7 +63,7 @@ class Overlay(Resolve, CopyUp):
         self.gid = gid
         self.umask = umask
         self.write_buffer = write_buffer
-        self.clock = clock or (lambda: int(time.time()))
+        self.clock = clock          # None: time.time()
         self.readonly = store is None or bool(getattr(store, "readonly", False))
         self.lower_changed = False
         self.conflicts = []         # paths changed in the lower and the upper
@@ -83,7 +79,7 @@ class Overlay(Resolve, CopyUp):
             self._check_lower_identity()
 
     def _now(self):
-        return self.clock()
+        return int(time.time()) if self.clock is None else self.clock()
 
     def _writable(self, path=None):
         if self.readonly:
@@ -108,13 +104,12 @@ class Overlay(Resolve, CopyUp):
 
     def __getattr__(self, name):
         # What MicroPython's VFS never calls (lstat, listdir, links,
-        # symlinks, device nodes, modes, owners, times, truncate by path
-        # ...), the firmware verbs and the operations that take a name away
+        # symlinks, device nodes, modes, owners, times, truncate ...), the firmware verbs and the operations that take a name away
         # live in ovl.overlay.hostops, .verbs and .unlink, imported at first
         # use; each function there takes the Overlay first and documents
         # the operation.
         if name in "lstat listdir exists rdev readlink symlink mknod link " \
-                "chmod chown lchown utime truncate read_bytes " \
+                "chmod chown lchown utime truncate truncate_open read_bytes " \
                 "write_bytes".split():
             from ovl.overlay import hostops as where
         elif name in "layer_of diff revert fsck reset request_reset " \
@@ -253,11 +248,6 @@ class Overlay(Resolve, CopyUp):
     def mkdir(self, path, mode=0o777):
         self._create(path, paths.S_IFDIR | (mode & ~self.umask & 0o7777))
 
-    def _create_file(self, path, perm=0o666, keep_open=False):
-        return self._create(
-            path, paths.S_IFREG | (perm & ~self.umask & 0o7777), None,
-            keep_open)
-
     def open(self, path, mode="r", buffering=-1, encoding=None):
         """A file object (ovl.overlay.file.OverlayFile), binary or text per
         mode.  A file it creates is created in its write transaction (absent
@@ -274,7 +264,8 @@ class Overlay(Resolve, CopyUp):
             if not create:
                 raise compat.oserror(compat.ENOENT, path)
             # created in the write transaction: absent or complete after a cut
-            uino, txn = self._create_file(target, keep_open=True)
+            uino, txn = self._create(
+                target, paths.S_IFREG | (0o666 & ~self.umask), None, True)
             self.writeback.created(uino, txn)
             return OverlayFile(self, target, uino, None, readable, writable,
                                append, binary)
@@ -299,13 +290,6 @@ class Overlay(Resolve, CopyUp):
                                append, binary)
         return OverlayFile(self, target, node.uino, node.lentry, readable,
                            False, False, binary)
-
-    def truncate_open(self, uino, size, path):
-        """Truncate open upper file uino (its name may have changed; path
-        names it in errors) to size, as one transaction."""
-        def op(txn):
-            self._truncate_node(txn, self._node_of_ino(uino), size)
-        self._mutate(path, op)
 
     def sync(self):
         err = self.flush_all()

@@ -54,10 +54,11 @@ class CopyUp:
             self._origins.pop(uino, None)
 
     def _put(self, txn, node, **changes):
-        """Update the upper inode of node (in txn and in the node)."""
+        """Update the upper inode of node (in txn, and in the node as the
+        store's Inode record)."""
         attrs = self._attrs(node.inode, **changes)
         txn.put_inode(node.uino, **attrs)
-        node.inode = _TxnInode(node.uino, attrs)
+        node.inode = self._logstore.Inode(node.uino, **attrs)
 
     def _set_origin(self, txn, uino, origin):
         txn.set_meta(uino, meta.META_ORIGIN,
@@ -73,7 +74,7 @@ class CopyUp:
                  "mtime": now if mtime is None else mtime, "ctime": now,
                  "size": size, "nlink": nlink, "flags": 0, "rdev": rdev}
         txn.put_inode(uino, **attrs)
-        return uino, _TxnInode(uino, attrs)
+        return uino, self._logstore.Inode(uino, **attrs)
 
     def _copy_up(self, txn, node):
         """Give node an upper inode linked at its name (parents first).
@@ -104,9 +105,9 @@ class CopyUp:
                                       nlink=2 if dir_ else e.nlink,
                                       uid=e.uid, gid=e.gid, mtime=e.mtime,
                                       rdev=e.rdev)
-        origin = meta.Origin.of(e, node.lpath)
-        if dir_:
-            origin.lowlim = 0
+        # a directory has no lower limit; a file's is all its lower bytes
+        origin = meta.Origin(e.ino, e.size, e.mtime, 0 if dir_ else e.size,
+                             node.lpath)
         self._set_origin(txn, uino, origin)
         if paths.is_lnk(e.mode):
             txn.set_symlink(uino, self.lower.readlink(e))
@@ -188,16 +189,3 @@ class _Txn:
     def unlink(self, dir_ino, name):
         self.dirty = True
         self.txn.unlink(dir_ino, meta.upper_name(name))
-
-
-class _TxnInode:
-    """Attributes of an upper inode as changed inside the current txn."""
-
-    def __init__(self, ino, attrs):
-        self.ino = ino
-        self._attrs = dict(attrs)
-        for k in attrs:
-            setattr(self, k, attrs[k])
-
-    def attrs(self):
-        return dict(self._attrs)

@@ -1,6 +1,7 @@
 """Operations MicroPython's VFS never calls: lstat, listdir, hard links,
-symlinks, device nodes, modes, owners, times, truncate by path, readlink,
-rdev, exists, read_bytes and write_bytes.
+symlinks, device nodes, modes, owners, times, truncate (by path, and of an
+open file: truncate_open, for OverlayFile.truncate), readlink, rdev, exists,
+read_bytes and write_bytes.
 
 The FUSE mount, the CLI, the agent and tests use them; a board's boot,
 mount and file IO do not, so Overlay imports this module at their first
@@ -12,7 +13,13 @@ argument and is reached as the Overlay's method of the same name.
 from ovl import compat
 from ovl.compat import oserror
 from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_reg, is_lnk
-from ovl.overlay.meta import MAX_FILE_SIZE, MAX_ID, TIME_MIN, TIME_MAX
+from ovl.overlay.meta import MAX_FILE_SIZE
+
+# Limits of the on-flash fields (docs/FORMAT.md) besides the size
+# (ovl.overlay.meta's): ids are u32, times s64.
+MAX_ID = 0xFFFFFFFF
+TIME_MIN = -(1 << 63)
+TIME_MAX = (1 << 63) - 1
 
 
 def lstat(ovl, path):
@@ -142,6 +149,14 @@ def truncate(ovl, path, size):
 
     def op(txn):
         ovl._truncate_node(txn, ovl._walk(path), size)
+    ovl._mutate(path, op)
+
+
+def truncate_open(ovl, uino, size, path):
+    """Truncate open upper file uino (its name may have changed; path
+    names it in errors) to size, as one transaction."""
+    def op(txn):
+        ovl._truncate_node(txn, ovl._node_of_ino(uino), size)
     ovl._mutate(path, op)
 
 

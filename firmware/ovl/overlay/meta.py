@@ -20,14 +20,11 @@ META_CONFLICT = "conflict"  # ovl.upgrade: what an upgrade did to a file
 META_REPLACES = "replaces"  # ovl.upgrade: the lower file an upper one hides
 INDEX_PREFIX = "link:"      # + lower ino -> upper ino, on the root inode
 
-MAX_SYMLINKS = 40           # Linux's limit before ELOOP
 NAME_MAX = 255
 # Limits of the on-flash fields (docs/FORMAT.md): sizes and offsets are
-# u64 but kept to Linux's signed off_t; ids are u32; times are s64.
+# u64 but kept to Linux's signed off_t (ids and times: ovl.overlay.hostops,
+# which sets them).
 MAX_FILE_SIZE = (1 << 63) - 1
-MAX_ID = 0xFFFFFFFF
-TIME_MIN = -(1 << 63)
-TIME_MAX = (1 << 63) - 1
 
 
 def utf8(name):
@@ -72,10 +69,6 @@ class Origin:
             return cls(int(f[0]), int(f[1]), int(f[2]), int(f[3]), f[4])
         except (ValueError, IndexError, UnicodeError):
             raise ValueError("bad origin meta %r" % (raw,))
-
-    @classmethod
-    def of(cls, entry, path):
-        return cls(entry.ino, entry.size, entry.mtime, entry.size, path)
 
     def matches(self, entry):
         return (entry is not None and entry.ino == self.ino

@@ -9,7 +9,10 @@ class): its methods use the overlay's lower, store and write-back.
 """
 
 from ovl import compat, paths
+from ovl.compat import const
 from ovl.overlay import meta
+
+_MAX_SYMLINKS = const(40)   # Linux's limit before ELOOP
 
 
 class Node:
@@ -128,7 +131,7 @@ class Resolve:
         ELOOP like Linux."""
         comps = paths.split_path(path)
         stack = [self._root()]
-        budget = [meta.MAX_SYMLINKS]
+        budget = [_MAX_SYMLINKS]
         trailing_slash = path.endswith("/") and len(comps) > 0
         node = self._resolve(stack, comps, follow, parent_only, budget, path)
         if parent_only:
@@ -189,7 +192,7 @@ class Resolve:
             if self._child(parent, name) is not None:
                 raise compat.oserror(compat.EEXIST, path)
             return None, paths.join(parent.path, name)
-        for _ in range(meta.MAX_SYMLINKS + 1):
+        for _ in range(_MAX_SYMLINKS + 1):
             parent, name = self._walk_parent(path, compat.EISDIR)
             node = self._child(parent, name)
             if node is None:
