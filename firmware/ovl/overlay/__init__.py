@@ -164,8 +164,10 @@ class Overlay(Resolve, CopyUp):
         extents from the upper, the rest from the lower below the lower
         limit, zeros above it.  Pending writes are read through their open
         transaction."""
-        buf = self.writeback.pending(uino)
-        view = None if buf is None else buf.view()
+        buf = self.writeback.buffers.get(uino)
+        # the store Txn to read a changed file through (WriteBuffer.txn is
+        # the overlay's _Txn over it)
+        view = None if buf is None or buf.txn is None else buf.txn.txn
         if view is None:
             inode = self.store.get(uino)
             if inode is None:

@@ -53,10 +53,6 @@ class WriteBuffer:
             self.txn = txn
         return self.txn
 
-    def view(self):
-        """The store Txn to read the file through, or None (no change)."""
-        return None if self.txn is None else self.txn.txn
-
     def add(self, offset, data):
         txn = self.begin()
         step = max(1, self.ovl.write_buffer)
@@ -82,10 +78,6 @@ class WriteBack:
         self.ovl = ovl
         self.buffers = {}
         self.errors = {}
-
-    def pending(self, uino):
-        """uino's WriteBuffer (its size, its view()), or None."""
-        return self.buffers.get(uino)
 
     def size(self, uino, committed):
         """uino's size with its pending writes (committed: without)."""
@@ -133,7 +125,7 @@ class WriteBack:
         """Commit every file's buffered data (one transaction per file).
 
         A file whose commit fails is dropped and its error kept for its own
-        handle (see flush_quietly): the operation that happened to trigger
+        handle (see below): the operation that happened to trigger
         the flush is not refused for another file's data.  Returns the first
         such error, for sync() to report."""
         first = None
@@ -145,23 +137,17 @@ class WriteBack:
                     # by an import through the VFS): flushing it here would
                     # commit it early and lose what it writes next
                     continue
-                err = self.flush_quietly(uino)
-                if first is None:
-                    first = err
+                # Linux reports a failed writeback at the file's next fsync
+                # or close; so does this: the handle's next write, flush or
+                # close raises it (take_error).  The buffer is gone either
+                # way.
+                try:
+                    self.flush(uino)
+                except OSError as e:
+                    self.errors[uino] = e
+                    if first is None:
+                        first = e
         return first
-
-    def flush_quietly(self, uino):
-        """Flush uino; on failure keep the error for the file's handle.
-
-        Linux reports a failed writeback at the file's next fsync or close;
-        so does this: the handle's next write, flush or close raises it
-        (take_error).  The buffer itself is gone either way."""
-        try:
-            self.flush(uino)
-        except OSError as e:
-            self.errors[uino] = e
-            return e
-        return None
 
     def take_error(self, uino):
         """Raise, once, the error of a failed flush of uino's data."""
@@ -216,9 +202,3 @@ class WriteBack:
         buf = self.buffers.pop(uino, None)
         if buf is not None:
             buf.abort()
-
-    def drop_all(self):
-        """Forget every pending write and kept error (a factory reset)."""
-        for uino in list(self.buffers):
-            self.drop(uino)
-        self.errors.clear()
