@@ -41,7 +41,8 @@ class Flash:
     """Base class and documentation of the interface.
 
     Attributes (all ints): size, erase_size, page_size, erased (0xFF);
-    kind is "nor" or "nand".  block_count = size // erase_size.
+    kind is "nor" or "nand".  block_count = size // erase_size
+    (ovl.flash_host.geometry: all of them in a dict, for reports).
     """
 
     kind = "nor"
@@ -58,11 +59,6 @@ class Flash:
         self.erase_size = erase_size
         self.page_size = page_size
         self.block_count = size // erase_size
-
-    def geometry(self):
-        return {"kind": self.kind, "size": self.size,
-                "erase_size": self.erase_size, "page_size": self.page_size,
-                "block_count": self.block_count, "erased": self.erased}
 
     def check_range(self, addr, n):
         if addr < 0 or n < 0 or addr + n > self.size:
@@ -112,10 +108,6 @@ class Region(Flash):
     def readinto(self, addr, buf):
         self.check_range(addr, len(buf))
         self.parent.readinto(self.offset + addr, buf)
-
-    def read(self, addr, n):
-        self.check_range(addr, n)
-        return self.parent.read(self.offset + addr, n)
 
     def program(self, addr, data):
         self.check_range(addr, len(data))

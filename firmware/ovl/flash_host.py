@@ -8,6 +8,13 @@ PowerCut, is the simulator's own (ovl_sim.simflash).
 from ovl.flash import FlashRuleError
 
 
+def geometry(flash):
+    """A Flash's geometry as a dict (for reports)."""
+    return {"kind": flash.kind, "size": flash.size,
+            "erase_size": flash.erase_size, "page_size": flash.page_size,
+            "block_count": flash.block_count, "erased": flash.erased}
+
+
 class BytesSource:
     """Read-only Flash-like view of a bytes object or an open binary file.
 

@@ -4,6 +4,7 @@ import json
 import os
 
 from host_tools.boards import load_board, board_names, open_sim_flash
+from ovl.flash_host import geometry
 
 
 def human(n):
@@ -84,7 +85,7 @@ def run_flashinfo(args):
         info["erased_blocks"] = block_usage(flash, region)
         info["blocks"] = region.block_count
         parts.append(info)
-    report = {"board": board.name, "flash": flash.geometry(),
+    report = {"board": board.name, "flash": geometry(flash),
               "partitions": parts, "counters": flash.counters()}
     report["counters"].pop("erase_counts")
     if args.json:
