@@ -12,22 +12,6 @@ from ovl import compat
 from ovl.paths import join, normalize, S_IFMT, S_IFDIR
 
 
-def _text_path(path):
-    """A path as str: MicroPython hands a VFS bytes when the caller used
-    bytes (os.stat(b"/x")), as VfsLfs2 accepts.  Bytes that are not UTF-8
-    decode with surrogateescape on CPython (as os.fsdecode); MicroPython
-    has no such handler and refuses them."""
-    if isinstance(path, str):
-        return path
-    try:
-        return bytes(path).decode()
-    except UnicodeError:
-        if compat.MICROPYTHON:
-            raise compat.oserror(compat.EINVAL, "path %r is not UTF-8"
-                                 % (path,))
-        return bytes(path).decode("utf-8", "surrogateescape")
-
-
 class OvlVfs:
     """hide: absolute paths that read as absent (safe mode hides /main.py
     so the port's startup runs no user code)."""
@@ -43,7 +27,18 @@ class OvlVfs:
         return path
 
     def _path(self, path):
-        path = _text_path(path)
+        # A path as str: MicroPython hands a VFS bytes when the caller used
+        # bytes (os.stat(b"/x")), as VfsLfs2 accepts.  Bytes that are not
+        # UTF-8 decode with surrogateescape on CPython (as os.fsdecode);
+        # MicroPython has no such handler and refuses them.
+        if not isinstance(path, str):
+            try:
+                path = bytes(path).decode()
+            except UnicodeError:
+                if compat.MICROPYTHON:
+                    raise compat.oserror(compat.EINVAL, "path %r is not UTF-8"
+                                         % (path,))
+                path = bytes(path).decode("utf-8", "surrogateescape")
         if not path.startswith("/"):
             path = join(self.cwd, path) if path else self.cwd
         return normalize(path)

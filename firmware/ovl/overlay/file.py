@@ -93,9 +93,7 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
             return data if self.binary else data.decode()
         if self.binary:
             return self._read_bytes(n)
-        return self._read_text(n)
-
-    def _read_text(self, n):
+        # n characters
         out = bytearray()
         chars = 0
         while chars < n:
