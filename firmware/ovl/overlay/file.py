@@ -28,12 +28,16 @@ _IOCTL_BUFFER_SIZE = const(11)
 
 def parse_mode(mode):
     """(readable, writable, append, create, exclusive, truncate, binary)."""
-    kinds = [c for c in mode if c in "rwax"]
-    if len(kinds) != 1 or len(mode) != len(set(mode)) or \
-            [c for c in mode if c not in "rwaxbt+"] or \
-            ("b" in mode and "t" in mode):
+    k = None        # the one of r, w, a, x
+    for c in mode:
+        if c not in "rwaxbt+" or mode.count(c) > 1 or \
+                (c in "rwax" and k is not None):
+            k = ""
+            break
+        if c in "rwax":
+            k = c
+    if not k or ("b" in mode and "t" in mode):
         raise ValueError("invalid mode: %r" % mode)
-    k = kinds[0]
     plus = "+" in mode
     return (k == "r" or plus, k != "r" or plus, k == "a", k != "r", k == "x",
             k == "w", "b" in mode)
