@@ -337,8 +337,9 @@ def run_fsck(args):
 
 
 def store_info(store):
+    from ovl.flash_host import geometry
     c = store.counters()
-    info = {"geometry": store.flash.geometry(), "counters": c,
+    info = {"geometry": geometry(store.flash), "counters": c,
             "erase_counts": list(store.ec),
             "block_states": [STATE_NAMES[s] for s in store.state],
             "damaged": ["%s %d: %s" % (kind, n, why) for (kind, n), why
