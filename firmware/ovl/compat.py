@@ -111,13 +111,34 @@ if MICROPYTHON:
         try:
             stream = _deflate.DeflateIO(io.BytesIO(data), _deflate.ZLIB, wbits)
             out = stream.read(limit + 1)
-        except OSError as e:
-            raise ValueError("bad zlib stream: %s" % e)
+        except (OSError, EOFError) as e:    # EOFError: a truncated stream
+            raise ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
         if out is None:
             out = b""
         if len(out) > limit:
             raise ValueError("inflated data exceeds %d bytes" % limit)
         return out
+
+    def inflate_into(data, stream, buf, wbits=0):
+        """Inflate the zlib stream `data` into the bytearray buf through
+        `stream`, an io.BytesIO the caller keeps (copied into it: a
+        BytesIO of anything but bytes copies anyway); the byte count,
+        refusing more than len(buf) - 1.  Allocates only the decoder: its
+        state (about 1.3 KB) and its window, 2**wbits bytes or the stream
+        header's window if smaller, where inflate() also allocates its
+        output."""
+        stream.seek(0)
+        stream.write(data)
+        stream.seek(0)
+        try:
+            n = _deflate.DeflateIO(stream, _deflate.ZLIB, wbits).readinto(buf)
+        except (OSError, EOFError) as e:
+            raise ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
+        if stream.tell() > len(data):   # ran on into an older, longer one
+            raise ValueError("truncated zlib stream")
+        if n >= len(buf):
+            raise ValueError("inflated data exceeds %d bytes" % (len(buf) - 1))
+        return n
 
     def inflate_run(buf, sizes, limit, wbits=0):
         """inflate() each zlib stream lying back to back in buf (sizes[i]

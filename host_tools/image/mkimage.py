@@ -41,7 +41,7 @@ COMPRESSOR_IDS = {"gzip": fmt.COMP_ZLIB, "xz": fmt.COMP_XZ,
 MAX_IDS = 65536              # no_ids is a u16... and 0 means none, so 65535
 ZLIB_LEVEL = 9               # mksquashfs's default, so sizes compare fairly
 XZ_PRESET = 6                # liblzma's default, which mksquashfs uses too
-METADATA_WBITS = 13          # an 8 KiB block never needs a bigger window
+METADATA_WBITS = 11          # 2 KiB window: docs/MKIMAGE.md, "Metadata"
 
 
 # --- options ---------------------------------------------------------------
