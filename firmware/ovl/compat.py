@@ -119,23 +119,18 @@ if MICROPYTHON:
             raise ValueError("inflated data exceeds %d bytes" % limit)
         return out
 
-    def inflate_into(data, stream, buf, wbits=0):
-        """Inflate the zlib stream `data` into the bytearray buf through
-        `stream`, an io.BytesIO the caller keeps (copied into it: a
-        BytesIO of anything but bytes copies anyway); the byte count,
-        refusing more than len(buf) - 1.  Allocates only the decoder: its
-        state (about 1.3 KB) and its window, 2**wbits bytes or the stream
+    def inflate_into(data, buf, wbits=0):
+        """Inflate the zlib stream `data` (bytes: a BytesIO of anything
+        else copies it) into the bytearray buf; the byte count, refusing
+        more than len(buf) - 1.  Allocates only the decoder: its state
+        (about 1.3 KB) and its window, 2**wbits bytes or the stream
         header's window if smaller, where inflate() also allocates its
         output."""
-        stream.seek(0)
-        stream.write(data)
-        stream.seek(0)
         try:
-            n = _deflate.DeflateIO(stream, _deflate.ZLIB, wbits).readinto(buf)
+            n = _deflate.DeflateIO(io.BytesIO(data), _deflate.ZLIB,
+                                   wbits).readinto(buf)
         except (OSError, EOFError) as e:
             raise ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
-        if stream.tell() > len(data):   # ran on into an older, longer one
-            raise ValueError("truncated zlib stream")
         if n >= len(buf):
             raise ValueError("inflated data exceeds %d bytes" % (len(buf) - 1))
         return n

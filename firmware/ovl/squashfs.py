@@ -16,7 +16,6 @@ Filesystem-level misuse (missing path, reading a directory) raises OSError
 with a Linux errno, as the Lower contract in docs/DEVELOPING.md says.
 """
 
-import io
 import struct
 
 from ovl import compat
@@ -91,12 +90,12 @@ _KEEP_LISTING_BLOCK = not compat.MICROPYTHON
 # MicroPython keeps one inflated block in all, data or fragment: reading a
 # file then holds at most one block besides the one being inflated.
 _ONE_KEPT_BLOCK = compat.MICROPYTHON
-# MicroPython: metadata blocks are read and inflated into buffers the
-# reader allocates at open, before an upper index grows and cuts the heap
-# into runs shorter than 8 KiB (docs/FIT.md, "Where the heap goes"), so a
-# block costs only the decoder's state (about 1.3 KB) and window (2**13
-# bytes, or the stream header's window if smaller: 1 KiB in images of
-# `ovl mkimage`).  CPython inflates each block into new bytes.
+# MicroPython: metadata blocks are inflated into buffers the reader
+# allocates at open, before an upper index grows and cuts the heap into
+# runs shorter than 8 KiB (docs/FIT.md, "Where the heap goes"), so a block
+# costs its packed bytes, the decoder's state (about 1.3 KB) and window
+# (2**13 bytes, or the stream header's window if smaller: 2 KiB in images
+# of `ovl mkimage`).  CPython inflates each block into new bytes.
 _KEPT_META = compat.MICROPYTHON
 # identity() reads at most this many bytes besides the superblock (read at
 # open), so superblock + identity reads stay within 4 KiB.
@@ -194,7 +193,6 @@ class SquashFS:
         self._identity = None
         self._free = []           # kept metadata buffers not in the cache
         if _KEPT_META:
-            self._zin = io.BytesIO(F.METADATA_SIZE)     # the packed block
             for _ in range(self._cache_limit):
                 self._free.append(bytearray(F.METADATA_SIZE + 1))
         self._read_superblock()
@@ -345,17 +343,20 @@ class SquashFS:
                 "metadata header 0x%04x at 0x%x: bad "
                 "size" % (word, pos))
         if _KEPT_META:
-            # A view of a kept buffer: the packed block is read into it,
-            # then inflated into it (through the kept stream).  The buffer
-            # leaves the free list only once the block is sound.
+            # A view of a kept buffer, which the block is inflated (or,
+            # stored raw, read) into; it leaves the free list once the
+            # block is sound.  The packed block is read as bytes: a kept
+            # buffer for it too raised the board job's smallest heap
+            # (docs/FIT.md, "The lower's metadata buffers").
             buf = self._free[-1]
             data = memoryview(buf)
-            raw = self._read(pos + 2, size, data[:size])
             if word & F.METADATA_UNCOMPRESSED:
+                self._read(pos + 2, size, data[:size])
                 n = size
             else:
                 try:
-                    n = compat.inflate_into(raw, self._zin, buf, 13)
+                    n = compat.inflate_into(self._read(pos + 2, size), buf,
+                                            13)
                 except ValueError as e:
                     raise _inflate_error(e, F.METADATA_SIZE)
             data = data[:n]
