@@ -111,13 +111,29 @@ if MICROPYTHON:
         try:
             stream = _deflate.DeflateIO(io.BytesIO(data), _deflate.ZLIB, wbits)
             out = stream.read(limit + 1)
-        except OSError as e:
-            raise ValueError("bad zlib stream: %s" % e)
+        except (OSError, EOFError) as e:    # EOFError: a truncated stream
+            raise ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
         if out is None:
             out = b""
         if len(out) > limit:
             raise ValueError("inflated data exceeds %d bytes" % limit)
         return out
+
+    def inflate_into(data, buf, wbits=0):
+        """Inflate the zlib stream `data` (bytes: a BytesIO of anything
+        else copies it) into the bytearray buf; the byte count, refusing
+        more than len(buf) - 1.  Allocates only the decoder: its state
+        (about 1.3 KB) and its window, 2**wbits bytes or the stream
+        header's window if smaller, where inflate() also allocates its
+        output."""
+        try:
+            n = _deflate.DeflateIO(io.BytesIO(data), _deflate.ZLIB,
+                                   wbits).readinto(buf)
+        except (OSError, EOFError) as e:
+            raise ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
+        if n >= len(buf):
+            raise ValueError("inflated data exceeds %d bytes" % (len(buf) - 1))
+        return n
 
     def inflate_run(buf, sizes, limit, wbits=0):
         """inflate() each zlib stream lying back to back in buf (sizes[i]

@@ -90,6 +90,13 @@ _KEEP_LISTING_BLOCK = not compat.MICROPYTHON
 # MicroPython keeps one inflated block in all, data or fragment: reading a
 # file then holds at most one block besides the one being inflated.
 _ONE_KEPT_BLOCK = compat.MICROPYTHON
+# MicroPython: metadata blocks are inflated into buffers the reader
+# allocates at open, before an upper index grows and cuts the heap into
+# runs shorter than 8 KiB (docs/FIT.md, "Where the heap goes"), so a block
+# costs its packed bytes, the decoder's state (about 1.3 KB) and window
+# (2**13 bytes, or the stream header's window if smaller: 2 KiB in images
+# of `ovl mkimage`).  CPython inflates each block into new bytes.
+_KEPT_META = compat.MICROPYTHON
 # identity() reads at most this many bytes besides the superblock (read at
 # open), so superblock + identity reads stay within 4 KiB.
 IDENTITY_READ_LIMIT = 4096 - F.SUPERBLOCK_SIZE
@@ -174,7 +181,8 @@ class SquashFS:
             cache_blocks = 2 if compat.MICROPYTHON else 16
         self._src = source
         self._cache_limit = max(1, cache_blocks)
-        self._cache = []          # [pos, data, next_pos], most recent first
+        self._cache = []          # [pos, data, next_pos(, kept buffer)],
+        #                           most recent first
         self._kept_pos = -1       # last data block read ...
         self._kept = None         # ... and its data
         self._frags = {}          # fragment block position -> data
@@ -183,6 +191,10 @@ class SquashFS:
         self._pointers = {}       # lookup-table index slot -> block position
         self._last_fragment = (-1, 0, 0)
         self._identity = None
+        self._free = []           # kept metadata buffers not in the cache
+        if _KEPT_META:
+            for _ in range(self._cache_limit):
+                self._free.append(bytearray(F.METADATA_SIZE + 1))
         self._read_superblock()
         if max_block_size is not None and self.block_size > max_block_size:
             raise _errors().BlockSizeLimitError(
@@ -283,11 +295,20 @@ class SquashFS:
 
     # -- raw reads ----------------------------------------------------------
 
-    def _read(self, pos, n):
+    def _read(self, pos, n, into=None):
+        """n bytes at pos; with `into` (a writable buffer of n bytes), read
+        into it (the source's readinto, if it has one)."""
         if pos < 0 or n < 0 or pos + n > self.bytes_used:
             raise _errors().OutOfRangeError(
                 "read of %d bytes at 0x%x beyond image end "
                 "0x%x" % (n, pos, self.bytes_used))
+        if into is not None:
+            readinto = getattr(self._src, "readinto", None)
+            if readinto is not None:
+                readinto(pos, into)
+                return into
+            into[:] = self._read(pos, n)
+            return into
         data = self._src.read(pos, n)
         if len(data) != n:
             raise _errors().TruncatedImageError("short read at 0x%x" % pos)
@@ -312,23 +333,44 @@ class SquashFS:
                 "metadata block at 0x%x outside its table "
                 "[0x%x, 0x%x)" % (pos, low, high))
         if len(cache) >= self._cache_limit:
-            cache.pop()             # before inflating: lowers the peak heap
+            old = cache.pop()       # before inflating: lowers the peak
+            if _KEPT_META:
+                self._free.append(old[3])   # its buffer takes the new block
         word = _unpack_from("<H", self._read(pos, 2))[0]
         size = word & F.METADATA_SIZE_MASK
         if size == 0 or size > F.METADATA_SIZE or pos + 2 + size > high:
             raise _errors().MetadataHeaderError(
                 "metadata header 0x%04x at 0x%x: bad "
                 "size" % (word, pos))
-        raw = self._read(pos + 2, size)
-        if word & F.METADATA_UNCOMPRESSED:
-            data = raw
+        if _KEPT_META:
+            # A view of a kept buffer, which the block is inflated (or,
+            # stored raw, read) into; it leaves the free list once the
+            # block is sound.  The packed block is read as bytes: a kept
+            # buffer for it too raised the board job's smallest heap
+            # (docs/FIT.md, "The lower's metadata buffers").
+            buf = self._free[-1]
+            data = memoryview(buf)
+            if word & F.METADATA_UNCOMPRESSED:
+                self._read(pos + 2, size, data[:size])
+                n = size
+            else:
+                try:
+                    n = compat.inflate_into(self._read(pos + 2, size), buf,
+                                            13)
+                except ValueError as e:
+                    raise _inflate_error(e, F.METADATA_SIZE)
+            data = data[:n]
         else:
-            data = self._inflate(raw, F.METADATA_SIZE)
-            if not data:
-                raise _errors().MetadataHeaderError(
-                    "metadata block at 0x%x is empty"
-                    % pos)
+            data = self._read(pos + 2, size)
+            if not word & F.METADATA_UNCOMPRESSED:
+                data = self._inflate(data, F.METADATA_SIZE)
+        if not data:
+            raise _errors().MetadataHeaderError(
+                "metadata block at 0x%x is empty"
+                % pos)
         item = [pos, data, pos + 2 + size]
+        if _KEPT_META:
+            item.append(self._free.pop())
         cache.insert(0, item)
         return data, item[2]
 
@@ -360,7 +402,7 @@ class SquashFS:
                 pos = nxt
                 continue
             take = min(n, len(data) - off)
-            pieces.append(data[off:off + take])
+            pieces.append(bytes(data[off:off + take]))
             off += take
             n -= take
         return b"".join(pieces), pos, off
@@ -553,7 +595,7 @@ class SquashFS:
                     ioff, delta, etype, nsize = _unpack_from(_DIR_ENTRY_FMT,
                                                              data, off)
                     nsize += 1
-                    raw = data[off + 8:off + 8 + nsize]
+                    raw = bytes(data[off + 8:off + 8 + nsize])
                     off += 8 + nsize
                 else:
                     ent, pos, off = self._meta_unpack(_DIR_ENTRY_FMT, 8, pos,

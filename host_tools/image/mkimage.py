@@ -41,7 +41,7 @@ COMPRESSOR_IDS = {"gzip": fmt.COMP_ZLIB, "xz": fmt.COMP_XZ,
 MAX_IDS = 65536              # no_ids is a u16... and 0 means none, so 65535
 ZLIB_LEVEL = 9               # mksquashfs's default, so sizes compare fairly
 XZ_PRESET = 6                # liblzma's default, which mksquashfs uses too
-METADATA_WBITS = 13          # an 8 KiB block never needs a bigger window
+METADATA_WBITS = 11          # 2 KiB window: docs/MKIMAGE.md, "Metadata"
 
 
 # --- options ---------------------------------------------------------------
@@ -81,6 +81,9 @@ class Compressor:
         # window lets a small device inflate with less RAM (zlib's window
         # stops at 32 KiB; an xz dictionary may be the whole block).
         self.data_wbits = block_log if name == "xz" else min(15, block_log)
+        # Metadata: zlib with METADATA_WBITS; xz with the 8 KiB block (or
+        # the block size, if smaller) as its dictionary.
+        self.meta_wbits = 13 if name == "xz" else METADATA_WBITS
         self.block_size = 1 << block_log
 
     def options(self):
@@ -144,7 +147,8 @@ class MetadataWriter:
     def _flush(self, n):
         chunk = bytes(self.pending[:n])
         del self.pending[:n]
-        packed, compressed = self.compressor.pack(chunk, METADATA_WBITS)
+        packed, compressed = self.compressor.pack(chunk,
+                                                 self.compressor.meta_wbits)
         self.out += struct.pack("<H", fmt.metadata_header(len(packed), compressed))
         self.out += packed
         self.flushed += n

@@ -1,0 +1,58 @@
+"""Bytes allocated per metadata block read, under MicroPython.
+
+    micropython squashfs_meta_alloc.py IMAGE
+
+Opens IMAGE through a file-backed source with readinto (as a chip behind
+ovl.flash: its bytes are not on the heap), then reads every metadata block
+of the inode and directory tables once (each a cache miss) and prints one
+JSON line: {"blocks": n, "max": most bytes one read allocated besides the
+packed block it read, "packed": the largest packed block, "open": bytes
+the open allocated}.
+"""
+
+import gc
+import json
+import sys
+
+import micropython
+
+from ovl.squashfs import SquashFS
+
+
+class FileSource:
+    def __init__(self, path):
+        self.f = open(path, "rb")
+        self.f.seek(0, 2)
+        self.size = self.f.tell()
+
+    def readinto(self, addr, buf):
+        self.f.seek(addr)
+        self.f.readinto(buf)
+
+    def read(self, addr, n):
+        self.f.seek(addr)
+        return self.f.read(n)
+
+
+gc.collect()
+a0 = micropython.mem_total()
+fs = SquashFS(FileSource(sys.argv[-1]))
+opened = micropython.mem_total() - a0
+worst = 0
+packed = 0
+blocks = 0
+for low, high in ((fs.inode_table_start, fs.directory_table_start),
+                  (fs.directory_table_start, fs._dir_end)):
+    pos = low
+    while pos < high:
+        size = int.from_bytes(fs._read(pos, 2), "little") & 0x7FFF
+        packed = max(packed, size)
+        gc.collect()
+        a0 = micropython.mem_total()
+        data, nxt = fs._meta_block(pos, low, high)
+        used = micropython.mem_total() - a0 - size
+        worst = max(worst, used)
+        blocks += 1
+        pos = nxt
+print(json.dumps({"blocks": blocks, "max": worst, "packed": packed,
+                  "open": opened}))

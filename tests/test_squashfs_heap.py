@@ -1,0 +1,121 @@
+"""What the lower allocates per metadata block on a board (docs/FIT.md,
+"Where the heap goes", "The lower's metadata buffers").
+
+A board's heap is cut into short free runs once the upper's index has
+grown, so the reader must not ask for 8 KiB at each metadata block: on
+MicroPython it inflates into buffers allocated at open, and `ovl mkimage`
+writes metadata streams whose zlib header names a 2 KiB window, which
+MicroPython's DeflateIO then allocates instead of 8 KiB.  Whether the
+reader still reads every image right is the other squashfs tests' job.
+"""
+
+import json
+import os
+
+import pytest
+
+from host_tools.bench.fit import make_lower_tree
+from host_tools.image import mkimage
+from ovl import squashfs_format as fmt
+from ovl.flash_host import BytesSource
+from ovl.squashfs import SquashFS
+
+# One metadata read on MicroPython, besides the packed block it reads: the
+# decoder's state (about 1.4 KB on the 64-bit unix port), its 2 KiB window
+# and small objects (the stream, memoryviews, the 2-byte header read):
+# at most 4,444 B measured.  Inflating into new bytes instead (the reader
+# before the kept buffers) took up to 12,525 B: an 8 KiB output besides.
+MAX_PER_BLOCK = 5120
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    base = tmp_path_factory.mktemp("heap")
+    tree = str(base / "tree")
+    make_lower_tree(tree, files=600, dirs=12)
+    path = str(base / "lower.sqfs")
+    mkimage.build_image(tree, path, block_size=4096, mtime=1700000000,
+                        all_root=True)
+    with open(path, "rb") as f:
+        return path, f.read()
+
+
+def metadata_blocks(data):
+    """(position, header word, packed bytes) of every metadata block of the
+    inode and directory tables."""
+    fs = SquashFS(BytesSource(data))
+    pos, end = fs.inode_table_start, fs._dir_end
+    while pos < end:
+        word = int.from_bytes(data[pos:pos + 2], "little")
+        size = word & fmt.METADATA_SIZE_MASK
+        yield pos, word, data[pos + 2:pos + 2 + size]
+        pos += 2 + size
+
+
+def test_mkimage_metadata_names_a_small_window(image):
+    _, data = image
+    compressed = 0
+    for pos, word, packed in metadata_blocks(data):
+        if word & fmt.METADATA_UNCOMPRESSED:
+            continue
+        compressed += 1
+        # zlib header: CINFO (high nibble of CMF) = log2(window) - 8
+        wbits = (packed[0] >> 4) + 8
+        assert wbits == mkimage.METADATA_WBITS, (pos, wbits)
+    assert compressed >= 4      # the tables span several blocks
+    assert mkimage.METADATA_WBITS <= 11
+
+
+def test_metadata_block_read_allocates_little_on_micropython(image, mpy):
+    path, _ = image
+    out = json.loads(mpy.run_file("squashfs_meta_alloc.py", args=[path])
+                     .strip().splitlines()[-1])
+    assert out["blocks"] >= 4, out
+    assert out["max"] <= MAX_PER_BLOCK, out
+    # the open allocates the buffers: two 8 KiB blocks
+    assert out["open"] >= 2 * fmt.METADATA_SIZE, out
+
+
+def test_damaged_metadata_block_keeps_the_buffers(image, mpy, tmp_path):
+    """A metadata block that fails to inflate (bad bytes, or cut short so
+    the decoder runs out of input) raises the reader's DecompressionError
+    on MicroPython, and the kept buffer it was inflating into goes back to
+    the free list: the intact blocks read again and again afterwards."""
+    _, data = image
+    fs = SquashFS(BytesSource(data))
+    # the block holding the root's listing
+    pos = fs.directory_table_start + fs.root.loc.start_block
+    word = int.from_bytes(data[pos:pos + 2], "little")
+    size = word & fmt.METADATA_SIZE_MASK
+    assert not word & fmt.METADATA_UNCOMPRESSED
+    start, end = pos + 2, pos + 2 + size
+    bad = bytearray(data)
+    for i in range(start + size // 2, end - 4):
+        bad[i] ^= 0x5A
+    cut = bytearray(data)       # its header says half: the input runs out
+    cut[pos:pos + 2] = (size // 2).to_bytes(2, "little")
+    inode_blocks = [(p, fs.inode_table_start, fs.directory_table_start)
+                    for p, _, _ in metadata_blocks(data)
+                    if p < fs.directory_table_start]
+    script = (
+        "import sys\n"
+        "from ovl.squashfs import SquashFS\n"
+        "from ovl.flash_host import BytesSource\n"
+        "for path in sys.argv[-2:]:\n"
+        "    fs = SquashFS(BytesSource(open(path, 'rb').read()))\n"
+        "    for _ in range(3):\n"
+        "        try:\n"
+        "            list(fs.listdir(fs.root))\n"
+        "            print('listed')\n"
+        "        except ValueError as e:\n"
+        "            print(type(e).__name__)\n"
+        "        for pos, low, high in %r:\n"
+        "            fs._meta_block(pos, low, high)\n"
+        "    print('intact')\n" % (inode_blocks,))
+    paths = []
+    for name, content in (("bad", bad), ("cut", cut)):
+        path = tmp_path / name
+        path.write_bytes(bytes(content))
+        paths.append(str(path))
+    out = mpy(script, args=paths).split()
+    assert out == (["DecompressionError"] * 3 + ["intact"]) * 2, out
