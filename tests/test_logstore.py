@@ -10,7 +10,7 @@ import pytest
 COMMON = """
 from ovl_sim.simflash import SimFlash, Xorshift
 from ovl_sim.simflash import PowerCut
-from ovl.logstore import LogStore, ROOT_INO, WHITEOUT, F_OPAQUE
+from ovl.store import LogStore, ROOT_INO, WHITEOUT, F_OPAQUE
 from ovl import compat
 
 def content(s, ino):
@@ -493,7 +493,7 @@ def test_mount_refuses_a_flash_of_another_block_count(runtime):
     partition) is refused with BlockCountError, not mounted as a smaller or
     larger store; a version-1 header (no block count) asks to reformat."""
     out = run(runtime, """
-from ovl.log_format import BlockCountError, CorruptError
+from ovl.store.format import BlockCountError, CorruptError
 from ovl.flash import Region
 f = SimFlash(64 * 1024, 4096, 256)
 s = LogStore.format(f)
@@ -551,7 +551,7 @@ def test_a_change_costs_the_same_wherever_the_log_head_is(runtime):
     header and tail.  bytes_summary counts
     the summaries programmed: the rest are nodes."""
     out = run(runtime, """
-from ovl.log_format import node_size, SUMMARY_TAIL_SIZE
+from ovl.store.format import node_size, SUMMARY_TAIL_SIZE
 f = SimFlash(64 * 1024, 4096, 256)
 s = LogStore.format(f)
 a = create(s, ROOT_INO, 'a')
@@ -684,7 +684,7 @@ def test_writing_a_file_whose_map_was_evicted_counts_space_once(runtime):
     that reloads one (a write, or an inode node that ends a stamp) must not
     replay its own nodes as well, or their space is counted dead twice."""
     out = run(runtime, """
-from ovl.logstore import EXTENT_CACHE
+from ovl.store import EXTENT_CACHE
 f = SimFlash(64 * 1024, 4096, 256)
 s = LogStore.format(f)
 a = create(s, ROOT_INO, 'a', b'x' * 100)
@@ -959,7 +959,7 @@ def test_an_image_of_format_3_is_refused_naming_both_versions(runtime):
     out = run(runtime, """
 import struct
 from ovl.compat import crc32
-from ovl.log_format import CorruptError
+from ovl.store.format import CorruptError
 head = struct.pack('<IBBHIIII', 0x6B6C766F, 3, 0, 4, 1, 1, 4096, 16)
 old = SimFlash(64 * 1024, 4096, 256)
 old.mem[:28] = head + struct.pack('<I', crc32(head))
@@ -973,7 +973,7 @@ except CorruptError as e:
 
 BITFLIP = """
 import sys
-from ovl.log_format import CorruptError
+from ovl.store.format import CorruptError
 
 def shape(f, kind):
     # a small store of some shape; returns the dumps after each txn
@@ -1170,7 +1170,7 @@ def test_names_stay_on_flash_and_colliding_hashes_stay_apart(runtime):
     block whose body fails its CRC (its summary entry intact, so mount
     does not read it) answers EIO once a lookup reads it."""
     out = run(runtime, """
-from ovl.store_index import EntryTable
+from ovl.store.index import EntryTable
 f = SimFlash(64 * 1024, 2048, 256)
 s = LogStore.format(f)
 d = create(s, ROOT_INO, 'file0042.txt')
@@ -1467,8 +1467,8 @@ def test_mount_records_hold_more_nodes_than_pass_1_counted(runtime):
     end, each read back with its 48-bit version, offset and range; a
     truncation keeps its type and flags apart."""
     out = run(runtime, """
-from ovl.store_index import MountData, MOUNT_CHUNK
-from ovl.log_format import Node, NODE_DATA, NODE_TRUNCATE
+from ovl.store.index import MountData, MOUNT_CHUNK
+from ovl.store.format import Node, NODE_DATA, NODE_TRUNCATE
 for count in (0, 3, MOUNT_CHUNK):
     d = MountData(count)
     for i in range(MOUNT_CHUNK + 5):

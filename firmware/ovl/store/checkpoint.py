@@ -13,7 +13,7 @@ import struct
 from array import array
 
 from ovl.compat import crc32
-from ovl.store_index import ROWS, BUCKETS
+from ovl.store.index import ROWS, BUCKETS
 
 PIECE_HDR = "<IHBB"         # checkpoint id, piece number, section, flags
 PIECE_HDR_SIZE = 8
@@ -158,7 +158,7 @@ def position_matches(described, ec, seq, used):
     return d_ec == ec and d_seq == seq & 0xFFFFFFFF and used >= d_used
 
 
-# ----- the index tables (ovl.store_index), as they are in RAM, one chunk
+# ----- the index tables (ovl.store.index), as they are in RAM, one chunk
 # a piece, so neither side needs a buffer of the whole table.  Kept here,
 # not as methods, so the mount path's code carries them only when a
 # checkpoint is written or read.
@@ -378,7 +378,7 @@ def snapshot(store, put):
 def restore(store, take):
     """Set store (a LogStore made but not mounted) to the state snapshot()
     gave, take() returning each piece in turn."""
-    from ovl.log_format import SummaryBuilder
+    from ovl.store.format import SummaryBuilder
     restore_table(store.inodes, take)
     restore_table(store.entries, take)
     inp = _In(take)

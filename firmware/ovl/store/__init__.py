@@ -14,7 +14,7 @@ import struct
 from ovl import compat
 from ovl.compat import crc32
 from ovl.flash import BadBlockError
-from ovl.log_format import (
+from ovl.store.format import (
     BLOCK_HDR_SIZE, NODE_HDR_SIZE, NODE_HDR_WIDE, F_COMMIT, F_TRUNC, F_STAMP, F_KEPT,
     CorruptError,
     NotFormattedError, BlockCountError, NODE_INODE, NODE_DELETE, NODE_DIRENT,
@@ -36,7 +36,7 @@ from ovl.log_format import (
     parse_body, keep_len, data_prefix, summary_entry_size, Node, NODE_NAMES,
     SummaryBuilder,
     read_summary)
-from ovl.store_index import (MountData, InodeTable, BlockSets, EntryTable,
+from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
                              replay_key, WHITEOUT_VALUE)
 
 ROOT_INO = 1
@@ -83,7 +83,7 @@ def stamp_size(stamp):
 
 
 # The order in which data nodes of one inode are replayed, mount and run
-# time alike (ovl.store_index.replay_key tells why).
+# time alike (ovl.store.index.replay_key tells why).
 replay_order = replay_key
 
 
