@@ -201,7 +201,7 @@ def test_table_pieces_cost_about_the_rows(runtime):
 
 STATE_SCRIPT = """
 from ovl.store.checkpoint import (PieceWriter, PieceReader, snapshot, restore,
-                            STATE)
+                            STATE, BLOCK_COLUMNS)
 
 def same_state(a, b):
     assert sorted(a.inodes.items()) == sorted(b.inodes.items())
@@ -214,6 +214,8 @@ def same_state(a, b):
     assert (a.wsum is None) == (b.wsum is None)
     if a.wsum is not None:
         assert a.wsum.parts == b.wsum.parts and a.wsum.n == b.wsum.n
+    for name in BLOCK_COLUMNS:
+        assert getattr(a.blocks, name) == getattr(b.blocks, name), name
     for name in STATE:
         assert getattr(a, name) == getattr(b, name), name
 

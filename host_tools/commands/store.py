@@ -339,8 +339,8 @@ def run_fsck(args):
 def store_info(store):
     c = store.counters()
     info = {"geometry": store.flash.geometry(), "counters": c,
-            "erase_counts": list(store.ec),
-            "block_states": [STATE_NAMES[s] for s in store.state],
+            "erase_counts": list(store.blocks.ec),
+            "block_states": [STATE_NAMES[s] for s in store.blocks.state],
             "damaged": ["%s %d: %s" % (kind, n, why) for (kind, n), why
                         in sorted(store.damaged.items())]}
     return info

@@ -3,7 +3,8 @@ checked, the tree walked from the root, link counts and the space
 accounting compared.  Imported only when fsck runs (LogStore.fsck), so a
 board's mount path never pays for it."""
 
-from ovl.store import (ROOT_INO, WHITEOUT, FREE, UNKNOWN, BAD, HEADER_DAMAGE)
+from ovl.store import ROOT_INO, WHITEOUT, HEADER_DAMAGE
+from ovl.store.blocks import FREE, UNKNOWN, BAD
 from ovl.store.format import NODE_NAMES, read_summary
 
 
@@ -18,7 +19,7 @@ def check(store):
     nodes_total = 0
     live_total = 0
     for b in range(store.nblocks):
-        st = store.state[b]
+        st = store.blocks.state[b]
         if st in (FREE, UNKNOWN, BAD):
             continue
         scanned, end, clean, junk = store._scan(b)
@@ -28,7 +29,8 @@ def check(store):
             errors.append("block %d offset %d: %d damaged bytes (no node"
                           " header)" % (b, addr - b * es, n))
         if b != store.wblock:
-            summ = read_summary(store._read, b * es, es, store.data_start)
+            summ = read_summary(store.blocks.read, b * es, es,
+                                store.data_start)
             if summ is not None:
                 a = [(nd.addr, nd.type, nd.ver, nd.txn) for nd in summ[0]]
                 c = [(nd.addr, nd.type, nd.ver, nd.txn) for nd in scanned]
@@ -55,7 +57,8 @@ def check(store):
             if store._is_live(nd):
                 live += nd.size()
         live_total += live
-        accounted = store.used[b] - store.data_start - store.dead[b]
+        accounted = store.blocks.used[b] - store.data_start - \
+            store.blocks.dead[b]
         if live != accounted:
             errors.append("block %d: %d live bytes but the accounting says"
                           " %d (%s)" % (b, live, accounted,

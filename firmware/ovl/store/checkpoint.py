@@ -249,7 +249,9 @@ def restore_table(table, take):
 # The LogStore attributes a mount sets, besides the two tables and the
 # block sets: what a checkpoint must give back for the store to go on as
 # after a scan.
-STATE = ("state", "ec", "used", "dead", "minver", "garbage_blocks",
+# The block table's columns (ovl.store.blocks), saved as lists.
+BLOCK_COLUMNS = ("state", "ec", "used", "dead", "minver")
+STATE = ("garbage_blocks",
          "void_recs", "reset_rec", "pending_void", "meta", "links", "truncs",
          "roles", "stamps", "void_ranges", "streams", "damage", "damaged",
          "damaged_blocks", "extents", "loaded", "seen_max", "reset_ver",
@@ -370,6 +372,8 @@ def snapshot(store, put):
     out.value(store.data_blocks.sets)
     ws = store.wsum
     out.value(None if ws is None else (ws.parts, ws.total, ws.n, ws.next_off))
+    for name in BLOCK_COLUMNS:
+        out.value(list(getattr(store.blocks, name)))
     for name in STATE:
         out.value(getattr(store, name))
     out.flush()
@@ -388,6 +392,10 @@ def restore(store, take):
         store.wsum = SummaryBuilder(store.data_start)
         store.wsum.parts, store.wsum.total, store.wsum.n, \
             store.wsum.next_off = ws
+    for name in BLOCK_COLUMNS:
+        column = getattr(store.blocks, name)
+        for b, v in enumerate(inp.value()):
+            column[b] = v
     for name in STATE:
         setattr(store, name, inp.value())
     if not inp.drained():
