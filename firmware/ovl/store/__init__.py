@@ -12,7 +12,7 @@ story, docs/FORMAT.md gives the bytes.
 import struct
 
 from ovl import compat
-from ovl.compat import crc32
+from ovl.compat import crc32, const
 from ovl.flash import BadBlockError
 from ovl.store.format import (
     BLOCK_HDR_SIZE, NODE_HDR_SIZE, NODE_HDR_WIDE, F_COMMIT, F_TRUNC, F_STAMP, F_KEPT,
@@ -70,6 +70,20 @@ INODE_ATTRS = ("mode", "uid", "gid", "mtime", "ctime", "size", "nlink",
 
 
 FF4 = b"\xff\xff\xff\xff"
+# Fields of the records kept per committed stream (store.streams: txn id
+# -> [version of its NODE_COMMIT, its addr, its size, blocks holding its
+# provisional nodes]) and per newest stamp (store.stamps: ino -> (file
+# size, mtime, ctime, version, addr, node size)).
+_STREAM_VER = const(0)
+_STREAM_ADDR = const(1)
+_STREAM_NSIZE = const(2)
+_STREAM_BLOCKS = const(3)
+_STAMP_FSIZE = const(0)
+_STAMP_MTIME = const(1)
+_STAMP_CTIME = const(2)
+_STAMP_VER = const(3)
+_STAMP_ADDR = const(4)
+_STAMP_NSIZE = const(5)
 HEADER_DAMAGE = -1     # damage list "type" of a mended block header
 NODE_MAGIC_BYTES = struct.pack("<H", NODE_MAGIC)
 
@@ -80,10 +94,6 @@ def stamp_size(stamp):
         return 0
     return STAMP1_SIZE if stamp[0] == stamp[1] else STAMP_SIZE
 
-
-# The order in which data nodes of one inode are replayed, mount and run
-# time alike (ovl.store.index.replay_key tells why).
-replay_order = replay_key
 
 
 class NoSpace(Exception):
@@ -422,7 +432,7 @@ class LogStore:
                     reset_ver = nd.ver
                 continue
             st = streams.get(nd.fields[0])
-            if st is None or st[0] < nd.ver:
+            if st is None or st[_STREAM_VER] < nd.ver:
                 streams[nd.fields[0]] = [nd.ver, nd.addr, nd.size(), []]
         marks = None
 
@@ -431,7 +441,7 @@ class LogStore:
                 st = streams.get(nd.txn)
                 if st is None:
                     return False
-                nd.eff = st[0]
+                nd.eff = st[_STREAM_VER]
                 return True
             return committed(nd.txn)
 
@@ -461,7 +471,7 @@ class LogStore:
                     self.garbage_blocks.add(b)
                 return
             if nd.flags & F_PROV:
-                sb = streams[nd.txn][3]
+                sb = streams[nd.txn][_STREAM_BLOCKS]
                 if b not in sb:
                     sb.append(b)
             if nd.type == NODE_RESET:
@@ -481,7 +491,7 @@ class LogStore:
                 data.add(nd)
             elif nd.type == NODE_COMMIT:
                 st = streams.get(nd.fields[0])
-                if st is None or st[1] != nd.addr:
+                if st is None or st[_STREAM_ADDR] != nd.addr:
                     self._kill(nd.addr, nd.size())  # a dup or older
             else:
                 self._index(nd)
@@ -523,15 +533,16 @@ class LogStore:
         cur = visit = None
         for sid in list(streams):
             st = streams[sid]
-            if not st[3]:                   # no provisional node left
-                self._kill(st[1], st[2])
+            if not st[_STREAM_BLOCKS]:      # no provisional node left
+                self._kill(st[_STREAM_ADDR], st[_STREAM_NSIZE])
                 del streams[sid]
         self.next_ver = ver_max + 1
         self.seen_max = seen_max
         self.reset_ver = reset_ver
         self._settle_mount(data)
         b = self.wblock
-        if b is not None and self.blocks.dead[b] >= self.blocks.used[b] - self.data_start:
+        if b is not None and \
+                self.blocks.dead[b] >= self.blocks.used[b] - self.data_start:
             # The head holds nothing live: the copies of a collection cut
             # before it erased its victim, say, in what was the last free
             # block.  Writing on in it would spend the GC reserve; left
@@ -749,7 +760,7 @@ class LogStore:
             # the body's field tuple is the index value: small in RAM
             self._put_keyed(self.inodes, f[0], f, nd.ver, addr, nsize)
             st = self.stamps.get(f[0])
-            if st is not None and st[3] < nd.ver:
+            if st is not None and st[_STAMP_VER] < nd.ver:
                 self._stamp_end(f[0])
         elif t == NODE_DELETE:
             self._put_keyed(self.inodes, f[0], None, nd.ver, addr, nsize)
@@ -797,10 +808,10 @@ class LogStore:
         its stamp become the inode's size, mtime and ctime?"""
         st = self.stamps.get(ino)
         if self.replaying:       # the stamps are resident: only count roles
-            return st is not None and st[4] == nd.addr
+            return st is not None and st[_STAMP_ADDR] == nd.addr
         rec = self.inodes.get(ino)
         if rec is None or rec[0] is None or nd.ver < rec[1] or \
-                (st is not None and st[3] > nd.ver):
+                (st is not None and st[_STAMP_VER] > nd.ver):
             return False         # a newer NODE_INODE or stamp says more
         if st is not None:
             self._stamp_end(ino)
@@ -817,7 +828,7 @@ class LogStore:
             return
         self._load(ino)
         del self.stamps[ino]
-        self._role_dead(st[4], st[5])
+        self._role_dead(st[_STAMP_ADDR], st[_STAMP_NSIZE])
 
     def _note_damage(self, nd, what):
         """Damage found after mount (a data read, a GC copy).  Counted and
@@ -895,7 +906,7 @@ class LogStore:
             st = self.streams.get(nd.txn)
             if st is None:
                 return False
-            nd.eff = st[0]
+            nd.eff = st[_STREAM_VER]
             return nd.eff >= self.reset_ver
         if nd.ver < self.reset_ver or nd.txn >= self.next_txn or \
                 nd.txn == self.indexing:
@@ -926,7 +937,7 @@ class LogStore:
                             and nd.eff >= inode[1] \
                             and self._counts(nd):
                         nodes.append(nd)
-        nodes.sort(key=replay_order)
+        nodes.sort(key=replay_key)   # as mount replays (index.py)
         self.loaded.append(ino)
         self.replaying = True
         try:
@@ -953,7 +964,7 @@ class LogStore:
             keep[t[2] // es] = True
         st = self.stamps.get(ino)
         if st is not None:
-            keep[st[4] // es] = True
+            keep[st[_STAMP_ADDR] // es] = True
         for b in self.data_blocks.blocks(ino):
             if b not in keep:
                 self.data_blocks.discard(ino, b)
@@ -981,7 +992,7 @@ class LogStore:
                 for nd in nodes:
                     self._kill(nd.addr, nd.size())
                 continue
-            for nd in nodes:            # in replay_order
+            for nd in nodes:            # in replay_key order
                 if nd.eff < inode[1]:
                     self._kill(nd.addr, nd.size())
                 else:
@@ -990,11 +1001,12 @@ class LogStore:
             if st is not None:
                 # the stamp that won: the records leave it on flash
                 for nd in nodes:
-                    if nd.addr == st[4]:
+                    if nd.addr == st[_STAMP_ADDR]:
                         f = parse_body(NODE_DATA, self.blocks.read(
                             nd.addr + hdr_size(nd.flags),
                             data_prefix(nd.flags)), nd.blen, nd.flags)
-                        self.stamps[ino] = st[:1] + f[3] + st[3:]
+                        self.stamps[ino] = \
+                            st[:_STAMP_MTIME] + f[3] + st[_STAMP_VER:]
             nodes = None
             # the replay counted its dead bytes; the map loads again on use
             self._evict(ino)
@@ -1186,7 +1198,7 @@ class LogStore:
         self._load(ino)
         st = self.stamps.pop(ino, None)
         if st is not None:
-            self._role_dead(st[4], st[5])
+            self._role_dead(st[_STAMP_ADDR], st[_STAMP_NSIZE])
         if ino in self.loaded:
             self.loaded.remove(ino)
         self.data_blocks.pop(ino)
@@ -1220,7 +1232,7 @@ class LogStore:
             self._inode_body(ino, rec)
         st = self.stamps.get(ino)
         if st is not None:
-            size, mt, ct = st[0], st[1], st[2]
+            size, mt, ct = st[_STAMP_FSIZE], st[_STAMP_MTIME], st[_STAMP_CTIME]
         return Inode(i, mode, uid, gid, mt, ct, size, nlink, flags, rdev,
                      birth)
 
@@ -1422,10 +1434,10 @@ class LogStore:
                 # reads erased and its header reads the same as at mount
                 # (an interrupted header program can read unstably)
                 hdr = unpack_block_header(self.blocks.read(b * self.es,
-                                                     BLOCK_HDR_SIZE))
-                if hdr is None or hdr[1] != self.blocks.ec[b] or not self._erased(
-                        b * self.es + self.data_start,
-                        self.es - self.data_start):
+                                                           BLOCK_HDR_SIZE))
+                if hdr is None or hdr[1] != self.blocks.ec[b] or \
+                        not self._erased(b * self.es + self.data_start,
+                                         self.es - self.data_start):
                     self._erase(b)
                     continue
             self.blocks.state[b] = OPEN
@@ -1932,7 +1944,7 @@ class LogStore:
             rec = self.links.get(f[0])
         elif t == NODE_DATA:
             st = self.stamps.get(f[0])
-            if st is not None and st[4] == nd.addr:
+            if st is not None and st[_STAMP_ADDR] == nd.addr:
                 return True
             self._load(f[0])
             for ps, pe, ent in self.extents.get(f[0]) or ():
@@ -1956,7 +1968,7 @@ class LogStore:
             return False
         elif t == NODE_COMMIT:
             st = self.streams.get(f[0])
-            return st is not None and st[1] == nd.addr
+            return st is not None and st[_STREAM_ADDR] == nd.addr
         elif t == NODE_RESET:
             return self.reset_rec is not None and \
                 self.reset_rec[1] == nd.addr and self._reset_needed(nd.addr)
@@ -1985,8 +1997,9 @@ class LogStore:
         if t == NODE_DATA or t == NODE_TRUNCATE:
             self._holds(f[0], new_addr)
             st = self.streams.get(nd.txn) if nd.flags & F_PROV else None
-            if st is not None and new_addr // self.es not in st[3]:
-                st[3].append(new_addr // self.es)
+            nb = new_addr // self.es
+            if st is not None and nb not in st[_STREAM_BLOCKS]:
+                st[_STREAM_BLOCKS].append(nb)
             for ps, pe, ent in self.extents.get(f[0]) or ():
                 if ent[3] == old:
                     ent[3] = new_addr
@@ -1996,8 +2009,8 @@ class LogStore:
             if n is not None:
                 self.roles[new_addr] = n
             st = self.stamps.get(f[0])
-            if st is not None and st[4] == old:
-                self.stamps[f[0]] = st[:4] + (new_addr, nsize)
+            if st is not None and st[_STAMP_ADDR] == old:
+                self.stamps[f[0]] = st[:_STAMP_ADDR] + (new_addr, nsize)
             for tr in self.truncs.get(f[0]) or ():
                 if tr[2] == old:
                     tr[2] = new_addr
@@ -2008,8 +2021,8 @@ class LogStore:
                               for a, s in self.void_recs]
             return
         if t == NODE_COMMIT:
-            self.streams[f[0]][1] = new_addr
-            self.streams[f[0]][2] = nsize
+            self.streams[f[0]][_STREAM_ADDR] = new_addr
+            self.streams[f[0]][_STREAM_NSIZE] = nsize
             return
         if t == NODE_RESET:
             self.reset_rec = (self.reset_rec[0], new_addr, nsize)
@@ -2059,10 +2072,10 @@ class LogStore:
                     table[key] = rec[:4] + (max(nolder, 0),)
         for sid in list(self.streams):
             st = self.streams[sid]
-            if b in st[3]:
-                st[3].remove(b)
-                if not st[3]:       # no provisional node of it is left
-                    self._kill(st[1], st[2])
+            if b in st[_STREAM_BLOCKS]:
+                st[_STREAM_BLOCKS].remove(b)
+                if not st[_STREAM_BLOCKS]:  # no provisional node of it left
+                    self._kill(st[_STREAM_ADDR], st[_STREAM_NSIZE])
                     del self.streams[sid]
         if not self.garbage_blocks and self.void_recs:
             self._drop_voids()
@@ -2141,7 +2154,7 @@ class LogStore:
         """(bsize, frsize, blocks, bfree, bavail, files, ffree, favail,
         flag, namemax), sizes in erase blocks."""
         free = self.free_bytes()
-        usable = sum(1 for b in range(self.nblocks) if self.blocks.state[b] != BAD)
+        usable = self.nblocks - self.blocks.count(BAD)
         blocks = max(usable - RESERVED_BLOCKS, 0)
         bfree = min(free // self.es, blocks)
         return (self.es, self.es, blocks, bfree, bfree, len(self.inodes),
@@ -2190,7 +2203,7 @@ class LogStore:
         c["erase_max"] = max(ecs) if ecs else 0
         c["erase_min"] = min(ecs) if ecs else 0
         c["erase_mean"] = (sum(ecs) / len(ecs)) if ecs else 0
-        c["erase_total"] = sum(self.blocks.ec)   # over the chip's life (headers)
+        c["erase_total"] = sum(self.blocks.ec)  # the chip's life (headers)
         states = [0] * len(STATE_NAMES)
         for st in self.blocks.state:
             states[st] += 1
