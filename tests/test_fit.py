@@ -57,9 +57,12 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # free-block reserve and the 37-byte mount records: 84,690 B of .mpy,
 # 149,600 B of heap from .mpy, 72,672 B from ROMFS (83,641 / 147,776 /
 # 71,648 before the last three).
+# The store split into ovl.store (issue 10 item 10) brought the first two
+# down to 83,878 and 148,768 B (ROMFS 73,152 B: an 18th module, within
+# the margin); they are pinned at that.
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the issue's goal (a strict xfail until it is met).
-CODE_BUDGET = {"mpy_bytes": 84690 + 1024, "import_mpy": 149600 + 2048,
+CODE_BUDGET = {"mpy_bytes": 83878 + 1024, "import_mpy": 148768 + 2048,
                "import_romfs": 72672 + 1024}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
