@@ -6,7 +6,7 @@ runs under CPython and the real micropython.
 """
 
 COMMON = """
-from ovl.checkpoint import (PieceWriter, PieceReader, CheckpointError,
+from ovl.store.checkpoint import (PieceWriter, PieceReader, CheckpointError,
     PIECE_MAX, SEC_INODES, SEC_ENTRIES, SEC_POSITION, pack_position,
     unpack_position_head, position_block, position_matches, save_table,
     restore_table)
@@ -106,8 +106,8 @@ print(position_matches(d, 3, 10, 4096), position_matches(d, 3, 10, 8192),
 def test_index_tables_restore_identical_from_pieces(runtime):
     out = run(runtime, """
 from ovl_sim.simflash import SimFlash
-from ovl.logstore import LogStore, ROOT_INO
-from ovl.store_index import InodeTable, EntryTable
+from ovl.store import LogStore, ROOT_INO
+from ovl.store.index import InodeTable, EntryTable
 
 f = SimFlash(256 * 1024, 4096, 256)
 s = LogStore.format(f)
@@ -156,7 +156,7 @@ assert sorted(inodes.items()) == sorted(s.inodes.items())
 for ino in s.inodes:
     assert inodes.birth(ino) == s.inodes.birth(ino)
     assert s.data_blocks.blocks(ino) == \\
-        __import__('ovl.store_index').store_index.BlockSets(inodes).blocks(ino)
+        __import__('ovl.store.index').store.index.BlockSets(inodes).blocks(ino)
 same = 0
 for key in names:
     assert entries.get(key) == s.entries.get(key), key
@@ -200,8 +200,8 @@ def test_table_pieces_cost_about_the_rows(runtime):
 
 
 STATE_SCRIPT = """
-from ovl.checkpoint import (PieceWriter, PieceReader, snapshot, restore,
-                            STATE)
+from ovl.store.checkpoint import (PieceWriter, PieceReader, snapshot, restore,
+                            STATE, BLOCK_COLUMNS)
 
 def same_state(a, b):
     assert sorted(a.inodes.items()) == sorted(b.inodes.items())
@@ -214,6 +214,8 @@ def same_state(a, b):
     assert (a.wsum is None) == (b.wsum is None)
     if a.wsum is not None:
         assert a.wsum.parts == b.wsum.parts and a.wsum.n == b.wsum.n
+    for name in BLOCK_COLUMNS:
+        assert getattr(a.blocks, name) == getattr(b.blocks, name), name
     for name in STATE:
         assert getattr(a, name) == getattr(b, name), name
 

@@ -707,7 +707,7 @@ def test_shell_bad_lines_are_one_error_record_each(tmp_path):
 API_LIMITS = r"""
 import os
 from ovl_sim.simflash import SimFlash
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount
 flash = SimFlash(1 << 18, 4096, 256)

@@ -6,7 +6,7 @@ passes the same workloads."""
 import pytest
 
 from host_tools.crash import engine as ct
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 
 
 class _SplitTxn:

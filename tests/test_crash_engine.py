@@ -156,7 +156,7 @@ def test_twins_share_a_crc32_in_any_parent():
     under CRC-32 whatever start value or prefix a parent gives it, and
     under the store's own name hash where it has one."""
     from binascii import crc32
-    from ovl import store_index
+    from ovl.store import index as store_index
     assert wl.crc32_collisions(2) == wl.COLLIDING_NAMES[:2]
     for a, b in wl.COLLIDING_NAMES:
         a, b = a.encode(), b.encode()

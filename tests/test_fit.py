@@ -52,7 +52,7 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # files and from a ROMFS image.  Measured on 2026-12-05 with
 # `python -m host_tools.bench.fit --code` (docs/FIT.md, "Code size"),
 # after its third round (the reader, compat, the overlay), the hashed
-# store index (ovl.store_index, imported by logstore: counted in its line;
+# store index (ovl.store.index, imported by the store: counted in its line;
 # names read from flash), GC's file-by-file liveness check, the restored
 # free-block reserve and the 37-byte mount records: 84,690 B of .mpy,
 # 149,600 B of heap from .mpy, 72,672 B from ROMFS (83,641 / 147,776 /
@@ -206,8 +206,8 @@ print(sorted(vfs.VfsRom(rom).ilistdir("/ovl"))[0][0])
 IMPORT_MPY = r"""
 import sys
 sys.path.insert(0, %(dir)r)
-import ovl.squashfs, ovl.logstore
-print(ovl.squashfs.__file__, ovl.logstore.__file__)
+import ovl.squashfs, ovl.store
+print(ovl.squashfs.__file__, ovl.store.__file__)
 """
 
 
@@ -231,7 +231,7 @@ def test_mpy_and_romfs_images_load(work, setups, mpy):
     assert out[1] == "__init__.mpy"
     # the .mpy files are of the format this micropython loads
     out = mpy(IMPORT_MPY % {"dir": setup.mpy_dir}).split("\n")
-    assert out[0] == "%s/ovl/squashfs.mpy %s/ovl/logstore.mpy" % (
+    assert out[0] == "%s/ovl/squashfs.mpy %s/ovl/store/__init__.mpy" % (
         setup.mpy_dir, setup.mpy_dir)
 
 

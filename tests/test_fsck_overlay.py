@@ -8,7 +8,7 @@ import os
 import shutil
 
 from host_tools.commands.store import open_upper_image
-from ovl.logstore import LogStore, ROOT_INO
+from ovl.store import LogStore, ROOT_INO
 
 from test_backup import ovl
 
@@ -88,7 +88,7 @@ def test_a_damaged_link_index_is_found(tmp_path, runtime):
     # the same checks in the device code, as the agent's FS_FSCK runs them
     script = """
 from ovl.dirlower import DirLower
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.overlay import Overlay
 from ovl_sim.simflash import SimFlash
 data = open(%r, "rb").read()

@@ -50,7 +50,7 @@ def test_lost_flush_is_reported_by_its_own_handle(lower):
     at fsync/close)."""
     from ovl import compat
     from ovl.dirlower import DirLower
-    from ovl.logstore import LogStore
+    from ovl.store import LogStore
     from ovl.overlay import mount
     from ovl_sim.simflash import SimFlash
 
@@ -75,7 +75,7 @@ def test_lost_flush_is_reported_by_its_own_handle(lower):
 def test_sync_reports_a_lost_flush(lower):
     from ovl import compat
     from ovl.dirlower import DirLower
-    from ovl.logstore import LogStore
+    from ovl.store import LogStore
     from ovl.overlay import mount
     from ovl_sim.simflash import SimFlash
 

@@ -25,7 +25,7 @@ import pytest
 
 from ovl import compat
 from ovl.dirlower import DirLower
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.overlay import mount
 from ovl_sim.simflash import SimFlash, Xorshift
 

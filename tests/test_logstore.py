@@ -10,7 +10,7 @@ import pytest
 COMMON = """
 from ovl_sim.simflash import SimFlash, Xorshift
 from ovl_sim.simflash import PowerCut
-from ovl.logstore import LogStore, ROOT_INO, WHITEOUT, F_OPAQUE
+from ovl.store import LogStore, ROOT_INO, WHITEOUT, F_OPAQUE
 from ovl import compat
 
 def content(s, ino):
@@ -273,7 +273,7 @@ f = SimFlash(32 * 1024, 2048, 256)
 s = random_ops(f, 7, 400, 25)
 c = s.counters()
 again = LogStore.mount(f)
-print(s.dead == again.dead, f.counters()['erases'] > 16,
+print(s.blocks.dead == again.blocks.dead, f.counters()['erases'] > 16,
       again.counters()['summaries_used'] > 0, c['bytes_in_use'] > 0)
 """)
     assert out == ["True", "True", "True", "True"]
@@ -339,7 +339,7 @@ s = LogStore.format(f)
 a = create(s, ROOT_INO, 'a', b'A' * 1000)
 head = s.wblock
 f.mark_bad(head, on='program')         # the open block fails next program
-free = [b for b in range(16) if s.state[b] == 0]
+free = [b for b in range(16) if s.blocks.state[b] == 0]
 f.mark_bad(free[0], on='both')
 f.mark_bad(free[1], on='erase')
 b = create(s, ROOT_INO, 'b', b'B' * 3000)
@@ -413,7 +413,7 @@ t.commit()
 r = s.fsck()
 print(r['errors'], r['orphans'] == [o], len(r['warnings']))
 # flip bits inside a closed block's nodes: the CRCs catch it
-full = [b for b in range(16) if s.state[b] == 2]
+full = [b for b in range(16) if s.blocks.state[b] == 2]
 f.flip_bits(3, seed=1, region=(full[0] * 2048 + 40, full[0] * 2048 + 400))
 r = s.fsck()
 print(len(r['errors']) > 0)
@@ -444,7 +444,7 @@ s = random_ops(f, 9, 80, 100)
 want = dump(s)
 m = LogStore.mount(f)
 c = m.counters()
-full = [b for b in range(16) if m.state[b] == 2]
+full = [b for b in range(16) if m.blocks.state[b] == 2]
 print(c['summaries_used'] == len(full), c['mount_bytes_read'] < 16 * 2048)
 # wreck one summary tail and another summary's body
 f.mem[full[0] * 2048 + 2040:full[0] * 2048 + 2048] = b'\\x00' * 8
@@ -493,7 +493,7 @@ def test_mount_refuses_a_flash_of_another_block_count(runtime):
     partition) is refused with BlockCountError, not mounted as a smaller or
     larger store; a version-1 header (no block count) asks to reformat."""
     out = run(runtime, """
-from ovl.log_format import BlockCountError, CorruptError
+from ovl.store.format import BlockCountError, CorruptError
 from ovl.flash import Region
 f = SimFlash(64 * 1024, 4096, 256)
 s = LogStore.format(f)
@@ -531,7 +531,7 @@ STAMPS = """
 def node_types(s):
     out = {}
     for b in range(s.nblocks):
-        if s.state[b] in (1, 2):
+        if s.blocks.state[b] in (1, 2):
             for nd in s._scan(b)[0]:
                 out[nd.type] = out.get(nd.type, 0) + 1
     return out
@@ -551,7 +551,7 @@ def test_a_change_costs_the_same_wherever_the_log_head_is(runtime):
     header and tail.  bytes_summary counts
     the summaries programmed: the rest are nodes."""
     out = run(runtime, """
-from ovl.log_format import node_size, SUMMARY_TAIL_SIZE
+from ovl.store.format import node_size, SUMMARY_TAIL_SIZE
 f = SimFlash(64 * 1024, 4096, 256)
 s = LogStore.format(f)
 a = create(s, ROOT_INO, 'a')
@@ -633,7 +633,7 @@ i = s.get(a)
 print(oct(i.mode), i.size, i.mtime)
 want = dump(s)
 m = LogStore.mount(f)
-print(dump(m) == want, m.fsck()['errors'], m.dead == s.dead,
+print(dump(m) == want, m.fsck()['errors'], m.blocks.dead == s.blocks.dead,
       content(m, a) == b'w' * 40)
 """)
     assert out == ["0", "1", "300", "50", "51",
@@ -672,7 +672,7 @@ i = s.get(a)
 print(i.size, i.mtime, s.fsck()['errors'])
 m = LogStore.mount(f)
 i = m.get(a)
-print(i.size, i.mtime, content(m, a) == b'n' * 77, m.dead == s.dead,
+print(i.size, i.mtime, content(m, a) == b'n' * 77, m.blocks.dead == s.blocks.dead,
       m.fsck()['errors'])
 """)
     assert out == ["True", "True", "True", "77", "500", "[]",
@@ -684,7 +684,7 @@ def test_writing_a_file_whose_map_was_evicted_counts_space_once(runtime):
     that reloads one (a write, or an inode node that ends a stamp) must not
     replay its own nodes as well, or their space is counted dead twice."""
     out = run(runtime, """
-from ovl.logstore import EXTENT_CACHE
+from ovl.store import EXTENT_CACHE
 f = SimFlash(64 * 1024, 4096, 256)
 s = LogStore.format(f)
 a = create(s, ROOT_INO, 'a', b'x' * 100)
@@ -713,7 +713,7 @@ t.write(a, 0, b'k')
 t.commit()
 steps.append(s.fsck()['errors'])
 m = LogStore.mount(f)
-print(steps, m.dead == s.dead, content(m, a) == b'k' + b'x' * 9 + b'z' * 5 +
+print(steps, m.blocks.dead == s.blocks.dead, content(m, a) == b'k' + b'x' * 9 + b'z' * 5 +
       b'x' * 85 + b'w' * 5)
 """)
     assert out == ["True", "[[],", "[],", "[]]", "True", "True"]
@@ -747,8 +747,8 @@ t.commit()
 rewrite(200, b'e' * 1400)      # [200,1600) at 1600; t is hidden
 before = s.fsck()['errors']
 s.gc(1)
-print(ob != tb, s.state[tb] == 0, before, s.fsck()['errors'],
-      LogStore.mount(f).dead == s.dead,
+print(ob != tb, s.blocks.state[tb] == 0, before, s.fsck()['errors'],
+      LogStore.mount(f).blocks.dead == s.blocks.dead,
       content(s, a) == b'd' * 200 + b'e' * 1400)
 """)
     assert out == ["True", "True", "[]", "[]", "True", "True"]
@@ -763,7 +763,7 @@ LogStore.extent_cache = 1
 f = SimFlash(32 * 1024, 2048, 256)
 s = random_ops(f, 21, 300, 20)
 again = LogStore.mount(f)
-print(s.dead == again.dead, s.fsck()['errors'], again.fsck()['errors'])
+print(s.blocks.dead == again.blocks.dead, s.fsck()['errors'], again.fsck()['errors'])
 """)
     assert out == ["True", "[]", "[]"]
 
@@ -959,7 +959,7 @@ def test_an_image_of_format_3_is_refused_naming_both_versions(runtime):
     out = run(runtime, """
 import struct
 from ovl.compat import crc32
-from ovl.log_format import CorruptError
+from ovl.store.format import CorruptError
 head = struct.pack('<IBBHIIII', 0x6B6C766F, 3, 0, 4, 1, 1, 4096, 16)
 old = SimFlash(64 * 1024, 4096, 256)
 old.mem[:28] = head + struct.pack('<I', crc32(head))
@@ -973,7 +973,7 @@ except CorruptError as e:
 
 BITFLIP = """
 import sys
-from ovl.log_format import CorruptError
+from ovl.store.format import CorruptError
 
 def shape(f, kind):
     # a small store of some shape; returns the dumps after each txn
@@ -1023,13 +1023,13 @@ def used(s, f):
     out = []
     es = s.es
     for b in range(s.nblocks):
-        if s.state[b] not in (1, 2):
+        if s.blocks.state[b] not in (1, 2):
             continue
         base = b * es
         out += range(base, base + 32)
         end = s.wpos if b == s.wblock else s._scan(b)[1]
         out += range(base + s.data_start, base + end)
-        if s.state[b] == 2:
+        if s.blocks.state[b] == 2:
             out += range(base + es - 8, base + es)
     return [a for a in out if f.mem[a] != 0xFF or a % es < 32]
 
@@ -1111,7 +1111,7 @@ def test_damage_answers_eio_where_it_is_and_fsck_names_it(runtime):
 import struct
 def node_at(s, ino, ntype):
     for b in range(s.nblocks):
-        if s.state[b] in (1, 2):
+        if s.blocks.state[b] in (1, 2):
             for nd in s._scan(b)[0]:
                 if nd.type == ntype and nd.fields[0] == ino:
                     found = nd
@@ -1133,7 +1133,7 @@ print(len(r['errors']), 'inode %d' % a in r['errors'][0])
 # the inode node of b, in a closed block
 f.restore(good)
 nd = node_at(s, b, 1)
-print(s.state[nd.addr // 2048] == 2)
+print(s.blocks.state[nd.addr // 2048] == 2)
 f.mem[nd.addr + 40] ^= 0x01
 m = LogStore.mount(f)
 print(eio(m.get, b), m.lookup(ROOT_INO, 'b') == b, content(m, c) == b'c' * 1500)
@@ -1170,7 +1170,7 @@ def test_names_stay_on_flash_and_colliding_hashes_stay_apart(runtime):
     block whose body fails its CRC (its summary entry intact, so mount
     does not read it) answers EIO once a lookup reads it."""
     out = run(runtime, """
-from ovl.store_index import EntryTable
+from ovl.store.index import EntryTable
 f = SimFlash(64 * 1024, 2048, 256)
 s = LogStore.format(f)
 d = create(s, ROOT_INO, 'file0042.txt')
@@ -1217,7 +1217,7 @@ s = LogStore.format(f)
 x = create(s, ROOT_INO, 'x', b'x' * 1500)
 y = create(s, ROOT_INO, 'y', b'y' * 1500)
 for b in range(s.nblocks):
-    for nd in (s._scan(b)[0] if s.state[b] == 2 else []):
+    for nd in (s._scan(b)[0] if s.blocks.state[b] == 2 else []):
         if nd.type == 3 and nd.fields[2] == b'x':
             at = nd.addr
 f.mem[at + 24 + 8] ^= 0x04
@@ -1467,8 +1467,8 @@ def test_mount_records_hold_more_nodes_than_pass_1_counted(runtime):
     end, each read back with its 48-bit version, offset and range; a
     truncation keeps its type and flags apart."""
     out = run(runtime, """
-from ovl.store_index import MountData, MOUNT_CHUNK
-from ovl.log_format import Node, NODE_DATA, NODE_TRUNCATE
+from ovl.store.index import MountData, MOUNT_CHUNK
+from ovl.store.format import Node, NODE_DATA, NODE_TRUNCATE
 for count in (0, 3, MOUNT_CHUNK):
     d = MountData(count)
     for i in range(MOUNT_CHUNK + 5):

@@ -81,7 +81,7 @@ def near_full(fill, seed, steps, kinds, check_every):
     same = True
     for name, ino, buf in files:
         same = same and content(s, ino) == bytes(buf)
-    return found, same, LogStore.mount(f).dead == s.dead
+    return found, same, LogStore.mount(f).blocks.dead == s.blocks.dead
 
 BOUNDED = LogStore._worth
 

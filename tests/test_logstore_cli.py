@@ -24,7 +24,7 @@ def test_format_info_fsck_roundtrip(tmp_path):
     # write through the store API, as the overlay does, then inspect
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
     from host_tools.commands.store import open_upper_image
-    from ovl.logstore import LogStore, ROOT_INO
+    from ovl.store import LogStore, ROOT_INO
     flash = open_upper_image(img)
     s = LogStore.mount(flash)
     for i in range(30):
@@ -147,7 +147,7 @@ def add_file(img, name=b"kept", data=b"user data"):
     """One file in the upper image's root, through the store API."""
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
     from host_tools.commands.store import open_upper_image
-    from ovl.logstore import LogStore, ROOT_INO
+    from ovl.store import LogStore, ROOT_INO
     flash = open_upper_image(img)
     s = LogStore.mount(flash)
     t = s.begin()
@@ -228,7 +228,7 @@ def test_fsck_exit_status_follows_fsck(tmp_path):
     assert ovl("fsck", img).returncode == 0
     # An orphan: an inode no name reaches (its data can never be read).
     from host_tools.commands.store import open_upper_image
-    from ovl.logstore import LogStore
+    from ovl.store import LogStore
     flash = open_upper_image(img)
     s = LogStore.mount(flash)
     t = s.begin()

@@ -283,7 +283,7 @@ for seed in range(SEEDS):
         errors = m.fsck()['errors']
         again = LogStore.mount(f)
         assert not errors, (seed, k, mode, errors)
-        assert dump(again) == dump(m) and again.dead == m.dead, (seed, k)
+        assert dump(again) == dump(m) and again.blocks.dead == m.blocks.dead, (seed, k)
         cases += 1
 print(cases, cut * 10 > cases * 9)
 """
@@ -342,14 +342,14 @@ def wedge_prone(f):
     # copies dead (a remount keeps the originals, read later) and a head
     # block too full to take them again.
     m = LogStore.mount(f)
-    if m.state.count(FREE) != 1 or m.wblock is None:
+    if m.blocks.count(FREE) != 1 or m.wblock is None:
         return False
-    full = [b for b in range(m.nblocks) if m.state[b] == FULL]
-    v = max(full, key=lambda b: m.dead[b])
-    live = m.es - m.data_start - m.dead[v]
+    full = [b for b in range(m.nblocks) if m.blocks.state[b] == FULL]
+    v = max(full, key=lambda b: m.blocks.dead[b])
+    live = m.es - m.data_start - m.blocks.dead[v]
     room = m._room()
     return 2 * live > m.log_end - m.data_start + room and \
-        m.wblock < v and m.state.index(FREE) < v
+        m.wblock < v and m.blocks.state.find(bytes((FREE,))) < v
 
 def setup():
     f = SimFlash(12 * 2048, 2048, 256)

@@ -6,7 +6,7 @@ and erase through to its file (a killed server is a power cut)."""
 def test_rdev_and_symlink_utime(runtime, tmp_path):
     out = runtime(r"""
 from ovl_sim.simflash import SimFlash
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount
 flash = SimFlash(1 << 19, 4096, 256)

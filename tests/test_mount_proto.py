@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from ovl.dirlower import DirLower
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.overlay import mount
 from ovl.paths import S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG
 from ovl_sim.simflash import SimFlash

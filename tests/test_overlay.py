@@ -8,7 +8,7 @@ import pytest
 
 from ovl import compat
 from ovl.dirlower import DirLower
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.overlay import Overlay, mount
 from ovl.overlay.meta import UPPER_INO_BASE
 from ovl_sim.simflash import SimFlash

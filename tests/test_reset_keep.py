@@ -15,7 +15,7 @@ from test_overlay import Rig, build_lower
 SCRIPT = """
 import json
 from ovl.dirlower import DirLower
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.overlay import mount
 from ovl_sim.simflash import SimFlash
 flash = SimFlash(1 << 18, 4096, 256)

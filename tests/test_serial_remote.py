@@ -196,7 +196,7 @@ def test_remote_fsck_exit_status_follows_fsck(booted):
     from host_tools.cli import main as cli_main
     from ovl_sim.board_runner import load_board
     from ovl.flash import Region
-    from ovl.logstore import LogStore
+    from ovl.store import LogStore
     from ovl_sim.simflash import SimFlash
     b, link, root = booted
     remote_put(link, "/etc/motd", b"changed\n")
@@ -247,7 +247,7 @@ def test_agent_start_removes_a_committed_put_temporary(tmp_path):
     from ovl.board import Board
     from ovl.dirlower import DirLower
     from ovl.flash import Region
-    from ovl.logstore import LogStore
+    from ovl.store import LogStore
     from ovl.overlay import mount
     from ovl_sim.simflash import SimFlash
     (tmp_path / "etc").mkdir()

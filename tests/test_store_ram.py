@@ -4,12 +4,12 @@
 micropython with a fixed heap.
 
 Goal (issue 10): kept <= 16 KiB + 24 B per upper inode, peak <= 1.5 x
-kept.  The hashed tables of ovl.store_index (names read from flash) keep
+kept.  The hashed tables of ovl.store.index (names read from flash) keep
 about 77 B a file, not yet 24 (versions, node sizes and nolder are still
 in RAM, see docs/STORE.md), so KEPT_BUDGET pins today's figures as a
 regression budget: it fails when the store keeps more than today.  The
 peak is mostly what is kept plus the packed data records mount replays
-(37 B a data node, ovl.store_index.MountData; 64 B put it at 1.75 x kept
+(37 B a data node, ovl.store.index.MountData; 64 B put it at 1.75 x kept
 at 500 files); it is held to the goal, and PEAK_BUDGET pins it as well.
 """
 

@@ -88,7 +88,7 @@ import json, sys
 from ovl.flash import BytesSource
 from ovl_sim.simflash import SimFlash
 from ovl.squashfs import SquashFS
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.overlay import mount
 from ovl import upgrade, compat
 
@@ -327,7 +327,7 @@ import sys
 from ovl.flash import BytesSource
 from ovl.mtd import MtdFlash
 from ovl.squashfs import SquashFS
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.overlay import mount
 from ovl import upgrade
 

@@ -14,7 +14,7 @@ LOWER_TREE = {
 SCRIPT = r"""
 import os, sys, vfs
 from ovl_sim.simflash import SimFlash
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount
 from ovl.vfs import OvlVfs
@@ -93,7 +93,7 @@ def test_vfs_under_micropython(mpy, lower_dir):
 def test_overlay_module_runs_on_both_runtimes(runtime, lower_dir):
     script = "LOWER = %r\n" % lower_dir + r"""
 from ovl_sim.simflash import SimFlash
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount
 flash = SimFlash(1 << 19, 4096, 256)
@@ -119,7 +119,7 @@ print(o.diff())
 PREAMBLE = r"""
 import os
 from ovl_sim.simflash import SimFlash
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount
 flash = SimFlash(1 << 19, 4096, 256)

@@ -289,7 +289,7 @@ def mount_slot(board, flash, slot, previous=None, reset=False):
                 old = None      # not an image the overlay could have used
         region = Region(flash, upper.offset, upper.size, upper.name)
         if region.read(0, 64) == b"\xff" * 64 and is_blank(region):
-            from ovl.logstore import LogStore
+            from ovl.store import LogStore
             LogStore.format(region)     # first boot: an empty upper
             notes.append("formatted the blank upper partition %s"
                          % upper.name)
@@ -300,7 +300,7 @@ def mount_slot(board, flash, slot, previous=None, reset=False):
                 raise
             # A factory reset asked for by the button: an upper that does
             # not even mount is formatted (its keep list is lost).
-            from ovl.logstore import LogStore
+            from ovl.store import LogStore
             LogStore.format(region)
             notes.append("factory reset: the upper did not mount (%s), so it"
                          " was formatted; nothing kept" % (str(e) or

@@ -393,7 +393,7 @@ def carry_over_from(previous, new_lower, store, options):
     previous (its recorded identity), carry over from it first."""
     from ovl.overlay import Overlay
     from ovl.overlay.meta import META_LOWER_ID, identity_bytes
-    from ovl.logstore import ROOT_INO
+    from ovl.store import ROOT_INO
     recorded = store.get_meta(ROOT_INO, META_LOWER_ID)
     if recorded is None:
         return None

@@ -148,7 +148,7 @@ def run():
     if P["store"] == "ovl":
         from ovl.squashfs import SquashFS
         from ovl.overlay import mount
-        from ovl.logstore import LogStore
+        from ovl.store import LogStore
         from ovl.vfs import OvlVfs
     else:
         from ovl.blockdev import FlashBlockDevice
@@ -514,7 +514,7 @@ if %(qstrs)r:
 '''
 # Leaves first, so each module's line counts itself, not its imports.
 IMPORT_ORDER = ("ovl", "ovl.compat", "ovl.paths", "ovl.lower", "ovl.flash",
-                "ovl.squashfs_format", "ovl.squashfs", "ovl.log_format")
+                "ovl.squashfs_format", "ovl.squashfs")
 
 
 def import_heap(setup, modules, romfs, qstrs=False):
@@ -761,7 +761,7 @@ def linux_row(files=LINUX_FILES, lower_files=LOWER_FILES):
     import tracemalloc
     from host_tools.image.mkimage import build_image
     from ovl.flash import BytesSource
-    from ovl.logstore import LogStore
+    from ovl.store import LogStore
     from ovl.overlay import mount
     from ovl_sim.simflash import SimFlash
     from ovl.squashfs import SquashFS

@@ -21,7 +21,7 @@ import os
 import tempfile
 
 from ovl.dirlower import DirLower
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.overlay import mount
 from ovl_sim.simflash import SimFlash
 

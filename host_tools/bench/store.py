@@ -48,7 +48,7 @@ def progress(what):
     sys.stderr.write('%7.1f s %s\n' % (time.ticks_diff(time.ticks_ms(), T0)
                                         / 1000, what))
 from ovl_sim.simflash import SimFlash, Xorshift
-from ovl.logstore import LogStore, ROOT_INO
+from ovl.store import LogStore, ROOT_INO
 from ovl.blockdev import FlashBlockDevice
 from _counted_reads import CountedReadBlockDevice
 from ovl.overlay import mount as overlay_mount

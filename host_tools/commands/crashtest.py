@@ -65,7 +65,7 @@ def add_arguments(p):
     p.add_argument("--no-shrink", action="store_true",
                    help="do not shrink failing workloads")
     p.add_argument("--store", metavar="MODULE:CLASS",
-                   help="store class to test (default ovl.logstore:LogStore;"
+                   help="store class to test (default ovl.store:LogStore;"
                         " used to check the oracle with broken doubles)")
 
 

@@ -91,7 +91,7 @@ def counters_line(flash, since=None):
 
 def run(args):
     from host_tools.image.mkimage import build_image
-    from ovl.logstore import LogStore
+    from ovl.store import LogStore
     from ovl.flash import write_blocks
     from ovl_sim.simflash import PowerCut
 

@@ -14,8 +14,8 @@ import sys
 
 from ovl.flash import Region
 from ovl_sim.simflash import SimFlash
-from ovl.logstore import LogStore, ROOT_INO, STATE_NAMES
-from ovl.log_format import BLOCK_HDR_SIZE, BlockCountError, \
+from ovl.store import LogStore, ROOT_INO, STATE_NAMES
+from ovl.store.format import BLOCK_HDR_SIZE, BlockCountError, \
     unpack_block_header
 from host_tools.boards import SIM_FLASH_LIMIT, load_board
 from host_tools.cli import CliError, one_line
@@ -340,8 +340,8 @@ def store_info(store):
     from ovl.flash_host import geometry
     c = store.counters()
     info = {"geometry": geometry(store.flash), "counters": c,
-            "erase_counts": list(store.ec),
-            "block_states": [STATE_NAMES[s] for s in store.state],
+            "erase_counts": list(store.blocks.ec),
+            "block_states": [STATE_NAMES[s] for s in store.blocks.state],
             "damaged": ["%s %d: %s" % (kind, n, why) for (kind, n), why
                         in sorted(store.damaged.items())]}
     return info

@@ -213,9 +213,9 @@ class Plan:
 # ----- the rig: everything that touches ovl -------------------------------------------
 
 def load_store_class(spec):
-    """None -> ovl.logstore.LogStore; a class; or 'module:Class'."""
+    """None -> ovl.store.LogStore; a class; or 'module:Class'."""
     if spec is None:
-        from ovl.logstore import LogStore
+        from ovl.store import LogStore
         return LogStore
     if isinstance(spec, str):
         module, _, name = spec.partition(":")

@@ -1,5 +1,5 @@
 """Bytes the index tables of a store take as checkpoint pieces (and its
-whole state, tables included, as ovl.checkpoint.snapshot gives it), against
+whole state, tables included, as ovl.store.checkpoint.snapshot gives it), against
 what its mount reads (docs/STORE.md, "Checkpoint").  Arguments: files
 (default 2000), written one a transaction, 200 bytes each, 100 to a
 directory, and the NOR's size in MiB (default 16, with 64 KiB blocks:
@@ -8,8 +8,8 @@ Runs on both runtimes; prints one line of figures."""
 import sys
 
 from ovl_sim.simflash import SimFlash
-from ovl.logstore import LogStore, ROOT_INO
-from ovl.checkpoint import (PieceWriter, save_table, snapshot, SEC_INODES,
+from ovl.store import LogStore, ROOT_INO
+from ovl.store.checkpoint import (PieceWriter, save_table, snapshot, SEC_INODES,
                             SEC_ENTRIES, SEC_SMALL)
 
 files = int(sys.argv[1]) if len(sys.argv) > 1 else 2000

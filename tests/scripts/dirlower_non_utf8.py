@@ -7,7 +7,7 @@ import sys
 
 from checklib import outcome, report
 from ovl.dirlower import DirLower
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.overlay import mount
 from ovl_sim.simflash import SimFlash
 

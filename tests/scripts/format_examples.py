@@ -7,8 +7,8 @@ bytes; to regenerate them: PYTHONPATH=firmware python3 tests/scripts/format_exam
 """
 import binascii
 
-from ovl import log_format as F
-from ovl.logstore import LogStore, ROOT_INO
+from ovl.store import format as F
+from ovl.store import LogStore, ROOT_INO
 from ovl_sim.simflash import SimFlash
 
 ERASE = 1024                    # the smallest block FORMAT.md allows

@@ -294,7 +294,7 @@ class Cycles:
 
 def main():
     from ovl_sim.simflash import SimFlash
-    from ovl.logstore import LogStore
+    from ovl.store import LogStore
     from ovl.dirlower import DirLower
     from ovl.overlay import mount
     lower = sys.argv[1]

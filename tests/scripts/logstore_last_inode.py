@@ -3,7 +3,7 @@ inode: Txn.new_ino hands out 0xFFFFFFFE, the last number, then refuses
 with ENOSPC instead of 0xFFFFFFFF, and the store stays usable.  Reports
 labelled results."""
 from checklib import errno_outcome, report
-from ovl.logstore import LogStore, ROOT_INO
+from ovl.store import LogStore, ROOT_INO
 from ovl_sim.simflash import SimFlash
 
 

@@ -7,7 +7,7 @@ import sys
 
 from ovl import upgrade
 from ovl_sim.simflash import SimFlash
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount
 

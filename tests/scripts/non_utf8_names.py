@@ -12,7 +12,7 @@ import sys
 from checklib import errno_outcome, report
 from ovl import compat
 from ovl_sim.simflash import SimFlash
-from ovl.logstore import LogStore
+from ovl.store import LogStore
 from ovl.dirlower import DirLower
 from ovl.overlay import mount
 from ovl.vfs import OvlVfs

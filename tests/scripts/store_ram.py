@@ -15,7 +15,7 @@ import json
 import sys
 
 from ovl.flash import Flash
-from ovl.logstore import LogStore, ROOT_INO
+from ovl.store import LogStore, ROOT_INO
 
 CHIP = sys.argv[-2]
 FILES = int(sys.argv[-1])

@@ -73,7 +73,7 @@ class Overlay(Resolve, CopyUp):
         self._lroot = lower.lookup("/")
         self._root_ino = None
         if store is not None:
-            from ovl import logstore
+            from ovl import store as logstore
             self._logstore = logstore
             self._root_ino = logstore.ROOT_INO
             self._check_lower_identity()
@@ -340,7 +340,7 @@ def mount(lower, flash, readonly=False, previous=None, **options):
     readable (the other slot of an A/B board): files the new lower would
     break are completed from it first (ovl.upgrade.carry_over).
     """
-    from ovl.logstore import LogStore, ROOT_INO
+    from ovl.store import LogStore, ROOT_INO
     store = LogStore.mount(flash, readonly=readonly)
     flag = None if readonly else store.get_meta(ROOT_INO, meta.META_RESET)
     keep = None

@@ -12,9 +12,9 @@ story, docs/FORMAT.md gives the bytes.
 import struct
 
 from ovl import compat
-from ovl.compat import crc32
+from ovl.compat import crc32, const
 from ovl.flash import BadBlockError
-from ovl.log_format import (
+from ovl.store.format import (
     BLOCK_HDR_SIZE, NODE_HDR_SIZE, NODE_HDR_WIDE, F_COMMIT, F_TRUNC, F_STAMP, F_KEPT,
     CorruptError,
     NotFormattedError, BlockCountError, NODE_INODE, NODE_DELETE, NODE_DIRENT,
@@ -23,20 +23,22 @@ from ovl.log_format import (
     NODE_SUMMARY, INODE_BODY, DELETE_BODY, DIRENT_BODY, DIRENT_REMOVED,
     DIRENT_WHITEOUT, DATA_BODY, DATA_PREFIX, STAMP_BODY, STAMP_SIZE,
     STAMP1_BODY, STAMP1_SIZE, F_ONETIME, F_PROV, NODE_COMMIT, COMMIT_BODY,
-    VOID_BODY_SIZE, NO_BLOCK, COUNTER_MAX, KEY_PREFIX, header_fields,
+    VOID_BODY_SIZE, NO_BLOCK, KEY_PREFIX, header_fields,
     protected_len, damage_target, node_from, NODE_MAGIC,
     TRUNCATE_BODY, SYMLINK_BODY,
     META_BODY, META_DELETED, VOID_BODY, META_PREFIX, DIRENT_PREFIX,
     NAME_MAX, SYMLINK_MAX, META_KEY_MAX,
     META_VALUE_MAX, SUMMARY_TAIL_SIZE, SUMMARY_TAIL, SUMMARY_MAGIC,
     INODE_BODY_SIZE,
-    align, node_size, pack_block_header,
+    align, node_size,
     unpack_block_header, pack_node, unpack_node_header, restamp, F_WIDE,
     hdr_size, data_at,
-    parse_body, keep_len, data_prefix, summary_entry_size, Node, NODE_NAMES,
+    parse_body, keep_len, data_prefix, summary_entry_size, Node,
     SummaryBuilder,
     read_summary)
-from ovl.store_index import (MountData, InodeTable, BlockSets, EntryTable,
+from ovl.store.blocks import (Blocks, FREE, OPEN, FULL, UNKNOWN, BAD,
+                              STATE_NAMES)
+from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
                              replay_key, WHITEOUT_VALUE)
 
 ROOT_INO = 1
@@ -62,15 +64,26 @@ TXN_RAM = 4096         # data bytes a Txn holds before it streams them to
                        # flash as provisional nodes
 
 # block states
-FREE, OPEN, FULL, UNKNOWN, BAD = 0, 1, 2, 3, 4
-STATE_NAMES = ("free", "open", "full", "unknown", "bad")
 
 INODE_ATTRS = ("mode", "uid", "gid", "mtime", "ctime", "size", "nlink",
                "flags", "rdev")
 
 
-NO_VER = COUNTER_MAX + 1   # above every version: "no node yet"
 FF4 = b"\xff\xff\xff\xff"
+# Fields of the records kept per committed stream (store.streams: txn id
+# -> [version of its NODE_COMMIT, its addr, its size, blocks holding its
+# provisional nodes]) and per newest stamp (store.stamps: ino -> (file
+# size, mtime, ctime, version, addr, node size)).
+_STREAM_VER = const(0)
+_STREAM_ADDR = const(1)
+_STREAM_NSIZE = const(2)
+_STREAM_BLOCKS = const(3)
+_STAMP_FSIZE = const(0)
+_STAMP_MTIME = const(1)
+_STAMP_CTIME = const(2)
+_STAMP_VER = const(3)
+_STAMP_ADDR = const(4)
+_STAMP_NSIZE = const(5)
 HEADER_DAMAGE = -1     # damage list "type" of a mended block header
 NODE_MAGIC_BYTES = struct.pack("<H", NODE_MAGIC)
 
@@ -81,10 +94,6 @@ def stamp_size(stamp):
         return 0
     return STAMP1_SIZE if stamp[0] == stamp[1] else STAMP_SIZE
 
-
-# The order in which data nodes of one inode are replayed, mount and run
-# time alike (ovl.store_index.replay_key tells why).
-replay_order = replay_key
 
 
 class NoSpace(Exception):
@@ -161,13 +170,6 @@ class LogStore:
         if self.log_end - self.data_start < 512:
             raise ValueError("erase block of %d bytes is too small for the log"
                              " store" % self.es)
-        n = self.nblocks
-        self.state = [UNKNOWN] * n
-        self.ec = [0] * n
-        self.used = [0] * n          # end of the log in the block
-        self.dead = [0] * n          # bytes of it that GC may reclaim
-        self.minver = [NO_VER] * n
-        self.verified = set()        # blocks erased by this session
         self.garbage_blocks = set()  # hold nodes of discarded txns / junk
         self.void_recs = []          # (addr, nsize) of NODE_VOID records
         self.reset_rec = None        # (ver, addr, nsize) of the NODE_RESET
@@ -226,40 +228,20 @@ class LogStore:
                       "summaries_used": 0, "blocks_scanned": 0,
                       "corrupt_nodes": 0, "torn_tails": 0,
                       "gc_refused": 0, "bytes_summary": 0}
+        self.blocks = Blocks(flash, self.prog_unit, self.data_start,
+                             self.stats)
         # an erase must free a KiB (half a block's log on small blocks,
         # where a KiB does not even fill one)
         self.erase_cost = min(GC_ERASE_BYTES,
                               (self.log_end - self.data_start) // 2)
 
-    # ===== flash access (counted) =========================================
-
-    def _read(self, addr, n):
-        self.stats["bytes_read"] += n
-        return self.flash.read(addr, n)
-
-    def _program(self, addr, data):
-        self.stats["bytes_programmed"] += len(data)
-        self.stats["programs"] += 1
-        self.flash.program(addr, data)
+    # ===== erase and retire: the block table's, then the caches' ========
 
     def _erase(self, b):
         """Erase block b and write its header; False if it went bad."""
-        ec = self.ec[b] + 1
-        try:
-            self.stats["erases"] += 1
-            self.flash.erase(b)
-            self.ec[b] = ec
-            self._program(b * self.es,
-                          pack_block_header(self.prog_unit, ec, self.next_txn,
-                                            self.es, self.nblocks))
-        except BadBlockError:
-            self._retire(b)
+        if not self.blocks.erase(b, self.next_txn):
+            self._retire(b)         # blocks retired it: the writer drops it
             return False
-        self.state[b] = FREE
-        self.used[b] = self.data_start
-        self.dead[b] = 0
-        self.minver[b] = NO_VER
-        self.verified.add(b)
         self.garbage_blocks.discard(b)
         self.verified_nodes = [a for a in self.verified_nodes
                                if a // self.es != b]
@@ -270,17 +252,14 @@ class LogStore:
         return True
 
     def _retire(self, b):
-        if self.state[b] != BAD:
-            self.stats["blocks_retired"] += 1
-        self.state[b] = BAD
-        self.verified.discard(b)
+        self.blocks.retire(b)
         if self.wblock == b:
             self.wblock = None
             self.pending = bytearray()
 
     def _kill(self, addr, nsize):
         if not self.replaying:
-            self.dead[addr // self.es] += nsize
+            self.blocks.dead[addr // self.es] += nsize
 
     def _role_dead(self, addr, nsize):
         """One role of a node ended; it is dead when its last one has."""
@@ -333,7 +312,7 @@ class LogStore:
         es = self.es
         known = []
         for b in range(self.nblocks):
-            raw = self._read(b * es, BLOCK_HDR_SIZE)
+            raw = self.blocks.read(b * es, BLOCK_HDR_SIZE)
             hdr = unpack_block_header(raw)
             if hdr is None:
                 hdr = self._mend_header(b, raw)
@@ -349,16 +328,16 @@ class LogStore:
                 # a shorter copy would mount as a smaller store and lose
                 # the blocks cut off without a word
                 raise BlockCountError(self.nblocks, count)
-            self.ec[b] = ec
-            self.state[b] = FULL
+            self.blocks.ec[b] = ec
+            self.blocks.state[b] = FULL
             known.append(ec)
         if not known:
             raise NotFormattedError("no log store on this flash (no block "
                                     "header found): format it first")
         mean = sum(known) // len(known)
         for b in range(self.nblocks):
-            if self.state[b] == UNKNOWN:
-                self.ec[b] = mean   # lost with the header; UBI does the same
+            if self.blocks.state[b] == UNKNOWN:
+                self.blocks.ec[b] = mean   # lost with the header; UBI does the same
 
         # Pass 1: read the blocks one at a time (headers of the summary
         # entries, or a scan), each node handed over as it is read, keeping
@@ -403,9 +382,8 @@ class LogStore:
                 marks.append(nd)
 
         junk = False
-        live = []                    # blocks holding nodes, in order
         for b in range(n):
-            if self.state[b] != FULL:
+            if self.blocks.state[b] != FULL:
                 continue
             top[6] = b
             top[7] = addrs = []
@@ -414,11 +392,10 @@ class LogStore:
             if not addrs and end == self.data_start and clean:
                 # nothing written since the erase (checked again, header
                 # included, before the block is first written)
-                self.state[b] = FREE
-                self.used[b] = self.data_start
+                self.blocks.state[b] = FREE
+                self.blocks.used[b] = self.data_start
                 continue
-            live.append(b)
-            self.used[b] = end
+            self.blocks.used[b] = end       # FULL: it holds nodes
             if summarized:
                 summed[b] = 1
             if not clean:
@@ -455,7 +432,7 @@ class LogStore:
                     reset_ver = nd.ver
                 continue
             st = streams.get(nd.fields[0])
-            if st is None or st[0] < nd.ver:
+            if st is None or st[_STREAM_VER] < nd.ver:
                 streams[nd.fields[0]] = [nd.ver, nd.addr, nd.size(), []]
         marks = None
 
@@ -464,7 +441,7 @@ class LogStore:
                 st = streams.get(nd.txn)
                 if st is None:
                     return False
-                nd.eff = st[0]
+                nd.eff = st[_STREAM_VER]
                 return True
             return committed(nd.txn)
 
@@ -483,18 +460,18 @@ class LogStore:
             if nd.addr - base >= end:
                 return          # past what pass 1 read (a scan only)
             cur[4] += 1
-            self.dead[b] -= nd.size()
+            self.blocks.dead[b] -= nd.size()
             if wsum is not None:
                 wsum.add(nd.addr - base, nd)
-            if nd.ver < self.minver[b]:
-                self.minver[b] = nd.ver
+            if nd.ver < self.blocks.minver[b]:
+                self.blocks.minver[b] = nd.ver
             if not counts(nd):
                 self._kill(nd.addr, nd.size())
                 if not nd.flags & F_PROV:
                     self.garbage_blocks.add(b)
                 return
             if nd.flags & F_PROV:
-                sb = streams[nd.txn][3]
+                sb = streams[nd.txn][_STREAM_BLOCKS]
                 if b not in sb:
                     sb.append(b)
             if nd.type == NODE_RESET:
@@ -514,20 +491,22 @@ class LogStore:
                 data.add(nd)
             elif nd.type == NODE_COMMIT:
                 st = streams.get(nd.fields[0])
-                if st is None or st[1] != nd.addr:
+                if st is None or st[_STREAM_ADDR] != nd.addr:
                     self._kill(nd.addr, nd.size())  # a dup or older
             else:
                 self._index(nd)
 
-        for b in live:
-            end = self.used[b]
+        for b in range(n):
+            if self.blocks.state[b] != FULL:
+                continue
+            end = self.blocks.used[b]
             wsum = None
             if b == head and not torn and not summed[b] and \
                     end < self.log_end - 256:
                 wsum = SummaryBuilder(self.data_start)
             cur[:] = [b, b * es, end, wsum, 0]
             # padding and summaries are dead space from the start
-            self.dead[b] = end - self.data_start
+            self.blocks.dead[b] = end - self.data_start
             seen = kept.pop(b, None)
             if seen is not None:
                 # only the nodes pass 1 read (the remains of a cut may read
@@ -539,14 +518,14 @@ class LogStore:
                 self._scan(b, visit_seen)
                 seen = visit_seen = None
             elif not summed[b] or read_summary(
-                    self._read, b * es, es, self.data_start,
+                    self.blocks.read, b * es, es, self.data_start,
                     visit=visit) is None:
                 if cur[4]:
                     raise CorruptError("block %d read differently by the "
                                        "two passes of mount" % b)
                 self._scan(b, visit)
             if wsum is not None and end + wsum.size() + 4 <= self.log_end:
-                self.state[b] = OPEN    # its summary still fits
+                self.blocks.state[b] = OPEN    # its summary still fits
                 self.wblock = b
                 self.wpos = end
                 self.pend_addr = b * es + end
@@ -554,26 +533,26 @@ class LogStore:
         cur = visit = None
         for sid in list(streams):
             st = streams[sid]
-            if not st[3]:                   # no provisional node left
-                self._kill(st[1], st[2])
+            if not st[_STREAM_BLOCKS]:      # no provisional node left
+                self._kill(st[_STREAM_ADDR], st[_STREAM_NSIZE])
                 del streams[sid]
         self.next_ver = ver_max + 1
         self.seen_max = seen_max
         self.reset_ver = reset_ver
         self._settle_mount(data)
         b = self.wblock
-        if b is not None and self.dead[b] >= self.used[b] - self.data_start:
+        if b is not None and \
+                self.blocks.dead[b] >= self.blocks.used[b] - self.data_start:
             # The head holds nothing live: the copies of a collection cut
             # before it erased its victim, say, in what was the last free
             # block.  Writing on in it would spend the GC reserve; left
             # full, it is the first victim and is erased with no copy.
-            self.state[b] = FULL
+            self.blocks.state[b] = FULL
             self.wblock = self.wsum = None
-        for b in live:
-            if self.state[b] != OPEN:
-                self.state[b] = FULL
-                self.dead[b] += self.es - self.used[b]
-                self.used[b] = self.es
+        for b in range(n):
+            if self.blocks.state[b] == FULL:    # a block holding nodes
+                self.blocks.dead[b] += self.es - self.blocks.used[b]
+                self.blocks.used[b] = self.es
         if torn:
             # A transaction was cut short.  Its nodes (and junk that may
             # read differently on a later boot) stay discarded for good: the
@@ -627,7 +606,7 @@ class LogStore:
         is reported as damage; headers_only: see read_summary; again: the
         second read at mount (counted once); visit: see _scan."""
         if b != self.wblock:
-            got = read_summary(self._read, b * self.es, self.es,
+            got = read_summary(self.blocks.read, b * self.es, self.es,
                                self.data_start, headers_only, visit)
             if got is not None:
                 if not again:
@@ -667,20 +646,20 @@ class LogStore:
         raw = b""
         while pos + NODE_HDR_SIZE <= limit:
             # the first 4 bytes say whether anything is there at all
-            raw = self._read(base + pos, 4)
+            raw = self.blocks.read(base + pos, 4)
             if raw == FF4:
                 if pos % unit == 0:
                     break                   # the end of the log
                 pos = align(pos, unit)      # padding up to the next unit
                 continue
-            raw += self._read(base + pos + 4, NODE_HDR_SIZE - 4)
+            raw += self.blocks.read(base + pos + 4, NODE_HDR_SIZE - 4)
             if raw[3] & F_WIDE:
-                raw += self._read(base + pos + NODE_HDR_SIZE,
+                raw += self.blocks.read(base + pos + NODE_HDR_SIZE,
                                   NODE_HDR_WIDE - NODE_HDR_SIZE)
             nd = None
             hf = header_fields(raw)
             if hf is not None and pos + node_size(hf[2], hf[1]) <= limit:
-                body = self._read(base + pos + hf[7], hf[2])
+                body = self.blocks.read(base + pos + hf[7], hf[2])
                 nd = node_from(base + pos, raw, body)
             if nd is None:
                 nxt = self._resync(base, pos + 4, limit)
@@ -708,7 +687,7 @@ class LogStore:
         # tail alone means the block was closed (its summary is damaged)
         clean = self._erased(base + end, limit - end)
         if not clean:
-            tail = struct.unpack(SUMMARY_TAIL, self._read(
+            tail = struct.unpack(SUMMARY_TAIL, self.blocks.read(
                 base + limit, SUMMARY_TAIL_SIZE))
             if tail[1] == SUMMARY_MAGIC and tail[0] == end:
                 # the summary itself is what fails: its tail was written
@@ -726,7 +705,7 @@ class LogStore:
         start = align(start, 4)
         if start + NODE_HDR_SIZE > limit:
             return None
-        area = self._read(base + start, limit - start)
+        area = self.blocks.read(base + start, limit - start)
         magic = NODE_MAGIC_BYTES
         at = area.find(magic)
         while at >= 0:
@@ -781,7 +760,7 @@ class LogStore:
             # the body's field tuple is the index value: small in RAM
             self._put_keyed(self.inodes, f[0], f, nd.ver, addr, nsize)
             st = self.stamps.get(f[0])
-            if st is not None and st[3] < nd.ver:
+            if st is not None and st[_STAMP_VER] < nd.ver:
                 self._stamp_end(f[0])
         elif t == NODE_DELETE:
             self._put_keyed(self.inodes, f[0], None, nd.ver, addr, nsize)
@@ -829,10 +808,10 @@ class LogStore:
         its stamp become the inode's size, mtime and ctime?"""
         st = self.stamps.get(ino)
         if self.replaying:       # the stamps are resident: only count roles
-            return st is not None and st[4] == nd.addr
+            return st is not None and st[_STAMP_ADDR] == nd.addr
         rec = self.inodes.get(ino)
         if rec is None or rec[0] is None or nd.ver < rec[1] or \
-                (st is not None and st[3] > nd.ver):
+                (st is not None and st[_STAMP_VER] > nd.ver):
             return False         # a newer NODE_INODE or stamp says more
         if st is not None:
             self._stamp_end(ino)
@@ -849,7 +828,7 @@ class LogStore:
             return
         self._load(ino)
         del self.stamps[ino]
-        self._role_dead(st[4], st[5])
+        self._role_dead(st[_STAMP_ADDR], st[_STAMP_NSIZE])
 
     def _note_damage(self, nd, what):
         """Damage found after mount (a data read, a GC copy).  Counted and
@@ -927,7 +906,7 @@ class LogStore:
             st = self.streams.get(nd.txn)
             if st is None:
                 return False
-            nd.eff = st[0]
+            nd.eff = st[_STREAM_VER]
             return nd.eff >= self.reset_ver
         if nd.ver < self.reset_ver or nd.txn >= self.next_txn or \
                 nd.txn == self.indexing:
@@ -958,7 +937,7 @@ class LogStore:
                             and nd.eff >= inode[1] \
                             and self._counts(nd):
                         nodes.append(nd)
-        nodes.sort(key=replay_order)
+        nodes.sort(key=replay_key)   # as mount replays (index.py)
         self.loaded.append(ino)
         self.replaying = True
         try:
@@ -985,7 +964,7 @@ class LogStore:
             keep[t[2] // es] = True
         st = self.stamps.get(ino)
         if st is not None:
-            keep[st[4] // es] = True
+            keep[st[_STAMP_ADDR] // es] = True
         for b in self.data_blocks.blocks(ino):
             if b not in keep:
                 self.data_blocks.discard(ino, b)
@@ -1013,7 +992,7 @@ class LogStore:
                 for nd in nodes:
                     self._kill(nd.addr, nd.size())
                 continue
-            for nd in nodes:            # in replay_order
+            for nd in nodes:            # in replay_key order
                 if nd.eff < inode[1]:
                     self._kill(nd.addr, nd.size())
                 else:
@@ -1022,11 +1001,12 @@ class LogStore:
             if st is not None:
                 # the stamp that won: the records leave it on flash
                 for nd in nodes:
-                    if nd.addr == st[4]:
-                        f = parse_body(NODE_DATA, self._read(
+                    if nd.addr == st[_STAMP_ADDR]:
+                        f = parse_body(NODE_DATA, self.blocks.read(
                             nd.addr + hdr_size(nd.flags),
                             data_prefix(nd.flags)), nd.blen, nd.flags)
-                        self.stamps[ino] = st[:1] + f[3] + st[3:]
+                        self.stamps[ino] = \
+                            st[:_STAMP_MTIME] + f[3] + st[_STAMP_VER:]
             nodes = None
             # the replay counted its dead bytes; the map loads again on use
             self._evict(ino)
@@ -1218,7 +1198,7 @@ class LogStore:
         self._load(ino)
         st = self.stamps.pop(ino, None)
         if st is not None:
-            self._role_dead(st[4], st[5])
+            self._role_dead(st[_STAMP_ADDR], st[_STAMP_NSIZE])
         if ino in self.loaded:
             self.loaded.remove(ino)
         self.data_blocks.pop(ino)
@@ -1252,7 +1232,7 @@ class LogStore:
             self._inode_body(ino, rec)
         st = self.stamps.get(ino)
         if st is not None:
-            size, mt, ct = st[0], st[1], st[2]
+            size, mt, ct = st[_STAMP_FSIZE], st[_STAMP_MTIME], st[_STAMP_CTIME]
         return Inode(i, mode, uid, gid, mt, ct, size, nlink, flags, rdev,
                      birth)
 
@@ -1268,7 +1248,7 @@ class LogStore:
                 lru.remove(ino)
                 lru.append(ino)
             return got[1]
-        raw = self._read(addr, rec[3])
+        raw = self.blocks.read(addr, rec[3])
         hf = header_fields(raw)
         body = None
         if hf is not None and hf[0] == NODE_INODE and \
@@ -1325,7 +1305,7 @@ class LogStore:
         entry of parent), read from flash and checked.  None when it fails
         its CRCs: that is noted as damage, and parent answers EIO, as for
         damage mount finds."""
-        raw = self._read(addr, nsize)
+        raw = self.blocks.read(addr, nsize)
         hf = header_fields(raw)
         if hf is not None and hf[0] == NODE_DIRENT and \
                 unpack_node_header(raw) is not None:
@@ -1384,7 +1364,7 @@ class LogStore:
             stop = min(pe, end)
             self._verify(ino, ent)
             out.append((pos, stop - pos,
-                        self._read(ent[3] + ent[6] + pos - ent[1],
+                        self.blocks.read(ent[3] + ent[6] + pos - ent[1],
                                    stop - pos)))
             pos = stop
             i += 1
@@ -1399,7 +1379,7 @@ class LogStore:
         addr = ent[3]
         if addr in self.verified_nodes:
             return
-        raw = self._read(addr, ent[4])
+        raw = self.blocks.read(addr, ent[4])
         hf = header_fields(raw)
         ok = hf is not None and unpack_node_header(raw) is not None and \
             crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
@@ -1446,28 +1426,24 @@ class LogStore:
     def _open_block(self, keep):
         self._close_block()
         while True:
-            if self.state.count(FREE) <= keep:
+            if self.blocks.count(FREE) <= keep:
                 raise NoSpace()
-            b = None            # the free block erased least (no list)
-            for c in range(self.nblocks):
-                if self.state[c] == FREE and (b is None or
-                                              self.ec[c] < self.ec[b]):
-                    b = c
-            if b not in self.verified:
+            b = self.blocks.least_worn_free()
+            if b not in self.blocks.verified:
                 # a block found free at mount: erase it again unless it
                 # reads erased and its header reads the same as at mount
                 # (an interrupted header program can read unstably)
-                hdr = unpack_block_header(self._read(b * self.es,
-                                                     BLOCK_HDR_SIZE))
-                if hdr is None or hdr[1] != self.ec[b] or not self._erased(
-                        b * self.es + self.data_start,
-                        self.es - self.data_start):
+                hdr = unpack_block_header(self.blocks.read(b * self.es,
+                                                           BLOCK_HDR_SIZE))
+                if hdr is None or hdr[1] != self.blocks.ec[b] or \
+                        not self._erased(b * self.es + self.data_start,
+                                         self.es - self.data_start):
                     self._erase(b)
                     continue
-            self.state[b] = OPEN
+            self.blocks.state[b] = OPEN
             self.wblock = b
             self.wpos = self.data_start
-            self.used[b] = self.wpos
+            self.blocks.used[b] = self.wpos
             self.pend_addr = b * self.es + self.wpos
             self.pending = bytearray()
             self.wsum = SummaryBuilder(self.data_start)
@@ -1482,13 +1458,13 @@ class LogStore:
             self.stats["bytes_summary"] += len(summary) + SUMMARY_TAIL_SIZE
             self.pending += summary
             self._flush(True)
-            self._program(b * self.es + self.log_end,
+            self.blocks.program(b * self.es + self.log_end,
                           struct.pack(SUMMARY_TAIL, self.wpos, SUMMARY_MAGIC))
         else:
             self._flush(True)
-        self.dead[b] += self.es - self.wpos
-        self.used[b] = self.es
-        self.state[b] = FULL
+        self.blocks.dead[b] += self.es - self.wpos
+        self.blocks.used[b] = self.es
+        self.blocks.state[b] = FULL
         self.wblock = None
 
     def _flush(self, final):
@@ -1504,7 +1480,7 @@ class LogStore:
             stop = min(n, pos + ps - (addr + pos) % ps)
             if not final and stop == n and (addr + stop) % ps:
                 break         # keep a partial page for later
-            self._program(addr + pos, bytes(memoryview(data)[pos:stop]))
+            self.blocks.program(addr + pos, bytes(memoryview(data)[pos:stop]))
             pos = stop
         self.pending = data[pos:]
         self.pend_addr = addr + pos
@@ -1516,9 +1492,9 @@ class LogStore:
         addr = b * self.es + off
         self.pending += raw
         self.wpos += len(raw)
-        self.used[b] = self.wpos
-        if nd.ver < self.minver[b]:
-            self.minver[b] = nd.ver
+        self.blocks.used[b] = self.wpos
+        if nd.ver < self.blocks.minver[b]:
+            self.blocks.minver[b] = nd.ver
         self.wsum.add(off, nd)
         if len(self.pending) >= 8 * self.flash.page_size:
             self._flush(False)
@@ -1547,9 +1523,9 @@ class LogStore:
                 self._flush(True)
                 if self.prog_unit > 4 and self.wblock is not None:
                     end = min(align(self.wpos, self.prog_unit), self.log_end)
-                    self.dead[self.wblock] += end - self.wpos
+                    self.blocks.dead[self.wblock] += end - self.wpos
                     self.wpos = end
-                    self.used[self.wblock] = end
+                    self.blocks.used[self.wblock] = end
                     self.pend_addr = self.wblock * self.es + end
                 self.next_ver = max(w.ver, top_ver)
                 if void is None:
@@ -1588,7 +1564,7 @@ class LogStore:
     def _fits(self, items, keep):
         """Could these nodes be written without GC?  items: (fixed bytes,
         splittable payload bytes) per node, summary entries included."""
-        free = self.state.count(FREE) - keep
+        free = self.blocks.count(FREE) - keep
         room = self._room()
         cap = self.log_end - self.data_start - node_size(4, 0) - 4
         blocks = 0
@@ -1657,13 +1633,13 @@ class LogStore:
         one (docs/STORE.md, "Garbage collection"), and must be before
         writes eat the open block's room."""
         for _ in range(self.nblocks):
-            if FREE in self.state or not self._gc_one(for_space=True):
+            if self.blocks.count(FREE) or not self._gc_one(for_space=True):
                 return
 
     def _writable(self):
         """Bytes writable without GC (free blocks whole, the open block's
         room)."""
-        return self.state.count(FREE) * (self.log_end - self.data_start) \
+        return self.blocks.count(FREE) * (self.log_end - self.data_start) \
             + self._room()
 
     def _need(self, items):
@@ -1783,7 +1759,7 @@ class LogStore:
     # ===== garbage collection =============================================
 
     def _reclaimable(self, b):
-        return self.dead[b] if self.state[b] == FULL else 0
+        return self.blocks.dead[b] if self.blocks.state[b] == FULL else 0
 
     def _pick_victim(self, for_space):
         """The block to collect next: a block with no header first (nothing
@@ -1792,45 +1768,45 @@ class LogStore:
         dead bytes."""
         best = None
         for b in range(self.nblocks):
-            if self.state[b] == UNKNOWN:
+            if self.blocks.state[b] == UNKNOWN:
                 return b
         for b in range(self.nblocks):
-            if self.state[b] == BAD and b not in self.pins and \
-                    self.used[b] - self.data_start > \
-                    self.dead[b]:
+            if self.blocks.state[b] == BAD and b not in self.pins and \
+                    self.blocks.used[b] - self.data_start > \
+                    self.blocks.dead[b]:
                 return b
         # never a block holding an open txn's provisional nodes (its own
         # fresh data: nothing to gain, and the txn reads them back) or a
         # damaged node (erasing it would erase the evidence)
-        full = [b for b in range(self.nblocks) if self.state[b] == FULL and
+        full = [b for b in range(self.nblocks) if self.blocks.state[b] == FULL and
                 b not in self.pins and b not in self.damaged_blocks]
-        if FREE not in self.state:
+        if not self.blocks.count(FREE):
             # no free block to copy into (a cut during a collection that
             # took the last one): only a block whose live bytes fit the
             # open block's room can go
             room = self._room()
             full = [b for b in full
-                    if self.es - self.data_start - self.dead[b] <= room]
+                    if self.es - self.data_start - self.blocks.dead[b] <= room]
         if not full:
             return None
         self.gc_runs += 1
         if self.gc_runs % WEAR_PERIOD == 0 and not self._wear_skip:
             cold = full[0]
-            hot = max(self.ec)
+            hot = max(self.blocks.ec)
             for b in full:
-                if self.ec[b] < self.ec[cold]:
+                if self.blocks.ec[b] < self.blocks.ec[cold]:
                     cold = b
-            if hot - self.ec[cold] > WEAR_SPREAD:
+            if hot - self.blocks.ec[cold] > WEAR_SPREAD:
                 self._picked_cold = True
                 return cold
         for b in full:
             # most dead bytes; among equals the least worn (dynamic wear
             # levelling: blocks that filled and died together take turns)
-            if best is None or self.dead[b] > self.dead[best] or \
-                    (self.dead[b] == self.dead[best] and
-                     self.ec[b] < self.ec[best]):
+            if best is None or self.blocks.dead[b] > self.blocks.dead[best] or \
+                    (self.blocks.dead[b] == self.blocks.dead[best] and
+                     self.blocks.ec[b] < self.blocks.ec[best]):
                 best = b
-        if for_space and self.dead[best] < NODE_HDR_SIZE * 4:
+        if for_space and self.blocks.dead[best] < NODE_HDR_SIZE * 4:
             return None
         return best
 
@@ -1858,7 +1834,7 @@ class LogStore:
 
     def _collect(self, b, bounded=False):
         self.stats["gc_runs"] += 1
-        if self.state[b] == UNKNOWN:
+        if self.blocks.state[b] == UNKNOWN:
             self._erase(b)
             return True
         nodes, end, clean, summarized = self._block_nodes(b)
@@ -1877,8 +1853,8 @@ class LogStore:
         cost = 0
         for nd in live:
             cost += nd.size()
-        if bounded and self.state[b] != BAD and \
-                not self._worth(cost, self.dead[b]):
+        if bounded and self.blocks.state[b] != BAD and \
+                not self._worth(cost, self.blocks.dead[b]):
             # (moving live data off a bad block is exempt: it must go)
             # past the bound: the write gets ENOSPC, the flash is spared
             self.stats["gc_refused"] += 1
@@ -1893,7 +1869,7 @@ class LogStore:
                 return False
             raws = []
             for nd in live:
-                raw = self._read(nd.addr, nd.size())
+                raw = self.blocks.read(nd.addr, nd.size())
                 hl = hdr_size(nd.flags)
                 if crc32(raw[hl:hl + nd.blen]) != header_fields(raw)[5]:
                     # a copy would hide the damage under a new header
@@ -1923,8 +1899,8 @@ class LogStore:
             for old, new in zip(live, placed):
                 self._moved(old, new)
                 self.stats["gc_copied_bytes"] += old.size()
-        if self.state[b] == BAD:
-            self.dead[b] = self.used[b] - self.data_start
+        if self.blocks.state[b] == BAD:
+            self.blocks.dead[b] = self.blocks.used[b] - self.data_start
             return True
         if self._erase(b):
             self._forget_block(nodes, b)
@@ -1968,7 +1944,7 @@ class LogStore:
             rec = self.links.get(f[0])
         elif t == NODE_DATA:
             st = self.stamps.get(f[0])
-            if st is not None and st[4] == nd.addr:
+            if st is not None and st[_STAMP_ADDR] == nd.addr:
                 return True
             self._load(f[0])
             for ps, pe, ent in self.extents.get(f[0]) or ():
@@ -1992,7 +1968,7 @@ class LogStore:
             return False
         elif t == NODE_COMMIT:
             st = self.streams.get(f[0])
-            return st is not None and st[1] == nd.addr
+            return st is not None and st[_STREAM_ADDR] == nd.addr
         elif t == NODE_RESET:
             return self.reset_rec is not None and \
                 self.reset_rec[1] == nd.addr and self._reset_needed(nd.addr)
@@ -2004,8 +1980,8 @@ class LogStore:
         home = addr // self.es
         ver = self.reset_rec[0]
         for b in range(self.nblocks):
-            if b != home and self.state[b] in (FULL, OPEN, BAD) and \
-                    self.minver[b] < ver:
+            if b != home and self.blocks.state[b] in (FULL, OPEN, BAD) and \
+                    self.blocks.minver[b] < ver:
                 return True
         return False
 
@@ -2021,8 +1997,9 @@ class LogStore:
         if t == NODE_DATA or t == NODE_TRUNCATE:
             self._holds(f[0], new_addr)
             st = self.streams.get(nd.txn) if nd.flags & F_PROV else None
-            if st is not None and new_addr // self.es not in st[3]:
-                st[3].append(new_addr // self.es)
+            nb = new_addr // self.es
+            if st is not None and nb not in st[_STREAM_BLOCKS]:
+                st[_STREAM_BLOCKS].append(nb)
             for ps, pe, ent in self.extents.get(f[0]) or ():
                 if ent[3] == old:
                     ent[3] = new_addr
@@ -2032,8 +2009,8 @@ class LogStore:
             if n is not None:
                 self.roles[new_addr] = n
             st = self.stamps.get(f[0])
-            if st is not None and st[4] == old:
-                self.stamps[f[0]] = st[:4] + (new_addr, nsize)
+            if st is not None and st[_STAMP_ADDR] == old:
+                self.stamps[f[0]] = st[:_STAMP_ADDR] + (new_addr, nsize)
             for tr in self.truncs.get(f[0]) or ():
                 if tr[2] == old:
                     tr[2] = new_addr
@@ -2044,8 +2021,8 @@ class LogStore:
                               for a, s in self.void_recs]
             return
         if t == NODE_COMMIT:
-            self.streams[f[0]][1] = new_addr
-            self.streams[f[0]][2] = nsize
+            self.streams[f[0]][_STREAM_ADDR] = new_addr
+            self.streams[f[0]][_STREAM_NSIZE] = nsize
             return
         if t == NODE_RESET:
             self.reset_rec = (self.reset_rec[0], new_addr, nsize)
@@ -2095,10 +2072,10 @@ class LogStore:
                     table[key] = rec[:4] + (max(nolder, 0),)
         for sid in list(self.streams):
             st = self.streams[sid]
-            if b in st[3]:
-                st[3].remove(b)
-                if not st[3]:       # no provisional node of it is left
-                    self._kill(st[1], st[2])
+            if b in st[_STREAM_BLOCKS]:
+                st[_STREAM_BLOCKS].remove(b)
+                if not st[_STREAM_BLOCKS]:  # no provisional node of it left
+                    self._kill(st[_STREAM_ADDR], st[_STREAM_NSIZE])
                     del self.streams[sid]
         if not self.garbage_blocks and self.void_recs:
             self._drop_voids()
@@ -2138,7 +2115,7 @@ class LogStore:
         txn.put_inode(ROOT_INO, **attrs)
         txn.commit()
         for b in range(self.nblocks):
-            if self.state[b] == FULL and b != self.wblock:
+            if self.blocks.state[b] == FULL and b != self.wblock:
                 self._erase(b)
         self._drop_reset_if_done()
 
@@ -2163,11 +2140,11 @@ class LogStore:
         home = nd.addr // self.es
         for b in range(self.nblocks):
             if b == home:
-                self.dead[b] = nd.addr - b * self.es - self.data_start
-            elif self.state[b] == FULL:
-                self.dead[b] = self.es - self.data_start
-            elif self.state[b] == BAD:
-                self.dead[b] = self.used[b] - self.data_start
+                self.blocks.dead[b] = nd.addr - b * self.es - self.data_start
+            elif self.blocks.state[b] == FULL:
+                self.blocks.dead[b] = self.es - self.data_start
+            elif self.blocks.state[b] == BAD:
+                self.blocks.dead[b] = self.blocks.used[b] - self.data_start
         self.next_ino = ROOT_INO + 1
 
     def sync(self):
@@ -2177,7 +2154,7 @@ class LogStore:
         """(bsize, frsize, blocks, bfree, bavail, files, ffree, favail,
         flag, namemax), sizes in erase blocks."""
         free = self.free_bytes()
-        usable = sum(1 for b in range(self.nblocks) if self.state[b] != BAD)
+        usable = self.nblocks - self.blocks.count(BAD)
         blocks = max(usable - RESERVED_BLOCKS, 0)
         bfree = min(free // self.es, blocks)
         return (self.es, self.es, blocks, bfree, bfree, len(self.inodes),
@@ -2194,24 +2171,24 @@ class LogStore:
         cap = self.log_end - self.data_start
         nfree = 0
         for b in range(self.nblocks):
-            st = self.state[b]
+            st = self.blocks.state[b]
             if st == FREE or st == UNKNOWN:
                 nfree += 1
             elif st == FULL and b not in self.pins and \
                     b not in self.damaged_blocks:
                 # only what GC may reclaim within its bound counts
-                if self._worth(self.es - self.data_start - self.dead[b],
-                               self.dead[b]):
-                    total += self.dead[b]
+                if self._worth(self.es - self.data_start - self.blocks.dead[b],
+                               self.blocks.dead[b]):
+                    total += self.blocks.dead[b]
         total += max(nfree - keep, 0) * cap
         b = self.wblock
         if b is not None:
             total += self._room()
             # its dead bytes too, once it fills and if worth collecting
             if b not in self.pins and self._worth(
-                    self.wpos - self.data_start - self.dead[b],
-                    self.dead[b] + self.es - self.wpos):
-                total += self.dead[b]
+                    self.wpos - self.data_start - self.blocks.dead[b],
+                    self.blocks.dead[b] + self.es - self.wpos):
+                total += self.blocks.dead[b]
         return total
 
     def counters(self):
@@ -2221,23 +2198,23 @@ class LogStore:
         # whichever later write happens to close the block
         c["summary_due"] = self.wsum.size() + SUMMARY_TAIL_SIZE \
             if self.wblock is not None and self.wsum.count() else 0
-        ecs = [self.ec[b] for b in range(self.nblocks)
-               if self.state[b] != BAD]
+        ecs = [self.blocks.ec[b] for b in range(self.nblocks)
+               if self.blocks.state[b] != BAD]
         c["erase_max"] = max(ecs) if ecs else 0
         c["erase_min"] = min(ecs) if ecs else 0
         c["erase_mean"] = (sum(ecs) / len(ecs)) if ecs else 0
-        c["erase_total"] = sum(self.ec)   # over the chip's life (headers)
+        c["erase_total"] = sum(self.blocks.ec)  # the chip's life (headers)
         states = [0] * len(STATE_NAMES)
-        for st in self.state:
+        for st in self.blocks.state:
             states[st] += 1
         for i, name in enumerate(STATE_NAMES):
             c["blocks_" + name] = states[i]
         c["blocks"] = self.nblocks
-        c["bytes_dead"] = sum(self.dead[b] for b in range(self.nblocks)
-                              if self.state[b] in (FULL, OPEN))
-        c["bytes_in_use"] = sum(self.used[b] - self.data_start - self.dead[b]
+        c["bytes_dead"] = sum(self.blocks.dead[b] for b in range(self.nblocks)
+                              if self.blocks.state[b] in (FULL, OPEN))
+        c["bytes_in_use"] = sum(self.blocks.used[b] - self.data_start - self.blocks.dead[b]
                                 for b in range(self.nblocks)
-                                if self.state[b] in (FULL, OPEN))
+                                if self.blocks.state[b] in (FULL, OPEN))
         c["bytes_reclaimable"] = sum(self._reclaimable(b)
                                      for b in range(self.nblocks))
         c["bytes_free"] = self.free_bytes()
@@ -2245,6 +2222,8 @@ class LogStore:
         return c
 
     def fsck(self):
+        # imported here: a board that never runs fsck never loads it
+        from ovl.store.check import check
         return check(self)
 
 
@@ -2561,7 +2540,7 @@ class Txn:
             if ps > pos:
                 out.append((pos, ps - pos, None))
             if isinstance(src, int):
-                data = st._read(src + ps - s0, pe - ps)
+                data = st.blocks.read(src + ps - s0, pe - ps)
             else:
                 data = bytes(src[ps - s0:pe - s0])
             out.append((ps, pe - ps, data))
@@ -2743,127 +2722,3 @@ class Txn:
         self.ops = []
         self.store._end_stream(self, False)
 
-
-def check(store):
-    """fsck: read every block in full, check every CRC and summary, walk the
-    tree from the root, check link counts and the space accounting.
-    Returns a report dict; report["errors"] is empty for a healthy store."""
-    from ovl.paths import is_dir, is_lnk
-    errors = []
-    warnings = []
-    es = store.es
-    nodes_total = 0
-    live_total = 0
-    for b in range(store.nblocks):
-        st = store.state[b]
-        if st in (FREE, UNKNOWN, BAD):
-            continue
-        scanned, end, clean, junk = store._scan(b)
-        nodes_total += len(scanned)
-        listed = {}
-        for addr, n in junk:
-            errors.append("block %d offset %d: %d damaged bytes (no node"
-                          " header)" % (b, addr - b * es, n))
-        if b != store.wblock:
-            summ = read_summary(store._read, b * es, es, store.data_start)
-            if summ is not None:
-                a = [(nd.addr, nd.type, nd.ver, nd.txn) for nd in summ[0]]
-                c = [(nd.addr, nd.type, nd.ver, nd.txn) for nd in scanned]
-                for nd in summ[0]:
-                    listed[nd.addr] = nd
-                if a != c:
-                    errors.append("block %d: summary disagrees with the "
-                                  "nodes (%d listed, %d found)"
-                                  % (b, len(a), len(c)))
-            elif end < store.log_end and not clean and \
-                    b not in store.garbage_blocks:
-                errors.append("block %d: damaged node at offset %d"
-                              % (b, end))
-        live = 0
-        for nd in scanned:
-            if nd.damage is not None:
-                errors.append("block %d offset %d: %s fails its %s%s"
-                              % (b, nd.addr - b * es,
-                                 NODE_NAMES.get(nd.type, "node"), nd.damage,
-                                 store._damage_name(nd.type, nd.keep)))
-                nd = listed.get(nd.addr)
-                if nd is None or nd.fields is None:
-                    continue
-            if store._is_live(nd):
-                live += nd.size()
-        live_total += live
-        accounted = store.used[b] - store.data_start - store.dead[b]
-        if live != accounted:
-            errors.append("block %d: %d live bytes but the accounting says"
-                          " %d (%s)" % (b, live, accounted,
-                                        "leak" if accounted > live
-                                        else "over-counted dead"))
-    # the tree (a damaged inode or directory answers EIO: named here)
-    reachable = {ROOT_INO: True}
-    paths = {ROOT_INO: "/"}
-    refs = {}
-    todo = [ROOT_INO]
-    while todo:
-        d = todo.pop()
-        try:
-            entries = list(store.listdir(d))
-        except OSError as e:
-            errors.append("%s: %s" % (paths.get(d, "inode %d" % d), e))
-            continue
-        for name, v in entries:
-            if v == WHITEOUT:
-                continue
-            path = paths.get(d, "/").rstrip("/") + "/" + name
-            try:
-                inode = store.get(v)
-            except OSError as e:
-                errors.append("%s: %s" % (path, e))
-                reachable[v] = True
-                continue
-            if inode is None:
-                errors.append("dir %d: entry %r names missing inode %d"
-                              % (d, name, v))
-                continue
-            refs[v] = refs.get(v, 0) + 1
-            if is_dir(inode.mode):
-                if v in reachable:
-                    errors.append("directory %d has more than one name" % v)
-                    continue
-                todo.append(v)
-                paths[v] = path
-            reachable[v] = True
-    for (kind, n), why in store.damaged.items():
-        if n not in reachable:
-            errors.append("%s %d: damaged on flash (%s)"
-                          % ("directory" if kind == "dir" else "inode", n,
-                             why))
-    for addr, ntype, ver, what, target, keep in store.damage:
-        if ntype == HEADER_DAMAGE:
-            errors.append("block %d: %s" % (addr // es, what))
-    orphans = []
-    for ino, rec in store.inodes.items():
-        try:
-            inode = store.get(ino)
-        except OSError:
-            continue                # reported above
-        if inode is None:
-            continue
-        if ino not in reachable:
-            orphans.append(ino)
-            continue
-        # link counts of files and symlinks (a directory's is the
-        # overlay's business: it shows merged directories with 1)
-        if not is_dir(inode.mode) and \
-                inode.nlink != refs.get(ino, 0):
-            warnings.append("inode %d: nlink %d, %d names" %
-                            (ino, inode.nlink, refs.get(ino, 0)))
-        if is_lnk(inode.mode) and ino not in store.links:
-            errors.append("symlink inode %d has no target" % ino)
-    for ino in orphans:
-        warnings.append("inode %d is not reachable from the root (orphan)"
-                        % ino)
-    for r in store.repairs:
-        warnings.append("mount repaired: " + r)
-    return {"errors": errors, "warnings": warnings, "orphans": sorted(orphans),
-            "nodes": nodes_total, "live_bytes": live_total,
-            "inodes": len(reachable), "repairs": list(store.repairs)}

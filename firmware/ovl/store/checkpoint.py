@@ -13,7 +13,7 @@ import struct
 from array import array
 
 from ovl.compat import crc32
-from ovl.store_index import ROWS, BUCKETS
+from ovl.store.index import ROWS, BUCKETS
 
 PIECE_HDR = "<IHBB"         # checkpoint id, piece number, section, flags
 PIECE_HDR_SIZE = 8
@@ -158,7 +158,7 @@ def position_matches(described, ec, seq, used):
     return d_ec == ec and d_seq == seq & 0xFFFFFFFF and used >= d_used
 
 
-# ----- the index tables (ovl.store_index), as they are in RAM, one chunk
+# ----- the index tables (ovl.store.index), as they are in RAM, one chunk
 # a piece, so neither side needs a buffer of the whole table.  Kept here,
 # not as methods, so the mount path's code carries them only when a
 # checkpoint is written or read.
@@ -249,7 +249,9 @@ def restore_table(table, take):
 # The LogStore attributes a mount sets, besides the two tables and the
 # block sets: what a checkpoint must give back for the store to go on as
 # after a scan.
-STATE = ("state", "ec", "used", "dead", "minver", "garbage_blocks",
+# The block table's columns (ovl.store.blocks), saved as lists.
+BLOCK_COLUMNS = ("state", "ec", "used", "dead", "minver")
+STATE = ("garbage_blocks",
          "void_recs", "reset_rec", "pending_void", "meta", "links", "truncs",
          "roles", "stamps", "void_ranges", "streams", "damage", "damaged",
          "damaged_blocks", "extents", "loaded", "seen_max", "reset_ver",
@@ -370,6 +372,8 @@ def snapshot(store, put):
     out.value(store.data_blocks.sets)
     ws = store.wsum
     out.value(None if ws is None else (ws.parts, ws.total, ws.n, ws.next_off))
+    for name in BLOCK_COLUMNS:
+        out.value(list(getattr(store.blocks, name)))
     for name in STATE:
         out.value(getattr(store, name))
     out.flush()
@@ -378,7 +382,7 @@ def snapshot(store, put):
 def restore(store, take):
     """Set store (a LogStore made but not mounted) to the state snapshot()
     gave, take() returning each piece in turn."""
-    from ovl.log_format import SummaryBuilder
+    from ovl.store.format import SummaryBuilder
     restore_table(store.inodes, take)
     restore_table(store.entries, take)
     inp = _In(take)
@@ -388,6 +392,10 @@ def restore(store, take):
         store.wsum = SummaryBuilder(store.data_start)
         store.wsum.parts, store.wsum.total, store.wsum.n, \
             store.wsum.next_off = ws
+    for name in BLOCK_COLUMNS:
+        column = getattr(store.blocks, name)
+        for b, v in enumerate(inp.value()):
+            column[b] = v
     for name in STATE:
         setattr(store, name, inp.value())
     if not inp.drained():

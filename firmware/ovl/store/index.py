@@ -9,7 +9,7 @@ import struct
 from array import array
 
 from ovl.compat import crc32
-from ovl.log_format import (Node, NODE_TRUNCATE, NODE_DATA, F_STAMP,
+from ovl.store.format import (Node, NODE_TRUNCATE, NODE_DATA, F_STAMP,
                              F_ONETIME, F_PROV, data_prefix)
 
 # One data or truncate node awaiting its replay at mount: ino, version and
