@@ -162,6 +162,14 @@ def counting(raw, limit):
     inflated.append(limit)
     return decompress(raw, limit)
 fs._inflate = counting
+from ovl import compat
+if hasattr(compat, "inflate_into"):
+    # MicroPython: blocks inflate into the reader's kept buffers
+    inflate_into = compat.inflate_into
+    def counting_into(raw, buf, wbits=0):
+        inflated.append(len(buf) - 1)
+        return inflate_into(raw, buf, wbits)
+    compat.inflate_into = counting_into
 most = 0
 for path, e in fs.walk("/"):
     if is_reg(e.mode):

@@ -87,8 +87,13 @@ _RUN_BYTES = 0 if compat.MICROPYTHON else 1 << 18
 # share a fragment but are not neighbours in a walk.  MicroPython keeps one.
 _FRAGMENT_CACHE_BYTES = 0 if compat.MICROPYTHON else 1 << 19
 _KEEP_LISTING_BLOCK = not compat.MICROPYTHON
-# MicroPython keeps one inflated block in all, data or fragment: reading a
-# file then holds at most one block besides the one being inflated.
+# MicroPython keeps one inflated block in all, data or fragment, in a
+# buffer of the block size allocated at the first block read and kept: a
+# block read then allocates its packed bytes, the decoder (its state and a
+# window of the block size) and the caller's copy of what it asked for.
+# (Allocated at open, as the metadata buffers are, it raised the board
+# job's smallest heap by its 4 KiB: docs/FIT.md, "The lower's data
+# blocks".)
 _ONE_KEPT_BLOCK = compat.MICROPYTHON
 # MicroPython: metadata blocks are inflated into buffers the reader
 # allocates at open, before an upper index grows and cuts the heap into
@@ -192,6 +197,7 @@ class SquashFS:
         self._last_fragment = (-1, 0, 0)
         self._identity = None
         self._free = []           # kept metadata buffers not in the cache
+        self._block_buf = None    # MicroPython: the kept data block's buffer
         if _KEPT_META:
             for _ in range(self._cache_limit):
                 self._free.append(bytearray(F.METADATA_SIZE + 1))
@@ -902,6 +908,18 @@ class SquashFS:
         (sparse, stored raw, the kept one, damaged) takes _data_block.
         """
         bs = self.block_size
+        if _ONE_KEPT_BLOCK:
+            # Each block lands in the one kept buffer: copy out the part
+            # wanted before the next block overwrites it.
+            for word in words:
+                data = self._data_block(pos, word,
+                                        min(entry.size - block_start, bs),
+                                        entry)
+                lo = offset - block_start if offset > block_start else 0
+                pieces.append(bytes(data[lo:end - block_start]))
+                pos += word & F.DATA_SIZE_MASK
+                block_start += bs
+            return pos
         first_start = block_start
         if self._zlib:
             inflate = compat.inflate        # errors translated below
@@ -915,8 +933,6 @@ class SquashFS:
             run_bytes = 0
         append = pieces.append
         kept_pos = self._kept_pos
-        if _ONE_KEPT_BLOCK:
-            self._frags.clear()
         last_pos = -1               # the last block inflated here ...
         last_data = None            # ... and its data
         n = len(words)
@@ -943,9 +959,6 @@ class SquashFS:
                                 break
                             size += w
                             j += 1
-                    if _ONE_KEPT_BLOCK:
-                        self._kept = None   # before inflating: one block
-                        self._kept_pos = -1
                     run = self._read(pos, size)
                     if j == i + 1:
                         data = inflate(run, bs, wbits)
@@ -1033,17 +1046,14 @@ class SquashFS:
     def _load_block(self, pos, word, what, slot):
         """Decompressed data (slot 0) or fragment (slot 1) block.  The last
         data block is kept, so small reads within one block inflate it
-        once; fragment blocks are kept by _tail."""
-        if slot == 0:
+        once; fragment blocks are kept by _tail.  MicroPython keeps one
+        block of either kind, a memoryview of the kept buffer: valid only
+        until the next block is loaded."""
+        if _ONE_KEPT_BLOCK or slot == 0:
             if pos == self._kept_pos:
                 return self._kept
             self._kept = None            # before inflating: lowers the peak
-            if _ONE_KEPT_BLOCK:
-                self._frags.clear()
-        elif _ONE_KEPT_BLOCK:
-            self._frags.clear()
             self._kept_pos = -1
-            self._kept = None
         elif len(self._frags) >= self._frag_limit:
             # The least recently used (CPython dicts keep insertion
             # order; MicroPython keeps one block, so order is moot).
@@ -1057,6 +1067,25 @@ class SquashFS:
             raise _errors().OutOfRangeError(
                 "%s: block of %d bytes (block size %d)"
                 % (what, stored, self.block_size))
+        if _ONE_KEPT_BLOCK:
+            buf = self._block_buf
+            if buf is None:
+                # one byte more: inflate_into refuses a block filling it
+                buf = self._block_buf = bytearray(self.block_size + 1)
+            data = memoryview(buf)
+            if word & F.DATA_UNCOMPRESSED:
+                self._read(pos, stored, data[:stored])
+                n = stored
+            else:
+                try:
+                    n = compat.inflate_into(self._read(pos, stored), buf,
+                                            self._data_wbits)
+                except ValueError as e:
+                    raise _inflate_error(e, self.block_size)
+            data = data[:n]
+            self._kept_pos = pos
+            self._kept = data
+            return data
         raw = self._read(pos, stored)
         if word & F.DATA_UNCOMPRESSED:
             data = raw
@@ -1105,6 +1134,8 @@ class SquashFS:
             raise _errors().OutOfRangeError(
                 "%s: tail %d+%d beyond its %d-byte fragment"
                 % (entry.name, start, expected, len(data)))
+        if _ONE_KEPT_BLOCK:
+            return bytes(data[start:start + expected])  # out of the buffer
         if start == 0 and expected == len(data):
             return data
         return data[start:start + expected]
