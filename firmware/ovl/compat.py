@@ -101,50 +101,25 @@ def set_gc_threshold(nbytes):
 if MICROPYTHON:
     import deflate as _deflate
 
-    def inflate(data, limit, wbits=0):
-        """Inflate one zlib stream, refusing output beyond `limit` bytes.
-
-        wbits chooses the LZ77 window (log2); 0 lets the stream header say.
-        A block-sized window keeps a decoder from allocating 32 KiB when the
-        block itself is smaller (every SquashFS block is compressed alone).
-        """
-        try:
-            stream = _deflate.DeflateIO(io.BytesIO(data), _deflate.ZLIB, wbits)
-            out = stream.read(limit + 1)
-        except (OSError, EOFError) as e:    # EOFError: a truncated stream
-            raise ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
-        if out is None:
-            out = b""
-        if len(out) > limit:
-            raise ValueError("inflated data exceeds %d bytes" % limit)
-        return out
-
+    # MicroPython inflates only into buffers its caller keeps (the SquashFS
+    # reader's): CPython's inflate() and inflate_run(), which return new
+    # bytes, have no counterpart here.
     def inflate_into(data, buf, wbits=0):
         """Inflate the zlib stream `data` (bytes: a BytesIO of anything
         else copies it) into the bytearray buf; the byte count, refusing
         more than len(buf) - 1.  Allocates only the decoder: its state
         (about 1.3 KB) and its window, 2**wbits bytes or the stream
-        header's window if smaller, where inflate() also allocates its
-        output."""
+        header's window if smaller (wbits 0: the header's).  A block-sized
+        window keeps a decoder from allocating 32 KiB when the block itself
+        is smaller (every SquashFS block is compressed alone)."""
         try:
             n = _deflate.DeflateIO(io.BytesIO(data), _deflate.ZLIB,
                                    wbits).readinto(buf)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError) as e:    # EOFError: a truncated stream
             raise ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
         if n >= len(buf):
             raise ValueError("inflated data exceeds %d bytes" % (len(buf) - 1))
         return n
-
-    def inflate_run(buf, sizes, limit, wbits=0):
-        """inflate() each zlib stream lying back to back in buf (sizes[i]
-        bytes each); the list of their outputs."""
-        view = memoryview(buf)
-        outs = []
-        at = 0
-        for n in sizes:
-            outs.append(inflate(view[at:at + n], limit, wbits))
-            at += n
-        return outs
 
     def deflate_bytes(data, level=6):
         # Many MicroPython builds ship the decompressor only; callers check

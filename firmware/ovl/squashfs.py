@@ -67,36 +67,41 @@ class _Loc:
         self.off = off
 
 
-_HEADER_FMT = F.INODE_HEADER[0]
-_DIR_HEADER_FMT = F.DIR_HEADER[0]
-_DIR_ENTRY_FMT = F.DIR_ENTRY[0]
-_DIR_INDEX_FMT = F.DIR_INDEX[0]
 # inode type -> size of its body (F.INODE_BODY has the formats): a
 # bytearray, where a dict of (format, size) tuples took 14 tuples of heap
 _BODY_SIZES = bytearray(len(F.INODE_BODY))
 for _t in range(1, len(F.INODE_BODY)):
-    _BODY_SIZES[_t] = F.size_of(F.INODE_BODY[_t])
+    _BODY_SIZES[_t] = struct.calcsize(F.INODE_BODY[_t][0])
 _LONGEST_INODE = 16 + max(_BODY_SIZES)
 _MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = const(64)         # entries in each small lookup memo
+# What only the reader needs of the format (private consts: a board keeps
+# no name for them).  An extended inode's type is its basic type + 7.
+_EXTENDED_OFFSET = const(7)
+# A data or fragment block's size word with a bit at or above 25 set is
+# invalid (bit 24: stored raw; bits 0-23: the stored size).
+_DATA_RESERVED_SHIFT = const(25)
 # Source bytes fetched at once for back-to-back compressed data blocks
 # (CPython): one read per run instead of per block.  MicroPython reads one
 # block at a time, so only one compressed and one inflated block are live.
-_RUN_BYTES = 0 if compat.MICROPYTHON else 1 << 18
+_RUN_BYTES = const(1 << 18)
 # Inflated fragment blocks kept (CPython): files with the same contents
 # share a fragment but are not neighbours in a walk.  MicroPython keeps one.
-_FRAGMENT_CACHE_BYTES = 0 if compat.MICROPYTHON else 1 << 19
-_KEEP_LISTING_BLOCK = not compat.MICROPYTHON
-# MicroPython keeps one inflated block in all, data or fragment: reading a
-# file then holds at most one block besides the one being inflated.
-_ONE_KEPT_BLOCK = compat.MICROPYTHON
-# MicroPython: metadata blocks are inflated into buffers the reader
-# allocates at open, before an upper index grows and cuts the heap into
-# runs shorter than 8 KiB (docs/FIT.md, "Where the heap goes"), so a block
-# costs its packed bytes, the decoder's state (about 1.3 KB) and window
-# (2**13 bytes, or the stream header's window if smaller: 2 KiB in images
-# of `ovl mkimage`).  CPython inflates each block into new bytes.
-_KEPT_META = compat.MICROPYTHON
+_FRAGMENT_CACHE_BYTES = const(1 << 19)
+# MicroPython inflates into buffers it keeps (CPython into new bytes):
+# - metadata blocks into the cache's buffers, allocated at open, before an
+#   upper index grows and cuts the heap into runs shorter than 8 KiB
+#   (docs/FIT.md, "Where the heap goes"), so a block costs its packed
+#   bytes, the decoder's state (about 1.3 KB) and window (2**13 bytes, or
+#   the stream header's window if smaller: 2 KiB in images of `ovl
+#   mkimage`);
+# - the one data or fragment block it keeps into a buffer of the block
+#   size, allocated at the first block read (at open it raised the board
+#   job's smallest heap by its 4 KiB: docs/FIT.md, "The lower's data
+#   blocks"), so a block costs its packed bytes, the decoder (a window of
+#   the block size) and the caller's copy of what it asked for.
+# A block's data is then a view of a buffer the next block may reuse.
+_KEPT_BUFFERS = compat.MICROPYTHON
 # identity() reads at most this many bytes besides the superblock (read at
 # open), so superblock + identity reads stay within 4 KiB.
 IDENTITY_READ_LIMIT = 4096 - F.SUPERBLOCK_SIZE
@@ -131,13 +136,17 @@ def _inflate_error(e, limit, name="gzip"):
 
 
 def _make_decompressor(compression, block_log):
-    """inflate(data, limit) for the image's compressor on this runtime."""
+    """inflate(data, limit) for the image's compressor on this runtime
+    (None on MicroPython, which inflates gzip blocks with
+    compat.inflate_into and has no other decompressor)."""
     if not 0 < compression < len(F.COMPRESSION_NAMES):
         raise _errors().BadSuperblockError(
             "unknown compressor id %d" % compression)
     name = F.COMPRESSION_NAMES[compression]
     block_size = 1 << block_log
     if compression == F.COMP_ZLIB:
+        if _KEPT_BUFFERS:
+            return None     # blocks inflate into kept buffers (inflate_into)
         inflate = compat.inflate
     elif compression == F.COMP_XZ and not compat.MICROPYTHON:
         inflate = compat.inflate_xz
@@ -192,7 +201,8 @@ class SquashFS:
         self._last_fragment = (-1, 0, 0)
         self._identity = None
         self._free = []           # kept metadata buffers not in the cache
-        if _KEPT_META:
+        self._block_buf = None    # MicroPython: the kept data block's buffer
+        if _KEPT_BUFFERS:
             for _ in range(self._cache_limit):
                 self._free.append(bytearray(F.METADATA_SIZE + 1))
         self._read_superblock()
@@ -253,11 +263,12 @@ class SquashFS:
         if no_ids == 0:
             raise _errors().BadSuperblockError("id table is empty")
         # the lookup tables' indexes (a table of no fragments has none)
-        for what, count, start, entry_size in (
-                ("id", no_ids, id_start, F.ID_ENTRY_SIZE),
-                ("fragment", fragments, fragment_start,
-                 F.FRAGMENT_ENTRY_SIZE)):
-            nblocks = F.table_blocks(count, entry_size)
+        for what, count, start, layout in (
+                ("id", no_ids, id_start, F.ID_ENTRY),
+                ("fragment", fragments, fragment_start, F.FRAGMENT_ENTRY)):
+            # the table's metadata blocks
+            nblocks = (count * struct.calcsize(layout[0]) + F.METADATA_SIZE
+                       - 1) // F.METADATA_SIZE
             if count and (start == F.TABLE_ABSENT or start < dtab
                           or start + 8 * nblocks > used):
                 raise _errors().BadSuperblockError(
@@ -334,7 +345,7 @@ class SquashFS:
                 "[0x%x, 0x%x)" % (pos, low, high))
         if len(cache) >= self._cache_limit:
             old = cache.pop()       # before inflating: lowers the peak
-            if _KEPT_META:
+            if _KEPT_BUFFERS:
                 self._free.append(old[3])   # its buffer takes the new block
         word = _unpack_from("<H", self._read(pos, 2))[0]
         size = word & F.METADATA_SIZE_MASK
@@ -342,7 +353,7 @@ class SquashFS:
             raise _errors().MetadataHeaderError(
                 "metadata header 0x%04x at 0x%x: bad "
                 "size" % (word, pos))
-        if _KEPT_META:
+        if _KEPT_BUFFERS:
             # A view of a kept buffer, which the block is inflated (or,
             # stored raw, read) into; it leaves the free list once the
             # block is sound.  The packed block is read as bytes: a kept
@@ -369,7 +380,7 @@ class SquashFS:
                 "metadata block at 0x%x is empty"
                 % pos)
         item = [pos, data, pos + 2 + size]
-        if _KEPT_META:
+        if _KEPT_BUFFERS:
             item.append(self._free.pop())
         cache.insert(0, item)
         return data, item[2]
@@ -407,7 +418,7 @@ class SquashFS:
             n -= take
         return b"".join(pieces), pos, off
 
-    def _table_entry(self, index_start, i, entry_size, what):
+    def _table_entry(self, index_start, i, entry_size):
         """Entry i of a lookup table (id, fragment) as raw bytes."""
         per_block = F.METADATA_SIZE // entry_size
         at = index_start + 8 * (i // per_block)
@@ -430,8 +441,8 @@ class SquashFS:
                     "id index %d beyond the %d ids"
                     % (index, self._ids_count))
             raw = self._table_entry(self._id_index, index,
-                                    F.ID_ENTRY_SIZE, "id")
-            value = _unpack_from("<I", raw)[0]
+                                    struct.calcsize(F.ID_ENTRY[0]))
+            value = _unpack_from(F.ID_ENTRY[0], raw)[0]
             if len(self._ids) >= _MEMO_LIMIT:
                 self._ids.clear()
             self._ids[index] = value
@@ -447,7 +458,7 @@ class SquashFS:
                 "fragment %d beyond the %d fragments"
                 % (index, count))
         raw = self._table_entry(self._fragment_index, index,
-                                F.FRAGMENT_ENTRY_SIZE, "fragment")
+                                struct.calcsize(F.FRAGMENT_ENTRY[0]))
         start, word, _ = _unpack_from(F.FRAGMENT_ENTRY[0], raw)
         self._last_fragment = (index, start, word)
         return start, word
@@ -469,21 +480,22 @@ class SquashFS:
             data = cache[0][1]          # the usual case, without a call
         else:
             data, _ = self._meta_block(pos, low, high)
+        header = F.INODE_HEADER[0]
         if off + _LONGEST_INODE <= len(data):
             # Header and body inside this block (the common case): no
             # stitching, one block lookup.
             itype, perm, uid_index, gid_index, mtime, ino = _unpack_from(
-                _HEADER_FMT, data, off)
+                header, data, off)
             body = _unpack_from(_body_format(itype, ref), data, off + 16)
             off += 16 + _BODY_SIZES[itype]
         else:
-            head, pos, off = self._meta_unpack(_HEADER_FMT, 16, pos, off, low,
+            head, pos, off = self._meta_unpack(header, 16, pos, off, low,
                                                high)
             itype, perm, uid_index, gid_index, mtime, ino = head
             body, pos, off = self._meta_unpack(_body_format(itype, ref),
                                                _BODY_SIZES[itype], pos, off,
                                                low, high)
-        kind = itype - F.EXTENDED_OFFSET if itype > F.EXTENDED_OFFSET \
+        kind = itype - _EXTENDED_OFFSET if itype > _EXTENDED_OFFSET \
             else itype
         mode = F.TYPE_TO_S_IF[kind] | (perm & F.PERMISSION_MASK)
         ids = self._ids             # the memo first: a call less per inode
@@ -542,7 +554,10 @@ class SquashFS:
             loc = _Loc(ref, pos, off)
         elif kind == F.BLKDEV_TYPE or kind == F.CHRDEV_TYPE:
             nlink, word = body[0], body[1]
-            major, minor = F.decode_rdev(word)
+            # the word is Linux's new_encode_dev: minor bits 0-7, major
+            # bits 8-19, minor's high bits from bit 20
+            major = (word & 0xFFF00) >> 8
+            minor = (word & 0xFF) | ((word >> 12) & 0xFFF00)
             # Linux (glibc) makedev encoding of a device number
             rdev = (((major & 0xFFFFF000) << 32) | ((major & 0xFFF) << 8)
                     | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))
@@ -565,16 +580,18 @@ class SquashFS:
         low = self.directory_table_start
         high = self._dir_end
         total = d.listing_size
+        run_header = F.DIR_HEADER[0]
+        entry_header = F.DIR_ENTRY[0]
         # CPython keeps the listing's block from one entry to the next;
-        # MicroPython asks the cache each time, so after its small cache
-        # evicted the block it never holds an old copy beside a new one.
+        # MicroPython asks the cache each time: its block is a view of a
+        # kept buffer, which the block that evicts it takes over.
         data_pos = -1
         data = None
         while consumed < total:
             if consumed + F.DIR_HEADER_SIZE > total:
                 raise _errors().BadDirectoryError(
                     "listing ends inside a run header")
-            head, pos, off = self._meta_unpack(_DIR_HEADER_FMT, 12, pos, off,
+            head, pos, off = self._meta_unpack(run_header, 12, pos, off,
                                                low, high)
             consumed += F.DIR_HEADER_SIZE
             count, start_block, base = head
@@ -588,17 +605,17 @@ class SquashFS:
                         "listing ends inside an entry")
                 if pos != data_pos:
                     data, _ = self._meta_block(pos, low, high)
-                    if _KEEP_LISTING_BLOCK:
+                    if not _KEPT_BUFFERS:
                         data_pos = pos
                 if off + 8 + F.NAME_MAX <= len(data):
                     # Entry and longest name inside this block: no stitching.
-                    ioff, delta, etype, nsize = _unpack_from(_DIR_ENTRY_FMT,
+                    ioff, delta, etype, nsize = _unpack_from(entry_header,
                                                              data, off)
                     nsize += 1
                     raw = bytes(data[off + 8:off + 8 + nsize])
                     off += 8 + nsize
                 else:
-                    ent, pos, off = self._meta_unpack(_DIR_ENTRY_FMT, 8, pos,
+                    ent, pos, off = self._meta_unpack(entry_header, 8, pos,
                                                       off, low, high)
                     ioff, delta, etype, nsize = ent
                     nsize += 1
@@ -638,7 +655,7 @@ class SquashFS:
             ipos, ioff = d.pos, d.off
             low, high = self.inode_table_start, self.directory_table_start
             for _ in range(d.index_count):
-                head, ipos, ioff = self._meta_unpack(_DIR_INDEX_FMT, 12, ipos,
+                head, ipos, ioff = self._meta_unpack(F.DIR_INDEX[0], 12, ipos,
                                                      ioff, low, high)
                 index, start_block, nsize = head
                 nsize += 1
@@ -897,11 +914,23 @@ class SquashFS:
         Compressed gzip blocks lying back to back are fetched with one
         source read of up to _RUN_BYTES and inflated together by
         compat.inflate_run (4 KiB images have tens of thousands of blocks:
-        no Python call per block).  On MicroPython (_RUN_BYTES is 0) and
-        for xz, one block is read and inflated at a time.  Any other block
+        no Python call per block).  On MicroPython and for xz, one block
+        is read and inflated at a time.  Any other block
         (sparse, stored raw, the kept one, damaged) takes _data_block.
         """
         bs = self.block_size
+        if _KEPT_BUFFERS:
+            # Each block lands in the one kept buffer: copy out the part
+            # wanted before the next block overwrites it.
+            for word in words:
+                data = self._data_block(pos, word,
+                                        min(entry.size - block_start, bs),
+                                        entry)
+                lo = offset - block_start if offset > block_start else 0
+                pieces.append(bytes(data[lo:end - block_start]))
+                pos += word & F.DATA_SIZE_MASK
+                block_start += bs
+            return pos
         first_start = block_start
         if self._zlib:
             inflate = compat.inflate        # errors translated below
@@ -915,8 +944,6 @@ class SquashFS:
             run_bytes = 0
         append = pieces.append
         kept_pos = self._kept_pos
-        if _ONE_KEPT_BLOCK:
-            self._frags.clear()
         last_pos = -1               # the last block inflated here ...
         last_data = None            # ... and its data
         n = len(words)
@@ -943,9 +970,6 @@ class SquashFS:
                                 break
                             size += w
                             j += 1
-                    if _ONE_KEPT_BLOCK:
-                        self._kept = None   # before inflating: one block
-                        self._kept_pos = -1
                     run = self._read(pos, size)
                     if j == i + 1:
                         data = inflate(run, bs, wbits)
@@ -1033,22 +1057,19 @@ class SquashFS:
     def _load_block(self, pos, word, what, slot):
         """Decompressed data (slot 0) or fragment (slot 1) block.  The last
         data block is kept, so small reads within one block inflate it
-        once; fragment blocks are kept by _tail."""
-        if slot == 0:
+        once; fragment blocks are kept by _tail.  MicroPython keeps one
+        block of either kind, a memoryview of the kept buffer: valid only
+        until the next block is loaded."""
+        if _KEPT_BUFFERS or slot == 0:
             if pos == self._kept_pos:
                 return self._kept
             self._kept = None            # before inflating: lowers the peak
-            if _ONE_KEPT_BLOCK:
-                self._frags.clear()
-        elif _ONE_KEPT_BLOCK:
-            self._frags.clear()
             self._kept_pos = -1
-            self._kept = None
         elif len(self._frags) >= self._frag_limit:
             # The least recently used (CPython dicts keep insertion
             # order; MicroPython keeps one block, so order is moot).
             del self._frags[next(iter(self._frags))]   # likewise
-        if word >> F.DATA_RESERVED_SHIFT:
+        if word >> _DATA_RESERVED_SHIFT:
             raise _errors().OutOfRangeError(
                 "%s: block size word 0x%x has reserved "
                 "bits" % (what, word))
@@ -1057,6 +1078,25 @@ class SquashFS:
             raise _errors().OutOfRangeError(
                 "%s: block of %d bytes (block size %d)"
                 % (what, stored, self.block_size))
+        if _KEPT_BUFFERS:
+            buf = self._block_buf
+            if buf is None:
+                # one byte more: inflate_into refuses a block filling it
+                buf = self._block_buf = bytearray(self.block_size + 1)
+            data = memoryview(buf)
+            if word & F.DATA_UNCOMPRESSED:
+                self._read(pos, stored, data[:stored])
+                n = stored
+            else:
+                try:
+                    n = compat.inflate_into(self._read(pos, stored), buf,
+                                            self._data_wbits)
+                except ValueError as e:
+                    raise _inflate_error(e, self.block_size)
+            data = data[:n]
+            self._kept_pos = pos
+            self._kept = data
+            return data
         raw = self._read(pos, stored)
         if word & F.DATA_UNCOMPRESSED:
             data = raw
@@ -1072,7 +1112,7 @@ class SquashFS:
 
     def _data_block(self, pos, word, expected, entry):
         if word & F.DATA_SIZE_MASK == 0:
-            if word >> F.DATA_RESERVED_SHIFT:
+            if word >> _DATA_RESERVED_SHIFT:
                 raise _errors().OutOfRangeError(
                     "%s: block size word 0x%x has reserved "
                     "bits" % (entry.name, word))
@@ -1105,6 +1145,8 @@ class SquashFS:
             raise _errors().OutOfRangeError(
                 "%s: tail %d+%d beyond its %d-byte fragment"
                 % (entry.name, start, expected, len(data)))
+        if _KEPT_BUFFERS:
+            return bytes(data[start:start + expected])  # out of the buffer
         if start == 0 and expected == len(data):
             return data
         return data[start:start + expected]

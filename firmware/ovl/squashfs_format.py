@@ -11,9 +11,11 @@ common header (INODE_HEADER), because every reader first needs the header to
 learn which kind follows.
 
 What only a writer needs (superblock flags, the compressor-options, export
-and xattr layouts, encode and the other encoders) lives in
-ovl.squashfs_writer_format, imported when a caller first names one of its
-names here (module __getattr__ below): a board's reader never does.
+and xattr layouts, encode and the other encoders, decode and size_of)
+lives in ovl.squashfs_writer_format, imported when a caller first names
+one of its names here (module __getattr__ below): a board's reader never
+does.  What only the reader needs (the extended-inode offset, the size
+word's reserved bits) is ovl.squashfs's, as private consts.
 """
 
 import struct
@@ -40,7 +42,6 @@ METADATA_SIZE_MASK = 0x7FFF
 
 DATA_UNCOMPRESSED = 1 << 24      # data/fragment size word bit: block stored raw
 DATA_SIZE_MASK = 0xFFFFFF
-DATA_RESERVED_SHIFT = 25         # any bit at or above this makes the word invalid
 
 MIN_BLOCK_LOG = 12               # 4 KiB
 MAX_BLOCK_LOG = 20               # 1 MiB
@@ -71,7 +72,6 @@ REG_TYPE = 2
 SYMLINK_TYPE = 3
 BLKDEV_TYPE = 4
 CHRDEV_TYPE = 5
-EXTENDED_OFFSET = 7
 
 # POSIX file-type bits (st_mode & S_IFMT, from ovl.paths) of each basic
 # inode type, indexed by type (0 is no type).
@@ -130,34 +130,6 @@ FRAGMENT_ENTRY = ("<QII", "start_block size unused")
 ID_ENTRY = ("<I", "id")
 
 
-def size_of(layout):
-    return struct.calcsize(layout[0])
-
-
-SUPERBLOCK_SIZE = size_of(SUPERBLOCK)      # 96
-DIR_HEADER_SIZE = size_of(DIR_HEADER)      # 12
-DIR_ENTRY_SIZE = size_of(DIR_ENTRY)        # 8
-FRAGMENT_ENTRY_SIZE = size_of(FRAGMENT_ENTRY)  # 16
-ID_ENTRY_SIZE = size_of(ID_ENTRY)          # 4
-
-
-def decode(layout, buf, offset=0):
-    """Unpack one structure into a dict of field name -> int."""
-    values = struct.unpack_from(layout[0], buf, offset)
-    out = {}
-    names = layout[1].split()
-    for i in range(len(names)):
-        out[names[i]] = values[i]
-    return out
-
-
-# --- Metadata blocks, references, block words -----------------------------
-
-def table_blocks(count, entry_size):
-    """Number of metadata blocks a lookup table of `count` entries fills."""
-    return (count * entry_size + METADATA_SIZE - 1) // METADATA_SIZE
-
-
-def decode_rdev(word):
-    """(major, minor) from a dev inode's rdev word."""
-    return (word & 0xFFF00) >> 8, (word & 0xFF) | ((word >> 12) & 0xFFF00)
+SUPERBLOCK_SIZE = struct.calcsize(SUPERBLOCK[0])      # 96
+DIR_HEADER_SIZE = struct.calcsize(DIR_HEADER[0])      # 12
+DIR_ENTRY_SIZE = struct.calcsize(DIR_ENTRY[0])        # 8

@@ -1,7 +1,8 @@
 """SquashFS 4.0 layout that only a writer needs (host_tools/mkimage, tests):
-superblock flags, the compressor-options, export and xattr layouts, and
-the encoders of metadata headers, references, block words and device
-numbers.
+superblock flags, the compressor-options, export and xattr layouts, the
+encoders of metadata headers, references, block words and device
+numbers, and decode (a structure into a dict by field name: tools and
+tests; the reader unpacks the fields it needs itself).
 
 ovl.squashfs_format keeps what the reader needs and names everything here
 too (its module __getattr__ imports this module when a caller asks for one
@@ -13,13 +14,28 @@ import struct
 
 from ovl.squashfs_format import METADATA_SIZE, METADATA_UNCOMPRESSED, \
     METADATA_SIZE_MASK, DATA_UNCOMPRESSED, DATA_SIZE_MASK, TYPE_TO_S_IF, \
-    INODE_HEADER, INODE_BODY, DIR_INDEX, size_of
+    INODE_HEADER, INODE_BODY, DIR_INDEX
+
+
+def size_of(layout):
+    return struct.calcsize(layout[0])
+
+
+def decode(layout, buf, offset=0):
+    """Unpack one structure into a dict of field name -> int."""
+    values = struct.unpack_from(layout[0], buf, offset)
+    out = {}
+    names = layout[1].split()
+    for i in range(len(names)):
+        out[names[i]] = values[i]
+    return out
+
 
 PAD_MULTIPLE = 4096              # mksquashfs pads the image file to this
 XATTR_NONE = 0xFFFFFFFF          # inode xattr index when the inode has none
 
 # The inode types the reader does not name (ovl.squashfs_format has the
-# others); an extended kind is the basic kind + EXTENDED_OFFSET.
+# others); an extended kind is the basic kind + 7.
 FIFO_TYPE = 6
 SOCKET_TYPE = 7
 LDIR_TYPE = 8

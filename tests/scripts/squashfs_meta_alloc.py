@@ -16,22 +16,8 @@ import sys
 
 import micropython
 
+from image_file_source import FileSource
 from ovl.squashfs import SquashFS
-
-
-class FileSource:
-    def __init__(self, path):
-        self.f = open(path, "rb")
-        self.f.seek(0, 2)
-        self.size = self.f.tell()
-
-    def readinto(self, addr, buf):
-        self.f.seek(addr)
-        self.f.readinto(buf)
-
-    def read(self, addr, n):
-        self.f.seek(addr)
-        return self.f.read(n)
 
 
 gc.collect()

@@ -1,0 +1,54 @@
+"""Bytes allocated per data or fragment block read, under MicroPython.
+
+    micropython squashfs_data_alloc.py IMAGE
+
+Opens IMAGE through a file-backed source with readinto (as a chip behind
+ovl.flash: its bytes are not on the heap), then reads every regular file
+one block-sized piece at a time (after one first read, which allocates
+the kept block buffer), each a cache miss (the kept block is forgotten
+first), and prints one JSON line: {"reads": n, "max": most
+bytes one read allocated besides the packed block it read and the bytes
+it returned, "packed": the largest packed block, "open": bytes the open
+allocated, "block_size": the image's}.
+"""
+
+import gc
+import json
+import sys
+
+import micropython
+
+from image_file_source import FileSource
+from ovl.squashfs import SquashFS
+
+
+gc.collect()
+a0 = micropython.mem_total()
+fs = SquashFS(FileSource(sys.argv[-1]))
+opened = micropython.mem_total() - a0
+bs = fs.block_size
+files = [e for _, e in fs.walk("/") if e.mode & 0o170000 == 0o100000]
+fs.read(files[0], 0, 1)     # the first block read allocates the kept buffer
+worst = 0
+packed = 0
+reads = 0
+for e in files:
+    loc = e.loc
+    for index in range((e.size + bs - 1) // bs):
+        if index < loc.nblocks:
+            word = fs._block_words(loc, index, 1)[0]
+        else:
+            word = fs._fragment(loc.fragment)[1]
+        stored = word & 0xFFFFFF
+        packed = max(packed, stored)
+        fs._kept_pos = -1       # a cache miss: the block is read again
+        fs._kept = None
+        fs._frags.clear()
+        gc.collect()
+        a0 = micropython.mem_total()
+        got = fs.read(e, index * bs, bs)
+        used = micropython.mem_total() - a0 - stored - len(got)
+        worst = max(worst, used)
+        reads += 1
+print(json.dumps({"reads": reads, "max": worst, "packed": packed,
+                  "open": opened, "block_size": bs}))
