@@ -269,7 +269,7 @@ class LogStore:
         # What a healthy store's mount, reads and writes never run lives in
         # modules imported at first use (docs/STORE.md, "Code layout"):
         # damage handling, garbage collection with the space and wear
-        # figures, factory reset.  Each function there takes the store
+        # figures, factory reset, transactions too big for RAM.  Each function there takes the store
         # first and is named as the method, without the leading "_".
         if name in "_mend_header _resync _note_damage _damaged " \
                 "_damage_name".split():
@@ -280,6 +280,8 @@ class LogStore:
             from ovl.store import collect as where
         elif name in "reset _apply_reset _reset_needed".split():
             from ovl.store import reset as where
+        elif name in "_spill _index_stream".split():
+            from ovl.store import stream as where
         else:
             raise AttributeError(name)
         fn = getattr(where, name.lstrip("_"))
@@ -1564,24 +1566,6 @@ class LogStore:
                     w.node(t, body)
         return self._write_nodes(produce, txn, keep, prov)
 
-    def _spill(self, txn_obj, ops):
-        """Write an open txn's data and truncations (ops, node
-        descriptions) as provisional nodes of its stream, to count only if
-        its commit does.  Returns the placed Nodes; their blocks are pinned
-        (GC leaves them alone) until the txn ends."""
-        self._make_room(self._items(ops), RESERVED_BLOCKS)
-        if txn_obj.stream is None:
-            txn_obj.stream = self.next_txn
-            self.next_txn += 1
-        try:
-            placed = self._place(ops, txn_obj.stream, RESERVED_BLOCKS, True)
-        except NoSpace:
-            raise compat.oserror(compat.ENOSPC, "log store full")
-        for nd in placed:
-            b = nd.addr // self.es
-            self.pins[b] = self.pins.get(b, 0) + 1
-        return placed
-
     def _end_stream(self, txn_obj, committed):
         """The txn owning provisional nodes ended: unpin their blocks; if
         it did not commit they are dead space."""
@@ -1636,22 +1620,6 @@ class LogStore:
         finally:
             self.indexing = None
             self._end_stream(txn_obj, True)
-
-    def _index_stream(self, txn_obj, cnode):
-        """The NODE_COMMIT of txn_obj's stream is on flash: its provisional
-        nodes count, in their order, where the commit stands."""
-        blocks = []
-        for nd in txn_obj.spilled:
-            nd.eff = cnode.ver
-            b = nd.addr // self.es
-            if b not in blocks:
-                blocks.append(b)
-            if self._live_inode(nd.fields[0]) is None:
-                self._kill(nd.addr, nd.size())  # deleted in this txn
-                continue
-            self._index(nd)
-        self.streams[txn_obj.stream] = [cnode.ver, cnode.addr, cnode.size(),
-                                        blocks]
 
     # ===== garbage collection =============================================
 
@@ -1875,24 +1843,6 @@ class _Writer:
         self._release(F_COMMIT)
 
 
-def _view_put(view, start, end, src, s0):
-    """view (sorted [start, end, source, source start] pieces) with
-    [start, end) replaced by source src (None: cut)."""
-    out = []
-    for p in view:
-        if p[1] <= start or p[0] >= end:
-            out.append(p)
-            continue
-        if p[0] < start:
-            out.append([p[0], start, p[2], p[3]])
-        if p[1] > end:
-            out.append([end, p[1], p[2], p[3]])
-    if src is not None:
-        out.append([start, end, src, s0])
-    out.sort(key=lambda p: p[0])
-    return out
-
-
 class Txn:
     """A set of changes that reach flash (and RAM) together at commit()."""
 
@@ -1983,39 +1933,7 @@ class Txn:
         self._grow(ino, end)
         self.held += len(data)
         if self.held > self.ram:
-            self.spill()
-
-    def spill(self):
-        """Write the data and truncations held so far to flash as
-        provisional nodes (they count only if this txn commits) and drop
-        them from RAM.  Txn.write calls it past store.txn_ram bytes."""
-        self._check()
-        moved = []
-        kept = []
-        for op in self.ops:
-            if op[0] == "data" or op[0] == "trunc":
-                moved.append(op)
-            else:
-                kept.append(op)
-        if not moved:
-            return
-        descs = []
-        for op in moved:
-            if op[0] == "data":
-                descs.append((NODE_DATA, struct.pack(DATA_BODY, op[1], op[2]),
-                              (op[3], len(op) > 4, None)))
-            else:
-                descs.append((NODE_TRUNCATE,
-                              struct.pack(TRUNCATE_BODY, op[1], op[2]), None))
-        self.spilled.extend(self.store._spill(self, descs))
-        self.ops = kept
-        self.puts = {}
-        for i, op in enumerate(kept):
-            if op[0] == "inode":
-                self.puts[op[1]] = i
-        self.appends = {}
-        self.cuts = {}
-        self.held = 0
+            self.store._spill(self)
 
     def size(self, ino):
         """The size of ino as this txn sees it."""
@@ -2037,59 +1955,9 @@ class Txn:
         return value
 
     def read(self, ino, offset, n):
-        """Pieces (offset, length, bytes or None) of [offset, offset+n) of
-        ino as this open txn sees it: the committed content with the txn's
-        own truncations and writes (held or spilled) applied in order,
-        clipped to its size; None = not stored here."""
-        self._check()
-        if offset < 0:
-            raise compat.oserror(compat.EINVAL, "negative offset")
-        st = self.store
-        end = min(offset + n, self.size(ino))
-        if end <= offset:
-            return []
-        view = []           # [start, end, source, source start]
-        if ino not in self.deleted and st.get(ino) is not None:
-            for off, ln, data in st.read(ino, offset, end - offset):
-                if data is not None:
-                    view.append([off, off + ln, data, off])
-        for nd in self.spilled:
-            f = nd.fields
-            if f[0] != ino:
-                continue
-            if nd.type == NODE_TRUNCATE:
-                view = _view_put(view, f[1], 1 << 64, None, 0)
-                continue
-            src = nd.addr + data_at(nd.flags)
-            view = _view_put(view, f[1], f[1] + f[2], src, f[1])
-            if nd.flags & F_TRUNC:
-                view = _view_put(view, f[1] + f[2], 1 << 64, None, 0)
-        for op in self.ops:
-            if op[0] == "trunc" and op[1] == ino:
-                view = _view_put(view, op[2], 1 << 64, None, 0)
-            elif op[0] == "data" and op[1] == ino:
-                e = op[2] + len(op[3])
-                view = _view_put(view, op[2], e, op[3], op[2])
-                if len(op) > 4:
-                    view = _view_put(view, e, 1 << 64, None, 0)
-        out = []
-        pos = offset
-        for ps, pe, src, s0 in view:
-            ps = max(ps, offset)
-            pe = min(pe, end)
-            if src is None or pe <= ps:
-                continue
-            if ps > pos:
-                out.append((pos, ps - pos, None))
-            if isinstance(src, int):
-                data = st.blocks.read(src + ps - s0, pe - ps)
-            else:
-                data = bytes(src[ps - s0:pe - s0])
-            out.append((ps, pe - ps, data))
-            pos = pe
-        if pos < end:
-            out.append((pos, end - pos, None))
-        return out
+        # reading back what an open txn holds is rare: see ovl.store.stream
+        from ovl.store.stream import read
+        return read(self, ino, offset, n)
 
     def _grow(self, ino, end):
         i = self.puts.get(ino)
