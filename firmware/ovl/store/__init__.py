@@ -51,7 +51,6 @@ GC_ERASE_BYTES = 1024  # GC erases a block only to free at least a KiB (half a
                        # block's log on blocks under 2 KiB): once written,
                        # the freed space pays for it (WA <= 4, <= 1 erase
                        # per KiB written)
-GC_STALLS = 3          # collections in a row that free nothing: give up
 VOID_MARGIN = 16       # txn ids skipped after a crash (see _mount)
 EXTENT_CACHE = 8       # files whose extent maps stay in RAM
 INODE_CACHE = 16       # inodes whose attributes stay in RAM
@@ -276,7 +275,7 @@ class LogStore:
             from ovl.store import damage as where
         elif name in "gc _gc_one _pick_victim _collect _data_liveness " \
                 "_is_live _reclaimable _need _worth _usable free_bytes " \
-                "statvfs counters".split():
+                "statvfs counters _gc_until_fits _writable".split():
             from ovl.store import collect as where
         elif name in "reset _apply_reset _reset_needed".split():
             from ovl.store import reset as where
@@ -1514,30 +1513,8 @@ class LogStore:
         """GC until items fit, or ENOSPC.  bounded: only blocks whose
         collection stays within the GC bound (see _worth)."""
         self._restore_reserve()
-        tries = 0
-        best = self._writable()
-        stalls = 0
-        while not self._fits(items, keep):
-            if not tries and bounded and \
-                    self._need(items) > self._usable(keep):
-                # GC within the bound cannot free enough: refuse before
-                # collecting for a write that would fail anyway
-                self.stats["gc_refused"] += 1
-                raise compat.oserror(compat.ENOSPC, "log store full")
-            tries += 1
-            if tries > 2 * self.nblocks or stalls >= GC_STALLS or \
-                    not self._gc_one(for_space=True, bounded=bounded):
-                raise compat.oserror(compat.ENOSPC, "log store full")
-            # copies of large nodes may not fit the open block's end, which
-            # is then lost: collections can chase each other's copies round
-            # the same blocks without ever freeing one (measured: 512
-            # erases for one failing 3 KB write at 75% fill)
-            now = self._writable()
-            if now > best:
-                best = now
-                stalls = 0
-            else:
-                stalls += 1
+        if not self._fits(items, keep):
+            self._gc_until_fits(items, keep, bounded)
 
     def _restore_reserve(self):
         """Collect until GC has a free block to copy into again.  A cut
@@ -1548,12 +1525,6 @@ class LogStore:
         for _ in range(self.nblocks):
             if self.blocks.count(FREE) or not self._gc_one(for_space=True):
                 return
-
-    def _writable(self):
-        """Bytes writable without GC (free blocks whole, the open block's
-        room)."""
-        return self.blocks.count(FREE) * (self.log_end - self.data_start) \
-            + self._room()
 
     def _place(self, ops, txn, keep, prov=False):
         def produce(w):

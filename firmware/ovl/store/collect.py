@@ -19,13 +19,50 @@ from ovl.store.format import (
     NODE_COMMIT, F_PROV, F_TRUNC, F_WIDE, NAME_MAX, SUMMARY_TAIL_SIZE,
     hdr_size, header_fields)
 
-_GC_COPY_PER_BYTE = const(3)   # GC copies at most 3 bytes per byte it
-                               # frees (and see GC_ERASE_BYTES in ovl.store)
-_WEAR_PERIOD = const(16)  # every Nth collection considers a cold block ...
-_WEAR_SPREAD = const(8)   # ... when erase counts differ by more than this
+_GC_COPY_PER_BYTE = const(3)  # GC copies at most 3 bytes per byte it frees
+                              # (and see GC_ERASE_BYTES in ovl.store)
+_GC_STALLS = const(3)         # collections in a row that free nothing: stop
+_WEAR_PERIOD = const(16)      # every Nth collection considers a cold block
+_WEAR_SPREAD = const(8)       # ... when erase counts differ by more than this
 # fields of ovl.store's stamp and stream records (_STAMP_*, _STREAM_*)
 _STAMP_ADDR = const(4)
 _STREAM_ADDR = const(1)
+
+
+def gc_until_fits(store, items, keep, bounded):
+    """GC until items (see _fits) fit, or ENOSPC; store._make_room calls
+    it when they do not fit now."""
+    tries = 0
+    best = writable(store)
+    stalls = 0
+    while not store._fits(items, keep):
+        if not tries and bounded and \
+                need(store, items) > usable(store, keep):
+            # GC within the bound cannot free enough: refuse before
+            # collecting for a write that would fail anyway
+            store.stats["gc_refused"] += 1
+            raise compat.oserror(compat.ENOSPC, "log store full")
+        tries += 1
+        if tries > 2 * store.nblocks or stalls >= _GC_STALLS or \
+                not gc_one(store, for_space=True, bounded=bounded):
+            raise compat.oserror(compat.ENOSPC, "log store full")
+        # copies of large nodes may not fit the open block's end, which
+        # is then lost: collections can chase each other's copies round
+        # the same blocks without ever freeing one (measured: 512
+        # erases for one failing 3 KB write at 75% fill)
+        now = writable(store)
+        if now > best:
+            best = now
+            stalls = 0
+        else:
+            stalls += 1
+
+
+def writable(store):
+    """Bytes writable without GC (free blocks whole, the open block's
+    room)."""
+    return store.blocks.count(FREE) * (store.log_end - store.data_start) \
+        + store._room()
 
 
 def gc(store, steps=1):
