@@ -302,7 +302,7 @@ class LogStore:
             except CorruptError:
                 hdr = None
             if hdr is not None:
-                s.ec[b] = hdr[1]
+                s.blocks.ec[b] = hdr[1]
         good = 0
         for b in range(s.nblocks):
             if s._erase(b):
