@@ -268,8 +268,9 @@ class LogStore:
         # What a healthy store's mount, reads and writes never run lives in
         # modules imported at first use (docs/STORE.md, "Code layout"):
         # damage handling, garbage collection with the space and wear
-        # figures, factory reset, transactions too big for RAM.  Each function there takes the store
-        # first and is named as the method, without the leading "_".
+        # figures, factory reset, transactions too big for RAM.  Each
+        # function there takes the store first and is named as the
+        # method, without the leading "_".
         if name in "_mend_header _resync _note_damage _damaged " \
                 "_damage_name".split():
             from ovl.store import damage as where
