@@ -437,6 +437,20 @@ print([n for n, v in LogStore.mount(f).listdir(ROOT_INO)])
     assert out == ["[]", "1000000", "7", "True", "[]", "0", "['after']"]
 
 
+def test_format_over_a_store_keeps_its_erase_counts(runtime):
+    # format reads the old block headers for their erase counts (it
+    # raised AttributeError there once the block table had moved)
+    out = run(runtime, """
+f = SimFlash(32 * 1024, 2048, 256)
+s = LogStore.format(f)
+create(s, ROOT_INO, 'a', b'a' * 100)
+for _ in range(2):
+    s = LogStore.format(f)
+print(sorted(set(s.blocks.ec)), list(s.listdir(ROOT_INO)))
+""")
+    assert out == ["[3]", "[]"]
+
+
 def test_mount_falls_back_to_a_scan_when_a_summary_is_damaged(runtime):
     out = run(runtime, RANDOM_OPS + """
 f = SimFlash(32 * 1024, 2048, 256)

@@ -83,11 +83,12 @@ def near_full(fill, seed, steps, kinds, check_every):
         same = same and content(s, ino) == bytes(buf)
     return found, same, LogStore.mount(f).blocks.dead == s.blocks.dead
 
-BOUNDED = LogStore._worth
+from ovl.store import collect
+BOUNDED = collect.worth
 
 def gc_bound(on):
     # off: GC collects any block it picks, not only those within its bound
-    LogStore._worth = BOUNDED if on else (lambda self, live, dead: True)
+    collect.worth = BOUNDED if on else (lambda store, live, dead: True)
 """
 
 

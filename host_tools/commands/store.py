@@ -14,7 +14,8 @@ import sys
 
 from ovl.flash import Region
 from ovl_sim.simflash import SimFlash
-from ovl.store import LogStore, ROOT_INO, STATE_NAMES
+from ovl.store import LogStore, ROOT_INO
+from ovl.store.blocks import STATE_NAMES
 from ovl.store.format import BLOCK_HDR_SIZE, BlockCountError, \
     unpack_block_header
 from host_tools.boards import SIM_FLASH_LIMIT, load_board

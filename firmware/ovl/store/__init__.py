@@ -23,10 +23,10 @@ from ovl.store.format import (
     NODE_SUMMARY, INODE_BODY, DELETE_BODY, DIRENT_BODY, DIRENT_REMOVED,
     DIRENT_WHITEOUT, DATA_BODY, DATA_PREFIX, STAMP_BODY, STAMP_SIZE,
     STAMP1_BODY, STAMP1_SIZE, F_ONETIME, F_PROV, NODE_COMMIT, COMMIT_BODY,
-    VOID_BODY_SIZE, NO_BLOCK, KEY_PREFIX, header_fields,
-    protected_len, damage_target, node_from, NODE_MAGIC,
+    VOID_BODY_SIZE, NO_BLOCK, header_fields,
+    node_from,
     TRUNCATE_BODY, SYMLINK_BODY,
-    META_BODY, META_DELETED, VOID_BODY, META_PREFIX, DIRENT_PREFIX,
+    META_BODY, META_DELETED, VOID_BODY,
     NAME_MAX, SYMLINK_MAX, META_KEY_MAX,
     META_VALUE_MAX, SUMMARY_TAIL_SIZE, SUMMARY_TAIL, SUMMARY_MAGIC,
     INODE_BODY_SIZE,
@@ -36,8 +36,7 @@ from ovl.store.format import (
     parse_body, keep_len, data_prefix, summary_entry_size, Node,
     SummaryBuilder,
     read_summary)
-from ovl.store.blocks import (Blocks, FREE, OPEN, FULL, UNKNOWN, BAD,
-                              STATE_NAMES)
+from ovl.store.blocks import Blocks, FREE, OPEN, FULL, UNKNOWN
 from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
                              replay_key, WHITEOUT_VALUE)
 
@@ -48,14 +47,10 @@ F_OPAQUE = 0x0001      # Inode.flags: an opaque directory (hides the lower)
 RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
                        # may take one, GC the last (so it always progresses)
 SHRINK_BYTES = 1024    # the most a txn that may take the reserve writes
-GC_COPY_PER_BYTE = 3   # GC copies at most 3 bytes per byte it frees, and
-GC_ERASE_BYTES = 1024  # erases a block only to free at least a KiB (half a
+GC_ERASE_BYTES = 1024  # GC erases a block only to free at least a KiB (half a
                        # block's log on blocks under 2 KiB): once written,
                        # the freed space pays for it (WA <= 4, <= 1 erase
                        # per KiB written)
-GC_STALLS = 3          # collections in a row that free nothing: give up
-WEAR_PERIOD = 16       # every Nth collection considers a cold block ...
-WEAR_SPREAD = 8        # ... when erase counts differ by more than this
 VOID_MARGIN = 16       # txn ids skipped after a crash (see _mount)
 EXTENT_CACHE = 8       # files whose extent maps stay in RAM
 INODE_CACHE = 16       # inodes whose attributes stay in RAM
@@ -84,8 +79,6 @@ _STAMP_CTIME = const(2)
 _STAMP_VER = const(3)
 _STAMP_ADDR = const(4)
 _STAMP_NSIZE = const(5)
-HEADER_DAMAGE = -1     # damage list "type" of a mended block header
-NODE_MAGIC_BYTES = struct.pack("<H", NODE_MAGIC)
 
 
 def stamp_size(stamp):
@@ -271,6 +264,29 @@ class LogStore:
         else:
             del self.roles[addr]
 
+    def __getattr__(self, name):
+        # What a healthy store's mount, reads and writes never run lives in
+        # modules imported at first use (docs/STORE.md, "Code layout"):
+        # damage handling, garbage collection with the space and wear
+        # figures, factory reset, transactions too big for RAM.  Each
+        # function there takes the store first and is named as the
+        # method, without the leading "_".
+        if name in "_mend_header _resync _note_damage _damaged " \
+                "_damage_name".split():
+            from ovl.store import damage as where
+        elif name in "gc _gc_one _pick_victim _collect _data_liveness " \
+                "_is_live _reclaimable _need _worth _usable free_bytes " \
+                "statvfs counters _gc_until_fits _writable".split():
+            from ovl.store import collect as where
+        elif name in "reset _apply_reset _reset_needed".split():
+            from ovl.store import reset as where
+        elif name in "_spill _index_stream".split():
+            from ovl.store import stream as where
+        else:
+            raise AttributeError(name)
+        fn = getattr(where, name.lstrip("_"))
+        return lambda *args, **kwargs: fn(self, *args, **kwargs)
+
     # ===== format and mount ===============================================
 
     @classmethod
@@ -287,7 +303,7 @@ class LogStore:
             except CorruptError:
                 hdr = None
             if hdr is not None:
-                s.ec[b] = hdr[1]
+                s.blocks.ec[b] = hdr[1]
         good = 0
         for b in range(s.nblocks):
             if s._erase(b):
@@ -575,30 +591,6 @@ class LogStore:
         self.stats["mount_bytes_read"] = self.stats["bytes_read"] - before
         self.mounting = False
 
-    def _mend_header(self, b, raw):
-        """The header of block b when one flipped bit is all that is wrong
-        with it and the block holds a log (reported as damage); else None
-        (an interrupted erase or header program changes many bits, and a
-        block without a log is erased before use anyway)."""
-        if raw == b"\xff" * len(raw) or self._erased(
-                b * self.es + self.data_start, 4):
-            return None
-        for i in range(len(raw) * 8):
-            mended = bytearray(raw)
-            mended[i >> 3] ^= 1 << (i & 7)
-            try:
-                hdr = unpack_block_header(mended)
-            except CorruptError:
-                hdr = None
-            if hdr is not None:
-                self.stats["corrupt_nodes"] += 1
-                self.damage.append((b * self.es, HEADER_DAMAGE, 0,
-                                    "block header damaged (bit %d of byte"
-                                    " %d; mended)" % (i & 7, i >> 3),
-                                    None, None))
-                return hdr
-        return None
-
     def _block_nodes(self, b, mounting=False, headers_only=False,
                      again=False, visit=None):
         """(nodes, end, clean, summarized) of block b: from its summary when
@@ -698,25 +690,6 @@ class LogStore:
                       not self._erased(base + limit, SUMMARY_TAIL_SIZE)):
             end = limit
         return nodes, end, clean, junk
-
-    def _resync(self, base, start, limit):
-        """Offset of the first good node header in [start, limit) of the
-        block at base (4-byte steps), or None."""
-        start = align(start, 4)
-        if start + NODE_HDR_SIZE > limit:
-            return None
-        area = self.blocks.read(base + start, limit - start)
-        magic = NODE_MAGIC_BYTES
-        at = area.find(magic)
-        while at >= 0:
-            if at % 4 == 0:
-                hf = header_fields(area[at:at + NODE_HDR_WIDE])
-                if hf is not None and unpack_node_header(
-                        area[at:at + hf[7] +
-                             protected_len(hf[0], hf[1], hf[2])]) is not None:
-                    return start + at
-            at = area.find(magic, at + 1)
-        return None
 
     def _erased(self, addr, n):
         # one buffer read into again and again: checking a 4 KiB block
@@ -830,71 +803,11 @@ class LogStore:
         del self.stamps[ino]
         self._role_dead(st[_STAMP_ADDR], st[_STAMP_NSIZE])
 
-    def _note_damage(self, nd, what):
-        """Damage found after mount (a data read, a GC copy).  Counted and
-        listed; a data node's file keeps answering EIO where it reads the
-        node (its size and attributes are elsewhere, intact)."""
-        for rec in self.damage:
-            if rec[0] == nd.addr:
-                return
-        self.damage.append((nd.addr, nd.type, nd.ver, what, None, nd.keep))
-        self.stats["corrupt_nodes"] += 1
-
-    def _damaged(self, nd):
-        """A committed node that fails its CRC: remember what it damaged
-        (settled against newer nodes at the end of mount).  A data node
-        whose key and range survived is indexed as usual instead: a read
-        of what still shows of it checks its CRC and answers EIO."""
-        self.stats["corrupt_nodes"] += 1
-        self.damaged_blocks[nd.addr // self.es] = True
-        target = None
-        if nd.keep is not None and nd.fields is None:
-            target = damage_target(nd.type, nd.keep)
-        self.damage.append((nd.addr, nd.type, nd.ver, nd.damage, target,
-                            nd.keep))
-
     def _settle_damage(self):
-        """Which damaged nodes took something that would show: their
-        inode or directory answers EIO (not ENOENT, not an older version).
-        One a newer node of the same key overrides took nothing."""
-        for addr, ntype, ver, what, target, keep in self.damage:
-            if target is None:
-                continue
-            kind, n = target
-            owner = self._live_inode(n)
-            birth = owner[1] if owner is not None else 0
-            if ntype == NODE_INODE or ntype == NODE_DELETE:
-                rec = self.inodes.get(n)
-                hit = rec is None or rec[1] < ver
-            elif owner is None or ver < birth:
-                hit = False
-            elif ntype == NODE_SYMLINK:
-                rec = self.links.get(n)
-                hit = rec is None or rec[1] < ver
-            elif ntype == NODE_DIRENT and len(keep) > DIRENT_PREFIX and \
-                    len(keep) > KEY_PREFIX:
-                # the summary kept the whole body: the name is known
-                rec = self.entries.get((n, bytes(keep[8:])))
-                hit = rec is None or rec[1] < ver
-            elif ntype == NODE_META and len(keep) >= META_PREFIX:
-                klen = struct.unpack("<H", keep[4:6])[0]
-                key = bytes(keep[META_PREFIX:META_PREFIX + klen])
-                rec = (self.meta.get(n) or {}).get(key) \
-                    if len(key) == klen else None
-                hit = rec is None or rec[1] < ver
-            else:
-                hit = True
-            if hit and target not in self.damaged:
-                self.damaged[target] = "%s at 0x%x" % (what, addr)
-
-    def _damage_name(self, ntype, prefix):
-        """': inode 5' / ': an entry of dir 3' for a damage message."""
-        t = damage_target(ntype, prefix or b"")
-        if t is None:
-            return ""
-        if t[0] == "dir":
-            return ": an entry of directory inode %d" % t[1]
-        return ": inode %d" % t[1]
+        # only a mount that found damage loads what settles it
+        if self.damage:
+            from ovl.store.damage import settle_damage
+            settle_damage(self)
 
     def _holds(self, ino, addr):
         self.data_blocks.add(ino, addr // self.es)
@@ -1601,30 +1514,8 @@ class LogStore:
         """GC until items fit, or ENOSPC.  bounded: only blocks whose
         collection stays within the GC bound (see _worth)."""
         self._restore_reserve()
-        tries = 0
-        best = self._writable()
-        stalls = 0
-        while not self._fits(items, keep):
-            if not tries and bounded and \
-                    self._need(items) > self._usable(keep):
-                # GC within the bound cannot free enough: refuse before
-                # collecting for a write that would fail anyway
-                self.stats["gc_refused"] += 1
-                raise compat.oserror(compat.ENOSPC, "log store full")
-            tries += 1
-            if tries > 2 * self.nblocks or stalls >= GC_STALLS or \
-                    not self._gc_one(for_space=True, bounded=bounded):
-                raise compat.oserror(compat.ENOSPC, "log store full")
-            # copies of large nodes may not fit the open block's end, which
-            # is then lost: collections can chase each other's copies round
-            # the same blocks without ever freeing one (measured: 512
-            # erases for one failing 3 KB write at 75% fill)
-            now = self._writable()
-            if now > best:
-                best = now
-                stalls = 0
-            else:
-                stalls += 1
+        if not self._fits(items, keep):
+            self._gc_until_fits(items, keep, bounded)
 
     def _restore_reserve(self):
         """Collect until GC has a free block to copy into again.  A cut
@@ -1636,26 +1527,6 @@ class LogStore:
             if self.blocks.count(FREE) or not self._gc_one(for_space=True):
                 return
 
-    def _writable(self):
-        """Bytes writable without GC (free blocks whole, the open block's
-        room)."""
-        return self.blocks.count(FREE) * (self.log_end - self.data_start) \
-            + self._room()
-
-    def _need(self, items):
-        """The least space these _fits items take (block ends not counted)."""
-        n = 0
-        for fixed, payload in items:
-            n += fixed + payload
-        return n
-
-    def _worth(self, live, dead):
-        """Does collecting a block with these live and dead bytes stay
-        within the GC bound?  Its dead bytes become free space; writing it
-        pays GC_COPY_PER_BYTE per byte for the copies and one erase per
-        erase_cost bytes."""
-        return dead >= self.erase_cost and live <= GC_COPY_PER_BYTE * dead
-
     def _place(self, ops, txn, keep, prov=False):
         def produce(w):
             for t, body, extra in ops:
@@ -1666,24 +1537,6 @@ class LogStore:
                 else:
                     w.node(t, body)
         return self._write_nodes(produce, txn, keep, prov)
-
-    def _spill(self, txn_obj, ops):
-        """Write an open txn's data and truncations (ops, node
-        descriptions) as provisional nodes of its stream, to count only if
-        its commit does.  Returns the placed Nodes; their blocks are pinned
-        (GC leaves them alone) until the txn ends."""
-        self._make_room(self._items(ops), RESERVED_BLOCKS)
-        if txn_obj.stream is None:
-            txn_obj.stream = self.next_txn
-            self.next_txn += 1
-        try:
-            placed = self._place(ops, txn_obj.stream, RESERVED_BLOCKS, True)
-        except NoSpace:
-            raise compat.oserror(compat.ENOSPC, "log store full")
-        for nd in placed:
-            b = nd.addr // self.es
-            self.pins[b] = self.pins.get(b, 0) + 1
-        return placed
 
     def _end_stream(self, txn_obj, committed):
         """The txn owning provisional nodes ended: unpin their blocks; if
@@ -1740,250 +1593,7 @@ class LogStore:
             self.indexing = None
             self._end_stream(txn_obj, True)
 
-    def _index_stream(self, txn_obj, cnode):
-        """The NODE_COMMIT of txn_obj's stream is on flash: its provisional
-        nodes count, in their order, where the commit stands."""
-        blocks = []
-        for nd in txn_obj.spilled:
-            nd.eff = cnode.ver
-            b = nd.addr // self.es
-            if b not in blocks:
-                blocks.append(b)
-            if self._live_inode(nd.fields[0]) is None:
-                self._kill(nd.addr, nd.size())  # deleted in this txn
-                continue
-            self._index(nd)
-        self.streams[txn_obj.stream] = [cnode.ver, cnode.addr, cnode.size(),
-                                        blocks]
-
     # ===== garbage collection =============================================
-
-    def _reclaimable(self, b):
-        return self.blocks.dead[b] if self.blocks.state[b] == FULL else 0
-
-    def _pick_victim(self, for_space):
-        """The block to collect next: a block with no header first (nothing
-        to copy), then a bad block still holding live nodes, then, now and
-        then, the coldest block for wear levelling, else the one with most
-        dead bytes."""
-        best = None
-        for b in range(self.nblocks):
-            if self.blocks.state[b] == UNKNOWN:
-                return b
-        for b in range(self.nblocks):
-            if self.blocks.state[b] == BAD and b not in self.pins and \
-                    self.blocks.used[b] - self.data_start > \
-                    self.blocks.dead[b]:
-                return b
-        # never a block holding an open txn's provisional nodes (its own
-        # fresh data: nothing to gain, and the txn reads them back) or a
-        # damaged node (erasing it would erase the evidence)
-        full = [b for b in range(self.nblocks) if self.blocks.state[b] == FULL and
-                b not in self.pins and b not in self.damaged_blocks]
-        if not self.blocks.count(FREE):
-            # no free block to copy into (a cut during a collection that
-            # took the last one): only a block whose live bytes fit the
-            # open block's room can go
-            room = self._room()
-            full = [b for b in full
-                    if self.es - self.data_start - self.blocks.dead[b] <= room]
-        if not full:
-            return None
-        self.gc_runs += 1
-        if self.gc_runs % WEAR_PERIOD == 0 and not self._wear_skip:
-            cold = full[0]
-            hot = max(self.blocks.ec)
-            for b in full:
-                if self.blocks.ec[b] < self.blocks.ec[cold]:
-                    cold = b
-            if hot - self.blocks.ec[cold] > WEAR_SPREAD:
-                self._picked_cold = True
-                return cold
-        for b in full:
-            # most dead bytes; among equals the least worn (dynamic wear
-            # levelling: blocks that filled and died together take turns)
-            if best is None or self.blocks.dead[b] > self.blocks.dead[best] or \
-                    (self.blocks.dead[b] == self.blocks.dead[best] and
-                     self.blocks.ec[b] < self.blocks.ec[best]):
-                best = b
-        if for_space and self.blocks.dead[best] < NODE_HDR_SIZE * 4:
-            return None
-        return best
-
-    _wear_skip = False
-    _picked_cold = False
-
-    def _gc_one(self, for_space=False, bounded=False):
-        """Collect one block.  Returns False when nothing can be gained
-        (bounded: within the credit)."""
-        self._picked_cold = False
-        b = self._pick_victim(for_space)
-        if b is None:
-            return False
-        # a wear-levelling move (one in WEAR_PERIOD collections at most)
-        # is outside the bound: static data must move now and then
-        if self._collect(b, bounded and not self._picked_cold):
-            return True
-        # a cold block whose live data does not fit now: take the best one
-        self._wear_skip = True
-        try:
-            b2 = self._pick_victim(for_space)
-        finally:
-            self._wear_skip = False
-        return b2 is not None and b2 != b and self._collect(b2, bounded)
-
-    def _collect(self, b, bounded=False):
-        self.stats["gc_runs"] += 1
-        if self.blocks.state[b] == UNKNOWN:
-            self._erase(b)
-            return True
-        nodes, end, clean, summarized = self._block_nodes(b)
-        for nd in nodes:
-            if nd.damage is not None:
-                self.damaged_blocks[b] = True   # kept: it names the damage
-                return False
-        # provisional nodes first: they keep their stream's txn id, so the
-        # GC txn's commit flag must land on a node of its own
-        alive = self._data_liveness(nodes, b)
-        live = [nd for nd in nodes if alive.get(nd.addr)
-                or (nd.addr not in alive and self._is_live(nd))]
-        alive = None
-        live = [nd for nd in live if nd.flags & F_PROV] + \
-            [nd for nd in live if not nd.flags & F_PROV]
-        cost = 0
-        for nd in live:
-            cost += nd.size()
-        if bounded and self.blocks.state[b] != BAD and \
-                not self._worth(cost, self.blocks.dead[b]):
-            # (moving live data off a bad block is exempt: it must go)
-            # past the bound: the write gets ENOSPC, the flash is spared
-            self.stats["gc_refused"] += 1
-            return False
-        if live:
-            items = self._void_items() + \
-                [(nd.size() + self._esize(nd.type, nd.blen) +
-                  (4 if self._wide() and not nd.flags & F_WIDE else 0), 0)
-                 for nd in live]
-            items.append((self.prog_unit, 0))
-            if not self._fits(items, 0):
-                return False
-            raws = []
-            for nd in live:
-                raw = self.blocks.read(nd.addr, nd.size())
-                hl = hdr_size(nd.flags)
-                if crc32(raw[hl:hl + nd.blen]) != header_fields(raw)[5]:
-                    # a copy would hide the damage under a new header
-                    self._note_damage(nd, "body CRC")
-                    self.damaged_blocks[b] = True
-                    return False
-                raws.append(raw)
-            txn = self.next_txn
-            self.next_txn += 1
-            nprov = 0
-            while nprov < len(live) and live[nprov].flags & F_PROV:
-                nprov += 1
-
-            def produce(w, lo, hi):
-                for i in range(lo, hi):
-                    w.copy(raws[i], live[i])
-            try:
-                placed = []
-                if nprov:
-                    placed = self._write_nodes(
-                        lambda w: produce(w, 0, nprov), txn, 0, True)
-                if nprov < len(live):
-                    placed += self._write_nodes(
-                        lambda w: produce(w, nprov, len(live)), txn, 0)
-            except NoSpace:
-                return False
-            for old, new in zip(live, placed):
-                self._moved(old, new)
-                self.stats["gc_copied_bytes"] += old.size()
-        if self.blocks.state[b] == BAD:
-            self.blocks.dead[b] = self.blocks.used[b] - self.data_start
-            return True
-        if self._erase(b):
-            self._forget_block(nodes, b)
-        return True
-
-    def _data_liveness(self, nodes, b):
-        """addr -> live? for the data and truncate nodes of block b, being
-        collected, file by file: each file's extent map is loaded once per
-        collection, however its nodes interleave with those of more files
-        than EXTENT_CACHE holds, and not at all when b is no longer among
-        the file's blocks (a load found only dead nodes of it there).
-        RAM: one entry per such node of the block (at most a block's
-        worth of node headers)."""
-        per_ino = {}
-        order = []          # first seen first: the same on every runtime
-        for nd in nodes:
-            if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) and \
-                    nd.fields is not None:
-                group = per_ino.get(nd.fields[0])
-                if group is None:
-                    group = per_ino[nd.fields[0]] = []
-                    order.append(group)
-                group.append(nd)
-        alive = {}
-        for group in order:
-            held = b in self.data_blocks.blocks(group[0].fields[0])
-            for nd in group:
-                alive[nd.addr] = held and self._is_live(nd)
-        return alive
-
-    def _is_live(self, nd):
-        t = nd.type
-        f = nd.fields
-        if t == NODE_INODE or t == NODE_DELETE:
-            rec = self.inodes.get(f[0])
-        elif t == NODE_DIRENT:
-            rec = self.entries.get((f[0], f[2], nd.addr))
-        elif t == NODE_META:
-            rec = (self.meta.get(f[0]) or {}).get(f[1])
-        elif t == NODE_SYMLINK:
-            rec = self.links.get(f[0])
-        elif t == NODE_DATA:
-            st = self.stamps.get(f[0])
-            if st is not None and st[_STAMP_ADDR] == nd.addr:
-                return True
-            self._load(f[0])
-            for ps, pe, ent in self.extents.get(f[0]) or ():
-                if ent[3] == nd.addr:
-                    return True
-            if nd.flags & F_TRUNC:
-                for tr in self.truncs.get(f[0]) or ():
-                    if tr[2] == nd.addr:
-                        return True
-            return False
-        elif t == NODE_TRUNCATE:
-            self._load(f[0])
-            for tr in self.truncs.get(f[0]) or ():
-                if tr[2] == nd.addr:
-                    return True
-            return False
-        elif t == NODE_VOID:
-            for addr, nsize in self.void_recs:
-                if addr == nd.addr:
-                    return True
-            return False
-        elif t == NODE_COMMIT:
-            st = self.streams.get(f[0])
-            return st is not None and st[_STREAM_ADDR] == nd.addr
-        elif t == NODE_RESET:
-            return self.reset_rec is not None and \
-                self.reset_rec[1] == nd.addr and self._reset_needed(nd.addr)
-        else:
-            return False
-        return rec is not None and rec[2] == nd.addr
-
-    def _reset_needed(self, addr):
-        home = addr // self.es
-        ver = self.reset_rec[0]
-        for b in range(self.nblocks):
-            if b != home and self.blocks.state[b] in (FULL, OPEN, BAD) and \
-                    self.blocks.minver[b] < ver:
-                return True
-        return False
 
     def _moved(self, nd, new):
         """A live node was copied by GC to Node new: point the index at the
@@ -2088,138 +1698,10 @@ class LogStore:
             self._kill(self.reset_rec[1], self.reset_rec[2])
             self.reset_rec = None
 
-    def gc(self, steps=1):
-        """Run up to `steps` collections (e.g. when idle)."""
-        if self.readonly:
-            raise compat.oserror(compat.EROFS, "log store mounted read-only")
-        done = 0
-        for _ in range(steps):
-            if not self._gc_one(for_space=True):
-                break
-            done += 1
-        return done
-
     # ===== reset, sync, statistics ========================================
-
-    def reset(self, **root_attrs):
-        """Atomically empty the store: one RESET transaction obsoletes every
-        older node, then every other block is erased.  The new root gets
-        root_attrs (e.g. the lower root's mode, owner and times) over the
-        defaults a format gives it."""
-        if self.readonly:
-            raise compat.oserror(compat.EROFS, "log store mounted read-only")
-        attrs = {"mode": 0o40755, "nlink": 2}
-        attrs.update(root_attrs)
-        txn = Txn(self)
-        txn._reset = True
-        txn.put_inode(ROOT_INO, **attrs)
-        txn.commit()
-        for b in range(self.nblocks):
-            if self.blocks.state[b] == FULL and b != self.wblock:
-                self._erase(b)
-        self._drop_reset_if_done()
-
-    def _apply_reset(self, nd):
-        """Everything older than nd is gone, in RAM and for GC."""
-        if self.reset_rec is not None:
-            self._kill(self.reset_rec[1], self.reset_rec[2])
-        self.reset_rec = (nd.ver, nd.addr, nd.size())
-        self.inodes = InodeTable()
-        self.entries = EntryTable(self._dirent_at)
-        self.meta = {}
-        self.links = {}
-        self.extents = {}
-        self.truncs = {}
-        self.roles = {}
-        self.stamps = {}
-        self.loaded = []
-        self.data_blocks = BlockSets(self.inodes)
-        self.streams = {}
-        self.reset_ver = nd.ver
-        self._drop_voids()
-        home = nd.addr // self.es
-        for b in range(self.nblocks):
-            if b == home:
-                self.blocks.dead[b] = nd.addr - b * self.es - self.data_start
-            elif self.blocks.state[b] == FULL:
-                self.blocks.dead[b] = self.es - self.data_start
-            elif self.blocks.state[b] == BAD:
-                self.blocks.dead[b] = self.blocks.used[b] - self.data_start
-        self.next_ino = ROOT_INO + 1
 
     def sync(self):
         self.flash.sync()
-
-    def statvfs(self):
-        """(bsize, frsize, blocks, bfree, bavail, files, ffree, favail,
-        flag, namemax), sizes in erase blocks."""
-        free = self.free_bytes()
-        usable = self.nblocks - self.blocks.count(BAD)
-        blocks = max(usable - RESERVED_BLOCKS, 0)
-        bfree = min(free // self.es, blocks)
-        return (self.es, self.es, blocks, bfree, bfree, len(self.inodes),
-                0xFFFF, 0xFFFF, 1 if self.readonly else 0, NAME_MAX)
-
-    def free_bytes(self):
-        """Bytes writable now or after GC (not counting the reserve)."""
-        return self._usable(RESERVED_BLOCKS)
-
-    def _usable(self, keep):
-        """Bytes writable now or after GC within its bound, leaving keep
-        free blocks alone."""
-        total = 0
-        cap = self.log_end - self.data_start
-        nfree = 0
-        for b in range(self.nblocks):
-            st = self.blocks.state[b]
-            if st == FREE or st == UNKNOWN:
-                nfree += 1
-            elif st == FULL and b not in self.pins and \
-                    b not in self.damaged_blocks:
-                # only what GC may reclaim within its bound counts
-                if self._worth(self.es - self.data_start - self.blocks.dead[b],
-                               self.blocks.dead[b]):
-                    total += self.blocks.dead[b]
-        total += max(nfree - keep, 0) * cap
-        b = self.wblock
-        if b is not None:
-            total += self._room()
-            # its dead bytes too, once it fills and if worth collecting
-            if b not in self.pins and self._worth(
-                    self.wpos - self.data_start - self.blocks.dead[b],
-                    self.blocks.dead[b] + self.es - self.wpos):
-                total += self.blocks.dead[b]
-        return total
-
-    def counters(self):
-        c = dict(self.stats)
-        # what closing the open block will program for its summary: the
-        # share of it an operation's nodes add is part of what they cost,
-        # whichever later write happens to close the block
-        c["summary_due"] = self.wsum.size() + SUMMARY_TAIL_SIZE \
-            if self.wblock is not None and self.wsum.count() else 0
-        ecs = [self.blocks.ec[b] for b in range(self.nblocks)
-               if self.blocks.state[b] != BAD]
-        c["erase_max"] = max(ecs) if ecs else 0
-        c["erase_min"] = min(ecs) if ecs else 0
-        c["erase_mean"] = (sum(ecs) / len(ecs)) if ecs else 0
-        c["erase_total"] = sum(self.blocks.ec)  # the chip's life (headers)
-        states = [0] * len(STATE_NAMES)
-        for st in self.blocks.state:
-            states[st] += 1
-        for i, name in enumerate(STATE_NAMES):
-            c["blocks_" + name] = states[i]
-        c["blocks"] = self.nblocks
-        c["bytes_dead"] = sum(self.blocks.dead[b] for b in range(self.nblocks)
-                              if self.blocks.state[b] in (FULL, OPEN))
-        c["bytes_in_use"] = sum(self.blocks.used[b] - self.data_start - self.blocks.dead[b]
-                                for b in range(self.nblocks)
-                                if self.blocks.state[b] in (FULL, OPEN))
-        c["bytes_reclaimable"] = sum(self._reclaimable(b)
-                                     for b in range(self.nblocks))
-        c["bytes_free"] = self.free_bytes()
-        c["inodes"] = sum(1 for i, r in self.inodes.items() if r[0] is not None)
-        return c
 
     def fsck(self):
         # imported here: a board that never runs fsck never loads it
@@ -2333,24 +1815,6 @@ class _Writer:
         self._release(F_COMMIT)
 
 
-def _view_put(view, start, end, src, s0):
-    """view (sorted [start, end, source, source start] pieces) with
-    [start, end) replaced by source src (None: cut)."""
-    out = []
-    for p in view:
-        if p[1] <= start or p[0] >= end:
-            out.append(p)
-            continue
-        if p[0] < start:
-            out.append([p[0], start, p[2], p[3]])
-        if p[1] > end:
-            out.append([end, p[1], p[2], p[3]])
-    if src is not None:
-        out.append([start, end, src, s0])
-    out.sort(key=lambda p: p[0])
-    return out
-
-
 class Txn:
     """A set of changes that reach flash (and RAM) together at commit()."""
 
@@ -2441,39 +1905,7 @@ class Txn:
         self._grow(ino, end)
         self.held += len(data)
         if self.held > self.ram:
-            self.spill()
-
-    def spill(self):
-        """Write the data and truncations held so far to flash as
-        provisional nodes (they count only if this txn commits) and drop
-        them from RAM.  Txn.write calls it past store.txn_ram bytes."""
-        self._check()
-        moved = []
-        kept = []
-        for op in self.ops:
-            if op[0] == "data" or op[0] == "trunc":
-                moved.append(op)
-            else:
-                kept.append(op)
-        if not moved:
-            return
-        descs = []
-        for op in moved:
-            if op[0] == "data":
-                descs.append((NODE_DATA, struct.pack(DATA_BODY, op[1], op[2]),
-                              (op[3], len(op) > 4, None)))
-            else:
-                descs.append((NODE_TRUNCATE,
-                              struct.pack(TRUNCATE_BODY, op[1], op[2]), None))
-        self.spilled.extend(self.store._spill(self, descs))
-        self.ops = kept
-        self.puts = {}
-        for i, op in enumerate(kept):
-            if op[0] == "inode":
-                self.puts[op[1]] = i
-        self.appends = {}
-        self.cuts = {}
-        self.held = 0
+            self.store._spill(self)
 
     def size(self, ino):
         """The size of ino as this txn sees it."""
@@ -2495,59 +1927,9 @@ class Txn:
         return value
 
     def read(self, ino, offset, n):
-        """Pieces (offset, length, bytes or None) of [offset, offset+n) of
-        ino as this open txn sees it: the committed content with the txn's
-        own truncations and writes (held or spilled) applied in order,
-        clipped to its size; None = not stored here."""
-        self._check()
-        if offset < 0:
-            raise compat.oserror(compat.EINVAL, "negative offset")
-        st = self.store
-        end = min(offset + n, self.size(ino))
-        if end <= offset:
-            return []
-        view = []           # [start, end, source, source start]
-        if ino not in self.deleted and st.get(ino) is not None:
-            for off, ln, data in st.read(ino, offset, end - offset):
-                if data is not None:
-                    view.append([off, off + ln, data, off])
-        for nd in self.spilled:
-            f = nd.fields
-            if f[0] != ino:
-                continue
-            if nd.type == NODE_TRUNCATE:
-                view = _view_put(view, f[1], 1 << 64, None, 0)
-                continue
-            src = nd.addr + data_at(nd.flags)
-            view = _view_put(view, f[1], f[1] + f[2], src, f[1])
-            if nd.flags & F_TRUNC:
-                view = _view_put(view, f[1] + f[2], 1 << 64, None, 0)
-        for op in self.ops:
-            if op[0] == "trunc" and op[1] == ino:
-                view = _view_put(view, op[2], 1 << 64, None, 0)
-            elif op[0] == "data" and op[1] == ino:
-                e = op[2] + len(op[3])
-                view = _view_put(view, op[2], e, op[3], op[2])
-                if len(op) > 4:
-                    view = _view_put(view, e, 1 << 64, None, 0)
-        out = []
-        pos = offset
-        for ps, pe, src, s0 in view:
-            ps = max(ps, offset)
-            pe = min(pe, end)
-            if src is None or pe <= ps:
-                continue
-            if ps > pos:
-                out.append((pos, ps - pos, None))
-            if isinstance(src, int):
-                data = st.blocks.read(src + ps - s0, pe - ps)
-            else:
-                data = bytes(src[ps - s0:pe - s0])
-            out.append((ps, pe - ps, data))
-            pos = pe
-        if pos < end:
-            out.append((pos, end - pos, None))
-        return out
+        # reading back what an open txn holds is rare: see ovl.store.stream
+        from ovl.store.stream import read
+        return read(self, ino, offset, n)
 
     def _grow(self, ino, end):
         i = self.puts.get(ino)

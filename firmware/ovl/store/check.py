@@ -3,7 +3,8 @@ checked, the tree walked from the root, link counts and the space
 accounting compared.  Imported only when fsck runs (LogStore.fsck), so a
 board's mount path never pays for it."""
 
-from ovl.store import ROOT_INO, WHITEOUT, HEADER_DAMAGE
+from ovl.store import ROOT_INO, WHITEOUT
+from ovl.store.damage import HEADER_DAMAGE
 from ovl.store.blocks import FREE, UNKNOWN, BAD
 from ovl.store.format import NODE_NAMES, read_summary
 

@@ -1,0 +1,384 @@
+"""Garbage collection of the log store, and the space and wear figures
+it works from: which block to collect, copying its live nodes to the
+head of the log, erasing it; what GC could free within its bound
+(free_bytes, statvfs) and the store's counters.  A board's mount, reads
+and writes collect nothing until the store fills: this is imported at
+first use, through LogStore.__getattr__, so the mount path does not
+carry it (docs/FIT.md, "Code size and import heap").  Each function
+takes the LogStore first and is its method of the same name with a
+leading underscore where that is private (store._gc_one(...),
+store.gc(steps) ...)."""
+
+from ovl import compat
+from ovl.compat import crc32, const
+from ovl.store import NoSpace, RESERVED_BLOCKS
+from ovl.store.blocks import FREE, OPEN, FULL, UNKNOWN, BAD, STATE_NAMES
+from ovl.store.format import (
+    NODE_HDR_SIZE, NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_DATA,
+    NODE_TRUNCATE, NODE_SYMLINK, NODE_META, NODE_VOID, NODE_RESET,
+    NODE_COMMIT, F_PROV, F_TRUNC, F_WIDE, NAME_MAX, SUMMARY_TAIL_SIZE,
+    hdr_size, header_fields)
+
+_GC_COPY_PER_BYTE = const(3)  # GC copies at most 3 bytes per byte it frees
+                              # (and see GC_ERASE_BYTES in ovl.store)
+_GC_STALLS = const(3)         # collections in a row that free nothing: stop
+_WEAR_PERIOD = const(16)      # every Nth collection considers a cold block
+_WEAR_SPREAD = const(8)       # ... when erase counts differ by more than this
+# fields of ovl.store's stamp and stream records (_STAMP_*, _STREAM_*)
+_STAMP_ADDR = const(4)
+_STREAM_ADDR = const(1)
+
+
+def gc_until_fits(store, items, keep, bounded):
+    """GC until items (see _fits) fit, or ENOSPC; store._make_room calls
+    it when they do not fit now."""
+    tries = 0
+    best = writable(store)
+    stalls = 0
+    while not store._fits(items, keep):
+        if not tries and bounded and \
+                need(store, items) > usable(store, keep):
+            # GC within the bound cannot free enough: refuse before
+            # collecting for a write that would fail anyway
+            store.stats["gc_refused"] += 1
+            raise compat.oserror(compat.ENOSPC, "log store full")
+        tries += 1
+        if tries > 2 * store.nblocks or stalls >= _GC_STALLS or \
+                not gc_one(store, for_space=True, bounded=bounded):
+            raise compat.oserror(compat.ENOSPC, "log store full")
+        # copies of large nodes may not fit the open block's end, which
+        # is then lost: collections can chase each other's copies round
+        # the same blocks without ever freeing one (measured: 512
+        # erases for one failing 3 KB write at 75% fill)
+        now = writable(store)
+        if now > best:
+            best = now
+            stalls = 0
+        else:
+            stalls += 1
+
+
+def writable(store):
+    """Bytes writable without GC (free blocks whole, the open block's
+    room)."""
+    return store.blocks.count(FREE) * (store.log_end - store.data_start) \
+        + store._room()
+
+
+def gc(store, steps=1):
+    """Run up to `steps` collections (e.g. when idle)."""
+    if store.readonly:
+        raise compat.oserror(compat.EROFS, "log store mounted read-only")
+    done = 0
+    for _ in range(steps):
+        if not gc_one(store, for_space=True):
+            break
+        done += 1
+    return done
+
+
+def gc_one(store, for_space=False, bounded=False):
+    """Collect one block.  Returns False when nothing can be gained
+    (bounded: within the credit)."""
+    b, cold = pick_victim(store, for_space)
+    if b is None:
+        return False
+    # a wear-levelling move (one in _WEAR_PERIOD collections at most)
+    # is outside the bound: static data must move now and then
+    if collect(store, b, bounded and not cold):
+        return True
+    # a cold block whose live data does not fit now: take the best one
+    b2 = pick_victim(store, for_space, True)[0]
+    return b2 is not None and b2 != b and collect(store, b2, bounded)
+
+
+def pick_victim(store, for_space, wear_skip=False):
+    """(the block to collect next, whether it was picked as the coldest):
+    a block with no header first (nothing to copy), then a bad block
+    still holding live nodes, then, now and then (unless wear_skip), the
+    coldest block for wear levelling, else the one with most dead
+    bytes."""
+    best = None
+    for b in range(store.nblocks):
+        if store.blocks.state[b] == UNKNOWN:
+            return b, False
+    for b in range(store.nblocks):
+        if store.blocks.state[b] == BAD and b not in store.pins and \
+                store.blocks.used[b] - store.data_start > \
+                store.blocks.dead[b]:
+            return b, False
+    # never a block holding an open txn's provisional nodes (its own
+    # fresh data: nothing to gain, and the txn reads them back) or a
+    # damaged node (erasing it would erase the evidence)
+    full = [b for b in range(store.nblocks) if store.blocks.state[b] == FULL and
+            b not in store.pins and b not in store.damaged_blocks]
+    if not store.blocks.count(FREE):
+        # no free block to copy into (a cut during a collection that
+        # took the last one): only a block whose live bytes fit the
+        # open block's room can go
+        room = store._room()
+        full = [b for b in full
+                if store.es - store.data_start - store.blocks.dead[b] <= room]
+    if not full:
+        return None, False
+    store.gc_runs += 1
+    if store.gc_runs % _WEAR_PERIOD == 0 and not wear_skip:
+        cold = full[0]
+        hot = max(store.blocks.ec)
+        for b in full:
+            if store.blocks.ec[b] < store.blocks.ec[cold]:
+                cold = b
+        if hot - store.blocks.ec[cold] > _WEAR_SPREAD:
+            return cold, True
+    for b in full:
+        # most dead bytes; among equals the least worn (dynamic wear
+        # levelling: blocks that filled and died together take turns)
+        if best is None or store.blocks.dead[b] > store.blocks.dead[best] or \
+                (store.blocks.dead[b] == store.blocks.dead[best] and
+                 store.blocks.ec[b] < store.blocks.ec[best]):
+            best = b
+    if for_space and store.blocks.dead[best] < NODE_HDR_SIZE * 4:
+        return None, False
+    return best, False
+
+
+def collect(store, b, bounded=False):
+    store.stats["gc_runs"] += 1
+    if store.blocks.state[b] == UNKNOWN:
+        store._erase(b)
+        return True
+    nodes, end, clean, summarized = store._block_nodes(b)
+    for nd in nodes:
+        if nd.damage is not None:
+            store.damaged_blocks[b] = True   # kept: it names the damage
+            return False
+    # provisional nodes first: they keep their stream's txn id, so the
+    # GC txn's commit flag must land on a node of its own
+    alive = data_liveness(store, nodes, b)
+    live = [nd for nd in nodes if alive.get(nd.addr)
+            or (nd.addr not in alive and is_live(store, nd))]
+    alive = None
+    live = [nd for nd in live if nd.flags & F_PROV] + \
+        [nd for nd in live if not nd.flags & F_PROV]
+    cost = 0
+    for nd in live:
+        cost += nd.size()
+    if bounded and store.blocks.state[b] != BAD and \
+            not worth(store, cost, store.blocks.dead[b]):
+        # (moving live data off a bad block is exempt: it must go)
+        # past the bound: the write gets ENOSPC, the flash is spared
+        store.stats["gc_refused"] += 1
+        return False
+    if live:
+        items = store._void_items() + \
+            [(nd.size() + store._esize(nd.type, nd.blen) +
+              (4 if store._wide() and not nd.flags & F_WIDE else 0), 0)
+             for nd in live]
+        items.append((store.prog_unit, 0))
+        if not store._fits(items, 0):
+            return False
+        raws = []
+        for nd in live:
+            raw = store.blocks.read(nd.addr, nd.size())
+            hl = hdr_size(nd.flags)
+            if crc32(raw[hl:hl + nd.blen]) != header_fields(raw)[5]:
+                # a copy would hide the damage under a new header
+                store._note_damage(nd, "body CRC")
+                store.damaged_blocks[b] = True
+                return False
+            raws.append(raw)
+        txn = store.next_txn
+        store.next_txn += 1
+        nprov = 0
+        while nprov < len(live) and live[nprov].flags & F_PROV:
+            nprov += 1
+
+        def produce(w, lo, hi):
+            for i in range(lo, hi):
+                w.copy(raws[i], live[i])
+        try:
+            placed = []
+            if nprov:
+                placed = store._write_nodes(
+                    lambda w: produce(w, 0, nprov), txn, 0, True)
+            if nprov < len(live):
+                placed += store._write_nodes(
+                    lambda w: produce(w, nprov, len(live)), txn, 0)
+        except NoSpace:
+            return False
+        for old, new in zip(live, placed):
+            store._moved(old, new)
+            store.stats["gc_copied_bytes"] += old.size()
+    if store.blocks.state[b] == BAD:
+        store.blocks.dead[b] = store.blocks.used[b] - store.data_start
+        return True
+    if store._erase(b):
+        store._forget_block(nodes, b)
+    return True
+
+
+def data_liveness(store, nodes, b):
+    """addr -> live? for the data and truncate nodes of block b, being
+    collected, file by file: each file's extent map is loaded once per
+    collection, however its nodes interleave with those of more files
+    than EXTENT_CACHE holds, and not at all when b is no longer among
+    the file's blocks (a load found only dead nodes of it there).
+    RAM: one entry per such node of the block (at most a block's
+    worth of node headers)."""
+    per_ino = {}
+    order = []          # first seen first: the same on every runtime
+    for nd in nodes:
+        if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) and \
+                nd.fields is not None:
+            group = per_ino.get(nd.fields[0])
+            if group is None:
+                group = per_ino[nd.fields[0]] = []
+                order.append(group)
+            group.append(nd)
+    alive = {}
+    for group in order:
+        held = b in store.data_blocks.blocks(group[0].fields[0])
+        for nd in group:
+            alive[nd.addr] = held and is_live(store, nd)
+    return alive
+
+
+def is_live(store, nd):
+    t = nd.type
+    f = nd.fields
+    if t == NODE_INODE or t == NODE_DELETE:
+        rec = store.inodes.get(f[0])
+    elif t == NODE_DIRENT:
+        rec = store.entries.get((f[0], f[2], nd.addr))
+    elif t == NODE_META:
+        rec = (store.meta.get(f[0]) or {}).get(f[1])
+    elif t == NODE_SYMLINK:
+        rec = store.links.get(f[0])
+    elif t == NODE_DATA:
+        st = store.stamps.get(f[0])
+        if st is not None and st[_STAMP_ADDR] == nd.addr:
+            return True
+        store._load(f[0])
+        for ps, pe, ent in store.extents.get(f[0]) or ():
+            if ent[3] == nd.addr:
+                return True
+        if nd.flags & F_TRUNC:
+            for tr in store.truncs.get(f[0]) or ():
+                if tr[2] == nd.addr:
+                    return True
+        return False
+    elif t == NODE_TRUNCATE:
+        store._load(f[0])
+        for tr in store.truncs.get(f[0]) or ():
+            if tr[2] == nd.addr:
+                return True
+        return False
+    elif t == NODE_VOID:
+        for addr, nsize in store.void_recs:
+            if addr == nd.addr:
+                return True
+        return False
+    elif t == NODE_COMMIT:
+        st = store.streams.get(f[0])
+        return st is not None and st[_STREAM_ADDR] == nd.addr
+    elif t == NODE_RESET:
+        return store.reset_rec is not None and \
+            store.reset_rec[1] == nd.addr and store._reset_needed(nd.addr)
+    else:
+        return False
+    return rec is not None and rec[2] == nd.addr
+
+
+def reclaimable(store, b):
+    return store.blocks.dead[b] if store.blocks.state[b] == FULL else 0
+
+
+def need(store, items):
+    """The least space these _fits items take (block ends not counted)."""
+    n = 0
+    for fixed, payload in items:
+        n += fixed + payload
+    return n
+
+
+def worth(store, live, dead):
+    """Does collecting a block with these live and dead bytes stay
+    within the GC bound?  Its dead bytes become free space; writing it
+    pays _GC_COPY_PER_BYTE per byte for the copies and one erase per
+    erase_cost bytes."""
+    return dead >= store.erase_cost and live <= _GC_COPY_PER_BYTE * dead
+
+
+def usable(store, keep):
+    """Bytes writable now or after GC within its bound, leaving keep
+    free blocks alone."""
+    total = 0
+    cap = store.log_end - store.data_start
+    nfree = 0
+    for b in range(store.nblocks):
+        st = store.blocks.state[b]
+        if st == FREE or st == UNKNOWN:
+            nfree += 1
+        elif st == FULL and b not in store.pins and \
+                b not in store.damaged_blocks:
+            # only what GC may reclaim within its bound counts
+            if worth(store, store.es - store.data_start - store.blocks.dead[b],
+                           store.blocks.dead[b]):
+                total += store.blocks.dead[b]
+    total += max(nfree - keep, 0) * cap
+    b = store.wblock
+    if b is not None:
+        total += store._room()
+        # its dead bytes too, once it fills and if worth collecting
+        if b not in store.pins and worth(store, 
+                store.wpos - store.data_start - store.blocks.dead[b],
+                store.blocks.dead[b] + store.es - store.wpos):
+            total += store.blocks.dead[b]
+    return total
+
+
+def free_bytes(store):
+    """Bytes writable now or after GC (not counting the reserve)."""
+    return usable(store, RESERVED_BLOCKS)
+
+
+def statvfs(store):
+    """(bsize, frsize, blocks, bfree, bavail, files, ffree, favail,
+    flag, namemax), sizes in erase blocks."""
+    free = free_bytes(store)
+    good = store.nblocks - store.blocks.count(BAD)
+    blocks = max(good - RESERVED_BLOCKS, 0)
+    bfree = min(free // store.es, blocks)
+    return (store.es, store.es, blocks, bfree, bfree, len(store.inodes),
+            0xFFFF, 0xFFFF, 1 if store.readonly else 0, NAME_MAX)
+
+
+def counters(store):
+    c = dict(store.stats)
+    # what closing the open block will program for its summary: the
+    # share of it an operation's nodes add is part of what they cost,
+    # whichever later write happens to close the block
+    c["summary_due"] = store.wsum.size() + SUMMARY_TAIL_SIZE \
+        if store.wblock is not None and store.wsum.count() else 0
+    ecs = [store.blocks.ec[b] for b in range(store.nblocks)
+           if store.blocks.state[b] != BAD]
+    c["erase_max"] = max(ecs) if ecs else 0
+    c["erase_min"] = min(ecs) if ecs else 0
+    c["erase_mean"] = (sum(ecs) / len(ecs)) if ecs else 0
+    c["erase_total"] = sum(store.blocks.ec)  # the chip's life (headers)
+    states = [0] * len(STATE_NAMES)
+    for st in store.blocks.state:
+        states[st] += 1
+    for i, name in enumerate(STATE_NAMES):
+        c["blocks_" + name] = states[i]
+    c["blocks"] = store.nblocks
+    c["bytes_dead"] = sum(store.blocks.dead[b] for b in range(store.nblocks)
+                          if store.blocks.state[b] in (FULL, OPEN))
+    c["bytes_in_use"] = sum(store.blocks.used[b] - store.data_start - store.blocks.dead[b]
+                            for b in range(store.nblocks)
+                            if store.blocks.state[b] in (FULL, OPEN))
+    c["bytes_reclaimable"] = sum(reclaimable(store, b)
+                                 for b in range(store.nblocks))
+    c["bytes_free"] = free_bytes(store)
+    c["inodes"] = sum(1 for i, r in store.inodes.items() if r[0] is not None)
+    return c

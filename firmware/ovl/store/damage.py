@@ -1,0 +1,132 @@
+"""Damage on flash: what the store does with nodes and block headers that
+fail their checks.  A healthy store's mount, reads and writes never run
+this: it is imported at first use, through LogStore.__getattr__ (and
+LogStore._settle_damage when a mount found damage), so a board's mount
+path does not carry it (docs/FIT.md, "Code size and import heap").
+Each function takes the LogStore first and is its method of the same
+name with a leading underscore (store._note_damage(nd, what) ...)."""
+
+import struct
+
+from ovl.store.format import (
+    NODE_HDR_SIZE, NODE_HDR_WIDE, NODE_MAGIC, NODE_INODE, NODE_DELETE,
+    NODE_DIRENT, NODE_SYMLINK, NODE_META, DIRENT_PREFIX, KEY_PREFIX,
+    META_PREFIX, CorruptError, align, damage_target, header_fields,
+    protected_len, unpack_block_header, unpack_node_header)
+
+HEADER_DAMAGE = -1     # damage list "type" of a mended block header
+
+
+def mend_header(store, b, raw):
+    """The header of block b when one flipped bit is all that is wrong
+    with it and the block holds a log (reported as damage); else None
+    (an interrupted erase or header program changes many bits, and a
+    block without a log is erased before use anyway)."""
+    if raw == b"\xff" * len(raw) or store._erased(
+            b * store.es + store.data_start, 4):
+        return None
+    for i in range(len(raw) * 8):
+        mended = bytearray(raw)
+        mended[i >> 3] ^= 1 << (i & 7)
+        try:
+            hdr = unpack_block_header(mended)
+        except CorruptError:
+            hdr = None
+        if hdr is not None:
+            store.stats["corrupt_nodes"] += 1
+            store.damage.append((b * store.es, HEADER_DAMAGE, 0,
+                                "block header damaged (bit %d of byte"
+                                " %d; mended)" % (i & 7, i >> 3),
+                                None, None))
+            return hdr
+    return None
+
+
+def resync(store, base, start, limit):
+    """Offset of the first good node header in [start, limit) of the
+    block at base (4-byte steps), or None."""
+    start = align(start, 4)
+    if start + NODE_HDR_SIZE > limit:
+        return None
+    area = store.blocks.read(base + start, limit - start)
+    magic = struct.pack("<H", NODE_MAGIC)
+    at = area.find(magic)
+    while at >= 0:
+        if at % 4 == 0:
+            hf = header_fields(area[at:at + NODE_HDR_WIDE])
+            if hf is not None and unpack_node_header(
+                    area[at:at + hf[7] +
+                         protected_len(hf[0], hf[1], hf[2])]) is not None:
+                return start + at
+        at = area.find(magic, at + 1)
+    return None
+
+
+def note_damage(store, nd, what):
+    """Damage found after mount (a data read, a GC copy).  Counted and
+    listed; a data node's file keeps answering EIO where it reads the
+    node (its size and attributes are elsewhere, intact)."""
+    for rec in store.damage:
+        if rec[0] == nd.addr:
+            return
+    store.damage.append((nd.addr, nd.type, nd.ver, what, None, nd.keep))
+    store.stats["corrupt_nodes"] += 1
+
+
+def damaged(store, nd):
+    """A committed node that fails its CRC: remember what it damaged
+    (settled against newer nodes at the end of mount).  A data node
+    whose key and range survived is indexed as usual instead: a read
+    of what still shows of it checks its CRC and answers EIO."""
+    store.stats["corrupt_nodes"] += 1
+    store.damaged_blocks[nd.addr // store.es] = True
+    target = None
+    if nd.keep is not None and nd.fields is None:
+        target = damage_target(nd.type, nd.keep)
+    store.damage.append((nd.addr, nd.type, nd.ver, nd.damage, target,
+                        nd.keep))
+
+
+def settle_damage(store):
+    """Which damaged nodes took something that would show: their
+    inode or directory answers EIO (not ENOENT, not an older version).
+    One a newer node of the same key overrides took nothing."""
+    for addr, ntype, ver, what, target, keep in store.damage:
+        if target is None:
+            continue
+        kind, n = target
+        owner = store._live_inode(n)
+        birth = owner[1] if owner is not None else 0
+        if ntype == NODE_INODE or ntype == NODE_DELETE:
+            rec = store.inodes.get(n)
+            hit = rec is None or rec[1] < ver
+        elif owner is None or ver < birth:
+            hit = False
+        elif ntype == NODE_SYMLINK:
+            rec = store.links.get(n)
+            hit = rec is None or rec[1] < ver
+        elif ntype == NODE_DIRENT and len(keep) > DIRENT_PREFIX and \
+                len(keep) > KEY_PREFIX:
+            # the summary kept the whole body: the name is known
+            rec = store.entries.get((n, bytes(keep[8:])))
+            hit = rec is None or rec[1] < ver
+        elif ntype == NODE_META and len(keep) >= META_PREFIX:
+            klen = struct.unpack("<H", keep[4:6])[0]
+            key = bytes(keep[META_PREFIX:META_PREFIX + klen])
+            rec = (store.meta.get(n) or {}).get(key) \
+                if len(key) == klen else None
+            hit = rec is None or rec[1] < ver
+        else:
+            hit = True
+        if hit and target not in store.damaged:
+            store.damaged[target] = "%s at 0x%x" % (what, addr)
+
+
+def damage_name(store, ntype, prefix):
+    """': inode 5' / ': an entry of dir 3' for a damage message."""
+    t = damage_target(ntype, prefix or b"")
+    if t is None:
+        return ""
+    if t[0] == "dir":
+        return ": an entry of directory inode %d" % t[1]
+    return ": inode %d" % t[1]

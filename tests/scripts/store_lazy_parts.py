@@ -1,0 +1,92 @@
+"""The log store's parts a healthy board's mount, reads and writes never
+run (ovl.store.damage, .collect, .reset, .stream: imported at first use
+through LogStore.__getattr__), each reached and checked, as labelled
+results (tests/test_store_lazy.py checks each label on both runtimes).
+"""
+import sys
+
+from checklib import outcome, report
+from ovl.store import LogStore, ROOT_INO
+from ovl_sim.simflash import SimFlash
+
+LAZY = ("ovl.store.damage", "ovl.store.collect", "ovl.store.reset",
+        "ovl.store.stream")
+
+
+def loaded():
+    return sorted(m for m in LAZY if m in sys.modules)
+
+
+def create(s, name, data):
+    t = s.begin()
+    ino = t.new_ino()
+    t.put_inode(ino, mode=0o100644)
+    t.link(ROOT_INO, name, ino)
+    t.write(ino, 0, data)
+    t.commit()
+    return ino
+
+
+def content(s, ino):
+    return b"".join(p[2] for p in s.read(ino, 0, 1 << 20))
+
+
+out = {}
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+small = [create(s, "f%d" % i, b"%d" % i * 100) for i in range(20)]
+s.sync()
+s = LogStore.mount(f)
+out["healthy mount, list, read, write"] = [
+    len(list(s.listdir(ROOT_INO))), content(s, small[7]) == b"7" * 100,
+    content(s, create(s, "new", b"n" * 300)) == b"n" * 300, loaded()]
+
+# a txn past txn_ram streams its data; reading it back before the commit
+t = s.begin()
+big = t.new_ino()
+t.put_inode(big, mode=0o100644)
+t.link(ROOT_INO, "big", big)
+t.write(big, 0, b"a" * 3000)
+t.write(big, 3000, b"b" * 3000)
+back = b"".join(p[2] for p in t.read(big, 2990, 20))
+t.commit()
+out["a long txn streams, reads back, commits"] = [
+    back == b"a" * 10 + b"b" * 10, len(s.streams), content(s, big) ==
+    b"a" * 3000 + b"b" * 3000, loaded()]
+
+# space and wear figures, then collections
+for i in range(0, 20, 2):
+    t = s.begin()
+    t.unlink(ROOT_INO, "f%d" % i)
+    t.delete_inode(small[i])
+    t.commit()
+free = s.free_bytes()
+st = s.statvfs()
+c = s.counters()
+out["free_bytes, statvfs, counters"] = [
+    0 < free, st[0] == 4096 and st[2] == 14, st[3] == min(free // 4096, 14),
+    c["blocks"], c["bytes_free"] == free, loaded()]
+runs = s.gc(20)
+out["gc collects, data survive"] = [
+    runs > 0, s.counters()["gc_runs"] >= runs,
+    content(s, small[7]) == b"7" * 100, content(s, big) ==
+    b"a" * 3000 + b"b" * 3000, loaded()]
+
+# a factory reset, and a mount after it
+s.reset(mode=0o40700)
+m = LogStore.mount(f)
+out["reset empties the store"] = [
+    list(s.listdir(ROOT_INO)), list(m.listdir(ROOT_INO)),
+    oct(m.get(ROOT_INO).mode), loaded()]
+
+# one bit flipped in a block header: mended at mount, reported as damage
+create(m, "after", b"z" * 50)
+m.sync()
+b = m.inodes.get(ROOT_INO)[2] // 4096
+f.mem[b * 4096 + 6] ^= 0x08
+d = LogStore.mount(f)
+out["a flipped header bit is mended and reported"] = [
+    [rec[3] for rec in d.damage], len(list(d.listdir(ROOT_INO))), loaded()]
+out["fsck names it, and nothing else"] = d.fsck()["errors"]
+out["an unknown attribute"] = outcome(getattr, d, "no_such_part")
+report(out)
