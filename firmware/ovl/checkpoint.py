@@ -27,8 +27,10 @@ SEC_ENTRIES = 3
 SEC_BLOCKSETS = 4
 SEC_STAMPS = 5
 SEC_SMALL = 6               # meta, symlinks, streams, roles, damage
+SEC_STATE = 7               # the whole state as snapshot() gives it
 SEC_END = 0xFF
-END_BODY = "<HI"            # pieces before the end piece, their CRC
+END_BODY = "<HI"            # pieces before the end piece, their CRC; then
+END_BODY_SIZE = 6           # u16 blocks holding them, in order
 
 # The position: highest version, highest txn id seen, highest committed
 # (48-bit counters as u64), the number of blocks; then per block its
@@ -74,9 +76,9 @@ class PieceWriter:
         for at in range(0, len(mv), self.max):
             self._piece(section, bytes(mv[at:at + self.max]))
 
-    def finish(self):
-        self._piece(SEC_END, struct.pack(END_BODY, self.count, self.crc),
-                    PIECE_LAST)
+    def finish(self, extra=b""):
+        self._piece(SEC_END, struct.pack(END_BODY, self.count, self.crc) +
+                    extra, PIECE_LAST)
 
 
 class PieceReader:
@@ -89,6 +91,7 @@ class PieceReader:
         self.count = 0
         self.crc = 0
         self.complete = False
+        self.extra = b""        # the end piece's bytes after END_BODY
 
     def feed(self, body):
         if self.complete:
@@ -112,9 +115,11 @@ class PieceReader:
                 raise CheckpointError("checkpoint end piece not marked last")
             self.crc = crc32(body, self.crc)
             return section, payload
-        if section != SEC_END or len(payload) != struct.calcsize(END_BODY):
+        if section != SEC_END or len(payload) < END_BODY_SIZE or \
+                (len(payload) - END_BODY_SIZE) % 2:
             raise CheckpointError("checkpoint end piece malformed")
-        count, crc = struct.unpack(END_BODY, payload)
+        count, crc = struct.unpack(END_BODY, payload[:END_BODY_SIZE])
+        self.extra = bytes(payload[END_BODY_SIZE:])
         if count != n or crc != self.crc:
             raise CheckpointError("checkpoint CRC or piece count wrong")
         self.complete = True
@@ -360,18 +365,24 @@ class _In:
         raise CheckpointError("checkpoint value tag %r" % tag)
 
 
-def snapshot(store, put):
+def snapshot(store, put, over=None):
     """Hand the state a mount of store rebuilt to put(bytes), in pieces
     of at most PIECE_MAX bytes: the tables, the block sets, the summary
-    being built for the open block, then each STATE attribute."""
+    being built for the open block, then each STATE attribute (over:
+    values to give instead of the store's, by name; "wsum" as the tuple)."""
+    over = over or {}
     save_table(store.inodes, put)
     save_table(store.entries, put)
     out = _Out(put)
     out.value(store.data_blocks.sets)
-    ws = store.wsum
-    out.value(None if ws is None else (ws.parts, ws.total, ws.n, ws.next_off))
+    if "wsum" in over:
+        out.value(over["wsum"])
+    else:
+        ws = store.wsum
+        out.value(None if ws is None else
+                  (ws.parts, ws.total, ws.n, ws.next_off))
     for name in STATE:
-        out.value(getattr(store, name))
+        out.value(over[name] if name in over else getattr(store, name))
     out.flush()
 
 
@@ -392,3 +403,424 @@ def restore(store, take):
         setattr(store, name, inp.value())
     if not inp.drained():
         raise CheckpointError("checkpoint state longer than its sections")
+
+
+# ----- the checkpoint in the log (docs/STORE.md, "Checkpoint"): written
+# as one transaction of NODE_CHECKPOINT pieces, dead once written (GC never
+# copies one); a mount uses it only when its end piece is the last node of
+# the log, so nothing written after it needs replaying.
+
+FREE, OPEN, FULL, UNKNOWN, BAD = 0, 1, 2, 3, 4     # as ovl.logstore
+POS_FREE, POS_UNKNOWN = 0, 1    # position "used end" of a block with no log
+CAUGHT = (CheckpointError, ValueError, KeyError, IndexError, TypeError,
+          StopIteration)
+
+
+def _headers(store):
+    """(ec, seq) of each block's header, None where it does not read."""
+    from ovl.log_format import BLOCK_HDR_SIZE, unpack_block_header
+    out = []
+    for b in range(store.nblocks):
+        try:
+            h = unpack_block_header(store._read(b * store.es,
+                                                BLOCK_HDR_SIZE))
+        except Exception:
+            h = None
+        out.append(None if h is None else (h[1], h[2]))
+    return out
+
+
+def at_sync(store):
+    """sync()'s rule: a checkpoint once the bytes programmed since the
+    last one (or since mount) reach the last one's size, so checkpoints at
+    most double what the store programs."""
+    mark = getattr(store, "ckpt_mark", (0, 0))
+    moved = store.stats["bytes_programmed"] - mark[0]
+    if moved > 0 and moved >= mark[1]:
+        write(store)
+
+
+def write(store):
+    """Write a checkpoint of store as one transaction; False (nothing
+    written) when the store is where a checkpoint would not say what a
+    scan finds (an open stream, a void to record, damage, a bad block) or
+    when it does not fit without GC."""
+    from ovl.log_format import NODE_CHECKPOINT, node_size
+    from ovl.logstore import RESERVED_BLOCKS, NoSpace
+    s = store
+    if s.readonly or s.pins or s.pending_void is not None or s.damage or \
+            BAD in s.state or s.mounting:
+        return False
+    hdrs = _headers(s)
+    pos = []
+    for b in range(s.nblocks):
+        st = s.state[b]
+        h = hdrs[b]
+        if st == FULL or st == OPEN:
+            if h is None or h[0] != s.ec[b]:
+                return False
+            pos.append((h[0], h[1], s.es if st == FULL else s.wpos))
+        elif st == UNKNOWN:
+            pos.append((0, 0, POS_UNKNOWN))
+        else:
+            pos.append((0, 0, POS_FREE))
+    pos = pack_position(s.next_ver, s.next_txn, s.next_txn, pos)
+    ws = s.wsum
+    over = {"state": list(s.state), "ec": list(s.ec), "used": list(s.used),
+            "dead": list(s.dead), "minver": list(s.minver),
+            "garbage_blocks": set(s.garbage_blocks),
+            "wblock": s.wblock, "wpos": s.wpos, "pend_addr": s.pend_addr,
+            "next_ver": s.next_ver, "next_txn": s.next_txn,
+            "wsum": None if ws is None else (list(ws.parts), ws.total, ws.n,
+                                             ws.next_off),
+            # caches a scan leaves empty, and what only mount sets
+            "extents": {}, "truncs": {}, "roles": {}, "loaded": [],
+            "seen_max": 0}
+    size = [len(pos), 0]
+
+    def count(b):
+        size[0] += len(b)
+        size[1] += 1
+    snapshot(s, count, over)
+    logged = 0
+    for b in range(s.nblocks):
+        if s.state[b] == FULL or s.state[b] == OPEN:
+            logged += s.used[b] - s.data_start
+    if 2 * size[0] > logged:
+        return False            # a scan of so small a log reads less
+    n = size[1] + (len(pos) + PIECE_MAX - 1) // PIECE_MAX + 1
+    one = s._nsize(PIECE_HDR_SIZE + PIECE_MAX) + \
+        s._esize(NODE_CHECKPOINT, PIECE_HDR_SIZE + PIECE_MAX)
+    if not s._fits([(one, 0)] * n + [(s.prog_unit, 0)], RESERVED_BLOCKS):
+        return False            # never GC for a cache
+    txn = s.next_txn
+    s.next_txn += 1
+    es = s.es
+
+    def produce(w):
+        pw = PieceWriter(txn, lambda body: w.node(NODE_CHECKPOINT, body))
+        pw.section(SEC_POSITION, pos)
+        snapshot(s, lambda b: pw.section(SEC_STATE, b), over)
+        w._release(0)       # place the last piece: the end lists its block
+        blocks = []
+        for nd in w.placed:
+            if not blocks or blocks[-1] != nd.addr // es:
+                blocks.append(nd.addr // es)
+        pw.finish(struct.pack("<%dH" % len(blocks), *blocks))
+    try:
+        placed = s._write_nodes(produce, txn, RESERVED_BLOCKS)
+    except NoSpace:
+        # bad blocks ate the room: what was written must never count
+        s.pending_void = (txn, txn)
+        s.void_ranges.append(s.pending_void)
+        return False
+    total = 0
+    for nd in placed:
+        s._kill(nd.addr, nd.size())
+        total += nd.size()
+    s.ckpt_mark = (s.stats["bytes_programmed"], total)
+    return True
+
+
+class _Headers:
+    """(erase count, seq low 32 bits) of each block's header, None where
+    it did not read."""
+
+    def __init__(self, n):
+        self.ec = array("I", bytes(4 * n))
+        self.seq = array("I", bytes(4 * n))
+        self.ok = bytearray(n)
+
+    def set(self, b, ec, seq):
+        self.ec[b] = ec
+        self.seq[b] = seq & 0xFFFFFFFF
+        self.ok[b] = 1
+
+    def __getitem__(self, b):
+        return (self.ec[b], self.seq[b]) if self.ok[b] else None
+
+    def __iter__(self):
+        for b in range(len(self.ok)):
+            yield self[b]
+
+
+def _probe(store, hdrs):
+    """Per block: 0 no log, 1 a log closed by a summary tail, 2 a log
+    without one (the open block); None where the header does not read."""
+    from ovl.log_format import SUMMARY_TAIL_SIZE
+    es = store.es
+    out = bytearray(store.nblocks)      # 3: the header did not read
+    for b in range(store.nblocks):
+        if hdrs[b] is None:
+            out[b] = 3
+        elif store._read(b * es + store.data_start, 4) != b"\xff" * 4:
+            tail = store._read(b * es + store.log_end, SUMMARY_TAIL_SIZE)
+            out[b] = 2 if tail == b"\xff" * SUMMARY_TAIL_SIZE else 1
+    return out
+
+
+def mount_from(store, before):
+    """Mount store from the checkpoint that ends its log; True when done.
+    Anything torn, stale or odd leaves store as made (its read count
+    kept) for the scan, with the reason in store.ckpt_why."""
+    try:
+        _load(store)
+        store.stats["mount_checkpoint"] = 1
+        store.stats["mount_bytes_read"] = store.stats["bytes_read"] - before
+        store.mounting = False
+        return True
+    except CAUGHT as e:
+        why = str(e) or e.__class__.__name__
+    except Exception as e:      # CorruptError and kin: the scan says it
+        why = "%s: %s" % (e.__class__.__name__, e)
+    got = store.stats["bytes_read"]
+    store.__init__(store.flash, store.readonly)
+    store.stats["bytes_read"] = got
+    store.stats["mount_checkpoint"] = 0
+    store.ckpt_why = why
+    store.mounting = True
+    return False
+
+
+def _load(s):
+    from ovl.log_format import (NODE_CHECKPOINT, F_COMMIT, hdr_size,
+                                node_from, read_summary, SummaryBuilder)
+    from ovl.logstore import BLOCK_HDR_SIZE, unpack_block_header
+    es = s.es
+    n = s.nblocks
+    hdrs = _Headers(n)      # two words a block, not a tuple
+    for b in range(n):
+        raw = s._read(b * es, BLOCK_HDR_SIZE)
+        h = unpack_block_header(raw)
+        if h is None:
+            if raw != b"\xff" * len(raw) and \
+                    s._read(b * es + s.data_start, 4) != b"\xff" * 4:
+                raise CheckpointError("a block header to mend")
+            continue
+        if h[3] != es or h[0] != s.prog_unit or h[4] != n:
+            raise CheckpointError("blocks of another geometry")
+        hdrs.set(b, h[1], h[2])
+    probe = _probe(s, hdrs)
+    found = None
+    why = "no open block"
+    # a block left without a summary (all dead at a mount) is no head:
+    # each candidate's checkpoint must check out against every block
+    for e in range(n):
+        if probe[e] == 2:
+            try:
+                found = _find(s, hdrs, probe, e)
+                break
+            except CheckpointError as err:
+                why = str(err)
+    if found is None:
+        raise CheckpointError(why)
+    e, end, run, txn, last, seq, w0, take, reader, pieces, minv = found
+
+    def take_state():
+        sec, payload = take()
+        if sec != SEC_STATE:
+            raise CheckpointError("checkpoint section %d" % sec)
+        return payload
+    restore(s, take_state)
+    if reader.feed(_body(s, next(pieces), txn)) is not None or \
+            not reader.complete:
+        raise CheckpointError("checkpoint longer than its end says")
+    for _ in pieces:
+        raise CheckpointError("checkpoint pieces after its end")
+    _settle(s, hdrs, seq, e, end, run, w0, txn, last, minv, SummaryBuilder)
+    s.ckpt_mark = (0, sum(nd.size() for nd in run))
+
+
+def _find(s, hdrs, probe, e):
+    """The checkpoint ending the log of block e, its position checked
+    against every block: what _load goes on with."""
+    from ovl.log_format import NODE_CHECKPOINT, F_COMMIT, read_summary
+    es = s.es
+    n = s.nblocks
+    run = []                # the pieces ending the open block's log
+
+    def tail_run(nd):
+        if nd.type != NODE_CHECKPOINT or nd.damage is not None:
+            del run[:]
+        elif run and run[-1].txn != nd.txn:
+            run[:] = [nd]
+        else:
+            run.append(nd)
+    nodes, end, clean, junk = s._scan(e, tail_run)
+    if not clean or junk or not run or not run[-1].flags & F_COMMIT:
+        raise CheckpointError("the log does not end with a checkpoint")
+    txn = run[0].txn
+    last = run[-1]
+    body = _body(s, last, txn)
+    if len(body) < PIECE_HDR_SIZE + END_BODY_SIZE:
+        raise CheckpointError("checkpoint end piece malformed")
+    listed = struct.unpack("<%dH" % ((len(body) - PIECE_HDR_SIZE -
+                                      END_BODY_SIZE) // 2),
+                           body[PIECE_HDR_SIZE + END_BODY_SIZE:])
+    seq = list(listed)
+    if not seq or seq[-1] != e:
+        seq.append(e)
+    if len(set(seq)) != len(seq):
+        raise CheckpointError("checkpoint blocks repeat")
+    reader = PieceReader(txn)
+    minv = {}               # block -> the lowest version of its pieces
+    pieces = _pieces(s, seq, e, run, txn, read_summary, minv)
+    # the position: every block as the checkpoint describes it, checked
+    # record by record as its pieces come
+    buf = b""
+    b = -1
+    w0 = None
+
+    def take():
+        sec, payload = reader.feed(_body(s, next(pieces), txn))
+        return sec, payload
+    while b < n:
+        sec, payload = take()
+        if sec != SEC_POSITION:
+            raise CheckpointError("checkpoint position cut short")
+        buf += payload
+        if b < 0:
+            if len(buf) < POS_HEAD_SIZE:
+                continue
+            if unpack_position_head(buf)[3] != n:
+                raise CheckpointError("checkpoint of another chip")
+            buf = buf[POS_HEAD_SIZE:]
+            b = 0
+        while len(buf) >= POS_BLOCK_SIZE and b < n:
+            d = struct.unpack(POS_BLOCK, buf[:POS_BLOCK_SIZE])
+            buf = buf[POS_BLOCK_SIZE:]
+            if _stale(d, b, hdrs[b], probe[b], b in seq, es):
+                raise CheckpointError("block %d changed since" % b)
+            if POS_UNKNOWN < d[2] < es:
+                w0 = b
+            b += 1
+        if b == n:
+            break
+    if w0 is not None and w0 not in seq and probe[w0] == 0:
+        raise CheckpointError("the open block moved on")
+    if w0 is not None and w0 in seq and seq[0] != w0:
+        raise CheckpointError("checkpoint blocks out of order")
+    return e, end, run, txn, last, seq, w0, take, reader, pieces, minv
+
+
+def _stale(d, b, h, probe, in_seq, es):
+    """Whether block b, described d (erase count, seq, used end) by the
+    position, is not what the checkpoint said (h its header now, probe
+    as _probe, in_seq: it holds pieces of the checkpoint)."""
+    if d[2] > POS_UNKNOWN:          # a log then: the same one now
+        if h is None or not position_matches(d, h[0], h[1], d[2]):
+            return True
+        return d[2] == es and (in_seq or probe == 0)
+    if d[2] == POS_UNKNOWN:
+        return h is not None
+    return not in_seq and probe != 0
+
+
+def _body(s, nd, txn):
+    """The checked body of piece nd (header and body read again)."""
+    from ovl.log_format import NODE_CHECKPOINT, hdr_size, node_from
+    hl = hdr_size(nd.flags)
+    raw = s._read(nd.addr, hl + nd.blen)
+    got = node_from(nd.addr, raw[:hl], raw[hl:])
+    if got is None or got.damage is not None or \
+            got.type != NODE_CHECKPOINT or got.txn != txn:
+        raise CheckpointError("checkpoint piece at %d unreadable" % nd.addr)
+    return raw[hl:]
+
+
+class _Piece:
+    def __init__(self, addr, flags, blen, ver):
+        self.addr = addr
+        self.flags = flags
+        self.blen = blen
+        self.ver = ver
+
+
+def _pieces(s, seq, e, run, txn, read_summary, minv):
+    """The pieces in order: from the summaries of the closed blocks, then
+    the run ending the open block (its last, the end piece, too)."""
+    from ovl.log_format import NODE_CHECKPOINT
+    es = s.es
+    for b in seq:
+        if b == e:
+            for nd in run:
+                _low(minv, b, nd.ver)
+                yield nd
+            return
+        got = []
+
+        def note(nd):
+            if nd.type == NODE_CHECKPOINT and nd.txn == txn:
+                got.append(_Piece(nd.addr, nd.flags, nd.blen, nd.ver))
+            elif got:
+                raise CheckpointError("checkpoint block %d holds more" % b)
+        if read_summary(s._read, b * es, es, s.data_start, True,
+                        note) is None:
+            raise CheckpointError("checkpoint block %d has no summary" % b)
+        if not got:
+            raise CheckpointError("checkpoint block %d holds none" % b)
+        for p in got:
+            _low(minv, b, p.ver)
+            yield p
+
+
+def _low(minv, b, ver):
+    if ver < minv.get(b, ver + 1):
+        minv[b] = ver
+
+
+def _settle(s, hdrs, seq, e, end, run, w0, txn, last, minv,
+            SummaryBuilder):
+    """The restored state (the store before the checkpoint was written)
+    made what a scan finds after it: the checkpoint's blocks, its pieces
+    dead, the counters past it, erase counts from the headers."""
+    from ovl.logstore import NO_VER
+    es = s.es
+    ds = s.data_start
+    known = [h[0] for h in hdrs if h is not None]
+    mean = sum(known) // len(known)
+    for b in range(s.nblocks):
+        s.ec[b] = mean if hdrs[b] is None else hdrs[b][0]
+    live0 = 0
+    ws = SummaryBuilder(ds)
+    if w0 is not None:
+        live0 = s.used[w0] - ds - s.dead[w0]
+        if w0 == e:
+            if s.wsum is None or run[0].addr != e * es + s.used[w0]:
+                raise CheckpointError("checkpoint not where it began")
+            ws = s.wsum
+        if w0 not in seq:
+            seq = [w0] + seq    # closed before the first piece went in
+    if e != w0 and run[0].addr != e * es + ds:
+        raise CheckpointError("checkpoint not where it began")
+    for b in seq:
+        if b != w0:
+            s.minver[b] = NO_VER
+        if minv.get(b, NO_VER) < s.minver[b]:
+            s.minver[b] = minv[b]
+        if b != e:
+            s.state[b] = FULL
+            s.used[b] = es
+            s.dead[b] = es - ds - (live0 if b == w0 else 0)
+    # the open block as a scan leaves it (see LogStore._mount)
+    for nd in run:
+        ws.add(nd.addr - e * es, nd)
+    s.used[e] = end
+    s.dead[e] = end - ds - (live0 if e == w0 else 0)
+    s.wblock = s.wsum = None
+    s.wpos = s.pend_addr = 0
+    s.state[e] = FULL
+    if end < s.log_end - 256 and end + ws.size() + 4 <= s.log_end:
+        s.wpos = end
+        s.pend_addr = e * es + end
+        if s.dead[e] < end - ds:
+            s.state[e] = OPEN
+            s.wblock = e
+            s.wsum = ws
+    if s.state[e] == FULL:
+        s.dead[e] += es - end
+        s.used[e] = es
+    s.seen_max = txn
+    s.next_txn = txn + 1
+    s.next_ver = max(s.next_ver, last.ver + 1)
+    s.pending = bytearray()

@@ -36,6 +36,8 @@ from ovl.log_format import (
     parse_body, keep_len, data_prefix, summary_entry_size, Node, NODE_NAMES,
     SummaryBuilder,
     read_summary)
+from ovl.log_format import NODE_CHECKPOINT    # checkpoint hook
+from ovl import checkpoint                      # checkpoint hook
 from ovl.store_index import (MountData, InodeTable, BlockSets, EntryTable,
                              replay_key, WHITEOUT_VALUE)
 
@@ -330,6 +332,10 @@ class LogStore:
     def _mount(self):
         self.mounting = True
         before = self.stats["bytes_read"]
+        # checkpoint hook: the newest checkpoint if it is the log's last
+        # word and checks out, else the scan below (docs/STORE.md)
+        if checkpoint.mount_from(self, before):
+            return
         es = self.es
         known = []
         for b in range(self.nblocks):
@@ -516,6 +522,8 @@ class LogStore:
                 st = streams.get(nd.fields[0])
                 if st is None or st[1] != nd.addr:
                     self._kill(nd.addr, nd.size())  # a dup or older
+            elif nd.type == NODE_CHECKPOINT:    # checkpoint hook: a cache,
+                self._kill(nd.addr, nd.size())  # dead once written
             else:
                 self._index(nd)
 
@@ -2171,6 +2179,8 @@ class LogStore:
         self.next_ino = ROOT_INO + 1
 
     def sync(self):
+        if not self.readonly:   # checkpoint hook: when the log moved on
+            checkpoint.at_sync(self)
         self.flash.sync()
 
     def statvfs(self):
