@@ -416,20 +416,6 @@ CAUGHT = (CheckpointError, ValueError, KeyError, IndexError, TypeError,
           StopIteration)
 
 
-def _headers(store):
-    """(ec, seq) of each block's header, None where it does not read."""
-    from ovl.log_format import BLOCK_HDR_SIZE, unpack_block_header
-    out = []
-    for b in range(store.nblocks):
-        try:
-            h = unpack_block_header(store._read(b * store.es,
-                                                BLOCK_HDR_SIZE))
-        except Exception:
-            h = None
-        out.append(None if h is None else (h[1], h[2]))
-    return out
-
-
 def at_sync(store):
     """sync()'s rule: a checkpoint once the bytes programmed since the
     last one (or since mount) reach the last one's size, so checkpoints at
@@ -451,7 +437,10 @@ def write(store):
     if s.readonly or s.pins or s.pending_void is not None or s.damage or \
             BAD in s.state or s.mounting:
         return False
-    hdrs = _headers(s)
+    try:
+        hdrs = _headers_now(s)
+    except CheckpointError:
+        return False
     pos = []
     for b in range(s.nblocks):
         st = s.state[b]
@@ -544,16 +533,14 @@ class _Headers:
             yield self[b]
 
 
-def _probe(store, hdrs):
+def _probe(store):
     """Per block: 0 no log, 1 a log closed by a summary tail, 2 a log
-    without one (the open block); None where the header does not read."""
+    without one (the open block, or what a cut left)."""
     from ovl.log_format import SUMMARY_TAIL_SIZE
     es = store.es
-    out = bytearray(store.nblocks)      # 3: the header did not read
+    out = bytearray(store.nblocks)
     for b in range(store.nblocks):
-        if hdrs[b] is None:
-            out[b] = 3
-        elif store._read(b * es + store.data_start, 4) != b"\xff" * 4:
+        if store._read(b * es + store.data_start, 4) != b"\xff" * 4:
             tail = store._read(b * es + store.log_end, SUMMARY_TAIL_SIZE)
             out[b] = 2 if tail == b"\xff" * SUMMARY_TAIL_SIZE else 1
     return out
@@ -582,9 +569,9 @@ def mount_from(store, before):
     return False
 
 
-def _load(s):
-    from ovl.log_format import (NODE_CHECKPOINT, F_COMMIT, hdr_size,
-                                node_from, read_summary, SummaryBuilder)
+def _headers_now(s):
+    """The block headers as a _Headers; CheckpointError for what only
+    the scan handles (a header to mend, another geometry)."""
     from ovl.logstore import BLOCK_HDR_SIZE, unpack_block_header
     es = s.es
     n = s.nblocks
@@ -600,7 +587,16 @@ def _load(s):
         if h[3] != es or h[0] != s.prog_unit or h[4] != n:
             raise CheckpointError("blocks of another geometry")
         hdrs.set(b, h[1], h[2])
-    probe = _probe(s, hdrs)
+    return hdrs
+
+
+def _load(s):
+    from ovl.log_format import SummaryBuilder
+    n = s.nblocks
+    # the probes first: a log that does not end with a checkpoint costs
+    # them and the open block, not the headers too (the scan reads those)
+    probe = _probe(s)
+    hdrs = []
     found = None
     why = "no open block"
     # a block left without a summary (all dead at a mount) is no head:
@@ -609,6 +605,7 @@ def _load(s):
         if probe[e] == 2:
             try:
                 found = _find(s, hdrs, probe, e)
+                hdrs = hdrs[0]
                 break
             except CheckpointError as err:
                 why = str(err)
@@ -633,7 +630,8 @@ def _load(s):
 
 def _find(s, hdrs, probe, e):
     """The checkpoint ending the log of block e, its position checked
-    against every block: what _load goes on with."""
+    against every block: what _load goes on with.  hdrs: a list holding
+    the _Headers once read (read here the first time they are needed)."""
     from ovl.log_format import NODE_CHECKPOINT, F_COMMIT, read_summary
     es = s.es
     n = s.nblocks
@@ -662,6 +660,9 @@ def _find(s, hdrs, probe, e):
         seq.append(e)
     if len(set(seq)) != len(seq):
         raise CheckpointError("checkpoint blocks repeat")
+    if not hdrs:
+        hdrs.append(_headers_now(s))
+    hdrs = hdrs[0]
     reader = PieceReader(txn)
     minv = {}               # block -> the lowest version of its pieces
     pieces = _pieces(s, seq, e, run, txn, read_summary, minv)
