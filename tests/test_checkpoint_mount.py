@@ -5,7 +5,7 @@ bytes on flash after the same writes.  Anything after it, or a damaged
 piece, falls back to the scan.  Every script runs under CPython and the
 real micropython."""
 
-SCRIPT = """
+HELPERS = """
 from ovl import checkpoint
 from ovl.checkpoint import STATE
 
@@ -40,6 +40,9 @@ def same_state(a, b):
         b._load(ino)
     assert a.data_blocks.sets == b.data_blocks.sets
 
+"""
+
+SCRIPT = HELPERS + """
 def more(s, seed):
     rng = Xorshift(seed)
     for k in range(40):
