@@ -426,11 +426,12 @@ def at_sync(store):
         write(store)
 
 
-def write(store):
+def write(store, small=False):
     """Write a checkpoint of store as one transaction; False (nothing
     written) when the store is where a checkpoint would not say what a
-    scan finds (an open stream, a void to record, damage, a bad block) or
-    when it does not fit without GC."""
+    scan finds (an open stream, a void to record, damage, a bad block),
+    when it does not fit without GC, or (unless small) when it would be
+    more than half the bytes of the log."""
     from ovl.log_format import NODE_CHECKPOINT, node_size
     from ovl.logstore import RESERVED_BLOCKS, NoSpace
     s = store
@@ -475,13 +476,14 @@ def write(store):
     for b in range(s.nblocks):
         if s.state[b] == FULL or s.state[b] == OPEN:
             logged += s.used[b] - s.data_start
-    if 2 * size[0] > logged:
+    if 2 * size[0] > logged and not small:
         return False            # a scan of so small a log reads less
     n = size[1] + (len(pos) + PIECE_MAX - 1) // PIECE_MAX + 1
     one = s._nsize(PIECE_HDR_SIZE + PIECE_MAX) + \
         s._esize(NODE_CHECKPOINT, PIECE_HDR_SIZE + PIECE_MAX)
-    if not s._fits([(one, 0)] * n + [(s.prog_unit, 0)], RESERVED_BLOCKS):
-        return False            # never GC for a cache
+    if 2 * one > s.log_end - s.data_start or not s._fits(
+            [(one, 0)] * n + [(s.prog_unit, 0)], RESERVED_BLOCKS):
+        return False    # blocks too small for two pieces; never GC for a cache
     txn = s.next_txn
     s.next_txn += 1
     es = s.es
