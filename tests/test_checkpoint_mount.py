@@ -5,9 +5,10 @@ bytes on flash after the same writes.  Anything after it, or a damaged
 piece, falls back to the scan.  Every script runs under CPython and the
 real micropython."""
 
-HELPERS = """
+from test_checkpoint import SAME_TABLES
+
+HELPERS = SAME_TABLES + """
 from ovl import checkpoint
-from ovl.checkpoint import STATE
 
 def scan_mount(f):
     # the mount of a tree without checkpoints: the loader stood aside
@@ -19,17 +20,7 @@ def scan_mount(f):
         checkpoint.mount_from = real
 
 def same_state(a, b):
-    assert sorted(a.inodes.items()) == sorted(b.inodes.items())
-    assert a.entries.heads == b.entries.heads
-    for parent in a.entries.heads:
-        ra = [a.entries.rec(r) for r in a.entries.rows(parent)]
-        rb = [b.entries.rec(r) for r in b.entries.rows(parent)]
-        assert ra == rb, parent
-    assert (a.wsum is None) == (b.wsum is None)
-    if a.wsum is not None:
-        assert a.wsum.parts == b.wsum.parts and a.wsum.n == b.wsum.n
-    for name in STATE:
-        assert getattr(a, name) == getattr(b, name), name
+    same_tables(a, b)
     # the checkpoint keeps the data-block sets as the writer had pruned
     # them (blocks of dead nodes only dropped): a subset, the same once
     # every map has been loaded (and so pruned) on both sides
