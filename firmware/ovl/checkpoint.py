@@ -438,6 +438,39 @@ def write(store, small=False):
     if s.readonly or s.pins or s.pending_void is not None or s.damage or \
             BAD in s.state or s.mounting:
         return False
+    ws = s.wsum
+    over = {"state": list(s.state), "ec": list(s.ec), "used": list(s.used),
+            "dead": list(s.dead), "minver": list(s.minver),
+            "garbage_blocks": set(s.garbage_blocks),
+            "wblock": s.wblock, "wpos": s.wpos, "pend_addr": s.pend_addr,
+            "next_ver": s.next_ver, "next_txn": s.next_txn,
+            "wsum": None if ws is None else (list(ws.parts), ws.total, ws.n,
+                                             ws.next_off),
+            # caches a scan leaves empty, and what only mount sets
+            "extents": {}, "truncs": {}, "roles": {}, "loaded": [],
+            "seen_max": 0}
+    plen = POS_HEAD_SIZE + POS_BLOCK_SIZE * s.nblocks
+    size = [plen, 0]
+
+    def count(b):
+        size[0] += len(b)
+        size[1] += 1
+    snapshot(s, count, over)
+    logged = 0
+    for b in range(s.nblocks):
+        if s.state[b] == FULL or s.state[b] == OPEN:
+            logged += s.used[b] - s.data_start
+    # refused for its size or room: sync tries again once the log has
+    # moved on by as much (not at every sync)
+    s.ckpt_mark = (s.stats["bytes_programmed"], size[0])
+    if 2 * size[0] > logged and not small:
+        return False            # a scan of so small a log reads less
+    n = size[1] + (plen + PIECE_MAX - 1) // PIECE_MAX + 1
+    one = s._nsize(PIECE_HDR_SIZE + PIECE_MAX) + \
+        s._esize(NODE_CHECKPOINT, PIECE_HDR_SIZE + PIECE_MAX)
+    if 2 * one > s.log_end - s.data_start or not s._fits(
+            [(one, 0)] * n + [(s.prog_unit, 0)], RESERVED_BLOCKS):
+        return False    # blocks too small for two pieces; never GC for a cache
     try:
         hdrs = _headers_now(s)
     except CheckpointError:
@@ -455,35 +488,6 @@ def write(store, small=False):
         else:
             pos.append((0, 0, POS_FREE))
     pos = pack_position(s.next_ver, s.next_txn, s.next_txn, pos)
-    ws = s.wsum
-    over = {"state": list(s.state), "ec": list(s.ec), "used": list(s.used),
-            "dead": list(s.dead), "minver": list(s.minver),
-            "garbage_blocks": set(s.garbage_blocks),
-            "wblock": s.wblock, "wpos": s.wpos, "pend_addr": s.pend_addr,
-            "next_ver": s.next_ver, "next_txn": s.next_txn,
-            "wsum": None if ws is None else (list(ws.parts), ws.total, ws.n,
-                                             ws.next_off),
-            # caches a scan leaves empty, and what only mount sets
-            "extents": {}, "truncs": {}, "roles": {}, "loaded": [],
-            "seen_max": 0}
-    size = [len(pos), 0]
-
-    def count(b):
-        size[0] += len(b)
-        size[1] += 1
-    snapshot(s, count, over)
-    logged = 0
-    for b in range(s.nblocks):
-        if s.state[b] == FULL or s.state[b] == OPEN:
-            logged += s.used[b] - s.data_start
-    if 2 * size[0] > logged and not small:
-        return False            # a scan of so small a log reads less
-    n = size[1] + (len(pos) + PIECE_MAX - 1) // PIECE_MAX + 1
-    one = s._nsize(PIECE_HDR_SIZE + PIECE_MAX) + \
-        s._esize(NODE_CHECKPOINT, PIECE_HDR_SIZE + PIECE_MAX)
-    if 2 * one > s.log_end - s.data_start or not s._fits(
-            [(one, 0)] * n + [(s.prog_unit, 0)], RESERVED_BLOCKS):
-        return False    # blocks too small for two pieces; never GC for a cache
     txn = s.next_txn
     s.next_txn += 1
     es = s.es
