@@ -261,6 +261,15 @@ STATE = ("state", "ec", "used", "dead", "minver", "garbage_blocks",
          "next_ver", "next_txn", "next_ino", "wblock", "wpos", "pend_addr")
 
 
+def _words_only(v):
+    """Whether list v holds only ints that fit a u32 (bools excluded)."""
+    for x in v:
+        if not isinstance(x, int) or x is True or x is False or \
+                not 0 <= x <= 0xFFFFFFFF:
+            return False
+    return True
+
+
 class _Out:
     """Bytes put in order, handed on in pieces of PIECE_MAX."""
 
@@ -297,6 +306,11 @@ class _Out:
                 self.value(v[k])
         elif isinstance(v, array):
             w(b"A" + struct.pack("<I", len(v)))
+            for x in v:
+                w(struct.pack("<I", x))
+        elif isinstance(v, list) and _words_only(v):
+            # the block table's lists: 4 bytes an entry, not 9
+            w(b"L" + struct.pack("<I", len(v)))
             for x in v:
                 w(struct.pack("<I", x))
         else:
@@ -353,8 +367,8 @@ class _In:
                 k = self.value()
                 d[k] = self.value()
             return d
-        if tag == b"A":
-            a = array("I")
+        if tag == b"A" or tag == b"L":
+            a = array("I") if tag == b"A" else []
             for _ in range(self._n()):
                 a.append(struct.unpack("<I", self.read(4))[0])
             return a
@@ -618,12 +632,16 @@ def _load(s):
     if found is None:
         raise CheckpointError(why)
     e, end, run, txn, last, seq, w0, take, reader, pieces, minv = found
+    found = probe = None
+    hdrs.seq = None         # checked: only the erase counts are wanted now
 
     def take_state():
         sec, payload = take()
         if sec != SEC_STATE:
             raise CheckpointError("checkpoint section %d" % sec)
         return payload
+    for name in ("state", "ec", "used", "dead", "minver"):
+        setattr(s, name, None)      # not twice in RAM while restored
     restore(s, take_state)
     if reader.feed(_body(s, next(pieces), txn)) is not None or \
             not reader.complete:
@@ -784,10 +802,14 @@ def _settle(s, hdrs, seq, e, end, run, w0, txn, last, minv,
     from ovl.logstore import NO_VER
     es = s.es
     ds = s.data_start
-    known = [h[0] for h in hdrs if h is not None]
-    mean = sum(known) // len(known)
+    total = known = 0
     for b in range(s.nblocks):
-        s.ec[b] = mean if hdrs[b] is None else hdrs[b][0]
+        if hdrs.ok[b]:
+            total += hdrs.ec[b]
+            known += 1
+    mean = total // known
+    for b in range(s.nblocks):
+        s.ec[b] = hdrs.ec[b] if hdrs.ok[b] else mean
     live0 = 0
     ws = SummaryBuilder(ds)
     if w0 is not None:
