@@ -6,10 +6,10 @@ runs under CPython and the real micropython.
 """
 
 COMMON = """
-from ovl.checkpoint import (PieceWriter, PieceReader, CheckpointError,
-    PIECE_MAX, SEC_INODES, SEC_ENTRIES, SEC_POSITION, pack_position,
-    unpack_position_head, position_block, position_matches, save_table,
-    restore_table)
+from ovl.checkpoint import (PieceReader, CheckpointError,
+    PIECE_MAX, SEC_INODES, SEC_ENTRIES, SEC_POSITION,
+    unpack_position_head, position_block, position_matches, restore_table)
+from ovl.checkpoint_write import PieceWriter, pack_position, save_table
 
 def write(sections, cid=7):
     pieces = []
@@ -219,8 +219,8 @@ def same_tables(a, b):
 """
 
 STATE_SCRIPT = SAME_TABLES + """
-from ovl.checkpoint import (PieceWriter, PieceReader, snapshot, restore,
-                            STATE)
+from ovl.checkpoint import PieceReader, restore, STATE
+from ovl.checkpoint_write import PieceWriter, snapshot
 
 def same_state(a, b):
     same_tables(a, b)

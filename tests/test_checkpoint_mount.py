@@ -124,12 +124,7 @@ def same_after_checkpoint(make, first):
     same_state(ck, full)
     assert dump(ck) == dump(full)
     for st in (ck, full):
-        t = st.begin()
-        ino = t.new_ino()
-        t.put_inode(ino, mode=0o100644)
-        t.link(ROOT_INO, 'q', ino)
-        t.write(ino, 0, b'x' * 3000)
-        t.commit()
+        create(st, ROOT_INO, 'q', b'x' * 3000)
     assert bytes(f.mem) == bytes(f2.mem)
     return ck.stats['mount_bytes_read'], full.stats['mount_bytes_read']
 

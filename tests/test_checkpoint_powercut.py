@@ -47,11 +47,7 @@ for at in range(nops):
         k = m.stats['mount_checkpoint']
         used[k] = used.get(k, 0) + 1
         # the decision sticks: one more commit, then the same store again
-        t = m.begin()
-        ino = t.new_ino()
-        t.put_inode(ino, mode=0o100644)
-        t.link(ROOT_INO, 'after', ino)
-        t.commit()
+        ino = create(m, ROOT_INO, 'after')
         again = check(f, dump(m))
         assert again.get(ino) is not None
 
