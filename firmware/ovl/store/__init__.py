@@ -36,8 +36,10 @@ from ovl.store.format import (
     parse_body, keep_len, data_prefix, summary_entry_size, Node,
     SummaryBuilder,
     read_summary)
+from ovl.store.format import NODE_CHECKPOINT    # checkpoint hook
 from ovl.store.blocks import (Blocks, FREE, OPEN, FULL, UNKNOWN, BAD,
                               STATE_NAMES)
+from ovl.store import checkpoint                # checkpoint hook
 from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
                              replay_key, WHITEOUT_VALUE)
 
@@ -287,7 +289,7 @@ class LogStore:
             except CorruptError:
                 hdr = None
             if hdr is not None:
-                s.ec[b] = hdr[1]
+                s.blocks.ec[b] = hdr[1]
         good = 0
         for b in range(s.nblocks):
             if s._erase(b):
@@ -309,6 +311,10 @@ class LogStore:
     def _mount(self):
         self.mounting = True
         before = self.stats["bytes_read"]
+        # checkpoint hook: the newest checkpoint if it is the log's last
+        # word and checks out, else the scan below (docs/STORE.md)
+        if checkpoint.mount_from(self, before):
+            return
         es = self.es
         known = []
         for b in range(self.nblocks):
@@ -493,6 +499,8 @@ class LogStore:
                 st = streams.get(nd.fields[0])
                 if st is None or st[_STREAM_ADDR] != nd.addr:
                     self._kill(nd.addr, nd.size())  # a dup or older
+            elif nd.type == NODE_CHECKPOINT:    # checkpoint hook: a cache,
+                self._kill(nd.addr, nd.size())  # dead once written
             else:
                 self._index(nd)
 
@@ -2148,6 +2156,8 @@ class LogStore:
         self.next_ino = ROOT_INO + 1
 
     def sync(self):
+        if not self.readonly:   # checkpoint hook: when the log moved on
+            checkpoint.at_sync(self)
         self.flash.sync()
 
     def statvfs(self):
