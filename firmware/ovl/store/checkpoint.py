@@ -365,7 +365,7 @@ def mount_from(store, before):
     except Exception as e:      # CorruptError and kin: the scan says it
         why = "%s: %s" % (e.__class__.__name__, e)
     got = store.stats["bytes_read"]
-    store.__init__(store.flash, store.readonly)
+    store.__init__(store.flash, store.readonly, store.checkpoints)
     store.stats["bytes_read"] = got
     store.stats["mount_checkpoint"] = 0
     store.ckpt_why = why
@@ -424,6 +424,8 @@ def _load(s):
         if sec != SEC_STATE:
             raise CheckpointError("checkpoint section %d" % sec)
         return payload
+    for name in BLOCK_COLUMNS:
+        setattr(s.blocks, name, None)   # not twice in RAM while restored
     restore(s, take_state)
     if reader.feed(_body(s, next(pieces), txn)) is not None or \
             not reader.complete:

@@ -65,7 +65,7 @@ NODE_VOID = 0x08
 NODE_RESET = 0x09
 NODE_SUMMARY = 0x0A
 NODE_COMMIT = 0x0B
-NODE_CHECKPOINT = 0x0C   # a piece of a checkpoint of the index (ovl.checkpoint)
+NODE_CHECKPOINT = 0x0C   # a piece of a checkpoint of the index (ovl.store.checkpoint)
 
 NODE_NAMES = {
     NODE_INODE: "NODE_INODE", NODE_DELETE: "NODE_DELETE",
