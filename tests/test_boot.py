@@ -214,6 +214,30 @@ def test_boot_sets_the_boards_gc_threshold_before_mounting(chip):
                    "mounted": "/"}
 
 
+# The store option a boot mounts the upper with, and whether the
+# checkpoint code came in with the mount.
+CHECKPOINTS = r"""
+import sys
+b = ovl.boot.main(serve=False)
+print("mounted:", b.mounted_at)
+print("checkpoints:", b.fs.store.checkpoints)
+print("loaded:", "ovl.store.checkpoint" in sys.modules)
+"""
+
+
+def test_boot_mounts_the_store_with_the_boards_checkpoint_option(chip):
+    # the simulated board names none: checkpoints on, the loader tried
+    out = lines(run_boot(chip, CHECKPOINTS)[0])
+    assert out == {"mounted": "/", "checkpoints": "True", "loaded": "True"}
+    d = sim_board_dict()
+    d["store_checkpoints"] = False      # as the MCU boards
+    board = Board.from_dict(d)
+    with open(chip / "ovl_board.py", "w") as f:
+        f.write(board_module(board, str(chip / "chip.bin")))
+    out = lines(run_boot(chip, CHECKPOINTS)[0])
+    assert out == {"mounted": "/", "checkpoints": "False", "loaded": "False"}
+
+
 def test_safe_mode_by_pin_shows_the_firmware_alone_and_hides_main(chip):
     run_boot(chip, NORMAL)                  # the user's changes
     out = lines(run_boot(chip, SAFE, hold_ms=1200)[0])

@@ -80,6 +80,22 @@ def test_bad_gc_threshold_is_one_line_error(value, message, tmp_path):
     assert Board.from_dict(d).as_dict()["gc_threshold"] == 16384
 
 
+def test_store_checkpoints_is_a_boolean(tmp_path):
+    d = board_dict([{"name": "a", "offset": 0, "size": 0x1000}])
+    assert Board.from_dict(d).store_checkpoints is True
+    assert "store_checkpoints" not in Board.from_dict(d).as_dict()
+    d["store_checkpoints"] = False
+    assert Board.from_dict(d).store_checkpoints is False
+    assert Board.from_dict(d).as_dict()["store_checkpoints"] is False
+    d["store_checkpoints"] = 0
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(d))
+    proc = ovl("boards", str(path))
+    assert proc.returncode == 1, proc.stderr
+    assert "store_checkpoints must be true or false" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
 def test_board_validation_under_micropython(mpy):
     out = mpy("""
 from ovl.board import Board, BoardError

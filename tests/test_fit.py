@@ -75,7 +75,9 @@ LAZY_MODULES = ("ovl.overlay.verbs", "ovl.overlay.hostops",
                 "ovl.squashfs_errors", "ovl.flash_host",
                 "ovl.squashfs_writer_format", "ovl.compat_cpython",
                 "ovl.store.check", "ovl.store.damage", "ovl.store.collect",
-                "ovl.store.reset", "ovl.store.stream")
+                "ovl.store.reset", "ovl.store.stream",
+                # the MCU boards mount with "store_checkpoints": false
+                "ovl.store.checkpoint", "ovl.store.checkpoint_write")
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +114,9 @@ def test_mcu_boards_name_heap_and_block_size():
         assert load_board(b).lower_block_size == 4096
         # set by ovl.boot before it mounts, and by the job (run_job)
         assert load_board(b).gc_threshold == 16384
+        # no checkpoint code on their mount path (docs/STORE.md)
+        assert load_board(b).store_checkpoints is False
+    assert load_board("router-16mb").store_checkpoints is True
     assert sorted(TODAY_BUDGET) == MCU_BOARDS
 
 

@@ -45,14 +45,17 @@ class Board:
     (None: no limit); heap: the MicroPython heap (bytes) ovl may use on it
     (None: not an MCU board); gc_threshold: bytes allocated between
     garbage collections, which ovl.boot sets before mounting (None: the
-    runtime's default, collect when the heap is full).  All optional in
-    the JSON."""
+    runtime's default, collect when the heap is full); store_checkpoints:
+    whether the upper's log store mounts from and writes checkpoints of
+    its index (default true; the MCU boards turn it off: docs/STORE.md,
+    "Checkpoint").  All optional in the JSON."""
 
     def __init__(self, name, kind, size, erase_size, page_size, partitions,
                  description="", lower_block_size=None, heap=None, keep=(),
-                 boot=None, gc_threshold=None):
+                 boot=None, gc_threshold=None, store_checkpoints=True):
         self.lower_block_size = lower_block_size
         self.gc_threshold = gc_threshold
+        self.store_checkpoints = store_checkpoints
         # boot code options (ovl.boot, docs/INSTALL.md): the safe-mode pin,
         # its active level, the hold that means factory reset, mount point
         self.boot = boot or {}
@@ -135,6 +138,10 @@ class Board:
             if threshold < 1024:
                 raise BoardError("%s: gc_threshold %d is below 1024 bytes"
                                  % (where, threshold))
+        checkpoints = d.get("store_checkpoints", True)
+        if checkpoints is not True and checkpoints is not False:
+            raise BoardError("%s: store_checkpoints must be true or false"
+                             % where)
         keep = d.get("keep") or []
         if not isinstance(keep, list) or [k for k in keep if not isinstance(
                 k, str) or not k.startswith("/")]:
@@ -142,7 +149,8 @@ class Board:
                              % where)
         return cls(name, kind, size, erase_size, page_size, parts,
                    d.get("description", ""), lower_bs, heap, keep,
-                   boot_options(d.get("boot"), where), threshold)
+                   boot_options(d.get("boot"), where), threshold,
+                   checkpoints)
 
     def partition(self, name):
         for p in self.partitions:
@@ -176,6 +184,8 @@ class Board:
             d["heap"] = self.heap
         if self.gc_threshold is not None:
             d["gc_threshold"] = self.gc_threshold
+        if not self.store_checkpoints:
+            d["store_checkpoints"] = False
         if self.boot:
             d["boot"] = self.boot
         return d

@@ -288,13 +288,14 @@ def mount_slot(board, flash, slot, previous=None, reset=False):
             except (OSError, ValueError):
                 old = None      # not an image the overlay could have used
         region = Region(flash, upper.offset, upper.size, upper.name)
+        ck = board.store_checkpoints
         if region.read(0, 64) == b"\xff" * 64 and is_blank(region):
             from ovl.store import LogStore
             LogStore.format(region)     # first boot: an empty upper
             notes.append("formatted the blank upper partition %s"
                          % upper.name)
         try:
-            fs = overlay.mount(lower, region, previous=old)
+            fs = overlay.mount(lower, region, previous=old, checkpoints=ck)
         except (OSError, ValueError) as e:
             if not reset:
                 raise
@@ -305,11 +306,11 @@ def mount_slot(board, flash, slot, previous=None, reset=False):
             notes.append("factory reset: the upper did not mount (%s), so it"
                          " was formatted; nothing kept" % (str(e) or
                                                            e.__class__.__name__))
-            fs = overlay.mount(lower, region)
+            fs = overlay.mount(lower, region, checkpoints=ck)
             reset = False
         if reset:
             fs.request_reset(True, board.keep)
-            fs = overlay.mount(lower, region)
+            fs = overlay.mount(lower, region, checkpoints=ck)
             notes.append("factory reset at boot%s" % (
                 ": kept " + ", ".join(board.keep) if board.keep else ""))
         return fs, "; ".join(notes) or None, lower

@@ -191,7 +191,7 @@ def run():
         if P["store"] == "ovl":
             lower = SquashFS(Region(chip, P["lower"][0], P["lower"][1], "fw"),
                              max_block_size=P["lower_block_size"])
-            fs = OvlVfs(mount(lower, upper))
+            fs = OvlVfs(mount(lower, upper, checkpoints=P["checkpoints"]))
         else:
             fs = vfs.VfsLfs2(FlashBlockDevice(upper), **LFS)
         vfs.mount(fs, "/fw")
@@ -381,6 +381,8 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None,
         else ["/fw/u0", "/fw/u3", "/fw/u7"],
         "lower_file": LOWER_SAMPLE, "lower_data": setup.lower_data,
         "trace": trace, "threshold": threshold,
+        # the board's store option, as ovl.boot passes it to the mount
+        "checkpoints": setup.board.store_checkpoints,
     }
     if report:          # absent otherwise: the gate's parameters unchanged
         params["report"] = True

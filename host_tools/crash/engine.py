@@ -38,6 +38,7 @@ from host_tools.crash.model import (DIR, FILE, SYMLINK, Model, ModelError,
                                     tree_diff, tree_matches)
 
 from ovl import compat
+from ovl.store import checkpoint
 from ovl_sim.simflash import PowerCut
 from ovl.paths import is_dir, is_lnk, join
 from ovl_sim.simflash import SimFlash, Xorshift
@@ -165,7 +166,8 @@ class Plan:
             except ModelError as e:
                 self.errnos.append(e.errno)
             self.states.append(model.snapshot())
-        self.syncs = [i + 1 for i, op in enumerate(self.ops) if op[0] == "sync"]
+        self.syncs = [i + 1 for i, op in enumerate(self.ops)
+                      if op[0] in ("sync", "checkpoint")]
         # the names to look up where a tree does not list them
         self.probe = sorted(set().union(*self.states))
 
@@ -376,6 +378,11 @@ class Rig:
                 ov.reset()
             elif verb == "sync":
                 ov.sync()
+            elif verb == "checkpoint":
+                # a sync, then a checkpoint however small the log: every
+                # cut during its write must mount as before
+                ov.sync()
+                checkpoint.write(ov.store, True)
             else:
                 raise ValueError("unknown op %r" % verb)
         except OSError as e:

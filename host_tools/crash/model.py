@@ -259,6 +259,9 @@ class Model:
     def op_sync(self):
         pass
 
+    def op_checkpoint(self):
+        pass        # a cache of the index: no file changes
+
     def op_full(self, op):
         """op on a store without room for it (the workload knows): it
         fails with ENOSPC and changes nothing."""

@@ -147,6 +147,7 @@ CATALOGUE = {
     "revert_upper_only": ("revert", "/uf"),
     "reset": ("reset",),
     "sync": ("sync",),
+    "checkpoint": ("checkpoint",),
 }
 
 # Rewrites of the big file in the nearly full store (fixture "gc"), where
@@ -162,6 +163,7 @@ GC_WORKLOADS = [
     ("gc_rewrite_head", "gc_rewrite_tail", "gc_rewrite_mid"),
     ("gc_rewrite_head", "gc_rewrite_head", "gc_rewrite_head", "gc_rewrite_head"),
     ("gc_rewrite_mid", "sync", "gc_rewrite_tail", "gc_rewrite_mid"),
+    ("gc_rewrite_mid", "checkpoint", "gc_rewrite_tail", "gc_rewrite_mid"),
     ("gc_create_small", "gc_rewrite_head", "gc_unlink_small",
      "gc_rewrite_tail"),
 ]
@@ -599,7 +601,7 @@ def parse_line(line, base_dir="."):
             return ("link", args[0], args[1])
         if verb == "revert" and len(args) == 1:
             return ("revert", args[0])
-        if verb in ("reset", "sync") and not args:
+        if verb in ("reset", "sync", "checkpoint") and not args:
             return (verb,)
     except ValueError as e:
         raise ValueError("bad command %r: %s" % (line.strip(), e))

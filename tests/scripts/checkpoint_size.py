@@ -9,8 +9,8 @@ import sys
 
 from ovl_sim.simflash import SimFlash
 from ovl.store import LogStore, ROOT_INO
-from ovl.store.checkpoint import (PieceWriter, save_table, snapshot, SEC_INODES,
-                            SEC_ENTRIES, SEC_SMALL)
+from ovl.store.checkpoint import SEC_INODES, SEC_ENTRIES, SEC_SMALL
+from ovl.store.checkpoint_write import PieceWriter, save_table, snapshot
 
 files = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 mib = int(sys.argv[2]) if len(sys.argv) > 2 else 16

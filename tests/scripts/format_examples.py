@@ -107,5 +107,28 @@ def main():
     start, end = end, log_end(mem, block)
     section("append", nodes(mem, start, end))
 
+    # a checkpoint of the index (written however small the log) of a store
+    # holding the same file on 4 KiB blocks (a piece is up to 1,032 bytes:
+    # blocks must hold two); the end piece closes it
+    from ovl.store import checkpoint
+    flash = SimFlash(4096 * 8, 4096, 4)
+    store = LogStore.format(flash)
+    txn = store.begin()
+    ino = txn.new_ino()
+    txn.put_inode(ino, mode=0o100644, nlink=1, size=5, mtime=T0, ctime=T0)
+    txn.link(ROOT_INO, "hi", ino)
+    txn.write(ino, 0, b"hello")
+    txn.commit()
+    assert checkpoint.write(store, True)
+    mem = flash.read(0, 4096 * 8)
+    b = store.wblock * 4096
+    pos = b + F.BLOCK_HDR_SIZE
+    last = pos
+    while mem[pos:pos + 4] != b"\xff" * 4:
+        h = F.header_fields(mem[pos:pos + F.NODE_HDR_WIDE])
+        last = pos
+        pos += F.node_size(h[2], h[1])
+    section("checkpoint", nodes(mem, last, pos))
+
 
 main()

@@ -331,7 +331,8 @@ class Overlay(Resolve, CopyUp):
                     raise
 
 
-def mount(lower, flash, readonly=False, previous=None, **options):
+def mount(lower, flash, readonly=False, previous=None, checkpoints=True,
+          **options):
     """Mount the log store on flash over lower and return an Overlay.
 
     The store repairs itself at mount; a reset requested for this boot
@@ -339,9 +340,11 @@ def mount(lower, flash, readonly=False, previous=None, **options):
     previous: the lower the upper was last mounted over, if it is still
     readable (the other slot of an A/B board): files the new lower would
     break are completed from it first (ovl.upgrade.carry_over).
+    checkpoints: the store's option (ovl.store.LogStore; boards name it
+    "store_checkpoints").
     """
     from ovl.store import LogStore, ROOT_INO
-    store = LogStore.mount(flash, readonly=readonly)
+    store = LogStore.mount(flash, readonly=readonly, checkpoints=checkpoints)
     flag = None if readonly else store.get_meta(ROOT_INO, meta.META_RESET)
     keep = None
     if flag is not None:

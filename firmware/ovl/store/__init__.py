@@ -147,9 +147,13 @@ class LogStore:
     extent_cache = EXTENT_CACHE     # tests set 1 to evict on every use
     txn_ram = TXN_RAM               # data bytes a Txn holds before spilling
 
-    def __init__(self, flash, readonly=False):
+    def __init__(self, flash, readonly=False, checkpoints=True):
         self.flash = flash
         self.readonly = readonly
+        # mount from a checkpoint and write them at sync (ovl.store.checkpoint,
+        # imported only then); off, a store with checkpoints still mounts
+        # by the scan (docs/STORE.md, "Checkpoint")
+        self.checkpoints = checkpoints
         self.es = flash.erase_size
         self.nblocks = flash.block_count
         # NAND takes few partial programs per page: every program there
@@ -317,14 +321,20 @@ class LogStore:
         return s
 
     @classmethod
-    def mount(cls, flash, readonly=False):
-        s = cls(flash, readonly)
+    def mount(cls, flash, readonly=False, checkpoints=True):
+        s = cls(flash, readonly, checkpoints)
         s._mount()
         return s
 
     def _mount(self):
         self.mounting = True
         before = self.stats["bytes_read"]
+        # the newest checkpoint if it is the log's last word and checks
+        # out, else the scan below (docs/STORE.md)
+        if self.checkpoints:
+            from ovl.store import checkpoint
+            if checkpoint.mount_from(self, before):
+                return
         es = self.es
         known = []
         for b in range(self.nblocks):
@@ -470,6 +480,8 @@ class LogStore:
         # (MountData) to be replayed in version order per inode.
         data = MountData(ndata)
         cur = [0, 0, 0, None, 0]    # block, its base, end, summary, nodes
+        # a local, not a global: one more would double ovl.store's globals
+        from ovl.store.format import NODE_CHECKPOINT
 
         def visit(nd):
             b, base, end, wsum = cur[0], cur[1], cur[2], cur[3]
@@ -509,6 +521,8 @@ class LogStore:
                 st = streams.get(nd.fields[0])
                 if st is None or st[_STREAM_ADDR] != nd.addr:
                     self._kill(nd.addr, nd.size())  # a dup or older
+            elif nd.type == NODE_CHECKPOINT:    # a cache, dead once
+                self._kill(nd.addr, nd.size())  # written
             else:
                 self._index(nd)
 
@@ -1701,6 +1715,9 @@ class LogStore:
     # ===== reset, sync, statistics ========================================
 
     def sync(self):
+        if self.checkpoints and not self.readonly:
+            from ovl.store import checkpoint
+            checkpoint.at_sync(self)    # when the log moved on enough
         self.flash.sync()
 
     def fsck(self):

@@ -13,6 +13,7 @@ import struct
 from array import array
 
 from ovl.compat import crc32
+from ovl.store.blocks import OPEN, FULL, NO_VER
 from ovl.store.index import ROWS, BUCKETS
 
 PIECE_HDR = "<IHBB"         # checkpoint id, piece number, section, flags
@@ -27,8 +28,10 @@ SEC_ENTRIES = 3
 SEC_BLOCKSETS = 4
 SEC_STAMPS = 5
 SEC_SMALL = 6               # meta, symlinks, streams, roles, damage
+SEC_STATE = 7               # the whole state as snapshot() gives it
 SEC_END = 0xFF
-END_BODY = "<HI"            # pieces before the end piece, their CRC
+END_BODY = "<HI"            # pieces before the end piece, their CRC; then
+END_BODY_SIZE = 6           # u16 blocks holding them, in order
 
 # The position: highest version, highest txn id seen, highest committed
 # (48-bit counters as u64), the number of blocks; then per block its
@@ -44,41 +47,6 @@ class CheckpointError(Exception):
     """The checkpoint is torn, damaged or stale: mount scans instead."""
 
 
-class PieceWriter:
-    """Cuts section payloads into piece bodies and hands each to emit(body)
-    at once; finish() emits the end piece."""
-
-    def __init__(self, ckpt_id, emit, piece_max=PIECE_MAX):
-        self.id = ckpt_id & 0xFFFFFFFF
-        self.emit = emit
-        self.max = piece_max
-        self.count = 0
-        self.crc = 0
-
-    def _piece(self, section, payload, flags=0):
-        if self.count >= PIECE_MAX_COUNT:
-            raise ValueError("checkpoint past %d pieces" % PIECE_MAX_COUNT)
-        body = struct.pack(PIECE_HDR, self.id, self.count, section,
-                           flags) + payload
-        if not flags & PIECE_LAST:
-            self.crc = crc32(body, self.crc)
-        self.count += 1
-        self.emit(body)
-
-    def section(self, section, data):
-        """Emit data (any buffer) as pieces of section; a section may be
-        written in several calls, each call's pieces following the last."""
-        if section == SEC_END or not 0 < section < 0xFF:
-            raise ValueError("bad checkpoint section %r" % section)
-        mv = memoryview(data)
-        for at in range(0, len(mv), self.max):
-            self._piece(section, bytes(mv[at:at + self.max]))
-
-    def finish(self):
-        self._piece(SEC_END, struct.pack(END_BODY, self.count, self.crc),
-                    PIECE_LAST)
-
-
 class PieceReader:
     """Checks piece bodies handed over in order: feed(body) gives
     (section, payload) of a data piece, None for the end piece (complete
@@ -89,6 +57,7 @@ class PieceReader:
         self.count = 0
         self.crc = 0
         self.complete = False
+        self.extra = b""        # the end piece's bytes after END_BODY
 
     def feed(self, body):
         if self.complete:
@@ -112,23 +81,15 @@ class PieceReader:
                 raise CheckpointError("checkpoint end piece not marked last")
             self.crc = crc32(body, self.crc)
             return section, payload
-        if section != SEC_END or len(payload) != struct.calcsize(END_BODY):
+        if section != SEC_END or len(payload) < END_BODY_SIZE or \
+                (len(payload) - END_BODY_SIZE) % 2:
             raise CheckpointError("checkpoint end piece malformed")
-        count, crc = struct.unpack(END_BODY, payload)
+        count, crc = struct.unpack(END_BODY, payload[:END_BODY_SIZE])
+        self.extra = bytes(payload[END_BODY_SIZE:])
         if count != n or crc != self.crc:
             raise CheckpointError("checkpoint CRC or piece count wrong")
         self.complete = True
         return None
-
-
-def pack_position(ver_max, seen_max, commit_max, blocks):
-    """The position section: blocks is a sequence of (erase count, seq,
-    used end) per block, used end 0 for a block without a log."""
-    out = bytearray(struct.pack(POS_HEAD, ver_max, seen_max, commit_max,
-                                len(blocks)))
-    for ec, seq, used in blocks:
-        out += struct.pack(POS_BLOCK, ec, seq & 0xFFFFFFFF, used)
-    return out
 
 
 def unpack_position_head(raw):
@@ -175,32 +136,6 @@ def _words(raw, n):
         raise CheckpointError("table chunk of %d bytes, not %d"
                               % (len(raw), 4 * n))
     return array("I", bytes(raw))
-
-
-def save_table(table, put):
-    """Hand a Table (an EntryTable with its parent heads) to put(bytes),
-    piece by piece: its counts, each row chunk, each bucket chunk,
-    little-endian words; every piece is at most PIECE_MAX bytes."""
-    if not _LITTLE:
-        raise ValueError("table checkpoints need a little-endian host")
-    put(struct.pack(TABLE_HEAD, table.w, table.n, table.count, table.free,
-                    len(table.buckets)))
-    for c in table.chunks:
-        put(bytes(c))
-    for bc in table.buckets:
-        put(bytes(bc))
-    heads = getattr(table, "heads", None)
-    if heads is None:
-        return
-    put(struct.pack("<I", len(heads)))
-    out = bytearray()
-    for parent in heads:
-        out += struct.pack("<II", parent, heads[parent])
-        if len(out) >= 8 * HEADS_PIECE:
-            put(out)
-            out = bytearray()
-    if out:
-        put(out)
 
 
 def restore_table(table, take):
@@ -258,54 +193,6 @@ STATE = ("garbage_blocks",
          "next_ver", "next_txn", "next_ino", "wblock", "wpos", "pend_addr")
 
 
-class _Out:
-    """Bytes put in order, handed on in pieces of PIECE_MAX."""
-
-    def __init__(self, put):
-        self.put = put
-        self.buf = bytearray()
-
-    def write(self, raw):
-        self.buf += raw
-        while len(self.buf) >= PIECE_MAX:
-            self.put(bytes(self.buf[:PIECE_MAX]))
-            self.buf = self.buf[PIECE_MAX:]
-
-    def flush(self):
-        if self.buf:
-            self.put(bytes(self.buf))
-            self.buf = bytearray()
-
-    def value(self, v):
-        w = self.write
-        if v is None or v is True or v is False:
-            w(b"N" if v is None else b"T" if v else b"F")
-        elif isinstance(v, int):
-            w(b"i" + struct.pack("<q", v))
-        elif isinstance(v, (bytes, bytearray, str)):
-            raw = v.encode() if isinstance(v, str) else v
-            w((b"s" if isinstance(v, str) else b"b") +
-              struct.pack("<I", len(raw)))
-            w(raw)
-        elif isinstance(v, dict):
-            w(b"d" + struct.pack("<I", len(v)))
-            for k in v:
-                self.value(k)
-                self.value(v[k])
-        elif isinstance(v, array):
-            w(b"A" + struct.pack("<I", len(v)))
-            for x in v:
-                w(struct.pack("<I", x))
-        else:
-            tag = b"t" if isinstance(v, tuple) else \
-                b"S" if isinstance(v, set) else b"l"
-            if tag == b"l" and not isinstance(v, list):
-                raise ValueError("no checkpoint encoding for %r" % (v,))
-            w(tag + struct.pack("<I", len(v)))
-            for x in v:
-                self.value(x)
-
-
 class _In:
     """Bytes taken in order from pieces take() gives."""
 
@@ -350,8 +237,8 @@ class _In:
                 k = self.value()
                 d[k] = self.value()
             return d
-        if tag == b"A":
-            a = array("I")
+        if tag == b"A" or tag == b"L":
+            a = array("I") if tag == b"A" else []
             for _ in range(self._n()):
                 a.append(struct.unpack("<I", self.read(4))[0])
             return a
@@ -360,23 +247,6 @@ class _In:
             return tuple(items) if tag == b"t" else \
                 set(items) if tag == b"S" else items
         raise CheckpointError("checkpoint value tag %r" % tag)
-
-
-def snapshot(store, put):
-    """Hand the state a mount of store rebuilt to put(bytes), in pieces
-    of at most PIECE_MAX bytes: the tables, the block sets, the summary
-    being built for the open block, then each STATE attribute."""
-    save_table(store.inodes, put)
-    save_table(store.entries, put)
-    out = _Out(put)
-    out.value(store.data_blocks.sets)
-    ws = store.wsum
-    out.value(None if ws is None else (ws.parts, ws.total, ws.n, ws.next_off))
-    for name in BLOCK_COLUMNS:
-        out.value(list(getattr(store.blocks, name)))
-    for name in STATE:
-        out.value(getattr(store, name))
-    out.flush()
 
 
 def restore(store, take):
@@ -392,11 +262,377 @@ def restore(store, take):
         store.wsum = SummaryBuilder(store.data_start)
         store.wsum.parts, store.wsum.total, store.wsum.n, \
             store.wsum.next_off = ws
+    blocks = store.blocks
     for name in BLOCK_COLUMNS:
-        column = getattr(store.blocks, name)
-        for b, v in enumerate(inp.value()):
-            column[b] = v
+        setattr(blocks, name, None)     # not twice in RAM while restored
+        v = inp.value()
+        if len(v) != store.nblocks:
+            raise CheckpointError("block table of %d blocks" % len(v))
+        setattr(blocks, name, bytearray(v) if name == "state" else v)
     for name in STATE:
         setattr(store, name, inp.value())
     if not inp.drained():
         raise CheckpointError("checkpoint state longer than its sections")
+
+
+# ----- the checkpoint in the log (docs/STORE.md, "Checkpoint"): written
+# as one transaction of NODE_CHECKPOINT pieces, dead once written (GC never
+# copies one); a mount uses it only when its end piece is the last node of
+# the log, so nothing written after it needs replaying.
+
+POS_FREE, POS_UNKNOWN = 0, 1    # position "used end" of a block with no log
+CAUGHT = (CheckpointError, ValueError, KeyError, IndexError, TypeError,
+          StopIteration)
+
+
+def at_sync(store):
+    """sync()'s rule: a checkpoint once the bytes programmed since the
+    last one (or since mount) reach the last one's size, so checkpoints at
+    most double what the store programs.  The writer's code is imported
+    only when the tables alone would not make it too big for the log."""
+    s = store
+    mark = getattr(s, "ckpt_mark", (0, 0))
+    moved = s.stats["bytes_programmed"] - mark[0]
+    if moved <= 0 or moved < mark[1]:
+        return
+    est = 28 * s.nblocks        # the position and the block lists
+    logged = 0
+    for t in (s.inodes, s.entries):
+        for c in t.chunks:
+            est += 4 * len(c)
+    for b in range(s.nblocks):
+        if s.blocks.state[b] == FULL or s.blocks.state[b] == OPEN:
+            logged += s.blocks.used[b] - s.data_start
+    if 2 * est > logged:
+        s.ckpt_mark = (s.stats["bytes_programmed"], est)
+        return
+    write(s)
+
+
+def write(store, small=False):
+    """See ovl.store.checkpoint_write.write (imported at the first call)."""
+    from ovl.store.checkpoint_write import write
+    return write(store, small)
+
+
+class _Headers:
+    """(erase count, seq low 32 bits) of each block's header, None where
+    it did not read."""
+
+    def __init__(self, n):
+        self.ec = array("I", bytes(4 * n))
+        self.seq = array("I", bytes(4 * n))
+        self.ok = bytearray(n)
+
+    def set(self, b, ec, seq):
+        self.ec[b] = ec
+        self.seq[b] = seq & 0xFFFFFFFF
+        self.ok[b] = 1
+
+    def __getitem__(self, b):
+        return (self.ec[b], self.seq[b]) if self.ok[b] else None
+
+    def __iter__(self):
+        for b in range(len(self.ok)):
+            yield self[b]
+
+
+def _probe(store):
+    """Per block: 0 no log, 1 a log closed by a summary tail, 2 a log
+    without one (the open block, or what a cut left)."""
+    from ovl.store.format import SUMMARY_TAIL_SIZE
+    es = store.es
+    out = bytearray(store.nblocks)
+    for b in range(store.nblocks):
+        if store.blocks.read(b * es + store.data_start, 4) != b"\xff" * 4:
+            tail = store.blocks.read(b * es + store.log_end, SUMMARY_TAIL_SIZE)
+            out[b] = 2 if tail == b"\xff" * SUMMARY_TAIL_SIZE else 1
+    return out
+
+
+def mount_from(store, before):
+    """Mount store from the checkpoint that ends its log; True when done.
+    Anything torn, stale or odd leaves store as made (its read count
+    kept) for the scan, with the reason in store.ckpt_why."""
+    try:
+        _load(store)
+        store.stats["mount_checkpoint"] = 1
+        store.stats["mount_bytes_read"] = store.stats["bytes_read"] - before
+        store.mounting = False
+        return True
+    except CAUGHT as e:
+        why = str(e) or e.__class__.__name__
+    except Exception as e:      # CorruptError and kin: the scan says it
+        why = "%s: %s" % (e.__class__.__name__, e)
+    got = store.stats["bytes_read"]
+    store.__init__(store.flash, store.readonly, store.checkpoints)
+    store.stats["bytes_read"] = got
+    store.stats["mount_checkpoint"] = 0
+    store.ckpt_why = why
+    store.mounting = True
+    return False
+
+
+def _headers_now(s):
+    """The block headers as a _Headers; CheckpointError for what only
+    the scan handles (a header to mend, another geometry)."""
+    from ovl.store.format import BLOCK_HDR_SIZE, unpack_block_header
+    es = s.es
+    n = s.nblocks
+    hdrs = _Headers(n)      # two words a block, not a tuple
+    for b in range(n):
+        raw = s.blocks.read(b * es, BLOCK_HDR_SIZE)
+        h = unpack_block_header(raw)
+        if h is None:
+            if raw != b"\xff" * len(raw) and \
+                    s.blocks.read(b * es + s.data_start, 4) != b"\xff" * 4:
+                raise CheckpointError("a block header to mend")
+            continue
+        if h[3] != es or h[0] != s.prog_unit or h[4] != n:
+            raise CheckpointError("blocks of another geometry")
+        hdrs.set(b, h[1], h[2])
+    return hdrs
+
+
+def _load(s):
+    from ovl.store.format import SummaryBuilder
+    n = s.nblocks
+    # the probes first: a log that does not end with a checkpoint costs
+    # them and the open block, not the headers too (the scan reads those)
+    probe = _probe(s)
+    hdrs = []
+    found = None
+    why = "no open block"
+    # a block left without a summary (all dead at a mount) is no head:
+    # each candidate's checkpoint must check out against every block
+    for e in range(n):
+        if probe[e] == 2:
+            try:
+                found = _find(s, hdrs, probe, e)
+                hdrs = hdrs[0]
+                break
+            except CheckpointError as err:
+                why = str(err)
+    if found is None:
+        raise CheckpointError(why)
+    e, end, run, txn, last, seq, w0, take, reader, pieces, minv = found
+    found = probe = None
+    hdrs.seq = None         # checked: only the erase counts are wanted now
+
+    def take_state():
+        sec, payload = take()
+        if sec != SEC_STATE:
+            raise CheckpointError("checkpoint section %d" % sec)
+        return payload
+    for name in BLOCK_COLUMNS:
+        setattr(s.blocks, name, None)   # not twice in RAM while restored
+    restore(s, take_state)
+    if reader.feed(_body(s, next(pieces), txn)) is not None or \
+            not reader.complete:
+        raise CheckpointError("checkpoint longer than its end says")
+    for _ in pieces:
+        raise CheckpointError("checkpoint pieces after its end")
+    _settle(s, hdrs, seq, e, end, run, w0, txn, last, minv, SummaryBuilder)
+    s.ckpt_mark = (0, sum(nd.size() for nd in run))
+
+
+def _find(s, hdrs, probe, e):
+    """The checkpoint ending the log of block e, its position checked
+    against every block: what _load goes on with.  hdrs: a list holding
+    the _Headers once read (read here the first time they are needed)."""
+    from ovl.store.format import NODE_CHECKPOINT, F_COMMIT, read_summary
+    es = s.es
+    n = s.nblocks
+    run = []                # the pieces ending the open block's log
+
+    def tail_run(nd):
+        if nd.type != NODE_CHECKPOINT or nd.damage is not None:
+            del run[:]
+        elif run and run[-1].txn != nd.txn:
+            run[:] = [nd]
+        else:
+            run.append(nd)
+    nodes, end, clean, junk = s._scan(e, tail_run)
+    if not clean or junk or not run or not run[-1].flags & F_COMMIT:
+        raise CheckpointError("the log does not end with a checkpoint")
+    txn = run[0].txn
+    last = run[-1]
+    body = _body(s, last, txn)
+    if len(body) < PIECE_HDR_SIZE + END_BODY_SIZE:
+        raise CheckpointError("checkpoint end piece malformed")
+    listed = struct.unpack("<%dH" % ((len(body) - PIECE_HDR_SIZE -
+                                      END_BODY_SIZE) // 2),
+                           body[PIECE_HDR_SIZE + END_BODY_SIZE:])
+    seq = list(listed)
+    if not seq or seq[-1] != e:
+        seq.append(e)
+    if len(set(seq)) != len(seq):
+        raise CheckpointError("checkpoint blocks repeat")
+    if not hdrs:
+        hdrs.append(_headers_now(s))
+    hdrs = hdrs[0]
+    reader = PieceReader(txn)
+    minv = {}               # block -> the lowest version of its pieces
+    pieces = _pieces(s, seq, e, run, txn, read_summary, minv)
+    # the position: every block as the checkpoint describes it, checked
+    # record by record as its pieces come
+    buf = b""
+    b = -1
+    w0 = None
+
+    def take():
+        sec, payload = reader.feed(_body(s, next(pieces), txn))
+        return sec, payload
+    while b < n:
+        sec, payload = take()
+        if sec != SEC_POSITION:
+            raise CheckpointError("checkpoint position cut short")
+        buf += payload
+        if b < 0:
+            if len(buf) < POS_HEAD_SIZE:
+                continue
+            if unpack_position_head(buf)[3] != n:
+                raise CheckpointError("checkpoint of another chip")
+            buf = buf[POS_HEAD_SIZE:]
+            b = 0
+        while len(buf) >= POS_BLOCK_SIZE and b < n:
+            d = struct.unpack(POS_BLOCK, buf[:POS_BLOCK_SIZE])
+            buf = buf[POS_BLOCK_SIZE:]
+            if _stale(d, b, hdrs[b], probe[b], b in seq, es):
+                raise CheckpointError("block %d changed since" % b)
+            if POS_UNKNOWN < d[2] < es:
+                w0 = b
+            b += 1
+        if b == n:
+            break
+    if w0 is not None and w0 not in seq and probe[w0] == 0:
+        raise CheckpointError("the open block moved on")
+    if w0 is not None and w0 in seq and seq[0] != w0:
+        raise CheckpointError("checkpoint blocks out of order")
+    return e, end, run, txn, last, seq, w0, take, reader, pieces, minv
+
+
+def _stale(d, b, h, probe, in_seq, es):
+    """Whether block b, described d (erase count, seq, used end) by the
+    position, is not what the checkpoint said (h its header now, probe
+    as _probe, in_seq: it holds pieces of the checkpoint)."""
+    if d[2] > POS_UNKNOWN:          # a log then: the same one now
+        if h is None or not position_matches(d, h[0], h[1], d[2]):
+            return True
+        return d[2] == es and (in_seq or probe == 0)
+    if d[2] == POS_UNKNOWN:
+        return h is not None
+    return not in_seq and probe != 0
+
+
+def _body(s, nd, txn):
+    """The checked body of piece nd (header and body read again)."""
+    from ovl.store.format import NODE_CHECKPOINT, hdr_size, node_from
+    hl = hdr_size(nd.flags)
+    raw = s.blocks.read(nd.addr, hl + nd.blen)
+    got = node_from(nd.addr, raw[:hl], raw[hl:])
+    if got is None or got.damage is not None or \
+            got.type != NODE_CHECKPOINT or got.txn != txn:
+        raise CheckpointError("checkpoint piece at %d unreadable" % nd.addr)
+    return raw[hl:]
+
+
+class _Piece:
+    def __init__(self, addr, flags, blen, ver):
+        self.addr = addr
+        self.flags = flags
+        self.blen = blen
+        self.ver = ver
+
+
+def _pieces(s, seq, e, run, txn, read_summary, minv):
+    """The pieces in order: from the summaries of the closed blocks, then
+    the run ending the open block (its last, the end piece, too)."""
+    from ovl.store.format import NODE_CHECKPOINT
+    es = s.es
+    for b in seq:
+        if b == e:
+            for nd in run:
+                _low(minv, b, nd.ver)
+                yield nd
+            return
+        got = []
+
+        def note(nd):
+            if nd.type == NODE_CHECKPOINT and nd.txn == txn:
+                got.append(_Piece(nd.addr, nd.flags, nd.blen, nd.ver))
+            elif got:
+                raise CheckpointError("checkpoint block %d holds more" % b)
+        if read_summary(s.blocks.read, b * es, es, s.data_start, True,
+                        note) is None:
+            raise CheckpointError("checkpoint block %d has no summary" % b)
+        if not got:
+            raise CheckpointError("checkpoint block %d holds none" % b)
+        for p in got:
+            _low(minv, b, p.ver)
+            yield p
+
+
+def _low(minv, b, ver):
+    if ver < minv.get(b, ver + 1):
+        minv[b] = ver
+
+
+def _settle(s, hdrs, seq, e, end, run, w0, txn, last, minv,
+            SummaryBuilder):
+    """The restored state (the store before the checkpoint was written)
+    made what a scan finds after it: the checkpoint's blocks, its pieces
+    dead, the counters past it, erase counts from the headers."""
+    es = s.es
+    ds = s.data_start
+    total = known = 0
+    for b in range(s.nblocks):
+        if hdrs.ok[b]:
+            total += hdrs.ec[b]
+            known += 1
+    mean = total // known
+    for b in range(s.nblocks):
+        s.blocks.ec[b] = hdrs.ec[b] if hdrs.ok[b] else mean
+    live0 = 0
+    ws = SummaryBuilder(ds)
+    if w0 is not None:
+        live0 = s.blocks.used[w0] - ds - s.blocks.dead[w0]
+        if w0 == e:
+            if s.wsum is None or run[0].addr != e * es + s.blocks.used[w0]:
+                raise CheckpointError("checkpoint not where it began")
+            ws = s.wsum
+        if w0 not in seq:
+            seq = [w0] + seq    # closed before the first piece went in
+    if e != w0 and run[0].addr != e * es + ds:
+        raise CheckpointError("checkpoint not where it began")
+    for b in seq:
+        if b != w0:
+            s.blocks.minver[b] = NO_VER
+        if minv.get(b, NO_VER) < s.blocks.minver[b]:
+            s.blocks.minver[b] = minv[b]
+        if b != e:
+            s.blocks.state[b] = FULL
+            s.blocks.used[b] = es
+            s.blocks.dead[b] = es - ds - (live0 if b == w0 else 0)
+    # the open block as a scan leaves it (see LogStore._mount)
+    for nd in run:
+        ws.add(nd.addr - e * es, nd)
+    s.blocks.used[e] = end
+    s.blocks.dead[e] = end - ds - (live0 if e == w0 else 0)
+    s.wblock = s.wsum = None
+    s.wpos = s.pend_addr = 0
+    s.blocks.state[e] = FULL
+    if end < s.log_end - 256 and end + ws.size() + 4 <= s.log_end:
+        s.wpos = end
+        s.pend_addr = e * es + end
+        if s.blocks.dead[e] < end - ds:
+            s.blocks.state[e] = OPEN
+            s.wblock = e
+            s.wsum = ws
+    if s.blocks.state[e] == FULL:
+        s.blocks.dead[e] += es - end
+        s.blocks.used[e] = es
+    s.seen_max = txn
+    s.next_txn = txn + 1
+    s.next_ver = max(s.next_ver, last.ver + 1)
+    s.pending = bytearray()

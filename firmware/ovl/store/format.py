@@ -65,6 +65,7 @@ NODE_VOID = 0x08
 NODE_RESET = 0x09
 NODE_SUMMARY = 0x0A
 NODE_COMMIT = 0x0B
+NODE_CHECKPOINT = 0x0C   # a piece of a checkpoint of the index (ovl.store.checkpoint)
 
 NODE_NAMES = {
     NODE_INODE: "NODE_INODE", NODE_DELETE: "NODE_DELETE",
@@ -72,6 +73,7 @@ NODE_NAMES = {
     NODE_TRUNCATE: "NODE_TRUNCATE", NODE_SYMLINK: "NODE_SYMLINK",
     NODE_META: "NODE_META", NODE_VOID: "NODE_VOID", NODE_RESET: "NODE_RESET",
     NODE_SUMMARY: "NODE_SUMMARY", NODE_COMMIT: "NODE_COMMIT",
+    NODE_CHECKPOINT: "NODE_CHECKPOINT",
 }
 
 # ----- bodies
@@ -292,7 +294,10 @@ def data_prefix(flags):
 
 def parse_len(ntype, flags, blen):
     """Bytes of a body parse_body needs: a data node's prefix (and stamp),
-    every other node's whole body."""
+    every other node's whole body (a checkpoint piece: none, the index
+    never reads one)."""
+    if ntype == NODE_CHECKPOINT:
+        return 0
     return data_prefix(flags) if ntype == NODE_DATA else blen
 
 
@@ -333,7 +338,7 @@ def parse_body(ntype, body, blen, flags=0):
         return struct.unpack(VOID_BODY, body)
     if ntype == NODE_COMMIT:
         return struct.unpack(COMMIT_BODY, body)
-    if ntype == NODE_RESET:
+    if ntype == NODE_RESET or ntype == NODE_CHECKPOINT:
         return ()
     raise CorruptError("unknown node type 0x%02x" % ntype)
 
