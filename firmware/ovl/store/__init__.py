@@ -310,7 +310,7 @@ class LogStore:
         self.mounting = True
         before = self.stats["bytes_read"]
         es = self.es
-        known = []
+        known = ec_sum = 0           # headers read, their erase counts
         for b in range(self.nblocks):
             raw = self.blocks.read(b * es, BLOCK_HDR_SIZE)
             hdr = unpack_block_header(raw)
@@ -330,11 +330,12 @@ class LogStore:
                 raise BlockCountError(self.nblocks, count)
             self.blocks.ec[b] = ec
             self.blocks.state[b] = FULL
-            known.append(ec)
+            known += 1
+            ec_sum += ec
         if not known:
             raise NotFormattedError("no log store on this flash (no block "
                                     "header found): format it first")
-        mean = sum(known) // len(known)
+        mean = ec_sum // known
         for b in range(self.nblocks):
             if self.blocks.state[b] == UNKNOWN:
                 self.blocks.ec[b] = mean   # lost with the header; UBI does the same

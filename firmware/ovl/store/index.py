@@ -78,7 +78,10 @@ class MountData:
         array of heads by row: no dict, no sort of all records); a node of
         an inode the table does not know comes alone.  streams: the
         committed streams (sid -> [version, ...]) of provisional nodes."""
-        head = array("I", b"\xff" * (4 * table.n))
+        # (16-bit heads while the record numbers fit: half the bytes)
+        end = 0xFFFF if self.n < 0xFFFF else NO_LINK
+        head = array("H" if end == 0xFFFF else "I",
+                     b"\xff" * ((2 if end == 0xFFFF else 4) * table.n))
         link = MOUNT_REC_SIZE - 4
         for i in range(self.n):
             buf, off = self._at(i)
@@ -92,7 +95,7 @@ class MountData:
         for ino in table:
             i = head[table._find(ino)]
             nodes = []
-            while i != NO_LINK:
+            while i != end:
                 nodes.append(self._node(i, streams))
                 buf, off = self._at(i)
                 i = struct.unpack_from(">I", buf, off + link)[0]
