@@ -38,7 +38,7 @@ from ovl.store.format import (
     read_summary)
 from ovl.store.blocks import Blocks, FREE, OPEN, FULL, UNKNOWN
 from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
-                             replay_key, WHITEOUT_VALUE)
+                             replay_key, WHITEOUT_VALUE, NOLDER_MAX)
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -336,7 +336,7 @@ class LogStore:
             if checkpoint.mount_from(self, before):
                 return
         es = self.es
-        known = []
+        known = ec_sum = 0           # headers read, their erase counts
         for b in range(self.nblocks):
             raw = self.blocks.read(b * es, BLOCK_HDR_SIZE)
             hdr = unpack_block_header(raw)
@@ -356,11 +356,12 @@ class LogStore:
                 raise BlockCountError(self.nblocks, count)
             self.blocks.ec[b] = ec
             self.blocks.state[b] = FULL
-            known.append(ec)
+            known += 1
+            ec_sum += ec
         if not known:
             raise NotFormattedError("no log store on this flash (no block "
                                     "header found): format it first")
-        mean = sum(known) // len(known)
+        mean = ec_sum // known
         for b in range(self.nblocks):
             if self.blocks.state[b] == UNKNOWN:
                 self.blocks.ec[b] = mean   # lost with the header; UBI does the same
@@ -967,17 +968,17 @@ class LogStore:
         self._settle_damage()
         # a dirent naming an inode that does not exist can only come from
         # damage: drop it (fsck reports it) rather than hand out a dead ino
-        # -- unless the damage is known: that inode answers EIO instead
+        # -- unless the damage is known: that inode answers EIO instead.
+        # The ino is on flash: one dirent read per name (a node failing
+        # its CRCs is left for the lookup that reads it to report).
         for parent in list(ents.heads):
             for r in ents.rows(parent):
                 rec = ents.rec(r)
-                v = rec[0]
-                if v is not None and v != WHITEOUT and \
-                        self._live_inode(v) is None and \
-                        ("inode", v) not in self.damaged:
+                f = ents.fields(r, None) if rec[0] is True else None
+                if f is not None and self._live_inode(f[1]) is None and \
+                        ("inode", f[1]) not in self.damaged:
                     self.repairs.append("dropped dirent %r in dir %d: inode"
-                                        " %d missing" % (ents.name(r, parent),
-                                                         parent, v))
+                                        " %d missing" % (f[2], parent, f[1]))
                     self._kill(rec[2], rec[3])
                     ents.drop(r, parent)
         top = 0
@@ -1207,7 +1208,9 @@ class LogStore:
             return None
         rec = self.entries.get((dir_ino, _key_bytes(name)))
         self._check_damage("dir", dir_ino)     # the read may have found some
-        return None if rec is None else rec[0]
+        if rec is None or rec[0] is not True:
+            return None if rec is None else rec[0]
+        return self.entries.f[1]    # the dirent node the match read
 
     def listdir(self, dir_ino):
         """(name, ino or WHITEOUT) of dir_ino's entries in name order; the
@@ -1219,10 +1222,10 @@ class LogStore:
         for r in ents.rows(dir_ino):
             v = ents.rec(r)[0]
             if v is not None:
-                name = ents.name(r, dir_ino)
-                if name is None:
+                f = ents.fields(r, dir_ino)
+                if f is None:
                     break
-                out.append((name, v))
+                out.append((f[2], f[1] if v is True else v))
         self._check_damage("dir", dir_ino)
         out.sort(key=lambda item: item[0])
         return ((name.decode(), v) for name, v in out)
@@ -1231,7 +1234,7 @@ class LogStore:
         """The fields (parent, ino, name) of the dirent node at addr (an
         entry of parent), read from flash and checked.  None when it fails
         its CRCs: that is noted as damage, and parent answers EIO, as for
-        damage mount finds."""
+        damage mount finds (parent None: only None)."""
         raw = self.blocks.read(addr, nsize)
         hf = header_fields(raw)
         if hf is not None and hf[0] == NODE_DIRENT and \
@@ -1239,6 +1242,8 @@ class LogStore:
             body = raw[hf[7]:hf[7] + hf[2]]
             if len(body) == hf[2] and crc32(body) == hf[5]:
                 return parse_body(NODE_DIRENT, body, hf[2])
+        if parent is None:
+            return None
         self._note_damage(Node(addr, NODE_DIRENT, 0, 0, 0, 0, None,
                                struct.pack("<I", parent)), "dirent CRC")
         if ("dir", parent) not in self.damaged:
@@ -1685,8 +1690,9 @@ class LogStore:
                     continue
                 rec = table.get(key)
                 # only strictly older nodes count (a GC copy keeps its
-                # version; equal-version duplicates are left counted)
-                if rec is None or rec[1] <= nd.ver:
+                # version; equal-version duplicates are left counted); a
+                # saturated count stays (index.NOLDER_MAX)
+                if rec is None or rec[1] <= nd.ver or rec[4] >= NOLDER_MAX:
                     continue
                 nolder = rec[4] - 1
                 if nolder <= 0 and rec[0] is None:

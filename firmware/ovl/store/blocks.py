@@ -3,6 +3,8 @@ count, end of log, dead bytes and oldest node version, one column each,
 and the counted flash access that keeps them true: read, program, erase,
 retire, and which free block to write next (the one erased least)."""
 
+from array import array
+
 from ovl.flash import BadBlockError
 from ovl.store.format import COUNTER_MAX, pack_block_header
 
@@ -23,14 +25,16 @@ class Blocks:
         self.state = bytearray(n)    # FREE .. BAD
         for b in range(n):
             self.state[b] = UNKNOWN
-        # The state packs to a byte a block.  The other columns stay lists
-        # (a slot a block; their values are small ints): as array("H")
-        # and array("I") they keep 4 KB less on a 64-bit port (1 KB on a
-        # 32-bit board) but the mount's peak then passes 1.5 x what it
-        # keeps (tests/test_store_ram.py) until its data records shrink.
-        self.used = [0] * n          # end of the log in the block
+        # The state packs to a byte a block, the end of its log to 16 bits
+        # (32 from 64 KiB blocks up), its erase count to 32.  Dead bytes
+        # stay a list (mount counts them down from the log's end: a bad
+        # summary could take one below zero for a while) and so do the
+        # oldest versions (48 bits).
+        zero = bytes(2 * n)
+        self.used = array("H", zero) if self.es < 0x10000 else \
+            array("I", zero + zero)              # end of the log in it
         self.dead = [0] * n          # bytes of it that GC may reclaim
-        self.ec = [0] * n            # erase count (block header)
+        self.ec = array("I", zero + zero)        # erase count (header)
         self.minver = [NO_VER] * n   # oldest node version in it
         self.verified = set()        # blocks erased by this session
 

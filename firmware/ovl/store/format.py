@@ -321,6 +321,8 @@ def parse_body(ntype, body, blen, flags=0):
         return ino, off, blen - skip, stamp
     if ntype == NODE_DIRENT:
         parent, ino = struct.unpack_from(DIRENT_BODY, body)
+        if len(body) > DIRENT_PREFIX + NAME_MAX:    # (the index needs it)
+            raise ValueError("dirent name longer than NAME_MAX")
         return parent, ino, bytes(body[DIRENT_PREFIX:])
     if ntype == NODE_DELETE:
         return struct.unpack(DELETE_BODY, body)

@@ -8,30 +8,34 @@ int above 2**30 allocates and every tuple costs a header.
 import struct
 from array import array
 
-from ovl.compat import crc32
+from ovl.compat import crc32, const
 from ovl.store.format import (Node, NODE_TRUNCATE, NODE_DATA, F_STAMP,
                              F_ONETIME, F_PROV, data_prefix)
 
-# One data or truncate node awaiting its replay at mount: ino, version and
-# txn id (48-bit counters as 16 + 32 bits), address, flags (with
-# MOUNT_TRUNC for a truncation; node flags use the low 6 bits), body
-# length, offset (a truncation: the size), and the record of the same
-# inode added before it (NO_LINK: none).  The rest is derived at replay:
+# One data or truncate node awaiting its replay at mount: ino, the low 32
+# bits of its version and txn id, address, flags (with MOUNT_TRUNC for a
+# truncation; node flags use the low 6 bits), body length (16 bits),
+# offset (a truncation: the size; 32 bits), and the record of the same
+# inode added before it (NO_LINK: none).  A node whose counters, length
+# or offset do not fit (rare: counters past 2**32, a file past 4 GiB)
+# has _MOUNT_WIDE set and (version, txn, length, offset) in
+# MountData.wide.  The rest is derived at replay:
 # the length from the body length, the effective version from the
 # version or the stream, the stamp read from flash by mount for the one
 # node per inode whose stamp wins (STAMP_LATER stands in until then).
-MOUNT_REC = ">IHIHIIBIQI"
-MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 37
+MOUNT_REC = ">IIIIBHII"
+MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 27
 MOUNT_TRUNC = 0x80
+_MOUNT_WIDE = const(0x40)
 # Records per buffer: mount keeps them in 2 KiB pieces, never one buffer of
 # them all (at 500 files that was a 60 KB block, which a heap fragmented by
 # small live objects often no longer has in one piece).
-MOUNT_CHUNK = 55
+MOUNT_CHUNK = 75
 STAMP_LATER = (0, 0)
 
 
 class MountData:
-    """The data and truncate nodes mount found, packed (37 bytes a node
+    """The data and truncate nodes mount found, packed (27 bytes a node
     instead of a Node object) in a list of fixed-size buffers: mount
     replays them inode by inode once it knows which inodes live, building
     Node records for one inode at a time."""
@@ -43,6 +47,7 @@ class MountData:
         self.chunks = [bytearray(min(MOUNT_CHUNK, count - i) * MOUNT_REC_SIZE)
                        for i in range(0, count, MOUNT_CHUNK)]
         self.n = 0
+        self.wide = {}
 
     def _at(self, i):
         return self.chunks[i // MOUNT_CHUNK], i % MOUNT_CHUNK * MOUNT_REC_SIZE
@@ -54,11 +59,15 @@ class MountData:
         buf, off = self._at(self.n)
         if off == len(buf):                     # past pass 1's count
             buf.extend(bytearray(MOUNT_REC_SIZE))
-        struct.pack_into(MOUNT_REC, buf, off, nd.fields[0],
-                         _hi(nd.ver), _lo(nd.ver), _hi(nd.txn), _lo(nd.txn),
-                         nd.addr, nd.flags | (MOUNT_TRUNC if nd.type ==
-                                              NODE_TRUNCATE else 0),
-                         nd.blen, nd.fields[1], NO_LINK)
+        flags = nd.flags | (MOUNT_TRUNC if nd.type == NODE_TRUNCATE else 0)
+        blen = nd.blen
+        at = nd.fields[1]
+        if _hi(nd.ver) or _hi(nd.txn) or blen >> 16 or _hi(at):
+            self.wide[self.n] = (nd.ver, nd.txn, blen, at)
+            flags |= _MOUNT_WIDE
+            blen = at = 0
+        struct.pack_into(MOUNT_REC, buf, off, nd.fields[0], _lo(nd.ver),
+                         _lo(nd.txn), nd.addr, flags, blen, at, NO_LINK)
         self.n += 1
 
     def per_inode(self, table, streams):
@@ -69,7 +78,10 @@ class MountData:
         array of heads by row: no dict, no sort of all records); a node of
         an inode the table does not know comes alone.  streams: the
         committed streams (sid -> [version, ...]) of provisional nodes."""
-        head = array("I", b"\xff" * (4 * table.n))
+        # (16-bit heads while the record numbers fit: half the bytes)
+        end = 0xFFFF if self.n < 0xFFFF else NO_LINK
+        head = array("H" if end == 0xFFFF else "I",
+                     b"\xff" * ((2 if end == 0xFFFF else 4) * table.n))
         link = MOUNT_REC_SIZE - 4
         for i in range(self.n):
             buf, off = self._at(i)
@@ -83,7 +95,7 @@ class MountData:
         for ino in table:
             i = head[table._find(ino)]
             nodes = []
-            while i != NO_LINK:
+            while i != end:
                 nodes.append(self._node(i, streams))
                 buf, off = self._at(i)
                 i = struct.unpack_from(">I", buf, off + link)[0]
@@ -93,16 +105,18 @@ class MountData:
 
     def _node(self, i, streams):
         buf, off = self._at(i)
-        (n, vh, vl, th, tl, addr, flags, blen, off,
+        (n, ver, txn, addr, flags, blen, off,
          _) = struct.unpack_from(MOUNT_REC, buf, off)
+        if flags & _MOUNT_WIDE:
+            ver, txn, blen, off = self.wide[i]
+            flags ^= _MOUNT_WIDE
         if flags & MOUNT_TRUNC:
             t, flags, fields = NODE_TRUNCATE, flags ^ MOUNT_TRUNC, (n, off)
         else:
             t = NODE_DATA
             fields = (n, off, blen - data_prefix(flags),
                       STAMP_LATER if flags & (F_STAMP | F_ONETIME) else None)
-        txn = tl | th << 32
-        nd = Node(addr, t, flags, blen, vl | vh << 32, txn, fields, None)
+        nd = Node(addr, t, flags, blen, ver, txn, fields, None)
         if flags & F_PROV:
             nd.eff = streams[txn][0]
         return nd
@@ -132,13 +146,26 @@ def _lo(v):
 
 # A table row is 32-bit words in an array('I') chunk of ROWS rows: the key
 # (an inode number, or a 30-bit hash of an entry's parent and name), the
-# link to the next row of its hash bucket, the value, the version (low 32
-# bits; the high 16 share a word with the node size), the address, nolder,
-# then the table's own words.  Links and heads hold row + 1 (0: none).
+# link to the next row of its hash bucket, the version's low 32 bits, the
+# address, a word packing nolder (4 bits, saturating: see NOLDER_MAX), the
+# entry's kind (2 bits, _KIND), the node size (10 bits: inode and dirent
+# nodes are at most 292 bytes) and the version's high 16 bits (small
+# parts low: the word stays a small int on a 32-bit port), then the
+# table's own words.  Links and heads hold row + 1 (0: none).
 ROWS = 16              # rows per chunk (tables grow one chunk at a time)
 BUCKETS = 32           # hash buckets per chunk; doubled (in chunks) when
                        # the rows reach 2 per bucket
-KEY, NEXT, VALUE, VER_LO, HI, ADDR, NOLDER, EXTRA = range(8)
+_NEXT = const(1)
+_VER_LO = const(2)
+_ADDR = const(3)
+_HI = const(4)
+_KIND = const(4)       # bit of _HI where an entry's kind starts
+_SIZE = const(6)       # bit of _HI where the node size starts
+# nolder counts up to NOLDER_MAX and then stays: a saturated count is
+# never decremented (the store checks), so its tombstone is kept until a
+# mount counts the older nodes afresh -- a few bytes kept, never a key
+# that comes back.
+NOLDER_MAX = 15
 
 
 class Table:
@@ -172,7 +199,7 @@ class Table:
             i = r % ROWS * w
             if c[i] == k and self.same(c, i, key):
                 break
-            r = c[i + NEXT] - 1
+            r = c[i + _NEXT] - 1
         self.ck = key
         self.cr = r
         return r
@@ -180,9 +207,9 @@ class Table:
     def rec(self, r):
         c = self.chunks[r // ROWS]
         i = r % ROWS * self.w
-        hi = c[i + HI]
-        return (self.decode(c[i + VALUE]), c[i + VER_LO] | (hi & 0xFFFF) << 32,
-                c[i + ADDR], hi >> 16, c[i + NOLDER])
+        hi = c[i + _HI]
+        return (self.decode(c, i), c[i + _VER_LO] | hi >> 16 << 32,
+                c[i + _ADDR], hi >> _SIZE & 0x3FF, hi & NOLDER_MAX)
 
     def get(self, key, default=None):
         r = self._find(key)
@@ -194,18 +221,20 @@ class Table:
             r = self._new(key)
         c = self.chunks[r // ROWS]
         i = r % ROWS * self.w
-        c[i + VALUE] = self.encode(rec[0], c, i)
-        c[i + VER_LO] = _lo(rec[1])
-        c[i + HI] = _hi(rec[1]) | rec[3] << 16
-        c[i + ADDR] = rec[2]
-        c[i + NOLDER] = rec[4]
+        if rec[3] >> 10:
+            raise ValueError("node size")
+        c[i + _VER_LO] = _lo(rec[1])
+        c[i + _HI] = min(rec[4], NOLDER_MAX) | rec[3] << _SIZE | \
+            _hi(rec[1]) << 16
+        c[i + _ADDR] = rec[2]
+        self.encode(rec[0], c, i)
 
     def _new(self, key):
         """A row for key (whose hash _find left in self.k), in its bucket."""
         w = self.w
         r = self.free - 1
         if r >= 0:
-            self.free = self.chunks[r // ROWS][r % ROWS * w + NEXT]
+            self.free = self.chunks[r // ROWS][r % ROWS * w + _NEXT]
         else:
             r = self.n
             self.n += 1
@@ -213,7 +242,7 @@ class Table:
                 self.chunks.append(array("I", bytes(4 * ROWS * w)))
         c = self.chunks[r // ROWS]
         i = r % ROWS * w
-        for j in range(VALUE, w):
+        for j in range(_VER_LO, w):
             c[i + j] = 0
         c[i] = self.k
         self._link(r)
@@ -228,7 +257,7 @@ class Table:
                 for r in bc:
                     while r:
                         nxt = self.chunks[(r - 1) // ROWS][
-                            (r - 1) % ROWS * w + NEXT]
+                            (r - 1) % ROWS * w + _NEXT]
                         self._link(r - 1)
                         r = nxt
         return self.cr
@@ -241,25 +270,25 @@ class Table:
         bc = self.buckets[b // BUCKETS]
         b %= BUCKETS
         if not unlink:
-            c[i + NEXT] = bc[b]
+            c[i + _NEXT] = bc[b]
             bc[b] = r + 1
             return
         p = bc[b] - 1
         if p == r:
-            bc[b] = c[i + NEXT]
+            bc[b] = c[i + _NEXT]
             return
         while True:
             pc = self.chunks[p // ROWS]
-            j = p % ROWS * self.w + NEXT
+            j = p % ROWS * self.w + _NEXT
             if pc[j] == r + 1:
-                pc[j] = c[i + NEXT]
+                pc[j] = c[i + _NEXT]
                 return
             p = pc[j] - 1
 
     def drop(self, r):
         """Free row r."""
         self._link(r, True)
-        self.chunks[r // ROWS][r % ROWS * self.w + NEXT] = self.free
+        self.chunks[r // ROWS][r % ROWS * self.w + _NEXT] = self.free
         self.free = r + 1
         self.count -= 1
         self.ck = None
@@ -271,48 +300,51 @@ class Table:
         self.drop(r)
 
 
-WHITEOUT_VALUE = 0xFFFFFFFF     # an entry's value word for a whiteout
-SIB = EXTRA                     # an entry's next entry of the same parent
+WHITEOUT_VALUE = 0xFFFFFFFF     # a dirent's ino field for a whiteout
+_SIB = const(5)                 # an entry's next entry of the same parent
 
 
 class EntryTable(Table):
-    """(parent, name bytes) -> (ino, WHITEOUT (-1) or None for a removed
-    name, version, address, node size, nolder).  The names stay on flash:
-    a row keeps a 30-bit hash of parent and name, and a row whose hash
-    matches is compared by reading its dirent node (read(addr, nsize,
-    parent) gives its fields (parent, ino, name), or None when it fails
-    its CRCs).  A key (parent, name, address) matches only the row
+    """(parent, name bytes) -> (True for a name of an inode, WHITEOUT (-1)
+    or None for a removed name, version, address, node size, nolder); set
+    with an ino, True or WHITEOUT or None.  The names and inode numbers
+    stay on flash: a row keeps a 30-bit hash of parent and name and the
+    entry's kind, and a row whose hash matches is compared by reading its
+    dirent node (read(addr, nsize, parent) gives its fields (parent, ino,
+    name), or None when it fails its CRCs; parent None: fails quietly);
+    the fields of the last node so read are `f` (lookup takes the ino
+    from there).  A key (parent, name, address) matches only the row
     pointing at that very node, without a read (the row of a live node
-    points at it).  Each parent's entries are chained
-    (heads: parent -> first row + 1) for listdir."""
+    points at it).  Each parent's entries are chained (heads: parent ->
+    first row + 1) for listdir."""
 
     def __init__(self, read):
-        Table.__init__(self, SIB + 1)
+        Table.__init__(self, _SIB + 1)
         self.read = read
         self.heads = {}
+        self.f = None
 
     def hash(self, key):
         return crc32(key[1], key[0]) & 0x3FFFFFFF
 
     def same(self, c, i, key):
         if len(key) > 2:
-            return c[i + ADDR] == key[2]
-        f = self.read(c[i + ADDR], c[i + HI] >> 16, key[0])
+            return c[i + _ADDR] == key[2]
+        f = self.f = self.read(c[i + _ADDR], c[i + _HI] >> _SIZE & 0x3FF,
+                               key[0])
         return f is not None and f[0] == key[0] and f[2] == key[1]
 
-    def decode(self, v):
-        if v == 0:
-            return None
-        return -1 if v == WHITEOUT_VALUE else v
+    def decode(self, c, i):
+        k = c[i + _HI] >> _KIND & 3
+        return True if k == 2 else -1 if k else None
 
     def encode(self, value, c, i):
-        if value is None:
-            return 0
-        return WHITEOUT_VALUE if value == -1 else value
+        c[i + _HI] |= (0 if value is None else 1 if value == -1
+                       else 2) << _KIND
 
     def _new(self, key):
         r = Table._new(self, key)
-        self.chunks[r // ROWS][r % ROWS * self.w + SIB] = \
+        self.chunks[r // ROWS][r % ROWS * self.w + _SIB] = \
             self.heads.get(key[0], 0)
         self.heads[key[0]] = r + 1
         return r
@@ -324,15 +356,14 @@ class EntryTable(Table):
         r = self.heads.get(parent, 0)
         while r:
             yield r - 1
-            r = self.chunks[(r - 1) // ROWS][(r - 1) % ROWS * self.w + SIB]
+            r = self.chunks[(r - 1) // ROWS][(r - 1) % ROWS * self.w + _SIB]
 
-    def name(self, r, parent):
-        """The name of row r (an entry of parent) read from flash, or None
-        when its node fails its CRCs."""
+    def fields(self, r, parent):
+        """The fields (parent, ino, name) of row r's dirent node (an entry
+        of parent) read from flash, or None when it fails its CRCs."""
         c = self.chunks[r // ROWS]
         i = r % ROWS * self.w
-        f = self.read(c[i + ADDR], c[i + HI] >> 16, parent)
-        return None if f is None else f[2]
+        return self.read(c[i + _ADDR], c[i + _HI] >> _SIZE & 0x3FF, parent)
 
     def drop(self, r, parent=None):
         """Free row r, an entry of parent (by default: of the key just
@@ -341,7 +372,7 @@ class EntryTable(Table):
             parent = self.ck[0]
         w = self.w
         c = self.chunks[r // ROWS]
-        nxt = c[r % ROWS * w + SIB]
+        nxt = c[r % ROWS * w + _SIB]
         p = self.heads[parent] - 1
         if p == r:
             if nxt:
@@ -351,7 +382,7 @@ class EntryTable(Table):
         else:
             while True:
                 pc = self.chunks[p // ROWS]
-                j = p % ROWS * w + SIB
+                j = p % ROWS * w + _SIB
                 if pc[j] == r + 1:
                     pc[j] = nxt
                     break
@@ -359,8 +390,12 @@ class EntryTable(Table):
         Table.drop(self, r)
 
 
-BLOCK = EXTRA + 1      # an inode's word for the blocks of its data: 0
-MANY = 0x3FFFFFFF      # none, b + 1 block b alone, MANY: BlockSets.sets
+# An inode's value word: bit 0 live, bits 1-15 the blocks of its data (0:
+# none, b + 1: block b alone, MANY: BlockSets.sets), bits 16-31 the
+# birth's high 16 bits; _BIRTH holds the birth's low 32 bits.
+_VALUE = const(5)
+_BIRTH = const(6)
+MANY = 0x7FFF
 
 
 class InodeTable(Table):
@@ -368,11 +403,10 @@ class InodeTable(Table):
     version, address, node size, nolder).  The attributes are not kept:
     the store reads them from flash at the address.  Setting a record
     whose first field is the inode node's field tuple (ino, birth, ...)
-    also sets the birth (the version that created the inode).  The value
-    word holds the live bit and the birth's high 16 bits."""
+    also sets the birth (the version that created the inode)."""
 
     def __init__(self):
-        Table.__init__(self, BLOCK + 1)     # + the birth's low half, BLOCK
+        Table.__init__(self, _BIRTH + 1)
 
     def hash(self, key):
         return key
@@ -380,15 +414,15 @@ class InodeTable(Table):
     def same(self, c, i, key):
         return True
 
-    def decode(self, v):
-        return True if v & 1 else None
+    def decode(self, c, i):
+        return True if c[i + _VALUE] & 1 else None
 
     def encode(self, value, c, i):
+        v = c[i + _VALUE]
         if isinstance(value, tuple):
-            c[i + EXTRA] = _lo(value[1])
-            return 1 | _hi(value[1]) << 1
-        v = c[i + VALUE] & 0x1FFFE
-        return v if value is None else v | 1
+            c[i + _BIRTH] = _lo(value[1])
+            v = 1 | v & 0xFFFE | _hi(value[1]) << 16
+        c[i + _VALUE] = v & ~1 if value is None else v | 1
 
     def birth(self, ino):
         """The birth version of a live inode, or None."""
@@ -397,10 +431,10 @@ class InodeTable(Table):
             return None
         c = self.chunks[r // ROWS]
         i = r % ROWS * self.w
-        v = c[i + VALUE]
+        v = c[i + _VALUE]
         if not v & 1:
             return None
-        return c[i + EXTRA] | v >> 1 << 32
+        return c[i + _BIRTH] | v >> 16 << 32
 
     def __len__(self):
         return self.count
@@ -413,7 +447,7 @@ class InodeTable(Table):
                 while r:
                     yield r - 1
                     r = self.chunks[(r - 1) // ROWS][(r - 1) % ROWS * self.w
-                                                     + NEXT]
+                                                     + _NEXT]
 
     def items(self):
         for r in self._walk():
@@ -426,32 +460,34 @@ class InodeTable(Table):
 
 class BlockSets:
     """ino -> the blocks holding its data nodes.  Most files sit in one
-    block: its number is then a word of the inode's row (no allocation);
-    the others (and an inode without a row) have an array of them in a
-    dict."""
+    block: its number is then 15 bits of the inode's row (no
+    allocation); the others (and an inode without a row, or a block past
+    the 15 bits) have an array of them in a dict."""
 
     def __init__(self, inodes):
         self.t = inodes
         self.sets = {}
 
     def _word(self, ino, new=None):
-        """ino's BLOCK word (MANY when it has no row), set to new if
+        """ino's block field (MANY when it has no row), set to new if
         given."""
         t = self.t
         r = t._find(ino)
         if r < 0:
             return MANY
         c = t.chunks[r // ROWS]
-        i = r % ROWS * t.w + BLOCK
+        i = r % ROWS * t.w + _VALUE
         if new is not None:
-            c[i] = new
-        return c[i]
+            c[i] = c[i] & ~0xFFFE | new << 1
+        return c[i] >> 1 & MANY
 
     def add(self, ino, b):
         w = self._word(ino)
-        if w == 0:
+        if w == 0 and b + 1 < MANY:
             self._word(ino, b + 1)
-        elif w == MANY:
+        elif w == MANY or w == 0:
+            if w == 0:
+                self._word(ino, MANY)
             cur = self.sets.get(ino)
             if cur is None:
                 self.sets[ino] = cur = array("I")
@@ -477,7 +513,8 @@ class BlockSets:
         if w != MANY or cur is None:
             return
         rest = array("I", [x for x in cur if x != b])
-        if len(rest) > 1 or rest and self.t._find(ino) < 0:
+        if len(rest) > 1 or rest and (self.t._find(ino) < 0 or
+                                      rest[0] + 1 >= MANY):
             self.sets[ino] = rest
         else:
             del self.sets[ino]
