@@ -35,11 +35,11 @@ PEAK_BUDGET = {0: 15776 + 1024, 100: 24352 + 1024, 500: 61024 + 1024}
 PEAK_PER_KEPT = 1.5     # the goal
 
 
-def measure(mpy, tmp_path, files):
+def measure(mpy, tmp_path, files, checkpoints=False):
     chip = tmp_path / "chip.bin"
     chip.write_bytes(b"\xff" * (1 << 20))
-    out = mpy.run_file("store_ram.py", args=[str(chip), str(files)],
-                       heap=HEAP, timeout=300)
+    out = mpy.run_file("store_ram.py", args=[str(chip), str(files)] + (
+        ["checkpoints"] if checkpoints else []), heap=HEAP, timeout=300)
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -54,4 +54,30 @@ def test_store_heap_after_and_during_mount(mpy, tmp_path, files):
              got["peak"] / got["kept"], PEAK_PER_KEPT, got["mount_read"]))
     assert got["kept"] <= KEPT_BUDGET[files], got
     assert got["peak"] <= PEAK_BUDGET[files], got
+    assert got["peak"] <= PEAK_PER_KEPT * got["kept"], got
+
+
+# The same store with a checkpoint written at its last sync and loaded by
+# the mount (the default off the MCU boards; docs/STORE.md "Checkpoint"),
+# measured the same way: kept 12,480 / 16,608 / 41,376, peak 15,872 /
+# 26,496 / 51,584 (0 files: too small for a checkpoint, the mount scans).
+# At 100 files the restore's transient (table pieces read while the
+# chunks are rebuilt, the block headers checked) puts the peak at 1.60 x
+# kept: over the goal, a known gap (strict xfail) until the loader
+# streams the tables into chunks allocated once.
+CKPT_KEPT_BUDGET = {0: 12480 + 1024, 100: 16608 + 1024, 500: 41376 + 1024}
+CKPT_PEAK_BUDGET = {0: 15872 + 1024, 100: 26496 + 1024, 500: 51584 + 1024}
+
+
+@pytest.mark.parametrize("files", [
+    0, pytest.param(100, marks=pytest.mark.xfail(
+        strict=True, reason="checkpoint mount peak 1.60 x kept at 100 "
+        "files (goal 1.5 x): the restore's transient, docs/STORE.md")), 500])
+def test_store_heap_of_a_checkpoint_mount(mpy, tmp_path, files):
+    got = measure(mpy, tmp_path, files, checkpoints=True)
+    print("checkpoint mount, files %d: kept %d B, peak %d B (%.2f x kept), "
+          "mount read %d B" % (files, got["kept"], got["peak"],
+                               got["peak"] / got["kept"], got["mount_read"]))
+    assert got["kept"] <= CKPT_KEPT_BUDGET[files], got
+    assert got["peak"] <= CKPT_PEAK_BUDGET[files], got
     assert got["peak"] <= PEAK_PER_KEPT * got["kept"], got

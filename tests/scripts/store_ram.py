@@ -1,7 +1,9 @@
 """Heap of the log store under MicroPython: kept after a mount and the
 peak during it (tests/test_store_ram.py, docs/STORE.md "RAM").
 
-Arguments: CHIP_FILE FILES.  The chip (1 MiB NOR, 4 KiB erase blocks,
+Arguments: CHIP_FILE FILES [checkpoints].  Without "checkpoints" the store
+is written and mounted as the MCU boards run it (no checkpoint: the mount
+scans); with it, the last sync writes a checkpoint and the mount loads it.  The chip (1 MiB NOR, 4 KiB erase blocks,
 256-byte pages) is a file behind a Flash subclass, so its bytes are not
 on the GC heap, as on a device.  FILES files of 100-300 bytes are written
 through the store's API into 10 directories, then the store is mounted
@@ -17,6 +19,9 @@ import sys
 from ovl.flash import Flash
 from ovl.store import LogStore, ROOT_INO
 
+CKPT = sys.argv[-1] == "checkpoints"
+if CKPT:
+    sys.argv.pop()
 CHIP = sys.argv[-2]
 FILES = int(sys.argv[-1])
 SIZE, ERASE, PAGE = 1 << 20, 4096, 256
@@ -61,6 +66,7 @@ def data_for(i):
 
 def fill(chip):
     store = LogStore.format(chip)
+    store.checkpoints = CKPT
     dirs = []
     for d in range(DIRS):
         t = store.begin()
@@ -105,11 +111,12 @@ chip.probe = None
 gc.collect()
 BASE[0] = gc.mem_alloc()
 chip.probe = probe
-store = ProbedStore.mount(chip)
+store = ProbedStore.mount(chip, checkpoints=CKPT)
 chip.probe = None
 gc.collect()
 kept = gc.mem_alloc() - BASE[0]
 c = store.counters()
+assert bool(c.get("mount_checkpoint")) == (CKPT and FILES > 0), c
 assert c["inodes"] == FILES + DIRS + 1, c["inodes"]
 print(json.dumps({"files": FILES, "kept": kept, "peak": max(PEAK[0], kept),
                   "mount_read": c["mount_bytes_read"]}))

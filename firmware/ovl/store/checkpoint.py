@@ -264,11 +264,17 @@ def restore(store, take):
             store.wsum.next_off = ws
     blocks = store.blocks
     for name in BLOCK_COLUMNS:
-        setattr(blocks, name, None)     # not twice in RAM while restored
+        col = getattr(blocks, name)
+        if isinstance(col, list):
+            setattr(blocks, name, None)     # not twice in RAM while restored
         v = inp.value()
         if len(v) != store.nblocks:
             raise CheckpointError("block table of %d blocks" % len(v))
-        setattr(blocks, name, bytearray(v) if name == "state" else v)
+        if col is None or isinstance(col, list):
+            setattr(blocks, name, v)
+        else:       # a bytearray or array column: filled in place, its type
+            for b in range(len(v)):     # (and so its width) kept
+                col[b] = v[b]
     for name in STATE:
         setattr(store, name, inp.value())
     if not inp.drained():
@@ -425,7 +431,8 @@ def _load(s):
             raise CheckpointError("checkpoint section %d" % sec)
         return payload
     for name in BLOCK_COLUMNS:
-        setattr(s.blocks, name, None)   # not twice in RAM while restored
+        if isinstance(getattr(s.blocks, name), list):
+            setattr(s.blocks, name, None)   # not twice in RAM while restored
     restore(s, take_state)
     if reader.feed(_body(s, next(pieces), txn)) is not None or \
             not reader.complete:
