@@ -544,18 +544,10 @@ def _body(s, nd, txn):
     return raw[hl:]
 
 
-class _Piece:
-    def __init__(self, addr, flags, blen, ver):
-        self.addr = addr
-        self.flags = flags
-        self.blen = blen
-        self.ver = ver
-
-
 def _pieces(s, seq, e, run, txn, read_summary, minv):
     """The pieces in order: from the summaries of the closed blocks, then
     the run ending the open block (its last, the end piece, too)."""
-    from ovl.store.format import NODE_CHECKPOINT
+    from ovl.store.format import NODE_CHECKPOINT, Node
     es = s.es
     for b in seq:
         if b == e:
@@ -567,7 +559,9 @@ def _pieces(s, seq, e, run, txn, read_summary, minv):
 
         def note(nd):
             if nd.type == NODE_CHECKPOINT and nd.txn == txn:
-                got.append(_Piece(nd.addr, nd.flags, nd.blen, nd.ver))
+                # a copy: read_summary hands out one Node it reuses
+                got.append(Node(nd.addr, nd.type, nd.flags, nd.blen, nd.ver,
+                                nd.txn, None, None))
             elif got:
                 raise CheckpointError("checkpoint block %d holds more" % b)
         if read_summary(s.blocks.read, b * es, es, s.data_start, True,
