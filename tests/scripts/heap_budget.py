@@ -93,14 +93,14 @@ def instrumented_job():
         ('\ndef note(key):', PROBE + '\n\ndef note(key):'),
         ('''            lower = SquashFS(Region(chip, P["lower"][0], P["lower"][1], "fw"),
                              max_block_size=P["lower_block_size"])
-            fs = OvlVfs(mount(lower, upper))''',
+            fs = OvlVfs(mount(lower, upper, checkpoints=P["checkpoints"]))''',
          '''            FS.clear()
             MOUNTS.append(1)
             MARK("before")
             lower = SquashFS(Region(chip, P["lower"][0], P["lower"][1], "fw"),
                              max_block_size=P["lower_block_size"])
             MARK("lower")
-            ov = mount(lower, upper)
+            ov = mount(lower, upper, checkpoints=P["checkpoints"])
             MARK("overlay")
             fs = OvlVfs(ov)
             ov = None'''),
