@@ -34,7 +34,7 @@ from ovl import compat, paths
 from ovl.overlay import meta
 from ovl.overlay.resolve import Resolve
 from ovl.overlay.copyup import CopyUp
-from ovl.overlay.writeback import WriteBack
+from ovl.overlay import writeback
 
 
 class StatResult(tuple):
@@ -67,7 +67,7 @@ class Overlay(Resolve, CopyUp):
         self.readonly = store is None or bool(getattr(store, "readonly", False))
         self.lower_changed = False
         self.conflicts = []         # paths changed in the lower and the upper
-        self.writeback = WriteBack(self)    # what open files wrote
+        self.writeback = writeback.WriteBack(self)    # what open files wrote
         self._bases_checked = {}    # upper inos whose base digest held
         self._origins = {}          # upper ino -> (Origin, lower Entry) cache
         self._lroot = lower.lookup("/")
@@ -103,19 +103,21 @@ class Overlay(Resolve, CopyUp):
                            e.mtime, e.mtime, e.mtime))
 
     def __getattr__(self, name):
-        # What MicroPython's VFS never calls (lstat, listdir, links,
-        # symlinks, device nodes, modes, owners, times, truncate ...), the firmware verbs and the operations that take a name away
-        # live in ovl.overlay.hostops, .verbs and .unlink, imported at first
-        # use; each function there takes the Overlay first and documents
-        # the operation.
+        # What MicroPython's VFS never calls (lstat, listdir, links and
+        # the link index, symlinks and following them, device nodes, modes, owners, times,
+        # truncate, statvfs ...), the firmware verbs and the operations
+        # that take a name away (with the lower entry a name hides) live in
+        # ovl.overlay.hostops, .verbs and .unlink, imported at first use;
+        # each function there takes the Overlay first and documents the
+        # operation.
         if name in "lstat listdir exists rdev readlink symlink mknod link " \
                 "chmod chown lchown utime truncate truncate_open read_bytes " \
-                "write_bytes".split():
+                "write_bytes statvfs _readlink_node _linked_inode".split():
             from ovl.overlay import hostops as where
         elif name in "layer_of diff revert fsck reset request_reset " \
                 "reset_requested".split():
             from ovl.overlay import verbs as where
-        elif name in "remove unlink rmdir rename".split():
+        elif name in "remove unlink rmdir rename _lower_entry".split():
             from ovl.overlay import unlink as where
         else:
             raise AttributeError(name)
@@ -137,12 +139,6 @@ class Overlay(Resolve, CopyUp):
     def _ilist(self, node):
         for name, mode, ino, size in self._iter_dir(node):
             yield (name, mode & paths.S_IFMT, ino, size)
-
-    def statvfs(self, path="/"):
-        self._walk(path)
-        if self.store is None:
-            return (4096, 4096, 0, 0, 0, 0, 0, 0, 1, meta.NAME_MAX)
-        return tuple(self.store.statvfs())
 
     def _origin_entry(self, uino):
         cached = self._origins.get(uino)
@@ -268,7 +264,8 @@ class Overlay(Resolve, CopyUp):
             # created in the write transaction: absent or complete after a cut
             uino, txn = self._create(
                 target, paths.S_IFREG | (0o666 & ~self.umask), None, True)
-            self.writeback.created(uino, txn)
+            self.writeback.buffers[uino] = writeback.WriteBuffer(
+                self, uino, 0, txn)
             return OverlayFile(self, target, uino, None, readable, writable,
                                append, binary)
         if excl:
@@ -287,7 +284,8 @@ class Overlay(Resolve, CopyUp):
                 return n.uino
             uino = self._mutate(path, op)
             if trunc:
-                self.writeback.truncated(uino)
+                self.writeback.buffers[uino] = writeback.WriteBuffer(
+                    self, uino, 0, None, 0)
             return OverlayFile(self, target, uino, None, readable, writable,
                                append, binary)
         return OverlayFile(self, target, node.uino, node.lentry, readable,
@@ -312,7 +310,8 @@ class Overlay(Resolve, CopyUp):
             # recorded, so a power cut makes the next mount do it again)
             from ovl import upgrade
             self.lower_changed = True
-            self.conflicts = [p for _, p in upgrade.rebase(self)]
+            for _, p in upgrade.rebase(self):
+                self.conflicts.append(p)
         if not self.readonly:
             txn = self.store.begin()
             txn.set_meta(self._root_ino, meta.META_LOWER_ID, ident)

@@ -161,12 +161,13 @@ class _Txn:
     """The store's Txn plus what the overlay tracks about it: whether
     anything was done, which origins changed, which paths were copied up.
 
-    Names go to the store's Txn through link, whiteout and unlink, which
-    check that the upper can store them; every other Txn method (new_ino,
-    put_inode, write, truncate, set_symlink, set_meta, delete_inode,
+    A new name goes to the store's Txn through link, which checks that the
+    upper can store it; every other Txn method (new_ino, put_inode, write,
+    truncate, set_symlink, set_meta, delete_inode, whiteout, unlink,
     commit, abort) is the store Txn's own, reached through __getattr__,
     which marks the transaction dirty (what is done after commit or abort
-    does not matter)."""
+    does not matter).  The names given to whiteout and unlink are the
+    callers' to check: one found in the upper is UTF-8 already."""
 
     def __init__(self, txn):
         self.txn = txn
@@ -181,11 +182,3 @@ class _Txn:
     def link(self, dir_ino, name, ino):
         self.dirty = True
         self.txn.link(dir_ino, meta.upper_name(name), ino)
-
-    def whiteout(self, dir_ino, name):
-        self.dirty = True
-        self.txn.whiteout(dir_ino, meta.upper_name(name))
-
-    def unlink(self, dir_ino, name):
-        self.dirty = True
-        self.txn.unlink(dir_ino, meta.upper_name(name))

@@ -1,7 +1,8 @@
 """Operations MicroPython's VFS never calls: lstat, listdir, hard links,
-symlinks, device nodes, modes, owners, times, truncate (by path, and of an
-open file: truncate_open, for OverlayFile.truncate), readlink, rdev, exists,
-read_bytes and write_bytes.
+symlinks (and following one in a walk), device nodes, modes, owners, times,
+truncate (by path, and of an open file: truncate_open, for
+OverlayFile.truncate), readlink, rdev, exists, statvfs, read_bytes and
+write_bytes.
 
 The FUSE mount, the CLI, the agent and tests use them; a board's boot,
 mount and file IO do not, so Overlay imports this module at their first
@@ -13,7 +14,7 @@ argument and is reached as the Overlay's method of the same name.
 from ovl import compat
 from ovl.compat import oserror
 from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_reg, is_lnk
-from ovl.overlay.meta import MAX_FILE_SIZE
+from ovl.overlay.meta import MAX_FILE_SIZE, NAME_MAX, INDEX_PREFIX
 
 # Limits of the on-flash fields (docs/FORMAT.md) besides the size
 # (ovl.overlay.meta's): ids are u32, times s64.
@@ -46,7 +47,30 @@ def readlink(ovl, path):
     node = ovl._walk(path, follow=False)
     if not is_lnk(node.mode):
         raise oserror(compat.EINVAL, path)
-    return ovl._readlink_node(node)
+    return _readlink_node(ovl, node)
+
+
+def _readlink_node(ovl, node):
+    """A symlink node's target (Overlay._readlink_node: the walk follows
+    symlinks through it, so a tree without any never imports this)."""
+    if node.uino is not None:
+        return ovl.store.readlink(node.uino)
+    return ovl.lower.readlink(node.lentry)
+
+
+def _linked_inode(ovl, entry):
+    """The upper Inode the hard-link index maps lower entry (a file with
+    more than one name) to, or None (Overlay._linked_inode: the walk and
+    the listing ask it for such files only)."""
+    mapped = ovl.store.get_meta(ovl._root_ino, INDEX_PREFIX + str(entry.ino))
+    return None if mapped is None else ovl.store.get(int(mapped))
+
+
+def statvfs(ovl, path="/"):
+    ovl._walk(path)
+    if ovl.store is None:
+        return (4096, 4096, 0, 0, 0, 0, 0, 0, 1, NAME_MAX)
+    return tuple(ovl.store.statvfs())
 
 
 def exists(ovl, path):

@@ -3,7 +3,9 @@
 Lookup goes upper first, then lower, unless a whiteout hides the name or
 the upper directory does not merge (its ORIGIN names the one lower
 directory it merges with; none = opaque).  A lower name of a hard-linked
-file finds the file's upper copy through the link index.  Directories list
+file finds the file's upper copy through the link index (read by
+ovl.overlay.hostops, imported only when a lower file has more than one
+name).  Directories list
 as the merge of two sorted streams.  Resolve is a part of Overlay (a base
 class): its methods use the overlay's lower, store and write-back.
 """
@@ -25,17 +27,17 @@ class Node:
     a non-directory, the lower object (its origin when copied up).
     """
 
+    # Defaults as class attributes: an instance holds only what was set on
+    # it (a lookup makes a Node per component, and each attribute an
+    # instance holds grows its table: allocation the collector must sweep).
+    uino = inode = origin = lentry = lpath = None
+    dirent = False
+    fresh = False       # upper inode created by the current txn
+
     def __init__(self, parent, name, path):
         self.parent = parent
         self.name = name
         self.path = path
-        self.uino = None
-        self.inode = None
-        self.dirent = False
-        self.origin = None
-        self.lentry = None
-        self.lpath = None
-        self.fresh = False      # upper inode created by the current txn
 
     @property
     def mode(self):
@@ -113,16 +115,13 @@ class Resolve:
         node.lpath = lpath
         if self.store is not None and entry.nlink > 1 and \
                 not paths.is_dir(entry.mode):
-            # another name of this lower file may have been copied up
-            mapped = self.store.get_meta(self._root_ino,
-                                         meta.INDEX_PREFIX + str(entry.ino))
-            if mapped is not None:
-                node.uino = int(mapped)
-                node.inode = self.store.get(node.uino)
-                node.origin = self._get_origin(node.uino)
-                if node.inode is None:   # stale index: show the lower
-                    node.uino = None
-                    node.origin = None
+            # another name of this lower file may have been copied up (a
+            # stale index entry shows the lower)
+            inode = self._linked_inode(entry)
+            if inode is not None:
+                node.uino = inode.ino
+                node.inode = inode
+                node.origin = self._get_origin(inode.ino)
         return node
 
     def _walk(self, path, follow=True, parent_only=False):
@@ -209,18 +208,6 @@ class Resolve:
             path = target
         raise compat.oserror(compat.ELOOP, path)
 
-    def _readlink_node(self, node):
-        if node.uino is not None:
-            return self.store.readlink(node.uino)
-        return self.lower.readlink(node.lentry)
-
-    def _lower_entry(self, parent, name):
-        """The entry name has in the lower directory parent merges with, or
-        None."""
-        if parent.lentry is None or not paths.is_dir(parent.lentry.mode):
-            return None
-        return self._lower_lookup(paths.join(parent.lpath, name))
-
     def _node_of_ino(self, uino):
         """A node for an open upper file (its name may have changed)."""
         node = Node(None, "", "#%d" % uino)
@@ -262,10 +249,7 @@ class Resolve:
             if entry.nlink > 1 and self.store is not None and \
                     not paths.is_dir(entry.mode):
                 # a hard-linked lower file may have an upper copy (its size)
-                mapped = self.store.get_meta(
-                    self._root_ino, meta.INDEX_PREFIX + str(entry.ino))
-                if mapped is not None:
-                    inode = self.store.get(int(mapped))
-                    if inode is not None:
-                        size = inode.size
+                inode = self._linked_inode(entry)
+                if inode is not None:
+                    size = inode.size
             yield (name, entry.mode, entry.ino, size)

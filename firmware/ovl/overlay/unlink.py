@@ -4,11 +4,12 @@ A boot's mount and file IO never run them, so Overlay imports this module
 at their first use (Overlay.__getattr__ answers these names) and a board's
 heap keeps none of it until then.  Each function takes the Overlay as its
 first argument and is reached as the Overlay's method of the same name.
-A name taken from the lower leaves a whiteout in the upper directory.
+A name taken from the lower leaves a whiteout in the upper directory;
+which lower entry a name hides (Overlay._lower_entry) is asked here too.
 """
 
 from ovl import compat
-from ovl.paths import join
+from ovl.paths import join, is_dir
 from ovl.overlay.meta import META_REPLACES, INDEX_PREFIX, upper_name
 
 
@@ -101,7 +102,7 @@ def rename(ovl, src, dst):
             note_replaced(ovl, txn, snode.uino, dparent, dname)
         if snode.dirent:
             txn.unlink(sparent.uino, sname)
-        if ovl._lower_entry(sparent, sname) is not None:
+        if _lower_entry(ovl, sparent, sname) is not None:
             txn.whiteout(sparent.uino, sname)
         ovl._put(txn, snode, ctime=ovl._now())
         ovl._touch_dir(txn, sparent)
@@ -131,11 +132,11 @@ def is_empty(ovl, node):
 
 def drop_name(ovl, txn, parent, name, node):
     """Remove parent/name from the merged view (parent is upper)."""
-    has_lower = ovl._lower_entry(parent, name) is not None
+    has_lower = _lower_entry(ovl, parent, name) is not None
     if node is not None and node.dirent:
         txn.unlink(parent.uino, name)
     if has_lower:
-        txn.whiteout(parent.uino, name)
+        txn.whiteout(parent.uino, upper_name(name))
 
 
 def release(ovl, txn, node):
@@ -166,12 +167,20 @@ def purge_whiteouts(ovl, txn, node):
         txn.unlink(node.uino, name)
 
 
+def _lower_entry(ovl, parent, name):
+    """The entry name has in the lower directory parent merges with, or
+    None (Overlay._lower_entry)."""
+    if parent.lentry is None or not is_dir(parent.lentry.mode):
+        return None
+    return ovl._lower_lookup(join(parent.lpath, name))
+
+
 def note_replaced(ovl, txn, uino, parent, name):
     """Upper-only non-directory uino was just named parent/name (a rename
     over, a create over a whiteout): record which lower object that name
     hides, so an upgrade treats it as a modified firmware file, not a
     created one (ovl.upgrade.note_replaced)."""
-    entry = ovl._lower_entry(parent, name)
+    entry = _lower_entry(ovl, parent, name)
     if entry is None and ovl.store.get_meta(uino, META_REPLACES) is None:
         return      # hides nothing and never did: nothing to record
     from ovl import upgrade

@@ -11,7 +11,8 @@ created by open() is created in that same transaction, so after a power
 cut it is absent or complete.
 
 WriteBack owns the buffers and the errors of failed flushes; the overlay
-and its file objects go through its methods.
+and its file objects go through its methods, but for open(), which puts
+the buffer of a file it creates or truncates in WriteBack.buffers.
 """
 
 from ovl import compat
@@ -21,12 +22,15 @@ class WriteBuffer:
     """What the handles of one upper file wrote since its last commit
     point: an open upper transaction, begun at the first change."""
 
-    def __init__(self, ovl, uino, size, txn=None):
+    def __init__(self, ovl, uino, size, txn=None, cut=None):
+        # txn: open() created uino in it, and it stays open for the data;
+        # cut: open() with O_TRUNC, so uino is cut to it when the buffer
+        # commits and a rewrite is one transaction (old or new content)
         self.ovl = ovl
         self.uino = uino
         self.size = size
-        self.touched = txn is not None
-        self.cut = None         # a truncation committed with the data
+        self.touched = txn is not None or cut is not None
+        self.cut = cut          # a truncation committed with the data
         self.created = txn is not None   # the txn also creates the file
         self.txn = txn          # overlay _Txn
         self.beginning = False  # begin() is running (flush_all skips it)
@@ -94,18 +98,6 @@ class WriteBack:
         if inode is None:
             raise compat.oserror(compat.ESTALE, name)
         return inode.size
-
-    def created(self, uino, txn):
-        """open() created uino in txn, which stays open for its data."""
-        self.buffers[uino] = WriteBuffer(self.ovl, uino, 0, txn)
-
-    def truncated(self, uino):
-        """open() with O_TRUNC: uino is cut to 0 when its buffer commits, so
-        the rewrite commits as one transaction (old or new content)."""
-        buf = WriteBuffer(self.ovl, uino, 0)
-        buf.cut = 0
-        buf.touched = True
-        self.buffers[uino] = buf
 
     def write(self, uino, offset, data, name):
         """Add data at offset to uino's pending writes.  On a failure (out
