@@ -104,16 +104,19 @@ class Overlay(Resolve, CopyUp):
 
     def __getattr__(self, name):
         # What MicroPython's VFS never calls (lstat, listdir, links and
-        # the link index, symlinks and following them, device nodes, modes, owners, times,
-        # truncate, statvfs ...), the firmware verbs and the operations
-        # that take a name away (with the lower entry a name hides) live in
-        # ovl.overlay.hostops, .verbs and .unlink, imported at first use;
+        # the link index, symlinks and following them, device nodes,
+        # modes, owners, times, statvfs ...), truncation, the firmware
+        # verbs and the operations that take a name away (with the lower
+        # entry a name hides) live in ovl.overlay.hostops, .truncate,
+        # .verbs and .unlink, imported at first use;
         # each function there takes the Overlay first and documents the
         # operation.
         if name in "lstat listdir exists rdev readlink symlink mknod link " \
-                "chmod chown lchown utime truncate truncate_open read_bytes " \
-                "write_bytes statvfs _readlink_node _linked_inode".split():
+                "chmod chown lchown utime read_bytes write_bytes statvfs " \
+                "_readlink_node _linked_inode".split():
             from ovl.overlay import hostops as where
+        elif name in "truncate truncate_open".split():
+            from ovl.overlay import truncate as where
         elif name in "layer_of diff revert fsck reset request_reset " \
                 "reset_requested".split():
             from ovl.overlay import verbs as where

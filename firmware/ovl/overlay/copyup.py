@@ -140,22 +140,6 @@ class CopyUp:
             from ovl import upgrade
             upgrade.note_change(self, txn, uino, origin)
 
-    def _truncate_node(self, txn, node, size):
-        """Copy-up keeps nothing: bytes below min(lower limit, size) still
-        read from the lower, so a truncate stores no data at all."""
-        self._copy_up(txn, node)
-        self._note_change(txn, node.uino, node.origin)
-        if node.origin is not None and size < node.origin.lowlim:
-            node.origin.lowlim = size
-            self._set_origin(txn, node.uino, node.origin)
-            if size == 0 and self._upgrade_marked(node.uino):
-                from ovl import upgrade
-                upgrade.note_lowlim(self, txn, node.uino, size)
-        if size < node.inode.size:
-            txn.truncate(node.uino, size)
-        now = self._now()
-        self._put(txn, node, size=size, mtime=now, ctime=now)
-
 
 class _Txn:
     """The store's Txn plus what the overlay tracks about it: whether

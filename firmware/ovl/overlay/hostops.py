@@ -1,8 +1,7 @@
 """Operations MicroPython's VFS never calls: lstat, listdir, hard links,
 symlinks (and following one in a walk), device nodes, modes, owners, times,
-truncate (by path, and of an open file: truncate_open, for
-OverlayFile.truncate), readlink, rdev, exists, statvfs, read_bytes and
-write_bytes.
+readlink, rdev, exists, statvfs, read_bytes and write_bytes (truncation is
+ovl.overlay.truncate's).
 
 The FUSE mount, the CLI, the agent and tests use them; a board's boot,
 mount and file IO do not, so Overlay imports this module at their first
@@ -13,8 +12,8 @@ argument and is reached as the Overlay's method of the same name.
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_reg, is_lnk
-from ovl.overlay.meta import MAX_FILE_SIZE, NAME_MAX, INDEX_PREFIX
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_lnk
+from ovl.overlay.meta import NAME_MAX, INDEX_PREFIX
 
 # Limits of the on-flash fields (docs/FORMAT.md) besides the size
 # (ovl.overlay.meta's): ids are u32, times s64.
@@ -157,30 +156,6 @@ def utime(ovl, path, times=None, follow=True):
         now = ovl._now()
         ovl._put(txn, node, mtime=now if mtime is None else mtime,
                  ctime=now)
-    ovl._mutate(path, op)
-
-
-def truncate(ovl, path, size):
-    if size < 0:
-        raise oserror(compat.EINVAL, path)
-    if size > MAX_FILE_SIZE:
-        raise oserror(compat.EFBIG, path)
-    node = ovl._walk(path)
-    if node.isdir():
-        raise oserror(compat.EISDIR, path)
-    if not is_reg(node.mode):
-        raise oserror(compat.EINVAL, path)
-
-    def op(txn):
-        ovl._truncate_node(txn, ovl._walk(path), size)
-    ovl._mutate(path, op)
-
-
-def truncate_open(ovl, uino, size, path):
-    """Truncate open upper file uino (its name may have changed; path
-    names it in errors) to size, as one transaction."""
-    def op(txn):
-        ovl._truncate_node(txn, ovl._node_of_ino(uino), size)
     ovl._mutate(path, op)
 
 

@@ -208,17 +208,6 @@ class Resolve:
             path = target
         raise compat.oserror(compat.ELOOP, path)
 
-    def _node_of_ino(self, uino):
-        """A node for an open upper file (its name may have changed)."""
-        node = Node(None, "", "#%d" % uino)
-        node.uino = uino
-        node.inode = self.store.get(uino)
-        if node.inode is None:
-            raise compat.oserror(compat.ESTALE, node.path)
-        node.dirent = True
-        node.origin = self._get_origin(uino)
-        return node
-
     def _iter_dir(self, node):
         """Merged entries of a directory node, sorted by name, streamed:
         yields (name, mode, st_ino, size).  Two sorted streams (upper

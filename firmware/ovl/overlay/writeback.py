@@ -44,8 +44,10 @@ class WriteBuffer:
             self.beginning = True
             try:
                 if self.cut is not None:
-                    ovl._truncate_node(txn, ovl._node_of_ino(self.uino),
-                                       self.cut)
+                    from ovl.overlay import truncate
+                    truncate.truncate_node(
+                        ovl, txn, truncate.node_of_ino(ovl, self.uino),
+                        self.cut)
                 else:
                     ovl._note_change(txn, self.uino,
                                      ovl._get_origin(self.uino))

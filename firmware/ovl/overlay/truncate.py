@@ -1,0 +1,69 @@
+"""Truncation: cutting a file by path (truncate), an open file
+(truncate_open, for OverlayFile.truncate), or at open() with O_TRUNC (the
+file's write buffer cuts it when it commits).
+
+A board's mount, its new files and their reads never cut one, so Overlay
+imports this module at the first truncation (Overlay.__getattr__ answers
+these names).  Each function takes the Overlay as its first argument and
+is reached as the Overlay's method of the same name.
+"""
+
+from ovl import compat
+from ovl.paths import is_reg
+from ovl.overlay.meta import MAX_FILE_SIZE
+from ovl.overlay.resolve import Node
+
+
+def truncate(ovl, path, size):
+    if size < 0:
+        raise compat.oserror(compat.EINVAL, path)
+    if size > MAX_FILE_SIZE:
+        raise compat.oserror(compat.EFBIG, path)
+    node = ovl._walk(path)
+    if node.isdir():
+        raise compat.oserror(compat.EISDIR, path)
+    if not is_reg(node.mode):
+        raise compat.oserror(compat.EINVAL, path)
+
+    def op(txn):
+        truncate_node(ovl, txn, ovl._walk(path), size)
+    ovl._mutate(path, op)
+
+
+def truncate_open(ovl, uino, size, path):
+    """Truncate open upper file uino (its name may have changed; path
+    names it in errors) to size, as one transaction."""
+    def op(txn):
+        truncate_node(ovl, txn, node_of_ino(ovl, uino), size)
+    ovl._mutate(path, op)
+
+
+def node_of_ino(ovl, uino):
+    """A node for an open upper file (its name may have changed)."""
+    node = Node(None, "", "#%d" % uino)
+    node.uino = uino
+    node.inode = ovl.store.get(uino)
+    if node.inode is None:
+        raise compat.oserror(compat.ESTALE, node.path)
+    node.dirent = True
+    node.origin = ovl._get_origin(uino)
+    return node
+
+
+def truncate_node(ovl, txn, node, size):
+    """Cut node to size in txn (and a buffer of open() with O_TRUNC when
+    it commits: ovl.overlay.writeback).  Copy-up keeps
+    nothing: bytes below min(lower limit, size) still read from the lower,
+    so a truncate stores no data at all."""
+    ovl._copy_up(txn, node)
+    ovl._note_change(txn, node.uino, node.origin)
+    if node.origin is not None and size < node.origin.lowlim:
+        node.origin.lowlim = size
+        ovl._set_origin(txn, node.uino, node.origin)
+        if size == 0 and ovl._upgrade_marked(node.uino):
+            from ovl import upgrade
+            upgrade.note_lowlim(ovl, txn, node.uino, size)
+    if size < node.inode.size:
+        txn.truncate(node.uino, size)
+    now = ovl._now()
+    ovl._put(txn, node, size=size, mtime=now, ctime=now)

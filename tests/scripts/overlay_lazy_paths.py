@@ -1,0 +1,99 @@
+"""The overlay's parts a board's plain job never runs, each imported at its
+first use, as labelled results (tests/test_overlay_lazy.py checks each
+label on both runtimes).
+
+Arguments: IMAGE (a SquashFS lower holding etc/config, etc/passwd with a
+second name etc/passwd.lnk, and the symlink etc/cfg -> config).
+"""
+import sys
+
+from checklib import errno_outcome, report
+from ovl.flash_host import BytesSource
+from ovl.squashfs import SquashFS
+from ovl.store import LogStore
+from ovl.overlay import mount
+from ovl.vfs import OvlVfs
+from ovl_sim.simflash import SimFlash
+
+LAZY = ("ovl.overlay.hostops", "ovl.overlay.truncate", "ovl.overlay.unlink",
+        "ovl.overlay.verbs", "ovl.flash_write")
+
+
+def loaded():
+    return sorted(m for m in LAZY if m in sys.modules)
+
+
+def read(fs, path):
+    with fs.open(path, "rb") as f:
+        return f.read().decode()
+
+
+def write(fs, path, data, mode="wb"):
+    with fs.open(path, mode) as f:
+        f.write(data)
+
+
+with open(sys.argv[1], "rb") as f:
+    image = f.read()
+flash = SimFlash(1 << 18, 4096, 256)
+LogStore.format(flash)
+ovl = mount(SquashFS(BytesSource(image)), flash)
+fs = OvlVfs(ovl)
+out = {}
+# what the board job does: new files in a new and in a lower directory,
+# listings, reads of lower and upper files, a remount (its lower has no
+# hard links: listing /etc would ask the link index about passwd)
+fs.mkdir("/new")
+write(fs, "/new/a", b"new file")
+write(fs, "/etc/b", b"in a lower directory")
+out["listing"] = [sorted(e[0] for e in fs.ilistdir(d)) for d in ("/", "/new")]
+out["reads"] = [read(fs, "/etc/config"), read(fs, "/new/a"),
+                read(fs, "/etc/b")]
+fs.umount()
+ovl = mount(SquashFS(BytesSource(image)), flash)
+fs = OvlVfs(ovl)
+out["read after remount"] = read(fs, "/etc/b")
+out["lazy after the board's job"] = loaded()
+
+# O_TRUNC of an existing file: its buffer cuts it when it commits
+write(fs, "/new/a", b"cut")
+out["rewritten"] = read(fs, "/new/a")
+out["lazy after a rewrite"] = loaded()
+with fs.open("/new/a", "r+b") as f:
+    f.truncate(1)
+out["truncated open"] = read(fs, "/new/a")
+ovl.truncate("/etc/config", 3)
+out["truncated by path"] = [read(fs, "/etc/config"),
+                            errno_outcome(ovl.truncate, "/etc", 0)]
+
+# a symlink followed in a walk and at open()
+out["through a symlink"] = read(fs, "/etc/cfg")
+out["lazy after a symlink"] = loaded()
+
+# a lower file with two names: writing one shows through the other
+write(fs, "/etc/passwd", b"root:changed", "r+b")
+out["hard link"] = [read(fs, "/etc/passwd.lnk"), sorted(
+    (e[0], e[3]) for e in fs.ilistdir("/etc") if e[0].startswith("passwd"))]
+out["statvfs"] = [len(fs.statvfs("/")), fs.statvfs("/")[0]]
+out["lazy after statvfs"] = loaded()
+
+# names taken away: a whiteout hides the lower name
+fs.remove("/etc/b")
+fs.rename("/etc/passwd.lnk", "/etc/pw")
+out["after remove and rename"] = [
+    sorted(e[0] for e in fs.ilistdir("/etc")),
+    errno_outcome(fs.stat, "/etc/passwd.lnk")]
+fs.umount()
+ovl = mount(SquashFS(BytesSource(image)), flash)
+fs = OvlVfs(ovl)
+out["after a remount"] = [sorted(e[0] for e in fs.ilistdir("/etc")),
+                          read(fs, "/etc/pw"), read(fs, "/etc/config"),
+                          read(fs, "/new/a")]
+
+# the agent's block writer, named through ovl.flash
+from ovl.flash import write_blocks
+chip = SimFlash(1 << 14, 4096, 256)
+out["write_blocks"] = [write_blocks(chip, 4096, b"\x01" * 4096),
+                       write_blocks(chip, 4096, b"\x01" * 4096)]
+out["lazy at the end"] = loaded()
+report(out)

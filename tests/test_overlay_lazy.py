@@ -1,0 +1,48 @@
+"""The overlay's parts a board's plain job never runs (truncation, symlinks
+followed, the hard-link index, statvfs, removal and rename, the agent's
+block writer) stay unimported through that job and work, on both runtimes,
+once named (docs/OVERLAY.md, "Code layout"; docs/FIT.md)."""
+
+import os
+
+from host_tools.image.mkimage import build_image
+
+
+def lower_image(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc" / "config").write_bytes(b"option=1\n")
+    (tree / "etc" / "passwd").write_bytes(b"root:x:0:0\n")
+    os.link(tree / "etc" / "passwd", tree / "etc" / "passwd.lnk")
+    os.symlink("config", tree / "etc" / "cfg")
+    image = tmp_path / "lower.sqfs"
+    build_image(str(tree), str(image), block_size=4096, mtime=1700000000,
+                all_root=True)
+    return str(image)
+
+
+def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
+    hostops = "ovl.overlay.hostops"
+    truncate = "ovl.overlay.truncate"
+    runtime.run_checks("overlay_lazy_paths.py", {
+        "listing": [["etc", "new"], ["a"]],
+        "reads": ["option=1\n", "new file", "in a lower directory"],
+        "read after remount": "in a lower directory",
+        "lazy after the board's job": [],
+        "rewritten": "cut",
+        "lazy after a rewrite": [truncate],
+        "truncated open": "c",
+        "truncated by path": ["opt", "EISDIR"],
+        "through a symlink": "opt",
+        "lazy after a symlink": [hostops, truncate],
+        "hard link": ["root:changed", [["passwd", 12], ["passwd.lnk", 12]]],
+        "statvfs": [10, 4096],
+        "lazy after statvfs": [hostops, truncate],
+        "after remove and rename": [["cfg", "config", "passwd", "pw"],
+                                    "ENOENT"],
+        "after a remount": [["cfg", "config", "passwd", "pw"],
+                            "root:changed", "opt", "c"],
+        "write_blocks": [1, 0],
+        "lazy at the end": ["ovl.flash_write", hostops, truncate,
+                            "ovl.overlay.unlink"],
+    }, args=[lower_image(tmp_path)])
