@@ -9,7 +9,7 @@ can drive it through readinto/write/ioctl.
 """
 
 from ovl import compat
-from ovl.paths import join, normalize, S_IFMT, S_IFDIR
+from ovl.paths import join, normalize
 
 
 class OvlVfs:
@@ -56,7 +56,7 @@ class OvlVfs:
 
     def chdir(self, path):
         path = self._path(path)
-        if self.ovl.stat(path)[0] & S_IFMT != S_IFDIR:
+        if not self.ovl._walk(path).isdir():
             raise compat.oserror(compat.ENOTDIR, path)
         self.cwd = normalize(path)
 
@@ -87,7 +87,13 @@ class OvlVfs:
         self.ovl.rename(self._path(old), self._path(new))
 
     def stat(self, path):
-        return tuple(self.ovl.stat(self._check_hidden(self._path(path))))
+        # the plain 10-tuple (Overlay.stat's StatResult, which names its
+        # fields, is imported at its first use); pending writes count in
+        # the size
+        path = self._check_hidden(self._path(path))
+        ovl = self.ovl
+        ovl.flush_all()
+        return ovl._stat_node(ovl._walk(path))
 
     def statvfs(self, path):
         return tuple(self.ovl.statvfs(self._path(path)))

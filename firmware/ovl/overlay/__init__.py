@@ -37,20 +37,6 @@ from ovl.overlay.copyup import CopyUp
 from ovl.overlay import writeback
 
 
-class StatResult(tuple):
-    """os.stat_result order: (mode, ino, dev, nlink, uid, gid, size,
-    atime, mtime, ctime) - MicroPython's 10-tuple, with attribute names."""
-
-    def __getattr__(self, name):
-        # the st_* names in order (a string: its text costs no heap at
-        # import, as ten properties would)
-        fields = "st_mode st_ino st_dev st_nlink st_uid st_gid st_size " \
-            "st_atime st_mtime st_ctime".split()
-        if name in fields:
-            return self[fields.index(name)]
-        raise AttributeError(name)
-
-
 class Overlay(Resolve, CopyUp):
     """A mounted union.  store=None (or a read-only store) gives a
     read-only overlay: every write raises OSError(EROFS)."""
@@ -86,6 +72,9 @@ class Overlay(Resolve, CopyUp):
             raise compat.oserror(compat.EROFS, path)
 
     def _stat_node(self, node):
+        """MicroPython's stat 10-tuple of node: (mode, ino, dev, nlink, uid,
+        gid, size, atime, mtime, ctime), as the VFS returns it
+        (Overlay.stat and lstat name its fields: ovl.overlay.hostops)."""
         if node.inode is not None:
             i = node.inode
             if node.origin is not None:
@@ -96,14 +85,15 @@ class Overlay(Resolve, CopyUp):
             if paths.is_dir(i.mode) and node.lentry is not None:
                 nlink = 1   # merged directory: unknown link count (as Linux)
             size = self.writeback.size(node.uino, i.size)
-            return StatResult((i.mode, ino, 0, nlink, i.uid, i.gid, size,
-                               i.mtime, i.mtime, i.ctime))
+            return (i.mode, ino, 0, nlink, i.uid, i.gid, size, i.mtime,
+                    i.mtime, i.ctime)
         e = node.lentry
-        return StatResult((e.mode, e.ino, 0, e.nlink, e.uid, e.gid, e.size,
-                           e.mtime, e.mtime, e.mtime))
+        return (e.mode, e.ino, 0, e.nlink, e.uid, e.gid, e.size, e.mtime,
+                e.mtime, e.mtime)
 
     def __getattr__(self, name):
-        # What MicroPython's VFS never calls (lstat, listdir, links and
+        # What MicroPython's VFS never calls (stat with its fields named,
+        # lstat, listdir, links and
         # the link index, symlinks and following them, device nodes,
         # modes, owners, times, statvfs ...), truncation, the firmware
         # verbs and the operations that take a name away (with the lower
@@ -111,7 +101,7 @@ class Overlay(Resolve, CopyUp):
         # .verbs and .unlink, imported at first use;
         # each function there takes the Overlay first and documents the
         # operation.
-        if name in "lstat listdir exists rdev readlink symlink mknod link " \
+        if name in "stat lstat listdir exists rdev readlink symlink mknod link " \
                 "chmod chown lchown utime read_bytes write_bytes statvfs " \
                 "_readlink_node _linked_inode".split():
             from ovl.overlay import hostops as where
@@ -127,21 +117,14 @@ class Overlay(Resolve, CopyUp):
         fn = getattr(where, name)
         return lambda *args, **kwargs: fn(self, *args, **kwargs)
 
-    def stat(self, path):
-        self.flush_all()
-        return self._stat_node(self._walk(path))
-
     def ilistdir(self, path="/"):
         """Iterator of (name, type, ino, size); type is the S_IFMT bits."""
         self.flush_all()
         node = self._walk(path)
         if not node.isdir():
             raise compat.oserror(compat.ENOTDIR, path)
-        return self._ilist(node)
-
-    def _ilist(self, node):
-        for name, mode, ino, size in self._iter_dir(node):
-            yield (name, mode & paths.S_IFMT, ino, size)
+        return ((name, mode & paths.S_IFMT, ino, size)
+                for name, mode, ino, size in self._iter_dir(node))
 
     def _origin_entry(self, uino):
         cached = self._origins.get(uino)

@@ -45,13 +45,9 @@ class CopyUp:
             txn.commit()
         else:
             txn.abort()     # nothing to do: no flash write at all
-        self._forget_origins(txn)
-        return result
-
-    def _forget_origins(self, txn):
-        """After txn committed: drop the cached origins it changed."""
-        for uino in txn.origins_changed:
+        for uino in txn.origins_changed:    # committed: drop their cache
             self._origins.pop(uino, None)
+        return result
 
     def _put(self, txn, node, **changes):
         """Update the upper inode of node (in txn, and in the node as the

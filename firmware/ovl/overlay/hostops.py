@@ -1,4 +1,5 @@
-"""Operations MicroPython's VFS never calls: lstat, listdir, hard links,
+"""Operations MicroPython's VFS never calls: stat with named fields
+(StatResult; the VFS's stat is a plain tuple), lstat, listdir, hard links,
 symlinks (and following one in a walk), device nodes, modes, owners, times,
 readlink, rdev, exists, statvfs, read_bytes and write_bytes (truncation is
 ovl.overlay.truncate's).
@@ -22,10 +23,31 @@ TIME_MIN = -(1 << 63)
 TIME_MAX = (1 << 63) - 1
 
 
+class StatResult(tuple):
+    """os.stat_result order: (mode, ino, dev, nlink, uid, gid, size,
+    atime, mtime, ctime) - MicroPython's 10-tuple, with attribute names."""
+
+    def __getattr__(self, name):
+        # the st_* names in order (a string: its text costs no heap at
+        # import, as ten properties would)
+        fields = "st_mode st_ino st_dev st_nlink st_uid st_gid st_size " \
+            "st_atime st_mtime st_ctime".split()
+        if name in fields:
+            return self[fields.index(name)]
+        raise AttributeError(name)
+
+
+def stat(ovl, path):
+    """A StatResult of path (the VFS's stat is Overlay._stat_node's plain
+    tuple: MicroPython names no fields)."""
+    ovl.flush_all()
+    return StatResult(ovl._stat_node(ovl._walk(path)))
+
+
 def lstat(ovl, path):
     """stat of path, not following a final symlink."""
     ovl.flush_all()
-    return ovl._stat_node(ovl._walk(path, follow=False))
+    return StatResult(ovl._stat_node(ovl._walk(path, follow=False)))
 
 
 def listdir(ovl, path="/"):

@@ -178,7 +178,8 @@ class WriteBack:
         except BaseException:
             buf.abort()
             raise
-        ovl._forget_origins(txn)
+        for uino in txn.origins_changed:    # committed: drop their cache
+            ovl._origins.pop(uino, None)
 
     def close(self, uino):
         """A writable handle of uino closes: commit its pending writes,
