@@ -54,6 +54,12 @@ ovl = mount(SquashFS(BytesSource(image)), flash)
 fs = OvlVfs(ovl)
 out["read after remount"] = read(fs, "/etc/b")
 out["lazy after the board's job"] = loaded()
+# reading many files keeps the origins of the last few only
+for i in range(20):
+    write(fs, "/new/f%d" % i, b"%d" % i)
+out["20 files read"] = [read(fs, "/new/f%d" % i) for i in range(20)] == \
+    ["%d" % i for i in range(20)]
+out["origins cached"] = len(ovl._origins)
 
 # O_TRUNC of an existing file: its buffer cuts it when it commits
 write(fs, "/new/a", b"cut")

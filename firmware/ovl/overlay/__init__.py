@@ -55,7 +55,8 @@ class Overlay(Resolve, CopyUp):
         self.conflicts = []         # paths changed in the lower and the upper
         self.writeback = writeback.WriteBack(self)    # what open files wrote
         self._bases_checked = {}    # upper inos whose base digest held
-        self._origins = {}          # upper ino -> (Origin, lower Entry) cache
+        self._origins = {}          # upper ino -> (Origin, lower Entry), the
+        # last few files read (_origin_entry)
         self._lroot = lower.lookup("/")
         self._root_ino = None
         if store is not None:
@@ -127,10 +128,15 @@ class Overlay(Resolve, CopyUp):
                 for name, mode, ino, size in self._iter_dir(node))
 
     def _origin_entry(self, uino):
+        # a file read in pieces looks its origin up once; the cache is
+        # emptied when it holds 8 files, so that reading every file of a
+        # board keeps no entry per file
         cached = self._origins.get(uino)
         if cached is None:
             origin = self._get_origin(uino)
             cached = (origin, self._origin_lower(origin))
+            if len(self._origins) >= 8:
+                self._origins.clear()
             self._origins[uino] = cached
         return cached
 
