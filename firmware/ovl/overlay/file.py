@@ -179,14 +179,8 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
 
     def truncate(self, size=None):
         self._check("w")
-        if size is None:
-            size = self.pos
-        if size < 0:
-            raise compat.oserror(compat.EINVAL, self.name)
-        if size > MAX_FILE_SIZE:
-            raise compat.oserror(compat.EFBIG, self.name)
-        self.ovl.truncate_open(self.uino, size, self.name)
-        return size
+        # ovl.overlay.truncate, imported at the first truncation
+        return self.ovl.truncate_open(self, size)
 
     def flush(self):
         self._check()

@@ -30,12 +30,21 @@ def truncate(ovl, path, size):
     ovl._mutate(path, op)
 
 
-def truncate_open(ovl, uino, size, path):
-    """Truncate open upper file uino (its name may have changed; path
-    names it in errors) to size, as one transaction."""
+def truncate_open(ovl, f, size=None):
+    """OverlayFile f's truncate(size): its upper file (whose name may have
+    changed since it was opened) cut to size (None: f's position), as one
+    transaction; returns the size."""
+    if size is None:
+        size = f.pos
+    if size < 0:
+        raise compat.oserror(compat.EINVAL, f.name)
+    if size > MAX_FILE_SIZE:
+        raise compat.oserror(compat.EFBIG, f.name)
+
     def op(txn):
-        truncate_node(ovl, txn, node_of_ino(ovl, uino), size)
-    ovl._mutate(path, op)
+        truncate_node(ovl, txn, node_of_ino(ovl, f.uino), size)
+    ovl._mutate(f.name, op)
+    return size
 
 
 def node_of_ino(ovl, uino):
