@@ -116,8 +116,9 @@ class CopyUp:
 
     def _link_name(self, txn, parent, name, uino):
         """Point parent/name at uino in the upper, replacing a whiteout."""
-        if not parent.fresh and self.store.lookup(
-                parent.uino, meta.upper_name(name)) is not None:
+        meta.upper_name(name)   # EINVAL unless the upper can store it
+        if not parent.fresh and \
+                self.store.lookup(parent.uino, name) is not None:
             txn.unlink(parent.uino, name)
         txn.link(parent.uino, name, uino)
 
@@ -141,13 +142,14 @@ class _Txn:
     """The store's Txn plus what the overlay tracks about it: whether
     anything was done, which origins changed, which paths were copied up.
 
-    A new name goes to the store's Txn through link, which checks that the
-    upper can store it; every other Txn method (new_ino, put_inode, write,
-    truncate, set_symlink, set_meta, delete_inode, whiteout, unlink,
-    commit, abort) is the store Txn's own, reached through __getattr__,
-    which marks the transaction dirty (what is done after commit or abort
-    does not matter).  The names given to whiteout and unlink are the
-    callers' to check: one found in the upper is UTF-8 already."""
+    Every Txn method (new_ino, put_inode, write, truncate, set_symlink,
+    set_meta, link, whiteout, unlink, delete_inode, commit, abort) is the
+    store Txn's own, reached through __getattr__, which marks the
+    transaction dirty (what is done after commit or abort does not
+    matter).  The names given to link, whiteout and unlink are the callers'
+    to check (meta.upper_name: the upper stores UTF-8 names only; one
+    found in the upper is UTF-8 already): _link_name and rename check
+    theirs first."""
 
     def __init__(self, txn):
         self.txn = txn
@@ -158,7 +160,3 @@ class _Txn:
     def __getattr__(self, name):
         self.dirty = True
         return getattr(self.txn, name)
-
-    def link(self, dir_ino, name, ino):
-        self.dirty = True
-        self.txn.link(dir_ino, meta.upper_name(name), ino)
