@@ -22,10 +22,11 @@ How the upper records the union (all in store meta, see docs/OVERLAY.md):
 The package by concern: meta (meta keys, ORIGIN, limits), resolve (path
 resolution, merged listing), copyup (transactions, copy-up, the link
 index), writeback (buffered file data), file (the file object); verbs
-(layer_of, diff, revert, fsck, reset, request_reset), hostops (lstat,
-listdir, links, symlinks, modes ...: what MicroPython's VFS never calls)
-and unlink (remove, rmdir, rename) are imported at first use.  This
-module is the Overlay's os-like interface and mount().
+(layer_of, diff, revert, fsck, reset, request_reset), hostops (stat with
+named fields, lstat, listdir, links, symlinks, modes, statvfs ...: what
+MicroPython's VFS never calls), truncate and unlink (remove, rmdir,
+rename) are imported at first use.  This module is the Overlay's os-like
+interface and mount().
 """
 
 import time
@@ -94,17 +95,16 @@ class Overlay(Resolve, CopyUp):
 
     def __getattr__(self, name):
         # What MicroPython's VFS never calls (stat with its fields named,
-        # lstat, listdir, links and
-        # the link index, symlinks and following them, device nodes,
-        # modes, owners, times, statvfs ...), truncation, the firmware
-        # verbs and the operations that take a name away (with the lower
-        # entry a name hides) live in ovl.overlay.hostops, .truncate,
-        # .verbs and .unlink, imported at first use;
-        # each function there takes the Overlay first and documents the
-        # operation.
-        if name in "stat lstat listdir exists rdev readlink symlink mknod link " \
-                "chmod chown lchown utime read_bytes write_bytes statvfs " \
-                "_readlink_node _linked_inode".split():
+        # lstat, listdir, links and the link index, symlinks and following
+        # them, device nodes, modes, owners, times, statvfs ...),
+        # truncation, the firmware verbs and the operations that take a
+        # name away (with the lower entry a name hides) live in
+        # ovl.overlay.hostops, .truncate, .verbs and .unlink, imported at
+        # first use; each function there takes the Overlay first and
+        # documents the operation.
+        if name in "stat lstat listdir exists rdev readlink symlink mknod " \
+                "link chmod chown lchown utime read_bytes write_bytes " \
+                "statvfs _readlink_node _linked_inode".split():
             from ovl.overlay import hostops as where
         elif name in "truncate truncate_open".split():
             from ovl.overlay import truncate as where
