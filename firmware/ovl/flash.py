@@ -9,22 +9,16 @@ Region is a window onto a Flash (a partition): addresses are relative and
 every operation is bounds-checked against the window.
 
 BytesSource (images in RAM or in host files) lives in ovl.flash_host,
-which a board never imports, and write_blocks (the agent's differential
-write of whole blocks) in ovl.flash_write, which only the agent's flash
-job imports; ovl.flash names both.  The simulator's power loss, PowerCut,
-is ovl_sim.simflash's.
+which a board never imports; ovl.flash.BytesSource still names it.  The
+simulator's power loss, PowerCut, is ovl_sim.simflash's.
 """
 
 
 def __getattr__(name):
-    # parts a board's mount never uses, imported when first named
     if name == "BytesSource":
-        from ovl import flash_host as where
-    elif name == "write_blocks":
-        from ovl import flash_write as where
-    else:
-        raise AttributeError(name)
-    return getattr(where, name)
+        from ovl import flash_host
+        return getattr(flash_host, name)
+    raise AttributeError(name)
 
 
 class FlashError(OSError):
@@ -127,3 +121,28 @@ class Region(Flash):
 
     def sync(self):
         self.parent.sync()
+
+
+def write_blocks(flash, addr, data):
+    """Write `data` (whole erase blocks) at the block-aligned `addr`: each
+    block that does not already hold its bytes is erased, then programmed a
+    page at a time, skipping blank pages.  Returns how many blocks were
+    written (a differential flash writes only what changed)."""
+    erase = flash.erase_size
+    page = flash.page_size
+    if addr % erase or len(data) % erase:
+        raise FlashRuleError("write of 0x%x+%d is not whole erase blocks"
+                             % (addr, len(data)))
+    blank = b"\xff" * page
+    mv = memoryview(data)
+    written = 0
+    for off in range(0, len(data), erase):
+        if flash.read(addr + off, erase) == mv[off:off + erase]:
+            continue
+        flash.erase((addr + off) // erase)
+        for p in range(off, off + erase, page):
+            chunk = bytes(mv[p:p + page])
+            if chunk != blank:
+                flash.program(addr + p, chunk)
+        written += 1
+    return written

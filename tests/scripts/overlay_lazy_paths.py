@@ -16,7 +16,7 @@ from ovl.vfs import OvlVfs
 from ovl_sim.simflash import SimFlash
 
 LAZY = ("ovl.overlay.hostops", "ovl.overlay.truncate", "ovl.overlay.unlink",
-        "ovl.overlay.verbs", "ovl.flash_write")
+        "ovl.overlay.verbs")
 
 
 def loaded():
@@ -96,11 +96,5 @@ fs = OvlVfs(ovl)
 out["after a remount"] = [sorted(e[0] for e in fs.ilistdir("/etc")),
                           read(fs, "/etc/pw"), read(fs, "/etc/config"),
                           read(fs, "/new/a")]
-
-# the agent's block writer, named through ovl.flash
-from ovl.flash import write_blocks
-chip = SimFlash(1 << 14, 4096, 256)
-out["write_blocks"] = [write_blocks(chip, 4096, b"\x01" * 4096),
-                       write_blocks(chip, 4096, b"\x01" * 4096)]
 out["lazy at the end"] = loaded()
 report(out)
