@@ -130,3 +130,25 @@ def damage_name(store, ntype, prefix):
     if t[0] == "dir":
         return ": an entry of directory inode %d" % t[1]
     return ": inode %d" % t[1]
+
+
+def retire(store, b):
+    """Block b went bad: the block table retires it, the writer drops it."""
+    store.blocks.retire(b)
+    if store.wblock == b:
+        store.wblock = None
+        store.pending = bytearray()
+
+
+def discard(store, placed, bad):
+    """Nodes of a txn that will not commit (a block went bad under it,
+    or the space ran out): dead, their blocks hold garbage (but the bad
+    block, retired)."""
+    for nd in placed:
+        b = nd.addr // store.es
+        if b != bad:
+            store._kill(nd.addr, nd.size())
+            store.garbage_blocks.add(b)
+    store.pending = bytearray()
+    if store.wblock is not None:
+        store.pend_addr = store.wblock * store.es + store.wpos
