@@ -246,7 +246,7 @@ class LogStore:
         # function there takes the store first and is named as the
         # method, without the leading "_".
         if name in "_mend_header _resync _note_damage _damaged " \
-                "_damage_name _retire _discard".split():
+                "_damage_name _retire _discard _rescan_torn".split():
             from ovl.store import damage as where
         elif name in "gc _gc_one _pick_victim _collect _data_liveness " \
                 "_is_live _reclaimable _need _worth _usable free_bytes " \
@@ -256,6 +256,8 @@ class LogStore:
             from ovl.store import reset as where
         elif name in "_spill _index_stream".split():
             from ovl.store import stream as where
+        elif name in "fsck meta_keys".split():
+            from ovl.store import check as where
         else:
             raise AttributeError(name)
         fn = getattr(where, name.lstrip("_"))
@@ -512,12 +514,8 @@ class LogStore:
             if seen is not None:
                 # only the nodes pass 1 read (the remains of a cut may read
                 # differently now)
-                def visit_seen(nd):
-                    if nd.addr in seen:
-                        visit(nd)
-                seen = {a: 1 for a in seen}
-                self._scan(b, visit_seen)
-                seen = visit_seen = None
+                self._rescan_torn(b, seen, visit)
+                seen = None
             elif not summed[b] or fmt.read_summary(
                     self.blocks.read, b * es, es, self.data_start,
                     visit=visit) is None:
@@ -744,7 +742,7 @@ class LogStore:
             self.void_recs.append((addr, nsize))
         elif t == NODE_DATA:
             self._load(f[0])
-            self._holds(f[0], addr)
+            self.data_blocks.add(f[0], addr // self.es)
             roles = 1
             if nd.flags & F_TRUNC:
                 roles += 1
@@ -758,7 +756,7 @@ class LogStore:
                 self._trunc_add(f[0], [nd.ver, f[1] + f[2], addr, nsize])
         elif t == NODE_TRUNCATE:
             self._load(f[0])
-            self._holds(f[0], addr)
+            self.data_blocks.add(f[0], addr // self.es)
             self._trunc_add(f[0], [nd.ver, f[1], addr, nsize])
 
     def _stamp_add(self, ino, nd):
@@ -794,9 +792,6 @@ class LogStore:
             from ovl.store.damage import settle_damage
             settle_damage(self)
 
-    def _holds(self, ino, addr):
-        self.data_blocks.add(ino, addr // self.es)
-
     def _counts(self, nd):
         """Is a node on flash part of the committed state (at run time)?
         (A provisional node gets its replay position, eff, on the way.)"""
@@ -824,15 +819,15 @@ class LogStore:
                 self.loaded.remove(ino)
                 self.loaded.append(ino)
             return
-        inode = self._live_inode(ino)
+        birth = self.inodes.birth(ino)
         nodes = []
-        if inode is not None:
+        if birth is not None:
             for b in self.data_blocks.blocks(ino):
                 for nd in self._block_nodes(b)[0]:
                     if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) \
                             and nd.fields is not None \
                             and nd.fields[0] == ino and self._counts(nd) \
-                            and nd.eff >= inode[1] \
+                            and nd.eff >= birth \
                             and self._counts(nd):
                         nodes.append(nd)
         nodes.sort(key=replay_key)   # as mount replays (index.py)
@@ -875,23 +870,17 @@ class LogStore:
         for t in self.truncs.pop(ino, None) or ():
             self.roles.pop(t[2], None)
 
-    def _live_inode(self, ino):
-        """(ino, birth) of a live inode (birth: the version that created
-        it), or None."""
-        birth = self.inodes.birth(ino)
-        return None if birth is None else (ino, birth)
-
     def _settle_mount(self, data):
         """After mount indexing: replay data per inode in version order,
         drop what belongs to no live inode, and tombstones nothing needs."""
         for ino, nodes in data.per_inode(self.inodes, self.streams):
-            inode = self._live_inode(ino)
-            if inode is None:
+            birth = self.inodes.birth(ino)
+            if birth is None:
                 for nd in nodes:
                     self._kill(nd.addr, nd.size())
                 continue
             for nd in nodes:            # in replay_key order
-                if nd.eff < inode[1]:
+                if nd.eff < birth:
                     self._kill(nd.addr, nd.size())
                 else:
                     self._index(nd)
@@ -916,23 +905,23 @@ class LogStore:
                 del self.inodes[ino]
         ents = self.entries
         for ino in list(ents.heads):
-            inode = self._live_inode(ino)
+            birth = self.inodes.birth(ino)
             for r in ents.rows(ino):
                 rec = ents.rec(r)
-                if self._stale(inode, rec):
+                if self._stale(birth, rec):
                     ents.drop(r, ino)
         for ino in list(self.meta):
-            inode = self._live_inode(ino)
+            birth = self.inodes.birth(ino)
             sub = self.meta[ino]
             for key in list(sub):
-                if self._stale(inode, sub[key]):
+                if self._stale(birth, sub[key]):
                     del sub[key]
             if not sub:
                 del self.meta[ino]
         for ino in list(self.links):
-            inode = self._live_inode(ino)
+            birth = self.inodes.birth(ino)
             rec = self.links[ino]
-            if inode is None or rec[1] < inode[1]:
+            if birth is None or rec[1] < birth:
                 self._kill(rec[2], rec[3])
                 del self.links[ino]
         self._settle_damage()
@@ -945,7 +934,7 @@ class LogStore:
             for r in ents.rows(parent):
                 rec = ents.rec(r)
                 f = ents.fields(r, None) if rec[0] is True else None
-                if f is not None and self._live_inode(f[1]) is None and \
+                if f is not None and self.inodes.birth(f[1]) is None and \
                         ("inode", f[1]) not in self.damaged:
                     self.repairs.append("dropped dirent %r in dir %d: inode"
                                         " %d missing" % (f[2], parent, f[1]))
@@ -960,11 +949,11 @@ class LogStore:
             self._drop_voids()
         self._drop_reset_if_done()
 
-    def _stale(self, inode, rec):
-        """At mount: is this entry or metadata record of inode (None: not
-        live) dead (killed then)?  Older than the inode, or a tombstone
-        no older node needs."""
-        if inode is None or rec[1] < inode[1] or \
+    def _stale(self, birth, rec):
+        """At mount: is this entry or metadata record of an inode born at
+        version birth (None: not live) dead (killed then)?  Older than
+        the inode, or a tombstone no older node needs."""
+        if birth is None or rec[1] < birth or \
                 (rec[0] is None and rec[4] == 0):
             self._kill(rec[2], rec[3])
             return True
@@ -1227,11 +1216,6 @@ class LogStore:
             raise compat.oserror(compat.EINVAL, "inode %d is not a symlink"
                                  % ino)
         return rec[0].decode()
-
-    def meta_keys(self, ino):
-        """The meta keys set on ino (str), sorted (fsck lists indexes)."""
-        m = self.meta.get(ino) or {}
-        return sorted(k.decode() for k, rec in m.items() if rec[0] is not None)
 
     def get_meta(self, ino, key):
         m = self.meta.get(ino)
@@ -1585,11 +1569,6 @@ class LogStore:
             from ovl.store import checkpoint
             checkpoint.at_sync(self)    # when the log moved on enough
         self.flash.sync()
-
-    def fsck(self):
-        # imported here: a board that never runs fsck never loads it
-        from ovl.store.check import check
-        return check(self)
 
 
 class _Writer:

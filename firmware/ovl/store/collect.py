@@ -402,7 +402,7 @@ def moved(store, nd, new):
     new_addr = new.addr
     nsize = new.size()
     if t == NODE_DATA or t == NODE_TRUNCATE:
-        store._holds(f[0], new_addr)
+        store.data_blocks.add(f[0], new_addr // store.es)
         st = store.streams.get(nd.txn) if nd.flags & F_PROV else None
         nb = new_addr // store.es
         if st is not None and nb not in st[_STREAM_BLOCKS]:

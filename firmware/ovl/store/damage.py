@@ -10,11 +10,27 @@ import struct
 
 from ovl.store.format import (
     NODE_HDR_SIZE, NODE_HDR_WIDE, NODE_MAGIC, NODE_INODE, NODE_DELETE,
-    NODE_DIRENT, NODE_SYMLINK, NODE_META, DIRENT_PREFIX, KEY_PREFIX,
-    META_PREFIX, CorruptError, align, damage_target, header_fields,
+    NODE_DIRENT, NODE_DATA, NODE_TRUNCATE, NODE_SYMLINK, NODE_META,
+    DIRENT_PREFIX, KEY_PREFIX,
+    META_PREFIX, CorruptError, align, header_fields,
     protected_len, unpack_block_header, unpack_node_header)
 
 HEADER_DAMAGE = -1     # damage list "type" of a mended block header
+
+
+# What a damaged node damaged, from its key prefix: the inode whose
+# attributes, data, target or metadata it held, or the directory whose
+# entry it was.  None when the type says nothing (voids, commits, resets).
+def damage_target(ntype, prefix):
+    if len(prefix) < 4:
+        return None
+    n = struct.unpack("<I", prefix[:4])[0]
+    if ntype in (NODE_INODE, NODE_DELETE, NODE_DATA, NODE_TRUNCATE,
+                 NODE_SYMLINK, NODE_META):
+        return ("inode", n)
+    if ntype == NODE_DIRENT:
+        return ("dir", n)
+    return None
 
 
 def mend_header(store, b, raw):
@@ -95,8 +111,8 @@ def settle_damage(store):
         if target is None:
             continue
         kind, n = target
-        owner = store._live_inode(n)
-        birth = owner[1] if owner is not None else 0
+        owner = store.inodes.birth(n)
+        birth = owner or 0
         if ntype == NODE_INODE or ntype == NODE_DELETE:
             rec = store.inodes.get(n)
             hit = rec is None or rec[1] < ver
@@ -152,3 +168,15 @@ def discard(store, placed, bad):
     store.pending = bytearray()
     if store.wblock is not None:
         store.pend_addr = store.wblock * store.es + store.wpos
+
+
+def rescan_torn(store, b, seen, visit):
+    """Mount's second pass over block b, which holds the remains of a cut:
+    only the nodes at the addresses seen (what the first pass read) go to
+    visit (those remains may read differently now)."""
+    seen = {a: 1 for a in seen}
+
+    def visit_seen(nd):
+        if nd.addr in seen:
+            visit(nd)
+    store._scan(b, visit_seen)

@@ -357,21 +357,6 @@ def keep_len(ntype, blen):
     return blen if blen <= SUMMARY_KEEP_MAX else min(blen, KEY_PREFIX)
 
 
-# What a damaged node damaged, from its key prefix: the inode whose
-# attributes, data, target or metadata it held, or the directory whose
-# entry it was.  None when the type says nothing (voids, commits, resets).
-def damage_target(ntype, prefix):
-    if len(prefix) < 4:
-        return None
-    n = struct.unpack("<I", prefix[:4])[0]
-    if ntype in (NODE_INODE, NODE_DELETE, NODE_DATA, NODE_TRUNCATE,
-                 NODE_SYMLINK, NODE_META):
-        return ("inode", n)
-    if ntype == NODE_DIRENT:
-        return ("dir", n)
-    return None
-
-
 class Node:
     """One node of a block: where it is, its header fields, its parsed body
     (fields) and the body bytes a summary keeps of it (keep).  A damaged
