@@ -246,15 +246,18 @@ class LogStore:
         # function there takes the store first and is named as the
         # method, without the leading "_".
         if name in "_mend_header _resync _note_damage _damaged " \
-                "_damage_name _retire _discard _rescan_torn".split():
+                "_damage_name _retire _discard _rescan_torn _settle_damage " \
+                "_check_damage _drop_voids _void_items".split():
             from ovl.store import damage as where
         elif name in "gc _gc_one _pick_victim _collect _data_liveness " \
                 "_is_live _reclaimable _need _worth _usable free_bytes " \
-                "statvfs counters _gc_until_fits _writable".split():
+                "statvfs counters _gc_until_fits _writable " \
+                "_restore_reserve".split():
             from ovl.store import collect as where
-        elif name in "reset _apply_reset _reset_needed".split():
+        elif name in "reset _apply_reset _reset_needed " \
+                "_drop_reset_if_done".split():
             from ovl.store import reset as where
-        elif name in "_spill _index_stream".split():
+        elif name in "_spill _index_stream _end_stream".split():
             from ovl.store import stream as where
         elif name in "fsck meta_keys".split():
             from ovl.store import check as where
@@ -786,12 +789,6 @@ class LogStore:
         del self.stamps[ino]
         self._role_dead(st[_STAMP_ADDR], st[_STAMP_NSIZE])
 
-    def _settle_damage(self):
-        # only a mount that found damage loads what settles it
-        if self.damage:
-            from ovl.store.damage import settle_damage
-            settle_damage(self)
-
     def _counts(self, nd):
         """Is a node on flash part of the committed state (at run time)?
         (A provisional node gets its replay position, eff, on the way.)"""
@@ -924,7 +921,8 @@ class LogStore:
             if birth is None or rec[1] < birth:
                 self._kill(rec[2], rec[3])
                 del self.links[ino]
-        self._settle_damage()
+        if self.damage:     # only a mount that found some settles it
+            self._settle_damage()
         # a dirent naming an inode that does not exist can only come from
         # damage: drop it (fsck reports it) rather than hand out a dead ino
         # -- unless the damage is known: that inode answers EIO instead.
@@ -945,9 +943,10 @@ class LogStore:
             if ino > top:
                 top = ino
         self.next_ino = max(top + 1, ROOT_INO + 1)
-        if not self.garbage_blocks:
+        if self.void_recs and not self.garbage_blocks:
             self._drop_voids()
-        self._drop_reset_if_done()
+        if self.reset_rec is not None:
+            self._drop_reset_if_done()
 
     def _stale(self, birth, rec):
         """At mount: is this entry or metadata record of an inode born at
@@ -958,11 +957,6 @@ class LogStore:
             self._kill(rec[2], rec[3])
             return True
         return False
-
-    def _drop_voids(self):
-        for addr, nsize in self.void_recs:
-            self._kill(addr, nsize)
-        self.void_recs = []
 
     # ----- data extents ---------------------------------------------------
     # extents[ino] is the visible map: sorted, non-overlapping pieces
@@ -1101,17 +1095,9 @@ class LogStore:
 
     # ===== reading ========================================================
 
-    def _check_damage(self, kind, n):
-        """EIO when a damaged node took what (kind, n) names."""
-        if self.damaged:
-            why = self.damaged.get((kind, n))
-            if why is not None:
-                raise compat.oserror(compat.EIO, "%s %d: damaged on flash"
-                                     " (%s)" % ("directory" if kind == "dir"
-                                                else "inode", n, why))
-
     def get(self, ino):
-        self._check_damage("inode", ino)
+        if self.damaged:
+            self._check_damage("inode", ino)
         rec = self.inodes.get(ino)
         if rec is None or rec[0] is None:
             return None
@@ -1162,11 +1148,13 @@ class LogStore:
         """The ino (or WHITEOUT) dir_ino names name, or None.  Reads the
         dirent node of each entry whose name hash matches (one, unless
         two names collide) to compare names; EIO if it is damaged."""
-        self._check_damage("dir", dir_ino)
+        if self.damaged:
+            self._check_damage("dir", dir_ino)
         if dir_ino not in self.entries.heads:
             return None
         rec = self.entries.get((dir_ino, _key_bytes(name)))
-        self._check_damage("dir", dir_ino)     # the read may have found some
+        if self.damaged:
+            self._check_damage("dir", dir_ino)     # the read may have found some
         if rec is None or rec[0] is not True:
             return None if rec is None else rec[0]
         return self.entries.f[1]    # the dirent node the match read
@@ -1175,7 +1163,8 @@ class LogStore:
         """(name, ino or WHITEOUT) of dir_ino's entries in name order; the
         names are read from flash, one dirent node each, all of them
         before the first is handed out (to sort them)."""
-        self._check_damage("dir", dir_ino)
+        if self.damaged:
+            self._check_damage("dir", dir_ino)
         ents = self.entries
         out = []
         for r in ents.rows(dir_ino):
@@ -1185,7 +1174,8 @@ class LogStore:
                 if f is None:
                     break
                 out.append((f[2], f[1] if v is True else v))
-        self._check_damage("dir", dir_ino)
+        if self.damaged:
+            self._check_damage("dir", dir_ino)
         out.sort(key=lambda item: item[0])
         return ((name.decode(), v) for name, v in out)
 
@@ -1210,7 +1200,8 @@ class LogStore:
         return None
 
     def readlink(self, ino):
-        self._check_damage("inode", ino)
+        if self.damaged:
+            self._check_damage("inode", ino)
         rec = self.links.get(ino)
         if rec is None:
             raise compat.oserror(compat.EINVAL, "inode %d is not a symlink"
@@ -1429,13 +1420,6 @@ class LogStore:
                 raise
         raise compat.oserror(compat.EIO, "no good block left to write")
 
-    def _void_items(self):
-        """_fits items for the NODE_VOID the next txn carries, if any."""
-        if self.pending_void is None:
-            return []
-        return [(self._nsize(fmt.VOID_BODY_SIZE) +
-                 self._esize(NODE_VOID, fmt.VOID_BODY_SIZE), 0)]
-
     def _fits(self, items, keep):
         """Could these nodes be written without GC?  items: (fixed bytes,
         splittable payload bytes) per node, summary entries included."""
@@ -1475,19 +1459,10 @@ class LogStore:
     def _make_room(self, items, keep, bounded=True):
         """GC until items fit, or ENOSPC.  bounded: only blocks whose
         collection stays within the GC bound (see _worth)."""
-        self._restore_reserve()
+        if not self.blocks.count(FREE):
+            self._restore_reserve()
         if not self._fits(items, keep):
             self._gc_until_fits(items, keep, bounded)
-
-    def _restore_reserve(self):
-        """Collect until GC has a free block to copy into again.  A cut
-        during a collection that took the last one can leave none (a block
-        going bad too); what a cut leaves can always be collected without
-        one (docs/STORE.md, "Garbage collection"), and must be before
-        writes eat the open block's room."""
-        for _ in range(self.nblocks):
-            if self.blocks.count(FREE) or not self._gc_one(for_space=True):
-                return
 
     def _place(self, ops, txn, keep, prov=False):
         def produce(w):
@@ -1500,26 +1475,15 @@ class LogStore:
                     w.node(t, body)
         return self._write_nodes(produce, txn, keep, prov)
 
-    def _end_stream(self, txn_obj, committed):
-        """The txn owning provisional nodes ended: unpin their blocks; if
-        it did not commit they are dead space."""
-        for nd in txn_obj.spilled:
-            b = nd.addr // self.es
-            n = self.pins.get(b, 0) - 1
-            if n > 0:
-                self.pins[b] = n
-            else:
-                self.pins.pop(b, None)
-            if not committed:
-                self._kill(nd.addr, nd.size())
-        txn_obj.spilled = []
-
     def _commit(self, txn_obj):
         ops = txn_obj._nodes()
         if not ops:
-            self._end_stream(txn_obj, False)
+            if txn_obj.spilled:
+                self._end_stream(txn_obj, False)
             return
-        items = self._void_items() + self._items(ops)
+        items = self._items(ops)
+        if self.pending_void is not None:
+            items += self._void_items()
         keep = RESERVED_BLOCKS - 1 if txn_obj._shrinks() else RESERVED_BLOCKS
         shrinks = keep < RESERVED_BLOCKS
         self._make_room(items, keep, not shrinks)
@@ -1553,14 +1517,8 @@ class LogStore:
                     self.next_ino = nd.fields[0] + 1
         finally:
             self.indexing = None
-            self._end_stream(txn_obj, True)
-
-    def _drop_reset_if_done(self):
-        """The RESET node is dead once no other block holds older nodes."""
-        if self.reset_rec is not None and \
-                not self._reset_needed(self.reset_rec[1]):
-            self._kill(self.reset_rec[1], self.reset_rec[2])
-            self.reset_rec = None
+            if txn_obj.spilled:
+                self._end_stream(txn_obj, True)
 
     # ===== reset, sync, statistics ========================================
 
@@ -1949,7 +1907,8 @@ class Txn:
         try:
             self.store._commit(self)
         except BaseException:
-            self.store._end_stream(self, False)   # its nodes are dead space
+            if self.spilled:    # its nodes are dead space
+                self.store._end_stream(self, False)
             raise
 
     def abort(self):
@@ -1957,5 +1916,6 @@ class Txn:
             return
         self.done = True
         self.ops = []
-        self.store._end_stream(self, False)
+        if self.spilled:
+            self.store._end_stream(self, False)
 

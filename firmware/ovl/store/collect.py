@@ -173,7 +173,8 @@ def collect(store, b, bounded=False):
         store.stats["gc_refused"] += 1
         return False
     if live:
-        items = store._void_items() + \
+        items = (store._void_items() if store.pending_void is not None
+                 else []) + \
             [(nd.size() + store._esize(nd.type, nd.blen) +
               (4 if store._wide() and not nd.flags & F_WIDE else 0), 0)
              for nd in live]
@@ -489,4 +490,17 @@ def forget_block(store, nodes, b):
                 del store.streams[sid]
     if not store.garbage_blocks and store.void_recs:
         store._drop_voids()
-    store._drop_reset_if_done()
+    if store.reset_rec is not None:
+        store._drop_reset_if_done()
+
+
+def restore_reserve(store):
+    """Collect until GC has a free block to copy into again.  A cut
+    during a collection that took the last one can leave none (a block
+    going bad too); what a cut leaves can always be collected without
+    one (docs/STORE.md, "Garbage collection"), and must be before
+    writes eat the open block's room (store._make_room calls this when
+    no block is free)."""
+    for _ in range(store.nblocks):
+        if store.blocks.count(FREE) or not gc_one(store, for_space=True):
+            return

@@ -1,18 +1,22 @@
-"""Damage on flash: what the store does with nodes and block headers that
-fail their checks.  A healthy store's mount, reads and writes never run
-this: it is imported at first use, through LogStore.__getattr__ (and
-LogStore._settle_damage when a mount found damage), so a board's mount
-path does not carry it (docs/FIT.md, "Code size and import heap").
-Each function takes the LogStore first and is its method of the same
-name with a leading underscore (store._note_damage(nd, what) ...)."""
+"""Damage on flash and the remains of a cut: what the store does with
+nodes and block headers that fail their checks, a block that goes bad,
+a torn tail and the voids that record the txn ids a cut may have used.
+A healthy store's mount, reads and writes never run this: it is
+imported at first use, through LogStore.__getattr__ (the store calls
+in only once it knows of damage, a cut or a bad block), so a board's
+mount path does not carry it (docs/STORE.md, "Code layout").  Each
+function takes the LogStore first and is its method of the same name
+with a leading underscore (store._note_damage(nd, what) ...)."""
 
 import struct
 
+from ovl import compat
 from ovl.store.format import (
     NODE_HDR_SIZE, NODE_HDR_WIDE, NODE_MAGIC, NODE_INODE, NODE_DELETE,
     NODE_DIRENT, NODE_DATA, NODE_TRUNCATE, NODE_SYMLINK, NODE_META,
     DIRENT_PREFIX, KEY_PREFIX,
-    META_PREFIX, CorruptError, align, header_fields,
+    META_PREFIX, VOID_BODY_SIZE, NODE_VOID, CorruptError, align,
+    header_fields,
     protected_len, unpack_block_header, unpack_node_header)
 
 HEADER_DAMAGE = -1     # damage list "type" of a mended block header
@@ -180,3 +184,27 @@ def rescan_torn(store, b, seen, visit):
         if nd.addr in seen:
             visit(nd)
     store._scan(b, visit_seen)
+
+
+def check_damage(store, kind, n):
+    """EIO when a damaged node took what (kind, n) names (the store
+    calls this only once it knows of some damage)."""
+    why = store.damaged.get((kind, n))
+    if why is not None:
+        raise compat.oserror(compat.EIO, "%s %d: damaged on flash (%s)" % (
+            "directory" if kind == "dir" else "inode", n, why))
+
+
+def drop_voids(store):
+    """The NODE_VOIDs a cut made are dead once no block holds garbage
+    (the nodes of the txns they void are gone)."""
+    for addr, nsize in store.void_recs:
+        store._kill(addr, nsize)
+    store.void_recs = []
+
+
+def void_items(store):
+    """_fits items for the NODE_VOID the next txn carries after a cut
+    (store.pending_void)."""
+    return [(store._nsize(VOID_BODY_SIZE) +
+             store._esize(NODE_VOID, VOID_BODY_SIZE), 0)]

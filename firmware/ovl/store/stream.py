@@ -157,3 +157,19 @@ def _view_put(view, start, end, src, s0):
         out.append([start, end, src, s0])
     out.sort(key=lambda p: p[0])
     return out
+
+
+def end_stream(store, txn_obj, committed):
+    """The txn owning provisional nodes ended: unpin their blocks; if
+    it did not commit they are dead space (the store calls this only
+    for a txn that spilled)."""
+    for nd in txn_obj.spilled:
+        b = nd.addr // store.es
+        n = store.pins.get(b, 0) - 1
+        if n > 0:
+            store.pins[b] = n
+        else:
+            store.pins.pop(b, None)
+        if not committed:
+            store._kill(nd.addr, nd.size())
+    txn_obj.spilled = []
