@@ -465,9 +465,15 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                 struct.unpack_from(SUMMARY_ENTRY, body, pos)
             pos += SUMMARY_ENTRY_SIZE
             if flags & SUM_AT:
-                at = struct.unpack_from(SUMMARY_AT, body, pos)[0]
+                o = struct.unpack_from(SUMMARY_AT, body, pos)[0]
                 pos += 4
                 flags &= ~SUM_AT
+                if o < at:
+                    # the writer lists nodes in log order: one starting
+                    # inside the previous is no summary it wrote (and
+                    # would count bytes twice in the block's dead bytes)
+                    return None
+                at = o
             if flags & F_WIDE:
                 vhi, thi = struct.unpack_from(SUMMARY_WIDE, body, pos)
                 ver |= vhi << 32
