@@ -1396,7 +1396,7 @@ class LogStore:
                     w.node(NODE_VOID, struct.pack(fmt.VOID_BODY, void[0],
                                                   void[1], fmt.NO_BLOCK))
                 produce(w)
-                w.finish()
+                w._release(F_COMMIT)     # the last node commits
                 self._flush(True)
                 if self.prog_unit > 4 and self.wblock is not None:
                     end = min(fmt.align(self.wpos, self.prog_unit), self.log_end)
@@ -1542,15 +1542,6 @@ class _Writer:
         self.placed = []
         self.held = None
 
-    def _ensure(self, ntype, blen):
-        s = self.s
-        need = s._nsize(blen) + s._esize(ntype, blen)
-        if s.wblock is None or s._room() < need:
-            s._open_block(self.keep)
-            if s._room() < need:
-                raise compat.oserror(compat.EFBIG, "node of %d bytes does not"
-                                     " fit an erase block" % need)
-
     def _hold(self, ntype, body, blen, ver, fields, keep, raw=None,
               flags=0, txn=None):
         self._release(0)
@@ -1568,14 +1559,20 @@ class _Writer:
             flags |= F_PROV
         if flags & F_PROV:
             flags &= ~F_COMMIT    # a stream commits with its NODE_COMMIT
-        self._ensure(ntype, blen)
+        s = self.s
+        need = s._nsize(blen) + s._esize(ntype, blen)
+        if s.wblock is None or s._room() < need:
+            s._open_block(self.keep)
+            if s._room() < need:
+                raise compat.oserror(compat.EFBIG, "node of %d bytes does not"
+                                     " fit an erase block" % need)
         if raw is None:
             raw = fmt.pack_node(ntype, flags, ver, txn, body)
         else:
             raw = fmt.restamp(raw, txn, flags)
-        flags = raw[3]          # fmt.F_WIDE as the counters needed
+        flags = raw[3]          # F_WIDE as the counters needed
         nd = fmt.Node(0, ntype, flags, blen, ver, txn, fields, keep)
-        nd.addr = self.s._emit(raw, nd)
+        nd.addr = s._emit(raw, nd)
         self.placed.append(nd)
 
     def node(self, ntype, body, birth_at=None):
@@ -1623,9 +1620,6 @@ class _Writer:
                        (ino, off + pos, k, stamp if flags & F_STAMP else None),
                        head, flags=flags)
             pos += k
-
-    def finish(self):
-        self._release(F_COMMIT)
 
 
 class Txn:

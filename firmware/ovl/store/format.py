@@ -294,18 +294,9 @@ def data_prefix(flags):
     return DATA_PREFIX
 
 
-def parse_len(ntype, flags, blen):
-    """Bytes of a body parse_body needs: a data node's prefix (and stamp),
-    every other node's whole body (a checkpoint piece: none, the index
-    never reads one)."""
-    if ntype == NODE_CHECKPOINT:
-        return 0
-    return data_prefix(flags) if ntype == NODE_DATA else blen
-
-
 def parse_body(ntype, body, blen, flags=0):
-    """The fields of a node body (of a data node only parse_len bytes are
-    needed; blen is the full body length).  A data node gives (ino, offset,
+    """The fields of a node body (of a data node only its prefix and stamp,
+    data_prefix(flags) bytes, are needed; blen is the full body length).  A data node gives (ino, offset,
     length, stamp) with stamp (mtime, ctime) or None."""
     if ntype == NODE_INODE:
         return struct.unpack(INODE_BODY, body)
@@ -494,7 +485,11 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                 ntype != NODE_COMMIT and ntype != NODE_RESET
             if not (reuse and headers_only):
                 keep = full = bytes(body[pos - klen:pos])
-                need = parse_len(ntype, flags, blen)
+                # bytes parse_body needs: a data node's prefix (and stamp),
+                # every other body whole (a checkpoint piece: none, the
+                # index never reads one)
+                need = 0 if ntype == NODE_CHECKPOINT else \
+                    data_prefix(flags) if ntype == NODE_DATA else blen
                 if klen < need and not headers_only:
                     # a stamp (under the header CRC) or a whole body the
                     # summary does not carry: a size must never come from
