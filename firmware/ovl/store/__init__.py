@@ -14,31 +14,13 @@ import struct
 from ovl import compat
 from ovl.compat import crc32, const
 from ovl.flash import BadBlockError
+from ovl.store import format as fmt
 from ovl.store.format import (
-    BLOCK_HDR_SIZE, NODE_HDR_SIZE, NODE_HDR_WIDE, F_COMMIT, F_TRUNC, F_STAMP, F_KEPT,
-    CorruptError,
-    NotFormattedError, BlockCountError, NODE_INODE, NODE_DELETE, NODE_DIRENT,
-    NODE_DATA,
-    NODE_TRUNCATE, NODE_SYMLINK, NODE_META, NODE_VOID, NODE_RESET,
-    NODE_SUMMARY, INODE_BODY, DELETE_BODY, DIRENT_BODY, DIRENT_REMOVED,
-    DIRENT_WHITEOUT, DATA_BODY, DATA_PREFIX, STAMP_BODY, STAMP_SIZE,
-    STAMP1_BODY, STAMP1_SIZE, F_ONETIME, F_PROV, NODE_COMMIT, COMMIT_BODY,
-    VOID_BODY_SIZE, NO_BLOCK, header_fields,
-    node_from,
-    TRUNCATE_BODY, SYMLINK_BODY,
-    META_BODY, META_DELETED, VOID_BODY,
-    NAME_MAX, SYMLINK_MAX, META_KEY_MAX,
-    META_VALUE_MAX, SUMMARY_TAIL_SIZE, SUMMARY_TAIL, SUMMARY_MAGIC,
-    INODE_BODY_SIZE,
-    align, node_size,
-    unpack_block_header, pack_node, unpack_node_header, restamp, F_WIDE,
-    hdr_size, data_at,
-    parse_body, keep_len, data_prefix, summary_entry_size, Node,
-    SummaryBuilder,
-    read_summary)
+    NODE_INODE, NODE_DIRENT, NODE_DATA, NODE_TRUNCATE, NODE_VOID, NODE_RESET,
+    NODE_COMMIT, F_COMMIT, F_TRUNC, F_STAMP, F_PROV, CorruptError)
 from ovl.store.blocks import Blocks, FREE, OPEN, FULL, UNKNOWN
 from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
-                             replay_key, WHITEOUT_VALUE, NOLDER_MAX)
+                             replay_key, WHITEOUT_VALUE)
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -46,23 +28,17 @@ F_OPAQUE = 0x0001      # Inode.flags: an opaque directory (hides the lower)
 
 RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
                        # may take one, GC the last (so it always progresses)
-SHRINK_BYTES = 1024    # the most a txn that may take the reserve writes
-GC_ERASE_BYTES = 1024  # GC erases a block only to free at least a KiB (half a
-                       # block's log on blocks under 2 KiB): once written,
-                       # the freed space pays for it (WA <= 4, <= 1 erase
-                       # per KiB written)
-VOID_MARGIN = 16       # txn ids skipped after a crash (see _mount)
-EXTENT_CACHE = 8       # files whose extent maps stay in RAM
-INODE_CACHE = 16       # inodes whose attributes stay in RAM
-VERIFIED = 8           # data nodes whose CRCs a read remembers as checked
-TXN_RAM = 4096         # data bytes a Txn holds before it streams them to
-                       # flash as provisional nodes
-
-# block states
-
-INODE_ATTRS = ("mode", "uid", "gid", "mtime", "ctime", "size", "nlink",
-               "flags", "rdev")
-
+_SHRINK_BYTES = const(1024)  # the most a txn that may take the reserve writes
+# GC erases a block only to free at least a KiB (half a block's log on
+# blocks under 2 KiB): once written, the freed space pays for it (WA <= 4,
+# <= 1 erase per KiB written)
+_GC_ERASE_BYTES = const(1024)
+_VOID_MARGIN = const(16)     # txn ids skipped after a crash (see _mount)
+EXTENT_CACHE = 8             # files whose extent maps stay in RAM
+_INODE_CACHE = const(16)     # inodes whose attributes stay in RAM
+_VERIFIED = const(8)         # data nodes whose CRCs a read remembers as checked
+_TXN_RAM = const(4096)       # data bytes a Txn holds before it streams them
+                             # to flash as provisional nodes
 
 FF4 = b"\xff\xff\xff\xff"
 # Fields of the records kept per committed stream (store.streams: txn id
@@ -85,7 +61,7 @@ def stamp_size(stamp):
     """Bytes a stamp (mtime, ctime) or None takes in a data node."""
     if stamp is None:
         return 0
-    return STAMP1_SIZE if stamp[0] == stamp[1] else STAMP_SIZE
+    return fmt.STAMP1_SIZE if stamp[0] == stamp[1] else fmt.STAMP_SIZE
 
 
 
@@ -128,7 +104,7 @@ def _key_bytes(key):
 
 def _name_bytes(name):
     raw = name.encode() if isinstance(name, str) else bytes(name)
-    if not raw or len(raw) > NAME_MAX:
+    if not raw or len(raw) > fmt.NAME_MAX:
         raise compat.oserror(compat.ENAMETOOLONG if raw else compat.EINVAL,
                              repr(name))
     if b"/" in raw or b"\x00" in raw or raw in (b".", b".."):
@@ -145,7 +121,7 @@ def _u32(value, what):
 
 class LogStore:
     extent_cache = EXTENT_CACHE     # tests set 1 to evict on every use
-    txn_ram = TXN_RAM               # data bytes a Txn holds before spilling
+    txn_ram = _TXN_RAM               # data bytes a Txn holds before spilling
 
     def __init__(self, flash, readonly=False, checkpoints=True):
         self.flash = flash
@@ -159,8 +135,8 @@ class LogStore:
         # NAND takes few partial programs per page: every program there
         # starts on a page boundary and a commit pads to the next page.
         self.prog_unit = flash.page_size if flash.kind == "nand" else 4
-        self.data_start = align(BLOCK_HDR_SIZE, self.prog_unit)
-        self.log_end = self.es - SUMMARY_TAIL_SIZE
+        self.data_start = fmt.align(fmt.BLOCK_HDR_SIZE, self.prog_unit)
+        self.log_end = self.es - fmt.SUMMARY_TAIL_SIZE
         if self.nblocks < RESERVED_BLOCKS + 3:
             raise ValueError("log store needs at least %d erase blocks, flash"
                              " has %d" % (RESERVED_BLOCKS + 3, self.nblocks))
@@ -172,9 +148,9 @@ class LogStore:
         self.reset_rec = None        # (ver, addr, nsize) of the NODE_RESET
         self.pending_void = None     # (first, last) to record in next commit
         # ino -> (True|None, ver, addr, nsize, nolder), packed; attributes
-        # are read from flash (the last INODE_CACHE used are kept)
+        # are read from flash (the last _INODE_CACHE used are kept)
         self.inodes = InodeTable()
-        self.inode_cache = {}        # ino -> (addr, INODE_BODY fields)
+        self.inode_cache = {}        # ino -> (addr, fmt.INODE_BODY fields)
         self.inode_lru = []          # its inos, least recently used first
         # (parent, name bytes) -> (ino|WHITEOUT|None, ver, addr, nsize,
         # nolder), packed; the names are read from flash
@@ -229,7 +205,7 @@ class LogStore:
                              self.stats)
         # an erase must free a KiB (half a block's log on small blocks,
         # where a KiB does not even fill one)
-        self.erase_cost = min(GC_ERASE_BYTES,
+        self.erase_cost = min(_GC_ERASE_BYTES,
                               (self.log_end - self.data_start) // 2)
 
     # ===== erase and retire: the block table's, then the caches' ========
@@ -247,12 +223,6 @@ class LogStore:
                 del self.inode_cache[ino]
                 self.inode_lru.remove(ino)
         return True
-
-    def _retire(self, b):
-        self.blocks.retire(b)
-        if self.wblock == b:
-            self.wblock = None
-            self.pending = bytearray()
 
     def _kill(self, addr, nsize):
         if not self.replaying:
@@ -276,16 +246,21 @@ class LogStore:
         # function there takes the store first and is named as the
         # method, without the leading "_".
         if name in "_mend_header _resync _note_damage _damaged " \
-                "_damage_name".split():
+                "_damage_name _retire _discard _rescan_torn _settle_damage " \
+                "_check_damage _drop_voids _void_items".split():
             from ovl.store import damage as where
         elif name in "gc _gc_one _pick_victim _collect _data_liveness " \
                 "_is_live _reclaimable _need _worth _usable free_bytes " \
-                "statvfs counters _gc_until_fits _writable".split():
+                "statvfs counters _gc_until_fits _writable " \
+                "_restore_reserve".split():
             from ovl.store import collect as where
-        elif name in "reset _apply_reset _reset_needed".split():
+        elif name in "reset _apply_reset _reset_needed " \
+                "_drop_reset_if_done".split():
             from ovl.store import reset as where
-        elif name in "_spill _index_stream".split():
+        elif name in "_spill _index_stream _end_stream".split():
             from ovl.store import stream as where
+        elif name in "fsck meta_keys".split():
+            from ovl.store import check as where
         else:
             raise AttributeError(name)
         fn = getattr(where, name.lstrip("_"))
@@ -303,7 +278,7 @@ class LogStore:
         s.next_ver = s.next_txn = first_counter
         for b in range(s.nblocks):
             try:
-                hdr = unpack_block_header(flash.read(b * s.es, BLOCK_HDR_SIZE))
+                hdr = fmt.unpack_block_header(flash.read(b * s.es, fmt.BLOCK_HDR_SIZE))
             except CorruptError:
                 hdr = None
             if hdr is not None:
@@ -338,8 +313,8 @@ class LogStore:
         es = self.es
         known = ec_sum = 0           # headers read, their erase counts
         for b in range(self.nblocks):
-            raw = self.blocks.read(b * es, BLOCK_HDR_SIZE)
-            hdr = unpack_block_header(raw)
+            raw = self.blocks.read(b * es, fmt.BLOCK_HDR_SIZE)
+            hdr = fmt.unpack_block_header(raw)
             if hdr is None:
                 hdr = self._mend_header(b, raw)
             if hdr is None:
@@ -353,13 +328,13 @@ class LogStore:
             if count != self.nblocks:
                 # a shorter copy would mount as a smaller store and lose
                 # the blocks cut off without a word
-                raise BlockCountError(self.nblocks, count)
+                raise fmt.BlockCountError(self.nblocks, count)
             self.blocks.ec[b] = ec
             self.blocks.state[b] = FULL
             known += 1
             ec_sum += ec
         if not known:
-            raise NotFormattedError("no log store on this flash (no block "
+            raise fmt.NotFormattedError("no log store on this flash (no block "
                                     "header found): format it first")
         mean = ec_sum // known
         for b in range(self.nblocks):
@@ -534,7 +509,7 @@ class LogStore:
             wsum = None
             if b == head and not torn and not summed[b] and \
                     end < self.log_end - 256:
-                wsum = SummaryBuilder(self.data_start)
+                wsum = fmt.SummaryBuilder(self.data_start)
             cur[:] = [b, b * es, end, wsum, 0]
             # padding and summaries are dead space from the start
             self.blocks.dead[b] = end - self.data_start
@@ -542,13 +517,9 @@ class LogStore:
             if seen is not None:
                 # only the nodes pass 1 read (the remains of a cut may read
                 # differently now)
-                def visit_seen(nd):
-                    if nd.addr in seen:
-                        visit(nd)
-                seen = {a: 1 for a in seen}
-                self._scan(b, visit_seen)
-                seen = visit_seen = None
-            elif not summed[b] or read_summary(
+                self._rescan_torn(b, seen, visit)
+                seen = None
+            elif not summed[b] or fmt.read_summary(
                     self.blocks.read, b * es, es, self.data_start,
                     visit=visit) is None:
                 if cur[4]:
@@ -589,7 +560,7 @@ class LogStore:
             # read differently on a later boot) stay discarded for good: the
             # next commit records a VOID over every txn id it could have
             # used, and writing continues in a fresh block.
-            self.next_txn = max(seen_max, commit_max) + VOID_MARGIN
+            self.next_txn = max(seen_max, commit_max) + _VOID_MARGIN
             self.pending_void = (commit_max + 1, self.next_txn - 1)
             self.void_ranges.append(self.pending_void)
         else:
@@ -613,7 +584,7 @@ class LogStore:
         is reported as damage; headers_only: see read_summary; again: the
         second read at mount (counted once); visit: see _scan."""
         if b != self.wblock:
-            got = read_summary(self.blocks.read, b * self.es, self.es,
+            got = fmt.read_summary(self.blocks.read, b * self.es, self.es,
                                self.data_start, headers_only, visit)
             if got is not None:
                 if not again:
@@ -651,23 +622,23 @@ class LogStore:
         limit = self.log_end
         closed = False
         raw = b""
-        while pos + NODE_HDR_SIZE <= limit:
+        while pos + fmt.NODE_HDR_SIZE <= limit:
             # the first 4 bytes say whether anything is there at all
             raw = self.blocks.read(base + pos, 4)
             if raw == FF4:
                 if pos % unit == 0:
                     break                   # the end of the log
-                pos = align(pos, unit)      # padding up to the next unit
+                pos = fmt.align(pos, unit)      # padding up to the next unit
                 continue
-            raw += self.blocks.read(base + pos + 4, NODE_HDR_SIZE - 4)
-            if raw[3] & F_WIDE:
-                raw += self.blocks.read(base + pos + NODE_HDR_SIZE,
-                                  NODE_HDR_WIDE - NODE_HDR_SIZE)
+            raw += self.blocks.read(base + pos + 4, fmt.NODE_HDR_SIZE - 4)
+            if raw[3] & fmt.F_WIDE:
+                raw += self.blocks.read(base + pos + fmt.NODE_HDR_SIZE,
+                                  fmt.NODE_HDR_WIDE - fmt.NODE_HDR_SIZE)
             nd = None
-            hf = header_fields(raw)
-            if hf is not None and pos + node_size(hf[2], hf[1]) <= limit:
+            hf = fmt.header_fields(raw)
+            if hf is not None and pos + fmt.node_size(hf[2], hf[1]) <= limit:
                 body = self.blocks.read(base + pos + hf[7], hf[2])
-                nd = node_from(base + pos, raw, body)
+                nd = fmt.node_from(base + pos, raw, body)
             if nd is None:
                 nxt = self._resync(base, pos + 4, limit)
                 if nxt is None:
@@ -678,7 +649,7 @@ class LogStore:
             if nd.damage is not None and self._resync(
                     base, pos + nd.size(), limit) is None:
                 break       # its program never completed: a torn tail
-            if nd.type == NODE_SUMMARY:
+            if nd.type == fmt.NODE_SUMMARY:
                 # written only when a block is closed: a cut before its
                 # tail must not leave the block open for appends
                 closed = True
@@ -694,15 +665,15 @@ class LogStore:
         # tail alone means the block was closed (its summary is damaged)
         clean = self._erased(base + end, limit - end)
         if not clean:
-            tail = struct.unpack(SUMMARY_TAIL, self.blocks.read(
-                base + limit, SUMMARY_TAIL_SIZE))
-            if tail[1] == SUMMARY_MAGIC and tail[0] == end:
+            tail = struct.unpack(fmt.SUMMARY_TAIL, self.blocks.read(
+                base + limit, fmt.SUMMARY_TAIL_SIZE))
+            if tail[1] == fmt.SUMMARY_MAGIC and tail[0] == end:
                 # the summary itself is what fails: its tail was written
                 # after it, so this is damage, not the remains of a cut
                 junk.append((base + end, limit - end))
                 return nodes, limit, True, junk
         if clean and (closed or
-                      not self._erased(base + limit, SUMMARY_TAIL_SIZE)):
+                      not self._erased(base + limit, fmt.SUMMARY_TAIL_SIZE)):
             end = limit
         return nodes, end, clean, junk
 
@@ -750,31 +721,31 @@ class LogStore:
             st = self.stamps.get(f[0])
             if st is not None and st[_STAMP_VER] < nd.ver:
                 self._stamp_end(f[0])
-        elif t == NODE_DELETE:
+        elif t == fmt.NODE_DELETE:
             self._put_keyed(self.inodes, f[0], None, nd.ver, addr, nsize)
         elif t == NODE_DIRENT:
             parent, ino, name = f
-            if ino == DIRENT_REMOVED:
+            if ino == fmt.DIRENT_REMOVED:
                 value = None
-            elif ino == DIRENT_WHITEOUT:
+            elif ino == fmt.DIRENT_WHITEOUT:
                 value = WHITEOUT
             else:
                 value = ino
             self._put_keyed(self.entries, (parent, name), value, nd.ver,
                             addr, nsize)
-        elif t == NODE_META:
+        elif t == fmt.NODE_META:
             ino, key, value = f
             m = self.meta.get(ino)
             if m is None:
                 m = self.meta[ino] = {}
             self._put_keyed(m, key, value, nd.ver, addr, nsize)
-        elif t == NODE_SYMLINK:
+        elif t == fmt.NODE_SYMLINK:
             self._put_keyed(self.links, f[0], f[1], nd.ver, addr, nsize)
         elif t == NODE_VOID:
             self.void_recs.append((addr, nsize))
         elif t == NODE_DATA:
             self._load(f[0])
-            self._holds(f[0], addr)
+            self.data_blocks.add(f[0], addr // self.es)
             roles = 1
             if nd.flags & F_TRUNC:
                 roles += 1
@@ -783,12 +754,12 @@ class LogStore:
             if roles > 1:
                 self.roles[addr] = roles
             self._data_add(f[0], [nd.ver, f[1], f[2], addr, nsize, 0,
-                                  data_at(nd.flags)])
+                                  fmt.data_at(nd.flags)])
             if nd.flags & F_TRUNC:
                 self._trunc_add(f[0], [nd.ver, f[1] + f[2], addr, nsize])
         elif t == NODE_TRUNCATE:
             self._load(f[0])
-            self._holds(f[0], addr)
+            self.data_blocks.add(f[0], addr // self.es)
             self._trunc_add(f[0], [nd.ver, f[1], addr, nsize])
 
     def _stamp_add(self, ino, nd):
@@ -818,15 +789,6 @@ class LogStore:
         del self.stamps[ino]
         self._role_dead(st[_STAMP_ADDR], st[_STAMP_NSIZE])
 
-    def _settle_damage(self):
-        # only a mount that found damage loads what settles it
-        if self.damage:
-            from ovl.store.damage import settle_damage
-            settle_damage(self)
-
-    def _holds(self, ino, addr):
-        self.data_blocks.add(ino, addr // self.es)
-
     def _counts(self, nd):
         """Is a node on flash part of the committed state (at run time)?
         (A provisional node gets its replay position, eff, on the way.)"""
@@ -854,15 +816,15 @@ class LogStore:
                 self.loaded.remove(ino)
                 self.loaded.append(ino)
             return
-        inode = self._live_inode(ino)
+        birth = self.inodes.birth(ino)
         nodes = []
-        if inode is not None:
+        if birth is not None:
             for b in self.data_blocks.blocks(ino):
                 for nd in self._block_nodes(b)[0]:
                     if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) \
                             and nd.fields is not None \
                             and nd.fields[0] == ino and self._counts(nd) \
-                            and nd.eff >= inode[1] \
+                            and nd.eff >= birth \
                             and self._counts(nd):
                         nodes.append(nd)
         nodes.sort(key=replay_key)   # as mount replays (index.py)
@@ -905,23 +867,17 @@ class LogStore:
         for t in self.truncs.pop(ino, None) or ():
             self.roles.pop(t[2], None)
 
-    def _live_inode(self, ino):
-        """(ino, birth) of a live inode (birth: the version that created
-        it), or None."""
-        birth = self.inodes.birth(ino)
-        return None if birth is None else (ino, birth)
-
     def _settle_mount(self, data):
         """After mount indexing: replay data per inode in version order,
         drop what belongs to no live inode, and tombstones nothing needs."""
         for ino, nodes in data.per_inode(self.inodes, self.streams):
-            inode = self._live_inode(ino)
-            if inode is None:
+            birth = self.inodes.birth(ino)
+            if birth is None:
                 for nd in nodes:
                     self._kill(nd.addr, nd.size())
                 continue
             for nd in nodes:            # in replay_key order
-                if nd.eff < inode[1]:
+                if nd.eff < birth:
                     self._kill(nd.addr, nd.size())
                 else:
                     self._index(nd)
@@ -930,9 +886,9 @@ class LogStore:
                 # the stamp that won: the records leave it on flash
                 for nd in nodes:
                     if nd.addr == st[_STAMP_ADDR]:
-                        f = parse_body(NODE_DATA, self.blocks.read(
-                            nd.addr + hdr_size(nd.flags),
-                            data_prefix(nd.flags)), nd.blen, nd.flags)
+                        f = fmt.parse_body(NODE_DATA, self.blocks.read(
+                            nd.addr + fmt.hdr_size(nd.flags),
+                            fmt.data_prefix(nd.flags)), nd.blen, nd.flags)
                         self.stamps[ino] = \
                             st[:_STAMP_MTIME] + f[3] + st[_STAMP_VER:]
             nodes = None
@@ -946,26 +902,27 @@ class LogStore:
                 del self.inodes[ino]
         ents = self.entries
         for ino in list(ents.heads):
-            inode = self._live_inode(ino)
+            birth = self.inodes.birth(ino)
             for r in ents.rows(ino):
                 rec = ents.rec(r)
-                if self._stale(inode, rec):
+                if self._stale(birth, rec):
                     ents.drop(r, ino)
         for ino in list(self.meta):
-            inode = self._live_inode(ino)
+            birth = self.inodes.birth(ino)
             sub = self.meta[ino]
             for key in list(sub):
-                if self._stale(inode, sub[key]):
+                if self._stale(birth, sub[key]):
                     del sub[key]
             if not sub:
                 del self.meta[ino]
         for ino in list(self.links):
-            inode = self._live_inode(ino)
+            birth = self.inodes.birth(ino)
             rec = self.links[ino]
-            if inode is None or rec[1] < inode[1]:
+            if birth is None or rec[1] < birth:
                 self._kill(rec[2], rec[3])
                 del self.links[ino]
-        self._settle_damage()
+        if self.damage:     # only a mount that found some settles it
+            self._settle_damage()
         # a dirent naming an inode that does not exist can only come from
         # damage: drop it (fsck reports it) rather than hand out a dead ino
         # -- unless the damage is known: that inode answers EIO instead.
@@ -975,7 +932,7 @@ class LogStore:
             for r in ents.rows(parent):
                 rec = ents.rec(r)
                 f = ents.fields(r, None) if rec[0] is True else None
-                if f is not None and self._live_inode(f[1]) is None and \
+                if f is not None and self.inodes.birth(f[1]) is None and \
                         ("inode", f[1]) not in self.damaged:
                     self.repairs.append("dropped dirent %r in dir %d: inode"
                                         " %d missing" % (f[2], parent, f[1]))
@@ -986,24 +943,20 @@ class LogStore:
             if ino > top:
                 top = ino
         self.next_ino = max(top + 1, ROOT_INO + 1)
-        if not self.garbage_blocks:
+        if self.void_recs and not self.garbage_blocks:
             self._drop_voids()
-        self._drop_reset_if_done()
+        if self.reset_rec is not None:
+            self._drop_reset_if_done()
 
-    def _stale(self, inode, rec):
-        """At mount: is this entry or metadata record of inode (None: not
-        live) dead (killed then)?  Older than the inode, or a tombstone
-        no older node needs."""
-        if inode is None or rec[1] < inode[1] or \
+    def _stale(self, birth, rec):
+        """At mount: is this entry or metadata record of an inode born at
+        version birth (None: not live) dead (killed then)?  Older than
+        the inode, or a tombstone no older node needs."""
+        if birth is None or rec[1] < birth or \
                 (rec[0] is None and rec[4] == 0):
             self._kill(rec[2], rec[3])
             return True
         return False
-
-    def _drop_voids(self):
-        for addr, nsize in self.void_recs:
-            self._kill(addr, nsize)
-        self.void_recs = []
 
     # ----- data extents ---------------------------------------------------
     # extents[ino] is the visible map: sorted, non-overlapping pieces
@@ -1142,17 +1095,9 @@ class LogStore:
 
     # ===== reading ========================================================
 
-    def _check_damage(self, kind, n):
-        """EIO when a damaged node took what (kind, n) names."""
-        if self.damaged:
-            why = self.damaged.get((kind, n))
-            if why is not None:
-                raise compat.oserror(compat.EIO, "%s %d: damaged on flash"
-                                     " (%s)" % ("directory" if kind == "dir"
-                                                else "inode", n, why))
-
     def get(self, ino):
-        self._check_damage("inode", ino)
+        if self.damaged:
+            self._check_damage("inode", ino)
         rec = self.inodes.get(ino)
         if rec is None or rec[0] is None:
             return None
@@ -1166,7 +1111,7 @@ class LogStore:
 
     def _inode_body(self, ino, rec):
         """The INODE_BODY fields of ino's newest inode node (rec its
-        index record), read from flash and checked; the last INODE_CACHE
+        index record), read from flash and checked; the last _INODE_CACHE
         inodes read are kept.  EIO when the node fails its CRC."""
         addr = rec[2]
         lru = self.inode_lru
@@ -1177,21 +1122,21 @@ class LogStore:
                 lru.append(ino)
             return got[1]
         raw = self.blocks.read(addr, rec[3])
-        hf = header_fields(raw)
+        hf = fmt.header_fields(raw)
         body = None
         if hf is not None and hf[0] == NODE_INODE and \
-                hf[2] == INODE_BODY_SIZE and \
-                unpack_node_header(raw) is not None and \
+                hf[2] == fmt.INODE_BODY_SIZE and \
+                fmt.unpack_node_header(raw) is not None and \
                 crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]:
-            body = struct.unpack(INODE_BODY, raw[hf[7]:hf[7] + hf[2]])
+            body = struct.unpack(fmt.INODE_BODY, raw[hf[7]:hf[7] + hf[2]])
         if body is None or body[0] != ino:
-            self._note_damage(Node(addr, NODE_INODE, 0, 0, rec[1], 0, None,
+            self._note_damage(fmt.Node(addr, NODE_INODE, 0, 0, rec[1], 0, None,
                                    struct.pack("<I", ino)), "inode CRC")
             raise compat.oserror(compat.EIO, "inode %d: damaged on flash at"
                                  " 0x%x" % (ino, addr))
         if got is None:
             lru.append(ino)
-            if len(lru) > INODE_CACHE:
+            if len(lru) > _INODE_CACHE:
                 del self.inode_cache[lru.pop(0)]
         elif lru[-1] != ino:
             lru.remove(ino)
@@ -1203,11 +1148,13 @@ class LogStore:
         """The ino (or WHITEOUT) dir_ino names name, or None.  Reads the
         dirent node of each entry whose name hash matches (one, unless
         two names collide) to compare names; EIO if it is damaged."""
-        self._check_damage("dir", dir_ino)
+        if self.damaged:
+            self._check_damage("dir", dir_ino)
         if dir_ino not in self.entries.heads:
             return None
         rec = self.entries.get((dir_ino, _key_bytes(name)))
-        self._check_damage("dir", dir_ino)     # the read may have found some
+        if self.damaged:
+            self._check_damage("dir", dir_ino)     # the read may have found some
         if rec is None or rec[0] is not True:
             return None if rec is None else rec[0]
         return self.entries.f[1]    # the dirent node the match read
@@ -1216,7 +1163,8 @@ class LogStore:
         """(name, ino or WHITEOUT) of dir_ino's entries in name order; the
         names are read from flash, one dirent node each, all of them
         before the first is handed out (to sort them)."""
-        self._check_damage("dir", dir_ino)
+        if self.damaged:
+            self._check_damage("dir", dir_ino)
         ents = self.entries
         out = []
         for r in ents.rows(dir_ino):
@@ -1226,7 +1174,8 @@ class LogStore:
                 if f is None:
                     break
                 out.append((f[2], f[1] if v is True else v))
-        self._check_damage("dir", dir_ino)
+        if self.damaged:
+            self._check_damage("dir", dir_ino)
         out.sort(key=lambda item: item[0])
         return ((name.decode(), v) for name, v in out)
 
@@ -1236,32 +1185,28 @@ class LogStore:
         its CRCs: that is noted as damage, and parent answers EIO, as for
         damage mount finds (parent None: only None)."""
         raw = self.blocks.read(addr, nsize)
-        hf = header_fields(raw)
+        hf = fmt.header_fields(raw)
         if hf is not None and hf[0] == NODE_DIRENT and \
-                unpack_node_header(raw) is not None:
+                fmt.unpack_node_header(raw) is not None:
             body = raw[hf[7]:hf[7] + hf[2]]
             if len(body) == hf[2] and crc32(body) == hf[5]:
-                return parse_body(NODE_DIRENT, body, hf[2])
+                return fmt.parse_body(NODE_DIRENT, body, hf[2])
         if parent is None:
             return None
-        self._note_damage(Node(addr, NODE_DIRENT, 0, 0, 0, 0, None,
+        self._note_damage(fmt.Node(addr, NODE_DIRENT, 0, 0, 0, 0, None,
                                struct.pack("<I", parent)), "dirent CRC")
         if ("dir", parent) not in self.damaged:
             self.damaged[("dir", parent)] = "dirent CRC at 0x%x" % addr
         return None
 
     def readlink(self, ino):
-        self._check_damage("inode", ino)
+        if self.damaged:
+            self._check_damage("inode", ino)
         rec = self.links.get(ino)
         if rec is None:
             raise compat.oserror(compat.EINVAL, "inode %d is not a symlink"
                                  % ino)
         return rec[0].decode()
-
-    def meta_keys(self, ino):
-        """The meta keys set on ino (str), sorted (fsck lists indexes)."""
-        m = self.meta.get(ino) or {}
-        return sorted(k.decode() for k, rec in m.items() if rec[0] is not None)
 
     def get_meta(self, ino, key):
         m = self.meta.get(ino)
@@ -1306,23 +1251,23 @@ class LogStore:
 
     def _verify(self, ino, ent):
         """Check a data node's CRCs before its bytes are handed out (the
-        last VERIFIED nodes checked are not read twice); EIO if they
+        last _VERIFIED nodes checked are not read twice); EIO if they
         fail."""
         addr = ent[3]
         if addr in self.verified_nodes:
             return
         raw = self.blocks.read(addr, ent[4])
-        hf = header_fields(raw)
-        ok = hf is not None and unpack_node_header(raw) is not None and \
+        hf = fmt.header_fields(raw)
+        ok = hf is not None and fmt.unpack_node_header(raw) is not None and \
             crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
         if not ok:
-            nd = Node(addr, NODE_DATA, 0, 0, ent[0], 0, None,
+            nd = fmt.Node(addr, NODE_DATA, 0, 0, ent[0], 0, None,
                       struct.pack("<I", ino))
             self._note_damage(nd, "data CRC")
             raise compat.oserror(compat.EIO, "inode %d: data damaged on "
                                  "flash at 0x%x" % (ino, addr))
         self.verified_nodes.append(addr)
-        if len(self.verified_nodes) > VERIFIED:
+        if len(self.verified_nodes) > _VERIFIED:
             del self.verified_nodes[0]
 
     # ===== writing ========================================================
@@ -1337,11 +1282,11 @@ class LogStore:
 
     def _nsize(self, blen):
         """Bytes a node with blen body bytes written now takes."""
-        return node_size(blen, F_WIDE if self._wide() else 0)
+        return fmt.node_size(blen, fmt.F_WIDE if self._wide() else 0)
 
     def _esize(self, ntype, blen):
         """Bytes its summary entry takes (at most)."""
-        return summary_entry_size(ntype, blen,
+        return fmt.summary_entry_size(ntype, blen,
                                   (4 if self.prog_unit > 4 else 0) +
                                   (4 if self._wide() else 0))
 
@@ -1365,8 +1310,8 @@ class LogStore:
                 # a block found free at mount: erase it again unless it
                 # reads erased and its header reads the same as at mount
                 # (an interrupted header program can read unstably)
-                hdr = unpack_block_header(self.blocks.read(b * self.es,
-                                                           BLOCK_HDR_SIZE))
+                hdr = fmt.unpack_block_header(self.blocks.read(b * self.es,
+                                                           fmt.BLOCK_HDR_SIZE))
                 if hdr is None or hdr[1] != self.blocks.ec[b] or \
                         not self._erased(b * self.es + self.data_start,
                                          self.es - self.data_start):
@@ -1378,7 +1323,7 @@ class LogStore:
             self.blocks.used[b] = self.wpos
             self.pend_addr = b * self.es + self.wpos
             self.pending = bytearray()
-            self.wsum = SummaryBuilder(self.data_start)
+            self.wsum = fmt.SummaryBuilder(self.data_start)
             return
 
     def _close_block(self):
@@ -1387,11 +1332,11 @@ class LogStore:
             return
         if self.wsum.count():
             summary = self.wsum.pack()
-            self.stats["bytes_summary"] += len(summary) + SUMMARY_TAIL_SIZE
+            self.stats["bytes_summary"] += len(summary) + fmt.SUMMARY_TAIL_SIZE
             self.pending += summary
             self._flush(True)
             self.blocks.program(b * self.es + self.log_end,
-                          struct.pack(SUMMARY_TAIL, self.wpos, SUMMARY_MAGIC))
+                          struct.pack(fmt.SUMMARY_TAIL, self.wpos, fmt.SUMMARY_MAGIC))
         else:
             self._flush(True)
         self.blocks.dead[b] += self.es - self.wpos
@@ -1448,13 +1393,13 @@ class LogStore:
                     # Whatever commits first after a torn mount (a GC copy
                     # too) records the dead txn ids: committing without
                     # them would make the torn txn count at the next mount.
-                    w.node(NODE_VOID, struct.pack(VOID_BODY, void[0],
-                                                  void[1], NO_BLOCK))
+                    w.node(NODE_VOID, struct.pack(fmt.VOID_BODY, void[0],
+                                                  void[1], fmt.NO_BLOCK))
                 produce(w)
-                w.finish()
+                w._release(F_COMMIT)     # the last node commits
                 self._flush(True)
                 if self.prog_unit > 4 and self.wblock is not None:
-                    end = min(align(self.wpos, self.prog_unit), self.log_end)
+                    end = min(fmt.align(self.wpos, self.prog_unit), self.log_end)
                     self.blocks.dead[self.wblock] += end - self.wpos
                     self.wpos = end
                     self.blocks.used[self.wblock] = end
@@ -1475,30 +1420,12 @@ class LogStore:
                 raise
         raise compat.oserror(compat.EIO, "no good block left to write")
 
-    def _discard(self, placed, bad):
-        """Nodes of a txn that will not commit (or are written again)."""
-        for nd in placed:
-            b = nd.addr // self.es
-            if b != bad:
-                self._kill(nd.addr, nd.size())
-                self.garbage_blocks.add(b)
-        self.pending = bytearray()
-        if self.wblock is not None:
-            self.pend_addr = self.wblock * self.es + self.wpos
-
-    def _void_items(self):
-        """_fits items for the NODE_VOID the next txn carries, if any."""
-        if self.pending_void is None:
-            return []
-        return [(self._nsize(VOID_BODY_SIZE) +
-                 self._esize(NODE_VOID, VOID_BODY_SIZE), 0)]
-
     def _fits(self, items, keep):
         """Could these nodes be written without GC?  items: (fixed bytes,
         splittable payload bytes) per node, summary entries included."""
         free = self.blocks.count(FREE) - keep
         room = self._room()
-        cap = self.log_end - self.data_start - node_size(4, 0) - 4
+        cap = self.log_end - self.data_start - fmt.node_size(4, 0) - 4
         blocks = 0
         for fixed, payload in items:
             while True:
@@ -1520,7 +1447,7 @@ class LogStore:
         items = []
         for t, body, extra in ops:
             if t == NODE_DATA:
-                items.append((self._nsize(DATA_PREFIX) + 4 +
+                items.append((self._nsize(fmt.DATA_PREFIX) + 4 +
                               stamp_size(extra[2]) +
                               self._esize(NODE_DATA, 0), len(extra[0])))
             else:
@@ -1532,19 +1459,10 @@ class LogStore:
     def _make_room(self, items, keep, bounded=True):
         """GC until items fit, or ENOSPC.  bounded: only blocks whose
         collection stays within the GC bound (see _worth)."""
-        self._restore_reserve()
+        if not self.blocks.count(FREE):
+            self._restore_reserve()
         if not self._fits(items, keep):
             self._gc_until_fits(items, keep, bounded)
-
-    def _restore_reserve(self):
-        """Collect until GC has a free block to copy into again.  A cut
-        during a collection that took the last one can leave none (a block
-        going bad too); what a cut leaves can always be collected without
-        one (docs/STORE.md, "Garbage collection"), and must be before
-        writes eat the open block's room."""
-        for _ in range(self.nblocks):
-            if self.blocks.count(FREE) or not self._gc_one(for_space=True):
-                return
 
     def _place(self, ops, txn, keep, prov=False):
         def produce(w):
@@ -1557,26 +1475,15 @@ class LogStore:
                     w.node(t, body)
         return self._write_nodes(produce, txn, keep, prov)
 
-    def _end_stream(self, txn_obj, committed):
-        """The txn owning provisional nodes ended: unpin their blocks; if
-        it did not commit they are dead space."""
-        for nd in txn_obj.spilled:
-            b = nd.addr // self.es
-            n = self.pins.get(b, 0) - 1
-            if n > 0:
-                self.pins[b] = n
-            else:
-                self.pins.pop(b, None)
-            if not committed:
-                self._kill(nd.addr, nd.size())
-        txn_obj.spilled = []
-
     def _commit(self, txn_obj):
         ops = txn_obj._nodes()
         if not ops:
-            self._end_stream(txn_obj, False)
+            if txn_obj.spilled:
+                self._end_stream(txn_obj, False)
             return
-        items = self._void_items() + self._items(ops)
+        items = self._items(ops)
+        if self.pending_void is not None:
+            items += self._void_items()
         keep = RESERVED_BLOCKS - 1 if txn_obj._shrinks() else RESERVED_BLOCKS
         shrinks = keep < RESERVED_BLOCKS
         self._make_room(items, keep, not shrinks)
@@ -1597,7 +1504,7 @@ class LogStore:
             for nd in placed:
                 if nd.type == NODE_VOID:
                     continue
-                if nd.type == NODE_DELETE:
+                if nd.type == fmt.NODE_DELETE:
                     self._forget_ino(nd.fields[0])
                 if nd.type == NODE_RESET:
                     self._apply_reset(nd)
@@ -1610,113 +1517,8 @@ class LogStore:
                     self.next_ino = nd.fields[0] + 1
         finally:
             self.indexing = None
-            self._end_stream(txn_obj, True)
-
-    # ===== garbage collection =============================================
-
-    def _moved(self, nd, new):
-        """A live node was copied by GC to Node new: point the index at the
-        copy (its size may differ: a copy made with wide counters has a
-        wide header)."""
-        t = nd.type
-        f = nd.fields
-        old = nd.addr
-        new_addr = new.addr
-        nsize = new.size()
-        if t == NODE_DATA or t == NODE_TRUNCATE:
-            self._holds(f[0], new_addr)
-            st = self.streams.get(nd.txn) if nd.flags & F_PROV else None
-            nb = new_addr // self.es
-            if st is not None and nb not in st[_STREAM_BLOCKS]:
-                st[_STREAM_BLOCKS].append(nb)
-            for ps, pe, ent in self.extents.get(f[0]) or ():
-                if ent[3] == old:
-                    ent[3] = new_addr
-                    ent[4] = nsize
-                    ent[6] = data_at(new.flags)
-            n = self.roles.pop(old, None)
-            if n is not None:
-                self.roles[new_addr] = n
-            st = self.stamps.get(f[0])
-            if st is not None and st[_STAMP_ADDR] == old:
-                self.stamps[f[0]] = st[:_STAMP_ADDR] + (new_addr, nsize)
-            for tr in self.truncs.get(f[0]) or ():
-                if tr[2] == old:
-                    tr[2] = new_addr
-                    tr[3] = nsize
-            return
-        if t == NODE_VOID:
-            self.void_recs = [(new_addr, nsize) if a == old else (a, s)
-                              for a, s in self.void_recs]
-            return
-        if t == NODE_COMMIT:
-            self.streams[f[0]][_STREAM_ADDR] = new_addr
-            self.streams[f[0]][_STREAM_NSIZE] = nsize
-            return
-        if t == NODE_RESET:
-            self.reset_rec = (self.reset_rec[0], new_addr, nsize)
-            return
-        table, key = self._table_of(nd, True)
-        rec = table.get(key)
-        table[key] = (rec[0], rec[1], new_addr, nsize, rec[4])
-
-    def _table_of(self, nd, live=False):
-        """The table and key of nd's record; live: nd is the node the
-        record points at (an entry is then found by its address, without
-        reading names)."""
-        t = nd.type
-        f = nd.fields
-        if t == NODE_INODE or t == NODE_DELETE:
-            return self.inodes, f[0]
-        if t == NODE_DIRENT:
-            return self.entries, ((f[0], f[2], nd.addr) if live
-                                  else (f[0], f[2]))
-        if t == NODE_META:
-            return self.meta.get(f[0]), f[1]
-        if t == NODE_SYMLINK:
-            return self.links, f[0]
-        return None, None
-
-    def _forget_block(self, nodes, b):
-        """Block b was erased: older copies of keys it held are gone, so
-        tombstones that were waiting for them may go too."""
-        for nd in nodes:
-            if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
-                self.data_blocks.discard(nd.fields[0], b)
-                self._evict(nd.fields[0])
-            if nd.type in (NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_META):
-                table, key = self._table_of(nd)
-                if table is None:
-                    continue
-                rec = table.get(key)
-                # only strictly older nodes count (a GC copy keeps its
-                # version; equal-version duplicates are left counted); a
-                # saturated count stays (index.NOLDER_MAX)
-                if rec is None or rec[1] <= nd.ver or rec[4] >= NOLDER_MAX:
-                    continue
-                nolder = rec[4] - 1
-                if nolder <= 0 and rec[0] is None:
-                    self._kill(rec[2], rec[3])
-                    del table[key]
-                else:
-                    table[key] = rec[:4] + (max(nolder, 0),)
-        for sid in list(self.streams):
-            st = self.streams[sid]
-            if b in st[_STREAM_BLOCKS]:
-                st[_STREAM_BLOCKS].remove(b)
-                if not st[_STREAM_BLOCKS]:  # no provisional node of it left
-                    self._kill(st[_STREAM_ADDR], st[_STREAM_NSIZE])
-                    del self.streams[sid]
-        if not self.garbage_blocks and self.void_recs:
-            self._drop_voids()
-        self._drop_reset_if_done()
-
-    def _drop_reset_if_done(self):
-        """The RESET node is dead once no other block holds older nodes."""
-        if self.reset_rec is not None and \
-                not self._reset_needed(self.reset_rec[1]):
-            self._kill(self.reset_rec[1], self.reset_rec[2])
-            self.reset_rec = None
+            if txn_obj.spilled:
+                self._end_stream(txn_obj, True)
 
     # ===== reset, sync, statistics ========================================
 
@@ -1725,11 +1527,6 @@ class LogStore:
             from ovl.store import checkpoint
             checkpoint.at_sync(self)    # when the log moved on enough
         self.flash.sync()
-
-    def fsck(self):
-        # imported here: a board that never runs fsck never loads it
-        from ovl.store.check import check
-        return check(self)
 
 
 class _Writer:
@@ -1744,15 +1541,6 @@ class _Writer:
         self.ver = start_ver
         self.placed = []
         self.held = None
-
-    def _ensure(self, ntype, blen):
-        s = self.s
-        need = s._nsize(blen) + s._esize(ntype, blen)
-        if s.wblock is None or s._room() < need:
-            s._open_block(self.keep)
-            if s._room() < need:
-                raise compat.oserror(compat.EFBIG, "node of %d bytes does not"
-                                     " fit an erase block" % need)
 
     def _hold(self, ntype, body, blen, ver, fields, keep, raw=None,
               flags=0, txn=None):
@@ -1771,14 +1559,20 @@ class _Writer:
             flags |= F_PROV
         if flags & F_PROV:
             flags &= ~F_COMMIT    # a stream commits with its NODE_COMMIT
-        self._ensure(ntype, blen)
+        s = self.s
+        need = s._nsize(blen) + s._esize(ntype, blen)
+        if s.wblock is None or s._room() < need:
+            s._open_block(self.keep)
+            if s._room() < need:
+                raise compat.oserror(compat.EFBIG, "node of %d bytes does not"
+                                     " fit an erase block" % need)
         if raw is None:
-            raw = pack_node(ntype, flags, ver, txn, body)
+            raw = fmt.pack_node(ntype, flags, ver, txn, body)
         else:
-            raw = restamp(raw, txn, flags)
+            raw = fmt.restamp(raw, txn, flags)
         flags = raw[3]          # F_WIDE as the counters needed
-        nd = Node(0, ntype, flags, blen, ver, txn, fields, keep)
-        nd.addr = self.s._emit(raw, nd)
+        nd = fmt.Node(0, ntype, flags, blen, ver, txn, fields, keep)
+        nd.addr = s._emit(raw, nd)
         self.placed.append(nd)
 
     def node(self, ntype, body, birth_at=None):
@@ -1787,20 +1581,20 @@ class _Writer:
         if birth_at is not None:
             # a new inode is born at the version of its first node
             body = body[:4] + struct.pack("<Q", ver) + body[12:]
-        fields = parse_body(ntype, body, len(body))
+        fields = fmt.parse_body(ntype, body, len(body))
         self._hold(ntype, body, len(body), ver, fields,
-                   bytes(body[:keep_len(ntype, len(body))]))
+                   bytes(body[:fmt.keep_len(ntype, len(body))]))
 
     def data(self, head, payload, trunc=False, stamp=None):
         """A data write, split across as many nodes as blocks need; with
         trunc the last one also truncates the file at its end, with a stamp
         (mtime, ctime) it also sets the inode's size to its end and those
         times."""
-        ino, off = struct.unpack(DATA_BODY, head)
+        ino, off = struct.unpack(fmt.DATA_BODY, head)
         s = self.s
         pos = 0
         n = len(payload)
-        over = s._nsize(DATA_PREFIX) + 4 + \
+        over = s._nsize(fmt.DATA_PREFIX) + 4 + \
             s._esize(NODE_DATA, 0) + stamp_size(stamp)
         while pos < n:
             self._release(0)
@@ -1809,16 +1603,16 @@ class _Writer:
                 s._open_block(self.keep)
                 room = s._room() - over
             k = min(room, n - pos)
-            head = struct.pack(DATA_BODY, ino, off + pos)
+            head = struct.pack(fmt.DATA_BODY, ino, off + pos)
             last = pos + k == n
             flags = (F_TRUNC if trunc and last else 0) | \
                 (F_STAMP if stamp and last else 0)
             body = head
             if flags & F_STAMP and stamp[0] == stamp[1]:
-                flags |= F_ONETIME
-                body += struct.pack(STAMP1_BODY, stamp[0])
+                flags |= fmt.F_ONETIME
+                body += struct.pack(fmt.STAMP1_BODY, stamp[0])
             elif flags & F_STAMP:
-                body += struct.pack(STAMP_BODY, stamp[0], stamp[1])
+                body += struct.pack(fmt.STAMP_BODY, stamp[0], stamp[1])
             body += payload[pos:pos + k]
             ver = self.ver
             self.ver += 1
@@ -1826,16 +1620,6 @@ class _Writer:
                        (ino, off + pos, k, stamp if flags & F_STAMP else None),
                        head, flags=flags)
             pos += k
-
-    def copy(self, raw, nd):
-        """A GC copy of node nd: same bytes and version, this txn (a
-        provisional node keeps its stream's txn: it counts with it)."""
-        self._hold(nd.type, None, nd.blen, nd.ver, nd.fields, nd.keep, raw,
-                   nd.flags & F_KEPT,
-                   nd.txn if nd.flags & F_PROV else None)
-
-    def finish(self):
-        self._release(F_COMMIT)
 
 
 class Txn:
@@ -1870,22 +1654,22 @@ class Txn:
     def put_inode(self, ino, **attrs):
         self._check()
         _u32(ino, "ino")
-        for k in attrs:
-            if k not in INODE_ATTRS:
-                raise ValueError("unknown inode attribute %r" % k)
         i = self.puts.get(ino)
+        cur = None
         if i is not None:
             base = self.ops[i][2]
-            base.update(attrs)
-            return
-        cur = None if self._reset or ino in self.deleted else \
-            self.store.get(ino)
-        base = cur.attrs() if cur is not None else \
-            Inode(ino).attrs()
+        else:
+            cur = None if self._reset or ino in self.deleted else \
+                self.store.get(ino)
+            base = (cur or Inode(ino)).attrs()
+        for k in attrs:     # base holds every attribute (Inode.attrs)
+            if k not in base:
+                raise ValueError("unknown inode attribute %r" % k)
         base.update(attrs)
-        birth = cur.birth if cur is not None else None
-        self.puts[ino] = len(self.ops)
-        self.ops.append(("inode", ino, base, birth))
+        if i is None:
+            self.puts[ino] = len(self.ops)
+            self.ops.append(("inode", ino, base,
+                             cur.birth if cur is not None else None))
 
     def _dirent(self, parent, name, ino):
         self._check()
@@ -1894,15 +1678,15 @@ class Txn:
 
     def link(self, dir_ino, name, ino):
         _u32(ino, "ino")
-        if ino == DIRENT_REMOVED or ino == DIRENT_WHITEOUT:
+        if ino == fmt.DIRENT_REMOVED or ino == fmt.DIRENT_WHITEOUT:
             raise ValueError("cannot link inode number %d" % ino)
         self._dirent(dir_ino, name, ino)
 
     def whiteout(self, dir_ino, name):
-        self._dirent(dir_ino, name, DIRENT_WHITEOUT)
+        self._dirent(dir_ino, name, fmt.DIRENT_WHITEOUT)
 
     def unlink(self, dir_ino, name):
-        self._dirent(dir_ino, name, DIRENT_REMOVED)
+        self._dirent(dir_ino, name, fmt.DIRENT_REMOVED)
 
     def write(self, ino, offset, data):
         self._check()
@@ -1981,18 +1765,18 @@ class Txn:
     def set_symlink(self, ino, target):
         self._check()
         raw = target.encode() if isinstance(target, str) else bytes(target)
-        if len(raw) > SYMLINK_MAX:
+        if len(raw) > fmt.SYMLINK_MAX:
             raise compat.oserror(compat.ENAMETOOLONG, "symlink target")
         self.ops.append(("symlink", _u32(ino, "ino"), raw))
 
     def set_meta(self, ino, key, value):
         self._check()
         k = _key_bytes(key)
-        if not k or len(k) > META_KEY_MAX:
-            raise ValueError("metadata key must be 1..%d bytes" % META_KEY_MAX)
+        if not k or len(k) > fmt.META_KEY_MAX:
+            raise ValueError("metadata key must be 1..%d bytes" % fmt.META_KEY_MAX)
         if value is not None:
             value = bytes(value)
-            if len(value) > META_VALUE_MAX:
+            if len(value) > fmt.META_VALUE_MAX:
                 raise compat.oserror(compat.E2BIG, "metadata value")
         self.ops.append(("meta", _u32(ino, "ino"), k, value))
 
@@ -2043,7 +1827,7 @@ class Txn:
                 ino, a, birth = op[1], op[2], op[3]
                 if ino in stamped:
                     continue
-                body = struct.pack(INODE_BODY, ino, birth or 0, a["mode"],
+                body = struct.pack(fmt.INODE_BODY, ino, birth or 0, a["mode"],
                                    a["uid"], a["gid"], a["nlink"], a["flags"],
                                    a["rdev"], a["size"], a["mtime"],
                                    a["ctime"])
@@ -2051,29 +1835,29 @@ class Txn:
                             True if birth is None else None))
             elif kind == "dirent":
                 out.append((NODE_DIRENT,
-                            struct.pack(DIRENT_BODY, op[1], op[3]) + op[2],
+                            struct.pack(fmt.DIRENT_BODY, op[1], op[3]) + op[2],
                             None))
             elif kind == "data":
                 stamp = None
                 if stamped.get(op[1]) == idx:
                     a = self.ops[self.puts[op[1]]][2]
                     stamp = (a["mtime"], a["ctime"])
-                out.append((NODE_DATA, struct.pack(DATA_BODY, op[1], op[2]),
+                out.append((NODE_DATA, struct.pack(fmt.DATA_BODY, op[1], op[2]),
                             (op[3], len(op) > 4, stamp)))
             elif kind == "trunc":
                 out.append((NODE_TRUNCATE,
-                            struct.pack(TRUNCATE_BODY, op[1], op[2]), None))
+                            struct.pack(fmt.TRUNCATE_BODY, op[1], op[2]), None))
             elif kind == "symlink":
-                out.append((NODE_SYMLINK, struct.pack(SYMLINK_BODY, op[1]) +
+                out.append((fmt.NODE_SYMLINK, struct.pack(fmt.SYMLINK_BODY, op[1]) +
                             op[2], None))
             elif kind == "meta":
                 ino, key, value = op[1], op[2], op[3]
-                flags = META_DELETED if value is None else 0
-                out.append((NODE_META, struct.pack(META_BODY, ino, len(key),
+                flags = fmt.META_DELETED if value is None else 0
+                out.append((fmt.NODE_META, struct.pack(fmt.META_BODY, ino, len(key),
                                                    flags) + key +
                             (value or b""), None))
             elif kind == "delete":
-                out.append((NODE_DELETE, struct.pack(DELETE_BODY, op[1]),
+                out.append((fmt.NODE_DELETE, struct.pack(fmt.DELETE_BODY, op[1]),
                             None))
         if self.stream is not None:
             # The provisional nodes take the NODE_COMMIT's place in version
@@ -2082,7 +1866,7 @@ class Txn:
             # (written after them).
             first = [d for d in out if d[0] != NODE_DATA and
                      d[0] != NODE_TRUNCATE]
-            out = first + [(NODE_COMMIT, struct.pack(COMMIT_BODY,
+            out = first + [(NODE_COMMIT, struct.pack(fmt.COMMIT_BODY,
                                                      self.stream), None)] + \
                 [d for d in out if d[0] == NODE_DATA or d[0] == NODE_TRUNCATE]
         return out
@@ -2092,7 +1876,7 @@ class Txn:
         still free space)?  Removals, renames, truncations and attribute
         changes may: no data or symlink, no more names made than removed
         or hidden (a whiteout hides one), and small (at most
-        SHRINK_BYTES of nodes)."""
+        _SHRINK_BYTES of nodes)."""
         if self.spilled:
             return False
         names = 0
@@ -2102,14 +1886,14 @@ class Txn:
             if kind == "data" or kind == "symlink":
                 return False
             if kind == "dirent":
-                names += -1 if op[3] in (DIRENT_REMOVED,
-                                         DIRENT_WHITEOUT) else 1
+                names += -1 if op[3] in (fmt.DIRENT_REMOVED,
+                                         fmt.DIRENT_WHITEOUT) else 1
                 size += 64 + len(op[2])
             elif kind == "meta":
                 size += 64 + len(op[2]) + len(op[3] or b"")
             else:
                 size += 96
-        return names <= 0 and size <= SHRINK_BYTES
+        return names <= 0 and size <= _SHRINK_BYTES
 
     def commit(self):
         self._check()
@@ -2117,7 +1901,8 @@ class Txn:
         try:
             self.store._commit(self)
         except BaseException:
-            self.store._end_stream(self, False)   # its nodes are dead space
+            if self.spilled:    # its nodes are dead space
+                self.store._end_stream(self, False)
             raise
 
     def abort(self):
@@ -2125,5 +1910,6 @@ class Txn:
             return
         self.done = True
         self.ops = []
-        self.store._end_stream(self, False)
+        if self.spilled:
+            self.store._end_stream(self, False)
 

@@ -26,14 +26,19 @@ class Blocks:
         for b in range(n):
             self.state[b] = UNKNOWN
         # The state packs to a byte a block, the end of its log to 16 bits
-        # (32 from 64 KiB blocks up), its erase count to 32.  Dead bytes
-        # stay a list (mount counts them down from the log's end: a bad
-        # summary could take one below zero for a while) and so do the
-        # oldest versions (48 bits).
+        # (32 from 64 KiB blocks up), its dead bytes to 16 signed bits (32
+        # from 32 KiB up: mount counts them down from the log's end, never
+        # past the block's start, as a summary's nodes may not overlap),
+        # its erase count to 32.  The oldest versions stay a list: 48 bits,
+        # which any array holds in 8 bytes, where a list slot takes 4 on a
+        # 32-bit port (a version below 2**30 is a small int there, NO_VER
+        # one shared object) and 8 on a 64-bit one, as the array would.
         zero = bytes(2 * n)
         self.used = array("H", zero) if self.es < 0x10000 else \
             array("I", zero + zero)              # end of the log in it
-        self.dead = [0] * n          # bytes of it that GC may reclaim
+        # bytes of it that GC may reclaim
+        self.dead = array("h", zero) if self.es < 0x8000 else \
+            array("i", zero + zero)
         self.ec = array("I", zero + zero)        # erase count (header)
         self.minver = [NO_VER] * n   # oldest node version in it
         self.verified = set()        # blocks erased by this session

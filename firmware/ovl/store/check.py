@@ -1,7 +1,8 @@
 """fsck of the log store: every block read in full, every CRC and summary
 checked, the tree walked from the root, link counts and the space
-accounting compared.  Imported only when fsck runs (LogStore.fsck), so a
-board's mount path never pays for it."""
+accounting compared; the meta keys of an inode, which fsck of the overlay
+lists.  Imported only when one runs (LogStore.fsck, .meta_keys, through
+LogStore.__getattr__), so a board's mount path never pays for it."""
 
 from ovl.store import ROOT_INO, WHITEOUT
 from ovl.store.damage import HEADER_DAMAGE
@@ -9,7 +10,7 @@ from ovl.store.blocks import FREE, UNKNOWN, BAD
 from ovl.store.format import NODE_NAMES, read_summary
 
 
-def check(store):
+def fsck(store):
     """fsck: read every block in full, check every CRC and summary, walk the
     tree from the root, check link counts and the space accounting.
     Returns a report dict; report["errors"] is empty for a healthy store."""
@@ -134,3 +135,9 @@ def check(store):
     return {"errors": errors, "warnings": warnings, "orphans": sorted(orphans),
             "nodes": nodes_total, "live_bytes": live_total,
             "inodes": len(reachable), "repairs": list(store.repairs)}
+
+
+def meta_keys(store, ino):
+    """The meta keys set on ino (str), sorted (fsck lists indexes)."""
+    m = store.meta.get(ino) or {}
+    return sorted(k.decode() for k, rec in m.items() if rec[0] is not None)

@@ -16,8 +16,9 @@ from ovl.store.blocks import FREE, OPEN, FULL, UNKNOWN, BAD, STATE_NAMES
 from ovl.store.format import (
     NODE_HDR_SIZE, NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_DATA,
     NODE_TRUNCATE, NODE_SYMLINK, NODE_META, NODE_VOID, NODE_RESET,
-    NODE_COMMIT, F_PROV, F_TRUNC, F_WIDE, NAME_MAX, SUMMARY_TAIL_SIZE,
-    hdr_size, header_fields)
+    NODE_COMMIT, F_PROV, F_TRUNC, F_WIDE, F_KEPT, NAME_MAX,
+    SUMMARY_TAIL_SIZE, hdr_size, header_fields, data_at)
+from ovl.store.index import NOLDER_MAX
 
 _GC_COPY_PER_BYTE = const(3)  # GC copies at most 3 bytes per byte it frees
                               # (and see GC_ERASE_BYTES in ovl.store)
@@ -27,6 +28,8 @@ _WEAR_SPREAD = const(8)       # ... when erase counts differ by more than this
 # fields of ovl.store's stamp and stream records (_STAMP_*, _STREAM_*)
 _STAMP_ADDR = const(4)
 _STREAM_ADDR = const(1)
+_STREAM_NSIZE = const(2)
+_STREAM_BLOCKS = const(3)
 
 
 def gc_until_fits(store, items, keep, bounded):
@@ -170,7 +173,8 @@ def collect(store, b, bounded=False):
         store.stats["gc_refused"] += 1
         return False
     if live:
-        items = store._void_items() + \
+        items = (store._void_items() if store.pending_void is not None
+                 else []) + \
             [(nd.size() + store._esize(nd.type, nd.blen) +
               (4 if store._wide() and not nd.flags & F_WIDE else 0), 0)
              for nd in live]
@@ -194,8 +198,13 @@ def collect(store, b, bounded=False):
             nprov += 1
 
         def produce(w, lo, hi):
+            # a copy: the same bytes and version, this txn (a provisional
+            # node keeps its stream's txn: it counts with it)
             for i in range(lo, hi):
-                w.copy(raws[i], live[i])
+                nd = live[i]
+                w._hold(nd.type, None, nd.blen, nd.ver, nd.fields, nd.keep,
+                        raws[i], nd.flags & F_KEPT,
+                        nd.txn if nd.flags & F_PROV else None)
         try:
             placed = []
             if nprov:
@@ -207,13 +216,13 @@ def collect(store, b, bounded=False):
         except NoSpace:
             return False
         for old, new in zip(live, placed):
-            store._moved(old, new)
+            moved(store, old, new)
             store.stats["gc_copied_bytes"] += old.size()
     if store.blocks.state[b] == BAD:
         store.blocks.dead[b] = store.blocks.used[b] - store.data_start
         return True
     if store._erase(b):
-        store._forget_block(nodes, b)
+        forget_block(store, nodes, b)
     return True
 
 
@@ -382,3 +391,116 @@ def counters(store):
     c["bytes_free"] = free_bytes(store)
     c["inodes"] = sum(1 for i, r in store.inodes.items() if r[0] is not None)
     return c
+
+
+def moved(store, nd, new):
+    """A live node was copied by GC to Node new: point the index at the
+    copy (its size may differ: a copy made with wide counters has a
+    wide header)."""
+    t = nd.type
+    f = nd.fields
+    old = nd.addr
+    new_addr = new.addr
+    nsize = new.size()
+    if t == NODE_DATA or t == NODE_TRUNCATE:
+        store.data_blocks.add(f[0], new_addr // store.es)
+        st = store.streams.get(nd.txn) if nd.flags & F_PROV else None
+        nb = new_addr // store.es
+        if st is not None and nb not in st[_STREAM_BLOCKS]:
+            st[_STREAM_BLOCKS].append(nb)
+        for ps, pe, ent in store.extents.get(f[0]) or ():
+            if ent[3] == old:
+                ent[3] = new_addr
+                ent[4] = nsize
+                ent[6] = data_at(new.flags)
+        n = store.roles.pop(old, None)
+        if n is not None:
+            store.roles[new_addr] = n
+        st = store.stamps.get(f[0])
+        if st is not None and st[_STAMP_ADDR] == old:
+            store.stamps[f[0]] = st[:_STAMP_ADDR] + (new_addr, nsize)
+        for tr in store.truncs.get(f[0]) or ():
+            if tr[2] == old:
+                tr[2] = new_addr
+                tr[3] = nsize
+        return
+    if t == NODE_VOID:
+        store.void_recs = [(new_addr, nsize) if a == old else (a, s)
+                           for a, s in store.void_recs]
+        return
+    if t == NODE_COMMIT:
+        store.streams[f[0]][_STREAM_ADDR] = new_addr
+        store.streams[f[0]][_STREAM_NSIZE] = nsize
+        return
+    if t == NODE_RESET:
+        store.reset_rec = (store.reset_rec[0], new_addr, nsize)
+        return
+    table, key = table_of(store, nd, True)
+    rec = table.get(key)
+    table[key] = (rec[0], rec[1], new_addr, nsize, rec[4])
+
+
+def table_of(store, nd, live=False):
+    """The table and key of nd's record; live: nd is the node the
+    record points at (an entry is then found by its address, without
+    reading names)."""
+    t = nd.type
+    f = nd.fields
+    if t == NODE_INODE or t == NODE_DELETE:
+        return store.inodes, f[0]
+    if t == NODE_DIRENT:
+        return store.entries, ((f[0], f[2], nd.addr) if live
+                               else (f[0], f[2]))
+    if t == NODE_META:
+        return store.meta.get(f[0]), f[1]
+    if t == NODE_SYMLINK:
+        return store.links, f[0]
+    return None, None
+
+
+def forget_block(store, nodes, b):
+    """Block b was erased: older copies of keys it held are gone, so
+    tombstones that were waiting for them may go too."""
+    for nd in nodes:
+        if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
+            store.data_blocks.discard(nd.fields[0], b)
+            store._evict(nd.fields[0])
+        if nd.type in (NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_META):
+            table, key = table_of(store, nd)
+            if table is None:
+                continue
+            rec = table.get(key)
+            # only strictly older nodes count (a GC copy keeps its
+            # version; equal-version duplicates are left counted); a
+            # saturated count stays (index.NOLDER_MAX)
+            if rec is None or rec[1] <= nd.ver or rec[4] >= NOLDER_MAX:
+                continue
+            nolder = rec[4] - 1
+            if nolder <= 0 and rec[0] is None:
+                store._kill(rec[2], rec[3])
+                del table[key]
+            else:
+                table[key] = rec[:4] + (max(nolder, 0),)
+    for sid in list(store.streams):
+        st = store.streams[sid]
+        if b in st[_STREAM_BLOCKS]:
+            st[_STREAM_BLOCKS].remove(b)
+            if not st[_STREAM_BLOCKS]:  # no provisional node of it left
+                store._kill(st[_STREAM_ADDR], st[_STREAM_NSIZE])
+                del store.streams[sid]
+    if not store.garbage_blocks and store.void_recs:
+        store._drop_voids()
+    if store.reset_rec is not None:
+        store._drop_reset_if_done()
+
+
+def restore_reserve(store):
+    """Collect until GC has a free block to copy into again.  A cut
+    during a collection that took the last one can leave none (a block
+    going bad too); what a cut leaves can always be collected without
+    one (docs/STORE.md, "Garbage collection"), and must be before
+    writes eat the open block's room (store._make_room calls this when
+    no block is free)."""
+    for _ in range(store.nblocks):
+        if store.blocks.count(FREE) or not gc_one(store, for_space=True):
+            return

@@ -1,20 +1,40 @@
-"""Damage on flash: what the store does with nodes and block headers that
-fail their checks.  A healthy store's mount, reads and writes never run
-this: it is imported at first use, through LogStore.__getattr__ (and
-LogStore._settle_damage when a mount found damage), so a board's mount
-path does not carry it (docs/FIT.md, "Code size and import heap").
-Each function takes the LogStore first and is its method of the same
-name with a leading underscore (store._note_damage(nd, what) ...)."""
+"""Damage on flash and the remains of a cut: what the store does with
+nodes and block headers that fail their checks, a block that goes bad,
+a torn tail and the voids that record the txn ids a cut may have used.
+A healthy store's mount, reads and writes never run this: it is
+imported at first use, through LogStore.__getattr__ (the store calls
+in only once it knows of damage, a cut or a bad block), so a board's
+mount path does not carry it (docs/STORE.md, "Code layout").  Each
+function takes the LogStore first and is its method of the same name
+with a leading underscore (store._note_damage(nd, what) ...)."""
 
 import struct
 
+from ovl import compat
 from ovl.store.format import (
     NODE_HDR_SIZE, NODE_HDR_WIDE, NODE_MAGIC, NODE_INODE, NODE_DELETE,
-    NODE_DIRENT, NODE_SYMLINK, NODE_META, DIRENT_PREFIX, KEY_PREFIX,
-    META_PREFIX, CorruptError, align, damage_target, header_fields,
+    NODE_DIRENT, NODE_DATA, NODE_TRUNCATE, NODE_SYMLINK, NODE_META,
+    DIRENT_PREFIX, KEY_PREFIX,
+    META_PREFIX, VOID_BODY_SIZE, NODE_VOID, CorruptError, align,
+    header_fields,
     protected_len, unpack_block_header, unpack_node_header)
 
 HEADER_DAMAGE = -1     # damage list "type" of a mended block header
+
+
+# What a damaged node damaged, from its key prefix: the inode whose
+# attributes, data, target or metadata it held, or the directory whose
+# entry it was.  None when the type says nothing (voids, commits, resets).
+def damage_target(ntype, prefix):
+    if len(prefix) < 4:
+        return None
+    n = struct.unpack("<I", prefix[:4])[0]
+    if ntype in (NODE_INODE, NODE_DELETE, NODE_DATA, NODE_TRUNCATE,
+                 NODE_SYMLINK, NODE_META):
+        return ("inode", n)
+    if ntype == NODE_DIRENT:
+        return ("dir", n)
+    return None
 
 
 def mend_header(store, b, raw):
@@ -95,8 +115,8 @@ def settle_damage(store):
         if target is None:
             continue
         kind, n = target
-        owner = store._live_inode(n)
-        birth = owner[1] if owner is not None else 0
+        owner = store.inodes.birth(n)
+        birth = owner or 0
         if ntype == NODE_INODE or ntype == NODE_DELETE:
             rec = store.inodes.get(n)
             hit = rec is None or rec[1] < ver
@@ -130,3 +150,61 @@ def damage_name(store, ntype, prefix):
     if t[0] == "dir":
         return ": an entry of directory inode %d" % t[1]
     return ": inode %d" % t[1]
+
+
+def retire(store, b):
+    """Block b went bad: the block table retires it, the writer drops it."""
+    store.blocks.retire(b)
+    if store.wblock == b:
+        store.wblock = None
+        store.pending = bytearray()
+
+
+def discard(store, placed, bad):
+    """Nodes of a txn that will not commit (a block went bad under it,
+    or the space ran out): dead, their blocks hold garbage (but the bad
+    block, retired)."""
+    for nd in placed:
+        b = nd.addr // store.es
+        if b != bad:
+            store._kill(nd.addr, nd.size())
+            store.garbage_blocks.add(b)
+    store.pending = bytearray()
+    if store.wblock is not None:
+        store.pend_addr = store.wblock * store.es + store.wpos
+
+
+def rescan_torn(store, b, seen, visit):
+    """Mount's second pass over block b, which holds the remains of a cut:
+    only the nodes at the addresses seen (what the first pass read) go to
+    visit (those remains may read differently now)."""
+    seen = {a: 1 for a in seen}
+
+    def visit_seen(nd):
+        if nd.addr in seen:
+            visit(nd)
+    store._scan(b, visit_seen)
+
+
+def check_damage(store, kind, n):
+    """EIO when a damaged node took what (kind, n) names (the store
+    calls this only once it knows of some damage)."""
+    why = store.damaged.get((kind, n))
+    if why is not None:
+        raise compat.oserror(compat.EIO, "%s %d: damaged on flash (%s)" % (
+            "directory" if kind == "dir" else "inode", n, why))
+
+
+def drop_voids(store):
+    """The NODE_VOIDs a cut made are dead once no block holds garbage
+    (the nodes of the txns they void are gone)."""
+    for addr, nsize in store.void_recs:
+        store._kill(addr, nsize)
+    store.void_recs = []
+
+
+def void_items(store):
+    """_fits items for the NODE_VOID the next txn carries after a cut
+    (store.pending_void)."""
+    return [(store._nsize(VOID_BODY_SIZE) +
+             store._esize(NODE_VOID, VOID_BODY_SIZE), 0)]

@@ -7,7 +7,7 @@ bytes for an independent reader.  All integers are little-endian.
 
 import struct
 
-from ovl.compat import crc32
+from ovl.compat import crc32, const
 
 FORMAT_VERSION = 4      # 2: the block header records the block count
                         # 3: data nodes may carry a stamp (F_STAMP)
@@ -19,13 +19,12 @@ FORMAT_VERSION = 4      # 2: the block header records the block count
 # each erase.  A block without a valid one is "unknown" and is erased
 # before use (an interrupted erase can leave cells that read 0xFF now and
 # flip later, so an all-0xFF block is not trusted either).
-BLOCK_MAGIC = 0x6B6C766F          # b"ovlk"
+_BLOCK_MAGIC = const(0x6B6C766F)  # b"ovlk"
 BLOCK_HDR = "<IBBHIQIII"
 BLOCK_HDR_SIZE = 32
 # magic, version, flags, prog_unit, erase_count, seq (u64), erase_size,
 # block_count, hdr_crc.  The block count lets mount tell a truncated copy
 # or a resized partition from a smaller store.
-OLD_HDR_CRC_AT = (20, 24)   # where versions 1 and 2-3 kept their hdr_crc
 
 # ----- node header: every record in the log starts with one.
 NODE_MAGIC = 0x4E6F               # b"oN"
@@ -51,7 +50,7 @@ F_PROV = 0x08         # provisional: counts only once a committed NODE_COMMIT
                        # names its txn (the data a long transaction streams)
 F_ONETIME = 0x10       # with F_STAMP: the stamp is one time (mtime = ctime)
 F_WIDE = 0x20          # the header carries the high bits of version and txn
-SUM_AT = 0x80          # summary entries only: an explicit offset follows
+_SUM_AT = const(0x80)  # summary entries only: an explicit offset follows
 F_KEPT = F_TRUNC | F_STAMP | F_PROV | F_ONETIME  # flags a GC copy keeps
 
 NODE_INODE = 0x01
@@ -66,6 +65,8 @@ NODE_RESET = 0x09
 NODE_SUMMARY = 0x0A
 NODE_COMMIT = 0x0B
 NODE_CHECKPOINT = 0x0C   # a piece of a checkpoint of the index (ovl.store.checkpoint)
+
+
 
 NODE_NAMES = {
     NODE_INODE: "NODE_INODE", NODE_DELETE: "NODE_DELETE",
@@ -107,14 +108,14 @@ COMMIT_BODY = "<Q"                # the txn whose provisional nodes count
 # Body: count u32, then `count` entries, one per node of the block in log
 # order: SUMMARY_ENTRY (offset in block, type, flags, body_len, version,
 # txn) followed by keep_len(type, body_len) bytes: the node's whole body when
-# it is at most SUMMARY_KEEP_MAX bytes, the 12-byte prefix of a data node,
+# it is at most _SUMMARY_KEEP_MAX bytes, the 12-byte prefix of a data node,
 # else nothing (the reader then reads what it needs from the node itself).
 SUMMARY_COUNT = "<I"
-SUMMARY_ENTRY = "<BBIII"           # type, flags (| SUM_AT), body_len,
-SUMMARY_ENTRY_SIZE = 14            # version (low), txn (low); then the
-SUMMARY_AT = "<I"                  # offset if SUM_AT (else right after the
+SUMMARY_ENTRY = "<BBIII"           # type, flags (| _SUM_AT), body_len,
+_SUMMARY_ENTRY_SIZE = const(14)    # version (low), txn (low); then the
+SUMMARY_AT = "<I"                  # offset if _SUM_AT (else right after the
 SUMMARY_WIDE = "<HH"               # previous node), the high bits if F_WIDE
-SUMMARY_KEEP_MAX = 300
+_SUMMARY_KEEP_MAX = const(300)
 # The block's last 8 bytes then say where the summary node starts:
 SUMMARY_TAIL = "<II"              # summary offset, SUMMARY_MAGIC
 SUMMARY_TAIL_SIZE = 8
@@ -170,7 +171,7 @@ def data_at(flags):
 
 
 def pack_block_header(prog_unit, erase_count, seq, erase_size, block_count):
-    head = struct.pack(BLOCK_HDR[:-1], BLOCK_MAGIC, FORMAT_VERSION, 0,
+    head = struct.pack(BLOCK_HDR[:-1], _BLOCK_MAGIC, FORMAT_VERSION, 0,
                        prog_unit, erase_count, seq, erase_size, block_count)
     return head + struct.pack("<I", crc32(head))
 
@@ -182,10 +183,11 @@ def unpack_block_header(raw):
         return None
     magic, version, flags, prog_unit, ec, seq, es, count, crc = \
         struct.unpack(BLOCK_HDR, raw[:BLOCK_HDR_SIZE])
-    if magic != BLOCK_MAGIC:
+    if magic != _BLOCK_MAGIC:
         return None
     if version != FORMAT_VERSION:
-        for at in OLD_HDR_CRC_AT + (BLOCK_HDR_SIZE - 4,):
+        # where versions 1 and 2-3 kept their hdr_crc, and this one
+        for at in (20, 24, BLOCK_HDR_SIZE - 4):
             if struct.unpack("<I", raw[at:at + 4])[0] == crc32(raw[:at]):
                 raise CorruptError(
                     "log store format version %d (this code reads version"
@@ -292,18 +294,9 @@ def data_prefix(flags):
     return DATA_PREFIX
 
 
-def parse_len(ntype, flags, blen):
-    """Bytes of a body parse_body needs: a data node's prefix (and stamp),
-    every other node's whole body (a checkpoint piece: none, the index
-    never reads one)."""
-    if ntype == NODE_CHECKPOINT:
-        return 0
-    return data_prefix(flags) if ntype == NODE_DATA else blen
-
-
 def parse_body(ntype, body, blen, flags=0):
-    """The fields of a node body (of a data node only parse_len bytes are
-    needed; blen is the full body length).  A data node gives (ino, offset,
+    """The fields of a node body (of a data node only its prefix and stamp,
+    data_prefix(flags) bytes, are needed; blen is the full body length).  A data node gives (ino, offset,
     length, stamp) with stamp (mtime, ctime) or None."""
     if ntype == NODE_INODE:
         return struct.unpack(INODE_BODY, body)
@@ -354,22 +347,7 @@ def keep_len(ntype, blen):
         return DATA_PREFIX
     if ntype == NODE_INODE:
         return 4
-    return blen if blen <= SUMMARY_KEEP_MAX else min(blen, KEY_PREFIX)
-
-
-# What a damaged node damaged, from its key prefix: the inode whose
-# attributes, data, target or metadata it held, or the directory whose
-# entry it was.  None when the type says nothing (voids, commits, resets).
-def damage_target(ntype, prefix):
-    if len(prefix) < 4:
-        return None
-    n = struct.unpack("<I", prefix[:4])[0]
-    if ntype in (NODE_INODE, NODE_DELETE, NODE_DATA, NODE_TRUNCATE,
-                 NODE_SYMLINK, NODE_META):
-        return ("inode", n)
-    if ntype == NODE_DIRENT:
-        return ("dir", n)
-    return None
+    return blen if blen <= _SUMMARY_KEEP_MAX else min(blen, KEY_PREFIX)
 
 
 class Node:
@@ -408,7 +386,7 @@ class SummaryBuilder:
         flags = nd.flags
         extra = b""
         if off != self.next_off:
-            flags |= SUM_AT
+            flags |= _SUM_AT
             extra = struct.pack(SUMMARY_AT, off)
         if nd.flags & F_WIDE:
             extra += struct.pack(SUMMARY_WIDE, nd.ver >> 32, nd.txn >> 32)
@@ -435,7 +413,7 @@ class SummaryBuilder:
 def summary_entry_size(ntype, blen, extra=8):
     """Bytes of a node's summary entry: extra for an explicit offset and
     the high bits of its counters (4 each; by default both)."""
-    return SUMMARY_ENTRY_SIZE + extra + keep_len(ntype, blen)
+    return _SUMMARY_ENTRY_SIZE + extra + keep_len(ntype, blen)
 
 
 def read_summary(read, base, erase_size, data_start, headers_only=False,
@@ -478,11 +456,17 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
             # unpacked in place: a slice per field was a copy per field
             ntype, flags, blen, ver, txn = \
                 struct.unpack_from(SUMMARY_ENTRY, body, pos)
-            pos += SUMMARY_ENTRY_SIZE
-            if flags & SUM_AT:
-                at = struct.unpack_from(SUMMARY_AT, body, pos)[0]
+            pos += _SUMMARY_ENTRY_SIZE
+            if flags & _SUM_AT:
+                o = struct.unpack_from(SUMMARY_AT, body, pos)[0]
                 pos += 4
-                flags &= ~SUM_AT
+                flags &= ~_SUM_AT
+                if o < at:
+                    # the writer lists nodes in log order: one starting
+                    # inside the previous is no summary it wrote (and
+                    # would count bytes twice in the block's dead bytes)
+                    return None
+                at = o
             if flags & F_WIDE:
                 vhi, thi = struct.unpack_from(SUMMARY_WIDE, body, pos)
                 ver |= vhi << 32
@@ -501,7 +485,11 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                 ntype != NODE_COMMIT and ntype != NODE_RESET
             if not (reuse and headers_only):
                 keep = full = bytes(body[pos - klen:pos])
-                need = parse_len(ntype, flags, blen)
+                # bytes parse_body needs: a data node's prefix (and stamp),
+                # every other body whole (a checkpoint piece: none, the
+                # index never reads one)
+                need = 0 if ntype == NODE_CHECKPOINT else \
+                    data_prefix(flags) if ntype == NODE_DATA else blen
                 if klen < need and not headers_only:
                     # a stamp (under the header CRC) or a whole body the
                     # summary does not carry: a size must never come from

@@ -62,12 +62,13 @@ class MountData:
         flags = nd.flags | (MOUNT_TRUNC if nd.type == NODE_TRUNCATE else 0)
         blen = nd.blen
         at = nd.fields[1]
-        if _hi(nd.ver) or _hi(nd.txn) or blen >> 16 or _hi(at):
+        if (nd.ver | nd.txn | at) >> 32 or blen >> 16:
             self.wide[self.n] = (nd.ver, nd.txn, blen, at)
             flags |= _MOUNT_WIDE
             blen = at = 0
-        struct.pack_into(MOUNT_REC, buf, off, nd.fields[0], _lo(nd.ver),
-                         _lo(nd.txn), nd.addr, flags, blen, at, NO_LINK)
+        struct.pack_into(MOUNT_REC, buf, off, nd.fields[0],
+                         nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF, nd.addr,
+                         flags, blen, at, NO_LINK)
         self.n += 1
 
     def per_inode(self, table, streams):
@@ -134,14 +135,6 @@ def replay_key(nd):
     erase the copy wins in both places and the accounting agrees with
     fsck."""
     return (nd.eff, nd.ver, nd.txn, nd.addr)
-
-
-def _hi(v):
-    return v >> 32
-
-
-def _lo(v):
-    return v & 0xFFFFFFFF
 
 
 # A table row is 32-bit words in an array('I') chunk of ROWS rows: the key
@@ -223,9 +216,9 @@ class Table:
         i = r % ROWS * self.w
         if rec[3] >> 10:
             raise ValueError("node size")
-        c[i + _VER_LO] = _lo(rec[1])
+        c[i + _VER_LO] = rec[1] & 0xFFFFFFFF
         c[i + _HI] = min(rec[4], NOLDER_MAX) | rec[3] << _SIZE | \
-            _hi(rec[1]) << 16
+            rec[1] >> 32 << 16
         c[i + _ADDR] = rec[2]
         self.encode(rec[0], c, i)
 
@@ -420,8 +413,8 @@ class InodeTable(Table):
     def encode(self, value, c, i):
         v = c[i + _VALUE]
         if isinstance(value, tuple):
-            c[i + _BIRTH] = _lo(value[1])
-            v = 1 | v & 0xFFFE | _hi(value[1]) << 16
+            c[i + _BIRTH] = value[1] & 0xFFFFFFFF
+            v = 1 | v & 0xFFFE | value[1] >> 32 << 16
         c[i + _VALUE] = v & ~1 if value is None else v | 1
 
     def birth(self, ino):

@@ -27,7 +27,7 @@ def reset(store, **root_attrs):
     for b in range(store.nblocks):
         if store.blocks.state[b] == FULL and b != store.wblock:
             store._erase(b)
-    store._drop_reset_if_done()
+    drop_reset_if_done(store)
 
 
 def apply_reset(store, nd):
@@ -47,7 +47,8 @@ def apply_reset(store, nd):
     store.data_blocks = BlockSets(store.inodes)
     store.streams = {}
     store.reset_ver = nd.ver
-    store._drop_voids()
+    if store.void_recs:
+        store._drop_voids()
     home = nd.addr // store.es
     for b in range(store.nblocks):
         if b == home:
@@ -68,3 +69,11 @@ def reset_needed(store, addr):
                 store.blocks.minver[b] < ver:
             return True
     return False
+
+
+def drop_reset_if_done(store):
+    """The RESET node is dead once no other block holds older nodes."""
+    if store.reset_rec is not None and \
+            not reset_needed(store, store.reset_rec[1]):
+        store._kill(store.reset_rec[1], store.reset_rec[2])
+        store.reset_rec = None

@@ -77,7 +77,7 @@ def index_stream(store, txn_obj, cnode):
         b = nd.addr // store.es
         if b not in blocks:
             blocks.append(b)
-        if store._live_inode(nd.fields[0]) is None:
+        if store.inodes.birth(nd.fields[0]) is None:
             store._kill(nd.addr, nd.size())  # deleted in this txn
             continue
         store._index(nd)
@@ -157,3 +157,19 @@ def _view_put(view, start, end, src, s0):
         out.append([start, end, src, s0])
     out.sort(key=lambda p: p[0])
     return out
+
+
+def end_stream(store, txn_obj, committed):
+    """The txn owning provisional nodes ended: unpin their blocks; if
+    it did not commit they are dead space (the store calls this only
+    for a txn that spilled)."""
+    for nd in txn_obj.spilled:
+        b = nd.addr // store.es
+        n = store.pins.get(b, 0) - 1
+        if n > 0:
+            store.pins[b] = n
+        else:
+            store.pins.pop(b, None)
+        if not committed:
+            store._kill(nd.addr, nd.size())
+    txn_obj.spilled = []

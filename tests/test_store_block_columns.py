@@ -1,0 +1,15 @@
+"""The block table's columns (ovl.store.blocks): dead bytes as a signed
+16-bit array on blocks under 32 KiB (32-bit above), which holds because
+a summary whose nodes overlap is refused (ovl.store.format.read_summary),
+so mount's count-down of a block's dead bytes never passes its start."""
+
+
+def test_dead_bytes_array_and_summary_order(runtime):
+    runtime.run_checks("store_block_columns.py", {
+        "in log order, one after the other": [32, 68],
+        "in log order, a gap between": [32, 104],
+        "the second inside the first": None,
+        "the second before the first": None,
+        "dead bytes: bytes a block, signed, same after a mount, none below "
+        "zero": [[2, True, True, True, []], [4, True, True, True, []]],
+    })
