@@ -75,6 +75,11 @@ for _t in range(1, len(F.INODE_BODY)):
 _LONGEST_INODE = 16 + max(_BODY_SIZES)
 _MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = const(64)         # entries in each small lookup memo
+# Listing bytes _window copies out of the one metadata block MicroPython
+# keeps (at least a run header, an entry and the longest name): a listing
+# walk inflates its block again once per this many bytes when the caller
+# reads inodes between entries.
+_LISTING_WINDOW = const(1024)
 # What only the reader needs of the format (private consts: a board keeps
 # no name for them).  An extended inode's type is its basic type + 7.
 _EXTENDED_OFFSET = const(7)
@@ -177,9 +182,11 @@ def _make_decompressor(compression, block_log):
 class SquashFS:
     """A SquashFS 4.0 image as a read-only Lower.
 
-    cache_blocks: how many decompressed 8 KiB metadata blocks to keep.
-    Listings and inodes live in different tables, so fewer than 2 makes a
-    directory walk inflate a block per entry; 1 is the smallest heap.
+    cache_blocks: how many decompressed 8 KiB metadata blocks to keep
+    (MicroPython: 1, each 8 KiB of heap from the open on; CPython 16).  A
+    listing is read from a copy of its bytes (_window), so a directory
+    walk, which reads each child's inode from the other table, does not
+    inflate a block per entry with one.
     max_block_size: refuse (BlockSizeLimitError) an image whose data blocks
     are larger, at open rather than with a MemoryError at the first read
     (a board's lower_block_size).
@@ -187,7 +194,7 @@ class SquashFS:
 
     def __init__(self, source, cache_blocks=None, max_block_size=None):
         if cache_blocks is None:
-            cache_blocks = 2 if compat.MICROPYTHON else 16
+            cache_blocks = 1 if compat.MICROPYTHON else 16
         self._src = source
         self._cache_limit = max(1, cache_blocks)
         self._cache = []          # [pos, data, next_pos(, kept buffer)],
@@ -572,60 +579,101 @@ class SquashFS:
 
     # -- directories --------------------------------------------------------
 
+    def _window(self, pos, off, rest, low, high):
+        """(bytes, base, end, last) for reading a listing from (pos, off)
+        with `rest` bytes of it left: bytes holding block pos's offsets
+        [base, end), and whether the block holds no more of the listing
+        after end.  CPython: the whole block (immutable, so it stays valid
+        while the caller reads inodes).  MicroPython: a copy of at most
+        _LISTING_WINDOW bytes, since the block is a view of the one kept
+        buffer, which the caller's next inode read takes over."""
+        data, _ = self._meta_block(pos, low, high)
+        n = len(data)
+        if not _KEPT_BUFFERS:
+            return data, 0, n, True
+        end = off + rest
+        last = True
+        if end > n:
+            end = n
+        if end - off > _LISTING_WINDOW:
+            end = off + _LISTING_WINDOW
+            last = False
+        if end <= off:
+            return b"", off, off, True
+        return bytes(data[off:end]), off, end, last
+
     def _listing(self, d, pos, off, consumed):
         """Yield (name_bytes, child ref, ino, type) from a listing, starting
         at (pos, off) with `consumed` bytes of it already behind; each name
-        is checked legal and after the one before (from the start point)."""
+        is checked legal and after the one before (from the start point).
+
+        The listing is parsed from a window of its bytes (_window), taken
+        again only when an entry may run past it, so a caller reading each
+        child's inode between entries (readdir) inflates the listing's block
+        once per window, not once per entry; entries crossing a block
+        boundary are stitched together from the two blocks."""
         prev = None
         low = self.directory_table_start
         high = self._dir_end
         total = d.listing_size
         run_header = F.DIR_HEADER[0]
         entry_header = F.DIR_ENTRY[0]
-        # CPython keeps the listing's block from one entry to the next;
-        # MicroPython asks the cache each time: its block is a view of a
-        # kept buffer, which the block that evicts it takes over.
-        data_pos = -1
-        data = None
+        win_pos = -1        # the block the window is of ...
+        base = end = 0      # ... its offsets [base, end) ...
+        last = True         # ... and whether it reaches the listing's end
         while consumed < total:
             if consumed + F.DIR_HEADER_SIZE > total:
                 raise _errors().BadDirectoryError(
                     "listing ends inside a run header")
-            head, pos, off = self._meta_unpack(run_header, 12, pos, off,
-                                               low, high)
+            if pos != win_pos or (off + F.DIR_HEADER_SIZE > end
+                                  and not last):
+                win, base, end, last = self._window(pos, off, total - consumed,
+                                                    low, high)
+                win_pos = pos
+            if off + F.DIR_HEADER_SIZE <= end:
+                head = _unpack_from(run_header, win, off - base)
+                off += F.DIR_HEADER_SIZE
+            else:
+                head, pos, off = self._meta_unpack(run_header, 12, pos, off,
+                                                   low, high)
             consumed += F.DIR_HEADER_SIZE
-            count, start_block, base = head
+            count, start_block, base_ino = head
             if count >= F.DIR_RUN_MAX:
                 raise _errors().BadDirectoryError(
                     "directory run of %d entries (max %d)"
                     % (count + 1, F.DIR_RUN_MAX))
             for _ in range(count + 1):
-                if consumed + F.DIR_ENTRY_SIZE > total:
+                rest = total - consumed
+                if rest < F.DIR_ENTRY_SIZE:
                     raise _errors().BadDirectoryError(
                         "listing ends inside an entry")
-                if pos != data_pos:
-                    data, _ = self._meta_block(pos, low, high)
-                    if not _KEPT_BUFFERS:
-                        data_pos = pos
-                if off + 8 + F.NAME_MAX <= len(data):
-                    # Entry and longest name inside this block: no stitching.
-                    ioff, delta, etype, nsize = _unpack_from(entry_header,
-                                                             data, off)
+                # the entry and the longest name it can have
+                need = 8 + F.NAME_MAX if rest > 8 + F.NAME_MAX else rest
+                if pos != win_pos or (off + need > end and not last):
+                    win, base, end, last = self._window(pos, off, rest, low,
+                                                        high)
+                    win_pos = pos
+                raw = None
+                if off + 8 <= end:
+                    ioff, delta, etype, nsize = _unpack_from(
+                        entry_header, win, off - base)
                     nsize += 1
-                    raw = bytes(data[off + 8:off + 8 + nsize])
-                    off += 8 + nsize
+                    off += 8
+                    if off + nsize <= end:
+                        i = off - base
+                        raw = bytes(win[i:i + nsize])
+                        off += nsize
                 else:
                     ent, pos, off = self._meta_unpack(entry_header, 8, pos,
                                                       off, low, high)
                     ioff, delta, etype, nsize = ent
                     nsize += 1
-                    raw = None
                 consumed += F.DIR_ENTRY_SIZE + nsize
                 if nsize > F.NAME_MAX or consumed > total:
                     raise _errors().BadDirectoryError(
                         "entry name of %d bytes overruns "
                         "the listing" % nsize)
-                if raw is None:
+                if raw is None:     # the name crosses into the next block
                     raw, pos, off = self._meta_bytes(nsize, pos, off, low,
                                                      high)
                 # 47 is "/": an int operand makes `in` a plain byte
@@ -639,7 +687,7 @@ class SquashFS:
                         % (raw,))
                 prev = raw
                 yield (raw, (start_block << 16) | ioff,
-                       (base + delta) & 0xFFFFFFFF, etype)
+                       (base_ino + delta) & 0xFFFFFFFF, etype)
 
     def _find(self, d, target):
         """(ref, ino, type) of `target` (bytes) in dir d, or None.
