@@ -86,10 +86,6 @@ _EXTENDED_OFFSET = const(7)
 # A data or fragment block's size word with a bit at or above 25 set is
 # invalid (bit 24: stored raw; bits 0-23: the stored size).
 _DATA_RESERVED_SHIFT = const(25)
-# Source bytes fetched at once for back-to-back compressed data blocks
-# (CPython): one read per run instead of per block.  MicroPython reads one
-# block at a time, so only one compressed and one inflated block are live.
-_RUN_BYTES = const(1 << 18)
 # Inflated fragment blocks kept (CPython): files with the same contents
 # share a fragment but are not neighbours in a walk.  MicroPython keeps one.
 _FRAGMENT_CACHE_BYTES = const(1 << 19)
@@ -140,43 +136,20 @@ def _inflate_error(e, limit, name="gzip"):
     return _errors().DecompressionError("%s block: %s" % (name, e))
 
 
-def _make_decompressor(compression, block_log):
+def _make_decompressor(compression):
     """inflate(data, limit) for the image's compressor on this runtime
     (None on MicroPython, which inflates gzip blocks with
     compat.inflate_into and has no other decompressor)."""
     if not 0 < compression < len(F.COMPRESSION_NAMES):
         raise _errors().BadSuperblockError(
             "unknown compressor id %d" % compression)
-    name = F.COMPRESSION_NAMES[compression]
-    block_size = 1 << block_log
+    if not _KEPT_BUFFERS:
+        return _cpython.decompressor(compression)
     if compression == F.COMP_ZLIB:
-        if _KEPT_BUFFERS:
-            return None     # blocks inflate into kept buffers (inflate_into)
-        inflate = compat.inflate
-    elif compression == F.COMP_XZ and not compat.MICROPYTHON:
-        inflate = compat.inflate_xz
-    elif compression == F.COMP_LZMA and not compat.MICROPYTHON:
-        inflate = compat.inflate_lzma
-    else:
-        runtime = "MicroPython" if compat.MICROPYTHON else "this Python"
-        raise _errors().UnsupportedCompressorError(
-            "image uses the %s compressor, which %s cannot decompress"
-            % (name, runtime))
-    # Every block is compressed alone, so no back-reference reaches
-    # further than the block: a block-sized window suffices, and
-    # MicroPython then allocates that instead of the header's 32 KiB
-    # (a reference beyond it fails cleanly, as a bad stream).  xz and
-    # lzma take the window from the stream.
-    data_wbits = min(15, block_log)
-    meta_wbits = 13                 # 8 KiB metadata blocks
-
-    def inflate_block(data, limit, _wbits=0):
-        try:
-            return inflate(data, limit, data_wbits if limit == block_size
-                           else meta_wbits)
-        except ValueError as e:
-            raise _inflate_error(e, limit, name)
-    return inflate_block
+        return None     # blocks inflate into kept buffers (inflate_into)
+    raise _errors().UnsupportedCompressorError(
+        "image uses the %s compressor, which MicroPython cannot decompress"
+        % F.COMPRESSION_NAMES[compression])
 
 
 class SquashFS:
@@ -297,9 +270,9 @@ class SquashFS:
         self._dir_end = dir_end
         self.root_inode = root
         self._raw_superblock = raw
-        self._inflate = _make_decompressor(compression, log)
+        self._inflate = _make_decompressor(compression)
         self.compression = F.COMPRESSION_NAMES[compression]
-        # The data-block fast path calls compat.inflate itself (one call
+        # CPython's run reads call compat.inflate themselves (one call
         # frame less per block) for gzip images.
         self._zlib = compression == F.COMP_ZLIB
         self._data_wbits = min(15, log)
@@ -959,137 +932,19 @@ class SquashFS:
         the first stored at `pos` and holding file offset `block_start`, to
         `pieces`; return the position after the last block.
 
-        Compressed gzip blocks lying back to back are fetched with one
-        source read of up to _RUN_BYTES and inflated together by
-        compat.inflate_run (4 KiB images have tens of thousands of blocks:
-        no Python call per block).  On MicroPython and for xz, one block
-        is read and inflated at a time.  Any other block
-        (sparse, stored raw, the kept one, damaged) takes _data_block.
-        """
+        MicroPython: one block at a time, each inflated into the one kept
+        buffer, the part wanted copied out before the next block overwrites
+        it.  CPython replaces this with ovl.squashfs_cpython.read_blocks,
+        which fetches and inflates runs of blocks at once."""
         bs = self.block_size
-        if _KEPT_BUFFERS:
-            # Each block lands in the one kept buffer: copy out the part
-            # wanted before the next block overwrites it.
-            for word in words:
-                data = self._data_block(pos, word,
-                                        min(entry.size - block_start, bs),
-                                        entry)
-                lo = offset - block_start if offset > block_start else 0
-                pieces.append(bytes(data[lo:end - block_start]))
-                pos += word & F.DATA_SIZE_MASK
-                block_start += bs
-            return pos
-        first_start = block_start
-        if self._zlib:
-            inflate = compat.inflate        # errors translated below
-            inflate_run = compat.inflate_run
-            wbits = self._data_wbits
-            run_bytes = _RUN_BYTES
-        else:
-            # xz costs far more than a source read: a block at a time.
-            inflate = self._inflate         # its wbits argument unused
-            wbits = 0
-            run_bytes = 0
-        append = pieces.append
-        kept_pos = self._kept_pos
-        last_pos = -1               # the last block inflated here ...
-        last_data = None            # ... and its data
-        n = len(words)
-        i = 0
-        try:
-            while i < n:
-                word = words[i]
-                # 0 < word <= bs: compressed (bit 24 clear), size sane.
-                if 0 < word <= bs and pos != kept_pos:
-                    # A run: this block and the compressed blocks after it,
-                    # up to run_bytes of source.  Whole reads of a
-                    # compressed stretch (the usual case) are one run.
-                    rest = words[i:] if i else words
-                    if (run_bytes and min(rest) > 0 and max(rest) <= bs
-                            and sum(rest) <= run_bytes):
-                        j = n
-                        size = sum(rest)
-                    else:
-                        j = i + 1
-                        size = word
-                        while j < n:
-                            w = words[j]
-                            if not 0 < w <= bs or size + w > run_bytes:
-                                break
-                            size += w
-                            j += 1
-                    run = self._read(pos, size)
-                    if j == i + 1:
-                        data = inflate(run, bs, wbits)
-                        if len(data) != bs:
-                            self._check_short(pos, word, data, block_start,
-                                              entry)
-                        append(data)
-                        last_pos = pos
-                    else:
-                        sizes = words[i:j]
-                        outs = inflate_run(run, sizes, bs, wbits)
-                        # Each holds at most bs bytes, so if the last one
-                        # has its expected length (the file's last block
-                        # may be short) and the total adds up, all do.
-                        whole = bs * (j - i - 1)
-                        tail = entry.size - block_start - whole
-                        if tail > bs:
-                            tail = bs
-                        if (len(outs[-1]) != tail
-                                or sum(map(len, outs)) != whole + tail):
-                            at, start = pos, block_start
-                            for k in range(len(sizes)):
-                                if len(outs[k]) != bs:
-                                    self._check_short(at, sizes[k], outs[k],
-                                                      start, entry)
-                                at += sizes[k]
-                                start += bs
-                        pieces.extend(outs)
-                        data = outs[-1]
-                        last_pos = pos + size - sizes[-1]
-                        outs = None
-                    run = None
-                    last_data = data
-                    block_start += bs * (j - i)
-                    pos += size
-                    i = j
-                else:
-                    if last_data is not None:
-                        self._kept_pos = last_pos
-                        self._kept = last_data
-                        last_data = None
-                    expected = entry.size - block_start
-                    if expected > bs:
-                        expected = bs
-                    append(self._data_block(pos, word, expected, entry))
-                    pos += word & F.DATA_SIZE_MASK
-                    block_start += bs
-                    i += 1
-        except ValueError as e:
-            if isinstance(e, _errors().CorruptImageError):
-                raise
-            raise _inflate_error(e, bs)
-        finally:
-            # Keep the last block for a following small read within it (a
-            # slow-path block keeps itself, after this run's blocks).
-            if last_data is not None:
-                self._kept_pos = last_pos
-                self._kept = last_data
-        # Trim the first and last blocks to [offset, end).
-        hi = end - (block_start - bs)
-        if hi < len(pieces[-1]):
-            pieces[-1] = pieces[-1][:hi]
-        if offset > first_start:
-            pieces[0] = pieces[0][offset - first_start:]
+        for word in words:
+            data = self._data_block(pos, word,
+                                    min(entry.size - block_start, bs), entry)
+            lo = offset - block_start if offset > block_start else 0
+            pieces.append(bytes(data[lo:end - block_start]))
+            pos += word & F.DATA_SIZE_MASK
+            block_start += bs
         return pos
-
-    def _check_short(self, pos, word, data, block_start, entry):
-        """A block inflated to less than the block size: only the last
-        block of a file without a fragment may."""
-        expected = entry.size - block_start
-        if len(data) != expected:
-            self._data_block(pos, word, min(expected, self.block_size), entry)
 
     def _list_words(self, k, pos, off, low, high):
         """Up to k block-size words from the block list at (pos, off)."""
@@ -1199,3 +1054,9 @@ class SquashFS:
             return data
         return data[start:start + expected]
 
+
+if not _KEPT_BUFFERS:
+    # CPython's decompressors and run reads (a board loads none of them)
+    from ovl import squashfs_cpython as _cpython
+    SquashFS._read_blocks = _cpython.read_blocks
+    SquashFS._check_short = _cpython.check_short
