@@ -2,12 +2,13 @@
 
 SquashFS(source) opens an image held by anything with `read(addr, n)` and
 `size` (ovl.flash.Region, ovl.flash_host.BytesSource).  Nothing is loaded
-whole: metadata is read one 8 KiB block at a time through a small LRU cache,
-lookup tables (ids, fragments) are consulted entry by entry, and file data
-is decompressed one block at a time (the last data block and recent
-fragment blocks are kept, so small sequential reads and small files sharing
-a fragment do not inflate the same block again; on CPython back-to-back
-compressed blocks are fetched with one source read of up to 256 KiB).  The
+whole: metadata is read one 8 KiB block at a time through a small LRU cache
+(one block on MicroPython), lookup tables (ids, fragments) are consulted
+entry by entry, and file data is decompressed one block at a time (the last
+data block and recent fragment blocks are kept, so small sequential reads
+and small files sharing a fragment do not inflate the same block again; on
+CPython back-to-back compressed blocks are fetched with one source read of
+up to 256 KiB, by ovl.squashfs_cpython, which a board never imports).  The
 byte layout lives in ovl.squashfs_format; docs/SQUASHFS.md describes both.
 
 Damaged images raise a subclass of CorruptImageError (a ValueError) naming
