@@ -149,3 +149,18 @@ def test_one_block_long_listing_costs(images, runtime):
                         1)
     assert cost["listdir"][0] <= 8, cost
     assert cost["readdir"][0] <= 1500 // 12, cost
+
+
+def test_damaged_listings_raise_the_readers_errors(images, runtime, tmp_path):
+    """Bits flipped in the directory table of an image whose tables are
+    stored raw (so the damage reaches the listing parser, not the
+    decompressor): every mutant walks clean or raises one of the reader's
+    errors, through the listing windows on MicroPython."""
+    path = str(tmp_path / "raw.sqfs")
+    mkimage.build_image(images["root"], path, block_size=4096, comp="none")
+    out = json.loads(runtime.run_file(
+        "squashfs_listing_fuzz.py", args=[path, "7", "60"],
+        timeout=300).strip().splitlines()[-1])
+    assert not [k for k in out if k.startswith("bug")], out
+    assert sum(out.values()) == 60, out
+    assert out.get("BadDirectoryError", 0) >= 10, out
