@@ -76,6 +76,11 @@ for _t in range(1, len(F.INODE_BODY)):
 _LONGEST_INODE = 16 + max(_BODY_SIZES)
 _MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = const(64)         # entries in each small lookup memo
+# Block-list words MicroPython keeps with a file's entry (a tuple of ints,
+# read from the first block a read wants on): a data block takes the
+# metadata buffer the list lives in, so reading the list per block would
+# inflate its metadata block again for each data block.
+_WORDS_KEPT = const(32)
 # Listing bytes _window copies out of the one metadata block MicroPython
 # keeps (at least a run header, an entry and the longest name): a listing
 # walk inflates its block again once per this many bytes when the caller
@@ -97,11 +102,12 @@ _FRAGMENT_CACHE_BYTES = const(1 << 19)
 #   bytes, the decoder's state (about 1.3 KB) and window (2**13 bytes, or
 #   the stream header's window if smaller: 2 KiB in images of `ovl
 #   mkimage`);
-# - the one data or fragment block it keeps into a buffer of the block
-#   size, allocated at the first block read (at open it raised the board
-#   job's smallest heap by its 4 KiB: docs/FIT.md, "The lower's data
-#   blocks"), so a block costs its packed bytes, the decoder (a window of
-#   the block size) and the caller's copy of what it asked for.
+# - the one data or fragment block it keeps into the metadata buffer (a
+#   block of up to 8 KiB; the next metadata block read takes the buffer
+#   back: docs/FIT.md, "One metadata block"), or for larger blocks into a
+#   buffer of the block size allocated at the first block read, so a block
+#   costs its packed bytes, the decoder (a window of the block size) and
+#   the caller's copy of what it asked for.
 # A block's data is then a view of a buffer the next block may reuse.
 _KEPT_BUFFERS = compat.MICROPYTHON
 # identity() reads at most this many bytes besides the superblock (read at
@@ -183,6 +189,12 @@ class SquashFS:
         self._identity = None
         self._free = []           # kept metadata buffers not in the cache
         self._block_buf = None    # MicroPython: the kept data block's buffer
+        #                           if over 8 KiB, else the metadata buffer
+        #                           it shares (_kept_in), and its file's _Loc
+        #                           and block index (_kept_file, _kept_index)
+        self._kept_in = None
+        self._kept_file = None
+        self._kept_index = -1
         if _KEPT_BUFFERS:
             for _ in range(self._cache_limit):
                 self._free.append(bytearray(F.METADATA_SIZE + 1))
@@ -341,6 +353,10 @@ class SquashFS:
             # buffer for it too raised the board job's smallest heap
             # (docs/FIT.md, "The lower's metadata buffers").
             buf = self._free[-1]
+            if buf is self._kept_in:    # the kept data block's: it goes
+                self._kept = None
+                self._kept_pos = -1
+                self._kept_in = None
             data = memoryview(buf)
             if word & F.METADATA_UNCOMPRESSED:
                 self._read(pos + 2, size, data[:size])
@@ -791,7 +807,37 @@ class SquashFS:
         first = offset >> log
         last = (end - 1) >> log
         pieces = []
-        if first < f.nblocks:
+        if (first == last and first == self._kept_index
+                and f is self._kept_file and self._kept is not None):
+            # Within the block the last read left (MicroPython): without
+            # the block list, whose metadata block would take the buffer.
+            base = first << log
+            return bytes(self._kept[offset - base:end - base])
+        if first < f.nblocks and _KEPT_BUFFERS:
+            # MicroPython: up to _WORDS_KEPT words of the block list from
+            # the first block read on are kept with the entry, as (index of
+            # the first, its data position, words), since each data block
+            # takes the metadata buffer the list was read from.
+            stop = last if last < f.nblocks else f.nblocks - 1
+            kept = getattr(f, "words", None)
+            if kept is None or first < kept[0] or \
+                    stop >= kept[0] + len(kept[2]):
+                count = stop + 1 - first
+                if count < _WORDS_KEPT:
+                    count = _WORDS_KEPT
+                words = tuple(self._block_words(f, first, count))
+                # (_block_words left f.cur_data at block `first`'s data)
+                kept = (first, f.cur_data, words)
+                if len(kept[2]) <= _WORDS_KEPT:
+                    f.words = kept
+            words = kept[2]
+            data_pos = kept[1]
+            for i in range(first - kept[0]):
+                data_pos += words[i] & F.DATA_SIZE_MASK
+            self._read_blocks(words[first - kept[0]:stop + 1 - kept[0]],
+                              data_pos, first << log, offset, end, entry,
+                              pieces)
+        elif first < f.nblocks:
             stop = last if last < f.nblocks else f.nblocks - 1
             count = stop + 1 - first
             pos = f.cur_pos
@@ -943,6 +989,10 @@ class SquashFS:
                                     min(entry.size - block_start, bs), entry)
             lo = offset - block_start if offset > block_start else 0
             pieces.append(bytes(data[lo:end - block_start]))
+            if word & F.DATA_SIZE_MASK:     # (a sparse block is not kept)
+                # read() serves more of this block without the block list
+                self._kept_file = entry.loc
+                self._kept_index = block_start >> self.block_log
             pos += word & F.DATA_SIZE_MASK
             block_start += bs
         return pos
@@ -962,13 +1012,15 @@ class SquashFS:
         """Decompressed data (slot 0) or fragment (slot 1) block.  The last
         data block is kept, so small reads within one block inflate it
         once; fragment blocks are kept by _tail.  MicroPython keeps one
-        block of either kind, a memoryview of the kept buffer: valid only
-        until the next block is loaded."""
+        block of either kind, a memoryview of a kept buffer (the metadata
+        buffer, for blocks up to 8 KiB): valid only until the next data or
+        metadata block is loaded."""
         if _KEPT_BUFFERS or slot == 0:
             if pos == self._kept_pos:
                 return self._kept
             self._kept = None            # before inflating: lowers the peak
             self._kept_pos = -1
+            self._kept_file = None
         elif len(self._frags) >= self._frag_limit:
             # The least recently used (CPython dicts keep insertion
             # order; MicroPython keeps one block, so order is moot).
@@ -984,7 +1036,16 @@ class SquashFS:
                 % (what, stored, self.block_size))
         if _KEPT_BUFFERS:
             buf = self._block_buf
-            if buf is None:
+            if self.block_size <= F.METADATA_SIZE:
+                # Into a metadata buffer (the cache's least recent block
+                # gives it up), where the next metadata block read takes it
+                # back: no buffer of its own, allocated late in a heap an
+                # upper index has cut up (docs/FIT.md, "One metadata
+                # block").
+                if not self._free:
+                    self._free.append(self._cache.pop()[3])
+                buf = self._kept_in = self._free[-1]
+            elif buf is None:
                 # one byte more: inflate_into refuses a block filling it
                 buf = self._block_buf = bytearray(self.block_size + 1)
             data = memoryview(buf)
