@@ -13,7 +13,7 @@ import pytest
 from test_squashfs_interop import (build_small_tree, mksquashfs, settle_times,
                                    source_view, write)
 
-def walk_lines(run, image, cache_blocks=2, heap=None):
+def walk_lines(run, image, cache_blocks=1, heap=None):
     """The lines of tests/scripts/squashfs_walk.py, parsed."""
     out = run.run_file("squashfs_walk.py", args=[image, str(cache_blocks)],
                        heap=heap)

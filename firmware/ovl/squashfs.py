@@ -2,12 +2,13 @@
 
 SquashFS(source) opens an image held by anything with `read(addr, n)` and
 `size` (ovl.flash.Region, ovl.flash_host.BytesSource).  Nothing is loaded
-whole: metadata is read one 8 KiB block at a time through a small LRU cache,
-lookup tables (ids, fragments) are consulted entry by entry, and file data
-is decompressed one block at a time (the last data block and recent
-fragment blocks are kept, so small sequential reads and small files sharing
-a fragment do not inflate the same block again; on CPython back-to-back
-compressed blocks are fetched with one source read of up to 256 KiB).  The
+whole: metadata is read one 8 KiB block at a time through a small LRU cache
+(one block on MicroPython), lookup tables (ids, fragments) are consulted
+entry by entry, and file data is decompressed one block at a time (the last
+data block and recent fragment blocks are kept, so small sequential reads
+and small files sharing a fragment do not inflate the same block again; on
+CPython back-to-back compressed blocks are fetched with one source read of
+up to 256 KiB, by ovl.squashfs_cpython, which a board never imports).  The
 byte layout lives in ovl.squashfs_format; docs/SQUASHFS.md describes both.
 
 Damaged images raise a subclass of CorruptImageError (a ValueError) naming
@@ -75,16 +76,22 @@ for _t in range(1, len(F.INODE_BODY)):
 _LONGEST_INODE = 16 + max(_BODY_SIZES)
 _MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = const(64)         # entries in each small lookup memo
+# Block-list words MicroPython keeps with a file's entry (a tuple of ints,
+# read from the first block a read wants on): a data block takes the
+# metadata buffer the list lives in, so reading the list per block would
+# inflate its metadata block again for each data block.
+_WORDS_KEPT = const(32)
+# Listing bytes _window copies out of the one metadata block MicroPython
+# keeps (at least a run header, an entry and the longest name): a listing
+# walk inflates its block again once per this many bytes when the caller
+# reads inodes between entries.
+_LISTING_WINDOW = const(1024)
 # What only the reader needs of the format (private consts: a board keeps
 # no name for them).  An extended inode's type is its basic type + 7.
 _EXTENDED_OFFSET = const(7)
 # A data or fragment block's size word with a bit at or above 25 set is
 # invalid (bit 24: stored raw; bits 0-23: the stored size).
 _DATA_RESERVED_SHIFT = const(25)
-# Source bytes fetched at once for back-to-back compressed data blocks
-# (CPython): one read per run instead of per block.  MicroPython reads one
-# block at a time, so only one compressed and one inflated block are live.
-_RUN_BYTES = const(1 << 18)
 # Inflated fragment blocks kept (CPython): files with the same contents
 # share a fragment but are not neighbours in a walk.  MicroPython keeps one.
 _FRAGMENT_CACHE_BYTES = const(1 << 19)
@@ -95,11 +102,12 @@ _FRAGMENT_CACHE_BYTES = const(1 << 19)
 #   bytes, the decoder's state (about 1.3 KB) and window (2**13 bytes, or
 #   the stream header's window if smaller: 2 KiB in images of `ovl
 #   mkimage`);
-# - the one data or fragment block it keeps into a buffer of the block
-#   size, allocated at the first block read (at open it raised the board
-#   job's smallest heap by its 4 KiB: docs/FIT.md, "The lower's data
-#   blocks"), so a block costs its packed bytes, the decoder (a window of
-#   the block size) and the caller's copy of what it asked for.
+# - the one data or fragment block it keeps into the metadata buffer (a
+#   block of up to 8 KiB; the next metadata block read takes the buffer
+#   back: docs/FIT.md, "One metadata block"), or for larger blocks into a
+#   buffer of the block size allocated at the first block read, so a block
+#   costs its packed bytes, the decoder (a window of the block size) and
+#   the caller's copy of what it asked for.
 # A block's data is then a view of a buffer the next block may reuse.
 _KEPT_BUFFERS = compat.MICROPYTHON
 # identity() reads at most this many bytes besides the superblock (read at
@@ -135,51 +143,30 @@ def _inflate_error(e, limit, name="gzip"):
     return _errors().DecompressionError("%s block: %s" % (name, e))
 
 
-def _make_decompressor(compression, block_log):
+def _make_decompressor(compression):
     """inflate(data, limit) for the image's compressor on this runtime
     (None on MicroPython, which inflates gzip blocks with
     compat.inflate_into and has no other decompressor)."""
     if not 0 < compression < len(F.COMPRESSION_NAMES):
         raise _errors().BadSuperblockError(
             "unknown compressor id %d" % compression)
-    name = F.COMPRESSION_NAMES[compression]
-    block_size = 1 << block_log
+    if not _KEPT_BUFFERS:
+        return _cpython.decompressor(compression)
     if compression == F.COMP_ZLIB:
-        if _KEPT_BUFFERS:
-            return None     # blocks inflate into kept buffers (inflate_into)
-        inflate = compat.inflate
-    elif compression == F.COMP_XZ and not compat.MICROPYTHON:
-        inflate = compat.inflate_xz
-    elif compression == F.COMP_LZMA and not compat.MICROPYTHON:
-        inflate = compat.inflate_lzma
-    else:
-        runtime = "MicroPython" if compat.MICROPYTHON else "this Python"
-        raise _errors().UnsupportedCompressorError(
-            "image uses the %s compressor, which %s cannot decompress"
-            % (name, runtime))
-    # Every block is compressed alone, so no back-reference reaches
-    # further than the block: a block-sized window suffices, and
-    # MicroPython then allocates that instead of the header's 32 KiB
-    # (a reference beyond it fails cleanly, as a bad stream).  xz and
-    # lzma take the window from the stream.
-    data_wbits = min(15, block_log)
-    meta_wbits = 13                 # 8 KiB metadata blocks
-
-    def inflate_block(data, limit, _wbits=0):
-        try:
-            return inflate(data, limit, data_wbits if limit == block_size
-                           else meta_wbits)
-        except ValueError as e:
-            raise _inflate_error(e, limit, name)
-    return inflate_block
+        return None     # blocks inflate into kept buffers (inflate_into)
+    raise _errors().UnsupportedCompressorError(
+        "image uses the %s compressor, which MicroPython cannot decompress"
+        % F.COMPRESSION_NAMES[compression])
 
 
 class SquashFS:
     """A SquashFS 4.0 image as a read-only Lower.
 
-    cache_blocks: how many decompressed 8 KiB metadata blocks to keep.
-    Listings and inodes live in different tables, so fewer than 2 makes a
-    directory walk inflate a block per entry; 1 is the smallest heap.
+    cache_blocks: how many decompressed 8 KiB metadata blocks to keep
+    (MicroPython: 1, each 8 KiB of heap from the open on; CPython 16).  A
+    listing is read from a copy of its bytes (_window), so a directory
+    walk, which reads each child's inode from the other table, does not
+    inflate a block per entry with one.
     max_block_size: refuse (BlockSizeLimitError) an image whose data blocks
     are larger, at open rather than with a MemoryError at the first read
     (a board's lower_block_size).
@@ -187,7 +174,7 @@ class SquashFS:
 
     def __init__(self, source, cache_blocks=None, max_block_size=None):
         if cache_blocks is None:
-            cache_blocks = 2 if compat.MICROPYTHON else 16
+            cache_blocks = 1 if compat.MICROPYTHON else 16
         self._src = source
         self._cache_limit = max(1, cache_blocks)
         self._cache = []          # [pos, data, next_pos(, kept buffer)],
@@ -202,6 +189,12 @@ class SquashFS:
         self._identity = None
         self._free = []           # kept metadata buffers not in the cache
         self._block_buf = None    # MicroPython: the kept data block's buffer
+        #                           if over 8 KiB, else the metadata buffer
+        #                           it shares (_kept_in), and its file's _Loc
+        #                           and block index (_kept_file, _kept_index)
+        self._kept_in = None
+        self._kept_file = None
+        self._kept_index = -1
         if _KEPT_BUFFERS:
             for _ in range(self._cache_limit):
                 self._free.append(bytearray(F.METADATA_SIZE + 1))
@@ -290,9 +283,9 @@ class SquashFS:
         self._dir_end = dir_end
         self.root_inode = root
         self._raw_superblock = raw
-        self._inflate = _make_decompressor(compression, log)
+        self._inflate = _make_decompressor(compression)
         self.compression = F.COMPRESSION_NAMES[compression]
-        # The data-block fast path calls compat.inflate itself (one call
+        # CPython's run reads call compat.inflate themselves (one call
         # frame less per block) for gzip images.
         self._zlib = compression == F.COMP_ZLIB
         self._data_wbits = min(15, log)
@@ -360,6 +353,10 @@ class SquashFS:
             # buffer for it too raised the board job's smallest heap
             # (docs/FIT.md, "The lower's metadata buffers").
             buf = self._free[-1]
+            if buf is self._kept_in:    # the kept data block's: it goes
+                self._kept = None
+                self._kept_pos = -1
+                self._kept_in = None
             data = memoryview(buf)
             if word & F.METADATA_UNCOMPRESSED:
                 self._read(pos + 2, size, data[:size])
@@ -572,60 +569,101 @@ class SquashFS:
 
     # -- directories --------------------------------------------------------
 
+    def _window(self, pos, off, rest, low, high):
+        """(bytes, base, end, last) for reading a listing from (pos, off)
+        with `rest` bytes of it left: bytes holding block pos's offsets
+        [base, end), and whether the block holds no more of the listing
+        after end.  CPython: the whole block (immutable, so it stays valid
+        while the caller reads inodes).  MicroPython: a copy of at most
+        _LISTING_WINDOW bytes, since the block is a view of the one kept
+        buffer, which the caller's next inode read takes over."""
+        data, _ = self._meta_block(pos, low, high)
+        n = len(data)
+        if not _KEPT_BUFFERS:
+            return data, 0, n, True
+        end = off + rest
+        last = True
+        if end > n:
+            end = n
+        if end - off > _LISTING_WINDOW:
+            end = off + _LISTING_WINDOW
+            last = False
+        if end <= off:
+            return b"", off, off, True
+        return bytes(data[off:end]), off, end, last
+
     def _listing(self, d, pos, off, consumed):
         """Yield (name_bytes, child ref, ino, type) from a listing, starting
         at (pos, off) with `consumed` bytes of it already behind; each name
-        is checked legal and after the one before (from the start point)."""
+        is checked legal and after the one before (from the start point).
+
+        The listing is parsed from a window of its bytes (_window), taken
+        again only when an entry may run past it, so a caller reading each
+        child's inode between entries (readdir) inflates the listing's block
+        once per window, not once per entry; entries crossing a block
+        boundary are stitched together from the two blocks."""
         prev = None
         low = self.directory_table_start
         high = self._dir_end
         total = d.listing_size
         run_header = F.DIR_HEADER[0]
         entry_header = F.DIR_ENTRY[0]
-        # CPython keeps the listing's block from one entry to the next;
-        # MicroPython asks the cache each time: its block is a view of a
-        # kept buffer, which the block that evicts it takes over.
-        data_pos = -1
-        data = None
+        win_pos = -1        # the block the window is of ...
+        base = end = 0      # ... its offsets [base, end) ...
+        last = True         # ... and whether it reaches the listing's end
         while consumed < total:
             if consumed + F.DIR_HEADER_SIZE > total:
                 raise _errors().BadDirectoryError(
                     "listing ends inside a run header")
-            head, pos, off = self._meta_unpack(run_header, 12, pos, off,
-                                               low, high)
+            if pos != win_pos or (off + F.DIR_HEADER_SIZE > end
+                                  and not last):
+                win, base, end, last = self._window(pos, off, total - consumed,
+                                                    low, high)
+                win_pos = pos
+            if off + F.DIR_HEADER_SIZE <= end:
+                head = _unpack_from(run_header, win, off - base)
+                off += F.DIR_HEADER_SIZE
+            else:
+                head, pos, off = self._meta_unpack(run_header, 12, pos, off,
+                                                   low, high)
             consumed += F.DIR_HEADER_SIZE
-            count, start_block, base = head
+            count, start_block, base_ino = head
             if count >= F.DIR_RUN_MAX:
                 raise _errors().BadDirectoryError(
                     "directory run of %d entries (max %d)"
                     % (count + 1, F.DIR_RUN_MAX))
             for _ in range(count + 1):
-                if consumed + F.DIR_ENTRY_SIZE > total:
+                rest = total - consumed
+                if rest < F.DIR_ENTRY_SIZE:
                     raise _errors().BadDirectoryError(
                         "listing ends inside an entry")
-                if pos != data_pos:
-                    data, _ = self._meta_block(pos, low, high)
-                    if not _KEPT_BUFFERS:
-                        data_pos = pos
-                if off + 8 + F.NAME_MAX <= len(data):
-                    # Entry and longest name inside this block: no stitching.
-                    ioff, delta, etype, nsize = _unpack_from(entry_header,
-                                                             data, off)
+                # the entry and the longest name it can have
+                need = 8 + F.NAME_MAX if rest > 8 + F.NAME_MAX else rest
+                if pos != win_pos or (off + need > end and not last):
+                    win, base, end, last = self._window(pos, off, rest, low,
+                                                        high)
+                    win_pos = pos
+                raw = None
+                if off + 8 <= end:
+                    ioff, delta, etype, nsize = _unpack_from(
+                        entry_header, win, off - base)
                     nsize += 1
-                    raw = bytes(data[off + 8:off + 8 + nsize])
-                    off += 8 + nsize
+                    off += 8
+                    if off + nsize <= end:
+                        i = off - base
+                        raw = bytes(win[i:i + nsize])
+                        off += nsize
                 else:
                     ent, pos, off = self._meta_unpack(entry_header, 8, pos,
                                                       off, low, high)
                     ioff, delta, etype, nsize = ent
                     nsize += 1
-                    raw = None
                 consumed += F.DIR_ENTRY_SIZE + nsize
                 if nsize > F.NAME_MAX or consumed > total:
                     raise _errors().BadDirectoryError(
                         "entry name of %d bytes overruns "
                         "the listing" % nsize)
-                if raw is None:
+                if raw is None:     # the name crosses into the next block
                     raw, pos, off = self._meta_bytes(nsize, pos, off, low,
                                                      high)
                 # 47 is "/": an int operand makes `in` a plain byte
@@ -639,7 +677,7 @@ class SquashFS:
                         % (raw,))
                 prev = raw
                 yield (raw, (start_block << 16) | ioff,
-                       (base + delta) & 0xFFFFFFFF, etype)
+                       (base_ino + delta) & 0xFFFFFFFF, etype)
 
     def _find(self, d, target):
         """(ref, ino, type) of `target` (bytes) in dir d, or None.
@@ -769,7 +807,37 @@ class SquashFS:
         first = offset >> log
         last = (end - 1) >> log
         pieces = []
-        if first < f.nblocks:
+        if (first == last and first == self._kept_index
+                and f is self._kept_file and self._kept is not None):
+            # Within the block the last read left (MicroPython): without
+            # the block list, whose metadata block would take the buffer.
+            base = first << log
+            return bytes(self._kept[offset - base:end - base])
+        if first < f.nblocks and _KEPT_BUFFERS:
+            # MicroPython: up to _WORDS_KEPT words of the block list from
+            # the first block read on are kept with the entry, as (index of
+            # the first, its data position, words), since each data block
+            # takes the metadata buffer the list was read from.
+            stop = last if last < f.nblocks else f.nblocks - 1
+            kept = getattr(f, "words", None)
+            if kept is None or first < kept[0] or \
+                    stop >= kept[0] + len(kept[2]):
+                count = stop + 1 - first
+                if count < _WORDS_KEPT:
+                    count = _WORDS_KEPT
+                words = tuple(self._block_words(f, first, count))
+                # (_block_words left f.cur_data at block `first`'s data)
+                kept = (first, f.cur_data, words)
+                if len(kept[2]) <= _WORDS_KEPT:
+                    f.words = kept
+            words = kept[2]
+            data_pos = kept[1]
+            for i in range(first - kept[0]):
+                data_pos += words[i] & F.DATA_SIZE_MASK
+            self._read_blocks(words[first - kept[0]:stop + 1 - kept[0]],
+                              data_pos, first << log, offset, end, entry,
+                              pieces)
+        elif first < f.nblocks:
             stop = last if last < f.nblocks else f.nblocks - 1
             count = stop + 1 - first
             pos = f.cur_pos
@@ -911,137 +979,23 @@ class SquashFS:
         the first stored at `pos` and holding file offset `block_start`, to
         `pieces`; return the position after the last block.
 
-        Compressed gzip blocks lying back to back are fetched with one
-        source read of up to _RUN_BYTES and inflated together by
-        compat.inflate_run (4 KiB images have tens of thousands of blocks:
-        no Python call per block).  On MicroPython and for xz, one block
-        is read and inflated at a time.  Any other block
-        (sparse, stored raw, the kept one, damaged) takes _data_block.
-        """
+        MicroPython: one block at a time, each inflated into the one kept
+        buffer, the part wanted copied out before the next block overwrites
+        it.  CPython replaces this with ovl.squashfs_cpython.read_blocks,
+        which fetches and inflates runs of blocks at once."""
         bs = self.block_size
-        if _KEPT_BUFFERS:
-            # Each block lands in the one kept buffer: copy out the part
-            # wanted before the next block overwrites it.
-            for word in words:
-                data = self._data_block(pos, word,
-                                        min(entry.size - block_start, bs),
-                                        entry)
-                lo = offset - block_start if offset > block_start else 0
-                pieces.append(bytes(data[lo:end - block_start]))
-                pos += word & F.DATA_SIZE_MASK
-                block_start += bs
-            return pos
-        first_start = block_start
-        if self._zlib:
-            inflate = compat.inflate        # errors translated below
-            inflate_run = compat.inflate_run
-            wbits = self._data_wbits
-            run_bytes = _RUN_BYTES
-        else:
-            # xz costs far more than a source read: a block at a time.
-            inflate = self._inflate         # its wbits argument unused
-            wbits = 0
-            run_bytes = 0
-        append = pieces.append
-        kept_pos = self._kept_pos
-        last_pos = -1               # the last block inflated here ...
-        last_data = None            # ... and its data
-        n = len(words)
-        i = 0
-        try:
-            while i < n:
-                word = words[i]
-                # 0 < word <= bs: compressed (bit 24 clear), size sane.
-                if 0 < word <= bs and pos != kept_pos:
-                    # A run: this block and the compressed blocks after it,
-                    # up to run_bytes of source.  Whole reads of a
-                    # compressed stretch (the usual case) are one run.
-                    rest = words[i:] if i else words
-                    if (run_bytes and min(rest) > 0 and max(rest) <= bs
-                            and sum(rest) <= run_bytes):
-                        j = n
-                        size = sum(rest)
-                    else:
-                        j = i + 1
-                        size = word
-                        while j < n:
-                            w = words[j]
-                            if not 0 < w <= bs or size + w > run_bytes:
-                                break
-                            size += w
-                            j += 1
-                    run = self._read(pos, size)
-                    if j == i + 1:
-                        data = inflate(run, bs, wbits)
-                        if len(data) != bs:
-                            self._check_short(pos, word, data, block_start,
-                                              entry)
-                        append(data)
-                        last_pos = pos
-                    else:
-                        sizes = words[i:j]
-                        outs = inflate_run(run, sizes, bs, wbits)
-                        # Each holds at most bs bytes, so if the last one
-                        # has its expected length (the file's last block
-                        # may be short) and the total adds up, all do.
-                        whole = bs * (j - i - 1)
-                        tail = entry.size - block_start - whole
-                        if tail > bs:
-                            tail = bs
-                        if (len(outs[-1]) != tail
-                                or sum(map(len, outs)) != whole + tail):
-                            at, start = pos, block_start
-                            for k in range(len(sizes)):
-                                if len(outs[k]) != bs:
-                                    self._check_short(at, sizes[k], outs[k],
-                                                      start, entry)
-                                at += sizes[k]
-                                start += bs
-                        pieces.extend(outs)
-                        data = outs[-1]
-                        last_pos = pos + size - sizes[-1]
-                        outs = None
-                    run = None
-                    last_data = data
-                    block_start += bs * (j - i)
-                    pos += size
-                    i = j
-                else:
-                    if last_data is not None:
-                        self._kept_pos = last_pos
-                        self._kept = last_data
-                        last_data = None
-                    expected = entry.size - block_start
-                    if expected > bs:
-                        expected = bs
-                    append(self._data_block(pos, word, expected, entry))
-                    pos += word & F.DATA_SIZE_MASK
-                    block_start += bs
-                    i += 1
-        except ValueError as e:
-            if isinstance(e, _errors().CorruptImageError):
-                raise
-            raise _inflate_error(e, bs)
-        finally:
-            # Keep the last block for a following small read within it (a
-            # slow-path block keeps itself, after this run's blocks).
-            if last_data is not None:
-                self._kept_pos = last_pos
-                self._kept = last_data
-        # Trim the first and last blocks to [offset, end).
-        hi = end - (block_start - bs)
-        if hi < len(pieces[-1]):
-            pieces[-1] = pieces[-1][:hi]
-        if offset > first_start:
-            pieces[0] = pieces[0][offset - first_start:]
+        for word in words:
+            data = self._data_block(pos, word,
+                                    min(entry.size - block_start, bs), entry)
+            lo = offset - block_start if offset > block_start else 0
+            pieces.append(bytes(data[lo:end - block_start]))
+            if word & F.DATA_SIZE_MASK:     # (a sparse block is not kept)
+                # read() serves more of this block without the block list
+                self._kept_file = entry.loc
+                self._kept_index = block_start >> self.block_log
+            pos += word & F.DATA_SIZE_MASK
+            block_start += bs
         return pos
-
-    def _check_short(self, pos, word, data, block_start, entry):
-        """A block inflated to less than the block size: only the last
-        block of a file without a fragment may."""
-        expected = entry.size - block_start
-        if len(data) != expected:
-            self._data_block(pos, word, min(expected, self.block_size), entry)
 
     def _list_words(self, k, pos, off, low, high):
         """Up to k block-size words from the block list at (pos, off)."""
@@ -1058,13 +1012,15 @@ class SquashFS:
         """Decompressed data (slot 0) or fragment (slot 1) block.  The last
         data block is kept, so small reads within one block inflate it
         once; fragment blocks are kept by _tail.  MicroPython keeps one
-        block of either kind, a memoryview of the kept buffer: valid only
-        until the next block is loaded."""
+        block of either kind, a memoryview of a kept buffer (the metadata
+        buffer, for blocks up to 8 KiB): valid only until the next data or
+        metadata block is loaded."""
         if _KEPT_BUFFERS or slot == 0:
             if pos == self._kept_pos:
                 return self._kept
             self._kept = None            # before inflating: lowers the peak
             self._kept_pos = -1
+            self._kept_file = None
         elif len(self._frags) >= self._frag_limit:
             # The least recently used (CPython dicts keep insertion
             # order; MicroPython keeps one block, so order is moot).
@@ -1080,7 +1036,16 @@ class SquashFS:
                 % (what, stored, self.block_size))
         if _KEPT_BUFFERS:
             buf = self._block_buf
-            if buf is None:
+            if self.block_size <= F.METADATA_SIZE:
+                # Into a metadata buffer (the cache's least recent block
+                # gives it up), where the next metadata block read takes it
+                # back: no buffer of its own, allocated late in a heap an
+                # upper index has cut up (docs/FIT.md, "One metadata
+                # block").
+                if not self._free:
+                    self._free.append(self._cache.pop()[3])
+                buf = self._kept_in = self._free[-1]
+            elif buf is None:
                 # one byte more: inflate_into refuses a block filling it
                 buf = self._block_buf = bytearray(self.block_size + 1)
             data = memoryview(buf)
@@ -1151,3 +1116,9 @@ class SquashFS:
             return data
         return data[start:start + expected]
 
+
+if not _KEPT_BUFFERS:
+    # CPython's decompressors and run reads (a board loads none of them)
+    from ovl import squashfs_cpython as _cpython
+    SquashFS._read_blocks = _cpython.read_blocks
+    SquashFS._check_short = _cpython.check_short

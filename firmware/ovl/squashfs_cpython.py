@@ -1,0 +1,167 @@
+"""CPython's side of the SquashFS reader (ovl.squashfs): its decompressors
+and the data path that reads runs of blocks at once.
+
+ovl.squashfs imports this on CPython only, so a board loads none of this
+code (MicroPython inflates one block at a time into a buffer the reader
+keeps: ovl.squashfs's own _read_blocks).  Errors are the reader's.
+"""
+
+from ovl import compat
+from ovl import squashfs as S
+from ovl import squashfs_format as F
+
+# Source bytes fetched at once for back-to-back compressed data blocks: one
+# read per run instead of per block.
+RUN_BYTES = 1 << 18
+
+
+def decompressor(compression):
+    """inflate(data, limit) for the image's compressor (a valid id); the
+    errors are the reader's.  (CPython's zlib needs no window size:
+    compat.inflate ignores one.)"""
+    name = F.COMPRESSION_NAMES[compression]
+    if compression == F.COMP_ZLIB:
+        inflate = compat.inflate
+    elif compression == F.COMP_XZ:
+        inflate = compat.inflate_xz
+    elif compression == F.COMP_LZMA:
+        inflate = compat.inflate_lzma
+    else:
+        raise S._errors().UnsupportedCompressorError(
+            "image uses the %s compressor, which this Python cannot "
+            "decompress" % name)
+
+    def inflate_block(data, limit, _wbits=0):   # run reads pass a window
+        try:
+            return inflate(data, limit)
+        except ValueError as e:
+            raise S._inflate_error(e, limit, name)
+    return inflate_block
+
+
+def read_blocks(self, words, pos, block_start, offset, end, entry, pieces):
+    """SquashFS._read_blocks on CPython: append file bytes [offset, end) of
+    the blocks with size `words`, the first stored at `pos` and holding
+    file offset `block_start`, to `pieces`; return the position after the
+    last block.
+
+    Compressed gzip blocks lying back to back are fetched with one source
+    read of up to RUN_BYTES and inflated together by compat.inflate_run
+    (4 KiB images have tens of thousands of blocks: no Python call per
+    block); xz blocks one at a time.  Any other block (sparse, stored raw,
+    the kept one, damaged) takes _data_block.
+    """
+    bs = self.block_size
+    first_start = block_start
+    if self._zlib:
+        inflate = compat.inflate        # errors translated below
+        inflate_run = compat.inflate_run
+        wbits = self._data_wbits
+        run_bytes = RUN_BYTES
+    else:
+        # xz costs far more than a source read: a block at a time.
+        inflate = self._inflate         # its wbits argument unused
+        wbits = 0
+        run_bytes = 0
+    append = pieces.append
+    kept_pos = self._kept_pos
+    last_pos = -1               # the last block inflated here ...
+    last_data = None            # ... and its data
+    n = len(words)
+    i = 0
+    try:
+        while i < n:
+            word = words[i]
+            # 0 < word <= bs: compressed (bit 24 clear), size sane.
+            if 0 < word <= bs and pos != kept_pos:
+                # A run: this block and the compressed blocks after it,
+                # up to run_bytes of source.  Whole reads of a
+                # compressed stretch (the usual case) are one run.
+                rest = words[i:] if i else words
+                if (run_bytes and min(rest) > 0 and max(rest) <= bs
+                        and sum(rest) <= run_bytes):
+                    j = n
+                    size = sum(rest)
+                else:
+                    j = i + 1
+                    size = word
+                    while j < n:
+                        w = words[j]
+                        if not 0 < w <= bs or size + w > run_bytes:
+                            break
+                        size += w
+                        j += 1
+                run = self._read(pos, size)
+                if j == i + 1:
+                    data = inflate(run, bs, wbits)
+                    if len(data) != bs:
+                        self._check_short(pos, word, data, block_start,
+                                          entry)
+                    append(data)
+                    last_pos = pos
+                else:
+                    sizes = words[i:j]
+                    outs = inflate_run(run, sizes, bs, wbits)
+                    # Each holds at most bs bytes, so if the last one
+                    # has its expected length (the file's last block
+                    # may be short) and the total adds up, all do.
+                    whole = bs * (j - i - 1)
+                    tail = entry.size - block_start - whole
+                    if tail > bs:
+                        tail = bs
+                    if (len(outs[-1]) != tail
+                            or sum(map(len, outs)) != whole + tail):
+                        at, start = pos, block_start
+                        for k in range(len(sizes)):
+                            if len(outs[k]) != bs:
+                                self._check_short(at, sizes[k], outs[k],
+                                                  start, entry)
+                            at += sizes[k]
+                            start += bs
+                    pieces.extend(outs)
+                    data = outs[-1]
+                    last_pos = pos + size - sizes[-1]
+                    outs = None
+                run = None
+                last_data = data
+                block_start += bs * (j - i)
+                pos += size
+                i = j
+            else:
+                if last_data is not None:
+                    self._kept_pos = last_pos
+                    self._kept = last_data
+                    last_data = None
+                expected = entry.size - block_start
+                if expected > bs:
+                    expected = bs
+                append(self._data_block(pos, word, expected, entry))
+                pos += word & F.DATA_SIZE_MASK
+                block_start += bs
+                i += 1
+    except ValueError as e:
+        if isinstance(e, S._errors().CorruptImageError):
+            raise
+        raise S._inflate_error(e, bs)
+    finally:
+        # Keep the last block for a following small read within it (a
+        # slow-path block keeps itself, after this run's blocks).
+        if last_data is not None:
+            self._kept_pos = last_pos
+            self._kept = last_data
+    # Trim the first and last blocks to [offset, end).
+    hi = end - (block_start - bs)
+    if hi < len(pieces[-1]):
+        pieces[-1] = pieces[-1][:hi]
+    if offset > first_start:
+        pieces[0] = pieces[0][offset - first_start:]
+    return pos
+
+
+def check_short(self, pos, word, data, block_start, entry):
+    """A block inflated to less than the block size: only the last
+    block of a file without a fragment may."""
+    expected = entry.size - block_start
+    if len(data) != expected:
+        self._data_block(pos, word, min(expected, self.block_size), entry)
+
