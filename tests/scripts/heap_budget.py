@@ -18,6 +18,7 @@
 
 import json
 import sys
+import tempfile
 
 sys.path.insert(0, ".")
 from host_tools.bench import fit  # noqa: E402
@@ -131,7 +132,8 @@ def show(title, res):
 def main():
     board, heap_kib = sys.argv[1], int(sys.argv[2])
     below = int(sys.argv[3]) if len(sys.argv) > 3 else None
-    work = "/tmp/heap-budget-" + board
+    # a fresh directory: Setup compiles the code only into an empty one
+    work = tempfile.mkdtemp(prefix="heap-budget-%s-" % board)
     setup = fit.Setup(board, work)
     show("%s at %d KiB" % (board, heap_kib),
          fit.run_job(setup, heap_kib << 10, report=True))
