@@ -1281,24 +1281,9 @@ class LogStore:
         addr = ent[3]
         if addr in self.verified_nodes:
             return
-        # read through the kept buffer a piece at a time (the CRC chained):
-        # a copy of the whole node allocated two of up to a block
-        nsize = ent[4]
-        step = self.blocks.kept_size
-        raw = self.blocks.read_kept(addr, min(nsize, step))
+        raw = self.blocks.read_kept(addr, ent[4])
         hf = fmt.checked_header(raw)
-        ok = False
-        if hf is not None and hf[7] + hf[2] <= nsize:
-            end = hf[7] + hf[2]
-            crc = crc32(raw[hf[7]:end])
-            pos = len(raw)
-            while pos < nsize:
-                k = min(step, nsize - pos)
-                raw = self.blocks.read_kept(addr + pos, k)
-                if pos < end:
-                    crc = crc32(raw[:end - pos], crc)
-                pos += k
-            ok = crc == hf[5]
+        ok = hf is not None and crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
         raw = None
         if not ok:
             nd = fmt.Node(addr, NODE_DATA, 0, 0, ent[0], 0, None,

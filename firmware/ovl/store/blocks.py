@@ -14,7 +14,9 @@ NO_VER = COUNTER_MAX + 1   # above every version: "no node yet"
 
 
 class Blocks:
-    kept_size = 320     # read_kept's buffer: the largest dirent node (292)
+    # read_kept's buffer: the largest dirent node (292 B), a small file's
+    # data node (files up to 476 B)
+    kept_size = 512
 
     def __init__(self, flash, prog_unit, data_start, stats):
         self.flash = flash

@@ -264,28 +264,20 @@ def header_fields(raw):
     return ntype, flags, blen, vlo, tlo, bcrc, hcrc, at + 8
 
 
-def checked_header(raw):
-    """header_fields(raw) when the bytes (the header and at least the
-    body's protected prefix) are a node header with a good CRC, else
-    None."""
+def checked_header(raw, body=None):
+    """header_fields(raw) when it is a node header with a good CRC, else
+    None.  The CRC covers the body's protected prefix: body's, or else
+    what raw holds after the header (too short: None)."""
     h = header_fields(raw)
     if h is None:
         return None
     hl = h[7]
     plen = protected_len(h[0], h[1], h[2])
-    if len(raw) < hl + plen:
-        return None
-    mv = memoryview(raw)      # the CRC chained over views: no copies
-    if h[6] != crc32(mv[hl:hl + plen], crc32(mv[:hl - 4])):
+    mv = memoryview(raw)    # the CRC chained over views: no copies
+    body = mv[hl:hl + plen] if body is None else memoryview(body)[:plen]
+    if len(body) < plen or h[6] != crc32(body, crc32(mv[:hl - 4])):
         return None
     return h
-
-
-def unpack_node_header(raw):
-    """(type, flags, body_len, version, txn, body_crc), or None when the
-    bytes are not a node header with a good CRC (see checked_header)."""
-    h = checked_header(raw)
-    return None if h is None else h[:6]
 
 
 def restamp(raw, txn, flags):
@@ -468,7 +460,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
             off + node_size(hf[2], 0) > log_end:
         return None
     body = read(base + off + NODE_HDR_SIZE, hf[2])
-    if unpack_node_header(raw + body[:KEY_PREFIX]) is None or \
+    if checked_header(raw, body) is None or \
             crc32(body) != hf[5] or len(body) < 4:
         return None
     count = struct.unpack_from(SUMMARY_COUNT, body)[0]
@@ -528,7 +520,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                     whole = ntype != NODE_DATA
                     hl = hdr_size(flags)
                     raw = read(base + o, hl + (blen if whole else need))
-                    hdr = unpack_node_header(raw)
+                    hdr = checked_header(raw)
                     full = raw[hl:]
                     if hdr is None or hdr[0] != ntype or hdr[2] != blen or \
                             hdr[3] != ver or (whole and crc32(full) != hdr[5]):
@@ -564,14 +556,10 @@ def node_from(addr, raw, body):
     failing its CRC gives a damaged node: a data node keeps its fields (its
     prefix and stamp are under the header CRC), others keep only their
     key prefix."""
-    hf = header_fields(raw)
-    if hf is None:
-        return None
-    hdr = unpack_node_header(bytes(raw[:hf[7]]) +
-                             bytes(body[:DATA_PREFIX + STAMP_SIZE]))
+    hdr = checked_header(raw, body)
     if hdr is None or len(body) != hdr[2]:
         return None
-    ntype, flags, blen, ver, txn, bcrc = hdr
+    ntype, flags, blen, ver, txn, bcrc = hdr[:6]
     keep = bytes(body[:keep_len(ntype, blen)])
     try:
         if crc32(body) != bcrc:
