@@ -618,10 +618,10 @@ class LogStore:
         (nodes, end, clean, junk) (with visit, each node is handed to it
         instead of listed; with only, see read_summary, a node whose header
         checks out and is no data or truncation of inode `only` is passed
-        over unread: the open block holds only whole nodes).  A node whose header checks out but whose
-        body does not comes back damaged (its key is under the header CRC);
-        bytes that are no node are skipped up to the next good header and
-        listed in junk as (addr, length) -- damage, since a cut never leaves
+        over unread: the open block holds only whole nodes).  A node whose
+        header checks out but whose body does not comes back damaged (its
+        key is under the header CRC); bytes that are no node are skipped up
+        to the next good header and listed in junk as (addr, length) -- damage, since a cut never leaves
         good nodes after its remains -- or, when no good node follows, end
         the log there (clean is then False: a torn tail)."""
         es = self.es
@@ -649,17 +649,18 @@ class LogStore:
                                   fmt.NODE_HDR_WIDE - fmt.NODE_HDR_SIZE)
             nd = None
             hf = fmt.header_fields(raw)
-            if only is not None and hf is not None:
-                head = self.blocks.read_kept(base + pos, hf[7] + min(
-                    hf[2], fmt.protected_len(hf[0], hf[1], hf[2])))
-                h = fmt.checked_header(head)
-                if h is not None and h[0] != fmt.NODE_SUMMARY and \
-                        pos + fmt.node_size(h[2], h[1]) <= limit and \
-                        (h[0] != NODE_DATA and h[0] != NODE_TRUNCATE or
-                         h[2] >= 4 and struct.unpack_from(
-                             "<I", head, h[7])[0] != only):
+            if only is not None and hf is not None and \
+                    pos + fmt.node_size(hf[2], hf[1]) <= limit:
+                head = self.blocks.read_kept(base + pos, hf[7] + fmt.
+                                             protected_len(hf[0], hf[1],
+                                                           hf[2]))
+                if fmt.checked_header(head) is not None and \
+                        hf[0] != fmt.NODE_SUMMARY and \
+                        (hf[0] != NODE_DATA and hf[0] != NODE_TRUNCATE or
+                         hf[2] >= 4 and struct.unpack_from(
+                             "<I", head, hf[7])[0] != only):
                     found += 1
-                    pos += fmt.node_size(h[2], h[1])
+                    pos += fmt.node_size(hf[2], hf[1])
                     continue
             if hf is not None and pos + fmt.node_size(hf[2], hf[1]) <= limit:
                 body = self.blocks.read(base + pos + hf[7], hf[2])
