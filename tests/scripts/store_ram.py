@@ -3,9 +3,9 @@ peak during it (tests/test_store_ram.py, docs/STORE.md "RAM").
 
 Arguments: CHIP_FILE FILES [checkpoints].  Without "checkpoints" the store
 is written and mounted as the MCU boards run it (no checkpoint: the mount
-scans); with it, the last sync writes a checkpoint and the mount loads it.  The chip (1 MiB NOR, 4 KiB erase blocks,
-256-byte pages) is a file behind a Flash subclass, so its bytes are not
-on the GC heap, as on a device.  FILES files of 100-300 bytes are written
+scans); with it, the last sync writes a checkpoint and the mount loads
+it.  The chip is store_chip.py's (1 MiB NOR in a file, off the GC heap,
+as on a device).  FILES files of 100-300 bytes are written
 through the store's API into 10 directories, then the store is mounted
 again.  Heap figures are gc.mem_alloc() after gc.collect(), above what
 was allocated just before the mount; the peak is sampled (with a
@@ -16,52 +16,15 @@ import gc
 import json
 import sys
 
-from ovl.flash import Flash
 from ovl.store import LogStore, ROOT_INO
+from store_chip import FileFlash, data_for
 
 CKPT = sys.argv[-1] == "checkpoints"
 if CKPT:
     sys.argv.pop()
 CHIP = sys.argv[-2]
 FILES = int(sys.argv[-1])
-SIZE, ERASE, PAGE = 1 << 20, 4096, 256
 DIRS = 10
-
-
-class FileFlash(Flash):
-    """The chip in a file.  A program writes its bytes as they are: the
-    store never programs a byte twice (the simulator's rules are checked
-    elsewhere; here only the heap matters)."""
-
-    def __init__(self, path):
-        Flash.__init__(self, SIZE, ERASE, PAGE)
-        self.f = open(path, "r+b")
-        self.probe = None
-
-    def readinto(self, addr, buf):
-        if self.probe is not None:
-            self.probe()
-        self.f.seek(addr)
-        self.f.readinto(buf)
-
-    def program(self, addr, data):
-        self.f.seek(addr)
-        self.f.write(data)
-
-    def erase(self, block):
-        self.f.seek(block * ERASE)
-        page = b"\xff" * PAGE
-        for _ in range(ERASE // PAGE):
-            self.f.write(page)
-
-    def sync(self):
-        self.f.flush()
-
-
-def data_for(i):
-    line = "upper file %d; " % i
-    size = 100 + (i * 37) % 201
-    return (line * (size // len(line) + 1))[:size].encode()
 
 
 def fill(chip):

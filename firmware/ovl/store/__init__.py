@@ -72,19 +72,29 @@ class NoSpace(Exception):
 class Inode:
     """Attributes of one upper inode (treat as read-only)."""
 
+    # An attribute at its usual value is the class's: each one an instance
+    # sets grows its table (MicroPython reallocates it 6 times for 11)
+    uid = gid = flags = rdev = 0
+    nlink = 1
+
     def __init__(self, ino, mode=0, uid=0, gid=0, mtime=0, ctime=0, size=0,
                  nlink=1, flags=0, rdev=0, birth=0):
         self.ino = ino
         self.mode = mode
-        self.uid = uid
-        self.gid = gid
         self.mtime = mtime
         self.ctime = ctime
         self.size = size
-        self.nlink = nlink
-        self.flags = flags
-        self.rdev = rdev
         self.birth = birth     # version of the node that created it
+        if uid:
+            self.uid = uid
+        if gid:
+            self.gid = gid
+        if nlink != 1:
+            self.nlink = nlink
+        if flags:
+            self.flags = flags
+        if rdev:
+            self.rdev = rdev
 
     def attrs(self):
         return {"mode": self.mode, "uid": self.uid, "gid": self.gid,
@@ -578,20 +588,21 @@ class LogStore:
         self.mounting = False
 
     def _block_nodes(self, b, mounting=False, headers_only=False,
-                     again=False, visit=None):
+                     again=False, visit=None, only=None):
         """(nodes, end, clean, summarized) of block b: from its summary when
         it has a good one, else by reading node after node.  mounting: junk
         is reported as damage; headers_only: see read_summary; again: the
-        second read at mount (counted once); visit: see _scan."""
+        second read at mount (counted once); visit: see _scan; only: see
+        read_summary (a run-time read of a whole block's log)."""
         if b != self.wblock:
             got = fmt.read_summary(self.blocks.read, b * self.es, self.es,
-                               self.data_start, headers_only, visit)
+                               self.data_start, headers_only, visit, only)
             if got is not None:
                 if not again:
                     self.stats["summaries_used"] += 1
                 nodes, end = got
                 return nodes, end, True, True
-        nodes, end, clean, junk = self._scan(b, visit)
+        nodes, end, clean, junk = self._scan(b, visit, only)
         if not again:
             self.stats["blocks_scanned"] += 1
         if mounting:
@@ -602,13 +613,15 @@ class LogStore:
                                     None, None))
         return nodes, end, clean, False
 
-    def _scan(self, b, visit=None):
+    def _scan(self, b, visit=None, only=None):
         """Walk block b's log from its start, checking every CRC.  Returns
         (nodes, end, clean, junk) (with visit, each node is handed to it
-        instead of listed).  A node whose header checks out but whose
-        body does not comes back damaged (its key is under the header CRC);
-        bytes that are no node are skipped up to the next good header and
-        listed in junk as (addr, length) -- damage, since a cut never leaves
+        instead of listed; with only, see read_summary, a node whose header
+        checks out and is no data or truncation of inode `only` is passed
+        over unread: the open block holds only whole nodes).  A node whose
+        header checks out but whose body does not comes back damaged (its
+        key is under the header CRC); bytes that are no node are skipped up
+        to the next good header and listed in junk as (addr, length) -- damage, since a cut never leaves
         good nodes after its remains -- or, when no good node follows, end
         the log there (clean is then False: a torn tail)."""
         es = self.es
@@ -636,6 +649,19 @@ class LogStore:
                                   fmt.NODE_HDR_WIDE - fmt.NODE_HDR_SIZE)
             nd = None
             hf = fmt.header_fields(raw)
+            if only is not None and hf is not None and \
+                    pos + fmt.node_size(hf[2], hf[1]) <= limit:
+                head = self.blocks.read_kept(base + pos, hf[7] + fmt.
+                                             protected_len(hf[0], hf[1],
+                                                           hf[2]))
+                if fmt.checked_header(head) is not None and \
+                        hf[0] != fmt.NODE_SUMMARY and \
+                        (hf[0] != NODE_DATA and hf[0] != NODE_TRUNCATE or
+                         hf[2] >= 4 and struct.unpack_from(
+                             "<I", head, hf[7])[0] != only):
+                    found += 1
+                    pos += fmt.node_size(hf[2], hf[1])
+                    continue
             if hf is not None and pos + fmt.node_size(hf[2], hf[1]) <= limit:
                 body = self.blocks.read(base + pos + hf[7], hf[2])
                 nd = fmt.node_from(base + pos, raw, body)
@@ -820,7 +846,7 @@ class LogStore:
         nodes = []
         if birth is not None:
             for b in self.data_blocks.blocks(ino):
-                for nd in self._block_nodes(b)[0]:
+                for nd in self._block_nodes(b, only=ino)[0]:
                     if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) \
                             and nd.fields is not None \
                             and nd.fields[0] == ino and self._counts(nd) \
@@ -1121,14 +1147,15 @@ class LogStore:
                 lru.remove(ino)
                 lru.append(ino)
             return got[1]
-        raw = self.blocks.read(addr, rec[3])
-        hf = fmt.header_fields(raw)
+        raw = self.blocks.read_kept(addr, rec[3])
+        hf = fmt.checked_header(raw)
         body = None
         if hf is not None and hf[0] == NODE_INODE and \
                 hf[2] == fmt.INODE_BODY_SIZE and \
-                fmt.unpack_node_header(raw) is not None and \
+                len(raw) >= hf[7] + hf[2] and \
                 crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]:
-            body = struct.unpack(fmt.INODE_BODY, raw[hf[7]:hf[7] + hf[2]])
+            body = struct.unpack_from(fmt.INODE_BODY, raw, hf[7])
+        raw = None
         if body is None or body[0] != ino:
             self._note_damage(fmt.Node(addr, NODE_INODE, 0, 0, rec[1], 0, None,
                                    struct.pack("<I", ino)), "inode CRC")
@@ -1184,10 +1211,9 @@ class LogStore:
         entry of parent), read from flash and checked.  None when it fails
         its CRCs: that is noted as damage, and parent answers EIO, as for
         damage mount finds (parent None: only None)."""
-        raw = self.blocks.read(addr, nsize)
-        hf = fmt.header_fields(raw)
-        if hf is not None and hf[0] == NODE_DIRENT and \
-                fmt.unpack_node_header(raw) is not None:
+        raw = self.blocks.read_kept(addr, nsize)
+        hf = fmt.checked_header(raw)
+        if hf is not None and hf[0] == NODE_DIRENT:
             body = raw[hf[7]:hf[7] + hf[2]]
             if len(body) == hf[2] and crc32(body) == hf[5]:
                 return fmt.parse_body(NODE_DIRENT, body, hf[2])
@@ -1256,10 +1282,10 @@ class LogStore:
         addr = ent[3]
         if addr in self.verified_nodes:
             return
-        raw = self.blocks.read(addr, ent[4])
-        hf = fmt.header_fields(raw)
-        ok = hf is not None and fmt.unpack_node_header(raw) is not None and \
-            crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
+        raw = self.blocks.read_kept(addr, ent[4])
+        hf = fmt.checked_header(raw)
+        ok = hf is not None and crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
+        raw = None
         if not ok:
             nd = fmt.Node(addr, NODE_DATA, 0, 0, ent[0], 0, None,
                       struct.pack("<I", ino))
@@ -1357,9 +1383,11 @@ class LogStore:
             stop = min(n, pos + ps - (addr + pos) % ps)
             if not final and stop == n and (addr + stop) % ps:
                 break         # keep a partial page for later
-            self.blocks.program(addr + pos, bytes(memoryview(data)[pos:stop]))
+            # a view: a Flash copies what it programs (a page copied here
+            # was garbage at every program)
+            self.blocks.program(addr + pos, memoryview(data)[pos:stop])
             pos = stop
-        self.pending = data[pos:]
+        self.pending = data[pos:] if pos < n else b""
         self.pend_addr = addr + pos
 
     def _emit(self, raw, nd):
@@ -1367,7 +1395,10 @@ class LogStore:
         b = self.wblock
         off = self.wpos
         addr = b * self.es + off
-        self.pending += raw
+        if self.pending:
+            self.pending += raw
+        else:
+            self.pending = raw      # the writer's own buffer: no copy
         self.wpos += len(raw)
         self.blocks.used[b] = self.wpos
         if nd.ver < self.blocks.minver[b]:
@@ -1580,7 +1611,8 @@ class _Writer:
         self.ver += 1
         if birth_at is not None:
             # a new inode is born at the version of its first node
-            body = body[:4] + struct.pack("<Q", ver) + body[12:]
+            body = bytearray(body)
+            struct.pack_into("<Q", body, 4, ver)
         fields = fmt.parse_body(ntype, body, len(body))
         self._hold(ntype, body, len(body), ver, fields,
                    bytes(body[:fmt.keep_len(ntype, len(body))]))

@@ -14,6 +14,9 @@ NO_VER = COUNTER_MAX + 1   # above every version: "no node yet"
 
 
 class Blocks:
+    # read_kept's buffer: the largest dirent node (292 B), a small file's
+    # data node (files up to 476 B)
+    kept_size = 512
 
     def __init__(self, flash, prog_unit, data_start, stats):
         self.flash = flash
@@ -42,6 +45,7 @@ class Blocks:
         self.ec = array("I", zero + zero)        # erase count (header)
         self.minver = [NO_VER] * n   # oldest node version in it
         self.verified = set()        # blocks erased by this session
+        self.kept = None             # read_kept's buffer, made at first use
 
     def count(self, st):
         """How many blocks are in state st."""
@@ -59,6 +63,21 @@ class Blocks:
     def read(self, addr, n):
         self.stats["bytes_read"] += n
         return self.flash.read(addr, n)
+
+    def read_kept(self, addr, n):
+        """n bytes at addr read into a buffer kept for it (more than
+        kept_size: a plain read): a memoryview valid until the next call,
+        for callers that copy what they keep.  The reads of one inode or dirent node (a lookup,
+        a stat, a listing) then allocate a view, not two copies of it."""
+        if n > self.kept_size:
+            return self.read(addr, n)
+        buf = self.kept
+        if buf is None:
+            buf = self.kept = bytearray(self.kept_size)
+        self.stats["bytes_read"] += n
+        mv = memoryview(buf)[:n]
+        self.flash.readinto(addr, mv)
+        return mv
 
     def program(self, addr, data):
         self.stats["bytes_programmed"] += len(data)

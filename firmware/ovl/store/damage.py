@@ -17,7 +17,7 @@ from ovl.store.format import (
     DIRENT_PREFIX, KEY_PREFIX,
     META_PREFIX, VOID_BODY_SIZE, NODE_VOID, CorruptError, align,
     header_fields,
-    protected_len, unpack_block_header, unpack_node_header)
+    protected_len, unpack_block_header, checked_header)
 
 HEADER_DAMAGE = -1     # damage list "type" of a mended block header
 
@@ -74,7 +74,7 @@ def resync(store, base, start, limit):
     while at >= 0:
         if at % 4 == 0:
             hf = header_fields(area[at:at + NODE_HDR_WIDE])
-            if hf is not None and unpack_node_header(
+            if hf is not None and checked_header(
                     area[at:at + hf[7] +
                          protected_len(hf[0], hf[1], hf[2])]) is not None:
                 return start + at

@@ -198,18 +198,35 @@ def unpack_block_header(raw):
     return prog_unit, ec, seq, es, count
 
 
-def _head(ntype, flags, blen, version, txn, bcrc):
-    """The header bytes before hdr_crc (F_WIDE set as the counters need)."""
+def _node_into(ntype, flags, version, txn, body, bcrc):
+    """The node's bytes, padded with 0xFF to a multiple of 4 (F_WIDE set
+    as the counters need): one buffer the header is packed into and the
+    body appended to, its CRCs taken over views of it (built from parts,
+    a node took a dozen allocations of slices and sums)."""
     if version > COUNTER_MAX or txn > COUNTER_MAX or version < 0 or txn < 0:
         raise ValueError("version or txn id past 48 bits")
     flags &= ~F_WIDE
     if version >> 32 or txn >> 32:
         flags |= F_WIDE
-    head = struct.pack(NODE_HDR, NODE_MAGIC, ntype, flags, blen,
-                       version & 0xFFFFFFFF, txn & 0xFFFFFFFF)
+    hl = hdr_size(flags)
+    blen = len(body)
+    n = align(hl + blen, 4)
+    out = bytearray(n)
+    struct.pack_into(NODE_HDR, out, 0, NODE_MAGIC, ntype, flags, blen,
+                     version & 0xFFFFFFFF, txn & 0xFFFFFFFF)
     if flags & F_WIDE:
-        head += struct.pack("<HH", version >> 32, txn >> 32)
-    return head + struct.pack("<I", bcrc)
+        struct.pack_into("<HH", out, 16, version >> 32, txn >> 32)
+    out[hl:hl + blen] = body
+    for i in range(hl + blen, n):
+        out[i] = 0xFF
+    if bcrc is None:
+        bcrc = crc32(body)
+    struct.pack_into("<I", out, hl - 8, bcrc)
+    # hdr_crc covers the header before it and the body's protected prefix
+    mv = memoryview(out)
+    struct.pack_into("<I", out, hl - 4, crc32(
+        mv[hl:hl + protected_len(ntype, flags, blen)], crc32(mv[:hl - 4])))
+    return out
 
 
 def protected_len(ntype, flags, blen):
@@ -220,22 +237,9 @@ def protected_len(ntype, flags, blen):
     return min(blen, KEY_PREFIX)
 
 
-def _sealed(head, body):
-    """head (from _head) with its hdr_crc, over it and the body's
-    protected prefix."""
-    plen = protected_len(head[2], head[3], len(body))
-    return head + struct.pack("<I", crc32(head + bytes(body[:plen])))
-
-
 def pack_node(ntype, flags, version, txn, body):
     """The node's bytes, padded with 0xFF to a multiple of 4."""
-    out = bytearray(_sealed(_head(ntype, flags, len(body), version, txn,
-                                  crc32(body)), body))
-    out += body
-    pad = align(len(out), 4) - len(out)
-    if pad:
-        out += b"\xff" * pad
-    return out
+    return _node_into(ntype, flags, version, txn, body, None)
 
 
 def header_fields(raw):
@@ -244,47 +248,44 @@ def header_fields(raw):
     shorter than the header."""
     if len(raw) < NODE_HDR_SIZE:
         return None
-    magic, ntype, flags, blen, vlo, tlo = struct.unpack(NODE_HDR, raw[:16])
+    # unpacked in place: no slice (a copy) per field group
+    magic, ntype, flags, blen, vlo, tlo = struct.unpack_from(NODE_HDR, raw)
     if magic != NODE_MAGIC:
         return None
     at = 16
     if flags & F_WIDE:
         if len(raw) < NODE_HDR_WIDE:
             return None
-        vhi, thi = struct.unpack("<HH", raw[16:20])
+        vhi, thi = struct.unpack_from("<HH", raw, 16)
         vlo |= vhi << 32
         tlo |= thi << 32
         at = 20
-    bcrc, hcrc = struct.unpack("<II", raw[at:at + 8])
+    bcrc, hcrc = struct.unpack_from("<II", raw, at)
     return ntype, flags, blen, vlo, tlo, bcrc, hcrc, at + 8
 
 
-def unpack_node_header(raw):
-    """(type, flags, body_len, version, txn, body_crc), or None when the
-    bytes (the header and at least the body's protected prefix) are not a
-    node header with a good CRC."""
+def checked_header(raw, body=None):
+    """header_fields(raw) when it is a node header with a good CRC, else
+    None.  The CRC covers the body's protected prefix: body's, or else
+    what raw holds after the header (too short: None)."""
     h = header_fields(raw)
     if h is None:
         return None
     hl = h[7]
     plen = protected_len(h[0], h[1], h[2])
-    if len(raw) < hl + plen or h[6] != crc32(
-            bytes(raw[:hl - 4]) + bytes(raw[hl:hl + plen])):
+    mv = memoryview(raw)    # the CRC chained over views: no copies
+    body = mv[hl:hl + plen] if body is None else memoryview(body)[:plen]
+    if len(body) < plen or h[6] != crc32(body, crc32(mv[:hl - 4])):
         return None
-    return h[:6]
+    return h
 
 
 def restamp(raw, txn, flags):
     """A copy of node `raw` (header and body) written by txn with flags (GC
     copies keep everything else, the version included); padded."""
     ntype, _, blen, ver, _, bcrc, _, hl = header_fields(raw)
-    body = raw[hl:hl + blen]
-    out = bytearray(_sealed(_head(ntype, flags, blen, ver, txn, bcrc), body))
-    out += body
-    pad = align(len(out), 4) - len(out)
-    if pad:
-        out += b"\xff" * pad
-    return out
+    return _node_into(ntype, flags, ver, txn, memoryview(raw)[hl:hl + blen],
+                      bcrc)
 
 
 def data_prefix(flags):
@@ -384,15 +385,22 @@ class SummaryBuilder:
 
     def add(self, off, nd):
         flags = nd.flags
-        extra = b""
-        if off != self.next_off:
+        at = off != self.next_off
+        if at:
             flags |= _SUM_AT
-            extra = struct.pack(SUMMARY_AT, off)
-        if nd.flags & F_WIDE:
-            extra += struct.pack(SUMMARY_WIDE, nd.ver >> 32, nd.txn >> 32)
-        entry = struct.pack(SUMMARY_ENTRY, nd.type, flags, nd.blen,
-                            nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF) + \
-            extra + nd.keep
+        # one buffer, packed in place and extended by the kept body
+        entry = bytearray(_SUMMARY_ENTRY_SIZE + (4 if at else 0) +
+                          (4 if flags & F_WIDE else 0))
+        struct.pack_into(SUMMARY_ENTRY, entry, 0, nd.type, flags, nd.blen,
+                         nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF)
+        pos = _SUMMARY_ENTRY_SIZE
+        if at:
+            struct.pack_into(SUMMARY_AT, entry, pos, off)
+            pos += 4
+        if flags & F_WIDE:
+            struct.pack_into(SUMMARY_WIDE, entry, pos, nd.ver >> 32,
+                             nd.txn >> 32)
+        entry += nd.keep
         self.parts.append(entry)
         self.total += len(entry)
         self.n += 1
@@ -406,7 +414,14 @@ class SummaryBuilder:
         return node_size(4 + self.total, 0)
 
     def pack(self):
-        body = struct.pack(SUMMARY_COUNT, self.n) + b"".join(self.parts)
+        # one buffer the entries are copied into (a join, then the count
+        # before it, was two copies of the summary)
+        body = bytearray(4 + self.total)
+        struct.pack_into(SUMMARY_COUNT, body, 0, self.n)
+        pos = 4
+        for part in self.parts:
+            body[pos:pos + len(part)] = part
+            pos += len(part)
         return pack_node(NODE_SUMMARY, 0, 0, 0, body)
 
 
@@ -417,7 +432,7 @@ def summary_entry_size(ntype, blen, extra=8):
 
 
 def read_summary(read, base, erase_size, data_start, headers_only=False,
-                 visit=None):
+                 visit=None, only=None):
     """(nodes, end) from the summary of the block at base, or None if it
     has none or it is damaged.  read(addr, n) reads the flash.  A node the
     summary does not carry whole is read and checked: when that fails it
@@ -429,7 +444,10 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
     broken half-way has then handed out its first nodes); all but voids,
     commits and resets as one Node object updated for each, which the
     visitor must not keep (a Node built per entry, its attributes' table
-    grown six times, was most of what a mount allocated)."""
+    grown six times, was most of what a mount allocated).  only: an
+    inode number: only its data and truncate nodes come back (loading one
+    file's extent map: each other node cost a Node and a copy of its
+    kept bytes, an inode node also a read)."""
     log_end = erase_size - SUMMARY_TAIL_SIZE
     off, magic = struct.unpack(SUMMARY_TAIL, read(base + log_end,
                                                   SUMMARY_TAIL_SIZE))
@@ -442,7 +460,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
             off + node_size(hf[2], 0) > log_end:
         return None
     body = read(base + off + NODE_HDR_SIZE, hf[2])
-    if unpack_node_header(raw + body[:KEY_PREFIX]) is None or \
+    if checked_header(raw, body) is None or \
             crc32(body) != hf[5] or len(body) < 4:
         return None
     count = struct.unpack_from(SUMMARY_COUNT, body)[0]
@@ -479,6 +497,11 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                     pos > len(body) or o % 4:
                 return None
             at = o + node_size(blen, flags)
+            if only is not None and (
+                    ntype != NODE_DATA and ntype != NODE_TRUNCATE or
+                    klen < 4 or
+                    struct.unpack_from("<I", body, pos - klen)[0] != only):
+                continue
             keep = b""
             fields = damage = None
             reuse = scratch is not False and ntype != NODE_VOID and \
@@ -497,7 +520,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                     whole = ntype != NODE_DATA
                     hl = hdr_size(flags)
                     raw = read(base + o, hl + (blen if whole else need))
-                    hdr = unpack_node_header(raw)
+                    hdr = checked_header(raw)
                     full = raw[hl:]
                     if hdr is None or hdr[0] != ntype or hdr[2] != blen or \
                             hdr[3] != ver or (whole and crc32(full) != hdr[5]):
@@ -533,14 +556,10 @@ def node_from(addr, raw, body):
     failing its CRC gives a damaged node: a data node keeps its fields (its
     prefix and stamp are under the header CRC), others keep only their
     key prefix."""
-    hf = header_fields(raw)
-    if hf is None:
-        return None
-    hdr = unpack_node_header(bytes(raw[:hf[7]]) +
-                             bytes(body[:DATA_PREFIX + STAMP_SIZE]))
+    hdr = checked_header(raw, body)
     if hdr is None or len(body) != hdr[2]:
         return None
-    ntype, flags, blen, ver, txn, bcrc = hdr
+    ntype, flags, blen, ver, txn, bcrc = hdr[:6]
     keep = bytes(body[:keep_len(ntype, blen)])
     try:
         if crc32(body) != bcrc:
