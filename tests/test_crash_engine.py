@@ -266,3 +266,32 @@ def test_dump_rejects_a_name_listed_twice_or_found_but_not_listed():
         ct.Rig.dump(_Listing(["a"], hidden=["c"]), ["/a", "/c"])
     # only names the plan holds somewhere are looked up
     ct.Rig.dump(_Listing(["a"], hidden=["c"]), ["/a"])
+
+
+@pytest.mark.parametrize("fixture", sorted(ct.GEOMETRY))
+def test_a_case_starts_from_a_copy_that_behaves_as_a_mount(fixture):
+    """Rig.start() hands each case a copy of the snapshot's mount: for
+    every fixture it must exist (else the campaign mounts every case) and
+    give what a mount gives: the tree, the store's counters, and the same
+    flash bytes and operations through a workload, a sync and a checkpoint
+    (the store's tables as a checkpoint writes them)."""
+    rig = ct.get_rig(fixture)
+    assert rig.mounted is not None
+    key = {"std": "std:write_lower+rename_dir_lower+checkpoint+unlink_upper",
+           "bigdir": "bigdir:" + "+".join(wl.BIGDIR_WORKLOADS[0])}.get(
+               fixture, "%s:create_new+checkpoint+unlink_upper" % fixture)
+    plan = ct.Plan(key)
+    runs = []
+    for start in (rig.mount, rig.start, rig.start):
+        rig.flash.restore(rig.snap)
+        ops = rig.flash.counters()["ops"]
+        ov = start()
+        before = dict(ov.store.stats)
+        tree = rig.dump(ov, plan.probe)
+        for op in plan.ops:
+            rig.apply(ov, op)
+        runs.append((before, tree, rig.dump(ov, plan.probe),
+                     rig.flash.counters()["ops"] - ops, bytes(rig.flash.mem)))
+    assert runs[0] == runs[1] == runs[2]
+    assert rig.mounted[0].store.stats == runs[0][0]    # copies, not it
+    ct.drop_rigs()
