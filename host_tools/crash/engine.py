@@ -338,6 +338,7 @@ class Rig:
         # flash state -> what the recovery mount, listing and fsck gave
         # (see _recover)
         self.recoveries = collections.OrderedDict()
+        self.reused = 0
 
     def _mount_snapshot(self):
         """(overlay, deepcopy memo) of the snapshot mounted, for start();
@@ -382,6 +383,7 @@ class Rig:
         if hit is None:
             return None
         self.recoveries.move_to_end(key)
+        self.reused += 1
         return (self.copy(hit[0]),) + hit[1:]
 
     def remember(self, key, ov, tree, problems):
