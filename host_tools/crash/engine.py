@@ -70,10 +70,11 @@ class CaseTimeout(BaseException):
 
 CASE_SECONDS = 30
 
-# Recoveries a rig remembers (the least recently used go first): the
-# workloads that start with the same op, listed together, share the states
-# a cut in that op leaves, each kept as a copy of the overlay (tens of KB).
-RECOVERIES_KEPT = 128
+# Mounted flash states a rig remembers (the least recently used go
+# first): the workloads that start with the same op, listed together,
+# share the states a cut in that op leaves.  A state is kept as a copy of
+# the overlay: about 11 KB for std, 32 KB for bigdir.
+RECOVERIES_KEPT = 256
 
 
 class _time_limit:
@@ -666,6 +667,27 @@ def _window(plan, k, strict):
     return (done[-1] if done else 0), hi
 
 
+def _mount_checked(rig, armed):
+    """(overlay, tree, fsck problems) of the flash as it is: mounted,
+    listed (Rig.dump without probes) and checked.  The three give the same
+    every time on the same flash state, and many cases reach the same
+    state (the workloads that start with the same op, cut in it), so what
+    they gave is kept by state and the overlay copied; not with a second
+    cut armed (the mount may be where it lands), nor where they programmed
+    or erased."""
+    key = None if armed else rig.flash_key()
+    got = rig.recovered(key)
+    if got is not None:
+        return got
+    before = rig.flash.ops
+    ov = rig.mount()
+    tree = rig.dump(ov)
+    problems = rig.fsck(ov)
+    if rig.flash.ops == before:
+        rig.remember(key, ov, tree, problems)
+    return ov, tree, problems
+
+
 def _recover(rig, plan, k, strict, out, log, armed=False):
     flash = rig.flash
     lo, hi = _window(plan, k, strict)
@@ -673,24 +695,8 @@ def _recover(rig, plan, k, strict, out, log, armed=False):
         before = flash.ops
         cursor = None       # the op being continued (for a second cut)
         try:
-            # The mount, listing and fsck of a flash state give the same
-            # every time: many workloads start with the same op, and a cut
-            # in it leaves the same state in each, so what they gave is
-            # kept by state and the overlay copied (not with a second cut
-            # armed: the mount may be where it lands; nor where the
-            # mount, listing or fsck programmed or erased).
-            key = None if armed else rig.flash_key()
-            got = rig.recovered(key)
-            if got is None:
-                ov = rig.mount()
-                out.mount_ops = flash.ops - before
-                tree = rig.dump(ov)
-                problems = rig.fsck(ov)
-                if flash.ops == before:
-                    rig.remember(key, ov, tree, problems)
-            else:
-                ov, tree, problems = got
-                out.mount_ops = 0
+            ov, tree, problems = _mount_checked(rig, armed)
+            out.mount_ops = flash.ops - before
             rig.probe(ov, tree, plan.probe)
             matched = None
             for i, state in plan.candidates(lo, hi, k):
@@ -719,12 +725,11 @@ def _recover(rig, plan, k, strict, out, log, armed=False):
                                   "wrong:\n" + tree_diff(tree, final))
             ov.sync()
             out.recovery_ops = flash.ops - before
-            ov = rig.mount()
-            tree = rig.dump(ov, plan.probe)
+            ov, tree, problems = _mount_checked(rig, armed)
+            rig.probe(ov, tree, plan.probe)
             if not tree_matches(tree, final):
                 raise CaseFailure("a second remount changed the tree:\n" +
                                   tree_diff(tree, final))
-            problems = rig.fsck(ov)
             if problems:
                 raise CaseFailure("fsck at the end: " + "; ".join(problems[:5]))
             return
