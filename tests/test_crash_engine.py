@@ -266,3 +266,66 @@ def test_dump_rejects_a_name_listed_twice_or_found_but_not_listed():
         ct.Rig.dump(_Listing(["a"], hidden=["c"]), ["/a", "/c"])
     # only names the plan holds somewhere are looked up
     ct.Rig.dump(_Listing(["a"], hidden=["c"]), ["/a"])
+
+
+@pytest.mark.parametrize("fixture", sorted(ct.GEOMETRY))
+def test_a_case_starts_from_a_copy_that_behaves_as_a_mount(fixture):
+    """Rig.start() hands each case a copy of the snapshot's mount: for
+    every fixture it must exist (else the campaign mounts every case) and
+    give what a mount gives: the tree, the store's counters, and the same
+    flash bytes and operations through a workload, a sync and a checkpoint
+    (the store's tables as a checkpoint writes them)."""
+    rig = ct.get_rig(fixture)
+    assert rig.mounted is not None
+    key = {"std": "std:write_lower+rename_dir_lower+checkpoint+unlink_upper",
+           "bigdir": "bigdir:" + "+".join(wl.BIGDIR_WORKLOADS[0])}.get(
+               fixture, "%s:create_new+checkpoint+unlink_upper" % fixture)
+    plan = ct.Plan(key)
+    runs = []
+    for start in (rig.mount, rig.start, rig.start):
+        rig.flash.restore(rig.snap)
+        ops = rig.flash.counters()["ops"]
+        ov = start()
+        before = dict(ov.store.stats)
+        tree = rig.dump(ov, plan.probe)
+        for op in plan.ops:
+            rig.apply(ov, op)
+        runs.append((before, tree, rig.dump(ov, plan.probe),
+                     rig.flash.counters()["ops"] - ops, bytes(rig.flash.mem)))
+    assert runs[0] == runs[1] == runs[2]
+    assert rig.mounted[0].store.stats == runs[0][0]    # copies, not it
+    ct.drop_rigs()
+
+
+def test_a_recovery_reused_by_flash_state_judges_as_a_fresh_one(monkeypatch):
+    """Workloads that start with the same op share the states a cut in it
+    leaves; the rig keeps what the recovery mount, listing and fsck gave
+    for each state and copies it.  Every case must come out as it does
+    with nothing kept (failures too: the double commits a rename as two
+    transactions, so a cut between them fails in both workloads)."""
+    keys = ["std:write_upper+rename_over_lower" + more
+            for more in ("", "+sync", "+unlink_upper")]
+    double = "tests.test_crash_doubles:SplitRenameStore"
+
+    def outcomes(store):
+        got = []
+        for key in keys:
+            plan = ct.Plan(key)
+            rig = ct.get_rig(plan.fixture, store)
+            marks = ct.measure(rig, plan)
+            for case in ct.workload_cases(plan, marks, ct.VARIANTS, (1,), 0):
+                o = ct.run_case(rig, plan, case)
+                got.append((case.id(), o.in_flight, o.failure, o.mount_ops,
+                            o.recovery_ops))
+        reused = rig.reused
+        ct.drop_rigs()
+        return got, reused
+
+    for store in (None, double):
+        kept, reused = outcomes(store)
+        assert reused > 10
+        monkeypatch.setattr(ct, "RECOVERIES_KEPT", 0)
+        fresh, none = outcomes(store)
+        monkeypatch.undo()
+        assert none == 0 and kept == fresh
+        assert (store is None) == (not any(o[2] for o in kept))
