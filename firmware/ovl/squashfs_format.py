@@ -21,7 +21,6 @@ word's reserved bits) is ovl.squashfs's, as private consts.
 import struct
 
 from ovl import paths
-from ovl.compat import const
 
 
 def __getattr__(name):
@@ -53,13 +52,11 @@ DIR_RUN_MAX = 256                # entries per directory run (count field is n-1
 DIR_SIZE_EXTRA = 3               # dir file_size = listing bytes + 3 ("." and "..")
 NAME_MAX = 256                   # longest name the format (and kernel) allows
 
-# Compressor ids (kernel values; some third-party specs swap 2 and 3).
+# Compressor ids (kernel values; some third-party specs swap 2 and 3);
+# lzo (3), lz4 (5) and zstd (6) are only named, in COMPRESSION_NAMES.
 COMP_ZLIB = 1
 COMP_LZMA = 2
-_COMP_LZO = const(3)
 COMP_XZ = 4
-_COMP_LZ4 = const(5)
-_COMP_ZSTD = const(6)
 # Their names, indexed by id (a tuple: a dict's entries cost a board's heap
 # at import, the tuple's strings stay in flash).
 COMPRESSION_NAMES = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
@@ -119,6 +116,7 @@ def _inode_bodies():
 
 
 INODE_BODY = _inode_bodies()
+del _inode_bodies       # run once: a board keeps no function object for it
 
 # Directory table: a listing is runs of DIR_HEADER + (count+1) DIR_ENTRY+name.
 DIR_HEADER = ("<III", "count start_block inode_number")
