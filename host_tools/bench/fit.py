@@ -641,7 +641,8 @@ def code_costs(work, sizes=COST_SIZES):
     def heap(name, rom):
         code = IMPORT_PROBE % {
             "romfs": os.path.relpath(image, work) if rom else None,
-            "mpy": os.path.relpath(mpy, work), "modules": [name]}
+            "mpy": os.path.relpath(mpy, work), "modules": [name],
+            "qstrs": False}
         proc = subprocess.run([find_micropython(), "-X", "heapsize=8M", "-c",
                                code], capture_output=True, text=True,
                               check=True, cwd=work)
