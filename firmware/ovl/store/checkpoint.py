@@ -274,17 +274,19 @@ class _In:
 def restore(store, take, skip=()):
     """Set store (a LogStore made but not mounted) to the state snapshot()
     gave, take() returning each piece in turn; the block table columns
-    named in skip are read but left as they are."""
+    named in skip, and "wsum" (the open block's summary builder) if
+    there, are read but left as they are."""
     from ovl.store.format import SummaryBuilder
     restore_table(store.inodes, take)
     restore_table(store.entries, take)
     inp = _In(take)
     store.data_blocks.sets = inp.value()
     ws = inp.value()
-    if ws is not None:
+    if ws is not None and "wsum" not in skip:
         store.wsum = SummaryBuilder(store.data_start)
         store.wsum.parts, store.wsum.total, store.wsum.n, \
             store.wsum.next_off = ws
+    ws = None
     blocks = store.blocks
     for name in BLOCK_COLUMNS:
         # a bytearray or array column is filled in place, its type (and so
@@ -458,7 +460,9 @@ def _load(s):
     for name in BLOCK_COLUMNS:
         if isinstance(getattr(s.blocks, name), list):
             setattr(s.blocks, name, None)   # not twice in RAM while restored
-    restore(s, take_state, ("ec",))
+    # the open block's summary as the checkpoint began is wanted only when
+    # that block is the one it ends in (_settle): not held otherwise
+    restore(s, take_state, ("ec",) if w0 == e else ("ec", "wsum"))
     if reader.feed(_body(s, next(pieces), txn)) is not None or \
             not reader.complete:
         raise CheckpointError("checkpoint longer than its end says")
@@ -489,7 +493,7 @@ def _find(s, hdrs, probe, e):
         raise CheckpointError("the log does not end with a checkpoint")
     txn = run[0].txn
     last = run[-1]
-    body = _body(s, last, txn)
+    body = _body(s, (last.addr, last.flags, last.blen), txn)
     if len(body) < PIECE_HDR_SIZE + END_BODY_SIZE:
         raise CheckpointError("checkpoint end piece malformed")
     listed = struct.unpack("<%dH" % ((len(body) - PIECE_HDR_SIZE -
@@ -560,36 +564,39 @@ def _stale(d, b, h, probe, in_seq, es):
     return not in_seq and probe != 0
 
 
-def _body(s, nd, txn):
-    """The checked body of piece nd (header and body read again)."""
+def _body(s, piece, txn):
+    """The checked body of piece (addr, flags, blen), header and body
+    read again."""
     from ovl.store.format import NODE_CHECKPOINT, hdr_size, node_from
-    hl = hdr_size(nd.flags)
-    raw = s.blocks.read(nd.addr, hl + nd.blen)
-    got = node_from(nd.addr, raw[:hl], raw[hl:])
+    addr, flags, blen = piece
+    hl = hdr_size(flags)
+    raw = s.blocks.read(addr, hl + blen)
+    got = node_from(addr, raw[:hl], raw[hl:])
     if got is None or got.damage is not None or \
             got.type != NODE_CHECKPOINT or got.txn != txn:
-        raise CheckpointError("checkpoint piece at %d unreadable" % nd.addr)
+        raise CheckpointError("checkpoint piece at %d unreadable" % addr)
     return raw[hl:]
 
 
 def _pieces(s, seq, e, run, txn, read_summary, minv):
-    """The pieces in order: from the summaries of the closed blocks, then
-    the run ending the open block (its last, the end piece, too)."""
-    from ovl.store.format import NODE_CHECKPOINT, Node
+    """The pieces in order, each as (addr, flags, blen): from the
+    summaries of the closed blocks, then the run ending the open block
+    (its last, the end piece, too)."""
+    from ovl.store.format import NODE_CHECKPOINT
     es = s.es
     for b in seq:
         if b == e:
             for nd in run:
                 _low(minv, b, nd.ver)
-                yield nd
+                yield nd.addr, nd.flags, nd.blen
             return
         got = []
 
         def note(nd):
             if nd.type == NODE_CHECKPOINT and nd.txn == txn:
-                # a copy: read_summary hands out one Node it reuses
-                got.append(Node(nd.addr, nd.type, nd.flags, nd.blen, nd.ver,
-                                nd.txn, None, None))
+                # read_summary hands out one Node it reuses: what _body
+                # and _low want of it, not a copy of all of it
+                got.append((nd.addr, nd.flags, nd.blen, nd.ver))
             elif got:
                 raise CheckpointError("checkpoint block %d holds more" % b)
         if read_summary(s.blocks.read, b * es, es, s.data_start, True,
@@ -598,8 +605,8 @@ def _pieces(s, seq, e, run, txn, read_summary, minv):
         if not got:
             raise CheckpointError("checkpoint block %d holds none" % b)
         for p in got:
-            _low(minv, b, p.ver)
-            yield p
+            _low(minv, b, p[3])
+            yield p[:3]
 
 
 def _low(minv, b, ver):
