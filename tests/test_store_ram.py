@@ -59,20 +59,17 @@ def test_store_heap_after_and_during_mount(mpy, tmp_path, files):
 
 # The same store with a checkpoint written at its last sync and loaded by
 # the mount (the default off the MCU boards; docs/STORE.md "Checkpoint"),
-# measured the same way: kept 12,480 / 16,608 / 41,376, peak 15,872 /
-# 26,496 / 51,584 (0 files: too small for a checkpoint, the mount scans).
-# At 100 files the restore's transient (table pieces read while the
-# chunks are rebuilt, the block headers checked) puts the peak at 1.60 x
-# kept: over the goal, a known gap (strict xfail) until the loader
-# streams the tables into chunks allocated once.
-CKPT_KEPT_BUDGET = {0: 12480 + 1024, 100: 16608 + 1024, 500: 41376 + 1024}
-CKPT_PEAK_BUDGET = {0: 15872 + 1024, 100: 26496 + 1024, 500: 51584 + 1024}
+# measured the same way: kept 11,488 / 15,072 / 39,840, peak 14,400 /
+# 22,432 / 47,456 (0 files: too small for a checkpoint, the mount scans).
+# At 100 files the peak is 1.49 x kept: the restore reads the block
+# table's columns into place, keeps the header erase counts in the
+# block table's own column and drops the restored summary of a block
+# the checkpoint does not end in (peak 27,392 = 1.82 x kept before).
+CKPT_KEPT_BUDGET = {0: 11488 + 1024, 100: 15072 + 1024, 500: 39840 + 1024}
+CKPT_PEAK_BUDGET = {0: 14400 + 1024, 100: 22432 + 1024, 500: 47456 + 1024}
 
 
-@pytest.mark.parametrize("files", [
-    0, pytest.param(100, marks=pytest.mark.xfail(
-        strict=True, reason="checkpoint mount peak 1.60 x kept at 100 "
-        "files (goal 1.5 x): the restore's transient, docs/STORE.md")), 500])
+@pytest.mark.parametrize("files", [0, 100, 500])
 def test_store_heap_of_a_checkpoint_mount(mpy, tmp_path, files):
     got = measure(mpy, tmp_path, files, checkpoints=True)
     print("checkpoint mount, files %d: kept %d B, peak %d B (%.2f x kept), "

@@ -205,6 +205,7 @@ class _In:
         out = b""
         while len(out) < n:
             if self.at == len(self.buf):
+                self.buf = b""      # not two pieces held while one is read
                 self.buf = bytes(self.take())
                 self.at = 0
                 if not self.buf:
@@ -219,6 +220,27 @@ class _In:
 
     def _n(self):
         return struct.unpack("<I", self.read(4))[0]
+
+    def column(self, col, count):
+        """The next value, a list of count words, put into col in place
+        (None: read and dropped), so a block table column is not held
+        twice while it is restored."""
+        tag = self.read(1)
+        n = self._n()
+        if n != count:
+            raise CheckpointError("block table of %d blocks" % n)
+        if tag == b"A" or tag == b"L":
+            for b in range(n):
+                v = struct.unpack("<I", self.read(4))[0]
+                if col is not None:
+                    col[b] = v
+        elif tag == b"l" or tag == b"t":
+            for b in range(n):
+                v = self.value()
+                if col is not None:
+                    col[b] = v
+        else:
+            raise CheckpointError("block table column tag %r" % tag)
 
     def value(self):
         tag = self.read(1)
@@ -249,32 +271,35 @@ class _In:
         raise CheckpointError("checkpoint value tag %r" % tag)
 
 
-def restore(store, take):
+def restore(store, take, skip=()):
     """Set store (a LogStore made but not mounted) to the state snapshot()
-    gave, take() returning each piece in turn."""
+    gave, take() returning each piece in turn; the block table columns
+    named in skip, and "wsum" (the open block's summary builder) if
+    there, are read but left as they are."""
     from ovl.store.format import SummaryBuilder
     restore_table(store.inodes, take)
     restore_table(store.entries, take)
     inp = _In(take)
     store.data_blocks.sets = inp.value()
     ws = inp.value()
-    if ws is not None:
+    if ws is not None and "wsum" not in skip:
         store.wsum = SummaryBuilder(store.data_start)
         store.wsum.parts, store.wsum.total, store.wsum.n, \
             store.wsum.next_off = ws
+    ws = None
     blocks = store.blocks
     for name in BLOCK_COLUMNS:
+        # a bytearray or array column is filled in place, its type (and so
+        # its width) kept; a list column (_load let it go) is made anew
         col = getattr(blocks, name)
-        if isinstance(col, list):
-            setattr(blocks, name, None)     # not twice in RAM while restored
-        v = inp.value()
-        if len(v) != store.nblocks:
-            raise CheckpointError("block table of %d blocks" % len(v))
-        if col is None or isinstance(col, list):
-            setattr(blocks, name, v)
-        else:       # a bytearray or array column: filled in place, its type
-            for b in range(len(v)):     # (and so its width) kept
-                col[b] = v[b]
+        if name in skip:
+            col = None
+        elif col is None or isinstance(col, list):
+            setattr(blocks, name, None)
+            col = [0] * store.nblocks
+        inp.column(col, store.nblocks)
+        if col is not None:
+            setattr(blocks, name, col)
     for name in STATE:
         setattr(store, name, inp.value())
     if not inp.drained():
@@ -323,10 +348,11 @@ def write(store, small=False):
 
 class _Headers:
     """(erase count, seq low 32 bits) of each block's header, None where
-    it did not read."""
+    it did not read; ec: the array('I') of n words to keep the erase
+    counts in (a new one when None)."""
 
-    def __init__(self, n):
-        self.ec = array("I", bytes(4 * n))
+    def __init__(self, n, ec=None):
+        self.ec = array("I", bytes(4 * n)) if ec is None else ec
         self.seq = array("I", bytes(4 * n))
         self.ok = bytearray(n)
 
@@ -379,13 +405,14 @@ def mount_from(store, before):
     return False
 
 
-def _headers_now(s):
-    """The block headers as a _Headers; CheckpointError for what only
-    the scan handles (a header to mend, another geometry)."""
+def _headers_now(s, ec=None):
+    """The block headers as a _Headers (ec: as _Headers takes it);
+    CheckpointError for what only the scan handles (a header to mend,
+    another geometry)."""
     from ovl.store.format import BLOCK_HDR_SIZE, unpack_block_header
     es = s.es
     n = s.nblocks
-    hdrs = _Headers(n)      # two words a block, not a tuple
+    hdrs = _Headers(n, ec)      # two words a block, not a tuple
     for b in range(n):
         raw = s.blocks.read(b * es, BLOCK_HDR_SIZE)
         h = unpack_block_header(raw)
@@ -433,7 +460,9 @@ def _load(s):
     for name in BLOCK_COLUMNS:
         if isinstance(getattr(s.blocks, name), list):
             setattr(s.blocks, name, None)   # not twice in RAM while restored
-    restore(s, take_state)
+    # the open block's summary as the checkpoint began is wanted only when
+    # that block is the one it ends in (_settle): not held otherwise
+    restore(s, take_state, ("ec",) if w0 == e else ("ec", "wsum"))
     if reader.feed(_body(s, next(pieces), txn)) is not None or \
             not reader.complete:
         raise CheckpointError("checkpoint longer than its end says")
@@ -464,7 +493,7 @@ def _find(s, hdrs, probe, e):
         raise CheckpointError("the log does not end with a checkpoint")
     txn = run[0].txn
     last = run[-1]
-    body = _body(s, last, txn)
+    body = _body(s, (last.addr, last.flags, last.blen), txn)
     if len(body) < PIECE_HDR_SIZE + END_BODY_SIZE:
         raise CheckpointError("checkpoint end piece malformed")
     listed = struct.unpack("<%dH" % ((len(body) - PIECE_HDR_SIZE -
@@ -476,7 +505,10 @@ def _find(s, hdrs, probe, e):
     if len(set(seq)) != len(seq):
         raise CheckpointError("checkpoint blocks repeat")
     if not hdrs:
-        hdrs.append(_headers_now(s))
+        # the erase counts straight into the block table's column, which
+        # restore then leaves alone (_settle sets it from them): not a
+        # second array of them while the tables are restored
+        hdrs.append(_headers_now(s, s.blocks.ec))
     hdrs = hdrs[0]
     reader = PieceReader(txn)
     minv = {}               # block -> the lowest version of its pieces
@@ -532,36 +564,39 @@ def _stale(d, b, h, probe, in_seq, es):
     return not in_seq and probe != 0
 
 
-def _body(s, nd, txn):
-    """The checked body of piece nd (header and body read again)."""
+def _body(s, piece, txn):
+    """The checked body of piece (addr, flags, blen), header and body
+    read again."""
     from ovl.store.format import NODE_CHECKPOINT, hdr_size, node_from
-    hl = hdr_size(nd.flags)
-    raw = s.blocks.read(nd.addr, hl + nd.blen)
-    got = node_from(nd.addr, raw[:hl], raw[hl:])
+    addr, flags, blen = piece
+    hl = hdr_size(flags)
+    raw = s.blocks.read(addr, hl + blen)
+    got = node_from(addr, raw[:hl], raw[hl:])
     if got is None or got.damage is not None or \
             got.type != NODE_CHECKPOINT or got.txn != txn:
-        raise CheckpointError("checkpoint piece at %d unreadable" % nd.addr)
+        raise CheckpointError("checkpoint piece at %d unreadable" % addr)
     return raw[hl:]
 
 
 def _pieces(s, seq, e, run, txn, read_summary, minv):
-    """The pieces in order: from the summaries of the closed blocks, then
-    the run ending the open block (its last, the end piece, too)."""
-    from ovl.store.format import NODE_CHECKPOINT, Node
+    """The pieces in order, each as (addr, flags, blen): from the
+    summaries of the closed blocks, then the run ending the open block
+    (its last, the end piece, too)."""
+    from ovl.store.format import NODE_CHECKPOINT
     es = s.es
     for b in seq:
         if b == e:
             for nd in run:
                 _low(minv, b, nd.ver)
-                yield nd
+                yield nd.addr, nd.flags, nd.blen
             return
         got = []
 
         def note(nd):
             if nd.type == NODE_CHECKPOINT and nd.txn == txn:
-                # a copy: read_summary hands out one Node it reuses
-                got.append(Node(nd.addr, nd.type, nd.flags, nd.blen, nd.ver,
-                                nd.txn, None, None))
+                # read_summary hands out one Node it reuses: what _body
+                # and _low want of it, not a copy of all of it
+                got.append((nd.addr, nd.flags, nd.blen, nd.ver))
             elif got:
                 raise CheckpointError("checkpoint block %d holds more" % b)
         if read_summary(s.blocks.read, b * es, es, s.data_start, True,
@@ -570,8 +605,8 @@ def _pieces(s, seq, e, run, txn, read_summary, minv):
         if not got:
             raise CheckpointError("checkpoint block %d holds none" % b)
         for p in got:
-            _low(minv, b, p.ver)
-            yield p
+            _low(minv, b, p[3])
+            yield p[:3]
 
 
 def _low(minv, b, ver):
