@@ -18,8 +18,8 @@ import sys
 
 import micropython
 
-from ovl.store import LogStore, ROOT_INO
-from store_chip import FileFlash, data_for
+from ovl.store import LogStore
+from store_chip import FileFlash, data_for, make_dirs
 
 DIRS = 10
 FILES = 50
@@ -60,14 +60,7 @@ def stop(what):
 
 store = LogStore.format(FileFlash(sys.argv[-1]))
 store.checkpoints = False
-dirs = []
-for d in range(DIRS):
-    t = store.begin()
-    ino = t.new_ino()
-    t.put_inode(ino, mode=0o40755, nlink=2)
-    t.link(ROOT_INO, "u%d" % d, ino)
-    t.commit()
-    dirs.append(ino)
+dirs = make_dirs(store, DIRS)
 names = []
 for i in range(FILES):
     name = "n%04d" % i

@@ -1,9 +1,10 @@
 """The chip the store heap scripts write to (store_ram.py,
 store_call_alloc.py): 1 MiB NOR, 4 KiB erase blocks, 256-byte pages, in a
 file behind a Flash subclass, so its bytes are not on the GC heap, as on a
-device; and the bytes of the small files they write."""
+device; the directories and the bytes of the small files they write."""
 
 from ovl.flash import Flash
+from ovl.store import ROOT_INO
 
 SIZE, ERASE, PAGE = 1 << 20, 4096, 256
 
@@ -44,3 +45,17 @@ def data_for(i):
     line = "upper file %d; " % i
     size = 100 + (i * 37) % 201
     return (line * (size // len(line) + 1))[:size].encode()
+
+
+def make_dirs(store, n):
+    """Directories u0 .. u<n-1> under the root, one transaction each;
+    their inode numbers."""
+    dirs = []
+    for d in range(n):
+        t = store.begin()
+        ino = t.new_ino()
+        t.put_inode(ino, mode=0o40755, nlink=2)
+        t.link(ROOT_INO, "u%d" % d, ino)
+        t.commit()
+        dirs.append(ino)
+    return dirs

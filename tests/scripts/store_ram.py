@@ -16,8 +16,8 @@ import gc
 import json
 import sys
 
-from ovl.store import LogStore, ROOT_INO
-from store_chip import FileFlash, data_for
+from ovl.store import LogStore
+from store_chip import FileFlash, data_for, make_dirs
 
 CKPT = sys.argv[-1] == "checkpoints"
 if CKPT:
@@ -30,14 +30,7 @@ DIRS = 10
 def fill(chip):
     store = LogStore.format(chip)
     store.checkpoints = CKPT
-    dirs = []
-    for d in range(DIRS):
-        t = store.begin()
-        ino = t.new_ino()
-        t.put_inode(ino, mode=0o40755, nlink=2)
-        t.link(ROOT_INO, "u%d" % d, ino)
-        t.commit()
-        dirs.append(ino)
+    dirs = make_dirs(store, DIRS)
     for i in range(FILES):
         t = store.begin()
         ino = t.new_ino()
