@@ -56,8 +56,10 @@ class _Loc:
     A file: start (its first data block), fragment, frag_offset, nblocks,
     and a cursor for sequential reads (cur_index: a block index; cur_data:
     its data position; cur_pos, cur_off: its block-list position), so
-    consecutive reads continue the block-list walk instead of summing every
-    earlier block size again.
+    consecutive reads on CPython continue the block-list walk instead of
+    summing every earlier block size again; on MicroPython, words: (index
+    of a block, its data position, up to _WORDS_KEPT words of the block
+    list from it), read() taking the block list from there.
     A directory: start_block and offset (its listing), listing_size,
     index_count (extended directories), parent.
     """
@@ -163,8 +165,8 @@ class SquashFS:
     """A SquashFS 4.0 image as a read-only Lower.
 
     cache_blocks: how many decompressed 8 KiB metadata blocks to keep
-    (MicroPython: 1, each 8 KiB of heap from the open on; CPython 16).  A
-    listing is read from a copy of its bytes (_window), so a directory
+    (MicroPython: 1, each 8 KiB of heap from the open on; CPython 16).  On
+    MicroPython a listing is read from a copy of its bytes (_window), so a directory
     walk, which reads each child's inode from the other table, does not
     inflate a block per entry with one.
     max_block_size: refuse (BlockSizeLimitError) an image whose data blocks
@@ -807,18 +809,18 @@ class SquashFS:
         first = offset >> log
         last = (end - 1) >> log
         pieces = []
-        if (first == last and first == self._kept_index
+        if (_KEPT_BUFFERS and first == last and first == self._kept_index
                 and f is self._kept_file and self._kept is not None):
             # Within the block the last read left (MicroPython): without
             # the block list, whose metadata block would take the buffer.
             base = first << log
             return bytes(self._kept[offset - base:end - base])
+        stop = last if last < f.nblocks else f.nblocks - 1
         if first < f.nblocks and _KEPT_BUFFERS:
             # MicroPython: up to _WORDS_KEPT words of the block list from
             # the first block read on are kept with the entry, as (index of
             # the first, its data position, words), since each data block
             # takes the metadata buffer the list was read from.
-            stop = last if last < f.nblocks else f.nblocks - 1
             kept = getattr(f, "words", None)
             if kept is None or first < kept[0] or \
                     stop >= kept[0] + len(kept[2]):
@@ -838,7 +840,6 @@ class SquashFS:
                               data_pos, first << log, offset, end, entry,
                               pieces)
         elif first < f.nblocks:
-            stop = last if last < f.nblocks else f.nblocks - 1
             count = stop + 1 - first
             pos = f.cur_pos
             head = self._cache[0] if self._cache else None
@@ -1121,4 +1122,3 @@ if not _KEPT_BUFFERS:
     # CPython's decompressors and run reads (a board loads none of them)
     from ovl import squashfs_cpython as _cpython
     SquashFS._read_blocks = _cpython.read_blocks
-    SquashFS._check_short = _cpython.check_short

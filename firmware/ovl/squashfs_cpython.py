@@ -3,11 +3,11 @@ and the data path that reads runs of blocks at once.
 
 ovl.squashfs imports this on CPython only, so a board loads none of this
 code (MicroPython inflates one block at a time into a buffer the reader
-keeps: ovl.squashfs's own _read_blocks).  Errors are the reader's.
+keeps: ovl.squashfs's own _read_blocks).  Errors are the reader's
+(imported where raised: ovl.squashfs imports this module as it loads).
 """
 
 from ovl import compat
-from ovl import squashfs as S
 from ovl import squashfs_format as F
 
 # Source bytes fetched at once for back-to-back compressed data blocks: one
@@ -17,8 +17,8 @@ RUN_BYTES = 1 << 18
 
 def decompressor(compression):
     """inflate(data, limit) for the image's compressor (a valid id); the
-    errors are the reader's.  (CPython's zlib needs no window size:
-    compat.inflate ignores one.)"""
+    errors are the reader's.  (CPython's zlib needs no window size.)"""
+    from ovl import squashfs as S
     name = F.COMPRESSION_NAMES[compression]
     if compression == F.COMP_ZLIB:
         inflate = compat.inflate
@@ -31,7 +31,7 @@ def decompressor(compression):
             "image uses the %s compressor, which this Python cannot "
             "decompress" % name)
 
-    def inflate_block(data, limit, _wbits=0):   # run reads pass a window
+    def inflate_block(data, limit):
         try:
             return inflate(data, limit)
         except ValueError as e:
@@ -56,12 +56,10 @@ def read_blocks(self, words, pos, block_start, offset, end, entry, pieces):
     if self._zlib:
         inflate = compat.inflate        # errors translated below
         inflate_run = compat.inflate_run
-        wbits = self._data_wbits
         run_bytes = RUN_BYTES
     else:
         # xz costs far more than a source read: a block at a time.
-        inflate = self._inflate         # its wbits argument unused
-        wbits = 0
+        inflate = self._inflate
         run_bytes = 0
     append = pieces.append
     kept_pos = self._kept_pos
@@ -93,15 +91,15 @@ def read_blocks(self, words, pos, block_start, offset, end, entry, pieces):
                         j += 1
                 run = self._read(pos, size)
                 if j == i + 1:
-                    data = inflate(run, bs, wbits)
+                    data = inflate(run, bs)
                     if len(data) != bs:
-                        self._check_short(pos, word, data, block_start,
-                                          entry)
+                        check_short(self, pos, word, data, block_start,
+                                    entry)
                     append(data)
                     last_pos = pos
                 else:
                     sizes = words[i:j]
-                    outs = inflate_run(run, sizes, bs, wbits)
+                    outs = inflate_run(run, sizes, bs)
                     # Each holds at most bs bytes, so if the last one
                     # has its expected length (the file's last block
                     # may be short) and the total adds up, all do.
@@ -114,8 +112,8 @@ def read_blocks(self, words, pos, block_start, offset, end, entry, pieces):
                         at, start = pos, block_start
                         for k in range(len(sizes)):
                             if len(outs[k]) != bs:
-                                self._check_short(at, sizes[k], outs[k],
-                                                  start, entry)
+                                check_short(self, at, sizes[k], outs[k],
+                                            start, entry)
                             at += sizes[k]
                             start += bs
                     pieces.extend(outs)
@@ -140,6 +138,7 @@ def read_blocks(self, words, pos, block_start, offset, end, entry, pieces):
                 block_start += bs
                 i += 1
     except ValueError as e:
+        from ovl import squashfs as S
         if isinstance(e, S._errors().CorruptImageError):
             raise
         raise S._inflate_error(e, bs)
