@@ -404,8 +404,7 @@ class Rig:
         ending the log, then the scan)."""
         if self.mounted is None:
             return self.mount()
-        ov, keep = self.mounted
-        return copy.deepcopy(ov, dict(keep))
+        return self.copy(self.mounted[0])
 
     def close(self):
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -24,7 +24,7 @@ resolution, merged listing), copyup (transactions, copy-up, the link
 index), writeback (buffered file data), file (the file object); verbs
 (layer_of, diff, revert, fsck, reset, request_reset), hostops (stat with
 named fields, lstat, listdir, links, symlinks, modes, statvfs ...: what
-MicroPython's VFS never calls), truncate and unlink (remove, rmdir,
+a board's boot, mount and file IO never call), truncate and unlink (remove, rmdir,
 rename) are imported at first use.  This module is the Overlay's os-like
 interface and mount().
 """
@@ -94,9 +94,10 @@ class Overlay(Resolve, CopyUp):
                 e.mtime, e.mtime)
 
     def __getattr__(self, name):
-        # What MicroPython's VFS never calls (stat with its fields named,
-        # lstat, listdir, links and the link index, symlinks and following
-        # them, device nodes, modes, owners, times, statvfs ...),
+        # What a board's boot, mount and file IO never call (stat with its
+        # fields named, lstat, listdir, links and the link index, symlinks
+        # and following them, device nodes, modes, owners, times, statvfs
+        # ...),
         # truncation, the firmware verbs and the operations that take a
         # name away (with the lower entry a name hides) live in
         # ovl.overlay.hostops, .truncate, .verbs and .unlink, imported at

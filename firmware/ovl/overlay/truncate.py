@@ -14,11 +14,15 @@ from ovl.overlay.meta import MAX_FILE_SIZE
 from ovl.overlay.resolve import Node
 
 
-def truncate(ovl, path, size):
+def _check_size(size, name):
     if size < 0:
-        raise compat.oserror(compat.EINVAL, path)
+        raise compat.oserror(compat.EINVAL, name)
     if size > MAX_FILE_SIZE:
-        raise compat.oserror(compat.EFBIG, path)
+        raise compat.oserror(compat.EFBIG, name)
+
+
+def truncate(ovl, path, size):
+    _check_size(size, path)
     node = ovl._walk(path)
     if node.isdir():
         raise compat.oserror(compat.EISDIR, path)
@@ -36,10 +40,7 @@ def truncate_open(ovl, f, size=None):
     transaction; returns the size."""
     if size is None:
         size = f.pos
-    if size < 0:
-        raise compat.oserror(compat.EINVAL, f.name)
-    if size > MAX_FILE_SIZE:
-        raise compat.oserror(compat.EFBIG, f.name)
+    _check_size(size, f.name)
 
     def op(txn):
         truncate_node(ovl, txn, node_of_ino(ovl, f.uino), size)

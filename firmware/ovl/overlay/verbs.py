@@ -146,9 +146,7 @@ def _relink_lower_name(ovl, txn, parent, name):
     entry = ovl._lower_entry(parent, name)
     if entry is None or entry.nlink < 2 or is_dir(entry.mode):
         return
-    mapped = ovl.store.get_meta(ovl._root_ino,
-                                 INDEX_PREFIX + str(entry.ino))
-    inode = None if mapped is None else ovl.store.get(int(mapped))
+    inode = ovl._linked_inode(entry)
     if inode is not None:
         txn.put_inode(inode.ino, **ovl._attrs(inode,
                                                nlink=inode.nlink + 1))
