@@ -533,16 +533,23 @@ def import_heap(setup, modules, romfs, qstrs=False):
             f.write(rf.romfs_image(setup.mpy_dir))
     order = [m for m in IMPORT_ORDER if m in modules] + \
         sorted(m for m in modules if m not in IMPORT_ORDER)
+    return probe_imports(setup.work, setup.mpy_dir, image if romfs else None,
+                         order, qstrs)
+
+
+def probe_imports(work, mpy_dir, image, modules, qstrs=False):
+    """import_heap's measurement: a fresh micropython in work imports
+    modules in order from mpy_dir, or from the ROMFS image if not None."""
     # relative names in the work directory: a module's __file__ is on the
     # heap, so an absolute path would make the figure depend on where the
     # work directory is
     code = IMPORT_PROBE % {
-        "romfs": os.path.relpath(image, setup.work) if romfs else None,
-        "mpy": os.path.relpath(setup.mpy_dir, setup.work), "modules": order,
+        "romfs": os.path.relpath(image, work) if image else None,
+        "mpy": os.path.relpath(mpy_dir, work), "modules": modules,
         "qstrs": qstrs}
     proc = subprocess.run([find_micropython(), "-X", "heapsize=8M", "-c",
                            code], capture_output=True, text=True, check=True,
-                          cwd=setup.work)
+                          cwd=work)
     out = {}
     for line in proc.stdout.split("\n"):
         if line.startswith("qstr pool:"):
@@ -639,14 +646,7 @@ def code_costs(work, sizes=COST_SIZES):
         f.write(rf.romfs_image(mpy))
 
     def heap(name, rom):
-        code = IMPORT_PROBE % {
-            "romfs": os.path.relpath(image, work) if rom else None,
-            "mpy": os.path.relpath(mpy, work), "modules": [name],
-            "qstrs": False}
-        proc = subprocess.run([find_micropython(), "-X", "heapsize=8M", "-c",
-                               code], capture_output=True, text=True,
-                              check=True, cwd=work)
-        return int(proc.stdout.split()[1])
+        return probe_imports(work, mpy, image if rom else None, [name])[name]
 
     out = {}
     for kind, rom in (("mpy", False), ("romfs", True)):
