@@ -20,7 +20,7 @@ from ovl.store.format import (
     NODE_COMMIT, F_COMMIT, F_TRUNC, F_STAMP, F_PROV, CorruptError)
 from ovl.store.blocks import Blocks, FREE, OPEN, FULL, UNKNOWN
 from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
-                             replay_key, WHITEOUT_VALUE)
+                             replay_key)
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -162,8 +162,8 @@ class LogStore:
         self.inodes = InodeTable()
         self.inode_cache = {}        # ino -> (addr, fmt.INODE_BODY fields)
         self.inode_lru = []          # its inos, least recently used first
-        # (parent, name bytes) -> (ino|WHITEOUT|None, ver, addr, nsize,
-        # nolder), packed; the names are read from flash
+        # (parent, name bytes) -> (True|WHITEOUT|None, ver, addr, nsize,
+        # nolder), packed; the names and an entry's ino are read from flash
         self.entries = EntryTable(self._dirent_at)
         self.meta = {}               # ino -> {key bytes: (value|None, ...)}
         self.links = {}              # ino -> (target bytes, ...)
@@ -850,8 +850,7 @@ class LogStore:
                     if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) \
                             and nd.fields is not None \
                             and nd.fields[0] == ino and self._counts(nd) \
-                            and nd.eff >= birth \
-                            and self._counts(nd):
+                            and nd.eff >= birth:
                         nodes.append(nd)
         nodes.sort(key=replay_key)   # as mount replays (index.py)
         self.loaded.append(ino)
@@ -1512,9 +1511,9 @@ class LogStore:
             if txn_obj.spilled:
                 self._end_stream(txn_obj, False)
             return
-        items = self._items(ops)
-        if self.pending_void is not None:
-            items += self._void_items()
+        # in the order _write_nodes writes them: the void first
+        items = (self._void_items() if self.pending_void is not None
+                 else []) + self._items(ops)
         keep = RESERVED_BLOCKS - 1 if txn_obj._shrinks() else RESERVED_BLOCKS
         shrinks = keep < RESERVED_BLOCKS
         self._make_room(items, keep, not shrinks)
@@ -1678,7 +1677,7 @@ class Txn:
     def new_ino(self):
         self._check()
         ino = self.store.next_ino
-        if ino >= WHITEOUT_VALUE:        # a dirent's whiteout, never an ino
+        if ino >= fmt.DIRENT_WHITEOUT:   # a dirent's whiteout, never an ino
             raise compat.oserror(compat.ENOSPC, "no inode number left")
         self.store.next_ino += 1
         return ino

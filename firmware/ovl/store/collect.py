@@ -21,7 +21,7 @@ from ovl.store.format import (
 from ovl.store.index import NOLDER_MAX
 
 _GC_COPY_PER_BYTE = const(3)  # GC copies at most 3 bytes per byte it frees
-                              # (and see GC_ERASE_BYTES in ovl.store)
+                              # (and see _GC_ERASE_BYTES in ovl.store)
 _GC_STALLS = const(3)         # collections in a row that free nothing: stop
 _WEAR_PERIOD = const(16)      # every Nth collection considers a cold block
 _WEAR_SPREAD = const(8)       # ... when erase counts differ by more than this

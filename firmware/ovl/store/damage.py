@@ -115,12 +115,11 @@ def settle_damage(store):
         if target is None:
             continue
         kind, n = target
-        owner = store.inodes.birth(n)
-        birth = owner or 0
+        birth = store.inodes.birth(n)
         if ntype == NODE_INODE or ntype == NODE_DELETE:
             rec = store.inodes.get(n)
             hit = rec is None or rec[1] < ver
-        elif owner is None or ver < birth:
+        elif birth is None or ver < birth:
             hit = False
         elif ntype == NODE_SYMLINK:
             rec = store.links.get(n)

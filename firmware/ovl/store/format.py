@@ -493,7 +493,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
             o = at
             klen = keep_len(ntype, blen)
             pos += klen
-            if o < data_start or o + node_size(blen, flags) > off or \
+            if o + node_size(blen, flags) > off or \
                     pos > len(body) or o % 4:
                 return None
             at = o + node_size(blen, flags)

@@ -174,7 +174,7 @@ class Table:
         self.buckets = [array("I", bytes(4 * BUCKETS))]
         self.n = 0            # rows ever used: rows are below it
         self.count = 0        # rows in use
-        self.free = 0         # first free row + 1, chained through NEXT
+        self.free = 0         # first free row + 1, chained through _NEXT
         self.ck = None        # the key last looked for, and its row: a get
         self.cr = -1          # then a set of the same key object finds once
         self.k = 0            # ... and its hash
@@ -293,7 +293,6 @@ class Table:
         self.drop(r)
 
 
-WHITEOUT_VALUE = 0xFFFFFFFF     # a dirent's ino field for a whiteout
 _SIB = const(5)                 # an entry's next entry of the same parent
 
 
