@@ -346,3 +346,17 @@ def test_inflate_run(tmp_path, cpy):
             "errors": errors}, heap="32m")
         assert out.split() == ["True", "True", "True", "True", "True",
                                "False"], name
+
+
+def test_cpython_side_imports_on_its_own():
+    # ovl.squashfs loads ovl.squashfs_cpython as it loads; importing the
+    # latter first must work too (it takes the reader's errors lazily)
+    import subprocess
+    import sys
+    firmware = os.path.join(os.path.dirname(__file__), "..", "firmware")
+    proc = subprocess.run(
+        [sys.executable, "-c", "import ovl.squashfs_cpython as c; "
+         "import ovl.squashfs as s; "
+         "print(s.SquashFS._read_blocks is c.read_blocks)"],
+        capture_output=True, text=True, cwd=firmware)
+    assert proc.stdout.strip() == "True", proc.stderr
