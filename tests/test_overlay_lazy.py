@@ -1,5 +1,6 @@
-"""The overlay's parts a board's plain job never runs (truncation, symlinks
-followed, the hard-link index, statvfs, removal and rename) stay
+"""The overlay's parts a board's plain job never runs (an open file's lines,
+positions and truncation, symlinks followed, the hard-link index, statvfs,
+removal and rename) stay
 unimported through that job and work, on both runtimes, once named
 (docs/DEVELOPING.md, "Overlay"; docs/FIT.md)."""
 
@@ -22,6 +23,7 @@ def lower_image(tmp_path):
 
 
 def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
+    fileops = "ovl.overlay.fileops"
     hostops = "ovl.overlay.hostops"
     truncate = "ovl.overlay.truncate"
     runtime.run_checks("overlay_lazy_paths.py", {
@@ -31,18 +33,24 @@ def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
         "lazy after the board's job": [],
         "20 files read": True,
         "origins cached": 5,    # 21 files read (/etc/b too): emptied at 8, 16
+        "an open file's lines": ["h\u00e9", 3, "llo\n", True, 7,
+                                 "w\u00f6rld\n",
+                                 ["h\u00e9llo\n", "w\u00f6rld\n"],
+                                 "EOPNOTSUPP", [7, 7]],
+        "lazy after lines": [fileops],
         "rewritten": "cut",
-        "lazy after a rewrite": [truncate],
+        "lazy after a rewrite": [fileops, truncate],
         "truncated open": [[2, "EINVAL", 1], "c"],
         "truncated by path": ["opt", "EISDIR"],
         "through a symlink": "opt",
-        "lazy after a symlink": [hostops, truncate],
+        "lazy after a symlink": [fileops, hostops, truncate],
         "hard link": ["root:changed", [["passwd", 12], ["passwd.lnk", 12]]],
         "statvfs": [10, 4096],
-        "lazy after statvfs": [hostops, truncate],
+        "lazy after statvfs": [fileops, hostops, truncate],
         "after remove and rename": [["cfg", "config", "passwd", "pw"],
                                     "ENOENT"],
         "after a remount": [["cfg", "config", "passwd", "pw"],
                             "root:changed", "opt", "c"],
-        "lazy at the end": [hostops, truncate, "ovl.overlay.unlink"],
+        "lazy at the end": [fileops, hostops, truncate,
+                            "ovl.overlay.unlink"],
     }, args=[lower_image(tmp_path)])

@@ -15,7 +15,7 @@ from ovl.overlay import mount
 from ovl.vfs import OvlVfs
 from ovl_sim.simflash import SimFlash
 
-LAZY = ("ovl.overlay.hostops", "ovl.overlay.truncate", "ovl.overlay.unlink",
+LAZY = ("ovl.overlay.fileops", "ovl.overlay.hostops", "ovl.overlay.truncate", "ovl.overlay.unlink",
         "ovl.overlay.verbs")
 
 
@@ -60,6 +60,18 @@ for i in range(20):
 out["20 files read"] = [read(fs, "/new/f%d" % i) for i in range(20)] == \
     ["%d" % i for i in range(20)]
 out["origins cached"] = len(ovl._origins)
+
+# an open file's rarer operations: lines, positions, n characters of text
+write(fs, "/new/text", "h\u00e9llo\nw\u00f6rld\n".encode())
+with fs.open("/new/text") as f:
+    lines = [f.read(2), f.tell(), f.readline(), f.seekable(),
+             f.seek(-7, 2), f.read()]
+    f.seek(0)
+    lines += [f.readlines(), errno_outcome(f.fileno)]
+with fs.open("/new/text", "rb") as f:
+    lines.append([len(line) for line in f])
+out["an open file's lines"] = lines
+out["lazy after lines"] = loaded()
 
 # O_TRUNC of an existing file: its buffer cuts it when it commits
 write(fs, "/new/a", b"cut")

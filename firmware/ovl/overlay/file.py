@@ -4,7 +4,9 @@ Overlay.open() resolves the path and creates or copies up the file; an
 OverlayFile then reads and writes through the overlay's public interface
 (read_upper, read_lower, truncate_open) and its write-back (writeback.py,
 which holds what the file's handles wrote until a commit point).  The text
-layer (characters, not bytes) is this one's alone.
+layer (characters, not bytes) is this one's alone.  Lines, seek and tell,
+truncate, reading n characters of text and fileno are in fileops.py,
+imported at their first use.
 
 On MicroPython the same object is what open() returns from a VFS mount
 (ovl.vfs): MicroPython's C stream layer (import, print(file=f), builtin
@@ -19,7 +21,6 @@ from ovl import compat
 from ovl.compat import const
 from ovl.overlay.meta import MAX_FILE_SIZE
 
-_READ_CHUNK = const(256)
 # MicroPython stream ioctl requests the file answers
 _IOCTL_FLUSH = const(1)
 _IOCTL_CLOSE = const(4)
@@ -59,6 +60,18 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         self.pos = 0
         self.closed = False
 
+    def __getattr__(self, name):
+        # what a board's boot and whole-file reads and writes never call
+        # (lines, seek and tell, truncate, n characters of a text file,
+        # fileno):
+        # ovl.overlay.fileops, imported at first use
+        if name not in "readline readlines seek tell seekable truncate " \
+                "read_chars fileno".split():
+            raise AttributeError(name)
+        from ovl.overlay import fileops
+        fn = getattr(fileops, name)
+        return lambda *args, **kwargs: fn(self, *args, **kwargs)
+
     def __repr__(self):
         return "<OverlayFile %s>" % self.name
 
@@ -97,53 +110,13 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
             return data if self.binary else data.decode()
         if self.binary:
             return self._read_bytes(n)
-        # n characters
-        out = bytearray()
-        chars = 0
-        while chars < n:
-            chunk = self._read_bytes(n - chars)
-            if not chunk:
-                break
-            out += chunk
-            # complete a multi-byte character cut by the chunk end
-            while True:
-                try:
-                    text = bytes(out).decode()
-                    break
-                except UnicodeError:
-                    more = self._read_bytes(1)
-                    if not more:
-                        raise
-                    out += more
-            chars = len(text)
-        return bytes(out).decode()
+        return self.read_chars(n)
 
     def readinto(self, buf):
         self._check("r")
         data = self._read_bytes(len(buf))
         buf[:len(data)] = data
         return len(data)
-
-    def readline(self, limit=-1):
-        self._check("r")
-        out = bytearray()
-        while limit < 0 or len(out) < limit:
-            want = _READ_CHUNK if limit < 0 else min(_READ_CHUNK,
-                                                     limit - len(out))
-            start = self.pos
-            chunk = self._read_bytes(want)
-            if not chunk:
-                break
-            nl = chunk.find(b"\n")
-            if nl >= 0:
-                out += chunk[:nl + 1]
-                self.pos = start + nl + 1
-                break
-            out += chunk
-        return bytes(out) if self.binary else bytes(out).decode()
-
-    def readlines(self):
-        return list(self)
 
     def __iter__(self):
         return self
@@ -177,41 +150,12 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         self.pos += len(data)
         return count
 
-    def truncate(self, size=None):
-        self._check("w")
-        # ovl.overlay.truncate, imported at the first truncation
-        return self.ovl.truncate_open(self, size)
-
     def flush(self):
         self._check()
         if self.uino is not None:
             wb = self.ovl.writeback
             wb.take_error(self.uino)
             wb.flush(self.uino)
-
-    # -- position -------------------------------------------------------------
-
-    def seek(self, offset, whence=0):
-        self._check()
-        if whence == 0:
-            pos = offset
-        elif whence == 1:
-            pos = self.pos + offset
-        elif whence == 2:
-            pos = self._size() + offset
-        else:
-            raise compat.oserror(compat.EINVAL, "whence %r" % whence)
-        if pos < 0 or pos > MAX_FILE_SIZE:
-            raise compat.oserror(compat.EINVAL, self.name)
-        self.pos = pos
-        return pos
-
-    def tell(self):
-        self._check()
-        return self.pos
-
-    def seekable(self):
-        return True
 
     # -- lifetime -------------------------------------------------------------
 
@@ -242,6 +186,3 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         if op == _IOCTL_BUFFER_SIZE:
             return self.ovl.write_buffer
         return -1
-
-    def fileno(self):
-        raise compat.oserror(compat.EOPNOTSUPP, "no file descriptor")

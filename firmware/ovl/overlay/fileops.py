@@ -1,0 +1,97 @@
+"""An open file's rarer operations: lines, positions, truncation, and
+reading a count of characters from a text file.
+
+A board's boot, its imports and its whole-file reads and writes call none
+of these (MicroPython's C stream layer drives a file through readinto,
+write and ioctl), so OverlayFile imports this module at the first use
+(OverlayFile.__getattr__ answers these names).  Each function takes the
+file first and is reached as its method of the same name.
+"""
+
+from ovl import compat
+from ovl.compat import const
+from ovl.overlay.meta import MAX_FILE_SIZE
+
+_READ_CHUNK = const(256)
+
+
+def read_chars(f, n):
+    """n characters of text file f (read(n) in text mode): whole UTF-8
+    characters, however many bytes they take."""
+    out = bytearray()
+    chars = 0
+    while chars < n:
+        chunk = f._read_bytes(n - chars)
+        if not chunk:
+            break
+        out += chunk
+        # complete a multi-byte character cut by the chunk end
+        while True:
+            try:
+                text = bytes(out).decode()
+                break
+            except UnicodeError:
+                more = f._read_bytes(1)
+                if not more:
+                    raise
+                out += more
+        chars = len(text)
+    return bytes(out).decode()
+
+
+def readline(f, limit=-1):
+    f._check("r")
+    out = bytearray()
+    while limit < 0 or len(out) < limit:
+        want = _READ_CHUNK if limit < 0 else min(_READ_CHUNK,
+                                                 limit - len(out))
+        start = f.pos
+        chunk = f._read_bytes(want)
+        if not chunk:
+            break
+        nl = chunk.find(b"\n")
+        if nl >= 0:
+            out += chunk[:nl + 1]
+            f.pos = start + nl + 1
+            break
+        out += chunk
+    return bytes(out) if f.binary else bytes(out).decode()
+
+
+def readlines(f):
+    return list(f)
+
+
+def seek(f, offset, whence=0):
+    f._check()
+    if whence == 0:
+        pos = offset
+    elif whence == 1:
+        pos = f.pos + offset
+    elif whence == 2:
+        pos = f._size() + offset
+    else:
+        raise compat.oserror(compat.EINVAL, "whence %r" % whence)
+    if pos < 0 or pos > MAX_FILE_SIZE:
+        raise compat.oserror(compat.EINVAL, f.name)
+    f.pos = pos
+    return pos
+
+
+def tell(f):
+    f._check()
+    return f.pos
+
+
+def seekable(f):
+    return True
+
+
+def truncate(f, size=None):
+    f._check("w")
+    # ovl.overlay.truncate, imported at the first truncation
+    return f.ovl.truncate_open(f, size)
+
+
+def fileno(f):
+    raise compat.oserror(compat.EOPNOTSUPP, "no file descriptor")
