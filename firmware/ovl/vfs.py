@@ -21,6 +21,15 @@ class OvlVfs:
         self.cwd = "/"
         self.hide = tuple(hide)
 
+    def __getattr__(self, name):
+        # remove, rmdir, rename and statvfs (which a board's boot, mount
+        # and file IO never call): the overlay's own, given this VFS's
+        # paths; MicroPython's VFS finds them through __getattr__ too
+        if name not in "remove rmdir rename statvfs".split():
+            raise AttributeError(name)
+        fn = getattr(self.ovl, name)
+        return lambda *args: fn(*map(self._path, args))
+
     def _check_hidden(self, path):
         if path in self.hide:
             raise compat.oserror(compat.ENOENT, path)
@@ -77,15 +86,6 @@ class OvlVfs:
     def mkdir(self, path):
         self.ovl.mkdir(self._path(path))
 
-    def rmdir(self, path):
-        self.ovl.rmdir(self._path(path))
-
-    def remove(self, path):
-        self.ovl.remove(self._path(path))
-
-    def rename(self, old, new):
-        self.ovl.rename(self._path(old), self._path(new))
-
     def stat(self, path):
         # the plain 10-tuple (Overlay.stat's StatResult, which names its
         # fields, is imported at its first use); pending writes count in
@@ -94,9 +94,6 @@ class OvlVfs:
         ovl = self.ovl
         ovl.flush_all()
         return ovl._stat_node(ovl._walk(path))
-
-    def statvfs(self, path):
-        return tuple(self.ovl.statvfs(self._path(path)))
 
     # -- files --------------------------------------------------------------
 

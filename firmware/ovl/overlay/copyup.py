@@ -23,11 +23,6 @@ class CopyUp:
         txn.txn.ram = self.write_buffer
         return txn
 
-    def _attrs(self, inode, **changes):
-        attrs = inode.attrs()
-        attrs.update(changes)
-        return attrs
-
     def _mutate(self, path, fn, keep_open=False):
         """Run fn(txn) as one upper transaction and commit it (keep_open:
         return (result, txn) uncommitted, for a file's write-back)."""
@@ -52,14 +47,10 @@ class CopyUp:
     def _put(self, txn, node, **changes):
         """Update the upper inode of node (in txn, and in the node as the
         store's Inode record)."""
-        attrs = self._attrs(node.inode, **changes)
+        attrs = node.inode.attrs()
+        attrs.update(changes)
         txn.put_inode(node.uino, **attrs)
         node.inode = self._logstore.Inode(node.uino, **attrs)
-
-    def _set_origin(self, txn, uino, origin):
-        txn.set_meta(uino, meta.META_ORIGIN,
-                     None if origin is None else origin.encode())
-        txn.origins_changed.append(uino)
 
     def _new_inode(self, txn, mode, size=0, nlink=1, uid=None, gid=None,
                    mtime=None, rdev=0):
@@ -104,7 +95,8 @@ class CopyUp:
         # a directory has no lower limit; a file's is all its lower bytes
         origin = meta.Origin(e.ino, e.size, e.mtime, 0 if dir_ else e.size,
                              node.lpath)
-        self._set_origin(txn, uino, origin)
+        txn.set_meta(uino, meta.META_ORIGIN, origin.encode())
+        txn.origins_changed.append(uino)   # the cache of origins drops it
         if paths.is_lnk(e.mode):
             txn.set_symlink(uino, self.lower.readlink(e))
         if e.nlink > 1 and not dir_:

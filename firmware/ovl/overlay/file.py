@@ -88,7 +88,7 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
     def _size(self):
         if self.uino is None:
             return self.lentry.size
-        return self.ovl.writeback.current_size(self.uino, self.name)
+        return self.ovl.writeback.size(self.uino, None, self.name)
 
     def _read_bytes(self, n):
         if self.uino is None:

@@ -10,7 +10,7 @@ is reached as the Overlay's method of the same name.
 
 from ovl import compat
 from ovl.paths import is_reg
-from ovl.overlay.meta import MAX_FILE_SIZE
+from ovl.overlay.meta import MAX_FILE_SIZE, META_ORIGIN
 from ovl.overlay.resolve import Node
 
 
@@ -69,7 +69,8 @@ def truncate_node(ovl, txn, node, size):
     ovl._note_change(txn, node.uino, node.origin)
     if node.origin is not None and size < node.origin.lowlim:
         node.origin.lowlim = size
-        ovl._set_origin(txn, node.uino, node.origin)
+        txn.set_meta(node.uino, META_ORIGIN, node.origin.encode())
+        txn.origins_changed.append(node.uino)  # the cache of origins drops it
         if size == 0 and ovl._upgrade_marked(node.uino):
             from ovl import upgrade
             upgrade.note_lowlim(ovl, txn, node.uino, size)

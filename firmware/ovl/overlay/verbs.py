@@ -148,8 +148,7 @@ def _relink_lower_name(ovl, txn, parent, name):
         return
     inode = ovl._linked_inode(entry)
     if inode is not None:
-        txn.put_inode(inode.ino, **ovl._attrs(inode,
-                                               nlink=inode.nlink + 1))
+        txn.put_inode(inode.ino, nlink=inode.nlink + 1)
 
 
 def _drop_upper_tree(ovl, txn, node, dropped):
@@ -193,7 +192,7 @@ def drop_links(ovl, txn, uino, count, lower_named):
         ovl.writeback.drop(uino)
         txn.delete_inode(uino)
     else:
-        txn.put_inode(uino, **ovl._attrs(inode, nlink=nlink))
+        txn.put_inode(uino, nlink=nlink)
 
 
 def _count_upper_names(ovl, dir_ino, uino):

@@ -85,21 +85,19 @@ class WriteBack:
         self.buffers = {}
         self.errors = {}
 
-    def size(self, uino, committed):
-        """uino's size with its pending writes (committed: without)."""
-        buf = self.buffers.get(uino)
-        return committed if buf is None else buf.size
-
-    def current_size(self, uino, name):
-        """Open upper file uino's size with its pending writes (name: the
-        file's, for the error when the inode is gone)."""
+    def size(self, uino, committed=None, name=None):
+        """Upper file uino's size with its pending writes; committed: its
+        size without them, if the caller has it (else read from the store;
+        name: the file's, for the error when the inode is gone)."""
         buf = self.buffers.get(uino)
         if buf is not None:
             return buf.size
-        inode = self.ovl.store.get(uino)
-        if inode is None:
-            raise compat.oserror(compat.ESTALE, name)
-        return inode.size
+        if committed is None:
+            inode = self.ovl.store.get(uino)
+            if inode is None:
+                raise compat.oserror(compat.ESTALE, name)
+            committed = inode.size
+        return committed
 
     def write(self, uino, offset, data, name):
         """Add data at offset to uino's pending writes.  On a failure (out
@@ -107,7 +105,7 @@ class WriteBack:
         nothing is left behind to fail again later."""
         buf = self.buffers.get(uino)
         if buf is None:
-            buf = WriteBuffer(self.ovl, uino, self.current_size(uino, name))
+            buf = WriteBuffer(self.ovl, uino, self.size(uino, None, name))
             self.buffers[uino] = buf
         try:
             buf.add(offset, data)
@@ -166,14 +164,10 @@ class WriteBack:
         try:
             txn = buf.begin()
             now = ovl._now()
-            if buf.created:
-                txn.put_inode(uino, size=buf.size, mtime=now, ctime=now)
-            else:
-                inode = ovl.store.get(uino)
-                if inode is None:
-                    raise compat.oserror(compat.ESTALE, "inode %d" % uino)
-                txn.put_inode(uino, **ovl._attrs(inode, size=buf.size,
-                                                 mtime=now, ctime=now))
+            if not buf.created and ovl.store.get(uino) is None:
+                raise compat.oserror(compat.ESTALE, "inode %d" % uino)
+            # the Txn keeps the attributes not named
+            txn.put_inode(uino, size=buf.size, mtime=now, ctime=now)
             txn.commit()
         except BaseException:
             buf.abort()
