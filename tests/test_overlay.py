@@ -146,6 +146,31 @@ def test_symlinks_devices_fifos_presented(rig):
     assert o.read_bytes("/pw") == b"root:x:0:0\n"
 
 
+def test_symlinks_followed_inside_a_path(rig):
+    # a link's target is walked in place of its name: relative or
+    # absolute, a link inside another's target, ".." after a link (the
+    # target's parent, as Linux), the last name followed unless lstat;
+    # ELOOP past 40 links in one walk
+    o = rig.ovl
+    assert o.listdir("/sa/b") == ["c.txt"]
+    assert o.listdir("/sa/..") == ["a", "empty_file"]
+    o.mkdir("/l")
+    o.symlink("../sa/b", "/l/rel")
+    o.symlink("/l/rel/c.txt", "/l/file")
+    assert o.read_bytes("/l/rel/c.txt") == b"deep\n"
+    assert o.read_bytes("/l/file") == b"deep\n"
+    assert st_mod.S_ISLNK(o.lstat("/l/file")[0])
+    assert errno_of(o.listdir, "/l/file/") == "ENOTDIR"
+    o.symlink("loop", "/l/loop")
+    assert errno_of(o.stat, "/l/loop") == "ELOOP"
+    for i in range(40):
+        o.symlink("c%d" % (i + 1), "/l/c%d" % i)
+    o.symlink("/etc/config", "/l/c40")
+    assert o.read_bytes("/l/c1") == b"option=1\n"     # 40 links
+    assert errno_of(o.read_bytes, "/l/c0") == "ELOOP"   # 41
+    assert errno_of(o.stat, "/l/c0/x") == "ELOOP"
+
+
 # ----- copy-up -------------------------------------------------------------------
 
 def test_read_stat_readdir_do_not_copy_up(rig):

@@ -125,8 +125,7 @@ class Overlay(Resolve, CopyUp):
         node = self._walk(path)
         if not node.isdir():
             raise compat.oserror(compat.ENOTDIR, path)
-        return ((name, mode & paths.S_IFMT, ino, size)
-                for name, mode, ino, size in self._iter_dir(node))
+        return self._iter_dir(node)
 
     def _origin_entry(self, uino):
         # a file read in pieces looks its origin up once; the cache is

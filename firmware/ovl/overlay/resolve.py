@@ -128,22 +128,17 @@ class Resolve:
         """Resolve path.  Returns the node, or with parent_only=True the
         pair (parent directory node, final name).  Raises ENOENT/ENOTDIR/
         ELOOP like Linux."""
-        comps = paths.split_path(path)
+        # the names still to walk, last first: a symlink's target is put
+        # at the end, so that its names are walked next (and followed, but
+        # for the path's own last name, which follow decides)
+        todo = paths.split_path(path)
+        trailing_slash = path.endswith("/") and len(todo) > 0
+        todo.reverse()
         stack = [self._root()]
-        budget = [_MAX_SYMLINKS]
-        trailing_slash = path.endswith("/") and len(comps) > 0
-        node = self._resolve(stack, comps, follow, parent_only, budget, path)
-        if parent_only:
-            return node
-        if trailing_slash and not node.isdir():
-            raise compat.oserror(compat.ENOTDIR, path)
-        return node
-
-    def _resolve(self, stack, comps, follow, parent_only, budget, path):
-        n = len(comps)
-        for i in range(n):
-            name = comps[i]
-            last = i == n - 1
+        links = _MAX_SYMLINKS
+        while todo:
+            name = todo.pop()
+            last = not todo
             if name == "..":
                 if len(stack) > 1:
                     stack.pop()
@@ -156,17 +151,21 @@ class Resolve:
             if child is None:
                 raise compat.oserror(compat.ENOENT, path)
             if paths.is_lnk(child.mode) and (not last or follow):
-                budget[0] -= 1
-                if budget[0] < 0:
+                links -= 1
+                if links < 0:
                     raise compat.oserror(compat.ELOOP, path)
                 target = self._readlink_node(child)
                 if target.startswith("/"):
                     del stack[1:]
-                self._resolve(stack, paths.split_path(target), True, False,
-                              budget, path)
+                todo += reversed(paths.split_path(target))
                 continue
             stack.append(child)
-        return stack[-1]
+        node = stack[-1]
+        if parent_only:
+            return node
+        if trailing_slash and not node.isdir():
+            raise compat.oserror(compat.ENOTDIR, path)
+        return node
 
     def _walk_parent(self, path, root_error=compat.EBUSY):
         """(parent node, name) of a path whose last component is created or
@@ -210,7 +209,8 @@ class Resolve:
 
     def _iter_dir(self, node):
         """Merged entries of a directory node, sorted by name, streamed:
-        yields (name, mode, st_ino, size).  Two sorted streams (upper
+        yields (name, type, st_ino, size), type the S_IFMT bits of its
+        mode (what ilistdir returns).  Two sorted streams (upper
         listdir, lower readdir) are merged; neither is held whole."""
         upper = iter(()) if node.uino is None else self.store.listdir(node.uino)
         lower = iter(()) if node.lentry is None else \
@@ -228,7 +228,7 @@ class Resolve:
                     continue
                 inode = self.store.get(uino)
                 origin = self._get_origin(uino)
-                yield (name, inode.mode, origin.ino if origin is not None
+                yield (name, inode.mode & paths.S_IFMT, origin.ino if origin is not None
                        else meta.UPPER_INO_BASE + uino,
                        self.writeback.size(uino, inode.size))
                 continue
@@ -241,4 +241,4 @@ class Resolve:
                 inode = self._linked_inode(entry)
                 if inode is not None:
                     size = inode.size
-            yield (name, entry.mode, entry.ino, size)
+            yield (name, entry.mode & paths.S_IFMT, entry.ino, size)
