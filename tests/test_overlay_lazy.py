@@ -36,7 +36,7 @@ def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
         "an open file's lines": ["h\u00e9", 3, "llo\n", True, 7,
                                  "w\u00f6rld\n",
                                  ["h\u00e9llo\n", "w\u00f6rld\n"],
-                                 "EOPNOTSUPP", [7, 7]],
+                                 "EOPNOTSUPP", [7, 7], 15],
         "lazy after lines": [fileops],
         "rewritten": "cut",
         "lazy after a rewrite": [fileops, truncate],

@@ -70,6 +70,10 @@ with fs.open("/new/text") as f:
     lines += [f.readlines(), errno_outcome(f.fileno)]
 with fs.open("/new/text", "rb") as f:
     lines.append([len(line) for line in f])
+with fs.open("/new/text", "ab") as f:
+    f.write(b"!")
+    f.flush()       # commits: the store holds the new size
+    lines.append(ovl.store.get(f.uino).size)
 out["an open file's lines"] = lines
 out["lazy after lines"] = loaded()
 

@@ -5,8 +5,8 @@ OverlayFile then reads and writes through the overlay's public interface
 (read_upper, read_lower, truncate_open) and its write-back (writeback.py,
 which holds what the file's handles wrote until a commit point).  The text
 layer (characters, not bytes) is this one's alone.  Lines, seek and tell,
-truncate, reading n characters of text and fileno are in fileops.py,
-imported at their first use.
+truncate, flush, reading n characters of text and fileno are in
+fileops.py, imported at their first use.
 
 On MicroPython the same object is what open() returns from a VFS mount
 (ovl.vfs): MicroPython's C stream layer (import, print(file=f), builtin
@@ -62,11 +62,11 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
 
     def __getattr__(self, name):
         # what a board's boot and whole-file reads and writes never call
-        # (lines, seek and tell, truncate, n characters of a text file,
-        # fileno):
+        # (lines, seek and tell, truncate, flush, n characters of a text
+        # file, fileno):
         # ovl.overlay.fileops, imported at first use
         if name not in "readline readlines seek tell seekable truncate " \
-                "read_chars fileno".split():
+                "flush read_chars fileno".split():
             raise AttributeError(name)
         from ovl.overlay import fileops
         fn = getattr(fileops, name)
@@ -149,13 +149,6 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         wb.write(self.uino, self.pos, data, self.name)
         self.pos += len(data)
         return count
-
-    def flush(self):
-        self._check()
-        if self.uino is not None:
-            wb = self.ovl.writeback
-            wb.take_error(self.uino)
-            wb.flush(self.uino)
 
     # -- lifetime -------------------------------------------------------------
 

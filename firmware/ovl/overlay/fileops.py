@@ -1,5 +1,5 @@
-"""An open file's rarer operations: lines, positions, truncation, and
-reading a count of characters from a text file.
+"""An open file's rarer operations: lines, positions, truncation, flush,
+and reading a count of characters from a text file.
 
 A board's boot, its imports and its whole-file reads and writes call none
 of these (MicroPython's C stream layer drives a file through readinto,
@@ -91,6 +91,15 @@ def truncate(f, size=None):
     f._check("w")
     # ovl.overlay.truncate, imported at the first truncation
     return f.ovl.truncate_open(f, size)
+
+
+def flush(f):
+    """Commit what f's handles wrote (a commit point of the write-back)."""
+    f._check()
+    if f.uino is not None:
+        wb = f.ovl.writeback
+        wb.take_error(f.uino)
+        wb.flush(f.uino)
 
 
 def fileno(f):
