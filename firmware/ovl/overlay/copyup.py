@@ -23,14 +23,14 @@ class CopyUp:
         txn.txn.ram = self.write_buffer
         return txn
 
-    def _mutate(self, path, fn, keep_open=False):
-        """Run fn(txn) as one upper transaction and commit it (keep_open:
+    def _mutate(self, path, op, keep_open=False):
+        """Run op(txn) as one upper transaction and commit it (keep_open:
         return (result, txn) uncommitted, for a file's write-back)."""
         self._writable(path)
         self.flush_all()
         txn = self._begin_txn()
         try:
-            result = fn(txn)
+            result = op(txn)
         except BaseException:
             txn.abort()
             raise

@@ -77,12 +77,13 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
 
     # -- helpers --------------------------------------------------------------
 
-    def _check(self, want=None):
+    def _check(self, mode=None):
+        # mode: "r" or "w", what the call needs the file open for
         if self.closed:
             raise ValueError("I/O operation on closed file")
-        if want == "r" and not self.readable:
+        if mode == "r" and not self.readable:
             raise compat.oserror(compat.EBADF, "not open for reading")
-        if want == "w" and not self.writable:
+        if mode == "w" and not self.writable:
             raise compat.oserror(compat.EBADF, "not open for writing")
 
     def _size(self):

@@ -43,13 +43,14 @@ def truncate_open(ovl, f, size=None):
     _check_size(size, f.name)
 
     def op(txn):
-        truncate_node(ovl, txn, node_of_ino(ovl, f.uino), size)
+        truncate_ino(ovl, txn, f.uino, size)
     ovl._mutate(f.name, op)
     return size
 
 
-def node_of_ino(ovl, uino):
-    """A node for an open upper file (its name may have changed)."""
+def truncate_ino(ovl, txn, uino, size):
+    """Cut open upper file uino (whose name may have changed) to size in
+    txn (truncate_node)."""
     node = Node(None, "", "#%d" % uino)
     node.uino = uino
     node.inode = ovl.store.get(uino)
@@ -57,7 +58,7 @@ def node_of_ino(ovl, uino):
         raise compat.oserror(compat.ESTALE, node.path)
     node.dirent = True
     node.origin = ovl._get_origin(uino)
-    return node
+    truncate_node(ovl, txn, node, size)
 
 
 def truncate_node(ovl, txn, node, size):

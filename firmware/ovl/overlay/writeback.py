@@ -45,9 +45,7 @@ class WriteBuffer:
             try:
                 if self.cut is not None:
                     from ovl.overlay import truncate
-                    truncate.truncate_node(
-                        ovl, txn, truncate.node_of_ino(ovl, self.uino),
-                        self.cut)
+                    truncate.truncate_ino(ovl, txn, self.uino, self.cut)
                 else:
                     ovl._note_change(txn, self.uino,
                                      ovl._get_origin(self.uino))
