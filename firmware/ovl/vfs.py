@@ -22,10 +22,10 @@ class OvlVfs:
         self.hide = tuple(hide)
 
     def __getattr__(self, name):
-        # remove, rmdir, rename and statvfs (which a board's boot, mount
-        # and file IO never call): the overlay's own, given this VFS's
-        # paths; MicroPython's VFS finds them through __getattr__ too
-        if name not in "remove rmdir rename statvfs".split():
+        # mkdir, remove, rmdir, rename and statvfs: the overlay's own,
+        # given this VFS's paths (MicroPython's VFS finds them through
+        # __getattr__ too)
+        if name not in "mkdir remove rmdir rename statvfs".split():
             raise AttributeError(name)
         fn = getattr(self.ovl, name)
         return lambda *args: fn(*map(self._path, args))
@@ -82,9 +82,6 @@ class OvlVfs:
             # (MicroPython ignores the error handler: its names are UTF-8)
             yield (name.encode("utf-8", "surrogateescape") if as_bytes
                    else name, kind, ino, size)
-
-    def mkdir(self, path):
-        self.ovl.mkdir(self._path(path))
 
     def stat(self, path):
         # the plain 10-tuple (Overlay.stat's StatResult, which names its
