@@ -165,8 +165,7 @@ class Overlay(Resolve, CopyUp):
             view = self.store
         else:
             size = buf.size
-            raw = view.get_meta(uino, meta.META_ORIGIN)
-            origin = None if raw is None else meta.Origin.decode(raw)
+            origin = self._get_origin(uino, view)
             entry = self._origin_lower(origin)
         if offset >= size or n <= 0:
             return b""

@@ -54,8 +54,9 @@ class Resolve:
         return value is self._logstore.WHITEOUT or \
             value == self._logstore.WHITEOUT
 
-    def _get_origin(self, uino):
-        raw = self.store.get_meta(uino, meta.META_ORIGIN)
+    def _get_origin(self, uino, store=None):
+        # store: where to read it (an open transaction); default the store
+        raw = (store or self.store).get_meta(uino, meta.META_ORIGIN)
         return None if raw is None else meta.Origin.decode(raw)
 
     def _lower_lookup(self, path):
