@@ -41,6 +41,8 @@ sys.path.insert(0, "/ovl/lib")
 sys.path.insert(0, "/ovl/app")
 import lowmod, upmod
 print("import", lowmod.WHERE, lowmod.twice(21), upmod.WHERE)
+# import, whole reads and writes use none of a file's rarer operations
+print("fileops", "ovl.overlay.fileops" in sys.modules)
 os.chdir("/ovl/app")
 print("cwd", os.getcwd(), os.listdir(""))
 try:
@@ -81,6 +83,7 @@ def test_vfs_under_micropython(mpy, lower_dir):
         "layer copied-up",
         "renamed ['config', 'hosts.bak']",
         "import lower 42 upper",
+        "fileops False",
         "cwd /ovl/app ['upmod.py']",
         "errno 2",
         "errno 39",
