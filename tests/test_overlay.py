@@ -185,6 +185,21 @@ def test_read_stat_readdir_do_not_copy_up(rig):
     assert rig.written() == before
 
 
+def test_an_operation_with_nothing_to_do_writes_nothing(rig):
+    # its transaction commits empty, which the store writes nothing for
+    o = rig.ovl
+    o.write_bytes("/etc/config", b"changed\n")
+    o.mkdir("/new")
+    before = rig.written()
+    with o.open("/etc/config", "r+b"):     # copied up already
+        pass
+    with o.open("/etc/config", "ab"):
+        pass
+    assert errno_of(o.mkdir, "/new") == "EEXIST"
+    assert rig.written() == before
+    assert o.read_bytes("/etc/config") == b"changed\n"
+
+
 def test_partial_copy_up_one_byte_edit_of_1mib_file(rig):
     o = rig.ovl
     before = rig.written()

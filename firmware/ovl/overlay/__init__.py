@@ -32,13 +32,10 @@ interface and mount().
 import time
 
 from ovl import compat, paths
-from ovl.overlay import meta
-from ovl.overlay.resolve import Resolve
-from ovl.overlay.copyup import CopyUp
-from ovl.overlay import writeback
+from ovl.overlay import meta, resolve, copyup, writeback
 
 
-class Overlay(Resolve, CopyUp):
+class Overlay(resolve.Resolve, copyup.CopyUp):
     """A mounted union.  store=None (or a read-only store) gives a
     read-only overlay: every write raises OSError(EROFS)."""
 
@@ -153,9 +150,8 @@ class Overlay(Resolve, CopyUp):
         limit, zeros above it.  Pending writes are read through their open
         transaction."""
         buf = self.writeback.buffers.get(uino)
-        # the store Txn to read a changed file through (WriteBuffer.txn is
-        # the overlay's _Txn over it)
-        view = None if buf is None or buf.txn is None else buf.txn.txn
+        # the open transaction to read a changed file through
+        view = None if buf is None else buf.txn
         if view is None:
             inode = self.store.get(uino)
             if inode is None:

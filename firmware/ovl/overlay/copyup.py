@@ -19,8 +19,17 @@ class CopyUp:
     """Transactions, copy-up, links and the link index (of Overlay)."""
 
     def _begin_txn(self):
-        txn = _Txn(self.store.begin())
-        txn.txn.ram = self.write_buffer
+        """A store Txn (its ram: the overlay's write_buffer) carrying the
+        overlay's memo of the paths it copied up (copied: path -> node
+        given an upper inode in it), so that two nodes of one path, looked
+        up before the copy-up, get one inode.  The names given to its
+        link, whiteout and unlink are the callers' to check
+        (meta.upper_name: the upper stores UTF-8 names only; one found in
+        the upper is UTF-8 already): _link_name and rename check theirs
+        first."""
+        txn = self.store.begin()
+        txn.ram = self.write_buffer
+        txn.copied = {}
         return txn
 
     def _mutate(self, path, op, keep_open=False):
@@ -36,12 +45,8 @@ class CopyUp:
             raise
         if keep_open:
             return result, txn
-        if txn.dirty:
-            txn.commit()
-        else:
-            txn.abort()     # nothing to do: no flash write at all
-        for uino in txn.origins_changed:    # committed: drop their cache
-            self._origins.pop(uino, None)
+        txn.commit()    # (one that did nothing writes nothing)
+        self._origins.clear()   # an origin it changed is cached no more
         return result
 
     def _put(self, txn, node, **changes):
@@ -96,7 +101,6 @@ class CopyUp:
         origin = meta.Origin(e.ino, e.size, e.mtime, 0 if dir_ else e.size,
                              node.lpath)
         txn.set_meta(uino, meta.META_ORIGIN, origin.encode())
-        txn.origins_changed.append(uino)   # the cache of origins drops it
         if paths.is_lnk(e.mode):
             txn.set_symlink(uino, self.lower.readlink(e))
         if e.nlink > 1 and not dir_:
@@ -129,26 +133,3 @@ class CopyUp:
             from ovl import upgrade
             upgrade.note_change(self, txn, uino, origin)
 
-
-class _Txn:
-    """The store's Txn plus what the overlay tracks about it: whether
-    anything was done, which origins changed, which paths were copied up.
-
-    Every Txn method (new_ino, put_inode, write, truncate, set_symlink,
-    set_meta, link, whiteout, unlink, delete_inode, commit, abort) is the
-    store Txn's own, reached through __getattr__, which marks the
-    transaction dirty (what is done after commit or abort does not
-    matter).  The names given to link, whiteout and unlink are the callers'
-    to check (meta.upper_name: the upper stores UTF-8 names only; one
-    found in the upper is UTF-8 already): _link_name and rename check
-    theirs first."""
-
-    def __init__(self, txn):
-        self.txn = txn
-        self.dirty = False
-        self.origins_changed = []
-        self.copied = {}        # path -> node given an upper inode here
-
-    def __getattr__(self, name):
-        self.dirty = True
-        return getattr(self.txn, name)

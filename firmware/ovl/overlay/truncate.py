@@ -71,7 +71,6 @@ def truncate_node(ovl, txn, node, size):
     if node.origin is not None and size < node.origin.lowlim:
         node.origin.lowlim = size
         txn.set_meta(node.uino, META_ORIGIN, node.origin.encode())
-        txn.origins_changed.append(node.uino)  # the cache of origins drops it
         if size == 0 and ovl._upgrade_marked(node.uino):
             from ovl import upgrade
             upgrade.note_lowlim(ovl, txn, node.uino, size)

@@ -32,7 +32,7 @@ class WriteBuffer:
         self.touched = txn is not None or cut is not None
         self.cut = cut          # a truncation committed with the data
         self.created = txn is not None   # the txn also creates the file
-        self.txn = txn          # overlay _Txn
+        self.txn = txn          # store Txn (Overlay._begin_txn)
         self.beginning = False  # begin() is running (flush_all skips it)
 
     def begin(self):
@@ -170,8 +170,7 @@ class WriteBack:
         except BaseException:
             buf.abort()
             raise
-        for uino in txn.origins_changed:    # committed: drop their cache
-            ovl._origins.pop(uino, None)
+        ovl._origins.clear()    # an origin it changed is cached no more
 
     def close(self, uino):
         """A writable handle of uino closes: commit its pending writes,
