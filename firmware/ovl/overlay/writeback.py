@@ -57,17 +57,6 @@ class WriteBuffer:
             self.txn = txn
         return self.txn
 
-    def add(self, offset, data):
-        txn = self.begin()
-        step = max(1, self.ovl.write_buffer)
-        view = memoryview(data)
-        for at in range(0, len(data), step):
-            # the Txn streams what it holds past write_buffer to flash
-            txn.write(self.uino, offset + at, bytes(view[at:at + step]))
-        self.touched = True
-        if offset + len(data) > self.size:
-            self.size = offset + len(data)
-
     def abort(self):
         if self.txn is not None:
             self.txn.abort()
@@ -106,10 +95,18 @@ class WriteBack:
             buf = WriteBuffer(self.ovl, uino, self.size(uino, None, name))
             self.buffers[uino] = buf
         try:
-            buf.add(offset, data)
+            txn = buf.begin()
+            step = max(1, self.ovl.write_buffer)
+            view = memoryview(data)
+            for at in range(0, len(data), step):
+                # the Txn streams what it holds past write_buffer to flash
+                txn.write(uino, offset + at, bytes(view[at:at + step]))
         except BaseException:
             self.drop(uino)
             raise
+        buf.touched = True
+        if offset + len(data) > buf.size:
+            buf.size = offset + len(data)
 
     def flush_all(self):
         """Commit every file's buffered data (one transaction per file).
