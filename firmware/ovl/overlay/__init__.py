@@ -220,16 +220,12 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
                     txn, mode, nlink=2 if paths.is_dir(mode) else 1)
             else:
                 uino = make(txn, parent, name)
-            # what the upper holds at this name is a whiteout (_child found
-            # none): a removed lower name made again (one lookup, where
-            # _link_name would make a second)
-            if not parent.fresh and \
-                    self.store.lookup(parent.uino, name) is not None:
-                txn.unlink(parent.uino, name)
-                if not paths.is_dir(mode):
-                    from ovl.overlay import unlink
-                    unlink.note_replaced(self, txn, uino, parent, name)
-            txn.link(parent.uino, name, uino)
+            # a name the upper holds here is a whiteout (_child found
+            # none): a removed lower name made again
+            if self._link_name(txn, parent, name, uino) and \
+                    not paths.is_dir(mode):
+                from ovl.overlay import unlink
+                unlink.note_replaced(self, txn, uino, parent, name)
             self._touch_dir(txn, parent)
             return uino
         return self._mutate(path, op, keep_open)

@@ -111,12 +111,15 @@ class CopyUp:
             True
 
     def _link_name(self, txn, parent, name, uino):
-        """Point parent/name at uino in the upper, replacing a whiteout."""
+        """Point parent/name at uino in the upper, replacing a whiteout;
+        True if it replaced one."""
         meta.upper_name(name)   # EINVAL unless the upper can store it
-        if not parent.fresh and \
-                self.store.lookup(parent.uino, name) is not None:
+        replaced = not parent.fresh and \
+            self.store.lookup(parent.uino, name) is not None
+        if replaced:
             txn.unlink(parent.uino, name)
         txn.link(parent.uino, name, uino)
+        return replaced
 
     def _touch_dir(self, txn, parent):
         now = self._now()
