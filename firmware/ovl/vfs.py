@@ -67,7 +67,7 @@ class OvlVfs:
         path = self._path(path)
         if not self.ovl._walk(path).isdir():
             raise compat.oserror(compat.ENOTDIR, path)
-        self.cwd = normalize(path)
+        self.cwd = path     # normalised by _path
 
     def getcwd(self):
         return self.cwd
