@@ -15,8 +15,8 @@ from ovl.overlay import mount
 from ovl.vfs import OvlVfs
 from ovl_sim.simflash import SimFlash
 
-LAZY = ("ovl.overlay.fileops", "ovl.overlay.hostops", "ovl.overlay.truncate", "ovl.overlay.unlink",
-        "ovl.overlay.verbs")
+LAZY = ("ovl.overlay.fileops", "ovl.overlay.hostops", "ovl.overlay.truncate",
+        "ovl.overlay.unlink", "ovl.overlay.verbs")
 
 
 def loaded():

@@ -63,8 +63,7 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
     def __getattr__(self, name):
         # what a board's boot and whole-file reads and writes never call
         # (lines, seek and tell, truncate, flush, n characters of a text
-        # file, fileno):
-        # ovl.overlay.fileops, imported at first use
+        # file, fileno): ovl.overlay.fileops, imported at first use
         if name not in "readline readlines seek tell seekable truncate " \
                 "flush read_chars fileno".split():
             raise AttributeError(name)

@@ -229,7 +229,8 @@ class Resolve:
                     continue
                 inode = self.store.get(uino)
                 origin = self._get_origin(uino)
-                yield (name, inode.mode & paths.S_IFMT, origin.ino if origin is not None
+                yield (name, inode.mode & paths.S_IFMT,
+                       origin.ino if origin is not None
                        else meta.UPPER_INO_BASE + uino,
                        self.writeback.size(uino, inode.size))
                 continue
