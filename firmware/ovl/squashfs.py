@@ -9,7 +9,8 @@ data block and recent fragment blocks are kept, so small sequential reads
 and small files sharing a fragment do not inflate the same block again; on
 CPython back-to-back compressed blocks are fetched with one source read of
 up to 256 KiB, by ovl.squashfs_cpython, which a board never imports).  The
-byte layout lives in ovl.squashfs_format; docs/SQUASHFS.md describes both.
+byte layout is declared in ovl.squashfs_format, of which the reader keeps
+private copies (below); docs/SQUASHFS.md describes both.
 
 Damaged images raise a subclass of CorruptImageError (a ValueError) naming
 the cause; a compressor this runtime lacks raises UnsupportedCompressorError.
@@ -21,9 +22,46 @@ import struct
 
 from ovl import compat
 from ovl.compat import const
-from ovl import squashfs_format as F
 from ovl.lower import Entry
 from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
+from ovl import paths
+
+# The layout, mirrored from ovl.squashfs_format (the one declaration, which
+# the image writer and docs/SQUASHFS.md follow) as private consts and
+# inline struct formats: a board then never imports that module, whose 40
+# public names, layout tuples and field-name strings cost about 5 KB of
+# heap from ROMFS.  `_NAME` here is squashfs_format's `NAME`;
+# tests/test_squashfs_layout.py checks every one and every format against it.
+_MAGIC = const(0x73717368)
+_VERSION_MAJOR = const(4)
+_VERSION_MINOR = const(0)
+_SUPERBLOCK_SIZE = const(96)
+_METADATA_SIZE = const(8192)
+_METADATA_UNCOMPRESSED = const(0x8000)
+_METADATA_SIZE_MASK = const(0x7FFF)
+_DATA_UNCOMPRESSED = const(0x1000000)
+_DATA_SIZE_MASK = const(0xFFFFFF)
+_MIN_BLOCK_LOG = const(12)
+_MAX_BLOCK_LOG = const(20)
+_FRAGMENT_NONE = const(0xFFFFFFFF)
+_DIR_RUN_MAX = const(256)
+_DIR_SIZE_EXTRA = const(3)
+_NAME_MAX = const(256)
+_COMP_ZLIB = const(1)
+_DIR_TYPE = const(1)
+_REG_TYPE = const(2)
+_SYMLINK_TYPE = const(3)
+_BLKDEV_TYPE = const(4)
+_CHRDEV_TYPE = const(5)
+_PERMISSION_MASK = const(0o7777)
+_DIR_HEADER_SIZE = const(12)      # "<III": count start_block inode_number
+_DIR_ENTRY_SIZE = const(8)        # "<HhHH": offset inode_number type size
+# INODE_BODY's formats, indexed by inode type (0 is no type)
+_INODE_BODIES = (None, "<IIHHI", "<IIII", "<II", "<II", "<II", "<I", "<I",
+                 "<IIIIHHI", "<QQQIIII", "<II", "<III", "<III", "<II", "<II")
+# TYPE_TO_S_IF: the file-type bits of each basic inode type
+_TYPE_TO_S_IF = (0, S_IFDIR, S_IFREG, S_IFLNK, paths.S_IFBLK, paths.S_IFCHR,
+                 paths.S_IFIFO, paths.S_IFSOCK)
 
 _unpack_from = struct.unpack_from
 
@@ -70,12 +108,13 @@ class _Loc:
         self.off = off
 
 
-# inode type -> size of its body (F.INODE_BODY has the formats): a
-# bytearray, where a dict of (format, size) tuples took 14 tuples of heap
-_BODY_SIZES = bytearray(len(F.INODE_BODY))
-for _t in range(1, len(F.INODE_BODY)):
-    _BODY_SIZES[_t] = struct.calcsize(F.INODE_BODY[_t][0])
-_LONGEST_INODE = 16 + max(_BODY_SIZES)
+# inode type -> size of its body: a bytearray, where a dict of (format,
+# size) tuples took 14 tuples of heap
+_BODY_SIZES = bytearray(len(_INODE_BODIES))
+for _t in range(1, len(_INODE_BODIES)):
+    _BODY_SIZES[_t] = struct.calcsize(_INODE_BODIES[_t])
+del _t
+_LONGEST_INODE = const(56)      # the header and the longest body (40 B)
 _MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = const(64)         # entries in each small lookup memo
 # Block-list words MicroPython keeps with a file's entry (a tuple of ints,
@@ -114,17 +153,17 @@ _FRAGMENT_CACHE_BYTES = const(1 << 19)
 _KEPT_BUFFERS = compat.MICROPYTHON
 # identity() reads at most this many bytes besides the superblock (read at
 # open), so superblock + identity reads stay within 4 KiB.
-IDENTITY_READ_LIMIT = 4096 - F.SUPERBLOCK_SIZE
+IDENTITY_READ_LIMIT = 4096 - _SUPERBLOCK_SIZE
 _IDENTITY_TAIL_MIN = const(1024)  # image-end bytes hashed after a long walk
 
 
 def _body_format(itype, ref):
     """The struct format of an inode body of type itype (its size:
     _BODY_SIZES[itype])."""
-    if not 0 < itype < len(F.INODE_BODY):
+    if not 0 < itype < len(_INODE_BODIES):
         raise _errors().BadInodeError(
             "inode 0x%x has unknown type %d" % (ref, itype))
-    return F.INODE_BODY[itype][0]
+    return _INODE_BODIES[itype]
 
 
 def _decode_name(raw):
@@ -143,22 +182,6 @@ def _inflate_error(e, limit, name="gzip"):
         return _errors().DecompressionBombError(
             "block inflates beyond %d bytes" % limit)
     return _errors().DecompressionError("%s block: %s" % (name, e))
-
-
-def _make_decompressor(compression):
-    """inflate(data, limit) for the image's compressor on this runtime
-    (None on MicroPython, which inflates gzip blocks with
-    compat.inflate_into and has no other decompressor)."""
-    if not 0 < compression < len(F.COMPRESSION_NAMES):
-        raise _errors().BadSuperblockError(
-            "unknown compressor id %d" % compression)
-    if not _KEPT_BUFFERS:
-        return _cpython.decompressor(compression)
-    if compression == F.COMP_ZLIB:
-        return None     # blocks inflate into kept buffers (inflate_into)
-    raise _errors().UnsupportedCompressorError(
-        "image uses the %s compressor, which MicroPython cannot decompress"
-        % F.COMPRESSION_NAMES[compression])
 
 
 class SquashFS:
@@ -199,7 +222,7 @@ class SquashFS:
         self._kept_index = -1
         if _KEPT_BUFFERS:
             for _ in range(self._cache_limit):
-                self._free.append(bytearray(F.METADATA_SIZE + 1))
+                self._free.append(bytearray(_METADATA_SIZE + 1))
         self._read_superblock()
         if max_block_size is not None and self.block_size > max_block_size:
             raise _errors().BlockSizeLimitError(
@@ -215,26 +238,26 @@ class SquashFS:
 
     def _read_superblock(self):
         size = self._src.size
-        if size < F.SUPERBLOCK_SIZE:
+        if size < _SUPERBLOCK_SIZE:
             raise _errors().TruncatedImageError(
                 "image of %d bytes is shorter than a "
                 "superblock" % size)
-        raw = self._src.read(0, F.SUPERBLOCK_SIZE)
-        if len(raw) != F.SUPERBLOCK_SIZE:
+        raw = self._src.read(0, _SUPERBLOCK_SIZE)
+        if len(raw) != _SUPERBLOCK_SIZE:
             raise _errors().TruncatedImageError("short read of the superblock")
-        # The fields in F.SUPERBLOCK's order, as locals: a dict of them
+        # The fields in SUPERBLOCK's order, as locals: a dict of them
         # would keep each field's name as a string constant on a board.
         (magic, inodes, _mkfs_time, block_size, fragments, compression, log,
          _flags, no_ids, major, minor, root, used, id_start, xattr_start,
          itab, dtab, fragment_start, lookup_start) = _unpack_from(
-            F.SUPERBLOCK[0], raw)
-        if magic != F.MAGIC:
+            "<IIIIIHHHHHHQQQQQQQQ", raw)
+        if magic != _MAGIC:
             raise _errors().BadMagicError(
                 "bad magic 0x%08x (not a SquashFS image)" % magic)
-        if (major, minor) != (F.VERSION_MAJOR, F.VERSION_MINOR):
+        if (major, minor) != (_VERSION_MAJOR, _VERSION_MINOR):
             raise _errors().BadSuperblockError(
                 "SquashFS version %d.%d, only 4.0 is read" % (major, minor))
-        if (log < F.MIN_BLOCK_LOG or log > F.MAX_BLOCK_LOG
+        if (log < _MIN_BLOCK_LOG or log > _MAX_BLOCK_LOG
                 or block_size != 1 << log):
             raise _errors().BadSuperblockError(
                 "block size %d / log %d out of range" % (block_size, log))
@@ -242,34 +265,35 @@ class SquashFS:
             raise _errors().TruncatedImageError(
                 "image is %d bytes but the superblock "
                 "says %d are used" % (size, used))
-        if used < F.SUPERBLOCK_SIZE:
+        if used < _SUPERBLOCK_SIZE:
             raise _errors().BadSuperblockError(
                 "bytes_used %d is smaller than the "
                 "superblock" % used)
-        if not (F.SUPERBLOCK_SIZE <= itab < dtab < used):
+        if not (_SUPERBLOCK_SIZE <= itab < dtab < used):
             raise _errors().BadSuperblockError(
                 "inode/directory table offsets out of "
                 "order")
-        # The directory table runs up to the first of the later tables.
+        # The directory table runs up to the first of the later tables (an
+        # absent one, at TABLE_ABSENT, lies past any image's end).
         dir_end = used
         for start in (fragment_start, lookup_start, id_start, xattr_start):
-            if start != F.TABLE_ABSENT and dtab < start < dir_end:
+            if dtab < start < dir_end:
                 dir_end = start
         if no_ids == 0:
             raise _errors().BadSuperblockError("id table is empty")
-        # the lookup tables' indexes (a table of no fragments has none)
-        for what, count, start, layout in (
-                ("id", no_ids, id_start, F.ID_ENTRY),
-                ("fragment", fragments, fragment_start, F.FRAGMENT_ENTRY)):
+        # the lookup tables' indexes (a table of no fragments has none; an
+        # absent one's TABLE_ABSENT lies past the image's end)
+        for what, count, start, entry_size in (
+                ("id", no_ids, id_start, 4),       # ID_ENTRY "<I"
+                ("fragment", fragments, fragment_start, 16)):  # "<QII"
             # the table's metadata blocks
-            nblocks = (count * struct.calcsize(layout[0]) + F.METADATA_SIZE
-                       - 1) // F.METADATA_SIZE
-            if count and (start == F.TABLE_ABSENT or start < dtab
-                          or start + 8 * nblocks > used):
+            nblocks = (count * entry_size + _METADATA_SIZE
+                       - 1) // _METADATA_SIZE
+            if count and (start < dtab or start + 8 * nblocks > used):
                 raise _errors().BadSuperblockError(
                     "%s table index out of range" % what)
         # root: metadata block (from the table start) << 16 | offset in it
-        if itab + (root >> 16) >= dtab or root & 0xFFFF >= F.METADATA_SIZE:
+        if itab + (root >> 16) >= dtab or root & 0xFFFF >= _METADATA_SIZE:
             raise _errors().BadSuperblockError(
                 "root inode reference out of range")
         self._ids_count = no_ids
@@ -285,11 +309,25 @@ class SquashFS:
         self._dir_end = dir_end
         self.root_inode = root
         self._raw_superblock = raw
-        self._inflate = _make_decompressor(compression)
-        self.compression = F.COMPRESSION_NAMES[compression]
+        # COMPRESSION_NAMES, indexed by compressor id
+        names = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
+        if not 0 < compression < len(names):
+            raise _errors().BadSuperblockError(
+                "unknown compressor id %d" % compression)
+        # inflate(data, limit) on CPython; MicroPython inflates gzip blocks
+        # into kept buffers (compat.inflate_into) and has no other
+        # decompressor
+        self._inflate = None
+        if not _KEPT_BUFFERS:
+            self._inflate = _cpython.decompressor(compression)
+        elif compression != _COMP_ZLIB:
+            raise _errors().UnsupportedCompressorError(
+                "image uses the %s compressor, which MicroPython cannot "
+                "decompress" % names[compression])
+        self.compression = names[compression]
         # CPython's run reads call compat.inflate themselves (one call
         # frame less per block) for gzip images.
-        self._zlib = compression == F.COMP_ZLIB
+        self._zlib = compression == _COMP_ZLIB
         self._data_wbits = min(15, log)
         self._frag_limit = max(1, _FRAGMENT_CACHE_BYTES >> log)
 
@@ -297,6 +335,7 @@ class SquashFS:
     def superblock(self):
         """The superblock's fields by name (decoded again on each use: a
         board keeps only the 96 raw bytes)."""
+        from ovl import squashfs_format as F
         return F.decode(F.SUPERBLOCK, self._raw_superblock)
 
     # -- raw reads ----------------------------------------------------------
@@ -343,8 +382,8 @@ class SquashFS:
             if _KEPT_BUFFERS:
                 self._free.append(old[3])   # its buffer takes the new block
         word = _unpack_from("<H", self._read(pos, 2))[0]
-        size = word & F.METADATA_SIZE_MASK
-        if size == 0 or size > F.METADATA_SIZE or pos + 2 + size > high:
+        size = word & _METADATA_SIZE_MASK
+        if size == 0 or size > _METADATA_SIZE or pos + 2 + size > high:
             raise _errors().MetadataHeaderError(
                 "metadata header 0x%04x at 0x%x: bad "
                 "size" % (word, pos))
@@ -360,7 +399,7 @@ class SquashFS:
                 self._kept_pos = -1
                 self._kept_in = None
             data = memoryview(buf)
-            if word & F.METADATA_UNCOMPRESSED:
+            if word & _METADATA_UNCOMPRESSED:
                 self._read(pos + 2, size, data[:size])
                 n = size
             else:
@@ -368,12 +407,12 @@ class SquashFS:
                     n = compat.inflate_into(self._read(pos + 2, size), buf,
                                             13)
                 except ValueError as e:
-                    raise _inflate_error(e, F.METADATA_SIZE)
+                    raise _inflate_error(e, _METADATA_SIZE)
             data = data[:n]
         else:
             data = self._read(pos + 2, size)
-            if not word & F.METADATA_UNCOMPRESSED:
-                data = self._inflate(data, F.METADATA_SIZE)
+            if not word & _METADATA_UNCOMPRESSED:
+                data = self._inflate(data, _METADATA_SIZE)
         if not data:
             raise _errors().MetadataHeaderError(
                 "metadata block at 0x%x is empty"
@@ -403,7 +442,7 @@ class SquashFS:
         while n > 0:
             data, nxt = self._meta_block(pos, low, high)
             if off >= len(data):
-                if len(data) != F.METADATA_SIZE:
+                if len(data) != _METADATA_SIZE:
                     raise _errors().OutOfRangeError(
                         "offset %d past a %d-byte metadata "
                         "block at 0x%x"
@@ -419,7 +458,7 @@ class SquashFS:
 
     def _table_entry(self, index_start, i, entry_size):
         """Entry i of a lookup table (id, fragment) as raw bytes."""
-        per_block = F.METADATA_SIZE // entry_size
+        per_block = _METADATA_SIZE // entry_size
         at = index_start + 8 * (i // per_block)
         pointer = self._pointers.get(at)
         if pointer is None:
@@ -439,9 +478,8 @@ class SquashFS:
                 raise _errors().OutOfRangeError(
                     "id index %d beyond the %d ids"
                     % (index, self._ids_count))
-            raw = self._table_entry(self._id_index, index,
-                                    struct.calcsize(F.ID_ENTRY[0]))
-            value = _unpack_from(F.ID_ENTRY[0], raw)[0]
+            raw = self._table_entry(self._id_index, index, 4)
+            value = _unpack_from("<I", raw)[0]      # ID_ENTRY
             if len(self._ids) >= _MEMO_LIMIT:
                 self._ids.clear()
             self._ids[index] = value
@@ -456,9 +494,8 @@ class SquashFS:
             raise _errors().OutOfRangeError(
                 "fragment %d beyond the %d fragments"
                 % (index, count))
-        raw = self._table_entry(self._fragment_index, index,
-                                struct.calcsize(F.FRAGMENT_ENTRY[0]))
-        start, word, _ = _unpack_from(F.FRAGMENT_ENTRY[0], raw)
+        raw = self._table_entry(self._fragment_index, index, 16)
+        start, word, _ = _unpack_from("<QII", raw)     # FRAGMENT_ENTRY
         self._last_fragment = (index, start, word)
         return start, word
 
@@ -470,7 +507,7 @@ class SquashFS:
         low = self.inode_table_start
         high = self.directory_table_start
         pos = low + block
-        if pos >= high or off >= F.METADATA_SIZE:
+        if pos >= high or off >= _METADATA_SIZE:
             raise _errors().OutOfRangeError(
                 "inode reference 0x%x outside the inode "
                 "table" % ref)
@@ -479,7 +516,7 @@ class SquashFS:
             data = cache[0][1]          # the usual case, without a call
         else:
             data, _ = self._meta_block(pos, low, high)
-        header = F.INODE_HEADER[0]
+        header = "<HHHHII"              # INODE_HEADER
         if off + _LONGEST_INODE <= len(data):
             # Header and body inside this block (the common case): no
             # stitching, one block lookup.
@@ -496,7 +533,7 @@ class SquashFS:
                                                low, high)
         kind = itype - _EXTENDED_OFFSET if itype > _EXTENDED_OFFSET \
             else itype
-        mode = F.TYPE_TO_S_IF[kind] | (perm & F.PERMISSION_MASK)
+        mode = _TYPE_TO_S_IF[kind] | (perm & _PERMISSION_MASK)
         ids = self._ids             # the memo first: a call less per inode
         uid = ids.get(uid_index)
         if uid is None:
@@ -505,14 +542,14 @@ class SquashFS:
         if gid is None:
             gid = self._id(gid_index)
         rdev = 0
-        if kind == F.REG_TYPE:
-            if itype == F.REG_TYPE:
+        if kind == _REG_TYPE:
+            if itype == _REG_TYPE:
                 start, fragment, frag_offset, size = body
                 nlink = 1
             else:
                 start, size, _sparse, nlink, fragment, frag_offset, _x = body
             bs = self.block_size
-            if fragment == F.FRAGMENT_NONE:
+            if fragment == _FRAGMENT_NONE:
                 nblocks = (size + bs - 1) >> self.block_log
             else:
                 nblocks = size >> self.block_log
@@ -528,30 +565,30 @@ class SquashFS:
             loc.cur_index = 0
             loc.cur_pos = pos
             loc.cur_off = off
-        elif kind == F.DIR_TYPE:
-            if itype == F.DIR_TYPE:
+        elif kind == _DIR_TYPE:
+            if itype == _DIR_TYPE:
                 start_block, nlink, size, doff, parent = body
                 icount = 0
             else:
                 nlink, size, start_block, parent, icount, doff, _x = body
-            if doff >= F.METADATA_SIZE:
+            if doff >= _METADATA_SIZE:
                 raise _errors().BadInodeError(
                     "inode %d: listing offset %d out of range"
                     % (ino, doff))
-            listing = size - F.DIR_SIZE_EXTRA if size >= 4 else 0
+            listing = size - _DIR_SIZE_EXTRA if size >= 4 else 0
             loc = _Loc(ref, pos, off)
             loc.start_block = start_block
             loc.offset = doff
             loc.listing_size = listing
             loc.index_count = icount
             loc.parent = parent
-        elif kind == F.SYMLINK_TYPE:
+        elif kind == _SYMLINK_TYPE:
             nlink, size = body
             if size > _MAX_SYMLINK:
                 raise _errors().BadInodeError(
                     "inode %d: symlink of %d bytes" % (ino, size))
             loc = _Loc(ref, pos, off)
-        elif kind == F.BLKDEV_TYPE or kind == F.CHRDEV_TYPE:
+        elif kind == _BLKDEV_TYPE or kind == _CHRDEV_TYPE:
             nlink, word = body[0], body[1]
             # the word is Linux's new_encode_dev: minor bits 0-7, major
             # bits 8-19, minor's high bits from bit 20
@@ -608,39 +645,39 @@ class SquashFS:
         low = self.directory_table_start
         high = self._dir_end
         total = d.listing_size
-        run_header = F.DIR_HEADER[0]
-        entry_header = F.DIR_ENTRY[0]
+        run_header = "<III"             # DIR_HEADER
+        entry_header = "<HhHH"          # DIR_ENTRY
         win_pos = -1        # the block the window is of ...
         base = end = 0      # ... its offsets [base, end) ...
         last = True         # ... and whether it reaches the listing's end
         while consumed < total:
-            if consumed + F.DIR_HEADER_SIZE > total:
+            if consumed + _DIR_HEADER_SIZE > total:
                 raise _errors().BadDirectoryError(
                     "listing ends inside a run header")
-            if pos != win_pos or (off + F.DIR_HEADER_SIZE > end
+            if pos != win_pos or (off + _DIR_HEADER_SIZE > end
                                   and not last):
                 win, base, end, last = self._window(pos, off, total - consumed,
                                                     low, high)
                 win_pos = pos
-            if off + F.DIR_HEADER_SIZE <= end:
+            if off + _DIR_HEADER_SIZE <= end:
                 head = _unpack_from(run_header, win, off - base)
-                off += F.DIR_HEADER_SIZE
+                off += _DIR_HEADER_SIZE
             else:
                 head, pos, off = self._meta_unpack(run_header, 12, pos, off,
                                                    low, high)
-            consumed += F.DIR_HEADER_SIZE
+            consumed += _DIR_HEADER_SIZE
             count, start_block, base_ino = head
-            if count >= F.DIR_RUN_MAX:
+            if count >= _DIR_RUN_MAX:
                 raise _errors().BadDirectoryError(
                     "directory run of %d entries (max %d)"
-                    % (count + 1, F.DIR_RUN_MAX))
+                    % (count + 1, _DIR_RUN_MAX))
             for _ in range(count + 1):
                 rest = total - consumed
-                if rest < F.DIR_ENTRY_SIZE:
+                if rest < _DIR_ENTRY_SIZE:
                     raise _errors().BadDirectoryError(
                         "listing ends inside an entry")
                 # the entry and the longest name it can have
-                need = 8 + F.NAME_MAX if rest > 8 + F.NAME_MAX else rest
+                need = 8 + _NAME_MAX if rest > 8 + _NAME_MAX else rest
                 if pos != win_pos or (off + need > end and not last):
                     win, base, end, last = self._window(pos, off, rest, low,
                                                         high)
@@ -660,8 +697,8 @@ class SquashFS:
                                                       off, low, high)
                     ioff, delta, etype, nsize = ent
                     nsize += 1
-                consumed += F.DIR_ENTRY_SIZE + nsize
-                if nsize > F.NAME_MAX or consumed > total:
+                consumed += _DIR_ENTRY_SIZE + nsize
+                if nsize > _NAME_MAX or consumed > total:
                     raise _errors().BadDirectoryError(
                         "entry name of %d bytes overruns "
                         "the listing" % nsize)
@@ -695,11 +732,12 @@ class SquashFS:
             ipos, ioff = d.pos, d.off
             low, high = self.inode_table_start, self.directory_table_start
             for _ in range(d.index_count):
-                head, ipos, ioff = self._meta_unpack(F.DIR_INDEX[0], 12, ipos,
+                # a DIR_INDEX entry ("<III": index start_block size)
+                head, ipos, ioff = self._meta_unpack("<III", 12, ipos,
                                                      ioff, low, high)
                 index, start_block, nsize = head
                 nsize += 1
-                if nsize > F.NAME_MAX:
+                if nsize > _NAME_MAX:
                     raise _errors().BadDirectoryError(
                         "index name of %d bytes" % nsize)
                 first, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low,
@@ -711,7 +749,7 @@ class SquashFS:
                         "directory index offset %d out "
                         "of range" % index)
                 pos = self.directory_table_start + start_block
-                off = (d.offset + index) % F.METADATA_SIZE
+                off = (d.offset + index) % _METADATA_SIZE
                 consumed = index
         for raw, ref, ino, etype in self._listing(d, pos, off, consumed):
             if raw == target:
@@ -727,8 +765,8 @@ class SquashFS:
             raise _errors().BadDirectoryError(
                 "entry %r says inode %d, inode says %d"
                 % (raw, ino, child.ino))
-        if etype >= len(F.TYPE_TO_S_IF) or \
-                F.TYPE_TO_S_IF[etype] != child.mode & S_IFMT:
+        if etype >= len(_TYPE_TO_S_IF) or \
+                _TYPE_TO_S_IF[etype] != child.mode & S_IFMT:
             raise _errors().BadDirectoryError(
                 "entry %r type %d does not match its inode"
                 % (raw, etype))
@@ -835,7 +873,7 @@ class SquashFS:
             words = kept[2]
             data_pos = kept[1]
             for i in range(first - kept[0]):
-                data_pos += words[i] & F.DATA_SIZE_MASK
+                data_pos += words[i] & _DATA_SIZE_MASK
             self._read_blocks(words[first - kept[0]:stop + 1 - kept[0]],
                               data_pos, first << log, offset, end, entry,
                               pieces)
@@ -887,9 +925,9 @@ class SquashFS:
             word = _unpack_from("<H", self._read(pos, 2))[0]
             budget -= 2
             while pos < end and budget >= _IDENTITY_TAIL_MIN + 6:
-                size = word & F.METADATA_SIZE_MASK
+                size = word & _METADATA_SIZE_MASK
                 nxt = pos + 2 + size
-                if size == 0 or size > F.METADATA_SIZE or nxt > end:
+                if size == 0 or size > _METADATA_SIZE or nxt > end:
                     raise _errors().MetadataHeaderError(
                         "metadata header 0x%04x at 0x%x:"
                         " bad size" % (word, pos))
@@ -956,7 +994,7 @@ class SquashFS:
             k = index - i
             words, pos, off = self._list_words(k, pos, off, low, high)
             for w in words:
-                data_pos += w & F.DATA_SIZE_MASK
+                data_pos += w & _DATA_SIZE_MASK
             i += len(words)
         f.cur_index = i
         f.cur_data = data_pos
@@ -990,11 +1028,11 @@ class SquashFS:
                                     min(entry.size - block_start, bs), entry)
             lo = offset - block_start if offset > block_start else 0
             pieces.append(bytes(data[lo:end - block_start]))
-            if word & F.DATA_SIZE_MASK:     # (a sparse block is not kept)
+            if word & _DATA_SIZE_MASK:     # (a sparse block is not kept)
                 # read() serves more of this block without the block list
                 self._kept_file = entry.loc
                 self._kept_index = block_start >> self.block_log
-            pos += word & F.DATA_SIZE_MASK
+            pos += word & _DATA_SIZE_MASK
             block_start += bs
         return pos
 
@@ -1030,14 +1068,14 @@ class SquashFS:
             raise _errors().OutOfRangeError(
                 "%s: block size word 0x%x has reserved "
                 "bits" % (what, word))
-        stored = word & F.DATA_SIZE_MASK
+        stored = word & _DATA_SIZE_MASK
         if stored == 0 or stored > self.block_size:
             raise _errors().OutOfRangeError(
                 "%s: block of %d bytes (block size %d)"
                 % (what, stored, self.block_size))
         if _KEPT_BUFFERS:
             buf = self._block_buf
-            if self.block_size <= F.METADATA_SIZE:
+            if self.block_size <= _METADATA_SIZE:
                 # Into a metadata buffer (the cache's least recent block
                 # gives it up), where the next metadata block read takes it
                 # back: no buffer of its own, allocated late in a heap an
@@ -1050,7 +1088,7 @@ class SquashFS:
                 # one byte more: inflate_into refuses a block filling it
                 buf = self._block_buf = bytearray(self.block_size + 1)
             data = memoryview(buf)
-            if word & F.DATA_UNCOMPRESSED:
+            if word & _DATA_UNCOMPRESSED:
                 self._read(pos, stored, data[:stored])
                 n = stored
             else:
@@ -1064,7 +1102,7 @@ class SquashFS:
             self._kept = data
             return data
         raw = self._read(pos, stored)
-        if word & F.DATA_UNCOMPRESSED:
+        if word & _DATA_UNCOMPRESSED:
             data = raw
         else:
             data = self._inflate(raw, self.block_size)
@@ -1077,7 +1115,7 @@ class SquashFS:
         return data
 
     def _data_block(self, pos, word, expected, entry):
-        if word & F.DATA_SIZE_MASK == 0:
+        if word & _DATA_SIZE_MASK == 0:
             if word >> _DATA_RESERVED_SHIFT:
                 raise _errors().OutOfRangeError(
                     "%s: block size word 0x%x has reserved "
@@ -1093,7 +1131,7 @@ class SquashFS:
 
     def _tail(self, f, expected, entry):
         """The file's last `expected` bytes, from its fragment block."""
-        if f.fragment == F.FRAGMENT_NONE:
+        if f.fragment == _FRAGMENT_NONE:
             raise _errors().OutOfRangeError(
                 "%s: block list shorter than the file"
                 % entry.name)
