@@ -96,3 +96,18 @@ def test_micropython_reads_without_the_format_module(tmp_path, mpy):
               args=[image])
     assert out.split("\n")[:2] == ["b'layout\\n' 350 gzip", "[]"], out
     assert os.path.getsize(image) > 96
+
+
+def test_each_error_kind_names_its_class():
+    from ovl import squashfs_errors
+    kinds = sorted((value, name) for name, value in vars(S).items()
+                   if name.startswith("_E_"))
+    # one const per class, numbered as KINDS lists them
+    assert [v for v, _ in kinds] == list(range(len(squashfs_errors.KINDS)))
+    assert len(kinds) == 12
+    for value, name in kinds:
+        words = name[3:].split("_")
+        expected = "".join(w.capitalize() for w in words) + "Error"
+        assert squashfs_errors.KINDS[value].__name__ == expected, name
+    raised = S._error(S._E_BAD_INODE, "why")
+    assert isinstance(raised, S.CorruptImageError) and str(raised) == "why"

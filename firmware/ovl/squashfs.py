@@ -66,13 +66,30 @@ _TYPE_TO_S_IF = (0, S_IFDIR, S_IFREG, S_IFLNK, paths.S_IFBLK, paths.S_IFCHR,
 _unpack_from = struct.unpack_from
 
 
-def _errors():
-    """ovl.squashfs_errors, where the reader's exception classes live.
-    Imported at the first failure (or when a caller names one, through
+def _error(kind, message):
+    """The reader's exception `kind` (an `_E_` const below: its class's
+    index in ovl.squashfs_errors.KINDS) with `message`.  That module is
+    imported at the first failure (or when a caller names a class, through
     __getattr__ below), so a board whose image is sound keeps none of the
-    13 classes (about 240 B of heap each)."""
+    13 classes (about 240 B of heap each), nor their names."""
     from ovl import squashfs_errors
-    return squashfs_errors
+    return squashfs_errors.KINDS[kind](message)
+
+
+# The classes _error raises, by their index in squashfs_errors.KINDS
+# (`_E_BAD_INODE`: BadInodeError; tests/test_squashfs_layout.py checks each)
+_E_BAD_MAGIC = const(0)
+_E_BAD_SUPERBLOCK = const(1)
+_E_TRUNCATED_IMAGE = const(2)
+_E_METADATA_HEADER = const(3)
+_E_OUT_OF_RANGE = const(4)
+_E_BAD_INODE = const(5)
+_E_BAD_DIRECTORY = const(6)
+_E_DIRECTORY_LOOP = const(7)
+_E_DECOMPRESSION = const(8)
+_E_DECOMPRESSION_BOMB = const(9)
+_E_UNSUPPORTED_COMPRESSOR = const(10)
+_E_BLOCK_SIZE_LIMIT = const(11)
 
 
 def __getattr__(name):
@@ -80,7 +97,8 @@ def __getattr__(name):
     # other missing name (getattr(module, "__path__", None) ...) imports
     # nothing
     if name.endswith("Error"):
-        return getattr(_errors(), name)
+        from ovl import squashfs_errors
+        return getattr(squashfs_errors, name)
     raise AttributeError(name)
 
 
@@ -161,7 +179,7 @@ def _body_format(itype, ref):
     """The struct format of an inode body of type itype (its size:
     _BODY_SIZES[itype])."""
     if not 0 < itype < len(_INODE_BODIES):
-        raise _errors().BadInodeError(
+        raise _error(_E_BAD_INODE, 
             "inode 0x%x has unknown type %d" % (ref, itype))
     return _INODE_BODIES[itype]
 
@@ -171,7 +189,7 @@ def _decode_name(raw):
         try:
             return str(raw, "utf-8")
         except UnicodeError:
-            raise _errors().BadDirectoryError("name %r is not UTF-8" % (raw,))
+            raise _error(_E_BAD_DIRECTORY, "name %r is not UTF-8" % (raw,))
     return raw.decode("utf-8", "surrogateescape")
 
 
@@ -179,9 +197,9 @@ def _inflate_error(e, limit, name="gzip"):
     """The reader's exception for the ValueError `e` of compat.inflate (or
     of inflate_xz, inflate_lzma: the compressor `name`)."""
     if "exceeds" in str(e):
-        return _errors().DecompressionBombError(
+        return _error(_E_DECOMPRESSION_BOMB, 
             "block inflates beyond %d bytes" % limit)
-    return _errors().DecompressionError("%s block: %s" % (name, e))
+    return _error(_E_DECOMPRESSION, "%s block: %s" % (name, e))
 
 
 class SquashFS:
@@ -189,9 +207,9 @@ class SquashFS:
 
     cache_blocks: how many decompressed 8 KiB metadata blocks to keep
     (MicroPython: 1, each 8 KiB of heap from the open on; CPython 16).  On
-    MicroPython a listing is read from a copy of its bytes (_window), so a directory
-    walk, which reads each child's inode from the other table, does not
-    inflate a block per entry with one.
+    MicroPython a listing is read from a copy of its bytes (_window), so a
+    directory walk, which reads each child's inode from the other table,
+    does not inflate a block per entry with one.
     max_block_size: refuse (BlockSizeLimitError) an image whose data blocks
     are larger, at open rather than with a MemoryError at the first read
     (a board's lower_block_size).
@@ -225,26 +243,26 @@ class SquashFS:
                 self._free.append(bytearray(_METADATA_SIZE + 1))
         self._read_superblock()
         if max_block_size is not None and self.block_size > max_block_size:
-            raise _errors().BlockSizeLimitError(
+            raise _error(_E_BLOCK_SIZE_LIMIT, 
                 "lower image has %d KiB blocks, over this board's limit of "
                 "%d KiB: rebuild it with `ovl mkimage --board` (or -b %dK)"
                 % (self.block_size >> 10, max_block_size >> 10,
                    max_block_size >> 10))
         self.root = self._inode(self.root_inode, "")
         if self.root.mode & S_IFMT != S_IFDIR:
-            raise _errors().BadInodeError("root inode is not a directory")
+            raise _error(_E_BAD_INODE, "root inode is not a directory")
 
     # -- superblock ---------------------------------------------------------
 
     def _read_superblock(self):
         size = self._src.size
         if size < _SUPERBLOCK_SIZE:
-            raise _errors().TruncatedImageError(
+            raise _error(_E_TRUNCATED_IMAGE, 
                 "image of %d bytes is shorter than a "
                 "superblock" % size)
         raw = self._src.read(0, _SUPERBLOCK_SIZE)
         if len(raw) != _SUPERBLOCK_SIZE:
-            raise _errors().TruncatedImageError("short read of the superblock")
+            raise _error(_E_TRUNCATED_IMAGE, "short read of the superblock")
         # The fields in SUPERBLOCK's order, as locals: a dict of them
         # would keep each field's name as a string constant on a board.
         (magic, inodes, _mkfs_time, block_size, fragments, compression, log,
@@ -252,25 +270,25 @@ class SquashFS:
          itab, dtab, fragment_start, lookup_start) = _unpack_from(
             "<IIIIIHHHHHHQQQQQQQQ", raw)
         if magic != _MAGIC:
-            raise _errors().BadMagicError(
+            raise _error(_E_BAD_MAGIC, 
                 "bad magic 0x%08x (not a SquashFS image)" % magic)
         if (major, minor) != (_VERSION_MAJOR, _VERSION_MINOR):
-            raise _errors().BadSuperblockError(
+            raise _error(_E_BAD_SUPERBLOCK, 
                 "SquashFS version %d.%d, only 4.0 is read" % (major, minor))
         if (log < _MIN_BLOCK_LOG or log > _MAX_BLOCK_LOG
                 or block_size != 1 << log):
-            raise _errors().BadSuperblockError(
+            raise _error(_E_BAD_SUPERBLOCK, 
                 "block size %d / log %d out of range" % (block_size, log))
         if used > size:
-            raise _errors().TruncatedImageError(
+            raise _error(_E_TRUNCATED_IMAGE, 
                 "image is %d bytes but the superblock "
                 "says %d are used" % (size, used))
         if used < _SUPERBLOCK_SIZE:
-            raise _errors().BadSuperblockError(
+            raise _error(_E_BAD_SUPERBLOCK, 
                 "bytes_used %d is smaller than the "
                 "superblock" % used)
         if not (_SUPERBLOCK_SIZE <= itab < dtab < used):
-            raise _errors().BadSuperblockError(
+            raise _error(_E_BAD_SUPERBLOCK, 
                 "inode/directory table offsets out of "
                 "order")
         # The directory table runs up to the first of the later tables (an
@@ -280,7 +298,7 @@ class SquashFS:
             if dtab < start < dir_end:
                 dir_end = start
         if no_ids == 0:
-            raise _errors().BadSuperblockError("id table is empty")
+            raise _error(_E_BAD_SUPERBLOCK, "id table is empty")
         # the lookup tables' indexes (a table of no fragments has none; an
         # absent one's TABLE_ABSENT lies past the image's end)
         for what, count, start, entry_size in (
@@ -290,11 +308,11 @@ class SquashFS:
             nblocks = (count * entry_size + _METADATA_SIZE
                        - 1) // _METADATA_SIZE
             if count and (start < dtab or start + 8 * nblocks > used):
-                raise _errors().BadSuperblockError(
+                raise _error(_E_BAD_SUPERBLOCK, 
                     "%s table index out of range" % what)
         # root: metadata block (from the table start) << 16 | offset in it
         if itab + (root >> 16) >= dtab or root & 0xFFFF >= _METADATA_SIZE:
-            raise _errors().BadSuperblockError(
+            raise _error(_E_BAD_SUPERBLOCK, 
                 "root inode reference out of range")
         self._ids_count = no_ids
         self._id_index = id_start
@@ -312,7 +330,7 @@ class SquashFS:
         # COMPRESSION_NAMES, indexed by compressor id
         names = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
         if not 0 < compression < len(names):
-            raise _errors().BadSuperblockError(
+            raise _error(_E_BAD_SUPERBLOCK, 
                 "unknown compressor id %d" % compression)
         # inflate(data, limit) on CPython; MicroPython inflates gzip blocks
         # into kept buffers (compat.inflate_into) and has no other
@@ -321,7 +339,7 @@ class SquashFS:
         if not _KEPT_BUFFERS:
             self._inflate = _cpython.decompressor(compression)
         elif compression != _COMP_ZLIB:
-            raise _errors().UnsupportedCompressorError(
+            raise _error(_E_UNSUPPORTED_COMPRESSOR, 
                 "image uses the %s compressor, which MicroPython cannot "
                 "decompress" % names[compression])
         self.compression = names[compression]
@@ -344,7 +362,7 @@ class SquashFS:
         """n bytes at pos; with `into` (a writable buffer of n bytes), read
         into it (the source's readinto, if it has one)."""
         if pos < 0 or n < 0 or pos + n > self.bytes_used:
-            raise _errors().OutOfRangeError(
+            raise _error(_E_OUT_OF_RANGE, 
                 "read of %d bytes at 0x%x beyond image end "
                 "0x%x" % (n, pos, self.bytes_used))
         if into is not None:
@@ -356,7 +374,7 @@ class SquashFS:
             return into
         data = self._src.read(pos, n)
         if len(data) != n:
-            raise _errors().TruncatedImageError("short read at 0x%x" % pos)
+            raise _error(_E_TRUNCATED_IMAGE, "short read at 0x%x" % pos)
         return data
 
     # -- metadata -----------------------------------------------------------
@@ -374,7 +392,7 @@ class SquashFS:
                 cache.insert(0, item)
                 return item[1], item[2]
         if pos < low or pos + 2 > high:
-            raise _errors().OutOfRangeError(
+            raise _error(_E_OUT_OF_RANGE, 
                 "metadata block at 0x%x outside its table "
                 "[0x%x, 0x%x)" % (pos, low, high))
         if len(cache) >= self._cache_limit:
@@ -384,7 +402,7 @@ class SquashFS:
         word = _unpack_from("<H", self._read(pos, 2))[0]
         size = word & _METADATA_SIZE_MASK
         if size == 0 or size > _METADATA_SIZE or pos + 2 + size > high:
-            raise _errors().MetadataHeaderError(
+            raise _error(_E_METADATA_HEADER, 
                 "metadata header 0x%04x at 0x%x: bad "
                 "size" % (word, pos))
         if _KEPT_BUFFERS:
@@ -414,7 +432,7 @@ class SquashFS:
             if not word & _METADATA_UNCOMPRESSED:
                 data = self._inflate(data, _METADATA_SIZE)
         if not data:
-            raise _errors().MetadataHeaderError(
+            raise _error(_E_METADATA_HEADER, 
                 "metadata block at 0x%x is empty"
                 % pos)
         item = [pos, data, pos + 2 + size]
@@ -443,7 +461,7 @@ class SquashFS:
             data, nxt = self._meta_block(pos, low, high)
             if off >= len(data):
                 if len(data) != _METADATA_SIZE:
-                    raise _errors().OutOfRangeError(
+                    raise _error(_E_OUT_OF_RANGE, 
                         "offset %d past a %d-byte metadata "
                         "block at 0x%x"
                         % (off, len(data), pos))
@@ -475,7 +493,7 @@ class SquashFS:
         value = self._ids.get(index)
         if value is None:
             if index >= self._ids_count:
-                raise _errors().OutOfRangeError(
+                raise _error(_E_OUT_OF_RANGE, 
                     "id index %d beyond the %d ids"
                     % (index, self._ids_count))
             raw = self._table_entry(self._id_index, index, 4)
@@ -491,7 +509,7 @@ class SquashFS:
             return self._last_fragment[1], self._last_fragment[2]
         count = self._fragment_count
         if index >= count:
-            raise _errors().OutOfRangeError(
+            raise _error(_E_OUT_OF_RANGE, 
                 "fragment %d beyond the %d fragments"
                 % (index, count))
         raw = self._table_entry(self._fragment_index, index, 16)
@@ -508,7 +526,7 @@ class SquashFS:
         high = self.directory_table_start
         pos = low + block
         if pos >= high or off >= _METADATA_SIZE:
-            raise _errors().OutOfRangeError(
+            raise _error(_E_OUT_OF_RANGE, 
                 "inode reference 0x%x outside the inode "
                 "table" % ref)
         cache = self._cache
@@ -554,7 +572,7 @@ class SquashFS:
             else:
                 nblocks = size >> self.block_log
                 if frag_offset >= bs:
-                    raise _errors().BadInodeError(
+                    raise _error(_E_BAD_INODE, 
                         "inode %d: fragment offset %d beyond "
                         "block size" % (ino, frag_offset))
             loc = _Loc(ref, pos, off)
@@ -572,7 +590,7 @@ class SquashFS:
             else:
                 nlink, size, start_block, parent, icount, doff, _x = body
             if doff >= _METADATA_SIZE:
-                raise _errors().BadInodeError(
+                raise _error(_E_BAD_INODE, 
                     "inode %d: listing offset %d out of range"
                     % (ino, doff))
             listing = size - _DIR_SIZE_EXTRA if size >= 4 else 0
@@ -585,7 +603,7 @@ class SquashFS:
         elif kind == _SYMLINK_TYPE:
             nlink, size = body
             if size > _MAX_SYMLINK:
-                raise _errors().BadInodeError(
+                raise _error(_E_BAD_INODE, 
                     "inode %d: symlink of %d bytes" % (ino, size))
             loc = _Loc(ref, pos, off)
         elif kind == _BLKDEV_TYPE or kind == _CHRDEV_TYPE:
@@ -652,7 +670,7 @@ class SquashFS:
         last = True         # ... and whether it reaches the listing's end
         while consumed < total:
             if consumed + _DIR_HEADER_SIZE > total:
-                raise _errors().BadDirectoryError(
+                raise _error(_E_BAD_DIRECTORY, 
                     "listing ends inside a run header")
             if pos != win_pos or (off + _DIR_HEADER_SIZE > end
                                   and not last):
@@ -668,13 +686,13 @@ class SquashFS:
             consumed += _DIR_HEADER_SIZE
             count, start_block, base_ino = head
             if count >= _DIR_RUN_MAX:
-                raise _errors().BadDirectoryError(
+                raise _error(_E_BAD_DIRECTORY, 
                     "directory run of %d entries (max %d)"
                     % (count + 1, _DIR_RUN_MAX))
             for _ in range(count + 1):
                 rest = total - consumed
                 if rest < _DIR_ENTRY_SIZE:
-                    raise _errors().BadDirectoryError(
+                    raise _error(_E_BAD_DIRECTORY, 
                         "listing ends inside an entry")
                 # the entry and the longest name it can have
                 need = 8 + _NAME_MAX if rest > 8 + _NAME_MAX else rest
@@ -699,7 +717,7 @@ class SquashFS:
                     nsize += 1
                 consumed += _DIR_ENTRY_SIZE + nsize
                 if nsize > _NAME_MAX or consumed > total:
-                    raise _errors().BadDirectoryError(
+                    raise _error(_E_BAD_DIRECTORY, 
                         "entry name of %d bytes overruns "
                         "the listing" % nsize)
                 if raw is None:     # the name crosses into the next block
@@ -708,10 +726,10 @@ class SquashFS:
                 # 47 is "/": an int operand makes `in` a plain byte
                 # search (a bytes one costs CPython a caught TypeError).
                 if 47 in raw or 0 in raw or raw == b"." or raw == b"..":
-                    raise _errors().BadDirectoryError(
+                    raise _error(_E_BAD_DIRECTORY, 
                         "illegal name %r" % (raw,))
                 if prev is not None and raw <= prev:
-                    raise _errors().BadDirectoryError(
+                    raise _error(_E_BAD_DIRECTORY, 
                         "listing not sorted at %r"
                         % (raw,))
                 prev = raw
@@ -738,14 +756,14 @@ class SquashFS:
                 index, start_block, nsize = head
                 nsize += 1
                 if nsize > _NAME_MAX:
-                    raise _errors().BadDirectoryError(
+                    raise _error(_E_BAD_DIRECTORY, 
                         "index name of %d bytes" % nsize)
                 first, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low,
                                                      high)
                 if first > target:
                     break
                 if index >= d.listing_size or index < consumed:
-                    raise _errors().BadDirectoryError(
+                    raise _error(_E_BAD_DIRECTORY, 
                         "directory index offset %d out "
                         "of range" % index)
                 pos = self.directory_table_start + start_block
@@ -762,16 +780,16 @@ class SquashFS:
         """The Entry a listing entry points at, checked against it."""
         child = self._inode(ref, _decode_name(raw) if name is None else name)
         if child.ino != ino:
-            raise _errors().BadDirectoryError(
+            raise _error(_E_BAD_DIRECTORY, 
                 "entry %r says inode %d, inode says %d"
                 % (raw, ino, child.ino))
         if etype >= len(_TYPE_TO_S_IF) or \
                 _TYPE_TO_S_IF[etype] != child.mode & S_IFMT:
-            raise _errors().BadDirectoryError(
+            raise _error(_E_BAD_DIRECTORY, 
                 "entry %r type %d does not match its inode"
                 % (raw, etype))
         if ref == d.ref:
-            raise _errors().DirectoryLoopError(
+            raise _error(_E_DIRECTORY_LOOP, 
                 "directory %r contains itself" % (raw,))
         return child
 
@@ -928,7 +946,7 @@ class SquashFS:
                 size = word & _METADATA_SIZE_MASK
                 nxt = pos + 2 + size
                 if size == 0 or size > _METADATA_SIZE or nxt > end:
-                    raise _errors().MetadataHeaderError(
+                    raise _error(_E_METADATA_HEADER, 
                         "metadata header 0x%04x at 0x%x:"
                         " bad size" % (word, pos))
                 # The block's last bytes and the next block's header (the
@@ -966,7 +984,7 @@ class SquashFS:
             yield child_path, child
             if child.mode & S_IFMT == S_IFDIR:
                 if child.loc.ref in ancestors:
-                    raise _errors().DirectoryLoopError(
+                    raise _error(_E_DIRECTORY_LOOP, 
                         "%s is its own ancestor"
                         % child_path)
                 ancestors.append(child.loc.ref)
@@ -1065,12 +1083,12 @@ class SquashFS:
             # order; MicroPython keeps one block, so order is moot).
             del self._frags[next(iter(self._frags))]   # likewise
         if word >> _DATA_RESERVED_SHIFT:
-            raise _errors().OutOfRangeError(
+            raise _error(_E_OUT_OF_RANGE, 
                 "%s: block size word 0x%x has reserved "
                 "bits" % (what, word))
         stored = word & _DATA_SIZE_MASK
         if stored == 0 or stored > self.block_size:
-            raise _errors().OutOfRangeError(
+            raise _error(_E_OUT_OF_RANGE, 
                 "%s: block of %d bytes (block size %d)"
                 % (what, stored, self.block_size))
         if _KEPT_BUFFERS:
@@ -1117,13 +1135,13 @@ class SquashFS:
     def _data_block(self, pos, word, expected, entry):
         if word & _DATA_SIZE_MASK == 0:
             if word >> _DATA_RESERVED_SHIFT:
-                raise _errors().OutOfRangeError(
+                raise _error(_E_OUT_OF_RANGE, 
                     "%s: block size word 0x%x has reserved "
                     "bits" % (entry.name, word))
             return bytes(expected)          # sparse block
         data = self._load_block(pos, word, entry.name, 0)
         if len(data) != expected:
-            raise _errors().OutOfRangeError(
+            raise _error(_E_OUT_OF_RANGE, 
                 "%s: block at 0x%x holds %d bytes, %d "
                 "expected" % (entry.name, pos, len(data),
                               expected))
@@ -1132,7 +1150,7 @@ class SquashFS:
     def _tail(self, f, expected, entry):
         """The file's last `expected` bytes, from its fragment block."""
         if f.fragment == _FRAGMENT_NONE:
-            raise _errors().OutOfRangeError(
+            raise _error(_E_OUT_OF_RANGE, 
                 "%s: block list shorter than the file"
                 % entry.name)
         pos, word = self._fragment(f.fragment)
@@ -1146,7 +1164,7 @@ class SquashFS:
             self._frag_newest = pos
         start = f.frag_offset
         if start + expected > len(data):
-            raise _errors().OutOfRangeError(
+            raise _error(_E_OUT_OF_RANGE, 
                 "%s: tail %d+%d beyond its %d-byte fragment"
                 % (entry.name, start, expected, len(data)))
         if _KEPT_BUFFERS:

@@ -27,7 +27,8 @@ def decompressor(compression):
     elif compression == F.COMP_LZMA:
         inflate = compat.inflate_lzma
     else:
-        raise S._errors().UnsupportedCompressorError(
+        from ovl.squashfs_errors import UnsupportedCompressorError
+        raise UnsupportedCompressorError(
             "image uses the %s compressor, which this Python cannot "
             "decompress" % name)
 
@@ -139,7 +140,8 @@ def read_blocks(self, words, pos, block_start, offset, end, entry, pieces):
                 i += 1
     except ValueError as e:
         from ovl import squashfs as S
-        if isinstance(e, S._errors().CorruptImageError):
+        from ovl.squashfs_errors import CorruptImageError
+        if isinstance(e, CorruptImageError):
             raise
         raise S._inflate_error(e, bs)
     finally:

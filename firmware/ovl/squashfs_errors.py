@@ -62,3 +62,13 @@ class BlockSizeLimitError(ValueError):
     """The image is valid but its data blocks are larger than the limit the
     caller (a board's lower_block_size) allows: reading it would need more
     RAM per block than the board has."""
+
+
+# Indexed by ovl.squashfs's `_E_` consts: the reader names the class it
+# raises by a number, so a board interns none of these names until one is
+# raised.
+KINDS = (BadMagicError, BadSuperblockError, TruncatedImageError,
+         MetadataHeaderError, OutOfRangeError, BadInodeError,
+         BadDirectoryError, DirectoryLoopError, DecompressionError,
+         DecompressionBombError, UnsupportedCompressorError,
+         BlockSizeLimitError)
