@@ -175,13 +175,13 @@ IDENTITY_READ_LIMIT = 4096 - _SUPERBLOCK_SIZE
 _IDENTITY_TAIL_MIN = const(1024)  # image-end bytes hashed after a long walk
 
 
-def _body_format(itype, ref):
-    """The struct format of an inode body of type itype (its size:
-    _BODY_SIZES[itype])."""
-    if not 0 < itype < len(_INODE_BODIES):
-        raise _error(_E_BAD_INODE, 
-            "inode 0x%x has unknown type %d" % (ref, itype))
-    return _INODE_BODIES[itype]
+def _body_format(kind, ref):
+    """The struct format of an inode body of type kind (its size:
+    _BODY_SIZES[kind])."""
+    if not 0 < kind < len(_INODE_BODIES):
+        raise _error(_E_BAD_INODE,
+            "inode 0x%x has unknown type %d" % (ref, kind))
+    return _INODE_BODIES[kind]
 
 
 def _decode_name(raw):
@@ -197,7 +197,7 @@ def _inflate_error(e, limit, name="gzip"):
     """The reader's exception for the ValueError `e` of compat.inflate (or
     of inflate_xz, inflate_lzma: the compressor `name`)."""
     if "exceeds" in str(e):
-        return _error(_E_DECOMPRESSION_BOMB, 
+        return _error(_E_DECOMPRESSION_BOMB,
             "block inflates beyond %d bytes" % limit)
     return _error(_E_DECOMPRESSION, "%s block: %s" % (name, e))
 
@@ -243,7 +243,7 @@ class SquashFS:
                 self._free.append(bytearray(_METADATA_SIZE + 1))
         self._read_superblock()
         if max_block_size is not None and self.block_size > max_block_size:
-            raise _error(_E_BLOCK_SIZE_LIMIT, 
+            raise _error(_E_BLOCK_SIZE_LIMIT,
                 "lower image has %d KiB blocks, over this board's limit of "
                 "%d KiB: rebuild it with `ovl mkimage --board` (or -b %dK)"
                 % (self.block_size >> 10, max_block_size >> 10,
@@ -257,7 +257,7 @@ class SquashFS:
     def _read_superblock(self):
         size = self._src.size
         if size < _SUPERBLOCK_SIZE:
-            raise _error(_E_TRUNCATED_IMAGE, 
+            raise _error(_E_TRUNCATED_IMAGE,
                 "image of %d bytes is shorter than a "
                 "superblock" % size)
         raw = self._src.read(0, _SUPERBLOCK_SIZE)
@@ -270,25 +270,25 @@ class SquashFS:
          itab, dtab, fragment_start, lookup_start) = _unpack_from(
             "<IIIIIHHHHHHQQQQQQQQ", raw)
         if magic != _MAGIC:
-            raise _error(_E_BAD_MAGIC, 
+            raise _error(_E_BAD_MAGIC,
                 "bad magic 0x%08x (not a SquashFS image)" % magic)
         if (major, minor) != (_VERSION_MAJOR, _VERSION_MINOR):
-            raise _error(_E_BAD_SUPERBLOCK, 
+            raise _error(_E_BAD_SUPERBLOCK,
                 "SquashFS version %d.%d, only 4.0 is read" % (major, minor))
         if (log < _MIN_BLOCK_LOG or log > _MAX_BLOCK_LOG
                 or block_size != 1 << log):
-            raise _error(_E_BAD_SUPERBLOCK, 
+            raise _error(_E_BAD_SUPERBLOCK,
                 "block size %d / log %d out of range" % (block_size, log))
         if used > size:
-            raise _error(_E_TRUNCATED_IMAGE, 
+            raise _error(_E_TRUNCATED_IMAGE,
                 "image is %d bytes but the superblock "
                 "says %d are used" % (size, used))
         if used < _SUPERBLOCK_SIZE:
-            raise _error(_E_BAD_SUPERBLOCK, 
+            raise _error(_E_BAD_SUPERBLOCK,
                 "bytes_used %d is smaller than the "
                 "superblock" % used)
         if not (_SUPERBLOCK_SIZE <= itab < dtab < used):
-            raise _error(_E_BAD_SUPERBLOCK, 
+            raise _error(_E_BAD_SUPERBLOCK,
                 "inode/directory table offsets out of "
                 "order")
         # The directory table runs up to the first of the later tables (an
@@ -308,11 +308,11 @@ class SquashFS:
             nblocks = (count * entry_size + _METADATA_SIZE
                        - 1) // _METADATA_SIZE
             if count and (start < dtab or start + 8 * nblocks > used):
-                raise _error(_E_BAD_SUPERBLOCK, 
+                raise _error(_E_BAD_SUPERBLOCK,
                     "%s table index out of range" % what)
         # root: metadata block (from the table start) << 16 | offset in it
         if itab + (root >> 16) >= dtab or root & 0xFFFF >= _METADATA_SIZE:
-            raise _error(_E_BAD_SUPERBLOCK, 
+            raise _error(_E_BAD_SUPERBLOCK,
                 "root inode reference out of range")
         self._ids_count = no_ids
         self._id_index = id_start
@@ -330,7 +330,7 @@ class SquashFS:
         # COMPRESSION_NAMES, indexed by compressor id
         names = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
         if not 0 < compression < len(names):
-            raise _error(_E_BAD_SUPERBLOCK, 
+            raise _error(_E_BAD_SUPERBLOCK,
                 "unknown compressor id %d" % compression)
         # inflate(data, limit) on CPython; MicroPython inflates gzip blocks
         # into kept buffers (compat.inflate_into) and has no other
@@ -339,7 +339,7 @@ class SquashFS:
         if not _KEPT_BUFFERS:
             self._inflate = _cpython.decompressor(compression)
         elif compression != _COMP_ZLIB:
-            raise _error(_E_UNSUPPORTED_COMPRESSOR, 
+            raise _error(_E_UNSUPPORTED_COMPRESSOR,
                 "image uses the %s compressor, which MicroPython cannot "
                 "decompress" % names[compression])
         self.compression = names[compression]
@@ -358,20 +358,20 @@ class SquashFS:
 
     # -- raw reads ----------------------------------------------------------
 
-    def _read(self, pos, n, into=None):
-        """n bytes at pos; with `into` (a writable buffer of n bytes), read
+    def _read(self, pos, n, buf=None):
+        """n bytes at pos; with `buf` (a writable buffer of n bytes), read
         into it (the source's readinto, if it has one)."""
         if pos < 0 or n < 0 or pos + n > self.bytes_used:
-            raise _error(_E_OUT_OF_RANGE, 
+            raise _error(_E_OUT_OF_RANGE,
                 "read of %d bytes at 0x%x beyond image end "
                 "0x%x" % (n, pos, self.bytes_used))
-        if into is not None:
+        if buf is not None:
             readinto = getattr(self._src, "readinto", None)
             if readinto is not None:
-                readinto(pos, into)
-                return into
-            into[:] = self._read(pos, n)
-            return into
+                readinto(pos, buf)
+                return buf
+            buf[:] = self._read(pos, n)
+            return buf
         data = self._src.read(pos, n)
         if len(data) != n:
             raise _error(_E_TRUNCATED_IMAGE, "short read at 0x%x" % pos)
@@ -379,7 +379,7 @@ class SquashFS:
 
     # -- metadata -----------------------------------------------------------
 
-    def _meta_block(self, pos, low, high):
+    def _meta_block(self, pos, start, stop):
         """(data, next_pos) of the metadata block whose header is at pos."""
         cache = self._cache
         if cache and cache[0][0] == pos:
@@ -391,18 +391,18 @@ class SquashFS:
                 del cache[i]
                 cache.insert(0, item)
                 return item[1], item[2]
-        if pos < low or pos + 2 > high:
-            raise _error(_E_OUT_OF_RANGE, 
+        if pos < start or pos + 2 > stop:
+            raise _error(_E_OUT_OF_RANGE,
                 "metadata block at 0x%x outside its table "
-                "[0x%x, 0x%x)" % (pos, low, high))
+                "[0x%x, 0x%x)" % (pos, start, stop))
         if len(cache) >= self._cache_limit:
             old = cache.pop()       # before inflating: lowers the peak
             if _KEPT_BUFFERS:
                 self._free.append(old[3])   # its buffer takes the new block
         word = _unpack_from("<H", self._read(pos, 2))[0]
         size = word & _METADATA_SIZE_MASK
-        if size == 0 or size > _METADATA_SIZE or pos + 2 + size > high:
-            raise _error(_E_METADATA_HEADER, 
+        if size == 0 or size > _METADATA_SIZE or pos + 2 + size > stop:
+            raise _error(_E_METADATA_HEADER,
                 "metadata header 0x%04x at 0x%x: bad "
                 "size" % (word, pos))
         if _KEPT_BUFFERS:
@@ -432,7 +432,7 @@ class SquashFS:
             if not word & _METADATA_UNCOMPRESSED:
                 data = self._inflate(data, _METADATA_SIZE)
         if not data:
-            raise _error(_E_METADATA_HEADER, 
+            raise _error(_E_METADATA_HEADER,
                 "metadata block at 0x%x is empty"
                 % pos)
         item = [pos, data, pos + 2 + size]
@@ -441,27 +441,27 @@ class SquashFS:
         cache.insert(0, item)
         return data, item[2]
 
-    def _meta_unpack(self, fmt, n, pos, off, low, high):
+    def _meta_unpack(self, fmt, n, pos, off, start, stop):
         """Unpack n bytes at (block pos, offset) of a metadata stream.
 
         Returns (values, pos, off) with the position after the bytes.
         """
-        data, _ = self._meta_block(pos, low, high)
+        data, _ = self._meta_block(pos, start, stop)
         if off + n <= len(data):
             return _unpack_from(fmt, data, off), pos, off + n
         # spanning blocks, or starting in a later one
-        raw, pos, off = self._meta_bytes(n, pos, off, low, high)
+        raw, pos, off = self._meta_bytes(n, pos, off, start, stop)
         return _unpack_from(fmt, raw), pos, off
 
-    def _meta_bytes(self, n, pos, off, low, high):
+    def _meta_bytes(self, n, pos, off, start, stop):
         """n raw bytes at (pos, off) of a metadata stream, possibly spanning
         blocks; returns (bytes, pos, off)."""
         pieces = []
         while n > 0:
-            data, nxt = self._meta_block(pos, low, high)
+            data, nxt = self._meta_block(pos, start, stop)
             if off >= len(data):
                 if len(data) != _METADATA_SIZE:
-                    raise _error(_E_OUT_OF_RANGE, 
+                    raise _error(_E_OUT_OF_RANGE,
                         "offset %d past a %d-byte metadata "
                         "block at 0x%x"
                         % (off, len(data), pos))
@@ -474,26 +474,26 @@ class SquashFS:
             n -= take
         return b"".join(pieces), pos, off
 
-    def _table_entry(self, index_start, i, entry_size):
+    def _table_entry(self, start, i, size):
         """Entry i of a lookup table (id, fragment) as raw bytes."""
-        per_block = _METADATA_SIZE // entry_size
-        at = index_start + 8 * (i // per_block)
+        per_block = _METADATA_SIZE // size
+        at = start + 8 * (i // per_block)
         pointer = self._pointers.get(at)
         if pointer is None:
             pointer = _unpack_from("<Q", self._read(at, 8))[0]
             if len(self._pointers) >= _MEMO_LIMIT:
                 self._pointers.clear()
             self._pointers[at] = pointer
-        raw, _, _ = self._meta_bytes(entry_size, pointer,
-                                     (i % per_block) * entry_size,
-                                     self.directory_table_start, index_start)
+        raw, _, _ = self._meta_bytes(size, pointer,
+                                     (i % per_block) * size,
+                                     self.directory_table_start, start)
         return raw
 
     def _id(self, index):
         value = self._ids.get(index)
         if value is None:
             if index >= self._ids_count:
-                raise _error(_E_OUT_OF_RANGE, 
+                raise _error(_E_OUT_OF_RANGE,
                     "id index %d beyond the %d ids"
                     % (index, self._ids_count))
             raw = self._table_entry(self._id_index, index, 4)
@@ -509,7 +509,7 @@ class SquashFS:
             return self._last_fragment[1], self._last_fragment[2]
         count = self._fragment_count
         if index >= count:
-            raise _error(_E_OUT_OF_RANGE, 
+            raise _error(_E_OUT_OF_RANGE,
                 "fragment %d beyond the %d fragments"
                 % (index, count))
         raw = self._table_entry(self._fragment_index, index, 16)
@@ -526,7 +526,7 @@ class SquashFS:
         high = self.directory_table_start
         pos = low + block
         if pos >= high or off >= _METADATA_SIZE:
-            raise _error(_E_OUT_OF_RANGE, 
+            raise _error(_E_OUT_OF_RANGE,
                 "inode reference 0x%x outside the inode "
                 "table" % ref)
         cache = self._cache
@@ -572,7 +572,7 @@ class SquashFS:
             else:
                 nblocks = size >> self.block_log
                 if frag_offset >= bs:
-                    raise _error(_E_BAD_INODE, 
+                    raise _error(_E_BAD_INODE,
                         "inode %d: fragment offset %d beyond "
                         "block size" % (ino, frag_offset))
             loc = _Loc(ref, pos, off)
@@ -590,7 +590,7 @@ class SquashFS:
             else:
                 nlink, size, start_block, parent, icount, doff, _x = body
             if doff >= _METADATA_SIZE:
-                raise _error(_E_BAD_INODE, 
+                raise _error(_E_BAD_INODE,
                     "inode %d: listing offset %d out of range"
                     % (ino, doff))
             listing = size - _DIR_SIZE_EXTRA if size >= 4 else 0
@@ -603,7 +603,7 @@ class SquashFS:
         elif kind == _SYMLINK_TYPE:
             nlink, size = body
             if size > _MAX_SYMLINK:
-                raise _error(_E_BAD_INODE, 
+                raise _error(_E_BAD_INODE,
                     "inode %d: symlink of %d bytes" % (ino, size))
             loc = _Loc(ref, pos, off)
         elif kind == _BLKDEV_TYPE or kind == _CHRDEV_TYPE:
@@ -626,19 +626,19 @@ class SquashFS:
 
     # -- directories --------------------------------------------------------
 
-    def _window(self, pos, off, rest, low, high):
+    def _window(self, pos, off, n, start, stop):
         """(bytes, base, end, last) for reading a listing from (pos, off)
-        with `rest` bytes of it left: bytes holding block pos's offsets
+        with `n` bytes of it left: bytes holding block pos's offsets
         [base, end), and whether the block holds no more of the listing
         after end.  CPython: the whole block (immutable, so it stays valid
         while the caller reads inodes).  MicroPython: a copy of at most
         _LISTING_WINDOW bytes, since the block is a view of the one kept
         buffer, which the caller's next inode read takes over."""
-        data, _ = self._meta_block(pos, low, high)
+        data, _ = self._meta_block(pos, start, stop)
         n = len(data)
         if not _KEPT_BUFFERS:
             return data, 0, n, True
-        end = off + rest
+        end = off + n
         last = True
         if end > n:
             end = n
@@ -670,7 +670,7 @@ class SquashFS:
         last = True         # ... and whether it reaches the listing's end
         while consumed < total:
             if consumed + _DIR_HEADER_SIZE > total:
-                raise _error(_E_BAD_DIRECTORY, 
+                raise _error(_E_BAD_DIRECTORY,
                     "listing ends inside a run header")
             if pos != win_pos or (off + _DIR_HEADER_SIZE > end
                                   and not last):
@@ -686,13 +686,13 @@ class SquashFS:
             consumed += _DIR_HEADER_SIZE
             count, start_block, base_ino = head
             if count >= _DIR_RUN_MAX:
-                raise _error(_E_BAD_DIRECTORY, 
+                raise _error(_E_BAD_DIRECTORY,
                     "directory run of %d entries (max %d)"
                     % (count + 1, _DIR_RUN_MAX))
             for _ in range(count + 1):
                 rest = total - consumed
                 if rest < _DIR_ENTRY_SIZE:
-                    raise _error(_E_BAD_DIRECTORY, 
+                    raise _error(_E_BAD_DIRECTORY,
                         "listing ends inside an entry")
                 # the entry and the longest name it can have
                 need = 8 + _NAME_MAX if rest > 8 + _NAME_MAX else rest
@@ -717,7 +717,7 @@ class SquashFS:
                     nsize += 1
                 consumed += _DIR_ENTRY_SIZE + nsize
                 if nsize > _NAME_MAX or consumed > total:
-                    raise _error(_E_BAD_DIRECTORY, 
+                    raise _error(_E_BAD_DIRECTORY,
                         "entry name of %d bytes overruns "
                         "the listing" % nsize)
                 if raw is None:     # the name crosses into the next block
@@ -726,10 +726,10 @@ class SquashFS:
                 # 47 is "/": an int operand makes `in` a plain byte
                 # search (a bytes one costs CPython a caught TypeError).
                 if 47 in raw or 0 in raw or raw == b"." or raw == b"..":
-                    raise _error(_E_BAD_DIRECTORY, 
+                    raise _error(_E_BAD_DIRECTORY,
                         "illegal name %r" % (raw,))
                 if prev is not None and raw <= prev:
-                    raise _error(_E_BAD_DIRECTORY, 
+                    raise _error(_E_BAD_DIRECTORY,
                         "listing not sorted at %r"
                         % (raw,))
                 prev = raw
@@ -756,14 +756,14 @@ class SquashFS:
                 index, start_block, nsize = head
                 nsize += 1
                 if nsize > _NAME_MAX:
-                    raise _error(_E_BAD_DIRECTORY, 
+                    raise _error(_E_BAD_DIRECTORY,
                         "index name of %d bytes" % nsize)
                 first, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low,
                                                      high)
                 if first > target:
                     break
                 if index >= d.listing_size or index < consumed:
-                    raise _error(_E_BAD_DIRECTORY, 
+                    raise _error(_E_BAD_DIRECTORY,
                         "directory index offset %d out "
                         "of range" % index)
                 pos = self.directory_table_start + start_block
@@ -776,20 +776,20 @@ class SquashFS:
                 return None
         return None
 
-    def _child(self, d, raw, ref, ino, etype, name=None):
+    def _child(self, d, raw, ref, ino, kind, name=None):
         """The Entry a listing entry points at, checked against it."""
         child = self._inode(ref, _decode_name(raw) if name is None else name)
         if child.ino != ino:
-            raise _error(_E_BAD_DIRECTORY, 
+            raise _error(_E_BAD_DIRECTORY,
                 "entry %r says inode %d, inode says %d"
                 % (raw, ino, child.ino))
-        if etype >= len(_TYPE_TO_S_IF) or \
-                _TYPE_TO_S_IF[etype] != child.mode & S_IFMT:
-            raise _error(_E_BAD_DIRECTORY, 
+        if kind >= len(_TYPE_TO_S_IF) or \
+                _TYPE_TO_S_IF[kind] != child.mode & S_IFMT:
+            raise _error(_E_BAD_DIRECTORY,
                 "entry %r type %d does not match its inode"
-                % (raw, etype))
+                % (raw, kind))
         if ref == d.ref:
-            raise _error(_E_DIRECTORY_LOOP, 
+            raise _error(_E_DIRECTORY_LOOP,
                 "directory %r contains itself" % (raw,))
         return child
 
@@ -946,7 +946,7 @@ class SquashFS:
                 size = word & _METADATA_SIZE_MASK
                 nxt = pos + 2 + size
                 if size == 0 or size > _METADATA_SIZE or nxt > end:
-                    raise _error(_E_METADATA_HEADER, 
+                    raise _error(_E_METADATA_HEADER,
                         "metadata header 0x%04x at 0x%x:"
                         " bad size" % (word, pos))
                 # The block's last bytes and the next block's header (the
@@ -984,7 +984,7 @@ class SquashFS:
             yield child_path, child
             if child.mode & S_IFMT == S_IFDIR:
                 if child.loc.ref in ancestors:
-                    raise _error(_E_DIRECTORY_LOOP, 
+                    raise _error(_E_DIRECTORY_LOOP,
                         "%s is its own ancestor"
                         % child_path)
                 ancestors.append(child.loc.ref)
@@ -1030,10 +1030,9 @@ class SquashFS:
         self._list_cursor = (pos, off)
         return out
 
-    def _read_blocks(self, words, pos, block_start, offset, end, entry,
-                     pieces):
+    def _read_blocks(self, words, pos, base, offset, end, entry, pieces):
         """Append file bytes [offset, end) of the blocks with size `words`,
-        the first stored at `pos` and holding file offset `block_start`, to
+        the first stored at `pos` and holding file offset `base`, to
         `pieces`; return the position after the last block.
 
         MicroPython: one block at a time, each inflated into the one kept
@@ -1043,23 +1042,24 @@ class SquashFS:
         bs = self.block_size
         for word in words:
             data = self._data_block(pos, word,
-                                    min(entry.size - block_start, bs), entry)
-            lo = offset - block_start if offset > block_start else 0
-            pieces.append(bytes(data[lo:end - block_start]))
+                                    min(entry.size - base, bs), entry)
+            lo = offset - base if offset > base else 0
+            pieces.append(bytes(data[lo:end - base]))
             if word & _DATA_SIZE_MASK:     # (a sparse block is not kept)
                 # read() serves more of this block without the block list
                 self._kept_file = entry.loc
-                self._kept_index = block_start >> self.block_log
+                self._kept_index = base >> self.block_log
             pos += word & _DATA_SIZE_MASK
-            block_start += bs
+            base += bs
         return pos
 
-    def _list_words(self, k, pos, off, low, high):
+    def _list_words(self, k, pos, off, start, stop):
         """Up to k block-size words from the block list at (pos, off)."""
-        data, _ = self._meta_block(pos, low, high)
+        data, _ = self._meta_block(pos, start, stop)
         avail = (len(data) - off) >> 2
         if avail <= 0:
-            (word,), pos, off = self._meta_unpack("<I", 4, pos, off, low, high)
+            (word,), pos, off = self._meta_unpack("<I", 4, pos, off, start,
+                                                  stop)
             return (word,), pos, off
         if k > avail:
             k = avail
@@ -1083,12 +1083,12 @@ class SquashFS:
             # order; MicroPython keeps one block, so order is moot).
             del self._frags[next(iter(self._frags))]   # likewise
         if word >> _DATA_RESERVED_SHIFT:
-            raise _error(_E_OUT_OF_RANGE, 
+            raise _error(_E_OUT_OF_RANGE,
                 "%s: block size word 0x%x has reserved "
                 "bits" % (what, word))
         stored = word & _DATA_SIZE_MASK
         if stored == 0 or stored > self.block_size:
-            raise _error(_E_OUT_OF_RANGE, 
+            raise _error(_E_OUT_OF_RANGE,
                 "%s: block of %d bytes (block size %d)"
                 % (what, stored, self.block_size))
         if _KEPT_BUFFERS:
@@ -1132,25 +1132,24 @@ class SquashFS:
             self._frag_newest = pos
         return data
 
-    def _data_block(self, pos, word, expected, entry):
+    def _data_block(self, pos, word, n, entry):
         if word & _DATA_SIZE_MASK == 0:
             if word >> _DATA_RESERVED_SHIFT:
-                raise _error(_E_OUT_OF_RANGE, 
+                raise _error(_E_OUT_OF_RANGE,
                     "%s: block size word 0x%x has reserved "
                     "bits" % (entry.name, word))
-            return bytes(expected)          # sparse block
+            return bytes(n)                 # sparse block
         data = self._load_block(pos, word, entry.name, 0)
-        if len(data) != expected:
-            raise _error(_E_OUT_OF_RANGE, 
+        if len(data) != n:
+            raise _error(_E_OUT_OF_RANGE,
                 "%s: block at 0x%x holds %d bytes, %d "
-                "expected" % (entry.name, pos, len(data),
-                              expected))
+                "expected" % (entry.name, pos, len(data), n))
         return data
 
-    def _tail(self, f, expected, entry):
-        """The file's last `expected` bytes, from its fragment block."""
+    def _tail(self, f, n, entry):
+        """The file's last `n` bytes, from its fragment block."""
         if f.fragment == _FRAGMENT_NONE:
-            raise _error(_E_OUT_OF_RANGE, 
+            raise _error(_E_OUT_OF_RANGE,
                 "%s: block list shorter than the file"
                 % entry.name)
         pos, word = self._fragment(f.fragment)
@@ -1163,15 +1162,15 @@ class SquashFS:
             frags[pos] = data
             self._frag_newest = pos
         start = f.frag_offset
-        if start + expected > len(data):
-            raise _error(_E_OUT_OF_RANGE, 
+        if start + n > len(data):
+            raise _error(_E_OUT_OF_RANGE,
                 "%s: tail %d+%d beyond its %d-byte fragment"
-                % (entry.name, start, expected, len(data)))
+                % (entry.name, start, n, len(data)))
         if _KEPT_BUFFERS:
-            return bytes(data[start:start + expected])  # out of the buffer
-        if start == 0 and expected == len(data):
+            return bytes(data[start:start + n])  # out of the buffer
+        if start == 0 and n == len(data):
             return data
-        return data[start:start + expected]
+        return data[start:start + n]
 
 
 if not _KEPT_BUFFERS:
