@@ -98,16 +98,31 @@ def test_micropython_reads_without_the_format_module(tmp_path, mpy):
     assert os.path.getsize(image) > 96
 
 
-def test_each_error_kind_names_its_class():
+def test_each_failure_const_indexes_its_row():
+    """squashfs_errors.FAILURES names each row's const in a comment above
+    it; the reader's `_E_` consts must number the rows in that order."""
     from ovl import squashfs_errors
-    kinds = sorted((value, name) for name, value in vars(S).items()
-                   if name.startswith("_E_"))
-    # one const per class, numbered as KINDS lists them
-    assert [v for v, _ in kinds] == list(range(len(squashfs_errors.KINDS)))
-    assert len(kinds) == 12
-    for value, name in kinds:
-        words = name[3:].split("_")
-        expected = "".join(w.capitalize() for w in words) + "Error"
-        assert squashfs_errors.KINDS[value].__name__ == expected, name
-    raised = S._error(S._E_BAD_INODE, "why")
-    assert isinstance(raised, S.CorruptImageError) and str(raised) == "why"
+    consts = dict((name, value) for name, value in vars(S).items()
+                  if name.startswith("_E_"))
+    with open(squashfs_errors.__file__) as f:
+        source = f.read()
+    table = source[source.index("FAILURES = ("):]
+    named = [line.strip()[2:] for line in table.split("\n")
+             if line.strip().startswith("# _E_")]
+    assert len(named) == len(squashfs_errors.FAILURES) >= 40
+    assert sorted(consts) == sorted(named)
+    assert [consts[name] for name in named] == list(
+        range(len(squashfs_errors.FAILURES)))
+    for cls, message in squashfs_errors.FAILURES:
+        assert issubclass(cls, ValueError) and message, cls
+
+
+def test_a_failure_raises_its_class_with_its_message():
+    raised = S._error(S._E_INODE_TYPE, 0x1234, 77)
+    assert isinstance(raised, S.BadInodeError)
+    assert isinstance(raised, S.CorruptImageError)
+    assert str(raised) == "inode 0x1234 has unknown type 77"
+    raised = S._error(S._E_ILLEGAL_NAME, b"a/b")
+    assert type(raised) is S.BadDirectoryError
+    assert str(raised) == "illegal name b'a/b'"
+    assert str(S._error(S._E_NO_IDS)) == "id table is empty"

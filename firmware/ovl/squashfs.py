@@ -66,30 +66,70 @@ _TYPE_TO_S_IF = (0, S_IFDIR, S_IFREG, S_IFLNK, paths.S_IFBLK, paths.S_IFCHR,
 _unpack_from = struct.unpack_from
 
 
-def _error(kind, message):
-    """The reader's exception `kind` (an `_E_` const below: its class's
-    index in ovl.squashfs_errors.KINDS) with `message`.  That module is
-    imported at the first failure (or when a caller names a class, through
-    __getattr__ below), so a board whose image is sound keeps none of the
-    13 classes (about 240 B of heap each), nor their names."""
+def _error(failure, *args):
+    """The reader's exception for `failure` (an `_E_` const below: its
+    index in ovl.squashfs_errors.FAILURES, which holds the class and the
+    message, formatted with args).  That module is imported at the first
+    failure (or when a caller names a class, through __getattr__ below), so
+    a board whose image is sound keeps none of the 13 classes (about 240 B
+    of heap each), their names or the 48 messages (about 40 B each from
+    ROMFS, 90 B from .mpy)."""
     from ovl import squashfs_errors
-    return squashfs_errors.KINDS[kind](message)
+    cls, message = squashfs_errors.FAILURES[failure]
+    return cls(message % args)
 
 
-# The classes _error raises, by their index in squashfs_errors.KINDS
-# (`_E_BAD_INODE`: BadInodeError; tests/test_squashfs_layout.py checks each)
-_E_BAD_MAGIC = const(0)
-_E_BAD_SUPERBLOCK = const(1)
-_E_TRUNCATED_IMAGE = const(2)
-_E_METADATA_HEADER = const(3)
-_E_OUT_OF_RANGE = const(4)
-_E_BAD_INODE = const(5)
-_E_BAD_DIRECTORY = const(6)
-_E_DIRECTORY_LOOP = const(7)
-_E_DECOMPRESSION = const(8)
-_E_DECOMPRESSION_BOMB = const(9)
-_E_UNSUPPORTED_COMPRESSOR = const(10)
-_E_BLOCK_SIZE_LIMIT = const(11)
+# The reader's failures, named for what is wrong (squashfs_errors.FAILURES
+# has each one's class and message, in this order; tests/
+# test_squashfs_layout.py checks the two agree)
+_E_INODE_TYPE = const(0)
+_E_NAME_NOT_UTF8 = const(1)
+_E_INFLATES_TOO_FAR = const(2)
+_E_BAD_STREAM = const(3)
+_E_BLOCKS_OVER_LIMIT = const(4)
+_E_ROOT_NOT_DIR = const(5)
+_E_NO_SUPERBLOCK = const(6)
+_E_SHORT_SUPERBLOCK = const(7)
+_E_MAGIC = const(8)
+_E_VERSION = const(9)
+_E_BLOCK_SIZE = const(10)
+_E_IMAGE_SHORT = const(11)
+_E_USED_TOO_SMALL = const(12)
+_E_TABLE_ORDER = const(13)
+_E_NO_IDS = const(14)
+_E_TABLE_INDEX = const(15)
+_E_ROOT_REF = const(16)
+_E_COMPRESSOR_ID = const(17)
+_E_COMPRESSOR = const(18)
+_E_READ_PAST_END = const(19)
+_E_SHORT_READ = const(20)
+_E_META_OUTSIDE = const(21)
+_E_META_SIZE = const(22)
+_E_META_EMPTY = const(23)
+_E_META_OFFSET = const(24)
+_E_ID_INDEX = const(25)
+_E_FRAGMENT_INDEX = const(26)
+_E_INODE_REF = const(27)
+_E_FRAGMENT_OFFSET = const(28)
+_E_LISTING_OFFSET = const(29)
+_E_SYMLINK_SIZE = const(30)
+_E_RUN_HEADER_CUT = const(31)
+_E_RUN_LENGTH = const(32)
+_E_ENTRY_CUT = const(33)
+_E_NAME_OVERRUNS = const(34)
+_E_ILLEGAL_NAME = const(35)
+_E_UNSORTED = const(36)
+_E_INDEX_NAME = const(37)
+_E_INDEX_OFFSET = const(38)
+_E_ENTRY_INODE = const(39)
+_E_ENTRY_TYPE = const(40)
+_E_CONTAINS_ITSELF = const(41)
+_E_OWN_ANCESTOR = const(42)
+_E_RESERVED_BITS = const(43)
+_E_BLOCK_TOO_BIG = const(44)
+_E_BLOCK_LENGTH = const(45)
+_E_LIST_SHORT = const(46)
+_E_TAIL_PAST_FRAGMENT = const(47)
 
 
 def __getattr__(name):
@@ -179,8 +219,7 @@ def _body_format(kind, ref):
     """The struct format of an inode body of type kind (its size:
     _BODY_SIZES[kind])."""
     if not 0 < kind < len(_INODE_BODIES):
-        raise _error(_E_BAD_INODE,
-            "inode 0x%x has unknown type %d" % (ref, kind))
+        raise _error(_E_INODE_TYPE, ref, kind)
     return _INODE_BODIES[kind]
 
 
@@ -189,7 +228,7 @@ def _decode_name(raw):
         try:
             return str(raw, "utf-8")
         except UnicodeError:
-            raise _error(_E_BAD_DIRECTORY, "name %r is not UTF-8" % (raw,))
+            raise _error(_E_NAME_NOT_UTF8, raw)
     return raw.decode("utf-8", "surrogateescape")
 
 
@@ -197,9 +236,8 @@ def _inflate_error(e, limit, name="gzip"):
     """The reader's exception for the ValueError `e` of compat.inflate (or
     of inflate_xz, inflate_lzma: the compressor `name`)."""
     if "exceeds" in str(e):
-        return _error(_E_DECOMPRESSION_BOMB,
-            "block inflates beyond %d bytes" % limit)
-    return _error(_E_DECOMPRESSION, "%s block: %s" % (name, e))
+        return _error(_E_INFLATES_TOO_FAR, limit)
+    return _error(_E_BAD_STREAM, name, e)
 
 
 class SquashFS:
@@ -243,26 +281,22 @@ class SquashFS:
                 self._free.append(bytearray(_METADATA_SIZE + 1))
         self._read_superblock()
         if max_block_size is not None and self.block_size > max_block_size:
-            raise _error(_E_BLOCK_SIZE_LIMIT,
-                "lower image has %d KiB blocks, over this board's limit of "
-                "%d KiB: rebuild it with `ovl mkimage --board` (or -b %dK)"
-                % (self.block_size >> 10, max_block_size >> 10,
-                   max_block_size >> 10))
+            limit = max_block_size >> 10
+            raise _error(_E_BLOCKS_OVER_LIMIT, self.block_size >> 10, limit,
+                         limit)
         self.root = self._inode(self.root_inode, "")
         if self.root.mode & S_IFMT != S_IFDIR:
-            raise _error(_E_BAD_INODE, "root inode is not a directory")
+            raise _error(_E_ROOT_NOT_DIR)
 
     # -- superblock ---------------------------------------------------------
 
     def _read_superblock(self):
         size = self._src.size
         if size < _SUPERBLOCK_SIZE:
-            raise _error(_E_TRUNCATED_IMAGE,
-                "image of %d bytes is shorter than a "
-                "superblock" % size)
+            raise _error(_E_NO_SUPERBLOCK, size)
         raw = self._src.read(0, _SUPERBLOCK_SIZE)
         if len(raw) != _SUPERBLOCK_SIZE:
-            raise _error(_E_TRUNCATED_IMAGE, "short read of the superblock")
+            raise _error(_E_SHORT_SUPERBLOCK)
         # The fields in SUPERBLOCK's order, as locals: a dict of them
         # would keep each field's name as a string constant on a board.
         (magic, inodes, _mkfs_time, block_size, fragments, compression, log,
@@ -270,27 +304,18 @@ class SquashFS:
          itab, dtab, fragment_start, lookup_start) = _unpack_from(
             "<IIIIIHHHHHHQQQQQQQQ", raw)
         if magic != _MAGIC:
-            raise _error(_E_BAD_MAGIC,
-                "bad magic 0x%08x (not a SquashFS image)" % magic)
+            raise _error(_E_MAGIC, magic)
         if (major, minor) != (_VERSION_MAJOR, _VERSION_MINOR):
-            raise _error(_E_BAD_SUPERBLOCK,
-                "SquashFS version %d.%d, only 4.0 is read" % (major, minor))
+            raise _error(_E_VERSION, major, minor)
         if (log < _MIN_BLOCK_LOG or log > _MAX_BLOCK_LOG
                 or block_size != 1 << log):
-            raise _error(_E_BAD_SUPERBLOCK,
-                "block size %d / log %d out of range" % (block_size, log))
+            raise _error(_E_BLOCK_SIZE, block_size, log)
         if used > size:
-            raise _error(_E_TRUNCATED_IMAGE,
-                "image is %d bytes but the superblock "
-                "says %d are used" % (size, used))
+            raise _error(_E_IMAGE_SHORT, size, used)
         if used < _SUPERBLOCK_SIZE:
-            raise _error(_E_BAD_SUPERBLOCK,
-                "bytes_used %d is smaller than the "
-                "superblock" % used)
+            raise _error(_E_USED_TOO_SMALL, used)
         if not (_SUPERBLOCK_SIZE <= itab < dtab < used):
-            raise _error(_E_BAD_SUPERBLOCK,
-                "inode/directory table offsets out of "
-                "order")
+            raise _error(_E_TABLE_ORDER)
         # The directory table runs up to the first of the later tables (an
         # absent one, at TABLE_ABSENT, lies past any image's end).
         dir_end = used
@@ -298,7 +323,7 @@ class SquashFS:
             if dtab < start < dir_end:
                 dir_end = start
         if no_ids == 0:
-            raise _error(_E_BAD_SUPERBLOCK, "id table is empty")
+            raise _error(_E_NO_IDS)
         # the lookup tables' indexes (a table of no fragments has none; an
         # absent one's TABLE_ABSENT lies past the image's end)
         for what, count, start, entry_size in (
@@ -308,12 +333,10 @@ class SquashFS:
             nblocks = (count * entry_size + _METADATA_SIZE
                        - 1) // _METADATA_SIZE
             if count and (start < dtab or start + 8 * nblocks > used):
-                raise _error(_E_BAD_SUPERBLOCK,
-                    "%s table index out of range" % what)
+                raise _error(_E_TABLE_INDEX, what)
         # root: metadata block (from the table start) << 16 | offset in it
         if itab + (root >> 16) >= dtab or root & 0xFFFF >= _METADATA_SIZE:
-            raise _error(_E_BAD_SUPERBLOCK,
-                "root inode reference out of range")
+            raise _error(_E_ROOT_REF)
         self._ids_count = no_ids
         self._id_index = id_start
         self._fragment_count = fragments
@@ -330,8 +353,7 @@ class SquashFS:
         # COMPRESSION_NAMES, indexed by compressor id
         names = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
         if not 0 < compression < len(names):
-            raise _error(_E_BAD_SUPERBLOCK,
-                "unknown compressor id %d" % compression)
+            raise _error(_E_COMPRESSOR_ID, compression)
         # inflate(data, limit) on CPython; MicroPython inflates gzip blocks
         # into kept buffers (compat.inflate_into) and has no other
         # decompressor
@@ -339,9 +361,7 @@ class SquashFS:
         if not _KEPT_BUFFERS:
             self._inflate = _cpython.decompressor(compression)
         elif compression != _COMP_ZLIB:
-            raise _error(_E_UNSUPPORTED_COMPRESSOR,
-                "image uses the %s compressor, which MicroPython cannot "
-                "decompress" % names[compression])
+            raise _error(_E_COMPRESSOR, names[compression])
         self.compression = names[compression]
         # CPython's run reads call compat.inflate themselves (one call
         # frame less per block) for gzip images.
@@ -362,9 +382,7 @@ class SquashFS:
         """n bytes at pos; with `buf` (a writable buffer of n bytes), read
         into it (the source's readinto, if it has one)."""
         if pos < 0 or n < 0 or pos + n > self.bytes_used:
-            raise _error(_E_OUT_OF_RANGE,
-                "read of %d bytes at 0x%x beyond image end "
-                "0x%x" % (n, pos, self.bytes_used))
+            raise _error(_E_READ_PAST_END, n, pos, self.bytes_used)
         if buf is not None:
             readinto = getattr(self._src, "readinto", None)
             if readinto is not None:
@@ -374,7 +392,7 @@ class SquashFS:
             return buf
         data = self._src.read(pos, n)
         if len(data) != n:
-            raise _error(_E_TRUNCATED_IMAGE, "short read at 0x%x" % pos)
+            raise _error(_E_SHORT_READ, pos)
         return data
 
     # -- metadata -----------------------------------------------------------
@@ -392,9 +410,7 @@ class SquashFS:
                 cache.insert(0, item)
                 return item[1], item[2]
         if pos < start or pos + 2 > stop:
-            raise _error(_E_OUT_OF_RANGE,
-                "metadata block at 0x%x outside its table "
-                "[0x%x, 0x%x)" % (pos, start, stop))
+            raise _error(_E_META_OUTSIDE, pos, start, stop)
         if len(cache) >= self._cache_limit:
             old = cache.pop()       # before inflating: lowers the peak
             if _KEPT_BUFFERS:
@@ -402,9 +418,7 @@ class SquashFS:
         word = _unpack_from("<H", self._read(pos, 2))[0]
         size = word & _METADATA_SIZE_MASK
         if size == 0 or size > _METADATA_SIZE or pos + 2 + size > stop:
-            raise _error(_E_METADATA_HEADER,
-                "metadata header 0x%04x at 0x%x: bad "
-                "size" % (word, pos))
+            raise _error(_E_META_SIZE, word, pos)
         if _KEPT_BUFFERS:
             # A view of a kept buffer, which the block is inflated (or,
             # stored raw, read) into; it leaves the free list once the
@@ -432,9 +446,7 @@ class SquashFS:
             if not word & _METADATA_UNCOMPRESSED:
                 data = self._inflate(data, _METADATA_SIZE)
         if not data:
-            raise _error(_E_METADATA_HEADER,
-                "metadata block at 0x%x is empty"
-                % pos)
+            raise _error(_E_META_EMPTY, pos)
         item = [pos, data, pos + 2 + size]
         if _KEPT_BUFFERS:
             item.append(self._free.pop())
@@ -461,10 +473,7 @@ class SquashFS:
             data, nxt = self._meta_block(pos, start, stop)
             if off >= len(data):
                 if len(data) != _METADATA_SIZE:
-                    raise _error(_E_OUT_OF_RANGE,
-                        "offset %d past a %d-byte metadata "
-                        "block at 0x%x"
-                        % (off, len(data), pos))
+                    raise _error(_E_META_OFFSET, off, len(data), pos)
                 off -= len(data)
                 pos = nxt
                 continue
@@ -493,9 +502,7 @@ class SquashFS:
         value = self._ids.get(index)
         if value is None:
             if index >= self._ids_count:
-                raise _error(_E_OUT_OF_RANGE,
-                    "id index %d beyond the %d ids"
-                    % (index, self._ids_count))
+                raise _error(_E_ID_INDEX, index, self._ids_count)
             raw = self._table_entry(self._id_index, index, 4)
             value = _unpack_from("<I", raw)[0]      # ID_ENTRY
             if len(self._ids) >= _MEMO_LIMIT:
@@ -509,9 +516,7 @@ class SquashFS:
             return self._last_fragment[1], self._last_fragment[2]
         count = self._fragment_count
         if index >= count:
-            raise _error(_E_OUT_OF_RANGE,
-                "fragment %d beyond the %d fragments"
-                % (index, count))
+            raise _error(_E_FRAGMENT_INDEX, index, count)
         raw = self._table_entry(self._fragment_index, index, 16)
         start, word, _ = _unpack_from("<QII", raw)     # FRAGMENT_ENTRY
         self._last_fragment = (index, start, word)
@@ -526,9 +531,7 @@ class SquashFS:
         high = self.directory_table_start
         pos = low + block
         if pos >= high or off >= _METADATA_SIZE:
-            raise _error(_E_OUT_OF_RANGE,
-                "inode reference 0x%x outside the inode "
-                "table" % ref)
+            raise _error(_E_INODE_REF, ref)
         cache = self._cache
         if cache and cache[0][0] == pos:
             data = cache[0][1]          # the usual case, without a call
@@ -572,9 +575,7 @@ class SquashFS:
             else:
                 nblocks = size >> self.block_log
                 if frag_offset >= bs:
-                    raise _error(_E_BAD_INODE,
-                        "inode %d: fragment offset %d beyond "
-                        "block size" % (ino, frag_offset))
+                    raise _error(_E_FRAGMENT_OFFSET, ino, frag_offset)
             loc = _Loc(ref, pos, off)
             loc.start = loc.cur_data = start
             loc.fragment = fragment
@@ -590,9 +591,7 @@ class SquashFS:
             else:
                 nlink, size, start_block, parent, icount, doff, _x = body
             if doff >= _METADATA_SIZE:
-                raise _error(_E_BAD_INODE,
-                    "inode %d: listing offset %d out of range"
-                    % (ino, doff))
+                raise _error(_E_LISTING_OFFSET, ino, doff)
             listing = size - _DIR_SIZE_EXTRA if size >= 4 else 0
             loc = _Loc(ref, pos, off)
             loc.start_block = start_block
@@ -603,8 +602,7 @@ class SquashFS:
         elif kind == _SYMLINK_TYPE:
             nlink, size = body
             if size > _MAX_SYMLINK:
-                raise _error(_E_BAD_INODE,
-                    "inode %d: symlink of %d bytes" % (ino, size))
+                raise _error(_E_SYMLINK_SIZE, ino, size)
             loc = _Loc(ref, pos, off)
         elif kind == _BLKDEV_TYPE or kind == _CHRDEV_TYPE:
             nlink, word = body[0], body[1]
@@ -670,8 +668,7 @@ class SquashFS:
         last = True         # ... and whether it reaches the listing's end
         while consumed < total:
             if consumed + _DIR_HEADER_SIZE > total:
-                raise _error(_E_BAD_DIRECTORY,
-                    "listing ends inside a run header")
+                raise _error(_E_RUN_HEADER_CUT)
             if pos != win_pos or (off + _DIR_HEADER_SIZE > end
                                   and not last):
                 win, base, end, last = self._window(pos, off, total - consumed,
@@ -686,14 +683,11 @@ class SquashFS:
             consumed += _DIR_HEADER_SIZE
             count, start_block, base_ino = head
             if count >= _DIR_RUN_MAX:
-                raise _error(_E_BAD_DIRECTORY,
-                    "directory run of %d entries (max %d)"
-                    % (count + 1, _DIR_RUN_MAX))
+                raise _error(_E_RUN_LENGTH, count + 1, _DIR_RUN_MAX)
             for _ in range(count + 1):
                 rest = total - consumed
                 if rest < _DIR_ENTRY_SIZE:
-                    raise _error(_E_BAD_DIRECTORY,
-                        "listing ends inside an entry")
+                    raise _error(_E_ENTRY_CUT)
                 # the entry and the longest name it can have
                 need = 8 + _NAME_MAX if rest > 8 + _NAME_MAX else rest
                 if pos != win_pos or (off + need > end and not last):
@@ -717,21 +711,16 @@ class SquashFS:
                     nsize += 1
                 consumed += _DIR_ENTRY_SIZE + nsize
                 if nsize > _NAME_MAX or consumed > total:
-                    raise _error(_E_BAD_DIRECTORY,
-                        "entry name of %d bytes overruns "
-                        "the listing" % nsize)
+                    raise _error(_E_NAME_OVERRUNS, nsize)
                 if raw is None:     # the name crosses into the next block
                     raw, pos, off = self._meta_bytes(nsize, pos, off, low,
                                                      high)
                 # 47 is "/": an int operand makes `in` a plain byte
                 # search (a bytes one costs CPython a caught TypeError).
                 if 47 in raw or 0 in raw or raw == b"." or raw == b"..":
-                    raise _error(_E_BAD_DIRECTORY,
-                        "illegal name %r" % (raw,))
+                    raise _error(_E_ILLEGAL_NAME, raw)
                 if prev is not None and raw <= prev:
-                    raise _error(_E_BAD_DIRECTORY,
-                        "listing not sorted at %r"
-                        % (raw,))
+                    raise _error(_E_UNSORTED, raw)
                 prev = raw
                 yield (raw, (start_block << 16) | ioff,
                        (base_ino + delta) & 0xFFFFFFFF, etype)
@@ -756,16 +745,13 @@ class SquashFS:
                 index, start_block, nsize = head
                 nsize += 1
                 if nsize > _NAME_MAX:
-                    raise _error(_E_BAD_DIRECTORY,
-                        "index name of %d bytes" % nsize)
+                    raise _error(_E_INDEX_NAME, nsize)
                 first, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low,
                                                      high)
                 if first > target:
                     break
                 if index >= d.listing_size or index < consumed:
-                    raise _error(_E_BAD_DIRECTORY,
-                        "directory index offset %d out "
-                        "of range" % index)
+                    raise _error(_E_INDEX_OFFSET, index)
                 pos = self.directory_table_start + start_block
                 off = (d.offset + index) % _METADATA_SIZE
                 consumed = index
@@ -780,17 +766,12 @@ class SquashFS:
         """The Entry a listing entry points at, checked against it."""
         child = self._inode(ref, _decode_name(raw) if name is None else name)
         if child.ino != ino:
-            raise _error(_E_BAD_DIRECTORY,
-                "entry %r says inode %d, inode says %d"
-                % (raw, ino, child.ino))
+            raise _error(_E_ENTRY_INODE, raw, ino, child.ino)
         if kind >= len(_TYPE_TO_S_IF) or \
                 _TYPE_TO_S_IF[kind] != child.mode & S_IFMT:
-            raise _error(_E_BAD_DIRECTORY,
-                "entry %r type %d does not match its inode"
-                % (raw, kind))
+            raise _error(_E_ENTRY_TYPE, raw, kind)
         if ref == d.ref:
-            raise _error(_E_DIRECTORY_LOOP,
-                "directory %r contains itself" % (raw,))
+            raise _error(_E_CONTAINS_ITSELF, raw)
         return child
 
     # -- the Lower interface --------------------------------------------------
@@ -946,9 +927,7 @@ class SquashFS:
                 size = word & _METADATA_SIZE_MASK
                 nxt = pos + 2 + size
                 if size == 0 or size > _METADATA_SIZE or nxt > end:
-                    raise _error(_E_METADATA_HEADER,
-                        "metadata header 0x%04x at 0x%x:"
-                        " bad size" % (word, pos))
+                    raise _error(_E_META_SIZE, word, pos)
                 # The block's last bytes and the next block's header (the
                 # 2 bytes after the table, if it ends here) in one read.
                 start = max(pos + 2, nxt - 4)
@@ -984,9 +963,7 @@ class SquashFS:
             yield child_path, child
             if child.mode & S_IFMT == S_IFDIR:
                 if child.loc.ref in ancestors:
-                    raise _error(_E_DIRECTORY_LOOP,
-                        "%s is its own ancestor"
-                        % child_path)
+                    raise _error(_E_OWN_ANCESTOR, child_path)
                 ancestors.append(child.loc.ref)
                 stack.append((child_path, self.readdir(child)))
 
@@ -1083,14 +1060,10 @@ class SquashFS:
             # order; MicroPython keeps one block, so order is moot).
             del self._frags[next(iter(self._frags))]   # likewise
         if word >> _DATA_RESERVED_SHIFT:
-            raise _error(_E_OUT_OF_RANGE,
-                "%s: block size word 0x%x has reserved "
-                "bits" % (what, word))
+            raise _error(_E_RESERVED_BITS, what, word)
         stored = word & _DATA_SIZE_MASK
         if stored == 0 or stored > self.block_size:
-            raise _error(_E_OUT_OF_RANGE,
-                "%s: block of %d bytes (block size %d)"
-                % (what, stored, self.block_size))
+            raise _error(_E_BLOCK_TOO_BIG, what, stored, self.block_size)
         if _KEPT_BUFFERS:
             buf = self._block_buf
             if self.block_size <= _METADATA_SIZE:
@@ -1135,23 +1108,17 @@ class SquashFS:
     def _data_block(self, pos, word, n, entry):
         if word & _DATA_SIZE_MASK == 0:
             if word >> _DATA_RESERVED_SHIFT:
-                raise _error(_E_OUT_OF_RANGE,
-                    "%s: block size word 0x%x has reserved "
-                    "bits" % (entry.name, word))
+                raise _error(_E_RESERVED_BITS, entry.name, word)
             return bytes(n)                 # sparse block
         data = self._load_block(pos, word, entry.name, 0)
         if len(data) != n:
-            raise _error(_E_OUT_OF_RANGE,
-                "%s: block at 0x%x holds %d bytes, %d "
-                "expected" % (entry.name, pos, len(data), n))
+            raise _error(_E_BLOCK_LENGTH, entry.name, pos, len(data), n)
         return data
 
     def _tail(self, f, n, entry):
         """The file's last `n` bytes, from its fragment block."""
         if f.fragment == _FRAGMENT_NONE:
-            raise _error(_E_OUT_OF_RANGE,
-                "%s: block list shorter than the file"
-                % entry.name)
+            raise _error(_E_LIST_SHORT, entry.name)
         pos, word = self._fragment(f.fragment)
         frags = self._frags
         data = frags.get(pos)
@@ -1163,9 +1130,8 @@ class SquashFS:
             self._frag_newest = pos
         start = f.frag_offset
         if start + n > len(data):
-            raise _error(_E_OUT_OF_RANGE,
-                "%s: tail %d+%d beyond its %d-byte fragment"
-                % (entry.name, start, n, len(data)))
+            raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start, n,
+                         len(data))
         if _KEPT_BUFFERS:
             return bytes(data[start:start + n])  # out of the buffer
         if start == 0 and n == len(data):
