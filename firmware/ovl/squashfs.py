@@ -66,8 +66,8 @@ _TYPE_TO_S_IF = (0, S_IFDIR, S_IFREG, S_IFLNK, paths.S_IFBLK, paths.S_IFCHR,
 _unpack_from = struct.unpack_from
 
 
-def _error(failure, *args):
-    """The reader's exception for `failure` (an `_E_` const below: its
+def _error(kind, *args):
+    """The reader's exception for failure `kind` (an `_E_` const below: its
     index in ovl.squashfs_errors.FAILURES, which holds the class and the
     message, formatted with args).  That module is imported at the first
     failure (or when a caller names a class, through __getattr__ below), so
@@ -75,7 +75,7 @@ def _error(failure, *args):
     of heap each), their names or the 48 messages (about 40 B each from
     ROMFS, 90 B from .mpy)."""
     from ovl import squashfs_errors
-    cls, message = squashfs_errors.FAILURES[failure]
+    cls, message = squashfs_errors.FAILURES[kind]
     return cls(message % args)
 
 
@@ -842,7 +842,6 @@ class SquashFS:
         if offset >= end:
             return b""
         log = self.block_log
-        bs = self.block_size
         first = offset >> log
         last = (end - 1) >> log
         pieces = []
@@ -852,53 +851,10 @@ class SquashFS:
             # the block list, whose metadata block would take the buffer.
             base = first << log
             return bytes(self._kept[offset - base:end - base])
-        stop = last if last < f.nblocks else f.nblocks - 1
-        if first < f.nblocks and _KEPT_BUFFERS:
-            # MicroPython: up to _WORDS_KEPT words of the block list from
-            # the first block read on are kept with the entry, as (index of
-            # the first, its data position, words), since each data block
-            # takes the metadata buffer the list was read from.
-            kept = getattr(f, "words", None)
-            if kept is None or first < kept[0] or \
-                    stop >= kept[0] + len(kept[2]):
-                count = stop + 1 - first
-                if count < _WORDS_KEPT:
-                    count = _WORDS_KEPT
-                words = tuple(self._block_words(f, first, count))
-                # (_block_words left f.cur_data at block `first`'s data)
-                kept = (first, f.cur_data, words)
-                if len(kept[2]) <= _WORDS_KEPT:
-                    f.words = kept
-            words = kept[2]
-            data_pos = kept[1]
-            for i in range(first - kept[0]):
-                data_pos += words[i] & _DATA_SIZE_MASK
-            self._read_blocks(words[first - kept[0]:stop + 1 - kept[0]],
-                              data_pos, first << log, offset, end, entry,
-                              pieces)
-        elif first < f.nblocks:
-            count = stop + 1 - first
-            pos = f.cur_pos
-            head = self._cache[0] if self._cache else None
-            if (first == f.cur_index and head is not None and head[0] == pos
-                    and f.cur_off + 4 * count <= len(head[1])):
-                # The usual case: a read continuing where the last one
-                # stopped, its words in the newest metadata block (the
-                # inode's, just read by the walk).
-                off = f.cur_off
-                words = _unpack_from("<%dI" % count, head[1], off)
-                list_cursor = (pos, off + 4 * count)
-            else:
-                words = self._block_words(f, first, count)
-                list_cursor = self._list_cursor
-            head = None
-            data_pos = self._read_blocks(words, f.cur_data, first << log,
-                                         offset, end, entry, pieces)
-            # Only after a complete read: the cursor stays consistent if a
-            # damaged block raised.
-            f.cur_index = stop + 1
-            f.cur_data = data_pos
-            f.cur_pos, f.cur_off = list_cursor
+        if first < f.nblocks:
+            self._read_blocks(entry, first,
+                              last if last < f.nblocks else f.nblocks - 1,
+                              offset, end, pieces)
         if last >= f.nblocks:
             block_start = f.nblocks << log
             data = self._tail(f, size - block_start, entry)
@@ -1007,17 +963,37 @@ class SquashFS:
         self._list_cursor = (pos, off)
         return out
 
-    def _read_blocks(self, words, pos, base, offset, end, entry, pieces):
-        """Append file bytes [offset, end) of the blocks with size `words`,
-        the first stored at `pos` and holding file offset `base`, to
-        `pieces`; return the position after the last block.
+    def _read_blocks(self, entry, first, stop, offset, end, pieces):
+        """Append the file bytes [offset, end) that data blocks first..stop
+        of the file `entry` hold to `pieces`.
 
         MicroPython: one block at a time, each inflated into the one kept
         buffer, the part wanted copied out before the next block overwrites
-        it.  CPython replaces this with ovl.squashfs_cpython.read_blocks,
-        which fetches and inflates runs of blocks at once."""
+        it.  Up to _WORDS_KEPT words of the block list from the first block
+        read on are kept with the entry, as (index of the first, its data
+        position, words), since each data block takes the metadata buffer
+        the list was read from.  CPython replaces this with
+        ovl.squashfs_cpython.read_blocks, which follows the block list with
+        a cursor and fetches and inflates runs of blocks at once."""
+        f = entry.loc
+        kept = getattr(f, "words", None)
+        if kept is None or first < kept[0] or \
+                stop >= kept[0] + len(kept[2]):
+            count = stop + 1 - first
+            if count < _WORDS_KEPT:
+                count = _WORDS_KEPT
+            words = tuple(self._block_words(f, first, count))
+            # (_block_words left f.cur_data at block `first`'s data)
+            kept = (first, f.cur_data, words)
+            if len(kept[2]) <= _WORDS_KEPT:
+                f.words = kept
+        words = kept[2]
+        pos = kept[1]
+        for i in range(first - kept[0]):
+            pos += words[i] & _DATA_SIZE_MASK
         bs = self.block_size
-        for word in words:
+        base = first << self.block_log
+        for word in words[first - kept[0]:stop + 1 - kept[0]]:
             data = self._data_block(pos, word,
                                     min(entry.size - base, bs), entry)
             lo = offset - base if offset > base else 0
@@ -1028,7 +1004,6 @@ class SquashFS:
                 self._kept_index = base >> self.block_log
             pos += word & _DATA_SIZE_MASK
             base += bs
-        return pos
 
     def _list_words(self, k, pos, off, start, stop):
         """Up to k block-size words from the block list at (pos, off)."""

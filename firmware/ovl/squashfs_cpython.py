@@ -7,6 +7,8 @@ keeps: ovl.squashfs's own _read_blocks).  Errors are the reader's
 (imported where raised: ovl.squashfs imports this module as it loads).
 """
 
+import struct
+
 from ovl import compat
 from ovl import squashfs_format as F
 
@@ -40,11 +42,41 @@ def decompressor(compression):
     return inflate_block
 
 
-def read_blocks(self, words, pos, block_start, offset, end, entry, pieces):
-    """SquashFS._read_blocks on CPython: append file bytes [offset, end) of
-    the blocks with size `words`, the first stored at `pos` and holding
-    file offset `block_start`, to `pieces`; return the position after the
-    last block.
+def read_blocks(self, entry, first, stop, offset, end, pieces):
+    """SquashFS._read_blocks on CPython: append the file bytes [offset,
+    end) that data blocks first..stop of the file `entry` hold to `pieces`,
+    following the file's block list from a cursor (_Loc's cur_*), so
+    consecutive reads continue the walk instead of summing every earlier
+    block size again."""
+    f = entry.loc
+    count = stop + 1 - first
+    pos = f.cur_pos
+    head = self._cache[0] if self._cache else None
+    if (first == f.cur_index and head is not None and head[0] == pos
+            and f.cur_off + 4 * count <= len(head[1])):
+        # The usual case: a read continuing where the last one stopped,
+        # its words in the newest metadata block (the inode's, just read
+        # by the walk).
+        off = f.cur_off
+        words = struct.unpack_from("<%dI" % count, head[1], off)
+        list_cursor = (pos, off + 4 * count)
+    else:
+        words = self._block_words(f, first, count)
+        list_cursor = self._list_cursor
+    head = None
+    data_pos = read_run(self, words, f.cur_data, first << self.block_log,
+                        offset, end, entry, pieces)
+    # Only after a complete read: the cursor stays consistent if a damaged
+    # block raised.
+    f.cur_index = stop + 1
+    f.cur_data = data_pos
+    f.cur_pos, f.cur_off = list_cursor
+
+
+def read_run(self, words, pos, block_start, offset, end, entry, pieces):
+    """Append file bytes [offset, end) of the blocks with size `words`, the
+    first stored at `pos` and holding file offset `block_start`, to
+    `pieces`; return the position after the last block.
 
     Compressed gzip blocks lying back to back are fetched with one source
     read of up to RUN_BYTES and inflated together by compat.inflate_run
