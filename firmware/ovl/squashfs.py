@@ -191,9 +191,6 @@ _EXTENDED_OFFSET = const(7)
 # A data or fragment block's size word with a bit at or above 25 set is
 # invalid (bit 24: stored raw; bits 0-23: the stored size).
 _DATA_RESERVED_SHIFT = const(25)
-# Inflated fragment blocks kept (CPython): files with the same contents
-# share a fragment but are not neighbours in a walk.  MicroPython keeps one.
-_FRAGMENT_CACHE_BYTES = const(1 << 19)
 # MicroPython inflates into buffers it keeps (CPython into new bytes):
 # - metadata blocks into the cache's buffers, allocated at open, before an
 #   upper index grows and cuts the heap into runs shorter than 8 KiB
@@ -262,8 +259,6 @@ class SquashFS:
         #                           most recent first
         self._kept_pos = -1       # last data block read ...
         self._kept = None         # ... and its data
-        self._frags = {}          # fragment block position -> data
-        self._frag_newest = -1    # position of the last one used
         self._ids = {}            # id index -> uid/gid (bounded memo)
         self._pointers = {}       # lookup-table index slot -> block position
         self._last_fragment = (-1, 0, 0)
@@ -354,20 +349,15 @@ class SquashFS:
         names = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
         if not 0 < compression < len(names):
             raise _error(_E_COMPRESSOR_ID, compression)
-        # inflate(data, limit) on CPython; MicroPython inflates gzip blocks
-        # into kept buffers (compat.inflate_into) and has no other
-        # decompressor
-        self._inflate = None
+        # MicroPython inflates gzip blocks into kept buffers
+        # (compat.inflate_into) and has no other decompressor; CPython's
+        # decompressor and fragment cache are squashfs_cpython's
         if not _KEPT_BUFFERS:
-            self._inflate = _cpython.decompressor(compression)
+            _cpython.setup(self, compression)
         elif compression != _COMP_ZLIB:
             raise _error(_E_COMPRESSOR, names[compression])
         self.compression = names[compression]
-        # CPython's run reads call compat.inflate themselves (one call
-        # frame less per block) for gzip images.
-        self._zlib = compression == _COMP_ZLIB
         self._data_wbits = min(15, log)
-        self._frag_limit = max(1, _FRAGMENT_CACHE_BYTES >> log)
 
     @property
     def superblock(self):
@@ -1020,64 +1010,50 @@ class SquashFS:
     def _load_block(self, pos, word, what, slot):
         """Decompressed data (slot 0) or fragment (slot 1) block.  The last
         data block is kept, so small reads within one block inflate it
-        once; fragment blocks are kept by _tail.  MicroPython keeps one
-        block of either kind, a memoryview of a kept buffer (the metadata
-        buffer, for blocks up to 8 KiB): valid only until the next data or
-        metadata block is loaded."""
+        once.  MicroPython keeps one block of either kind, a memoryview of
+        a kept buffer (the metadata buffer, for blocks up to 8 KiB): valid
+        only until the next data or metadata block is loaded.  CPython
+        inflates into new bytes and keeps recent fragment blocks too
+        (squashfs_cpython.load_block)."""
         if _KEPT_BUFFERS or slot == 0:
             if pos == self._kept_pos:
                 return self._kept
             self._kept = None            # before inflating: lowers the peak
             self._kept_pos = -1
             self._kept_file = None
-        elif len(self._frags) >= self._frag_limit:
-            # The least recently used (CPython dicts keep insertion
-            # order; MicroPython keeps one block, so order is moot).
-            del self._frags[next(iter(self._frags))]   # likewise
         if word >> _DATA_RESERVED_SHIFT:
             raise _error(_E_RESERVED_BITS, what, word)
         stored = word & _DATA_SIZE_MASK
         if stored == 0 or stored > self.block_size:
             raise _error(_E_BLOCK_TOO_BIG, what, stored, self.block_size)
-        if _KEPT_BUFFERS:
-            buf = self._block_buf
-            if self.block_size <= _METADATA_SIZE:
-                # Into a metadata buffer (the cache's least recent block
-                # gives it up), where the next metadata block read takes it
-                # back: no buffer of its own, allocated late in a heap an
-                # upper index has cut up (docs/FIT.md, "One metadata
-                # block").
-                if not self._free:
-                    self._free.append(self._cache.pop()[3])
-                buf = self._kept_in = self._free[-1]
-            elif buf is None:
-                # one byte more: inflate_into refuses a block filling it
-                buf = self._block_buf = bytearray(self.block_size + 1)
-            data = memoryview(buf)
-            if word & _DATA_UNCOMPRESSED:
-                self._read(pos, stored, data[:stored])
-                n = stored
-            else:
-                try:
-                    n = compat.inflate_into(self._read(pos, stored), buf,
-                                            self._data_wbits)
-                except ValueError as e:
-                    raise _inflate_error(e, self.block_size)
-            data = data[:n]
-            self._kept_pos = pos
-            self._kept = data
-            return data
-        raw = self._read(pos, stored)
+        if not _KEPT_BUFFERS:
+            return _cpython.load_block(self, pos, word, stored, slot)
+        buf = self._block_buf
+        if self.block_size <= _METADATA_SIZE:
+            # Into a metadata buffer (the cache's least recent block
+            # gives it up), where the next metadata block read takes it
+            # back: no buffer of its own, allocated late in a heap an
+            # upper index has cut up (docs/FIT.md, "One metadata
+            # block").
+            if not self._free:
+                self._free.append(self._cache.pop()[3])
+            buf = self._kept_in = self._free[-1]
+        elif buf is None:
+            # one byte more: inflate_into refuses a block filling it
+            buf = self._block_buf = bytearray(self.block_size + 1)
+        data = memoryview(buf)
         if word & _DATA_UNCOMPRESSED:
-            data = raw
+            self._read(pos, stored, data[:stored])
+            n = stored
         else:
-            data = self._inflate(raw, self.block_size)
-        if slot == 0:
-            self._kept_pos = pos
-            self._kept = data
-        else:
-            self._frags[pos] = data
-            self._frag_newest = pos
+            try:
+                n = compat.inflate_into(self._read(pos, stored), buf,
+                                        self._data_wbits)
+            except ValueError as e:
+                raise _inflate_error(e, self.block_size)
+        data = data[:n]
+        self._kept_pos = pos
+        self._kept = data
         return data
 
     def _data_block(self, pos, word, n, entry):
@@ -1095,23 +1071,17 @@ class SquashFS:
         if f.fragment == _FRAGMENT_NONE:
             raise _error(_E_LIST_SHORT, entry.name)
         pos, word = self._fragment(f.fragment)
-        frags = self._frags
-        data = frags.get(pos)
-        if data is None:
+        if _KEPT_BUFFERS:
             data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
-        elif pos != self._frag_newest:
-            del frags[pos]              # to the end: most recently used
-            frags[pos] = data
-            self._frag_newest = pos
+        else:
+            data = _cpython.fragment_block(self, pos, word, f.fragment)
         start = f.frag_offset
         if start + n > len(data):
             raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start, n,
                          len(data))
-        if _KEPT_BUFFERS:
-            return bytes(data[start:start + n])  # out of the buffer
-        if start == 0 and n == len(data):
-            return data
-        return data[start:start + n]
+        # out of the buffer (MicroPython); CPython's bytes come back as
+        # they are when the tail is the whole block
+        return bytes(data[start:start + n])
 
 
 if not _KEPT_BUFFERS:

@@ -15,6 +15,54 @@ from ovl import squashfs_format as F
 # Source bytes fetched at once for back-to-back compressed data blocks: one
 # read per run instead of per block.
 RUN_BYTES = 1 << 18
+# Inflated fragment blocks kept: files with the same contents share a
+# fragment but are not neighbours in a walk.  (MicroPython keeps one block.)
+FRAGMENT_CACHE_BYTES = 1 << 19
+
+
+def setup(self, compression):
+    """The reader's CPython state, at open: the decompressor, whether run
+    reads call compat.inflate themselves (gzip: one call frame less per
+    block), and the fragment blocks kept."""
+    self._inflate = decompressor(compression)
+    self._zlib = compression == F.COMP_ZLIB
+    self._frags = {}          # fragment block position -> data
+    self._frag_newest = -1    # position of the last one used
+    self._frag_limit = max(1, FRAGMENT_CACHE_BYTES >> self.block_log)
+
+
+def load_block(self, pos, word, stored, slot):
+    """SquashFS._load_block's CPython side, for a block not kept and its
+    size word checked: inflate it into new bytes, kept as the last data
+    block (slot 0) or among the fragment blocks (slot 1)."""
+    frags = self._frags
+    if slot and len(frags) >= self._frag_limit:
+        # the least recently used (dicts keep insertion order)
+        del frags[next(iter(frags))]
+    data = self._read(pos, stored)
+    if not word & F.DATA_UNCOMPRESSED:
+        data = self._inflate(data, self.block_size)
+    if slot == 0:
+        self._kept_pos = pos
+        self._kept = data
+    else:
+        frags[pos] = data
+        self._frag_newest = pos
+    return data
+
+
+def fragment_block(self, pos, word, index):
+    """Fragment block `index` (at pos, its size word `word`): a kept one,
+    moved to the most recently used end, or loaded."""
+    frags = self._frags
+    data = frags.get(pos)
+    if data is None:
+        return self._load_block(pos, word, "fragment %d" % index, 1)
+    if pos != self._frag_newest:
+        del frags[pos]
+        frags[pos] = data
+        self._frag_newest = pos
+    return data
 
 
 def decompressor(compression):
