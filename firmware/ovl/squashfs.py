@@ -142,30 +142,6 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-class _Loc:
-    """Where an inode's parts are: ref is its inode reference, (pos, off)
-    the metadata position just after it (a file's block list, an extended
-    directory's index, a symlink's target).  _inode adds a file's and a
-    directory's fields; one class for every kind, since each class costs a
-    board about 230 B of heap.
-
-    A file: start (its first data block), fragment, frag_offset, nblocks,
-    and a cursor for sequential reads (cur_index: a block index; cur_data:
-    its data position; cur_pos, cur_off: its block-list position), so
-    consecutive reads on CPython continue the block-list walk instead of
-    summing every earlier block size again; on MicroPython, words: (index
-    of a block, its data position, up to _WORDS_KEPT words of the block
-    list from it), read() taking the block list from there.
-    A directory: start_block and offset (its listing), listing_size,
-    index_count (extended directories), parent.
-    """
-
-    def __init__(self, ref, pos=0, off=0):
-        self.ref = ref
-        self.pos = pos
-        self.off = off
-
-
 # inode type -> size of its body: a bytearray, where a dict of (format,
 # size) tuples took 14 tuples of heap
 _BODY_SIZES = bytearray(len(_INODE_BODIES))
@@ -266,8 +242,9 @@ class SquashFS:
         self._free = []           # kept metadata buffers not in the cache
         self._block_buf = None    # MicroPython: the kept data block's buffer
         #                           if over 8 KiB, else the metadata buffer
-        #                           it shares (_kept_in), and its file's _Loc
-        #                           and block index (_kept_file, _kept_index)
+        #                           it shares (_kept_in), and its file's
+        #                           entry and block index (_kept_file,
+        #                           _kept_index)
         self._kept_in = None
         self._kept_file = None
         self._kept_index = -1
@@ -552,7 +529,28 @@ class SquashFS:
         gid = ids.get(gid_index)
         if gid is None:
             gid = self._id(gid_index)
-        rdev = 0
+        # The entry is also the reader's location (entry.loc is the entry):
+        # ref, its inode reference, and (pos, off), the metadata position
+        # just after it (a file's block list, an extended directory's
+        # index, a symlink's target); the branches below add a file's and
+        # a directory's fields.  No second object per entry, and no class
+        # for it (about 230 B of a board's heap).
+        #
+        # A file: start (its first data block), fragment, frag_offset,
+        # nblocks, and a cursor for sequential reads (cur_index: a block
+        # index; cur_data: its data position; cur_pos, cur_off: its
+        # block-list position), so consecutive reads on CPython continue
+        # the block-list walk instead of summing every earlier block size
+        # again; on MicroPython, words: (index of a block, its data
+        # position, up to _WORDS_KEPT words of the block list from it),
+        # read() taking the block list from there.
+        # A directory: start_block and offset (its listing), listing_size,
+        # index_count (extended directories), parent.
+        loc = Entry(ino, mode, 1, uid, gid, 0, mtime, 0, name)
+        loc.loc = loc
+        loc.ref = ref
+        loc.pos = pos
+        loc.off = off
         if kind == _REG_TYPE:
             if itype == _REG_TYPE:
                 start, fragment, frag_offset, size = body
@@ -566,7 +564,8 @@ class SquashFS:
                 nblocks = size >> self.block_log
                 if frag_offset >= bs:
                     raise _error(_E_FRAGMENT_OFFSET, ino, frag_offset)
-            loc = _Loc(ref, pos, off)
+            loc.nlink = nlink
+            loc.size = size
             loc.start = loc.cur_data = start
             loc.fragment = fragment
             loc.frag_offset = frag_offset
@@ -583,7 +582,8 @@ class SquashFS:
             if doff >= _METADATA_SIZE:
                 raise _error(_E_LISTING_OFFSET, ino, doff)
             listing = size - _DIR_SIZE_EXTRA if size >= 4 else 0
-            loc = _Loc(ref, pos, off)
+            loc.nlink = nlink
+            loc.size = size
             loc.start_block = start_block
             loc.offset = doff
             loc.listing_size = listing
@@ -593,7 +593,8 @@ class SquashFS:
             nlink, size = body
             if size > _MAX_SYMLINK:
                 raise _error(_E_SYMLINK_SIZE, ino, size)
-            loc = _Loc(ref, pos, off)
+            loc.nlink = nlink
+            loc.size = size
         elif kind == _BLKDEV_TYPE or kind == _CHRDEV_TYPE:
             nlink, word = body[0], body[1]
             # the word is Linux's new_encode_dev: minor bits 0-7, major
@@ -601,16 +602,13 @@ class SquashFS:
             major = (word & 0xFFF00) >> 8
             minor = (word & 0xFF) | ((word >> 12) & 0xFFF00)
             # Linux (glibc) makedev encoding of a device number
-            rdev = (((major & 0xFFFFF000) << 32) | ((major & 0xFFF) << 8)
-                    | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))
-            size = 0
-            loc = _Loc(ref)
+            loc.rdev = (((major & 0xFFFFF000) << 32)
+                        | ((major & 0xFFF) << 8)
+                        | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))
+            loc.nlink = nlink
         else:
-            nlink = body[0]
-            size = 0
-            loc = _Loc(ref)
-        return Entry(ino, mode, nlink, uid, gid, size, mtime, rdev, name,
-                     None, loc)
+            loc.nlink = body[0]
+        return loc
 
     # -- directories --------------------------------------------------------
 
@@ -623,13 +621,13 @@ class SquashFS:
         _LISTING_WINDOW bytes, since the block is a view of the one kept
         buffer, which the caller's next inode read takes over."""
         data, _ = self._meta_block(pos, start, stop)
-        n = len(data)
+        size = len(data)
         if not _KEPT_BUFFERS:
-            return data, 0, n, True
+            return data, 0, size, True
         end = off + n
         last = True
-        if end > n:
-            end = n
+        if end > size:
+            end = size
         if end - off > _LISTING_WINDOW:
             end = off + _LISTING_WINDOW
             last = False
@@ -787,7 +785,8 @@ class SquashFS:
     stat = lookup
 
     def _entry_listing(self, entry):
-        """The (checked) listing of a directory Entry, and its _Loc."""
+        """The (checked) listing of a directory Entry, and its location
+        (the entry itself: see _inode)."""
         if entry.mode & S_IFMT != S_IFDIR:
             raise compat.oserror(compat.ENOTDIR, entry.name)
         d = entry.loc

@@ -93,7 +93,7 @@ def decompressor(compression):
 def read_blocks(self, entry, first, stop, offset, end, pieces):
     """SquashFS._read_blocks on CPython: append the file bytes [offset,
     end) that data blocks first..stop of the file `entry` hold to `pieces`,
-    following the file's block list from a cursor (_Loc's cur_*), so
+    following the file's block list from a cursor (the entry's cur_*: see SquashFS._inode), so
     consecutive reads continue the walk instead of summing every earlier
     block size again."""
     f = entry.loc
