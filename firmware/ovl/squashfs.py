@@ -188,14 +188,6 @@ IDENTITY_READ_LIMIT = 4096 - _SUPERBLOCK_SIZE
 _IDENTITY_TAIL_MIN = const(1024)  # image-end bytes hashed after a long walk
 
 
-def _body_format(kind, ref):
-    """The struct format of an inode body of type kind (its size:
-    _BODY_SIZES[kind])."""
-    if not 0 < kind < len(_INODE_BODIES):
-        raise _error(_E_INODE_TYPE, ref, kind)
-    return _INODE_BODIES[kind]
-
-
 def _decode_name(raw):
     if compat.MICROPYTHON:
         try:
@@ -251,18 +243,7 @@ class SquashFS:
         if _KEPT_BUFFERS:
             for _ in range(self._cache_limit):
                 self._free.append(bytearray(_METADATA_SIZE + 1))
-        self._read_superblock()
-        if max_block_size is not None and self.block_size > max_block_size:
-            limit = max_block_size >> 10
-            raise _error(_E_BLOCKS_OVER_LIMIT, self.block_size >> 10, limit,
-                         limit)
-        self.root = self._inode(self.root_inode, "")
-        if self.root.mode & S_IFMT != S_IFDIR:
-            raise _error(_E_ROOT_NOT_DIR)
-
-    # -- superblock ---------------------------------------------------------
-
-    def _read_superblock(self):
+        # -- the superblock: checked at open, 96 bytes kept
         size = self._src.size
         if size < _SUPERBLOCK_SIZE:
             raise _error(_E_NO_SUPERBLOCK, size)
@@ -335,6 +316,15 @@ class SquashFS:
             raise _error(_E_COMPRESSOR, names[compression])
         self.compression = names[compression]
         self._data_wbits = min(15, log)
+        if max_block_size is not None and self.block_size > max_block_size:
+            limit = max_block_size >> 10
+            raise _error(_E_BLOCKS_OVER_LIMIT, self.block_size >> 10, limit,
+                         limit)
+        self.root = self._inode(self.root_inode, "")
+        if self.root.mode & S_IFMT != S_IFDIR:
+            raise _error(_E_ROOT_NOT_DIR)
+
+    # -- superblock ---------------------------------------------------------
 
     @property
     def superblock(self):
@@ -505,18 +495,22 @@ class SquashFS:
         else:
             data, _ = self._meta_block(pos, low, high)
         header = "<HHHHII"              # INODE_HEADER
-        if off + _LONGEST_INODE <= len(data):
-            # Header and body inside this block (the common case): no
-            # stitching, one block lookup.
-            itype, perm, uid_index, gid_index, mtime, ino = _unpack_from(
-                header, data, off)
-            body = _unpack_from(_body_format(itype, ref), data, off + 16)
-            off += 16 + _BODY_SIZES[itype]
+        # Header and body inside this block (the common case): no
+        # stitching, one block lookup.
+        inside = off + _LONGEST_INODE <= len(data)
+        if inside:
+            head = _unpack_from(header, data, off)
         else:
             head, pos, off = self._meta_unpack(header, 16, pos, off, low,
                                                high)
-            itype, perm, uid_index, gid_index, mtime, ino = head
-            body, pos, off = self._meta_unpack(_body_format(itype, ref),
+        itype, perm, uid_index, gid_index, mtime, ino = head
+        if not 0 < itype < len(_INODE_BODIES):
+            raise _error(_E_INODE_TYPE, ref, itype)
+        if inside:
+            body = _unpack_from(_INODE_BODIES[itype], data, off + 16)
+            off += 16 + _BODY_SIZES[itype]
+        else:
+            body, pos, off = self._meta_unpack(_INODE_BODIES[itype],
                                                _BODY_SIZES[itype], pos, off,
                                                low, high)
         kind = itype - _EXTENDED_OFFSET if itype > _EXTENDED_OFFSET \
