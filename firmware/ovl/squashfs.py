@@ -301,7 +301,6 @@ class SquashFS:
         self.inode_table_start = itab
         self.directory_table_start = dtab
         self._dir_end = dir_end
-        self.root_inode = root
         self._raw_superblock = raw
         # COMPRESSION_NAMES, indexed by compressor id
         names = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
@@ -315,12 +314,11 @@ class SquashFS:
         elif compression != _COMP_ZLIB:
             raise _error(_E_COMPRESSOR, names[compression])
         self.compression = names[compression]
-        self._data_wbits = min(15, log)
         if max_block_size is not None and self.block_size > max_block_size:
             limit = max_block_size >> 10
             raise _error(_E_BLOCKS_OVER_LIMIT, self.block_size >> 10, limit,
                          limit)
-        self.root = self._inode(self.root_inode, "")
+        self.root = self._inode(root, "")
         if self.root.mode & S_IFMT != S_IFDIR:
             raise _error(_E_ROOT_NOT_DIR)
 
@@ -1041,7 +1039,7 @@ class SquashFS:
         else:
             try:
                 n = compat.inflate_into(self._read(pos, stored), buf,
-                                        self._data_wbits)
+                                        min(15, self.block_log))
             except ValueError as e:
                 raise _inflate_error(e, self.block_size)
         data = data[:n]
