@@ -9,7 +9,8 @@ data block and recent fragment blocks are kept, so small sequential reads
 and small files sharing a fragment do not inflate the same block again; on
 CPython back-to-back compressed blocks are fetched with one source read of
 up to 256 KiB, by ovl.squashfs_cpython, which a board never imports).  The
-byte layout lives in ovl.squashfs_format; docs/SQUASHFS.md describes both.
+byte layout is declared in ovl.squashfs_format, of which the reader keeps
+private copies (below); docs/SQUASHFS.md describes both.
 
 Damaged images raise a subclass of CorruptImageError (a ValueError) naming
 the cause; a compressor this runtime lacks raises UnsupportedCompressorError.
@@ -21,20 +22,114 @@ import struct
 
 from ovl import compat
 from ovl.compat import const
-from ovl import squashfs_format as F
 from ovl.lower import Entry
 from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
+from ovl import paths
+
+# The layout, mirrored from ovl.squashfs_format (the one declaration, which
+# the image writer and docs/SQUASHFS.md follow) as private consts and
+# inline struct formats: a board then never imports that module, whose 40
+# public names, layout tuples and field-name strings cost about 5 KB of
+# heap from ROMFS.  `_NAME` here is squashfs_format's `NAME`;
+# tests/test_squashfs_layout.py checks every one and every format against it.
+_MAGIC = const(0x73717368)
+_VERSION_MAJOR = const(4)
+_VERSION_MINOR = const(0)
+_SUPERBLOCK_SIZE = const(96)
+_METADATA_SIZE = const(8192)
+_METADATA_UNCOMPRESSED = const(0x8000)
+_METADATA_SIZE_MASK = const(0x7FFF)
+_DATA_UNCOMPRESSED = const(0x1000000)
+_DATA_SIZE_MASK = const(0xFFFFFF)
+_MIN_BLOCK_LOG = const(12)
+_MAX_BLOCK_LOG = const(20)
+_FRAGMENT_NONE = const(0xFFFFFFFF)
+_DIR_RUN_MAX = const(256)
+_DIR_SIZE_EXTRA = const(3)
+_NAME_MAX = const(256)
+_COMP_ZLIB = const(1)
+_DIR_TYPE = const(1)
+_REG_TYPE = const(2)
+_SYMLINK_TYPE = const(3)
+_BLKDEV_TYPE = const(4)
+_CHRDEV_TYPE = const(5)
+_PERMISSION_MASK = const(0o7777)
+_DIR_HEADER_SIZE = const(12)      # "<III": count start_block inode_number
+_DIR_ENTRY_SIZE = const(8)        # "<HhHH": offset inode_number type size
+# INODE_BODY's formats, indexed by inode type (0 is no type)
+_INODE_BODIES = (None, "<IIHHI", "<IIII", "<II", "<II", "<II", "<I", "<I",
+                 "<IIIIHHI", "<QQQIIII", "<II", "<III", "<III", "<II", "<II")
+# TYPE_TO_S_IF: the file-type bits of each basic inode type
+_TYPE_TO_S_IF = (0, S_IFDIR, S_IFREG, S_IFLNK, paths.S_IFBLK, paths.S_IFCHR,
+                 paths.S_IFIFO, paths.S_IFSOCK)
 
 _unpack_from = struct.unpack_from
 
 
-def _errors():
-    """ovl.squashfs_errors, where the reader's exception classes live.
-    Imported at the first failure (or when a caller names one, through
-    __getattr__ below), so a board whose image is sound keeps none of the
-    13 classes (about 240 B of heap each)."""
+def _error(kind, *args):
+    """The reader's exception for failure `kind` (an `_E_` const below: its
+    index in ovl.squashfs_errors.FAILURES, which holds the class and the
+    message, formatted with args).  That module is imported at the first
+    failure (or when a caller names a class, through __getattr__ below), so
+    a board whose image is sound keeps none of the 13 classes (about 240 B
+    of heap each), their names or the 48 messages (about 40 B each from
+    ROMFS, 90 B from .mpy)."""
     from ovl import squashfs_errors
-    return squashfs_errors
+    cls, message = squashfs_errors.FAILURES[kind]
+    return cls(message % args)
+
+
+# The reader's failures, named for what is wrong (squashfs_errors.FAILURES
+# has each one's class and message, in this order; tests/
+# test_squashfs_layout.py checks the two agree)
+_E_INODE_TYPE = const(0)
+_E_NAME_NOT_UTF8 = const(1)
+_E_INFLATES_TOO_FAR = const(2)
+_E_BAD_STREAM = const(3)
+_E_BLOCKS_OVER_LIMIT = const(4)
+_E_ROOT_NOT_DIR = const(5)
+_E_NO_SUPERBLOCK = const(6)
+_E_SHORT_SUPERBLOCK = const(7)
+_E_MAGIC = const(8)
+_E_VERSION = const(9)
+_E_BLOCK_SIZE = const(10)
+_E_IMAGE_SHORT = const(11)
+_E_USED_TOO_SMALL = const(12)
+_E_TABLE_ORDER = const(13)
+_E_NO_IDS = const(14)
+_E_TABLE_INDEX = const(15)
+_E_ROOT_REF = const(16)
+_E_COMPRESSOR_ID = const(17)
+_E_COMPRESSOR = const(18)
+_E_READ_PAST_END = const(19)
+_E_SHORT_READ = const(20)
+_E_META_OUTSIDE = const(21)
+_E_META_SIZE = const(22)
+_E_META_EMPTY = const(23)
+_E_META_OFFSET = const(24)
+_E_ID_INDEX = const(25)
+_E_FRAGMENT_INDEX = const(26)
+_E_INODE_REF = const(27)
+_E_FRAGMENT_OFFSET = const(28)
+_E_LISTING_OFFSET = const(29)
+_E_SYMLINK_SIZE = const(30)
+_E_RUN_HEADER_CUT = const(31)
+_E_RUN_LENGTH = const(32)
+_E_ENTRY_CUT = const(33)
+_E_NAME_OVERRUNS = const(34)
+_E_ILLEGAL_NAME = const(35)
+_E_UNSORTED = const(36)
+_E_INDEX_NAME = const(37)
+_E_INDEX_OFFSET = const(38)
+_E_ENTRY_INODE = const(39)
+_E_ENTRY_TYPE = const(40)
+_E_CONTAINS_ITSELF = const(41)
+_E_OWN_ANCESTOR = const(42)
+_E_RESERVED_BITS = const(43)
+_E_BLOCK_TOO_BIG = const(44)
+_E_BLOCK_LENGTH = const(45)
+_E_LIST_SHORT = const(46)
+_E_TAIL_PAST_FRAGMENT = const(47)
 
 
 def __getattr__(name):
@@ -42,40 +137,18 @@ def __getattr__(name):
     # other missing name (getattr(module, "__path__", None) ...) imports
     # nothing
     if name.endswith("Error"):
-        return getattr(_errors(), name)
+        from ovl import squashfs_errors
+        return getattr(squashfs_errors, name)
     raise AttributeError(name)
 
 
-class _Loc:
-    """Where an inode's parts are: ref is its inode reference, (pos, off)
-    the metadata position just after it (a file's block list, an extended
-    directory's index, a symlink's target).  _inode adds a file's and a
-    directory's fields; one class for every kind, since each class costs a
-    board about 230 B of heap.
-
-    A file: start (its first data block), fragment, frag_offset, nblocks,
-    and a cursor for sequential reads (cur_index: a block index; cur_data:
-    its data position; cur_pos, cur_off: its block-list position), so
-    consecutive reads on CPython continue the block-list walk instead of
-    summing every earlier block size again; on MicroPython, words: (index
-    of a block, its data position, up to _WORDS_KEPT words of the block
-    list from it), read() taking the block list from there.
-    A directory: start_block and offset (its listing), listing_size,
-    index_count (extended directories), parent.
-    """
-
-    def __init__(self, ref, pos=0, off=0):
-        self.ref = ref
-        self.pos = pos
-        self.off = off
-
-
-# inode type -> size of its body (F.INODE_BODY has the formats): a
-# bytearray, where a dict of (format, size) tuples took 14 tuples of heap
-_BODY_SIZES = bytearray(len(F.INODE_BODY))
-for _t in range(1, len(F.INODE_BODY)):
-    _BODY_SIZES[_t] = struct.calcsize(F.INODE_BODY[_t][0])
-_LONGEST_INODE = 16 + max(_BODY_SIZES)
+# inode type -> size of its body: a bytearray, where a dict of (format,
+# size) tuples took 14 tuples of heap
+_BODY_SIZES = bytearray(len(_INODE_BODIES))
+for _t in range(1, len(_INODE_BODIES)):
+    _BODY_SIZES[_t] = struct.calcsize(_INODE_BODIES[_t])
+del _t
+_LONGEST_INODE = const(56)      # the header and the longest body (40 B)
 _MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = const(64)         # entries in each small lookup memo
 # Block-list words MicroPython keeps with a file's entry (a tuple of ints,
@@ -94,9 +167,6 @@ _EXTENDED_OFFSET = const(7)
 # A data or fragment block's size word with a bit at or above 25 set is
 # invalid (bit 24: stored raw; bits 0-23: the stored size).
 _DATA_RESERVED_SHIFT = const(25)
-# Inflated fragment blocks kept (CPython): files with the same contents
-# share a fragment but are not neighbours in a walk.  MicroPython keeps one.
-_FRAGMENT_CACHE_BYTES = const(1 << 19)
 # MicroPython inflates into buffers it keeps (CPython into new bytes):
 # - metadata blocks into the cache's buffers, allocated at open, before an
 #   upper index grows and cuts the heap into runs shorter than 8 KiB
@@ -114,17 +184,8 @@ _FRAGMENT_CACHE_BYTES = const(1 << 19)
 _KEPT_BUFFERS = compat.MICROPYTHON
 # identity() reads at most this many bytes besides the superblock (read at
 # open), so superblock + identity reads stay within 4 KiB.
-IDENTITY_READ_LIMIT = 4096 - F.SUPERBLOCK_SIZE
+IDENTITY_READ_LIMIT = 4096 - _SUPERBLOCK_SIZE
 _IDENTITY_TAIL_MIN = const(1024)  # image-end bytes hashed after a long walk
-
-
-def _body_format(itype, ref):
-    """The struct format of an inode body of type itype (its size:
-    _BODY_SIZES[itype])."""
-    if not 0 < itype < len(F.INODE_BODY):
-        raise _errors().BadInodeError(
-            "inode 0x%x has unknown type %d" % (ref, itype))
-    return F.INODE_BODY[itype][0]
 
 
 def _decode_name(raw):
@@ -132,7 +193,7 @@ def _decode_name(raw):
         try:
             return str(raw, "utf-8")
         except UnicodeError:
-            raise _errors().BadDirectoryError("name %r is not UTF-8" % (raw,))
+            raise _error(_E_NAME_NOT_UTF8, raw)
     return raw.decode("utf-8", "surrogateescape")
 
 
@@ -140,25 +201,8 @@ def _inflate_error(e, limit, name="gzip"):
     """The reader's exception for the ValueError `e` of compat.inflate (or
     of inflate_xz, inflate_lzma: the compressor `name`)."""
     if "exceeds" in str(e):
-        return _errors().DecompressionBombError(
-            "block inflates beyond %d bytes" % limit)
-    return _errors().DecompressionError("%s block: %s" % (name, e))
-
-
-def _make_decompressor(compression):
-    """inflate(data, limit) for the image's compressor on this runtime
-    (None on MicroPython, which inflates gzip blocks with
-    compat.inflate_into and has no other decompressor)."""
-    if not 0 < compression < len(F.COMPRESSION_NAMES):
-        raise _errors().BadSuperblockError(
-            "unknown compressor id %d" % compression)
-    if not _KEPT_BUFFERS:
-        return _cpython.decompressor(compression)
-    if compression == F.COMP_ZLIB:
-        return None     # blocks inflate into kept buffers (inflate_into)
-    raise _errors().UnsupportedCompressorError(
-        "image uses the %s compressor, which MicroPython cannot decompress"
-        % F.COMPRESSION_NAMES[compression])
+        return _error(_E_INFLATES_TOO_FAR, limit)
+    return _error(_E_BAD_STREAM, name, e)
 
 
 class SquashFS:
@@ -166,9 +210,9 @@ class SquashFS:
 
     cache_blocks: how many decompressed 8 KiB metadata blocks to keep
     (MicroPython: 1, each 8 KiB of heap from the open on; CPython 16).  On
-    MicroPython a listing is read from a copy of its bytes (_window), so a directory
-    walk, which reads each child's inode from the other table, does not
-    inflate a block per entry with one.
+    MicroPython a listing is read from a copy of its bytes (_window), so a
+    directory walk, which reads each child's inode from the other table,
+    does not inflate a block per entry with one.
     max_block_size: refuse (BlockSizeLimitError) an image whose data blocks
     are larger, at open rather than with a MemoryError at the first read
     (a board's lower_block_size).
@@ -183,8 +227,6 @@ class SquashFS:
         #                           most recent first
         self._kept_pos = -1       # last data block read ...
         self._kept = None         # ... and its data
-        self._frags = {}          # fragment block position -> data
-        self._frag_newest = -1    # position of the last one used
         self._ids = {}            # id index -> uid/gid (bounded memo)
         self._pointers = {}       # lookup-table index slot -> block position
         self._last_fragment = (-1, 0, 0)
@@ -192,86 +234,62 @@ class SquashFS:
         self._free = []           # kept metadata buffers not in the cache
         self._block_buf = None    # MicroPython: the kept data block's buffer
         #                           if over 8 KiB, else the metadata buffer
-        #                           it shares (_kept_in), and its file's _Loc
-        #                           and block index (_kept_file, _kept_index)
+        #                           it shares (_kept_in), and its file's
+        #                           entry and block index (_kept_file,
+        #                           _kept_index)
         self._kept_in = None
         self._kept_file = None
         self._kept_index = -1
         if _KEPT_BUFFERS:
             for _ in range(self._cache_limit):
-                self._free.append(bytearray(F.METADATA_SIZE + 1))
-        self._read_superblock()
-        if max_block_size is not None and self.block_size > max_block_size:
-            raise _errors().BlockSizeLimitError(
-                "lower image has %d KiB blocks, over this board's limit of "
-                "%d KiB: rebuild it with `ovl mkimage --board` (or -b %dK)"
-                % (self.block_size >> 10, max_block_size >> 10,
-                   max_block_size >> 10))
-        self.root = self._inode(self.root_inode, "")
-        if self.root.mode & S_IFMT != S_IFDIR:
-            raise _errors().BadInodeError("root inode is not a directory")
-
-    # -- superblock ---------------------------------------------------------
-
-    def _read_superblock(self):
+                self._free.append(bytearray(_METADATA_SIZE + 1))
+        # -- the superblock: checked at open, 96 bytes kept
         size = self._src.size
-        if size < F.SUPERBLOCK_SIZE:
-            raise _errors().TruncatedImageError(
-                "image of %d bytes is shorter than a "
-                "superblock" % size)
-        raw = self._src.read(0, F.SUPERBLOCK_SIZE)
-        if len(raw) != F.SUPERBLOCK_SIZE:
-            raise _errors().TruncatedImageError("short read of the superblock")
-        # The fields in F.SUPERBLOCK's order, as locals: a dict of them
+        if size < _SUPERBLOCK_SIZE:
+            raise _error(_E_NO_SUPERBLOCK, size)
+        raw = self._src.read(0, _SUPERBLOCK_SIZE)
+        if len(raw) != _SUPERBLOCK_SIZE:
+            raise _error(_E_SHORT_SUPERBLOCK)
+        # The fields in SUPERBLOCK's order, as locals: a dict of them
         # would keep each field's name as a string constant on a board.
         (magic, inodes, _mkfs_time, block_size, fragments, compression, log,
          _flags, no_ids, major, minor, root, used, id_start, xattr_start,
          itab, dtab, fragment_start, lookup_start) = _unpack_from(
-            F.SUPERBLOCK[0], raw)
-        if magic != F.MAGIC:
-            raise _errors().BadMagicError(
-                "bad magic 0x%08x (not a SquashFS image)" % magic)
-        if (major, minor) != (F.VERSION_MAJOR, F.VERSION_MINOR):
-            raise _errors().BadSuperblockError(
-                "SquashFS version %d.%d, only 4.0 is read" % (major, minor))
-        if (log < F.MIN_BLOCK_LOG or log > F.MAX_BLOCK_LOG
+            "<IIIIIHHHHHHQQQQQQQQ", raw)
+        if magic != _MAGIC:
+            raise _error(_E_MAGIC, magic)
+        if (major, minor) != (_VERSION_MAJOR, _VERSION_MINOR):
+            raise _error(_E_VERSION, major, minor)
+        if (log < _MIN_BLOCK_LOG or log > _MAX_BLOCK_LOG
                 or block_size != 1 << log):
-            raise _errors().BadSuperblockError(
-                "block size %d / log %d out of range" % (block_size, log))
+            raise _error(_E_BLOCK_SIZE, block_size, log)
         if used > size:
-            raise _errors().TruncatedImageError(
-                "image is %d bytes but the superblock "
-                "says %d are used" % (size, used))
-        if used < F.SUPERBLOCK_SIZE:
-            raise _errors().BadSuperblockError(
-                "bytes_used %d is smaller than the "
-                "superblock" % used)
-        if not (F.SUPERBLOCK_SIZE <= itab < dtab < used):
-            raise _errors().BadSuperblockError(
-                "inode/directory table offsets out of "
-                "order")
-        # The directory table runs up to the first of the later tables.
+            raise _error(_E_IMAGE_SHORT, size, used)
+        if used < _SUPERBLOCK_SIZE:
+            raise _error(_E_USED_TOO_SMALL, used)
+        if not (_SUPERBLOCK_SIZE <= itab < dtab < used):
+            raise _error(_E_TABLE_ORDER)
+        # The directory table runs up to the first of the later tables (an
+        # absent one, at TABLE_ABSENT, lies past any image's end).
         dir_end = used
         for start in (fragment_start, lookup_start, id_start, xattr_start):
-            if start != F.TABLE_ABSENT and dtab < start < dir_end:
+            if dtab < start < dir_end:
                 dir_end = start
         if no_ids == 0:
-            raise _errors().BadSuperblockError("id table is empty")
-        # the lookup tables' indexes (a table of no fragments has none)
-        for what, count, start, layout in (
-                ("id", no_ids, id_start, F.ID_ENTRY),
-                ("fragment", fragments, fragment_start, F.FRAGMENT_ENTRY)):
+            raise _error(_E_NO_IDS)
+        # the lookup tables' indexes (a table of no fragments has none; an
+        # absent one's TABLE_ABSENT lies past the image's end)
+        for what, count, start, entry_size in (
+                ("id", no_ids, id_start, 4),       # ID_ENTRY "<I"
+                ("fragment", fragments, fragment_start, 16)):  # "<QII"
             # the table's metadata blocks
-            nblocks = (count * struct.calcsize(layout[0]) + F.METADATA_SIZE
-                       - 1) // F.METADATA_SIZE
-            if count and (start == F.TABLE_ABSENT or start < dtab
-                          or start + 8 * nblocks > used):
-                raise _errors().BadSuperblockError(
-                    "%s table index out of range" % what)
+            nblocks = (count * entry_size + _METADATA_SIZE
+                       - 1) // _METADATA_SIZE
+            if count and (start < dtab or start + 8 * nblocks > used):
+                raise _error(_E_TABLE_INDEX, what)
         # root: metadata block (from the table start) << 16 | offset in it
-        if itab + (root >> 16) >= dtab or root & 0xFFFF >= F.METADATA_SIZE:
-            raise _errors().BadSuperblockError(
-                "root inode reference out of range")
+        if itab + (root >> 16) >= dtab or root & 0xFFFF >= _METADATA_SIZE:
+            raise _error(_E_ROOT_REF)
         self._ids_count = no_ids
         self._id_index = id_start
         self._fragment_count = fragments
@@ -283,46 +301,58 @@ class SquashFS:
         self.inode_table_start = itab
         self.directory_table_start = dtab
         self._dir_end = dir_end
-        self.root_inode = root
         self._raw_superblock = raw
-        self._inflate = _make_decompressor(compression)
-        self.compression = F.COMPRESSION_NAMES[compression]
-        # CPython's run reads call compat.inflate themselves (one call
-        # frame less per block) for gzip images.
-        self._zlib = compression == F.COMP_ZLIB
-        self._data_wbits = min(15, log)
-        self._frag_limit = max(1, _FRAGMENT_CACHE_BYTES >> log)
+        # COMPRESSION_NAMES, indexed by compressor id
+        names = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
+        if not 0 < compression < len(names):
+            raise _error(_E_COMPRESSOR_ID, compression)
+        # MicroPython inflates gzip blocks into kept buffers
+        # (compat.inflate_into) and has no other decompressor; CPython's
+        # decompressor and fragment cache are squashfs_cpython's
+        if not _KEPT_BUFFERS:
+            _cpython.setup(self, compression)
+        elif compression != _COMP_ZLIB:
+            raise _error(_E_COMPRESSOR, names[compression])
+        self.compression = names[compression]
+        if max_block_size is not None and self.block_size > max_block_size:
+            limit = max_block_size >> 10
+            raise _error(_E_BLOCKS_OVER_LIMIT, self.block_size >> 10, limit,
+                         limit)
+        self.root = self._inode(root, "")
+        if self.root.mode & S_IFMT != S_IFDIR:
+            raise _error(_E_ROOT_NOT_DIR)
+
+    # -- superblock ---------------------------------------------------------
 
     @property
     def superblock(self):
         """The superblock's fields by name (decoded again on each use: a
         board keeps only the 96 raw bytes)."""
+        from ovl import squashfs_format as F
         return F.decode(F.SUPERBLOCK, self._raw_superblock)
 
     # -- raw reads ----------------------------------------------------------
 
-    def _read(self, pos, n, into=None):
-        """n bytes at pos; with `into` (a writable buffer of n bytes), read
+    def _read(self, pos, n, buf=None):
+        """n bytes at pos; with `buf` (a writable buffer of n bytes), read
         into it (the source's readinto, if it has one)."""
         if pos < 0 or n < 0 or pos + n > self.bytes_used:
-            raise _errors().OutOfRangeError(
-                "read of %d bytes at 0x%x beyond image end "
-                "0x%x" % (n, pos, self.bytes_used))
-        if into is not None:
+            raise _error(_E_READ_PAST_END, n, pos, self.bytes_used)
+        if buf is not None:
             readinto = getattr(self._src, "readinto", None)
             if readinto is not None:
-                readinto(pos, into)
-                return into
-            into[:] = self._read(pos, n)
-            return into
+                readinto(pos, buf)
+                return buf
+            buf[:] = self._read(pos, n)
+            return buf
         data = self._src.read(pos, n)
         if len(data) != n:
-            raise _errors().TruncatedImageError("short read at 0x%x" % pos)
+            raise _error(_E_SHORT_READ, pos)
         return data
 
     # -- metadata -----------------------------------------------------------
 
-    def _meta_block(self, pos, low, high):
+    def _meta_block(self, pos, start, stop):
         """(data, next_pos) of the metadata block whose header is at pos."""
         cache = self._cache
         if cache and cache[0][0] == pos:
@@ -334,20 +364,16 @@ class SquashFS:
                 del cache[i]
                 cache.insert(0, item)
                 return item[1], item[2]
-        if pos < low or pos + 2 > high:
-            raise _errors().OutOfRangeError(
-                "metadata block at 0x%x outside its table "
-                "[0x%x, 0x%x)" % (pos, low, high))
+        if pos < start or pos + 2 > stop:
+            raise _error(_E_META_OUTSIDE, pos, start, stop)
         if len(cache) >= self._cache_limit:
             old = cache.pop()       # before inflating: lowers the peak
             if _KEPT_BUFFERS:
                 self._free.append(old[3])   # its buffer takes the new block
         word = _unpack_from("<H", self._read(pos, 2))[0]
-        size = word & F.METADATA_SIZE_MASK
-        if size == 0 or size > F.METADATA_SIZE or pos + 2 + size > high:
-            raise _errors().MetadataHeaderError(
-                "metadata header 0x%04x at 0x%x: bad "
-                "size" % (word, pos))
+        size = word & _METADATA_SIZE_MASK
+        if size == 0 or size > _METADATA_SIZE or pos + 2 + size > stop:
+            raise _error(_E_META_SIZE, word, pos)
         if _KEPT_BUFFERS:
             # A view of a kept buffer, which the block is inflated (or,
             # stored raw, read) into; it leaves the free list once the
@@ -360,7 +386,7 @@ class SquashFS:
                 self._kept_pos = -1
                 self._kept_in = None
             data = memoryview(buf)
-            if word & F.METADATA_UNCOMPRESSED:
+            if word & _METADATA_UNCOMPRESSED:
                 self._read(pos + 2, size, data[:size])
                 n = size
             else:
@@ -368,46 +394,41 @@ class SquashFS:
                     n = compat.inflate_into(self._read(pos + 2, size), buf,
                                             13)
                 except ValueError as e:
-                    raise _inflate_error(e, F.METADATA_SIZE)
+                    raise _inflate_error(e, _METADATA_SIZE)
             data = data[:n]
         else:
             data = self._read(pos + 2, size)
-            if not word & F.METADATA_UNCOMPRESSED:
-                data = self._inflate(data, F.METADATA_SIZE)
+            if not word & _METADATA_UNCOMPRESSED:
+                data = self._inflate(data, _METADATA_SIZE)
         if not data:
-            raise _errors().MetadataHeaderError(
-                "metadata block at 0x%x is empty"
-                % pos)
+            raise _error(_E_META_EMPTY, pos)
         item = [pos, data, pos + 2 + size]
         if _KEPT_BUFFERS:
             item.append(self._free.pop())
         cache.insert(0, item)
         return data, item[2]
 
-    def _meta_unpack(self, fmt, n, pos, off, low, high):
+    def _meta_unpack(self, fmt, n, pos, off, start, stop):
         """Unpack n bytes at (block pos, offset) of a metadata stream.
 
         Returns (values, pos, off) with the position after the bytes.
         """
-        data, _ = self._meta_block(pos, low, high)
+        data, _ = self._meta_block(pos, start, stop)
         if off + n <= len(data):
             return _unpack_from(fmt, data, off), pos, off + n
         # spanning blocks, or starting in a later one
-        raw, pos, off = self._meta_bytes(n, pos, off, low, high)
+        raw, pos, off = self._meta_bytes(n, pos, off, start, stop)
         return _unpack_from(fmt, raw), pos, off
 
-    def _meta_bytes(self, n, pos, off, low, high):
+    def _meta_bytes(self, n, pos, off, start, stop):
         """n raw bytes at (pos, off) of a metadata stream, possibly spanning
         blocks; returns (bytes, pos, off)."""
         pieces = []
         while n > 0:
-            data, nxt = self._meta_block(pos, low, high)
+            data, nxt = self._meta_block(pos, start, stop)
             if off >= len(data):
-                if len(data) != F.METADATA_SIZE:
-                    raise _errors().OutOfRangeError(
-                        "offset %d past a %d-byte metadata "
-                        "block at 0x%x"
-                        % (off, len(data), pos))
+                if len(data) != _METADATA_SIZE:
+                    raise _error(_E_META_OFFSET, off, len(data), pos)
                 off -= len(data)
                 pos = nxt
                 continue
@@ -417,31 +438,28 @@ class SquashFS:
             n -= take
         return b"".join(pieces), pos, off
 
-    def _table_entry(self, index_start, i, entry_size):
+    def _table_entry(self, start, i, size):
         """Entry i of a lookup table (id, fragment) as raw bytes."""
-        per_block = F.METADATA_SIZE // entry_size
-        at = index_start + 8 * (i // per_block)
+        per_block = _METADATA_SIZE // size
+        at = start + 8 * (i // per_block)
         pointer = self._pointers.get(at)
         if pointer is None:
             pointer = _unpack_from("<Q", self._read(at, 8))[0]
             if len(self._pointers) >= _MEMO_LIMIT:
                 self._pointers.clear()
             self._pointers[at] = pointer
-        raw, _, _ = self._meta_bytes(entry_size, pointer,
-                                     (i % per_block) * entry_size,
-                                     self.directory_table_start, index_start)
+        raw, _, _ = self._meta_bytes(size, pointer,
+                                     (i % per_block) * size,
+                                     self.directory_table_start, start)
         return raw
 
     def _id(self, index):
         value = self._ids.get(index)
         if value is None:
             if index >= self._ids_count:
-                raise _errors().OutOfRangeError(
-                    "id index %d beyond the %d ids"
-                    % (index, self._ids_count))
-            raw = self._table_entry(self._id_index, index,
-                                    struct.calcsize(F.ID_ENTRY[0]))
-            value = _unpack_from(F.ID_ENTRY[0], raw)[0]
+                raise _error(_E_ID_INDEX, index, self._ids_count)
+            raw = self._table_entry(self._id_index, index, 4)
+            value = _unpack_from("<I", raw)[0]      # ID_ENTRY
             if len(self._ids) >= _MEMO_LIMIT:
                 self._ids.clear()
             self._ids[index] = value
@@ -453,12 +471,9 @@ class SquashFS:
             return self._last_fragment[1], self._last_fragment[2]
         count = self._fragment_count
         if index >= count:
-            raise _errors().OutOfRangeError(
-                "fragment %d beyond the %d fragments"
-                % (index, count))
-        raw = self._table_entry(self._fragment_index, index,
-                                struct.calcsize(F.FRAGMENT_ENTRY[0]))
-        start, word, _ = _unpack_from(F.FRAGMENT_ENTRY[0], raw)
+            raise _error(_E_FRAGMENT_INDEX, index, count)
+        raw = self._table_entry(self._fragment_index, index, 16)
+        start, word, _ = _unpack_from("<QII", raw)     # FRAGMENT_ENTRY
         self._last_fragment = (index, start, word)
         return start, word
 
@@ -470,33 +485,35 @@ class SquashFS:
         low = self.inode_table_start
         high = self.directory_table_start
         pos = low + block
-        if pos >= high or off >= F.METADATA_SIZE:
-            raise _errors().OutOfRangeError(
-                "inode reference 0x%x outside the inode "
-                "table" % ref)
+        if pos >= high or off >= _METADATA_SIZE:
+            raise _error(_E_INODE_REF, ref)
         cache = self._cache
         if cache and cache[0][0] == pos:
             data = cache[0][1]          # the usual case, without a call
         else:
             data, _ = self._meta_block(pos, low, high)
-        header = F.INODE_HEADER[0]
-        if off + _LONGEST_INODE <= len(data):
-            # Header and body inside this block (the common case): no
-            # stitching, one block lookup.
-            itype, perm, uid_index, gid_index, mtime, ino = _unpack_from(
-                header, data, off)
-            body = _unpack_from(_body_format(itype, ref), data, off + 16)
-            off += 16 + _BODY_SIZES[itype]
+        header = "<HHHHII"              # INODE_HEADER
+        # Header and body inside this block (the common case): no
+        # stitching, one block lookup.
+        inside = off + _LONGEST_INODE <= len(data)
+        if inside:
+            head = _unpack_from(header, data, off)
         else:
             head, pos, off = self._meta_unpack(header, 16, pos, off, low,
                                                high)
-            itype, perm, uid_index, gid_index, mtime, ino = head
-            body, pos, off = self._meta_unpack(_body_format(itype, ref),
+        itype, perm, uid_index, gid_index, mtime, ino = head
+        if not 0 < itype < len(_INODE_BODIES):
+            raise _error(_E_INODE_TYPE, ref, itype)
+        if inside:
+            body = _unpack_from(_INODE_BODIES[itype], data, off + 16)
+            off += 16 + _BODY_SIZES[itype]
+        else:
+            body, pos, off = self._meta_unpack(_INODE_BODIES[itype],
                                                _BODY_SIZES[itype], pos, off,
                                                low, high)
         kind = itype - _EXTENDED_OFFSET if itype > _EXTENDED_OFFSET \
             else itype
-        mode = F.TYPE_TO_S_IF[kind] | (perm & F.PERMISSION_MASK)
+        mode = _TYPE_TO_S_IF[kind] | (perm & _PERMISSION_MASK)
         ids = self._ids             # the memo first: a call less per inode
         uid = ids.get(uid_index)
         if uid is None:
@@ -504,23 +521,43 @@ class SquashFS:
         gid = ids.get(gid_index)
         if gid is None:
             gid = self._id(gid_index)
-        rdev = 0
-        if kind == F.REG_TYPE:
-            if itype == F.REG_TYPE:
+        # The entry is also the reader's location (entry.loc is the entry):
+        # ref, its inode reference, and (pos, off), the metadata position
+        # just after it (a file's block list, an extended directory's
+        # index, a symlink's target); the branches below add a file's and
+        # a directory's fields.  No second object per entry, and no class
+        # for it (about 230 B of a board's heap).
+        #
+        # A file: start (its first data block), fragment, frag_offset,
+        # nblocks, and a cursor for sequential reads (cur_index: a block
+        # index; cur_data: its data position; cur_pos, cur_off: its
+        # block-list position), so consecutive reads on CPython continue
+        # the block-list walk instead of summing every earlier block size
+        # again; on MicroPython, words: (index of a block, its data
+        # position, up to _WORDS_KEPT words of the block list from it),
+        # read() taking the block list from there.
+        # A directory: start_block and offset (its listing), listing_size,
+        # index_count (extended directories), parent.
+        loc = Entry(ino, mode, 1, uid, gid, 0, mtime, 0, name)
+        loc.loc = loc
+        loc.ref = ref
+        loc.pos = pos
+        loc.off = off
+        if kind == _REG_TYPE:
+            if itype == _REG_TYPE:
                 start, fragment, frag_offset, size = body
                 nlink = 1
             else:
                 start, size, _sparse, nlink, fragment, frag_offset, _x = body
             bs = self.block_size
-            if fragment == F.FRAGMENT_NONE:
+            if fragment == _FRAGMENT_NONE:
                 nblocks = (size + bs - 1) >> self.block_log
             else:
                 nblocks = size >> self.block_log
                 if frag_offset >= bs:
-                    raise _errors().BadInodeError(
-                        "inode %d: fragment offset %d beyond "
-                        "block size" % (ino, frag_offset))
-            loc = _Loc(ref, pos, off)
+                    raise _error(_E_FRAGMENT_OFFSET, ino, frag_offset)
+            loc.nlink = nlink
+            loc.size = size
             loc.start = loc.cur_data = start
             loc.fragment = fragment
             loc.frag_offset = frag_offset
@@ -528,65 +565,61 @@ class SquashFS:
             loc.cur_index = 0
             loc.cur_pos = pos
             loc.cur_off = off
-        elif kind == F.DIR_TYPE:
-            if itype == F.DIR_TYPE:
+        elif kind == _DIR_TYPE:
+            if itype == _DIR_TYPE:
                 start_block, nlink, size, doff, parent = body
                 icount = 0
             else:
                 nlink, size, start_block, parent, icount, doff, _x = body
-            if doff >= F.METADATA_SIZE:
-                raise _errors().BadInodeError(
-                    "inode %d: listing offset %d out of range"
-                    % (ino, doff))
-            listing = size - F.DIR_SIZE_EXTRA if size >= 4 else 0
-            loc = _Loc(ref, pos, off)
+            if doff >= _METADATA_SIZE:
+                raise _error(_E_LISTING_OFFSET, ino, doff)
+            listing = size - _DIR_SIZE_EXTRA if size >= 4 else 0
+            loc.nlink = nlink
+            loc.size = size
             loc.start_block = start_block
             loc.offset = doff
             loc.listing_size = listing
             loc.index_count = icount
             loc.parent = parent
-        elif kind == F.SYMLINK_TYPE:
+        elif kind == _SYMLINK_TYPE:
             nlink, size = body
             if size > _MAX_SYMLINK:
-                raise _errors().BadInodeError(
-                    "inode %d: symlink of %d bytes" % (ino, size))
-            loc = _Loc(ref, pos, off)
-        elif kind == F.BLKDEV_TYPE or kind == F.CHRDEV_TYPE:
+                raise _error(_E_SYMLINK_SIZE, ino, size)
+            loc.nlink = nlink
+            loc.size = size
+        elif kind == _BLKDEV_TYPE or kind == _CHRDEV_TYPE:
             nlink, word = body[0], body[1]
             # the word is Linux's new_encode_dev: minor bits 0-7, major
             # bits 8-19, minor's high bits from bit 20
             major = (word & 0xFFF00) >> 8
             minor = (word & 0xFF) | ((word >> 12) & 0xFFF00)
             # Linux (glibc) makedev encoding of a device number
-            rdev = (((major & 0xFFFFF000) << 32) | ((major & 0xFFF) << 8)
-                    | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))
-            size = 0
-            loc = _Loc(ref)
+            loc.rdev = (((major & 0xFFFFF000) << 32)
+                        | ((major & 0xFFF) << 8)
+                        | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))
+            loc.nlink = nlink
         else:
-            nlink = body[0]
-            size = 0
-            loc = _Loc(ref)
-        return Entry(ino, mode, nlink, uid, gid, size, mtime, rdev, name,
-                     None, loc)
+            loc.nlink = body[0]
+        return loc
 
     # -- directories --------------------------------------------------------
 
-    def _window(self, pos, off, rest, low, high):
+    def _window(self, pos, off, n, start, stop):
         """(bytes, base, end, last) for reading a listing from (pos, off)
-        with `rest` bytes of it left: bytes holding block pos's offsets
+        with `n` bytes of it left: bytes holding block pos's offsets
         [base, end), and whether the block holds no more of the listing
         after end.  CPython: the whole block (immutable, so it stays valid
         while the caller reads inodes).  MicroPython: a copy of at most
         _LISTING_WINDOW bytes, since the block is a view of the one kept
         buffer, which the caller's next inode read takes over."""
-        data, _ = self._meta_block(pos, low, high)
-        n = len(data)
+        data, _ = self._meta_block(pos, start, stop)
+        size = len(data)
         if not _KEPT_BUFFERS:
-            return data, 0, n, True
-        end = off + rest
+            return data, 0, size, True
+        end = off + n
         last = True
-        if end > n:
-            end = n
+        if end > size:
+            end = size
         if end - off > _LISTING_WINDOW:
             end = off + _LISTING_WINDOW
             last = False
@@ -608,39 +641,35 @@ class SquashFS:
         low = self.directory_table_start
         high = self._dir_end
         total = d.listing_size
-        run_header = F.DIR_HEADER[0]
-        entry_header = F.DIR_ENTRY[0]
+        run_header = "<III"             # DIR_HEADER
+        entry_header = "<HhHH"          # DIR_ENTRY
         win_pos = -1        # the block the window is of ...
         base = end = 0      # ... its offsets [base, end) ...
         last = True         # ... and whether it reaches the listing's end
         while consumed < total:
-            if consumed + F.DIR_HEADER_SIZE > total:
-                raise _errors().BadDirectoryError(
-                    "listing ends inside a run header")
-            if pos != win_pos or (off + F.DIR_HEADER_SIZE > end
+            if consumed + _DIR_HEADER_SIZE > total:
+                raise _error(_E_RUN_HEADER_CUT)
+            if pos != win_pos or (off + _DIR_HEADER_SIZE > end
                                   and not last):
                 win, base, end, last = self._window(pos, off, total - consumed,
                                                     low, high)
                 win_pos = pos
-            if off + F.DIR_HEADER_SIZE <= end:
+            if off + _DIR_HEADER_SIZE <= end:
                 head = _unpack_from(run_header, win, off - base)
-                off += F.DIR_HEADER_SIZE
+                off += _DIR_HEADER_SIZE
             else:
                 head, pos, off = self._meta_unpack(run_header, 12, pos, off,
                                                    low, high)
-            consumed += F.DIR_HEADER_SIZE
+            consumed += _DIR_HEADER_SIZE
             count, start_block, base_ino = head
-            if count >= F.DIR_RUN_MAX:
-                raise _errors().BadDirectoryError(
-                    "directory run of %d entries (max %d)"
-                    % (count + 1, F.DIR_RUN_MAX))
+            if count >= _DIR_RUN_MAX:
+                raise _error(_E_RUN_LENGTH, count + 1, _DIR_RUN_MAX)
             for _ in range(count + 1):
                 rest = total - consumed
-                if rest < F.DIR_ENTRY_SIZE:
-                    raise _errors().BadDirectoryError(
-                        "listing ends inside an entry")
+                if rest < _DIR_ENTRY_SIZE:
+                    raise _error(_E_ENTRY_CUT)
                 # the entry and the longest name it can have
-                need = 8 + F.NAME_MAX if rest > 8 + F.NAME_MAX else rest
+                need = 8 + _NAME_MAX if rest > 8 + _NAME_MAX else rest
                 if pos != win_pos or (off + need > end and not last):
                     win, base, end, last = self._window(pos, off, rest, low,
                                                         high)
@@ -660,23 +689,18 @@ class SquashFS:
                                                       off, low, high)
                     ioff, delta, etype, nsize = ent
                     nsize += 1
-                consumed += F.DIR_ENTRY_SIZE + nsize
-                if nsize > F.NAME_MAX or consumed > total:
-                    raise _errors().BadDirectoryError(
-                        "entry name of %d bytes overruns "
-                        "the listing" % nsize)
+                consumed += _DIR_ENTRY_SIZE + nsize
+                if nsize > _NAME_MAX or consumed > total:
+                    raise _error(_E_NAME_OVERRUNS, nsize)
                 if raw is None:     # the name crosses into the next block
                     raw, pos, off = self._meta_bytes(nsize, pos, off, low,
                                                      high)
                 # 47 is "/": an int operand makes `in` a plain byte
                 # search (a bytes one costs CPython a caught TypeError).
                 if 47 in raw or 0 in raw or raw == b"." or raw == b"..":
-                    raise _errors().BadDirectoryError(
-                        "illegal name %r" % (raw,))
+                    raise _error(_E_ILLEGAL_NAME, raw)
                 if prev is not None and raw <= prev:
-                    raise _errors().BadDirectoryError(
-                        "listing not sorted at %r"
-                        % (raw,))
+                    raise _error(_E_UNSORTED, raw)
                 prev = raw
                 yield (raw, (start_block << 16) | ioff,
                        (base_ino + delta) & 0xFFFFFFFF, etype)
@@ -695,23 +719,21 @@ class SquashFS:
             ipos, ioff = d.pos, d.off
             low, high = self.inode_table_start, self.directory_table_start
             for _ in range(d.index_count):
-                head, ipos, ioff = self._meta_unpack(F.DIR_INDEX[0], 12, ipos,
+                # a DIR_INDEX entry ("<III": index start_block size)
+                head, ipos, ioff = self._meta_unpack("<III", 12, ipos,
                                                      ioff, low, high)
                 index, start_block, nsize = head
                 nsize += 1
-                if nsize > F.NAME_MAX:
-                    raise _errors().BadDirectoryError(
-                        "index name of %d bytes" % nsize)
+                if nsize > _NAME_MAX:
+                    raise _error(_E_INDEX_NAME, nsize)
                 first, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low,
                                                      high)
                 if first > target:
                     break
                 if index >= d.listing_size or index < consumed:
-                    raise _errors().BadDirectoryError(
-                        "directory index offset %d out "
-                        "of range" % index)
+                    raise _error(_E_INDEX_OFFSET, index)
                 pos = self.directory_table_start + start_block
-                off = (d.offset + index) % F.METADATA_SIZE
+                off = (d.offset + index) % _METADATA_SIZE
                 consumed = index
         for raw, ref, ino, etype in self._listing(d, pos, off, consumed):
             if raw == target:
@@ -720,21 +742,16 @@ class SquashFS:
                 return None
         return None
 
-    def _child(self, d, raw, ref, ino, etype, name=None):
+    def _child(self, d, raw, ref, ino, kind, name=None):
         """The Entry a listing entry points at, checked against it."""
         child = self._inode(ref, _decode_name(raw) if name is None else name)
         if child.ino != ino:
-            raise _errors().BadDirectoryError(
-                "entry %r says inode %d, inode says %d"
-                % (raw, ino, child.ino))
-        if etype >= len(F.TYPE_TO_S_IF) or \
-                F.TYPE_TO_S_IF[etype] != child.mode & S_IFMT:
-            raise _errors().BadDirectoryError(
-                "entry %r type %d does not match its inode"
-                % (raw, etype))
+            raise _error(_E_ENTRY_INODE, raw, ino, child.ino)
+        if kind >= len(_TYPE_TO_S_IF) or \
+                _TYPE_TO_S_IF[kind] != child.mode & S_IFMT:
+            raise _error(_E_ENTRY_TYPE, raw, kind)
         if ref == d.ref:
-            raise _errors().DirectoryLoopError(
-                "directory %r contains itself" % (raw,))
+            raise _error(_E_CONTAINS_ITSELF, raw)
         return child
 
     # -- the Lower interface --------------------------------------------------
@@ -760,7 +777,8 @@ class SquashFS:
     stat = lookup
 
     def _entry_listing(self, entry):
-        """The (checked) listing of a directory Entry, and its _Loc."""
+        """The (checked) listing of a directory Entry, and its location
+        (the entry itself: see _inode)."""
         if entry.mode & S_IFMT != S_IFDIR:
             raise compat.oserror(compat.ENOTDIR, entry.name)
         d = entry.loc
@@ -805,7 +823,6 @@ class SquashFS:
         if offset >= end:
             return b""
         log = self.block_log
-        bs = self.block_size
         first = offset >> log
         last = (end - 1) >> log
         pieces = []
@@ -815,53 +832,10 @@ class SquashFS:
             # the block list, whose metadata block would take the buffer.
             base = first << log
             return bytes(self._kept[offset - base:end - base])
-        stop = last if last < f.nblocks else f.nblocks - 1
-        if first < f.nblocks and _KEPT_BUFFERS:
-            # MicroPython: up to _WORDS_KEPT words of the block list from
-            # the first block read on are kept with the entry, as (index of
-            # the first, its data position, words), since each data block
-            # takes the metadata buffer the list was read from.
-            kept = getattr(f, "words", None)
-            if kept is None or first < kept[0] or \
-                    stop >= kept[0] + len(kept[2]):
-                count = stop + 1 - first
-                if count < _WORDS_KEPT:
-                    count = _WORDS_KEPT
-                words = tuple(self._block_words(f, first, count))
-                # (_block_words left f.cur_data at block `first`'s data)
-                kept = (first, f.cur_data, words)
-                if len(kept[2]) <= _WORDS_KEPT:
-                    f.words = kept
-            words = kept[2]
-            data_pos = kept[1]
-            for i in range(first - kept[0]):
-                data_pos += words[i] & F.DATA_SIZE_MASK
-            self._read_blocks(words[first - kept[0]:stop + 1 - kept[0]],
-                              data_pos, first << log, offset, end, entry,
-                              pieces)
-        elif first < f.nblocks:
-            count = stop + 1 - first
-            pos = f.cur_pos
-            head = self._cache[0] if self._cache else None
-            if (first == f.cur_index and head is not None and head[0] == pos
-                    and f.cur_off + 4 * count <= len(head[1])):
-                # The usual case: a read continuing where the last one
-                # stopped, its words in the newest metadata block (the
-                # inode's, just read by the walk).
-                off = f.cur_off
-                words = _unpack_from("<%dI" % count, head[1], off)
-                list_cursor = (pos, off + 4 * count)
-            else:
-                words = self._block_words(f, first, count)
-                list_cursor = self._list_cursor
-            head = None
-            data_pos = self._read_blocks(words, f.cur_data, first << log,
-                                         offset, end, entry, pieces)
-            # Only after a complete read: the cursor stays consistent if a
-            # damaged block raised.
-            f.cur_index = stop + 1
-            f.cur_data = data_pos
-            f.cur_pos, f.cur_off = list_cursor
+        if first < f.nblocks:
+            self._read_blocks(entry, first,
+                              last if last < f.nblocks else f.nblocks - 1,
+                              offset, end, pieces)
         if last >= f.nblocks:
             block_start = f.nblocks << log
             data = self._tail(f, size - block_start, entry)
@@ -887,12 +861,10 @@ class SquashFS:
             word = _unpack_from("<H", self._read(pos, 2))[0]
             budget -= 2
             while pos < end and budget >= _IDENTITY_TAIL_MIN + 6:
-                size = word & F.METADATA_SIZE_MASK
+                size = word & _METADATA_SIZE_MASK
                 nxt = pos + 2 + size
-                if size == 0 or size > F.METADATA_SIZE or nxt > end:
-                    raise _errors().MetadataHeaderError(
-                        "metadata header 0x%04x at 0x%x:"
-                        " bad size" % (word, pos))
+                if size == 0 or size > _METADATA_SIZE or nxt > end:
+                    raise _error(_E_META_SIZE, word, pos)
                 # The block's last bytes and the next block's header (the
                 # 2 bytes after the table, if it ends here) in one read.
                 start = max(pos + 2, nxt - 4)
@@ -928,9 +900,7 @@ class SquashFS:
             yield child_path, child
             if child.mode & S_IFMT == S_IFDIR:
                 if child.loc.ref in ancestors:
-                    raise _errors().DirectoryLoopError(
-                        "%s is its own ancestor"
-                        % child_path)
+                    raise _error(_E_OWN_ANCESTOR, child_path)
                 ancestors.append(child.loc.ref)
                 stack.append((child_path, self.readdir(child)))
 
@@ -956,7 +926,7 @@ class SquashFS:
             k = index - i
             words, pos, off = self._list_words(k, pos, off, low, high)
             for w in words:
-                data_pos += w & F.DATA_SIZE_MASK
+                data_pos += w & _DATA_SIZE_MASK
             i += len(words)
         f.cur_index = i
         f.cur_data = data_pos
@@ -974,36 +944,55 @@ class SquashFS:
         self._list_cursor = (pos, off)
         return out
 
-    def _read_blocks(self, words, pos, block_start, offset, end, entry,
-                     pieces):
-        """Append file bytes [offset, end) of the blocks with size `words`,
-        the first stored at `pos` and holding file offset `block_start`, to
-        `pieces`; return the position after the last block.
+    def _read_blocks(self, entry, first, stop, offset, end, pieces):
+        """Append the file bytes [offset, end) that data blocks first..stop
+        of the file `entry` hold to `pieces`.
 
         MicroPython: one block at a time, each inflated into the one kept
         buffer, the part wanted copied out before the next block overwrites
-        it.  CPython replaces this with ovl.squashfs_cpython.read_blocks,
-        which fetches and inflates runs of blocks at once."""
+        it.  Up to _WORDS_KEPT words of the block list from the first block
+        read on are kept with the entry, as (index of the first, its data
+        position, words), since each data block takes the metadata buffer
+        the list was read from.  CPython replaces this with
+        ovl.squashfs_cpython.read_blocks, which follows the block list with
+        a cursor and fetches and inflates runs of blocks at once."""
+        f = entry.loc
+        kept = getattr(f, "words", None)
+        if kept is None or first < kept[0] or \
+                stop >= kept[0] + len(kept[2]):
+            count = stop + 1 - first
+            if count < _WORDS_KEPT:
+                count = _WORDS_KEPT
+            words = tuple(self._block_words(f, first, count))
+            # (_block_words left f.cur_data at block `first`'s data)
+            kept = (first, f.cur_data, words)
+            if len(kept[2]) <= _WORDS_KEPT:
+                f.words = kept
+        words = kept[2]
+        pos = kept[1]
+        for i in range(first - kept[0]):
+            pos += words[i] & _DATA_SIZE_MASK
         bs = self.block_size
-        for word in words:
+        base = first << self.block_log
+        for word in words[first - kept[0]:stop + 1 - kept[0]]:
             data = self._data_block(pos, word,
-                                    min(entry.size - block_start, bs), entry)
-            lo = offset - block_start if offset > block_start else 0
-            pieces.append(bytes(data[lo:end - block_start]))
-            if word & F.DATA_SIZE_MASK:     # (a sparse block is not kept)
+                                    min(entry.size - base, bs), entry)
+            lo = offset - base if offset > base else 0
+            pieces.append(bytes(data[lo:end - base]))
+            if word & _DATA_SIZE_MASK:     # (a sparse block is not kept)
                 # read() serves more of this block without the block list
                 self._kept_file = entry.loc
-                self._kept_index = block_start >> self.block_log
-            pos += word & F.DATA_SIZE_MASK
-            block_start += bs
-        return pos
+                self._kept_index = base >> self.block_log
+            pos += word & _DATA_SIZE_MASK
+            base += bs
 
-    def _list_words(self, k, pos, off, low, high):
+    def _list_words(self, k, pos, off, start, stop):
         """Up to k block-size words from the block list at (pos, off)."""
-        data, _ = self._meta_block(pos, low, high)
+        data, _ = self._meta_block(pos, start, stop)
         avail = (len(data) - off) >> 2
         if avail <= 0:
-            (word,), pos, off = self._meta_unpack("<I", 4, pos, off, low, high)
+            (word,), pos, off = self._meta_unpack("<I", 4, pos, off, start,
+                                                  stop)
             return (word,), pos, off
         if k > avail:
             k = avail
@@ -1012,110 +1001,78 @@ class SquashFS:
     def _load_block(self, pos, word, what, slot):
         """Decompressed data (slot 0) or fragment (slot 1) block.  The last
         data block is kept, so small reads within one block inflate it
-        once; fragment blocks are kept by _tail.  MicroPython keeps one
-        block of either kind, a memoryview of a kept buffer (the metadata
-        buffer, for blocks up to 8 KiB): valid only until the next data or
-        metadata block is loaded."""
+        once.  MicroPython keeps one block of either kind, a memoryview of
+        a kept buffer (the metadata buffer, for blocks up to 8 KiB): valid
+        only until the next data or metadata block is loaded.  CPython
+        inflates into new bytes and keeps recent fragment blocks too
+        (squashfs_cpython.load_block)."""
         if _KEPT_BUFFERS or slot == 0:
             if pos == self._kept_pos:
                 return self._kept
             self._kept = None            # before inflating: lowers the peak
             self._kept_pos = -1
             self._kept_file = None
-        elif len(self._frags) >= self._frag_limit:
-            # The least recently used (CPython dicts keep insertion
-            # order; MicroPython keeps one block, so order is moot).
-            del self._frags[next(iter(self._frags))]   # likewise
         if word >> _DATA_RESERVED_SHIFT:
-            raise _errors().OutOfRangeError(
-                "%s: block size word 0x%x has reserved "
-                "bits" % (what, word))
-        stored = word & F.DATA_SIZE_MASK
+            raise _error(_E_RESERVED_BITS, what, word)
+        stored = word & _DATA_SIZE_MASK
         if stored == 0 or stored > self.block_size:
-            raise _errors().OutOfRangeError(
-                "%s: block of %d bytes (block size %d)"
-                % (what, stored, self.block_size))
-        if _KEPT_BUFFERS:
-            buf = self._block_buf
-            if self.block_size <= F.METADATA_SIZE:
-                # Into a metadata buffer (the cache's least recent block
-                # gives it up), where the next metadata block read takes it
-                # back: no buffer of its own, allocated late in a heap an
-                # upper index has cut up (docs/FIT.md, "One metadata
-                # block").
-                if not self._free:
-                    self._free.append(self._cache.pop()[3])
-                buf = self._kept_in = self._free[-1]
-            elif buf is None:
-                # one byte more: inflate_into refuses a block filling it
-                buf = self._block_buf = bytearray(self.block_size + 1)
-            data = memoryview(buf)
-            if word & F.DATA_UNCOMPRESSED:
-                self._read(pos, stored, data[:stored])
-                n = stored
-            else:
-                try:
-                    n = compat.inflate_into(self._read(pos, stored), buf,
-                                            self._data_wbits)
-                except ValueError as e:
-                    raise _inflate_error(e, self.block_size)
-            data = data[:n]
-            self._kept_pos = pos
-            self._kept = data
-            return data
-        raw = self._read(pos, stored)
-        if word & F.DATA_UNCOMPRESSED:
-            data = raw
+            raise _error(_E_BLOCK_TOO_BIG, what, stored, self.block_size)
+        if not _KEPT_BUFFERS:
+            return _cpython.load_block(self, pos, word, stored, slot)
+        buf = self._block_buf
+        if self.block_size <= _METADATA_SIZE:
+            # Into a metadata buffer (the cache's least recent block
+            # gives it up), where the next metadata block read takes it
+            # back: no buffer of its own, allocated late in a heap an
+            # upper index has cut up (docs/FIT.md, "One metadata
+            # block").
+            if not self._free:
+                self._free.append(self._cache.pop()[3])
+            buf = self._kept_in = self._free[-1]
+        elif buf is None:
+            # one byte more: inflate_into refuses a block filling it
+            buf = self._block_buf = bytearray(self.block_size + 1)
+        data = memoryview(buf)
+        if word & _DATA_UNCOMPRESSED:
+            self._read(pos, stored, data[:stored])
+            n = stored
         else:
-            data = self._inflate(raw, self.block_size)
-        if slot == 0:
-            self._kept_pos = pos
-            self._kept = data
-        else:
-            self._frags[pos] = data
-            self._frag_newest = pos
+            try:
+                n = compat.inflate_into(self._read(pos, stored), buf,
+                                        min(15, self.block_log))
+            except ValueError as e:
+                raise _inflate_error(e, self.block_size)
+        data = data[:n]
+        self._kept_pos = pos
+        self._kept = data
         return data
 
-    def _data_block(self, pos, word, expected, entry):
-        if word & F.DATA_SIZE_MASK == 0:
+    def _data_block(self, pos, word, n, entry):
+        if word & _DATA_SIZE_MASK == 0:
             if word >> _DATA_RESERVED_SHIFT:
-                raise _errors().OutOfRangeError(
-                    "%s: block size word 0x%x has reserved "
-                    "bits" % (entry.name, word))
-            return bytes(expected)          # sparse block
+                raise _error(_E_RESERVED_BITS, entry.name, word)
+            return bytes(n)                 # sparse block
         data = self._load_block(pos, word, entry.name, 0)
-        if len(data) != expected:
-            raise _errors().OutOfRangeError(
-                "%s: block at 0x%x holds %d bytes, %d "
-                "expected" % (entry.name, pos, len(data),
-                              expected))
+        if len(data) != n:
+            raise _error(_E_BLOCK_LENGTH, entry.name, pos, len(data), n)
         return data
 
-    def _tail(self, f, expected, entry):
-        """The file's last `expected` bytes, from its fragment block."""
-        if f.fragment == F.FRAGMENT_NONE:
-            raise _errors().OutOfRangeError(
-                "%s: block list shorter than the file"
-                % entry.name)
+    def _tail(self, f, n, entry):
+        """The file's last `n` bytes, from its fragment block."""
+        if f.fragment == _FRAGMENT_NONE:
+            raise _error(_E_LIST_SHORT, entry.name)
         pos, word = self._fragment(f.fragment)
-        frags = self._frags
-        data = frags.get(pos)
-        if data is None:
-            data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
-        elif pos != self._frag_newest:
-            del frags[pos]              # to the end: most recently used
-            frags[pos] = data
-            self._frag_newest = pos
-        start = f.frag_offset
-        if start + expected > len(data):
-            raise _errors().OutOfRangeError(
-                "%s: tail %d+%d beyond its %d-byte fragment"
-                % (entry.name, start, expected, len(data)))
         if _KEPT_BUFFERS:
-            return bytes(data[start:start + expected])  # out of the buffer
-        if start == 0 and expected == len(data):
-            return data
-        return data[start:start + expected]
+            data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
+        else:
+            data = _cpython.fragment_block(self, pos, word, f.fragment)
+        start = f.frag_offset
+        if start + n > len(data):
+            raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start, n,
+                         len(data))
+        # out of the buffer (MicroPython); CPython's bytes come back as
+        # they are when the tail is the whole block
+        return bytes(data[start:start + n])
 
 
 if not _KEPT_BUFFERS:

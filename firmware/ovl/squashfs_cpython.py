@@ -7,12 +7,62 @@ keeps: ovl.squashfs's own _read_blocks).  Errors are the reader's
 (imported where raised: ovl.squashfs imports this module as it loads).
 """
 
+import struct
+
 from ovl import compat
 from ovl import squashfs_format as F
 
 # Source bytes fetched at once for back-to-back compressed data blocks: one
 # read per run instead of per block.
 RUN_BYTES = 1 << 18
+# Inflated fragment blocks kept: files with the same contents share a
+# fragment but are not neighbours in a walk.  (MicroPython keeps one block.)
+FRAGMENT_CACHE_BYTES = 1 << 19
+
+
+def setup(self, compression):
+    """The reader's CPython state, at open: the decompressor, whether run
+    reads call compat.inflate themselves (gzip: one call frame less per
+    block), and the fragment blocks kept."""
+    self._inflate = decompressor(compression)
+    self._zlib = compression == F.COMP_ZLIB
+    self._frags = {}          # fragment block position -> data
+    self._frag_newest = -1    # position of the last one used
+    self._frag_limit = max(1, FRAGMENT_CACHE_BYTES >> self.block_log)
+
+
+def load_block(self, pos, word, stored, slot):
+    """SquashFS._load_block's CPython side, for a block not kept and its
+    size word checked: inflate it into new bytes, kept as the last data
+    block (slot 0) or among the fragment blocks (slot 1)."""
+    frags = self._frags
+    if slot and len(frags) >= self._frag_limit:
+        # the least recently used (dicts keep insertion order)
+        del frags[next(iter(frags))]
+    data = self._read(pos, stored)
+    if not word & F.DATA_UNCOMPRESSED:
+        data = self._inflate(data, self.block_size)
+    if slot == 0:
+        self._kept_pos = pos
+        self._kept = data
+    else:
+        frags[pos] = data
+        self._frag_newest = pos
+    return data
+
+
+def fragment_block(self, pos, word, index):
+    """Fragment block `index` (at pos, its size word `word`): a kept one,
+    moved to the most recently used end, or loaded."""
+    frags = self._frags
+    data = frags.get(pos)
+    if data is None:
+        return self._load_block(pos, word, "fragment %d" % index, 1)
+    if pos != self._frag_newest:
+        del frags[pos]
+        frags[pos] = data
+        self._frag_newest = pos
+    return data
 
 
 def decompressor(compression):
@@ -27,7 +77,8 @@ def decompressor(compression):
     elif compression == F.COMP_LZMA:
         inflate = compat.inflate_lzma
     else:
-        raise S._errors().UnsupportedCompressorError(
+        from ovl.squashfs_errors import UnsupportedCompressorError
+        raise UnsupportedCompressorError(
             "image uses the %s compressor, which this Python cannot "
             "decompress" % name)
 
@@ -39,11 +90,41 @@ def decompressor(compression):
     return inflate_block
 
 
-def read_blocks(self, words, pos, block_start, offset, end, entry, pieces):
-    """SquashFS._read_blocks on CPython: append file bytes [offset, end) of
-    the blocks with size `words`, the first stored at `pos` and holding
-    file offset `block_start`, to `pieces`; return the position after the
-    last block.
+def read_blocks(self, entry, first, stop, offset, end, pieces):
+    """SquashFS._read_blocks on CPython: append the file bytes [offset,
+    end) that data blocks first..stop of the file `entry` hold to `pieces`,
+    following the file's block list from a cursor (the entry's cur_*: see SquashFS._inode), so
+    consecutive reads continue the walk instead of summing every earlier
+    block size again."""
+    f = entry.loc
+    count = stop + 1 - first
+    pos = f.cur_pos
+    head = self._cache[0] if self._cache else None
+    if (first == f.cur_index and head is not None and head[0] == pos
+            and f.cur_off + 4 * count <= len(head[1])):
+        # The usual case: a read continuing where the last one stopped,
+        # its words in the newest metadata block (the inode's, just read
+        # by the walk).
+        off = f.cur_off
+        words = struct.unpack_from("<%dI" % count, head[1], off)
+        list_cursor = (pos, off + 4 * count)
+    else:
+        words = self._block_words(f, first, count)
+        list_cursor = self._list_cursor
+    head = None
+    data_pos = read_run(self, words, f.cur_data, first << self.block_log,
+                        offset, end, entry, pieces)
+    # Only after a complete read: the cursor stays consistent if a damaged
+    # block raised.
+    f.cur_index = stop + 1
+    f.cur_data = data_pos
+    f.cur_pos, f.cur_off = list_cursor
+
+
+def read_run(self, words, pos, block_start, offset, end, entry, pieces):
+    """Append file bytes [offset, end) of the blocks with size `words`, the
+    first stored at `pos` and holding file offset `block_start`, to
+    `pieces`; return the position after the last block.
 
     Compressed gzip blocks lying back to back are fetched with one source
     read of up to RUN_BYTES and inflated together by compat.inflate_run
@@ -139,7 +220,8 @@ def read_blocks(self, words, pos, block_start, offset, end, entry, pieces):
                 i += 1
     except ValueError as e:
         from ovl import squashfs as S
-        if isinstance(e, S._errors().CorruptImageError):
+        from ovl.squashfs_errors import CorruptImageError
+        if isinstance(e, CorruptImageError):
             raise
         raise S._inflate_error(e, bs)
     finally:

@@ -43,7 +43,6 @@ for e in files:
         packed = max(packed, stored)
         fs._kept_pos = -1       # a cache miss: the block is read again
         fs._kept = None
-        fs._frags.clear()
         gc.collect()
         a0 = micropython.mem_total()
         got = fs.read(e, index * bs, bs)
