@@ -606,3 +606,18 @@ def test_a_name_that_is_not_utf8_is_refused_with_einval(runtime, tmp_path):
     got = runtime.run_checks("non_utf8_names.py", expect,
                              args=[str(tmp_path)])
     assert sorted(got) == sorted(expect), "labels differ: %r" % sorted(got)
+
+
+def test_open_with_truncation_reads_empty_before_the_first_write(rig):
+    # O_TRUNC: the cut waits in the file's write-back buffer for the first
+    # write; a read before it sees the cut file, not the old bytes
+    o = rig.ovl
+    o.write_bytes("/etc/edited", b"upper bytes")
+    for path in ("/etc/edited", "/etc/config"):     # upper, lower file
+        with o.open(path, "w+b") as f:
+            assert f.read(5) == b""
+            assert f.read() == b""
+            f.write(b"new")
+            f.seek(0)
+            assert f.read() == b"new"
+        assert o.read_bytes(path) == b"new"

@@ -55,6 +55,11 @@ except OSError as e:
     print("errno", e.errno)
 os.remove("/ovl/etc/config")
 print("removed", sorted(os.listdir("/ovl/etc")))
+os.mkdir("/ovl/tmp")
+os.rmdir("/ovl/tmp")
+print("rmdir", "tmp" in os.listdir("/ovl"))
+st = os.statvfs("/ovl")
+print("os.statvfs", len(st), st[0] > 0 and st[2] >= st[3] > 0)
 os.chdir("/")
 vfs.umount("/ovl")
 ovl2 = mount(DirLower(LOWER), flash)
@@ -88,6 +93,8 @@ def test_vfs_under_micropython(mpy, lower_dir):
         "errno 2",
         "errno 39",
         "removed ['hosts.bak']",
+        "rmdir False",
+        "os.statvfs 10 True",
         "remount ['hosts.bak'] b\"WHERE = 'upper'\\n\"",
         "statvfs 10",
     ]

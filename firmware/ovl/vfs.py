@@ -24,11 +24,14 @@ class OvlVfs:
     def __getattr__(self, name):
         # mkdir, remove, rmdir, rename and statvfs: the overlay's own,
         # given this VFS's paths (MicroPython's VFS finds them through
-        # __getattr__ too)
-        if name not in "mkdir remove rmdir rename statvfs".split():
+        # __getattr__ too); kept on the VFS once made, so each call after
+        # the first allocates no closure
+        if name not in ("mkdir", "remove", "rmdir", "rename", "statvfs"):
             raise AttributeError(name)
         fn = getattr(self.ovl, name)
-        return lambda *args: fn(*map(self._path, args))
+        bound = lambda *args: fn(*map(self._path, args))
+        setattr(self, name, bound)
+        return bound
 
     def _check_hidden(self, path):
         if path in self.hide:

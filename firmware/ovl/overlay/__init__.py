@@ -156,7 +156,9 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             inode = self.store.get(uino)
             if inode is None:
                 raise compat.oserror(compat.ESTALE, "inode %d" % uino)
-            size = inode.size
+            # a buffer of open() with O_TRUNC holds the cut size before
+            # its first write begins the transaction
+            size = inode.size if buf is None else buf.size
             origin, entry = self._origin_entry(uino)
             view = self.store
         else:

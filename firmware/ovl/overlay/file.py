@@ -4,9 +4,9 @@ Overlay.open() resolves the path and creates or copies up the file; an
 OverlayFile then reads and writes through the overlay's public interface
 (read_upper, read_lower, truncate_open) and its write-back (writeback.py,
 which holds what the file's handles wrote until a commit point).  The text
-layer (characters, not bytes) is this one's alone.  Lines, seek and tell,
-truncate, flush, reading n characters of text and fileno are in
-fileops.py, imported at their first use.
+layer (characters, not bytes) is this one's but for reading n
+characters, which with lines, seek and tell, truncate, flush and fileno
+is in fileops.py, imported at its first use.
 
 On MicroPython the same object is what open() returns from a VFS mount
 (ovl.vfs): MicroPython's C stream layer (import, print(file=f), builtin
@@ -25,6 +25,9 @@ from ovl.overlay.meta import MAX_FILE_SIZE
 _IOCTL_FLUSH = const(1)
 _IOCTL_CLOSE = const(4)
 _IOCTL_BUFFER_SIZE = const(11)
+# the methods ovl.overlay.fileops holds
+_FILEOPS = ("readline", "readlines", "seek", "tell", "seekable", "truncate",
+            "flush", "fileno")
 
 
 def parse_mode(mode):
@@ -62,14 +65,16 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
 
     def __getattr__(self, name):
         # what a board's boot and whole-file reads and writes never call
-        # (lines, seek and tell, truncate, flush, n characters of a text
-        # file, fileno): ovl.overlay.fileops, imported at first use
-        if name not in "readline readlines seek tell seekable truncate " \
-                "flush read_chars fileno".split():
+        # (lines, seek and tell, truncate, flush, fileno):
+        # ovl.overlay.fileops, imported at first use; the bound function
+        # is kept on the file, so a loop of tell() or lines allocates once
+        if name not in _FILEOPS:
             raise AttributeError(name)
         from ovl.overlay import fileops
         fn = getattr(fileops, name)
-        return lambda *args, **kwargs: fn(self, *args, **kwargs)
+        bound = lambda *args, **kwargs: fn(self, *args, **kwargs)
+        setattr(self, name, bound)
+        return bound
 
     def __repr__(self):
         return "<OverlayFile %s>" % self.name
@@ -110,7 +115,8 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
             return data if self.binary else data.decode()
         if self.binary:
             return self._read_bytes(n)
-        return self.read_chars(n)
+        from ovl.overlay import fileops
+        return fileops.read_chars(self, n)
 
     def readinto(self, buf):
         self._check("r")
