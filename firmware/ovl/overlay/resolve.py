@@ -56,7 +56,9 @@ class Resolve:
 
     def _get_origin(self, uino, store=None):
         # store: where to read it (an open transaction); default the store
-        raw = (self.store if store is None else store).get_meta(uino, meta.META_ORIGIN)
+        if store is None:
+            store = self.store
+        raw = store.get_meta(uino, meta.META_ORIGIN)
         return None if raw is None else meta.Origin.decode(raw)
 
     def _lower_lookup(self, path):
