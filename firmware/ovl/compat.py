@@ -9,13 +9,15 @@ import io
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
-# `_NAME = const(n)`: MicroPython's compiler puts n in the code and keeps
-# no name (a module-level name costs a board a global and an interned
-# string); on CPython const(n) is n.
+# `_NAME = const(x)`: MicroPython's compiler puts x (an int, or a string
+# such as a struct layout) in the code and keeps no name (a module-level
+# name costs a board a global and an interned string); on CPython
+# const(x) is x.
 try:
     from micropython import const
 except ImportError:
-    const = int
+    def const(x):
+        return x
 
 try:
     from binascii import crc32

@@ -1,0 +1,73 @@
+"""ovl.store.format's rarely used names (ovl.store.format_rare: a blank or
+wrong chip's errors, GC's restamp, fsck's node names, damage handling's
+sizes) answer through ovl.store.format, and a healthy store's format,
+mount, writes, reads and sync never import the module that holds them
+(tests/test_store_format_rare.py checks the labels on both runtimes)."""
+import struct
+import sys
+
+from checklib import outcome, report
+from ovl.store import LogStore, ROOT_INO
+from ovl.store import format as fmt
+from ovl_sim.simflash import SimFlash
+
+RARE = "ovl.store.format_rare"
+out = {}
+
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+t = s.begin()
+ino = t.new_ino()
+t.put_inode(ino, mode=0o100644)
+t.link(ROOT_INO, "f", ino)
+t.write(ino, 0, b"data" * 50)
+t.commit()
+s.sync()
+s = LogStore.mount(f)
+out["a healthy format, write, sync, mount, read"] = [
+    b"".join(p[2] for p in s.read(ino, 0, 400)) == b"data" * 50,
+    RARE in sys.modules]
+
+# the four sizes answered from the private consts: what the layouts say
+from ovl.store.format import NODE_MAGIC, KEY_PREFIX, DIRENT_PREFIX, \
+    META_PREFIX
+out["sizes by their public names, from the layouts"] = [
+    KEY_PREFIX == struct.calcsize(fmt.DATA_BODY) == fmt.DATA_PREFIX,
+    DIRENT_PREFIX == struct.calcsize(fmt.DIRENT_BODY),
+    META_PREFIX == struct.calcsize(fmt.META_BODY),
+    fmt.pack_node(fmt.NODE_RESET, 0, 1, 1, b"")[:2] ==
+    struct.pack("<H", NODE_MAGIC),
+    RARE in sys.modules]
+
+from ovl.store.format import NODE_NAMES, VOID_BODY_SIZE, F_KEPT, restamp
+out["the rest from format_rare, imported at the first such name"] = [
+    RARE in sys.modules,
+    sorted(NODE_NAMES.values()) == sorted(
+        n for n in dir(fmt) if n.startswith("NODE_") and
+        n not in ("NODE_HDR_SIZE", "NODE_HDR_WIDE", "NODE_NAMES",
+                  "NODE_MAGIC")),
+    all(getattr(fmt, n) == t for t, n in NODE_NAMES.items()),
+    VOID_BODY_SIZE == struct.calcsize(fmt.VOID_BODY),
+    F_KEPT == fmt.F_TRUNC | fmt.F_STAMP | fmt.F_PROV | fmt.F_ONETIME]
+
+raw = fmt.pack_node(fmt.NODE_DATA, fmt.F_COMMIT, 5, 7,
+                    struct.pack(fmt.DATA_BODY, 9, 0) + b"abc")
+copy = restamp(raw, (1 << 40) + 3, fmt.F_TRUNC)
+h0, h1 = fmt.header_fields(raw), fmt.checked_header(copy)
+out["restamp: new txn and flags, version and body CRC kept"] = [
+    h1 is not None, h1[:5] == (fmt.NODE_DATA, fmt.F_TRUNC | fmt.F_WIDE, 15, 5,
+                               (1 << 40) + 3),
+    h1[5] == h0[5], bytes(copy[h1[7]:h1[7] + 15]) == bytes(raw[24:39])]
+
+blank = SimFlash(64 * 1024, 4096, 256)
+out["a blank chip: NotFormattedError, a CorruptError"] = [
+    outcome(LogStore.mount, blank),
+    issubclass(fmt.NotFormattedError, fmt.CorruptError),
+    fmt.NotFormattedError is sys.modules[RARE].NotFormattedError]
+e = fmt.BlockCountError(8, 16)
+out["BlockCountError"] = [isinstance(e, fmt.CorruptError), e.have,
+                          e.formatted]
+out["an unknown name"] = [outcome(getattr, fmt, "NO_SUCH_NAME"),
+                          outcome(getattr, fmt, "_private"),
+                          hasattr(fmt, "__path__")]
+report(out)
