@@ -19,54 +19,43 @@ except ImportError:
     def const(x):
         return x
 
-try:
-    from binascii import crc32
-except ImportError:  # pragma: no cover - every supported runtime has it
-    crc32 = None
+# Bound once, here: on MicroPython an `import hashlib` inside a function
+# searches sys.path for an override on every call, and with the overlay
+# mounted at "/" that search re-entered the overlay in the middle of a
+# write (a file's first write, hashing its base, came out empty).
+from binascii import crc32, hexlify
+from hashlib import sha256
 
-# Linux errno numbers.  MicroPython's errno module only carries a subset,
-# and errno values must match Linux on every runtime (the overlay reports
-# them to users and the differential tests compare them with the kernel).
-EPERM = 1
-ENOENT = 2
-EIO = 5
-ENXIO = 6
-E2BIG = 7
-EBADF = 9
-ENOMEM = 12
-EACCES = 13
-EBUSY = 16
-EEXIST = 17
-EXDEV = 18
-ENODEV = 19
-ENOTDIR = 20
-EISDIR = 21
-EINVAL = 22
-EFBIG = 27
-ENOSPC = 28
-ESPIPE = 29
-EROFS = 30
-EMLINK = 31
-ENAMETOOLONG = 36
-ENOSYS = 38
-ENOTEMPTY = 39
-ELOOP = 40
-ENODATA = 61
-EOVERFLOW = 75
-EOPNOTSUPP = 95
-ESTALE = 116
+# Linux errno numbers (compat.ENOENT ...).  MicroPython's errno module only
+# carries a subset, and errno values must match Linux on every runtime
+# (the overlay reports them to users and the differential tests compare
+# them with the kernel).  One string, read by __getattr__ and errno_name,
+# instead of 28 globals: from a ROMFS image its text stays in flash, where
+# each global cost a board a dict slot and an interned name (0.7 KB in
+# all; a lookup costs about 2 us on the unix port, only errors use them).
+_ERRNO = const(" EPERM 1 ENOENT 2 EIO 5 ENXIO 6 E2BIG 7 EBADF 9 ENOMEM 12"
+               " EACCES 13 EBUSY 16 EEXIST 17 EXDEV 18 ENODEV 19 ENOTDIR 20"
+               " EISDIR 21 EINVAL 22 EFBIG 27 ENOSPC 28 ESPIPE 29 EROFS 30"
+               " EMLINK 31 ENAMETOOLONG 36 ENOSYS 38 ENOTEMPTY 39 ELOOP 40"
+               " ENODATA 61 EOVERFLOW 75 EOPNOTSUPP 95 ESTALE 116 ")
+
+
+def __getattr__(name):
+    """compat.ENOENT: 2, from the table above."""
+    at = _ERRNO.find(" %s " % name) if name[:1] == "E" else -1
+    if at < 0:
+        raise AttributeError(name)
+    at += len(name) + 2
+    return int(_ERRNO[at:_ERRNO.find(" ", at)])
 
 
 def errno_name(code):
-    """"ENOENT" for 2: the name of the constant above (found among this
-    module's globals when an error is reported, so no table of names is
-    built at import: 0.7 KB of heap on a board); "E<n>" for a number not
-    listed.  The scan costs 1-10 us per error on the unix port, where a
-    table took 0.5."""
-    for name, value in globals().items():
-        if value == code and type(value) is int and name[0] == "E":
-            return name
-    return "E%d" % code
+    """"ENOENT" for 2: its name in the table above; "E<n>" for a number
+    not listed."""
+    at = _ERRNO.find(" %d " % code)
+    if at < 0:
+        return "E%d" % code
+    return _ERRNO[_ERRNO.rfind(" ", 0, at) + 1:at]
 
 
 def oserror(code, detail=None):
@@ -123,40 +112,14 @@ if MICROPYTHON:
             raise ValueError("inflated data exceeds %d bytes" % (len(buf) - 1))
         return n
 
-    def deflate_bytes(data, level=6):
-        # Many MicroPython builds ship the decompressor only; callers check
-        # CAN_COMPRESS and store data raw when it is False.
-        buf = io.BytesIO()
-        stream = _deflate.DeflateIO(buf, _deflate.ZLIB)
-        if not hasattr(stream, "write"):
-            raise OSError(EOPNOTSUPP, "deflate compression not in this build")
-        stream.write(data)
-        stream.close()
-        return buf.getvalue()
-
-    CAN_COMPRESS = hasattr(_deflate.DeflateIO(io.BytesIO()), "write")
-
 else:
-    from ovl.compat_cpython import inflate, inflate_run, deflate_bytes, \
-        inflate_xz, inflate_lzma
-
-    CAN_COMPRESS = True
-
-
-# Bound once, here: on MicroPython an `import hashlib` inside a function
-# searches sys.path for an override on every call, and with the overlay
-# mounted at "/" that search re-entered the overlay in the middle of a
-# write (a file's first write, hashing its base, came out empty).
-import binascii as _binascii
-import hashlib as _hashlib
-
-
-def sha256(data=b""):
-    return _hashlib.sha256(data)
+    # inflate, inflate_run, inflate_xz, inflate_lzma: by a star, so that a
+    # board's copy of this module interns none of their names
+    from ovl.compat_cpython import *
 
 
 def hexdigest(h):
     """hexdigest() for hashlib objects on both runtimes."""
     if hasattr(h, "hexdigest"):
         return h.hexdigest()
-    return _binascii.hexlify(h.digest()).decode()
+    return hexlify(h.digest()).decode()

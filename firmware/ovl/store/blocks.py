@@ -5,19 +5,19 @@ retire, and which free block to write next (the one erased least)."""
 
 from array import array
 
+from ovl.compat import const
 from ovl.flash import BadBlockError
-from ovl.store.format import COUNTER_MAX, pack_block_header
+from ovl.store import format as fmt
 
 FREE, OPEN, FULL, UNKNOWN, BAD = 0, 1, 2, 3, 4
 STATE_NAMES = ("free", "open", "full", "unknown", "bad")
-NO_VER = COUNTER_MAX + 1   # above every version: "no node yet"
+NO_VER = fmt.COUNTER_MAX + 1   # above every version: "no node yet"
+# read_kept's buffer: the largest dirent node (292 B), a small file's data
+# node (files up to 476 B)
+_KEPT_SIZE = const(512)
 
 
 class Blocks:
-    # read_kept's buffer: the largest dirent node (292 B), a small file's
-    # data node (files up to 476 B)
-    kept_size = 512
-
     def __init__(self, flash, prog_unit, data_start, stats):
         self.flash = flash
         self.es = flash.erase_size
@@ -66,14 +66,14 @@ class Blocks:
 
     def read_kept(self, addr, n):
         """n bytes at addr read into a buffer kept for it (more than
-        kept_size: a plain read): a memoryview valid until the next call,
+        _KEPT_SIZE: a plain read): a memoryview valid until the next call,
         for callers that copy what they keep.  The reads of one inode or dirent node (a lookup,
         a stat, a listing) then allocate a view, not two copies of it."""
-        if n > self.kept_size:
+        if n > _KEPT_SIZE:
             return self.read(addr, n)
         buf = self.kept
         if buf is None:
-            buf = self.kept = bytearray(self.kept_size)
+            buf = self.kept = bytearray(_KEPT_SIZE)
         self.stats["bytes_read"] += n
         mv = memoryview(buf)[:n]
         self.flash.readinto(addr, mv)
@@ -93,8 +93,8 @@ class Blocks:
             self.flash.erase(b)
             self.ec[b] = ec
             self.program(b * self.es,
-                         pack_block_header(self.prog_unit, ec, seq,
-                                           self.es, self.nblocks))
+                         fmt.pack_block_header(self.prog_unit, ec, seq,
+                                               self.es, self.nblocks))
         except BadBlockError:
             self.retire(b)
             return False
