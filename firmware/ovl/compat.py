@@ -26,36 +26,49 @@ except ImportError:
 from binascii import crc32, hexlify
 from hashlib import sha256
 
-# Linux errno numbers (compat.ENOENT ...).  MicroPython's errno module only
-# carries a subset, and errno values must match Linux on every runtime
-# (the overlay reports them to users and the differential tests compare
-# them with the kernel).  One string, read by __getattr__ and errno_name,
-# instead of 28 globals: from a ROMFS image its text stays in flash, where
-# each global cost a board a dict slot and an interned name (0.7 KB in
-# all; a lookup costs about 2 us on the unix port, only errors use them).
-_ERRNO = const(" EPERM 1 ENOENT 2 EIO 5 ENXIO 6 E2BIG 7 EBADF 9 ENOMEM 12"
-               " EACCES 13 EBUSY 16 EEXIST 17 EXDEV 18 ENODEV 19 ENOTDIR 20"
-               " EISDIR 21 EINVAL 22 EFBIG 27 ENOSPC 28 ESPIPE 29 EROFS 30"
-               " EMLINK 31 ENAMETOOLONG 36 ENOSYS 38 ENOTEMPTY 39 ELOOP 40"
-               " ENODATA 61 EOVERFLOW 75 EOPNOTSUPP 95 ESTALE 116 ")
-
-
-def __getattr__(name):
-    """compat.ENOENT: 2, from the table above."""
-    at = _ERRNO.find(" %s " % name) if name[:1] == "E" else -1
-    if at < 0:
-        raise AttributeError(name)
-    at += len(name) + 2
-    return int(_ERRNO[at:_ERRNO.find(" ", at)])
+# Linux errno numbers.  MicroPython's errno module only carries a subset,
+# and errno values must match Linux on every runtime (the overlay reports
+# them to users and the differential tests compare them with the kernel).
+EPERM = 1
+ENOENT = 2
+EIO = 5
+ENXIO = 6
+E2BIG = 7
+EBADF = 9
+ENOMEM = 12
+EACCES = 13
+EBUSY = 16
+EEXIST = 17
+EXDEV = 18
+ENODEV = 19
+ENOTDIR = 20
+EISDIR = 21
+EINVAL = 22
+EFBIG = 27
+ENOSPC = 28
+ESPIPE = 29
+EROFS = 30
+EMLINK = 31
+ENAMETOOLONG = 36
+ENOSYS = 38
+ENOTEMPTY = 39
+ELOOP = 40
+ENODATA = 61
+EOVERFLOW = 75
+EOPNOTSUPP = 95
+ESTALE = 116
 
 
 def errno_name(code):
-    """"ENOENT" for 2: its name in the table above; "E<n>" for a number
-    not listed."""
-    at = _ERRNO.find(" %d " % code)
-    if at < 0:
-        return "E%d" % code
-    return _ERRNO[_ERRNO.rfind(" ", 0, at) + 1:at]
+    """"ENOENT" for 2: the name of the constant above (found among this
+    module's globals when an error is reported, so no table of names is
+    built at import: 0.7 KB of heap on a board); "E<n>" for a number not
+    listed.  The scan costs 1-10 us per error on the unix port, where a
+    table took 0.5."""
+    for name, value in globals().items():
+        if value == code and type(value) is int and name[0] == "E":
+            return name
+    return "E%d" % code
 
 
 def oserror(code, detail=None):
