@@ -1,7 +1,8 @@
 """ovl.store.format's names a board's mount path never uses live in
 ovl.store.format_rare, imported at the first such name and answered
 through ovl.store.format, on both runtimes (tests/test_fit.py checks which
-modules the board job imports)."""
+modules the board job imports); the block states answer through
+ovl.store.blocks' __getattr__."""
 
 
 def test_rare_format_names_load_at_first_use(runtime):
@@ -17,4 +18,7 @@ def test_rare_format_names_load_at_first_use(runtime):
             "NotFormattedError", True, True],
         "BlockCountError": [True, 8, 16],
         "an unknown name": ["AttributeError", "AttributeError", False],
+        "block states by name": [
+            [0, 1, 2, 3, 4], ["free", "open", "full", "unknown", "bad"],
+            ["open", "free", "free"], True, "AttributeError", False],
     })

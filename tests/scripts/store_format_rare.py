@@ -70,4 +70,14 @@ out["BlockCountError"] = [isinstance(e, fmt.CorruptError), e.have,
 out["an unknown name"] = [outcome(getattr, fmt, "NO_SUCH_NAME"),
                           outcome(getattr, fmt, "_private"),
                           hasattr(fmt, "__path__")]
+
+# the block table's states, named through ovl.store.blocks' __getattr__
+from ovl.store import blocks
+from ovl.store.blocks import FREE, OPEN, FULL, UNKNOWN, BAD, STATE_NAMES
+out["block states by name"] = [
+    [FREE, OPEN, FULL, UNKNOWN, BAD], list(STATE_NAMES),
+    [STATE_NAMES[st] for st in s.blocks.state[:3]],
+    s.blocks.count(FREE) + s.blocks.count(FULL) + s.blocks.count(OPEN) ==
+    s.nblocks, outcome(getattr, blocks, "FREEISH"),
+    hasattr(blocks, "__path__")]
 report(out)

@@ -9,12 +9,27 @@ from ovl.compat import const
 from ovl.flash import BadBlockError
 from ovl.store import format as fmt
 
-FREE, OPEN, FULL, UNKNOWN, BAD = 0, 1, 2, 3, 4
-STATE_NAMES = ("free", "open", "full", "unknown", "bad")
+# A block's state (its byte in Blocks.state): FREE, OPEN, FULL, UNKNOWN,
+# BAD are 0-4, named through __getattr__ below, private consts here (no
+# global each: the fewer globals, the smaller this module's dict).
+_FREE = const(0)
+_UNKNOWN = const(3)
+_BAD = const(4)
 NO_VER = fmt.COUNTER_MAX + 1   # above every version: "no node yet"
 # read_kept's buffer: the largest dirent node (292 B), a small file's data
 # node (files up to 476 B)
 _KEPT_SIZE = const(512)
+
+
+def __getattr__(name):
+    """FREE, OPEN, FULL, UNKNOWN, BAD: a state's number, its place in the
+    list; STATE_NAMES: ("free", ... "bad"), for reports."""
+    names = "FREE OPEN FULL UNKNOWN BAD".split()
+    if name in names:
+        return names.index(name)
+    if name == "STATE_NAMES":
+        return tuple(n.lower() for n in names)
+    raise AttributeError(name)
 
 
 class Blocks:
@@ -27,7 +42,7 @@ class Blocks:
         self.stats = stats           # the store's counters, shared
         self.state = bytearray(n)    # FREE .. BAD
         for b in range(n):
-            self.state[b] = UNKNOWN
+            self.state[b] = _UNKNOWN
         # The state packs to a byte a block, the end of its log to 16 bits
         # (32 from 64 KiB blocks up), its dead bytes to 16 signed bits (32
         # from 32 KiB up: mount counts them down from the log's end, never
@@ -56,7 +71,7 @@ class Blocks:
         b = None
         ec = self.ec
         for c in range(self.nblocks):
-            if self.state[c] == FREE and (b is None or ec[c] < ec[b]):
+            if self.state[c] == _FREE and (b is None or ec[c] < ec[b]):
                 b = c
         return b
 
@@ -98,7 +113,7 @@ class Blocks:
         except BadBlockError:
             self.retire(b)
             return False
-        self.state[b] = FREE
+        self.state[b] = _FREE
         self.used[b] = self.data_start
         self.dead[b] = 0
         self.minver[b] = NO_VER
@@ -106,7 +121,7 @@ class Blocks:
         return True
 
     def retire(self, b):
-        if self.state[b] != BAD:
+        if self.state[b] != _BAD:
             self.stats["blocks_retired"] += 1
-        self.state[b] = BAD
+        self.state[b] = _BAD
         self.verified.discard(b)

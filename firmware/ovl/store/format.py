@@ -35,7 +35,7 @@ BLOCK_HDR_SIZE = 32
 _NODE_MAGIC = const(0x4E6F)       # b"oN"
 _NODE_HDR = const("<HBBIII")      # then body_crc, hdr_crc (u32 each)
 NODE_HDR_SIZE = 24
-NODE_HDR_WIDE = 28
+_NODE_HDR_WIDE = const(28)
 # magic, type, flags, body_len, version (low u32), txn (low u32); with
 # F_WIDE the high 16 bits of version and txn follow (u16 each); then
 # body_crc, hdr_crc.  Versions and txn ids are 48-bit: a store writes at
@@ -46,7 +46,8 @@ _KEY_PREFIX = const(12)
 # hdr_crc covers the header's first 24 bytes and the body's first
 # _KEY_PREFIX bytes (its key: ino, parent, offset), so a node whose body is
 # damaged still names what it damaged.
-COUNTER_MAX = (1 << 48) - 1
+# COUNTER_MAX (the largest version or txn id, 2**48 - 1) is answered by
+# __getattr__ below: only the block table names it, once.
 
 F_COMMIT = 0x01        # last node of a transaction
 F_TRUNC = 0x02         # NODE_DATA only: also truncates the file at its end
@@ -128,7 +129,7 @@ def align(n, size):
 
 
 def hdr_size(flags):
-    return NODE_HDR_WIDE if flags & F_WIDE else NODE_HDR_SIZE
+    return _NODE_HDR_WIDE if flags & F_WIDE else NODE_HDR_SIZE
 
 
 def node_size(body_len, flags=F_WIDE):
@@ -176,7 +177,7 @@ def pack_node(ntype, flags, ver, txn, body, bcrc=None):
     (GC's copies keep their node's).  One buffer the header is packed
     into and the body appended to, its CRCs taken over views of it (built
     from parts, a node took a dozen allocations of slices and sums)."""
-    if ver > COUNTER_MAX or txn > COUNTER_MAX or ver < 0 or txn < 0:
+    if ver < 0 or txn < 0 or (ver | txn) >> 48:
         raise ValueError("version or txn id past 48 bits")
     flags &= ~F_WIDE
     if ver >> 32 or txn >> 32:
@@ -222,7 +223,7 @@ def header_fields(raw):
         return None
     at = 16
     if flags & F_WIDE:
-        if len(raw) < NODE_HDR_WIDE:
+        if len(raw) < _NODE_HDR_WIDE:
             return None
         vhi, thi = struct.unpack_from("<HH", raw, 16)
         vlo |= vhi << 32
@@ -542,14 +543,17 @@ def node_from(addr, raw, body):
 
 
 def __getattr__(name):
-    """The format's names only a wrong chip, GC, damage handling, fsck and
-    the host tools use: four sizes of the layouts above by their public
-    names, the rest (NODE_NAMES, restamp, F_KEPT, NotFormattedError ...)
-    from ovl.store.format_rare, imported at the first such name."""
-    names = "NODE_MAGIC KEY_PREFIX DIRENT_PREFIX META_PREFIX".split()
+    """The format's names the mount path never asks for at run time (a
+    wrong chip, GC, damage handling, fsck, the host tools, the block
+    table's import): the private constants above by their public names,
+    the rest (NODE_NAMES, restamp, F_KEPT, NotFormattedError ...) from
+    ovl.store.format_rare, imported at the first such name.  Each global
+    fewer keeps this module's dict of names in a smaller allocation."""
+    names = ("NODE_MAGIC KEY_PREFIX DIRENT_PREFIX META_PREFIX NODE_HDR_WIDE"
+             " COUNTER_MAX").split()
     if name in names:
-        return (_NODE_MAGIC, _KEY_PREFIX, _DIRENT_PREFIX,
-                _META_PREFIX)[names.index(name)]
+        return (_NODE_MAGIC, _KEY_PREFIX, _DIRENT_PREFIX, _META_PREFIX,
+                _NODE_HDR_WIDE, (1 << 48) - 1)[names.index(name)]
     if name[0] == "_":      # CPython's import asks for __path__
         raise AttributeError(name)
     from ovl.store import format_rare
