@@ -18,6 +18,12 @@ def test_rare_format_names_load_at_first_use(runtime):
             "NotFormattedError", True, True],
         "BlockCountError": [True, 8, 16],
         "an unknown name": ["AttributeError", "AttributeError", False],
+        "a header of format 3": [
+            "log store format version 3 (this code reads version 4): format"
+            " it again", None],
+        "a body failing its CRC": [
+            "body CRC", [9, 64, 3], [11, 12], 5, 100, "body CRC", None,
+            True, None],
         "block states by name": [
             [0, 1, 2, 3, 4], ["free", "open", "full", "unknown", "bad"],
             ["open", "free", "free"], True, "AttributeError", False],

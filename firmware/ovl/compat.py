@@ -78,11 +78,12 @@ def oserror(code, detail=None):
     return OSError(code, "%s: %s" % (errno_name(code), detail))
 
 
-def error_code(exc):
-    """The errno of an OSError on either runtime (MicroPython has no .errno)."""
-    code = getattr(exc, "errno", None)
-    if code is None and exc.args:
-        code = exc.args[0]
+def error_code(e):
+    """The errno of an OSError e on either runtime (MicroPython has no
+    .errno)."""
+    code = getattr(e, "errno", None)
+    if code is None and e.args:
+        code = e.args[0]
     return code
 
 

@@ -71,6 +71,35 @@ out["an unknown name"] = [outcome(getattr, fmt, "NO_SUCH_NAME"),
                           outcome(getattr, fmt, "_private"),
                           hasattr(fmt, "__path__")]
 
+# a block header of another format version: an error naming both versions
+# when its CRC checks out where that version kept it, else not a header
+from ovl.compat import crc32
+head = bytearray(fmt.pack_block_header(1, 0, 1, 4096, 16))
+head[4] = 3                               # format 3 kept its CRC at 24
+head[24:28] = struct.pack("<I", crc32(bytes(head[:24])))
+try:
+    got = fmt.unpack_block_header(bytes(head))
+except fmt.CorruptError as e:
+    got = str(e)
+head[24] ^= 1
+out["a header of format 3"] = [got, fmt.unpack_block_header(bytes(head))]
+
+# a node whose body fails its CRC: damaged, a data node keeps its fields
+raw = bytearray(fmt.pack_node(fmt.NODE_DATA, fmt.F_STAMP, 5, 7,
+                              struct.pack(fmt.DATA_BODY, 9, 64) +
+                              struct.pack(fmt.STAMP_BODY, 11, 12) + b"xyz"))
+raw[-2] ^= 0xFF                           # a data byte (before the padding)
+nd = fmt.node_from(100, raw[:24], raw[24:24 + 31])
+dirent = bytearray(fmt.pack_node(fmt.NODE_DIRENT, 0, 6, 7,
+                                 struct.pack(fmt.DIRENT_BODY, 1, 9) +
+                                 b"a longer name"))
+dirent[24 + 15] ^= 0xFF                   # past the 12 bytes of its key
+nd2 = fmt.node_from(200, dirent[:24], dirent[24:24 + 21])
+out["a body failing its CRC"] = [
+    nd.damage, list(nd.fields[:3]), list(nd.fields[3]), nd.ver, nd.addr,
+    nd2.damage, nd2.fields, bytes(nd2.keep) == bytes(dirent[24:36]),
+    fmt.node_from(0, dirent[:24], dirent[24:24 + 20])]
+
 # the block table's states, named through ovl.store.blocks' __getattr__
 from ovl.store import blocks
 from ovl.store.blocks import FREE, OPEN, FULL, UNKNOWN, BAD, STATE_NAMES

@@ -62,9 +62,9 @@ class Blocks:
         self.verified = set()        # blocks erased by this session
         self.kept = None             # read_kept's buffer, made at first use
 
-    def count(self, st):
-        """How many blocks are in state st."""
-        return self.state.count(bytes((st,)))
+    def count(self, state):
+        """How many blocks are in that state."""
+        return self.state.count(bytes((state,)))
 
     def least_worn_free(self):
         """The free block erased least, or None."""

@@ -132,10 +132,10 @@ def hdr_size(flags):
     return _NODE_HDR_WIDE if flags & F_WIDE else NODE_HDR_SIZE
 
 
-def node_size(body_len, flags=F_WIDE):
-    """Bytes a node occupies in the log: header + body, padded to 4 (with
-    no flags given: at most)."""
-    return align(hdr_size(flags) + body_len, 4)
+def node_size(blen, flags=F_WIDE):
+    """Bytes a node of blen body bytes occupies in the log: header + body,
+    padded to 4 (with no flags given: at most)."""
+    return align(hdr_size(flags) + blen, 4)
 
 
 def data_at(flags):
@@ -159,12 +159,8 @@ def unpack_block_header(raw):
     if magic != _BLOCK_MAGIC:
         return None
     if version != _FORMAT_VERSION:
-        # where versions 1 and 2-3 kept their hdr_crc, and this one
-        for at in (20, 24, BLOCK_HDR_SIZE - 4):
-            if struct.unpack("<I", raw[at:at + 4])[0] == crc32(raw[:at]):
-                raise CorruptError(
-                    "log store format version %d (this code reads version"
-                    " %d): format it again" % (version, _FORMAT_VERSION))
+        from ovl.store.format_rare import check_other_version
+        check_other_version(raw, version, _FORMAT_VERSION)
         return None
     if crc != crc32(raw[:BLOCK_HDR_SIZE - 4]):
         return None
@@ -526,13 +522,8 @@ def node_from(addr, raw, body):
     keep = bytes(body[:keep_len(ntype, blen)])
     try:
         if crc32(body) != bcrc:
-            fields = None
-            if ntype == NODE_DATA:
-                fields = parse_body(ntype, body[:data_prefix(flags)], blen,
-                                    flags)
-            return Node(addr, ntype, flags, blen, ver, txn, fields,
-                        bytes(body[:protected_len(ntype, flags, blen)]),
-                        "body CRC")
+            from ovl.store.format_rare import damaged_node
+            return damaged_node(addr, hdr, body)
         fields = None if ntype == NODE_SUMMARY else \
             parse_body(ntype, body, blen, flags)
     except (ValueError, getattr(struct, "error", ValueError)):

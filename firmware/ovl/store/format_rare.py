@@ -5,6 +5,9 @@ at the first such name, which ovl.store.format also answers (its module
 __getattr__), so that a board's heap holds none of it until then.
 """
 
+import struct
+
+from ovl.compat import crc32
 from ovl.store import format as fmt
 from ovl.store.format import CorruptError
 
@@ -32,6 +35,32 @@ class BlockCountError(CorruptError):
                          % (have, formatted))
         self.have = have
         self.formatted = formatted
+
+
+def check_other_version(raw, version, current):
+    """unpack_block_header's check of a block header whose version is not
+    the current one: CorruptError when its CRC checks out where that
+    version kept it (versions 1, 2-3, and this one's place), else nothing
+    (not a header)."""
+    for at in (20, 24, fmt.BLOCK_HDR_SIZE - 4):
+        if struct.unpack("<I", raw[at:at + 4])[0] == crc32(raw[:at]):
+            raise CorruptError(
+                "log store format version %d (this code reads version"
+                " %d): format it again" % (version, current))
+
+
+def damaged_node(addr, hdr, body):
+    """node_from's Node for a node whose body fails its CRC (hdr: its
+    checked header fields): a data node keeps its fields (its prefix and
+    stamp are under the header CRC), others keep only their key prefix."""
+    ntype, flags, blen, ver, txn = hdr[:5]
+    fields = None
+    if ntype == fmt.NODE_DATA:
+        fields = fmt.parse_body(ntype, body[:fmt.data_prefix(flags)], blen,
+                                flags)
+    return fmt.Node(addr, ntype, flags, blen, ver, txn, fields,
+                    bytes(body[:fmt.protected_len(ntype, flags, blen)]),
+                    "body CRC")
 
 
 def restamp(raw, txn, flags):
