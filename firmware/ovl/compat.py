@@ -133,7 +133,6 @@ else:
 
 
 def hexdigest(h):
-    """hexdigest() for hashlib objects on both runtimes."""
-    if hasattr(h, "hexdigest"):
-        return h.hexdigest()
+    """hexdigest() for hashlib objects on both runtimes (MicroPython's have
+    only digest())."""
     return hexlify(h.digest()).decode()
