@@ -9,18 +9,22 @@ import io
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
-# `_NAME = const(n)`: MicroPython's compiler puts n in the code and keeps
-# no name (a module-level name costs a board a global and an interned
-# string); on CPython const(n) is n.
+# `_NAME = const(x)`: MicroPython's compiler puts x (an int, or a string
+# such as a struct layout) in the code and keeps no name (a module-level
+# name costs a board a global and an interned string); on CPython
+# const(x) is x.
 try:
     from micropython import const
 except ImportError:
-    const = int
+    def const(x):
+        return x
 
-try:
-    from binascii import crc32
-except ImportError:  # pragma: no cover - every supported runtime has it
-    crc32 = None
+# Bound once, here: on MicroPython an `import hashlib` inside a function
+# searches sys.path for an override on every call, and with the overlay
+# mounted at "/" that search re-entered the overlay in the middle of a
+# write (a file's first write, hashing its base, came out empty).
+from binascii import crc32, hexlify
+from hashlib import sha256
 
 # Linux errno numbers.  MicroPython's errno module only carries a subset,
 # and errno values must match Linux on every runtime (the overlay reports
@@ -74,11 +78,12 @@ def oserror(code, detail=None):
     return OSError(code, "%s: %s" % (errno_name(code), detail))
 
 
-def error_code(exc):
-    """The errno of an OSError on either runtime (MicroPython has no .errno)."""
-    code = getattr(exc, "errno", None)
-    if code is None and exc.args:
-        code = exc.args[0]
+def error_code(e):
+    """The errno of an OSError e on either runtime (MicroPython has no
+    .errno)."""
+    code = getattr(e, "errno", None)
+    if code is None and e.args:
+        code = e.args[0]
     return code
 
 
@@ -121,40 +126,13 @@ if MICROPYTHON:
             raise ValueError("inflated data exceeds %d bytes" % (len(buf) - 1))
         return n
 
-    def deflate_bytes(data, level=6):
-        # Many MicroPython builds ship the decompressor only; callers check
-        # CAN_COMPRESS and store data raw when it is False.
-        buf = io.BytesIO()
-        stream = _deflate.DeflateIO(buf, _deflate.ZLIB)
-        if not hasattr(stream, "write"):
-            raise OSError(EOPNOTSUPP, "deflate compression not in this build")
-        stream.write(data)
-        stream.close()
-        return buf.getvalue()
-
-    CAN_COMPRESS = hasattr(_deflate.DeflateIO(io.BytesIO()), "write")
-
 else:
-    from ovl.compat_cpython import inflate, inflate_run, deflate_bytes, \
-        inflate_xz, inflate_lzma
-
-    CAN_COMPRESS = True
-
-
-# Bound once, here: on MicroPython an `import hashlib` inside a function
-# searches sys.path for an override on every call, and with the overlay
-# mounted at "/" that search re-entered the overlay in the middle of a
-# write (a file's first write, hashing its base, came out empty).
-import binascii as _binascii
-import hashlib as _hashlib
-
-
-def sha256(data=b""):
-    return _hashlib.sha256(data)
+    # inflate, inflate_run, inflate_xz, inflate_lzma: by a star, so that a
+    # board's copy of this module interns none of their names
+    from ovl.compat_cpython import *
 
 
 def hexdigest(h):
-    """hexdigest() for hashlib objects on both runtimes."""
-    if hasattr(h, "hexdigest"):
-        return h.hexdigest()
-    return _binascii.hexlify(h.digest()).decode()
+    """hexdigest() for hashlib objects on both runtimes (MicroPython's have
+    only digest())."""
+    return hexlify(h.digest()).decode()

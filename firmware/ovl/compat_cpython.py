@@ -8,6 +8,9 @@ The errors are compat's: ValueError naming the cause.
 
 import zlib
 
+# what ovl.compat takes (by a star import)
+__all__ = ("inflate", "inflate_run", "inflate_xz", "inflate_lzma")
+
 # Deflate expands at most 1032:1, so a stream of up to this many bytes
 # inflates to at most ~4 MiB however hostile: small enough to inflate
 # in one call and check the size afterwards.  That call finishes the
@@ -68,10 +71,6 @@ def inflate_run(buf, sizes, limit, wbits=0):
     except zlib.error as e:
         raise ValueError("bad zlib stream: %s" % e)
     return outs
-
-
-def deflate_bytes(data, level=6):
-    return zlib.compress(data, level)
 
 
 def _unxz(data, limit, fmt):

@@ -43,6 +43,10 @@ class Flash:
     Attributes (all ints): size, erase_size, page_size, erased (0xFF);
     kind is "nor" or "nand".  block_count = size // erase_size
     (ovl.flash_host.geometry: all of them in a dict, for reports).
+
+    A subclass defines readinto(addr, buf), program(addr, data) and
+    erase(block) (no stubs here: a board's heap would keep a function
+    for each); read(addr, n) and sync() have defaults.
     """
 
     kind = "nor"
@@ -69,15 +73,6 @@ class Flash:
         buf = bytearray(n)
         self.readinto(addr, buf)
         return bytes(buf)
-
-    def readinto(self, addr, buf):
-        raise NotImplementedError
-
-    def program(self, addr, data):
-        raise NotImplementedError
-
-    def erase(self, block):
-        raise NotImplementedError
 
     def sync(self):
         pass

@@ -5,19 +5,34 @@ retire, and which free block to write next (the one erased least)."""
 
 from array import array
 
+from ovl.compat import const
 from ovl.flash import BadBlockError
-from ovl.store.format import COUNTER_MAX, pack_block_header
+from ovl.store import format as fmt
 
-FREE, OPEN, FULL, UNKNOWN, BAD = 0, 1, 2, 3, 4
-STATE_NAMES = ("free", "open", "full", "unknown", "bad")
-NO_VER = COUNTER_MAX + 1   # above every version: "no node yet"
+# A block's state (its byte in Blocks.state): FREE, OPEN, FULL, UNKNOWN,
+# BAD are 0-4, named through __getattr__ below, private consts here (no
+# global each: the fewer globals, the smaller this module's dict).
+_FREE = const(0)
+_UNKNOWN = const(3)
+_BAD = const(4)
+NO_VER = fmt.COUNTER_MAX + 1   # above every version: "no node yet"
+# read_kept's buffer: the largest dirent node (292 B), a small file's data
+# node (files up to 476 B)
+_KEPT_SIZE = const(512)
+
+
+def __getattr__(name):
+    """FREE, OPEN, FULL, UNKNOWN, BAD: a state's number, its place in the
+    list; STATE_NAMES: ("free", ... "bad"), for reports."""
+    names = "FREE OPEN FULL UNKNOWN BAD".split()
+    if name in names:
+        return names.index(name)
+    if name == "STATE_NAMES":
+        return tuple(n.lower() for n in names)
+    raise AttributeError(name)
 
 
 class Blocks:
-    # read_kept's buffer: the largest dirent node (292 B), a small file's
-    # data node (files up to 476 B)
-    kept_size = 512
-
     def __init__(self, flash, prog_unit, data_start, stats):
         self.flash = flash
         self.es = flash.erase_size
@@ -27,7 +42,7 @@ class Blocks:
         self.stats = stats           # the store's counters, shared
         self.state = bytearray(n)    # FREE .. BAD
         for b in range(n):
-            self.state[b] = UNKNOWN
+            self.state[b] = _UNKNOWN
         # The state packs to a byte a block, the end of its log to 16 bits
         # (32 from 64 KiB blocks up), its dead bytes to 16 signed bits (32
         # from 32 KiB up: mount counts them down from the log's end, never
@@ -47,16 +62,16 @@ class Blocks:
         self.verified = set()        # blocks erased by this session
         self.kept = None             # read_kept's buffer, made at first use
 
-    def count(self, st):
-        """How many blocks are in state st."""
-        return self.state.count(bytes((st,)))
+    def count(self, state):
+        """How many blocks are in that state."""
+        return self.state.count(bytes((state,)))
 
     def least_worn_free(self):
         """The free block erased least, or None."""
         b = None
         ec = self.ec
         for c in range(self.nblocks):
-            if self.state[c] == FREE and (b is None or ec[c] < ec[b]):
+            if self.state[c] == _FREE and (b is None or ec[c] < ec[b]):
                 b = c
         return b
 
@@ -66,14 +81,14 @@ class Blocks:
 
     def read_kept(self, addr, n):
         """n bytes at addr read into a buffer kept for it (more than
-        kept_size: a plain read): a memoryview valid until the next call,
+        _KEPT_SIZE: a plain read): a memoryview valid until the next call,
         for callers that copy what they keep.  The reads of one inode or dirent node (a lookup,
         a stat, a listing) then allocate a view, not two copies of it."""
-        if n > self.kept_size:
+        if n > _KEPT_SIZE:
             return self.read(addr, n)
         buf = self.kept
         if buf is None:
-            buf = self.kept = bytearray(self.kept_size)
+            buf = self.kept = bytearray(_KEPT_SIZE)
         self.stats["bytes_read"] += n
         mv = memoryview(buf)[:n]
         self.flash.readinto(addr, mv)
@@ -93,12 +108,12 @@ class Blocks:
             self.flash.erase(b)
             self.ec[b] = ec
             self.program(b * self.es,
-                         pack_block_header(self.prog_unit, ec, seq,
-                                           self.es, self.nblocks))
+                         fmt.pack_block_header(self.prog_unit, ec, seq,
+                                               self.es, self.nblocks))
         except BadBlockError:
             self.retire(b)
             return False
-        self.state[b] = FREE
+        self.state[b] = _FREE
         self.used[b] = self.data_start
         self.dead[b] = 0
         self.minver[b] = NO_VER
@@ -106,7 +121,7 @@ class Blocks:
         return True
 
     def retire(self, b):
-        if self.state[b] != BAD:
+        if self.state[b] != _BAD:
             self.stats["blocks_retired"] += 1
-        self.state[b] = BAD
+        self.state[b] = _BAD
         self.verified.discard(b)

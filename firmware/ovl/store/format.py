@@ -3,45 +3,51 @@
 The one place these layouts are declared; the store (reader and writer),
 fsck and the host tools all import it.  docs/FORMAT.md describes the same
 bytes for an independent reader.  All integers are little-endian.
+
+What only a wrong chip, GC, damage handling, fsck or the host tools need
+is ovl.store.format_rare's (a board's mount path never loads it), named
+through this module too: see __getattr__ at the end.  Layouts and sizes
+only this module uses are private consts (inlined, no name kept).
 """
 
 import struct
 
 from ovl.compat import crc32, const
 
-FORMAT_VERSION = 4      # 2: the block header records the block count
-                        # 3: data nodes may carry a stamp (F_STAMP)
-                        # 4: 48-bit versions and txn ids, per-transaction
-                        #    commit (provisional nodes, NODE_COMMIT), the
-                        #    node header CRC covers the body's key prefix
+_FORMAT_VERSION = const(4)  # 2: the block header records the block count
+                            # 3: data nodes may carry a stamp (F_STAMP)
+                            # 4: 48-bit versions and txn ids, per-transaction
+                            #    commit (provisional nodes, NODE_COMMIT), the
+                            #    node header CRC covers the body's key prefix
 
 # ----- block header: the first bytes of every erase block, written after
 # each erase.  A block without a valid one is "unknown" and is erased
 # before use (an interrupted erase can leave cells that read 0xFF now and
 # flip later, so an all-0xFF block is not trusted either).
 _BLOCK_MAGIC = const(0x6B6C766F)  # b"ovlk"
-BLOCK_HDR = "<IBBHIQIII"
+_BLOCK_HDR = const("<IBBHIQIII")
 BLOCK_HDR_SIZE = 32
 # magic, version, flags, prog_unit, erase_count, seq (u64), erase_size,
 # block_count, hdr_crc.  The block count lets mount tell a truncated copy
 # or a resized partition from a smaller store.
 
 # ----- node header: every record in the log starts with one.
-NODE_MAGIC = 0x4E6F               # b"oN"
-NODE_HDR = "<HBBIII"              # then body_crc, hdr_crc (u32 each)
+_NODE_MAGIC = const(0x4E6F)       # b"oN"
+_NODE_HDR = const("<HBBIII")      # then body_crc, hdr_crc (u32 each)
 NODE_HDR_SIZE = 24
-NODE_HDR_WIDE = 28
+_NODE_HDR_WIDE = const(28)
 # magic, type, flags, body_len, version (low u32), txn (low u32); with
 # F_WIDE the high 16 bits of version and txn follow (u16 each); then
 # body_crc, hdr_crc.  Versions and txn ids are 48-bit: a store writes at
 # most one node per 24 bytes programmed, so 2**48 of them is more than any
 # chip programs before it wears out (see docs/FORMAT.md).  Below 2**32 a
 # header takes 24 bytes, as in format 3.
-KEY_PREFIX = 12
+_KEY_PREFIX = const(12)
 # hdr_crc covers the header's first 24 bytes and the body's first
-# KEY_PREFIX bytes (its key: ino, parent, offset), so a node whose body is
+# _KEY_PREFIX bytes (its key: ino, parent, offset), so a node whose body is
 # damaged still names what it damaged.
-COUNTER_MAX = (1 << 48) - 1
+# COUNTER_MAX (the largest version or txn id, 2**48 - 1) is answered by
+# __getattr__ below: only the block table names it, once.
 
 F_COMMIT = 0x01        # last node of a transaction
 F_TRUNC = 0x02         # NODE_DATA only: also truncates the file at its end
@@ -51,7 +57,6 @@ F_PROV = 0x08         # provisional: counts only once a committed NODE_COMMIT
 F_ONETIME = 0x10       # with F_STAMP: the stamp is one time (mtime = ctime)
 F_WIDE = 0x20          # the header carries the high bits of version and txn
 _SUM_AT = const(0x80)  # summary entries only: an explicit offset follows
-F_KEPT = F_TRUNC | F_STAMP | F_PROV | F_ONETIME  # flags a GC copy keeps
 
 NODE_INODE = 0x01
 NODE_DELETE = 0x02
@@ -66,24 +71,13 @@ NODE_SUMMARY = 0x0A
 NODE_COMMIT = 0x0B
 NODE_CHECKPOINT = 0x0C   # a piece of a checkpoint of the index (ovl.store.checkpoint)
 
-
-
-NODE_NAMES = {
-    NODE_INODE: "NODE_INODE", NODE_DELETE: "NODE_DELETE",
-    NODE_DIRENT: "NODE_DIRENT", NODE_DATA: "NODE_DATA",
-    NODE_TRUNCATE: "NODE_TRUNCATE", NODE_SYMLINK: "NODE_SYMLINK",
-    NODE_META: "NODE_META", NODE_VOID: "NODE_VOID", NODE_RESET: "NODE_RESET",
-    NODE_SUMMARY: "NODE_SUMMARY", NODE_COMMIT: "NODE_COMMIT",
-    NODE_CHECKPOINT: "NODE_CHECKPOINT",
-}
-
 # ----- bodies
 INODE_BODY = "<IQIIIIIIQqq"
 INODE_BODY_SIZE = 60
 # ino, birth, mode, uid, gid, nlink, flags, rdev, size, mtime, ctime
 DELETE_BODY = "<I"                # ino
 DIRENT_BODY = "<II"               # parent, ino; then the name (UTF-8)
-DIRENT_PREFIX = 8
+_DIRENT_PREFIX = const(8)
 DIRENT_REMOVED = 0                # ino value of a deletion dirent
 DIRENT_WHITEOUT = 0xFFFFFFFF      # ino value of a whiteout
 DATA_BODY = "<IQ"                 # ino, offset; [stamp]; then the bytes
@@ -95,35 +89,30 @@ STAMP1_SIZE = 8
 TRUNCATE_BODY = "<IQ"             # ino, size
 SYMLINK_BODY = "<I"               # ino; then the target (UTF-8)
 META_BODY = "<IHH"                # ino, key_len, meta_flags; key; value
-META_PREFIX = 8
+_META_PREFIX = const(8)
 META_DELETED = 0x0001
 VOID_BODY = "<QQI"                # first txn, last txn (inclusive),
                                   # block holding the torn tail or NO_BLOCK
-VOID_BODY_SIZE = 20
 NO_BLOCK = 0xFFFFFFFF
 COMMIT_BODY = "<Q"                # the txn whose provisional nodes count
 # NODE_RESET has an empty body.
 
 # NODE_SUMMARY: written as the last node of a block when it is closed.
 # Body: count u32, then `count` entries, one per node of the block in log
-# order: SUMMARY_ENTRY (offset in block, type, flags, body_len, version,
-# txn) followed by keep_len(type, body_len) bytes: the node's whole body when
+# order: an entry (type, flags, body_len, version, txn, then the offset
+# and the high bits when needed) followed by keep_len(type, body_len) bytes: the node's whole body when
 # it is at most _SUMMARY_KEEP_MAX bytes, the 12-byte prefix of a data node,
 # else nothing (the reader then reads what it needs from the node itself).
-SUMMARY_COUNT = "<I"
-SUMMARY_ENTRY = "<BBIII"           # type, flags (| _SUM_AT), body_len,
+# The count is packed "<I", an entry as:
+_SUMMARY_ENTRY = const("<BBIII")   # type, flags (| _SUM_AT), body_len,
 _SUMMARY_ENTRY_SIZE = const(14)    # version (low), txn (low); then the
-SUMMARY_AT = "<I"                  # offset if _SUM_AT (else right after the
-SUMMARY_WIDE = "<HH"               # previous node), the high bits if F_WIDE
+                                   # offset if _SUM_AT (else right after the
+                                   # previous node), the high bits if F_WIDE
 _SUMMARY_KEEP_MAX = const(300)
 # The block's last 8 bytes then say where the summary node starts:
 SUMMARY_TAIL = "<II"              # summary offset, SUMMARY_MAGIC
 SUMMARY_TAIL_SIZE = 8
 SUMMARY_MAGIC = 0x6D6D7573        # b"summ"
-
-# What unpacking malformed bytes raises (MicroPython's struct has no
-# struct.error: it raises ValueError).
-UNPACK_ERRORS = (ValueError, getattr(struct, "error", ValueError))
 
 NAME_MAX = 255
 SYMLINK_MAX = 1024
@@ -135,34 +124,18 @@ class CorruptError(ValueError):
     """The medium holds something the store cannot make sense of."""
 
 
-class NotFormattedError(CorruptError):
-    """No block of the flash carries a log-store block header."""
-
-
-class BlockCountError(CorruptError):
-    """The flash has another number of erase blocks than the store was
-    formatted with: a truncated image or the wrong partition."""
-
-    def __init__(self, have, formatted):
-        super().__init__("flash has %d blocks but its log store was formatted"
-                         " with %d: truncated or wrong partition"
-                         % (have, formatted))
-        self.have = have
-        self.formatted = formatted
-
-
-def align(n, unit):
-    return (n + unit - 1) // unit * unit
+def align(n, size):
+    return (n + size - 1) // size * size
 
 
 def hdr_size(flags):
-    return NODE_HDR_WIDE if flags & F_WIDE else NODE_HDR_SIZE
+    return _NODE_HDR_WIDE if flags & F_WIDE else NODE_HDR_SIZE
 
 
-def node_size(body_len, flags=F_WIDE):
-    """Bytes a node occupies in the log: header + body, padded to 4 (with
-    no flags given: at most)."""
-    return align(hdr_size(flags) + body_len, 4)
+def node_size(blen, flags=F_WIDE):
+    """Bytes a node of blen body bytes occupies in the log: header + body,
+    padded to 4 (with no flags given: at most)."""
+    return align(hdr_size(flags) + blen, 4)
 
 
 def data_at(flags):
@@ -170,9 +143,9 @@ def data_at(flags):
     return hdr_size(flags) + data_prefix(flags)
 
 
-def pack_block_header(prog_unit, erase_count, seq, erase_size, block_count):
-    head = struct.pack(BLOCK_HDR[:-1], _BLOCK_MAGIC, FORMAT_VERSION, 0,
-                       prog_unit, erase_count, seq, erase_size, block_count)
+def pack_block_header(prog_unit, ec, seq, erase_size, block_count):
+    head = struct.pack(_BLOCK_HDR[:-1], _BLOCK_MAGIC, _FORMAT_VERSION, 0,
+                       prog_unit, ec, seq, erase_size, block_count)
     return head + struct.pack("<I", crc32(head))
 
 
@@ -182,40 +155,37 @@ def unpack_block_header(raw):
     if len(raw) < BLOCK_HDR_SIZE:
         return None
     magic, version, flags, prog_unit, ec, seq, es, count, crc = \
-        struct.unpack(BLOCK_HDR, raw[:BLOCK_HDR_SIZE])
+        struct.unpack(_BLOCK_HDR, raw[:BLOCK_HDR_SIZE])
     if magic != _BLOCK_MAGIC:
         return None
-    if version != FORMAT_VERSION:
-        # where versions 1 and 2-3 kept their hdr_crc, and this one
-        for at in (20, 24, BLOCK_HDR_SIZE - 4):
-            if struct.unpack("<I", raw[at:at + 4])[0] == crc32(raw[:at]):
-                raise CorruptError(
-                    "log store format version %d (this code reads version"
-                    " %d): format it again" % (version, FORMAT_VERSION))
+    if version != _FORMAT_VERSION:
+        from ovl.store.format_rare import check_other_version
+        check_other_version(raw, version, _FORMAT_VERSION)
         return None
     if crc != crc32(raw[:BLOCK_HDR_SIZE - 4]):
         return None
     return prog_unit, ec, seq, es, count
 
 
-def _node_into(ntype, flags, version, txn, body, bcrc):
+def pack_node(ntype, flags, ver, txn, body, bcrc=None):
     """The node's bytes, padded with 0xFF to a multiple of 4 (F_WIDE set
-    as the counters need): one buffer the header is packed into and the
-    body appended to, its CRCs taken over views of it (built from parts,
-    a node took a dozen allocations of slices and sums)."""
-    if version > COUNTER_MAX or txn > COUNTER_MAX or version < 0 or txn < 0:
+    as the counters need); bcrc: the body's CRC when the caller has it
+    (GC's copies keep their node's).  One buffer the header is packed
+    into and the body appended to, its CRCs taken over views of it (built
+    from parts, a node took a dozen allocations of slices and sums)."""
+    if ver < 0 or txn < 0 or (ver | txn) >> 48:
         raise ValueError("version or txn id past 48 bits")
     flags &= ~F_WIDE
-    if version >> 32 or txn >> 32:
+    if ver >> 32 or txn >> 32:
         flags |= F_WIDE
     hl = hdr_size(flags)
     blen = len(body)
     n = align(hl + blen, 4)
     out = bytearray(n)
-    struct.pack_into(NODE_HDR, out, 0, NODE_MAGIC, ntype, flags, blen,
-                     version & 0xFFFFFFFF, txn & 0xFFFFFFFF)
+    struct.pack_into(_NODE_HDR, out, 0, _NODE_MAGIC, ntype, flags, blen,
+                     ver & 0xFFFFFFFF, txn & 0xFFFFFFFF)
     if flags & F_WIDE:
-        struct.pack_into("<HH", out, 16, version >> 32, txn >> 32)
+        struct.pack_into("<HH", out, 16, ver >> 32, txn >> 32)
     out[hl:hl + blen] = body
     for i in range(hl + blen, n):
         out[i] = 0xFF
@@ -234,12 +204,7 @@ def protected_len(ntype, flags, blen):
     which sets the inode's size and times)."""
     if ntype == NODE_DATA:
         return min(blen, data_prefix(flags))
-    return min(blen, KEY_PREFIX)
-
-
-def pack_node(ntype, flags, version, txn, body):
-    """The node's bytes, padded with 0xFF to a multiple of 4."""
-    return _node_into(ntype, flags, version, txn, body, None)
+    return min(blen, _KEY_PREFIX)
 
 
 def header_fields(raw):
@@ -249,12 +214,12 @@ def header_fields(raw):
     if len(raw) < NODE_HDR_SIZE:
         return None
     # unpacked in place: no slice (a copy) per field group
-    magic, ntype, flags, blen, vlo, tlo = struct.unpack_from(NODE_HDR, raw)
-    if magic != NODE_MAGIC:
+    magic, ntype, flags, blen, vlo, tlo = struct.unpack_from(_NODE_HDR, raw)
+    if magic != _NODE_MAGIC:
         return None
     at = 16
     if flags & F_WIDE:
-        if len(raw) < NODE_HDR_WIDE:
+        if len(raw) < _NODE_HDR_WIDE:
             return None
         vhi, thi = struct.unpack_from("<HH", raw, 16)
         vlo |= vhi << 32
@@ -278,14 +243,6 @@ def checked_header(raw, body=None):
     if len(body) < plen or h[6] != crc32(body, crc32(mv[:hl - 4])):
         return None
     return h
-
-
-def restamp(raw, txn, flags):
-    """A copy of node `raw` (header and body) written by txn with flags (GC
-    copies keep everything else, the version included); padded."""
-    ntype, _, blen, ver, _, bcrc, _, hl = header_fields(raw)
-    return _node_into(ntype, flags, ver, txn, memoryview(raw)[hl:hl + blen],
-                      bcrc)
 
 
 def data_prefix(flags):
@@ -315,9 +272,9 @@ def parse_body(ntype, body, blen, flags=0):
         return ino, off, blen - skip, stamp
     if ntype == NODE_DIRENT:
         parent, ino = struct.unpack_from(DIRENT_BODY, body)
-        if len(body) > DIRENT_PREFIX + NAME_MAX:    # (the index needs it)
+        if len(body) > _DIRENT_PREFIX + NAME_MAX:   # (the index needs it)
             raise ValueError("dirent name longer than NAME_MAX")
-        return parent, ino, bytes(body[DIRENT_PREFIX:])
+        return parent, ino, bytes(body[_DIRENT_PREFIX:])
     if ntype == NODE_DELETE:
         return struct.unpack(DELETE_BODY, body)
     if ntype == NODE_TRUNCATE:
@@ -326,9 +283,9 @@ def parse_body(ntype, body, blen, flags=0):
         return struct.unpack_from(SYMLINK_BODY, body)[0], bytes(body[4:])
     if ntype == NODE_META:
         ino, klen, mflags = struct.unpack_from(META_BODY, body)
-        key = bytes(body[META_PREFIX:META_PREFIX + klen])
+        key = bytes(body[_META_PREFIX:_META_PREFIX + klen])
         value = None if mflags & META_DELETED else \
-            bytes(body[META_PREFIX + klen:])
+            bytes(body[_META_PREFIX + klen:])
         return ino, key, value
     if ntype == NODE_VOID:
         return struct.unpack(VOID_BODY, body)
@@ -348,7 +305,7 @@ def keep_len(ntype, blen):
         return DATA_PREFIX
     if ntype == NODE_INODE:
         return 4
-    return blen if blen <= _SUMMARY_KEEP_MAX else min(blen, KEY_PREFIX)
+    return blen if blen <= _SUMMARY_KEEP_MAX else min(blen, _KEY_PREFIX)
 
 
 class Node:
@@ -391,14 +348,14 @@ class SummaryBuilder:
         # one buffer, packed in place and extended by the kept body
         entry = bytearray(_SUMMARY_ENTRY_SIZE + (4 if at else 0) +
                           (4 if flags & F_WIDE else 0))
-        struct.pack_into(SUMMARY_ENTRY, entry, 0, nd.type, flags, nd.blen,
+        struct.pack_into(_SUMMARY_ENTRY, entry, 0, nd.type, flags, nd.blen,
                          nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF)
         pos = _SUMMARY_ENTRY_SIZE
         if at:
-            struct.pack_into(SUMMARY_AT, entry, pos, off)
+            struct.pack_into("<I", entry, pos, off)
             pos += 4
         if flags & F_WIDE:
-            struct.pack_into(SUMMARY_WIDE, entry, pos, nd.ver >> 32,
+            struct.pack_into("<HH", entry, pos, nd.ver >> 32,
                              nd.txn >> 32)
         entry += nd.keep
         self.parts.append(entry)
@@ -417,7 +374,7 @@ class SummaryBuilder:
         # one buffer the entries are copied into (a join, then the count
         # before it, was two copies of the summary)
         body = bytearray(4 + self.total)
-        struct.pack_into(SUMMARY_COUNT, body, 0, self.n)
+        struct.pack_into("<I", body, 0, self.n)
         pos = 4
         for part in self.parts:
             body[pos:pos + len(part)] = part
@@ -463,7 +420,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
     if checked_header(raw, body) is None or \
             crc32(body) != hf[5] or len(body) < 4:
         return None
-    count = struct.unpack_from(SUMMARY_COUNT, body)[0]
+    count = struct.unpack_from("<I", body)[0]
     pos = 4
     at = data_start
     nodes = []
@@ -473,10 +430,10 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
         for _ in range(count):
             # unpacked in place: a slice per field was a copy per field
             ntype, flags, blen, ver, txn = \
-                struct.unpack_from(SUMMARY_ENTRY, body, pos)
+                struct.unpack_from(_SUMMARY_ENTRY, body, pos)
             pos += _SUMMARY_ENTRY_SIZE
             if flags & _SUM_AT:
-                o = struct.unpack_from(SUMMARY_AT, body, pos)[0]
+                o = struct.unpack_from("<I", body, pos)[0]
                 pos += 4
                 flags &= ~_SUM_AT
                 if o < at:
@@ -486,7 +443,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                     return None
                 at = o
             if flags & F_WIDE:
-                vhi, thi = struct.unpack_from(SUMMARY_WIDE, body, pos)
+                vhi, thi = struct.unpack_from("<HH", body, pos)
                 ver |= vhi << 32
                 txn |= thi << 32
                 pos += 4
@@ -543,7 +500,9 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
             else:
                 out(Node(base + o, ntype, flags, blen, ver, txn, fields, keep,
                          damage))
-    except UNPACK_ERRORS:
+    except (ValueError, getattr(struct, "error", ValueError)):
+        # what unpacking malformed bytes raises (MicroPython's struct has
+        # no struct.error: it raises ValueError)
         return None
     if pos != len(body):
         return None
@@ -563,15 +522,30 @@ def node_from(addr, raw, body):
     keep = bytes(body[:keep_len(ntype, blen)])
     try:
         if crc32(body) != bcrc:
-            fields = None
-            if ntype == NODE_DATA:
-                fields = parse_body(ntype, body[:data_prefix(flags)], blen,
-                                    flags)
-            return Node(addr, ntype, flags, blen, ver, txn, fields,
-                        bytes(body[:protected_len(ntype, flags, blen)]),
-                        "body CRC")
+            from ovl.store.format_rare import damaged_node
+            return damaged_node(addr, hdr, body)
         fields = None if ntype == NODE_SUMMARY else \
             parse_body(ntype, body, blen, flags)
-    except UNPACK_ERRORS:
+    except (ValueError, getattr(struct, "error", ValueError)):
+        # what unpacking malformed bytes raises (MicroPython's struct has
+        # no struct.error: it raises ValueError)
         return None
     return Node(addr, ntype, flags, blen, ver, txn, fields, keep)
+
+
+def __getattr__(name):
+    """The format's names the mount path never asks for at run time (a
+    wrong chip, GC, damage handling, fsck, the host tools, the block
+    table's import): the private constants above by their public names,
+    the rest (NODE_NAMES, restamp, F_KEPT, NotFormattedError ...) from
+    ovl.store.format_rare, imported at the first such name.  Each global
+    fewer keeps this module's dict of names in a smaller allocation."""
+    names = ("NODE_MAGIC KEY_PREFIX DIRENT_PREFIX META_PREFIX NODE_HDR_WIDE"
+             " COUNTER_MAX").split()
+    if name in names:
+        return (_NODE_MAGIC, _KEY_PREFIX, _DIRENT_PREFIX, _META_PREFIX,
+                _NODE_HDR_WIDE, (1 << 48) - 1)[names.index(name)]
+    if name[0] == "_":      # CPython's import asks for __path__
+        raise AttributeError(name)
+    from ovl.store import format_rare
+    return getattr(format_rare, name)

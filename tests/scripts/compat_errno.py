@@ -1,0 +1,17 @@
+"""ovl.compat's errno numbers, looked up by name (compat.ENOENT) and
+named back (compat.errno_name), for the names given on the command line; then what an unknown name or number gives
+(tests/test_compat.py compares with the host's errno module)."""
+import sys
+
+from checklib import outcome, report
+from ovl import compat
+
+out = {}
+for name in sys.argv[1:]:
+    code = getattr(compat, name)
+    out[name] = [code, compat.errno_name(code)]
+out["unknown"] = [compat.errno_name(1000), compat.errno_name(3),
+                  outcome(getattr, compat, "ENOPE")]
+out["an oserror"] = [compat.error_code(compat.oserror(compat.ENOTEMPTY, "/d")),
+                     compat.oserror(compat.ENOTEMPTY, "/d").args[1]]
+report(out)
