@@ -124,12 +124,11 @@ _E_INDEX_OFFSET = const(38)
 _E_ENTRY_INODE = const(39)
 _E_ENTRY_TYPE = const(40)
 _E_CONTAINS_ITSELF = const(41)
-_E_OWN_ANCESTOR = const(42)
-_E_RESERVED_BITS = const(43)
-_E_BLOCK_TOO_BIG = const(44)
-_E_BLOCK_LENGTH = const(45)
-_E_LIST_SHORT = const(46)
-_E_TAIL_PAST_FRAGMENT = const(47)
+_E_RESERVED_BITS = const(42)
+_E_BLOCK_TOO_BIG = const(43)
+_E_BLOCK_LENGTH = const(44)
+_E_LIST_SHORT = const(45)
+_E_TAIL_PAST_FRAGMENT = const(46)
 
 
 def __getattr__(name):
@@ -142,12 +141,10 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-# inode type -> size of its body: a bytearray, where a dict of (format,
-# size) tuples took 14 tuples of heap
-_BODY_SIZES = bytearray(len(_INODE_BODIES))
-for _t in range(1, len(_INODE_BODIES)):
-    _BODY_SIZES[_t] = struct.calcsize(_INODE_BODIES[_t])
-del _t
+# inode type -> struct.calcsize of its body's format (a constant: no loop
+# variable or table built at import; tests/test_squashfs_layout.py checks
+# it against _INODE_BODIES)
+_BODY_SIZES = b"\x00\x10\x10\x08\x08\x08\x04\x04\x18\x28\x08\x0c\x0c\x08\x08"
 _LONGEST_INODE = const(56)      # the header and the longest body (40 B)
 _MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = const(64)         # entries in each small lookup memo
@@ -321,15 +318,6 @@ class SquashFS:
         self.root = self._inode(root, "")
         if self.root.mode & S_IFMT != S_IFDIR:
             raise _error(_E_ROOT_NOT_DIR)
-
-    # -- superblock ---------------------------------------------------------
-
-    @property
-    def superblock(self):
-        """The superblock's fields by name (decoded again on each use: a
-        board keeps only the 96 raw bytes)."""
-        from ovl import squashfs_format as F
-        return F.decode(F.SUPERBLOCK, self._raw_superblock)
 
     # -- raw reads ----------------------------------------------------------
 
@@ -878,31 +866,6 @@ class SquashFS:
             h.update(self._read(self.bytes_used - tail, tail))
             self._identity = "sqfs:" + compat.hexdigest(h)[:16]
         return self._identity
-
-    def walk(self, path="/"):
-        """Yield (path, Entry) for path and everything below it, depth
-        first, refusing directory loops (for tools and tests)."""
-        top = self.lookup(path)
-        yield path, top
-        if top.mode & S_IFMT != S_IFDIR:
-            return
-        ancestors = [top.loc.ref]
-        stack = [(path.rstrip("/"), self.readdir(top))]
-        while stack:
-            base, it = stack[-1]
-            step = next(it, None)
-            if step is None:
-                stack.pop()
-                ancestors.pop()
-                continue
-            name, child = step
-            child_path = base + "/" + name
-            yield child_path, child
-            if child.mode & S_IFMT == S_IFDIR:
-                if child.loc.ref in ancestors:
-                    raise _error(_E_OWN_ANCESTOR, child_path)
-                ancestors.append(child.loc.ref)
-                stack.append((child_path, self.readdir(child)))
 
     # -- file data ----------------------------------------------------------
 
