@@ -22,7 +22,7 @@ import struct
 
 from ovl import compat
 from ovl.compat import const
-from ovl.lower import Entry
+from ovl import lower
 from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
 from ovl import paths
 
@@ -181,7 +181,7 @@ _DATA_RESERVED_SHIFT = const(25)
 _KEPT_BUFFERS = compat.MICROPYTHON
 # identity() reads at most this many bytes besides the superblock (read at
 # open), so superblock + identity reads stay within 4 KiB.
-IDENTITY_READ_LIMIT = 4096 - _SUPERBLOCK_SIZE
+_IDENTITY_READ_LIMIT = const(4000)  # 4096 - _SUPERBLOCK_SIZE
 _IDENTITY_TAIL_MIN = const(1024)  # image-end bytes hashed after a long walk
 
 
@@ -194,11 +194,11 @@ def _decode_name(raw):
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _inflate_error(e, limit, name="gzip"):
+def _inflate_error(e, size, name="gzip"):
     """The reader's exception for the ValueError `e` of compat.inflate (or
     of inflate_xz, inflate_lzma: the compressor `name`)."""
     if "exceeds" in str(e):
-        return _error(_E_INFLATES_TOO_FAR, limit)
+        return _error(_E_INFLATES_TOO_FAR, size)
     return _error(_E_BAD_STREAM, name, e)
 
 
@@ -526,7 +526,7 @@ class SquashFS:
         # read() taking the block list from there.
         # A directory: start_block and offset (its listing), listing_size,
         # index_count (extended directories), parent.
-        loc = Entry(ino, mode, 1, uid, gid, 0, mtime, 0, name)
+        loc = lower.Entry(ino, mode, 1, uid, gid, 0, mtime, 0, name)
         loc.loc = loc
         loc.ref = ref
         loc.pos = pos
@@ -615,9 +615,9 @@ class SquashFS:
             return b"", off, off, True
         return bytes(data[off:end]), off, end, last
 
-    def _listing(self, d, pos, off, consumed):
+    def _listing(self, entry, pos, off, used):
         """Yield (name_bytes, child ref, ino, type) from a listing, starting
-        at (pos, off) with `consumed` bytes of it already behind; each name
+        at (pos, off) with `used` bytes of it already behind; each name
         is checked legal and after the one before (from the start point).
 
         The listing is parsed from a window of its bytes (_window), taken
@@ -628,18 +628,18 @@ class SquashFS:
         prev = None
         low = self.directory_table_start
         high = self._dir_end
-        total = d.listing_size
+        total = entry.listing_size
         run_header = "<III"             # DIR_HEADER
         entry_header = "<HhHH"          # DIR_ENTRY
         win_pos = -1        # the block the window is of ...
         base = end = 0      # ... its offsets [base, end) ...
         last = True         # ... and whether it reaches the listing's end
-        while consumed < total:
-            if consumed + _DIR_HEADER_SIZE > total:
+        while used < total:
+            if used + _DIR_HEADER_SIZE > total:
                 raise _error(_E_RUN_HEADER_CUT)
             if pos != win_pos or (off + _DIR_HEADER_SIZE > end
                                   and not last):
-                win, base, end, last = self._window(pos, off, total - consumed,
+                win, base, end, last = self._window(pos, off, total - used,
                                                     low, high)
                 win_pos = pos
             if off + _DIR_HEADER_SIZE <= end:
@@ -648,12 +648,12 @@ class SquashFS:
             else:
                 head, pos, off = self._meta_unpack(run_header, 12, pos, off,
                                                    low, high)
-            consumed += _DIR_HEADER_SIZE
+            used += _DIR_HEADER_SIZE
             count, start_block, base_ino = head
             if count >= _DIR_RUN_MAX:
                 raise _error(_E_RUN_LENGTH, count + 1, _DIR_RUN_MAX)
             for _ in range(count + 1):
-                rest = total - consumed
+                rest = total - used
                 if rest < _DIR_ENTRY_SIZE:
                     raise _error(_E_ENTRY_CUT)
                 # the entry and the longest name it can have
@@ -677,8 +677,8 @@ class SquashFS:
                                                       off, low, high)
                     ioff, delta, etype, nsize = ent
                     nsize += 1
-                consumed += _DIR_ENTRY_SIZE + nsize
-                if nsize > _NAME_MAX or consumed > total:
+                used += _DIR_ENTRY_SIZE + nsize
+                if nsize > _NAME_MAX or used > total:
                     raise _error(_E_NAME_OVERRUNS, nsize)
                 if raw is None:     # the name crosses into the next block
                     raw, pos, off = self._meta_bytes(nsize, pos, off, low,
@@ -693,20 +693,20 @@ class SquashFS:
                 yield (raw, (start_block << 16) | ioff,
                        (base_ino + delta) & 0xFFFFFFFF, etype)
 
-    def _find(self, d, target):
-        """(ref, ino, type) of `target` (bytes) in dir d, or None.
+    def _find(self, entry, target):
+        """(ref, ino, type) of `target` (bytes) in dir entry, or None.
 
         Extended directories carry an index of the runs that begin a new
         metadata block; jump to the last one whose first name <= target so a
         lookup reads about one metadata block of a large listing.
         """
-        pos = self.directory_table_start + d.start_block
-        off = d.offset
-        consumed = 0
-        if d.index_count:
-            ipos, ioff = d.pos, d.off
+        pos = self.directory_table_start + entry.start_block
+        off = entry.offset
+        used = 0
+        if entry.index_count:
+            ipos, ioff = entry.pos, entry.off
             low, high = self.inode_table_start, self.directory_table_start
-            for _ in range(d.index_count):
+            for _ in range(entry.index_count):
                 # a DIR_INDEX entry ("<III": index start_block size)
                 head, ipos, ioff = self._meta_unpack("<III", 12, ipos,
                                                      ioff, low, high)
@@ -718,19 +718,19 @@ class SquashFS:
                                                      high)
                 if first > target:
                     break
-                if index >= d.listing_size or index < consumed:
+                if index >= entry.listing_size or index < used:
                     raise _error(_E_INDEX_OFFSET, index)
                 pos = self.directory_table_start + start_block
-                off = (d.offset + index) % _METADATA_SIZE
-                consumed = index
-        for raw, ref, ino, etype in self._listing(d, pos, off, consumed):
+                off = (entry.offset + index) % _METADATA_SIZE
+                used = index
+        for raw, ref, ino, etype in self._listing(entry, pos, off, used):
             if raw == target:
                 return ref, ino, etype
             if raw > target:
                 return None
         return None
 
-    def _child(self, d, raw, ref, ino, kind, name=None):
+    def _child(self, entry, raw, ref, ino, kind, name=None):
         """The Entry a listing entry points at, checked against it."""
         child = self._inode(ref, _decode_name(raw) if name is None else name)
         if child.ino != ino:
@@ -738,7 +738,7 @@ class SquashFS:
         if kind >= len(_TYPE_TO_S_IF) or \
                 _TYPE_TO_S_IF[kind] != child.mode & S_IFMT:
             raise _error(_E_ENTRY_TYPE, raw, kind)
-        if ref == d.ref:
+        if ref == entry.ref:
             raise _error(_E_CONTAINS_ITSELF, raw)
         return child
 
@@ -764,27 +764,16 @@ class SquashFS:
 
     stat = lookup
 
-    def _entry_listing(self, entry):
-        """The (checked) listing of a directory Entry, and its location
-        (the entry itself: see _inode)."""
-        if entry.mode & S_IFMT != S_IFDIR:
-            raise compat.oserror(compat.ENOTDIR, entry.name)
-        d = entry.loc
-        return d, self._listing(d, self.directory_table_start + d.start_block,
-                                d.offset, 0)
-
     def readdir(self, entry):
         """(name, Entry) pairs in UTF-8 byte order, one inode at a time."""
-        d, listing = self._entry_listing(entry)
+        if entry.mode & S_IFMT != S_IFDIR:
+            raise compat.oserror(compat.ENOTDIR, entry.name)
+        d = entry.loc       # the entry itself: see _inode
         child = self._child
-        for raw, ref, ino, etype in listing:
+        for raw, ref, ino, etype in self._listing(
+                d, self.directory_table_start + d.start_block, d.offset, 0):
             name = _decode_name(raw)
             yield name, child(d, raw, ref, ino, etype, name)
-
-    def listdir(self, entry):
-        """Names only (no inode reads): the cheap way to list a directory."""
-        for item in self._entry_listing(entry)[1]:
-            yield _decode_name(item[0])
 
     def readlink(self, entry):
         loc = entry.loc
@@ -835,7 +824,7 @@ class SquashFS:
 
     def identity(self):
         """A digest that changes whenever the image does in a way a reader
-        sees, reading at most IDENTITY_READ_LIMIT bytes (docs/SQUASHFS.md,
+        sees, reading at most _IDENTITY_READ_LIMIT bytes (docs/SQUASHFS.md,
         "Identity"): the superblock; the size and last 4 bytes of each
         metadata block from the inode table up to the first lookup-table
         index (a compressed block ends with the Adler-32 of the 8 KiB it
@@ -843,7 +832,7 @@ class SquashFS:
         """
         if self._identity is None:
             h = compat.sha256(self._raw_superblock)
-            budget = IDENTITY_READ_LIMIT
+            budget = _IDENTITY_READ_LIMIT
             end = self._dir_end
             pos = self.inode_table_start
             word = _unpack_from("<H", self._read(pos, 2))[0]
@@ -907,37 +896,37 @@ class SquashFS:
         self._list_cursor = (pos, off)
         return out
 
-    def _read_blocks(self, entry, first, stop, offset, end, pieces):
-        """Append the file bytes [offset, end) that data blocks first..stop
+    def _read_blocks(self, entry, start, stop, offset, end, pieces):
+        """Append the file bytes [offset, end) that data blocks start..stop
         of the file `entry` hold to `pieces`.
 
         MicroPython: one block at a time, each inflated into the one kept
         buffer, the part wanted copied out before the next block overwrites
-        it.  Up to _WORDS_KEPT words of the block list from the first block
-        read on are kept with the entry, as (index of the first, its data
+        it.  Up to _WORDS_KEPT words of the block list from the start block
+        read on are kept with the entry, as (index of the start, its data
         position, words), since each data block takes the metadata buffer
         the list was read from.  CPython replaces this with
         ovl.squashfs_cpython.read_blocks, which follows the block list with
         a cursor and fetches and inflates runs of blocks at once."""
         f = entry.loc
         kept = getattr(f, "words", None)
-        if kept is None or first < kept[0] or \
+        if kept is None or start < kept[0] or \
                 stop >= kept[0] + len(kept[2]):
-            count = stop + 1 - first
+            count = stop + 1 - start
             if count < _WORDS_KEPT:
                 count = _WORDS_KEPT
-            words = tuple(self._block_words(f, first, count))
-            # (_block_words left f.cur_data at block `first`'s data)
-            kept = (first, f.cur_data, words)
+            words = tuple(self._block_words(f, start, count))
+            # (_block_words left f.cur_data at block `start`'s data)
+            kept = (start, f.cur_data, words)
             if len(kept[2]) <= _WORDS_KEPT:
                 f.words = kept
         words = kept[2]
         pos = kept[1]
-        for i in range(first - kept[0]):
+        for i in range(start - kept[0]):
             pos += words[i] & _DATA_SIZE_MASK
         bs = self.block_size
-        base = first << self.block_log
-        for word in words[first - kept[0]:stop + 1 - kept[0]]:
+        base = start << self.block_log
+        for word in words[start - kept[0]:stop + 1 - kept[0]]:
             data = self._data_block(pos, word,
                                     min(entry.size - base, bs), entry)
             lo = offset - base if offset > base else 0
@@ -961,15 +950,15 @@ class SquashFS:
             k = avail
         return _unpack_from("<%dI" % k, data, off), pos, off + 4 * k
 
-    def _load_block(self, pos, word, what, slot):
-        """Decompressed data (slot 0) or fragment (slot 1) block.  The last
+    def _load_block(self, pos, word, what, fragment):
+        """Decompressed data (fragment 0) or fragment (fragment 1) block.  The last
         data block is kept, so small reads within one block inflate it
         once.  MicroPython keeps one block of either kind, a memoryview of
         a kept buffer (the metadata buffer, for blocks up to 8 KiB): valid
         only until the next data or metadata block is loaded.  CPython
         inflates into new bytes and keeps recent fragment blocks too
         (squashfs_cpython.load_block)."""
-        if _KEPT_BUFFERS or slot == 0:
+        if _KEPT_BUFFERS or fragment == 0:
             if pos == self._kept_pos:
                 return self._kept
             self._kept = None            # before inflating: lowers the peak
@@ -981,7 +970,7 @@ class SquashFS:
         if stored == 0 or stored > self.block_size:
             raise _error(_E_BLOCK_TOO_BIG, what, stored, self.block_size)
         if not _KEPT_BUFFERS:
-            return _cpython.load_block(self, pos, word, stored, slot)
+            return _cpython.load_block(self, pos, word, stored, fragment)
         buf = self._block_buf
         if self.block_size <= _METADATA_SIZE:
             # Into a metadata buffer (the cache's least recent block

@@ -69,7 +69,7 @@ def readdir(fs):
 
 
 def listdir(fs):
-    for _name in fs.listdir(fs.lookup(sys.argv[2])):
+    for _name in squashfs_walk.listdir(fs, fs.lookup(sys.argv[2])):
         pass
 
 
