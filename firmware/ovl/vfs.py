@@ -16,8 +16,8 @@ class OvlVfs:
     """hide: absolute paths that read as absent (safe mode hides /main.py
     so the port's startup runs no user code)."""
 
-    def __init__(self, overlay, hide=()):
-        self.ovl = overlay
+    def __init__(self, ovl, hide=()):
+        self.ovl = ovl
         self.cwd = "/"
         self.hide = tuple(hide)
 

@@ -19,15 +19,13 @@ import io
 
 from ovl import compat
 from ovl.compat import const
-from ovl.overlay.meta import MAX_FILE_SIZE
+from ovl.overlay import meta
 
 # MicroPython stream ioctl requests the file answers
 _IOCTL_FLUSH = const(1)
 _IOCTL_CLOSE = const(4)
 _IOCTL_BUFFER_SIZE = const(11)
 # the methods ovl.overlay.fileops holds
-_FILEOPS = ("readline", "readlines", "seek", "tell", "seekable", "truncate",
-            "flush", "fileno")
 
 
 def parse_mode(mode):
@@ -68,7 +66,8 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         # (lines, seek and tell, truncate, flush, fileno):
         # ovl.overlay.fileops, imported at first use; the bound function
         # is kept on the file, so a loop of tell() or lines allocates once
-        if name not in _FILEOPS:
+        if name not in "readline readlines seek tell seekable truncate " \
+                "flush fileno".split():
             raise AttributeError(name)
         from ovl.overlay import fileops
         fn = getattr(fileops, name)
@@ -150,7 +149,7 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         wb.take_error(self.uino)
         if self.append:
             self.pos = self._size()
-        if self.pos + len(data) > MAX_FILE_SIZE:
+        if self.pos + len(data) > meta.MAX_FILE_SIZE:
             raise compat.oserror(compat.EFBIG, self.name)
         wb.write(self.uino, self.pos, data, self.name)
         self.pos += len(data)
