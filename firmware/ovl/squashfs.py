@@ -249,7 +249,7 @@ class SquashFS:
             raise _error(_E_SHORT_SUPERBLOCK)
         # The fields in SUPERBLOCK's order, as locals: a dict of them
         # would keep each field's name as a string constant on a board.
-        (magic, inodes, _mkfs_time, block_size, fragments, compression, log,
+        (magic, _inodes, _mkfs_time, block_size, fragments, compression, log,
          _flags, no_ids, major, minor, root, used, id_start, xattr_start,
          itab, dtab, fragment_start, lookup_start) = _unpack_from(
             "<IIIIIHHHHHHQQQQQQQQ", raw)
@@ -294,7 +294,6 @@ class SquashFS:
         self.block_size = block_size
         self.block_log = log
         self.bytes_used = used
-        self.inode_count = inodes
         self.inode_table_start = itab
         self.directory_table_start = dtab
         self._dir_end = dir_end
@@ -814,10 +813,24 @@ class SquashFS:
                               last if last < f.nblocks else f.nblocks - 1,
                               offset, end, pieces)
         if last >= f.nblocks:
+            # the file's last bytes, from its fragment block
             block_start = f.nblocks << log
-            data = self._tail(f, size - block_start, entry)
+            if f.fragment == _FRAGMENT_NONE:
+                raise _error(_E_LIST_SHORT, entry.name)
+            pos, word = self._fragment(f.fragment)
+            if _KEPT_BUFFERS:
+                data = self._load_block(pos, word,
+                                        "fragment %d" % f.fragment, 1)
+            else:
+                data = _cpython.fragment_block(self, pos, word, f.fragment)
+            start = f.frag_offset
+            if start + size - block_start > len(data):
+                raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start,
+                             size - block_start, len(data))
+            # one copy out of the buffer (MicroPython); CPython's bytes
+            # come back as they are when the tail is the whole block
             lo = offset - block_start if block_start < offset else 0
-            pieces.append(data[lo:end - block_start])
+            pieces.append(bytes(data[start + lo:start + end - block_start]))
         if len(pieces) == 1:
             return pieces[0]
         return b"".join(pieces)
@@ -1008,23 +1021,6 @@ class SquashFS:
         if len(data) != n:
             raise _error(_E_BLOCK_LENGTH, entry.name, pos, len(data), n)
         return data
-
-    def _tail(self, f, n, entry):
-        """The file's last `n` bytes, from its fragment block."""
-        if f.fragment == _FRAGMENT_NONE:
-            raise _error(_E_LIST_SHORT, entry.name)
-        pos, word = self._fragment(f.fragment)
-        if _KEPT_BUFFERS:
-            data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
-        else:
-            data = _cpython.fragment_block(self, pos, word, f.fragment)
-        start = f.frag_offset
-        if start + n > len(data):
-            raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start, n,
-                         len(data))
-        # out of the buffer (MicroPython); CPython's bytes come back as
-        # they are when the tail is the whole block
-        return bytes(data[start:start + n])
 
 
 if not _KEPT_BUFFERS:

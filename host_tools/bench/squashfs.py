@@ -421,9 +421,11 @@ def main(argv=None):
         with open(image, "rb") as f:
             data = f.read()
         fs = SquashFS(BytesSource(data))
+        from ovl import squashfs_format as F
+        inodes = F.decode(F.SUPERBLOCK, data[:F.SUPERBLOCK_SIZE])["inodes"]
         print("image: %s, %d bytes, block size %d, %s, %d inodes"
               % (image if args.image else (args.src or "stdlib"), len(data),
-                 fs.block_size, fs.compression, fs.inode_count))
+                 fs.block_size, fs.compression, inodes))
         blocks = floor_blocks(data)
         floor_name = "zlib floor (%d blocks)" % len(blocks)
         cpu = time.process_time
