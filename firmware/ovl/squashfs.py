@@ -306,7 +306,7 @@ class SquashFS:
         # (compat.inflate_into) and has no other decompressor; CPython's
         # decompressor and fragment cache are squashfs_cpython's
         if not _KEPT_BUFFERS:
-            _cpython.setup(self, compression)
+            squashfs_cpython.setup(self, compression)
         elif compression != _COMP_ZLIB:
             raise _error(_E_COMPRESSOR, names[compression])
         self.compression = names[compression]
@@ -384,9 +384,7 @@ class SquashFS:
                     raise _inflate_error(e, _METADATA_SIZE)
             data = data[:n]
         else:
-            data = self._read(pos + 2, size)
-            if not word & _METADATA_UNCOMPRESSED:
-                data = self._inflate(data, _METADATA_SIZE)
+            data = squashfs_cpython._meta_block(self, pos, word, size)
         if not data:
             raise _error(_E_META_EMPTY, pos)
         item = [pos, data, pos + 2 + size]
@@ -818,11 +816,7 @@ class SquashFS:
             if f.fragment == _FRAGMENT_NONE:
                 raise _error(_E_LIST_SHORT, entry.name)
             pos, word = self._fragment(f.fragment)
-            if _KEPT_BUFFERS:
-                data = self._load_block(pos, word,
-                                        "fragment %d" % f.fragment, 1)
-            else:
-                data = _cpython.fragment_block(self, pos, word, f.fragment)
+            data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
             start = f.frag_offset
             if start + size - block_start > len(data):
                 raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start,
@@ -919,7 +913,7 @@ class SquashFS:
         read on are kept with the entry, as (index of the start, its data
         position, words), since each data block takes the metadata buffer
         the list was read from.  CPython replaces this with
-        ovl.squashfs_cpython.read_blocks, which follows the block list with
+        ovl.squashfs_cpython._read_blocks, which follows the block list with
         a cursor and fetches and inflates runs of blocks at once."""
         f = entry.loc
         kept = getattr(f, "words", None)
@@ -964,13 +958,13 @@ class SquashFS:
         return _unpack_from("<%dI" % k, data, off), pos, off + 4 * k
 
     def _load_block(self, pos, word, what, fragment):
-        """Decompressed data (fragment 0) or fragment (fragment 1) block.  The last
+        """Decompressed data (fragment 0) or fragment (1) block.  The last
         data block is kept, so small reads within one block inflate it
         once.  MicroPython keeps one block of either kind, a memoryview of
         a kept buffer (the metadata buffer, for blocks up to 8 KiB): valid
         only until the next data or metadata block is loaded.  CPython
         inflates into new bytes and keeps recent fragment blocks too
-        (squashfs_cpython.load_block)."""
+        (squashfs_cpython._load_block)."""
         if _KEPT_BUFFERS or fragment == 0:
             if pos == self._kept_pos:
                 return self._kept
@@ -983,7 +977,8 @@ class SquashFS:
         if stored == 0 or stored > self.block_size:
             raise _error(_E_BLOCK_TOO_BIG, what, stored, self.block_size)
         if not _KEPT_BUFFERS:
-            return _cpython.load_block(self, pos, word, stored, fragment)
+            return squashfs_cpython._load_block(self, pos, word, stored,
+                                                fragment)
         buf = self._block_buf
         if self.block_size <= _METADATA_SIZE:
             # Into a metadata buffer (the cache's least recent block
@@ -1025,5 +1020,7 @@ class SquashFS:
 
 if not _KEPT_BUFFERS:
     # CPython's decompressors and run reads (a board loads none of them)
-    from ovl import squashfs_cpython as _cpython
-    SquashFS._read_blocks = _cpython.read_blocks
+    # (its functions are named after the methods they stand in for: the
+    # names a board interns anyway)
+    from ovl import squashfs_cpython
+    SquashFS._read_blocks = squashfs_cpython._read_blocks
