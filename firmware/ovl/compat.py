@@ -105,7 +105,7 @@ def set_gc_threshold(threshold):
 # of its code.
 
 if MICROPYTHON:
-    import deflate as _deflate
+    import deflate
 
     # MicroPython inflates only into buffers its caller keeps (the SquashFS
     # reader's): CPython's inflate() and inflate_run(), which return new
@@ -119,8 +119,8 @@ if MICROPYTHON:
         window keeps a decoder from allocating 32 KiB when the block itself
         is smaller (every SquashFS block is compressed alone)."""
         try:
-            n = _deflate.DeflateIO(io.BytesIO(data), _deflate.ZLIB,
-                                   wbits).readinto(buf)
+            n = deflate.DeflateIO(io.BytesIO(data), deflate.ZLIB,
+                                  wbits).readinto(buf)
         except (OSError, EOFError) as e:    # EOFError: a truncated stream
             raise ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
         if n >= len(buf):

@@ -514,13 +514,13 @@ class SquashFS:
         # for it (about 230 B of a board's heap).
         #
         # A file: start (its first data block), fragment, frag_offset,
-        # nblocks, and a cursor for sequential reads (cur_index: a block
-        # index; cur_data: its data position; cur_pos, cur_off: its
-        # block-list position), so consecutive reads on CPython continue
-        # the block-list walk instead of summing every earlier block size
-        # again; on MicroPython, words: (index of a block, its data
-        # position, up to _WORDS_KEPT words of the block list from it),
-        # read() taking the block list from there.
+        # nblocks, and once read from, a cursor for sequential reads
+        # (_block_words: a block's index, its data position and its
+        # block-list position, one tuple, so consecutive reads on CPython
+        # continue the block-list walk instead of summing every earlier
+        # block size again); on MicroPython, words: (index of a block, its
+        # data position, up to _WORDS_KEPT words of the block list from
+        # it), read() taking the block list from there.
         # A directory: start_block and offset (its listing), listing_size,
         # index_count (extended directories), parent.
         loc = lower.Entry(ino, mode, 1, uid, gid, 0, mtime, 0, name)
@@ -543,13 +543,10 @@ class SquashFS:
                     raise _error(_E_FRAGMENT_OFFSET, ino, frag_offset)
             loc.nlink = nlink
             loc.size = size
-            loc.start = loc.cur_data = start
+            loc.start = start
             loc.fragment = fragment
             loc.frag_offset = frag_offset
             loc.nblocks = nblocks
-            loc.cur_index = 0
-            loc.cur_pos = pos
-            loc.cur_off = off
         elif kind == _DIR_TYPE:
             if itype == _DIR_TYPE:
                 start_block, nlink, size, doff, parent = body
@@ -868,18 +865,15 @@ class SquashFS:
     def _block_words(self, f, index, count):
         """Size words of blocks index..index+count-1 (capped at nblocks).
 
-        Leaves f.cur_data at block `index`'s data position, and the
-        block-list position after the returned words in self._list_cursor.
+        Leaves f.cursor at block `index`: (index, its data position, the
+        block-list position of its word), and the block-list position
+        after the returned words in self._list_cursor.
         """
-        if index < f.cur_index:     # back to the first block
-            f.cur_index = 0
-            f.cur_data = f.start
-            f.cur_pos = f.pos
-            f.cur_off = f.off
+        cursor = getattr(f, "cursor", None)
+        if cursor is None or index < cursor[0]:     # from the first block
+            cursor = (0, f.start, f.pos, f.off)
+        i, data_pos, pos, off = cursor
         low, high = self.inode_table_start, self.directory_table_start
-        pos, off = f.cur_pos, f.cur_off
-        data_pos = f.cur_data
-        i = f.cur_index
         # Skip (summing sizes) up to `index`.
         while i < index:
             k = index - i
@@ -887,9 +881,7 @@ class SquashFS:
             for w in words:
                 data_pos += w & _DATA_SIZE_MASK
             i += len(words)
-        f.cur_index = i
-        f.cur_data = data_pos
-        f.cur_pos, f.cur_off = pos, off
+        f.cursor = (i, data_pos, pos, off)
         if count > f.nblocks - index:
             count = f.nblocks - index
         out, pos, off = self._list_words(count, pos, off, low, high)
@@ -923,8 +915,8 @@ class SquashFS:
             if count < _WORDS_KEPT:
                 count = _WORDS_KEPT
             words = tuple(self._block_words(f, start, count))
-            # (_block_words left f.cur_data at block `start`'s data)
-            kept = (start, f.cur_data, words)
+            # (_block_words left f.cursor at block `start`)
+            kept = (start, f.cursor[1], words)
             if len(kept[2]) <= _WORDS_KEPT:
                 f.words = kept
         words = kept[2]

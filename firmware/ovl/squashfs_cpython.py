@@ -102,32 +102,31 @@ def decompressor(compression):
 def _read_blocks(self, entry, first, stop, offset, end, pieces):
     """SquashFS._read_blocks on CPython: append the file bytes [offset,
     end) that data blocks first..stop of the file `entry` hold to `pieces`,
-    following the file's block list from a cursor (the entry's cur_*: see SquashFS._inode), so
-    consecutive reads continue the walk instead of summing every earlier
-    block size again."""
+    following the file's block list from its cursor (see
+    SquashFS._block_words), so consecutive reads continue the walk instead
+    of summing every earlier block size again."""
     f = entry.loc
     count = stop + 1 - first
-    pos = f.cur_pos
+    index, data_pos, pos, off = getattr(f, "cursor", None) or (
+        0, f.start, f.pos, f.off)
     head = self._cache[0] if self._cache else None
-    if (first == f.cur_index and head is not None and head[0] == pos
-            and f.cur_off + 4 * count <= len(head[1])):
+    if (first == index and head is not None and head[0] == pos
+            and off + 4 * count <= len(head[1])):
         # The usual case: a read continuing where the last one stopped,
         # its words in the newest metadata block (the inode's, just read
         # by the walk).
-        off = f.cur_off
         words = struct.unpack_from("<%dI" % count, head[1], off)
         list_cursor = (pos, off + 4 * count)
     else:
         words = self._block_words(f, first, count)
+        data_pos = f.cursor[1]      # block `first`'s
         list_cursor = self._list_cursor
     head = None
-    data_pos = read_run(self, words, f.cur_data, first << self.block_log,
+    data_pos = read_run(self, words, data_pos, first << self.block_log,
                         offset, end, entry, pieces)
     # Only after a complete read: the cursor stays consistent if a damaged
     # block raised.
-    f.cur_index = stop + 1
-    f.cur_data = data_pos
-    f.cur_pos, f.cur_off = list_cursor
+    f.cursor = (stop + 1, data_pos) + list_cursor
 
 
 def read_run(self, words, pos, block_start, offset, end, entry, pieces):

@@ -32,11 +32,11 @@ def parse_mode(mode):
     """(readable, writable, append, create, exclusive, truncate, binary)."""
     k = None        # the one of r, w, a, x
     for c in mode:
-        if c not in "rwaxbt+" or mode.count(c) > 1 or \
-                (c in "rwax" and k is not None):
+        i = "rwaxbt+".find(c)   # (0-3: one of r, w, a, x)
+        if i < 0 or mode.count(c) > 1 or (i < 4 and k is not None):
             k = ""
             break
-        if c in "rwax":
+        if i < 4:
             k = c
     if not k or ("b" in mode and "t" in mode):
         raise ValueError("invalid mode: %r" % mode)
