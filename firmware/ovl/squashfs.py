@@ -287,10 +287,9 @@ class SquashFS:
         # root: metadata block (from the table start) << 16 | offset in it
         if itab + (root >> 16) >= dtab or root & 0xFFFF >= _METADATA_SIZE:
             raise _error(_E_ROOT_REF)
-        self._ids_count = no_ids
-        self._id_index = id_start
-        self._fragment_count = fragments
-        self._fragment_index = fragment_start
+        # each lookup table: (its index's position, its entry count)
+        self._id_table = (id_start, no_ids)
+        self._fragment_table = (fragment_start, fragments)
         self.block_size = block_size
         self.block_log = log
         self.bytes_used = used
@@ -441,9 +440,10 @@ class SquashFS:
     def _id(self, index):
         value = self._ids.get(index)
         if value is None:
-            if index >= self._ids_count:
-                raise _error(_E_ID_INDEX, index, self._ids_count)
-            raw = self._table_entry(self._id_index, index, 4)
+            start, count = self._id_table
+            if index >= count:
+                raise _error(_E_ID_INDEX, index, count)
+            raw = self._table_entry(start, index, 4)
             value = _unpack_from("<I", raw)[0]      # ID_ENTRY
             if len(self._ids) >= _MEMO_LIMIT:
                 self._ids.clear()
@@ -454,10 +454,10 @@ class SquashFS:
         """(position, size word) of fragment block `index`."""
         if index == self._last_fragment[0]:
             return self._last_fragment[1], self._last_fragment[2]
-        count = self._fragment_count
+        start, count = self._fragment_table
         if index >= count:
             raise _error(_E_FRAGMENT_INDEX, index, count)
-        raw = self._table_entry(self._fragment_index, index, 16)
+        raw = self._table_entry(start, index, 16)
         start, word, _ = _unpack_from("<QII", raw)     # FRAGMENT_ENTRY
         self._last_fragment = (index, start, word)
         return start, word
