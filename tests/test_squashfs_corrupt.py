@@ -68,7 +68,7 @@ def inode_pos(fs, path):
     block, off = ref >> 16, ref & 0xFFFF
     pos = fs.inode_table_start + block
     assert F.split_metadata_header(
-        struct.unpack_from("<H", fs._src.read(pos, 2))[0])[1] is False
+        struct.unpack_from("<H", fs.source.read(pos, 2))[0])[1] is False
     return pos + 2 + off
 
 

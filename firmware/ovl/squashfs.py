@@ -218,8 +218,8 @@ class SquashFS:
     def __init__(self, source, cache_blocks=None, max_block_size=None):
         if cache_blocks is None:
             cache_blocks = 1 if compat.MICROPYTHON else 16
-        self._src = source
-        self._cache_limit = max(1, cache_blocks)
+        self.source = source
+        self.cache_blocks = max(1, cache_blocks)
         self._cache = []          # [pos, data, next_pos(, kept buffer)],
         #                           most recent first
         self._kept_pos = -1       # last data block read ...
@@ -238,13 +238,13 @@ class SquashFS:
         self._kept_file = None
         self._kept_index = -1
         if _KEPT_BUFFERS:
-            for _ in range(self._cache_limit):
+            for _ in range(self.cache_blocks):
                 self._free.append(bytearray(_METADATA_SIZE + 1))
         # -- the superblock: checked at open, 96 bytes kept
-        size = self._src.size
+        size = self.source.size
         if size < _SUPERBLOCK_SIZE:
             raise _error(_E_NO_SUPERBLOCK, size)
-        raw = self._src.read(0, _SUPERBLOCK_SIZE)
+        raw = self.source.read(0, _SUPERBLOCK_SIZE)
         if len(raw) != _SUPERBLOCK_SIZE:
             raise _error(_E_SHORT_SUPERBLOCK)
         # The fields in SUPERBLOCK's order, as locals: a dict of them
@@ -325,13 +325,13 @@ class SquashFS:
         if pos < 0 or n < 0 or pos + n > self.bytes_used:
             raise _error(_E_READ_PAST_END, n, pos, self.bytes_used)
         if buf is not None:
-            readinto = getattr(self._src, "readinto", None)
+            readinto = getattr(self.source, "readinto", None)
             if readinto is not None:
                 readinto(pos, buf)
                 return buf
             buf[:] = self._read(pos, n)
             return buf
-        data = self._src.read(pos, n)
+        data = self.source.read(pos, n)
         if len(data) != n:
             raise _error(_E_SHORT_READ, pos)
         return data
@@ -352,7 +352,7 @@ class SquashFS:
                 return item[1], item[2]
         if pos < start or pos + 2 > stop:
             raise _error(_E_META_OUTSIDE, pos, start, stop)
-        if len(cache) >= self._cache_limit:
+        if len(cache) >= self.cache_blocks:
             old = cache.pop()       # before inflating: lowers the peak
             if _KEPT_BUFFERS:
                 self._free.append(old[3])   # its buffer takes the new block

@@ -81,7 +81,7 @@ def lookup(fs):
 def again(fs):
     lookup(fs)
     fs.misses = 0
-    fs._src.bytes_read = 0
+    fs.source.bytes_read = 0
     lookup(fs)
 
 
