@@ -16,8 +16,8 @@ MICROPYTHON = sys.implementation.name == "micropython"
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    def const(value):
+        return value
 
 # Bound once, here: on MicroPython an `import hashlib` inside a function
 # searches sys.path for an override on every call, and with the overlay

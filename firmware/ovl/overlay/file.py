@@ -25,24 +25,30 @@ from ovl.overlay import meta
 _IOCTL_FLUSH = const(1)
 _IOCTL_CLOSE = const(4)
 _IOCTL_BUFFER_SIZE = const(11)
+# A mode's r, w, a or x: its place in parse_mode's string of mode letters
+# (no string of its own each on a board)
+_MODE_R = const(0)
+_MODE_W = const(1)
+_MODE_A = const(2)
+_MODE_X = const(3)
 # the methods ovl.overlay.fileops holds
 
 
 def parse_mode(mode):
     """(readable, writable, append, create, exclusive, truncate, binary)."""
-    k = None        # the one of r, w, a, x
+    k = None        # which of r, w, a, x: _MODE_R .. _MODE_X
     for c in mode:
-        i = "rwaxbt+".find(c)   # (0-3: one of r, w, a, x)
+        i = "rwaxbt+".find(c)
         if i < 0 or mode.count(c) > 1 or (i < 4 and k is not None):
-            k = ""
+            k = -1
             break
         if i < 4:
-            k = c
-    if not k or ("b" in mode and "t" in mode):
+            k = i
+    if k is None or k < 0 or ("b" in mode and "t" in mode):
         raise ValueError("invalid mode: %r" % mode)
     plus = "+" in mode
-    return (k == "r" or plus, k != "r" or plus, k == "a", k != "r", k == "x",
-            k == "w", "b" in mode)
+    return (k == _MODE_R or plus, k != _MODE_R or plus, k == _MODE_A,
+            k != _MODE_R, k == _MODE_X, k == _MODE_W, "b" in mode)
 
 
 class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
