@@ -194,9 +194,9 @@ def _decode_name(raw):
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _inflate_error(e, size, name="gzip"):
+def _inflate_error(e, size, name):
     """The reader's exception for the ValueError `e` of compat.inflate (or
-    of inflate_xz, inflate_lzma: the compressor `name`)."""
+    of inflate_xz, inflate_lzma) for the image's compressor `name`."""
     if "exceeds" in str(e):
         return _error(_E_INFLATES_TOO_FAR, size)
     return _error(_E_BAD_STREAM, name, e)
@@ -380,7 +380,8 @@ class SquashFS:
                     n = compat.inflate_into(self._read(pos + 2, size), buf,
                                             13)
                 except ValueError as e:
-                    raise _inflate_error(e, _METADATA_SIZE)
+                    raise _inflate_error(e, _METADATA_SIZE,
+                                         self.compression)
             data = data[:n]
         else:
             data = squashfs_cpython._meta_block(self, pos, word, size)
@@ -993,7 +994,7 @@ class SquashFS:
                 n = compat.inflate_into(self._read(pos, stored), buf,
                                         min(15, self.block_log))
             except ValueError as e:
-                raise _inflate_error(e, self.block_size)
+                raise _inflate_error(e, self.block_size, self.compression)
         data = data[:n]
         self._kept_pos = pos
         self._kept = data

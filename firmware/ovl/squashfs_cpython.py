@@ -231,7 +231,7 @@ def read_run(self, words, pos, block_start, offset, end, entry, pieces):
         from ovl.squashfs_errors import CorruptImageError
         if isinstance(e, CorruptImageError):
             raise
-        raise S._inflate_error(e, bs)
+        raise S._inflate_error(e, bs, self.compression)
     finally:
         # Keep the last block for a following small read within it (a
         # slow-path block keeps itself, after this run's blocks).
