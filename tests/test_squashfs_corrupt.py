@@ -17,6 +17,7 @@ import zlib
 import pytest
 
 from ovl import squashfs
+from ovl import squashfs_walk
 from ovl import squashfs_format as F
 from ovl.paths import S_IFMT, S_IFREG, S_IFLNK
 from ovl.flash import BytesSource
@@ -46,7 +47,7 @@ def open_fs(data):
 def read_everything(fs, limit=1 << 20):
     """Walk, stat, read and readlink all of an image (bounded per file)."""
     count = 0
-    for path, e in fs.walk("/"):
+    for path, e in squashfs_walk.walk(fs, "/"):
         count += 1
         kind = e.mode & S_IFMT
         if kind == S_IFREG:
@@ -67,7 +68,7 @@ def inode_pos(fs, path):
     block, off = ref >> 16, ref & 0xFFFF
     pos = fs.inode_table_start + block
     assert F.split_metadata_header(
-        struct.unpack_from("<H", fs._src.read(pos, 2))[0])[1] is False
+        struct.unpack_from("<H", fs.source.read(pos, 2))[0])[1] is False
     return pos + 2 + off
 
 
@@ -207,7 +208,7 @@ def patch_entry_to(data, fs, name, target_path):
     """Point the dir entry `name` at the inode of target_path."""
     target = fs.lookup(target_path)
     entry = dir_entry_pos(data, fs, name)
-    current = [e for p, e in fs.walk("/") if p.endswith("/" + name)][0]
+    current = [e for p, e in squashfs_walk.walk(fs, "/") if p.endswith("/" + name)][0]
     # The entry stores its inode number as a delta from the run's base.
     delta = struct.unpack_from("<h", data, entry + 2)[0]
     base = current.ino - delta
@@ -256,13 +257,14 @@ def test_corrupt_data_block(images):
 HOSTILE_SCRIPT = r"""
 from ovl.flash import BytesSource
 from ovl import squashfs
+from ovl import squashfs_walk
 from ovl.paths import is_reg
 import json
 out = []
 for path in %r:
     try:
         fs = squashfs.SquashFS(BytesSource(open(path, "rb").read()))
-        for p, e in fs.walk("/"):
+        for p, e in squashfs_walk.walk(fs, "/"):
             if is_reg(e.mode):
                 fs.read(e, 0, e.size)
         out.append("ok")

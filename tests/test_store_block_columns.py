@@ -13,3 +13,8 @@ def test_dead_bytes_array_and_summary_order(runtime):
         "dead bytes: bytes a block, signed, same after a mount, none below "
         "zero": [[2, True, True, True, []], [4, True, True, True, []]],
     })
+
+
+def test_no_version_is_above_every_version():
+    from ovl.store import blocks, format as fmt
+    assert blocks.NO_VER == fmt.COUNTER_MAX + 1

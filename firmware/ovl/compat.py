@@ -16,8 +16,8 @@ MICROPYTHON = sys.implementation.name == "micropython"
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    def const(value):
+        return value
 
 # Bound once, here: on MicroPython an `import hashlib` inside a function
 # searches sys.path for an override on every call, and with the overlay
@@ -71,11 +71,12 @@ def errno_name(code):
     return "E%d" % code
 
 
-def oserror(code, detail=None):
-    """An OSError carrying a Linux errno (and the path or detail, if any)."""
-    if detail is None:
+def oserror(code, message=None):
+    """An OSError carrying a Linux errno (and the path or detail, if any:
+    the argument's name is one the runtime interns already)."""
+    if message is None:
         return OSError(code, errno_name(code))
-    return OSError(code, "%s: %s" % (errno_name(code), detail))
+    return OSError(code, "%s: %s" % (errno_name(code), message))
 
 
 def error_code(e):
@@ -87,16 +88,16 @@ def error_code(e):
     return code
 
 
-def set_gc_threshold(nbytes):
-    """MicroPython: collect garbage after every `nbytes` allocated (a
+def set_gc_threshold(threshold):
+    """MicroPython: collect garbage after every `threshold` bytes allocated (a
     board's gc_threshold) instead of only when the heap is full, so that
     what stays lands near the bottom of the heap rather than wherever a
     sweep through the whole heap had got to (docs/FIT.md,
     "Fragmentation").  None or 0 leaves the runtime's default; CPython's
     collector neither moves nor fragments this way: nothing to do."""
-    if nbytes and MICROPYTHON:
+    if threshold and MICROPYTHON:
         import gc
-        gc.threshold(nbytes)
+        gc.threshold(threshold)
 
 
 # Decompression.  SquashFS "gzip" blocks are zlib streams (RFC 1950).
@@ -104,7 +105,7 @@ def set_gc_threshold(nbytes):
 # of its code.
 
 if MICROPYTHON:
-    import deflate as _deflate
+    import deflate
 
     # MicroPython inflates only into buffers its caller keeps (the SquashFS
     # reader's): CPython's inflate() and inflate_run(), which return new
@@ -118,8 +119,8 @@ if MICROPYTHON:
         window keeps a decoder from allocating 32 KiB when the block itself
         is smaller (every SquashFS block is compressed alone)."""
         try:
-            n = _deflate.DeflateIO(io.BytesIO(data), _deflate.ZLIB,
-                                   wbits).readinto(buf)
+            n = deflate.DeflateIO(io.BytesIO(data), deflate.ZLIB,
+                                  wbits).readinto(buf)
         except (OSError, EOFError) as e:    # EOFError: a truncated stream
             raise ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
         if n >= len(buf):

@@ -98,7 +98,6 @@ class Region(Flash):
         self.name = name
         self.kind = parent.kind
         self.erased = parent.erased
-        self.first_block = offset // parent.erase_size
 
     def readinto(self, addr, buf):
         self.check_range(addr, len(buf))
@@ -112,7 +111,7 @@ class Region(Flash):
         if block < 0 or block >= self.block_count:
             raise FlashRuleError("erase of block %d outside region of %d blocks"
                                  % (block, self.block_count))
-        self.parent.erase(self.first_block + block)
+        self.parent.erase(self.offset // self.erase_size + block)
 
     def sync(self):
         self.parent.sync()

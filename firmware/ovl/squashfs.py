@@ -22,7 +22,7 @@ import struct
 
 from ovl import compat
 from ovl.compat import const
-from ovl.lower import Entry
+from ovl import lower
 from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
 from ovl import paths
 
@@ -124,12 +124,11 @@ _E_INDEX_OFFSET = const(38)
 _E_ENTRY_INODE = const(39)
 _E_ENTRY_TYPE = const(40)
 _E_CONTAINS_ITSELF = const(41)
-_E_OWN_ANCESTOR = const(42)
-_E_RESERVED_BITS = const(43)
-_E_BLOCK_TOO_BIG = const(44)
-_E_BLOCK_LENGTH = const(45)
-_E_LIST_SHORT = const(46)
-_E_TAIL_PAST_FRAGMENT = const(47)
+_E_RESERVED_BITS = const(42)
+_E_BLOCK_TOO_BIG = const(43)
+_E_BLOCK_LENGTH = const(44)
+_E_LIST_SHORT = const(45)
+_E_TAIL_PAST_FRAGMENT = const(46)
 
 
 def __getattr__(name):
@@ -142,12 +141,10 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-# inode type -> size of its body: a bytearray, where a dict of (format,
-# size) tuples took 14 tuples of heap
-_BODY_SIZES = bytearray(len(_INODE_BODIES))
-for _t in range(1, len(_INODE_BODIES)):
-    _BODY_SIZES[_t] = struct.calcsize(_INODE_BODIES[_t])
-del _t
+# inode type -> struct.calcsize of its body's format (a constant: no loop
+# variable or table built at import; tests/test_squashfs_layout.py checks
+# it against _INODE_BODIES)
+_BODY_SIZES = b"\x00\x10\x10\x08\x08\x08\x04\x04\x18\x28\x08\x0c\x0c\x08\x08"
 _LONGEST_INODE = const(56)      # the header and the longest body (40 B)
 _MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = const(64)         # entries in each small lookup memo
@@ -184,7 +181,7 @@ _DATA_RESERVED_SHIFT = const(25)
 _KEPT_BUFFERS = compat.MICROPYTHON
 # identity() reads at most this many bytes besides the superblock (read at
 # open), so superblock + identity reads stay within 4 KiB.
-IDENTITY_READ_LIMIT = 4096 - _SUPERBLOCK_SIZE
+_IDENTITY_READ_LIMIT = const(4000)  # 4096 - _SUPERBLOCK_SIZE
 _IDENTITY_TAIL_MIN = const(1024)  # image-end bytes hashed after a long walk
 
 
@@ -197,11 +194,11 @@ def _decode_name(raw):
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _inflate_error(e, limit, name="gzip"):
+def _inflate_error(e, size, name):
     """The reader's exception for the ValueError `e` of compat.inflate (or
-    of inflate_xz, inflate_lzma: the compressor `name`)."""
+    of inflate_xz, inflate_lzma) for the image's compressor `name`."""
     if "exceeds" in str(e):
-        return _error(_E_INFLATES_TOO_FAR, limit)
+        return _error(_E_INFLATES_TOO_FAR, size)
     return _error(_E_BAD_STREAM, name, e)
 
 
@@ -221,8 +218,8 @@ class SquashFS:
     def __init__(self, source, cache_blocks=None, max_block_size=None):
         if cache_blocks is None:
             cache_blocks = 1 if compat.MICROPYTHON else 16
-        self._src = source
-        self._cache_limit = max(1, cache_blocks)
+        self.source = source
+        self.cache_blocks = max(1, cache_blocks)
         self._cache = []          # [pos, data, next_pos(, kept buffer)],
         #                           most recent first
         self._kept_pos = -1       # last data block read ...
@@ -241,18 +238,18 @@ class SquashFS:
         self._kept_file = None
         self._kept_index = -1
         if _KEPT_BUFFERS:
-            for _ in range(self._cache_limit):
+            for _ in range(self.cache_blocks):
                 self._free.append(bytearray(_METADATA_SIZE + 1))
         # -- the superblock: checked at open, 96 bytes kept
-        size = self._src.size
+        size = self.source.size
         if size < _SUPERBLOCK_SIZE:
             raise _error(_E_NO_SUPERBLOCK, size)
-        raw = self._src.read(0, _SUPERBLOCK_SIZE)
+        raw = self.source.read(0, _SUPERBLOCK_SIZE)
         if len(raw) != _SUPERBLOCK_SIZE:
             raise _error(_E_SHORT_SUPERBLOCK)
         # The fields in SUPERBLOCK's order, as locals: a dict of them
         # would keep each field's name as a string constant on a board.
-        (magic, inodes, _mkfs_time, block_size, fragments, compression, log,
+        (magic, _inodes, _mkfs_time, block_size, fragments, compression, log,
          _flags, no_ids, major, minor, root, used, id_start, xattr_start,
          itab, dtab, fragment_start, lookup_start) = _unpack_from(
             "<IIIIIHHHHHHQQQQQQQQ", raw)
@@ -290,14 +287,12 @@ class SquashFS:
         # root: metadata block (from the table start) << 16 | offset in it
         if itab + (root >> 16) >= dtab or root & 0xFFFF >= _METADATA_SIZE:
             raise _error(_E_ROOT_REF)
-        self._ids_count = no_ids
-        self._id_index = id_start
-        self._fragment_count = fragments
-        self._fragment_index = fragment_start
+        # each lookup table: (its index's position, its entry count)
+        self._id_table = (id_start, no_ids)
+        self._fragment_table = (fragment_start, fragments)
         self.block_size = block_size
         self.block_log = log
         self.bytes_used = used
-        self.inode_count = inodes
         self.inode_table_start = itab
         self.directory_table_start = dtab
         self._dir_end = dir_end
@@ -310,7 +305,7 @@ class SquashFS:
         # (compat.inflate_into) and has no other decompressor; CPython's
         # decompressor and fragment cache are squashfs_cpython's
         if not _KEPT_BUFFERS:
-            _cpython.setup(self, compression)
+            squashfs_cpython.setup(self, compression)
         elif compression != _COMP_ZLIB:
             raise _error(_E_COMPRESSOR, names[compression])
         self.compression = names[compression]
@@ -322,15 +317,6 @@ class SquashFS:
         if self.root.mode & S_IFMT != S_IFDIR:
             raise _error(_E_ROOT_NOT_DIR)
 
-    # -- superblock ---------------------------------------------------------
-
-    @property
-    def superblock(self):
-        """The superblock's fields by name (decoded again on each use: a
-        board keeps only the 96 raw bytes)."""
-        from ovl import squashfs_format as F
-        return F.decode(F.SUPERBLOCK, self._raw_superblock)
-
     # -- raw reads ----------------------------------------------------------
 
     def _read(self, pos, n, buf=None):
@@ -339,13 +325,13 @@ class SquashFS:
         if pos < 0 or n < 0 or pos + n > self.bytes_used:
             raise _error(_E_READ_PAST_END, n, pos, self.bytes_used)
         if buf is not None:
-            readinto = getattr(self._src, "readinto", None)
+            readinto = getattr(self.source, "readinto", None)
             if readinto is not None:
                 readinto(pos, buf)
                 return buf
             buf[:] = self._read(pos, n)
             return buf
-        data = self._src.read(pos, n)
+        data = self.source.read(pos, n)
         if len(data) != n:
             raise _error(_E_SHORT_READ, pos)
         return data
@@ -366,7 +352,7 @@ class SquashFS:
                 return item[1], item[2]
         if pos < start or pos + 2 > stop:
             raise _error(_E_META_OUTSIDE, pos, start, stop)
-        if len(cache) >= self._cache_limit:
+        if len(cache) >= self.cache_blocks:
             old = cache.pop()       # before inflating: lowers the peak
             if _KEPT_BUFFERS:
                 self._free.append(old[3])   # its buffer takes the new block
@@ -394,12 +380,11 @@ class SquashFS:
                     n = compat.inflate_into(self._read(pos + 2, size), buf,
                                             13)
                 except ValueError as e:
-                    raise _inflate_error(e, _METADATA_SIZE)
+                    raise _inflate_error(e, _METADATA_SIZE,
+                                         self.compression)
             data = data[:n]
         else:
-            data = self._read(pos + 2, size)
-            if not word & _METADATA_UNCOMPRESSED:
-                data = self._inflate(data, _METADATA_SIZE)
+            data = squashfs_cpython._meta_block(self, pos, word, size)
         if not data:
             raise _error(_E_META_EMPTY, pos)
         item = [pos, data, pos + 2 + size]
@@ -456,9 +441,10 @@ class SquashFS:
     def _id(self, index):
         value = self._ids.get(index)
         if value is None:
-            if index >= self._ids_count:
-                raise _error(_E_ID_INDEX, index, self._ids_count)
-            raw = self._table_entry(self._id_index, index, 4)
+            start, count = self._id_table
+            if index >= count:
+                raise _error(_E_ID_INDEX, index, count)
+            raw = self._table_entry(start, index, 4)
             value = _unpack_from("<I", raw)[0]      # ID_ENTRY
             if len(self._ids) >= _MEMO_LIMIT:
                 self._ids.clear()
@@ -469,10 +455,10 @@ class SquashFS:
         """(position, size word) of fragment block `index`."""
         if index == self._last_fragment[0]:
             return self._last_fragment[1], self._last_fragment[2]
-        count = self._fragment_count
+        start, count = self._fragment_table
         if index >= count:
             raise _error(_E_FRAGMENT_INDEX, index, count)
-        raw = self._table_entry(self._fragment_index, index, 16)
+        raw = self._table_entry(start, index, 16)
         start, word, _ = _unpack_from("<QII", raw)     # FRAGMENT_ENTRY
         self._last_fragment = (index, start, word)
         return start, word
@@ -529,16 +515,16 @@ class SquashFS:
         # for it (about 230 B of a board's heap).
         #
         # A file: start (its first data block), fragment, frag_offset,
-        # nblocks, and a cursor for sequential reads (cur_index: a block
-        # index; cur_data: its data position; cur_pos, cur_off: its
-        # block-list position), so consecutive reads on CPython continue
-        # the block-list walk instead of summing every earlier block size
-        # again; on MicroPython, words: (index of a block, its data
-        # position, up to _WORDS_KEPT words of the block list from it),
-        # read() taking the block list from there.
+        # nblocks, and once read from, a cursor for sequential reads
+        # (_block_words: a block's index, its data position and its
+        # block-list position, one tuple, so consecutive reads on CPython
+        # continue the block-list walk instead of summing every earlier
+        # block size again); on MicroPython, words: (index of a block, its
+        # data position, up to _WORDS_KEPT words of the block list from
+        # it), read() taking the block list from there.
         # A directory: start_block and offset (its listing), listing_size,
         # index_count (extended directories), parent.
-        loc = Entry(ino, mode, 1, uid, gid, 0, mtime, 0, name)
+        loc = lower.Entry(ino, mode, 1, uid, gid, 0, mtime, 0, name)
         loc.loc = loc
         loc.ref = ref
         loc.pos = pos
@@ -558,13 +544,10 @@ class SquashFS:
                     raise _error(_E_FRAGMENT_OFFSET, ino, frag_offset)
             loc.nlink = nlink
             loc.size = size
-            loc.start = loc.cur_data = start
+            loc.start = start
             loc.fragment = fragment
             loc.frag_offset = frag_offset
             loc.nblocks = nblocks
-            loc.cur_index = 0
-            loc.cur_pos = pos
-            loc.cur_off = off
         elif kind == _DIR_TYPE:
             if itype == _DIR_TYPE:
                 start_block, nlink, size, doff, parent = body
@@ -627,9 +610,9 @@ class SquashFS:
             return b"", off, off, True
         return bytes(data[off:end]), off, end, last
 
-    def _listing(self, d, pos, off, consumed):
+    def _listing(self, entry, pos, off, used):
         """Yield (name_bytes, child ref, ino, type) from a listing, starting
-        at (pos, off) with `consumed` bytes of it already behind; each name
+        at (pos, off) with `used` bytes of it already behind; each name
         is checked legal and after the one before (from the start point).
 
         The listing is parsed from a window of its bytes (_window), taken
@@ -640,18 +623,18 @@ class SquashFS:
         prev = None
         low = self.directory_table_start
         high = self._dir_end
-        total = d.listing_size
+        total = entry.listing_size
         run_header = "<III"             # DIR_HEADER
         entry_header = "<HhHH"          # DIR_ENTRY
         win_pos = -1        # the block the window is of ...
         base = end = 0      # ... its offsets [base, end) ...
         last = True         # ... and whether it reaches the listing's end
-        while consumed < total:
-            if consumed + _DIR_HEADER_SIZE > total:
+        while used < total:
+            if used + _DIR_HEADER_SIZE > total:
                 raise _error(_E_RUN_HEADER_CUT)
             if pos != win_pos or (off + _DIR_HEADER_SIZE > end
                                   and not last):
-                win, base, end, last = self._window(pos, off, total - consumed,
+                win, base, end, last = self._window(pos, off, total - used,
                                                     low, high)
                 win_pos = pos
             if off + _DIR_HEADER_SIZE <= end:
@@ -660,12 +643,12 @@ class SquashFS:
             else:
                 head, pos, off = self._meta_unpack(run_header, 12, pos, off,
                                                    low, high)
-            consumed += _DIR_HEADER_SIZE
+            used += _DIR_HEADER_SIZE
             count, start_block, base_ino = head
             if count >= _DIR_RUN_MAX:
                 raise _error(_E_RUN_LENGTH, count + 1, _DIR_RUN_MAX)
             for _ in range(count + 1):
-                rest = total - consumed
+                rest = total - used
                 if rest < _DIR_ENTRY_SIZE:
                     raise _error(_E_ENTRY_CUT)
                 # the entry and the longest name it can have
@@ -689,8 +672,8 @@ class SquashFS:
                                                       off, low, high)
                     ioff, delta, etype, nsize = ent
                     nsize += 1
-                consumed += _DIR_ENTRY_SIZE + nsize
-                if nsize > _NAME_MAX or consumed > total:
+                used += _DIR_ENTRY_SIZE + nsize
+                if nsize > _NAME_MAX or used > total:
                     raise _error(_E_NAME_OVERRUNS, nsize)
                 if raw is None:     # the name crosses into the next block
                     raw, pos, off = self._meta_bytes(nsize, pos, off, low,
@@ -705,20 +688,20 @@ class SquashFS:
                 yield (raw, (start_block << 16) | ioff,
                        (base_ino + delta) & 0xFFFFFFFF, etype)
 
-    def _find(self, d, target):
-        """(ref, ino, type) of `target` (bytes) in dir d, or None.
+    def _find(self, entry, target):
+        """(ref, ino, type) of `target` (bytes) in dir entry, or None.
 
         Extended directories carry an index of the runs that begin a new
         metadata block; jump to the last one whose first name <= target so a
         lookup reads about one metadata block of a large listing.
         """
-        pos = self.directory_table_start + d.start_block
-        off = d.offset
-        consumed = 0
-        if d.index_count:
-            ipos, ioff = d.pos, d.off
+        pos = self.directory_table_start + entry.start_block
+        off = entry.offset
+        used = 0
+        if entry.index_count:
+            ipos, ioff = entry.pos, entry.off
             low, high = self.inode_table_start, self.directory_table_start
-            for _ in range(d.index_count):
+            for _ in range(entry.index_count):
                 # a DIR_INDEX entry ("<III": index start_block size)
                 head, ipos, ioff = self._meta_unpack("<III", 12, ipos,
                                                      ioff, low, high)
@@ -730,19 +713,19 @@ class SquashFS:
                                                      high)
                 if first > target:
                     break
-                if index >= d.listing_size or index < consumed:
+                if index >= entry.listing_size or index < used:
                     raise _error(_E_INDEX_OFFSET, index)
                 pos = self.directory_table_start + start_block
-                off = (d.offset + index) % _METADATA_SIZE
-                consumed = index
-        for raw, ref, ino, etype in self._listing(d, pos, off, consumed):
+                off = (entry.offset + index) % _METADATA_SIZE
+                used = index
+        for raw, ref, ino, etype in self._listing(entry, pos, off, used):
             if raw == target:
                 return ref, ino, etype
             if raw > target:
                 return None
         return None
 
-    def _child(self, d, raw, ref, ino, kind, name=None):
+    def _child(self, entry, raw, ref, ino, kind, name=None):
         """The Entry a listing entry points at, checked against it."""
         child = self._inode(ref, _decode_name(raw) if name is None else name)
         if child.ino != ino:
@@ -750,7 +733,7 @@ class SquashFS:
         if kind >= len(_TYPE_TO_S_IF) or \
                 _TYPE_TO_S_IF[kind] != child.mode & S_IFMT:
             raise _error(_E_ENTRY_TYPE, raw, kind)
-        if ref == d.ref:
+        if ref == entry.ref:
             raise _error(_E_CONTAINS_ITSELF, raw)
         return child
 
@@ -776,27 +759,16 @@ class SquashFS:
 
     stat = lookup
 
-    def _entry_listing(self, entry):
-        """The (checked) listing of a directory Entry, and its location
-        (the entry itself: see _inode)."""
-        if entry.mode & S_IFMT != S_IFDIR:
-            raise compat.oserror(compat.ENOTDIR, entry.name)
-        d = entry.loc
-        return d, self._listing(d, self.directory_table_start + d.start_block,
-                                d.offset, 0)
-
     def readdir(self, entry):
         """(name, Entry) pairs in UTF-8 byte order, one inode at a time."""
-        d, listing = self._entry_listing(entry)
+        if entry.mode & S_IFMT != S_IFDIR:
+            raise compat.oserror(compat.ENOTDIR, entry.name)
+        d = entry.loc       # the entry itself: see _inode
         child = self._child
-        for raw, ref, ino, etype in listing:
+        for raw, ref, ino, etype in self._listing(
+                d, self.directory_table_start + d.start_block, d.offset, 0):
             name = _decode_name(raw)
             yield name, child(d, raw, ref, ino, etype, name)
-
-    def listdir(self, entry):
-        """Names only (no inode reads): the cheap way to list a directory."""
-        for item in self._entry_listing(entry)[1]:
-            yield _decode_name(item[0])
 
     def readlink(self, entry):
         loc = entry.loc
@@ -837,17 +809,27 @@ class SquashFS:
                               last if last < f.nblocks else f.nblocks - 1,
                               offset, end, pieces)
         if last >= f.nblocks:
+            # the file's last bytes, from its fragment block
             block_start = f.nblocks << log
-            data = self._tail(f, size - block_start, entry)
+            if f.fragment == _FRAGMENT_NONE:
+                raise _error(_E_LIST_SHORT, entry.name)
+            pos, word = self._fragment(f.fragment)
+            data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
+            start = f.frag_offset
+            if start + size - block_start > len(data):
+                raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start,
+                             size - block_start, len(data))
+            # one copy out of the buffer (MicroPython); CPython's bytes
+            # come back as they are when the tail is the whole block
             lo = offset - block_start if block_start < offset else 0
-            pieces.append(data[lo:end - block_start])
+            pieces.append(bytes(data[start + lo:start + end - block_start]))
         if len(pieces) == 1:
             return pieces[0]
         return b"".join(pieces)
 
     def identity(self):
         """A digest that changes whenever the image does in a way a reader
-        sees, reading at most IDENTITY_READ_LIMIT bytes (docs/SQUASHFS.md,
+        sees, reading at most _IDENTITY_READ_LIMIT bytes (docs/SQUASHFS.md,
         "Identity"): the superblock; the size and last 4 bytes of each
         metadata block from the inode table up to the first lookup-table
         index (a compressed block ends with the Adler-32 of the 8 KiB it
@@ -855,7 +837,7 @@ class SquashFS:
         """
         if self._identity is None:
             h = compat.sha256(self._raw_superblock)
-            budget = IDENTITY_READ_LIMIT
+            budget = _IDENTITY_READ_LIMIT
             end = self._dir_end
             pos = self.inode_table_start
             word = _unpack_from("<H", self._read(pos, 2))[0]
@@ -879,48 +861,20 @@ class SquashFS:
             self._identity = "sqfs:" + compat.hexdigest(h)[:16]
         return self._identity
 
-    def walk(self, path="/"):
-        """Yield (path, Entry) for path and everything below it, depth
-        first, refusing directory loops (for tools and tests)."""
-        top = self.lookup(path)
-        yield path, top
-        if top.mode & S_IFMT != S_IFDIR:
-            return
-        ancestors = [top.loc.ref]
-        stack = [(path.rstrip("/"), self.readdir(top))]
-        while stack:
-            base, it = stack[-1]
-            step = next(it, None)
-            if step is None:
-                stack.pop()
-                ancestors.pop()
-                continue
-            name, child = step
-            child_path = base + "/" + name
-            yield child_path, child
-            if child.mode & S_IFMT == S_IFDIR:
-                if child.loc.ref in ancestors:
-                    raise _error(_E_OWN_ANCESTOR, child_path)
-                ancestors.append(child.loc.ref)
-                stack.append((child_path, self.readdir(child)))
-
     # -- file data ----------------------------------------------------------
 
     def _block_words(self, f, index, count):
         """Size words of blocks index..index+count-1 (capped at nblocks).
 
-        Leaves f.cur_data at block `index`'s data position, and the
-        block-list position after the returned words in self._list_cursor.
+        Leaves f.cursor at block `index`: (index, its data position, the
+        block-list position of its word), and the block-list position
+        after the returned words in self._list_cursor.
         """
-        if index < f.cur_index:     # back to the first block
-            f.cur_index = 0
-            f.cur_data = f.start
-            f.cur_pos = f.pos
-            f.cur_off = f.off
+        cursor = getattr(f, "cursor", None)
+        if cursor is None or index < cursor[0]:     # from the first block
+            cursor = (0, f.start, f.pos, f.off)
+        i, data_pos, pos, off = cursor
         low, high = self.inode_table_start, self.directory_table_start
-        pos, off = f.cur_pos, f.cur_off
-        data_pos = f.cur_data
-        i = f.cur_index
         # Skip (summing sizes) up to `index`.
         while i < index:
             k = index - i
@@ -928,9 +882,7 @@ class SquashFS:
             for w in words:
                 data_pos += w & _DATA_SIZE_MASK
             i += len(words)
-        f.cur_index = i
-        f.cur_data = data_pos
-        f.cur_pos, f.cur_off = pos, off
+        f.cursor = (i, data_pos, pos, off)
         if count > f.nblocks - index:
             count = f.nblocks - index
         out, pos, off = self._list_words(count, pos, off, low, high)
@@ -944,37 +896,37 @@ class SquashFS:
         self._list_cursor = (pos, off)
         return out
 
-    def _read_blocks(self, entry, first, stop, offset, end, pieces):
-        """Append the file bytes [offset, end) that data blocks first..stop
+    def _read_blocks(self, entry, start, stop, offset, end, pieces):
+        """Append the file bytes [offset, end) that data blocks start..stop
         of the file `entry` hold to `pieces`.
 
         MicroPython: one block at a time, each inflated into the one kept
         buffer, the part wanted copied out before the next block overwrites
-        it.  Up to _WORDS_KEPT words of the block list from the first block
-        read on are kept with the entry, as (index of the first, its data
+        it.  Up to _WORDS_KEPT words of the block list from the start block
+        read on are kept with the entry, as (index of the start, its data
         position, words), since each data block takes the metadata buffer
         the list was read from.  CPython replaces this with
-        ovl.squashfs_cpython.read_blocks, which follows the block list with
+        ovl.squashfs_cpython._read_blocks, which follows the block list with
         a cursor and fetches and inflates runs of blocks at once."""
         f = entry.loc
         kept = getattr(f, "words", None)
-        if kept is None or first < kept[0] or \
+        if kept is None or start < kept[0] or \
                 stop >= kept[0] + len(kept[2]):
-            count = stop + 1 - first
+            count = stop + 1 - start
             if count < _WORDS_KEPT:
                 count = _WORDS_KEPT
-            words = tuple(self._block_words(f, first, count))
-            # (_block_words left f.cur_data at block `first`'s data)
-            kept = (first, f.cur_data, words)
+            words = tuple(self._block_words(f, start, count))
+            # (_block_words left f.cursor at block `start`)
+            kept = (start, f.cursor[1], words)
             if len(kept[2]) <= _WORDS_KEPT:
                 f.words = kept
         words = kept[2]
         pos = kept[1]
-        for i in range(first - kept[0]):
+        for i in range(start - kept[0]):
             pos += words[i] & _DATA_SIZE_MASK
         bs = self.block_size
-        base = first << self.block_log
-        for word in words[first - kept[0]:stop + 1 - kept[0]]:
+        base = start << self.block_log
+        for word in words[start - kept[0]:stop + 1 - kept[0]]:
             data = self._data_block(pos, word,
                                     min(entry.size - base, bs), entry)
             lo = offset - base if offset > base else 0
@@ -998,15 +950,15 @@ class SquashFS:
             k = avail
         return _unpack_from("<%dI" % k, data, off), pos, off + 4 * k
 
-    def _load_block(self, pos, word, what, slot):
-        """Decompressed data (slot 0) or fragment (slot 1) block.  The last
+    def _load_block(self, pos, word, what, fragment):
+        """Decompressed data (fragment 0) or fragment (1) block.  The last
         data block is kept, so small reads within one block inflate it
         once.  MicroPython keeps one block of either kind, a memoryview of
         a kept buffer (the metadata buffer, for blocks up to 8 KiB): valid
         only until the next data or metadata block is loaded.  CPython
         inflates into new bytes and keeps recent fragment blocks too
-        (squashfs_cpython.load_block)."""
-        if _KEPT_BUFFERS or slot == 0:
+        (squashfs_cpython._load_block)."""
+        if _KEPT_BUFFERS or fragment == 0:
             if pos == self._kept_pos:
                 return self._kept
             self._kept = None            # before inflating: lowers the peak
@@ -1018,7 +970,8 @@ class SquashFS:
         if stored == 0 or stored > self.block_size:
             raise _error(_E_BLOCK_TOO_BIG, what, stored, self.block_size)
         if not _KEPT_BUFFERS:
-            return _cpython.load_block(self, pos, word, stored, slot)
+            return squashfs_cpython._load_block(self, pos, word, stored,
+                                                fragment)
         buf = self._block_buf
         if self.block_size <= _METADATA_SIZE:
             # Into a metadata buffer (the cache's least recent block
@@ -1041,7 +994,7 @@ class SquashFS:
                 n = compat.inflate_into(self._read(pos, stored), buf,
                                         min(15, self.block_log))
             except ValueError as e:
-                raise _inflate_error(e, self.block_size)
+                raise _inflate_error(e, self.block_size, self.compression)
         data = data[:n]
         self._kept_pos = pos
         self._kept = data
@@ -1057,25 +1010,10 @@ class SquashFS:
             raise _error(_E_BLOCK_LENGTH, entry.name, pos, len(data), n)
         return data
 
-    def _tail(self, f, n, entry):
-        """The file's last `n` bytes, from its fragment block."""
-        if f.fragment == _FRAGMENT_NONE:
-            raise _error(_E_LIST_SHORT, entry.name)
-        pos, word = self._fragment(f.fragment)
-        if _KEPT_BUFFERS:
-            data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
-        else:
-            data = _cpython.fragment_block(self, pos, word, f.fragment)
-        start = f.frag_offset
-        if start + n > len(data):
-            raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start, n,
-                         len(data))
-        # out of the buffer (MicroPython); CPython's bytes come back as
-        # they are when the tail is the whole block
-        return bytes(data[start:start + n])
-
 
 if not _KEPT_BUFFERS:
     # CPython's decompressors and run reads (a board loads none of them)
-    from ovl import squashfs_cpython as _cpython
-    SquashFS._read_blocks = _cpython.read_blocks
+    # (its functions are named after the methods they stand in for: the
+    # names a board interns anyway)
+    from ovl import squashfs_cpython
+    SquashFS._read_blocks = squashfs_cpython._read_blocks

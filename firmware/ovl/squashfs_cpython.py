@@ -3,8 +3,11 @@ and the data path that reads runs of blocks at once.
 
 ovl.squashfs imports this on CPython only, so a board loads none of this
 code (MicroPython inflates one block at a time into a buffer the reader
-keeps: ovl.squashfs's own _read_blocks).  Errors are the reader's
-(imported where raised: ovl.squashfs imports this module as it loads).
+keeps: ovl.squashfs's own _read_blocks).  The functions the reader calls
+are named after the method each stands in for (_meta_block, _load_block,
+_read_blocks: names a board's copy of the reader interns anyway); setup
+is its open's.  Errors are the reader's (imported where raised:
+ovl.squashfs imports this module as it loads).
 """
 
 import struct
@@ -31,35 +34,41 @@ def setup(self, compression):
     self._frag_limit = max(1, FRAGMENT_CACHE_BYTES >> self.block_log)
 
 
-def load_block(self, pos, word, stored, slot):
-    """SquashFS._load_block's CPython side, for a block not kept and its
-    size word checked: inflate it into new bytes, kept as the last data
-    block (slot 0) or among the fragment blocks (slot 1)."""
-    frags = self._frags
-    if slot and len(frags) >= self._frag_limit:
-        # the least recently used (dicts keep insertion order)
-        del frags[next(iter(frags))]
-    data = self._read(pos, stored)
-    if not word & F.DATA_UNCOMPRESSED:
-        data = self._inflate(data, self.block_size)
-    if slot == 0:
-        self._kept_pos = pos
-        self._kept = data
-    else:
-        frags[pos] = data
-        self._frag_newest = pos
+def _meta_block(self, pos, word, size):
+    """SquashFS._meta_block's CPython side: the metadata block at pos (its
+    header `word`, `size` stored bytes) read and inflated into new
+    bytes."""
+    data = self._read(pos + 2, size)
+    if not word & F.METADATA_UNCOMPRESSED:
+        data = self._inflate(data, F.METADATA_SIZE)
     return data
 
 
-def fragment_block(self, pos, word, index):
-    """Fragment block `index` (at pos, its size word `word`): a kept one,
-    moved to the most recently used end, or loaded."""
+def _load_block(self, pos, word, stored, fragment):
+    """SquashFS._load_block's CPython side, for a block not kept and its
+    size word checked: inflate it into new bytes, kept as the last data
+    block (fragment 0), or a fragment block (fragment 1) from the ones
+    kept, moved to the most recently used end, or inflated and kept among
+    them."""
     frags = self._frags
-    data = frags.get(pos)
-    if data is None:
-        return self._load_block(pos, word, "fragment %d" % index, 1)
-    if pos != self._frag_newest:
-        del frags[pos]
+    if fragment:
+        data = frags.get(pos)
+        if data is not None:
+            if pos != self._frag_newest:
+                del frags[pos]
+                frags[pos] = data
+                self._frag_newest = pos
+            return data
+        if len(frags) >= self._frag_limit:
+            # the least recently used (dicts keep insertion order)
+            del frags[next(iter(frags))]
+    data = self._read(pos, stored)
+    if not word & F.DATA_UNCOMPRESSED:
+        data = self._inflate(data, self.block_size)
+    if fragment == 0:
+        self._kept_pos = pos
+        self._kept = data
+    else:
         frags[pos] = data
         self._frag_newest = pos
     return data
@@ -90,35 +99,34 @@ def decompressor(compression):
     return inflate_block
 
 
-def read_blocks(self, entry, first, stop, offset, end, pieces):
+def _read_blocks(self, entry, first, stop, offset, end, pieces):
     """SquashFS._read_blocks on CPython: append the file bytes [offset,
     end) that data blocks first..stop of the file `entry` hold to `pieces`,
-    following the file's block list from a cursor (the entry's cur_*: see SquashFS._inode), so
-    consecutive reads continue the walk instead of summing every earlier
-    block size again."""
+    following the file's block list from its cursor (see
+    SquashFS._block_words), so consecutive reads continue the walk instead
+    of summing every earlier block size again."""
     f = entry.loc
     count = stop + 1 - first
-    pos = f.cur_pos
+    index, data_pos, pos, off = getattr(f, "cursor", None) or (
+        0, f.start, f.pos, f.off)
     head = self._cache[0] if self._cache else None
-    if (first == f.cur_index and head is not None and head[0] == pos
-            and f.cur_off + 4 * count <= len(head[1])):
+    if (first == index and head is not None and head[0] == pos
+            and off + 4 * count <= len(head[1])):
         # The usual case: a read continuing where the last one stopped,
         # its words in the newest metadata block (the inode's, just read
         # by the walk).
-        off = f.cur_off
         words = struct.unpack_from("<%dI" % count, head[1], off)
         list_cursor = (pos, off + 4 * count)
     else:
         words = self._block_words(f, first, count)
+        data_pos = f.cursor[1]      # block `first`'s
         list_cursor = self._list_cursor
     head = None
-    data_pos = read_run(self, words, f.cur_data, first << self.block_log,
+    data_pos = read_run(self, words, data_pos, first << self.block_log,
                         offset, end, entry, pieces)
     # Only after a complete read: the cursor stays consistent if a damaged
     # block raised.
-    f.cur_index = stop + 1
-    f.cur_data = data_pos
-    f.cur_pos, f.cur_off = list_cursor
+    f.cursor = (stop + 1, data_pos) + list_cursor
 
 
 def read_run(self, words, pos, block_start, offset, end, entry, pieces):
@@ -223,7 +231,7 @@ def read_run(self, words, pos, block_start, offset, end, entry, pieces):
         from ovl.squashfs_errors import CorruptImageError
         if isinstance(e, CorruptImageError):
             raise
-        raise S._inflate_error(e, bs)
+        raise S._inflate_error(e, bs, self.compression)
     finally:
         # Keep the last block for a following small read within it (a
         # slow-path block keeps itself, after this run's blocks).

@@ -157,8 +157,6 @@ FAILURES = (
     (BadDirectoryError, "entry %r type %d does not match its inode"),
     # _E_CONTAINS_ITSELF
     (DirectoryLoopError, "directory %r contains itself"),
-    # _E_OWN_ANCESTOR
-    (DirectoryLoopError, "%s is its own ancestor"),
     # _E_RESERVED_BITS
     (OutOfRangeError, "%s: block size word 0x%x has reserved bits"),
     # _E_BLOCK_TOO_BIG

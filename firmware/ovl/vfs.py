@@ -16,8 +16,8 @@ class OvlVfs:
     """hide: absolute paths that read as absent (safe mode hides /main.py
     so the port's startup runs no user code)."""
 
-    def __init__(self, overlay, hide=()):
-        self.ovl = overlay
+    def __init__(self, ovl, hide=()):
+        self.ovl = ovl
         self.cwd = "/"
         self.hide = tuple(hide)
 
@@ -32,11 +32,6 @@ class OvlVfs:
         bound = lambda *args: fn(*map(self._path, args))
         setattr(self, name, bound)
         return bound
-
-    def _check_hidden(self, path):
-        if path in self.hide:
-            raise compat.oserror(compat.ENOENT, path)
-        return path
 
     def _path(self, path):
         # A path as str: MicroPython hands a VFS bytes when the caller used
@@ -90,7 +85,9 @@ class OvlVfs:
         # the plain 10-tuple (Overlay.stat's StatResult, which names its
         # fields, is imported at its first use); pending writes count in
         # the size
-        path = self._check_hidden(self._path(path))
+        path = self._path(path)
+        if path in self.hide:
+            raise compat.oserror(compat.ENOENT, path)
         ovl = self.ovl
         ovl.flush_all()
         return ovl._stat_node(ovl._walk(path))
@@ -100,4 +97,7 @@ class OvlVfs:
     def open(self, path, mode="r"):
         # an OverlayFile: on MicroPython an io.IOBase with readinto, write
         # and ioctl, the stream the C layer drives
-        return self.ovl.open(self._check_hidden(self._path(path)), mode)
+        path = self._path(path)
+        if path in self.hide:
+            raise compat.oserror(compat.ENOENT, path)
+        return self.ovl.open(path, mode)

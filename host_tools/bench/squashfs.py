@@ -51,6 +51,7 @@ from ovl import squashfs_format as F
 from ovl.paths import is_reg
 from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
+from ovl import squashfs_walk
 
 
 def parse_size(text):
@@ -142,7 +143,7 @@ def read_all_ovl(data):
     fs = SquashFS(BytesSource(data))
     step = fs.block_size if fs.block_size >= 1 << 16 else 1 << 18
     total = 0
-    for _, e in fs.walk("/"):
+    for _, e in squashfs_walk.walk(fs, "/"):
         if is_reg(e.mode):
             off = 0
             while off < e.size:
@@ -188,7 +189,7 @@ def floor_blocks(data):
             blocks.append((pos, size, compressed))
         return size
 
-    for _, e in fs.walk("/"):
+    for _, e in squashfs_walk.walk(fs, "/"):
         if not is_reg(e.mode):
             continue
         f = e.loc
@@ -215,6 +216,7 @@ import sys, io, json, time, gc, struct, deflate
 sys.path.insert(0, %(firmware)r)
 from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
+from ovl import squashfs_walk
 from ovl.paths import is_reg
 # The image stays in a file (page cache) and the block list is packed, in
 # a small heap: MicroPython's collector scans every live word and its
@@ -229,7 +231,7 @@ def ours():
     fs = SquashFS(BytesSource(f))
     step = fs.block_size
     total = 0
-    for p, e in fs.walk("/"):
+    for p, e in squashfs_walk.walk(fs, "/"):
         if is_reg(e.mode):
             off = 0
             while off < e.size:
@@ -270,6 +272,7 @@ import sys, gc
 sys.path.insert(0, %(firmware)r)
 from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
+from ovl import squashfs_walk
 from ovl.paths import is_reg
 import hashlib
 f = open(%(image)r, "rb")
@@ -292,7 +295,7 @@ gc.collect()
 fs = SquashFS(BytesSource(f), cache_blocks=%(cache)d)
 gc.collect()
 resident = gc.mem_alloc()
-for p, e in fs.walk("/"):
+for p, e in squashfs_walk.walk(fs, "/"):
     if is_reg(e.mode):
         h = hashlib.sha256()
         off = 0
@@ -307,6 +310,7 @@ import sys, gc
 sys.path.insert(0, %(firmware)r)
 from ovl.flash import BytesSource
 from ovl.squashfs import SquashFS
+from ovl import squashfs_walk
 from ovl.paths import is_reg
 f = open(%(image)r, "rb")
 src = BytesSource(f)
@@ -315,7 +319,7 @@ before = gc.mem_alloc()
 fs = SquashFS(src, cache_blocks=%(cache)d)
 gc.collect()
 opened = gc.mem_alloc() - before
-for p, e in fs.walk("/"):
+for p, e in squashfs_walk.walk(fs, "/"):
     if is_reg(e.mode):
         fs.read(e, 0, 4096)
 gc.collect()
@@ -417,9 +421,11 @@ def main(argv=None):
         with open(image, "rb") as f:
             data = f.read()
         fs = SquashFS(BytesSource(data))
+        from ovl import squashfs_format as F
+        inodes = F.decode(F.SUPERBLOCK, data[:F.SUPERBLOCK_SIZE])["inodes"]
         print("image: %s, %d bytes, block size %d, %s, %d inodes"
               % (image if args.image else (args.src or "stdlib"), len(data),
-                 fs.block_size, fs.compression, fs.inode_count))
+                 fs.block_size, fs.compression, inodes))
         blocks = floor_blocks(data)
         floor_name = "zlib floor (%d blocks)" % len(blocks)
         cpu = time.process_time

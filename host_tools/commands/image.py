@@ -207,8 +207,9 @@ def run_ls(args):
             for name, e in fs.readdir(top):
                 show(name, e)
             return
+        from ovl import squashfs_walk
         prefix = len(path.rstrip("/")) + 1
-        for p, e in fs.walk(path):
+        for p, e in squashfs_walk.walk(fs, path):
             if p != path:
                 show(p[prefix:], e)
     guarded(args.image, listing)

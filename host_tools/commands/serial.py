@@ -221,13 +221,14 @@ def check_squashfs(image, name="image"):
     reads, or CliError in one line: a board boots only what mounts."""
     from ovl.flash import BytesSource
     from ovl.squashfs import SquashFS
+    from ovl import squashfs_walk
     why = None
     if not image:
         why = "it is empty (0 bytes)"
     else:
         try:
             lower = SquashFS(BytesSource(image))
-            for _ in lower.walk("/"):
+            for _ in squashfs_walk.walk(lower, "/"):
                 pass
             return lower
         except (ValueError, OSError, struct.error, IndexError, KeyError,

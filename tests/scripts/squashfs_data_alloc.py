@@ -20,6 +20,7 @@ import micropython
 
 from image_file_source import FileSource
 from ovl.squashfs import SquashFS
+from ovl import squashfs_walk
 
 
 gc.collect()
@@ -27,7 +28,7 @@ a0 = micropython.mem_total()
 fs = SquashFS(FileSource(sys.argv[-1]))
 opened = micropython.mem_total() - a0
 bs = fs.block_size
-files = [e for _, e in fs.walk("/") if e.mode & 0o170000 == 0o100000]
+files = [e for _, e in squashfs_walk.walk(fs, "/") if e.mode & 0o170000 == 0o100000]
 fs.read(files[0], 0, 1)     # the first block read allocates the kept buffer
 worst = 0
 packed = 0

@@ -15,6 +15,7 @@ import sys
 
 from image_file_source import FileSource
 from ovl.squashfs import SquashFS
+from ovl import squashfs_walk
 
 
 class CountingSource(FileSource):
@@ -68,7 +69,7 @@ def readdir(fs):
 
 
 def listdir(fs):
-    for _name in fs.listdir(fs.lookup(sys.argv[2])):
+    for _name in squashfs_walk.listdir(fs, fs.lookup(sys.argv[2])):
         pass
 
 
@@ -80,12 +81,12 @@ def lookup(fs):
 def again(fs):
     lookup(fs)
     fs.misses = 0
-    fs._src.bytes_read = 0
+    fs.source.bytes_read = 0
     lookup(fs)
 
 
 def walk(fs):
-    for _path, _entry in fs.walk("/"):
+    for _path, _entry in squashfs_walk.walk(fs, "/"):
         pass
 
 

@@ -15,6 +15,7 @@ import random
 import sys
 
 from ovl import squashfs
+from ovl import squashfs_walk
 from ovl.flash_host import BytesSource
 
 original = open(sys.argv[1], "rb").read()
@@ -29,7 +30,7 @@ for _ in range(int(sys.argv[3])):
             1 << random.getrandbits(3)
     try:
         fs = squashfs.SquashFS(BytesSource(bytes(data)), 1)
-        for _path, _entry in fs.walk("/"):
+        for _path, _entry in squashfs_walk.walk(fs, "/"):
             pass
         for path in ("/many/entry-00700", "/wide/sub/leaf"):
             try:

@@ -14,6 +14,7 @@ import sys
 from ovl.flash import BytesSource
 from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
 from ovl.squashfs import SquashFS, UnsupportedCompressorError
+from ovl import squashfs_walk
 
 f = open(sys.argv[1], "rb")
 try:
@@ -21,7 +22,7 @@ try:
 except UnsupportedCompressorError as e:
     print(json.dumps(["unsupported", str(e)]))
     sys.exit(0)
-for path, e in fs.walk("/"):
+for path, e in squashfs_walk.walk(fs, "/"):
     kind = e.mode & S_IFMT
     payload = None
     size = e.size

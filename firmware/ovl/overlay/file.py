@@ -19,32 +19,36 @@ import io
 
 from ovl import compat
 from ovl.compat import const
-from ovl.overlay.meta import MAX_FILE_SIZE
+from ovl.overlay import meta
 
 # MicroPython stream ioctl requests the file answers
 _IOCTL_FLUSH = const(1)
 _IOCTL_CLOSE = const(4)
 _IOCTL_BUFFER_SIZE = const(11)
+# A mode's r, w, a or x: its place in parse_mode's string of mode letters
+# (no string of its own each on a board)
+_MODE_R = const(0)
+_MODE_W = const(1)
+_MODE_A = const(2)
+_MODE_X = const(3)
 # the methods ovl.overlay.fileops holds
-_FILEOPS = ("readline", "readlines", "seek", "tell", "seekable", "truncate",
-            "flush", "fileno")
 
 
 def parse_mode(mode):
     """(readable, writable, append, create, exclusive, truncate, binary)."""
-    k = None        # the one of r, w, a, x
+    k = None        # which of r, w, a, x: _MODE_R .. _MODE_X
     for c in mode:
-        if c not in "rwaxbt+" or mode.count(c) > 1 or \
-                (c in "rwax" and k is not None):
-            k = ""
+        i = "rwaxbt+".find(c)
+        if i < 0 or mode.count(c) > 1 or (i < 4 and k is not None):
+            k = -1
             break
-        if c in "rwax":
-            k = c
-    if not k or ("b" in mode and "t" in mode):
+        if i < 4:
+            k = i
+    if k is None or k < 0 or ("b" in mode and "t" in mode):
         raise ValueError("invalid mode: %r" % mode)
     plus = "+" in mode
-    return (k == "r" or plus, k != "r" or plus, k == "a", k != "r", k == "x",
-            k == "w", "b" in mode)
+    return (k == _MODE_R or plus, k != _MODE_R or plus, k == _MODE_A,
+            k != _MODE_R, k == _MODE_X, k == _MODE_W, "b" in mode)
 
 
 class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
@@ -68,7 +72,8 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         # (lines, seek and tell, truncate, flush, fileno):
         # ovl.overlay.fileops, imported at first use; the bound function
         # is kept on the file, so a loop of tell() or lines allocates once
-        if name not in _FILEOPS:
+        if name not in "readline readlines seek tell seekable truncate " \
+                "flush fileno".split():
             raise AttributeError(name)
         from ovl.overlay import fileops
         fn = getattr(fileops, name)
@@ -150,7 +155,7 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         wb.take_error(self.uino)
         if self.append:
             self.pos = self._size()
-        if self.pos + len(data) > MAX_FILE_SIZE:
+        if self.pos + len(data) > meta.MAX_FILE_SIZE:
             raise compat.oserror(compat.EFBIG, self.name)
         wb.write(self.uino, self.pos, data, self.name)
         self.pos += len(data)

@@ -170,14 +170,14 @@ class Resolve:
             raise compat.oserror(compat.ENOTDIR, path)
         return node
 
-    def _walk_parent(self, path, root_error=compat.EBUSY):
+    def _walk_parent(self, path, errno=compat.EBUSY):
         """(parent node, name) of a path whose last component is created or
         removed; the final component is not followed.  "/" (or a path
-        ending in "..") has no such pair: root_error, as Linux reports for
-        the calling operation."""
+        ending in "..") has no such pair: OSError(errno), as Linux reports
+        for the calling operation."""
         comps = paths.split_path(path)
         if not comps or comps[-1] == "..":
-            raise compat.oserror(root_error, path)
+            raise compat.oserror(errno, path)
         return self._walk(path, parent_only=True)
 
     def _find_target(self, path, excl=False):

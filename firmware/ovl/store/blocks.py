@@ -15,7 +15,10 @@ from ovl.store import format as fmt
 _FREE = const(0)
 _UNKNOWN = const(3)
 _BAD = const(4)
-NO_VER = fmt.COUNTER_MAX + 1   # above every version: "no node yet"
+# above every version: "no node yet" (fmt.COUNTER_MAX + 1, spelled out: a
+# board would intern the name of a number it need not ask the format for;
+# tests/test_store_block_columns.py checks the two agree)
+NO_VER = 1 << 48
 # read_kept's buffer: the largest dirent node (292 B), a small file's data
 # node (files up to 476 B)
 _KEPT_SIZE = const(512)

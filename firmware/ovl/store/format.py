@@ -159,8 +159,8 @@ def unpack_block_header(raw):
     if magic != _BLOCK_MAGIC:
         return None
     if version != _FORMAT_VERSION:
-        from ovl.store.format_rare import check_other_version
-        check_other_version(raw, version, _FORMAT_VERSION)
+        from ovl.store import format_rare
+        format_rare.check_other_version(raw, version, _FORMAT_VERSION)
         return None
     if crc != crc32(raw[:BLOCK_HDR_SIZE - 4]):
         return None
@@ -522,8 +522,8 @@ def node_from(addr, raw, body):
     keep = bytes(body[:keep_len(ntype, blen)])
     try:
         if crc32(body) != bcrc:
-            from ovl.store.format_rare import damaged_node
-            return damaged_node(addr, hdr, body)
+            from ovl.store import format_rare
+            return format_rare.damaged_node(addr, hdr, body)
         fields = None if ntype == NODE_SUMMARY else \
             parse_body(ntype, body, blen, flags)
     except (ValueError, getattr(struct, "error", ValueError)):
