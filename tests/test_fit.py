@@ -86,7 +86,8 @@ LAZY_MODULES = ("ovl.overlay.verbs", "ovl.overlay.hostops",
                 "ovl.store.check", "ovl.store.damage", "ovl.store.collect",
                 "ovl.store.reset", "ovl.store.stream",
                 "ovl.store.format_rare", "ovl.squashfs_format",
-                "ovl.squashfs_cpython", "ovl.overlay.fileops",
+                "ovl.squashfs_cpython", "ovl.squashfs_walk",
+                "ovl.overlay.fileops",
                 "ovl.overlay.truncate",
                 # the MCU boards mount with "store_checkpoints": false
                 "ovl.store.checkpoint", "ovl.store.checkpoint_write")
