@@ -17,7 +17,9 @@ def test_rare_format_names_load_at_first_use(runtime):
         "a blank chip: NotFormattedError, a CorruptError": [
             "NotFormattedError", True, True],
         "BlockCountError": [True, 8, 16],
-        "an unknown name": ["AttributeError", "AttributeError", False],
+        "an unknown name": ["AttributeError", "AttributeError", False,
+                            "AttributeError", "AttributeError"],
+        "each exported name is format_rare's": [True] * 6,
         "a header of format 3": [
             "log store format version 3 (this code reads version 4): format"
             " it again", None],

@@ -69,7 +69,13 @@ out["BlockCountError"] = [isinstance(e, fmt.CorruptError), e.have,
                           e.formatted]
 out["an unknown name"] = [outcome(getattr, fmt, "NO_SUCH_NAME"),
                           outcome(getattr, fmt, "_private"),
-                          hasattr(fmt, "__path__")]
+                          hasattr(fmt, "__path__"), outcome(getattr, fmt, ""),
+                          outcome(getattr, fmt, "damaged_node")]
+rare = sys.modules[RARE]
+out["each exported name is format_rare's"] = [
+    getattr(fmt, n) is getattr(rare, n) for n in (
+        "F_KEPT", "VOID_BODY_SIZE", "NODE_NAMES", "NotFormattedError",
+        "BlockCountError", "restamp")]
 
 # a block header of another format version: an error naming both versions
 # when its CRC checks out where that version kept it, else not a header

@@ -31,7 +31,6 @@ _MODE_R = const(0)
 _MODE_W = const(1)
 _MODE_A = const(2)
 _MODE_X = const(3)
-# the methods ovl.overlay.fileops holds
 
 
 def parse_mode(mode):

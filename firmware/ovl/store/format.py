@@ -47,7 +47,7 @@ _KEY_PREFIX = const(12)
 # _KEY_PREFIX bytes (its key: ino, parent, offset), so a node whose body is
 # damaged still names what it damaged.
 # COUNTER_MAX (the largest version or txn id, 2**48 - 1) is answered by
-# __getattr__ below: only the block table names it, once.
+# __getattr__ below: the mount path never names it.
 
 F_COMMIT = 0x01        # last node of a transaction
 F_TRUNC = 0x02         # NODE_DATA only: also truncates the file at its end
@@ -532,11 +532,15 @@ def node_from(addr, raw, body):
         return None
     return Node(addr, ntype, flags, blen, ver, txn, fields, keep)
 
+# what format_rare exports, answered by __getattr__ (checked by
+# tests/test_store_format_rare.py against format_rare's own names)
+_RARE_NAMES = const("F_KEPT VOID_BODY_SIZE NODE_NAMES NotFormattedError "
+                    "BlockCountError restamp")
+
 
 def __getattr__(name):
     """The format's names the mount path never asks for at run time (a
-    wrong chip, GC, damage handling, fsck, the host tools, the block
-    table's import): the private constants above by their public names,
+    wrong chip, GC, damage handling, fsck, the host tools): the private constants above by their public names,
     the rest (NODE_NAMES, restamp, F_KEPT, NotFormattedError ...) from
     ovl.store.format_rare, imported at the first such name.  Each global
     fewer keeps this module's dict of names in a smaller allocation."""
@@ -545,7 +549,10 @@ def __getattr__(name):
     if name in names:
         return (_NODE_MAGIC, _KEY_PREFIX, _DIRENT_PREFIX, _META_PREFIX,
                 _NODE_HDR_WIDE, (1 << 48) - 1)[names.index(name)]
-    if name[0] == "_":      # CPython's import asks for __path__
+    if name[:1] == "_" or name not in _RARE_NAMES:
+        # CPython's import asks for __path__; a misspelt name is not
+        # looked for in format_rare (its import is a board's heap)
         raise AttributeError(name)
     from ovl.store import format_rare
     return getattr(format_rare, name)
+
