@@ -132,7 +132,8 @@ def show(title, res):
                   step, bs * sum(runs), len(runs), bs * max(runs or [0]),
                   bs * sum(n for n in runs if n * bs < 2048)))
     for line in res.get("report", []):
-        if not line[8:10] == ": ":      # the maps: summed up above
+        if line[8:10] != ": " and "lines all free" not in line:
+            # (the maps' lines: summed up above)
             print("  |", line)
     for name, n, kind in res.get("owners", []):
         print("  owner %-44s %-12s %8d" % (name, kind, n))
