@@ -15,11 +15,11 @@ from ovl.store.format import (Node, NODE_TRUNCATE, NODE_DATA, F_STAMP,
 # One data or truncate node awaiting its replay at mount: ino, the low 32
 # bits of its version and txn id, address, flags (with MOUNT_TRUNC for a
 # truncation; node flags use the low 6 bits), body length (16 bits),
-# offset (a truncation: the size; 32 bits), and the record of the same
-# inode added before it (NO_LINK: none).  A node whose counters, length
-# or offset do not fit (rare: counters past 2**32, a file past 4 GiB)
-# has _MOUNT_WIDE set and (version, txn, length, offset) in
-# MountData.wide.  The rest is derived at replay:
+# offset (a truncation: the size; 32 bits), and the number + 1 of the
+# record of the same inode added before it (0: none; per_inode sets it).
+# A node whose counters, length or offset do not fit (rare: counters past
+# 2**32, a file past 4 GiB) has _MOUNT_WIDE set and (version, txn,
+# length, offset) in MountData.wide.  The rest is derived at replay:
 # the length from the body length, the effective version from the
 # version or the stream, the stamp read from flash by mount for the one
 # node per inode whose stamp wins (STAMP_LATER stands in until then).
@@ -68,7 +68,7 @@ class MountData:
             blen = at = 0
         struct.pack_into(MOUNT_REC, buf, off, nd.fields[0],
                          nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF, nd.addr,
-                         flags, blen, at, NO_LINK)
+                         flags, blen, at, 0)
         self.n += 1
 
     def per_inode(self, table, streams):
@@ -124,9 +124,6 @@ class MountData:
         if flags & F_PROV:
             nd.eff = streams[txn][0]
         return nd
-
-
-NO_LINK = 0xFFFFFFFF
 
 
 def replay_key(nd):
