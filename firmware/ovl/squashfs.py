@@ -376,9 +376,13 @@ class SquashFS:
                 self._read(pos + 2, size, data[:size])
                 n = size
             else:
+                # the packed block read into the buffer's tail: the
+                # inflate copies it out first, so one allocation of its
+                # size, not two (Flash.read's bytearray, then bytes)
+                packed = data[len(buf) - size:]
                 try:
-                    n = compat.inflate_into(self._read(pos + 2, size), buf,
-                                            13)
+                    n = compat.inflate_into(self._read(pos + 2, size, packed),
+                                            buf, 13)
                 except ValueError as e:
                     raise _inflate_error(e, _METADATA_SIZE,
                                          self.compression)
@@ -990,8 +994,9 @@ class SquashFS:
             self._read(pos, stored, data[:stored])
             n = stored
         else:
+            packed = data[len(buf) - stored:]   # as in _meta_block
             try:
-                n = compat.inflate_into(self._read(pos, stored), buf,
+                n = compat.inflate_into(self._read(pos, stored, packed), buf,
                                         min(15, self.block_log))
             except ValueError as e:
                 raise _inflate_error(e, self.block_size, self.compression)

@@ -108,7 +108,7 @@ def note(key):
     heap[key] = gc.mem_alloc() - BASE
     if P.get("report"):     # run_job(report=True): the heap map, per step
         print("@" + key)
-        micropython.mem_info()
+        micropython.mem_info(P["report"] == "map")
         micropython.qstr_info()
 
 
@@ -263,7 +263,7 @@ except MemoryError as e:
     out["error"] = "MemoryError"
     if P.get("report"):     # what was free, and in what pieces, when it failed
         print("@failure")
-        micropython.mem_info()
+        micropython.mem_info(P["report"] == "map")
     if P.get("trace"):          # where it was raised (debugging a heap edge)
         import io
         t = io.StringIO()
@@ -363,7 +363,8 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None,
 
     report: each step also prints micropython.mem_info() and qstr_info()
     (and mem_info() at a MemoryError); those lines come back as "report"
-    (docs/FIT.md, "Where the heap goes")."""
+    (docs/FIT.md, "Where the heap goes"); report="map": mem_info(1), with
+    the block map (free_runs() sums it up)."""
     if threshold is None:
         threshold = setup.board.gc_threshold or 0
     chip = os.path.join(setup.work, "chip.bin")
@@ -385,7 +386,7 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None,
         "checkpoints": setup.board.store_checkpoints,
     }
     if report:          # absent otherwise: the gate's parameters unchanged
-        params["report"] = True
+        params["report"] = report
     total = heap + setup.rom_allocation()
     param_file = os.path.join(setup.work, "job.json")
     with open(param_file, "w") as f:
@@ -410,6 +411,49 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None,
         res["report"] = lines[:-1]
     res["heapsize"] = heap
     return res
+
+
+def free_runs(lines):
+    """The free stretches of each heap map in a run_job(report="map")
+    report: [(step, [run lengths in GC blocks, in address order], block
+    size)].  A block is 16 bytes on a 32-bit port, 32 on the 64-bit unix
+    one (the heap's "GC: total" over the map's length); the map prints one
+    character a block ('.' free), and a stretch of whole free lines as
+    "(N lines all free)", 64 blocks a line."""
+    out = []
+    blocks = None
+    for line in lines:
+        if line.startswith("@"):
+            blocks = []
+            out.append([line[1:], blocks, 0])
+        elif blocks is None:
+            continue
+        elif line.startswith("GC: total: "):
+            out[-1][2] = int(line.split()[2].rstrip(","))
+        elif "lines all free" in line:
+            blocks.append("." * 64 * int(line.split("(")[1].split()[0]))
+        elif line[8:10] == ": " and line[:8].strip("0123456789abcdef") == "":
+            blocks.append(line[10:])
+    res = []
+    for step, b, total in out:
+        cells = "".join(b)
+        res.append((step, _free_stretches(cells),
+                    16 if total < 24 * len(cells) else 32))
+    return res
+
+
+def _free_stretches(cells):
+    runs = []
+    n = 0
+    for c in cells:
+        if c == ".":
+            n += 1
+        elif n:
+            runs.append(n)
+            n = 0
+    if n:
+        runs.append(n)
+    return runs
 
 
 def smallest_heap(setup, files, store="ovl", lo=8 << 10, hi=None, step=1024):

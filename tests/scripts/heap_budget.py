@@ -7,6 +7,9 @@
    mem_peak per step, the mem_info heap summary and qstr pools.
 2. The same at BELOW_KIB (a heap that fails): what was free at the
    MemoryError and the largest free block.
+   For both: the heap map (mem_info(1)) after each step summed up as free
+   stretches: bytes free, how many stretches, the largest, and the bytes
+   in stretches too short for a 2 KiB request (an inflate window).
 3. An instrumented copy of the job (large heap, so it cannot fail) that
    records the heap after each part of the mount (lower, overlay, VFS) and,
    after the verify, the bytes each attribute of the mounted objects
@@ -123,8 +126,15 @@ def show(title, res):
         print("  %-24s %10d" % (k, v))
     if res.get("trace"):
         print(res["trace"])
+    for step, runs, bs in fit.free_runs(res.get("report", [])):
+        print("  free %-12s %7d B in %4d stretches, largest %6d B, %6d B "
+              "in stretches under 2 KiB" % (
+                  step, bs * sum(runs), len(runs), bs * max(runs or [0]),
+                  bs * sum(n for n in runs if n * bs < 2048)))
     for line in res.get("report", []):
-        print("  |", line)
+        if line[8:10] != ": " and "lines all free" not in line:
+            # (the maps' lines: summed up above)
+            print("  |", line)
     for name, n, kind in res.get("owners", []):
         print("  owner %-44s %-12s %8d" % (name, kind, n))
 
@@ -136,10 +146,10 @@ def main():
     work = tempfile.mkdtemp(prefix="heap-budget-%s-" % board)
     setup = fit.Setup(board, work)
     show("%s at %d KiB" % (board, heap_kib),
-         fit.run_job(setup, heap_kib << 10, report=True))
+         fit.run_job(setup, heap_kib << 10, report="map"))
     if below:
         show("%s at %d KiB" % (board, below),
-             fit.run_job(setup, below << 10, report=True, trace=True))
+             fit.run_job(setup, below << 10, report="map", trace=True))
     fit.JOB = instrumented_job()
     probe = fit.Setup(board, work + "-probe")
     res = fit.run_job(probe, 4 << 20)

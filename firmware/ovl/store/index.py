@@ -15,11 +15,11 @@ from ovl.store.format import (Node, NODE_TRUNCATE, NODE_DATA, F_STAMP,
 # One data or truncate node awaiting its replay at mount: ino, the low 32
 # bits of its version and txn id, address, flags (with MOUNT_TRUNC for a
 # truncation; node flags use the low 6 bits), body length (16 bits),
-# offset (a truncation: the size; 32 bits), and the record of the same
-# inode added before it (NO_LINK: none).  A node whose counters, length
-# or offset do not fit (rare: counters past 2**32, a file past 4 GiB)
-# has _MOUNT_WIDE set and (version, txn, length, offset) in
-# MountData.wide.  The rest is derived at replay:
+# offset (a truncation: the size; 32 bits), and the number + 1 of the
+# record of the same inode added before it (0: none; per_inode sets it).
+# A node whose counters, length or offset do not fit (rare: counters past
+# 2**32, a file past 4 GiB) has _MOUNT_WIDE set and (version, txn,
+# length, offset) in MountData.wide.  The rest is derived at replay:
 # the length from the body length, the effective version from the
 # version or the stream, the stamp read from flash by mount for the one
 # node per inode whose stamp wins (STAMP_LATER stands in until then).
@@ -68,7 +68,7 @@ class MountData:
             blen = at = 0
         struct.pack_into(MOUNT_REC, buf, off, nd.fields[0],
                          nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF, nd.addr,
-                         flags, blen, at, NO_LINK)
+                         flags, blen, at, 0)
         self.n += 1
 
     def per_inode(self, table, streams):
@@ -79,10 +79,12 @@ class MountData:
         array of heads by row: no dict, no sort of all records); a node of
         an inode the table does not know comes alone.  streams: the
         committed streams (sid -> [version, ...]) of provisional nodes."""
-        # (16-bit heads while the record numbers fit: half the bytes)
-        end = 0xFFFF if self.n < 0xFFFF else NO_LINK
-        head = array("H" if end == 0xFFFF else "I",
-                     b"\xff" * ((2 if end == 0xFFFF else 4) * table.n))
+        # (16-bit heads while the record numbers fit: half the bytes);
+        # heads and links hold a record's number + 1 (0: none), so the
+        # heads are a zeroed bytearray: no temporary of their size at the
+        # mount's peak (docs/FIT.md, "Heap slack")
+        w, hf = (2, "<H") if self.n < 0xFFFF else (4, "<I")
+        head = bytearray(w * table.n)
         link = MOUNT_REC_SIZE - 4
         for i in range(self.n):
             buf, off = self._at(i)
@@ -91,14 +93,15 @@ class MountData:
             if r < 0:
                 yield ino, [self._node(i, streams)]
                 continue
-            struct.pack_into(">I", buf, off + link, head[r])
-            head[r] = i
+            struct.pack_into(">I", buf, off + link,
+                             struct.unpack_from(hf, head, w * r)[0])
+            struct.pack_into(hf, head, w * r, i + 1)
         for ino in table:
-            i = head[table._find(ino)]
+            i = struct.unpack_from(hf, head, w * table._find(ino))[0]
             nodes = []
-            while i != end:
-                nodes.append(self._node(i, streams))
-                buf, off = self._at(i)
+            while i:
+                nodes.append(self._node(i - 1, streams))
+                buf, off = self._at(i - 1)
                 i = struct.unpack_from(">I", buf, off + link)[0]
             if nodes:
                 nodes.sort(key=replay_key)
@@ -121,9 +124,6 @@ class MountData:
         if flags & F_PROV:
             nd.eff = streams[txn][0]
         return nd
-
-
-NO_LINK = 0xFFFFFFFF
 
 
 def replay_key(nd):
