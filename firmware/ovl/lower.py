@@ -11,7 +11,8 @@ class Entry:
 
     ino, mode (with S_IF* bits), nlink, uid, gid, size, mtime, rdev, name
     are the Lower contract.  `path` is set by lowers that address entries
-    by path (DirLower); `loc` holds the image reader's private location.
+    by path (DirLower); `loc` holds the image reader's private location
+    (the SquashFS reader's entries are their own location: loc is self).
     """
 
     def __init__(self, ino, mode, nlink, uid, gid, size, mtime, rdev, name,

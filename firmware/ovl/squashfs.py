@@ -955,7 +955,8 @@ class SquashFS:
         return _unpack_from("<%dI" % k, data, off), pos, off + 4 * k
 
     def _load_block(self, pos, word, what, fragment):
-        """Decompressed data (fragment 0) or fragment (1) block.  The last
+        """Decompressed data (fragment 0) or fragment (1) block (a flag
+        here, not a file's fragment index).  The last
         data block is kept, so small reads within one block inflate it
         once.  MicroPython keeps one block of either kind, a memoryview of
         a kept buffer (the metadata buffer, for blocks up to 8 KiB): valid

@@ -41,7 +41,8 @@ def walk(fs, path="/"):
 
 def listdir(fs, entry):
     """The names in directory `entry` of the image `fs`, in UTF-8 byte
-    order, reading no inodes (the cheap way to list a directory)."""
+    order, reading no inodes (the cheap way to list a directory).  It
+    walks the listing as SquashFS.readdir does, but keeps only names."""
     if entry.mode & S_IFMT != S_IFDIR:
         raise compat.oserror(compat.ENOTDIR, entry.name)
     d = entry.loc
