@@ -166,3 +166,64 @@ except ValueError:
     print('refused')
 """)
     assert out == ["255", "refused"]
+
+
+def test_an_uncommitted_node_erased_leaves_a_tombstone_counted(runtime):
+    """nolder counts the older nodes of a key that count: erasing the
+    block of a cut transaction's node of the same key must not count the
+    tombstone down (it did, when it compared versions: the removed name
+    came back once GC had also let the tombstone go)."""
+    out = run(runtime, """
+f = SimFlash(64 * 1024, 2048, 256)
+s = LogStore.format(f)
+a = create(s, ROOT_INO, 'k', b'k' * 20)
+first = s.wblock
+i = 0
+while s.wblock == first:
+    create(s, ROOT_INO, 'fill%d' % i, b'f' * 100)
+    i += 1
+snap = f.snapshot()
+ops0 = f.ops
+t = s.begin()
+t.link(ROOT_INO, 'k', a)            # the same key again, then data after it
+t.write(a, 0, b'Z' * 1500)
+t.commit()
+n = f.ops - ops0
+found = 0
+for cut in range(1, n):
+    f.restore(snap)
+    s = LogStore.mount(f)
+    f.arm_power_cut(cut, torn='clean')
+    try:
+        t = s.begin()
+        t.link(ROOT_INO, 'k', a)
+        t.write(a, 0, b'Z' * 1500)
+        t.commit()
+        raise AssertionError('no cut')
+    except PowerCut:
+        pass
+    f.power_on()
+    m = LogStore.mount(f)
+    if m.lookup(ROOT_INO, 'k') != a or not m.garbage_blocks:
+        continue
+    torn = [b for b in m.garbage_blocks if b != first]
+    if len(torn) != 1:
+        continue
+    found += 1
+    t = m.begin()
+    t.unlink(ROOT_INO, 'k')
+    t.commit()
+    tomb = m.entries.get((ROOT_INO, b'k'))[2] // m.es
+    m._collect(torn[0])             # the uncommitted dirent's block
+    j = 0
+    while m.wblock == tomb:
+        create(m, ROOT_INO, 'more%d' % j, b'm' * 100)
+        j += 1
+    m._collect(tomb)                # the tombstone's, if it was let go
+    again = LogStore.mount(f)
+    assert again.lookup(ROOT_INO, 'k') is None, (cut, torn)
+    assert m.lookup(ROOT_INO, 'k') is None
+    assert not again.fsck()['errors'], cut
+print(found > 0)
+""", timeout=600)
+    assert out == ["True"]
