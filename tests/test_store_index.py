@@ -190,20 +190,13 @@ t.write(a, 0, b'Z' * 1500)
 t.commit()
 n = f.ops - ops0
 found = 0
+def relink(s):
+    t = s.begin()
+    t.link(ROOT_INO, 'k', a)
+    t.write(a, 0, b'Z' * 1500)
+    t.commit()
 for cut in range(1, n):
-    f.restore(snap)
-    s = LogStore.mount(f)
-    f.arm_power_cut(cut, torn='clean')
-    try:
-        t = s.begin()
-        t.link(ROOT_INO, 'k', a)
-        t.write(a, 0, b'Z' * 1500)
-        t.commit()
-        raise AssertionError('no cut')
-    except PowerCut:
-        pass
-    f.power_on()
-    m = LogStore.mount(f)
+    m = cut_during(f, snap, cut, relink)
     if m.lookup(ROOT_INO, 'k') != a or not m.garbage_blocks:
         continue
     torn = [b for b in m.garbage_blocks if b != first]
