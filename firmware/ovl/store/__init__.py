@@ -204,8 +204,8 @@ class LogStore:
         self.wsum = None             # summary entries of the open block
         self.gc_runs = 0
         self.mounting = False        # nodes arrive in any order
-        self.last_hdr = None         # (addr, version) of the last dirent
-                                     # node read (used at mount only)
+        self.hdr_addr = -1           # the last dirent node a mount read,
+        self.hdr_ver = -1            # and its version (two ints: no tuple)
         self.repairs = []
         self.stats = {"bytes_read": 0, "bytes_programmed": 0, "programs": 0,
                       "erases": 0, "gc_runs": 0, "gc_copied_bytes": 0,
@@ -588,7 +588,7 @@ class LogStore:
             raise CorruptError("log store has no root directory")
         self.stats["mount_bytes_read"] = self.stats["bytes_read"] - before
         self.mounting = False
-        self.last_hdr = None
+        self.hdr_addr = -1
 
     def _block_nodes(self, b, mounting=False, headers_only=False,
                      again=False, visit=None, only=None):
@@ -852,10 +852,12 @@ class LogStore:
                 self.loaded.remove(ino)
                 self.loaded.append(ino)
             return
-        birth = self._birth(ino)
         nodes = []
+        blocks = self.data_blocks.blocks(ino)
+        # (a new file has no blocks: no birth read at its first write)
+        birth = self._birth(ino) if blocks else None
         if birth is not None:
-            for b in self.data_blocks.blocks(ino):
+            for b in blocks:
                 for nd in self._block_nodes(b, only=ino)[0]:
                     if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) \
                             and nd.fields is not None \
@@ -1003,9 +1005,8 @@ class LogStore:
         when the header fails its CRC: anything is newer)."""
         if rec[1] is not None:
             return rec[1]
-        last = self.last_hdr
-        if last is not None and last[0] == rec[2]:
-            return last[1]          # the node a name compare just read
+        if self.hdr_addr == rec[2]:
+            return self.hdr_ver     # the node a name compare just read
         hf = self._node_key(rec[2])[0]
         return -1 if hf is None else hf[3]
 
@@ -1027,13 +1028,13 @@ class LogStore:
         else the node's key prefix read from flash.  0 when that fails
         its CRC (a get reports the damage): nothing of the inode is then
         taken for older than it."""
-        rec = self.inodes.get(ino)
-        if rec is None or rec[0] is None:
+        addr = self.inodes.addr(ino)
+        if addr < 0:
             return None
         got = self.inode_cache.get(ino)
-        if got is not None and got[0] == rec[2]:
+        if got is not None and got[0] == addr:
             return got[1][1]
-        hf, raw = self._node_key(rec[2])
+        hf, raw = self._node_key(addr)
         if hf is None or hf[0] != NODE_INODE or hf[2] < fmt.KEY_PREFIX:
             return 0
         return struct.unpack_from("<Q", raw, hf[7] + 4)[0]
@@ -1267,7 +1268,9 @@ class LogStore:
         damage mount finds (parent None: only None)."""
         raw = self.blocks.read_kept(addr, nsize)
         hf = fmt.checked_header(raw)
-        self.last_hdr = None if hf is None else (addr, hf[3])
+        if self.mounting:
+            self.hdr_addr = -1 if hf is None else addr
+            self.hdr_ver = -1 if hf is None else hf[3]
         if hf is not None and hf[0] == NODE_DIRENT:
             body = raw[hf[7]:hf[7] + hf[2]]
             if len(body) == hf[2] and crc32(body) == hf[5]:

@@ -435,9 +435,16 @@ class InodeTable(Table):
 
     def live(self, ino):
         """Is ino a live inode (not unknown, not a tombstone)?"""
+        return self.addr(ino) >= 0
+
+    def addr(self, ino):
+        """The address of a live inode's node, or -1 (no tuple made)."""
         r = self._find(ino)
-        return r >= 0 and self.chunks[r // ROWS][
-            r % ROWS * self.w + _HI] >> _KIND & 3 == 2
+        if r < 0:
+            return -1
+        c = self.chunks[r // ROWS]
+        i = r % ROWS * self.w
+        return c[i + _ADDR] if c[i + _HI] >> _KIND & 3 == 2 else -1
 
     def __len__(self):
         return self.count
