@@ -187,8 +187,9 @@ def test_table_pieces_cost_about_the_rows(runtime):
     # the tables' share of a checkpoint is the rows as they are in RAM
     # (an inode row 16 B, an entry row 20 B, plus buckets and piece
     # headers): a budget, and the figure the design's numbers quote
-    # (41,840 B at 1,000 files; 57,968 B with rows of 28 and 24 B, which
-    # kept versions and births)
+    # (40,904 B at 1,000 files, whole chunks packed into 1 KiB pieces;
+    # 41,840 B at a chunk a piece; 57,968 B with rows of 28 and 24 B,
+    # which kept versions and births)
     out = runtime.run_file("checkpoint_size.py", args=["1000", "2"],
                             heap="16M").split()
     got = dict(zip(out[::2], map(int, out[1::2])))

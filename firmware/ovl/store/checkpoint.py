@@ -138,6 +138,22 @@ def _words(raw, n):
     return array("I", bytes(raw))
 
 
+def _chunks(take, count, n):
+    """count arrays of n words, from pieces of whole chunks (save_table's
+    _save_chunks: as many a piece as PIECE_MAX holds)."""
+    out = []
+    while len(out) < count:
+        raw = take()
+        if not raw or len(raw) % (4 * n):
+            raise CheckpointError("table piece of %d bytes, not chunks of %d"
+                                  % (len(raw), 4 * n))
+        for j in range(0, len(raw), 4 * n):
+            if len(out) == count:
+                raise CheckpointError("table piece past its chunks")
+            out.append(_words(raw[j:j + 4 * n], n))
+    return out
+
+
 def restore_table(table, take):
     """Replace the rows of table by what save_table gave, take() returning
     each piece in turn; CheckpointError when the pieces do not make a
@@ -150,8 +166,8 @@ def restore_table(table, take):
     w, n, count, free, nb = struct.unpack(TABLE_HEAD, head)
     if w != table.w or count > n or free > n or nb == 0 or nb & (nb - 1):
         raise CheckpointError("table head does not fit the table")
-    chunks = [_words(take(), ROWS * w) for _ in range((n + ROWS - 1) // ROWS)]
-    buckets = [_words(take(), BUCKETS) for _ in range(nb)]
+    chunks = _chunks(take, (n + ROWS - 1) // ROWS, ROWS * w)
+    buckets = _chunks(take, nb, BUCKETS)
     heads = None
     if hasattr(table, "heads"):
         raw = take()
