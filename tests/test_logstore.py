@@ -66,6 +66,21 @@ def create(s, parent, name, data=b'', mode=0o100644):
         t.write(ino, 0, data)
     t.commit()
     return ino
+
+def cut_during(f, snap, cut, change, must_cut=True):
+    # the store on f as a cut leaves it: snap restored and mounted,
+    # change(store) cut (clean) at flash operation cut, mounted again
+    f.restore(snap)
+    s = LogStore.mount(f)
+    f.arm_power_cut(cut, torn='clean')
+    try:
+        change(s)
+        if must_cut:
+            raise AssertionError('no cut')
+    except PowerCut:
+        pass
+    f.power_on()
+    return LogStore.mount(f)
 """
 
 
@@ -805,19 +820,12 @@ t.write(a, 0, b'Z' * 3000)            # spans blocks: several programs
 t.commit()
 n = f.ops - ops0
 collected = 0
+def rewrite(s):
+    t = s.begin()
+    t.write(a, 0, b'Z' * 3000)
+    t.commit()
 for cut in range(1, n):
-    f.restore(snap)
-    s = LogStore.mount(f)
-    f.arm_power_cut(cut, torn='clean')
-    try:
-        t = s.begin()
-        t.write(a, 0, b'Z' * 3000)
-        t.commit()
-        raise AssertionError('no cut')
-    except PowerCut:
-        pass
-    f.power_on()
-    m = LogStore.mount(f)
+    m = cut_during(f, snap, cut, rewrite)
     seen = content(m, a)
     m.gc(1)
     collected += m.stats['gc_copied_bytes']
@@ -852,18 +860,12 @@ for fill in range(60):
     t.set_meta(a, 'big', b'v' * 1000)    # does not fit: closes the block
     t.commit()
     n = f.ops - before
+    def big(m):
+        t = m.begin()
+        t.set_meta(a, 'big', b'v' * 1000)
+        t.commit()
     for cut in range(n):
-        f.restore(snap)
-        m = LogStore.mount(f)
-        f.arm_power_cut(cut, torn='clean')
-        try:
-            t = m.begin()
-            t.set_meta(a, 'big', b'v' * 1000)
-            t.commit()
-        except PowerCut:
-            pass
-        f.power_on()
-        m = LogStore.mount(f)
+        m = cut_during(f, snap, cut, big, False)
         cases += 1
         if m.wblock is not None and m._room() < 0:
             reopened += 1

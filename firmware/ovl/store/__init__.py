@@ -204,6 +204,8 @@ class LogStore:
         self.wsum = None             # summary entries of the open block
         self.gc_runs = 0
         self.mounting = False        # nodes arrive in any order
+        self.hdr_addr = -1           # the last dirent node a mount read,
+        self.hdr_ver = -1            # and its version (two ints: no tuple)
         self.repairs = []
         self.stats = {"bytes_read": 0, "bytes_programmed": 0, "programs": 0,
                       "erases": 0, "gc_runs": 0, "gc_copied_bytes": 0,
@@ -586,6 +588,7 @@ class LogStore:
             raise CorruptError("log store has no root directory")
         self.stats["mount_bytes_read"] = self.stats["bytes_read"] - before
         self.mounting = False
+        self.hdr_addr = -1
 
     def _block_nodes(self, b, mounting=False, headers_only=False,
                      again=False, visit=None, only=None):
@@ -722,14 +725,20 @@ class LogStore:
 
     def _put_keyed(self, table, key, value, ver, addr, nsize):
         """Newest version wins; nolder counts the older nodes of the key
-        still on flash (a tombstone must live while any does)."""
+        still on flash (a tombstone must live while any does).  After
+        mount a node indexed is the newest of its key (a commit's); at
+        mount the nodes come in any order, and a row's version is read
+        from its node when the block's lowest version does not decide."""
         old = table.get(key)
         if old is None:
             if value is None and not self.mounting:
                 self._kill(addr, nsize)     # deletes nothing: not needed
                 return
             table[key] = (value, ver, addr, nsize, 0)
-        elif ver >= old[1]:
+        elif not self.mounting or old[1] is None and \
+                ver >= self.blocks.minver[old[2] // self.es] and \
+                ver >= self._rec_ver(old) or \
+                old[1] is not None and ver >= old[1]:
             self._kill(old[2], old[3])
             table[key] = (value, ver, addr, nsize, old[4] + 1)
         else:
@@ -795,7 +804,8 @@ class LogStore:
         if self.replaying:       # the stamps are resident: only count roles
             return st is not None and st[_STAMP_ADDR] == nd.addr
         rec = self.inodes.get(ino)
-        if rec is None or rec[0] is None or nd.ver < rec[1] or \
+        if rec is None or rec[0] is None or \
+                self.mounting and nd.ver < self._rec_ver(rec) or \
                 (st is not None and st[_STAMP_VER] > nd.ver):
             return False         # a newer NODE_INODE or stamp says more
         if st is not None:
@@ -842,10 +852,12 @@ class LogStore:
                 self.loaded.remove(ino)
                 self.loaded.append(ino)
             return
-        birth = self.inodes.birth(ino)
         nodes = []
+        blocks = self.data_blocks.blocks(ino)
+        # (a new file has no blocks: no birth read at its first write)
+        birth = self._birth(ino) if blocks else None
         if birth is not None:
-            for b in self.data_blocks.blocks(ino):
+            for b in blocks:
                 for nd in self._block_nodes(b, only=ino)[0]:
                     if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) \
                             and nd.fields is not None \
@@ -896,7 +908,7 @@ class LogStore:
         """After mount indexing: replay data per inode in version order,
         drop what belongs to no live inode, and tombstones nothing needs."""
         for ino, nodes in data.per_inode(self.inodes, self.streams):
-            birth = self.inodes.birth(ino)
+            birth = self._birth(ino)
             if birth is None:
                 for nd in nodes:
                     self._kill(nd.addr, nd.size())
@@ -927,13 +939,13 @@ class LogStore:
                 del self.inodes[ino]
         ents = self.entries
         for ino in list(ents.heads):
-            birth = self.inodes.birth(ino)
+            birth = self._birth(ino)
             for r in ents.rows(ino):
                 rec = ents.rec(r)
                 if self._stale(birth, rec):
                     ents.drop(r, ino)
         for ino in list(self.meta):
-            birth = self.inodes.birth(ino)
+            birth = self._birth(ino)
             sub = self.meta[ino]
             for key in list(sub):
                 if self._stale(birth, sub[key]):
@@ -941,7 +953,7 @@ class LogStore:
             if not sub:
                 del self.meta[ino]
         for ino in list(self.links):
-            birth = self.inodes.birth(ino)
+            birth = self._birth(ino)
             rec = self.links[ino]
             if birth is None or rec[1] < birth:
                 self._kill(rec[2], rec[3])
@@ -957,7 +969,7 @@ class LogStore:
             for r in ents.rows(parent):
                 rec = ents.rec(r)
                 f = ents.fields(r, None) if rec[0] is True else None
-                if f is not None and self.inodes.birth(f[1]) is None and \
+                if f is not None and not self.inodes.live(f[1]) and \
                         ("inode", f[1]) not in self.damaged:
                     self.repairs.append("dropped dirent %r in dir %d: inode"
                                         " %d missing" % (f[2], parent, f[1]))
@@ -976,12 +988,56 @@ class LogStore:
     def _stale(self, birth, rec):
         """At mount: is this entry or metadata record of an inode born at
         version birth (None: not live) dead (killed then)?  Older than
-        the inode, or a tombstone no older node needs."""
-        if birth is None or rec[1] < birth or \
-                (rec[0] is None and rec[4] == 0):
+        the inode, or a tombstone no older node needs.  An entry's version
+        is read from its node only when its block holds nodes older than
+        the birth (the block's lowest version says so)."""
+        if birth is None or (rec[0] is None and rec[4] == 0) or \
+                (rec[1] < birth if rec[1] is not None else
+                 self.blocks.minver[rec[2] // self.es] < birth and
+                 self._rec_ver(rec) < birth):
             self._kill(rec[2], rec[3])
             return True
         return False
+
+    def _rec_ver(self, rec):
+        """The version of an index record: a dict's keeps it; a table
+        row's is in the header of its node, read from flash here (-1
+        when the header fails its CRC: anything is newer)."""
+        if rec[1] is not None:
+            return rec[1]
+        if self.hdr_addr == rec[2]:
+            return self.hdr_ver     # the node a name compare just read
+        hf = self._node_key(rec[2])[0]
+        return -1 if hf is None else hf[3]
+
+    def _node_key(self, addr):
+        """(header fields, raw bytes) of the node at addr, reading only
+        its header and the body's key prefix (KEY_PREFIX bytes: an inode
+        node's ino and birth), which the header CRC covers: 36 bytes (40
+        with a wide header).  The fields are None when the CRC fails."""
+        n = fmt.NODE_HDR_SIZE + fmt.KEY_PREFIX
+        raw = self.blocks.read_kept(addr, n)
+        if raw[3] & fmt.F_WIDE:
+            raw = self.blocks.read_kept(addr, n - fmt.NODE_HDR_SIZE +
+                                        fmt.NODE_HDR_WIDE)
+        return fmt.checked_header(raw), raw
+
+    def _birth(self, ino):
+        """The birth version of a live inode (None: not live), from its
+        inode node (the index keeps no version): the inode cache's body,
+        else the node's key prefix read from flash.  0 when that fails
+        its CRC (a get reports the damage): nothing of the inode is then
+        taken for older than it."""
+        addr = self.inodes.addr(ino)
+        if addr < 0:
+            return None
+        got = self.inode_cache.get(ino)
+        if got is not None and got[0] == addr:
+            return got[1][1]
+        hf, raw = self._node_key(addr)
+        if hf is None or hf[0] != NODE_INODE or hf[2] < fmt.KEY_PREFIX:
+            return 0
+        return struct.unpack_from("<Q", raw, hf[7] + 4)[0]
 
     # ----- data extents ---------------------------------------------------
     # extents[ino] is the visible map: sorted, non-overlapping pieces
@@ -1156,7 +1212,7 @@ class LogStore:
             body = struct.unpack_from(fmt.INODE_BODY, raw, hf[7])
         raw = None
         if body is None or body[0] != ino:
-            self._note_damage(fmt.Node(addr, NODE_INODE, 0, 0, rec[1], 0, None,
+            self._note_damage(fmt.Node(addr, NODE_INODE, 0, 0, 0, 0, None,
                                    struct.pack("<I", ino)), "inode CRC")
             raise compat.oserror(compat.EIO, "inode %d: damaged on flash at"
                                  " 0x%x" % (ino, addr))
@@ -1212,6 +1268,9 @@ class LogStore:
         damage mount finds (parent None: only None)."""
         raw = self.blocks.read_kept(addr, nsize)
         hf = fmt.checked_header(raw)
+        if self.mounting:
+            self.hdr_addr = -1 if hf is None else addr
+            self.hdr_ver = -1 if hf is None else hf[3]
         if hf is not None and hf[0] == NODE_DIRENT:
             body = raw[hf[7]:hf[7] + hf[2]]
             if len(body) == hf[2] and crc32(body) == hf[5]:

@@ -12,7 +12,7 @@ reader checks each as it comes.
 import struct
 from array import array
 
-from ovl.compat import crc32
+from ovl.compat import crc32, const
 from ovl.store.blocks import OPEN, FULL, NO_VER
 from ovl.store.index import ROWS, BUCKETS
 
@@ -138,6 +138,22 @@ def _words(raw, n):
     return array("I", bytes(raw))
 
 
+def _chunks(take, count, n):
+    """count arrays of n words, from pieces of whole chunks (save_table's
+    _save_chunks: as many a piece as PIECE_MAX holds)."""
+    out = []
+    while len(out) < count:
+        raw = take()
+        if not raw or len(raw) % (4 * n):
+            raise CheckpointError("table piece of %d bytes, not chunks of %d"
+                                  % (len(raw), 4 * n))
+        for j in range(0, len(raw), 4 * n):
+            if len(out) == count:
+                raise CheckpointError("table piece past its chunks")
+            out.append(_words(raw[j:j + 4 * n], n))
+    return out
+
+
 def restore_table(table, take):
     """Replace the rows of table by what save_table gave, take() returning
     each piece in turn; CheckpointError when the pieces do not make a
@@ -150,8 +166,8 @@ def restore_table(table, take):
     w, n, count, free, nb = struct.unpack(TABLE_HEAD, head)
     if w != table.w or count > n or free > n or nb == 0 or nb & (nb - 1):
         raise CheckpointError("table head does not fit the table")
-    chunks = [_words(take(), ROWS * w) for _ in range((n + ROWS - 1) // ROWS)]
-    buckets = [_words(take(), BUCKETS) for _ in range(nb)]
+    chunks = _chunks(take, (n + ROWS - 1) // ROWS, ROWS * w)
+    buckets = _chunks(take, nb, BUCKETS)
     heads = None
     if hasattr(table, "heads"):
         raw = take()
@@ -311,6 +327,15 @@ def restore(store, take, skip=()):
 # copies one); a mount uses it only when its end piece is the last node of
 # the log, so nothing written after it needs replaying.
 
+# a checkpoint piece at the end of the log: (addr, flags, blen, version,
+# txn id)
+_P_ADDR = const(0)
+_P_FLAGS = const(1)
+_P_BLEN = const(2)
+_P_VER = const(3)
+_P_TXN = const(4)
+
+
 POS_FREE, POS_UNKNOWN = 0, 1    # position "used end" of a block with no log
 CAUGHT = (CheckpointError, ValueError, KeyError, IndexError, TypeError,
           StopIteration)
@@ -428,7 +453,7 @@ def _headers_now(s, ec=None):
 
 
 def _load(s):
-    from ovl.store.format import SummaryBuilder
+    from ovl.store.format import SummaryBuilder, node_size
     n = s.nblocks
     # the probes first: a log that does not end with a checkpoint costs
     # them and the open block, not the headers too (the scan reads those)
@@ -451,6 +476,10 @@ def _load(s):
     e, end, run, txn, last, seq, w0, take, reader, pieces, minv = found
     found = probe = None
     hdrs.seq = None         # checked: only the erase counts are wanted now
+    # set now, not after the restore: the headers' flags are not held
+    # through it (restore leaves the column alone)
+    _erase_counts(s, hdrs)
+    hdrs = None
 
     def take_state():
         sec, payload = take()
@@ -468,8 +497,8 @@ def _load(s):
         raise CheckpointError("checkpoint longer than its end says")
     for _ in pieces:
         raise CheckpointError("checkpoint pieces after its end")
-    _settle(s, hdrs, seq, e, end, run, w0, txn, last, minv, SummaryBuilder)
-    s.ckpt_mark = (0, sum(nd.size() for nd in run))
+    _settle(s, seq, e, end, run, w0, txn, last, minv, SummaryBuilder)
+    s.ckpt_mark = (0, sum(node_size(p[_P_BLEN], p[_P_FLAGS]) for p in run))
 
 
 def _find(s, hdrs, probe, e):
@@ -479,21 +508,26 @@ def _find(s, hdrs, probe, e):
     from ovl.store.format import NODE_CHECKPOINT, F_COMMIT, read_summary
     es = s.es
     n = s.nblocks
-    run = []                # the pieces ending the open block's log
+    # the pieces ending the open block's log, as _P_ tuples (a Node each
+    # held 300 bytes or more through the restore on the 64-bit port; what
+    # its summary entry keeps is read again at the end)
+    run = []
 
     def tail_run(nd):
         if nd.type != NODE_CHECKPOINT or nd.damage is not None:
             del run[:]
-        elif run and run[-1].txn != nd.txn:
-            run[:] = [nd]
+            return
+        p = (nd.addr, nd.flags, nd.blen, nd.ver, nd.txn)
+        if run and run[-1][_P_TXN] != nd.txn:
+            run[:] = [p]
         else:
-            run.append(nd)
+            run.append(p)
     nodes, end, clean, junk = s._scan(e, tail_run)
-    if not clean or junk or not run or not run[-1].flags & F_COMMIT:
+    if not clean or junk or not run or not run[-1][_P_FLAGS] & F_COMMIT:
         raise CheckpointError("the log does not end with a checkpoint")
-    txn = run[0].txn
+    txn = run[0][_P_TXN]
     last = run[-1]
-    body = _body(s, (last.addr, last.flags, last.blen), txn)
+    body = _body(s, last, txn)
     if len(body) < PIECE_HDR_SIZE + END_BODY_SIZE:
         raise CheckpointError("checkpoint end piece malformed")
     listed = struct.unpack("<%dH" % ((len(body) - PIECE_HDR_SIZE -
@@ -565,10 +599,10 @@ def _stale(d, b, h, probe, in_seq, es):
 
 
 def _body(s, piece, txn):
-    """The checked body of piece (addr, flags, blen), header and body
-    read again."""
+    """The checked body of piece (addr, flags, blen, ...), header and
+    body read again."""
     from ovl.store.format import NODE_CHECKPOINT, hdr_size, node_from
-    addr, flags, blen = piece
+    addr, flags, blen = piece[_P_ADDR], piece[_P_FLAGS], piece[_P_BLEN]
     hl = hdr_size(flags)
     raw = s.blocks.read(addr, hl + blen)
     got = node_from(addr, raw[:hl], raw[hl:])
@@ -586,9 +620,9 @@ def _pieces(s, seq, e, run, txn, read_summary, minv):
     es = s.es
     for b in seq:
         if b == e:
-            for nd in run:
-                _low(minv, b, nd.ver)
-                yield nd.addr, nd.flags, nd.blen
+            for p in run:
+                _low(minv, b, p[_P_VER])
+                yield p
             return
         got = []
 
@@ -605,8 +639,9 @@ def _pieces(s, seq, e, run, txn, read_summary, minv):
         if not got:
             raise CheckpointError("checkpoint block %d holds none" % b)
         for p in got:
-            _low(minv, b, p[3])
+            _low(minv, b, p[_P_VER])
             yield p[:3]
+        got = note = None       # not held while the next block's are read
 
 
 def _low(minv, b, ver):
@@ -614,13 +649,9 @@ def _low(minv, b, ver):
         minv[b] = ver
 
 
-def _settle(s, hdrs, seq, e, end, run, w0, txn, last, minv,
-            SummaryBuilder):
-    """The restored state (the store before the checkpoint was written)
-    made what a scan finds after it: the checkpoint's blocks, its pieces
-    dead, the counters past it, erase counts from the headers."""
-    es = s.es
-    ds = s.data_start
+def _erase_counts(s, hdrs):
+    """The erase counts from the block headers (hdrs: _Headers), their
+    mean where a header did not read (as a scan does)."""
     total = known = 0
     for b in range(s.nblocks):
         if hdrs.ok[b]:
@@ -629,17 +660,27 @@ def _settle(s, hdrs, seq, e, end, run, w0, txn, last, minv,
     mean = total // known
     for b in range(s.nblocks):
         s.blocks.ec[b] = hdrs.ec[b] if hdrs.ok[b] else mean
+
+
+def _settle(s, seq, e, end, run, w0, txn, last, minv, SummaryBuilder):
+    """The restored state (the store before the checkpoint was written)
+    made what a scan finds after it: the checkpoint's blocks, its pieces
+    dead, the counters past it (the erase counts are set already)."""
+    from ovl.store.format import Node, NODE_CHECKPOINT, hdr_size, keep_len
+    es = s.es
+    ds = s.data_start
     live0 = 0
     ws = SummaryBuilder(ds)
     if w0 is not None:
         live0 = s.blocks.used[w0] - ds - s.blocks.dead[w0]
         if w0 == e:
-            if s.wsum is None or run[0].addr != e * es + s.blocks.used[w0]:
+            if s.wsum is None or \
+                    run[0][_P_ADDR] != e * es + s.blocks.used[w0]:
                 raise CheckpointError("checkpoint not where it began")
             ws = s.wsum
         if w0 not in seq:
             seq = [w0] + seq    # closed before the first piece went in
-    if e != w0 and run[0].addr != e * es + ds:
+    if e != w0 and run[0][_P_ADDR] != e * es + ds:
         raise CheckpointError("checkpoint not where it began")
     for b in seq:
         if b != w0:
@@ -651,8 +692,12 @@ def _settle(s, hdrs, seq, e, end, run, w0, txn, last, minv,
             s.blocks.used[b] = es
             s.blocks.dead[b] = es - ds - (live0 if b == w0 else 0)
     # the open block as a scan leaves it (see LogStore._mount)
-    for nd in run:
-        ws.add(nd.addr - e * es, nd)
+    for p in run:
+        addr, flags, blen = p[_P_ADDR], p[_P_FLAGS], p[_P_BLEN]
+        keep = s.blocks.read(addr + hdr_size(flags),
+                             keep_len(NODE_CHECKPOINT, blen))
+        ws.add(addr - e * es, Node(addr, NODE_CHECKPOINT, flags, blen,
+                                   p[_P_VER], p[_P_TXN], None, keep))
     s.blocks.used[e] = end
     s.blocks.dead[e] = end - ds - (live0 if e == w0 else 0)
     s.wblock = s.wsum = None
@@ -670,5 +715,5 @@ def _settle(s, hdrs, seq, e, end, run, w0, txn, last, minv,
         s.blocks.used[e] = es
     s.seen_max = txn
     s.next_txn = txn + 1
-    s.next_ver = max(s.next_ver, last.ver + 1)
+    s.next_ver = max(s.next_ver, last[_P_VER] + 1)
     s.pending = bytearray()

@@ -64,16 +64,15 @@ def pack_position(ver_max, seen_max, commit_max, blocks):
 
 def save_table(table, put):
     """Hand a Table (an EntryTable with its parent heads) to put(bytes),
-    piece by piece: its counts, each row chunk, each bucket chunk,
-    little-endian words; every piece is at most PIECE_MAX bytes."""
+    piece by piece: its counts, the row chunks, the bucket chunks (whole
+    chunks, as many a piece as fit), little-endian words; every piece is
+    at most PIECE_MAX bytes."""
     if not _LITTLE:
         raise ValueError("table checkpoints need a little-endian host")
     put(struct.pack(TABLE_HEAD, table.w, table.n, table.count, table.free,
                     len(table.buckets)))
-    for c in table.chunks:
-        put(bytes(c))
-    for bc in table.buckets:
-        put(bytes(bc))
+    _save_chunks(table.chunks, put)
+    _save_chunks(table.buckets, put)
     heads = getattr(table, "heads", None)
     if heads is None:
         return
@@ -86,6 +85,21 @@ def save_table(table, put):
             out = bytearray()
     if out:
         put(out)
+
+
+def _save_chunks(chunks, put):
+    """The chunks (arrays of one size) as pieces of as many whole chunks
+    as PIECE_MAX holds: a piece of one chunk (256 bytes of inode rows)
+    was small enough for its summary entry to carry it whole, read twice
+    at mount, and each piece costs a header and an entry."""
+    out = bytearray()
+    for c in chunks:
+        if out and len(out) + 4 * len(c) > PIECE_MAX:
+            put(bytes(out))
+            out = bytearray()
+        out += bytes(c)
+    if out:
+        put(bytes(out))
 
 
 def _words_only(v):

@@ -222,7 +222,7 @@ def collect(store, b, bounded=False):
         store.blocks.dead[b] = store.blocks.used[b] - store.data_start
         return True
     if store._erase(b):
-        forget_block(store, nodes, b)
+        forget_block(store, nodes, b, live)
     return True
 
 
@@ -458,9 +458,13 @@ def table_of(store, nd, live=False):
     return None, None
 
 
-def forget_block(store, nodes, b):
+def forget_block(store, nodes, b, live=()):
     """Block b was erased: older copies of keys it held are gone, so
-    tombstones that were waiting for them may go too."""
+    tombstones that were waiting for them may go too.  live: the nodes
+    copied before the erase (their keys' records point at the copies)."""
+    copied = {}
+    for nd in live:
+        copied[nd.addr] = True
     for nd in nodes:
         if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
             store.data_blocks.discard(nd.fields[0], b)
@@ -469,11 +473,16 @@ def forget_block(store, nodes, b):
             table, key = table_of(store, nd)
             if table is None:
                 continue
+            # the older nodes nolder counts are those that count (mount
+            # counts no others): not the node copied (the record's own,
+            # moved), nor one of a txn that never committed; the record
+            # is the newest that counts, so no version is compared (the
+            # index keeps none).  A saturated count stays
+            # (index.NOLDER_MAX).
+            if nd.addr in copied or not store._counts(nd):
+                continue
             rec = table.get(key)
-            # only strictly older nodes count (a GC copy keeps its
-            # version; equal-version duplicates are left counted); a
-            # saturated count stays (index.NOLDER_MAX)
-            if rec is None or rec[1] <= nd.ver or rec[4] >= NOLDER_MAX:
+            if rec is None or rec[4] >= NOLDER_MAX:
                 continue
             nolder = rec[4] - 1
             if nolder <= 0 and rec[0] is None:

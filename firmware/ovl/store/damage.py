@@ -115,10 +115,10 @@ def settle_damage(store):
         if target is None:
             continue
         kind, n = target
-        birth = store.inodes.birth(n)
+        birth = store._birth(n)
         if ntype == NODE_INODE or ntype == NODE_DELETE:
             rec = store.inodes.get(n)
-            hit = rec is None or rec[1] < ver
+            hit = rec is None or store._rec_ver(rec) < ver
         elif birth is None or ver < birth:
             hit = False
         elif ntype == NODE_SYMLINK:
@@ -128,7 +128,7 @@ def settle_damage(store):
                 len(keep) > KEY_PREFIX:
             # the summary kept the whole body: the name is known
             rec = store.entries.get((n, bytes(keep[8:])))
-            hit = rec is None or rec[1] < ver
+            hit = rec is None or store._rec_ver(rec) < ver
         elif ntype == NODE_META and len(keep) >= META_PREFIX:
             klen = struct.unpack("<H", keep[4:6])[0]
             key = bytes(keep[META_PREFIX:META_PREFIX + klen])

@@ -10,21 +10,27 @@ from array import array
 
 from ovl.compat import crc32, const
 from ovl.store.format import (Node, NODE_TRUNCATE, NODE_DATA, F_STAMP,
-                             F_ONETIME, F_PROV, data_prefix)
+                             F_ONETIME, F_PROV, data_prefix, CorruptError)
 
-# One data or truncate node awaiting its replay at mount: ino, the low 32
-# bits of its version and txn id, address, flags (with MOUNT_TRUNC for a
-# truncation; node flags use the low 6 bits), body length (16 bits),
-# offset (a truncation: the size; 32 bits), and the number + 1 of the
-# record of the same inode added before it (0: none; per_inode sets it).
-# A node whose counters, length or offset do not fit (rare: counters past
-# 2**32, a file past 4 GiB) has _MOUNT_WIDE set and (version, txn,
-# length, offset) in MountData.wide.  The rest is derived at replay:
+# One data or truncate node awaiting its replay at mount, 22 bytes: the
+# ino (24 bits) and flags (8: with MOUNT_TRUNC for a truncation; node
+# flags use the low 6 bits), the low 32 bits of its version and txn id,
+# its address in 4-byte units (nodes are aligned to 4; 24 bits) and the
+# top 8 bits of its offset (a truncation: the size), the offset's low 16
+# bits, the body length (16 bits), and the number + 1 of the record of
+# the same inode added before it (0: none; per_inode sets it; 16 bits: a
+# mount whose first pass counts _LINK16 data nodes or more takes
+# MOUNT_REC_LONG, a 32-bit link).  A node whose fields do not fit (rare:
+# counters past 2**32, a file past 16 MiB, an ino past 2**24, a chip
+# past 64 MiB) has _MOUNT_WIDE set and (ino, version, txn, length,
+# offset, address) in MountData.wide.  The rest is derived at replay:
 # the length from the body length, the effective version from the
 # version or the stream, the stamp read from flash by mount for the one
 # node per inode whose stamp wins (STAMP_LATER stands in until then).
-MOUNT_REC = ">IIIIBHII"
-MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 27
+MOUNT_REC = ">IIIIHHH"
+MOUNT_REC_LONG = ">IIIIHHI"
+MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 22
+_LINK16 = const(0x7FFF)     # records a mount takes with 16-bit links
 MOUNT_TRUNC = 0x80
 _MOUNT_WIDE = const(0x40)
 # Records per buffer: mount keeps them in 2 KiB pieces, never one buffer of
@@ -35,41 +41,57 @@ STAMP_LATER = (0, 0)
 
 
 class MountData:
-    """The data and truncate nodes mount found, packed (27 bytes a node
+    """The data and truncate nodes mount found, packed (22 bytes a node
     instead of a Node object) in a list of fixed-size buffers: mount
     replays them inode by inode once it knows which inodes live, building
     Node records for one inode at a time."""
 
     def __init__(self, count):
+        # 16-bit links while pass 1's count is well below their end (pass
+        # 2 reads the same nodes)
+        self.long = count >= _LINK16
+        self.fmt = MOUNT_REC_LONG if self.long else MOUNT_REC
+        self.size = size = struct.calcsize(self.fmt)
         # all at once, from the count pass 1 took: allocated together, the
         # pieces lie together, and leave one free stretch when dropped; the
         # last one only as long as needed
-        self.chunks = [bytearray(min(MOUNT_CHUNK, count - i) * MOUNT_REC_SIZE)
+        self.chunks = [bytearray(min(MOUNT_CHUNK, count - i) * size)
                        for i in range(0, count, MOUNT_CHUNK)]
         self.n = 0
         self.wide = {}
 
     def _at(self, i):
-        return self.chunks[i // MOUNT_CHUNK], i % MOUNT_CHUNK * MOUNT_REC_SIZE
+        return self.chunks[i // MOUNT_CHUNK], i % MOUNT_CHUNK * self.size
 
     def add(self, nd):
+        if not self.long and self.n >= 0xFFFF:
+            raise CorruptError("mount found twice the data nodes its first "
+                               "pass counted")
         if self.n % MOUNT_CHUNK == 0 and self.n // MOUNT_CHUNK == \
                 len(self.chunks):
             self.chunks.append(bytearray())
         buf, off = self._at(self.n)
         if off == len(buf):                     # past pass 1's count
-            buf.extend(bytearray(MOUNT_REC_SIZE))
+            buf.extend(bytearray(self.size))
         flags = nd.flags | (MOUNT_TRUNC if nd.type == NODE_TRUNCATE else 0)
         blen = nd.blen
-        at = nd.fields[1]
-        if (nd.ver | nd.txn | at) >> 32 or blen >> 16:
-            self.wide[self.n] = (nd.ver, nd.txn, blen, at)
+        ino, at = nd.fields[0], nd.fields[1]
+        addr = nd.addr
+        if (nd.ver | nd.txn) >> 32 or blen >> 16 or (ino | at) >> 24 or \
+                addr & 3 or addr >> 26:
+            self.wide[self.n] = (ino, nd.ver, nd.txn, blen, at, addr)
             flags |= _MOUNT_WIDE
-            blen = at = 0
-        struct.pack_into(MOUNT_REC, buf, off, nd.fields[0],
-                         nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF, nd.addr,
-                         flags, blen, at, 0)
+            ino &= 0xFFFFFF
+            blen = at = addr = 0
+        struct.pack_into(self.fmt, buf, off, ino << 8 | flags,
+                         nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF,
+                         addr >> 2 << 8 | at >> 16, at & 0xFFFF, blen,
+                         0)
         self.n += 1
+
+    def _ino(self, buf, off, i):
+        a = struct.unpack_from(">I", buf, off)[0]
+        return self.wide[i][0] if a & _MOUNT_WIDE else a >> 8
 
     def per_inode(self, table, streams):
         """(ino, its nodes in replay order) for each inode; the nodes are
@@ -79,40 +101,43 @@ class MountData:
         array of heads by row: no dict, no sort of all records); a node of
         an inode the table does not know comes alone.  streams: the
         committed streams (sid -> [version, ...]) of provisional nodes."""
-        # (16-bit heads while the record numbers fit: half the bytes);
-        # heads and links hold a record's number + 1 (0: none), so the
-        # heads are a zeroed bytearray: no temporary of their size at the
-        # mount's peak (docs/FIT.md, "Heap slack")
-        w, hf = (2, "<H") if self.n < 0xFFFF else (4, "<I")
+        # (16-bit heads and links while the record numbers fit: half the
+        # bytes); heads and links hold a record's number + 1 (0: none), so
+        # the heads are a zeroed bytearray: no temporary of their size at
+        # the mount's peak (docs/FIT.md, "Heap slack")
+        w, lf = (4, ">I") if self.long else (2, ">H")
         head = bytearray(w * table.n)
-        link = MOUNT_REC_SIZE - 4
+        link = self.size - w
         for i in range(self.n):
             buf, off = self._at(i)
-            ino = struct.unpack_from(">I", buf, off)[0]
+            ino = self._ino(buf, off, i)
             r = table._find(ino)
             if r < 0:
                 yield ino, [self._node(i, streams)]
                 continue
-            struct.pack_into(">I", buf, off + link,
-                             struct.unpack_from(hf, head, w * r)[0])
-            struct.pack_into(hf, head, w * r, i + 1)
+            struct.pack_into(lf, buf, off + link,
+                             struct.unpack_from(lf, head, w * r)[0])
+            struct.pack_into(lf, head, w * r, i + 1)
         for ino in table:
-            i = struct.unpack_from(hf, head, w * table._find(ino))[0]
+            i = struct.unpack_from(lf, head, w * table._find(ino))[0]
             nodes = []
             while i:
                 nodes.append(self._node(i - 1, streams))
                 buf, off = self._at(i - 1)
-                i = struct.unpack_from(">I", buf, off + link)[0]
+                i = struct.unpack_from(lf, buf, off + link)[0]
             if nodes:
                 nodes.sort(key=replay_key)
                 yield ino, nodes
 
     def _node(self, i, streams):
         buf, off = self._at(i)
-        (n, ver, txn, addr, flags, blen, off,
-         _) = struct.unpack_from(MOUNT_REC, buf, off)
+        (a, ver, txn, b, lo, blen, _) = struct.unpack_from(self.fmt, buf, off)
+        flags = a & 0xFF
+        n = a >> 8
+        addr = b >> 8 << 2
+        off = (b & 0xFF) << 16 | lo
         if flags & _MOUNT_WIDE:
-            ver, txn, blen, off = self.wide[i]
+            n, ver, txn, blen, off, addr = self.wide[i]
             flags ^= _MOUNT_WIDE
         if flags & MOUNT_TRUNC:
             t, flags, fields = NODE_TRUNCATE, flags ^ MOUNT_TRUNC, (n, off)
@@ -124,6 +149,7 @@ class MountData:
         if flags & F_PROV:
             nd.eff = streams[txn][0]
         return nd
+
 
 
 def replay_key(nd):
@@ -139,21 +165,24 @@ def replay_key(nd):
 
 # A table row is 32-bit words in an array('I') chunk of ROWS rows: the key
 # (an inode number, or a 30-bit hash of an entry's parent and name), the
-# link to the next row of its hash bucket, the version's low 32 bits, the
-# address, a word packing nolder (4 bits, saturating: see NOLDER_MAX), the
-# entry's kind (2 bits, _KIND), the node size (10 bits: inode and dirent
-# nodes are at most 292 bytes) and the version's high 16 bits (small
-# parts low: the word stays a small int on a 32-bit port), then the
-# table's own words.  Links and heads hold row + 1 (0: none).
+# link to the next row of its hash bucket, the address, a word packing
+# nolder (4 bits, saturating: see NOLDER_MAX), the value's kind (2 bits,
+# _KIND), the node size (10 bits: inode and dirent nodes are at most 292
+# bytes) and, in an inode's row, the block of its data (14 bits, _BLOCK;
+# under 2**30 all told: the word stays a small int on a 32-bit port),
+# then the table's own words.  No version: the node at the address has
+# it, and its birth, in its header and body (the store reads them where
+# it compares them, docs/STORE.md "RAM").  Links and heads hold row + 1
+# (0: none).
 ROWS = 16              # rows per chunk (tables grow one chunk at a time)
 BUCKETS = 32           # hash buckets per chunk; doubled (in chunks) when
                        # the rows reach 2 per bucket
 _NEXT = const(1)
-_VER_LO = const(2)
-_ADDR = const(3)
-_HI = const(4)
-_KIND = const(4)       # bit of _HI where an entry's kind starts
+_ADDR = const(2)
+_HI = const(3)
+_KIND = const(4)       # bit of _HI where the value's kind starts
 _SIZE = const(6)       # bit of _HI where the node size starts
+_BLOCK = const(16)     # bit of _HI where an inode's data block starts
 # nolder counts up to NOLDER_MAX and then stays: a saturated count is
 # never decremented (the store checks), so its tombstone is kept until a
 # mount counts the older nodes afresh -- a few bytes kept, never a key
@@ -161,12 +190,24 @@ _SIZE = const(6)       # bit of _HI where the node size starts
 NOLDER_MAX = 15
 
 
+def _decode(kind):
+    # a value's 2 bits: 0 None (a tombstone), 1 WHITEOUT (-1), 2 True (a
+    # name of an inode; a live inode)
+    return True if kind == 2 else -1 if kind else None
+
+
+def _encode(value):
+    return 0 if value is None else 1 if value == -1 else 2
+
+
 class Table:
-    """key -> (value, version, address, node size, nolder), the record the
+    """key -> (value, None, address, node size, nolder), the record the
     store keeps per key, as packed rows found through a chained hash: no
-    tuple, no dict and no big int per row (on a 32-bit MicroPython port an
-    int above 2**30 allocates), and every allocation a fixed-size chunk.
-    It answers like the dict of 5-tuples it replaces: get, [] =, del."""
+    tuple, no dict and no big int per row (on a 32-bit MicroPython port
+    an int above 2**30 allocates), and every allocation a fixed-size
+    chunk.  It answers like the dict of 5-tuples it replaces (get, [] =,
+    del), but for the version: None, it stays on flash in the node at
+    the address (setting a record ignores it)."""
 
     def __init__(self, width):
         self.w = width
@@ -201,8 +242,8 @@ class Table:
         c = self.chunks[r // ROWS]
         i = r % ROWS * self.w
         hi = c[i + _HI]
-        return (self.decode(c, i), c[i + _VER_LO] | hi >> 16 << 32,
-                c[i + _ADDR], hi >> _SIZE & 0x3FF, hi & NOLDER_MAX)
+        return (_decode(hi >> _KIND & 3), None, c[i + _ADDR],
+                hi >> _SIZE & 0x3FF, hi & NOLDER_MAX)
 
     def get(self, key, default=None):
         r = self._find(key)
@@ -216,11 +257,9 @@ class Table:
         i = r % ROWS * self.w
         if rec[3] >> 10:
             raise ValueError("node size")
-        c[i + _VER_LO] = rec[1] & 0xFFFFFFFF
-        c[i + _HI] = min(rec[4], NOLDER_MAX) | rec[3] << _SIZE | \
-            rec[1] >> 32 << 16
+        c[i + _HI] = min(rec[4], NOLDER_MAX) | _encode(rec[0]) << _KIND \
+            | rec[3] << _SIZE | c[i + _HI] >> _BLOCK << _BLOCK
         c[i + _ADDR] = rec[2]
-        self.encode(rec[0], c, i)
 
     def _new(self, key):
         """A row for key (whose hash _find left in self.k), in its bucket."""
@@ -235,7 +274,7 @@ class Table:
                 self.chunks.append(array("I", bytes(4 * ROWS * w)))
         c = self.chunks[r // ROWS]
         i = r % ROWS * w
-        for j in range(_VER_LO, w):
+        for j in range(_ADDR, w):
             c[i + j] = 0
         c[i] = self.k
         self._link(r)
@@ -293,12 +332,12 @@ class Table:
         self.drop(r)
 
 
-_SIB = const(5)                 # an entry's next entry of the same parent
+_SIB = const(4)                 # an entry's next entry of the same parent
 
 
 class EntryTable(Table):
     """(parent, name bytes) -> (True for a name of an inode, WHITEOUT (-1)
-    or None for a removed name, version, address, node size, nolder); set
+    or None for a removed name, None, address, node size, nolder); set
     with an ino, True or WHITEOUT or None.  The names and inode numbers
     stay on flash: a row keeps a 30-bit hash of parent and name and the
     entry's kind, and a row whose hash matches is compared by reading its
@@ -325,14 +364,6 @@ class EntryTable(Table):
         f = self.f = self.read(c[i + _ADDR], c[i + _HI] >> _SIZE & 0x3FF,
                                key[0])
         return f is not None and f[0] == key[0] and f[2] == key[1]
-
-    def decode(self, c, i):
-        k = c[i + _HI] >> _KIND & 3
-        return True if k == 2 else -1 if k else None
-
-    def encode(self, value, c, i):
-        c[i + _HI] |= (0 if value is None else 1 if value == -1
-                       else 2) << _KIND
 
     def _new(self, key):
         r = Table._new(self, key)
@@ -382,23 +413,19 @@ class EntryTable(Table):
         Table.drop(self, r)
 
 
-# An inode's value word: bit 0 live, bits 1-15 the blocks of its data (0:
-# none, b + 1: block b alone, MANY: BlockSets.sets), bits 16-31 the
-# birth's high 16 bits; _BIRTH holds the birth's low 32 bits.
-_VALUE = const(5)
-_BIRTH = const(6)
-MANY = 0x7FFF
+# An inode's block field (_BLOCK): 0 none, b + 1 block b alone, MANY
+# BlockSets.sets.
+MANY = 0x3FFF
 
 
 class InodeTable(Table):
     """ino -> (True for a live inode, None for a deletion (a tombstone),
-    version, address, node size, nolder).  The attributes are not kept:
-    the store reads them from flash at the address.  Setting a record
-    whose first field is the inode node's field tuple (ino, birth, ...)
-    also sets the birth (the version that created the inode)."""
+    None, address, node size, nolder).  The attributes, the version and
+    the birth are not kept: the store reads them from flash at the
+    address.  Set with the inode node's field tuple, True or None."""
 
     def __init__(self):
-        Table.__init__(self, _BIRTH + 1)
+        Table.__init__(self, _HI + 1)
 
     def hash(self, key):
         return key
@@ -406,27 +433,18 @@ class InodeTable(Table):
     def same(self, c, i, key):
         return True
 
-    def decode(self, c, i):
-        return True if c[i + _VALUE] & 1 else None
+    def live(self, ino):
+        """Is ino a live inode (not unknown, not a tombstone)?"""
+        return self.addr(ino) >= 0
 
-    def encode(self, value, c, i):
-        v = c[i + _VALUE]
-        if isinstance(value, tuple):
-            c[i + _BIRTH] = value[1] & 0xFFFFFFFF
-            v = 1 | v & 0xFFFE | value[1] >> 32 << 16
-        c[i + _VALUE] = v & ~1 if value is None else v | 1
-
-    def birth(self, ino):
-        """The birth version of a live inode, or None."""
+    def addr(self, ino):
+        """The address of a live inode's node, or -1 (no tuple made)."""
         r = self._find(ino)
         if r < 0:
-            return None
+            return -1
         c = self.chunks[r // ROWS]
         i = r % ROWS * self.w
-        v = c[i + _VALUE]
-        if not v & 1:
-            return None
-        return c[i + _BIRTH] | v >> 16 << 32
+        return c[i + _ADDR] if c[i + _HI] >> _KIND & 3 == 2 else -1
 
     def __len__(self):
         return self.count
@@ -452,9 +470,9 @@ class InodeTable(Table):
 
 class BlockSets:
     """ino -> the blocks holding its data nodes.  Most files sit in one
-    block: its number is then 15 bits of the inode's row (no
+    block: its number is then 14 bits of the inode's row (no
     allocation); the others (and an inode without a row, or a block past
-    the 15 bits) have an array of them in a dict."""
+    the 14 bits) have an array of them in a dict."""
 
     def __init__(self, inodes):
         self.t = inodes
@@ -468,10 +486,10 @@ class BlockSets:
         if r < 0:
             return MANY
         c = t.chunks[r // ROWS]
-        i = r % ROWS * t.w + _VALUE
+        i = r % ROWS * t.w + _HI
         if new is not None:
-            c[i] = c[i] & ~0xFFFE | new << 1
-        return c[i] >> 1 & MANY
+            c[i] = c[i] & (1 << _BLOCK) - 1 | new << _BLOCK
+        return c[i] >> _BLOCK
 
     def add(self, ino, b):
         w = self._word(ino)

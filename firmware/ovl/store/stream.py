@@ -77,7 +77,7 @@ def index_stream(store, txn_obj, cnode):
         b = nd.addr // store.es
         if b not in blocks:
             blocks.append(b)
-        if store.inodes.birth(nd.fields[0]) is None:
+        if not store.inodes.live(nd.fields[0]):
             store._kill(nd.addr, nd.size())  # deleted in this txn
             continue
         store._index(nd)
