@@ -649,7 +649,8 @@ class LogStore:
             raw += self.blocks.read(base + pos + 4, fmt.NODE_HDR_SIZE - 4)
             if raw[3] & fmt.F_WIDE:
                 raw += self.blocks.read(base + pos + fmt.NODE_HDR_SIZE,
-                                  fmt.NODE_HDR_WIDE - fmt.NODE_HDR_SIZE)
+                                        fmt.hdr_size(fmt.F_WIDE) -
+                                        fmt.NODE_HDR_SIZE)
             nd = None
             hf = fmt.header_fields(raw)
             if only is not None and hf is not None and \
@@ -1019,7 +1020,7 @@ class LogStore:
         raw = self.blocks.read_kept(addr, n)
         if raw[3] & fmt.F_WIDE:
             raw = self.blocks.read_kept(addr, n - fmt.NODE_HDR_SIZE +
-                                        fmt.NODE_HDR_WIDE)
+                                        fmt.hdr_size(fmt.F_WIDE))
         return fmt.checked_header(raw), raw
 
     def _birth(self, ino):

@@ -42,9 +42,9 @@ _NODE_HDR_WIDE = const(28)
 # most one node per 24 bytes programmed, so 2**48 of them is more than any
 # chip programs before it wears out (see docs/FORMAT.md).  Below 2**32 a
 # header takes 24 bytes, as in format 3.
-_KEY_PREFIX = const(12)
+KEY_PREFIX = const(12)    # a global too: the store reads it per node
 # hdr_crc covers the header's first 24 bytes and the body's first
-# _KEY_PREFIX bytes (its key: ino, parent, offset), so a node whose body is
+# KEY_PREFIX bytes (its key: ino, parent, offset), so a node whose body is
 # damaged still names what it damaged.
 # COUNTER_MAX (the largest version or txn id, 2**48 - 1) is answered by
 # __getattr__ below: the mount path never names it.
@@ -204,7 +204,7 @@ def protected_len(ntype, flags, blen):
     which sets the inode's size and times)."""
     if ntype == NODE_DATA:
         return min(blen, data_prefix(flags))
-    return min(blen, _KEY_PREFIX)
+    return min(blen, KEY_PREFIX)
 
 
 def header_fields(raw):
@@ -305,7 +305,7 @@ def keep_len(ntype, blen):
         return DATA_PREFIX
     if ntype == NODE_INODE:
         return 4
-    return blen if blen <= _SUMMARY_KEEP_MAX else min(blen, _KEY_PREFIX)
+    return blen if blen <= _SUMMARY_KEEP_MAX else min(blen, KEY_PREFIX)
 
 
 class Node:
@@ -544,10 +544,10 @@ def __getattr__(name):
     the rest (NODE_NAMES, restamp, F_KEPT, NotFormattedError ...) from
     ovl.store.format_rare, imported at the first such name.  Each global
     fewer keeps this module's dict of names in a smaller allocation."""
-    names = ("NODE_MAGIC KEY_PREFIX DIRENT_PREFIX META_PREFIX NODE_HDR_WIDE"
+    names = ("NODE_MAGIC DIRENT_PREFIX META_PREFIX NODE_HDR_WIDE"
              " COUNTER_MAX").split()
     if name in names:
-        return (_NODE_MAGIC, _KEY_PREFIX, _DIRENT_PREFIX, _META_PREFIX,
+        return (_NODE_MAGIC, _DIRENT_PREFIX, _META_PREFIX,
                 _NODE_HDR_WIDE, (1 << 48) - 1)[names.index(name)]
     if name[:1] == "_" or name not in _RARE_NAMES:
         # CPython's import asks for __path__; a misspelt name is not
