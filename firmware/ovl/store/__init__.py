@@ -18,7 +18,7 @@ from ovl.store import format as fmt
 from ovl.store.format import (
     NODE_INODE, NODE_DIRENT, NODE_DATA, NODE_TRUNCATE, NODE_VOID, NODE_RESET,
     NODE_COMMIT, F_COMMIT, F_TRUNC, F_STAMP, F_PROV, CorruptError)
-from ovl.store.blocks import Blocks, FREE, OPEN, FULL, UNKNOWN
+from ovl.store.blocks import Blocks, FREE, OPEN, FULL, UNKNOWN, NO_VER
 from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
                              replay_key)
 
@@ -726,7 +726,9 @@ class LogStore:
 
     def _put_keyed(self, table, key, value, ver, addr, nsize):
         """Newest version wins; nolder counts the older nodes of the key
-        still on flash (a tombstone must live while any does).  After
+        still on flash that give it a value (a tombstone must live while
+        any does; an older tombstone brings nothing back, and GC counts
+        none down: collect.forget_block).  After
         mount a node indexed is the newest of its key (a commit's); at
         mount the nodes come in any order, and a row's version is read
         from its node when the block's lowest version does not decide."""
@@ -741,10 +743,12 @@ class LogStore:
                 ver >= self._rec_ver(old) or \
                 old[1] is not None and ver >= old[1]:
             self._kill(old[2], old[3])
-            table[key] = (value, ver, addr, nsize, old[4] + 1)
+            table[key] = (value, ver, addr, nsize,
+                          old[4] + (old[0] is not None))
         else:
             self._kill(addr, nsize)
-            table[key] = (old[0], old[1], old[2], old[3], old[4] + 1)
+            table[key] = (old[0], old[1], old[2], old[3],
+                          old[4] + (value is not None))
 
     def _index(self, nd):
         t = nd.type
@@ -1002,14 +1006,30 @@ class LogStore:
 
     def _rec_ver(self, rec):
         """The version of an index record: a dict's keeps it; a table
-        row's is in the header of its node, read from flash here (-1
-        when the header fails its CRC: anything is newer)."""
+        row's is in the header of its node, read from flash here.  When
+        that header fails its CRC the node came from its block's summary
+        (a scan indexes no such node), which gives the version under its
+        own CRC; failing that too, NO_VER: the record counts as newest,
+        so a damaged node is never outvoted by an older one (a deleted
+        file or a removed name coming back) and its damage shows when it
+        is read."""
         if rec[1] is not None:
             return rec[1]
-        if self.hdr_addr == rec[2]:
+        addr = rec[2]
+        if self.hdr_addr == addr:
             return self.hdr_ver     # the node a name compare just read
-        hf = self._node_key(rec[2])[0]
-        return -1 if hf is None else hf[3]
+        hf = self._node_key(addr)[0]
+        if hf is not None:
+            return hf[3]
+        found = [NO_VER]
+
+        def visit(nd):
+            if nd.addr == addr:
+                found[0] = nd.ver
+        b = addr // self.es
+        fmt.read_summary(self.blocks.read, b * self.es, self.es,
+                         self.data_start, True, visit)
+        return found[0]
 
     def _node_key(self, addr):
         """(header fields, raw bytes) of the node at addr, reading only

@@ -17,7 +17,7 @@ from ovl.store.format import (
     NODE_HDR_SIZE, NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_DATA,
     NODE_TRUNCATE, NODE_SYMLINK, NODE_META, NODE_VOID, NODE_RESET,
     NODE_COMMIT, F_PROV, F_TRUNC, F_WIDE, F_KEPT, NAME_MAX,
-    SUMMARY_TAIL_SIZE, hdr_size, header_fields, data_at)
+    SUMMARY_TAIL_SIZE, DIRENT_REMOVED, hdr_size, header_fields, data_at)
 from ovl.store.index import NOLDER_MAX
 
 _GC_COPY_PER_BYTE = const(3)  # GC copies at most 3 bytes per byte it frees
@@ -473,13 +473,18 @@ def forget_block(store, nodes, b, live=()):
             table, key = table_of(store, nd)
             if table is None:
                 continue
-            # the older nodes nolder counts are those that count (mount
-            # counts no others): not the node copied (the record's own,
-            # moved), nor one of a txn that never committed; the record
-            # is the newest that counts, so no version is compared (the
-            # index keeps none).  A saturated count stays
-            # (index.NOLDER_MAX).
-            if nd.addr in copied or not store._counts(nd):
+            # the older nodes nolder counts are those that count and give
+            # their key a value (mount counts no others): not the node
+            # copied (the record's own, moved), nor one of a txn that
+            # never committed, nor a tombstone (a removed name's count
+            # went down to 0 while an older tombstone stayed on flash, and
+            # the name came back); the record is the newest that counts,
+            # so no version is compared (the index keeps none).  A
+            # saturated count stays (index.NOLDER_MAX).
+            if nd.addr in copied or not store._counts(nd) or \
+                    nd.type == NODE_DELETE or nd.type == NODE_DIRENT and \
+                    nd.fields[1] == DIRENT_REMOVED or \
+                    nd.type == NODE_META and nd.fields[2] is None:
                 continue
             rec = table.get(key)
             if rec is None or rec[4] >= NOLDER_MAX:
