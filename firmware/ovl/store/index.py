@@ -33,8 +33,8 @@ MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 22
 _LINK16 = const(0x7FFF)     # records a mount takes with 16-bit links
 MOUNT_TRUNC = 0x80
 _MOUNT_WIDE = const(0x40)
-# Records per buffer: mount keeps them in 2 KiB pieces, never one buffer of
-# them all (at 500 files that was a 60 KB block, which a heap fragmented by
+# Records per buffer: mount keeps them in pieces of under 2 KiB, never one
+# buffer of them all (at 500 files that was a 60 KB block, which a heap fragmented by
 # small live objects often no longer has in one piece).
 MOUNT_CHUNK = 75
 STAMP_LATER = (0, 0)
@@ -65,8 +65,8 @@ class MountData:
 
     def add(self, nd):
         if not self.long and self.n >= 0xFFFF:
-            raise CorruptError("mount found twice the data nodes its first "
-                               "pass counted")
+            raise CorruptError("mount found 65,535 data nodes where its "
+                               "first pass counted under 32,767")
         if self.n % MOUNT_CHUNK == 0 and self.n // MOUNT_CHUNK == \
                 len(self.chunks):
             self.chunks.append(bytearray())
