@@ -144,17 +144,25 @@ def check_readable(ovl, uino, path):
                       % path)
 
 
-def base_still_below(ovl, uino, entry):
-    """Do the lower bytes a partly changed file still reads hash as they
-    did when it was first changed?  Checked once a mount per file, so a
-    firmware replaced behind ovl's back (dd, esptool) whose identity reads
+def check_base(ovl, uino, entry, path):
+    """EIO unless the lower bytes a partly changed file still reads hash as
+    they did when it was first changed.  Checked once a mount per file, so
+    a firmware replaced behind ovl's back (dd, esptool) whose identity reads
     the same (two reproducible builds differing inside a fragment) still
     gives EIO, never the user's bytes over the new firmware's."""
     base = get_base(ovl.store, uino)
-    if base is None:
-        return True
-    n, digest = base
-    return lower_digest(ovl.lower, entry, n) == digest
+    if base is not None and lower_digest(ovl.lower, entry, base[0]) != \
+            base[1]:
+        raise oserror(compat.EIO, "%s: the firmware's bytes under this"
+                      " changed file changed; revert it or rewrite it" % path)
+    ovl._bases_checked[uino] = True
+
+
+def _origin_matches(origin, entry):
+    """Does the lower entry still hold the object origin was copied from
+    (its fingerprint: ino, size, mtime)?"""
+    return (entry is not None and entry.ino == origin.ino
+            and entry.size == origin.size and entry.mtime == origin.mtime)
 
 
 def read_lower(lower, path, offset, n):
@@ -483,7 +491,7 @@ def _classify(ovl, path, node):
         # attributes (the mtime too, if the user set one)
         if entry is None:
             return STALE, None
-        if origin.matches(entry) and origin.lowlim == entry.size:
+        if _origin_matches(origin, entry) and origin.lowlim == entry.size:
             return None, None
         i = node.inode
         attrs = i.attrs()
@@ -495,7 +503,7 @@ def _classify(ovl, path, node):
         return None, (node.uino, fresh, attrs)
     base = get_base(ovl.store, node.uino)
     if base is None:        # changed before bases were recorded
-        read_same = same = origin.matches(entry)
+        read_same = same = _origin_matches(origin, entry)
     else:
         # the bytes the file reads from the lower, and the rest of it
         read_same = lower_digest(ovl.lower, entry, base[0]) == base[1]

@@ -176,11 +176,7 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         if lowlim and uino not in self._bases_checked and \
                 self.store.get_meta(uino, meta.META_BASE) is not None:
             from ovl import upgrade
-            if not upgrade.base_still_below(self, uino, entry):
-                raise compat.oserror(
-                    compat.EIO, "%s: the firmware's bytes under this changed"
-                    " file changed; revert it or rewrite it" % origin.path)
-            self._bases_checked[uino] = True
+            upgrade.check_base(self, uino, entry, origin.path)
         out = bytearray()
         for poff, plen, data in view.read(uino, offset, n):
             if data is not None:

@@ -70,10 +70,6 @@ class Origin:
         except (ValueError, IndexError, UnicodeError):
             raise ValueError("bad origin meta %r" % (raw,))
 
-    def matches(self, entry):
-        return (entry is not None and entry.ino == self.ino
-                and entry.size == self.size and entry.mtime == self.mtime)
-
 
 def identity_bytes(lower):
     """lower.identity() as the bytes the upper records."""
