@@ -89,6 +89,12 @@ ovl.truncate("/etc/config", 3)
 out["truncated by path"] = [read(fs, "/etc/config"),
                             errno_outcome(ovl.truncate, "/etc", 0)]
 
+# O_EXCL: a new name made, an existing one refused
+write(fs, "/new/x", b"made", "xb")
+out["O_EXCL"] = [read(fs, "/new/x"),
+                 errno_outcome(write, fs, "/new/x", b"", "xb")]
+out["lazy after O_EXCL"] = loaded()
+
 # a symlink followed in a walk and at open()
 out["through a symlink"] = read(fs, "/etc/cfg")
 out["lazy after a symlink"] = loaded()

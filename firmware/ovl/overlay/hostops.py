@@ -14,7 +14,7 @@ argument and is reached as the Overlay's method of the same name.
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_lnk
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_lnk, join
 from ovl.overlay.meta import NAME_MAX, INDEX_PREFIX
 
 # Limits of the on-flash fields (docs/FORMAT.md) besides the size
@@ -86,6 +86,19 @@ def _linked_inode(ovl, entry):
     the listing ask it for such files only)."""
     mapped = ovl.store.get_meta(ovl._root_ino, INDEX_PREFIX + str(entry.ino))
     return None if mapped is None else ovl.store.get(int(mapped))
+
+
+def _excl_target(ovl, path):
+    """(None, path to create) for open() with O_EXCL: the final name is
+    never followed, and any existing name is EEXIST (POSIX; what makes
+    O_EXCL safe for temporary files)."""
+    # Linux's order: the root, then a trailing slash, then the name
+    parent, name = ovl._walk_parent(path, compat.EEXIST)
+    if path.endswith("/"):
+        raise oserror(compat.EISDIR, path)
+    if ovl._child(parent, name) is not None:
+        raise oserror(compat.EEXIST, path)
+    return None, join(parent.path, name)
 
 
 def statvfs(ovl, path="/"):

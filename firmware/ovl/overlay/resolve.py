@@ -180,19 +180,10 @@ class Resolve:
             raise compat.oserror(errno, path)
         return self._walk(path, parent_only=True)
 
-    def _find_target(self, path, excl=False):
+    def _find_target(self, path):
         """(node or None, path to create) for open(): a final symlink is
-        followed, and a dangling one names the file O_CREAT makes.  With
-        O_EXCL the final name is never followed: any existing name is EEXIST
-        (POSIX; what makes O_EXCL safe for temporary files)."""
-        if excl:
-            # Linux's order: the root, then a trailing slash, then the name
-            parent, name = self._walk_parent(path, compat.EEXIST)
-            if path.endswith("/"):
-                raise compat.oserror(compat.EISDIR, path)
-            if self._child(parent, name) is not None:
-                raise compat.oserror(compat.EEXIST, path)
-            return None, paths.join(parent.path, name)
+        followed, and a dangling one names the file O_CREAT makes (O_EXCL's
+        is ovl.overlay.hostops' _excl_target)."""
         for _ in range(_MAX_SYMLINKS + 1):
             parent, name = self._walk_parent(path, compat.EISDIR)
             node = self._child(parent, name)
