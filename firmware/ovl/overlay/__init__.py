@@ -106,7 +106,8 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         # documents the operation.
         if name in "stat lstat listdir exists rdev readlink symlink mknod " \
                 "link chmod chown lchown utime read_bytes write_bytes " \
-                "statvfs _readlink_node _linked_inode _excl_target".split():
+                "statvfs _follow_link _link_target _linked_inode " \
+                "_excl_target".split():
             from ovl.overlay import hostops as where
         elif name in "truncate truncate_open".split():
             from ovl.overlay import truncate as where

@@ -14,11 +14,14 @@ argument and is reached as the Overlay's method of the same name.
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_lnk, join
+from ovl.compat import const
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_lnk, join, \
+    split_path
 from ovl.overlay.meta import NAME_MAX, INDEX_PREFIX
 
 # Limits of the on-flash fields (docs/FORMAT.md) besides the size
 # (ovl.overlay.meta's): ids are u32, times s64.
+_MAX_SYMLINKS = const(40)   # Linux's limit before ELOOP
 MAX_ID = 0xFFFFFFFF
 TIME_MIN = -(1 << 63)
 TIME_MAX = (1 << 63) - 1
@@ -78,6 +81,39 @@ def _readlink_node(ovl, node):
     if node.uino is not None:
         return ovl.store.readlink(node.uino)
     return ovl.lower.readlink(node.lentry)
+
+
+def _follow_link(ovl, node, stack, todo, links, path):
+    """A walk meets symlink node (Overlay._walk): its target's names go
+    next in todo, the names still to walk (last first), from the root
+    (stack's first node) for an absolute target.  links: how many the walk
+    followed; returns it counted, or ELOOP past Linux's limit."""
+    if links >= _MAX_SYMLINKS:
+        raise oserror(compat.ELOOP, path)
+    target = _readlink_node(ovl, node)
+    if target.startswith("/"):
+        del stack[1:]
+    todo += reversed(split_path(target))
+    return links + 1
+
+
+def _link_target(ovl, parent, node):
+    """open()'s target (Overlay._find_target) past symlink node found in
+    directory node parent: symlinks are followed up to Linux's limit
+    (ELOOP past it), and the first name that is none is resolved as
+    _find_target resolves a path (a loop: no recursion on a small stack)."""
+    links = 1
+    while True:
+        target = _readlink_node(ovl, node)
+        if not target.startswith("/"):
+            target = join(parent.path, target)
+        if links > _MAX_SYMLINKS:
+            raise oserror(compat.ELOOP, target)
+        parent, name = ovl._walk_parent(target, compat.EISDIR)
+        node = ovl._child(parent, name)
+        if node is None or not is_lnk(node.mode):
+            return ovl._find_target(target)
+        links += 1
 
 
 def _linked_inode(ovl, entry):
