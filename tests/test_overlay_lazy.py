@@ -38,6 +38,7 @@ def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
                                  "w\u00f6rld\n",
                                  ["h\u00e9llo\n", "w\u00f6rld\n"],
                                  "EOPNOTSUPP", [7, 7], 15],
+        "refused": ["EBADF", "ValueError", "EBADF"],
         "lazy after lines": [fileops],
         "rewritten": "cut",
         "lazy after a rewrite": [fileops, truncate],
