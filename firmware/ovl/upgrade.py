@@ -32,7 +32,7 @@ rather than a created one.
 from ovl import compat
 from ovl.compat import oserror
 from ovl.overlay.meta import Origin, META_ORIGIN, META_BASE, META_CONFLICT, \
-    META_REPLACES
+    META_REPLACES, META_LOWER_ID
 from ovl.paths import is_reg, is_dir, is_lnk, join
 
 # META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
@@ -400,7 +400,7 @@ def carry_over_from(previous, new_lower, store, options):
     """At a mount over new_lower: if the upper was last mounted over
     previous (its recorded identity), carry over from it first."""
     from ovl.overlay import Overlay
-    from ovl.overlay.meta import META_LOWER_ID, identity_bytes
+    from ovl.overlay.meta import identity_bytes
     from ovl.store import ROOT_INO
     recorded = store.get_meta(ROOT_INO, META_LOWER_ID)
     if recorded is None:
@@ -413,6 +413,26 @@ def carry_over_from(previous, new_lower, store, options):
 
 
 # ----- rebase: the first mount over a new lower ---------------------------------
+
+def new_lower(ovl, ident):
+    """Mounting over a lower whose identity (ident) differs from the one
+    the upper recorded (Overlay._check_lower_identity): rebase, then record
+    ident (after it, so a power cut makes the next mount rebase again).
+    Sets ovl.lower_changed and lists the conflicts in ovl.conflicts."""
+    ovl.lower_changed = True
+    for _, p in rebase(ovl):
+        ovl.conflicts.append(p)
+    if not ovl.readonly:
+        txn = ovl.store.begin()
+        txn.set_meta(ovl._root_ino, META_LOWER_ID, ident)
+        try:
+            txn.commit()
+        except OSError as e:
+            # a full upper over a new firmware still mounts (its conflicts
+            # marked in RAM); the next mount rebases again
+            if compat.error_code(e) != compat.ENOSPC:
+                raise
+
 
 def rebase(ovl):
     """Called when the mounted lower's identity differs from the recorded

@@ -287,31 +287,21 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
     def _check_lower_identity(self):
         ident = meta.identity_bytes(self.lower)
         stored = self.store.get_meta(self._root_ino, meta.META_LOWER_ID)
-        if stored is not None and bytes(stored) == ident:
-            return
         if stored is not None:
-            # a new firmware: see ovl.upgrade (before the new identity is
-            # recorded, so a power cut makes the next mount do it again)
-            from ovl import upgrade
-            self.lower_changed = True
-            for _, p in upgrade.rebase(self):
-                self.conflicts.append(p)
-        if not self.readonly:
+            if bytes(stored) != ident:
+                # a new firmware: ovl.upgrade rebases the upper over it and
+                # then records its identity
+                from ovl import upgrade
+                upgrade.new_lower(self, ident)
+        elif not self.readonly:
+            # first mount over this store: its root takes the lower root's
+            # attributes, as a reset would give it
             txn = self.store.begin()
             txn.set_meta(self._root_ino, meta.META_LOWER_ID, ident)
-            if stored is None:
-                # first mount over this store: its root takes the lower
-                # root's attributes, as a reset would give it
-                attrs = self.store.get(self._root_ino).attrs()
-                attrs.update(meta.lower_root_attrs(self.lower))
-                txn.put_inode(self._root_ino, **attrs)
-            try:
-                txn.commit()
-            except OSError as e:
-                # a full upper over a new firmware still mounts (its
-                # conflicts marked in RAM); the next mount rebases again
-                if stored is None or compat.error_code(e) != compat.ENOSPC:
-                    raise
+            attrs = self.store.get(self._root_ino).attrs()
+            attrs.update(meta.lower_root_attrs(self.lower))
+            txn.put_inode(self._root_ino, **attrs)
+            txn.commit()
 
 
 def mount(lower, flash, readonly=False, previous=None, checkpoints=True,
