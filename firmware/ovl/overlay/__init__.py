@@ -321,9 +321,8 @@ def mount(lower, flash, readonly=False, previous=None, checkpoints=True,
     flag = None if readonly else store.get_meta(ROOT_INO, meta.META_RESET)
     keep = None
     if flag is not None:
-        keep = [] if bytes(flag) == b"1" else bytes(flag).decode().split("\n")
-        if not keep:
-            store.reset(**meta.lower_root_attrs(lower))
+        from ovl.overlay import verbs
+        keep = verbs.reset_at_mount(store, lower, flag)
     if previous is not None and not readonly:
         # before any Overlay over the new lower records its identity
         from ovl import upgrade
