@@ -1,9 +1,9 @@
 """Operations a board's boot, mount and file IO never call: stat with
 named fields (StatResult; the VFS's stat is a plain tuple), lstat,
-listdir, hard links, symlinks (and following one in a walk), device nodes,
-modes, owners, times, readlink, rdev, exists, read_bytes and write_bytes,
-and statvfs (which the VFS calls only for os.statvfs); truncation is
-ovl.overlay.truncate's.
+listdir, hard links, symlinks (and following one in a walk or at open()),
+open()'s target with O_EXCL, device nodes, modes, owners, times, readlink,
+rdev, exists, read_bytes and write_bytes, and statvfs (which the VFS calls
+only for os.statvfs); truncation is ovl.overlay.truncate's.
 
 The FUSE mount, the CLI, the agent and tests use them; a board's boot,
 mount and file IO do not, so Overlay imports this module at their first
