@@ -136,25 +136,27 @@ def is_stale(ovl, uino):
     return conflict_of(ovl.store, uino) == STALE
 
 
-def check_readable(ovl, uino, path):
-    """EIO for a file whose unchanged bytes came from a lower that is gone."""
+def check_read(ovl, uino, origin, entry):
+    """Overlay.read_upper's EIO for copied-up file uino (origin: its
+    Origin; entry: the lower file it reads, or None) when its unchanged
+    bytes came from a lower that is gone, or when the lower bytes a partly
+    changed file still reads no longer hash as they did when it was first
+    changed.  The second is checked once a mount per file, so a firmware
+    replaced behind ovl's back (dd, esptool) whose identity reads the same
+    (two reproducible builds differing inside a fragment) still gives EIO,
+    never the user's bytes over the new firmware's."""
     if is_stale(ovl, uino):
         raise oserror(compat.EIO, "%s: its unchanged bytes came from the old"
                       " firmware, which is gone; revert it or rewrite it"
-                      % path)
-
-
-def check_base(ovl, uino, entry, path):
-    """EIO unless the lower bytes a partly changed file still reads hash as
-    they did when it was first changed.  Checked once a mount per file, so
-    a firmware replaced behind ovl's back (dd, esptool) whose identity reads
-    the same (two reproducible builds differing inside a fragment) still
-    gives EIO, never the user's bytes over the new firmware's."""
+                      % origin.path)
     base = get_base(ovl.store, uino)
-    if base is not None and lower_digest(ovl.lower, entry, base[0]) != \
-            base[1]:
+    if entry is None or not origin.lowlim or base is None or \
+            uino in ovl._bases_checked:
+        return
+    if lower_digest(ovl.lower, entry, base[0]) != base[1]:
         raise oserror(compat.EIO, "%s: the firmware's bytes under this"
-                      " changed file changed; revert it or rewrite it" % path)
+                      " changed file changed; revert it or rewrite it"
+                      % origin.path)
     ovl._bases_checked[uino] = True
 
 

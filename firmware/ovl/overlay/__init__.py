@@ -172,15 +172,14 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         if offset >= size or n <= 0:
             return b""
         n = min(n, size - offset)
-        if origin is not None and self._upgrade_marked(uino):
-            from ovl import upgrade
-            upgrade.check_readable(self, uino, origin.path)
         lowlim = origin.lowlim if (origin is not None and entry is not None) \
             else 0
-        if lowlim and uino not in self._bases_checked and \
-                self.store.get_meta(uino, meta.META_BASE) is not None:
+        if origin is not None and (self._upgrade_marked(uino) or (
+                lowlim and uino not in self._bases_checked and
+                self.store.get_meta(uino, meta.META_BASE) is not None)):
+            # a file an upgrade concerns may read EIO (ovl.upgrade)
             from ovl import upgrade
-            upgrade.check_base(self, uino, entry, origin.path)
+            upgrade.check_read(self, uino, origin, entry)
         out = bytearray()
         for poff, plen, data in view.read(uino, offset, n):
             if data is not None:
