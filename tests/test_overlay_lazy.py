@@ -1,6 +1,6 @@
 """The overlay's parts a board's plain job never runs (an open file's lines,
-positions and truncation, symlinks followed, the hard-link index, statvfs,
-removal and rename) stay
+positions and truncation, O_EXCL, symlinks followed, the hard-link index,
+statvfs, removal and rename) stay
 unimported through that job and work, on both runtimes, once named
 (docs/DEVELOPING.md, "Overlay"; docs/FIT.md)."""
 
@@ -38,11 +38,14 @@ def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
                                  "w\u00f6rld\n",
                                  ["h\u00e9llo\n", "w\u00f6rld\n"],
                                  "EOPNOTSUPP", [7, 7], 15],
+        "refused": ["EBADF", "ValueError", "EBADF"],
         "lazy after lines": [fileops],
         "rewritten": "cut",
         "lazy after a rewrite": [fileops, truncate],
         "truncated open": [[2, "EINVAL", 1], "c"],
         "truncated by path": ["opt", "EISDIR"],
+        "O_EXCL": ["made", "EEXIST"],
+        "lazy after O_EXCL": [fileops, hostops, truncate],
         "through a symlink": "opt",
         "lazy after a symlink": [fileops, hostops, truncate],
         "hard link": ["root:changed", [["passwd", 12], ["passwd.lnk", 12]]],

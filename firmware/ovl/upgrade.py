@@ -32,7 +32,7 @@ rather than a created one.
 from ovl import compat
 from ovl.compat import oserror
 from ovl.overlay.meta import Origin, META_ORIGIN, META_BASE, META_CONFLICT, \
-    META_REPLACES
+    META_REPLACES, META_LOWER_ID
 from ovl.paths import is_reg, is_dir, is_lnk, join
 
 # META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
@@ -136,25 +136,35 @@ def is_stale(ovl, uino):
     return conflict_of(ovl.store, uino) == STALE
 
 
-def check_readable(ovl, uino, path):
-    """EIO for a file whose unchanged bytes came from a lower that is gone."""
+def check_read(ovl, uino, origin, entry):
+    """Overlay.read_upper's EIO for copied-up file uino (origin: its
+    Origin; entry: the lower file it reads, or None) when its unchanged
+    bytes came from a lower that is gone, or when the lower bytes a partly
+    changed file still reads no longer hash as they did when it was first
+    changed.  The second is checked once a mount per file, so a firmware
+    replaced behind ovl's back (dd, esptool) whose identity reads the same
+    (two reproducible builds differing inside a fragment) still gives EIO,
+    never the user's bytes over the new firmware's."""
     if is_stale(ovl, uino):
         raise oserror(compat.EIO, "%s: its unchanged bytes came from the old"
                       " firmware, which is gone; revert it or rewrite it"
-                      % path)
-
-
-def base_still_below(ovl, uino, entry):
-    """Do the lower bytes a partly changed file still reads hash as they
-    did when it was first changed?  Checked once a mount per file, so a
-    firmware replaced behind ovl's back (dd, esptool) whose identity reads
-    the same (two reproducible builds differing inside a fragment) still
-    gives EIO, never the user's bytes over the new firmware's."""
+                      % origin.path)
     base = get_base(ovl.store, uino)
-    if base is None:
-        return True
-    n, digest = base
-    return lower_digest(ovl.lower, entry, n) == digest
+    if entry is None or not origin.lowlim or base is None or \
+            uino in ovl._bases_checked:
+        return
+    if lower_digest(ovl.lower, entry, base[0]) != base[1]:
+        raise oserror(compat.EIO, "%s: the firmware's bytes under this"
+                      " changed file changed; revert it or rewrite it"
+                      % origin.path)
+    ovl._bases_checked[uino] = True
+
+
+def _origin_matches(origin, entry):
+    """Does the lower entry still hold the object origin was copied from
+    (its fingerprint: ino, size, mtime)?"""
+    return (entry is not None and entry.ino == origin.ino
+            and entry.size == origin.size and entry.mtime == origin.mtime)
 
 
 def read_lower(lower, path, offset, n):
@@ -392,7 +402,7 @@ def carry_over_from(previous, new_lower, store, options):
     """At a mount over new_lower: if the upper was last mounted over
     previous (its recorded identity), carry over from it first."""
     from ovl.overlay import Overlay
-    from ovl.overlay.meta import META_LOWER_ID, identity_bytes
+    from ovl.overlay.meta import identity_bytes
     from ovl.store import ROOT_INO
     recorded = store.get_meta(ROOT_INO, META_LOWER_ID)
     if recorded is None:
@@ -405,6 +415,26 @@ def carry_over_from(previous, new_lower, store, options):
 
 
 # ----- rebase: the first mount over a new lower ---------------------------------
+
+def new_lower(ovl, ident):
+    """Mounting over a lower whose identity (ident) differs from the one
+    the upper recorded (Overlay._check_lower_identity): rebase, then record
+    ident (after it, so a power cut makes the next mount rebase again).
+    Sets ovl.lower_changed and lists the conflicts in ovl.conflicts."""
+    ovl.lower_changed = True
+    for _, p in rebase(ovl):
+        ovl.conflicts.append(p)
+    if not ovl.readonly:
+        txn = ovl.store.begin()
+        txn.set_meta(ovl._root_ino, META_LOWER_ID, ident)
+        try:
+            txn.commit()
+        except OSError as e:
+            # a full upper over a new firmware still mounts (its conflicts
+            # marked in RAM); the next mount rebases again
+            if compat.error_code(e) != compat.ENOSPC:
+                raise
+
 
 def rebase(ovl):
     """Called when the mounted lower's identity differs from the recorded
@@ -483,7 +513,7 @@ def _classify(ovl, path, node):
         # attributes (the mtime too, if the user set one)
         if entry is None:
             return STALE, None
-        if origin.matches(entry) and origin.lowlim == entry.size:
+        if _origin_matches(origin, entry) and origin.lowlim == entry.size:
             return None, None
         i = node.inode
         attrs = i.attrs()
@@ -495,7 +525,7 @@ def _classify(ovl, path, node):
         return None, (node.uino, fresh, attrs)
     base = get_base(ovl.store, node.uino)
     if base is None:        # changed before bases were recorded
-        read_same = same = origin.matches(entry)
+        read_same = same = _origin_matches(origin, entry)
     else:
         # the bytes the file reads from the lower, and the rest of it
         read_same = lower_digest(ovl.lower, entry, base[0]) == base[1]

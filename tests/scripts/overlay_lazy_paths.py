@@ -75,6 +75,13 @@ with fs.open("/new/text", "ab") as f:
     f.flush()       # commits: the store holds the new size
     lines.append(ovl.store.get(f.uino).size)
 out["an open file's lines"] = lines
+# calls a file refuses: closed, or not open for them
+with fs.open("/new/text", "rb") as f:
+    refused = [errno_outcome(f.write, b"x")]
+refused.append(errno_outcome(f.read))
+with fs.open("/new/w", "wb") as f:
+    refused.append(errno_outcome(f.read))
+out["refused"] = refused
 out["lazy after lines"] = loaded()
 
 # O_TRUNC of an existing file: its buffer cuts it when it commits
@@ -88,6 +95,12 @@ out["truncated open"] = [got, read(fs, "/new/a")]
 ovl.truncate("/etc/config", 3)
 out["truncated by path"] = [read(fs, "/etc/config"),
                             errno_outcome(ovl.truncate, "/etc", 0)]
+
+# O_EXCL: a new name made, an existing one refused
+write(fs, "/new/x", b"made", "xb")
+out["O_EXCL"] = [read(fs, "/new/x"),
+                 errno_outcome(write, fs, "/new/x", b"", "xb")]
+out["lazy after O_EXCL"] = loaded()
 
 # a symlink followed in a walk and at open()
 out["through a symlink"] = read(fs, "/etc/cfg")

@@ -52,6 +52,10 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         self.lower_changed = False
         self.conflicts = []         # paths changed in the lower and the upper
         self.writeback = writeback.WriteBack(self)    # what open files wrote
+        # flush_all(): commit every file's buffered data; returns the first
+        # error of a file whose commit failed, for sync() (WriteBack's own
+        # method, no function of the Overlay's to keep)
+        self.flush_all = self.writeback.flush_all
         self._bases_checked = {}    # upper inos whose base digest held
         self._origins = {}          # upper ino -> (Origin, lower Entry), the
         # last few files read (_origin_entry)
@@ -102,7 +106,8 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         # documents the operation.
         if name in "stat lstat listdir exists rdev readlink symlink mknod " \
                 "link chmod chown lchown utime read_bytes write_bytes " \
-                "statvfs _readlink_node _linked_inode".split():
+                "statvfs _follow_link _link_target _linked_inode " \
+                "_excl_target".split():
             from ovl.overlay import hostops as where
         elif name in "truncate truncate_open".split():
             from ovl.overlay import truncate as where
@@ -124,25 +129,25 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             raise compat.oserror(compat.ENOTDIR, path)
         return self._iter_dir(node)
 
-    def _origin_entry(self, uino):
+    def _origin_entry(self, uino, txn=None):
+        """(Origin or None, the lower regular file it names or None) of
+        upper file uino, read from the store, or from txn (an open
+        transaction with pending writes: not cached)."""
         # a file read in pieces looks its origin up once; the cache is
         # emptied when it holds 8 files, so that reading every file of a
         # board keeps no entry per file
-        cached = self._origins.get(uino)
+        cached = None if txn is not None else self._origins.get(uino)
         if cached is None:
-            origin = self._get_origin(uino)
-            cached = (origin, self._origin_lower(origin))
-            if len(self._origins) >= 8:
-                self._origins.clear()
-            self._origins[uino] = cached
+            origin = self._get_origin(uino, txn)
+            entry = None if origin is None else self._lower_lookup(origin.path)
+            if entry is not None and not paths.is_reg(entry.mode):
+                entry = None
+            cached = (origin, entry)
+            if txn is None:
+                if len(self._origins) >= 8:
+                    self._origins.clear()
+                self._origins[uino] = cached
         return cached
-
-    def _origin_lower(self, origin):
-        """The lower regular file an origin names, or None."""
-        entry = None if origin is None else self._lower_lookup(origin.path)
-        if entry is not None and not paths.is_reg(entry.mode):
-            entry = None
-        return entry
 
     def read_upper(self, uino, offset, n):
         """Bytes [offset, offset+n) of upper regular file uino: stored
@@ -163,24 +168,18 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             view = self.store
         else:
             size = buf.size
-            origin = self._get_origin(uino, view)
-            entry = self._origin_lower(origin)
+            origin, entry = self._origin_entry(uino, view)
         if offset >= size or n <= 0:
             return b""
         n = min(n, size - offset)
-        if origin is not None and self._upgrade_marked(uino):
-            from ovl import upgrade
-            upgrade.check_readable(self, uino, origin.path)
         lowlim = origin.lowlim if (origin is not None and entry is not None) \
             else 0
-        if lowlim and uino not in self._bases_checked and \
-                self.store.get_meta(uino, meta.META_BASE) is not None:
+        if origin is not None and (self._upgrade_marked(uino) or (
+                lowlim and uino not in self._bases_checked and
+                self.store.get_meta(uino, meta.META_BASE) is not None)):
+            # a file an upgrade concerns may read EIO (ovl.upgrade)
             from ovl import upgrade
-            if not upgrade.base_still_below(self, uino, entry):
-                raise compat.oserror(
-                    compat.EIO, "%s: the firmware's bytes under this changed"
-                    " file changed; revert it or rewrite it" % origin.path)
-            self._bases_checked[uino] = True
+            upgrade.check_read(self, uino, origin, entry)
         out = bytearray()
         for poff, plen, data in view.read(uino, offset, n):
             if data is not None:
@@ -201,11 +200,6 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         if offset >= entry.size or n <= 0:
             return b""
         return self.lower.read(entry, offset, min(n, entry.size - offset))
-
-    def flush_all(self):
-        """Commit every file's buffered data (WriteBack.flush_all); returns
-        the first error of a file whose commit failed, for sync()."""
-        return self.writeback.flush_all()
 
     def _create(self, path, mode, make=None, keep_open=False):
         """Create a new name at path; make(txn, parent, name) -> uino, or
@@ -246,7 +240,9 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         self.flush_all()
         if writable:
             self._writable(path)
-        node, target = self._find_target(path, excl)
+        # O_EXCL: ovl.overlay.hostops (a board's file IO never asks)
+        node, target = self._excl_target(path) if excl else \
+            self._find_target(path)
         if node is None:
             if not create:
                 raise compat.oserror(compat.ENOENT, path)
@@ -257,8 +253,6 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
                 self, uino, 0, txn)
             return OverlayFile(self, target, uino, None, readable, writable,
                                append, binary)
-        if excl:
-            raise compat.oserror(compat.EEXIST, path)
         if path.endswith("/") and not node.isdir():
             raise compat.oserror(compat.ENOTDIR, path)
         if node.isdir():
@@ -292,31 +286,21 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
     def _check_lower_identity(self):
         ident = meta.identity_bytes(self.lower)
         stored = self.store.get_meta(self._root_ino, meta.META_LOWER_ID)
-        if stored is not None and bytes(stored) == ident:
-            return
         if stored is not None:
-            # a new firmware: see ovl.upgrade (before the new identity is
-            # recorded, so a power cut makes the next mount do it again)
-            from ovl import upgrade
-            self.lower_changed = True
-            for _, p in upgrade.rebase(self):
-                self.conflicts.append(p)
-        if not self.readonly:
+            if bytes(stored) != ident:
+                # a new firmware: ovl.upgrade rebases the upper over it and
+                # then records its identity
+                from ovl import upgrade
+                upgrade.new_lower(self, ident)
+        elif not self.readonly:
+            # first mount over this store: its root takes the lower root's
+            # attributes, as a reset would give it
             txn = self.store.begin()
             txn.set_meta(self._root_ino, meta.META_LOWER_ID, ident)
-            if stored is None:
-                # first mount over this store: its root takes the lower
-                # root's attributes, as a reset would give it
-                attrs = self.store.get(self._root_ino).attrs()
-                attrs.update(meta.lower_root_attrs(self.lower))
-                txn.put_inode(self._root_ino, **attrs)
-            try:
-                txn.commit()
-            except OSError as e:
-                # a full upper over a new firmware still mounts (its
-                # conflicts marked in RAM); the next mount rebases again
-                if stored is None or compat.error_code(e) != compat.ENOSPC:
-                    raise
+            attrs = self.store.get(self._root_ino).attrs()
+            attrs.update(meta.lower_root_attrs(self.lower))
+            txn.put_inode(self._root_ino, **attrs)
+            txn.commit()
 
 
 def mount(lower, flash, readonly=False, previous=None, checkpoints=True,
@@ -336,9 +320,8 @@ def mount(lower, flash, readonly=False, previous=None, checkpoints=True,
     flag = None if readonly else store.get_meta(ROOT_INO, meta.META_RESET)
     keep = None
     if flag is not None:
-        keep = [] if bytes(flag) == b"1" else bytes(flag).decode().split("\n")
-        if not keep:
-            store.reset(**meta.lower_root_attrs(lower))
+        from ovl.overlay import verbs
+        keep = verbs.reset_at_mount(store, lower, flag)
     if previous is not None and not readonly:
         # before any Overlay over the new lower records its identity
         from ovl import upgrade

@@ -86,13 +86,12 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
     # -- helpers --------------------------------------------------------------
 
     def _check(self, mode=None):
-        # mode: "r" or "w", what the call needs the file open for
-        if self.closed:
-            raise ValueError("I/O operation on closed file")
-        if mode == "r" and not self.readable:
-            raise compat.oserror(compat.EBADF, "not open for reading")
-        if mode == "w" and not self.writable:
-            raise compat.oserror(compat.EBADF, "not open for writing")
+        # mode: "r" or "w", what the call needs the file open for; the
+        # error of a call refused is fileops' (its messages off a board)
+        if self.closed or (mode == "r" and not self.readable) or \
+                (mode == "w" and not self.writable):
+            from ovl.overlay import fileops
+            fileops.refuse(self, mode)
 
     def _size(self):
         if self.uino is None:

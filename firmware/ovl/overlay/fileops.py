@@ -15,6 +15,15 @@ from ovl.overlay.meta import MAX_FILE_SIZE
 _READ_CHUNK = const(256)
 
 
+def refuse(f, mode):
+    """The error of a call file f refuses (OverlayFile._check): f is
+    closed, or not open for mode ("r" or "w")."""
+    if f.closed:
+        raise ValueError("I/O operation on closed file")
+    raise compat.oserror(compat.EBADF, "not open for reading" if mode == "r"
+                         else "not open for writing")
+
+
 def read_chars(f, n):
     """n characters of text file f (read(n) in text mode): whole UTF-8
     characters, however many bytes they take."""

@@ -1,9 +1,9 @@
 """Operations a board's boot, mount and file IO never call: stat with
 named fields (StatResult; the VFS's stat is a plain tuple), lstat,
-listdir, hard links, symlinks (and following one in a walk), device nodes,
-modes, owners, times, readlink, rdev, exists, read_bytes and write_bytes,
-and statvfs (which the VFS calls only for os.statvfs); truncation is
-ovl.overlay.truncate's.
+listdir, hard links, symlinks (and following one in a walk or at open()),
+open()'s target with O_EXCL, device nodes, modes, owners, times, readlink,
+rdev, exists, read_bytes and write_bytes, and statvfs (which the VFS calls
+only for os.statvfs); truncation is ovl.overlay.truncate's.
 
 The FUSE mount, the CLI, the agent and tests use them; a board's boot,
 mount and file IO do not, so Overlay imports this module at their first
@@ -14,11 +14,14 @@ argument and is reached as the Overlay's method of the same name.
 
 from ovl import compat
 from ovl.compat import oserror
-from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_lnk
+from ovl.compat import const
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_lnk, join, \
+    split_path
 from ovl.overlay.meta import NAME_MAX, INDEX_PREFIX
 
 # Limits of the on-flash fields (docs/FORMAT.md) besides the size
 # (ovl.overlay.meta's): ids are u32, times s64.
+_MAX_SYMLINKS = const(40)   # Linux's limit before ELOOP
 MAX_ID = 0xFFFFFFFF
 TIME_MIN = -(1 << 63)
 TIME_MAX = (1 << 63) - 1
@@ -80,12 +83,58 @@ def _readlink_node(ovl, node):
     return ovl.lower.readlink(node.lentry)
 
 
+def _follow_link(ovl, node, stack, todo, links, path):
+    """A walk meets symlink node (Overlay._walk): its target's names go
+    next in todo, the names still to walk (last first), from the root
+    (stack's first node) for an absolute target.  links: how many the walk
+    followed; returns it counted, or ELOOP past Linux's limit."""
+    if links >= _MAX_SYMLINKS:
+        raise oserror(compat.ELOOP, path)
+    target = _readlink_node(ovl, node)
+    if target.startswith("/"):
+        del stack[1:]
+    todo += reversed(split_path(target))
+    return links + 1
+
+
+def _link_target(ovl, parent, node):
+    """open()'s target (Overlay._find_target) past symlink node found in
+    directory node parent: symlinks are followed up to Linux's limit
+    (ELOOP past it), and the first name that is none is resolved as
+    _find_target resolves a path (a loop: no recursion on a small stack)."""
+    links = 1
+    while True:
+        target = _readlink_node(ovl, node)
+        if not target.startswith("/"):
+            target = join(parent.path, target)
+        if links > _MAX_SYMLINKS:
+            raise oserror(compat.ELOOP, target)
+        parent, name = ovl._walk_parent(target, compat.EISDIR)
+        node = ovl._child(parent, name)
+        if node is None or not is_lnk(node.mode):
+            return ovl._find_target(target)
+        links += 1
+
+
 def _linked_inode(ovl, entry):
     """The upper Inode the hard-link index maps lower entry (a file with
     more than one name) to, or None (Overlay._linked_inode: the walk and
     the listing ask it for such files only)."""
     mapped = ovl.store.get_meta(ovl._root_ino, INDEX_PREFIX + str(entry.ino))
     return None if mapped is None else ovl.store.get(int(mapped))
+
+
+def _excl_target(ovl, path):
+    """(None, path to create) for open() with O_EXCL: the final name is
+    never followed, and any existing name is EEXIST (POSIX; what makes
+    O_EXCL safe for temporary files)."""
+    # Linux's order: the root, then a trailing slash, then the name
+    parent, name = ovl._walk_parent(path, compat.EEXIST)
+    if path.endswith("/"):
+        raise oserror(compat.EISDIR, path)
+    if ovl._child(parent, name) is not None:
+        raise oserror(compat.EEXIST, path)
+    return None, join(parent.path, name)
 
 
 def statvfs(ovl, path="/"):

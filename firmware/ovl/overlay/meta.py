@@ -62,17 +62,13 @@ class Origin:
         return ("%d %d %d %d %s" % (self.ino, self.size, self.mtime,
                                     self.lowlim, self.path)).encode()
 
-    @classmethod
-    def decode(cls, raw):
+    @staticmethod
+    def decode(raw):
         try:
             f = bytes(raw).decode().split(" ", 4)
-            return cls(int(f[0]), int(f[1]), int(f[2]), int(f[3]), f[4])
+            return Origin(int(f[0]), int(f[1]), int(f[2]), int(f[3]), f[4])
         except (ValueError, IndexError, UnicodeError):
             raise ValueError("bad origin meta %r" % (raw,))
-
-    def matches(self, entry):
-        return (entry is not None and entry.ino == self.ino
-                and entry.size == self.size and entry.mtime == self.mtime)
 
 
 def identity_bytes(lower):

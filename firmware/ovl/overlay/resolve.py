@@ -11,10 +11,7 @@ class): its methods use the overlay's lower, store and write-back.
 """
 
 from ovl import compat, paths
-from ovl.compat import const
 from ovl.overlay import meta
-
-_MAX_SYMLINKS = const(40)   # Linux's limit before ELOOP
 
 
 class Node:
@@ -138,7 +135,7 @@ class Resolve:
         trailing_slash = path.endswith("/") and len(todo) > 0
         todo.reverse()
         stack = [self._root()]
-        links = _MAX_SYMLINKS
+        links = 0       # symlinks followed
         while todo:
             name = todo.pop()
             last = not todo
@@ -154,13 +151,8 @@ class Resolve:
             if child is None:
                 raise compat.oserror(compat.ENOENT, path)
             if paths.is_lnk(child.mode) and (not last or follow):
-                links -= 1
-                if links < 0:
-                    raise compat.oserror(compat.ELOOP, path)
-                target = self._readlink_node(child)
-                if target.startswith("/"):
-                    del stack[1:]
-                todo += reversed(paths.split_path(target))
+                # ovl.overlay.hostops: a tree without symlinks never needs it
+                links = self._follow_link(child, stack, todo, links, path)
                 continue
             stack.append(child)
         node = stack[-1]
@@ -180,35 +172,21 @@ class Resolve:
             raise compat.oserror(errno, path)
         return self._walk(path, parent_only=True)
 
-    def _find_target(self, path, excl=False):
+    def _find_target(self, path):
         """(node or None, path to create) for open(): a final symlink is
-        followed, and a dangling one names the file O_CREAT makes.  With
-        O_EXCL the final name is never followed: any existing name is EEXIST
-        (POSIX; what makes O_EXCL safe for temporary files)."""
-        if excl:
-            # Linux's order: the root, then a trailing slash, then the name
-            parent, name = self._walk_parent(path, compat.EEXIST)
+        followed (ovl.overlay.hostops' _link_target), and a dangling one
+        names the file O_CREAT makes (O_EXCL's is hostops' _excl_target)."""
+        parent, name = self._walk_parent(path, compat.EISDIR)
+        node = self._child(parent, name)
+        if node is None:
             if path.endswith("/"):
                 raise compat.oserror(compat.EISDIR, path)
-            if self._child(parent, name) is not None:
-                raise compat.oserror(compat.EEXIST, path)
             return None, paths.join(parent.path, name)
-        for _ in range(_MAX_SYMLINKS + 1):
-            parent, name = self._walk_parent(path, compat.EISDIR)
-            node = self._child(parent, name)
-            if node is None:
-                if path.endswith("/"):
-                    raise compat.oserror(compat.EISDIR, path)
-                return None, paths.join(parent.path, name)
-            if not paths.is_lnk(node.mode):
-                if path.endswith("/") and not node.isdir():
-                    raise compat.oserror(compat.ENOTDIR, path)
-                return node, node.path
-            target = self._readlink_node(node)
-            if not target.startswith("/"):
-                target = paths.join(parent.path, target)
-            path = target
-        raise compat.oserror(compat.ELOOP, path)
+        if paths.is_lnk(node.mode):
+            return self._link_target(parent, node)
+        if path.endswith("/") and not node.isdir():
+            raise compat.oserror(compat.ENOTDIR, path)
+        return node, node.path
 
     def _iter_dir(self, node):
         """Merged entries of a directory node, sorted by name, streamed:

@@ -317,6 +317,18 @@ def _walk_upper_fsck(ovl, problems):
         problems.append("upper tree: %s" % e)
 
 
+def reset_at_mount(store, lower, flag):
+    """mount()'s half of a reset requested for this boot (request_reset;
+    flag: the request, as recorded): the paths to keep, for Overlay.reset
+    once the overlay is up, or [] when the store was reset here whole,
+    before anything is read."""
+    flag = bytes(flag)
+    keep = [] if flag == b"1" else flag.decode().split("\n")
+    if not keep:
+        store.reset(**lower_root_attrs(lower))
+    return keep
+
+
 def reset(ovl, keep=()):
     """Factory reset: the upper becomes empty, atomically.  keep: paths
     whose upper entries (a changed file, a subtree, a whiteout) survive,

@@ -72,19 +72,20 @@ class WriteBack:
         self.buffers = {}
         self.errors = {}
 
-    def size(self, uino, committed=None, name=None):
-        """Upper file uino's size with its pending writes; committed: its
-        size without them, if the caller has it (else read from the store;
-        name: the file's, for the error when the inode is gone)."""
+    def size(self, uino, size=None, name=None):
+        """Upper file uino's size with its pending writes; size: its
+        committed size, without them, if the caller has it (else read from
+        the store; name: the file's, for the error when the inode is
+        gone)."""
         buf = self.buffers.get(uino)
         if buf is not None:
             return buf.size
-        if committed is None:
+        if size is None:
             inode = self.ovl.store.get(uino)
             if inode is None:
                 raise compat.oserror(compat.ESTALE, name)
-            committed = inode.size
-        return committed
+            size = inode.size
+        return size
 
     def write(self, uino, offset, data, name):
         """Add data at offset to uino's pending writes.  On a failure (out
