@@ -48,6 +48,7 @@ def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
         "lazy after O_EXCL": [fileops, hostops, truncate],
         "through a symlink": "opt",
         "lazy after a symlink": [fileops, hostops, truncate],
+        "a walk through a symlink": ["opt", 0o040000],
         "hard link": ["root:changed", [["passwd", 12], ["passwd.lnk", 12]]],
         "statvfs": [10, 4096],
         "lazy after statvfs": [fileops, hostops, truncate],

@@ -149,9 +149,10 @@ def check_read(ovl, uino, origin, entry):
         raise oserror(compat.EIO, "%s: its unchanged bytes came from the old"
                       " firmware, which is gone; revert it or rewrite it"
                       % origin.path)
+    if entry is None or not origin.lowlim or uino in ovl._bases_checked:
+        return
     base = get_base(ovl.store, uino)
-    if entry is None or not origin.lowlim or base is None or \
-            uino in ovl._bases_checked:
+    if base is None:
         return
     if lower_digest(ovl.lower, entry, base[0]) != base[1]:
         raise oserror(compat.EIO, "%s: the firmware's bytes under this"

@@ -105,6 +105,10 @@ out["lazy after O_EXCL"] = loaded()
 # a symlink followed in a walk and at open()
 out["through a symlink"] = read(fs, "/etc/cfg")
 out["lazy after a symlink"] = loaded()
+# a walk through a symlink to a directory, and a stat following one
+ovl.symlink("/etc", "/etc.link")
+out["a walk through a symlink"] = [read(fs, "/etc.link/cfg"),
+                                   fs.stat("/etc.link")[0] & 0o170000]
 
 # a lower file with two names: writing one shows through the other
 write(fs, "/etc/passwd", b"root:changed", "r+b")

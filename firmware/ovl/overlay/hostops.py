@@ -76,8 +76,9 @@ def readlink(ovl, path):
 
 
 def _readlink_node(ovl, node):
-    """A symlink node's target (Overlay._readlink_node: the walk follows
-    symlinks through it, so a tree without any never imports this)."""
+    """A symlink node's target (the walk and open() follow symlinks
+    through _follow_link and _link_target, which read it here, so a tree
+    without any never imports this module)."""
     if node.uino is not None:
         return ovl.store.readlink(node.uino)
     return ovl.lower.readlink(node.lentry)
