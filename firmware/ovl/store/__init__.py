@@ -240,21 +240,12 @@ class LogStore:
         if not self.replaying:
             self.blocks.dead[addr // self.es] += nsize
 
-    def _role_dead(self, addr, nsize):
-        """One role of a node ended; it is dead when its last one has."""
-        n = self.roles.get(addr)
-        if n is None:
-            self._kill(addr, nsize)
-        elif n > 2:
-            self.roles[addr] = n - 1
-        else:
-            del self.roles[addr]
-
     def __getattr__(self, name):
         # What a healthy store's mount, reads and writes never run lives in
         # modules imported at first use (docs/STORE.md, "Code layout"):
         # damage handling, garbage collection with the space and wear
-        # figures, factory reset, transactions too big for RAM.  Each
+        # figures, factory reset, transactions too big for RAM, rewrites,
+        # truncations, stamps and deletions.  Each
         # function there takes the store first and is named as the
         # method, without the leading "_".
         if name in "_mend_header _resync _note_damage _damaged " \
@@ -269,6 +260,9 @@ class LogStore:
         elif name in "reset _apply_reset _reset_needed " \
                 "_drop_reset_if_done".split():
             from ovl.store import reset as where
+        elif name in "_role_dead _stamp_add _stamp_end _cut _trunc_add " \
+                "_end_hidden_truncs _shown _forget_ino".split():
+            from ovl.store import supersede as where
         elif name in "_spill _index_stream _end_stream".split():
             from ovl.store import stream as where
         elif name in "fsck meta_keys".split():
@@ -798,34 +792,6 @@ class LogStore:
             self.data_blocks.add(f[0], addr // self.es)
             self._trunc_add(f[0], [nd.ver, f[1], addr, nsize])
 
-    def _stamp_add(self, ino, nd):
-        """A stamped data node arrives (in version order per inode): does
-        its stamp become the inode's size, mtime and ctime?"""
-        st = self.stamps.get(ino)
-        if self.replaying:       # the stamps are resident: only count roles
-            return st is not None and st[_STAMP_ADDR] == nd.addr
-        rec = self.inodes.get(ino)
-        if rec is None or rec[0] is None or \
-                self.mounting and nd.ver < self._rec_ver(rec) or \
-                (st is not None and st[_STAMP_VER] > nd.ver):
-            return False         # a newer NODE_INODE or stamp says more
-        if st is not None:
-            self._stamp_end(ino)
-        ino_, off, length, stamp = nd.fields
-        self.stamps[ino] = (off + length, stamp[0], stamp[1], nd.ver,
-                            nd.addr, nd.size())
-        return True
-
-    def _stamp_end(self, ino):
-        """The inode's stamp was overridden: its node loses that role (the
-        map is loaded first: the node's other roles are counted there)."""
-        st = self.stamps.get(ino)
-        if st is None:
-            return
-        self._load(ino)
-        del self.stamps[ino]
-        self._role_dead(st[_STAMP_ADDR], st[_STAMP_NSIZE])
-
     def _counts(self, nd):
         """Is a node on flash part of the committed state (at run time)?
         (A provisional node gets its replay position, eff, on the way.)"""
@@ -1056,29 +1022,6 @@ class LogStore:
                 hi = mid
         return lo
 
-    def _cut(self, pieces, start, end):
-        """Remove [start, end) from the map; returns the insert index."""
-        i = self._first_piece(pieces, start)
-        j = i
-        keep = []
-        while j < len(pieces) and pieces[j][0] < end:
-            ps, pe, ent = pieces[j]
-            ent[5] -= 1
-            if ps < start:
-                keep.append((ps, start, ent))
-                ent[5] += 1
-            if pe > end:
-                keep.append((end, pe, ent))
-                ent[5] += 1
-            if ent[5] == 0:
-                self._role_dead(ent[3], ent[4])
-            j += 1
-        if i < j:
-            pieces[i:j] = keep
-        if keep and keep[0][0] < start:
-            i += 1
-        return i
-
     def _data_add(self, ino, ent):
         pieces = self.extents.get(ino)
         if pieces is None:
@@ -1094,86 +1037,8 @@ class LogStore:
             i = self._cut(pieces, start, end)
             pieces.insert(i, (start, end, ent))
         ent[5] = 1
-        self._end_hidden_truncs(ino)
-
-    def _trunc_add(self, ino, t):
-        """A truncation at t[1] (t = [ver, size, addr, nsize]); a NODE_DATA
-        with F_TRUNC is in the map already, up to that size."""
-        pieces = self.extents.get(ino)
-        size = t[1]
-        if pieces:
-            self._cut(pieces, size, 1 << 64)
-            if not pieces:
-                del self.extents[ino]
-        truncs = self.truncs.get(ino)
-        if truncs is None:
-            truncs = self.truncs[ino] = []
-        truncs.append(t)
-        self._end_hidden_truncs(ino)
-
-    def _end_hidden_truncs(self, ino):
-        """End the role of each older truncation whose cut newer nodes
-        now hide entirely: the map shows data from its size up to the
-        least size a newer truncation cuts at (every piece past its size
-        is newer than it).  Judged by what is hidden, not by which node
-        hides it, so a replay without a dead node GC erased (a rewrite
-        that hid it, itself hidden since) ends the same roles."""
-        truncs = self.truncs.get(ino)
-        if not truncs or len(truncs) < 2:
-            return
-        pieces = self.extents.get(ino) or ()
-        limit = truncs[-1][1]
-        keep = [truncs[-1]]
-        for i in range(len(truncs) - 2, -1, -1):     # newest first
-            o = truncs[i]
-            if self._shown(pieces, o[1], limit):
-                self._role_dead(o[2], o[3])
-            else:
-                keep.append(o)
-            if o[1] < limit:
-                limit = o[1]
-        if len(keep) < len(truncs):
-            keep.reverse()
-            self.truncs[ino] = keep
-
-    def _shown(self, pieces, start, end):
-        """Does the map show data everywhere in [start, end)?"""
-        i = self._first_piece(pieces, start)
-        while start < end:
-            if i >= len(pieces) or pieces[i][0] > start:
-                return False
-            start = pieces[i][1]
-            i += 1
-        return True
-
-    def _forget_ino(self, ino):
-        """An inode was deleted: everything scoped to it is dead."""
-        ents = self.entries
-        for r in ents.rows(ino):
-            rec = ents.rec(r)
-            self._kill(rec[2], rec[3])
-            ents.drop(r, ino)
-        for rec in (self.meta.pop(ino, None) or {}).values():
-            self._kill(rec[2], rec[3])
-        rec = self.links.pop(ino, None)
-        if rec is not None:
-            self._kill(rec[2], rec[3])
-        self._load(ino)
-        st = self.stamps.pop(ino, None)
-        if st is not None:
-            self._role_dead(st[_STAMP_ADDR], st[_STAMP_NSIZE])
-        if ino in self.loaded:
-            self.loaded.remove(ino)
-        self.data_blocks.pop(ino)
-        pieces = self.extents.pop(ino, None)
-        if pieces:
-            seen = {}
-            for ps, pe, ent in pieces:
-                if id(ent) not in seen:
-                    seen[id(ent)] = True
-                    self._role_dead(ent[3], ent[4])
-        for t in self.truncs.pop(ino, None) or ():
-            self._role_dead(t[2], t[3])
+        if len(self.truncs.get(ino) or ()) > 1:
+            self._end_hidden_truncs(ino)    # (a rewrite: none to end)
 
     # ===== reading ========================================================
 
