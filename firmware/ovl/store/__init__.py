@@ -18,13 +18,12 @@ from ovl.store import format as fmt
 from ovl.store.format import (
     NODE_INODE, NODE_DIRENT, NODE_DATA, NODE_TRUNCATE, NODE_VOID, NODE_RESET,
     NODE_COMMIT, F_COMMIT, F_TRUNC, F_STAMP, F_PROV, CorruptError)
-from ovl.store.blocks import Blocks, FREE, OPEN, FULL, UNKNOWN
+from ovl.store.blocks import Blocks
 from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
                              replay_key)
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
-F_OPAQUE = 0x0001      # Inode.flags: an opaque directory (hides the lower)
 
 RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
                        # may take one, GC the last (so it always progresses)
@@ -34,13 +33,34 @@ _SHRINK_BYTES = const(1024)  # the most a txn that may take the reserve writes
 # <= 1 erase per KiB written)
 _GC_ERASE_BYTES = const(1024)
 _VOID_MARGIN = const(16)     # txn ids skipped after a crash (see _mount)
-EXTENT_CACHE = 8             # files whose extent maps stay in RAM
+_EXTENT_CACHE = const(8)     # files whose extent maps stay in RAM
 _INODE_CACHE = const(16)     # inodes whose attributes stay in RAM
 _VERIFIED = const(8)         # data nodes whose CRCs a read remembers as checked
 _TXN_RAM = const(4096)       # data bytes a Txn holds before it streams them
                              # to flash as provisional nodes
 
-FF4 = b"\xff\xff\xff\xff"
+_FF4 = const(b"\xff\xff\xff\xff")  # four bytes of erased flash
+# a block's states (ovl.store.blocks: FREE, OPEN, FULL, UNKNOWN; the same
+# numbers as private consts, so this module holds no name for each:
+# tests/test_store_block_columns.py checks they agree)
+_FREE = const(0)
+_OPEN = const(1)
+_FULL = const(2)
+_UNKNOWN = const(3)
+# LogStore.__getattr__'s modules, a line each: its name, then the methods
+# it holds
+_LAZY = const(
+    "damage _mend_header _resync _note_damage _damaged _damage_name _retire "
+    "_discard _rescan_torn _settle_damage _check_damage _drop_voids "
+    "_void_items\n"
+    "collect gc _gc_one _pick_victim _collect _data_liveness _is_live "
+    "_reclaimable _need _worth _usable free_bytes statvfs counters "
+    "_gc_until_fits _writable _restore_reserve\n"
+    "reset reset _apply_reset _reset_needed _drop_reset_if_done\n"
+    "supersede _role_dead _stamp_add _stamp_end _cut _trunc_add "
+    "_end_hidden_truncs _shown _forget_ino\n"
+    "stream _spill _index_stream _end_stream\n"
+    "check fsck meta_keys")
 # Fields of the records kept per committed stream (store.streams: txn id
 # -> [version of its NODE_COMMIT, its addr, its size, blocks holding its
 # provisional nodes]) and per newest stamp (store.stamps: ino -> (file
@@ -130,7 +150,7 @@ def _u32(value, what):
 
 
 class LogStore:
-    extent_cache = EXTENT_CACHE     # tests set 1 to evict on every use
+    extent_cache = _EXTENT_CACHE    # tests set 1 to evict on every use
     txn_ram = _TXN_RAM               # data bytes a Txn holds before spilling
 
     def __init__(self, flash, readonly=False, checkpoints=True):
@@ -168,7 +188,7 @@ class LogStore:
         self.meta = {}               # ino -> {key bytes: (value|None, ...)}
         self.links = {}              # ino -> (target bytes, ...)
         # Extent maps are loaded on demand (from the blocks holding a file's
-        # nodes) and kept for the EXTENT_CACHE files used last:
+        # nodes) and kept for the extent_cache files used last:
         self.extents = {}            # ino -> [(start, end, entry)] visible pieces
         self.truncs = {}             # ino -> [[ver, size, addr, nsize]]
         # A data node can have up to three roles: data (shows in the map),
@@ -244,33 +264,20 @@ class LogStore:
         # What a healthy store's mount, reads and writes never run lives in
         # modules imported at first use (docs/STORE.md, "Code layout"):
         # damage handling, garbage collection with the space and wear
-        # figures, factory reset, transactions too big for RAM, rewrites,
-        # truncations, stamps and deletions.  Each
-        # function there takes the store first and is named as the
-        # method, without the leading "_".
-        if name in "_mend_header _resync _note_damage _damaged " \
-                "_damage_name _retire _discard _rescan_torn _settle_damage " \
-                "_check_damage _drop_voids _void_items".split():
-            from ovl.store import damage as where
-        elif name in "gc _gc_one _pick_victim _collect _data_liveness " \
-                "_is_live _reclaimable _need _worth _usable free_bytes " \
-                "statvfs counters _gc_until_fits _writable " \
-                "_restore_reserve".split():
-            from ovl.store import collect as where
-        elif name in "reset _apply_reset _reset_needed " \
-                "_drop_reset_if_done".split():
-            from ovl.store import reset as where
-        elif name in "_role_dead _stamp_add _stamp_end _cut _trunc_add " \
-                "_end_hidden_truncs _shown _forget_ino".split():
-            from ovl.store import supersede as where
-        elif name in "_spill _index_stream _end_stream".split():
-            from ovl.store import stream as where
-        elif name in "fsck meta_keys".split():
-            from ovl.store import check as where
-        else:
-            raise AttributeError(name)
-        fn = getattr(where, name.lstrip("_"))
-        return lambda *args, **kwargs: fn(self, *args, **kwargs)
+        # figures, factory reset, rewrites, truncations, stamps and
+        # deletions, transactions too big for RAM, fsck.  Each function
+        # there takes the store first and is named as the method, without
+        # the leading "_".  _LAZY lists each module and then its methods;
+        # the module is imported by a name made here, so a board that
+        # never needs one interns no name for it.
+        for group in _LAZY.split("\n"):
+            names = group.split()
+            if name in names[1:]:
+                where = __import__(__name__ + "." + names[0], None, None,
+                                   names)
+                fn = getattr(where, name.lstrip("_"))
+                return lambda *args, **kwargs: fn(self, *args, **kwargs)
+        raise AttributeError(name)
 
     # ===== format and mount ===============================================
 
@@ -336,7 +343,7 @@ class LogStore:
                 # the blocks cut off without a word
                 raise fmt.BlockCountError(self.nblocks, count)
             self.blocks.ec[b] = ec
-            self.blocks.state[b] = FULL
+            self.blocks.state[b] = _FULL
             known += 1
             ec_sum += ec
         if not known:
@@ -344,7 +351,7 @@ class LogStore:
                                     "header found): format it first")
         mean = ec_sum // known
         for b in range(self.nblocks):
-            if self.blocks.state[b] == UNKNOWN:
+            if self.blocks.state[b] == _UNKNOWN:
                 self.blocks.ec[b] = mean   # lost with the header; UBI does the same
 
         # Pass 1: read the blocks one at a time (headers of the summary
@@ -391,7 +398,7 @@ class LogStore:
 
         junk = False
         for b in range(n):
-            if self.blocks.state[b] != FULL:
+            if self.blocks.state[b] != _FULL:
                 continue
             top[6] = b
             top[7] = addrs = []
@@ -400,7 +407,7 @@ class LogStore:
             if not addrs and end == self.data_start and clean:
                 # nothing written since the erase (checked again, header
                 # included, before the block is first written)
-                self.blocks.state[b] = FREE
+                self.blocks.state[b] = _FREE
                 self.blocks.used[b] = self.data_start
                 continue
             self.blocks.used[b] = end       # FULL: it holds nodes
@@ -509,7 +516,7 @@ class LogStore:
                 self._index(nd)
 
         for b in range(n):
-            if self.blocks.state[b] != FULL:
+            if self.blocks.state[b] != _FULL:
                 continue
             end = self.blocks.used[b]
             wsum = None
@@ -533,7 +540,7 @@ class LogStore:
                                        "two passes of mount" % b)
                 self._scan(b, visit)
             if wsum is not None and end + wsum.size() + 4 <= self.log_end:
-                self.blocks.state[b] = OPEN    # its summary still fits
+                self.blocks.state[b] = _OPEN    # its summary still fits
                 self.wblock = b
                 self.wpos = end
                 self.pend_addr = b * es + end
@@ -555,10 +562,10 @@ class LogStore:
             # before it erased its victim, say, in what was the last free
             # block.  Writing on in it would spend the GC reserve; left
             # full, it is the first victim and is erased with no copy.
-            self.blocks.state[b] = FULL
+            self.blocks.state[b] = _FULL
             self.wblock = self.wsum = None
         for b in range(n):
-            if self.blocks.state[b] == FULL:    # a block holding nodes
+            if self.blocks.state[b] == _FULL:    # a block holding nodes
                 self.blocks.dead[b] += self.es - self.blocks.used[b]
                 self.blocks.used[b] = self.es
         if torn:
@@ -635,7 +642,7 @@ class LogStore:
         while pos + fmt.NODE_HDR_SIZE <= limit:
             # the first 4 bytes say whether anything is there at all
             raw = self.blocks.read(base + pos, 4)
-            if raw == FF4:
+            if raw == _FF4:
                 if pos % unit == 0:
                     break                   # the end of the log
                 pos = fmt.align(pos, unit)      # padding up to the next unit
@@ -682,7 +689,7 @@ class LogStore:
                 out(nd)
             pos += nd.size()
         end = pos
-        if not found and not junk and end == self.data_start and raw == FF4:
+        if not found and not junk and end == self.data_start and raw == _FF4:
             # looks unused since its erase: checked in full when opened
             return nodes, end, True, junk
         # junk after the log end means a program was cut there; a summary
@@ -1253,7 +1260,7 @@ class LogStore:
     def _open_block(self, keep):
         self._close_block()
         while True:
-            if self.blocks.count(FREE) <= keep:
+            if self.blocks.count(_FREE) <= keep:
                 raise NoSpace()
             b = self.blocks.least_worn_free()
             if b not in self.blocks.verified:
@@ -1267,7 +1274,7 @@ class LogStore:
                                          self.es - self.data_start):
                     self._erase(b)
                     continue
-            self.blocks.state[b] = OPEN
+            self.blocks.state[b] = _OPEN
             self.wblock = b
             self.wpos = self.data_start
             self.blocks.used[b] = self.wpos
@@ -1291,7 +1298,7 @@ class LogStore:
             self._flush(True)
         self.blocks.dead[b] += self.es - self.wpos
         self.blocks.used[b] = self.es
-        self.blocks.state[b] = FULL
+        self.blocks.state[b] = _FULL
         self.wblock = None
 
     def _flush(self, final):
@@ -1378,7 +1385,7 @@ class LogStore:
     def _fits(self, items, keep):
         """Could these nodes be written without GC?  items: (fixed bytes,
         splittable payload bytes) per node, summary entries included."""
-        free = self.blocks.count(FREE) - keep
+        free = self.blocks.count(_FREE) - keep
         room = self._room()
         cap = self.log_end - self.data_start - fmt.node_size(4, 0) - 4
         blocks = 0
@@ -1414,7 +1421,7 @@ class LogStore:
     def _make_room(self, items, keep, bounded=True):
         """GC until items fit, or ENOSPC.  bounded: only blocks whose
         collection stays within the GC bound (see _worth)."""
-        if not self.blocks.count(FREE):
+        if not self.blocks.count(_FREE):
             self._restore_reserve()
         if not self._fits(items, keep):
             self._gc_until_fits(items, keep, bounded)
@@ -1587,6 +1594,9 @@ class Txn:
         self.spilled = []   # their Nodes, in order (one per block's worth)
         self.held = 0       # data bytes held in ops
         self.ram = store.txn_ram    # ... at most (then spilled)
+        # the changes, in order, each led by the type of node it becomes
+        # (NODE_INODE, ino, attrs, birth), (NODE_DATA, ino, offset, bytes
+        # [, True: it truncates at its end]) ...
         self.ops = []
         self.puts = {}      # ino -> index in ops of its pending inode node
         self.appends = {}   # ino -> index in ops of its last data write
@@ -1624,12 +1634,13 @@ class Txn:
         base.update(attrs)
         if i is None:
             self.puts[ino] = len(self.ops)
-            self.ops.append(("inode", ino, base,
+            self.ops.append((NODE_INODE, ino, base,
                              cur.birth if cur is not None else None))
 
     def _dirent(self, parent, name, ino):
         self._check()
-        self.ops.append(("dirent", _u32(parent, "dir ino"), _name_bytes(name),
+        self.ops.append((NODE_DIRENT, _u32(parent, "dir ino"),
+                         _name_bytes(name),
                          ino))
 
     def link(self, dir_ino, name, ino):
@@ -1659,11 +1670,11 @@ class Txn:
         elif j is not None and self.ops[j][2] == offset:
             # truncate + write from there (a whole-file rewrite): one data
             # node that also truncates at its end
-            self.ops[j] = ["data", ino, offset, bytearray(data), "trunc"]
+            self.ops[j] = [NODE_DATA, ino, offset, bytearray(data), True]
             self.appends[ino] = j
         else:
             self.appends[ino] = len(self.ops)
-            self.ops.append(["data", ino, offset, bytearray(data)])
+            self.ops.append([NODE_DATA, ino, offset, bytearray(data)])
         end = offset + len(data)
         self._grow(ino, end)
         self.held += len(data)
@@ -1685,14 +1696,14 @@ class Txn:
         k = _key_bytes(key)
         value = self.store.get_meta(ino, k)
         for op in self.ops:
-            if op[0] == "meta" and op[1] == ino and op[2] == k:
+            if op[0] == fmt.NODE_META and op[1] == ino and op[2] == k:
                 value = op[3]
         return value
 
     def read(self, ino, offset, n):
         # reading back what an open txn holds is rare: see ovl.store.stream
-        from ovl.store.stream import read
-        return read(self, ino, offset, n)
+        from ovl.store import stream
+        return stream.read(self, ino, offset, n)
 
     def _grow(self, ino, end):
         i = self.puts.get(ino)
@@ -1710,7 +1721,7 @@ class Txn:
         if size < 0:
             raise compat.oserror(compat.EINVAL, "negative size")
         self.cuts[ino] = len(self.ops)
-        self.ops.append(("trunc", _u32(ino, "ino"), size))
+        self.ops.append((NODE_TRUNCATE, _u32(ino, "ino"), size))
         self.appends.pop(ino, None)
         i = self.puts.get(ino)
         if i is not None:
@@ -1723,7 +1734,7 @@ class Txn:
         raw = target.encode() if isinstance(target, str) else bytes(target)
         if len(raw) > fmt.SYMLINK_MAX:
             raise compat.oserror(compat.ENAMETOOLONG, "symlink target")
-        self.ops.append(("symlink", _u32(ino, "ino"), raw))
+        self.ops.append((fmt.NODE_SYMLINK, _u32(ino, "ino"), raw))
 
     def set_meta(self, ino, key, value):
         self._check()
@@ -1734,13 +1745,13 @@ class Txn:
             value = bytes(value)
             if len(value) > fmt.META_VALUE_MAX:
                 raise compat.oserror(compat.E2BIG, "metadata value")
-        self.ops.append(("meta", _u32(ino, "ino"), k, value))
+        self.ops.append((fmt.NODE_META, _u32(ino, "ino"), k, value))
 
     def delete_inode(self, ino):
         self._check()
         if ino == ROOT_INO:
             raise compat.oserror(compat.EPERM, "cannot delete the root")
-        self.ops.append(("delete", _u32(ino, "ino")))
+        self.ops.append((fmt.NODE_DELETE, _u32(ino, "ino")))
         self.puts.pop(ino, None)
         self.appends.pop(ino, None)
         self.cuts.pop(ino, None)
@@ -1779,7 +1790,7 @@ class Txn:
         stamped = self._stamped()
         for idx, op in enumerate(self.ops):
             kind = op[0]
-            if kind == "inode":
+            if kind == NODE_INODE:
                 ino, a, birth = op[1], op[2], op[3]
                 if ino in stamped:
                     continue
@@ -1789,30 +1800,30 @@ class Txn:
                                    a["ctime"])
                 out.append((NODE_INODE, body,
                             True if birth is None else None))
-            elif kind == "dirent":
+            elif kind == NODE_DIRENT:
                 out.append((NODE_DIRENT,
                             struct.pack(fmt.DIRENT_BODY, op[1], op[3]) + op[2],
                             None))
-            elif kind == "data":
+            elif kind == NODE_DATA:
                 stamp = None
                 if stamped.get(op[1]) == idx:
                     a = self.ops[self.puts[op[1]]][2]
                     stamp = (a["mtime"], a["ctime"])
                 out.append((NODE_DATA, struct.pack(fmt.DATA_BODY, op[1], op[2]),
                             (op[3], len(op) > 4, stamp)))
-            elif kind == "trunc":
+            elif kind == NODE_TRUNCATE:
                 out.append((NODE_TRUNCATE,
                             struct.pack(fmt.TRUNCATE_BODY, op[1], op[2]), None))
-            elif kind == "symlink":
+            elif kind == fmt.NODE_SYMLINK:
                 out.append((fmt.NODE_SYMLINK, struct.pack(fmt.SYMLINK_BODY, op[1]) +
                             op[2], None))
-            elif kind == "meta":
+            elif kind == fmt.NODE_META:
                 ino, key, value = op[1], op[2], op[3]
                 flags = fmt.META_DELETED if value is None else 0
                 out.append((fmt.NODE_META, struct.pack(fmt.META_BODY, ino, len(key),
                                                    flags) + key +
                             (value or b""), None))
-            elif kind == "delete":
+            elif kind == fmt.NODE_DELETE:
                 out.append((fmt.NODE_DELETE, struct.pack(fmt.DELETE_BODY, op[1]),
                             None))
         if self.stream is not None:
@@ -1839,13 +1850,13 @@ class Txn:
         size = 0
         for op in self.ops:
             kind = op[0]
-            if kind == "data" or kind == "symlink":
+            if kind == NODE_DATA or kind == fmt.NODE_SYMLINK:
                 return False
-            if kind == "dirent":
+            if kind == NODE_DIRENT:
                 names += -1 if op[3] in (fmt.DIRENT_REMOVED,
                                          fmt.DIRENT_WHITEOUT) else 1
                 size += 64 + len(op[2])
-            elif kind == "meta":
+            elif kind == fmt.NODE_META:
                 size += 64 + len(op[2]) + len(op[3] or b"")
             else:
                 size += 96
