@@ -164,7 +164,7 @@ class LogStore:
         self.nblocks = flash.block_count
         # NAND takes few partial programs per page: every program there
         # starts on a page boundary and a commit pads to the next page.
-        self.prog_unit = flash.page_size if flash.kind == "nand" else 4
+        self.prog_unit = 4 if flash.kind == "nor" else flash.page_size
         self.data_start = fmt.align(fmt.BLOCK_HDR_SIZE, self.prog_unit)
         self.log_end = self.es - fmt.SUMMARY_TAIL_SIZE
         if self.nblocks < RESERVED_BLOCKS + 3:
