@@ -47,6 +47,11 @@ _FREE = const(0)
 _OPEN = const(1)
 _FULL = const(2)
 _UNKNOWN = const(3)
+# LogStore.stats' counters (counters() reports them)
+_STATS = const(
+    "bytes_read bytes_programmed programs erases gc_runs gc_copied_bytes "
+    "mount_bytes_read blocks_retired summaries_used blocks_scanned "
+    "corrupt_nodes torn_tails gc_refused bytes_summary")
 # LogStore.__getattr__'s modules, a line each: its name, then the methods
 # it holds
 _LAZY = const(
@@ -130,16 +135,6 @@ def _key_bytes(key):
     if isinstance(key, str):
         return key.encode()
     return bytes(key)
-
-
-def _name_bytes(name):
-    raw = name.encode() if isinstance(name, str) else bytes(name)
-    if not raw or len(raw) > fmt.NAME_MAX:
-        raise compat.oserror(compat.ENAMETOOLONG if raw else compat.EINVAL,
-                             repr(name))
-    if b"/" in raw or b"\x00" in raw or raw in (b".", b".."):
-        raise compat.oserror(compat.EINVAL, repr(name))
-    return raw
 
 
 def _u32(value, what):
@@ -227,12 +222,9 @@ class LogStore:
         self.hdr_addr = -1           # the last dirent node a mount read,
         self.hdr_ver = -1            # and its version (two ints: no tuple)
         self.repairs = []
-        self.stats = {"bytes_read": 0, "bytes_programmed": 0, "programs": 0,
-                      "erases": 0, "gc_runs": 0, "gc_copied_bytes": 0,
-                      "mount_bytes_read": 0, "blocks_retired": 0,
-                      "summaries_used": 0, "blocks_scanned": 0,
-                      "corrupt_nodes": 0, "torn_tails": 0,
-                      "gc_refused": 0, "bytes_summary": 0}
+        # the counters, named by one string: a key only a lazy module
+        # counts (gc_refused, torn_tails) is interned when that loads
+        self.stats = {name: 0 for name in _STATS.split()}
         self.blocks = Blocks(flash, self.prog_unit, self.data_start,
                              self.stats)
         # an erase must free a KiB (half a block's log on small blocks,
@@ -1639,9 +1631,13 @@ class Txn:
 
     def _dirent(self, parent, name, ino):
         self._check()
-        self.ops.append((NODE_DIRENT, _u32(parent, "dir ino"),
-                         _name_bytes(name),
-                         ino))
+        raw = name.encode() if isinstance(name, str) else bytes(name)
+        if not raw or len(raw) > fmt.NAME_MAX:
+            raise compat.oserror(compat.ENAMETOOLONG if raw else compat.EINVAL,
+                                 repr(name))
+        if b"/" in raw or b"\x00" in raw or raw in (b".", b".."):
+            raise compat.oserror(compat.EINVAL, repr(name))
+        self.ops.append((NODE_DIRENT, _u32(parent, "dir ino"), raw, ino))
 
     def link(self, dir_ino, name, ino):
         _u32(ino, "ino")
@@ -1676,7 +1672,15 @@ class Txn:
             self.appends[ino] = len(self.ops)
             self.ops.append([NODE_DATA, ino, offset, bytearray(data)])
         end = offset + len(data)
-        self._grow(ino, end)
+        i = self.puts.get(ino)      # the file grows to end
+        if i is not None:
+            attrs = self.ops[i][2]
+            if attrs["size"] < end:
+                attrs["size"] = end
+        else:
+            cur = self.store.get(ino)
+            if cur is not None and cur.size < end:
+                self.put_inode(ino, size=end)
         self.held += len(data)
         if self.held > self.ram:
             self.store._spill(self)
@@ -1704,17 +1708,6 @@ class Txn:
         # reading back what an open txn holds is rare: see ovl.store.stream
         from ovl.store import stream
         return stream.read(self, ino, offset, n)
-
-    def _grow(self, ino, end):
-        i = self.puts.get(ino)
-        if i is not None:
-            attrs = self.ops[i][2]
-            if attrs["size"] < end:
-                attrs["size"] = end
-            return
-        cur = self.store.get(ino)
-        if cur is not None and cur.size < end:
-            self.put_inode(ino, size=end)
 
     def truncate(self, ino, size):
         self._check()
