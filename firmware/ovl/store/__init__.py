@@ -47,11 +47,6 @@ _FREE = const(0)
 _OPEN = const(1)
 _FULL = const(2)
 _UNKNOWN = const(3)
-# LogStore.stats' counters (counters() reports them)
-_STATS = const(
-    "bytes_read bytes_programmed programs erases gc_runs gc_copied_bytes "
-    "mount_bytes_read blocks_retired summaries_used blocks_scanned "
-    "corrupt_nodes torn_tails gc_refused bytes_summary")
 # LogStore.__getattr__'s modules, a line each: its name, then the methods
 # it holds
 _LAZY = const(
@@ -222,9 +217,12 @@ class LogStore:
         self.hdr_addr = -1           # the last dirent node a mount read,
         self.hdr_ver = -1            # and its version (two ints: no tuple)
         self.repairs = []
-        # the counters, named by one string: a key only a lazy module
-        # counts (gc_refused, torn_tails) is interned when that loads
-        self.stats = {name: 0 for name in _STATS.split()}
+        self.stats = {"bytes_read": 0, "bytes_programmed": 0, "programs": 0,
+                      "erases": 0, "gc_runs": 0, "gc_copied_bytes": 0,
+                      "mount_bytes_read": 0, "blocks_retired": 0,
+                      "summaries_used": 0, "blocks_scanned": 0,
+                      "corrupt_nodes": 0, "torn_tails": 0,
+                      "gc_refused": 0, "bytes_summary": 0}
         self.blocks = Blocks(flash, self.prog_unit, self.data_start,
                              self.stats)
         # an erase must free a KiB (half a block's log on small blocks,
