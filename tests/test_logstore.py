@@ -8,9 +8,11 @@ its state in RAM with its state after a remount.
 import pytest
 
 COMMON = """
+# an inode flags word (the store keeps it as given; the overlay sets none)
+F_OPAQUE = 0x0001
 from ovl_sim.simflash import SimFlash, Xorshift
 from ovl_sim.simflash import PowerCut
-from ovl.store import LogStore, ROOT_INO, WHITEOUT, F_OPAQUE
+from ovl.store import LogStore, ROOT_INO, WHITEOUT
 from ovl import compat
 
 def content(s, ino):
@@ -709,11 +711,11 @@ print(i.size, i.mtime, content(m, a) == b'n' * 77, m.blocks.dead == s.blocks.dea
 
 
 def test_writing_a_file_whose_map_was_evicted_counts_space_once(runtime):
-    """Only the last EXTENT_CACHE files keep their extent maps; a commit
+    """Only the last LogStore.extent_cache files keep their extent maps; a commit
     that reloads one (a write, or an inode node that ends a stamp) must not
     replay its own nodes as well, or their space is counted dead twice."""
     out = run(runtime, """
-from ovl.store import EXTENT_CACHE
+EXTENT_CACHE = LogStore.extent_cache
 f = SimFlash(64 * 1024, 4096, 256)
 s = LogStore.format(f)
 a = create(s, ROOT_INO, 'a', b'x' * 100)

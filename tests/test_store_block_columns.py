@@ -18,3 +18,13 @@ def test_dead_bytes_array_and_summary_order(runtime):
 def test_no_version_is_above_every_version():
     from ovl.store import blocks, format as fmt
     assert blocks.NO_VER == fmt.COUNTER_MAX + 1
+
+
+def test_store_names_the_block_states_as_blocks_does():
+    # ovl.store keeps the states as private consts (no global each on a
+    # board); under CPython they are plain globals to compare
+    import ovl.store as store
+    from ovl.store import blocks
+    assert [store._FREE, store._OPEN, store._FULL, store._UNKNOWN] == \
+        [blocks.FREE, blocks.OPEN, blocks.FULL, blocks.UNKNOWN]
+    assert store._FF4 == b"\xff" * 4

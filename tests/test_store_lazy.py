@@ -12,17 +12,18 @@ def test_store_parts_load_at_first_use_and_work(runtime):
             True, 1, True, ["ovl.store.stream"]],
         "free_bytes, statvfs, counters": [
             True, True, True, 16, True,
-            ["ovl.store.collect", "ovl.store.stream"]],
+            ["ovl.store.collect", "ovl.store.stream", "ovl.store.supersede"]],
         "gc collects, data survive": [
             True, True, True, True,
-            ["ovl.store.collect", "ovl.store.stream"]],
+            ["ovl.store.collect", "ovl.store.stream", "ovl.store.supersede"]],
         "reset empties the store": [
             [], [], "0o40700",
-            ["ovl.store.collect", "ovl.store.reset", "ovl.store.stream"]],
+            ["ovl.store.collect", "ovl.store.reset", "ovl.store.stream",
+             "ovl.store.supersede"]],
         "a flipped header bit is mended and reported": [
             [HEADER], 1,
             ["ovl.store.collect", "ovl.store.damage", "ovl.store.reset",
-             "ovl.store.stream"]],
+             "ovl.store.stream", "ovl.store.supersede"]],
         "fsck names it, and nothing else": ["block 7: " + HEADER],
         "an unknown attribute": "AttributeError",
     })

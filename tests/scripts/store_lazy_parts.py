@@ -1,5 +1,5 @@
 """The log store's parts a healthy board's mount, reads and writes never
-run (ovl.store.damage, .collect, .reset, .stream: imported at first use
+run (ovl.store.damage, .collect, .reset, .stream, .supersede: imported at first use
 through LogStore.__getattr__), each reached and checked, as labelled
 results (tests/test_store_lazy.py checks each label on both runtimes).
 """
@@ -10,7 +10,7 @@ from ovl.store import LogStore, ROOT_INO
 from ovl_sim.simflash import SimFlash
 
 LAZY = ("ovl.store.damage", "ovl.store.collect", "ovl.store.reset",
-        "ovl.store.stream")
+        "ovl.store.stream", "ovl.store.supersede")
 
 
 def loaded():

@@ -18,13 +18,12 @@ from ovl.store import format as fmt
 from ovl.store.format import (
     NODE_INODE, NODE_DIRENT, NODE_DATA, NODE_TRUNCATE, NODE_VOID, NODE_RESET,
     NODE_COMMIT, F_COMMIT, F_TRUNC, F_STAMP, F_PROV, CorruptError)
-from ovl.store.blocks import Blocks, FREE, OPEN, FULL, UNKNOWN, NO_VER
+from ovl.store.blocks import Blocks, NO_VER
 from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
                              replay_key)
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
-F_OPAQUE = 0x0001      # Inode.flags: an opaque directory (hides the lower)
 
 RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
                        # may take one, GC the last (so it always progresses)
@@ -34,13 +33,34 @@ _SHRINK_BYTES = const(1024)  # the most a txn that may take the reserve writes
 # <= 1 erase per KiB written)
 _GC_ERASE_BYTES = const(1024)
 _VOID_MARGIN = const(16)     # txn ids skipped after a crash (see _mount)
-EXTENT_CACHE = 8             # files whose extent maps stay in RAM
+_EXTENT_CACHE = const(8)     # files whose extent maps stay in RAM
 _INODE_CACHE = const(16)     # inodes whose attributes stay in RAM
 _VERIFIED = const(8)         # data nodes whose CRCs a read remembers as checked
 _TXN_RAM = const(4096)       # data bytes a Txn holds before it streams them
                              # to flash as provisional nodes
 
-FF4 = b"\xff\xff\xff\xff"
+_FF4 = const(b"\xff\xff\xff\xff")  # four bytes of erased flash
+# a block's states (ovl.store.blocks: FREE, OPEN, FULL, UNKNOWN; the same
+# numbers as private consts, so this module holds no name for each:
+# tests/test_store_block_columns.py checks they agree)
+_FREE = const(0)
+_OPEN = const(1)
+_FULL = const(2)
+_UNKNOWN = const(3)
+# LogStore.__getattr__'s modules, a line each: its name, then the methods
+# it holds
+_LAZY = const(
+    "damage _mend_header _resync _note_damage _damaged _damage_name _retire "
+    "_discard _rescan_torn _settle_damage _check_damage _drop_voids "
+    "_void_items\n"
+    "collect gc _gc_one _pick_victim _collect _data_liveness _is_live "
+    "_reclaimable _need _worth _usable free_bytes statvfs counters "
+    "_gc_until_fits _writable _restore_reserve\n"
+    "reset reset _apply_reset _reset_needed _drop_reset_if_done\n"
+    "supersede _role_dead _stamp_add _stamp_end _cut _trunc_add "
+    "_end_hidden_truncs _shown _forget_ino\n"
+    "stream _spill _index_stream _end_stream\n"
+    "check fsck meta_keys")
 # Fields of the records kept per committed stream (store.streams: txn id
 # -> [version of its NODE_COMMIT, its addr, its size, blocks holding its
 # provisional nodes]) and per newest stamp (store.stamps: ino -> (file
@@ -112,16 +132,6 @@ def _key_bytes(key):
     return bytes(key)
 
 
-def _name_bytes(name):
-    raw = name.encode() if isinstance(name, str) else bytes(name)
-    if not raw or len(raw) > fmt.NAME_MAX:
-        raise compat.oserror(compat.ENAMETOOLONG if raw else compat.EINVAL,
-                             repr(name))
-    if b"/" in raw or b"\x00" in raw or raw in (b".", b".."):
-        raise compat.oserror(compat.EINVAL, repr(name))
-    return raw
-
-
 def _u32(value, what):
     if not isinstance(value, int) or value < 0 or value > 0xFFFFFFFF:
         raise ValueError("%s must be a 32-bit unsigned int, not %r"
@@ -130,7 +140,7 @@ def _u32(value, what):
 
 
 class LogStore:
-    extent_cache = EXTENT_CACHE     # tests set 1 to evict on every use
+    extent_cache = _EXTENT_CACHE    # tests set 1 to evict on every use
     txn_ram = _TXN_RAM               # data bytes a Txn holds before spilling
 
     def __init__(self, flash, readonly=False, checkpoints=True):
@@ -144,7 +154,7 @@ class LogStore:
         self.nblocks = flash.block_count
         # NAND takes few partial programs per page: every program there
         # starts on a page boundary and a commit pads to the next page.
-        self.prog_unit = flash.page_size if flash.kind == "nand" else 4
+        self.prog_unit = 4 if flash.kind == "nor" else flash.page_size
         self.data_start = fmt.align(fmt.BLOCK_HDR_SIZE, self.prog_unit)
         self.log_end = self.es - fmt.SUMMARY_TAIL_SIZE
         if self.nblocks < RESERVED_BLOCKS + 3:
@@ -168,7 +178,7 @@ class LogStore:
         self.meta = {}               # ino -> {key bytes: (value|None, ...)}
         self.links = {}              # ino -> (target bytes, ...)
         # Extent maps are loaded on demand (from the blocks holding a file's
-        # nodes) and kept for the EXTENT_CACHE files used last:
+        # nodes) and kept for the extent_cache files used last:
         self.extents = {}            # ino -> [(start, end, entry)] visible pieces
         self.truncs = {}             # ino -> [[ver, size, addr, nsize]]
         # A data node can have up to three roles: data (shows in the map),
@@ -240,43 +250,24 @@ class LogStore:
         if not self.replaying:
             self.blocks.dead[addr // self.es] += nsize
 
-    def _role_dead(self, addr, nsize):
-        """One role of a node ended; it is dead when its last one has."""
-        n = self.roles.get(addr)
-        if n is None:
-            self._kill(addr, nsize)
-        elif n > 2:
-            self.roles[addr] = n - 1
-        else:
-            del self.roles[addr]
-
     def __getattr__(self, name):
         # What a healthy store's mount, reads and writes never run lives in
         # modules imported at first use (docs/STORE.md, "Code layout"):
         # damage handling, garbage collection with the space and wear
-        # figures, factory reset, transactions too big for RAM.  Each
-        # function there takes the store first and is named as the
-        # method, without the leading "_".
-        if name in "_mend_header _resync _note_damage _damaged " \
-                "_damage_name _retire _discard _rescan_torn _settle_damage " \
-                "_check_damage _drop_voids _void_items".split():
-            from ovl.store import damage as where
-        elif name in "gc _gc_one _pick_victim _collect _data_liveness " \
-                "_is_live _reclaimable _need _worth _usable free_bytes " \
-                "statvfs counters _gc_until_fits _writable " \
-                "_restore_reserve".split():
-            from ovl.store import collect as where
-        elif name in "reset _apply_reset _reset_needed " \
-                "_drop_reset_if_done".split():
-            from ovl.store import reset as where
-        elif name in "_spill _index_stream _end_stream".split():
-            from ovl.store import stream as where
-        elif name in "fsck meta_keys".split():
-            from ovl.store import check as where
-        else:
-            raise AttributeError(name)
-        fn = getattr(where, name.lstrip("_"))
-        return lambda *args, **kwargs: fn(self, *args, **kwargs)
+        # figures, factory reset, rewrites, truncations, stamps and
+        # deletions, transactions too big for RAM, fsck.  Each function
+        # there takes the store first and is named as the method, without
+        # the leading "_".  _LAZY lists each module and then its methods;
+        # the module is imported by a name made here, so a board that
+        # never needs one interns no name for it.
+        for group in _LAZY.split("\n"):
+            names = group.split()
+            if name in names[1:]:
+                where = __import__(__name__ + "." + names[0], None, None,
+                                   names)
+                fn = getattr(where, name.lstrip("_"))
+                return lambda *args, **kwargs: fn(self, *args, **kwargs)
+        raise AttributeError(name)
 
     # ===== format and mount ===============================================
 
@@ -342,7 +333,7 @@ class LogStore:
                 # the blocks cut off without a word
                 raise fmt.BlockCountError(self.nblocks, count)
             self.blocks.ec[b] = ec
-            self.blocks.state[b] = FULL
+            self.blocks.state[b] = _FULL
             known += 1
             ec_sum += ec
         if not known:
@@ -350,7 +341,7 @@ class LogStore:
                                     "header found): format it first")
         mean = ec_sum // known
         for b in range(self.nblocks):
-            if self.blocks.state[b] == UNKNOWN:
+            if self.blocks.state[b] == _UNKNOWN:
                 self.blocks.ec[b] = mean   # lost with the header; UBI does the same
 
         # Pass 1: read the blocks one at a time (headers of the summary
@@ -397,7 +388,7 @@ class LogStore:
 
         junk = False
         for b in range(n):
-            if self.blocks.state[b] != FULL:
+            if self.blocks.state[b] != _FULL:
                 continue
             top[6] = b
             top[7] = addrs = []
@@ -406,7 +397,7 @@ class LogStore:
             if not addrs and end == self.data_start and clean:
                 # nothing written since the erase (checked again, header
                 # included, before the block is first written)
-                self.blocks.state[b] = FREE
+                self.blocks.state[b] = _FREE
                 self.blocks.used[b] = self.data_start
                 continue
             self.blocks.used[b] = end       # FULL: it holds nodes
@@ -515,7 +506,7 @@ class LogStore:
                 self._index(nd)
 
         for b in range(n):
-            if self.blocks.state[b] != FULL:
+            if self.blocks.state[b] != _FULL:
                 continue
             end = self.blocks.used[b]
             wsum = None
@@ -539,7 +530,7 @@ class LogStore:
                                        "two passes of mount" % b)
                 self._scan(b, visit)
             if wsum is not None and end + wsum.size() + 4 <= self.log_end:
-                self.blocks.state[b] = OPEN    # its summary still fits
+                self.blocks.state[b] = _OPEN    # its summary still fits
                 self.wblock = b
                 self.wpos = end
                 self.pend_addr = b * es + end
@@ -561,10 +552,10 @@ class LogStore:
             # before it erased its victim, say, in what was the last free
             # block.  Writing on in it would spend the GC reserve; left
             # full, it is the first victim and is erased with no copy.
-            self.blocks.state[b] = FULL
+            self.blocks.state[b] = _FULL
             self.wblock = self.wsum = None
         for b in range(n):
-            if self.blocks.state[b] == FULL:    # a block holding nodes
+            if self.blocks.state[b] == _FULL:    # a block holding nodes
                 self.blocks.dead[b] += self.es - self.blocks.used[b]
                 self.blocks.used[b] = self.es
         if torn:
@@ -641,7 +632,7 @@ class LogStore:
         while pos + fmt.NODE_HDR_SIZE <= limit:
             # the first 4 bytes say whether anything is there at all
             raw = self.blocks.read(base + pos, 4)
-            if raw == FF4:
+            if raw == _FF4:
                 if pos % unit == 0:
                     break                   # the end of the log
                 pos = fmt.align(pos, unit)      # padding up to the next unit
@@ -688,7 +679,7 @@ class LogStore:
                 out(nd)
             pos += nd.size()
         end = pos
-        if not found and not junk and end == self.data_start and raw == FF4:
+        if not found and not junk and end == self.data_start and raw == _FF4:
             # looks unused since its erase: checked in full when opened
             return nodes, end, True, junk
         # junk after the log end means a program was cut there; a summary
@@ -801,34 +792,6 @@ class LogStore:
             self._load(f[0])
             self.data_blocks.add(f[0], addr // self.es)
             self._trunc_add(f[0], [nd.ver, f[1], addr, nsize])
-
-    def _stamp_add(self, ino, nd):
-        """A stamped data node arrives (in version order per inode): does
-        its stamp become the inode's size, mtime and ctime?"""
-        st = self.stamps.get(ino)
-        if self.replaying:       # the stamps are resident: only count roles
-            return st is not None and st[_STAMP_ADDR] == nd.addr
-        rec = self.inodes.get(ino)
-        if rec is None or rec[0] is None or \
-                self.mounting and nd.ver < self._rec_ver(rec) or \
-                (st is not None and st[_STAMP_VER] > nd.ver):
-            return False         # a newer NODE_INODE or stamp says more
-        if st is not None:
-            self._stamp_end(ino)
-        ino_, off, length, stamp = nd.fields
-        self.stamps[ino] = (off + length, stamp[0], stamp[1], nd.ver,
-                            nd.addr, nd.size())
-        return True
-
-    def _stamp_end(self, ino):
-        """The inode's stamp was overridden: its node loses that role (the
-        map is loaded first: the node's other roles are counted there)."""
-        st = self.stamps.get(ino)
-        if st is None:
-            return
-        self._load(ino)
-        del self.stamps[ino]
-        self._role_dead(st[_STAMP_ADDR], st[_STAMP_NSIZE])
 
     def _counts(self, nd):
         """Is a node on flash part of the committed state (at run time)?
@@ -1076,29 +1039,6 @@ class LogStore:
                 hi = mid
         return lo
 
-    def _cut(self, pieces, start, end):
-        """Remove [start, end) from the map; returns the insert index."""
-        i = self._first_piece(pieces, start)
-        j = i
-        keep = []
-        while j < len(pieces) and pieces[j][0] < end:
-            ps, pe, ent = pieces[j]
-            ent[5] -= 1
-            if ps < start:
-                keep.append((ps, start, ent))
-                ent[5] += 1
-            if pe > end:
-                keep.append((end, pe, ent))
-                ent[5] += 1
-            if ent[5] == 0:
-                self._role_dead(ent[3], ent[4])
-            j += 1
-        if i < j:
-            pieces[i:j] = keep
-        if keep and keep[0][0] < start:
-            i += 1
-        return i
-
     def _data_add(self, ino, ent):
         pieces = self.extents.get(ino)
         if pieces is None:
@@ -1114,86 +1054,8 @@ class LogStore:
             i = self._cut(pieces, start, end)
             pieces.insert(i, (start, end, ent))
         ent[5] = 1
-        self._end_hidden_truncs(ino)
-
-    def _trunc_add(self, ino, t):
-        """A truncation at t[1] (t = [ver, size, addr, nsize]); a NODE_DATA
-        with F_TRUNC is in the map already, up to that size."""
-        pieces = self.extents.get(ino)
-        size = t[1]
-        if pieces:
-            self._cut(pieces, size, 1 << 64)
-            if not pieces:
-                del self.extents[ino]
-        truncs = self.truncs.get(ino)
-        if truncs is None:
-            truncs = self.truncs[ino] = []
-        truncs.append(t)
-        self._end_hidden_truncs(ino)
-
-    def _end_hidden_truncs(self, ino):
-        """End the role of each older truncation whose cut newer nodes
-        now hide entirely: the map shows data from its size up to the
-        least size a newer truncation cuts at (every piece past its size
-        is newer than it).  Judged by what is hidden, not by which node
-        hides it, so a replay without a dead node GC erased (a rewrite
-        that hid it, itself hidden since) ends the same roles."""
-        truncs = self.truncs.get(ino)
-        if not truncs or len(truncs) < 2:
-            return
-        pieces = self.extents.get(ino) or ()
-        limit = truncs[-1][1]
-        keep = [truncs[-1]]
-        for i in range(len(truncs) - 2, -1, -1):     # newest first
-            o = truncs[i]
-            if self._shown(pieces, o[1], limit):
-                self._role_dead(o[2], o[3])
-            else:
-                keep.append(o)
-            if o[1] < limit:
-                limit = o[1]
-        if len(keep) < len(truncs):
-            keep.reverse()
-            self.truncs[ino] = keep
-
-    def _shown(self, pieces, start, end):
-        """Does the map show data everywhere in [start, end)?"""
-        i = self._first_piece(pieces, start)
-        while start < end:
-            if i >= len(pieces) or pieces[i][0] > start:
-                return False
-            start = pieces[i][1]
-            i += 1
-        return True
-
-    def _forget_ino(self, ino):
-        """An inode was deleted: everything scoped to it is dead."""
-        ents = self.entries
-        for r in ents.rows(ino):
-            rec = ents.rec(r)
-            self._kill(rec[2], rec[3])
-            ents.drop(r, ino)
-        for rec in (self.meta.pop(ino, None) or {}).values():
-            self._kill(rec[2], rec[3])
-        rec = self.links.pop(ino, None)
-        if rec is not None:
-            self._kill(rec[2], rec[3])
-        self._load(ino)
-        st = self.stamps.pop(ino, None)
-        if st is not None:
-            self._role_dead(st[_STAMP_ADDR], st[_STAMP_NSIZE])
-        if ino in self.loaded:
-            self.loaded.remove(ino)
-        self.data_blocks.pop(ino)
-        pieces = self.extents.pop(ino, None)
-        if pieces:
-            seen = {}
-            for ps, pe, ent in pieces:
-                if id(ent) not in seen:
-                    seen[id(ent)] = True
-                    self._role_dead(ent[3], ent[4])
-        for t in self.truncs.pop(ino, None) or ():
-            self._role_dead(t[2], t[3])
+        if len(self.truncs.get(ino) or ()) > 1:
+            self._end_hidden_truncs(ino)    # (a rewrite: none to end)
 
     # ===== reading ========================================================
 
@@ -1408,7 +1270,7 @@ class LogStore:
     def _open_block(self, keep):
         self._close_block()
         while True:
-            if self.blocks.count(FREE) <= keep:
+            if self.blocks.count(_FREE) <= keep:
                 raise NoSpace()
             b = self.blocks.least_worn_free()
             if b not in self.blocks.verified:
@@ -1422,7 +1284,7 @@ class LogStore:
                                          self.es - self.data_start):
                     self._erase(b)
                     continue
-            self.blocks.state[b] = OPEN
+            self.blocks.state[b] = _OPEN
             self.wblock = b
             self.wpos = self.data_start
             self.blocks.used[b] = self.wpos
@@ -1446,7 +1308,7 @@ class LogStore:
             self._flush(True)
         self.blocks.dead[b] += self.es - self.wpos
         self.blocks.used[b] = self.es
-        self.blocks.state[b] = FULL
+        self.blocks.state[b] = _FULL
         self.wblock = None
 
     def _flush(self, final):
@@ -1533,7 +1395,7 @@ class LogStore:
     def _fits(self, items, keep):
         """Could these nodes be written without GC?  items: (fixed bytes,
         splittable payload bytes) per node, summary entries included."""
-        free = self.blocks.count(FREE) - keep
+        free = self.blocks.count(_FREE) - keep
         room = self._room()
         cap = self.log_end - self.data_start - fmt.node_size(4, 0) - 4
         blocks = 0
@@ -1569,7 +1431,7 @@ class LogStore:
     def _make_room(self, items, keep, bounded=True):
         """GC until items fit, or ENOSPC.  bounded: only blocks whose
         collection stays within the GC bound (see _worth)."""
-        if not self.blocks.count(FREE):
+        if not self.blocks.count(_FREE):
             self._restore_reserve()
         if not self._fits(items, keep):
             self._gc_until_fits(items, keep, bounded)
@@ -1742,6 +1604,9 @@ class Txn:
         self.spilled = []   # their Nodes, in order (one per block's worth)
         self.held = 0       # data bytes held in ops
         self.ram = store.txn_ram    # ... at most (then spilled)
+        # the changes, in order, each led by the type of node it becomes
+        # (NODE_INODE, ino, attrs, birth), (NODE_DATA, ino, offset, bytes
+        # [, True: it truncates at its end]) ...
         self.ops = []
         self.puts = {}      # ino -> index in ops of its pending inode node
         self.appends = {}   # ino -> index in ops of its last data write
@@ -1779,13 +1644,18 @@ class Txn:
         base.update(attrs)
         if i is None:
             self.puts[ino] = len(self.ops)
-            self.ops.append(("inode", ino, base,
+            self.ops.append((NODE_INODE, ino, base,
                              cur.birth if cur is not None else None))
 
     def _dirent(self, parent, name, ino):
         self._check()
-        self.ops.append(("dirent", _u32(parent, "dir ino"), _name_bytes(name),
-                         ino))
+        raw = name.encode() if isinstance(name, str) else bytes(name)
+        if not raw or len(raw) > fmt.NAME_MAX:
+            raise compat.oserror(compat.ENAMETOOLONG if raw else compat.EINVAL,
+                                 repr(name))
+        if b"/" in raw or b"\x00" in raw or raw in (b".", b".."):
+            raise compat.oserror(compat.EINVAL, repr(name))
+        self.ops.append((NODE_DIRENT, _u32(parent, "dir ino"), raw, ino))
 
     def link(self, dir_ino, name, ino):
         _u32(ino, "ino")
@@ -1814,13 +1684,21 @@ class Txn:
         elif j is not None and self.ops[j][2] == offset:
             # truncate + write from there (a whole-file rewrite): one data
             # node that also truncates at its end
-            self.ops[j] = ["data", ino, offset, bytearray(data), "trunc"]
+            self.ops[j] = [NODE_DATA, ino, offset, bytearray(data), True]
             self.appends[ino] = j
         else:
             self.appends[ino] = len(self.ops)
-            self.ops.append(["data", ino, offset, bytearray(data)])
+            self.ops.append([NODE_DATA, ino, offset, bytearray(data)])
         end = offset + len(data)
-        self._grow(ino, end)
+        i = self.puts.get(ino)      # the file grows to end
+        if i is not None:
+            attrs = self.ops[i][2]
+            if attrs["size"] < end:
+                attrs["size"] = end
+        else:
+            cur = self.store.get(ino)
+            if cur is not None and cur.size < end:
+                self.put_inode(ino, size=end)
         self.held += len(data)
         if self.held > self.ram:
             self.store._spill(self)
@@ -1840,32 +1718,21 @@ class Txn:
         k = _key_bytes(key)
         value = self.store.get_meta(ino, k)
         for op in self.ops:
-            if op[0] == "meta" and op[1] == ino and op[2] == k:
+            if op[0] == fmt.NODE_META and op[1] == ino and op[2] == k:
                 value = op[3]
         return value
 
     def read(self, ino, offset, n):
         # reading back what an open txn holds is rare: see ovl.store.stream
-        from ovl.store.stream import read
-        return read(self, ino, offset, n)
-
-    def _grow(self, ino, end):
-        i = self.puts.get(ino)
-        if i is not None:
-            attrs = self.ops[i][2]
-            if attrs["size"] < end:
-                attrs["size"] = end
-            return
-        cur = self.store.get(ino)
-        if cur is not None and cur.size < end:
-            self.put_inode(ino, size=end)
+        from ovl.store import stream
+        return stream.read(self, ino, offset, n)
 
     def truncate(self, ino, size):
         self._check()
         if size < 0:
             raise compat.oserror(compat.EINVAL, "negative size")
         self.cuts[ino] = len(self.ops)
-        self.ops.append(("trunc", _u32(ino, "ino"), size))
+        self.ops.append((NODE_TRUNCATE, _u32(ino, "ino"), size))
         self.appends.pop(ino, None)
         i = self.puts.get(ino)
         if i is not None:
@@ -1878,7 +1745,7 @@ class Txn:
         raw = target.encode() if isinstance(target, str) else bytes(target)
         if len(raw) > fmt.SYMLINK_MAX:
             raise compat.oserror(compat.ENAMETOOLONG, "symlink target")
-        self.ops.append(("symlink", _u32(ino, "ino"), raw))
+        self.ops.append((fmt.NODE_SYMLINK, _u32(ino, "ino"), raw))
 
     def set_meta(self, ino, key, value):
         self._check()
@@ -1889,13 +1756,13 @@ class Txn:
             value = bytes(value)
             if len(value) > fmt.META_VALUE_MAX:
                 raise compat.oserror(compat.E2BIG, "metadata value")
-        self.ops.append(("meta", _u32(ino, "ino"), k, value))
+        self.ops.append((fmt.NODE_META, _u32(ino, "ino"), k, value))
 
     def delete_inode(self, ino):
         self._check()
         if ino == ROOT_INO:
             raise compat.oserror(compat.EPERM, "cannot delete the root")
-        self.ops.append(("delete", _u32(ino, "ino")))
+        self.ops.append((fmt.NODE_DELETE, _u32(ino, "ino")))
         self.puts.pop(ino, None)
         self.appends.pop(ino, None)
         self.cuts.pop(ino, None)
@@ -1934,7 +1801,7 @@ class Txn:
         stamped = self._stamped()
         for idx, op in enumerate(self.ops):
             kind = op[0]
-            if kind == "inode":
+            if kind == NODE_INODE:
                 ino, a, birth = op[1], op[2], op[3]
                 if ino in stamped:
                     continue
@@ -1944,30 +1811,30 @@ class Txn:
                                    a["ctime"])
                 out.append((NODE_INODE, body,
                             True if birth is None else None))
-            elif kind == "dirent":
+            elif kind == NODE_DIRENT:
                 out.append((NODE_DIRENT,
                             struct.pack(fmt.DIRENT_BODY, op[1], op[3]) + op[2],
                             None))
-            elif kind == "data":
+            elif kind == NODE_DATA:
                 stamp = None
                 if stamped.get(op[1]) == idx:
                     a = self.ops[self.puts[op[1]]][2]
                     stamp = (a["mtime"], a["ctime"])
                 out.append((NODE_DATA, struct.pack(fmt.DATA_BODY, op[1], op[2]),
                             (op[3], len(op) > 4, stamp)))
-            elif kind == "trunc":
+            elif kind == NODE_TRUNCATE:
                 out.append((NODE_TRUNCATE,
                             struct.pack(fmt.TRUNCATE_BODY, op[1], op[2]), None))
-            elif kind == "symlink":
+            elif kind == fmt.NODE_SYMLINK:
                 out.append((fmt.NODE_SYMLINK, struct.pack(fmt.SYMLINK_BODY, op[1]) +
                             op[2], None))
-            elif kind == "meta":
+            elif kind == fmt.NODE_META:
                 ino, key, value = op[1], op[2], op[3]
                 flags = fmt.META_DELETED if value is None else 0
                 out.append((fmt.NODE_META, struct.pack(fmt.META_BODY, ino, len(key),
                                                    flags) + key +
                             (value or b""), None))
-            elif kind == "delete":
+            elif kind == fmt.NODE_DELETE:
                 out.append((fmt.NODE_DELETE, struct.pack(fmt.DELETE_BODY, op[1]),
                             None))
         if self.stream is not None:
@@ -1994,13 +1861,13 @@ class Txn:
         size = 0
         for op in self.ops:
             kind = op[0]
-            if kind == "data" or kind == "symlink":
+            if kind == NODE_DATA or kind == fmt.NODE_SYMLINK:
                 return False
-            if kind == "dirent":
+            if kind == NODE_DIRENT:
                 names += -1 if op[3] in (fmt.DIRENT_REMOVED,
                                          fmt.DIRENT_WHITEOUT) else 1
                 size += 64 + len(op[2])
-            elif kind == "meta":
+            elif kind == fmt.NODE_META:
                 size += 64 + len(op[2]) + len(op[3] or b"")
             else:
                 size += 96

@@ -230,7 +230,7 @@ def data_liveness(store, nodes, b):
     """addr -> live? for the data and truncate nodes of block b, being
     collected, file by file: each file's extent map is loaded once per
     collection, however its nodes interleave with those of more files
-    than EXTENT_CACHE holds, and not at all when b is no longer among
+    than store.extent_cache holds, and not at all when b is no longer among
     the file's blocks (a load found only dead nodes of it there).
     RAM: one entry per such node of the block (at most a block's
     worth of node headers)."""

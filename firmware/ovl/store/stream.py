@@ -12,8 +12,8 @@ import struct
 
 from ovl import compat
 from ovl.store import NoSpace, RESERVED_BLOCKS
-from ovl.store.format import (NODE_DATA, NODE_TRUNCATE, DATA_BODY,
-                              TRUNCATE_BODY, F_TRUNC, data_at)
+from ovl.store.format import (NODE_INODE, NODE_DATA, NODE_TRUNCATE,
+                              DATA_BODY, TRUNCATE_BODY, F_TRUNC, data_at)
 
 
 def spill(store, txn):
@@ -24,7 +24,7 @@ def spill(store, txn):
     moved = []
     kept = []
     for op in txn.ops:
-        if op[0] == "data" or op[0] == "trunc":
+        if op[0] == NODE_DATA or op[0] == NODE_TRUNCATE:
             moved.append(op)
         else:
             kept.append(op)
@@ -32,7 +32,7 @@ def spill(store, txn):
         return
     descs = []
     for op in moved:
-        if op[0] == "data":
+        if op[0] == NODE_DATA:
             descs.append((NODE_DATA, struct.pack(DATA_BODY, op[1], op[2]),
                           (op[3], len(op) > 4, None)))
         else:
@@ -42,7 +42,7 @@ def spill(store, txn):
     txn.ops = kept
     txn.puts = {}
     for i, op in enumerate(kept):
-        if op[0] == "inode":
+        if op[0] == NODE_INODE:
             txn.puts[op[1]] = i
     txn.appends = {}
     txn.cuts = {}
@@ -114,9 +114,9 @@ def read(txn, ino, offset, n):
         if nd.flags & F_TRUNC:
             view = _view_put(view, f[1] + f[2], 1 << 64, None, 0)
     for op in txn.ops:
-        if op[0] == "trunc" and op[1] == ino:
+        if op[0] == NODE_TRUNCATE and op[1] == ino:
             view = _view_put(view, op[2], 1 << 64, None, 0)
-        elif op[0] == "data" and op[1] == ino:
+        elif op[0] == NODE_DATA and op[1] == ino:
             e = op[2] + len(op[3])
             view = _view_put(view, op[2], e, op[3], op[2])
             if len(op) > 4:
