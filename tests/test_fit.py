@@ -71,11 +71,16 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # out of the mount path (GC bookkeeping, bad blocks, torn tails, fsck;
 # truncation, statvfs, symlinks, links), the lower's CPython-only code in
 # ovl.squashfs_cpython and the store's kept read buffer: 70,427 / 126,848
-# / 63,840 B (845 interned names).
+# / 63,840 B (845 interned names); after the reader's, the overlay's, the
+# format's and the store's names rounds (each off the mount path: the
+# layouts and error messages of the reader, an open file's rarer calls,
+# what GC, damage, fsck and rewrites alone use) and the index rows
+# without versions: 59,961 / 107,552 / 53,792 B (688 interned names).
 # CODE_BUDGET is that + a small margin, a regression guard;
-# CODE_TARGET is the issue's goal (a strict xfail until it is met).
-CODE_BUDGET = {"mpy_bytes": 70427 + 1024, "import_mpy": 126848 + 2048,
-               "import_romfs": 63840 + 1024}
+# CODE_TARGET is the issue's goal: the .mpy bytes meet it (asserted), the
+# import heaps are a strict xfail until they do.
+CODE_BUDGET = {"mpy_bytes": 59961 + 512, "import_mpy": 107552 + 2048,
+               "import_romfs": 53792 + 1024}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
 # Imported at first use, never by a boot's mount and file IO
@@ -189,12 +194,20 @@ def test_mount_path_code_within_budget(mount_code):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 10 item 5: the mount path is "
-                   "over its code targets (docs/FIT.md, 'Code size'); when "
-                   "this passes, make the targets the budget")
-def test_mount_path_code_meets_issue_targets(mount_code):
+def test_mount_path_mpy_bytes_meet_the_issue_target(mount_code):
     modules, totals, per_module = mount_code
-    for figure in CODE_TARGET:
+    assert totals["mpy_bytes"] <= CODE_TARGET["mpy_bytes"], code_figures(
+        totals, per_module)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 10 item 5: importing the mount "
+                   "path keeps more heap than its targets (docs/FIT.md, "
+                   "'Code size'); when this passes, make the targets the "
+                   "budget")
+def test_mount_path_import_heap_meets_issue_targets(mount_code):
+    modules, totals, per_module = mount_code
+    for figure in ("import_mpy", "import_romfs"):
         assert totals[figure] <= CODE_TARGET[figure], code_figures(
             totals, per_module)
 
