@@ -26,4 +26,5 @@ def test_store_parts_load_at_first_use_and_work(runtime):
              "ovl.store.stream", "ovl.store.supersede"]],
         "fsck names it, and nothing else": ["block 7: " + HEADER],
         "an unknown attribute": "AttributeError",
+        "a lazy method is kept once reached": True,
     })

@@ -3,8 +3,8 @@ ones other than by appending: a rewrite inside a file or a truncation
 (cuts in the extent map, the truncations a later write hides), a stamp
 (a data node that also carries the inode's size and times), a deleted
 inode, and the end of one of a node's roles.  A board that only creates
-and appends to files never runs these, so they are imported at first
-use, through LogStore.__getattr__ (docs/STORE.md, "Code layout").  Each
+files never runs these (an append to a file written in an earlier
+transaction stamps, and does), so they are imported at first use, through LogStore.__getattr__ (docs/STORE.md, "Code layout").  Each
 function takes the LogStore first and is its method of the same name
 with a leading underscore."""
 
