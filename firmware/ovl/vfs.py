@@ -24,14 +24,11 @@ class OvlVfs:
     def __getattr__(self, name):
         # mkdir, remove, rmdir, rename and statvfs: the overlay's own,
         # given this VFS's paths (MicroPython's VFS finds them through
-        # __getattr__ too); kept on the VFS once made, so each call after
-        # the first allocates no closure
+        # __getattr__ too)
         if name not in ("mkdir", "remove", "rmdir", "rename", "statvfs"):
             raise AttributeError(name)
         fn = getattr(self.ovl, name)
-        bound = lambda *args: fn(*map(self._path, args))
-        setattr(self, name, bound)
-        return bound
+        return lambda *args: fn(*map(self._path, args))
 
     def _path(self, path):
         # A path as str: MicroPython hands a VFS bytes when the caller used

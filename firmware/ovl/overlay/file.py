@@ -69,16 +69,15 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
     def __getattr__(self, name):
         # what a board's boot and whole-file reads and writes never call
         # (lines, seek and tell, truncate, flush, fileno):
-        # ovl.overlay.fileops, imported at first use; the bound function
-        # is kept on the file, so a loop of tell() or lines allocates once
+        # ovl.overlay.fileops, imported at first use; each function found
+        # is set on the class, a method from then on, so a loop of tell()
+        # or lines looks it up once
         if name not in "readline readlines seek tell seekable truncate " \
                 "flush fileno".split():
             raise AttributeError(name)
         from ovl.overlay import fileops
-        fn = getattr(fileops, name)
-        bound = lambda *args, **kwargs: fn(self, *args, **kwargs)
-        setattr(self, name, bound)
-        return bound
+        setattr(type(self), name, getattr(fileops, name))
+        return getattr(self, name)
 
     def __repr__(self):
         return "<OverlayFile %s>" % self.name

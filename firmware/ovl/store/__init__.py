@@ -259,18 +259,18 @@ class LogStore:
         # there takes the store first and is named as the method, without
         # the leading "_".  _LAZY lists each module and then its methods;
         # the module is imported by a name made here, so a board that
-        # never needs one interns no name for it.  The method made is kept
-        # on the store: appends to an existing file stamp through
-        # _stamp_add each time, and a lookup here allocates ~3 KB.
+        # never needs one interns no name for it.  The function found is
+        # set on the class, a method from then on: appends to an existing
+        # file stamp through _stamp_add each time, and a lookup here
+        # allocates ~3 KB (on the class, not the store: a copy of the
+        # store must not call into the original).
         for group in _LAZY.split("\n"):
             names = group.split()
             if name in names[1:]:
                 where = __import__(__name__ + "." + names[0], None, None,
                                    names)
-                fn = getattr(where, name.lstrip("_"))
-                bound = lambda *args, **kwargs: fn(self, *args, **kwargs)
-                setattr(self, name, bound)
-                return bound
+                setattr(type(self), name, getattr(where, name.lstrip("_")))
+                return getattr(self, name)
         raise AttributeError(name)
 
     # ===== format and mount ===============================================
