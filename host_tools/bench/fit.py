@@ -265,10 +265,7 @@ except MemoryError as e:
         print("@failure")
         micropython.mem_info(P["report"] == "map")
     if P.get("trace"):          # where it was raised (debugging a heap edge)
-        import io
-        t = io.StringIO()
-        sys.print_exception(e, t)
-        out["trace"] = t.getvalue()
+        out["trace"] = e    # formatted below, once the mount's heap is back
 except Exception as e:
     out["error"] = "%s: %s" % (type(e).__name__, e)
 try:
@@ -277,6 +274,11 @@ try:
 except Exception:
     pass
 gc.collect()
+if "trace" in out:
+    import io
+    t = io.StringIO()
+    sys.print_exception(out["trace"], t)
+    out["trace"] = t.getvalue()
 out["final"] = gc.mem_alloc() - BASE
 print(json.dumps(out))
 '''
@@ -405,8 +407,10 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None,
         res = json.loads(lines[-1])
     except (IndexError, ValueError):
         # died before its report (e.g. a MemoryError while importing json)
+        # (micropython prints an uncaught exception's traceback on stdout)
         res = {"ok": False, "step": "start", "heap": {},
-               "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+               "error": (proc.stderr.strip().splitlines() or lines or
+                         ["no output, exit status %d" % proc.returncode])[-1]}
     if report:
         res["report"] = lines[:-1]
     res["heapsize"] = heap
