@@ -176,6 +176,12 @@ def read_lower(lower, path, offset, n):
     if not is_reg(entry.mode):
         raise oserror(compat.EINVAL, "%s is not a regular file in the lower"
                       % path)
+    return _read_entry(lower, entry, offset, n)
+
+
+def _read_entry(lower, entry, offset, n):
+    """Bytes [offset, offset+n) of lower regular file entry (none past its
+    end)."""
     if offset >= entry.size or n <= 0:
         return b""
     return lower.read(entry, offset, min(n, entry.size - offset))
@@ -366,7 +372,7 @@ def materialize(ovl, path, chunk=KEEP_CHUNK):
                 continue
             txn = store.begin()
             for off, n in gaps:
-                data = ovl.read_lower(entry, off, n)
+                data = _read_entry(ovl.lower, entry, off, n)
                 txn.write(uino, off, data + bytes(n - len(data)))
             txn.commit()
     txn = store.begin()

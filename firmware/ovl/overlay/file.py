@@ -1,12 +1,13 @@
-"""The overlay's file object: mode parsing, reads, writes, the text layer.
+"""The overlay's file object: reads, writes, the text layer.
 
-Overlay.open() resolves the path and creates or copies up the file; an
-OverlayFile then reads and writes through the overlay's public interface
-(read_upper, read_lower, truncate_open) and its write-back (writeback.py,
-which holds what the file's handles wrote until a commit point).  The text
-layer (characters, not bytes) is this one's but for reading n
-characters, which with lines, seek and tell, truncate, flush and fileno
-is in fileops.py, imported at its first use.
+Overlay.open() parses the mode, resolves the path and creates or copies up
+the file; an OverlayFile then reads and writes through the overlay's
+public interface (read_upper, truncate_open; a file only the lower holds
+is read from the lower) and its write-back (writeback.py, which holds
+what the file's handles wrote until a commit point).  The text layer
+(characters, not bytes) is this one's but for reading n characters,
+which with lines, seek and tell, truncate, flush and fileno is in
+fileops.py, imported at its first use.
 
 On MicroPython the same object is what open() returns from a VFS mount
 (ovl.vfs): MicroPython's C stream layer (import, print(file=f), builtin
@@ -25,29 +26,6 @@ from ovl.overlay import meta
 _IOCTL_FLUSH = const(1)
 _IOCTL_CLOSE = const(4)
 _IOCTL_BUFFER_SIZE = const(11)
-# A mode's r, w, a or x: its place in parse_mode's string of mode letters
-# (no string of its own each on a board)
-_MODE_R = const(0)
-_MODE_W = const(1)
-_MODE_A = const(2)
-_MODE_X = const(3)
-
-
-def parse_mode(mode):
-    """(readable, writable, append, create, exclusive, truncate, binary)."""
-    k = None        # which of r, w, a, x: _MODE_R .. _MODE_X
-    for c in mode:
-        i = "rwaxbt+".find(c)
-        if i < 0 or mode.count(c) > 1 or (i < 4 and k is not None):
-            k = -1
-            break
-        if i < 4:
-            k = i
-    if k is None or k < 0 or ("b" in mode and "t" in mode):
-        raise ValueError("invalid mode: %r" % mode)
-    plus = "+" in mode
-    return (k == _MODE_R or plus, k != _MODE_R or plus, k == _MODE_A,
-            k != _MODE_R, k == _MODE_X, k == _MODE_W, "b" in mode)
 
 
 class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
@@ -99,7 +77,10 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
 
     def _read_bytes(self, n):
         if self.uino is None:
-            data = self.ovl.read_lower(self.lentry, self.pos, n)
+            # a lower file: its bytes [pos, pos+n), none past its end
+            e = self.lentry
+            data = b"" if self.pos >= e.size or n <= 0 else \
+                self.ovl.lower.read(e, self.pos, min(n, e.size - self.pos))
         else:
             # pending writes are read through their transaction: a read is
             # no commit point

@@ -9,8 +9,16 @@ code it runs.  Each function takes the Overlay as its first argument.
 from ovl import compat
 from ovl.compat import oserror
 from ovl.paths import is_dir, is_reg, is_lnk, join, split_path, normalize
-from ovl.overlay.meta import META_RESET, META_REPLACES, INDEX_PREFIX, \
-    lower_root_attrs, utf8
+from ovl.overlay.meta import META_RESET, META_REPLACES, INDEX_PREFIX, utf8
+
+
+def lower_root_attrs(lower):
+    """The lower root's attributes, for an upper root that shows it (the
+    first mount over a store gives its root the same: Overlay's
+    _check_lower_identity)."""
+    root = lower.lookup("/")
+    return {"mode": root.mode, "uid": root.uid, "gid": root.gid,
+            "mtime": root.mtime, "ctime": root.mtime}
 
 
 def layer_of(ovl, path):
