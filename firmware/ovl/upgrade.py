@@ -293,7 +293,7 @@ def _windows(store, uino, end, size=KEEP_CHUNK):
 def _upper_entries(ovl):
     """(path, 'whiteout'|'object', node) over the whole upper tree."""
     from ovl.overlay.verbs import walk_upper
-    return walk_upper(ovl, ovl._root())
+    return walk_upper(ovl, ovl._walk("/"))
 
 
 def _files(ovl):
@@ -425,7 +425,7 @@ def carry_over_from(previous, new_lower, store, options):
 
 def new_lower(ovl, ident):
     """Mounting over a lower whose identity (ident) differs from the one
-    the upper recorded (Overlay._check_lower_identity): rebase, then record
+    the upper recorded (Overlay.__init__): rebase, then record
     ident (after it, so a power cut makes the next mount rebase again).
     Sets ovl.lower_changed and lists the conflicts in ovl.conflicts."""
     ovl.lower_changed = True

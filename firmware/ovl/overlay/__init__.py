@@ -73,7 +73,26 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             from ovl import store as logstore
             self._logstore = logstore
             self._root_ino = logstore.ROOT_INO
-            self._check_lower_identity()
+            # the lower the upper was last mounted over
+            ident = meta.identity_bytes(lower)
+            stored = store.get_meta(self._root_ino, meta.META_LOWER_ID)
+            if stored is not None:
+                if bytes(stored) != ident:
+                    # a new firmware: ovl.upgrade rebases the upper over it
+                    # and then records its identity
+                    from ovl import upgrade
+                    upgrade.new_lower(self, ident)
+            elif not self.readonly:
+                # first mount over this store: its root takes the lower
+                # root's attributes, as a reset gives it
+                # (verbs.lower_root_attrs; the Txn keeps the attributes not
+                # named)
+                txn = store.begin()
+                txn.set_meta(self._root_ino, meta.META_LOWER_ID, ident)
+                r = self._lroot
+                txn.put_inode(self._root_ino, mode=r.mode, uid=r.uid,
+                              gid=r.gid, mtime=r.mtime, ctime=r.mtime)
+                txn.commit()
 
     def _now(self):
         return int(time.time()) if self.clock is None else self.clock()
@@ -299,26 +318,6 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             raise err
 
     close = sync
-
-    def _check_lower_identity(self):
-        ident = meta.identity_bytes(self.lower)
-        stored = self.store.get_meta(self._root_ino, meta.META_LOWER_ID)
-        if stored is not None:
-            if bytes(stored) != ident:
-                # a new firmware: ovl.upgrade rebases the upper over it and
-                # then records its identity
-                from ovl import upgrade
-                upgrade.new_lower(self, ident)
-        elif not self.readonly:
-            # first mount over this store: its root takes the lower root's
-            # attributes, as a reset gives it (verbs.lower_root_attrs; the
-            # Txn keeps the attributes not named)
-            txn = self.store.begin()
-            txn.set_meta(self._root_ino, meta.META_LOWER_ID, ident)
-            r = self._lroot
-            txn.put_inode(self._root_ino, mode=r.mode, uid=r.uid, gid=r.gid,
-                          mtime=r.mtime, ctime=r.mtime)
-            txn.commit()
 
 
 def mount(lower, flash, readonly=False, previous=None, checkpoints=True,

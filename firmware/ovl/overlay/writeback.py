@@ -29,7 +29,6 @@ class WriteBuffer:
         self.ovl = ovl
         self.uino = uino
         self.size = size
-        self.touched = txn is not None or cut is not None
         self.cut = cut          # a truncation committed with the data
         self.created = txn is not None   # the txn also creates the file
         self.txn = txn          # store Txn (Overlay._begin_txn)
@@ -105,7 +104,6 @@ class WriteBack:
         except BaseException:
             self.drop(uino)
             raise
-        buf.touched = True
         if offset + len(data) > buf.size:
             buf.size = offset + len(data)
 
@@ -152,9 +150,6 @@ class WriteBack:
         by every later operation, and fail again, wedging the whole tree."""
         buf = self.buffers.pop(uino, None)
         if buf is None:
-            return
-        if not buf.touched:
-            buf.abort()
             return
         ovl = self.ovl
         try:
