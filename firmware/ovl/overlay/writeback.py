@@ -56,11 +56,6 @@ class WriteBuffer:
             self.txn = txn
         return self.txn
 
-    def abort(self):
-        if self.txn is not None:
-            self.txn.abort()
-            self.txn = None
-
 
 class WriteBack:
     """The overlay's pending writes: {upper ino: WriteBuffer}, and the
@@ -161,7 +156,8 @@ class WriteBack:
             txn.put_inode(uino, size=buf.size, mtime=now, ctime=now)
             txn.commit()
         except BaseException:
-            buf.abort()
+            if buf.txn is not None:     # (gone with the buffer, popped)
+                buf.txn.abort()
             raise
         ovl._origins.clear()    # an origin it changed is cached no more
 
@@ -179,5 +175,5 @@ class WriteBack:
         """Forget uino's pending writes (the file was deleted, or its data
         was lost): abort their transaction."""
         buf = self.buffers.pop(uino, None)
-        if buf is not None:
-            buf.abort()
+        if buf is not None and buf.txn is not None:
+            buf.txn.abort()
