@@ -39,7 +39,6 @@ from ovl.overlay import meta, resolve, copyup, writeback
 # (no string of its own each on a board)
 _MODE_R = const(0)
 _MODE_W = const(1)
-_MODE_A = const(2)
 _MODE_X = const(3)
 
 
@@ -268,11 +267,7 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
                 k = i
         if k is None or k < 0 or ("b" in mode and "t" in mode):
             raise ValueError("invalid mode: %r" % mode)
-        plus = "+" in mode
-        readable = k == _MODE_R or plus
-        writable = k != _MODE_R or plus
-        append = k == _MODE_A
-        binary = "b" in mode
+        writable = k != _MODE_R or "+" in mode
         self.flush_all()
         if writable:
             self._writable(path)
@@ -287,8 +282,7 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
                 target, paths.S_IFREG | (0o666 & ~self.umask), None, True)
             self.writeback.buffers[uino] = writeback.WriteBuffer(
                 self, uino, 0, txn)
-            return OverlayFile(self, target, uino, None, readable, writable,
-                               append, binary)
+            return OverlayFile(self, target, uino, None, mode)
         if path.endswith("/") and not node.isdir():
             raise compat.oserror(compat.ENOTDIR, path)
         if node.isdir():
@@ -305,10 +299,8 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             if k == _MODE_W:    # O_TRUNC
                 self.writeback.buffers[uino] = writeback.WriteBuffer(
                     self, uino, 0, None, 0)
-            return OverlayFile(self, target, uino, None, readable, writable,
-                               append, binary)
-        return OverlayFile(self, target, node.uino, node.lentry, readable,
-                           False, False, binary)
+            return OverlayFile(self, target, uino, None, mode)
+        return OverlayFile(self, target, node.uino, node.lentry, mode)
 
     def sync(self):
         err = self.flush_all()

@@ -29,18 +29,18 @@ _IOCTL_BUFFER_SIZE = const(11)
 
 
 class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
-    """A file object of the overlay (binary or text, per the mode)."""
+    """A file object of the overlay (binary or text, per the mode).
 
-    def __init__(self, ovl, path, uino, lentry, readable, writable, append,
-                 binary):
+    mode: open()'s, checked there; its letters tell what the file does
+    (r reads, w, a and x write, + both; a appends, b is binary), looked
+    up where a call needs one (no attribute of its own each)."""
+
+    def __init__(self, ovl, path, uino, lentry, mode):
         self.ovl = ovl
         self.name = path
         self.uino = uino
         self.lentry = lentry
-        self.readable = readable
-        self.writable = writable
-        self.append = append
-        self.binary = binary
+        self.mode = mode
         self.pos = 0
         self.closed = False
 
@@ -62,13 +62,14 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
 
     # -- helpers --------------------------------------------------------------
 
-    def _check(self, mode=None):
-        # mode: "r" or "w", what the call needs the file open for; the
+    def _check(self, op=None):
+        # op: "r" or "w", what the call needs the file open for; the
         # error of a call refused is fileops' (its messages off a board)
-        if self.closed or (mode == "r" and not self.readable) or \
-                (mode == "w" and not self.writable):
+        m = self.mode
+        if self.closed or ("+" not in m and (
+                op == "r" and "r" not in m or op == "w" and "r" in m)):
             from ovl.overlay import fileops
-            fileops.refuse(self, mode)
+            fileops.refuse(self, op)
 
     def _size(self):
         if self.uino is None:
@@ -95,8 +96,8 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         if n is None or n < 0:
             n = max(0, self._size() - self.pos)
             data = self._read_bytes(n)
-            return data if self.binary else data.decode()
-        if self.binary:
+            return data if "b" in self.mode else data.decode()
+        if "b" in self.mode:
             return self._read_bytes(n)
         from ovl.overlay import fileops
         return fileops.read_chars(self, n)
@@ -121,17 +122,18 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
     def write(self, data):
         self._check("w")
         count = len(data)
+        binary = "b" in self.mode
         if isinstance(data, str):
-            if self.binary:
+            if binary:
                 raise TypeError("a bytes-like object is required")
             data = data.encode()
-        elif not self.binary and not compat.MICROPYTHON:
+        elif not binary and not compat.MICROPYTHON:
             # MicroPython's own text files take bytes too, and its C
             # stream layer (print(file=f) ...) hands them bytes
             raise TypeError("write() argument must be str")
         wb = self.ovl.writeback
         wb.take_error(self.uino)
-        if self.append:
+        if "a" in self.mode:
             self.pos = self._size()
         if self.pos + len(data) > meta.MAX_FILE_SIZE:
             raise compat.oserror(compat.EFBIG, self.name)
@@ -145,7 +147,9 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         if self.closed:
             return
         try:
-            if self.writable and self.uino is not None:
+            m = self.mode
+            if self.uino is not None and ("+" in m or "r" not in m):
+                # open for writing: its pending writes commit
                 self.ovl.writeback.close(self.uino)
         finally:
             self.closed = True
