@@ -144,8 +144,10 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             from ovl.overlay import unlink as where
         else:
             raise AttributeError(name)
-        fn = getattr(where, name)
-        return lambda *args, **kwargs: fn(self, *args, **kwargs)
+        # Each function found is set on the class, a method from then on
+        # (no closure made per call, none kept on an instance).
+        setattr(type(self), name, getattr(where, name))
+        return getattr(self, name)
 
     def ilistdir(self, path="/"):
         """Iterator of (name, type, ino, size); type is the S_IFMT bits."""
