@@ -176,6 +176,12 @@ def read_lower(lower, path, offset, n):
     if not is_reg(entry.mode):
         raise oserror(compat.EINVAL, "%s is not a regular file in the lower"
                       % path)
+    return _read_entry(lower, entry, offset, n)
+
+
+def _read_entry(lower, entry, offset, n):
+    """Bytes [offset, offset+n) of lower regular file entry (none past its
+    end)."""
     if offset >= entry.size or n <= 0:
         return b""
     return lower.read(entry, offset, min(n, entry.size - offset))
@@ -287,7 +293,7 @@ def _windows(store, uino, end, size=KEEP_CHUNK):
 def _upper_entries(ovl):
     """(path, 'whiteout'|'object', node) over the whole upper tree."""
     from ovl.overlay.verbs import walk_upper
-    return walk_upper(ovl, ovl._root())
+    return walk_upper(ovl, ovl._walk("/"))
 
 
 def _files(ovl):
@@ -366,7 +372,7 @@ def materialize(ovl, path, chunk=KEEP_CHUNK):
                 continue
             txn = store.begin()
             for off, n in gaps:
-                data = ovl.read_lower(entry, off, n)
+                data = _read_entry(ovl.lower, entry, off, n)
                 txn.write(uino, off, data + bytes(n - len(data)))
             txn.commit()
     txn = store.begin()
@@ -419,7 +425,7 @@ def carry_over_from(previous, new_lower, store, options):
 
 def new_lower(ovl, ident):
     """Mounting over a lower whose identity (ident) differs from the one
-    the upper recorded (Overlay._check_lower_identity): rebase, then record
+    the upper recorded (Overlay.__init__): rebase, then record
     ident (after it, so a power cut makes the next mount rebase again).
     Sets ovl.lower_changed and lists the conflicts in ovl.conflicts."""
     ovl.lower_changed = True

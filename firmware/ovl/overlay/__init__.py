@@ -32,7 +32,14 @@ interface and mount().
 import time
 
 from ovl import compat, paths
+from ovl.compat import const
 from ovl.overlay import meta, resolve, copyup, writeback
+
+# A mode's r, w, a or x (open()): its place in the string of mode letters
+# (no string of its own each on a board)
+_MODE_R = const(0)
+_MODE_W = const(1)
+_MODE_X = const(3)
 
 
 class Overlay(resolve.Resolve, copyup.CopyUp):
@@ -65,7 +72,26 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             from ovl import store as logstore
             self._logstore = logstore
             self._root_ino = logstore.ROOT_INO
-            self._check_lower_identity()
+            # the lower the upper was last mounted over
+            ident = meta.identity_bytes(lower)
+            stored = store.get_meta(self._root_ino, meta.META_LOWER_ID)
+            if stored is not None:
+                if bytes(stored) != ident:
+                    # a new firmware: ovl.upgrade rebases the upper over it
+                    # and then records its identity
+                    from ovl import upgrade
+                    upgrade.new_lower(self, ident)
+            elif not self.readonly:
+                # first mount over this store: its root takes the lower
+                # root's attributes, as a reset gives it
+                # (verbs.lower_root_attrs; the Txn keeps the attributes not
+                # named)
+                txn = store.begin()
+                txn.set_meta(self._root_ino, meta.META_LOWER_ID, ident)
+                r = self._lroot
+                txn.put_inode(self._root_ino, mode=r.mode, uid=r.uid,
+                              gid=r.gid, mtime=r.mtime, ctime=r.mtime)
+                txn.commit()
 
     def _now(self):
         return int(time.time()) if self.clock is None else self.clock()
@@ -118,8 +144,10 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             from ovl.overlay import unlink as where
         else:
             raise AttributeError(name)
-        fn = getattr(where, name)
-        return lambda *args, **kwargs: fn(self, *args, **kwargs)
+        # Each function found is set on the class, a method from then on
+        # (no closure made per call, none kept on an instance).
+        setattr(type(self), name, getattr(where, name))
+        return getattr(self, name)
 
     def ilistdir(self, path="/"):
         """Iterator of (name, type, ino, size); type is the S_IFMT bits."""
@@ -195,12 +223,6 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
                 out += bytes(plen - fill)
         return bytes(out)
 
-    def read_lower(self, entry, offset, n):
-        """Bytes [offset, offset+n) of lower regular file entry."""
-        if offset >= entry.size or n <= 0:
-            return b""
-        return self.lower.read(entry, offset, min(n, entry.size - offset))
-
     def _create(self, path, mode, make=None, keep_open=False):
         """Create a new name at path; make(txn, parent, name) -> uino, or
         with no make a new inode of mode (a directory or a regular file,
@@ -234,25 +256,35 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         mode.  A file it creates is created in its write transaction (absent
         or complete after a power cut); opening an existing file for write
         copies it up (metadata only) before open() returns."""
-        from ovl.overlay.file import OverlayFile, parse_mode
-        readable, writable, append, create, excl, trunc, binary = \
-            parse_mode(mode)
+        from ovl.overlay.file import OverlayFile
+        # the mode: one of r, w, a and x (k: its place in "rwax"), then any
+        # of b, t and +, each at most once
+        k = None
+        for c in mode:
+            i = "rwaxbt+".find(c)
+            if i < 0 or mode.count(c) > 1 or (i < 4 and k is not None):
+                k = -1
+                break
+            if i < 4:
+                k = i
+        if k is None or k < 0 or ("b" in mode and "t" in mode):
+            raise ValueError("invalid mode: %r" % mode)
+        writable = k != _MODE_R or "+" in mode
         self.flush_all()
         if writable:
             self._writable(path)
         # O_EXCL: ovl.overlay.hostops (a board's file IO never asks)
-        node, target = self._excl_target(path) if excl else \
+        node, target = self._excl_target(path) if k == _MODE_X else \
             self._find_target(path)
         if node is None:
-            if not create:
+            if k == _MODE_R:
                 raise compat.oserror(compat.ENOENT, path)
             # created in the write transaction: absent or complete after a cut
             uino, txn = self._create(
                 target, paths.S_IFREG | (0o666 & ~self.umask), None, True)
             self.writeback.buffers[uino] = writeback.WriteBuffer(
                 self, uino, 0, txn)
-            return OverlayFile(self, target, uino, None, readable, writable,
-                               append, binary)
+            return OverlayFile(self, target, uino, None, mode)
         if path.endswith("/") and not node.isdir():
             raise compat.oserror(compat.ENOTDIR, path)
         if node.isdir():
@@ -266,13 +298,11 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
                 self._copy_up(txn, n)
                 return n.uino
             uino = self._mutate(path, op)
-            if trunc:
+            if k == _MODE_W:    # O_TRUNC
                 self.writeback.buffers[uino] = writeback.WriteBuffer(
                     self, uino, 0, None, 0)
-            return OverlayFile(self, target, uino, None, readable, writable,
-                               append, binary)
-        return OverlayFile(self, target, node.uino, node.lentry, readable,
-                           False, False, binary)
+            return OverlayFile(self, target, uino, None, mode)
+        return OverlayFile(self, target, node.uino, node.lentry, mode)
 
     def sync(self):
         err = self.flush_all()
@@ -282,25 +312,6 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             raise err
 
     close = sync
-
-    def _check_lower_identity(self):
-        ident = meta.identity_bytes(self.lower)
-        stored = self.store.get_meta(self._root_ino, meta.META_LOWER_ID)
-        if stored is not None:
-            if bytes(stored) != ident:
-                # a new firmware: ovl.upgrade rebases the upper over it and
-                # then records its identity
-                from ovl import upgrade
-                upgrade.new_lower(self, ident)
-        elif not self.readonly:
-            # first mount over this store: its root takes the lower root's
-            # attributes, as a reset would give it
-            txn = self.store.begin()
-            txn.set_meta(self._root_ino, meta.META_LOWER_ID, ident)
-            attrs = self.store.get(self._root_ino).attrs()
-            attrs.update(meta.lower_root_attrs(self.lower))
-            txn.put_inode(self._root_ino, **attrs)
-            txn.commit()
 
 
 def mount(lower, flash, readonly=False, previous=None, checkpoints=True,

@@ -1,12 +1,13 @@
-"""The overlay's file object: mode parsing, reads, writes, the text layer.
+"""The overlay's file object: reads, writes, the text layer.
 
-Overlay.open() resolves the path and creates or copies up the file; an
-OverlayFile then reads and writes through the overlay's public interface
-(read_upper, read_lower, truncate_open) and its write-back (writeback.py,
-which holds what the file's handles wrote until a commit point).  The text
-layer (characters, not bytes) is this one's but for reading n
-characters, which with lines, seek and tell, truncate, flush and fileno
-is in fileops.py, imported at its first use.
+Overlay.open() parses the mode, resolves the path and creates or copies up
+the file; an OverlayFile then reads and writes through the overlay's
+public interface (read_upper, truncate_open; a file only the lower holds
+is read from the lower) and its write-back (writeback.py, which holds
+what the file's handles wrote until a commit point).  The text layer
+(characters, not bytes) is this one's but for reading n characters,
+which with lines, seek and tell, truncate, flush and fileno is in
+fileops.py, imported at its first use.
 
 On MicroPython the same object is what open() returns from a VFS mount
 (ovl.vfs): MicroPython's C stream layer (import, print(file=f), builtin
@@ -25,44 +26,21 @@ from ovl.overlay import meta
 _IOCTL_FLUSH = const(1)
 _IOCTL_CLOSE = const(4)
 _IOCTL_BUFFER_SIZE = const(11)
-# A mode's r, w, a or x: its place in parse_mode's string of mode letters
-# (no string of its own each on a board)
-_MODE_R = const(0)
-_MODE_W = const(1)
-_MODE_A = const(2)
-_MODE_X = const(3)
-
-
-def parse_mode(mode):
-    """(readable, writable, append, create, exclusive, truncate, binary)."""
-    k = None        # which of r, w, a, x: _MODE_R .. _MODE_X
-    for c in mode:
-        i = "rwaxbt+".find(c)
-        if i < 0 or mode.count(c) > 1 or (i < 4 and k is not None):
-            k = -1
-            break
-        if i < 4:
-            k = i
-    if k is None or k < 0 or ("b" in mode and "t" in mode):
-        raise ValueError("invalid mode: %r" % mode)
-    plus = "+" in mode
-    return (k == _MODE_R or plus, k != _MODE_R or plus, k == _MODE_A,
-            k != _MODE_R, k == _MODE_X, k == _MODE_W, "b" in mode)
 
 
 class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
-    """A file object of the overlay (binary or text, per the mode)."""
+    """A file object of the overlay (binary or text, per the mode).
 
-    def __init__(self, ovl, path, uino, lentry, readable, writable, append,
-                 binary):
+    mode: open()'s, checked there; its letters tell what the file does
+    (r reads, w, a and x write, + both; a appends, b is binary), looked
+    up where a call needs one (no attribute of its own each)."""
+
+    def __init__(self, ovl, path, uino, lentry, mode):
         self.ovl = ovl
         self.name = path
         self.uino = uino
         self.lentry = lentry
-        self.readable = readable
-        self.writable = writable
-        self.append = append
-        self.binary = binary
+        self.mode = mode
         self.pos = 0
         self.closed = False
 
@@ -84,13 +62,14 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
 
     # -- helpers --------------------------------------------------------------
 
-    def _check(self, mode=None):
-        # mode: "r" or "w", what the call needs the file open for; the
+    def _check(self, op=None):
+        # op: "r" or "w", what the call needs the file open for; the
         # error of a call refused is fileops' (its messages off a board)
-        if self.closed or (mode == "r" and not self.readable) or \
-                (mode == "w" and not self.writable):
+        m = self.mode
+        if self.closed or ("+" not in m and (
+                op == "r" and "r" not in m or op == "w" and "r" in m)):
             from ovl.overlay import fileops
-            fileops.refuse(self, mode)
+            fileops.refuse(self, op)
 
     def _size(self):
         if self.uino is None:
@@ -99,7 +78,10 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
 
     def _read_bytes(self, n):
         if self.uino is None:
-            data = self.ovl.read_lower(self.lentry, self.pos, n)
+            # a lower file: its bytes [pos, pos+n), none past its end
+            e = self.lentry
+            data = b"" if self.pos >= e.size or n <= 0 else \
+                self.ovl.lower.read(e, self.pos, min(n, e.size - self.pos))
         else:
             # pending writes are read through their transaction: a read is
             # no commit point
@@ -114,8 +96,8 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         if n is None or n < 0:
             n = max(0, self._size() - self.pos)
             data = self._read_bytes(n)
-            return data if self.binary else data.decode()
-        if self.binary:
+            return data if "b" in self.mode else data.decode()
+        if "b" in self.mode:
             return self._read_bytes(n)
         from ovl.overlay import fileops
         return fileops.read_chars(self, n)
@@ -140,17 +122,18 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
     def write(self, data):
         self._check("w")
         count = len(data)
+        binary = "b" in self.mode
         if isinstance(data, str):
-            if self.binary:
+            if binary:
                 raise TypeError("a bytes-like object is required")
             data = data.encode()
-        elif not self.binary and not compat.MICROPYTHON:
+        elif not binary and not compat.MICROPYTHON:
             # MicroPython's own text files take bytes too, and its C
             # stream layer (print(file=f) ...) hands them bytes
             raise TypeError("write() argument must be str")
         wb = self.ovl.writeback
         wb.take_error(self.uino)
-        if self.append:
+        if "a" in self.mode:
             self.pos = self._size()
         if self.pos + len(data) > meta.MAX_FILE_SIZE:
             raise compat.oserror(compat.EFBIG, self.name)
@@ -164,7 +147,9 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         if self.closed:
             return
         try:
-            if self.writable and self.uino is not None:
+            m = self.mode
+            if self.uino is not None and ("+" in m or "r" not in m):
+                # open for writing: its pending writes commit
                 self.ovl.writeback.close(self.uino)
         finally:
             self.closed = True

@@ -64,7 +64,7 @@ def readline(f, limit=-1):
             f.pos = start + nl + 1
             break
         out += chunk
-    return bytes(out) if f.binary else bytes(out).decode()
+    return bytes(out) if "b" in f.mode else bytes(out).decode()
 
 
 def readlines(f):

@@ -76,9 +76,3 @@ def identity_bytes(lower):
     ident = lower.identity()
     return ident if isinstance(ident, bytes) else str(ident).encode()
 
-
-def lower_root_attrs(lower):
-    """The lower root's attributes, for an upper root that shows it."""
-    root = lower.lookup("/")
-    return {"mode": root.mode, "uid": root.uid, "gid": root.gid,
-            "mtime": root.mtime, "ctime": root.mtime}

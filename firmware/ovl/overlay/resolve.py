@@ -47,10 +47,6 @@ class Node:
 class Resolve:
     """Lookup, walk and merged listing (of Overlay)."""
 
-    def _whiteout(self, value):
-        return value is self._logstore.WHITEOUT or \
-            value == self._logstore.WHITEOUT
-
     def _get_origin(self, uino, store=None):
         # store: where to read it (an open transaction); default the store
         if store is None:
@@ -66,16 +62,6 @@ class Resolve:
                 return None
             raise
 
-    def _root(self):
-        node = Node(None, "", "/")
-        node.lpath = "/"
-        node.lentry = self._lroot
-        if self._root_ino is not None:
-            node.uino = self._root_ino
-            node.inode = self.store.get(self._root_ino)
-            node.dirent = True
-        return node
-
     def _child(self, parent, name):
         """The node for name inside directory node parent, or None."""
         if not parent.isdir():
@@ -90,7 +76,7 @@ class Resolve:
         # decodes it with surrogateescape) has no upper entry to find
         if parent.uino is not None and in_upper:
             found = self.store.lookup(parent.uino, name)
-            if found is not None and self._whiteout(found):
+            if found == self._logstore.WHITEOUT:
                 return None
             if found is not None:
                 node.uino = found
@@ -134,7 +120,15 @@ class Resolve:
         todo = paths.split_path(path)
         trailing_slash = path.endswith("/") and len(todo) > 0
         todo.reverse()
-        stack = [self._root()]
+        # the root, where every walk starts (_walk("/") gives it)
+        root = Node(None, "", "/")
+        root.lpath = "/"
+        root.lentry = self._lroot
+        if self._root_ino is not None:
+            root.uino = self._root_ino
+            root.inode = self.store.get(self._root_ino)
+            root.dirent = True
+        stack = [root]
         links = 0       # symlinks followed
         while todo:
             name = todo.pop()
@@ -205,7 +199,7 @@ class Resolve:
                 u = next(upper, None)
                 if same:
                     lw = next(lower, None)
-                if self._whiteout(uino):
+                if uino == self._logstore.WHITEOUT:
                     continue
                 inode = self.store.get(uino)
                 origin = self._get_origin(uino)

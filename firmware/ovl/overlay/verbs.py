@@ -9,8 +9,17 @@ code it runs.  Each function takes the Overlay as its first argument.
 from ovl import compat
 from ovl.compat import oserror
 from ovl.paths import is_dir, is_reg, is_lnk, join, split_path, normalize
-from ovl.overlay.meta import META_RESET, META_REPLACES, INDEX_PREFIX, \
-    lower_root_attrs, utf8
+from ovl.overlay.meta import META_RESET, META_REPLACES, META_LOWER_ID, \
+    INDEX_PREFIX, identity_bytes, utf8
+from ovl.store import WHITEOUT
+
+
+def lower_root_attrs(lower):
+    """The lower root's attributes, for an upper root that shows it (the
+    first mount over a store gives its root the same: Overlay.__init__)."""
+    root = lower.lookup("/")
+    return {"mode": root.mode, "uid": root.uid, "gid": root.gid,
+            "mtime": root.mtime, "ctime": root.mtime}
 
 
 def layer_of(ovl, path):
@@ -34,7 +43,7 @@ def walk_upper(ovl, node):
     own entries below directory node (sorted, streamed per dir)."""
     for name, value in ovl.store.listdir(node.uino):
         path = join(node.path, name)
-        if ovl._whiteout(value):
+        if value == WHITEOUT:
             yield path, "whiteout", None
             continue
         child = ovl._child(node, name)
@@ -128,7 +137,7 @@ def revert(ovl, path):
                 drop_links(ovl, txn, node.uino, 0, True)
             return
         dropped = {}
-        if not ovl._whiteout(found):
+        if found != WHITEOUT:
             _drop_upper_tree(ovl, txn, ovl._child(parent, name), dropped)
         else:
             _relink_lower_name(ovl, txn, parent, name)
@@ -156,7 +165,7 @@ def _drop_upper_tree(ovl, txn, node, dropped):
     and note whether one of them is the file's own lower name."""
     if node.isdir():
         for name, value in ovl.store.listdir(node.uino):
-            if not ovl._whiteout(value):
+            if value != WHITEOUT:
                 _drop_upper_tree(ovl, txn, ovl._child(node, name),
                                       dropped)
             txn.unlink(node.uino, name)
@@ -200,7 +209,7 @@ def _count_upper_names(ovl, dir_ino, uino):
     for name, value in ovl.store.listdir(dir_ino):
         if value == uino:
             n += 1
-        elif not ovl._whiteout(value):
+        elif value != WHITEOUT:
             child = ovl.store.get(value)
             if child is not None and is_dir(child.mode):
                 n += _count_upper_names(ovl, value, uino)
@@ -311,7 +320,7 @@ def _fsck_link_index(ovl, problems):
 
 def _walk_upper_fsck(ovl, problems):
     try:
-        for item in walk_upper(ovl, ovl._root()):
+        for item in walk_upper(ovl, ovl._walk("/")):
             yield item
     except ValueError as e:
         problems.append("upper tree: %s" % e)
@@ -350,12 +359,15 @@ def reset(ovl, keep=()):
     ovl._origins.clear()
     # the new root shows the firmware's root, in the same transaction
     ovl.store.reset(**lower_root_attrs(ovl.lower))
-    ovl._check_lower_identity()
+    # and records the firmware's identity, as a first mount does
+    txn = ovl.store.begin()
+    txn.set_meta(ovl._root_ino, META_LOWER_ID, identity_bytes(ovl.lower))
+    txn.commit()
 
 
 def _reset_keeping(ovl, txn, keep):
     dropped = {}
-    _drop_except(ovl, txn, ovl._root(), keep, dropped)
+    _drop_except(ovl, txn, ovl._walk("/"), keep, dropped)
     for uino in dropped:
         count, lower_named = dropped[uino]
         drop_links(ovl, txn, uino, count, lower_named)
@@ -372,7 +384,7 @@ def _drop_except(ovl, txn, node, keep, dropped):
         tails = [k[1:] for k in keep if k[0] == name]
         if [] in tails:
             continue
-        child = None if ovl._whiteout(value) else ovl._child(node, name)
+        child = None if value == WHITEOUT else ovl._child(node, name)
         if tails and child is not None and child.isdir():
             _drop_except(ovl, txn, child, tails, dropped)
             continue

@@ -29,7 +29,6 @@ class WriteBuffer:
         self.ovl = ovl
         self.uino = uino
         self.size = size
-        self.touched = txn is not None or cut is not None
         self.cut = cut          # a truncation committed with the data
         self.created = txn is not None   # the txn also creates the file
         self.txn = txn          # store Txn (Overlay._begin_txn)
@@ -56,11 +55,6 @@ class WriteBuffer:
                 self.beginning = False
             self.txn = txn
         return self.txn
-
-    def abort(self):
-        if self.txn is not None:
-            self.txn.abort()
-            self.txn = None
 
 
 class WriteBack:
@@ -105,7 +99,6 @@ class WriteBack:
         except BaseException:
             self.drop(uino)
             raise
-        buf.touched = True
         if offset + len(data) > buf.size:
             buf.size = offset + len(data)
 
@@ -153,9 +146,6 @@ class WriteBack:
         buf = self.buffers.pop(uino, None)
         if buf is None:
             return
-        if not buf.touched:
-            buf.abort()
-            return
         ovl = self.ovl
         try:
             txn = buf.begin()
@@ -166,7 +156,8 @@ class WriteBack:
             txn.put_inode(uino, size=buf.size, mtime=now, ctime=now)
             txn.commit()
         except BaseException:
-            buf.abort()
+            if buf.txn is not None:     # (gone with the buffer, popped)
+                buf.txn.abort()
             raise
         ovl._origins.clear()    # an origin it changed is cached no more
 
@@ -184,5 +175,5 @@ class WriteBack:
         """Forget uino's pending writes (the file was deleted, or its data
         was lost): abort their transaction."""
         buf = self.buffers.pop(uino, None)
-        if buf is not None:
-            buf.abort()
+        if buf is not None and buf.txn is not None:
+            buf.txn.abort()
