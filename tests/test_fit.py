@@ -321,3 +321,22 @@ def test_code_costs_table(tmp_path):
         assert costs["class"][kind] > costs["function"][kind]
         # a private const folds away: no name, no object
         assert abs(costs["const, _private name"][kind]) < 8
+
+
+@pytest.mark.slow
+def test_heap_scan_script_reports_the_pattern_and_edge(capsys):
+    # tests/scripts/heap_scan.py, which docs/FIT.md quotes: half today's
+    # budget fails, today's budget passes, so the edge it names is the top
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "heap_scan", os.path.join(os.path.dirname(__file__), "scripts",
+                                  "heap_scan.py"))
+    scan = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scan)
+    top = TODAY_BUDGET["pico"] // 1024
+    scan.main(["pico", str(top // 2), str(top), str(top - top // 2)])
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2] == "pattern: %d- %d+" % (top // 2, top), out
+    assert out[-1].startswith("passes from %d KiB on" % top), out
+    with pytest.raises(SystemExit):
+        scan.main(["pico"])

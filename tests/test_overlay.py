@@ -173,6 +173,20 @@ def test_symlinks_followed_inside_a_path(rig):
 
 # ----- copy-up -------------------------------------------------------------------
 
+@pytest.mark.parametrize("mode", ["", "b", "t", "+", "rw", "rr", "rbb",
+                                  "rbt", "r++", "U", "rU", "wx", "r ", "R"])
+def test_an_invalid_open_mode_is_refused_and_writes_nothing(rig, mode):
+    before = rig.written()
+    with pytest.raises(ValueError):
+        rig.ovl.open("/etc/config", mode)
+    with pytest.raises(ValueError):
+        rig.ovl.open("/new_file", mode)
+    assert rig.written() == before
+    assert "new_file" not in rig.ovl.listdir("/")
+    with rig.ovl.open("/etc/config", "rb") as f:
+        assert f.read() == b"option=1\n"
+
+
 def test_read_stat_readdir_do_not_copy_up(rig):
     o = rig.ovl
     before = rig.written()
