@@ -246,6 +246,13 @@ sys.path.insert(0, "/rom")
 import ovl.squashfs, ovl.overlay
 print(ovl.squashfs.__file__, ovl.overlay.__file__)
 print(sorted(vfs.VfsRom(rom).ilistdir("/ovl"))[0][0])
+import io
+t = io.StringIO()
+try:
+    ovl.squashfs.SquashFS(None)
+except Exception as e:
+    sys.print_exception(e, t)
+print([x.split('"')[1] for x in t.getvalue().splitlines() if "File" in x])
 """
 
 IMPORT_MPY = r"""
@@ -274,6 +281,9 @@ def test_mpy_and_romfs_images_load(work, setups, mpy):
     out = mpy(IMPORT_ROM % {"image": setup.romfs}).split("\n")
     assert out[0] == "/rom/ovl/squashfs.mpy /rom/ovl/overlay/__init__.mpy"
     assert out[1] == "__init__.mpy"
+    # a traceback names the module by its __file__ (one interned name a
+    # module, not two: romfs.compile_package(rom=True))
+    assert "/rom/ovl/squashfs.mpy" in out[2], out[2]
     # the .mpy files are of the format this micropython loads
     out = mpy(IMPORT_MPY % {"dir": setup.mpy_dir}).split("\n")
     assert out[0] == "%s/ovl/squashfs.mpy %s/ovl/store/__init__.mpy" % (

@@ -295,9 +295,11 @@ class Setup:
         self.board = load_board(board_name)
         self.work = work or tempfile.mkdtemp(prefix="ovl-fit-")
         os.makedirs(self.work, exist_ok=True)
-        self.mpy_dir = os.path.join(self.work, "mpy")
+        rom = self.board.name in ROMFS_BOARDS
+        # (a ROMFS image's modules name their /rom path: compile_package)
+        self.mpy_dir = os.path.join(self.work, "mpy-rom" if rom else "mpy")
         if not os.path.isdir(self.mpy_dir):
-            romfs.compile_package(self.mpy_dir)
+            romfs.compile_package(self.mpy_dir, rom=rom)
         job_src = os.path.join(self.work, "fit_job.py")
         with open(job_src, "w") as f:
             f.write(JOB)
@@ -307,7 +309,7 @@ class Setup:
             "-o", os.path.join(self.job_dir, "fit_job.mpy"), job_src],
             check=True)
         self.romfs = None
-        if self.board.name in ROMFS_BOARDS:
+        if rom:
             self.romfs = os.path.join(self.work, "ovl.romfs")
             with open(self.romfs, "wb") as f:
                 f.write(romfs.romfs_image(self.mpy_dir))

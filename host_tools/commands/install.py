@@ -42,7 +42,7 @@ BOOT_BACKUP = "boot.py.before-ovl"
 # compiles, so this bounds the board's RAM per step.
 CHUNK = 2048
 
-BOOT_PY = """# ovl boot code, written by `ovl install` (docs/INSTALL.md).
+BOOT_PY = ("""# ovl boot code, written by `ovl install` (docs/INSTALL.md).
 # Mounts the overlay at / and records boot notes; safe mode and factory
 # reset by the board's button.  Remove this file to boot without ovl.
 try:
@@ -50,11 +50,11 @@ try:
 except ImportError:
     # the package is in a ROMFS partition this port does not mount itself
     import sys, vfs
-    vfs.mount(vfs.VfsRom(vfs.rom_ioctl(2, 0)), "/rom")
-    sys.path.insert(0, "/rom")
+    vfs.mount(vfs.VfsRom(vfs.rom_ioctl(2, 0)), "%s")
+    sys.path.insert(0, "%s")
     import ovl.boot
 ovl.boot.main()
-"""
+""" % (romfs.ROM_MOUNT, romfs.ROM_MOUNT))
 
 
 def board_module(board, chip=None):
@@ -177,7 +177,7 @@ def package_files(method, build_dir):
                 out.append(("ovl/" + name, f.read()))
         return out
     mpy_dir = os.path.join(build_dir, "mpy")
-    paths = romfs.compile_package(mpy_dir)
+    paths = romfs.compile_package(mpy_dir, rom=method == "romfs")
     if method == "romfs":
         return [(None, romfs.romfs_image(mpy_dir))]
     for path in paths:
