@@ -22,6 +22,8 @@ def test_blockdev_bridge_both_ways(runtime):
         "erase reaches the chip": True,
         "chip erase count of block 1": 1,
         "program crossing a block end": "FlashError",
+        "kind typo refused": "ValueError",
+        "kind of a nand bridge": "nand",
     }, args=["blockdev_bridge"])
 
 
@@ -45,6 +47,7 @@ def test_mtd_file_emulation(runtime, tmp_path):
         "second program ANDs with the first": True,
         "erase sets every bit": True,
         "a plain file without erase_size": "ValueError",
+        "an emulation of kind 'nandd'": "ValueError",
     }, args=["mtd_emulation", path])
 
 

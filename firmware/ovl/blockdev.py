@@ -31,8 +31,8 @@ class BlockDevFlash(Flash):
         if not count or not bsize:
             raise ValueError("block device does not report its geometry"
                              " (ioctl 4 and 5)")
-        Flash.__init__(self, count * bsize, bsize, min(page_size, bsize))
-        self.kind = kind
+        Flash.__init__(self, count * bsize, bsize, min(page_size, bsize),
+                       kind)
         self.bdev = bdev
         bdev.ioctl(IOCTL_INIT, 0)
 

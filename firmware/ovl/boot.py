@@ -55,8 +55,8 @@ class PartitionMap(Flash):
     partition raise FlashError, so slots and the agent work unchanged."""
 
     def __init__(self, board, devices):
-        Flash.__init__(self, board.size, board.erase_size, board.page_size)
-        self.kind = board.kind
+        Flash.__init__(self, board.size, board.erase_size, board.page_size,
+                       board.kind)
         self.parts = []         # (offset, size, device)
         for p in board.partitions:
             dev = devices.get(p.name)

@@ -52,7 +52,12 @@ class Flash:
     kind = "nor"
     erased = 0xFF
 
-    def __init__(self, size, erase_size, page_size):
+    def __init__(self, size, erase_size, page_size, kind="nor"):
+        # (a typo would otherwise format as NAND: the store programs a
+        # "nor" chip in 4-byte units and any other in pages)
+        if kind != "nor" and kind != "nand":
+            raise ValueError("flash kind must be 'nor' or 'nand', not %r"
+                             % (kind,))
         if erase_size <= 0 or size <= 0 or size % erase_size:
             raise ValueError("flash size %d is not a multiple of erase size %d"
                              % (size, erase_size))
@@ -62,6 +67,7 @@ class Flash:
         self.size = size
         self.erase_size = erase_size
         self.page_size = page_size
+        self.kind = kind
         self.block_count = size // erase_size
 
     def check_range(self, addr, n):
@@ -92,11 +98,11 @@ class Region(Flash):
         if offset < 0 or size <= 0 or offset + size > parent.size:
             raise ValueError("region 0x%x+0x%x outside flash of 0x%x bytes"
                              % (offset, size, parent.size))
-        Flash.__init__(self, size, parent.erase_size, parent.page_size)
+        Flash.__init__(self, size, parent.erase_size, parent.page_size,
+                       parent.kind)
         self.parent = parent
         self.offset = offset
         self.name = name
-        self.kind = parent.kind
         self.erased = parent.erased
 
     def readinto(self, addr, buf):

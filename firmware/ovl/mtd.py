@@ -91,8 +91,11 @@ class MtdFlash(Flash):
         else:
             kind, size, erase_size, write_size = geometry
             page_size = page_size or write_size
-        Flash.__init__(self, size, erase_size, page_size)
-        self.kind = kind
+        try:
+            Flash.__init__(self, size, erase_size, page_size, kind)
+        except ValueError:
+            self.file.close()       # (a bad geometry or kind)
+            raise
 
     def close(self):
         self.file.close()

@@ -62,10 +62,7 @@ class Xorshift:
 class SimFlash(Flash):
     def __init__(self, size, erase_size, page_size, kind="nor", path=None,
                  nop=None, strict_pages=None, wear_limit=None):
-        Flash.__init__(self, size, erase_size, page_size)
-        if kind not in ("nor", "nand"):
-            raise ValueError("flash kind must be 'nor' or 'nand', not %r" % kind)
-        self.kind = kind
+        Flash.__init__(self, size, erase_size, page_size, kind)
         self.path = path
         # NAND allows few partial programs per page (NOP); NOR has no limit.
         self.nop = nop if nop is not None else (4 if kind == "nand" else None)

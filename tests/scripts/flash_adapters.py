@@ -25,6 +25,12 @@ def blockdev_bridge(r):
     r["chip erase count of block 1"] = sim.erase_counts[1]
     r["program crossing a block end"] = outcome(flash.program, 4090,
                                                 b"0123456789")
+    # only "nor" and "nand" exist: anything else is refused, never taken
+    # for NAND (the store would program it in pages)
+    r["kind typo refused"] = outcome(BlockDevFlash, FlashBlockDevice(sim),
+                                     256, "NOR")
+    r["kind of a nand bridge"] = BlockDevFlash(FlashBlockDevice(sim), 256,
+                                               "nand").kind
 
 
 def littlefs(r):
@@ -59,6 +65,8 @@ def mtd_emulation(r, path):
     f.close()
     r["a plain file without erase_size"] = outcome(
         lambda: MtdFlash(path, ioctl=None))
+    r["an emulation of kind 'nandd'"] = outcome(
+        lambda: MtdFlash(path, erase_size=16384, ioctl=None, kind="nandd"))
 
 
 results = {}
