@@ -312,13 +312,17 @@ class InodeTable:
         return self.count
 
     def items(self):
-        """(ino, record) of each row, page by page: no list is built (the
-        table must not change meanwhile: take list() of it)."""
-        for p in self.pages:
-            c = self.chunks[self.pages[p]]
-            for j in range(PAGE):
-                if c[2 * j + 1]:
-                    yield p * PAGE + j, _rec(c, 2 * j)
+        """(ino, record) of each row, page by page, over a list of the
+        page numbers only (a word a page, not one a row): rows may be
+        deleted meanwhile (no list() of the table needed for that); a row
+        added may or may not be met."""
+        for p in list(self.pages):
+            s = self.pages.get(p)
+            if s is not None:
+                c = self.chunks[s]
+                for j in range(PAGE):
+                    if c[2 * j + 1]:
+                        yield p * PAGE + j, _rec(c, 2 * j)
 
     def __iter__(self):
         for ino, rec in self.items():
