@@ -175,6 +175,20 @@ try:
     raise AssertionError('entries restored as inodes')
 except CheckpointError:
     pass
+# so is a table of the chained-hash layout (head: row width, rows, in
+# use, free, bucket chunks), for either table
+import struct
+for table, w in ((EntryTable(s._dirent_at), 5), (InodeTable(), 4)):
+    old = []
+    pw = PieceWriter(1, old.append)
+    pw.section(SEC_ENTRIES, struct.pack('<IIIII', w, 16, 3, 0, 1))
+    pw.section(SEC_ENTRIES, bytes(64 * w))
+    pw.finish()
+    try:
+        restore(table, old)
+        raise AssertionError('an old table restored')
+    except CheckpointError:
+        pass
 print(same, len(ip), len(ep), max(len(p) for p in ip + ep))
 """)
     same, npi, npe, biggest = map(int, out)
@@ -185,17 +199,18 @@ print(same, len(ip), len(ep), max(len(p) for p in ip + ep))
 
 def test_table_pieces_cost_about_the_rows(runtime):
     # the tables' share of a checkpoint is the rows as they are in RAM
-    # (an inode row 16 B, an entry row 20 B, plus buckets and piece
+    # (an inode row 8 B in pages of 16 with their page number, an entry
+    # row 16 B, no index: the loader places the rows again; plus piece
     # headers): a budget, and the figure the design's numbers quote
-    # (40,904 B at 1,000 files, whole chunks packed into 1 KiB pieces;
-    # 41,840 B at a chunk a piece; 57,968 B with rows of 28 and 24 B,
-    # which kept versions and births)
+    # (24,836 B at 1,000 files; 40,904 B with the chained hashes' 16 and
+    # 20 B rows and their buckets; 41,840 B at a chunk a piece; 57,968 B
+    # with rows of 28 and 24 B, which kept versions and births)
     out = runtime.run_file("checkpoint_size.py", args=["1000", "2"],
                             heap="16M").split()
     got = dict(zip(out[::2], map(int, out[1::2])))
     assert got["files"] == 1000
-    assert got["table_pieces_bytes"] <= 44 * 1000, got
-    assert got["table_pieces_bytes"] >= 39 * 1000, got
+    assert got["table_pieces_bytes"] <= 26 * 1000, got
+    assert got["table_pieces_bytes"] >= 23 * 1000, got
     # the rest of the state (block table, stamps, ...) is small beside them
     assert got["table_pieces_bytes"] < got["state_pieces_bytes"] < \
         got["table_pieces_bytes"] + 20 * 1000, got

@@ -145,3 +145,36 @@ def test_checkpoint_mount_on_nand_and_past_32_bit_counters(runtime):
     for line in out.strip().splitlines()[-2:]:
         r_ck, r_full = eval(line)
         assert r_ck < r_full, line
+
+
+OLD_LAYOUT = """
+from ovl.store import checkpoint_write
+f = SimFlash(256 * 1024, 4096, 256)
+s = random_ops(f, 7, 120, 100000)
+tree = dump(s)
+# the state section under the number every checkpoint carried while the
+# tables were chained hashes (7): a reader of today's layout refuses it
+checkpoint_write.SEC_STATE = 7
+assert checkpoint.write(s, True)
+checkpoint_write.SEC_STATE = checkpoint.SEC_STATE
+m = LogStore.mount(f)
+print(m.stats['mount_checkpoint'], repr(m.ckpt_why))
+assert dump(m) == tree and not m.fsck()['errors']
+# the next checkpoint is of today's layout, and is used
+assert checkpoint.write(m, True)
+again = LogStore.mount(f)
+print(again.stats['mount_checkpoint'], checkpoint.SEC_STATE)
+same_state(again, scan_mount(f))
+assert dump(again) == tree
+"""
+
+
+def test_a_checkpoint_of_the_old_layout_is_refused_and_mount_scans(runtime):
+    """A checkpoint written before the tables' layout changed (inode pages
+    and open addressing, 2026-12-06) numbers its state section 7: mount
+    refuses it cleanly (never reads its tables as today's), scans, and
+    gives the same tree; the next checkpoint is today's and is used."""
+    from test_logstore import COMMON, RANDOM_OPS
+    out = runtime(COMMON + RANDOM_OPS + HELPERS + OLD_LAYOUT, timeout=600,
+                  heap="16M").strip().splitlines()
+    assert out[-2:] == ["0 'checkpoint section 7'", "1 8"], out

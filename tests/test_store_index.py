@@ -337,3 +337,115 @@ m = LogStore.mount(f)
 print(s.lookup(ROOT_INO, 'k'), m.lookup(ROOT_INO, 'k'), m.fsck()['errors'])
 """)
     assert out == ["None", "1", "1", "None", "None", "[]"]
+
+
+def test_entry_rows_by_open_addressing_match_a_dict(runtime):
+    """The entry table's index (open addressing, linear probing, deletion
+    by placing the rest of a run again) against a dict, under names that
+    collide on purpose (13 hashes for 300 keys: long runs of full slots),
+    through growth of the index, free rows reused, and each directory's
+    chain; then past 65,535 rows, where the slots widen to 32 bits."""
+    out = run(runtime, """
+from ovl.store.index import EntryTable
+from ovl_sim.simflash import Xorshift
+
+class Colliding(EntryTable):
+    def hash(self, key):
+        return key[1][0] % 13
+
+def check(t, model):
+    assert t.count == len(model)
+    for key in model:
+        assert t.get(key) == model[key], key
+    for parent in range(5):
+        got = sorted(t.rec(r)[2] for r in t.rows(parent))
+        assert got == sorted(k[2] for k in model if k[0] == parent), parent
+
+rng = Xorshift(3)
+t = Colliding(None)
+model = {}
+keys = [(k % 5, bytes([k % 251, k // 251]), 64 + 4 * k) for k in range(300)]
+for step in range(3000):
+    key = keys[rng.below(len(keys))]
+    if key in model and rng.below(3) == 0:
+        del t[key]
+        del model[key]
+    else:
+        rec = ((None, True, -1)[rng.below(3)], None, key[2], 40 + key[0],
+               rng.below(20))
+        t[key] = rec
+        model[key] = (rec[0], None, key[2], rec[3], min(rec[4], 15))
+    if step % 500 == 0:
+        check(t, model)
+check(t, model)
+for key in list(model):
+    del t[key]
+print(t.count, t.heads, t.mask + 1, t.n)
+for key in keys[:50]:           # free rows come back first
+    t[key] = (True, None, key[2], 50, 0)
+print(t.n, t.count)
+
+big = EntryTable(None)
+n = 0xFFFF + 20
+for k in range(n):
+    big[(k % 3, b'%d' % k, 4 * k + 4)] = (True, None, 4 * k + 4, 60, 0)
+ok = all(big.get((k % 3, b'%d' % k, 4 * k + 4))[2] == 4 * k + 4
+         for k in range(0, n, 97))
+ok = ok and big.get(((n - 1) % 3, b'%d' % (n - 1), 4 * n))[2] == 4 * n
+del big[(1, b'1', 8)]
+print(ok, big.count, big.get((1, b'1', 8)), big.slots[0].itemsize
+      if hasattr(big.slots[0], 'itemsize') else len(bytes(big.slots[0])) //
+      len(big.slots[0]), len(big.slots) * 256 >= 4 * big.count // 3)
+""", heap="16M")
+    # empty again, the index as grown (at most 3/4 full at the top), and
+    # the 50 new rows are freed ones (no row past those ever used)
+    assert out[:3] == ["0", "{}", "512"], out
+    assert out[4] == out[3] and out[5] == "50", out
+    assert out[6:] == ["True", str(0xFFFF + 19), "None", "4", "True"], out
+
+
+def test_inode_pages_match_a_dict_and_free_their_pages(runtime):
+    """Inode rows by page (16 inos a page, no key, no link): against a
+    dict over dense and sparse inos; a page goes with its last row, its
+    slot is reused, the rows' numbers stay below n (the mount's records
+    index by them), and a walk may delete the rows it meets."""
+    out = run(runtime, """
+from ovl.store.index import InodeTable, PAGE
+from ovl_sim.simflash import Xorshift
+
+rng = Xorshift(9)
+t = InodeTable()
+model = {}
+inos = list(range(1, 200)) + [1000 + 37 * k for k in range(40)] + \\
+    [2 ** 31 + 5, 2 ** 32 - 1]
+for step in range(4000):
+    ino = inos[rng.below(len(inos))]
+    if ino in model and rng.below(2) == 0:
+        del t[ino]
+        del model[ino]
+    else:
+        rec = ((None, True)[rng.below(2)], None, 4 * step + 64, 60,
+               rng.below(3))
+        t[ino] = rec
+        model[ino] = (rec[0], None, rec[2], 60, rec[4])
+    assert len(t) == len(model)
+    r = t._find(ino)
+    assert (r >= 0) == (ino in model) and r < t.n
+assert sorted(t.items()) == sorted(model.items())
+assert sorted(t) == sorted(model)
+pages = {}
+for ino in model:
+    pages[ino // PAGE] = True
+print(sorted(t.pages) == sorted(pages), len(t.chunks) - t.holes ==
+      len(pages), t.n == PAGE * len(t.chunks))
+for ino in t:                   # deleting as it walks: no list() needed
+    del t[ino]
+    del model[ino]
+print(len(t), t.pages, t.chunks, t.n, model)
+try:
+    del t[5]
+except KeyError:
+    print('KeyError')
+""", heap="16M")
+    assert out == ["True", "True", "True", "0", "{}", "[]", "0", "{}",
+                   "KeyError"]

@@ -24,7 +24,7 @@ def test_store_parts_load_at_first_use_and_work(runtime):
             [HEADER], 1,
             ["ovl.store.collect", "ovl.store.damage", "ovl.store.reset",
              "ovl.store.stream", "ovl.store.supersede"]],
-        "fsck names it, and nothing else": ["block 7: " + HEADER],
+        "fsck names it, and nothing else": ["block B: " + HEADER],
         "an unknown attribute": "AttributeError",
         "a lazy method is kept once reached": True,
     })

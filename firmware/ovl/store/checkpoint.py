@@ -14,7 +14,7 @@ from array import array
 
 from ovl.compat import crc32, const
 from ovl.store.blocks import OPEN, FULL, NO_VER
-from ovl.store.index import ROWS, BUCKETS
+from ovl.store.index import ROWS, PAGE
 
 PIECE_HDR = "<IHBB"         # checkpoint id, piece number, section, flags
 PIECE_HDR_SIZE = 8
@@ -28,7 +28,11 @@ SEC_ENTRIES = 3
 SEC_BLOCKSETS = 4
 SEC_STAMPS = 5
 SEC_SMALL = 6               # meta, symlinks, streams, roles, damage
-SEC_STATE = 7               # the whole state as snapshot() gives it
+# the whole state as snapshot() gives it, tables of TABLE_HEAD's layout
+# (7 was the state with the tables as chained hashes, before 2026-12-06's
+# inode pages and open addressing: a section this code does not know is
+# refused, so such a checkpoint is never read, and mount scans)
+SEC_STATE = 8
 SEC_END = 0xFF
 END_BODY = "<HI"            # pieces before the end piece, their CRC; then
 END_BODY_SIZE = 6           # u16 blocks holding them, in order
@@ -124,8 +128,15 @@ def position_matches(described, ec, seq, used):
 # not as methods, so the mount path's code carries them only when a
 # checkpoint is written or read.
 
-TABLE_HEAD = "<IIIII"   # row width, rows used, in use, free, bucket chunks
+# A table's head: its kind (TABLE_INODES, TABLE_ENTRIES), words a row,
+# rows a chunk, then four counts: an InodeTable's pages and rows in use
+# (0, 0); an EntryTable's rows used, rows in use, first free row + 1 and
+# index slots.  Kind, width and chunk must be what this code's tables
+# are: a table of another layout is refused, never read as this one.
+TABLE_HEAD = "<BBHIIII"
 TABLE_HEAD_SIZE = 20
+TABLE_INODES = 1        # pages: u32 page number, then PAGE rows of 2 words
+TABLE_ENTRIES = 2       # row chunks of ROWS rows of 4 words, then heads
 HEADS_PIECE = 128       # parent heads a piece of an entry table holds
 _LITTLE = bytes(array("I", [1]))[0] == 1
 
@@ -138,60 +149,101 @@ def _words(raw, n):
     return array("I", bytes(raw))
 
 
-def _chunks(take, count, n):
-    """count arrays of n words, from pieces of whole chunks (save_table's
-    _save_chunks: as many a piece as PIECE_MAX holds)."""
-    out = []
-    while len(out) < count:
+def _chunks(take, count, n, got):
+    """count chunks of n words, each handed to got(its bytes), from
+    pieces of whole chunks (save_table's _save_chunks: as many a piece as
+    PIECE_MAX holds)."""
+    done = 0
+    while done < count:
         raw = take()
         if not raw or len(raw) % (4 * n):
             raise CheckpointError("table piece of %d bytes, not chunks of %d"
                                   % (len(raw), 4 * n))
         for j in range(0, len(raw), 4 * n):
-            if len(out) == count:
+            if done == count:
                 raise CheckpointError("table piece past its chunks")
-            out.append(_words(raw[j:j + 4 * n], n))
-    return out
+            got(raw[j:j + 4 * n])
+            done += 1
 
 
 def restore_table(table, take):
     """Replace the rows of table by what save_table gave, take() returning
     each piece in turn; CheckpointError when the pieces do not make a
-    table of this kind (the checkpoint's CRC vouches for the rest)."""
+    table of this kind and layout (the checkpoint's CRC vouches for the
+    rest).  An EntryTable's index is not in the pieces: it is placed
+    again from the rows' hashes."""
     if not _LITTLE:
         raise ValueError("table checkpoints need a little-endian host")
     head = take()
     if len(head) != TABLE_HEAD_SIZE:
         raise CheckpointError("table head of %d bytes" % len(head))
-    w, n, count, free, nb = struct.unpack(TABLE_HEAD, head)
-    if w != table.w or count > n or free > n or nb == 0 or nb & (nb - 1):
+    kind, w, per, a, count, free, cap = struct.unpack(TABLE_HEAD, head)
+    inodes = not hasattr(table, "heads")
+    if (kind, w, per) != ((TABLE_INODES, 2, PAGE) if inodes else
+                          (TABLE_ENTRIES, 4, ROWS)) or count > a * per:
         raise CheckpointError("table head does not fit the table")
-    chunks = _chunks(take, (n + ROWS - 1) // ROWS, ROWS * w)
-    buckets = _chunks(take, nb, BUCKETS)
-    heads = None
-    if hasattr(table, "heads"):
+    if inodes:
+        pages = {}
+        chunks = []
+        k = [0]
+
+        def page(raw):
+            p = struct.unpack("<I", raw[:4])[0]
+            if p in pages:
+                raise CheckpointError("inode page %d twice" % p)
+            pages[p] = len(chunks)
+            c = _words(raw[4:], 2 * PAGE)
+            chunks.append(c)
+            k[0] += sum(1 for i in range(1, 2 * PAGE, 2) if c[i])
+        _chunks(take, a, 2 * PAGE + 1, page)
+        if k[0] != count:
+            raise CheckpointError("inode table rows do not add up")
+        table.pages = pages
+        table.chunks = chunks
+        table.holes = 0
+        table.n = a * PAGE
+        table.count = count
+        return
+    if count > a or free > a or cap < 32 or cap & (cap - 1) or \
+            4 * count > 3 * cap:
+        raise CheckpointError("table head does not fit the table")
+    chunks = []
+    _chunks(take, (a + ROWS - 1) // ROWS, ROWS * w,
+            lambda raw: chunks.append(_words(raw, ROWS * w)))
+    raw = take()
+    if len(raw) != 4:
+        raise CheckpointError("entry table heads count missing")
+    left = struct.unpack("<I", raw)[0]
+    heads = {}
+    while left:
         raw = take()
-        if len(raw) != 4:
-            raise CheckpointError("entry table heads count missing")
-        left = struct.unpack("<I", raw)[0]
-        heads = {}
-        while left:
-            raw = take()
-            k = len(raw) // 8
-            if len(raw) % 8 or not 0 < k <= left:
-                raise CheckpointError("entry table heads malformed")
-            for j in range(0, len(raw), 8):
-                parent, r = struct.unpack("<II", raw[j:j + 8])
-                heads[parent] = r
-            left -= k
-        table.heads = heads
+        k = len(raw) // 8
+        if len(raw) % 8 or not 0 < k <= left:
+            raise CheckpointError("entry table heads malformed")
+        for j in range(0, len(raw), 8):
+            parent, r = struct.unpack("<II", raw[j:j + 8])
+            if not 0 < r <= a:
+                raise CheckpointError("entry table head past its rows")
+            heads[parent] = r
+        left -= k
+    table.heads = heads
     table.chunks = chunks
-    table.buckets = buckets
-    table.n = n
+    table.n = a
     table.count = count
     table.free = free
     table.ck = None
     table.cr = -1
+    table.slots = None
+    table._index(cap)
+    k = 0
+    for r in range(a):
+        if chunks[r // ROWS][r % ROWS * 4 + 2]:
+            k += 1
+            if k > count:
+                break
+            table._place(r)
+    if k != count:
+        raise CheckpointError("entry table rows do not add up")
 
 
 # ----- the rest of the store's state after a mount, as a stream of tagged
@@ -355,7 +407,8 @@ def at_sync(store):
     logged = 0
     for t in (s.inodes, s.entries):
         for c in t.chunks:
-            est += 4 * len(c)
+            if c is not None:       # (a freed inode page)
+                est += 4 * len(c)
     for b in range(s.nblocks):
         if s.blocks.state[b] == FULL or s.blocks.state[b] == OPEN:
             logged += s.blocks.used[b] - s.data_start

@@ -10,10 +10,12 @@ from array import array
 
 from ovl.compat import crc32
 from ovl.store.blocks import OPEN, FULL, UNKNOWN, BAD
+from ovl.store.index import PAGE, ROWS
 from ovl.store.checkpoint import (
     PIECE_HDR, PIECE_HDR_SIZE, PIECE_MAX, PIECE_LAST, PIECE_MAX_COUNT,
     SEC_POSITION, SEC_STATE, SEC_END, END_BODY, POS_HEAD, POS_HEAD_SIZE,
-    POS_BLOCK, POS_BLOCK_SIZE, TABLE_HEAD, HEADS_PIECE, _LITTLE, STATE,
+    POS_BLOCK, POS_BLOCK_SIZE, TABLE_HEAD, TABLE_INODES, TABLE_ENTRIES,
+    HEADS_PIECE, _LITTLE, STATE,
     BLOCK_COLUMNS, POS_FREE, POS_UNKNOWN, CheckpointError, _headers_now)
 
 
@@ -63,19 +65,24 @@ def pack_position(ver_max, seen_max, commit_max, blocks):
 
 
 def save_table(table, put):
-    """Hand a Table (an EntryTable with its parent heads) to put(bytes),
-    piece by piece: its counts, the row chunks, the bucket chunks (whole
-    chunks, as many a piece as fit), little-endian words; every piece is
-    at most PIECE_MAX bytes."""
+    """Hand an InodeTable or an EntryTable to put(bytes), piece by piece
+    (docs/FORMAT.md, NODE_CHECKPOINT): its head (TABLE_HEAD), then an
+    inode table's pages (each its page number and its rows) or an entry
+    table's row chunks and parent heads, little-endian words, whole
+    chunks, every piece at most PIECE_MAX bytes.  An entry table's index
+    is left out: the loader places the rows again."""
     if not _LITTLE:
         raise ValueError("table checkpoints need a little-endian host")
-    put(struct.pack(TABLE_HEAD, table.w, table.n, table.count, table.free,
-                    len(table.buckets)))
-    _save_chunks(table.chunks, put)
-    _save_chunks(table.buckets, put)
     heads = getattr(table, "heads", None)
     if heads is None:
+        put(struct.pack(TABLE_HEAD, TABLE_INODES, 2, PAGE, len(table.pages),
+                        table.count, 0, 0))
+        _save_chunks((struct.pack("<I", p) + bytes(table.chunks[
+            table.pages[p]]) for p in table.pages), put)
         return
+    put(struct.pack(TABLE_HEAD, TABLE_ENTRIES, 4, ROWS, table.n, table.count,
+                    table.free, table.mask + 1))
+    _save_chunks(table.chunks, put)
     put(struct.pack("<I", len(heads)))
     out = bytearray()
     for parent in heads:
@@ -94,10 +101,11 @@ def _save_chunks(chunks, put):
     at mount, and each piece costs a header and an entry."""
     out = bytearray()
     for c in chunks:
-        if out and len(out) + 4 * len(c) > PIECE_MAX:
+        c = bytes(c)
+        if out and len(out) + len(c) > PIECE_MAX:
             put(bytes(out))
             out = bytearray()
-        out += bytes(c)
+        out += c
     if out:
         put(bytes(out))
 

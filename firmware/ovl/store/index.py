@@ -163,26 +163,17 @@ def replay_key(nd):
     return (nd.eff, nd.ver, nd.txn, nd.addr)
 
 
-# A table row is 32-bit words in an array('I') chunk of ROWS rows: the key
-# (an inode number, or a 30-bit hash of an entry's parent and name), the
-# link to the next row of its hash bucket, the address, a word packing
-# nolder (4 bits, saturating: see NOLDER_MAX), the value's kind (2 bits,
-# _KIND), the node size (10 bits: inode and dirent nodes are at most 292
-# bytes) and, in an inode's row, the block of its data (14 bits, _BLOCK;
-# under 2**30 all told: the word stays a small int on a 32-bit port),
-# then the table's own words.  No version: the node at the address has
-# it, and its birth, in its header and body (the store reads them where
-# it compares them, docs/STORE.md "RAM").  Links and heads hold row + 1
-# (0: none).
-ROWS = 16              # rows per chunk (tables grow one chunk at a time)
-BUCKETS = 32           # hash buckets per chunk; doubled (in chunks) when
-                       # the rows reach 2 per bucket
-_NEXT = const(1)
-_ADDR = const(2)
-_HI = const(3)
-_KIND = const(4)       # bit of _HI where the value's kind starts
-_SIZE = const(6)       # bit of _HI where the node size starts
-_BLOCK = const(16)     # bit of _HI where an inode's data block starts
+# A row's packed word: nolder (4 bits, saturating: see NOLDER_MAX), the
+# value's kind (2 bits, _KIND), the node size (10 bits: inode and dirent
+# nodes are at most 292 bytes; never 0, so a word of 0 is a row not in
+# use) and, in an inode's row, the block of its data (14 bits, _BLOCK;
+# under 2**30 all told: the word stays a small int on a 32-bit port).
+# No version: the node at the address has it, and its birth, in its
+# header and body (the store reads them where it compares them,
+# docs/STORE.md "RAM").
+_KIND = const(4)       # bit of the word where the value's kind starts
+_SIZE = const(6)       # bit of the word where the node size starts
+_BLOCK = const(16)     # bit of the word where an inode's data block starts
 # nolder counts up to NOLDER_MAX and then stays: a saturated count is
 # never decremented (the store checks), so its tombstone is kept until a
 # mount counts the older nodes afresh -- a few bytes kept, never a key
@@ -196,146 +187,163 @@ def _decode(kind):
     return True if kind == 2 else -1 if kind else None
 
 
-def _encode(value):
-    return 0 if value is None else 1 if value == -1 else 2
+def _word(rec, old):
+    """The packed word of record rec over old (whose block it keeps)."""
+    if not 0 < rec[3] < 1024:
+        raise ValueError("node size")
+    return min(rec[4], NOLDER_MAX) | \
+        (0 if rec[0] is None else 1 if rec[0] == -1 else 2) << _KIND | \
+        rec[3] << _SIZE | old >> _BLOCK << _BLOCK
 
 
-class Table:
-    """key -> (value, None, address, node size, nolder), the record the
-    store keeps per key, as packed rows found through a chained hash: no
-    tuple, no dict and no big int per row (on a 32-bit MicroPython port
-    an int above 2**30 allocates), and every allocation a fixed-size
-    chunk.  It answers like the dict of 5-tuples it replaces (get, [] =,
-    del), but for the version: None, it stays on flash in the node at
-    the address (setting a record ignores it)."""
+def _rec(c, i):
+    """The record of the row whose address is c[i], its word c[i + 1]."""
+    hi = c[i + 1]
+    return (_decode(hi >> _KIND & 3), None, c[i], hi >> _SIZE & 0x3FF,
+            hi & NOLDER_MAX)
 
-    def __init__(self, width):
-        self.w = width
-        self.chunks = []
-        self.buckets = [array("I", bytes(4 * BUCKETS))]
-        self.n = 0            # rows ever used: rows are below it
+
+# Inode rows sit in pages of PAGE consecutive inode numbers (the store
+# hands them out densely), found by the page number: no key, no link, no
+# hash.  A row is 2 words, the address and the packed word (0: no row);
+# a row's number, for the mount's records, is its page's slot * PAGE +
+# ino % PAGE.
+PAGE = 16
+
+
+class InodeTable:
+    """ino -> (True for a live inode, None for a deletion (a tombstone),
+    None, address, node size, nolder), like the dict of 5-tuples it
+    replaces (get, [] =, del; no version: it stays on flash in the node
+    at the address, setting a record ignores it).  The attributes, the
+    version and the birth are not kept: the store reads them from flash
+    at the address.  Set with the inode node's field tuple, True or
+    None.  A page is freed with its last row."""
+
+    def __init__(self):
+        self.pages = {}       # ino // PAGE -> slot of its page in chunks
+        self.chunks = []      # by slot: array('I') of PAGE rows, or None
+        self.holes = 0        # slots of None
+        self.n = 0            # rows the slots hold: row numbers are below
         self.count = 0        # rows in use
-        self.free = 0         # first free row + 1, chained through _NEXT
-        self.ck = None        # the key last looked for, and its row: a get
-        self.cr = -1          # then a set of the same key object finds once
-        self.k = 0            # ... and its hash
 
-    def _find(self, key):
-        """The row of key, or -1."""
-        if key is self.ck:
-            return self.cr
-        k = self.k = self.hash(key)
-        w = self.w
-        b = k & (len(self.buckets) * BUCKETS - 1)
-        r = self.buckets[b // BUCKETS][b % BUCKETS] - 1
-        while r >= 0:
-            c = self.chunks[r // ROWS]
-            i = r % ROWS * w
-            if c[i] == k and self.same(c, i, key):
-                break
-            r = c[i + _NEXT] - 1
-        self.ck = key
-        self.cr = r
-        return r
+    def _find(self, ino):
+        """The row of ino, or -1."""
+        s = self.pages.get(ino // PAGE)
+        if s is None or not self.chunks[s][ino % PAGE * 2 + 1]:
+            return -1
+        return s * PAGE + ino % PAGE
 
     def rec(self, r):
-        c = self.chunks[r // ROWS]
-        i = r % ROWS * self.w
-        hi = c[i + _HI]
-        return (_decode(hi >> _KIND & 3), None, c[i + _ADDR],
-                hi >> _SIZE & 0x3FF, hi & NOLDER_MAX)
+        return _rec(self.chunks[r // PAGE], r % PAGE * 2)
 
-    def get(self, key, default=None):
-        r = self._find(key)
+    def get(self, ino, default=None):
+        r = self._find(ino)
         return default if r < 0 else self.rec(r)
 
-    def __setitem__(self, key, rec):
-        r = self._find(key)
+    def __setitem__(self, ino, rec):
+        p = ino // PAGE
+        s = self.pages.get(p)
+        if s is None:
+            _word(rec, 0)           # (a bad size refused before a page)
+            c = array("I", bytes(8 * PAGE))
+            if self.holes:
+                s = self.chunks.index(None)
+                self.chunks[s] = c
+                self.holes -= 1
+            else:
+                s = len(self.chunks)
+                self.chunks.append(c)
+                self.n += PAGE
+            self.pages[p] = s
+        c = self.chunks[s]
+        i = ino % PAGE * 2
+        old = c[i + 1]
+        c[i + 1] = _word(rec, old)
+        c[i] = rec[2]
+        if not old:
+            self.count += 1
+
+    def __delitem__(self, ino):
+        r = self._find(ino)
         if r < 0:
-            r = self._new(key)
-        c = self.chunks[r // ROWS]
-        i = r % ROWS * self.w
-        if rec[3] >> 10:
-            raise ValueError("node size")
-        c[i + _HI] = min(rec[4], NOLDER_MAX) | _encode(rec[0]) << _KIND \
-            | rec[3] << _SIZE | c[i + _HI] >> _BLOCK << _BLOCK
-        c[i + _ADDR] = rec[2]
-
-    def _new(self, key):
-        """A row for key (whose hash _find left in self.k), in its bucket."""
-        w = self.w
-        r = self.free - 1
-        if r >= 0:
-            self.free = self.chunks[r // ROWS][r % ROWS * w + _NEXT]
-        else:
-            r = self.n
-            self.n += 1
-            if r // ROWS == len(self.chunks):
-                self.chunks.append(array("I", bytes(4 * ROWS * w)))
-        c = self.chunks[r // ROWS]
-        i = r % ROWS * w
-        for j in range(_ADDR, w):
-            c[i + j] = 0
-        c[i] = self.k
-        self._link(r)
-        self.count += 1
-        self.cr = r
-        if self.count > 2 * BUCKETS * len(self.buckets):
-            # twice the buckets, each chunk of the same size; rows stay put
-            old = self.buckets
-            self.buckets = [array("I", bytes(4 * BUCKETS))
-                            for _ in range(2 * len(old))]
-            for bc in old:
-                for r in bc:
-                    while r:
-                        nxt = self.chunks[(r - 1) // ROWS][
-                            (r - 1) % ROWS * w + _NEXT]
-                        self._link(r - 1)
-                        r = nxt
-        return self.cr
-
-    def _link(self, r, unlink=False):
-        """Put row r at the head of its bucket's chain, or take it out."""
-        c = self.chunks[r // ROWS]
-        i = r % ROWS * self.w
-        b = c[i] & (len(self.buckets) * BUCKETS - 1)
-        bc = self.buckets[b // BUCKETS]
-        b %= BUCKETS
-        if not unlink:
-            c[i + _NEXT] = bc[b]
-            bc[b] = r + 1
-            return
-        p = bc[b] - 1
-        if p == r:
-            bc[b] = c[i + _NEXT]
-            return
-        while True:
-            pc = self.chunks[p // ROWS]
-            j = p % ROWS * self.w + _NEXT
-            if pc[j] == r + 1:
-                pc[j] = c[i + _NEXT]
-                return
-            p = pc[j] - 1
-
-    def drop(self, r):
-        """Free row r."""
-        self._link(r, True)
-        self.chunks[r // ROWS][r % ROWS * self.w + _NEXT] = self.free
-        self.free = r + 1
+            raise KeyError(ino)
+        s = r // PAGE
+        c = self.chunks[s]
+        c[r % PAGE * 2] = c[r % PAGE * 2 + 1] = 0
         self.count -= 1
-        self.ck = None
+        for i in range(1, 2 * PAGE, 2):
+            if c[i]:
+                return
+        del self.pages[ino // PAGE]
+        self.chunks[s] = None
+        self.holes += 1
+        while self.chunks and self.chunks[-1] is None:
+            self.chunks.pop()
+            self.holes -= 1
+            self.n -= PAGE
 
-    def __delitem__(self, key):
-        r = self._find(key)
+    def live(self, ino):
+        """Is ino a live inode (not unknown, not a tombstone)?"""
+        return self.addr(ino) >= 0
+
+    def addr(self, ino):
+        """The address of a live inode's node, or -1 (no tuple made)."""
+        r = self._find(ino)
         if r < 0:
-            raise KeyError(key)
-        self.drop(r)
+            return -1
+        c = self.chunks[r // PAGE]
+        i = r % PAGE * 2
+        return c[i] if c[i + 1] >> _KIND & 3 == 2 else -1
+
+    def block(self, ino, new=None):
+        """ino's block field (BlockSets; MANY when it has no row), set to
+        new if given."""
+        r = self._find(ino)
+        if r < 0:
+            return MANY
+        c = self.chunks[r // PAGE]
+        i = r % PAGE * 2 + 1
+        if new is not None:
+            c[i] = c[i] & (1 << _BLOCK) - 1 | new << _BLOCK
+        return c[i] >> _BLOCK
+
+    def __len__(self):
+        return self.count
+
+    def items(self):
+        """(ino, record) of each row, page by page, over a list of the
+        page numbers only (a word a page, not one a row): rows may be
+        deleted meanwhile (no list() of the table needed for that); a row
+        added may or may not be met."""
+        for p in list(self.pages):
+            s = self.pages.get(p)
+            if s is not None:
+                c = self.chunks[s]
+                for j in range(PAGE):
+                    if c[2 * j + 1]:
+                        yield p * PAGE + j, _rec(c, 2 * j)
+
+    def __iter__(self):
+        for ino, rec in self.items():
+            yield ino
 
 
-_SIB = const(4)                 # an entry's next entry of the same parent
+# An entry row is 4 words in an array('I') chunk of ROWS rows: a 30-bit
+# hash of its parent and name (_KEY), the address, the packed word and
+# the link to the next entry of the same parent (_SIB; in a free row:
+# the next free row).  Rows are found by open addressing: an index of
+# slots (row + 1; 0 empty) probed linearly from the hash, in chunks of
+# up to SLOTS, 16-bit while the row numbers fit, at most 3/4 full
+# (doubled past that).  Links and heads hold row + 1 (0: none).
+ROWS = 16              # rows per chunk (the table grows one chunk at a time)
+SLOTS = const(256)     # index slots per chunk of the index
+_SHIFT = const(8)      # log2 of SLOTS
+_KEY = const(0)
+_SIB = const(3)
 
 
-class EntryTable(Table):
+class EntryTable:
     """(parent, name bytes) -> (True for a name of an inode, WHITEOUT (-1)
     or None for a removed name, None, address, node size, nolder); set
     with an ino, True or WHITEOUT or None.  The names and inode numbers
@@ -350,52 +358,144 @@ class EntryTable(Table):
     first row + 1) for listdir."""
 
     def __init__(self, read):
-        Table.__init__(self, _SIB + 1)
         self.read = read
         self.heads = {}
         self.f = None
+        self.chunks = []
+        self.n = 0            # rows ever used: rows are below it
+        self.count = 0        # rows in use
+        self.free = 0         # first free row + 1, chained through _SIB
+        self.slots = None
+        self._index(32)
+        self.ck = None        # the key last looked for, its row and the
+        self.cr = -1          # slot found for it: a get then a set of the
+        self.cs = 0           # same key object finds once
+        self.k = 0            # ... and its hash
+
+    def _index(self, cap):
+        """A new index of cap slots (a power of two) holding every row in
+        use, placed again from the old index (both held meanwhile)."""
+        old = self.slots
+        per = min(cap, SLOTS)
+        wide = self.n >= 0xFFFF
+        self.slots = [array("I" if wide else "H", bytes((2 + 2 * wide) * per))
+                      for _ in range(cap // per)]
+        self.mask = cap - 1
+        for a in old or ():
+            for v in a:
+                if v:
+                    self._place(v - 1)
+
+    def _place(self, r):
+        """Put row r in the first empty slot from its hash on."""
+        m = self.mask
+        s = self.chunks[r // ROWS][r % ROWS * 4] & m
+        while self.slots[s >> _SHIFT][s & SLOTS - 1]:
+            s = (s + 1) & m
+        self.slots[s >> _SHIFT][s & SLOTS - 1] = r + 1
 
     def hash(self, key):
         return crc32(key[1], key[0]) & 0x3FFFFFFF
 
-    def same(self, c, i, key):
-        if len(key) > 2:
-            return c[i + _ADDR] == key[2]
-        f = self.f = self.read(c[i + _ADDR], c[i + _HI] >> _SIZE & 0x3FF,
-                               key[0])
-        return f is not None and f[0] == key[0] and f[2] == key[1]
+    def _find(self, key):
+        """The row of key, or -1 (self.cs: its slot, or the empty slot
+        that ended the probe)."""
+        if key is self.ck:
+            return self.cr
+        k = self.k = self.hash(key)
+        m = self.mask
+        s = k & m
+        while True:
+            r = self.slots[s >> _SHIFT][s & SLOTS - 1] - 1
+            if r < 0:
+                break
+            c = self.chunks[r // ROWS]
+            i = r % ROWS * 4
+            if c[i] == k:
+                if len(key) > 2:
+                    if c[i + 1] == key[2]:
+                        break
+                else:
+                    f = self.f = self.read(c[i + 1], c[i + 2] >> _SIZE &
+                                           0x3FF, key[0])
+                    if f is not None and f[0] == key[0] and f[2] == key[1]:
+                        break
+            s = (s + 1) & m
+        self.ck = key
+        self.cr = r
+        self.cs = s
+        return r
+
+    def rec(self, r):
+        return _rec(self.chunks[r // ROWS], r % ROWS * 4 + 1)
+
+    def get(self, key, default=None):
+        r = self._find(key)
+        return default if r < 0 else self.rec(r)
+
+    def __setitem__(self, key, rec):
+        r = self._find(key)
+        if r < 0:
+            _word(rec, 0)           # (a bad size refused before a row)
+            r = self._new(key)
+        c = self.chunks[r // ROWS]
+        i = r % ROWS * 4 + 1
+        c[i + 1] = _word(rec, c[i + 1])
+        c[i] = rec[2]
 
     def _new(self, key):
-        r = Table._new(self, key)
-        self.chunks[r // ROWS][r % ROWS * self.w + _SIB] = \
-            self.heads.get(key[0], 0)
+        """A row for key (whose hash and empty slot _find left), first of
+        its parent's chain."""
+        r = self.free - 1
+        if r >= 0:
+            self.free = self.chunks[r // ROWS][r % ROWS * 4 + _SIB]
+        else:
+            r = self.n
+            self.n += 1
+            if r // ROWS == len(self.chunks):
+                self.chunks.append(array("I", bytes(16 * ROWS)))
+        c = self.chunks[r // ROWS]
+        i = r % ROWS * 4
+        c[i] = self.k
+        c[i + _SIB] = self.heads.get(key[0], 0)
         self.heads[key[0]] = r + 1
+        self.count += 1
+        self.cr = r
+        cap = self.mask + 1
+        if 4 * self.count > 3 * cap or r == 0xFFFE:
+            # past 3/4 full (twice the slots), or rows past 16-bit slots
+            self._index(cap if r == 0xFFFE and 4 * self.count <= 3 * cap
+                        else 2 * cap)
+            self._place(r)
+        else:
+            self.slots[self.cs >> _SHIFT][self.cs & SLOTS - 1] = r + 1
         return r
 
     def rows(self, parent):
         """The rows of parent's entries, newest first, walked as they are
         used (no list: a directory of any size); the row just handed out
-        may be dropped (drop leaves its own link alone), nothing else."""
+        may be dropped, nothing else."""
         r = self.heads.get(parent, 0)
         while r:
+            nxt = self.chunks[(r - 1) // ROWS][(r - 1) % ROWS * 4 + _SIB]
             yield r - 1
-            r = self.chunks[(r - 1) // ROWS][(r - 1) % ROWS * self.w + _SIB]
+            r = nxt
 
     def fields(self, r, parent):
         """The fields (parent, ino, name) of row r's dirent node (an entry
         of parent) read from flash, or None when it fails its CRCs."""
         c = self.chunks[r // ROWS]
-        i = r % ROWS * self.w
-        return self.read(c[i + _ADDR], c[i + _HI] >> _SIZE & 0x3FF, parent)
+        i = r % ROWS * 4
+        return self.read(c[i + 1], c[i + 2] >> _SIZE & 0x3FF, parent)
 
     def drop(self, r, parent=None):
         """Free row r, an entry of parent (by default: of the key just
         looked up, as del does)."""
         if parent is None:
             parent = self.ck[0]
-        w = self.w
         c = self.chunks[r // ROWS]
-        nxt = c[r % ROWS * w + _SIB]
+        i = r % ROWS * 4
+        nxt = c[i + _SIB]
         p = self.heads[parent] - 1
         if p == r:
             if nxt:
@@ -405,67 +505,43 @@ class EntryTable(Table):
         else:
             while True:
                 pc = self.chunks[p // ROWS]
-                j = p % ROWS * w + _SIB
+                j = p % ROWS * 4 + _SIB
                 if pc[j] == r + 1:
                     pc[j] = nxt
                     break
                 p = pc[j] - 1
-        Table.drop(self, r)
+        # out of the index; the rows placed after it in its run of full
+        # slots are placed again (linear probing's deletion: no
+        # tombstone slots)
+        m = self.mask
+        sl = self.slots
+        s = c[i] & m
+        while sl[s >> _SHIFT][s & SLOTS - 1] != r + 1:
+            s = (s + 1) & m
+        sl[s >> _SHIFT][s & SLOTS - 1] = 0
+        while True:
+            s = (s + 1) & m
+            v = sl[s >> _SHIFT][s & SLOTS - 1]
+            if not v:
+                break
+            sl[s >> _SHIFT][s & SLOTS - 1] = 0
+            self._place(v - 1)
+        c[i] = c[i + 1] = c[i + 2] = 0
+        c[i + _SIB] = self.free
+        self.free = r + 1
+        self.count -= 1
+        self.ck = None
+
+    def __delitem__(self, key):
+        r = self._find(key)
+        if r < 0:
+            raise KeyError(key)
+        self.drop(r)
 
 
 # An inode's block field (_BLOCK): 0 none, b + 1 block b alone, MANY
 # BlockSets.sets.
 MANY = 0x3FFF
-
-
-class InodeTable(Table):
-    """ino -> (True for a live inode, None for a deletion (a tombstone),
-    None, address, node size, nolder).  The attributes, the version and
-    the birth are not kept: the store reads them from flash at the
-    address.  Set with the inode node's field tuple, True or None."""
-
-    def __init__(self):
-        Table.__init__(self, _HI + 1)
-
-    def hash(self, key):
-        return key
-
-    def same(self, c, i, key):
-        return True
-
-    def live(self, ino):
-        """Is ino a live inode (not unknown, not a tombstone)?"""
-        return self.addr(ino) >= 0
-
-    def addr(self, ino):
-        """The address of a live inode's node, or -1 (no tuple made)."""
-        r = self._find(ino)
-        if r < 0:
-            return -1
-        c = self.chunks[r // ROWS]
-        i = r % ROWS * self.w
-        return c[i + _ADDR] if c[i + _HI] >> _KIND & 3 == 2 else -1
-
-    def __len__(self):
-        return self.count
-
-    def _walk(self):
-        """Each row in use, by the hash chains: no list is built (the
-        table must not change meanwhile: take list() of it)."""
-        for bc in self.buckets:
-            for r in bc:
-                while r:
-                    yield r - 1
-                    r = self.chunks[(r - 1) // ROWS][(r - 1) % ROWS * self.w
-                                                     + _NEXT]
-
-    def items(self):
-        for r in self._walk():
-            yield self.chunks[r // ROWS][r % ROWS * self.w], self.rec(r)
-
-    def __iter__(self):
-        for r in self._walk():
-            yield self.chunks[r // ROWS][r % ROWS * self.w]
 
 
 class BlockSets:
@@ -478,26 +554,13 @@ class BlockSets:
         self.t = inodes
         self.sets = {}
 
-    def _word(self, ino, new=None):
-        """ino's block field (MANY when it has no row), set to new if
-        given."""
-        t = self.t
-        r = t._find(ino)
-        if r < 0:
-            return MANY
-        c = t.chunks[r // ROWS]
-        i = r % ROWS * t.w + _HI
-        if new is not None:
-            c[i] = c[i] & (1 << _BLOCK) - 1 | new << _BLOCK
-        return c[i] >> _BLOCK
-
     def add(self, ino, b):
-        w = self._word(ino)
+        w = self.t.block(ino)
         if w == 0 and b + 1 < MANY:
-            self._word(ino, b + 1)
+            self.t.block(ino, b + 1)
         elif w == MANY or w == 0:
             if w == 0:
-                self._word(ino, MANY)
+                self.t.block(ino, MANY)
             cur = self.sets.get(ino)
             if cur is None:
                 self.sets[ino] = cur = array("I")
@@ -507,18 +570,18 @@ class BlockSets:
             cur.append(b)
         elif w != b + 1:
             self.sets[ino] = array("I", (w - 1, b))
-            self._word(ino, MANY)
+            self.t.block(ino, MANY)
 
     def blocks(self, ino):
-        w = self._word(ino)
+        w = self.t.block(ino)
         if w == MANY:
             return tuple(self.sets.get(ino, ()))
         return (w - 1,) if w else ()
 
     def discard(self, ino, b):
-        w = self._word(ino)
+        w = self.t.block(ino)
         if w == b + 1:
-            self._word(ino, 0)
+            self.t.block(ino, 0)
         cur = self.sets.get(ino)
         if w != MANY or cur is None:
             return
@@ -528,8 +591,8 @@ class BlockSets:
             self.sets[ino] = rest
         else:
             del self.sets[ino]
-            self._word(ino, rest[0] + 1 if rest else 0)
+            self.t.block(ino, rest[0] + 1 if rest else 0)
 
     def pop(self, ino):
         self.sets.pop(ino, None)
-        self._word(ino, 0)
+        self.t.block(ino, 0)
