@@ -107,22 +107,72 @@ def set_gc_threshold(threshold):
 if MICROPYTHON:
     import deflate
 
+    # In place, inflate_into copies out the packed bytes not read yet once
+    # the output comes this close to them: a few bytes, near the end
+    _ROOM_MIN = const(64)
+
     # MicroPython inflates only into buffers its caller keeps (the SquashFS
     # reader's): CPython's inflate() and inflate_run(), which return new
     # bytes, have no counterpart here.
-    def inflate_into(data, buf, wbits=0):
-        """Inflate the zlib stream `data` (bytes: a BytesIO of anything
-        else copies it) into the bytearray buf; the byte count, refusing
-        more than len(buf) - 1.  Allocates only the decoder: its state
-        (about 1.3 KB) and its window, 2**wbits bytes or the stream
-        header's window if smaller (wbits 0: the header's).  A block-sized
-        window keeps a decoder from allocating 32 KiB when the block itself
-        is smaller (every SquashFS block is compressed alone)."""
+    class _Packed(io.IOBase):
+        # A packed block as a stream read where it lies (io.BytesIO copies
+        # anything but bytes); the decoder asks for one byte at a time
+        def __init__(self, data, pos):
+            self.data = data
+            self.pos = pos
+
+        def readinto(self, buf):
+            pos = self.pos
+            if pos >= len(self.data):
+                return 0            # the decoder raises EOFError
+            buf[0] = self.data[pos]
+            self.pos = pos + 1
+            return 1
+
+    def inflate_into(buf, size, wbits=0):
+        """Inflate the zlib stream in the last `size` bytes of the
+        bytearray buf into buf from its start; the byte count, refusing
+        len(buf) bytes or more.
+
+        Allocates the decoder, its state (about 1.3 KB) and its window,
+        2**wbits bytes or the stream header's window if smaller (wbits 0:
+        the header's; a block-sized window keeps a decoder from allocating
+        32 KiB when the block itself is smaller), and a copy of the packed
+        bytes for the decoder to read (io.BytesIO).  Where the heap has no
+        room for that copy (late in a heap an upper index has cut up:
+        docs/SQUASHFS.md, "Board limits") the decoder reads the packed
+        bytes where they lie instead, a Python call per byte (about 9
+        times as slow on the unix port: 0.7 ms an 8 KiB metadata block)."""
         try:
-            n = deflate.DeflateIO(io.BytesIO(data), deflate.ZLIB,
-                                  wbits).readinto(buf)
+            try:
+                # (a MemoryError comes before the decoder writes a byte)
+                return _inflate(buf, io.BytesIO(
+                    memoryview(buf)[len(buf) - size:]), wbits)
+            except MemoryError:
+                return _inflate(buf, _Packed(buf, len(buf) - size), wbits)
         except (OSError, EOFError) as e:    # EOFError: a truncated stream
             raise ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
+
+    def _inflate(buf, stream, wbits):
+        # Read in place, the output grows towards the packed bytes not read
+        # yet: the decoder is given only the room before them, and when
+        # that runs short, the few packed bytes left are copied out first.
+        d = deflate.DeflateIO(stream, deflate.ZLIB, wbits)
+        out = memoryview(buf)
+        n = 0
+        while True:
+            room = len(buf)
+            if getattr(stream, "data", None) is buf:
+                room = stream.pos
+                if room - n < _ROOM_MIN:
+                    stream.data = bytes(out[room:])
+                    stream.pos = 0
+                    room = len(buf)
+            if n >= room:
+                break
+            n += d.readinto(out[n:room])
+            if n < room:
+                break               # the stream's end
         if n >= len(buf):
             raise ValueError("inflated data exceeds %d bytes" % (len(buf) - 1))
         return n

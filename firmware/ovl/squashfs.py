@@ -167,16 +167,17 @@ _DATA_RESERVED_SHIFT = const(25)
 # MicroPython inflates into buffers it keeps (CPython into new bytes):
 # - metadata blocks into the cache's buffers, allocated at open, before an
 #   upper index grows and cuts the heap into runs shorter than 8 KiB
-#   (docs/FIT.md, "Where the heap goes"), so a block costs its packed
-#   bytes, the decoder's state (about 1.3 KB) and window (2**13 bytes, or
-#   the stream header's window if smaller: 2 KiB in images of `ovl
-#   mkimage`);
+#   (docs/FIT.md, "Where the heap goes"), so a block costs a copy of its
+#   packed bytes (none where the heap has no room for one), the decoder's
+#   state (about 1.3 KB) and window (2**13 bytes, or the stream header's
+#   window if smaller: 512 B in images of `ovl mkimage`);
 # - the one data or fragment block it keeps into the metadata buffer (a
 #   block of up to 8 KiB; the next metadata block read takes the buffer
 #   back: docs/FIT.md, "One metadata block"), or for larger blocks into a
 #   buffer of the block size allocated at the first block read, so a block
-#   costs its packed bytes, the decoder (a window of the block size) and
-#   the caller's copy of what it asked for.
+#   costs a copy of its packed bytes (as above), the decoder (a window of
+#   the block size, or the header's: a quarter of the block in images of
+#   `ovl mkimage`) and the caller's copy of what it asked for.
 # A block's data is then a view of a buffer the next block may reuse.
 _KEPT_BUFFERS = compat.MICROPYTHON
 # identity() reads at most this many bytes besides the superblock (read at
@@ -376,13 +377,12 @@ class SquashFS:
                 self._read(pos + 2, size, data[:size])
                 n = size
             else:
-                # the packed block read into the buffer's tail: the
-                # inflate copies it out first, so one allocation of its
-                # size, not two (Flash.read's bytearray, then bytes)
-                packed = data[len(buf) - size:]
+                # the packed block read into the buffer's tail, where
+                # compat.inflate_into reads it (in place if the heap has
+                # no room for a copy)
+                self._read(pos + 2, size, data[len(buf) - size:])
                 try:
-                    n = compat.inflate_into(self._read(pos + 2, size, packed),
-                                            buf, 13)
+                    n = compat.inflate_into(buf, size, 13)
                 except ValueError as e:
                     raise _inflate_error(e, _METADATA_SIZE,
                                          self.compression)
@@ -995,10 +995,9 @@ class SquashFS:
             self._read(pos, stored, data[:stored])
             n = stored
         else:
-            packed = data[len(buf) - stored:]   # as in _meta_block
-            try:
-                n = compat.inflate_into(self._read(pos, stored, packed), buf,
-                                        min(15, self.block_log))
+            self._read(pos, stored, data[len(buf) - stored:])  # as in
+            try:                                            # _meta_block
+                n = compat.inflate_into(buf, stored, min(15, self.block_log))
             except ValueError as e:
                 raise _inflate_error(e, self.block_size, self.compression)
         data = data[:n]
