@@ -107,8 +107,8 @@ def _read_blocks(self, entry, first, stop, offset, end, pieces):
     of summing every earlier block size again."""
     f = entry.loc
     count = stop + 1 - first
-    index, data_pos, pos, off = getattr(f, "cursor", None) or (
-        0, f.start, f.pos, f.off)
+    index, data_pos, pos, off = (getattr(f, "cursor", None) or (
+        0, f.start, f.pos, f.off))[:4]
     head = self._cache[0] if self._cache else None
     if (first == index and head is not None and head[0] == pos
             and off + 4 * count <= len(head[1])):
@@ -120,7 +120,7 @@ def _read_blocks(self, entry, first, stop, offset, end, pieces):
     else:
         words = self._block_words(f, first, count)
         data_pos = f.cursor[1]      # block `first`'s
-        list_cursor = self._list_cursor
+        list_cursor = f.cursor[4:]  # the list after the words
     head = None
     data_pos = read_run(self, words, data_pos, first << self.block_log,
                         offset, end, entry, pieces)
