@@ -307,7 +307,7 @@ class SquashFS:
         # (compat.inflate_into) and has no other decompressor; CPython's
         # decompressor and fragment cache are squashfs_cpython's
         if not MICROPYTHON:
-            squashfs_cpython.setup(self, compression)
+            squashfs_cpython.open(self, compression)
         elif compression != _COMP_ZLIB:
             raise _error(_E_COMPRESSOR, names[compression])
         self.compression = names[compression]

@@ -5,9 +5,10 @@ ovl.squashfs imports this on CPython only, so a board loads none of this
 code (MicroPython inflates one block at a time into a buffer the reader
 keeps: ovl.squashfs's own _read_blocks).  The functions the reader calls
 are named after the method each stands in for (_meta_block, _load_block,
-_read_blocks: names a board's copy of the reader interns anyway); setup
-is its open's.  Errors are the reader's (imported where raised:
-ovl.squashfs imports this module as it loads).
+_read_blocks: names a board's copy of the reader interns anyway); open
+is its open's (a builtin's name: a board interns none for it).  Errors
+are the reader's (imported where raised: ovl.squashfs imports this
+module as it loads).
 """
 
 import struct
@@ -23,7 +24,7 @@ RUN_BYTES = 1 << 18
 FRAGMENT_CACHE_BYTES = 1 << 19
 
 
-def setup(self, compression):
+def open(self, compression):
     """The reader's CPython state, at open: the decompressor, whether run
     reads call compat.inflate themselves (gzip: one call frame less per
     block), and the fragment blocks kept."""
