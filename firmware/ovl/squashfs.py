@@ -24,6 +24,7 @@ from ovl import compat
 from ovl.compat import const, MICROPYTHON
 from ovl import lower
 from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
+from ovl import paths
 
 # The layout, mirrored from ovl.squashfs_format (the one declaration, which
 # the image writer and docs/SQUASHFS.md follow) as private consts and
@@ -56,14 +57,14 @@ _PERMISSION_MASK = const(0o7777)
 _DIR_HEADER_SIZE = const(12)      # "<III": count start_block inode_number
 _DIR_ENTRY_SIZE = const(8)        # "<HhHH": offset inode_number type size
 # INODE_BODY's formats, indexed by inode type (0 is no type)
-# (the tables here are consts too: no global names)
+# (a const: no global name)
 _INODE_BODIES = const((None, "<IIHHI", "<IIII", "<II", "<II", "<II", "<I",
                        "<I", "<IIIIHHI", "<QQQIIII", "<II", "<III", "<III",
                        "<II", "<II"))
-# TYPE_TO_S_IF: the file-type bits of each basic inode type (dir, reg,
-# lnk, blk, chr, fifo, sock: ovl.paths' S_IF*)
-_TYPE_TO_S_IF = const((0, 0o040000, 0o100000, 0o120000, 0o060000, 0o020000,
-                       0o010000, 0o140000))
+# TYPE_TO_S_IF: the file-type bits of each basic inode type (a global:
+# the bits are ovl.paths' names, spelled nowhere else)
+_TYPE_TO_S_IF = (0, S_IFDIR, S_IFREG, S_IFLNK, paths.S_IFBLK, paths.S_IFCHR,
+                 paths.S_IFIFO, paths.S_IFSOCK)
 
 
 def _error(kind, *args):
