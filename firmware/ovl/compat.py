@@ -77,7 +77,7 @@ def errno_name(code):
     for i in range(1, len(words), 2):
         if int(words[i]) == code:
             return words[i - 1]
-    return "E%d" % code
+    return "E" + str(code)      # (a format string would be a name more)
 
 
 def oserror(code, message=None):
