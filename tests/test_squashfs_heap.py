@@ -2,12 +2,14 @@
 "Where the heap goes", "The lower's metadata buffers").
 
 A board's heap is cut into short free runs once the upper's index has
-grown, so the reader must not ask for 8 KiB at each metadata block: on
-MicroPython it inflates into buffers allocated at open, and `ovl mkimage`
-writes metadata streams whose zlib header names a 2 KiB window, which
-MicroPython's DeflateIO then allocates instead of 8 KiB.  Whether the
-reader still reads every image right is the other squashfs tests' job.
-"""
+grown, so the reader must not ask for large pieces at each block read: on
+MicroPython it inflates into buffers allocated at open (reading the packed
+block in place where the heap has no room for a copy: compat.inflate_into),
+and `ovl mkimage` writes metadata
+streams whose zlib header names a 512 B window and data blocks whose
+header names a quarter of the block, which MicroPython's DeflateIO then
+allocates instead of 8 KiB (or the block).  Whether the reader still
+reads every image right is the other squashfs tests' job."""
 
 import binascii
 import json
@@ -22,19 +24,24 @@ from ovl.flash_host import BytesSource
 from ovl.squashfs import SquashFS
 from ovl import squashfs_walk
 
-# One metadata read on MicroPython, besides the packed block it reads: the
-# decoder's state (about 1.4 KB on the 64-bit unix port), its 2 KiB window
-# and small objects (the stream, memoryviews, the 2-byte header read):
-# at most 4,444 B measured.  Inflating into new bytes instead (the reader
-# before the kept buffers) took up to 12,525 B: an 8 KiB output besides.
-MAX_PER_BLOCK = 5120
-# One data or fragment block read (4 KiB blocks), besides the packed block
-# and the bytes returned: the decoder's state, its 4 KiB window and small
-# objects, 7,471 B measured; 8,887 B for the first read of a fragment,
-# which also reads the fragment table's metadata block.  Inflating into a
-# new block-sized result (the reader before the kept block buffer) took
-# 11,767 B.
-MAX_PER_DATA_BLOCK = 9216
+# One metadata read on MicroPython: the decoder's state (1,336 B on the
+# 64-bit unix port), its 512 B window, a copy of the packed block for it
+# to read and small objects (the stream, memoryviews, the 2-byte header
+# read): at most 5,659 B measured.  Where the heap has no room for the
+# copy, the packed block is read in place: at most 3,738 B.  With a 2 KiB
+# window and the copy always: 6,493 B; inflating into new bytes (the
+# reader before the kept buffers) about 14 KB.
+MAX_PER_BLOCK = 6144
+MAX_PER_BLOCK_IN_PLACE = 4096
+# One data or fragment block read (4 KiB blocks), besides the bytes
+# returned: the decoder's state, its 1 KiB window, the copy and small
+# objects, 4,953 B measured; 4,233-4,697 B in place (most where a block
+# mixes text with random bytes, the fragment holding noise.bin's tail: the
+# output catches up with the packed bytes, whose rest is then copied).
+# With a 4 KiB window: 7,753 B; inflating into a new block-sized result
+# (the reader before the kept block buffer) about 16 KB.
+MAX_PER_DATA_BLOCK = 5632
+MAX_PER_DATA_BLOCK_IN_PLACE = 5120
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +85,31 @@ def test_mkimage_metadata_names_a_small_window(image):
         wbits = (packed[0] >> 4) + 8
         assert wbits == mkimage.METADATA_WBITS, (pos, wbits)
     assert compressed >= 4      # the tables span several blocks
-    assert mkimage.METADATA_WBITS <= 11
+    assert mkimage.METADATA_WBITS <= 9
+
+
+def test_mkimage_data_blocks_name_a_quarter_block_window(image):
+    """4 KiB data and fragment blocks name a 1 KiB window (and a 128 KiB
+    block still the 32 KiB most zlib streams have)."""
+    _, data = image
+    fs = SquashFS(BytesSource(data))
+    windows = set()
+    for path, e in squashfs_walk.walk(fs, "/"):
+        if e.mode & 0o170000 != 0o100000:
+            continue
+        words = []
+        pos = e.loc.start
+        for word in fs._block_words(e.loc, 0, e.loc.nblocks):
+            words.append((pos, word))
+            pos += word & 0xFFFFFF
+        if e.loc.fragment != 0xFFFFFFFF:
+            words.append(fs._fragment(e.loc.fragment))
+        for pos, word in words:
+            if word & 0xFFFFFF and not word & (1 << 24):
+                windows.add((data[pos] >> 4) + 8)
+    assert windows == {10}, windows
+    assert mkimage.Compressor("gzip", 17).data_wbits == 15
+    assert mkimage.Compressor("gzip", 12).data_wbits == 10
 
 
 def test_metadata_block_read_allocates_little_on_micropython(image, mpy):
@@ -87,8 +118,13 @@ def test_metadata_block_read_allocates_little_on_micropython(image, mpy):
                      .strip().splitlines()[-1])
     assert out["blocks"] >= 4, out
     assert out["max"] <= MAX_PER_BLOCK, out
-    # the open allocates the one block's buffer and keeps it (9,952 B
-    # kept on the fit lower; two blocks kept 18,304)
+    # no room for a copy of the packed block: read where it lies
+    tight = json.loads(mpy.run_file("squashfs_meta_alloc.py", args=[
+        "--in-place", path]).strip().splitlines()[-1])
+    assert tight["max"] <= MAX_PER_BLOCK_IN_PLACE, tight
+    assert tight["max"] < out["max"] - tight["packed"] // 2, (tight, out)
+    # the open allocates the one block's buffer and keeps it (9,888 B
+    # kept on this lower; two blocks kept 18,304 on the fit lower)
     assert out["open"] >= fmt.METADATA_SIZE, out
     assert fmt.METADATA_SIZE < out["kept"] < fmt.METADATA_SIZE + 4096, out
 
@@ -149,6 +185,10 @@ def test_data_block_read_allocates_little_on_micropython(image, mpy):
     assert out["block_size"] == 4096, out
     assert out["reads"] >= 600, out
     assert out["max"] <= MAX_PER_DATA_BLOCK, out
+    tight = json.loads(mpy.run_file("squashfs_data_alloc.py", args=[
+        "--in-place", path]).strip().splitlines()[-1])
+    assert tight["reads"] == out["reads"], (tight, out)
+    assert tight["max"] <= MAX_PER_DATA_BLOCK_IN_PLACE, tight
 
 
 def test_kept_data_block_reads_back_right_on_micropython(image, mpy):

@@ -178,9 +178,9 @@ if hasattr(compat, "inflate_into"):
         finally:
             loading.pop()
     fs._load_block = counting_load
-    def counting_into(raw, buf, wbits=0):
+    def counting_into(buf, size, wbits=0):
         inflated.append(fs.block_size if loading else -1)
-        return inflate_into(raw, buf, wbits)
+        return inflate_into(buf, size, wbits)
     compat.inflate_into = counting_into
 most = 0
 for path, e in squashfs_walk.walk(fs, "/"):

@@ -18,10 +18,10 @@ Filesystem-level misuse (missing path, reading a directory) raises OSError
 with a Linux errno, as the Lower contract in docs/DEVELOPING.md says.
 """
 
-import struct
+from struct import unpack_from
 
 from ovl import compat
-from ovl.compat import const
+from ovl.compat import const, MICROPYTHON
 from ovl import lower
 from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
 from ovl import paths
@@ -57,13 +57,14 @@ _PERMISSION_MASK = const(0o7777)
 _DIR_HEADER_SIZE = const(12)      # "<III": count start_block inode_number
 _DIR_ENTRY_SIZE = const(8)        # "<HhHH": offset inode_number type size
 # INODE_BODY's formats, indexed by inode type (0 is no type)
-_INODE_BODIES = (None, "<IIHHI", "<IIII", "<II", "<II", "<II", "<I", "<I",
-                 "<IIIIHHI", "<QQQIIII", "<II", "<III", "<III", "<II", "<II")
-# TYPE_TO_S_IF: the file-type bits of each basic inode type
+# (a const: no global name)
+_INODE_BODIES = const((None, "<IIHHI", "<IIII", "<II", "<II", "<II", "<I",
+                       "<I", "<IIIIHHI", "<QQQIIII", "<II", "<III", "<III",
+                       "<II", "<II"))
+# TYPE_TO_S_IF: the file-type bits of each basic inode type (a global:
+# the bits are ovl.paths' names, spelled nowhere else)
 _TYPE_TO_S_IF = (0, S_IFDIR, S_IFREG, S_IFLNK, paths.S_IFBLK, paths.S_IFCHR,
                  paths.S_IFIFO, paths.S_IFSOCK)
-
-_unpack_from = struct.unpack_from
 
 
 def _error(kind, *args):
@@ -144,7 +145,8 @@ def __getattr__(name):
 # inode type -> struct.calcsize of its body's format (a constant: no loop
 # variable or table built at import; tests/test_squashfs_layout.py checks
 # it against _INODE_BODIES)
-_BODY_SIZES = b"\x00\x10\x10\x08\x08\x08\x04\x04\x18\x28\x08\x0c\x0c\x08\x08"
+_BODY_SIZES = const(
+    b"\x00\x10\x10\x08\x08\x08\x04\x04\x18\x28\x08\x0c\x0c\x08\x08")
 _LONGEST_INODE = const(56)      # the header and the longest body (40 B)
 _MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = const(64)         # entries in each small lookup memo
@@ -167,18 +169,19 @@ _DATA_RESERVED_SHIFT = const(25)
 # MicroPython inflates into buffers it keeps (CPython into new bytes):
 # - metadata blocks into the cache's buffers, allocated at open, before an
 #   upper index grows and cuts the heap into runs shorter than 8 KiB
-#   (docs/FIT.md, "Where the heap goes"), so a block costs its packed
-#   bytes, the decoder's state (about 1.3 KB) and window (2**13 bytes, or
-#   the stream header's window if smaller: 2 KiB in images of `ovl
-#   mkimage`);
+#   (docs/FIT.md, "Where the heap goes"), so a block costs a copy of its
+#   packed bytes (none where the heap has no room for one), the decoder's
+#   state (about 1.3 KB) and window (2**13 bytes, or the stream header's
+#   window if smaller: 512 B in images of `ovl mkimage`);
 # - the one data or fragment block it keeps into the metadata buffer (a
 #   block of up to 8 KiB; the next metadata block read takes the buffer
 #   back: docs/FIT.md, "One metadata block"), or for larger blocks into a
 #   buffer of the block size allocated at the first block read, so a block
-#   costs its packed bytes, the decoder (a window of the block size) and
-#   the caller's copy of what it asked for.
+#   costs a copy of its packed bytes (as above), the decoder (a window of
+#   the block size, or the header's: a quarter of the block in images of
+#   `ovl mkimage`) and the caller's copy of what it asked for.
 # A block's data is then a view of a buffer the next block may reuse.
-_KEPT_BUFFERS = compat.MICROPYTHON
+# (The tests of MICROPYTHON below are these kept buffers'.)
 # identity() reads at most this many bytes besides the superblock (read at
 # open), so superblock + identity reads stay within 4 KiB.
 _IDENTITY_READ_LIMIT = const(4000)  # 4096 - _SUPERBLOCK_SIZE
@@ -237,7 +240,7 @@ class SquashFS:
         self._kept_in = None
         self._kept_file = None
         self._kept_index = -1
-        if _KEPT_BUFFERS:
+        if MICROPYTHON:
             for _ in range(self.cache_blocks):
                 self._free.append(bytearray(_METADATA_SIZE + 1))
         # -- the superblock: checked at open, 96 bytes kept
@@ -251,7 +254,7 @@ class SquashFS:
         # would keep each field's name as a string constant on a board.
         (magic, _inodes, _mkfs_time, block_size, fragments, compression, log,
          _flags, no_ids, major, minor, root, used, id_start, xattr_start,
-         itab, dtab, fragment_start, lookup_start) = _unpack_from(
+         itab, dtab, fragment_start, lookup_start) = unpack_from(
             "<IIIIIHHHHHHQQQQQQQQ", raw)
         if magic != _MAGIC:
             raise _error(_E_MAGIC, magic)
@@ -287,9 +290,9 @@ class SquashFS:
         # root: metadata block (from the table start) << 16 | offset in it
         if itab + (root >> 16) >= dtab or root & 0xFFFF >= _METADATA_SIZE:
             raise _error(_E_ROOT_REF)
-        # each lookup table: (its index's position, its entry count)
-        self._id_table = (id_start, no_ids)
-        self._fragment_table = (fragment_start, fragments)
+        # the lookup tables: the ids' index position and entry count, then
+        # the fragments'
+        self._tables = (id_start, no_ids, fragment_start, fragments)
         self.block_size = block_size
         self.block_log = log
         self.bytes_used = used
@@ -304,8 +307,8 @@ class SquashFS:
         # MicroPython inflates gzip blocks into kept buffers
         # (compat.inflate_into) and has no other decompressor; CPython's
         # decompressor and fragment cache are squashfs_cpython's
-        if not _KEPT_BUFFERS:
-            squashfs_cpython.setup(self, compression)
+        if not MICROPYTHON:
+            squashfs_cpython.open(self, compression)
         elif compression != _COMP_ZLIB:
             raise _error(_E_COMPRESSOR, names[compression])
         self.compression = names[compression]
@@ -354,13 +357,13 @@ class SquashFS:
             raise _error(_E_META_OUTSIDE, pos, start, stop)
         if len(cache) >= self.cache_blocks:
             old = cache.pop()       # before inflating: lowers the peak
-            if _KEPT_BUFFERS:
+            if MICROPYTHON:
                 self._free.append(old[3])   # its buffer takes the new block
-        word = _unpack_from("<H", self._read(pos, 2))[0]
+        word = unpack_from("<H", self._read(pos, 2))[0]
         size = word & _METADATA_SIZE_MASK
         if size == 0 or size > _METADATA_SIZE or pos + 2 + size > stop:
             raise _error(_E_META_SIZE, word, pos)
-        if _KEPT_BUFFERS:
+        if MICROPYTHON:
             # A view of a kept buffer, which the block is inflated (or,
             # stored raw, read) into; it leaves the free list once the
             # block is sound.  The packed block is read as bytes: a kept
@@ -376,13 +379,12 @@ class SquashFS:
                 self._read(pos + 2, size, data[:size])
                 n = size
             else:
-                # the packed block read into the buffer's tail: the
-                # inflate copies it out first, so one allocation of its
-                # size, not two (Flash.read's bytearray, then bytes)
-                packed = data[len(buf) - size:]
+                # the packed block read into the buffer's tail, where
+                # compat.inflate_into reads it (in place if the heap has
+                # no room for a copy)
+                self._read(pos + 2, size, data[len(buf) - size:])
                 try:
-                    n = compat.inflate_into(self._read(pos + 2, size, packed),
-                                            buf, 13)
+                    n = compat.inflate_into(buf, size, 13)
                 except ValueError as e:
                     raise _inflate_error(e, _METADATA_SIZE,
                                          self.compression)
@@ -392,7 +394,7 @@ class SquashFS:
         if not data:
             raise _error(_E_META_EMPTY, pos)
         item = [pos, data, pos + 2 + size]
-        if _KEPT_BUFFERS:
+        if MICROPYTHON:
             item.append(self._free.pop())
         cache.insert(0, item)
         return data, item[2]
@@ -404,10 +406,10 @@ class SquashFS:
         """
         data, _ = self._meta_block(pos, start, stop)
         if off + n <= len(data):
-            return _unpack_from(fmt, data, off), pos, off + n
+            return unpack_from(fmt, data, off), pos, off + n
         # spanning blocks, or starting in a later one
         raw, pos, off = self._meta_bytes(n, pos, off, start, stop)
-        return _unpack_from(fmt, raw), pos, off
+        return unpack_from(fmt, raw), pos, off
 
     def _meta_bytes(self, n, pos, off, start, stop):
         """n raw bytes at (pos, off) of a metadata stream, possibly spanning
@@ -433,7 +435,7 @@ class SquashFS:
         at = start + 8 * (i // per_block)
         pointer = self._pointers.get(at)
         if pointer is None:
-            pointer = _unpack_from("<Q", self._read(at, 8))[0]
+            pointer = unpack_from("<Q", self._read(at, 8))[0]
             if len(self._pointers) >= _MEMO_LIMIT:
                 self._pointers.clear()
             self._pointers[at] = pointer
@@ -445,11 +447,11 @@ class SquashFS:
     def _id(self, index):
         value = self._ids.get(index)
         if value is None:
-            start, count = self._id_table
+            start, count = self._tables[0], self._tables[1]
             if index >= count:
                 raise _error(_E_ID_INDEX, index, count)
             raw = self._table_entry(start, index, 4)
-            value = _unpack_from("<I", raw)[0]      # ID_ENTRY
+            value = unpack_from("<I", raw)[0]      # ID_ENTRY
             if len(self._ids) >= _MEMO_LIMIT:
                 self._ids.clear()
             self._ids[index] = value
@@ -459,11 +461,11 @@ class SquashFS:
         """(position, size word) of fragment block `index`."""
         if index == self._last_fragment[0]:
             return self._last_fragment[1], self._last_fragment[2]
-        start, count = self._fragment_table
+        start, count = self._tables[2], self._tables[3]
         if index >= count:
             raise _error(_E_FRAGMENT_INDEX, index, count)
         raw = self._table_entry(start, index, 16)
-        start, word, _ = _unpack_from("<QII", raw)     # FRAGMENT_ENTRY
+        start, word, _ = unpack_from("<QII", raw)     # FRAGMENT_ENTRY
         self._last_fragment = (index, start, word)
         return start, word
 
@@ -487,7 +489,7 @@ class SquashFS:
         # stitching, one block lookup.
         inside = off + _LONGEST_INODE <= len(data)
         if inside:
-            head = _unpack_from(header, data, off)
+            head = unpack_from(header, data, off)
         else:
             head, pos, off = self._meta_unpack(header, 16, pos, off, low,
                                                high)
@@ -495,7 +497,7 @@ class SquashFS:
         if not 0 < itype < len(_INODE_BODIES):
             raise _error(_E_INODE_TYPE, ref, itype)
         if inside:
-            body = _unpack_from(_INODE_BODIES[itype], data, off + 16)
+            body = unpack_from(_INODE_BODIES[itype], data, off + 16)
             off += 16 + _BODY_SIZES[itype]
         else:
             body, pos, off = self._meta_unpack(_INODE_BODIES[itype],
@@ -601,7 +603,7 @@ class SquashFS:
         buffer, which the caller's next inode read takes over."""
         data, _ = self._meta_block(pos, start, stop)
         size = len(data)
-        if not _KEPT_BUFFERS:
+        if not MICROPYTHON:
             return data, 0, size, True
         end = off + n
         last = True
@@ -642,7 +644,7 @@ class SquashFS:
                                                     low, high)
                 win_pos = pos
             if off + _DIR_HEADER_SIZE <= end:
-                head = _unpack_from(run_header, win, off - base)
+                head = unpack_from(run_header, win, off - base)
                 off += _DIR_HEADER_SIZE
             else:
                 head, pos, off = self._meta_unpack(run_header, 12, pos, off,
@@ -663,7 +665,7 @@ class SquashFS:
                     win_pos = pos
                 raw = None
                 if off + 8 <= end:
-                    ioff, delta, etype, nsize = _unpack_from(
+                    ioff, delta, etype, nsize = unpack_from(
                         entry_header, win, off - base)
                     nsize += 1
                     off += 8
@@ -802,7 +804,7 @@ class SquashFS:
         first = offset >> log
         last = (end - 1) >> log
         pieces = []
-        if (_KEPT_BUFFERS and first == last and first == self._kept_index
+        if (MICROPYTHON and first == last and first == self._kept_index
                 and f is self._kept_file and self._kept is not None):
             # Within the block the last read left (MicroPython): without
             # the block list, whose metadata block would take the buffer.
@@ -844,7 +846,7 @@ class SquashFS:
             budget = _IDENTITY_READ_LIMIT
             end = self._dir_end
             pos = self.inode_table_start
-            word = _unpack_from("<H", self._read(pos, 2))[0]
+            word = unpack_from("<H", self._read(pos, 2))[0]
             budget -= 2
             while pos < end and budget >= _IDENTITY_TAIL_MIN + 6:
                 size = word & _METADATA_SIZE_MASK
@@ -858,7 +860,7 @@ class SquashFS:
                 budget -= len(raw)
                 h.update(raw)
                 if len(raw) >= nxt + 2 - start:
-                    word = _unpack_from("<H", raw, nxt - start)[0]
+                    word = unpack_from("<H", raw, nxt - start)[0]
                 pos = nxt
             tail = min(budget, self.bytes_used - end)
             h.update(self._read(self.bytes_used - tail, tail))
@@ -871,13 +873,13 @@ class SquashFS:
         """Size words of blocks index..index+count-1 (capped at nblocks).
 
         Leaves f.cursor at block `index`: (index, its data position, the
-        block-list position of its word), and the block-list position
-        after the returned words in self._list_cursor.
+        block-list position of its word, then the block-list position
+        after the returned words).
         """
         cursor = getattr(f, "cursor", None)
         if cursor is None or index < cursor[0]:     # from the first block
             cursor = (0, f.start, f.pos, f.off)
-        i, data_pos, pos, off = cursor
+        i, data_pos, pos, off = cursor[0], cursor[1], cursor[2], cursor[3]
         low, high = self.inode_table_start, self.directory_table_start
         # Skip (summing sizes) up to `index`.
         while i < index:
@@ -886,7 +888,7 @@ class SquashFS:
             for w in words:
                 data_pos += w & _DATA_SIZE_MASK
             i += len(words)
-        f.cursor = (i, data_pos, pos, off)
+        at_pos, at_off = pos, off
         if count > f.nblocks - index:
             count = f.nblocks - index
         out, pos, off = self._list_words(count, pos, off, low, high)
@@ -897,7 +899,7 @@ class SquashFS:
                 words, pos, off = self._list_words(count - len(out), pos,
                                                    off, low, high)
                 out.extend(words)
-        self._list_cursor = (pos, off)
+        f.cursor = (i, data_pos, at_pos, at_off, pos, off)
         return out
 
     def _read_blocks(self, entry, start, stop, offset, end, pieces):
@@ -952,7 +954,7 @@ class SquashFS:
             return (word,), pos, off
         if k > avail:
             k = avail
-        return _unpack_from("<%dI" % k, data, off), pos, off + 4 * k
+        return unpack_from("<%dI" % k, data, off), pos, off + 4 * k
 
     def _load_block(self, pos, word, what, fragment):
         """Decompressed data (fragment 0) or fragment (1) block (a flag
@@ -963,7 +965,7 @@ class SquashFS:
         only until the next data or metadata block is loaded.  CPython
         inflates into new bytes and keeps recent fragment blocks too
         (squashfs_cpython._load_block)."""
-        if _KEPT_BUFFERS or fragment == 0:
+        if MICROPYTHON or fragment == 0:
             if pos == self._kept_pos:
                 return self._kept
             self._kept = None            # before inflating: lowers the peak
@@ -974,7 +976,7 @@ class SquashFS:
         stored = word & _DATA_SIZE_MASK
         if stored == 0 or stored > self.block_size:
             raise _error(_E_BLOCK_TOO_BIG, what, stored, self.block_size)
-        if not _KEPT_BUFFERS:
+        if not MICROPYTHON:
             return squashfs_cpython._load_block(self, pos, word, stored,
                                                 fragment)
         buf = self._block_buf
@@ -995,10 +997,9 @@ class SquashFS:
             self._read(pos, stored, data[:stored])
             n = stored
         else:
-            packed = data[len(buf) - stored:]   # as in _meta_block
-            try:
-                n = compat.inflate_into(self._read(pos, stored, packed), buf,
-                                        min(15, self.block_log))
+            self._read(pos, stored, data[len(buf) - stored:])  # as in
+            try:                                            # _meta_block
+                n = compat.inflate_into(buf, stored, min(15, self.block_log))
             except ValueError as e:
                 raise _inflate_error(e, self.block_size, self.compression)
         data = data[:n]
@@ -1017,7 +1018,7 @@ class SquashFS:
         return data
 
 
-if not _KEPT_BUFFERS:
+if not MICROPYTHON:
     # CPython's decompressors and run reads (a board loads none of them)
     # (its functions are named after the methods they stand in for: the
     # names a board interns anyway)

@@ -5,9 +5,10 @@ ovl.squashfs imports this on CPython only, so a board loads none of this
 code (MicroPython inflates one block at a time into a buffer the reader
 keeps: ovl.squashfs's own _read_blocks).  The functions the reader calls
 are named after the method each stands in for (_meta_block, _load_block,
-_read_blocks: names a board's copy of the reader interns anyway); setup
-is its open's.  Errors are the reader's (imported where raised:
-ovl.squashfs imports this module as it loads).
+_read_blocks: names a board's copy of the reader interns anyway); open
+is its open's (a builtin's name: a board interns none for it).  Errors
+are the reader's (imported where raised: ovl.squashfs imports this
+module as it loads).
 """
 
 import struct
@@ -23,7 +24,7 @@ RUN_BYTES = 1 << 18
 FRAGMENT_CACHE_BYTES = 1 << 19
 
 
-def setup(self, compression):
+def open(self, compression):
     """The reader's CPython state, at open: the decompressor, whether run
     reads call compat.inflate themselves (gzip: one call frame less per
     block), and the fragment blocks kept."""
@@ -107,8 +108,8 @@ def _read_blocks(self, entry, first, stop, offset, end, pieces):
     of summing every earlier block size again."""
     f = entry.loc
     count = stop + 1 - first
-    index, data_pos, pos, off = getattr(f, "cursor", None) or (
-        0, f.start, f.pos, f.off)
+    index, data_pos, pos, off = (getattr(f, "cursor", None) or (
+        0, f.start, f.pos, f.off))[:4]
     head = self._cache[0] if self._cache else None
     if (first == index and head is not None and head[0] == pos
             and off + 4 * count <= len(head[1])):
@@ -120,7 +121,7 @@ def _read_blocks(self, entry, first, stop, offset, end, pieces):
     else:
         words = self._block_words(f, first, count)
         data_pos = f.cursor[1]      # block `first`'s
-        list_cursor = self._list_cursor
+        list_cursor = f.cursor[4:]  # the list after the words
     head = None
     data_pos = read_run(self, words, data_pos, first << self.block_log,
                         offset, end, entry, pieces)

@@ -41,7 +41,8 @@ COMPRESSOR_IDS = {"gzip": fmt.COMP_ZLIB, "xz": fmt.COMP_XZ,
 MAX_IDS = 65536              # no_ids is a u16... and 0 means none, so 65535
 ZLIB_LEVEL = 9               # mksquashfs's default, so sizes compare fairly
 XZ_PRESET = 6                # liblzma's default, which mksquashfs uses too
-METADATA_WBITS = 11          # 2 KiB window: docs/MKIMAGE.md, "Metadata"
+METADATA_WBITS = 9           # 512 B window: docs/MKIMAGE.md, "Metadata"
+DATA_WINDOW_SHIFT = 2        # zlib window of a data block: block size / 4
 
 
 # --- options ---------------------------------------------------------------
@@ -77,10 +78,13 @@ class Compressor:
                                % (name, ", ".join(COMPRESSORS)))
         self.name = name
         self.id = COMPRESSOR_IDS[name]
-        # A window larger than the block gains nothing, and a block-sized
-        # window lets a small device inflate with less RAM (zlib's window
-        # stops at 32 KiB; an xz dictionary may be the whole block).
-        self.data_wbits = block_log if name == "xz" else min(15, block_log)
+        # zlib: a quarter of the block (at most 32 KiB, zlib's largest): a
+        # board inflates each block with a window of that size, allocated
+        # at the read, late in a heap its upper index has cut up, and
+        # references further back gain little (docs/MKIMAGE.md, "Data
+        # blocks").  xz: the whole block as dictionary.
+        self.data_wbits = block_log if name == "xz" else min(
+            15, block_log - DATA_WINDOW_SHIFT)
         # Metadata: zlib with METADATA_WBITS; xz with the 8 KiB block (or
         # the block size, if smaller) as its dictionary.
         self.meta_wbits = 13 if name == "xz" else METADATA_WBITS

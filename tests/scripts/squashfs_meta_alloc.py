@@ -1,13 +1,16 @@
 """Bytes allocated per metadata block read, under MicroPython.
 
-    micropython squashfs_meta_alloc.py IMAGE
+    micropython squashfs_meta_alloc.py [--in-place] IMAGE
 
 Opens IMAGE through a file-backed source with readinto (as a chip behind
 ovl.flash: its bytes are not on the heap), then reads every metadata block
 of the inode and directory tables once (each a cache miss) and prints one
-JSON line: {"blocks": n, "max": most bytes one read allocated besides the
-packed block it read, "packed": the largest packed block, "open": bytes
-the open allocated, "kept": heap the open reader keeps}.
+JSON line: {"blocks": n, "max": most bytes one read allocated (the packed
+block is read into a kept buffer and inflated from there), "packed": the
+largest packed block, "open": bytes the open allocated, "kept": heap the
+open reader keeps}.
+--in-place: as in a heap with no room for a copy of the packed block
+(compat.inflate_into then reads it where it lies).
 """
 
 import gc
@@ -18,6 +21,9 @@ import micropython
 
 from image_file_source import FileSource
 from ovl.squashfs import SquashFS
+
+if "--in-place" in sys.argv:
+    import inflate_in_place     # noqa: F401 (it patches ovl.compat)
 
 
 src = FileSource(sys.argv[-1])
@@ -40,7 +46,7 @@ for low, high in ((fs.inode_table_start, fs.directory_table_start),
         gc.collect()
         a0 = micropython.mem_total()
         data, nxt = fs._meta_block(pos, low, high)
-        used = micropython.mem_total() - a0 - size
+        used = micropython.mem_total() - a0
         worst = max(worst, used)
         blocks += 1
         pos = nxt
