@@ -460,8 +460,9 @@ class LogStore:
         # Pass 2: read the blocks again, one at a time, and index the
         # committed nodes as they come (a block's nodes are never all in
         # RAM); data and truncations are kept as packed records per inode
-        # (MountData) to be replayed in version order per inode.
-        data = MountData(ndata)
+        # (MountData) to be replayed in version order per inode; with txn
+        # ids only when a provisional node may need its stream.
+        data = MountData(ndata, bool(streams))
         cur = [0, 0, 0, None, 0]    # block, its base, end, summary, nodes
         # a local, not a global: one more would double ovl.store's globals
         from ovl.store.format import NODE_CHECKPOINT
@@ -879,7 +880,24 @@ class LogStore:
     def _settle_mount(self, data):
         """After mount indexing: replay data per inode in version order,
         drop what belongs to no live inode, and tombstones nothing needs."""
-        for ino, nodes in data.per_inode(self.inodes, self.streams):
+        es = self.es
+
+        def txn_at(addr):
+            # the txn id of the node at addr (the records may lack it): its
+            # header's, or when that fails its CRC its block summary's
+            hf = self._node_key(addr)[0]
+            if hf is not None:
+                return hf[4]
+            got = [0]
+
+            def visit(nd):
+                if nd.addr == addr:
+                    got[0] = nd.txn
+            fmt.read_summary(self.blocks.read, addr // es * es, es,
+                             self.data_start, True, visit)
+            return got[0]
+
+        for ino, nodes in data.per_inode(self.inodes, self.streams, txn_at):
             birth = self._birth(ino)
             if birth is None:
                 for nd in nodes:

@@ -12,24 +12,29 @@ from ovl.compat import crc32, const
 from ovl.store.format import (Node, NODE_TRUNCATE, NODE_DATA, F_STAMP,
                              F_ONETIME, F_PROV, data_prefix, CorruptError)
 
-# One data or truncate node awaiting its replay at mount, 22 bytes: the
+# One data or truncate node awaiting its replay at mount, 18 bytes: the
 # ino (24 bits) and flags (8: with MOUNT_TRUNC for a truncation; node
-# flags use the low 6 bits), the low 32 bits of its version and txn id,
-# its address in 4-byte units (nodes are aligned to 4; 24 bits) and the
-# top 8 bits of its offset (a truncation: the size), the offset's low 16
-# bits, the body length (16 bits), and the number + 1 of the record of
-# the same inode added before it (0: none; per_inode sets it; 16 bits: a
-# mount whose first pass counts _LINK16 data nodes or more takes
-# MOUNT_REC_LONG, a 32-bit link).  A node whose fields do not fit (rare:
-# counters past 2**32, a file past 16 MiB, an ino past 2**24, a chip
-# past 64 MiB) has _MOUNT_WIDE set and (ino, version, txn, length,
-# offset, address) in MountData.wide.  The rest is derived at replay:
-# the length from the body length, the effective version from the
-# version or the stream, the stamp read from flash by mount for the one
-# node per inode whose stamp wins (STAMP_LATER stands in until then).
-MOUNT_REC = ">IIIIHHH"
-MOUNT_REC_LONG = ">IIIIHHI"
-MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 22
+# flags use the low 6 bits), the low 32 bits of its version, its address
+# in 4-byte units (nodes are aligned to 4; 24 bits) and the top 8 bits of
+# its offset (a truncation: the size), the offset's low 16 bits, the body
+# length (16 bits), and the number + 1 of the record of the same inode
+# added before it (0: none; per_inode sets it; 16 bits: a mount whose
+# first pass counts _LINK16 data nodes or more takes a 32-bit link).  The
+# txn id is kept (4 bytes more, MOUNT_REC_TXN) only by a mount that found
+# committed streams: a provisional node's replay position comes from its
+# stream.  Without it, the txn decides only between nodes of one inode
+# with the same version (a GC copy and its original, both on flash after
+# a cut), and per_inode reads it from their headers then.  A node whose
+# fields do not fit (rare: counters past 2**32, a file past 16 MiB, an
+# ino past 2**24, a chip past 64 MiB) has _MOUNT_WIDE set and (ino,
+# version, txn, length, offset, address) in MountData.wide.  The rest is
+# derived at replay: the length from the body length, the effective
+# version from the version or the stream, the stamp read from flash by
+# mount for the one node per inode whose stamp wins (STAMP_LATER stands
+# in until then).
+MOUNT_REC = ">IIIHHH"
+MOUNT_REC_TXN = ">IIIIHHH"
+MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 18
 _LINK16 = const(0x7FFF)     # records a mount takes with 16-bit links
 MOUNT_TRUNC = 0x80
 _MOUNT_WIDE = const(0x40)
@@ -41,16 +46,18 @@ STAMP_LATER = (0, 0)
 
 
 class MountData:
-    """The data and truncate nodes mount found, packed (22 bytes a node
+    """The data and truncate nodes mount found, packed (18 bytes a node
     instead of a Node object) in a list of fixed-size buffers: mount
     replays them inode by inode once it knows which inodes live, building
     Node records for one inode at a time."""
 
-    def __init__(self, count):
+    def __init__(self, count, txns=False):
         # 16-bit links while pass 1's count is well below their end (pass
-        # 2 reads the same nodes)
+        # 2 reads the same nodes); txn ids only with committed streams
         self.long = count >= _LINK16
-        self.fmt = MOUNT_REC_LONG if self.long else MOUNT_REC
+        fmt = MOUNT_REC_TXN if txns else MOUNT_REC
+        self.fmt = fmt[:-1] + "I" if self.long else fmt
+        self.txns = txns
         self.size = size = struct.calcsize(self.fmt)
         # all at once, from the count pass 1 took: allocated together, the
         # pieces lie together, and leave one free stretch when dropped; the
@@ -83,24 +90,30 @@ class MountData:
             flags |= _MOUNT_WIDE
             ino &= 0xFFFFFF
             blen = at = addr = 0
-        struct.pack_into(self.fmt, buf, off, ino << 8 | flags,
-                         nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF,
-                         addr >> 2 << 8 | at >> 16, at & 0xFFFF, blen,
-                         0)
+        a = ino << 8 | flags
+        b = addr >> 2 << 8 | at >> 16
+        if self.txns:
+            struct.pack_into(self.fmt, buf, off, a, nd.ver & 0xFFFFFFFF,
+                             nd.txn & 0xFFFFFFFF, b, at & 0xFFFF, blen, 0)
+        else:
+            struct.pack_into(self.fmt, buf, off, a, nd.ver & 0xFFFFFFFF,
+                             b, at & 0xFFFF, blen, 0)
         self.n += 1
 
     def _ino(self, buf, off, i):
         a = struct.unpack_from(">I", buf, off)[0]
         return self.wide[i][0] if a & _MOUNT_WIDE else a >> 8
 
-    def per_inode(self, table, streams):
+    def per_inode(self, table, streams, txn_at):
         """(ino, its nodes in replay order) for each inode; the nodes are
         Node records with the fields their parse gave them, but for a
         stamp (STAMP_LATER).  table is the InodeTable: the records of an
         inode are chained from its row (the link field of each record, an
         array of heads by row: no dict, no sort of all records); a node of
         an inode the table does not know comes alone.  streams: the
-        committed streams (sid -> [version, ...]) of provisional nodes."""
+        committed streams (sid -> [version, ...]) of provisional nodes.
+        txn_at(addr): the txn id of the node at addr, read from flash
+        where records without txn ids tie on their version."""
         # (16-bit heads and links while the record numbers fit: half the
         # bytes); heads and links hold a record's number + 1 (0: none), so
         # the heads are a zeroed bytearray: no temporary of their size at
@@ -127,11 +140,18 @@ class MountData:
                 i = struct.unpack_from(lf, buf, off + link)[0]
             if nodes:
                 nodes.sort(key=replay_key)
+                if not self.txns and _tied(nodes, txn_at):
+                    nodes.sort(key=replay_key)
                 yield ino, nodes
 
     def _node(self, i, streams):
         buf, off = self._at(i)
-        (a, ver, txn, b, lo, blen, _) = struct.unpack_from(self.fmt, buf, off)
+        if self.txns:
+            (a, ver, txn, b, lo, blen, _) = struct.unpack_from(self.fmt, buf,
+                                                               off)
+        else:
+            (a, ver, b, lo, blen, _) = struct.unpack_from(self.fmt, buf, off)
+            txn = 0         # (no provisional node: see _tied)
         flags = a & 0xFF
         n = a >> 8
         addr = b >> 8 << 2
@@ -150,6 +170,21 @@ class MountData:
             nd.eff = streams[txn][0]
         return nd
 
+
+def _tied(nodes, txn_at):
+    """Give the nodes (sorted by replay_key, txn ids unknown) that share
+    a replay position and version their txn ids from flash: a GC copy
+    keeps its node's version and is written in a later transaction.
+    True when there were any (the caller sorts again)."""
+    found = False
+    for k in range(1, len(nodes)):
+        p, q = nodes[k - 1], nodes[k]
+        if p.eff == q.eff and p.ver == q.ver:
+            for nd in p, q:
+                if not nd.txn:
+                    nd.txn = txn_at(nd.addr)
+            found = True
+    return found
 
 
 def replay_key(nd):
