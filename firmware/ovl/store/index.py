@@ -9,22 +9,23 @@ import struct
 from array import array
 
 from ovl.compat import crc32, const
-from ovl.store.format import (Node, NODE_TRUNCATE, NODE_DATA, F_STAMP,
-                             F_ONETIME, F_PROV, data_prefix, CorruptError)
+from ovl.store.format import (Node, NODE_TRUNCATE, NODE_DATA, NODE_INODE,
+                             NODE_DELETE, F_STAMP, F_ONETIME, F_PROV,
+                             data_prefix, CorruptError)
 
 # One data or truncate node awaiting its replay at mount, 18 bytes: the
 # ino (24 bits) and flags (8: with MOUNT_TRUNC for a truncation; node
 # flags use the low 6 bits), the low 32 bits of its version, its address
 # in 4-byte units (nodes are aligned to 4; 24 bits) and the top 8 bits of
 # its offset (a truncation: the size), the offset's low 16 bits, the body
-# length (16 bits), and the number + 1 of the record of the same inode
-# added before it (0: none; per_inode sets it; 16 bits: a mount whose
-# first pass counts _LINK16 data nodes or more takes a 32-bit link).  The
-# txn id is kept (4 bytes more, MOUNT_REC_TXN) only by a mount that found
+# length (16 bits), and the number + 1 of the next record of its bucket
+# (or of the next free record; 0: none; 16 bits: a mount whose first
+# pass counts _LINK16 data nodes or more takes a 32-bit link).  The txn
+# id is kept (4 bytes more, MOUNT_REC_TXN) only by a mount that found
 # committed streams: a provisional node's replay position comes from its
 # stream.  Without it, the txn decides only between nodes of one inode
 # with the same version (a GC copy and its original, both on flash after
-# a cut), and per_inode reads it from their headers then.  A node whose
+# a cut), and replays reads it from their headers then.  A node whose
 # fields do not fit (rare: counters past 2**32, a file past 16 MiB, an
 # ino past 2**24, a chip past 64 MiB) has _MOUNT_WIDE set and (ino,
 # version, txn, length, offset, address) in MountData.wide.  The rest is
@@ -45,13 +46,63 @@ MOUNT_CHUNK = 75
 STAMP_LATER = (0, 0)
 
 
+def mount_buckets(nblocks):
+    """How many buckets mount hashes inodes to (ino % buckets): a power
+    of two, twice the blocks, from 256 to 4096 (2 bytes each in the first
+    pass's last blocks and in the records' heads)."""
+    k = 256
+    while k < 2 * nblocks and k < 4096:
+        k *= 2
+    return k
+
+
+def fold_buckets(last, count):
+    """(last, buckets) for a mount whose first pass found count data and
+    truncate nodes: last (see MountData) folded to the fewest buckets, a
+    power of two from 16, that are not fewer than the nodes (a bucket's
+    last block is the latest of those folded into it): a small store
+    keeps small arrays, a big one little more waiting than its buckets."""
+    k = len(last) // 2
+    small = 16
+    while small < count and small < k:
+        small *= 2
+    if small >= k:
+        return last, k
+    out = bytearray(2 * small)
+    for h in range(k):
+        b = struct.unpack_from(">H", last, 2 * h)[0]
+        if b > struct.unpack_from(">H", out, 2 * (h % small))[0]:
+            struct.pack_into(">H", out, 2 * (h % small), b)
+    return out, small
+
+
+def inode_of(nd):
+    """The ino of an inode, delete, data or truncate node (the nodes an
+    inode's data replay depends on), None when unknown (damaged), -1 for
+    another node.  The first pass of mount, reading summaries without
+    bodies, has it as the node's key word (format.read_summary)."""
+    t = nd.type
+    if t == NODE_DATA or t == NODE_TRUNCATE or t == NODE_INODE or \
+            t == NODE_DELETE:
+        if nd.fields is not None:
+            return nd.fields[0]
+        return getattr(nd, "key", None)
+    return -1
+
+
 class MountData:
     """The data and truncate nodes mount found, packed (18 bytes a node
-    instead of a Node object) in a list of fixed-size buffers: mount
-    replays them inode by inode once it knows which inodes live, building
-    Node records for one inode at a time."""
+    instead of a Node object) in a list of fixed-size buffers, chained by
+    the bucket of their inode (ino % buckets).  last (a bytearray of
+    16-bit words, or None) holds, for each bucket, the last block + 1 in
+    which mount's first pass saw a node of its inodes (inode, delete,
+    data, truncate): once that block is read, the bucket's inodes have
+    all their nodes indexed or waiting here and mount replays them
+    (replays(due)), and their records are free for the next ones.  Only
+    the records of inodes whose nodes lie in blocks yet to be read wait:
+    most files' nodes share a block."""
 
-    def __init__(self, count, txns=False):
+    def __init__(self, count, txns=False, buckets=256, last=None):
         # 16-bit links while pass 1's count is well below their end (pass
         # 2 reads the same nodes); txn ids only with committed streams
         self.long = count >= _LINK16
@@ -59,34 +110,58 @@ class MountData:
         self.fmt = fmt[:-1] + "I" if self.long else fmt
         self.txns = txns
         self.size = size = struct.calcsize(self.fmt)
-        # all at once, from the count pass 1 took: allocated together, the
-        # pieces lie together, and leave one free stretch when dropped; the
-        # last one only as long as needed
+        self.w, self.lf = (4, ">I") if self.long else (2, ">H")
+        self.heads = bytearray(self.w * buckets)
+        self.mask = buckets - 1
+        self.last = last
+        # all at once from the count pass 1 took when every record waits
+        # to the end (allocated together, the pieces lie together, and
+        # leave one free stretch when dropped; the last one only as long
+        # as needed), else one piece, more only while records wait
+        if last is not None:
+            count = min(count, MOUNT_CHUNK)
         self.chunks = [bytearray(min(MOUNT_CHUNK, count - i) * size)
                        for i in range(0, count, MOUNT_CHUNK)]
-        self.n = 0
+        self.n = 0          # records handed out, free ones included
+        self.free = 0       # the first free record + 1
         self.wide = {}
 
     def _at(self, i):
         return self.chunks[i // MOUNT_CHUNK], i % MOUNT_CHUNK * self.size
 
+    def _link(self, i, to=None):
+        buf, off = self._at(i)
+        off += self.size - self.w
+        if to is None:
+            return struct.unpack_from(self.lf, buf, off)[0]
+        struct.pack_into(self.lf, buf, off, to)
+
     def add(self, nd):
-        if not self.long and self.n >= 0xFFFF:
-            raise CorruptError("mount found 65,535 data nodes where its "
-                               "first pass counted under 32,767")
-        if self.n % MOUNT_CHUNK == 0 and self.n // MOUNT_CHUNK == \
-                len(self.chunks):
-            self.chunks.append(bytearray())
-        buf, off = self._at(self.n)
-        if off == len(buf):                     # past pass 1's count
-            buf.extend(bytearray(self.size))
+        i = self.free - 1
+        if i >= 0:
+            self.free = self._link(i)
+        else:
+            i = self.n
+            if not self.long and i >= 0xFFFF:
+                raise CorruptError("mount found 65,535 data nodes where its "
+                                   "first pass counted under 32,767")
+            if i % MOUNT_CHUNK == 0 and i // MOUNT_CHUNK == len(self.chunks):
+                self.chunks.append(bytearray())
+            buf, off = self._at(i)
+            if off == len(buf):                 # past what was allocated
+                buf.extend(bytearray(self.size))
+            self.n += 1
+        buf, off = self._at(i)
         flags = nd.flags | (MOUNT_TRUNC if nd.type == NODE_TRUNCATE else 0)
         blen = nd.blen
         ino, at = nd.fields[0], nd.fields[1]
         addr = nd.addr
+        h = self.w * (ino & self.mask)
+        link = struct.unpack_from(self.lf, self.heads, h)[0]
+        struct.pack_into(self.lf, self.heads, h, i + 1)
         if (nd.ver | nd.txn) >> 32 or blen >> 16 or (ino | at) >> 24 or \
                 addr & 3 or addr >> 26:
-            self.wide[self.n] = (ino, nd.ver, nd.txn, blen, at, addr)
+            self.wide[i] = (ino, nd.ver, nd.txn, blen, at, addr)
             flags |= _MOUNT_WIDE
             ino &= 0xFFFFFF
             blen = at = addr = 0
@@ -94,55 +169,51 @@ class MountData:
         b = addr >> 2 << 8 | at >> 16
         if self.txns:
             struct.pack_into(self.fmt, buf, off, a, nd.ver & 0xFFFFFFFF,
-                             nd.txn & 0xFFFFFFFF, b, at & 0xFFFF, blen, 0)
+                             nd.txn & 0xFFFFFFFF, b, at & 0xFFFF, blen, link)
         else:
             struct.pack_into(self.fmt, buf, off, a, nd.ver & 0xFFFFFFFF,
-                             b, at & 0xFFFF, blen, 0)
-        self.n += 1
+                             b, at & 0xFFFF, blen, link)
 
-    def _ino(self, buf, off, i):
-        a = struct.unpack_from(">I", buf, off)[0]
-        return self.wide[i][0] if a & _MOUNT_WIDE else a >> 8
-
-    def per_inode(self, table, streams, txn_at):
-        """(ino, its nodes in replay order) for each inode; the nodes are
-        Node records with the fields their parse gave them, but for a
-        stamp (STAMP_LATER).  table is the InodeTable: the records of an
-        inode are chained from its row (the link field of each record, an
-        array of heads by row: no dict, no sort of all records); a node of
-        an inode the table does not know comes alone.  streams: the
-        committed streams (sid -> [version, ...]) of provisional nodes.
-        txn_at(addr): the txn id of the node at addr, read from flash
-        where records without txn ids tie on their version."""
-        # (16-bit heads and links while the record numbers fit: half the
-        # bytes); heads and links hold a record's number + 1 (0: none), so
-        # the heads are a zeroed bytearray: no temporary of their size at
-        # the mount's peak (docs/FIT.md, "Heap slack")
-        w, lf = (4, ">I") if self.long else (2, ">H")
-        head = bytearray(w * table.n)
-        link = self.size - w
-        for i in range(self.n):
-            buf, off = self._at(i)
-            ino = self._ino(buf, off, i)
-            r = table._find(ino)
-            if r < 0:
-                yield ino, [self._node(i, streams)]
-                continue
-            struct.pack_into(lf, buf, off + link,
-                             struct.unpack_from(lf, head, w * r)[0])
-            struct.pack_into(lf, head, w * r, i + 1)
-        for ino in table:
-            i = struct.unpack_from(lf, head, w * table._find(ino))[0]
+    def replays(self, due, streams, txn_at):
+        """(ino, its nodes in replay order) for the inodes of the buckets
+        in due whose last block is read (each bucket once; None: all
+        buckets, the end of the mount), their records then free.  The
+        nodes are Node records with the fields their parse gave them, but
+        for a stamp (STAMP_LATER); one bucket's are built at a time.
+        streams: the committed streams (sid -> [version, ...]) of
+        provisional nodes; txn_at(addr): the txn id of the node at addr,
+        read from flash where records without txn ids tie on their
+        version."""
+        for h in range(self.mask + 1) if due is None else due:
+            if due is not None:
+                if not struct.unpack_from(">H", self.last, 2 * h)[0]:
+                    continue            # a bucket listed twice
+                # replayed: a node of it read later (pass 1 read otherwise)
+                # waits to the end
+                struct.pack_into(">H", self.last, 2 * h, 0)
+            at = self.w * h
+            i = struct.unpack_from(self.lf, self.heads, at)[0]
+            struct.pack_into(self.lf, self.heads, at, 0)
             nodes = []
             while i:
                 nodes.append(self._node(i - 1, streams))
-                buf, off = self._at(i - 1)
-                i = struct.unpack_from(lf, buf, off + link)[0]
-            if nodes:
-                nodes.sort(key=replay_key)
-                if not self.txns and _tied(nodes, txn_at):
-                    nodes.sort(key=replay_key)
-                yield ino, nodes
+                nxt = self._link(i - 1)
+                self._link(i - 1, self.free)
+                self.free = i
+                self.wide.pop(i - 1, None)
+                i = nxt
+            nodes.sort(key=_ino_order)
+            j = 0
+            while j < len(nodes):
+                ino = nodes[j].fields[0]
+                k = j + 1
+                while k < len(nodes) and nodes[k].fields[0] == ino:
+                    k += 1
+                run = nodes[j:k]
+                if not self.txns and _tied(run, txn_at):
+                    run.sort(key=replay_key)
+                yield ino, run
+                j = k
 
     def _node(self, i, streams):
         buf, off = self._at(i)
@@ -169,6 +240,10 @@ class MountData:
         if flags & F_PROV:
             nd.eff = streams[txn][0]
         return nd
+
+
+def _ino_order(nd):
+    return (nd.fields[0],) + replay_key(nd)
 
 
 def _tied(nodes, txn_at):
