@@ -1,51 +1,37 @@
-"""The order in which mount replays an inode's data nodes
-(ovl.store.index.MountData, docs/STORE.md "Mount"): the records keep no
-txn id unless the mount found committed streams, so a GC copy and its
-original (same version, both on flash after a cut) must get theirs from
-flash, and the copy, written in the later transaction, must come last
-whatever its address."""
+"""The order in which mount replays an inode's data nodes, and when
+(ovl.store.index.MountData, docs/STORE.md "Mount"): each bucket of
+inodes once the last block holding a node of one of them is read."""
 
 SCRIPT = """
 from ovl.store.index import MountData
 from ovl.store.format import Node, NODE_DATA, NODE_TRUNCATE
 
-
-TXN = {100: 9, 200: 3}      # address -> txn id on "flash"
-asked = []
-
-
-def txn_at(addr):
-    asked.append(addr)
-    return TXN[addr]
-
-
-for txns in (False, True):
-    # 2 buckets: inodes 7 and 9 share one
-    d = MountData(4, txns, 2)
-    # the copy (txn 9) sits below its original (txn 3) in the address
-    # space: a block erased and written again; the truncation between two
-    # writes lies in yet another block
-    d.add(Node(300, NODE_DATA, 0, 20, 6, 4, (7, 0, 8, None), None))
-    d.add(Node(100, NODE_DATA, 0, 20, 5, 9, (7, 0, 8, None), None))
-    d.add(Node(500, NODE_TRUNCATE, 0, 12, 4, 2, (7, 2), None))
-    d.add(Node(200, NODE_DATA, 0, 20, 5, 3, (7, 0, 8, None), None))
-    d.add(Node(400, NODE_DATA, 0, 20, 1, 1, (8, 0, 8, None), None))
-    d.add(Node(600, NODE_DATA, 0, 20, 2, 2, (9, 0, 8, None), None))
-    del asked[:]
-    got = [(ino, [nd.addr for nd in nodes])
-           for ino, nodes in d.replays(None, {}, txn_at)]
-    print(txns, d.size, got, sorted(asked))
+# 2 buckets: inodes 7 and 9 share one; the copy (txn 9) sits below its
+# original (txn 3) in the address space (a block erased and written
+# again); the truncation between two writes lies in yet another block
+d = MountData(4, 2)
+d.add(Node(300, NODE_DATA, 0, 20, 6, 4, (7, 0, 8, None), None))
+d.add(Node(100, NODE_DATA, 0, 20, 5, 9, (7, 0, 8, None), None))
+d.add(Node(500, NODE_TRUNCATE, 0, 12, 4, 2, (7, 2), None))
+d.add(Node(200, NODE_DATA, 0, 20, 5, 3, (7, 0, 8, None), None))
+d.add(Node(400, NODE_DATA, 0, 20, 1, 1, (8, 0, 8, None), None))
+d.add(Node(600, NODE_DATA, 0, 20, 2, 2, (9, 0, 8, None), None))
+print(sorted((ino, [nd.addr for nd in nodes])
+             for ino, nodes in d.replays(False, {})))
+# the records replayed are free: the next ones reuse them
+d.add(Node(700, NODE_DATA, 0, 20, 7, 7, (8, 0, 8, None), None))
+print(d.n, d.free, [(ino, [nd.addr for nd in nodes])
+                    for ino, nodes in d.replays(False, {})])
 """
 
 
-def test_a_gc_copy_replays_after_its_original(runtime):
+def test_records_replay_by_inode_in_version_then_txn_order(runtime):
+    """A GC copy keeps its node's version and is written in a later
+    transaction: it must replay after its original whatever its
+    address; each inode's nodes come together, in version order."""
     out = runtime(SCRIPT).strip().splitlines()
-    # without txn ids: 18-byte records, the two tied nodes' ids read
-    assert out[0] == "False 18 [(8, [400]), (7, [500, 200, 100, 300]), " \
-        "(9, [600])] [100, 200]"
-    # with them (a mount that found committed streams): 22 bytes, no read
-    assert out[1] == "True 22 [(8, [400]), (7, [500, 200, 100, 300]), " \
-        "(9, [600])] []"
+    assert out == ["[(7, [500, 200, 100, 300]), (8, [400]), (9, [600])]",
+                   "6 2 [(8, [700])]"]
 
 
 SPREAD = """
@@ -61,7 +47,7 @@ def both(f):
     replays = index.MountData.replays
 
     def counted(self, due, *rest):
-        if due is not None:
+        if due:
             early[0] += 1
         return replays(self, due, *rest)
     index.MountData.replays = counted

@@ -20,8 +20,7 @@ from ovl.store.format import (
     NODE_COMMIT, F_COMMIT, F_TRUNC, F_STAMP, F_PROV, CorruptError)
 from ovl.store.blocks import Blocks, NO_VER
 from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
-                             replay_key, mount_buckets, fold_buckets,
-                             inode_of)
+                             replay_key, last_blocks, inode_of)
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -361,9 +360,8 @@ class LogStore:
         # non-provisional node), head key, head block, current block, the
         # addresses of its nodes, data and truncate nodes seen, the last
         # block + 1 of each bucket of inodes (MountData; None: unknown)
-        buckets = mount_buckets(n)
-        top = [0, 0, 0, 0, (-1, 0), None, 0, None, 0,
-               bytearray(2 * buckets) if n < 0xFFFF else None]
+        top = [0, 0, 0, 0, (-1, 0), None, 0, None, 0, last_blocks(n)]
+        buckets = len(top[9])
         voids = []                   # (txn, first, last) of NODE_VOIDs
         marks = []                   # NODE_COMMIT / NODE_RESET Nodes
 
@@ -375,9 +373,8 @@ class LogStore:
                 ino = inode_of(nd)
                 if ino is None:     # a node of some inode: replay at the end
                     top[9] = None
-                elif ino >= 0:
-                    struct.pack_into(">H", top[9], 2 * (ino % buckets),
-                                     top[6] + 1)
+                elif ino:
+                    top[9][ino % buckets] = top[6] + 1
             txn = nd.txn
             prov = nd.flags & F_PROV
             if nd.flags & F_COMMIT and not prov and txn > top[0]:
@@ -427,10 +424,11 @@ class LogStore:
                 kept[b] = addrs
         commit_max, seen_max, ver_max, plain_max = top[:4]
         head = top[5]
-        ndata, last = top[8:]
+        # data and truncations wait for their replay as packed records
+        # (MountData) from pass 2 on, each bucket of inodes until the last
+        # block holding a node of one of them is read (data.due)
+        data = MountData(top[8], buckets, top[9])
         note = addrs = top = None
-        if last is not None:
-            last, buckets = fold_buckets(last, ndata)
         voids = [v[1:] for v in voids if v[0] <= commit_max]
 
         def committed(txn):
@@ -472,12 +470,8 @@ class LogStore:
         torn = junk or plain_max > commit_max
         # Pass 2: read the blocks again, one at a time, and index the
         # committed nodes as they come (a block's nodes are never all in
-        # RAM); data and truncations wait as packed records (MountData) to
-        # be replayed in version order per inode once the last block
-        # holding a node of its bucket of inodes is read (due); with txn
-        # ids only when a provisional node may need its stream.
-        data = MountData(ndata, bool(streams), buckets, last)
-        due = []
+        # RAM); data and truncations wait (data: MountData), and are
+        # replayed in version order per inode.
         cur = [0, 0, 0, None, 0]    # block, its base, end, summary, nodes
         # a local, not a global: one more would double ovl.store's globals
         from ovl.store.format import NODE_CHECKPOINT
@@ -487,11 +481,7 @@ class LogStore:
             if nd.addr - base >= end:
                 return          # past what pass 1 read (a scan only)
             cur[4] += 1
-            if last is not None:
-                ino = inode_of(nd)
-                if ino is not None and ino >= 0 and struct.unpack_from(
-                        ">H", last, 2 * (ino % buckets))[0] == b + 1:
-                    due.append(ino % buckets)
+            data.seen(nd, b)
             self.blocks.dead[b] -= nd.size()
             if wsum is not None:
                 wsum.add(nd.addr - base, nd)
@@ -554,9 +544,8 @@ class LogStore:
                     raise CorruptError("block %d read differently by the "
                                        "two passes of mount" % b)
                 self._scan(b, visit)
-            if due:
-                self._settle_mount(data, due)
-                del due[:]
+            if data.due:
+                self._settle_mount(data, True)
             if wsum is not None and end + wsum.size() + 4 <= self.log_end:
                 self.blocks.state[b] = _OPEN    # its summary still fits
                 self.wblock = b
@@ -900,29 +889,12 @@ class LogStore:
         for t in self.truncs.pop(ino, None) or ():
             self.roles.pop(t[2], None)
 
-    def _settle_mount(self, data, due=None):
+    def _settle_mount(self, data, early=False):
         """After mount indexing: replay data per inode in version order,
         drop what belongs to no live inode, and tombstones nothing needs.
-        With due (buckets of inodes whose nodes are all read: see
-        MountData), replay only theirs, during the second pass."""
-        es = self.es
-
-        def txn_at(addr):
-            # the txn id of the node at addr (the records may lack it): its
-            # header's, or when that fails its CRC its block summary's
-            hf = self._node_key(addr)[0]
-            if hf is not None:
-                return hf[4]
-            got = [0]
-
-            def visit(nd):
-                if nd.addr == addr:
-                    got[0] = nd.txn
-            fmt.read_summary(self.blocks.read, addr // es * es, es,
-                             self.data_start, True, visit)
-            return got[0]
-
-        for ino, nodes in data.replays(due, self.streams, txn_at):
+        early: replay only the buckets of inodes whose nodes are all read
+        (data.due, see MountData), during the second pass."""
+        for ino, nodes in data.replays(early, self.streams):
             birth = self._birth(ino)
             if birth is None:
                 for nd in nodes:
@@ -946,7 +918,7 @@ class LogStore:
             nodes = None
             # the replay counted its dead bytes; the map loads again on use
             self._evict(ino)
-        if due is not None:
+        if early:
             return
         data.chunks = None
         for ino in list(self.inodes):

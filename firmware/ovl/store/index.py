@@ -9,33 +9,26 @@ import struct
 from array import array
 
 from ovl.compat import crc32, const
-from ovl.store.format import (Node, NODE_TRUNCATE, NODE_DATA, NODE_INODE,
-                             NODE_DELETE, F_STAMP, F_ONETIME, F_PROV,
-                             data_prefix, CorruptError)
+from ovl.store.format import (Node, NODE_TRUNCATE, NODE_DATA, F_STAMP,
+                             F_ONETIME, F_PROV, data_prefix, CorruptError)
 
-# One data or truncate node awaiting its replay at mount, 18 bytes: the
+# One data or truncate node awaiting its replay at mount, 22 bytes: the
 # ino (24 bits) and flags (8: with MOUNT_TRUNC for a truncation; node
-# flags use the low 6 bits), the low 32 bits of its version, its address
-# in 4-byte units (nodes are aligned to 4; 24 bits) and the top 8 bits of
-# its offset (a truncation: the size), the offset's low 16 bits, the body
-# length (16 bits), and the number + 1 of the next record of its bucket
-# (or of the next free record; 0: none; 16 bits: a mount whose first
-# pass counts _LINK16 data nodes or more takes a 32-bit link).  The txn
-# id is kept (4 bytes more, MOUNT_REC_TXN) only by a mount that found
-# committed streams: a provisional node's replay position comes from its
-# stream.  Without it, the txn decides only between nodes of one inode
-# with the same version (a GC copy and its original, both on flash after
-# a cut), and replays reads it from their headers then.  A node whose
-# fields do not fit (rare: counters past 2**32, a file past 16 MiB, an
-# ino past 2**24, a chip past 64 MiB) has _MOUNT_WIDE set and (ino,
-# version, txn, length, offset, address) in MountData.wide.  The rest is
-# derived at replay: the length from the body length, the effective
-# version from the version or the stream, the stamp read from flash by
-# mount for the one node per inode whose stamp wins (STAMP_LATER stands
-# in until then).
-MOUNT_REC = ">IIIHHH"
-MOUNT_REC_TXN = ">IIIIHHH"
-MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 18
+# flags use the low 6 bits), the low 32 bits of its version and txn id,
+# its address in 4-byte units (nodes are aligned to 4; 24 bits) and the
+# top 8 bits of its offset (a truncation: the size), the offset's low 16
+# bits, the body length (16 bits), and the number + 1 of the next record
+# of its bucket (or of the next free record; 0: none; 16 bits: a mount
+# whose first pass counts _LINK16 data nodes or more takes a 32-bit
+# link).  A node whose fields do not fit (rare: counters past 2**32, a
+# file past 16 MiB, an ino past 2**24, a chip past 64 MiB) has
+# _MOUNT_WIDE set and (ino, version, txn, length, offset, address) in
+# MountData.wide.  The rest is derived at replay: the length from the
+# body length, the effective version from the version or the stream,
+# the stamp read from flash by mount for the one node per inode whose
+# stamp wins (STAMP_LATER stands in until then).
+MOUNT_REC = ">IIIIHHH"
+MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 22
 _LINK16 = const(0x7FFF)     # records a mount takes with 16-bit links
 MOUNT_TRUNC = 0x80
 _MOUNT_WIDE = const(0x40)
@@ -46,55 +39,35 @@ MOUNT_CHUNK = 75
 STAMP_LATER = (0, 0)
 
 
-def mount_buckets(nblocks):
-    """How many buckets mount hashes inodes to (ino % buckets): a power
-    of two, twice the blocks, from 256 to 4096 (2 bytes each in the first
-    pass's last blocks and in the records' heads)."""
+def last_blocks(nblocks):
+    """The array of the last block + 1 of each bucket of inodes that the
+    first pass of mount fills (see MountData), zeroed: twice the blocks
+    buckets (ino % buckets), from 256 to 4,096."""
     k = 256
     while k < 2 * nblocks and k < 4096:
         k *= 2
-    return k
-
-
-def fold_buckets(last, count):
-    """(last, buckets) for a mount whose first pass found count data and
-    truncate nodes: last (see MountData) folded to the fewest buckets, a
-    power of two from 16, that are not fewer than the nodes (a bucket's
-    last block is the latest of those folded into it): a small store
-    keeps small arrays, a big one little more waiting than its buckets."""
-    k = len(last) // 2
-    small = 16
-    while small < count and small < k:
-        small *= 2
-    if small >= k:
-        return last, k
-    out = bytearray(2 * small)
-    for h in range(k):
-        b = struct.unpack_from(">H", last, 2 * h)[0]
-        if b > struct.unpack_from(">H", out, 2 * (h % small))[0]:
-            struct.pack_into(">H", out, 2 * (h % small), b)
-    return out, small
+    if nblocks < 0xFFFF:
+        return array("H", bytes(2 * k))
+    return array("I", bytes(4 * k))
 
 
 def inode_of(nd):
     """The ino of an inode, delete, data or truncate node (the nodes an
-    inode's data replay depends on), None when unknown (damaged), -1 for
-    another node.  The first pass of mount, reading summaries without
+    inode's data replay depends on), None when unknown (damaged), 0 (no
+    inode's number) for another node.  The first pass of mount, reading summaries without
     bodies, has it as the node's key word (format.read_summary)."""
-    t = nd.type
-    if t == NODE_DATA or t == NODE_TRUNCATE or t == NODE_INODE or \
-            t == NODE_DELETE:
+    if nd.type in (1, 2, 4, 5):     # NODE_INODE, _DELETE, _DATA, _TRUNCATE
         if nd.fields is not None:
             return nd.fields[0]
         return getattr(nd, "key", None)
-    return -1
+    return 0
 
 
 class MountData:
-    """The data and truncate nodes mount found, packed (18 bytes a node
+    """The data and truncate nodes mount found, packed (22 bytes a node
     instead of a Node object) in a list of fixed-size buffers, chained by
-    the bucket of their inode (ino % buckets).  last (a bytearray of
-    16-bit words, or None) holds, for each bucket, the last block + 1 in
+    the bucket of their inode (ino % buckets).  last (an array('H'), or
+    None) holds, for each bucket, the last block + 1 in
     which mount's first pass saw a node of its inodes (inode, delete,
     data, truncate): once that block is read, the bucket's inodes have
     all their nodes indexed or waiting here and mount replays them
@@ -102,26 +75,31 @@ class MountData:
     the records of inodes whose nodes lie in blocks yet to be read wait:
     most files' nodes share a block."""
 
-    def __init__(self, count, txns=False, buckets=256, last=None):
+    def __init__(self, count, buckets=256, last=None):
+        # last folded to the fewest buckets, a power of two from 16, not
+        # fewer than the nodes (a bucket's last block is the latest of
+        # those folded into it): a small store keeps small arrays, a big
+        # one little more waiting than its buckets
+        if last is not None:
+            while buckets > 16 and buckets >= 2 * count:
+                buckets //= 2
+                for h in range(buckets):    # the upper half into the lower
+                    if last[h + buckets] > last[h]:
+                        last[h] = last[h + buckets]
+            last = last[:buckets]
+        self.last = last
+        self.due = []       # buckets whose last block pass 2 has read
         # 16-bit links while pass 1's count is well below their end (pass
-        # 2 reads the same nodes); txn ids only with committed streams
+        # 2 reads the same nodes)
         self.long = count >= _LINK16
-        fmt = MOUNT_REC_TXN if txns else MOUNT_REC
-        self.fmt = fmt[:-1] + "I" if self.long else fmt
-        self.txns = txns
+        self.fmt = MOUNT_REC[:-1] + "I" if self.long else MOUNT_REC
         self.size = size = struct.calcsize(self.fmt)
         self.w, self.lf = (4, ">I") if self.long else (2, ">H")
-        self.heads = bytearray(self.w * buckets)
+        self.heads = array(self.lf[1], bytes(self.w * buckets))
         self.mask = buckets - 1
-        self.last = last
-        # all at once from the count pass 1 took when every record waits
-        # to the end (allocated together, the pieces lie together, and
-        # leave one free stretch when dropped; the last one only as long
-        # as needed), else one piece, more only while records wait
-        if last is not None:
-            count = min(count, MOUNT_CHUNK)
-        self.chunks = [bytearray(min(MOUNT_CHUNK, count - i) * size)
-                       for i in range(0, count, MOUNT_CHUNK)]
+        # one piece at first (a store written once has few records waiting
+        # at a time), more only while records wait
+        self.chunks = [bytearray(min(count, MOUNT_CHUNK) * size)]
         self.n = 0          # records handed out, free ones included
         self.free = 0       # the first free record + 1
         self.wide = {}
@@ -135,6 +113,14 @@ class MountData:
         if to is None:
             return struct.unpack_from(self.lf, buf, off)[0]
         struct.pack_into(self.lf, buf, off, to)
+
+    def seen(self, nd, b):
+        """The second pass of mount read nd in block b: its bucket is due
+        if b is the last block pass 1 saw a node of the bucket in."""
+        ino = inode_of(nd)
+        if ino and self.last is not None and \
+                self.last[ino & self.mask] == b + 1:
+            self.due.append(ino & self.mask)
 
     def add(self, nd):
         i = self.free - 1
@@ -156,73 +142,57 @@ class MountData:
         blen = nd.blen
         ino, at = nd.fields[0], nd.fields[1]
         addr = nd.addr
-        h = self.w * (ino & self.mask)
-        link = struct.unpack_from(self.lf, self.heads, h)[0]
-        struct.pack_into(self.lf, self.heads, h, i + 1)
+        h = ino & self.mask
+        link = self.heads[h]
+        self.heads[h] = i + 1
         if (nd.ver | nd.txn) >> 32 or blen >> 16 or (ino | at) >> 24 or \
                 addr & 3 or addr >> 26:
             self.wide[i] = (ino, nd.ver, nd.txn, blen, at, addr)
             flags |= _MOUNT_WIDE
             ino &= 0xFFFFFF
             blen = at = addr = 0
-        a = ino << 8 | flags
-        b = addr >> 2 << 8 | at >> 16
-        if self.txns:
-            struct.pack_into(self.fmt, buf, off, a, nd.ver & 0xFFFFFFFF,
-                             nd.txn & 0xFFFFFFFF, b, at & 0xFFFF, blen, link)
-        else:
-            struct.pack_into(self.fmt, buf, off, a, nd.ver & 0xFFFFFFFF,
-                             b, at & 0xFFFF, blen, link)
+        struct.pack_into(self.fmt, buf, off, ino << 8 | flags,
+                         nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF,
+                         addr >> 2 << 8 | at >> 16, at & 0xFFFF, blen, link)
 
-    def replays(self, due, streams, txn_at):
+    def replays(self, early, streams):
         """(ino, its nodes in replay order) for the inodes of the buckets
-        in due whose last block is read (each bucket once; None: all
-        buckets, the end of the mount), their records then free.  The
+        due (each bucket once; early False: all buckets, the end of the
+        mount), their records then free.  The
         nodes are Node records with the fields their parse gave them, but
         for a stamp (STAMP_LATER); one bucket's are built at a time.
         streams: the committed streams (sid -> [version, ...]) of
-        provisional nodes; txn_at(addr): the txn id of the node at addr,
-        read from flash where records without txn ids tie on their
-        version."""
-        for h in range(self.mask + 1) if due is None else due:
-            if due is not None:
-                if not struct.unpack_from(">H", self.last, 2 * h)[0]:
+        provisional nodes."""
+        due = self.due
+        self.due = []
+        for h in due if early else range(self.mask + 1):
+            if early:
+                if not self.last[h]:
                     continue            # a bucket listed twice
                 # replayed: a node of it read later (pass 1 read otherwise)
                 # waits to the end
-                struct.pack_into(">H", self.last, 2 * h, 0)
-            at = self.w * h
-            i = struct.unpack_from(self.lf, self.heads, at)[0]
-            struct.pack_into(self.lf, self.heads, at, 0)
-            nodes = []
+                self.last[h] = 0
+            i = self.heads[h]
+            self.heads[h] = 0
+            runs = {}
             while i:
-                nodes.append(self._node(i - 1, streams))
+                nd = self._node(i - 1, streams)
+                run = runs.get(nd.fields[0])
+                if run is None:
+                    run = runs[nd.fields[0]] = []
+                run.append(nd)
                 nxt = self._link(i - 1)
                 self._link(i - 1, self.free)
-                self.free = i
-                self.wide.pop(i - 1, None)
-                i = nxt
-            nodes.sort(key=_ino_order)
-            j = 0
-            while j < len(nodes):
-                ino = nodes[j].fields[0]
-                k = j + 1
-                while k < len(nodes) and nodes[k].fields[0] == ino:
-                    k += 1
-                run = nodes[j:k]
-                if not self.txns and _tied(run, txn_at):
-                    run.sort(key=replay_key)
+                self.free = i       # (a wide entry left is never read:
+                i = nxt             # the flags say which are)
+            for ino in runs:
+                run = runs[ino]
+                run.sort(key=replay_key)
                 yield ino, run
-                j = k
 
     def _node(self, i, streams):
         buf, off = self._at(i)
-        if self.txns:
-            (a, ver, txn, b, lo, blen, _) = struct.unpack_from(self.fmt, buf,
-                                                               off)
-        else:
-            (a, ver, b, lo, blen, _) = struct.unpack_from(self.fmt, buf, off)
-            txn = 0         # (no provisional node: see _tied)
+        (a, ver, txn, b, lo, blen, _) = struct.unpack_from(self.fmt, buf, off)
         flags = a & 0xFF
         n = a >> 8
         addr = b >> 8 << 2
@@ -240,26 +210,6 @@ class MountData:
         if flags & F_PROV:
             nd.eff = streams[txn][0]
         return nd
-
-
-def _ino_order(nd):
-    return (nd.fields[0],) + replay_key(nd)
-
-
-def _tied(nodes, txn_at):
-    """Give the nodes (sorted by replay_key, txn ids unknown) that share
-    a replay position and version their txn ids from flash: a GC copy
-    keeps its node's version and is written in a later transaction.
-    True when there were any (the caller sorts again)."""
-    found = False
-    for k in range(1, len(nodes)):
-        p, q = nodes[k - 1], nodes[k]
-        if p.eff == q.eff and p.ver == q.ver:
-            for nd in p, q:
-                if not nd.txn:
-                    nd.txn = txn_at(nd.addr)
-            found = True
-    return found
 
 
 def replay_key(nd):
