@@ -3,13 +3,14 @@
 inodes once the last block holding a node of one of them is read."""
 
 SCRIPT = """
+from array import array
 from ovl.store.index import MountData
 from ovl.store.format import Node, NODE_DATA, NODE_TRUNCATE
 
 # 2 buckets: inodes 7 and 9 share one; the copy (txn 9) sits below its
 # original (txn 3) in the address space (a block erased and written
 # again); the truncation between two writes lies in yet another block
-d = MountData(4, 2)
+d = MountData(4, array("H", bytes(4)))     # no block read yet
 d.add(Node(300, NODE_DATA, 0, 20, 6, 4, (7, 0, 8, None), None))
 d.add(Node(100, NODE_DATA, 0, 20, 5, 9, (7, 0, 8, None), None))
 d.add(Node(500, NODE_TRUNCATE, 0, 12, 4, 2, (7, 2), None))
@@ -17,11 +18,11 @@ d.add(Node(200, NODE_DATA, 0, 20, 5, 3, (7, 0, 8, None), None))
 d.add(Node(400, NODE_DATA, 0, 20, 1, 1, (8, 0, 8, None), None))
 d.add(Node(600, NODE_DATA, 0, 20, 2, 2, (9, 0, 8, None), None))
 print(sorted((ino, [nd.addr for nd in nodes])
-             for ino, nodes in d.replays(False, {})))
+             for ino, nodes in d.per_inode(False, {})))
 # the records replayed are free: the next ones reuse them
 d.add(Node(700, NODE_DATA, 0, 20, 7, 7, (8, 0, 8, None), None))
 print(d.n, d.free, [(ino, [nd.addr for nd in nodes])
-                    for ino, nodes in d.replays(False, {})])
+                    for ino, nodes in d.per_inode(False, {})])
 """
 
 
@@ -44,17 +45,17 @@ def both(f):
     # the mount as it runs (buckets replayed as their last block is read),
     # and one that holds every record to the end, as mount did before
     early = [0]
-    replays = index.MountData.replays
+    replays = index.MountData.per_inode
 
     def counted(self, due, *rest):
         if due:
             early[0] += 1
         return replays(self, due, *rest)
-    index.MountData.replays = counted
+    index.MountData.per_inode = counted
     try:
         m = LogStore.mount(f, checkpoints=False)
     finally:
-        index.MountData.replays = replays
+        index.MountData.per_inode = replays
     inode_of = store_mod.inode_of
     store_mod.inode_of = lambda nd: None       # no bucket ever due
     try:

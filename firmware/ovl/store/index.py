@@ -41,14 +41,13 @@ STAMP_LATER = (0, 0)
 
 def last_blocks(nblocks):
     """The array of the last block + 1 of each bucket of inodes that the
-    first pass of mount fills (see MountData), zeroed: twice the blocks
-    buckets (ino % buckets), from 256 to 4,096."""
+    first pass of mount fills (see MountData), zeroed: 4 bytes for each
+    of twice the blocks, from 256 to 4,096, so twice as many buckets
+    while the block numbers fit 16 bits."""
     k = 256
     while k < 2 * nblocks and k < 4096:
         k *= 2
-    if nblocks < 0xFFFF:
-        return array("H", bytes(2 * k))
-    return array("I", bytes(4 * k))
+    return array("H" if nblocks < 0xFFFF else "I", bytes(4 * k))
 
 
 def inode_of(nd):
@@ -71,11 +70,12 @@ class MountData:
     which mount's first pass saw a node of its inodes (inode, delete,
     data, truncate): once that block is read, the bucket's inodes have
     all their nodes indexed or waiting here and mount replays them
-    (replays(due)), and their records are free for the next ones.  Only
+    (per_inode(True)), and their records are free for the next ones.  Only
     the records of inodes whose nodes lie in blocks yet to be read wait:
     most files' nodes share a block."""
 
-    def __init__(self, count, buckets=256, last=None):
+    def __init__(self, count, last=None):
+        buckets = 256 if last is None else len(last)
         # last folded to the fewest buckets, a power of two from 16, not
         # fewer than the nodes (a bucket's last block is the latest of
         # those folded into it): a small store keeps small arrays, a big
@@ -88,7 +88,7 @@ class MountData:
                         last[h] = last[h + buckets]
             last = last[:buckets]
         self.last = last
-        self.due = []       # buckets whose last block pass 2 has read
+        self.todo = []      # buckets whose last block pass 2 has read
         # 16-bit links while pass 1's count is well below their end (pass
         # 2 reads the same nodes)
         self.long = count >= _LINK16
@@ -116,11 +116,15 @@ class MountData:
 
     def seen(self, nd, b):
         """The second pass of mount read nd in block b: its bucket is due
-        if b is the last block pass 1 saw a node of the bucket in."""
+        (replayed once b is read) if b is the last block pass 1 saw a node
+        of the bucket in.  Listed once: a node of it read later (pass 1
+        read otherwise) waits to the end."""
         ino = inode_of(nd)
-        if ino and self.last is not None and \
-                self.last[ino & self.mask] == b + 1:
-            self.due.append(ino & self.mask)
+        if ino and self.last is not None:
+            h = ino & self.mask
+            if self.last[h] == b + 1:
+                self.last[h] = 0
+                self.todo.append(h)
 
     def add(self, nd):
         i = self.free - 1
@@ -155,23 +159,20 @@ class MountData:
                          nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF,
                          addr >> 2 << 8 | at >> 16, at & 0xFFFF, blen, link)
 
-    def replays(self, early, streams):
+    def per_inode(self, todo, streams):
         """(ino, its nodes in replay order) for the inodes of the buckets
-        due (each bucket once; early False: all buckets, the end of the
-        mount), their records then free.  The
+        listed in todo (True: self.todo, each once; False: all buckets, the
+        end of the mount), their records then free.  The
         nodes are Node records with the fields their parse gave them, but
         for a stamp (STAMP_LATER); one bucket's are built at a time.
         streams: the committed streams (sid -> [version, ...]) of
         provisional nodes."""
-        due = self.due
-        self.due = []
-        for h in due if early else range(self.mask + 1):
-            if early:
-                if not self.last[h]:
-                    continue            # a bucket listed twice
-                # replayed: a node of it read later (pass 1 read otherwise)
-                # waits to the end
-                self.last[h] = 0
+        if todo:
+            todo = self.todo
+            self.todo = []
+        else:
+            todo = range(self.mask + 1)
+        for h in todo:
             i = self.heads[h]
             self.heads[h] = 0
             runs = {}
