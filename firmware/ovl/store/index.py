@@ -42,8 +42,8 @@ STAMP_LATER = (0, 0)
 def last_blocks(nblocks):
     """The array of the last block + 1 of each bucket of inodes that the
     first pass of mount fills (see MountData), zeroed: 4 bytes for each
-    of twice the blocks, from 256 to 4,096, so twice as many buckets
-    while the block numbers fit 16 bits."""
+    of twice the blocks (a power of two from 256 to 4,096), so 16-bit
+    entries for twice as many buckets while block numbers fit them."""
     k = 256
     while k < 2 * nblocks and k < 4096:
         k *= 2
@@ -53,8 +53,9 @@ def last_blocks(nblocks):
 def inode_of(nd):
     """The ino of an inode, delete, data or truncate node (the nodes an
     inode's data replay depends on), None when unknown (damaged), 0 (no
-    inode's number) for another node.  The first pass of mount, reading summaries without
-    bodies, has it as the node's key word (format.read_summary)."""
+    inode's number) for another node.  The first pass of mount, reading
+    summaries without bodies, has it as the node's key word
+    (format.read_summary)."""
     if nd.type in (1, 2, 4, 5):     # NODE_INODE, _DELETE, _DATA, _TRUNCATE
         if nd.fields is not None:
             return nd.fields[0]
@@ -65,12 +66,13 @@ def inode_of(nd):
 class MountData:
     """The data and truncate nodes mount found, packed (22 bytes a node
     instead of a Node object) in a list of fixed-size buffers, chained by
-    the bucket of their inode (ino % buckets).  last (an array('H'), or
-    None) holds, for each bucket, the last block + 1 in
-    which mount's first pass saw a node of its inodes (inode, delete,
-    data, truncate): once that block is read, the bucket's inodes have
-    all their nodes indexed or waiting here and mount replays them
-    (per_inode(True)), and their records are free for the next ones.  Only
+    the bucket of their inode (ino % buckets).  last (last_blocks', or
+    None: every record waits to the end) holds, for each bucket, the
+    last block + 1 in which mount's first pass saw a node of its inodes
+    (inode, delete, data, truncate): once that block is read, the
+    bucket's inodes have all their nodes indexed or waiting here and
+    mount replays them (seen lists the bucket in todo, per_inode(True)
+    replays it), and their records are free for the next ones.  Only
     the records of inodes whose nodes lie in blocks yet to be read wait:
     most files' nodes share a block."""
 
