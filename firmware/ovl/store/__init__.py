@@ -20,7 +20,7 @@ from ovl.store.format import (
     NODE_COMMIT, F_COMMIT, F_TRUNC, F_STAMP, F_PROV, CorruptError)
 from ovl.store.blocks import Blocks, NO_VER
 from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
-                             replay_key)
+                             replay_key, last_blocks, inode_of)
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -358,8 +358,10 @@ class LogStore:
         kept = {}                    # block -> addresses of its nodes, torn
         # commit_max, seen_max, ver_max, plain_max (the highest txn id of a
         # non-provisional node), head key, head block, current block, the
-        # addresses of its nodes, data and truncate nodes seen
-        top = [0, 0, 0, 0, (-1, 0), None, 0, None, 0]
+        # addresses of its nodes, data and truncate nodes seen, the last
+        # block + 1 of each bucket of inodes (MountData; None: unknown)
+        top = [0, 0, 0, 0, (-1, 0), None, 0, None, 0, last_blocks(n)]
+        buckets = len(top[9])
         voids = []                   # (txn, first, last) of NODE_VOIDs
         marks = []                   # NODE_COMMIT / NODE_RESET Nodes
 
@@ -367,6 +369,12 @@ class LogStore:
             top[7].append(nd.addr)
             if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
                 top[8] += 1
+            if top[9] is not None:
+                ino = inode_of(nd)
+                if ino is None:     # a node of some inode: replay at the end
+                    top[9] = None
+                elif ino:
+                    top[9][ino % buckets] = top[6] + 1
             txn = nd.txn
             prov = nd.flags & F_PROV
             if nd.flags & F_COMMIT and not prov and txn > top[0]:
@@ -416,7 +424,10 @@ class LogStore:
                 kept[b] = addrs
         commit_max, seen_max, ver_max, plain_max = top[:4]
         head = top[5]
-        ndata = top[8]
+        # data and truncations wait for their replay as packed records
+        # (MountData) from pass 2 on, each bucket of inodes until the last
+        # block holding a node of one of them is read (data.todo)
+        data = MountData(top[8], top[9])
         note = addrs = top = None
         voids = [v[1:] for v in voids if v[0] <= commit_max]
 
@@ -459,9 +470,8 @@ class LogStore:
         torn = junk or plain_max > commit_max
         # Pass 2: read the blocks again, one at a time, and index the
         # committed nodes as they come (a block's nodes are never all in
-        # RAM); data and truncations are kept as packed records per inode
-        # (MountData) to be replayed in version order per inode.
-        data = MountData(ndata)
+        # RAM); data and truncations wait (data: MountData), and are
+        # replayed in version order per inode.
         cur = [0, 0, 0, None, 0]    # block, its base, end, summary, nodes
         # a local, not a global: one more would double ovl.store's globals
         from ovl.store.format import NODE_CHECKPOINT
@@ -471,6 +481,7 @@ class LogStore:
             if nd.addr - base >= end:
                 return          # past what pass 1 read (a scan only)
             cur[4] += 1
+            data.seen(nd, b)
             self.blocks.dead[b] -= nd.size()
             if wsum is not None:
                 wsum.add(nd.addr - base, nd)
@@ -533,6 +544,8 @@ class LogStore:
                     raise CorruptError("block %d read differently by the "
                                        "two passes of mount" % b)
                 self._scan(b, visit)
+            if data.todo:
+                self._settle_mount(data, True)
             if wsum is not None and end + wsum.size() + 4 <= self.log_end:
                 self.blocks.state[b] = _OPEN    # its summary still fits
                 self.wblock = b
@@ -876,10 +889,12 @@ class LogStore:
         for t in self.truncs.pop(ino, None) or ():
             self.roles.pop(t[2], None)
 
-    def _settle_mount(self, data):
+    def _settle_mount(self, data, todo=False):
         """After mount indexing: replay data per inode in version order,
-        drop what belongs to no live inode, and tombstones nothing needs."""
-        for ino, nodes in data.per_inode(self.inodes, self.streams):
+        drop what belongs to no live inode, and tombstones nothing needs.
+        todo: replay only the buckets of inodes whose nodes are all read
+        (data.todo, see MountData), during the second pass."""
+        for ino, nodes in data.per_inode(todo, self.streams):
             birth = self._birth(ino)
             if birth is None:
                 for nd in nodes:
@@ -903,12 +918,20 @@ class LogStore:
             nodes = None
             # the replay counted its dead bytes; the map loads again on use
             self._evict(ino)
+        if todo:
+            return
         data.chunks = None
-        for ino in list(self.inodes):
+        # the tombstones to drop listed, not every ino (a list of them all
+        # was one block of 8 KB at 1,000 inodes on a 64-bit port, in a
+        # heap the mount leaves in small pieces)
+        drop = []
+        for ino in self.inodes:
             rec = self.inodes.get(ino)
             if rec[0] is None and rec[4] == 0:
                 self._kill(rec[2], rec[3])
-                del self.inodes[ino]
+                drop.append(ino)
+        for ino in drop:
+            del self.inodes[ino]
         ents = self.entries
         for ino in list(ents.heads):
             birth = self._birth(ino)

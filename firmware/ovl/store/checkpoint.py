@@ -164,6 +164,7 @@ def _chunks(take, count, n, got):
                 raise CheckpointError("table piece past its chunks")
             got(raw[j:j + 4 * n])
             done += 1
+        raw = None      # not held while the next piece is read
 
 
 def restore_table(table, take):
@@ -658,11 +659,13 @@ def _body(s, piece, txn):
     addr, flags, blen = piece[_P_ADDR], piece[_P_FLAGS], piece[_P_BLEN]
     hl = hdr_size(flags)
     raw = s.blocks.read(addr, hl + blen)
-    got = node_from(addr, raw[:hl], raw[hl:])
+    body = raw[hl:]         # one copy of the body, checked and handed on
+    got = node_from(addr, raw[:hl], body)
+    raw = None
     if got is None or got.damage is not None or \
             got.type != NODE_CHECKPOINT or got.txn != txn:
         raise CheckpointError("checkpoint piece at %d unreadable" % addr)
-    return raw[hl:]
+    return body
 
 
 def _pieces(s, seq, e, run, txn, read_summary, minv):

@@ -396,7 +396,9 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
     comes back damaged (its key from the summary), the others unharmed.
     headers_only: such nodes are not read (their fields are None, damage
     unknown), and only voids, commits and resets have fields and keep:
-    the first pass of mount needs only their bodies and the headers.
+    the first pass of mount needs only their bodies, the headers and
+    each node's key word (`key`: the first 4 bytes of what the summary
+    carries of its body, None if fewer; an inode's or data node's ino).
     visit: each node is handed to it instead of listed (a summary found
     broken half-way has then handed out its first nodes); all but voids,
     commits and resets as one Node object updated for each, which the
@@ -496,6 +498,11 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                 scratch.fields = fields
                 scratch.keep = keep
                 scratch.damage = damage
+                if headers_only:
+                    # the key's first word (an inode node's, a data
+                    # node's ino), read where the summary carries it
+                    scratch.key = struct.unpack_from(
+                        "<I", body, pos - klen)[0] if klen >= 4 else None
                 visit(scratch)
             else:
                 out(Node(base + o, ntype, flags, blen, ver, txn, fields, keep,

@@ -17,18 +17,17 @@ from ovl.store.format import (Node, NODE_TRUNCATE, NODE_DATA, F_STAMP,
 # flags use the low 6 bits), the low 32 bits of its version and txn id,
 # its address in 4-byte units (nodes are aligned to 4; 24 bits) and the
 # top 8 bits of its offset (a truncation: the size), the offset's low 16
-# bits, the body length (16 bits), and the number + 1 of the record of
-# the same inode added before it (0: none; per_inode sets it; 16 bits: a
-# mount whose first pass counts _LINK16 data nodes or more takes
-# MOUNT_REC_LONG, a 32-bit link).  A node whose fields do not fit (rare:
-# counters past 2**32, a file past 16 MiB, an ino past 2**24, a chip
-# past 64 MiB) has _MOUNT_WIDE set and (ino, version, txn, length,
-# offset, address) in MountData.wide.  The rest is derived at replay:
-# the length from the body length, the effective version from the
-# version or the stream, the stamp read from flash by mount for the one
-# node per inode whose stamp wins (STAMP_LATER stands in until then).
+# bits, the body length (16 bits), and the number + 1 of the next record
+# of its bucket (or of the next free record; 0: none; 16 bits: a mount
+# whose first pass counts _LINK16 data nodes or more takes a 32-bit
+# link).  A node whose fields do not fit (rare: counters past 2**32, a
+# file past 16 MiB, an ino past 2**24, a chip past 64 MiB) has
+# _MOUNT_WIDE set and (ino, version, txn, length, offset, address) in
+# MountData.wide.  The rest is derived at replay: the length from the
+# body length, the effective version from the version or the stream,
+# the stamp read from flash by mount for the one node per inode whose
+# stamp wins (STAMP_LATER stands in until then).
 MOUNT_REC = ">IIIIHHH"
-MOUNT_REC_LONG = ">IIIIHHI"
 MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 22
 _LINK16 = const(0x7FFF)     # records a mount takes with 16-bit links
 MOUNT_TRUNC = 0x80
@@ -40,94 +39,159 @@ MOUNT_CHUNK = 75
 STAMP_LATER = (0, 0)
 
 
+def last_blocks(nblocks):
+    """The array of the last block + 1 of each bucket of inodes that the
+    first pass of mount fills (see MountData), zeroed: 4 bytes for each
+    of twice the blocks (a power of two from 256 to 4,096), so 16-bit
+    entries for twice as many buckets while block numbers fit them."""
+    k = 256
+    while k < 2 * nblocks and k < 4096:
+        k *= 2
+    return array("H" if nblocks < 0xFFFF else "I", bytes(4 * k))
+
+
+def inode_of(nd):
+    """The ino of an inode, delete, data or truncate node (the nodes an
+    inode's data replay depends on), None when unknown (damaged), 0 (no
+    inode's number) for another node.  The first pass of mount, reading
+    summaries without bodies, has it as the node's key word
+    (format.read_summary)."""
+    if nd.type in (1, 2, 4, 5):     # NODE_INODE, _DELETE, _DATA, _TRUNCATE
+        if nd.fields is not None:
+            return nd.fields[0]
+        return getattr(nd, "key", None)
+    return 0
+
+
 class MountData:
     """The data and truncate nodes mount found, packed (22 bytes a node
-    instead of a Node object) in a list of fixed-size buffers: mount
-    replays them inode by inode once it knows which inodes live, building
-    Node records for one inode at a time."""
+    instead of a Node object) in a list of fixed-size buffers, chained by
+    the bucket of their inode (ino % buckets).  last (last_blocks', or
+    None: every record waits to the end) holds, for each bucket, the
+    last block + 1 in which mount's first pass saw a node of its inodes
+    (inode, delete, data, truncate): once that block is read, the
+    bucket's inodes have all their nodes indexed or waiting here and
+    mount replays them (seen lists the bucket in todo, per_inode(True)
+    replays it), and their records are free for the next ones.  Only
+    the records of inodes whose nodes lie in blocks yet to be read wait:
+    most files' nodes share a block."""
 
-    def __init__(self, count):
+    def __init__(self, count, last=None):
+        buckets = 256 if last is None else len(last)
+        # last folded to the fewest buckets, a power of two from 16, not
+        # fewer than the nodes (a bucket's last block is the latest of
+        # those folded into it): a small store keeps small arrays, a big
+        # one little more waiting than its buckets
+        if last is not None:
+            while buckets > 16 and buckets >= 2 * count:
+                buckets //= 2
+                for h in range(buckets):    # the upper half into the lower
+                    if last[h + buckets] > last[h]:
+                        last[h] = last[h + buckets]
+            last = last[:buckets]
+        self.last = last
+        self.todo = []      # buckets whose last block pass 2 has read
         # 16-bit links while pass 1's count is well below their end (pass
         # 2 reads the same nodes)
         self.long = count >= _LINK16
-        self.fmt = MOUNT_REC_LONG if self.long else MOUNT_REC
+        self.fmt = MOUNT_REC[:-1] + "I" if self.long else MOUNT_REC
         self.size = size = struct.calcsize(self.fmt)
-        # all at once, from the count pass 1 took: allocated together, the
-        # pieces lie together, and leave one free stretch when dropped; the
-        # last one only as long as needed
-        self.chunks = [bytearray(min(MOUNT_CHUNK, count - i) * size)
-                       for i in range(0, count, MOUNT_CHUNK)]
-        self.n = 0
+        self.w, self.lf = (4, ">I") if self.long else (2, ">H")
+        self.heads = array(self.lf[1], bytes(self.w * buckets))
+        self.mask = buckets - 1
+        # one piece at first (a store written once has few records waiting
+        # at a time), more only while records wait
+        self.chunks = [bytearray(min(count, MOUNT_CHUNK) * size)]
+        self.n = 0          # records handed out, free ones included
+        self.free = 0       # the first free record + 1
         self.wide = {}
 
     def _at(self, i):
         return self.chunks[i // MOUNT_CHUNK], i % MOUNT_CHUNK * self.size
 
+    def _link(self, i, to=None):
+        buf, off = self._at(i)
+        off += self.size - self.w
+        if to is None:
+            return struct.unpack_from(self.lf, buf, off)[0]
+        struct.pack_into(self.lf, buf, off, to)
+
+    def seen(self, nd, b):
+        """The second pass of mount read nd in block b: its bucket is due
+        (replayed once b is read) if b is the last block pass 1 saw a node
+        of the bucket in.  Listed once: a node of it read later (pass 1
+        read otherwise) waits to the end."""
+        ino = inode_of(nd)
+        if ino and self.last is not None:
+            h = ino & self.mask
+            if self.last[h] == b + 1:
+                self.last[h] = 0
+                self.todo.append(h)
+
     def add(self, nd):
-        if not self.long and self.n >= 0xFFFF:
-            raise CorruptError("mount found 65,535 data nodes where its "
-                               "first pass counted under 32,767")
-        if self.n % MOUNT_CHUNK == 0 and self.n // MOUNT_CHUNK == \
-                len(self.chunks):
-            self.chunks.append(bytearray())
-        buf, off = self._at(self.n)
-        if off == len(buf):                     # past pass 1's count
-            buf.extend(bytearray(self.size))
+        i = self.free - 1
+        if i >= 0:
+            self.free = self._link(i)
+        else:
+            i = self.n
+            if not self.long and i >= 0xFFFF:
+                raise CorruptError("mount found 65,535 data nodes where its "
+                                   "first pass counted under 32,767")
+            if i % MOUNT_CHUNK == 0 and i // MOUNT_CHUNK == len(self.chunks):
+                self.chunks.append(bytearray())
+            buf, off = self._at(i)
+            if off == len(buf):                 # past what was allocated
+                buf.extend(bytearray(self.size))
+            self.n += 1
+        buf, off = self._at(i)
         flags = nd.flags | (MOUNT_TRUNC if nd.type == NODE_TRUNCATE else 0)
         blen = nd.blen
         ino, at = nd.fields[0], nd.fields[1]
         addr = nd.addr
+        h = ino & self.mask
+        link = self.heads[h]
+        self.heads[h] = i + 1
         if (nd.ver | nd.txn) >> 32 or blen >> 16 or (ino | at) >> 24 or \
                 addr & 3 or addr >> 26:
-            self.wide[self.n] = (ino, nd.ver, nd.txn, blen, at, addr)
+            self.wide[i] = (ino, nd.ver, nd.txn, blen, at, addr)
             flags |= _MOUNT_WIDE
             ino &= 0xFFFFFF
             blen = at = addr = 0
         struct.pack_into(self.fmt, buf, off, ino << 8 | flags,
                          nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF,
-                         addr >> 2 << 8 | at >> 16, at & 0xFFFF, blen,
-                         0)
-        self.n += 1
+                         addr >> 2 << 8 | at >> 16, at & 0xFFFF, blen, link)
 
-    def _ino(self, buf, off, i):
-        a = struct.unpack_from(">I", buf, off)[0]
-        return self.wide[i][0] if a & _MOUNT_WIDE else a >> 8
-
-    def per_inode(self, table, streams):
-        """(ino, its nodes in replay order) for each inode; the nodes are
-        Node records with the fields their parse gave them, but for a
-        stamp (STAMP_LATER).  table is the InodeTable: the records of an
-        inode are chained from its row (the link field of each record, an
-        array of heads by row: no dict, no sort of all records); a node of
-        an inode the table does not know comes alone.  streams: the
-        committed streams (sid -> [version, ...]) of provisional nodes."""
-        # (16-bit heads and links while the record numbers fit: half the
-        # bytes); heads and links hold a record's number + 1 (0: none), so
-        # the heads are a zeroed bytearray: no temporary of their size at
-        # the mount's peak (docs/FIT.md, "Heap slack")
-        w, lf = (4, ">I") if self.long else (2, ">H")
-        head = bytearray(w * table.n)
-        link = self.size - w
-        for i in range(self.n):
-            buf, off = self._at(i)
-            ino = self._ino(buf, off, i)
-            r = table._find(ino)
-            if r < 0:
-                yield ino, [self._node(i, streams)]
-                continue
-            struct.pack_into(lf, buf, off + link,
-                             struct.unpack_from(lf, head, w * r)[0])
-            struct.pack_into(lf, head, w * r, i + 1)
-        for ino in table:
-            i = struct.unpack_from(lf, head, w * table._find(ino))[0]
-            nodes = []
+    def per_inode(self, todo, streams):
+        """(ino, its nodes in replay order) for the inodes of the buckets
+        listed in todo (True: self.todo, each once; False: all buckets, the
+        end of the mount), their records then free.  The
+        nodes are Node records with the fields their parse gave them, but
+        for a stamp (STAMP_LATER); one bucket's are built at a time.
+        streams: the committed streams (sid -> [version, ...]) of
+        provisional nodes."""
+        if todo:
+            todo = self.todo
+            self.todo = []
+        else:
+            todo = range(self.mask + 1)
+        for h in todo:
+            i = self.heads[h]
+            self.heads[h] = 0
+            runs = {}
             while i:
-                nodes.append(self._node(i - 1, streams))
-                buf, off = self._at(i - 1)
-                i = struct.unpack_from(lf, buf, off + link)[0]
-            if nodes:
-                nodes.sort(key=replay_key)
-                yield ino, nodes
+                nd = self._node(i - 1, streams)
+                run = runs.get(nd.fields[0])
+                if run is None:
+                    run = runs[nd.fields[0]] = []
+                run.append(nd)
+                nxt = self._link(i - 1)
+                self._link(i - 1, self.free)
+                self.free = i       # (a wide entry left is never read:
+                i = nxt             # the flags say which are)
+            for ino in runs:
+                run = runs[ino]
+                run.sort(key=replay_key)
+                yield ino, run
 
     def _node(self, i, streams):
         buf, off = self._at(i)
@@ -149,7 +213,6 @@ class MountData:
         if flags & F_PROV:
             nd.eff = streams[txn][0]
         return nd
-
 
 
 def replay_key(nd):
