@@ -55,6 +55,8 @@ def image(tmp_path_factory):
                          for i in range(700)))
     with open(os.path.join(tree, "noise.bin"), "wb") as f:
         f.write(os.urandom(9000))
+    with open(os.path.join(tree, "zeros.bin"), "wb") as f:
+        f.write(bytes(3 * 4096))        # sparse blocks: no data on disk
     path = str(base / "lower.sqfs")
     mkimage.build_image(tree, path, block_size=4096, mtime=1700000000,
                         all_root=True)
@@ -264,3 +266,34 @@ def test_interleaved_reads_of_several_files_on_micropython(image, mpy):
         e = fs.lookup(name)
         want.append(str(binascii.crc32(fs.read(e, offset, n))))
     assert got == want
+
+
+SPARSE_READ = r"""
+import gc, micropython, sys
+sys.path.insert(0, %(scripts)r)
+from image_file_source import FileSource
+from ovl.squashfs import SquashFS
+fs = SquashFS(FileSource(%(path)r))
+e = fs.lookup("/zeros.bin")
+got = fs.read(e, 4096 + 100, 512)
+gc.collect()
+a0 = micropython.mem_total()
+got = fs.read(e, 4096 + 100, 512)
+print(micropython.mem_total() - a0, len(got), got == bytes(512))
+"""
+
+
+def test_a_read_of_a_sparse_block_allocates_what_it_returns(image, mpy):
+    """An all-zero block is no data on disk: a 512-byte read of it makes
+    the 512 zeros, not a block of them first (which a cut-up heap has no
+    room for)."""
+    path, _ = image
+    fs = SquashFS(BytesSource(image[1]))
+    e = fs.lookup("/zeros.bin")
+    assert fs.read(e, 4096 + 100, 512) == bytes(512)
+    assert fs.read(e, 0, 3 * 4096) == bytes(3 * 4096)
+    used, n, zeros = mpy(SPARSE_READ % {
+        "path": path, "scripts": os.path.join(os.path.dirname(__file__),
+                                              "scripts")}).split()
+    assert (n, zeros) == ("512", "True")
+    assert int(used) < 4096 // 2, used

@@ -933,11 +933,15 @@ class SquashFS:
         bs = self.block_size
         base = start << self.block_log
         for word in words[start - kept[0]:stop + 1 - kept[0]]:
-            data = self._data_block(pos, word,
-                                    min(entry.size - base, bs), entry)
+            n = min(entry.size - base, bs)
             lo = offset - base if offset > base else 0
-            pieces.append(bytes(data[lo:end - base]))
-            if word & _DATA_SIZE_MASK:     # (a sparse block is not kept)
+            hi = min(end - base, n)
+            if not word & _DATA_SIZE_MASK:
+                # sparse: only the zeros asked for, not a block of them
+                pieces.append(self._data_block(pos, word, hi - lo, entry))
+            else:
+                data = self._data_block(pos, word, n, entry)
+                pieces.append(bytes(data[lo:hi]))
                 # read() serves more of this block without the block list
                 self._kept_file = entry.loc
                 self._kept_index = base >> self.block_log
