@@ -844,17 +844,12 @@ class LogStore:
                 self._index(nd)
         finally:
             self.replaying = False
-        self._prune_blocks(ino)
-        while len(self.loaded) > self.extent_cache:
-            self._evict(self.loaded[0])
-
-    def _prune_blocks(self, ino):
-        """After a load: forget the blocks that hold only dead nodes of
-        ino.  A dead node changes nothing when replayed (newer nodes hide
-        all it did: the same reasoning that lets GC erase it), so the next
-        load need not read those blocks' summaries -- without this, every
-        load (GC checks liveness by loading) re-read each block a file had
-        ever been rewritten into and not yet collected."""
+        # Forget the blocks that hold only dead nodes of ino.  A dead node
+        # changes nothing when replayed (newer nodes hide all it did: the
+        # same reasoning that lets GC erase it), so the next load need not
+        # read those blocks' summaries -- without this, every load (GC
+        # checks liveness by loading) re-read each block a file had ever
+        # been rewritten into and not yet collected.
         es = self.es
         keep = {}
         for ps, pe, ent in self.extents.get(ino) or ():
@@ -867,6 +862,8 @@ class LogStore:
         for b in self.data_blocks.blocks(ino):
             if b not in keep:
                 self.data_blocks.discard(ino, b)
+        while len(self.loaded) > self.extent_cache:
+            self._evict(self.loaded[0])
 
     def _evict(self, ino):
         if ino in self.loaded:
@@ -1272,7 +1269,23 @@ class LogStore:
         return self.log_end - self.wpos - self.wsum.size() - 4 - pad
 
     def _open_block(self, keep):
-        self._close_block()
+        b = self.wblock
+        if b is not None:       # close the open block: summary, tail
+            if self.wsum.count():
+                summary = self.wsum.pack()
+                self.stats["bytes_summary"] += len(summary) + \
+                    fmt.SUMMARY_TAIL_SIZE
+                self.pending += summary
+                self._flush(True)
+                self.blocks.program(b * self.es + self.log_end,
+                                    struct.pack(fmt.SUMMARY_TAIL, self.wpos,
+                                                fmt.SUMMARY_MAGIC))
+            else:
+                self._flush(True)
+            self.blocks.dead[b] += self.es - self.wpos
+            self.blocks.used[b] = self.es
+            self.blocks.state[b] = _FULL
+            self.wblock = None
         while True:
             if self.blocks.count(_FREE) <= keep:
                 raise NoSpace()
@@ -1297,24 +1310,6 @@ class LogStore:
             self.wsum = fmt.SummaryBuilder(self.data_start)
             return
 
-    def _close_block(self):
-        b = self.wblock
-        if b is None:
-            return
-        if self.wsum.count():
-            summary = self.wsum.pack()
-            self.stats["bytes_summary"] += len(summary) + fmt.SUMMARY_TAIL_SIZE
-            self.pending += summary
-            self._flush(True)
-            self.blocks.program(b * self.es + self.log_end,
-                          struct.pack(fmt.SUMMARY_TAIL, self.wpos, fmt.SUMMARY_MAGIC))
-        else:
-            self._flush(True)
-        self.blocks.dead[b] += self.es - self.wpos
-        self.blocks.used[b] = self.es
-        self.blocks.state[b] = _FULL
-        self.wblock = None
-
     def _flush(self, final):
         """Program the pending bytes, one page at a time."""
         data = self.pending
@@ -1334,24 +1329,6 @@ class LogStore:
             pos = stop
         self.pending = data[pos:] if pos < n else b""
         self.pend_addr = addr + pos
-
-    def _emit(self, raw, nd):
-        """Append node bytes at the head (room was checked by the caller)."""
-        b = self.wblock
-        off = self.wpos
-        addr = b * self.es + off
-        if self.pending:
-            self.pending += raw
-        else:
-            self.pending = raw      # the writer's own buffer: no copy
-        self.wpos += len(raw)
-        self.blocks.used[b] = self.wpos
-        if nd.ver < self.blocks.minver[b]:
-            self.blocks.minver[b] = nd.ver
-        self.wsum.add(off, nd)
-        if len(self.pending) >= 8 * self.flash.page_size:
-            self._flush(False)
-        return addr
 
     def _write_nodes(self, produce, txn, keep, prov=False):
         """Write one transaction.  produce(writer) hands the nodes to the
@@ -1460,8 +1437,29 @@ class LogStore:
         # in the order _write_nodes writes them: the void first
         items = (self._void_items() if self.pending_void is not None
                  else []) + self._items(ops)
-        keep = RESERVED_BLOCKS - 1 if txn_obj._shrinks() else RESERVED_BLOCKS
-        shrinks = keep < RESERVED_BLOCKS
+        # May this txn use a block of the reserve (so a full store can
+        # still free space)?  Removals, renames, truncations and attribute
+        # changes may: no data or symlink, no more names made than removed
+        # or hidden (a whiteout hides one), and small (at most
+        # _SHRINK_BYTES of nodes).
+        shrinks = not txn_obj.spilled
+        names = 0
+        size = 0
+        for op in txn_obj.ops:
+            kind = op[0]
+            if kind == NODE_DATA or kind == fmt.NODE_SYMLINK:
+                shrinks = False
+                break
+            if kind == NODE_DIRENT:
+                names += -1 if op[3] in (fmt.DIRENT_REMOVED,
+                                         fmt.DIRENT_WHITEOUT) else 1
+                size += 64 + len(op[2])
+            elif kind == fmt.NODE_META:
+                size += 64 + len(op[2]) + len(op[3] or b"")
+            else:
+                size += 96
+        shrinks = shrinks and names <= 0 and size <= _SHRINK_BYTES
+        keep = RESERVED_BLOCKS - 1 if shrinks else RESERVED_BLOCKS
         self._make_room(items, keep, not shrinks)
         txn = self.next_txn
         self.next_txn += 1
@@ -1548,7 +1546,21 @@ class _Writer:
             raw = fmt.restamp(raw, txn, flags)
         flags = raw[3]          # F_WIDE as the counters needed
         nd = fmt.Node(0, ntype, flags, blen, ver, txn, fields, keep)
-        nd.addr = s._emit(raw, nd)
+        # append its bytes at the head (room was checked above)
+        b = s.wblock
+        off = s.wpos
+        nd.addr = b * s.es + off
+        if s.pending:
+            s.pending += raw
+        else:
+            s.pending = raw     # this node's own buffer: no copy
+        s.wpos += len(raw)
+        s.blocks.used[b] = s.wpos
+        if ver < s.blocks.minver[b]:
+            s.blocks.minver[b] = ver
+        s.wsum.add(off, nd)
+        if len(s.pending) >= 8 * s.flash.page_size:
+            s._flush(False)
         self.placed.append(nd)
 
     def node(self, ntype, body, birth_at=None):
@@ -1772,15 +1784,17 @@ class Txn:
         self.cuts.pop(ino, None)
         self.deleted[ino] = True
 
-    def _stamped(self):
-        """ino -> index of the data op that can carry the inode's new
-        attributes in place of a NODE_INODE: the file existed, only size,
-        mtime and ctime change, and its last data op ends at the new size
-        with no truncate after it (appends, whole-file rewrites)."""
-        out = {}
+    def _nodes(self):
+        """The txn as (type, body, extra) node descriptions, in order."""
+        out = []
         if self._reset:
-            return out
-        for ino, i in self.puts.items():
+            out.append((NODE_RESET, b"", None))
+        # ino -> index of the data op that can carry the inode's new
+        # attributes in place of a NODE_INODE: the file existed, only size,
+        # mtime and ctime change, and its last data op ends at the new size
+        # with no truncate after it (appends, whole-file rewrites).
+        stamped = {}
+        for ino, i in () if self._reset else self.puts.items():
             j = self.appends.get(ino)
             a = self.ops[i][2]
             if j is None or self.ops[i][3] is None:
@@ -1794,15 +1808,7 @@ class Txn:
                 if a[k] != getattr(cur, k):
                     same = False
             if same:
-                out[ino] = j
-        return out
-
-    def _nodes(self):
-        """The txn as (type, body, extra) node descriptions, in order."""
-        out = []
-        if self._reset:
-            out.append((NODE_RESET, b"", None))
-        stamped = self._stamped()
+                stamped[ino] = j
         for idx, op in enumerate(self.ops):
             kind = op[0]
             if kind == NODE_INODE:
@@ -1852,30 +1858,6 @@ class Txn:
                                                      self.stream), None)] + \
                 [d for d in out if d[0] == NODE_DATA or d[0] == NODE_TRUNCATE]
         return out
-
-    def _shrinks(self):
-        """May this txn use a block of the reserve (so a full store can
-        still free space)?  Removals, renames, truncations and attribute
-        changes may: no data or symlink, no more names made than removed
-        or hidden (a whiteout hides one), and small (at most
-        _SHRINK_BYTES of nodes)."""
-        if self.spilled:
-            return False
-        names = 0
-        size = 0
-        for op in self.ops:
-            kind = op[0]
-            if kind == NODE_DATA or kind == fmt.NODE_SYMLINK:
-                return False
-            if kind == NODE_DIRENT:
-                names += -1 if op[3] in (fmt.DIRENT_REMOVED,
-                                         fmt.DIRENT_WHITEOUT) else 1
-                size += 64 + len(op[2])
-            elif kind == fmt.NODE_META:
-                size += 64 + len(op[2]) + len(op[3] or b"")
-            else:
-                size += 96
-        return names <= 0 and size <= _SHRINK_BYTES
 
     def commit(self):
         self._check()
