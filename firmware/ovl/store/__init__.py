@@ -16,8 +16,8 @@ from ovl.compat import crc32, const
 from ovl.flash import BadBlockError
 from ovl.store import format as fmt
 from ovl.store.format import (
-    NODE_INODE, NODE_DIRENT, NODE_DATA, NODE_TRUNCATE, NODE_VOID, NODE_RESET,
-    NODE_COMMIT, F_COMMIT, F_TRUNC, F_STAMP, F_PROV, CorruptError)
+    NODE_DATA, NODE_TRUNCATE, NODE_VOID, NODE_RESET, NODE_COMMIT, F_COMMIT,
+    F_STAMP, F_PROV, CorruptError)
 from ovl.store.blocks import Blocks, NO_VER
 from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
                              replay_key)
@@ -40,6 +40,38 @@ _TXN_RAM = const(4096)       # data bytes a Txn holds before it streams them
                              # to flash as provisional nodes
 
 _FF4 = const(b"\xff\xff\xff\xff")  # four bytes of erased flash
+# The format's node types, flags, layouts and limits that only it and
+# this writer name: private consts in both (ovl.store.format answers their
+# public names; tests/test_store_block_columns.py checks they agree), so a
+# board keeps no global or interned name for them.
+_NODE_INODE = const(0x01)
+_NODE_DELETE = const(0x02)
+_NODE_DIRENT = const(0x03)
+_NODE_SYMLINK = const(0x06)
+_NODE_META = const(0x07)
+_F_TRUNC = const(0x02)
+_KEY_PREFIX = const(12)
+_INODE_BODY_SIZE = const(60)
+_DELETE_BODY = const("<I")
+_DIRENT_BODY = const("<II")
+_DIRENT_REMOVED = const(0)
+_DIRENT_WHITEOUT = const(0xFFFFFFFF)
+_DATA_BODY = const("<IQ")
+_DATA_PREFIX = const(12)
+_STAMP_BODY = const("<qq")
+_STAMP_SIZE = const(16)
+_STAMP1_BODY = const("<q")
+_STAMP1_SIZE = const(8)
+_TRUNCATE_BODY = const("<IQ")
+_SYMLINK_BODY = const("<I")
+_META_BODY = const("<IHH")
+_META_DELETED = const(0x0001)
+_VOID_BODY = const("<QQI")
+_NO_BLOCK = const(0xFFFFFFFF)
+_COMMIT_BODY = const("<Q")
+_SYMLINK_MAX = const(1024)
+_META_KEY_MAX = const(255)
+_META_VALUE_MAX = const(1024)
 # a block's states (ovl.store.blocks: FREE, OPEN, FULL, UNKNOWN; the same
 # numbers as private consts, so this module holds no name for each:
 # tests/test_store_block_columns.py checks they agree)
@@ -81,7 +113,7 @@ def stamp_size(stamp):
     """Bytes a stamp (mtime, ctime) or None takes in a data node."""
     if stamp is None:
         return 0
-    return fmt.STAMP1_SIZE if stamp[0] == stamp[1] else fmt.STAMP_SIZE
+    return _STAMP1_SIZE if stamp[0] == stamp[1] else _STAMP_SIZE
 
 
 
@@ -750,31 +782,31 @@ class LogStore:
         f = nd.fields
         addr = nd.addr
         nsize = nd.size()
-        if t == NODE_INODE:
+        if t == _NODE_INODE:
             # the body's field tuple is the index value: small in RAM
             self._put_keyed(self.inodes, f[0], f, nd.ver, addr, nsize)
             st = self.stamps.get(f[0])
             if st is not None and st[_STAMP_VER] < nd.ver:
                 self._stamp_end(f[0])
-        elif t == fmt.NODE_DELETE:
+        elif t == _NODE_DELETE:
             self._put_keyed(self.inodes, f[0], None, nd.ver, addr, nsize)
-        elif t == NODE_DIRENT:
+        elif t == _NODE_DIRENT:
             parent, ino, name = f
-            if ino == fmt.DIRENT_REMOVED:
+            if ino == _DIRENT_REMOVED:
                 value = None
-            elif ino == fmt.DIRENT_WHITEOUT:
+            elif ino == _DIRENT_WHITEOUT:
                 value = WHITEOUT
             else:
                 value = ino
             self._put_keyed(self.entries, (parent, name), value, nd.ver,
                             addr, nsize)
-        elif t == fmt.NODE_META:
+        elif t == _NODE_META:
             ino, key, value = f
             m = self.meta.get(ino)
             if m is None:
                 m = self.meta[ino] = {}
             self._put_keyed(m, key, value, nd.ver, addr, nsize)
-        elif t == fmt.NODE_SYMLINK:
+        elif t == _NODE_SYMLINK:
             self._put_keyed(self.links, f[0], f[1], nd.ver, addr, nsize)
         elif t == NODE_VOID:
             self.void_recs.append((addr, nsize))
@@ -782,7 +814,7 @@ class LogStore:
             self._load(f[0])
             self.data_blocks.add(f[0], addr // self.es)
             roles = 1
-            if nd.flags & F_TRUNC:
+            if nd.flags & _F_TRUNC:
                 roles += 1
             if f[3] is not None and self._stamp_add(f[0], nd):
                 roles += 1
@@ -790,7 +822,7 @@ class LogStore:
                 self.roles[addr] = roles
             self._data_add(f[0], [nd.ver, f[1], f[2], addr, nsize, 0,
                                   fmt.data_at(nd.flags)])
-            if nd.flags & F_TRUNC:
+            if nd.flags & _F_TRUNC:
                 self._trunc_add(f[0], [nd.ver, f[1] + f[2], addr, nsize])
         elif t == NODE_TRUNCATE:
             self._load(f[0])
@@ -1000,7 +1032,7 @@ class LogStore:
         its header and the body's key prefix (KEY_PREFIX bytes: an inode
         node's ino and birth), which the header CRC covers: 36 bytes (40
         with a wide header).  The fields are None when the CRC fails."""
-        n = fmt.NODE_HDR_SIZE + fmt.KEY_PREFIX
+        n = fmt.NODE_HDR_SIZE + _KEY_PREFIX
         raw = self.blocks.read_kept(addr, n)
         if raw[3] & fmt.F_WIDE:
             raw = self.blocks.read_kept(addr, n - fmt.NODE_HDR_SIZE +
@@ -1020,7 +1052,7 @@ class LogStore:
         if got is not None and got[0] == addr:
             return got[1][1]
         hf, raw = self._node_key(addr)
-        if hf is None or hf[0] != NODE_INODE or hf[2] < fmt.KEY_PREFIX:
+        if hf is None or hf[0] != _NODE_INODE or hf[2] < _KEY_PREFIX:
             return 0
         return struct.unpack_from("<Q", raw, hf[7] + 4)[0]
 
@@ -1089,14 +1121,14 @@ class LogStore:
         raw = self.blocks.read_kept(addr, rec[3])
         hf = fmt.checked_header(raw)
         body = None
-        if hf is not None and hf[0] == NODE_INODE and \
-                hf[2] == fmt.INODE_BODY_SIZE and \
+        if hf is not None and hf[0] == _NODE_INODE and \
+                hf[2] == _INODE_BODY_SIZE and \
                 len(raw) >= hf[7] + hf[2] and \
                 crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]:
             body = struct.unpack_from(fmt.INODE_BODY, raw, hf[7])
         raw = None
         if body is None or body[0] != ino:
-            self._note_damage(fmt.Node(addr, NODE_INODE, 0, 0, 0, 0, None,
+            self._note_damage(fmt.Node(addr, _NODE_INODE, 0, 0, 0, 0, None,
                                    struct.pack("<I", ino)), "inode CRC")
             raise compat.oserror(compat.EIO, "inode %d: damaged on flash at"
                                  " 0x%x" % (ino, addr))
@@ -1155,13 +1187,13 @@ class LogStore:
         if self.mounting:
             self.hdr_addr = -1 if hf is None else addr
             self.hdr_ver = -1 if hf is None else hf[3]
-        if hf is not None and hf[0] == NODE_DIRENT:
+        if hf is not None and hf[0] == _NODE_DIRENT:
             body = raw[hf[7]:hf[7] + hf[2]]
             if len(body) == hf[2] and crc32(body) == hf[5]:
-                return fmt.parse_body(NODE_DIRENT, body, hf[2])
+                return fmt.parse_body(_NODE_DIRENT, body, hf[2])
         if parent is None:
             return None
-        self._note_damage(fmt.Node(addr, NODE_DIRENT, 0, 0, 0, 0, None,
+        self._note_damage(fmt.Node(addr, _NODE_DIRENT, 0, 0, 0, 0, None,
                                struct.pack("<I", parent)), "dirent CRC")
         if ("dir", parent) not in self.damaged:
             self.damaged[("dir", parent)] = "dirent CRC at 0x%x" % addr
@@ -1346,8 +1378,8 @@ class LogStore:
                     # Whatever commits first after a torn mount (a GC copy
                     # too) records the dead txn ids: committing without
                     # them would make the torn txn count at the next mount.
-                    w.node(NODE_VOID, struct.pack(fmt.VOID_BODY, void[0],
-                                                  void[1], fmt.NO_BLOCK))
+                    w.node(NODE_VOID, struct.pack(_VOID_BODY, void[0],
+                                                  void[1], _NO_BLOCK))
                 produce(w)
                 w._release(F_COMMIT)     # the last node commits
                 self._flush(True)
@@ -1400,7 +1432,7 @@ class LogStore:
         items = []
         for t, body, extra in ops:
             if t == NODE_DATA:
-                items.append((self._nsize(fmt.DATA_PREFIX) + 4 +
+                items.append((self._nsize(_DATA_PREFIX) + 4 +
                               stamp_size(extra[2]) +
                               self._esize(NODE_DATA, 0), len(extra[0])))
             else:
@@ -1422,7 +1454,7 @@ class LogStore:
             for t, body, extra in ops:
                 if t == NODE_DATA:
                     w.data(body, extra[0], extra[1], extra[2])
-                elif t == NODE_INODE and extra is not None:
+                elif t == _NODE_INODE and extra is not None:
                     w.node(t, body, birth_at=extra)
                 else:
                     w.node(t, body)
@@ -1447,14 +1479,14 @@ class LogStore:
         size = 0
         for op in txn_obj.ops:
             kind = op[0]
-            if kind == NODE_DATA or kind == fmt.NODE_SYMLINK:
+            if kind == NODE_DATA or kind == _NODE_SYMLINK:
                 shrinks = False
                 break
-            if kind == NODE_DIRENT:
-                names += -1 if op[3] in (fmt.DIRENT_REMOVED,
-                                         fmt.DIRENT_WHITEOUT) else 1
+            if kind == _NODE_DIRENT:
+                names += -1 if op[3] in (_DIRENT_REMOVED,
+                                         _DIRENT_WHITEOUT) else 1
                 size += 64 + len(op[2])
-            elif kind == fmt.NODE_META:
+            elif kind == _NODE_META:
                 size += 64 + len(op[2]) + len(op[3] or b"")
             else:
                 size += 96
@@ -1478,7 +1510,7 @@ class LogStore:
             for nd in placed:
                 if nd.type == NODE_VOID:
                     continue
-                if nd.type == fmt.NODE_DELETE:
+                if nd.type == _NODE_DELETE:
                     self._forget_ino(nd.fields[0])
                 if nd.type == NODE_RESET:
                     self._apply_reset(nd)
@@ -1487,7 +1519,7 @@ class LogStore:
                     self._index_stream(txn_obj, nd)
                     continue
                 self._index(nd)
-                if nd.type == NODE_INODE and nd.fields[0] >= self.next_ino:
+                if nd.type == _NODE_INODE and nd.fields[0] >= self.next_ino:
                     self.next_ino = nd.fields[0] + 1
         finally:
             self.indexing = None
@@ -1579,11 +1611,11 @@ class _Writer:
         trunc the last one also truncates the file at its end, with a stamp
         (mtime, ctime) it also sets the inode's size to its end and those
         times."""
-        ino, off = struct.unpack(fmt.DATA_BODY, head)
+        ino, off = struct.unpack(_DATA_BODY, head)
         s = self.s
         pos = 0
         n = len(payload)
-        over = s._nsize(fmt.DATA_PREFIX) + 4 + \
+        over = s._nsize(_DATA_PREFIX) + 4 + \
             s._esize(NODE_DATA, 0) + stamp_size(stamp)
         while pos < n:
             self._release(0)
@@ -1592,16 +1624,16 @@ class _Writer:
                 s._open_block(self.keep)
                 room = s._room() - over
             k = min(room, n - pos)
-            head = struct.pack(fmt.DATA_BODY, ino, off + pos)
+            head = struct.pack(_DATA_BODY, ino, off + pos)
             last = pos + k == n
-            flags = (F_TRUNC if trunc and last else 0) | \
+            flags = (_F_TRUNC if trunc and last else 0) | \
                 (F_STAMP if stamp and last else 0)
             body = head
             if flags & F_STAMP and stamp[0] == stamp[1]:
                 flags |= fmt.F_ONETIME
-                body += struct.pack(fmt.STAMP1_BODY, stamp[0])
+                body += struct.pack(_STAMP1_BODY, stamp[0])
             elif flags & F_STAMP:
-                body += struct.pack(fmt.STAMP_BODY, stamp[0], stamp[1])
+                body += struct.pack(_STAMP_BODY, stamp[0], stamp[1])
             body += payload[pos:pos + k]
             ver = self.ver
             self.ver += 1
@@ -1638,7 +1670,7 @@ class Txn:
     def new_ino(self):
         self._check()
         ino = self.store.next_ino
-        if ino >= fmt.DIRENT_WHITEOUT:   # a dirent's whiteout, never an ino
+        if ino >= _DIRENT_WHITEOUT:   # a dirent's whiteout, never an ino
             raise compat.oserror(compat.ENOSPC, "no inode number left")
         self.store.next_ino += 1
         return ino
@@ -1660,7 +1692,7 @@ class Txn:
         base.update(attrs)
         if i is None:
             self.puts[ino] = len(self.ops)
-            self.ops.append((NODE_INODE, ino, base,
+            self.ops.append((_NODE_INODE, ino, base,
                              cur.birth if cur is not None else None))
 
     def _dirent(self, parent, name, ino):
@@ -1671,19 +1703,19 @@ class Txn:
                                  repr(name))
         if b"/" in raw or b"\x00" in raw or raw in (b".", b".."):
             raise compat.oserror(compat.EINVAL, repr(name))
-        self.ops.append((NODE_DIRENT, _u32(parent, "dir ino"), raw, ino))
+        self.ops.append((_NODE_DIRENT, _u32(parent, "dir ino"), raw, ino))
 
     def link(self, dir_ino, name, ino):
         _u32(ino, "ino")
-        if ino == fmt.DIRENT_REMOVED or ino == fmt.DIRENT_WHITEOUT:
+        if ino == _DIRENT_REMOVED or ino == _DIRENT_WHITEOUT:
             raise ValueError("cannot link inode number %d" % ino)
         self._dirent(dir_ino, name, ino)
 
     def whiteout(self, dir_ino, name):
-        self._dirent(dir_ino, name, fmt.DIRENT_WHITEOUT)
+        self._dirent(dir_ino, name, _DIRENT_WHITEOUT)
 
     def unlink(self, dir_ino, name):
-        self._dirent(dir_ino, name, fmt.DIRENT_REMOVED)
+        self._dirent(dir_ino, name, _DIRENT_REMOVED)
 
     def write(self, ino, offset, data):
         self._check()
@@ -1734,7 +1766,7 @@ class Txn:
         k = _key_bytes(key)
         value = self.store.get_meta(ino, k)
         for op in self.ops:
-            if op[0] == fmt.NODE_META and op[1] == ino and op[2] == k:
+            if op[0] == _NODE_META and op[1] == ino and op[2] == k:
                 value = op[3]
         return value
 
@@ -1759,26 +1791,26 @@ class Txn:
     def set_symlink(self, ino, target):
         self._check()
         raw = target.encode() if isinstance(target, str) else bytes(target)
-        if len(raw) > fmt.SYMLINK_MAX:
+        if len(raw) > _SYMLINK_MAX:
             raise compat.oserror(compat.ENAMETOOLONG, "symlink target")
-        self.ops.append((fmt.NODE_SYMLINK, _u32(ino, "ino"), raw))
+        self.ops.append((_NODE_SYMLINK, _u32(ino, "ino"), raw))
 
     def set_meta(self, ino, key, value):
         self._check()
         k = _key_bytes(key)
-        if not k or len(k) > fmt.META_KEY_MAX:
-            raise ValueError("metadata key must be 1..%d bytes" % fmt.META_KEY_MAX)
+        if not k or len(k) > _META_KEY_MAX:
+            raise ValueError("metadata key must be 1..%d bytes" % _META_KEY_MAX)
         if value is not None:
             value = bytes(value)
-            if len(value) > fmt.META_VALUE_MAX:
+            if len(value) > _META_VALUE_MAX:
                 raise compat.oserror(compat.E2BIG, "metadata value")
-        self.ops.append((fmt.NODE_META, _u32(ino, "ino"), k, value))
+        self.ops.append((_NODE_META, _u32(ino, "ino"), k, value))
 
     def delete_inode(self, ino):
         self._check()
         if ino == ROOT_INO:
             raise compat.oserror(compat.EPERM, "cannot delete the root")
-        self.ops.append((fmt.NODE_DELETE, _u32(ino, "ino")))
+        self.ops.append((_NODE_DELETE, _u32(ino, "ino")))
         self.puts.pop(ino, None)
         self.appends.pop(ino, None)
         self.cuts.pop(ino, None)
@@ -1811,7 +1843,7 @@ class Txn:
                 stamped[ino] = j
         for idx, op in enumerate(self.ops):
             kind = op[0]
-            if kind == NODE_INODE:
+            if kind == _NODE_INODE:
                 ino, a, birth = op[1], op[2], op[3]
                 if ino in stamped:
                     continue
@@ -1819,33 +1851,33 @@ class Txn:
                                    a["uid"], a["gid"], a["nlink"], a["flags"],
                                    a["rdev"], a["size"], a["mtime"],
                                    a["ctime"])
-                out.append((NODE_INODE, body,
+                out.append((_NODE_INODE, body,
                             True if birth is None else None))
-            elif kind == NODE_DIRENT:
-                out.append((NODE_DIRENT,
-                            struct.pack(fmt.DIRENT_BODY, op[1], op[3]) + op[2],
+            elif kind == _NODE_DIRENT:
+                out.append((_NODE_DIRENT,
+                            struct.pack(_DIRENT_BODY, op[1], op[3]) + op[2],
                             None))
             elif kind == NODE_DATA:
                 stamp = None
                 if stamped.get(op[1]) == idx:
                     a = self.ops[self.puts[op[1]]][2]
                     stamp = (a["mtime"], a["ctime"])
-                out.append((NODE_DATA, struct.pack(fmt.DATA_BODY, op[1], op[2]),
+                out.append((NODE_DATA, struct.pack(_DATA_BODY, op[1], op[2]),
                             (op[3], len(op) > 4, stamp)))
             elif kind == NODE_TRUNCATE:
                 out.append((NODE_TRUNCATE,
-                            struct.pack(fmt.TRUNCATE_BODY, op[1], op[2]), None))
-            elif kind == fmt.NODE_SYMLINK:
-                out.append((fmt.NODE_SYMLINK, struct.pack(fmt.SYMLINK_BODY, op[1]) +
+                            struct.pack(_TRUNCATE_BODY, op[1], op[2]), None))
+            elif kind == _NODE_SYMLINK:
+                out.append((_NODE_SYMLINK, struct.pack(_SYMLINK_BODY, op[1]) +
                             op[2], None))
-            elif kind == fmt.NODE_META:
+            elif kind == _NODE_META:
                 ino, key, value = op[1], op[2], op[3]
-                flags = fmt.META_DELETED if value is None else 0
-                out.append((fmt.NODE_META, struct.pack(fmt.META_BODY, ino, len(key),
+                flags = _META_DELETED if value is None else 0
+                out.append((_NODE_META, struct.pack(_META_BODY, ino, len(key),
                                                    flags) + key +
                             (value or b""), None))
-            elif kind == fmt.NODE_DELETE:
-                out.append((fmt.NODE_DELETE, struct.pack(fmt.DELETE_BODY, op[1]),
+            elif kind == _NODE_DELETE:
+                out.append((_NODE_DELETE, struct.pack(_DELETE_BODY, op[1]),
                             None))
         if self.stream is not None:
             # The provisional nodes take the NODE_COMMIT's place in version
@@ -1854,7 +1886,7 @@ class Txn:
             # (written after them).
             first = [d for d in out if d[0] != NODE_DATA and
                      d[0] != NODE_TRUNCATE]
-            out = first + [(NODE_COMMIT, struct.pack(fmt.COMMIT_BODY,
+            out = first + [(NODE_COMMIT, struct.pack(_COMMIT_BODY,
                                                      self.stream), None)] + \
                 [d for d in out if d[0] == NODE_DATA or d[0] == NODE_TRUNCATE]
         return out
