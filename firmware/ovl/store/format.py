@@ -341,10 +341,23 @@ class SummaryBuilder:
     """The summary of the open block, grown as nodes are appended."""
 
     def __init__(self, data_start):
-        self.parts = []
+        # the entries, one after the other, in one buffer (a bytearray an
+        # entry, each with its object and list slot, took about three
+        # times their bytes)
+        self.buf = bytearray()
         self.total = 0
         self.n = 0
         self.next_off = data_start   # where a node right after the last goes
+
+    # A checkpoint saves and restores the entries as a list of byte
+    # strings (ovl.store.checkpoint): a copy, as the buffer grows in place.
+    @property
+    def parts(self):
+        return [bytes(self.buf)]
+
+    @parts.setter
+    def parts(self, parts):
+        self.buf = bytearray(b"".join(parts))
 
     def add(self, off, nd):
         flags = nd.flags
@@ -364,7 +377,7 @@ class SummaryBuilder:
             struct.pack_into("<HH", entry, pos, nd.ver >> 32,
                              nd.txn >> 32)
         entry += nd.keep
-        self.parts.append(entry)
+        self.buf += entry
         self.total += len(entry)
         self.n += 1
         self.next_off = off + nd.size()
@@ -377,14 +390,11 @@ class SummaryBuilder:
         return node_size(4 + self.total, 0)
 
     def pack(self):
-        # one buffer the entries are copied into (a join, then the count
-        # before it, was two copies of the summary)
+        # one buffer the entries are copied into, after the count (a join,
+        # then the count before it, was two copies of the summary)
         body = bytearray(4 + self.total)
         struct.pack_into("<I", body, 0, self.n)
-        pos = 4
-        for part in self.parts:
-            body[pos:pos + len(part)] = part
-            pos += len(part)
+        body[4:] = self.buf
         return pack_node(NODE_SUMMARY, 0, 0, 0, body)
 
 
