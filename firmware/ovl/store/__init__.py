@@ -1142,38 +1142,38 @@ class LogStore:
         self.inode_cache[ino] = (addr, body)
         return body
 
-    def lookup(self, dir_ino, name):
-        """The ino (or WHITEOUT) dir_ino names name, or None.  Reads the
+    def lookup(self, parent, name):
+        """The ino (or WHITEOUT) parent names name, or None.  Reads the
         dirent node of each entry whose name hash matches (one, unless
         two names collide) to compare names; EIO if it is damaged."""
         if self.damaged:
-            self._check_damage("dir", dir_ino)
-        if dir_ino not in self.entries.heads:
+            self._check_damage("dir", parent)
+        if parent not in self.entries.heads:
             return None
-        rec = self.entries.get((dir_ino, _key_bytes(name)))
+        rec = self.entries.get((parent, _key_bytes(name)))
         if self.damaged:
-            self._check_damage("dir", dir_ino)     # the read may have found some
+            self._check_damage("dir", parent)     # the read may have found some
         if rec is None or rec[0] is not True:
             return None if rec is None else rec[0]
         return self.entries.f[1]    # the dirent node the match read
 
-    def listdir(self, dir_ino):
-        """(name, ino or WHITEOUT) of dir_ino's entries in name order; the
+    def listdir(self, parent):
+        """(name, ino or WHITEOUT) of parent's entries in name order; the
         names are read from flash, one dirent node each, all of them
         before the first is handed out (to sort them)."""
         if self.damaged:
-            self._check_damage("dir", dir_ino)
+            self._check_damage("dir", parent)
         ents = self.entries
         out = []
-        for r in ents.rows(dir_ino):
+        for r in ents.rows(parent):
             v = ents.rec(r)[0]
             if v is not None:
-                f = ents.fields(r, dir_ino)
+                f = ents.fields(r, parent)
                 if f is None:
                     break
                 out.append((f[2], f[1] if v is True else v))
         if self.damaged:
-            self._check_damage("dir", dir_ino)
+            self._check_damage("dir", parent)
         out.sort(key=lambda item: item[0])
         return ((name.decode(), v) for name, v in out)
 
@@ -1284,9 +1284,9 @@ class LogStore:
         """Bytes a node with blen body bytes written now takes."""
         return fmt.node_size(blen, fmt.F_WIDE if self._wide() else 0)
 
-    def _esize(self, ntype, blen):
+    def _esize(self, kind, blen):
         """Bytes its summary entry takes (at most)."""
-        return fmt.summary_entry_size(ntype, blen,
+        return fmt.summary_entry_size(kind, blen,
                                   (4 if self.prog_unit > 4 else 0) +
                                   (4 if self._wide() else 0))
 
@@ -1362,8 +1362,8 @@ class LogStore:
         self.pending = data[pos:] if pos < n else b""
         self.pend_addr = addr + pos
 
-    def _write_nodes(self, produce, txn, keep, prov=False):
-        """Write one transaction.  produce(writer) hands the nodes to the
+    def _write_nodes(self, fill, txn, keep, prov=False):
+        """Write one transaction.  fill(writer) hands the nodes to the
         writer.  Returns the placed Nodes in order.  A block that fails to
         program is retired and the whole txn is written again elsewhere
         with the same txn id and versions (copies that made it out before
@@ -1380,7 +1380,7 @@ class LogStore:
                     # them would make the torn txn count at the next mount.
                     w.node(NODE_VOID, struct.pack(_VOID_BODY, void[0],
                                                   void[1], _NO_BLOCK))
-                produce(w)
+                fill(w)
                 w._release(F_COMMIT)     # the last node commits
                 self._flush(True)
                 if self.prog_unit > 4 and self.wblock is not None:
@@ -1450,21 +1450,22 @@ class LogStore:
             self._gc_until_fits(items, keep, bounded)
 
     def _place(self, ops, txn, keep, prov=False):
-        def produce(w):
+        def fill(w):
             for t, body, extra in ops:
                 if t == NODE_DATA:
                     w.data(body, extra[0], extra[1], extra[2])
                 elif t == _NODE_INODE and extra is not None:
-                    w.node(t, body, birth_at=extra)
+                    w.node(t, body, fresh=extra)
                 else:
                     w.node(t, body)
-        return self._write_nodes(produce, txn, keep, prov)
+        return self._write_nodes(fill, txn, keep, prov)
 
-    def _commit(self, txn_obj):
-        ops = txn_obj._nodes()
+    def _commit(self, txn):
+        # txn: the Txn; tid: the id its nodes carry
+        ops = txn._nodes()
         if not ops:
-            if txn_obj.spilled:
-                self._end_stream(txn_obj, False)
+            if txn.spilled:
+                self._end_stream(txn, False)
             return
         # in the order _write_nodes writes them: the void first
         items = (self._void_items() if self.pending_void is not None
@@ -1474,10 +1475,10 @@ class LogStore:
         # changes may: no data or symlink, no more names made than removed
         # or hidden (a whiteout hides one), and small (at most
         # _SHRINK_BYTES of nodes).
-        shrinks = not txn_obj.spilled
+        shrinks = not txn.spilled
         names = 0
         size = 0
-        for op in txn_obj.ops:
+        for op in txn.ops:
             kind = op[0]
             if kind == NODE_DATA or kind == _NODE_SYMLINK:
                 shrinks = False
@@ -1493,19 +1494,19 @@ class LogStore:
         shrinks = shrinks and names <= 0 and size <= _SHRINK_BYTES
         keep = RESERVED_BLOCKS - 1 if shrinks else RESERVED_BLOCKS
         self._make_room(items, keep, not shrinks)
-        txn = self.next_txn
+        tid = self.next_txn
         self.next_txn += 1
         try:
-            placed = self._place(ops, txn, keep)
+            placed = self._place(ops, tid, keep)
         except NoSpace:
             # only possible when bad blocks ate the space the check counted;
             # the nodes written so far must never count: void the txn
-            self.pending_void = (self.pending_void or (txn, txn))[0], txn
+            self.pending_void = (self.pending_void or (tid, tid))[0], tid
             self.void_ranges.append(self.pending_void)
             raise compat.oserror(compat.ENOSPC, "log store full")
         # A map loaded while this txn is indexed must not replay the txn's
         # own nodes (they are on flash already): the loop indexes them once.
-        self.indexing = txn
+        self.indexing = tid
         try:
             for nd in placed:
                 if nd.type == NODE_VOID:
@@ -1516,15 +1517,15 @@ class LogStore:
                     self._apply_reset(nd)
                     continue
                 if nd.type == NODE_COMMIT:
-                    self._index_stream(txn_obj, nd)
+                    self._index_stream(txn, nd)
                     continue
                 self._index(nd)
                 if nd.type == _NODE_INODE and nd.fields[0] >= self.next_ino:
                     self.next_ino = nd.fields[0] + 1
         finally:
             self.indexing = None
-            if txn_obj.spilled:
-                self._end_stream(txn_obj, True)
+            if txn.spilled:
+                self._end_stream(txn, True)
 
     # ===== reset, sync, statistics ========================================
 
@@ -1539,19 +1540,19 @@ class _Writer:
     """Places one transaction's nodes at the head of the log.  Each node is
     held back until the next arrives, so the last one can carry COMMIT."""
 
-    def __init__(self, store, txn, keep, start_ver, prov=False):
+    def __init__(self, store, txn, keep, ver, prov=False):
         self.s = store
         self.txn = txn
         self.prov = prov      # a spill: provisional nodes, no commit
         self.keep = keep      # free blocks this txn must leave
-        self.ver = start_ver
+        self.ver = ver
         self.placed = []
         self.held = None
 
-    def _hold(self, ntype, body, blen, ver, fields, keep, raw=None,
+    def _hold(self, kind, body, blen, ver, fields, keep, raw=None,
               flags=0, txn=None):
         self._release(0)
-        self.held = (ntype, body, blen, ver, fields, keep, raw, flags,
+        self.held = (kind, body, blen, ver, fields, keep, raw, flags,
                      self.txn if txn is None else txn)
 
     def _release(self, flags):
@@ -1559,25 +1560,25 @@ class _Writer:
         if h is None:
             return
         self.held = None
-        ntype, body, blen, ver, fields, keep, raw, own, txn = h
+        kind, body, blen, ver, fields, keep, raw, own, txn = h
         flags |= own
         if self.prov:
             flags |= F_PROV
         if flags & F_PROV:
             flags &= ~F_COMMIT    # a stream commits with its NODE_COMMIT
         s = self.s
-        need = s._nsize(blen) + s._esize(ntype, blen)
+        need = s._nsize(blen) + s._esize(kind, blen)
         if s.wblock is None or s._room() < need:
             s._open_block(self.keep)
             if s._room() < need:
                 raise compat.oserror(compat.EFBIG, "node of %d bytes does not"
                                      " fit an erase block" % need)
         if raw is None:
-            raw = fmt.pack_node(ntype, flags, ver, txn, body)
+            raw = fmt.pack_node(kind, flags, ver, txn, body)
         else:
             raw = fmt.restamp(raw, txn, flags)
         flags = raw[3]          # F_WIDE as the counters needed
-        nd = fmt.Node(0, ntype, flags, blen, ver, txn, fields, keep)
+        nd = fmt.Node(0, kind, flags, blen, ver, txn, fields, keep)
         # append its bytes at the head (room was checked above)
         b = s.wblock
         off = s.wpos
@@ -1595,18 +1596,18 @@ class _Writer:
             s._flush(False)
         self.placed.append(nd)
 
-    def node(self, ntype, body, birth_at=None):
+    def node(self, kind, body, fresh=None):
         ver = self.ver
         self.ver += 1
-        if birth_at is not None:
+        if fresh:
             # a new inode is born at the version of its first node
             body = bytearray(body)
             struct.pack_into("<Q", body, 4, ver)
-        fields = fmt.parse_body(ntype, body, len(body))
-        self._hold(ntype, body, len(body), ver, fields,
-                   bytes(body[:fmt.keep_len(ntype, len(body))]))
+        fields = fmt.parse_body(kind, body, len(body))
+        self._hold(kind, body, len(body), ver, fields,
+                   bytes(body[:fmt.keep_len(kind, len(body))]))
 
-    def data(self, head, payload, trunc=False, stamp=None):
+    def data(self, head, data, trunc=False, stamp=None):
         """A data write, split across as many nodes as blocks need; with
         trunc the last one also truncates the file at its end, with a stamp
         (mtime, ctime) it also sets the inode's size to its end and those
@@ -1614,7 +1615,7 @@ class _Writer:
         ino, off = struct.unpack(_DATA_BODY, head)
         s = self.s
         pos = 0
-        n = len(payload)
+        n = len(data)
         over = s._nsize(_DATA_PREFIX) + 4 + \
             s._esize(NODE_DATA, 0) + stamp_size(stamp)
         while pos < n:
@@ -1634,7 +1635,7 @@ class _Writer:
                 body += struct.pack(_STAMP1_BODY, stamp[0])
             elif flags & F_STAMP:
                 body += struct.pack(_STAMP_BODY, stamp[0], stamp[1])
-            body += payload[pos:pos + k]
+            body += data[pos:pos + k]
             ver = self.ver
             self.ver += 1
             self._hold(NODE_DATA, body, len(body), ver,
@@ -1705,17 +1706,17 @@ class Txn:
             raise compat.oserror(compat.EINVAL, repr(name))
         self.ops.append((_NODE_DIRENT, _u32(parent, "dir ino"), raw, ino))
 
-    def link(self, dir_ino, name, ino):
+    def link(self, parent, name, ino):
         _u32(ino, "ino")
         if ino == _DIRENT_REMOVED or ino == _DIRENT_WHITEOUT:
             raise ValueError("cannot link inode number %d" % ino)
-        self._dirent(dir_ino, name, ino)
+        self._dirent(parent, name, ino)
 
-    def whiteout(self, dir_ino, name):
-        self._dirent(dir_ino, name, _DIRENT_WHITEOUT)
+    def whiteout(self, parent, name):
+        self._dirent(parent, name, _DIRENT_WHITEOUT)
 
-    def unlink(self, dir_ino, name):
-        self._dirent(dir_ino, name, _DIRENT_REMOVED)
+    def unlink(self, parent, name):
+        self._dirent(parent, name, _DIRENT_REMOVED)
 
     def write(self, ino, offset, data):
         self._check()

@@ -102,16 +102,16 @@ class Blocks:
         self.stats["programs"] += 1
         self.flash.program(addr, data)
 
-    def erase(self, b, seq):
-        """Erase block b and write its header (seq: the next txn id); False
-        if it went bad (then it is retired)."""
+    def erase(self, b, txn):
+        """Erase block b and write its header (its seq: txn, the next txn
+        id); False if it went bad (then it is retired)."""
         ec = self.ec[b] + 1
         try:
             self.stats["erases"] += 1
             self.flash.erase(b)
             self.ec[b] = ec
             self.program(b * self.es,
-                         fmt.pack_block_header(self.prog_unit, ec, seq,
+                         fmt.pack_block_header(self.prog_unit, ec, txn,
                                                self.es, self.nblocks))
         except BadBlockError:
             self.retire(b)

@@ -148,9 +148,9 @@ def data_at(flags):
     return hdr_size(flags) + data_prefix(flags)
 
 
-def pack_block_header(prog_unit, ec, seq, erase_size, block_count):
+def pack_block_header(prog_unit, ec, txn, erase_size, block_count):
     head = struct.pack(_BLOCK_HDR[:-1], _BLOCK_MAGIC, _FORMAT_VERSION, 0,
-                       prog_unit, ec, seq, erase_size, block_count)
+                       prog_unit, ec, txn, erase_size, block_count)
     return head + struct.pack("<I", crc32(head))
 
 
@@ -172,7 +172,7 @@ def unpack_block_header(raw):
     return prog_unit, ec, seq, es, count
 
 
-def pack_node(ntype, flags, ver, txn, body, bcrc=None):
+def pack_node(kind, flags, ver, txn, body, bcrc=None):
     """The node's bytes, padded with 0xFF to a multiple of 4 (F_WIDE set
     as the counters need); bcrc: the body's CRC when the caller has it
     (GC's copies keep their node's).  One buffer the header is packed
@@ -187,7 +187,7 @@ def pack_node(ntype, flags, ver, txn, body, bcrc=None):
     blen = len(body)
     n = align(hl + blen, 4)
     out = bytearray(n)
-    struct.pack_into(_NODE_HDR, out, 0, _NODE_MAGIC, ntype, flags, blen,
+    struct.pack_into(_NODE_HDR, out, 0, _NODE_MAGIC, kind, flags, blen,
                      ver & 0xFFFFFFFF, txn & 0xFFFFFFFF)
     if flags & F_WIDE:
         struct.pack_into("<HH", out, 16, ver >> 32, txn >> 32)
@@ -200,14 +200,14 @@ def pack_node(ntype, flags, ver, txn, body, bcrc=None):
     # hdr_crc covers the header before it and the body's protected prefix
     mv = memoryview(out)
     struct.pack_into("<I", out, hl - 4, crc32(
-        mv[hl:hl + protected_len(ntype, flags, blen)], crc32(mv[:hl - 4])))
+        mv[hl:hl + protected_len(kind, flags, blen)], crc32(mv[:hl - 4])))
     return out
 
 
-def protected_len(ntype, flags, blen):
+def protected_len(kind, flags, blen):
     """Bytes of the body hdr_crc covers: its key (and a data node's stamp,
     which sets the inode's size and times)."""
-    if ntype == NODE_DATA:
+    if kind == NODE_DATA:
         return min(blen, data_prefix(flags))
     return min(blen, _KEY_PREFIX)
 
@@ -258,13 +258,13 @@ def data_prefix(flags):
     return _DATA_PREFIX
 
 
-def parse_body(ntype, body, blen, flags=0):
+def parse_body(kind, body, blen, flags=0):
     """The fields of a node body (of a data node only its prefix and stamp,
     data_prefix(flags) bytes, are needed; blen is the full body length).  A data node gives (ino, offset,
     length, stamp) with stamp (mtime, ctime) or None."""
-    if ntype == _NODE_INODE:
+    if kind == _NODE_INODE:
         return struct.unpack(INODE_BODY, body)
-    if ntype == NODE_DATA:
+    if kind == NODE_DATA:
         ino, off = struct.unpack_from(_DATA_BODY, body)
         skip = data_prefix(flags)
         if blen < skip:
@@ -276,40 +276,40 @@ def parse_body(ntype, body, blen, flags=0):
         elif flags & F_STAMP:
             stamp = struct.unpack_from(_STAMP_BODY, body, _DATA_PREFIX)
         return ino, off, blen - skip, stamp
-    if ntype == _NODE_DIRENT:
+    if kind == _NODE_DIRENT:
         parent, ino = struct.unpack_from(_DIRENT_BODY, body)
         if len(body) > _DIRENT_PREFIX + NAME_MAX:   # (the index needs it)
             raise ValueError("dirent name longer than NAME_MAX")
         return parent, ino, bytes(body[_DIRENT_PREFIX:])
-    if ntype == _NODE_DELETE:
+    if kind == _NODE_DELETE:
         return struct.unpack(_DELETE_BODY, body)
-    if ntype == NODE_TRUNCATE:
+    if kind == NODE_TRUNCATE:
         return struct.unpack(_TRUNCATE_BODY, body)
-    if ntype == _NODE_SYMLINK:
+    if kind == _NODE_SYMLINK:
         return struct.unpack_from(_SYMLINK_BODY, body)[0], bytes(body[4:])
-    if ntype == _NODE_META:
+    if kind == _NODE_META:
         ino, klen, mflags = struct.unpack_from(_META_BODY, body)
         key = bytes(body[_META_PREFIX:_META_PREFIX + klen])
         value = None if mflags & _META_DELETED else \
             bytes(body[_META_PREFIX + klen:])
         return ino, key, value
-    if ntype == NODE_VOID:
+    if kind == NODE_VOID:
         return struct.unpack(_VOID_BODY, body)
-    if ntype == NODE_COMMIT:
+    if kind == NODE_COMMIT:
         return struct.unpack(_COMMIT_BODY, body)
-    if ntype == NODE_RESET or ntype == NODE_CHECKPOINT:
+    if kind == NODE_RESET or kind == NODE_CHECKPOINT:
         return ()
-    raise CorruptError("unknown node type 0x%02x" % ntype)
+    raise CorruptError("unknown node type 0x%02x" % kind)
 
 
-def keep_len(ntype, blen):
+def keep_len(kind, blen):
     """Bytes of a node's body its summary entry carries: a data node's
     12-byte prefix, an inode's number (its body and a data node's stamp are
     read from the node itself: summaries stay small for rewrite-heavy logs),
     every other body whole when it is small, else its key prefix."""
-    if ntype == NODE_DATA:
+    if kind == NODE_DATA:
         return _DATA_PREFIX
-    if ntype == _NODE_INODE:
+    if kind == _NODE_INODE:
         return 4
     return blen if blen <= _SUMMARY_KEEP_MAX else min(blen, _KEY_PREFIX)
 
@@ -320,10 +320,10 @@ class Node:
     node (damage = what failed) has fields None; keep still holds its key
     when the summary or its header CRC vouches for it."""
 
-    def __init__(self, addr, ntype, flags, blen, ver, txn, fields, keep,
+    def __init__(self, addr, kind, flags, blen, ver, txn, fields, keep,
                  damage=None):
         self.addr = addr
-        self.type = ntype
+        self.type = kind
         self.flags = flags
         self.blen = blen
         self.ver = ver
@@ -398,10 +398,10 @@ class SummaryBuilder:
         return pack_node(NODE_SUMMARY, 0, 0, 0, body)
 
 
-def summary_entry_size(ntype, blen, extra=8):
+def summary_entry_size(kind, blen, extra=8):
     """Bytes of a node's summary entry: extra for an explicit offset and
     the high bits of its counters (4 each; by default both)."""
-    return _SUMMARY_ENTRY_SIZE + extra + keep_len(ntype, blen)
+    return _SUMMARY_ENTRY_SIZE + extra + keep_len(kind, blen)
 
 
 def read_summary(read, base, erase_size, data_start, headers_only=False,
