@@ -31,19 +31,22 @@ def test_store_names_the_block_states_as_blocks_does():
 
 
 def test_store_and_format_agree_on_their_private_consts():
-    # ovl.store and ovl.store.format each keep the writer's node types,
-    # flags, layouts and limits as private consts (inlined on a board, no
-    # name kept); the format answers their public names.  Every private
-    # const of the store that is named like one of the format's must have
-    # its value, and each such name must answer from the format.
+    # ovl.store (and its txn_rare) and ovl.store.format each keep the
+    # writer's node types, flags, layouts and limits as private consts
+    # (inlined on a board, no name kept); the format answers their public
+    # names.  Every private const of theirs named like one of the
+    # format's must have its value, and each such name must answer from
+    # the format.
     import re
     import ovl.store as store
-    from ovl.store import format as fmt
-    src = open(store.__file__).read()
-    names = re.findall(r"^_([A-Z][A-Z0-9_]*) = const\(", src, re.M)
-    shared = [n for n in names if hasattr(fmt, n)]
-    assert len(shared) >= 28, shared
-    for n in shared:
-        assert getattr(store, "_" + n) == getattr(fmt, n), n
+    from ovl.store import format as fmt, txn_rare
+    shared = []
+    for mod in (store, txn_rare):
+        src = open(mod.__file__).read()
+        for n in re.findall(r"^_([A-Z][A-Z0-9_]*) = const\(", src, re.M):
+            if hasattr(fmt, n):
+                shared.append(n)
+                assert getattr(mod, "_" + n) == getattr(fmt, n), n
+    assert len(shared) >= 31, shared
     assert fmt.NODE_INODE == 1 and fmt.VOID_BODY == "<QQI"
     assert "NODE_INODE" not in vars(store)

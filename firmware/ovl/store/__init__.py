@@ -69,7 +69,6 @@ _META_DELETED = const(0x0001)
 _VOID_BODY = const("<QQI")
 _NO_BLOCK = const(0xFFFFFFFF)
 _COMMIT_BODY = const("<Q")
-_SYMLINK_MAX = const(1024)
 _META_KEY_MAX = const(255)
 _META_VALUE_MAX = const(1024)
 # a block's states (ovl.store.blocks: FREE, OPEN, FULL, UNKNOWN; the same
@@ -79,8 +78,9 @@ _FREE = const(0)
 _OPEN = const(1)
 _FULL = const(2)
 _UNKNOWN = const(3)
-# LogStore.__getattr__'s modules, a line each: its name, then the methods
-# it holds
+
+# _lazy's modules (LogStore's and Txn's __getattr__), a line each: its
+# name, then the methods it holds
 _LAZY = const(
     "damage _mend_header _resync _note_damage _damaged _damage_name _retire "
     "_discard _rescan_torn _settle_damage _check_damage _drop_voids "
@@ -92,7 +92,8 @@ _LAZY = const(
     "supersede _role_dead _stamp_add _stamp_end _cut _trunc_add "
     "_end_hidden_truncs _shown _forget_ino\n"
     "stream _spill _index_stream _end_stream\n"
-    "check fsck meta_keys")
+    "check fsck meta_keys\n"
+    "txn_rare truncate set_symlink delete_inode size abort")
 # Fields of the records kept per committed stream (store.streams: txn id
 # -> [version of its NODE_COMMIT, its addr, its size, blocks holding its
 # provisional nodes]) and per newest stamp (store.stamps: ino -> (file
@@ -169,6 +170,31 @@ def _u32(value, what):
         raise ValueError("%s must be a 32-bit unsigned int, not %r"
                          % (what, value))
     return value
+
+
+def _lazy(self, name):
+    """LogStore's and Txn's __getattr__.  What a healthy store's mount,
+    reads and writes never run lives in modules imported at first use
+    (docs/STORE.md, "Code layout"): damage handling, garbage collection
+    with the space and wear figures, factory reset, rewrites,
+    truncations, stamps and deletions, transactions too big for RAM,
+    fsck; and a transaction's rare calls (txn_rare: Txn's, the other
+    modules the store's).  Each function there takes the object first
+    and is named as the method, without a leading "_".  _LAZY lists each
+    module and then its methods; the module is imported by a name made
+    here, so a board that never needs one interns no name for it.  The
+    function found is set on the class, a method from then on: appends
+    to an existing file stamp through _stamp_add each time, and a lookup
+    here allocates ~3 KB (on the class, not the object: a copy of a
+    store must not call into the original)."""
+    txn = isinstance(self, Txn)
+    for group in _LAZY.split("\n"):
+        names = group.split()
+        if name in names[1:] and (names[0] == "txn_rare") == txn:
+            where = __import__(__name__ + "." + names[0], None, None, names)
+            setattr(type(self), name, getattr(where, name.lstrip("_")))
+            return getattr(self, name)
+    raise AttributeError(name)
 
 
 class LogStore:
@@ -282,28 +308,8 @@ class LogStore:
         if not self.replaying:
             self.blocks.dead[addr // self.es] += nsize
 
-    def __getattr__(self, name):
-        # What a healthy store's mount, reads and writes never run lives in
-        # modules imported at first use (docs/STORE.md, "Code layout"):
-        # damage handling, garbage collection with the space and wear
-        # figures, factory reset, rewrites, truncations, stamps and
-        # deletions, transactions too big for RAM, fsck.  Each function
-        # there takes the store first and is named as the method, without
-        # the leading "_".  _LAZY lists each module and then its methods;
-        # the module is imported by a name made here, so a board that
-        # never needs one interns no name for it.  The function found is
-        # set on the class, a method from then on: appends to an existing
-        # file stamp through _stamp_add each time, and a lookup here
-        # allocates ~3 KB (on the class, not the store: a copy of the
-        # store must not call into the original).
-        for group in _LAZY.split("\n"):
-            names = group.split()
-            if name in names[1:]:
-                where = __import__(__name__ + "." + names[0], None, None,
-                                   names)
-                setattr(type(self), name, getattr(where, name.lstrip("_")))
-                return getattr(self, name)
-        raise AttributeError(name)
+    # rare methods: imported at their first use (see _lazy)
+    __getattr__ = _lazy
 
     # ===== format and mount ===============================================
 
@@ -1647,6 +1653,10 @@ class _Writer:
 class Txn:
     """A set of changes that reach flash (and RAM) together at commit()."""
 
+    # truncate, set_symlink, delete_inode, size, abort: ovl.store.txn_rare,
+    # imported at first use (see _lazy)
+    __getattr__ = _lazy
+
     def __init__(self, store):
         self.store = store
         self.stream = None  # txn id of its provisional nodes, once spilled
@@ -1752,16 +1762,6 @@ class Txn:
         if self.held > self.ram:
             self.store._spill(self)
 
-    def size(self, ino):
-        """The size of ino as this txn sees it."""
-        i = self.puts.get(ino)
-        if i is not None:
-            return self.ops[i][2]["size"]
-        if ino in self.deleted:
-            return 0
-        cur = self.store.get(ino)
-        return 0 if cur is None else cur.size
-
     def get_meta(self, ino, key):
         """Metadata as this txn sees it."""
         k = _key_bytes(key)
@@ -1776,26 +1776,6 @@ class Txn:
         from ovl.store import stream
         return stream.read(self, ino, offset, n)
 
-    def truncate(self, ino, size):
-        self._check()
-        if size < 0:
-            raise compat.oserror(compat.EINVAL, "negative size")
-        self.cuts[ino] = len(self.ops)
-        self.ops.append((NODE_TRUNCATE, _u32(ino, "ino"), size))
-        self.appends.pop(ino, None)
-        i = self.puts.get(ino)
-        if i is not None:
-            self.ops[i][2]["size"] = size
-        elif self.store.get(ino) is not None:
-            self.put_inode(ino, size=size)
-
-    def set_symlink(self, ino, target):
-        self._check()
-        raw = target.encode() if isinstance(target, str) else bytes(target)
-        if len(raw) > _SYMLINK_MAX:
-            raise compat.oserror(compat.ENAMETOOLONG, "symlink target")
-        self.ops.append((_NODE_SYMLINK, _u32(ino, "ino"), raw))
-
     def set_meta(self, ino, key, value):
         self._check()
         k = _key_bytes(key)
@@ -1806,16 +1786,6 @@ class Txn:
             if len(value) > _META_VALUE_MAX:
                 raise compat.oserror(compat.E2BIG, "metadata value")
         self.ops.append((_NODE_META, _u32(ino, "ino"), k, value))
-
-    def delete_inode(self, ino):
-        self._check()
-        if ino == ROOT_INO:
-            raise compat.oserror(compat.EPERM, "cannot delete the root")
-        self.ops.append((_NODE_DELETE, _u32(ino, "ino")))
-        self.puts.pop(ino, None)
-        self.appends.pop(ino, None)
-        self.cuts.pop(ino, None)
-        self.deleted[ino] = True
 
     def _nodes(self):
         """The txn as (type, body, extra) node descriptions, in order."""
@@ -1901,12 +1871,3 @@ class Txn:
             if self.spilled:    # its nodes are dead space
                 self.store._end_stream(self, False)
             raise
-
-    def abort(self):
-        if self.done:
-            return
-        self.done = True
-        self.ops = []
-        if self.spilled:
-            self.store._end_stream(self, False)
-
