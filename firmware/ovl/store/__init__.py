@@ -34,7 +34,8 @@ _SHRINK_BYTES = const(1024)  # the most a txn that may take the reserve writes
 _GC_ERASE_BYTES = const(1024)
 _VOID_MARGIN = const(16)     # txn ids skipped after a crash (see _mount)
 _EXTENT_CACHE = const(8)     # files whose extent maps stay in RAM
-_INODE_CACHE = const(16)     # inodes whose attributes stay in RAM
+_INODE_CACHE = const(8)      # inodes whose attributes stay in RAM (the board
+                             # job reads as much from flash with 4 as with 16)
 _VERIFIED = const(8)         # data nodes whose CRCs a read remembers as checked
 _TXN_RAM = const(4096)       # data bytes a Txn holds before it streams them
                              # to flash as provisional nodes
