@@ -80,8 +80,8 @@ _OPEN = const(1)
 _FULL = const(2)
 _UNKNOWN = const(3)
 
-# _lazy's modules (LogStore's and Txn's __getattr__), a line each: its
-# name, then the methods it holds
+# LogStore's and Txn's __getattr__'s modules, a line each: its name, then
+# the methods it holds (txn_rare's are Txn's)
 _LAZY = const(
     "damage _mend_header _resync _note_damage _damaged _damage_name _retire "
     "_discard _rescan_torn _settle_damage _check_damage _drop_voids "
@@ -171,31 +171,6 @@ def _u32(value, what):
         raise ValueError("%s must be a 32-bit unsigned int, not %r"
                          % (what, value))
     return value
-
-
-def _lazy(self, name):
-    """LogStore's and Txn's __getattr__.  What a healthy store's mount,
-    reads and writes never run lives in modules imported at first use
-    (docs/STORE.md, "Code layout"): damage handling, garbage collection
-    with the space and wear figures, factory reset, rewrites,
-    truncations, stamps and deletions, transactions too big for RAM,
-    fsck; and a transaction's rare calls (txn_rare: Txn's, the other
-    modules the store's).  Each function there takes the object first
-    and is named as the method, without a leading "_".  _LAZY lists each
-    module and then its methods; the module is imported by a name made
-    here, so a board that never needs one interns no name for it.  The
-    function found is set on the class, a method from then on: appends
-    to an existing file stamp through _stamp_add each time, and a lookup
-    here allocates ~3 KB (on the class, not the object: a copy of a
-    store must not call into the original)."""
-    txn = isinstance(self, Txn)
-    for group in _LAZY.split("\n"):
-        names = group.split()
-        if name in names[1:] and (names[0] == "txn_rare") == txn:
-            where = __import__(__name__ + "." + names[0], None, None, names)
-            setattr(type(self), name, getattr(where, name.lstrip("_")))
-            return getattr(self, name)
-    raise AttributeError(name)
 
 
 class LogStore:
@@ -309,8 +284,30 @@ class LogStore:
         if not self.replaying:
             self.blocks.dead[addr // self.es] += nsize
 
-    # rare methods: imported at their first use (see _lazy)
-    __getattr__ = _lazy
+    def __getattr__(self, name):
+        """LogStore's and Txn's __getattr__.  What a healthy store's mount,
+        reads and writes never run lives in modules imported at first use
+        (docs/STORE.md, "Code layout"): damage handling, garbage collection
+        with the space and wear figures, factory reset, rewrites,
+        truncations, stamps and deletions, transactions too big for RAM,
+        fsck; and a transaction's rare calls (txn_rare: Txn's, the other
+        modules the store's).  Each function there takes the object first
+        and is named as the method, without a leading "_".  _LAZY lists each
+        module and then its methods; the module is imported by a name made
+        here, so a board that never needs one interns no name for it.  The
+        function found is set on the class, a method from then on: appends
+        to an existing file stamp through _stamp_add each time, and a lookup
+        here allocates ~3 KB (on the class, not the object: a copy of a
+        store must not call into the original)."""
+        txn = isinstance(self, Txn)
+        for group in _LAZY.split("\n"):
+            names = group.split()
+            if name in names[1:] and (names[0][:3] == "txn") == txn:
+                where = __import__(__name__ + "." + names[0], None, None,
+                                   names)
+                setattr(type(self), name, getattr(where, name.lstrip("_")))
+                return getattr(self, name)
+        raise AttributeError(name)
 
     # ===== format and mount ===============================================
 
@@ -1655,8 +1652,8 @@ class Txn:
     """A set of changes that reach flash (and RAM) together at commit()."""
 
     # truncate, set_symlink, delete_inode, size, abort: ovl.store.txn_rare,
-    # imported at first use (see _lazy)
-    __getattr__ = _lazy
+    # imported at first use (LogStore.__getattr__)
+    __getattr__ = LogStore.__getattr__
 
     def __init__(self, store):
         self.store = store
