@@ -28,10 +28,6 @@ WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
 RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
                        # may take one, GC the last (so it always progresses)
 _SHRINK_BYTES = const(1024)  # the most a txn that may take the reserve writes
-# GC erases a block only to free at least a KiB (half a block's log on
-# blocks under 2 KiB): once written, the freed space pays for it (WA <= 4,
-# <= 1 erase per KiB written)
-_GC_ERASE_BYTES = const(1024)
 _VOID_MARGIN = const(16)     # txn ids skipped after a crash (see _mount)
 _EXTENT_CACHE = const(8)     # files whose extent maps stay in RAM
 _INODE_CACHE = const(8)      # inodes whose attributes stay in RAM (the board
@@ -109,14 +105,6 @@ _STAMP_CTIME = const(2)
 _STAMP_VER = const(3)
 _STAMP_ADDR = const(4)
 _STAMP_NSIZE = const(5)
-
-
-def stamp_size(stamp):
-    """Bytes a stamp (mtime, ctime) or None takes in a data node."""
-    if stamp is None:
-        return 0
-    return _STAMP1_SIZE if stamp[0] == stamp[1] else _STAMP_SIZE
-
 
 
 class NoSpace(Exception):
@@ -259,10 +247,6 @@ class LogStore:
                       "gc_refused": 0, "bytes_summary": 0}
         self.blocks = Blocks(flash, self.prog_unit, self.data_start,
                              self.stats)
-        # an erase must free a KiB (half a block's log on small blocks,
-        # where a KiB does not even fill one)
-        self.erase_cost = min(_GC_ERASE_BYTES,
-                              (self.log_end - self.data_start) // 2)
 
     # ===== erase and retire: the block table's, then the caches' ========
 
@@ -1243,7 +1227,25 @@ class LogStore:
                 out.append((pos, ps - pos, None))
                 pos = ps
             stop = min(pe, end)
-            self._verify(ino, ent)
+            addr = ent[3]
+            if addr not in self.verified_nodes:
+                # check the data node's CRCs before its bytes are handed
+                # out (the last _VERIFIED nodes checked are not read
+                # twice); EIO if they fail
+                raw = self.blocks.read_kept(addr, ent[4])
+                hf = fmt.checked_header(raw)
+                ok = hf is not None and \
+                    crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
+                raw = None
+                if not ok:
+                    self._note_damage(fmt.Node(
+                        addr, NODE_DATA, 0, 0, ent[0], 0, None,
+                        struct.pack("<I", ino)), "data CRC")
+                    raise compat.oserror(compat.EIO, "inode %d: data damaged"
+                                         " on flash at 0x%x" % (ino, addr))
+                self.verified_nodes.append(addr)
+                if len(self.verified_nodes) > _VERIFIED:
+                    del self.verified_nodes[0]
             out.append((pos, stop - pos,
                         self.blocks.read(ent[3] + ent[6] + pos - ent[1],
                                    stop - pos)))
@@ -1252,27 +1254,6 @@ class LogStore:
         if pos < end:
             out.append((pos, end - pos, None))
         return out
-
-    def _verify(self, ino, ent):
-        """Check a data node's CRCs before its bytes are handed out (the
-        last _VERIFIED nodes checked are not read twice); EIO if they
-        fail."""
-        addr = ent[3]
-        if addr in self.verified_nodes:
-            return
-        raw = self.blocks.read_kept(addr, ent[4])
-        hf = fmt.checked_header(raw)
-        ok = hf is not None and crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
-        raw = None
-        if not ok:
-            nd = fmt.Node(addr, NODE_DATA, 0, 0, ent[0], 0, None,
-                      struct.pack("<I", ino))
-            self._note_damage(nd, "data CRC")
-            raise compat.oserror(compat.EIO, "inode %d: data damaged on "
-                                 "flash at 0x%x" % (ino, addr))
-        self.verified_nodes.append(addr)
-        if len(self.verified_nodes) > _VERIFIED:
-            del self.verified_nodes[0]
 
     # ===== writing ========================================================
 
@@ -1325,7 +1306,12 @@ class LogStore:
         while True:
             if self.blocks.count(_FREE) <= keep:
                 raise NoSpace()
-            b = self.blocks.least_worn_free()
+            b = None            # the free block erased least
+            ec = self.blocks.ec
+            for c in range(self.nblocks):
+                if self.blocks.state[c] == _FREE and \
+                        (b is None or ec[c] < ec[b]):
+                    b = c
             if b not in self.blocks.verified:
                 # a block found free at mount: erase it again unless it
                 # reads erased and its header reads the same as at mount
@@ -1436,8 +1422,11 @@ class LogStore:
         items = []
         for t, body, extra in ops:
             if t == NODE_DATA:
+                # as _Writer.data's per-node bytes, the stamp's included
+                st = extra[2]
                 items.append((self._nsize(_DATA_PREFIX) + 4 +
-                              stamp_size(extra[2]) +
+                              (0 if st is None else _STAMP1_SIZE
+                               if st[0] == st[1] else _STAMP_SIZE) +
                               self._esize(NODE_DATA, 0), len(extra[0])))
             else:
                 items.append((self._nsize(len(body)) +
@@ -1620,8 +1609,9 @@ class _Writer:
         s = self.s
         pos = 0
         n = len(data)
-        over = s._nsize(_DATA_PREFIX) + 4 + \
-            s._esize(NODE_DATA, 0) + stamp_size(stamp)
+        over = s._nsize(_DATA_PREFIX) + 4 + s._esize(NODE_DATA, 0) + \
+            (0 if stamp is None else _STAMP1_SIZE if stamp[0] == stamp[1]
+             else _STAMP_SIZE)      # the stamp's bytes
         while pos < n:
             self._release(0)
             room = s._room() - over
@@ -1712,7 +1702,7 @@ class Txn:
                                  repr(name))
         if b"/" in raw or b"\x00" in raw or raw in (b".", b".."):
             raise compat.oserror(compat.EINVAL, repr(name))
-        self.ops.append((_NODE_DIRENT, _u32(parent, "dir ino"), raw, ino))
+        self.ops.append((_NODE_DIRENT, _u32(parent, "parent"), raw, ino))
 
     def link(self, parent, name, ino):
         _u32(ino, "ino")

@@ -1,7 +1,8 @@
 """The block table of the log store: per erase block its state, erase
 count, end of log, dead bytes and oldest node version, one column each,
 and the counted flash access that keeps them true: read, program, erase,
-retire, and which free block to write next (the one erased least)."""
+retire.  (The writer picks the free block erased least: ovl.store's
+_open_block.)"""
 
 from array import array
 
@@ -68,15 +69,6 @@ class Blocks:
     def count(self, state):
         """How many blocks are in that state."""
         return self.state.count(bytes((state,)))
-
-    def least_worn_free(self):
-        """The free block erased least, or None."""
-        b = None
-        ec = self.ec
-        for c in range(self.nblocks):
-            if self.state[c] == _FREE and (b is None or ec[c] < ec[b]):
-                b = c
-        return b
 
     def read(self, addr, n):
         self.stats["bytes_read"] += n
