@@ -808,8 +808,24 @@ class LogStore:
                 roles += 1
             if roles > 1:
                 self.roles[addr] = roles
-            self._data_add(f[0], [nd.ver, f[1], f[2], addr, nsize, 0,
-                                  fmt.data_at(nd.flags)])
+            # into the extent map (see "data extents" below)
+            ent = [nd.ver, f[1], f[2], addr, nsize, 0, fmt.data_at(nd.flags)]
+            pieces = self.extents.get(f[0])
+            if pieces is None:
+                pieces = self.extents[f[0]] = []
+            start = f[1]
+            end = start + f[2]
+            if f[2] == 0:
+                self._role_dead(addr, nsize)
+            else:
+                if not pieces or pieces[-1][1] <= start:
+                    pieces.append((start, end, ent))      # the common append
+                else:
+                    pieces.insert(self._cut(pieces, start, end),
+                                  (start, end, ent))
+                ent[5] = 1
+                if len(self.truncs.get(f[0]) or ()) > 1:
+                    self._end_hidden_truncs(f[0])   # (a rewrite: none to end)
             if nd.flags & _F_TRUNC:
                 self._trunc_add(f[0], [nd.ver, f[1] + f[2], addr, nsize])
         elif t == NODE_TRUNCATE:
@@ -1059,24 +1075,6 @@ class LogStore:
             else:
                 hi = mid
         return lo
-
-    def _data_add(self, ino, ent):
-        pieces = self.extents.get(ino)
-        if pieces is None:
-            pieces = self.extents[ino] = []
-        start = ent[1]
-        end = start + ent[2]
-        if ent[2] == 0:
-            self._role_dead(ent[3], ent[4])
-            return
-        if not pieces or pieces[-1][1] <= start:
-            pieces.append((start, end, ent))      # the common append
-        else:
-            i = self._cut(pieces, start, end)
-            pieces.insert(i, (start, end, ent))
-        ent[5] = 1
-        if len(self.truncs.get(ino) or ()) > 1:
-            self._end_hidden_truncs(ino)    # (a rewrite: none to end)
 
     # ===== reading ========================================================
 
