@@ -28,3 +28,25 @@ def test_store_names_the_block_states_as_blocks_does():
     assert [store._FREE, store._OPEN, store._FULL, store._UNKNOWN] == \
         [blocks.FREE, blocks.OPEN, blocks.FULL, blocks.UNKNOWN]
     assert store._FF4 == b"\xff" * 4
+
+
+def test_store_and_format_agree_on_their_private_consts():
+    # ovl.store (and its txn_rare) and ovl.store.format each keep the
+    # writer's node types, flags, layouts and limits as private consts
+    # (inlined on a board, no name kept); the format answers their public
+    # names.  Every private const of theirs named like one of the
+    # format's must have its value, and each such name must answer from
+    # the format.
+    import re
+    import ovl.store as store
+    from ovl.store import format as fmt, txn_rare
+    shared = []
+    for mod in (store, txn_rare):
+        src = open(mod.__file__).read()
+        for n in re.findall(r"^_([A-Z][A-Z0-9_]*) = const\(", src, re.M):
+            if hasattr(fmt, n):
+                shared.append(n)
+                assert getattr(mod, "_" + n) == getattr(fmt, n), n
+    assert len(shared) >= 31, shared
+    assert fmt.NODE_INODE == 1 and fmt.VOID_BODY == "<QQI"
+    assert "NODE_INODE" not in vars(store)

@@ -1,6 +1,7 @@
 """The log store's parts a healthy board never runs are imported at their
-first use (LogStore.__getattr__) and still work there, on both runtimes
-(tests/test_fit.py checks that the board job imports none of them)."""
+first use (LogStore's and Txn's __getattr__) and still work there, on
+both runtimes (tests/test_fit.py checks that the board job imports none
+of them)."""
 
 HEADER = "block header damaged (bit 3 of byte 6; mended)"
 
@@ -9,22 +10,28 @@ def test_store_parts_load_at_first_use_and_work(runtime):
     runtime.run_checks("store_lazy_parts.py", {
         "healthy mount, list, read, write": [20, True, True, []],
         "a long txn streams, reads back, commits": [
-            True, 1, True, ["ovl.store.stream"]],
+            True, 1, True, ["ovl.store.stream", "ovl.store.txn_rare"]],
         "free_bytes, statvfs, counters": [
             True, True, True, 16, True,
-            ["ovl.store.collect", "ovl.store.stream", "ovl.store.supersede"]],
+            ["ovl.store.collect", "ovl.store.stream", "ovl.store.supersede",
+             "ovl.store.txn_rare"]],
         "gc collects, data survive": [
             True, True, True, True,
-            ["ovl.store.collect", "ovl.store.stream", "ovl.store.supersede"]],
+            ["ovl.store.collect", "ovl.store.stream", "ovl.store.supersede",
+             "ovl.store.txn_rare"]],
         "reset empties the store": [
             [], [], "0o40700",
             ["ovl.store.collect", "ovl.store.reset", "ovl.store.stream",
-             "ovl.store.supersede"]],
+             "ovl.store.supersede", "ovl.store.txn_rare"]],
         "a flipped header bit is mended and reported": [
             [HEADER], 1,
             ["ovl.store.collect", "ovl.store.damage", "ovl.store.reset",
-             "ovl.store.stream", "ovl.store.supersede"]],
+             "ovl.store.stream", "ovl.store.supersede",
+             "ovl.store.txn_rare"]],
         "fsck names it, and nothing else": ["block B: " + HEADER],
         "an unknown attribute": "AttributeError",
         "a lazy method is kept once reached": True,
+        "a txn's rare calls, each on its own class": [
+            4, "AttributeError", "AttributeError", "AttributeError", None,
+            True],
     })

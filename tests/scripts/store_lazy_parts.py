@@ -1,6 +1,6 @@
 """The log store's parts a healthy board's mount, reads and writes never
-run (ovl.store.damage, .collect, .reset, .stream, .supersede: imported at first use
-through LogStore.__getattr__), each reached and checked, as labelled
+run (ovl.store.damage, .collect, .reset, .stream, .supersede, .txn_rare:
+imported at first use through LogStore's and Txn's __getattr__), each reached and checked, as labelled
 results (tests/test_store_lazy.py checks each label on both runtimes).
 """
 import sys
@@ -10,7 +10,7 @@ from ovl.store import LogStore, ROOT_INO
 from ovl_sim.simflash import SimFlash
 
 LAZY = ("ovl.store.damage", "ovl.store.collect", "ovl.store.reset",
-        "ovl.store.stream", "ovl.store.supersede")
+        "ovl.store.stream", "ovl.store.supersede", "ovl.store.txn_rare")
 
 
 def loaded():
@@ -96,4 +96,13 @@ out["an unknown attribute"] = outcome(getattr, d, "no_such_part")
 # (appends stamp through _stamp_add each time: no second lookup)
 d._stamp_add
 out["a lazy method is kept once reached"] = hasattr(type(d), "_stamp_add")
+# a txn's rare calls (ovl.store.txn_rare) answer on a Txn only, and a
+# store's on a store only
+t = d.begin()
+ino = t.new_ino()
+t.put_inode(ino, mode=0o100644, size=10)
+t.truncate(ino, 4)
+out["a txn's rare calls, each on its own class"] = [
+    t.size(ino), outcome(getattr, d, "truncate"), outcome(getattr, t, "gc"),
+    outcome(getattr, t, "no_such_part"), t.abort(), t.done]
 report(out)

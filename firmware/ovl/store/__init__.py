@@ -16,8 +16,8 @@ from ovl.compat import crc32, const
 from ovl.flash import BadBlockError
 from ovl.store import format as fmt
 from ovl.store.format import (
-    NODE_INODE, NODE_DIRENT, NODE_DATA, NODE_TRUNCATE, NODE_VOID, NODE_RESET,
-    NODE_COMMIT, F_COMMIT, F_TRUNC, F_STAMP, F_PROV, CorruptError)
+    NODE_DATA, NODE_TRUNCATE, NODE_VOID, NODE_RESET, NODE_COMMIT, F_COMMIT,
+    F_STAMP, F_PROV, CorruptError)
 from ovl.store.blocks import Blocks, NO_VER
 from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
                              replay_key, last_blocks, inode_of)
@@ -28,18 +28,46 @@ WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
 RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
                        # may take one, GC the last (so it always progresses)
 _SHRINK_BYTES = const(1024)  # the most a txn that may take the reserve writes
-# GC erases a block only to free at least a KiB (half a block's log on
-# blocks under 2 KiB): once written, the freed space pays for it (WA <= 4,
-# <= 1 erase per KiB written)
-_GC_ERASE_BYTES = const(1024)
 _VOID_MARGIN = const(16)     # txn ids skipped after a crash (see _mount)
 _EXTENT_CACHE = const(8)     # files whose extent maps stay in RAM
-_INODE_CACHE = const(16)     # inodes whose attributes stay in RAM
+_INODE_CACHE = const(8)      # inodes whose attributes stay in RAM (the board
+                             # job reads as much from flash with 4 as with 16)
 _VERIFIED = const(8)         # data nodes whose CRCs a read remembers as checked
 _TXN_RAM = const(4096)       # data bytes a Txn holds before it streams them
                              # to flash as provisional nodes
 
 _FF4 = const(b"\xff\xff\xff\xff")  # four bytes of erased flash
+# The format's node types, flags, layouts and limits that only it and
+# this writer name: private consts in both (ovl.store.format answers their
+# public names; tests/test_store_block_columns.py checks they agree), so a
+# board keeps no global or interned name for them.
+_NODE_INODE = const(0x01)
+_NODE_DELETE = const(0x02)
+_NODE_DIRENT = const(0x03)
+_NODE_SYMLINK = const(0x06)
+_NODE_META = const(0x07)
+_F_TRUNC = const(0x02)
+_KEY_PREFIX = const(12)
+_INODE_BODY_SIZE = const(60)
+_DELETE_BODY = const("<I")
+_DIRENT_BODY = const("<II")
+_DIRENT_REMOVED = const(0)
+_DIRENT_WHITEOUT = const(0xFFFFFFFF)
+_DATA_BODY = const("<IQ")
+_DATA_PREFIX = const(12)
+_STAMP_BODY = const("<qq")
+_STAMP_SIZE = const(16)
+_STAMP1_BODY = const("<q")
+_STAMP1_SIZE = const(8)
+_TRUNCATE_BODY = const("<IQ")
+_SYMLINK_BODY = const("<I")
+_META_BODY = const("<IHH")
+_META_DELETED = const(0x0001)
+_VOID_BODY = const("<QQI")
+_NO_BLOCK = const(0xFFFFFFFF)
+_COMMIT_BODY = const("<Q")
+_META_KEY_MAX = const(255)
+_META_VALUE_MAX = const(1024)
 # a block's states (ovl.store.blocks: FREE, OPEN, FULL, UNKNOWN; the same
 # numbers as private consts, so this module holds no name for each:
 # tests/test_store_block_columns.py checks they agree)
@@ -47,8 +75,9 @@ _FREE = const(0)
 _OPEN = const(1)
 _FULL = const(2)
 _UNKNOWN = const(3)
-# LogStore.__getattr__'s modules, a line each: its name, then the methods
-# it holds
+
+# LogStore's and Txn's __getattr__'s modules, a line each: its name, then
+# the methods it holds (txn_rare's are Txn's)
 _LAZY = const(
     "damage _mend_header _resync _note_damage _damaged _damage_name _retire "
     "_discard _rescan_torn _settle_damage _check_damage _drop_voids "
@@ -60,7 +89,8 @@ _LAZY = const(
     "supersede _role_dead _stamp_add _stamp_end _cut _trunc_add "
     "_end_hidden_truncs _shown _forget_ino\n"
     "stream _spill _index_stream _end_stream\n"
-    "check fsck meta_keys")
+    "check fsck meta_keys\n"
+    "txn_rare truncate set_symlink delete_inode size abort")
 # Fields of the records kept per committed stream (store.streams: txn id
 # -> [version of its NODE_COMMIT, its addr, its size, blocks holding its
 # provisional nodes]) and per newest stamp (store.stamps: ino -> (file
@@ -75,14 +105,6 @@ _STAMP_CTIME = const(2)
 _STAMP_VER = const(3)
 _STAMP_ADDR = const(4)
 _STAMP_NSIZE = const(5)
-
-
-def stamp_size(stamp):
-    """Bytes a stamp (mtime, ctime) or None takes in a data node."""
-    if stamp is None:
-        return 0
-    return fmt.STAMP1_SIZE if stamp[0] == stamp[1] else fmt.STAMP_SIZE
-
 
 
 class NoSpace(Exception):
@@ -225,10 +247,6 @@ class LogStore:
                       "gc_refused": 0, "bytes_summary": 0}
         self.blocks = Blocks(flash, self.prog_unit, self.data_start,
                              self.stats)
-        # an erase must free a KiB (half a block's log on small blocks,
-        # where a KiB does not even fill one)
-        self.erase_cost = min(_GC_ERASE_BYTES,
-                              (self.log_end - self.data_start) // 2)
 
     # ===== erase and retire: the block table's, then the caches' ========
 
@@ -251,22 +269,24 @@ class LogStore:
             self.blocks.dead[addr // self.es] += nsize
 
     def __getattr__(self, name):
-        # What a healthy store's mount, reads and writes never run lives in
-        # modules imported at first use (docs/STORE.md, "Code layout"):
-        # damage handling, garbage collection with the space and wear
-        # figures, factory reset, rewrites, truncations, stamps and
-        # deletions, transactions too big for RAM, fsck.  Each function
-        # there takes the store first and is named as the method, without
-        # the leading "_".  _LAZY lists each module and then its methods;
-        # the module is imported by a name made here, so a board that
-        # never needs one interns no name for it.  The function found is
-        # set on the class, a method from then on: appends to an existing
-        # file stamp through _stamp_add each time, and a lookup here
-        # allocates ~3 KB (on the class, not the store: a copy of the
-        # store must not call into the original).
+        """LogStore's and Txn's __getattr__.  What a healthy store's mount,
+        reads and writes never run lives in modules imported at first use
+        (docs/STORE.md, "Code layout"): damage handling, garbage collection
+        with the space and wear figures, factory reset, rewrites,
+        truncations, stamps and deletions, transactions too big for RAM,
+        fsck; and a transaction's rare calls (txn_rare: Txn's, the other
+        modules the store's).  Each function there takes the object first
+        and is named as the method, without a leading "_".  _LAZY lists each
+        module and then its methods; the module is imported by a name made
+        here, so a board that never needs one interns no name for it.  The
+        function found is set on the class, a method from then on: appends
+        to an existing file stamp through _stamp_add each time, and a lookup
+        here allocates ~3 KB (on the class, not the object: a copy of a
+        store must not call into the original)."""
+        txn = isinstance(self, Txn)
         for group in _LAZY.split("\n"):
             names = group.split()
-            if name in names[1:]:
+            if name in names[1:] and (names[0][:3] == "txn") == txn:
                 where = __import__(__name__ + "." + names[0], None, None,
                                    names)
                 setattr(type(self), name, getattr(where, name.lstrip("_")))
@@ -763,31 +783,31 @@ class LogStore:
         f = nd.fields
         addr = nd.addr
         nsize = nd.size()
-        if t == NODE_INODE:
+        if t == _NODE_INODE:
             # the body's field tuple is the index value: small in RAM
             self._put_keyed(self.inodes, f[0], f, nd.ver, addr, nsize)
             st = self.stamps.get(f[0])
             if st is not None and st[_STAMP_VER] < nd.ver:
                 self._stamp_end(f[0])
-        elif t == fmt.NODE_DELETE:
+        elif t == _NODE_DELETE:
             self._put_keyed(self.inodes, f[0], None, nd.ver, addr, nsize)
-        elif t == NODE_DIRENT:
+        elif t == _NODE_DIRENT:
             parent, ino, name = f
-            if ino == fmt.DIRENT_REMOVED:
+            if ino == _DIRENT_REMOVED:
                 value = None
-            elif ino == fmt.DIRENT_WHITEOUT:
+            elif ino == _DIRENT_WHITEOUT:
                 value = WHITEOUT
             else:
                 value = ino
             self._put_keyed(self.entries, (parent, name), value, nd.ver,
                             addr, nsize)
-        elif t == fmt.NODE_META:
+        elif t == _NODE_META:
             ino, key, value = f
             m = self.meta.get(ino)
             if m is None:
                 m = self.meta[ino] = {}
             self._put_keyed(m, key, value, nd.ver, addr, nsize)
-        elif t == fmt.NODE_SYMLINK:
+        elif t == _NODE_SYMLINK:
             self._put_keyed(self.links, f[0], f[1], nd.ver, addr, nsize)
         elif t == NODE_VOID:
             self.void_recs.append((addr, nsize))
@@ -795,15 +815,31 @@ class LogStore:
             self._load(f[0])
             self.data_blocks.add(f[0], addr // self.es)
             roles = 1
-            if nd.flags & F_TRUNC:
+            if nd.flags & _F_TRUNC:
                 roles += 1
             if f[3] is not None and self._stamp_add(f[0], nd):
                 roles += 1
             if roles > 1:
                 self.roles[addr] = roles
-            self._data_add(f[0], [nd.ver, f[1], f[2], addr, nsize, 0,
-                                  fmt.data_at(nd.flags)])
-            if nd.flags & F_TRUNC:
+            # into the extent map (see "data extents" below)
+            ent = [nd.ver, f[1], f[2], addr, nsize, 0, fmt.data_at(nd.flags)]
+            pieces = self.extents.get(f[0])
+            if pieces is None:
+                pieces = self.extents[f[0]] = []
+            start = f[1]
+            end = start + f[2]
+            if f[2] == 0:
+                self._role_dead(addr, nsize)
+            else:
+                if not pieces or pieces[-1][1] <= start:
+                    pieces.append((start, end, ent))      # the common append
+                else:
+                    pieces.insert(self._cut(pieces, start, end),
+                                  (start, end, ent))
+                ent[5] = 1
+                if len(self.truncs.get(f[0]) or ()) > 1:
+                    self._end_hidden_truncs(f[0])   # (a rewrite: none to end)
+            if nd.flags & _F_TRUNC:
                 self._trunc_add(f[0], [nd.ver, f[1] + f[2], addr, nsize])
         elif t == NODE_TRUNCATE:
             self._load(f[0])
@@ -857,17 +893,12 @@ class LogStore:
                 self._index(nd)
         finally:
             self.replaying = False
-        self._prune_blocks(ino)
-        while len(self.loaded) > self.extent_cache:
-            self._evict(self.loaded[0])
-
-    def _prune_blocks(self, ino):
-        """After a load: forget the blocks that hold only dead nodes of
-        ino.  A dead node changes nothing when replayed (newer nodes hide
-        all it did: the same reasoning that lets GC erase it), so the next
-        load need not read those blocks' summaries -- without this, every
-        load (GC checks liveness by loading) re-read each block a file had
-        ever been rewritten into and not yet collected."""
+        # Forget the blocks that hold only dead nodes of ino.  A dead node
+        # changes nothing when replayed (newer nodes hide all it did: the
+        # same reasoning that lets GC erase it), so the next load need not
+        # read those blocks' summaries -- without this, every load (GC
+        # checks liveness by loading) re-read each block a file had ever
+        # been rewritten into and not yet collected.
         es = self.es
         keep = {}
         for ps, pe, ent in self.extents.get(ino) or ():
@@ -880,6 +911,8 @@ class LogStore:
         for b in self.data_blocks.blocks(ino):
             if b not in keep:
                 self.data_blocks.discard(ino, b)
+        while len(self.loaded) > self.extent_cache:
+            self._evict(self.loaded[0])
 
     def _evict(self, ino):
         if ino in self.loaded:
@@ -1026,7 +1059,7 @@ class LogStore:
         its header and the body's key prefix (KEY_PREFIX bytes: an inode
         node's ino and birth), which the header CRC covers: 36 bytes (40
         with a wide header).  The fields are None when the CRC fails."""
-        n = fmt.NODE_HDR_SIZE + fmt.KEY_PREFIX
+        n = fmt.NODE_HDR_SIZE + _KEY_PREFIX
         raw = self.blocks.read_kept(addr, n)
         if raw[3] & fmt.F_WIDE:
             raw = self.blocks.read_kept(addr, n - fmt.NODE_HDR_SIZE +
@@ -1046,7 +1079,7 @@ class LogStore:
         if got is not None and got[0] == addr:
             return got[1][1]
         hf, raw = self._node_key(addr)
-        if hf is None or hf[0] != NODE_INODE or hf[2] < fmt.KEY_PREFIX:
+        if hf is None or hf[0] != _NODE_INODE or hf[2] < _KEY_PREFIX:
             return 0
         return struct.unpack_from("<Q", raw, hf[7] + 4)[0]
 
@@ -1065,24 +1098,6 @@ class LogStore:
             else:
                 hi = mid
         return lo
-
-    def _data_add(self, ino, ent):
-        pieces = self.extents.get(ino)
-        if pieces is None:
-            pieces = self.extents[ino] = []
-        start = ent[1]
-        end = start + ent[2]
-        if ent[2] == 0:
-            self._role_dead(ent[3], ent[4])
-            return
-        if not pieces or pieces[-1][1] <= start:
-            pieces.append((start, end, ent))      # the common append
-        else:
-            i = self._cut(pieces, start, end)
-            pieces.insert(i, (start, end, ent))
-        ent[5] = 1
-        if len(self.truncs.get(ino) or ()) > 1:
-            self._end_hidden_truncs(ino)    # (a rewrite: none to end)
 
     # ===== reading ========================================================
 
@@ -1115,14 +1130,14 @@ class LogStore:
         raw = self.blocks.read_kept(addr, rec[3])
         hf = fmt.checked_header(raw)
         body = None
-        if hf is not None and hf[0] == NODE_INODE and \
-                hf[2] == fmt.INODE_BODY_SIZE and \
+        if hf is not None and hf[0] == _NODE_INODE and \
+                hf[2] == _INODE_BODY_SIZE and \
                 len(raw) >= hf[7] + hf[2] and \
                 crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]:
             body = struct.unpack_from(fmt.INODE_BODY, raw, hf[7])
         raw = None
         if body is None or body[0] != ino:
-            self._note_damage(fmt.Node(addr, NODE_INODE, 0, 0, 0, 0, None,
+            self._note_damage(fmt.Node(addr, _NODE_INODE, 0, 0, 0, 0, None,
                                    struct.pack("<I", ino)), "inode CRC")
             raise compat.oserror(compat.EIO, "inode %d: damaged on flash at"
                                  " 0x%x" % (ino, addr))
@@ -1136,38 +1151,38 @@ class LogStore:
         self.inode_cache[ino] = (addr, body)
         return body
 
-    def lookup(self, dir_ino, name):
-        """The ino (or WHITEOUT) dir_ino names name, or None.  Reads the
+    def lookup(self, parent, name):
+        """The ino (or WHITEOUT) parent names name, or None.  Reads the
         dirent node of each entry whose name hash matches (one, unless
         two names collide) to compare names; EIO if it is damaged."""
         if self.damaged:
-            self._check_damage("dir", dir_ino)
-        if dir_ino not in self.entries.heads:
+            self._check_damage("dir", parent)
+        if parent not in self.entries.heads:
             return None
-        rec = self.entries.get((dir_ino, _key_bytes(name)))
+        rec = self.entries.get((parent, _key_bytes(name)))
         if self.damaged:
-            self._check_damage("dir", dir_ino)     # the read may have found some
+            self._check_damage("dir", parent)     # the read may have found some
         if rec is None or rec[0] is not True:
             return None if rec is None else rec[0]
         return self.entries.f[1]    # the dirent node the match read
 
-    def listdir(self, dir_ino):
-        """(name, ino or WHITEOUT) of dir_ino's entries in name order; the
+    def listdir(self, parent):
+        """(name, ino or WHITEOUT) of parent's entries in name order; the
         names are read from flash, one dirent node each, all of them
         before the first is handed out (to sort them)."""
         if self.damaged:
-            self._check_damage("dir", dir_ino)
+            self._check_damage("dir", parent)
         ents = self.entries
         out = []
-        for r in ents.rows(dir_ino):
+        for r in ents.rows(parent):
             v = ents.rec(r)[0]
             if v is not None:
-                f = ents.fields(r, dir_ino)
+                f = ents.fields(r, parent)
                 if f is None:
                     break
                 out.append((f[2], f[1] if v is True else v))
         if self.damaged:
-            self._check_damage("dir", dir_ino)
+            self._check_damage("dir", parent)
         out.sort(key=lambda item: item[0])
         return ((name.decode(), v) for name, v in out)
 
@@ -1181,13 +1196,13 @@ class LogStore:
         if self.mounting:
             self.hdr_addr = -1 if hf is None else addr
             self.hdr_ver = -1 if hf is None else hf[3]
-        if hf is not None and hf[0] == NODE_DIRENT:
+        if hf is not None and hf[0] == _NODE_DIRENT:
             body = raw[hf[7]:hf[7] + hf[2]]
             if len(body) == hf[2] and crc32(body) == hf[5]:
-                return fmt.parse_body(NODE_DIRENT, body, hf[2])
+                return fmt.parse_body(_NODE_DIRENT, body, hf[2])
         if parent is None:
             return None
-        self._note_damage(fmt.Node(addr, NODE_DIRENT, 0, 0, 0, 0, None,
+        self._note_damage(fmt.Node(addr, _NODE_DIRENT, 0, 0, 0, 0, None,
                                struct.pack("<I", parent)), "dirent CRC")
         if ("dir", parent) not in self.damaged:
             self.damaged[("dir", parent)] = "dirent CRC at 0x%x" % addr
@@ -1233,7 +1248,25 @@ class LogStore:
                 out.append((pos, ps - pos, None))
                 pos = ps
             stop = min(pe, end)
-            self._verify(ino, ent)
+            addr = ent[3]
+            if addr not in self.verified_nodes:
+                # check the data node's CRCs before its bytes are handed
+                # out (the last _VERIFIED nodes checked are not read
+                # twice); EIO if they fail
+                raw = self.blocks.read_kept(addr, ent[4])
+                hf = fmt.checked_header(raw)
+                ok = hf is not None and \
+                    crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
+                raw = None
+                if not ok:
+                    self._note_damage(fmt.Node(
+                        addr, NODE_DATA, 0, 0, ent[0], 0, None,
+                        struct.pack("<I", ino)), "data CRC")
+                    raise compat.oserror(compat.EIO, "inode %d: data damaged"
+                                         " on flash at 0x%x" % (ino, addr))
+                self.verified_nodes.append(addr)
+                if len(self.verified_nodes) > _VERIFIED:
+                    del self.verified_nodes[0]
             out.append((pos, stop - pos,
                         self.blocks.read(ent[3] + ent[6] + pos - ent[1],
                                    stop - pos)))
@@ -1242,27 +1275,6 @@ class LogStore:
         if pos < end:
             out.append((pos, end - pos, None))
         return out
-
-    def _verify(self, ino, ent):
-        """Check a data node's CRCs before its bytes are handed out (the
-        last _VERIFIED nodes checked are not read twice); EIO if they
-        fail."""
-        addr = ent[3]
-        if addr in self.verified_nodes:
-            return
-        raw = self.blocks.read_kept(addr, ent[4])
-        hf = fmt.checked_header(raw)
-        ok = hf is not None and crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
-        raw = None
-        if not ok:
-            nd = fmt.Node(addr, NODE_DATA, 0, 0, ent[0], 0, None,
-                      struct.pack("<I", ino))
-            self._note_damage(nd, "data CRC")
-            raise compat.oserror(compat.EIO, "inode %d: data damaged on "
-                                 "flash at 0x%x" % (ino, addr))
-        self.verified_nodes.append(addr)
-        if len(self.verified_nodes) > _VERIFIED:
-            del self.verified_nodes[0]
 
     # ===== writing ========================================================
 
@@ -1278,9 +1290,9 @@ class LogStore:
         """Bytes a node with blen body bytes written now takes."""
         return fmt.node_size(blen, fmt.F_WIDE if self._wide() else 0)
 
-    def _esize(self, ntype, blen):
+    def _esize(self, kind, blen):
         """Bytes its summary entry takes (at most)."""
-        return fmt.summary_entry_size(ntype, blen,
+        return fmt.summary_entry_size(kind, blen,
                                   (4 if self.prog_unit > 4 else 0) +
                                   (4 if self._wide() else 0))
 
@@ -1295,11 +1307,32 @@ class LogStore:
         return self.log_end - self.wpos - self.wsum.size() - 4 - pad
 
     def _open_block(self, keep):
-        self._close_block()
+        b = self.wblock
+        if b is not None:       # close the open block: summary, tail
+            if self.wsum.count():
+                summary = self.wsum.pack()
+                self.stats["bytes_summary"] += len(summary) + \
+                    fmt.SUMMARY_TAIL_SIZE
+                self.pending += summary
+                self._flush(True)
+                self.blocks.program(b * self.es + self.log_end,
+                                    struct.pack(fmt.SUMMARY_TAIL, self.wpos,
+                                                fmt.SUMMARY_MAGIC))
+            else:
+                self._flush(True)
+            self.blocks.dead[b] += self.es - self.wpos
+            self.blocks.used[b] = self.es
+            self.blocks.state[b] = _FULL
+            self.wblock = None
         while True:
             if self.blocks.count(_FREE) <= keep:
                 raise NoSpace()
-            b = self.blocks.least_worn_free()
+            b = None            # the free block erased least
+            ec = self.blocks.ec
+            for c in range(self.nblocks):
+                if self.blocks.state[c] == _FREE and \
+                        (b is None or ec[c] < ec[b]):
+                    b = c
             if b not in self.blocks.verified:
                 # a block found free at mount: erase it again unless it
                 # reads erased and its header reads the same as at mount
@@ -1319,24 +1352,6 @@ class LogStore:
             self.pending = bytearray()
             self.wsum = fmt.SummaryBuilder(self.data_start)
             return
-
-    def _close_block(self):
-        b = self.wblock
-        if b is None:
-            return
-        if self.wsum.count():
-            summary = self.wsum.pack()
-            self.stats["bytes_summary"] += len(summary) + fmt.SUMMARY_TAIL_SIZE
-            self.pending += summary
-            self._flush(True)
-            self.blocks.program(b * self.es + self.log_end,
-                          struct.pack(fmt.SUMMARY_TAIL, self.wpos, fmt.SUMMARY_MAGIC))
-        else:
-            self._flush(True)
-        self.blocks.dead[b] += self.es - self.wpos
-        self.blocks.used[b] = self.es
-        self.blocks.state[b] = _FULL
-        self.wblock = None
 
     def _flush(self, final):
         """Program the pending bytes, one page at a time."""
@@ -1358,26 +1373,8 @@ class LogStore:
         self.pending = data[pos:] if pos < n else b""
         self.pend_addr = addr + pos
 
-    def _emit(self, raw, nd):
-        """Append node bytes at the head (room was checked by the caller)."""
-        b = self.wblock
-        off = self.wpos
-        addr = b * self.es + off
-        if self.pending:
-            self.pending += raw
-        else:
-            self.pending = raw      # the writer's own buffer: no copy
-        self.wpos += len(raw)
-        self.blocks.used[b] = self.wpos
-        if nd.ver < self.blocks.minver[b]:
-            self.blocks.minver[b] = nd.ver
-        self.wsum.add(off, nd)
-        if len(self.pending) >= 8 * self.flash.page_size:
-            self._flush(False)
-        return addr
-
-    def _write_nodes(self, produce, txn, keep, prov=False):
-        """Write one transaction.  produce(writer) hands the nodes to the
+    def _write_nodes(self, fill, txn, keep, prov=False):
+        """Write one transaction.  fill(writer) hands the nodes to the
         writer.  Returns the placed Nodes in order.  A block that fails to
         program is retired and the whole txn is written again elsewhere
         with the same txn id and versions (copies that made it out before
@@ -1392,9 +1389,9 @@ class LogStore:
                     # Whatever commits first after a torn mount (a GC copy
                     # too) records the dead txn ids: committing without
                     # them would make the torn txn count at the next mount.
-                    w.node(NODE_VOID, struct.pack(fmt.VOID_BODY, void[0],
-                                                  void[1], fmt.NO_BLOCK))
-                produce(w)
+                    w.node(NODE_VOID, struct.pack(_VOID_BODY, void[0],
+                                                  void[1], _NO_BLOCK))
+                fill(w)
                 w._release(F_COMMIT)     # the last node commits
                 self._flush(True)
                 if self.prog_unit > 4 and self.wblock is not None:
@@ -1446,8 +1443,11 @@ class LogStore:
         items = []
         for t, body, extra in ops:
             if t == NODE_DATA:
-                items.append((self._nsize(fmt.DATA_PREFIX) + 4 +
-                              stamp_size(extra[2]) +
+                # as _Writer.data's per-node bytes, the stamp's included
+                st = extra[2]
+                items.append((self._nsize(_DATA_PREFIX) + 4 +
+                              (0 if st is None else _STAMP1_SIZE
+                               if st[0] == st[1] else _STAMP_SIZE) +
                               self._esize(NODE_DATA, 0), len(extra[0])))
             else:
                 items.append((self._nsize(len(body)) +
@@ -1464,60 +1464,82 @@ class LogStore:
             self._gc_until_fits(items, keep, bounded)
 
     def _place(self, ops, txn, keep, prov=False):
-        def produce(w):
+        def fill(w):
             for t, body, extra in ops:
                 if t == NODE_DATA:
                     w.data(body, extra[0], extra[1], extra[2])
-                elif t == NODE_INODE and extra is not None:
-                    w.node(t, body, birth_at=extra)
+                elif t == _NODE_INODE and extra is not None:
+                    w.node(t, body, fresh=extra)
                 else:
                     w.node(t, body)
-        return self._write_nodes(produce, txn, keep, prov)
+        return self._write_nodes(fill, txn, keep, prov)
 
-    def _commit(self, txn_obj):
-        ops = txn_obj._nodes()
+    def _commit(self, txn):
+        # txn: the Txn; tid: the id its nodes carry
+        ops = txn._nodes()
         if not ops:
-            if txn_obj.spilled:
-                self._end_stream(txn_obj, False)
+            if txn.spilled:
+                self._end_stream(txn, False)
             return
         # in the order _write_nodes writes them: the void first
         items = (self._void_items() if self.pending_void is not None
                  else []) + self._items(ops)
-        keep = RESERVED_BLOCKS - 1 if txn_obj._shrinks() else RESERVED_BLOCKS
-        shrinks = keep < RESERVED_BLOCKS
+        # May this txn use a block of the reserve (so a full store can
+        # still free space)?  Removals, renames, truncations and attribute
+        # changes may: no data or symlink, no more names made than removed
+        # or hidden (a whiteout hides one), and small (at most
+        # _SHRINK_BYTES of nodes).
+        shrinks = not txn.spilled
+        names = 0
+        size = 0
+        for op in txn.ops:
+            kind = op[0]
+            if kind == NODE_DATA or kind == _NODE_SYMLINK:
+                shrinks = False
+                break
+            if kind == _NODE_DIRENT:
+                names += -1 if op[3] in (_DIRENT_REMOVED,
+                                         _DIRENT_WHITEOUT) else 1
+                size += 64 + len(op[2])
+            elif kind == _NODE_META:
+                size += 64 + len(op[2]) + len(op[3] or b"")
+            else:
+                size += 96
+        shrinks = shrinks and names <= 0 and size <= _SHRINK_BYTES
+        keep = RESERVED_BLOCKS - 1 if shrinks else RESERVED_BLOCKS
         self._make_room(items, keep, not shrinks)
-        txn = self.next_txn
+        tid = self.next_txn
         self.next_txn += 1
         try:
-            placed = self._place(ops, txn, keep)
+            placed = self._place(ops, tid, keep)
         except NoSpace:
             # only possible when bad blocks ate the space the check counted;
             # the nodes written so far must never count: void the txn
-            self.pending_void = (self.pending_void or (txn, txn))[0], txn
+            self.pending_void = (self.pending_void or (tid, tid))[0], tid
             self.void_ranges.append(self.pending_void)
             raise compat.oserror(compat.ENOSPC, "log store full")
         # A map loaded while this txn is indexed must not replay the txn's
         # own nodes (they are on flash already): the loop indexes them once.
-        self.indexing = txn
+        self.indexing = tid
         try:
             for nd in placed:
                 if nd.type == NODE_VOID:
                     continue
-                if nd.type == fmt.NODE_DELETE:
+                if nd.type == _NODE_DELETE:
                     self._forget_ino(nd.fields[0])
                 if nd.type == NODE_RESET:
                     self._apply_reset(nd)
                     continue
                 if nd.type == NODE_COMMIT:
-                    self._index_stream(txn_obj, nd)
+                    self._index_stream(txn, nd)
                     continue
                 self._index(nd)
-                if nd.type == NODE_INODE and nd.fields[0] >= self.next_ino:
+                if nd.type == _NODE_INODE and nd.fields[0] >= self.next_ino:
                     self.next_ino = nd.fields[0] + 1
         finally:
             self.indexing = None
-            if txn_obj.spilled:
-                self._end_stream(txn_obj, True)
+            if txn.spilled:
+                self._end_stream(txn, True)
 
     # ===== reset, sync, statistics ========================================
 
@@ -1532,19 +1554,19 @@ class _Writer:
     """Places one transaction's nodes at the head of the log.  Each node is
     held back until the next arrives, so the last one can carry COMMIT."""
 
-    def __init__(self, store, txn, keep, start_ver, prov=False):
+    def __init__(self, store, txn, keep, ver, prov=False):
         self.s = store
         self.txn = txn
         self.prov = prov      # a spill: provisional nodes, no commit
         self.keep = keep      # free blocks this txn must leave
-        self.ver = start_ver
+        self.ver = ver
         self.placed = []
         self.held = None
 
-    def _hold(self, ntype, body, blen, ver, fields, keep, raw=None,
+    def _hold(self, kind, body, blen, ver, fields, keep, raw=None,
               flags=0, txn=None):
         self._release(0)
-        self.held = (ntype, body, blen, ver, fields, keep, raw, flags,
+        self.held = (kind, body, blen, ver, fields, keep, raw, flags,
                      self.txn if txn is None else txn)
 
     def _release(self, flags):
@@ -1552,50 +1574,65 @@ class _Writer:
         if h is None:
             return
         self.held = None
-        ntype, body, blen, ver, fields, keep, raw, own, txn = h
+        kind, body, blen, ver, fields, keep, raw, own, txn = h
         flags |= own
         if self.prov:
             flags |= F_PROV
         if flags & F_PROV:
             flags &= ~F_COMMIT    # a stream commits with its NODE_COMMIT
         s = self.s
-        need = s._nsize(blen) + s._esize(ntype, blen)
+        need = s._nsize(blen) + s._esize(kind, blen)
         if s.wblock is None or s._room() < need:
             s._open_block(self.keep)
             if s._room() < need:
                 raise compat.oserror(compat.EFBIG, "node of %d bytes does not"
                                      " fit an erase block" % need)
         if raw is None:
-            raw = fmt.pack_node(ntype, flags, ver, txn, body)
+            raw = fmt.pack_node(kind, flags, ver, txn, body)
         else:
             raw = fmt.restamp(raw, txn, flags)
         flags = raw[3]          # F_WIDE as the counters needed
-        nd = fmt.Node(0, ntype, flags, blen, ver, txn, fields, keep)
-        nd.addr = s._emit(raw, nd)
+        nd = fmt.Node(0, kind, flags, blen, ver, txn, fields, keep)
+        # append its bytes at the head (room was checked above)
+        b = s.wblock
+        off = s.wpos
+        nd.addr = b * s.es + off
+        if s.pending:
+            s.pending += raw
+        else:
+            s.pending = raw     # this node's own buffer: no copy
+        s.wpos += len(raw)
+        s.blocks.used[b] = s.wpos
+        if ver < s.blocks.minver[b]:
+            s.blocks.minver[b] = ver
+        s.wsum.add(off, nd)
+        if len(s.pending) >= 8 * s.flash.page_size:
+            s._flush(False)
         self.placed.append(nd)
 
-    def node(self, ntype, body, birth_at=None):
+    def node(self, kind, body, fresh=None):
         ver = self.ver
         self.ver += 1
-        if birth_at is not None:
+        if fresh:
             # a new inode is born at the version of its first node
             body = bytearray(body)
             struct.pack_into("<Q", body, 4, ver)
-        fields = fmt.parse_body(ntype, body, len(body))
-        self._hold(ntype, body, len(body), ver, fields,
-                   bytes(body[:fmt.keep_len(ntype, len(body))]))
+        fields = fmt.parse_body(kind, body, len(body))
+        self._hold(kind, body, len(body), ver, fields,
+                   bytes(body[:fmt.keep_len(kind, len(body))]))
 
-    def data(self, head, payload, trunc=False, stamp=None):
+    def data(self, head, data, trunc=False, stamp=None):
         """A data write, split across as many nodes as blocks need; with
         trunc the last one also truncates the file at its end, with a stamp
         (mtime, ctime) it also sets the inode's size to its end and those
         times."""
-        ino, off = struct.unpack(fmt.DATA_BODY, head)
+        ino, off = struct.unpack(_DATA_BODY, head)
         s = self.s
         pos = 0
-        n = len(payload)
-        over = s._nsize(fmt.DATA_PREFIX) + 4 + \
-            s._esize(NODE_DATA, 0) + stamp_size(stamp)
+        n = len(data)
+        over = s._nsize(_DATA_PREFIX) + 4 + s._esize(NODE_DATA, 0) + \
+            (0 if stamp is None else _STAMP1_SIZE if stamp[0] == stamp[1]
+             else _STAMP_SIZE)      # the stamp's bytes
         while pos < n:
             self._release(0)
             room = s._room() - over
@@ -1603,17 +1640,17 @@ class _Writer:
                 s._open_block(self.keep)
                 room = s._room() - over
             k = min(room, n - pos)
-            head = struct.pack(fmt.DATA_BODY, ino, off + pos)
+            head = struct.pack(_DATA_BODY, ino, off + pos)
             last = pos + k == n
-            flags = (F_TRUNC if trunc and last else 0) | \
+            flags = (_F_TRUNC if trunc and last else 0) | \
                 (F_STAMP if stamp and last else 0)
             body = head
             if flags & F_STAMP and stamp[0] == stamp[1]:
                 flags |= fmt.F_ONETIME
-                body += struct.pack(fmt.STAMP1_BODY, stamp[0])
+                body += struct.pack(_STAMP1_BODY, stamp[0])
             elif flags & F_STAMP:
-                body += struct.pack(fmt.STAMP_BODY, stamp[0], stamp[1])
-            body += payload[pos:pos + k]
+                body += struct.pack(_STAMP_BODY, stamp[0], stamp[1])
+            body += data[pos:pos + k]
             ver = self.ver
             self.ver += 1
             self._hold(NODE_DATA, body, len(body), ver,
@@ -1624,6 +1661,10 @@ class _Writer:
 
 class Txn:
     """A set of changes that reach flash (and RAM) together at commit()."""
+
+    # truncate, set_symlink, delete_inode, size, abort: ovl.store.txn_rare,
+    # imported at first use (LogStore.__getattr__)
+    __getattr__ = LogStore.__getattr__
 
     def __init__(self, store):
         self.store = store
@@ -1649,7 +1690,7 @@ class Txn:
     def new_ino(self):
         self._check()
         ino = self.store.next_ino
-        if ino >= fmt.DIRENT_WHITEOUT:   # a dirent's whiteout, never an ino
+        if ino >= _DIRENT_WHITEOUT:   # a dirent's whiteout, never an ino
             raise compat.oserror(compat.ENOSPC, "no inode number left")
         self.store.next_ino += 1
         return ino
@@ -1671,7 +1712,7 @@ class Txn:
         base.update(attrs)
         if i is None:
             self.puts[ino] = len(self.ops)
-            self.ops.append((NODE_INODE, ino, base,
+            self.ops.append((_NODE_INODE, ino, base,
                              cur.birth if cur is not None else None))
 
     def _dirent(self, parent, name, ino):
@@ -1682,19 +1723,19 @@ class Txn:
                                  repr(name))
         if b"/" in raw or b"\x00" in raw or raw in (b".", b".."):
             raise compat.oserror(compat.EINVAL, repr(name))
-        self.ops.append((NODE_DIRENT, _u32(parent, "dir ino"), raw, ino))
+        self.ops.append((_NODE_DIRENT, _u32(parent, "parent"), raw, ino))
 
-    def link(self, dir_ino, name, ino):
+    def link(self, parent, name, ino):
         _u32(ino, "ino")
-        if ino == fmt.DIRENT_REMOVED or ino == fmt.DIRENT_WHITEOUT:
+        if ino == _DIRENT_REMOVED or ino == _DIRENT_WHITEOUT:
             raise ValueError("cannot link inode number %d" % ino)
-        self._dirent(dir_ino, name, ino)
+        self._dirent(parent, name, ino)
 
-    def whiteout(self, dir_ino, name):
-        self._dirent(dir_ino, name, fmt.DIRENT_WHITEOUT)
+    def whiteout(self, parent, name):
+        self._dirent(parent, name, _DIRENT_WHITEOUT)
 
-    def unlink(self, dir_ino, name):
-        self._dirent(dir_ino, name, fmt.DIRENT_REMOVED)
+    def unlink(self, parent, name):
+        self._dirent(parent, name, _DIRENT_REMOVED)
 
     def write(self, ino, offset, data):
         self._check()
@@ -1730,22 +1771,12 @@ class Txn:
         if self.held > self.ram:
             self.store._spill(self)
 
-    def size(self, ino):
-        """The size of ino as this txn sees it."""
-        i = self.puts.get(ino)
-        if i is not None:
-            return self.ops[i][2]["size"]
-        if ino in self.deleted:
-            return 0
-        cur = self.store.get(ino)
-        return 0 if cur is None else cur.size
-
     def get_meta(self, ino, key):
         """Metadata as this txn sees it."""
         k = _key_bytes(key)
         value = self.store.get_meta(ino, k)
         for op in self.ops:
-            if op[0] == fmt.NODE_META and op[1] == ino and op[2] == k:
+            if op[0] == _NODE_META and op[1] == ino and op[2] == k:
                 value = op[3]
         return value
 
@@ -1754,56 +1785,28 @@ class Txn:
         from ovl.store import stream
         return stream.read(self, ino, offset, n)
 
-    def truncate(self, ino, size):
-        self._check()
-        if size < 0:
-            raise compat.oserror(compat.EINVAL, "negative size")
-        self.cuts[ino] = len(self.ops)
-        self.ops.append((NODE_TRUNCATE, _u32(ino, "ino"), size))
-        self.appends.pop(ino, None)
-        i = self.puts.get(ino)
-        if i is not None:
-            self.ops[i][2]["size"] = size
-        elif self.store.get(ino) is not None:
-            self.put_inode(ino, size=size)
-
-    def set_symlink(self, ino, target):
-        self._check()
-        raw = target.encode() if isinstance(target, str) else bytes(target)
-        if len(raw) > fmt.SYMLINK_MAX:
-            raise compat.oserror(compat.ENAMETOOLONG, "symlink target")
-        self.ops.append((fmt.NODE_SYMLINK, _u32(ino, "ino"), raw))
-
     def set_meta(self, ino, key, value):
         self._check()
         k = _key_bytes(key)
-        if not k or len(k) > fmt.META_KEY_MAX:
-            raise ValueError("metadata key must be 1..%d bytes" % fmt.META_KEY_MAX)
+        if not k or len(k) > _META_KEY_MAX:
+            raise ValueError("metadata key must be 1..%d bytes" % _META_KEY_MAX)
         if value is not None:
             value = bytes(value)
-            if len(value) > fmt.META_VALUE_MAX:
+            if len(value) > _META_VALUE_MAX:
                 raise compat.oserror(compat.E2BIG, "metadata value")
-        self.ops.append((fmt.NODE_META, _u32(ino, "ino"), k, value))
+        self.ops.append((_NODE_META, _u32(ino, "ino"), k, value))
 
-    def delete_inode(self, ino):
-        self._check()
-        if ino == ROOT_INO:
-            raise compat.oserror(compat.EPERM, "cannot delete the root")
-        self.ops.append((fmt.NODE_DELETE, _u32(ino, "ino")))
-        self.puts.pop(ino, None)
-        self.appends.pop(ino, None)
-        self.cuts.pop(ino, None)
-        self.deleted[ino] = True
-
-    def _stamped(self):
-        """ino -> index of the data op that can carry the inode's new
-        attributes in place of a NODE_INODE: the file existed, only size,
-        mtime and ctime change, and its last data op ends at the new size
-        with no truncate after it (appends, whole-file rewrites)."""
-        out = {}
+    def _nodes(self):
+        """The txn as (type, body, extra) node descriptions, in order."""
+        out = []
         if self._reset:
-            return out
-        for ino, i in self.puts.items():
+            out.append((NODE_RESET, b"", None))
+        # ino -> index of the data op that can carry the inode's new
+        # attributes in place of a NODE_INODE: the file existed, only size,
+        # mtime and ctime change, and its last data op ends at the new size
+        # with no truncate after it (appends, whole-file rewrites).
+        stamped = {}
+        for ino, i in () if self._reset else self.puts.items():
             j = self.appends.get(ino)
             a = self.ops[i][2]
             if j is None or self.ops[i][3] is None:
@@ -1817,18 +1820,10 @@ class Txn:
                 if a[k] != getattr(cur, k):
                     same = False
             if same:
-                out[ino] = j
-        return out
-
-    def _nodes(self):
-        """The txn as (type, body, extra) node descriptions, in order."""
-        out = []
-        if self._reset:
-            out.append((NODE_RESET, b"", None))
-        stamped = self._stamped()
+                stamped[ino] = j
         for idx, op in enumerate(self.ops):
             kind = op[0]
-            if kind == NODE_INODE:
+            if kind == _NODE_INODE:
                 ino, a, birth = op[1], op[2], op[3]
                 if ino in stamped:
                     continue
@@ -1836,33 +1831,33 @@ class Txn:
                                    a["uid"], a["gid"], a["nlink"], a["flags"],
                                    a["rdev"], a["size"], a["mtime"],
                                    a["ctime"])
-                out.append((NODE_INODE, body,
+                out.append((_NODE_INODE, body,
                             True if birth is None else None))
-            elif kind == NODE_DIRENT:
-                out.append((NODE_DIRENT,
-                            struct.pack(fmt.DIRENT_BODY, op[1], op[3]) + op[2],
+            elif kind == _NODE_DIRENT:
+                out.append((_NODE_DIRENT,
+                            struct.pack(_DIRENT_BODY, op[1], op[3]) + op[2],
                             None))
             elif kind == NODE_DATA:
                 stamp = None
                 if stamped.get(op[1]) == idx:
                     a = self.ops[self.puts[op[1]]][2]
                     stamp = (a["mtime"], a["ctime"])
-                out.append((NODE_DATA, struct.pack(fmt.DATA_BODY, op[1], op[2]),
+                out.append((NODE_DATA, struct.pack(_DATA_BODY, op[1], op[2]),
                             (op[3], len(op) > 4, stamp)))
             elif kind == NODE_TRUNCATE:
                 out.append((NODE_TRUNCATE,
-                            struct.pack(fmt.TRUNCATE_BODY, op[1], op[2]), None))
-            elif kind == fmt.NODE_SYMLINK:
-                out.append((fmt.NODE_SYMLINK, struct.pack(fmt.SYMLINK_BODY, op[1]) +
+                            struct.pack(_TRUNCATE_BODY, op[1], op[2]), None))
+            elif kind == _NODE_SYMLINK:
+                out.append((_NODE_SYMLINK, struct.pack(_SYMLINK_BODY, op[1]) +
                             op[2], None))
-            elif kind == fmt.NODE_META:
+            elif kind == _NODE_META:
                 ino, key, value = op[1], op[2], op[3]
-                flags = fmt.META_DELETED if value is None else 0
-                out.append((fmt.NODE_META, struct.pack(fmt.META_BODY, ino, len(key),
+                flags = _META_DELETED if value is None else 0
+                out.append((_NODE_META, struct.pack(_META_BODY, ino, len(key),
                                                    flags) + key +
                             (value or b""), None))
-            elif kind == fmt.NODE_DELETE:
-                out.append((fmt.NODE_DELETE, struct.pack(fmt.DELETE_BODY, op[1]),
+            elif kind == _NODE_DELETE:
+                out.append((_NODE_DELETE, struct.pack(_DELETE_BODY, op[1]),
                             None))
         if self.stream is not None:
             # The provisional nodes take the NODE_COMMIT's place in version
@@ -1871,34 +1866,10 @@ class Txn:
             # (written after them).
             first = [d for d in out if d[0] != NODE_DATA and
                      d[0] != NODE_TRUNCATE]
-            out = first + [(NODE_COMMIT, struct.pack(fmt.COMMIT_BODY,
+            out = first + [(NODE_COMMIT, struct.pack(_COMMIT_BODY,
                                                      self.stream), None)] + \
                 [d for d in out if d[0] == NODE_DATA or d[0] == NODE_TRUNCATE]
         return out
-
-    def _shrinks(self):
-        """May this txn use a block of the reserve (so a full store can
-        still free space)?  Removals, renames, truncations and attribute
-        changes may: no data or symlink, no more names made than removed
-        or hidden (a whiteout hides one), and small (at most
-        _SHRINK_BYTES of nodes)."""
-        if self.spilled:
-            return False
-        names = 0
-        size = 0
-        for op in self.ops:
-            kind = op[0]
-            if kind == NODE_DATA or kind == fmt.NODE_SYMLINK:
-                return False
-            if kind == NODE_DIRENT:
-                names += -1 if op[3] in (fmt.DIRENT_REMOVED,
-                                         fmt.DIRENT_WHITEOUT) else 1
-                size += 64 + len(op[2])
-            elif kind == fmt.NODE_META:
-                size += 64 + len(op[2]) + len(op[3] or b"")
-            else:
-                size += 96
-        return names <= 0 and size <= _SHRINK_BYTES
 
     def commit(self):
         self._check()
@@ -1909,12 +1880,3 @@ class Txn:
             if self.spilled:    # its nodes are dead space
                 self.store._end_stream(self, False)
             raise
-
-    def abort(self):
-        if self.done:
-            return
-        self.done = True
-        self.ops = []
-        if self.spilled:
-            self.store._end_stream(self, False)
-

@@ -1,7 +1,8 @@
 """The block table of the log store: per erase block its state, erase
 count, end of log, dead bytes and oldest node version, one column each,
 and the counted flash access that keeps them true: read, program, erase,
-retire, and which free block to write next (the one erased least)."""
+retire.  (The writer picks the free block erased least: ovl.store's
+_open_block.)"""
 
 from array import array
 
@@ -69,15 +70,6 @@ class Blocks:
         """How many blocks are in that state."""
         return self.state.count(bytes((state,)))
 
-    def least_worn_free(self):
-        """The free block erased least, or None."""
-        b = None
-        ec = self.ec
-        for c in range(self.nblocks):
-            if self.state[c] == _FREE and (b is None or ec[c] < ec[b]):
-                b = c
-        return b
-
     def read(self, addr, n):
         self.stats["bytes_read"] += n
         return self.flash.read(addr, n)
@@ -102,16 +94,16 @@ class Blocks:
         self.stats["programs"] += 1
         self.flash.program(addr, data)
 
-    def erase(self, b, seq):
-        """Erase block b and write its header (seq: the next txn id); False
-        if it went bad (then it is retired)."""
+    def erase(self, b, txn):
+        """Erase block b and write its header (its seq: txn, the next txn
+        id); False if it went bad (then it is retired)."""
         ec = self.ec[b] + 1
         try:
             self.stats["erases"] += 1
             self.flash.erase(b)
             self.ec[b] = ec
             self.program(b * self.es,
-                         fmt.pack_block_header(self.prog_unit, ec, seq,
+                         fmt.pack_block_header(self.prog_unit, ec, txn,
                                                self.es, self.nblocks))
         except BadBlockError:
             self.retire(b)

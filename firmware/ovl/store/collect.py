@@ -21,7 +21,10 @@ from ovl.store.format import (
 from ovl.store.index import NOLDER_MAX
 
 _GC_COPY_PER_BYTE = const(3)  # GC copies at most 3 bytes per byte it frees
-                              # (and see _GC_ERASE_BYTES in ovl.store)
+# GC erases a block only to free at least a KiB (half a block's log on
+# blocks under 2 KiB): once written, the freed space pays for it (WA <= 4,
+# <= 1 erase per KiB written)
+_GC_ERASE_BYTES = const(1024)
 _GC_STALLS = const(3)         # collections in a row that free nothing: stop
 _WEAR_PERIOD = const(16)      # every Nth collection considers a cold block
 _WEAR_SPREAD = const(8)       # ... when erase counts differ by more than this
@@ -314,8 +317,11 @@ def worth(store, live, dead):
     """Does collecting a block with these live and dead bytes stay
     within the GC bound?  Its dead bytes become free space; writing it
     pays _GC_COPY_PER_BYTE per byte for the copies and one erase per
-    erase_cost bytes."""
-    return dead >= store.erase_cost and live <= _GC_COPY_PER_BYTE * dead
+    erase_cost bytes: a KiB, or half a block's log on small blocks, where
+    a KiB does not even fill one."""
+    erase_cost = min(_GC_ERASE_BYTES,
+                     (store.log_end - store.data_start) // 2)
+    return dead >= erase_cost and live <= _GC_COPY_PER_BYTE * dead
 
 
 def usable(store, keep):

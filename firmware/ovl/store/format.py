@@ -14,7 +14,7 @@ import struct
 
 from ovl.compat import crc32, const
 
-_FORMAT_VERSION = const(4)  # 2: the block header records the block count
+_FORMAT_VERSION = const(4)        # 2: the block header records the block count
                             # 3: data nodes may carry a stamp (F_STAMP)
                             # 4: 48-bit versions and txn ids, per-transaction
                             #    commit (provisional nodes, NODE_COMMIT), the
@@ -42,7 +42,7 @@ _NODE_HDR_WIDE = const(28)
 # most one node per 24 bytes programmed, so 2**48 of them is more than any
 # chip programs before it wears out (see docs/FORMAT.md).  Below 2**32 a
 # header takes 24 bytes, as in format 3.
-KEY_PREFIX = const(12)    # a global too: the store reads it per node
+_KEY_PREFIX = const(12)
 # hdr_crc covers the header's first 24 bytes and the body's first
 # KEY_PREFIX bytes (its key: ino, parent, offset), so a node whose body is
 # damaged still names what it damaged.
@@ -50,7 +50,7 @@ KEY_PREFIX = const(12)    # a global too: the store reads it per node
 # __getattr__ below: the mount path never names it.
 
 F_COMMIT = 0x01        # last node of a transaction
-F_TRUNC = 0x02         # NODE_DATA only: also truncates the file at its end
+_F_TRUNC = const(0x02)  # NODE_DATA only: also truncates the file at its end
 F_STAMP = 0x04         # NODE_DATA only: also sets size (its end), mtime, ctime
 F_PROV = 0x08         # provisional: counts only once a committed NODE_COMMIT
                        # names its txn (the data a long transaction streams)
@@ -58,13 +58,18 @@ F_ONETIME = 0x10       # with F_STAMP: the stamp is one time (mtime = ctime)
 F_WIDE = 0x20          # the header carries the high bits of version and txn
 _SUM_AT = const(0x80)  # summary entries only: an explicit offset follows
 
-NODE_INODE = 0x01
-NODE_DELETE = 0x02
-NODE_DIRENT = 0x03
+# The node types, flags, layouts and limits that are private consts
+# (_NODE_INODE ...) are named only by this module and the store's writer
+# (ovl.store's own private copies: tests/test_store_block_columns.py checks
+# they agree), so a board's mount path keeps no global or interned name for
+# them; __getattr__ answers their public names (NODE_INODE ...).
+_NODE_INODE = const(0x01)
+_NODE_DELETE = const(0x02)
+_NODE_DIRENT = const(0x03)
 NODE_DATA = 0x04
 NODE_TRUNCATE = 0x05
-NODE_SYMLINK = 0x06
-NODE_META = 0x07
+_NODE_SYMLINK = const(0x06)
+_NODE_META = const(0x07)
 NODE_VOID = 0x08
 NODE_RESET = 0x09
 NODE_SUMMARY = 0x0A
@@ -73,28 +78,28 @@ NODE_CHECKPOINT = 0x0C   # a piece of a checkpoint of the index (ovl.store.check
 
 # ----- bodies
 INODE_BODY = "<IQIIIIIIQqq"
-INODE_BODY_SIZE = 60
+_INODE_BODY_SIZE = const(60)
 # ino, birth, mode, uid, gid, nlink, flags, rdev, size, mtime, ctime
-DELETE_BODY = "<I"                # ino
-DIRENT_BODY = "<II"               # parent, ino; then the name (UTF-8)
+_DELETE_BODY = const("<I")        # ino
+_DIRENT_BODY = const("<II")       # parent, ino; then the name (UTF-8)
 _DIRENT_PREFIX = const(8)
-DIRENT_REMOVED = 0                # ino value of a deletion dirent
-DIRENT_WHITEOUT = 0xFFFFFFFF      # ino value of a whiteout
-DATA_BODY = "<IQ"                 # ino, offset; [stamp]; then the bytes
-DATA_PREFIX = 12
-STAMP_BODY = "<qq"                # mtime, ctime: after the prefix if F_STAMP
-STAMP_SIZE = 16
-STAMP1_BODY = "<q"                # with F_ONETIME: one time, mtime = ctime
-STAMP1_SIZE = 8
-TRUNCATE_BODY = "<IQ"             # ino, size
-SYMLINK_BODY = "<I"               # ino; then the target (UTF-8)
-META_BODY = "<IHH"                # ino, key_len, meta_flags; key; value
+_DIRENT_REMOVED = const(0)        # ino value of a deletion dirent
+_DIRENT_WHITEOUT = const(0xFFFFFFFF)  # ino value of a whiteout
+_DATA_BODY = const("<IQ")         # ino, offset; [stamp]; then the bytes
+_DATA_PREFIX = const(12)
+_STAMP_BODY = const("<qq")        # mtime, ctime: after the prefix if F_STAMP
+_STAMP_SIZE = const(16)
+_STAMP1_BODY = const("<q")        # with F_ONETIME: one time, mtime = ctime
+_STAMP1_SIZE = const(8)
+_TRUNCATE_BODY = const("<IQ")     # ino, size
+_SYMLINK_BODY = const("<I")       # ino; then the target (UTF-8)
+_META_BODY = const("<IHH")        # ino, key_len, meta_flags; key; value
 _META_PREFIX = const(8)
-META_DELETED = 0x0001
-VOID_BODY = "<QQI"                # first txn, last txn (inclusive),
+_META_DELETED = const(0x0001)
+_VOID_BODY = const("<QQI")        # first txn, last txn (inclusive),
                                   # block holding the torn tail or NO_BLOCK
-NO_BLOCK = 0xFFFFFFFF
-COMMIT_BODY = "<Q"                # the txn whose provisional nodes count
+_NO_BLOCK = const(0xFFFFFFFF)
+_COMMIT_BODY = const("<Q")        # the txn whose provisional nodes count
 # NODE_RESET has an empty body.
 
 # NODE_SUMMARY: written as the last node of a block when it is closed.
@@ -115,9 +120,9 @@ SUMMARY_TAIL_SIZE = 8
 SUMMARY_MAGIC = 0x6D6D7573        # b"summ"
 
 NAME_MAX = 255
-SYMLINK_MAX = 1024
-META_KEY_MAX = 255
-META_VALUE_MAX = 1024
+_SYMLINK_MAX = const(1024)
+_META_KEY_MAX = const(255)
+_META_VALUE_MAX = const(1024)
 
 
 class CorruptError(ValueError):
@@ -143,9 +148,9 @@ def data_at(flags):
     return hdr_size(flags) + data_prefix(flags)
 
 
-def pack_block_header(prog_unit, ec, seq, erase_size, block_count):
+def pack_block_header(prog_unit, ec, txn, erase_size, block_count):
     head = struct.pack(_BLOCK_HDR[:-1], _BLOCK_MAGIC, _FORMAT_VERSION, 0,
-                       prog_unit, ec, seq, erase_size, block_count)
+                       prog_unit, ec, txn, erase_size, block_count)
     return head + struct.pack("<I", crc32(head))
 
 
@@ -167,7 +172,7 @@ def unpack_block_header(raw):
     return prog_unit, ec, seq, es, count
 
 
-def pack_node(ntype, flags, ver, txn, body, bcrc=None):
+def pack_node(kind, flags, ver, txn, body, bcrc=None):
     """The node's bytes, padded with 0xFF to a multiple of 4 (F_WIDE set
     as the counters need); bcrc: the body's CRC when the caller has it
     (GC's copies keep their node's).  One buffer the header is packed
@@ -182,7 +187,7 @@ def pack_node(ntype, flags, ver, txn, body, bcrc=None):
     blen = len(body)
     n = align(hl + blen, 4)
     out = bytearray(n)
-    struct.pack_into(_NODE_HDR, out, 0, _NODE_MAGIC, ntype, flags, blen,
+    struct.pack_into(_NODE_HDR, out, 0, _NODE_MAGIC, kind, flags, blen,
                      ver & 0xFFFFFFFF, txn & 0xFFFFFFFF)
     if flags & F_WIDE:
         struct.pack_into("<HH", out, 16, ver >> 32, txn >> 32)
@@ -195,16 +200,16 @@ def pack_node(ntype, flags, ver, txn, body, bcrc=None):
     # hdr_crc covers the header before it and the body's protected prefix
     mv = memoryview(out)
     struct.pack_into("<I", out, hl - 4, crc32(
-        mv[hl:hl + protected_len(ntype, flags, blen)], crc32(mv[:hl - 4])))
+        mv[hl:hl + protected_len(kind, flags, blen)], crc32(mv[:hl - 4])))
     return out
 
 
-def protected_len(ntype, flags, blen):
+def protected_len(kind, flags, blen):
     """Bytes of the body hdr_crc covers: its key (and a data node's stamp,
     which sets the inode's size and times)."""
-    if ntype == NODE_DATA:
+    if kind == NODE_DATA:
         return min(blen, data_prefix(flags))
-    return min(blen, KEY_PREFIX)
+    return min(blen, _KEY_PREFIX)
 
 
 def header_fields(raw):
@@ -248,64 +253,65 @@ def checked_header(raw, body=None):
 def data_prefix(flags):
     """Bytes of a data node's body before its file bytes."""
     if flags & F_STAMP:
-        return DATA_PREFIX + (STAMP1_SIZE if flags & F_ONETIME else STAMP_SIZE)
-    return DATA_PREFIX
+        return _DATA_PREFIX + (_STAMP1_SIZE if flags & F_ONETIME
+                               else _STAMP_SIZE)
+    return _DATA_PREFIX
 
 
-def parse_body(ntype, body, blen, flags=0):
+def parse_body(kind, body, blen, flags=0):
     """The fields of a node body (of a data node only its prefix and stamp,
     data_prefix(flags) bytes, are needed; blen is the full body length).  A data node gives (ino, offset,
     length, stamp) with stamp (mtime, ctime) or None."""
-    if ntype == NODE_INODE:
+    if kind == _NODE_INODE:
         return struct.unpack(INODE_BODY, body)
-    if ntype == NODE_DATA:
-        ino, off = struct.unpack_from(DATA_BODY, body)
+    if kind == NODE_DATA:
+        ino, off = struct.unpack_from(_DATA_BODY, body)
         skip = data_prefix(flags)
         if blen < skip:
             raise ValueError("data node shorter than its prefix")
         stamp = None
         if flags & F_ONETIME:
-            t = struct.unpack_from(STAMP1_BODY, body, DATA_PREFIX)[0]
+            t = struct.unpack_from(_STAMP1_BODY, body, _DATA_PREFIX)[0]
             stamp = (t, t)
         elif flags & F_STAMP:
-            stamp = struct.unpack_from(STAMP_BODY, body, DATA_PREFIX)
+            stamp = struct.unpack_from(_STAMP_BODY, body, _DATA_PREFIX)
         return ino, off, blen - skip, stamp
-    if ntype == NODE_DIRENT:
-        parent, ino = struct.unpack_from(DIRENT_BODY, body)
+    if kind == _NODE_DIRENT:
+        parent, ino = struct.unpack_from(_DIRENT_BODY, body)
         if len(body) > _DIRENT_PREFIX + NAME_MAX:   # (the index needs it)
             raise ValueError("dirent name longer than NAME_MAX")
         return parent, ino, bytes(body[_DIRENT_PREFIX:])
-    if ntype == NODE_DELETE:
-        return struct.unpack(DELETE_BODY, body)
-    if ntype == NODE_TRUNCATE:
-        return struct.unpack(TRUNCATE_BODY, body)
-    if ntype == NODE_SYMLINK:
-        return struct.unpack_from(SYMLINK_BODY, body)[0], bytes(body[4:])
-    if ntype == NODE_META:
-        ino, klen, mflags = struct.unpack_from(META_BODY, body)
+    if kind == _NODE_DELETE:
+        return struct.unpack(_DELETE_BODY, body)
+    if kind == NODE_TRUNCATE:
+        return struct.unpack(_TRUNCATE_BODY, body)
+    if kind == _NODE_SYMLINK:
+        return struct.unpack_from(_SYMLINK_BODY, body)[0], bytes(body[4:])
+    if kind == _NODE_META:
+        ino, klen, mflags = struct.unpack_from(_META_BODY, body)
         key = bytes(body[_META_PREFIX:_META_PREFIX + klen])
-        value = None if mflags & META_DELETED else \
+        value = None if mflags & _META_DELETED else \
             bytes(body[_META_PREFIX + klen:])
         return ino, key, value
-    if ntype == NODE_VOID:
-        return struct.unpack(VOID_BODY, body)
-    if ntype == NODE_COMMIT:
-        return struct.unpack(COMMIT_BODY, body)
-    if ntype == NODE_RESET or ntype == NODE_CHECKPOINT:
+    if kind == NODE_VOID:
+        return struct.unpack(_VOID_BODY, body)
+    if kind == NODE_COMMIT:
+        return struct.unpack(_COMMIT_BODY, body)
+    if kind == NODE_RESET or kind == NODE_CHECKPOINT:
         return ()
-    raise CorruptError("unknown node type 0x%02x" % ntype)
+    raise CorruptError("unknown node type 0x%02x" % kind)
 
 
-def keep_len(ntype, blen):
+def keep_len(kind, blen):
     """Bytes of a node's body its summary entry carries: a data node's
     12-byte prefix, an inode's number (its body and a data node's stamp are
     read from the node itself: summaries stay small for rewrite-heavy logs),
     every other body whole when it is small, else its key prefix."""
-    if ntype == NODE_DATA:
-        return DATA_PREFIX
-    if ntype == NODE_INODE:
+    if kind == NODE_DATA:
+        return _DATA_PREFIX
+    if kind == _NODE_INODE:
         return 4
-    return blen if blen <= _SUMMARY_KEEP_MAX else min(blen, KEY_PREFIX)
+    return blen if blen <= _SUMMARY_KEEP_MAX else min(blen, _KEY_PREFIX)
 
 
 class Node:
@@ -314,10 +320,10 @@ class Node:
     node (damage = what failed) has fields None; keep still holds its key
     when the summary or its header CRC vouches for it."""
 
-    def __init__(self, addr, ntype, flags, blen, ver, txn, fields, keep,
+    def __init__(self, addr, kind, flags, blen, ver, txn, fields, keep,
                  damage=None):
         self.addr = addr
-        self.type = ntype
+        self.type = kind
         self.flags = flags
         self.blen = blen
         self.ver = ver
@@ -335,10 +341,23 @@ class SummaryBuilder:
     """The summary of the open block, grown as nodes are appended."""
 
     def __init__(self, data_start):
-        self.parts = []
+        # the entries, one after the other, in one buffer (a bytearray an
+        # entry, each with its object and list slot, took about three
+        # times their bytes)
+        self.buf = bytearray()
         self.total = 0
         self.n = 0
         self.next_off = data_start   # where a node right after the last goes
+
+    # A checkpoint saves and restores the entries as a list of byte
+    # strings (ovl.store.checkpoint): a copy, as the buffer grows in place.
+    @property
+    def parts(self):
+        return [bytes(self.buf)]
+
+    @parts.setter
+    def parts(self, parts):
+        self.buf = bytearray(b"".join(parts))
 
     def add(self, off, nd):
         flags = nd.flags
@@ -358,7 +377,7 @@ class SummaryBuilder:
             struct.pack_into("<HH", entry, pos, nd.ver >> 32,
                              nd.txn >> 32)
         entry += nd.keep
-        self.parts.append(entry)
+        self.buf += entry
         self.total += len(entry)
         self.n += 1
         self.next_off = off + nd.size()
@@ -371,21 +390,18 @@ class SummaryBuilder:
         return node_size(4 + self.total, 0)
 
     def pack(self):
-        # one buffer the entries are copied into (a join, then the count
-        # before it, was two copies of the summary)
+        # one buffer the entries are copied into, after the count (a join,
+        # then the count before it, was two copies of the summary)
         body = bytearray(4 + self.total)
         struct.pack_into("<I", body, 0, self.n)
-        pos = 4
-        for part in self.parts:
-            body[pos:pos + len(part)] = part
-            pos += len(part)
+        body[4:] = self.buf
         return pack_node(NODE_SUMMARY, 0, 0, 0, body)
 
 
-def summary_entry_size(ntype, blen, extra=8):
+def summary_entry_size(kind, blen, extra=8):
     """Bytes of a node's summary entry: extra for an explicit offset and
     the high bits of its counters (4 each; by default both)."""
-    return _SUMMARY_ENTRY_SIZE + extra + keep_len(ntype, blen)
+    return _SUMMARY_ENTRY_SIZE + extra + keep_len(kind, blen)
 
 
 def read_summary(read, base, erase_size, data_start, headers_only=False,
@@ -547,19 +563,36 @@ _RARE_NAMES = const("F_KEPT VOID_BODY_SIZE NODE_NAMES NotFormattedError "
 
 def __getattr__(name):
     """The format's names the mount path never asks for at run time (a
-    wrong chip, GC, damage handling, fsck, the host tools): the private constants above by their public names,
-    the rest (NODE_NAMES, restamp, F_KEPT, NotFormattedError ...) from
-    ovl.store.format_rare, imported at the first such name.  Each global
-    fewer keeps this module's dict of names in a smaller allocation."""
-    names = ("NODE_MAGIC DIRENT_PREFIX META_PREFIX NODE_HDR_WIDE"
-             " COUNTER_MAX").split()
+    wrong chip, GC, damage handling, fsck, the host tools): the private
+    constants above by their public names, each set as a global once asked
+    for (GC asks in its loops), the rest (NODE_NAMES, restamp, F_KEPT,
+    NotFormattedError ...) from ovl.store.format_rare, imported at the
+    first such name.  Each global fewer keeps this module's dict of names
+    in a smaller allocation."""
+    names = ("NODE_MAGIC DIRENT_PREFIX META_PREFIX NODE_HDR_WIDE COUNTER_MAX"
+             " KEY_PREFIX F_TRUNC NODE_INODE NODE_DELETE NODE_DIRENT"
+             " NODE_SYMLINK NODE_META INODE_BODY_SIZE DELETE_BODY DIRENT_BODY"
+             " DIRENT_REMOVED DIRENT_WHITEOUT DATA_BODY DATA_PREFIX"
+             " STAMP_BODY STAMP_SIZE STAMP1_BODY STAMP1_SIZE TRUNCATE_BODY"
+             " SYMLINK_BODY META_BODY META_DELETED VOID_BODY NO_BLOCK"
+             " COMMIT_BODY SYMLINK_MAX META_KEY_MAX META_VALUE_MAX").split()
     if name in names:
-        return (_NODE_MAGIC, _DIRENT_PREFIX, _META_PREFIX,
-                _NODE_HDR_WIDE, (1 << 48) - 1)[names.index(name)]
+        # (name leads the tuple so it is built here at a call: a tuple of
+        # constants alone would be one object made at import, on the heap)
+        value = (name, _NODE_MAGIC, _DIRENT_PREFIX, _META_PREFIX,
+                 _NODE_HDR_WIDE, (1 << 48) - 1, _KEY_PREFIX, _F_TRUNC,
+                 _NODE_INODE, _NODE_DELETE, _NODE_DIRENT, _NODE_SYMLINK,
+                 _NODE_META, _INODE_BODY_SIZE, _DELETE_BODY, _DIRENT_BODY,
+                 _DIRENT_REMOVED, _DIRENT_WHITEOUT, _DATA_BODY, _DATA_PREFIX,
+                 _STAMP_BODY, _STAMP_SIZE, _STAMP1_BODY, _STAMP1_SIZE,
+                 _TRUNCATE_BODY, _SYMLINK_BODY, _META_BODY, _META_DELETED,
+                 _VOID_BODY, _NO_BLOCK, _COMMIT_BODY, _SYMLINK_MAX,
+                 _META_KEY_MAX, _META_VALUE_MAX)[names.index(name) + 1]
+        globals()[name] = value
+        return value
     if name[:1] == "_" or name not in _RARE_NAMES:
         # CPython's import asks for __path__; a misspelt name is not
         # looked for in format_rare (its import is a board's heap)
         raise AttributeError(name)
     from ovl.store import format_rare
     return getattr(format_rare, name)
-

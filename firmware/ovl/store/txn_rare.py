@@ -1,0 +1,70 @@
+"""A transaction's calls a board's plain job (create, write, append,
+rename) never makes: truncate, set_symlink, delete_inode, size (the
+size a file has as the transaction sees it) and abort.  Imported at
+first use through Txn.__getattr__ (ovl.store's lazy lookup, as the
+store's rare methods are: docs/STORE.md, "Code layout"); each function
+takes the Txn first and is its method of the same name."""
+
+from ovl import compat
+from ovl.compat import const
+from ovl.store import ROOT_INO, _u32
+
+# node types (ovl.store.format's; tests/test_store_block_columns.py
+# checks the private copies agree)
+_NODE_DELETE = const(0x02)
+_NODE_TRUNCATE = const(0x05)
+_NODE_SYMLINK = const(0x06)
+_SYMLINK_MAX = const(1024)
+
+
+def truncate(txn, ino, size):
+    txn._check()
+    if size < 0:
+        raise compat.oserror(compat.EINVAL, "negative size")
+    txn.cuts[ino] = len(txn.ops)
+    txn.ops.append((_NODE_TRUNCATE, _u32(ino, "ino"), size))
+    txn.appends.pop(ino, None)
+    i = txn.puts.get(ino)
+    if i is not None:
+        txn.ops[i][2]["size"] = size
+    elif txn.store.get(ino) is not None:
+        txn.put_inode(ino, size=size)
+
+
+def set_symlink(txn, ino, target):
+    txn._check()
+    raw = target.encode() if isinstance(target, str) else bytes(target)
+    if len(raw) > _SYMLINK_MAX:
+        raise compat.oserror(compat.ENAMETOOLONG, "symlink target")
+    txn.ops.append((_NODE_SYMLINK, _u32(ino, "ino"), raw))
+
+
+def delete_inode(txn, ino):
+    txn._check()
+    if ino == ROOT_INO:
+        raise compat.oserror(compat.EPERM, "cannot delete the root")
+    txn.ops.append((_NODE_DELETE, _u32(ino, "ino")))
+    txn.puts.pop(ino, None)
+    txn.appends.pop(ino, None)
+    txn.cuts.pop(ino, None)
+    txn.deleted[ino] = True
+
+
+def size(txn, ino):
+    """The size of ino as this txn sees it."""
+    i = txn.puts.get(ino)
+    if i is not None:
+        return txn.ops[i][2]["size"]
+    if ino in txn.deleted:
+        return 0
+    cur = txn.store.get(ino)
+    return 0 if cur is None else cur.size
+
+
+def abort(txn):
+    if txn.done:
+        return
+    txn.done = True
+    txn.ops = []
+    if txn.spilled:
+        txn.store._end_stream(txn, False)
