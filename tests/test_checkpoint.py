@@ -331,3 +331,89 @@ def test_state_restored_from_pieces_goes_on_as_the_scanned_store(runtime):
     # the third store was cut mid-transaction: its mount voided txn ids
     assert runs.count("False") == 2 and runs.count("True") == 1, runs
     assert runs.split("), (")[2].count("True") == 1, runs
+
+
+def _entry_table_and_pieces():
+    """An entry table of 40 names in two directories, 8 of them removed
+    (free rows), and the pieces save_table gives for it."""
+    from ovl.store.checkpoint_write import save_table
+    from ovl.store.index import EntryTable
+    nodes = {}
+
+    def read(addr, nsize, parent):
+        return nodes.get(addr)
+    table = EntryTable(read)
+    for k in range(40):
+        nodes[64 + 4 * k] = (k % 2, 100 + k, b"n%d" % k)
+        table[(k % 2, b"n%d" % k)] = (100 + k, None, 64 + 4 * k, 40, 0)
+    for k in range(0, 40, 5):
+        del table[(k % 2, b"n%d" % k)]
+    pieces = []
+    save_table(table, pieces.append)
+    return table, read, pieces
+
+
+def _restore_entries(read, pieces):
+    from ovl.store.checkpoint import restore_table
+    from ovl.store.index import EntryTable
+    it = iter(pieces)
+    table = EntryTable(read)
+    restore_table(table, lambda: next(it))
+    return table
+
+
+def _rows_words(pieces):
+    import struct
+    raw = b"".join(pieces[1:-2])
+    return list(struct.unpack("<%dI" % (len(raw) // 4), raw))
+
+
+def _with_rows(pieces, words):
+    import struct
+    raw = struct.pack("<%dI" % len(words), *words)
+    return [pieces[0]] + [raw[i:i + 256] for i in range(0, len(raw), 256)] \
+        + pieces[-2:]
+
+
+def test_entry_table_pieces_written_wrong_are_refused():
+    # A checkpoint passes its CRC when its writer was wrong: the loader
+    # must refuse what would loop for ever, hand out a live row or
+    # allocate what a head says (the mount then scans), never take it.
+    import struct
+    import pytest
+    from ovl.store.checkpoint import TABLE_HEAD, CheckpointError
+    table, read, pieces = _entry_table_and_pieces()
+    good = _restore_entries(read, pieces)
+    for parent in (0, 1):
+        assert sorted(good.rows(parent)) == sorted(table.rows(parent))
+    head = list(struct.unpack(TABLE_HEAD, pieces[0]))
+    words = _rows_words(pieces)
+    used = [r for r in range(table.n) if words[4 * r + 2]]
+    free = table.free - 1
+    assert words[4 * free + 2] == 0 and len(used) == table.count
+
+    def refused(bad, why):
+        with pytest.raises(CheckpointError) as info:
+            _restore_entries(read, bad)
+        assert why in str(info.value)
+
+    # an index far larger than its rows (2**24 slots for 40 rows)
+    big = list(head)
+    big[6] = 1 << 24
+    refused([struct.pack(TABLE_HEAD, *big)] + pieces[1:], "does not fit")
+    # a directory's chain through a free row
+    heads = bytearray(pieces[-1])
+    struct.pack_into("<I", heads, 4, free + 1)
+    refused(pieces[:-1] + [bytes(heads)], "chains broken")
+    # a directory's chain that loops
+    w = list(words)
+    w[4 * used[0] + 3] = used[0] + 1
+    refused(_with_rows(pieces, w), "chains broken")
+    # a link past the rows
+    w = list(words)
+    w[4 * used[-1] + 3] = table.n + 5
+    refused(_with_rows(pieces, w), "chains broken")
+    # the free chain through a row in use
+    bad = list(head)
+    bad[5] = used[3] + 1
+    refused([struct.pack(TABLE_HEAD, *bad)] + pieces[1:], "chains broken")

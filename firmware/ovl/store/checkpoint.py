@@ -205,8 +205,10 @@ def restore_table(table, take):
         table.n = a * PAGE
         table.count = count
         return
+    # (the index only doubles past 3/4 full, so it stays under 8/3 of the
+    # rows ever used: a larger one is a bad head, not a size to allocate)
     if count > a or free > a or cap < 32 or cap & (cap - 1) or \
-            4 * count > 3 * cap:
+            4 * count > 3 * cap or cap > 4 * a and cap > 32:
         raise CheckpointError("table head does not fit the table")
     chunks = []
     _chunks(take, (a + ROWS - 1) // ROWS, ROWS * w,
@@ -227,6 +229,7 @@ def restore_table(table, take):
                 raise CheckpointError("entry table head past its rows")
             heads[parent] = r
         left -= k
+    _check_chains(chunks, heads, free, a, count)
     table.heads = heads
     table.chunks = chunks
     table.n = a
@@ -245,6 +248,34 @@ def restore_table(table, take):
             table._place(r)
     if k != count:
         raise CheckpointError("entry table rows do not add up")
+
+
+def _check_chains(chunks, heads, free, a, count):
+    """CheckpointError unless every directory's chain runs through rows in
+    use and the free chain through free rows (a row's packed word is 0
+    when free), each row on one chain once and every row on one: a bad
+    link would otherwise loop for ever or hand out a live row."""
+    seen = bytearray((a + 7) >> 3)
+
+    def walk(r, free_chain):
+        n = 0
+        while r:
+            r -= 1
+            if r >= a or seen[r >> 3] & 1 << (r & 7):
+                raise CheckpointError("entry table chains broken")
+            seen[r >> 3] |= 1 << (r & 7)
+            c = chunks[r // ROWS]
+            i = r % ROWS * 4
+            if (c[i + 2] == 0) != free_chain:
+                raise CheckpointError("entry table chains broken")
+            n += 1
+            r = c[i + 3]
+        return n
+    used = 0
+    for h in heads.values():
+        used += walk(h, False)
+    if used != count or walk(free, True) != a - count:
+        raise CheckpointError("entry table chains broken")
 
 
 # ----- the rest of the store's state after a mount, as a stream of tagged
