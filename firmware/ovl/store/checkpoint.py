@@ -336,14 +336,17 @@ class _In:
                     col[b] = v
         elif tag == b"l" or tag == b"t":
             for b in range(n):
-                v = self.value()
+                t = self.read(1)
+                v = struct.unpack("<q", self.read(8))[0] if t == b"i" \
+                    else self.value(t)
                 if col is not None:
                     col[b] = v
         else:
             raise CheckpointError("block table column tag %r" % tag)
 
-    def value(self):
-        tag = self.read(1)
+    def value(self, tag=None):
+        if tag is None:
+            tag = self.read(1)
         if tag == b"N":
             return None
         if tag == b"T" or tag == b"F":

@@ -36,6 +36,7 @@ _MOUNT_WIDE = const(0x40)
 # buffer of them all (at 500 files that was a 60 KB block, which a heap fragmented by
 # small live objects often no longer has in one piece).
 MOUNT_CHUNK = 75
+_MOUNT_FIRST = const(8)     # records of the first piece
 STAMP_LATER = (0, 0)
 
 
@@ -99,9 +100,11 @@ class MountData:
         self.w, self.lf = (4, ">I") if self.long else (2, ">H")
         self.heads = array(self.lf[1], bytes(self.w * buckets))
         self.mask = buckets - 1
-        # one piece at first (a store written once has few records waiting
-        # at a time), more only while records wait
-        self.chunks = [bytearray(min(count, MOUNT_CHUNK) * size)]
+        # one small piece at first (a store written once has few records
+        # waiting at a time: 9 at 100 and at 500 files, where a first piece
+        # of 75 records was 1.6 KB of the mount's peak), doubled while
+        # records wait, more pieces past MOUNT_CHUNK records
+        self.chunks = [bytearray(min(count, _MOUNT_FIRST) * size)]
         self.n = 0          # records handed out, free ones included
         self.free = 0       # the first free record + 1
         self.wide = {}
@@ -141,7 +144,9 @@ class MountData:
                 self.chunks.append(bytearray())
             buf, off = self._at(i)
             if off == len(buf):                 # past what was allocated
-                buf.extend(bytearray(self.size))
+                # doubled (a record at a time reallocated at every one)
+                buf.extend(bytearray(min(max(off, self.size),
+                                         MOUNT_CHUNK * self.size - off)))
             self.n += 1
         buf, off = self._at(i)
         flags = nd.flags | (MOUNT_TRUNC if nd.type == NODE_TRUNCATE else 0)
