@@ -644,7 +644,7 @@ class LogStore:
                                     None, None))
         return nodes, end, clean, False
 
-    def _scan(self, b, visit=None, only=None):
+    def _scan(self, b, visit=None, only=None, heads=False):
         """Walk block b's log from its start, checking every CRC.  Returns
         (nodes, end, clean, junk) (with visit, each node is handed to it
         instead of listed; with only, see read_summary, a node whose header
@@ -654,7 +654,10 @@ class LogStore:
         key is under the header CRC); bytes that are no node are skipped up
         to the next good header and listed in junk as (addr, length) -- damage, since a cut never leaves
         good nodes after its remains -- or, when no good node follows, end
-        the log there (clean is then False: a torn tail)."""
+        the log there (clean is then False: a torn tail).  heads: a node
+        whose header (with its protected prefix) checks out is handed over
+        unread, fields None (the checkpoint loader reads the pieces it
+        uses whole, and its run ends at any other node)."""
         es = self.es
         base = b * es
         pos = self.data_start
@@ -681,6 +684,19 @@ class LogStore:
                                         fmt.NODE_HDR_SIZE)
             nd = None
             hf = fmt.header_fields(raw)
+            if heads and hf is not None and \
+                    pos + fmt.node_size(hf[2], hf[1]) <= limit and \
+                    fmt.checked_header(raw, self.blocks.read_kept(
+                        base + pos + hf[7],
+                        fmt.protected_len(hf[0], hf[1], hf[2]))) is not None:
+                if hf[0] == fmt.NODE_SUMMARY:
+                    closed = True
+                else:
+                    found += 1
+                    out(fmt.Node(base + pos, hf[0], hf[1], hf[2], hf[3],
+                                 hf[4], None, None))
+                pos += fmt.node_size(hf[2], hf[1])
+                continue
             if only is not None and hf is not None and \
                     pos + fmt.node_size(hf[2], hf[1]) <= limit:
                 head = self.blocks.read_kept(base + pos, hf[7] + fmt.
