@@ -8,7 +8,7 @@ HEADER = "block header damaged (bit 3 of byte 6; mended)"
 
 def test_store_parts_load_at_first_use_and_work(runtime):
     runtime.run_checks("store_lazy_parts.py", {
-        "healthy mount, list, read, write": [20, True, True, []],
+        "healthy mount, list, read, write, abort": [20, True, True, []],
         "a long txn streams, reads back, commits": [
             True, 1, True, ["ovl.store.stream", "ovl.store.txn_rare"]],
         "free_bytes, statvfs, counters": [

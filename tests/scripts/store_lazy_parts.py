@@ -37,7 +37,8 @@ s = LogStore.format(f)
 small = [create(s, "f%d" % i, b"%d" % i * 100) for i in range(20)]
 s.sync()
 s = LogStore.mount(f)
-out["healthy mount, list, read, write"] = [
+s.begin().abort()       # an error path's: it must not need an import
+out["healthy mount, list, read, write, abort"] = [
     len(list(s.listdir(ROOT_INO))), content(s, small[7]) == b"7" * 100,
     content(s, create(s, "new", b"n" * 300)) == b"n" * 300, loaded()]
 

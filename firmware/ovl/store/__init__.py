@@ -90,7 +90,7 @@ _LAZY = const(
     "_end_hidden_truncs _shown _forget_ino\n"
     "stream _spill _index_stream _end_stream\n"
     "check fsck meta_keys\n"
-    "txn_rare truncate set_symlink delete_inode size abort")
+    "txn_rare truncate set_symlink delete_inode size")
 # Fields of the records kept per committed stream (store.streams: txn id
 # -> [version of its NODE_COMMIT, its addr, its size, blocks holding its
 # provisional nodes]) and per newest stamp (store.stamps: ino -> (file
@@ -1678,9 +1678,18 @@ class _Writer:
 class Txn:
     """A set of changes that reach flash (and RAM) together at commit()."""
 
-    # truncate, set_symlink, delete_inode, size, abort: ovl.store.txn_rare,
-    # imported at first use (LogStore.__getattr__)
+    # truncate, set_symlink, delete_inode, size: ovl.store.txn_rare,
+    # imported at first use (LogStore.__getattr__); not abort, which runs
+    # where a MemoryError is being handled and must not import
     __getattr__ = LogStore.__getattr__
+
+    def abort(self):
+        if self.done:
+            return
+        self.done = True
+        self.ops = []
+        if self.spilled:
+            self.store._end_stream(self, False)
 
     def __init__(self, store):
         self.store = store

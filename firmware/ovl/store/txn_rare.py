@@ -1,6 +1,7 @@
 """A transaction's calls a board's plain job (create, write, append,
-rename) never makes: truncate, set_symlink, delete_inode, size (the
-size a file has as the transaction sees it) and abort.  Imported at
+rename) never makes: truncate, set_symlink, delete_inode and size (the
+size a file has as the transaction sees it); abort stays on Txn, since
+it runs while an error (a MemoryError too) is handled.  Imported at
 first use through Txn.__getattr__ (ovl.store's lazy lookup, as the
 store's rare methods are: docs/STORE.md, "Code layout"); each function
 takes the Txn first and is its method of the same name."""
@@ -60,11 +61,3 @@ def size(txn, ino):
     cur = txn.store.get(ino)
     return 0 if cur is None else cur.size
 
-
-def abort(txn):
-    if txn.done:
-        return
-    txn.done = True
-    txn.ops = []
-    if txn.spilled:
-        txn.store._end_stream(txn, False)
