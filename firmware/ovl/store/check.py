@@ -53,9 +53,12 @@ def fsck(store):
                               % (b, nd.addr - b * es,
                                  NODE_NAMES.get(nd.type, "node"), nd.damage,
                                  store._damage_name(nd.type, nd.keep)))
-                nd = listed.get(nd.addr)
-                if nd is None or nd.fields is None:
-                    continue
+                if nd.fields is None:
+                    # (a damaged data node keeps its fields: its prefix is
+                    # under the header CRC; other kinds take the summary's)
+                    nd = listed.get(nd.addr)
+                    if nd is None or nd.fields is None:
+                        continue
             if store._is_live(nd):
                 live += nd.size()
         live_total += live
