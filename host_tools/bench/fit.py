@@ -578,7 +578,8 @@ def import_heap(setup, modules, romfs, qstrs=False):
     from host_tools.image import romfs as rf
     image = setup.romfs
     if romfs and image is None:
-        image = os.path.join(setup.work, "ovl.romfs")
+        # (not the ROMFS board's image: a work directory may hold both)
+        image = os.path.join(setup.work, "ovl-%s.romfs" % setup.board.name)
         with open(image, "wb") as f:
             f.write(rf.romfs_image(setup.mpy_dir))
     order = [m for m in IMPORT_ORDER if m in modules] + \
