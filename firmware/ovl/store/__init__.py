@@ -655,9 +655,11 @@ class LogStore:
         to the next good header and listed in junk as (addr, length) -- damage, since a cut never leaves
         good nodes after its remains -- or, when no good node follows, end
         the log there (clean is then False: a torn tail).  heads: a node
-        whose header (with its protected prefix) checks out is handed over
-        unread, fields None (the checkpoint loader reads the pieces it
-        uses whole, and its run ends at any other node)."""
+        type whose nodes are handed over unread when their header (with
+        its protected prefix) checks out, fields None: the checkpoint
+        loader's pieces, each read whole, and checked, when it uses it;
+        every other node is read whole, so a torn one (a summary too)
+        still ends the log."""
         es = self.es
         base = b * es
         pos = self.data_start
@@ -684,17 +686,14 @@ class LogStore:
                                         fmt.NODE_HDR_SIZE)
             nd = None
             hf = fmt.header_fields(raw)
-            if heads and hf is not None and \
+            if heads and hf is not None and hf[0] == heads and \
                     pos + fmt.node_size(hf[2], hf[1]) <= limit and \
                     fmt.checked_header(raw, self.blocks.read_kept(
                         base + pos + hf[7],
                         fmt.protected_len(hf[0], hf[1], hf[2]))) is not None:
-                if hf[0] == fmt.NODE_SUMMARY:
-                    closed = True
-                else:
-                    found += 1
-                    out(fmt.Node(base + pos, hf[0], hf[1], hf[2], hf[3],
-                                 hf[4], None, None))
+                found += 1
+                out(fmt.Node(base + pos, hf[0], hf[1], hf[2], hf[3], hf[4],
+                             None, None))
                 pos += fmt.node_size(hf[2], hf[1])
                 continue
             if only is not None and hf is not None and \

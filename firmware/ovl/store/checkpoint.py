@@ -610,9 +610,9 @@ def _find(s, hdrs, probe, e):
             run[:] = [p]
         else:
             run.append(p)
-    # (headers only: each piece of the run is read whole, and checked,
-    # when it is used)
-    nodes, end, clean, junk = s._scan(e, tail_run, heads=True)
+    # (the pieces by their headers only: each piece of the run is read
+    # whole, and checked, when it is used)
+    nodes, end, clean, junk = s._scan(e, tail_run, heads=NODE_CHECKPOINT)
     if not clean or junk or not run or not run[-1][_P_FLAGS] & F_COMMIT:
         raise CheckpointError("the log does not end with a checkpoint")
     txn = run[0][_P_TXN]
