@@ -34,6 +34,7 @@ import time
 from ovl import compat, paths
 from ovl.compat import const
 from ovl.overlay import meta, resolve, copyup, writeback
+from ovl.store import ROOT_INO
 
 # A mode's r, w, a or x (open()): its place in the string of mode letters
 # (no string of its own each on a board)
@@ -66,12 +67,9 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         self._bases_checked = {}    # upper inos whose base digest held
         self._origins = {}          # upper ino -> (Origin, lower Entry), the
         # last few files read (_origin_entry)
-        self._lroot = lower.lookup("/")
         self._root_ino = None
         if store is not None:
-            from ovl import store as logstore
-            self._logstore = logstore
-            self._root_ino = logstore.ROOT_INO
+            self._root_ino = ROOT_INO
             # the lower the upper was last mounted over
             ident = meta.identity_bytes(lower)
             stored = store.get_meta(self._root_ino, meta.META_LOWER_ID)
@@ -88,7 +86,7 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
                 # named)
                 txn = store.begin()
                 txn.set_meta(self._root_ino, meta.META_LOWER_ID, ident)
-                r = self._lroot
+                r = lower.lookup("/")
                 txn.put_inode(self._root_ino, mode=r.mode, uid=r.uid,
                               gid=r.gid, mtime=r.mtime, ctime=r.mtime)
                 txn.commit()
@@ -132,7 +130,7 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         # documents the operation.
         if name in "stat lstat listdir exists rdev readlink symlink mknod " \
                 "link chmod chown lchown utime read_bytes write_bytes " \
-                "statvfs _follow_link _link_target _linked_inode " \
+                "statvfs _link_target _linked_inode " \
                 "_excl_target".split():
             from ovl.overlay import hostops as where
         elif name in "truncate truncate_open".split():
@@ -155,7 +153,7 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         node = self._walk(path)
         if not node.isdir():
             raise compat.oserror(compat.ENOTDIR, path)
-        return self._iter_dir(node)
+        return self._listing(node)
 
     def _origin_entry(self, uino, txn=None):
         """(Origin or None, the lower regular file it names or None) of
@@ -223,7 +221,7 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
                 out += bytes(plen - fill)
         return bytes(out)
 
-    def _create(self, path, mode, make=None, keep_open=False):
+    def _create(self, path, mode, make=None, keep=False):
         """Create a new name at path; make(txn, parent, name) -> uino, or
         with no make a new inode of mode (a directory or a regular file,
         umask applied).  mode: its S_IFMT bits tell a directory."""
@@ -240,13 +238,13 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
                 uino = make(txn, parent, name)
             # a name the upper holds here is a whiteout (_child found
             # none): a removed lower name made again
-            if self._link_name(txn, parent, name, uino) and \
+            if self._link(txn, parent, name, uino) and \
                     not paths.is_dir(mode):
                 from ovl.overlay import unlink
                 unlink.note_replaced(self, txn, uino, parent, name)
             self._touch_dir(txn, parent)
             return uino
-        return self._mutate(path, op, keep_open)
+        return self._mutate(path, op, keep)
 
     def mkdir(self, path, mode=0o777):
         self._create(path, paths.S_IFDIR | (mode & ~self.umask & 0o7777))
@@ -326,7 +324,7 @@ def mount(lower, flash, readonly=False, previous=None, checkpoints=True,
     checkpoints: the store's option (ovl.store.LogStore; boards name it
     "store_checkpoints").
     """
-    from ovl.store import LogStore, ROOT_INO
+    from ovl.store import LogStore
     store = LogStore.mount(flash, readonly=readonly, checkpoints=checkpoints)
     flag = None if readonly else store.get_meta(ROOT_INO, meta.META_RESET)
     keep = None

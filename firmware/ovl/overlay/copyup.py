@@ -13,6 +13,7 @@ CopyUp is a part of Overlay (a base class).
 
 from ovl import paths
 from ovl.overlay import meta
+from ovl.store import Inode
 
 
 class CopyUp:
@@ -25,15 +26,15 @@ class CopyUp:
         up before the copy-up, get one inode.  The names given to its
         link, whiteout and unlink are the callers' to check
         (meta.upper_name: the upper stores UTF-8 names only; one found in
-        the upper is UTF-8 already): _link_name and rename check theirs
+        the upper is UTF-8 already): _link and rename check theirs
         first."""
         txn = self.store.begin()
         txn.ram = self.write_buffer
         txn.copied = {}
         return txn
 
-    def _mutate(self, path, op, keep_open=False):
-        """Run op(txn) as one upper transaction and commit it (keep_open:
+    def _mutate(self, path, op, keep=False):
+        """Run op(txn) as one upper transaction and commit it (keep:
         return (result, txn) uncommitted, for a file's write-back)."""
         self._writable(path)
         self.flush_all()
@@ -43,7 +44,7 @@ class CopyUp:
         except BaseException:
             txn.abort()
             raise
-        if keep_open:
+        if keep:
             return result, txn
         txn.commit()    # (one that did nothing writes nothing)
         self._origins.clear()   # an origin it changed is cached no more
@@ -55,7 +56,7 @@ class CopyUp:
         attrs = node.inode.attrs()
         attrs.update(changes)
         txn.put_inode(node.uino, **attrs)
-        node.inode = self._logstore.Inode(node.uino, **attrs)
+        node.inode = Inode(node.uino, **attrs)
 
     def _new_inode(self, txn, mode, size=0, nlink=1, uid=None, gid=None,
                    mtime=None, rdev=0):
@@ -66,7 +67,7 @@ class CopyUp:
                  "mtime": now if mtime is None else mtime, "ctime": now,
                  "size": size, "nlink": nlink, "flags": 0, "rdev": rdev}
         txn.put_inode(uino, **attrs)
-        return uino, self._logstore.Inode(uino, **attrs)
+        return uino, Inode(uino, **attrs)
 
     def _copy_up(self, txn, node):
         """Give node an upper inode linked at its name (parents first).
@@ -82,7 +83,7 @@ class CopyUp:
         self._copy_up(txn, node.parent)
         meta.upper_name(node.name)      # before its origin records the path
         self._ensure_upper(txn, node)
-        self._link_name(txn, node.parent, node.name, node.uino)
+        self._link(txn, node.parent, node.name, node.uino)
         node.dirent = True
         txn.copied[node.path] = node
         return node
@@ -110,7 +111,7 @@ class CopyUp:
         node.uino, node.inode, node.origin, node.fresh = uino, inode, origin, \
             True
 
-    def _link_name(self, txn, parent, name, uino):
+    def _link(self, txn, parent, name, uino):
         """Point parent/name at uino in the upper, replacing a whiteout;
         True if it replaced one."""
         meta.upper_name(name)   # EINVAL unless the upper can store it
@@ -128,11 +129,4 @@ class CopyUp:
     def _upgrade_marked(self, uino):
         return self.store.get_meta(uino, meta.META_CONFLICT) is not None or \
             getattr(self, "_upgrade_marks", None) is not None
-
-    def _note_change(self, txn, uino, origin):
-        """First change to a copied-up file's data: record its base."""
-        if origin is not None and origin.lowlim > 0 and \
-                self.store.get_meta(uino, meta.META_BASE) is None:
-            from ovl import upgrade
-            upgrade.note_change(self, txn, uino, origin)
 

@@ -100,7 +100,7 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         if "b" in self.mode:
             return self._read_bytes(n)
         from ovl.overlay import fileops
-        return fileops.read_chars(self, n)
+        return fileops.read(self, n)
 
     def readinto(self, buf):
         self._check("r")
@@ -149,8 +149,15 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         try:
             m = self.mode
             if self.uino is not None and ("+" in m or "r" not in m):
-                # open for writing: its pending writes commit
-                self.ovl.writeback.close(self.uino)
+                # open for writing: its pending writes commit, unless data
+                # a handle wrote was lost already (a failed flush), which
+                # is raised instead: what came after it is not committed
+                # as if it were whole
+                wb = self.ovl.writeback
+                if self.uino in wb.errors:
+                    wb.drop(self.uino)
+                    wb.take_error(self.uino)
+                wb.flush(self.uino)
         finally:
             self.closed = True
 

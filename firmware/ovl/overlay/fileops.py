@@ -24,9 +24,9 @@ def refuse(f, mode):
                          else "not open for writing")
 
 
-def read_chars(f, n):
-    """n characters of text file f (read(n) in text mode): whole UTF-8
-    characters, however many bytes they take."""
+def read(f, n):
+    """n characters of text file f (OverlayFile.read(n) in text mode):
+    whole UTF-8 characters, however many bytes they take."""
     out = bytearray()
     chars = 0
     while chars < n:

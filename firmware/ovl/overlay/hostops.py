@@ -77,14 +77,14 @@ def readlink(ovl, path):
 
 def _readlink_node(ovl, node):
     """A symlink node's target (the walk and open() follow symlinks
-    through _follow_link and _link_target, which read it here, so a tree
+    through follow and _link_target, which read it here, so a tree
     without any never imports this module)."""
     if node.uino is not None:
         return ovl.store.readlink(node.uino)
     return ovl.lower.readlink(node.lentry)
 
 
-def _follow_link(ovl, node, stack, todo, links, path):
+def follow(ovl, node, stack, todo, links, path):
     """A walk meets symlink node (Overlay._walk): its target's names go
     next in todo, the names still to walk (last first), from the root
     (stack's first node) for an absolute target.  links: how many the walk
@@ -186,7 +186,7 @@ def link(ovl, src, dst):
             raise oserror(compat.EPERM, src)
         ovl._copy_up(txn, node)
         ovl._copy_up(txn, parent)
-        ovl._link_name(txn, parent, name, node.uino)
+        ovl._link(txn, parent, name, node.uino)
         ovl._put(txn, node, nlink=node.inode.nlink + 1, ctime=ovl._now())
         ovl._touch_dir(txn, parent)
     ovl._mutate(dst, op)

@@ -12,6 +12,7 @@ class): its methods use the overlay's lower, store and write-back.
 
 from ovl import compat, paths
 from ovl.overlay import meta
+from ovl.store import WHITEOUT
 
 
 class Node:
@@ -76,7 +77,7 @@ class Resolve:
         # decodes it with surrogateescape) has no upper entry to find
         if parent.uino is not None and in_upper:
             found = self.store.lookup(parent.uino, name)
-            if found == self._logstore.WHITEOUT:
+            if found == WHITEOUT:
                 return None
             if found is not None:
                 node.uino = found
@@ -110,8 +111,8 @@ class Resolve:
                 node.origin = self._get_origin(inode.ino)
         return node
 
-    def _walk(self, path, follow=True, parent_only=False):
-        """Resolve path.  Returns the node, or with parent_only=True the
+    def _walk(self, path, follow=True, parent=False):
+        """Resolve path.  Returns the node, or with parent=True the
         pair (parent directory node, final name).  Raises ENOENT/ENOTDIR/
         ELOOP like Linux."""
         # the names still to walk, last first: a symlink's target is put
@@ -123,7 +124,7 @@ class Resolve:
         # the root, where every walk starts (_walk("/") gives it)
         root = Node(None, "", "/")
         root.lpath = "/"
-        root.lentry = self._lroot
+        root.lentry = self.lower.lookup("/")    # (kept by the lower)
         if self._root_ino is not None:
             root.uino = self._root_ino
             root.inode = self.store.get(self._root_ino)
@@ -137,7 +138,7 @@ class Resolve:
                 if len(stack) > 1:
                     stack.pop()
                 continue
-            if last and parent_only:
+            if last and parent:
                 if not stack[-1].isdir():
                     raise compat.oserror(compat.ENOTDIR, path)
                 return stack[-1], name
@@ -146,11 +147,12 @@ class Resolve:
                 raise compat.oserror(compat.ENOENT, path)
             if paths.is_lnk(child.mode) and (not last or follow):
                 # ovl.overlay.hostops: a tree without symlinks never needs it
-                links = self._follow_link(child, stack, todo, links, path)
+                from ovl.overlay import hostops
+                links = hostops.follow(self, child, stack, todo, links, path)
                 continue
             stack.append(child)
         node = stack[-1]
-        if parent_only:
+        if parent:
             return node
         if trailing_slash and not node.isdir():
             raise compat.oserror(compat.ENOTDIR, path)
@@ -164,7 +166,7 @@ class Resolve:
         comps = paths.split_path(path)
         if not comps or comps[-1] == "..":
             raise compat.oserror(errno, path)
-        return self._walk(path, parent_only=True)
+        return self._walk(path, parent=True)
 
     def _find_target(self, path):
         """(node or None, path to create) for open(): a final symlink is
@@ -182,7 +184,7 @@ class Resolve:
             raise compat.oserror(compat.ENOTDIR, path)
         return node, node.path
 
-    def _iter_dir(self, node):
+    def _listing(self, node):
         """Merged entries of a directory node, sorted by name, streamed:
         yields (name, type, st_ino, size), type the S_IFMT bits of its
         mode (what ilistdir returns).  Two sorted streams (upper
@@ -199,7 +201,7 @@ class Resolve:
                 u = next(upper, None)
                 if same:
                     lw = next(lower, None)
-                if uino == self._logstore.WHITEOUT:
+                if uino == WHITEOUT:
                     continue
                 inode = self.store.get(uino)
                 origin = self._get_origin(uino)

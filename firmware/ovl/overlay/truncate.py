@@ -12,6 +12,7 @@ from ovl import compat
 from ovl.paths import is_reg
 from ovl.overlay.meta import MAX_FILE_SIZE, META_ORIGIN
 from ovl.overlay.resolve import Node
+from ovl.overlay.writeback import note_change
 
 
 def _check_size(size, name):
@@ -67,7 +68,7 @@ def truncate_node(ovl, txn, node, size):
     nothing: bytes below min(lower limit, size) still read from the lower,
     so a truncate stores no data at all."""
     ovl._copy_up(txn, node)
-    ovl._note_change(txn, node.uino, node.origin)
+    note_change(ovl, txn, node.uino, node.origin)
     if node.origin is not None and size < node.origin.lowlim:
         node.origin.lowlim = size
         txn.set_meta(node.uino, META_ORIGIN, node.origin.encode())

@@ -125,7 +125,7 @@ def existing(ovl, path, directory):
 
 
 def is_empty(ovl, node):
-    for _ in ovl._iter_dir(node):
+    for _ in ovl._listing(node):
         return False
     return True
 

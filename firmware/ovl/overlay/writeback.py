@@ -16,6 +16,16 @@ the buffer of a file it creates or truncates in WriteBack.buffers.
 """
 
 from ovl import compat
+from ovl.overlay import meta
+
+
+def note_change(ovl, txn, uino, origin):
+    """The first change to a copied-up file's data (in txn): its base is
+    recorded (ovl.upgrade.note_change, of the same name)."""
+    if origin is not None and origin.lowlim > 0 and \
+            ovl.store.get_meta(uino, meta.META_BASE) is None:
+        from ovl import upgrade
+        upgrade.note_change(ovl, txn, uino, origin)
 
 
 class WriteBuffer:
@@ -46,8 +56,8 @@ class WriteBuffer:
                     from ovl.overlay import truncate
                     truncate.truncate_ino(ovl, txn, self.uino, self.cut)
                 else:
-                    ovl._note_change(txn, self.uino,
-                                     ovl._get_origin(self.uino))
+                    note_change(ovl, txn, self.uino,
+                                ovl._get_origin(self.uino))
             except BaseException:
                 txn.abort()
                 raise
@@ -160,16 +170,6 @@ class WriteBack:
                 buf.txn.abort()
             raise
         ovl._origins.clear()    # an origin it changed is cached no more
-
-    def close(self, uino):
-        """A writable handle of uino closes: commit its pending writes,
-        unless data a handle wrote was already lost (a failed flush), which
-        is raised instead: what came after it is not committed as if it
-        were whole."""
-        if uino in self.errors:
-            self.drop(uino)
-            self.take_error(uino)
-        self.flush(uino)
 
     def drop(self, uino):
         """Forget uino's pending writes (the file was deleted, or its data
