@@ -19,7 +19,7 @@ from ovl.store import Inode
 class CopyUp:
     """Transactions, copy-up, links and the link index (of Overlay)."""
 
-    def _begin_txn(self):
+    def begin(self):
         """A store Txn (its ram: the overlay's write_buffer) carrying the
         overlay's memo of the paths it copied up (copied: path -> node
         given an upper inode in it), so that two nodes of one path, looked
@@ -38,7 +38,7 @@ class CopyUp:
         return (result, txn) uncommitted, for a file's write-back)."""
         self._writable(path)
         self.flush_all()
-        txn = self._begin_txn()
+        txn = self.begin()
         try:
             result = op(txn)
         except BaseException:

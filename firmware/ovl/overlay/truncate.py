@@ -44,14 +44,15 @@ def truncate_open(ovl, f, size=None):
     _check_size(size, f.name)
 
     def op(txn):
-        truncate_ino(ovl, txn, f.uino, size)
+        cut(ovl, txn, f.uino, size)
     ovl._mutate(f.name, op)
     return size
 
 
-def truncate_ino(ovl, txn, uino, size):
+def cut(ovl, txn, uino, size):
     """Cut open upper file uino (whose name may have changed) to size in
-    txn (truncate_node)."""
+    txn (truncate_node; the write buffer of open() with O_TRUNC calls it
+    with its own cut, a name a board holds already)."""
     node = Node(None, "", "#%d" % uino)
     node.uino = uino
     node.inode = ovl.store.get(uino)

@@ -41,7 +41,7 @@ class WriteBuffer:
         self.size = size
         self.cut = cut          # a truncation committed with the data
         self.created = txn is not None   # the txn also creates the file
-        self.txn = txn          # store Txn (Overlay._begin_txn)
+        self.txn = txn          # store Txn (Overlay.begin)
         self.beginning = False  # begin() is running (flush_all skips it)
 
     def begin(self):
@@ -49,12 +49,12 @@ class WriteBuffer:
         first-change bookkeeping of a copied-up file) if it was not."""
         if self.txn is None:
             ovl = self.ovl
-            txn = ovl._begin_txn()
+            txn = ovl.begin()
             self.beginning = True
             try:
                 if self.cut is not None:
                     from ovl.overlay import truncate
-                    truncate.truncate_ino(ovl, txn, self.uino, self.cut)
+                    truncate.cut(ovl, txn, self.uino, self.cut)
                 else:
                     note_change(ovl, txn, self.uino,
                                 ovl._get_origin(self.uino))
