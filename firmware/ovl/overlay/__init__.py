@@ -130,7 +130,7 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         # documents the operation.
         if name in "stat lstat listdir exists rdev readlink symlink mknod " \
                 "link chmod chown lchown utime read_bytes write_bytes " \
-                "statvfs _link_target _linked_inode " \
+                "statvfs _linked_inode " \
                 "_excl_target".split():
             from ovl.overlay import hostops as where
         elif name in "truncate truncate_open".split():
@@ -330,7 +330,7 @@ def mount(lower, flash, readonly=False, previous=None, checkpoints=True,
     keep = None
     if flag is not None:
         from ovl.overlay import verbs
-        keep = verbs.reset_at_mount(store, lower, flag)
+        keep = verbs.mount(store, lower, flag)
     if previous is not None and not readonly:
         # before any Overlay over the new lower records its identity
         from ovl import upgrade

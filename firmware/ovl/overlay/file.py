@@ -64,17 +64,13 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
 
     def _check(self, op=None):
         # op: "r" or "w", what the call needs the file open for; the
-        # error of a call refused is fileops' (its messages off a board)
+        # error of a call refused is fileops._check's (its messages off a
+        # board)
         m = self.mode
         if self.closed or ("+" not in m and (
                 op == "r" and "r" not in m or op == "w" and "r" in m)):
             from ovl.overlay import fileops
-            fileops.refuse(self, op)
-
-    def _size(self):
-        if self.uino is None:
-            return self.lentry.size
-        return self.ovl.writeback.size(self.uino, None, self.name)
+            fileops._check(self, op)
 
     def _read_bytes(self, n):
         if self.uino is None:
@@ -94,8 +90,9 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
     def read(self, n=-1):
         self._check("r")
         if n is None or n < 0:
-            n = max(0, self._size() - self.pos)
-            data = self._read_bytes(n)
+            # to the end: a read stops at the file's size (its pending
+            # writes counted)
+            data = self._read_bytes(meta.MAX_FILE_SIZE)
             return data if "b" in self.mode else data.decode()
         if "b" in self.mode:
             return self._read_bytes(n)
@@ -134,7 +131,7 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         wb = self.ovl.writeback
         wb.take_error(self.uino)
         if "a" in self.mode:
-            self.pos = self._size()
+            self.pos = wb.size(self.uino, None, self.name)
         if self.pos + len(data) > meta.MAX_FILE_SIZE:
             raise compat.oserror(compat.EFBIG, self.name)
         wb.write(self.uino, self.pos, data, self.name)

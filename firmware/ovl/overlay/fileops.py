@@ -15,9 +15,10 @@ from ovl.overlay.meta import MAX_FILE_SIZE
 _READ_CHUNK = const(256)
 
 
-def refuse(f, mode):
-    """The error of a call file f refuses (OverlayFile._check): f is
-    closed, or not open for mode ("r" or "w")."""
+def _check(f, mode):
+    """The error of a call file f refuses (OverlayFile._check, which
+    names it by its own name): f is closed, or not open for mode ("r" or
+    "w")."""
     if f.closed:
         raise ValueError("I/O operation on closed file")
     raise compat.oserror(compat.EBADF, "not open for reading" if mode == "r"
@@ -78,7 +79,9 @@ def seek(f, offset, whence=0):
     elif whence == 1:
         pos = f.pos + offset
     elif whence == 2:
-        pos = f._size() + offset
+        # the size with pending writes (OverlayFile.read(-1) reads to it)
+        pos = offset + (f.lentry.size if f.uino is None else
+                        f.ovl.writeback.size(f.uino, None, f.name))
     else:
         raise compat.oserror(compat.EINVAL, "whence %r" % whence)
     if pos < 0 or pos > MAX_FILE_SIZE:

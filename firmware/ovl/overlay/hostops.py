@@ -77,7 +77,7 @@ def readlink(ovl, path):
 
 def _readlink_node(ovl, node):
     """A symlink node's target (the walk and open() follow symlinks
-    through follow and _link_target, which read it here, so a tree
+    through follow and _find_target, which read it here, so a tree
     without any never imports this module)."""
     if node.uino is not None:
         return ovl.store.readlink(node.uino)
@@ -98,8 +98,9 @@ def follow(ovl, node, stack, todo, links, path):
     return links + 1
 
 
-def _link_target(ovl, parent, node):
-    """open()'s target (Overlay._find_target) past symlink node found in
+def _find_target(ovl, parent, node):
+    """The rest of Overlay._find_target (open()'s target; named as it is,
+    so that a board interns no name for it) past symlink node found in
     directory node parent: symlinks are followed up to Linux's limit
     (ELOOP past it), and the first name that is none is resolved as
     _find_target resolves a path (a loop: no recursion on a small stack)."""

@@ -170,7 +170,7 @@ class Resolve:
 
     def _find_target(self, path):
         """(node or None, path to create) for open(): a final symlink is
-        followed (ovl.overlay.hostops' _link_target), and a dangling one
+        followed (ovl.overlay.hostops' _find_target), and a dangling one
         names the file O_CREAT makes (O_EXCL's is hostops' _excl_target)."""
         parent, name = self._walk_parent(path, compat.EISDIR)
         node = self._child(parent, name)
@@ -179,7 +179,8 @@ class Resolve:
                 raise compat.oserror(compat.EISDIR, path)
             return None, paths.join(parent.path, name)
         if paths.is_lnk(node.mode):
-            return self._link_target(parent, node)
+            from ovl.overlay import hostops
+            return hostops._find_target(self, parent, node)
         if path.endswith("/") and not node.isdir():
             raise compat.oserror(compat.ENOTDIR, path)
         return node, node.path

@@ -326,8 +326,9 @@ def _walk_upper_fsck(ovl, problems):
         problems.append("upper tree: %s" % e)
 
 
-def reset_at_mount(store, lower, flag):
-    """mount()'s half of a reset requested for this boot (request_reset;
+def mount(store, lower, flag):
+    """ovl.overlay.mount()'s half of a reset requested for this boot
+    (request_reset;
     flag: the request, as recorded): the paths to keep, for Overlay.reset
     once the overlay is up, or [] when the store was reset here whole,
     before anything is read."""
