@@ -57,7 +57,6 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         self.write_buffer = write_buffer
         self.clock = clock          # None: time.time()
         self.readonly = store is None or bool(getattr(store, "readonly", False))
-        self.lower_changed = False
         self.conflicts = []         # paths changed in the lower and the upper
         self.writeback = writeback.WriteBack(self)    # what open files wrote
         # flush_all(): commit every file's buffered data; returns the first
@@ -66,7 +65,7 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         self.flush_all = self.writeback.flush_all
         self._bases_checked = {}    # upper inos whose base digest held
         self._origins = {}          # upper ino -> (Origin, lower Entry), the
-        # last few files read (_origin_entry)
+        # last few files read (read_upper)
         self._root_ino = None
         if store is not None:
             self._root_ino = ROOT_INO
@@ -130,8 +129,7 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         # documents the operation.
         if name in "stat lstat listdir exists rdev readlink symlink mknod " \
                 "link chmod chown lchown utime read_bytes write_bytes " \
-                "statvfs _linked_inode " \
-                "_excl_target".split():
+                "statvfs _excl_target".split():
             from ovl.overlay import hostops as where
         elif name in "truncate truncate_open".split():
             from ovl.overlay import truncate as where
@@ -140,6 +138,10 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             from ovl.overlay import verbs as where
         elif name in "remove unlink rmdir rename _lower_entry".split():
             from ovl.overlay import unlink as where
+        elif name == "lower_changed":
+            # whether this mount met a new firmware (ovl.upgrade.new_lower
+            # sets it): no, until it does
+            return False
         else:
             raise AttributeError(name)
         # Each function found is set on the class, a method from then on
@@ -155,26 +157,6 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             raise compat.oserror(compat.ENOTDIR, path)
         return self._listing(node)
 
-    def _origin_entry(self, uino, txn=None):
-        """(Origin or None, the lower regular file it names or None) of
-        upper file uino, read from the store, or from txn (an open
-        transaction with pending writes: not cached)."""
-        # a file read in pieces looks its origin up once; the cache is
-        # emptied when it holds 8 files, so that reading every file of a
-        # board keeps no entry per file
-        cached = None if txn is not None else self._origins.get(uino)
-        if cached is None:
-            origin = self._get_origin(uino, txn)
-            entry = None if origin is None else self._lower_lookup(origin.path)
-            if entry is not None and not paths.is_reg(entry.mode):
-                entry = None
-            cached = (origin, entry)
-            if txn is None:
-                if len(self._origins) >= 8:
-                    self._origins.clear()
-                self._origins[uino] = cached
-        return cached
-
     def read_upper(self, uino, offset, n):
         """Bytes [offset, offset+n) of upper regular file uino: stored
         extents from the upper, the rest from the lower below the lower
@@ -183,6 +165,23 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         buf = self.writeback.buffers.get(uino)
         # the open transaction to read a changed file through
         view = None if buf is None else buf.txn
+        # (its Origin or None, the lower regular file that names or None):
+        # a file read in pieces looks it up once; the cache is emptied when
+        # it holds 8 files, so that reading every file of a board keeps no
+        # entry per file; one with pending writes is read through its
+        # transaction, uncached
+        cached = None if view is not None else self._origins.get(uino)
+        if cached is None:
+            origin = self._get_origin(uino, view)
+            entry = None if origin is None else self._lower_lookup(origin.path)
+            if entry is not None and not paths.is_reg(entry.mode):
+                entry = None
+            cached = (origin, entry)
+            if view is None:
+                if len(self._origins) >= 8:
+                    self._origins.clear()
+                self._origins[uino] = cached
+        origin, entry = cached
         if view is None:
             inode = self.store.get(uino)
             if inode is None:
@@ -190,11 +189,9 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             # a buffer of open() with O_TRUNC holds the cut size before
             # its first write begins the transaction
             size = inode.size if buf is None else buf.size
-            origin, entry = self._origin_entry(uino)
             view = self.store
         else:
             size = buf.size
-            origin, entry = self._origin_entry(uino, view)
         if offset >= size or n <= 0:
             return b""
         n = min(n, size - offset)

@@ -118,9 +118,9 @@ def _find_target(ovl, parent, node):
         links += 1
 
 
-def _linked_inode(ovl, entry):
+def lookup(ovl, entry):
     """The upper Inode the hard-link index maps lower entry (a file with
-    more than one name) to, or None (Overlay._linked_inode: the walk and
+    more than one name) to, or None: the index looked up (the walk and
     the listing ask it for such files only)."""
     mapped = ovl.store.get_meta(ovl._root_ino, INDEX_PREFIX + str(entry.ino))
     return None if mapped is None else ovl.store.get(int(mapped))

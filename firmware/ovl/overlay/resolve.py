@@ -104,7 +104,8 @@ class Resolve:
                 not paths.is_dir(entry.mode):
             # another name of this lower file may have been copied up (a
             # stale index entry shows the lower)
-            inode = self._linked_inode(entry)
+            from ovl.overlay import hostops
+            inode = hostops.lookup(self, entry)
             if inode is not None:
                 node.uino = inode.ino
                 node.inode = inode
@@ -217,7 +218,8 @@ class Resolve:
             if entry.nlink > 1 and self.store is not None and \
                     not paths.is_dir(entry.mode):
                 # a hard-linked lower file may have an upper copy (its size)
-                inode = self._linked_inode(entry)
+                from ovl.overlay import hostops
+                inode = hostops.lookup(self, entry)
                 if inode is not None:
                     size = inode.size
             yield (name, entry.mode & paths.S_IFMT, entry.ino, size)

@@ -155,7 +155,8 @@ def _relink_lower_name(ovl, txn, parent, name):
     entry = ovl._lower_entry(parent, name)
     if entry is None or entry.nlink < 2 or is_dir(entry.mode):
         return
-    inode = ovl._linked_inode(entry)
+    from ovl.overlay import hostops
+    inode = hostops.lookup(ovl, entry)
     if inode is not None:
         txn.put_inode(inode.ino, nlink=inode.nlink + 1)
 
@@ -272,7 +273,10 @@ def fsck(ovl):
 def _fsck_origin(ovl, path, node, problems):
     """A partly copied-up file whose lower original is gone reads
     zeros where its unchanged bytes were."""
-    origin, entry = ovl._origin_entry(node.uino)
+    # (a copied-up node's lentry: what its origin names in the lower)
+    origin, entry = node.origin, node.lentry
+    if entry is not None and not is_reg(entry.mode):
+        entry = None
     if origin is None or entry is not None or not is_reg(node.inode.mode):
         return
     below = min(origin.lowlim, node.inode.size)

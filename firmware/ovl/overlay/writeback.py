@@ -40,13 +40,18 @@ class WriteBuffer:
         self.uino = uino
         self.size = size
         self.cut = cut          # a truncation committed with the data
-        self.created = txn is not None   # the txn also creates the file
         self.txn = txn          # store Txn (Overlay.begin)
         self.beginning = False  # begin() is running (flush_all skips it)
 
     def begin(self):
         """The open transaction, begun (with the truncation at open, or the
-        first-change bookkeeping of a copied-up file) if it was not."""
+        first-change bookkeeping of a copied-up file) if it was not.
+
+        A buffer is made for a file that exists (WriteBack.write sizes it
+        from its inode, open() with O_TRUNC copies it up first and the cut
+        reads it again; ESTALE if it is gone), and any operation that could
+        remove the file commits it first (flush_all), so a flush finds the
+        inode without looking it up again."""
         if self.txn is None:
             ovl = self.ovl
             txn = ovl.begin()
@@ -160,8 +165,6 @@ class WriteBack:
         try:
             txn = buf.begin()
             now = ovl._now()
-            if not buf.created and ovl.store.get(uino) is None:
-                raise compat.oserror(compat.ESTALE, "inode %d" % uino)
             # the Txn keeps the attributes not named
             txn.put_inode(uino, size=buf.size, mtime=now, ctime=now)
             txn.commit()
