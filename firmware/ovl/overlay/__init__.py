@@ -239,7 +239,8 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
                     not paths.is_dir(mode):
                 from ovl.overlay import unlink
                 unlink.note_replaced(self, txn, uino, parent, name)
-            self._touch_dir(txn, parent)
+            now = self._now()   # the directory's entries changed
+            self._put(txn, parent, mtime=now, ctime=now)
             return uino
         return self._mutate(path, op, keep)
 

@@ -122,10 +122,6 @@ class CopyUp:
         txn.link(parent.uino, name, uino)
         return replaced
 
-    def _touch_dir(self, txn, parent):
-        now = self._now()
-        self._put(txn, parent, mtime=now, ctime=now)
-
     def _upgrade_marked(self, uino):
         return self.store.get_meta(uino, meta.META_CONFLICT) is not None or \
             getattr(self, "_upgrade_marks", None) is not None

@@ -188,8 +188,9 @@ def link(ovl, src, dst):
         ovl._copy_up(txn, node)
         ovl._copy_up(txn, parent)
         ovl._link(txn, parent, name, node.uino)
-        ovl._put(txn, node, nlink=node.inode.nlink + 1, ctime=ovl._now())
-        ovl._touch_dir(txn, parent)
+        now = ovl._now()
+        ovl._put(txn, node, nlink=node.inode.nlink + 1, ctime=now)
+        ovl._put(txn, parent, mtime=now, ctime=now)     # its entries changed
     ovl._mutate(dst, op)
 
 

@@ -21,7 +21,7 @@ def remove(ovl, path):
         ovl._copy_up(txn, parent)
         drop_name(ovl, txn, parent, name, node)
         release(ovl, txn, node)
-        ovl._touch_dir(txn, parent)
+        _touch_dir(ovl, txn, parent)
     ovl._mutate(path, op)
 
 
@@ -38,7 +38,7 @@ def rmdir(ovl, path):
         drop_name(ovl, txn, parent, name, node)
         if node.uino is not None:
             txn.delete_inode(node.uino)
-        ovl._touch_dir(txn, parent)
+        _touch_dir(ovl, txn, parent)
     ovl._mutate(path, op)
 
 
@@ -105,9 +105,9 @@ def rename(ovl, src, dst):
         if _lower_entry(ovl, sparent, sname) is not None:
             txn.whiteout(sparent.uino, sname)
         ovl._put(txn, snode, ctime=ovl._now())
-        ovl._touch_dir(txn, sparent)
+        _touch_dir(ovl, txn, sparent)
         if dparent.uino != sparent.uino:
-            ovl._touch_dir(txn, dparent)
+            _touch_dir(ovl, txn, dparent)
     ovl._mutate(dst, op)
 
 
@@ -165,6 +165,13 @@ def purge_whiteouts(ovl, txn, node):
         return
     for name, value in ovl.store.listdir(node.uino):
         txn.unlink(node.uino, name)
+
+
+def _touch_dir(ovl, txn, parent):
+    """Directory node parent's entries changed (in txn): its mtime and
+    ctime are now."""
+    now = ovl._now()
+    ovl._put(txn, parent, mtime=now, ctime=now)
 
 
 def _lower_entry(ovl, parent, name):
