@@ -470,6 +470,21 @@ def test_read_only_store(rig):
 
 # ----- firmware verbs ----------------------------------------------------------------
 
+def test_fsck_names_a_partly_copied_file_whose_lower_original_is_gone(rig):
+    # one byte rewritten in place: the other 1 MiB still reads from the
+    # lower file the upper's origin names
+    o = rig.ovl
+    with o.open("/lib/big.bin", "r+b") as f:
+        f.seek(10)
+        f.write(b"X")
+    assert o.fsck() == []
+    os.remove(os.path.join(rig.lower_dir, "lib/big.bin"))
+    problems = o.fsck()
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("/lib/big.bin: origin /lib/big.bin is "
+                                  "missing from the lower"), problems
+
+
 def test_diff_layer_of_revert_reset(rig):
     o = rig.ovl
     o.write_bytes("/new", b"1")
