@@ -9,7 +9,7 @@ can drive it through readinto/write/ioctl.
 """
 
 from ovl import compat
-from ovl.paths import join, normalize
+from ovl.paths import is_dir, join, normalize
 
 
 class OvlVfs:
@@ -60,7 +60,7 @@ class OvlVfs:
 
     def chdir(self, path):
         path = self._path(path)
-        if not self.ovl._walk(path).isdir():
+        if not is_dir(self.ovl._walk(path).mode):
             raise compat.oserror(compat.ENOTDIR, path)
         self.cwd = path     # normalised by _path
 

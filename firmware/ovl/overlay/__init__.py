@@ -153,7 +153,7 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         """Iterator of (name, type, ino, size); type is the S_IFMT bits."""
         self.flush_all()
         node = self._walk(path)
-        if not node.isdir():
+        if not paths.is_dir(node.mode):
             raise compat.oserror(compat.ENOTDIR, path)
         return self._listing(node)
 
@@ -281,9 +281,9 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
             self.writeback.buffers[uino] = writeback.WriteBuffer(
                 self, uino, 0, txn)
             return OverlayFile(self, target, uino, None, mode)
-        if path.endswith("/") and not node.isdir():
+        if path.endswith("/") and not paths.is_dir(node.mode):
             raise compat.oserror(compat.ENOTDIR, path)
-        if node.isdir():
+        if paths.is_dir(node.mode):
             raise compat.oserror(compat.EISDIR, path)
         if not paths.is_reg(node.mode):
             # device nodes and fifos are presented, not emulated

@@ -15,8 +15,8 @@ argument and is reached as the Overlay's method of the same name.
 from ovl import compat
 from ovl.compat import oserror
 from ovl.compat import const
-from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_lnk, join, \
-    split_path
+from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_dir, is_lnk, \
+    join, split_path
 from ovl.overlay.meta import NAME_MAX, INDEX_PREFIX
 
 # Limits of the on-flash fields (docs/FORMAT.md) besides the size
@@ -183,7 +183,7 @@ def link(ovl, src, dst):
         parent, name = ovl._walk_parent(dst)
         if ovl._child(parent, name) is not None:
             raise oserror(compat.EEXIST, dst)
-        if node.isdir():
+        if is_dir(node.mode):
             raise oserror(compat.EPERM, src)
         ovl._copy_up(txn, node)
         ovl._copy_up(txn, parent)

@@ -39,10 +39,8 @@ class Node:
 
     @property
     def mode(self):
+        # (a directory: paths.is_dir(node.mode), as for any other mode)
         return self.inode.mode if self.inode is not None else self.lentry.mode
-
-    def isdir(self):
-        return paths.is_dir(self.mode)
 
 
 class Resolve:
@@ -65,7 +63,7 @@ class Resolve:
 
     def _child(self, parent, name):
         """The node for name inside directory node parent, or None."""
-        if not parent.isdir():
+        if not paths.is_dir(parent.mode):
             raise compat.oserror(compat.ENOTDIR, parent.path)
         in_upper = meta.utf8(name)
         if len(name) > meta.NAME_MAX or \
@@ -140,7 +138,7 @@ class Resolve:
                     stack.pop()
                 continue
             if last and parent:
-                if not stack[-1].isdir():
+                if not paths.is_dir(stack[-1].mode):
                     raise compat.oserror(compat.ENOTDIR, path)
                 return stack[-1], name
             child = self._child(stack[-1], name)
@@ -155,7 +153,7 @@ class Resolve:
         node = stack[-1]
         if parent:
             return node
-        if trailing_slash and not node.isdir():
+        if trailing_slash and not paths.is_dir(node.mode):
             raise compat.oserror(compat.ENOTDIR, path)
         return node
 
@@ -182,7 +180,7 @@ class Resolve:
         if paths.is_lnk(node.mode):
             from ovl.overlay import hostops
             return hostops._find_target(self, parent, node)
-        if path.endswith("/") and not node.isdir():
+        if path.endswith("/") and not paths.is_dir(node.mode):
             raise compat.oserror(compat.ENOTDIR, path)
         return node, node.path
 

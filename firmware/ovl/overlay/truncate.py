@@ -9,7 +9,7 @@ is reached as the Overlay's method of the same name.
 """
 
 from ovl import compat
-from ovl.paths import is_reg
+from ovl.paths import is_dir, is_reg
 from ovl.overlay.meta import MAX_FILE_SIZE, META_ORIGIN
 from ovl.overlay.resolve import Node
 from ovl.overlay.writeback import note_change
@@ -25,7 +25,7 @@ def _check_size(size, name):
 def truncate(ovl, path, size):
     _check_size(size, path)
     node = ovl._walk(path)
-    if node.isdir():
+    if is_dir(node.mode):
         raise compat.oserror(compat.EISDIR, path)
     if not is_reg(node.mode):
         raise compat.oserror(compat.EINVAL, path)

@@ -54,9 +54,9 @@ def rename(ovl, src, dst):
         if snode.path == (dnode.path if dnode else join(dparent.path,
                                                         dname)):
             return
-        if (src.endswith("/") or dst.endswith("/")) and not snode.isdir():
+        if (src.endswith("/") or dst.endswith("/")) and not is_dir(snode.mode):
             raise compat.oserror(compat.ENOTDIR, src)
-        if snode.isdir() and (dparent.path + "/").startswith(
+        if is_dir(snode.mode) and (dparent.path + "/").startswith(
                 snode.path + "/"):
             raise compat.oserror(compat.EINVAL, dst)
         if dnode is not None:
@@ -66,15 +66,15 @@ def rename(ovl, src, dst):
             if snode.uino is not None and snode.uino == dnode.uino:
                 return
             if (snode.uino is None and dnode.uino is None and
-                    not snode.isdir() and snode.lentry.ino ==
+                    not is_dir(snode.mode) and snode.lentry.ino ==
                     dnode.lentry.ino):
                 return      # two lower names of one file: POSIX no-op
-            if snode.isdir():
-                if not dnode.isdir():
+            if is_dir(snode.mode):
+                if not is_dir(dnode.mode):
                     raise compat.oserror(compat.ENOTDIR, dst)
                 if not is_empty(ovl, dnode):
                     raise compat.oserror(compat.ENOTEMPTY, dst)
-            elif dnode.isdir():
+            elif is_dir(dnode.mode):
                 raise compat.oserror(compat.EISDIR, dst)
         # both names go in the upper (the source's as a whiteout when
         # the lower has it): EINVAL before the store looks them up
@@ -88,7 +88,7 @@ def rename(ovl, src, dst):
         if dnode is not None:
             if dnode.dirent:
                 txn.unlink(dparent.uino, dname)
-            if dnode.isdir():
+            if is_dir(dnode.mode):
                 purge_whiteouts(ovl, txn, dnode)
                 if dnode.uino is not None:
                     txn.delete_inode(dnode.uino)
@@ -98,7 +98,7 @@ def rename(ovl, src, dst):
                 ovl.store.lookup(dparent.uino, dname) is not None:
             txn.unlink(dparent.uino, dname)       # a whiteout
         txn.link(dparent.uino, dname, snode.uino)
-        if snode.origin is None and not snode.isdir():
+        if snode.origin is None and not is_dir(snode.mode):
             note_replaced(ovl, txn, snode.uino, dparent, dname)
         if snode.dirent:
             txn.unlink(sparent.uino, sname)
@@ -118,7 +118,7 @@ def existing(ovl, path, directory):
     node = ovl._child(parent, name)
     if node is None:
         raise compat.oserror(compat.ENOENT, path)
-    if node.isdir() != directory:
+    if is_dir(node.mode) != directory:
         raise compat.oserror(compat.ENOTDIR if directory else compat.EISDIR,
                              path)
     return parent, name, node

@@ -50,7 +50,7 @@ def walk_upper(ovl, node):
         if child is None:
             continue
         yield path, "object", child
-        if child.isdir():
+        if is_dir(child.mode):
             for item in walk_upper(ovl, child):
                 yield item
 
@@ -70,7 +70,7 @@ def diff(ovl, path="/"):
         kind = _diff_kind(ovl, node)
         if kind:
             out.append((kind, node.path))
-    if node.isdir() and node.uino is not None:
+    if is_dir(node.mode) and node.uino is not None:
         for p, kind, child in walk_upper(ovl, node):
             if kind == "whiteout":
                 out.append(("deleted", p))
@@ -84,7 +84,7 @@ def diff(ovl, path="/"):
 
 def _diff_kind(ovl, node):
     origin = node.origin
-    if origin is None and not node.isdir():
+    if origin is None and not is_dir(node.mode):
         from ovl import upgrade
         if upgrade.replaced_here(ovl, node) is not None and \
                 ovl._lower_entry(node.parent, node.name) is not None:
@@ -164,7 +164,7 @@ def _relink_lower_name(ovl, txn, parent, name):
 def _drop_upper_tree(ovl, txn, node, dropped):
     """Unlink everything below node; count dropped names per non-dir,
     and note whether one of them is the file's own lower name."""
-    if node.isdir():
+    if is_dir(node.mode):
         for name, value in ovl.store.listdir(node.uino):
             if value != WHITEOUT:
                 _drop_upper_tree(ovl, txn, ovl._child(node, name),
@@ -235,7 +235,7 @@ def fsck(ovl):
             if ovl._lower_entry(parent, path.rsplit("/", 1)[1]) is None:
                 problems.append("%s: whiteout over nothing" % path)
             continue
-        if node.isdir():
+        if is_dir(node.mode):
             if node.origin is not None and node.lentry is None:
                 problems.append("%s: redirect to missing lower dir %s"
                                 % (path, node.origin.path))
@@ -390,7 +390,7 @@ def _drop_except(ovl, txn, node, keep, dropped):
         if [] in tails:
             continue
         child = None if value == WHITEOUT else ovl._child(node, name)
-        if tails and child is not None and child.isdir():
+        if tails and child is not None and is_dir(child.mode):
             _drop_except(ovl, txn, child, tails, dropped)
             continue
         if child is not None:
