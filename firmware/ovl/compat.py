@@ -188,11 +188,68 @@ if MICROPYTHON:
                     raise
                 stream = _Packed(buf, len(buf) - size)
             except (OSError, EOFError) as e:    # EOFError: cut short
-                raise ValueError("bad zlib stream: %s"
-                                 % (str(e) or "truncated"))
+                raise stream_error(e)
         if n >= len(buf):
             raise ValueError("inflated data exceeds %d bytes" % (len(buf) - 1))
         return n
+
+    def stream_error(e):
+        """The ValueError for the decoder's OSError or EOFError (cut
+        short) `e`."""
+        return ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
+
+    # Packed bytes _FlashStream reads at a time: a 4 KiB block that packs
+    # to 1.5 KB takes 12 reads
+    _CHUNK = const(128)
+
+    class _FlashStream(io.IOBase):
+        # A packed block where it lies, for a decoder that asks for one byte
+        # at a time: fetched _CHUNK bytes a read(pos, n, buf) into a small
+        # kept buffer, so a block costs a flash read per _CHUNK bytes and a
+        # Python call per byte, not a copy of the block
+        def __init__(self, read, pos, end):
+            self.read_at = read
+            self.pos = pos          # where the next chunk starts
+            self.end = end
+            self.buf = bytearray(_CHUNK)
+            self.i = self.n = 0
+
+        def readinto(self, out):
+            i = self.i
+            if i >= self.n:
+                k = self.end - self.pos
+                if k <= 0:
+                    return 0        # the decoder raises EOFError
+                if k > _CHUNK:
+                    k = _CHUNK
+                self.read_at(self.pos, k, memoryview(self.buf)[:k])
+                self.pos += k
+                self.n = k
+                i = 0
+            out[0] = self.buf[i]
+            self.i = i + 1
+            return 1
+
+    def inflate_stream(read, pos, size, wbits):
+        """A decoder (deflate.DeflateIO: read(n) gives the next n bytes, or
+        fewer at the stream's end) of the zlib stream of `size` bytes at
+        `pos` of a source whose read(pos, n, buf) fills buf, with a window
+        of 2**wbits bytes or the stream header's if smaller.  Its reads
+        raise OSError or EOFError for a damaged stream (stream_error)."""
+        return deflate.DeflateIO(_FlashStream(read, pos, pos + size),
+                                 deflate.ZLIB, wbits)
+
+    def stream_skip(d, n):
+        """Read and drop the next n bytes of decoder d (at most 256 B of
+        heap at a time)."""
+        if n > 0:
+            scratch = bytearray(256 if n > 256 else n)
+            while n > 0:
+                k = d.readinto(scratch if n >= len(scratch)
+                               else memoryview(scratch)[:n])
+                if not k:
+                    return
+                n -= k
 
 else:
     # inflate, inflate_run, inflate_xz, inflate_lzma: by a star, so that a

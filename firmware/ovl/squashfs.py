@@ -160,6 +160,10 @@ _WORDS_KEPT = const(32)
 # walk inflates its block again once per this many bytes when the caller
 # reads inodes between entries.
 _LISTING_WINDOW = const(1024)
+# Bytes of a raw metadata block _meta_at reads at a time into its one kept
+# window (MicroPython): an inode (at most _LONGEST_INODE) and the block
+# list or inodes after it (docs/SQUASHFS.md, "Raw metadata").
+_RAW_WINDOW = const(256)
 # What only the reader needs of the format (private consts: a board keeps
 # no name for them).  An extended inode's type is its basic type + 7.
 _EXTENDED_OFFSET = const(7)
@@ -231,18 +235,13 @@ class SquashFS:
         self._pointers = {}       # lookup-table index slot -> block position
         self._last_fragment = (-1, 0, 0)
         self._identity = None
-        self._free = []           # kept metadata buffers not in the cache
-        self._block_buf = None    # MicroPython: the kept data block's buffer
-        #                           if over 8 KiB, else the metadata buffer
-        #                           it shares (_kept_in), and its file's
-        #                           entry and block index (_kept_file,
-        #                           _kept_index)
-        self._kept_in = None
-        self._kept_file = None
-        self._kept_index = -1
-        if MICROPYTHON:
-            for _ in range(self.cache_blocks):
-                self._free.append(bytearray(_METADATA_SIZE + 1))
+        self._free = []           # MicroPython: a metadata buffer not in
+        #                           the cache (allocated at the first
+        #                           compressed metadata block)
+        self._win = None          # MicroPython: the window on a raw
+        #                           metadata block (_meta_at)
+        self._stream = None       # MicroPython: the data or fragment block
+        #                           being inflated (_block_bytes)
         # -- the superblock: checked at open, 96 bytes kept
         size = self.source.size
         if size < _SUPERBLOCK_SIZE:
@@ -341,8 +340,20 @@ class SquashFS:
 
     # -- metadata -----------------------------------------------------------
 
-    def _meta_block(self, pos, start, stop):
-        """(data, next_pos) of the metadata block whose header is at pos."""
+    def _meta_head(self, pos, start, stop):
+        """(size word, stored size) of the metadata block at pos, checked."""
+        if pos < start or pos + 2 > stop:
+            raise _error(_E_META_OUTSIDE, pos, start, stop)
+        word = unpack_from("<H", self._read(pos, 2))[0]
+        size = word & _METADATA_SIZE_MASK
+        if size == 0 or size > _METADATA_SIZE or pos + 2 + size > stop:
+            raise _error(_E_META_SIZE, word, pos)
+        return word, size
+
+    def _meta_block(self, pos, start, stop, word=-1):
+        """(data, next_pos) of the compressed (MicroPython) or any (CPython)
+        metadata block whose header is at pos, from the cache or read and
+        inflated into it; `word`: its size word, if read already."""
         cache = self._cache
         if cache and cache[0][0] == pos:
             item = cache[0]
@@ -353,41 +364,30 @@ class SquashFS:
                 del cache[i]
                 cache.insert(0, item)
                 return item[1], item[2]
-        if pos < start or pos + 2 > stop:
-            raise _error(_E_META_OUTSIDE, pos, start, stop)
+        if word < 0:
+            word, size = self._meta_head(pos, start, stop)
+        else:
+            size = word & _METADATA_SIZE_MASK
         if len(cache) >= self.cache_blocks:
             old = cache.pop()       # before inflating: lowers the peak
             if MICROPYTHON:
                 self._free.append(old[3])   # its buffer takes the new block
-        word = unpack_from("<H", self._read(pos, 2))[0]
-        size = word & _METADATA_SIZE_MASK
-        if size == 0 or size > _METADATA_SIZE or pos + 2 + size > stop:
-            raise _error(_E_META_SIZE, word, pos)
         if MICROPYTHON:
-            # A view of a kept buffer, which the block is inflated (or,
-            # stored raw, read) into; it leaves the free list once the
-            # block is sound.  The packed block is read as bytes: a kept
-            # buffer for it too raised the board job's smallest heap
-            # (docs/FIT.md, "The lower's metadata buffers").
+            # Inflated into a kept buffer, allocated at the first
+            # compressed block met (images of stock mksquashfs; `ovl
+            # mkimage` stores a board's metadata raw, which _meta_at reads
+            # through a small window instead).  The packed block is read
+            # into the buffer's tail, where compat.inflate_into reads it (in
+            # place if the heap has no room for a copy).
+            if not self._free:
+                self._free.append(bytearray(_METADATA_SIZE + 1))
             buf = self._free[-1]
-            if buf is self._kept_in:    # the kept data block's: it goes
-                self._kept = None
-                self._kept_pos = -1
-                self._kept_in = None
             data = memoryview(buf)
-            if word & _METADATA_UNCOMPRESSED:
-                self._read(pos + 2, size, data[:size])
-                n = size
-            else:
-                # the packed block read into the buffer's tail, where
-                # compat.inflate_into reads it (in place if the heap has
-                # no room for a copy)
-                self._read(pos + 2, size, data[len(buf) - size:])
-                try:
-                    n = compat.inflate_into(buf, size, 13)
-                except ValueError as e:
-                    raise _inflate_error(e, _METADATA_SIZE,
-                                         self.compression)
+            self._read(pos + 2, size, data[len(buf) - size:])
+            try:
+                n = compat.inflate_into(buf, size, 13)
+            except ValueError as e:
+                raise _inflate_error(e, _METADATA_SIZE, self.compression)
             data = data[:n]
         else:
             data = squashfs_cpython._meta_block(self, pos, word, size)
@@ -399,14 +399,60 @@ class SquashFS:
         cache.insert(0, item)
         return data, item[2]
 
+    def _meta_at(self, pos, off, n, start, stop):
+        """(data, base, end, size, next_pos): bytes of the metadata block at
+        pos, data[k - base] being its byte k for base <= k < end, covering
+        [off, off + n) as far as the block (of `size` bytes) and a window
+        reach (at least a byte past off if off < size); next_pos is the
+        next block's header.
+
+        A compressed block (any block on CPython) comes whole from the
+        cache (base 0, end size).  MicroPython reads a block stored raw
+        where it lies: _RAW_WINDOW bytes from off into one small kept
+        buffer, which the next call may refill (use the bytes before
+        reading metadata again)."""
+        if not MICROPYTHON:
+            data, nxt = self._meta_block(pos, start, stop)
+            return data, 0, len(data), len(data), nxt
+        w = self._win
+        if w is None or w[0] != pos:
+            for item in self._cache:
+                if item[0] == pos:
+                    data, nxt = self._meta_block(pos, start, stop)
+                    return data, 0, len(data), len(data), nxt
+            word, size = self._meta_head(pos, start, stop)
+            if not word & _METADATA_UNCOMPRESSED:
+                data, nxt = self._meta_block(pos, start, stop, word)
+                return data, 0, len(data), len(data), nxt
+            if w is None:
+                w = self._win = [0, 0, 0, 0, bytearray(_RAW_WINDOW)]
+            w[0] = pos
+            w[1] = w[2] = off
+            w[3] = size
+        else:
+            size = w[3]
+            want = off + n
+            if want > size:
+                want = size
+            if off >= size or (w[1] <= off and want <= w[2]):
+                return w[4], w[1], w[2], size, pos + 2 + size
+        if off < size:
+            k = size - off
+            if k > _RAW_WINDOW:
+                k = _RAW_WINDOW
+            self._read(pos + 2 + off, k, memoryview(w[4])[:k])
+            w[1] = off
+            w[2] = off + k
+        return w[4], w[1], w[2], size, pos + 2 + size
+
     def _meta_unpack(self, fmt, n, pos, off, start, stop):
         """Unpack n bytes at (block pos, offset) of a metadata stream.
 
         Returns (values, pos, off) with the position after the bytes.
         """
-        data, _ = self._meta_block(pos, start, stop)
-        if off + n <= len(data):
-            return unpack_from(fmt, data, off), pos, off + n
+        data, base, end, _, _ = self._meta_at(pos, off, n, start, stop)
+        if base <= off and off + n <= end:
+            return unpack_from(fmt, data, off - base), pos, off + n
         # spanning blocks, or starting in a later one
         raw, pos, off = self._meta_bytes(n, pos, off, start, stop)
         return unpack_from(fmt, raw), pos, off
@@ -416,15 +462,16 @@ class SquashFS:
         blocks; returns (bytes, pos, off)."""
         pieces = []
         while n > 0:
-            data, nxt = self._meta_block(pos, start, stop)
-            if off >= len(data):
-                if len(data) != _METADATA_SIZE:
-                    raise _error(_E_META_OFFSET, off, len(data), pos)
-                off -= len(data)
+            data, base, end, size, nxt = self._meta_at(pos, off, n, start,
+                                                       stop)
+            if off >= size:
+                if size != _METADATA_SIZE:
+                    raise _error(_E_META_OFFSET, off, size, pos)
+                off -= size
                 pos = nxt
                 continue
-            take = min(n, len(data) - off)
-            pieces.append(bytes(data[off:off + take]))
+            take = min(n, end - off)
+            pieces.append(bytes(data[off - base:off - base + take]))
             off += take
             n -= take
         return b"".join(pieces), pos, off
@@ -479,17 +526,14 @@ class SquashFS:
         pos = low + block
         if pos >= high or off >= _METADATA_SIZE:
             raise _error(_E_INODE_REF, ref)
-        cache = self._cache
-        if cache and cache[0][0] == pos:
-            data = cache[0][1]          # the usual case, without a call
-        else:
-            data, _ = self._meta_block(pos, low, high)
+        data, base, end, _, _ = self._meta_at(pos, off, _LONGEST_INODE, low,
+                                              high)
         header = "<HHHHII"              # INODE_HEADER
-        # Header and body inside this block (the common case): no
+        # Header and body inside these bytes (the common case): no
         # stitching, one block lookup.
-        inside = off + _LONGEST_INODE <= len(data)
+        inside = base <= off and off + _LONGEST_INODE <= end
         if inside:
-            head = unpack_from(header, data, off)
+            head = unpack_from(header, data, off - base)
         else:
             head, pos, off = self._meta_unpack(header, 16, pos, off, low,
                                                high)
@@ -497,7 +541,7 @@ class SquashFS:
         if not 0 < itype < len(_INODE_BODIES):
             raise _error(_E_INODE_TYPE, ref, itype)
         if inside:
-            body = unpack_from(_INODE_BODIES[itype], data, off + 16)
+            body = unpack_from(_INODE_BODIES[itype], data, off - base + 16)
             off += 16 + _BODY_SIZES[itype]
         else:
             body, pos, off = self._meta_unpack(_INODE_BODIES[itype],
@@ -600,11 +644,24 @@ class SquashFS:
         after end.  CPython: the whole block (immutable, so it stays valid
         while the caller reads inodes).  MicroPython: a copy of at most
         _LISTING_WINDOW bytes, since the block is a view of the one kept
-        buffer, which the caller's next inode read takes over."""
-        data, _ = self._meta_block(pos, start, stop)
-        size = len(data)
+        buffer, which the caller's next inode read takes over, or read
+        from flash (a block stored raw)."""
         if not MICROPYTHON:
-            return data, 0, size, True
+            data, _ = self._meta_block(pos, start, stop)
+            return data, 0, len(data), True
+        # A block stored raw: its size from the window on it or its header,
+        # the listing's bytes from flash (the window stays the inodes').
+        word = 0
+        w = self._win
+        if w is not None and w[0] == pos:
+            word = _METADATA_UNCOMPRESSED
+            size = w[3]
+        elif not [1 for item in self._cache if item[0] == pos]:
+            word, size = self._meta_head(pos, start, stop)
+        raw = word & _METADATA_UNCOMPRESSED
+        if not raw:
+            data, _ = self._meta_block(pos, start, stop, word or -1)
+            size = len(data)
         end = off + n
         last = True
         if end > size:
@@ -614,6 +671,9 @@ class SquashFS:
             last = False
         if end <= off:
             return b"", off, off, True
+        if raw:
+            # a block stored raw: the listing's bytes straight from flash
+            return self._read(pos + 2 + off, end - off), off, end, last
         return bytes(data[off:end]), off, end, last
 
     def _listing(self, entry, pos, off, used):
@@ -804,12 +864,6 @@ class SquashFS:
         first = offset >> log
         last = (end - 1) >> log
         pieces = []
-        if (MICROPYTHON and first == last and first == self._kept_index
-                and f is self._kept_file and self._kept is not None):
-            # Within the block the last read left (MicroPython): without
-            # the block list, whose metadata block would take the buffer.
-            base = first << log
-            return bytes(self._kept[offset - base:end - base])
         if first < f.nblocks:
             self._read_blocks(entry, first,
                               last if last < f.nblocks else f.nblocks - 1,
@@ -820,15 +874,26 @@ class SquashFS:
             if f.fragment == _FRAGMENT_NONE:
                 raise _error(_E_LIST_SHORT, entry.name)
             pos, word = self._fragment(f.fragment)
-            data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
             start = f.frag_offset
-            if start + size - block_start > len(data):
-                raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start,
-                             size - block_start, len(data))
-            # one copy out of the buffer (MicroPython); CPython's bytes
-            # come back as they are when the tail is the whole block
             lo = offset - block_start if block_start < offset else 0
-            pieces.append(bytes(data[start + lo:start + end - block_start]))
+            if MICROPYTHON:
+                # the bytes asked for, inflated as a stream (_block_bytes)
+                data = self._block_bytes(pos, word, "fragment %d"
+                                         % f.fragment, start + lo,
+                                         start + end - block_start, 0)
+                if len(data) != end - block_start - lo:
+                    raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start,
+                                 size - block_start, start + lo + len(data))
+                pieces.append(data)
+            else:
+                data = self._load_block(pos, word, "fragment %d"
+                                        % f.fragment, 1)
+                if start + size - block_start > len(data):
+                    raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start,
+                                 size - block_start, len(data))
+                # CPython's bytes come back as they are when the tail is
+                # the whole block
+                pieces.append(data[start + lo:start + end - block_start])
         if len(pieces) == 1:
             return pieces[0]
         return b"".join(pieces)
@@ -940,75 +1005,95 @@ class SquashFS:
                 # sparse: only the zeros asked for, not a block of them
                 pieces.append(self._data_block(pos, word, hi - lo, entry))
             else:
-                data = self._data_block(pos, word, n, entry)
-                pieces.append(bytes(data[lo:hi]))
-                # read() serves more of this block without the block list
-                self._kept_file = entry.loc
-                self._kept_index = base >> self.block_log
+                pieces.append(self._block_bytes(pos, word, entry.name, lo,
+                                                hi, n))
             pos += word & _DATA_SIZE_MASK
             base += bs
 
     def _list_words(self, k, pos, off, start, stop):
         """Up to k block-size words from the block list at (pos, off)."""
-        data, _ = self._meta_block(pos, start, stop)
-        avail = (len(data) - off) >> 2
-        if avail <= 0:
+        data, base, end, _, _ = self._meta_at(pos, off, 4 * k, start, stop)
+        avail = (end - off) >> 2
+        if avail <= 0 or off < base:
             (word,), pos, off = self._meta_unpack("<I", 4, pos, off, start,
                                                   stop)
             return (word,), pos, off
         if k > avail:
             k = avail
-        return unpack_from("<%dI" % k, data, off), pos, off + 4 * k
+        return unpack_from("<%dI" % k, data, off - base), pos, off + 4 * k
 
     def _load_block(self, pos, word, what, fragment):
-        """Decompressed data (fragment 0) or fragment (1) block (a flag
-        here, not a file's fragment index).  The last
-        data block is kept, so small reads within one block inflate it
-        once.  MicroPython keeps one block of either kind, a memoryview of
-        a kept buffer (the metadata buffer, for blocks up to 8 KiB): valid
-        only until the next data or metadata block is loaded.  CPython
-        inflates into new bytes and keeps recent fragment blocks too
-        (squashfs_cpython._load_block)."""
-        if MICROPYTHON or fragment == 0:
+        """CPython: the decompressed data (fragment 0) or fragment (1)
+        block (a flag here, not a file's fragment index), the last data
+        block and recent fragment blocks kept (squashfs_cpython).
+        MicroPython reads only the bytes asked for: _block_bytes."""
+        if fragment == 0:
             if pos == self._kept_pos:
                 return self._kept
             self._kept = None            # before inflating: lowers the peak
             self._kept_pos = -1
-            self._kept_file = None
+        stored = self._stored_size(word, what)
+        return squashfs_cpython._load_block(self, pos, word, stored,
+                                            fragment)
+
+    def _stored_size(self, word, what):
+        """The stored size in a data or fragment block's size word,
+        checked."""
         if word >> _DATA_RESERVED_SHIFT:
             raise _error(_E_RESERVED_BITS, what, word)
         stored = word & _DATA_SIZE_MASK
         if stored == 0 or stored > self.block_size:
             raise _error(_E_BLOCK_TOO_BIG, what, stored, self.block_size)
-        if not MICROPYTHON:
-            return squashfs_cpython._load_block(self, pos, word, stored,
-                                                fragment)
-        buf = self._block_buf
-        if self.block_size <= _METADATA_SIZE:
-            # Into a metadata buffer (the cache's least recent block
-            # gives it up), where the next metadata block read takes it
-            # back: no buffer of its own, allocated late in a heap an
-            # upper index has cut up (docs/FIT.md, "One metadata
-            # block").
-            if not self._free:
-                self._free.append(self._cache.pop()[3])
-            buf = self._kept_in = self._free[-1]
-        elif buf is None:
-            # one byte more: inflate_into refuses a block filling it
-            buf = self._block_buf = bytearray(self.block_size + 1)
-        data = memoryview(buf)
+        return stored
+
+    def _block_bytes(self, pos, word, what, lo, hi, n):
+        """MicroPython: bytes [lo, hi) of the data or fragment block at pos
+        (size word `word`), short if the block ends first; n: the length a
+        data block must inflate to (checked when a read reaches it), 0 for
+        a fragment block.
+
+        A block stored raw is read where it lies.  A compressed one is
+        inflated as a stream from flash (compat.inflate_stream): the
+        decoder's state and window (the stream header's, at most the
+        block size) and the bytes asked for, no block-sized buffer.  The
+        stream is kept, so the next read of the same block at or after hi
+        (a file read in order, small files sharing a fragment) continues
+        it; one before hi starts the block again."""
+        stored = self._stored_size(word, what)
         if word & _DATA_UNCOMPRESSED:
-            self._read(pos, stored, data[:stored])
-            n = stored
+            if n and stored != n:
+                raise _error(_E_BLOCK_LENGTH, what, pos, stored, n)
+            if hi > stored:
+                hi = stored
+            return self._read(pos + lo, hi - lo) if lo < hi else b""
+        s = self._stream
+        if s is None or s[0] != pos or s[2] > lo:
+            self._stream = s = None     # before the new one: a lower peak
+            s = [pos, compat.inflate_stream(self._read, pos, stored,
+                                            min(15, self.block_log)), 0]
+            self._stream = s
+        try:
+            compat.stream_skip(s[1], lo - s[2])
+            data = s[1].read(hi - lo)
+            at = lo + len(data)
+            ended = at < hi
+            if n and at == n:
+                # the block's end: the stream must end here too (its
+                # Adler-32 checked)
+                ended = True
+                if s[1].read(1):
+                    self._stream = None
+                    raise _error(_E_INFLATES_TOO_FAR, n)
+        except (OSError, EOFError) as e:
+            self._stream = None
+            raise _inflate_error(compat.stream_error(e), self.block_size,
+                                 self.compression)
+        if ended:
+            self._stream = None         # nothing more to read of it
+            if n and at != n:
+                raise _error(_E_BLOCK_LENGTH, what, pos, at, n)
         else:
-            self._read(pos, stored, data[len(buf) - stored:])  # as in
-            try:                                            # _meta_block
-                n = compat.inflate_into(buf, stored, min(15, self.block_log))
-            except ValueError as e:
-                raise _inflate_error(e, self.block_size, self.compression)
-        data = data[:n]
-        self._kept_pos = pos
-        self._kept = data
+            s[2] = at
         return data
 
     def _data_block(self, pos, word, n, entry):

@@ -37,14 +37,14 @@ def counted(fs):
     meta_block = fs._meta_block
     fs.misses = 0
 
-    def wrapper(pos, low, high):
+    def wrapper(pos, low, high, *word):
         cache = fs._cache
         for item in cache:
             if item[0] == pos:
                 break
         else:
             fs.misses += 1
-        return meta_block(pos, low, high)
+        return meta_block(pos, low, high, *word)
     fs._meta_block = wrapper
     return fs
 
