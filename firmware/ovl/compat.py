@@ -188,12 +188,12 @@ if MICROPYTHON:
                     raise
                 stream = _Packed(buf, len(buf) - size)
             except (OSError, EOFError) as e:    # EOFError: cut short
-                raise stream_error(e)
+                raise _stream_error(e)
         if n >= len(buf):
             raise ValueError("inflated data exceeds %d bytes" % (len(buf) - 1))
         return n
 
-    def stream_error(e):
+    def _stream_error(e):
         """The ValueError for the decoder's OSError or EOFError (cut
         short) `e`."""
         return ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
@@ -208,7 +208,7 @@ if MICROPYTHON:
         # kept buffer, so a block costs a flash read per _CHUNK bytes and a
         # Python call per byte, not a copy of the block
         def __init__(self, read, pos, end):
-            self.read_at = read
+            self.source = read
             self.pos = pos          # where the next chunk starts
             self.end = end
             self.buf = bytearray(_CHUNK)
@@ -222,7 +222,7 @@ if MICROPYTHON:
                     return 0        # the decoder raises EOFError
                 if k > _CHUNK:
                     k = _CHUNK
-                self.read_at(self.pos, k, memoryview(self.buf)[:k])
+                self.source(self.pos, k, memoryview(self.buf)[:k])
                 self.pos += k
                 self.n = k
                 i = 0
@@ -234,22 +234,27 @@ if MICROPYTHON:
         """A decoder (deflate.DeflateIO: read(n) gives the next n bytes, or
         fewer at the stream's end) of the zlib stream of `size` bytes at
         `pos` of a source whose read(pos, n, buf) fills buf, with a window
-        of 2**wbits bytes or the stream header's if smaller.  Its reads
-        raise OSError or EOFError for a damaged stream (stream_error)."""
+        of 2**wbits bytes or the stream header's if smaller, read with
+        stream_read."""
         return deflate.DeflateIO(_FlashStream(read, pos, pos + size),
                                  deflate.ZLIB, wbits)
 
-    def stream_skip(d, n):
-        """Read and drop the next n bytes of decoder d (at most 256 B of
-        heap at a time)."""
-        if n > 0:
-            scratch = bytearray(256 if n > 256 else n)
-            while n > 0:
-                k = d.readinto(scratch if n >= len(scratch)
-                               else memoryview(scratch)[:n])
-                if not k:
-                    return
-                n -= k
+    def stream_read(d, skip, n):
+        """The n bytes of decoder d (inflate_stream) after the next `skip`,
+        fewer at the stream's end; dropping the skipped ones takes at most
+        256 B of heap at a time.  ValueError for a damaged stream."""
+        try:
+            if skip > 0:
+                scratch = bytearray(256 if skip > 256 else skip)
+                while skip > 0:
+                    k = d.readinto(scratch if skip >= len(scratch)
+                                   else memoryview(scratch)[:skip])
+                    if not k:
+                        return b""
+                    skip -= k
+            return d.read(n)
+        except (OSError, EOFError) as e:    # EOFError: cut short
+            raise _stream_error(e)
 
 else:
     # inflate, inflate_run, inflate_xz, inflate_lzma: by a star, so that a

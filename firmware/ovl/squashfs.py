@@ -229,8 +229,6 @@ class SquashFS:
         self.cache_blocks = max(1, cache_blocks)
         self._cache = []          # [pos, data, next_pos(, kept buffer)],
         #                           most recent first
-        self._kept_pos = -1       # last data block read ...
-        self._kept = None         # ... and its data
         self._ids = {}            # id index -> uid/gid (bounded memo)
         self._pointers = {}       # lookup-table index slot -> block position
         self._last_fragment = (-1, 0, 0)
@@ -411,12 +409,17 @@ class SquashFS:
         where it lies: _RAW_WINDOW bytes from off into one small kept
         buffer, which the next call may refill (use the bytes before
         reading metadata again)."""
+        cache = self._cache
+        if cache and cache[0][0] == pos:
+            item = cache[0]             # the usual case, without a call
+            data = item[1]
+            return data, 0, len(data), len(data), item[2]
         if not MICROPYTHON:
             data, nxt = self._meta_block(pos, start, stop)
             return data, 0, len(data), len(data), nxt
         w = self._win
         if w is None or w[0] != pos:
-            for item in self._cache:
+            for item in cache:
                 if item[0] == pos:
                     data, nxt = self._meta_block(pos, start, stop)
                     return data, 0, len(data), len(data), nxt
@@ -894,6 +897,12 @@ class SquashFS:
                 # CPython's bytes come back as they are when the tail is
                 # the whole block
                 pieces.append(data[start + lo:start + end - block_start])
+        if end == size:
+            # The file read to its end: its fragment block's stream, kept
+            # otherwise, goes (its decoder and window, about 2.7 KB, would
+            # stay until the next block read; a walk then inflates a
+            # shared fragment block once per file, as before the streams)
+            self._stream = None
         if len(pieces) == 1:
             return pieces[0]
         return b"".join(pieces)
@@ -1022,20 +1031,6 @@ class SquashFS:
             k = avail
         return unpack_from("<%dI" % k, data, off - base), pos, off + 4 * k
 
-    def _load_block(self, pos, word, what, fragment):
-        """CPython: the decompressed data (fragment 0) or fragment (1)
-        block (a flag here, not a file's fragment index), the last data
-        block and recent fragment blocks kept (squashfs_cpython).
-        MicroPython reads only the bytes asked for: _block_bytes."""
-        if fragment == 0:
-            if pos == self._kept_pos:
-                return self._kept
-            self._kept = None            # before inflating: lowers the peak
-            self._kept_pos = -1
-        stored = self._stored_size(word, what)
-        return squashfs_cpython._load_block(self, pos, word, stored,
-                                            fragment)
-
     def _stored_size(self, word, what):
         """The stored size in a data or fragment block's size word,
         checked."""
@@ -1057,8 +1052,9 @@ class SquashFS:
         decoder's state and window (the stream header's, at most the
         block size) and the bytes asked for, no block-sized buffer.  The
         stream is kept, so the next read of the same block at or after hi
-        (a file read in order, small files sharing a fragment) continues
-        it; one before hi starts the block again."""
+        (a file read in order) continues it; one before hi starts the
+        block again.  It goes at the block's end, and read() drops it when
+        a file is read to its end (a fragment block's)."""
         stored = self._stored_size(word, what)
         if word & _DATA_UNCOMPRESSED:
             if n and stored != n:
@@ -1072,23 +1068,21 @@ class SquashFS:
             s = [pos, compat.inflate_stream(self._read, pos, stored,
                                             min(15, self.block_log)), 0]
             self._stream = s
+        more = b""
         try:
-            compat.stream_skip(s[1], lo - s[2])
-            data = s[1].read(hi - lo)
+            data = compat.stream_read(s[1], lo - s[2], hi - lo)
             at = lo + len(data)
-            ended = at < hi
             if n and at == n:
                 # the block's end: the stream must end here too (its
                 # Adler-32 checked)
-                ended = True
-                if s[1].read(1):
-                    self._stream = None
-                    raise _error(_E_INFLATES_TOO_FAR, n)
-        except (OSError, EOFError) as e:
+                more = compat.stream_read(s[1], 0, 1)
+        except ValueError as e:
             self._stream = None
-            raise _inflate_error(compat.stream_error(e), self.block_size,
-                                 self.compression)
-        if ended:
+            raise _inflate_error(e, self.block_size, self.compression)
+        if more:
+            self._stream = None
+            raise _error(_E_INFLATES_TOO_FAR, n)
+        if at < hi or at == n:
             self._stream = None         # nothing more to read of it
             if n and at != n:
                 raise _error(_E_BLOCK_LENGTH, what, pos, at, n)
@@ -1113,3 +1107,4 @@ if not MICROPYTHON:
     # names a board interns anyway)
     from ovl import squashfs_cpython
     SquashFS._read_blocks = squashfs_cpython._read_blocks
+    SquashFS._load_block = squashfs_cpython._load_block

@@ -2,13 +2,14 @@
 and the data path that reads runs of blocks at once.
 
 ovl.squashfs imports this on CPython only, so a board loads none of this
-code (MicroPython inflates one block at a time into a buffer the reader
-keeps: ovl.squashfs's own _read_blocks).  The functions the reader calls
-are named after the method each stands in for (_meta_block, _load_block,
-_read_blocks: names a board's copy of the reader interns anyway); open
-is its open's (a builtin's name: a board interns none for it).  Errors
-are the reader's (imported where raised: ovl.squashfs imports this
-module as it loads).
+code (MicroPython reads the bytes a read asks for, inflating data blocks
+as streams: ovl.squashfs's own _read_blocks and _block_bytes).  The
+functions the reader calls are named after the method each stands in for
+(_meta_block, _read_blocks: names a board's copy of the reader interns
+anyway; _load_block, a method CPython's reader alone has); open is its
+open's (a builtin's name: a board interns none for it).  Errors are the
+reader's (imported where raised: ovl.squashfs imports this module as it
+loads).
 """
 
 import struct
@@ -33,6 +34,8 @@ def open(self, compression):
     self._frags = {}          # fragment block position -> data
     self._frag_newest = -1    # position of the last one used
     self._frag_limit = max(1, FRAGMENT_CACHE_BYTES >> self.block_log)
+    self._kept_pos = -1       # the last data block read ...
+    self._kept = None         # ... and its data
 
 
 def _meta_block(self, pos, word, size):
@@ -45,12 +48,20 @@ def _meta_block(self, pos, word, size):
     return data
 
 
-def _load_block(self, pos, word, stored, fragment):
-    """SquashFS._load_block's CPython side, for a block not kept and its
-    size word checked: inflate it into new bytes, kept as the last data
-    block (fragment 0), or a fragment block (fragment 1) from the ones
-    kept, moved to the most recently used end, or inflated and kept among
-    them."""
+def _load_block(self, pos, word, what, fragment):
+    """SquashFS._load_block (CPython only: MicroPython reads the bytes
+    asked for, SquashFS._block_bytes): the decompressed data (fragment 0)
+    or fragment (1) block at pos (a flag here, not a file's fragment
+    index), with size word `word`, named `what` in errors.  A data block
+    is kept as the last one read; a fragment block comes from the ones
+    kept, moved to the most recently used end, or is inflated and kept
+    among them."""
+    if fragment == 0:
+        if pos == self._kept_pos:
+            return self._kept
+        self._kept = None            # before inflating: lowers the peak
+        self._kept_pos = -1
+    stored = self._stored_size(word, what)
     frags = self._frags
     if fragment:
         data = frags.get(pos)
