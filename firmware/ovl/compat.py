@@ -220,9 +220,11 @@ if MICROPYTHON:
                 k = self.end - self.pos
                 if k <= 0:
                     return 0        # the decoder raises EOFError
-                if k > _CHUNK:
+                if k >= _CHUNK:
                     k = _CHUNK
-                self.source(self.pos, k, memoryview(self.buf)[:k])
+                    self.source(self.pos, k, self.buf)
+                else:               # the last piece: a view, not a buffer
+                    self.source(self.pos, k, memoryview(self.buf)[:k])
                 self.pos += k
                 self.n = k
                 i = 0
