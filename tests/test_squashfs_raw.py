@@ -177,6 +177,8 @@ def test_raw_metadata_needs_no_block_buffer_on_micropython(images, mpy):
 STREAMS = r"""
 import binascii, sys
 sys.path.insert(0, %(scripts)r)
+if %(in_place)r:
+    import inflate_in_place     # no room for a copy of a packed block
 from image_file_source import FileSource
 from ovl import compat
 from ovl.squashfs import SquashFS
@@ -204,18 +206,23 @@ print(forward, backward, ahead, len(set(opened)), len(opened), dropped,
 """
 
 
-def test_a_file_read_in_order_inflates_each_block_once(images, mpy):
+@pytest.mark.parametrize("in_place", [False, True],
+                         ids=["copied", "in_place"])
+def test_a_file_read_in_order_inflates_each_block_once(images, mpy,
+                                                        in_place):
     """Reading big.txt forwards in 100-byte steps opens one stream per
     compressed block (the fragment's included): each read continues the
     stream the last one left.  Backwards, each read starts its block
     again (a stream runs forwards only), and the file's end drops the
-    stream."""
+    stream.  The same, with the same bytes, where the heap has no room for
+    a copy of a packed block and the decoder reads it from the source."""
     data = open(os.path.join(images["root"], "big.txt"), "rb").read()
     fs = SquashFS(BytesSource(open(images["raw"], "rb").read()))
     e = fs.lookup("/big.txt")
     blocks = e.loc.nblocks + (e.loc.fragment != fmt.FRAGMENT_NONE)
     assert blocks >= 5
-    out = mpy(STREAMS % {"scripts": SCRIPTS}, args=[images["raw"]]).split()
+    out = mpy(STREAMS % {"scripts": SCRIPTS, "in_place": in_place},
+              args=[images["raw"]]).split()
     crc = str(binascii.crc32(data))
     steps = (len(data) + 99) // 100
     assert out[:2] == [crc, crc], out

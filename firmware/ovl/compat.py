@@ -235,11 +235,19 @@ if MICROPYTHON:
     def inflate_stream(read, pos, size, wbits):
         """A decoder (deflate.DeflateIO: read(n) gives the next n bytes, or
         fewer at the stream's end) of the zlib stream of `size` bytes at
-        `pos` of a source whose read(pos, n, buf) fills buf, with a window
-        of 2**wbits bytes or the stream header's if smaller, read with
-        stream_read."""
-        return deflate.DeflateIO(_FlashStream(read, pos, pos + size),
-                                 deflate.ZLIB, wbits)
+        `pos` of a source whose read(pos, n) returns them (and read(pos,
+        n, buf) fills buf), with a window of 2**wbits bytes or the stream
+        header's if smaller, read with stream_read.  It reads a copy of
+        the packed bytes, or where the heap has no room for one, reads
+        them from the source as it goes (_FlashStream: a Python call a
+        byte, about 3 times as slow on the unix port)."""
+        try:
+            # a copy of the packed bytes, where the heap has room for it:
+            # the decoder then reads them without a Python call a byte
+            packed = io.BytesIO(read(pos, size))
+        except MemoryError:
+            packed = _FlashStream(read, pos, pos + size)
+        return deflate.DeflateIO(packed, deflate.ZLIB, wbits)
 
     def stream_read(d, skip, n):
         """The n bytes of decoder d (inflate_stream) after the next `skip`,

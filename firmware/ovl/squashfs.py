@@ -659,8 +659,12 @@ class SquashFS:
         if w is not None and w[0] == pos:
             word = _METADATA_UNCOMPRESSED
             size = w[3]
-        elif not [1 for item in self._cache if item[0] == pos]:
-            word, size = self._meta_head(pos, start, stop)
+        else:
+            for item in self._cache:
+                if item[0] == pos:
+                    break
+            else:
+                word, size = self._meta_head(pos, start, stop)
         raw = word & _METADATA_UNCOMPRESSED
         if not raw:
             data, _ = self._meta_block(pos, start, stop, word or -1)
