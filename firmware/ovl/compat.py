@@ -188,25 +188,22 @@ if MICROPYTHON:
                     raise
                 stream = _Packed(buf, len(buf) - size)
             except (OSError, EOFError) as e:    # EOFError: cut short
-                raise _stream_error(e)
+                raise ValueError("bad zlib stream: %s"
+                                 % (str(e) or "truncated"))
         if n >= len(buf):
             raise ValueError("inflated data exceeds %d bytes" % (len(buf) - 1))
         return n
-
-    def _stream_error(e):
-        """The ValueError for the decoder's OSError or EOFError (cut
-        short) `e`."""
-        return ValueError("bad zlib stream: %s" % (str(e) or "truncated"))
 
     # Packed bytes _FlashStream reads at a time: a 4 KiB block that packs
     # to 1.5 KB takes 12 reads
     _CHUNK = const(128)
 
     class _FlashStream(io.IOBase):
-        # A packed block where it lies, for a decoder that asks for one byte
-        # at a time: fetched _CHUNK bytes a read(pos, n, buf) into a small
-        # kept buffer, so a block costs a flash read per _CHUNK bytes and a
-        # Python call per byte, not a copy of the block
+        # A packed block where it lies in the source, for a decoder that
+        # asks for one byte at a time (the fallback where the heap has no
+        # room for a copy of the block): fetched _CHUNK bytes a read(pos,
+        # n, buf) into a small buffer of its own, so a block costs a
+        # source read per _CHUNK bytes and a Python call per byte
         def __init__(self, read, pos, end):
             self.source = read
             self.pos = pos          # where the next chunk starts
@@ -214,7 +211,7 @@ if MICROPYTHON:
             self.buf = bytearray(_CHUNK)
             self.i = self.n = 0
 
-        def readinto(self, out):
+        def readinto(self, buf):
             i = self.i
             if i >= self.n:
                 k = self.end - self.pos
@@ -228,7 +225,7 @@ if MICROPYTHON:
                 self.pos += k
                 self.n = k
                 i = 0
-            out[0] = self.buf[i]
+            buf[0] = self.buf[i]
             self.i = i + 1
             return 1
 
@@ -249,22 +246,25 @@ if MICROPYTHON:
             packed = _FlashStream(read, pos, pos + size)
         return deflate.DeflateIO(packed, deflate.ZLIB, wbits)
 
-    def stream_read(d, skip, n):
-        """The n bytes of decoder d (inflate_stream) after the next `skip`,
-        fewer at the stream's end; dropping the skipped ones takes at most
-        256 B of heap at a time.  ValueError for a damaged stream."""
+    def stream_read(stream, offset, n):
+        """The n bytes of decoder `stream` (inflate_stream) `offset` bytes
+        on from where it stands, fewer at the stream's end; dropping the
+        bytes before them takes at most 256 B of heap at a time.
+        ValueError for a damaged stream.  (Parameters and locals here are
+        names MicroPython interns anyway: a board keeps none for them.)"""
         try:
-            if skip > 0:
-                scratch = bytearray(256 if skip > 256 else skip)
-                while skip > 0:
-                    k = d.readinto(scratch if skip >= len(scratch)
-                                   else memoryview(scratch)[:skip])
+            if offset > 0:
+                buf = bytearray(256 if offset > 256 else offset)
+                while offset > 0:
+                    k = stream.readinto(buf if offset >= len(buf)
+                                        else memoryview(buf)[:offset])
                     if not k:
                         return b""
-                    skip -= k
-            return d.read(n)
+                    offset -= k
+            return stream.read(n)
         except (OSError, EOFError) as e:    # EOFError: cut short
-            raise _stream_error(e)
+            raise ValueError("bad zlib stream: %s"
+                             % (str(e) or "truncated"))
 
 else:
     # inflate, inflate_run, inflate_xz, inflate_lzma: by a star, so that a

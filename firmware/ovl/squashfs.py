@@ -338,20 +338,11 @@ class SquashFS:
 
     # -- metadata -----------------------------------------------------------
 
-    def _meta_head(self, pos, start, stop):
-        """(size word, stored size) of the metadata block at pos, checked."""
-        if pos < start or pos + 2 > stop:
-            raise _error(_E_META_OUTSIDE, pos, start, stop)
-        word = unpack_from("<H", self._read(pos, 2))[0]
-        size = word & _METADATA_SIZE_MASK
-        if size == 0 or size > _METADATA_SIZE or pos + 2 + size > stop:
-            raise _error(_E_META_SIZE, word, pos)
-        return word, size
-
-    def _meta_block(self, pos, start, stop, word=-1):
-        """(data, next_pos) of the compressed (MicroPython) or any (CPython)
-        metadata block whose header is at pos, from the cache or read and
-        inflated into it; `word`: its size word, if read already."""
+    def _meta_block(self, pos, start, stop):
+        """(data, next_pos) of the metadata block whose header is at pos,
+        from the cache or read (and inflated) into it; on MicroPython
+        (None, stored size) for a block stored raw, which is not loaded
+        (_meta_at reads it where it lies)."""
         cache = self._cache
         if cache and cache[0][0] == pos:
             item = cache[0]
@@ -362,10 +353,14 @@ class SquashFS:
                 del cache[i]
                 cache.insert(0, item)
                 return item[1], item[2]
-        if word < 0:
-            word, size = self._meta_head(pos, start, stop)
-        else:
-            size = word & _METADATA_SIZE_MASK
+        if pos < start or pos + 2 > stop:
+            raise _error(_E_META_OUTSIDE, pos, start, stop)
+        word = unpack_from("<H", self._read(pos, 2))[0]
+        size = word & _METADATA_SIZE_MASK
+        if size == 0 or size > _METADATA_SIZE or pos + 2 + size > stop:
+            raise _error(_E_META_SIZE, word, pos)
+        if MICROPYTHON and word & _METADATA_UNCOMPRESSED:
+            return None, size
         if len(cache) >= self.cache_blocks:
             old = cache.pop()       # before inflating: lowers the peak
             if MICROPYTHON:
@@ -373,10 +368,9 @@ class SquashFS:
         if MICROPYTHON:
             # Inflated into a kept buffer, allocated at the first
             # compressed block met (images of stock mksquashfs; `ovl
-            # mkimage` stores a board's metadata raw, which _meta_at reads
-            # through a small window instead).  The packed block is read
-            # into the buffer's tail, where compat.inflate_into reads it (in
-            # place if the heap has no room for a copy).
+            # mkimage` stores a board's metadata raw).  The packed block is
+            # read into the buffer's tail, where compat.inflate_into reads
+            # it (in place if the heap has no room for a copy).
             if not self._free:
                 self._free.append(bytearray(_METADATA_SIZE + 1))
             buf = self._free[-1]
@@ -414,24 +408,16 @@ class SquashFS:
             item = cache[0]             # the usual case, without a call
             data = item[1]
             return data, 0, len(data), len(data), item[2]
-        if not MICROPYTHON:
-            data, nxt = self._meta_block(pos, start, stop)
-            return data, 0, len(data), len(data), nxt
         w = self._win
         if w is None or w[0] != pos:
-            for item in cache:
-                if item[0] == pos:
-                    data, nxt = self._meta_block(pos, start, stop)
-                    return data, 0, len(data), len(data), nxt
-            word, size = self._meta_head(pos, start, stop)
-            if not word & _METADATA_UNCOMPRESSED:
-                data, nxt = self._meta_block(pos, start, stop, word)
+            data, nxt = self._meta_block(pos, start, stop)
+            if data is not None:
                 return data, 0, len(data), len(data), nxt
             if w is None:
                 w = self._win = [0, 0, 0, 0, bytearray(_RAW_WINDOW)]
             w[0] = pos
             w[1] = w[2] = off
-            w[3] = size
+            w[3] = size = nxt       # (_meta_block's stored size, here)
         else:
             size = w[3]
             want = off + n
@@ -654,21 +640,14 @@ class SquashFS:
             return data, 0, len(data), True
         # A block stored raw: its size from the window on it or its header,
         # the listing's bytes from flash (the window stays the inodes').
-        word = 0
         w = self._win
         if w is not None and w[0] == pos:
-            word = _METADATA_UNCOMPRESSED
+            data = None
             size = w[3]
         else:
-            for item in self._cache:
-                if item[0] == pos:
-                    break
-            else:
-                word, size = self._meta_head(pos, start, stop)
-        raw = word & _METADATA_UNCOMPRESSED
-        if not raw:
-            data, _ = self._meta_block(pos, start, stop, word or -1)
-            size = len(data)
+            data, size = self._meta_block(pos, start, stop)
+            if data is not None:
+                size = len(data)
         end = off + n
         last = True
         if end > size:
@@ -678,7 +657,7 @@ class SquashFS:
             last = False
         if end <= off:
             return b"", off, off, True
-        if raw:
+        if data is None:
             # a block stored raw: the listing's bytes straight from flash
             return self._read(pos + 2 + off, end - off), off, end, last
         return bytes(data[off:end]), off, end, last
@@ -883,24 +862,15 @@ class SquashFS:
             pos, word = self._fragment(f.fragment)
             start = f.frag_offset
             lo = offset - block_start if block_start < offset else 0
-            if MICROPYTHON:
-                # the bytes asked for, inflated as a stream (_block_bytes)
-                data = self._block_bytes(pos, word, "fragment %d"
-                                         % f.fragment, start + lo,
-                                         start + end - block_start, 0)
-                if len(data) != end - block_start - lo:
-                    raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start,
-                                 size - block_start, start + lo + len(data))
-                pieces.append(data)
-            else:
-                data = self._load_block(pos, word, "fragment %d"
-                                        % f.fragment, 1)
-                if start + size - block_start > len(data):
-                    raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start,
-                                 size - block_start, len(data))
-                # CPython's bytes come back as they are when the tail is
-                # the whole block
-                pieces.append(data[start + lo:start + end - block_start])
+            # the bytes asked for (MicroPython: inflated as a stream;
+            # CPython: out of the fragment blocks it keeps)
+            data = self._block_bytes(pos, word, "fragment %d" % f.fragment,
+                                     start + lo, start + end - block_start,
+                                     0)
+            if len(data) != end - block_start - lo:
+                raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start,
+                             size - block_start, start + lo + len(data))
+            pieces.append(data)
         if end == size:
             # The file read to its end: its fragment block's stream, kept
             # otherwise, goes (its decoder and window, about 2.7 KB, would
@@ -1014,12 +984,8 @@ class SquashFS:
             n = min(entry.size - base, bs)
             lo = offset - base if offset > base else 0
             hi = min(end - base, n)
-            if not word & _DATA_SIZE_MASK:
-                # sparse: only the zeros asked for, not a block of them
-                pieces.append(self._data_block(pos, word, hi - lo, entry))
-            else:
-                pieces.append(self._block_bytes(pos, word, entry.name, lo,
-                                                hi, n))
+            pieces.append(self._block_bytes(pos, word, entry.name, lo, hi,
+                                            n))
             pos += word & _DATA_SIZE_MASK
             base += bs
 
@@ -1035,47 +1001,47 @@ class SquashFS:
             k = avail
         return unpack_from("<%dI" % k, data, off - base), pos, off + 4 * k
 
-    def _stored_size(self, word, what):
-        """The stored size in a data or fragment block's size word,
-        checked."""
-        if word >> _DATA_RESERVED_SHIFT:
-            raise _error(_E_RESERVED_BITS, what, word)
-        stored = word & _DATA_SIZE_MASK
-        if stored == 0 or stored > self.block_size:
-            raise _error(_E_BLOCK_TOO_BIG, what, stored, self.block_size)
-        return stored
+    def _block_bytes(self, pos, word, what, start, end, n):
+        """MicroPython: bytes [start, end) of the data or fragment block at
+        pos (size word `word`), short if the block ends first; n: the
+        length a data block must inflate to (checked when a read reaches
+        it), 0 for a fragment block.
 
-    def _block_bytes(self, pos, word, what, lo, hi, n):
-        """MicroPython: bytes [lo, hi) of the data or fragment block at pos
-        (size word `word`), short if the block ends first; n: the length a
-        data block must inflate to (checked when a read reaches it), 0 for
-        a fragment block.
-
-        A block stored raw is read where it lies.  A compressed one is
+        A sparse block makes the zeros asked for; a block stored raw is
+        read where it lies.  A compressed one is
         inflated as a stream from flash (compat.inflate_stream): the
         decoder's state and window (the stream header's, at most the
         block size) and the bytes asked for, no block-sized buffer.  The
-        stream is kept, so the next read of the same block at or after hi
-        (a file read in order) continues it; one before hi starts the
+        stream is kept, so the next read of the same block at or after end
+        (a file read in order) continues it; one before it starts the
         block again.  It goes at the block's end, and read() drops it when
         a file is read to its end (a fragment block's)."""
-        stored = self._stored_size(word, what)
+        # (the size word's checks: squashfs_cpython._load_block's too)
+        if word >> _DATA_RESERVED_SHIFT:
+            raise _error(_E_RESERVED_BITS, what, word)
+        stored = word & _DATA_SIZE_MASK
+        if stored == 0 and n:
+            # a sparse data block: only the zeros asked for, not a block
+            return bytes(end - start)
+        if stored == 0 or stored > self.block_size:
+            raise _error(_E_BLOCK_TOO_BIG, what, stored, self.block_size)
         if word & _DATA_UNCOMPRESSED:
             if n and stored != n:
                 raise _error(_E_BLOCK_LENGTH, what, pos, stored, n)
-            if hi > stored:
-                hi = stored
-            return self._read(pos + lo, hi - lo) if lo < hi else b""
+            if end > stored:
+                end = stored
+            return self._read(pos + start, end - start) if start < end \
+                else b""
         s = self._stream
-        if s is None or s[0] != pos or s[2] > lo:
+        if s is None or s[0] != pos or s[2] > start:
             self._stream = s = None     # before the new one: a lower peak
             s = [pos, compat.inflate_stream(self._read, pos, stored,
                                             min(15, self.block_log)), 0]
             self._stream = s
         more = b""
         try:
-            data = compat.stream_read(s[1], lo - s[2], hi - lo)
-            at = lo + len(data)
+            data = compat.stream_read(s[1], start - s[2], end - start)
+            at = start + len(data)
             if n and at == n:
                 # the block's end: the stream must end here too (its
                 # Adler-32 checked)
@@ -1086,22 +1052,12 @@ class SquashFS:
         if more:
             self._stream = None
             raise _error(_E_INFLATES_TOO_FAR, n)
-        if at < hi or at == n:
+        if at < end or at == n:
             self._stream = None         # nothing more to read of it
             if n and at != n:
                 raise _error(_E_BLOCK_LENGTH, what, pos, at, n)
         else:
             s[2] = at
-        return data
-
-    def _data_block(self, pos, word, n, entry):
-        if word & _DATA_SIZE_MASK == 0:
-            if word >> _DATA_RESERVED_SHIFT:
-                raise _error(_E_RESERVED_BITS, entry.name, word)
-            return bytes(n)                 # sparse block
-        data = self._load_block(pos, word, entry.name, 0)
-        if len(data) != n:
-            raise _error(_E_BLOCK_LENGTH, entry.name, pos, len(data), n)
         return data
 
 
@@ -1112,3 +1068,5 @@ if not MICROPYTHON:
     from ovl import squashfs_cpython
     SquashFS._read_blocks = squashfs_cpython._read_blocks
     SquashFS._load_block = squashfs_cpython._load_block
+    SquashFS._data_block = squashfs_cpython._data_block
+    SquashFS._block_bytes = squashfs_cpython._block_bytes

@@ -61,7 +61,13 @@ def _load_block(self, pos, word, what, fragment):
             return self._kept
         self._kept = None            # before inflating: lowers the peak
         self._kept_pos = -1
-    stored = self._stored_size(word, what)
+    # the size word's checks (SquashFS._block_bytes's too)
+    from ovl import squashfs as S
+    if word >> S._DATA_RESERVED_SHIFT:
+        raise S._error(S._E_RESERVED_BITS, what, word)
+    stored = word & F.DATA_SIZE_MASK
+    if stored == 0 or stored > self.block_size:
+        raise S._error(S._E_BLOCK_TOO_BIG, what, stored, self.block_size)
     frags = self._frags
     if fragment:
         data = frags.get(pos)
@@ -83,6 +89,29 @@ def _load_block(self, pos, word, what, fragment):
     else:
         frags[pos] = data
         self._frag_newest = pos
+    return data
+
+
+def _block_bytes(self, pos, word, what, start, end, n):
+    """SquashFS._block_bytes on CPython, which calls it for a file's tail
+    only (n 0: a fragment block; data blocks take read_run): bytes [start,
+    end) of the fragment block at pos, out of the ones kept (_load_block),
+    short if the block is (a whole block comes back as it is)."""
+    return self._load_block(pos, word, what, 1)[start:end]
+
+
+def _data_block(self, pos, word, n, entry):
+    """SquashFS._data_block (CPython only: MicroPython's _block_bytes
+    reads any block): the n bytes of the data block at pos, checked to be
+    that many; a sparse block's zeros."""
+    from ovl import squashfs as S
+    if word & F.DATA_SIZE_MASK == 0:
+        if word >> S._DATA_RESERVED_SHIFT:
+            raise S._error(S._E_RESERVED_BITS, entry.name, word)
+        return bytes(n)                 # sparse block
+    data = self._load_block(pos, word, entry.name, 0)
+    if len(data) != n:
+        raise S._error(S._E_BLOCK_LENGTH, entry.name, pos, len(data), n)
     return data
 
 
