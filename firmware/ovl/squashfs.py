@@ -164,6 +164,11 @@ _LISTING_WINDOW = const(1024)
 # window (MicroPython): an inode (at most _LONGEST_INODE) and the block
 # list or inodes after it (docs/SQUASHFS.md, "Raw metadata").
 _RAW_WINDOW = const(256)
+# The listing window read from flash out of a raw block: half the copy a
+# compressed block's listing takes (a listing window was the board job's
+# last allocation to fail, just below its edge), at least a run header, an
+# entry and the longest name
+_RAW_LISTING_WINDOW = const(512)
 # What only the reader needs of the format (private consts: a board keeps
 # no name for them).  An extended inode's type is its basic type + 7.
 _EXTENDED_OFFSET = const(7)
@@ -652,8 +657,9 @@ class SquashFS:
         last = True
         if end > size:
             end = size
-        if end - off > _LISTING_WINDOW:
-            end = off + _LISTING_WINDOW
+        most = _LISTING_WINDOW if data is not None else _RAW_LISTING_WINDOW
+        if end - off > most:
+            end = off + most
             last = False
         if end <= off:
             return b"", off, off, True
