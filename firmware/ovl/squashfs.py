@@ -2,13 +2,15 @@
 
 SquashFS(source) opens an image held by anything with `read(addr, n)` and
 `size` (ovl.flash.Region, ovl.flash_host.BytesSource).  Nothing is loaded
-whole: metadata is read one 8 KiB block at a time through a small LRU cache
-(one block on MicroPython), lookup tables (ids, fragments) are consulted
-entry by entry, and file data is decompressed one block at a time (the last
-data block and recent fragment blocks are kept, so small sequential reads
-and small files sharing a fragment do not inflate the same block again; on
-CPython back-to-back compressed blocks are fetched with one source read of
-up to 256 KiB, by ovl.squashfs_cpython, which a board never imports).  The
+whole: compressed metadata is read one 8 KiB block at a time through a
+small LRU cache (one block on MicroPython), metadata stored raw on
+MicroPython a few hundred bytes at a time where it lies, lookup tables
+(ids, fragments) are consulted entry by entry, and file data is
+decompressed a block at a time (CPython: the last data block and recent
+fragment blocks are kept, and back-to-back compressed blocks are fetched
+with one source read of up to 256 KiB, by ovl.squashfs_cpython, which a
+board never imports; MicroPython inflates a block as a stream, a read
+taking the bytes it asks for and the next read continuing it).  The
 byte layout is declared in ovl.squashfs_format, of which the reader keeps
 private copies (below); docs/SQUASHFS.md describes both.
 
@@ -151,14 +153,13 @@ _LONGEST_INODE = const(56)      # the header and the longest body (40 B)
 _MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = const(64)         # entries in each small lookup memo
 # Block-list words MicroPython keeps with a file's entry (a tuple of ints,
-# read from the first block a read wants on): a data block takes the
-# metadata buffer the list lives in, so reading the list per block would
-# inflate its metadata block again for each data block.
+# read from the first block a read wants on), so a read does not go back
+# to the list's metadata block for each data block.
 _WORDS_KEPT = const(32)
-# Listing bytes _window copies out of the one metadata block MicroPython
-# keeps (at least a run header, an entry and the longest name): a listing
-# walk inflates its block again once per this many bytes when the caller
-# reads inodes between entries.
+# Listing bytes _window copies out of the one compressed metadata block
+# MicroPython keeps (at least a run header, an entry and the longest
+# name): a listing walk inflates its block again once per this many bytes
+# when the caller reads inodes between entries.
 _LISTING_WINDOW = const(1024)
 # Bytes of a raw metadata block _meta_at reads at a time into its one kept
 # window (MicroPython): an inode (at most _LONGEST_INODE) and the block
@@ -175,22 +176,19 @@ _EXTENDED_OFFSET = const(7)
 # A data or fragment block's size word with a bit at or above 25 set is
 # invalid (bit 24: stored raw; bits 0-23: the stored size).
 _DATA_RESERVED_SHIFT = const(25)
-# MicroPython inflates into buffers it keeps (CPython into new bytes):
-# - metadata blocks into the cache's buffers, allocated at open, before an
-#   upper index grows and cuts the heap into runs shorter than 8 KiB
-#   (docs/FIT.md, "Where the heap goes"), so a block costs a copy of its
-#   packed bytes (none where the heap has no room for one), the decoder's
-#   state (about 1.3 KB) and window (2**13 bytes, or the stream header's
-#   window if smaller: 512 B in images of `ovl mkimage`);
-# - the one data or fragment block it keeps into the metadata buffer (a
-#   block of up to 8 KiB; the next metadata block read takes the buffer
-#   back: docs/FIT.md, "One metadata block"), or for larger blocks into a
-#   buffer of the block size allocated at the first block read, so a block
-#   costs a copy of its packed bytes (as above), the decoder (a window of
-#   the block size, or the header's: a quarter of the block in images of
-#   `ovl mkimage`) and the caller's copy of what it asked for.
-# A block's data is then a view of a buffer the next block may reuse.
-# (The tests of MICROPYTHON below are these kept buffers'.)
+# MicroPython (CPython inflates into new bytes):
+# - reads a metadata block stored raw where it lies, through _win (the
+#   MCU boards' images: docs/SQUASHFS.md, "Bounded memory");
+# - inflates a compressed metadata block into the cache's buffer,
+#   allocated at the first one met, so a block costs a copy of its packed
+#   bytes (none where the heap has no room for one), the decoder's state
+#   (about 1.3 KB) and window (2**13 bytes, or the stream header's window
+#   if smaller: 512 B in images of `ovl mkimage`);
+# - inflates a data or fragment block as a stream (_block_bytes), a read
+#   costing the decoder (a window of the block size, or the header's: a
+#   quarter of the block in images of `ovl mkimage`), a copy of the packed
+#   block where the heap has room, and the bytes it asks for.
+# (The tests of MICROPYTHON below are these paths'.)
 # identity() reads at most this many bytes besides the superblock (read at
 # open), so superblock + identity reads stay within 4 KiB.
 _IDENTITY_READ_LIMIT = const(4000)  # 4096 - _SUPERBLOCK_SIZE
@@ -218,10 +216,11 @@ class SquashFS:
     """A SquashFS 4.0 image as a read-only Lower.
 
     cache_blocks: how many decompressed 8 KiB metadata blocks to keep
-    (MicroPython: 1, each 8 KiB of heap from the open on; CPython 16).  On
-    MicroPython a listing is read from a copy of its bytes (_window), so a
-    directory walk, which reads each child's inode from the other table,
-    does not inflate a block per entry with one.
+    (MicroPython: 1, 8 KiB of heap from the first compressed metadata
+    block on, none for an image whose metadata is stored raw; CPython 16).
+    On MicroPython a listing is read from a copy of its bytes (_window),
+    so a directory walk, which reads each child's inode from the other
+    table, does not inflate a block per entry with one.
     max_block_size: refuse (BlockSizeLimitError) an image whose data blocks
     are larger, at open rather than with a MemoryError at the first read
     (a board's lower_block_size).
@@ -306,8 +305,8 @@ class SquashFS:
         names = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
         if not 0 < compression < len(names):
             raise _error(_E_COMPRESSOR_ID, compression)
-        # MicroPython inflates gzip blocks into kept buffers
-        # (compat.inflate_into) and has no other decompressor; CPython's
+        # MicroPython inflates gzip blocks (compat.inflate_into,
+        # inflate_stream) and has no other decompressor; CPython's
         # decompressor and fragment cache are squashfs_cpython's
         if not MICROPYTHON:
             squashfs_cpython.open(self, compression)
@@ -960,12 +959,11 @@ class SquashFS:
         """Append the file bytes [offset, end) that data blocks start..stop
         of the file `entry` hold to `pieces`.
 
-        MicroPython: one block at a time, each inflated into the one kept
-        buffer, the part wanted copied out before the next block overwrites
-        it.  Up to _WORDS_KEPT words of the block list from the start block
-        read on are kept with the entry, as (index of the start, its data
-        position, words), since each data block takes the metadata buffer
-        the list was read from.  CPython replaces this with
+        MicroPython: one block at a time, the part wanted of each
+        (_block_bytes).  Up to _WORDS_KEPT words of the block list from the
+        start block read on are kept with the entry, as (index of the
+        start, its data position, words), so the next read need not go
+        back to the list.  CPython replaces this with
         ovl.squashfs_cpython._read_blocks, which follows the block list with
         a cursor and fetches and inflates runs of blocks at once."""
         f = entry.loc
