@@ -111,3 +111,79 @@ def test_inflate_into_reads_the_packed_block_in_place(mpy):
                 extra = len(packed) if not in_place or \
                     data[:4096] == bytes(4096) else 0
                 assert used < 3072 + (1 << wbits) + extra, (line, in_place)
+
+
+STREAMS = r"""
+import binascii, sys
+sys.path.insert(0, %(scripts)r)
+from ovl import compat
+if %(in_place)r:
+    import inflate_in_place     # no room for a copy of the packed bytes
+source = bytearray(1000) + %(packed)r + bytearray(1000)
+reads = []
+def read(pos, n, buf=None):
+    reads.append(n)
+    if buf is None:
+        return bytes(source[pos:pos + n])
+    buf[:] = source[pos:pos + n]
+# n bytes at each offset, each from a new stream (skipping to the offset)
+# and continued on one stream
+for offset, n in %(steps)r:
+    stream = compat.inflate_stream(read, 1000, %(size)d, 12)
+    try:
+        got = compat.stream_read(stream, offset, n)
+        print(len(got), binascii.crc32(got))
+    except ValueError as e:
+        print("ValueError", str(e).split(":")[0])
+stream = compat.inflate_stream(read, 1000, %(size)d, 12)
+at = 0
+whole = 0
+try:
+    for offset, n in %(steps)r:
+        if offset >= at:
+            got = compat.stream_read(stream, offset - at, n)
+            whole = binascii.crc32(got, whole)
+            at = offset + len(got)
+    print("continued", whole)
+except ValueError as e:
+    print("continued ValueError")
+print("reads", len(reads), max(reads))
+"""
+
+
+@pytest.mark.parametrize("in_place", [False, True], ids=["copy", "source"])
+def test_inflate_stream_reads_what_is_asked_on_micropython(mpy, in_place):
+    """compat.inflate_stream and stream_read: n bytes at an offset, from
+    a copy of the packed bytes or (no room for one) from the source 128
+    bytes a read; short at the stream's end; a stream cut short or
+    damaged is a ValueError."""
+    import os
+    import zlib
+    data = b"".join(b"%05d lines of text\n" % i for i in range(210))
+    c = zlib.compressobj(9, zlib.DEFLATED, 10)
+    packed = c.compress(data[:4000]) + c.flush()
+    steps = [(0, 100), (100, 900), (3500, 400), (3990, 100), (0, 4000),
+             (4000, 10)]
+    scripts = os.path.join(os.path.dirname(__file__), "scripts")
+    out = mpy(STREAMS % {"scripts": scripts, "in_place": in_place,
+                         "packed": packed, "size": len(packed),
+                         "steps": steps}).strip().splitlines()
+    want = []
+    for offset, n in steps:
+        piece = data[:4000][offset:offset + n]
+        want.append("%d %d" % (len(piece), zlib.crc32(piece)))
+    assert out[:-2] == want, out
+    # continued on one stream: the pieces at or after where it stood
+    assert out[-2] == "continued %d" % zlib.crc32(
+        data[:1000] + data[3500:3900] + data[3990:4000]), out
+    count, largest = map(int, out[-1].split()[1:])
+    if in_place:        # 128 bytes a read
+        assert largest == 128 and count >= len(steps) * 2, out
+    else:               # one read of the packed bytes a stream
+        assert largest == len(packed) and count == len(steps) + 1, out
+    bad = mpy(STREAMS % {"scripts": scripts, "in_place": in_place,
+                         "packed": packed[:len(packed) // 2],
+                         "size": len(packed) // 2,
+                         "steps": [(0, 4000)]}).strip().splitlines()
+    assert bad[:2] == ["ValueError bad zlib stream",
+                       "continued ValueError"], bad

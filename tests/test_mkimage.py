@@ -143,9 +143,12 @@ def open_fs(path):
     return SquashFS(BytesSource(open(path, "rb")))
 
 
+# "gzip-raw": gzip data, metadata stored raw (a board's "lower_metadata":
+# "raw", docs/MKIMAGE.md "Raw metadata")
 VARIANTS = [("4K", "gzip"), ("128K", "gzip"), ("1M", "gzip"),
-            ("128K", "none"), ("4K", "none")]
-OVL_EXTRACT_VARIANTS = [("4K", "gzip"), ("1M", "gzip"), ("128K", "none")]
+            ("128K", "none"), ("4K", "none"), ("4K", "gzip-raw")]
+OVL_EXTRACT_VARIANTS = [("4K", "gzip"), ("1M", "gzip"), ("128K", "none"),
+                        ("4K", "gzip-raw")]
 
 
 @pytest.mark.slow
@@ -154,7 +157,9 @@ def test_unsquashfs_and_ovl_extract_equal_source(source, tmp_path, block_size,
                                                  comp):
     need_tool("unsquashfs")
     image = str(tmp_path / "img.sqfs")
-    summary = build(source, image, block_size=block_size, comp=comp)
+    raw = comp.endswith("-raw")
+    summary = build(source, image, block_size=block_size,
+                    comp=comp[:-4] if raw else comp, raw_metadata=raw)
     assert summary.duplicates == 1
     want = snapshot(source)
     out = str(tmp_path / "unsquashfs")
@@ -213,11 +218,12 @@ def test_listing_matches_mksquashfs_with_pseudo_file(source, tmp_path):
     assert any("dev/with space -> ../hello" in line for line in mine)
 
 
-def test_linux_mount_equals_source(source, tmp_path):
+@pytest.mark.parametrize("raw_metadata", [False, True])
+def test_linux_mount_equals_source(source, tmp_path, raw_metadata):
     if not IS_ROOT:
         pytest.skip("mounting a loop device needs root")
     image = str(tmp_path / "img.sqfs")
-    build(source, image, block_size="4K",
+    build(source, image, block_size="4K", raw_metadata=raw_metadata,
           pseudo=[("p", "dev d 755 0 0\ndev/null c 666 0 0 1 3\n")])
     mnt = str(tmp_path / "mnt")
     os.mkdir(mnt)

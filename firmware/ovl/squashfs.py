@@ -2,13 +2,15 @@
 
 SquashFS(source) opens an image held by anything with `read(addr, n)` and
 `size` (ovl.flash.Region, ovl.flash_host.BytesSource).  Nothing is loaded
-whole: metadata is read one 8 KiB block at a time through a small LRU cache
-(one block on MicroPython), lookup tables (ids, fragments) are consulted
-entry by entry, and file data is decompressed one block at a time (the last
-data block and recent fragment blocks are kept, so small sequential reads
-and small files sharing a fragment do not inflate the same block again; on
-CPython back-to-back compressed blocks are fetched with one source read of
-up to 256 KiB, by ovl.squashfs_cpython, which a board never imports).  The
+whole: compressed metadata is read one 8 KiB block at a time through a
+small LRU cache (one block on MicroPython), metadata stored raw on
+MicroPython a few hundred bytes at a time where it lies, lookup tables
+(ids, fragments) are consulted entry by entry, and file data is
+decompressed a block at a time (CPython: the last data block and recent
+fragment blocks are kept, and back-to-back compressed blocks are fetched
+with one source read of up to 256 KiB, by ovl.squashfs_cpython, which a
+board never imports; MicroPython inflates a block as a stream, a read
+taking the bytes it asks for and the next read continuing it).  The
 byte layout is declared in ovl.squashfs_format, of which the reader keeps
 private copies (below); docs/SQUASHFS.md describes both.
 
@@ -151,37 +153,42 @@ _LONGEST_INODE = const(56)      # the header and the longest body (40 B)
 _MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = const(64)         # entries in each small lookup memo
 # Block-list words MicroPython keeps with a file's entry (a tuple of ints,
-# read from the first block a read wants on): a data block takes the
-# metadata buffer the list lives in, so reading the list per block would
-# inflate its metadata block again for each data block.
+# read from the first block a read wants on), so a read does not go back
+# to the list's metadata block for each data block.
 _WORDS_KEPT = const(32)
-# Listing bytes _window copies out of the one metadata block MicroPython
-# keeps (at least a run header, an entry and the longest name): a listing
-# walk inflates its block again once per this many bytes when the caller
-# reads inodes between entries.
+# Listing bytes _window copies out of the one compressed metadata block
+# MicroPython keeps (at least a run header, an entry and the longest
+# name): a listing walk inflates its block again once per this many bytes
+# when the caller reads inodes between entries.
 _LISTING_WINDOW = const(1024)
+# Bytes of a raw metadata block _meta_at reads at a time into its one kept
+# window (MicroPython): an inode (at most _LONGEST_INODE) and the block
+# list or inodes after it (docs/SQUASHFS.md, "Raw metadata").
+_RAW_WINDOW = const(256)
+# The listing window read from flash out of a raw block: half the copy a
+# compressed block's listing takes (a listing window was the board job's
+# last allocation to fail, just below its edge), at least a run header, an
+# entry and the longest name
+_RAW_LISTING_WINDOW = const(512)
 # What only the reader needs of the format (private consts: a board keeps
 # no name for them).  An extended inode's type is its basic type + 7.
 _EXTENDED_OFFSET = const(7)
 # A data or fragment block's size word with a bit at or above 25 set is
 # invalid (bit 24: stored raw; bits 0-23: the stored size).
 _DATA_RESERVED_SHIFT = const(25)
-# MicroPython inflates into buffers it keeps (CPython into new bytes):
-# - metadata blocks into the cache's buffers, allocated at open, before an
-#   upper index grows and cuts the heap into runs shorter than 8 KiB
-#   (docs/FIT.md, "Where the heap goes"), so a block costs a copy of its
-#   packed bytes (none where the heap has no room for one), the decoder's
-#   state (about 1.3 KB) and window (2**13 bytes, or the stream header's
-#   window if smaller: 512 B in images of `ovl mkimage`);
-# - the one data or fragment block it keeps into the metadata buffer (a
-#   block of up to 8 KiB; the next metadata block read takes the buffer
-#   back: docs/FIT.md, "One metadata block"), or for larger blocks into a
-#   buffer of the block size allocated at the first block read, so a block
-#   costs a copy of its packed bytes (as above), the decoder (a window of
-#   the block size, or the header's: a quarter of the block in images of
-#   `ovl mkimage`) and the caller's copy of what it asked for.
-# A block's data is then a view of a buffer the next block may reuse.
-# (The tests of MICROPYTHON below are these kept buffers'.)
+# MicroPython (CPython inflates into new bytes):
+# - reads a metadata block stored raw where it lies, through _win (the
+#   MCU boards' images: docs/SQUASHFS.md, "Bounded memory");
+# - inflates a compressed metadata block into the cache's buffer,
+#   allocated at the first one met, so a block costs a copy of its packed
+#   bytes (none where the heap has no room for one), the decoder's state
+#   (about 1.3 KB) and window (2**13 bytes, or the stream header's window
+#   if smaller: 512 B in images of `ovl mkimage`);
+# - inflates a data or fragment block as a stream (_block_bytes), a read
+#   costing the decoder (a window of the block size, or the header's: a
+#   quarter of the block in images of `ovl mkimage`), a copy of the packed
+#   block where the heap has room, and the bytes it asks for.
+# (The tests of MICROPYTHON below are these paths'.)
 # identity() reads at most this many bytes besides the superblock (read at
 # open), so superblock + identity reads stay within 4 KiB.
 _IDENTITY_READ_LIMIT = const(4000)  # 4096 - _SUPERBLOCK_SIZE
@@ -209,10 +216,11 @@ class SquashFS:
     """A SquashFS 4.0 image as a read-only Lower.
 
     cache_blocks: how many decompressed 8 KiB metadata blocks to keep
-    (MicroPython: 1, each 8 KiB of heap from the open on; CPython 16).  On
-    MicroPython a listing is read from a copy of its bytes (_window), so a
-    directory walk, which reads each child's inode from the other table,
-    does not inflate a block per entry with one.
+    (MicroPython: 1, 8 KiB of heap from the first compressed metadata
+    block on, none for an image whose metadata is stored raw; CPython 16).
+    On MicroPython a listing is read from a copy of its bytes (_window),
+    so a directory walk, which reads each child's inode from the other
+    table, does not inflate a block per entry with one.
     max_block_size: refuse (BlockSizeLimitError) an image whose data blocks
     are larger, at open rather than with a MemoryError at the first read
     (a board's lower_block_size).
@@ -225,24 +233,17 @@ class SquashFS:
         self.cache_blocks = max(1, cache_blocks)
         self._cache = []          # [pos, data, next_pos(, kept buffer)],
         #                           most recent first
-        self._kept_pos = -1       # last data block read ...
-        self._kept = None         # ... and its data
         self._ids = {}            # id index -> uid/gid (bounded memo)
         self._pointers = {}       # lookup-table index slot -> block position
         self._last_fragment = (-1, 0, 0)
         self._identity = None
-        self._free = []           # kept metadata buffers not in the cache
-        self._block_buf = None    # MicroPython: the kept data block's buffer
-        #                           if over 8 KiB, else the metadata buffer
-        #                           it shares (_kept_in), and its file's
-        #                           entry and block index (_kept_file,
-        #                           _kept_index)
-        self._kept_in = None
-        self._kept_file = None
-        self._kept_index = -1
-        if MICROPYTHON:
-            for _ in range(self.cache_blocks):
-                self._free.append(bytearray(_METADATA_SIZE + 1))
+        self._free = []           # MicroPython: a metadata buffer not in
+        #                           the cache (allocated at the first
+        #                           compressed metadata block)
+        self._win = None          # MicroPython: the window on a raw
+        #                           metadata block (_meta_at)
+        self._stream = None       # MicroPython: the data or fragment block
+        #                           being inflated (_block_bytes)
         # -- the superblock: checked at open, 96 bytes kept
         size = self.source.size
         if size < _SUPERBLOCK_SIZE:
@@ -304,8 +305,8 @@ class SquashFS:
         names = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
         if not 0 < compression < len(names):
             raise _error(_E_COMPRESSOR_ID, compression)
-        # MicroPython inflates gzip blocks into kept buffers
-        # (compat.inflate_into) and has no other decompressor; CPython's
+        # MicroPython inflates gzip blocks (compat.inflate_into,
+        # inflate_stream) and has no other decompressor; CPython's
         # decompressor and fragment cache are squashfs_cpython's
         if not MICROPYTHON:
             squashfs_cpython.open(self, compression)
@@ -342,7 +343,10 @@ class SquashFS:
     # -- metadata -----------------------------------------------------------
 
     def _meta_block(self, pos, start, stop):
-        """(data, next_pos) of the metadata block whose header is at pos."""
+        """(data, next_pos) of the metadata block whose header is at pos,
+        from the cache or read (and inflated) into it; on MicroPython
+        (None, stored size) for a block stored raw, which is not loaded
+        (_meta_at reads it where it lies)."""
         cache = self._cache
         if cache and cache[0][0] == pos:
             item = cache[0]
@@ -355,39 +359,31 @@ class SquashFS:
                 return item[1], item[2]
         if pos < start or pos + 2 > stop:
             raise _error(_E_META_OUTSIDE, pos, start, stop)
-        if len(cache) >= self.cache_blocks:
-            old = cache.pop()       # before inflating: lowers the peak
-            if MICROPYTHON:
-                self._free.append(old[3])   # its buffer takes the new block
         word = unpack_from("<H", self._read(pos, 2))[0]
         size = word & _METADATA_SIZE_MASK
         if size == 0 or size > _METADATA_SIZE or pos + 2 + size > stop:
             raise _error(_E_META_SIZE, word, pos)
+        if MICROPYTHON and word & _METADATA_UNCOMPRESSED:
+            return None, size
+        if len(cache) >= self.cache_blocks:
+            old = cache.pop()       # before inflating: lowers the peak
+            if MICROPYTHON:
+                self._free.append(old[3])   # its buffer takes the new block
         if MICROPYTHON:
-            # A view of a kept buffer, which the block is inflated (or,
-            # stored raw, read) into; it leaves the free list once the
-            # block is sound.  The packed block is read as bytes: a kept
-            # buffer for it too raised the board job's smallest heap
-            # (docs/FIT.md, "The lower's metadata buffers").
+            # Inflated into a kept buffer, allocated at the first
+            # compressed block met (images of stock mksquashfs; `ovl
+            # mkimage` stores a board's metadata raw).  The packed block is
+            # read into the buffer's tail, where compat.inflate_into reads
+            # it (in place if the heap has no room for a copy).
+            if not self._free:
+                self._free.append(bytearray(_METADATA_SIZE + 1))
             buf = self._free[-1]
-            if buf is self._kept_in:    # the kept data block's: it goes
-                self._kept = None
-                self._kept_pos = -1
-                self._kept_in = None
             data = memoryview(buf)
-            if word & _METADATA_UNCOMPRESSED:
-                self._read(pos + 2, size, data[:size])
-                n = size
-            else:
-                # the packed block read into the buffer's tail, where
-                # compat.inflate_into reads it (in place if the heap has
-                # no room for a copy)
-                self._read(pos + 2, size, data[len(buf) - size:])
-                try:
-                    n = compat.inflate_into(buf, size, 13)
-                except ValueError as e:
-                    raise _inflate_error(e, _METADATA_SIZE,
-                                         self.compression)
+            self._read(pos + 2, size, data[len(buf) - size:])
+            try:
+                n = compat.inflate_into(buf, size, 13)
+            except ValueError as e:
+                raise _inflate_error(e, _METADATA_SIZE, self.compression)
             data = data[:n]
         else:
             data = squashfs_cpython._meta_block(self, pos, word, size)
@@ -399,14 +395,57 @@ class SquashFS:
         cache.insert(0, item)
         return data, item[2]
 
+    def _meta_at(self, pos, off, n, start, stop):
+        """(data, base, end, size, next_pos): bytes of the metadata block at
+        pos, data[k - base] being its byte k for base <= k < end, covering
+        [off, off + n) as far as the block (of `size` bytes) and a window
+        reach (at least a byte past off if off < size); next_pos is the
+        next block's header.
+
+        A compressed block (any block on CPython) comes whole from the
+        cache (base 0, end size).  MicroPython reads a block stored raw
+        where it lies: _RAW_WINDOW bytes from off into one small kept
+        buffer, which the next call may refill (use the bytes before
+        reading metadata again)."""
+        cache = self._cache
+        if cache and cache[0][0] == pos:
+            item = cache[0]             # the usual case, without a call
+            data = item[1]
+            return data, 0, len(data), len(data), item[2]
+        w = self._win
+        if w is None or w[0] != pos:
+            data, nxt = self._meta_block(pos, start, stop)
+            if data is not None:
+                return data, 0, len(data), len(data), nxt
+            if w is None:
+                w = self._win = [0, 0, 0, 0, bytearray(_RAW_WINDOW)]
+            w[0] = pos
+            w[1] = w[2] = off
+            w[3] = size = nxt       # (_meta_block's stored size, here)
+        else:
+            size = w[3]
+            want = off + n
+            if want > size:
+                want = size
+            if off >= size or (w[1] <= off and want <= w[2]):
+                return w[4], w[1], w[2], size, pos + 2 + size
+        if off < size:
+            k = size - off
+            if k > _RAW_WINDOW:
+                k = _RAW_WINDOW
+            self._read(pos + 2 + off, k, memoryview(w[4])[:k])
+            w[1] = off
+            w[2] = off + k
+        return w[4], w[1], w[2], size, pos + 2 + size
+
     def _meta_unpack(self, fmt, n, pos, off, start, stop):
         """Unpack n bytes at (block pos, offset) of a metadata stream.
 
         Returns (values, pos, off) with the position after the bytes.
         """
-        data, _ = self._meta_block(pos, start, stop)
-        if off + n <= len(data):
-            return unpack_from(fmt, data, off), pos, off + n
+        data, base, end, _, _ = self._meta_at(pos, off, n, start, stop)
+        if base <= off and off + n <= end:
+            return unpack_from(fmt, data, off - base), pos, off + n
         # spanning blocks, or starting in a later one
         raw, pos, off = self._meta_bytes(n, pos, off, start, stop)
         return unpack_from(fmt, raw), pos, off
@@ -416,15 +455,16 @@ class SquashFS:
         blocks; returns (bytes, pos, off)."""
         pieces = []
         while n > 0:
-            data, nxt = self._meta_block(pos, start, stop)
-            if off >= len(data):
-                if len(data) != _METADATA_SIZE:
-                    raise _error(_E_META_OFFSET, off, len(data), pos)
-                off -= len(data)
+            data, base, end, size, nxt = self._meta_at(pos, off, n, start,
+                                                       stop)
+            if off >= size:
+                if size != _METADATA_SIZE:
+                    raise _error(_E_META_OFFSET, off, size, pos)
+                off -= size
                 pos = nxt
                 continue
-            take = min(n, len(data) - off)
-            pieces.append(bytes(data[off:off + take]))
+            take = min(n, end - off)
+            pieces.append(bytes(data[off - base:off - base + take]))
             off += take
             n -= take
         return b"".join(pieces), pos, off
@@ -479,17 +519,14 @@ class SquashFS:
         pos = low + block
         if pos >= high or off >= _METADATA_SIZE:
             raise _error(_E_INODE_REF, ref)
-        cache = self._cache
-        if cache and cache[0][0] == pos:
-            data = cache[0][1]          # the usual case, without a call
-        else:
-            data, _ = self._meta_block(pos, low, high)
+        data, base, end, _, _ = self._meta_at(pos, off, _LONGEST_INODE, low,
+                                              high)
         header = "<HHHHII"              # INODE_HEADER
-        # Header and body inside this block (the common case): no
+        # Header and body inside these bytes (the common case): no
         # stitching, one block lookup.
-        inside = off + _LONGEST_INODE <= len(data)
+        inside = base <= off and off + _LONGEST_INODE <= end
         if inside:
-            head = unpack_from(header, data, off)
+            head = unpack_from(header, data, off - base)
         else:
             head, pos, off = self._meta_unpack(header, 16, pos, off, low,
                                                high)
@@ -497,7 +534,7 @@ class SquashFS:
         if not 0 < itype < len(_INODE_BODIES):
             raise _error(_E_INODE_TYPE, ref, itype)
         if inside:
-            body = unpack_from(_INODE_BODIES[itype], data, off + 16)
+            body = unpack_from(_INODE_BODIES[itype], data, off - base + 16)
             off += 16 + _BODY_SIZES[itype]
         else:
             body, pos, off = self._meta_unpack(_INODE_BODIES[itype],
@@ -600,20 +637,34 @@ class SquashFS:
         after end.  CPython: the whole block (immutable, so it stays valid
         while the caller reads inodes).  MicroPython: a copy of at most
         _LISTING_WINDOW bytes, since the block is a view of the one kept
-        buffer, which the caller's next inode read takes over."""
-        data, _ = self._meta_block(pos, start, stop)
-        size = len(data)
+        buffer, which the caller's next inode read takes over, or read
+        from flash (a block stored raw)."""
         if not MICROPYTHON:
-            return data, 0, size, True
+            data, _ = self._meta_block(pos, start, stop)
+            return data, 0, len(data), True
+        # A block stored raw: its size from the window on it or its header,
+        # the listing's bytes from flash (the window stays the inodes').
+        w = self._win
+        if w is not None and w[0] == pos:
+            data = None
+            size = w[3]
+        else:
+            data, size = self._meta_block(pos, start, stop)
+            if data is not None:
+                size = len(data)
         end = off + n
         last = True
         if end > size:
             end = size
-        if end - off > _LISTING_WINDOW:
-            end = off + _LISTING_WINDOW
+        most = _LISTING_WINDOW if data is not None else _RAW_LISTING_WINDOW
+        if end - off > most:
+            end = off + most
             last = False
         if end <= off:
             return b"", off, off, True
+        if data is None:
+            # a block stored raw: the listing's bytes straight from flash
+            return self._read(pos + 2 + off, end - off), off, end, last
         return bytes(data[off:end]), off, end, last
 
     def _listing(self, entry, pos, off, used):
@@ -804,12 +855,6 @@ class SquashFS:
         first = offset >> log
         last = (end - 1) >> log
         pieces = []
-        if (MICROPYTHON and first == last and first == self._kept_index
-                and f is self._kept_file and self._kept is not None):
-            # Within the block the last read left (MicroPython): without
-            # the block list, whose metadata block would take the buffer.
-            base = first << log
-            return bytes(self._kept[offset - base:end - base])
         if first < f.nblocks:
             self._read_blocks(entry, first,
                               last if last < f.nblocks else f.nblocks - 1,
@@ -820,15 +865,23 @@ class SquashFS:
             if f.fragment == _FRAGMENT_NONE:
                 raise _error(_E_LIST_SHORT, entry.name)
             pos, word = self._fragment(f.fragment)
-            data = self._load_block(pos, word, "fragment %d" % f.fragment, 1)
             start = f.frag_offset
-            if start + size - block_start > len(data):
-                raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start,
-                             size - block_start, len(data))
-            # one copy out of the buffer (MicroPython); CPython's bytes
-            # come back as they are when the tail is the whole block
             lo = offset - block_start if block_start < offset else 0
-            pieces.append(bytes(data[start + lo:start + end - block_start]))
+            # the bytes asked for (MicroPython: inflated as a stream;
+            # CPython: out of the fragment blocks it keeps)
+            data = self._block_bytes(pos, word, "fragment %d" % f.fragment,
+                                     start + lo, start + end - block_start,
+                                     0)
+            if len(data) != end - block_start - lo:
+                raise _error(_E_TAIL_PAST_FRAGMENT, entry.name, start,
+                             size - block_start, start + lo + len(data))
+            pieces.append(data)
+        if end == size:
+            # The file read to its end: its fragment block's stream, kept
+            # otherwise, goes (its decoder and window, about 2.7 KB, would
+            # stay until the next block read; a walk then inflates a
+            # shared fragment block once per file, as before the streams)
+            self._stream = None
         if len(pieces) == 1:
             return pieces[0]
         return b"".join(pieces)
@@ -906,12 +959,11 @@ class SquashFS:
         """Append the file bytes [offset, end) that data blocks start..stop
         of the file `entry` hold to `pieces`.
 
-        MicroPython: one block at a time, each inflated into the one kept
-        buffer, the part wanted copied out before the next block overwrites
-        it.  Up to _WORDS_KEPT words of the block list from the start block
-        read on are kept with the entry, as (index of the start, its data
-        position, words), since each data block takes the metadata buffer
-        the list was read from.  CPython replaces this with
+        MicroPython: one block at a time, the part wanted of each
+        (_block_bytes).  Up to _WORDS_KEPT words of the block list from the
+        start block read on are kept with the entry, as (index of the
+        start, its data position, words), so the next read need not go
+        back to the list.  CPython replaces this with
         ovl.squashfs_cpython._read_blocks, which follows the block list with
         a cursor and fetches and inflates runs of blocks at once."""
         f = entry.loc
@@ -936,89 +988,80 @@ class SquashFS:
             n = min(entry.size - base, bs)
             lo = offset - base if offset > base else 0
             hi = min(end - base, n)
-            if not word & _DATA_SIZE_MASK:
-                # sparse: only the zeros asked for, not a block of them
-                pieces.append(self._data_block(pos, word, hi - lo, entry))
-            else:
-                data = self._data_block(pos, word, n, entry)
-                pieces.append(bytes(data[lo:hi]))
-                # read() serves more of this block without the block list
-                self._kept_file = entry.loc
-                self._kept_index = base >> self.block_log
+            pieces.append(self._block_bytes(pos, word, entry.name, lo, hi,
+                                            n))
             pos += word & _DATA_SIZE_MASK
             base += bs
 
     def _list_words(self, k, pos, off, start, stop):
         """Up to k block-size words from the block list at (pos, off)."""
-        data, _ = self._meta_block(pos, start, stop)
-        avail = (len(data) - off) >> 2
-        if avail <= 0:
+        data, base, end, _, _ = self._meta_at(pos, off, 4 * k, start, stop)
+        avail = (end - off) >> 2
+        if avail <= 0 or off < base:
             (word,), pos, off = self._meta_unpack("<I", 4, pos, off, start,
                                                   stop)
             return (word,), pos, off
         if k > avail:
             k = avail
-        return unpack_from("<%dI" % k, data, off), pos, off + 4 * k
+        return unpack_from("<%dI" % k, data, off - base), pos, off + 4 * k
 
-    def _load_block(self, pos, word, what, fragment):
-        """Decompressed data (fragment 0) or fragment (1) block (a flag
-        here, not a file's fragment index).  The last
-        data block is kept, so small reads within one block inflate it
-        once.  MicroPython keeps one block of either kind, a memoryview of
-        a kept buffer (the metadata buffer, for blocks up to 8 KiB): valid
-        only until the next data or metadata block is loaded.  CPython
-        inflates into new bytes and keeps recent fragment blocks too
-        (squashfs_cpython._load_block)."""
-        if MICROPYTHON or fragment == 0:
-            if pos == self._kept_pos:
-                return self._kept
-            self._kept = None            # before inflating: lowers the peak
-            self._kept_pos = -1
-            self._kept_file = None
+    def _block_bytes(self, pos, word, what, start, end, n):
+        """MicroPython: bytes [start, end) of the data or fragment block at
+        pos (size word `word`), short if the block ends first; n: the
+        length a data block must inflate to (checked when a read reaches
+        it), 0 for a fragment block.
+
+        A sparse block makes the zeros asked for; a block stored raw is
+        read where it lies.  A compressed one is
+        inflated as a stream from flash (compat.inflate_stream): the
+        decoder's state and window (the stream header's, at most the
+        block size) and the bytes asked for, no block-sized buffer.  The
+        stream is kept, so the next read of the same block at or after end
+        (a file read in order) continues it; one before it starts the
+        block again.  It goes at the block's end, and read() drops it when
+        a file is read to its end (a fragment block's)."""
+        # (the size word's checks: squashfs_cpython._load_block's too)
         if word >> _DATA_RESERVED_SHIFT:
             raise _error(_E_RESERVED_BITS, what, word)
         stored = word & _DATA_SIZE_MASK
+        if stored == 0 and n:
+            # a sparse data block: only the zeros asked for, not a block
+            return bytes(end - start)
         if stored == 0 or stored > self.block_size:
             raise _error(_E_BLOCK_TOO_BIG, what, stored, self.block_size)
-        if not MICROPYTHON:
-            return squashfs_cpython._load_block(self, pos, word, stored,
-                                                fragment)
-        buf = self._block_buf
-        if self.block_size <= _METADATA_SIZE:
-            # Into a metadata buffer (the cache's least recent block
-            # gives it up), where the next metadata block read takes it
-            # back: no buffer of its own, allocated late in a heap an
-            # upper index has cut up (docs/FIT.md, "One metadata
-            # block").
-            if not self._free:
-                self._free.append(self._cache.pop()[3])
-            buf = self._kept_in = self._free[-1]
-        elif buf is None:
-            # one byte more: inflate_into refuses a block filling it
-            buf = self._block_buf = bytearray(self.block_size + 1)
-        data = memoryview(buf)
         if word & _DATA_UNCOMPRESSED:
-            self._read(pos, stored, data[:stored])
-            n = stored
+            if n and stored != n:
+                raise _error(_E_BLOCK_LENGTH, what, pos, stored, n)
+            if end > stored:
+                end = stored
+            return self._read(pos + start, end - start) if start < end \
+                else b""
+        s = self._stream
+        if s is None or s[0] != pos or s[2] > start:
+            self._stream = s = None     # before the new one: a lower peak
+            s = [pos, compat.inflate_stream(self._read, pos, stored,
+                                            min(15, self.block_log)), 0]
+            self._stream = s
+        more = b""
+        try:
+            data = compat.stream_read(s[1], start - s[2], end - start)
+            at = start + len(data)
+            if n and at == n:
+                # the block's end: the stream must end here too (its
+                # Adler-32 checked)
+                more = compat.stream_read(s[1], 0, 1)
+        except ValueError as e:
+            self._stream = None
+            raise _inflate_error(e, self.block_size, self.compression)
+        if more:
+            self._stream = None
+            raise _error(_E_INFLATES_TOO_FAR, n)
+        if at < end or at == n:
+            self._stream = None         # nothing more to read of it
+            if n and at != n:
+                raise _error(_E_BLOCK_LENGTH, what, pos, at, n)
         else:
-            self._read(pos, stored, data[len(buf) - stored:])  # as in
-            try:                                            # _meta_block
-                n = compat.inflate_into(buf, stored, min(15, self.block_log))
-            except ValueError as e:
-                raise _inflate_error(e, self.block_size, self.compression)
-        data = data[:n]
-        self._kept_pos = pos
-        self._kept = data
-        return data
-
-    def _data_block(self, pos, word, n, entry):
-        if word & _DATA_SIZE_MASK == 0:
-            if word >> _DATA_RESERVED_SHIFT:
-                raise _error(_E_RESERVED_BITS, entry.name, word)
-            return bytes(n)                 # sparse block
-        data = self._load_block(pos, word, entry.name, 0)
-        if len(data) != n:
-            raise _error(_E_BLOCK_LENGTH, entry.name, pos, len(data), n)
+            s[2] = at
         return data
 
 
@@ -1028,3 +1071,6 @@ if not MICROPYTHON:
     # names a board interns anyway)
     from ovl import squashfs_cpython
     SquashFS._read_blocks = squashfs_cpython._read_blocks
+    SquashFS._load_block = squashfs_cpython._load_block
+    SquashFS._data_block = squashfs_cpython._data_block
+    SquashFS._block_bytes = squashfs_cpython._block_bytes

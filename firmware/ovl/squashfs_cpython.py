@@ -2,13 +2,14 @@
 and the data path that reads runs of blocks at once.
 
 ovl.squashfs imports this on CPython only, so a board loads none of this
-code (MicroPython inflates one block at a time into a buffer the reader
-keeps: ovl.squashfs's own _read_blocks).  The functions the reader calls
-are named after the method each stands in for (_meta_block, _load_block,
-_read_blocks: names a board's copy of the reader interns anyway); open
-is its open's (a builtin's name: a board interns none for it).  Errors
-are the reader's (imported where raised: ovl.squashfs imports this
-module as it loads).
+code (MicroPython reads the bytes a read asks for, inflating data blocks
+as streams: ovl.squashfs's own _read_blocks and _block_bytes).  The
+functions the reader calls are named after the method each stands in for
+(_meta_block, _read_blocks: names a board's copy of the reader interns
+anyway; _load_block, a method CPython's reader alone has); open is its
+open's (a builtin's name: a board interns none for it).  Errors are the
+reader's (imported where raised: ovl.squashfs imports this module as it
+loads).
 """
 
 import struct
@@ -33,6 +34,8 @@ def open(self, compression):
     self._frags = {}          # fragment block position -> data
     self._frag_newest = -1    # position of the last one used
     self._frag_limit = max(1, FRAGMENT_CACHE_BYTES >> self.block_log)
+    self._kept_pos = -1       # the last data block read ...
+    self._kept = None         # ... and its data
 
 
 def _meta_block(self, pos, word, size):
@@ -45,12 +48,26 @@ def _meta_block(self, pos, word, size):
     return data
 
 
-def _load_block(self, pos, word, stored, fragment):
-    """SquashFS._load_block's CPython side, for a block not kept and its
-    size word checked: inflate it into new bytes, kept as the last data
-    block (fragment 0), or a fragment block (fragment 1) from the ones
-    kept, moved to the most recently used end, or inflated and kept among
-    them."""
+def _load_block(self, pos, word, what, fragment):
+    """SquashFS._load_block (CPython only: MicroPython reads the bytes
+    asked for, SquashFS._block_bytes): the decompressed data (fragment 0)
+    or fragment (1) block at pos (a flag here, not a file's fragment
+    index), with size word `word`, named `what` in errors.  A data block
+    is kept as the last one read; a fragment block comes from the ones
+    kept, moved to the most recently used end, or is inflated and kept
+    among them."""
+    if fragment == 0:
+        if pos == self._kept_pos:
+            return self._kept
+        self._kept = None            # before inflating: lowers the peak
+        self._kept_pos = -1
+    # the size word's checks (SquashFS._block_bytes's too)
+    from ovl import squashfs as S
+    if word >> S._DATA_RESERVED_SHIFT:
+        raise S._error(S._E_RESERVED_BITS, what, word)
+    stored = word & F.DATA_SIZE_MASK
+    if stored == 0 or stored > self.block_size:
+        raise S._error(S._E_BLOCK_TOO_BIG, what, stored, self.block_size)
     frags = self._frags
     if fragment:
         data = frags.get(pos)
@@ -72,6 +89,29 @@ def _load_block(self, pos, word, stored, fragment):
     else:
         frags[pos] = data
         self._frag_newest = pos
+    return data
+
+
+def _block_bytes(self, pos, word, what, start, end, n):
+    """SquashFS._block_bytes on CPython, which calls it for a file's tail
+    only (n 0: a fragment block; data blocks take read_run): bytes [start,
+    end) of the fragment block at pos, out of the ones kept (_load_block),
+    short if the block is (a whole block comes back as it is)."""
+    return self._load_block(pos, word, what, 1)[start:end]
+
+
+def _data_block(self, pos, word, n, entry):
+    """SquashFS._data_block (CPython only: MicroPython's _block_bytes
+    reads any block): the n bytes of the data block at pos, checked to be
+    that many; a sparse block's zeros."""
+    from ovl import squashfs as S
+    if word & F.DATA_SIZE_MASK == 0:
+        if word >> S._DATA_RESERVED_SHIFT:
+            raise S._error(S._E_RESERVED_BITS, entry.name, word)
+        return bytes(n)                 # sparse block
+    data = self._load_block(pos, word, entry.name, 0)
+    if len(data) != n:
+        raise S._error(S._E_BLOCK_LENGTH, entry.name, pos, len(data), n)
     return data
 
 

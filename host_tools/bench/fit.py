@@ -291,6 +291,7 @@ class Setup:
     def __init__(self, board_name, work=None):
         from host_tools.boards import load_board
         from host_tools.image.mkimage import build_image
+        from host_tools.commands.image import board_raw_metadata
         from host_tools.image import romfs
         self.board = load_board(board_name)
         self.work = work or tempfile.mkdtemp(prefix="ovl-fit-")
@@ -322,7 +323,8 @@ class Setup:
                                   "lower-%s.sqfs" % self.board.name)
         build_image(tree, self.image,
                     block_size=self.board.lower_block_size or 4096,
-                    mtime=1700000000, all_root=True)
+                    mtime=1700000000, all_root=True,
+                    raw_metadata=board_raw_metadata(self.board.name))
         with open(os.path.join(tree, LOWER_SAMPLE[1:]), "rb") as f:
             self.lower_data = f.read().decode()
         fw = self.board.first_of_type("squashfs")

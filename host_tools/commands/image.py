@@ -79,8 +79,33 @@ def mkimage_block_size(args):
     return size
 
 
+LOWER_METADATA = ("compressed", "raw")
+
+
+def board_raw_metadata(name_or_path):
+    """Whether the board's JSON asks for metadata stored raw
+    ("lower_metadata": "raw"; "compressed", the default, or absent: no),
+    so its reader needs no 8 KiB buffer (docs/MKIMAGE.md, "Raw
+    metadata").  The field is the image builder's: ovl.board.Board, which
+    the firmware loads, does not carry it."""
+    import json
+    from host_tools.boards import board_path, load_board, BOARD_FILE_LIMIT
+    from ovl.board import BoardError
+    load_board(name_or_path)            # a sound board first
+    path = board_path(name_or_path)
+    data = json.loads(read_limited(path, BOARD_FILE_LIMIT, "board file",
+                                   BoardError))
+    value = data.get("lower_metadata", "compressed")
+    if value not in LOWER_METADATA:
+        raise BoardError("board %s: lower_metadata %r is not %s"
+                         % (data.get("name", path), value,
+                            " or ".join(LOWER_METADATA)))
+    return value == "raw"
+
+
 def run_mkimage(args):
     block_size = mkimage_block_size(args)
+    raw_metadata = bool(args.board) and board_raw_metadata(args.board)
     mtime = sde = None
     if args.mtime is not None:
         mtime = parse_time(args.mtime, "--mtime")
@@ -100,7 +125,8 @@ def run_mkimage(args):
         summary = mkimage.build_image(
             args.src, args.out, block_size=block_size, comp=args.comp,
             all_root=args.all_root, mtime=mtime, source_date_epoch=sde,
-            pseudo=pseudo, excludes=args.exclude, progress=progress)
+            pseudo=pseudo, excludes=args.exclude, progress=progress,
+            raw_metadata=raw_metadata)
     finally:
         if progress:
             progress.end()

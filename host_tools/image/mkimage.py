@@ -126,10 +126,13 @@ class Compressor:
 class MetadataWriter:
     """An inode, directory or lookup-table stream cut into 8 KiB blocks,
     each packed on its own behind a u16 header.  Positions are offsets in
-    the uncompressed stream; ref() turns one into (block start, offset)."""
+    the uncompressed stream; ref() turns one into (block start, offset).
+    raw: store every block uncompressed (bit 15 of its header), for a board
+    that reads metadata where it lies (docs/MKIMAGE.md, "Raw metadata")."""
 
-    def __init__(self, compressor):
+    def __init__(self, compressor, raw=False):
         self.compressor = compressor
+        self.raw = raw
         self.out = bytearray()         # headers + packed blocks
         self.pending = bytearray()     # the block being filled
         self.block_starts = [0]        # offset in `out` of uncompressed block k
@@ -151,8 +154,11 @@ class MetadataWriter:
     def _flush(self, n):
         chunk = bytes(self.pending[:n])
         del self.pending[:n]
-        packed, compressed = self.compressor.pack(chunk,
-                                                 self.compressor.meta_wbits)
+        if self.raw:
+            packed, compressed = chunk, False
+        else:
+            packed, compressed = self.compressor.pack(
+                chunk, self.compressor.meta_wbits)
         self.out += struct.pack("<H", fmt.metadata_header(len(packed), compressed))
         self.out += packed
         self.flushed += n
@@ -252,8 +258,9 @@ class ImageWriter:
     """Writes one image of the tree to a seekable binary file."""
 
     def __init__(self, out, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
-                 progress=None):
+                 progress=None, raw_metadata=False):
         self.out = out
+        self.raw_metadata = raw_metadata
         self.block_size = parse_block_size(block_size)
         self.block_log = self.block_size.bit_length() - 1
         self.compressor = Compressor(comp, self.block_log)
@@ -456,7 +463,7 @@ class ImageWriter:
     def _write_lookup_table(self, entries):
         """Metadata blocks of fixed-size entries, then the u64 array of
         their absolute positions; returns the array's position."""
-        meta = MetadataWriter(self.compressor)
+        meta = MetadataWriter(self.compressor, self.raw_metadata)
         meta.append(entries)
         blocks = meta.finish()
         base = self.out.tell()
@@ -504,8 +511,8 @@ class ImageWriter:
         if len(ids) >= MAX_IDS:
             raise MkimageError("too many distinct uids/gids (%d)" % len(ids))
         self.ids = dict((v, i) for i, v in enumerate(ids))
-        self.inodes = MetadataWriter(self.compressor)
-        self.dirs = MetadataWriter(self.compressor)
+        self.inodes = MetadataWriter(self.compressor, self.raw_metadata)
+        self.dirs = MetadataWriter(self.compressor, self.raw_metadata)
         for node in order:
             self._write_inode(node)
 
@@ -535,6 +542,9 @@ class ImageWriter:
         flags = fmt.FLAG_NO_XATTRS | fmt.FLAG_DUPLICATES | fmt.FLAG_ALWAYS_FRAGMENTS
         if self.compressor.name == "none":
             flags |= fmt.FLAG_NOI | fmt.FLAG_NOD | fmt.FLAG_NOF | fmt.FLAG_NOID
+        elif self.raw_metadata:
+            # as mksquashfs -noI -noId (its flags for metadata stored raw)
+            flags |= fmt.FLAG_NOI | fmt.FLAG_NOID
         if options is not None:
             flags |= fmt.FLAG_COMPRESSOR_OPTIONS
         sb["flags"] = flags
@@ -582,10 +592,12 @@ def newest_mtime(root):
 
 def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
                 all_root=False, mtime=None, source_date_epoch=None,
-                pseudo=(), excludes=(), progress=None):
+                pseudo=(), excludes=(), progress=None, raw_metadata=False):
     """Build OUT from SRC; returns a Summary.  The image appears atomically
     (written beside OUT, then renamed), so a failed build leaves no half
-    image behind.  pseudo: (name for messages, pseudo-file text) pairs."""
+    image behind.  pseudo: (name for messages, pseudo-file text) pairs.
+    raw_metadata: store the metadata blocks uncompressed (a board JSON's
+    "lower_metadata": "raw")."""
     block_size = parse_block_size(block_size)
     Compressor(comp, 12)                      # reject a bad name before work
     if os.path.isdir(out_path):
@@ -634,7 +646,7 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
         raise MkimageError("cannot write %s: %s" % (out_path, e.strerror))
     try:
         with f:
-            writer = ImageWriter(f, block_size, comp, progress)
+            writer = ImageWriter(f, block_size, comp, progress, raw_metadata)
             summary = writer.write(root, mkfs_time)
         os.replace(tmp, out_path)
     finally:

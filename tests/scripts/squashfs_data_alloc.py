@@ -4,15 +4,14 @@
 
 Opens IMAGE through a file-backed source with readinto (as a chip behind
 ovl.flash: its bytes are not on the heap), then reads every regular file
-one block-sized piece at a time (after one first read, which allocates
-the kept block buffer), each a cache miss (the kept block is forgotten
-first), and prints one JSON line: {"reads": n, "max": most
-bytes one read allocated besides the bytes it returned (the packed block
-is read into a kept buffer and inflated from there), "packed": the
-largest packed block, "open": bytes the open allocated, "block_size": the
-image's}.
---in-place: as in a heap with no room for a copy of the packed block
-(compat.inflate_into then reads it where it lies).
+one block-sized piece at a time (after one first read), each from a new
+stream (each read reaches its block's end, which drops the stream), and
+prints one JSON line: {"reads": n, "max": most bytes one read allocated
+besides the bytes it returned (the packed block is inflated as a stream
+from the source: compat.inflate_stream), "packed": the largest packed
+block, "open": bytes the open allocated, "block_size": the image's}.
+--in-place: as in a heap with no room for a copy of a packed metadata
+block (compat.inflate_into then reads it where it lies).
 """
 
 import gc
@@ -35,7 +34,7 @@ fs = SquashFS(FileSource(sys.argv[-1]))
 opened = micropython.mem_total() - a0
 bs = fs.block_size
 files = [e for _, e in squashfs_walk.walk(fs, "/") if e.mode & 0o170000 == 0o100000]
-fs.read(files[0], 0, 1)     # the first block read allocates the kept buffer
+fs.read(files[0], 0, 1)     # a first block read
 worst = 0
 packed = 0
 reads = 0
@@ -48,8 +47,7 @@ for e in files:
             word = fs._fragment(loc.fragment)[1]
         stored = word & 0xFFFFFF
         packed = max(packed, stored)
-        fs._kept_pos = -1       # a cache miss: the block is read again
-        fs._kept = None
+        fs._stream = None       # a new stream (were one left)
         gc.collect()
         a0 = micropython.mem_total()
         got = fs.read(e, index * bs, bs)

@@ -1,9 +1,11 @@
 """What the lower's metadata cache costs a listing, a lookup and a walk:
-metadata blocks inflated and image bytes read, on either runtime.
+metadata blocks inflated, image bytes read and source reads, on either
+runtime.
 
     python|micropython squashfs_listing_cost.py IMAGE DIR FILE [CACHE_BLOCKS]
 
-Prints one JSON line: {op: [metadata blocks inflated, bytes read]} for
+Prints one JSON line: {op: [metadata blocks inflated, bytes read,
+reads]} for
 "readdir" (DIR's names and each child's inode, as the overlay lists it),
 "listdir" (DIR's names alone), "lookup" (FILE's lookup, then reading it
 whole), "again" (the same lookup and read a second time) and "walk" (every
@@ -22,13 +24,16 @@ class CountingSource(FileSource):
     def __init__(self, path):
         FileSource.__init__(self, path)
         self.bytes_read = 0
+        self.reads = 0
 
     def readinto(self, addr, buf):
         self.bytes_read += len(buf)
+        self.reads += 1
         FileSource.readinto(self, addr, buf)
 
     def read(self, addr, n):
         self.bytes_read += n
+        self.reads += 1
         return FileSource.read(self, addr, n)
 
 
@@ -37,14 +42,14 @@ def counted(fs):
     meta_block = fs._meta_block
     fs.misses = 0
 
-    def wrapper(pos, low, high):
+    def wrapper(pos, low, high, *word):
         cache = fs._cache
         for item in cache:
             if item[0] == pos:
                 break
         else:
             fs.misses += 1
-        return meta_block(pos, low, high)
+        return meta_block(pos, low, high, *word)
     fs._meta_block = wrapper
     return fs
 
@@ -58,9 +63,9 @@ def opened():
 def cost(op):
     fs, src = opened()
     fs.misses = 0
-    src.bytes_read = 0
+    src.bytes_read = src.reads = 0
     op(fs)
-    return [fs.misses, src.bytes_read]
+    return [fs.misses, src.bytes_read, src.reads]
 
 
 def readdir(fs):
@@ -81,7 +86,7 @@ def lookup(fs):
 def again(fs):
     lookup(fs)
     fs.misses = 0
-    fs.source.bytes_read = 0
+    fs.source.bytes_read = fs.source.reads = 0
     lookup(fs)
 
 
@@ -91,7 +96,7 @@ def walk(fs):
 
 
 fs, src = opened()
-out = {"open": [fs.misses, src.bytes_read]}
+out = {"open": [fs.misses, src.bytes_read, src.reads]}
 for name, op in (("readdir", readdir), ("listdir", listdir),
                  ("lookup", lookup), ("again", again), ("walk", walk)):
     out[name] = cost(op)

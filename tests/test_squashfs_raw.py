@@ -1,0 +1,368 @@
+"""Raw metadata and streamed data blocks (docs/SQUASHFS.md, "Raw metadata"
+and "Data blocks as streams").
+
+`ovl mkimage` stores every metadata block uncompressed for a board whose
+JSON says "lower_metadata": "raw"; MicroPython's reader then reads what a
+lookup needs where it lies, through a 256-byte window, and keeps no 8 KiB
+buffer (it allocates one at the first compressed metadata block only:
+images of stock mksquashfs, or mixed ones).  Data and fragment blocks are
+inflated as streams from flash on MicroPython, a read allocating the
+decoder and the bytes it returns, not a block.  These tests check that
+images of each kind read alike on both runtimes and as the reference
+tools read them, what the streams cost, and a heap the old reader did not
+fit in.
+"""
+
+import binascii
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT, SCRIPTS
+from host_tools import cli
+from host_tools.bench.fit import make_lower_tree
+from host_tools.image import mkimage, romfs
+from ovl import squashfs_format as fmt
+from ovl.flash_host import BytesSource
+from ovl.squashfs import SquashFS
+from test_squashfs_interop import (build_small_tree, image_view, source_view,
+                                   write)
+from test_squashfs_mpy import walk_lines
+
+MTIME = 1700000000
+
+
+def build_mixed(src, out, **kw):
+    """An image whose metadata tables alternate compressed and raw blocks
+    (as mksquashfs leaves a block raw where packing does not shrink it)."""
+    flush = mkimage.MetadataWriter._flush
+
+    def alternating(self, n):
+        self.raw = len(self.block_starts) % 2 == 0
+        flush(self, n)
+    mkimage.MetadataWriter._flush = alternating
+    try:
+        return mkimage.build_image(src, out, **kw)
+    finally:
+        mkimage.MetadataWriter._flush = flush
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """A tree of every kind of entry with multi-block files (text, random
+    and sparse), built three ways: metadata compressed, raw, and mixed."""
+    base = tmp_path_factory.mktemp("raw")
+    root = str(base / "src")
+    os.makedirs(root)
+    build_small_tree(root)
+    write(os.path.join(root, "big.txt"), b"".join(
+        b"line %05d of a long file\n" % i for i in range(3000)))
+    write(os.path.join(root, "noise.bin"), os.urandom(9000))
+    with open(os.path.join(root, "holes"), "wb") as f:
+        f.write(b"head")
+        f.truncate(5 * 4096 + 7)
+    os.makedirs(os.path.join(root, "many"))
+    for i in range(400):        # a listing and inode table of a few blocks
+        write(os.path.join(root, "many", "entry-%04d" % i), b"%d\n" % i * i)
+    out = {"root": root}
+    for kind in ("compressed", "raw", "mixed"):
+        path = str(base / ("%s.sqfs" % kind))
+        build = build_mixed if kind == "mixed" else mkimage.build_image
+        build(root, path, block_size=4096, raw_metadata=kind == "raw")
+        out[kind] = path
+    return out
+
+
+def metadata_words(path):
+    """The header word of every metadata block of the image: the inode and
+    directory tables, and the fragment and id tables' blocks."""
+    with open(path, "rb") as f:
+        data = f.read()
+    fs = SquashFS(BytesSource(data))
+    words = []
+    pos, end = fs.inode_table_start, fs._dir_end
+    while pos < end:
+        word = int.from_bytes(data[pos:pos + 2], "little")
+        words.append(word)
+        pos += 2 + (word & fmt.METADATA_SIZE_MASK)
+    id_start, ids, frag_start, frags = fs._tables
+    for start, count, size in ((id_start, ids, 4), (frag_start, frags, 16)):
+        for i in range((count * size + fmt.METADATA_SIZE - 1)
+                       // fmt.METADATA_SIZE):
+            at = int.from_bytes(data[start + 8 * i:start + 8 * i + 8],
+                                "little")
+            words.append(int.from_bytes(data[at:at + 2], "little"))
+    return words
+
+
+def test_raw_image_stores_every_metadata_block_raw(images):
+    raw = [w & fmt.METADATA_UNCOMPRESSED != 0
+           for w in metadata_words(images["raw"])]
+    assert len(raw) >= 6 and all(raw), raw
+    # (a block packing does not shrink, such as the one-id table, stays
+    # raw in any image)
+    compressed = [w & fmt.METADATA_UNCOMPRESSED == 0
+                  for w in metadata_words(images["compressed"])]
+    assert compressed.count(True) >= len(raw) - 2, compressed
+    mixed = [w & fmt.METADATA_UNCOMPRESSED != 0
+             for w in metadata_words(images["mixed"])]
+    assert True in mixed and False in mixed, mixed
+
+
+@pytest.mark.parametrize("kind", ["raw", "mixed"])
+def test_unsquashfs_reads_raw_and_mixed_metadata(images, tmp_path, kind):
+    out = str(tmp_path / "out")
+    proc = subprocess.run(["unsquashfs", "-no-progress", "-d", out,
+                           images[kind]], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    want = source_view(images["root"])
+    got = source_view(out)
+    assert sorted(got) == sorted(want)
+    for path in want:           # (unsquashfs runs as root: owners kept)
+        assert got[path][-1] == want[path][-1], path
+    if kind == "raw":
+        stats = subprocess.run(["unsquashfs", "-s", images[kind]],
+                               capture_output=True, text=True).stdout
+        assert "Inodes are uncompressed" in stats, stats
+        assert "Data is compressed" in stats, stats
+
+
+@pytest.mark.parametrize("kind", ["raw", "mixed", "compressed"])
+def test_micropython_reads_each_kind_like_cpython(images, mpy, cpy, kind):
+    """Every entry, its data read in 1000-byte steps (streams continued
+    across reads on MicroPython), as CPython and the source give them;
+    the same entries whatever the metadata's storage."""
+    image = images[kind]
+    on_mpy = walk_lines(mpy, image, cache_blocks=1)
+    assert on_mpy == walk_lines(cpy, image, cache_blocks=16)
+    want = image_view(SquashFS(BytesSource(
+        open(images["compressed"], "rb").read())))
+    got = dict((row[0], tuple(row[1:])) for row in on_mpy[:-1])
+    assert sorted(got) == sorted(want)
+    for path in want:
+        assert got[path][-1] == want[path][-1], path
+
+
+METADATA_BUFFERS = r"""
+import sys
+sys.path.insert(0, %(scripts)r)
+from image_file_source import FileSource
+from ovl.squashfs import SquashFS
+from ovl import squashfs_walk
+fs = SquashFS(FileSource(sys.argv[-1]))
+opened = len(fs._cache) + len(fs._free)
+n = 0
+for path, e in squashfs_walk.walk(fs, "/"):
+    n += 1
+print(opened, len(fs._cache) + len(fs._free), n)
+"""
+
+
+def test_raw_metadata_needs_no_block_buffer_on_micropython(images, mpy):
+    """The 8 KiB buffer is allocated at the first compressed metadata
+    block: never for a raw image, at the open (the root inode) for a
+    compressed one, and once for a mixed one."""
+    got = {}
+    for kind in ("raw", "compressed", "mixed"):
+        got[kind] = mpy(METADATA_BUFFERS % {"scripts": SCRIPTS},
+                        args=[images[kind]]).split()
+    assert got["raw"][:2] == ["0", "0"], got
+    assert got["compressed"][:2] == ["1", "1"], got
+    assert got["mixed"][1] == "1", got
+    assert got["raw"][2] == got["compressed"][2] == got["mixed"][2], got
+
+
+STREAMS = r"""
+import binascii, sys
+sys.path.insert(0, %(scripts)r)
+if %(in_place)r:
+    import inflate_in_place     # no room for a copy of a packed block
+from image_file_source import FileSource
+from ovl import compat
+from ovl.squashfs import SquashFS
+opened = []
+inflate_stream = compat.inflate_stream
+def counting(read, pos, size, wbits):
+    opened.append(pos)
+    return inflate_stream(read, pos, size, wbits)
+compat.inflate_stream = counting
+fs = SquashFS(FileSource(sys.argv[-1]))
+e = fs.lookup("/big.txt")
+step = 100
+forward = 0
+for o in range(0, e.size, step):
+    forward = binascii.crc32(fs.read(e, o, step), forward)
+ahead = len(opened)
+dropped = fs._stream is None
+del opened[:]
+pieces = [fs.read(e, o, step) for o in reversed(range(0, e.size, step))]
+backward = 0
+for piece in reversed(pieces):
+    backward = binascii.crc32(piece, backward)
+print(forward, backward, ahead, len(set(opened)), len(opened), dropped,
+      fs._stream is None)
+"""
+
+
+@pytest.mark.parametrize("in_place", [False, True],
+                         ids=["copied", "in_place"])
+def test_a_file_read_in_order_inflates_each_block_once(images, mpy,
+                                                        in_place):
+    """Reading big.txt forwards in 100-byte steps opens one stream per
+    compressed block (the fragment's included): each read continues the
+    stream the last one left.  Backwards, each read starts its block
+    again (a stream runs forwards only), and the file's end drops the
+    stream.  The same, with the same bytes, where the heap has no room for
+    a copy of a packed block and the decoder reads it from the source."""
+    data = open(os.path.join(images["root"], "big.txt"), "rb").read()
+    fs = SquashFS(BytesSource(open(images["raw"], "rb").read()))
+    e = fs.lookup("/big.txt")
+    blocks = e.loc.nblocks + (e.loc.fragment != fmt.FRAGMENT_NONE)
+    assert blocks >= 5
+    out = mpy(STREAMS % {"scripts": SCRIPTS, "in_place": in_place},
+              args=[images["raw"]]).split()
+    crc = str(binascii.crc32(data))
+    steps = (len(data) + 99) // 100
+    assert out[:2] == [crc, crc], out
+    assert int(out[2]) == blocks, out
+    # backwards: a stream per read, and one more for each read that
+    # crosses into the next block (4096 is no multiple of 100)
+    assert int(out[3]) == blocks, out
+    assert int(out[4]) == steps + blocks - 1, out
+    # the stream went at the file's end, and stays after a read short of it
+    assert out[5:] == ["True", "False"], out
+
+
+DAMAGED = r"""
+import sys
+sys.path.insert(0, %(scripts)r)
+from image_file_source import FileSource
+from ovl.squashfs import SquashFS
+for path in sys.argv[-2:]:
+    fs = SquashFS(FileSource(path))
+    e = fs.lookup("/big.txt")
+    try:
+        off = 0
+        while off < e.size:
+            off += len(fs.read(e, off, 700))
+        print("read")
+    except ValueError as err:
+        print(type(err).__name__)
+    print(fs.read(fs.lookup("/noise.bin"), 0, 4) != b"", fs._stream is None)
+"""
+
+
+def test_a_damaged_data_block_raises_the_readers_error(images, runtime,
+                                                       tmp_path):
+    """Bytes flipped inside big.txt's second data block, or its size word
+    cut to half (the stream runs out): the reader's DecompressionError on
+    both runtimes, mid-file through a stream on MicroPython, and the
+    reader reads on afterwards."""
+    data = open(images["raw"], "rb").read()
+    fs = SquashFS(BytesSource(data))
+    e = fs.lookup("/big.txt")
+    words = fs._block_words(e.loc, 0, 2)
+    pos = e.loc.start + (words[0] & fmt.DATA_SIZE_MASK)
+    size = words[1] & fmt.DATA_SIZE_MASK
+    assert not words[1] & fmt.DATA_UNCOMPRESSED
+    bad = bytearray(data)
+    for i in range(pos + size // 3, pos + size - 4):
+        bad[i] ^= 0x5A
+    # the block list lies raw after the inode (block header at loc.pos,
+    # the list at loc.off in it): its second word, halved
+    cut = bytearray(data)
+    at = e.loc.pos + 2 + e.loc.off + 4
+    assert data[at:at + 4] == words[1].to_bytes(4, "little")
+    cut[at:at + 4] = (size // 2).to_bytes(4, "little")
+    paths = []
+    for name, content in (("bad", bad), ("cut", cut)):
+        path = tmp_path / name
+        path.write_bytes(bytes(content))
+        paths.append(str(path))
+    out = runtime(DAMAGED % {"scripts": SCRIPTS}, args=paths).split()
+    assert out == ["DecompressionError", "True", "True"] * 2, out
+
+
+@pytest.fixture(scope="module")
+def fit_images(tmp_path_factory):
+    """The board job's lower (2,000 files), metadata raw and compressed,
+    and the firmware as .mpy (the boards' code is not compiled on the
+    heap, which cutting it up would make fail)."""
+    base = tmp_path_factory.mktemp("fitraw")
+    tree = str(base / "tree")
+    make_lower_tree(tree)
+    out = {}
+    for raw in (True, False):
+        path = str(base / ("raw.sqfs" if raw else "compressed.sqfs"))
+        mkimage.build_image(tree, path, block_size=4096, mtime=MTIME,
+                            all_root=True, raw_metadata=raw)
+        out[raw] = path
+    out["mpy"] = str(base / "mpy")
+    romfs.compile_package(out["mpy"])
+    return out
+
+
+# The heap the cut-up heap test runs in, and the free stretches it leaves
+# (squashfs_small_heap.py): 55 KB free, none longer than about 3 KB.  The
+# job's lower reads need stretches of 1,400 B (1,200 fail in the read:
+# the decoder's state), measured with the code as .mpy on the 64-bit unix
+# port.  The reader before this one allocated its 8 KiB buffer at the
+# open whatever the image, and failed there with either.
+CUT_HEAP = "128k"
+HOLE = 3000
+
+
+def cut_heap_run(mpy, fit_images, raw, hole=HOLE):
+    env = dict(os.environ, MICROPYPATH=fit_images["mpy"] + ":" + SCRIPTS)
+    proc = subprocess.run(
+        [mpy.argv0[0], "-X", "heapsize=" + CUT_HEAP,
+         os.path.join(SCRIPTS, "squashfs_small_heap.py"), fit_images[raw],
+         str(hole)], capture_output=True, text=True, env=env, timeout=120)
+    return (proc.stdout + proc.stderr).strip().splitlines()[-1].split()
+
+
+def test_raw_metadata_reads_in_a_heap_cut_into_3_kb_pieces(fit_images, mpy):
+    """The board job's lower reads with 55 KB free in pieces of 3 KB at
+    most: with the metadata raw they need no piece larger (no 8 KiB
+    buffer, no block-sized data buffer); with it compressed the open fails
+    allocating the metadata buffer."""
+    ok, size, buffers, free = cut_heap_run(mpy, fit_images, True)
+    assert (ok, size, buffers) == ("ok", "141", "0")
+    assert int(free) > 6 * fmt.METADATA_SIZE, free
+    assert cut_heap_run(mpy, fit_images, False)[:2] == ["MemoryError",
+                                                        "open"]
+    # with pieces of 12 KB the compressed image reads too
+    assert cut_heap_run(mpy, fit_images, False, 12000)[:3] == [
+        "ok", "141", "1"]
+
+
+def test_mkimage_board_writes_raw_metadata(tmp_path, capfd):
+    """`ovl mkimage --board esp32-4mb` stores metadata raw (its JSON says
+    "lower_metadata": "raw"); a board without the field compresses it; a
+    board naming another value is refused in one line."""
+    src = str(tmp_path / "src")
+    os.makedirs(src)
+    build_small_tree(src)
+    words = {}
+    for board in ("esp32-4mb", "pico", "sim"):
+        out = str(tmp_path / ("%s.sqfs" % board))
+        assert cli.main(["mkimage", "-q", "--board", board, src, out]) == 0
+        words[board] = set(w & fmt.METADATA_UNCOMPRESSED
+                           for w in metadata_words(out))
+    capfd.readouterr()
+    assert words["esp32-4mb"] == words["pico"] == {
+        fmt.METADATA_UNCOMPRESSED}, words
+    assert 0 in words["sim"], words       # compressed (but the id table)
+    spec = json.load(open(os.path.join(ROOT, "boards", "pico.json")))
+    spec["lower_metadata"] = "zipped"
+    odd = str(tmp_path / "odd.json")
+    with open(odd, "w") as f:
+        json.dump(spec, f)
+    status = cli.main(["mkimage", "-q", "--board", odd, src,
+                       str(tmp_path / "odd.sqfs")])
+    err = capfd.readouterr().err
+    assert status == 1 and err.count("\n") == 1, err
+    assert "lower_metadata 'zipped' is not compressed or raw" in err, err
+    assert not os.path.exists(str(tmp_path / "odd.sqfs"))
