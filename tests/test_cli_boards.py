@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 
@@ -156,6 +157,20 @@ def test_demo_runs(tmp_path):
     # the cut lands inside the rewrite, said once
     assert "the write finished before the cut" not in out
     assert "power cut: power cut" not in out
+
+
+def test_demo_builds_the_lower_its_board_asks_for(tmp_path):
+    """esp32-4mb asks for raw metadata ("lower_metadata": "raw"): the demo's
+    image stores its inode table's first block raw (header bit 15), so a
+    board's reader needs no 8 KiB buffer; sim's stays compressed."""
+    for board, raw in (("esp32-4mb", True), ("sim", False)):
+        work = tmp_path / board
+        proc = ovl("demo", "--board", board, "--workdir", str(work))
+        assert proc.returncode == 0, proc.stderr
+        data = (work / "firmware.sqfs").read_bytes()
+        inode_table = struct.unpack_from("<Q", data, 64)[0]
+        header = struct.unpack_from("<H", data, inode_table)[0]
+        assert bool(header & 0x8000) == raw, (board, hex(header))
 
 
 def test_words_after_an_option_join_the_command_args():

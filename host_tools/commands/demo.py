@@ -91,6 +91,7 @@ def counters_line(flash, since=None):
 
 def run(args):
     from host_tools.image.mkimage import build_image
+    from host_tools.commands.image import board_raw_metadata
     from ovl.store import LogStore
     from ovl.flash import write_blocks
     from ovl_sim.simflash import PowerCut
@@ -124,7 +125,8 @@ def run(args):
     image = os.path.join(work, "firmware.sqfs")
     summary = build_image(src, image, block_size=board.lower_block_size or 4096,
                           mtime=1700000000,
-                          all_root=True)
+                          all_root=True,
+                          raw_metadata=board_raw_metadata(args.board))
     print("  %s: %s" % (image, summary.line()))
 
     step("flash it and format the upper partition")
