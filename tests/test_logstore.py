@@ -1498,7 +1498,7 @@ def test_mount_records_hold_more_nodes_than_pass_1_counted(runtime):
     end, each read back with its 48-bit version, offset and range; a
     truncation keeps its type and flags apart."""
     out = run(runtime, """
-from ovl.store.index import MountData, MOUNT_CHUNK
+from ovl.store.mount import MountData, MOUNT_CHUNK
 from ovl.store.format import Node, NODE_DATA, NODE_TRUNCATE
 for count in (0, 3, MOUNT_CHUNK):
     d = MountData(count)

@@ -431,7 +431,8 @@ CAUGHT = (CheckpointError, ValueError, KeyError, IndexError, TypeError,
 def at_sync(store):
     """sync()'s rule: a checkpoint once the bytes programmed since the
     last one (or since mount) reach the last one's size, so checkpoints at
-    most double what the store programs.  The writer's code is imported
+    most double what the store programs (LogStore.sync checks that much
+    before it imports this module, and calls this then).  The writer's code is imported
     only when the tables alone would not make it too big for the log."""
     s = store
     mark = getattr(s, "ckpt_mark", (0, 0))
@@ -454,9 +455,9 @@ def at_sync(store):
 
 
 def write(store, small=False):
-    """See ovl.store.checkpoint_write.write (imported at the first call)."""
-    from ovl.store.checkpoint_write import write
-    return write(store, small)
+    """See ovl.store.checkpoint_write.write (imported for the call)."""
+    from ovl.store import _run
+    return _run("ovl.store.checkpoint_write", "write", (store, small))
 
 
 class _Headers:
