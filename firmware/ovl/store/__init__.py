@@ -148,28 +148,35 @@ class Inode:
             self.ino, self.mode, self.size, self.nlink)
 
 
-def _run(module, fn, args, kw=None):
-    """Call function fn of module (ovl.store.NAME, a module the store
-    runs at moments: mount, format, reset, fsck, checkpoints) with args
-    (and kw): imported for the call and released after it (_release).
-    Never on an error path: the import allocates (docs/STORE.md, "Code
-    layout")."""
-    was = module in sys.modules
+def _run(name, attr, args, opt=None):
+    """Call function attr of ovl.store.NAME, a module the store runs at
+    moments (mount, format, reset, fsck, checkpoints), with args (and the
+    keyword arguments in opt): imported for the call and released after
+    it (_release).  Never on an error path: the import allocates
+    (docs/STORE.md, "Code layout").  (Parameter names a board has
+    interned already: each new one is a name in its qstr pools.)"""
+    held = _held(name)
     try:
-        fn = getattr(__import__(module, None, None, (fn,)), fn)
-        return fn(*args) if kw is None else fn(*args, **kw)
+        attr = getattr(__import__(__name__ + "." + name, None, None,
+                                  (attr,)), attr)
+        return attr(*args) if opt is None else attr(*args, **opt)
     finally:
-        _release(module, was)
+        _release(name, held)
 
 
-def _release(module, was):
-    """Drop module (ovl.store.NAME) from sys.modules and this package
-    unless it was loaded before the call that used it (was: by a test,
-    or by an outer call of the same module), so a gc.collect() frees its
-    code once no function of it is referenced."""
-    if not was:
-        sys.modules.pop(module, None)
-        globals().pop(module[len(__name__) + 1:], None)
+def _held(name):
+    """Is ovl.store.NAME loaded now (by a test, or by an outer call of the
+    same module)?  Then _release leaves it."""
+    return name in globals()
+
+
+def _release(name, held):
+    """Drop ovl.store.NAME from sys.modules and this package unless held,
+    so a gc.collect() frees its code once no function of it is
+    referenced."""
+    if not held:
+        sys.modules.pop(__name__ + "." + name, None)
+        globals().pop(name, None)
 
 
 def _key_bytes(key):
@@ -316,12 +323,10 @@ class LogStore:
                 if names[0][0] == "-":
                     # run at moments: imported for each call, then
                     # released (_run); a call, not a method kept
-                    mod = __name__ + "." + names[0][1:]
+                    mod = names[0][1:]
                     fn = name.lstrip("_")
-
-                    def call(*args, **kw):
-                        return _run(mod, fn, (self,) + args, kw)
-                    return call
+                    return lambda *args, **opt: _run(mod, fn, (self,) + args,
+                                                     opt)
                 where = __import__(__name__ + "." + names[0], None, None,
                                    names)
                 setattr(type(self), name, getattr(where, name.lstrip("_")))
@@ -337,18 +342,18 @@ class LogStore:
         first_counter starts versions and txn ids elsewhere than 1 (tests
         run stores across 2**32 with it).  (ovl.store.mount, imported
         for the call.)"""
-        return _run("ovl.store.mount", "format_store", (cls, flash, first_counter))
+        return _run("mount", "format", (cls, flash, first_counter))
 
     @classmethod
     def mount(cls, flash, readonly=False, checkpoints=True):
         s = cls(flash, readonly, checkpoints)
         # as _run does, inline: the mount's peak holds no frame of _run
-        was = "ovl.store.mount" in sys.modules
+        held = _held("mount")
         try:
-            from ovl.store.mount import mount
-            mount(s)                # (docs/STORE.md, "Mount")
+            from ovl.store import mount
+            mount.mount(s)          # (docs/STORE.md, "Mount")
         finally:
-            _release("ovl.store.mount", was)
+            _release("mount", held)
         return s
 
     def _block_nodes(self, b, mounting=False, headers_only=False,
@@ -1193,7 +1198,7 @@ class LogStore:
             mark = getattr(self, "ckpt_mark", (0, 0))
             moved = self.stats["bytes_programmed"] - mark[0]
             if moved > 0 and moved >= mark[1]:
-                _run("ovl.store.checkpoint", "at_sync", (self,))
+                _run("checkpoint", "at_sync", (self,))
         self.flash.sync()
 
 

@@ -457,7 +457,7 @@ def at_sync(store):
 def write(store, small=False):
     """See ovl.store.checkpoint_write.write (imported for the call)."""
     from ovl.store import _run
-    return _run("ovl.store.checkpoint_write", "write", (store, small))
+    return _run("checkpoint_write", "write", (store, small))
 
 
 class _Headers:

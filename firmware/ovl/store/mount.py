@@ -7,11 +7,10 @@ release it (ovl.store._run), so its code does not stay on the heap
 """
 
 import struct
-import sys
 from array import array
 
 from ovl.compat import const
-from ovl.store import ROOT_INO, RESERVED_BLOCKS, _release
+from ovl.store import ROOT_INO, RESERVED_BLOCKS, _held, _release
 from ovl.store.index import replay_key
 from ovl.store import format as fmt
 from ovl.store.format import (
@@ -34,7 +33,7 @@ _STAMP_VER = const(3)
 _STAMP_ADDR = const(4)
 
 # One data or truncate node awaiting its replay at mount, 22 bytes: the
-# ino (24 bits) and flags (8: with MOUNT_TRUNC for a truncation; node
+# ino (24 bits) and flags (8: with _MOUNT_TRUNC for a truncation; node
 # flags use the low 6 bits), the low 32 bits of its version and txn id,
 # its address in 4-byte units (nodes are aligned to 4; 24 bits) and the
 # top 8 bits of its offset (a truncation: the size), the offset's low 16
@@ -48,10 +47,9 @@ _STAMP_ADDR = const(4)
 # body length, the effective version from the version or the stream,
 # the stamp read from flash by mount for the one node per inode whose
 # stamp wins (STAMP_LATER stands in until then).
-MOUNT_REC = ">IIIIHHH"
-MOUNT_REC_SIZE = struct.calcsize(MOUNT_REC)     # 22
+_MOUNT_REC = const(">IIIIHHH")     # 22 bytes
 _LINK16 = const(0x7FFF)     # records a mount takes with 16-bit links
-MOUNT_TRUNC = 0x80
+_MOUNT_TRUNC = const(0x80)
 _MOUNT_WIDE = const(0x40)
 # Records per buffer: mount keeps them in pieces of under 2 KiB, never one
 # buffer of them all (at 500 files that was a 60 KB block, which a heap fragmented by
@@ -116,7 +114,7 @@ class MountData:
         # 16-bit links while pass 1's count is well below their end (pass
         # 2 reads the same nodes)
         self.long = count >= _LINK16
-        self.fmt = MOUNT_REC[:-1] + "I" if self.long else MOUNT_REC
+        self.fmt = _MOUNT_REC[:-1] + "I" if self.long else _MOUNT_REC
         self.size = size = struct.calcsize(self.fmt)
         self.w, self.lf = (4, ">I") if self.long else (2, ">H")
         self.heads = array(self.lf[1], bytes(self.w * buckets))
@@ -170,7 +168,7 @@ class MountData:
                                          MOUNT_CHUNK * self.size - off)))
             self.n += 1
         buf, off = self._at(i)
-        flags = nd.flags | (MOUNT_TRUNC if nd.type == NODE_TRUNCATE else 0)
+        flags = nd.flags | (_MOUNT_TRUNC if nd.type == NODE_TRUNCATE else 0)
         blen = nd.blen
         ino, at = nd.fields[0], nd.fields[1]
         addr = nd.addr
@@ -229,8 +227,8 @@ class MountData:
         if flags & _MOUNT_WIDE:
             n, ver, txn, blen, off, addr = self.wide[i]
             flags ^= _MOUNT_WIDE
-        if flags & MOUNT_TRUNC:
-            t, flags, fields = NODE_TRUNCATE, flags ^ MOUNT_TRUNC, (n, off)
+        if flags & _MOUNT_TRUNC:
+            t, flags, fields = NODE_TRUNCATE, flags ^ _MOUNT_TRUNC, (n, off)
         else:
             t = NODE_DATA
             fields = (n, off, blen - data_prefix(flags),
@@ -241,7 +239,7 @@ class MountData:
         return nd
 
 
-def format_store(cls, flash, first_counter=1):
+def format(cls, flash, first_counter=1):
     """Erase every block (keeping erase counts found in old headers) and
     write an empty store with a root directory.  Returns it mounted.
     first_counter starts versions and txn ids elsewhere than 1 (tests
@@ -276,14 +274,14 @@ def mount(s):
     if s.checkpoints:
         # imported for this call (as ovl.store._run, inline: the mount's
         # peak holds no frame of _run)
-        was = "ovl.store.checkpoint" in sys.modules
+        held = _held("checkpoint")
         try:
-            from ovl.store.checkpoint import mount_from
-            if mount_from(s, before):
+            from ovl.store import checkpoint
+            if checkpoint.mount_from(s, before):
                 return
         finally:
-            mount_from = None
-            _release("ovl.store.checkpoint", was)
+            checkpoint = None
+            _release("checkpoint", held)
     es = s.es
     known = ec_sum = 0           # headers read, their erase counts
     for b in range(s.nblocks):
@@ -512,7 +510,7 @@ def mount(s):
                                    "two passes of mount" % b)
             s._scan(b, visit)
         if data.todo:
-            settle(s, data, True)
+            _settle_mount(s, data, True)
         if wsum is not None and end + wsum.size() + 4 <= s.log_end:
             s.blocks.state[b] = _OPEN    # its summary still fits
             s.wblock = b
@@ -528,7 +526,7 @@ def mount(s):
     s.next_ver = ver_max + 1
     s.seen_max = seen_max
     s.reset_ver = reset_ver
-    settle(s, data)
+    _settle_mount(s, data)
     b = s.wblock
     if b is not None and \
             s.blocks.dead[b] >= s.blocks.used[b] - s.data_start:
@@ -566,7 +564,7 @@ def mount(s):
     s.hdr_addr = -1
 
 
-def settle(s, data, todo=False):
+def _settle_mount(s, data, todo=False):
     """After mount indexing: replay data per inode in version order,
     drop what belongs to no live inode, and tombstones nothing needs.
     todo: replay only the buckets of inodes whose nodes are all read
@@ -614,13 +612,13 @@ def settle(s, data, todo=False):
         birth = s._birth(ino)
         for r in ents.rows(ino):
             rec = ents.rec(r)
-            if stale(s, birth, rec):
+            if _stale(s, birth, rec):
                 ents.drop(r, ino)
     for ino in list(s.meta):
         birth = s._birth(ino)
         sub = s.meta[ino]
         for key in list(sub):
-            if stale(s, birth, sub[key]):
+            if _stale(s, birth, sub[key]):
                 del sub[key]
         if not sub:
             del s.meta[ino]
@@ -657,7 +655,7 @@ def settle(s, data, todo=False):
     if s.reset_rec is not None:
         s._drop_reset_if_done()
 
-def stale(s, birth, rec):
+def _stale(s, birth, rec):
     """At mount: is this entry or metadata record of an inode born at
     version birth (None: not live) dead (killed then)?  Older than
     the inode, or a tombstone no older node needs.  An entry's version
