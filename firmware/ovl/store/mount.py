@@ -18,6 +18,23 @@ from ovl.store.format import (
     F_COMMIT, F_PROV, F_STAMP, F_ONETIME, data_prefix, CorruptError)
 
 _VOID_MARGIN = const(16)     # txn ids skipped after a crash (see mount)
+# What a mount reaches only on damage, a cut, a reset, a blank or wrong
+# chip, or with checkpoints on (the store's lazy methods, the format's
+# rare errors, the checkpoint loader), by a name made from _RARE when it
+# runs (as LogStore.__getattr__'s _LAZY): a healthy board's mount
+# interns none of these names (docs/STORE.md, "Code layout").
+_RARE = const("_mend_header _damaged _rescan_torn _settle_damage "
+              "_drop_voids _drop_reset_if_done BlockCountError "
+              "NotFormattedError mount_from")
+_MEND_HEADER = const(0)
+_DAMAGED = const(1)
+_RESCAN_TORN = const(2)
+_SETTLE_DAMAGE = const(3)
+_DROP_VOIDS = const(4)
+_DROP_RESET = const(5)
+_BLOCK_COUNT = const(6)
+_NOT_FORMATTED = const(7)
+_MOUNT_FROM = const(8)
 # ovl.store's block states and record fields (blocks.FREE ..., _STREAM_*,
 # _STAMP_*), private here too
 _FREE = const(0)
@@ -57,6 +74,11 @@ _MOUNT_WIDE = const(0x40)
 MOUNT_CHUNK = 75
 _MOUNT_FIRST = const(8)     # records of the first piece
 STAMP_LATER = (0, 0)
+
+
+def _rare(item, i):
+    """item's attribute named by word i of _RARE."""
+    return getattr(item, _RARE.split()[i])
 
 
 def last_blocks(nblocks):
@@ -277,7 +299,7 @@ def mount(s):
         held = _held("checkpoint")
         try:
             from ovl.store import checkpoint
-            if checkpoint.mount_from(s, before):
+            if _rare(checkpoint, _MOUNT_FROM)(s, before):
                 return
         finally:
             checkpoint = None
@@ -288,7 +310,7 @@ def mount(s):
         raw = s.blocks.read(b * es, fmt.BLOCK_HDR_SIZE)
         hdr = fmt.unpack_block_header(raw)
         if hdr is None:
-            hdr = s._mend_header(b, raw)
+            hdr = _rare(s, _MEND_HEADER)(b, raw)
         if hdr is None:
             continue
         prog_unit, ec, seq, esize, count = hdr
@@ -300,13 +322,13 @@ def mount(s):
         if count != s.nblocks:
             # a shorter copy would mount as a smaller store and lose
             # the blocks cut off without a word
-            raise fmt.BlockCountError(s.nblocks, count)
+            raise _rare(fmt, _BLOCK_COUNT)(s.nblocks, count)
         s.blocks.ec[b] = ec
         s.blocks.state[b] = _FULL
         known += 1
         ec_sum += ec
     if not known:
-        raise fmt.NotFormattedError("no log store on this flash (no block "
+        raise _rare(fmt, _NOT_FORMATTED)("no log store on this flash (no block "
                                 "header found): format it first")
     mean = ec_sum // known
     for b in range(s.nblocks):
@@ -471,7 +493,7 @@ def mount(s):
             s._kill(nd.addr, nd.size())
             return
         if nd.damage is not None:
-            s._damaged(nd)
+            _rare(s, _DAMAGED)(nd)
             if nd.fields is None:
                 return
         if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
@@ -500,7 +522,7 @@ def mount(s):
         if seen is not None:
             # only the nodes pass 1 read (the remains of a cut may read
             # differently now)
-            s._rescan_torn(b, seen, visit)
+            _rare(s, _RESCAN_TORN)(b, seen, visit)
             seen = None
         elif not summed[b] or fmt.read_summary(
                 s.blocks.read, b * es, es, s.data_start,
@@ -629,7 +651,7 @@ def _settle_mount(s, data, todo=False):
             s._kill(rec[2], rec[3])
             del s.links[ino]
     if s.damage:     # only a mount that found some settles it
-        s._settle_damage()
+        _rare(s, _SETTLE_DAMAGE)()
     # a dirent naming an inode that does not exist can only come from
     # damage: drop it (fsck reports it) rather than hand out a dead ino
     # -- unless the damage is known: that inode answers EIO instead.
@@ -651,9 +673,9 @@ def _settle_mount(s, data, todo=False):
             top = ino
     s.next_ino = max(top + 1, ROOT_INO + 1)
     if s.void_recs and not s.garbage_blocks:
-        s._drop_voids()
+        _rare(s, _DROP_VOIDS)()
     if s.reset_rec is not None:
-        s._drop_reset_if_done()
+        _rare(s, _DROP_RESET)()
 
 def _stale(s, birth, rec):
     """At mount: is this entry or metadata record of an inode born at
