@@ -13,11 +13,22 @@ from ovl.compat import const
 from ovl.store import ROOT_INO, RESERVED_BLOCKS, _held, _release
 from ovl.store.index import replay_key
 from ovl.store import format as fmt
-from ovl.store.format import (
-    Node, NODE_DATA, NODE_TRUNCATE, NODE_VOID, NODE_RESET, NODE_COMMIT,
-    F_COMMIT, F_PROV, F_STAMP, F_ONETIME, data_prefix, CorruptError)
+from ovl.store.format import Node, data_prefix, CorruptError
 
 _VOID_MARGIN = const(16)     # txn ids skipped after a crash (see mount)
+# the format's node types and flags the mount names, private consts (no
+# global each in a module a board loads at every mount; the format's
+# public names answer the same: tests/test_store_block_columns.py)
+_NODE_DATA = const(4)
+_NODE_TRUNCATE = const(5)
+_NODE_VOID = const(8)
+_NODE_RESET = const(9)
+_NODE_COMMIT = const(11)
+_NODE_CHECKPOINT = const(12)
+_F_COMMIT = const(1)
+_F_STAMP = const(4)
+_F_PROV = const(8)
+_F_ONETIME = const(16)
 # What a mount reaches only on damage, a cut, a reset, a blank or wrong
 # chip, or with checkpoints on (the store's lazy methods, the format's
 # rare errors, the checkpoint loader), by a name made from _RARE when it
@@ -190,7 +201,7 @@ class MountData:
                                          MOUNT_CHUNK * self.size - off)))
             self.n += 1
         buf, off = self._at(i)
-        flags = nd.flags | (_MOUNT_TRUNC if nd.type == NODE_TRUNCATE else 0)
+        flags = nd.flags | (_MOUNT_TRUNC if nd.type == _NODE_TRUNCATE else 0)
         blen = nd.blen
         ino, at = nd.fields[0], nd.fields[1]
         addr = nd.addr
@@ -250,13 +261,13 @@ class MountData:
             n, ver, txn, blen, off, addr = self.wide[i]
             flags ^= _MOUNT_WIDE
         if flags & _MOUNT_TRUNC:
-            t, flags, fields = NODE_TRUNCATE, flags ^ _MOUNT_TRUNC, (n, off)
+            t, flags, fields = _NODE_TRUNCATE, flags ^ _MOUNT_TRUNC, (n, off)
         else:
-            t = NODE_DATA
+            t = _NODE_DATA
             fields = (n, off, blen - data_prefix(flags),
-                      STAMP_LATER if flags & (F_STAMP | F_ONETIME) else None)
+                      STAMP_LATER if flags & (_F_STAMP | _F_ONETIME) else None)
         nd = Node(addr, t, flags, blen, ver, txn, fields, None)
-        if flags & F_PROV:
+        if flags & _F_PROV:
             nd.eff = streams[txn][0]
         return nd
 
@@ -354,7 +365,7 @@ def mount(s):
 
     def note(nd):
         top[7].append(nd.addr)
-        if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
+        if nd.type == _NODE_DATA or nd.type == _NODE_TRUNCATE:
             top[8] += 1
         if top[9] is not None:
             ino = inode_of(nd)
@@ -363,8 +374,8 @@ def mount(s):
             elif ino:
                 top[9][ino % buckets] = top[6] + 1
         txn = nd.txn
-        prov = nd.flags & F_PROV
-        if nd.flags & F_COMMIT and not prov and txn > top[0]:
+        prov = nd.flags & _F_PROV
+        if nd.flags & _F_COMMIT and not prov and txn > top[0]:
             top[0] = txn
         if txn > top[1]:
             top[1] = txn
@@ -374,15 +385,15 @@ def mount(s):
             return
         if txn > top[3]:
             top[3] = txn
-        key = (txn, nd.flags & F_COMMIT)
+        key = (txn, nd.flags & _F_COMMIT)
         if key > top[4]:
             top[4] = key
             top[5] = top[6]
         if nd.fields is None:
             return
-        if nd.type == NODE_VOID:
+        if nd.type == _NODE_VOID:
             voids.append((txn,) + nd.fields[:2])
-        elif nd.type == NODE_COMMIT or nd.type == NODE_RESET:
+        elif nd.type == _NODE_COMMIT or nd.type == _NODE_RESET:
             marks.append(nd)
 
     junk = False
@@ -434,7 +445,7 @@ def mount(s):
     for nd in marks:
         if not committed(nd.txn):
             continue
-        if nd.type == NODE_RESET:
+        if nd.type == _NODE_RESET:
             if nd.ver > reset_ver:
                 reset_ver = nd.ver
             continue
@@ -444,7 +455,7 @@ def mount(s):
     marks = None
 
     def counts(nd):
-        if nd.flags & F_PROV:
+        if nd.flags & _F_PROV:
             st = streams.get(nd.txn)
             if st is None:
                 return False
@@ -460,8 +471,6 @@ def mount(s):
     # RAM); data and truncations wait (data: MountData), and are
     # replayed in version order per inode.
     cur = [0, 0, 0, None, 0]    # block, its base, end, summary, nodes
-    # a local, not a global: one more would double ovl.store's globals
-    from ovl.store.format import NODE_CHECKPOINT
 
     def visit(nd):
         b, base, end, wsum = cur[0], cur[1], cur[2], cur[3]
@@ -476,14 +485,14 @@ def mount(s):
             s.blocks.minver[b] = nd.ver
         if not counts(nd):
             s._kill(nd.addr, nd.size())
-            if not nd.flags & F_PROV:
+            if not nd.flags & _F_PROV:
                 s.garbage_blocks.add(b)
             return
-        if nd.flags & F_PROV:
+        if nd.flags & _F_PROV:
             sb = streams[nd.txn][_STREAM_BLOCKS]
             if b not in sb:
                 sb.append(b)
-        if nd.type == NODE_RESET:
+        if nd.type == _NODE_RESET:
             if nd.ver == reset_ver and s.reset_rec is None:
                 s.reset_rec = (nd.ver, nd.addr, nd.size())
             else:
@@ -496,13 +505,13 @@ def mount(s):
             _rare(s, _DAMAGED)(nd)
             if nd.fields is None:
                 return
-        if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
+        if nd.type == _NODE_DATA or nd.type == _NODE_TRUNCATE:
             data.add(nd)
-        elif nd.type == NODE_COMMIT:
+        elif nd.type == _NODE_COMMIT:
             st = streams.get(nd.fields[0])
             if st is None or st[_STREAM_ADDR] != nd.addr:
                 s._kill(nd.addr, nd.size())  # a dup or older
-        elif nd.type == NODE_CHECKPOINT:    # a cache, dead once
+        elif nd.type == _NODE_CHECKPOINT:    # a cache, dead once
             s._kill(nd.addr, nd.size())  # written
         else:
             s._index(nd)
@@ -607,7 +616,7 @@ def _settle_mount(s, data, todo=False):
             # the stamp that won: the records leave it on flash
             for nd in nodes:
                 if nd.addr == st[_STAMP_ADDR]:
-                    f = fmt.parse_body(NODE_DATA, s.blocks.read(
+                    f = fmt.parse_body(_NODE_DATA, s.blocks.read(
                         nd.addr + fmt.hdr_size(nd.flags),
                         fmt.data_prefix(nd.flags)), nd.blen, nd.flags)
                     s.stamps[ino] = \
