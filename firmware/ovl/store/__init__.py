@@ -79,7 +79,7 @@ _UNKNOWN = const(3)
 # the methods it holds (txn_rare's are Txn's); "-": released after each
 # call, the others kept once loaded (docs/STORE.md, "Code layout")
 _LAZY = const(
-    "damage _mend_header _resync _note_damage _damaged _damage_name _retire "
+    "damage _mend_header _resync _note_damage _mount_damage _damage_name _retire "
     "_discard _rescan_torn _settle_damage _check_damage _drop_voids "
     "_void_items\n"
     "collect gc _gc_one _pick_victim _collect _data_liveness _is_live "
@@ -155,7 +155,7 @@ def _run(name, attr, args, opt=None):
     it (_release).  Never on an error path: the import allocates
     (docs/STORE.md, "Code layout").  (Parameter names a board has
     interned already: each new one is a name in its qstr pools.)"""
-    held = _held(name)
+    held = name in globals()
     try:
         attr = getattr(__import__(__name__ + "." + name, None, None,
                                   (attr,)), attr)
@@ -164,16 +164,11 @@ def _run(name, attr, args, opt=None):
         _release(name, held)
 
 
-def _held(name):
-    """Is ovl.store.NAME loaded now (by a test, or by an outer call of the
-    same module)?  Then _release leaves it."""
-    return name in globals()
-
-
 def _release(name, held):
-    """Drop ovl.store.NAME from sys.modules and this package unless held,
-    so a gc.collect() frees its code once no function of it is
-    referenced."""
+    """Drop ovl.store.NAME from sys.modules and this package unless held
+    (loaded before the call that used it: by a test, or by an outer call
+    of the same module), so a gc.collect() frees its code once no
+    function of it is referenced."""
     if not held:
         sys.modules.pop(__name__ + "." + name, None)
         globals().pop(name, None)
@@ -348,7 +343,7 @@ class LogStore:
     def mount(cls, flash, readonly=False, checkpoints=True):
         s = cls(flash, readonly, checkpoints)
         # as _run does, inline: the mount's peak holds no frame of _run
-        held = _held("mount")
+        held = "mount" in globals()
         try:
             from ovl.store import mount
             mount.mount(s)          # (docs/STORE.md, "Mount")
@@ -1195,7 +1190,10 @@ class LogStore:
         if self.checkpoints and not self.readonly:
             # the checkpoint code is imported only once the log moved on
             # by the last checkpoint's size (ovl.store.checkpoint.at_sync)
-            mark = getattr(self, "ckpt_mark", (0, 0))
+            # (a name of 10 characters or more in a string is no
+            # interned name until the getattr runs: on a board that
+            # writes no checkpoint, never)
+            mark = getattr(self, "checkpoint_mark", (0, 0))
             moved = self.stats["bytes_programmed"] - mark[0]
             if moved > 0 and moved >= mark[1]:
                 _run("checkpoint", "at_sync", (self,))

@@ -435,7 +435,7 @@ def at_sync(store):
     before it imports this module, and calls this then).  The writer's code is imported
     only when the tables alone would not make it too big for the log."""
     s = store
-    mark = getattr(s, "ckpt_mark", (0, 0))
+    mark = getattr(s, "checkpoint_mark", (0, 0))
     moved = s.stats["bytes_programmed"] - mark[0]
     if moved <= 0 or moved < mark[1]:
         return
@@ -449,7 +449,7 @@ def at_sync(store):
         if s.blocks.state[b] == FULL or s.blocks.state[b] == OPEN:
             logged += s.blocks.used[b] - s.data_start
     if 2 * est > logged:
-        s.ckpt_mark = (s.stats["bytes_programmed"], est)
+        s.checkpoint_mark = (s.stats["bytes_programmed"], est)
         return
     write(s)
 
@@ -587,7 +587,7 @@ def _load(s):
     for _ in pieces:
         raise CheckpointError("checkpoint pieces after its end")
     _settle(s, seq, e, end, run, w0, txn, last, minv, SummaryBuilder)
-    s.ckpt_mark = (0, sum(node_size(p[_P_BLEN], p[_P_FLAGS]) for p in run))
+    s.checkpoint_mark = (0, sum(node_size(p[_P_BLEN], p[_P_FLAGS]) for p in run))
 
 
 def _find(s, hdrs, probe, e):

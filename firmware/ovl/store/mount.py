@@ -7,10 +7,11 @@ release it (ovl.store._run), so its code does not stay on the heap
 """
 
 import struct
+import sys
 from array import array
 
 from ovl.compat import const
-from ovl.store import ROOT_INO, RESERVED_BLOCKS, _held, _release
+from ovl.store import ROOT_INO, RESERVED_BLOCKS, _release
 from ovl.store.index import replay_key
 from ovl.store import format as fmt
 from ovl.store.format import Node, data_prefix, CorruptError
@@ -31,21 +32,11 @@ _F_PROV = const(8)
 _F_ONETIME = const(16)
 # What a mount reaches only on damage, a cut, a reset, a blank or wrong
 # chip, or with checkpoints on (the store's lazy methods, the format's
-# rare errors, the checkpoint loader), by a name made from _RARE when it
-# runs (as LogStore.__getattr__'s _LAZY): a healthy board's mount
-# interns none of these names (docs/STORE.md, "Code layout").
-_RARE = const("_mend_header _damaged _rescan_torn _settle_damage "
-              "_drop_voids _drop_reset_if_done BlockCountError "
-              "NotFormattedError mount_from")
-_MEND_HEADER = const(0)
-_DAMAGED = const(1)
-_RESCAN_TORN = const(2)
-_SETTLE_DAMAGE = const(3)
-_DROP_VOIDS = const(4)
-_DROP_RESET = const(5)
-_BLOCK_COUNT = const(6)
-_NOT_FORMATTED = const(7)
-_MOUNT_FROM = const(8)
+# rare errors, the checkpoint loader) it names by getattr with a string
+# of 10 characters or more: mpy-cross keeps such a string as an object,
+# not an interned name, so a healthy board's mount interns none of them
+# (the getattr interns the name when it runs; docs/STORE.md, "Code
+# layout").
 # ovl.store's block states and record fields (blocks.FREE ..., _STREAM_*,
 # _STAMP_*), private here too
 _FREE = const(0)
@@ -74,7 +65,7 @@ _STAMP_ADDR = const(4)
 # MountData.wide.  The rest is derived at replay: the length from the
 # body length, the effective version from the version or the stream,
 # the stamp read from flash by mount for the one node per inode whose
-# stamp wins (STAMP_LATER stands in until then).
+# stamp wins ((0, 0) stands in until then).
 _MOUNT_REC = const(">IIIIHHH")     # 22 bytes
 _LINK16 = const(0x7FFF)     # records a mount takes with 16-bit links
 _MOUNT_TRUNC = const(0x80)
@@ -84,12 +75,6 @@ _MOUNT_WIDE = const(0x40)
 # small live objects often no longer has in one piece).
 MOUNT_CHUNK = 75
 _MOUNT_FIRST = const(8)     # records of the first piece
-STAMP_LATER = (0, 0)
-
-
-def _rare(item, i):
-    """item's attribute named by word i of _RARE."""
-    return getattr(item, _RARE.split()[i])
 
 
 def last_blocks(nblocks):
@@ -146,10 +131,10 @@ class MountData:
         self.todo = []      # buckets whose last block pass 2 has read
         # 16-bit links while pass 1's count is well below their end (pass
         # 2 reads the same nodes)
-        self.long = count >= _LINK16
-        self.fmt = _MOUNT_REC[:-1] + "I" if self.long else _MOUNT_REC
+        wide = count >= _LINK16
+        self.fmt = _MOUNT_REC[:-1] + "I" if wide else _MOUNT_REC
         self.size = size = struct.calcsize(self.fmt)
-        self.w, self.lf = (4, ">I") if self.long else (2, ">H")
+        self.w, self.lf = (4, ">I") if wide else (2, ">H")
         self.heads = array(self.lf[1], bytes(self.w * buckets))
         self.mask = buckets - 1
         # one small piece at first (a store written once has few records
@@ -161,15 +146,15 @@ class MountData:
         self.free = 0       # the first free record + 1
         self.wide = {}
 
-    def _at(self, i):
+    def pos(self, i):
         return self.chunks[i // MOUNT_CHUNK], i % MOUNT_CHUNK * self.size
 
-    def _link(self, i, to=None):
-        buf, off = self._at(i)
+    def link(self, i, value=None):
+        buf, off = self.pos(i)
         off += self.size - self.w
-        if to is None:
+        if value is None:
             return struct.unpack_from(self.lf, buf, off)[0]
-        struct.pack_into(self.lf, buf, off, to)
+        struct.pack_into(self.lf, buf, off, value)
 
     def seen(self, nd, b):
         """The second pass of mount read nd in block b: its bucket is due
@@ -186,21 +171,21 @@ class MountData:
     def add(self, nd):
         i = self.free - 1
         if i >= 0:
-            self.free = self._link(i)
+            self.free = self.link(i)
         else:
             i = self.n
-            if not self.long and i >= 0xFFFF:
+            if self.w == 2 and i >= 0xFFFF:
                 raise CorruptError("mount found 65,535 data nodes where its "
                                    "first pass counted under 32,767")
             if i % MOUNT_CHUNK == 0 and i // MOUNT_CHUNK == len(self.chunks):
                 self.chunks.append(bytearray())
-            buf, off = self._at(i)
+            buf, off = self.pos(i)
             if off == len(buf):                 # past what was allocated
                 # doubled (a record at a time reallocated at every one)
                 buf.extend(bytearray(min(max(off, self.size),
                                          MOUNT_CHUNK * self.size - off)))
             self.n += 1
-        buf, off = self._at(i)
+        buf, off = self.pos(i)
         flags = nd.flags | (_MOUNT_TRUNC if nd.type == _NODE_TRUNCATE else 0)
         blen = nd.blen
         ino, at = nd.fields[0], nd.fields[1]
@@ -223,7 +208,7 @@ class MountData:
         listed in todo (True: self.todo, each once; False: all buckets, the
         end of the mount), their records then free.  The
         nodes are Node records with the fields their parse gave them, but
-        for a stamp (STAMP_LATER); one bucket's are built at a time.
+        for a stamp ((0, 0) until mount reads it); one bucket's are built at a time.
         streams: the committed streams (sid -> [version, ...]) of
         provisional nodes."""
         if todo:
@@ -236,13 +221,13 @@ class MountData:
             self.heads[h] = 0
             runs = {}
             while i:
-                nd = self._node(i - 1, streams)
+                nd = self.node(i - 1, streams)
                 run = runs.get(nd.fields[0])
                 if run is None:
                     run = runs[nd.fields[0]] = []
                 run.append(nd)
-                nxt = self._link(i - 1)
-                self._link(i - 1, self.free)
+                nxt = self.link(i - 1)
+                self.link(i - 1, self.free)
                 self.free = i       # (a wide entry left is never read:
                 i = nxt             # the flags say which are)
             for ino in runs:
@@ -250,8 +235,8 @@ class MountData:
                 run.sort(key=replay_key)
                 yield ino, run
 
-    def _node(self, i, streams):
-        buf, off = self._at(i)
+    def node(self, i, streams):
+        buf, off = self.pos(i)
         (a, ver, txn, b, lo, blen, _) = struct.unpack_from(self.fmt, buf, off)
         flags = a & 0xFF
         n = a >> 8
@@ -265,7 +250,7 @@ class MountData:
         else:
             t = _NODE_DATA
             fields = (n, off, blen - data_prefix(flags),
-                      STAMP_LATER if flags & (_F_STAMP | _F_ONETIME) else None)
+                      (0, 0) if flags & (_F_STAMP | _F_ONETIME) else None)
         nd = Node(addr, t, flags, blen, ver, txn, fields, None)
         if flags & _F_PROV:
             nd.eff = streams[txn][0]
@@ -307,10 +292,10 @@ def mount(s):
     if s.checkpoints:
         # imported for this call (as ovl.store._run, inline: the mount's
         # peak holds no frame of _run)
-        held = _held("checkpoint")
+        held = "ovl.store.checkpoint" in sys.modules
         try:
             from ovl.store import checkpoint
-            if _rare(checkpoint, _MOUNT_FROM)(s, before):
+            if getattr(checkpoint, "mount_from")(s, before):
                 return
         finally:
             checkpoint = None
@@ -321,7 +306,7 @@ def mount(s):
         raw = s.blocks.read(b * es, fmt.BLOCK_HDR_SIZE)
         hdr = fmt.unpack_block_header(raw)
         if hdr is None:
-            hdr = _rare(s, _MEND_HEADER)(b, raw)
+            hdr = getattr(s, "_mend_header")(b, raw)
         if hdr is None:
             continue
         prog_unit, ec, seq, esize, count = hdr
@@ -333,14 +318,15 @@ def mount(s):
         if count != s.nblocks:
             # a shorter copy would mount as a smaller store and lose
             # the blocks cut off without a word
-            raise _rare(fmt, _BLOCK_COUNT)(s.nblocks, count)
+            raise getattr(fmt, "BlockCountError")(s.nblocks, count)
         s.blocks.ec[b] = ec
         s.blocks.state[b] = _FULL
         known += 1
         ec_sum += ec
     if not known:
-        raise _rare(fmt, _NOT_FORMATTED)("no log store on this flash (no block "
-                                "header found): format it first")
+        raise getattr(fmt, "NotFormattedError")(
+            "no log store on this flash (no block header found): format "
+            "it first")
     mean = ec_sum // known
     for b in range(s.nblocks):
         if s.blocks.state[b] == _UNKNOWN:
@@ -353,7 +339,7 @@ def mount(s):
     # committed stream, per reset), the head.
     n = s.nblocks
     summed = bytearray(n)        # 1: the block has a good summary
-    kept = {}                    # block -> addresses of its nodes, torn
+    torn_nodes = {}              # block -> addresses of its nodes, torn
     # commit_max, seen_max, ver_max, plain_max (the highest txn id of a
     # non-provisional node), head key, head block, current block, the
     # addresses of its nodes, data and truncate nodes seen, the last
@@ -363,7 +349,7 @@ def mount(s):
     voids = []                   # (txn, first, last) of NODE_VOIDs
     marks = []                   # NODE_COMMIT / NODE_RESET Nodes
 
-    def note(nd):
+    def update(nd):
         top[7].append(nd.addr)
         if nd.type == _NODE_DATA or nd.type == _NODE_TRUNCATE:
             top[8] += 1
@@ -403,7 +389,7 @@ def mount(s):
         top[6] = b
         top[7] = addrs = []
         end, clean, summarized = s._block_nodes(
-            b, mounting=True, headers_only=True, visit=note)[1:]
+            b, mounting=True, headers_only=True, visit=update)[1:]
         if not addrs and end == s.data_start and clean:
             # nothing written since the erase (checked again, header
             # included, before the block is first written)
@@ -419,17 +405,17 @@ def mount(s):
             s.garbage_blocks.add(b)
             # what pass 2 indexes must be what this pass decided on:
             # the remains of a cut may read differently next time
-            kept[b] = addrs
+            torn_nodes[b] = addrs
     commit_max, seen_max, ver_max, plain_max = top[:4]
     head = top[5]
     # data and truncations wait for their replay as packed records
     # (MountData) from pass 2 on, each bucket of inodes until the last
     # block holding a node of one of them is read (data.todo)
     data = MountData(top[8], top[9])
-    note = addrs = top = None
+    update = addrs = top = None
     voids = [v[1:] for v in voids if v[0] <= commit_max]
 
-    def committed(txn):
+    def kept(txn):
         if txn > commit_max:
             return False
         for first, last in voids:
@@ -443,7 +429,7 @@ def mount(s):
     streams = s.streams
     reset_ver = 0
     for nd in marks:
-        if not committed(nd.txn):
+        if not kept(nd.txn):
             continue
         if nd.type == _NODE_RESET:
             if nd.ver > reset_ver:
@@ -454,14 +440,14 @@ def mount(s):
             streams[nd.fields[0]] = [nd.ver, nd.addr, nd.size(), []]
     marks = None
 
-    def counts(nd):
+    def live(nd):
         if nd.flags & _F_PROV:
             st = streams.get(nd.txn)
             if st is None:
                 return False
             nd.eff = st[_STREAM_VER]
             return True
-        return committed(nd.txn)
+        return kept(nd.txn)
 
     # a transaction was cut short when a node of it is on flash
     # without its commit, or something unreadable follows the log
@@ -483,7 +469,7 @@ def mount(s):
             wsum.add(nd.addr - base, nd)
         if nd.ver < s.blocks.minver[b]:
             s.blocks.minver[b] = nd.ver
-        if not counts(nd):
+        if not live(nd):
             s._kill(nd.addr, nd.size())
             if not nd.flags & _F_PROV:
                 s.garbage_blocks.add(b)
@@ -502,7 +488,7 @@ def mount(s):
             s._kill(nd.addr, nd.size())
             return
         if nd.damage is not None:
-            _rare(s, _DAMAGED)(nd)
+            getattr(s, "_mount_damage")(nd)
             if nd.fields is None:
                 return
         if nd.type == _NODE_DATA or nd.type == _NODE_TRUNCATE:
@@ -527,11 +513,11 @@ def mount(s):
         cur[:] = [b, b * es, end, wsum, 0]
         # padding and summaries are dead space from the start
         s.blocks.dead[b] = end - s.data_start
-        seen = kept.pop(b, None)
+        seen = torn_nodes.pop(b, None)
         if seen is not None:
             # only the nodes pass 1 read (the remains of a cut may read
             # differently now)
-            _rare(s, _RESCAN_TORN)(b, seen, visit)
+            getattr(s, "_rescan_torn")(b, seen, visit)
             seen = None
         elif not summed[b] or fmt.read_summary(
                 s.blocks.read, b * es, es, s.data_start,
@@ -660,7 +646,7 @@ def _settle_mount(s, data, todo=False):
             s._kill(rec[2], rec[3])
             del s.links[ino]
     if s.damage:     # only a mount that found some settles it
-        _rare(s, _SETTLE_DAMAGE)()
+        getattr(s, "_settle_damage")()
     # a dirent naming an inode that does not exist can only come from
     # damage: drop it (fsck reports it) rather than hand out a dead ino
     # -- unless the damage is known: that inode answers EIO instead.
@@ -682,9 +668,9 @@ def _settle_mount(s, data, todo=False):
             top = ino
     s.next_ino = max(top + 1, ROOT_INO + 1)
     if s.void_recs and not s.garbage_blocks:
-        _rare(s, _DROP_VOIDS)()
+        getattr(s, "_drop_voids")()
     if s.reset_rec is not None:
-        _rare(s, _DROP_RESET)()
+        getattr(s, "_drop_reset_if_done")()
 
 def _stale(s, birth, rec):
     """At mount: is this entry or metadata record of an inode born at
