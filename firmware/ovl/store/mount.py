@@ -62,7 +62,7 @@ _STAMP_ADDR = const(4)
 # link).  A node whose fields do not fit (rare: counters past 2**32, a
 # file past 16 MiB, an ino past 2**24, a chip past 64 MiB) has
 # _MOUNT_WIDE set and (ino, version, txn, length, offset, address) in
-# MountData.wide.  The rest is derived at replay: the length from the
+# MountData.extra.  The rest is derived at replay: the length from the
 # body length, the effective version from the version or the stream,
 # the stamp read from flash by mount for the one node per inode whose
 # stamp wins ((0, 0) stands in until then).
@@ -109,7 +109,7 @@ class MountData:
     last block + 1 in which mount's first pass saw a node of its inodes
     (inode, delete, data, truncate): once that block is read, the
     bucket's inodes have all their nodes indexed or waiting here and
-    mount replays them (seen lists the bucket in todo, per_inode(True)
+    mount replays them (seen lists the bucket in pending, per_inode(True)
     replays it), and their records are free for the next ones.  Only
     the records of inodes whose nodes lie in blocks yet to be read wait:
     most files' nodes share a block."""
@@ -128,7 +128,7 @@ class MountData:
                         last[h] = last[h + buckets]
             last = last[:buckets]
         self.last = last
-        self.todo = []      # buckets whose last block pass 2 has read
+        self.pending = []   # buckets whose last block pass 2 has read
         # 16-bit links while pass 1's count is well below their end (pass
         # 2 reads the same nodes)
         wide = count >= _LINK16
@@ -144,7 +144,7 @@ class MountData:
         self.chunks = [bytearray(min(count, _MOUNT_FIRST) * size)]
         self.n = 0          # records handed out, free ones included
         self.free = 0       # the first free record + 1
-        self.wide = {}
+        self.extra = {}     # record -> its fields that do not fit
 
     def pos(self, i):
         return self.chunks[i // MOUNT_CHUNK], i % MOUNT_CHUNK * self.size
@@ -166,7 +166,7 @@ class MountData:
             h = ino & self.mask
             if self.last[h] == b + 1:
                 self.last[h] = 0
-                self.todo.append(h)
+                self.pending.append(h)
 
     def add(self, nd):
         i = self.free - 1
@@ -195,7 +195,7 @@ class MountData:
         self.heads[h] = i + 1
         if (nd.ver | nd.txn) >> 32 or blen >> 16 or (ino | at) >> 24 or \
                 addr & 3 or addr >> 26:
-            self.wide[i] = (ino, nd.ver, nd.txn, blen, at, addr)
+            self.extra[i] = (ino, nd.ver, nd.txn, blen, at, addr)
             flags |= _MOUNT_WIDE
             ino &= 0xFFFFFF
             blen = at = addr = 0
@@ -203,20 +203,20 @@ class MountData:
                          nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF,
                          addr >> 2 << 8 | at >> 16, at & 0xFFFF, blen, link)
 
-    def per_inode(self, todo, streams):
+    def per_inode(self, pending, streams):
         """(ino, its nodes in replay order) for the inodes of the buckets
-        listed in todo (True: self.todo, each once; False: all buckets, the
+        listed in pending (True: self.pending, each once; False: all buckets, the
         end of the mount), their records then free.  The
         nodes are Node records with the fields their parse gave them, but
         for a stamp ((0, 0) until mount reads it); one bucket's are built at a time.
         streams: the committed streams (sid -> [version, ...]) of
         provisional nodes."""
-        if todo:
-            todo = self.todo
-            self.todo = []
+        if pending:
+            pending = self.pending
+            self.pending = []
         else:
-            todo = range(self.mask + 1)
-        for h in todo:
+            pending = range(self.mask + 1)
+        for h in pending:
             i = self.heads[h]
             self.heads[h] = 0
             runs = {}
@@ -243,7 +243,7 @@ class MountData:
         addr = b >> 8 << 2
         off = (b & 0xFF) << 16 | lo
         if flags & _MOUNT_WIDE:
-            n, ver, txn, blen, off, addr = self.wide[i]
+            n, ver, txn, blen, off, addr = self.extra[i]
             flags ^= _MOUNT_WIDE
         if flags & _MOUNT_TRUNC:
             t, flags, fields = _NODE_TRUNCATE, flags ^ _MOUNT_TRUNC, (n, off)
@@ -410,7 +410,7 @@ def mount(s):
     head = top[5]
     # data and truncations wait for their replay as packed records
     # (MountData) from pass 2 on, each bucket of inodes until the last
-    # block holding a node of one of them is read (data.todo)
+    # block holding a node of one of them is read (data.pending)
     data = MountData(top[8], top[9])
     update = addrs = top = None
     voids = [v[1:] for v in voids if v[0] <= commit_max]
@@ -526,7 +526,7 @@ def mount(s):
                 raise CorruptError("block %d read differently by the "
                                    "two passes of mount" % b)
             s._scan(b, visit)
-        if data.todo:
+        if data.pending:
             _settle_mount(s, data, True)
         if wsum is not None and end + wsum.size() + 4 <= s.log_end:
             s.blocks.state[b] = _OPEN    # its summary still fits
@@ -581,12 +581,12 @@ def mount(s):
     s.hdr_addr = -1
 
 
-def _settle_mount(s, data, todo=False):
+def _settle_mount(s, data, pending=False):
     """After mount indexing: replay data per inode in version order,
     drop what belongs to no live inode, and tombstones nothing needs.
-    todo: replay only the buckets of inodes whose nodes are all read
-    (data.todo, see MountData), during the second pass."""
-    for ino, nodes in data.per_inode(todo, s.streams):
+    pending: replay only the buckets of inodes whose nodes are all read
+    (data.pending, see MountData), during the second pass."""
+    for ino, nodes in data.per_inode(pending, s.streams):
         birth = s._birth(ino)
         if birth is None:
             for nd in nodes:
@@ -610,7 +610,7 @@ def _settle_mount(s, data, todo=False):
         nodes = None
         # the replay counted its dead bytes; the map loads again on use
         s._evict(ino)
-    if todo:
+    if pending:
         return
     data.chunks = None
     # the tombstones to drop listed, not every ino (a list of them all
