@@ -1190,7 +1190,7 @@ class LogStore:
         if self.checkpoints and not self.readonly:
             # the checkpoint code is imported only once the log moved on
             # by the last checkpoint's size (ovl.store.checkpoint.at_sync)
-            # (a name of 10 characters or more in a string is no
+            # (a name of 11 characters or more in a string is no
             # interned name until the getattr runs: on a board that
             # writes no checkpoint, never)
             mark = getattr(self, "checkpoint_mark", (0, 0))

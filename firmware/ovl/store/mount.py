@@ -33,8 +33,9 @@ _F_ONETIME = const(16)
 # What a mount reaches only on damage, a cut, a reset, a blank or wrong
 # chip, or with checkpoints on (the store's lazy methods, the format's
 # rare errors, the checkpoint loader) it names by getattr with a string
-# of 10 characters or more: mpy-cross keeps such a string as an object,
-# not an interned name, so a healthy board's mount interns none of them
+# of 11 characters or more: mpy-cross keeps such a string as an object,
+# not an interned name (one of 10 or fewer is interned at load, as
+# "mount_from" is), so a healthy board's mount interns none of them
 # (the getattr interns the name when it runs; docs/STORE.md, "Code
 # layout").
 # ovl.store's block states and record fields (blocks.FREE ..., _STREAM_*,
