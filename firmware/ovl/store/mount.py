@@ -7,11 +7,10 @@ release it (ovl.store._run), so its code does not stay on the heap
 """
 
 import struct
-import sys
 from array import array
 
 from ovl.compat import const
-from ovl.store import ROOT_INO, RESERVED_BLOCKS, _release
+from ovl.store import ROOT_INO, RESERVED_BLOCKS
 from ovl.store.index import replay_key
 from ovl.store import format as fmt
 from ovl.store.format import Node, data_prefix, CorruptError
@@ -30,13 +29,12 @@ _F_COMMIT = const(1)
 _F_STAMP = const(4)
 _F_PROV = const(8)
 _F_ONETIME = const(16)
-# What a mount reaches only on damage, a cut, a reset, a blank or wrong
-# chip, or with checkpoints on (the store's lazy methods, the format's
-# rare errors, the checkpoint loader) it names by getattr with a string
-# of 11 characters or more: mpy-cross keeps such a string as an object,
-# not an interned name (one of 10 or fewer is interned at load, as
-# "mount_from" is), so a healthy board's mount interns none of them
-# (the getattr interns the name when it runs; docs/STORE.md, "Code
+# What a mount reaches only on damage, a cut, a reset, or a blank or
+# wrong chip (the store's lazy methods, the format's rare errors) it
+# names by getattr with a string of 11 characters or more: mpy-cross
+# keeps such a string as an object, not an interned name (one of 10 or
+# fewer is interned at load), so a healthy board's mount interns none of
+# them (the getattr interns the name when it runs; docs/STORE.md, "Code
 # layout").
 # ovl.store's block states and record fields (blocks.FREE ..., _STREAM_*,
 # _STAMP_*), private here too
@@ -291,16 +289,12 @@ def mount(s):
     # the newest checkpoint if it is the log's last word and checks
     # out, else the scan below (docs/STORE.md)
     if s.checkpoints:
-        # imported for this call (as ovl.store._run, inline: the mount's
-        # peak holds no frame of _run)
-        held = "ovl.store.checkpoint" in sys.modules
-        try:
-            from ovl.store import checkpoint
-            if getattr(checkpoint, "mount_from")(s, before):
-                return
-        finally:
-            checkpoint = None
-            _release("checkpoint", held)
+        # (kept once loaded: sync's rule is in it too; off on the MCU
+        # boards, which never load it)
+        from ovl.store import checkpoint
+        if checkpoint.mount_from(s, before):
+            return
+        checkpoint = None
     es = s.es
     known = ec_sum = 0           # headers read, their erase counts
     for b in range(s.nblocks):
