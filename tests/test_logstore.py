@@ -1498,7 +1498,7 @@ def test_mount_records_hold_more_nodes_than_pass_1_counted(runtime):
     end, each read back with its 48-bit version, offset and range; a
     truncation keeps its type and flags apart."""
     out = run(runtime, """
-from ovl.store.index import MountData, MOUNT_CHUNK
+from ovl.store.mount import MountData, MOUNT_CHUNK
 from ovl.store.format import Node, NODE_DATA, NODE_TRUNCATE
 for count in (0, 3, MOUNT_CHUNK):
     d = MountData(count)
@@ -1506,7 +1506,7 @@ for count in (0, 3, MOUNT_CHUNK):
         d.add(Node(100 + i, NODE_DATA, 0, 40, 1 << 40 | i, 7,
                    (i, 1 << 40, 28, None), None))
     d.add(Node(8, NODE_TRUNCATE, 0, 12, 3, 9, (5, 1 << 33), None))
-    got = [d._node(i, {}) for i in range(d.n)]
+    got = [d.node(i, {}) for i in range(d.n)]
     print(d.n - MOUNT_CHUNK, all(nd.addr == 100 + i and nd.ver == 1 << 40 | i and
                    nd.fields == (i, 1 << 40, 28, None) and nd.type == NODE_DATA
                    for i, nd in enumerate(got[:-1])),

@@ -24,14 +24,15 @@ def test_store_names_the_block_states_as_blocks_does():
     # ovl.store keeps the states as private consts (no global each on a
     # board); under CPython they are plain globals to compare
     import ovl.store as store
-    from ovl.store import blocks
-    assert [store._FREE, store._OPEN, store._FULL, store._UNKNOWN] == \
-        [blocks.FREE, blocks.OPEN, blocks.FULL, blocks.UNKNOWN]
+    from ovl.store import blocks, mount
+    for mod in (store, mount):
+        assert [mod._FREE, mod._OPEN, mod._FULL, mod._UNKNOWN] == \
+            [blocks.FREE, blocks.OPEN, blocks.FULL, blocks.UNKNOWN]
     assert store._FF4 == b"\xff" * 4
 
 
 def test_store_and_format_agree_on_their_private_consts():
-    # ovl.store (and its txn_rare) and ovl.store.format each keep the
+    # ovl.store (and its txn_rare and mount) and ovl.store.format each keep the
     # writer's node types, flags, layouts and limits as private consts
     # (inlined on a board, no name kept); the format answers their public
     # names.  Every private const of theirs named like one of the
@@ -39,9 +40,9 @@ def test_store_and_format_agree_on_their_private_consts():
     # the format.
     import re
     import ovl.store as store
-    from ovl.store import format as fmt, txn_rare
+    from ovl.store import format as fmt, txn_rare, mount
     shared = []
-    for mod in (store, txn_rare):
+    for mod in (store, txn_rare, mount):
         src = open(mod.__file__).read()
         for n in re.findall(r"^_([A-Z][A-Z0-9_]*) = const\(", src, re.M):
             if hasattr(fmt, n):

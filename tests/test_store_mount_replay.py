@@ -1,10 +1,10 @@
 """The order in which mount replays an inode's data nodes, and when
-(ovl.store.index.MountData, docs/STORE.md "Mount"): each bucket of
+(ovl.store.mount.MountData, docs/STORE.md "Mount"): each bucket of
 inodes once the last block holding a node of one of them is read."""
 
 SCRIPT = """
 from array import array
-from ovl.store.index import MountData
+from ovl.store.mount import MountData
 from ovl.store.format import Node, NODE_DATA, NODE_TRUNCATE
 
 # 2 buckets: inodes 7 and 9 share one; the copy (txn 9) sits below its
@@ -36,8 +36,8 @@ def test_records_replay_by_inode_in_version_then_txn_order(runtime):
 
 
 SPREAD = """
-import ovl.store as store_mod
-from ovl.store import index
+from ovl.store import mount as mount_mod
+
 from ovl_sim.simflash import PowerCut
 
 
@@ -45,23 +45,23 @@ def both(f):
     # the mount as it runs (buckets replayed as their last block is read),
     # and one that holds every record to the end, as mount did before
     early = [0]
-    replays = index.MountData.per_inode
+    replays = mount_mod.MountData.per_inode
 
     def counted(self, due, *rest):
         if due:
             early[0] += 1
         return replays(self, due, *rest)
-    index.MountData.per_inode = counted
+    mount_mod.MountData.per_inode = counted
     try:
         m = LogStore.mount(f, checkpoints=False)
     finally:
-        index.MountData.per_inode = replays
-    inode_of = store_mod.inode_of
-    store_mod.inode_of = lambda nd: None       # no bucket ever due
+        mount_mod.MountData.per_inode = replays
+    inode_of = mount_mod.inode_of
+    mount_mod.inode_of = lambda nd: None       # no bucket ever due
     try:
         w = LogStore.mount(f, checkpoints=False)
     finally:
-        store_mod.inode_of = inode_of
+        mount_mod.inode_of = inode_of
     return m, w, early[0]
 
 

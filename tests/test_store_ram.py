@@ -14,7 +14,7 @@ fails when the store keeps more than today.  The
 peak is what is kept plus what the mount holds beside the whole index at
 the end of its second pass: the summary being read, the pass's own
 state, the replay of one bucket of inodes, and the packed data records
-still waiting (ovl.store.index.MountData: 22 B a data node, each
+still waiting (ovl.store.mount.MountData: 22 B a data node, each
 replayed once the last block holding a node of its bucket of inodes is
 read, so few wait in a store written once).  With all records kept to
 the end it was 16,352 B above kept at 500 files (1.49 x with the chained

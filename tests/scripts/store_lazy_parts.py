@@ -1,7 +1,10 @@
 """The log store's parts a healthy board's mount, reads and writes never
-run (ovl.store.damage, .collect, .reset, .stream, .supersede, .txn_rare:
-imported at first use through LogStore's and Txn's __getattr__), each reached and checked, as labelled
-results (tests/test_store_lazy.py checks each label on both runtimes).
+run (ovl.store.damage, .collect, .stream, .supersede, .txn_rare: imported
+at first use through LogStore's and Txn's __getattr__ and kept; .reset
+and .check: imported for each call and released after it, as
+.mount is by every format and mount), each reached and checked, as
+labelled results (tests/test_store_lazy.py checks each label on both
+runtimes).
 """
 import sys
 
@@ -10,7 +13,8 @@ from ovl.store import LogStore, ROOT_INO
 from ovl_sim.simflash import SimFlash
 
 LAZY = ("ovl.store.damage", "ovl.store.collect", "ovl.store.reset",
-        "ovl.store.stream", "ovl.store.supersede", "ovl.store.txn_rare")
+        "ovl.store.stream", "ovl.store.supersede", "ovl.store.txn_rare",
+        "ovl.store.check", "ovl.store.mount")
 
 
 def loaded():
@@ -92,6 +96,9 @@ out["a flipped header bit is mended and reported"] = [
 # big the checkpoints before it were)
 out["fsck names it, and nothing else"] = [
     e.replace("block %d:" % b, "block B:") for e in d.fsck()["errors"]]
+out["fsck's and reset's modules released after the call"] = [
+    loaded(), [n for n in ("check", "reset", "mount")
+               if hasattr(sys.modules["ovl.store"], n)]]
 out["an unknown attribute"] = outcome(getattr, d, "no_such_part")
 # a lazy method reached once is kept on the class, a method from then on
 # (appends stamp through _stamp_add each time: no second lookup)

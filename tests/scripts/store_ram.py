@@ -64,6 +64,13 @@ class ProbedStore(LogStore):
 chip = FileFlash(CHIP)
 fill(chip)
 chip.probe = None
+# The mount's code (ovl.store.mount) is imported for the mount and
+# released after it (ovl.store._release): its heap is the code's,
+# measured apart (tests/test_store_code_release.py, `python -m
+# host_tools.bench.fit --code`).  Loaded here, before the base, it stays
+# through the mount, so these figures are the store's data (and so is
+# the checkpoint code, loaded by the first sync before as it was).
+from ovl.store import mount, checkpoint, checkpoint_write  # noqa: E402,F401
 gc.collect()
 BASE[0] = gc.mem_alloc()
 chip.probe = probe

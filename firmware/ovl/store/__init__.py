@@ -10,6 +10,7 @@ story, docs/FORMAT.md gives the bytes.
 """
 
 import struct
+import sys
 
 from ovl import compat
 from ovl.compat import crc32, const
@@ -17,10 +18,9 @@ from ovl.flash import BadBlockError
 from ovl.store import format as fmt
 from ovl.store.format import (
     NODE_DATA, NODE_TRUNCATE, NODE_VOID, NODE_RESET, NODE_COMMIT, F_COMMIT,
-    F_STAMP, F_PROV, CorruptError)
+    F_STAMP, F_PROV)
 from ovl.store.blocks import Blocks, NO_VER
-from ovl.store.index import (MountData, InodeTable, BlockSets, EntryTable,
-                             replay_key, last_blocks, inode_of)
+from ovl.store.index import InodeTable, BlockSets, EntryTable, replay_key
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -28,7 +28,6 @@ WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
 RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
                        # may take one, GC the last (so it always progresses)
 _SHRINK_BYTES = const(1024)  # the most a txn that may take the reserve writes
-_VOID_MARGIN = const(16)     # txn ids skipped after a crash (see _mount)
 _EXTENT_CACHE = const(8)     # files whose extent maps stay in RAM
 _INODE_CACHE = const(8)      # inodes whose attributes stay in RAM (the board
                              # job reads as much from flash with 4 as with 16)
@@ -77,19 +76,20 @@ _FULL = const(2)
 _UNKNOWN = const(3)
 
 # LogStore's and Txn's __getattr__'s modules, a line each: its name, then
-# the methods it holds (txn_rare's are Txn's)
+# the methods it holds (txn_rare's are Txn's); "-": released after each
+# call, the others kept once loaded (docs/STORE.md, "Code layout")
 _LAZY = const(
-    "damage _mend_header _resync _note_damage _damaged _damage_name _retire "
+    "damage _mend_header _resync _note_damage _mount_damage _damage_name _retire "
     "_discard _rescan_torn _settle_damage _check_damage _drop_voids "
     "_void_items\n"
     "collect gc _gc_one _pick_victim _collect _data_liveness _is_live "
     "_reclaimable _need _worth _usable free_bytes statvfs counters "
     "_gc_until_fits _writable _restore_reserve\n"
-    "reset reset _apply_reset _reset_needed _drop_reset_if_done\n"
+    "-reset reset _apply_reset _reset_needed _drop_reset_if_done\n"
     "supersede _role_dead _stamp_add _stamp_end _cut _trunc_add "
     "_end_hidden_truncs _shown _forget_ino\n"
     "stream _spill _index_stream _end_stream\n"
-    "check fsck meta_keys\n"
+    "-check fsck meta_keys\n"
     "txn_rare truncate set_symlink delete_inode size")
 # Fields of the records kept per committed stream (store.streams: txn id
 # -> [version of its NODE_COMMIT, its addr, its size, blocks holding its
@@ -146,6 +146,32 @@ class Inode:
     def __repr__(self):
         return "Inode(%d, mode=0o%o, size=%d, nlink=%d)" % (
             self.ino, self.mode, self.size, self.nlink)
+
+
+def _run(name, attr, args, opt=None):
+    """Call function attr of ovl.store.NAME, a module the store runs at
+    moments (mount, format, reset, fsck, checkpoints), with args (and the
+    keyword arguments in opt): imported for the call and released after
+    it (_release).  Never on an error path: the import allocates
+    (docs/STORE.md, "Code layout").  (Parameter names a board has
+    interned already: each new one is a name in its qstr pools.)"""
+    held = name in globals()
+    try:
+        attr = getattr(__import__(__name__ + "." + name, None, None,
+                                  (attr,)), attr)
+        return attr(*args) if opt is None else attr(*args, **opt)
+    finally:
+        _release(name, held)
+
+
+def _release(name, held):
+    """Drop ovl.store.NAME from sys.modules and this package unless held
+    (loaded before the call that used it: by a test, or by an outer call
+    of the same module), so a gc.collect() frees its code once no
+    function of it is referenced."""
+    if not held:
+        sys.modules.pop(__name__ + "." + name, None)
+        globals().pop(name, None)
 
 
 def _key_bytes(key):
@@ -282,341 +308,48 @@ class LogStore:
         function found is set on the class, a method from then on: appends
         to an existing file stamp through _stamp_add each time, and a lookup
         here allocates ~3 KB (on the class, not the object: a copy of a
-        store must not call into the original)."""
+        store must not call into the original).  A module marked "-" runs
+        at moments (reset, fsck): it is imported for each call and
+        released after it (_run), so its code leaves the heap again."""
         txn = isinstance(self, Txn)
         for group in _LAZY.split("\n"):
             names = group.split()
             if name in names[1:] and (names[0][:3] == "txn") == txn:
+                if names[0][0] == "-":
+                    # run at moments: imported for each call, then
+                    # released (_run); a call, not a method kept
+                    mod = names[0][1:]
+                    fn = name.lstrip("_")
+                    return lambda *args, **opt: _run(mod, fn, (self,) + args,
+                                                     opt)
                 where = __import__(__name__ + "." + names[0], None, None,
                                    names)
                 setattr(type(self), name, getattr(where, name.lstrip("_")))
                 return getattr(self, name)
         raise AttributeError(name)
 
-    # ===== format and mount ===============================================
+    # ===== format and mount: ovl.store.mount =============================
 
     @classmethod
     def format(cls, flash, first_counter=1):
         """Erase every block (keeping erase counts found in old headers) and
         write an empty store with a root directory.  Returns it mounted.
         first_counter starts versions and txn ids elsewhere than 1 (tests
-        run stores across 2**32 with it)."""
-        s = cls(flash)
-        s.next_ver = s.next_txn = first_counter
-        for b in range(s.nblocks):
-            try:
-                hdr = fmt.unpack_block_header(flash.read(b * s.es, fmt.BLOCK_HDR_SIZE))
-            except CorruptError:
-                hdr = None
-            if hdr is not None:
-                s.blocks.ec[b] = hdr[1]
-        good = 0
-        for b in range(s.nblocks):
-            if s._erase(b):
-                good += 1
-        if good < RESERVED_BLOCKS + 3:
-            raise CorruptError("only %d good blocks: cannot format" % good)
-        txn = s.begin()
-        txn.put_inode(ROOT_INO, mode=0o40755, nlink=2)
-        txn.commit()
-        flash.sync()
-        return s
+        run stores across 2**32 with it).  (ovl.store.mount, imported
+        for the call.)"""
+        return _run("mount", "format", (cls, flash, first_counter))
 
     @classmethod
     def mount(cls, flash, readonly=False, checkpoints=True):
         s = cls(flash, readonly, checkpoints)
-        s._mount()
+        # as _run does, inline: the mount's peak holds no frame of _run
+        held = "mount" in globals()
+        try:
+            from ovl.store import mount
+            mount.mount(s)          # (docs/STORE.md, "Mount")
+        finally:
+            _release("mount", held)
         return s
-
-    def _mount(self):
-        self.mounting = True
-        before = self.stats["bytes_read"]
-        # the newest checkpoint if it is the log's last word and checks
-        # out, else the scan below (docs/STORE.md)
-        if self.checkpoints:
-            from ovl.store import checkpoint
-            if checkpoint.mount_from(self, before):
-                return
-        es = self.es
-        known = ec_sum = 0           # headers read, their erase counts
-        for b in range(self.nblocks):
-            raw = self.blocks.read(b * es, fmt.BLOCK_HDR_SIZE)
-            hdr = fmt.unpack_block_header(raw)
-            if hdr is None:
-                hdr = self._mend_header(b, raw)
-            if hdr is None:
-                continue
-            prog_unit, ec, seq, esize, count = hdr
-            if esize != es or prog_unit != self.prog_unit:
-                raise CorruptError(
-                    "block %d was formatted for erase size %d, program unit %d"
-                    " (flash has %d, %d)" % (b, esize, prog_unit, es,
-                                             self.prog_unit))
-            if count != self.nblocks:
-                # a shorter copy would mount as a smaller store and lose
-                # the blocks cut off without a word
-                raise fmt.BlockCountError(self.nblocks, count)
-            self.blocks.ec[b] = ec
-            self.blocks.state[b] = _FULL
-            known += 1
-            ec_sum += ec
-        if not known:
-            raise fmt.NotFormattedError("no log store on this flash (no block "
-                                    "header found): format it first")
-        mean = ec_sum // known
-        for b in range(self.nblocks):
-            if self.blocks.state[b] == _UNKNOWN:
-                self.blocks.ec[b] = mean   # lost with the header; UBI does the same
-
-        # Pass 1: read the blocks one at a time (headers of the summary
-        # entries, or a scan), each node handed over as it is read, keeping
-        # only what decides which transactions count: the highest ids, the
-        # voids, the NODE_COMMITs and RESETs (few: one per cut, per
-        # committed stream, per reset), the head.
-        n = self.nblocks
-        summed = bytearray(n)        # 1: the block has a good summary
-        kept = {}                    # block -> addresses of its nodes, torn
-        # commit_max, seen_max, ver_max, plain_max (the highest txn id of a
-        # non-provisional node), head key, head block, current block, the
-        # addresses of its nodes, data and truncate nodes seen, the last
-        # block + 1 of each bucket of inodes (MountData; None: unknown)
-        top = [0, 0, 0, 0, (-1, 0), None, 0, None, 0, last_blocks(n)]
-        buckets = len(top[9])
-        voids = []                   # (txn, first, last) of NODE_VOIDs
-        marks = []                   # NODE_COMMIT / NODE_RESET Nodes
-
-        def note(nd):
-            top[7].append(nd.addr)
-            if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
-                top[8] += 1
-            if top[9] is not None:
-                ino = inode_of(nd)
-                if ino is None:     # a node of some inode: replay at the end
-                    top[9] = None
-                elif ino:
-                    top[9][ino % buckets] = top[6] + 1
-            txn = nd.txn
-            prov = nd.flags & F_PROV
-            if nd.flags & F_COMMIT and not prov and txn > top[0]:
-                top[0] = txn
-            if txn > top[1]:
-                top[1] = txn
-            if nd.ver > top[2]:
-                top[2] = nd.ver
-            if prov:
-                return
-            if txn > top[3]:
-                top[3] = txn
-            key = (txn, nd.flags & F_COMMIT)
-            if key > top[4]:
-                top[4] = key
-                top[5] = top[6]
-            if nd.fields is None:
-                return
-            if nd.type == NODE_VOID:
-                voids.append((txn,) + nd.fields[:2])
-            elif nd.type == NODE_COMMIT or nd.type == NODE_RESET:
-                marks.append(nd)
-
-        junk = False
-        for b in range(n):
-            if self.blocks.state[b] != _FULL:
-                continue
-            top[6] = b
-            top[7] = addrs = []
-            end, clean, summarized = self._block_nodes(
-                b, mounting=True, headers_only=True, visit=note)[1:]
-            if not addrs and end == self.data_start and clean:
-                # nothing written since the erase (checked again, header
-                # included, before the block is first written)
-                self.blocks.state[b] = _FREE
-                self.blocks.used[b] = self.data_start
-                continue
-            self.blocks.used[b] = end       # FULL: it holds nodes
-            if summarized:
-                summed[b] = 1
-            if not clean:
-                junk = True
-                self.stats["torn_tails"] += 1    # the remains of a cut
-                self.garbage_blocks.add(b)
-                # what pass 2 indexes must be what this pass decided on:
-                # the remains of a cut may read differently next time
-                kept[b] = addrs
-        commit_max, seen_max, ver_max, plain_max = top[:4]
-        head = top[5]
-        # data and truncations wait for their replay as packed records
-        # (MountData) from pass 2 on, each bucket of inodes until the last
-        # block holding a node of one of them is read (data.todo)
-        data = MountData(top[8], top[9])
-        note = addrs = top = None
-        voids = [v[1:] for v in voids if v[0] <= commit_max]
-
-        def committed(txn):
-            if txn > commit_max:
-                return False
-            for first, last in voids:
-                if first <= txn <= last:
-                    return False
-            return True
-        self.void_ranges = voids
-
-        # Committed NODE_COMMITs: the streams whose provisional nodes count,
-        # in version order where the commit stands.
-        streams = self.streams
-        reset_ver = 0
-        for nd in marks:
-            if not committed(nd.txn):
-                continue
-            if nd.type == NODE_RESET:
-                if nd.ver > reset_ver:
-                    reset_ver = nd.ver
-                continue
-            st = streams.get(nd.fields[0])
-            if st is None or st[_STREAM_VER] < nd.ver:
-                streams[nd.fields[0]] = [nd.ver, nd.addr, nd.size(), []]
-        marks = None
-
-        def counts(nd):
-            if nd.flags & F_PROV:
-                st = streams.get(nd.txn)
-                if st is None:
-                    return False
-                nd.eff = st[_STREAM_VER]
-                return True
-            return committed(nd.txn)
-
-        # a transaction was cut short when a node of it is on flash
-        # without its commit, or something unreadable follows the log
-        torn = junk or plain_max > commit_max
-        # Pass 2: read the blocks again, one at a time, and index the
-        # committed nodes as they come (a block's nodes are never all in
-        # RAM); data and truncations wait (data: MountData), and are
-        # replayed in version order per inode.
-        cur = [0, 0, 0, None, 0]    # block, its base, end, summary, nodes
-        # a local, not a global: one more would double ovl.store's globals
-        from ovl.store.format import NODE_CHECKPOINT
-
-        def visit(nd):
-            b, base, end, wsum = cur[0], cur[1], cur[2], cur[3]
-            if nd.addr - base >= end:
-                return          # past what pass 1 read (a scan only)
-            cur[4] += 1
-            data.seen(nd, b)
-            self.blocks.dead[b] -= nd.size()
-            if wsum is not None:
-                wsum.add(nd.addr - base, nd)
-            if nd.ver < self.blocks.minver[b]:
-                self.blocks.minver[b] = nd.ver
-            if not counts(nd):
-                self._kill(nd.addr, nd.size())
-                if not nd.flags & F_PROV:
-                    self.garbage_blocks.add(b)
-                return
-            if nd.flags & F_PROV:
-                sb = streams[nd.txn][_STREAM_BLOCKS]
-                if b not in sb:
-                    sb.append(b)
-            if nd.type == NODE_RESET:
-                if nd.ver == reset_ver and self.reset_rec is None:
-                    self.reset_rec = (nd.ver, nd.addr, nd.size())
-                else:
-                    self._kill(nd.addr, nd.size())
-                return
-            if nd.eff < reset_ver:
-                self._kill(nd.addr, nd.size())
-                return
-            if nd.damage is not None:
-                self._damaged(nd)
-                if nd.fields is None:
-                    return
-            if nd.type == NODE_DATA or nd.type == NODE_TRUNCATE:
-                data.add(nd)
-            elif nd.type == NODE_COMMIT:
-                st = streams.get(nd.fields[0])
-                if st is None or st[_STREAM_ADDR] != nd.addr:
-                    self._kill(nd.addr, nd.size())  # a dup or older
-            elif nd.type == NODE_CHECKPOINT:    # a cache, dead once
-                self._kill(nd.addr, nd.size())  # written
-            else:
-                self._index(nd)
-
-        for b in range(n):
-            if self.blocks.state[b] != _FULL:
-                continue
-            end = self.blocks.used[b]
-            wsum = None
-            if b == head and not torn and not summed[b] and \
-                    end < self.log_end - 256:
-                wsum = fmt.SummaryBuilder(self.data_start)
-            cur[:] = [b, b * es, end, wsum, 0]
-            # padding and summaries are dead space from the start
-            self.blocks.dead[b] = end - self.data_start
-            seen = kept.pop(b, None)
-            if seen is not None:
-                # only the nodes pass 1 read (the remains of a cut may read
-                # differently now)
-                self._rescan_torn(b, seen, visit)
-                seen = None
-            elif not summed[b] or fmt.read_summary(
-                    self.blocks.read, b * es, es, self.data_start,
-                    visit=visit) is None:
-                if cur[4]:
-                    raise CorruptError("block %d read differently by the "
-                                       "two passes of mount" % b)
-                self._scan(b, visit)
-            if data.todo:
-                self._settle_mount(data, True)
-            if wsum is not None and end + wsum.size() + 4 <= self.log_end:
-                self.blocks.state[b] = _OPEN    # its summary still fits
-                self.wblock = b
-                self.wpos = end
-                self.pend_addr = b * es + end
-                self.wsum = wsum
-        cur = visit = None
-        for sid in list(streams):
-            st = streams[sid]
-            if not st[_STREAM_BLOCKS]:      # no provisional node left
-                self._kill(st[_STREAM_ADDR], st[_STREAM_NSIZE])
-                del streams[sid]
-        self.next_ver = ver_max + 1
-        self.seen_max = seen_max
-        self.reset_ver = reset_ver
-        self._settle_mount(data)
-        b = self.wblock
-        if b is not None and \
-                self.blocks.dead[b] >= self.blocks.used[b] - self.data_start:
-            # The head holds nothing live: the copies of a collection cut
-            # before it erased its victim, say, in what was the last free
-            # block.  Writing on in it would spend the GC reserve; left
-            # full, it is the first victim and is erased with no copy.
-            self.blocks.state[b] = _FULL
-            self.wblock = self.wsum = None
-        for b in range(n):
-            if self.blocks.state[b] == _FULL:    # a block holding nodes
-                self.blocks.dead[b] += self.es - self.blocks.used[b]
-                self.blocks.used[b] = self.es
-        if torn:
-            # A transaction was cut short.  Its nodes (and junk that may
-            # read differently on a later boot) stay discarded for good: the
-            # next commit records a VOID over every txn id it could have
-            # used, and writing continues in a fresh block.
-            self.next_txn = max(seen_max, commit_max) + _VOID_MARGIN
-            self.pending_void = (commit_max + 1, self.next_txn - 1)
-            self.void_ranges.append(self.pending_void)
-        else:
-            # past every id on flash: a stream cut before its commit (its
-            # provisional nodes are whole, nothing is torn) is never reused
-            self.next_txn = max(seen_max, commit_max) + 1
-        rec = self.inodes.get(ROOT_INO)
-        if rec is None or rec[0] is None:
-            why = self.damaged.get(("inode", ROOT_INO))
-            if why is not None:
-                raise CorruptError("log store root directory damaged on "
-                                   "flash (%s)" % why)
-            raise CorruptError("log store has no root directory")
-        self.stats["mount_bytes_read"] = self.stats["bytes_read"] - before
-        self.mounting = False
-        self.hdr_addr = -1
 
     def _block_nodes(self, b, mounting=False, headers_only=False,
                      again=False, visit=None, only=None):
@@ -936,111 +669,6 @@ class LogStore:
             self.roles.pop(ent[3], None)
         for t in self.truncs.pop(ino, None) or ():
             self.roles.pop(t[2], None)
-
-    def _settle_mount(self, data, todo=False):
-        """After mount indexing: replay data per inode in version order,
-        drop what belongs to no live inode, and tombstones nothing needs.
-        todo: replay only the buckets of inodes whose nodes are all read
-        (data.todo, see MountData), during the second pass."""
-        for ino, nodes in data.per_inode(todo, self.streams):
-            birth = self._birth(ino)
-            if birth is None:
-                for nd in nodes:
-                    self._kill(nd.addr, nd.size())
-                continue
-            for nd in nodes:            # in replay_key order
-                if nd.eff < birth:
-                    self._kill(nd.addr, nd.size())
-                else:
-                    self._index(nd)
-            st = self.stamps.get(ino)
-            if st is not None:
-                # the stamp that won: the records leave it on flash
-                for nd in nodes:
-                    if nd.addr == st[_STAMP_ADDR]:
-                        f = fmt.parse_body(NODE_DATA, self.blocks.read(
-                            nd.addr + fmt.hdr_size(nd.flags),
-                            fmt.data_prefix(nd.flags)), nd.blen, nd.flags)
-                        self.stamps[ino] = \
-                            st[:_STAMP_MTIME] + f[3] + st[_STAMP_VER:]
-            nodes = None
-            # the replay counted its dead bytes; the map loads again on use
-            self._evict(ino)
-        if todo:
-            return
-        data.chunks = None
-        # the tombstones to drop listed, not every ino (a list of them all
-        # was one block of 8 KB at 1,000 inodes on a 64-bit port, in a
-        # heap the mount leaves in small pieces)
-        drop = []
-        for ino in self.inodes:
-            rec = self.inodes.get(ino)
-            if rec[0] is None and rec[4] == 0:
-                self._kill(rec[2], rec[3])
-                drop.append(ino)
-        for ino in drop:
-            del self.inodes[ino]
-        ents = self.entries
-        for ino in list(ents.heads):
-            birth = self._birth(ino)
-            for r in ents.rows(ino):
-                rec = ents.rec(r)
-                if self._stale(birth, rec):
-                    ents.drop(r, ino)
-        for ino in list(self.meta):
-            birth = self._birth(ino)
-            sub = self.meta[ino]
-            for key in list(sub):
-                if self._stale(birth, sub[key]):
-                    del sub[key]
-            if not sub:
-                del self.meta[ino]
-        for ino in list(self.links):
-            birth = self._birth(ino)
-            rec = self.links[ino]
-            if birth is None or rec[1] < birth:
-                self._kill(rec[2], rec[3])
-                del self.links[ino]
-        if self.damage:     # only a mount that found some settles it
-            self._settle_damage()
-        # a dirent naming an inode that does not exist can only come from
-        # damage: drop it (fsck reports it) rather than hand out a dead ino
-        # -- unless the damage is known: that inode answers EIO instead.
-        # The ino is on flash: one dirent read per name (a node failing
-        # its CRCs is left for the lookup that reads it to report).
-        for parent in list(ents.heads):
-            for r in ents.rows(parent):
-                rec = ents.rec(r)
-                f = ents.fields(r, None) if rec[0] is True else None
-                if f is not None and not self.inodes.live(f[1]) and \
-                        ("inode", f[1]) not in self.damaged:
-                    self.repairs.append("dropped dirent %r in dir %d: inode"
-                                        " %d missing" % (f[2], parent, f[1]))
-                    self._kill(rec[2], rec[3])
-                    ents.drop(r, parent)
-        top = 0
-        for ino in self.inodes:
-            if ino > top:
-                top = ino
-        self.next_ino = max(top + 1, ROOT_INO + 1)
-        if self.void_recs and not self.garbage_blocks:
-            self._drop_voids()
-        if self.reset_rec is not None:
-            self._drop_reset_if_done()
-
-    def _stale(self, birth, rec):
-        """At mount: is this entry or metadata record of an inode born at
-        version birth (None: not live) dead (killed then)?  Older than
-        the inode, or a tombstone no older node needs.  An entry's version
-        is read from its node only when its block holds nodes older than
-        the birth (the block's lowest version says so)."""
-        if birth is None or (rec[0] is None and rec[4] == 0) or \
-                (rec[1] < birth if rec[1] is not None else
-                 self.blocks.minver[rec[2] // self.es] < birth and
-                 self._rec_ver(rec) < birth):
-            self._kill(rec[2], rec[3])
-            return True
-        return False
 
     def _rec_ver(self, rec):
         """The version of an index record: a dict's keeps it; a table
@@ -1560,8 +1188,15 @@ class LogStore:
 
     def sync(self):
         if self.checkpoints and not self.readonly:
-            from ovl.store import checkpoint
-            checkpoint.at_sync(self)    # when the log moved on enough
+            # the checkpoint code is imported only once the log moved on
+            # by the last checkpoint's size (ovl.store.checkpoint.at_sync)
+            # (a name of 11 characters or more in a string is no
+            # interned name until the getattr runs: on a board that
+            # writes no checkpoint, never)
+            mark = getattr(self, "checkpoint_mark", (0, 0))
+            moved = self.stats["bytes_programmed"] - mark[0]
+            if moved > 0 and moved >= mark[1]:
+                _run("checkpoint", "at_sync", (self,))
         self.flash.sync()
 
 

@@ -431,10 +431,11 @@ CAUGHT = (CheckpointError, ValueError, KeyError, IndexError, TypeError,
 def at_sync(store):
     """sync()'s rule: a checkpoint once the bytes programmed since the
     last one (or since mount) reach the last one's size, so checkpoints at
-    most double what the store programs.  The writer's code is imported
+    most double what the store programs (LogStore.sync checks that much
+    before it imports this module, and calls this then).  The writer's code is imported
     only when the tables alone would not make it too big for the log."""
     s = store
-    mark = getattr(s, "ckpt_mark", (0, 0))
+    mark = getattr(s, "checkpoint_mark", (0, 0))
     moved = s.stats["bytes_programmed"] - mark[0]
     if moved <= 0 or moved < mark[1]:
         return
@@ -448,15 +449,15 @@ def at_sync(store):
         if s.blocks.state[b] == FULL or s.blocks.state[b] == OPEN:
             logged += s.blocks.used[b] - s.data_start
     if 2 * est > logged:
-        s.ckpt_mark = (s.stats["bytes_programmed"], est)
+        s.checkpoint_mark = (s.stats["bytes_programmed"], est)
         return
     write(s)
 
 
 def write(store, small=False):
-    """See ovl.store.checkpoint_write.write (imported at the first call)."""
-    from ovl.store.checkpoint_write import write
-    return write(store, small)
+    """See ovl.store.checkpoint_write.write (imported for the call)."""
+    from ovl.store import _run
+    return _run("checkpoint_write", "write", (store, small))
 
 
 class _Headers:
@@ -586,7 +587,7 @@ def _load(s):
     for _ in pieces:
         raise CheckpointError("checkpoint pieces after its end")
     _settle(s, seq, e, end, run, w0, txn, last, minv, SummaryBuilder)
-    s.ckpt_mark = (0, sum(node_size(p[_P_BLEN], p[_P_FLAGS]) for p in run))
+    s.checkpoint_mark = (0, sum(node_size(p[_P_BLEN], p[_P_FLAGS]) for p in run))
 
 
 def _find(s, hdrs, probe, e):

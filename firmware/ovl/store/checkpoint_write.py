@@ -233,7 +233,7 @@ def write(store, small=False):
             logged += bt.used[b] - s.data_start
     # refused for its size or room: sync tries again once the log has
     # moved on by as much (not at every sync)
-    s.ckpt_mark = (s.stats["bytes_programmed"], size[0])
+    s.checkpoint_mark = (s.stats["bytes_programmed"], size[0])
     if 2 * size[0] > logged and not small:
         return False            # a scan of so small a log reads less
     n = size[1] + (plen + PIECE_MAX - 1) // PIECE_MAX + 1
@@ -284,5 +284,5 @@ def write(store, small=False):
     for nd in placed:
         s._kill(nd.addr, nd.size())
         total += nd.size()
-    s.ckpt_mark = (s.stats["bytes_programmed"], total)
+    s.checkpoint_mark = (s.stats["bytes_programmed"], total)
     return True

@@ -93,7 +93,7 @@ def note_damage(store, nd, what):
     store.stats["corrupt_nodes"] += 1
 
 
-def damaged(store, nd):
+def mount_damage(store, nd):
     """A committed node that fails its CRC: remember what it damaged
     (settled against newer nodes at the end of mount).  A data node
     whose key and range survived is indexed as usual instead: a read
