@@ -57,7 +57,9 @@ def apply_reset(store, nd):
             store.blocks.dead[b] = store.es - store.data_start
         elif store.blocks.state[b] == BAD:
             store.blocks.dead[b] = store.blocks.used[b] - store.data_start
-    store.next_ino = ROOT_INO + 1
+    # next_ino is left as it is: numbers stay unique within the mount, so
+    # a handle opened before the reset finds its inode gone (ESTALE)
+    # rather than a new file's under the same number
 
 
 def reset_needed(store, addr):
