@@ -179,6 +179,56 @@ def test_board_job_fits_the_boards_heap(board, work, setups):
     assert res["ok"], figures(res)
 
 
+# MicroPython interns names in pools, each new one twice the last: on this
+# port five pools hold 620 names and the sixth costs 7 KB at once, about
+# 9 KiB of the job's smallest heap (docs/FIT.md, "Overlay names round").
+NAME_POOLS = 5
+
+POOLS_PROBE = r"""
+import micropython
+micropython.qstr_info()
+for i in range(1000):
+    getattr(micropython, "probe%d" % i, None)
+    micropython.qstr_info()
+"""
+
+
+def job_names_each(lines):
+    """[(pools, names)] of each micropython.qstr_info() line."""
+    out = []
+    for line in lines:
+        line = line.lstrip("| ")
+        if line.startswith("qstr pool:"):
+            fields = dict(x.strip().split("=") for x in
+                          line[len("qstr pool:"):].split(","))
+            out.append((int(fields["n_pool"]), int(fields["n_qstr"])))
+    return out
+
+
+def job_names(lines):
+    """(pools, names) at the most of a run_job(report=True) report."""
+    return max(job_names_each(lines))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", MCU_BOARDS)
+def test_board_job_names_fit_their_pools(board, work, setups, mpy):
+    """The job's interned names stay within NAME_POOLS pools: one name too
+    many opens the next pool (7 KB here), so this guards the names rounds'
+    work as the heap budgets guard the bytes.  The pools' capacity is
+    measured in the same run: names interned one at a time until a sixth
+    pool opens."""
+    setup = setup_for(setups, work, board)
+    res = run_job(setup, 4 << 20, report=True)
+    assert res["ok"], figures(res)
+    pools, names = job_names(res["report"])
+    counts = job_names_each(mpy(POOLS_PROBE).splitlines())
+    capacity = max(n for p, n in counts if p <= NAME_POOLS)
+    print("%s: %d names in %d pools at the most; %d pools hold %d" % (
+        board, names, pools, NAME_POOLS, capacity))
+    assert names <= capacity and pools <= NAME_POOLS, (names, capacity)
+
+
 @pytest.fixture(scope="module")
 def mount_code(work, setups):
     """(modules of the mount path, {figure: total bytes}, per module)."""
