@@ -13,7 +13,7 @@ import struct
 from array import array
 
 from ovl.compat import crc32, const
-from ovl.store.blocks import OPEN, FULL, NO_VER
+from ovl.store.blocks import OPEN, FULL, BAD, NO_VER
 from ovl.store.index import ROWS, PAGE
 
 PIECE_HDR = "<IHBB"         # checkpoint id, piece number, section, flags
@@ -454,8 +454,20 @@ def at_sync(store):
     write(s)
 
 
+def refused(s):
+    """Is the store where a checkpoint would not say what a scan finds (an
+    open stream, a void to record, damage, a bad block, a mount under
+    way)?  Asked before the writer's code is imported: such a store stays
+    so for many syncs (damage and bad blocks until GC or a remount)."""
+    return s.readonly or s.pins or s.pending_void is not None or \
+        s.damage or s.blocks.count(BAD) or s.mounting
+
+
 def write(store, small=False):
-    """See ovl.store.checkpoint_write.write (imported for the call)."""
+    """See ovl.store.checkpoint_write.write (imported for the call unless
+    the store refuses a checkpoint: False)."""
+    if refused(store):
+        return False
     from ovl.store import _run
     return _run("checkpoint_write", "write", (store, small))
 

@@ -9,13 +9,13 @@ import struct
 from array import array
 
 from ovl.compat import crc32
-from ovl.store.blocks import OPEN, FULL, UNKNOWN, BAD
+from ovl.store.blocks import OPEN, FULL, UNKNOWN
 from ovl.store.index import PAGE, ROWS
 from ovl.store.checkpoint import (
     PIECE_HDR, PIECE_HDR_SIZE, PIECE_MAX, PIECE_LAST, PIECE_MAX_COUNT,
     SEC_POSITION, SEC_STATE, SEC_END, END_BODY, POS_HEAD, POS_HEAD_SIZE,
     POS_BLOCK, POS_BLOCK_SIZE, TABLE_HEAD, TABLE_INODES, TABLE_ENTRIES,
-    HEADS_PIECE, _LITTLE, STATE,
+    HEADS_PIECE, _LITTLE, STATE, refused,
     BLOCK_COLUMNS, POS_FREE, POS_UNKNOWN, CheckpointError, _headers_now)
 
 
@@ -205,8 +205,7 @@ def write(store, small=False):
     from ovl.store.format import NODE_CHECKPOINT
     from ovl.store import RESERVED_BLOCKS, NoSpace
     s = store
-    if s.readonly or s.pins or s.pending_void is not None or s.damage or \
-            s.blocks.count(BAD) or s.mounting:
+    if refused(s):
         return False
     ws = s.wsum
     bt = s.blocks

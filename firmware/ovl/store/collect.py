@@ -524,3 +524,25 @@ def restore_reserve(store):
     for _ in range(store.nblocks):
         if store.blocks.count(FREE) or not gc_one(store, for_space=True):
             return
+
+
+# A RESET's bookkeeping: GC asks it of every block it collects while a
+# RESET is still needed, so it lives here (kept once loaded), not in the
+# reset module, which is imported for each call and released
+def reset_needed(store, addr):
+    """Does a block other than the RESET's hold nodes older than it?"""
+    home = addr // store.es
+    ver = store.reset_rec[0]
+    for b in range(store.nblocks):
+        if b != home and store.blocks.state[b] in (FULL, OPEN, BAD) and \
+                store.blocks.minver[b] < ver:
+            return True
+    return False
+
+
+def drop_reset_if_done(store):
+    """The RESET node is dead once no other block holds older nodes."""
+    if store.reset_rec is not None and \
+            not reset_needed(store, store.reset_rec[1]):
+        store._kill(store.reset_rec[1], store.reset_rec[2])
+        store.reset_rec = None

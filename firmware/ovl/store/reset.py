@@ -27,7 +27,7 @@ def reset(store, **root_attrs):
     for b in range(store.nblocks):
         if store.blocks.state[b] == FULL and b != store.wblock:
             store._erase(b)
-    drop_reset_if_done(store)
+    store._drop_reset_if_done()
 
 
 def apply_reset(store, nd):
@@ -60,22 +60,3 @@ def apply_reset(store, nd):
     # next_ino is left as it is: numbers stay unique within the mount, so
     # a handle opened before the reset finds its inode gone (ESTALE)
     # rather than a new file's under the same number
-
-
-def reset_needed(store, addr):
-    """Does a block other than the RESET's hold nodes older than it?"""
-    home = addr // store.es
-    ver = store.reset_rec[0]
-    for b in range(store.nblocks):
-        if b != home and store.blocks.state[b] in (FULL, OPEN, BAD) and \
-                store.blocks.minver[b] < ver:
-            return True
-    return False
-
-
-def drop_reset_if_done(store):
-    """The RESET node is dead once no other block holds older nodes."""
-    if store.reset_rec is not None and \
-            not reset_needed(store, store.reset_rec[1]):
-        store._kill(store.reset_rec[1], store.reset_rec[2])
-        store.reset_rec = None
