@@ -285,6 +285,62 @@ def test_a_damaged_data_block_raises_the_readers_error(images, runtime,
     assert out == ["DecompressionError", "True", "True"] * 2, out
 
 
+CUT_SHORT = r"""
+import sys
+sys.path.insert(0, %(scripts)r)
+from image_file_source import FileSource
+from ovl import compat
+from ovl.squashfs import SquashFS
+inflate_stream = compat.inflate_stream
+fail = [False]
+class Failing:
+    # a decoder whose read(n) fails as MicroPython's does when the heap has
+    # no room for its result or its window: after the decoder moved on
+    def __init__(self, d):
+        self.d = d
+    def readinto(self, buf):
+        return self.d.readinto(buf)
+    def read(self, n):
+        if fail[0]:
+            self.d.read(50)
+            raise MemoryError("memory allocation failed")
+        return self.d.read(n)
+compat.inflate_stream = lambda *a: Failing(inflate_stream(*a))
+fs = SquashFS(FileSource(sys.argv[-1]))
+e = fs.lookup("/big.txt")
+print(fs.read(e, 0, 100) == open(sys.argv[-2], "rb").read(100))
+fail[0] = True
+try:
+    fs.read(e, 200, 3000)
+except MemoryError:
+    print("MemoryError")
+fail[0] = False
+print(fs.read(e, 200, 100) == open(sys.argv[-2], "rb").read(300)[200:])
+# two size words for one block position (a hostile image's two files):
+# the second read starts a stream of its own, cut short at half the block
+word = fs._block_words(e.loc, 1, 1)[0]
+pos = e.loc.start + (fs._block_words(e.loc, 0, 1)[0] & 0xFFFFFF)
+fs._block_bytes(pos, word, "whole", 0, 100, 4096)
+try:
+    fs._block_bytes(pos, (word & 0xFFFFFF) // 2, "half", 100, 4096, 4096)
+    print("continued")
+except ValueError as err:
+    print(type(err).__name__)
+"""
+
+
+def test_a_stream_cut_short_is_not_kept(images, mpy):
+    """A MemoryError out of a stream read part way (the decoder ahead of
+    where the reader last left it) leaves no stream kept: the next read
+    starts the block again and returns the right bytes.  A kept stream is
+    matched by its block's position and size word: another size word at
+    the same position starts a stream of its own."""
+    out = mpy(CUT_SHORT % {"scripts": SCRIPTS},
+              args=[os.path.join(images["root"], "big.txt"),
+                    images["raw"]]).split()
+    assert out == ["True", "MemoryError", "True", "DecompressionError"], out
+
+
 @pytest.fixture(scope="module")
 def fit_images(tmp_path_factory):
     """The board job's lower (2,000 files), metadata raw and compressed,

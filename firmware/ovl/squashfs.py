@@ -1036,32 +1036,37 @@ class SquashFS:
                 end = stored
             return self._read(pos + start, end - start) if start < end \
                 else b""
+        if pos + stored > self.bytes_used:
+            # the same error whether or not the heap has room for a copy
+            raise _error(_E_READ_PAST_END, stored, pos, self.bytes_used)
         s = self._stream
-        if s is None or s[0] != pos or s[2] > start:
-            self._stream = s = None     # before the new one: a lower peak
-            s = [pos, compat.inflate_stream(self._read, pos, stored,
-                                            min(15, self.block_log)), 0]
-            self._stream = s
+        # Not kept while this read uses it: an exception part way (a
+        # MemoryError included, the decoder then ahead of s[2]) leaves no
+        # stream whose place is unknown.
+        self._stream = None
+        if s is None or s[0] != pos or s[1] != word or s[3] > start:
+            s = None                    # before the new one: a lower peak
+            s = [pos, word, compat.inflate_stream(
+                self._read, pos, stored, min(15, self.block_log)), 0]
         more = b""
         try:
-            data = compat.stream_read(s[1], start - s[2], end - start)
+            data = compat.stream_read(s[2], start - s[3], end - start)
             at = start + len(data)
             if n and at == n:
                 # the block's end: the stream must end here too (its
                 # Adler-32 checked)
-                more = compat.stream_read(s[1], 0, 1)
+                more = compat.stream_read(s[2], 0, 1)
         except ValueError as e:
-            self._stream = None
             raise _inflate_error(e, self.block_size, self.compression)
         if more:
-            self._stream = None
             raise _error(_E_INFLATES_TOO_FAR, n)
         if at < end or at == n:
-            self._stream = None         # nothing more to read of it
+            # nothing more to read of it
             if n and at != n:
                 raise _error(_E_BLOCK_LENGTH, what, pos, at, n)
         else:
-            s[2] = at
+            s[3] = at
+            self._stream = s
         return data
 
 
