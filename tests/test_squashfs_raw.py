@@ -17,6 +17,7 @@ import binascii
 import json
 import os
 import subprocess
+import zlib
 
 import pytest
 
@@ -339,6 +340,63 @@ def test_a_stream_cut_short_is_not_kept(images, mpy):
               args=[os.path.join(images["root"], "big.txt"),
                     images["raw"]]).split()
     assert out == ["True", "MemoryError", "True", "DecompressionError"], out
+
+
+def damaged_fragment(root, out):
+    """An image of eight small files (their tails in one fragment block)
+    whose fragment block has one bit flipped so that it still inflates to
+    a block of the same length, different in the first file's bytes: only
+    the stream's Adler-32 tells."""
+    os.makedirs(root)
+    for i in range(8):
+        write(os.path.join(root, "small%d.txt" % i), b"".join(
+            b"file %d line %d\n" % (i, j) for j in range(30)))
+    mkimage.build_image(root, out, block_size=4096, raw_metadata=True)
+    data = bytearray(open(out, "rb").read())
+    fs = SquashFS(BytesSource(bytes(data)))
+    e = fs.lookup("/small0.txt")
+    pos, word = fs._fragment(e.loc.fragment)
+    assert not word & fmt.DATA_UNCOMPRESSED
+    packed = bytes(data[pos:pos + (word & fmt.DATA_SIZE_MASK)])
+    good = zlib.decompress(packed)
+    for i in range(2, len(packed) - 4):
+        for bit in range(8):
+            bad = bytearray(packed)
+            bad[i] ^= 1 << bit
+            try:
+                got = zlib.decompressobj(-15).decompress(bytes(bad[2:]))
+            except zlib.error:
+                continue
+            if len(got) == len(good) and got[:e.size] != good[:e.size]:
+                data[pos + i] ^= 1 << bit
+                open(out, "wb").write(bytes(data))
+                return
+    pytest.fail("no bit of the fragment block inflates to wrong bytes")
+
+
+TO_THE_END = r"""
+import sys
+sys.path.insert(0, %(scripts)r)
+from image_file_source import FileSource
+from ovl.squashfs import SquashFS
+fs = SquashFS(FileSource(sys.argv[-1]))
+e = fs.lookup("/small0.txt")
+try:
+    print(len(fs.read(e, 0, e.size)))
+except ValueError as err:
+    print(type(err).__name__)
+"""
+
+
+def test_a_damaged_fragment_block_is_refused_at_the_files_end(runtime,
+                                                              tmp_path):
+    """A file read to its end through a fragment block whose bytes fail
+    its Adler-32: the reader's DecompressionError on both runtimes
+    (MicroPython reads the rest of the block's stream to check it)."""
+    path = str(tmp_path / "bad.sqfs")
+    damaged_fragment(str(tmp_path / "src"), path)
+    out = runtime(TO_THE_END % {"scripts": SCRIPTS}, args=[path]).split()
+    assert out == ["DecompressionError"], out
 
 
 @pytest.fixture(scope="module")
