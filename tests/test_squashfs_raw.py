@@ -399,6 +399,56 @@ def test_a_damaged_fragment_block_is_refused_at_the_files_end(runtime,
     assert out == ["DecompressionError"], out
 
 
+def long_fragment(root, out):
+    """An image of one 2,000-byte file whose tail, at fragment offset 3500
+    of 4 KiB blocks, runs past the block size, into a fragment block that
+    inflates to 6,000 bytes."""
+    os.makedirs(root)
+    write(os.path.join(root, "t"), os.urandom(2000))
+    mkimage.build_image(root, out, block_size=4096, raw_metadata=True)
+    data = bytearray(open(out, "rb").read())
+    fs = SquashFS(BytesSource(bytes(data)))
+    e = fs.lookup("/t")
+    pos, word = fs._fragment(e.loc.fragment)
+    packed = zlib.compress((bytes(range(256)) * 24)[:6000], 9)
+    assert len(packed) <= word & fmt.DATA_SIZE_MASK
+    data[pos:pos + len(packed)] = packed
+    # the fragment table's entry (its one raw metadata block: the index
+    # points at the block's header) and the inode's frag_offset, both raw
+    block = int.from_bytes(data[fs._tables[2]:fs._tables[2] + 8], "little")
+    at = block + 2 + 16 * e.loc.fragment + 8
+    assert int.from_bytes(data[at:at + 4], "little") == word
+    data[at:at + 4] = len(packed).to_bytes(4, "little")
+    at = e.loc.pos + 2 + e.loc.off - 8      # frag_offset, file_size
+    assert data[at:at + 8] == (e.loc.frag_offset.to_bytes(4, "little")
+                               + (2000).to_bytes(4, "little"))
+    data[at:at + 4] = (3500).to_bytes(4, "little")
+    open(out, "wb").write(bytes(data))
+
+
+TAIL = r"""
+import sys
+sys.path.insert(0, %(scripts)r)
+from image_file_source import FileSource
+from ovl.squashfs import SquashFS
+fs = SquashFS(FileSource(sys.argv[-1]))
+try:
+    print(len(fs.read(fs.lookup("/t"), 0, 2000)))
+except ValueError as err:
+    print(type(err).__name__)
+"""
+
+
+def test_a_tail_past_the_fragment_block_is_refused(runtime, tmp_path):
+    """A file whose tail would run past its fragment block's block size
+    (inside a fragment stream that inflates too far) is a BadInodeError
+    on both runtimes (MicroPython's stream returned the bytes past it)."""
+    path = str(tmp_path / "long.sqfs")
+    long_fragment(str(tmp_path / "src"), path)
+    out = runtime(TAIL % {"scripts": SCRIPTS}, args=[path]).split()
+    assert out == ["BadInodeError"], out
+
+
 @pytest.fixture(scope="module")
 def fit_images(tmp_path_factory):
     """The board job's lower (2,000 files), metadata raw and compressed,

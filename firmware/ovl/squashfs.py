@@ -583,7 +583,9 @@ class SquashFS:
                 nblocks = (size + bs - 1) >> self.block_log
             else:
                 nblocks = size >> self.block_log
-                if frag_offset >= bs:
+                # the tail within the fragment block (MicroPython's stream
+                # would return bytes inflated past the block size)
+                if frag_offset >= bs or frag_offset + (size & (bs - 1)) > bs:
                     raise _error(_E_FRAGMENT_OFFSET, ino, frag_offset)
             loc.nlink = nlink
             loc.size = size
