@@ -449,6 +449,41 @@ def test_a_tail_past_the_fragment_block_is_refused(runtime, tmp_path):
     assert out == ["BadInodeError"], out
 
 
+OTHER_TABLE = r"""
+import sys
+sys.path.insert(0, %(scripts)r)
+from image_file_source import FileSource
+from ovl.squashfs import SquashFS
+fs = SquashFS(FileSource(sys.argv[-1]))
+e = fs.lookup("/hello")         # its inode block read (kept or windowed)
+try:
+    print(len(fs.read(e, 0, e.size)))
+except ValueError as err:
+    print(type(err).__name__, "outside its table" in str(err))
+"""
+
+
+def test_a_table_pointer_into_another_table_is_refused(images, runtime,
+                                                       tmp_path):
+    """The fragment table's index pointing at the inode table's first
+    block, which the reader has just read (MicroPython's raw window,
+    CPython's cache): OutOfRangeError on both runtimes, as when the block
+    is not at hand, not the inode bytes read as fragment entries."""
+    data = bytearray(open(images["raw"], "rb").read())
+    sb = fmt.decode(fmt.SUPERBLOCK, data)
+    fs = SquashFS(BytesSource(bytes(data)))
+    e = fs.lookup("/hello")
+    assert e.loc.fragment != fmt.FRAGMENT_NONE
+    assert e.loc.pos == sb["inode_table_start"]
+    at = sb["fragment_table_start"]
+    data[at:at + 8] = sb["inode_table_start"].to_bytes(8, "little")
+    path = tmp_path / "pointer.sqfs"
+    path.write_bytes(bytes(data))
+    out = runtime(OTHER_TABLE % {"scripts": SCRIPTS},
+                  args=[str(path)]).split()
+    assert out == ["OutOfRangeError", "True"], out
+
+
 @pytest.fixture(scope="module")
 def fit_images(tmp_path_factory):
     """The board job's lower (2,000 files), metadata raw and compressed,

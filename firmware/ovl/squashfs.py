@@ -347,6 +347,10 @@ class SquashFS:
         from the cache or read (and inflated) into it; on MicroPython
         (None, stored size) for a block stored raw, which is not loaded
         (_meta_at reads it where it lies)."""
+        # (checked before the cache: a block kept for one table is not
+        # read for another)
+        if pos < start or pos + 2 > stop:
+            raise _error(_E_META_OUTSIDE, pos, start, stop)
         cache = self._cache
         if cache and cache[0][0] == pos:
             item = cache[0]
@@ -357,8 +361,6 @@ class SquashFS:
                 del cache[i]
                 cache.insert(0, item)
                 return item[1], item[2]
-        if pos < start or pos + 2 > stop:
-            raise _error(_E_META_OUTSIDE, pos, start, stop)
         word = unpack_from("<H", self._read(pos, 2))[0]
         size = word & _METADATA_SIZE_MASK
         if size == 0 or size > _METADATA_SIZE or pos + 2 + size > stop:
@@ -407,6 +409,8 @@ class SquashFS:
         where it lies: _RAW_WINDOW bytes from off into one small kept
         buffer, which the next call may refill (use the bytes before
         reading metadata again)."""
+        if pos < start or pos + 2 > stop:   # as _meta_block, before a hit
+            raise _error(_E_META_OUTSIDE, pos, start, stop)
         cache = self._cache
         if cache and cache[0][0] == pos:
             item = cache[0]             # the usual case, without a call
@@ -648,6 +652,8 @@ class SquashFS:
         # the listing's bytes from flash (the window stays the inodes').
         w = self._win
         if w is not None and w[0] == pos:
+            if pos < start or pos + 2 > stop:   # as _meta_block would
+                raise _error(_E_META_OUTSIDE, pos, start, stop)
             data = None
             size = w[3]
         else:
