@@ -37,27 +37,35 @@ print(json.dumps(out))
 """
 
 
-def build(tmp_path, name, tree, block_size="4K"):
+def build(tmp_path, name, tree, block_size="4K", raw_metadata=False):
     out = str(tmp_path / (name + ".sqfs"))
-    build_image(tree, out, block_size=block_size, mtime=MTIME)
+    build_image(tree, out, block_size=block_size, mtime=MTIME,
+                raw_metadata=raw_metadata)
     return out
 
 
 @pytest.fixture(scope="module")
 def variants(tmp_path_factory):
     """A 2,000-file image (metadata far over 4 KiB), a rebuild of it, and
-    images that differ from it in one way each."""
+    images that differ from it in one way each; each also with its
+    metadata stored raw (name + "-raw", as for the MCU boards)."""
     base = tmp_path_factory.mktemp("ident")
     tree = str(base / "tree")
     make_lower_tree(tree)
-    images = {"base": build(base, "base", tree),
-              "again": build(base, "again", tree)}
+    images = {}
+
+    def both(name, tree):
+        images[name] = build(base, name, tree)
+        images[name + "-raw"] = build(base, name + "-raw", tree,
+                                      raw_metadata=True)
+    both("base", tree)
+    both("again", tree)
 
     def variant(name, change):
         copy = str(base / ("tree-" + name))
         shutil.copytree(tree, copy)
         change(copy)
-        images[name] = build(base, name, copy)
+        both(name, copy)
 
     # a rename keeping the name's length, deep in the tree
     variant("rename", lambda t: os.rename(os.path.join(t, "d07", "f0007.txt"),
@@ -73,7 +81,15 @@ def variants(tmp_path_factory):
         data += b"!"
         open(path, "wb").write(bytes(data))
     variant("content", edit)
-    images["small"] = build(base, "small", os.path.join(tree, "d00"))
+
+    def same_size(t):
+        # new bytes, the same size (every mtime is MTIME): only the data
+        # block or fragment bytes differ, perhaps their packed sizes
+        path = os.path.join(t, "d13", "f0013.txt")
+        data = open(path, "rb").read()
+        open(path, "wb").write(b"X" + data[1:])
+    variant("same-size", same_size)
+    both("small", os.path.join(tree, "d00"))
     return images
 
 
@@ -90,9 +106,14 @@ def test_identity_reads_4k_and_sees_changes(variants, runtime):
     for name, (digest, read_bytes) in zip(names, got):
         assert read_bytes <= _IDENTITY_READ_LIMIT, (name, read_bytes)
         ident[name] = digest
-    assert ident["again"] == ident["base"]
-    for name in ("rename", "chmod", "content", "small"):
-        assert ident[name] != ident["base"], name
+    for raw in ("", "-raw"):
+        assert ident["again" + raw] == ident["base" + raw]
+        for name in ("rename", "chmod", "content", "small"):
+            assert ident[name + raw] != ident["base" + raw], name + raw
+    # raw metadata: the id table's digest of everything before it sees
+    # what a block's last 4 bytes do not (a compressed image sees a
+    # same-size edit only where a packed size or Adler-32 changes)
+    assert ident["same-size-raw"] != ident["base-raw"]
     # the 2,000-file image's metadata is far larger than what was read
     size = os.path.getsize(variants["base"])
     assert size > 4 * 4096
@@ -236,3 +257,31 @@ def test_remote_verbs_name_the_block_size_limit(tmp_path):
     assert status == 1 and len(err.splitlines()) == 1, err
     assert "lower image has 128 KiB blocks, over this board's limit of " \
         "4 KiB" in err
+
+
+def test_raw_image_ends_its_id_table_with_a_digest(variants):
+    """A raw-metadata image of `ovl mkimage` ends its id table with the
+    CRC-32 of the bytes between the superblock and the id table, within
+    the image's last _IDENTITY_TAIL_MIN bytes (identity() hashes at least
+    those); a compressed one has no such entry."""
+    import struct
+    import zlib
+    from ovl import squashfs_format as fmt
+    from ovl.squashfs import _IDENTITY_TAIL_MIN
+    counts = {}
+    for name, digest in (("base", False), ("base-raw", True)):
+        data = open(variants[name], "rb").read()
+        sb = fmt.decode(fmt.SUPERBLOCK, data)
+        used, no_ids = sb["bytes_used"], sb["no_ids"]
+        first = struct.unpack_from("<Q", data, sb["id_table_start"])[0]
+        nblocks = (no_ids * 4 + fmt.METADATA_SIZE - 1) // fmt.METADATA_SIZE
+        assert sb["id_table_start"] + 8 * nblocks == used
+        # every id's block raw in the raw image: the last entry just before
+        # the index
+        last = struct.unpack_from("<I", data, sb["id_table_start"] - 4)[0]
+        crc = zlib.crc32(data[fmt.SUPERBLOCK_SIZE:first])
+        assert (last == crc) == digest, name
+        counts[name] = no_ids
+        if digest:
+            assert no_ids == counts["base"] + 1     # the owners, the digest
+            assert used - (sb["id_table_start"] - 4) <= _IDENTITY_TAIL_MIN

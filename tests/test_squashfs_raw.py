@@ -17,6 +17,7 @@ import binascii
 import json
 import os
 import subprocess
+import zlib
 
 import pytest
 
@@ -283,6 +284,204 @@ def test_a_damaged_data_block_raises_the_readers_error(images, runtime,
         paths.append(str(path))
     out = runtime(DAMAGED % {"scripts": SCRIPTS}, args=paths).split()
     assert out == ["DecompressionError", "True", "True"] * 2, out
+
+
+CUT_SHORT = r"""
+import sys
+sys.path.insert(0, %(scripts)r)
+from image_file_source import FileSource
+from ovl import compat
+from ovl.squashfs import SquashFS
+inflate_stream = compat.inflate_stream
+fail = [False]
+class Failing:
+    # a decoder whose read(n) fails as MicroPython's does when the heap has
+    # no room for its result or its window: after the decoder moved on
+    def __init__(self, d):
+        self.d = d
+    def readinto(self, buf):
+        return self.d.readinto(buf)
+    def read(self, n):
+        if fail[0]:
+            self.d.read(50)
+            raise MemoryError("memory allocation failed")
+        return self.d.read(n)
+compat.inflate_stream = lambda *a: Failing(inflate_stream(*a))
+fs = SquashFS(FileSource(sys.argv[-1]))
+e = fs.lookup("/big.txt")
+print(fs.read(e, 0, 100) == open(sys.argv[-2], "rb").read(100))
+fail[0] = True
+try:
+    fs.read(e, 200, 3000)
+except MemoryError:
+    print("MemoryError")
+fail[0] = False
+print(fs.read(e, 200, 100) == open(sys.argv[-2], "rb").read(300)[200:])
+# two size words for one block position (a hostile image's two files):
+# the second read starts a stream of its own, cut short at half the block
+word = fs._block_words(e.loc, 1, 1)[0]
+pos = e.loc.start + (fs._block_words(e.loc, 0, 1)[0] & 0xFFFFFF)
+fs._block_bytes(pos, word, "whole", 0, 100, 4096)
+try:
+    fs._block_bytes(pos, (word & 0xFFFFFF) // 2, "half", 100, 4096, 4096)
+    print("continued")
+except ValueError as err:
+    print(type(err).__name__)
+"""
+
+
+def test_a_stream_cut_short_is_not_kept(images, mpy):
+    """A MemoryError out of a stream read part way (the decoder ahead of
+    where the reader last left it) leaves no stream kept: the next read
+    starts the block again and returns the right bytes.  A kept stream is
+    matched by its block's position and size word: another size word at
+    the same position starts a stream of its own."""
+    out = mpy(CUT_SHORT % {"scripts": SCRIPTS},
+              args=[os.path.join(images["root"], "big.txt"),
+                    images["raw"]]).split()
+    assert out == ["True", "MemoryError", "True", "DecompressionError"], out
+
+
+def damaged_fragment(root, out):
+    """An image of eight small files (their tails in one fragment block)
+    whose fragment block has one bit flipped so that it still inflates to
+    a block of the same length, different in the first file's bytes: only
+    the stream's Adler-32 tells."""
+    os.makedirs(root)
+    for i in range(8):
+        write(os.path.join(root, "small%d.txt" % i), b"".join(
+            b"file %d line %d\n" % (i, j) for j in range(30)))
+    mkimage.build_image(root, out, block_size=4096, raw_metadata=True)
+    data = bytearray(open(out, "rb").read())
+    fs = SquashFS(BytesSource(bytes(data)))
+    e = fs.lookup("/small0.txt")
+    pos, word = fs._fragment(e.loc.fragment)
+    assert not word & fmt.DATA_UNCOMPRESSED
+    packed = bytes(data[pos:pos + (word & fmt.DATA_SIZE_MASK)])
+    good = zlib.decompress(packed)
+    for i in range(2, len(packed) - 4):
+        for bit in range(8):
+            bad = bytearray(packed)
+            bad[i] ^= 1 << bit
+            try:
+                got = zlib.decompressobj(-15).decompress(bytes(bad[2:]))
+            except zlib.error:
+                continue
+            if len(got) == len(good) and got[:e.size] != good[:e.size]:
+                data[pos + i] ^= 1 << bit
+                open(out, "wb").write(bytes(data))
+                return
+    pytest.fail("no bit of the fragment block inflates to wrong bytes")
+
+
+TO_THE_END = r"""
+import sys
+sys.path.insert(0, %(scripts)r)
+from image_file_source import FileSource
+from ovl.squashfs import SquashFS
+fs = SquashFS(FileSource(sys.argv[-1]))
+e = fs.lookup("/small0.txt")
+try:
+    print(len(fs.read(e, 0, e.size)))
+except ValueError as err:
+    print(type(err).__name__)
+"""
+
+
+def test_a_damaged_fragment_block_is_refused_at_the_files_end(runtime,
+                                                              tmp_path):
+    """A file read to its end through a fragment block whose bytes fail
+    its Adler-32: the reader's DecompressionError on both runtimes
+    (MicroPython reads the rest of the block's stream to check it)."""
+    path = str(tmp_path / "bad.sqfs")
+    damaged_fragment(str(tmp_path / "src"), path)
+    out = runtime(TO_THE_END % {"scripts": SCRIPTS}, args=[path]).split()
+    assert out == ["DecompressionError"], out
+
+
+def long_fragment(root, out):
+    """An image of one 2,000-byte file whose tail, at fragment offset 3500
+    of 4 KiB blocks, runs past the block size, into a fragment block that
+    inflates to 6,000 bytes."""
+    os.makedirs(root)
+    write(os.path.join(root, "t"), os.urandom(2000))
+    mkimage.build_image(root, out, block_size=4096, raw_metadata=True)
+    data = bytearray(open(out, "rb").read())
+    fs = SquashFS(BytesSource(bytes(data)))
+    e = fs.lookup("/t")
+    pos, word = fs._fragment(e.loc.fragment)
+    packed = zlib.compress((bytes(range(256)) * 24)[:6000], 9)
+    assert len(packed) <= word & fmt.DATA_SIZE_MASK
+    data[pos:pos + len(packed)] = packed
+    # the fragment table's entry (its one raw metadata block: the index
+    # points at the block's header) and the inode's frag_offset, both raw
+    block = int.from_bytes(data[fs._tables[2]:fs._tables[2] + 8], "little")
+    at = block + 2 + 16 * e.loc.fragment + 8
+    assert int.from_bytes(data[at:at + 4], "little") == word
+    data[at:at + 4] = len(packed).to_bytes(4, "little")
+    at = e.loc.pos + 2 + e.loc.off - 8      # frag_offset, file_size
+    assert data[at:at + 8] == (e.loc.frag_offset.to_bytes(4, "little")
+                               + (2000).to_bytes(4, "little"))
+    data[at:at + 4] = (3500).to_bytes(4, "little")
+    open(out, "wb").write(bytes(data))
+
+
+TAIL = r"""
+import sys
+sys.path.insert(0, %(scripts)r)
+from image_file_source import FileSource
+from ovl.squashfs import SquashFS
+fs = SquashFS(FileSource(sys.argv[-1]))
+try:
+    print(len(fs.read(fs.lookup("/t"), 0, 2000)))
+except ValueError as err:
+    print(type(err).__name__)
+"""
+
+
+def test_a_tail_past_the_fragment_block_is_refused(runtime, tmp_path):
+    """A file whose tail would run past its fragment block's block size
+    (inside a fragment stream that inflates too far) is a BadInodeError
+    on both runtimes (MicroPython's stream returned the bytes past it)."""
+    path = str(tmp_path / "long.sqfs")
+    long_fragment(str(tmp_path / "src"), path)
+    out = runtime(TAIL % {"scripts": SCRIPTS}, args=[path]).split()
+    assert out == ["BadInodeError"], out
+
+
+OTHER_TABLE = r"""
+import sys
+sys.path.insert(0, %(scripts)r)
+from image_file_source import FileSource
+from ovl.squashfs import SquashFS
+fs = SquashFS(FileSource(sys.argv[-1]))
+e = fs.lookup("/hello")         # its inode block read (kept or windowed)
+try:
+    print(len(fs.read(e, 0, e.size)))
+except ValueError as err:
+    print(type(err).__name__, "outside its table" in str(err))
+"""
+
+
+def test_a_table_pointer_into_another_table_is_refused(images, runtime,
+                                                       tmp_path):
+    """The fragment table's index pointing at the inode table's first
+    block, which the reader has just read (MicroPython's raw window,
+    CPython's cache): OutOfRangeError on both runtimes, as when the block
+    is not at hand, not the inode bytes read as fragment entries."""
+    data = bytearray(open(images["raw"], "rb").read())
+    sb = fmt.decode(fmt.SUPERBLOCK, data)
+    fs = SquashFS(BytesSource(bytes(data)))
+    e = fs.lookup("/hello")
+    assert e.loc.fragment != fmt.FRAGMENT_NONE
+    assert e.loc.pos == sb["inode_table_start"]
+    at = sb["fragment_table_start"]
+    data[at:at + 8] = sb["inode_table_start"].to_bytes(8, "little")
+    path = tmp_path / "pointer.sqfs"
+    path.write_bytes(bytes(data))
+    out = runtime(OTHER_TABLE % {"scripts": SCRIPTS},
+                  args=[str(path)]).split()
+    assert out == ["OutOfRangeError", "True"], out
 
 
 @pytest.fixture(scope="module")

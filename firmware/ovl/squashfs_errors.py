@@ -130,7 +130,8 @@ FAILURES = (
     # _E_INODE_REF
     (OutOfRangeError, "inode reference 0x%x outside the inode table"),
     # _E_FRAGMENT_OFFSET
-    (BadInodeError, "inode %d: fragment offset %d beyond block size"),
+    (BadInodeError,
+     "inode %d: fragment tail at offset %d runs past the block size"),
     # _E_LISTING_OFFSET
     (BadInodeError, "inode %d: listing offset %d out of range"),
     # _E_SYMLINK_SIZE

@@ -130,6 +130,13 @@ DIR_INDEX = ("<III", "index start_block size")
 
 FRAGMENT_ENTRY = ("<QII", "start_block size unused")
 ID_ENTRY = ("<I", "id")
+# An image of `ovl mkimage` whose metadata is stored raw (a board's lower
+# with "lower_metadata": "raw", or --comp none) ends its id table
+# with one entry no inode names: the CRC-32 of every byte between the
+# superblock and the id table's first block (data, inode, directory and
+# fragment tables), so that identity(), which hashes the image's last bytes
+# but only 4 bytes of each raw metadata block, sees any change to them
+# (docs/SQUASHFS.md, "Identity").  no_ids counts it; readers ignore it.
 
 
 SUPERBLOCK_SIZE = struct.calcsize(SUPERBLOCK[0])      # 96

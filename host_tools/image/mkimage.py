@@ -474,6 +474,22 @@ class ImageWriter:
             self.out.write(fmt.encode(fmt.TABLE_POINTER, {"block": base + p}))
         return index_pos
 
+    def _crc_since_superblock(self):
+        """CRC-32 of the image written so far after the superblock (read
+        back 1 MiB at a time); the stream is left at its end."""
+        end = self.out.tell()
+        self.out.seek(fmt.SUPERBLOCK_SIZE)
+        left = end - fmt.SUPERBLOCK_SIZE
+        crc = 0
+        while left > 0:
+            chunk = self.out.read(min(1 << 20, left))
+            if not chunk:
+                raise MkimageError("the image being written shrank")
+            crc = zlib.crc32(chunk, crc)
+            left -= len(chunk)
+        self.out.seek(end)
+        return crc
+
     # -- the whole image ----------------------------------------------------
 
     def write(self, root, mkfs_time):
@@ -508,7 +524,10 @@ class ImageWriter:
         self._flush_fragment()
 
         ids = sorted(set([n.uid for n in order] + [n.gid for n in order]))
-        if len(ids) >= MAX_IDS:
+        # metadata stored raw: one id entry more, the digest
+        # (squashfs_format, after ID_ENTRY)
+        digest = self.raw_metadata or self.compressor.name == "none"
+        if len(ids) + digest >= MAX_IDS:
             raise MkimageError("too many distinct uids/gids (%d)" % len(ids))
         self.ids = dict((v, i) for i, v in enumerate(ids))
         self.inodes = MetadataWriter(self.compressor, self.raw_metadata)
@@ -536,6 +555,9 @@ class ImageWriter:
             fmt.encode(fmt.FRAGMENT_ENTRY, {"start_block": s, "size": w,
                                             "unused": 0})
             for s, w in self.fragment_table))
+        if digest:
+            ids.append(self._crc_since_superblock())
+            sb["no_ids"] = len(ids)
         sb["id_table_start"] = self._write_lookup_table(b"".join(
             fmt.encode(fmt.ID_ENTRY, {"id": v}) for v in ids))
         sb["bytes_used"] = self.out.tell()
