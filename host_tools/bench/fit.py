@@ -569,8 +569,12 @@ if %(qstrs)r:
     micropython.qstr_info()
 '''
 # Leaves first, so each module's line counts itself, not its imports.
+# dependencies first, so each module's line counts its own heap (the
+# overlay imports the store: after it, the store's line would be 0; the
+# store's line counts the modules its package imports, format, blocks
+# and index)
 IMPORT_ORDER = ("ovl", "ovl.compat", "ovl.paths", "ovl.lower", "ovl.flash",
-                "ovl.squashfs_format", "ovl.squashfs")
+                "ovl.squashfs_format", "ovl.squashfs", "ovl.store")
 
 
 def import_heap(setup, modules, romfs, qstrs=False):
