@@ -80,15 +80,15 @@ def instrumented_job():
 
 def kind(name, before, after):
     if name == "__setitem__":
-        if after[0] > before[0]:
-            return "inode page (and the list of pages grew)"
+        # (the larger ones: the list of pages or the dict of page
+        # numbers grew too)
         return "inode page" if after[1] > before[1] else "inode row"
     if name == "_new":
         parts = []
         if after[1] > before[1]:
             parts.append("index %d -> %d slots" % (before[1], after[1]))
         if after[0] > before[0]:
-            parts.append("entry chunk %d" % after[0])
+            parts.append("entry chunk")
         if after[2] > before[2]:
             parts.append("directory head")
         return ", ".join(parts) or "entry row"
