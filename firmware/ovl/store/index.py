@@ -57,6 +57,16 @@ def _word(rec, old):
         rec[3] << _SIZE | old >> _BLOCK << _BLOCK
 
 
+def fresh(code, n):
+    """A new array(code) of n zeros, allocated alone: array(code,
+    bytes(k)) allocates its bytes first, and that garbage, freed, left a
+    hole beside every chunk the index kept (docs/STORE.md, "RAM")."""
+    a = array(code, range(n))
+    for i in range(n):
+        a[i] = 0
+    return a
+
+
 def _rec(c, i):
     """The record of the row whose address is c[i], its word c[i + 1]."""
     hi = c[i + 1]
@@ -107,7 +117,7 @@ class InodeTable:
         s = self.pages.get(p)
         if s is None:
             _word(rec, 0)           # (a bad size refused before a page)
-            c = array("I", bytes(8 * PAGE))
+            c = fresh("I", 2 * PAGE)
             if self.holes:
                 s = self.chunks.index(None)
                 self.chunks[s] = c
@@ -227,25 +237,29 @@ class EntryTable:
         self.count = 0        # rows in use
         self.free = 0         # first free row + 1, chained through _SIB
         self.slots = None
-        self._index(32)
+        self._index(32)       # (empty: no rows yet)
         self.ck = None        # the key last looked for, its row and the
         self.cr = -1          # slot found for it: a get then a set of the
         self.cs = 0           # same key object finds once
         self.k = 0            # ... and its hash
 
     def _index(self, cap):
-        """A new index of cap slots (a power of two) holding every row in
-        use, placed again from the old index (both held meanwhile)."""
-        old = self.slots
+        """An empty index of cap slots (a power of two), for the caller to
+        place the rows in.  Chunks of the index there was are kept,
+        emptied, when they are whole chunks of the same width: an index
+        that doubles adds chunks, none is freed (a hole) and no second
+        index is held while the rows are placed again (from their
+        hashes, in the rows)."""
         per = min(cap, SLOTS)
-        wide = self.n >= 0xFFFF
-        self.slots = [array("I" if wide else "H", bytes((2 + 2 * wide) * per))
-                      for _ in range(cap // per)]
+        sl = self.slots
+        if sl is None or len(sl[0]) != per:
+            sl = self.slots = []
+        for a in sl:
+            for i in range(per):
+                a[i] = 0
+        while len(sl) < cap // per:
+            sl.append(fresh("I" if self.n >= 0xFFFF else "H", per))
         self.mask = cap - 1
-        for a in old or ():
-            for v in a:
-                if v:
-                    self._place(v - 1)
 
     def _place(self, r):
         """Put row r in the first empty slot from its hash on."""
@@ -314,7 +328,7 @@ class EntryTable:
             r = self.n
             self.n += 1
             if r // ROWS == len(self.chunks):
-                self.chunks.append(array("I", bytes(16 * ROWS)))
+                self.chunks.append(fresh("I", 4 * ROWS))
         c = self.chunks[r // ROWS]
         i = r % ROWS * 4
         c[i] = self.k
@@ -325,9 +339,14 @@ class EntryTable:
         cap = self.mask + 1
         if 4 * self.count > 3 * cap or r == 0xFFFE:
             # past 3/4 full (twice the slots), or rows past 16-bit slots
+            # (a new index of 32-bit chunks)
+            if r == 0xFFFE:
+                self.slots = None
             self._index(cap if r == 0xFFFE and 4 * self.count <= 3 * cap
                         else 2 * cap)
-            self._place(r)
+            for q in range(self.n):
+                if q == r or self.chunks[q // ROWS][q % ROWS * 4 + 2]:
+                    self._place(q)
         else:
             self.slots[self.cs >> _SHIFT][self.cs & SLOTS - 1] = r + 1
         return r

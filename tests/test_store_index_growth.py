@@ -1,0 +1,108 @@
+"""How the store's RAM index grows (ovl.store.index, docs/STORE.md "RAM",
+"How the index grows"): in pieces that are never reallocated, none made
+beside a temporary that would leave a hole next to it, and an entry
+index that doubles by adding chunks to the ones it has, never holding a
+second index while the rows are placed again.  The bytes are measured
+under the real micropython (micropython.mem_total(): every byte a call
+asks the heap for, garbage included, 64-bit unix port); the structure
+(the same chunk objects before and after a doubling, every row found)
+under CPython too."""
+
+from test_logstore import run
+
+SCRIPT = """
+from ovl.store.index import EntryTable, InodeTable
+try:
+    from micropython import mem_total
+except ImportError:
+    def mem_total():
+        return 0
+
+# entry rows: the bytes of each insert, the chunks kept through each
+# doubling of the index
+t = EntryTable(None)
+plain = []
+chunk = []
+doubled = []
+for k in range(1500):
+    key = (k % 7, b'%d' % k, 4 * k + 4)
+    rec = (True, None, 4 * k + 4, 60, 0)
+    old = list(t.slots)
+    cap = t.mask + 1
+    rows = len(t.chunks)
+    m0 = mem_total()
+    t[key] = rec
+    n = mem_total() - m0
+    if t.mask + 1 != cap:
+        doubled.append((cap, t.mask + 1, n, len(old) > 1 and
+                        all(a is b for a, b in zip(old, t.slots))))
+    elif len(t.chunks) != rows:
+        chunk.append(n)
+    else:
+        plain.append(n)
+assert all(t.get((k % 7, b'%d' % k, 4 * k + 4))[2] == 4 * k + 4
+           for k in range(1500))
+print('entries', min(plain), min(chunk))
+for cap, new, n, kept in doubled:
+    print('doubled', cap, new, n, kept)
+
+# inode pages
+t = InodeTable()
+plain = []
+page = []
+for ino in range(1, 1500):
+    pages = len(t.pages)
+    m0 = mem_total()
+    t[ino] = (True, None, 64 + ino, 60, 0)
+    n = mem_total() - m0
+    (page if len(t.pages) != pages else plain).append(n)
+print('inodes', min(plain), min(page))
+"""
+
+
+def parse(out):
+    got = {"doubled": []}
+    words = out
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in ("entries", "inodes"):
+            got[w] = (int(words[i + 1]), int(words[i + 2]))
+            i += 3
+        elif w == "doubled":
+            got["doubled"].append((int(words[i + 1]), int(words[i + 2]),
+                                   int(words[i + 3]), words[i + 4] == "True"))
+            i += 5
+        else:
+            raise AssertionError("unexpected output %r" % (words,))
+    return got
+
+
+def test_a_doubling_index_keeps_its_chunks(runtime):
+    """Past one chunk (256 slots) a doubling keeps every chunk it had
+    (the same objects, emptied) and adds as many: no second index is
+    held while the rows are placed again, and none is freed to leave a
+    hole; the rows are all found after it."""
+    got = parse(run(runtime, SCRIPT, heap="8M"))
+    caps = [(cap, new) for cap, new, _, _ in got["doubled"]]
+    assert caps == [(32, 64), (64, 128), (128, 256), (256, 512),
+                    (512, 1024), (1024, 2048)], caps
+    for cap, new, _, kept in got["doubled"]:
+        assert kept == (cap >= 512), (cap, new, kept)
+
+
+def test_growth_allocates_only_what_it_keeps(mpy):
+    """Under micropython: a doubling from 512 slots up allocates less than
+    the new index's bytes (2 B a slot; it allocated new and old side by
+    side, and a zeroed temporary for each new chunk, about 2.2 x that
+    before); a new entry chunk (256 B of rows) and a new inode page (128
+    B) allocate less than twice their rows beyond a plain insert (each
+    was made from a zeroed bytes object of its size: 2 x and more)."""
+    got = parse(run(mpy, SCRIPT, heap="8M"))
+    for cap, new, n, _ in got["doubled"]:
+        if cap >= 512:
+            assert n < 2 * new, (cap, new, n)
+    plain, chunk = got["entries"]
+    assert chunk - plain < 2 * 256, (plain, chunk)
+    plain, page = got["inodes"]
+    assert page - plain < 2 * 128, (plain, page)
