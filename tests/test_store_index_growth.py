@@ -106,3 +106,43 @@ def test_growth_allocates_only_what_it_keeps(mpy):
     assert chunk - plain < 2 * 256, (plain, chunk)
     plain, page = got["inodes"]
     assert page - plain < 2 * 128, (plain, page)
+
+
+def test_a_memory_error_while_the_index_doubles_keeps_it():
+    """The chunks a doubling adds are made before any is emptied: a
+    MemoryError there (a full heap on a board) leaves every row found, and
+    the next insert grows it (a review found the chunks emptied first)."""
+    from ovl.store import index
+    t = index.EntryTable(None)
+    keys = []
+    k = 0
+    while True:
+        key = (k % 7, b"%d" % k, 4 * k + 4)
+        cap = t.mask + 1
+        if 4 * (t.count + 1) > 3 * cap and cap >= 2 * index.SLOTS:
+            break                       # the next insert doubles it
+        t[key] = (True, None, 4 * k + 4, 60, 0)
+        keys.append(key)
+        k += 1
+    real = index.fresh
+    calls = []
+
+    def failing(code, n):
+        calls.append(n)
+        if len(calls) == 2:
+            raise MemoryError
+        return real(code, n)
+    index.fresh = failing
+    try:
+        with __import__("pytest").raises(MemoryError):
+            t[(k % 7, b"%d" % k, 4 * k + 4)] = (True, None, 4 * k + 4, 60, 0)
+    finally:
+        index.fresh = real
+    for key in keys:
+        assert t.get(key)[2] == key[2], key
+    for j in range(k + 1, k + 200):
+        t[(j % 7, b"%d" % j, 4 * j + 4)] = (True, None, 4 * j + 4, 60, 0)
+    for key in keys:
+        assert t.get(key)[2] == key[2], key
+    assert all(t.get((j % 7, b"%d" % j, 4 * j + 4))[2] == 4 * j + 4
+               for j in range(k + 1, k + 200))

@@ -252,13 +252,16 @@ class EntryTable:
         hashes, in the rows)."""
         per = min(cap, SLOTS)
         sl = self.slots
-        if sl is None or len(sl[0]) != per:
-            sl = self.slots = []
+        if sl is None or len(sl[0]) != per or self.n == 0xFFFF:
+            sl = []
+        # The chunks it adds are made before any is emptied: a MemoryError
+        # here leaves the index as it was (chunks past its mask unused).
+        while len(sl) < cap // per:
+            sl.append(fresh("I" if self.n >= 0xFFFF else "H", per))
         for a in sl:
             for i in range(per):
                 a[i] = 0
-        while len(sl) < cap // per:
-            sl.append(fresh("I" if self.n >= 0xFFFF else "H", per))
+        self.slots = sl
         self.mask = cap - 1
 
     def _place(self, r):
@@ -340,8 +343,6 @@ class EntryTable:
         if 4 * self.count > 3 * cap or r == 0xFFFE:
             # past 3/4 full (twice the slots), or rows past 16-bit slots
             # (a new index of 32-bit chunks)
-            if r == 0xFFFE:
-                self.slots = None
             self._index(cap if r == 0xFFFE and 4 * self.count <= 3 * cap
                         else 2 * cap)
             for q in range(self.n):
