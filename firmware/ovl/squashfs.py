@@ -366,14 +366,7 @@ class SquashFS:
             # inflate are squashfs_rare's
             from ovl import squashfs_rare
             return squashfs_rare._meta_block(self, pos, size)
-        if len(cache) >= self.cache_blocks:
-            cache.pop()             # before inflating: lowers the peak
-        data = squashfs_cpython._meta_block(self, pos, word, size)
-        if not data:
-            raise _error(_E_META_EMPTY, pos)
-        nxt = pos + 2 + size
-        cache.insert(0, [pos, data, nxt])
-        return data, nxt
+        return squashfs_cpython._meta_block(self, pos, word, size)
 
     def _meta_at(self, pos, off, n, start, stop):
         """(data, base, end, size, next_pos): bytes of the metadata block at
@@ -603,14 +596,11 @@ class SquashFS:
         """(bytes, base, end, last) for reading a listing from (pos, off)
         with `n` bytes of it left: bytes holding block pos's offsets
         [base, end), and whether the block holds no more of the listing
-        after end.  CPython: the whole block (immutable, so it stays valid
-        while the caller reads inodes).  MicroPython: a copy of at most
+        after end.  CPython: the whole block (squashfs_cpython._window,
+        in its place).  MicroPython: a copy of at most
         _LISTING_WINDOW bytes, since the block is a view of the one kept
         buffer, which the caller's next inode read takes over, or read
         from flash (a block stored raw)."""
-        if not MICROPYTHON:
-            data, _ = self._meta_block(pos, start, stop)
-            return data, 0, len(data), True
         # A block stored raw: its size from the window on it or its header,
         # the listing's bytes from flash (the window stays the inodes').
         w = self._win
@@ -1045,3 +1035,4 @@ if not MICROPYTHON:
     SquashFS._load_block = squashfs_cpython._load_block
     SquashFS._data_block = squashfs_cpython._data_block
     SquashFS._block_bytes = squashfs_cpython._block_bytes
+    SquashFS._window = squashfs_cpython._window
