@@ -152,11 +152,6 @@ _MEMO_LIMIT = const(64)         # entries in each small lookup memo
 # read from the first block a read wants on), so a read does not go back
 # to the list's metadata block for each data block.
 _WORDS_KEPT = const(32)
-# Listing bytes _window copies out of the one compressed metadata block
-# MicroPython keeps (at least a run header, an entry and the longest
-# name): a listing walk inflates its block again once per this many bytes
-# when the caller reads inodes between entries.
-_LISTING_WINDOW = const(1024)
 # Bytes of a raw metadata block _meta_at reads at a time into its one kept
 # window (MicroPython): an inode (at most _LONGEST_INODE) and the block
 # list or inodes after it (docs/SQUASHFS.md, "Raw metadata").
@@ -597,36 +592,32 @@ class SquashFS:
         with `n` bytes of it left: bytes holding block pos's offsets
         [base, end), and whether the block holds no more of the listing
         after end.  CPython: the whole block (squashfs_cpython._window,
-        in its place).  MicroPython: a copy of at most
-        _LISTING_WINDOW bytes, since the block is a view of the one kept
-        buffer, which the caller's next inode read takes over, or read
-        from flash (a block stored raw)."""
+        in its place).  MicroPython: at most _RAW_LISTING_WINDOW bytes
+        read from flash (a block stored raw), or a copy out of the one
+        kept buffer (a compressed block: squashfs_rare._window)."""
         # A block stored raw: its size from the window on it or its header,
         # the listing's bytes from flash (the window stays the inodes').
         w = self._win
         if w is not None and w[0] == pos:
             if pos < start or pos + 2 > stop:   # as _meta_block would
                 raise _error(_E_META_OUTSIDE, pos, start, stop)
-            data = None
             size = w[3]
         else:
             data, size = self._meta_block(pos, start, stop)
             if data is not None:
-                size = len(data)
+                # a compressed block: a copy out of the cache's buffer
+                from ovl import squashfs_rare
+                return squashfs_rare._window(data, off, n)
         end = off + n
         last = True
         if end > size:
             end = size
-        most = _LISTING_WINDOW if data is not None else _RAW_LISTING_WINDOW
-        if end - off > most:
-            end = off + most
+        if end - off > _RAW_LISTING_WINDOW:
+            end = off + _RAW_LISTING_WINDOW
             last = False
         if end <= off:
             return b"", off, off, True
-        if data is None:
-            # a block stored raw: the listing's bytes straight from flash
-            return self._read(pos + 2 + off, end - off), off, end, last
-        return bytes(data[off:end]), off, end, last
+        return self._read(pos + 2 + off, end - off), off, end, last
 
     def _listing(self, entry, pos, off, used):
         """Yield (name_bytes, child ref, ino, type) from a listing, starting

@@ -21,6 +21,11 @@ from ovl.squashfs import _error, _inflate_error, _decode_name
 # tests/test_squashfs_layout.py checks each agrees), and the layout's
 # own (_SYMLINK_TYPE ...: ovl.squashfs_format's SYMLINK_TYPE ...)
 _METADATA_SIZE = const(8192)
+# Listing bytes _window copies out of the one compressed metadata block
+# MicroPython keeps (at least a run header, an entry and the longest
+# name): a listing walk inflates its block again once per this many bytes
+# when the caller reads inodes between entries.
+_LISTING_WINDOW = const(1024)
 _NAME_MAX = const(256)
 _SYMLINK_TYPE = const(3)
 _BLKDEV_TYPE = const(4)
@@ -63,6 +68,18 @@ def _meta_block(self, pos, size):
     item = [pos, data[:n], pos + 2 + size, free.pop()]
     cache.insert(0, item)
     return item[1], item[2]
+
+
+def _window(data, off, n):
+    """SquashFS._window for a compressed block (MicroPython), `data` a view
+    of the cache's buffer: a copy of at most _LISTING_WINDOW bytes from
+    off of the `n` bytes of listing left, since the caller's next inode
+    read takes the buffer over."""
+    whole = min(off + n, len(data))
+    end = min(whole, off + _LISTING_WINDOW)
+    if end <= off:
+        return b"", off, off, True
+    return bytes(data[off:end]), off, end, end == whole
 
 
 def _find(self, entry, target):
