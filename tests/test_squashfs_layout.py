@@ -87,10 +87,13 @@ def test_every_layout_the_reader_unpacks_is_the_formats():
     assert struct.calcsize(F.ID_ENTRY[0]) == 4
     assert struct.calcsize(F.FRAGMENT_ENTRY[0]) == 16
     assert struct.calcsize(F.DIR_INDEX[0]) == 12
-    # the compressor names, by id
-    assert tuple(F.COMPRESSION_NAMES) in [
-        c for c in S.SquashFS.__init__.__code__.co_consts
-        if isinstance(c, tuple)]
+    # the compressor names, by id (MicroPython's, as bytes), and how many
+    # ids there are
+    spelled = [c for c in S.SquashFS.__init__.__code__.co_consts
+               if isinstance(c, bytes)]
+    assert [n.encode() for n in F.COMPRESSION_NAMES[1:]] in [
+        c.split() for c in spelled], spelled
+    assert S._COMPRESSION_IDS_END == len(F.COMPRESSION_NAMES)
 
 
 def test_micropython_reads_without_the_format_module(tmp_path, mpy):

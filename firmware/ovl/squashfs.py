@@ -50,6 +50,7 @@ _DIR_RUN_MAX = const(256)
 _DIR_SIZE_EXTRA = const(3)
 _NAME_MAX = const(256)
 _COMP_ZLIB = const(1)
+_COMPRESSION_IDS_END = const(7)    # len(COMPRESSION_NAMES)
 _DIR_TYPE = const(1)
 _REG_TYPE = const(2)
 _PERMISSION_MASK = const(0o7777)
@@ -290,18 +291,23 @@ class SquashFS:
         self.directory_table_start = dtab
         self._dir_end = dir_end
         self._raw_superblock = raw
-        # COMPRESSION_NAMES, indexed by compressor id
-        names = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
-        if not 0 < compression < len(names):
+        # (ids 1-6: gzip lzma lzo xz lz4 zstd)
+        if not 0 < compression < _COMPRESSION_IDS_END:
             raise _error(_E_COMPRESSOR_ID, compression)
         # MicroPython inflates gzip blocks (compat.inflate_into,
         # inflate_stream) and has no other decompressor; CPython's
-        # decompressor and fragment cache are squashfs_cpython's
+        # decompressor and fragment cache are squashfs_cpython's, which
+        # names the compressor
         if not MICROPYTHON:
             squashfs_cpython.open(self, compression)
-        elif compression != _COMP_ZLIB:
-            raise _error(_E_COMPRESSOR, names[compression])
-        self.compression = names[compression]
+        else:
+            # COMPRESSION_NAMES[1:] as bytes: as str constants they would
+            # be six names interned at import
+            name = str(b"gzip lzma lzo xz lz4 zstd".split()[compression - 1],
+                       "utf-8")
+            if compression != _COMP_ZLIB:
+                raise _error(_E_COMPRESSOR, name)
+            self.compression = name
         if max_block_size is not None and self.block_size > max_block_size:
             limit = max_block_size >> 10
             raise _error(_E_BLOCKS_OVER_LIMIT, self.block_size >> 10, limit,

@@ -26,9 +26,11 @@ FRAGMENT_CACHE_BYTES = 1 << 19
 
 
 def open(self, compression):
-    """The reader's CPython state, at open: the decompressor, whether run
+    """The reader's CPython state, at open: the compressor's name, the
+    decompressor, whether run
     reads call compat.inflate themselves (gzip: one call frame less per
     block), and the fragment blocks kept."""
+    self.compression = F.COMPRESSION_NAMES[compression]
     self._inflate = decompressor(compression)
     self._zlib = compression == F.COMP_ZLIB
     self._frags = {}          # fragment block position -> data
