@@ -15,6 +15,7 @@ import struct
 
 from ovl import squashfs as S
 from ovl import squashfs_format as F
+from ovl import squashfs_rare as R
 from host_tools.image import mkimage
 
 # The reader's private consts that mirror a public name of the format.
@@ -33,6 +34,18 @@ def test_each_mirrored_constant_equals_the_format():
     wrong = [(name, getattr(S, "_" + name), getattr(F, name))
              for name in MIRRORED if getattr(S, "_" + name) != getattr(F, name)]
     assert wrong == []
+
+
+def test_rare_paths_copy_the_readers_and_formats_constants():
+    # squashfs_rare's private consts: the reader's where it has the name,
+    # else the format's (but its own bounds)
+    names = [name for name in vars(R)
+             if name.startswith("_") and name[1:].isupper()
+             and name not in ("_MAX_SYMLINK", "_LISTING_WINDOW")]
+    assert len(names) >= 8, names
+    for name in names:
+        want = getattr(S, name) if hasattr(S, name) else getattr(F, name[1:])
+        assert getattr(R, name) == want, name
 
 
 def test_reader_tables_match_the_format():
@@ -65,7 +78,8 @@ def code_strings(obj):
 
 
 def test_every_layout_the_reader_unpacks_is_the_formats():
-    spelled = code_strings(S.SquashFS) | code_strings(S)
+    spelled = code_strings(S.SquashFS) | code_strings(S) | \
+        code_strings(R)
     for layout in (F.SUPERBLOCK, F.INODE_HEADER, F.DIR_HEADER, F.DIR_ENTRY,
                    F.DIR_INDEX, F.ID_ENTRY, F.FRAGMENT_ENTRY):
         assert layout[0] in spelled, layout
@@ -73,10 +87,13 @@ def test_every_layout_the_reader_unpacks_is_the_formats():
     assert struct.calcsize(F.ID_ENTRY[0]) == 4
     assert struct.calcsize(F.FRAGMENT_ENTRY[0]) == 16
     assert struct.calcsize(F.DIR_INDEX[0]) == 12
-    # the compressor names, by id
-    assert tuple(F.COMPRESSION_NAMES) in [
-        c for c in S.SquashFS.__init__.__code__.co_consts
-        if isinstance(c, tuple)]
+    # the compressor names, by id (MicroPython's, as bytes), and how many
+    # ids there are
+    spelled = [c for c in S.SquashFS.__init__.__code__.co_consts
+               if isinstance(c, bytes)]
+    assert [n.encode() for n in F.COMPRESSION_NAMES[1:]] in [
+        c.split() for c in spelled], spelled
+    assert S._COMPRESSION_IDS_END == len(F.COMPRESSION_NAMES)
 
 
 def test_micropython_reads_without_the_format_module(tmp_path, mpy):
@@ -94,7 +111,9 @@ def test_micropython_reads_without_the_format_module(tmp_path, mpy):
               "print(fs.read(e, 0, 7), e.size, fs.compression)\n"
               "print([m for m in sys.modules if 'squashfs_' in m])\n",
               args=[image])
-    assert out.split("\n")[:2] == ["b'layout\\n' 350 gzip", "[]"], out
+    # (stock metadata is compressed: its path is squashfs_rare's)
+    assert out.split("\n")[:2] == ["b'layout\\n' 350 gzip",
+                                    "['ovl.squashfs_rare']"], out
     assert os.path.getsize(image) > 96
 
 

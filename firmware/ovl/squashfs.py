@@ -50,11 +50,9 @@ _DIR_RUN_MAX = const(256)
 _DIR_SIZE_EXTRA = const(3)
 _NAME_MAX = const(256)
 _COMP_ZLIB = const(1)
+_COMPRESSION_IDS_END = const(7)    # len(COMPRESSION_NAMES)
 _DIR_TYPE = const(1)
 _REG_TYPE = const(2)
-_SYMLINK_TYPE = const(3)
-_BLKDEV_TYPE = const(4)
-_CHRDEV_TYPE = const(5)
 _PERMISSION_MASK = const(0o7777)
 _DIR_HEADER_SIZE = const(12)      # "<III": count start_block inode_number
 _DIR_ENTRY_SIZE = const(8)        # "<HhHH": offset inode_number type size
@@ -150,17 +148,11 @@ def __getattr__(name):
 _BODY_SIZES = const(
     b"\x00\x10\x10\x08\x08\x08\x04\x04\x18\x28\x08\x0c\x0c\x08\x08")
 _LONGEST_INODE = const(56)      # the header and the longest body (40 B)
-_MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
 _MEMO_LIMIT = const(64)         # entries in each small lookup memo
 # Block-list words MicroPython keeps with a file's entry (a tuple of ints,
 # read from the first block a read wants on), so a read does not go back
 # to the list's metadata block for each data block.
 _WORDS_KEPT = const(32)
-# Listing bytes _window copies out of the one compressed metadata block
-# MicroPython keeps (at least a run header, an entry and the longest
-# name): a listing walk inflates its block again once per this many bytes
-# when the caller reads inodes between entries.
-_LISTING_WINDOW = const(1024)
 # Bytes of a raw metadata block _meta_at reads at a time into its one kept
 # window (MicroPython): an inode (at most _LONGEST_INODE) and the block
 # list or inodes after it (docs/SQUASHFS.md, "Raw metadata").
@@ -179,8 +171,9 @@ _DATA_RESERVED_SHIFT = const(25)
 # MicroPython (CPython inflates into new bytes):
 # - reads a metadata block stored raw where it lies, through _win (the
 #   MCU boards' images: docs/SQUASHFS.md, "Bounded memory");
-# - inflates a compressed metadata block into the cache's buffer,
-#   allocated at the first one met, so a block costs a copy of its packed
+# - inflates a compressed metadata block into the cache's buffer
+#   (ovl.squashfs_rare, imported at the first such block), allocated at
+#   the first one met, so a block costs a copy of its packed
 #   bytes (none where the heap has no room for one), the decoder's state
 #   (about 1.3 KB) and window (2**13 bytes, or the stream header's window
 #   if smaller: 512 B in images of `ovl mkimage`);
@@ -237,9 +230,6 @@ class SquashFS:
         self._pointers = {}       # lookup-table index slot -> block position
         self._last_fragment = (-1, 0, 0)
         self._identity = None
-        self._free = []           # MicroPython: a metadata buffer not in
-        #                           the cache (allocated at the first
-        #                           compressed metadata block)
         self._win = None          # MicroPython: the window on a raw
         #                           metadata block (_meta_at)
         self._stream = None       # MicroPython: the data or fragment block
@@ -301,18 +291,23 @@ class SquashFS:
         self.directory_table_start = dtab
         self._dir_end = dir_end
         self._raw_superblock = raw
-        # COMPRESSION_NAMES, indexed by compressor id
-        names = (None, "gzip", "lzma", "lzo", "xz", "lz4", "zstd")
-        if not 0 < compression < len(names):
+        # (ids 1-6: gzip lzma lzo xz lz4 zstd)
+        if not 0 < compression < _COMPRESSION_IDS_END:
             raise _error(_E_COMPRESSOR_ID, compression)
         # MicroPython inflates gzip blocks (compat.inflate_into,
         # inflate_stream) and has no other decompressor; CPython's
-        # decompressor and fragment cache are squashfs_cpython's
+        # decompressor and fragment cache are squashfs_cpython's, which
+        # names the compressor
         if not MICROPYTHON:
             squashfs_cpython.open(self, compression)
-        elif compression != _COMP_ZLIB:
-            raise _error(_E_COMPRESSOR, names[compression])
-        self.compression = names[compression]
+        else:
+            # COMPRESSION_NAMES[1:] as bytes: as str constants they would
+            # be six names interned at import
+            name = str(b"gzip lzma lzo xz lz4 zstd".split()[compression - 1],
+                       "utf-8")
+            if compression != _COMP_ZLIB:
+                raise _error(_E_COMPRESSOR, name)
+            self.compression = name
         if max_block_size is not None and self.block_size > max_block_size:
             limit = max_block_size >> 10
             raise _error(_E_BLOCKS_OVER_LIMIT, self.block_size >> 10, limit,
@@ -365,37 +360,14 @@ class SquashFS:
         size = word & _METADATA_SIZE_MASK
         if size == 0 or size > _METADATA_SIZE or pos + 2 + size > stop:
             raise _error(_E_META_SIZE, word, pos)
-        if MICROPYTHON and word & _METADATA_UNCOMPRESSED:
-            return None, size
-        if len(cache) >= self.cache_blocks:
-            old = cache.pop()       # before inflating: lowers the peak
-            if MICROPYTHON:
-                self._free.append(old[3])   # its buffer takes the new block
         if MICROPYTHON:
-            # Inflated into a kept buffer, allocated at the first
-            # compressed block met (images of stock mksquashfs; `ovl
-            # mkimage` stores a board's metadata raw).  The packed block is
-            # read into the buffer's tail, where compat.inflate_into reads
-            # it (in place if the heap has no room for a copy).
-            if not self._free:
-                self._free.append(bytearray(_METADATA_SIZE + 1))
-            buf = self._free[-1]
-            data = memoryview(buf)
-            self._read(pos + 2, size, data[len(buf) - size:])
-            try:
-                n = compat.inflate_into(buf, size, 13)
-            except ValueError as e:
-                raise _inflate_error(e, _METADATA_SIZE, self.compression)
-            data = data[:n]
-        else:
-            data = squashfs_cpython._meta_block(self, pos, word, size)
-        if not data:
-            raise _error(_E_META_EMPTY, pos)
-        item = [pos, data, pos + 2 + size]
-        if MICROPYTHON:
-            item.append(self._free.pop())
-        cache.insert(0, item)
-        return data, item[2]
+            if word & _METADATA_UNCOMPRESSED:
+                return None, size
+            # a compressed block (stock mksquashfs images): its buffer and
+            # inflate are squashfs_rare's
+            from ovl import squashfs_rare
+            return squashfs_rare._meta_block(self, pos, size)
+        return squashfs_cpython._meta_block(self, pos, word, size)
 
     def _meta_at(self, pos, off, n, start, stop):
         """(data, base, end, size, next_pos): bytes of the metadata block at
@@ -613,25 +585,10 @@ class SquashFS:
             loc.listing_size = listing
             loc.index_count = icount
             loc.parent = parent
-        elif kind == _SYMLINK_TYPE:
-            nlink, size = body
-            if size > _MAX_SYMLINK:
-                raise _error(_E_SYMLINK_SIZE, ino, size)
-            loc.nlink = nlink
-            loc.size = size
-        elif kind == _BLKDEV_TYPE or kind == _CHRDEV_TYPE:
-            nlink, word = body[0], body[1]
-            # the word is Linux's new_encode_dev: minor bits 0-7, major
-            # bits 8-19, minor's high bits from bit 20
-            major = (word & 0xFFF00) >> 8
-            minor = (word & 0xFF) | ((word >> 12) & 0xFFF00)
-            # Linux (glibc) makedev encoding of a device number
-            loc.rdev = (((major & 0xFFFFF000) << 32)
-                        | ((major & 0xFFF) << 8)
-                        | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))
-            loc.nlink = nlink
         else:
-            loc.nlink = body[0]
+            # a symlink, a device, a FIFO or a socket
+            from ovl import squashfs_rare
+            squashfs_rare._inode(loc, kind, body)
         return loc
 
     # -- directories --------------------------------------------------------
@@ -640,40 +597,33 @@ class SquashFS:
         """(bytes, base, end, last) for reading a listing from (pos, off)
         with `n` bytes of it left: bytes holding block pos's offsets
         [base, end), and whether the block holds no more of the listing
-        after end.  CPython: the whole block (immutable, so it stays valid
-        while the caller reads inodes).  MicroPython: a copy of at most
-        _LISTING_WINDOW bytes, since the block is a view of the one kept
-        buffer, which the caller's next inode read takes over, or read
-        from flash (a block stored raw)."""
-        if not MICROPYTHON:
-            data, _ = self._meta_block(pos, start, stop)
-            return data, 0, len(data), True
+        after end.  CPython: the whole block (squashfs_cpython._window,
+        in its place).  MicroPython: at most _RAW_LISTING_WINDOW bytes
+        read from flash (a block stored raw), or a copy out of the one
+        kept buffer (a compressed block: squashfs_rare._window)."""
         # A block stored raw: its size from the window on it or its header,
         # the listing's bytes from flash (the window stays the inodes').
         w = self._win
         if w is not None and w[0] == pos:
             if pos < start or pos + 2 > stop:   # as _meta_block would
                 raise _error(_E_META_OUTSIDE, pos, start, stop)
-            data = None
             size = w[3]
         else:
             data, size = self._meta_block(pos, start, stop)
             if data is not None:
-                size = len(data)
+                # a compressed block: a copy out of the cache's buffer
+                from ovl import squashfs_rare
+                return squashfs_rare._window(data, off, n)
         end = off + n
         last = True
         if end > size:
             end = size
-        most = _LISTING_WINDOW if data is not None else _RAW_LISTING_WINDOW
-        if end - off > most:
-            end = off + most
+        if end - off > _RAW_LISTING_WINDOW:
+            end = off + _RAW_LISTING_WINDOW
             last = False
         if end <= off:
             return b"", off, off, True
-        if data is None:
-            # a block stored raw: the listing's bytes straight from flash
-            return self._read(pos + 2 + off, end - off), off, end, last
-        return bytes(data[off:end]), off, end, last
+        return self._read(pos + 2 + off, end - off), off, end, last
 
     def _listing(self, entry, pos, off, used):
         """Yield (name_bytes, child ref, ino, type) from a listing, starting
@@ -760,29 +710,13 @@ class SquashFS:
         metadata block; jump to the last one whose first name <= target so a
         lookup reads about one metadata block of a large listing.
         """
-        pos = self.directory_table_start + entry.start_block
-        off = entry.offset
-        used = 0
         if entry.index_count:
-            ipos, ioff = entry.pos, entry.off
-            low, high = self.inode_table_start, self.directory_table_start
-            for _ in range(entry.index_count):
-                # a DIR_INDEX entry ("<III": index start_block size)
-                head, ipos, ioff = self._meta_unpack("<III", 12, ipos,
-                                                     ioff, low, high)
-                index, start_block, nsize = head
-                nsize += 1
-                if nsize > _NAME_MAX:
-                    raise _error(_E_INDEX_NAME, nsize)
-                first, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low,
-                                                     high)
-                if first > target:
-                    break
-                if index >= entry.listing_size or index < used:
-                    raise _error(_E_INDEX_OFFSET, index)
-                pos = self.directory_table_start + start_block
-                off = (entry.offset + index) % _METADATA_SIZE
-                used = index
+            from ovl import squashfs_rare
+            pos, off, used = squashfs_rare._find(self, entry, target)
+        else:
+            pos = self.directory_table_start + entry.start_block
+            off = entry.offset
+            used = 0
         for raw, ref, ino, etype in self._listing(entry, pos, off, used):
             if raw == target:
                 return ref, ino, etype
@@ -836,13 +770,8 @@ class SquashFS:
             yield name, child(d, raw, ref, ino, etype, name)
 
     def readlink(self, entry):
-        loc = entry.loc
-        if entry.mode & S_IFMT != S_IFLNK:
-            raise compat.oserror(compat.EINVAL, entry.name)
-        raw, _, _ = self._meta_bytes(entry.size, loc.pos, loc.off,
-                                     self.inode_table_start,
-                                     self.directory_table_start)
-        return _decode_name(raw)
+        from ovl import squashfs_rare
+        return squashfs_rare.readlink(self, entry)
 
     def read(self, entry, offset, n):
         """Up to n bytes of a regular file from offset (short only at EOF)."""
@@ -1103,3 +1032,4 @@ if not MICROPYTHON:
     SquashFS._load_block = squashfs_cpython._load_block
     SquashFS._data_block = squashfs_cpython._data_block
     SquashFS._block_bytes = squashfs_cpython._block_bytes
+    SquashFS._window = squashfs_cpython._window

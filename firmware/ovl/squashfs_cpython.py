@@ -26,9 +26,11 @@ FRAGMENT_CACHE_BYTES = 1 << 19
 
 
 def open(self, compression):
-    """The reader's CPython state, at open: the decompressor, whether run
+    """The reader's CPython state, at open: the compressor's name, the
+    decompressor, whether run
     reads call compat.inflate themselves (gzip: one call frame less per
     block), and the fragment blocks kept."""
+    self.compression = F.COMPRESSION_NAMES[compression]
     self._inflate = decompressor(compression)
     self._zlib = compression == F.COMP_ZLIB
     self._frags = {}          # fragment block position -> data
@@ -40,12 +42,27 @@ def open(self, compression):
 
 def _meta_block(self, pos, word, size):
     """SquashFS._meta_block's CPython side: the metadata block at pos (its
-    header `word`, `size` stored bytes) read and inflated into new
-    bytes."""
+    header `word`, `size` stored bytes) read and inflated into new bytes,
+    put first in the cache; returns (data, next_pos)."""
+    cache = self._cache
+    if len(cache) >= self.cache_blocks:
+        cache.pop()             # before inflating: lowers the peak
     data = self._read(pos + 2, size)
     if not word & F.METADATA_UNCOMPRESSED:
         data = self._inflate(data, F.METADATA_SIZE)
-    return data
+    if not data:
+        from ovl import squashfs as S
+        raise S._error(S._E_META_EMPTY, pos)
+    nxt = pos + 2 + size
+    cache.insert(0, [pos, data, nxt])
+    return data, nxt
+
+
+def _window(self, pos, off, n, start, stop):
+    """SquashFS._window on CPython: the whole metadata block (immutable, so
+    it stays valid while the caller reads inodes)."""
+    data, _ = self._meta_block(pos, start, stop)
+    return data, 0, len(data), True
 
 
 def _load_block(self, pos, word, what, fragment):

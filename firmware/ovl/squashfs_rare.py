@@ -1,0 +1,146 @@
+"""The SquashFS reader's (ovl.squashfs) paths a board whose image stores
+its metadata raw never runs, imported at their first use: a compressed
+metadata block on MicroPython (the 8 KiB buffer and its inflate; CPython's
+are ovl.squashfs_cpython's), an extended directory's index, and the
+inodes of symlinks, devices, FIFOs and sockets, with readlink.  Keeping
+them out of ovl.squashfs keeps their code off a board's mount path.
+
+The functions are named after the reader's method each serves (names a
+board's copy of the reader interns anyway): the reader calls
+squashfs_rare.NAME(self, ...).  None is reached from an error path: each
+runs where the reader meets such a block, index or inode, before any
+failure.
+"""
+
+from ovl import compat
+from ovl.compat import const
+from ovl.paths import S_IFMT, S_IFLNK
+from ovl.squashfs import _error, _inflate_error, _decode_name
+
+# ovl.squashfs's consts of the same names (private there, so copied:
+# tests/test_squashfs_layout.py checks each agrees), and the layout's
+# own (_SYMLINK_TYPE ...: ovl.squashfs_format's SYMLINK_TYPE ...)
+_METADATA_SIZE = const(8192)
+# Listing bytes _window copies out of the one compressed metadata block
+# MicroPython keeps (at least a run header, an entry and the longest
+# name): a listing walk inflates its block again once per this many bytes
+# when the caller reads inodes between entries.
+_LISTING_WINDOW = const(1024)
+_NAME_MAX = const(256)
+_SYMLINK_TYPE = const(3)
+_BLKDEV_TYPE = const(4)
+_CHRDEV_TYPE = const(5)
+_MAX_SYMLINK = const(65535)     # far above PATH_MAX; bounds the allocation
+_E_SYMLINK_SIZE = const(30)
+_E_META_EMPTY = const(23)
+_E_INDEX_NAME = const(37)
+_E_INDEX_OFFSET = const(38)
+
+
+def _meta_block(self, pos, size):
+    """MicroPython: (data, next_pos) of the compressed metadata block at
+    pos (`size` bytes stored), inflated into the reader's cache.  The
+    block goes into a kept buffer, allocated at the first compressed block
+    met (images of stock mksquashfs; `ovl mkimage` stores a board's
+    metadata raw); the packed block is read into the buffer's tail, where
+    compat.inflate_into reads it (in place if the heap has no room for a
+    copy)."""
+    cache = self._cache
+    # a metadata buffer not in the cache (the attribute made here: a name
+    # a board whose metadata is raw never interns)
+    free = getattr(self, "_free", None)
+    if free is None:
+        free = self._free = []
+    if len(cache) >= self.cache_blocks:
+        old = cache.pop()       # before inflating: lowers the peak
+        free.append(old[3])     # its buffer takes the new block
+    if not free:
+        free.append(bytearray(_METADATA_SIZE + 1))
+    buf = free[-1]
+    data = memoryview(buf)
+    self._read(pos + 2, size, data[len(buf) - size:])
+    try:
+        n = compat.inflate_into(buf, size, 13)
+    except ValueError as e:
+        raise _inflate_error(e, _METADATA_SIZE, self.compression)
+    if not n:
+        raise _error(_E_META_EMPTY, pos)
+    item = [pos, data[:n], pos + 2 + size, free.pop()]
+    cache.insert(0, item)
+    return item[1], item[2]
+
+
+def _window(data, off, n):
+    """SquashFS._window for a compressed block (MicroPython), `data` a view
+    of the cache's buffer: a copy of at most _LISTING_WINDOW bytes from
+    off of the `n` bytes of listing left, since the caller's next inode
+    read takes the buffer over."""
+    whole = min(off + n, len(data))
+    end = min(whole, off + _LISTING_WINDOW)
+    if end <= off:
+        return b"", off, off, True
+    return bytes(data[off:end]), off, end, end == whole
+
+
+def _find(self, entry, target):
+    """(pos, off, used): where to start looking for `target` (bytes) in the
+    extended directory `entry`'s listing, from its index of the runs that
+    begin a new metadata block: the last one whose first name <= target,
+    so a lookup reads about one metadata block of a large listing."""
+    pos = self.directory_table_start + entry.start_block
+    off = entry.offset
+    used = 0
+    ipos, ioff = entry.pos, entry.off
+    low, high = self.inode_table_start, self.directory_table_start
+    for _ in range(entry.index_count):
+        # a DIR_INDEX entry ("<III": index start_block size)
+        head, ipos, ioff = self._meta_unpack("<III", 12, ipos, ioff, low,
+                                             high)
+        index, start_block, nsize = head
+        nsize += 1
+        if nsize > _NAME_MAX:
+            raise _error(_E_INDEX_NAME, nsize)
+        first, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low, high)
+        if first > target:
+            break
+        if index >= entry.listing_size or index < used:
+            raise _error(_E_INDEX_OFFSET, index)
+        pos = self.directory_table_start + start_block
+        off = (entry.offset + index) % _METADATA_SIZE
+        used = index
+    return pos, off, used
+
+
+def _inode(loc, kind, body):
+    """The fields of a symlink's, a device's, a FIFO's or a socket's inode
+    (basic type `kind`, its body's values) on its Entry `loc`."""
+    if kind == _SYMLINK_TYPE:
+        nlink, size = body
+        if size > _MAX_SYMLINK:
+            raise _error(_E_SYMLINK_SIZE, loc.ino, size)
+        loc.nlink = nlink
+        loc.size = size
+    elif kind == _BLKDEV_TYPE or kind == _CHRDEV_TYPE:
+        nlink, word = body[0], body[1]
+        # the word is Linux's new_encode_dev: minor bits 0-7, major
+        # bits 8-19, minor's high bits from bit 20
+        major = (word & 0xFFF00) >> 8
+        minor = (word & 0xFF) | ((word >> 12) & 0xFFF00)
+        # Linux (glibc) makedev encoding of a device number
+        loc.rdev = (((major & 0xFFFFF000) << 32)
+                    | ((major & 0xFFF) << 8)
+                    | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))
+        loc.nlink = nlink
+    else:
+        loc.nlink = body[0]
+
+
+def readlink(self, entry):
+    """The target of the symlink `entry` (SquashFS.readlink)."""
+    loc = entry.loc
+    if entry.mode & S_IFMT != S_IFLNK:
+        raise compat.oserror(compat.EINVAL, entry.name)
+    raw, _, _ = self._meta_bytes(entry.size, loc.pos, loc.off,
+                                 self.inode_table_start,
+                                 self.directory_table_start)
+    return _decode_name(raw)
