@@ -1020,18 +1020,20 @@ class LogStore:
         pos = 0
         n = 0 if data is None else len(data)
         while True:
-            if pos < n:
-                k = min(n - pos, ps - (self.pend_addr + len(p)) % ps)
-                p += memoryview(data)[pos:pos + k]
-                pos += k
-            if p and (pos == n and final or
-                      (self.pend_addr + len(p)) % ps == 0):
+            # a page is programmed before more is added: one whose program
+            # raised (a cut, a MemoryError) is tried again, never joined
+            # to the next
+            if p and ((self.pend_addr + len(p)) % ps == 0 or
+                      pos == n and final):
                 # a Flash copies what it programs: the buffer is reused
                 self.blocks.program(self.pend_addr, p)
                 self.pend_addr += len(p)
                 p[:] = b""
             if pos == n:
                 return
+            k = min(n - pos, ps - (self.pend_addr + len(p)) % ps)
+            p += memoryview(data)[pos:pos + k]
+            pos += k
 
     def _write_nodes(self, fill, txn, keep, prov=False):
         """Write one transaction.  fill(writer) hands the nodes to the
@@ -1172,12 +1174,17 @@ class LogStore:
         self.next_txn += 1
         try:
             placed = self._place(ops, tid, keep)
-        except NoSpace:
-            # only possible when bad blocks ate the space the check counted;
-            # the nodes written so far must never count: void the txn
+        except BaseException as e:
+            # NoSpace: only possible when bad blocks ate the space the
+            # check counted; anything else (a MemoryError, a failed
+            # program) can leave its first nodes in pending, programmed
+            # by the next write.  The nodes written so far must never
+            # count: void the txn
             self.pending_void = (self.pending_void or (tid, tid))[0], tid
             self.void_ranges.append(self.pending_void)
-            raise compat.oserror(compat.ENOSPC, "log store full")
+            if isinstance(e, NoSpace):
+                raise compat.oserror(compat.ENOSPC, "log store full")
+            raise
         # A map loaded while this txn is indexed must not replay the txn's
         # own nodes (they are on flash already): the loop indexes them once.
         self.indexing = tid
