@@ -258,7 +258,9 @@ class LogStore:
         self.next_ino = ROOT_INO + 1
         self.wblock = None           # the open block
         self.wpos = 0
-        self.pending = bytearray()   # node bytes not yet programmed
+        # node bytes not yet programmed: at most a page, in one buffer
+        # cut in place (_flush), so it keeps its allocation
+        self.pending = bytearray()
         self.pend_addr = 0
         self.wsum = None             # summary entries of the open block
         self.gc_runs = 0
@@ -953,12 +955,18 @@ class LogStore:
     def _open_block(self, keep):
         b = self.wblock
         if b is not None:       # close the open block: summary, tail
-            if self.wsum.count():
-                summary = self.wsum.pack()
-                self.stats["bytes_summary"] += len(summary) + \
+            ws = self.wsum
+            if ws.count():
+                # programmed from the entries' buffer after its head: the
+                # node packed whole, then joined to pending, took two
+                # allocations of its size (~1 KB) as a block closed
+                raw = fmt.pack_node(fmt.NODE_SUMMARY, 0, 0, 0,
+                                    struct.pack("<I", ws.n), None, ws.buf)
+                self.stats["bytes_summary"] += ws.size() + \
                     fmt.SUMMARY_TAIL_SIZE
-                self.pending += summary
-                self._flush(True)
+                self._flush(False, raw)
+                self._flush(False, ws.buf)
+                self._flush(True, _FF4[:ws.size() - len(raw) - ws.total])
                 self.blocks.program(b * self.es + self.log_end,
                                     struct.pack(fmt.SUMMARY_TAIL, self.wpos,
                                                 fmt.SUMMARY_MAGIC))
@@ -993,29 +1001,40 @@ class LogStore:
             self.wpos = self.data_start
             self.blocks.used[b] = self.wpos
             self.pend_addr = b * self.es + self.wpos
-            self.pending = bytearray()
-            self.wsum = fmt.SummaryBuilder(self.data_start)
+            self.pending[:] = b""
+            # one builder kept for the blocks opened, emptied in place
+            if self.wsum is None:
+                self.wsum = fmt.SummaryBuilder(self.data_start)
+            else:
+                self.wsum.clear(self.data_start)
             return
 
-    def _flush(self, final):
-        """Program the pending bytes, one page at a time."""
-        data = self.pending
-        if not data:
-            return
+    def _flush(self, final, data=None):
+        """Program the pending bytes and data (bytes or a view) after them,
+        each page once it is full; final: the last partial page too.  So
+        pending never holds more than a page, in one buffer cut in place
+        (it grew by each node up to 8 pages, and was copied at each cut).
+        The programs are the same as ever: from the first pending byte to
+        the page's end, whole pages, then the rest at a final flush."""
+        p = self.pending
         ps = self.flash.page_size
-        addr = self.pend_addr
         pos = 0
-        n = len(data)
-        while pos < n:
-            stop = min(n, pos + ps - (addr + pos) % ps)
-            if not final and stop == n and (addr + stop) % ps:
-                break         # keep a partial page for later
-            # a view: a Flash copies what it programs (a page copied here
-            # was garbage at every program)
-            self.blocks.program(addr + pos, memoryview(data)[pos:stop])
-            pos = stop
-        self.pending = data[pos:] if pos < n else b""
-        self.pend_addr = addr + pos
+        n = 0 if data is None else len(data)
+        while True:
+            # a page is programmed before more is added: one whose program
+            # raised (a cut, a MemoryError) is tried again, never joined
+            # to the next
+            if p and ((self.pend_addr + len(p)) % ps == 0 or
+                      pos == n and final):
+                # a Flash copies what it programs: the buffer is reused
+                self.blocks.program(self.pend_addr, p)
+                self.pend_addr += len(p)
+                p[:] = b""
+            if pos == n:
+                return
+            k = min(n - pos, ps - (self.pend_addr + len(p)) % ps)
+            p += memoryview(data)[pos:pos + k]
+            pos += k
 
     def _write_nodes(self, fill, txn, keep, prov=False):
         """Write one transaction.  fill(writer) hands the nodes to the
@@ -1156,12 +1175,17 @@ class LogStore:
         self.next_txn += 1
         try:
             placed = self._place(ops, tid, keep)
-        except NoSpace:
-            # only possible when bad blocks ate the space the check counted;
-            # the nodes written so far must never count: void the txn
+        except BaseException as e:
+            # NoSpace: only possible when bad blocks ate the space the
+            # check counted; anything else (a MemoryError, a failed
+            # program) can leave its first nodes in pending, programmed
+            # by the next write.  The nodes written so far must never
+            # count: void the txn
             self.pending_void = (self.pending_void or (tid, tid))[0], tid
             self.void_ranges.append(self.pending_void)
-            raise compat.oserror(compat.ENOSPC, "log store full")
+            if isinstance(e, NoSpace):
+                raise compat.oserror(compat.ENOSPC, "log store full")
+            raise
         # A map loaded while this txn is indexed must not replay the txn's
         # own nodes (they are on flash already): the loop indexes them once.
         self.indexing = tid
@@ -1215,17 +1239,18 @@ class _Writer:
         self.held = None
 
     def _hold(self, kind, body, blen, ver, fields, keep, raw=None,
-              flags=0, txn=None):
+              flags=0, txn=None, data=None):
+        """data: a data node's payload (a view), after body (its prefix)."""
         self._release(0)
         self.held = (kind, body, blen, ver, fields, keep, raw, flags,
-                     self.txn if txn is None else txn)
+                     self.txn if txn is None else txn, data)
 
     def _release(self, flags):
         h = self.held
         if h is None:
             return
         self.held = None
-        kind, body, blen, ver, fields, keep, raw, own, txn = h
+        kind, body, blen, ver, fields, keep, raw, own, txn, data = h
         flags |= own
         if self.prov:
             flags |= F_PROV
@@ -1239,7 +1264,7 @@ class _Writer:
                 raise compat.oserror(compat.EFBIG, "node of %d bytes does not"
                                      " fit an erase block" % need)
         if raw is None:
-            raw = fmt.pack_node(kind, flags, ver, txn, body)
+            raw = fmt.pack_node(kind, flags, ver, txn, body, None, data)
         else:
             raw = fmt.restamp(raw, txn, flags)
         flags = raw[3]          # F_WIDE as the counters needed
@@ -1248,17 +1273,17 @@ class _Writer:
         b = s.wblock
         off = s.wpos
         nd.addr = b * s.es + off
-        if s.pending:
-            s.pending += raw
-        else:
-            s.pending = raw     # this node's own buffer: no copy
-        s.wpos += len(raw)
+        # a data node's payload is programmed from the txn's buffer,
+        # after its header and prefix, then the padding
+        s._flush(False, raw)
+        if data is not None:
+            s._flush(False, data)
+            s._flush(False, _FF4[:nd.size() - len(raw) - len(data)])
+        s.wpos += nd.size()
         s.blocks.used[b] = s.wpos
         if ver < s.blocks.minver[b]:
             s.blocks.minver[b] = ver
         s.wsum.add(off, nd)
-        if len(s.pending) >= 8 * s.flash.page_size:
-            s._flush(False)
         self.placed.append(nd)
 
     def node(self, kind, body, fresh=None):
@@ -1301,12 +1326,12 @@ class _Writer:
                 body += struct.pack(_STAMP1_BODY, stamp[0])
             elif flags & F_STAMP:
                 body += struct.pack(_STAMP_BODY, stamp[0], stamp[1])
-            body += data[pos:pos + k]
             ver = self.ver
             self.ver += 1
-            self._hold(NODE_DATA, body, len(body), ver,
+            # the payload as a view: no copy of it joined to its prefix
+            self._hold(NODE_DATA, body, len(body) + k, ver,
                        (ino, off + pos, k, stamp if flags & F_STAMP else None),
-                       head, flags=flags)
+                       head, flags=flags, data=memoryview(data)[pos:pos + k])
             pos += k
 
 

@@ -172,35 +172,45 @@ def unpack_block_header(raw):
     return prog_unit, ec, seq, es, count
 
 
-def pack_node(kind, flags, ver, txn, body, bcrc=None):
+def pack_node(kind, flags, ver, txn, body, bcrc=None, data=None):
     """The node's bytes, padded with 0xFF to a multiple of 4 (F_WIDE set
-    as the counters need); bcrc: the body's CRC when the caller has it
+    as the counters needed); bcrc: the body's CRC when the caller has it
     (GC's copies keep their node's).  One buffer the header is packed
     into and the body appended to, its CRCs taken over views of it (built
-    from parts, a node took a dozen allocations of slices and sums)."""
+    from parts, a node took a dozen allocations of slices and sums).
+    data: the body is body + data, and only the header and body come
+    back: the caller writes data and then the padding after them (the
+    writer streams a data node's payload and a summary's entries from
+    where they are, no copy of them joined to their head)."""
     if ver < 0 or txn < 0 or (ver | txn) >> 48:
         raise ValueError("version or txn id past 48 bits")
     flags &= ~F_WIDE
     if ver >> 32 or txn >> 32:
         flags |= F_WIDE
     hl = hdr_size(flags)
-    blen = len(body)
-    n = align(hl + blen, 4)
-    out = bytearray(n)
+    n = len(body)
+    blen = n if data is None else n + len(data)
+    out = bytearray(align(hl + blen, 4) if data is None else hl + n)
     struct.pack_into(_NODE_HDR, out, 0, _NODE_MAGIC, kind, flags, blen,
                      ver & 0xFFFFFFFF, txn & 0xFFFFFFFF)
     if flags & F_WIDE:
         struct.pack_into("<HH", out, 16, ver >> 32, txn >> 32)
-    out[hl:hl + blen] = body
-    for i in range(hl + blen, n):
+    out[hl:hl + n] = body
+    for i in range(hl + blen, len(out)):
         out[i] = 0xFF
     if bcrc is None:
         bcrc = crc32(body)
+        if data is not None:
+            bcrc = crc32(data, bcrc)
     struct.pack_into("<I", out, hl - 8, bcrc)
     # hdr_crc covers the header before it and the body's protected prefix
+    # (which may reach into data)
     mv = memoryview(out)
-    struct.pack_into("<I", out, hl - 4, crc32(
-        mv[hl:hl + protected_len(kind, flags, blen)], crc32(mv[:hl - 4])))
+    k = protected_len(kind, flags, blen)
+    crc = crc32(mv[hl:hl + min(k, n)], crc32(mv[:hl - 4]))
+    if k > n:
+        crc = crc32(memoryview(data)[:k - n], crc)
+    struct.pack_into("<I", out, hl - 4, crc)
     return out
 
 
@@ -345,6 +355,14 @@ class SummaryBuilder:
         # entry, each with its object and list slot, took about three
         # times their bytes)
         self.buf = bytearray()
+        self.clear(data_start)
+
+    def clear(self, data_start):
+        """Empty, for the next block: the buffer is cut in place, so it
+        keeps its allocation (the largest summary so far) and a block's
+        entries are appended without reallocating it once per entry (a
+        fresh buffer a block grew by realloc through a fragmented heap)."""
+        self.buf[:] = b""
         self.total = 0
         self.n = 0
         self.next_off = data_start   # where a node right after the last goes
@@ -390,12 +408,10 @@ class SummaryBuilder:
         return node_size(4 + self.total, 0)
 
     def pack(self):
-        # one buffer the entries are copied into, after the count (a join,
-        # then the count before it, was two copies of the summary)
-        body = bytearray(4 + self.total)
-        struct.pack_into("<I", body, 0, self.n)
-        body[4:] = self.buf
-        return pack_node(NODE_SUMMARY, 0, 0, 0, body)
+        """The summary node's bytes (the writer streams them from buf
+        instead: LogStore._open_block)."""
+        return pack_node(NODE_SUMMARY, 0, 0, 0, struct.pack("<I", self.n) +
+                         self.buf)
 
 
 def summary_entry_size(kind, blen, extra=8):
