@@ -28,9 +28,10 @@ WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
 RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
                        # may take one, GC the last (so it always progresses)
 _SHRINK_BYTES = const(1024)  # the most a txn that may take the reserve writes
-_EXTENT_CACHE = const(8)     # files whose extent maps stay in RAM
-_INODE_CACHE = const(8)      # inodes whose attributes stay in RAM (the board
-                             # job reads as much from flash with 4 as with 16)
+_EXTENT_CACHE = const(4)     # files whose extent maps stay in RAM
+_INODE_CACHE = const(4)      # inodes whose attributes stay in RAM (the board
+                             # job reads as much from flash with 4 as with 16;
+                             # 8 of each kept 1.4 KB more: docs/FIT.md)
 _VERIFIED = const(8)         # data nodes whose CRCs a read remembers as checked
 _TXN_RAM = const(4096)       # data bytes a Txn holds before it streams them
                              # to flash as provisional nodes
@@ -1076,6 +1077,21 @@ class LogStore:
             except NoSpace:
                 self.next_ver = max(w.ver, top_ver)
                 self._discard(w.placed, None)
+                raise
+            except BaseException:
+                # any other error (a driver's, a MemoryError, an interrupt)
+                # may leave part of a node in pending, ahead of wpos: the
+                # open block is given up as a cut would leave it (no
+                # summary; _commit voids the txn)
+                self.next_ver = max(w.ver, top_ver)
+                b = self.wblock
+                self._discard(w.placed, None)
+                if b is not None:
+                    self.blocks.dead[b] += self.es - self.wpos
+                    self.blocks.used[b] = self.es
+                    self.blocks.state[b] = _FULL
+                    self.garbage_blocks.add(b)
+                    self.wblock = None
                 raise
         raise compat.oserror(compat.EIO, "no good block left to write")
 
