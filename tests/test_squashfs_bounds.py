@@ -37,10 +37,11 @@ print(json.dumps(out))
 """
 
 
-def build(tmp_path, name, tree, block_size="4K", raw_metadata=False):
+def build(tmp_path, name, tree, block_size="4K", raw_metadata=False,
+          comp="gzip"):
     out = str(tmp_path / (name + ".sqfs"))
     build_image(tree, out, block_size=block_size, mtime=MTIME,
-                raw_metadata=raw_metadata)
+                raw_metadata=raw_metadata, comp=comp)
     return out
 
 
@@ -58,6 +59,9 @@ def variants(tmp_path_factory):
         images[name] = build(base, name, tree)
         images[name + "-raw"] = build(base, name + "-raw", tree,
                                       raw_metadata=True)
+        # xz: a block's last 4 bytes are the stream's footer, the same in
+        # every block, so identity rests on the digest entry there too
+        images[name + "-xz"] = build(base, name + "-xz", tree, comp="xz")
     both("base", tree)
     both("again", tree)
 
@@ -95,7 +99,9 @@ def variants(tmp_path_factory):
 
 @pytest.mark.slow
 def test_identity_reads_4k_and_sees_changes(variants, runtime):
-    names = sorted(variants)
+    # (MicroPython reads no xz image: it refuses one at open)
+    names = sorted(n for n in variants
+                   if runtime.name == "cpython" or not n.endswith("-xz"))
     got = json.loads(runtime(IDENTITY % {"images": [variants[n] for n in names]},
                              heap="2m").strip().splitlines()[-1])
     ident = {}
@@ -106,14 +112,10 @@ def test_identity_reads_4k_and_sees_changes(variants, runtime):
     for name, (digest, read_bytes) in zip(names, got):
         assert read_bytes <= _IDENTITY_READ_LIMIT, (name, read_bytes)
         ident[name] = digest
-    for raw in ("", "-raw"):
-        assert ident["again" + raw] == ident["base" + raw]
-        for name in ("rename", "chmod", "content", "small"):
-            assert ident[name + raw] != ident["base" + raw], name + raw
-    # raw metadata: the id table's digest of everything before it sees
-    # what a block's last 4 bytes do not (a compressed image sees a
-    # same-size edit only where a packed size or Adler-32 changes)
-    assert ident["same-size-raw"] != ident["base-raw"]
+    for kind in ("", "-raw", "-xz")[:3 if runtime.name == "cpython" else 2]:
+        assert ident["again" + kind] == ident["base" + kind]
+        for name in ("rename", "chmod", "content", "small", "same-size"):
+            assert ident[name + kind] != ident["base" + kind], name + kind
     # the 2,000-file image's metadata is far larger than what was read
     size = os.path.getsize(variants["base"])
     assert size > 4 * 4096
@@ -263,25 +265,24 @@ def test_raw_image_ends_its_id_table_with_a_digest(variants):
     """A raw-metadata image of `ovl mkimage` ends its id table with the
     CRC-32 of the bytes between the superblock and the id table, within
     the image's last _IDENTITY_TAIL_MIN bytes (identity() hashes at least
-    those); a compressed one has no such entry."""
+    those); a compressed one too (every image `ovl mkimage` writes)."""
     import struct
     import zlib
     from ovl import squashfs_format as fmt
     from ovl.squashfs import _IDENTITY_TAIL_MIN
     counts = {}
-    for name, digest in (("base", False), ("base-raw", True)):
+    for name in ("base", "base-raw", "base-xz"):
         data = open(variants[name], "rb").read()
         sb = fmt.decode(fmt.SUPERBLOCK, data)
         used, no_ids = sb["bytes_used"], sb["no_ids"]
         first = struct.unpack_from("<Q", data, sb["id_table_start"])[0]
         nblocks = (no_ids * 4 + fmt.METADATA_SIZE - 1) // fmt.METADATA_SIZE
         assert sb["id_table_start"] + 8 * nblocks == used
-        # every id's block raw in the raw image: the last entry just before
-        # the index
+        # the id block stored raw (a few ids do not compress): the last
+        # entry just before the index
         last = struct.unpack_from("<I", data, sb["id_table_start"] - 4)[0]
         crc = zlib.crc32(data[fmt.SUPERBLOCK_SIZE:first])
-        assert (last == crc) == digest, name
+        assert last == crc, name
         counts[name] = no_ids
-        if digest:
-            assert no_ids == counts["base"] + 1     # the owners, the digest
-            assert used - (sb["id_table_start"] - 4) <= _IDENTITY_TAIL_MIN
+        assert used - (sb["id_table_start"] - 4) <= _IDENTITY_TAIL_MIN
+    assert counts["base"] == counts["base-raw"] == counts["base-xz"]

@@ -820,8 +820,11 @@ class SquashFS:
             # shared fragment block once per file, as before the streams)
             s = self._stream
             self._stream = None
-            if s is not None and last >= f.nblocks:
-                # ... read to its end first: its Adler-32 checked (a
+            if s is not None and last >= f.nblocks and s[0] == pos and \
+                    s[1] == word:
+                # ... read to its end first, if it is this file's
+                # (a raw fragment keeps none: the one kept may be another
+                # file's): its Adler-32 checked (a
                 # damaged block otherwise returns wrong bytes silently),
                 # and no more of it than a block.  (stream_read, not a
                 # function of its own: a name more would tip the board

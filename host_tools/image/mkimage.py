@@ -524,11 +524,14 @@ class ImageWriter:
         self._flush_fragment()
 
         ids = sorted(set([n.uid for n in order] + [n.gid for n in order]))
-        # metadata stored raw: one id entry more, the digest
-        # (squashfs_format, after ID_ENTRY)
-        digest = self.raw_metadata or self.compressor.name == "none"
-        if len(ids) + digest >= MAX_IDS:
-            raise MkimageError("too many distinct uids/gids (%d)" % len(ids))
+        # one id entry more, the digest (squashfs_format, after ID_ENTRY):
+        # what identity() hashes of a metadata block, its size and last 4
+        # bytes, is a checksum of its content only for zlib (an xz stream
+        # ends in the same footer bytes, a raw block in any 4 of its own)
+        if len(ids) + 1 >= MAX_IDS:
+            raise MkimageError("too many distinct uids/gids (%d; %d fit with "
+                               "the image's digest entry)"
+                               % (len(ids), MAX_IDS - 2))
         self.ids = dict((v, i) for i, v in enumerate(ids))
         self.inodes = MetadataWriter(self.compressor, self.raw_metadata)
         self.dirs = MetadataWriter(self.compressor, self.raw_metadata)
@@ -555,9 +558,8 @@ class ImageWriter:
             fmt.encode(fmt.FRAGMENT_ENTRY, {"start_block": s, "size": w,
                                             "unused": 0})
             for s, w in self.fragment_table))
-        if digest:
-            ids.append(self._crc_since_superblock())
-            sb["no_ids"] = len(ids)
+        ids.append(self._crc_since_superblock())
+        sb["no_ids"] = len(ids)
         sb["id_table_start"] = self._write_lookup_table(b"".join(
             fmt.encode(fmt.ID_ENTRY, {"id": v}) for v in ids))
         sb["bytes_used"] = self.out.tell()
