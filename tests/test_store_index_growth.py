@@ -101,7 +101,9 @@ def test_growth_allocates_only_what_it_keeps(mpy):
     got = parse(run(mpy, SCRIPT, heap="8M"))
     for cap, new, n, _ in got["doubled"]:
         if cap >= 512:
-            assert n < 2 * new, (cap, new, n)
+            # (+ 64: the insert's own frame, larger since it allocates
+            # first; the side-by-side index asked 5,485 B here)
+            assert n < 2 * new + 64, (cap, new, n)
     plain, chunk = got["entries"]
     assert chunk - plain < 2 * 256, (plain, chunk)
     plain, page = got["inodes"]
@@ -146,3 +148,74 @@ def test_a_memory_error_while_the_index_doubles_keeps_it():
         assert t.get(key)[2] == key[2], key
     assert all(t.get((j % 7, b"%d" % j, 4 * j + 4))[2] == 4 * j + 4
                for j in range(k + 1, k + 200))
+
+
+def _chain_rows(t):
+    """Rows reachable from the parents' heads."""
+    out = []
+    for parent in list(t.heads):
+        out.extend(t.rows(parent))
+    return out
+
+
+def test_a_memory_error_at_any_allocation_of_an_insert_changes_nothing():
+    """An insert allocates its row chunk, its index's new chunks and its
+    parent's head before it changes anything: a MemoryError at any of
+    them leaves the table as it was (the rows the chains hold are the
+    rows counted and found), so a checkpoint of it still loads (a review
+    found a half-made row: the count one too high, a chained row with no
+    hash, every checkpoint refused until a remount)."""
+    from ovl.store import index
+    real = index.fresh
+    for fail_at in range(1, 40):
+        t = index.EntryTable(None)
+        calls = [0]
+
+        def failing(code, n):
+            calls[0] += 1
+            if calls[0] == fail_at:
+                raise MemoryError
+            return real(code, n)
+        index.fresh = failing
+        keys = []
+        try:
+            for k in range(600):
+                key = (k % 7, b"%d" % k, 4 * k + 4)
+                try:
+                    t[key] = (True, None, 4 * k + 4, 60, 0)
+                    keys.append(key)
+                except MemoryError:
+                    pass
+        finally:
+            index.fresh = real
+        assert len(keys) >= 599
+        assert t.count == len(keys) == len(_chain_rows(t)), fail_at
+        for r in _chain_rows(t):
+            assert t.chunks[r // index.ROWS][r % index.ROWS * 4 + 2], fail_at
+        for key in keys:
+            assert t.get(key)[2] == key[2], (fail_at, key)
+
+
+def test_the_switch_to_32_bit_slots_survives_a_memory_error():
+    """Past 0xFFFF rows the index's slots are 32-bit; a MemoryError at the
+    insert that switches leaves 16-bit slots, and the next insert switches
+    (a review found every later insert failing, or on MicroPython a row
+    number cut to 16 bits)."""
+    from ovl.store import index
+    t = index.EntryTable(None)
+    key = lambda k: (k % 13, b"%d" % k, 4 * k + 4)
+    rec = lambda k: (True, None, 4 * k + 4, 60, 0)
+    for k in range(0xFFFE):
+        t[key(k)] = rec(k)
+    real = index.fresh
+    index.fresh = lambda code, n: (_ for _ in ()).throw(MemoryError)
+    try:
+        with __import__("pytest").raises(MemoryError):
+            t[key(0xFFFE)] = rec(0xFFFE)
+    finally:
+        index.fresh = real
+    for k in range(0xFFFE, 0xFFFE + 300):
+        t[key(k)] = rec(k)
+    assert t.wide and t.count == 0xFFFE + 300
+    for k in list(range(0, 0xFFFE + 300, 97)) + [0xFFFE, 0xFFFF, 0x10000]:
+        assert t.get(key(k))[2] == 4 * k + 4, k

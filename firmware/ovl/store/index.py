@@ -243,25 +243,34 @@ class EntryTable:
         self.cs = 0           # same key object finds once
         self.k = 0            # ... and its hash
 
-    def _index(self, cap):
-        """An empty index of cap slots (a power of two), for the caller to
-        place the rows in.  Chunks of the index there was are kept,
-        emptied, when they are whole chunks of the same width: an index
-        that doubles adds chunks, none is freed (a hole) and no second
-        index is held while the rows are placed again (from their
-        hashes, in the rows)."""
+    def _grown(self, cap, wide):
+        """The slot chunks of an index of cap slots (a power of two; 32-bit
+        if wide): the present ones with chunks added, when they are whole
+        chunks of that width (an index that doubles frees none, a hole),
+        else new ones.  It only allocates: a MemoryError here leaves the
+        index as it was (chunks past its mask are unused)."""
         per = min(cap, SLOTS)
         sl = self.slots
-        if sl is None or len(sl[0]) != per or self.n == 0xFFFF:
+        if sl is None or len(sl[0]) != per or wide != self.wide:
             sl = []
-        # The chunks it adds are made before any is emptied: a MemoryError
-        # here leaves the index as it was (chunks past its mask unused).
         while len(sl) < cap // per:
-            sl.append(fresh("I" if self.n >= 0xFFFF else "H", per))
+            sl.append(fresh("I" if wide else "H", per))
+        return sl
+
+    def _index(self, cap, sl=None, wide=None):
+        """An empty index of cap slots for the caller to place the rows in
+        (again, from their hashes in the rows: no second index is held),
+        in the chunks sl of _grown (made here if None)."""
+        if wide is None:
+            wide = self.n >= 0xFFFF
+        if sl is None:
+            sl = self._grown(cap, wide)
+        per = min(cap, SLOTS)
         for a in sl:
             for i in range(per):
                 a[i] = 0
         self.slots = sl
+        self.wide = wide
         self.mask = cap - 1
 
     def _place(self, r):
@@ -323,28 +332,38 @@ class EntryTable:
 
     def _new(self, key):
         """A row for key (whose hash and empty slot _find left), first of
-        its parent's chain."""
+        its parent's chain.  What it allocates (a row chunk, the index's
+        new chunks, the parent's head) comes first: a MemoryError leaves
+        the table as it was."""
         r = self.free - 1
-        if r >= 0:
-            self.free = self.chunks[r // ROWS][r % ROWS * 4 + _SIB]
-        else:
+        if r < 0:
             r = self.n
-            self.n += 1
             if r // ROWS == len(self.chunks):
                 self.chunks.append(fresh("I", 4 * ROWS))
+        cap = self.mask + 1
+        # 32-bit slots once a slot must hold a row + 1 over 0xFFFF
+        wide = max(self.n, r + 1) >= 0xFFFF
+        sl = None
+        if 4 * (self.count + 1) > 3 * cap:
+            cap *= 2                        # past 3/4 full: twice the slots
+            sl = self._grown(cap, wide)
+        elif wide != self.wide:
+            sl = self._grown(cap, wide)
+        head = self.heads.get(key[0], 0)
+        self.heads[key[0]] = r + 1
+        # nothing allocates from here on
+        if r == self.n:
+            self.n += 1
+        else:
+            self.free = self.chunks[r // ROWS][r % ROWS * 4 + _SIB]
         c = self.chunks[r // ROWS]
         i = r % ROWS * 4
         c[i] = self.k
-        c[i + _SIB] = self.heads.get(key[0], 0)
-        self.heads[key[0]] = r + 1
+        c[i + _SIB] = head
         self.count += 1
         self.cr = r
-        cap = self.mask + 1
-        if 4 * self.count > 3 * cap or r == 0xFFFE:
-            # past 3/4 full (twice the slots), or rows past 16-bit slots
-            # (a new index of 32-bit chunks)
-            self._index(cap if r == 0xFFFE and 4 * self.count <= 3 * cap
-                        else 2 * cap)
+        if sl is not None:
+            self._index(cap, sl, wide)
             for q in range(self.n):
                 if q == r or self.chunks[q // ROWS][q % ROWS * 4 + 2]:
                     self._place(q)
