@@ -108,6 +108,14 @@ class Blocks:
         except BadBlockError:
             self.retire(b)
             return False
+        except BaseException:
+            # any other error (a driver's, an interrupt): erased or not,
+            # its header unwritten, the block is one to erase again before
+            # use, as a mount finds one with no header (UNKNOWN), not one
+            # still counted FULL with the nodes it no longer holds
+            self.state[b] = _UNKNOWN
+            self.verified.discard(b)
+            raise
         self.state[b] = _FREE
         self.used[b] = self.data_start
         self.dead[b] = 0
