@@ -171,7 +171,10 @@ def _release(name, held):
     (loaded before the call that used it: by a test, or by an outer call
     of the same module), so a gc.collect() frees its code once no
     function of it is referenced."""
-    if not held:
+    if not held and compat.MICROPYTHON:
+        # (CPython keeps it: its heap is not the limit, and a module
+        # imported again is compiled again where bytecode is not cached,
+        # PYTHONDONTWRITEBYTECODE: a crash campaign's thousands of mounts)
         sys.modules.pop(__name__ + "." + name, None)
         globals().pop(name, None)
 
