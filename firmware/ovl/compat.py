@@ -26,58 +26,37 @@ except ImportError:
 from binascii import crc32, hexlify
 from hashlib import sha256
 
-# Linux errno numbers.  MicroPython's errno module only carries a subset,
-# and errno values must match Linux on every runtime (the overlay reports
-# them to users and the differential tests compare them with the kernel).
-EPERM = 1
-ENOENT = 2
-EIO = 5
-E2BIG = 7
-EBADF = 9
-ENOMEM = 12
-EACCES = 13
-EBUSY = 16
-EEXIST = 17
-ENODEV = 19
-ENOTDIR = 20
-EISDIR = 21
-EINVAL = 22
-EFBIG = 27
-ENOSPC = 28
-EROFS = 30
-ENAMETOOLONG = 36
-ENOSYS = 38
-ELOOP = 40
-EOPNOTSUPP = 95
-ESTALE = 116
-# Numbers a board's mount path never names (compat.ENOTEMPTY and the
-# others, found by __getattr__ below): one string, not 7 interned names.
-_RARE_ERRNOS = const("ENXIO 6 EXDEV 18 ESPIPE 29 EMLINK 31 ENOTEMPTY 39 "
-                     "ENODATA 61 EOVERFLOW 75")
+# Linux errno numbers, as " NAME number " in one string: compat.ENOENT is
+# found in it by __getattr__ below (21 module globals cost a board about
+# 0.8 KB of heap; the mount path names a few of them, at an error).
+# MicroPython's errno module only carries a subset, and errno values must
+# match Linux on every runtime (the overlay reports them to users and the
+# differential tests compare them with the kernel).  CPython also has
+# them as globals (ovl.compat_cpython): host tools import them by name.
+_ERRNOS = const(" EPERM 1 ENOENT 2 EIO 5 ENXIO 6 E2BIG 7 EBADF 9 ENOMEM 12 "
+                "EACCES 13 EBUSY 16 EEXIST 17 EXDEV 18 ENODEV 19 ENOTDIR 20 "
+                "EISDIR 21 EINVAL 22 EFBIG 27 ENOSPC 28 ESPIPE 29 EROFS 30 "
+                "EMLINK 31 ENAMETOOLONG 36 ENOSYS 38 ENOTEMPTY 39 ELOOP 40 "
+                "ENODATA 61 EOVERFLOW 75 EOPNOTSUPP 95 ESTALE 116 ")
 
 
 def __getattr__(name):
-    words = _RARE_ERRNOS.split()
-    for i in range(0, len(words), 2):
-        if words[i] == name:
-            return int(words[i + 1])
-    raise AttributeError(name)
+    # (a search, not a split: no list of 56 strings per lookup)
+    at = _ERRNOS.find(" " + name + " ")
+    # (not a number: " 2 "; not two words: " ENOENT 2 ")
+    if at < 0 or name[:1] != "E" or " " in name:
+        raise AttributeError(name)
+    at += len(name) + 2
+    return int(_ERRNOS[at:_ERRNOS.find(" ", at)])
 
 
 def errno_name(code):
-    """"ENOENT" for 2: the name of the constant above (found among this
-    module's globals or the rare ones when an error is reported, so no
-    table of names is built at import: 0.7 KB of heap on a board); "E<n>"
-    for a number not listed.  The scan costs 1-10 us per error on the
-    unix port, where a table took 0.5."""
-    for name, value in globals().items():
-        if value == code and type(value) is int and name[0] == "E":
-            return name
-    words = _RARE_ERRNOS.split()
-    for i in range(1, len(words), 2):
-        if int(words[i]) == code:
-            return words[i - 1]
-    return "E" + str(code)      # (a format string would be a name more)
+    """"ENOENT" for 2: the name of the number in the table above; "E<n>"
+    for a number not listed."""
+    at = _ERRNOS.find(" " + str(code) + " ") if type(code) is int else -1
+    if at < 0:
+        return "E" + str(code)      # (a format string would be a name more)
+    return _ERRNOS[_ERRNOS.rfind(" ", 0, at) + 1:at]
 
 
 def oserror(code, message=None):
