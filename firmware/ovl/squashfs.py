@@ -294,8 +294,8 @@ class SquashFS:
         # (ids 1-6: gzip lzma lzo xz lz4 zstd)
         if not 0 < compression < _COMPRESSION_IDS_END:
             raise _error(_E_COMPRESSOR_ID, compression)
-        # MicroPython inflates gzip blocks (compat.inflate_into,
-        # inflate_stream) and has no other decompressor; CPython's
+        # MicroPython inflates gzip blocks (squashfs_rare.inflate_into,
+        # compat.inflate_stream) and has no other decompressor; CPython's
         # decompressor and fragment cache are squashfs_cpython's, which
         # names the compressor
         if not MICROPYTHON:
