@@ -238,8 +238,8 @@ def remote_error(payload, kind=None):
 
 # What a board without ovl needs to run the agent (in import order).  The
 # simulated board brings its own ovl_sim (host_tools/serial/sim.py).
-AGENT_MODULES = ("ovl", "ovl.compat", "ovl.flash", "ovl.board", "ovl.frames",
-                 "ovl.fwslot", "ovl.agent")
+AGENT_MODULES = ("ovl", "ovl.compat", "ovl.flash", "ovl.flash_rare",
+                 "ovl.board", "ovl.frames", "ovl.fwslot", "ovl.agent")
 
 
 def module_source(name):
