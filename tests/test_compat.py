@@ -30,10 +30,10 @@ def test_errno_numbers_match_linux(runtime):
 
 def test_injected_agent_modules_answer_their_names(mpy):
     """The agent's bootstrap (host_tools/serial/link.py) installs ovl.compat
-    and ovl.flash as plain objects holding their globals.  A module's
-    __getattr__ is then one of those: MicroPython calls it for a name the
-    object lacks (compat's errno numbers, all found by its __getattr__,
-    answer through it)."""
+    and ovl.flash as plain objects holding their globals, whose class hands
+    a name the object lacks to the module's own __getattr__: compat's errno
+    numbers (all in its table) and flash's write_blocks (ovl.flash_rare's,
+    which the bootstrap installs too) answer through it."""
     from host_tools.serial.link import bootstrap_script
     names = ("EINVAL", "ESTALE", "ENOSYS", "ENOMEM", "EIO", "EACCES", "EBUSY",
              "E2BIG", "ENODEV", "ENOENT", "EFBIG")

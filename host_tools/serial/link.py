@@ -251,15 +251,23 @@ def module_source(name):
         return f.read()
 
 
+# A module installed this way is a plain object holding its globals; its
+# own __getattr__ (ovl.compat's errno numbers, ovl.flash's lazy parts)
+# answers the names the object lacks, as it would for a module.
 INSTALLER = """import sys
 class _OvlMod:
-    pass
+    _getattr = None
+    def __getattr__(self, name):
+        if self._getattr is None:
+            raise AttributeError(name)
+        return self._getattr(name)
 def _ovl_install(name, src):
     m = _OvlMod()
     g = {'__name__': name}
     exec(src, g)
     for k in g:
         setattr(m, k, g[k])
+    m._getattr = g.get('__getattr__')
     sys.modules[name] = m
     if '.' in name:
         p, leaf = name.rsplit('.', 1)
