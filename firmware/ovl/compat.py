@@ -4,10 +4,11 @@ Everything in firmware/ovl that would otherwise test `sys.implementation`
 goes through here, so the rest of the package reads as plain Python.
 """
 
-import sys
 import io
 
-MICROPYTHON = sys.implementation.name == "micropython"
+# (sys, hexlify: no globals of their own, so that this module's globals
+# fit a dict of 17 slots, not 23)
+MICROPYTHON = __import__("sys").implementation.name == "micropython"
 
 # `_NAME = const(x)`: MicroPython's compiler puts x (an int, or a string
 # such as a struct layout) in the code and keeps no name (a module-level
@@ -23,7 +24,7 @@ except ImportError:
 # searches sys.path for an override on every call, and with the overlay
 # mounted at "/" that search re-entered the overlay in the middle of a
 # write (a file's first write, hashing its base, came out empty).
-from binascii import crc32, hexlify
+from binascii import crc32
 from hashlib import sha256
 
 # Linux errno numbers, as " NAME number " in one string: compat.ENOENT is
@@ -176,4 +177,4 @@ else:
 def hexdigest(h):
     """hexdigest() for hashlib objects on both runtimes (MicroPython's have
     only digest())."""
-    return hexlify(h.digest()).decode()
+    return h.digest().hex()
