@@ -176,5 +176,6 @@ else:
 
 def hexdigest(h):
     """hexdigest() for hashlib objects on both runtimes (MicroPython's have
-    only digest())."""
+    only digest(); its bytes.hex() comes at the feature level of binascii
+    and hashlib)."""
     return h.digest().hex()
