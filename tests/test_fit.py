@@ -300,7 +300,14 @@ def test_lazy_parts_named_through_the_device_modules(runtime):
         "BytesSource read": [6, "bcd"],
         "BytesSource out of range": "FlashRuleError",
         "unknown flash name": "AttributeError",
-        "lazy modules after use": ["ovl.flash_host",
+        "unknown private flash name": "AttributeError",
+        "Region outside its flash": "ValueError",
+        "a bad flash kind": "ValueError",
+        "erase outside the region": [
+            "FlashRuleError", "erase of block 2 outside region of 2 blocks"],
+        "a rule error is a flash error": [True, "FlashRuleError"],
+        "write_blocks is the agent's": True,
+        "lazy modules after use": ["ovl.flash_host", "ovl.flash_rare",
                                    "ovl.squashfs_writer_format"],
     })
 

@@ -11,9 +11,13 @@ from host_tools.bench import store_code
 # interned names opens during whichever import crosses its boundary, so a
 # change elsewhere (fewer names in compat, say) moves ~1.8 KB from one
 # module's figure to the other's while their sum stays put (format 5,408
-# and blocks 1,344 B from ROMFS became 3,584 and 3,168 that way).
-BUDGET = {"ovl.store.format": (5176, 10496, 5408),
-          "ovl.store.blocks": (1333, 2336, 1344)}
+# and blocks 1,344 B from ROMFS became 3,584 and 3,168 that way).  From
+# .mpy, the pool that opened in ovl.flash's import (5,184 B) opens in
+# blocks' since compat and flash shed names (2026-12-06, afternoon: flash
+# 2,944, compat 3,200 instead of 4,352; format 10,688 -> 9,824, blocks
+# 2,368 -> 4,192): the .mpy heap budgets are those figures.
+BUDGET = {"ovl.store.format": (5176, 9824, 5408),
+          "ovl.store.blocks": (1333, 4192, 1344)}
 MARGIN = 512
 
 

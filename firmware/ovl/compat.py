@@ -4,10 +4,11 @@ Everything in firmware/ovl that would otherwise test `sys.implementation`
 goes through here, so the rest of the package reads as plain Python.
 """
 
-import sys
 import io
 
-MICROPYTHON = sys.implementation.name == "micropython"
+# (sys, hexlify: no globals of their own, so that this module's globals
+# fit a dict of 17 slots, not 23)
+MICROPYTHON = __import__("sys").implementation.name == "micropython"
 
 # `_NAME = const(x)`: MicroPython's compiler puts x (an int, or a string
 # such as a struct layout) in the code and keeps no name (a module-level
@@ -23,61 +24,40 @@ except ImportError:
 # searches sys.path for an override on every call, and with the overlay
 # mounted at "/" that search re-entered the overlay in the middle of a
 # write (a file's first write, hashing its base, came out empty).
-from binascii import crc32, hexlify
+from binascii import crc32
 from hashlib import sha256
 
-# Linux errno numbers.  MicroPython's errno module only carries a subset,
-# and errno values must match Linux on every runtime (the overlay reports
-# them to users and the differential tests compare them with the kernel).
-EPERM = 1
-ENOENT = 2
-EIO = 5
-E2BIG = 7
-EBADF = 9
-ENOMEM = 12
-EACCES = 13
-EBUSY = 16
-EEXIST = 17
-ENODEV = 19
-ENOTDIR = 20
-EISDIR = 21
-EINVAL = 22
-EFBIG = 27
-ENOSPC = 28
-EROFS = 30
-ENAMETOOLONG = 36
-ENOSYS = 38
-ELOOP = 40
-EOPNOTSUPP = 95
-ESTALE = 116
-# Numbers a board's mount path never names (compat.ENOTEMPTY and the
-# others, found by __getattr__ below): one string, not 7 interned names.
-_RARE_ERRNOS = const("ENXIO 6 EXDEV 18 ESPIPE 29 EMLINK 31 ENOTEMPTY 39 "
-                     "ENODATA 61 EOVERFLOW 75")
+# Linux errno numbers, as " NAME number " in one string: compat.ENOENT is
+# found in it by __getattr__ below (21 module globals cost a board about
+# 0.8 KB of heap; the mount path names a few of them, at an error).
+# MicroPython's errno module only carries a subset, and errno values must
+# match Linux on every runtime (the overlay reports them to users and the
+# differential tests compare them with the kernel).  CPython also has
+# them as globals (ovl.compat_cpython): host tools import them by name.
+_ERRNOS = const(" EPERM 1 ENOENT 2 EIO 5 ENXIO 6 E2BIG 7 EBADF 9 ENOMEM 12 "
+                "EACCES 13 EBUSY 16 EEXIST 17 EXDEV 18 ENODEV 19 ENOTDIR 20 "
+                "EISDIR 21 EINVAL 22 EFBIG 27 ENOSPC 28 ESPIPE 29 EROFS 30 "
+                "EMLINK 31 ENAMETOOLONG 36 ENOSYS 38 ENOTEMPTY 39 ELOOP 40 "
+                "ENODATA 61 EOVERFLOW 75 EOPNOTSUPP 95 ESTALE 116 ")
 
 
 def __getattr__(name):
-    words = _RARE_ERRNOS.split()
-    for i in range(0, len(words), 2):
-        if words[i] == name:
-            return int(words[i + 1])
-    raise AttributeError(name)
+    # (a search, not a split: no list of 56 strings per lookup)
+    at = _ERRNOS.find(" " + name + " ")
+    # (not a number: " 2 "; not two words: " ENOENT 2 ")
+    if at < 0 or name[:1] != "E" or " " in name:
+        raise AttributeError(name)
+    at += len(name) + 2
+    return int(_ERRNOS[at:_ERRNOS.find(" ", at)])
 
 
 def errno_name(code):
-    """"ENOENT" for 2: the name of the constant above (found among this
-    module's globals or the rare ones when an error is reported, so no
-    table of names is built at import: 0.7 KB of heap on a board); "E<n>"
-    for a number not listed.  The scan costs 1-10 us per error on the
-    unix port, where a table took 0.5."""
-    for name, value in globals().items():
-        if value == code and type(value) is int and name[0] == "E":
-            return name
-    words = _RARE_ERRNOS.split()
-    for i in range(1, len(words), 2):
-        if int(words[i]) == code:
-            return words[i - 1]
-    return "E" + str(code)      # (a format string would be a name more)
+    """"ENOENT" for 2: the name of the number in the table above; "E<n>"
+    for a number not listed."""
+    at = _ERRNOS.find(" " + str(code) + " ") if type(code) is int else -1
+    if at < 0:
+        return "E" + str(code)      # (a format string would be a name more)
+    return _ERRNOS[_ERRNOS.rfind(" ", 0, at) + 1:at]
 
 
 def oserror(code, message=None):
@@ -115,84 +95,6 @@ def set_gc_threshold(threshold):
 
 if MICROPYTHON:
     import deflate
-
-    # In place, inflate_into copies out the packed bytes not read yet once
-    # the output comes this close to them: a few bytes, near the end
-    _ROOM_MIN = const(64)
-
-    # MicroPython inflates only into buffers its caller keeps (the SquashFS
-    # reader's): CPython's inflate() and inflate_run(), which return new
-    # bytes, have no counterpart here.
-    class _Packed(io.IOBase):
-        # A packed block as a stream read where it lies (io.BytesIO copies
-        # anything but bytes); the decoder asks for one byte at a time
-        def __init__(self, data, pos):
-            self.data = data
-            self.pos = pos
-
-        def readinto(self, buf):
-            pos = self.pos
-            if pos >= len(self.data):
-                return 0            # the decoder raises EOFError
-            buf[0] = self.data[pos]
-            self.pos = pos + 1
-            return 1
-
-    def inflate_into(buf, size, wbits=0):
-        """Inflate the zlib stream in the last `size` bytes of the
-        bytearray buf into buf from its start; the byte count, refusing
-        len(buf) bytes or more.
-
-        Allocates the decoder, its state (about 1.3 KB) and its window,
-        2**wbits bytes or the stream header's window if smaller (wbits 0:
-        the header's; a block-sized window keeps a decoder from allocating
-        32 KiB when the block itself is smaller), and a copy of the packed
-        bytes for the decoder to read (io.BytesIO).  Where the heap has no
-        room for that copy (late in a heap an upper index has cut up:
-        docs/SQUASHFS.md, "Bounded memory") the decoder reads the packed
-        bytes where they lie instead, a Python call per byte (several
-        times as slow on the unix port: 0.7 ms an 8 KiB metadata block,
-        a walk of a 600-file lower about 6 times as long).
-        Read in place, the output grows towards the packed bytes not read
-        yet: the decoder is given only the room before them, and when that
-        runs short, the few packed bytes left are copied out first."""
-        stream = None
-        while True:
-            try:
-                if stream is None:
-                    try:
-                        stream = io.BytesIO(memoryview(buf)[len(buf) - size:])
-                    except MemoryError:
-                        stream = _Packed(buf, len(buf) - size)
-                d = deflate.DeflateIO(stream, deflate.ZLIB, wbits)
-                out = memoryview(buf)
-                n = 0
-                while True:
-                    room = len(buf)
-                    if getattr(stream, "data", None) is buf:
-                        room = stream.pos
-                        if room - n < _ROOM_MIN:
-                            stream.data = bytes(out[room:])
-                            stream.pos = 0
-                            room = len(buf)
-                    if n >= room:
-                        break
-                    n += d.readinto(out[n:room])
-                    if n < room:
-                        break           # the stream's end
-                break
-            except MemoryError:
-                # before the decoder wrote a byte (its state and window are
-                # allocated first): read in place, dropping the copy
-                if type(stream) is _Packed:
-                    raise
-                stream = _Packed(buf, len(buf) - size)
-            except (OSError, EOFError) as e:    # EOFError: cut short
-                raise ValueError("bad zlib stream: %s"
-                                 % (str(e) or "truncated"))
-        if n >= len(buf):
-            raise ValueError("inflated data exceeds %d bytes" % (len(buf) - 1))
-        return n
 
     # Packed bytes _FlashStream reads at a time: a 4 KiB block that packs
     # to 1.5 KB takes 12 reads
@@ -274,5 +176,6 @@ else:
 
 def hexdigest(h):
     """hexdigest() for hashlib objects on both runtimes (MicroPython's have
-    only digest())."""
-    return hexlify(h.digest()).decode()
+    only digest(); its bytes.hex() comes at the feature level of binascii
+    and hashlib)."""
+    return h.digest().hex()

@@ -3,7 +3,9 @@
 
 ovl.compat imports these on CPython only, so a board loads none of this
 code (MicroPython has `deflate` instead: its side is in ovl.compat).
-The errors are compat's: ValueError naming the cause.
+The errors are compat's: ValueError naming the cause.  It also gives
+compat its errno numbers as globals (ENOENT ...: a board finds them in
+compat's table at each use).
 """
 
 import zlib
@@ -97,3 +99,17 @@ def inflate_lzma(data, limit, wbits=0):
     """One "lzma-alone" stream (a legacy SquashFS "lzma" block: 13 bytes of
     properties and size, then the data), as inflate()."""
     return _unxz(data, limit, "FORMAT_ALONE")
+
+
+def _errno_globals():
+    # {name: number} of ovl.compat's table (imported here, at the end: compat
+    # star-imports this module once its table is defined)
+    from ovl.compat import _ERRNOS
+    words = _ERRNOS.split()
+    return dict((words[i], int(words[i + 1]))
+                for i in range(0, len(words), 2))
+
+
+_ERRNO_GLOBALS = _errno_globals()
+globals().update(_ERRNO_GLOBALS)
+__all__ += tuple(_ERRNO_GLOBALS)

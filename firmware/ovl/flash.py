@@ -9,24 +9,37 @@ Region is a window onto a Flash (a partition): addresses are relative and
 every operation is bounds-checked against the window.
 
 BytesSource (images in RAM or in host files) lives in ovl.flash_host,
-which a board never imports; ovl.flash.BytesSource still names it.  The
-simulator's power loss, PowerCut, is ovl_sim.simflash's.
+which a board never imports; FlashRuleError, the checks' messages and
+write_blocks live in ovl.flash_rare, which a board imports at their first
+use (a broken rule, bad geometry, a firmware write): ovl.flash still names
+them all.  The simulator's power loss, PowerCut, is ovl_sim.simflash's.
 """
+
+from ovl.compat import const
+
+# The failures the checks below report (flash_rare.FAILURES holds each
+# one's class and message, in this order)
+_E_KIND = const(0)
+_E_SIZE = const(1)
+_E_PAGE_SIZE = const(2)
+_E_RANGE = const(3)
+_E_REGION_ALIGN = const(4)
+_E_REGION_RANGE = const(5)
+_E_REGION_ERASE = const(6)
 
 
 def __getattr__(name):
     if name == "BytesSource":
         from ovl import flash_host
         return getattr(flash_host, name)
-    raise AttributeError(name)
+    if name[:1] == "_":     # (__path__ and the like: nothing imported)
+        raise AttributeError(name)
+    from ovl import flash_rare
+    return getattr(flash_rare, name)
 
 
 class FlashError(OSError):
     """A flash operation failed (the medium or the driver reported it)."""
-
-
-class FlashRuleError(FlashError):
-    """The caller broke a rule of the medium (e.g. programmed a 0 bit to 1)."""
 
 
 class BadBlockError(FlashError):
@@ -56,14 +69,14 @@ class Flash:
         # (a typo would otherwise format as NAND: the store programs a
         # "nor" chip in 4-byte units and any other in pages)
         if kind != "nor" and kind != "nand":
-            raise ValueError("flash kind must be 'nor' or 'nand', not %r"
-                             % (kind,))
+            from ovl import flash_rare
+            raise flash_rare.error(_E_KIND, kind)
         if erase_size <= 0 or size <= 0 or size % erase_size:
-            raise ValueError("flash size %d is not a multiple of erase size %d"
-                             % (size, erase_size))
+            from ovl import flash_rare
+            raise flash_rare.error(_E_SIZE, size, erase_size)
         if page_size <= 0 or erase_size % page_size:
-            raise ValueError("erase size %d is not a multiple of page size %d"
-                             % (erase_size, page_size))
+            from ovl import flash_rare
+            raise flash_rare.error(_E_PAGE_SIZE, erase_size, page_size)
         self.size = size
         self.erase_size = erase_size
         self.page_size = page_size
@@ -72,8 +85,8 @@ class Flash:
 
     def check_range(self, addr, n):
         if addr < 0 or n < 0 or addr + n > self.size:
-            raise FlashRuleError("range 0x%x+%d outside flash of %d bytes"
-                                 % (addr, n, self.size))
+            from ovl import flash_rare
+            raise flash_rare.error(_E_RANGE, addr, n, self.size)
 
     def read(self, addr, n):
         buf = bytearray(n)
@@ -93,11 +106,13 @@ class Region(Flash):
 
     def __init__(self, parent, offset, size, name=None):
         if offset % parent.erase_size or size % parent.erase_size:
-            raise ValueError("region 0x%x+0x%x is not aligned to erase size 0x%x"
-                             % (offset, size, parent.erase_size))
+            from ovl import flash_rare
+            raise flash_rare.error(_E_REGION_ALIGN, offset, size,
+                                   parent.erase_size)
         if offset < 0 or size <= 0 or offset + size > parent.size:
-            raise ValueError("region 0x%x+0x%x outside flash of 0x%x bytes"
-                             % (offset, size, parent.size))
+            from ovl import flash_rare
+            raise flash_rare.error(_E_REGION_RANGE, offset, size,
+                                   parent.size)
         Flash.__init__(self, size, parent.erase_size, parent.page_size,
                        parent.kind)
         self.parent = parent
@@ -115,34 +130,10 @@ class Region(Flash):
 
     def erase(self, block):
         if block < 0 or block >= self.block_count:
-            raise FlashRuleError("erase of block %d outside region of %d blocks"
-                                 % (block, self.block_count))
+            from ovl import flash_rare
+            raise flash_rare.error(_E_REGION_ERASE, block, self.block_count)
         self.parent.erase(self.offset // self.erase_size + block)
 
     def sync(self):
         self.parent.sync()
 
-
-def write_blocks(flash, addr, data):
-    """Write `data` (whole erase blocks) at the block-aligned `addr`: each
-    block that does not already hold its bytes is erased, then programmed a
-    page at a time, skipping blank pages.  Returns how many blocks were
-    written (a differential flash writes only what changed)."""
-    erase = flash.erase_size
-    page = flash.page_size
-    if addr % erase or len(data) % erase:
-        raise FlashRuleError("write of 0x%x+%d is not whole erase blocks"
-                             % (addr, len(data)))
-    blank = b"\xff" * page
-    mv = memoryview(data)
-    written = 0
-    for off in range(0, len(data), erase):
-        if flash.read(addr + off, erase) == mv[off:off + erase]:
-            continue
-        flash.erase((addr + off) // erase)
-        for p in range(off, off + erase, page):
-            chunk = bytes(mv[p:p + page])
-            if chunk != blank:
-                flash.program(addr + p, chunk)
-        written += 1
-    return written

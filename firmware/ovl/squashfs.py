@@ -23,7 +23,9 @@ with a Linux errno, as the Lower contract in docs/DEVELOPING.md says.
 from struct import unpack_from
 
 from ovl import compat
-from ovl.compat import const, MICROPYTHON
+# (compat.MICROPYTHON, not a global of this module's: one more would grow
+# its dict of globals from 17 slots to 23)
+from ovl.compat import const
 from ovl import lower
 from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
 from ovl import paths
@@ -294,11 +296,11 @@ class SquashFS:
         # (ids 1-6: gzip lzma lzo xz lz4 zstd)
         if not 0 < compression < _COMPRESSION_IDS_END:
             raise _error(_E_COMPRESSOR_ID, compression)
-        # MicroPython inflates gzip blocks (compat.inflate_into,
-        # inflate_stream) and has no other decompressor; CPython's
+        # MicroPython inflates gzip blocks (squashfs_rare.inflate_into,
+        # compat.inflate_stream) and has no other decompressor; CPython's
         # decompressor and fragment cache are squashfs_cpython's, which
         # names the compressor
-        if not MICROPYTHON:
+        if not compat.MICROPYTHON:
             squashfs_cpython.open(self, compression)
         else:
             # COMPRESSION_NAMES[1:] as bytes: as str constants they would
@@ -360,7 +362,7 @@ class SquashFS:
         size = word & _METADATA_SIZE_MASK
         if size == 0 or size > _METADATA_SIZE or pos + 2 + size > stop:
             raise _error(_E_META_SIZE, word, pos)
-        if MICROPYTHON:
+        if compat.MICROPYTHON:
             if word & _METADATA_UNCOMPRESSED:
                 return None, size
             # a compressed block (stock mksquashfs images): its buffer and
@@ -1026,7 +1028,7 @@ class SquashFS:
         return data
 
 
-if not MICROPYTHON:
+if not compat.MICROPYTHON:
     # CPython's decompressors and run reads (a board loads none of them)
     # (its functions are named after the methods they stand in for: the
     # names a board interns anyway)

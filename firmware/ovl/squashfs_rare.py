@@ -12,6 +12,8 @@ runs where the reader meets such a block, index or inode, before any
 failure.
 """
 
+import io
+
 from ovl import compat
 from ovl.compat import const
 from ovl.paths import S_IFMT, S_IFLNK
@@ -37,13 +39,96 @@ _E_INDEX_NAME = const(37)
 _E_INDEX_OFFSET = const(38)
 
 
+if compat.MICROPYTHON:
+    # Inflating a compressed metadata block into the reader's buffer: here,
+    # not in ovl.compat, so that a board whose metadata is raw keeps none
+    # of it (CPython's inflate() and inflate_run() return new bytes and
+    # have no counterpart here).
+    import deflate
+
+    # In place, inflate_into copies out the packed bytes not read yet once
+    # the output comes this close to them: a few bytes, near the end
+    _ROOM_MIN = const(64)
+
+    class _Packed(io.IOBase):
+        # A packed block as a stream read where it lies (io.BytesIO copies
+        # anything but bytes); the decoder asks for one byte at a time
+        def __init__(self, data, pos):
+            self.data = data
+            self.pos = pos
+
+        def readinto(self, buf):
+            pos = self.pos
+            if pos >= len(self.data):
+                return 0            # the decoder raises EOFError
+            buf[0] = self.data[pos]
+            self.pos = pos + 1
+            return 1
+
+    def inflate_into(buf, size, wbits=0):
+        """Inflate the zlib stream in the last `size` bytes of the
+        bytearray buf into buf from its start; the byte count, refusing
+        len(buf) bytes or more.
+
+        Allocates the decoder, its state (about 1.3 KB) and its window,
+        2**wbits bytes or the stream header's window if smaller (wbits 0:
+        the header's; a block-sized window keeps a decoder from allocating
+        32 KiB when the block itself is smaller), and a copy of the packed
+        bytes for the decoder to read (io.BytesIO).  Where the heap has no
+        room for that copy (late in a heap an upper index has cut up:
+        docs/SQUASHFS.md, "Bounded memory") the decoder reads the packed
+        bytes where they lie instead, a Python call per byte (several
+        times as slow on the unix port: 0.7 ms an 8 KiB metadata block,
+        a walk of a 600-file lower about 6 times as long).
+        Read in place, the output grows towards the packed bytes not read
+        yet: the decoder is given only the room before them, and when that
+        runs short, the few packed bytes left are copied out first."""
+        stream = None
+        while True:
+            try:
+                if stream is None:
+                    try:
+                        stream = io.BytesIO(memoryview(buf)[len(buf) - size:])
+                    except MemoryError:
+                        stream = _Packed(buf, len(buf) - size)
+                d = deflate.DeflateIO(stream, deflate.ZLIB, wbits)
+                out = memoryview(buf)
+                n = 0
+                while True:
+                    room = len(buf)
+                    if getattr(stream, "data", None) is buf:
+                        room = stream.pos
+                        if room - n < _ROOM_MIN:
+                            stream.data = bytes(out[room:])
+                            stream.pos = 0
+                            room = len(buf)
+                    if n >= room:
+                        break
+                    n += d.readinto(out[n:room])
+                    if n < room:
+                        break           # the stream's end
+                break
+            except MemoryError:
+                # before the decoder wrote a byte (its state and window are
+                # allocated first): read in place, dropping the copy
+                if type(stream) is _Packed:
+                    raise
+                stream = _Packed(buf, len(buf) - size)
+            except (OSError, EOFError) as e:    # EOFError: cut short
+                raise ValueError("bad zlib stream: %s"
+                                 % (str(e) or "truncated"))
+        if n >= len(buf):
+            raise ValueError("inflated data exceeds %d bytes" % (len(buf) - 1))
+        return n
+
+
 def _meta_block(self, pos, size):
     """MicroPython: (data, next_pos) of the compressed metadata block at
     pos (`size` bytes stored), inflated into the reader's cache.  The
     block goes into a kept buffer, allocated at the first compressed block
     met (images of stock mksquashfs; `ovl mkimage` stores a board's
     metadata raw); the packed block is read into the buffer's tail, where
-    compat.inflate_into reads it (in place if the heap has no room for a
+    inflate_into reads it (in place if the heap has no room for a
     copy)."""
     cache = self._cache
     # a metadata buffer not in the cache (the attribute made here: a name
@@ -60,7 +145,7 @@ def _meta_block(self, pos, size):
     data = memoryview(buf)
     self._read(pos + 2, size, data[len(buf) - size:])
     try:
-        n = compat.inflate_into(buf, size, 13)
+        n = inflate_into(buf, size, 13)
     except ValueError as e:
         raise _inflate_error(e, _METADATA_SIZE, self.compression)
     if not n:

@@ -238,8 +238,8 @@ def remote_error(payload, kind=None):
 
 # What a board without ovl needs to run the agent (in import order).  The
 # simulated board brings its own ovl_sim (host_tools/serial/sim.py).
-AGENT_MODULES = ("ovl", "ovl.compat", "ovl.flash", "ovl.board", "ovl.frames",
-                 "ovl.fwslot", "ovl.agent")
+AGENT_MODULES = ("ovl", "ovl.compat", "ovl.flash", "ovl.flash_rare",
+                 "ovl.board", "ovl.frames", "ovl.fwslot", "ovl.agent")
 
 
 def module_source(name):
@@ -251,15 +251,23 @@ def module_source(name):
         return f.read()
 
 
+# A module installed this way is a plain object holding its globals; its
+# own __getattr__ (ovl.compat's errno numbers, ovl.flash's lazy parts)
+# answers the names the object lacks, as it would for a module.
 INSTALLER = """import sys
 class _OvlMod:
-    pass
+    _getattr = None
+    def __getattr__(self, name):
+        if self._getattr is None:
+            raise AttributeError(name)
+        return self._getattr(name)
 def _ovl_install(name, src):
     m = _OvlMod()
     g = {'__name__': name}
     exec(src, g)
     for k in g:
         setattr(m, k, g[k])
+    m._getattr = g.get('__getattr__')
     sys.modules[name] = m
     if '.' in name:
         p, leaf = name.rsplit('.', 1)

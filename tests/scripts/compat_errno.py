@@ -12,6 +12,12 @@ for name in sys.argv[1:]:
     out[name] = [code, compat.errno_name(code)]
 out["unknown"] = [compat.errno_name(1000), compat.errno_name(3),
                   outcome(getattr, compat, "ENOPE")]
+# a number or a non-E word of the table is no name; a str is no number
+out["not names"] = [outcome(getattr, compat, "2"),
+                    outcome(getattr, compat, "ENOENT 2"),
+                    compat.errno_name("x")]
+out["numbers kept as globals"] = len([n for n in sys.argv[1:]
+                                      if n in compat.__dict__])
 out["an oserror"] = [compat.error_code(compat.oserror(compat.ENOTEMPTY, "/d")),
                      compat.oserror(compat.ENOTEMPTY, "/d").args[1]]
 report(out)

@@ -11,7 +11,7 @@ besides the bytes it returned (the packed block is inflated as a stream
 from the source: compat.inflate_stream), "packed": the largest packed
 block, "open": bytes the open allocated, "block_size": the image's}.
 --in-place: as in a heap with no room for a copy of a packed metadata
-block (compat.inflate_into then reads it where it lies).
+block (squashfs_rare.inflate_into then reads it where it lies).
 """
 
 import gc
