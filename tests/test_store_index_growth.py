@@ -191,7 +191,7 @@ def test_a_memory_error_at_any_allocation_of_an_insert_changes_nothing():
         assert len(keys) >= 599
         assert t.count == len(keys) == len(_chain_rows(t)), fail_at
         for r in _chain_rows(t):
-            assert t.chunks[r // index.ROWS][r % index.ROWS * 4 + 2], fail_at
+            assert t.chunks[r // index.ROWS][r % index.ROWS * 3 + 2], fail_at
         for key in keys:
             assert t.get(key)[2] == key[2], (fail_at, key)
 
