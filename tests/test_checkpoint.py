@@ -199,7 +199,7 @@ print(same, len(ip), len(ep), max(len(p) for p in ip + ep))
 
 def test_table_pieces_cost_about_the_rows(runtime):
     # the tables' share of a checkpoint is the rows as they are in RAM
-    # (an inode row 8 B in pages of 16 with their page number, an entry
+    # (an inode row 8 B in pages of 32 with their page number, an entry
     # row 12 B, no index: the loader places the rows again; plus piece
     # headers): a budget, and the figure the design's numbers quote
     # (20,780 B at 1,000 files; 24,836 B with 16 B entry rows; 40,904 B
@@ -371,9 +371,11 @@ def _rows_words(pieces):
 
 def _with_rows(pieces, words):
     import struct
+    from ovl.store.index import ROWS
     raw = struct.pack("<%dI" % len(words), *words)
-    return [pieces[0]] + [raw[i:i + 192] for i in range(0, len(raw), 192)] \
-        + pieces[-2:]
+    chunk = 12 * ROWS           # a chunk a piece
+    return [pieces[0]] + [raw[i:i + chunk]
+                          for i in range(0, len(raw), chunk)] + pieces[-2:]
 
 
 def _set_link(words, r, link):

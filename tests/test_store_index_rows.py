@@ -192,8 +192,8 @@ def test_a_checkpoint_of_4_word_rows_is_refused():
 def test_rows_keep_less_heap(mpy):
     """Under micropython (64-bit unix port): 540 entries (the board job's
     500 files and 40 directories) keep 12 B a row and a 32 B header each
-    16 rows: 34 chunks of 224 B, 7,616 B (4-word rows: 9,792), and the
-    list holding them (512 B here)."""
+    32 rows: 17 chunks of 416 B, 7,072 B (4-word rows in chunks of 16:
+    34 of 288 B, 9,792 B), and the list holding them."""
     out = mpy("""
 import gc
 from ovl.store.index import EntryTable
@@ -208,5 +208,5 @@ gc.collect()
 print(n, a - gc.mem_alloc())
 """)
     chunks, freed = map(int, out.split()[-2:])
-    assert chunks == 34
-    assert 34 * (192 + 32) < freed <= 34 * (192 + 32) + 600, freed
+    assert chunks == 17 == (540 + index.ROWS - 1) // index.ROWS
+    assert 17 * (384 + 32) < freed <= 17 * (384 + 32) + 300, freed

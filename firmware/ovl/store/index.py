@@ -80,7 +80,7 @@ def _rec(c, i):
 # hash.  A row is 2 words, the address and the packed word (0: no row);
 # a row's number, for the mount's records, is its page's slot * PAGE +
 # ino % PAGE.
-PAGE = 16
+PAGE = 32
 
 
 class InodeTable:
@@ -213,7 +213,7 @@ class InodeTable:
 # of slots (row + 1; 0 empty) probed linearly from the hash, in chunks of
 # up to SLOTS, 16-bit while the row numbers fit, at most 3/4 full
 # (doubled past that).  Heads hold row + 1 (0: none).
-ROWS = 16              # rows per chunk (the table grows one chunk at a time)
+ROWS = 32              # rows per chunk (the table grows one chunk at a time)
 SLOTS = const(256)     # index slots per chunk of the index
 _SHIFT = const(8)      # log2 of SLOTS
 _HASH = const(0xFFFFFFF)   # the hash's bits of a row's first word
