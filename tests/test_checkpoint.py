@@ -202,7 +202,7 @@ def test_table_pieces_cost_about_the_rows(runtime):
     # (an inode row 8 B in pages of 32 with their page number, an entry
     # row 12 B, no index: the loader places the rows again; plus piece
     # headers): a budget, and the figure the design's numbers quote
-    # (20,780 B at 1,000 files; 24,836 B with 16 B entry rows; 40,904 B
+    # (21,016 B at 1,000 files; 24,836 B with 16 B entry rows; 40,904 B
     # with the chained hashes' 16 and 20 B rows and their buckets; 41,840
     # B at a chunk a piece; 57,968 B with rows of 28 and 24 B, which kept
     # versions and births)
