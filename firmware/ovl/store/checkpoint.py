@@ -453,8 +453,8 @@ def at_sync(store):
         return
     est = 28 * s.nblocks        # the position and the block lists
     logged = 0
-    for t in (s.inodes, s.entries):
-        for c in t.chunks:
+    for chunks in (s.inodes.chunks, s.entries.chunks, s.entries.wide or ()):
+        for c in chunks:
             if c is not None:       # (a freed inode page)
                 est += 4 * len(c)
     for b in range(s.nblocks):
