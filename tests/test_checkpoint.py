@@ -199,18 +199,19 @@ print(same, len(ip), len(ep), max(len(p) for p in ip + ep))
 
 def test_table_pieces_cost_about_the_rows(runtime):
     # the tables' share of a checkpoint is the rows as they are in RAM
-    # (an inode row 8 B in pages of 16 with their page number, an entry
-    # row 16 B, no index: the loader places the rows again; plus piece
+    # (an inode row 8 B in pages of 32 with their page number, an entry
+    # row 12 B, no index: the loader places the rows again; plus piece
     # headers): a budget, and the figure the design's numbers quote
-    # (24,836 B at 1,000 files; 40,904 B with the chained hashes' 16 and
-    # 20 B rows and their buckets; 41,840 B at a chunk a piece; 57,968 B
-    # with rows of 28 and 24 B, which kept versions and births)
+    # (21,016 B at 1,000 files; 24,836 B with 16 B entry rows; 40,904 B
+    # with the chained hashes' 16 and 20 B rows and their buckets; 41,840
+    # B at a chunk a piece; 57,968 B with rows of 28 and 24 B, which kept
+    # versions and births)
     out = runtime.run_file("checkpoint_size.py", args=["1000", "2"],
                             heap="16M").split()
     got = dict(zip(out[::2], map(int, out[1::2])))
     assert got["files"] == 1000
-    assert got["table_pieces_bytes"] <= 26 * 1000, got
-    assert got["table_pieces_bytes"] >= 23 * 1000, got
+    assert got["table_pieces_bytes"] <= 22 * 1000, got
+    assert got["table_pieces_bytes"] >= 19 * 1000, got
     # the rest of the state (block table, stamps, ...) is small beside them
     assert got["table_pieces_bytes"] < got["state_pieces_bytes"] < \
         got["table_pieces_bytes"] + 20 * 1000, got
@@ -370,9 +371,19 @@ def _rows_words(pieces):
 
 def _with_rows(pieces, words):
     import struct
+    from ovl.store.index import ROWS
     raw = struct.pack("<%dI" % len(words), *words)
-    return [pieces[0]] + [raw[i:i + 256] for i in range(0, len(raw), 256)] \
-        + pieces[-2:]
+    chunk = 12 * ROWS           # a chunk a piece
+    return [pieces[0]] + [raw[i:i + chunk]
+                          for i in range(0, len(raw), chunk)] + pieces[-2:]
+
+
+def _set_link(words, r, link):
+    """Row r's link in the words of a table under 0xFFFF rows (3 words a
+    row, the link's top 2 bits over the 28-bit hash, its low 14 over the
+    packed word's 16)."""
+    words[3 * r] = words[3 * r] & 0xFFFFFFF | link >> 14 << 28
+    words[3 * r + 2] = words[3 * r + 2] & 0xFFFF | (link & 0x3FFF) << 16
 
 
 def test_entry_table_pieces_written_wrong_are_refused():
@@ -388,9 +399,14 @@ def test_entry_table_pieces_written_wrong_are_refused():
         assert sorted(good.rows(parent)) == sorted(table.rows(parent))
     head = list(struct.unpack(TABLE_HEAD, pieces[0]))
     words = _rows_words(pieces)
-    used = [r for r in range(table.n) if words[4 * r + 2]]
+    used = [r for r in range(table.n) if words[3 * r + 2]]
     free = table.free - 1
-    assert words[4 * free + 2] == 0 and len(used) == table.count
+    assert words[3 * free + 2] == 0 and len(used) == table.count
+    # the pieces' links are the table's
+    for r in used:
+        w = list(words)
+        _set_link(w, r, table.link(r))
+        assert w == words, r
 
     def refused(bad, why):
         with pytest.raises(CheckpointError) as info:
@@ -407,11 +423,17 @@ def test_entry_table_pieces_written_wrong_are_refused():
     refused(pieces[:-1] + [bytes(heads)], "chains broken")
     # a directory's chain that loops
     w = list(words)
-    w[4 * used[0] + 3] = used[0] + 1
+    _set_link(w, used[0], used[0] + 1)
     refused(_with_rows(pieces, w), "chains broken")
-    # a link past the rows
+    # a link past the rows, in either part of it
+    for link in (table.n + 5, 0x4000 | used[1] + 1):
+        w = list(words)
+        _set_link(w, used[-1], link)
+        refused(_with_rows(pieces, w), "chains broken")
+    # the free chain (through the free rows' address words) into a row
+    # in use
     w = list(words)
-    w[4 * used[-1] + 3] = table.n + 5
+    w[3 * free + 1] = used[2] + 1
     refused(_with_rows(pieces, w), "chains broken")
     # the free chain through a row in use
     bad = list(head)

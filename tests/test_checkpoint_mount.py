@@ -152,9 +152,10 @@ from ovl.store import checkpoint_write
 f = SimFlash(256 * 1024, 4096, 256)
 s = random_ops(f, 7, 120, 100000)
 tree = dump(s)
-# the state section under the number every checkpoint carried while the
-# tables were chained hashes (7): a reader of today's layout refuses it
-checkpoint_write.SEC_STATE = 7
+# the state section under the numbers checkpoints carried while the
+# tables were chained hashes (7) and while entry rows were 4 words (8): a
+# reader of today's layout refuses either
+checkpoint_write.SEC_STATE = OLD
 assert checkpoint.write(s, True)
 checkpoint_write.SEC_STATE = checkpoint.SEC_STATE
 m = LogStore.mount(f)
@@ -170,11 +171,14 @@ assert dump(again) == tree
 
 
 def test_a_checkpoint_of_the_old_layout_is_refused_and_mount_scans(runtime):
-    """A checkpoint written before the tables' layout changed (inode pages
-    and open addressing, 2026-12-06) numbers its state section 7: mount
-    refuses it cleanly (never reads its tables as today's), scans, and
-    gives the same tree; the next checkpoint is today's and is used."""
+    """A checkpoint written before the tables' layout changed numbers its
+    state section 7 (before inode pages and open addressing, 2026-12-06)
+    or 8 (before 3-word entry rows, that afternoon): mount refuses it
+    cleanly (never reads its tables as today's), scans, and gives the
+    same tree; the next checkpoint is today's and is used."""
     from test_logstore import COMMON, RANDOM_OPS
-    out = runtime(COMMON + RANDOM_OPS + HELPERS + OLD_LAYOUT, timeout=600,
-                  heap="16M").strip().splitlines()
-    assert out[-2:] == ["0 'checkpoint section 7'", "1 8"], out
+    for old in (7, 8):
+        out = runtime(COMMON + RANDOM_OPS + HELPERS + "OLD = %d\n" % old +
+                      OLD_LAYOUT, timeout=600,
+                      heap="16M").strip().splitlines()
+        assert out[-2:] == ["0 'checkpoint section %d'" % old, "1 9"], out

@@ -30,9 +30,10 @@ SEC_STAMPS = 5
 SEC_SMALL = 6               # meta, symlinks, streams, roles, damage
 # the whole state as snapshot() gives it, tables of TABLE_HEAD's layout
 # (7 was the state with the tables as chained hashes, before 2026-12-06's
-# inode pages and open addressing: a section this code does not know is
-# refused, so such a checkpoint is never read, and mount scans)
-SEC_STATE = 8
+# inode pages and open addressing; 8 had entry rows of 4 words, before
+# that afternoon's 3: a section this code does not know is refused, so
+# such a checkpoint is never read, and mount scans)
+SEC_STATE = 9
 SEC_END = 0xFF
 END_BODY = "<HI"            # pieces before the end piece, their CRC; then
 END_BODY_SIZE = 6           # u16 blocks holding them, in order
@@ -136,7 +137,8 @@ def position_matches(described, ec, seq, used):
 TABLE_HEAD = "<BBHIIII"
 TABLE_HEAD_SIZE = 20
 TABLE_INODES = 1        # pages: u32 page number, then PAGE rows of 2 words
-TABLE_ENTRIES = 2       # row chunks of ROWS rows of 4 words, then heads
+TABLE_ENTRIES = 2       # row chunks of ROWS rows of 3 words, link chunks
+                        # of ROWS words past 0xFFFF rows, then heads
 HEADS_PIECE = 128       # parent heads a piece of an entry table holds
 _LITTLE = bytes(array("I", [1]))[0] == 1
 
@@ -181,7 +183,7 @@ def restore_table(table, take):
     kind, w, per, a, count, free, cap = struct.unpack(TABLE_HEAD, head)
     inodes = not hasattr(table, "heads")
     if (kind, w, per) != ((TABLE_INODES, 2, PAGE) if inodes else
-                          (TABLE_ENTRIES, 4, ROWS)) or count > a * per:
+                          (TABLE_ENTRIES, 3, ROWS)) or count > a * per:
         raise CheckpointError("table head does not fit the table")
     if inodes:
         pages = {}
@@ -213,6 +215,13 @@ def restore_table(table, take):
     chunks = []
     _chunks(take, (a + ROWS - 1) // ROWS, ROWS * w,
             lambda raw: chunks.append(_words(raw, ROWS * w)))
+    # past 0xFFFF rows (the index's _NARROW) the links are chunks of
+    # their own
+    links = None
+    if a >= 0xFFFF:
+        links = []
+        _chunks(take, (a + ROWS - 1) // ROWS, ROWS,
+                lambda raw: links.append(_words(raw, ROWS)))
     raw = take()
     if len(raw) != 4:
         raise CheckpointError("entry table heads count missing")
@@ -229,9 +238,10 @@ def restore_table(table, take):
                 raise CheckpointError("entry table head past its rows")
             heads[parent] = r
         left -= k
-    _check_chains(chunks, heads, free, a, count)
-    table.heads = heads
     table.chunks = chunks
+    table.wide = links
+    _check_chains(table, heads, free, a, count)
+    table.heads = heads
     table.n = a
     table.count = count
     table.free = free
@@ -241,7 +251,7 @@ def restore_table(table, take):
     table._index(cap)
     k = 0
     for r in range(a):
-        if chunks[r // ROWS][r % ROWS * 4 + 2]:
+        if chunks[r // ROWS][r % ROWS * 3 + 2]:
             k += 1
             if k > count:
                 break
@@ -250,12 +260,14 @@ def restore_table(table, take):
         raise CheckpointError("entry table rows do not add up")
 
 
-def _check_chains(chunks, heads, free, a, count):
+def _check_chains(table, heads, free, a, count):
     """CheckpointError unless every directory's chain runs through rows in
     use and the free chain through free rows (a row's packed word is 0
-    when free), each row on one chain once and every row on one: a bad
-    link would otherwise loop for ever or hand out a live row."""
+    when free; its address word links the free chain), each row on one
+    chain once and every row on one: a bad link would otherwise loop for
+    ever or hand out a live row.  table has its rows (and links) set."""
     seen = bytearray((a + 7) >> 3)
+    chunks = table.chunks
 
     def walk(r, free_chain):
         n = 0
@@ -265,11 +277,11 @@ def _check_chains(chunks, heads, free, a, count):
                 raise CheckpointError("entry table chains broken")
             seen[r >> 3] |= 1 << (r & 7)
             c = chunks[r // ROWS]
-            i = r % ROWS * 4
+            i = r % ROWS * 3
             if (c[i + 2] == 0) != free_chain:
                 raise CheckpointError("entry table chains broken")
             n += 1
-            r = c[i + 3]
+            r = c[i + 1] if free_chain else table.link(r)
         return n
     used = 0
     for h in heads.values():
@@ -441,8 +453,8 @@ def at_sync(store):
         return
     est = 28 * s.nblocks        # the position and the block lists
     logged = 0
-    for t in (s.inodes, s.entries):
-        for c in t.chunks:
+    for chunks in (s.inodes.chunks, s.entries.chunks, s.entries.wide or ()):
+        for c in chunks:
             if c is not None:       # (a freed inode page)
                 est += 4 * len(c)
     for b in range(s.nblocks):

@@ -68,7 +68,8 @@ def save_table(table, put):
     """Hand an InodeTable or an EntryTable to put(bytes), piece by piece
     (docs/FORMAT.md, NODE_CHECKPOINT): its head (TABLE_HEAD), then an
     inode table's pages (each its page number and its rows) or an entry
-    table's row chunks and parent heads, little-endian words, whole
+    table's row chunks (and link chunks, when wide) and parent heads,
+    little-endian words, whole
     chunks, every piece at most PIECE_MAX bytes.  An entry table's index
     is left out: the loader places the rows again."""
     if not _LITTLE:
@@ -80,9 +81,14 @@ def save_table(table, put):
         _save_chunks((struct.pack("<I", p) + bytes(table.chunks[
             table.pages[p]]) for p in table.pages), put)
         return
-    put(struct.pack(TABLE_HEAD, TABLE_ENTRIES, 4, ROWS, table.n, table.count,
+    put(struct.pack(TABLE_HEAD, TABLE_ENTRIES, 3, ROWS, table.n, table.count,
                     table.free, table.mask + 1))
-    _save_chunks(table.chunks, put)
+    # the chunks holding rows (one a failed insert added past them is not
+    # written), then, past 0xFFFF rows, as many link chunks
+    k = (table.n + ROWS - 1) // ROWS
+    _save_chunks((table.chunks[j] for j in range(k)), put)
+    if table.wide is not None:
+        _save_chunks((table.wide[j] for j in range(k)), put)
     put(struct.pack("<I", len(heads)))
     out = bytearray()
     for parent in heads:

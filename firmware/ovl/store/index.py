@@ -27,14 +27,15 @@ def replay_key(nd):
 # A row's packed word: nolder (4 bits, saturating: see NOLDER_MAX), the
 # value's kind (2 bits, _KIND), the node size (10 bits: inode and dirent
 # nodes are at most 292 bytes; never 0, so a word of 0 is a row not in
-# use) and, in an inode's row, the block of its data (14 bits, _BLOCK;
-# under 2**30 all told: the word stays a small int on a 32-bit port).
+# use) and, from bit _BLOCK, in an inode's row the block of its data (14
+# bits), in an entry's the low 14 bits of its link (EntryTable.link);
+# under 2**30 all told: the word stays a small int on a 32-bit port.
 # No version: the node at the address has it, and its birth, in its
 # header and body (the store reads them where it compares them,
 # docs/STORE.md "RAM").
 _KIND = const(4)       # bit of the word where the value's kind starts
 _SIZE = const(6)       # bit of the word where the node size starts
-_BLOCK = const(16)     # bit of the word where an inode's data block starts
+_BLOCK = const(16)     # bit of the word where an inode's block starts
 # nolder counts up to NOLDER_MAX and then stays: a saturated count is
 # never decremented (the store checks), so its tombstone is kept until a
 # mount counts the older nodes afresh -- a few bytes kept, never a key
@@ -79,7 +80,7 @@ def _rec(c, i):
 # hash.  A row is 2 words, the address and the packed word (0: no row);
 # a row's number, for the mount's records, is its page's slot * PAGE +
 # ino % PAGE.
-PAGE = 16
+PAGE = 32
 
 
 class InodeTable:
@@ -200,25 +201,30 @@ class InodeTable:
             yield ino
 
 
-# An entry row is 4 words in an array('I') chunk of ROWS rows: a 30-bit
-# hash of its parent and name (_KEY), the address, the packed word and
-# the link to the next entry of the same parent (_SIB; in a free row:
-# the next free row).  Rows are found by open addressing: an index of
-# slots (row + 1; 0 empty) probed linearly from the hash, in chunks of
+# An entry row is 3 words in an array('I') chunk of ROWS rows: a 28-bit
+# hash of its parent and name (_HASH), the address and the packed word
+# (in a free row: no hash, word 0, and the address word holds the next
+# free row + 1).  The link to the next entry of the same parent (row + 1,
+# 0 none) shares the row while row numbers fit 16 bits: its low 14 bits
+# over the packed word's 16 (where an inode's row has its block), its top
+# 2 over the hash, every word under 2**30 (a small int on a 32-bit port).
+# Past that the links move to chunks of ROWS words of their own (wide),
+# 4 words a row as before.  Rows are found by open addressing: an index
+# of slots (row + 1; 0 empty) probed linearly from the hash, in chunks of
 # up to SLOTS, 16-bit while the row numbers fit, at most 3/4 full
-# (doubled past that).  Links and heads hold row + 1 (0: none).
-ROWS = 16              # rows per chunk (the table grows one chunk at a time)
+# (doubled past that).  Heads hold row + 1 (0: none).
+ROWS = 32              # rows per chunk (the table grows one chunk at a time)
 SLOTS = const(256)     # index slots per chunk of the index
 _SHIFT = const(8)      # log2 of SLOTS
-_KEY = const(0)
-_SIB = const(3)
+_HASH = const(0xFFFFFFF)   # the hash's bits of a row's first word
+_NARROW = const(0xFFFF)    # rows up to which links share the rows
 
 
 class EntryTable:
     """(parent, name bytes) -> (True for a name of an inode, WHITEOUT (-1)
     or None for a removed name, None, address, node size, nolder); set
     with an ino, True or WHITEOUT or None.  The names and inode numbers
-    stay on flash: a row keeps a 30-bit hash of parent and name and the
+    stay on flash: a row keeps a 28-bit hash of parent and name and the
     entry's kind, and a row whose hash matches is compared by reading its
     dirent node (read(addr, nsize, parent) gives its fields (parent, ino,
     name), or None when it fails its CRCs; parent None: fails quietly);
@@ -235,7 +241,8 @@ class EntryTable:
         self.chunks = []
         self.n = 0            # rows ever used: rows are below it
         self.count = 0        # rows in use
-        self.free = 0         # first free row + 1, chained through _SIB
+        self.free = 0         # first free row + 1, chained through addresses
+        self.wide = None      # past _NARROW rows: the link chunks
         self.slots = None
         self._index(32)       # (empty: no rows yet)
         self.ck = None        # the key last looked for, its row and the
@@ -251,7 +258,8 @@ class EntryTable:
         index as it was (chunks past its mask are unused)."""
         per = min(cap, SLOTS)
         sl = self.slots
-        if sl is None or len(sl[0]) != per or wide != self.wide:
+        if sl is None or len(sl[0]) != per or \
+                wide != (self.wide is not None):
             sl = []
         while len(sl) < cap // per:
             sl.append(fresh("I" if wide else "H", per))
@@ -260,9 +268,10 @@ class EntryTable:
     def _index(self, cap, sl=None, wide=None):
         """An empty index of cap slots for the caller to place the rows in
         (again, from their hashes in the rows: no second index is held),
-        in the chunks sl of _grown (made here if None)."""
+        in the chunks sl of _grown (made here if None; 32-bit if wide,
+        by default past _NARROW rows)."""
         if wide is None:
-            wide = self.n >= 0xFFFF
+            wide = self.n >= _NARROW
         if sl is None:
             sl = self._grown(cap, wide)
         per = min(cap, SLOTS)
@@ -270,19 +279,35 @@ class EntryTable:
             for i in range(per):
                 a[i] = 0
         self.slots = sl
-        self.wide = wide
         self.mask = cap - 1
 
     def _place(self, r):
-        """Put row r in the first empty slot from its hash on."""
+        """Put row r in the first empty slot from its hash on (the mask is
+        under 2**28: a link's bits over the hash are not in it)."""
         m = self.mask
-        s = self.chunks[r // ROWS][r % ROWS * 4] & m
+        s = self.chunks[r // ROWS][r % ROWS * 3] & m
         while self.slots[s >> _SHIFT][s & SLOTS - 1]:
             s = (s + 1) & m
         self.slots[s >> _SHIFT][s & SLOTS - 1] = r + 1
 
     def hash(self, key):
-        return crc32(key[1], key[0]) & 0x3FFFFFFF
+        return crc32(key[1], key[0]) & _HASH
+
+    def link(self, r, new=None):
+        """Row r's link (the next row + 1 of its parent's chain, 0 none),
+        set to new if given."""
+        w = self.wide
+        if w is not None:
+            c = w[r // ROWS]
+            if new is not None:
+                c[r % ROWS] = new
+            return c[r % ROWS]
+        c = self.chunks[r // ROWS]
+        i = r % ROWS * 3
+        if new is not None:
+            c[i] = c[i] & _HASH | new >> 14 << 28
+            c[i + 2] = c[i + 2] & 0xFFFF | (new & 0x3FFF) << _BLOCK
+        return c[i] >> 28 << 14 | c[i + 2] >> _BLOCK
 
     def _find(self, key):
         """The row of key, or -1 (self.cs: its slot, or the empty slot
@@ -297,8 +322,8 @@ class EntryTable:
             if r < 0:
                 break
             c = self.chunks[r // ROWS]
-            i = r % ROWS * 4
-            if c[i] == k:
+            i = r % ROWS * 3
+            if c[i] & _HASH == k:
                 if len(key) > 2:
                     if c[i + 1] == key[2]:
                         break
@@ -314,7 +339,7 @@ class EntryTable:
         return r
 
     def rec(self, r):
-        return _rec(self.chunks[r // ROWS], r % ROWS * 4 + 1)
+        return _rec(self.chunks[r // ROWS], r % ROWS * 3 + 1)
 
     def get(self, key, default=None):
         r = self._find(key)
@@ -326,28 +351,35 @@ class EntryTable:
             _word(rec, 0)           # (a bad size refused before a row)
             r = self._new(key)
         c = self.chunks[r // ROWS]
-        i = r % ROWS * 4 + 1
-        c[i + 1] = _word(rec, c[i + 1])
+        i = r % ROWS * 3 + 1
+        c[i + 1] = _word(rec, c[i + 1])     # (keeps the link's bits)
         c[i] = rec[2]
 
     def _new(self, key):
         """A row for key (whose hash and empty slot _find left), first of
-        its parent's chain.  What it allocates (a row chunk, the index's
-        new chunks, the parent's head) comes first: a MemoryError leaves
-        the table as it was."""
+        its parent's chain.  What it allocates (a row chunk, link chunks,
+        the index's new chunks, the parent's head) comes first: a
+        MemoryError leaves the table as it was."""
         r = self.free - 1
         if r < 0:
             r = self.n
             if r // ROWS == len(self.chunks):
-                self.chunks.append(fresh("I", 4 * ROWS))
+                self.chunks.append(fresh("I", 3 * ROWS))
         cap = self.mask + 1
-        # 32-bit slots once a slot must hold a row + 1 over 0xFFFF
-        wide = max(self.n, r + 1) >= 0xFFFF
+        # past _NARROW rows: 32-bit slots, and links in chunks of their
+        # own (a chunk for each row chunk)
+        wide = max(self.n, r + 1) >= _NARROW
+        links = self.wide
+        if wide:
+            if links is None:
+                links = []
+            while len(links) < len(self.chunks):
+                links.append(fresh("I", ROWS))
         sl = None
         if 4 * (self.count + 1) > 3 * cap:
             cap *= 2                        # past 3/4 full: twice the slots
             sl = self._grown(cap, wide)
-        elif wide != self.wide:
+        elif wide and self.wide is None:
             sl = self._grown(cap, wide)
         head = self.heads.get(key[0], 0)
         self.heads[key[0]] = r + 1
@@ -355,17 +387,28 @@ class EntryTable:
         if r == self.n:
             self.n += 1
         else:
-            self.free = self.chunks[r // ROWS][r % ROWS * 4 + _SIB]
+            self.free = self.chunks[r // ROWS][r % ROWS * 3 + 1]
+        if links is not self.wide:
+            # the links out of the rows, whose words keep the rest
+            for q in range(self.n):
+                c = self.chunks[q // ROWS]
+                i = q % ROWS * 3
+                if c[i + 2]:
+                    links[q // ROWS][q % ROWS] = self.link(q)
+                    c[i] &= _HASH
+                    c[i + 2] &= 0xFFFF
+            self.wide = links
         c = self.chunks[r // ROWS]
-        i = r % ROWS * 4
+        i = r % ROWS * 3
         c[i] = self.k
-        c[i + _SIB] = head
+        c[i + 1] = 0
+        self.link(r, head)
         self.count += 1
         self.cr = r
         if sl is not None:
             self._index(cap, sl, wide)
             for q in range(self.n):
-                if q == r or self.chunks[q // ROWS][q % ROWS * 4 + 2]:
+                if q == r or self.chunks[q // ROWS][q % ROWS * 3 + 2]:
                     self._place(q)
         else:
             self.slots[self.cs >> _SHIFT][self.cs & SLOTS - 1] = r + 1
@@ -377,7 +420,7 @@ class EntryTable:
         may be dropped, nothing else."""
         r = self.heads.get(parent, 0)
         while r:
-            nxt = self.chunks[(r - 1) // ROWS][(r - 1) % ROWS * 4 + _SIB]
+            nxt = self.link(r - 1)
             yield r - 1
             r = nxt
 
@@ -385,7 +428,7 @@ class EntryTable:
         """The fields (parent, ino, name) of row r's dirent node (an entry
         of parent) read from flash, or None when it fails its CRCs."""
         c = self.chunks[r // ROWS]
-        i = r % ROWS * 4
+        i = r % ROWS * 3
         return self.read(c[i + 1], c[i + 2] >> _SIZE & 0x3FF, parent)
 
     def drop(self, r, parent=None):
@@ -393,9 +436,7 @@ class EntryTable:
         looked up, as del does)."""
         if parent is None:
             parent = self.ck[0]
-        c = self.chunks[r // ROWS]
-        i = r % ROWS * 4
-        nxt = c[i + _SIB]
+        nxt = self.link(r)
         p = self.heads[parent] - 1
         if p == r:
             if nxt:
@@ -404,15 +445,16 @@ class EntryTable:
                 del self.heads[parent]
         else:
             while True:
-                pc = self.chunks[p // ROWS]
-                j = p % ROWS * 4 + _SIB
-                if pc[j] == r + 1:
-                    pc[j] = nxt
+                q = self.link(p)
+                if q == r + 1:
+                    self.link(p, nxt)
                     break
-                p = pc[j] - 1
+                p = q - 1
         # out of the index; the rows placed after it in its run of full
         # slots are placed again (linear probing's deletion: no
         # tombstone slots)
+        c = self.chunks[r // ROWS]
+        i = r % ROWS * 3
         m = self.mask
         sl = self.slots
         s = c[i] & m
@@ -426,8 +468,8 @@ class EntryTable:
                 break
             sl[s >> _SHIFT][s & SLOTS - 1] = 0
             self._place(v - 1)
-        c[i] = c[i + 1] = c[i + 2] = 0
-        c[i + _SIB] = self.free
+        c[i] = c[i + 2] = 0
+        c[i + 1] = self.free
         self.free = r + 1
         self.count -= 1
         self.ck = None
