@@ -47,6 +47,25 @@ def test_injected_agent_modules_answer_their_names(mpy):
         [getattr(errno, n) for n in names],)
 
 
+def test_injected_agent_missing_module_is_an_import_error(mpy):
+    """A module the bootstrap did not send is an ImportError on the board,
+    as for any missing module (what `except ImportError` sites expect),
+    not an AttributeError out of the installed package object."""
+    from host_tools.serial.link import bootstrap_script
+    check = ("for n in ('ovl.paths', 'ovl.store'):\n"
+             "    try:\n"
+             "        __import__(n)\n"
+             "        print('imported', n)\n"
+             "    except ImportError:\n"
+             "        print('ImportError', n)\n"
+             "    except Exception as e:\n"
+             "        print(type(e).__name__, n)\n")
+    script = bootstrap_script(start=check)
+    # (the real package on the path would mask a missing module)
+    out = mpy(script).strip().splitlines()[-2:]
+    assert out == ["ImportError ovl.paths", "ImportError ovl.store"], out
+
+
 def test_inflate_into_reads_the_packed_block_in_place(mpy):
     """MicroPython's inflate_into inflates the stream lying in the last
     bytes of the buffer into its start.  Where the heap has no room for a

@@ -312,7 +312,7 @@ for cut, sizes in %(errors)r:
 def test_inflate_run(tmp_path, cpy):
     # compat.inflate_run, as the reader calls it for a run of 4 KiB blocks
     # (CPython only: MicroPython's reader inflates into kept buffers with
-    # compat.inflate_into, test_squashfs_heap): the outputs in order; a stream
+    # squashfs_rare.inflate_into, test_squashfs_heap): the outputs in order; a stream
     # inflating past the limit, or a damaged one, raises ValueError.  One
     # incompressible block makes a stream over 4 KiB (CPython inflates
     # those with an output-bounded decompressor).

@@ -253,18 +253,21 @@ def module_source(name):
 
 # A module installed this way is a plain object holding its globals; its
 # own __getattr__ (ovl.compat's errno numbers, ovl.flash's lazy parts)
-# answers the names the object lacks, as it would for a module.
+# answers the names the object lacks, as it would for a module.  Only a
+# module that has one gets a class that asks it: MicroPython lets an
+# instance __getattr__'s AttributeError escape an import, so a package
+# object answering every name would turn "no module named ovl.x" (an
+# ImportError callers catch) into an AttributeError.
 INSTALLER = """import sys
-class _OvlMod:
-    _getattr = None
+class _OvlPlain:
+    pass
+class _OvlMod(_OvlPlain):
     def __getattr__(self, name):
-        if self._getattr is None:
-            raise AttributeError(name)
         return self._getattr(name)
 def _ovl_install(name, src):
-    m = _OvlMod()
     g = {'__name__': name}
     exec(src, g)
+    m = _OvlMod() if '__getattr__' in g else _OvlPlain()
     for k in g:
         setattr(m, k, g[k])
     m._getattr = g.get('__getattr__')
