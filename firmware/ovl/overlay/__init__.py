@@ -35,6 +35,10 @@ from ovl import compat, paths
 from ovl.compat import const
 from ovl.overlay import meta, resolve, copyup, writeback
 from ovl.store import ROOT_INO
+# with the rest, not at the first open(): imported then, its code stayed
+# for good above the first mount's objects, splitting the heap a remount
+# frees
+from ovl.overlay.file import OverlayFile
 
 # A mode's r, w, a or x (open()): its place in the string of mode letters
 # (no string of its own each on a board)
@@ -252,7 +256,6 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         mode.  A file it creates is created in its write transaction (absent
         or complete after a power cut); opening an existing file for write
         copies it up (metadata only) before open() returns."""
-        from ovl.overlay.file import OverlayFile
         # the mode: one of r, w, a and x (k: its place in "rwax"), then any
         # of b, t and +, each at most once
         k = None

@@ -29,7 +29,8 @@ class CopyUp:
         the upper is UTF-8 already): _link and rename check theirs
         first."""
         txn = self.store.begin()
-        txn.ram = self.write_buffer
+        if txn.ram != self.write_buffer:    # (else the Txn class's)
+            txn.ram = self.write_buffer
         txn.copied = {}
         return txn
 

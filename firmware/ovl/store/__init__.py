@@ -1370,22 +1370,31 @@ class Txn:
         if self.spilled:
             self.store._end_stream(self, False)
 
+    # What a plain file's txn never changes is the class's (each
+    # attribute an instance sets grows its table: 13 of them took 7
+    # tables, the last 272 B, for every file written).  cuts and deleted
+    # are the class's empty dicts, only ever read through the class: a
+    # txn that truncates or deletes gets its own first (ovl.store.
+    # txn_rare, stream).
+    stream = None       # txn id of its provisional nodes, once spilled
+    spilled = ()        # their Nodes, in order (one per block's worth)
+    held = 0            # data bytes held in ops
+    ram = _TXN_RAM      # ... at most (then spilled)
+    cuts = {}           # ino -> index in ops of a truncate just made
+    deleted = {}        # inos deleted in this txn
+    done = False
+    _reset = False
+
     def __init__(self, store):
         self.store = store
-        self.stream = None  # txn id of its provisional nodes, once spilled
-        self.spilled = []   # their Nodes, in order (one per block's worth)
-        self.held = 0       # data bytes held in ops
-        self.ram = store.txn_ram    # ... at most (then spilled)
+        if store.txn_ram != _TXN_RAM:
+            self.ram = store.txn_ram
         # the changes, in order, each led by the type of node it becomes
         # (NODE_INODE, ino, attrs, birth), (NODE_DATA, ino, offset, bytes
         # [, True: it truncates at its end]) ...
         self.ops = []
         self.puts = {}      # ino -> index in ops of its pending inode node
         self.appends = {}   # ino -> index in ops of its last data write
-        self.cuts = {}      # ino -> index in ops of a truncate just made
-        self.deleted = {}   # inos deleted in this txn
-        self.done = False
-        self._reset = False
 
     def _check(self):
         if self.done:
@@ -1450,7 +1459,7 @@ class Txn:
             return
         i = self.appends.get(ino)
         last = self.ops[i] if i is not None else None
-        j = self.cuts.pop(ino, None)
+        j = self.cuts.pop(ino, None) if self.cuts else None
         if last is not None and last[2] + len(last[3]) == offset:
             last[3].extend(data)        # merge a run of appends
         elif j is not None and self.ops[j][2] == offset:
