@@ -1088,7 +1088,13 @@ class LogStore:
                 # summary; _commit voids the txn)
                 self.next_ver = max(w.ver, top_ver)
                 b = self.wblock
-                self._discard(w.placed, None)
+                # as _discard, inline: its module is not imported while a
+                # MemoryError is handled (the import would raise another,
+                # leaving the partial node in pending for the next write)
+                for nd in w.placed:
+                    self._kill(nd.addr, nd.size())
+                    self.garbage_blocks.add(nd.addr // self.es)
+                self.pending[:] = b""
                 if b is not None:
                     self.blocks.dead[b] += self.es - self.wpos
                     self.blocks.used[b] = self.es

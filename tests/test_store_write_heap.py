@@ -1,0 +1,75 @@
+"""What writing a file asks of the heap (docs/FIT.md, "The write path's
+heap"): a failed commit's handler imports nothing, and a plain file's
+transaction keeps few attributes of its own."""
+
+import sys
+
+from ovl.store import LogStore, ROOT_INO, Txn
+from ovl_sim.simflash import SimFlash
+
+
+class InterruptedFlash(SimFlash):
+    """Raises KeyboardInterrupt at its next program once armed (as a
+    MemoryError or an interrupt would arrive part way through a commit)."""
+    armed = False
+
+    def program(self, addr, data):
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt()
+        SimFlash.program(self, addr, data)
+
+
+def new_file(store, name, data):
+    t = store.begin()
+    ino = t.new_ino()
+    t.put_inode(ino, mode=0o100644, mtime=1, ctime=1)
+    t.link(ROOT_INO, name, ino)
+    t.write(ino, 0, data)
+    t.commit()
+    return t
+
+
+def test_a_commit_failing_part_way_imports_no_module():
+    # MicroPython raises MemoryError where the heap is short: a handler
+    # that imported (ovl.store.damage, for _discard) raised another one
+    # before it gave the open block up, and the next commit programmed
+    # the failed node's bytes left in pending
+    f = InterruptedFlash(128 * 1024, 4096, 256)
+    s = LogStore.format(f)
+    new_file(s, "a", b"A" * 100)
+    saved = LogStore.__dict__.get("_discard")
+    if saved is not None:
+        delattr(LogStore, "_discard")
+    mod = sys.modules.pop("ovl.store.damage", None)
+    try:
+        f.armed = True
+        try:
+            new_file(s, "b", b"B" * 300)
+            raise AssertionError("the program was not interrupted")
+        except KeyboardInterrupt:
+            pass
+        assert "ovl.store.damage" not in sys.modules
+        assert "_discard" not in LogStore.__dict__
+    finally:
+        if mod is not None:
+            sys.modules["ovl.store.damage"] = mod
+        if saved is not None:
+            LogStore._discard = saved
+    new_file(s, "c", b"C" * 50)
+    s.sync()
+    m = LogStore.mount(f)
+    assert m.lookup(ROOT_INO, "b") is None
+    ino = m.lookup(ROOT_INO, "c")
+    assert b"".join(p[2] for p in m.read(ino, 0, 50)) == b"C" * 50
+    assert m.fsck()["errors"] == []
+
+
+def test_a_plain_files_txn_sets_few_attributes():
+    # each attribute an instance sets grows its table (MicroPython: 2, 4,
+    # 6, 8, 10, 12, 17 ... slots, each a new allocation): a file created
+    # and written sets at most 8 (a table of 8 slots, 4 allocations)
+    s = LogStore.format(SimFlash(128 * 1024, 4096, 256))
+    t = new_file(s, "a", b"A" * 100)
+    assert len(vars(t)) <= 7, sorted(vars(t))
+    assert isinstance(t, Txn) and t.cuts == {} and not t.spilled
