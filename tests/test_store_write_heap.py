@@ -6,6 +6,7 @@ import sys
 
 from ovl.store import LogStore, ROOT_INO, Txn
 from ovl_sim.simflash import SimFlash
+from test_store_write_errors import new_file
 
 
 class InterruptedFlash(SimFlash):
@@ -18,16 +19,6 @@ class InterruptedFlash(SimFlash):
             self.armed = False
             raise KeyboardInterrupt()
         SimFlash.program(self, addr, data)
-
-
-def new_file(store, name, data):
-    t = store.begin()
-    ino = t.new_ino()
-    t.put_inode(ino, mode=0o100644, mtime=1, ctime=1)
-    t.link(ROOT_INO, name, ino)
-    t.write(ino, 0, data)
-    t.commit()
-    return t
 
 
 def test_a_commit_failing_part_way_imports_no_module():
@@ -70,6 +61,12 @@ def test_a_plain_files_txn_sets_few_attributes():
     # 6, 8, 10, 12, 17 ... slots, each a new allocation): a file created
     # and written sets at most 8 (a table of 8 slots, 4 allocations)
     s = LogStore.format(SimFlash(128 * 1024, 4096, 256))
-    t = new_file(s, "a", b"A" * 100)
+    t = s.begin()
+    ino = t.new_ino()
+    t.put_inode(ino, mode=0o100644, mtime=2, ctime=2)
+    t.link(ROOT_INO, "f", ino)
+    t.write(ino, 0, b"F" * 100)
+    t.write(ino, 100, b"G" * 20)
+    t.commit()
     assert len(vars(t)) <= 7, sorted(vars(t))
     assert isinstance(t, Txn) and t.cuts == {} and not t.spilled
