@@ -120,6 +120,9 @@ class Inode:
     # sets grows its table (MicroPython reallocates it 6 times for 11)
     uid = gid = flags = rdev = 0
     nlink = 1
+    # (and the rest at 0, so that Inode.attrs(Inode) gives a new inode's
+    # attributes without an instance made for them: put_inode)
+    mode = mtime = ctime = size = 0
 
     def __init__(self, ino, mode=0, uid=0, gid=0, mtime=0, ctime=0, size=0,
                  nlink=1, flags=0, rdev=0, birth=0):
@@ -1424,7 +1427,7 @@ class Txn:
         else:
             cur = None if self._reset or ino in self.deleted else \
                 self.store.get(ino)
-            base = (cur or Inode(ino)).attrs()
+            base = Inode.attrs(cur or Inode)
         for k in attrs:     # base holds every attribute (Inode.attrs)
             if k not in base:
                 raise ValueError("unknown inode attribute %r" % k)
