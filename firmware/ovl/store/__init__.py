@@ -28,10 +28,12 @@ WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
 RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
                        # may take one, GC the last (so it always progresses)
 _SHRINK_BYTES = const(1024)  # the most a txn that may take the reserve writes
-_EXTENT_CACHE = const(4)     # files whose extent maps stay in RAM
-_INODE_CACHE = const(4)      # inodes whose attributes stay in RAM (the board
-                             # job reads as much from flash with 4 as with 16;
-                             # 8 of each kept 1.4 KB more: docs/FIT.md)
+_EXTENT_CACHE = const(2)     # files whose extent maps stay in RAM
+_INODE_CACHE = const(2)      # inodes whose attributes stay in RAM (the board
+                             # job's write reads as much from flash with 2
+                             # as with 4: a walk's root and directory; 4 of
+                             # each kept 1.7 KB more through it, and it
+                             # passed 1.5 KiB higher: docs/FIT.md)
 _VERIFIED = const(8)         # data nodes whose CRCs a read remembers as checked
 _TXN_RAM = const(4096)       # data bytes a Txn holds before it streams them
                              # to flash as provisional nodes
