@@ -66,7 +66,8 @@ class Resolve:
         if not paths.is_dir(parent.mode):
             raise compat.oserror(compat.ENOTDIR, parent.path)
         in_upper = meta.utf8(name)
-        if len(name) > meta.NAME_MAX or \
+        # (a character is at most 4 bytes: a short name is not encoded)
+        if len(name) > meta.NAME_MAX or len(name) * 4 > meta.NAME_MAX and \
                 len(name.encode("utf-8", "surrogateescape")) > meta.NAME_MAX:
             raise compat.oserror(compat.ENAMETOOLONG, name)
         path = paths.join(parent.path, name)
