@@ -45,9 +45,6 @@ class OvlVfs:
                 path = bytes(path).decode("utf-8", "surrogateescape")
         if not path.startswith("/"):
             path = join(self.cwd, path) if path else self.cwd
-        if path == "/" or not (path.endswith("/") or "//" in path or
-                               "/." in path):
-            return path     # normal already: not split and joined again
         return normalize(path)
 
     # -- mount protocol -----------------------------------------------------
