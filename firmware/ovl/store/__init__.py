@@ -1093,19 +1093,21 @@ class LogStore:
                 # summary; _commit voids the txn)
                 self.next_ver = max(w.ver, top_ver)
                 b = self.wblock
-                # as _discard, inline: its module is not imported while a
-                # MemoryError is handled (the import would raise another,
-                # leaving the partial node in pending for the next write)
-                for nd in w.placed:
-                    self._kill(nd.addr, nd.size())
-                    self.garbage_blocks.add(nd.addr // self.es)
+                # the block first (nothing here allocates before it is
+                # given up), then _discard's accounting, inline: its
+                # module is not imported while a MemoryError is handled
+                # (the import would raise another, leaving the partial
+                # node in pending for the next write)
                 self.pending[:] = b""
                 if b is not None:
+                    self.wblock = None
                     self.blocks.dead[b] += self.es - self.wpos
                     self.blocks.used[b] = self.es
                     self.blocks.state[b] = _FULL
                     self.garbage_blocks.add(b)
-                    self.wblock = None
+                for nd in w.placed:
+                    self._kill(nd.addr, nd.size())
+                    self.garbage_blocks.add(nd.addr // self.es)
                 raise
         raise compat.oserror(compat.EIO, "no good block left to write")
 
