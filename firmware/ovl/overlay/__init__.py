@@ -35,6 +35,10 @@ from ovl import compat, paths
 from ovl.compat import const
 from ovl.overlay import meta, resolve, copyup, writeback
 from ovl.store import ROOT_INO
+# with the rest, not at the first open(): imported then, its code stayed
+# for good above the first mount's objects, splitting the heap a remount
+# frees
+from ovl.overlay.file import OverlayFile
 
 # A mode's r, w, a or x (open()): its place in the string of mode letters
 # (no string of its own each on a board)
@@ -218,29 +222,34 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
                 out += bytes(plen - fill)
         return bytes(out)
 
-    def _create(self, path, mode, make=None, keep=False):
+    def _create(self, path, mode, make=None, keep=False, parent=None):
         """Create a new name at path; make(txn, parent, name) -> uino, or
         with no make a new inode of mode (a directory or a regular file,
-        umask applied).  mode: its S_IFMT bits tell a directory."""
+        umask applied).  mode: its S_IFMT bits tell a directory.  parent:
+        path's directory node, where the caller (open) walked already and
+        found no such name (the walk made a dozen objects a file)."""
         def op(txn):
-            parent, name = self._walk_parent(path)
-            if self._child(parent, name) is not None:
-                raise compat.oserror(compat.EEXIST, path)
+            if parent is None:
+                at, name = self._walk_parent(path)
+                if self._child(at, name) is not None:
+                    raise compat.oserror(compat.EEXIST, path)
+            else:
+                at, name = parent, path[path.rfind("/") + 1:]
             meta.upper_name(name)   # EINVAL before the store looks it up
-            self._copy_up(txn, parent)
+            self._copy_up(txn, at)
             if make is None:
                 uino, _ = self._new_inode(
                     txn, mode, nlink=2 if paths.is_dir(mode) else 1)
             else:
-                uino = make(txn, parent, name)
+                uino = make(txn, at, name)
             # a name the upper holds here is a whiteout (_child found
             # none): a removed lower name made again
-            if self._link(txn, parent, name, uino) and \
+            if self._link(txn, at, name, uino) and \
                     not paths.is_dir(mode):
                 from ovl.overlay import unlink
-                unlink.note_replaced(self, txn, uino, parent, name)
+                unlink.note_replaced(self, txn, uino, at, name)
             now = self._now()   # the directory's entries changed
-            self._put(txn, parent, mtime=now, ctime=now)
+            self._put(txn, at, mtime=now, ctime=now)
             return uino
         return self._mutate(path, op, keep)
 
@@ -252,7 +261,6 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         mode.  A file it creates is created in its write transaction (absent
         or complete after a power cut); opening an existing file for write
         copies it up (metadata only) before open() returns."""
-        from ovl.overlay.file import OverlayFile
         # the mode: one of r, w, a and x (k: its place in "rwax"), then any
         # of b, t and +, each at most once
         k = None
@@ -275,9 +283,13 @@ class Overlay(resolve.Resolve, copyup.CopyUp):
         if node is None:
             if k == _MODE_R:
                 raise compat.oserror(compat.ENOENT, path)
-            # created in the write transaction: absent or complete after a cut
+            # created in the write transaction: absent or complete after a
+            # cut, in the directory the lookup walked to
+            parent, name = target
+            target = paths.join(parent.path, name)
             uino, txn = self._create(
-                target, paths.S_IFREG | (0o666 & ~self.umask), None, True)
+                target, paths.S_IFREG | (0o666 & ~self.umask), None, True,
+                parent)
             self.writeback.buffers[uino] = writeback.WriteBuffer(
                 self, uino, 0, txn)
             return OverlayFile(self, target, uino, None, mode)

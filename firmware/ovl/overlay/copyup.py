@@ -29,7 +29,8 @@ class CopyUp:
         the upper is UTF-8 already): _link and rename check theirs
         first."""
         txn = self.store.begin()
-        txn.ram = self.write_buffer
+        if txn.ram != self.write_buffer:    # (else the Txn class's)
+            txn.ram = self.write_buffer
         txn.copied = {}
         return txn
 
@@ -60,6 +61,9 @@ class CopyUp:
 
     def _new_inode(self, txn, mode, size=0, nlink=1, uid=None, gid=None,
                    mtime=None, rdev=0):
+        """A new upper inode (in txn): (its ino, its attributes), from
+        which a caller that keeps it makes the Inode record (most do not:
+        a file open() creates)."""
         now = self._now()
         uino = txn.new_ino()
         attrs = {"mode": mode, "uid": self.uid if uid is None else uid,
@@ -67,7 +71,7 @@ class CopyUp:
                  "mtime": now if mtime is None else mtime, "ctime": now,
                  "size": size, "nlink": nlink, "flags": 0, "rdev": rdev}
         txn.put_inode(uino, **attrs)
-        return uino, Inode(uino, **attrs)
+        return uino, attrs
 
     def _copy_up(self, txn, node):
         """Give node an upper inode linked at its name (parents first).
@@ -94,10 +98,11 @@ class CopyUp:
             return
         e = node.lentry
         dir_ = paths.is_dir(e.mode)
-        uino, inode = self._new_inode(txn, e.mode, size=0 if dir_ else e.size,
+        uino, attrs = self._new_inode(txn, e.mode, size=0 if dir_ else e.size,
                                       nlink=2 if dir_ else e.nlink,
                                       uid=e.uid, gid=e.gid, mtime=e.mtime,
                                       rdev=e.rdev)
+        inode = Inode(uino, **attrs)
         # a directory has no lower limit; a file's is all its lower bytes
         origin = meta.Origin(e.ino, e.size, e.mtime, 0 if dir_ else e.size,
                              node.lpath)

@@ -127,16 +127,17 @@ def lookup(ovl, entry):
 
 
 def _excl_target(ovl, path):
-    """(None, path to create) for open() with O_EXCL: the final name is
-    never followed, and any existing name is EEXIST (POSIX; what makes
-    O_EXCL safe for temporary files)."""
+    """(None, (directory node, name)) to create for open() with O_EXCL
+    (as Overlay._find_target's): the final name is never followed, and
+    any existing name is EEXIST (POSIX; what makes O_EXCL safe for
+    temporary files)."""
     # Linux's order: the root, then a trailing slash, then the name
     parent, name = ovl._walk_parent(path, compat.EEXIST)
     if path.endswith("/"):
         raise oserror(compat.EISDIR, path)
     if ovl._child(parent, name) is not None:
         raise oserror(compat.EEXIST, path)
-    return None, join(parent.path, name)
+    return None, (parent, name)
 
 
 def statvfs(ovl, path="/"):

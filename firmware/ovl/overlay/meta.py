@@ -28,6 +28,8 @@ MAX_FILE_SIZE = (1 << 63) - 1
 
 
 def utf8(name):
+    if compat.MICROPYTHON:
+        return True     # its str holds UTF-8 (encode() copies it: no check)
     try:
         name.encode()
         return True

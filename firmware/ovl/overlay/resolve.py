@@ -66,7 +66,8 @@ class Resolve:
         if not paths.is_dir(parent.mode):
             raise compat.oserror(compat.ENOTDIR, parent.path)
         in_upper = meta.utf8(name)
-        if len(name) > meta.NAME_MAX or \
+        # (a character is at most 4 bytes: a short name is not encoded)
+        if len(name) > meta.NAME_MAX or len(name) * 4 > meta.NAME_MAX and \
                 len(name.encode("utf-8", "surrogateescape")) > meta.NAME_MAX:
             raise compat.oserror(compat.ENAMETOOLONG, name)
         path = paths.join(parent.path, name)
@@ -168,15 +169,17 @@ class Resolve:
         return self._walk(path, parent=True)
 
     def _find_target(self, path):
-        """(node or None, path to create) for open(): a final symlink is
-        followed (ovl.overlay.hostops' _find_target), and a dangling one
-        names the file O_CREAT makes (O_EXCL's is hostops' _excl_target)."""
+        """(node, its path) for open(), or (None, (directory node, name))
+        when no such name is there, the file O_CREAT makes (Overlay._create
+        given the directory walked here: no second walk): a final symlink
+        is followed (ovl.overlay.hostops' _find_target), and a dangling
+        one names that file (O_EXCL's is hostops' _excl_target)."""
         parent, name = self._walk_parent(path, compat.EISDIR)
         node = self._child(parent, name)
         if node is None:
             if path.endswith("/"):
                 raise compat.oserror(compat.EISDIR, path)
-            return None, paths.join(parent.path, name)
+            return None, (parent, name)
         if paths.is_lnk(node.mode):
             from ovl.overlay import hostops
             return hostops._find_target(self, parent, node)

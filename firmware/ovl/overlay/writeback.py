@@ -107,10 +107,15 @@ class WriteBack:
         try:
             txn = buf.begin()
             step = max(1, self.ovl.write_buffer)
-            view = memoryview(data)
-            for at in range(0, len(data), step):
-                # the Txn streams what it holds past write_buffer to flash
-                txn.write(uino, offset + at, bytes(view[at:at + step]))
+            if len(data) <= step:
+                # (the Txn copies what it is given: no copy made here)
+                txn.write(uino, offset, data)
+            else:
+                view = memoryview(data)
+                for at in range(0, len(data), step):
+                    # the Txn streams what it holds past write_buffer to
+                    # flash
+                    txn.write(uino, offset + at, view[at:at + step])
         except BaseException:
             self.drop(uino)
             raise

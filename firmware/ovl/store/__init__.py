@@ -28,10 +28,12 @@ WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
 RESERVED_BLOCKS = 2    # free blocks plain writes leave alone: deletions
                        # may take one, GC the last (so it always progresses)
 _SHRINK_BYTES = const(1024)  # the most a txn that may take the reserve writes
-_EXTENT_CACHE = const(4)     # files whose extent maps stay in RAM
-_INODE_CACHE = const(4)      # inodes whose attributes stay in RAM (the board
-                             # job reads as much from flash with 4 as with 16;
-                             # 8 of each kept 1.4 KB more: docs/FIT.md)
+_EXTENT_CACHE = const(2)     # files whose extent maps stay in RAM
+_INODE_CACHE = const(2)      # inodes whose attributes stay in RAM (the board
+                             # job's write reads as much from flash with 2
+                             # as with 4: a walk's root and directory; 4 of
+                             # each kept 1.7 KB more through it, and it
+                             # passed 1.5 KiB higher: docs/FIT.md)
 _VERIFIED = const(8)         # data nodes whose CRCs a read remembers as checked
 _TXN_RAM = const(4096)       # data bytes a Txn holds before it streams them
                              # to flash as provisional nodes
@@ -120,6 +122,9 @@ class Inode:
     # sets grows its table (MicroPython reallocates it 6 times for 11)
     uid = gid = flags = rdev = 0
     nlink = 1
+    # (and the rest at 0, so that Inode.attrs(Inode) gives a new inode's
+    # attributes without an instance made for them: put_inode)
+    mode = mtime = ctime = size = 0
 
     def __init__(self, ino, mode=0, uid=0, gid=0, mtime=0, ctime=0, size=0,
                  nlink=1, flags=0, rdev=0, birth=0):
@@ -1088,13 +1093,21 @@ class LogStore:
                 # summary; _commit voids the txn)
                 self.next_ver = max(w.ver, top_ver)
                 b = self.wblock
-                self._discard(w.placed, None)
+                # the block first (nothing here allocates before it is
+                # given up), then _discard's accounting, inline: its
+                # module is not imported while a MemoryError is handled
+                # (the import would raise another, leaving the partial
+                # node in pending for the next write)
+                self.pending[:] = b""
                 if b is not None:
+                    self.wblock = None
                     self.blocks.dead[b] += self.es - self.wpos
                     self.blocks.used[b] = self.es
                     self.blocks.state[b] = _FULL
                     self.garbage_blocks.add(b)
-                    self.wblock = None
+                for nd in w.placed:
+                    self._kill(nd.addr, nd.size())
+                    self.garbage_blocks.add(nd.addr // self.es)
                 raise
         raise compat.oserror(compat.EIO, "no good block left to write")
 
@@ -1370,22 +1383,31 @@ class Txn:
         if self.spilled:
             self.store._end_stream(self, False)
 
+    # What a plain file's txn never changes is the class's (each
+    # attribute an instance sets grows its table: 13 of them took 7
+    # tables, the last 272 B, for every file written).  cuts and deleted
+    # are the class's empty dicts, only ever read through the class: a
+    # txn that truncates or deletes gets its own first (ovl.store.
+    # txn_rare, stream).
+    stream = None       # txn id of its provisional nodes, once spilled
+    spilled = ()        # their Nodes, in order (one per block's worth)
+    held = 0            # data bytes held in ops
+    ram = _TXN_RAM      # ... at most (then spilled)
+    cuts = {}           # ino -> index in ops of a truncate just made
+    deleted = {}        # inos deleted in this txn
+    done = False
+    _reset = False
+
     def __init__(self, store):
         self.store = store
-        self.stream = None  # txn id of its provisional nodes, once spilled
-        self.spilled = []   # their Nodes, in order (one per block's worth)
-        self.held = 0       # data bytes held in ops
-        self.ram = store.txn_ram    # ... at most (then spilled)
+        if store.txn_ram != _TXN_RAM:
+            self.ram = store.txn_ram
         # the changes, in order, each led by the type of node it becomes
         # (NODE_INODE, ino, attrs, birth), (NODE_DATA, ino, offset, bytes
         # [, True: it truncates at its end]) ...
         self.ops = []
         self.puts = {}      # ino -> index in ops of its pending inode node
         self.appends = {}   # ino -> index in ops of its last data write
-        self.cuts = {}      # ino -> index in ops of a truncate just made
-        self.deleted = {}   # inos deleted in this txn
-        self.done = False
-        self._reset = False
 
     def _check(self):
         if self.done:
@@ -1409,7 +1431,7 @@ class Txn:
         else:
             cur = None if self._reset or ino in self.deleted else \
                 self.store.get(ino)
-            base = (cur or Inode(ino)).attrs()
+            base = Inode.attrs(cur or Inode)
         for k in attrs:     # base holds every attribute (Inode.attrs)
             if k not in base:
                 raise ValueError("unknown inode attribute %r" % k)
@@ -1450,7 +1472,7 @@ class Txn:
             return
         i = self.appends.get(ino)
         last = self.ops[i] if i is not None else None
-        j = self.cuts.pop(ino, None)
+        j = self.cuts.pop(ino, None) if self.cuts else None
         if last is not None and last[2] + len(last[3]) == offset:
             last[3].extend(data)        # merge a run of appends
         elif j is not None and self.ops[j][2] == offset:

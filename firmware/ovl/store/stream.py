@@ -38,6 +38,8 @@ def spill(store, txn):
         else:
             descs.append((NODE_TRUNCATE,
                           struct.pack(TRUNCATE_BODY, op[1], op[2]), None))
+    if not txn.spilled:     # the class's empty tuple: a list of its own
+        txn.spilled = []
     txn.spilled.extend(place(store, txn, descs))
     txn.ops = kept
     txn.puts = {}
@@ -172,4 +174,4 @@ def end_stream(store, txn_obj, committed):
             store.pins.pop(b, None)
         if not committed:
             store._kill(nd.addr, nd.size())
-    txn_obj.spilled = []
+    txn_obj.spilled = ()
