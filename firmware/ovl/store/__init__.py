@@ -198,7 +198,10 @@ def _u32(value, what):
 
 
 class LogStore:
-    extent_cache = _EXTENT_CACHE    # tests set 1 to evict on every use
+    # files whose extent maps stay loaded (tests set 1 to evict on every
+    # use); CPython (embedded Linux, the host tools, the crash campaign's
+    # thousands of reads) keeps 8: a map dropped is read again from flash
+    extent_cache = _EXTENT_CACHE if compat.MICROPYTHON else 8
     txn_ram = _TXN_RAM               # data bytes a Txn holds before spilling
 
     def __init__(self, flash, readonly=False, checkpoints=True):
