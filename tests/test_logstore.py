@@ -1193,7 +1193,7 @@ print(eio(content, m, y), len(r['errors']), 'inode %d' % y in r['errors'][0])
 
 
 def test_names_stay_on_flash_and_colliding_hashes_stay_apart(runtime):
-    """The index keeps a 30-bit hash of each entry's parent and name, not
+    """The index keeps a 28-bit hash of each entry's parent and name, not
     the name: a lookup reads the dirent node of each row whose hash
     matches (44 bytes for a 12-character name), a miss reads nothing.  With a hash that chains every name of a
     directory together, creates, renames, whiteouts, removals, GC moves

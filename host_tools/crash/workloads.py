@@ -246,7 +246,7 @@ EDGE_WORKLOADS = [(name,) for name in EDGE_CATALOGUE] + [
 # Pairs of names of equal length with the same CRC-32: equal for any start
 # value of the CRC, and for any bytes fed before or after both, so they
 # collide in every parent whatever way the parent is mixed in, and under
-# any mask of the result (a 30-bit hash).  The first five pairs
+# any mask of the result (a 28-bit hash).  The first five pairs
 # crc32_collisions(8) finds.  For a store that hashes names otherwise, put
 # pairs colliding under its hash here (and in the check of
 # tests/test_crash_engine.py): the workloads take their twins from this

@@ -102,7 +102,7 @@ def save_table(table, put):
 
 def _save_chunks(chunks, put):
     """The chunks (arrays of one size) as pieces of as many whole chunks
-    as PIECE_MAX holds: a piece of one chunk (256 bytes of inode rows)
+    as PIECE_MAX holds: a piece of one chunk (an inode page)
     was small enough for its summary entry to carry it whole, read twice
     at mount, and each piece costs a header and an entry."""
     out = bytearray()
