@@ -187,6 +187,17 @@ def test_an_invalid_open_mode_is_refused_and_writes_nothing(rig, mode):
         assert f.read() == b"option=1\n"
 
 
+def test_a_write_of_what_is_not_bytes_is_refused_at_any_size(runtime,
+                                                            tmp_path):
+    """A list of ints is refused small or large (a small one went to the
+    store, which took it), and the refusal keeps the file's pending
+    writes (a large one's dropped them)."""
+    got = runtime.run_checks("write_non_bytes.py", {
+        "small list": "TypeError", "big list": "TypeError",
+        "an int": "TypeError", "content": "abcd"}, args=[str(tmp_path)])
+    assert len(got) == 4
+
+
 def test_read_stat_readdir_do_not_copy_up(rig):
     o = rig.ovl
     before = rig.written()

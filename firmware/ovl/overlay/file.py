@@ -124,10 +124,15 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
             if binary:
                 raise TypeError("a bytes-like object is required")
             data = data.encode()
-        elif not binary and not compat.MICROPYTHON:
-            # MicroPython's own text files take bytes too, and its C
-            # stream layer (print(file=f) ...) hands them bytes
-            raise TypeError("write() argument must be str")
+        else:
+            if not binary and not compat.MICROPYTHON:
+                # MicroPython's own text files take bytes too, and its C
+                # stream layer (print(file=f) ...) hands them bytes
+                raise TypeError("write() argument must be str")
+            # bytes-like whatever its size, refused before anything is
+            # buffered (a TypeError in the write back drops the file's
+            # pending writes)
+            memoryview(data)
         wb = self.ovl.writeback
         wb.take_error(self.uino)
         if "a" in self.mode:
