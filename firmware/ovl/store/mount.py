@@ -296,6 +296,13 @@ def mount(s):
             return
         checkpoint = None
     es = s.es
+    # One buffer for the summaries' bodies (blocks.read_kept's body, lent
+    # by the empty one: made at the first summary read, before the passes
+    # leave the heap in pieces), so no block's summary is read as a
+    # fresh copy freed among the index's rows; then it holds the open
+    # block's summary entries (the writer's builder's buffer: it is never
+    # one more).
+    s.blocks.body = bytearray()
     known = ec_sum = 0           # headers read, their erase counts
     for b in range(s.nblocks):
         raw = s.blocks.read(b * es, fmt.BLOCK_HDR_SIZE)
@@ -504,7 +511,14 @@ def mount(s):
         wsum = None
         if b == head and not torn and not summed[b] and \
                 end < s.log_end - 256:
-            wsum = fmt.SummaryBuilder(s.data_start)
+            # the head's entries take the buffer (the summaries read
+            # after it are read as copies)
+            if s.wsum is None:
+                s.wsum = fmt.SummaryBuilder(s.data_start)
+            wsum = s.wsum
+            wsum.buf = s.blocks.body
+            s.blocks.body = None
+            wsum.clear(s.data_start)
         cur[:] = [b, b * es, end, wsum, 0]
         # padding and summaries are dead space from the start
         s.blocks.dead[b] = end - s.data_start
@@ -515,8 +529,8 @@ def mount(s):
             getattr(s, "_rescan_torn")(b, seen, visit)
             seen = None
         elif not summed[b] or fmt.read_summary(
-                s.blocks.read, b * es, es, s.data_start,
-                visit=visit) is None:
+                s.blocks.read, b * es, es, s.data_start, False, visit, None,
+                s.blocks.read_kept) is None:
             if cur[4]:
                 raise CorruptError("block %d read differently by the "
                                    "two passes of mount" % b)
@@ -528,8 +542,13 @@ def mount(s):
             s.wblock = b
             s.wpos = end
             s.pend_addr = b * es + end
-            s.wsum = wsum
     cur = visit = None
+    if s.blocks.body is not None:     # the writer's, for its blocks
+        if s.wsum is None:
+            s.wsum = fmt.SummaryBuilder(s.data_start)
+        s.wsum.buf = s.blocks.body
+        s.blocks.body = None
+        s.wsum.clear(s.data_start)
     for sid in list(streams):
         st = streams[sid]
         if not st[_STREAM_BLOCKS]:      # no provisional node left
@@ -547,7 +566,7 @@ def mount(s):
         # block.  Writing on in it would spend the GC reserve; left
         # full, it is the first victim and is erased with no copy.
         s.blocks.state[b] = _FULL
-        s.wblock = s.wsum = None
+        s.wblock = None
     for b in range(n):
         if s.blocks.state[b] == _FULL:    # a block holding nodes
             s.blocks.dead[b] += s.es - s.blocks.used[b]
