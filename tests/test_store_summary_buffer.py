@@ -47,8 +47,9 @@ big = [n for a, n in summaries if n > 1024]
 print(len(summaries) > 4, len(copies) <= len(after) + 2 * len(big),
       len(copies) < len(summaries))
 # no longer lent: a summary read at run time is a plain read
-print(m.blocks.body is None, m.wsum is not None, len(m.wsum.buf) == (
-    0 if head is None else m.wsum.total))
+# the open block's entries hold it; with none, no builder is kept
+print(m.blocks.body is None, (m.wsum is None) == (head is None),
+      head is None or len(m.wsum.buf) == m.wsum.total)
 print(dump(m) == dump(s), not m.fsck()['errors'])
 """
 

@@ -296,12 +296,11 @@ def mount(s):
             return
         checkpoint = None
     es = s.es
-    # One buffer for the summaries' bodies (blocks.read_kept's body, lent
-    # by the empty one: made at the first summary read, before the passes
-    # leave the heap in pieces), so no block's summary is read as a
-    # fresh copy freed among the index's rows; then it holds the open
-    # block's summary entries (the writer's builder's buffer: it is never
-    # one more).
+    # One buffer for the summaries' bodies (blocks.read_kept's body: lent
+    # empty, made at the first summary read, early in pass 1), so no
+    # block's summary is read as a fresh copy freed among the index's
+    # rows; then it holds the open block's summary entries (the writer's
+    # builder's buffer, which the store keeps anyway).
     s.blocks.body = bytearray()
     known = ec_sum = 0           # headers read, their erase counts
     for b in range(s.nblocks):
@@ -513,9 +512,7 @@ def mount(s):
                 end < s.log_end - 256:
             # the head's entries take the buffer (the summaries read
             # after it are read as copies)
-            if s.wsum is None:
-                s.wsum = fmt.SummaryBuilder(s.data_start)
-            wsum = s.wsum
+            wsum = fmt.SummaryBuilder(s.data_start)
             wsum.buf = s.blocks.body
             s.blocks.body = None
             wsum.clear(s.data_start)
@@ -542,13 +539,11 @@ def mount(s):
             s.wblock = b
             s.wpos = end
             s.pend_addr = b * es + end
-    cur = visit = None
-    if s.blocks.body is not None:     # the writer's, for its blocks
-        if s.wsum is None:
-            s.wsum = fmt.SummaryBuilder(s.data_start)
-        s.wsum.buf = s.blocks.body
-        s.blocks.body = None
-        s.wsum.clear(s.data_start)
+            s.wsum = wsum
+    # the buffer lent no more (unless the open block's entries took it,
+    # it is let go: with no open block the store keeps no builder, as a
+    # checkpoint's mount leaves it)
+    cur = visit = s.blocks.body = None
     for sid in list(streams):
         st = streams[sid]
         if not st[_STREAM_BLOCKS]:      # no provisional node left
@@ -566,7 +561,7 @@ def mount(s):
         # block.  Writing on in it would spend the GC reserve; left
         # full, it is the first victim and is erased with no copy.
         s.blocks.state[b] = _FULL
-        s.wblock = None
+        s.wblock = s.wsum = None
     for b in range(n):
         if s.blocks.state[b] == _FULL:    # a block holding nodes
             s.blocks.dead[b] += s.es - s.blocks.used[b]
