@@ -375,7 +375,8 @@ class LogStore:
         read_summary (a run-time read of a whole block's log)."""
         if b != self.wblock:
             got = fmt.read_summary(self.blocks.read, b * self.es, self.es,
-                               self.data_start, headers_only, visit, only)
+                               self.data_start, headers_only, visit, only,
+                               self.blocks.read_kept)
             if got is not None:
                 if not again:
                     self.stats["summaries_used"] += 1

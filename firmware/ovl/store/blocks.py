@@ -23,6 +23,9 @@ NO_VER = 1 << 48
 # read_kept's buffer: the largest dirent node (292 B), a small file's data
 # node (files up to 476 B)
 _KEPT_SIZE = const(512)
+# the summary buffer a mount lends (read_kept's body): the summaries of a
+# 4 KiB block of small files (the board job's: 627 to 887 bytes)
+_BODY_SIZE = const(1024)
 
 
 def __getattr__(name):
@@ -65,6 +68,7 @@ class Blocks:
         self.minver = [NO_VER] * n   # oldest node version in it
         self.verified = set()        # blocks erased by this session
         self.kept = None             # read_kept's buffer, made at first use
+        self.body = None             # its summary buffer, while mounting
 
     def count(self, state):
         """How many blocks are in that state."""
@@ -74,16 +78,29 @@ class Blocks:
         self.stats["bytes_read"] += n
         return self.flash.read(addr, n)
 
-    def read_kept(self, addr, n):
+    def read_kept(self, addr, n, body=False):
         """n bytes at addr read into a buffer kept for it (more than
         _KEPT_SIZE: a plain read): a memoryview valid until the next call,
-        for callers that copy what they keep.  The reads of one inode or dirent node (a lookup,
-        a stat, a listing) then allocate a view, not two copies of it."""
-        if n > _KEPT_SIZE:
-            return self.read(addr, n)
-        buf = self.kept
-        if buf is None:
-            buf = self.kept = bytearray(_KEPT_SIZE)
+        for callers that copy what they keep.  The reads of one inode or
+        dirent node (a lookup, a stat, a listing) then allocate a view,
+        not two copies of it.  body: into self.body instead, the buffer
+        a mount lends for the summaries' bodies (format.read_summary's:
+        its visitors read_kept meanwhile, and must not read a summary
+        this way), _BODY_SIZE bytes made at the first such read while it
+        is an empty bytearray (lent); a plain read when it is None (not
+        lent) or too short."""
+        if body:
+            buf = self.body
+            if buf is None or n > _BODY_SIZE:
+                return self.read(addr, n)
+            if not buf:     # lent, not yet made: made at the first read
+                buf = self.body = bytearray(_BODY_SIZE)
+        else:
+            if n > _KEPT_SIZE:
+                return self.read(addr, n)
+            buf = self.kept
+            if buf is None:
+                buf = self.kept = bytearray(_KEPT_SIZE)
         self.stats["bytes_read"] += n
         mv = memoryview(buf)[:n]
         self.flash.readinto(addr, mv)

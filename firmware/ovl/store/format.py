@@ -353,7 +353,8 @@ class SummaryBuilder:
     def __init__(self, data_start):
         # the entries, one after the other, in one buffer (a bytearray an
         # entry, each with its object and list slot, took about three
-        # times their bytes)
+        # times their bytes); the mount hands it the buffer it read the
+        # summaries into, whose room clear keeps
         self.buf = bytearray()
         self.clear(data_start)
 
@@ -382,21 +383,20 @@ class SummaryBuilder:
         at = off != self.next_off
         if at:
             flags |= _SUM_AT
-        # one buffer, packed in place and extended by the kept body
-        entry = bytearray(_SUMMARY_ENTRY_SIZE + (4 if at else 0) +
-                          (4 if flags & F_WIDE else 0))
-        struct.pack_into(_SUMMARY_ENTRY, entry, 0, nd.type, flags, nd.blen,
-                         nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF)
-        pos = _SUMMARY_ENTRY_SIZE
+        # packed in place at the end of buf, grown by constant zeros (no
+        # entry object a node: buf keeps its room, see clear; the rare
+        # offset and high bits grow it by a fresh 4 bytes)
+        buf = self.buf
+        start = len(buf)
+        buf += b"\0\0\0\0\0\0\0\0\0\0\0\0\0\0"    # _SUMMARY_ENTRY_SIZE
+        struct.pack_into(_SUMMARY_ENTRY, buf, start, nd.type, flags,
+                         nd.blen, nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF)
         if at:
-            struct.pack_into("<I", entry, pos, off)
-            pos += 4
+            buf += struct.pack("<I", off)
         if flags & F_WIDE:
-            struct.pack_into("<HH", entry, pos, nd.ver >> 32,
-                             nd.txn >> 32)
-        entry += nd.keep
-        self.buf += entry
-        self.total += len(entry)
+            buf += struct.pack("<HH", nd.ver >> 32, nd.txn >> 32)
+        buf += nd.keep
+        self.total += len(buf) - start
         self.n += 1
         self.next_off = off + nd.size()
 
@@ -421,7 +421,7 @@ def summary_entry_size(kind, blen, extra=8):
 
 
 def read_summary(read, base, erase_size, data_start, headers_only=False,
-                 visit=None, only=None):
+                 visit=None, only=None, kept=None):
     """(nodes, end) from the summary of the block at base, or None if it
     has none or it is damaged.  read(addr, n) reads the flash.  A node the
     summary does not carry whole is read and checked: when that fails it
@@ -438,8 +438,16 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
     grown six times, was most of what a mount allocated).  only: an
     inode number: only its data and truncate nodes come back (loading one
     file's extent map: each other node cost a Node and a copy of its
-    kept bytes, an inode node also a read)."""
+    kept bytes, an inode node also a read).  kept: the store's
+    blocks.read_kept, or None (read for everything): the body is read
+    into the summary buffer a mount lends it (read_kept's body), the
+    nodes the summary does not carry whole into read_kept's own (views,
+    no copies; what a node handed out keeps is copied from them).  A
+    visitor may then read_kept, but not read a summary with kept (the
+    body is valid until this returns)."""
     log_end = erase_size - SUMMARY_TAIL_SIZE
+    if kept is None:
+        kept = read
     off, magic = struct.unpack(SUMMARY_TAIL, read(base + log_end,
                                                   SUMMARY_TAIL_SIZE))
     if magic != SUMMARY_MAGIC or off < data_start or \
@@ -450,7 +458,8 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
     if hf is None or hf[0] != NODE_SUMMARY or hf[7] != NODE_HDR_SIZE or \
             off + node_size(hf[2], 0) > log_end:
         return None
-    body = read(base + off + NODE_HDR_SIZE, hf[2])
+    body = read(base + off + NODE_HDR_SIZE, hf[2]) if kept is read else \
+        kept(base + off + NODE_HDR_SIZE, hf[2], True)
     if checked_header(raw, body) is None or \
             crc32(body) != hf[5] or len(body) < 4:
         return None
@@ -510,7 +519,8 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                     # a flipped bit
                     whole = ntype != NODE_DATA
                     hl = hdr_size(flags)
-                    raw = read(base + o, hl + (blen if whole else need))
+                    n = hl + (blen if whole else need)
+                    raw = kept(base + o, n)
                     hdr = checked_header(raw)
                     full = raw[hl:]
                     if hdr is None or hdr[0] != ntype or hdr[2] != blen or \

@@ -296,6 +296,12 @@ def mount(s):
             return
         checkpoint = None
     es = s.es
+    # One buffer for the summaries' bodies (blocks.read_kept's body: lent
+    # empty, made at the first summary read, early in pass 1), so no
+    # block's summary is read as a fresh copy freed among the index's
+    # rows; then it holds the open block's summary entries (the writer's
+    # builder's buffer, which the store keeps anyway).
+    s.blocks.body = bytearray()
     known = ec_sum = 0           # headers read, their erase counts
     for b in range(s.nblocks):
         raw = s.blocks.read(b * es, fmt.BLOCK_HDR_SIZE)
@@ -504,7 +510,12 @@ def mount(s):
         wsum = None
         if b == head and not torn and not summed[b] and \
                 end < s.log_end - 256:
+            # the head's entries take the buffer (the summaries read
+            # after it are read as copies)
             wsum = fmt.SummaryBuilder(s.data_start)
+            wsum.buf = s.blocks.body
+            s.blocks.body = None
+            wsum.clear(s.data_start)
         cur[:] = [b, b * es, end, wsum, 0]
         # padding and summaries are dead space from the start
         s.blocks.dead[b] = end - s.data_start
@@ -515,8 +526,8 @@ def mount(s):
             getattr(s, "_rescan_torn")(b, seen, visit)
             seen = None
         elif not summed[b] or fmt.read_summary(
-                s.blocks.read, b * es, es, s.data_start,
-                visit=visit) is None:
+                s.blocks.read, b * es, es, s.data_start, False, visit, None,
+                s.blocks.read_kept) is None:
             if cur[4]:
                 raise CorruptError("block %d read differently by the "
                                    "two passes of mount" % b)
@@ -529,7 +540,10 @@ def mount(s):
             s.wpos = end
             s.pend_addr = b * es + end
             s.wsum = wsum
-    cur = visit = None
+    # the buffer lent no more (unless the open block's entries took it,
+    # it is let go: with no open block the store keeps no builder, as a
+    # checkpoint's mount leaves it)
+    cur = visit = s.blocks.body = None
     for sid in list(streams):
         st = streams[sid]
         if not st[_STREAM_BLOCKS]:      # no provisional node left
