@@ -78,7 +78,9 @@ JOB = r'''
 import gc, sys, json, time, micropython
 with open(sys.argv[-1]) as f:    # a long argv crashes the unix port's -c
     P = json.load(f)
-out = {"ok": False, "step": "start", "heap": {}}
+# (error and trace made now: a dict growing in the MemoryError handler
+# raised another, and the report was lost)
+out = {"ok": False, "step": "start", "heap": {}, "error": None, "trace": None}
 heap = out["heap"]
 ROM = None
 if P["romfs"]:
@@ -274,7 +276,7 @@ try:
 except Exception:
     pass
 gc.collect()
-if "trace" in out:
+if out["trace"] is not None:
     import io
     t = io.StringIO()
     sys.print_exception(out["trace"], t)
