@@ -388,14 +388,20 @@ class SummaryBuilder:
         # offset and high bits grow it by a fresh 4 bytes)
         buf = self.buf
         start = len(buf)
-        buf += b"\0\0\0\0\0\0\0\0\0\0\0\0\0\0"    # _SUMMARY_ENTRY_SIZE
-        struct.pack_into(_SUMMARY_ENTRY, buf, start, nd.type, flags,
-                         nd.blen, nd.ver & 0xFFFFFFFF, nd.txn & 0xFFFFFFFF)
-        if at:
-            buf += struct.pack("<I", off)
-        if flags & F_WIDE:
-            buf += struct.pack("<HH", nd.ver >> 32, nd.txn >> 32)
-        buf += nd.keep
+        try:
+            buf += b"\0\0\0\0\0\0\0\0\0\0\0\0\0\0"    # _SUMMARY_ENTRY_SIZE
+            struct.pack_into(_SUMMARY_ENTRY, buf, start, nd.type, flags,
+                             nd.blen, nd.ver & 0xFFFFFFFF,
+                             nd.txn & 0xFFFFFFFF)
+            if at:
+                buf += struct.pack("<I", off)
+            if flags & F_WIDE:
+                buf += struct.pack("<HH", nd.ver >> 32, nd.txn >> 32)
+            buf += nd.keep
+        except BaseException:
+            # (a MemoryError growing buf: no part of an entry left in it)
+            buf[start:] = b""
+            raise
         self.total += len(buf) - start
         self.n += 1
         self.next_off = off + nd.size()
