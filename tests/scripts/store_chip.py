@@ -59,3 +59,15 @@ def make_dirs(store, n):
         t.commit()
         dirs.append(ino)
     return dirs
+
+
+def write_files(store, dirs, n):
+    """Files 0 .. n-1 (data_for's bytes), spread over dirs, one
+    transaction each."""
+    for i in range(n):
+        t = store.begin()
+        ino = t.new_ino()
+        t.put_inode(ino, mode=0o100644, mtime=i, ctime=i)
+        t.link(dirs[i % len(dirs)], "file%04d.txt" % i, ino)
+        t.write(ino, 0, data_for(i))
+        t.commit()

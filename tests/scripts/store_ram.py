@@ -17,7 +17,7 @@ import json
 import sys
 
 from ovl.store import LogStore
-from store_chip import FileFlash, data_for, make_dirs
+from store_chip import FileFlash, make_dirs, write_files
 
 CKPT = sys.argv[-1] == "checkpoints"
 if CKPT:
@@ -31,13 +31,7 @@ def fill(chip):
     store = LogStore.format(chip)
     store.checkpoints = CKPT
     dirs = make_dirs(store, DIRS)
-    for i in range(FILES):
-        t = store.begin()
-        ino = t.new_ino()
-        t.put_inode(ino, mode=0o100644, mtime=i, ctime=i)
-        t.link(dirs[i % DIRS], "file%04d.txt" % i, ino)
-        t.write(ino, 0, data_for(i))
-        t.commit()
+    write_files(store, dirs, FILES)
     store.sync()
 
 

@@ -11,7 +11,7 @@ from array import array
 
 from ovl.compat import const
 from ovl.store import ROOT_INO, RESERVED_BLOCKS
-from ovl.store.index import replay_key
+from ovl.store.index import replay_key, ROWS, PAGE, SLOTS
 from ovl.store import format as fmt
 from ovl.store.format import Node, data_prefix, CorruptError
 
@@ -19,6 +19,7 @@ _VOID_MARGIN = const(16)     # txn ids skipped after a crash (see mount)
 # the format's node types and flags the mount names, private consts (no
 # global each in a module a board loads at every mount; the format's
 # public names answer the same: tests/test_store_block_columns.py)
+_NODE_DIRENT = const(3)
 _NODE_DATA = const(4)
 _NODE_TRUNCATE = const(5)
 _NODE_VOID = const(8)
@@ -74,6 +75,7 @@ _MOUNT_WIDE = const(0x40)
 # small live objects often no longer has in one piece).
 MOUNT_CHUNK = 75
 _MOUNT_FIRST = const(8)     # records of the first piece
+_ROWS_MAX = const(4096)     # entry rows a mount lays out before pass 2
 
 
 def last_blocks(nblocks):
@@ -344,8 +346,10 @@ def mount(s):
     # commit_max, seen_max, ver_max, plain_max (the highest txn id of a
     # non-provisional node), head key, head block, current block, the
     # addresses of its nodes, data and truncate nodes seen, the last
-    # block + 1 of each bucket of inodes (MountData; None: unknown)
-    top = [0, 0, 0, 0, (-1, 0), None, 0, None, 0, last_blocks(n)]
+    # block + 1 of each bucket of inodes (MountData; None: unknown), the
+    # dirent nodes seen, the inode and delete nodes seen, the highest ino
+    # of those (the index laid out from them: see below)
+    top = [0, 0, 0, 0, (-1, 0), None, 0, None, 0, last_blocks(n), 0, 0, 0]
     buckets = len(top[9])
     voids = []                   # (txn, first, last) of NODE_VOIDs
     marks = []                   # NODE_COMMIT / NODE_RESET Nodes
@@ -354,12 +358,18 @@ def mount(s):
         top[7].append(nd.addr)
         if nd.type == _NODE_DATA or nd.type == _NODE_TRUNCATE:
             top[8] += 1
+        ino = inode_of(nd)
         if top[9] is not None:
-            ino = inode_of(nd)
             if ino is None:     # a node of some inode: replay at the end
                 top[9] = None
             elif ino:
                 top[9][ino % buckets] = top[6] + 1
+        if nd.type == _NODE_DIRENT:
+            top[10] += 1
+        elif nd.type < _NODE_DIRENT and ino:    # an inode or a delete
+            top[11] += 1
+            if ino > top[12]:
+                top[12] = ino
         txn = nd.txn
         prov = nd.flags & _F_PROV
         if nd.flags & _F_COMMIT and not prov and txn > top[0]:
@@ -412,6 +422,7 @@ def mount(s):
     # data and truncations wait for their replay as packed records
     # (MountData) from pass 2 on, each bucket of inodes until the last
     # block holding a node of one of them is read (data.pending)
+    _presize(s, top[10], top[11], top[12])
     data = MountData(top[8], top[9])
     update = addrs = top = None
     voids = [v[1:] for v in voids if v[0] <= commit_max]
@@ -590,6 +601,60 @@ def mount(s):
     s.hdr_addr = -1
 
 
+def _presize(s, n, count, ino):
+    """Lay the index out in one run before pass 2, whose transients (the
+    waiting records, the nodes read, a block's lists) came and went
+    between the inserts and, freed, left the index's chunks scattered
+    among holes: entry rows for the n dirent nodes pass 1 counted (dead
+    ones included, so at most _ROWS_MAX), the entry index at the size
+    those rows take, inode pages (with the pages dict's keys) for the
+    count inode and delete nodes, up to the page of the highest ino (the
+    lowest pages: inode numbers are handed out densely).  Only on empty
+    tables.  Everything is allocated before anything is set: a
+    MemoryError leaves the tables as they were, to grow insert by insert
+    as before.  _settle_mount gives back what stays unused.  (The
+    argument names are ones the store interns anyway.)"""
+    ents = s.entries
+    ino_t = s.inodes
+    if ents.n or ino_t.n:
+        return
+    rows = min(n, _ROWS_MAX)
+    cap = ents.mask + 1
+    while 4 * rows > 3 * cap:
+        cap *= 2
+    pages = min(ino // PAGE + 1, (count + PAGE - 1) // PAGE + 1)
+    per = min(cap, SLOTS)
+    try:
+        # the dict and the lists first, each chunk copied from one buffer
+        # of zeros (array(code, range(n)) leaves a range and an iterator
+        # freed beside each chunk: holes in the run)
+        pd = {}
+        for p in range(pages):
+            pd[p] = p
+        sl = [None] * (cap // per) if cap > ents.mask + 1 else None
+        got = [None] * ((rows + ROWS - 1) // ROWS)
+        got2 = [None] * pages
+        zs = bytes(2 * per)
+        zr = bytes(12 * ROWS)
+        zp = bytes(8 * PAGE)
+        for i in range(len(sl or ())):
+            sl[i] = array("H", zs)
+        for i in range(len(got)):
+            got[i] = array("I", zr)
+        for i in range(pages):
+            got2[i] = array("I", zp)
+        zs = zr = zp = None
+    except MemoryError:
+        return
+    # nothing allocates from here on
+    if sl is not None:
+        ents._index(cap, sl, False)
+    ents.chunks = got
+    ino_t.chunks = got2
+    ino_t.pages = pd
+    ino_t.n = pages * PAGE
+
+
 def _settle_mount(s, data, pending=False):
     """After mount indexing: replay data per inode in version order,
     drop what belongs to no live inode, and tombstones nothing needs.
@@ -680,6 +745,36 @@ def _settle_mount(s, data, pending=False):
         getattr(s, "_drop_voids")()
     if s.reset_rec is not None:
         getattr(s, "_drop_reset_if_done")()
+    # what _presize laid out that the mount left unused, given back: the
+    # entry row chunks past the rows used, inode pages with no row
+    ents = s.entries
+    del ents.chunks[(ents.n + ROWS - 1) // ROWS:]
+    cap = 32
+    while 4 * ents.count > 3 * cap:
+        cap *= 2
+    if ents.mask + 1 > max(cap, 4 * ents.n):
+        # laid out for dirent nodes most of which were dead: the index
+        # sized for the rows (a checkpoint refuses one over 4 slots a row)
+        sl = ents._grown(cap, ents.wide is not None)
+        del sl[cap // min(cap, SLOTS):]
+        ents._index(cap, sl, ents.wide is not None)
+        for q in range(ents.n):
+            if ents.chunks[q // ROWS][q % ROWS * 3 + 2]:
+                ents._place(q)
+    t = s.inodes
+    for p in list(t.pages):
+        c = t.chunks[t.pages[p]]
+        for i in range(1, 2 * PAGE, 2):
+            if c[i]:
+                break
+        else:
+            t.chunks[t.pages.pop(p)] = None
+            t.holes += 1
+    while t.chunks and t.chunks[-1] is None:
+        t.chunks.pop()
+        t.holes -= 1
+        t.n -= PAGE
+
 
 def _stale(s, birth, rec):
     """At mount: is this entry or metadata record of an inode born at
