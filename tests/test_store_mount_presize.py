@@ -4,7 +4,7 @@ the first pass counted, the entry index at the size they take, the inode
 pages for the inode and delete nodes, allocated one after another before
 pass 2's transients come and go, so the index is not left scattered
 between the holes they leave; what stays unused is given back at the
-end (_unreserve)."""
+end (of _settle_mount)."""
 
 import json
 
@@ -140,3 +140,78 @@ def test_a_layout_short_of_memory_leaves_the_tables_as_they_were():
     finally:
         mount_module._presize = saved
     assert fail > 10, seen
+
+
+def renamed_store(files=150, renames=3000):
+    """A store whose one file was renamed back and forth: thousands of
+    dirent nodes on flash, most dead, for files + 1 names."""
+    f = SimFlash(1024 * 1024, 4096, 256)
+    s = LogStore.format(f)
+    s.checkpoints = False
+    for i in range(files):
+        t = s.begin()
+        ino = t.new_ino()
+        t.put_inode(ino, mode=0o100644, mtime=i, ctime=i)
+        t.link(ROOT_INO, "f%d" % i, ino)
+        t.commit()
+    for i in range(renames):
+        t = s.begin()
+        t.unlink(ROOT_INO, "a" if i % 2 else "f0")
+        t.link(ROOT_INO, "f0" if i % 2 else "a", ino)
+        t.commit()
+    s.sync()
+    return f
+
+
+def test_the_layout_follows_the_inodes_not_the_dead_names():
+    # a file renamed 3,000 times: the first pass counts ~6,000 dirent
+    # nodes; rows were laid out for 4,096 of them (and an index of 8,192
+    # slots: 64 KB), which left pass 2 short of heap on a board; now
+    # for about two names an inode
+    f = renamed_store()
+    saved = mount_module._presize
+    laid = []
+
+    def spy(s, n, count, ino):
+        saved(s, n, count, ino)
+        laid.append((n, ino, len(s.entries.chunks), s.entries.mask + 1))
+
+    mount_module._presize = spy
+    try:
+        s = LogStore.mount(f, checkpoints=False)
+    finally:
+        mount_module._presize = saved
+    (n, ino, chunks, slots), = laid
+    assert n > 3000, laid
+    assert chunks * ROWS <= 2 * ino + 32 + ROWS, laid
+    assert slots <= 1024, laid
+    assert len(list(s.listdir(ROOT_INO))) == 150
+    plain = LogStore.mount(f, checkpoints=False)
+    assert tree(plain) == tree(s)
+
+
+def test_no_layout_without_room_left_for_pass_2():
+    # (MicroPython's gc.mem_free; CPython has none and always lays out)
+    f, names = churned_store()
+
+    class TightHeap:
+        @staticmethod
+        def mem_free():
+            return 8192     # under _PASS2_ROOM + what the layout takes
+
+    saved = (mount_module.gc, mount_module._presize)
+    laid = []
+
+    def spy(s, *counts):
+        saved[1](s, *counts)
+        laid.append(len(s.entries.chunks))
+
+    mount_module._presize = spy
+    try:
+        roomy = LogStore.mount(f, checkpoints=False)
+        mount_module.gc = TightHeap
+        tight = LogStore.mount(f, checkpoints=False)
+    finally:
+        mount_module.gc, mount_module._presize = saved
+    assert laid[0] > 0 and laid[1] == 0, laid
+    assert tree(tight) == tree(roomy)

@@ -6,6 +6,7 @@ release it (ovl.store._run), so its code does not stay on the heap
 (docs/STORE.md, "Code layout").  Each function takes the LogStore first.
 """
 
+import gc
 import struct
 from array import array
 
@@ -76,6 +77,7 @@ _MOUNT_WIDE = const(0x40)
 MOUNT_CHUNK = 75
 _MOUNT_FIRST = const(8)     # records of the first piece
 _ROWS_MAX = const(4096)     # entry rows a mount lays out before pass 2
+_PASS2_ROOM = const(8192)   # heap _presize leaves free for pass 2
 
 
 def last_blocks(nblocks):
@@ -618,12 +620,26 @@ def _presize(s, n, count, ino):
     ino_t = s.inodes
     if ents.n or ino_t.n:
         return
-    rows = min(n, _ROWS_MAX)
+    # n counts dead dirents too: a file renamed over and over leaves
+    # thousands of them for one name, and rows laid out for them all
+    # (64 KB at the cap) left pass 2 short of heap; names follow the
+    # inodes (a name an inode, bar links and whiteouts: more grow as
+    # before)
+    rows = min(n, _ROWS_MAX, 2 * ino + 32)
     cap = ents.mask + 1
     while 4 * rows > 3 * cap:
         cap *= 2
     pages = min(ino // PAGE + 1, (count + PAGE - 1) // PAGE + 1)
     per = min(cap, SLOTS)
+    free = getattr(gc, "mem_free", None)
+    if free is not None:
+        # (MicroPython) only with _PASS2_ROOM left beside it for pass 2's
+        # transients: else the tables grow insert by insert.  Not
+        # collected first: the chunks would fill the holes of the
+        # garbage freed, not one run (mem_free counting no garbage errs
+        # on the safe side)
+        if 12 * rows + 2 * cap + 8 * PAGE * pages + _PASS2_ROOM > free():
+            return
     try:
         # the dict and the lists first, each chunk copied from one buffer
         # of zeros (array(code, range(n)) leaves a range and an iterator
@@ -755,12 +771,19 @@ def _settle_mount(s, data, pending=False):
     if ents.mask + 1 > max(cap, 4 * ents.n):
         # laid out for dirent nodes most of which were dead: the index
         # sized for the rows (a checkpoint refuses one over 4 slots a row)
-        sl = ents._grown(cap, ents.wide is not None)
-        del sl[cap // min(cap, SLOTS):]
-        ents._index(cap, sl, ents.wide is not None)
-        for q in range(ents.n):
-            if ents.chunks[q // ROWS][q % ROWS * 3 + 2]:
-                ents._place(q)
+        try:
+            sl = ents._grown(cap, ents.wide is not None)
+        except MemoryError:
+            # (only allocates: the larger index stays, and works; a
+            # checkpoint of it is refused, the next mount scans)
+            sl = None
+        if sl is not None:
+            del sl[cap // min(cap, SLOTS):]
+            ents._index(cap, sl, ents.wide is not None)
+            for q in range(ents.n):
+                if ents.chunks[q // ROWS][q % ROWS * 3 + 2]:
+                    ents._place(q)
+            ents.ck = None      # (the slot it found is the old index's)
     t = s.inodes
     for p in list(t.pages):
         c = t.chunks[t.pages[p]]
