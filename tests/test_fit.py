@@ -41,9 +41,9 @@ BOARD_HEAP_GATE = {"esp32-4mb": True, "pico": True}
 # Smallest working heap with the board's gc_threshold (16 KiB, set by
 # ovl.boot and by the job, docs/FIT.md "Fragmentation"), + 8 KiB.
 # Scanned (tests/scripts/heap_scan.py, 1 KiB steps) on 2026-12-06 after
-# the seventh round (see BOARD_HEAP_GATE): esp32-4mb passes from 95 KiB
-# (fails 90-94), pico from 145 KiB (fails 140-144): pinned at 96 and 146
-# KiB + 8 KiB.  After the sixth round (raw lower metadata and streamed blocks, the mount's
+# the seventh round (see BOARD_HEAP_GATE) and its review's fixes:
+# esp32-4mb passes from 95 KiB (fails 89-94), pico from 147 KiB (fails
+# 140-146): pinned at 96 and 147 KiB + 8 KiB.  After the sixth round (raw lower metadata and streamed blocks, the mount's
 # code released after it, the names under five qstr pools, the index
 # and the writer without growing buffers): esp32-4mb passes from 103 KiB
 # (fails at every KiB from 96 to 102; 104-106 in the runs before the
@@ -58,7 +58,7 @@ BOARD_HEAP_GATE = {"esp32-4mb": True, "pico": True}
 # format 4 3,153,920 and 3,107,840 B, with format 3 2,779,136 and
 # 2,636,800.
 TODAY_BUDGET = {"esp32-4mb": 96 * 1024 + 8192,
-                "pico": 146 * 1024 + 8192}
+                "pico": 147 * 1024 + 8192}
 
 MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 
