@@ -42,8 +42,9 @@ BOARD_HEAP_GATE = {"esp32-4mb": True, "pico": True}
 # ovl.boot and by the job, docs/FIT.md "Fragmentation"), + 8 KiB.
 # Scanned (tests/scripts/heap_scan.py, 1 KiB steps) on 2026-12-06 after
 # the seventh round (see BOARD_HEAP_GATE) and its review's fixes:
-# esp32-4mb passes from 95 KiB (fails 89-94), pico from 147 KiB (fails
-# 140-146): pinned at 96 and 147 KiB + 8 KiB.  After the sixth round (raw lower metadata and streamed blocks, the mount's
+# esp32-4mb passes from 95 KiB (fails 89-94), pico from 148 KiB (fails
+# 139-147): pinned at 96 and 148 KiB + 8 KiB.  After the sixth round
+# (raw lower metadata and streamed blocks, the mount's
 # code released after it, the names under five qstr pools, the index
 # and the writer without growing buffers): esp32-4mb passes from 103 KiB
 # (fails at every KiB from 96 to 102; 104-106 in the runs before the
@@ -58,7 +59,7 @@ BOARD_HEAP_GATE = {"esp32-4mb": True, "pico": True}
 # format 4 3,153,920 and 3,107,840 B, with format 3 2,779,136 and
 # 2,636,800.
 TODAY_BUDGET = {"esp32-4mb": 96 * 1024 + 8192,
-                "pico": 147 * 1024 + 8192}
+                "pico": 148 * 1024 + 8192}
 
 MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 

@@ -140,16 +140,23 @@ class InodeTable:
         r = self._find(ino)
         if r < 0:
             raise KeyError(ino)
-        s = r // PAGE
-        c = self.chunks[s]
+        c = self.chunks[r // PAGE]
         c[r % PAGE * 2] = c[r % PAGE * 2 + 1] = 0
         self.count -= 1
-        for i in range(1, 2 * PAGE, 2):
-            if c[i]:
-                return
-        del self.pages[ino // PAGE]
-        self.chunks[s] = None
-        self.holes += 1
+        self.trim((ino // PAGE,))
+
+    def trim(self, pages=None):
+        """Free each of pages (page numbers; None: all) that holds no row,
+        and the slots past the last page in use (a deletion; the end of a
+        mount, for the pages ovl.store.mount laid out unused)."""
+        for p in list(self.pages) if pages is None else pages:
+            c = self.chunks[self.pages[p]]
+            for i in range(1, 2 * PAGE, 2):
+                if c[i]:
+                    break
+            else:
+                self.chunks[self.pages.pop(p)] = None
+                self.holes += 1
         while self.chunks and self.chunks[-1] is None:
             self.chunks.pop()
             self.holes -= 1

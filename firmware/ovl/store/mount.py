@@ -784,19 +784,7 @@ def _settle_mount(s, data, pending=False):
                 if ents.chunks[q // ROWS][q % ROWS * 3 + 2]:
                     ents._place(q)
             ents.ck = None      # (the slot it found is the old index's)
-    t = s.inodes
-    for p in list(t.pages):
-        c = t.chunks[t.pages[p]]
-        for i in range(1, 2 * PAGE, 2):
-            if c[i]:
-                break
-        else:
-            t.chunks[t.pages.pop(p)] = None
-            t.holes += 1
-    while t.chunks and t.chunks[-1] is None:
-        t.chunks.pop()
-        t.holes -= 1
-        t.n -= PAGE
+    s.inodes.trim()
 
 
 def _stale(s, birth, rec):
