@@ -58,6 +58,12 @@ class Overlay(resolve.Resolve):
     """A mounted union.  store=None (or a read-only store) gives a
     read-only overlay: every write raises OSError(EROFS)."""
 
+    # whether this mount met a new firmware (ovl.upgrade.new_lower sets
+    # it), and the conflict marks a read-only one keeps in RAM (set by
+    # ovl.upgrade): class defaults, read without the rare names' lookup
+    lower_changed = False
+    _upgrade_marks = None
+
     def __init__(self, lower, store, uid=0, gid=0, umask=0o022,
                  write_buffer=4096, clock=None):
         self.lower = lower
@@ -240,41 +246,16 @@ class Overlay(resolve.Resolve):
 
     def _upgrade_marked(self, uino):
         return self.store.get_meta(uino, meta.META_CONFLICT) is not None or \
-            getattr(self, "_upgrade_marks", None) is not None
+            self._upgrade_marks is not None
 
     # -- the os-like interface ----------------------------------------------
 
     def __getattr__(self, name):
-        # What a board's boot, mount and file IO never call (stat with its
-        # fields named, lstat, listdir, links and the link index, symlinks
-        # and following them, device nodes, modes, owners, times, statvfs
-        # ...),
-        # truncation, the firmware verbs and the operations that take a
-        # name away (with the lower entry a name hides) live in
-        # ovl.overlay.hostops, .truncate, .verbs and .unlink, imported at
-        # first use; each function there takes the Overlay first and
-        # documents the operation.
-        if name in "stat lstat listdir exists rdev readlink symlink mknod " \
-                "link chmod chown lchown utime read_bytes write_bytes " \
-                "statvfs _excl_target".split():
-            from ovl.overlay import hostops as where
-        elif name in "truncate truncate_open".split():
-            from ovl.overlay import truncate as where
-        elif name in "layer_of diff revert fsck reset request_reset " \
-                "reset_requested".split():
-            from ovl.overlay import verbs as where
-        elif name in "remove unlink rmdir rename _lower_entry".split():
-            from ovl.overlay import unlink as where
-        elif name == "lower_changed":
-            # whether this mount met a new firmware (ovl.upgrade.new_lower
-            # sets it): no, until it does
-            return False
-        else:
-            raise AttributeError(name)
-        # Each function found is set on the class, a method from then on
-        # (no closure made per call, none kept on an instance).
-        setattr(type(self), name, getattr(where, name))
-        return getattr(self, name)
+        # the operations a board's boot, mount and file IO never call:
+        # ovl.overlay.rare says which module, imported at first use, holds
+        # each (its lists of names are not kept on a board's heap)
+        from ovl.overlay import rare
+        return rare.method(self, name)
 
     def ilistdir(self, path="/"):
         """Iterator of (name, type, ino, size); type is the S_IFMT bits."""
