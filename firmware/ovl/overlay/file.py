@@ -120,15 +120,19 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         self._check("w")
         count = len(data)
         binary = "b" in self.mode
+        # (a refusal's TypeError: fileops.wrong_type, its messages off a
+        # board)
         if isinstance(data, str):
             if binary:
-                raise TypeError("a bytes-like object is required")
+                from ovl.overlay import fileops
+                fileops.wrong_type(binary)
             data = data.encode()
         else:
             if not binary and not compat.MICROPYTHON:
                 # MicroPython's own text files take bytes too, and its C
                 # stream layer (print(file=f) ...) hands them bytes
-                raise TypeError("write() argument must be str")
+                from ovl.overlay import fileops
+                fileops.wrong_type(binary)
             # bytes-like whatever its size, refused before anything is
             # buffered (a TypeError in the write back drops the file's
             # pending writes)

@@ -25,6 +25,13 @@ def _check(f, mode):
                          else "not open for writing")
 
 
+def wrong_type(binary):
+    """OverlayFile.write's refusal of a str to a binary file, or of bytes
+    to a text file on CPython."""
+    raise TypeError("a bytes-like object is required" if binary
+                    else "write() argument must be str")
+
+
 def read(f, n):
     """n characters of text file f (OverlayFile.read(n) in text mode):
     whole UTF-8 characters, however many bytes they take."""

@@ -11,7 +11,7 @@ is reached as the Overlay's method of the same name.
 from ovl import compat
 from ovl.paths import is_dir, is_reg
 from ovl.overlay.meta import MAX_FILE_SIZE, META_ORIGIN
-from ovl.overlay.resolve import Node
+from ovl.overlay import Node
 from ovl.overlay.writeback import note_change
 
 
