@@ -8,8 +8,7 @@ io.IOBase so that `import`, print(file=...) and the other C stream users
 can drive it through readinto/write/ioctl.
 """
 
-from ovl import compat
-from ovl.paths import is_dir, join, normalize
+from ovl import compat, paths
 
 
 class OvlVfs:
@@ -44,8 +43,8 @@ class OvlVfs:
                                          % (path,))
                 path = bytes(path).decode("utf-8", "surrogateescape")
         if not path.startswith("/"):
-            path = join(self.cwd, path) if path else self.cwd
-        return normalize(path)
+            path = paths.join(self.cwd, path) if path else self.cwd
+        return paths.normalize(path)
 
     # -- mount protocol -----------------------------------------------------
 
@@ -60,7 +59,7 @@ class OvlVfs:
 
     def chdir(self, path):
         path = self._path(path)
-        if not is_dir(self.ovl._walk(path).mode):
+        if not paths.is_dir(self.ovl._walk(path).mode):
             raise compat.oserror(compat.ENOTDIR, path)
         self.cwd = path     # normalised by _path
 
@@ -72,7 +71,7 @@ class OvlVfs:
         as_bytes = not isinstance(path, str)
         path = self._path(path)
         for name, kind, ino, size in self.ovl.ilistdir(path):
-            if self.hide and join(path, name) in self.hide:
+            if self.hide and paths.join(path, name) in self.hide:
                 continue
             # (MicroPython ignores the error handler: its names are UTF-8)
             yield (name.encode("utf-8", "surrogateescape") if as_bytes
