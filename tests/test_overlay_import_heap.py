@@ -1,7 +1,8 @@
 """The overlay's share of the mount path's import heap (docs/FIT.md, "The
 overlay's import heap, fourth round"): a board's plain job imports the
 package's __init__ (the Overlay, its resolution, transactions and
-copy-up, one module), meta, writeback and file, nothing else of it; the
+copy-up, one module), meta and file (with the write-back), nothing else
+of it; the
 rare operations' names (ovl.overlay.rare) and the wrong-type writes'
 messages (ovl.overlay.fileops) come at their first use and still answer,
 on both runtimes."""
@@ -9,8 +10,7 @@ on both runtimes."""
 from host_tools.image.mkimage import build_image
 
 # what a board's mount, writes, listings and reads import of the package
-BOARD_JOB = ["ovl.overlay", "ovl.overlay.file", "ovl.overlay.meta",
-             "ovl.overlay.writeback"]
+BOARD_JOB = ["ovl.overlay", "ovl.overlay.file", "ovl.overlay.meta"]
 
 
 def lower_image(tmp_path):

@@ -4,7 +4,7 @@ Lookup goes upper first, then lower, unless a whiteout hides the name or
 the upper directory does not merge (see below).  Every mutating call is one
 upper transaction, so a power cut leaves the merged tree before or after
 it.  File data written through open() is buffered in RAM and committed on
-flush, close, sync, or when the buffer fills (writeback.py).
+flush, close, sync, or when the buffer fills (file.py's WriteBack).
 
 How the upper records the union (all in store meta, see docs/OVERLAY.md):
   * an upper directory merges with exactly one lower directory, named by
@@ -31,11 +31,12 @@ only (its ORIGIN); a copied-up hard-linked lower file is entered in the
 link index on the root inode (link:<lower ino> -> upper ino), so its
 other lower names share it.
 
-The package by concern: meta (meta keys, ORIGIN, limits), writeback
-(buffered file data), file (the file object); verbs (layer_of, diff, revert, fsck, reset, request_reset),
-hostops (stat with named fields, lstat, listdir, links, symlinks, modes,
-statvfs ...: what a board's boot, mount and file IO never call), truncate
-and unlink (remove, rmdir, rename) are imported at first use.  This
+The package by concern: meta (meta keys, ORIGIN, limits), file (the
+file object and its buffered data, the write-back); verbs (layer_of,
+diff, revert, fsck, reset, request_reset), hostops (stat with named
+fields, lstat, listdir, links, symlinks, modes, statvfs ...: what a
+board's boot, mount and file IO never call), truncate and unlink
+(remove, rmdir, rename) are imported at first use.  This
 module is the Overlay: its os-like interface, path resolution,
 transactions and copy-up (mixin classes of their own, in modules of their
 own, kept two classes, two modules and their names on every board's
@@ -46,12 +47,12 @@ import time
 
 from ovl import compat, paths
 from ovl.compat import const
-from ovl.overlay import meta, writeback
+from ovl.overlay import meta
 from ovl.store import Inode, ROOT_INO, WHITEOUT
 # with the rest, not at the first open(): imported then, its code stayed
 # for good above the first mount's objects, splitting the heap a remount
 # frees
-from ovl.overlay.file import OverlayFile
+from ovl.overlay.file import OverlayFile, WriteBack, WriteBuffer
 
 # A mode's r, w, a or x (open()): its place in the string of mode letters
 # (no string of its own each on a board)
@@ -109,7 +110,7 @@ class Overlay:
         self.clock = clock          # None: time.time()
         self.readonly = store is None or bool(getattr(store, "readonly", False))
         self.conflicts = []         # paths changed in the lower and the upper
-        self.writeback = writeback.WriteBack(self)    # what open files wrote
+        self.writeback = WriteBack(self)    # what open files wrote
         # flush_all(): commit every file's buffered data; returns the first
         # error of a file whose commit failed, for sync() (WriteBack's own
         # method, no function of the Overlay's to keep)
@@ -609,7 +610,7 @@ class Overlay:
             uino, txn = self._create(
                 target, paths.S_IFREG | (0o666 & ~self.umask), None, True,
                 parent)
-            self.writeback.buffers[uino] = writeback.WriteBuffer(
+            self.writeback.buffers[uino] = WriteBuffer(
                 self, uino, 0, txn)
             return OverlayFile(self, target, uino, None, mode)
         if path.endswith("/") and not paths.is_dir(node.mode):
@@ -626,7 +627,7 @@ class Overlay:
                 return n.uino
             uino = self._mutate(path, op)
             if k == _MODE_W:    # O_TRUNC
-                self.writeback.buffers[uino] = writeback.WriteBuffer(
+                self.writeback.buffers[uino] = WriteBuffer(
                     self, uino, 0, None, 0)
             return OverlayFile(self, target, uino, None, mode)
         return OverlayFile(self, target, node.uino, node.lentry, mode)

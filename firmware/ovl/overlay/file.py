@@ -1,9 +1,10 @@
-"""The overlay's file object: reads, writes, the text layer.
+"""Open files: the file object (reads, writes, the text layer) and the
+write-back, what files wrote and has not been committed yet.
 
 Overlay.open() parses the mode, resolves the path and creates or copies up
 the file; an OverlayFile then reads and writes through the overlay's
 public interface (read_upper, truncate_open; a file only the lower holds
-is read from the lower) and its write-back (writeback.py, which holds
+is read from the lower) and its write-back (WriteBack, below, which holds
 what the file's handles wrote until a commit point).  The text layer
 (characters, not bytes) is this one's but for reading n characters,
 which with lines, seek and tell, truncate, flush and fileno is in
@@ -14,6 +15,23 @@ On MicroPython the same object is what open() returns from a VFS mount
 open) drives a Python file object only if it subclasses io.IOBase and has
 readinto, write and ioctl, so there OverlayFile does.  CPython's IOBase
 would bring its own close, seek and readline, so there it is a plain class.
+
+The write-back: one WriteBuffer per upper inode, shared by every handle
+of that inode: an open upper transaction holding what they wrote,
+committed whole on flush(), close(), Overlay.sync(), or before any other
+overlay operation that looks at or changes the tree (reads of the same
+file go through the transaction and commit nothing).  However much is
+written, RAM holds at most Overlay.write_buffer bytes of it: the rest is
+streamed to flash as provisional nodes that count only if the
+transaction commits.  A file
+created by open() is created in that same transaction, so after a power
+cut it is absent or complete.
+
+WriteBack owns the buffers and the errors of failed flushes; the overlay
+and its file objects go through its methods, but for open(), which puts
+the buffer of a file it creates or truncates in WriteBack.buffers (a
+module of its own, writeback.py, kept a module and its names on every
+board's heap).
 """
 
 import io
@@ -185,3 +203,173 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         if op == _IOCTL_BUFFER_SIZE:
             return self.ovl.write_buffer
         return -1
+
+
+# -- the write-back ------------------------------------------------------
+
+def note_change(ovl, txn, uino, origin):
+    """The first change to a copied-up file's data (in txn): its base is
+    recorded (ovl.upgrade.note_change, of the same name)."""
+    if origin is not None and origin.lowlim > 0 and \
+            ovl.store.get_meta(uino, meta.META_BASE) is None:
+        from ovl import upgrade
+        upgrade.note_change(ovl, txn, uino, origin)
+
+
+class WriteBuffer:
+    """What the handles of one upper file wrote since its last commit
+    point: an open upper transaction, begun at the first change."""
+
+    def __init__(self, ovl, uino, size, txn=None, cut=None):
+        # txn: open() created uino in it, and it stays open for the data;
+        # cut: open() with O_TRUNC, so uino is cut to it when the buffer
+        # commits and a rewrite is one transaction (old or new content)
+        self.ovl = ovl
+        self.uino = uino
+        self.size = size
+        self.cut = cut          # a truncation committed with the data
+        self.txn = txn          # store Txn (Overlay.begin)
+        self.beginning = False  # begin() is running (flush_all skips it)
+
+    def begin(self):
+        """The open transaction, begun (with the truncation at open, or the
+        first-change bookkeeping of a copied-up file) if it was not.
+
+        A buffer is made for a file that exists (WriteBack.write sizes it
+        from its inode, open() with O_TRUNC copies it up first and the cut
+        reads it again; ESTALE if it is gone), and any operation that could
+        remove the file commits it first (flush_all), so a flush finds the
+        inode without looking it up again."""
+        if self.txn is None:
+            ovl = self.ovl
+            txn = ovl.begin()
+            self.beginning = True
+            try:
+                if self.cut is not None:
+                    from ovl.overlay import truncate
+                    truncate.cut(ovl, txn, self.uino, self.cut)
+                else:
+                    note_change(ovl, txn, self.uino,
+                                ovl._get_origin(self.uino))
+            except BaseException:
+                txn.abort()
+                raise
+            finally:
+                self.beginning = False
+            self.txn = txn
+        return self.txn
+
+
+class WriteBack:
+    """The overlay's pending writes: {upper ino: WriteBuffer}, and the
+    error of each file whose flush failed, kept for its handle."""
+
+    def __init__(self, ovl):
+        self.ovl = ovl
+        self.buffers = {}
+        self.errors = {}
+
+    def size(self, uino, size=None, name=None):
+        """Upper file uino's size with its pending writes; size: its
+        committed size, without them, if the caller has it (else read from
+        the store; name: the file's, for the error when the inode is
+        gone)."""
+        buf = self.buffers.get(uino)
+        if buf is not None:
+            return buf.size
+        if size is None:
+            inode = self.ovl.store.get(uino)
+            if inode is None:
+                raise compat.oserror(compat.ESTALE, name)
+            size = inode.size
+        return size
+
+    def write(self, uino, offset, data, name):
+        """Add data at offset to uino's pending writes.  On a failure (out
+        of space streaming it) the file keeps its committed content, and
+        nothing is left behind to fail again later."""
+        buf = self.buffers.get(uino)
+        if buf is None:
+            buf = WriteBuffer(self.ovl, uino, self.size(uino, None, name))
+            self.buffers[uino] = buf
+        try:
+            txn = buf.begin()
+            step = max(1, self.ovl.write_buffer)
+            if len(data) <= step:
+                # (the Txn copies what it is given: no copy made here)
+                txn.write(uino, offset, data)
+            else:
+                view = memoryview(data)
+                for at in range(0, len(data), step):
+                    # the Txn streams what it holds past write_buffer to
+                    # flash
+                    txn.write(uino, offset + at, view[at:at + step])
+        except BaseException:
+            self.drop(uino)
+            raise
+        if offset + len(data) > buf.size:
+            buf.size = offset + len(data)
+
+    def flush_all(self):
+        """Commit every file's buffered data (one transaction per file).
+
+        A file whose commit fails is dropped and its error kept for its own
+        handle (see below): the operation that happened to trigger
+        the flush is not refused for another file's data.  Returns the first
+        such error, for sync() to report."""
+        first = None
+        if self.buffers:
+            for uino in list(self.buffers):
+                if self.buffers[uino].beginning:
+                    # reached from inside that file's own begin() (a lookup
+                    # made while its first change is being recorded, e.g.
+                    # by an import through the VFS): flushing it here would
+                    # commit it early and lose what it writes next
+                    continue
+                # Linux reports a failed writeback at the file's next fsync
+                # or close; so does this: the handle's next write, flush or
+                # close raises it (take_error).  The buffer is gone either
+                # way.
+                try:
+                    self.flush(uino)
+                except OSError as e:
+                    self.errors[uino] = e
+                    if first is None:
+                        first = e
+        return first
+
+    def take_error(self, uino):
+        """Raise, once, the error of a failed flush of uino's data."""
+        err = self.errors.pop(uino, None)
+        if err is not None:
+            raise err
+
+    def flush(self, uino):
+        """Commit uino's pending writes: their one transaction.
+
+        On any failure (a full store, most often) the transaction is
+        aborted (what it streamed is dead space) and the file keeps its
+        last committed content: a buffer left behind would be flushed again
+        by every later operation, and fail again, wedging the whole tree."""
+        buf = self.buffers.pop(uino, None)
+        if buf is None:
+            return
+        ovl = self.ovl
+        try:
+            txn = buf.begin()
+            now = ovl._now()
+            # the Txn keeps the attributes not named
+            txn.put_inode(uino, size=buf.size, mtime=now, ctime=now)
+            txn.commit()
+        except BaseException:
+            if buf.txn is not None:     # (gone with the buffer, popped)
+                buf.txn.abort()
+            raise
+        ovl._origins.clear()    # an origin it changed is cached no more
+
+    def drop(self, uino):
+        """Forget uino's pending writes (the file was deleted, or its data
+        was lost): abort their transaction."""
+        buf = self.buffers.pop(uino, None)
+        if buf is not None and buf.txn is not None:
+            buf.txn.abort()

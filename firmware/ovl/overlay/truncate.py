@@ -12,7 +12,7 @@ from ovl import compat
 from ovl.paths import is_dir, is_reg
 from ovl.overlay.meta import MAX_FILE_SIZE, META_ORIGIN
 from ovl.overlay import Node
-from ovl.overlay.writeback import note_change
+from ovl.overlay.file import note_change
 
 
 def _check_size(size, name):
@@ -65,7 +65,7 @@ def cut(ovl, txn, uino, size):
 
 def truncate_node(ovl, txn, node, size):
     """Cut node to size in txn (and a buffer of open() with O_TRUNC when
-    it commits: ovl.overlay.writeback).  Copy-up keeps
+    it commits: ovl.overlay.file's WriteBack).  Copy-up keeps
     nothing: bytes below min(lower limit, size) still read from the lower,
     so a truncate stores no data at all."""
     ovl._copy_up(txn, node)
