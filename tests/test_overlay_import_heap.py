@@ -2,10 +2,9 @@
 overlay's import heap, fourth round"): a board's plain job imports the
 package's __init__ (the Overlay, its resolution, transactions and
 copy-up, one module), meta and file (with the write-back), nothing else
-of it; the
-rare operations' names (ovl.overlay.rare) and the wrong-type writes'
-messages (ovl.overlay.fileops) come at their first use and still answer,
-on both runtimes."""
+of it; the rare operations' names (ovl.overlay.rare) and the messages of
+a wrong-type write and of a bad mode (ovl.overlay.fileops) come at their
+first use and still answer, on both runtimes."""
 
 from host_tools.image.mkimage import build_image
 
@@ -39,5 +38,6 @@ def test_board_job_imports_four_overlay_modules_and_rare_names_answer(
         "bytes to a text file": "TypeError" if runtime.name == "cpython"
         else "ok",
         "str to a text file": 4,
+        "a bad mode": "invalid mode: 'rwb'",
         "written": ["", "text" if runtime.name == "cpython" else "bytestext"],
     }, args=[lower_image(tmp_path)])

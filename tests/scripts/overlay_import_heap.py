@@ -64,5 +64,10 @@ with fs.open("/new/b", "wb") as f:
 with fs.open("/new/c", "w") as f:
     out["bytes to a text file"] = errno_outcome(f.write, b"bytes")
     out["str to a text file"] = f.write("text")
+try:
+    fs.open("/new/a", "rwb")
+    out["a bad mode"] = "ok"
+except ValueError as e:
+    out["a bad mode"] = str(e)
 out["written"] = [read(fs, "/new/b"), read(fs, "/new/c")]
 report(out)

@@ -592,7 +592,8 @@ class Overlay:
             if i < 4:
                 k = i
         if k is None or k < 0 or ("b" in mode and "t" in mode):
-            raise ValueError("invalid mode: %r" % mode)
+            from ovl.overlay import fileops     # (its message off a board)
+            fileops.invalid_mode(mode)
         writable = k != _MODE_R or "+" in mode
         self.flush_all()
         if writable:

@@ -5,7 +5,9 @@ A board's boot, its imports and its whole-file reads and writes call none
 of these (MicroPython's C stream layer drives a file through readinto,
 write and ioctl), so OverlayFile imports this module at the first use
 (OverlayFile.__getattr__ answers these names).  Each function takes the
-file first and is reached as its method of the same name.
+file first and is reached as its method of the same name.  The
+refusals of a bad mode (open) and of a write of the wrong type keep
+their messages here too: a board never meets them.
 """
 
 from ovl import compat
@@ -23,6 +25,12 @@ def _check(f, mode):
         raise ValueError("I/O operation on closed file")
     raise compat.oserror(compat.EBADF, "not open for reading" if mode == "r"
                          else "not open for writing")
+
+
+def invalid_mode(mode):
+    """Overlay.open's refusal of a mode that is not one of r, w, a and x,
+    then any of b, t and +, each at most once (not both b and t)."""
+    raise ValueError("invalid mode: %r" % mode)
 
 
 def wrong_type(binary):
