@@ -47,12 +47,13 @@ import time
 
 from ovl import compat, paths
 from ovl.compat import const
-from ovl.overlay import meta
 from ovl.store import Inode, ROOT_INO, WHITEOUT
-# with the rest, not at the first open(): imported then, its code stayed
-# for good above the first mount's objects, splitting the heap a remount
-# frees
-from ovl.overlay.file import OverlayFile, WriteBack, WriteBuffer
+# file with the rest, not at the first open(): imported then, its code
+# stayed for good above the first mount's objects, splitting the heap a
+# remount frees.  Its classes are reached as file.X: the package's
+# namespace holds each submodule anyway, and a name imported from one
+# would be one more global on a board's heap.
+from ovl.overlay import meta, file
 
 # A mode's r, w, a or x (open()): its place in the string of mode letters
 # (no string of its own each on a board)
@@ -110,7 +111,7 @@ class Overlay:
         self.clock = clock          # None: time.time()
         self.readonly = store is None or bool(getattr(store, "readonly", False))
         self.conflicts = []         # paths changed in the lower and the upper
-        self.writeback = WriteBack(self)    # what open files wrote
+        self.writeback = file.WriteBack(self)    # what open files wrote
         # flush_all(): commit every file's buffered data; returns the first
         # error of a file whose commit failed, for sync() (WriteBack's own
         # method, no function of the Overlay's to keep)
@@ -611,9 +612,9 @@ class Overlay:
             uino, txn = self._create(
                 target, paths.S_IFREG | (0o666 & ~self.umask), None, True,
                 parent)
-            self.writeback.buffers[uino] = WriteBuffer(
+            self.writeback.buffers[uino] = file.WriteBuffer(
                 self, uino, 0, txn)
-            return OverlayFile(self, target, uino, None, mode)
+            return file.OverlayFile(self, target, uino, None, mode)
         if path.endswith("/") and not paths.is_dir(node.mode):
             raise compat.oserror(compat.ENOTDIR, path)
         if paths.is_dir(node.mode):
@@ -628,10 +629,10 @@ class Overlay:
                 return n.uino
             uino = self._mutate(path, op)
             if k == _MODE_W:    # O_TRUNC
-                self.writeback.buffers[uino] = WriteBuffer(
+                self.writeback.buffers[uino] = file.WriteBuffer(
                     self, uino, 0, None, 0)
-            return OverlayFile(self, target, uino, None, mode)
-        return OverlayFile(self, target, node.uino, node.lentry, mode)
+            return file.OverlayFile(self, target, uino, None, mode)
+        return file.OverlayFile(self, target, node.uino, node.lentry, mode)
 
     def sync(self):
         err = self.flush_all()
