@@ -29,9 +29,9 @@ cut it is absent or complete.
 
 WriteBack owns the buffers and the errors of failed flushes; the overlay
 and its file objects go through its methods, but for open(), which puts
-the buffer of a file it creates or truncates in WriteBack.buffers (a
-module of its own, writeback.py, kept a module and its names on every
-board's heap).
+the buffer of a file it creates or truncates in WriteBack.buffers.  (It
+lives here, not in a module of its own: a module keeps its object and
+its names on every board's heap.)
 """
 
 import io
