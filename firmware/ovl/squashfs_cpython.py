@@ -153,7 +153,8 @@ def decompressor(compression):
         try:
             return inflate(data, limit)
         except ValueError as e:
-            raise S._inflate_error(e, limit, name)
+            from ovl import squashfs_errors
+            raise squashfs_errors.inflate_error(e, limit, name)
     return inflate_block
 
 
@@ -285,11 +286,10 @@ def read_run(self, words, pos, block_start, offset, end, entry, pieces):
                 block_start += bs
                 i += 1
     except ValueError as e:
-        from ovl import squashfs as S
-        from ovl.squashfs_errors import CorruptImageError
-        if isinstance(e, CorruptImageError):
+        from ovl import squashfs_errors
+        if isinstance(e, squashfs_errors.CorruptImageError):
             raise
-        raise S._inflate_error(e, bs, self.compression)
+        raise squashfs_errors.inflate_error(e, bs, self.compression)
     finally:
         # Keep the last block for a following small read within it (a
         # slow-path block keeps itself, after this run's blocks).

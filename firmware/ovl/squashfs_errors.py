@@ -169,3 +169,22 @@ FAILURES = (
     # _E_TAIL_PAST_FRAGMENT
     (OutOfRangeError, "%s: tail %d+%d beyond its %d-byte fragment"),
 )
+
+
+# FAILURES' rows inflate_error raises (ovl.squashfs's consts of the same
+# names: tests/test_reader_import_heap.py checks they agree)
+_E_INFLATES_TOO_FAR = 2
+_E_BAD_STREAM = 3
+
+
+def inflate_error(e, size, name):
+    """The reader's exception for the ValueError `e` of an inflate
+    (compat.inflate, inflate_stream's decoder, inflate_xz, inflate_lzma) of
+    a block of the image's compressor `name` that must inflate to at most
+    `size` bytes.  (Here, not in ovl.squashfs: only a damaged block runs
+    it, and this module is then imported anyway.)"""
+    if "exceeds" in str(e):
+        cls, message = FAILURES[_E_INFLATES_TOO_FAR]
+        return cls(message % size)
+    cls, message = FAILURES[_E_BAD_STREAM]
+    return cls(message % (name, e))
