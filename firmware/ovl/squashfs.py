@@ -1021,12 +1021,6 @@ class SquashFS:
 
 
 if not compat.MICROPYTHON:
-    # CPython's decompressors and run reads (a board loads none of them)
-    # (its functions are named after the methods they stand in for: the
-    # names a board interns anyway)
+    # CPython's decompressors and run reads (a board loads none of them):
+    # squashfs_cpython sets its methods on SquashFS as it loads
     from ovl import squashfs_cpython
-    SquashFS._read_blocks = squashfs_cpython._read_blocks
-    SquashFS._load_block = squashfs_cpython._load_block
-    SquashFS._data_block = squashfs_cpython._data_block
-    SquashFS._block_bytes = squashfs_cpython._block_bytes
-    SquashFS._window = squashfs_cpython._window
