@@ -31,12 +31,6 @@ def test_inflate_error_names_the_failure():
     assert str(bad) == "gzip block: bad zlib stream: x"
 
 
-def test_flash_keeps_no_string_for_the_host_source():
-    # BytesSource is named by ovl.flash_rare's __getattr__, not ovl.flash's
-    consts = flash.__getattr__.__code__.co_consts
-    assert "BytesSource" not in consts, consts
-
-
 DAMAGED = r"""
 import sys
 sys.path.insert(0, %(scripts)r)

@@ -12,7 +12,7 @@ BytesSource (images in RAM or in host files) lives in ovl.flash_host,
 which a board never imports; FlashRuleError, the checks' messages and
 write_blocks live in ovl.flash_rare, which a board imports at their first
 use (a broken rule, bad geometry, a firmware write): ovl.flash still names
-them all (through ovl.flash_rare, which names BytesSource).  The simulator's power loss, PowerCut, is ovl_sim.simflash's.
+them all.  The simulator's power loss, PowerCut, is ovl_sim.simflash's.
 """
 
 from ovl.compat import const
@@ -29,10 +29,11 @@ _E_REGION_ERASE = const(6)
 
 
 def __getattr__(name):
+    if name == "BytesSource":
+        from ovl import flash_host
+        return getattr(flash_host, name)
     if name[:1] == "_":     # (__path__ and the like: nothing imported)
         raise AttributeError(name)
-    # (flash_rare's own __getattr__ names BytesSource: the name is a
-    # string a board's copy of this module would keep)
     from ovl import flash_rare
     return getattr(flash_rare, name)
 

@@ -4,8 +4,6 @@ a rule of the medium, or gave a bad geometry), and write_blocks (the
 agent's firmware writes).  ovl.flash names them all (its __getattr__), so
 `from ovl.flash import FlashRuleError` still works; keeping them here
 keeps a class, a function and seven messages off a board's import heap.
-BytesSource is ovl.flash_host's: this module's __getattr__ hands it on,
-so that ovl.flash keeps no string for its name.
 """
 
 from ovl.flash import FlashError
@@ -25,13 +23,6 @@ FAILURES = (
     (ValueError, "region 0x%x+0x%x outside flash of 0x%x bytes"),
     (FlashRuleError, "erase of block %d outside region of %d blocks"),
 )
-
-
-def __getattr__(name):
-    if name == "BytesSource":
-        from ovl import flash_host
-        return flash_host.BytesSource
-    raise AttributeError(name)
 
 
 def error(kind, *args):
