@@ -716,9 +716,10 @@ class SquashFS:
                 return None
         return None
 
-    def _child(self, entry, raw, ref, ino, kind, name=None):
-        """The Entry a listing entry points at, checked against it."""
-        child = self._inode(ref, _decode_name(raw) if name is None else name)
+    def _child(self, entry, raw, ref, ino, kind, name):
+        """The Entry named `name` (`raw`, decoded) a listing entry points
+        at, checked against it."""
+        child = self._inode(ref, name)
         if child.ino != ino:
             raise _error(_E_ENTRY_INODE, raw, ino, child.ino)
         if kind >= len(_TYPE_TO_S_IF) or \
@@ -745,7 +746,9 @@ class SquashFS:
             found = self._find(entry.loc, raw)
             if found is None:
                 raise compat.oserror(compat.ENOENT, path)
-            entry = self._child(entry.loc, raw, found[0], found[1], found[2])
+            # (the name is `raw` decoded: no decode of it again)
+            entry = self._child(entry.loc, raw, found[0], found[1], found[2],
+                                name)
         return entry
 
     stat = lookup
