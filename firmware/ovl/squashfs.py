@@ -23,8 +23,8 @@ with a Linux errno, as the Lower contract in docs/DEVELOPING.md says.
 from struct import unpack_from
 
 from ovl import compat
-# (compat.MICROPYTHON, not a global of this module's: one more would grow
-# its dict of globals from 17 slots to 23)
+# (compat.MICROPYTHON, not a global of this module's: its 12 globals, with
+# __name__ and __file__, fill a dict of 12 slots; one more takes 17)
 from ovl.compat import const
 from ovl import lower
 # (paths.S_IFMT ...: the names imported as globals of this module would be

@@ -4,7 +4,7 @@ Damaged images raise a subclass of CorruptImageError (a ValueError) naming
 the cause; a compressor this runtime lacks raises UnsupportedCompressorError;
 data blocks over the caller's limit raise BlockSizeLimitError.  Kept apart
 so a board's heap holds these 13 classes and the reader's messages
-(FAILURES, at the end) only once one is needed: the reader imports this
+(FAILURES, below them) only once one is needed: the reader imports this
 module at its first failure, and callers that name a class
 (`squashfs.CorruptImageError`) reach it through ovl.squashfs's module
 __getattr__.
