@@ -23,11 +23,12 @@ with a Linux errno, as the Lower contract in docs/DEVELOPING.md says.
 from struct import unpack_from
 
 from ovl import compat
-# (compat.MICROPYTHON, not a global of this module's: one more would grow
-# its dict of globals from 17 slots to 23)
+# (compat.MICROPYTHON, not a global of this module's: its 12 globals, with
+# __name__ and __file__, fill a dict of 12 slots; one more takes 17)
 from ovl.compat import const
 from ovl import lower
-from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG
+# (paths.S_IFMT ...: the names imported as globals of this module would be
+# four globals more on a board)
 from ovl import paths
 
 # The layout, mirrored from ovl.squashfs_format (the one declaration, which
@@ -65,8 +66,8 @@ _INODE_BODIES = const((None, "<IIHHI", "<IIII", "<II", "<II", "<II", "<I",
                        "<II", "<II"))
 # TYPE_TO_S_IF: the file-type bits of each basic inode type (a global:
 # the bits are ovl.paths' names, spelled nowhere else)
-_TYPE_TO_S_IF = (0, S_IFDIR, S_IFREG, S_IFLNK, paths.S_IFBLK, paths.S_IFCHR,
-                 paths.S_IFIFO, paths.S_IFSOCK)
+_TYPE_TO_S_IF = (0, paths.S_IFDIR, paths.S_IFREG, paths.S_IFLNK,
+                 paths.S_IFBLK, paths.S_IFCHR, paths.S_IFIFO, paths.S_IFSOCK)
 
 
 def _error(kind, *args):
@@ -199,14 +200,6 @@ def _decode_name(raw):
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _inflate_error(e, size, name):
-    """The reader's exception for the ValueError `e` of compat.inflate (or
-    of inflate_xz, inflate_lzma) for the image's compressor `name`."""
-    if "exceeds" in str(e):
-        return _error(_E_INFLATES_TOO_FAR, size)
-    return _error(_E_BAD_STREAM, name, e)
-
-
 class SquashFS:
     """A SquashFS 4.0 image as a read-only Lower.
 
@@ -230,7 +223,10 @@ class SquashFS:
         #                           most recent first
         self._ids = {}            # id index -> uid/gid (bounded memo)
         self._pointers = {}       # lookup-table index slot -> block position
-        self._last_fragment = (-1, 0, 0)
+        # the last fragment looked up: [index, position, size word] (a
+        # list, updated in place: a tuple of constants here would be an
+        # object kept with the code)
+        self._last_fragment = [-1, 0, 0]
         self._identity = None
         self._win = None          # MicroPython: the window on a raw
         #                           metadata block (_meta_at)
@@ -251,7 +247,7 @@ class SquashFS:
             "<IIIIIHHHHHHQQQQQQQQ", raw)
         if magic != _MAGIC:
             raise _error(_E_MAGIC, magic)
-        if (major, minor) != (_VERSION_MAJOR, _VERSION_MINOR):
+        if major != _VERSION_MAJOR or minor != _VERSION_MINOR:
             raise _error(_E_VERSION, major, minor)
         if (log < _MIN_BLOCK_LOG or log > _MAX_BLOCK_LOG
                 or block_size != 1 << log):
@@ -315,7 +311,7 @@ class SquashFS:
             raise _error(_E_BLOCKS_OVER_LIMIT, self.block_size >> 10, limit,
                          limit)
         self.root = self._inode(root, "")
-        if self.root.mode & S_IFMT != S_IFDIR:
+        if self.root.mode & paths.S_IFMT != paths.S_IFDIR:
             raise _error(_E_ROOT_NOT_DIR)
 
     # -- raw reads ----------------------------------------------------------
@@ -416,21 +412,11 @@ class SquashFS:
             w[2] = off + k
         return w[4], w[1], w[2], size, pos + 2 + size
 
-    def _meta_unpack(self, fmt, n, pos, off, start, stop):
-        """Unpack n bytes at (block pos, offset) of a metadata stream.
-
-        Returns (values, pos, off) with the position after the bytes.
-        """
-        data, base, end, _, _ = self._meta_at(pos, off, n, start, stop)
-        if base <= off and off + n <= end:
-            return unpack_from(fmt, data, off - base), pos, off + n
-        # spanning blocks, or starting in a later one
-        raw, pos, off = self._meta_bytes(n, pos, off, start, stop)
-        return unpack_from(fmt, raw), pos, off
-
     def _meta_bytes(self, n, pos, off, start, stop):
         """n raw bytes at (pos, off) of a metadata stream, possibly spanning
-        blocks; returns (bytes, pos, off)."""
+        blocks; returns (bytes, pos, off).  (Callers unpack a record out of
+        the bytes _meta_at or _window hold, and come here for one that
+        spans blocks or lies past them.)"""
         pieces = []
         while n > 0:
             data, base, end, size, nxt = self._meta_at(pos, off, n, start,
@@ -477,14 +463,15 @@ class SquashFS:
 
     def _fragment(self, index):
         """(position, size word) of fragment block `index`."""
-        if index == self._last_fragment[0]:
-            return self._last_fragment[1], self._last_fragment[2]
+        last = self._last_fragment
+        if index == last[0]:
+            return last[1], last[2]
         start, count = self._tables[2], self._tables[3]
         if index >= count:
             raise _error(_E_FRAGMENT_INDEX, index, count)
         raw = self._table_entry(start, index, 16)
         start, word, _ = unpack_from("<QII", raw)     # FRAGMENT_ENTRY
-        self._last_fragment = (index, start, word)
+        last[0], last[1], last[2] = index, start, word
         return start, word
 
     # -- inodes -------------------------------------------------------------
@@ -506,8 +493,8 @@ class SquashFS:
         if inside:
             head = unpack_from(header, data, off - base)
         else:
-            head, pos, off = self._meta_unpack(header, 16, pos, off, low,
-                                               high)
+            raw, pos, off = self._meta_bytes(16, pos, off, low, high)
+            head = unpack_from(header, raw)
         itype, perm, uid_index, gid_index, mtime, ino = head
         if not 0 < itype < len(_INODE_BODIES):
             raise _error(_E_INODE_TYPE, ref, itype)
@@ -515,9 +502,9 @@ class SquashFS:
             body = unpack_from(_INODE_BODIES[itype], data, off - base + 16)
             off += 16 + _BODY_SIZES[itype]
         else:
-            body, pos, off = self._meta_unpack(_INODE_BODIES[itype],
-                                               _BODY_SIZES[itype], pos, off,
-                                               low, high)
+            raw, pos, off = self._meta_bytes(_BODY_SIZES[itype], pos, off,
+                                             low, high)
+            body = unpack_from(_INODE_BODIES[itype], raw)
         kind = itype - _EXTENDED_OFFSET if itype > _EXTENDED_OFFSET \
             else itype
         mode = _TYPE_TO_S_IF[kind] | (perm & _PERMISSION_MASK)
@@ -658,8 +645,8 @@ class SquashFS:
                 head = unpack_from(run_header, win, off - base)
                 off += _DIR_HEADER_SIZE
             else:
-                head, pos, off = self._meta_unpack(run_header, 12, pos, off,
-                                                   low, high)
+                raw, pos, off = self._meta_bytes(12, pos, off, low, high)
+                head = unpack_from(run_header, raw)
             used += _DIR_HEADER_SIZE
             count, start_block, base_ino = head
             if count >= _DIR_RUN_MAX:
@@ -685,9 +672,9 @@ class SquashFS:
                         raw = bytes(win[i:i + nsize])
                         off += nsize
                 else:
-                    ent, pos, off = self._meta_unpack(entry_header, 8, pos,
-                                                      off, low, high)
-                    ioff, delta, etype, nsize = ent
+                    ent, pos, off = self._meta_bytes(8, pos, off, low, high)
+                    ioff, delta, etype, nsize = unpack_from(entry_header,
+                                                            ent)
                     nsize += 1
                 used += _DIR_ENTRY_SIZE + nsize
                 if nsize > _NAME_MAX or used > total:
@@ -696,8 +683,11 @@ class SquashFS:
                     raw, pos, off = self._meta_bytes(nsize, pos, off, low,
                                                      high)
                 # 47 is "/": an int operand makes `in` a plain byte
-                # search (a bytes one costs CPython a caught TypeError).
-                if 47 in raw or 0 in raw or raw == b"." or raw == b"..":
+                # search (a bytes one costs CPython a caught TypeError);
+                # 46 is ".": "." and ".." told without bytes constants
+                # (raw holds at least a byte)
+                if 47 in raw or 0 in raw or \
+                        (len(raw) <= 2 and raw[0] == 46 and raw[-1] == 46):
                     raise _error(_E_ILLEGAL_NAME, raw)
                 if prev is not None and raw <= prev:
                     raise _error(_E_UNSORTED, raw)
@@ -726,13 +716,14 @@ class SquashFS:
                 return None
         return None
 
-    def _child(self, entry, raw, ref, ino, kind, name=None):
-        """The Entry a listing entry points at, checked against it."""
-        child = self._inode(ref, _decode_name(raw) if name is None else name)
+    def _child(self, entry, raw, ref, ino, kind, name):
+        """The Entry named `name` (`raw`, decoded) a listing entry points
+        at, checked against it."""
+        child = self._inode(ref, name)
         if child.ino != ino:
             raise _error(_E_ENTRY_INODE, raw, ino, child.ino)
         if kind >= len(_TYPE_TO_S_IF) or \
-                _TYPE_TO_S_IF[kind] != child.mode & S_IFMT:
+                _TYPE_TO_S_IF[kind] != child.mode & paths.S_IFMT:
             raise _error(_E_ENTRY_TYPE, raw, kind)
         if ref == entry.ref:
             raise _error(_E_CONTAINS_ITSELF, raw)
@@ -748,21 +739,23 @@ class SquashFS:
         for name in path.split("/"):
             if not name:
                 continue
-            if entry.mode & S_IFMT != S_IFDIR:
+            if entry.mode & paths.S_IFMT != paths.S_IFDIR:
                 raise compat.oserror(compat.ENOTDIR, path)
             # (MicroPython ignores the error handler: its names are UTF-8)
             raw = name.encode("utf-8", "surrogateescape")
             found = self._find(entry.loc, raw)
             if found is None:
                 raise compat.oserror(compat.ENOENT, path)
-            entry = self._child(entry.loc, raw, found[0], found[1], found[2])
+            # (the name is `raw` decoded: no decode of it again)
+            entry = self._child(entry.loc, raw, found[0], found[1], found[2],
+                                name)
         return entry
 
     stat = lookup
 
     def readdir(self, entry):
         """(name, Entry) pairs in UTF-8 byte order, one inode at a time."""
-        if entry.mode & S_IFMT != S_IFDIR:
+        if entry.mode & paths.S_IFMT != paths.S_IFDIR:
             raise compat.oserror(compat.ENOTDIR, entry.name)
         d = entry.loc       # the entry itself: see _inode
         child = self._child
@@ -778,9 +771,9 @@ class SquashFS:
     def read(self, entry, offset, n):
         """Up to n bytes of a regular file from offset (short only at EOF)."""
         f = entry.loc
-        kind = entry.mode & S_IFMT
-        if kind != S_IFREG:
-            raise compat.oserror(compat.EISDIR if kind == S_IFDIR
+        kind = entry.mode & paths.S_IFMT
+        if kind != paths.S_IFREG:
+            raise compat.oserror(compat.EISDIR if kind == paths.S_IFDIR
                                  else compat.EINVAL, entry.name)
         if offset < 0 or n < 0:
             raise compat.oserror(compat.EINVAL, entry.name)
@@ -836,8 +829,9 @@ class SquashFS:
                     more = compat.stream_read(s[2], self.block_size - s[3],
                                               1)
                 except ValueError as e:
-                    raise _inflate_error(e, self.block_size,
-                                         self.compression)
+                    from ovl import squashfs_errors
+                    raise squashfs_errors.inflate_error(e, self.block_size,
+                                                        self.compression)
                 if more:
                     raise _error(_E_INFLATES_TOO_FAR, self.block_size)
         if len(pieces) == 1:
@@ -956,9 +950,8 @@ class SquashFS:
         data, base, end, _, _ = self._meta_at(pos, off, 4 * k, start, stop)
         avail = (end - off) >> 2
         if avail <= 0 or off < base:
-            (word,), pos, off = self._meta_unpack("<I", 4, pos, off, start,
-                                                  stop)
-            return (word,), pos, off
+            raw, pos, off = self._meta_bytes(4, pos, off, start, stop)
+            return unpack_from("<I", raw), pos, off
         if k > avail:
             k = avail
         return unpack_from("<%dI" % k, data, off - base), pos, off + 4 * k
@@ -1015,7 +1008,9 @@ class SquashFS:
                 # Adler-32 checked)
                 more = compat.stream_read(s[2], 0, 1)
         except ValueError as e:
-            raise _inflate_error(e, self.block_size, self.compression)
+            from ovl import squashfs_errors
+            raise squashfs_errors.inflate_error(e, self.block_size,
+                                                self.compression)
         if more:
             raise _error(_E_INFLATES_TOO_FAR, n)
         if at < end or at == n:
@@ -1029,12 +1024,6 @@ class SquashFS:
 
 
 if not compat.MICROPYTHON:
-    # CPython's decompressors and run reads (a board loads none of them)
-    # (its functions are named after the methods they stand in for: the
-    # names a board interns anyway)
+    # CPython's decompressors and run reads (a board loads none of them):
+    # squashfs_cpython sets its methods on SquashFS as it loads
     from ovl import squashfs_cpython
-    SquashFS._read_blocks = squashfs_cpython._read_blocks
-    SquashFS._load_block = squashfs_cpython._load_block
-    SquashFS._data_block = squashfs_cpython._data_block
-    SquashFS._block_bytes = squashfs_cpython._block_bytes
-    SquashFS._window = squashfs_cpython._window

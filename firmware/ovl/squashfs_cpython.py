@@ -7,9 +7,10 @@ as streams: ovl.squashfs's own _read_blocks and _block_bytes).  The
 functions the reader calls are named after the method each stands in for
 (_meta_block, _read_blocks: names a board's copy of the reader interns
 anyway; _load_block, a method CPython's reader alone has); open is its
-open's (a builtin's name: a board interns none for it).  Errors are the
-reader's (imported where raised: ovl.squashfs imports this module as it
-loads).
+open's (a builtin's name: a board interns none for it).  This module sets
+its methods on SquashFS as it loads (below, at the end: ovl.squashfs
+imports it once SquashFS is defined), so that a board's copy of the reader
+spells none of them.  Errors are the reader's (imported where raised).
 """
 
 import struct
@@ -153,7 +154,8 @@ def decompressor(compression):
         try:
             return inflate(data, limit)
         except ValueError as e:
-            raise S._inflate_error(e, limit, name)
+            from ovl import squashfs_errors
+            raise squashfs_errors.inflate_error(e, limit, name)
     return inflate_block
 
 
@@ -285,11 +287,10 @@ def read_run(self, words, pos, block_start, offset, end, entry, pieces):
                 block_start += bs
                 i += 1
     except ValueError as e:
-        from ovl import squashfs as S
-        from ovl.squashfs_errors import CorruptImageError
-        if isinstance(e, CorruptImageError):
+        from ovl import squashfs_errors
+        if isinstance(e, squashfs_errors.CorruptImageError):
             raise
-        raise S._inflate_error(e, bs, self.compression)
+        raise squashfs_errors.inflate_error(e, bs, self.compression)
     finally:
         # Keep the last block for a following small read within it (a
         # slow-path block keeps itself, after this run's blocks).
@@ -312,3 +313,12 @@ def check_short(self, pos, word, data, block_start, entry):
     if len(data) != expected:
         self._data_block(pos, word, min(expected, self.block_size), entry)
 
+
+# CPython's reader: these in place of MicroPython's, and _load_block and
+# _data_block of its own
+from ovl.squashfs import SquashFS  # noqa: E402 (defined: see the top)
+SquashFS._read_blocks = _read_blocks
+SquashFS._load_block = _load_block
+SquashFS._data_block = _data_block
+SquashFS._block_bytes = _block_bytes
+SquashFS._window = _window

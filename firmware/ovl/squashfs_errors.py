@@ -4,7 +4,7 @@ Damaged images raise a subclass of CorruptImageError (a ValueError) naming
 the cause; a compressor this runtime lacks raises UnsupportedCompressorError;
 data blocks over the caller's limit raise BlockSizeLimitError.  Kept apart
 so a board's heap holds these 13 classes and the reader's messages
-(FAILURES, at the end) only once one is needed: the reader imports this
+(FAILURES, below them) only once one is needed: the reader imports this
 module at its first failure, and callers that name a class
 (`squashfs.CorruptImageError`) reach it through ovl.squashfs's module
 __getattr__.
@@ -169,3 +169,22 @@ FAILURES = (
     # _E_TAIL_PAST_FRAGMENT
     (OutOfRangeError, "%s: tail %d+%d beyond its %d-byte fragment"),
 )
+
+
+# FAILURES' rows inflate_error raises (ovl.squashfs's consts of the same
+# names: tests/test_reader_import_heap.py checks they agree)
+_E_INFLATES_TOO_FAR = 2
+_E_BAD_STREAM = 3
+
+
+def inflate_error(e, size, name):
+    """The reader's exception for the ValueError `e` of an inflate
+    (compat.inflate, inflate_stream's decoder, inflate_xz, inflate_lzma) of
+    a block of the image's compressor `name` that must inflate to at most
+    `size` bytes.  (Here, not in ovl.squashfs: only a damaged block runs
+    it, and this module is then imported anyway.)"""
+    if "exceeds" in str(e):
+        cls, message = FAILURES[_E_INFLATES_TOO_FAR]
+        return cls(message % size)
+    cls, message = FAILURES[_E_BAD_STREAM]
+    return cls(message % (name, e))

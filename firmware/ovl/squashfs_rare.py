@@ -13,11 +13,12 @@ failure.
 """
 
 import io
+from struct import unpack_from
 
 from ovl import compat
 from ovl.compat import const
 from ovl.paths import S_IFMT, S_IFLNK
-from ovl.squashfs import _error, _inflate_error, _decode_name
+from ovl.squashfs import _error, _decode_name
 
 # ovl.squashfs's consts of the same names (private there, so copied:
 # tests/test_squashfs_layout.py checks each agrees), and the layout's
@@ -147,7 +148,9 @@ def _meta_block(self, pos, size):
     try:
         n = inflate_into(buf, size, 13)
     except ValueError as e:
-        raise _inflate_error(e, _METADATA_SIZE, self.compression)
+        from ovl import squashfs_errors
+        raise squashfs_errors.inflate_error(e, _METADATA_SIZE,
+                                            self.compression)
     if not n:
         raise _error(_E_META_EMPTY, pos)
     item = [pos, data[:n], pos + 2 + size, free.pop()]
@@ -179,9 +182,8 @@ def _find(self, entry, target):
     low, high = self.inode_table_start, self.directory_table_start
     for _ in range(entry.index_count):
         # a DIR_INDEX entry ("<III": index start_block size)
-        head, ipos, ioff = self._meta_unpack("<III", 12, ipos, ioff, low,
-                                             high)
-        index, start_block, nsize = head
+        raw, ipos, ioff = self._meta_bytes(12, ipos, ioff, low, high)
+        index, start_block, nsize = unpack_from("<III", raw)
         nsize += 1
         if nsize > _NAME_MAX:
             raise _error(_E_INDEX_NAME, nsize)
