@@ -1,10 +1,11 @@
 """Where the Overlay's rare operations live: what a board's boot, mount
 and file IO never call.
 
-The host's operations (stat with its fields named, lstat, listdir, links and the link index,
-symlinks and following them, device nodes, modes, owners, times and
-statvfs), truncation, the firmware verbs and the operations that take a name
-away (with the lower entry a name hides) live in ovl.overlay.hostops,
+The host's operations (stat with its fields named, lstat, listdir,
+links and the link index, symlinks and following them, device nodes,
+modes, owners, times and statvfs), truncation, the firmware verbs and
+the operations that take a name away (with the lower entry a name
+hides) live in ovl.overlay.hostops,
 .truncate, .verbs and .unlink, imported at first use; each function there
 takes the Overlay first and documents the operation.  Overlay.__getattr__
 imports this module at the first name the class lacks, so the lists of
