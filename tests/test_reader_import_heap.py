@@ -98,3 +98,54 @@ def test_a_damaged_block_is_named_through_the_moved_error(runtime, tmp_path):
     assert got["bad"] == ["DecompressionError", "gzip block"], got
     assert got["unknown flash name"] == "AttributeError"
     assert got["host source"] == ["bc", True]
+
+
+def _image(tmp_path, files):
+    root = tmp_path / "tree"
+    root.mkdir()
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    image = str(tmp_path / "img.sqfs")
+    mkimage.build_image(str(root), image, block_size=4096, mtime=1700000000,
+                        all_root=True)
+    with open(image, "rb") as f:
+        return flash.BytesSource(f.read())
+
+
+RELOADED = r"""
+import importlib, sys
+import ovl.squashfs
+from ovl import flash
+fresh = importlib.reload(ovl.squashfs)
+fs = fresh.SquashFS(flash.BytesSource(open(sys.argv[1], "rb").read()))
+data = bytes(range(256)) * 64
+print("_load_block" in fresh.SquashFS.__dict__,
+      fresh.SquashFS._read_blocks.__module__,
+      fs.read(fs.lookup("/big"), 0, len(data)) == data)
+"""
+
+
+def test_a_reloaded_reader_gets_cpythons_methods(tmp_path):
+    # squashfs_cpython's methods reach the reader's class at open, so a
+    # class made again (a reload of ovl.squashfs, in a process of its own)
+    # reads runs of blocks as before
+    import subprocess
+    import sys
+    data = bytes(range(256)) * 64          # 16 KiB: four 4 KiB blocks
+    _image(tmp_path, {"big": data})
+    env = dict(os.environ, PYTHONPATH=os.path.join(HERE, "..", "firmware"))
+    out = subprocess.run([sys.executable, "-c", RELOADED,
+                          str(tmp_path / "img.sqfs")], capture_output=True,
+                         text=True, env=env, check=True).stdout
+    assert out.split() == ["True", "ovl.squashfs_cpython", "True"]
+
+
+def test_a_name_no_utf8_can_spell_is_absent(tmp_path):
+    # a lone surrogate outside U+DC80-DCFF encodes to nothing: ENOENT, as
+    # any other name the image does not hold (not UnicodeEncodeError)
+    import errno
+    import pytest
+    fs = squashfs.SquashFS(_image(tmp_path, {"a": b"x"}))
+    with pytest.raises(OSError) as e:
+        fs.lookup("/\ud800")
+    assert e.value.errno == errno.ENOENT

@@ -741,8 +741,12 @@ class SquashFS:
                 continue
             if entry.mode & paths.S_IFMT != paths.S_IFDIR:
                 raise compat.oserror(compat.ENOTDIR, path)
-            # (MicroPython ignores the error handler: its names are UTF-8)
-            raw = name.encode("utf-8", "surrogateescape")
+            # (MicroPython ignores the error handler: its names are UTF-8;
+            # CPython: a lone surrogate outside U+DC80-DCFF names nothing)
+            try:
+                raw = name.encode("utf-8", "surrogateescape")
+            except UnicodeError:
+                raise compat.oserror(compat.ENOENT, path)
             found = self._find(entry.loc, raw)
             if found is None:
                 raise compat.oserror(compat.ENOENT, path)
@@ -1025,5 +1029,5 @@ class SquashFS:
 
 if not compat.MICROPYTHON:
     # CPython's decompressors and run reads (a board loads none of them):
-    # squashfs_cpython sets its methods on SquashFS as it loads
+    # squashfs_cpython's open() sets its methods on the reader's class
     from ovl import squashfs_cpython

@@ -7,10 +7,10 @@ as streams: ovl.squashfs's own _read_blocks and _block_bytes).  The
 functions the reader calls are named after the method each stands in for
 (_meta_block, _read_blocks: names a board's copy of the reader interns
 anyway; _load_block, a method CPython's reader alone has); open is its
-open's (a builtin's name: a board interns none for it).  This module sets
-its methods on SquashFS as it loads (below, at the end: ovl.squashfs
-imports it once SquashFS is defined), so that a board's copy of the reader
-spells none of them.  Errors are the reader's (imported where raised).
+open's (a builtin's name: a board interns none for it).  open() sets this
+module's methods on the reader's class (CPython's _read_blocks, _window
+and _block_bytes in place of MicroPython's, _load_block and _data_block
+of its own), so that a board's copy of the reader spells none of them.  Errors are the reader's (imported where raised).
 """
 
 import struct
@@ -39,6 +39,14 @@ def open(self, compression):
     self._frag_limit = max(1, FRAGMENT_CACHE_BYTES >> self.block_log)
     self._kept_pos = -1       # the last data block read ...
     self._kept = None         # ... and its data
+    # this module's methods on the reader's class: here, at every open,
+    # not once as this module loads, so that a class made again (a reload
+    # of ovl.squashfs) gets them too
+    cls = type(self)
+    if cls.__dict__.get("_load_block") is not _load_block:
+        for name in ("_read_blocks", "_load_block", "_data_block",
+                     "_block_bytes", "_window"):
+            setattr(cls, name, globals()[name])
 
 
 def _meta_block(self, pos, word, size):
@@ -312,13 +320,3 @@ def check_short(self, pos, word, data, block_start, entry):
     expected = entry.size - block_start
     if len(data) != expected:
         self._data_block(pos, word, min(expected, self.block_size), entry)
-
-
-# CPython's reader: these in place of MicroPython's, and _load_block and
-# _data_block of its own
-from ovl.squashfs import SquashFS  # noqa: E402 (defined: see the top)
-SquashFS._read_blocks = _read_blocks
-SquashFS._load_block = _load_block
-SquashFS._data_block = _data_block
-SquashFS._block_bytes = _block_bytes
-SquashFS._window = _window
