@@ -340,15 +340,24 @@ def test_inflate_run(tmp_path, cpy):
                                "False"], name
 
 
-def test_cpython_side_imports_on_its_own():
+def test_cpython_side_imports_on_its_own(tmp_path):
     # ovl.squashfs loads ovl.squashfs_cpython as it loads; importing the
-    # latter first must work too (it takes the reader's errors lazily)
+    # latter first must work too (it takes the reader's errors lazily),
+    # and a reader opened then reads through its methods
     import subprocess
     import sys
+    from host_tools.image.mkimage import build_image
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "f").write_bytes(b"x" * 9000)
+    build_image(str(tmp_path / "t"), str(tmp_path / "i.sqfs"),
+                block_size=4096, mtime=1)
     firmware = os.path.join(os.path.dirname(__file__), "..", "firmware")
     proc = subprocess.run(
         [sys.executable, "-c", "import ovl.squashfs_cpython as c; "
-         "import ovl.squashfs as s; "
-         "print(s.SquashFS._read_blocks is c._read_blocks)"],
+         "import ovl.squashfs as s; from ovl import flash; "
+         "fs = s.SquashFS(flash.BytesSource(open(%r, 'rb').read())); "
+         "print(s.SquashFS._read_blocks is c._read_blocks, "
+         "fs.read(fs.lookup('/f'), 0, 9000) == b'x' * 9000)"
+         % str(tmp_path / "i.sqfs")],
         capture_output=True, text=True, cwd=firmware)
-    assert proc.stdout.strip() == "True", proc.stderr
+    assert proc.stdout.split() == ["True", "True"], proc.stderr
