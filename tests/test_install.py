@@ -230,6 +230,12 @@ def test_romfs_install_into_a_stand_in_partition(repl):
     only ovl_board.py and boot.py go to the filesystem; boot.py mounts the
     image when the port did not, and the board boots from it."""
     work = repl.workdir
+    # a board that had the package as .mpy files: the ROMFS install takes
+    # them away (the filesystem comes first on sys.path, and even an empty
+    # ovl/ there would be the package MicroPython imports)
+    r = install(repl, "--method", "mpy")
+    assert r.returncode == 0, r.stderr
+    assert "ovl/store/__init__.mpy" in on_board(work)
     dev = cmd_install.Board(serial.Serial(repl.port,
                                                         timeout=0.05), 10)
     dev.open()
@@ -240,7 +246,11 @@ def test_romfs_install_into_a_stand_in_partition(repl):
     assert r.returncode == 0, r.stderr
     assert "the package as a ROMFS image" in r.stdout
     assert "  changed romfs partition 0 (" in r.stdout
+    assert "  remove  ovl/store/__init__.mpy (not in this package)" \
+        in r.stdout
+    assert "  remove  ovl/ (not in this package)" in r.stdout
     assert sorted(on_board(work)) == ["boot.py", "ovl_board.py"]
+    assert not os.path.exists(os.path.join(work, "ovl"))
     r = install(repl)
     assert r.stdout.splitlines()[-1].startswith("install: already installed")
     # boot in the same process, where the stand-in partition lives
@@ -312,6 +322,39 @@ def test_esp32_partition_table_check_on_the_board(repl):
                      ["upper", [[0x300000, 0x80000]]]]
     lines = cmd_install.esp32_advice(esp, found)
     assert lines[0].startswith("the board's partition table lacks upper")
+
+
+def test_a_new_method_or_package_leaves_no_old_module(repl):
+    """.py sources installed before .mpy files would run in their place
+    (MicroPython imports X.py before X.mpy), and a module the package no
+    longer has stays importable: the install removes both, first."""
+    work = repl.workdir
+    r = install(repl, "--method", "py")
+    assert r.returncode == 0, r.stderr
+    gone = os.path.join(work, "ovl", "overlay", "resolve.py")
+    with open(gone, "w") as f:          # a module of an older package
+        f.write("raise ImportError('old package')\n")
+    assert "ovl/store/__init__.py" in on_board(work)
+    r = install(repl, "--dry-run")
+    assert "  remove  ovl/overlay/resolve.py (not in this package)" \
+        in r.stdout
+    assert "  remove  ovl/store/__init__.py (not in this package)" \
+        in r.stdout
+    assert r.stdout.splitlines()[-1].endswith("nothing written")
+    assert "ovl/store/__init__.py" in on_board(work)
+    r = install(repl)
+    assert r.returncode == 0, r.stderr
+    assert ", removed " in r.stdout.splitlines()[-1]
+    assert on_board(work) == expected_files(work)
+    boot = subprocess.run(
+        [find_micropython(), "-X", "heapsize=4m", "-c",
+         "import ovl.store, ovl.overlay\n"
+         "print(ovl.store.__file__, ovl.overlay.__file__)\n"],
+        capture_output=True, text=True, cwd=work, timeout=60)
+    assert boot.stdout.split() == ["ovl/store/__init__.mpy",
+                                   "ovl/overlay/__init__.mpy"], boot.stderr
+    r = install(repl)
+    assert r.stdout.splitlines()[-1].startswith("install: already installed")
 
 
 def test_methods_py_and_romfs_by_choice(repl):

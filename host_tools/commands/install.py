@@ -104,6 +104,19 @@ def _oput(tmp, dst):
     except OSError:
         os.remove(dst)
         os.rename(tmp, dst)
+def _owalk(p, out):
+    try:
+        it = list(os.ilistdir(p))
+    except OSError:
+        return out
+    for e in it:
+        q = p + '/' + e[0]
+        if e[1] == 0x4000:
+            _owalk(q, out)
+            out.append(q + '/')
+        else:
+            out.append(q)
+    return out
 def _osize(p):
     try:
         return os.stat(p)[6]
@@ -290,6 +303,29 @@ def plan(dev, board, info, method, files, chip):
     return out
 
 
+def stale_files(dev, info, steps):
+    """Paths under the board's ovl/ that this install does not write,
+    deepest first (a directory ends in "/"): modules an older package
+    had, .py sources beside the .mpy files that replace them, everything
+    there (ovl/ itself too) when the package goes to a ROMFS image, and
+    a killed install's temporary files.  They must go: MicroPython
+    imports X.py before X.mpy, and the filesystem (sys.path's "") before
+    /rom, where even an empty ovl/ is a package, so an old file would run
+    in place of the new package, or beside it."""
+    kept = set(path for path, _, _ in steps)
+    out = []
+    top = info["root"] + "ovl"
+    for path in dev.json("print(json.dumps(_owalk(%r, []) + ([%r] if "
+                         "_osize(%r) is not None else [])))"
+                         % (top, top + "/", top)):
+        if path.endswith("/"):
+            if not any(k.startswith(path) for k in kept):
+                out.append(path)
+        elif path not in kept:
+            out.append(path)
+    return out
+
+
 def romfs_state(dev, image):
     """'same' if the romfs partition already begins with image."""
     return "same" if dev.json(
@@ -396,6 +432,7 @@ def run_install(args, dev, board, info, method, files, why, out):
         raise CliError("the board's partitions do not match board %s;"
                        " nothing was written" % board.name)
     steps = plan(dev, board, info, method, files, args.chip)
+    stale = stale_files(dev, info, steps)
     image = files[0][1] if method == "romfs" else None
     rom = romfs_state(dev, image) if image is not None else None
     if args.chip:
@@ -412,15 +449,22 @@ def run_install(args, dev, board, info, method, files, why, out):
     for path, data, state in steps:
         if args.dry_run or state != "same":
             out("  %-7s %s (%s)" % (state, path, human(len(data))))
+    for path in stale:
+        out("  %-7s %s (not in this package)" % ("remove", path))
     if backup:
         out("  %-7s %s -> %s" % ("keep", info["root"] + "boot.py",
                                  info["root"] + BOOT_BACKUP))
     todo = [s for s in steps if s[2] != "same"]
     if args.dry_run:
-        out("install: dry run: would write %d file(s)%s; nothing written"
+        out("install: dry run: would write %d file(s)%s%s; nothing written"
             % (len(todo), " and the ROMFS image" if rom == "changed"
-               else ""))
+               else "", ", and remove %d" % len(stale) if stale else ""))
         return 0
+    # the old files first: a cut after this boots no ovl (an import
+    # fails; rerun install) rather than old modules beside new ones
+    for path in stale:
+        dev.run("os.%s(%r)" % ("rmdir" if path.endswith("/") else "remove",
+                               path.rstrip("/")))
     chip_created = args.chip and chip_size != board.size
     if chip_created:
         create_chip(dev, board, chip_here, chip_size)
@@ -435,17 +479,18 @@ def run_install(args, dev, board, info, method, files, why, out):
         written += len(data)
     # all of it, once more: what a reset will boot
     again = plan(dev, board, info, method, files, args.chip)
-    if [s for s in again if s[2] != "same"]:
+    if [s for s in again if s[2] != "same"] or \
+            stale_files(dev, info, again):
         raise CliError("the board does not hold what was written; rerun"
                        " ovl install")
-    if not todo and rom != "changed" and not chip_created:
+    if not todo and rom != "changed" and not chip_created and not stale:
         out("install: already installed (%d files verified by sha256)"
             % len(steps))
     else:
-        out("install: wrote %d file(s) (%s), %d already in place, all %d"
+        out("install: wrote %d file(s) (%s)%s, %d already in place, all %d"
             " verified by sha256; reset the board to boot ovl" % (
-                len(todo), human(written), len(steps) - len(todo),
-                len(steps)))
+                len(todo), human(written), ", removed %d" % len(stale)
+                if stale else "", len(steps) - len(todo), len(steps)))
     return 0
 
 
