@@ -84,7 +84,7 @@ _UNKNOWN = const(3)
 _LAZY = const(
     "damage _mend_header _resync _note_damage _mount_damage _damage_name _retire "
     "_discard _rescan_torn _settle_damage _check_damage _drop_voids "
-    "_void_items\n"
+    "_void_items _summary_ver\n"
     "collect gc _gc_one _pick_victim _collect _data_liveness _is_live "
     "_reclaimable _need _worth _usable free_bytes statvfs counters "
     "_gc_until_fits _writable _restore_reserve _reset_needed "
@@ -94,7 +94,9 @@ _LAZY = const(
     "_end_hidden_truncs _shown _forget_ino\n"
     "stream _spill _index_stream _end_stream\n"
     "-check fsck meta_keys\n"
-    "txn_rare truncate set_symlink delete_inode size")
+    "read_rare readlink\n"
+    "txn_rare truncate set_symlink delete_inode size unlink whiteout "
+    "get_meta read")
 # Fields of the records kept per committed stream (store.streams: txn id
 # -> [version of its NODE_COMMIT, its addr, its size, blocks holding its
 # provisional nodes]) and per newest stamp (store.stamps: ino -> (file
@@ -703,15 +705,7 @@ class LogStore:
         hf = self._node_key(addr)[0]
         if hf is not None:
             return hf[3]
-        found = [NO_VER]
-
-        def visit(nd):
-            if nd.addr == addr:
-                found[0] = nd.ver
-        b = addr // self.es
-        fmt.read_summary(self.blocks.read, b * self.es, self.es,
-                         self.data_start, True, visit)
-        return found[0]
+        return self._summary_ver(addr)      # damage: ovl.store.damage
 
     def _node_key(self, addr):
         """(header fields, raw bytes) of the node at addr, reading only
@@ -866,15 +860,6 @@ class LogStore:
         if ("dir", parent) not in self.damaged:
             self.damaged[("dir", parent)] = "dirent CRC at 0x%x" % addr
         return None
-
-    def readlink(self, ino):
-        if self.damaged:
-            self._check_damage("inode", ino)
-        rec = self.links.get(ino)
-        if rec is None:
-            raise compat.oserror(compat.EINVAL, "inode %d is not a symlink"
-                                 % ino)
-        return rec[0].decode()
 
     def get_meta(self, ino, key):
         m = self.meta.get(ino)
@@ -1374,9 +1359,10 @@ class _Writer:
 class Txn:
     """A set of changes that reach flash (and RAM) together at commit()."""
 
-    # truncate, set_symlink, delete_inode, size: ovl.store.txn_rare,
-    # imported at first use (LogStore.__getattr__); not abort, which runs
-    # where a MemoryError is being handled and must not import
+    # truncate, set_symlink, delete_inode, size, unlink, whiteout,
+    # get_meta, read: ovl.store.txn_rare, imported at first use
+    # (LogStore.__getattr__); not abort, which runs where a MemoryError
+    # is being handled and must not import
     __getattr__ = LogStore.__getattr__
 
     def abort(self):
@@ -1461,12 +1447,6 @@ class Txn:
             raise ValueError("cannot link inode number %d" % ino)
         self._dirent(parent, name, ino)
 
-    def whiteout(self, parent, name):
-        self._dirent(parent, name, _DIRENT_WHITEOUT)
-
-    def unlink(self, parent, name):
-        self._dirent(parent, name, _DIRENT_REMOVED)
-
     def write(self, ino, offset, data):
         self._check()
         _u32(ino, "ino")
@@ -1500,20 +1480,6 @@ class Txn:
         self.held += len(data)
         if self.held > self.ram:
             self.store._spill(self)
-
-    def get_meta(self, ino, key):
-        """Metadata as this txn sees it."""
-        k = _key_bytes(key)
-        value = self.store.get_meta(ino, k)
-        for op in self.ops:
-            if op[0] == _NODE_META and op[1] == ino and op[2] == k:
-                value = op[3]
-        return value
-
-    def read(self, ino, offset, n):
-        # reading back what an open txn holds is rare: see ovl.store.stream
-        from ovl.store import stream
-        return stream.read(self, ino, offset, n)
 
     def set_meta(self, ino, key, value):
         self._check()

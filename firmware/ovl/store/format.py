@@ -125,10 +125,6 @@ _META_KEY_MAX = const(255)
 _META_VALUE_MAX = const(1024)
 
 
-class CorruptError(ValueError):
-    """The medium holds something the store cannot make sense of."""
-
-
 def align(n, size):
     return (n + size - 1) // size * size
 
@@ -156,7 +152,8 @@ def pack_block_header(prog_unit, ec, txn, erase_size, block_count):
 
 def unpack_block_header(raw):
     """(prog_unit, erase_count, seq, erase_size, block_count) or None if not
-    valid; CorruptError for a valid header of another format version."""
+    valid; CorruptError (format_rare's) for a valid header of another
+    format version."""
     if len(raw) < BLOCK_HDR_SIZE:
         return None
     magic, version, flags, prog_unit, ec, seq, es, count, crc = \
@@ -309,7 +306,8 @@ def parse_body(kind, body, blen, flags=0):
         return struct.unpack(_COMMIT_BODY, body)
     if kind == NODE_RESET or kind == NODE_CHECKPOINT:
         return ()
-    raise CorruptError("unknown node type 0x%02x" % kind)
+    from ovl.store import format_rare      # (a bad node: rare)
+    raise format_rare.CorruptError("unknown node type 0x%02x" % kind)
 
 
 def keep_len(kind, blen):
@@ -589,8 +587,8 @@ def node_from(addr, raw, body):
 
 # what format_rare exports, answered by __getattr__ (checked by
 # tests/test_store_format_rare.py against format_rare's own names)
-_RARE_NAMES = const("F_KEPT VOID_BODY_SIZE NODE_NAMES NotFormattedError "
-                    "BlockCountError restamp")
+_RARE_NAMES = const("F_KEPT VOID_BODY_SIZE NODE_NAMES CorruptError "
+                    "NotFormattedError BlockCountError restamp")
 
 
 def __getattr__(name):

@@ -1,6 +1,7 @@
 """The parts of the log store's format (ovl.store.format) that a board's
 mount, reads, writes and sync never use: what GC's copies, damage
-handling, fsck, a blank or wrong chip and the host tools need.  Imported
+handling, fsck, a blank or wrong chip (CorruptError and its kin) and
+the host tools need.  Imported
 at the first such name, which ovl.store.format also answers (its module
 __getattr__), so that a board's heap holds none of it until then.
 """
@@ -9,7 +10,6 @@ import struct
 
 from ovl.compat import crc32
 from ovl.store import format as fmt
-from ovl.store.format import CorruptError
 
 F_KEPT = fmt.F_TRUNC | fmt.F_STAMP | fmt.F_PROV | fmt.F_ONETIME
                                   # flags a GC copy keeps
@@ -19,6 +19,12 @@ VOID_BODY_SIZE = 20               # fmt.VOID_BODY's bytes
 NODE_NAMES = {getattr(fmt, "NODE_" + t): "NODE_" + t for t in (
     "INODE DELETE DIRENT DATA TRUNCATE SYMLINK META VOID RESET SUMMARY "
     "COMMIT CHECKPOINT").split()}
+
+
+class CorruptError(ValueError):
+    """The medium holds something the store cannot make sense of (raised
+    where that is found, with this module imported then: a healthy
+    board's mount never does)."""
 
 
 class NotFormattedError(CorruptError):
