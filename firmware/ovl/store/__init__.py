@@ -84,7 +84,8 @@ _UNKNOWN = const(3)
 _LAZY = const(
     "damage _mend_header _resync _note_damage _mount_damage _damage_name _retire "
     "_discard _rescan_torn _settle_damage _check_damage _drop_voids "
-    "_void_items _summary_ver\n"
+    "_void_items _summary_ver _note_junk _damaged_inode _damaged_dirent "
+    "_damaged_data\n"
     "collect gc _gc_one _pick_victim _collect _data_liveness _is_live "
     "_reclaimable _need _worth _usable free_bytes statvfs counters "
     "_gc_until_fits _writable _restore_reserve _reset_needed "
@@ -97,6 +98,22 @@ _LAZY = const(
     "read_rare readlink\n"
     "txn_rare truncate set_symlink delete_inode size unlink whiteout "
     "get_meta read")
+# The errors this module raises, by their place in ovl.store.errors'
+# FAILURES (imported at the raise: their messages are that module's)
+_E_U32 = const(0)
+_E_BLOCKS = const(1)
+_E_BLOCK_SIZE = const(2)
+_E_NEGATIVE_OFFSET = const(3)
+_E_READONLY = const(4)
+_E_NO_GOOD_BLOCK = const(5)
+_E_FULL = const(6)
+_E_NODE_SIZE = const(7)
+_E_DONE = const(8)
+_E_NO_INO = const(9)
+_E_ATTRIBUTE = const(10)
+_E_LINK = const(11)
+_E_META_KEY = const(12)
+_E_META_VALUE = const(13)
 # Fields of the records kept per committed stream (store.streams: txn id
 # -> [version of its NODE_COMMIT, its addr, its size, blocks holding its
 # provisional nodes]) and per newest stamp (store.stamps: ino -> (file
@@ -194,8 +211,8 @@ def _key_bytes(key):
 
 def _u32(value, what):
     if not isinstance(value, int) or value < 0 or value > 0xFFFFFFFF:
-        raise ValueError("%s must be a 32-bit unsigned int, not %r"
-                         % (what, value))
+        from ovl.store import errors
+        raise errors.error(_E_U32, what, value)
     return value
 
 
@@ -221,11 +238,11 @@ class LogStore:
         self.data_start = fmt.align(fmt.BLOCK_HDR_SIZE, self.prog_unit)
         self.log_end = self.es - fmt.SUMMARY_TAIL_SIZE
         if self.nblocks < RESERVED_BLOCKS + 3:
-            raise ValueError("log store needs at least %d erase blocks, flash"
-                             " has %d" % (RESERVED_BLOCKS + 3, self.nblocks))
+            from ovl.store import errors
+            raise errors.error(_E_BLOCKS, RESERVED_BLOCKS + 3, self.nblocks)
         if self.log_end - self.data_start < 512:
-            raise ValueError("erase block of %d bytes is too small for the log"
-                             " store" % self.es)
+            from ovl.store import errors
+            raise errors.error(_E_BLOCK_SIZE, self.es)
         self.garbage_blocks = set()  # hold nodes of discarded txns / junk
         self.void_recs = []          # (addr, nsize) of NODE_VOID records
         self.reset_rec = None        # (ver, addr, nsize) of the NODE_RESET
@@ -387,12 +404,8 @@ class LogStore:
         nodes, end, clean, junk = self._scan(b, visit, only)
         if not again:
             self.stats["blocks_scanned"] += 1
-        if mounting:
-            for addr, n in junk:
-                self.stats["corrupt_nodes"] += 1
-                self.damaged_blocks[b] = True
-                self.damage.append((addr, None, 0, "%d unreadable bytes" % n,
-                                    None, None))
+        if mounting and junk:
+            self._note_junk(b, junk)        # damage: ovl.store.damage
         return nodes, end, clean, False
 
     def _scan(self, b, visit=None, only=None, heads=False):
@@ -790,10 +803,7 @@ class LogStore:
             body = struct.unpack_from(fmt.INODE_BODY, raw, hf[7])
         raw = None
         if body is None or body[0] != ino:
-            self._note_damage(fmt.Node(addr, _NODE_INODE, 0, 0, 0, 0, None,
-                                   struct.pack("<I", ino)), "inode CRC")
-            raise compat.oserror(compat.EIO, "inode %d: damaged on flash at"
-                                 " 0x%x" % (ino, addr))
+            raise self._damaged_inode(addr, ino)    # (ovl.store.damage)
         if got is None:
             lru.append(ino)
             if len(lru) > _INODE_CACHE:
@@ -853,12 +863,8 @@ class LogStore:
             body = raw[hf[7]:hf[7] + hf[2]]
             if len(body) == hf[2] and crc32(body) == hf[5]:
                 return fmt.parse_body(_NODE_DIRENT, body, hf[2])
-        if parent is None:
-            return None
-        self._note_damage(fmt.Node(addr, _NODE_DIRENT, 0, 0, 0, 0, None,
-                               struct.pack("<I", parent)), "dirent CRC")
-        if ("dir", parent) not in self.damaged:
-            self.damaged[("dir", parent)] = "dirent CRC at 0x%x" % addr
+        if parent is not None:
+            self._damaged_dirent(addr, parent)      # (ovl.store.damage)
         return None
 
     def get_meta(self, ino, key):
@@ -877,7 +883,8 @@ class LogStore:
         end = min(offset + n, inode.size)
         out = []
         if offset < 0:
-            raise compat.oserror(compat.EINVAL, "negative offset")
+            from ovl.store import errors
+            raise errors.error(_E_NEGATIVE_OFFSET)
         if end <= offset:
             return out
         self._load(ino)
@@ -903,11 +910,7 @@ class LogStore:
                     crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
                 raw = None
                 if not ok:
-                    self._note_damage(fmt.Node(
-                        addr, NODE_DATA, 0, 0, ent[0], 0, None,
-                        struct.pack("<I", ino)), "data CRC")
-                    raise compat.oserror(compat.EIO, "inode %d: data damaged"
-                                         " on flash at 0x%x" % (ino, addr))
+                    raise self._damaged_data(addr, ino, ent[0])   # (damage)
                 self.verified_nodes.append(addr)
                 if len(self.verified_nodes) > _VERIFIED:
                     del self.verified_nodes[0]
@@ -924,7 +927,8 @@ class LogStore:
 
     def begin(self):
         if self.readonly:
-            raise compat.oserror(compat.EROFS, "log store mounted read-only")
+            from ovl.store import errors
+            raise errors.error(_E_READONLY)
         return Txn(self)
 
     def _wide(self):
@@ -1098,7 +1102,8 @@ class LogStore:
                     self._kill(nd.addr, nd.size())
                     self.garbage_blocks.add(nd.addr // self.es)
                 raise
-        raise compat.oserror(compat.EIO, "no good block left to write")
+        from ovl.store import errors
+        raise errors.error(_E_NO_GOOD_BLOCK)
 
     def _fits(self, items, keep):
         """Could these nodes be written without GC?  items: (fixed bytes,
@@ -1205,7 +1210,8 @@ class LogStore:
             self.pending_void = (self.pending_void or (tid, tid))[0], tid
             self.void_ranges.append(self.pending_void)
             if isinstance(e, NoSpace):
-                raise compat.oserror(compat.ENOSPC, "log store full")
+                from ovl.store import errors
+                raise errors.error(_E_FULL)
             raise
         # A map loaded while this txn is indexed must not replay the txn's
         # own nodes (they are on flash already): the loop indexes them once.
@@ -1282,8 +1288,8 @@ class _Writer:
         if s.wblock is None or s._room() < need:
             s._open_block(self.keep)
             if s._room() < need:
-                raise compat.oserror(compat.EFBIG, "node of %d bytes does not"
-                                     " fit an erase block" % need)
+                from ovl.store import errors
+                raise errors.error(_E_NODE_SIZE, need)
         if raw is None:
             raw = fmt.pack_node(kind, flags, ver, txn, body, None, data)
         else:
@@ -1401,13 +1407,15 @@ class Txn:
 
     def _check(self):
         if self.done:
-            raise ValueError("transaction already committed or aborted")
+            from ovl.store import errors
+            raise errors.error(_E_DONE)
 
     def new_ino(self):
         self._check()
         ino = self.store.next_ino
         if ino >= _DIRENT_WHITEOUT:   # a dirent's whiteout, never an ino
-            raise compat.oserror(compat.ENOSPC, "no inode number left")
+            from ovl.store import errors
+            raise errors.error(_E_NO_INO)
         self.store.next_ino += 1
         return ino
 
@@ -1424,7 +1432,8 @@ class Txn:
             base = Inode.attrs(cur or Inode)
         for k in attrs:     # base holds every attribute (Inode.attrs)
             if k not in base:
-                raise ValueError("unknown inode attribute %r" % k)
+                from ovl.store import errors
+                raise errors.error(_E_ATTRIBUTE, k)
         base.update(attrs)
         if i is None:
             self.puts[ino] = len(self.ops)
@@ -1444,14 +1453,16 @@ class Txn:
     def link(self, parent, name, ino):
         _u32(ino, "ino")
         if ino == _DIRENT_REMOVED or ino == _DIRENT_WHITEOUT:
-            raise ValueError("cannot link inode number %d" % ino)
+            from ovl.store import errors
+            raise errors.error(_E_LINK, ino)
         self._dirent(parent, name, ino)
 
     def write(self, ino, offset, data):
         self._check()
         _u32(ino, "ino")
         if offset < 0:
-            raise compat.oserror(compat.EINVAL, "negative offset")
+            from ovl.store import errors
+            raise errors.error(_E_NEGATIVE_OFFSET)
         if not data:
             return
         i = self.appends.get(ino)
@@ -1485,11 +1496,13 @@ class Txn:
         self._check()
         k = _key_bytes(key)
         if not k or len(k) > _META_KEY_MAX:
-            raise ValueError("metadata key must be 1..%d bytes" % _META_KEY_MAX)
+            from ovl.store import errors
+            raise errors.error(_E_META_KEY, _META_KEY_MAX)
         if value is not None:
             value = bytes(value)
             if len(value) > _META_VALUE_MAX:
-                raise compat.oserror(compat.E2BIG, "metadata value")
+                from ovl.store import errors
+                raise errors.error(_E_META_VALUE)
         self.ops.append((_NODE_META, _u32(ino, "ino"), k, value))
 
     def _nodes(self):

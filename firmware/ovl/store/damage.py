@@ -18,7 +18,7 @@ from ovl.store.format import (
     DIRENT_PREFIX, KEY_PREFIX,
     META_PREFIX, VOID_BODY_SIZE, NODE_VOID, CorruptError, align,
     header_fields,
-    protected_len, unpack_block_header, checked_header, read_summary)
+    protected_len, unpack_block_header, checked_header, read_summary, Node)
 from ovl.store.blocks import NO_VER
 
 HEADER_DAMAGE = -1     # damage list "type" of a mended block header
@@ -231,3 +231,42 @@ def summary_ver(store, addr):
     read_summary(store.blocks.read, b * store.es, store.es, store.data_start,
                  True, visit)
     return found[0]
+
+
+# The damage the store's reads find (a node failing its CRCs), noted
+# here: the store calls in only once a check has failed.
+
+def note_junk(store, b, junk):
+    """Bytes of block b that are no node, (addr, length) each, found at
+    mount: damage."""
+    for addr, n in junk:
+        store.stats["corrupt_nodes"] += 1
+        store.damaged_blocks[b] = True
+        store.damage.append((addr, None, 0, "%d unreadable bytes" % n, None,
+                             None))
+
+
+def damaged_inode(store, addr, ino):
+    """ino's inode node at addr fails its CRCs: noted; the EIO to raise."""
+    note_damage(store, Node(addr, NODE_INODE, 0, 0, 0, 0, None,
+                            struct.pack("<I", ino)), "inode CRC")
+    return compat.oserror(compat.EIO, "inode %d: damaged on flash at 0x%x"
+                          % (ino, addr))
+
+
+def damaged_data(store, addr, ino, ver):
+    """ino's data node at addr (version ver) fails its CRCs: noted; the
+    EIO to raise."""
+    note_damage(store, Node(addr, NODE_DATA, 0, 0, ver, 0, None,
+                            struct.pack("<I", ino)), "data CRC")
+    return compat.oserror(compat.EIO, "inode %d: data damaged on flash at"
+                          " 0x%x" % (ino, addr))
+
+
+def damaged_dirent(store, addr, parent):
+    """The dirent node at addr, an entry of parent, fails its CRCs: noted,
+    and parent answers EIO from then on."""
+    note_damage(store, Node(addr, NODE_DIRENT, 0, 0, 0, 0, None,
+                            struct.pack("<I", parent)), "dirent CRC")
+    if ("dir", parent) not in store.damaged:
+        store.damaged[("dir", parent)] = "dirent CRC at 0x%x" % addr
