@@ -16,10 +16,7 @@ from ovl import compat
 from ovl.compat import crc32, const
 from ovl.flash import BadBlockError
 from ovl.store import format as fmt
-from ovl.store.format import (
-    NODE_DATA, NODE_TRUNCATE, NODE_VOID, NODE_RESET, NODE_COMMIT, F_COMMIT,
-    F_STAMP, F_PROV)
-from ovl.store.blocks import Blocks, NO_VER
+from ovl.store.blocks import Blocks
 from ovl.store.index import InodeTable, BlockSets, EntryTable, replay_key
 
 ROOT_INO = 1
@@ -39,16 +36,34 @@ _TXN_RAM = const(4096)       # data bytes a Txn holds before it streams them
                              # to flash as provisional nodes
 
 _FF4 = const(b"\xff\xff\xff\xff")  # four bytes of erased flash
-# The format's node types, flags, layouts and limits that only it and
-# this writer name: private consts in both (ovl.store.format answers their
-# public names; tests/test_store_block_columns.py checks they agree), so a
-# board keeps no global or interned name for them.
+# The format's node types, flags, layouts and limits this module names:
+# private consts here and in ovl.store.format (which answers their public
+# names to the rarer modules, the host tools and tests, through its
+# __getattr__; tests/test_store_block_columns.py checks they agree), so a
+# board's mount path keeps no global or interned name for them.
 _NODE_INODE = const(0x01)
 _NODE_DELETE = const(0x02)
 _NODE_DIRENT = const(0x03)
+_NODE_DATA = const(0x04)
+_NODE_TRUNCATE = const(0x05)
 _NODE_SYMLINK = const(0x06)
 _NODE_META = const(0x07)
+_NODE_VOID = const(0x08)
+_NODE_RESET = const(0x09)
+_NODE_SUMMARY = const(0x0A)
+_NODE_COMMIT = const(0x0B)
+_F_COMMIT = const(0x01)
 _F_TRUNC = const(0x02)
+_F_STAMP = const(0x04)
+_F_PROV = const(0x08)
+_F_ONETIME = const(0x10)
+_F_WIDE = const(0x20)
+_BLOCK_HDR_SIZE = const(32)
+_NODE_HDR_SIZE = const(24)
+_SUMMARY_TAIL = const("<II")
+_SUMMARY_TAIL_SIZE = const(8)
+_SUMMARY_MAGIC = const(0x6D6D7573)
+_NAME_MAX = const(255)
 _KEY_PREFIX = const(12)
 _INODE_BODY_SIZE = const(60)
 _DELETE_BODY = const("<I")
@@ -235,8 +250,8 @@ class LogStore:
         # NAND takes few partial programs per page: every program there
         # starts on a page boundary and a commit pads to the next page.
         self.prog_unit = 4 if flash.kind == "nor" else flash.page_size
-        self.data_start = fmt.align(fmt.BLOCK_HDR_SIZE, self.prog_unit)
-        self.log_end = self.es - fmt.SUMMARY_TAIL_SIZE
+        self.data_start = fmt.align(_BLOCK_HDR_SIZE, self.prog_unit)
+        self.log_end = self.es - _SUMMARY_TAIL_SIZE
         if self.nblocks < RESERVED_BLOCKS + 3:
             from ovl.store import errors
             raise errors.error(_E_BLOCKS, RESERVED_BLOCKS + 3, self.nblocks)
@@ -435,7 +450,7 @@ class LogStore:
         limit = self.log_end
         closed = False
         raw = b""
-        while pos + fmt.NODE_HDR_SIZE <= limit:
+        while pos + _NODE_HDR_SIZE <= limit:
             # the first 4 bytes say whether anything is there at all
             raw = self.blocks.read(base + pos, 4)
             if raw == _FF4:
@@ -443,11 +458,11 @@ class LogStore:
                     break                   # the end of the log
                 pos = fmt.align(pos, unit)      # padding up to the next unit
                 continue
-            raw += self.blocks.read(base + pos + 4, fmt.NODE_HDR_SIZE - 4)
-            if raw[3] & fmt.F_WIDE:
-                raw += self.blocks.read(base + pos + fmt.NODE_HDR_SIZE,
-                                        fmt.hdr_size(fmt.F_WIDE) -
-                                        fmt.NODE_HDR_SIZE)
+            raw += self.blocks.read(base + pos + 4, _NODE_HDR_SIZE - 4)
+            if raw[3] & _F_WIDE:
+                raw += self.blocks.read(base + pos + _NODE_HDR_SIZE,
+                                        fmt.hdr_size(_F_WIDE) -
+                                        _NODE_HDR_SIZE)
             nd = None
             hf = fmt.header_fields(raw)
             if heads and hf is not None and hf[0] == heads and \
@@ -466,8 +481,8 @@ class LogStore:
                                              protected_len(hf[0], hf[1],
                                                            hf[2]))
                 if fmt.checked_header(head) is not None and \
-                        hf[0] != fmt.NODE_SUMMARY and \
-                        (hf[0] != NODE_DATA and hf[0] != NODE_TRUNCATE or
+                        hf[0] != _NODE_SUMMARY and \
+                        (hf[0] != _NODE_DATA and hf[0] != _NODE_TRUNCATE or
                          hf[2] >= 4 and struct.unpack_from(
                              "<I", head, hf[7])[0] != only):
                     found += 1
@@ -486,7 +501,7 @@ class LogStore:
             if nd.damage is not None and self._resync(
                     base, pos + nd.size(), limit) is None:
                 break       # its program never completed: a torn tail
-            if nd.type == fmt.NODE_SUMMARY:
+            if nd.type == _NODE_SUMMARY:
                 # written only when a block is closed: a cut before its
                 # tail must not leave the block open for appends
                 closed = True
@@ -502,15 +517,15 @@ class LogStore:
         # tail alone means the block was closed (its summary is damaged)
         clean = self._erased(base + end, limit - end)
         if not clean:
-            tail = struct.unpack(fmt.SUMMARY_TAIL, self.blocks.read(
-                base + limit, fmt.SUMMARY_TAIL_SIZE))
-            if tail[1] == fmt.SUMMARY_MAGIC and tail[0] == end:
+            tail = struct.unpack(_SUMMARY_TAIL, self.blocks.read(
+                base + limit, _SUMMARY_TAIL_SIZE))
+            if tail[1] == _SUMMARY_MAGIC and tail[0] == end:
                 # the summary itself is what fails: its tail was written
                 # after it, so this is damage, not the remains of a cut
                 junk.append((base + end, limit - end))
                 return nodes, limit, True, junk
         if clean and (closed or
-                      not self._erased(base + limit, fmt.SUMMARY_TAIL_SIZE)):
+                      not self._erased(base + limit, _SUMMARY_TAIL_SIZE)):
             end = limit
         return nodes, end, clean, junk
 
@@ -588,9 +603,9 @@ class LogStore:
             self._put_keyed(m, key, value, nd.ver, addr, nsize)
         elif t == _NODE_SYMLINK:
             self._put_keyed(self.links, f[0], f[1], nd.ver, addr, nsize)
-        elif t == NODE_VOID:
+        elif t == _NODE_VOID:
             self.void_recs.append((addr, nsize))
-        elif t == NODE_DATA:
+        elif t == _NODE_DATA:
             self._load(f[0])
             self.data_blocks.add(f[0], addr // self.es)
             roles = 1
@@ -620,7 +635,7 @@ class LogStore:
                     self._end_hidden_truncs(f[0])   # (a rewrite: none to end)
             if nd.flags & _F_TRUNC:
                 self._trunc_add(f[0], [nd.ver, f[1] + f[2], addr, nsize])
-        elif t == NODE_TRUNCATE:
+        elif t == _NODE_TRUNCATE:
             self._load(f[0])
             self.data_blocks.add(f[0], addr // self.es)
             self._trunc_add(f[0], [nd.ver, f[1], addr, nsize])
@@ -628,7 +643,7 @@ class LogStore:
     def _counts(self, nd):
         """Is a node on flash part of the committed state (at run time)?
         (A provisional node gets its replay position, eff, on the way.)"""
-        if nd.flags & F_PROV:
+        if nd.flags & _F_PROV:
             st = self.streams.get(nd.txn)
             if st is None:
                 return False
@@ -659,7 +674,7 @@ class LogStore:
         if birth is not None:
             for b in blocks:
                 for nd in self._block_nodes(b, only=ino)[0]:
-                    if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) \
+                    if (nd.type == _NODE_DATA or nd.type == _NODE_TRUNCATE) \
                             and nd.fields is not None \
                             and nd.fields[0] == ino and self._counts(nd) \
                             and nd.eff >= birth:
@@ -725,11 +740,11 @@ class LogStore:
         its header and the body's key prefix (KEY_PREFIX bytes: an inode
         node's ino and birth), which the header CRC covers: 36 bytes (40
         with a wide header).  The fields are None when the CRC fails."""
-        n = fmt.NODE_HDR_SIZE + _KEY_PREFIX
+        n = _NODE_HDR_SIZE + _KEY_PREFIX
         raw = self.blocks.read_kept(addr, n)
-        if raw[3] & fmt.F_WIDE:
-            raw = self.blocks.read_kept(addr, n - fmt.NODE_HDR_SIZE +
-                                        fmt.hdr_size(fmt.F_WIDE))
+        if raw[3] & _F_WIDE:
+            raw = self.blocks.read_kept(addr, n - _NODE_HDR_SIZE +
+                                        fmt.hdr_size(_F_WIDE))
         return fmt.checked_header(raw), raw
 
     def _birth(self, ino):
@@ -936,7 +951,7 @@ class LogStore:
 
     def _nsize(self, blen):
         """Bytes a node with blen body bytes written now takes."""
-        return fmt.node_size(blen, fmt.F_WIDE if self._wide() else 0)
+        return fmt.node_size(blen, _F_WIDE if self._wide() else 0)
 
     def _esize(self, kind, blen):
         """Bytes its summary entry takes (at most)."""
@@ -962,16 +977,16 @@ class LogStore:
                 # programmed from the entries' buffer after its head: the
                 # node packed whole, then joined to pending, took two
                 # allocations of its size (~1 KB) as a block closed
-                raw = fmt.pack_node(fmt.NODE_SUMMARY, 0, 0, 0,
+                raw = fmt.pack_node(_NODE_SUMMARY, 0, 0, 0,
                                     struct.pack("<I", ws.n), None, ws.buf)
                 self.stats["bytes_summary"] += ws.size() + \
-                    fmt.SUMMARY_TAIL_SIZE
+                    _SUMMARY_TAIL_SIZE
                 self._flush(False, raw)
                 self._flush(False, ws.buf)
                 self._flush(True, _FF4[:ws.size() - len(raw) - ws.total])
                 self.blocks.program(b * self.es + self.log_end,
-                                    struct.pack(fmt.SUMMARY_TAIL, self.wpos,
-                                                fmt.SUMMARY_MAGIC))
+                                    struct.pack(_SUMMARY_TAIL, self.wpos,
+                                                _SUMMARY_MAGIC))
             else:
                 self._flush(True)
             self.blocks.dead[b] += self.es - self.wpos
@@ -992,7 +1007,7 @@ class LogStore:
                 # reads erased and its header reads the same as at mount
                 # (an interrupted header program can read unstably)
                 hdr = fmt.unpack_block_header(self.blocks.read(b * self.es,
-                                                           fmt.BLOCK_HDR_SIZE))
+                                                           _BLOCK_HDR_SIZE))
                 if hdr is None or hdr[1] != self.blocks.ec[b] or \
                         not self._erased(b * self.es + self.data_start,
                                          self.es - self.data_start):
@@ -1054,10 +1069,10 @@ class LogStore:
                     # Whatever commits first after a torn mount (a GC copy
                     # too) records the dead txn ids: committing without
                     # them would make the torn txn count at the next mount.
-                    w.node(NODE_VOID, struct.pack(_VOID_BODY, void[0],
+                    w.node(_NODE_VOID, struct.pack(_VOID_BODY, void[0],
                                                   void[1], _NO_BLOCK))
                 fill(w)
-                w._release(F_COMMIT)     # the last node commits
+                w._release(_F_COMMIT)     # the last node commits
                 self._flush(True)
                 if self.prog_unit > 4 and self.wblock is not None:
                     end = min(fmt.align(self.wpos, self.prog_unit), self.log_end)
@@ -1131,13 +1146,13 @@ class LogStore:
         """_fits items for node descriptions (see Txn._nodes)."""
         items = []
         for t, body, extra in ops:
-            if t == NODE_DATA:
+            if t == _NODE_DATA:
                 # as _Writer.data's per-node bytes, the stamp's included
                 st = extra[2]
                 items.append((self._nsize(_DATA_PREFIX) + 4 +
                               (0 if st is None else _STAMP1_SIZE
                                if st[0] == st[1] else _STAMP_SIZE) +
-                              self._esize(NODE_DATA, 0), len(extra[0])))
+                              self._esize(_NODE_DATA, 0), len(extra[0])))
             else:
                 items.append((self._nsize(len(body)) +
                               self._esize(t, len(body)), 0))
@@ -1155,7 +1170,7 @@ class LogStore:
     def _place(self, ops, txn, keep, prov=False):
         def fill(w):
             for t, body, extra in ops:
-                if t == NODE_DATA:
+                if t == _NODE_DATA:
                     w.data(body, extra[0], extra[1], extra[2])
                 elif t == _NODE_INODE and extra is not None:
                     w.node(t, body, fresh=extra)
@@ -1183,7 +1198,7 @@ class LogStore:
         size = 0
         for op in txn.ops:
             kind = op[0]
-            if kind == NODE_DATA or kind == _NODE_SYMLINK:
+            if kind == _NODE_DATA or kind == _NODE_SYMLINK:
                 shrinks = False
                 break
             if kind == _NODE_DIRENT:
@@ -1218,14 +1233,14 @@ class LogStore:
         self.indexing = tid
         try:
             for nd in placed:
-                if nd.type == NODE_VOID:
+                if nd.type == _NODE_VOID:
                     continue
                 if nd.type == _NODE_DELETE:
                     self._forget_ino(nd.fields[0])
-                if nd.type == NODE_RESET:
+                if nd.type == _NODE_RESET:
                     self._apply_reset(nd)
                     continue
-                if nd.type == NODE_COMMIT:
+                if nd.type == _NODE_COMMIT:
                     self._index_stream(txn, nd)
                     continue
                 self._index(nd)
@@ -1280,9 +1295,9 @@ class _Writer:
         kind, body, blen, ver, fields, keep, raw, own, txn, data = h
         flags |= own
         if self.prov:
-            flags |= F_PROV
-        if flags & F_PROV:
-            flags &= ~F_COMMIT    # a stream commits with its NODE_COMMIT
+            flags |= _F_PROV
+        if flags & _F_PROV:
+            flags &= ~_F_COMMIT    # a stream commits with its NODE_COMMIT
         s = self.s
         need = s._nsize(blen) + s._esize(kind, blen)
         if s.wblock is None or s._room() < need:
@@ -1333,7 +1348,7 @@ class _Writer:
         s = self.s
         pos = 0
         n = len(data)
-        over = s._nsize(_DATA_PREFIX) + 4 + s._esize(NODE_DATA, 0) + \
+        over = s._nsize(_DATA_PREFIX) + 4 + s._esize(_NODE_DATA, 0) + \
             (0 if stamp is None else _STAMP1_SIZE if stamp[0] == stamp[1]
              else _STAMP_SIZE)      # the stamp's bytes
         while pos < n:
@@ -1346,18 +1361,18 @@ class _Writer:
             head = struct.pack(_DATA_BODY, ino, off + pos)
             last = pos + k == n
             flags = (_F_TRUNC if trunc and last else 0) | \
-                (F_STAMP if stamp and last else 0)
+                (_F_STAMP if stamp and last else 0)
             body = head
-            if flags & F_STAMP and stamp[0] == stamp[1]:
-                flags |= fmt.F_ONETIME
+            if flags & _F_STAMP and stamp[0] == stamp[1]:
+                flags |= _F_ONETIME
                 body += struct.pack(_STAMP1_BODY, stamp[0])
-            elif flags & F_STAMP:
+            elif flags & _F_STAMP:
                 body += struct.pack(_STAMP_BODY, stamp[0], stamp[1])
             ver = self.ver
             self.ver += 1
             # the payload as a view: no copy of it joined to its prefix
-            self._hold(NODE_DATA, body, len(body) + k, ver,
-                       (ino, off + pos, k, stamp if flags & F_STAMP else None),
+            self._hold(_NODE_DATA, body, len(body) + k, ver,
+                       (ino, off + pos, k, stamp if flags & _F_STAMP else None),
                        head, flags=flags, data=memoryview(data)[pos:pos + k])
             pos += k
 
@@ -1443,7 +1458,7 @@ class Txn:
     def _dirent(self, parent, name, ino):
         self._check()
         raw = name.encode() if isinstance(name, str) else bytes(name)
-        if not raw or len(raw) > fmt.NAME_MAX:
+        if not raw or len(raw) > _NAME_MAX:
             raise compat.oserror(compat.ENAMETOOLONG if raw else compat.EINVAL,
                                  repr(name))
         if b"/" in raw or b"\x00" in raw or raw in (b".", b".."):
@@ -1473,11 +1488,11 @@ class Txn:
         elif j is not None and self.ops[j][2] == offset:
             # truncate + write from there (a whole-file rewrite): one data
             # node that also truncates at its end
-            self.ops[j] = [NODE_DATA, ino, offset, bytearray(data), True]
+            self.ops[j] = [_NODE_DATA, ino, offset, bytearray(data), True]
             self.appends[ino] = j
         else:
             self.appends[ino] = len(self.ops)
-            self.ops.append([NODE_DATA, ino, offset, bytearray(data)])
+            self.ops.append([_NODE_DATA, ino, offset, bytearray(data)])
         end = offset + len(data)
         i = self.puts.get(ino)      # the file grows to end
         if i is not None:
@@ -1509,7 +1524,7 @@ class Txn:
         """The txn as (type, body, extra) node descriptions, in order."""
         out = []
         if self._reset:
-            out.append((NODE_RESET, b"", None))
+            out.append((_NODE_RESET, b"", None))
         # ino -> index of the data op that can carry the inode's new
         # attributes in place of a NODE_INODE: the file existed, only size,
         # mtime and ctime change, and its last data op ends at the new size
@@ -1546,15 +1561,15 @@ class Txn:
                 out.append((_NODE_DIRENT,
                             struct.pack(_DIRENT_BODY, op[1], op[3]) + op[2],
                             None))
-            elif kind == NODE_DATA:
+            elif kind == _NODE_DATA:
                 stamp = None
                 if stamped.get(op[1]) == idx:
                     a = self.ops[self.puts[op[1]]][2]
                     stamp = (a["mtime"], a["ctime"])
-                out.append((NODE_DATA, struct.pack(_DATA_BODY, op[1], op[2]),
+                out.append((_NODE_DATA, struct.pack(_DATA_BODY, op[1], op[2]),
                             (op[3], len(op) > 4, stamp)))
-            elif kind == NODE_TRUNCATE:
-                out.append((NODE_TRUNCATE,
+            elif kind == _NODE_TRUNCATE:
+                out.append((_NODE_TRUNCATE,
                             struct.pack(_TRUNCATE_BODY, op[1], op[2]), None))
             elif kind == _NODE_SYMLINK:
                 out.append((_NODE_SYMLINK, struct.pack(_SYMLINK_BODY, op[1]) +
@@ -1573,11 +1588,11 @@ class Txn:
             # order: after this txn's inode, entry and metadata nodes (a new
             # inode's birth comes first), before the data it still held
             # (written after them).
-            first = [d for d in out if d[0] != NODE_DATA and
-                     d[0] != NODE_TRUNCATE]
-            out = first + [(NODE_COMMIT, struct.pack(_COMMIT_BODY,
+            first = [d for d in out if d[0] != _NODE_DATA and
+                     d[0] != _NODE_TRUNCATE]
+            out = first + [(_NODE_COMMIT, struct.pack(_COMMIT_BODY,
                                                      self.stream), None)] + \
-                [d for d in out if d[0] == NODE_DATA or d[0] == NODE_TRUNCATE]
+                [d for d in out if d[0] == _NODE_DATA or d[0] == _NODE_TRUNCATE]
         return out
 
     def commit(self):

@@ -27,6 +27,7 @@ _NODE_VOID = const(8)
 _NODE_RESET = const(9)
 _NODE_COMMIT = const(11)
 _NODE_CHECKPOINT = const(12)
+_BLOCK_HDR_SIZE = const(32)
 _F_COMMIT = const(1)
 _F_STAMP = const(4)
 _F_PROV = const(8)
@@ -269,7 +270,7 @@ def format(cls, flash, first_counter=1):
     s.next_ver = s.next_txn = first_counter
     for b in range(s.nblocks):
         try:
-            hdr = fmt.unpack_block_header(flash.read(b * s.es, fmt.BLOCK_HDR_SIZE))
+            hdr = fmt.unpack_block_header(flash.read(b * s.es, _BLOCK_HDR_SIZE))
         except fmt.CorruptError:   # (named only when one is raised)
             hdr = None
         if hdr is not None:
@@ -308,7 +309,7 @@ def mount(s):
     s.blocks.body = bytearray()
     known = ec_sum = 0           # headers read, their erase counts
     for b in range(s.nblocks):
-        raw = s.blocks.read(b * es, fmt.BLOCK_HDR_SIZE)
+        raw = s.blocks.read(b * es, _BLOCK_HDR_SIZE)
         hdr = fmt.unpack_block_header(raw)
         if hdr is None:
             hdr = getattr(s, "_mend_header")(b, raw)
