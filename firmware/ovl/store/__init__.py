@@ -184,10 +184,6 @@ class Inode:
                 "mtime": self.mtime, "ctime": self.ctime, "size": self.size,
                 "nlink": self.nlink, "flags": self.flags, "rdev": self.rdev}
 
-    def __repr__(self):
-        return "Inode(%d, mode=0o%o, size=%d, nlink=%d)" % (
-            self.ino, self.mode, self.size, self.nlink)
-
 
 def _run(name, attr, args, opt=None):
     """Call function attr of ovl.store.NAME, a module the store runs at
@@ -783,51 +779,48 @@ class LogStore:
     # ===== reading ========================================================
 
     def get(self, ino):
+        """ino's attributes (an Inode), or None.  The body of its newest
+        inode node is read from flash and checked (the last _INODE_CACHE
+        inodes read are kept); EIO when the node fails its CRC."""
         if self.damaged:
             self._check_damage("inode", ino)
         rec = self.inodes.get(ino)
         if rec is None or rec[0] is None:
             return None
-        i, birth, mode, uid, gid, nlink, flags, rdev, size, mt, ct = \
-            self._inode_body(ino, rec)
+        addr = rec[2]
+        lru = self.inode_lru
+        got = self.inode_cache.get(ino)
+        if got is not None and got[0] == addr:
+            body = got[1]
+            if lru[-1] != ino:
+                lru.remove(ino)
+                lru.append(ino)
+        else:
+            raw = self.blocks.read_kept(addr, rec[3])
+            hf = fmt.checked_header(raw)
+            body = None
+            if hf is not None and hf[0] == _NODE_INODE and \
+                    hf[2] == _INODE_BODY_SIZE and \
+                    len(raw) >= hf[7] + hf[2] and \
+                    crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]:
+                body = struct.unpack_from(fmt.INODE_BODY, raw, hf[7])
+            raw = None
+            if body is None or body[0] != ino:
+                raise self._damaged_inode(addr, ino)    # (ovl.store.damage)
+            if got is None:
+                lru.append(ino)
+                if len(lru) > _INODE_CACHE:
+                    del self.inode_cache[lru.pop(0)]
+            elif lru[-1] != ino:
+                lru.remove(ino)
+                lru.append(ino)
+            self.inode_cache[ino] = (addr, body)
+        i, birth, mode, uid, gid, nlink, flags, rdev, size, mt, ct = body
         st = self.stamps.get(ino)
         if st is not None:
             size, mt, ct = st[_STAMP_FSIZE], st[_STAMP_MTIME], st[_STAMP_CTIME]
         return Inode(i, mode, uid, gid, mt, ct, size, nlink, flags, rdev,
                      birth)
-
-    def _inode_body(self, ino, rec):
-        """The INODE_BODY fields of ino's newest inode node (rec its
-        index record), read from flash and checked; the last _INODE_CACHE
-        inodes read are kept.  EIO when the node fails its CRC."""
-        addr = rec[2]
-        lru = self.inode_lru
-        got = self.inode_cache.get(ino)
-        if got is not None and got[0] == addr:
-            if lru[-1] != ino:
-                lru.remove(ino)
-                lru.append(ino)
-            return got[1]
-        raw = self.blocks.read_kept(addr, rec[3])
-        hf = fmt.checked_header(raw)
-        body = None
-        if hf is not None and hf[0] == _NODE_INODE and \
-                hf[2] == _INODE_BODY_SIZE and \
-                len(raw) >= hf[7] + hf[2] and \
-                crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]:
-            body = struct.unpack_from(fmt.INODE_BODY, raw, hf[7])
-        raw = None
-        if body is None or body[0] != ino:
-            raise self._damaged_inode(addr, ino)    # (ovl.store.damage)
-        if got is None:
-            lru.append(ino)
-            if len(lru) > _INODE_CACHE:
-                del self.inode_cache[lru.pop(0)]
-        elif lru[-1] != ino:
-            lru.remove(ino)
-            lru.append(ino)
-        self.inode_cache[ino] = (addr, body)
-        return body
 
     def lookup(self, parent, name):
         """The ino (or WHITEOUT) parent names name, or None.  Reads the
@@ -861,7 +854,7 @@ class LogStore:
                 out.append((f[2], f[1] if v is True else v))
         if self.damaged:
             self._check_damage("dir", parent)
-        out.sort(key=lambda item: item[0])
+        out.sort()      # by name: a directory's names are unique
         return ((name.decode(), v) for name, v in out)
 
     def _dirent_at(self, addr, nsize, parent):
@@ -973,7 +966,7 @@ class LogStore:
         b = self.wblock
         if b is not None:       # close the open block: summary, tail
             ws = self.wsum
-            if ws.count():
+            if ws.n:
                 # programmed from the entries' buffer after its head: the
                 # node packed whole, then joined to pending, took two
                 # allocations of its size (~1 KB) as a block closed
@@ -1055,7 +1048,8 @@ class LogStore:
 
     def _write_nodes(self, fill, txn, keep, prov=False):
         """Write one transaction.  fill(writer) hands the nodes to the
-        writer.  Returns the placed Nodes in order.  A block that fails to
+        writer; or fill is a list of node descriptions (Txn._nodes: a
+        commit's, a spill's), written in order.  Returns the placed Nodes in order.  A block that fails to
         program is retired and the whole txn is written again elsewhere
         with the same txn id and versions (copies that made it out before
         are harmless duplicates)."""
@@ -1071,7 +1065,16 @@ class LogStore:
                     # them would make the torn txn count at the next mount.
                     w.node(_NODE_VOID, struct.pack(_VOID_BODY, void[0],
                                                   void[1], _NO_BLOCK))
-                fill(w)
+                if isinstance(fill, list):
+                    for t, body, extra in fill:
+                        if t == _NODE_DATA:
+                            w.data(body, extra[0], extra[1], extra[2])
+                        elif t == _NODE_INODE and extra is not None:
+                            w.node(t, body, fresh=extra)
+                        else:
+                            w.node(t, body)
+                else:
+                    fill(w)
                 w._release(_F_COMMIT)     # the last node commits
                 self._flush(True)
                 if self.prog_unit > 4 and self.wblock is not None:
@@ -1167,17 +1170,6 @@ class LogStore:
         if not self._fits(items, keep):
             self._gc_until_fits(items, keep, bounded)
 
-    def _place(self, ops, txn, keep, prov=False):
-        def fill(w):
-            for t, body, extra in ops:
-                if t == _NODE_DATA:
-                    w.data(body, extra[0], extra[1], extra[2])
-                elif t == _NODE_INODE and extra is not None:
-                    w.node(t, body, fresh=extra)
-                else:
-                    w.node(t, body)
-        return self._write_nodes(fill, txn, keep, prov)
-
     def _commit(self, txn):
         # txn: the Txn; tid: the id its nodes carry
         ops = txn._nodes()
@@ -1202,8 +1194,8 @@ class LogStore:
                 shrinks = False
                 break
             if kind == _NODE_DIRENT:
-                names += -1 if op[3] in (_DIRENT_REMOVED,
-                                         _DIRENT_WHITEOUT) else 1
+                names += -1 if op[3] == _DIRENT_REMOVED or \
+                    op[3] == _DIRENT_WHITEOUT else 1
                 size += 64 + len(op[2])
             elif kind == _NODE_META:
                 size += 64 + len(op[2]) + len(op[3] or b"")
@@ -1215,7 +1207,7 @@ class LogStore:
         tid = self.next_txn
         self.next_txn += 1
         try:
-            placed = self._place(ops, tid, keep)
+            placed = self._write_nodes(ops, tid, keep)
         except BaseException as e:
             # NoSpace: only possible when bad blocks ate the space the
             # check counted; anything else (a MemoryError, a failed
@@ -1260,9 +1252,9 @@ class LogStore:
             # (a name of 11 characters or more in a string is no
             # interned name until the getattr runs: on a board that
             # writes no checkpoint, never)
-            mark = getattr(self, "checkpoint_mark", (0, 0))
-            moved = self.stats["bytes_programmed"] - mark[0]
-            if moved > 0 and moved >= mark[1]:
+            mark = getattr(self, "checkpoint_mark", None)
+            moved = self.stats["bytes_programmed"] - (mark[0] if mark else 0)
+            if moved > 0 and (mark is None or moved >= mark[1]):
                 _run("checkpoint", "at_sync", (self,))
         self.flash.sync()
 
@@ -1461,7 +1453,8 @@ class Txn:
         if not raw or len(raw) > _NAME_MAX:
             raise compat.oserror(compat.ENAMETOOLONG if raw else compat.EINVAL,
                                  repr(name))
-        if b"/" in raw or b"\x00" in raw or raw in (b".", b".."):
+        if b"/" in raw or b"\x00" in raw or raw == b"." or \
+                raw == b"..":
             raise compat.oserror(compat.EINVAL, repr(name))
         self.ops.append((_NODE_DIRENT, _u32(parent, "parent"), raw, ino))
 
@@ -1524,7 +1517,8 @@ class Txn:
         """The txn as (type, body, extra) node descriptions, in order."""
         out = []
         if self._reset:
-            out.append((_NODE_RESET, b"", None))
+            # (a list: a tuple of constants is an object made at import)
+            out.append([_NODE_RESET, b"", None])
         # ino -> index of the data op that can carry the inode's new
         # attributes in place of a NODE_INODE: the file existed, only size,
         # mtime and ctime change, and its last data op ends at the new size
@@ -1539,11 +1533,11 @@ class Txn:
             cur = self.store.get(ino)
             if cur is None or d[2] + len(d[3]) != a["size"]:
                 continue
-            same = True
-            for k in ("mode", "uid", "gid", "nlink", "flags", "rdev"):
-                if a[k] != getattr(cur, k):
-                    same = False
-            if same:
+            # (compared one by one: a tuple of their names would be an
+            # object made at import, on the heap for good)
+            if a["mode"] == cur.mode and a["uid"] == cur.uid and \
+                    a["gid"] == cur.gid and a["nlink"] == cur.nlink and \
+                    a["flags"] == cur.flags and a["rdev"] == cur.rdev:
                 stamped[ino] = j
         for idx, op in enumerate(self.ops):
             kind = op[0]

@@ -409,9 +409,6 @@ class SummaryBuilder:
         self.n += 1
         self.next_off = off + nd.size()
 
-    def count(self):
-        return self.n
-
     def size(self):
         """Bytes the summary node takes if written now."""
         return node_size(4 + self.total, 0)

@@ -61,7 +61,8 @@ def place(store, txn_obj, ops):
         txn_obj.stream = store.next_txn
         store.next_txn += 1
     try:
-        placed = store._place(ops, txn_obj.stream, RESERVED_BLOCKS, True)
+        placed = store._write_nodes(ops, txn_obj.stream, RESERVED_BLOCKS,
+                                    True)
     except NoSpace:
         raise compat.oserror(compat.ENOSPC, "log store full")
     for nd in placed:
