@@ -10,14 +10,15 @@ story, docs/FORMAT.md gives the bytes.
 """
 
 import struct
-import sys
 
 from ovl import compat
-from ovl.compat import crc32, const
+from ovl.compat import const
 from ovl.flash import BadBlockError
-from ovl.store import format as fmt
-from ovl.store.blocks import Blocks
-from ovl.store.index import InodeTable, BlockSets, EntryTable, replay_key
+# (blocks and index by their names, which the package holds anyway as its
+# submodules: each name imported from them was one more global, the
+# package's dict of names growing to the next of its sizes, 29 and 37
+# slots of 16 B)
+from ovl.store import format as fmt, blocks, index
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -207,6 +208,7 @@ def _release(name, held):
     of the same module), so a gc.collect() frees its code once no
     function of it is referenced."""
     if not held and compat.MICROPYTHON:
+        import sys
         # (CPython keeps it: its heap is not the limit, and a module
         # imported again is compiled again where bytecode is not cached,
         # PYTHONDONTWRITEBYTECODE: a crash campaign's thousands of mounts)
@@ -260,12 +262,12 @@ class LogStore:
         self.pending_void = None     # (first, last) to record in next commit
         # ino -> (True|None, ver, addr, nsize, nolder), packed; attributes
         # are read from flash (the last _INODE_CACHE used are kept)
-        self.inodes = InodeTable()
+        self.inodes = index.InodeTable()
         self.inode_cache = {}        # ino -> (addr, fmt.INODE_BODY fields)
         self.inode_lru = []          # its inos, least recently used first
         # (parent, name bytes) -> (True|WHITEOUT|None, ver, addr, nsize,
         # nolder), packed; the names and an entry's ino are read from flash
-        self.entries = EntryTable(self._dirent_at)
+        self.entries = index.EntryTable(self._dirent_at)
         self.meta = {}               # ino -> {key bytes: (value|None, ...)}
         self.links = {}              # ino -> (target bytes, ...)
         # Extent maps are loaded on demand (from the blocks holding a file's
@@ -280,7 +282,7 @@ class LogStore:
         # (resident, like the inodes it overrides):
         self.stamps = {}             # ino -> (size, mtime, ctime, ver, addr, nsize)
         self.loaded = []             # inos whose maps are resident, LRU first
-        self.data_blocks = BlockSets(self.inodes)   # ino -> its data blocks
+        self.data_blocks = index.BlockSets(self.inodes)  # ino -> its blocks
         self.void_ranges = []        # (first, last) txn ids that never count
         # Committed streams still on flash: txn id -> [version of its
         # NODE_COMMIT, its addr, its size, blocks holding its provisional
@@ -316,8 +318,8 @@ class LogStore:
                       "summaries_used": 0, "blocks_scanned": 0,
                       "corrupt_nodes": 0, "torn_tails": 0,
                       "gc_refused": 0, "bytes_summary": 0}
-        self.blocks = Blocks(flash, self.prog_unit, self.data_start,
-                             self.stats)
+        self.blocks = blocks.Blocks(flash, self.prog_unit, self.data_start,
+                                    self.stats)
 
     # ===== erase and retire: the block table's, then the caches' ========
 
@@ -664,18 +666,18 @@ class LogStore:
                 self.loaded.append(ino)
             return
         nodes = []
-        blocks = self.data_blocks.blocks(ino)
+        held_in = self.data_blocks.blocks(ino)
         # (a new file has no blocks: no birth read at its first write)
-        birth = self._birth(ino) if blocks else None
+        birth = self._birth(ino) if held_in else None
         if birth is not None:
-            for b in blocks:
+            for b in held_in:
                 for nd in self._block_nodes(b, only=ino)[0]:
                     if (nd.type == _NODE_DATA or nd.type == _NODE_TRUNCATE) \
                             and nd.fields is not None \
                             and nd.fields[0] == ino and self._counts(nd) \
                             and nd.eff >= birth:
                         nodes.append(nd)
-        nodes.sort(key=replay_key)   # as mount replays (index.py)
+        nodes.sort(key=index.replay_key)   # as mount replays (index.py)
         self.loaded.append(ino)
         self.replaying = True
         try:
@@ -802,7 +804,7 @@ class LogStore:
             if hf is not None and hf[0] == _NODE_INODE and \
                     hf[2] == _INODE_BODY_SIZE and \
                     len(raw) >= hf[7] + hf[2] and \
-                    crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]:
+                    compat.crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]:
                 body = struct.unpack_from(fmt.INODE_BODY, raw, hf[7])
             raw = None
             if body is None or body[0] != ino:
@@ -869,7 +871,7 @@ class LogStore:
             self.hdr_ver = -1 if hf is None else hf[3]
         if hf is not None and hf[0] == _NODE_DIRENT:
             body = raw[hf[7]:hf[7] + hf[2]]
-            if len(body) == hf[2] and crc32(body) == hf[5]:
+            if len(body) == hf[2] and compat.crc32(body) == hf[5]:
                 return fmt.parse_body(_NODE_DIRENT, body, hf[2])
         if parent is not None:
             self._damaged_dirent(addr, parent)      # (ovl.store.damage)
@@ -915,7 +917,7 @@ class LogStore:
                 raw = self.blocks.read_kept(addr, ent[4])
                 hf = fmt.checked_header(raw)
                 ok = hf is not None and \
-                    crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
+                    compat.crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
                 raw = None
                 if not ok:
                     raise self._damaged_data(addr, ino, ent[0])   # (damage)
@@ -1129,13 +1131,13 @@ class LogStore:
         free = self.blocks.count(_FREE) - keep
         room = self._room()
         cap = self.log_end - self.data_start - fmt.node_size(4, 0) - 4
-        blocks = 0
+        opened = 0
         for fixed, payload in items:
             while True:
                 want = fixed + min(payload, 256)
                 if want > room:
-                    blocks += 1
-                    if blocks > free:
+                    opened += 1
+                    if opened > free:
                         return False
                     room = cap
                 k = min(payload, room - fixed)

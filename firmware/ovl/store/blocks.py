@@ -31,11 +31,12 @@ _BODY_SIZE = const(1024)
 def __getattr__(name):
     """FREE, OPEN, FULL, UNKNOWN, BAD: a state's number, its place in the
     list; STATE_NAMES: ("free", ... "bad"), for reports."""
-    names = "FREE OPEN FULL UNKNOWN BAD".split()
+    states = "FREE OPEN FULL UNKNOWN BAD"
+    if name == "STATE_NAMES":
+        return tuple(states.lower().split())
+    names = states.split()
     if name in names:
         return names.index(name)
-    if name == "STATE_NAMES":
-        return tuple(n.lower() for n in names)
     raise AttributeError(name)
 
 

@@ -129,6 +129,14 @@ _SYMLINK_MAX = const(1024)
 _META_KEY_MAX = const(255)
 _META_VALUE_MAX = const(1024)
 
+# What this module refuses (a counter past 48 bits, a malformed node), by
+# its place in format_rare.MALFORMED: the error and its message are made
+# there, imported at the raise (a healthy board never raises one)
+_BAD_COUNTER = const(0)
+_BAD_DATA_PREFIX = const(1)
+_BAD_NAME = const(2)
+_BAD_TYPE = const(3)
+
 
 def align(n, size):
     return (n + size - 1) // size * size
@@ -185,7 +193,8 @@ def pack_node(kind, flags, ver, txn, body, bcrc=None, data=None):
     writer streams a data node's payload and a summary's entries from
     where they are, no copy of them joined to their head)."""
     if ver < 0 or txn < 0 or (ver | txn) >> 48:
-        raise ValueError("version or txn id past 48 bits")
+        from ovl.store import format_rare
+        raise format_rare.malformed(_BAD_COUNTER)
     flags &= ~_F_WIDE
     if ver >> 32 or txn >> 32:
         flags |= _F_WIDE
@@ -280,7 +289,8 @@ def parse_body(kind, body, blen, flags=0):
         ino, off = struct.unpack_from(_DATA_BODY, body)
         skip = data_prefix(flags)
         if blen < skip:
-            raise ValueError("data node shorter than its prefix")
+            from ovl.store import format_rare
+            raise format_rare.malformed(_BAD_DATA_PREFIX)
         stamp = None
         if flags & _F_ONETIME:
             t = struct.unpack_from(_STAMP1_BODY, body, _DATA_PREFIX)[0]
@@ -291,7 +301,8 @@ def parse_body(kind, body, blen, flags=0):
     if kind == _NODE_DIRENT:
         parent, ino = struct.unpack_from(_DIRENT_BODY, body)
         if len(body) > _DIRENT_PREFIX + _NAME_MAX:   # (the index needs it)
-            raise ValueError("dirent name longer than NAME_MAX")
+            from ovl.store import format_rare
+            raise format_rare.malformed(_BAD_NAME)
         return parent, ino, bytes(body[_DIRENT_PREFIX:])
     if kind == _NODE_DELETE:
         return struct.unpack(_DELETE_BODY, body)
@@ -311,8 +322,8 @@ def parse_body(kind, body, blen, flags=0):
         return struct.unpack(_COMMIT_BODY, body)
     if kind == _NODE_RESET or kind == _NODE_CHECKPOINT:
         return ()
-    from ovl.store import format_rare      # (a bad node: rare)
-    raise format_rare.CorruptError("unknown node type 0x%02x" % kind)
+    from ovl.store import format_rare
+    raise format_rare.malformed(_BAD_TYPE, kind)
 
 
 def keep_len(kind, blen):

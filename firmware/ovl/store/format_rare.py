@@ -43,6 +43,22 @@ class BlockCountError(CorruptError):
         self.formatted = formatted
 
 
+# ovl.store.format's refusals, by its _BAD_ consts: (class, message)
+MALFORMED = (
+    (ValueError, "version or txn id past 48 bits"),
+    (ValueError, "data node shorter than its prefix"),
+    (ValueError, "dirent name longer than NAME_MAX"),
+    (CorruptError, "unknown node type 0x%02x"),
+)
+
+
+def malformed(kind, *args):
+    """The exception for ovl.store.format's refusal `kind` (a _BAD_
+    const), its message formatted with args."""
+    cls, message = MALFORMED[kind]
+    return cls(message % args)
+
+
 def check_other_version(raw, version, current):
     """unpack_block_header's check of a block header whose version is not
     the current one: CorruptError when its CRC checks out where that
