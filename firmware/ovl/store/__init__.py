@@ -614,7 +614,9 @@ class LogStore:
             if roles > 1:
                 self.roles[addr] = roles
             # into the extent map (see "data extents" below)
-            ent = [nd.ver, f[1], f[2], addr, nsize, 0, fmt.data_at(nd.flags)]
+            # (the last: where its file bytes start, format_rare.data_at)
+            ent = [nd.ver, f[1], f[2], addr, nsize, 0,
+                   fmt.hdr_size(nd.flags) + fmt.data_prefix(nd.flags)]
             pieces = self.extents.get(f[0])
             if pieces is None:
                 pieces = self.extents[f[0]] = []

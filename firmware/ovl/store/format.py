@@ -152,11 +152,6 @@ def node_size(blen, flags=_F_WIDE):
     return align(hdr_size(flags) + blen, 4)
 
 
-def data_at(flags):
-    """Offset in a data node of its first file byte."""
-    return hdr_size(flags) + data_prefix(flags)
-
-
 def pack_block_header(prog_unit, ec, txn, erase_size, block_count):
     head = struct.pack(_BLOCK_HDR[:-1], _BLOCK_MAGIC, _FORMAT_VERSION, 0,
                        prog_unit, ec, txn, erase_size, block_count)
@@ -601,7 +596,7 @@ def node_from(addr, raw, body):
 # what format_rare exports, answered by __getattr__ (checked by
 # tests/test_store_format_rare.py against format_rare's own names)
 _RARE_NAMES = const("F_KEPT VOID_BODY_SIZE NODE_NAMES CorruptError "
-                    "NotFormattedError BlockCountError restamp")
+                    "NotFormattedError BlockCountError restamp data_at")
 
 
 def __getattr__(name):

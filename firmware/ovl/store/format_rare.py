@@ -85,6 +85,12 @@ def damaged_node(addr, hdr, body):
                     "body CRC")
 
 
+def data_at(flags):
+    """Offset in a data node of its first file byte (GC's and a stream's;
+    the store's index computes it in place)."""
+    return fmt.hdr_size(flags) + fmt.data_prefix(flags)
+
+
 def restamp(raw, txn, flags):
     """A copy of node `raw` (header and body) written by txn with flags (GC
     copies keep everything else, the version and body CRC included);
