@@ -538,7 +538,3 @@ class BlockSets:
         else:
             del self.sets[ino]
             self.t.block(ino, rest[0] + 1 if rest else 0)
-
-    def pop(self, ino):
-        self.sets.pop(ino, None)
-        self.t.block(ino, 0)
