@@ -326,7 +326,7 @@ class LogStore:
     def _erase(self, b):
         """Erase block b and write its header; False if it went bad."""
         if not self.blocks.erase(b, self.next_txn):
-            self._retire(b)         # blocks retired it: the writer drops it
+            self._retire(b)         # it went bad: retired (ovl.store.damage)
             return False
         self.garbage_blocks.discard(b)
         self.verified_nodes = [a for a in self.verified_nodes
