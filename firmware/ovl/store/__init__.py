@@ -1393,15 +1393,15 @@ class Txn:
     # What a plain file's txn never changes is the class's (each
     # attribute an instance sets grows its table: 13 of them took 7
     # tables, the last 272 B, for every file written).  cuts and deleted
-    # are the class's empty tuples (no dict kept for them), only ever
-    # read through the class: a txn that truncates or deletes gets a dict
-    # of its own first (ovl.store.txn_rare, stream).
+    # are the class's empty dicts, only ever read through the class: a
+    # txn that truncates or deletes gets its own first (ovl.store.
+    # txn_rare, stream).
     stream = None       # txn id of its provisional nodes, once spilled
     spilled = ()        # their Nodes, in order (one per block's worth)
     held = 0            # data bytes held in ops
     ram = _TXN_RAM      # ... at most (then spilled)
-    cuts = ()           # ino -> index in ops of a truncate just made
-    deleted = ()        # inos deleted in this txn
+    cuts = {}           # ino -> index in ops of a truncate just made
+    deleted = {}        # inos deleted in this txn
     done = False
     _reset = False
 

@@ -28,7 +28,7 @@ def truncate(txn, ino, size):
     txn._check()
     if size < 0:
         raise compat.oserror(compat.EINVAL, "negative size")
-    if not txn.cuts:        # the class's empty tuple: a dict of its own
+    if not txn.cuts:        # the class's empty dict: a dict of its own
         txn.cuts = {}
     txn.cuts[ino] = len(txn.ops)
     txn.ops.append((_NODE_TRUNCATE, _u32(ino, "ino"), size))
@@ -57,7 +57,7 @@ def delete_inode(txn, ino):
     txn.appends.pop(ino, None)
     if txn.cuts:
         txn.cuts.pop(ino, None)
-    if not txn.deleted:     # the class's empty tuple: a dict of its own
+    if not txn.deleted:     # the class's empty dict: a dict of its own
         txn.deleted = {}
     txn.deleted[ino] = True
 
