@@ -10,17 +10,15 @@ story, docs/FORMAT.md gives the bytes.
 """
 
 import struct
-import sys
 
 from ovl import compat
-from ovl.compat import crc32, const
+from ovl.compat import const
 from ovl.flash import BadBlockError
-from ovl.store import format as fmt
-from ovl.store.format import (
-    NODE_DATA, NODE_TRUNCATE, NODE_VOID, NODE_RESET, NODE_COMMIT, F_COMMIT,
-    F_STAMP, F_PROV)
-from ovl.store.blocks import Blocks, NO_VER
-from ovl.store.index import InodeTable, BlockSets, EntryTable, replay_key
+# (blocks and index by their names, which the package holds anyway as its
+# submodules: each name imported from them was one more global, the
+# package's dict of names growing to the next of its sizes, 29 and 37
+# slots of 16 B)
+from ovl.store import format as fmt, blocks, index
 
 ROOT_INO = 1
 WHITEOUT = -1          # lookup()/listdir() value of a whiteout entry
@@ -39,16 +37,34 @@ _TXN_RAM = const(4096)       # data bytes a Txn holds before it streams them
                              # to flash as provisional nodes
 
 _FF4 = const(b"\xff\xff\xff\xff")  # four bytes of erased flash
-# The format's node types, flags, layouts and limits that only it and
-# this writer name: private consts in both (ovl.store.format answers their
-# public names; tests/test_store_block_columns.py checks they agree), so a
-# board keeps no global or interned name for them.
+# The format's node types, flags, layouts and limits this module names:
+# private consts here and in ovl.store.format (which answers their public
+# names to the rarer modules, the host tools and tests, through its
+# __getattr__; tests/test_store_block_columns.py checks they agree), so a
+# board's mount path keeps no global or interned name for them.
 _NODE_INODE = const(0x01)
 _NODE_DELETE = const(0x02)
 _NODE_DIRENT = const(0x03)
+_NODE_DATA = const(0x04)
+_NODE_TRUNCATE = const(0x05)
 _NODE_SYMLINK = const(0x06)
 _NODE_META = const(0x07)
+_NODE_VOID = const(0x08)
+_NODE_RESET = const(0x09)
+_NODE_SUMMARY = const(0x0A)
+_NODE_COMMIT = const(0x0B)
+_F_COMMIT = const(0x01)
 _F_TRUNC = const(0x02)
+_F_STAMP = const(0x04)
+_F_PROV = const(0x08)
+_F_ONETIME = const(0x10)
+_F_WIDE = const(0x20)
+_BLOCK_HDR_SIZE = const(32)
+_NODE_HDR_SIZE = const(24)
+_SUMMARY_TAIL = const("<II")
+_SUMMARY_TAIL_SIZE = const(8)
+_SUMMARY_MAGIC = const(0x6D6D7573)
+_NAME_MAX = const(255)
 _KEY_PREFIX = const(12)
 _INODE_BODY_SIZE = const(60)
 _DELETE_BODY = const("<I")
@@ -84,7 +100,8 @@ _UNKNOWN = const(3)
 _LAZY = const(
     "damage _mend_header _resync _note_damage _mount_damage _damage_name _retire "
     "_discard _rescan_torn _settle_damage _check_damage _drop_voids "
-    "_void_items\n"
+    "_void_items _summary_ver _note_junk _damaged_inode _damaged_dirent "
+    "_damaged_data\n"
     "collect gc _gc_one _pick_victim _collect _data_liveness _is_live "
     "_reclaimable _need _worth _usable free_bytes statvfs counters "
     "_gc_until_fits _writable _restore_reserve _reset_needed "
@@ -94,7 +111,25 @@ _LAZY = const(
     "_end_hidden_truncs _shown _forget_ino\n"
     "stream _spill _index_stream _end_stream\n"
     "-check fsck meta_keys\n"
-    "txn_rare truncate set_symlink delete_inode size")
+    "read_rare readlink\n"
+    "txn_rare truncate set_symlink delete_inode size unlink whiteout "
+    "get_meta read")
+# The errors this module raises, by their place in ovl.store.errors'
+# FAILURES (imported at the raise: their messages are that module's)
+_E_U32 = const(0)
+_E_BLOCKS = const(1)
+_E_BLOCK_SIZE = const(2)
+_E_NEGATIVE_OFFSET = const(3)
+_E_READONLY = const(4)
+_E_NO_GOOD_BLOCK = const(5)
+_E_FULL = const(6)
+_E_NODE_SIZE = const(7)
+_E_DONE = const(8)
+_E_NO_INO = const(9)
+_E_ATTRIBUTE = const(10)
+_E_LINK = const(11)
+_E_META_KEY = const(12)
+_E_META_VALUE = const(13)
 # Fields of the records kept per committed stream (store.streams: txn id
 # -> [version of its NODE_COMMIT, its addr, its size, blocks holding its
 # provisional nodes]) and per newest stamp (store.stamps: ino -> (file
@@ -150,10 +185,6 @@ class Inode:
                 "mtime": self.mtime, "ctime": self.ctime, "size": self.size,
                 "nlink": self.nlink, "flags": self.flags, "rdev": self.rdev}
 
-    def __repr__(self):
-        return "Inode(%d, mode=0o%o, size=%d, nlink=%d)" % (
-            self.ino, self.mode, self.size, self.nlink)
-
 
 def _run(name, attr, args, opt=None):
     """Call function attr of ovl.store.NAME, a module the store runs at
@@ -177,6 +208,7 @@ def _release(name, held):
     of the same module), so a gc.collect() frees its code once no
     function of it is referenced."""
     if not held and compat.MICROPYTHON:
+        import sys
         # (CPython keeps it: its heap is not the limit, and a module
         # imported again is compiled again where bytecode is not cached,
         # PYTHONDONTWRITEBYTECODE: a crash campaign's thousands of mounts)
@@ -192,8 +224,8 @@ def _key_bytes(key):
 
 def _u32(value, what):
     if not isinstance(value, int) or value < 0 or value > 0xFFFFFFFF:
-        raise ValueError("%s must be a 32-bit unsigned int, not %r"
-                         % (what, value))
+        from ovl.store import errors
+        raise errors.error(_E_U32, what, value)
     return value
 
 
@@ -216,26 +248,26 @@ class LogStore:
         # NAND takes few partial programs per page: every program there
         # starts on a page boundary and a commit pads to the next page.
         self.prog_unit = 4 if flash.kind == "nor" else flash.page_size
-        self.data_start = fmt.align(fmt.BLOCK_HDR_SIZE, self.prog_unit)
-        self.log_end = self.es - fmt.SUMMARY_TAIL_SIZE
+        self.data_start = fmt.align(_BLOCK_HDR_SIZE, self.prog_unit)
+        self.log_end = self.es - _SUMMARY_TAIL_SIZE
         if self.nblocks < RESERVED_BLOCKS + 3:
-            raise ValueError("log store needs at least %d erase blocks, flash"
-                             " has %d" % (RESERVED_BLOCKS + 3, self.nblocks))
+            from ovl.store import errors
+            raise errors.error(_E_BLOCKS, RESERVED_BLOCKS + 3, self.nblocks)
         if self.log_end - self.data_start < 512:
-            raise ValueError("erase block of %d bytes is too small for the log"
-                             " store" % self.es)
+            from ovl.store import errors
+            raise errors.error(_E_BLOCK_SIZE, self.es)
         self.garbage_blocks = set()  # hold nodes of discarded txns / junk
         self.void_recs = []          # (addr, nsize) of NODE_VOID records
         self.reset_rec = None        # (ver, addr, nsize) of the NODE_RESET
         self.pending_void = None     # (first, last) to record in next commit
         # ino -> (True|None, ver, addr, nsize, nolder), packed; attributes
         # are read from flash (the last _INODE_CACHE used are kept)
-        self.inodes = InodeTable()
+        self.inodes = index.InodeTable()
         self.inode_cache = {}        # ino -> (addr, fmt.INODE_BODY fields)
         self.inode_lru = []          # its inos, least recently used first
         # (parent, name bytes) -> (True|WHITEOUT|None, ver, addr, nsize,
         # nolder), packed; the names and an entry's ino are read from flash
-        self.entries = EntryTable(self._dirent_at)
+        self.entries = index.EntryTable(self._dirent_at)
         self.meta = {}               # ino -> {key bytes: (value|None, ...)}
         self.links = {}              # ino -> (target bytes, ...)
         # Extent maps are loaded on demand (from the blocks holding a file's
@@ -250,7 +282,7 @@ class LogStore:
         # (resident, like the inodes it overrides):
         self.stamps = {}             # ino -> (size, mtime, ctime, ver, addr, nsize)
         self.loaded = []             # inos whose maps are resident, LRU first
-        self.data_blocks = BlockSets(self.inodes)   # ino -> its data blocks
+        self.data_blocks = index.BlockSets(self.inodes)  # ino -> its blocks
         self.void_ranges = []        # (first, last) txn ids that never count
         # Committed streams still on flash: txn id -> [version of its
         # NODE_COMMIT, its addr, its size, blocks holding its provisional
@@ -286,15 +318,15 @@ class LogStore:
                       "summaries_used": 0, "blocks_scanned": 0,
                       "corrupt_nodes": 0, "torn_tails": 0,
                       "gc_refused": 0, "bytes_summary": 0}
-        self.blocks = Blocks(flash, self.prog_unit, self.data_start,
-                             self.stats)
+        self.blocks = blocks.Blocks(flash, self.prog_unit, self.data_start,
+                                    self.stats)
 
     # ===== erase and retire: the block table's, then the caches' ========
 
     def _erase(self, b):
         """Erase block b and write its header; False if it went bad."""
         if not self.blocks.erase(b, self.next_txn):
-            self._retire(b)         # blocks retired it: the writer drops it
+            self._retire(b)         # it went bad: retired (ovl.store.damage)
             return False
         self.garbage_blocks.discard(b)
         self.verified_nodes = [a for a in self.verified_nodes
@@ -385,12 +417,8 @@ class LogStore:
         nodes, end, clean, junk = self._scan(b, visit, only)
         if not again:
             self.stats["blocks_scanned"] += 1
-        if mounting:
-            for addr, n in junk:
-                self.stats["corrupt_nodes"] += 1
-                self.damaged_blocks[b] = True
-                self.damage.append((addr, None, 0, "%d unreadable bytes" % n,
-                                    None, None))
+        if mounting and junk:
+            self._note_junk(b, junk)        # damage: ovl.store.damage
         return nodes, end, clean, False
 
     def _scan(self, b, visit=None, only=None, heads=False):
@@ -420,7 +448,7 @@ class LogStore:
         limit = self.log_end
         closed = False
         raw = b""
-        while pos + fmt.NODE_HDR_SIZE <= limit:
+        while pos + _NODE_HDR_SIZE <= limit:
             # the first 4 bytes say whether anything is there at all
             raw = self.blocks.read(base + pos, 4)
             if raw == _FF4:
@@ -428,11 +456,11 @@ class LogStore:
                     break                   # the end of the log
                 pos = fmt.align(pos, unit)      # padding up to the next unit
                 continue
-            raw += self.blocks.read(base + pos + 4, fmt.NODE_HDR_SIZE - 4)
-            if raw[3] & fmt.F_WIDE:
-                raw += self.blocks.read(base + pos + fmt.NODE_HDR_SIZE,
-                                        fmt.hdr_size(fmt.F_WIDE) -
-                                        fmt.NODE_HDR_SIZE)
+            raw += self.blocks.read(base + pos + 4, _NODE_HDR_SIZE - 4)
+            if raw[3] & _F_WIDE:
+                raw += self.blocks.read(base + pos + _NODE_HDR_SIZE,
+                                        fmt.hdr_size(_F_WIDE) -
+                                        _NODE_HDR_SIZE)
             nd = None
             hf = fmt.header_fields(raw)
             if heads and hf is not None and hf[0] == heads and \
@@ -451,8 +479,8 @@ class LogStore:
                                              protected_len(hf[0], hf[1],
                                                            hf[2]))
                 if fmt.checked_header(head) is not None and \
-                        hf[0] != fmt.NODE_SUMMARY and \
-                        (hf[0] != NODE_DATA and hf[0] != NODE_TRUNCATE or
+                        hf[0] != _NODE_SUMMARY and \
+                        (hf[0] != _NODE_DATA and hf[0] != _NODE_TRUNCATE or
                          hf[2] >= 4 and struct.unpack_from(
                              "<I", head, hf[7])[0] != only):
                     found += 1
@@ -471,7 +499,7 @@ class LogStore:
             if nd.damage is not None and self._resync(
                     base, pos + nd.size(), limit) is None:
                 break       # its program never completed: a torn tail
-            if nd.type == fmt.NODE_SUMMARY:
+            if nd.type == _NODE_SUMMARY:
                 # written only when a block is closed: a cut before its
                 # tail must not leave the block open for appends
                 closed = True
@@ -487,15 +515,15 @@ class LogStore:
         # tail alone means the block was closed (its summary is damaged)
         clean = self._erased(base + end, limit - end)
         if not clean:
-            tail = struct.unpack(fmt.SUMMARY_TAIL, self.blocks.read(
-                base + limit, fmt.SUMMARY_TAIL_SIZE))
-            if tail[1] == fmt.SUMMARY_MAGIC and tail[0] == end:
+            tail = struct.unpack(_SUMMARY_TAIL, self.blocks.read(
+                base + limit, _SUMMARY_TAIL_SIZE))
+            if tail[1] == _SUMMARY_MAGIC and tail[0] == end:
                 # the summary itself is what fails: its tail was written
                 # after it, so this is damage, not the remains of a cut
                 junk.append((base + end, limit - end))
                 return nodes, limit, True, junk
         if clean and (closed or
-                      not self._erased(base + limit, fmt.SUMMARY_TAIL_SIZE)):
+                      not self._erased(base + limit, _SUMMARY_TAIL_SIZE)):
             end = limit
         return nodes, end, clean, junk
 
@@ -573,9 +601,9 @@ class LogStore:
             self._put_keyed(m, key, value, nd.ver, addr, nsize)
         elif t == _NODE_SYMLINK:
             self._put_keyed(self.links, f[0], f[1], nd.ver, addr, nsize)
-        elif t == NODE_VOID:
+        elif t == _NODE_VOID:
             self.void_recs.append((addr, nsize))
-        elif t == NODE_DATA:
+        elif t == _NODE_DATA:
             self._load(f[0])
             self.data_blocks.add(f[0], addr // self.es)
             roles = 1
@@ -586,7 +614,9 @@ class LogStore:
             if roles > 1:
                 self.roles[addr] = roles
             # into the extent map (see "data extents" below)
-            ent = [nd.ver, f[1], f[2], addr, nsize, 0, fmt.data_at(nd.flags)]
+            # (the last: where its file bytes start, format_rare.data_at)
+            ent = [nd.ver, f[1], f[2], addr, nsize, 0,
+                   fmt.hdr_size(nd.flags) + fmt.data_prefix(nd.flags)]
             pieces = self.extents.get(f[0])
             if pieces is None:
                 pieces = self.extents[f[0]] = []
@@ -605,7 +635,7 @@ class LogStore:
                     self._end_hidden_truncs(f[0])   # (a rewrite: none to end)
             if nd.flags & _F_TRUNC:
                 self._trunc_add(f[0], [nd.ver, f[1] + f[2], addr, nsize])
-        elif t == NODE_TRUNCATE:
+        elif t == _NODE_TRUNCATE:
             self._load(f[0])
             self.data_blocks.add(f[0], addr // self.es)
             self._trunc_add(f[0], [nd.ver, f[1], addr, nsize])
@@ -613,7 +643,7 @@ class LogStore:
     def _counts(self, nd):
         """Is a node on flash part of the committed state (at run time)?
         (A provisional node gets its replay position, eff, on the way.)"""
-        if nd.flags & F_PROV:
+        if nd.flags & _F_PROV:
             st = self.streams.get(nd.txn)
             if st is None:
                 return False
@@ -638,18 +668,18 @@ class LogStore:
                 self.loaded.append(ino)
             return
         nodes = []
-        blocks = self.data_blocks.blocks(ino)
+        held_in = self.data_blocks.blocks(ino)
         # (a new file has no blocks: no birth read at its first write)
-        birth = self._birth(ino) if blocks else None
+        birth = self._birth(ino) if held_in else None
         if birth is not None:
-            for b in blocks:
+            for b in held_in:
                 for nd in self._block_nodes(b, only=ino)[0]:
-                    if (nd.type == NODE_DATA or nd.type == NODE_TRUNCATE) \
+                    if (nd.type == _NODE_DATA or nd.type == _NODE_TRUNCATE) \
                             and nd.fields is not None \
                             and nd.fields[0] == ino and self._counts(nd) \
                             and nd.eff >= birth:
                         nodes.append(nd)
-        nodes.sort(key=replay_key)   # as mount replays (index.py)
+        nodes.sort(key=index.replay_key)   # as mount replays (index.py)
         self.loaded.append(ino)
         self.replaying = True
         try:
@@ -703,26 +733,18 @@ class LogStore:
         hf = self._node_key(addr)[0]
         if hf is not None:
             return hf[3]
-        found = [NO_VER]
-
-        def visit(nd):
-            if nd.addr == addr:
-                found[0] = nd.ver
-        b = addr // self.es
-        fmt.read_summary(self.blocks.read, b * self.es, self.es,
-                         self.data_start, True, visit)
-        return found[0]
+        return self._summary_ver(addr)      # damage: ovl.store.damage
 
     def _node_key(self, addr):
         """(header fields, raw bytes) of the node at addr, reading only
         its header and the body's key prefix (KEY_PREFIX bytes: an inode
         node's ino and birth), which the header CRC covers: 36 bytes (40
         with a wide header).  The fields are None when the CRC fails."""
-        n = fmt.NODE_HDR_SIZE + _KEY_PREFIX
+        n = _NODE_HDR_SIZE + _KEY_PREFIX
         raw = self.blocks.read_kept(addr, n)
-        if raw[3] & fmt.F_WIDE:
-            raw = self.blocks.read_kept(addr, n - fmt.NODE_HDR_SIZE +
-                                        fmt.hdr_size(fmt.F_WIDE))
+        if raw[3] & _F_WIDE:
+            raw = self.blocks.read_kept(addr, n - _NODE_HDR_SIZE +
+                                        fmt.hdr_size(_F_WIDE))
         return fmt.checked_header(raw), raw
 
     def _birth(self, ino):
@@ -761,54 +783,48 @@ class LogStore:
     # ===== reading ========================================================
 
     def get(self, ino):
+        """ino's attributes (an Inode), or None.  The body of its newest
+        inode node is read from flash and checked (the last _INODE_CACHE
+        inodes read are kept); EIO when the node fails its CRC."""
         if self.damaged:
             self._check_damage("inode", ino)
         rec = self.inodes.get(ino)
         if rec is None or rec[0] is None:
             return None
-        i, birth, mode, uid, gid, nlink, flags, rdev, size, mt, ct = \
-            self._inode_body(ino, rec)
+        addr = rec[2]
+        lru = self.inode_lru
+        got = self.inode_cache.get(ino)
+        if got is not None and got[0] == addr:
+            body = got[1]
+            if lru[-1] != ino:
+                lru.remove(ino)
+                lru.append(ino)
+        else:
+            raw = self.blocks.read_kept(addr, rec[3])
+            hf = fmt.checked_header(raw)
+            body = None
+            if hf is not None and hf[0] == _NODE_INODE and \
+                    hf[2] == _INODE_BODY_SIZE and \
+                    len(raw) >= hf[7] + hf[2] and \
+                    compat.crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]:
+                body = struct.unpack_from(fmt.INODE_BODY, raw, hf[7])
+            raw = None
+            if body is None or body[0] != ino:
+                raise self._damaged_inode(addr, ino)    # (ovl.store.damage)
+            if got is None:
+                lru.append(ino)
+                if len(lru) > _INODE_CACHE:
+                    del self.inode_cache[lru.pop(0)]
+            elif lru[-1] != ino:
+                lru.remove(ino)
+                lru.append(ino)
+            self.inode_cache[ino] = (addr, body)
+        i, birth, mode, uid, gid, nlink, flags, rdev, size, mt, ct = body
         st = self.stamps.get(ino)
         if st is not None:
             size, mt, ct = st[_STAMP_FSIZE], st[_STAMP_MTIME], st[_STAMP_CTIME]
         return Inode(i, mode, uid, gid, mt, ct, size, nlink, flags, rdev,
                      birth)
-
-    def _inode_body(self, ino, rec):
-        """The INODE_BODY fields of ino's newest inode node (rec its
-        index record), read from flash and checked; the last _INODE_CACHE
-        inodes read are kept.  EIO when the node fails its CRC."""
-        addr = rec[2]
-        lru = self.inode_lru
-        got = self.inode_cache.get(ino)
-        if got is not None and got[0] == addr:
-            if lru[-1] != ino:
-                lru.remove(ino)
-                lru.append(ino)
-            return got[1]
-        raw = self.blocks.read_kept(addr, rec[3])
-        hf = fmt.checked_header(raw)
-        body = None
-        if hf is not None and hf[0] == _NODE_INODE and \
-                hf[2] == _INODE_BODY_SIZE and \
-                len(raw) >= hf[7] + hf[2] and \
-                crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]:
-            body = struct.unpack_from(fmt.INODE_BODY, raw, hf[7])
-        raw = None
-        if body is None or body[0] != ino:
-            self._note_damage(fmt.Node(addr, _NODE_INODE, 0, 0, 0, 0, None,
-                                   struct.pack("<I", ino)), "inode CRC")
-            raise compat.oserror(compat.EIO, "inode %d: damaged on flash at"
-                                 " 0x%x" % (ino, addr))
-        if got is None:
-            lru.append(ino)
-            if len(lru) > _INODE_CACHE:
-                del self.inode_cache[lru.pop(0)]
-        elif lru[-1] != ino:
-            lru.remove(ino)
-            lru.append(ino)
-        self.inode_cache[ino] = (addr, body)
-        return body
 
     def lookup(self, parent, name):
         """The ino (or WHITEOUT) parent names name, or None.  Reads the
@@ -842,7 +858,7 @@ class LogStore:
                 out.append((f[2], f[1] if v is True else v))
         if self.damaged:
             self._check_damage("dir", parent)
-        out.sort(key=lambda item: item[0])
+        out.sort()      # by name: a directory's names are unique
         return ((name.decode(), v) for name, v in out)
 
     def _dirent_at(self, addr, nsize, parent):
@@ -857,24 +873,11 @@ class LogStore:
             self.hdr_ver = -1 if hf is None else hf[3]
         if hf is not None and hf[0] == _NODE_DIRENT:
             body = raw[hf[7]:hf[7] + hf[2]]
-            if len(body) == hf[2] and crc32(body) == hf[5]:
+            if len(body) == hf[2] and compat.crc32(body) == hf[5]:
                 return fmt.parse_body(_NODE_DIRENT, body, hf[2])
-        if parent is None:
-            return None
-        self._note_damage(fmt.Node(addr, _NODE_DIRENT, 0, 0, 0, 0, None,
-                               struct.pack("<I", parent)), "dirent CRC")
-        if ("dir", parent) not in self.damaged:
-            self.damaged[("dir", parent)] = "dirent CRC at 0x%x" % addr
+        if parent is not None:
+            self._damaged_dirent(addr, parent)      # (ovl.store.damage)
         return None
-
-    def readlink(self, ino):
-        if self.damaged:
-            self._check_damage("inode", ino)
-        rec = self.links.get(ino)
-        if rec is None:
-            raise compat.oserror(compat.EINVAL, "inode %d is not a symlink"
-                                 % ino)
-        return rec[0].decode()
 
     def get_meta(self, ino, key):
         m = self.meta.get(ino)
@@ -892,7 +895,8 @@ class LogStore:
         end = min(offset + n, inode.size)
         out = []
         if offset < 0:
-            raise compat.oserror(compat.EINVAL, "negative offset")
+            from ovl.store import errors
+            raise errors.error(_E_NEGATIVE_OFFSET)
         if end <= offset:
             return out
         self._load(ino)
@@ -915,14 +919,10 @@ class LogStore:
                 raw = self.blocks.read_kept(addr, ent[4])
                 hf = fmt.checked_header(raw)
                 ok = hf is not None and \
-                    crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
+                    compat.crc32(raw[hf[7]:hf[7] + hf[2]]) == hf[5]
                 raw = None
                 if not ok:
-                    self._note_damage(fmt.Node(
-                        addr, NODE_DATA, 0, 0, ent[0], 0, None,
-                        struct.pack("<I", ino)), "data CRC")
-                    raise compat.oserror(compat.EIO, "inode %d: data damaged"
-                                         " on flash at 0x%x" % (ino, addr))
+                    raise self._damaged_data(addr, ino, ent[0])   # (damage)
                 self.verified_nodes.append(addr)
                 if len(self.verified_nodes) > _VERIFIED:
                     del self.verified_nodes[0]
@@ -939,7 +939,8 @@ class LogStore:
 
     def begin(self):
         if self.readonly:
-            raise compat.oserror(compat.EROFS, "log store mounted read-only")
+            from ovl.store import errors
+            raise errors.error(_E_READONLY)
         return Txn(self)
 
     def _wide(self):
@@ -947,7 +948,7 @@ class LogStore:
 
     def _nsize(self, blen):
         """Bytes a node with blen body bytes written now takes."""
-        return fmt.node_size(blen, fmt.F_WIDE if self._wide() else 0)
+        return fmt.node_size(blen, _F_WIDE if self._wide() else 0)
 
     def _esize(self, kind, blen):
         """Bytes its summary entry takes (at most)."""
@@ -969,20 +970,20 @@ class LogStore:
         b = self.wblock
         if b is not None:       # close the open block: summary, tail
             ws = self.wsum
-            if ws.count():
+            if ws.n:
                 # programmed from the entries' buffer after its head: the
                 # node packed whole, then joined to pending, took two
                 # allocations of its size (~1 KB) as a block closed
-                raw = fmt.pack_node(fmt.NODE_SUMMARY, 0, 0, 0,
+                raw = fmt.pack_node(_NODE_SUMMARY, 0, 0, 0,
                                     struct.pack("<I", ws.n), None, ws.buf)
                 self.stats["bytes_summary"] += ws.size() + \
-                    fmt.SUMMARY_TAIL_SIZE
+                    _SUMMARY_TAIL_SIZE
                 self._flush(False, raw)
                 self._flush(False, ws.buf)
                 self._flush(True, _FF4[:ws.size() - len(raw) - ws.total])
                 self.blocks.program(b * self.es + self.log_end,
-                                    struct.pack(fmt.SUMMARY_TAIL, self.wpos,
-                                                fmt.SUMMARY_MAGIC))
+                                    struct.pack(_SUMMARY_TAIL, self.wpos,
+                                                _SUMMARY_MAGIC))
             else:
                 self._flush(True)
             self.blocks.dead[b] += self.es - self.wpos
@@ -1003,7 +1004,7 @@ class LogStore:
                 # reads erased and its header reads the same as at mount
                 # (an interrupted header program can read unstably)
                 hdr = fmt.unpack_block_header(self.blocks.read(b * self.es,
-                                                           fmt.BLOCK_HDR_SIZE))
+                                                           _BLOCK_HDR_SIZE))
                 if hdr is None or hdr[1] != self.blocks.ec[b] or \
                         not self._erased(b * self.es + self.data_start,
                                          self.es - self.data_start):
@@ -1051,7 +1052,8 @@ class LogStore:
 
     def _write_nodes(self, fill, txn, keep, prov=False):
         """Write one transaction.  fill(writer) hands the nodes to the
-        writer.  Returns the placed Nodes in order.  A block that fails to
+        writer; or fill is a list of node descriptions (Txn._nodes: a
+        commit's, a spill's), written in order.  Returns the placed Nodes in order.  A block that fails to
         program is retired and the whole txn is written again elsewhere
         with the same txn id and versions (copies that made it out before
         are harmless duplicates)."""
@@ -1065,10 +1067,19 @@ class LogStore:
                     # Whatever commits first after a torn mount (a GC copy
                     # too) records the dead txn ids: committing without
                     # them would make the torn txn count at the next mount.
-                    w.node(NODE_VOID, struct.pack(_VOID_BODY, void[0],
+                    w.node(_NODE_VOID, struct.pack(_VOID_BODY, void[0],
                                                   void[1], _NO_BLOCK))
-                fill(w)
-                w._release(F_COMMIT)     # the last node commits
+                if isinstance(fill, list):
+                    for t, body, extra in fill:
+                        if t == _NODE_DATA:
+                            w.data(body, extra[0], extra[1], extra[2])
+                        elif t == _NODE_INODE and extra is not None:
+                            w.node(t, body, fresh=extra)
+                        else:
+                            w.node(t, body)
+                else:
+                    fill(w)
+                w._release(_F_COMMIT)     # the last node commits
                 self._flush(True)
                 if self.prog_unit > 4 and self.wblock is not None:
                     end = min(fmt.align(self.wpos, self.prog_unit), self.log_end)
@@ -1113,7 +1124,8 @@ class LogStore:
                     self._kill(nd.addr, nd.size())
                     self.garbage_blocks.add(nd.addr // self.es)
                 raise
-        raise compat.oserror(compat.EIO, "no good block left to write")
+        from ovl.store import errors
+        raise errors.error(_E_NO_GOOD_BLOCK)
 
     def _fits(self, items, keep):
         """Could these nodes be written without GC?  items: (fixed bytes,
@@ -1121,13 +1133,13 @@ class LogStore:
         free = self.blocks.count(_FREE) - keep
         room = self._room()
         cap = self.log_end - self.data_start - fmt.node_size(4, 0) - 4
-        blocks = 0
+        opened = 0
         for fixed, payload in items:
             while True:
                 want = fixed + min(payload, 256)
                 if want > room:
-                    blocks += 1
-                    if blocks > free:
+                    opened += 1
+                    if opened > free:
                         return False
                     room = cap
                 k = min(payload, room - fixed)
@@ -1141,13 +1153,13 @@ class LogStore:
         """_fits items for node descriptions (see Txn._nodes)."""
         items = []
         for t, body, extra in ops:
-            if t == NODE_DATA:
+            if t == _NODE_DATA:
                 # as _Writer.data's per-node bytes, the stamp's included
                 st = extra[2]
                 items.append((self._nsize(_DATA_PREFIX) + 4 +
                               (0 if st is None else _STAMP1_SIZE
                                if st[0] == st[1] else _STAMP_SIZE) +
-                              self._esize(NODE_DATA, 0), len(extra[0])))
+                              self._esize(_NODE_DATA, 0), len(extra[0])))
             else:
                 items.append((self._nsize(len(body)) +
                               self._esize(t, len(body)), 0))
@@ -1161,17 +1173,6 @@ class LogStore:
             self._restore_reserve()
         if not self._fits(items, keep):
             self._gc_until_fits(items, keep, bounded)
-
-    def _place(self, ops, txn, keep, prov=False):
-        def fill(w):
-            for t, body, extra in ops:
-                if t == NODE_DATA:
-                    w.data(body, extra[0], extra[1], extra[2])
-                elif t == _NODE_INODE and extra is not None:
-                    w.node(t, body, fresh=extra)
-                else:
-                    w.node(t, body)
-        return self._write_nodes(fill, txn, keep, prov)
 
     def _commit(self, txn):
         # txn: the Txn; tid: the id its nodes carry
@@ -1193,12 +1194,12 @@ class LogStore:
         size = 0
         for op in txn.ops:
             kind = op[0]
-            if kind == NODE_DATA or kind == _NODE_SYMLINK:
+            if kind == _NODE_DATA or kind == _NODE_SYMLINK:
                 shrinks = False
                 break
             if kind == _NODE_DIRENT:
-                names += -1 if op[3] in (_DIRENT_REMOVED,
-                                         _DIRENT_WHITEOUT) else 1
+                names += -1 if op[3] == _DIRENT_REMOVED or \
+                    op[3] == _DIRENT_WHITEOUT else 1
                 size += 64 + len(op[2])
             elif kind == _NODE_META:
                 size += 64 + len(op[2]) + len(op[3] or b"")
@@ -1210,7 +1211,7 @@ class LogStore:
         tid = self.next_txn
         self.next_txn += 1
         try:
-            placed = self._place(ops, tid, keep)
+            placed = self._write_nodes(ops, tid, keep)
         except BaseException as e:
             # NoSpace: only possible when bad blocks ate the space the
             # check counted; anything else (a MemoryError, a failed
@@ -1220,21 +1221,22 @@ class LogStore:
             self.pending_void = (self.pending_void or (tid, tid))[0], tid
             self.void_ranges.append(self.pending_void)
             if isinstance(e, NoSpace):
-                raise compat.oserror(compat.ENOSPC, "log store full")
+                from ovl.store import errors
+                raise errors.error(_E_FULL)
             raise
         # A map loaded while this txn is indexed must not replay the txn's
         # own nodes (they are on flash already): the loop indexes them once.
         self.indexing = tid
         try:
             for nd in placed:
-                if nd.type == NODE_VOID:
+                if nd.type == _NODE_VOID:
                     continue
                 if nd.type == _NODE_DELETE:
                     self._forget_ino(nd.fields[0])
-                if nd.type == NODE_RESET:
+                if nd.type == _NODE_RESET:
                     self._apply_reset(nd)
                     continue
-                if nd.type == NODE_COMMIT:
+                if nd.type == _NODE_COMMIT:
                     self._index_stream(txn, nd)
                     continue
                 self._index(nd)
@@ -1254,9 +1256,9 @@ class LogStore:
             # (a name of 11 characters or more in a string is no
             # interned name until the getattr runs: on a board that
             # writes no checkpoint, never)
-            mark = getattr(self, "checkpoint_mark", (0, 0))
-            moved = self.stats["bytes_programmed"] - mark[0]
-            if moved > 0 and moved >= mark[1]:
+            mark = getattr(self, "checkpoint_mark", None)
+            moved = self.stats["bytes_programmed"] - (mark[0] if mark else 0)
+            if moved > 0 and (mark is None or moved >= mark[1]):
                 _run("checkpoint", "at_sync", (self,))
         self.flash.sync()
 
@@ -1289,16 +1291,16 @@ class _Writer:
         kind, body, blen, ver, fields, keep, raw, own, txn, data = h
         flags |= own
         if self.prov:
-            flags |= F_PROV
-        if flags & F_PROV:
-            flags &= ~F_COMMIT    # a stream commits with its NODE_COMMIT
+            flags |= _F_PROV
+        if flags & _F_PROV:
+            flags &= ~_F_COMMIT    # a stream commits with its NODE_COMMIT
         s = self.s
         need = s._nsize(blen) + s._esize(kind, blen)
         if s.wblock is None or s._room() < need:
             s._open_block(self.keep)
             if s._room() < need:
-                raise compat.oserror(compat.EFBIG, "node of %d bytes does not"
-                                     " fit an erase block" % need)
+                from ovl.store import errors
+                raise errors.error(_E_NODE_SIZE, need)
         if raw is None:
             raw = fmt.pack_node(kind, flags, ver, txn, body, None, data)
         else:
@@ -1342,7 +1344,7 @@ class _Writer:
         s = self.s
         pos = 0
         n = len(data)
-        over = s._nsize(_DATA_PREFIX) + 4 + s._esize(NODE_DATA, 0) + \
+        over = s._nsize(_DATA_PREFIX) + 4 + s._esize(_NODE_DATA, 0) + \
             (0 if stamp is None else _STAMP1_SIZE if stamp[0] == stamp[1]
              else _STAMP_SIZE)      # the stamp's bytes
         while pos < n:
@@ -1355,18 +1357,18 @@ class _Writer:
             head = struct.pack(_DATA_BODY, ino, off + pos)
             last = pos + k == n
             flags = (_F_TRUNC if trunc and last else 0) | \
-                (F_STAMP if stamp and last else 0)
+                (_F_STAMP if stamp and last else 0)
             body = head
-            if flags & F_STAMP and stamp[0] == stamp[1]:
-                flags |= fmt.F_ONETIME
+            if flags & _F_STAMP and stamp[0] == stamp[1]:
+                flags |= _F_ONETIME
                 body += struct.pack(_STAMP1_BODY, stamp[0])
-            elif flags & F_STAMP:
+            elif flags & _F_STAMP:
                 body += struct.pack(_STAMP_BODY, stamp[0], stamp[1])
             ver = self.ver
             self.ver += 1
             # the payload as a view: no copy of it joined to its prefix
-            self._hold(NODE_DATA, body, len(body) + k, ver,
-                       (ino, off + pos, k, stamp if flags & F_STAMP else None),
+            self._hold(_NODE_DATA, body, len(body) + k, ver,
+                       (ino, off + pos, k, stamp if flags & _F_STAMP else None),
                        head, flags=flags, data=memoryview(data)[pos:pos + k])
             pos += k
 
@@ -1374,9 +1376,10 @@ class _Writer:
 class Txn:
     """A set of changes that reach flash (and RAM) together at commit()."""
 
-    # truncate, set_symlink, delete_inode, size: ovl.store.txn_rare,
-    # imported at first use (LogStore.__getattr__); not abort, which runs
-    # where a MemoryError is being handled and must not import
+    # truncate, set_symlink, delete_inode, size, unlink, whiteout,
+    # get_meta, read: ovl.store.txn_rare, imported at first use
+    # (LogStore.__getattr__); not abort, which runs where a MemoryError
+    # is being handled and must not import
     __getattr__ = LogStore.__getattr__
 
     def abort(self):
@@ -1415,13 +1418,15 @@ class Txn:
 
     def _check(self):
         if self.done:
-            raise ValueError("transaction already committed or aborted")
+            from ovl.store import errors
+            raise errors.error(_E_DONE)
 
     def new_ino(self):
         self._check()
         ino = self.store.next_ino
         if ino >= _DIRENT_WHITEOUT:   # a dirent's whiteout, never an ino
-            raise compat.oserror(compat.ENOSPC, "no inode number left")
+            from ovl.store import errors
+            raise errors.error(_E_NO_INO)
         self.store.next_ino += 1
         return ino
 
@@ -1438,7 +1443,8 @@ class Txn:
             base = Inode.attrs(cur or Inode)
         for k in attrs:     # base holds every attribute (Inode.attrs)
             if k not in base:
-                raise ValueError("unknown inode attribute %r" % k)
+                from ovl.store import errors
+                raise errors.error(_E_ATTRIBUTE, k)
         base.update(attrs)
         if i is None:
             self.puts[ino] = len(self.ops)
@@ -1448,30 +1454,27 @@ class Txn:
     def _dirent(self, parent, name, ino):
         self._check()
         raw = name.encode() if isinstance(name, str) else bytes(name)
-        if not raw or len(raw) > fmt.NAME_MAX:
+        if not raw or len(raw) > _NAME_MAX:
             raise compat.oserror(compat.ENAMETOOLONG if raw else compat.EINVAL,
                                  repr(name))
-        if b"/" in raw or b"\x00" in raw or raw in (b".", b".."):
+        if b"/" in raw or b"\x00" in raw or raw == b"." or \
+                raw == b"..":
             raise compat.oserror(compat.EINVAL, repr(name))
         self.ops.append((_NODE_DIRENT, _u32(parent, "parent"), raw, ino))
 
     def link(self, parent, name, ino):
         _u32(ino, "ino")
         if ino == _DIRENT_REMOVED or ino == _DIRENT_WHITEOUT:
-            raise ValueError("cannot link inode number %d" % ino)
+            from ovl.store import errors
+            raise errors.error(_E_LINK, ino)
         self._dirent(parent, name, ino)
-
-    def whiteout(self, parent, name):
-        self._dirent(parent, name, _DIRENT_WHITEOUT)
-
-    def unlink(self, parent, name):
-        self._dirent(parent, name, _DIRENT_REMOVED)
 
     def write(self, ino, offset, data):
         self._check()
         _u32(ino, "ino")
         if offset < 0:
-            raise compat.oserror(compat.EINVAL, "negative offset")
+            from ovl.store import errors
+            raise errors.error(_E_NEGATIVE_OFFSET)
         if not data:
             return
         i = self.appends.get(ino)
@@ -1482,11 +1485,11 @@ class Txn:
         elif j is not None and self.ops[j][2] == offset:
             # truncate + write from there (a whole-file rewrite): one data
             # node that also truncates at its end
-            self.ops[j] = [NODE_DATA, ino, offset, bytearray(data), True]
+            self.ops[j] = [_NODE_DATA, ino, offset, bytearray(data), True]
             self.appends[ino] = j
         else:
             self.appends[ino] = len(self.ops)
-            self.ops.append([NODE_DATA, ino, offset, bytearray(data)])
+            self.ops.append([_NODE_DATA, ino, offset, bytearray(data)])
         end = offset + len(data)
         i = self.puts.get(ino)      # the file grows to end
         if i is not None:
@@ -1501,36 +1504,25 @@ class Txn:
         if self.held > self.ram:
             self.store._spill(self)
 
-    def get_meta(self, ino, key):
-        """Metadata as this txn sees it."""
-        k = _key_bytes(key)
-        value = self.store.get_meta(ino, k)
-        for op in self.ops:
-            if op[0] == _NODE_META and op[1] == ino and op[2] == k:
-                value = op[3]
-        return value
-
-    def read(self, ino, offset, n):
-        # reading back what an open txn holds is rare: see ovl.store.stream
-        from ovl.store import stream
-        return stream.read(self, ino, offset, n)
-
     def set_meta(self, ino, key, value):
         self._check()
         k = _key_bytes(key)
         if not k or len(k) > _META_KEY_MAX:
-            raise ValueError("metadata key must be 1..%d bytes" % _META_KEY_MAX)
+            from ovl.store import errors
+            raise errors.error(_E_META_KEY, _META_KEY_MAX)
         if value is not None:
             value = bytes(value)
             if len(value) > _META_VALUE_MAX:
-                raise compat.oserror(compat.E2BIG, "metadata value")
+                from ovl.store import errors
+                raise errors.error(_E_META_VALUE)
         self.ops.append((_NODE_META, _u32(ino, "ino"), k, value))
 
     def _nodes(self):
         """The txn as (type, body, extra) node descriptions, in order."""
         out = []
         if self._reset:
-            out.append((NODE_RESET, b"", None))
+            # (a list: a tuple of constants is an object made at import)
+            out.append([_NODE_RESET, b"", None])
         # ino -> index of the data op that can carry the inode's new
         # attributes in place of a NODE_INODE: the file existed, only size,
         # mtime and ctime change, and its last data op ends at the new size
@@ -1545,11 +1537,11 @@ class Txn:
             cur = self.store.get(ino)
             if cur is None or d[2] + len(d[3]) != a["size"]:
                 continue
-            same = True
-            for k in ("mode", "uid", "gid", "nlink", "flags", "rdev"):
-                if a[k] != getattr(cur, k):
-                    same = False
-            if same:
+            # (compared one by one: a tuple of their names would be an
+            # object made at import, on the heap for good)
+            if a["mode"] == cur.mode and a["uid"] == cur.uid and \
+                    a["gid"] == cur.gid and a["nlink"] == cur.nlink and \
+                    a["flags"] == cur.flags and a["rdev"] == cur.rdev:
                 stamped[ino] = j
         for idx, op in enumerate(self.ops):
             kind = op[0]
@@ -1567,15 +1559,15 @@ class Txn:
                 out.append((_NODE_DIRENT,
                             struct.pack(_DIRENT_BODY, op[1], op[3]) + op[2],
                             None))
-            elif kind == NODE_DATA:
+            elif kind == _NODE_DATA:
                 stamp = None
                 if stamped.get(op[1]) == idx:
                     a = self.ops[self.puts[op[1]]][2]
                     stamp = (a["mtime"], a["ctime"])
-                out.append((NODE_DATA, struct.pack(_DATA_BODY, op[1], op[2]),
+                out.append((_NODE_DATA, struct.pack(_DATA_BODY, op[1], op[2]),
                             (op[3], len(op) > 4, stamp)))
-            elif kind == NODE_TRUNCATE:
-                out.append((NODE_TRUNCATE,
+            elif kind == _NODE_TRUNCATE:
+                out.append((_NODE_TRUNCATE,
                             struct.pack(_TRUNCATE_BODY, op[1], op[2]), None))
             elif kind == _NODE_SYMLINK:
                 out.append((_NODE_SYMLINK, struct.pack(_SYMLINK_BODY, op[1]) +
@@ -1594,11 +1586,11 @@ class Txn:
             # order: after this txn's inode, entry and metadata nodes (a new
             # inode's birth comes first), before the data it still held
             # (written after them).
-            first = [d for d in out if d[0] != NODE_DATA and
-                     d[0] != NODE_TRUNCATE]
-            out = first + [(NODE_COMMIT, struct.pack(_COMMIT_BODY,
+            first = [d for d in out if d[0] != _NODE_DATA and
+                     d[0] != _NODE_TRUNCATE]
+            out = first + [(_NODE_COMMIT, struct.pack(_COMMIT_BODY,
                                                      self.stream), None)] + \
-                [d for d in out if d[0] == NODE_DATA or d[0] == NODE_TRUNCATE]
+                [d for d in out if d[0] == _NODE_DATA or d[0] == _NODE_TRUNCATE]
         return out
 
     def commit(self):

@@ -1,7 +1,7 @@
 """The block table of the log store: per erase block its state, erase
 count, end of log, dead bytes and oldest node version, one column each,
-and the counted flash access that keeps them true: read, program, erase,
-retire.  (The writer picks the free block erased least: ovl.store's
+and the counted flash access that keeps them true: read, program, erase
+(a block gone bad is retired by ovl.store.damage.retire).  (The writer picks the free block erased least: ovl.store's
 _open_block.)"""
 
 from array import array
@@ -12,10 +12,10 @@ from ovl.store import format as fmt
 
 # A block's state (its byte in Blocks.state): FREE, OPEN, FULL, UNKNOWN,
 # BAD are 0-4, named through __getattr__ below, private consts here (no
-# global each: the fewer globals, the smaller this module's dict).
+# global each: the fewer globals, the smaller this module's dict; BAD is
+# set by ovl.store.damage.retire).
 _FREE = const(0)
 _UNKNOWN = const(3)
-_BAD = const(4)
 # above every version: "no node yet" (fmt.COUNTER_MAX + 1, spelled out: a
 # board would intern the name of a number it need not ask the format for;
 # tests/test_store_block_columns.py checks the two agree)
@@ -31,11 +31,12 @@ _BODY_SIZE = const(1024)
 def __getattr__(name):
     """FREE, OPEN, FULL, UNKNOWN, BAD: a state's number, its place in the
     list; STATE_NAMES: ("free", ... "bad"), for reports."""
-    names = "FREE OPEN FULL UNKNOWN BAD".split()
+    states = "FREE OPEN FULL UNKNOWN BAD"
+    if name == "STATE_NAMES":
+        return tuple(states.lower().split())
+    names = states.split()
     if name in names:
         return names.index(name)
-    if name == "STATE_NAMES":
-        return tuple(n.lower() for n in names)
     raise AttributeError(name)
 
 
@@ -113,7 +114,8 @@ class Blocks:
 
     def erase(self, b, txn):
         """Erase block b and write its header (its seq: txn, the next txn
-        id); False if it went bad (then it is retired)."""
+        id); False if it went bad (then the store retires it: a bad block
+        is rare, its code ovl.store.damage's)."""
         ec = self.ec[b] + 1
         try:
             self.stats["erases"] += 1
@@ -123,8 +125,7 @@ class Blocks:
                          fmt.pack_block_header(self.prog_unit, ec, txn,
                                                self.es, self.nblocks))
         except BadBlockError:
-            self.retire(b)
-            return False
+            return False    # the store retires it (ovl.store.damage.retire)
         except BaseException:
             # any other error (a driver's, an interrupt): erased or not,
             # its header unwritten, the block is one to erase again before
@@ -139,9 +140,3 @@ class Blocks:
         self.minver[b] = NO_VER
         self.verified.add(b)
         return True
-
-    def retire(self, b):
-        if self.state[b] != _BAD:
-            self.stats["blocks_retired"] += 1
-        self.state[b] = _BAD
-        self.verified.discard(b)

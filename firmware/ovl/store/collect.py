@@ -374,7 +374,7 @@ def counters(store):
     # share of it an operation's nodes add is part of what they cost,
     # whichever later write happens to close the block
     c["summary_due"] = store.wsum.size() + SUMMARY_TAIL_SIZE \
-        if store.wblock is not None and store.wsum.count() else 0
+        if store.wblock is not None and store.wsum.n else 0
     ecs = [store.blocks.ec[b] for b in range(store.nblocks)
            if store.blocks.state[b] != BAD]
     c["erase_max"] = max(ecs) if ecs else 0

@@ -11,15 +11,18 @@ with a leading underscore (store._note_damage(nd, what) ...)."""
 import struct
 
 from ovl import compat
+from ovl.compat import const
 from ovl.store.format import (
     NODE_HDR_SIZE, NODE_HDR_WIDE, NODE_MAGIC, NODE_INODE, NODE_DELETE,
     NODE_DIRENT, NODE_DATA, NODE_TRUNCATE, NODE_SYMLINK, NODE_META,
     DIRENT_PREFIX, KEY_PREFIX,
     META_PREFIX, VOID_BODY_SIZE, NODE_VOID, CorruptError, align,
     header_fields,
-    protected_len, unpack_block_header, checked_header)
+    protected_len, unpack_block_header, checked_header, read_summary, Node)
+from ovl.store.blocks import NO_VER
 
 HEADER_DAMAGE = -1     # damage list "type" of a mended block header
+_BAD = const(4)        # a retired block's state (ovl.store.blocks' BAD)
 
 
 # What a damaged node damaged, from its key prefix: the inode whose
@@ -152,8 +155,13 @@ def damage_name(store, ntype, prefix):
 
 
 def retire(store, b):
-    """Block b went bad: the block table retires it, the writer drops it."""
-    store.blocks.retire(b)
+    """Block b went bad: retired in the block table (BAD, counted once),
+    dropped by the writer."""
+    blocks = store.blocks
+    if blocks.state[b] != _BAD:
+        store.stats["blocks_retired"] += 1
+    blocks.state[b] = _BAD
+    blocks.verified.discard(b)
     if store.wblock == b:
         store.wblock = None
         store.pending = bytearray()
@@ -207,3 +215,58 @@ def void_items(store):
     (store.pending_void)."""
     return [(store._nsize(VOID_BODY_SIZE) +
              store._esize(NODE_VOID, VOID_BODY_SIZE), 0)]
+
+
+def summary_ver(store, addr):
+    """The version of the node at addr whose header fails its CRC
+    (LogStore._rec_ver): its block's summary gives it under the
+    summary's own CRC; failing that too, NO_VER (the record counts as
+    newest)."""
+    found = [NO_VER]
+
+    def visit(nd):
+        if nd.addr == addr:
+            found[0] = nd.ver
+    b = addr // store.es
+    read_summary(store.blocks.read, b * store.es, store.es, store.data_start,
+                 True, visit)
+    return found[0]
+
+
+# The damage the store's reads find (a node failing its CRCs), noted
+# here: the store calls in only once a check has failed.
+
+def note_junk(store, b, junk):
+    """Bytes of block b that are no node, (addr, length) each, found at
+    mount: damage."""
+    for addr, n in junk:
+        store.stats["corrupt_nodes"] += 1
+        store.damaged_blocks[b] = True
+        store.damage.append((addr, None, 0, "%d unreadable bytes" % n, None,
+                             None))
+
+
+def damaged_inode(store, addr, ino):
+    """ino's inode node at addr fails its CRCs: noted; the EIO to raise."""
+    note_damage(store, Node(addr, NODE_INODE, 0, 0, 0, 0, None,
+                            struct.pack("<I", ino)), "inode CRC")
+    return compat.oserror(compat.EIO, "inode %d: damaged on flash at 0x%x"
+                          % (ino, addr))
+
+
+def damaged_data(store, addr, ino, ver):
+    """ino's data node at addr (version ver) fails its CRCs: noted; the
+    EIO to raise."""
+    note_damage(store, Node(addr, NODE_DATA, 0, 0, ver, 0, None,
+                            struct.pack("<I", ino)), "data CRC")
+    return compat.oserror(compat.EIO, "inode %d: data damaged on flash at"
+                          " 0x%x" % (ino, addr))
+
+
+def damaged_dirent(store, addr, parent):
+    """The dirent node at addr, an entry of parent, fails its CRCs: noted,
+    and parent answers EIO from then on."""
+    note_damage(store, Node(addr, NODE_DIRENT, 0, 0, 0, 0, None,
+                            struct.pack("<I", parent)), "dirent CRC")
+    if ("dir", parent) not in store.damaged:
+        store.damaged[("dir", parent)] = "dirent CRC at 0x%x" % addr

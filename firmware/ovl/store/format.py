@@ -26,7 +26,7 @@ _FORMAT_VERSION = const(4)        # 2: the block header records the block count
 # flip later, so an all-0xFF block is not trusted either).
 _BLOCK_MAGIC = const(0x6B6C766F)  # b"ovlk"
 _BLOCK_HDR = const("<IBBHIQIII")
-BLOCK_HDR_SIZE = 32
+_BLOCK_HDR_SIZE = const(32)
 # magic, version, flags, prog_unit, erase_count, seq (u64), erase_size,
 # block_count, hdr_crc.  The block count lets mount tell a truncated copy
 # or a resized partition from a smaller store.
@@ -34,7 +34,7 @@ BLOCK_HDR_SIZE = 32
 # ----- node header: every record in the log starts with one.
 _NODE_MAGIC = const(0x4E6F)       # b"oN"
 _NODE_HDR = const("<HBBIII")      # then body_crc, hdr_crc (u32 each)
-NODE_HDR_SIZE = 24
+_NODE_HDR_SIZE = const(24)
 _NODE_HDR_WIDE = const(28)
 # magic, type, flags, body_len, version (low u32), txn (low u32); with
 # F_WIDE the high 16 bits of version and txn follow (u16 each); then
@@ -49,32 +49,37 @@ _KEY_PREFIX = const(12)
 # COUNTER_MAX (the largest version or txn id, 2**48 - 1) is answered by
 # __getattr__ below: the mount path never names it.
 
-F_COMMIT = 0x01        # last node of a transaction
-_F_TRUNC = const(0x02)  # NODE_DATA only: also truncates the file at its end
-F_STAMP = 0x04         # NODE_DATA only: also sets size (its end), mtime, ctime
-F_PROV = 0x08         # provisional: counts only once a committed NODE_COMMIT
-                       # names its txn (the data a long transaction streams)
-F_ONETIME = 0x10       # with F_STAMP: the stamp is one time (mtime = ctime)
-F_WIDE = 0x20          # the header carries the high bits of version and txn
+_F_COMMIT = const(0x01)  # last node of a transaction
+_F_TRUNC = const(0x02)   # NODE_DATA only: also truncates the file at its end
+_F_STAMP = const(0x04)   # NODE_DATA only: also sets size (its end), mtime,
+                         # ctime
+_F_PROV = const(0x08)    # provisional: counts only once a committed
+                         # NODE_COMMIT names its txn (the data a long
+                         # transaction streams)
+_F_ONETIME = const(0x10)  # with F_STAMP: the stamp is one time (mtime =
+                          # ctime)
+_F_WIDE = const(0x20)    # the header carries the high bits of version and txn
 _SUM_AT = const(0x80)  # summary entries only: an explicit offset follows
 
-# The node types, flags, layouts and limits that are private consts
-# (_NODE_INODE ...) are named only by this module and the store's writer
-# (ovl.store's own private copies: tests/test_store_block_columns.py checks
-# they agree), so a board's mount path keeps no global or interned name for
-# them; __getattr__ answers their public names (NODE_INODE ...).
+# The node types, flags, layouts and limits are private consts
+# (_NODE_INODE ...): on the mount path only this module, the store's core
+# and its mount name them (with private copies of their own:
+# tests/test_store_block_columns.py checks they agree), so a board's mount
+# path keeps no global or interned name for them; __getattr__ answers
+# their public names (NODE_INODE ...) to the rest.
 _NODE_INODE = const(0x01)
 _NODE_DELETE = const(0x02)
 _NODE_DIRENT = const(0x03)
-NODE_DATA = 0x04
-NODE_TRUNCATE = 0x05
+_NODE_DATA = const(0x04)
+_NODE_TRUNCATE = const(0x05)
 _NODE_SYMLINK = const(0x06)
 _NODE_META = const(0x07)
-NODE_VOID = 0x08
-NODE_RESET = 0x09
-NODE_SUMMARY = 0x0A
-NODE_COMMIT = 0x0B
-NODE_CHECKPOINT = 0x0C   # a piece of a checkpoint of the index (ovl.store.checkpoint)
+_NODE_VOID = const(0x08)
+_NODE_RESET = const(0x09)
+_NODE_SUMMARY = const(0x0A)
+_NODE_COMMIT = const(0x0B)
+_NODE_CHECKPOINT = const(0x0C)  # a piece of an index checkpoint
+                                 # (ovl.store.checkpoint)
 
 # ----- bodies
 INODE_BODY = "<IQIIIIIIQqq"
@@ -115,18 +120,22 @@ _SUMMARY_ENTRY_SIZE = const(14)    # version (low), txn (low); then the
                                    # previous node), the high bits if F_WIDE
 _SUMMARY_KEEP_MAX = const(300)
 # The block's last 8 bytes then say where the summary node starts:
-SUMMARY_TAIL = "<II"              # summary offset, SUMMARY_MAGIC
-SUMMARY_TAIL_SIZE = 8
-SUMMARY_MAGIC = 0x6D6D7573        # b"summ"
+_SUMMARY_TAIL = const("<II")      # summary offset, SUMMARY_MAGIC
+_SUMMARY_TAIL_SIZE = const(8)
+_SUMMARY_MAGIC = const(0x6D6D7573)  # b"summ"
 
-NAME_MAX = 255
+_NAME_MAX = const(255)
 _SYMLINK_MAX = const(1024)
 _META_KEY_MAX = const(255)
 _META_VALUE_MAX = const(1024)
 
-
-class CorruptError(ValueError):
-    """The medium holds something the store cannot make sense of."""
+# What this module refuses (a counter past 48 bits, a malformed node), by
+# its place in format_rare.MALFORMED: the error and its message are made
+# there, imported at the raise (a healthy board never raises one)
+_BAD_COUNTER = const(0)
+_BAD_DATA_PREFIX = const(1)
+_BAD_NAME = const(2)
+_BAD_TYPE = const(3)
 
 
 def align(n, size):
@@ -134,18 +143,13 @@ def align(n, size):
 
 
 def hdr_size(flags):
-    return _NODE_HDR_WIDE if flags & F_WIDE else NODE_HDR_SIZE
+    return _NODE_HDR_WIDE if flags & _F_WIDE else _NODE_HDR_SIZE
 
 
-def node_size(blen, flags=F_WIDE):
+def node_size(blen, flags=_F_WIDE):
     """Bytes a node of blen body bytes occupies in the log: header + body,
     padded to 4 (with no flags given: at most)."""
     return align(hdr_size(flags) + blen, 4)
-
-
-def data_at(flags):
-    """Offset in a data node of its first file byte."""
-    return hdr_size(flags) + data_prefix(flags)
 
 
 def pack_block_header(prog_unit, ec, txn, erase_size, block_count):
@@ -156,18 +160,19 @@ def pack_block_header(prog_unit, ec, txn, erase_size, block_count):
 
 def unpack_block_header(raw):
     """(prog_unit, erase_count, seq, erase_size, block_count) or None if not
-    valid; CorruptError for a valid header of another format version."""
-    if len(raw) < BLOCK_HDR_SIZE:
+    valid; CorruptError (format_rare's) for a valid header of another
+    format version."""
+    if len(raw) < _BLOCK_HDR_SIZE:
         return None
     magic, version, flags, prog_unit, ec, seq, es, count, crc = \
-        struct.unpack(_BLOCK_HDR, raw[:BLOCK_HDR_SIZE])
+        struct.unpack(_BLOCK_HDR, raw[:_BLOCK_HDR_SIZE])
     if magic != _BLOCK_MAGIC:
         return None
     if version != _FORMAT_VERSION:
         from ovl.store import format_rare
         format_rare.check_other_version(raw, version, _FORMAT_VERSION)
         return None
-    if crc != crc32(raw[:BLOCK_HDR_SIZE - 4]):
+    if crc != crc32(raw[:_BLOCK_HDR_SIZE - 4]):
         return None
     return prog_unit, ec, seq, es, count
 
@@ -183,17 +188,18 @@ def pack_node(kind, flags, ver, txn, body, bcrc=None, data=None):
     writer streams a data node's payload and a summary's entries from
     where they are, no copy of them joined to their head)."""
     if ver < 0 or txn < 0 or (ver | txn) >> 48:
-        raise ValueError("version or txn id past 48 bits")
-    flags &= ~F_WIDE
+        from ovl.store import format_rare
+        raise format_rare.malformed(_BAD_COUNTER)
+    flags &= ~_F_WIDE
     if ver >> 32 or txn >> 32:
-        flags |= F_WIDE
+        flags |= _F_WIDE
     hl = hdr_size(flags)
     n = len(body)
     blen = n if data is None else n + len(data)
     out = bytearray(align(hl + blen, 4) if data is None else hl + n)
     struct.pack_into(_NODE_HDR, out, 0, _NODE_MAGIC, kind, flags, blen,
                      ver & 0xFFFFFFFF, txn & 0xFFFFFFFF)
-    if flags & F_WIDE:
+    if flags & _F_WIDE:
         struct.pack_into("<HH", out, 16, ver >> 32, txn >> 32)
     out[hl:hl + n] = body
     for i in range(hl + blen, len(out)):
@@ -217,7 +223,7 @@ def pack_node(kind, flags, ver, txn, body, bcrc=None, data=None):
 def protected_len(kind, flags, blen):
     """Bytes of the body hdr_crc covers: its key (and a data node's stamp,
     which sets the inode's size and times)."""
-    if kind == NODE_DATA:
+    if kind == _NODE_DATA:
         return min(blen, data_prefix(flags))
     return min(blen, _KEY_PREFIX)
 
@@ -226,14 +232,14 @@ def header_fields(raw):
     """(type, flags, body_len, version, txn, body_crc, hdr_crc, hdr_len)
     of a node header, unchecked; None when the magic is wrong or raw is
     shorter than the header."""
-    if len(raw) < NODE_HDR_SIZE:
+    if len(raw) < _NODE_HDR_SIZE:
         return None
     # unpacked in place: no slice (a copy) per field group
     magic, ntype, flags, blen, vlo, tlo = struct.unpack_from(_NODE_HDR, raw)
     if magic != _NODE_MAGIC:
         return None
     at = 16
-    if flags & F_WIDE:
+    if flags & _F_WIDE:
         if len(raw) < _NODE_HDR_WIDE:
             return None
         vhi, thi = struct.unpack_from("<HH", raw, 16)
@@ -262,8 +268,8 @@ def checked_header(raw, body=None):
 
 def data_prefix(flags):
     """Bytes of a data node's body before its file bytes."""
-    if flags & F_STAMP:
-        return _DATA_PREFIX + (_STAMP1_SIZE if flags & F_ONETIME
+    if flags & _F_STAMP:
+        return _DATA_PREFIX + (_STAMP1_SIZE if flags & _F_ONETIME
                                else _STAMP_SIZE)
     return _DATA_PREFIX
 
@@ -274,26 +280,28 @@ def parse_body(kind, body, blen, flags=0):
     length, stamp) with stamp (mtime, ctime) or None."""
     if kind == _NODE_INODE:
         return struct.unpack(INODE_BODY, body)
-    if kind == NODE_DATA:
+    if kind == _NODE_DATA:
         ino, off = struct.unpack_from(_DATA_BODY, body)
         skip = data_prefix(flags)
         if blen < skip:
-            raise ValueError("data node shorter than its prefix")
+            from ovl.store import format_rare
+            raise format_rare.malformed(_BAD_DATA_PREFIX)
         stamp = None
-        if flags & F_ONETIME:
+        if flags & _F_ONETIME:
             t = struct.unpack_from(_STAMP1_BODY, body, _DATA_PREFIX)[0]
             stamp = (t, t)
-        elif flags & F_STAMP:
+        elif flags & _F_STAMP:
             stamp = struct.unpack_from(_STAMP_BODY, body, _DATA_PREFIX)
         return ino, off, blen - skip, stamp
     if kind == _NODE_DIRENT:
         parent, ino = struct.unpack_from(_DIRENT_BODY, body)
-        if len(body) > _DIRENT_PREFIX + NAME_MAX:   # (the index needs it)
-            raise ValueError("dirent name longer than NAME_MAX")
+        if len(body) > _DIRENT_PREFIX + _NAME_MAX:   # (the index needs it)
+            from ovl.store import format_rare
+            raise format_rare.malformed(_BAD_NAME)
         return parent, ino, bytes(body[_DIRENT_PREFIX:])
     if kind == _NODE_DELETE:
         return struct.unpack(_DELETE_BODY, body)
-    if kind == NODE_TRUNCATE:
+    if kind == _NODE_TRUNCATE:
         return struct.unpack(_TRUNCATE_BODY, body)
     if kind == _NODE_SYMLINK:
         return struct.unpack_from(_SYMLINK_BODY, body)[0], bytes(body[4:])
@@ -303,13 +311,14 @@ def parse_body(kind, body, blen, flags=0):
         value = None if mflags & _META_DELETED else \
             bytes(body[_META_PREFIX + klen:])
         return ino, key, value
-    if kind == NODE_VOID:
+    if kind == _NODE_VOID:
         return struct.unpack(_VOID_BODY, body)
-    if kind == NODE_COMMIT:
+    if kind == _NODE_COMMIT:
         return struct.unpack(_COMMIT_BODY, body)
-    if kind == NODE_RESET or kind == NODE_CHECKPOINT:
+    if kind == _NODE_RESET or kind == _NODE_CHECKPOINT:
         return ()
-    raise CorruptError("unknown node type 0x%02x" % kind)
+    from ovl.store import format_rare
+    raise format_rare.malformed(_BAD_TYPE, kind)
 
 
 def keep_len(kind, blen):
@@ -317,7 +326,7 @@ def keep_len(kind, blen):
     12-byte prefix, an inode's number (its body and a data node's stamp are
     read from the node itself: summaries stay small for rewrite-heavy logs),
     every other body whole when it is small, else its key prefix."""
-    if kind == NODE_DATA:
+    if kind == _NODE_DATA:
         return _DATA_PREFIX
     if kind == _NODE_INODE:
         return 4
@@ -395,7 +404,7 @@ class SummaryBuilder:
                              nd.txn & 0xFFFFFFFF)
             if at:
                 buf += struct.pack("<I", off)
-            if flags & F_WIDE:
+            if flags & _F_WIDE:
                 buf += struct.pack("<HH", nd.ver >> 32, nd.txn >> 32)
             buf += nd.keep
         except BaseException:
@@ -406,9 +415,6 @@ class SummaryBuilder:
         self.n += 1
         self.next_off = off + nd.size()
 
-    def count(self):
-        return self.n
-
     def size(self):
         """Bytes the summary node takes if written now."""
         return node_size(4 + self.total, 0)
@@ -416,7 +422,7 @@ class SummaryBuilder:
     def pack(self):
         """The summary node's bytes (the writer streams them from buf
         instead: LogStore._open_block)."""
-        return pack_node(NODE_SUMMARY, 0, 0, 0, struct.pack("<I", self.n) +
+        return pack_node(_NODE_SUMMARY, 0, 0, 0, struct.pack("<I", self.n) +
                          self.buf)
 
 
@@ -451,21 +457,21 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
     no copies; what a node handed out keeps is copied from them).  A
     visitor may then read_kept, but not read a summary with kept (the
     body is valid until this returns)."""
-    log_end = erase_size - SUMMARY_TAIL_SIZE
+    log_end = erase_size - _SUMMARY_TAIL_SIZE
     if kept is None:
         kept = read
-    off, magic = struct.unpack(SUMMARY_TAIL, read(base + log_end,
-                                                  SUMMARY_TAIL_SIZE))
-    if magic != SUMMARY_MAGIC or off < data_start or \
-            off + NODE_HDR_SIZE > log_end or off % 4:
+    off, magic = struct.unpack(_SUMMARY_TAIL, read(base + log_end,
+                                                  _SUMMARY_TAIL_SIZE))
+    if magic != _SUMMARY_MAGIC or off < data_start or \
+            off + _NODE_HDR_SIZE > log_end or off % 4:
         return None
-    raw = read(base + off, NODE_HDR_SIZE)
+    raw = read(base + off, _NODE_HDR_SIZE)
     hf = header_fields(raw)
-    if hf is None or hf[0] != NODE_SUMMARY or hf[7] != NODE_HDR_SIZE or \
+    if hf is None or hf[0] != _NODE_SUMMARY or hf[7] != _NODE_HDR_SIZE or \
             off + node_size(hf[2], 0) > log_end:
         return None
-    body = read(base + off + NODE_HDR_SIZE, hf[2]) if kept is read else \
-        kept(base + off + NODE_HDR_SIZE, hf[2], True)
+    body = read(base + off + _NODE_HDR_SIZE, hf[2]) if kept is read else \
+        kept(base + off + _NODE_HDR_SIZE, hf[2], True)
     if checked_header(raw, body) is None or \
             crc32(body) != hf[5] or len(body) < 4:
         return None
@@ -491,7 +497,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                     # would count bytes twice in the block's dead bytes)
                     return None
                 at = o
-            if flags & F_WIDE:
+            if flags & _F_WIDE:
                 vhi, thi = struct.unpack_from("<HH", body, pos)
                 ver |= vhi << 32
                 txn |= thi << 32
@@ -504,26 +510,26 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                 return None
             at = o + node_size(blen, flags)
             if only is not None and (
-                    ntype != NODE_DATA and ntype != NODE_TRUNCATE or
+                    ntype != _NODE_DATA and ntype != _NODE_TRUNCATE or
                     klen < 4 or
                     struct.unpack_from("<I", body, pos - klen)[0] != only):
                 continue
             keep = b""
             fields = damage = None
-            reuse = scratch is not False and ntype != NODE_VOID and \
-                ntype != NODE_COMMIT and ntype != NODE_RESET
+            reuse = scratch is not False and ntype != _NODE_VOID and \
+                ntype != _NODE_COMMIT and ntype != _NODE_RESET
             if not (reuse and headers_only):
                 keep = full = bytes(body[pos - klen:pos])
                 # bytes parse_body needs: a data node's prefix (and stamp),
                 # every other body whole (a checkpoint piece: none, the
                 # index never reads one)
-                need = 0 if ntype == NODE_CHECKPOINT else \
-                    data_prefix(flags) if ntype == NODE_DATA else blen
+                need = 0 if ntype == _NODE_CHECKPOINT else \
+                    data_prefix(flags) if ntype == _NODE_DATA else blen
                 if klen < need and not headers_only:
                     # a stamp (under the header CRC) or a whole body the
                     # summary does not carry: a size must never come from
                     # a flipped bit
-                    whole = ntype != NODE_DATA
+                    whole = ntype != _NODE_DATA
                     hl = hdr_size(flags)
                     n = hl + (blen if whole else need)
                     raw = kept(base + o, n)
@@ -579,7 +585,7 @@ def node_from(addr, raw, body):
         if crc32(body) != bcrc:
             from ovl.store import format_rare
             return format_rare.damaged_node(addr, hdr, body)
-        fields = None if ntype == NODE_SUMMARY else \
+        fields = None if ntype == _NODE_SUMMARY else \
             parse_body(ntype, body, blen, flags)
     except (ValueError, getattr(struct, "error", ValueError)):
         # what unpacking malformed bytes raises (MicroPython's struct has
@@ -589,8 +595,8 @@ def node_from(addr, raw, body):
 
 # what format_rare exports, answered by __getattr__ (checked by
 # tests/test_store_format_rare.py against format_rare's own names)
-_RARE_NAMES = const("F_KEPT VOID_BODY_SIZE NODE_NAMES NotFormattedError "
-                    "BlockCountError restamp")
+_RARE_NAMES = const("F_KEPT VOID_BODY_SIZE NODE_NAMES CorruptError "
+                    "NotFormattedError BlockCountError restamp data_at")
 
 
 def __getattr__(name):
@@ -607,7 +613,11 @@ def __getattr__(name):
              " DIRENT_REMOVED DIRENT_WHITEOUT DATA_BODY DATA_PREFIX"
              " STAMP_BODY STAMP_SIZE STAMP1_BODY STAMP1_SIZE TRUNCATE_BODY"
              " SYMLINK_BODY META_BODY META_DELETED VOID_BODY NO_BLOCK"
-             " COMMIT_BODY SYMLINK_MAX META_KEY_MAX META_VALUE_MAX").split()
+             " COMMIT_BODY SYMLINK_MAX META_KEY_MAX META_VALUE_MAX"
+             " BLOCK_HDR_SIZE NODE_HDR_SIZE F_COMMIT F_STAMP F_PROV F_ONETIME"
+             " F_WIDE NODE_DATA NODE_TRUNCATE NODE_VOID NODE_RESET NODE_SUMMARY"
+             " NODE_COMMIT NODE_CHECKPOINT SUMMARY_TAIL SUMMARY_TAIL_SIZE"
+             " SUMMARY_MAGIC NAME_MAX").split()
     if name in names:
         # (name leads the tuple so it is built here at a call: a tuple of
         # constants alone would be one object made at import, on the heap)
@@ -619,7 +629,12 @@ def __getattr__(name):
                  _STAMP_BODY, _STAMP_SIZE, _STAMP1_BODY, _STAMP1_SIZE,
                  _TRUNCATE_BODY, _SYMLINK_BODY, _META_BODY, _META_DELETED,
                  _VOID_BODY, _NO_BLOCK, _COMMIT_BODY, _SYMLINK_MAX,
-                 _META_KEY_MAX, _META_VALUE_MAX)[names.index(name) + 1]
+                 _META_KEY_MAX, _META_VALUE_MAX, _BLOCK_HDR_SIZE,
+                 _NODE_HDR_SIZE, _F_COMMIT, _F_STAMP, _F_PROV, _F_ONETIME,
+                 _F_WIDE, _NODE_DATA, _NODE_TRUNCATE, _NODE_VOID, _NODE_RESET,
+                 _NODE_SUMMARY, _NODE_COMMIT, _NODE_CHECKPOINT, _SUMMARY_TAIL,
+                 _SUMMARY_TAIL_SIZE, _SUMMARY_MAGIC,
+                 _NAME_MAX)[names.index(name) + 1]
         globals()[name] = value
         return value
     if name[:1] == "_" or name not in _RARE_NAMES:

@@ -1,6 +1,7 @@
 """The parts of the log store's format (ovl.store.format) that a board's
 mount, reads, writes and sync never use: what GC's copies, damage
-handling, fsck, a blank or wrong chip and the host tools need.  Imported
+handling, fsck, a blank or wrong chip (CorruptError and its kin) and
+the host tools need.  Imported
 at the first such name, which ovl.store.format also answers (its module
 __getattr__), so that a board's heap holds none of it until then.
 """
@@ -9,7 +10,6 @@ import struct
 
 from ovl.compat import crc32
 from ovl.store import format as fmt
-from ovl.store.format import CorruptError
 
 F_KEPT = fmt.F_TRUNC | fmt.F_STAMP | fmt.F_PROV | fmt.F_ONETIME
                                   # flags a GC copy keeps
@@ -19,6 +19,12 @@ VOID_BODY_SIZE = 20               # fmt.VOID_BODY's bytes
 NODE_NAMES = {getattr(fmt, "NODE_" + t): "NODE_" + t for t in (
     "INODE DELETE DIRENT DATA TRUNCATE SYMLINK META VOID RESET SUMMARY "
     "COMMIT CHECKPOINT").split()}
+
+
+class CorruptError(ValueError):
+    """The medium holds something the store cannot make sense of (raised
+    where that is found, with this module imported then: a healthy
+    board's mount never does)."""
 
 
 class NotFormattedError(CorruptError):
@@ -35,6 +41,22 @@ class BlockCountError(CorruptError):
                          % (have, formatted))
         self.have = have
         self.formatted = formatted
+
+
+# ovl.store.format's refusals, by its _BAD_ consts: (class, message)
+MALFORMED = (
+    (ValueError, "version or txn id past 48 bits"),
+    (ValueError, "data node shorter than its prefix"),
+    (ValueError, "dirent name longer than NAME_MAX"),
+    (CorruptError, "unknown node type 0x%02x"),
+)
+
+
+def malformed(kind, *args):
+    """The exception for ovl.store.format's refusal `kind` (a _BAD_
+    const), its message formatted with args."""
+    cls, message = MALFORMED[kind]
+    return cls(message % args)
 
 
 def check_other_version(raw, version, current):
@@ -61,6 +83,12 @@ def damaged_node(addr, hdr, body):
     return fmt.Node(addr, ntype, flags, blen, ver, txn, fields,
                     bytes(body[:fmt.protected_len(ntype, flags, blen)]),
                     "body CRC")
+
+
+def data_at(flags):
+    """Offset in a data node of its first file byte (GC's and a stream's;
+    the store's index computes it in place)."""
+    return fmt.hdr_size(flags) + fmt.data_prefix(flags)
 
 
 def restamp(raw, txn, flags):

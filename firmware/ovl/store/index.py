@@ -43,12 +43,6 @@ _BLOCK = const(16)     # bit of the word where an inode's block starts
 NOLDER_MAX = 15
 
 
-def _decode(kind):
-    # a value's 2 bits: 0 None (a tombstone), 1 WHITEOUT (-1), 2 True (a
-    # name of an inode; a live inode)
-    return True if kind == 2 else -1 if kind else None
-
-
 def _word(rec, old):
     """The packed word of record rec over old (whose block it keeps)."""
     if not 0 < rec[3] < 1024:
@@ -71,8 +65,11 @@ def fresh(code, n):
 def _rec(c, i):
     """The record of the row whose address is c[i], its word c[i + 1]."""
     hi = c[i + 1]
-    return (_decode(hi >> _KIND & 3), None, c[i], hi >> _SIZE & 0x3FF,
-            hi & NOLDER_MAX)
+    # the value's 2 bits: 0 None (a tombstone), 1 WHITEOUT (-1), 2 True (a
+    # name of an inode; a live inode)
+    kind = hi >> _KIND & 3
+    return (True if kind == 2 else -1 if kind else None, None, c[i],
+            hi >> _SIZE & 0x3FF, hi & NOLDER_MAX)
 
 
 # Inode rows sit in pages of PAGE consecutive inode numbers (the store
@@ -541,7 +538,3 @@ class BlockSets:
         else:
             del self.sets[ino]
             self.t.block(ino, rest[0] + 1 if rest else 0)
-
-    def pop(self, ino):
-        self.sets.pop(ino, None)
-        self.t.block(ino, 0)

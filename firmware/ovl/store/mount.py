@@ -14,7 +14,7 @@ from ovl.compat import const
 from ovl.store import ROOT_INO, RESERVED_BLOCKS
 from ovl.store.index import replay_key, ROWS, PAGE, SLOTS
 from ovl.store import format as fmt
-from ovl.store.format import Node, data_prefix, CorruptError
+from ovl.store.format import Node, data_prefix
 
 _VOID_MARGIN = const(16)     # txn ids skipped after a crash (see mount)
 # the format's node types and flags the mount names, private consts (no
@@ -27,6 +27,7 @@ _NODE_VOID = const(8)
 _NODE_RESET = const(9)
 _NODE_COMMIT = const(11)
 _NODE_CHECKPOINT = const(12)
+_BLOCK_HDR_SIZE = const(32)
 _F_COMMIT = const(1)
 _F_STAMP = const(4)
 _F_PROV = const(8)
@@ -178,8 +179,8 @@ class MountData:
         else:
             i = self.n
             if self.w == 2 and i >= 0xFFFF:
-                raise CorruptError("mount found 65,535 data nodes where its "
-                                   "first pass counted under 32,767")
+                raise fmt.CorruptError("mount found 65,535 data nodes where"
+                                       " its first pass counted under 32,767")
             if i % MOUNT_CHUNK == 0 and i // MOUNT_CHUNK == len(self.chunks):
                 self.chunks.append(bytearray())
             buf, off = self.pos(i)
@@ -269,8 +270,8 @@ def format(cls, flash, first_counter=1):
     s.next_ver = s.next_txn = first_counter
     for b in range(s.nblocks):
         try:
-            hdr = fmt.unpack_block_header(flash.read(b * s.es, fmt.BLOCK_HDR_SIZE))
-        except CorruptError:
+            hdr = fmt.unpack_block_header(flash.read(b * s.es, _BLOCK_HDR_SIZE))
+        except fmt.CorruptError:   # (named only when one is raised)
             hdr = None
         if hdr is not None:
             s.blocks.ec[b] = hdr[1]
@@ -279,7 +280,7 @@ def format(cls, flash, first_counter=1):
         if s._erase(b):
             good += 1
     if good < RESERVED_BLOCKS + 3:
-        raise CorruptError("only %d good blocks: cannot format" % good)
+        raise fmt.CorruptError("only %d good blocks: cannot format" % good)
     txn = s.begin()
     txn.put_inode(ROOT_INO, mode=0o40755, nlink=2)
     txn.commit()
@@ -308,7 +309,7 @@ def mount(s):
     s.blocks.body = bytearray()
     known = ec_sum = 0           # headers read, their erase counts
     for b in range(s.nblocks):
-        raw = s.blocks.read(b * es, fmt.BLOCK_HDR_SIZE)
+        raw = s.blocks.read(b * es, _BLOCK_HDR_SIZE)
         hdr = fmt.unpack_block_header(raw)
         if hdr is None:
             hdr = getattr(s, "_mend_header")(b, raw)
@@ -316,7 +317,7 @@ def mount(s):
             continue
         prog_unit, ec, seq, esize, count = hdr
         if esize != es or prog_unit != s.prog_unit:
-            raise CorruptError(
+            raise fmt.CorruptError(
                 "block %d was formatted for erase size %d, program unit %d"
                 " (flash has %d, %d)" % (b, esize, prog_unit, es,
                                          s.prog_unit))
@@ -542,8 +543,8 @@ def mount(s):
                 s.blocks.read, b * es, es, s.data_start, False, visit, None,
                 s.blocks.read_kept) is None:
             if cur[4]:
-                raise CorruptError("block %d read differently by the "
-                                   "two passes of mount" % b)
+                raise fmt.CorruptError("block %d read differently by the "
+                                       "two passes of mount" % b)
             s._scan(b, visit)
         if data.pending:
             _settle_mount(s, data, True)
@@ -595,9 +596,9 @@ def mount(s):
     if rec is None or rec[0] is None:
         why = s.damaged.get(("inode", ROOT_INO))
         if why is not None:
-            raise CorruptError("log store root directory damaged on "
-                               "flash (%s)" % why)
-        raise CorruptError("log store has no root directory")
+            raise fmt.CorruptError("log store root directory damaged on "
+                                   "flash (%s)" % why)
+        raise fmt.CorruptError("log store has no root directory")
     s.stats["mount_bytes_read"] = s.stats["bytes_read"] - before
     s.mounting = False
     s.hdr_addr = -1

@@ -13,7 +13,8 @@ import struct
 from ovl import compat
 from ovl.store import NoSpace, RESERVED_BLOCKS
 from ovl.store.format import (NODE_INODE, NODE_DATA, NODE_TRUNCATE,
-                              DATA_BODY, TRUNCATE_BODY, F_TRUNC, data_at)
+                              DATA_BODY, TRUNCATE_BODY, F_TRUNC, hdr_size,
+                              data_prefix)
 
 
 def spill(store, txn):
@@ -61,7 +62,8 @@ def place(store, txn_obj, ops):
         txn_obj.stream = store.next_txn
         store.next_txn += 1
     try:
-        placed = store._place(ops, txn_obj.stream, RESERVED_BLOCKS, True)
+        placed = store._write_nodes(ops, txn_obj.stream, RESERVED_BLOCKS,
+                                    True)
     except NoSpace:
         raise compat.oserror(compat.ENOSPC, "log store full")
     for nd in placed:
@@ -111,7 +113,7 @@ def read(txn, ino, offset, n):
         if nd.type == NODE_TRUNCATE:
             view = _view_put(view, f[1], 1 << 64, None, 0)
             continue
-        src = nd.addr + data_at(nd.flags)
+        src = nd.addr + hdr_size(nd.flags) + data_prefix(nd.flags)
         view = _view_put(view, f[1], f[1] + f[2], src, f[1])
         if nd.flags & F_TRUNC:
             view = _view_put(view, f[1] + f[2], 1 << 64, None, 0)

@@ -152,7 +152,9 @@ def forget_ino(store, ino):
         role_dead(store, st[_STAMP_ADDR], st[_STAMP_NSIZE])
     if ino in store.loaded:
         store.loaded.remove(ino)
-    store.data_blocks.pop(ino)
+    sets = store.data_blocks
+    for b in sets.blocks(ino):      # (a tuple: the sets change under it)
+        sets.discard(ino, b)
     pieces = store.extents.pop(ino, None)
     if pieces:
         seen = {}

@@ -1,6 +1,9 @@
-"""A transaction's calls a board's plain job (create, write, append,
-rename) never makes: truncate, set_symlink, delete_inode and size (the
-size a file has as the transaction sees it); abort stays on Txn, since
+"""A transaction's calls a board's plain job (create, write, append)
+never makes: truncate, set_symlink, delete_inode and size (the size a
+file has as the transaction sees it), the names a removal or a rename
+takes away (unlink, whiteout), get_meta (metadata as the transaction
+sees it) and read (an open transaction read back, ovl.store.stream's);
+abort stays on Txn, since
 it runs while an error (a MemoryError too) is handled.  Imported at
 first use through Txn.__getattr__ (ovl.store's lazy lookup, as the
 store's rare methods are: docs/STORE.md, "Code layout"); each function
@@ -8,13 +11,16 @@ takes the Txn first and is its method of the same name."""
 
 from ovl import compat
 from ovl.compat import const
-from ovl.store import ROOT_INO, _u32
+from ovl.store import ROOT_INO, _u32, _key_bytes
 
 # node types (ovl.store.format's; tests/test_store_block_columns.py
 # checks the private copies agree)
 _NODE_DELETE = const(0x02)
 _NODE_TRUNCATE = const(0x05)
 _NODE_SYMLINK = const(0x06)
+_NODE_META = const(0x07)
+_DIRENT_REMOVED = const(0)
+_DIRENT_WHITEOUT = const(0xFFFFFFFF)
 _SYMLINK_MAX = const(1024)
 
 
@@ -66,3 +72,27 @@ def size(txn, ino):
     cur = txn.store.get(ino)
     return 0 if cur is None else cur.size
 
+
+
+def unlink(txn, parent, name):
+    txn._dirent(parent, name, _DIRENT_REMOVED)
+
+
+def whiteout(txn, parent, name):
+    txn._dirent(parent, name, _DIRENT_WHITEOUT)
+
+
+def get_meta(txn, ino, key):
+    """Metadata as this txn sees it."""
+    k = _key_bytes(key)
+    value = txn.store.get_meta(ino, k)
+    for op in txn.ops:
+        if op[0] == _NODE_META and op[1] == ino and op[2] == k:
+            value = op[3]
+    return value
+
+
+def read(txn, ino, offset, n):
+    """ino's bytes as this open txn sees them: ovl.store.stream's read."""
+    from ovl.store import stream
+    return stream.read(txn, ino, offset, n)
