@@ -586,3 +586,31 @@ def test_simulated_board_holds_its_pin_through_ovl_boot(chip):
     assert "factory reset at boot: kept /etc/keep" in info["notes"]
     out = lines(run_boot(chip, KEEP_CHECK)[0])
     assert (out["keep"], out["other"]) == ("user keep", "firmware other")
+
+
+def test_a_mount_short_of_heap_is_a_note_not_a_crash(tmp_path, monkeypatch):
+    # A board whose heap runs out while the upper mounts (a refusal's
+    # message is made in a module imported at the raise, too) boots on
+    # the firmware alone with the reason noted, as for an upper that does
+    # not mount, rather than failing boot.py
+    import ovl.boot
+    import ovl.overlay
+    board = Board.from_dict(sim_board_dict())
+    flash = SimFlash(board.size, board.erase_size, board.page_size)
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "hello.py").write_text("X = 42\n")
+    build_image(str(tree), str(tmp_path / "fw.sqfs"), block_size="4K",
+                mtime=1)
+    slot = fwslot.slots(board, flash)[0]
+    data = (tmp_path / "fw.sqfs").read_bytes()
+    for at in range(0, len(data), 4096):
+        flash.program(slot.offset + at, data[at:at + 4096])
+
+    def short_of_heap(*args, **opts):
+        raise MemoryError("memory allocation failed, allocating 4096 bytes")
+    monkeypatch.setattr(ovl.overlay, "mount", short_of_heap)
+    fs, note = ovl.boot.mount_overlay(board, flash, slot)
+    assert fs is None
+    assert note.endswith("overlay did not mount: memory allocation failed,"
+                         " allocating 4096 bytes")

@@ -314,7 +314,10 @@ def mount_slot(board, flash, slot, previous=None, reset=False):
             notes.append("factory reset at boot%s" % (
                 ": kept " + ", ".join(board.keep) if board.keep else ""))
         return fs, "; ".join(notes) or None, lower
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, MemoryError) as e:
+        # (MemoryError: a board whose heap the mount outgrew boots on the
+        # firmware alone, with the reason noted, as for an upper that
+        # does not mount)
         notes.append("overlay did not mount: %s" % (str(e) or
                                                     e.__class__.__name__))
         return None, "; ".join(notes), lower
