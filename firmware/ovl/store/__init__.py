@@ -117,8 +117,8 @@ _LAZY = const(
 # The errors this module raises, by their place in ovl.store.errors'
 # FAILURES (imported at the raise: their messages are that module's)
 _E_U32 = const(0)
-_E_BLOCKS = const(1)
-_E_BLOCK_SIZE = const(2)
+# 1, 2: a flash too small or with too small blocks (ovl.store.mount's
+# init: _E_BLOCKS, _E_BLOCK_SIZE)
 _E_NEGATIVE_OFFSET = const(3)
 _E_READONLY = const(4)
 _E_NO_GOOD_BLOCK = const(5)
@@ -237,89 +237,20 @@ class LogStore:
     txn_ram = _TXN_RAM               # data bytes a Txn holds before spilling
 
     def __init__(self, flash, readonly=False, checkpoints=True):
-        self.flash = flash
-        self.readonly = readonly
-        # mount from a checkpoint and write them at sync (ovl.store.checkpoint,
-        # imported only then); off, a store with checkpoints still mounts
-        # by the scan (docs/STORE.md, "Checkpoint")
-        self.checkpoints = checkpoints
-        self.es = flash.erase_size
-        self.nblocks = flash.block_count
-        # NAND takes few partial programs per page: every program there
-        # starts on a page boundary and a commit pads to the next page.
-        self.prog_unit = 4 if flash.kind == "nor" else flash.page_size
-        self.data_start = fmt.align(_BLOCK_HDR_SIZE, self.prog_unit)
-        self.log_end = self.es - _SUMMARY_TAIL_SIZE
-        if self.nblocks < RESERVED_BLOCKS + 3:
-            from ovl.store import errors
-            raise errors.error(_E_BLOCKS, RESERVED_BLOCKS + 3, self.nblocks)
-        if self.log_end - self.data_start < 512:
-            from ovl.store import errors
-            raise errors.error(_E_BLOCK_SIZE, self.es)
-        self.garbage_blocks = set()  # hold nodes of discarded txns / junk
-        self.void_recs = []          # (addr, nsize) of NODE_VOID records
-        self.reset_rec = None        # (ver, addr, nsize) of the NODE_RESET
-        self.pending_void = None     # (first, last) to record in next commit
-        # ino -> (True|None, ver, addr, nsize, nolder), packed; attributes
-        # are read from flash (the last _INODE_CACHE used are kept)
-        self.inodes = index.InodeTable()
-        self.inode_cache = {}        # ino -> (addr, fmt.INODE_BODY fields)
-        self.inode_lru = []          # its inos, least recently used first
-        # (parent, name bytes) -> (True|WHITEOUT|None, ver, addr, nsize,
-        # nolder), packed; the names and an entry's ino are read from flash
-        self.entries = index.EntryTable(self._dirent_at)
-        self.meta = {}               # ino -> {key bytes: (value|None, ...)}
-        self.links = {}              # ino -> (target bytes, ...)
-        # Extent maps are loaded on demand (from the blocks holding a file's
-        # nodes) and kept for the extent_cache files used last:
-        self.extents = {}            # ino -> [(start, end, entry)] visible pieces
-        self.truncs = {}             # ino -> [[ver, size, addr, nsize]]
-        # A data node can have up to three roles: data (shows in the map),
-        # truncation (F_TRUNC) and the inode's size/mtime/ctime (F_STAMP).
-        # It is dead when all have ended; roles counts them while above 1.
-        self.roles = {}              # addr -> live roles (2 or 3)
-        # The newest stamp of each inode, when newer than its NODE_INODE
-        # (resident, like the inodes it overrides):
-        self.stamps = {}             # ino -> (size, mtime, ctime, ver, addr, nsize)
-        self.loaded = []             # inos whose maps are resident, LRU first
-        self.data_blocks = index.BlockSets(self.inodes)  # ino -> its blocks
-        self.void_ranges = []        # (first, last) txn ids that never count
-        # Committed streams still on flash: txn id -> [version of its
-        # NODE_COMMIT, its addr, its size, blocks holding its provisional
-        # nodes].  The NODE_COMMIT lives while any of those blocks does.
-        self.streams = {}
-        self.pins = {}               # block -> provisional nodes of open txns
-        self.damage = []             # (addr, what, target) found so far
-        self.damaged = {}            # ("inode"|"dir", n) -> first reason
-        self.damaged_blocks = {}     # blocks GC keeps: they hold damage
-        self.verified_nodes = []     # addrs of data nodes read and checked
-        self.seen_max = 0
-        self.reset_ver = 0
-        self.replaying = False       # rebuilding a map: deaths already counted
-        self.indexing = None         # txn id whose nodes _commit is indexing
-        self.next_ver = 1
-        self.next_txn = 1
-        self.next_ino = ROOT_INO + 1
-        self.wblock = None           # the open block
-        self.wpos = 0
-        # node bytes not yet programmed: at most a page, in one buffer
-        # cut in place (_flush), so it keeps its allocation
-        self.pending = bytearray()
-        self.pend_addr = 0
-        self.wsum = None             # summary entries of the open block
-        self.gc_runs = 0
-        self.mounting = False        # nodes arrive in any order
-        self.hdr_addr = -1           # the last dirent node a mount read,
-        self.hdr_ver = -1            # and its version (two ints: no tuple)
-        self.repairs = []
+        # the store's state is set up once a mount or format, by
+        # ovl.store.mount's init: loaded for it and released after, as
+        # for the mount itself (held by LogStore.mount and format, which
+        # have it loaded), so its code leaves the heap (docs/STORE.md,
+        # "Code layout").  The counters' dict is made here: keys of over
+        # 10 characters are string objects of the module whose code makes
+        # the dict, so one made there kept 512 B of the released module
         self.stats = {"bytes_read": 0, "bytes_programmed": 0, "programs": 0,
                       "erases": 0, "gc_runs": 0, "gc_copied_bytes": 0,
                       "mount_bytes_read": 0, "blocks_retired": 0,
                       "summaries_used": 0, "blocks_scanned": 0,
                       "corrupt_nodes": 0, "torn_tails": 0,
                       "gc_refused": 0, "bytes_summary": 0}
-        self.blocks = blocks.Blocks(flash, self.prog_unit, self.data_start,
-                                    self.stats)
+        _run("mount", "init", (self, flash, readonly, checkpoints))
 
     # ===== erase and retire: the block table's, then the caches' ========
 
@@ -388,11 +319,11 @@ class LogStore:
 
     @classmethod
     def mount(cls, flash, readonly=False, checkpoints=True):
-        s = cls(flash, readonly, checkpoints)
         # as _run does, inline: the mount's peak holds no frame of _run
         held = "mount" in globals()
         try:
             from ovl.store import mount
+            s = cls(flash, readonly, checkpoints)   # (mount.init: loaded)
             mount.mount(s)          # (docs/STORE.md, "Mount")
         finally:
             _release("mount", held)

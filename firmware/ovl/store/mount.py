@@ -11,7 +11,7 @@ import struct
 from array import array
 
 from ovl.compat import const
-from ovl.store import ROOT_INO, RESERVED_BLOCKS
+from ovl.store import ROOT_INO, RESERVED_BLOCKS, blocks, index
 from ovl.store.index import replay_key, ROWS, PAGE, SLOTS
 from ovl.store import format as fmt
 from ovl.store.format import Node, data_prefix
@@ -28,6 +28,10 @@ _NODE_RESET = const(9)
 _NODE_COMMIT = const(11)
 _NODE_CHECKPOINT = const(12)
 _BLOCK_HDR_SIZE = const(32)
+_SUMMARY_TAIL_SIZE = const(8)
+# init's refusals: their places in ovl.store.errors.FAILURES
+_E_BLOCKS = const(1)
+_E_BLOCK_SIZE = const(2)
 _F_COMMIT = const(1)
 _F_STAMP = const(4)
 _F_PROV = const(8)
@@ -259,6 +263,90 @@ class MountData:
         if flags & _F_PROV:
             nd.eff = streams[txn][0]
         return nd
+
+
+def init(s, flash, readonly=False, checkpoints=True):
+    """LogStore.__init__: the state of a store not yet mounted.  Run
+    once a store is made (a mount, a format, a checkpoint restored into
+    a fresh store), never after: here, not in ovl.store, so its code
+    leaves the heap with this module."""
+    s.flash = flash
+    s.readonly = readonly
+    # mount from a checkpoint and write them at sync (ovl.store.checkpoint,
+    # imported only then); off, a store with checkpoints still mounts
+    # by the scan (docs/STORE.md, "Checkpoint")
+    s.checkpoints = checkpoints
+    s.es = flash.erase_size
+    s.nblocks = flash.block_count
+    # NAND takes few partial programs per page: every program there
+    # starts on a page boundary and a commit pads to the next page.
+    s.prog_unit = 4 if flash.kind == "nor" else flash.page_size
+    s.data_start = fmt.align(_BLOCK_HDR_SIZE, s.prog_unit)
+    s.log_end = s.es - _SUMMARY_TAIL_SIZE
+    if s.nblocks < RESERVED_BLOCKS + 3:
+        from ovl.store import errors
+        raise errors.error(_E_BLOCKS, RESERVED_BLOCKS + 3, s.nblocks)
+    if s.log_end - s.data_start < 512:
+        from ovl.store import errors
+        raise errors.error(_E_BLOCK_SIZE, s.es)
+    s.garbage_blocks = set()  # hold nodes of discarded txns / junk
+    s.void_recs = []          # (addr, nsize) of NODE_VOID records
+    s.reset_rec = None        # (ver, addr, nsize) of the NODE_RESET
+    s.pending_void = None     # (first, last) to record in next commit
+    # ino -> (True|None, ver, addr, nsize, nolder), packed; attributes
+    # are read from flash (the last _INODE_CACHE used are kept)
+    s.inodes = index.InodeTable()
+    s.inode_cache = {}        # ino -> (addr, fmt.INODE_BODY fields)
+    s.inode_lru = []          # its inos, least recently used first
+    # (parent, name bytes) -> (True|WHITEOUT|None, ver, addr, nsize,
+    # nolder), packed; the names and an entry's ino are read from flash
+    s.entries = index.EntryTable(s._dirent_at)
+    s.meta = {}               # ino -> {key bytes: (value|None, ...)}
+    s.links = {}              # ino -> (target bytes, ...)
+    # Extent maps are loaded on demand (from the blocks holding a file's
+    # nodes) and kept for the extent_cache files used last:
+    s.extents = {}            # ino -> [(start, end, entry)] visible pieces
+    s.truncs = {}             # ino -> [[ver, size, addr, nsize]]
+    # A data node can have up to three roles: data (shows in the map),
+    # truncation (F_TRUNC) and the inode's size/mtime/ctime (F_STAMP).
+    # It is dead when all have ended; roles counts them while above 1.
+    s.roles = {}              # addr -> live roles (2 or 3)
+    # The newest stamp of each inode, when newer than its NODE_INODE
+    # (resident, like the inodes it overrides):
+    s.stamps = {}             # ino -> (size, mtime, ctime, ver, addr, nsize)
+    s.loaded = []             # inos whose maps are resident, LRU first
+    s.data_blocks = index.BlockSets(s.inodes)  # ino -> its blocks
+    s.void_ranges = []        # (first, last) txn ids that never count
+    # Committed streams still on flash: txn id -> [version of its
+    # NODE_COMMIT, its addr, its size, blocks holding its provisional
+    # nodes].  The NODE_COMMIT lives while any of those blocks does.
+    s.streams = {}
+    s.pins = {}               # block -> provisional nodes of open txns
+    s.damage = []             # (addr, what, target) found so far
+    s.damaged = {}            # ("inode"|"dir", n) -> first reason
+    s.damaged_blocks = {}     # blocks GC keeps: they hold damage
+    s.verified_nodes = []     # addrs of data nodes read and checked
+    s.seen_max = 0
+    s.reset_ver = 0
+    s.replaying = False       # rebuilding a map: deaths already counted
+    s.indexing = None         # txn id whose nodes _commit is indexing
+    s.next_ver = 1
+    s.next_txn = 1
+    s.next_ino = ROOT_INO + 1
+    s.wblock = None           # the open block
+    s.wpos = 0
+    # node bytes not yet programmed: at most a page, in one buffer
+    # cut in place (_flush), so it keeps its allocation
+    s.pending = bytearray()
+    s.pend_addr = 0
+    s.wsum = None             # summary entries of the open block
+    s.gc_runs = 0
+    s.mounting = False        # nodes arrive in any order
+    s.hdr_addr = -1           # the last dirent node a mount read,
+    s.hdr_ver = -1            # and its version (two ints: no tuple)
+    s.repairs = []
+    s.blocks = blocks.Blocks(flash, s.prog_unit, s.data_start,
+                                s.stats)
 
 
 def format(cls, flash, first_counter=1):
