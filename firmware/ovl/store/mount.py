@@ -1,8 +1,9 @@
-"""Bringing the log store up from flash: format and mount (the block
-headers, the two passes over the blocks, the replay of data per inode,
-the settling after it).  A board runs it at boot and after a format, then
-never again: LogStore.mount and LogStore.format import it for the call and
-release it (ovl.store._run), so its code does not stay on the heap
+"""Bringing the log store up from flash: a store's state before its
+mount (init, LogStore.__init__'s), format and mount (the block headers,
+the two passes over the blocks, the replay of data per inode, the
+settling after it).  A board runs it at boot and after a format, then
+never again: LogStore.mount and LogStore.format import it for the call
+and release it (ovl.store._run), so its code does not stay on the heap
 (docs/STORE.md, "Code layout").  Each function takes the LogStore first.
 """
 
