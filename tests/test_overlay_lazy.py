@@ -26,11 +26,21 @@ def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
     fileops = "ovl.overlay.fileops"
     hostops = "ovl.overlay.hostops"
     truncate = "ovl.overlay.truncate"
+    # the rare operations' names, imported by Overlay.__getattr__ at the
+    # first name the class lacks (here: truncate by path)
+    rare = "ovl.overlay.rare"
     runtime.run_checks("overlay_lazy_paths.py", {
         "listing": [["etc", "new"], ["a"]],
-        "reads": ["option=1\n", "new file", "in a lower directory"],
+        "reads": ["option=1\noption=2\n", "new file",
+                  "in a lower directory"],
         "read after remount": "in a lower directory",
         "lazy after the board's job": [],
+        # what the board's job imports of the package: the Overlay (its
+        # resolution, transactions and copy-up), meta, and the file with
+        # its write-back
+        "the package after the board's job": [
+            "ovl.overlay", "ovl.overlay.file", "ovl.overlay.meta"],
+        "lower changed": False,
         "20 files read": True,
         "origins cached": 4,    # 20 files read after the writes (a commit
         # empties it): emptied at 8 and 16
@@ -42,20 +52,29 @@ def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
         "lazy after lines": [fileops],
         "rewritten": "cut",
         "lazy after a rewrite": [fileops, truncate],
+        # the refusals' messages are fileops'
+        "str to a binary file": "a bytes-like object is required",
+        # MicroPython's own text files take bytes too
+        "bytes to a text file": "TypeError" if runtime.name == "cpython"
+        else "ok",
+        "str to a text file": 4,
+        "a bad mode": "invalid mode: 'rwb'",
+        "written": ["", "text" if runtime.name == "cpython" else "bytestext"],
         "truncated open": [[2, "EINVAL", 1], "c"],
         "truncated by path": ["opt", "EISDIR"],
         "O_EXCL": ["made", "EEXIST"],
-        "lazy after O_EXCL": [fileops, hostops, truncate],
+        "lazy after O_EXCL": [fileops, hostops, rare, truncate],
         "through a symlink": "opt",
-        "lazy after a symlink": [fileops, hostops, truncate],
+        "lazy after a symlink": [fileops, hostops, rare, truncate],
         "a walk through a symlink": ["opt", 0o040000],
         "hard link": ["root:changed", [["passwd", 12], ["passwd.lnk", 12]]],
         "statvfs": [10, 4096],
-        "lazy after statvfs": [fileops, hostops, truncate],
+        "lazy after statvfs": [fileops, hostops, rare, truncate],
         "after remove and rename": [["cfg", "config", "passwd", "pw"],
                                     "ENOENT"],
         "after a remount": [["cfg", "config", "passwd", "pw"],
                             "root:changed", "opt", "c"],
-        "lazy at the end": [fileops, hostops, truncate,
+        "lazy at the end": [fileops, hostops, rare, truncate,
                             "ovl.overlay.unlink"],
+        "no such operation": "AttributeError",
     }, args=[lower_image(tmp_path)])

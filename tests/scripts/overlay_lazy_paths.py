@@ -15,12 +15,16 @@ from ovl.overlay import mount
 from ovl.vfs import OvlVfs
 from ovl_sim.simflash import SimFlash
 
-LAZY = ("ovl.overlay.fileops", "ovl.overlay.hostops", "ovl.overlay.truncate",
-        "ovl.overlay.unlink", "ovl.overlay.verbs")
+LAZY = ("ovl.overlay.fileops", "ovl.overlay.hostops", "ovl.overlay.rare",
+        "ovl.overlay.truncate", "ovl.overlay.unlink", "ovl.overlay.verbs")
 
 
 def loaded():
     return sorted(m for m in LAZY if m in sys.modules)
+
+
+def package():
+    return sorted(m for m in sys.modules if m.startswith("ovl.overlay"))
 
 
 def read(fs, path):
@@ -46,6 +50,7 @@ out = {}
 fs.mkdir("/new")
 write(fs, "/new/a", b"new file")
 write(fs, "/etc/b", b"in a lower directory")
+write(fs, "/etc/config", b"option=2\n", "ab")   # a lower file copied up
 out["listing"] = [sorted(e[0] for e in fs.ilistdir(d)) for d in ("/", "/new")]
 out["reads"] = [read(fs, "/etc/config"), read(fs, "/new/a"),
                 read(fs, "/etc/b")]
@@ -54,6 +59,10 @@ ovl = mount(SquashFS(BytesSource(image)), flash)
 fs = OvlVfs(ovl)
 out["read after remount"] = read(fs, "/etc/b")
 out["lazy after the board's job"] = loaded()
+out["the package after the board's job"] = package()
+# a copied-up file's read asks whether an upgrade marked it: a class
+# default, not Overlay.__getattr__
+out["lower changed"] = ovl.lower_changed
 # reading many files keeps the origins of the last few only
 for i in range(20):
     write(fs, "/new/f%d" % i, b"%d" % i)
@@ -88,6 +97,22 @@ out["lazy after lines"] = loaded()
 write(fs, "/new/a", b"cut")
 out["rewritten"] = read(fs, "/new/a")
 out["lazy after a rewrite"] = loaded()
+# writes of the wrong type and a bad mode: their messages are fileops'
+with fs.open("/new/w", "wb") as f:
+    try:
+        f.write("text")
+        out["str to a binary file"] = "ok"
+    except TypeError as e:
+        out["str to a binary file"] = str(e)
+with fs.open("/new/t", "w") as f:
+    out["bytes to a text file"] = errno_outcome(f.write, b"bytes")
+    out["str to a text file"] = f.write("text")
+try:
+    fs.open("/new/a", "rwb")
+    out["a bad mode"] = "ok"
+except ValueError as e:
+    out["a bad mode"] = str(e)
+out["written"] = [read(fs, "/new/w"), read(fs, "/new/t")]
 with fs.open("/new/a", "r+b") as f:
     f.seek(2)
     got = [f.truncate(), errno_outcome(f.truncate, -1), f.truncate(1)]
@@ -130,4 +155,5 @@ out["after a remount"] = [sorted(e[0] for e in fs.ilistdir("/etc")),
                           read(fs, "/etc/pw"), read(fs, "/etc/config"),
                           read(fs, "/new/a")]
 out["lazy at the end"] = loaded()
+out["no such operation"] = errno_outcome(getattr, ovl, "no_such_op")
 report(out)
