@@ -27,6 +27,24 @@ def errno_outcome(fn, *args):
     return "ok"
 
 
+def create_file(store, name, data):
+    """A regular file `name` in a LogStore's root holding data, in one
+    transaction; returns its inode number."""
+    from ovl.store import ROOT_INO
+    t = store.begin()
+    ino = t.new_ino()
+    t.put_inode(ino, mode=0o100644)
+    t.link(ROOT_INO, name, ino)
+    t.write(ino, 0, data)
+    t.commit()
+    return ino
+
+
+def file_content(store, ino):
+    """All of a LogStore file's bytes."""
+    return b"".join(p[2] for p in store.read(ino, 0, 1 << 20))
+
+
 def report(results):
     """The last line of the output: the results as one JSON object."""
     print(json.dumps(results))

@@ -5,7 +5,7 @@ each still answers as before once reached: labelled results
 (tests/test_store_import_heap.py checks each label on both runtimes)."""
 import sys
 
-from checklib import report
+from checklib import create_file, report
 from ovl import compat
 from ovl.store import LogStore, ROOT_INO
 from ovl.store import format as fmt
@@ -34,20 +34,10 @@ def failure(fn, *args, **opt):
     return None
 
 
-def create(s, name, data):
-    t = s.begin()
-    ino = t.new_ino()
-    t.put_inode(ino, mode=0o100644)
-    t.link(ROOT_INO, name, ino)
-    t.write(ino, 0, data)
-    t.commit()
-    return ino
-
-
 out = {}
 f = SimFlash(64 * 1024, 4096, 256)
 s = LogStore.format(f)
-files = [create(s, "f%d" % i, b"%d" % i * 50) for i in range(8)]
+files = [create_file(s, "f%d" % i, b"%d" % i * 50) for i in range(8)]
 s.sync()
 s = LogStore.mount(f)
 t = s.begin()
@@ -108,7 +98,7 @@ out["the format's refusals, from format_rare"] = [
 # damage a read finds: an inode node's body failing its CRC
 f2 = SimFlash(64 * 1024, 4096, 256)
 s2 = LogStore.format(f2)
-victim = create(s2, "v", b"v" * 40)
+victim = create_file(s2, "v", b"v" * 40)
 s2.sync()
 s2 = LogStore.mount(f2)
 addr = s2.inodes.addr(victim)

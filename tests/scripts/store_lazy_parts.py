@@ -8,7 +8,7 @@ runtimes).
 """
 import sys
 
-from checklib import outcome, report
+from checklib import create_file, file_content, outcome, report
 from ovl.store import LogStore, ROOT_INO
 from ovl_sim.simflash import SimFlash
 
@@ -29,30 +29,16 @@ def loaded():
                   and (MICROPYTHON or m not in RELEASED))
 
 
-def create(s, name, data):
-    t = s.begin()
-    ino = t.new_ino()
-    t.put_inode(ino, mode=0o100644)
-    t.link(ROOT_INO, name, ino)
-    t.write(ino, 0, data)
-    t.commit()
-    return ino
-
-
-def content(s, ino):
-    return b"".join(p[2] for p in s.read(ino, 0, 1 << 20))
-
-
 out = {}
 f = SimFlash(64 * 1024, 4096, 256)
 s = LogStore.format(f)
-small = [create(s, "f%d" % i, b"%d" % i * 100) for i in range(20)]
+small = [create_file(s, "f%d" % i, b"%d" % i * 100) for i in range(20)]
 s.sync()
 s = LogStore.mount(f)
 s.begin().abort()       # an error path's: it must not need an import
 out["healthy mount, list, read, write, abort"] = [
-    len(list(s.listdir(ROOT_INO))), content(s, small[7]) == b"7" * 100,
-    content(s, create(s, "new", b"n" * 300)) == b"n" * 300, loaded()]
+    len(list(s.listdir(ROOT_INO))), file_content(s, small[7]) == b"7" * 100,
+    file_content(s, create_file(s, "new", b"n" * 300)) == b"n" * 300, loaded()]
 
 # a txn past txn_ram streams its data; reading it back before the commit
 t = s.begin()
@@ -64,7 +50,7 @@ t.write(big, 3000, b"b" * 3000)
 back = b"".join(p[2] for p in t.read(big, 2990, 20))
 t.commit()
 out["a long txn streams, reads back, commits"] = [
-    back == b"a" * 10 + b"b" * 10, len(s.streams), content(s, big) ==
+    back == b"a" * 10 + b"b" * 10, len(s.streams), file_content(s, big) ==
     b"a" * 3000 + b"b" * 3000, loaded()]
 
 # space and wear figures, then collections
@@ -82,7 +68,7 @@ out["free_bytes, statvfs, counters"] = [
 runs = s.gc(20)
 out["gc collects, data survive"] = [
     runs > 0, s.counters()["gc_runs"] >= runs,
-    content(s, small[7]) == b"7" * 100, content(s, big) ==
+    file_content(s, small[7]) == b"7" * 100, file_content(s, big) ==
     b"a" * 3000 + b"b" * 3000, loaded()]
 
 # a factory reset, and a mount after it
@@ -93,7 +79,7 @@ out["reset empties the store"] = [
     oct(m.get(ROOT_INO).mode), loaded()]
 
 # one bit flipped in a block header: mended at mount, reported as damage
-create(m, "after", b"z" * 50)
+create_file(m, "after", b"z" * 50)
 m.sync()
 b = m.inodes.get(ROOT_INO)[2] // 4096
 f.mem[b * 4096 + 6] ^= 0x08
