@@ -8,6 +8,7 @@ importable."""
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,6 +90,41 @@ def test_dry_run_lists_everything_and_writes_nothing(repl):
     assert lines[-1] == "install: dry run: would write %d file(s); nothing" \
                         " written" % len(expected_files(work))
     assert sorted(os.listdir(work)) == ["board-stderr.log"]
+
+
+TRACEBACK = r"""
+import sys, ovl.squashfs
+try:
+    ovl.squashfs.SquashFS(None)
+except Exception as e:
+    sys.print_exception(e)
+"""
+
+
+def test_mpy_files_keep_line_numbers_only_when_asked(repl, tmp_path):
+    # a board loading .mpy files holds their bytecode on its heap, so by
+    # default they leave the line-number tables out (a traceback names
+    # the function, at "line 1"); --lines keeps them
+    frames, sizes = {}, {}
+    for lines in (False, True):
+        board = tmp_path / ("lines" if lines else "lean")
+        files = cmd_install.package_files(
+            "mpy", str(tmp_path / ("build-%s" % board.name)), lines)
+        for path, data in files:
+            os.makedirs(os.path.dirname(board / path), exist_ok=True)
+            (board / path).write_bytes(data)
+        sizes[lines] = sum(len(data) for _, data in files)
+        out = subprocess.run([find_micropython(), "-c", TRACEBACK],
+                             cwd=str(board), capture_output=True, text=True,
+                             timeout=60).stdout
+        frames[lines] = [int(n) for n in re.findall(
+            r'File "ovl/squashfs.mpy", line (\d+)', out)]
+    assert frames[False] and set(frames[False]) == {1}, frames
+    assert frames[True] and max(frames[True]) > 1, frames
+    assert sizes[False] < sizes[True] * 0.95, sizes
+    # the option reaches the command
+    r = install(repl, "--dry-run", "--lines")
+    assert r.returncode == 0 and "nothing written" in r.stdout, r.stderr
 
 
 @pytest.mark.slow

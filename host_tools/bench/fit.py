@@ -548,9 +548,25 @@ def code_size(setup, modules=None):
     image).  modules: the mount path (default: measured by mount_path)."""
     if modules is None:
         modules = mount_path(setup)
-    return {"mpy_bytes": mpy_bytes(setup.mpy_dir, modules),
-            "import_mpy": import_heap(setup, modules, romfs=False),
+    files = mpy_files_dir(setup)
+    return {"mpy_bytes": mpy_bytes(files, modules),
+            "import_mpy": import_heap(setup, modules, romfs=False,
+                                      mpy_dir=files),
             "import_romfs": import_heap(setup, modules, romfs=True)}
+
+
+def mpy_files_dir(setup):
+    """The package as `ovl install --method mpy` compiles it (no line
+    numbers), loaded from "mpy" in the work directory: setup's own build
+    where its board loads .mpy files, else a second build beside the
+    ROMFS board's (which keeps its line numbers: romfs.compile_package)."""
+    from host_tools.image import romfs as rf
+    if setup.romfs is None:
+        return setup.mpy_dir
+    out = os.path.join(setup.work, "mpy")
+    if not os.path.isdir(out):
+        rf.compile_package(out, load_dir="mpy")
+    return out
 
 
 IMPORT_PROBE = r'''
@@ -579,23 +595,30 @@ IMPORT_ORDER = ("ovl", "ovl.compat", "ovl.paths", "ovl.lower", "ovl.flash",
                 "ovl.squashfs_format", "ovl.squashfs", "ovl.store")
 
 
-def import_heap(setup, modules, romfs, qstrs=False):
+def import_heap(setup, modules, romfs, qstrs=False, mpy_dir=None):
     """{module: heap kept by importing it} for `modules` (the ones the
-    board job used), from .mpy files or from a ROMFS image of them.
-    qstrs: instead, {"n_pool", "n_qstr", "n_str_data_bytes",
-    "n_total_bytes"}: the interned names after importing them all
-    (micropython.qstr_info)."""
+    board job used), from .mpy files (in mpy_dir, default setup's) or
+    from a ROMFS image of the package.  qstrs: instead, {"n_pool",
+    "n_qstr", "n_str_data_bytes", "n_total_bytes"}: the interned names
+    after importing them all (micropython.qstr_info)."""
     from host_tools.image import romfs as rf
     image = setup.romfs
     if romfs and image is None:
-        # (not the ROMFS board's image: a work directory may hold both)
-        image = os.path.join(setup.work, "ovl-%s.romfs" % setup.board.name)
-        with open(image, "wb") as f:
-            f.write(rf.romfs_image(setup.mpy_dir))
+        # the image a ROMFS install writes (its modules keep their line
+        # numbers), beside this board's .mpy files: "mpy-rom" is where
+        # the ROMFS board's Setup compiles it when both share the work
+        # directory
+        rom_dir = os.path.join(setup.work, "mpy-rom")
+        if not os.path.isdir(rom_dir):
+            rf.compile_package(rom_dir, rom=True)
+        image = os.path.join(setup.work, "ovl-rom.romfs")
+        if not os.path.exists(image):
+            with open(image, "wb") as f:
+                f.write(rf.romfs_image(rom_dir))
     order = [m for m in IMPORT_ORDER if m in modules] + \
         sorted(m for m in modules if m not in IMPORT_ORDER)
-    return probe_imports(setup.work, setup.mpy_dir, image if romfs else None,
-                         order, qstrs)
+    return probe_imports(setup.work, mpy_dir or setup.mpy_dir,
+                         image if romfs else None, order, qstrs)
 
 
 def probe_imports(work, mpy_dir, image, modules, qstrs=False):

@@ -1,7 +1,7 @@
 """`ovl install`: put ovl on a board that runs stock MicroPython.
 
     ovl install --port P --board B [--chip PATH] [--method auto|romfs|mpy|py]
-                [--dry-run]
+                [--lines] [--dry-run]
 
 What goes on the board (docs/INSTALL.md):
   * the device package: a ROMFS image in the board's romfs partition where
@@ -180,8 +180,9 @@ def mpy_version(data):
     return data[1] if len(data) > 2 and data[:1] == b"M" else None
 
 
-def package_files(method, build_dir):
-    """[(device path, bytes)] of the package for `method`."""
+def package_files(method, build_dir, lines=False):
+    """[(device path, bytes)] of the package for `method` (lines: .mpy
+    files keep their line numbers; a ROMFS image always does)."""
     out = []
     if method == "py":
         for name in romfs.device_modules():
@@ -190,7 +191,8 @@ def package_files(method, build_dir):
                 out.append(("ovl/" + name, f.read()))
         return out
     mpy_dir = os.path.join(build_dir, "mpy")
-    paths = romfs.compile_package(mpy_dir, rom=method == "romfs")
+    paths = romfs.compile_package(mpy_dir, rom=method == "romfs",
+                                  lines=True if lines else None)
     if method == "romfs":
         return [(None, romfs.romfs_image(mpy_dir))]
     for path in paths:
@@ -200,7 +202,7 @@ def package_files(method, build_dir):
     return out
 
 
-def choose_method(info, wanted, build_dir):
+def choose_method(info, wanted, build_dir, lines=False):
     """(method, files, note): romfs where the port has a romfs partition,
     mpy where it loads this .mpy version, else py."""
     if wanted in ("auto", "romfs") and info["romfs"] > 0:
@@ -209,7 +211,7 @@ def choose_method(info, wanted, build_dir):
         raise CliError("the board has no ROMFS partition (vfs.rom_ioctl);"
                        " use --method mpy")
     if wanted in ("auto", "mpy"):
-        files = package_files("mpy", build_dir)
+        files = package_files("mpy", build_dir, lines)
         have = info["mpy"]
         want = mpy_version(files[0][1])
         if have is not None and have & 0xFF == want:
@@ -390,7 +392,8 @@ def install(args, out=print):
             raise CliError("no MicroPython REPL on %s: %s" % (args.port, e))
         info = dev.json(PROBE)
         with tempfile.TemporaryDirectory() as build:
-            method, files, why = choose_method(info, args.method, build)
+            method, files, why = choose_method(info, args.method, build,
+                                               args.lines)
             return run_install(args, dev, board, info, method, files, why,
                                out)
     except LinkError as e:
@@ -510,6 +513,10 @@ def add_install_args(p):
                    default="auto",
                    help="how the package goes on: a ROMFS image, .mpy or"
                         " .py files (default: the best the board takes)")
+    p.add_argument("--lines", action="store_true",
+                   help=".mpy files keep their line numbers for tracebacks"
+                        " (about a tenth more heap for the code; a ROMFS"
+                        " image always keeps them)")
     p.add_argument("--dry-run", action="store_true",
                    help="list what would be written, write nothing")
 

@@ -69,15 +69,24 @@ def mpy_cross_command():
 ROM_MOUNT = "/rom"
 
 
-def compile_package(out_dir, package=PACKAGE, rom=False, load_dir=""):
+def compile_package(out_dir, package=PACKAGE, rom=False, load_dir="",
+                    lines=None):
     """Compile the device modules to out_dir/ovl/NAME.mpy; return the
     paths written.  rom: for a ROMFS image mounted at ROM_MOUNT; else
     load_dir: the sys.path entry the board imports the package from ("":
-    its working directory, where `ovl install` puts ovl/)."""
+    its working directory, where `ovl install` puts ovl/).  lines: keep
+    the line-number tables (default: only for a ROMFS image)."""
     dest = os.path.join(out_dir, "ovl")
     cross = mpy_cross_command()
     if rom:
         load_dir = ROM_MOUNT
+    if lines is None:
+        lines = rom
+    # -O3 drops the line-number tables (a traceback then says "line 1"
+    # but still names the function): a tenth of the bytecode, which a
+    # board loading .mpy files holds on its heap.  A ROMFS image keeps
+    # them: its bytecode stays in flash (docs/FIT.md, "Line numbers").
+    optimise = [] if lines else ["-O3"]
     written = []
     for name in device_modules(package):
         out = os.path.join(dest, *(name[:-3] + ".mpy").split("/"))
@@ -88,7 +97,7 @@ def compile_package(out_dir, package=PACKAGE, rom=False, load_dir=""):
         # (docs/FIT.md).
         source = (load_dir + "/" if load_dir else "") + "ovl/" \
             + name[:-3] + ".mpy"
-        proc = subprocess.run(cross + ["-s", source, "-o", out,
+        proc = subprocess.run(cross + optimise + ["-s", source, "-o", out,
                                        os.path.join(package, *name.split("/"))],
                               capture_output=True, text=True)
         if proc.returncode:
@@ -213,11 +222,14 @@ def main(argv=None):
     p.add_argument("what", choices=("mpy", "image"))
     p.add_argument("out", nargs="?", help="output directory (mpy) or file "
                    "(image); default build/mpy or build/ovl.romfs")
+    p.add_argument("--lines", action="store_true",
+                   help="mpy: keep line numbers for tracebacks (costs the "
+                        "board about a tenth more heap for the code)")
     args = p.parse_args(argv)
     try:
         if args.what == "mpy":
             out = args.out or os.path.join(ROOT, "build", "mpy")
-            paths = compile_package(out)
+            paths = compile_package(out, lines=args.lines)
             total = sum(os.path.getsize(x) for x in paths)
             print("%s: %d modules, %d bytes of .mpy" % (out, len(paths),
                                                         total))
