@@ -1,0 +1,132 @@
+"""The store's error handling when it fails itself: a program fails
+(BadBlockError) and retiring the block then raises, as importing
+ovl.store.damage (LogStore.__getattr__) does on a near-full heap.
+After it the store keeps working, a remount shows the tree before the
+failed transaction plus what came after, and fsck finds nothing: no
+half-written node left for the next write to build on, no node counted
+live that is not.  Labelled results (tests/test_store_failing_handlers.py
+checks each label on both runtimes).
+"""
+import sys
+
+from checklib import create_file, file_content, outcome, report
+from ovl.store import LogStore, ROOT_INO
+from ovl.store.blocks import BAD
+from ovl_sim.simflash import SimFlash
+
+DAMAGE = "ovl.store.damage"
+
+
+class Starved:
+    """ovl.store.damage as a near-full heap imports it: every name
+    looked up in it raises MemoryError (so does the import itself on a
+    board: the module's code is allocated as it loads)."""
+
+    def __getattr__(self, name):
+        raise MemoryError()
+
+
+def starved(fn, *args):
+    """outcome(fn, *args) while ovl.store.damage cannot be imported and
+    its _retire is not on LogStore yet; both restored after."""
+    kept = LogStore.__dict__.get("_retire")
+    if kept is not None:
+        delattr(LogStore, "_retire")
+    real = sys.modules.get(DAMAGE)
+    sys.modules[DAMAGE] = Starved()
+    try:
+        return outcome(fn, *args)
+    finally:
+        if real is None:
+            del sys.modules[DAMAGE]
+        else:
+            sys.modules[DAMAGE] = real
+        if kept is not None:
+            LogStore._retire = kept
+
+
+def tree(store):
+    """name -> content, of the root's files."""
+    return {name: file_content(store, ino).decode()
+            for name, ino in sorted(store.listdir(ROOT_INO))}
+
+
+def after(store, flash):
+    """What the store answers after the failure: the next file written,
+    its tree and fsck's errors, then the same of a remount."""
+    state = [outcome(create_file, store, "c", b"c" * 300),
+             outcome(tree, store)]
+    state.append(tree(store) if state[-1] == "ok" else None)
+    state.append(store.fsck()["errors"] if state[-1] else None)
+    again = LogStore.mount(flash)
+    return state + [tree(again), again.fsck()["errors"]]
+
+
+def churn(store, rounds):
+    """File c rewritten rounds times: GC erases and reuses every block."""
+    ino = store.lookup(ROOT_INO, "c")
+    for i in range(rounds):
+        t = store.begin()
+        t.truncate(ino, 0)
+        t.write(ino, 0, b"c" * 3000)
+        t.commit()
+
+
+def summary(results):
+    """after()'s figures with the files' content cut to its first byte
+    and length, so the expected values stay short."""
+    out = []
+    for r in results:
+        if isinstance(r, dict):
+            r = sorted("%s=%s%d" % (k, v[:1], len(v)) for k, v in r.items())
+        out.append(r)
+    return out
+
+
+out = {}
+
+# The open block's program fails, retiring it runs out of heap, and the
+# block programs again later (a program that failed once may pass the
+# next time: nothing stops the store but its own table).  The bytes of
+# the failed page stayed in pending, and the next commit programmed them
+# ahead of its own nodes, indexed where their bytes are not.
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+create_file(s, "a", b"a" * 1000)
+f.mark_bad(s.wblock, on="program")
+failed = starved(create_file, s, "b", b"b" * 5000)
+f.bad_blocks.clear()
+out["the open block fails, its retirement runs out of heap, then it "
+    "programs again"] = [failed] + summary(after(s, f))
+
+# The transaction fills the open block, and the next one fails to
+# program; retiring it runs out of heap.  The nodes written in the first
+# block were never counted dead: fsck found a leak.
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+create_file(s, "a", b"a" * 1000)
+bad = s.wblock + 1
+f.mark_bad(bad, on="program")
+failed = starved(create_file, s, "b", b"b" * 5000)
+out["the txn's second block fails, its retirement runs out of heap"] = \
+    [failed] + summary(after(s, f)) + [s.counters()["blocks_retired"]]
+# the block given up fails again once GC erased it and the writer took
+# it: retired then, the heap there
+churn(s, 40)
+out["it is retired at its next failure"] = [
+    s.counters()["blocks_retired"], s.blocks.state[bad] == BAD,
+    [k for k in sorted(tree(s).items())] == [("a", "a" * 1000),
+                                             ("c", "c" * 3000)],
+    s.fsck()["errors"]]
+
+# With the heap there, the same failure retires the block and writes
+# the transaction again elsewhere, as ever
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+create_file(s, "a", b"a" * 1000)
+f.mark_bad(s.wblock + 1, on="program")
+failed = outcome(create_file, s, "b", b"b" * 5000)
+out["the same with the heap there: retired, written elsewhere"] = \
+    [failed] + summary(after(s, f)) + [s.counters()["blocks_retired"]]
+
+report(out)
