@@ -14,35 +14,48 @@ from ovl.store import LogStore, ROOT_INO
 from ovl.store.blocks import BAD
 from ovl_sim.simflash import SimFlash
 
-DAMAGE = "ovl.store.damage"
-
-
 class Starved:
-    """ovl.store.damage as a near-full heap imports it: every name
+    """A module of the store as a near-full heap imports it: every name
     looked up in it raises MemoryError (so does the import itself on a
-    board: the module's code is allocated as it loads)."""
+    board: the module's code is allocated as it loads, and so does
+    LogStore.__getattr__'s lookup, which allocates ~3 KB)."""
 
     def __getattr__(self, name):
         raise MemoryError()
 
 
-def starved(fn, *args):
-    """outcome(fn, *args) while ovl.store.damage cannot be imported and
-    its _retire is not on LogStore yet; both restored after."""
-    kept = LogStore.__dict__.get("_retire")
-    if kept is not None:
-        delattr(LogStore, "_retire")
-    real = sys.modules.get(DAMAGE)
-    sys.modules[DAMAGE] = Starved()
+class ShortFlash(SimFlash):
+    """Raises MemoryError at its next program once armed: a heap that
+    ran out part way through a commit or a spill."""
+    armed = False
+
+    def program(self, addr, data):
+        if self.armed:
+            self.armed = False
+            raise MemoryError()
+        SimFlash.program(self, addr, data)
+
+
+def unbound(name):
+    """LogStore's lazy method `name` as a session that never called it
+    has it: not on the class yet (LogStore.__getattr__ looks it up)."""
+    if name in LogStore.__dict__:
+        delattr(LogStore, name)
+
+
+def starved(module, fn, *args):
+    """outcome(fn, *args) while ovl.store.<module> cannot be imported, so
+    a method of it not yet on LogStore cannot be looked up."""
+    name = "ovl.store." + module
+    real = sys.modules.get(name)
+    sys.modules[name] = Starved()
     try:
         return outcome(fn, *args)
     finally:
         if real is None:
-            del sys.modules[DAMAGE]
+            del sys.modules[name]
         else:
-            sys.modules[DAMAGE] = real
-        if kept is not None:
-            LogStore._retire = kept
+            sys.modules[name] = real
 
 
 def tree(store):
@@ -94,7 +107,8 @@ f = SimFlash(64 * 1024, 4096, 256)
 s = LogStore.format(f)
 create_file(s, "a", b"a" * 1000)
 f.mark_bad(s.wblock, on="program")
-failed = starved(create_file, s, "b", b"b" * 5000)
+unbound("_retire")
+failed = starved("damage", create_file, s, "b", b"b" * 5000)
 f.bad_blocks.clear()
 out["the open block fails, its retirement runs out of heap, then it "
     "programs again"] = [failed] + summary(after(s, f))
@@ -107,7 +121,8 @@ s = LogStore.format(f)
 create_file(s, "a", b"a" * 1000)
 bad = s.wblock + 1
 f.mark_bad(bad, on="program")
-failed = starved(create_file, s, "b", b"b" * 5000)
+unbound("_retire")
+failed = starved("damage", create_file, s, "b", b"b" * 5000)
 out["the txn's second block fails, its retirement runs out of heap"] = \
     [failed] + summary(after(s, f)) + [s.counters()["blocks_retired"]]
 # the block given up fails again once GC erased it and the writer took
@@ -128,5 +143,49 @@ f.mark_bad(s.wblock + 1, on="program")
 failed = outcome(create_file, s, "b", b"b" * 5000)
 out["the same with the heap there: retired, written elsewhere"] = \
     [failed] + summary(after(s, f)) + [s.counters()["blocks_retired"]]
+
+
+
+# A transaction past txn_ram streams its data to flash as provisional
+# nodes, pinning their blocks; when it fails, ending its stream counts
+# them dead and unpins the blocks (store._end_stream, of ovl.store.stream).
+# The first time, that method was looked up in the handler (~3 KB
+# allocated): out of heap, the blocks stayed pinned (GC never took them
+# again) and the nodes counted live.
+def streamed(fail):
+    """What a streamed txn's failure leaves (fail(store, flash, ino, txn)
+    makes it fail): its outcome, the pins left, the file, fsck's errors,
+    a big write after, fsck again, then a remount's tree and fsck."""
+    f = ShortFlash(64 * 1024, 4096, 256)
+    s = LogStore.format(f)
+    x = create_file(s, "x", b"x" * 1000)
+    unbound("_end_stream")
+    t = s.begin()
+    t.write(x, 0, b"y" * 6000)      # past txn_ram: streamed to flash
+    f.armed = True
+    failed = starved("stream", fail, t, x)
+    state = [failed, sorted(s.pins), file_content(s, x) == b"x" * 1000,
+             s.fsck()["errors"], outcome(create_file, s, "z", b"z" * 7000),
+             s.fsck()["errors"]]
+    again = LogStore.mount(f)
+    return state + summary([tree(again), again.fsck()["errors"]])
+
+
+def commit_streamed(t, x):
+    t.commit()
+
+
+def write_more_then_abort(t, x):
+    try:
+        t.write(x, 6000, b"y" * 6000)   # its next spill fails
+    except BaseException:
+        t.abort()       # as the overlay's write-back drops the file's txn
+        raise
+
+
+out["a streamed txn's commit fails, ending its stream out of heap"] = \
+    streamed(commit_streamed)
+out["a streamed txn's spill fails, aborted, ending its stream out of heap"] = \
+    streamed(write_more_then_abort)
 
 report(out)

@@ -1315,9 +1315,9 @@ class Txn:
         if self.done:
             return
         self.done = True
-        self.ops = []
-        if self.spilled:
+        if self.spilled:    # (allocates nothing: see write)
             self.store._end_stream(self, False)
+        self.ops = []
 
     # What a plain file's txn never changes is the class's (each
     # attribute an instance sets grows its table: 13 of them took 7
@@ -1431,6 +1431,11 @@ class Txn:
                 self.put_inode(ino, size=end)
         self.held += len(data)
         if self.held > self.ram:
+            # the stream's end looked up first, while no error is handled:
+            # abort and a failed commit end a spilled txn's stream, and
+            # the lookup there (LogStore.__getattr__, ~3 KB) could raise
+            # MemoryError, leaving its blocks pinned and its nodes live
+            self.store._end_stream
             self.store._spill(self)
 
     def set_meta(self, ino, key, value):
