@@ -38,3 +38,17 @@ def test_a_bad_block_whose_retirement_fails_leaves_the_store_whole(runtime):
         "a streamed txn's spill fails, aborted, ending its stream out of "
         "heap": STREAM_ENDED,
     })
+
+
+def test_a_flush_failing_for_another_operation_reaches_the_handle(runtime,
+                                                                   tmp_path):
+    # (before: the handle's close answered "ok" for writes that never
+    # reached flash)
+    runtime.run_checks("writeback_failing_flush.py", {
+        "another file's open commits it and runs out of heap": "MemoryError",
+        "the file's handle, closed": "MemoryError",
+        "the file": "old",
+        "a file written after": True,
+        "remounted": ["old", ["a", "c"]],
+        "fsck": [],
+    }, args=[str(tmp_path)])
