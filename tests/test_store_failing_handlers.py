@@ -5,8 +5,10 @@ ending its stream (a method of ovl.store.stream) raises MemoryError.
 The store keeps working, a remount shows the tree before the failed
 transaction plus what came after, and fsck is clean: the failed page's
 bytes are not programmed by the next write, the nodes placed are
-counted dead, no block stays pinned.  Both runtimes
-(tests/scripts/store_failing_handlers.py)."""
+counted dead, no block stays pinned.  And the overlay's write-back: a
+file's writes committed by another operation's flush that fails with a
+MemoryError reach the file's handle as that error at its close.  Both
+runtimes (tests/scripts/store_failing_handlers.py)."""
 
 A = "a=a1000"
 C = "c=c300"
@@ -17,7 +19,8 @@ STREAM_ENDED = ["MemoryError", [], True, [], "ok", [], ["x=x1000", "z=z7000"],
                 []]
 
 
-def test_a_bad_block_whose_retirement_fails_leaves_the_store_whole(runtime):
+def test_failing_handlers_leave_the_store_and_the_handles_whole(runtime,
+                                                               tmp_path):
     runtime.run_checks("store_failing_handlers.py", {
         # (before: the next commit programmed the failed page's bytes
         # ahead of its nodes, and the root directory answered EIO)
@@ -37,14 +40,8 @@ def test_a_bad_block_whose_retirement_fails_leaves_the_store_whole(runtime):
             STREAM_ENDED,
         "a streamed txn's spill fails, aborted, ending its stream out of "
         "heap": STREAM_ENDED,
-    })
-
-
-def test_a_flush_failing_for_another_operation_reaches_the_handle(runtime,
-                                                                   tmp_path):
-    # (before: the handle's close answered "ok" for writes that never
-    # reached flash)
-    runtime.run_checks("writeback_failing_flush.py", {
+        # (the write-back: before, the handle's close answered "ok"
+        # for writes that never reached flash)
         "another file's open commits it and runs out of heap": "MemoryError",
         "the file's handle, closed": "MemoryError",
         "the file": "old",

@@ -1,15 +1,22 @@
 """The store's error handling when it fails itself: a program fails
 (BadBlockError) and retiring the block then raises, as importing
-ovl.store.damage (LogStore.__getattr__) does on a near-full heap.
+ovl.store.damage (LogStore.__getattr__) does on a near-full heap; a
+streamed transaction fails and ending its stream raises likewise.
 After it the store keeps working, a remount shows the tree before the
 failed transaction plus what came after, and fsck finds nothing: no
 half-written node left for the next write to build on, no node counted
-live that is not.  Labelled results (tests/test_store_failing_handlers.py
+live that is not, no block left pinned.  Then the overlay's write-back:
+a file's writes committed by another operation's flush that fails with
+a MemoryError.  Labelled results (tests/test_store_failing_handlers.py
 checks each label on both runtimes).
+
+    micropython store_failing_handlers.py LOWER_DIR
 """
 import sys
 
 from checklib import create_file, file_content, outcome, report
+from ovl.dirlower import DirLower
+from ovl.overlay import mount
 from ovl.store import LogStore, ROOT_INO
 from ovl.store.blocks import BAD
 from ovl_sim.simflash import SimFlash
@@ -188,4 +195,34 @@ out["a streamed txn's commit fails, ending its stream out of heap"] = \
 out["a streamed txn's spill fails, aborted, ending its stream out of heap"] = \
     streamed(write_more_then_abort)
 
+
+# The overlay's write-back: every open, listdir, rename ... commits the
+# pending writes of every file first (WriteBack.flush_all).  One whose
+# commit fails with an error that is no OSError (a MemoryError, an
+# interrupt) raises it in that operation, and in the file's own handle at
+# its close, as an OSError is kept for it; before, the buffer was gone and
+# the close answered success for writes that never reached flash.
+def content(ovl, path):
+    with ovl.open(path, "rb") as f:
+        return f.read().decode()
+
+
+flash = ShortFlash(64 * 1024, 4096, 256)
+LogStore.format(flash)
+o = mount(DirLower(sys.argv[-1]), flash, checkpoints=False)
+with o.open("/a", "wb") as f:
+    f.write(b"old")
+a = o.open("/a", "wb")
+a.write(b"new" * 100)          # buffered: committed at a flush
+flash.armed = True
+out["another file's open commits it and runs out of heap"] = \
+    outcome(o.open, "/b", "wb")
+out["the file's handle, closed"] = outcome(a.close)
+out["the file"] = content(o, "/a")
+with o.open("/c", "wb") as f:
+    f.write(b"c" * 300)
+out["a file written after"] = content(o, "/c") == "c" * 300
+again = mount(DirLower(sys.argv[-1]), flash, checkpoints=False)
+out["remounted"] = [content(again, "/a"), sorted(again.listdir("/"))]
+out["fsck"] = again.store.fsck()["errors"]
 report(out)
