@@ -329,11 +329,16 @@ class WriteBack:
                 # Linux reports a failed writeback at the file's next fsync
                 # or close; so does this: the handle's next write, flush or
                 # close raises it (take_error).  The buffer is gone either
-                # way.
+                # way, so any error is kept (a MemoryError's too: the
+                # close must not answer success for data not written);
+                # one that is no OSError (a MemoryError, an interrupt)
+                # still stops the operation.
                 try:
                     self.flush(uino)
-                except OSError as e:
+                except BaseException as e:
                     self.errors[uino] = e
+                    if not isinstance(e, OSError):
+                        raise
                     if first is None:
                         first = e
         return first

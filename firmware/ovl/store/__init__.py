@@ -99,7 +99,7 @@ _UNKNOWN = const(3)
 # call, the others kept once loaded (docs/STORE.md, "Code layout")
 _LAZY = const(
     "damage _mend_header _resync _note_damage _mount_damage _damage_name _retire "
-    "_discard _rescan_torn _settle_damage _check_damage _drop_voids "
+    "_rescan_torn _settle_damage _check_damage _drop_voids "
     "_void_items _summary_ver _note_junk _damaged_inode _damaged_dirent "
     "_damaged_data\n"
     "collect gc _gc_one _pick_victim _collect _data_liveness _is_live "
@@ -1024,26 +1024,18 @@ class LogStore:
                 self.void_recs.append((w.placed[0].addr, w.placed[0].size()))
                 self.pending_void = None
                 return w.placed[1:]
-            except BadBlockError as e:
-                top_ver = max(top_ver, w.ver)
-                self._retire(e.block)
-                self._discard(w.placed, e.block)
-            except NoSpace:
-                self.next_ver = max(w.ver, top_ver)
-                self._discard(w.placed, None)
-                raise
-            except BaseException:
-                # any other error (a driver's, a MemoryError, an interrupt)
-                # may leave part of a node in pending, ahead of wpos: the
-                # open block is given up as a cut would leave it (no
-                # summary; _commit voids the txn)
-                self.next_ver = max(w.ver, top_ver)
+            except BaseException as e:
+                # any error (a bad block, no space, a driver's, a
+                # MemoryError, an interrupt) may leave part of a node in
+                # pending, ahead of wpos: the open block is given up as a
+                # cut would leave it (no summary; _commit voids the txn
+                # unless a bad block's is written again below)
+                top_ver = self.next_ver = max(w.ver, top_ver)
                 b = self.wblock
                 # the block first (nothing here allocates before it is
-                # given up), then _discard's accounting, inline: its
-                # module is not imported while a MemoryError is handled
-                # (the import would raise another, leaving the partial
-                # node in pending for the next write)
+                # given up), then the nodes placed counted dead, inline:
+                # nothing is imported until the store is consistent (an
+                # import while a MemoryError is handled raises another)
                 self.pending[:] = b""
                 if b is not None:
                     self.wblock = None
@@ -1054,7 +1046,13 @@ class LogStore:
                 for nd in w.placed:
                     self._kill(nd.addr, nd.size())
                     self.garbage_blocks.add(nd.addr // self.es)
-                raise
+                if not isinstance(e, BadBlockError):
+                    raise
+                # a program failed: the block is retired (ovl.store.damage,
+                # imported only now: a MemoryError there leaves the block
+                # given up, FULL, to go bad again at GC's erase or next
+                # use) and the whole txn written again elsewhere
+                self._retire(e.block)
         from ovl.store import errors
         raise errors.error(_E_NO_GOOD_BLOCK)
 
@@ -1317,9 +1315,9 @@ class Txn:
         if self.done:
             return
         self.done = True
-        self.ops = []
-        if self.spilled:
+        if self.spilled:    # (allocates nothing: see write)
             self.store._end_stream(self, False)
+        self.ops = []
 
     # What a plain file's txn never changes is the class's (each
     # attribute an instance sets grows its table: 13 of them took 7
@@ -1433,6 +1431,11 @@ class Txn:
                 self.put_inode(ino, size=end)
         self.held += len(data)
         if self.held > self.ram:
+            # the stream's end looked up first, while no error is handled:
+            # abort and a failed commit end a spilled txn's stream, and
+            # the lookup there (LogStore.__getattr__, ~3 KB) could raise
+            # MemoryError, leaving its blocks pinned and its nodes live
+            self.store._end_stream
             self.store._spill(self)
 
     def set_meta(self, ino, key, value):

@@ -155,30 +155,15 @@ def damage_name(store, ntype, prefix):
 
 
 def retire(store, b):
-    """Block b went bad: retired in the block table (BAD, counted once),
-    dropped by the writer."""
+    """Block b went bad: retired in the block table (BAD, counted once).
+    Never the open block: the writer gives a block that failed to
+    program up first (LogStore._write_nodes), and erases only blocks
+    it has not opened."""
     blocks = store.blocks
     if blocks.state[b] != _BAD:
         store.stats["blocks_retired"] += 1
     blocks.state[b] = _BAD
     blocks.verified.discard(b)
-    if store.wblock == b:
-        store.wblock = None
-        store.pending = bytearray()
-
-
-def discard(store, placed, bad):
-    """Nodes of a txn that will not commit (a block went bad under it,
-    or the space ran out): dead, their blocks hold garbage (but the bad
-    block, retired)."""
-    for nd in placed:
-        b = nd.addr // store.es
-        if b != bad:
-            store._kill(nd.addr, nd.size())
-            store.garbage_blocks.add(b)
-    store.pending = bytearray()
-    if store.wblock is not None:
-        store.pend_addr = store.wblock * store.es + store.wpos
 
 
 def rescan_torn(store, b, seen, visit):

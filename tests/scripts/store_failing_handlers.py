@@ -1,0 +1,228 @@
+"""The store's error handling when it fails itself: a program fails
+(BadBlockError) and retiring the block then raises, as importing
+ovl.store.damage (LogStore.__getattr__) does on a near-full heap; a
+streamed transaction fails and ending its stream raises likewise.
+After it the store keeps working, a remount shows the tree before the
+failed transaction plus what came after, and fsck finds nothing: no
+half-written node left for the next write to build on, no node counted
+live that is not, no block left pinned.  Then the overlay's write-back:
+a file's writes committed by another operation's flush that fails with
+a MemoryError.  Labelled results (tests/test_store_failing_handlers.py
+checks each label on both runtimes).
+
+    micropython store_failing_handlers.py LOWER_DIR
+"""
+import sys
+
+from checklib import create_file, file_content, outcome, report
+from ovl.dirlower import DirLower
+from ovl.overlay import mount
+from ovl.store import LogStore, ROOT_INO
+from ovl.store.blocks import BAD
+from ovl_sim.simflash import SimFlash
+
+class Starved:
+    """A module of the store as a near-full heap imports it: every name
+    looked up in it raises MemoryError (so does the import itself on a
+    board: the module's code is allocated as it loads, and so does
+    LogStore.__getattr__'s lookup, which allocates ~3 KB)."""
+
+    def __getattr__(self, name):
+        raise MemoryError()
+
+
+class ShortFlash(SimFlash):
+    """Raises MemoryError at its next program once armed: a heap that
+    ran out part way through a commit or a spill."""
+    armed = False
+
+    def program(self, addr, data):
+        if self.armed:
+            self.armed = False
+            raise MemoryError()
+        SimFlash.program(self, addr, data)
+
+
+def unbound(name):
+    """LogStore's lazy method `name` as a session that never called it
+    has it: not on the class yet (LogStore.__getattr__ looks it up)."""
+    if name in LogStore.__dict__:
+        delattr(LogStore, name)
+
+
+def starved(module, fn, *args):
+    """outcome(fn, *args) while ovl.store.<module> cannot be imported, so
+    a method of it not yet on LogStore cannot be looked up."""
+    name = "ovl.store." + module
+    real = sys.modules.get(name)
+    sys.modules[name] = Starved()
+    try:
+        return outcome(fn, *args)
+    finally:
+        if real is None:
+            del sys.modules[name]
+        else:
+            sys.modules[name] = real
+
+
+def tree(store):
+    """name -> content, of the root's files."""
+    return {name: file_content(store, ino).decode()
+            for name, ino in sorted(store.listdir(ROOT_INO))}
+
+
+def after(store, flash):
+    """What the store answers after the failure: the next file written,
+    its tree and fsck's errors, then the same of a remount."""
+    state = [outcome(create_file, store, "c", b"c" * 300),
+             outcome(tree, store)]
+    state.append(tree(store) if state[-1] == "ok" else None)
+    state.append(store.fsck()["errors"] if state[-1] else None)
+    again = LogStore.mount(flash)
+    return state + [tree(again), again.fsck()["errors"]]
+
+
+def churn(store, rounds):
+    """File c rewritten rounds times: GC erases and reuses every block."""
+    ino = store.lookup(ROOT_INO, "c")
+    for i in range(rounds):
+        t = store.begin()
+        t.truncate(ino, 0)
+        t.write(ino, 0, b"c" * 3000)
+        t.commit()
+
+
+def summary(results):
+    """after()'s figures with the files' content cut to its first byte
+    and length, so the expected values stay short."""
+    out = []
+    for r in results:
+        if isinstance(r, dict):
+            r = sorted("%s=%s%d" % (k, v[:1], len(v)) for k, v in r.items())
+        out.append(r)
+    return out
+
+
+out = {}
+
+# The open block's program fails, retiring it runs out of heap, and the
+# block programs again later (a program that failed once may pass the
+# next time: nothing stops the store but its own table).  The bytes of
+# the failed page stayed in pending, and the next commit programmed them
+# ahead of its own nodes, indexed where their bytes are not.
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+create_file(s, "a", b"a" * 1000)
+f.mark_bad(s.wblock, on="program")
+unbound("_retire")
+failed = starved("damage", create_file, s, "b", b"b" * 5000)
+f.bad_blocks.clear()
+out["the open block fails, its retirement runs out of heap, then it "
+    "programs again"] = [failed] + summary(after(s, f))
+
+# The transaction fills the open block, and the next one fails to
+# program; retiring it runs out of heap.  The nodes written in the first
+# block were never counted dead: fsck found a leak.
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+create_file(s, "a", b"a" * 1000)
+bad = s.wblock + 1
+f.mark_bad(bad, on="program")
+unbound("_retire")
+failed = starved("damage", create_file, s, "b", b"b" * 5000)
+out["the txn's second block fails, its retirement runs out of heap"] = \
+    [failed] + summary(after(s, f)) + [s.counters()["blocks_retired"]]
+# the block given up fails again once GC erased it and the writer took
+# it: retired then, the heap there
+churn(s, 40)
+out["it is retired at its next failure"] = [
+    s.counters()["blocks_retired"], s.blocks.state[bad] == BAD,
+    [k for k in sorted(tree(s).items())] == [("a", "a" * 1000),
+                                             ("c", "c" * 3000)],
+    s.fsck()["errors"]]
+
+# With the heap there, the same failure retires the block and writes
+# the transaction again elsewhere, as ever
+f = SimFlash(64 * 1024, 4096, 256)
+s = LogStore.format(f)
+create_file(s, "a", b"a" * 1000)
+f.mark_bad(s.wblock + 1, on="program")
+failed = outcome(create_file, s, "b", b"b" * 5000)
+out["the same with the heap there: retired, written elsewhere"] = \
+    [failed] + summary(after(s, f)) + [s.counters()["blocks_retired"]]
+
+
+
+# A transaction past txn_ram streams its data to flash as provisional
+# nodes, pinning their blocks; when it fails, ending its stream counts
+# them dead and unpins the blocks (store._end_stream, of ovl.store.stream).
+# The first time, that method was looked up in the handler (~3 KB
+# allocated): out of heap, the blocks stayed pinned (GC never took them
+# again) and the nodes counted live.
+def streamed(fail):
+    """What a streamed txn's failure leaves (fail(store, flash, ino, txn)
+    makes it fail): its outcome, the pins left, the file, fsck's errors,
+    a big write after, fsck again, then a remount's tree and fsck."""
+    f = ShortFlash(64 * 1024, 4096, 256)
+    s = LogStore.format(f)
+    x = create_file(s, "x", b"x" * 1000)
+    unbound("_end_stream")
+    t = s.begin()
+    t.write(x, 0, b"y" * 6000)      # past txn_ram: streamed to flash
+    f.armed = True
+    failed = starved("stream", fail, t, x)
+    state = [failed, sorted(s.pins), file_content(s, x) == b"x" * 1000,
+             s.fsck()["errors"], outcome(create_file, s, "z", b"z" * 7000),
+             s.fsck()["errors"]]
+    again = LogStore.mount(f)
+    return state + summary([tree(again), again.fsck()["errors"]])
+
+
+def commit_streamed(t, x):
+    t.commit()
+
+
+def write_more_then_abort(t, x):
+    try:
+        t.write(x, 6000, b"y" * 6000)   # its next spill fails
+    except BaseException:
+        t.abort()       # as the overlay's write-back drops the file's txn
+        raise
+
+
+out["a streamed txn's commit fails, ending its stream out of heap"] = \
+    streamed(commit_streamed)
+out["a streamed txn's spill fails, aborted, ending its stream out of heap"] = \
+    streamed(write_more_then_abort)
+
+
+# The overlay's write-back: every open, listdir, rename ... commits the
+# pending writes of every file first (WriteBack.flush_all).  One whose
+# commit fails with an error that is no OSError (a MemoryError, an
+# interrupt) raises it in that operation, and in the file's own handle at
+# its close, as an OSError is kept for it; before, the buffer was gone and
+# the close answered success for writes that never reached flash.
+def content(ovl, path):
+    with ovl.open(path, "rb") as f:
+        return f.read().decode()
+
+
+flash = ShortFlash(64 * 1024, 4096, 256)
+LogStore.format(flash)
+o = mount(DirLower(sys.argv[-1]), flash, checkpoints=False)
+with o.open("/a", "wb") as f:
+    f.write(b"old")
+a = o.open("/a", "wb")
+a.write(b"new" * 100)          # buffered: committed at a flush
+flash.armed = True
+out["another file's open commits it and runs out of heap"] = \
+    outcome(o.open, "/b", "wb")
+out["the file's handle, closed"] = outcome(a.close)
+out["the file"] = content(o, "/a")
+with o.open("/c", "wb") as f:
+    f.write(b"c" * 300)
+out["a file written after"] = content(o, "/c") == "c" * 300
+again = mount(DirLower(sys.argv[-1]), flash, checkpoints=False)
+out["remounted"] = [content(again, "/a"), sorted(again.listdir("/"))]
+out["fsck"] = again.store.fsck()["errors"]
+report(out)
