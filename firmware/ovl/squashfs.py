@@ -37,23 +37,15 @@ from ovl import paths
 # public names, layout tuples and field-name strings cost about 5 KB of
 # heap from ROMFS.  `_NAME` here is squashfs_format's `NAME`;
 # tests/test_squashfs_layout.py checks every one and every format against it.
-_MAGIC = const(0x73717368)
-_VERSION_MAJOR = const(4)
-_VERSION_MINOR = const(0)
-_SUPERBLOCK_SIZE = const(96)
 _METADATA_SIZE = const(8192)
 _METADATA_UNCOMPRESSED = const(0x8000)
 _METADATA_SIZE_MASK = const(0x7FFF)
 _DATA_UNCOMPRESSED = const(0x1000000)
 _DATA_SIZE_MASK = const(0xFFFFFF)
-_MIN_BLOCK_LOG = const(12)
-_MAX_BLOCK_LOG = const(20)
 _FRAGMENT_NONE = const(0xFFFFFFFF)
 _DIR_RUN_MAX = const(256)
 _DIR_SIZE_EXTRA = const(3)
 _NAME_MAX = const(256)
-_COMP_ZLIB = const(1)
-_COMPRESSION_IDS_END = const(7)    # len(COMPRESSION_NAMES)
 _DIR_TYPE = const(1)
 _REG_TYPE = const(2)
 _PERMISSION_MASK = const(0o7777)
@@ -185,10 +177,6 @@ _DATA_RESERVED_SHIFT = const(25)
 #   quarter of the block in images of `ovl mkimage`), a copy of the packed
 #   block where the heap has room, and the bytes it asks for.
 # (The tests of MICROPYTHON below are these paths'.)
-# identity() reads at most this many bytes besides the superblock (read at
-# open), so superblock + identity reads stay within 4 KiB.
-_IDENTITY_READ_LIMIT = const(4000)  # 4096 - _SUPERBLOCK_SIZE
-_IDENTITY_TAIL_MIN = const(1024)  # image-end bytes hashed after a long walk
 
 
 def _decode_name(raw):
@@ -198,6 +186,27 @@ def _decode_name(raw):
         except UnicodeError:
             raise _error(_E_NAME_NOT_UTF8, raw)
     return raw.decode("utf-8", "surrogateescape")
+
+
+def _run(attr, *args):
+    """ovl.squashfs_open.ATTR(*args): code a reader runs once (its open,
+    its identity), imported for the call and, on MicroPython, dropped
+    from sys.modules and the ovl package after it, so a gc.collect()
+    frees it (as ovl.store's _run and _release: docs/STORE.md, "Code
+    layout"; CPython keeps it).  Never on an error path: the import
+    allocates.  (Names a board interns anyway: the store's _run, its
+    parameters.)"""
+    import sys
+    package = sys.modules["ovl"]
+    # held: imported before this call (by a test, or an outer call)
+    held = hasattr(package, "squashfs_open")
+    from ovl import squashfs_open
+    try:
+        return getattr(squashfs_open, attr)(*args)
+    finally:
+        if not held and compat.MICROPYTHON:
+            del sys.modules[squashfs_open.__name__]
+            del package.squashfs_open
 
 
 class SquashFS:
@@ -232,87 +241,12 @@ class SquashFS:
         #                           metadata block (_meta_at)
         self._stream = None       # MicroPython: the data or fragment block
         #                           being inflated (_block_bytes)
-        # -- the superblock: checked at open, 96 bytes kept
-        size = self.source.size
-        if size < _SUPERBLOCK_SIZE:
-            raise _error(_E_NO_SUPERBLOCK, size)
-        raw = self.source.read(0, _SUPERBLOCK_SIZE)
-        if len(raw) != _SUPERBLOCK_SIZE:
-            raise _error(_E_SHORT_SUPERBLOCK)
-        # The fields in SUPERBLOCK's order, as locals: a dict of them
-        # would keep each field's name as a string constant on a board.
-        (magic, _inodes, _mkfs_time, block_size, fragments, compression, log,
-         _flags, no_ids, major, minor, root, used, id_start, xattr_start,
-         itab, dtab, fragment_start, lookup_start) = unpack_from(
-            "<IIIIIHHHHHHQQQQQQQQ", raw)
-        if magic != _MAGIC:
-            raise _error(_E_MAGIC, magic)
-        if major != _VERSION_MAJOR or minor != _VERSION_MINOR:
-            raise _error(_E_VERSION, major, minor)
-        if (log < _MIN_BLOCK_LOG or log > _MAX_BLOCK_LOG
-                or block_size != 1 << log):
-            raise _error(_E_BLOCK_SIZE, block_size, log)
-        if used > size:
-            raise _error(_E_IMAGE_SHORT, size, used)
-        if used < _SUPERBLOCK_SIZE:
-            raise _error(_E_USED_TOO_SMALL, used)
-        if not (_SUPERBLOCK_SIZE <= itab < dtab < used):
-            raise _error(_E_TABLE_ORDER)
-        # The directory table runs up to the first of the later tables (an
-        # absent one, at TABLE_ABSENT, lies past any image's end).
-        dir_end = used
-        for start in (fragment_start, lookup_start, id_start, xattr_start):
-            if dtab < start < dir_end:
-                dir_end = start
-        if no_ids == 0:
-            raise _error(_E_NO_IDS)
-        # the lookup tables' indexes (a table of no fragments has none; an
-        # absent one's TABLE_ABSENT lies past the image's end)
-        for what, count, start, entry_size in (
-                ("id", no_ids, id_start, 4),       # ID_ENTRY "<I"
-                ("fragment", fragments, fragment_start, 16)):  # "<QII"
-            # the table's metadata blocks
-            nblocks = (count * entry_size + _METADATA_SIZE
-                       - 1) // _METADATA_SIZE
-            if count and (start < dtab or start + 8 * nblocks > used):
-                raise _error(_E_TABLE_INDEX, what)
-        # root: metadata block (from the table start) << 16 | offset in it
-        if itab + (root >> 16) >= dtab or root & 0xFFFF >= _METADATA_SIZE:
-            raise _error(_E_ROOT_REF)
-        # the lookup tables: the ids' index position and entry count, then
-        # the fragments'
-        self._tables = (id_start, no_ids, fragment_start, fragments)
-        self.block_size = block_size
-        self.block_log = log
-        self.bytes_used = used
-        self.inode_table_start = itab
-        self.directory_table_start = dtab
-        self._dir_end = dir_end
-        self._raw_superblock = raw
-        # (ids 1-6: gzip lzma lzo xz lz4 zstd)
-        if not 0 < compression < _COMPRESSION_IDS_END:
-            raise _error(_E_COMPRESSOR_ID, compression)
-        # MicroPython inflates gzip blocks (squashfs_rare.inflate_into,
-        # compat.inflate_stream) and has no other decompressor; CPython's
-        # decompressor and fragment cache are squashfs_cpython's, which
-        # names the compressor
-        if not compat.MICROPYTHON:
-            squashfs_cpython.open(self, compression)
-        else:
-            # COMPRESSION_NAMES[1:] as bytes: as str constants they would
-            # be six names interned at import
-            name = str(b"gzip lzma lzo xz lz4 zstd".split()[compression - 1],
-                       "utf-8")
-            if compression != _COMP_ZLIB:
-                raise _error(_E_COMPRESSOR, name)
-            self.compression = name
-        if max_block_size is not None and self.block_size > max_block_size:
-            limit = max_block_size >> 10
-            raise _error(_E_BLOCKS_OVER_LIMIT, self.block_size >> 10, limit,
-                         limit)
-        self.root = self._inode(root, "")
-        if self.root.mode & paths.S_IFMT != paths.S_IFDIR:
-            raise _error(_E_ROOT_NOT_DIR)
+        # The superblock's checks, the tables and the root: the open's
+        # module, imported for it and released after.  (After the state
+        # above: the reader's objects made first, the code's release
+        # leaves one hole, not holes between them; a board's heap edge
+        # fell a KiB or two against the state made in the open.)
+        _run("open", self, max_block_size)
 
     # -- raw reads ----------------------------------------------------------
 
@@ -844,36 +778,10 @@ class SquashFS:
 
     def identity(self):
         """A digest that changes whenever the image does in a way a reader
-        sees, reading at most _IDENTITY_READ_LIMIT bytes (docs/SQUASHFS.md,
-        "Identity"): the superblock; the size and last 4 bytes of each
-        metadata block from the inode table up to the first lookup-table
-        index (a compressed block ends with the Adler-32 of the 8 KiB it
-        inflates to); and the image's last bytes (the lookup tables).
-        """
+        sees, reading at most 4000 bytes besides the superblock
+        (docs/SQUASHFS.md, "Identity"; made by ovl.squashfs_open, once)."""
         if self._identity is None:
-            h = compat.sha256(self._raw_superblock)
-            budget = _IDENTITY_READ_LIMIT
-            end = self._dir_end
-            pos = self.inode_table_start
-            word = unpack_from("<H", self._read(pos, 2))[0]
-            budget -= 2
-            while pos < end and budget >= _IDENTITY_TAIL_MIN + 6:
-                size = word & _METADATA_SIZE_MASK
-                nxt = pos + 2 + size
-                if size == 0 or size > _METADATA_SIZE or nxt > end:
-                    raise _error(_E_META_SIZE, word, pos)
-                # The block's last bytes and the next block's header (the
-                # 2 bytes after the table, if it ends here) in one read.
-                start = max(pos + 2, nxt - 4)
-                raw = self._read(start, min(nxt + 2, self.bytes_used) - start)
-                budget -= len(raw)
-                h.update(raw)
-                if len(raw) >= nxt + 2 - start:
-                    word = unpack_from("<H", raw, nxt - start)[0]
-                pos = nxt
-            tail = min(budget, self.bytes_used - end)
-            h.update(self._read(self.bytes_used - tail, tail))
-            self._identity = "sqfs:" + compat.hexdigest(h)[:16]
+            self._identity = _run("identity", self)
         return self._identity
 
     # -- file data ----------------------------------------------------------
