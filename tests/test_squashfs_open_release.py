@@ -125,3 +125,14 @@ def test_the_opens_consts_are_the_readers():
     assert [(n, getattr(O, n)) for n in names] == [
         (n, getattr(S, n)) for n in names]
     # (the layout's, against ovl.squashfs_format: test_squashfs_layout.py)
+
+
+@pytest.mark.slow
+def test_the_board_job_keeps_no_open_code(tmp_path):
+    """The board job (mounts, remounts, reads and writes on pico's .mpy
+    files) ends with ovl.squashfs loaded and ovl.squashfs_open gone."""
+    from host_tools.bench.fit import Setup, run_job
+    res = run_job(Setup("pico", str(tmp_path)), 4 << 20)
+    assert res["ok"], res
+    assert "ovl.squashfs" in res["modules"], res["modules"]
+    assert "ovl.squashfs_open" not in res["modules"], res["modules"]
