@@ -188,27 +188,6 @@ def _decode_name(raw):
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _run(attr, *args):
-    """ovl.squashfs_open.ATTR(*args): code a reader runs once (its open,
-    its identity), imported for the call and, on MicroPython, dropped
-    from sys.modules and the ovl package after it, so a gc.collect()
-    frees it (as ovl.store's _run and _release: docs/STORE.md, "Code
-    layout"; CPython keeps it).  Never on an error path: the import
-    allocates.  (Names a board interns anyway: the store's _run, its
-    parameters.)"""
-    import sys
-    package = sys.modules["ovl"]
-    # held: imported before this call (by a test, or an outer call)
-    held = hasattr(package, "squashfs_open")
-    from ovl import squashfs_open
-    try:
-        return getattr(squashfs_open, attr)(*args)
-    finally:
-        if not held and compat.MICROPYTHON:
-            del sys.modules[squashfs_open.__name__]
-            del package.squashfs_open
-
-
 class SquashFS:
     """A SquashFS 4.0 image as a read-only Lower.
 
@@ -246,7 +225,8 @@ class SquashFS:
         # above: the reader's objects made first, the code's release
         # leaves one hole, not holes between them; a board's heap edge
         # fell a KiB or two against the state made in the open.)
-        _run("open", self, max_block_size)
+        compat.call_released(__name__ + "_open", "open",
+                             (self, max_block_size))
 
     # -- raw reads ----------------------------------------------------------
 
@@ -781,7 +761,8 @@ class SquashFS:
         sees, reading at most 4000 bytes besides the superblock
         (docs/SQUASHFS.md, "Identity"; made by ovl.squashfs_open, once)."""
         if self._identity is None:
-            self._identity = _run("identity", self)
+            self._identity = compat.call_released(__name__ + "_open",
+                                                  "identity", (self,))
         return self._identity
 
     # -- file data ----------------------------------------------------------

@@ -3,8 +3,8 @@ tables' positions and limits, the compressor, the root (open), and the
 lower identity the overlay's mount records and checks (identity).
 
 Each runs once per reader, so ovl.squashfs imports this module for the
-call and drops it after (on MicroPython: _open_code there), and a board
-keeps none of its code once the overlay is mounted.  Never reached from
+call and drops it after (on MicroPython: ovl.compat.call_released), and a
+board keeps none of its code once the overlay is mounted.  Never reached from
 an error path: each runs before any failure of the reader's.
 
 The functions take the reader as `self` (a name a board interns anyway)
