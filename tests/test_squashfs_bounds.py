@@ -107,7 +107,7 @@ def test_identity_reads_4k_and_sees_changes(variants, runtime):
     ident = {}
     # the reader's private const (inlined by mpy-cross: the script cannot
     # name it under MicroPython)
-    from ovl.squashfs_open import _IDENTITY_READ_LIMIT
+    from ovl.squashfs import _IDENTITY_READ_LIMIT
     assert _IDENTITY_READ_LIMIT == 4096 - 96
     for name, (digest, read_bytes) in zip(names, got):
         assert read_bytes <= _IDENTITY_READ_LIMIT, (name, read_bytes)
@@ -269,7 +269,7 @@ def test_raw_image_ends_its_id_table_with_a_digest(variants):
     import struct
     import zlib
     from ovl import squashfs_format as fmt
-    from ovl.squashfs_open import _IDENTITY_TAIL_MIN
+    from ovl.squashfs import _IDENTITY_TAIL_MIN
     counts = {}
     for name in ("base", "base-raw", "base-xz"):
         data = open(variants[name], "rb").read()
