@@ -79,34 +79,28 @@ def error_code(e):
 
 def call_released(module, attr, args, opt=None):
     """Function attr of the module named `module` (dotted: "ovl.store.mount"),
-    called with args (and the keyword arguments in opt), for code a board
-    runs at moments (a mount, an open, a format): the module is imported
-    for the call and released after it (release), so its code leaves the
-    heap again.  A module already loaded (held: by a test, or by an outer
-    call of the same module) stays.  Never on an error path: the import
-    allocates (docs/STORE.md, "Code layout").  (Parameter names a board
-    has interned already: each new one is a name in its qstr pools.)"""
+    called with args (and the keyword arguments in opt): for code a board
+    runs at moments (a mount, an open, a format), imported for the call
+    and, on MicroPython, dropped after it from sys.modules and from its
+    package, so a gc.collect() frees its code once no function of it is
+    referenced.  A module loaded before the call (held: by a test, or by
+    an outer call of the same module) stays.  CPython keeps it: its heap is
+    not the limit, and a module imported again is compiled again where
+    bytecode is not cached (PYTHONDONTWRITEBYTECODE: a crash campaign's
+    thousands of mounts).  Never on an error path: the import allocates
+    (docs/STORE.md, "Code layout").  (Parameter names a board has interned
+    already: each new one is a name in its qstr pools.  One function: a
+    second for the release kept 96 B more of a board's heap.)"""
     import sys
     held = module in sys.modules
     try:
         attr = getattr(__import__(module, None, None, (attr,)), attr)
         return attr(*args) if opt is None else attr(*args, **opt)
     finally:
-        release(module, held)
-
-
-def release(module, held):
-    """Drop the module named `module` from sys.modules and from its
-    package unless held (loaded before the call that used it), so a
-    gc.collect() frees its code once no function of it is referenced.
-    MicroPython only: CPython keeps it, its heap is not the limit, and a
-    module imported again is compiled again where bytecode is not cached
-    (PYTHONDONTWRITEBYTECODE: a crash campaign's thousands of mounts)."""
-    if not held and MICROPYTHON:
-        import sys
-        sys.modules.pop(module, None)
-        at = module.rfind(".")
-        sys.modules[module[:at]].__dict__.pop(module[at + 1:], None)
+        if not held and MICROPYTHON:
+            sys.modules.pop(module, None)
+            at = module.rfind(".")
+            sys.modules[module[:at]].__dict__.pop(module[at + 1:], None)
 
 
 def set_gc_threshold(threshold):

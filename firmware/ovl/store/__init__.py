@@ -293,15 +293,19 @@ class LogStore:
 
     @classmethod
     def mount(cls, flash, readonly=False, checkpoints=True):
-        # as compat.call_released does, inline: the mount's peak holds no
-        # frame of it
+        # compat.call_released's import and release, inline: the module
+        # is held across the construction (init) and the mount, and the
+        # mount's peak holds no frame of the helper
         held = "mount" in globals()
         try:
             from ovl.store import mount
             s = cls(flash, readonly, checkpoints)   # (mount.init: loaded)
             mount.mount(s)          # (docs/STORE.md, "Mount")
         finally:
-            compat.release(__name__ + ".mount", held)
+            if not held and compat.MICROPYTHON:
+                import sys
+                sys.modules.pop(__name__ + ".mount", None)
+                globals().pop("mount", None)
         return s
 
     def _block_nodes(self, b, mounting=False, headers_only=False,
