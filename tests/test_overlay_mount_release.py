@@ -1,10 +1,11 @@
 """The code an overlay's mount runs once (ovl.overlay.mounting: the lower
-identity check, a first mount's root, the reset asked for at boot, the
-Overlay's setup) is imported for the mount and, on MicroPython, released
-after it: no mount, remount, new lower, reset at mount or Overlay made
-directly leaves it in sys.modules or the package, and each still does
-what it did (docs/OVERLAY.md; docs/FIT.md, "The overlay's mount released
-after it").  CPython keeps the module."""
+identity check, a first mount's root, the reset asked for at boot) is
+imported for the mount and, on MicroPython, released after it
+(ovl.compat.call_released): no mount, remount, new lower, reset at mount
+or Overlay made directly leaves it in sys.modules or the package, and
+each still does what it did; an Overlay without a store imports nothing
+(docs/OVERLAY.md; docs/FIT.md, "One release helper").  CPython keeps
+the module."""
 
 from host_tools.image.mkimage import build_image
 
@@ -24,6 +25,7 @@ def test_mount_code_released_after_each_mount(runtime, tmp_path):
         else []
     runtime.run_checks("overlay_mount_release.py", {
         "before a mount": [],
+        "read-only, no store, first": [True, []],
         "after the first mount": kept,
         "identity recorded": True,
         "root mode": "0o40755",

@@ -44,6 +44,11 @@ a, b = lower(sys.argv[1]), lower(sys.argv[2])
 flash = SimFlash(1 << 18, 4096, 256)
 LogStore.format(flash)
 out = {"before a mount": held()}
+# a read-only Overlay without a store (ovl.boot's view of the firmware
+# alone, also after a mount that ran out of heap) imports nothing: held()
+# stays empty on CPython too, which keeps a module once imported
+out["read-only, no store, first"] = [overlay.Overlay(a, None).readonly,
+                                     held()]
 # a first mount records the lower's identity and gives the root its modes
 ovl = overlay.mount(a, flash)
 out["after the first mount"] = held()
