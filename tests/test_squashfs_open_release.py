@@ -1,8 +1,9 @@
-"""The SquashFS reader's open and identity (ovl.squashfs_open) are imported
-for the call and released after it on MicroPython (CPython keeps the
-module), on success and on a refused image alike; the open still checks
-the superblock with the same errors, and identity() is the same digest on
-both runtimes."""
+"""The SquashFS reader's open (ovl.squashfs_open) is imported for the call
+and released after it on MicroPython (ovl.compat.call_released; CPython
+keeps the module), on success and on a refused image alike; the open
+still checks the superblock with the same errors.  identity() stays in
+ovl.squashfs: it loads no module, and is the same digest on both
+runtimes."""
 
 import json
 
@@ -45,12 +46,16 @@ out["bad magic"] = refused(b"x" + data[1:])
 out["short"] = refused(data[:50])
 out["blocks over the limit"] = refused(data, max_block_size=2048)
 if MICROPYTHON:
-    # the kept heap: the open's code is garbage once released
-    gc.collect()
-    before = gc.mem_alloc()
-    SquashFS(BytesSource(data))
-    gc.collect()
-    released = gc.mem_alloc() - before
+    # the kept heap: the open's code is garbage once released (the least
+    # of three: a stale pointer to a dropped reader's 8 KiB metadata
+    # block can keep it through one collection)
+    def kept():
+        gc.collect()
+        before = gc.mem_alloc()
+        SquashFS(BytesSource(data))
+        gc.collect()
+        return gc.mem_alloc() - before
+    released = min(kept(), kept(), kept())
     gc.collect()
     before = gc.mem_alloc()
     import ovl.squashfs_open       # held: a test (or an outer call) keeps it
@@ -82,7 +87,7 @@ def run(runtime, image):
     return json.loads(runtime(SCRIPT, args=[image]).strip().splitlines()[-1])
 
 
-def test_open_and_identity_are_released_after_the_call(runtime, image):
+def test_open_is_released_after_the_call(runtime, image):
     out = run(runtime, image)
     kept = runtime.name == "cpython"
     assert out["after open"] == [kept, kept]

@@ -177,6 +177,10 @@ _DATA_RESERVED_SHIFT = const(25)
 #   quarter of the block in images of `ovl mkimage`), a copy of the packed
 #   block where the heap has room, and the bytes it asks for.
 # (The tests of MICROPYTHON below are these paths'.)
+# identity() reads at most this many bytes besides the superblock (read at
+# open), so superblock + identity reads stay within 4 KiB.
+_IDENTITY_READ_LIMIT = const(4000)  # 4096 - _SUPERBLOCK_SIZE
+_IDENTITY_TAIL_MIN = const(1024)  # image-end bytes hashed after a long walk
 
 
 def _decode_name(raw):
@@ -758,11 +762,36 @@ class SquashFS:
 
     def identity(self):
         """A digest that changes whenever the image does in a way a reader
-        sees, reading at most 4000 bytes besides the superblock
-        (docs/SQUASHFS.md, "Identity"; made by ovl.squashfs_open, once)."""
+        sees, reading at most _IDENTITY_READ_LIMIT bytes (docs/SQUASHFS.md,
+        "Identity"): the superblock; the size and last 4 bytes of each
+        metadata block from the inode table up to the first lookup-table
+        index (a compressed block ends with the Adler-32 of the 8 KiB it
+        inflates to); and the image's last bytes (the lookup tables).
+        """
         if self._identity is None:
-            self._identity = compat.call_released(__name__ + "_open",
-                                                  "identity", (self,))
+            h = compat.sha256(self._raw_superblock)
+            budget = _IDENTITY_READ_LIMIT
+            end = self._dir_end
+            pos = self.inode_table_start
+            word = unpack_from("<H", self._read(pos, 2))[0]
+            budget -= 2
+            while pos < end and budget >= _IDENTITY_TAIL_MIN + 6:
+                size = word & _METADATA_SIZE_MASK
+                nxt = pos + 2 + size
+                if size == 0 or size > _METADATA_SIZE or nxt > end:
+                    raise _error(_E_META_SIZE, word, pos)
+                # The block's last bytes and the next block's header (the
+                # 2 bytes after the table, if it ends here) in one read.
+                start = max(pos + 2, nxt - 4)
+                raw = self._read(start, min(nxt + 2, self.bytes_used) - start)
+                budget -= len(raw)
+                h.update(raw)
+                if len(raw) >= nxt + 2 - start:
+                    word = unpack_from("<H", raw, nxt - start)[0]
+                pos = nxt
+            tail = min(budget, self.bytes_used - end)
+            h.update(self._read(self.bytes_used - tail, tail))
+            self._identity = "sqfs:" + compat.hexdigest(h)[:16]
         return self._identity
 
     # -- file data ----------------------------------------------------------

@@ -1,15 +1,17 @@
 """The SquashFS reader's (ovl.squashfs) open: the superblock's checks, the
-tables' positions and limits, the compressor, the root (open), and the
-lower identity the overlay's mount records and checks (identity).
+tables' positions and limits, the compressor, the root.
 
-Each runs once per reader, so ovl.squashfs imports this module for the
-call and drops it after (on MicroPython: ovl.compat.call_released), and a
-board keeps none of its code once the overlay is mounted.  Never reached from
-an error path: each runs before any failure of the reader's.
+It runs once per reader, so ovl.squashfs imports this module for the
+call and drops it after (on MicroPython: ovl.compat.call_released), and
+a board keeps none of its code once the lower is open.  Never reached
+from an error path: it runs before any failure of the reader's.  (The
+lower identity stays in ovl.squashfs: a mount asks for it after the
+open, and importing this module a second time a mount left the boards'
+heap edges worse: docs/FIT.md.)
 
-The functions take the reader as `self` (a name a board interns anyway)
-and raise the reader's errors (ovl.squashfs._error), with the messages
-of ovl.squashfs_errors.FAILURES.
+open takes the reader as `self` (a name a board interns anyway) and
+raises the reader's errors (ovl.squashfs._error), with the messages of
+ovl.squashfs_errors.FAILURES.
 """
 
 from struct import unpack_from
@@ -32,10 +34,6 @@ _MIN_BLOCK_LOG = const(12)
 _MAX_BLOCK_LOG = const(20)
 _COMP_ZLIB = const(1)
 _COMPRESSION_IDS_END = const(7)    # len(COMPRESSION_NAMES)
-# identity() reads at most this many bytes besides the superblock (read at
-# open), so superblock + identity reads stay within 4 KiB.
-_IDENTITY_READ_LIMIT = const(4000)  # 4096 - _SUPERBLOCK_SIZE
-_IDENTITY_TAIL_MIN = const(1024)  # image-end bytes hashed after a long walk
 # the reader's failures raised here (ovl.squashfs's `_E_` consts)
 _E_BLOCKS_OVER_LIMIT = const(4)
 _E_ROOT_NOT_DIR = const(5)
@@ -52,7 +50,6 @@ _E_TABLE_INDEX = const(15)
 _E_ROOT_REF = const(16)
 _E_COMPRESSOR_ID = const(17)
 _E_COMPRESSOR = const(18)
-_E_META_SIZE = const(22)
 
 
 def open(self, max_block_size):
@@ -142,35 +139,3 @@ def open(self, max_block_size):
     if self.root.mode & paths.S_IFMT != paths.S_IFDIR:
         raise _error(_E_ROOT_NOT_DIR)
 
-
-def identity(self):
-    """SquashFS.identity's digest of the reader `self`'s image (read once:
-    the reader keeps it), reading at most _IDENTITY_READ_LIMIT bytes
-    (docs/SQUASHFS.md, "Identity"): the superblock; the size and last 4
-    bytes of each metadata block from the inode table up to the first
-    lookup-table index (a compressed block ends with the Adler-32 of the
-    8 KiB it inflates to); and the image's last bytes (the lookup
-    tables)."""
-    h = compat.sha256(self._raw_superblock)
-    budget = _IDENTITY_READ_LIMIT
-    end = self._dir_end
-    pos = self.inode_table_start
-    word = unpack_from("<H", self._read(pos, 2))[0]
-    budget -= 2
-    while pos < end and budget >= _IDENTITY_TAIL_MIN + 6:
-        size = word & _METADATA_SIZE_MASK
-        nxt = pos + 2 + size
-        if size == 0 or size > _METADATA_SIZE or nxt > end:
-            raise _error(_E_META_SIZE, word, pos)
-        # The block's last bytes and the next block's header (the 2 bytes
-        # after the table, if it ends here) in one read.
-        start = max(pos + 2, nxt - 4)
-        raw = self._read(start, min(nxt + 2, self.bytes_used) - start)
-        budget -= len(raw)
-        h.update(raw)
-        if len(raw) >= nxt + 2 - start:
-            word = unpack_from("<H", raw, nxt - start)[0]
-        pos = nxt
-    tail = min(budget, self.bytes_used - end)
-    h.update(self._read(self.bytes_used - tail, tail))
-    return "sqfs:" + compat.hexdigest(h)[:16]
