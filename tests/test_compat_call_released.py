@@ -64,5 +64,5 @@ def test_call_released_imports_calls_and_releases(runtime, tmp_path):
     if not kept:
         released, held = got["heap kept: released, held"]
         # (the module's code and functions, compiled from source here:
-        # about 1.5 KB held; a few interned names stay either way)
+        # about 700 B held; a few interned names stay either way)
         assert released <= 128 and held > released + 500, (released, held)
