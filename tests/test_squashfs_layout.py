@@ -124,10 +124,14 @@ def test_micropython_reads_without_the_format_module(tmp_path, mpy):
 
 def test_each_failure_const_indexes_its_row():
     """squashfs_errors.FAILURES names each row's const in a comment above
-    it; the reader's `_E_` consts must number the rows in that order."""
+    it; the reader's `_E_` consts (its open's, ovl.squashfs_open's, with
+    them, each named in one module) must number the rows in that order."""
     from ovl import squashfs_errors
-    consts = dict((name, value) for name, value in vars(S).items()
+    consts = dict((name, value) for module in (S, O)
+                  for name, value in vars(module).items()
                   if name.startswith("_E_"))
+    assert not [name for name in vars(O) if name.startswith("_E_")
+                and hasattr(S, name)]
     with open(squashfs_errors.__file__) as f:
         source = f.read()
     table = source[source.index("FAILURES = ("):]
@@ -149,4 +153,4 @@ def test_a_failure_raises_its_class_with_its_message():
     raised = S._error(S._E_ILLEGAL_NAME, b"a/b")
     assert type(raised) is S.BadDirectoryError
     assert str(raised) == "illegal name b'a/b'"
-    assert str(S._error(S._E_NO_IDS)) == "id table is empty"
+    assert str(S._error(O._E_NO_IDS)) == "id table is empty"

@@ -22,7 +22,7 @@ from ovl import paths
 from ovl.squashfs import _error
 
 # ovl.squashfs_format's names (private here, as in ovl.squashfs, so a
-# board keeps no name for them: tests/test_squashfs_open_release.py checks
+# board keeps no name for them: tests/test_squashfs_layout.py checks
 # each against the format) and the reader's consts of the same names
 _MAGIC = const(0x73717368)
 _VERSION_MAJOR = const(4)
@@ -34,7 +34,9 @@ _MIN_BLOCK_LOG = const(12)
 _MAX_BLOCK_LOG = const(20)
 _COMP_ZLIB = const(1)
 _COMPRESSION_IDS_END = const(7)    # len(COMPRESSION_NAMES)
-# the reader's failures raised here (ovl.squashfs's `_E_` consts)
+# the reader's failures raised here, rows of squashfs_errors.FAILURES
+# (ovl.squashfs names the others: tests/test_squashfs_layout.py checks
+# the two modules' `_E_` consts number the rows together)
 _E_BLOCKS_OVER_LIMIT = const(4)
 _E_ROOT_NOT_DIR = const(5)
 _E_NO_SUPERBLOCK = const(6)
