@@ -1169,8 +1169,10 @@ class LogStore:
             mark = getattr(self, "checkpoint_mark", None)
             moved = self.stats["bytes_programmed"] - (mark[0] if mark else 0)
             if moved > 0 and (mark is None or moved >= mark[1]):
-                compat.call_released(__name__ + ".checkpoint", "at_sync",
-                                     (self,))
+                # ("checkpoint" apart: a string of 10 characters or
+                # fewer is an interned name, one longer an object kept)
+                compat.call_released(__name__ + "." + "checkpoint",
+                                     "at_sync", (self,))
         self.flash.sync()
 
 
