@@ -37,13 +37,11 @@ def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
         "lazy after the board's job": [],
         # what the board's job imports of the package: the Overlay (its
         # resolution, transactions and copy-up), meta, and the file with
-        # its write-back; the mount's code (ovl.overlay.mounting) is
-        # released after each mount on MicroPython, CPython keeps it
+        # its write-back
         "the package after the board's job": [
-            "ovl.overlay", "ovl.overlay.file", "ovl.overlay.meta"] + (
-            ["ovl.overlay.mounting"] if runtime.name == "cpython" else []),
-        # the reader's open (ovl.squashfs_open): released after each open
-        # in the same way (ovl.compat.call_released)
+            "ovl.overlay", "ovl.overlay.file", "ovl.overlay.meta"],
+        # the reader's open (ovl.squashfs_open) is released after each
+        # open on MicroPython (ovl.compat.call_released), CPython keeps it
         "the reader's open after the board's job":
             runtime.name == "cpython",
         "lower changed": False,

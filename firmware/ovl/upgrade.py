@@ -409,8 +409,7 @@ def carry_over_from(previous, new_lower, store, options):
     """At a mount over new_lower: if the upper was last mounted over
     previous (its recorded identity), carry over from it first."""
     from ovl.overlay import Overlay
-    # (at a mount: ovl.overlay.mounting is imported, mount() runs it)
-    from ovl.overlay.mounting import identity_bytes
+    from ovl.overlay.meta import identity_bytes
     from ovl.store import ROOT_INO
     recorded = store.get_meta(ROOT_INO, META_LOWER_ID)
     if recorded is None:

@@ -47,7 +47,7 @@ import time
 
 from ovl import compat, paths
 from ovl.compat import const
-from ovl.store import Inode, WHITEOUT
+from ovl.store import Inode, ROOT_INO, WHITEOUT
 # file with the rest, not at the first open(): imported then, its code
 # stayed for good above the first mount's objects, splitting the heap a
 # remount frees.  Its classes are reached as file.X: the package's
@@ -121,12 +121,27 @@ class Overlay:
         # last few files read (read_upper)
         self._root_ino = None
         if store is not None:
-            # the lower the upper was last mounted over, checked (a first
-            # mount records it): ovl.overlay.mounting's init, the code a
-            # mount runs once, imported for it and released after.
-            # Without a store nothing is imported: ovl.boot's read-only
-            # view after a mount that ran out of heap
-            compat.call_released(__name__ + ".mounting", "init", (self,))
+            self._root_ino = ROOT_INO
+            # the lower the upper was last mounted over
+            ident = meta.identity_bytes(lower)
+            stored = store.get_meta(self._root_ino, meta.META_LOWER_ID)
+            if stored is not None:
+                if bytes(stored) != ident:
+                    # a new firmware: ovl.upgrade rebases the upper over it
+                    # and then records its identity
+                    from ovl import upgrade
+                    upgrade.new_lower(self, ident)
+            elif not self.readonly:
+                # first mount over this store: its root takes the lower
+                # root's attributes, as a reset gives it
+                # (verbs.lower_root_attrs; the Txn keeps the attributes not
+                # named)
+                txn = store.begin()
+                txn.set_meta(self._root_ino, meta.META_LOWER_ID, ident)
+                r = lower.lookup("/")
+                txn.put_inode(self._root_ino, mode=r.mode, uid=r.uid,
+                              gid=r.gid, mtime=r.mtime, ctime=r.mtime)
+                txn.commit()
 
     def _now(self):
         return int(time.time()) if self.clock is None else self.clock()
@@ -639,13 +654,20 @@ def mount(lower, flash, readonly=False, previous=None, checkpoints=True,
     readable (the other slot of an A/B board): files the new lower would
     break are completed from it first (ovl.upgrade.carry_over).
     checkpoints: the store's option (ovl.store.LogStore; boards name it
-    "store_checkpoints"); the other options are the Overlay's.
-    (ovl.overlay.mounting, imported for the call.)
+    "store_checkpoints").
     """
     from ovl.store import LogStore
-    # the store first: ovl.overlay.mounting, imported after the store's
-    # mount, leaves no hole below the store's index when released (a
-    # board's heap edge measured 1 KiB worse with it imported before)
     store = LogStore.mount(flash, readonly=readonly, checkpoints=checkpoints)
-    return compat.call_released(__name__ + ".mounting", "mount",
-                                (lower, store, readonly, previous), options)
+    flag = None if readonly else store.get_meta(ROOT_INO, meta.META_RESET)
+    keep = None
+    if flag is not None:
+        from ovl.overlay import verbs
+        keep = verbs.mount(store, lower, flag)
+    if previous is not None and not readonly:
+        # before any Overlay over the new lower records its identity
+        from ovl import upgrade
+        upgrade.carry_over_from(previous, lower, store, options)
+    fs = Overlay(lower, store, **options)
+    if keep:
+        fs.reset(keep)
+    return fs

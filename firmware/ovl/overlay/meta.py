@@ -72,3 +72,9 @@ class Origin:
         except (ValueError, IndexError, UnicodeError):
             raise ValueError("bad origin meta %r" % (raw,))
 
+
+def identity_bytes(lower):
+    """lower.identity() as the bytes the upper records."""
+    ident = lower.identity()
+    return ident if isinstance(ident, bytes) else str(ident).encode()
+

@@ -10,7 +10,7 @@ from ovl import compat
 from ovl.compat import oserror
 from ovl.paths import is_dir, is_reg, is_lnk, join, split_path, normalize
 from ovl.overlay.meta import META_RESET, META_REPLACES, META_LOWER_ID, \
-    INDEX_PREFIX, utf8
+    INDEX_PREFIX, identity_bytes, utf8
 from ovl.store import WHITEOUT
 
 
@@ -365,11 +365,8 @@ def reset(ovl, keep=()):
     # the new root shows the firmware's root, in the same transaction
     ovl.store.reset(**lower_root_attrs(ovl.lower))
     # and records the firmware's identity, as a first mount does
-    # (its bytes: ovl.overlay.mounting's, imported for the call)
-    ident = compat.call_released("ovl.overlay.mounting", "identity_bytes",
-                                 (ovl.lower,))
     txn = ovl.store.begin()
-    txn.set_meta(ovl._root_ino, META_LOWER_ID, ident)
+    txn.set_meta(ovl._root_ino, META_LOWER_ID, identity_bytes(ovl.lower))
     txn.commit()
 
 
