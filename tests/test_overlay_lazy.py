@@ -40,6 +40,10 @@ def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
         # its write-back
         "the package after the board's job": [
             "ovl.overlay", "ovl.overlay.file", "ovl.overlay.meta"],
+        # the reader's open (ovl.squashfs_open) is released after each
+        # open on MicroPython (ovl.compat.call_released), CPython keeps it
+        "the reader's open after the board's job":
+            runtime.name == "cpython",
         "lower changed": False,
         "20 files read": True,
         "origins cached": 4,    # 20 files read after the writes (a commit

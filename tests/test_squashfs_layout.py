@@ -16,10 +16,12 @@ import struct
 from ovl import squashfs as S
 from ovl import squashfs_format as F
 from ovl import squashfs_rare as R
+from ovl import squashfs_open as O
 from host_tools.image import mkimage
 
-# The reader's private consts that mirror a public name of the format.
-MIRRORED = [name[1:] for name in vars(S)
+# The reader's private consts that mirror a public name of the format
+# (its open's, ovl.squashfs_open, included), as (module, name).
+MIRRORED = [(module, name[1:]) for module in (S, O) for name in vars(module)
             if name.startswith("_") and name[1:].isupper()
             and hasattr(F, name[1:])]
 
@@ -27,12 +29,15 @@ MIRRORED = [name[1:] for name in vars(S)
 def test_reader_mirrors_a_dozen_format_constants():
     # fails if the scan below stops finding the consts (a renaming)
     assert len(MIRRORED) >= 20, MIRRORED
-    assert "METADATA_SIZE" in MIRRORED and "FRAGMENT_NONE" in MIRRORED
+    assert (S, "METADATA_SIZE") in MIRRORED and \
+        (S, "FRAGMENT_NONE") in MIRRORED and (O, "MAGIC") in MIRRORED
 
 
 def test_each_mirrored_constant_equals_the_format():
-    wrong = [(name, getattr(S, "_" + name), getattr(F, name))
-             for name in MIRRORED if getattr(S, "_" + name) != getattr(F, name)]
+    wrong = [(module.__name__, name, getattr(module, "_" + name),
+              getattr(F, name))
+             for module, name in MIRRORED
+             if getattr(module, "_" + name) != getattr(F, name)]
     assert wrong == []
 
 
@@ -79,7 +84,7 @@ def code_strings(obj):
 
 def test_every_layout_the_reader_unpacks_is_the_formats():
     spelled = code_strings(S.SquashFS) | code_strings(S) | \
-        code_strings(R)
+        code_strings(R) | code_strings(O)
     for layout in (F.SUPERBLOCK, F.INODE_HEADER, F.DIR_HEADER, F.DIR_ENTRY,
                    F.DIR_INDEX, F.ID_ENTRY, F.FRAGMENT_ENTRY):
         assert layout[0] in spelled, layout
@@ -89,11 +94,11 @@ def test_every_layout_the_reader_unpacks_is_the_formats():
     assert struct.calcsize(F.DIR_INDEX[0]) == 12
     # the compressor names, by id (MicroPython's, as bytes), and how many
     # ids there are
-    spelled = [c for c in S.SquashFS.__init__.__code__.co_consts
+    spelled = [c for c in O.open.__code__.co_consts
                if isinstance(c, bytes)]
     assert [n.encode() for n in F.COMPRESSION_NAMES[1:]] in [
         c.split() for c in spelled], spelled
-    assert S._COMPRESSION_IDS_END == len(F.COMPRESSION_NAMES)
+    assert O._COMPRESSION_IDS_END == len(F.COMPRESSION_NAMES)
 
 
 def test_micropython_reads_without_the_format_module(tmp_path, mpy):
@@ -119,10 +124,14 @@ def test_micropython_reads_without_the_format_module(tmp_path, mpy):
 
 def test_each_failure_const_indexes_its_row():
     """squashfs_errors.FAILURES names each row's const in a comment above
-    it; the reader's `_E_` consts must number the rows in that order."""
+    it; the reader's `_E_` consts (its open's, ovl.squashfs_open's, with
+    them, each named in one module) must number the rows in that order."""
     from ovl import squashfs_errors
-    consts = dict((name, value) for name, value in vars(S).items()
+    consts = dict((name, value) for module in (S, O)
+                  for name, value in vars(module).items()
                   if name.startswith("_E_"))
+    assert not [name for name in vars(O) if name.startswith("_E_")
+                and hasattr(S, name)]
     with open(squashfs_errors.__file__) as f:
         source = f.read()
     table = source[source.index("FAILURES = ("):]
@@ -144,4 +153,4 @@ def test_a_failure_raises_its_class_with_its_message():
     raised = S._error(S._E_ILLEGAL_NAME, b"a/b")
     assert type(raised) is S.BadDirectoryError
     assert str(raised) == "illegal name b'a/b'"
-    assert str(S._error(S._E_NO_IDS)) == "id table is empty"
+    assert str(S._error(O._E_NO_IDS)) == "id table is empty"

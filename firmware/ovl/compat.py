@@ -77,6 +77,32 @@ def error_code(e):
     return code
 
 
+def call_released(module, attr, args, opt=None):
+    """Function attr of the module named `module` (dotted: "ovl.store.mount"),
+    called with args (and the keyword arguments in opt): for code a board
+    runs at moments (a mount, an open, a format), imported for the call
+    and, on MicroPython, dropped after it from sys.modules and from its
+    package, so a gc.collect() frees its code once no function of it is
+    referenced.  A module loaded before the call (held: by a test, or by
+    an outer call of the same module) stays.  CPython keeps it: its heap is
+    not the limit, and a module imported again is compiled again where
+    bytecode is not cached (PYTHONDONTWRITEBYTECODE: a crash campaign's
+    thousands of mounts).  Never on an error path: the import allocates
+    (docs/STORE.md, "Code layout").  (Parameter names a board has interned
+    already: each new one is a name in its qstr pools.  One function: a
+    second for the release kept 96 B more of a board's heap.)"""
+    import sys
+    held = module in sys.modules
+    try:
+        attr = getattr(__import__(module, None, None, (attr,)), attr)
+        return attr(*args) if opt is None else attr(*args, **opt)
+    finally:
+        if not held and MICROPYTHON:
+            sys.modules.pop(module, None)
+            at = module.rfind(".")
+            sys.modules[module[:at]].__dict__.pop(module[at + 1:], None)
+
+
 def set_gc_threshold(threshold):
     """MicroPython: collect garbage after every `threshold` bytes allocated (a
     board's gc_threshold) instead of only when the heap is full, so that

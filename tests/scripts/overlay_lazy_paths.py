@@ -60,6 +60,8 @@ fs = OvlVfs(ovl)
 out["read after remount"] = read(fs, "/etc/b")
 out["lazy after the board's job"] = loaded()
 out["the package after the board's job"] = package()
+out["the reader's open after the board's job"] = \
+    "ovl.squashfs_open" in sys.modules
 # a copied-up file's read asks whether an upgrade marked it: a class
 # default, not Overlay.__getattr__
 out["lower changed"] = ovl.lower_changed

@@ -22,8 +22,11 @@ import micropython
 from image_file_source import FileSource
 from ovl.squashfs import SquashFS
 # (its code, imported at the first compressed block, is no part of what
-# the reader keeps: imported before counting)
+# the reader keeps: imported before counting; so for the open's module,
+# which the open imports and releases: compiled from source here, its
+# names stay interned, 4 KB and more)
 from ovl import squashfs_rare   # noqa: F401
+from ovl import squashfs_open   # noqa: F401
 
 if "--in-place" in sys.argv:
     import inflate_in_place     # noqa: F401 (it patches ovl.compat ...)

@@ -186,36 +186,6 @@ class Inode:
                 "nlink": self.nlink, "flags": self.flags, "rdev": self.rdev}
 
 
-def _run(name, attr, args, opt=None):
-    """Call function attr of ovl.store.NAME, a module the store runs at
-    moments (mount, format, reset, fsck, checkpoints), with args (and the
-    keyword arguments in opt): imported for the call and released after
-    it (_release).  Never on an error path: the import allocates
-    (docs/STORE.md, "Code layout").  (Parameter names a board has
-    interned already: each new one is a name in its qstr pools.)"""
-    held = name in globals()
-    try:
-        attr = getattr(__import__(__name__ + "." + name, None, None,
-                                  (attr,)), attr)
-        return attr(*args) if opt is None else attr(*args, **opt)
-    finally:
-        _release(name, held)
-
-
-def _release(name, held):
-    """Drop ovl.store.NAME from sys.modules and this package unless held
-    (loaded before the call that used it: by a test, or by an outer call
-    of the same module), so a gc.collect() frees its code once no
-    function of it is referenced."""
-    if not held and compat.MICROPYTHON:
-        import sys
-        # (CPython keeps it: its heap is not the limit, and a module
-        # imported again is compiled again where bytecode is not cached,
-        # PYTHONDONTWRITEBYTECODE: a crash campaign's thousands of mounts)
-        sys.modules.pop(__name__ + "." + name, None)
-        globals().pop(name, None)
-
-
 def _key_bytes(key):
     if isinstance(key, str):
         return key.encode()
@@ -250,7 +220,8 @@ class LogStore:
                       "summaries_used": 0, "blocks_scanned": 0,
                       "corrupt_nodes": 0, "torn_tails": 0,
                       "gc_refused": 0, "bytes_summary": 0}
-        _run("mount", "init", (self, flash, readonly, checkpoints))
+        compat.call_released(__name__ + ".mount", "init",
+                             (self, flash, readonly, checkpoints))
 
     # ===== erase and retire: the block table's, then the caches' ========
 
@@ -288,18 +259,20 @@ class LogStore:
         here allocates ~3 KB (on the class, not the object: a copy of a
         store must not call into the original).  A module marked "-" runs
         at moments (reset, fsck): it is imported for each call and
-        released after it (_run), so its code leaves the heap again."""
+        released after it (compat.call_released), so its code leaves the
+        heap again."""
         txn = isinstance(self, Txn)
         for group in _LAZY.split("\n"):
             names = group.split()
             if name in names[1:] and (names[0][:3] == "txn") == txn:
                 if names[0][0] == "-":
                     # run at moments: imported for each call, then
-                    # released (_run); a call, not a method kept
-                    mod = names[0][1:]
+                    # released (compat.call_released); a call, not a
+                    # method kept
+                    mod = __name__ + "." + names[0][1:]
                     fn = name.lstrip("_")
-                    return lambda *args, **opt: _run(mod, fn, (self,) + args,
-                                                     opt)
+                    return lambda *args, **opt: compat.call_released(
+                        mod, fn, (self,) + args, opt)
                 where = __import__(__name__ + "." + names[0], None, None,
                                    names)
                 setattr(type(self), name, getattr(where, name.lstrip("_")))
@@ -315,18 +288,24 @@ class LogStore:
         first_counter starts versions and txn ids elsewhere than 1 (tests
         run stores across 2**32 with it).  (ovl.store.mount, imported
         for the call.)"""
-        return _run("mount", "format", (cls, flash, first_counter))
+        return compat.call_released(__name__ + ".mount", "format",
+                                    (cls, flash, first_counter))
 
     @classmethod
     def mount(cls, flash, readonly=False, checkpoints=True):
-        # as _run does, inline: the mount's peak holds no frame of _run
+        # compat.call_released's import and release, inline: the module
+        # is held across the construction (init) and the mount, and the
+        # mount's peak holds no frame of the helper
         held = "mount" in globals()
         try:
             from ovl.store import mount
             s = cls(flash, readonly, checkpoints)   # (mount.init: loaded)
             mount.mount(s)          # (docs/STORE.md, "Mount")
         finally:
-            _release("mount", held)
+            if not held and compat.MICROPYTHON:
+                import sys
+                sys.modules.pop(__name__ + ".mount", None)
+                globals().pop("mount", None)
         return s
 
     def _block_nodes(self, b, mounting=False, headers_only=False,
@@ -1188,7 +1167,10 @@ class LogStore:
             mark = getattr(self, "checkpoint_mark", None)
             moved = self.stats["bytes_programmed"] - (mark[0] if mark else 0)
             if moved > 0 and (mark is None or moved >= mark[1]):
-                _run("checkpoint", "at_sync", (self,))
+                # ("checkpoint" apart: a string of 10 characters or
+                # fewer is an interned name, one longer an object kept)
+                compat.call_released(__name__ + "." + "checkpoint",
+                                     "at_sync", (self,))
         self.flash.sync()
 
 

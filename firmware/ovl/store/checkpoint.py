@@ -12,7 +12,7 @@ reader checks each as it comes.
 import struct
 from array import array
 
-from ovl.compat import crc32, const
+from ovl.compat import crc32, const, call_released
 from ovl.store.blocks import OPEN, FULL, BAD, NO_VER
 from ovl.store.index import ROWS, PAGE
 
@@ -480,8 +480,8 @@ def write(store, small=False):
     the store refuses a checkpoint: False)."""
     if refused(store):
         return False
-    from ovl.store import _run
-    return _run("checkpoint_write", "write", (store, small))
+    # (ovl.store.checkpoint_write: released after the call)
+    return call_released(__name__ + "_write", "write", (store, small))
 
 
 class _Headers:

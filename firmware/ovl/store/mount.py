@@ -3,8 +3,8 @@ mount (init, LogStore.__init__'s), format and mount (the block headers,
 the two passes over the blocks, the replay of data per inode, the
 settling after it).  A board runs it at boot and after a format, then
 never again: LogStore.mount and LogStore.format import it for the call
-and release it (ovl.store._run), so its code does not stay on the heap
-(docs/STORE.md, "Code layout").  Each function takes the LogStore first.
+and release it (ovl.compat.call_released), so its code does not stay on
+the heap (docs/STORE.md, "Code layout").  Each function takes the LogStore first.
 """
 
 import gc
