@@ -5,7 +5,7 @@ and constructs the store with it held; a store constructed directly
 (LogStore(flash): tests, tools, a checkpoint restored into a fresh
 store) loads it for the call and releases it, on MicroPython, even when
 the set-up refuses the flash.  Run on both runtimes (CPython keeps the
-module: ovl.store._release)."""
+module: ovl.compat.call_released)."""
 
 
 def test_store_state_set_up_by_the_released_mount_module(runtime):

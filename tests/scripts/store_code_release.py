@@ -6,7 +6,7 @@ package loaded as a device loads it: .mpy files, or a ROMFS image.
 Arguments: CHIP_FILE MPY_DIR|ROMFS_IMAGE.  Heap figures are gc.mem_alloc()
 after gc.collect().  A mount keeps the store's data only when the mount's
 module is released: the same mount with the module held (imported before
-it, so ovl.store._release leaves it) keeps as much once the module's own
+it, so ovl.compat.call_released leaves it) keeps as much once the module's own
 heap is taken off.  A function of the module still referenced anywhere
 (a closure in the store, a bound method in a dict) would keep the whole
 module, and the first figure would be the module's heap larger.
@@ -71,7 +71,7 @@ again = heap()
 out["a mount leaves (almost) no heap once the store goes"] = \
     again - base < 200
 
-import ovl.store.mount  # noqa: E402,F401   (held: _release leaves it)
+import ovl.store.mount  # noqa: E402,F401   (held: call_released leaves it)
 held_base = heap()
 module = held_base - again
 store = LogStore.mount(chip, checkpoints=False)
