@@ -18,7 +18,7 @@ LAZY = ("ovl.store.damage", "ovl.store.collect", "ovl.store.reset",
 
 
 # released after each call on MicroPython only (CPython keeps them:
-# ovl.store._release); the other runtime's view of them is left out, and
+# ovl.compat.call_released); the other runtime's view of them is left out, and
 # what CPython keeps is reported on its own
 RELEASED = ("ovl.store.reset", "ovl.store.check", "ovl.store.mount")
 MICROPYTHON = sys.implementation.name == "micropython"
