@@ -7,8 +7,9 @@ transaction plus what came after, and fsck is clean: the failed page's
 bytes are not programmed by the next write, the nodes placed are
 counted dead, no block stays pinned.  And the overlay's write-back: a
 file's writes committed by another operation's flush that fails with a
-MemoryError reach the file's handle as that error at its close.  Both
-runtimes (tests/scripts/store_failing_handlers.py)."""
+MemoryError reach the file's handle as that error at its close; an
+interrupt there reaches it as EIO.  Both runtimes
+(tests/scripts/store_failing_handlers.py)."""
 
 A = "a=a1000"
 C = "c=c300"
@@ -48,4 +49,11 @@ def test_failing_handlers_leave_the_store_and_the_handles_whole(runtime,
         "a file written after": True,
         "remounted": ["old", ["a", "c"]],
         "fsck": [],
+        # (before: the handle kept the interrupt itself and raised it
+        # again at its close or next write, a second Ctrl-C)
+        "an interrupted flush, the handle closed": [
+            "KeyboardInterrupt", "EIO", "old"],
+        "an interrupted flush, the handle written to, then closed": [
+            "KeyboardInterrupt", "EIO", "ok", "old"],
+        "fsck after the interrupts": [],
     }, args=[str(tmp_path)])

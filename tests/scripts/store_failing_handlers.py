@@ -7,14 +7,16 @@ failed transaction plus what came after, and fsck finds nothing: no
 half-written node left for the next write to build on, no node counted
 live that is not, no block left pinned.  Then the overlay's write-back:
 a file's writes committed by another operation's flush that fails with
-a MemoryError.  Labelled results (tests/test_store_failing_handlers.py
-checks each label on both runtimes).
+a MemoryError or an interrupt.  Labelled results
+(tests/test_store_failing_handlers.py checks each label on both
+runtimes).
 
     micropython store_failing_handlers.py LOWER_DIR
 """
 import sys
 
-from checklib import create_file, file_content, outcome, report
+from checklib import (create_file, errno_outcome, file_content, outcome,
+                      report)
 from ovl.dirlower import DirLower
 from ovl.overlay import mount
 from ovl.store import LogStore, ROOT_INO
@@ -32,14 +34,16 @@ class Starved:
 
 
 class ShortFlash(SimFlash):
-    """Raises MemoryError at its next program once armed: a heap that
-    ran out part way through a commit or a spill."""
-    armed = False
+    """Fails on demand.  armed: an exception type raised at the next
+    program (a MemoryError: a heap that ran out part way through a commit
+    or a spill; a KeyboardInterrupt: a Ctrl-C)."""
+    armed = None
 
     def program(self, addr, data):
-        if self.armed:
-            self.armed = False
-            raise MemoryError()
+        if self.armed is not None:
+            fail = self.armed
+            self.armed = None
+            raise fail()
         SimFlash.program(self, addr, data)
 
 
@@ -169,7 +173,7 @@ def streamed(fail):
     unbound("_end_stream")
     t = s.begin()
     t.write(x, 0, b"y" * 6000)      # past txn_ram: streamed to flash
-    f.armed = True
+    f.armed = MemoryError
     failed = starved("stream", fail, t, x)
     state = [failed, sorted(s.pins), file_content(s, x) == b"x" * 1000,
              s.fsck()["errors"], outcome(create_file, s, "z", b"z" * 7000),
@@ -214,7 +218,7 @@ with o.open("/a", "wb") as f:
     f.write(b"old")
 a = o.open("/a", "wb")
 a.write(b"new" * 100)          # buffered: committed at a flush
-flash.armed = True
+flash.armed = MemoryError
 out["another file's open commits it and runs out of heap"] = \
     outcome(o.open, "/b", "wb")
 out["the file's handle, closed"] = outcome(a.close)
@@ -225,4 +229,36 @@ out["a file written after"] = content(o, "/c") == "c" * 300
 again = mount(DirLower(sys.argv[-1]), flash, checkpoints=False)
 out["remounted"] = [content(again, "/a"), sorted(again.listdir("/"))]
 out["fsck"] = again.store.fsck()["errors"]
+
+
+# The same flush interrupted (a Ctrl-C): the operation raises the
+# interrupt, and the file's handle a failed write-back, EIO, as Linux
+# reports one, at its next write or close.  Before, the handle kept the
+# interrupt itself and raised it again: a second Ctrl-C the user never
+# pressed.
+def interrupted(fn, *args):
+    """errno_outcome(), naming an interrupt too (outcome lets it through)."""
+    try:
+        return errno_outcome(fn, *args)
+    except KeyboardInterrupt:
+        return "KeyboardInterrupt"
+
+
+def interrupted_flush(then):
+    """Another operation's flush of /a interrupted: its outcome, then
+    then(handle)'s outcomes, then /a's content."""
+    a = o.open("/a", "wb")
+    a.write(b"new" * 100)
+    flash.armed = KeyboardInterrupt
+    return [interrupted(o.listdir, "/")] + then(a) + [content(o, "/a")]
+
+
+out["an interrupted flush, the handle closed"] = interrupted_flush(
+    lambda a: [interrupted(a.close)])
+out["an interrupted flush, the handle written to, then closed"] = \
+    interrupted_flush(lambda a: [interrupted(a.write, b"x"),
+                                 interrupted(a.close)])
+out["fsck after the interrupts"] = o.store.fsck()["errors"]
+
+
 report(out)
