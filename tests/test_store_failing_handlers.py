@@ -9,7 +9,8 @@ counted dead, no block stays pinned.  And the overlay's write-back: a
 file's writes committed by another operation's flush that fails with a
 MemoryError reach the file's handle as that error at its close; an
 interrupt there reaches it as EIO.  Then the handlers around a bad block
-or a failed write: a checkpoint's write is given up.  Both runtimes
+or a failed write: a checkpoint's write is given up, GC's copies made
+before its second write failed count dead.  Both runtimes
 (tests/scripts/store_failing_handlers.py)."""
 
 A = "a=a1000"
@@ -62,4 +63,10 @@ def test_failing_handlers_leave_the_store_and_the_handles_whole(runtime,
         # 724", and again after 60 rewrites)
         "a checkpoint's write fails in the open block": [
             False, 1, [], 0, True, [], []],
+        # (before: "block 3: 0 live bytes but the accounting says 3892
+        # (leak)", and 3976 after the next file)
+        "GC's second copy write runs out of space": [
+            False, 2, [], "ok", [], ["big", "n", "s"], []],
+        "GC's second copy write runs out of heap": [
+            "MemoryError", 2, [], "ok", [], ["big", "n", "s"], []],
     }, args=[str(tmp_path)])
