@@ -329,18 +329,25 @@ class WriteBack:
                 # Linux reports a failed writeback at the file's next fsync
                 # or close; so does this: the handle's next write, flush or
                 # close raises it (take_error).  The buffer is gone either
-                # way, so any error is kept (a MemoryError's too: the
-                # close must not answer success for data not written);
-                # one that is no OSError (a MemoryError, an interrupt)
-                # still stops the operation.
+                # way, so the handle keeps an error whatever the flush
+                # raised (its close must not answer success for data not
+                # written).  One that is no OSError still stops the
+                # operation, and the handle keeps EIO for it, a failed
+                # write-back as Linux reports one, not the same interrupt
+                # again (a Ctrl-C pressed once); but a MemoryError as it
+                # is: making another exception on a full heap could raise
+                # a new MemoryError here instead, and the handle would
+                # keep nothing.
                 try:
                     self.flush(uino)
-                except BaseException as e:
+                except OSError as e:
                     self.errors[uino] = e
-                    if not isinstance(e, OSError):
-                        raise
                     if first is None:
                         first = e
+                except BaseException as e:
+                    self.errors[uino] = e if isinstance(e, MemoryError) \
+                        else compat.oserror(compat.EIO)
+                    raise
         return first
 
     def take_error(self, uino):

@@ -267,8 +267,16 @@ def write(store, small=False):
     txn = s.next_txn
     s.next_txn += 1
     es = s.es
+    tries = [0]
 
     def produce(w):
+        # called again only by the writer's retry after a bad block, which
+        # it retired and gave up as garbage: the state captured above says
+        # otherwise, and a store with a bad block takes no checkpoint
+        # (checkpoint.refused)
+        tries[0] += 1
+        if tries[0] > 1:
+            raise CheckpointError("a block went bad under the checkpoint")
         pw = PieceWriter(txn, lambda body: w.node(NODE_CHECKPOINT, body))
         pw.section(SEC_POSITION, pos)
         snapshot(s, lambda b: pw.section(SEC_STATE, b), over)
@@ -280,8 +288,9 @@ def write(store, small=False):
         pw.finish(struct.pack("<%dH" % len(blocks), *blocks))
     try:
         placed = s._write_nodes(produce, txn, RESERVED_BLOCKS)
-    except NoSpace:
-        # bad blocks ate the room: what was written must never count
+    except (NoSpace, CheckpointError):
+        # a bad block (which may have eaten the room): given up, and what
+        # was written must never count
         s.pending_void = (txn, txn)
         s.void_ranges.append(s.pending_void)
         return False

@@ -208,16 +208,25 @@ def collect(store, b, bounded=False):
                 w._hold(nd.type, None, nd.blen, nd.ver, nd.fields, nd.keep,
                         raws[i], nd.flags & F_KEPT,
                         nd.txn if nd.flags & F_PROV else None)
+        placed = []
         try:
-            placed = []
             if nprov:
                 placed = store._write_nodes(
                     lambda w: produce(w, 0, nprov), txn, 0, True)
             if nprov < len(live):
                 placed += store._write_nodes(
                     lambda w: produce(w, nprov, len(live)), txn, 0)
-        except NoSpace:
-            return False
+        except BaseException as e:
+            # the second write failed (the writer counted its own nodes
+            # dead): the first one's copies are indexed nowhere, dead too,
+            # as LogStore._write_nodes counts them (the loop written
+            # again: a method shared with it would cost the mount path)
+            for nd in placed:
+                store._kill(nd.addr, nd.size())
+                store.garbage_blocks.add(nd.addr // store.es)
+            if isinstance(e, NoSpace):
+                return False
+            raise
         for old, new in zip(live, placed):
             moved(store, old, new)
             store.stats["gc_copied_bytes"] += old.size()
