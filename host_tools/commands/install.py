@@ -33,7 +33,8 @@ from host_tools.serial import link as serial_link
 from host_tools.image import romfs
 from host_tools.boards import load_board
 from host_tools.cli import CliError
-from host_tools.commands.serial import human, seconds
+from host_tools.argtypes import positive, seconds
+from host_tools.commands.serial import human
 from host_tools.serial.link import LinkError
 
 TMP_SUFFIX = ".ovl-tmp"
@@ -503,7 +504,7 @@ def add_install_args(p):
     p.add_argument("--board", required=True,
                    help="board name or JSON file (its partitions and boot"
                         " options go into ovl_board.py)")
-    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--baud", type=positive, default=115200)
     p.add_argument("--timeout", type=seconds, default=10.0,
                    help="seconds to wait for the board at each step")
     p.add_argument("--chip", metavar="PATH",

@@ -25,6 +25,7 @@ from ovl.overlay.meta import MAX_FILE_SIZE
 from ovl.paths import is_dir, is_lnk, is_reg, join
 from ovl_sim.simflash import TORN_MODES
 
+from host_tools import argtypes
 from host_tools.commands import fs_format as fmt
 
 POWER_CUT_STATUS = 3
@@ -538,7 +539,7 @@ def add_layer_args(p):
     p.add_argument("--upper",
                    help="upper image (from `ovl format`); without it the "
                         "overlay is read-only")
-    p.add_argument("--power-cut-after", type=int, metavar="N",
+    p.add_argument("--power-cut-after", type=argtypes.count, metavar="N",
                    help="cut the power at flash program/erase N of the session")
     p.add_argument("--torn", choices=TORN_MODES, default="clean",
                    help="how the operation in flight is torn (default clean)")
@@ -575,10 +576,8 @@ def open_session(args):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="surrogateescape")
     if args.power_cut_after is not None and not args.upper:
-        raise OSError(compat.EINVAL, "--power-cut-after needs --upper")
-    if args.power_cut_after is not None and args.power_cut_after < 0:
-        raise OSError(compat.EINVAL, "--power-cut-after counts flash "
-                      "operations from 0, not %d" % args.power_cut_after)
+        from host_tools.cli import UsageError
+        raise UsageError("--power-cut-after needs --upper")
     return Session(args.lower, args.upper, args.power_cut_after, args.torn,
                    args.seed)
 

