@@ -106,3 +106,67 @@ def test_good_sizes_still_parse():
     assert argtypes.tcp_port("0") == 0
     assert argtypes.positive("115200") == 115200
 
+
+# ----- fs diff: a chmod-ed lower hard link whose other name was removed ---------
+
+def hard_linked_layers(tmp_path):
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "h1").write_text("hard\n")
+    os.link(tree / "h1", tree / "h2")
+    (tree / "plain").write_text("plain\n")
+    lower, upper = tmp_path / "L.sqfs", tmp_path / "U.img"
+    assert ovl("mkimage", "-q", tree, lower).returncode == 0
+    assert ovl("format", "--board", "sim", upper).returncode == 0
+    return ["--lower", str(lower), "--upper", str(upper)]
+
+
+def fs(layers, *args):
+    p = ovl("fs", *(list(args) + layers))
+    assert p.returncode == 0, p.stderr
+    return p.stdout.split()
+
+
+def test_diff_of_a_chmodded_hard_link_whose_twin_was_removed(tmp_path):
+    layers = hard_linked_layers(tmp_path)
+    fs(layers, "rm", "/h1")
+    fs(layers, "chmod", "600", "/h2")
+    assert fs(layers, "diff") == ["deleted", "/h1", "metadata", "/h2"]
+    # a name the lower does not hold, or holds as another file, is new
+    fs(layers, "mv", "/h2", "/h3")
+    assert fs(layers, "diff") == ["deleted", "/h1", "deleted", "/h2",
+                                  "added", "/h3"]
+    fs(layers, "mv", "/h3", "/plain")
+    assert fs(layers, "diff") == ["deleted", "/h1", "deleted", "/h2",
+                                  "added", "/plain"]
+
+
+def test_diff_of_an_edited_hard_link_whose_twin_was_removed(tmp_path):
+    layers = hard_linked_layers(tmp_path)
+    fs(layers, "rm", "/h1")
+    (tmp_path / "new").write_text("HARD\n")
+    fs(layers, "put", str(tmp_path / "new"), "/h2")
+    assert fs(layers, "diff") == ["deleted", "/h1", "modified", "/h2"]
+
+
+DIFF_SCRIPT = """
+from ovl.flash import BytesSource
+from ovl.squashfs import SquashFS
+from ovl_sim.simflash import SimFlash
+from ovl.store import LogStore
+from ovl.overlay import mount
+with open(sys.argv[1], "rb") as f:
+    lower = SquashFS(BytesSource(f.read()))
+flash = SimFlash(1 << 18, 4096, 256)
+LogStore.format(flash)
+fs = mount(lower, flash)
+fs.remove("/h1")
+fs.chmod("/h2", 0o600)
+print(fs.diff())
+"""
+
+
+def test_diff_of_a_hard_link_on_both_runtimes(runtime, tmp_path):
+    layers = hard_linked_layers(tmp_path)
+    out = runtime(DIFF_SCRIPT, args=[layers[1]]).strip()
+    assert out == "[('deleted', '/h1'), ('metadata', '/h2')]", out
