@@ -12,15 +12,21 @@ import pytest
 from conftest import ROOT
 
 
-def ovl(*args, cwd=None, user=None, timeout=120):
+def ovl(*args, cwd=None, unprivileged=False, timeout=120):
+    """Run the CLI; unprivileged: as a process that permission bits stop
+    (root without its capabilities: setpriv; it can still read the
+    checkout and the interpreter, which another uid may not)."""
     argv = [sys.executable, "-m", "host_tools"] + [str(a) for a in args]
-    if user is not None:
-        argv = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user,
-                "--clear-groups"] + argv
+    if unprivileged and os.geteuid() == 0:
+        argv = DROP_CAPABILITIES + argv
     env = dict(os.environ, PYTHONPATH=ROOT)
     env.pop("OVL_DEBUG", None)
     return subprocess.run(argv, capture_output=True, text=True,
                           cwd=cwd or ROOT, env=env, timeout=timeout)
+
+
+DROP_CAPABILITIES = ["setpriv", "--bounding-set", "-all", "--inh-caps", "-all",
+                     "--"]
 
 
 # ----- argument errors: exit 2, argparse's usage and one error line ------------
@@ -170,3 +176,104 @@ def test_diff_of_a_hard_link_on_both_runtimes(runtime, tmp_path):
     layers = hard_linked_layers(tmp_path)
     out = runtime(DIFF_SCRIPT, args=[layers[1]]).strip()
     assert out == "[('deleted', '/h1'), ('metadata', '/h2')]", out
+
+
+# ----- read-only verbs on an image in a directory the user cannot write --------
+
+READ_ONLY_VERBS = [["ls", "/etc"], ["cat", "/etc/new"], ["stat", "/etc/new"],
+                   ["diff"], ["layer", "/etc/new"], ["fsck"], ["conflicts"],
+                   ["get", "/etc/new", "{out}"], ["cat", "--layer", "lower",
+                                                 "/etc/hostname"]]
+
+
+@pytest.fixture
+def locked_out(tmp_path):
+    """(layers, folder): an upper with a file, in a folder nobody may
+    write (mode 0555); the test's own process (root in CI) still can."""
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        print("setpriv is missing: cannot run the CLI without root's"
+              " capabilities")
+        pytest.skip("setpriv is missing: cannot drop root's capabilities")
+    tree = tmp_path / "t"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc" / "hostname").write_text("lower\n")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    lower, upper = folder / "L.sqfs", folder / "U.img"
+    assert ovl("mkimage", "-q", tree, lower).returncode == 0
+    assert ovl("format", "--board", "sim", upper).returncode == 0
+    layers = ["--lower", str(lower), "--upper", str(upper)]
+    fs(layers, "put", str(tree / "etc" / "hostname"), "/etc/new")
+    folder.chmod(0o555)
+    p = ovl("fs", "put", str(tree / "etc" / "hostname"), "/etc/x", *layers,
+            unprivileged=True)
+    if p.returncode == 0:
+        pytest.fail("permission bits did not stop the CLI: %s" % p.stdout)
+    yield layers, folder
+    folder.chmod(0o755)
+
+
+def image_bytes(layers):
+    with open(layers[3], "rb") as f:
+        return f.read()
+
+
+def test_read_only_verbs_need_no_lock_file(locked_out, tmp_path):
+    layers, folder = locked_out
+    before = image_bytes(layers)
+    for verb in READ_ONLY_VERBS:
+        out = str(tmp_path / "got")
+        p = ovl("fs", *[w.format(out=out) for w in verb] + layers,
+                unprivileged=True)
+        assert p.returncode == 0, (verb, p.stderr)
+    assert open(tmp_path / "got").read() == "lower\n"
+    assert ovl("fsck", layers[3], unprivileged=True).returncode == 0
+    assert ovl("backup", *layers, tmp_path / "b.tar",
+               unprivileged=True).returncode == 0
+    assert sorted(os.listdir(folder)) == ["L.sqfs", "U.img"]
+    assert image_bytes(layers) == before
+
+
+def test_a_writer_there_is_refused_in_one_line(locked_out):
+    layers, folder = locked_out
+    before = image_bytes(layers)
+    p = ovl("fs", "rm", "/etc/new", *layers, unprivileged=True)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
+    assert "cannot change %s" % layers[3] in p.stderr and \
+        ".U.img.lock cannot be made" in p.stderr, p.stderr
+    p = ovl("fsck", "--repair", layers[3], unprivileged=True)
+    assert p.returncode == 8 and "lock file" in p.stderr, p.stderr
+    assert image_bytes(layers) == before
+
+
+def test_a_reader_there_waits_for_no_writer_but_is_refused_by_one(locked_out):
+    from host_tools.commands.overlay import UpperLock
+    layers, folder = locked_out
+    lock = UpperLock(layers[3])         # a writer at work (may write there)
+    try:
+        p = ovl("fs", "ls", "/etc", *layers, unprivileged=True)
+        assert p.returncode == 1 and "in use by another ovl session" in \
+            p.stderr, p.stderr
+    finally:
+        lock.close()
+    # a lock file a writer left behind, not held: a reader shares it
+    (folder / ".U.img.lock").touch()
+    p = ovl("fs", "ls", "/etc", *layers, unprivileged=True)
+    assert p.returncode == 0 and p.stdout.split() == ["hostname", "new"], \
+        p.stderr
+    (folder / ".U.img.lock").unlink()
+
+
+def test_fsck_repair_is_refused_while_a_session_holds_the_image(tmp_path):
+    from host_tools.commands.overlay import UpperLock
+    img = tmp_path / "U.img"
+    assert ovl("format", "--board", "sim", img).returncode == 0
+    lock = UpperLock(str(img))
+    try:
+        p = ovl("fsck", "--repair", img)
+        assert p.returncode == 8 and "in use by another ovl session" in \
+            p.stderr, p.stderr
+        assert ovl("fsck", img).returncode == 0      # reading needs no lock
+    finally:
+        lock.close()
+    assert ovl("fsck", "--repair", img).returncode == 0

@@ -281,7 +281,13 @@ def repair_orphans(store, report):
 
 def run_fsck(args):
     """The check, with e2fsck's exit statuses (FSCK_*)."""
+    lock = None
     try:
+        if args.repair and os.path.isfile(args.image):
+            # a writer: refused while an `ovl fs`/`shell`/`mount` session
+            # holds the image, as they refuse each other
+            from host_tools.commands.overlay import UpperLock
+            lock = UpperLock(args.image)
         chip, store = mount_image(args, readonly=not args.repair)
         report = store.fsck()
         repaired = []
@@ -298,6 +304,9 @@ def run_fsck(args):
     except (CliError, OSError, ValueError) as e:
         print("ovl: error: %s" % one_line(e), file=sys.stderr)
         return FSCK_FAILED
+    finally:
+        if lock is not None:
+            lock.close()
     left = report["errors"] or report["orphans"] or report.get("overlay")
     if args.json:
         print(json.dumps(dict(report, repaired=repaired), indent=2))
