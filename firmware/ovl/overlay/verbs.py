@@ -93,9 +93,11 @@ def _diff_kind(ovl, node):
         return "added"          # upper-only
     e = node.lentry
     if origin.path != node.path:
-        e = _lower_name_of(ovl, node, origin)
-        if e is None:
-            return "added"      # moved here
+        # moved here, unless the lower holds the same file at this name: a
+        # hard link copied up through another name records that name
+        e = ovl._lower_entry(node.parent, node.name)
+        if e and e.ino != origin.ino:
+            e = None
     if e is None:
         return "added"
     i = node.inode
@@ -113,18 +115,6 @@ def _diff_kind(ovl, node):
     # a directory's mtime moves with every entry made in it: not a change
     if not is_dir(i.mode) and i.mtime != e.mtime:
         return "metadata"
-    return None
-
-
-def _lower_name_of(ovl, node, origin):
-    """The lower entry at node's own name when it is the file node was
-    copied up from, else None.  A lower hard link copied up through another
-    of its names (the link index) records that name as its origin's path."""
-    if is_dir(node.mode):
-        return None
-    entry = ovl._lower_entry(node.parent, node.name)
-    if entry is not None and entry.ino == origin.ino:
-        return entry
     return None
 
 
