@@ -73,8 +73,6 @@ ARGUMENT_ERRORS = [
     (["crashtest", "--list", "--erase-size", "256"], "--erase-size"),
     (["mkimage", "{dir}", "{out}", "-b", "3K"], "--block-size"),
     (["mkimage", "{dir}", "{out}", "--mtime", "-5"], "--mtime"),
-    (["mkimage", "{dir}", "{out}", "--board", "esp32-4mb", "-b", "128K"],
-     "lower_block_size"),
     (["shell", "--lower", "{dir}", "--upper", "{img}",
       "--power-cut-after", "-1"], "--power-cut-after"),
     (["shell", "--lower", "{dir}", "--power-cut-after", "1"], "--upper"),

@@ -14,7 +14,7 @@ import time
 from ovl import compat
 
 from host_tools import argtypes
-from host_tools.cli import CliError, UsageError
+from host_tools.cli import CliError
 from host_tools.image import mkimage
 from host_tools.image.tree import parse_time
 from host_tools.inputs import read_limited
@@ -77,7 +77,8 @@ def mkimage_block_size(args):
         return limit or mkimage.DEFAULT_BLOCK_SIZE
     size = args.block_size
     if limit is not None and size > limit:
-        raise UsageError("block size %d KiB is over board %s's lower_block_size "
+        # (the board's file says its limit: not an argument error)
+        raise CliError("block size %d KiB is over board %s's lower_block_size "
                        "of %d KiB" % (size >> 10, board.name, limit >> 10))
     return size
 
