@@ -20,6 +20,12 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
 
 
+class UsageError(CliError):
+    """Options that do not go together (each alone is of its kind, which
+    host_tools.argtypes checks): an argument error, exit status 2 with
+    argparse's usage and "ovl CMD: error:" line."""
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with its error line cut: the line echoes arguments, which
     may be any length.  Subcommand parsers are of the same class."""
@@ -59,7 +65,7 @@ def build_parser():
         for name, (help_text, add_arguments, run) in mod.COMMANDS.items():
             p = sub.add_parser(name, help=help_text, description=help_text)
             add_arguments(p)
-            p.set_defaults(run=run)
+            p.set_defaults(run=run, usage_parser=p)
             table[name] = run
     return parser
 
@@ -96,6 +102,8 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         return 0
+    except UsageError as exc:
+        args.usage_parser.error(one_line(exc))      # exits 2
     except Exception as exc:  # every failure becomes one line, never a trace
         if debug:
             raise

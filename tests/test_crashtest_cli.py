@@ -72,8 +72,15 @@ def test_campaign_over_the_users_image_and_geometry(tmp_path, capsys,
 def test_crashtest_geometry_errors_are_one_line(tmp_path, capsys, firmware):
     s = script(tmp_path, "mkdir /x\n")
     for extra in (["--upper-size", "100k", "--erase-size", "8k"],
-                  ["--upper-size", "8k", "--erase-size", "8k"],
-                  ["--erase-size", "3000"], ["--upper-size", "12Q"],
+                  ["--erase-size", "3000"], ["--upper-size", "12Q"]):
+        # argument errors: argparse's usage and one line, exit 2
+        with pytest.raises(SystemExit) as exit_:
+            run(capsys, "--script", s, *extra)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and \
+            err.splitlines()[-1].startswith("ovl crashtest: error: "), \
+            (extra, err)
+    for extra in (["--upper-size", "8k", "--erase-size", "8k"],
                   ["--lower", str(tmp_path / "missing.sqfs")]):
         status, out, err = run(capsys, "--script", s, *extra)
         assert status == 1 and err.count("\n") == 1 and \

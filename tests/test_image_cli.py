@@ -122,12 +122,8 @@ def test_extract_round_trip_and_refuses_non_empty_dest(tree, tmp_path, capfd):
 
 @pytest.mark.parametrize("args,message", [
     (["mkimage", "/nonexistent/src", "{tmp}/o.sqfs"], "cannot read source"),
-    (["mkimage", "{tree}", "{tmp}/o.sqfs", "-b", "3K"], "bad block size"),
-    (["mkimage", "{tree}", "{tmp}/o.sqfs", "-b", "2M"], "bad block size"),
     (["mkimage", "{tree}", "{tmp}/o.sqfs", "--comp", "lz4"],
      "unknown compressor 'lz4'"),
-    (["mkimage", "{tree}", "{tmp}/o.sqfs", "--mtime", "yesterday"],
-     "bad --mtime"),
     (["mkimage", "{tree}", "{tmp}/o.sqfs", "-pf", "{tmp}/bad.pseudo"],
      "bad.pseudo line 3: bad mode '99'"),
     (["mkimage", "{tree}", "{tmp}/o.sqfs", "-p", "x f 644 0 0 cat /etc/passwd"],
@@ -164,6 +160,21 @@ def test_bad_input_is_one_line_error(tree, tmp_path, capfd, args, message):
     status, _, err = ovl(capfd, *argv)
     assert_one_line_error(status, err, message.format(tmp=tmp))
     assert not os.path.exists(tmp + "/o.sqfs")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-b", "3K"], "bad block size"), (["-b", "2M"], "bad block size"),
+    (["--mtime", "yesterday"], "bad --mtime"),
+])
+def test_bad_option_is_an_argument_error(tree, tmp_path, capfd, args,
+                                         message):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["mkimage", tree, str(tmp_path / "o.sqfs")] + args)
+    err = capfd.readouterr().err.splitlines()
+    assert exit_.value.code == 2 and err[0].startswith("usage: ")
+    assert err[-1].startswith("ovl mkimage: error: argument ") and \
+        message in err[-1], err
+    assert not os.path.exists(tmp_path / "o.sqfs")
 
 
 def test_command_line_entry_point_has_no_traceback(tmp_path):

@@ -416,3 +416,73 @@ def test_bad_input_is_one_line(tmp_path):
             "0.5")
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
     assert "no MicroPython REPL on loop://" in r.stderr
+
+
+@pytest.mark.parametrize("setup,chip,message", [
+    ("file ovl", "chip.bin",
+     "ovl is a file where the install needs a directory"),
+    ("dir boot.py", "chip.bin",
+     "boot.py is a directory where the install needs a file"),
+    ("dir ovl/boot.mpy", "chip.bin",
+     "ovl/boot.mpy is a directory where the install needs a file"),
+    ("dir chip.bin", "chip.bin",
+     "chip.bin is a directory where the install needs a file"),
+    ("", "/", "/ is a directory where the install needs a file"),
+    ("file data", "data/chip.bin",
+     "data is a file where the install needs a directory"),
+    ("", "x" * 300, "cannot create the chip file %s: OSError: 36 "
+     "(ENAMETOOLONG)" % ("x" * 300)),
+])
+def test_what_stands_in_the_way_is_refused_before_writing(repl, setup, chip,
+                                                          message):
+    """The probe finds what the real run would fail on: the dry run and
+    the real run both refuse, in one line naming the path, and write
+    nothing (no chip file either)."""
+    work = repl.workdir
+    if setup:
+        kind, path = setup.split()
+        full = os.path.join(work, path)
+        if kind == "dir":
+            os.makedirs(full)
+        else:
+            open(full, "w").close()
+    before = sorted(os.path.relpath(os.path.join(d, n), work)
+                    for d, dirs, files in os.walk(work)
+                    for n in dirs + files)
+    for extra in (["--dry-run"], []):
+        r = ovl("install", "--port", repl.port, "--board", "sim", "--chip",
+                chip, *extra)
+        assert r.returncode == 1, (extra, r.stdout, r.stderr)
+        assert r.stderr == "ovl: error: %s; nothing was written\n" % message
+        after = sorted(os.path.relpath(os.path.join(d, n), work)
+                       for d, dirs, files in os.walk(work)
+                       for n in dirs + files)
+        assert after == before, extra
+
+
+class FailingRepl:
+    """A raw REPL whose board raises what MicroPython prints."""
+
+    def __init__(self, last_line):
+        self.answers = [b"\x04", ("Traceback (most recent call last):\n%s\n"
+                                  "\x04>" % last_line).encode()]
+
+    def paste(self, code):
+        pass
+
+    def read_until(self, end):
+        return self.answers.pop(0)
+
+
+def test_a_board_error_names_the_step_and_the_path():
+    dev = cmd_install.Board.__new__(cmd_install.Board)
+    dev.repl = FailingRepl("OSError: 20")
+    with pytest.raises(cmd_install.CliError) as e:
+        cmd_install.write_file(dev, "ovl/boot.mpy", b"x")
+    assert str(e.value) == "the board failed writing ovl/boot.mpy: " \
+                           "OSError: 20 (ENOTDIR)"
+    dev.repl = FailingRepl("OSError: [Errno 21] EISDIR")
+    with pytest.raises(cmd_install.CliError) as e:
+        cmd_install.create_chip(dev, load_board("sim"), "chip.bin", None)
+    assert str(e.value) == "the board failed creating the chip file " \
+                           "chip.bin: OSError: [Errno 21] EISDIR"

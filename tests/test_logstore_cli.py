@@ -72,19 +72,28 @@ def test_board_geometry_partition_and_bad_input(tmp_path):
     with open(chip, "r+b") as f:
         f.write(b"hsqs")                    # a firmware image before it
     for args in (("fsck", str(tmp_path / "missing.img")),
-                 ("format", img + "2", "--size", "1M", "--erase-size", "3000"),
-                 ("format", img + "3"),
                  ("info", chip)):           # whole chip, no --partition
         p = ovl(*args)
         # fsck's convention: 8 when it could not check at all
         assert p.returncode == (8 if args[0] == "fsck" else 1), args
         assert p.stderr.startswith("ovl: error:") and \
             len(p.stderr.strip().splitlines()) == 1, p.stderr
+    # argument errors: argparse's usage and one error line, exit 2
+    for args in (("format", img + "2", "--size", "1M", "--erase-size", "3000"),
+                 ("format", img + "3")):
+        p = ovl(*args)
+        assert p.returncode == 2, args
+        assert p.stderr.strip().splitlines()[-1].startswith(
+            "ovl format: error:"), p.stderr
 
 
 def one_line_error(p, status=1):
     assert p.returncode == status, p.stdout + p.stderr
     lines = p.stderr.strip().splitlines()
+    if status == 2:     # an argument error: argparse's usage, then the line
+        assert lines[0].startswith("usage: ") and \
+            lines[-1].startswith("ovl %s: error:" % p.args[3]), p.stderr
+        return lines[-1]
     assert len(lines) == 1 and lines[0].startswith("ovl: error:"), p.stderr
     return lines[0]
 
@@ -194,25 +203,28 @@ def test_format_refuses_a_non_ovl_partition_and_a_store_in_use(tmp_path):
 @pytest.mark.slow
 def test_impossible_geometry_is_one_line_up_front(tmp_path):
     out = str(tmp_path / "g.img")
+    # (arguments, message, status): options that cannot go together are
+    # argument errors (2); what the store refuses exits 1
     cases = [
         (("--size", "256k", "--erase-size", "4k", "--page-size", "8k"),
-         "page size 8192 is larger than the erase size 4096"),
+         "page size 8192 is larger than the erase size 4096", 2),
         (("--size", "256k", "--erase-size", "4k", "--nand"),
-         "NAND erase block of 4096 bytes holds 2 pages of 2048"),
+         "NAND erase block of 4096 bytes holds 2 pages of 2048", 2),
         (("--size", "256k", "--erase-size", "16k", "--page-size", "8k",
-          "--nand"), "holds 2 pages of 8192"),
+          "--nand"), "holds 2 pages of 8192", 2),
         (("--size", "256k", "--erase-size", "4k", "--page-size", "100"),
-         "page size 100 is not a power of two"),
+         "'100' (100 bytes) is not a power of two", 2),
         (("--size", "252k", "--erase-size", "3k"),
-         "erase size 3072 is not a power of two"),
+         "'3k' (3072 bytes) is not a power of two", 2),
         (("--size", "64k", "--erase-size", "512"),
-         "erase block of 512 bytes is too small"),
-        (("--size", "16k", "--erase-size", "4k"), "at least 5 erase blocks"),
-        (("--board", "sim", "--page-size", "4k"), "not both"),
-        (("--board", "sim", "--nand"), "not both"),
+         "erase block of 512 bytes is too small", 1),
+        (("--size", "16k", "--erase-size", "4k"), "at least 5 erase blocks",
+         1),
+        (("--board", "sim", "--page-size", "4k"), "not both", 2),
+        (("--board", "sim", "--nand"), "not both", 2),
     ]
-    for args, expect in cases:
-        line = one_line_error(ovl("format", out, *args))
+    for args, expect, status in cases:
+        line = one_line_error(ovl("format", out, *args), status)
         assert expect in line, (args, line)
         assert not os.path.exists(out), args
 

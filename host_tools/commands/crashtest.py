@@ -3,12 +3,14 @@
 See docs/CRASHTEST.md for the fault model, the oracle and measured sizes.
 """
 
+import argparse
 import os
 import shlex
 import sys
 
 from host_tools.crash import workloads as wl
-from host_tools.cli import CliError
+from host_tools import argtypes
+from host_tools.cli import CliError, UsageError
 
 
 # a workload script is a few dozen lines; anything near this is not one
@@ -19,9 +21,10 @@ def add_arguments(p):
     p.add_argument("--size", choices=("ci", "full"), default="full",
                    help="campaign size: ci samples the 2-op-with-sync and "
                         "3-op workloads (default: full)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+    p.add_argument("--jobs", type=argtypes.positive,
+                   default=os.cpu_count() or 1,
                    help="worker processes (default: every core)")
-    p.add_argument("--shard", metavar="I/N",
+    p.add_argument("--shard", metavar="I/N", type=parse_shard,
                    help="run only the I-th of N slices of the campaign")
     p.add_argument("--replay", metavar="ID",
                    help="rerun one case by its id, narrating each step")
@@ -38,10 +41,11 @@ def add_arguments(p):
                    help="with --script: run it over this lower (your "
                         "firmware's SquashFS image, or a directory) and an "
                         "empty upper, instead of the standard fixture")
-    p.add_argument("--upper-size", metavar="SIZE",
+    p.add_argument("--upper-size", metavar="SIZE", type=argtypes.size,
                    help="upper flash size, e.g. 256k (default: 16 erase "
                         "blocks)")
     p.add_argument("--erase-size", metavar="SIZE",
+                   type=argtypes.power_of_two_size,
                    help="upper erase block size, e.g. 4k (default 4k)")
     p.add_argument("--workload", metavar="KEY", action="append",
                    help="run this workload key (repeatable), e.g. "
@@ -50,17 +54,17 @@ def add_arguments(p):
                    help="print the campaign's workload keys and exit")
     p.add_argument("--variants", default="clean,prefix,bits,unstable",
                    help="torn modes of the cut operation (default: all)")
-    p.add_argument("--seeds", type=int, default=1,
+    p.add_argument("--seeds", type=argtypes.positive, default=1,
                    help="seeds per torn variant (default: 1)")
-    p.add_argument("--depth2", type=float, default=0.05,
+    p.add_argument("--depth2", type=argtypes.fraction, default=0.05,
                    help="fraction of cases that get a second cut during the "
                         "recovery (default: 0.05)")
-    p.add_argument("--triples", type=int,
+    p.add_argument("--triples", type=argtypes.count,
                    help="number of sampled 3-op workloads")
     p.add_argument("--lenient", action="store_true",
                    help="require only synced ops to be durable (default: "
                         "every completed op)")
-    p.add_argument("--max-failures", type=int, default=3,
+    p.add_argument("--max-failures", type=argtypes.positive, default=3,
                    help="stop a workload after this many failures")
     p.add_argument("--no-shrink", action="store_true",
                    help="do not shrink failing workloads")
@@ -70,11 +74,17 @@ def add_arguments(p):
 
 
 def parse_shard(text):
+    """argparse type: I/N with 1 <= I <= N."""
     try:
         i, n = text.split("/")
-        return int(i), int(n)
+        i, n = int(i), int(n)
     except ValueError:
-        raise CliError("--shard wants I/N, e.g. 1/4, not %r" % text)
+        raise argparse.ArgumentTypeError("--shard wants I/N, e.g. 1/4, not %r"
+                                         % text)
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError("--shard wants I/N with 1 <= I <= N,"
+                                         " not %r" % text)
+    return i, n
 
 
 def replay_command(case_id, store=None, args=None):
@@ -84,7 +94,8 @@ def replay_command(case_id, store=None, args=None):
     for flag in ("lower", "upper_size", "erase_size"):
         value = getattr(args, flag, None)
         if value:
-            cmd += " --%s %s" % (flag.replace("_", "-"), shlex.quote(value))
+            cmd += " --%s %s" % (flag.replace("_", "-"),
+                                 shlex.quote(str(value)))
     return cmd
 
 
@@ -102,14 +113,13 @@ def upper_geometry(args):
     None for the fixtures' own."""
     if not (args.upper_size or args.erase_size):
         return None
-    from host_tools.commands.store import parse_size
-    es = parse_size(args.erase_size) if args.erase_size else 4096
-    if es < 512 or es & (es - 1):
-        raise CliError("--erase-size must be a power of two of 512 bytes or"
-                       " more, not %d" % es)
-    size = parse_size(args.upper_size) if args.upper_size else 16 * es
+    es = args.erase_size or 4096
+    if es < 512:
+        raise UsageError("--erase-size must be a power of two of 512 bytes or"
+                         " more, not %d" % es)
+    size = args.upper_size or 16 * es
     if size % es or not 0 < size <= UPPER_LIMIT:
-        raise CliError("--upper-size must be a whole number of %d-byte erase"
+        raise UsageError("--upper-size must be a whole number of %d-byte erase"
                        " blocks, at most %d bytes, not %d"
                        % (es, UPPER_LIMIT, size))
     return size // es, es, min(PAGE_SIZE, es)
@@ -209,12 +219,6 @@ def run(args):
         if v not in ct.VARIANTS:
             raise CliError("unknown variant %r (choose from %s)"
                            % (v, ", ".join(ct.VARIANTS)))
-    if args.jobs < 1 or args.seeds < 1 or args.max_failures < 1:
-        raise CliError("--jobs, --seeds and --max-failures must be at least 1")
-    if args.triples is not None and args.triples < 0:
-        raise CliError("--triples must be 0 or more")
-    if not 0 <= args.depth2 <= 1:
-        raise CliError("--depth2 is a fraction between 0 and 1")
     strict = not args.lenient
     if args.lower and not (args.script or args.replay):
         raise CliError("--lower needs --script (or --replay of a case it "
@@ -246,7 +250,7 @@ def run(args):
     else:
         keys = wl.generate(args.size, triples=args.triples)
     if args.shard:
-        keys = wl.shard(keys, *parse_shard(args.shard))
+        keys = wl.shard(keys, *args.shard)
     if args.list:
         for k in keys:
             print(k)

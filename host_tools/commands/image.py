@@ -13,6 +13,7 @@ import time
 
 from ovl import compat
 
+from host_tools import argtypes
 from host_tools.cli import CliError
 from host_tools.image import mkimage
 from host_tools.image.tree import parse_time
@@ -28,6 +29,7 @@ def add_mkimage_arguments(p):
     p.add_argument("src", metavar="SRC_DIR", help="directory to put in the image")
     p.add_argument("out", metavar="OUT.sqfs", help="image file to write")
     p.add_argument("-b", "--block-size", default=None,
+                   type=argtypes.checked_by(mkimage.parse_block_size),
                    help="data block size, a power of 2 from 4K to 1M "
                         "(default: the --board's lower_block_size, else 128K)")
     p.add_argument("--board", metavar="BOARD",
@@ -40,6 +42,7 @@ def add_mkimage_arguments(p):
     p.add_argument("--all-root", action="store_true",
                    help="make every entry owned by uid 0, gid 0")
     p.add_argument("--mtime", metavar="SECONDS",
+                   type=argtypes.checked_by(lambda t: parse_time(t, "--mtime")),
                    help="set every mtime and the image time to SECONDS since "
                         "1970 (else SOURCE_DATE_EPOCH sets the image time and "
                         "clamps later mtimes)")
@@ -72,8 +75,9 @@ def mkimage_block_size(args):
         limit = board.lower_block_size
     if args.block_size is None:
         return limit or mkimage.DEFAULT_BLOCK_SIZE
-    size = mkimage.parse_block_size(args.block_size)
+    size = args.block_size
     if limit is not None and size > limit:
+        # (the board's file says its limit: not an argument error)
         raise CliError("block size %d KiB is over board %s's lower_block_size "
                        "of %d KiB" % (size >> 10, board.name, limit >> 10))
     return size
@@ -108,7 +112,7 @@ def run_mkimage(args):
     raw_metadata = bool(args.board) and board_raw_metadata(args.board)
     mtime = sde = None
     if args.mtime is not None:
-        mtime = parse_time(args.mtime, "--mtime")
+        mtime = args.mtime
     env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if env:
         sde = parse_time(env, "SOURCE_DATE_EPOCH")

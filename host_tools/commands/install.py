@@ -23,6 +23,7 @@ interruption finishes the job, and a rerun after success writes nothing.
 """
 
 import binascii
+import errno
 import hashlib
 import json
 import os
@@ -33,7 +34,8 @@ from host_tools.serial import link as serial_link
 from host_tools.image import romfs
 from host_tools.boards import load_board
 from host_tools.cli import CliError
-from host_tools.commands.serial import human, seconds
+from host_tools.argtypes import positive, seconds
+from host_tools.commands.serial import human
 from host_tools.serial.link import LinkError
 
 TMP_SUFFIX = ".ovl-tmp"
@@ -77,6 +79,8 @@ def board_module(board, chip=None):
 HELPERS = r"""
 import sys, os, binascii, hashlib, json
 def _oh(p):
+    if _okind(p) != 'f':
+        return None
     try:
         f = open(p, 'rb')
     except OSError:
@@ -122,6 +126,17 @@ def _osize(p):
         return os.stat(p)[6]
     except OSError:
         return None
+def _okind(p):
+    try:
+        return 'd' if os.stat(p)[0] & 0x4000 else 'f'
+    except OSError:
+        return None
+def _omake(p):
+    try:
+        open(p, 'ab').close()
+    except OSError as e:
+        return 'OSError: %s' % e
+    os.remove(p)
 """
 
 PROBE = r"""
@@ -152,25 +167,36 @@ class Board:
         self.repl.enter()
         self.run(HELPERS)
 
-    def run(self, code):
+    def run(self, code, step=None):
         """Run code; its stdout (text).  An exception on the board is a
-        CliError naming its last line."""
+        CliError naming the step (e.g. "writing ovl/boot.mpy") and the
+        exception's last line."""
         self.repl.paste(code)
         out = self.repl.read_until(b"\x04")[:-1]
         err = self.repl.read_until(b"\x04>")[:-2]
         if err.strip():
             last = err.decode("utf-8", "replace").strip().splitlines()[-1]
-            raise CliError("the board failed: %s" % last)
+            raise CliError("the board failed%s: %s" % (
+                " " + step if step else "", errno_named(last)))
         return out.decode("utf-8", "replace")
 
-    def json(self, code):
-        return json.loads(self.run(code).strip().splitlines()[-1])
+    def json(self, code, step=None):
+        return json.loads(self.run(code, step).strip().splitlines()[-1])
 
     def close(self):
         try:
             self.repl.ser.write(b"\x02")    # back to the friendly REPL
         except OSError:
             pass
+
+
+def errno_named(line):
+    """MicroPython's "OSError: 20" with the errno's name: "OSError: 20
+    (ENOTDIR)"."""
+    head, sep, number = line.rpartition("OSError: ")
+    if sep and number.isdigit() and int(number) in errno.errorcode:
+        return "%s (%s)" % (line, errno.errorcode[int(number)])
+    return line
 
 
 # ----- what to write ---------------------------------------------------------
@@ -296,7 +322,8 @@ def plan(dev, board, info, method, files, chip):
                     board_module(board, chip).encode()))
     entries.append((root + "boot.py", BOOT_PY.encode()))
     hashes = dev.json("print(json.dumps([_oh(p) for p in %r]))"
-                      % [p for p, _ in entries])
+                      % [p for p, _ in entries],
+                      "hashing the files the install writes")
     out = []
     for (path, data), have in zip(entries, hashes):
         want = hashlib.sha256(data).hexdigest()
@@ -319,12 +346,53 @@ def stale_files(dev, info, steps):
     top = info["root"] + "ovl"
     for path in dev.json("print(json.dumps(_owalk(%r, []) + ([%r] if "
                          "_osize(%r) is not None else [])))"
-                         % (top, top + "/", top)):
+                         % (top, top + "/", top),
+                         "listing %s/" % top):
         if path.endswith("/"):
             if not any(k.startswith(path) for k in kept):
                 out.append(path)
         elif path not in kept:
             out.append(path)
+    return out
+
+
+KIND_NAMES = {"d": "a directory", "f": "a file"}
+
+
+def path_conflicts(dev, steps, chip):
+    """What on the board stands in the way of the install, as lines: a
+    file where a directory must be (a parent of what is written), a
+    directory where a file must be (what is written, its temporary name,
+    the chip file), a chip file that cannot be created.  Asked before
+    anything is written, by the dry run too (which creates and removes an
+    empty chip file to learn that it can be made)."""
+    need = {}                       # path -> kind, parents first
+    for path in [p for p, _, _ in steps] + ([chip] if chip else []):
+        parent = ""
+        for part in path.split("/")[:-1]:
+            parent += part
+            if parent:              # not the "" before a leading "/"
+                need.setdefault(parent, "d")
+            parent += "/"
+        need[path] = "f"
+        if path != chip:
+            need[path + TMP_SUFFIX] = "f"
+    paths = list(need)
+    kinds = dict(zip(paths, dev.json(
+        "print(json.dumps([_okind(p) for p in %r]))" % paths,
+        "checking the paths it writes")))
+    out = ["%s is %s where the install needs %s" % (
+        path, KIND_NAMES[kinds[path]], KIND_NAMES[want])
+        for path, want in need.items()
+        if kinds[path] is not None and kinds[path] != want]
+    parent = chip.rpartition("/")[0] if chip else None
+    if chip and not out and kinds[chip] is None and \
+            (not parent or kinds.get(parent) == "d"):
+        why = dev.json("print(json.dumps(_omake(%r)))" % chip,
+                       "checking the chip file %s can be made" % chip)
+        if why:
+            out.append("cannot create the chip file %s: %s"
+                       % (chip, errno_named(why)))
     return out
 
 
@@ -342,12 +410,13 @@ def romfs_state(dev, image):
 def write_romfs(dev, image):
     """Erase the romfs partition and write image (rom_ioctl 3/4/5, as
     `mpremote romfs deploy`), then check its hash on the board."""
+    step = "writing romfs partition 0"
     dev.run("try:\n vfs.umount('/rom')\nexcept OSError:\n pass\n"
-            "vfs.rom_ioctl(3, 0, %d)\n" % len(image))
+            "vfs.rom_ioctl(3, 0, %d)\n" % len(image), step)
     for off in range(0, len(image), CHUNK):
         dev.run("vfs.rom_ioctl(4, 0, %d, binascii.a2b_base64(%r))" % (
-            off, binascii.b2a_base64(image[off:off + CHUNK]).decode()))
-    dev.run("vfs.rom_ioctl(5, 0)")
+            off, binascii.b2a_base64(image[off:off + CHUNK]).decode()), step)
+    dev.run("vfs.rom_ioctl(5, 0)", step)
     if romfs_state(dev, image) != "same":
         raise CliError("the romfs partition reads back different bytes;"
                        " rerun ovl install")
@@ -356,15 +425,16 @@ def write_romfs(dev, image):
 def write_file(dev, path, data):
     """NAME.ovl-tmp, hashed on the board, then renamed over NAME."""
     tmp = path + TMP_SUFFIX
-    dev.run("_odirs(%r)\n_of = open(%r, 'wb')" % (path, tmp))
+    step = "writing %s" % path
+    dev.run("_odirs(%r)\n_of = open(%r, 'wb')" % (path, tmp), step)
     for off in range(0, len(data), CHUNK):
         dev.run("_of.write(binascii.a2b_base64(%r))"
-                % binascii.b2a_base64(data[off:off + CHUNK]).decode())
-    have = dev.json("_of.close()\nprint(json.dumps(_oh(%r)))" % tmp)
+                % binascii.b2a_base64(data[off:off + CHUNK]).decode(), step)
+    have = dev.json("_of.close()\nprint(json.dumps(_oh(%r)))" % tmp, step)
     if have != hashlib.sha256(data).hexdigest():
         raise CliError("%s reads back different bytes on the board; rerun"
                        " ovl install" % path)
-    dev.run("_oput(%r, %r)" % (tmp, path))
+    dev.run("_oput(%r, %r)" % (tmp, path), "renaming %s to %s" % (tmp, path))
 
 
 def create_chip(dev, board, chip, have):
@@ -372,7 +442,8 @@ def create_chip(dev, board, chip, have):
     cut short by an interruption is continued)."""
     dev.run("_odirs(%r)\n_of = open(%r, 'ab')\n_ob = b'\\xff' * 4096\n"
             "for _n in range(%d):\n    _of.write(_ob)\n_of.close()"
-            % (chip, chip, (board.size - (have or 0)) // 4096))
+            % (chip, chip, (board.size - (have or 0)) // 4096),
+            "creating the chip file %s" % chip)
     if dev.json("print(json.dumps(_osize(%r)))" % chip) != board.size:
         raise CliError("could not create the chip file %s on the board"
                        % chip)
@@ -435,6 +506,9 @@ def run_install(args, dev, board, info, method, files, why, out):
         raise CliError("the board's partitions do not match board %s;"
                        " nothing was written" % board.name)
     steps = plan(dev, board, info, method, files, args.chip)
+    conflicts = path_conflicts(dev, steps, chip_here)
+    if conflicts:
+        raise CliError("%s; nothing was written" % "; ".join(conflicts))
     stale = stale_files(dev, info, steps)
     image = files[0][1] if method == "romfs" else None
     rom = romfs_state(dev, image) if image is not None else None
@@ -467,7 +541,7 @@ def run_install(args, dev, board, info, method, files, why, out):
     # fails; rerun install) rather than old modules beside new ones
     for path in stale:
         dev.run("os.%s(%r)" % ("rmdir" if path.endswith("/") else "remove",
-                               path.rstrip("/")))
+                               path.rstrip("/")), "removing %s" % path)
     chip_created = args.chip and chip_size != board.size
     if chip_created:
         create_chip(dev, board, chip_here, chip_size)
@@ -477,7 +551,9 @@ def run_install(args, dev, board, info, method, files, why, out):
     for path, data, state in todo:
         if path.endswith("/boot.py") or path == "boot.py":
             if backup:
-                dev.run("_oput(%r, %r)" % (path, info["root"] + BOOT_BACKUP))
+                dev.run("_oput(%r, %r)" % (path, info["root"] + BOOT_BACKUP),
+                        "keeping %s as %s" % (path, info["root"] +
+                                              BOOT_BACKUP))
         write_file(dev, path, data)
         written += len(data)
     # all of it, once more: what a reset will boot
@@ -503,7 +579,7 @@ def add_install_args(p):
     p.add_argument("--board", required=True,
                    help="board name or JSON file (its partitions and boot"
                         " options go into ovl_board.py)")
-    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--baud", type=positive, default=115200)
     p.add_argument("--timeout", type=seconds, default=10.0,
                    help="seconds to wait for the board at each step")
     p.add_argument("--chip", metavar="PATH",

@@ -12,15 +12,17 @@ the kernel's INIT) fails before `ovl mount` returns; then, without
 --foreground, a child process serves and the command exits 0.
 """
 
+import argparse
 import fcntl
 import os
 import signal
 import time
 
 from ovl.overlay import mount as mount_overlay, Overlay
-from host_tools.cli import CliError
+from host_tools.cli import CliError, UsageError
 from host_tools.commands.overlay import open_lower, lock_upper
-from host_tools.commands.store import (is_mtd_device, open_mtd, parse_size,
+from host_tools import argtypes
+from host_tools.commands.store import (is_mtd_device, open_mtd,
                                   sniff_geometry, check_image_path)
 from host_tools.fuse import mount as fuse_mount
 from host_tools.fuse import server as fuse_server
@@ -31,7 +33,8 @@ UMOUNT_WAIT = 60
 
 
 def parse_options(values):
-    """-o a,b=c (repeatable) -> dict; unknown options are refused."""
+    """-o a,b=c (repeatable) -> dict; unknown options and bad values are
+    argument errors."""
     opts = {}
     for value in values:
         for item in value.split(","):
@@ -39,11 +42,14 @@ def parse_options(values):
                 continue
             key, eq, arg = item.partition("=")
             if key == "write_buffer" and eq:
-                opts[key] = parse_size(arg)
+                try:
+                    opts[key] = argtypes.size(arg)
+                except argparse.ArgumentTypeError as e:
+                    raise UsageError("-o write_buffer: %s" % e)
             elif key in BOOL_OPTIONS and not eq:
                 opts[key] = True
             else:
-                raise CliError("unknown mount option %r (known: %s, "
+                raise UsageError("unknown mount option %r (known: %s, "
                                "write_buffer=SIZE)"
                                % (item, ", ".join(BOOL_OPTIONS)))
     return opts

@@ -25,6 +25,7 @@ from ovl.overlay.meta import MAX_FILE_SIZE
 from ovl.paths import is_dir, is_lnk, is_reg, join
 from ovl_sim.simflash import TORN_MODES
 
+from host_tools import argtypes
 from host_tools.commands import fs_format as fmt
 
 POWER_CUT_STATUS = 3
@@ -63,6 +64,11 @@ def open_lower(path):
     return SquashFS(BytesSource(f))
 
 
+# why a lock file cannot be made: the directory (or the file a writer
+# left) is not the user's to write, or the file system is read-only
+CANNOT_WRITE = (compat.EACCES, compat.EPERM, compat.EROFS)
+
+
 class UpperLock:
     """An exclusive lock on the upper image for the whole session: two
     sessions would each save their own copy and one's changes would be
@@ -72,16 +78,39 @@ class UpperLock:
     write then rename, so a lock on the image itself would not hold) and is
     removed again on release.  A session that opened the file just before
     its holder removed it would lock a dead inode: after locking, the path
-    must still name the locked file, else it tries again."""
+    must still name the locked file, else it tries again.
 
-    def __init__(self, path):
+    reader=True (a session that only reads the image): where the lock file
+    cannot be made, the reader holds a shared lock on the one a writer
+    left (refused while a writer holds it), or no lock when there is none
+    (no writer is at work: a writer makes it); `shared` is then True and
+    the session must not write the image."""
+
+    def __init__(self, path, reader=False):
         import fcntl
         folder, name = os.path.split(os.path.abspath(path))
         self.path = os.path.join(folder, "." + name + ".lock")
+        # (nor could the image be saved there)
+        self.shared = reader and not os.access(folder, os.W_OK | os.X_OK)
         while True:
-            f = open(self.path, "a")
             try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                f = open(self.path, "rb" if self.shared else "a")
+            except FileNotFoundError:
+                if not self.shared:
+                    raise
+                self.file = None
+                return
+            except OSError as e:
+                if e.errno not in CANNOT_WRITE or self.shared:
+                    raise
+                if not reader:
+                    raise OSError(e.errno, "cannot change %s: its lock file"
+                                  " .%s.lock cannot be made" % (path, name))
+                self.shared = True
+                continue
+            try:
+                fcntl.flock(f, (fcntl.LOCK_SH if self.shared else
+                                fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except OSError:
                 f.close()
                 raise OSError(compat.EBUSY, "upper image %s is in use by "
@@ -97,10 +126,11 @@ class UpperLock:
 
     def close(self):
         if self.file is not None:
-            try:
-                os.remove(self.path)    # while still holding the lock
-            except OSError:
-                pass
+            if not self.shared:
+                try:
+                    os.remove(self.path)    # while still holding the lock
+                except OSError:
+                    pass
             self.file.close()
             self.file = None
 
@@ -143,10 +173,14 @@ def open_upper(path):
 
 
 class Session:
-    """One mounted overlay over image files."""
+    """One mounted overlay over image files.
+
+    reader=True: the session only reads (a read-only verb); where the
+    upper's lock file cannot be made it mounts read-only and never saves
+    (UpperLock)."""
 
     def __init__(self, lower_path, upper_path, cut_after=None, torn="clean",
-                 seed=0, readonly=False):
+                 seed=0, readonly=False, reader=False):
         self.lower = open_lower(lower_path)
         self.flash = None
         self.ovl = None
@@ -155,7 +189,9 @@ class Session:
         self.closed = False
         if upper_path:
             check_upper_path(upper_path)
-            self.lock = UpperLock(upper_path)
+            self.lock = UpperLock(upper_path, reader=reader or readonly)
+            if self.lock.shared:
+                self.readonly = True
             try:
                 self.flash = open_upper(upper_path)
             except BaseException:
@@ -178,7 +214,8 @@ class Session:
         """Commit buffered data and write the image.  The image is written
         even when the sync fails: every transaction committed before is in
         it.  Only the first call does anything."""
-        if self.closed or self.flash is None or self.ovl is None:
+        if self.closed or self.flash is None or self.ovl is None or \
+                self.readonly:
             return
         self.closed = True
         try:
@@ -538,7 +575,7 @@ def add_layer_args(p):
     p.add_argument("--upper",
                    help="upper image (from `ovl format`); without it the "
                         "overlay is read-only")
-    p.add_argument("--power-cut-after", type=int, metavar="N",
+    p.add_argument("--power-cut-after", type=argtypes.count, metavar="N",
                    help="cut the power at flash program/erase N of the session")
     p.add_argument("--torn", choices=TORN_MODES, default="clean",
                    help="how the operation in flight is torn (default clean)")
@@ -568,19 +605,23 @@ def add_fs_arguments(p):
         add_layer_args(q)
 
 
-def open_session(args):
+# the verbs that do not change the upper: they work on an image in a
+# directory the user cannot write (Session's reader)
+READ_ONLY_VERBS = ("ls", "cat", "stat", "get", "diff", "layer", "fsck",
+                   "conflicts")
+
+
+def open_session(args, reader=False):
     # lower names that are not UTF-8 print as their original bytes, and
     # can be typed into the shell as such
     for stream in (sys.stdout, sys.stdin):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="surrogateescape")
     if args.power_cut_after is not None and not args.upper:
-        raise OSError(compat.EINVAL, "--power-cut-after needs --upper")
-    if args.power_cut_after is not None and args.power_cut_after < 0:
-        raise OSError(compat.EINVAL, "--power-cut-after counts flash "
-                      "operations from 0, not %d" % args.power_cut_after)
+        from host_tools.cli import UsageError
+        raise UsageError("--power-cut-after needs --upper")
     return Session(args.lower, args.upper, args.power_cut_after, args.torn,
-                   args.seed)
+                   args.seed, reader=reader)
 
 
 def power_cut_exit(session, exc):
@@ -613,7 +654,7 @@ def run_fs(args):
     words = [args.verb] + list(args.args)
     if getattr(args, "flag", False):
         words.insert(1, VERB_FLAGS[args.verb][0])
-    session = open_session(args)
+    session = open_session(args, reader=args.verb in READ_ONLY_VERBS)
     try:
         return finish_fs(session, words, getattr(args, "layer", "merged"))
     finally:

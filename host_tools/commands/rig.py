@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from host_tools.commands.serial import seconds
+from host_tools.argtypes import positive, seconds
 from host_tools.crash.rig import Rig, RigError, parse_power, parse_workload, \
     report_text
 
@@ -22,7 +22,7 @@ def add_rig_args(p):
     p.add_argument("--workload", required=True, metavar="SCRIPT",
                    help="ovl shell verbs run in a loop: put HOSTFILE|@SIZE"
                         " PATH, rm, rmdir, mkdir, mv")
-    p.add_argument("--cycles", type=int, required=True)
+    p.add_argument("--cycles", type=positive, required=True)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--min-delay", type=seconds, default=0.0,
                    help="earliest cut, seconds after the workload starts")
@@ -30,7 +30,7 @@ def add_rig_args(p):
                    help="latest cut (default 2)")
     p.add_argument("--off-time", type=seconds, default=0.5,
                    help="seconds without power (default 0.5)")
-    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--baud", type=positive, default=115200)
     p.add_argument("--timeout", type=seconds, default=2.0,
                    help="seconds without an answer before a retry")
     p.add_argument("--boot-timeout", type=seconds, default=30.0,

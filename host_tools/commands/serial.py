@@ -7,13 +7,14 @@ interrupted flash resumes by running the same command: blocks already in
 place hash equal and are skipped.
 """
 
-import argparse
 import hashlib
 import json
 import struct
 import sys
 import time
 
+from host_tools import argtypes
+from host_tools.argtypes import seconds
 from host_tools.cli import CliError
 from host_tools.commands.store import FSCK_CLEAN, FSCK_ERRORS
 from host_tools.commands import fs_format as fmt
@@ -78,24 +79,11 @@ def human(n):
 BOOT_WAIT = 5.0
 
 
-def seconds(text):
-    """argparse type: a finite, non-negative number of seconds (nan or inf
-    would make every wait endless)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError("%r is not a number of seconds"
-                                         % text)
-    return value
-
-
 def add_port_args(p):
     p.add_argument("--port", required=True,
                    help="serial device or pyserial URL (loop://, socket://,"
                         " rfc2217://)")
-    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--baud", type=argtypes.positive, default=115200)
     p.add_argument("--timeout", type=seconds, default=2.0,
                    help="seconds without an answer before a retry")
     p.add_argument("--no-bootstrap", action="store_true",

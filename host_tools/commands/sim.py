@@ -12,12 +12,14 @@ file as soon as it completes.  Ctrl-C, SIGTERM or SIGKILL of this command
 is a power cut: the board process dies at once, wherever it is.
 """
 
+import argparse
 import os
 import select
 import signal
 import socket
 import sys
 
+from host_tools import argtypes
 from host_tools.boards import SIM_FLASH_LIMIT, board_path, load_board
 from host_tools.cli import CliError
 from host_tools.serial.sim import PtyBoard, find_micropython
@@ -136,15 +138,7 @@ def run_sim(args):
     if runtime == "micropython" and not find_micropython():
         raise CliError("micropython not found (set OVL_MICROPYTHON, or use"
                        " --runtime python)")
-    if args.baud is not None and args.baud <= 0:
-        raise CliError("--baud must be positive, not %d" % args.baud)
-    if args.socket is not None and not 0 <= args.socket <= 65535:
-        raise CliError("--socket takes a TCP port 0 to 65535, not %d"
-                       % args.socket)
     state = firmware_state(board, flash)
-    if args.hold_pin is not None and not 0 <= args.hold_pin < 3600:
-        raise CliError("--hold-pin takes 0 to 3600 seconds, not %g"
-                       % args.hold_pin)
     # the first power-up only: the button is released by a later boot
     boot_args = (["--hold-pin", repr(args.hold_pin)] if args.hold_pin
                  else []) + (["--safe"] if args.safe else [])
@@ -201,25 +195,33 @@ def serve(sim, bridge):
         sim.restart()
 
 
+def hold_seconds(text):
+    """argparse type of --hold-pin: 0 to 3600 seconds."""
+    value = argtypes.seconds(text)
+    if value >= 3600:
+        raise argparse.ArgumentTypeError("%r is over 3600 seconds" % text)
+    return value
+
+
 def add_sim_args(p):
     p.add_argument("--board", default="sim",
                    help="board name or JSON file (default sim)")
     p.add_argument("flash", help="the chip's contents: a file of the board's"
                    " flash size (created blank if missing)")
-    p.add_argument("--socket", type=int, metavar="PORT",
+    p.add_argument("--socket", type=argtypes.tcp_port, metavar="PORT",
                    help="serve the console on TCP 127.0.0.1:PORT (0 picks a"
                         " free port) instead of a pty")
     p.add_argument("--runtime", choices=("micropython", "python"),
                    default="micropython",
                    help="what runs the board (default micropython)")
-    p.add_argument("--hold-pin", type=float, metavar="SECONDS",
+    p.add_argument("--hold-pin", type=hold_seconds, metavar="SECONDS",
                    help="hold the board's safe-mode button this long at"
                         " power-up: safe mode; past the board's reset_hold"
                         " (default 5 s) a factory reset (docs/INSTALL.md)")
     p.add_argument("--safe", action="store_true",
                    help="boot in safe mode (the firmware read-only; the"
                         " agent serves the overlay for repairs)")
-    p.add_argument("--baud", type=int,
+    p.add_argument("--baud", type=argtypes.positive,
                    help="limit the line to this baud rate (default: as fast"
                         " as the host goes)")
 

@@ -19,23 +19,8 @@ from ovl.store.blocks import STATE_NAMES
 from ovl.store.format import BLOCK_HDR_SIZE, BlockCountError, \
     unpack_block_header
 from host_tools.boards import SIM_FLASH_LIMIT, load_board
-from host_tools.cli import CliError, one_line
-
-
-def parse_size(text):
-    """'1M', '64k', '0x1000' or '4096' -> bytes."""
-    t = text.strip().lower()
-    mult = 1
-    for suffix, m in (("kib", 1024), ("mib", 1 << 20), ("k", 1024),
-                      ("m", 1 << 20), ("g", 1 << 30)):
-        if t.endswith(suffix):
-            t = t[:-len(suffix)]
-            mult = m
-            break
-    try:
-        return int(t, 0) * mult
-    except ValueError:
-        raise CliError("not a size: %r" % text)
+from host_tools import argtypes
+from host_tools.cli import CliError, UsageError, one_line
 
 
 def add_geometry_args(p, required_file=True):
@@ -45,10 +30,11 @@ def add_geometry_args(p, required_file=True):
                    "of its upper (type ovl) partition")
     p.add_argument("--partition", help="IMAGE is the board's whole chip: use"
                    " this partition of it")
-    p.add_argument("--size", help="flash size (e.g. 1M)")
-    p.add_argument("--erase-size", help="erase block size (e.g. 4k)")
-    p.add_argument("--page-size", help="program page size (default 256, NAND"
-                   " 2k)")
+    p.add_argument("--size", type=argtypes.size, help="flash size (e.g. 1M)")
+    p.add_argument("--erase-size", type=argtypes.power_of_two_size,
+                   help="erase block size (e.g. 4k)")
+    p.add_argument("--page-size", type=argtypes.power_of_two_size,
+                   help="program page size (default 256, NAND 2k)")
     p.add_argument("--nand", action="store_true", help="NAND rules (page "
                    "programs, few partial programs per page)")
 
@@ -57,7 +43,7 @@ def geometry_from_args(args):
     """(size, erase_size, page_size, kind, offset) or None if none given."""
     if args.board:
         if args.size or args.erase_size or args.page_size or args.nand:
-            raise CliError("give --board or --size/--erase-size/--page-size/"
+            raise UsageError("give --board or --size/--erase-size/--page-size/"
                            "--nand, not both: the board says its geometry")
         board = load_board(args.board)
         if args.partition:
@@ -67,15 +53,16 @@ def geometry_from_args(args):
         part = board.first_of_type("ovl")
         return (part.size, board.erase_size, board.page_size, board.kind, None)
     if args.partition:
-        raise CliError("--partition needs --board")
+        raise UsageError("--partition needs --board")
     if args.size or args.erase_size:
         if not (args.size and args.erase_size):
-            raise CliError("give both --size and --erase-size")
-        size = parse_size(args.size)
-        es = parse_size(args.erase_size)
+            raise UsageError("give both --size and --erase-size")
+        size, es = args.size, args.erase_size
         kind = "nand" if args.nand else "nor"
-        ps = parse_size(args.page_size) if args.page_size else \
-            (2048 if args.nand else 256)
+        ps = args.page_size or (2048 if args.nand else 256)
+        if size % es:
+            raise UsageError("--size %d is not a whole number of %d-byte"
+                             " erase blocks" % (size, es))
         check_geometry(es, ps, kind)
         return size, es, ps, kind, None
     return None
@@ -88,16 +75,14 @@ NAND_MIN_PAGES = 4
 
 
 def check_geometry(es, ps, kind):
-    """One-line CliError for a geometry no chip has or the log store cannot
-    use (the store itself checks the block count and the smallest block)."""
-    for label, v in (("erase size", es), ("page size", ps)):
-        if v <= 0 or v & (v - 1):
-            raise CliError("%s %d is not a power of two" % (label, v))
+    """UsageError for a geometry no chip has or the log store cannot use
+    (argparse checked each size is a power of two; the store itself checks
+    the block count and the smallest block)."""
     if ps > es:
-        raise CliError("page size %d is larger than the erase size %d"
+        raise UsageError("page size %d is larger than the erase size %d"
                        % (ps, es))
     if kind == "nand" and es // ps < NAND_MIN_PAGES:
-        raise CliError("NAND erase block of %d bytes holds %d pages of %d;"
+        raise UsageError("NAND erase block of %d bytes holds %d pages of %d;"
                        " the log store needs at least %d (one for the block"
                        " header, commits pad to a page end)"
                        % (es, es // ps, ps, NAND_MIN_PAGES))
@@ -227,7 +212,7 @@ def run_format(args):
         geom = (flash.size, flash.erase_size, flash.page_size, flash.kind,
                 None)
     elif geom is None:
-        raise CliError("give --board NAME or --size S --erase-size E")
+        raise UsageError("give --board NAME or --size S --erase-size E")
     else:
         part = geom[4]
         if part is not None and part.type != "ovl" and not args.force:
@@ -296,7 +281,13 @@ def repair_orphans(store, report):
 
 def run_fsck(args):
     """The check, with e2fsck's exit statuses (FSCK_*)."""
+    lock = None
     try:
+        if args.repair and os.path.isfile(args.image):
+            # a writer: refused while an `ovl fs`/`shell`/`mount` session
+            # holds the image, as they refuse each other
+            from host_tools.commands.overlay import UpperLock
+            lock = UpperLock(args.image)
         chip, store = mount_image(args, readonly=not args.repair)
         report = store.fsck()
         repaired = []
@@ -308,9 +299,14 @@ def run_fsck(args):
                 report = store.fsck()
         if args.lower:
             report["overlay"] = overlay_problems(store, args.lower)
+    except UsageError:
+        raise                       # an argument error: exit 2
     except (CliError, OSError, ValueError) as e:
         print("ovl: error: %s" % one_line(e), file=sys.stderr)
         return FSCK_FAILED
+    finally:
+        if lock is not None:
+            lock.close()
     left = report["errors"] or report["orphans"] or report.get("overlay")
     if args.json:
         print(json.dumps(dict(report, repaired=repaired), indent=2))

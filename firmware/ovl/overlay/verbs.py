@@ -89,9 +89,15 @@ def _diff_kind(ovl, node):
         if upgrade.replaced_here(ovl, node) is not None and \
                 ovl._lower_entry(node.parent, node.name) is not None:
             return "modified"   # put in place of the firmware's file
-    if origin is None or origin.path != node.path:
-        return "added"          # upper-only, or moved here
+    if origin is None:
+        return "added"          # upper-only
     e = node.lentry
+    if origin.path != node.path:
+        # moved here, unless the lower holds the same file at this name: a
+        # hard link copied up through another name records that name
+        e = ovl._lower_entry(node.parent, node.name)
+        if e and e.ino != origin.ino:
+            e = None
     if e is None:
         return "added"
     i = node.inode
