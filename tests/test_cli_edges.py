@@ -85,6 +85,8 @@ ARGUMENT_ERRORS = [
 ]
 
 
+# (slow: 39 runs of the CLI, about 70 s on two cores; make test runs it)
+@pytest.mark.slow
 @pytest.mark.parametrize("argv,fragment", ARGUMENT_ERRORS,
                          ids=[" ".join(a[:3]) + " " + a[-1]
                               for a, _ in ARGUMENT_ERRORS])
