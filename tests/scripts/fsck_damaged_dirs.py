@@ -4,6 +4,7 @@ read reach their inodes, the inode of the damaged entry is not an orphan
 (a repair that deletes orphans keeps it), the damaged entry is named, and
 the union's fsck reports the damage instead of raising.  argv[1]: a lower
 directory (DirLower).  Labels: "<case> <what>"."""
+import struct
 import sys
 
 from ovl_sim.simflash import SimFlash
@@ -47,6 +48,23 @@ def build(victim, victim_first):
 
 def _node_block(f, name):
     return bytes(f.mem).find(name.encode()) // 4096
+
+
+def newest_inode_node(f, ino):
+    """Where the last inode node of ino is, the blocks' nodes walked in
+    order (magic "oN", type 1 an inode node, body length; its body starts
+    with the inode number)."""
+    found = None
+    mem = bytes(f.mem)
+    for base in range(0, len(mem), 4096):
+        off = base + 32
+        while mem[off:off + 2] == b"oN":
+            n = struct.unpack_from("<I", mem, off + 4)[0]
+            if mem[off + 2] == 1 and \
+                    struct.unpack_from("<I", mem, off + 24)[0] == ino:
+                found = off
+            off += (24 + n + 3) & ~3
+    return found
 
 
 def damage(f, name, at):
@@ -110,5 +128,20 @@ for case, victim, first, at in CASES:
         [p for p in problems if p.startswith("/d: ") and "EIO" in p] != [],
         [p for p in problems if p.startswith("store: inode %d: " % ino)]
         != []]
+
+# the root's own inode damaged (its newest inode node): the store's fsck
+# names "/", and the union's reports it instead of raising
+f, ino, labels, closed = build("victim-e", True)
+i = newest_inode_node(f, ROOT_INO)
+f.mem[i + 5] ^= 8           # a byte of its header (its length)
+s = LogStore.mount(f)
+results["root store"] = [e.split(":")[0] for e in s.fsck()["errors"]
+                         if "inode %d" % ROOT_INO in e]
+try:
+    problems = Overlay(DirLower(LOWER), s).fsck()
+except OSError as e:
+    problems = ["raised %s" % e]
+results["root union"] = [p.split(":")[0] for p in problems
+                         if not p.startswith("store: ")]
 
 report(results)

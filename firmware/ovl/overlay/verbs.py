@@ -347,7 +347,13 @@ def _walk_upper_fsck(ovl, problems, unread):
     answers EIO (damage) is a problem, named by its path, and the walk
     goes on without it (unread: the directories it could not list)."""
     try:
-        for item in _walk_readable(ovl, ovl._walk("/"), problems, unread):
+        root = ovl._walk("/")
+    except OSError as e:            # the root's own inode is damaged
+        problems.append("/: %s; not checked below it" % e)
+        unread.append("/")
+        return
+    try:
+        for item in _walk_readable(ovl, root, problems, unread):
             yield item
     except ValueError as e:
         problems.append("upper tree: %s" % e)

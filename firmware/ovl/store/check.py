@@ -96,6 +96,10 @@ def fsck(store):
     paths = {ROOT_INO: "/"}
     refs = {}
     todo = [ROOT_INO]
+    try:
+        store.get(ROOT_INO)     # (no entry names the root: read it here)
+    except OSError as e:
+        errors.append("/: %s" % e)
     while todo:
         d = todo.pop()
         try:
