@@ -38,20 +38,37 @@ def layer_of(ovl, path):
     return "upper"
 
 
-def walk_upper(ovl, node):
+def walk_upper(ovl, node, problems=None, unread=None):
     """Depth-first (path, 'whiteout'|'object', node) over the upper's
-    own entries below directory node (sorted, streamed per dir)."""
-    for name, value in ovl.store.listdir(node.uino):
+    own entries below directory node (sorted, streamed per dir).  With
+    problems (a list, fsck's): a directory or entry that answers EIO
+    (damage) is appended to it by path and the walk goes on without it
+    (the directories it could not list also to unread)."""
+    try:
+        entries = ovl.store.listdir(node.uino)
+    except OSError as e:
+        if problems is None:
+            raise
+        problems.append("%s: %s; not checked below it" % (node.path, e))
+        unread.append(node.path)
+        return
+    for name, value in entries:
         path = join(node.path, name)
         if value == WHITEOUT:
             yield path, "whiteout", None
             continue
-        child = ovl._child(node, name)
+        try:
+            child = ovl._child(node, name)
+        except OSError as e:
+            if problems is None:
+                raise
+            problems.append("%s: %s" % (path, e))
+            continue
         if child is None:
             continue
         yield path, "object", child
         if is_dir(child.mode):
-            for item in walk_upper(ovl, child):
+            for item in walk_upper(ovl, child, problems, unread):
                 yield item
 
 
@@ -343,9 +360,7 @@ def _fsck_link_index(ovl, problems):
 
 
 def _walk_upper_fsck(ovl, problems, unread):
-    """walk_upper from the root for fsck: a directory or entry that
-    answers EIO (damage) is a problem, named by its path, and the walk
-    goes on without it (unread: the directories it could not list)."""
+    """walk_upper from the root for fsck, going on past damage."""
     try:
         root = ovl._walk("/")
     except OSError as e:            # the root's own inode is damaged
@@ -353,35 +368,10 @@ def _walk_upper_fsck(ovl, problems, unread):
         unread.append("/")
         return
     try:
-        for item in _walk_readable(ovl, root, problems, unread):
+        for item in walk_upper(ovl, root, problems, unread):
             yield item
     except ValueError as e:
         problems.append("upper tree: %s" % e)
-
-
-def _walk_readable(ovl, node, problems, unread):
-    try:
-        entries = ovl.store.listdir(node.uino)
-    except OSError as e:
-        problems.append("%s: %s; not checked below it" % (node.path, e))
-        unread.append(node.path)
-        return
-    for name, value in entries:
-        path = join(node.path, name)
-        if value == WHITEOUT:
-            yield path, "whiteout", None
-            continue
-        try:
-            child = ovl._child(node, name)
-        except OSError as e:
-            problems.append("%s: %s" % (path, e))
-            continue
-        if child is None:
-            continue
-        yield path, "object", child
-        if is_dir(child.mode):
-            for item in _walk_readable(ovl, child, problems, unread):
-                yield item
 
 
 def mount(store, lower, flag):
