@@ -43,6 +43,9 @@ def test_a_damaged_entry_loses_nothing_to_fsck(tmp_path, runtime):
     # the root's inode damaged: named "/" by both checks, nothing raised
     want["root store"] = ["/"]
     want["root union"] = ["/"]
+    # a directory's own inode damaged: its entries still reach theirs
+    want["dir inode store"] = [["/d"], ["orphan"], []]
+    want["dir inode kept"] = ["f2", "f30", "victim"]
     runtime.run_checks("fsck_damaged_dirs.py", want, args=[str(lower)],
                        heap="4M")
 

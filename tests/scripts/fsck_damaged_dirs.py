@@ -144,4 +144,25 @@ except OSError as e:
 results["root union"] = [p.split(":")[0] for p in problems
                          if not p.startswith("store: ")]
 
+# the directory's own inode damaged (not its entries): its mode is
+# unknown, but its entries still reach their inodes
+f, ino, labels, closed = build("victim-f", True)
+s = LogStore.mount(f)
+i = newest_inode_node(f, s.lookup(ROOT_INO, "d"))
+f.mem[i + 24 + 20] ^= 8     # a byte of its body past the key
+s = LogStore.mount(f)
+r = s.fsck()
+results["dir inode store"] = [[e.split(":")[0] for e in r["errors"]
+                               if "EIO" in e],
+                              [labels.get(o, o) for o in r["orphans"]],
+                              r.get("unlisted", [])]
+t = s.begin()
+for o in r["orphans"]:
+    t.delete_inode(o)
+t.commit()
+s.sync()
+s = LogStore.mount(f)
+results["dir inode kept"] = sorted(labels[i] for i in labels
+                                   if s.get(i) is not None)
+
 report(results)

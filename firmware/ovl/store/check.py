@@ -119,6 +119,11 @@ def fsck(store):
             except OSError as e:
                 errors.append("%s: %s" % (path, e))
                 reachable[v] = True
+                # its mode is unknown; if it holds entries it was a
+                # directory, and they still reach their inodes
+                if v in store.entries.heads and v not in paths:
+                    todo.append(v)
+                    paths[v] = path
                 continue
             if inode is None:
                 errors.append("dir %d: entry %r names missing inode %d"
