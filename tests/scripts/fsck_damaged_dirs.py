@@ -50,6 +50,20 @@ def _node_block(f, name):
     return bytes(f.mem).find(name.encode()) // 4096
 
 
+def repaired(f, s, r, labels):
+    """What `ovl fsck --repair` does with fsck's report r: the orphans
+    deleted in one txn; the store mounted again, and the labels of the
+    inodes it still has."""
+    if r["orphans"]:
+        t = s.begin()
+        for o in r["orphans"]:
+            t.delete_inode(o)
+        t.commit()
+    s.sync()
+    s = LogStore.mount(f)
+    return s, sorted(labels[i] for i in labels if s.get(i) is not None)
+
+
 def newest_inode_node(f, ino):
     """Where the last inode node of ino is, the blocks' nodes walked in
     order (magic "oN", type 1 an inode node, body length; its body starts
@@ -107,17 +121,8 @@ for case, victim, first, at in CASES:
                                       if ("inode %d" % ino) in e
                                       and "damaged" in e] != []
     results[case + " inodes reached"] = r["inodes"]
-    # what `ovl fsck --repair` does: delete the orphans, in one txn
-    if r["orphans"]:
-        t = s.begin()
-        for o in r["orphans"]:
-            t.delete_inode(o)
-        t.commit()
-    s.sync()
-    s = LogStore.mount(f)
+    s, results[case + " inodes kept"] = repaired(f, s, r, labels)
     results[case + " after repair"] = [read(s, "f2"), read(s, "f30")]
-    results[case + " inodes kept"] = sorted(labels[i] for i in labels
-                                            if s.get(i) is not None)
     # the union's fsck: the store's findings and its own, no exception
     try:
         problems = Overlay(DirLower(LOWER), s).fsck()
@@ -156,13 +161,6 @@ results["dir inode store"] = [[e.split(":")[0] for e in r["errors"]
                                if "EIO" in e],
                               [labels.get(o, o) for o in r["orphans"]],
                               r.get("unlisted", [])]
-t = s.begin()
-for o in r["orphans"]:
-    t.delete_inode(o)
-t.commit()
-s.sync()
-s = LogStore.mount(f)
-results["dir inode kept"] = sorted(labels[i] for i in labels
-                                   if s.get(i) is not None)
+results["dir inode kept"] = repaired(f, s, r, labels)[1]
 
 report(results)
