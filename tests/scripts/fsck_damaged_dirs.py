@@ -2,8 +2,9 @@
 of its dirent node flipped), on both runtimes: the entries that still
 read reach their inodes, the inode of the damaged entry is not an orphan
 (a repair that deletes orphans keeps it), the damaged entry is named, and
-the union's fsck reports the damage instead of raising.  argv[1]: a lower
-directory (DirLower).  Labels: "<case> <what>"."""
+the union's fsck reports the damage instead of raising.  Then the same
+for the root's own inode and for the directory's own inode damaged.
+argv[1]: a lower directory (DirLower).  Labels: "<case> <what>"."""
 import struct
 import sys
 
