@@ -27,6 +27,7 @@ from ovl_sim.simflash import TORN_MODES
 
 from host_tools import argtypes
 from host_tools.commands import fs_format as fmt
+from host_tools.commands.store import FSCK_ERRORS
 
 POWER_CUT_STATUS = 3
 
@@ -684,7 +685,7 @@ def finish_fs(session, words, layer="merged"):
         raise OSError(compat.EINVAL, str(exc))
     fmt.print_text(sys.stdout, fmt.as_text(words[0], out))
     if words[0] == "fsck" and not out["clean"]:
-        return 1
+        return FSCK_ERRORS      # `ovl fsck`'s and `ovl remote fsck`'s
     return 0
 
 

@@ -38,20 +38,37 @@ def layer_of(ovl, path):
     return "upper"
 
 
-def walk_upper(ovl, node):
+def walk_upper(ovl, node, problems=None, unread=None):
     """Depth-first (path, 'whiteout'|'object', node) over the upper's
-    own entries below directory node (sorted, streamed per dir)."""
-    for name, value in ovl.store.listdir(node.uino):
+    own entries below directory node (sorted, streamed per dir).  With
+    problems (a list, fsck's): a directory or entry that answers EIO
+    (damage) is appended to it by path and the walk goes on without it
+    (the directories it could not list also to unread)."""
+    try:
+        entries = ovl.store.listdir(node.uino)
+    except OSError as e:
+        if problems is None:
+            raise
+        problems.append("%s: %s; not checked below it" % (node.path, e))
+        unread.append(node.path)
+        return
+    for name, value in entries:
         path = join(node.path, name)
         if value == WHITEOUT:
             yield path, "whiteout", None
             continue
-        child = ovl._child(node, name)
+        try:
+            child = ovl._child(node, name)
+        except OSError as e:
+            if problems is None:
+                raise
+            problems.append("%s: %s" % (path, e))
+            continue
         if child is None:
             continue
         yield path, "object", child
         if is_dir(child.mode):
-            for item in walk_upper(ovl, child):
+            for item in walk_upper(ovl, child, problems, unread):
                 yield item
 
 
@@ -226,7 +243,9 @@ def _count_upper_names(ovl, dir_ino, uino):
 def fsck(ovl):
     """Problems found, as strings (empty list = clean): the store's own
     fsck, then the overlay's invariants over the upper tree.  (Copy-up
-    is one transaction, so there are never copy-up temporaries.)"""
+    is one transaction, so there are never copy-up temporaries.)  What
+    answers EIO (damage on flash) is a problem too, named by its path,
+    and the check goes on with the rest of the tree."""
     if ovl.store is None:
         return []
     report = ovl.store.fsck() or ()
@@ -234,39 +253,28 @@ def fsck(ovl):
         report = report.get("errors") or ()
     problems = ["store: %s" % p for p in report]
     names = {}          # upper ino of a non-dir -> upper names seen
-    for path, kind, node in _walk_upper_fsck(ovl, problems):
-        if kind == "whiteout":
-            parent_path = path.rsplit("/", 1)[0] or "/"
-            parent = ovl._walk(parent_path, follow=False)
-            if ovl._lower_entry(parent, path.rsplit("/", 1)[1]) is None:
-                problems.append("%s: whiteout over nothing" % path)
-            continue
-        if is_dir(node.mode):
-            if node.origin is not None and node.lentry is None:
-                problems.append("%s: redirect to missing lower dir %s"
-                                % (path, node.origin.path))
-            continue
-        if node.uino not in names:
-            _fsck_replaced(ovl, path, node, problems)
-            before = len(problems)
-            _fsck_origin(ovl, path, node, problems)
-            # a conflict whose origin is gone is already named above
-            if len(problems) == before and node.origin is not None and \
-                    ovl._upgrade_marked(node.uino):
-                from ovl import upgrade
-                if upgrade.is_stale(ovl, node.uino):
-                    problems.append(
-                        "%s: conflict: the firmware's bytes under this"
-                        " partly changed file changed (reads fail with"
-                        " EIO); revert it or rewrite it whole" % path)
-        names.setdefault(node.uino, []).append(path)
-    _fsck_link_index(ovl, problems)
+    unread = []         # directories the walk could not list
+    for path, kind, node in _walk_upper_fsck(ovl, problems, unread):
+        try:
+            _fsck_object(ovl, path, kind, node, names, problems)
+        except OSError as e:
+            problems.append("%s: %s" % (path, e))
+    try:
+        _fsck_link_index(ovl, problems)
+    except OSError as e:
+        problems.append("link index: %s" % e)
     for uino, paths in names.items():
-        inode = ovl.store.get(uino)
-        origin = ovl._get_origin(uino)
-        indexed = origin is not None and ovl.store.get_meta(
-            ovl._root_ino, INDEX_PREFIX + str(origin.ino)) is not None
-        if indexed:
+        try:
+            inode = ovl.store.get(uino)
+            origin = ovl._get_origin(uino)
+            indexed = origin is not None and ovl.store.get_meta(
+                ovl._root_ino, INDEX_PREFIX + str(origin.ino)) is not None
+        except OSError as e:
+            problems.append("%s: %s" % (paths[0], e))
+            continue
+        # (names in a directory that could not be listed are not counted:
+        # then only a count below the names seen is wrong)
+        if indexed or unread:
             if inode.nlink < len(paths):
                 problems.append("%s: nlink %d below its %d upper names"
                                 % (paths[0], inode.nlink, len(paths)))
@@ -274,6 +282,35 @@ def fsck(ovl):
             problems.append("%s: nlink %d but %d names"
                             % (paths[0], inode.nlink, len(paths)))
     return problems
+
+
+def _fsck_object(ovl, path, kind, node, names, problems):
+    """The union's checks of one upper entry (names: see fsck)."""
+    if kind == "whiteout":
+        parent_path = path.rsplit("/", 1)[0] or "/"
+        parent = ovl._walk(parent_path, follow=False)
+        if ovl._lower_entry(parent, path.rsplit("/", 1)[1]) is None:
+            problems.append("%s: whiteout over nothing" % path)
+        return
+    if is_dir(node.mode):
+        if node.origin is not None and node.lentry is None:
+            problems.append("%s: redirect to missing lower dir %s"
+                            % (path, node.origin.path))
+        return
+    if node.uino not in names:
+        _fsck_replaced(ovl, path, node, problems)
+        before = len(problems)
+        _fsck_origin(ovl, path, node, problems)
+        # a conflict whose origin is gone is already named above
+        if len(problems) == before and node.origin is not None and \
+                ovl._upgrade_marked(node.uino):
+            from ovl import upgrade
+            if upgrade.is_stale(ovl, node.uino):
+                problems.append(
+                    "%s: conflict: the firmware's bytes under this"
+                    " partly changed file changed (reads fail with"
+                    " EIO); revert it or rewrite it whole" % path)
+    names.setdefault(node.uino, []).append(path)
 
 
 def _fsck_origin(ovl, path, node, problems):
@@ -328,9 +365,16 @@ def _fsck_link_index(ovl, problems):
                             % (key, uino))
 
 
-def _walk_upper_fsck(ovl, problems):
+def _walk_upper_fsck(ovl, problems, unread):
+    """walk_upper from the root for fsck, going on past damage."""
     try:
-        for item in walk_upper(ovl, ovl._walk("/")):
+        root = ovl._walk("/")
+    except OSError as e:            # the root's own inode is damaged
+        problems.append("/: %s; not checked below it" % e)
+        unread.append("/")
+        return
+    try:
+        for item in walk_upper(ovl, root, problems, unread):
             yield item
     except ValueError as e:
         problems.append("upper tree: %s" % e)

@@ -4,10 +4,13 @@ accounting compared; the meta keys of an inode, which fsck of the overlay
 lists.  Imported only when one runs (LogStore.fsck, .meta_keys, through
 LogStore.__getattr__), so a board's mount path never pays for it."""
 
+import struct
+
 from ovl.store import ROOT_INO, WHITEOUT
 from ovl.store.damage import HEADER_DAMAGE
 from ovl.store.blocks import FREE, UNKNOWN, BAD
-from ovl.store.format import NODE_NAMES, read_summary
+from ovl.store.format import (NODE_NAMES, NODE_DIRENT, DIRENT_PREFIX,
+                              DIRENT_REMOVED, DIRENT_WHITEOUT, read_summary)
 
 
 def fsck(store):
@@ -20,6 +23,11 @@ def fsck(store):
     es = store.es
     nodes_total = 0
     live_total = 0
+    # What damaged dirent nodes named: addr -> (parent, ino, name or None),
+    # and where damage may have taken a dirent whose inode is unknown
+    # (bytes without a node header and no summary to say what they held)
+    lost_entries = {}
+    blind = []
     for b in range(store.nblocks):
         st = store.blocks.state[b]
         if st in (FREE, UNKNOWN, BAD):
@@ -30,6 +38,7 @@ def fsck(store):
         for addr, n in junk:
             errors.append("block %d offset %d: %d damaged bytes (no node"
                           " header)" % (b, addr - b * es, n))
+        summ = None
         if b != store.wblock:
             summ = read_summary(store.blocks.read, b * es, es,
                                 store.data_start)
@@ -46,6 +55,16 @@ def fsck(store):
                     b not in store.garbage_blocks:
                 errors.append("block %d: damaged node at offset %d"
                               % (b, end))
+                blind.append("block %d offset %d" % (b, end))
+        if summ is None:
+            for addr, n in junk:
+                blind.append("block %d offset %d" % (b, addr - b * es))
+        else:
+            # the summary names what the unreadable bytes held
+            for addr, n in junk:
+                for nd in summ[0]:
+                    if addr <= nd.addr < addr + n:
+                        _lost_entry(nd, lost_entries, blind, es)
         live = 0
         for nd in scanned:
             if nd.damage is not None:
@@ -53,6 +72,9 @@ def fsck(store):
                               % (b, nd.addr - b * es,
                                  NODE_NAMES.get(nd.type, "node"), nd.damage,
                                  store._damage_name(nd.type, nd.keep)))
+                if nd.type == NODE_DIRENT:
+                    _lost_entry(listed.get(nd.addr) or nd, lost_entries,
+                                blind, es)
                 if nd.fields is None:
                     # (a damaged data node keeps its fields: its prefix is
                     # under the header CRC; other kinds take the summary's)
@@ -74,13 +96,20 @@ def fsck(store):
     paths = {ROOT_INO: "/"}
     refs = {}
     todo = [ROOT_INO]
+    try:
+        store.get(ROOT_INO)     # (no entry names the root: read it here)
+    except OSError as e:
+        errors.append("/: %s" % e)
     while todo:
         d = todo.pop()
         try:
             entries = list(store.listdir(d))
         except OSError as e:
-            errors.append("%s: %s" % (paths.get(d, "inode %d" % d), e))
-            continue
+            where = paths.get(d, "inode %d" % d)
+            errors.append("%s: %s" % (where, e))
+            # its entries that still read reach their inodes all the same
+            entries = _readable_entries(store, d, where, lost_entries,
+                                        errors)
         for name, v in entries:
             if v == WHITEOUT:
                 continue
@@ -90,6 +119,11 @@ def fsck(store):
             except OSError as e:
                 errors.append("%s: %s" % (path, e))
                 reachable[v] = True
+                # its mode is unknown; if it holds entries it was a
+                # directory, and they still reach their inodes
+                if v in store.entries.heads and v not in paths:
+                    todo.append(v)
+                    paths[v] = path
                 continue
             if inode is None:
                 errors.append("dir %d: entry %r names missing inode %d"
@@ -112,6 +146,12 @@ def fsck(store):
         if ntype == HEADER_DAMAGE:
             errors.append("block %d: %s" % (addr // es, what))
     orphans = []
+    unlisted = []
+    named_by = {}
+    for addr, (parent, ino, name) in lost_entries.items():
+        if ino != DIRENT_REMOVED and ino != DIRENT_WHITEOUT:
+            named_by[ino] = "%s at 0x%x" % (_entry_name(
+                paths.get(parent, "directory %d" % parent), name), addr)
     for ino, rec in store.inodes.items():
         try:
             inode = store.get(ino)
@@ -120,7 +160,12 @@ def fsck(store):
         if inode is None:
             continue
         if ino not in reachable:
-            orphans.append(ino)
+            # an orphan is what no name reaches: not an inode a damaged
+            # entry named, nor any when damage may have hidden an entry
+            if ino in named_by or blind:
+                unlisted.append(ino)
+            else:
+                orphans.append(ino)
             continue
         # link counts of files and symlinks (a directory's is the
         # overlay's business: it shows merged directories with 1)
@@ -133,11 +178,66 @@ def fsck(store):
     for ino in orphans:
         warnings.append("inode %d is not reachable from the root (orphan)"
                         % ino)
+    unlisted.sort()
+    for ino in unlisted:
+        why = named_by.get(ino)
+        errors.append("inode %d: %s; not an orphan, --repair keeps it"
+                      % (ino, "named only by the damaged %s" % why
+                         if why else "no readable name reaches it, but the"
+                         " damage at %s may have held its name" % blind[0]))
     for r in store.repairs:
         warnings.append("mount repaired: " + r)
     return {"errors": errors, "warnings": warnings, "orphans": sorted(orphans),
+            "unlisted": unlisted,
             "nodes": nodes_total, "live_bytes": live_total,
             "inodes": len(reachable), "repairs": list(store.repairs)}
+
+
+def _lost_entry(nd, lost_entries, blind, es):
+    """Note what the damaged dirent node nd named (its fields when a
+    summary carried them whole, else the key its header CRC or the
+    summary vouches for: parent and inode), or that it is unknown."""
+    if nd.type != NODE_DIRENT:
+        return
+    if nd.fields is not None:
+        lost_entries[nd.addr] = nd.fields
+    elif nd.keep is not None and len(nd.keep) >= DIRENT_PREFIX:
+        parent, ino = struct.unpack("<II", bytes(nd.keep[:DIRENT_PREFIX]))
+        lost_entries[nd.addr] = (parent, ino, None)
+    else:
+        blind.append("block %d offset %d" % (nd.addr // es, nd.addr % es))
+
+
+def _entry_name(dir_path, name):
+    if name is None:
+        return "entry of %s (name unreadable)" % dir_path
+    return "entry %s" % (dir_path.rstrip("/") + "/" +
+                         bytes(name).decode("utf-8", "replace"))
+
+
+def _readable_entries(store, d, where, lost_entries, errors):
+    """(name, ino or WHITEOUT) of directory d's entries whose dirent node
+    reads (d answers EIO: one of them does not); each that does not is
+    named in errors, with the inode it named when the damage left that."""
+    ents = store.entries
+    out = []
+    for r in ents.rows(d):
+        rec = ents.rec(r)
+        if rec[0] is None:
+            continue
+        f = ents.fields(r, d)
+        if f is None:
+            addr = rec[2]
+            lost = lost_entries.get(addr)
+            errors.append("%s: damaged on flash at 0x%x%s; --repair leaves"
+                          " it (the directory answers EIO)" % (
+                              _entry_name(where, lost and lost[2]), addr,
+                              ", it named inode %d" % lost[1]
+                              if lost else ""))
+            continue
+        out.append((f[2].decode(), f[1] if rec[0] is True else rec[0]))
+    out.sort()
+    return out
 
 
 def meta_keys(store, ino):
