@@ -22,6 +22,12 @@ from happening, in three steps:
     (the user's file is kept; the firmware changed its version too),
     "created" (a name the user made that the firmware now ships).
 
+The hard-link index is keyed by the old image's inode numbers: the
+rebase drops each entry the new lower does not back (_unbacked_links), so
+no name of the new firmware finds the user's copy of another file, and a
+chmod-only copy whose origin path is no longer one of its names (the user
+removed it) is marked stale rather than follow whatever that path holds.
+
 A file the user put in place of a firmware file (written beside it and
 renamed over it, as `ovl remote put` and editors do, or made again after
 removing it) has no origin: its REPLACES meta, recorded when the name came
@@ -32,7 +38,7 @@ rather than a created one.
 from ovl import compat
 from ovl.compat import oserror
 from ovl.overlay.meta import Origin, META_ORIGIN, META_BASE, META_CONFLICT, \
-    META_REPLACES, META_LOWER_ID
+    META_REPLACES, META_LOWER_ID, INDEX_PREFIX
 from ovl.paths import is_reg, is_dir, is_lnk, join
 
 # META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
@@ -146,9 +152,9 @@ def check_read(ovl, uino, origin, entry):
     (two reproducible builds differing inside a fragment) still gives EIO,
     never the user's bytes over the new firmware's."""
     if is_stale(ovl, uino):
-        raise oserror(compat.EIO, "%s: its unchanged bytes came from the old"
-                      " firmware, which is gone; revert it or rewrite it"
-                      % origin.path)
+        raise oserror(compat.EIO, "its unchanged bytes came from the old"
+                      " firmware's %s, which is gone; revert it or rewrite"
+                      " it" % origin.path)
     if entry is None or not origin.lowlim or uino in ovl._bases_checked:
         return
     base = get_base(ovl.store, uino)
@@ -433,9 +439,14 @@ def new_lower(ovl, ident):
         ovl.conflicts.append(p)
     if not ovl.readonly:
         txn = ovl.store.begin()
+        # the link index entries the new lower does not back go with the
+        # old identity: until then a mount judges their files again as
+        # the hard links they were
+        _unlink_index(ovl, txn)
         txn.set_meta(ovl._root_ino, META_LOWER_ID, ident)
         try:
             txn.commit()
+            ovl._unbacked_links = None  # (new entries of their keys count)
         except OSError as e:
             # a full upper over a new firmware still mounts (its conflicts
             # marked in RAM); the next mount rebases again
@@ -452,13 +463,21 @@ def rebase(ovl):
     writable = not ovl.readonly
     marks = {}
     fixes = []      # (uino, new origin or None, inode attrs or None)
+    links = _unbacked_links(ovl)
+    if links:
+        # ignored from now on (ovl.overlay.hostops.lookup), dropped with
+        # the old identity (new_lower)
+        ovl._unbacked_links = links
+    linked = {}     # upper ino -> its (upper ino, upper names)
+    for key in links:
+        linked[links[key][0]] = links[key]
     for path, kind, node in _upper_entries(ovl):
         # an upper-only file is judged at each of its names until one
         # marks it (its REPLACES record applies at one name only)
         if kind == "whiteout" or node.uino in marks and (
                 marks[node.uino] is not None or node.origin is not None):
             continue
-        mark, fix = _classify(ovl, path, node)
+        mark, fix = _classify(ovl, path, node, linked.get(node.uino))
         marks[node.uino] = mark
         if fix is not None:
             fixes.append(fix)
@@ -478,6 +497,58 @@ def rebase(ovl):
     return conflicts(ovl)
 
 
+def _unbacked_links(ovl):
+    """{link index key: (upper ino, its upper names)} of the copied-up
+    hard-linked files the new lower no longer backs.  The index is keyed
+    by the old image's inode numbers, which a new image gives anew (to
+    another hard-linked file, maybe), and the origin path is only the name
+    the file was copied up through (maybe one the user removed since):
+    unless the new lower holds that very file there, still hard-linked
+    (the origin's fingerprint: ino, size, mtime), its entry goes and the
+    file keeps only its upper names.  (An entry whose file a rebase cut
+    short already gave the new lower's fingerprint goes too.)"""
+    out = {}
+    store = ovl.store
+    for key in store.meta_keys(ovl._root_ino):
+        if not key.startswith(INDEX_PREFIX):
+            continue
+        try:
+            uino = int(store.get_meta(ovl._root_ino, key))
+            origin = None if store.get(uino) is None else \
+                ovl._get_origin(uino)
+        except ValueError:
+            continue        # fsck names a broken entry
+        if origin is None:
+            continue
+        entry = ovl._lower_lookup(origin.path)
+        if INDEX_PREFIX + str(origin.ino) == key and \
+                _origin_matches(origin, entry) and entry.nlink > 1:
+            continue
+        out[key] = (uino, [])
+    if out:
+        names = {}
+        for key in out:
+            names[out[key][0]] = out[key][1]
+        for path, kind, node in _upper_entries(ovl):
+            if kind != "whiteout" and node.uino in names:
+                names[node.uino].append(path)
+    return out
+
+
+def _unlink_index(ovl, txn):
+    """In txn: drop the link index entries the new lower does not back
+    (rebase found them): each file counts only its upper names, and one
+    with none goes (the user had only removed names of it)."""
+    links = getattr(ovl, "_unbacked_links", None) or {}
+    for key in links:
+        uino, names = links[key]
+        txn.set_meta(ovl._root_ino, key, None)
+        if names:
+            txn.put_inode(uino, nlink=len(names))
+        else:
+            txn.delete_inode(uino)
+
+
 def _persist(ovl, marks, fixes):
     for uino, origin, attrs in fixes:
         txn = ovl.store.begin()
@@ -494,9 +565,10 @@ def _persist(ovl, marks, fixes):
             txn.commit()
 
 
-def _classify(ovl, path, node):
+def _classify(ovl, path, node, link=None):
     """(conflict mark or None, fix or None) of one upper object over the
-    new lower."""
+    new lower.  link: (upper ino, its upper names) of a hard-linked copy
+    the new lower no longer backs (_unbacked_links)."""
     origin = node.origin
     if origin is None:
         if path == "/":
@@ -519,6 +591,11 @@ def _classify(ovl, path, node):
         # chmod/chown/utime only: the new firmware's content, the user's
         # attributes (the mtime too, if the user set one)
         if entry is None:
+            return STALE, None
+        if link is not None and origin.path not in link[1]:
+            # the name it was copied up through is gone from its names:
+            # the new file there is not its successor (another file,
+            # maybe), and its old bytes are gone
             return STALE, None
         if _origin_matches(origin, entry) and origin.lowlim == entry.size:
             return None, None

@@ -122,8 +122,13 @@ def lookup(ovl, entry):
     """The upper Inode the hard-link index maps lower entry (a file with
     more than one name) to, or None: the index looked up (the walk and
     the listing ask it for such files only)."""
-    mapped = ovl.store.get_meta(ovl._root_ino, INDEX_PREFIX + str(entry.ino))
-    return None if mapped is None else ovl.store.get(int(mapped))
+    key = INDEX_PREFIX + str(entry.ino)
+    mapped = ovl.store.get_meta(ovl._root_ino, key)
+    if mapped is None or key in (getattr(ovl, "_unbacked_links", None)
+                                 or ()):
+        # (the entries an upgrade could not drop: ovl.upgrade.rebase)
+        return None
+    return ovl.store.get(int(mapped))
 
 
 def _excl_target(ovl, path):

@@ -108,6 +108,12 @@ def _diff_kind(ovl, node):
             return "modified"   # put in place of the firmware's file
     if origin is None:
         return "added"          # upper-only
+    i = node.inode
+    if is_reg(i.mode) and ovl._upgrade_marked(node.uino):
+        from ovl import upgrade
+        if upgrade.is_stale(ovl, node.uino):
+            # reads fail (ovl.upgrade), wherever its lower name went
+            return "conflict"
     e = node.lentry
     if origin.path != node.path:
         # moved here, unless the lower holds the same file at this name: a
@@ -117,11 +123,8 @@ def _diff_kind(ovl, node):
             e = None
     if e is None:
         return "added"
-    i = node.inode
     if is_reg(i.mode):
         from ovl import upgrade
-        if upgrade.is_stale(ovl, node.uino):
-            return "conflict"       # reads fail: see ovl.upgrade
         if upgrade.data_changed(ovl, node):
             return "modified"
     elif is_lnk(i.mode):
