@@ -59,12 +59,15 @@ for i in range(60):
     t.truncate(ino, 0)
     t.write(ino, 0, data)
     t.commit()
-m.gc(40)
-print(bytes(f.mem[b * 4096 + 32:b * 4096 + 64]) == bytes(s.blocks.read(b * 4096 + 32, 32)))
+kept = bytes(f.mem[b * 4096:(b + 1) * 4096])
+erases = f.erases
+print(m.gc(64) > 0 and f.erases > erases,
+      bytes(f.mem[b * 4096:(b + 1) * 4096]) == kept)
 m2 = LogStore.mount(f)
 print(all_read(m2, files), len(named(m2.fsck()['errors'], b)))
 """)
-    assert out == ["True", "True", "True", "1", "True", "True", "True", "1"]
+    assert out == ["True", "True", "True", "1", "True", "True", "True",
+                   "True", "1"]
 
 
 def test_every_byte_of_a_block_header_damaged_is_never_silent(runtime):
@@ -72,8 +75,11 @@ def test_every_byte_of_a_block_header_damaged_is_never_silent(runtime):
     blocks and the open one) of three small stores, XORed with 0x06 and
     set to 0xFF: the tree is unchanged and fsck names the block (an error
     when the block holds something live, else a warning); never a
-    silent change."""
+    silent change.  MicroPython takes every 4th byte (a different
+    quarter in each block)."""
+    stride = 1 if runtime.name == "cpython" else 4
     out = run(runtime, COMMON + BITFLIP + """
+STRIDE = @STRIDE@
 counts = {}
 for kind, geo in (('nor', (8 * 1024, 1024, 256, 'nor')),
                   ('nand', (32 * 1024, 4096, 512, 'nand'))):
@@ -84,7 +90,7 @@ for kind, geo in (('nor', (8 * 1024, 1024, 256, 'nor')),
     for b in range(s.nblocks):
         if s.blocks.state[b] not in (1, 2):
             continue
-        for at in range(32):
+        for at in range(b % STRIDE, 32, STRIDE):
             for how in ('xor', 'ff'):
                 f.restore(good)
                 a = b * es + at
@@ -113,7 +119,7 @@ for kind, geo in (('nor', (8 * 1024, 1024, 256, 'nor')),
 print(sorted(counts.items()))
 print(counts.get('unchanged, SILENT', 0), counts.get('CHANGED', 0),
       counts.get('REFUSED', 0))
-""", timeout=900)
+""".replace("@STRIDE@", str(stride)), timeout=900)
     assert out[-3:] == ["0", "0", "0"], out
 
 
