@@ -21,8 +21,14 @@ from ovl.store.format import (
     protected_len, unpack_block_header, checked_header, read_summary, Node)
 from ovl.store.blocks import NO_VER
 
-HEADER_DAMAGE = -1     # damage list "type" of a mended block header
-_BAD = const(4)        # a retired block's state (ovl.store.blocks' BAD)
+HEADER_DAMAGE = -1     # damage list "type" of a damaged block header
+HEADER_REBUILT = -2    # ... of one rebuilt at mount, until judge_rebuilt
+_OPEN = const(1)       # block states (ovl.store.blocks' OPEN, FULL, BAD)
+_FULL = const(2)
+_BAD = const(4)
+# the most a node header and the body prefix its CRC covers take (a wide
+# header, a data node's prefix with a stamp)
+_NODE_HEAD_MAX = const(56)
 
 
 # What a damaged node damaged, from its key prefix: the inode whose
@@ -44,9 +50,13 @@ def mend_header(store, b, raw):
     """The header of block b when one flipped bit is all that is wrong
     with it and the block holds a log (reported as damage); else None
     (an interrupted erase or header program changes many bits, and a
-    block without a log is erased before use anyway)."""
-    if raw == b"\xff" * len(raw) or store._erased(
-            b * store.es + store.data_start, 4):
+    block without a log is erased before use anyway).  A block whose
+    header is worse but whose log begins with a good node is mounted
+    all the same (FULL, listed HEADER_REBUILT; judge_rebuilt decides
+    after the mount what it is); one whose log begins damaged stays
+    unknown, named in a warning."""
+    base = b * store.es
+    if store._erased(base + store.data_start, 4):
         return None
     for i in range(len(raw) * 8):
         mended = bytearray(raw)
@@ -62,7 +72,77 @@ def mend_header(store, b, raw):
                                 " %d; mended)" % (i & 7, i >> 3),
                                 None, None))
             return hdr
+    start = store.data_start
+    if resync(store, base, start, start + _NODE_HEAD_MAX) == start:
+        store.blocks.state[b] = _FULL
+        store.damage.append((base, HEADER_REBUILT, 0, "", None, None))
+    else:
+        # what a cut erase (its first bytes erased) or damage to the
+        # header and the first node leaves: its nodes cannot be told
+        # from dead ones
+        store.repairs.append("block %d: header and first node unreadable;"
+                             " its nodes ignored, the block erased before"
+                             " use" % b)
     return None
+
+
+def judge_rebuilt(store):
+    """After the mount, the blocks whose header mend_header rebuilt.  An
+    interrupted erase only ever hits a block whose nodes are all dead (a
+    collection's victim once its live nodes are copied, a block a reset
+    erases), and its nodes changed nothing at the mount: each lost to
+    (or tied with: a copy, same version) a node elsewhere, or the reset
+    obsoleted it.  A block holding a live node without such a copy, or
+    other damage, is damage: reported (fsck: an error), kept by GC as
+    evidence.  One holding nothing live is what an interrupted erase
+    leaves: named in a warning (store.repairs), collected as any block.
+    Its erase count, lost with the header, is the mean of the others'."""
+    es = store.es
+    blocks = store.blocks
+    rebuilt = [rec[0] // es for rec in store.damage
+               if rec[1] == HEADER_REBUILT]
+    if not rebuilt:
+        return
+    store.damage = [rec for rec in store.damage if rec[1] != HEADER_REBUILT]
+    total = known = 0
+    for c in range(store.nblocks):
+        if c not in rebuilt and blocks.state[c] in (_OPEN, _FULL, _BAD):
+            total += blocks.ec[c]
+            known += 1
+    for b in rebuilt:
+        blocks.ec[b] = total // known if known else 0
+        if store.wblock == b:
+            # never written again: a header that does not check out
+            # stays so (the mount reopened it as the head of the log)
+            blocks.state[b] = _FULL
+            blocks.dead[b] += es - blocks.used[b]
+            blocks.used[b] = es
+            store.wblock = store.wsum = None
+        nodes = store._block_nodes(b)[0]
+        alive = store._data_liveness(nodes, b)
+        live = {}
+        for nd in nodes:
+            if nd.fields is not None and (
+                    alive.get(nd.addr) or nd.addr not in alive and
+                    store._is_live(nd)):
+                live[(nd.ver, nd.type)] = True
+        nodes = alive = None
+        if live:
+            # a collection's copy has the version of its node
+            for c in range(store.nblocks):
+                if c != b and blocks.state[c] in (_OPEN, _FULL, _BAD):
+                    for nd in store._block_nodes(c, headers_only=True)[0]:
+                        live.pop((nd.ver, nd.type), None)
+        if live or b in store.damaged_blocks:
+            store.damaged_blocks[b] = True
+            store.stats["corrupt_nodes"] += 1
+            store.damage.append((b * es, HEADER_DAMAGE, 0,
+                                 "header damaged; %d live nodes kept"
+                                 % len(live), None, None))
+        else:
+            store.repairs.append("block %d: header damaged, nothing in it"
+                                 " live (what an interrupted erase leaves)"
+                                 % b)
 
 
 def resync(store, base, start, limit):
@@ -110,10 +190,14 @@ def mount_damage(store, nd):
                         nd.keep))
 
 
-def settle_damage(store):
+def settle_damage(store, mounted=False):
     """Which damaged nodes took something that would show: their
     inode or directory answers EIO (not ENOENT, not an older version).
-    One a newer node of the same key overrides took nothing."""
+    One a newer node of the same key overrides took nothing.  mounted:
+    the mount is over: judge_rebuilt instead."""
+    if mounted:
+        judge_rebuilt(store)
+        return
     for addr, ntype, ver, what, target, keep in store.damage:
         if target is None:
             continue

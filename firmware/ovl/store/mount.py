@@ -691,6 +691,9 @@ def mount(s):
     s.stats["mount_bytes_read"] = s.stats["bytes_read"] - before
     s.mounting = False
     s.hdr_addr = -1
+    if s.damage:
+        # the index complete: a block whose header was rebuilt is judged
+        getattr(s, "_settle_damage")(True)
 
 
 def _presize(s, n, count, ino):
