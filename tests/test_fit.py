@@ -41,7 +41,11 @@ BOARD_HEAP_GATE = {"esp32-4mb": True, "pico": True}
 # Smallest working heap with the board's gc_threshold (16 KiB, set by
 # ovl.boot and by the job, docs/FIT.md "Fragmentation"), + 8 KiB.
 # With .mpy files compiled without line numbers (2026-12-06, night): pico
-# passes from 135 KiB (fails 130-134), pinned at 136 KiB + 8 KiB.
+# passes from 135 KiB (fails 130-134); after that night's merges (one
+# release helper, the failing handlers, damaged block headers, fsck and
+# upgrade fixes: mount path code smaller, the ROMFS image larger)
+# esp32-4mb passes from 90-91 KiB, pico from 136-137 (the image's size
+# moves the job's heap layout): pinned at 91 and 137 KiB + 8 KiB.
 # Scanned (tests/scripts/heap_scan.py, 1 KiB steps) on 2026-12-06's
 # evening after the eighth round (the store's, the overlay's and the
 # reader's import heap, the store's set-up released after the mount):
@@ -65,7 +69,7 @@ BOARD_HEAP_GATE = {"esp32-4mb": True, "pico": True}
 # format 4 3,153,920 and 3,107,840 B, with format 3 2,779,136 and
 # 2,636,800.
 TODAY_BUDGET = {"esp32-4mb": 91 * 1024 + 8192,
-                "pico": 136 * 1024 + 8192}
+                "pico": 137 * 1024 + 8192}
 
 MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 
@@ -112,11 +116,13 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # mixins and write-back merged, its rare names lazy, the store's set-up
 # in its mount module; 14 modules): 49,179 / 82,784 / 37,952 B (511
 # names); with .mpy files compiled without line numbers (mpy-cross -O3;
-# the ROMFS image keeps them): 45,044 / 78,784 / 37,952 B.
+# the ROMFS image keeps them): 45,044 / 78,784 / 37,952 B; with the
+# reader's open released after it (compat.call_released): 44,551 /
+# 78,176 / 37,952 B (513 names).
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the issue's goal: the .mpy bytes meet it (asserted), the
 # import heaps are a strict xfail until they do.
-CODE_BUDGET = {"mpy_bytes": 45044 + 512, "import_mpy": 78784 + 2048,
+CODE_BUDGET = {"mpy_bytes": 44551 + 512, "import_mpy": 78176 + 2048,
                "import_romfs": 37952 + 1024}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
