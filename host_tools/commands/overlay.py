@@ -4,7 +4,8 @@
     ovl shell --lower LOWER --upper UPPER.img [--json] < commands
 
 LOWER is a SquashFS image or a directory; UPPER.img a formatted upper
-image (`ovl format`).  Every invocation mounts, runs, syncs and saves.
+image (`ovl format`).  Every invocation mounts, runs, syncs and saves;
+the verbs that only read mount read-only and never save.
 --power-cut-after N cuts the power at the Nth flash program/erase of the
 session (0-based); the image file is left as the chip would be and the
 exit status is 3.
@@ -175,9 +176,9 @@ def open_upper(path):
 class Session:
     """One mounted overlay over image files.
 
-    reader=True: the session only reads (a read-only verb); where the
-    upper's lock file cannot be made it mounts read-only and never saves
-    (UpperLock)."""
+    reader=True: the session only reads (a read-only verb): it mounts
+    read-only and never saves, so the image file (bytes and mtime) is left
+    as it was; it still locks the upper as UpperLock's reader does."""
 
     def __init__(self, lower_path, upper_path, cut_after=None, torn="clean",
                  seed=0, readonly=False, reader=False):
@@ -189,9 +190,11 @@ class Session:
         self.closed = False
         if upper_path:
             check_upper_path(upper_path)
-            self.lock = UpperLock(upper_path, reader=reader or readonly)
-            if self.lock.shared:
-                self.readonly = True
+            reader = reader or readonly
+            self.lock = UpperLock(upper_path, reader=reader)
+            # a reader never saves, even where it could: a pending reset or
+            # rebase waits for a session that writes
+            self.readonly = reader
             try:
                 self.flash = open_upper(upper_path)
             except BaseException:
