@@ -216,6 +216,8 @@ def test_reset_keep_from_the_command_line_and_the_board(layers, tmp_path):
     assert status == 0, err
     assert len(state(lower, upper)[0]) > 1       # not yet: at next mount
     assert ovl("fs", "ls", "--lower", lower, "--upper", upper)[0] == 0
+    assert len(state(lower, upper)[0]) > 1       # a reader never writes
+    assert ovl("fs", "sync", "--lower", lower, "--upper", upper)[0] == 0
     assert state(lower, upper)[0] == [("modified", "/etc/config")]
     board["keep"] = "/etc/config"
     board_file.write_text(json.dumps(board))

@@ -186,6 +186,22 @@ READ_ONLY_VERBS = [["ls", "/etc"], ["cat", "/etc/new"], ["stat", "/etc/new"],
                                                  "/etc/hostname"]]
 
 
+def layers_with_a_file(tmp_path, name):
+    """(lower tree, layers, folder): L.sqfs and U.img in tmp_path/name,
+    the upper holding /etc/new."""
+    tree = tmp_path / "t"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc" / "hostname").write_text("lower\n")
+    folder = tmp_path / name
+    folder.mkdir()
+    lower, upper = folder / "L.sqfs", folder / "U.img"
+    assert ovl("mkimage", "-q", tree, lower).returncode == 0
+    assert ovl("format", "--board", "sim", upper).returncode == 0
+    layers = ["--lower", str(lower), "--upper", str(upper)]
+    fs(layers, "put", str(tree / "etc" / "hostname"), "/etc/new")
+    return tree, layers, folder
+
+
 @pytest.fixture
 def locked_out(tmp_path):
     """(layers, folder): an upper with a file, in a folder nobody may
@@ -194,16 +210,7 @@ def locked_out(tmp_path):
         print("setpriv is missing: cannot run the CLI without root's"
               " capabilities")
         pytest.skip("setpriv is missing: cannot drop root's capabilities")
-    tree = tmp_path / "t"
-    (tree / "etc").mkdir(parents=True)
-    (tree / "etc" / "hostname").write_text("lower\n")
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    lower, upper = folder / "L.sqfs", folder / "U.img"
-    assert ovl("mkimage", "-q", tree, lower).returncode == 0
-    assert ovl("format", "--board", "sim", upper).returncode == 0
-    layers = ["--lower", str(lower), "--upper", str(upper)]
-    fs(layers, "put", str(tree / "etc" / "hostname"), "/etc/new")
+    tree, layers, folder = layers_with_a_file(tmp_path, "ro")
     folder.chmod(0o555)
     p = ovl("fs", "put", str(tree / "etc" / "hostname"), "/etc/x", *layers,
             unprivileged=True)
@@ -277,3 +284,95 @@ def test_fsck_repair_is_refused_while_a_session_holds_the_image(tmp_path):
     finally:
         lock.close()
     assert ovl("fsck", "--repair", img).returncode == 0
+
+
+# ----- read-only verbs never save the image -------------------------------------
+
+def read_only_runs(layers, out):
+    """Every command that only reads an upper image: the fs verbs,
+    `ovl backup`, `ovl info` and `ovl fsck` without --repair."""
+    upper = layers[3]
+    runs = [["fs"] + [w.format(out=out) for w in verb] + layers
+            for verb in READ_ONLY_VERBS]
+    return runs + [["backup"] + layers + [out + ".tar"], ["info", upper],
+                   ["fsck", upper], ["fsck", "--json", upper]]
+
+
+def image_state(path):
+    st = os.stat(path)
+    with open(path, "rb") as f:
+        return f.read(), st.st_mtime_ns, st.st_ino
+
+
+@pytest.fixture
+def upper_with_a_file(tmp_path):
+    tree, layers, folder = layers_with_a_file(tmp_path, "up")
+    upper = layers[3]
+    # an mtime a save could not keep, whatever the clock's granularity
+    os.utime(upper, ns=(10 ** 18, 10 ** 18))
+    return layers, folder
+
+
+def test_read_only_verbs_leave_the_image_and_its_mtime_alone(
+        upper_with_a_file, tmp_path):
+    layers, folder = upper_with_a_file
+    before = image_state(layers[3])
+    for argv in read_only_runs(layers, str(tmp_path / "got")):
+        p = ovl(*argv)
+        assert p.returncode == 0, (argv, p.stderr)
+        assert image_state(layers[3]) == before, argv
+        assert sorted(os.listdir(folder)) == ["L.sqfs", "U.img"], argv
+
+
+def test_a_reader_in_a_writable_folder_still_locks_out_a_writer(
+        upper_with_a_file):
+    from host_tools.commands.overlay import UpperLock
+    layers, folder = upper_with_a_file
+    lock = UpperLock(layers[3], reader=True)
+    try:
+        assert not lock.shared          # it could make the lock file
+        p = ovl("fs", "rm", "/etc/new", *layers)
+        assert p.returncode == 1 and "in use by another ovl session" in \
+            p.stderr, p.stderr
+    finally:
+        lock.close()
+
+
+@pytest.fixture
+def sticky_shared(upper_with_a_file):
+    """The upper in a sticky world-writable folder (/tmp's mode 1777),
+    folder and image owned by another user (nobody)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the image to another user")
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv is missing: cannot drop root's capabilities")
+    layers, folder = upper_with_a_file
+    for path in (folder, layers[3]):
+        os.chown(path, 65534, 65534)
+    folder.chmod(0o1777)
+    yield layers, folder
+    folder.chmod(0o755)
+
+
+def test_read_only_verbs_work_in_a_sticky_folder_of_another_user(
+        sticky_shared, tmp_path):
+    layers, folder = sticky_shared
+    before = image_state(layers[3])
+    for argv in read_only_runs(layers, str(tmp_path / "got")):
+        p = ovl(*argv, unprivileged=True)
+        assert p.returncode == 0, (argv, p.stderr)
+        assert image_state(layers[3]) == before, argv
+        assert sorted(os.listdir(folder)) == ["L.sqfs", "U.img"], argv
+    assert open(tmp_path / "got").read() == "lower\n"
+
+
+def test_a_failed_save_leaves_no_saving_file(sticky_shared, tmp_path):
+    layers, folder = sticky_shared
+    before = image_state(layers[3])
+    src = tmp_path / "src"
+    src.write_text("new\n")
+    p = ovl("fs", "put", src, "/etc/x", *layers, unprivileged=True)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
+    assert "U.img" in p.stderr, p.stderr
+    assert image_state(layers[3]) == before
+    assert sorted(os.listdir(folder)) == ["L.sqfs", "U.img"]

@@ -486,3 +486,75 @@ def test_a_board_error_names_the_step_and_the_path():
         cmd_install.create_chip(dev, load_board("sim"), "chip.bin", None)
     assert str(e.value) == "the board failed creating the chip file " \
                            "chip.bin: OSError: [Errno 21] EISDIR"
+
+
+def board_state(work):
+    """Every path under the board's folder with its bytes (a link as its
+    target), but the board's own log."""
+    out = {}
+    for folder, dirs, files in os.walk(work):
+        for name in dirs + files:
+            full = os.path.join(folder, name)
+            rel = os.path.relpath(full, work)
+            if rel.endswith(".log"):
+                continue
+            if os.path.islink(full):
+                out[rel] = "-> " + os.readlink(full)
+            elif os.path.isfile(full):
+                with open(full, "rb") as f:
+                    out[rel] = f.read()
+            else:
+                out[rel] = "dir"
+    return out
+
+
+@pytest.mark.parametrize("chip,message", [
+    ("boot.py", "is a path the install writes"),
+    ("./boot.py", "is a path the install writes"),
+    ("{work}/ovl_board.py", "is a path the install writes"),
+    ("boot.py.ovl-tmp", "is a path the install writes"),
+    ("boot.py.before-ovl", "is a path the install writes"),
+    ("ovl", "is a path the install writes"),
+    ("ovl/chip.bin", "lies under ovl, which the install writes"),
+    ("ovl/boot.mpy.ovl-tmp", "is a path the install writes"),
+    ("ovl/x/chip.bin", "lies under ovl, which the install writes"),
+])
+def test_a_chip_file_where_the_install_writes_is_refused(repl, chip,
+                                                         message):
+    """The chip file must not be one of the install's own files, their
+    temporary names, the ovl/ tree or the boot.py backup: the real run
+    would write the chip over them (or them over the chip).  Both runs
+    refuse in one line and change nothing, a boot.py of the user's too."""
+    work = repl.workdir
+    chip = chip.format(work=work)
+    with open(os.path.join(work, "boot.py"), "w") as f:
+        f.write("print('mine')\n")
+    before = board_state(work)
+    for extra in (["--dry-run"], []):
+        r = ovl("install", "--port", repl.port, "--board", "sim", "--chip",
+                chip, *extra)
+        assert r.returncode == 1, (extra, r.stdout, r.stderr)
+        assert r.stderr == "ovl: error: the chip file %s %s; nothing was " \
+            "written\n" % (chip, message), (extra, r.stderr)
+        assert board_state(work) == before, extra
+
+
+def test_a_chip_file_that_is_a_symbolic_link_is_refused(repl):
+    """The dry run's probe (create the chip file, remove it again) would
+    create a dangling link's target and remove the link; the real run
+    would write through the link, wherever it points."""
+    work = repl.workdir
+    os.symlink("target.bin", os.path.join(work, "chip.bin"))
+    os.symlink("boot.py", os.path.join(work, "chip2.bin"))
+    with open(os.path.join(work, "boot.py"), "w") as f:
+        f.write("print('mine')\n")
+    before = board_state(work)
+    for chip in ("chip.bin", "chip2.bin"):
+        for extra in (["--dry-run"], []):
+            r = ovl("install", "--port", repl.port, "--board", "sim",
+                    "--chip", chip, *extra)
+            assert r.returncode == 1, (extra, r.stdout, r.stderr)
+            assert r.stderr == "ovl: error: the chip file %s is a symbolic" \
+                " link (give the file it names); nothing was written\n" \
+                % chip, (extra, r.stderr)
+            assert board_state(work) == before, (chip, extra)

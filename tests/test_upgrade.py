@@ -226,6 +226,8 @@ def test_cli_conflicts_eio_and_both_versions(tmp_path, capsys, monkeypatch):
         out, err = capsys.readouterr()
         return status, out, err
 
+    # (a reader shows the rebase, applied in RAM: its image stays as it
+    # was until a session that writes)
     status, out, err = ovl("fs", "cat", "/etc/A")
     assert status == 1 and out == ""
     assert len(err.splitlines()) == 1 and "revert it or rewrite it" in err

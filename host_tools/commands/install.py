@@ -27,6 +27,7 @@ import errno
 import hashlib
 import json
 import os
+import posixpath
 import sys
 import tempfile
 
@@ -137,6 +138,15 @@ def _omake(p):
     except OSError as e:
         return 'OSError: %s' % e
     os.remove(p)
+def _olink(p):
+    i = p.rfind('/')
+    try:
+        for e in os.ilistdir(p[:i] if i > 0 else '/' if i == 0 else '.'):
+            if e[0] == p[i + 1:]:
+                return e[1] == 0xa000
+    except OSError:
+        pass
+    return False
 """
 
 PROBE = r"""
@@ -359,13 +369,43 @@ def stale_files(dev, info, steps):
 KIND_NAMES = {"d": "a directory", "f": "a file"}
 
 
-def path_conflicts(dev, steps, chip):
+def written_paths(info, steps):
+    """The paths the install writes or removes: its files, their
+    temporary names, the ovl/ tree (stale_files empties it) and the
+    boot.py backup."""
+    out = []
+    for path, _, _ in steps:
+        out += [path, path + TMP_SUFFIX]
+    return out + [info["root"] + "ovl", info["root"] + BOOT_BACKUP]
+
+
+def chip_clash(chip, written, cwd):
+    """Why the chip path is, lies under or holds a path in `written` (as
+    the board resolves them from its working directory cwd), or None."""
+    def resolved(path):
+        return posixpath.normpath(posixpath.join(cwd, path))
+    here = resolved(chip)
+    for path in written:
+        if resolved(path) == here:
+            return "is a path the install writes"
+    for path in written:
+        there = resolved(path)
+        if here.startswith(there.rstrip("/") + "/"):
+            return "lies under %s, which the install writes" % path
+        if there.startswith(here.rstrip("/") + "/"):
+            return "holds %s, which the install writes" % path
+    return None
+
+
+def path_conflicts(dev, info, steps, chip):
     """What on the board stands in the way of the install, as lines: a
     file where a directory must be (a parent of what is written), a
     directory where a file must be (what is written, its temporary name,
-    the chip file), a chip file that cannot be created.  Asked before
-    anything is written, by the dry run too (which creates and removes an
-    empty chip file to learn that it can be made)."""
+    the chip file), a chip file that is a symbolic link or one of the
+    install's own paths (written_paths), a chip file that cannot be
+    created.  Asked before anything is written, by the dry run too (which
+    creates and removes an empty chip file to learn that it can be
+    made)."""
     need = {}                       # path -> kind, parents first
     for path in [p for p, _, _ in steps] + ([chip] if chip else []):
         parent = ""
@@ -374,7 +414,9 @@ def path_conflicts(dev, steps, chip):
             if parent:              # not the "" before a leading "/"
                 need.setdefault(parent, "d")
             parent += "/"
-        need[path] = "f"
+        # (a chip path that is a directory the install needs keeps "d":
+        # chip_clash refuses it)
+        need.setdefault(path, "f")
         if path != chip:
             need[path + TMP_SUFFIX] = "f"
     paths = list(need)
@@ -385,6 +427,16 @@ def path_conflicts(dev, steps, chip):
         path, KIND_NAMES[kinds[path]], KIND_NAMES[want])
         for path, want in need.items()
         if kinds[path] is not None and kinds[path] != want]
+    if chip and not out:
+        cwd, link = dev.json(
+            "print(json.dumps([getattr(os, 'getcwd', lambda: '/')(), "
+            "_olink(%r)]))" % chip, "checking the chip file %s" % chip)
+        # a link would be written through, and the probe below would make
+        # a dangling link's target and remove the link
+        why = "is a symbolic link (give the file it names)" if link else \
+            chip_clash(chip, written_paths(info, steps), cwd)
+        if why:
+            out.append("the chip file %s %s" % (chip, why))
     parent = chip.rpartition("/")[0] if chip else None
     if chip and not out and kinds[chip] is None and \
             (not parent or kinds.get(parent) == "d"):
@@ -506,7 +558,7 @@ def run_install(args, dev, board, info, method, files, why, out):
         raise CliError("the board's partitions do not match board %s;"
                        " nothing was written" % board.name)
     steps = plan(dev, board, info, method, files, args.chip)
-    conflicts = path_conflicts(dev, steps, chip_here)
+    conflicts = path_conflicts(dev, info, steps, chip_here)
     if conflicts:
         raise CliError("%s; nothing was written" % "; ".join(conflicts))
     stale = stale_files(dev, info, steps)

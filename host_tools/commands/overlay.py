@@ -4,7 +4,8 @@
     ovl shell --lower LOWER --upper UPPER.img [--json] < commands
 
 LOWER is a SquashFS image or a directory; UPPER.img a formatted upper
-image (`ovl format`).  Every invocation mounts, runs, syncs and saves.
+image (`ovl format`).  Every invocation mounts, runs, syncs and saves;
+the verbs that only read never save (what the mount applies stays in RAM).
 --power-cut-after N cuts the power at the Nth flash program/erase of the
 session (0-based); the image file is left as the chip would be and the
 exit status is 3.
@@ -176,9 +177,10 @@ def open_upper(path):
 class Session:
     """One mounted overlay over image files.
 
-    reader=True: the session only reads (a read-only verb); where the
-    upper's lock file cannot be made it mounts read-only and never saves
-    (UpperLock)."""
+    reader=True: the session only reads (a read-only verb): the image
+    file (bytes and mtime) is left as it was, though the view has what a
+    mount would apply (a pending reset, a new firmware's rebase) applied
+    in RAM; it still locks the upper as UpperLock's reader does."""
 
     def __init__(self, lower_path, upper_path, cut_after=None, torn="clean",
                  seed=0, readonly=False, reader=False):
@@ -190,14 +192,21 @@ class Session:
         self.closed = False
         if upper_path:
             check_upper_path(upper_path)
-            self.lock = UpperLock(upper_path, reader=reader or readonly)
-            if self.lock.shared:
-                self.readonly = True
+            reader = reader or readonly
+            self.lock = UpperLock(upper_path, reader=reader)
+            self.reader = reader
             try:
                 self.flash = open_upper(upper_path)
             except BaseException:
                 self.release()
                 raise
+            if reader:
+                # the chip is the image file held in RAM: a reader mounts it
+                # as a writer would, so what it shows has a pending reset or
+                # a new firmware's rebase applied, but the flash forgets its
+                # file, so no sync or save writes it (a writing session
+                # makes those changes for good)
+                self.flash.path = None
             if cut_after is not None:
                 # counted from here: the mount's own writes are included
                 self.flash.arm_power_cut(cut_after, torn, seed)
@@ -216,7 +225,7 @@ class Session:
         even when the sync fails: every transaction committed before is in
         it.  Only the first call does anything."""
         if self.closed or self.flash is None or self.ovl is None or \
-                self.readonly:
+                self.reader:
             return
         self.closed = True
         try:

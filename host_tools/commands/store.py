@@ -165,6 +165,25 @@ def check_image_path(path, create=False):
         raise CliError("%s is not a regular file" % path)
 
 
+class ImageFlash(SimFlash):
+    """A SimFlash on an image file.  Every save (the store's syncs too)
+    writes PATH.saving then renames it over PATH; one that fails (a full
+    disk, a sticky folder where the image is not the user's to replace)
+    leaves the image as it was and removes what it had written."""
+
+    def save(self, path=None):
+        path = path or self.path
+        try:
+            SimFlash.save(self, path)
+        except OSError as e:
+            try:
+                os.remove(path + ".saving")
+            except OSError:
+                pass
+            raise OSError(e.errno, "cannot save %s: %s"
+                          % (path, e.strerror or e))
+
+
 def open_image(path, geom, create=False):
     """A SimFlash on the image file, or a Region of it for --partition."""
     if is_mtd_device(path):
@@ -180,7 +199,7 @@ def open_image(path, geom, create=False):
         raise CliError("%s: %d bytes of flash is more than the %d an image"
                        " on the host may hold" % (path, size, SIM_FLASH_LIMIT))
     try:
-        flash = SimFlash(size, es, ps, kind=kind, path=path)
+        flash = ImageFlash(size, es, ps, kind=kind, path=path)
     except ValueError as e:
         raise CliError(str(e))
     if part is not None:
@@ -294,7 +313,7 @@ def run_fsck(args):
         if args.repair:
             repaired = repair_orphans(store, report)
             if repaired:
-                chip.save()
+                save_chip(chip)
                 chip, store = mount_image(args)     # check what was saved
                 report = store.fsck()
         if args.lower:
