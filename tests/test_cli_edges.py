@@ -376,3 +376,69 @@ def test_a_failed_save_leaves_no_saving_file(sticky_shared, tmp_path):
     assert "U.img" in p.stderr, p.stderr
     assert image_state(layers[3]) == before
     assert sorted(os.listdir(folder)) == ["L.sqfs", "U.img"]
+
+
+# ----- a verb's own arguments: exit 2 too, before any image is opened -----------
+
+VERB_USAGE_ERRORS = [
+    (["cat"], "usage: cat PATH"),
+    (["ls", "/a", "/b"], "usage: ls [-l] [PATH]"),
+    (["mv", "/a"], "usage: mv SRC DST"),
+    (["ln", "-s", "/a"], "usage: ln [-s] SRC DST"),
+    (["reset", "now"], "usage: reset [--next-boot]"),
+    (["chown", "5:6"], "usage: chown UID[:GID] PATH"),
+    (["chmod", "zz", "/etc/a"], "MODE must be an octal number"),
+    (["truncate", "/etc/a", "abc"], "SIZE must be a number"),
+]
+
+
+@pytest.mark.parametrize("words,fragment", VERB_USAGE_ERRORS,
+                         ids=[" ".join(w) for w, _ in VERB_USAGE_ERRORS])
+def test_fs_verb_argument_errors_exit_2(tmp_path, words, fragment):
+    # the arity is checked before the images are opened: the missing upper
+    # is not what is reported for a verb short of a word
+    upper = tmp_path / "absent.img"
+    if "must be" in fragment:       # a number is read once the verb runs
+        tree = tmp_path / "t"
+        (tree / "etc").mkdir(parents=True)
+        (tree / "etc" / "a").write_text("a\n")
+        assert ovl("mkimage", "-q", tree, tmp_path / "L.sqfs").returncode == 0
+        assert ovl("format", "--board", "sim", upper).returncode == 0
+    p = ovl("fs", *words, "--lower", tmp_path / "L.sqfs", "--upper", upper)
+    lines = p.stderr.splitlines()
+    assert p.returncode == 2, p.stderr
+    assert lines[-1].startswith("ovl fs: error: "), p.stderr
+    assert fragment in lines[-1], p.stderr
+
+
+def test_remote_argument_errors_exit_2():
+    # no port is opened: the words are wrong before anything is sent
+    for words, fragment in ((["cat"], "remote cat takes 1 argument"),
+                            (["ls", "/a", "/b"], "remote ls takes 0 to 1"),
+                            (["-l", "cat", "/a"], "-l is an option of")):
+        p = ovl("remote", *words, "--port", "/nonexistent/tty")
+        assert p.returncode == 2, p.stderr
+        assert fragment in p.stderr.splitlines()[-1], p.stderr
+
+
+def test_every_verb_usage_line_states_its_arity():
+    # the shell, `ovl fs` and the verbs share one check: each usage line
+    # (help up to ": ") accepts exactly its own words
+    from host_tools.commands.overlay import (SHELL_ONLY, VERBS, ShellError,
+                                             check_arity)
+    flags = 0
+    for name, (_, help_line) in list(VERBS.items()) + list(SHELL_ONLY.items()):
+        names = help_line.split(": ", 1)[0].split()[1:]
+        flag = names.pop(0)[1:-1] if names[:1] and names[0][:2] == "[-" \
+            else None
+        required = [n for n in names if not n.startswith("[")]
+        for given in ([], [flag]) if flag else ([],):
+            flags += len(given)
+            check_arity([name] + given + ["x"] * len(required))
+            check_arity([name] + given + ["x"] * len(names))
+            with pytest.raises(ShellError):
+                check_arity([name] + given + ["x"] * (len(names) + 1))
+            if required:
+                with pytest.raises(ShellError):
+                    check_arity([name] + given + ["x"] * (len(required) - 1))
+    assert flags == 3       # ls -l, ln -s, reset --next-boot

@@ -289,8 +289,6 @@ def verb_ls(ovl, args):
     long = bool(args) and args[0] == "-l"
     if long:
         args = args[1:]
-    if len(args) > 1:
-        raise ShellError("usage: ls [-l] [PATH]")
     path = args[0] if args else "/"
     st = ovl.lstat(path)
     if not is_dir(st[0]):
@@ -322,7 +320,6 @@ def copy_stream(src, dst):
 
 
 def verb_cat(ovl, args):
-    need(args, 1, "cat PATH")
     size = ovl.stat(args[0])[6]
     if size > CAT_LIMIT:
         raise OSError(compat.EFBIG, "%s is %d bytes; cat shows at most %d "
@@ -331,7 +328,6 @@ def verb_cat(ovl, args):
 
 
 def verb_stat(ovl, args):
-    need(args, 1, "stat PATH")
     st = ovl.lstat(args[0])
     return fmt.stat_record(args[0], st[0], st[1], st[3], st[4], st[5],
                            st[6], st[8], ovl.layer_of(args[0]))
@@ -347,14 +343,12 @@ def open_host_source(path):
 
 
 def verb_put(ovl, args):
-    need(args, 2, "put HOSTFILE PATH")
     with open_host_source(args[0]) as src, ovl.open(args[1], "wb") as dst:
         copy_stream(src, dst)
     return None
 
 
 def verb_get(ovl, args):
-    need(args, 2, "get PATH HOSTFILE")
     with ovl.open(args[0], "rb") as src, open(args[1], "wb") as dst:
         copy_stream(src, dst)
     return None
@@ -374,7 +368,6 @@ WRITE_MODES = ("w", "a", "r+", "x")
 def verb_write(ovl, args):
     """write PATH MODE OFFSET DATA: open with MODE, seek, write DATA (a
     Python-escaped byte string, e.g. 'a\\nb')."""
-    need(args, 4, "write PATH MODE OFFSET DATA")
     path, mode = args[0], args[1].replace("b", "")
     if mode not in WRITE_MODES or args[1].count("b") > 1:
         raise ShellError("write MODE must be one of %s (b optional), not %r"
@@ -395,26 +388,21 @@ def verb_write(ovl, args):
 
 
 def verb_truncate(ovl, args):
-    need(args, 2, "truncate PATH SIZE")
     ovl.truncate(args[0], number(args[1], "SIZE"))
 
 
 def verb_chmod(ovl, args):
-    need(args, 2, "chmod MODE PATH")
     ovl.chmod(args[1], number(args[0], "MODE", 8))
 
 
 def verb_ln(ovl, args):
-    if args and args[0] == "-s":
-        need(args[1:], 2, "ln -s TARGET PATH")
+    if args[0] == "-s":
         ovl.symlink(args[1], args[2])
     else:
-        need(args, 2, "ln SRC DST")
         ovl.link(args[0], args[1])
 
 
 def verb_rm(ovl, args):
-    need(args, 1, "rm PATH")
     try:
         ovl.remove(args[0])
     except OSError as e:
@@ -424,7 +412,6 @@ def verb_rm(ovl, args):
 
 
 def verb_rmdir(ovl, args):
-    need(args, 1, "rmdir PATH")
     try:
         ovl.rmdir(args[0])
     except OSError as e:
@@ -435,23 +422,18 @@ def verb_rmdir(ovl, args):
 
 
 def verb_diff(ovl, args):
-    if len(args) > 1:
-        raise ShellError("usage: diff [PATH]")
     return fmt.diff_records(ovl.diff(args[0] if args else "/"))
 
 
 def verb_layer(ovl, args):
-    need(args, 1, "layer PATH")
     return fmt.layer_record(args[0], ovl.layer_of(args[0]))
 
 
 def verb_fsck(ovl, args):
-    need(args, 0, "fsck")
     return fmt.fsck_record(ovl.fsck())
 
 
 def verb_conflicts(ovl, args):
-    need(args, 0, "conflicts")
     from ovl import upgrade
     return fmt.conflict_records(upgrade.conflicts(ovl))
 
@@ -469,8 +451,6 @@ def cat_lower(lower, path, out):
 
 
 def verb_reset(ovl, args):
-    if args not in ([], ["--next-boot"]):
-        raise ShellError("usage: reset [--next-boot]")
     if args:
         ovl.request_reset()
         return "reset requested for the next mount"
@@ -478,30 +458,22 @@ def verb_reset(ovl, args):
 
 
 def verb_chown(ovl, args):
-    need(args, 2, "chown UID[:GID] PATH")
     uid, _, gid = args[0].partition(":")
     ovl.chown(args[1], number(uid, "UID"), number(gid, "GID") if gid else -1)
 
 
 def verb_touch(ovl, args):
-    need(args, 2, "touch PATH MTIME")
     mtime = number(args[1], "MTIME")
     ovl.utime(args[0], (mtime, mtime))
 
 
 def verb_sync(ovl, args):
-    need(args, 0, "sync")
     ovl.sync()
 
 
-def need(args, n, usage):
-    if len(args) != n:
-        raise ShellError("usage: %s" % usage)
-
-
-def simple(method, arity, usage):
+def simple(method):
+    """A verb that is the overlay's method of the same arguments."""
     def run(ovl, args):
-        need(args, arity, usage)
         getattr(ovl, method)(*args)
     return run
 
@@ -515,17 +487,17 @@ VERBS = {
     "put": (verb_put, "put HOSTFILE PATH: copy a host file in"),
     "get": (verb_get, "get PATH HOSTFILE: copy a file out"),
     "rm": (verb_rm, "rm PATH: remove a file (a directory: rmdir)"),
-    "mkdir": (simple("mkdir", 1, "mkdir PATH"), "mkdir PATH"),
+    "mkdir": (simple("mkdir"), "mkdir PATH"),
     "rmdir": (verb_rmdir, "rmdir PATH: remove an empty directory"),
-    "mv": (simple("rename", 2, "mv SRC DST"), "mv SRC DST: rename"),
+    "mv": (simple("rename"), "mv SRC DST: rename"),
     "ln": (verb_ln, "ln [-s] SRC DST: hard or symbolic link"),
-    "chmod": (verb_chmod, "chmod OCTAL PATH"),
+    "chmod": (verb_chmod, "chmod MODE PATH: set the mode, in octal"),
     "truncate": (verb_truncate, "truncate PATH SIZE"),
     "chown": (verb_chown, "chown UID[:GID] PATH"),
     "touch": (verb_touch, "touch PATH MTIME: set the modification time"),
     "sync": (verb_sync, "sync: commit buffered data and sync the flash"),
     "diff": (verb_diff, "diff [PATH]: what the upper changed"),
-    "revert": (simple("revert", 1, "revert PATH"),
+    "revert": (simple("revert"),
                "revert PATH: show the lower version again"),
     "reset": (verb_reset, "reset [--next-boot]: factory reset"),
     "layer": (verb_layer, "layer PATH: lower, upper, copied-up or conflict"),
@@ -552,12 +524,29 @@ def help_text():
     return "\n".join(lines)
 
 
+def check_arity(words):
+    """ShellError unless the verb has as many arguments as its usage line
+    (its help up to ": ") names: bracketed words are optional, and a
+    bracketed flag first ("[-l]") counts only when it is given."""
+    table = VERBS.get(words[0]) or SHELL_ONLY.get(words[0])
+    usage = table[1].split(": ", 1)[0]
+    names, args = usage.split()[1:], words[1:]
+    if names and names[0].startswith("[-"):
+        if args[:1] == [names[0][1:-1]]:
+            args = args[1:]
+        names = names[1:]
+    least = len([n for n in names if not n.startswith("[")])
+    if not least <= len(args) <= len(names):
+        raise ShellError("usage: %s" % usage)
+
+
 def run_verb(ovl, words):
     if not words:
         raise ShellError("empty command")
     table = VERBS.get(words[0]) or SHELL_ONLY.get(words[0])
     if table is None:
         raise ShellError("unknown command %r (try help)" % cut(words[0], 40))
+    check_arity(words)
     return table[0](ovl, words[1:])
 
 
@@ -647,7 +636,11 @@ def short_errors(run):
     def wrapped(args):
         try:
             return run(args)
-        except (OSError, ShellError, ValueError) as e:
+        except ShellError as e:
+            # a verb's words that do not fit its usage line: exit 2
+            from host_tools.cli import UsageError
+            raise UsageError(cut(e))
+        except (OSError, ValueError) as e:
             from host_tools.cli import CliError
             code = compat.error_code(e) if isinstance(e, OSError) else None
             if not isinstance(code, int) or e.strerror is None:
@@ -664,6 +657,7 @@ def run_fs(args):
     words = [args.verb] + list(args.args)
     if getattr(args, "flag", False):
         words.insert(1, VERB_FLAGS[args.verb][0])
+    check_arity(words)          # before the images are opened
     session = open_session(args, reader=args.verb in READ_ONLY_VERBS)
     try:
         return finish_fs(session, words, getattr(args, "layer", "merged"))
@@ -690,8 +684,6 @@ def finish_fs(session, words, layer="merged"):
         session.close()
     except PowerCut as exc:
         return power_cut_exit(session, exc)
-    except ShellError as exc:
-        raise OSError(compat.EINVAL, str(exc))
     fmt.print_text(sys.stdout, fmt.as_text(words[0], out))
     if words[0] == "fsck" and not out["clean"]:
         return FSCK_ERRORS      # `ovl fsck`'s and `ovl remote fsck`'s

@@ -15,7 +15,7 @@ import time
 
 from host_tools import argtypes
 from host_tools.argtypes import seconds
-from host_tools.cli import CliError
+from host_tools.cli import CliError, UsageError
 from host_tools.commands.store import FSCK_CLEAN, FSCK_ERRORS
 from host_tools.commands import fs_format as fmt
 from host_tools.serial import link as serial_link
@@ -529,13 +529,14 @@ def run_remote(args):
             "conflicts": (0, 0), "info": (0, 0), "backup": (1, 1),
             "restore": (1, 1)}[verb]
     if not need[0] <= len(args.args) <= need[1]:
-        raise CliError("remote %s takes %d to %d arguments" % (verb, need[0],
-                                                               need[1]))
+        raise UsageError("remote %s takes %s" % (verb, (
+            "%d argument%s" % (need[0], "" if need[0] == 1 else "s")
+            if need[0] == need[1] else "%d to %d arguments" % need)))
     a = (["-l"] if args.long else []) + args.args
     if args.long and verb != "ls":
-        raise CliError("-l is an option of remote ls only")
+        raise UsageError("-l is an option of remote ls only")
     if args.layer != "merged" and verb not in ("cat", "get"):
-        raise CliError("--layer is an option of remote cat and get only")
+        raise UsageError("--layer is an option of remote cat and get only")
     data = None
     if verb == "put":
         data = read_image(a[0])
