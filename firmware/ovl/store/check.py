@@ -7,10 +7,11 @@ LogStore.__getattr__), so a board's mount path never pays for it."""
 import struct
 
 from ovl.store import ROOT_INO, WHITEOUT
-from ovl.store.damage import HEADER_DAMAGE
+from ovl.store.damage import HEADER_DAMAGE, live_alone
 from ovl.store.blocks import FREE, UNKNOWN, BAD
 from ovl.store.format import (NODE_NAMES, NODE_DIRENT, DIRENT_PREFIX,
-                              DIRENT_REMOVED, DIRENT_WHITEOUT, read_summary)
+                              DIRENT_REMOVED, DIRENT_WHITEOUT, BLOCK_HDR_SIZE,
+                              read_summary, unpack_block_header)
 
 
 def fsck(store):
@@ -35,9 +36,12 @@ def fsck(store):
         scanned, end, clean, junk = store._scan(b)
         nodes_total += len(scanned)
         listed = {}
+        # the block's errors, kept apart until its live bytes are known
+        # (the remains of an interrupted erase are none)
+        block_errors = []
         for addr, n in junk:
-            errors.append("block %d offset %d: %d damaged bytes (no node"
-                          " header)" % (b, addr - b * es, n))
+            block_errors.append("block %d offset %d: %d damaged bytes (no "
+                                "node header)" % (b, addr - b * es, n))
         summ = None
         if b != store.wblock:
             summ = read_summary(store.blocks.read, b * es, es,
@@ -48,9 +52,9 @@ def fsck(store):
                 for nd in summ[0]:
                     listed[nd.addr] = nd
                 if a != c:
-                    errors.append("block %d: summary disagrees with the "
-                                  "nodes (%d listed, %d found)"
-                                  % (b, len(a), len(c)))
+                    block_errors.append("block %d: summary disagrees with "
+                                        "the nodes (%d listed, %d found)"
+                                        % (b, len(a), len(c)))
             elif end < store.log_end and not clean and \
                     b not in store.garbage_blocks:
                 errors.append("block %d: damaged node at offset %d"
@@ -84,6 +88,20 @@ def fsck(store):
             if store._is_live(nd):
                 live += nd.size()
         live_total += live
+        if junk and junk[0][0] == b * es + store.data_start and \
+                unpack_block_header(store.blocks.read(
+                    b * es, BLOCK_HDR_SIZE)) is None and \
+                not live_alone(store, b):
+            # header and first node unreadable, nothing live after them:
+            # what an erase cut a few bytes into the log leaves (the
+            # mount's judge_rebuilt says so among its repairs)
+            if not [r for r in store.repairs
+                    if r.startswith("block %d:" % b)]:
+                warnings.append("block %d: header and first node "
+                                "unreadable, nothing in it live (what an "
+                                "interrupted erase leaves)" % b)
+            block_errors = []
+        errors += block_errors
         accounted = store.blocks.used[b] - store.data_start - \
             store.blocks.dead[b]
         if live != accounted:

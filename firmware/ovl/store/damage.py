@@ -51,10 +51,11 @@ def mend_header(store, b, raw):
     with it and the block holds a log (reported as damage); else None
     (an interrupted erase or header program changes many bits, and a
     block without a log is erased before use anyway).  A block whose
-    header is worse but whose log begins with a good node is mounted
-    all the same (FULL, listed HEADER_REBUILT; judge_rebuilt decides
-    after the mount what it is); one whose log begins damaged stays
-    unknown, named in a warning."""
+    header is worse but which holds a good node is mounted all the same
+    (FULL, listed HEADER_REBUILT with the offset of its first good node;
+    judge_rebuilt decides after the mount what it is); one whose data
+    start is erased, or that holds no good node, stays unknown, erased
+    before use."""
     base = b * store.es
     if store._erased(base + store.data_start, 4):
         return None
@@ -73,16 +74,18 @@ def mend_header(store, b, raw):
                                 None, None))
             return hdr
     start = store.data_start
-    if resync(store, base, start, start + _NODE_HEAD_MAX) == start:
-        store.blocks.state[b] = _FULL
-        store.damage.append((base, HEADER_REBUILT, 0, "", None, None))
-    else:
-        # what a cut erase (its first bytes erased) or damage to the
-        # header and the first node leaves: its nodes cannot be told
-        # from dead ones
-        store.repairs.append("block %d: header and first node unreadable;"
-                             " its nodes ignored, the block erased before"
-                             " use" % b)
+    first = resync(store, base, start, start + _NODE_HEAD_MAX)
+    if first != start:
+        # the first node fails too: what an erase cut a few bytes into
+        # the log leaves, or damage to the header and the first node;
+        # the nodes after it are judged as a rebuilt block's
+        first = resync(store, base, start, store.log_end)
+    if first is None:
+        store.repairs.append("block %d: header damaged and no node in it"
+                             " readable; the block erased before use" % b)
+        return None
+    store.blocks.state[b] = _FULL
+    store.damage.append((base, HEADER_REBUILT, first, "", None, None))
     return None
 
 
@@ -96,13 +99,21 @@ def judge_rebuilt(store):
     other damage, is damage: reported (fsck: an error), kept by GC as
     evidence.  One holding nothing live is what an interrupted erase
     leaves: named in a warning (store.repairs), collected as any block.
-    Its erase count, lost with the header, is the mean of the others'."""
+    Its erase count, lost with the header, is the mean of the others'.
+    A block whose first node failed too (the walk found junk before its
+    first good node) is judged on the nodes after it: an erase cut a
+    few bytes into the log leaves that junk, so when nothing after it is
+    live the junk is no damage, only part of the warning."""
     es = store.es
     blocks = store.blocks
     rebuilt = [rec[0] // es for rec in store.damage
                if rec[1] == HEADER_REBUILT]
     if not rebuilt:
         return
+    firsts = {}
+    for rec in store.damage:
+        if rec[1] == HEADER_REBUILT:
+            firsts[rec[0] // es] = rec[2]
     store.damage = [rec for rec in store.damage if rec[1] != HEADER_REBUILT]
     total = known = 0
     for c in range(store.nblocks):
@@ -118,31 +129,60 @@ def judge_rebuilt(store):
             blocks.dead[b] += es - blocks.used[b]
             blocks.used[b] = es
             store.wblock = store.wsum = None
-        nodes = store._block_nodes(b)[0]
-        alive = store._data_liveness(nodes, b)
-        live = {}
-        for nd in nodes:
-            if nd.fields is not None and (
-                    alive.get(nd.addr) or nd.addr not in alive and
-                    store._is_live(nd)):
-                live[(nd.ver, nd.type)] = True
-        nodes = alive = None
-        if live:
-            # a collection's copy has the version of its node
-            for c in range(store.nblocks):
-                if c != b and blocks.state[c] in (_OPEN, _FULL, _BAD):
-                    for nd in store._block_nodes(c, headers_only=True)[0]:
-                        live.pop((nd.ver, nd.type), None)
+        live = live_alone(store, b)
+        first = firsts[b] != store.data_start
+        if first and not live:
+            _excuse_leading_junk(store, b)
         if live or b in store.damaged_blocks:
             store.damaged_blocks[b] = True
             store.stats["corrupt_nodes"] += 1
             store.damage.append((b * es, HEADER_DAMAGE, 0,
-                                 "header damaged; %d live nodes kept"
-                                 % len(live), None, None))
+                                 "header%s damaged; %d live nodes kept"
+                                 % (" and first node" if first else "",
+                                    len(live)), None, None))
         else:
-            store.repairs.append("block %d: header damaged, nothing in it"
+            store.repairs.append("block %d: header%s damaged, nothing in it"
                                  " live (what an interrupted erase leaves)"
-                                 % b)
+                                 % (b, " and first node" if first else ""))
+
+
+def live_alone(store, b):
+    """{(version, type): True} of block b's live nodes that no other block
+    holds a node of (a collection's copy has the version of its node, and
+    may be what the index points at when the two tie)."""
+    blocks = store.blocks
+    nodes = store._block_nodes(b)[0]
+    alive = store._data_liveness(nodes, b)
+    live = {}
+    for nd in nodes:
+        if nd.fields is not None and (
+                alive.get(nd.addr) or nd.addr not in alive and
+                store._is_live(nd)):
+            live[(nd.ver, nd.type)] = True
+    nodes = alive = None
+    if live:
+        for c in range(store.nblocks):
+            if c != b and blocks.state[c] in (_OPEN, _FULL, _BAD):
+                for nd in store._block_nodes(c, headers_only=True)[0]:
+                    live.pop((nd.ver, nd.type), None)
+    return live
+
+
+def _excuse_leading_junk(store, b):
+    """Forget the junk the mount's walk of rebuilt block b found before its
+    first good node (note_junk's record at its data start): no damage
+    when the block holds nothing live.  The block stays damaged when
+    anything else in it is."""
+    es = store.es
+    start = b * es + store.data_start
+    kept = [rec for rec in store.damage
+            if not (rec[0] == start and rec[1] is None)]
+    if len(kept) == len(store.damage):
+        return
+    store.stats["corrupt_nodes"] -= len(store.damage) - len(kept)
+    store.damage = kept
+    if not [rec for rec in kept if rec[0] // es == b]:
+        store.damaged_blocks.pop(b, None)
 
 
 def resync(store, base, start, limit):
