@@ -32,6 +32,15 @@ def all_read(m, files):
             return False
     return True
 
+def churn(m, files):
+    # 60 rewrites of seven files: collections run
+    for i in range(60):
+        t = m.begin()
+        ino, data = files['f%d' % (i % 7)]
+        t.truncate(ino, 0)
+        t.write(ino, 0, data)
+        t.commit()
+
 def named(lines, b):
     return [x for x in lines if ('block %d:' % b) in x]
 """
@@ -52,13 +61,7 @@ print(all_read(m, files), m.counters()['corrupt_nodes'] > 0)
 r = m.fsck()
 print(len(named(r['errors'], b)),
       [x for x in named(r['errors'], b) if 'header damaged' in x] != [])
-# rewrites and collections: the block is kept as it is
-for i in range(60):
-    t = m.begin()
-    ino, data = files['f%d' % (i % 7)]
-    t.truncate(ino, 0)
-    t.write(ino, 0, data)
-    t.commit()
+churn(m, files)     # the block is kept as it is
 kept = bytes(f.mem[b * 4096:(b + 1) * 4096])
 erases = f.erases
 print(m.gc(64) > 0 and f.erases > erases,
@@ -278,12 +281,7 @@ r = m.fsck()
 print([x for x in named(r['errors'], b) if 'header and first node' in x]
       != [], named(r['warnings'], b))
 kept = bytes(f.mem[base:base + 4096])
-for i in range(60):
-    t = m.begin()
-    ino, data = files['f%d' % (i % 7)]
-    t.truncate(ino, 0)
-    t.write(ino, 0, data)
-    t.commit()
+churn(m, files)
 m.gc(64)
 print(bytes(f.mem[base:base + 4096]) == kept)
 """)
