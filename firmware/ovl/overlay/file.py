@@ -91,15 +91,20 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
             fileops._check(self, op)
 
     def _read_bytes(self, n):
-        if self.uino is None:
-            # a lower file: its bytes [pos, pos+n), none past its end
-            e = self.lentry
-            data = b"" if self.pos >= e.size or n <= 0 else \
-                self.ovl.lower.read(e, self.pos, min(n, e.size - self.pos))
-        else:
-            # pending writes are read through their transaction: a read is
-            # no commit point
-            data = self.ovl.read_upper(self.uino, self.pos, n)
+        try:
+            if self.uino is None:
+                # a lower file: its bytes [pos, pos+n), none past its end
+                e = self.lentry
+                data = b"" if self.pos >= e.size or n <= 0 else \
+                    self.ovl.lower.read(e, self.pos,
+                                        min(n, e.size - self.pos))
+            else:
+                # pending writes are read through their transaction: a
+                # read is no commit point
+                data = self.ovl.read_upper(self.uino, self.pos, n)
+        except OSError as e:
+            from ovl.overlay import fileops
+            raise fileops.read_failed(self, e)
         self.pos += len(data)
         return data
 

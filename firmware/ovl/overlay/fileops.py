@@ -40,6 +40,20 @@ def wrong_type(binary):
                     else "write() argument must be str")
 
 
+def read_failed(f, e):
+    """The error to raise for OSError e from a read of file f: an EIO
+    (damage, a conflict) names the file's path before what the layer
+    below said (the store knows inodes, not paths)."""
+    if compat.error_code(e) != compat.EIO or len(e.args) < 2:
+        return e
+    detail = str(e.args[1])
+    if detail.startswith("EIO: "):
+        detail = detail[5:]
+    if detail.startswith(f.name + ":"):
+        return e
+    return compat.oserror(compat.EIO, "%s: %s" % (f.name, detail))
+
+
 def read(f, n):
     """n characters of text file f (OverlayFile.read(n) in text mode):
     whole UTF-8 characters, however many bytes they take."""

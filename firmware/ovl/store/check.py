@@ -7,7 +7,7 @@ LogStore.__getattr__), so a board's mount path never pays for it."""
 import struct
 
 from ovl.store import ROOT_INO, WHITEOUT
-from ovl.store.damage import HEADER_DAMAGE, live_alone
+from ovl.store.damage import HEADER_DAMAGE, damage_target, live_alone
 from ovl.store.blocks import FREE, UNKNOWN, BAD
 from ovl.store.format import (NODE_NAMES, NODE_DIRENT, DIRENT_PREFIX,
                               DIRENT_REMOVED, DIRENT_WHITEOUT, BLOCK_HDR_SIZE,
@@ -29,6 +29,9 @@ def fsck(store):
     # (bytes without a node header and no summary to say what they held)
     lost_entries = {}
     blind = []
+    # (index in errors, inode): a damaged node's line, to which the tree
+    # walk adds the path of the inode or directory it damaged
+    named_later = []
     for b in range(store.nblocks):
         st = store.blocks.state[b]
         if st in (FREE, UNKNOWN, BAD):
@@ -76,6 +79,10 @@ def fsck(store):
                               % (b, nd.addr - b * es,
                                  NODE_NAMES.get(nd.type, "node"), nd.damage,
                                  store._damage_name(nd.type, nd.keep)))
+                target = damage_target(nd.type, nd.keep or b"")
+                if target is not None:
+                    # the walk below names its path
+                    named_later.append((len(errors) - 1, target[1]))
                 if nd.type == NODE_DIRENT:
                     _lost_entry(listed.get(nd.addr) or nd, lost_entries,
                                 blind, es)
@@ -111,7 +118,8 @@ def fsck(store):
                                         else "over-counted dead"))
     # the tree (a damaged inode or directory answers EIO: named here)
     reachable = {ROOT_INO: True}
-    paths = {ROOT_INO: "/"}
+    paths = {ROOT_INO: "/"}     # directories' paths, and damaged files'
+    damaged_files = {ino: True for _, ino in named_later}
     refs = {}
     todo = [ROOT_INO]
     try:
@@ -148,6 +156,8 @@ def fsck(store):
                               % (d, name, v))
                 continue
             refs[v] = refs.get(v, 0) + 1
+            if v in damaged_files and v not in paths:
+                paths[v] = path
             if is_dir(inode.mode):
                 if v in reachable:
                     errors.append("directory %d has more than one name" % v)
@@ -155,6 +165,9 @@ def fsck(store):
                 todo.append(v)
                 paths[v] = path
             reachable[v] = True
+    for i, ino in named_later:
+        if ino in paths:
+            errors[i] += " (%s)" % paths[ino]
     for (kind, n), why in store.damaged.items():
         if n not in reachable:
             errors.append("%s %d: damaged on flash (%s)"
