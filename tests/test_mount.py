@@ -513,6 +513,49 @@ def test_kill_9_mid_workload_is_a_power_cut(layers, seed):
         server.cleanup()
 
 
+BIG_WRITER = r"""
+import os, sys, time
+f = open(sys.argv[1], "wb")
+f.write(os.urandom(1 << 20))        # eight 128 KiB requests, all answered
+open(sys.argv[2], "w").close()      # written: the server may die now
+time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_mid_big_file_leaves_it_absent_or_empty(layers):
+    # a new file written past write_buffer and not yet closed is one
+    # pending transaction: after kill -9 it holds nothing, never a prefix
+    lower, image, upper, base = layers
+    mnt = os.path.join(base, "mnt")
+    os.mkdir(mnt)
+    mark = os.path.join(base, "written")
+    server = Server(image, upper, mnt, "-o", "write_buffer=128K")
+    writer = None
+    try:
+        writer = subprocess.Popen([sys.executable, "-c", BIG_WRITER,
+                                   os.path.join(mnt, "new"), mark])
+        wait_for(lambda: os.path.exists(mark) or writer.poll() is not None,
+                 "the writer")
+        assert os.path.exists(mark), "the writer failed"
+        server.proc.kill()
+        server.proc.communicate(timeout=TIMEOUT)
+        writer.kill()
+        writer.communicate(timeout=TIMEOUT)
+        cleanup_mount(mnt)
+        assert ovl("fsck", upper).returncode == 0
+        listing = ovl("fs", "ls", "-l", "/", "--lower", image, "--upper",
+                      upper).stdout
+        new = [line for line in listing.splitlines()
+               if line.split()[-1:] == ["new"]]
+        assert new == [] or new[0].split()[4] == "0", listing
+    finally:
+        if writer is not None and writer.poll() is None:
+            writer.kill()
+            writer.communicate(timeout=TIMEOUT)
+        server.cleanup()
+
+
 # ----- bad input ------------------------------------------------------------------
 
 @pytest.mark.slow

@@ -90,8 +90,9 @@ class DirHandle:
 class FuseServer:
     """Answers FUSE requests from an Overlay.
 
-    write_buffer: the most file data kept uncommitted per file; a WRITE
-    request never straddles a commit, so it is at least MAX_WRITE.
+    write_buffer: the most of a file's uncommitted data held in RAM (the
+    overlay's; the rest streams to flash in the same transaction), at
+    least MAX_WRITE.
     """
 
     def __init__(self, ovl, write_buffer=DEFAULT_WRITE_BUFFER, log=None):
@@ -107,7 +108,6 @@ class FuseServer:
         self.next_nodeid = w.ROOT_ID + 1
         self.handles = {}
         self.next_fh = 1
-        self.unflushed = {}          # upper ino -> bytes written since flush
         self.initialized = False
         self.destroyed = False
         self.minor = w.KERNEL_MINOR
@@ -289,7 +289,6 @@ class FuseServer:
             h = self.handles.pop(fh)
             if isinstance(h, Handle):
                 self.attempt("commit of %s" % h.file.name, h.file.close)
-        self.unflushed.clear()
         if not self.ovl.readonly:
             self.attempt("removal of orphans", self.drop_orphans)
         self.attempt("sync", self.ovl.sync)
@@ -498,22 +497,16 @@ class FuseServer:
         if not h.writable:
             raise OSError(errno.EBADF, "handle %d is read-only" % fh)
         data = req.body[w.WRITE_IN.size:w.WRITE_IN.size + size]
-        f = h.file
-        # commit first rather than let the overlay split this request
-        # between two transactions: a WRITE lands whole or not at all
-        pending = self.unflushed.get(f.uino, 0)
-        if pending + len(data) > self.write_buffer:
-            f.flush()
-            pending = 0
-        f.seek(offset)
-        f.write(data)
-        self.unflushed[f.uino] = pending + len(data)
+        # pending until a commit point, however much is written: past
+        # write_buffer the overlay streams it to flash as provisional
+        # nodes of the same transaction
+        h.file.seek(offset)
+        h.file.write(data)
         return w.WRITE_OUT.pack(len(data))
 
     def commit_handle(self, h):
         if h.writable:
             h.file.flush()
-            self.unflushed.pop(h.file.uino, None)
 
     def op_flush(self, req):
         h = self.file_handle(w.FLUSH_IN.unpack_from(req.body)[0])
