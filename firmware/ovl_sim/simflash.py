@@ -68,7 +68,12 @@ class SimFlash(Flash):
         self.nop = nop if nop is not None else (4 if kind == "nand" else None)
         self.strict_pages = kind == "nand" if strict_pages is None else strict_pages
         self.wear_limit = wear_limit
-        self.mem = bytearray(b"\xff" * size)
+        # one allocation of the chip's size (b"\xff" * size would be a
+        # second, and a host tool's peak RSS twice its image)
+        try:
+            self.mem = bytearray(b"\xff") * size
+        except TypeError:       # MicroPython has no bytearray repeat
+            self.mem = bytearray(b"\xff" * size)
         self._page_programs = {}          # page index -> programs since erase
         self._unstable = {}               # addr -> (old, new) read unstably
         self.bad_blocks = {}              # block -> "program" | "erase" | "both"
@@ -89,11 +94,16 @@ class SimFlash(Flash):
         except OSError:
             return  # a new chip: erased
         with f:
-            data = f.read()
-        if len(data) != self.size:
-            raise ValueError("flash file %s is %d bytes, geometry needs %d"
-                             % (path, len(data), self.size))
-        self.mem[:] = data
+            # read into mem: no copy of the image beside it
+            n = f.seek(0, 2)
+            if n != self.size:
+                raise ValueError("flash file %s is %d bytes, geometry needs"
+                                 " %d" % (path, n, self.size))
+            f.seek(0)
+            got = f.readinto(self.mem)
+        if got != self.size:
+            raise ValueError("flash file %s ended after %d bytes, geometry"
+                             " needs %d" % (path, got, self.size))
 
     def save(self, path=None):
         path = path or self.path
