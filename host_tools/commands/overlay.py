@@ -29,6 +29,7 @@ from ovl_sim.simflash import TORN_MODES
 from host_tools import argtypes
 from host_tools.commands import fs_format as fmt
 from host_tools.commands.store import FSCK_ERRORS
+from host_tools.outputs import replacing
 
 POWER_CUT_STATUS = 3
 
@@ -349,7 +350,8 @@ def verb_put(ovl, args):
 
 
 def verb_get(ovl, args):
-    with ovl.open(args[0], "rb") as src, open(args[1], "wb") as dst:
+    # a read that fails (damage, EIO) leaves the host file as it was
+    with ovl.open(args[0], "rb") as src, replacing(args[1]) as dst:
         copy_stream(src, dst)
     return None
 
