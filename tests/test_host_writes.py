@@ -1,6 +1,7 @@
 """What the CLI writes on the host and into the image from the host:
 `ovl fs get` and the shell's get leave an existing destination as it was
-when the read fails (a damaged file)."""
+when the read fails (a damaged file), and the shell's `write` stores its
+DATA's characters as UTF-8."""
 
 import contextlib
 import io
@@ -97,3 +98,18 @@ def test_fs_get_into_a_directory_is_one_line(tmp_path):
     assert status == 1 and "is a directory" in err.lower(), err
     assert len(err.splitlines()) == 1, err
     assert os.listdir(dest) == []
+
+
+def test_shell_write_stores_text_as_utf8(tmp_path):
+    lower, upper = layers(tmp_path)
+    proc = shell(lower, upper, "write /u w 0 'h\u00e9llo \u20ac\\x00\\n\\\\'\n"
+                               "get /u %s\n" % (tmp_path / "got"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "got").read_bytes() == \
+        "h\u00e9llo \u20ac".encode("utf-8") + b"\x00\n\\"
+
+
+def test_crash_scripts_read_data_as_the_shell_does():
+    from host_tools.crash import workloads as wl
+    assert wl.parse_line("write /x wb 0 '\u00e9\u20ac\\x00'") == (
+        "write", "/x", "wb", 0, "\u00e9\u20ac".encode("utf-8") + b"\x00")

@@ -14,6 +14,7 @@ import os
 import random
 import shlex
 
+from host_tools.commands.fs_format import data_bytes
 from host_tools.crash.model import DIR, FILE, SYMLINK
 
 T0 = 1000000       # mtime of every lower object in the fixtures
@@ -535,11 +536,6 @@ def shard(keys, index, count):
 
 # ----- `ovl shell` scripts ------------------------------------------------------
 
-def _unescape(text):
-    return text.encode("latin-1", "backslashreplace").decode(
-        "unicode_escape").encode("latin-1")
-
-
 def _escape(data):
     out = []
     for b in data:
@@ -561,8 +557,9 @@ def parse_line(line, base_dir="."):
     SIZE | chmod OCTAL PATH | mkdir PATH | rm PATH | rmdir PATH | mv SRC
     DST | ln SRC DST | ln -s TARGET PATH | revert PATH | reset; plus
     chown UID:GID PATH, touch PATH MTIME and sync.  ls, cat, stat, get,
-    diff, tree, layer and # comments change nothing.  DATA takes Python
-    backslash escapes (\\n, \\x00); HOSTFILE is relative to base_dir.
+    diff, tree, layer and # comments change nothing.  DATA is read as the
+    shell reads it (fs_format.data_bytes: UTF-8 text, \\n and \\x00
+    escapes); HOSTFILE is relative to base_dir.
     """
     words = shlex.split(line, comments=True)
     if not words:
@@ -577,7 +574,8 @@ def parse_line(line, base_dir="."):
         if verb == "write" and len(args) == 4:
             if args[1] not in ("wb", "ab", "r+b"):
                 raise ValueError("write MODE must be wb, ab or r+b")
-            return ("write", args[0], args[1], int(args[2]), _unescape(args[3]))
+            return ("write", args[0], args[1], int(args[2]),
+                    data_bytes(args[3]))
         if verb == "truncate" and len(args) == 2:
             return ("truncate", args[0], int(args[1]))
         if verb == "chmod" and len(args) == 2:
