@@ -436,7 +436,15 @@ OPS = [n for n in CATALOGUE if n != "sync"]
 
 # ----- workload keys ---------------------------------------------------------
 
+# An inline op (a script's line) named with this before its "=" is one the
+# script's first run saw fail with ENOSPC: ("full", op), tested as the
+# failure it is (the model knows no space; `ovl crashtest --script`).
+FULL_MARK = "!"
+
+
 def op_by_name(name):
+    if name.startswith(FULL_MARK):
+        return ("full", op_by_name(name[len(FULL_MARK):]))
     if name.startswith("="):
         line = base64.urlsafe_b64decode(name[1:] + "=" * (-len(name[1:]) % 4))
         return parse_line(line.decode())
@@ -454,6 +462,8 @@ def name_of_op(op):
         for name, known in table.items():
             if known == op:
                 return name
+    if op[0] == "full":
+        return FULL_MARK + name_of_op(op[1])
     text = format_op(op).encode()
     return "=" + base64.urlsafe_b64encode(text).decode().rstrip("=")
 
@@ -474,6 +484,8 @@ def parse_workload(key):
 
 def op_label(name):
     """The row an op is counted under in the summary."""
+    if name.startswith(FULL_MARK):
+        return op_label(name[len(FULL_MARK):]) + " (ENOSPC)"
     if name.startswith("="):
         return "script:" + op_by_name(name)[0]
     return name
@@ -611,7 +623,7 @@ def format_op(op):
     """The `ovl shell` line for an op (parse_line's inverse)."""
     verb, args = op[0], op[1:]
     q = shlex.quote
-    if verb == "full":      # shown, never parsed: catalogue ops only
+    if verb == "full":      # shown, never parsed (named with FULL_MARK)
         return "(ENOSPC) " + format_op(args[0])
     if verb == "write":
         path, mode, offset, data = args
@@ -639,6 +651,26 @@ def format_op(op):
     if verb == "revert":
         return "revert %s" % q(args[0])
     return verb
+
+
+# an op, a key or a message in one line of output: a script's write
+# carries its data, a key every op's, tens of kilobytes of them
+OP_TEXT_LIMIT = 60
+LINE_LIMIT = 300
+
+
+def short_text(text, limit=LINE_LIMIT):
+    """text cut to at most `limit` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    tail = "...(%d chars)" % len(text)
+    return text[:limit - len(tail)] + tail
+
+
+def short_op(op):
+    """An op's `ovl shell` line for a message: at most OP_TEXT_LIMIT
+    characters."""
+    return short_text(format_op(op), OP_TEXT_LIMIT)
 
 
 def script_ops(text, base_dir="."):
