@@ -4,16 +4,21 @@ of the user's geometry; a command that fails even without a power cut is
 reported, never skipped in silence."""
 
 import os
+import random
+import re
 import subprocess
 
 import pytest
 
 from host_tools.cli import main
+from host_tools.crash import workloads as wl
+from ovl.store import LogStore
 
 
-def run(capsys, *argv):
+def run(capsys, *argv, shrink=False):
     status = main(["crashtest", "--jobs", "1", "--variants", "clean",
-                   "--depth2", "0", "--no-shrink"] + list(argv))
+                   "--depth2", "0"] + ([] if shrink else ["--no-shrink"]) +
+                  list(argv))
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -93,3 +98,79 @@ def test_crashtest_geometry_errors_are_one_line(tmp_path, capsys, firmware):
     capsys.readouterr()
     status, out, err = run(capsys, "--script", s, "--lower", image)
     assert status == 1 and "/dev/pipe" in err and err.count("\n") == 1
+
+
+def test_script_hitting_enospc_is_tested_as_the_failure_it_is(tmp_path,
+                                                              capsys,
+                                                              firmware):
+    """The second put fills the upper part way through its data: its
+    ENOSPC is listed, then tested as a failure that changes nothing,
+    with cuts inside it; the model predicts no space."""
+    (tmp_path / "blob").write_bytes(random.Random(1).randbytes(10000))
+    s = script(tmp_path, "put blob /a\nput blob /b\nmkdir /x\n")
+    status, out, err = run(capsys, "--script", s, "--lower", firmware,
+                           "--upper-size", "28k", "--erase-size", "4k",
+                           "--allow-errors")
+    assert re.search(r"line 2 `write /b wb 0 .*`: ENOSPC without a power "
+                     r"cut", out), out
+    assert status == 0, out + err
+    assert "ERROR" not in out and "FAIL" not in out
+    cut_in_full = re.search(r"^script:write \(ENOSPC\) +\d+ +(\d+)", out,
+                            re.M)
+    assert cut_in_full and int(cut_in_full.group(1)) > 0, out
+    assert longest_line(out + err) <= wl.LINE_LIMIT
+
+
+def longest_line(text):
+    return max(len(line) for line in text.splitlines())
+
+
+class _FirstByteTxn:
+    """A store transaction that keeps only the first byte of each write."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def write(self, ino, offset, data):
+        return self._real.write(ino, offset, data[:1])
+
+
+class FirstByteStore(LogStore):
+    """Loses data without any cut: the campaign's first run sees it."""
+
+    def begin(self):
+        return _FirstByteTxn(LogStore.begin(self))
+
+
+def test_failures_of_a_script_with_big_data_are_short_lines(tmp_path,
+                                                            capsys):
+    """A script's key carries its data (tens of KB): the report names the
+    script and its lines, never the key, and cuts every line."""
+    data = "".join("\\x%02x" % b for b in random.Random(2).randbytes(6000))
+    s = script(tmp_path, "mkdir /x\nwrite /uf ab 0 '%s'\n" % data)
+    status, out, err = run(capsys, "--script", s, "--store",
+                           "test_crashtest_cli:FirstByteStore")
+    assert status == 1
+    assert "ERROR in script %s (without a cut):" % s in out, out[:2000]
+    assert longest_line(out + err) <= wl.LINE_LIMIT
+    # with cuts: FAIL lines, a replay of the script's case, a shrink to
+    # the script's line that fails
+    status, out, err = run(capsys, "--script", s, "--store",
+                           "test_crash_doubles:SizeBeforeDataStore",
+                           "--max-failures", "1", shrink=True)
+    assert status == 1
+    fail = re.search(r"^FAIL script %s@(\S+) " % re.escape(s), out, re.M)
+    assert fail, out[:2000]
+    assert "replay: ovl crashtest --script %s --replay @%s" % (
+        s, fail.group(1)) in out
+    assert "shrunk to: lines 2 of %s@" % s in out, out[:3000]
+    assert longest_line(out + err) <= wl.LINE_LIMIT
+    # the replay line runs the case
+    status, out, err = run(capsys, "--script", s, "--store",
+                           "test_crash_doubles:SizeBeforeDataStore",
+                           "--replay", "@" + fail.group(1))
+    assert status == 1 and "FAIL: " in out, out[:2000]
+    assert longest_line(out + err) <= wl.LINE_LIMIT

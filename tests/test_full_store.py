@@ -90,3 +90,39 @@ def test_sync_reports_a_lost_flush(lower):
     fs.sync()                                    # nothing pending any more
     fs.write_bytes("/after", b"ok")
     assert fs.read_bytes("/after") == b"ok"
+
+
+def test_what_works_on_a_full_store(runtime, tmp_path):
+    """On a full store removing, and renaming, truncating and chmod of
+    upper files work (README); an operation that copies a firmware file
+    or directory up first adds names, and gets ENOSPC with nothing left
+    behind (tests/scripts/full_store_ops.py)."""
+    root = tmp_path / "lower"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "config").write_bytes(b"option=1\n")
+    (root / "fw").mkdir()
+    (root / "fw" / "keep").write_bytes(b"firmware\n")
+    runtime.run_checks("full_store_ops.py", {
+        "full: a new empty file": "ENOSPC",
+        "chmod of a firmware file": "ENOSPC",
+        "truncate of a firmware file": "ENOSPC",
+        "open 'w' of a firmware file": "ENOSPC",
+        "rename of a firmware file": "ENOSPC",
+        "rename into a firmware directory": "ENOSPC",
+        "[layer config, layer etc, layer fw, config same, perm, fw] "
+        "after the refusals": ["lower", "lower", "lower", True, "644",
+                               ["keep"]],
+        "fsck after the refusals": [],
+        "truncate of an upper file": "ok",
+        "rename of an upper file": "ok",
+        "rename into an upper directory": "ok",
+        "remove of an upper file": "ok",
+        "chmod of an upper file": "ok",
+        "remove of a firmware file": "ok",
+        "remove of the big file": "ok",
+        "[u2, ud, fw] after them": ["upper", ["u1"], []],
+        "chmod of a firmware file, after the removals": "ok",
+        "fsck at the end": [],
+        "[layer config, perm] remounted": ["copied-up", "600"],
+        "fsck remounted": [],
+    }, args=[str(root)])

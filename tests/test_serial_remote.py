@@ -128,6 +128,26 @@ def test_remote_ls_l_shows_symlink_targets_as_fs_ls_does(booted):
     assert len(sh) == 1 and sh[0].startswith("-"), listed
 
 
+def test_failed_remote_get_keeps_the_destination(booted):
+    b, link, root = booted
+    link.bye()
+    link.ser.close()
+    out = root.parent / "out"
+    out.mkdir()
+    keep = out / "keep.txt"
+    keep.write_bytes(b"precious host data\n")
+    remote = ("remote", "--port", b.port, "--no-bootstrap", "--boot-wait",
+              "15", "get")
+    status, text = cli(*remote, "/nope", str(keep))
+    assert status == 1 and "ENOENT" in text, text
+    assert keep.read_bytes() == b"precious host data\n"
+    assert os.listdir(str(out)) == ["keep.txt"]     # no .part left behind
+    status, text = cli(*remote, "/etc/motd", str(keep))
+    assert status == 0, text
+    assert keep.read_bytes() == b"hello from the lower\n"
+    assert os.listdir(str(out)) == ["keep.txt"]
+
+
 @pytest.mark.slow
 def test_put_interrupted_by_power_cut_keeps_the_old_file(booted):
     b, link, root = booted

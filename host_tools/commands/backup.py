@@ -19,6 +19,7 @@ import tempfile
 
 from host_tools.backup import largest_file, restore, write_backup
 from host_tools.cli import CliError
+from host_tools.outputs import file_kind, replacing
 from host_tools.commands.overlay import (Session, add_layer_args, open_session,
                                     power_cut_exit)
 from host_tools.serial.link import RemoteError
@@ -29,35 +30,16 @@ from ovl.overlay import mount as mount_overlay
 
 def save_backup(ovl, lower, path):
     """Write the backup to path (beside it first, then renamed: no half
-    tar is left behind) and print its summary."""
+    tar is left behind, host_tools.outputs) and print its summary."""
     kind = file_kind(path)
     if kind == stat.S_IFDIR:
         raise CliError("%s is a directory" % path)
-    if kind not in (None, stat.S_IFREG):
-        # a FIFO, a device, /dev/stdout: written straight into, since a
-        # rename over it would replace the node itself
-        with open(path, "wb") as out:
-            summary = write_backup(ovl, lower, out)
-        print_summary(path, summary, sys.stderr)    # stdout may be the tar
-        return
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    try:
-        with open(tmp, "wb") as out:
-            summary = write_backup(ovl, lower, out)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    print_summary(path, summary)
-
-
-def file_kind(path):
-    """The S_IFMT kind of what path names (links followed), None if
-    nothing is there."""
-    try:
-        return stat.S_IFMT(os.stat(path).st_mode)
-    except OSError:
-        return None
+    with replacing(path) as out:
+        summary = write_backup(ovl, lower, out)
+    # a FIFO, a device, /dev/stdout is written straight into, and may be
+    # the tar on stdout: the summary goes to stderr then
+    print_summary(path, summary, None if kind in (None, stat.S_IFREG)
+                  else sys.stderr)
 
 
 def print_summary(path, summary, to=None):

@@ -27,7 +27,9 @@ def add_arguments(p):
     p.add_argument("--shard", metavar="I/N", type=parse_shard,
                    help="run only the I-th of N slices of the campaign")
     p.add_argument("--replay", metavar="ID",
-                   help="rerun one case by its id, narrating each step")
+                   help="rerun one case by its id, narrating each step "
+                        "(with --script, @CUT:VARIANT:SEED names a case of "
+                        "the script's workload)")
     p.add_argument("--script", metavar="FILE",
                    help="run a workload of `ovl shell` commands (one a line: "
                         "write, put, truncate, chmod, mkdir, rm, rmdir, mv, "
@@ -36,7 +38,8 @@ def add_arguments(p):
                         "instead of the generated ones")
     p.add_argument("--allow-errors", action="store_true",
                    help="run a --script even if some of its commands fail "
-                        "without a power cut (they are listed either way)")
+                        "without a power cut (they are listed either way, "
+                        "and tested as those failures)")
     p.add_argument("--lower", metavar="IMAGE",
                    help="with --script: run it over this lower (your "
                         "firmware's SquashFS image, or a directory) and an "
@@ -87,8 +90,18 @@ def parse_shard(text):
     return i, n
 
 
-def replay_command(case_id, store=None, args=None):
-    cmd = "ovl crashtest --replay %s" % shlex.quote(case_id)
+def replay_command(case_id, store=None, args=None, script_key=None):
+    """The command that replays a case; a case of the --script's own
+    workload names the script and its cut, not the key (which carries
+    every line of the script, its data too)."""
+    workload, _, cut = case_id.rpartition("@")
+    if script_key is not None and workload == script_key:
+        cmd = "ovl crashtest --script %s --replay @%s" % (
+            shlex.quote(args.script), shlex.quote(cut))
+        if args.allow_errors:
+            cmd += " --allow-errors"
+    else:
+        cmd = "ovl crashtest --replay %s" % shlex.quote(case_id)
     if store:
         cmd += " --store %s" % shlex.quote(store)
     for flag in ("lower", "upper_size", "erase_size"):
@@ -97,6 +110,41 @@ def replay_command(case_id, store=None, args=None):
             cmd += " --%s %s" % (flag.replace("_", "-"),
                                  shlex.quote(str(value)))
     return cmd
+
+
+def workload_text(key, args, script_key):
+    """How a message names a workload: the --script's by the script's
+    file name, any other by its key (cut to a line)."""
+    if script_key is not None and key == script_key:
+        return "script %s" % args.script
+    return "workload %s" % wl.short_text(key)
+
+
+def case_text(case_id, args, script_key):
+    workload, _, cut = case_id.rpartition("@")
+    return "%s@%s" % (workload_text(workload, args, script_key), cut)
+
+
+def shrunk_text(case_id, args, script_key, lines):
+    """A shrunk case of the --script's workload as the script lines it
+    kept (its key would carry their data), any other by its id."""
+    workload, _, cut = case_id.rpartition("@")
+    if script_key is None:
+        return case_id, replay_command(case_id, args.store, args)
+    full = wl.parse_workload(script_key)[1]
+    kept = []
+    for name in wl.parse_workload(workload)[1]:
+        at = full.index(name, kept[-1] + 1 if kept else 0)
+        kept.append(at)
+    return ("lines %s of %s@%s" % (", ".join(str(lines[i][0]) for i in kept),
+                                   args.script, cut),
+            "a script of those lines, with --replay @%s" % cut)
+
+
+def print_cut(text, indent=""):
+    """text, every line indented and cut to a sane length."""
+    for line in text.split("\n"):
+        print(wl.short_text(indent + line))
 
 
 # ----- the user's own lower and upper ------------------------------------------
@@ -194,7 +242,10 @@ def use_user_layers(args):
 
 def check_reference_run(key, args, lines):
     """Every command that fails without a cut, listed; an error unless
-    --allow-errors (a typo would make the campaign test nothing)."""
+    --allow-errors (a typo would make the campaign test nothing).  Returns
+    the key to test: one that failed with ENOSPC is tested as the failure
+    it is (("full", op): ENOSPC, nothing changed, after any cut too), as
+    the model predicts the other errnos but knows no space."""
     from host_tools.crash import engine as ct
     from ovl import compat
     try:
@@ -203,13 +254,17 @@ def check_reference_run(key, args, lines):
         raise CliError("%s" % e)
     for k, code in failed:
         number, op = lines[k]
-        print("script %s line %d `%s`: %s without a power cut"
-              % (args.script, number, wl.format_op(op)[:60],
-                 compat.errno_name(code)))
+        print_cut("script %s line %d `%s`: %s without a power cut"
+                  % (args.script, number, wl.short_op(op),
+                     compat.errno_name(code)))
     if failed and not args.allow_errors:
         raise CliError("%d command(s) of %s fail without a power cut (listed"
                        " above): fix the script, or pass --allow-errors"
                        % (len(failed), args.script))
+    full = set(k for k, code in failed if code == compat.ENOSPC)
+    return wl.workload_key(key.partition(":")[0], [
+        wl.name_of_op(("full", op) if k in full else op)
+        for k, (_, op) in enumerate(lines)])
 
 
 def run(args):
@@ -225,9 +280,7 @@ def run(args):
                        "gave): the generated workloads use the standard "
                        "fixture's paths")
     use_user_layers(args)
-    if args.replay:
-        failure = ct.replay(args.replay, store=args.store, strict=strict)
-        return 1 if failure else 0
+    script_key = lines = None
     if args.script:
         from host_tools.inputs import read_limited
         raw = read_limited(args.script, SCRIPT_LIMIT, "script", CliError)
@@ -240,14 +293,26 @@ def run(args):
                 os.path.abspath(args.script)))
         except ValueError as e:
             raise CliError("script %s: %s" % (args.script, e))
-        keys = [wl.workload_key(USER_FIXTURE if args.lower else "std",
-                                [wl.name_of_op(op) for _, op in lines])]
-        check_reference_run(keys[0], args, lines)
-    elif args.workload:
+        script_key = check_reference_run(
+            wl.workload_key(USER_FIXTURE if args.lower else "std",
+                            [wl.name_of_op(op) for _, op in lines]),
+            args, lines)
+        keys = [script_key]
+    if args.replay:
+        case_id = args.replay
+        if case_id.startswith("@"):
+            if not args.script:
+                raise UsageError("--replay @CUT:VARIANT:SEED names a case of"
+                                 " a --script's workload: give --script")
+            case_id = script_key + case_id
+        failure = ct.replay(case_id, store=args.store, strict=strict,
+                            out=print_cut)
+        return 1 if failure else 0
+    if args.workload and not args.script:
         keys = list(args.workload)
         for k in keys:
             wl.parse_workload(k)
-    else:
+    elif not args.script:
         keys = wl.generate(args.size, triples=args.triples)
     if args.shard:
         keys = wl.shard(keys, *args.shard)
@@ -272,18 +337,22 @@ def run(args):
         print(file=sys.stderr)
     print(ct.format_summary(stats, wall))
     for key, message in stats.errors[:10]:
-        print("\nERROR in workload %s (without a cut): %s" % (key, message))
+        print("\nERROR in %s (without a cut):"
+              % workload_text(key, args, script_key))
+        print_cut(message, "  ")
     shown = stats.failures[:10]
     for n, (case_id, label, message) in enumerate(shown):
-        print("\nFAIL %s (power cut during %s)" % (case_id, label))
-        print("  " + message.replace("\n", "\n  "))
-        print("  replay: " + replay_command(case_id, args.store, args))
+        print("\nFAIL %s (power cut during %s)"
+              % (case_text(case_id, args, script_key), label))
+        print_cut(message, "  ")
+        print("  replay: " + replay_command(case_id, args.store, args,
+                                            script_key))
         if n < 3 and not args.no_shrink:
             small = ct.shrink(case_id, store=args.store, strict=strict)
             if small and small[0].split("@")[0] != case_id.split("@")[0]:
-                print("  shrunk to: %s" % small[0])
-                print("  replay: " + replay_command(small[0], args.store,
-                                                    args))
+                text, replay = shrunk_text(small[0], args, script_key, lines)
+                print("  shrunk to: %s" % text)
+                print("  replay: " + replay)
     if len(stats.failures) > len(shown):
         print("\n... and %d more failures" % (len(stats.failures) - len(shown)))
     return 1 if stats.failures or stats.errors else 0

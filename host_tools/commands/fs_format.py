@@ -47,6 +47,21 @@ def mode_string(mode):
     return type_char(mode) + perm
 
 
+def data_bytes(text):
+    """The bytes of a write verb's DATA (`ovl shell`, crashtest scripts):
+    its characters as UTF-8, and the escapes of a Python bytes literal
+    (\\n, \\t, \\x00, \\\\, octal \\0) as the bytes they name; an
+    unknown escape (\\q) stays as written.  ValueError for a bad \\x or a
+    trailing backslash."""
+    import codecs
+    import warnings
+    with warnings.catch_warnings():
+        # CPython 3.12 warns of an unknown escape; it is kept, as documented
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return codecs.escape_decode(
+            text.encode("utf-8", "surrogateescape"))[0]
+
+
 # ----- records -------------------------------------------------------------------
 
 def ls_entry(name, mode, size, nlink=None, uid=None, gid=None, layer=None,

@@ -29,6 +29,7 @@ from ovl_sim.simflash import TORN_MODES
 from host_tools import argtypes
 from host_tools.commands import fs_format as fmt
 from host_tools.commands.store import FSCK_ERRORS
+from host_tools.outputs import replacing
 
 POWER_CUT_STATUS = 3
 
@@ -349,7 +350,8 @@ def verb_put(ovl, args):
 
 
 def verb_get(ovl, args):
-    with ovl.open(args[0], "rb") as src, open(args[1], "wb") as dst:
+    # a read that fails (damage, EIO) leaves the host file as it was
+    with ovl.open(args[0], "rb") as src, replacing(args[1]) as dst:
         copy_stream(src, dst)
     return None
 
@@ -366,17 +368,17 @@ WRITE_MODES = ("w", "a", "r+", "x")
 
 
 def verb_write(ovl, args):
-    """write PATH MODE OFFSET DATA: open with MODE, seek, write DATA (a
-    Python-escaped byte string, e.g. 'a\\nb')."""
+    """write PATH MODE OFFSET DATA: open with MODE, seek, write DATA (text
+    stored as UTF-8, with Python's byte escapes, e.g. 'a\\nb\\x00':
+    fmt.data_bytes)."""
     path, mode = args[0], args[1].replace("b", "")
     if mode not in WRITE_MODES or args[1].count("b") > 1:
         raise ShellError("write MODE must be one of %s (b optional), not %r"
                          % (", ".join(WRITE_MODES), cut(args[1])))
     offset = number(args[2], "OFFSET")
     try:
-        data = args[3].encode("latin-1", "backslashreplace").decode(
-            "unicode_escape").encode("latin-1")
-    except (UnicodeError, ValueError) as e:
+        data = fmt.data_bytes(args[3])
+    except ValueError as e:
         raise ShellError("DATA is not a valid escaped string: %s" % e)
     if offset < 0 or offset + len(data) > MAX_FILE_SIZE:
         raise ShellError("OFFSET must be 0 to %d, not %d"

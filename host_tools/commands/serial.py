@@ -18,6 +18,7 @@ from host_tools.argtypes import seconds
 from host_tools.cli import CliError, UsageError
 from host_tools.commands.store import FSCK_CLEAN, FSCK_ERRORS
 from host_tools.commands import fs_format as fmt
+from host_tools.outputs import replacing
 from host_tools.serial import link as serial_link
 from host_tools.serial.link import LinkError, RemoteError, hexdigest
 from ovl import agent, compat, frames
@@ -592,11 +593,9 @@ def remote_verb(link, verb, a, data, keep=None, layer="merged"):
         sys.stdout.flush()
     elif verb == "get":
         dest = a[1] if len(a) > 1 else a[0].rsplit("/", 1)[-1]
-        tmp = dest + ".part"
-        with open(tmp, "wb") as f:
+        # a get that fails (a lost link, EIO) leaves dest as it was
+        with replacing(dest, dest + ".part") as f:
             n = remote_get(link, a[0], f, Progress(0, "get"), layer)
-        import os
-        os.replace(tmp, dest)
         print("get: %s -> %s (%s)" % (a[0], dest, human(n)))
     elif verb == "put":
         t0 = time.monotonic()

@@ -178,6 +178,8 @@ class Plan:
                       if op[0] in ("sync", "checkpoint")]
         # the names to look up where a tree does not list them
         self.probe = sorted(set().union(*self.states))
+        # once: a script's op is parsed again to be labelled (its data too)
+        self.labels = [wl.op_label(name) for name in self.names]
 
     @staticmethod
     def _midway(model, op, atomic_writes=True):
@@ -217,7 +219,7 @@ class Plan:
             return "mount"
         if k >= len(self.names):
             return "after-workload"
-        return wl.op_label(self.names[k])
+        return self.labels[k]
 
 
 # ----- the rig: everything that touches ovl -------------------------------------------
@@ -332,7 +334,7 @@ class Rig:
             err = self.apply(ov, op)
             if err is not None:
                 raise RuntimeError("fixture %s setup %s failed: %s"
-                                   % (fixture, wl.format_op(op),
+                                   % (fixture, wl.short_op(op),
                                       compat.errno_name(err)))
         self.snap = self.flash.snapshot()
         self.mounted = self._mount_snapshot()
@@ -468,10 +470,8 @@ class Rig:
             if not isinstance(code, int):
                 # not an errno: a flash rule broken, a bad block...: the
                 # oracle must see it as a failure, not as a wrong errno
-                line = wl.format_op(op)
                 raise CaseFailure("`%s` raised %s: %s" % (
-                    line if len(line) <= 60 else line[:50] + "...",
-                    e.__class__.__name__, e))
+                    wl.short_op(op), e.__class__.__name__, e))
             return code
         return None
 
@@ -594,12 +594,12 @@ def measure(rig, plan):
         err = rig.apply(ov, op)
         if err != plan.errnos[k]:
             raise CaseFailure("without a cut, op %d `%s` %s, the model says %s"
-                              % (k, wl.format_op(op), _errtext(err),
+                              % (k, wl.short_op(op), _errtext(err),
                                  _errtext(plan.errnos[k])))
         tree = rig.dump(ov, plan.probe)
         if not tree_matches(tree, plan.states[k + 1]):
             raise CaseFailure("without a cut, after op %d `%s` the tree is "
-                              "wrong:\n%s" % (k, wl.format_op(op),
+                              "wrong:\n%s" % (k, wl.short_op(op),
                                               tree_diff(tree,
                                                         plan.states[k + 1])))
     marks.append(flash.ops - start)
@@ -714,7 +714,7 @@ def _recover(rig, plan, k, strict, out, log, armed=False):
                 if err != plan.errnos[cursor]:
                     raise CaseFailure(
                         "continuing after the cut, op %d `%s` %s, the model "
-                        "says %s" % (cursor, wl.format_op(op), _errtext(err),
+                        "says %s" % (cursor, wl.short_op(op), _errtext(err),
                                      _errtext(plan.errnos[cursor])))
             cursor = len(plan.ops)
             final = plan.states[-1]
@@ -913,11 +913,9 @@ def replay(case_id, store=None, strict=True, out=print):
     """Run one case, narrating; returns the failure message or None."""
     case = Case.parse(case_id)
     plan = Plan(case.workload)
-    out("workload %s:" % plan.key)
+    out("workload %s:" % wl.short_text(plan.key))
     for k, op in enumerate(plan.ops):
-        line = wl.format_op(op)
-        line = line if len(line) <= 60 else line[:50] + "...(%d chars)" % len(line)
-        out("  %d. %-40s -> %s" % (k, line,
+        out("  %d. %-40s -> %s" % (k, wl.short_op(op),
                                    "ok" if plan.errnos[k] is None else
                                    compat.errno_name(plan.errnos[k])))
     rig = get_rig(plan.fixture, store)

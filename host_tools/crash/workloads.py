@@ -14,6 +14,7 @@ import os
 import random
 import shlex
 
+from host_tools.commands.fs_format import data_bytes
 from host_tools.crash.model import DIR, FILE, SYMLINK
 
 T0 = 1000000       # mtime of every lower object in the fixtures
@@ -435,7 +436,15 @@ OPS = [n for n in CATALOGUE if n != "sync"]
 
 # ----- workload keys ---------------------------------------------------------
 
+# An inline op (a script's line) named with this before its "=" is one the
+# script's first run saw fail with ENOSPC: ("full", op), tested as the
+# failure it is (the model knows no space; `ovl crashtest --script`).
+FULL_MARK = "!"
+
+
 def op_by_name(name):
+    if name.startswith(FULL_MARK):
+        return ("full", op_by_name(name[len(FULL_MARK):]))
     if name.startswith("="):
         line = base64.urlsafe_b64decode(name[1:] + "=" * (-len(name[1:]) % 4))
         return parse_line(line.decode())
@@ -453,6 +462,8 @@ def name_of_op(op):
         for name, known in table.items():
             if known == op:
                 return name
+    if op[0] == "full":
+        return FULL_MARK + name_of_op(op[1])
     text = format_op(op).encode()
     return "=" + base64.urlsafe_b64encode(text).decode().rstrip("=")
 
@@ -473,6 +484,8 @@ def parse_workload(key):
 
 def op_label(name):
     """The row an op is counted under in the summary."""
+    if name.startswith(FULL_MARK):
+        return op_label(name[len(FULL_MARK):]) + " (ENOSPC)"
     if name.startswith("="):
         return "script:" + op_by_name(name)[0]
     return name
@@ -535,11 +548,6 @@ def shard(keys, index, count):
 
 # ----- `ovl shell` scripts ------------------------------------------------------
 
-def _unescape(text):
-    return text.encode("latin-1", "backslashreplace").decode(
-        "unicode_escape").encode("latin-1")
-
-
 def _escape(data):
     out = []
     for b in data:
@@ -561,8 +569,9 @@ def parse_line(line, base_dir="."):
     SIZE | chmod OCTAL PATH | mkdir PATH | rm PATH | rmdir PATH | mv SRC
     DST | ln SRC DST | ln -s TARGET PATH | revert PATH | reset; plus
     chown UID:GID PATH, touch PATH MTIME and sync.  ls, cat, stat, get,
-    diff, tree, layer and # comments change nothing.  DATA takes Python
-    backslash escapes (\\n, \\x00); HOSTFILE is relative to base_dir.
+    diff, tree, layer and # comments change nothing.  DATA is read as the
+    shell reads it (fs_format.data_bytes: UTF-8 text, \\n and \\x00
+    escapes); HOSTFILE is relative to base_dir.
     """
     words = shlex.split(line, comments=True)
     if not words:
@@ -577,7 +586,8 @@ def parse_line(line, base_dir="."):
         if verb == "write" and len(args) == 4:
             if args[1] not in ("wb", "ab", "r+b"):
                 raise ValueError("write MODE must be wb, ab or r+b")
-            return ("write", args[0], args[1], int(args[2]), _unescape(args[3]))
+            return ("write", args[0], args[1], int(args[2]),
+                    data_bytes(args[3]))
         if verb == "truncate" and len(args) == 2:
             return ("truncate", args[0], int(args[1]))
         if verb == "chmod" and len(args) == 2:
@@ -613,7 +623,7 @@ def format_op(op):
     """The `ovl shell` line for an op (parse_line's inverse)."""
     verb, args = op[0], op[1:]
     q = shlex.quote
-    if verb == "full":      # shown, never parsed: catalogue ops only
+    if verb == "full":      # shown, never parsed (named with FULL_MARK)
         return "(ENOSPC) " + format_op(args[0])
     if verb == "write":
         path, mode, offset, data = args
@@ -641,6 +651,26 @@ def format_op(op):
     if verb == "revert":
         return "revert %s" % q(args[0])
     return verb
+
+
+# an op, a key or a message in one line of output: a script's write
+# carries its data, a key every op's, tens of kilobytes of them
+OP_TEXT_LIMIT = 60
+LINE_LIMIT = 300
+
+
+def short_text(text, limit=LINE_LIMIT):
+    """text cut to at most `limit` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    tail = "...(%d chars)" % len(text)
+    return text[:limit - len(tail)] + tail
+
+
+def short_op(op):
+    """An op's `ovl shell` line for a message: at most OP_TEXT_LIMIT
+    characters."""
+    return short_text(format_op(op), OP_TEXT_LIMIT)
 
 
 def script_ops(text, base_dir="."):
