@@ -173,14 +173,49 @@ def _check_name(name):
     return "/" + "/".join(parts)
 
 
-def read_plan(tar):
+END_MARKER = 2 * tarfile.BLOCKSIZE     # two zero blocks end a tar
+
+
+def read_members(tar, name):
+    """Every member of the open backup tar (name: the backup in messages),
+    read to its end before anything changes.  tarfile's listing ends
+    without a word at a cut or spoiled header, so a restore would apply
+    part of a backup and succeed: the archive must be whole, its last
+    member followed by the end-of-archive marker, or BackupError."""
+    try:
+        tar.getmembers()
+        # where tarfile's reading of the header after them stopped
+        stopped = tar.fileobj.tell()
+        tar.fileobj.seek(tar.offset)
+        end = tar.fileobj.read(END_MARKER)
+        size = tar.fileobj.seek(0, 2)
+    except (OSError, EOFError, tarfile.TarError) as e:
+        # a cut pax header; a header's size past the file: a failed seek
+        # (EINVAL) or a short read
+        raise BackupError("backup %s is damaged: %s (after %s)" % (
+            name, getattr(e, "strerror", None) or e, _last(tar.members)))
+    if end == bytes(END_MARKER):
+        return tar.members
+    raise BackupError("backup %s is damaged (%s after %s)" % (
+        name, "truncated" if stopped >= size else "no valid header",
+        _last(tar.members)))
+
+
+def _last(members):
+    """The last member read, for a message."""
+    return "member %d%s" % (len(members), ", %s" % members[-1].name
+                            if members else "")
+
+
+def read_plan(tar, backup):
     """[(path, member, what)] from a backup tar: what is 'whiteout',
-    'opaque' or the entry's change kind."""
+    'opaque' or the entry's change kind.  The whole tar is read and its
+    names checked (backup: its name in messages)."""
     if tar.pax_headers.get(FORMAT) != VERSION:
         raise BackupError("not an ovl backup (no %s=%s header)"
                           % (FORMAT, VERSION))
     out = []
-    for m in tar:
+    for m in read_members(tar, backup):
         path = _check_name(m.name)
         parent, name = path.rsplit("/", 1)
         parent = parent or "/"
@@ -371,9 +406,9 @@ class Restorer:
                     self.ovl.utime(path, (int(m.mtime), int(m.mtime)))
 
 
-def restore(ovl, tar):
-    """Apply the backup in the open tar to ovl; returns counts."""
-    entries = read_plan(tar)
+def restore(ovl, tar, entries):
+    """Apply the backup in the open tar, whose plan is entries (read_plan),
+    to ovl; returns counts."""
     opaque = set(p for p, m, what in entries if what == "opaque")
     r = Restorer(ovl, tar)
     for path, m, what in entries:
@@ -382,7 +417,7 @@ def restore(ovl, tar):
     return r.done
 
 
-def largest_file(tar):
-    """Bytes of the biggest regular file in the tar (the restore's write
-    buffer, so that a rewrite commits as one transaction)."""
-    return max([m.size for m in tar.getmembers() if m.isreg()] or [0])
+def largest_file(entries):
+    """Bytes of the biggest regular file in a backup's plan (the restore's
+    write buffer, so that a rewrite commits as one transaction)."""
+    return max([m.size for p, m, what in entries if m.isreg()] or [0])

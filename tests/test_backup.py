@@ -454,3 +454,130 @@ def test_remote_restore_stops_before_any_change_on_an_older_agent(layers,
     with pytest.raises(CliError, match="update ovl on the board"):
         remote_restore(OlderAgent(), str(backup))
     assert OlderAgent.sent == ["op"]
+
+
+def small_backup(layers, tmp_path):
+    """A backup of three added files, and the upper it is restored onto
+    (a fresh one, kept as bytes to check that a refusal changed nothing)."""
+    lower, upper = layers
+    fresh = upper.read_bytes()
+    for name in "abc":
+        status, out, err = ovl("shell", "--lower", lower, "--upper", upper,
+                               stdin="write /etc/%s.txt w 0 %s\n" % (name,
+                                                                   name))
+        assert status == 0 and "error" not in out, out + err
+    backup = tmp_path / "full.tar"
+    assert ovl("backup", "--lower", lower, "--upper", upper, backup)[0] == 0
+    upper.write_bytes(fresh)
+    return backup
+
+
+def test_a_cut_backup_is_refused_before_any_change(layers, tmp_path):
+    """tarfile ends its listing without a word at a cut header or at a
+    member boundary: a restore reads to the end-of-archive marker (two
+    zero blocks) and refuses anything shorter, so it never restores part
+    of a backup and exits 0."""
+    lower, upper = layers
+    backup = small_backup(layers, tmp_path)
+    whole = backup.read_bytes()
+    fresh = upper.read_bytes()
+    # the archive ends with two zero blocks, then padding to a record
+    with tarfile.open(backup) as tar:
+        tar.getmembers()
+        end = tar.offset + 2 * tarfile.BLOCKSIZE
+    assert whole[end - 2 * tarfile.BLOCKSIZE:end] == bytes(
+        2 * tarfile.BLOCKSIZE)
+    cut = tmp_path / "cut.tar"
+    # the reviewer's cut points: inside a header, at a member's end, and
+    # inside the next member's pax header; then every block boundary
+    points = [3272, 5120, 5500] + list(range(0, len(whole), 512))
+    refused = 0
+    for point in points:
+        cut.write_bytes(whole[:point])
+        status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                               cut)
+        if point >= end:        # only padding is missing: a whole backup
+            assert status == 0, (point, err)
+            assert len(state(lower, upper)[0]) == 3, point
+            upper.write_bytes(fresh)
+            continue
+        refused += 1
+        assert status == 1 and len(err.splitlines()) == 1, (point, err)
+        assert ("cannot read backup" if point == 0 else "is damaged") in err, \
+            (point, err)
+        assert upper.read_bytes() == fresh, point
+    assert refused > 10
+    cut.write_bytes(whole[:5120])
+    status, out, err = ovl("restore", "--lower", lower, "--upper", upper, cut)
+    assert "damaged (truncated after member 2" in err, err
+
+
+def test_a_backup_with_a_bad_header_after_its_members_is_refused(layers,
+                                                                  tmp_path):
+    """One zero block and then garbage, or a member header spoiled: tarfile
+    stops there without a word; the restore calls it damaged."""
+    lower, upper = layers
+    backup = small_backup(layers, tmp_path)
+    whole = bytearray(backup.read_bytes())
+    fresh = upper.read_bytes()
+    with tarfile.open(backup) as tar:
+        third = tar.getmembers()[2].offset      # its pax header
+    whole[third + 148:third + 156] = b"garbage!"    # its header checksum
+    backup.write_bytes(whole)
+    status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                           backup)
+    assert status == 1 and "no valid header after member 2" in err, err
+    assert upper.read_bytes() == fresh
+
+
+def test_a_backup_written_anywhere_ends_with_the_end_marker(layers,
+                                                             tmp_path):
+    """`ovl backup` closes the tar whole: the end-of-archive marker is there
+    in a file and in a stream (a FIFO), so a restore accepts it."""
+    import os
+    import threading
+    lower, upper = layers
+    changed(lower, upper)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(
+        open(fifo, "rb").read()), daemon=True)
+    reader.start()
+    assert ovl("backup", "--lower", lower, "--upper", upper, fifo)[0] == 0
+    reader.join(20)
+    streamed = tmp_path / "streamed.tar"
+    streamed.write_bytes(got[0])
+    backup = tmp_path / "b.tar"
+    assert ovl("backup", "--lower", lower, "--upper", upper, backup)[0] == 0
+    for path in (backup, streamed):
+        with tarfile.open(path) as tar:
+            tar.getmembers()
+            tar.fileobj.seek(tar.offset)
+            assert tar.fileobj.read(1024) == bytes(1024), path
+        status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                               path)
+        assert status == 0, err
+
+
+@pytest.mark.parametrize("size", [10 ** 15, 10 ** 9])
+def test_a_member_claiming_a_huge_size_is_a_damaged_backup(layers,
+                                                           tmp_path, size):
+    """A header whose size runs past the end of the file: seeking there
+    fails (EINVAL past the file system's largest file) or reads nothing;
+    either is one line naming the backup as damaged."""
+    lower, upper = layers
+    image = upper.read_bytes()
+    huge = tmp_path / "huge.tar"
+    with open(huge, "wb") as f:
+        tar = tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT,
+                           pax_headers={"OVL.backup": "1"})
+        info = tarfile.TarInfo("huge.bin")
+        info.size = size
+        f.write(info.tobuf(tar.format, tar.encoding, tar.errors))
+        f.write(b"A" * 4096)
+    status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                           huge)
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert "backup %s is damaged: " % huge in err, err
+    assert upper.read_bytes() == image
