@@ -403,9 +403,11 @@ def test_remote_restore_gives_the_board_the_same_diff_and_tree(layers,
     flash = tmp_path / "flash.bin"
     with booted_board(ROOT + "/boards/sim.json", str(flash),
                       lower.read_bytes()) as (sim, link):
-        # a power cut after the 12th step's reply: part of the backup is
-        # on the board, each file whole or absent
-        sim.cut_after_replies(link, 12)
+        # a power cut after the 12th step's reply (the first 6 replies
+        # are the checks': FS_OP, then FS_STAT of the 5 directories above
+        # members): part of the backup is on the board, each file whole or
+        # absent
+        sim.cut_after_replies(link, 6 + 12)
         with pytest.raises(serial_link.LinkError):
             remote_restore(link, str(backup))
         link.ser.close()
@@ -558,6 +560,78 @@ def test_a_backup_written_anywhere_ends_with_the_end_marker(layers,
         status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
                                path)
         assert status == 0, err
+
+
+def symlink_tar(path, members):
+    """A backup tar of members: (name, type, linkname or data)."""
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT,
+                      pax_headers={"OVL.backup": "1"}) as tar:
+        for name, kind, arg in members:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+            data = None
+            if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+                info.linkname = arg
+            elif kind == tarfile.REGTYPE:
+                info.size = len(arg)
+                data = io.BytesIO(arg)
+            tar.addfile(info, data)
+
+
+def test_restore_does_not_write_through_symlinks(layers, tmp_path):
+    """A member under a symlink, made by an earlier member or already in
+    the tree, is refused before anything is written: the classic tar rule
+    (a restore would otherwise write where the link points)."""
+    lower, upper = layers
+    status, out, err = ovl("shell", "--lower", lower, "--upper", upper,
+                           stdin="ln -s /etc /www/web\n")
+    assert status == 0 and "error" not in out, out + err
+    before = state(lower, upper)
+    image = upper.read_bytes()
+    reg, sym, lnk, dirt = (tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE,
+                           tarfile.DIRTYPE)
+    cases = {
+        "made here": ([("home/x", sym, "/etc"), ("home/x/passwd", reg,
+                                                   b"owned\n")],
+                      "'home/x/passwd'", "/home/x"),
+        "deeper": ([("home/x", sym, "/"), ("home/x/etc/passwd", reg, b"o")],
+                   "'home/x/etc/passwd'", "/home/x"),
+        "in the tree": ([("www/web/passwd", reg, b"owned\n")],
+                        "'www/web/passwd'", "/www/web"),
+        "a whiteout": ([("www/web/.wh.passwd", reg, b"")],
+                       "'www/web/.wh.passwd'", "/www/web"),
+        "a directory": ([("www/web/new", dirt, None)], "'www/web/new'",
+                        "/www/web"),
+        "a hard link's target": ([("home/x", sym, "/etc"),
+                                  ("h", lnk, "home/x/passwd")],
+                                 "'h'", "/home/x"),
+    }
+    for case, (members, member, link) in cases.items():
+        tar = tmp_path / "evil.tar"
+        symlink_tar(tar, members)
+        status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                               tar)
+        assert status == 1 and len(err.splitlines()) == 1, (case, err)
+        assert member in err and "symlink " + link in err, (case, err)
+        assert upper.read_bytes() == image, case
+    assert state(lower, upper) == before
+    # a member that replaces the link first makes a directory there
+    tar = tmp_path / "fine.tar"
+    symlink_tar(tar, [
+        ("www/web", dirt, None), ("www/web/passwd", reg, b"mine\n"),
+        ("home/x", sym, "/etc"), ("home/.wh.x", reg, b""),
+        ("home/x/y", reg, b"y\n")])
+    status, out, err = ovl("restore", "--lower", lower, "--upper", upper, tar)
+    assert status == 0, err
+    s = Session(str(lower), str(upper), readonly=True)
+    try:
+        o = s.mount()
+        assert o.read_bytes("/www/web/passwd") == b"mine\n"
+        assert o.read_bytes("/etc/passwd") == b"pw\n"
+        assert o.read_bytes("/home/x/y") == b"y\n"
+    finally:
+        s.release()
 
 
 @pytest.mark.parametrize("size", [10 ** 15, 10 ** 9])
