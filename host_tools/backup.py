@@ -173,14 +173,49 @@ def _check_name(name):
     return "/" + "/".join(parts)
 
 
-def read_plan(tar):
+END_MARKER = 2 * tarfile.BLOCKSIZE     # two zero blocks end a tar
+
+
+def read_members(tar, name):
+    """Every member of the open backup tar (name: the backup in messages),
+    read to its end before anything changes.  tarfile's listing ends
+    without a word at a cut or spoiled header, so a restore would apply
+    part of a backup and succeed: the archive must be whole, its last
+    member followed by the end-of-archive marker, or BackupError."""
+    try:
+        tar.getmembers()
+        # where tarfile's reading of the header after them stopped
+        stopped = tar.fileobj.tell()
+        tar.fileobj.seek(tar.offset)
+        end = tar.fileobj.read(END_MARKER)
+        size = tar.fileobj.seek(0, 2)
+    except (OSError, EOFError, tarfile.TarError) as e:
+        # a cut pax header; a header's size past the file: a failed seek
+        # (EINVAL) or a short read
+        raise BackupError("backup %s is damaged: %s (after %s)" % (
+            name, getattr(e, "strerror", None) or e, _last(tar.members)))
+    if end == bytes(END_MARKER):
+        return tar.members
+    raise BackupError("backup %s is damaged (%s after %s)" % (
+        name, "truncated" if stopped >= size else "no valid header",
+        _last(tar.members)))
+
+
+def _last(members):
+    """The last member read, for a message."""
+    return "member %d%s" % (len(members), ", %s" % members[-1].name
+                            if members else "")
+
+
+def read_plan(tar, backup):
     """[(path, member, what)] from a backup tar: what is 'whiteout',
-    'opaque' or the entry's change kind."""
+    'opaque' or the entry's change kind.  The whole tar is read and its
+    names checked (backup: its name in messages)."""
     if tar.pax_headers.get(FORMAT) != VERSION:
         raise BackupError("not an ovl backup (no %s=%s header)"
                           % (FORMAT, VERSION))
     out = []
-    for m in tar:
+    for m in read_members(tar, backup):
         path = _check_name(m.name)
         parent, name = path.rsplit("/", 1)
         parent = parent or "/"
@@ -200,6 +235,89 @@ def read_plan(tar):
         else:
             out.append((path, m, m.pax_headers.get(CHANGE, "added")))
     return out
+
+
+class _Kinds:
+    """What each path holds as the restore goes, member by member, without
+    changing anything: a path an earlier member made, replaced or removed
+    is known from the plan, any other from the tree (asked once each).
+    Kinds: 'link', 'dir' (what the tree has below it stays), 'new dir' and
+    'none' (below them is only what later members make), 'other'."""
+
+    def __init__(self, ovl):
+        self.ovl = ovl
+        self.made = {}
+        self.tree = {}
+
+    def _tree(self, path):
+        if path not in self.tree:
+            st = _lstat(self.ovl, path)
+            kind = None if st is None else _kind(st[0])
+            self.tree[path] = {None: "none", S_IFLNK: "link",
+                               S_IFDIR: "dir"}.get(kind, "other")
+        return self.tree[path]
+
+    def walk(self, path, final=True):
+        """(kind, where): the first symlink above path and where it is,
+        else the kind at path itself (None if not final: not asked, so
+        the tree is not either)."""
+        parts = path.split("/")[1:]
+        fresh = False           # below a path the tree no longer shows
+        for i in range(len(parts) - 1):
+            where = "/" + "/".join(parts[:i + 1])
+            kind = self._at(where, fresh)
+            if kind == "link":
+                return kind, where
+            fresh = fresh or kind != "dir"
+        if not final:
+            return None, path
+        return self._at(path, fresh), path
+
+    def _at(self, path, fresh):
+        return self.made.get(path) or ("none" if fresh else self._tree(path))
+
+    def symlink_above(self, path):
+        """The first symlink above path, or None."""
+        kind, where = self.walk(path, final=False)
+        return where if where != path else None
+
+    def set(self, path, kind):
+        """A member leaves kind at path; a replaced path loses what the
+        plan knew below it."""
+        if kind != "dir":
+            for below in [p for p in self.made if p.startswith(path + "/")]:
+                del self.made[below]
+        self.made[path] = kind
+
+
+def refuse_symlinked(ovl, entries):
+    """BackupError if a member's name (or a hard link's target) passes
+    through a symlink, one an earlier member made or one already in the
+    tree: the restore would write where the link points.  Checked for
+    every member before any is applied (tar's own extraction rule)."""
+    kinds = _Kinds(ovl)
+    for path, m, what in entries:
+        names = [("", _check_name(m.name))]
+        if m.type == tarfile.LNKTYPE and what not in ("whiteout", "opaque"):
+            names.append((": hard link to %s" % m.linkname,
+                          _check_name(m.linkname)))
+        for how, name in names:
+            link = kinds.symlink_above(name)
+            if link is not None:
+                raise BackupError("member %r%s: the symlink %s is above it;"
+                                  " a restore does not write through links"
+                                  % (m.name, how, link))
+        if what == "whiteout":
+            kinds.set(path, "none")
+        elif what == "opaque":
+            pass                # the directory's member did it
+        elif m.type == tarfile.DIRTYPE:
+            # over what is not a directory, it is made anew
+            kinds.set(path, "dir" if kinds.walk(path)[0] == "dir"
+                      else "new dir")
+        else:
+            kinds.set(path, "link" if m.type == tarfile.SYMTYPE
+                      else "other")
 
 
 def _lstat(ovl, path):
@@ -371,9 +489,11 @@ class Restorer:
                     self.ovl.utime(path, (int(m.mtime), int(m.mtime)))
 
 
-def restore(ovl, tar):
-    """Apply the backup in the open tar to ovl; returns counts."""
-    entries = read_plan(tar)
+def restore(ovl, tar, entries):
+    """Apply the backup in the open tar, whose plan is entries (read_plan),
+    to ovl; returns counts.  A member under a symlink stops it before
+    anything changes."""
+    refuse_symlinked(ovl, entries)
     opaque = set(p for p, m, what in entries if what == "opaque")
     r = Restorer(ovl, tar)
     for path, m, what in entries:
@@ -382,7 +502,7 @@ def restore(ovl, tar):
     return r.done
 
 
-def largest_file(tar):
-    """Bytes of the biggest regular file in the tar (the restore's write
-    buffer, so that a rewrite commits as one transaction)."""
-    return max([m.size for m in tar.getmembers() if m.isreg()] or [0])
+def largest_file(entries):
+    """Bytes of the biggest regular file in a backup's plan (the restore's
+    write buffer, so that a rewrite commits as one transaction)."""
+    return max([m.size for p, m, what in entries if m.isreg()] or [0])

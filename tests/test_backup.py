@@ -403,9 +403,11 @@ def test_remote_restore_gives_the_board_the_same_diff_and_tree(layers,
     flash = tmp_path / "flash.bin"
     with booted_board(ROOT + "/boards/sim.json", str(flash),
                       lower.read_bytes()) as (sim, link):
-        # a power cut after the 12th step's reply: part of the backup is
-        # on the board, each file whole or absent
-        sim.cut_after_replies(link, 12)
+        # a power cut after the 12th step's reply (the first 6 replies
+        # are the checks': FS_OP, then FS_STAT of the 5 directories above
+        # members): part of the backup is on the board, each file whole or
+        # absent
+        sim.cut_after_replies(link, 6 + 12)
         with pytest.raises(serial_link.LinkError):
             remote_restore(link, str(backup))
         link.ser.close()
@@ -454,3 +456,202 @@ def test_remote_restore_stops_before_any_change_on_an_older_agent(layers,
     with pytest.raises(CliError, match="update ovl on the board"):
         remote_restore(OlderAgent(), str(backup))
     assert OlderAgent.sent == ["op"]
+
+
+def small_backup(layers, tmp_path):
+    """A backup of three added files, and the upper it is restored onto
+    (a fresh one, kept as bytes to check that a refusal changed nothing)."""
+    lower, upper = layers
+    fresh = upper.read_bytes()
+    for name in "abc":
+        status, out, err = ovl("shell", "--lower", lower, "--upper", upper,
+                               stdin="write /etc/%s.txt w 0 %s\n" % (name,
+                                                                   name))
+        assert status == 0 and "error" not in out, out + err
+    backup = tmp_path / "full.tar"
+    assert ovl("backup", "--lower", lower, "--upper", upper, backup)[0] == 0
+    upper.write_bytes(fresh)
+    return backup
+
+
+def test_a_cut_backup_is_refused_before_any_change(layers, tmp_path):
+    """tarfile ends its listing without a word at a cut header or at a
+    member boundary: a restore reads to the end-of-archive marker (two
+    zero blocks) and refuses anything shorter, so it never restores part
+    of a backup and exits 0."""
+    lower, upper = layers
+    backup = small_backup(layers, tmp_path)
+    whole = backup.read_bytes()
+    fresh = upper.read_bytes()
+    # the archive ends with two zero blocks, then padding to a record
+    with tarfile.open(backup) as tar:
+        tar.getmembers()
+        end = tar.offset + 2 * tarfile.BLOCKSIZE
+    assert whole[end - 2 * tarfile.BLOCKSIZE:end] == bytes(
+        2 * tarfile.BLOCKSIZE)
+    cut = tmp_path / "cut.tar"
+    # the reviewer's cut points: inside a header, at a member's end, and
+    # inside the next member's pax header; then every block boundary
+    points = [3272, 5120, 5500] + list(range(0, len(whole), 512))
+    refused = 0
+    for point in points:
+        cut.write_bytes(whole[:point])
+        status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                               cut)
+        if point >= end:        # only padding is missing: a whole backup
+            assert status == 0, (point, err)
+            assert len(state(lower, upper)[0]) == 3, point
+            upper.write_bytes(fresh)
+            continue
+        refused += 1
+        assert status == 1 and len(err.splitlines()) == 1, (point, err)
+        assert ("cannot read backup" if point == 0 else "is damaged") in err, \
+            (point, err)
+        assert upper.read_bytes() == fresh, point
+    assert refused > 10
+    cut.write_bytes(whole[:5120])
+    status, out, err = ovl("restore", "--lower", lower, "--upper", upper, cut)
+    assert "damaged (truncated after member 2" in err, err
+
+
+def test_a_backup_with_a_bad_header_after_its_members_is_refused(layers,
+                                                                  tmp_path):
+    """One zero block and then garbage, or a member header spoiled: tarfile
+    stops there without a word; the restore calls it damaged."""
+    lower, upper = layers
+    backup = small_backup(layers, tmp_path)
+    whole = bytearray(backup.read_bytes())
+    fresh = upper.read_bytes()
+    with tarfile.open(backup) as tar:
+        third = tar.getmembers()[2].offset      # its pax header
+    whole[third + 148:third + 156] = b"garbage!"    # its header checksum
+    backup.write_bytes(whole)
+    status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                           backup)
+    assert status == 1 and "no valid header after member 2" in err, err
+    assert upper.read_bytes() == fresh
+
+
+def test_a_backup_written_anywhere_ends_with_the_end_marker(layers,
+                                                             tmp_path):
+    """`ovl backup` closes the tar whole: the end-of-archive marker is there
+    in a file and in a stream (a FIFO), so a restore accepts it."""
+    import os
+    import threading
+    lower, upper = layers
+    changed(lower, upper)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(
+        open(fifo, "rb").read()), daemon=True)
+    reader.start()
+    assert ovl("backup", "--lower", lower, "--upper", upper, fifo)[0] == 0
+    reader.join(20)
+    streamed = tmp_path / "streamed.tar"
+    streamed.write_bytes(got[0])
+    backup = tmp_path / "b.tar"
+    assert ovl("backup", "--lower", lower, "--upper", upper, backup)[0] == 0
+    for path in (backup, streamed):
+        with tarfile.open(path) as tar:
+            tar.getmembers()
+            tar.fileobj.seek(tar.offset)
+            assert tar.fileobj.read(1024) == bytes(1024), path
+        status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                               path)
+        assert status == 0, err
+
+
+def symlink_tar(path, members):
+    """A backup tar of members: (name, type, linkname or data)."""
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT,
+                      pax_headers={"OVL.backup": "1"}) as tar:
+        for name, kind, arg in members:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+            data = None
+            if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+                info.linkname = arg
+            elif kind == tarfile.REGTYPE:
+                info.size = len(arg)
+                data = io.BytesIO(arg)
+            tar.addfile(info, data)
+
+
+def test_restore_does_not_write_through_symlinks(layers, tmp_path):
+    """A member under a symlink, made by an earlier member or already in
+    the tree, is refused before anything is written: the classic tar rule
+    (a restore would otherwise write where the link points)."""
+    lower, upper = layers
+    status, out, err = ovl("shell", "--lower", lower, "--upper", upper,
+                           stdin="ln -s /etc /www/web\n")
+    assert status == 0 and "error" not in out, out + err
+    before = state(lower, upper)
+    image = upper.read_bytes()
+    reg, sym, lnk, dirt = (tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE,
+                           tarfile.DIRTYPE)
+    cases = {
+        "made here": ([("home/x", sym, "/etc"), ("home/x/passwd", reg,
+                                                   b"owned\n")],
+                      "'home/x/passwd'", "/home/x"),
+        "deeper": ([("home/x", sym, "/"), ("home/x/etc/passwd", reg, b"o")],
+                   "'home/x/etc/passwd'", "/home/x"),
+        "in the tree": ([("www/web/passwd", reg, b"owned\n")],
+                        "'www/web/passwd'", "/www/web"),
+        "a whiteout": ([("www/web/.wh.passwd", reg, b"")],
+                       "'www/web/.wh.passwd'", "/www/web"),
+        "a directory": ([("www/web/new", dirt, None)], "'www/web/new'",
+                        "/www/web"),
+        "a hard link's target": ([("home/x", sym, "/etc"),
+                                  ("h", lnk, "home/x/passwd")],
+                                 "'h'", "/home/x"),
+    }
+    for case, (members, member, link) in cases.items():
+        tar = tmp_path / "evil.tar"
+        symlink_tar(tar, members)
+        status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                               tar)
+        assert status == 1 and len(err.splitlines()) == 1, (case, err)
+        assert member in err and "symlink " + link in err, (case, err)
+        assert upper.read_bytes() == image, case
+    assert state(lower, upper) == before
+    # a member that replaces the link first makes a directory there
+    tar = tmp_path / "fine.tar"
+    symlink_tar(tar, [
+        ("www/web", dirt, None), ("www/web/passwd", reg, b"mine\n"),
+        ("home/x", sym, "/etc"), ("home/.wh.x", reg, b""),
+        ("home/x/y", reg, b"y\n")])
+    status, out, err = ovl("restore", "--lower", lower, "--upper", upper, tar)
+    assert status == 0, err
+    s = Session(str(lower), str(upper), readonly=True)
+    try:
+        o = s.mount()
+        assert o.read_bytes("/www/web/passwd") == b"mine\n"
+        assert o.read_bytes("/etc/passwd") == b"pw\n"
+        assert o.read_bytes("/home/x/y") == b"y\n"
+    finally:
+        s.release()
+
+
+@pytest.mark.parametrize("size", [10 ** 15, 10 ** 9])
+def test_a_member_claiming_a_huge_size_is_a_damaged_backup(layers,
+                                                           tmp_path, size):
+    """A header whose size runs past the end of the file: seeking there
+    fails (EINVAL past the file system's largest file) or reads nothing;
+    either is one line naming the backup as damaged."""
+    lower, upper = layers
+    image = upper.read_bytes()
+    huge = tmp_path / "huge.tar"
+    with open(huge, "wb") as f:
+        tar = tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT,
+                           pax_headers={"OVL.backup": "1"})
+        info = tarfile.TarInfo("huge.bin")
+        info.size = size
+        f.write(info.tobuf(tar.format, tar.encoding, tar.errors))
+        f.write(b"A" * 4096)
+    status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                           huge)
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert "backup %s is damaged: " % huge in err, err
+    assert upper.read_bytes() == image

@@ -17,7 +17,8 @@ import sys
 import tarfile
 import tempfile
 
-from host_tools.backup import largest_file, restore, write_backup
+from host_tools.backup import (largest_file, read_plan, restore,
+                               write_backup)
 from host_tools.cli import CliError
 from host_tools.outputs import file_kind, replacing
 from host_tools.commands.overlay import (Session, add_layer_args, open_session,
@@ -226,17 +227,33 @@ def open_backup(path):
     try:
         return tarfile.open(path, "r:")
     except (OSError, tarfile.TarError) as e:
-        raise CliError("cannot read backup %s: %s" % (
-            path, getattr(e, "strerror", None) or e))
+        why = getattr(e, "strerror", None) or e
+        if isinstance(e, tarfile.ReadError) and starts_as_tar(path):
+            # tarfile reads the first member's headers when it opens
+            raise CliError("backup %s is damaged: %s" % (path, why))
+        raise CliError("cannot read backup %s: %s" % (path, why))
+
+
+def starts_as_tar(path):
+    """Whether the file's first block is a tar header."""
+    with open(path, "rb") as f:
+        block = f.read(tarfile.BLOCKSIZE)
+    try:
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
 
 
 def run_restore(args):
     need_upper(args)
     tar = open_backup(args.backup)
-    session = open_session(args)
+    session = None
     try:
+        entries = read_plan(tar, args.backup)   # all of it, before any change
+        session = open_session(args)
         # big enough that a file's rewrite commits as one transaction
-        buffer = max(4096, largest_file(tar) + 1)
+        buffer = max(4096, largest_file(entries) + 1)
         session.ovl = mount_overlay(session.lower, session.flash,
                                     write_buffer=buffer)
         ident = session.lower.identity()
@@ -245,14 +262,15 @@ def run_restore(args):
         if tar.pax_headers.get("OVL.lower") not in (None, str(ident)):
             print("ovl: note: the backup was taken over another firmware"
                   " image", file=sys.stderr)
-        done = restore(session.ovl, tar)
+        done = restore(session.ovl, tar, entries)
         session.close()
     except PowerCut as exc:
         return power_cut_exit(session, exc)
     except (tarfile.TarError, EOFError) as e:
         raise CliError("backup %s is damaged: %s" % (args.backup, e))
     finally:
-        session.release()
+        if session is not None:
+            session.release()
         tar.close()
     print_restored(args.backup, done)
     return 0
@@ -270,9 +288,10 @@ def remote_restore(link, path):
     one agent request per step; rerun after a cut to finish it."""
     tar = open_backup(path)
     try:
+        entries = read_plan(tar, path)
         tree = RemoteTree(link)
         tree.check()
-        done = restore(tree, tar)
+        done = restore(tree, tar, entries)
     except (tarfile.TarError, EOFError) as e:
         raise CliError("backup %s is damaged: %s" % (path, e))
     finally:
