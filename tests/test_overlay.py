@@ -670,6 +670,71 @@ def test_a_name_that_is_not_utf8_is_refused_with_einval(runtime, tmp_path):
     assert sorted(got) == sorted(expect), "labels differ: %r" % sorted(got)
 
 
+def test_a_name_that_is_not_strict_utf8_is_refused_on_both_runtimes(
+        runtime, tmp_path):
+    # MicroPython's str and bytes decode let surrogates, overlong forms
+    # and code points past U+10FFFF through: the upper must not store them
+    # (CPython could not list them), so both runtimes refuse them
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "a").write_bytes(b"a\n")
+    forms = ["surrogate", "overlong 2", "overlong 3", "overlong 4",
+             "past U+10FFFF", "cut short", "not a lead byte"]
+    # (MicroPython's decode refuses the last two: no str of them to pass)
+    api_forms = forms if runtime.name == "cpython" else forms[:5]
+    expect = {}
+    for form in forms:
+        for op in ("vfs open w", "vfs mkdir", "vfs rename to"):
+            expect["%s: %s" % (op, form)] = "EINVAL"
+    for form in api_forms:
+        for op in ("write_bytes", "open x", "mkdir", "symlink", "link",
+                   "rename to"):
+            expect["%s: %s" % (op, form)] = "EINVAL"
+    good = {"2 bytes": "caf\u00e9", "3 bytes": "\u20ac",
+            "4 bytes": "\U0001d11e"}
+    for form in good:
+        expect["write_bytes: " + form] = "ok"
+    expect.update({"mkdir: escaped surrogate": "EINVAL",
+                   "programmed by the refusals": 0,
+                   "etc": sorted(["a", "new"] + list(good.values())),
+                   "fsck": []})
+    got = runtime.run_checks("strict_utf8_names.py", expect,
+                             args=[str(tmp_path)])
+    assert sorted(got) == sorted(expect), "labels differ: %r" % sorted(got)
+
+
+def test_names_an_older_store_holds_that_are_not_utf8_do_not_crash(
+        rig, tmp_path, capfd):
+    # older firmware on MicroPython stored such names (its str let them
+    # through): the host lists them decoded with surrogateescape, fsck
+    # names them, and nothing raises UnicodeDecodeError
+    from ovl.store import ROOT_INO
+    from host_tools.cli import main as cli_main
+    rig.ovl.write_bytes("/etc/new", b"new\n")
+    store = rig.ovl.store
+    txn = store.begin()
+    for raw in (b"\xed\xa0\x80", b"\xc0\xaf", b"d\xf4\x90\x80\x80"):
+        ino = txn.new_ino()
+        txn.put_inode(ino, mode=(0o40755 if raw[:1] == b"d" else 0o100644),
+                      nlink=1)
+        txn.link(ROOT_INO, raw, ino)
+    txn.commit()
+    o = rig.remount()
+    names = [n.encode("utf-8", "surrogateescape") for n in o.listdir("/")]
+    assert b"\xc0\xaf" in names and b"\xed\xa0\x80" in names
+    problems = o.fsck()
+    assert len([p for p in problems if "not UTF-8" in p]) == 3, problems
+    assert [k for k, p in o.diff() if "/etc/new" == p] == ["added"]
+    image = str(tmp_path / "upper.img")
+    rig.flash.save(image)
+    capfd.readouterr()
+    for verb in (["ls", "/"], ["ls", "-l", "/"], ["diff"], ["fsck"]):
+        status = cli_main(["fs", verb[0], "--lower", rig.lower_dir,
+                           "--upper", image] + verb[1:])
+        out, err = capfd.readouterr()
+        assert "codec can't decode" not in err and "Traceback" not in err
+        assert status in (0, 1, 4), (verb, status, err)
+
+
 def test_open_with_truncation_reads_empty_before_the_first_write(rig):
     # O_TRUNC: the cut waits in the file's write-back buffer for the first
     # write; a read before it sees the cut file, not the old bytes

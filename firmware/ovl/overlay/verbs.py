@@ -78,6 +78,11 @@ def walk_upper(ovl, node, problems=None, unread=None):
             problems.append("%s: %s" % (path, e))
             continue
         if child is None:
+            if problems is not None and not utf8(name):
+                # stored by an older ovl on MicroPython: unreachable here
+                problems.append("%s: name is not UTF-8 (an older ovl on"
+                                " MicroPython stored it): remove it there,"
+                                " or reset" % path)
             continue
         yield path, "object", child
         if is_dir(child.mode):
