@@ -702,6 +702,32 @@ def test_a_name_that_is_not_strict_utf8_is_refused_on_both_runtimes(
     assert sorted(got) == sorted(expect), "labels differ: %r" % sorted(got)
 
 
+def test_the_micropython_name_check_agrees_with_the_strict_codec():
+    # meta_rare.well_formed is what MicroPython has for CPython's codec:
+    # every short sequence of the bytes at the edges of its ranges, and
+    # every code point's own encoding, judged as the codec judges them
+    import itertools
+    from ovl.overlay.meta_rare import well_formed
+    edges = [0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1,
+             0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1,
+             0xF3, 0xF4, 0xF5, 0xFF]
+    wrong = []
+    for n in range(1, 5):
+        for seq in itertools.product(edges, repeat=n):
+            raw = bytes(seq)
+            try:
+                raw.decode()
+                codec = True
+            except UnicodeDecodeError:
+                codec = False
+            if well_formed(raw) != codec:
+                wrong.append(raw)
+    assert wrong == []
+    assert all(well_formed(chr(c).encode())
+               for c in list(range(0xD800)) + list(range(0xE000, 0x110000,
+                                                          97)))
+
+
 def test_names_an_older_store_holds_that_are_not_utf8_do_not_crash(
         rig, tmp_path, capfd):
     # older firmware on MicroPython stored such names (its str let them
@@ -733,6 +759,18 @@ def test_names_an_older_store_holds_that_are_not_utf8_do_not_crash(
         out, err = capfd.readouterr()
         assert "codec can't decode" not in err and "Traceback" not in err
         assert status in (0, 1, 4), (verb, status, err)
+
+
+def test_a_symlink_target_empty_or_holding_nul_is_refused(runtime,
+                                                         tmp_path):
+    (tmp_path / "etc").mkdir()
+    runtime.run_checks("symlink_targets.py", {
+        "empty": "ENOENT", "NUL": "EINVAL", "NUL at the end": "EINVAL",
+        "surrogate": "EINVAL", "empty onto an existing name": "ENOENT",
+        "programmed by the refusals": 0, "proper": "ok",
+        "proper reads back": True, "root": ["etc", "made", "s5"],
+        "fsck": [],
+    }, args=[str(tmp_path)])
 
 
 def test_open_with_truncation_reads_empty_before_the_first_write(rig):

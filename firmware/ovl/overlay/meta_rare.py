@@ -1,17 +1,17 @@
 """The upper's name rule on MicroPython, past ASCII (ovl.overlay.meta's
-upper_name imports it at the first name to make that is not ASCII: a
-board that makes ASCII names never loads it).
+strict_utf8 imports it at the first name or symlink target to store
+that is not ASCII: a board that makes ASCII names never loads it).
 
 MicroPython's str, and its bytes.decode, let through what CPython's
 refuses to encode or decode: UTF-16 surrogates, overlong forms and code
 points past U+10FFFF.  A name holding one must not reach the upper (a
-CPython host could not list it), so each name made is checked here
+CPython host could not list it), so each name made (and symlink target) is checked here
 against the well-formed byte sequences of the Unicode standard (its
 table 3-7), as CPython's strict codec does.
 """
 
 
-def strict_utf8(raw):
+def well_formed(raw):
     """Is raw (bytes) well-formed UTF-8?"""
     i = 0
     n = len(raw)
