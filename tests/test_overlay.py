@@ -773,6 +773,17 @@ def test_a_symlink_target_empty_or_holding_nul_is_refused(runtime,
     }, args=[str(tmp_path)])
 
 
+def test_a_handle_whose_file_went_answers_estale(runtime, tmp_path):
+    # Linux keeps an unlinked open file until its last close; ovl does
+    # not (docs/OVERLAY.md, errno table): the handle answers ESTALE, and
+    # the file that took its name keeps its own bytes
+    expect = {"fsck": []}
+    for how, left in (("renamed over", "new"), ("removed", None)):
+        expect.update({how + ": write": "ESTALE", how + ": read": "ESTALE",
+                       how + ": close": "ok", how + ": /a": left})
+    runtime.run_checks("stale_handle.py", expect, args=[str(tmp_path)])
+
+
 def test_open_with_truncation_reads_empty_before_the_first_write(rig):
     # O_TRUNC: the cut waits in the file's write-back buffer for the first
     # write; a read before it sees the cut file, not the old bytes
