@@ -54,12 +54,17 @@ def temporary(name):
 
 
 def _subtree(ovl, path):
-    """path and everything below it in the merged tree, parents first."""
-    out = [path]
-    if _kind(ovl.lstat(path)[0]) == S_IFDIR:
-        for name in ovl.listdir(path):
-            if not temporary(name):
-                out.extend(_subtree(ovl, join(path, name)))
+    """path and everything below it in the merged tree, parents first
+    (a stack of the paths still to go through: a deep tree costs no call
+    stack)."""
+    out = []
+    todo = [path]
+    while todo:
+        path = todo.pop()
+        out.append(path)
+        if _kind(ovl.lstat(path)[0]) == S_IFDIR:
+            names = [n for n in ovl.listdir(path) if not temporary(n)]
+            todo.extend(join(path, n) for n in reversed(names))
     return out
 
 
@@ -330,15 +335,22 @@ def _lstat(ovl, path):
 
 
 def remove_tree(ovl, path):
-    st = _lstat(ovl, path)
-    if st is None:
-        return
-    if _kind(st[0]) == S_IFDIR:
-        for name in ovl.listdir(path):
-            remove_tree(ovl, join(path, name))
-        ovl.rmdir(path)
-    else:
-        ovl.remove(path)
+    """Remove path and everything below it, each directory once it is
+    empty (a stack of the paths still to remove: a deep tree costs no
+    call stack)."""
+    todo = [path]
+    while todo:
+        path = todo[-1]
+        st = _lstat(ovl, path)
+        if st is not None and _kind(st[0]) == S_IFDIR:
+            names = ovl.listdir(path)
+            if names:
+                todo.extend(join(path, n) for n in names)
+                continue
+            ovl.rmdir(path)
+        elif st is not None:
+            ovl.remove(path)
+        todo.pop()
 
 
 class Restorer:

@@ -655,3 +655,36 @@ def test_a_member_claiming_a_huge_size_is_a_damaged_backup(layers,
     assert status == 1 and len(err.splitlines()) == 1, err
     assert "backup %s is damaged: " % huge in err, err
     assert upper.read_bytes() == image
+@pytest.mark.slow
+def test_a_tree_deeper_than_the_call_stack_is_planned_and_removed(tmp_path):
+    # the plan of an added directory lists its subtree, and a restore
+    # removes trees: loops, not recursion (the limit is cut to a little
+    # above this test's own depth, which the tree passes)
+    import inspect
+    from host_tools import backup
+    from ovl.dirlower import DirLower
+    from ovl.overlay import mount
+    from ovl.store import LogStore
+    from ovl_sim.simflash import SimFlash
+    (tmp_path / "low").mkdir()
+    flash = SimFlash(1 << 20, 4096, 256)
+    LogStore.format(flash)
+    o = mount(DirLower(str(tmp_path / "low")), flash)
+    depth = 150
+    o.mkdir("/c")
+    o.write_bytes("/c/f", b"deep")
+    for _ in range(depth - 1):      # grown from its bottom: cheap walks
+        o.mkdir("/n")
+        o.rename("/c", "/n/q")
+        o.rename("/n", "/c")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 100)
+    try:
+        planned = backup.plan(o, o.lower)
+        backup.remove_tree(o, "/c")
+    finally:
+        sys.setrecursionlimit(limit)
+    assert len(planned) == depth + 1
+    assert planned[0] == ("/c", "added") and \
+        planned[-1] == ("/c" + "/q" * (depth - 1) + "/f", "added")
+    assert o.listdir("/") == [] and o.fsck() == []

@@ -139,7 +139,7 @@ LAZY_MODULES = ("ovl.overlay.verbs", "ovl.overlay.hostops",
                 "ovl.squashfs_format", "ovl.squashfs_rare", "ovl.flash_rare",
                 "ovl.squashfs_cpython", "ovl.squashfs_walk",
                 "ovl.overlay.fileops", "ovl.overlay.rare",
-                "ovl.overlay.truncate",
+                "ovl.overlay.truncate", "ovl.overlay.meta_rare",
                 # the MCU boards mount with "store_checkpoints": false
                 "ovl.store.checkpoint", "ovl.store.checkpoint_write")
 

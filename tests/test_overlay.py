@@ -670,6 +670,120 @@ def test_a_name_that_is_not_utf8_is_refused_with_einval(runtime, tmp_path):
     assert sorted(got) == sorted(expect), "labels differ: %r" % sorted(got)
 
 
+def test_a_name_that_is_not_strict_utf8_is_refused_on_both_runtimes(
+        runtime, tmp_path):
+    # MicroPython's str and bytes decode let surrogates, overlong forms
+    # and code points past U+10FFFF through: the upper must not store them
+    # (CPython could not list them), so both runtimes refuse them
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "a").write_bytes(b"a\n")
+    forms = ["surrogate", "overlong 2", "overlong 3", "overlong 4",
+             "past U+10FFFF", "cut short", "not a lead byte"]
+    # (MicroPython's decode refuses the last two: no str of them to pass)
+    api_forms = forms if runtime.name == "cpython" else forms[:5]
+    expect = {}
+    for form in forms:
+        for op in ("vfs open w", "vfs mkdir", "vfs rename to"):
+            expect["%s: %s" % (op, form)] = "EINVAL"
+    for form in api_forms:
+        for op in ("write_bytes", "open x", "mkdir", "symlink", "link",
+                   "rename to"):
+            expect["%s: %s" % (op, form)] = "EINVAL"
+    good = {"2 bytes": "caf\u00e9", "3 bytes": "\u20ac",
+            "4 bytes": "\U0001d11e"}
+    for form in good:
+        expect["write_bytes: " + form] = "ok"
+    expect.update({"mkdir: escaped surrogate": "EINVAL",
+                   "programmed by the refusals": 0,
+                   "etc": sorted(["a", "new"] + list(good.values())),
+                   "fsck": []})
+    got = runtime.run_checks("strict_utf8_names.py", expect,
+                             args=[str(tmp_path)])
+    assert sorted(got) == sorted(expect), "labels differ: %r" % sorted(got)
+
+
+def test_the_micropython_name_check_agrees_with_the_strict_codec():
+    # meta_rare.well_formed is what MicroPython has for CPython's codec:
+    # every short sequence of the bytes at the edges of its ranges, and
+    # every code point's own encoding, judged as the codec judges them
+    import itertools
+    from ovl.overlay.meta_rare import well_formed
+    edges = [0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1,
+             0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1,
+             0xF3, 0xF4, 0xF5, 0xFF]
+    wrong = []
+    for n in range(1, 5):
+        for seq in itertools.product(edges, repeat=n):
+            raw = bytes(seq)
+            try:
+                raw.decode()
+                codec = True
+            except UnicodeDecodeError:
+                codec = False
+            if well_formed(raw) != codec:
+                wrong.append(raw)
+    assert wrong == []
+    assert all(well_formed(chr(c).encode())
+               for c in list(range(0xD800)) + list(range(0xE000, 0x110000,
+                                                          97)))
+
+
+def test_names_an_older_store_holds_that_are_not_utf8_do_not_crash(
+        rig, tmp_path, capfd):
+    # older firmware on MicroPython stored such names (its str let them
+    # through): the host lists them decoded with surrogateescape, fsck
+    # names them, and nothing raises UnicodeDecodeError
+    from ovl.store import ROOT_INO
+    from host_tools.cli import main as cli_main
+    rig.ovl.write_bytes("/etc/new", b"new\n")
+    store = rig.ovl.store
+    txn = store.begin()
+    for raw in (b"\xed\xa0\x80", b"\xc0\xaf", b"d\xf4\x90\x80\x80"):
+        ino = txn.new_ino()
+        txn.put_inode(ino, mode=(0o40755 if raw[:1] == b"d" else 0o100644),
+                      nlink=1)
+        txn.link(ROOT_INO, raw, ino)
+    txn.commit()
+    o = rig.remount()
+    names = [n.encode("utf-8", "surrogateescape") for n in o.listdir("/")]
+    assert b"\xc0\xaf" in names and b"\xed\xa0\x80" in names
+    problems = o.fsck()
+    assert len([p for p in problems if "not UTF-8" in p]) == 3, problems
+    assert [k for k, p in o.diff() if "/etc/new" == p] == ["added"]
+    image = str(tmp_path / "upper.img")
+    rig.flash.save(image)
+    capfd.readouterr()
+    for verb in (["ls", "/"], ["ls", "-l", "/"], ["diff"], ["fsck"]):
+        status = cli_main(["fs", verb[0], "--lower", rig.lower_dir,
+                           "--upper", image] + verb[1:])
+        out, err = capfd.readouterr()
+        assert "codec can't decode" not in err and "Traceback" not in err
+        assert status in (0, 1, 4), (verb, status, err)
+
+
+def test_a_symlink_target_empty_or_holding_nul_is_refused(runtime,
+                                                         tmp_path):
+    (tmp_path / "etc").mkdir()
+    runtime.run_checks("symlink_targets.py", {
+        "empty": "ENOENT", "NUL": "EINVAL", "NUL at the end": "EINVAL",
+        "surrogate": "EINVAL", "empty onto an existing name": "ENOENT",
+        "programmed by the refusals": 0, "proper": "ok",
+        "proper reads back": True, "root": ["etc", "made", "s5"],
+        "fsck": [],
+    }, args=[str(tmp_path)])
+
+
+def test_a_handle_whose_file_went_answers_estale(runtime, tmp_path):
+    # Linux keeps an unlinked open file until its last close; ovl does
+    # not (docs/OVERLAY.md, errno table): the handle answers ESTALE, and
+    # the file that took its name keeps its own bytes
+    expect = {"fsck": []}
+    for how, left in (("renamed over", "new"), ("removed", None)):
+        expect.update({how + ": write": "ESTALE", how + ": read": "ESTALE",
+                       how + ": close": "ok", how + ": /a": left})
+    runtime.run_checks("stale_handle.py", expect, args=[str(tmp_path)])
+
+
 def test_open_with_truncation_reads_empty_before_the_first_write(rig):
     # O_TRUNC: the cut waits in the file's write-back buffer for the first
     # write; a read before it sees the cut file, not the old bytes

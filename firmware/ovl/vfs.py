@@ -33,7 +33,8 @@ class OvlVfs:
         # A path as str: MicroPython hands a VFS bytes when the caller used
         # bytes (os.stat(b"/x")), as VfsLfs2 accepts.  Bytes that are not
         # UTF-8 decode with surrogateescape on CPython (as os.fsdecode);
-        # MicroPython has no such handler and refuses them.
+        # MicroPython has no such handler and refuses some (what else it
+        # lets through, the overlay refuses to store: meta.upper_name).
         if not isinstance(path, str):
             try:
                 path = bytes(path).decode()

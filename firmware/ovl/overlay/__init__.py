@@ -229,20 +229,28 @@ class Overlay:
     def _copy_up(self, txn, node):
         """Give node an upper inode linked at its name (parents first).
         Data is not copied: the upper file reads the lower below its lower
-        limit.  Returns node (updated)."""
-        done = txn.copied.get(node.path)
-        if done is not None:
-            node.uino, node.inode, node.dirent = done.uino, done.inode, True
-            node.origin, node.fresh = done.origin, done.fresh
-            return node
-        if node.uino is not None and node.dirent:
-            return node
-        self._copy_up(txn, node.parent)
-        meta.upper_name(node.name)      # before its origin records the path
-        self._ensure_upper(txn, node)
-        self._link(txn, node.parent, node.name, node.uino)
-        node.dirent = True
-        txn.copied[node.path] = node
+        limit.  Returns node (updated).  The names to copy up are
+        gathered from node up first (a loop: a deep path costs heap, not
+        call stack)."""
+        todo = []
+        n = node
+        while True:
+            done = txn.copied.get(n.path)
+            if done is not None:
+                n.uino, n.inode, n.dirent = done.uino, done.inode, True
+                n.origin, n.fresh = done.origin, done.fresh
+                break
+            if n.uino is not None and n.dirent:
+                break
+            todo.append(n)
+            n = n.parent
+        while todo:
+            n = todo.pop()
+            meta.upper_name(n.name)     # before its origin records the path
+            self._ensure_upper(txn, n)
+            self._link(txn, n.parent, n.name, n.uino)
+            n.dirent = True
+            txn.copied[n.path] = n
         return node
 
     def _ensure_upper(self, txn, node):

@@ -17,7 +17,7 @@ from ovl.compat import oserror
 from ovl.compat import const
 from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_dir, is_lnk, \
     join, split_path
-from ovl.overlay.meta import NAME_MAX, INDEX_PREFIX
+from ovl.overlay.meta import NAME_MAX, INDEX_PREFIX, strict_utf8
 
 # Limits of the on-flash fields (docs/FORMAT.md) besides the size
 # (ovl.overlay.meta's): ids are u32, times s64.
@@ -161,6 +161,15 @@ def exists(ovl, path):
 
 
 def symlink(ovl, target, path):
+    # judged before the link's path, as Linux does: empty is ENOENT;
+    # NUL ends a C string (no Linux target holds one), and the upper
+    # stores strict UTF-8 only
+    if not target:
+        raise oserror(compat.ENOENT, path)
+    if "\0" in target or not strict_utf8(target):
+        raise oserror(compat.EINVAL, "symlink target %r holds NUL or is"
+                      " not UTF-8" % target)
+
     def make(txn, parent, name):
         data = target.encode()
         uino, _ = ovl._new_inode(txn, S_IFLNK | 0o777, size=len(data))

@@ -28,8 +28,11 @@ MAX_FILE_SIZE = (1 << 63) - 1
 
 
 def utf8(name):
+    """Can name be in the upper (a lookup's question)?  On MicroPython
+    any str: its bytes are what a lookup compares, and upper_name judges
+    each name made."""
     if compat.MICROPYTHON:
-        return True     # its str holds UTF-8 (encode() copies it: no check)
+        return True     # (encode() copies it: no check)
     try:
         name.encode()
         return True
@@ -37,9 +40,23 @@ def utf8(name):
         return False
 
 
+def strict_utf8(text):
+    """Can the upper store text (a name made, a symlink's target)?  Only
+    strict UTF-8: a MicroPython str may hold surrogates, overlong forms
+    and code points past U+10FFFF, which a CPython one cannot encode
+    (ovl.overlay.meta_rare checks one that is not ASCII)."""
+    if not compat.MICROPYTHON:
+        return utf8(text)
+    raw = text.encode()
+    if not raw or max(raw) < 0x80:
+        return True
+    from ovl.overlay import meta_rare
+    return meta_rare.well_formed(raw)
+
+
 def upper_name(name):
-    """name, if the upper can store it (its names are UTF-8)."""
-    if not utf8(name):
+    """name, if the upper can store it (strict_utf8)."""
+    if not strict_utf8(name):
         raise compat.oserror(compat.EINVAL, "name %r is not UTF-8, which"
                              " the upper stores" % name)
     return name

@@ -43,33 +43,50 @@ def walk_upper(ovl, node, problems=None, unread=None):
     own entries below directory node (sorted, streamed per dir).  With
     problems (a list, fsck's): a directory or entry that answers EIO
     (damage) is appended to it by path and the walk goes on without it
-    (the directories it could not list also to unread)."""
-    try:
-        entries = ovl.store.listdir(node.uino)
-    except OSError as e:
-        if problems is None:
-            raise
-        problems.append("%s: %s; not checked below it" % (node.path, e))
-        unread.append(node.path)
-        return
-    for name, value in entries:
-        path = join(node.path, name)
+    (the directories it could not list also to unread).  A loop over a
+    stack of the directories being listed, one a level: a deep tree
+    costs heap, not call stack (a board's is small)."""
+    stack = []      # (directory node, its entries not yet walked)
+    while True:
+        if node is not None:
+            try:
+                stack.append((node, ovl.store.listdir(node.uino)))
+            except OSError as e:
+                if problems is None:
+                    raise
+                problems.append("%s: %s; not checked below it"
+                                % (node.path, e))
+                unread.append(node.path)
+            node = None
+        if not stack:
+            return
+        parent, entries = stack[-1]
+        item = next(entries, None)
+        if item is None:
+            stack.pop()
+            continue
+        name, value = item
+        path = join(parent.path, name)
         if value == WHITEOUT:
             yield path, "whiteout", None
             continue
         try:
-            child = ovl._child(node, name)
+            child = ovl._child(parent, name)
         except OSError as e:
             if problems is None:
                 raise
             problems.append("%s: %s" % (path, e))
             continue
         if child is None:
+            if problems is not None and not utf8(name):
+                # stored by an older ovl on MicroPython: unreachable here
+                problems.append("%s: name is not UTF-8 (an older ovl on"
+                                " MicroPython stored it): remove it there,"
+                                " or reset" % path)
             continue
         yield path, "object", child
         if is_dir(child.mode):
-            for item in walk_upper(ovl, child, problems, unread):
-                yield item
+            node = child
 
 
 def diff(ovl, path="/"):
@@ -189,21 +206,38 @@ def _relink_lower_name(ovl, txn, parent, name):
 
 def _drop_upper_tree(ovl, txn, node, dropped):
     """Unlink everything below node; count dropped names per non-dir,
-    and note whether one of them is the file's own lower name."""
-    if is_dir(node.mode):
-        for name, value in ovl.store.listdir(node.uino):
-            if value != WHITEOUT:
-                _drop_upper_tree(ovl, txn, ovl._child(node, name),
-                                      dropped)
-            txn.unlink(node.uino, name)
-        txn.delete_inode(node.uino)
-    else:
-        count, lower_named = dropped.get(node.uino, (0, False))
-        own = False
-        if node.origin is not None:
-            below = ovl._lower_entry(node.parent, node.name)
-            own = below is not None and below.ino == node.origin.ino
-        dropped[node.uino] = (count + 1, lower_named or own)
+    and note whether one of them is the file's own lower name.  A loop
+    over a stack of the directories being emptied, one a level (a deep
+    tree costs heap, not call stack); each is deleted once empty, then
+    its name in its parent (node's own name is the caller's)."""
+    stack = []      # (directory node, its entries not yet dropped)
+    while True:
+        if is_dir(node.mode):
+            stack.append((node, ovl.store.listdir(node.uino)))
+        else:
+            count, lower_named = dropped.get(node.uino, (0, False))
+            own = False
+            if node.origin is not None:
+                below = ovl._lower_entry(node.parent, node.name)
+                own = below is not None and below.ino == node.origin.ino
+            dropped[node.uino] = (count + 1, lower_named or own)
+            if stack:
+                txn.unlink(node.parent.uino, node.name)
+        node = None
+        while node is None and stack:
+            parent, entries = stack[-1]
+            item = next(entries, None)
+            if item is None:
+                stack.pop()
+                txn.delete_inode(parent.uino)
+                if stack:
+                    txn.unlink(stack[-1][0].uino, parent.name)
+            elif item[1] == WHITEOUT:
+                txn.unlink(parent.uino, item[0])
+            else:
+                node = ovl._child(parent, item[0])
+        if node is None:
+            return
 
 
 def drop_links(ovl, txn, uino, count, lower_named):
@@ -232,14 +266,19 @@ def drop_links(ovl, txn, uino, count, lower_named):
 
 
 def _count_upper_names(ovl, dir_ino, uino):
+    """How many upper names below directory dir_ino name uino (a stack
+    of the directories still to list: a deep tree costs no call
+    stack)."""
     n = 0
-    for name, value in ovl.store.listdir(dir_ino):
-        if value == uino:
-            n += 1
-        elif value != WHITEOUT:
-            child = ovl.store.get(value)
-            if child is not None and is_dir(child.mode):
-                n += _count_upper_names(ovl, value, uino)
+    todo = [dir_ino]
+    while todo:
+        for name, value in ovl.store.listdir(todo.pop()):
+            if value == uino:
+                n += 1
+            elif value != WHITEOUT:
+                child = ovl.store.get(value)
+                if child is not None and is_dir(child.mode):
+                    todo.append(value)
     return n
 
 
@@ -437,14 +476,23 @@ def _reset_keeping(ovl, txn, keep):
 
 def _drop_except(ovl, txn, node, keep, dropped):
     """Unlink node's upper entries except those on a kept path (keep:
-    component lists relative to node)."""
-    for name, value in ovl.store.listdir(node.uino):
+    component lists relative to node).  A stack of the directories on
+    kept paths being gone through, one a level: a deep kept path costs
+    no call stack."""
+    stack = [(node, ovl.store.listdir(node.uino), keep)]
+    while stack:
+        node, entries, keep = stack[-1]
+        item = next(entries, None)
+        if item is None:
+            stack.pop()
+            continue
+        name, value = item
         tails = [k[1:] for k in keep if k[0] == name]
         if [] in tails:
             continue
         child = None if value == WHITEOUT else ovl._child(node, name)
         if tails and child is not None and is_dir(child.mode):
-            _drop_except(ovl, txn, child, tails, dropped)
+            stack.append((child, ovl.store.listdir(child.uino), tails))
             continue
         if child is not None:
             _drop_upper_tree(ovl, txn, child, dropped)

@@ -769,7 +769,10 @@ class LogStore:
         if self.damaged:
             self._check_damage("dir", parent)
         out.sort()      # by name: a directory's names are unique
-        return ((name.decode(), v) for name, v in out)
+        # (one an older MicroPython ovl stored that is not UTF-8 decodes
+        # as the host's do; MicroPython ignores the handler)
+        return ((name.decode("utf-8", "surrogateescape"), v)
+                for name, v in out)
 
     def _dirent_at(self, addr, nsize, parent):
         """The fields (parent, ino, name) of the dirent node at addr (an

@@ -266,7 +266,8 @@ def _readable_entries(store, d, where, lost_entries, errors):
                               ", it named inode %d" % lost[1]
                               if lost else ""))
             continue
-        out.append((f[2].decode(), f[1] if rec[0] is True else rec[0]))
+        out.append((f[2].decode("utf-8", "surrogateescape"),
+                    f[1] if rec[0] is True else rec[0]))
     out.sort()
     return out
 
