@@ -655,6 +655,8 @@ def test_a_member_claiming_a_huge_size_is_a_damaged_backup(layers,
     assert status == 1 and len(err.splitlines()) == 1, err
     assert "backup %s is damaged: " % huge in err, err
     assert upper.read_bytes() == image
+
+
 @pytest.mark.slow
 def test_a_tree_deeper_than_the_call_stack_is_planned_and_removed(tmp_path):
     # the plan of an added directory lists its subtree, and a restore
