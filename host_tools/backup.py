@@ -22,6 +22,7 @@ import tarfile
 from host_tools.commands.overlay import file_digest
 from ovl import compat
 from ovl.agent import PUT_PREFIX
+from ovl.overlay.hostops import TIME_MAX, TIME_MIN
 from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, join
 
 WHITEOUT = ".wh."
@@ -238,8 +239,25 @@ def read_plan(tar, backup):
             raise BackupError("member %r: type %r is not restored"
                               % (m.name, m.type))
         else:
+            if path == "/" and not m.isdir():
+                raise BackupError("member %r: the root can only be a "
+                                  "directory" % m.name)
+            _check_attributes(m)
             out.append((path, m, m.pax_headers.get(CHANGE, "added")))
     return out
+
+
+def _check_attributes(m):
+    """BackupError unless member m's owner and time are ones the upper can
+    hold (checked before anything changes: refused at the chown or utime
+    of its step, a restore would stop half done)."""
+    for what, n in (("uid", m.uid), ("gid", m.gid)):
+        if not 0 <= n <= 0xFFFFFFFF:
+            raise BackupError("member %r: %s %d is outside 0..%d"
+                              % (m.name, what, n, 0xFFFFFFFF))
+    if not TIME_MIN <= int(m.mtime) <= TIME_MAX:
+        raise BackupError("member %r: mtime %d is outside what the upper "
+                          "holds" % (m.name, int(m.mtime)))
 
 
 class _Kinds:

@@ -657,6 +657,33 @@ def test_a_member_claiming_a_huge_size_is_a_damaged_backup(layers,
     assert upper.read_bytes() == image
 
 
+@pytest.mark.parametrize("member,fragment", [
+    (dict(name="etc/a", uid=1 << 40), "uid 1099511627776 is outside"),
+    (dict(name="etc/a", gid=-5 + (1 << 33)), "gid 8589934587 is outside"),
+    (dict(name="."), "the root can only be a directory"),
+])
+def test_a_member_the_upper_cannot_hold_is_refused_first(layers, tmp_path,
+                                                         member, fragment):
+    """An owner past 32 bits, or a file named as the root: refused before
+    anything changes (before, the chown failed half way with EINVAL and
+    left a temporary in the tree; the root file gave EBUSY)."""
+    lower, upper = layers
+    image = upper.read_bytes()
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(bad, "w", format=tarfile.PAX_FORMAT,
+                      pax_headers={"OVL.backup": "1"}) as tar:
+        info = tarfile.TarInfo(member.pop("name"))
+        for key, value in member.items():
+            setattr(info, key, value)
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    status, out, err = ovl("restore", "--lower", lower, "--upper", upper,
+                           bad)
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert fragment in err, err
+    assert upper.read_bytes() == image
+
+
 @pytest.mark.slow
 def test_a_tree_deeper_than_the_call_stack_is_planned_and_removed(tmp_path):
     # the plan of an added directory lists its subtree, and a restore
