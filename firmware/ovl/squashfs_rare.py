@@ -189,19 +189,10 @@ def _find(self, entry, target):
     found there begins at or before the entry's name.  (A listing read
     from too early a run still finds every name after it.)"""
     start = self.directory_table_start
-    ipos, ioff = entry.pos, entry.off
-    low = self.inode_table_start
     chosen = None
     floor = 0           # the least offset the next index entry may have
     prev = None
-    for _ in range(entry.index_count):
-        # a DIR_INDEX entry ("<III": index start_block size)
-        raw, ipos, ioff = self._meta_bytes(12, ipos, ioff, low, start)
-        index, start_block, nsize = unpack_from("<III", raw)
-        nsize += 1
-        if nsize > _NAME_MAX:
-            raise _error(_E_INDEX_NAME, nsize)
-        first, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low, start)
+    for index, start_block, first in index_entries(self, entry):
         if prev is not None and first <= prev:
             raise _error(_E_INDEX_UNSORTED, first)
         if first > target:
@@ -231,6 +222,22 @@ def _find(self, entry, target):
         raise _error(_E_INDEX_BLOCK, first, index, want)
     return _from_run(self._listing(entry, pos, at % _METADATA_SIZE, index),
                      first)
+
+
+def index_entries(self, entry):
+    """Yield the extended directory `entry`'s index entries as (index,
+    start_block, name bytes), as they read (_find checks them)."""
+    ipos, ioff = entry.pos, entry.off
+    low, high = self.inode_table_start, self.directory_table_start
+    for _ in range(entry.index_count):
+        # a DIR_INDEX entry ("<III": index start_block size)
+        raw, ipos, ioff = self._meta_bytes(12, ipos, ioff, low, high)
+        index, start_block, nsize = unpack_from("<III", raw)
+        nsize += 1
+        if nsize > _NAME_MAX:
+            raise _error(_E_INDEX_NAME, nsize)
+        name, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low, high)
+        yield index, start_block, name
 
 
 def _from_run(listing, first):
