@@ -12,6 +12,11 @@ BOARDS_DIR = os.environ.get("OVL_BOARDS_DIR") or os.path.join(ROOT, "boards")
 # die allocating them (the largest shipped board is 128 MiB).
 SIM_FLASH_LIMIT = 1 << 30
 BOARD_FILE_LIMIT = 1 << 20   # a board definition is a few hundred bytes
+# The compressors a board running MicroPython decompresses (ovl.squashfs_
+# open): zlib streams only, which `ovl mkimage --comp none` uses too, its
+# blocks stored raw under the gzip id.  (Its names must be UTF-8 as well:
+# ovl.squashfs._decode_name is strict there.)
+MICROPYTHON_COMPRESSORS = ("gzip",)
 
 
 def board_names():
@@ -44,6 +49,12 @@ def load_board(name_or_path):
         raise BoardError("board file %s: name must be a string" % path)
     default = os.path.basename(path)[:-5] if path.endswith(".json") else path
     return Board.from_dict(data, default)
+
+
+def runs_micropython(board):
+    """Whether the board runs MicroPython: an MCU board, whose definition
+    gives the MicroPython "heap" ovl may use (ovl.board.Board)."""
+    return board.heap is not None
 
 
 def open_sim_flash(board, path, create=True):

@@ -385,3 +385,44 @@ def test_mkimage_out_that_is_a_fifo_is_refused_and_kept(tree, tmp_path,
     status, _, err = ovl(capfd, "mkimage", "-q", tree, fifo)
     assert_one_line_error(status, err, "not a regular file")
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_mkimage_for_a_micropython_board_refuses_what_it_cannot_read(
+        tmp_path, capfd):
+    """A board running MicroPython (a board JSON with a "heap": pico)
+    cannot list a directory holding a name that is not UTF-8, nor read
+    an xz image: `mkimage --board pico` refuses both (before: built, and
+    the board's `ls /` failed); without --board, or for a Linux board,
+    such a name is built with a warning naming it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ok").write_bytes(b"x\n")
+    with open(os.fsencode(str(src)) + b"/caf\xe9", "wb") as f:
+        f.write(b"x\n")
+    image = tmp_path / "img.sqfs"
+    status, out, err = ovl(capfd, "mkimage", "-q", "--board", "pico", src,
+                           image)
+    assert_one_line_error(status, err, "/caf\\xe9 is not UTF-8",
+                          "MicroPython")
+    assert not image.exists()
+    warning = ("ovl mkimage: warning: /caf\\xe9 is not UTF-8: a board"
+               " running MicroPython cannot list its directory\n")
+    for board in ((), ("--board", "router-16mb")):
+        status, out, err = ovl(capfd, "mkimage", "-q", *board, src, image)
+        assert (status, out, err) == (0, "", warning), board
+        assert image.exists()
+    os.remove(os.fsencode(str(src)) + b"/caf\xe9")
+    os.remove(image)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["mkimage", "-q", "--board", "pico", "--comp", "xz",
+                  str(src), str(image)])
+    err = capfd.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("usage: "), err
+    assert not image.exists()
+    assert err.splitlines()[-1] == (
+        "ovl mkimage: error: --comp xz: board pico runs MicroPython, which"
+        " decompresses only gzip (and reads --comp none)")
+    for comp in ("gzip", "none"):
+        status, out, err = ovl(capfd, "mkimage", "-q", "--board", "pico",
+                               "--comp", comp, src, image)
+        assert (status, err) == (0, ""), comp

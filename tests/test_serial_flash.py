@@ -292,6 +292,121 @@ def test_cli_flash_refuses_what_is_not_a_squashfs_before_writing(board,
     assert status == 0 and out.startswith("flash: wrote"), err
 
 
+def tree_image(tmp_path, name, names, **options):
+    """An `ovl mkimage` image of a tree holding the files `names` (bytes,
+    paths below the root), as bytes."""
+    from host_tools.image.mkimage import build_image
+    src = os.path.join(str(tmp_path), "src-" + name)
+    for path in names:
+        full = os.path.join(os.fsencode(src), path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(b"x\n")
+    out = os.path.join(str(tmp_path), name)
+    build_image(src, out, block_size="4K", mtime=0, **options)
+    with open(out, "rb") as f:
+        return f.read()
+
+
+def damaged_index_image(tmp_path):
+    """An image whose /big (3,000 names) has an index entry's first name
+    made "a" (the reviewer's case): every name lists, but the names of
+    the run before it answered ENOENT to a lookup."""
+    from ovl.flash import BytesSource
+    from ovl.squashfs import SquashFS
+    from ovl import squashfs_rare
+    image = bytearray(tree_image(
+        tmp_path, "indexed.sqfs", [b"big/f%05d" % i for i in range(3000)],
+        raw_metadata=True))
+    fs = SquashFS(BytesSource(bytes(image)))
+    loc = fs.lookup("/big").loc
+    entries = list(squashfs_rare.index_entries(fs, loc))
+    assert len(entries) >= 4
+    # the entries lie raw after their block's 2-byte header
+    at = loc.pos + 2 + loc.off
+    for _, _, name in entries[:len(entries) // 2]:
+        at += 12 + len(name)
+    assert image[at + 12:at + 13] == b"f"
+    image[at + 12] = ord("a")
+    return bytes(image)
+
+
+def test_check_squashfs_looks_up_by_each_directory_index_entry(tmp_path):
+    """A walk never reads a directory's index, which lookups jump by: the
+    check before flashing looks each index entry's name up, so a damaged
+    index is refused (before: accepted, and the board's lookups of listed
+    names answered ENOENT)."""
+    from host_tools.cli import CliError
+    from host_tools.commands.serial import check_squashfs
+    with pytest.raises(CliError) as info:
+        check_squashfs(damaged_index_image(tmp_path), "idx.sqfs")
+    assert "idx.sqfs is not a SquashFS 4.0 image a board can mount:" \
+        " directory index not sorted at b'a" in str(info.value)
+
+
+def test_check_runtime_refuses_what_micropython_cannot_read(tmp_path):
+    from host_tools.cli import CliError
+    from host_tools.commands.serial import check_runtime, check_squashfs
+    xz = check_squashfs(tree_image(tmp_path, "xz.sqfs", [b"etc/motd"],
+                                   comp="xz"))
+    u8 = check_squashfs(tree_image(tmp_path, "u8.sqfs",
+                                   [b"etc/motd", b"etc/caf\xe9"]))
+    gz = check_squashfs(tree_image(tmp_path, "gz.sqfs", [b"etc/motd"],
+                                   comp="none"))
+    assert u8.not_utf8 == "/etc/caf\udce9" and gz.not_utf8 is None
+    for runtime in ("cpython 3.11.4", ""):
+        for lower in (xz, u8, gz):
+            check_runtime(lower, runtime)
+    check_runtime(gz, "micropython 1.22.0")
+    with pytest.raises(CliError) as info:
+        check_runtime(xz, "micropython 1.22.0")
+    assert str(info.value).startswith(
+        "image uses the xz compressor; the board runs micropython 1.22.0,"
+        " which decompresses only gzip")
+    with pytest.raises(CliError) as info:
+        check_runtime(u8, "micropython 1.22.0")
+    assert str(info.value).startswith(
+        "image holds /etc/caf\\xe9, a name that is not UTF-8; the board runs"
+        " micropython 1.22.0, which cannot list its directory")
+
+
+def test_cli_flash_refuses_what_the_boards_runtime_cannot_read(board,
+                                                               tmp_path):
+    """The simulated board's agent runs under micropython: an xz image
+    (MicroPython inflates gzip only) and one holding a name that is not
+    UTF-8 (its reader cannot list that directory) are refused in one line
+    before a byte is written, as is a damaged directory index (before:
+    all three flashed, rc 0)."""
+    b = board()
+    link = connect(b)       # booted: its flash file exists
+    runtime = link.info["runtime"]
+    link.bye()
+    link.ser.close()
+    assert runtime.startswith("micropython")
+    cases = {
+        "xz.sqfs": (tree_image(tmp_path, "xz.sqfs", [b"etc/motd"],
+                               comp="xz"),
+                    "image uses the xz compressor; the board runs %s"
+                    % runtime),
+        "u8.sqfs": (tree_image(tmp_path, "u8.sqfs",
+                               [b"etc/motd", b"caf\xe9"]),
+                    "image holds /caf\\xe9, a name that is not UTF-8"),
+        "idx.sqfs": (damaged_index_image(tmp_path),
+                     "directory index not sorted"),
+    }
+    before = flash_file(b)
+    for name, (data, want) in cases.items():
+        path = tmp_path / ("flash-" + name)
+        path.write_bytes(data)
+        status, out, err = cli("flash", "--port", b.port, "--no-bootstrap",
+                               "--boot-wait", "15", str(path))
+        assert status == 1, (name, out, err)
+        lines = err.splitlines()
+        assert len(lines) == 1 and want in lines[0], (name, err)
+        assert "--force" in err, (name, err)
+        assert flash_file(b) == before, name
+
+
 @pytest.mark.slow
 def test_ab_boot_falls_back_when_the_newest_slot_fails(board, tmp_path):
     b = board(AB)

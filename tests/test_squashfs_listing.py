@@ -164,3 +164,38 @@ def test_damaged_listings_raise_the_readers_errors(images, runtime, tmp_path):
     assert not [k for k in out if k.startswith("bug")], out
     assert sum(out.values()) == 60, out
     assert out.get("BadDirectoryError", 0) >= 10, out
+
+
+@pytest.fixture(scope="module")
+def indexed_raw(tmp_path_factory):
+    """An image whose metadata is stored raw (as for the MCU boards)
+    holding /big, a directory of 3,000 names: its listing spans several
+    metadata blocks, so its inode carries an index of them."""
+    base = tmp_path_factory.mktemp("indexed")
+    root = str(base / "src")
+    os.makedirs(os.path.join(root, "big"))
+    for i in range(3000):
+        write(os.path.join(root, "big", "f%05d" % i), b"")
+    path = str(base / "raw.sqfs")
+    mkimage.build_image(root, path, block_size=4096, mtime=1700000000,
+                        raw_metadata=True)
+    return path
+
+
+def test_damaged_directory_index_is_refused_not_a_missing_name(
+        indexed_raw, runtime):
+    """A lookup jumps where the index says; a damaged index must raise
+    BadDirectoryError, never make a listed name answer ENOENT (before:
+    the middle entry's name made "a" sent the lookups of the run before it
+    to its run, which begins after them, and random index edits lost
+    listed names that way in 4 of these 50 mutants)."""
+    got = runtime.run_checks("squashfs_index_damage.py", {
+        "index entries in one raw block": True,
+        "sound image: probes missing": [],
+        "first name made 'a': lookup of the name before it":
+            "BadDirectoryError",
+        "first name made 'a': that name still listed": True,
+        "mutants: listed names that lookup calls missing": [],
+    }, args=[indexed_raw, "/big", "1", "50"])
+    assert got["index entries"] >= 4
+    assert got["mutants: lookups refused as damage"] > 0

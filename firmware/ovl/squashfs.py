@@ -68,7 +68,7 @@ def _error(kind, *args):
     message, formatted with args).  That module is imported at the first
     failure (or when a caller names a class, through __getattr__ below), so
     a board whose image is sound keeps none of the 13 classes (about 240 B
-    of heap each), their names or the 48 messages (about 40 B each from
+    of heap each), their names or the 50 messages (about 40 B each from
     ROMFS, 90 B from .mpy)."""
     from ovl import squashfs_errors
     cls, message = squashfs_errors.FAILURES[kind]
@@ -111,6 +111,9 @@ _E_BLOCK_TOO_BIG = const(43)
 _E_BLOCK_LENGTH = const(44)
 _E_LIST_SHORT = const(45)
 _E_TAIL_PAST_FRAGMENT = const(46)
+_E_INDEX_UNSORTED = const(47)
+_E_INDEX_BLOCK = const(48)
+_E_INDEX_RUN = const(49)
 
 
 def __getattr__(name):
@@ -603,17 +606,18 @@ class SquashFS:
         """(ref, ino, type) of `target` (bytes) in dir entry, or None.
 
         Extended directories carry an index of the runs that begin a new
-        metadata block; jump to the last one whose first name <= target so a
+        metadata block; the listing is read from the last one whose first
+        name <= target (squashfs_rare._find, which checks the index) so a
         lookup reads about one metadata block of a large listing.
         """
         if entry.index_count:
             from ovl import squashfs_rare
-            pos, off, used = squashfs_rare._find(self, entry, target)
+            listing = squashfs_rare._find(self, entry, target)
         else:
-            pos = self.directory_table_start + entry.start_block
-            off = entry.offset
-            used = 0
-        for raw, ref, ino, etype in self._listing(entry, pos, off, used):
+            listing = self._listing(
+                entry, self.directory_table_start + entry.start_block,
+                entry.offset, 0)
+        for raw, ref, ino, etype in listing:
             if raw == target:
                 return ref, ino, etype
             if raw > target:

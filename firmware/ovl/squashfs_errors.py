@@ -168,6 +168,15 @@ FAILURES = (
     (OutOfRangeError, "%s: block list shorter than the file"),
     # _E_TAIL_PAST_FRAGMENT
     (OutOfRangeError, "%s: tail %d+%d beyond its %d-byte fragment"),
+    # _E_INDEX_UNSORTED
+    (BadDirectoryError, "directory index not sorted at %r"),
+    # _E_INDEX_BLOCK
+    (BadDirectoryError,
+     "directory index entry %r: listing offset %d is not in the block at"
+     " 0x%x it names"),
+    # _E_INDEX_RUN
+    (BadDirectoryError,
+     "directory index entry %r: its run begins at %r, after it"),
 )
 
 

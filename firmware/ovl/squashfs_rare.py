@@ -24,6 +24,7 @@ from ovl.squashfs import _error, _decode_name
 # tests/test_squashfs_layout.py checks each agrees), and the layout's
 # own (_SYMLINK_TYPE ...: ovl.squashfs_format's SYMLINK_TYPE ...)
 _METADATA_SIZE = const(8192)
+_METADATA_SIZE_MASK = const(0x7FFF)
 # Listing bytes _window copies out of the one compressed metadata block
 # MicroPython keeps (at least a run header, an entry and the longest
 # name): a listing walk inflates its block again once per this many bytes
@@ -38,6 +39,9 @@ _E_SYMLINK_SIZE = const(30)
 _E_META_EMPTY = const(23)
 _E_INDEX_NAME = const(37)
 _E_INDEX_OFFSET = const(38)
+_E_INDEX_UNSORTED = const(47)
+_E_INDEX_BLOCK = const(48)
+_E_INDEX_RUN = const(49)
 
 
 if compat.MICROPYTHON:
@@ -171,13 +175,58 @@ def _window(data, off, n):
 
 
 def _find(self, entry, target):
-    """(pos, off, used): where to start looking for `target` (bytes) in the
-    extended directory `entry`'s listing, from its index of the runs that
-    begin a new metadata block: the last one whose first name <= target,
-    so a lookup reads about one metadata block of a large listing."""
-    pos = self.directory_table_start + entry.start_block
-    off = entry.offset
-    used = 0
+    """The listing of the extended directory `entry` (SquashFS._listing's
+    items) from where `target` (bytes) can first be, by its index of the
+    runs that begin a new metadata block: from the last one whose first
+    name <= target, so a lookup reads about one metadata block of a large
+    listing.
+
+    A lookup trusts the index to say where to start, so what it relies
+    on is checked (BadDirectoryError), rather than a damaged index making
+    a listed name answer ENOENT: the names read rise, the offsets rise
+    within the listing, the block the chosen entry names is the one the
+    listing's chain of block headers reaches at its offset, and the run
+    found there begins at or before the entry's name.  (A listing read
+    from too early a run still finds every name after it.)"""
+    start = self.directory_table_start
+    chosen = None
+    floor = 0           # the least offset the next index entry may have
+    prev = None
+    for index, start_block, first in index_entries(self, entry):
+        if prev is not None and first <= prev:
+            raise _error(_E_INDEX_UNSORTED, first)
+        if first > target:
+            break
+        if index >= entry.listing_size or index < floor:
+            raise _error(_E_INDEX_OFFSET, index)
+        chosen = index, start_block, first
+        floor = index + 1
+        prev = first
+    pos = start + entry.start_block
+    if chosen is None:
+        return self._listing(entry, pos, entry.offset, 0)
+    index, start_block, first = chosen
+    at = entry.offset + index
+    # The listing's blocks hold _METADATA_SIZE bytes each but its last:
+    # its byte `at` is in the block the chain reaches after
+    # at // _METADATA_SIZE headers (each read alone, no block inflated).
+    want = start + start_block
+    for _ in range(at // _METADATA_SIZE):
+        if pos >= want:
+            break
+        size = unpack_from("<H", self._read(pos, 2))[0] & _METADATA_SIZE_MASK
+        if size == 0 or size > _METADATA_SIZE:
+            break           # not a block: the chain cannot reach `want`
+        pos += 2 + size
+    if pos != want:
+        raise _error(_E_INDEX_BLOCK, first, index, want)
+    return _from_run(self._listing(entry, pos, at % _METADATA_SIZE, index),
+                     first)
+
+
+def index_entries(self, entry):
+    """Yield the extended directory `entry`'s index entries as (index,
+    start_block, name bytes), as they read (_find checks them)."""
     ipos, ioff = entry.pos, entry.off
     low, high = self.inode_table_start, self.directory_table_start
     for _ in range(entry.index_count):
@@ -187,15 +236,19 @@ def _find(self, entry, target):
         nsize += 1
         if nsize > _NAME_MAX:
             raise _error(_E_INDEX_NAME, nsize)
-        first, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low, high)
-        if first > target:
-            break
-        if index >= entry.listing_size or index < used:
-            raise _error(_E_INDEX_OFFSET, index)
-        pos = self.directory_table_start + start_block
-        off = (entry.offset + index) % _METADATA_SIZE
-        used = index
-    return pos, off, used
+        name, ipos, ioff = self._meta_bytes(nsize, ipos, ioff, low, high)
+        yield index, start_block, name
+
+
+def _from_run(listing, first):
+    """The listing items from an index entry's run, its first name checked
+    not to come after the index entry's name `first`."""
+    item = next(listing, None)
+    if item is None or item[0] > first:
+        raise _error(_E_INDEX_RUN, first, item and item[0])
+    yield item
+    for item in listing:
+        yield item
 
 
 def _inode(loc, kind, body):

@@ -14,9 +14,9 @@ import time
 from ovl import compat
 
 from host_tools import argtypes
-from host_tools.cli import CliError
+from host_tools.cli import CliError, UsageError
 from host_tools.image import mkimage
-from host_tools.image.tree import parse_time
+from host_tools.image.tree import parse_time, shown_path
 from host_tools.inputs import read_limited
 
 SYMLINK_HOPS = 40            # as Linux's MAXSYMLINKS
@@ -107,9 +107,29 @@ def board_raw_metadata(name_or_path):
     return value == "raw"
 
 
+def board_micropython(args):
+    """Whether --board names a board that runs MicroPython; a --comp it
+    cannot decompress is refused (an argument error)."""
+    if not args.board:
+        return False
+    from host_tools.boards import MICROPYTHON_COMPRESSORS, load_board, \
+        runs_micropython
+    board = load_board(args.board)
+    if not runs_micropython(board):
+        return False
+    readable = [mkimage.COMPRESSOR_IDS[c] for c in MICROPYTHON_COMPRESSORS]
+    if args.comp in mkimage.COMPRESSOR_IDS and \
+            mkimage.COMPRESSOR_IDS[args.comp] not in readable:
+        raise UsageError("--comp %s: board %s runs MicroPython, which"
+                         " decompresses only gzip (and reads --comp none)"
+                         % (args.comp, board.name))
+    return True
+
+
 def run_mkimage(args):
     block_size = mkimage_block_size(args)
     raw_metadata = bool(args.board) and board_raw_metadata(args.board)
+    micropython = board_micropython(args)
     mtime = sde = None
     if args.mtime is not None:
         mtime = args.mtime
@@ -130,10 +150,15 @@ def run_mkimage(args):
             args.src, args.out, block_size=block_size, comp=args.comp,
             all_root=args.all_root, mtime=mtime, source_date_epoch=sde,
             pseudo=pseudo, excludes=args.exclude, progress=progress,
-            raw_metadata=raw_metadata)
+            raw_metadata=raw_metadata, utf8_names=micropython)
     finally:
         if progress:
             progress.end()
+    if summary.not_utf8 is not None:
+        # (Linux reads such names; a board running MicroPython cannot)
+        print("ovl mkimage: warning: %s is not UTF-8: a board running"
+              " MicroPython cannot list its directory"
+              % shown_path(summary.not_utf8), file=sys.stderr)
     if not args.quiet:
         print("%s: %s" % (args.out, summary.line()))
 

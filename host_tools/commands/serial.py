@@ -207,7 +207,11 @@ def write_blocks(link, base, padded, blocks, erase, progress):
 
 def check_squashfs(image, name="image"):
     """The image opened as a SquashFS 4.0 whose every directory and inode
-    reads, or CliError in one line: a board boots only what mounts."""
+    reads and every name of a directory with an index looks up, or
+    CliError in one line: a board boots only what mounts.  The opened
+    image's `not_utf8` is its first path that is not UTF-8 (None if
+    every one is), which a board running MicroPython cannot list
+    (check_runtime)."""
     from ovl.flash import BytesSource
     from ovl.squashfs import SquashFS
     from ovl import squashfs_walk
@@ -217,14 +221,70 @@ def check_squashfs(image, name="image"):
     else:
         try:
             lower = SquashFS(BytesSource(image))
-            for _ in squashfs_walk.walk(lower, "/"):
-                pass
+            lower.not_utf8 = None
+            for path, entry in squashfs_walk.walk(lower, "/"):
+                if lower.not_utf8 is None and not is_utf8(path):
+                    lower.not_utf8 = path
+                if is_dir(entry.mode) and entry.loc.index_count:
+                    check_index(lower, path, entry)
             return lower
         except (ValueError, OSError, struct.error, IndexError, KeyError,
                 OverflowError, UnicodeError) as e:
             why = str(e) or e.__class__.__name__
     raise CliError("%s is not a SquashFS 4.0 image a board can mount: %s;"
                    " --force flashes it anyway" % (name, why))
+
+
+def check_index(lower, path, entry):
+    """A lookup jumps by the directory index, which a walk never reads:
+    each index entry's name, the first of the run it points at, is looked
+    up, so the reader checks every entry as a lookup that jumps by it
+    does (ovl.squashfs_rare._find) and finds the name there.  (Every name
+    of a directory of 10,000 would take about 10 s; these, 0.1 s.)"""
+    from ovl import squashfs_rare
+    from ovl.squashfs import _decode_name
+    base = path.rstrip("/") + "/"
+    for _, _, raw in squashfs_rare.index_entries(lower, entry.loc):
+        try:
+            lower.lookup(base + _decode_name(raw))
+        except OSError as e:
+            if e.errno != compat.ENOENT:
+                raise
+            from ovl.squashfs_errors import BadDirectoryError
+            raise BadDirectoryError("the directory index of %s names %r,"
+                                    " which it does not hold" % (path, raw))
+
+
+def is_utf8(path):
+    """Whether a path the reader gave (surrogateescape on CPython) is
+    UTF-8 on the image."""
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeError:
+        return False
+
+
+def check_runtime(lower, runtime):
+    """CliError if a board whose agent runs on `runtime` (its HELLO's
+    "runtime", e.g. "micropython 1.22.0") cannot mount or list the image
+    `lower` opened by check_squashfs."""
+    from host_tools.boards import MICROPYTHON_COMPRESSORS
+    from host_tools.image.tree import shown_path
+    if not runtime.startswith("micropython"):
+        return
+    if lower.compression not in MICROPYTHON_COMPRESSORS:
+        raise CliError("image uses the %s compressor; the board runs %s,"
+                       " which decompresses only %s: rebuild it with `ovl"
+                       " mkimage --comp gzip`, or --force"
+                       % (lower.compression, runtime,
+                          " and ".join(MICROPYTHON_COMPRESSORS)))
+    if lower.not_utf8 is not None:
+        raise CliError("image holds %s, a name that is not UTF-8; the board"
+                       " runs %s, which cannot list its directory: rename it"
+                       " and rebuild, or --force" % (
+                           shown_path(lower.not_utf8.encode(
+                               "utf-8", "surrogateescape")), runtime))
 
 
 def check_block_size(lower, board):
@@ -280,7 +340,8 @@ def keep_user_files(link, image):
 def flash_image(link, image, partition=None, board_name=None, force=False,
                 progress_stream=None, log=None, lower=None, upper_dump=False):
     """Flash `image`; returns a summary dict.  lower: the image opened by
-    check_squashfs, to be checked against the board's block-size limit.
+    check_squashfs, to be checked against the board's block-size limit and
+    what its runtime reads.
     upper_dump: the image is a log store, which only an ovl partition
     takes."""
     t0 = time.monotonic()
@@ -289,6 +350,7 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
     board = check_board(info, board_name)
     if lower is not None:
         check_block_size(lower, board)
+        check_runtime(lower, info.get("runtime", ""))
     part, slot = choose_target(info, board, partition)
     erase = board.erase_size
     capacity = slot["capacity"] if slot else part.size

@@ -72,6 +72,22 @@ def walk(root):
                 stack.append((path + b"/" + name, child))
 
 
+def shown_path(raw):
+    """A path's bytes for a message: UTF-8, other bytes as \\xNN."""
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def first_not_utf8(root):
+    """The first path of the tree (walk's order) that is not UTF-8, as
+    bytes, or None."""
+    for path, _ in walk(root):
+        try:
+            path.decode("utf-8")
+        except UnicodeError:
+            return path
+    return None
+
+
 def _node_from_stat(st):
     kind = fmt.S_IF_TO_TYPE.get(stat.S_IFMT(st.st_mode))
     if kind is None:
