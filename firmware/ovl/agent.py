@@ -735,10 +735,21 @@ class PutJob:
             fs.remove(self.tmp)     # left by an earlier, interrupted put
         except OSError:
             pass
-        self.file = fs.open(self.tmp, "wb")
+        try:
+            self.file = fs.open(self.tmp, "wb")
+        except OSError as e:
+            raise self._named(e)
+
+    def _named(self, e):
+        """e with the user's path where it names the temporary."""
+        return OSError(compat.error_code(e),
+                       exc_message(e).replace(self.tmp, self.path))
 
     def write(self, chunk):
-        self.file.write(chunk)
+        try:
+            self.file.write(chunk)
+        except OSError as e:
+            raise self._named(e)
         self.pos += len(chunk)
 
     def finish(self):
@@ -755,7 +766,10 @@ class PutJob:
                 raise compat.oserror(compat.EIO, "%s does not match its hash;"
                                      " the old file is kept" % self.path)
             self.fs.rename(self.tmp, self.path)
-        except (OSError, ValueError):
+        except OSError as e:
+            self.abort()
+            raise self._named(e)
+        except ValueError:
             self.abort()
             raise
         self.fs.sync()

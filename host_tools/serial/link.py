@@ -201,7 +201,7 @@ class Link:
         return out[0]
 
     def call_json(self, kind, obj=None):
-        payload = b"" if obj is None else json.dumps(obj).encode()
+        payload = b"" if obj is None else json_payload(obj)
         reply = self.call(kind, payload)
         return json.loads(reply) if reply else None
 
@@ -243,6 +243,14 @@ class Link:
             self.call(agent.BYE, filler=False)
         except OSError:
             pass
+
+
+def json_payload(obj):
+    """obj as the agent reads JSON: UTF-8 text.  Not ASCII with \\u
+    escapes: MicroPython's json turns each half of a surrogate pair (a
+    character outside the BMP, e.g. an emoji) into its own 3-byte
+    sequence, and a name stored so is not UTF-8."""
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
 
 
 def remote_error(payload, kind=None):
