@@ -393,7 +393,7 @@ class Booted:
         self.view = None
         self.notes = []
         self.running = None
-        self.slots = []             # as boot verified them (the agent's)
+        self.slots = None           # as boot verified them (the agent's)
         self.safe = False
         self.mounted_at = None
         self.native_dir = None      # the port's boot directory, if it moved
