@@ -126,3 +126,31 @@ def test_board_printing_in_a_loop_is_reached_through_its_raw_repl(tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert "injected the agent" in proc.stderr, proc.stderr
         assert proc.stdout.startswith("board: sim "), proc.stdout
+
+
+class ChattyRawPaste:
+    """A port that answered the raw-paste probe, then only chatters: its
+    in_waiting never drops, and no byte grants room or aborts."""
+
+    in_waiting = 1
+
+    def __init__(self, most_reads):
+        self.reads = 0
+        self.most_reads = most_reads
+
+    def read(self, n):
+        self.reads += 1
+        assert self.reads <= self.most_reads, "still reading the chatter"
+        time.sleep(0.001)
+        return b"x" * n
+
+    def write(self, data):
+        pass
+
+
+def test_raw_paste_ends_when_the_board_only_chatters():
+    from host_tools.serial.link import LinkError, RawRepl
+    port = ChattyRawPaste(most_reads=20000)
+    with pytest.raises(LinkError, match="raw-paste room"):
+        RawRepl(port, timeout=0.3)._raw_paste(b"print(1)\n")
+    assert port.reads < 20000

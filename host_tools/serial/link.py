@@ -380,8 +380,12 @@ class RawRepl:
         pos = 0
         granted = time.monotonic()
         while pos < len(data):
-            # The board grants more room with \x01, or aborts with \x04.
+            # The board grants more room with \x01, or aborts with \x04;
+            # no grant for `timeout` seconds ends the paste, however many
+            # other bytes keep coming.
             while window == 0 or self.ser.in_waiting:
+                if time.monotonic() - granted > self.timeout:
+                    raise LinkError("board stopped granting raw-paste room")
                 c = self.ser.read(1)
                 if c == b"\x01":
                     window += increment
@@ -389,9 +393,6 @@ class RawRepl:
                 elif c == b"\x04":
                     self.ser.write(b"\x04")
                     raise LinkError("board aborted the raw paste")
-                elif not c and window == 0 and \
-                        time.monotonic() - granted > self.timeout:
-                    raise LinkError("board stopped granting raw-paste room")
             n = min(window, len(data) - pos)
             self.ser.write(data[pos:pos + n])
             pos += n
