@@ -407,6 +407,16 @@ def test_cli_flash_refuses_what_the_boards_runtime_cannot_read(board,
         assert flash_file(b) == before, name
 
 
+def remote_info(link, b):
+    """End the link's session; what `ovl remote info` prints."""
+    link.bye()
+    link.ser.close()
+    status, out, err = cli("remote", "--port", b.port, "--no-bootstrap",
+                           "info")
+    assert status == 0, err
+    return out
+
+
 @pytest.mark.slow
 def test_ab_boot_falls_back_when_the_newest_slot_fails(board, tmp_path):
     b = board(AB)
@@ -428,11 +438,7 @@ def test_ab_boot_falls_back_when_the_newest_slot_fails(board, tmp_path):
     assert "firmware_b" in notes and "did not mount" in notes, notes
     assert "fell back to firmware_a" in notes, notes
     # `ovl remote info` shows it to the user.
-    link.bye()
-    link.ser.close()
-    status, out, err = cli("remote", "--port", b.port, "--no-bootstrap",
-                           "info")
-    assert status == 0, err
+    out = remote_info(link, b)
     assert "boot slot: firmware_a" in out, out
     assert "firmware_b  ok  generation 2" in out, out
     assert "note: fell back to firmware_a: slot firmware_b" in out, out
@@ -459,7 +465,10 @@ def test_ab_boot_falls_back_when_the_newest_slot_fails(board, tmp_path):
     assert link.info["boot_slot"] == "firmware_a" and link.info["fs"], notes
     assert "firmware_b" in notes and "does not verify" in notes, notes
     assert "fell back to firmware_a" in notes, notes
-    link.bye()
+    # and `remote info`'s slot table says so (HELLO keeps boot's verdict)
+    out = remote_info(link, b)
+    assert "firmware_b  corrupt  generation 2" in out, out
+    assert "firmware_a  ok  generation 1" in out, out
 
 
 def test_block_size_over_the_board_limit_is_refused(tmp_path):
@@ -533,3 +542,18 @@ def test_host_killed_at_random_bytes_then_rerun_completes(board, tmp_path):
     assert slot["state"] == "ok"
     assert slot["sha256"] == hashlib.sha256(data).hexdigest()
     link.bye()
+
+
+def test_hello_reports_a_slot_that_fails_verification_as_corrupt(runtime):
+    """HELLO's slot table agrees with boot: a slot whose image no longer
+    hashes to its record is `corrupt` (boot's verdict, kept while its
+    record stands), never `ok`."""
+    damaged = [["firmware_a", "ok", 1], ["firmware_b", "corrupt", 2]]
+    runtime.run_checks("agent_slot_states.py", {
+        "after a boot [name, state, generation]": damaged,
+        "boot note": True,
+        "agent started without a boot": damaged,
+        "after FW_STATUS without verify": damaged,
+        "after FW_STATUS with verify": damaged,
+        "states after FW_BEGIN of firmware_b": ["ok", "missing"],
+    }, args=[AB], heap="8M")

@@ -284,3 +284,42 @@ def test_agent_start_removes_a_committed_put_temporary(tmp_path):
     notes = Agent(io.BytesIO(), board, flash, fs=fs).notes
     assert any("/etc/.ovl-put-motd" in n for n in notes), notes
     assert fs.listdir("/etc") == ["motd"]
+
+
+def test_names_outside_the_bmp_round_trip_as_utf8(booted):
+    """A name with a character outside Unicode's BMP travels as UTF-8 both
+    ways, so MicroPython stores its UTF-8 bytes (JSON's surrogate-pair
+    escapes would give it two 3-byte halves, CESU-8, which no host decodes
+    as the name); a put that fails names the user's path, not its
+    temporary."""
+    b, link, root = booted
+    note = "/etc/note\U0001f642.txt"
+    folder = "/data \U0001f4be"
+    inside = folder + "/f\u00fc b.bin"
+    remote_put(link, note, b"smile\n")
+    link.call_json(agent.FS_MKDIR, {"path": folder})
+    remote_put(link, inside, b"disk\n")
+    assert names(link, "/etc") == ["motd", "note\U0001f642.txt"]
+    assert names(link, folder) == ["f\u00fc b.bin"]
+    assert get(link, note) == b"smile\n"
+    assert get(link, inside) == b"disk\n"
+    changes = link.call_json(agent.FS_DIFF, {"path": "/"})["changes"]
+    assert sorted(changes) == [["added", folder], ["added", inside],
+                               ["added", note]], changes
+    with pytest.raises(RemoteError) as failed:
+        remote_put(link, "/nowhere \U0001f4be/\u00fc b.bin", b"x")
+    assert failed.value.errno == 2, failed.value
+    assert str(failed.value).endswith(
+        "ENOENT: /nowhere \U0001f4be/\u00fc b.bin"), failed.value
+    # the CLI's ls, get and diff print the names
+    link.bye()
+    link.ser.close()
+    port = ["--port", b.port, "--no-bootstrap", "--boot-wait", "15"]
+    status, out = cli("remote", *port, "ls", "/etc")
+    assert (status, out.split()) == (0, ["motd", "note\U0001f642.txt"]), out
+    status, out = cli("remote", *port, "diff")
+    assert status == 0 and note in out and inside in out, out
+    dest = root.parent / "got\U0001f642"
+    status, out = cli("remote", *port, "get", note, str(dest))
+    assert status == 0, out
+    assert dest.read_bytes() == b"smile\n"

@@ -142,7 +142,8 @@ class WriteJob:
 
 class Agent:
     def __init__(self, port, board, flash, fs=None, max_payload=4096,
-                 window=4, write_max=None, notes=None, running=None):
+                 window=4, write_max=None, notes=None, running=None,
+                 slots=None):
         self.port = port
         # The slot whose image the boot code mounted as the lower (None:
         # not known, or none mounted).  It is what "booted" means to the
@@ -173,7 +174,11 @@ class Agent:
         self.job = None
         self.stop = None
         self.upper_open = None      # an ovl partition opened by FW_BEGIN
-        self.slots = fwslot.scan(board, flash, verify=False)
+        # The slots as boot verified them, else verified here, once: HELLO
+        # reports these states, and hashing every image at each HELLO
+        # (repeated while a host waits) would take seconds on a board.
+        self.slots = slots if slots is not None else \
+            fwslot.scan(board, flash)
         if fs is not None:
             self._remove_put_leftovers()
         self.handlers = {
@@ -481,7 +486,7 @@ class Agent:
     def fw_status(self, payload):
         req = json.loads(payload) if payload else {}
         self.slots = fwslot.scan(self.board, self.flash,
-                                 verify=bool(req.get("verify")))
+                                 bool(req.get("verify")), self.slots)
         return {"slots": [s.as_dict() for s in self.slots],
                 "boot_slot": self._booted()}
 
@@ -735,10 +740,21 @@ class PutJob:
             fs.remove(self.tmp)     # left by an earlier, interrupted put
         except OSError:
             pass
-        self.file = fs.open(self.tmp, "wb")
+        try:
+            self.file = fs.open(self.tmp, "wb")
+        except OSError as e:
+            raise self._named(e)
+
+    def _named(self, e):
+        """e with the user's path where it names the temporary."""
+        return OSError(compat.error_code(e),
+                       exc_message(e).replace(self.tmp, self.path))
 
     def write(self, chunk):
-        self.file.write(chunk)
+        try:
+            self.file.write(chunk)
+        except OSError as e:
+            raise self._named(e)
         self.pos += len(chunk)
 
     def finish(self):
@@ -755,7 +771,10 @@ class PutJob:
                 raise compat.oserror(compat.EIO, "%s does not match its hash;"
                                      " the old file is kept" % self.path)
             self.fs.rename(self.tmp, self.path)
-        except (OSError, ValueError):
+        except OSError as e:
+            self.abort()
+            raise self._named(e)
+        except ValueError:
             self.abort()
             raise
         self.fs.sync()
@@ -785,6 +804,7 @@ def start(**options):
         fs = booted.fs
         options.setdefault("notes", booted.notes)
         options.setdefault("running", booted.running)
+        options.setdefault("slots", booted.slots)
     agent = Agent(StdioPort(), board, flash, fs=fs, **options)
     if fs is None and booted is not None and booted.fs_error:
         agent.fs_error = booted.fs_error

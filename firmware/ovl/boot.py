@@ -339,9 +339,11 @@ def boot(board, flash, reset=False):
     return fs, notes, running
 
 
-def boot_slots(board, flash, reset=False):
-    """boot() plus the running slot's lower (None without one)."""
-    found = fwslot.scan(board, flash, verify=True)
+def boot_slots(board, flash, reset=False, found=None):
+    """boot() plus the running slot's lower (None without one).  found:
+    the slots already scanned with verify (else scanned here)."""
+    if found is None:
+        found = fwslot.scan(board, flash, verify=True)
     failed = []
     for s in found:
         if s.state == "corrupt":
@@ -391,6 +393,7 @@ class Booted:
         self.view = None
         self.notes = []
         self.running = None
+        self.slots = None           # as boot verified them (the agent's)
         self.safe = False
         self.mounted_at = None
         self.native_dir = None      # the port's boot directory, if it moved
@@ -418,7 +421,8 @@ def bring_up(board, flash, held=0, safe=False, why_safe=None):
             ", past %d s: factory reset" % opts["reset_hold"]) if reset
             else "")
     try:
-        fs, notes, running, lower = boot_slots(board, flash, reset)
+        b.slots = fwslot.scan(board, flash, verify=True)
+        fs, notes, running, lower = boot_slots(board, flash, reset, b.slots)
     except (OSError, ValueError) as e:
         # the flash itself failed (a missing partition, a driver error)
         fs, notes, running, lower = None, ["agent only: %s" % e], None, None

@@ -100,9 +100,19 @@ def read_record(flash, slot, verify=True):
     return slot
 
 
-def scan(board, flash, verify=True):
-    """All slots of the board with their records read."""
-    return [read_record(flash, s, verify) for s in slots(board, flash)]
+def scan(board, flash, verify=True, known=()):
+    """All slots of the board with their records read.  Without verify, a
+    slot that `known` (an earlier scan's slots) found corrupt stays so
+    while its record is the same: nothing rewrites a recorded image."""
+    found = [read_record(flash, s, verify) for s in slots(board, flash)]
+    if not verify:
+        for k in known:
+            for s in found:
+                if k.state == "corrupt" and s.state == "ok" and \
+                        (s.name, s.generation, s.sha256) == \
+                        (k.name, k.generation, k.sha256):
+                    s.state = "corrupt"
+    return found
 
 
 def boot_order(found):

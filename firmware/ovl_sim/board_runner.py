@@ -96,7 +96,7 @@ def main(argv):
                                                   "; ".join(b.notes))).encode())
         agent = Agent(port, board, flash, fs=b.fs, window=opts["--window"],
                       max_payload=opts["--max-payload"], notes=b.notes,
-                      running=b.running)
+                      running=b.running, slots=b.slots)
         if b.fs_error:
             agent.fs_error = b.fs_error
         reason = agent.serve()

@@ -20,7 +20,8 @@ from host_tools.commands.store import FSCK_CLEAN, FSCK_ERRORS
 from host_tools.commands import fs_format as fmt
 from host_tools.outputs import replacing
 from host_tools.serial import link as serial_link
-from host_tools.serial.link import LinkError, RemoteError, hexdigest
+from host_tools.serial.link import (LinkError, RemoteError, hexdigest,
+                                    json_payload)
 from ovl import agent, compat, frames
 from ovl.board import Board
 from ovl.paths import join as overlay_join, is_dir
@@ -331,7 +332,7 @@ def keep_user_files(link, image):
     def on_reply(i, kind, payload):
         programmed[0] += json.loads(payload)["programmed"]
 
-    link.pipeline([(agent.UP_KEEP, json.dumps({"path": p}).encode())
+    link.pipeline([(agent.UP_KEEP, json_payload({"path": p}))
                    for p in todo], on_reply)
     return {"partial": len(files), "kept": len(todo),
             "kept_bytes": programmed[0]}
@@ -502,17 +503,17 @@ def remote_get(link, path, out, progress=None, layer="merged"):
     if layer == "lower":
         size = 0
         while True:
-            chunk = link.call(agent.FS_GET, json.dumps({
+            chunk = link.call(agent.FS_GET, json_payload({
                 "path": path, "offset": size, "n": link.max_payload,
-                "layer": "lower"}).encode())
+                "layer": "lower"}))
             out.write(chunk)
             size += len(chunk)
             if len(chunk) < link.max_payload:
                 return size
     size = link.call_json(agent.FS_STAT, {"path": path})["size"]
     chunk = link.max_payload
-    reqs = ((agent.FS_GET, json.dumps({"path": path, "offset": off,
-                                       "n": chunk}).encode())
+    reqs = ((agent.FS_GET, json_payload({"path": path, "offset": off,
+                                         "n": chunk}))
             for off in range(0, size, chunk))
 
     def on_reply(i, kind, payload):
@@ -526,8 +527,8 @@ def remote_get(link, path, out, progress=None, layer="merged"):
 
 def remote_put(link, path, data, progress=None):
     """Send a file; the board makes it visible in one rename, verified."""
-    head = json.dumps({"path": path, "size": len(data),
-                       "sha256": hashlib.sha256(data).hexdigest()}).encode()
+    head = json_payload({"path": path, "size": len(data),
+                         "sha256": hashlib.sha256(data).hexdigest()})
     chunk = link.max_payload
     reqs = [(agent.FS_PUT, head)] + [
         (frames.DATA, struct.pack(frames.DATA_HEAD, off) +

@@ -74,14 +74,33 @@ class Link:
         self.ser = ser
         self.timeout = timeout
         self.retries = retries
-        # Until HELLO says how big frames get: room for the HELLO reply.
-        self.reader = frames.FrameReader(ser.read, HELLO_MAX)
+        self.until = 0.0            # when the frame being waited for is late
+        self.new_reader()
         self.seq = random.randrange(frames.SEQ_MOD)
         self.max_payload = 256
         self.window = 1
         self.info = None
         self.resends = 0
         self.progress = None        # called with nothing after each reply
+
+    def new_reader(self):
+        """A frame reader on the port; until HELLO says how big frames
+        get, with room for the HELLO reply."""
+        self.reader = frames.FrameReader(self._read, HELLO_MAX)
+
+    def _read(self, n):
+        # Past the deadline a read is an idle gap (None): the reader then
+        # returns None however many bytes the port still has, so a port
+        # that keeps sending what is not frames cannot keep it reading.
+        if time.monotonic() >= self.until:
+            return None
+        return self.ser.read(n)
+
+    def read_frame(self, until):
+        """The next good frame, or None once the port had nothing more
+        to read or the clock passed `until` (time.monotonic())."""
+        self.until = until
+        return self.reader.read_frame()
 
     def _timeout_for(self, frames_in_flight):
         """Allow for the line: a window of full frames at this baud rate."""
@@ -122,7 +141,8 @@ class Link:
                 write(FILLER)
             if not inflight:
                 return
-            frame = self.reader.read_frame()
+            frame = self.read_frame(
+                last_heard + self._timeout_for(len(inflight)))
             now = time.monotonic()
             if frame is None:
                 if now - last_heard > self._timeout_for(len(inflight)):
@@ -181,7 +201,7 @@ class Link:
         return out[0]
 
     def call_json(self, kind, obj=None):
-        payload = b"" if obj is None else json.dumps(obj).encode()
+        payload = b"" if obj is None else json_payload(obj)
         reply = self.call(kind, payload)
         return json.loads(reply) if reply else None
 
@@ -202,7 +222,7 @@ class Link:
             while True:
                 # Only the latest HELLO's reply counts: the agent starts
                 # its session at the last HELLO it reads.
-                f = self.reader.read_frame()
+                f = self.read_frame(deadline)
                 if f and f[1] == seq and f[0] == RESP:
                     self.info = json.loads(f[2])
                     self.max_payload = self.info["max_payload"]
@@ -223,6 +243,14 @@ class Link:
             self.call(agent.BYE, filler=False)
         except OSError:
             pass
+
+
+def json_payload(obj):
+    """obj as the agent reads JSON: UTF-8 text.  Not ASCII with \\u
+    escapes: MicroPython's json turns each half of a surrogate pair (a
+    character outside the BMP, e.g. an emoji) into its own 3-byte
+    sequence, and a name stored so is not UTF-8."""
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
 
 
 def remote_error(payload, kind=None):
@@ -299,13 +327,13 @@ class RawRepl:
 
     def read_until(self, marker, timeout=None):
         deadline = time.monotonic() + (timeout or self.timeout)
-        buf = b""
+        buf = bytearray()   # grows in place: a chatty port fills it fast
         while not buf.endswith(marker):
             if time.monotonic() > deadline:
                 raise LinkError("no raw REPL: waited for %r, got %r"
-                                % (marker, buf[-60:]))
+                                % (marker, bytes(buf[-60:])))
             buf += self.ser.read(1)
-        return buf
+        return bytes(buf)
 
     def read_exact(self, n, what):
         deadline = time.monotonic() + self.timeout
@@ -352,8 +380,12 @@ class RawRepl:
         pos = 0
         granted = time.monotonic()
         while pos < len(data):
-            # The board grants more room with \x01, or aborts with \x04.
+            # The board grants more room with \x01, or aborts with \x04;
+            # no grant for `timeout` seconds ends the paste, however many
+            # other bytes keep coming.
             while window == 0 or self.ser.in_waiting:
+                if time.monotonic() - granted > self.timeout:
+                    raise LinkError("board stopped granting raw-paste room")
                 c = self.ser.read(1)
                 if c == b"\x01":
                     window += increment
@@ -361,9 +393,6 @@ class RawRepl:
                 elif c == b"\x04":
                     self.ser.write(b"\x04")
                     raise LinkError("board aborted the raw paste")
-                elif not c and window == 0 and \
-                        time.monotonic() - granted > self.timeout:
-                    raise LinkError("board stopped granting raw-paste room")
             n = min(window, len(data) - pos)
             self.ser.write(data[pos:pos + n])
             pos += n
@@ -392,14 +421,18 @@ def connect(ser, bootstrap=True, modules=AGENT_MODULES, start=None,
     link = Link(ser, timeout=timeout)
     if link.hello(within=boot_wait):
         return link
+    silent = "no ovl agent answered on %s" % ser.port
+    if link.reader.noise:
+        # a program printing in a loop, another device, the wrong port
+        silent += " (it sent %d bytes that are not ovl frames)" \
+            % link.reader.noise
     if not bootstrap:
-        raise LinkError("no ovl agent answered on %s" % ser.port)
+        raise LinkError(silent)
     repl = RawRepl(ser)
     try:
         repl.enter()
     except LinkError as e:
-        raise LinkError("no ovl agent answered on %s and the raw REPL did not"
-                        " open (%s)" % (ser.port, e))
+        raise LinkError("%s and the raw REPL did not open (%s)" % (silent, e))
     if repl.has_agent():
         code = "import ovl.agent\n%s\n" % (start or "ovl.agent.start()")
     else:
@@ -408,7 +441,7 @@ def connect(ser, bootstrap=True, modules=AGENT_MODULES, start=None,
     if log:
         log("injected the agent through the %s REPL (%d bytes)"
             % (how, len(code)))
-    link.reader = frames.FrameReader(ser.read, HELLO_MAX)
+    link.new_reader()
     if link.hello(within=INJECTED_WAIT):
         return link
     raise LinkError("the agent was injected on %s but does not answer"

@@ -55,6 +55,27 @@ def parent_death_signal():
     return arm
 
 
+def interrupt_on_ctrl_c(fd):
+    """A raw tty that turns Ctrl-C, and no other byte, into SIGINT (the
+    quit and suspend characters are disabled: frames carry any byte but
+    Ctrl-C, see ovl.frames)."""
+    attrs = termios.tcgetattr(fd)
+    attrs[3] |= termios.ISIG
+    cc = attrs[6]
+    cc[termios.VINTR] = b"\x03"
+    for name in ("VQUIT", "VSUSP", "VDSUSP"):
+        if hasattr(termios, name):
+            cc[getattr(termios, name)] = b"\x00"     # _POSIX_VDISABLE
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def take_console():
+    """A preexec_fn after setsid: stdin, a tty, becomes the controlling
+    terminal, so its Ctrl-C reaches this process as SIGINT."""
+    import fcntl
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class Noise:
     """Per-byte fault rates for one direction of the line."""
 
@@ -148,7 +169,7 @@ class PtyBoard:
                  mode="agent", baud=None, noise_to_board=None,
                  noise_to_host=None, window=4, max_payload=4096,
                  workdir=None, heap="24M", extra_args=(),
-                 die_with_host=False):
+                 die_with_host=False, ctrl_c=False):
         self.board_json = board_json
         self.flash_path = flash_path
         self.runtime = runtime
@@ -164,11 +185,19 @@ class PtyBoard:
         # board down at once, as a power cut would, instead of leaving it
         # running with nobody listening.
         self.die_with_host = die_with_host
+        # ctrl_c: a Ctrl-C on the line interrupts the board's running code
+        # (KeyboardInterrupt), as on a board's UART REPL, where a program
+        # printing in a loop stops at one.  The unix port sees it only as
+        # SIGINT from its controlling terminal: off by default, as a raw
+        # line passes every byte on.
+        self.ctrl_c = ctrl_c
         self.proc = None
         self.board_master, self.board_slave = os.openpty()
         self.host_master, self.host_slave = os.openpty()
         tty.setraw(self.board_slave)
         tty.setraw(self.host_slave)
+        if ctrl_c:
+            interrupt_on_ctrl_c(self.board_slave)
         os.set_blocking(self.board_master, False)
         os.set_blocking(self.host_master, False)
         self.port = os.ttyname(self.host_slave)
@@ -219,10 +248,22 @@ class PtyBoard:
             self.proc = subprocess.Popen(
                 self.argv(), stdin=self.board_slave, stdout=self.board_slave,
                 stderr=log, cwd=self.workdir, env=env, close_fds=True,
-                start_new_session=True,
-                preexec_fn=parent_death_signal() if self.die_with_host
-                else None)
+                start_new_session=True, preexec_fn=self._preexec())
         return self
+
+    def _preexec(self):
+        """What the board's process runs before its program (None: nothing):
+        dying with the host, taking its console as controlling terminal."""
+        steps = [step for step in (
+            parent_death_signal() if self.die_with_host else None,
+            take_console if self.ctrl_c else None) if step]
+        if not steps:
+            return None
+
+        def run():
+            for step in steps:
+                step()
+        return run
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
