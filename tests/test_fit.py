@@ -122,8 +122,8 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the goal: the .mpy bytes meet it (asserted), the
 # import heaps are a strict xfail until they do.
-CODE_BUDGET = {"mpy_bytes": 44551 + 512, "import_mpy": 78176 + 2048,
-               "import_romfs": 37952 + 1024}
+CODE_BUDGET = {"mpy_bytes": 44765 + 512, "import_mpy": 78592 + 2048,
+               "import_romfs": 38240 + 1024}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
 # Imported at first use, never by a boot's mount and file IO
