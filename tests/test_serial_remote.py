@@ -323,3 +323,52 @@ def test_names_outside_the_bmp_round_trip_as_utf8(booted):
     status, out = cli("remote", *port, "get", note, str(dest))
     assert status == 0, out
     assert dest.read_bytes() == b"smile\n"
+
+
+def cli_bytes(*argv):
+    """Run `ovl ARGV` in this process: (status, stdout bytes, stderr)."""
+    import contextlib
+    from host_tools.cli import main as cli_main
+    out, err = io.TextIOWrapper(io.BytesIO()), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli_main(list(argv))
+    out.flush()
+    return status, out.buffer.getvalue(), err.getvalue()
+
+
+def remote_words(b):
+    return ("remote", "--port", b.port, "--no-bootstrap", "--boot-wait", "15")
+
+
+def test_remote_cat_and_get_follow_a_symlink_and_refuse_a_directory(booted):
+    """cat and get read the file a symlink names to its end, as `fs cat`
+    does (not the link's own lstat size), and a directory, lower or upper,
+    is EISDIR: one line, exit 1, no output file."""
+    b, link, root = booted
+    link.call_json(agent.FS_MKDIR, {"path": "/data"})
+    whole = b"x" * link.max_payload
+    remote_put(link, "/data/four", whole)
+    link.bye()
+    link.ser.close()
+    sh = (root / "bin" / "sh").read_bytes()
+    assert len(sh) > 2 * 4096
+    status, out, err = cli_bytes(*remote_words(b), "cat", "/bin/ash")
+    assert (status, len(out), err) == (0, len(sh), ""), err
+    assert out == sh
+    # a file of whole chunks ends at the first empty read
+    status, out, err = cli_bytes(*remote_words(b), "cat", "/data/four")
+    assert (status, out, err) == (0, whole, ""), err
+    dest = root.parent / "ash.bin"
+    status, out, err = cli_bytes(*remote_words(b), "get", "/bin/ash",
+                                 str(dest))
+    assert status == 0, err
+    assert dest.read_bytes() == sh
+    assert out.decode().endswith("(%.1f KiB)\n" % (len(sh) / 1024)), out
+    for path in ("/bin", "/data"):
+        status, out, err = cli_bytes(*remote_words(b), "cat", path)
+        assert (status, out) == (1, b""), (path, out, err)
+        assert "EISDIR" in err and err.count("\n") == 1, err
+        dest = root.parent / ("got" + path.replace("/", "_"))
+        status, out, err = cli_bytes(*remote_words(b), "get", path, str(dest))
+        assert status == 1 and "EISDIR" in err and err.count("\n") == 1, err
+        assert not dest.exists() and not os.path.exists(str(dest) + ".part")

@@ -498,31 +498,37 @@ def run_flash(args):
 # ----- remote overlay verbs ------------------------------------------------
 
 def remote_get(link, path, out, progress=None, layer="merged"):
-    """Stream a file from the board's overlay into `out` (pipelined); the
-    lower layer's own version a chunk at a time until a short one."""
-    if layer == "lower":
-        size = 0
-        while True:
-            chunk = link.call(agent.FS_GET, json_payload({
-                "path": path, "offset": size, "n": link.max_payload,
-                "layer": "lower"}))
-            out.write(chunk)
-            size += len(chunk)
-            if len(chunk) < link.max_payload:
-                return size
-    size = link.call_json(agent.FS_STAT, {"path": path})["size"]
+    """Stream a file from the board's overlay into `out`, pipelined, to
+    its end: the first short chunk (the file a symlink names, as `fs cat`
+    reads it; a directory is the agent's EISDIR).  layer="lower": the
+    lower layer's own version.  Returns the bytes written."""
     chunk = link.max_payload
-    reqs = ((agent.FS_GET, json_payload({"path": path, "offset": off,
-                                         "n": chunk}))
-            for off in range(0, size, chunk))
+    req = {"path": path, "n": chunk}
+    if layer == "lower":
+        req["layer"] = "lower"
+    ended = [False]
+    size = [0]
+
+    def reqs():
+        # pulled as the window frees: at most a window's worth of reads
+        # past the end, each answered empty
+        off = 0
+        while not ended[0]:
+            req["offset"] = off
+            yield agent.FS_GET, json_payload(req)
+            off += chunk
 
     def on_reply(i, kind, payload):
+        if ended[0]:
+            return
         out.write(payload)
+        size[0] += len(payload)
+        ended[0] = len(payload) < chunk
         if progress:
             progress.update(len(payload))
 
-    link.pipeline(reqs, on_reply)
-    return size
+    link.pipeline(reqs(), on_reply)
+    return size[0]
 
 
 def remote_put(link, path, data, progress=None):
