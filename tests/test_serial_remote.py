@@ -372,3 +372,92 @@ def test_remote_cat_and_get_follow_a_symlink_and_refuse_a_directory(booted):
         status, out, err = cli_bytes(*remote_words(b), "get", path, str(dest))
         assert status == 1 and "EISDIR" in err and err.count("\n") == 1, err
         assert not dest.exists() and not os.path.exists(str(dest) + ".part")
+
+
+def without_layers(listing):
+    """`ls -l` lines without their layer column (the sixth)."""
+    return [line.split(None, 6)[:5] + line.split(None, 6)[6:]
+            for line in listing.splitlines()]
+
+
+def test_remote_put_writes_through_a_symlink_as_fs_put_does(booted):
+    """put to a symlink writes the file it names (POSIX `cp f link`), the
+    link staying a link: `ovl remote put` on the board and `ovl fs put` on
+    images of the same tree leave the same listings and contents (a link
+    to a link, a relative target in another directory, a dangling link
+    naming the file put creates)."""
+    b, link, root = booted
+    link.bye()
+    link.ser.close()
+    host = root.parent
+    image = str(host / "fw.sqfs")
+    upper = str(host / "up.img")
+    assert cli("format", "--size", "512k", "--erase-size", "4k",
+               upper)[0] == 0
+    fs = ("--lower", image, "--upper", upper)
+    words = (["mkdir", "/data"], ["ln", "-s", "../bin/ash", "/etc/cfg"],
+             ["ln", "-s", "/data/new.json", "/etc/dangle"])
+    for verb, *args in words:
+        status, out = cli("fs", verb, *fs, *args)
+        assert status == 0, out
+    remote = remote_words(b)
+    link = connect(b)
+    link.call_json(agent.FS_MKDIR, {"path": "/data"})
+    link.call_json(agent.FS_OP, {"op": "symlink",
+                                 "args": ["../bin/ash", "/etc/cfg"]})
+    link.call_json(agent.FS_OP, {"op": "symlink",
+                                 "args": ["/data/new.json", "/etc/dangle"]})
+    link.bye()
+    link.ser.close()
+    puts = {"/bin/ash": b"through ash\n", "/etc/cfg": b"through cfg\n",
+            "/etc/dangle": b"made by put\n"}
+    for path, data in puts.items():
+        src = host / "src.txt"
+        src.write_bytes(data)
+        status, out = cli("fs", "put", *fs, str(src), path)
+        assert status == 0, out
+        status, out = cli(*remote, "put", str(src), path)
+        assert status == 0, out
+    for path in ("/bin", "/etc", "/data"):
+        status, local = cli("fs", "ls", *fs, "-l", path)
+        assert status == 0, local
+        status, on_board = cli(*remote, "ls", "-l", path)
+        assert status == 0, on_board
+        # but the layer column: a put renamed over a firmware file is
+        # "upper", one written in place "copied-up" (docs/SERIAL.md,
+        # "Atomic put"); diff, below, calls both modified
+        assert without_layers(on_board) == without_layers(local), \
+            (path, on_board, local)
+    status, local = cli("fs", "diff", *fs)
+    assert status == 0, local
+    assert cli(*remote, "diff") == (0, local)
+    assert "modified /bin/sh" in " ".join(local.split()), local
+    for path in ("/bin/sh", "/data/new.json"):
+        status, local, err = cli_bytes("fs", "cat", *fs, path)
+        assert status == 0, err
+        status, on_board, err = cli_bytes(*remote, "cat", path)
+        assert status == 0, err
+        assert on_board == local, (path, on_board, local)
+    assert local == b"made by put\n"
+    status, out, err = cli_bytes(*remote, "cat", "/bin/sh")
+    assert out == b"through cfg\n"
+    status, listing = cli(*remote, "ls", "-l", "/etc")
+    assert "cfg -> ../bin/ash" in listing and \
+        "dangle -> /data/new.json" in listing, listing
+
+
+def test_put_job_writes_through_symlinks(runtime, tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "sh").write_bytes(b"lower sh\n")
+    runtime.run_checks("put_through_symlinks.py", {
+        "write_target /etc/cfg": "/bin/sh",
+        "write_target /etc/dangle": "/data/new",
+        "write_target /etc/plain": "/etc/plain",
+        "write_target /bin/sh": "/bin/sh",
+        "put through a chain": "ok", "put through a dangling link": "ok",
+        "put through a loop": "ELOOP", "put at a plain path": "ok",
+        "links kept": ["sh", "../bin/ash", "/data/new"],
+        "/bin/sh": "chain", "/data/new": "made", "/etc/plain": "plain",
+        "etc": ["cfg", "dangle", "loop", "plain"], "fsck": [],
+    }, args=[str(tmp_path)])

@@ -724,15 +724,18 @@ def join_path(parent, name):
 class PutJob:
     """A file arriving for the overlay: it streams into a temporary upper
     file, is read back and hashed, then one rename makes it visible, so a
-    disconnect leaves the old file or the new one, never a truncated one."""
+    disconnect leaves the old file or the new one, never a truncated one.
+    A symlink path is written through, as open() writes: the temporary
+    sits beside the link's target and is renamed over it."""
 
     def __init__(self, fs, path, size, digest):
         if "/" not in path or path.endswith("/"):
             raise compat.oserror(compat.EINVAL, "bad path %r" % path)
-        parent, name = path.rsplit("/", 1)
         self.fs = fs
         self.path = path
-        self.tmp = (parent or "") + "/" + PUT_PREFIX + name
+        self.target = fs.write_target(path)
+        parent, name = self.target.rsplit("/", 1)
+        self.tmp = parent + "/" + PUT_PREFIX + name
         self.size = size
         self.digest = digest
         self.pos = 0
@@ -770,7 +773,7 @@ class PutJob:
             if h.digest() != self.digest:
                 raise compat.oserror(compat.EIO, "%s does not match its hash;"
                                      " the old file is kept" % self.path)
-            self.fs.rename(self.tmp, self.path)
+            self.fs.rename(self.tmp, self.target)
         except OSError as e:
             self.abort()
             raise self._named(e)

@@ -1,7 +1,8 @@
 """Operations a board's boot, mount and file IO never call: stat with
 named fields (StatResult; the VFS's stat is a plain tuple), lstat,
 listdir, hard links, symlinks (and following one in a walk or at open()),
-open()'s target with O_EXCL, device nodes, modes, owners, times, readlink,
+open()'s target with O_EXCL, the path a write lands on (write_target),
+device nodes, modes, owners, times, readlink,
 rdev, exists, read_bytes and write_bytes, and statvfs (which the VFS calls
 only for os.statvfs); truncation is ovl.overlay.truncate's.
 
@@ -116,6 +117,18 @@ def _find_target(ovl, parent, node):
         if node is None or not is_lnk(node.mode):
             return ovl._find_target(target)
         links += 1
+
+
+def write_target(ovl, path):
+    """The path that open(path, "w") writes: a final symlink followed (a
+    dangling one names the file it creates), else path.  The agent's put
+    renames its temporary over it, so a put writes through a link as
+    `ovl fs put` does."""
+    node, target = ovl._find_target(path)
+    if node is None:
+        parent, name = target
+        return join(parent.path, name)
+    return target
 
 
 def lookup(ovl, entry):
