@@ -101,7 +101,10 @@ def cli(*argv):
     from host_tools.cli import main as cli_main
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        status = cli_main(list(argv))
+        try:
+            status = cli_main(list(argv))
+        except SystemExit as e:     # a usage error: argparse's exit
+            status = e.code
     return status, out.getvalue()
 
 
@@ -461,3 +464,30 @@ def test_put_job_writes_through_symlinks(runtime, tmp_path):
         "/bin/sh": "chain", "/data/new": "made", "/etc/plain": "plain",
         "etc": ["cfg", "dangle", "loop", "plain"], "fsck": [],
     }, args=[str(tmp_path)])
+
+
+def test_remote_reset_says_what_it_kept_and_refuses_other_words(booted):
+    """`remote reset` reports as `ovl reset` does ("done, keeping ..."),
+    and a word other than now or boot is a usage error (exit 2) sent to
+    no board."""
+    b, link, root = booted
+    remote_put(link, "/etc/motd", b"mine\n")
+    remote_put(link, "/etc/wifi.json", b"{}\n")
+    link.bye()
+    link.ser.close()
+    remote = remote_words(b)
+    status, out = cli(*remote, "reset", "later")
+    assert status == 2 and "now" in out and "boot" in out, out
+    status, out = cli(*remote, "reset", "now", "--keep", "/etc/wifi.json")
+    assert (status, out) == (0, "reset: done, keeping /etc/wifi.json\n"), out
+    status, out = cli(*remote, "ls", "/etc")
+    assert (status, out.split()) == (0, ["motd", "wifi.json"]), out
+    status, out, err = cli_bytes(*remote, "cat", "/etc/motd")
+    assert out == b"hello from the lower\n", (out, err)
+    status, out = cli(*remote, "reset", "boot")
+    # the sim board keeps no paths of its own
+    assert (status, out) == (0, "reset: requested for the next boot\n"), out
+    status, out = cli(*remote, "reset")
+    assert (status, out) == (0, "reset: done\n"), out
+    status, out = cli(*remote, "ls", "/etc")
+    assert (status, out.split()) == (0, ["motd"]), out

@@ -20,6 +20,7 @@ import tempfile
 from host_tools.backup import (largest_file, read_plan, restore,
                                write_backup)
 from host_tools.cli import CliError
+from host_tools.commands import fs_format as fmt
 from host_tools.outputs import file_kind, replacing
 from host_tools.commands.overlay import (Session, add_layer_args, open_session,
                                     power_cut_exit)
@@ -327,8 +328,7 @@ def run_reset(args):
     finally:
         session.release()
     what = "requested for the next mount" if args.next_boot else "done"
-    print("reset: %s%s" % (what, ", keeping " + " ".join(keep) if keep
-                           else ""))
+    print(fmt.reset_line(what, keep))
     return 0
 
 

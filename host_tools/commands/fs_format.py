@@ -159,3 +159,10 @@ def print_text(stream, text):
         stream.buffer.flush()
         return
     print(text, file=stream)
+
+
+def reset_line(what, keep):
+    """What `ovl reset` and `ovl remote reset` print: what was done
+    ("done", or when it will be) and the paths kept."""
+    return "reset: %s%s" % (what, ", keeping " + " ".join(keep) if keep
+                            else "")

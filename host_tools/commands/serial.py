@@ -605,6 +605,8 @@ def run_remote(args):
     a = (["-l"] if args.long else []) + args.args
     if args.long and verb != "ls":
         raise UsageError("-l is an option of remote ls only")
+    if verb == "reset" and a[:1] not in ([], ["now"], ["boot"]):
+        raise UsageError("remote reset takes 'now' or 'boot'")
     if args.layer != "merged" and verb not in ("cat", "get"):
         raise UsageError("--layer is an option of remote cat and get only")
     data = None
@@ -698,14 +700,14 @@ def remote_verb(link, verb, a, data, keep=None, layer="merged"):
         remote_restore(link, a[0])
     elif verb == "reset":
         when = a[0] if a else "now"
-        if when not in ("now", "boot"):
-            raise CliError("remote reset takes 'now' or 'boot'")
         req = {"when": when}
-        if keep is not None:        # else the board's own keep list
+        if keep is not None:
             req["keep"] = keep
+        else:               # the board's own keep list applies
+            keep = link.info["board"].get("keep")
         call(agent.FS_RESET, req)
-        print("reset: upper %s" % ("wiped" if when == "now" else
-                                   "will be wiped at next boot"))
+        print(fmt.reset_line("done" if when == "now" else
+                             "requested for the next boot", keep))
     elif verb == "conflicts":
         res = call(agent.UP_CONFLICTS)
         fmt.print_text(sys.stdout, fmt.as_text(
