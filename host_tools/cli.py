@@ -11,6 +11,7 @@ see one).
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 import host_tools  # noqa: F401  (puts firmware/ on sys.path from a checkout)
@@ -97,9 +98,9 @@ def main(argv=None):
     debug = bool(os.environ.get("OVL_DEBUG"))
     try:
         status = args.run(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:     # Ctrl-C, or outputs.Terminated
         print("ovl: interrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)
     except BrokenPipeError:
         return 0
     except UsageError as exc:

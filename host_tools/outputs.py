@@ -9,6 +9,7 @@ temporary may be left beside it.
 import contextlib
 import errno
 import os
+import signal
 import stat
 
 
@@ -48,3 +49,29 @@ def replacing(path, tmp=None):
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (signum), raised where the program is, as Ctrl-C
+    raises KeyboardInterrupt, so the same cleanup runs: `ovl` exits
+    128 + signum."""
+
+    def __init__(self, signum):
+        KeyboardInterrupt.__init__(self, signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Within the block SIGTERM and SIGHUP raise Terminated, so the finally
+    blocks that remove a half-written temporary run (the default action
+    kills the process and leaves it).  Main thread only."""
+    def interrupt(signum, frame):
+        raise Terminated(signum)
+    old = {sig: signal.signal(sig, interrupt)
+           for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)

@@ -353,3 +353,30 @@ CAMPAIGN_REGRESSIONS = (
 def test_campaign_regressions_replay_clean(case_id):
     lines = []
     assert ct.replay(case_id, out=lines.append) is None, "\n".join(lines)
+
+
+def test_crashtest_doc_counts_match_the_campaigns():
+    # docs/CRASHTEST.md "Workloads" gives the catalogue's and the campaigns'
+    # sizes: a new op or workload must update them
+    import os
+    import re
+    from conftest import ROOT
+    with open(os.path.join(ROOT, "docs", "CRASHTEST.md")) as f:
+        doc = re.sub(r"\s+", " ", f.read())
+    n = len(wl.OPS)
+    kinds = {}
+    for key in wl.generate("full"):
+        kinds[key.split(":")[0]] = kinds.get(key.split(":")[0], 0) + 1
+    full, ci = len(wl.generate("full")), len(wl.generate("ci"))
+    bigdir_ci = len(wl.BIGDIR_WORKLOADS)
+    for phrase in [
+            "names %d operations" % len(wl.CATALOGUE),
+            "(`OPS`, %d ops)" % n,
+            "(%d x %d = %s)" % (n, n, format(n * n, ",")),
+            "the %d GC, %d large-write, %d edge and %d big-directory"
+            % (kinds["gc"], kinds["big"], kinds["edge"], bigdir_ci),
+            "%d more `bigdir:` workloads (%s workloads)"
+            % (kinds["bigdir"] - bigdir_ci, format(full, ",")),
+            "500 triples (%s workloads)" % format(ci, ","),
+            "to %s and %s today" % (format(ci, ","), format(full, ","))]:
+        assert phrase in doc, phrase

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 from host_tools.cli import main
 
@@ -113,3 +115,64 @@ def test_crash_scripts_read_data_as_the_shell_does():
     from host_tools.crash import workloads as wl
     assert wl.parse_line("write /x wb 0 '\u00e9\u20ac\\x00'") == (
         "write", "/x", "wb", 0, "\u00e9\u20ac".encode("utf-8") + b"\x00")
+
+
+# DATA as written on a line -> the bytes stored: a backslash escape means the
+# same whether DATA is quoted or not (fs_format.split_command)
+DATA_SPELLINGS = [
+    ("hello\\n", b"hello\n"),
+    ("'hello\\n'", b"hello\n"),
+    ('"hello\\n"', b"hello\n"),
+    ("a\\x00b", b"a\x00b"),
+    ('"a\\x00b"', b"a\x00b"),
+    ("back\\\\slash", b"back\\slash"),
+    ("'back\\\\slash'", b"back\\slash"),
+    ("\u00e9\u20ac\\n", "\u00e9\u20ac\n".encode("utf-8")),
+    ("'\u00e9 \u20ac'", "\u00e9 \u20ac".encode("utf-8")),
+    ("two words # and a hash", b"two words # and a hash"),
+    ("it's", b"it's"),
+    ("'it\\'s'", b"it's"),
+    ('"say \\"hi\\""', b'say "hi"'),
+    ("''", b""),
+]
+
+
+def test_shell_write_data_escapes_quoted_or_not(tmp_path):
+    lower, upper = layers(tmp_path)
+    script = "".join("write /d%d w 0 %s\nget /d%d %s\n"
+                     % (i, spelt, i, tmp_path / ("got%d" % i))
+                     for i, (spelt, _) in enumerate(DATA_SPELLINGS))
+    proc = shell(lower, upper, script)
+    assert proc.returncode == 0, proc.stderr
+    for i, (spelt, want) in enumerate(DATA_SPELLINGS):
+        got = (tmp_path / ("got%d" % i)).read_bytes()
+        assert got == want, (spelt, got)
+
+
+def test_crash_script_write_data_escapes_quoted_or_not():
+    from host_tools.crash import workloads as wl
+    for spelt, want in DATA_SPELLINGS:
+        assert wl.parse_line("write /x wb 0 %s" % spelt) == (
+            "write", "/x", "wb", 0, want), spelt
+
+
+def test_write_data_that_is_not_one_quoted_string_is_refused(tmp_path):
+    from host_tools.crash import workloads as wl
+    bad = ["'a' 'b'", "'unterminated", "'a'b", "bad\\x4"]
+    for spelt in bad:
+        with pytest.raises(ValueError):
+            wl.parse_line("write /x wb 0 %s" % spelt)
+    lower, upper = layers(tmp_path)
+    proc = shell(lower, upper, "".join("write /x w 0 %s\n" % s for s in bad)
+                 + "write /x w 0\nls /\n")
+    assert proc.returncode == 1, proc.stdout
+    lines = proc.stdout.splitlines()
+    assert [ln.startswith("error: ") for ln in lines[:5]] == [True] * 5, lines
+    assert lines[5:] == ["etc"], lines       # nothing written
+
+
+def test_crash_script_lines_round_trip_any_data():
+    from host_tools.crash import workloads as wl
+    for data in (b"it's", b"\\'\"", b"a # b", bytes(range(256)), b""):
+        op = ("write", "/x y", "r+b", 3, data)
+        assert wl.parse_line(wl.format_op(op)) == op, wl.format_op(op)

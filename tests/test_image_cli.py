@@ -4,9 +4,11 @@ unsquashfs, one-line errors on bad input, hostile images refused."""
 import os
 import random
 import re
+import signal
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -426,3 +428,41 @@ def test_mkimage_for_a_micropython_board_refuses_what_it_cannot_read(
         status, out, err = ovl(capfd, "mkimage", "-q", "--board", "pico",
                                "--comp", comp, src, image)
         assert (status, err) == (0, ""), comp
+
+
+def test_mkimage_leaves_an_out_inside_src_out_of_the_image(tree, tmp_path,
+                                                            capfd):
+    out = os.path.join(tree, "etc", "root.sqfs")
+    build = ("mkimage", "-q", "--mtime", MTIME, tree, out)
+    assert ovl(capfd, *build)[0] == 0
+    first = open(out, "rb").read()
+    # a rebuild into the source tree: the old image is not part of the new
+    assert ovl(capfd, *build)[0] == 0
+    assert open(out, "rb").read() == first
+    status, listing, err = ovl(capfd, "ls", out, "/etc")
+    assert status == 0, err
+    assert "hostname" in listing and "root.sqfs" not in listing, listing
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_mkimage_killed_mid_build_leaves_nothing(tmp_path, signum):
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = random.Random(2)
+    for i in range(40):     # incompressible: long enough to be caught
+        (src / ("f%02d" % i)).write_bytes(rng.randbytes(1 << 20))
+    out = tmp_path / "o.sqfs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "host_tools", "mkimage", str(src), str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    tmp = tmp_path / ("o.sqfs.tmp-%d" % proc.pid)
+    deadline = time.monotonic() + 60
+    while not (tmp.exists() and tmp.stat().st_size > 0):
+        assert proc.poll() is None, "the build ended before it was killed"
+        assert time.monotonic() < deadline, "no temporary image appeared"
+        time.sleep(0.005)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert os.listdir(tmp_path) == ["src"]

@@ -62,6 +62,49 @@ def data_bytes(text):
             text.encode("utf-8", "surrogateescape"))[0]
 
 
+def split_command(line, comments=False):
+    """The words of one `ovl shell` line (crashtest scripts too), as
+    shlex.split gives them, except a write's DATA: the rest of the line
+    after OFFSET, its backslashes untouched for data_bytes, so an escape
+    means the same quoted or not.  DATA that is one quoted string ('...'
+    or "...", the same quote inside escaped as \\' or \\") loses its
+    quotes; any other DATA is taken as written, spaces and # included.
+    ValueError for unbalanced quotes or text after DATA's closing quote."""
+    import io
+    import shlex
+    lexer = shlex.shlex(io.StringIO(line), posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = "#" if comments else ""
+    words = []
+    while len(words) < 4:
+        word = lexer.get_token()
+        if word is None:        # the line ended before any DATA
+            return words
+        if not words and word != "write":
+            return shlex.split(line, comments=comments)
+        words.append(word)
+    data = lexer.instream.read().strip()
+    if data:
+        words.append(unquoted_data(data))
+    return words
+
+
+def unquoted_data(text):
+    """DATA without the quotes around it when it is one quoted string."""
+    quote = text[0]
+    if quote not in "'\"":
+        return text
+    i = 1
+    while i < len(text) and text[i] != quote:
+        i += 2 if text[i] == "\\" else 1
+    if i >= len(text):
+        raise ValueError("DATA has no closing quotation")
+    if i != len(text) - 1:
+        raise ValueError("DATA has text after its closing quote (escape "
+                         "a quote inside as \\%s)" % quote)
+    return text[1:i]
+
+
 # ----- records -------------------------------------------------------------------
 
 def ls_entry(name, mode, size, nlink=None, uid=None, gid=None, layer=None,

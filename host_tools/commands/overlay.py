@@ -14,7 +14,6 @@ exit status is 3.
 import hashlib
 import json
 import os
-import shlex
 import stat
 import sys
 
@@ -510,8 +509,8 @@ VERBS = {
 }
 SHELL_ONLY = {
     "write": (verb_write, "write PATH MODE OFFSET DATA: open with MODE "
-                          "(w, a, r+, x), seek, write DATA (\\n, \\x00 "
-                          "escapes)"),
+                          "(w, a, r+, x), seek, write DATA (the rest of "
+                          "the line, quoted or not; \\n, \\x00 escapes)"),
     "tree": (lambda ovl, a: tree(ovl, a[0] if a else "/"),
              "tree [PATH]: the merged tree as JSON"),
     "help": (lambda ovl, a: help_text(), "help: this list"),
@@ -807,7 +806,7 @@ def run_commands(ovl, args, held, tally):
         if not line or line.startswith("#"):
             continue
         try:
-            words = shlex.split(line)
+            words = fmt.split_command(line)
         except ValueError as exc:
             words = None
             record = error_record(ShellError(exc))

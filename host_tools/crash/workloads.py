@@ -14,7 +14,7 @@ import os
 import random
 import shlex
 
-from host_tools.commands.fs_format import data_bytes
+from host_tools.commands.fs_format import data_bytes, split_command
 from host_tools.crash.model import DIR, FILE, SYMLINK
 
 T0 = 1000000       # mtime of every lower object in the fixtures
@@ -549,11 +549,12 @@ def shard(keys, index, count):
 # ----- `ovl shell` scripts ------------------------------------------------------
 
 def _escape(data):
+    """data as split_command reads a single-quoted DATA."""
     out = []
     for b in data:
         c = chr(b)
-        if c == "\\":
-            out.append("\\\\")
+        if c in "\\'":
+            out.append("\\" + c)
         elif 32 <= b < 127:
             out.append(c)
         else:
@@ -570,10 +571,11 @@ def parse_line(line, base_dir="."):
     DST | ln SRC DST | ln -s TARGET PATH | revert PATH | reset; plus
     chown UID:GID PATH, touch PATH MTIME and sync.  ls, cat, stat, get,
     diff, tree, layer and # comments change nothing.  DATA is read as the
-    shell reads it (fs_format.data_bytes: UTF-8 text, \\n and \\x00
-    escapes); HOSTFILE is relative to base_dir.
+    shell reads it (fs_format.split_command and data_bytes: the rest of the
+    line, UTF-8 text, \\n and \\x00 escapes quoted or not); HOSTFILE is
+    relative to base_dir.
     """
-    words = shlex.split(line, comments=True)
+    words = split_command(line, comments=True)
     if not words:
         return None
     verb, args = words[0], words[1:]
@@ -627,7 +629,7 @@ def format_op(op):
         return "(ENOSPC) " + format_op(args[0])
     if verb == "write":
         path, mode, offset, data = args
-        return "write %s %s %d %s" % (q(path), mode, offset, q(_escape(data)))
+        return "write %s %s %d '%s'" % (q(path), mode, offset, _escape(data))
     if verb == "truncate":
         return "truncate %s %d" % (q(args[0]), args[1])
     if verb == "chmod":
