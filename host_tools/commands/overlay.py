@@ -6,6 +6,8 @@
 LOWER is a SquashFS image or a directory; UPPER.img a formatted upper
 image (`ovl format`).  Every invocation mounts, runs, syncs and saves;
 the verbs that only read never save (what the mount applies stays in RAM).
+The shell writes each flash operation into the image as it happens, so a
+command is in the file before it is answered (Session's in_place).
 --power-cut-after N cuts the power at the Nth flash program/erase of the
 session (0-based); the image file is left as the chip would be and the
 exit status is 3.
@@ -181,10 +183,16 @@ class Session:
     reader=True: the session only reads (a read-only verb): the image
     file (bytes and mtime) is left as it was, though the view has what a
     mount would apply (a pending reset, a new firmware's rebase) applied
-    in RAM; it still locks the upper as UpperLock's reader does."""
+    in RAM; it still locks the upper as UpperLock's reader does.
+
+    in_place=True (the shell): each flash operation is written into the
+    image file as it happens, so what a command changed is in the file
+    before it is answered; otherwise (one `fs` verb) the image is saved
+    once at the end, written beside and renamed, so a verb that fails
+    leaves the file as it was."""
 
     def __init__(self, lower_path, upper_path, cut_after=None, torn="clean",
-                 seed=0, readonly=False, reader=False):
+                 seed=0, readonly=False, reader=False, in_place=False):
         self.lower = open_lower(lower_path)
         self.flash = None
         self.ovl = None
@@ -208,6 +216,10 @@ class Session:
                 # file, so no sync or save writes it (a writing session
                 # makes those changes for good)
                 self.flash.path = None
+            elif in_place:
+                # (the shell) every operation lands in the image file as
+                # it happens: ImageFlash.write_through
+                self.flash.write_through()
             if cut_after is not None:
                 # counted from here: the mount's own writes are included
                 self.flash.arm_power_cut(cut_after, torn, seed)
@@ -235,6 +247,8 @@ class Session:
             self.flash.save()
 
     def release(self):
+        if self.flash is not None:
+            self.flash.close()
         if self.lock is not None:
             self.lock.close()
             self.lock = None
@@ -612,7 +626,7 @@ READ_ONLY_VERBS = ("ls", "cat", "stat", "get", "diff", "layer", "fsck",
                    "conflicts")
 
 
-def open_session(args, reader=False):
+def open_session(args, reader=False, in_place=False):
     # lower names that are not UTF-8 print as their original bytes, and
     # can be typed into the shell as such
     for stream in (sys.stdout, sys.stdin):
@@ -622,7 +636,7 @@ def open_session(args, reader=False):
         from host_tools.cli import UsageError
         raise UsageError("--power-cut-after needs --upper")
     return Session(args.lower, args.upper, args.power_cut_after, args.torn,
-                   args.seed, reader=reader)
+                   args.seed, reader=reader, in_place=in_place)
 
 
 def power_cut_exit(session, exc):
@@ -748,7 +762,7 @@ class HeldInterrupt:
 
 @short_errors
 def run_shell(args):
-    session = open_session(args)
+    session = open_session(args, in_place=True)
     try:
         return shell_session(session, args)
     finally:
@@ -769,8 +783,10 @@ def read_line(tty):
 
 def shell_session(session, args):
     """Commands answered ok are kept whatever ends the session: end of
-    input, exit, Ctrl-C, an error.  Only a simulated power cut leaves the
-    image as the chip holds it.  Exit status 1 if any command failed."""
+    input, exit, Ctrl-C, an error, even SIGKILL (each flash operation is
+    in the image file as it happens: Session's in_place).  A simulated
+    power cut leaves the image as the chip holds it.  Exit status 1 if any
+    command failed."""
     tally = [0, 0]              # commands run, commands failed
     try:
         ovl = session.mount()
