@@ -479,29 +479,30 @@ def test_ctrl_c_during_a_command_waits_for_its_end():
         HeldInterrupt()._fire(signal.SIGINT, None)     # not in a command
 
 
-@pytest.mark.parametrize("signame", ["SIGKILL"])
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGKILL"])
 def test_shell_keeps_ok_commands_whatever_signal_ends_it(layers, capsys,
                                                          monkeypatch,
                                                          signame):
     """A command is answered ok only once what it changed is in the image
     file: a closed terminal (SIGHUP), a service stop (SIGTERM) or even
-    SIGKILL right after the answer keeps it, and the image is sound.  The
-    rewrites of one file fill the 512 KiB upper several times over, so
-    garbage collection's copies and erases are among what reaches the file."""
+    SIGKILL right after the answer keeps it, and the image is sound.
+    Before SIGKILL the rewrites of one file fill the 512 KiB upper over
+    again, so garbage collection's copies and erases are among what
+    reaches the file."""
     import signal
     lower, upper = layers
     proc = subprocess.Popen([sys.executable, "-m", "host_tools", "shell",
                              "--lower", lower, "--upper", upper], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    rewrites = 150
+    signum = getattr(signal, signame)
+    rewrites = 100 if signum == signal.SIGKILL else 3
     try:
         proc.stdin.write(b"mkdir /kept\n")
         for i in range(rewrites):
             proc.stdin.write(b"write /etc/x wb 0 '%d:%s'\n" % (i, b"y" * 6000))
         proc.stdin.flush()
         answers = [proc.stdout.readline() for _ in range(rewrites + 1)]
-        signum = getattr(signal, signame)
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -552,3 +553,19 @@ def test_shell_stops_in_one_line_when_the_image_cannot_be_written(
     assert layer(capsys, monkeypatch, layers, "/kept")["ok"] is True
     assert layer(capsys, monkeypatch, layers, "/lost")["ok"] is False
 
+
+def test_sigterm_during_a_command_waits_for_its_end():
+    """SIGTERM and SIGHUP are held as Ctrl-C is, and say which ended it."""
+    import signal
+    from host_tools.commands.overlay import HeldInterrupt
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        held = HeldInterrupt()
+        steps = []
+
+        def command():
+            held._fire(signum, None)
+            steps.append("finished")
+        held.run(command)
+        with pytest.raises(KeyboardInterrupt) as ended:
+            held.check()
+        assert steps == ["finished"] and ended.value.signum == signum

@@ -719,34 +719,51 @@ SHELL_LINE_LIMIT = 1 << 20
 PROMPT = "ovl> "
 
 
+class Interrupted(KeyboardInterrupt):
+    """The session is ended by a signal: Ctrl-C (SIGINT), or SIGTERM or
+    SIGHUP (`timeout`, a service stop, a closed terminal or ssh link)."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def ending_signals():
+    import signal
+    return (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class HeldInterrupt:
-    """Ctrl-C while the shell waits for a line ends the session at once;
-    during a command it is held until the command has finished (so no
-    command stops half way), then ends the session.  A second Ctrl-C
-    during the command stops it at once."""
+    """Ctrl-C, SIGTERM or SIGHUP while the shell waits for a line ends the
+    session at once; during a command it is held until the command has
+    finished (so no command stops half way), then ends the session.  A
+    second one during the command stops it at once (raising Interrupted,
+    a KeyboardInterrupt)."""
 
     def __init__(self):
         self.busy = False
-        self.pending = False
-        self.old = None
+        self.pending = None
+        self.old = {}
 
     def __enter__(self):
         import signal
         import threading
         if threading.current_thread() is threading.main_thread():
-            self.old = signal.signal(signal.SIGINT, self._fire)
+            for signum in ending_signals():
+                self.old[signum] = signal.signal(signum, self._fire)
         return self
 
     def __exit__(self, *exc):
-        if self.old is not None:
-            import signal
-            signal.signal(signal.SIGINT, self.old)
+        import signal
+        for signum, old in self.old.items():
+            signal.signal(signum, old)
+        self.old = {}
 
     def _fire(self, signum, frame):
-        if self.busy and not self.pending:
-            self.pending = True
+        if self.busy and self.pending is None:
+            self.pending = signum
             return
-        raise KeyboardInterrupt
+        raise Interrupted(signum)
 
     def run(self, fn, *args):
         self.busy = True
@@ -756,8 +773,8 @@ class HeldInterrupt:
             self.busy = False
 
     def check(self):
-        if self.pending:
-            raise KeyboardInterrupt
+        if self.pending is not None:
+            raise Interrupted(self.pending)
 
 
 @short_errors
@@ -783,10 +800,11 @@ def read_line(tty):
 
 def shell_session(session, args):
     """Commands answered ok are kept whatever ends the session: end of
-    input, exit, Ctrl-C, an error, even SIGKILL (each flash operation is
-    in the image file as it happens: Session's in_place).  A simulated
-    power cut leaves the image as the chip holds it.  Exit status 1 if any
-    command failed."""
+    input, exit, Ctrl-C, SIGTERM, SIGHUP, an error, even SIGKILL (each
+    flash operation is in the image file as it happens: Session's
+    in_place).  A simulated power cut leaves the image as the chip holds
+    it.  Exit status 1 if any command failed, 128 + the signal's number
+    after one."""
     tally = [0, 0]              # commands run, commands failed
     try:
         ovl = session.mount()
@@ -795,11 +813,19 @@ def shell_session(session, args):
         session.close()
     except PowerCut as exc:
         return power_cut_exit(session, exc)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         session.close()
-        print("ovl: interrupted; the %d command(s) answered ok are saved"
-              % (tally[0] - tally[1]), file=sys.stderr)
-        return 130
+        import signal
+        signum = getattr(exc, "signum", signal.SIGINT)
+        try:
+            # (after SIGHUP the terminal may be gone)
+            print("ovl: %s; the %d command(s) answered ok are saved"
+                  % ("interrupted" if signum == signal.SIGINT else
+                     "ended by " + signal.Signals(signum).name,
+                     tally[0] - tally[1]), file=sys.stderr)
+        except OSError:
+            pass
+        return 128 + signum     # the shell's convention: 130 for Ctrl-C
     except BaseException:
         try:
             session.close()     # keep what was answered ok
