@@ -477,3 +477,95 @@ def test_ctrl_c_during_a_command_waits_for_its_end():
         held.run(stubborn)          # the second Ctrl-C of the session
     with pytest.raises(KeyboardInterrupt):
         HeldInterrupt()._fire(signal.SIGINT, None)     # not in a command
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGKILL"])
+def test_shell_keeps_ok_commands_whatever_signal_ends_it(layers, capsys,
+                                                         monkeypatch,
+                                                         signame):
+    """A command is answered ok only once what it changed is in the image
+    file: a closed terminal (SIGHUP), a service stop (SIGTERM) or even
+    SIGKILL right after the answer keeps it, and the image is sound.
+    Before SIGKILL the rewrites of one file fill the 512 KiB upper over
+    again, so garbage collection's copies and erases are among what
+    reaches the file."""
+    import signal
+    lower, upper = layers
+    proc = subprocess.Popen([sys.executable, "-m", "host_tools", "shell",
+                             "--lower", lower, "--upper", upper], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    signum = getattr(signal, signame)
+    rewrites = 100 if signum == signal.SIGKILL else 3
+    try:
+        proc.stdin.write(b"mkdir /kept\n")
+        for i in range(rewrites):
+            proc.stdin.write(b"write /etc/x wb 0 '%d:%s'\n" % (i, b"y" * 6000))
+        proc.stdin.flush()
+        answers = [proc.stdout.readline() for _ in range(rewrites + 1)]
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert answers == [b"ok\n"] * (rewrites + 1), err
+    if signum == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        # ended as at the end of input, with the shell's 128 + signal
+        assert proc.returncode == 128 + signum and b"saved" in err, err
+    status, _, err = ovl(capsys, "fsck", upper, "--lower", lower)
+    assert status == 0, err
+    assert layer(capsys, monkeypatch, layers, "/kept")["ok"] is True
+    status, records, _ = shell(capsys, monkeypatch, layers, "cat /etc/x\n")
+    assert records[0]["out"].startswith("%d:" % (rewrites - 1)), records
+
+
+class DiskFullAfter(Keyboard):
+    """stdin whose second line comes once the disk under the image is
+    full: every later write into the image file fails."""
+
+    def readline(self, limit=-1):
+        self.read = getattr(self, "read", 0) + 1
+        if self.read == 2:
+            def full(fd, data, offset):
+                raise OSError(28, "No space left on device")
+            self.monkeypatch.setattr(os, "pwrite", full)
+        return self.lines.pop(0) if self.lines else ""
+
+
+def test_shell_stops_in_one_line_when_the_image_cannot_be_written(
+        layers, capsys, monkeypatch):
+    """A command whose flash operations cannot reach the image file is not
+    answered ok, and the session stops there (the file holds what came
+    before, as after a power cut), with one line and status 1."""
+    lower, upper = layers
+    stdin = DiskFullAfter(["mkdir /kept\n", "mkdir /lost\n", "mkdir /x\n"])
+    stdin.monkeypatch = monkeypatch
+    monkeypatch.setattr(sys, "stdin", stdin)
+    status = main(["shell", "--lower", lower, "--upper", upper])
+    out, err = capsys.readouterr()
+    monkeypatch.undo()
+    assert status == 1 and out == "ok\n", (out, err)
+    assert err.count("\n") == 1 and "No space left" in err, err
+    assert "Traceback" not in err
+    status, _, err = ovl(capsys, "fsck", upper, "--lower", lower)
+    assert status == 0, err
+    assert layer(capsys, monkeypatch, layers, "/kept")["ok"] is True
+    assert layer(capsys, monkeypatch, layers, "/lost")["ok"] is False
+
+
+def test_sigterm_during_a_command_waits_for_its_end():
+    """SIGTERM and SIGHUP are held as Ctrl-C is, and say which ended it."""
+    import signal
+    from host_tools.commands.overlay import HeldInterrupt
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        held = HeldInterrupt()
+        steps = []
+
+        def command():
+            held._fire(signum, None)
+            steps.append("finished")
+        held.run(command)
+        with pytest.raises(KeyboardInterrupt) as ended:
+            held.check()
+        assert steps == ["finished"] and ended.value.signum == signum

@@ -6,6 +6,8 @@
 LOWER is a SquashFS image or a directory; UPPER.img a formatted upper
 image (`ovl format`).  Every invocation mounts, runs, syncs and saves;
 the verbs that only read never save (what the mount applies stays in RAM).
+The shell writes each flash operation into the image as it happens, so a
+command is in the file before it is answered (Session's in_place).
 --power-cut-after N cuts the power at the Nth flash program/erase of the
 session (0-based); the image file is left as the chip would be and the
 exit status is 3.
@@ -180,10 +182,16 @@ class Session:
     reader=True: the session only reads (a read-only verb): the image
     file (bytes and mtime) is left as it was, though the view has what a
     mount would apply (a pending reset, a new firmware's rebase) applied
-    in RAM; it still locks the upper as UpperLock's reader does."""
+    in RAM; it still locks the upper as UpperLock's reader does.
+
+    in_place=True (the shell): each flash operation is written into the
+    image file as it happens, so what a command changed is in the file
+    before it is answered; otherwise (one `fs` verb) the image is saved
+    once at the end, written beside and renamed, so a verb that fails
+    leaves the file as it was."""
 
     def __init__(self, lower_path, upper_path, cut_after=None, torn="clean",
-                 seed=0, readonly=False, reader=False):
+                 seed=0, readonly=False, reader=False, in_place=False):
         self.lower = open_lower(lower_path)
         self.flash = None
         self.ovl = None
@@ -207,6 +215,10 @@ class Session:
                 # file, so no sync or save writes it (a writing session
                 # makes those changes for good)
                 self.flash.path = None
+            elif in_place:
+                # (the shell) every operation lands in the image file as
+                # it happens: ImageFlash.write_through
+                self.flash.write_through()
             if cut_after is not None:
                 # counted from here: the mount's own writes are included
                 self.flash.arm_power_cut(cut_after, torn, seed)
@@ -234,6 +246,8 @@ class Session:
             self.flash.save()
 
     def release(self):
+        if self.flash is not None:
+            self.flash.close()
         if self.lock is not None:
             self.lock.close()
             self.lock = None
@@ -611,7 +625,7 @@ READ_ONLY_VERBS = ("ls", "cat", "stat", "get", "diff", "layer", "fsck",
                    "conflicts")
 
 
-def open_session(args, reader=False):
+def open_session(args, reader=False, in_place=False):
     # lower names that are not UTF-8 print as their original bytes, and
     # can be typed into the shell as such
     for stream in (sys.stdout, sys.stdin):
@@ -621,7 +635,7 @@ def open_session(args, reader=False):
         from host_tools.cli import UsageError
         raise UsageError("--power-cut-after needs --upper")
     return Session(args.lower, args.upper, args.power_cut_after, args.torn,
-                   args.seed, reader=reader)
+                   args.seed, reader=reader, in_place=in_place)
 
 
 def power_cut_exit(session, exc):
@@ -704,34 +718,51 @@ SHELL_LINE_LIMIT = 1 << 20
 PROMPT = "ovl> "
 
 
+class Interrupted(KeyboardInterrupt):
+    """The session is ended by a signal: Ctrl-C (SIGINT), or SIGTERM or
+    SIGHUP (`timeout`, a service stop, a closed terminal or ssh link)."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def ending_signals():
+    import signal
+    return (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class HeldInterrupt:
-    """Ctrl-C while the shell waits for a line ends the session at once;
-    during a command it is held until the command has finished (so no
-    command stops half way), then ends the session.  A second Ctrl-C
-    during the command stops it at once."""
+    """Ctrl-C, SIGTERM or SIGHUP while the shell waits for a line ends the
+    session at once; during a command it is held until the command has
+    finished (so no command stops half way), then ends the session.  A
+    second one during the command stops it at once (raising Interrupted,
+    a KeyboardInterrupt)."""
 
     def __init__(self):
         self.busy = False
-        self.pending = False
-        self.old = None
+        self.pending = None
+        self.old = {}
 
     def __enter__(self):
         import signal
         import threading
         if threading.current_thread() is threading.main_thread():
-            self.old = signal.signal(signal.SIGINT, self._fire)
+            for signum in ending_signals():
+                self.old[signum] = signal.signal(signum, self._fire)
         return self
 
     def __exit__(self, *exc):
-        if self.old is not None:
-            import signal
-            signal.signal(signal.SIGINT, self.old)
+        import signal
+        for signum, old in self.old.items():
+            signal.signal(signum, old)
+        self.old = {}
 
     def _fire(self, signum, frame):
-        if self.busy and not self.pending:
-            self.pending = True
+        if self.busy and self.pending is None:
+            self.pending = signum
             return
-        raise KeyboardInterrupt
+        raise Interrupted(signum)
 
     def run(self, fn, *args):
         self.busy = True
@@ -741,13 +772,13 @@ class HeldInterrupt:
             self.busy = False
 
     def check(self):
-        if self.pending:
-            raise KeyboardInterrupt
+        if self.pending is not None:
+            raise Interrupted(self.pending)
 
 
 @short_errors
 def run_shell(args):
-    session = open_session(args)
+    session = open_session(args, in_place=True)
     try:
         return shell_session(session, args)
     finally:
@@ -768,8 +799,11 @@ def read_line(tty):
 
 def shell_session(session, args):
     """Commands answered ok are kept whatever ends the session: end of
-    input, exit, Ctrl-C, an error.  Only a simulated power cut leaves the
-    image as the chip holds it.  Exit status 1 if any command failed."""
+    input, exit, Ctrl-C, SIGTERM, SIGHUP, an error, even SIGKILL (each
+    flash operation is in the image file as it happens: Session's
+    in_place).  A simulated power cut leaves the image as the chip holds
+    it.  Exit status 1 if any command failed, 128 + the signal's number
+    after one."""
     tally = [0, 0]              # commands run, commands failed
     try:
         ovl = session.mount()
@@ -778,11 +812,19 @@ def shell_session(session, args):
         session.close()
     except PowerCut as exc:
         return power_cut_exit(session, exc)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         session.close()
-        print("ovl: interrupted; the %d command(s) answered ok are saved"
-              % (tally[0] - tally[1]), file=sys.stderr)
-        return 130
+        import signal
+        signum = getattr(exc, "signum", signal.SIGINT)
+        try:
+            # (after SIGHUP the terminal may be gone)
+            print("ovl: %s; the %d command(s) answered ok are saved"
+                  % ("interrupted" if signum == signal.SIGINT else
+                     "ended by " + signal.Signals(signum).name,
+                     tally[0] - tally[1]), file=sys.stderr)
+        except OSError:
+            pass
+        return 128 + signum     # the shell's convention: 130 for Ctrl-C
     except BaseException:
         try:
             session.close()     # keep what was answered ok

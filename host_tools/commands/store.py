@@ -13,7 +13,7 @@ import stat
 import sys
 
 from ovl.flash import Region
-from ovl_sim.simflash import SimFlash
+from ovl_sim.simflash import PowerCut, SimFlash
 from ovl.store import LogStore, ROOT_INO
 from ovl.store.blocks import STATE_NAMES
 from ovl.store.format import BLOCK_HDR_SIZE, BlockCountError, \
@@ -165,13 +165,90 @@ def check_image_path(path, create=False):
         raise CliError("%s is not a regular file" % path)
 
 
+class ImageWriteError(CliError):
+    """A program or erase could not be written into the image file in
+    place: the session must stop (the file holds every operation before)."""
+
+
 class ImageFlash(SimFlash):
     """A SimFlash on an image file.  Every save (the store's syncs too)
     writes PATH.saving then renames it over PATH; one that fails (a full
     disk, a sticky folder where the image is not the user's to replace)
-    leaves the image as it was and removes what it had written."""
+    leaves the image as it was and removes what it had written.
+
+    After write_through(), each program and erase is written into the
+    file in place as it happens instead, and a save writes nothing."""
+
+    fd = None
+    lost = None         # the write-through error that stopped the chip
+
+    def write_through(self):
+        """From now on the image file is the chip: each program's bytes and
+        each erased block are written into it (pwrite) as the operation
+        completes, in the chip's own order.  Whatever kills the process,
+        the file is then a flash the store was built to mount: a kill
+        between two writes is a power cut between two operations, one
+        inside a write a torn operation.  (Whole changed blocks written
+        after a command would not be: garbage collection copies to one
+        block, then erases another, so those blocks in another order lose
+        what was copied.)  No fsync: the promise is about the session
+        ending however it does, and what pwrite returned survives the
+        process in the page cache; the save it replaces did not fsync
+        either.  The cost of an operation is its own bytes, whatever the
+        image's size.  (`ovl mount` writes through with ovl.mtd.MtdFlash,
+        which holds no chip in RAM; the shell keeps this SimFlash for its
+        flash-rule checks and --power-cut-after, and stops the chip at the
+        first write that fails rather than going on past a lost one.)"""
+        try:
+            self.fd = os.open(self.path, os.O_WRONLY)
+        except OSError as e:
+            raise OSError(e.errno, "cannot write %s: %s"
+                          % (self.path, e.strerror))
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def program(self, addr, data):
+        if self.fd is None:
+            return SimFlash.program(self, addr, data)
+        self._through(addr, len(data), SimFlash.program, addr, data)
+
+    def erase(self, block):
+        if self.fd is None:
+            return SimFlash.erase(self, block)
+        es = self.erase_size
+        self._through(block * es, es, SimFlash.erase, block)
+
+    def _through(self, start, n, operation, *args):
+        if self.lost is not None:
+            raise self.lost
+        try:
+            operation(self, *args)
+        except PowerCut:
+            # a simulated cut (--power-cut-after): its torn bytes too
+            self._write_range(start, n)
+            raise
+        self._write_range(start, n)
+
+    def _write_range(self, start, n):
+        with memoryview(self.mem) as mem:
+            try:
+                while n:
+                    done = os.pwrite(self.fd, mem[start:start + n], start)
+                    start += done
+                    n -= done
+            except OSError as e:
+                self.lost = ImageWriteError(
+                    "cannot write %s: %s; stopped (the image holds what was"
+                    " done before, as after a power cut)"
+                    % (self.path, e.strerror or e))
+                raise self.lost
 
     def save(self, path=None):
+        if self.fd is not None and path is None:
+            return              # the file already holds every operation
         path = path or self.path
         try:
             SimFlash.save(self, path)
