@@ -52,9 +52,10 @@ def replacing(path, tmp=None):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP (signum), raised where the program is, as Ctrl-C
-    raises KeyboardInterrupt, so the same cleanup runs: `ovl` exits
-    128 + signum."""
+    """A signal that ends the program (signum: SIGTERM, SIGHUP, or SIGINT
+    where a handler holds it, as `ovl shell`'s), raised where the program
+    is, as Ctrl-C raises KeyboardInterrupt, so the same cleanup runs:
+    `ovl` exits 128 + signum."""
 
     def __init__(self, signum):
         KeyboardInterrupt.__init__(self, signum)

@@ -30,7 +30,7 @@ from ovl_sim.simflash import TORN_MODES
 from host_tools import argtypes
 from host_tools.commands import fs_format as fmt
 from host_tools.commands.store import FSCK_ERRORS
-from host_tools.outputs import replacing
+from host_tools.outputs import Terminated, replacing
 
 POWER_CUT_STATUS = 3
 
@@ -718,16 +718,9 @@ SHELL_LINE_LIMIT = 1 << 20
 PROMPT = "ovl> "
 
 
-class Interrupted(KeyboardInterrupt):
-    """The session is ended by a signal: Ctrl-C (SIGINT), or SIGTERM or
-    SIGHUP (`timeout`, a service stop, a closed terminal or ssh link)."""
-
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.signum = signum
-
-
 def ending_signals():
+    """What ends a shell session: Ctrl-C (SIGINT), SIGTERM or SIGHUP
+    (`timeout`, a service stop, a closed terminal or ssh link)."""
     import signal
     return (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -736,8 +729,8 @@ class HeldInterrupt:
     """Ctrl-C, SIGTERM or SIGHUP while the shell waits for a line ends the
     session at once; during a command it is held until the command has
     finished (so no command stops half way), then ends the session.  A
-    second one during the command stops it at once (raising Interrupted,
-    a KeyboardInterrupt)."""
+    second one during the command stops it at once (raising
+    outputs.Terminated, a KeyboardInterrupt)."""
 
     def __init__(self):
         self.busy = False
@@ -762,7 +755,7 @@ class HeldInterrupt:
         if self.busy and self.pending is None:
             self.pending = signum
             return
-        raise Interrupted(signum)
+        raise Terminated(signum)
 
     def run(self, fn, *args):
         self.busy = True
@@ -773,7 +766,7 @@ class HeldInterrupt:
 
     def check(self):
         if self.pending is not None:
-            raise Interrupted(self.pending)
+            raise Terminated(self.pending)
 
 
 @short_errors
