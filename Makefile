@@ -22,7 +22,7 @@ $(STAMP): requirements-dev.txt pyproject.toml
 venv: $(STAMP) ## create .venv with pinned dependencies
 
 test: $(STAMP) ## run the whole test suite (CPython and MicroPython)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 test-quick: $(STAMP) ## the edit-test loop: every test not marked slow, stop at the first failure
 	$(PY) -m pytest -q -x -m "not slow" $(PYTEST_ARGS)
