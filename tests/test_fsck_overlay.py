@@ -145,3 +145,31 @@ def test_a_replaced_firmware_file_is_clean_and_a_bad_record_is_found(
     assert status == 0 and "/etc/config" not in out, out
     status, out, err = ovl("fsck", "--lower", new, upper)
     assert status == 0 and "0 overlay problems" in out, out + err
+
+
+def test_a_damaged_lower_directory_index_is_a_union_problem(tmp_path):
+    """The lower's lookups jump by a directory's index, which a walk never
+    reads: the union's check looks each index entry up as `ovl flash`
+    does, so a damaged one is named (before: clean, exit 0, while lookups
+    of names listed in /big answered an error)."""
+    from test_serial_flash import damaged_index_image, tree_image
+    lower = tmp_path / "idx.sqfs"
+    lower.write_bytes(damaged_index_image(tmp_path))
+    sound = tmp_path / "sound.sqfs"
+    sound.write_bytes(tree_image(tmp_path, "sound.sqfs",
+                                 [b"big/f%05d" % i for i in range(3000)],
+                                 raw_metadata=True))
+    upper = tmp_path / "up.img"
+    ovl("format", "--size", "256k", "--erase-size", "4k", upper)
+    status, out, err = ovl("fsck", "--lower", sound, upper)
+    assert status == 0 and "0 overlay problems" in out, out + err
+    status, out, err = ovl("fsck", "--lower", lower, upper)
+    assert status == 4 and err == "", err
+    lines = [line for line in out.splitlines() if line.startswith("overlay:")]
+    assert len(lines) == 1 and lines[0].startswith(
+        "overlay: /big: lower directory index: directory index not sorted"
+        " at b'a"), out
+    assert "1 overlay problems" in out, out
+    status, out, err = ovl("fs", "fsck", "--lower", lower, "--upper", upper)
+    assert status == 4 and err == "", err
+    assert "/big: lower directory index: directory index not sorted" in out

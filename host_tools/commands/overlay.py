@@ -445,7 +445,8 @@ def verb_layer(ovl, args):
 
 
 def verb_fsck(ovl, args):
-    return fmt.fsck_record(ovl.fsck())
+    from host_tools.image.lowercheck import lower_problems
+    return fmt.fsck_record(ovl.fsck() + lower_problems(ovl.lower))
 
 
 def verb_conflicts(ovl, args):

@@ -208,14 +208,14 @@ def write_blocks(link, base, padded, blocks, erase, progress):
 
 def check_squashfs(image, name="image"):
     """The image opened as a SquashFS 4.0 whose every directory and inode
-    reads and every name of a directory with an index looks up, or
-    CliError in one line: a board boots only what mounts.  The opened
-    image's `not_utf8` is its first path that is not UTF-8 (None if
-    every one is), which a board running MicroPython cannot list
-    (check_runtime)."""
+    reads and every name of a directory with an index looks up
+    (lowercheck.walk), or CliError in one line: a board boots only what
+    mounts.  The opened image's `not_utf8` is its first path that is not
+    UTF-8 (None if every one is), which a board running MicroPython
+    cannot list (check_runtime)."""
     from ovl.flash import BytesSource
     from ovl.squashfs import SquashFS
-    from ovl import squashfs_walk
+    from host_tools.image import lowercheck
     why = None
     if not image:
         why = "it is empty (0 bytes)"
@@ -223,47 +223,14 @@ def check_squashfs(image, name="image"):
         try:
             lower = SquashFS(BytesSource(image))
             lower.not_utf8 = None
-            for path, entry in squashfs_walk.walk(lower, "/"):
-                if lower.not_utf8 is None and not is_utf8(path):
+            for path, entry in lowercheck.walk(lower):
+                if lower.not_utf8 is None and not lowercheck.is_utf8(path):
                     lower.not_utf8 = path
-                if is_dir(entry.mode) and entry.loc.index_count:
-                    check_index(lower, path, entry)
             return lower
-        except (ValueError, OSError, struct.error, IndexError, KeyError,
-                OverflowError, UnicodeError) as e:
+        except lowercheck.DAMAGE as e:
             why = str(e) or e.__class__.__name__
     raise CliError("%s is not a SquashFS 4.0 image a board can mount: %s;"
                    " --force flashes it anyway" % (name, why))
-
-
-def check_index(lower, path, entry):
-    """A lookup jumps by the directory index, which a walk never reads:
-    each index entry's name, the first of the run it points at, is looked
-    up, so the reader checks every entry as a lookup that jumps by it
-    does (ovl.squashfs_rare._find) and finds the name there.  (Every name
-    of a directory of 10,000 would take about 10 s; these, 0.1 s.)"""
-    from ovl import squashfs_rare
-    from ovl.squashfs import _decode_name
-    base = path.rstrip("/") + "/"
-    for _, _, raw in squashfs_rare.index_entries(lower, entry.loc):
-        try:
-            lower.lookup(base + _decode_name(raw))
-        except OSError as e:
-            if e.errno != compat.ENOENT:
-                raise
-            from ovl.squashfs_errors import BadDirectoryError
-            raise BadDirectoryError("the directory index of %s names %r,"
-                                    " which it does not hold" % (path, raw))
-
-
-def is_utf8(path):
-    """Whether a path the reader gave (surrogateescape on CPython) is
-    UTF-8 on the image."""
-    try:
-        path.encode("utf-8")
-        return True
-    except UnicodeError:
-        return False
 
 
 def check_runtime(lower, runtime):

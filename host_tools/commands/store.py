@@ -344,12 +344,16 @@ def mount_image(args, readonly=True):
 
 
 def overlay_problems(store, lower_path):
-    """The union's own problems (whiteouts, origins, link index) of the
-    upper `store` over the lower at lower_path; the store's are apart."""
+    """The union's own problems (whiteouts, origins, link index, the
+    lower's directory indexes) of the upper `store` over the lower at
+    lower_path; the store's are apart."""
     from host_tools.commands.overlay import open_lower
+    from host_tools.image.lowercheck import lower_problems
     from ovl.overlay import Overlay
-    problems = Overlay(open_lower(lower_path), store).fsck()
-    return [p for p in problems if not p.startswith("store: ")]
+    lower = open_lower(lower_path)
+    problems = Overlay(lower, store).fsck()
+    return [p for p in problems if not p.startswith("store: ")] + \
+        lower_problems(lower)
 
 
 # Exit statuses, as e2fsck's: no errors; errors repaired (--repair), none

@@ -1,2 +1,3 @@
 """Images: the SquashFS builder and its pseudo-file definitions, the
-unpacker, and the device package as .mpy files and a ROMFS image."""
+unpacker, the check of a lower with the device's reader, and the device
+package as .mpy files and a ROMFS image."""
