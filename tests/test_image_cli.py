@@ -430,6 +430,32 @@ def test_mkimage_for_a_micropython_board_refuses_what_it_cannot_read(
         assert (status, err) == (0, ""), comp
 
 
+def test_mkimage_for_a_micropython_board_refuses_a_link_target_not_utf8(
+        tmp_path, capfd):
+    """MicroPython's reader cannot read a symlink target that is not UTF-8
+    (tests/test_serial_flash.py): `mkimage --board pico` refuses it in one
+    line naming the link (before: built, and the board's readlink of it
+    failed); without --board, or for a Linux board, it is built with a
+    warning naming it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ok").write_bytes(b"x\n")
+    os.symlink(b"caf\xe9", os.fsencode(str(src)) + b"/link")
+    image = tmp_path / "img.sqfs"
+    status, out, err = ovl(capfd, "mkimage", "-q", "--board", "pico", src,
+                           image)
+    assert_one_line_error(status, err, "/link is a symlink whose target is"
+                          " not UTF-8: a board running MicroPython cannot"
+                          " read it")
+    assert not image.exists()
+    warning = ("ovl mkimage: warning: /link is a symlink whose target is not"
+               " UTF-8: a board running MicroPython cannot read it\n")
+    for board in ((), ("--board", "router-16mb")):
+        status, out, err = ovl(capfd, "mkimage", "-q", *board, src, image)
+        assert (status, out, err) == (0, "", warning), board
+        assert image.exists()
+
+
 def test_mkimage_leaves_an_out_inside_src_out_of_the_image(tree, tmp_path,
                                                             capfd):
     out = os.path.join(tree, "etc", "root.sqfs")

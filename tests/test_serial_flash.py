@@ -292,9 +292,10 @@ def test_cli_flash_refuses_what_is_not_a_squashfs_before_writing(board,
     assert status == 0 and out.startswith("flash: wrote"), err
 
 
-def tree_image(tmp_path, name, names, **options):
+def tree_image(tmp_path, name, names, links=(), **options):
     """An `ovl mkimage` image of a tree holding the files `names` (bytes,
-    paths below the root), as bytes."""
+    paths below the root) and the symlinks `links` ((path, target) pairs
+    of bytes), as bytes."""
     from host_tools.image.mkimage import build_image
     src = os.path.join(str(tmp_path), "src-" + name)
     for path in names:
@@ -303,6 +304,8 @@ def tree_image(tmp_path, name, names, **options):
         with open(full, "wb") as f:
             f.write(b"x\n")
     out = os.path.join(str(tmp_path), name)
+    for link, target in links:
+        os.symlink(target, os.path.join(os.fsencode(src), link))
     build_image(src, out, block_size="4K", mtime=0, **options)
     with open(out, "rb") as f:
         return f.read()
@@ -353,9 +356,13 @@ def test_check_runtime_refuses_what_micropython_cannot_read(tmp_path):
                                    [b"etc/motd", b"etc/caf\xe9"]))
     gz = check_squashfs(tree_image(tmp_path, "gz.sqfs", [b"etc/motd"],
                                    comp="none"))
+    ln = check_squashfs(tree_image(tmp_path, "ln.sqfs", [b"etc/motd"],
+                                   links=[(b"etc/ln", b"caf\xe9")]))
     assert u8.not_utf8 == "/etc/caf\udce9" and gz.not_utf8 is None
+    assert ln.not_utf8 is None and ln.link_not_utf8 == "/etc/ln"
+    assert u8.link_not_utf8 is None
     for runtime in ("cpython 3.11.4", ""):
-        for lower in (xz, u8, gz):
+        for lower in (xz, u8, gz, ln):
             check_runtime(lower, runtime)
     check_runtime(gz, "micropython 1.22.0")
     with pytest.raises(CliError) as info:
@@ -368,15 +375,38 @@ def test_check_runtime_refuses_what_micropython_cannot_read(tmp_path):
     assert str(info.value).startswith(
         "image holds /etc/caf\\xe9, a name that is not UTF-8; the board runs"
         " micropython 1.22.0, which cannot list its directory")
+    # (before: flashed, and the board's readlink of it failed)
+    with pytest.raises(CliError) as info:
+        check_runtime(ln, "micropython 1.22.0")
+    assert str(info.value).startswith(
+        "image holds /etc/ln, a symlink whose target is not UTF-8; the board"
+        " runs micropython 1.22.0, which cannot read it")
+
+
+def test_a_lower_symlink_target_that_is_not_utf8_reads_on_cpython_only(
+        tmp_path, runtime):
+    """What `ovl flash` and `mkimage --board` guard a MicroPython board
+    against: its reader (and the overlay over it) lists and stats such a
+    link, but cannot read its target."""
+    image = tmp_path / "ln.sqfs"
+    image.write_bytes(tree_image(tmp_path, "ln.sqfs", [b"ok"],
+                                 links=[(b"link", b"caf\xe9")],
+                                 raw_metadata=True))
+    fails = "ok" if runtime.name == "cpython" else "BadDirectoryError"
+    runtime.run_checks("lower_symlink_not_utf8.py", {
+        "reader lists /": ["link", "ok"], "overlay lstat": "ok",
+        "reader readlink": fails, "overlay readlink": fails},
+        args=[str(image)])
 
 
 def test_cli_flash_refuses_what_the_boards_runtime_cannot_read(board,
                                                                tmp_path):
     """The simulated board's agent runs under micropython: an xz image
     (MicroPython inflates gzip only) and one holding a name that is not
-    UTF-8 (its reader cannot list that directory) are refused in one line
-    before a byte is written, as is a damaged directory index (before:
-    all three flashed, rc 0)."""
+    UTF-8 (its reader cannot list that directory) or a symlink whose target
+    is not (it cannot read it) are refused in one line before a byte is
+    written, as is a damaged directory index (before: all four flashed,
+    rc 0)."""
     b = board()
     link = connect(b)       # booted: its flash file exists
     runtime = link.info["runtime"]
@@ -393,6 +423,10 @@ def test_cli_flash_refuses_what_the_boards_runtime_cannot_read(board,
                     "image holds /caf\\xe9, a name that is not UTF-8"),
         "idx.sqfs": (damaged_index_image(tmp_path),
                      "directory index not sorted"),
+        "ln.sqfs": (tree_image(tmp_path, "ln.sqfs", [b"etc/motd"],
+                               links=[(b"etc/ln", b"caf\xe9")]),
+                    "image holds /etc/ln, a symlink whose target is not"
+                    " UTF-8"),
     }
     before = flash_file(b)
     for name, (data, want) in cases.items():

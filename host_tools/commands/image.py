@@ -16,7 +16,7 @@ from ovl import compat
 from host_tools import argtypes
 from host_tools.cli import CliError, UsageError
 from host_tools.image import mkimage
-from host_tools.image.tree import parse_time, shown_path
+from host_tools.image.tree import parse_time
 from host_tools.inputs import read_limited
 from host_tools.outputs import terminate_as_interrupt
 
@@ -156,11 +156,11 @@ def run_mkimage(args):
     finally:
         if progress:
             progress.end()
-    if summary.not_utf8 is not None:
-        # (Linux reads such names; a board running MicroPython cannot)
-        print("ovl mkimage: warning: %s is not UTF-8: a board running"
-              " MicroPython cannot list its directory"
-              % shown_path(summary.not_utf8), file=sys.stderr)
+    if summary.micropython_unreadable is not None:
+        # (Linux reads such names and targets; a board running MicroPython
+        # cannot)
+        print("ovl mkimage: warning: %s" % summary.micropython_unreadable,
+              file=sys.stderr)
     if not args.quiet:
         print("%s: %s" % (args.out, summary.line()))
 

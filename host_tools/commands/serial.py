@@ -24,7 +24,7 @@ from host_tools.serial.link import (LinkError, RemoteError, hexdigest,
                                     json_payload)
 from ovl import agent, compat, frames
 from ovl.board import Board
-from ovl.paths import join as overlay_join, is_dir
+from ovl.paths import join as overlay_join, is_dir, is_lnk
 
 RESUME_HINT = "rerun the same command to resume"
 
@@ -211,8 +211,9 @@ def check_squashfs(image, name="image"):
     reads and every name of a directory with an index looks up
     (lowercheck.walk), or CliError in one line: a board boots only what
     mounts.  The opened image's `not_utf8` is its first path that is not
-    UTF-8 (None if every one is), which a board running MicroPython
-    cannot list (check_runtime)."""
+    UTF-8 and its `link_not_utf8` the first symlink whose target is not
+    (None if every one is), which a board running MicroPython cannot
+    list or read (check_runtime)."""
     from ovl.flash import BytesSource
     from ovl.squashfs import SquashFS
     from host_tools.image import lowercheck
@@ -222,10 +223,13 @@ def check_squashfs(image, name="image"):
     else:
         try:
             lower = SquashFS(BytesSource(image))
-            lower.not_utf8 = None
+            lower.not_utf8 = lower.link_not_utf8 = None
             for path, entry in lowercheck.walk(lower):
                 if lower.not_utf8 is None and not lowercheck.is_utf8(path):
                     lower.not_utf8 = path
+                if lower.link_not_utf8 is None and is_lnk(entry.mode) and \
+                        not lowercheck.is_utf8(lower.readlink(entry)):
+                    lower.link_not_utf8 = path
             return lower
         except lowercheck.DAMAGE as e:
             why = str(e) or e.__class__.__name__
@@ -252,6 +256,12 @@ def check_runtime(lower, runtime):
                        " runs %s, which cannot list its directory: rename it"
                        " and rebuild, or --force" % (
                            shown_path(lower.not_utf8.encode(
+                               "utf-8", "surrogateescape")), runtime))
+    if lower.link_not_utf8 is not None:
+        raise CliError("image holds %s, a symlink whose target is not UTF-8;"
+                       " the board runs %s, which cannot read it: change"
+                       " the target and rebuild, or --force" % (
+                           shown_path(lower.link_not_utf8.encode(
                                "utf-8", "surrogateescape")), runtime))
 
 

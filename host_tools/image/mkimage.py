@@ -32,8 +32,8 @@ import zlib
 from ovl import squashfs_format as fmt
 
 from host_tools.image.pseudo import apply_pseudo, parse_pseudo
-from host_tools.image.tree import MAX_U32, MkimageError, first_not_utf8, \
-    scan_tree, shown_path, walk
+from host_tools.image.tree import MAX_U32, MkimageError, \
+    micropython_unreadable, scan_tree, walk
 
 DEFAULT_BLOCK_SIZE = 128 * 1024
 COMPRESSORS = ("gzip", "xz", "none")
@@ -194,7 +194,7 @@ class Summary:
         self.bytes_out = 0        # image file size, padding included
         self.duplicates = 0       # files stored once for an earlier twin
         self.fragments = 0
-        self.not_utf8 = None      # the first path that is not UTF-8
+        self.micropython_unreadable = None    # why, if MicroPython cannot
         self.inodes = 0
 
     def line(self):
@@ -620,13 +620,15 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
                 all_root=False, mtime=None, source_date_epoch=None,
                 pseudo=(), excludes=(), progress=None, raw_metadata=False,
                 utf8_names=False):
-    """Build OUT from SRC; returns a Summary, whose not_utf8 is the first
-    path that is not UTF-8 (bytes) or None.  The image appears atomically
+    """Build OUT from SRC; returns a Summary, whose micropython_unreadable
+    says why a board running MicroPython cannot read the image (a path or
+    symlink target that is not UTF-8), or None.  The image appears atomically
     (written beside OUT, then renamed), so a failed build leaves no half
     image behind.  pseudo: (name for messages, pseudo-file text) pairs.
     raw_metadata: store the metadata blocks uncompressed (a board JSON's
-    "lower_metadata": "raw").  utf8_names: refuse a path that is not
-    UTF-8 (a board running MicroPython cannot list its directory)."""
+    "lower_metadata": "raw").  utf8_names: refuse a path or symlink
+    target that is not UTF-8 (a board running MicroPython cannot list its
+    directory, or read the link)."""
     block_size = parse_block_size(block_size)
     Compressor(comp, 12)                      # reject a bad name before work
     if os.path.isdir(out_path):
@@ -651,11 +653,9 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
     else:
         default_mtime = root.mtime
     apply_pseudo(root, ops, default_mtime)
-    not_utf8 = first_not_utf8(root)
-    if utf8_names and not_utf8 is not None:
-        raise MkimageError("%s is not UTF-8: a board running MicroPython"
-                           " cannot list its directory"
-                           % shown_path(not_utf8))
+    unreadable = micropython_unreadable(root)
+    if utf8_names and unreadable is not None:
+        raise MkimageError(unreadable)
     for _, node in walk(root):
         if mtime is not None:
             node.mtime = mtime
@@ -683,7 +683,7 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
             writer = ImageWriter(f, block_size, comp, progress, raw_metadata)
             summary = writer.write(root, mkfs_time)
         os.replace(tmp, out_path)
-        summary.not_utf8 = not_utf8
+        summary.micropython_unreadable = unreadable
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -77,15 +77,27 @@ def shown_path(raw):
     return raw.decode("utf-8", "backslashreplace")
 
 
-def first_not_utf8(root):
-    """The first path of the tree (walk's order) that is not UTF-8, as
-    bytes, or None."""
-    for path, _ in walk(root):
-        try:
-            path.decode("utf-8")
-        except UnicodeError:
-            return path
+def micropython_unreadable(root):
+    """Why a board running MicroPython cannot read an image of the tree,
+    naming the first path (walk's order) that is not UTF-8 or symlink
+    whose target is not (its reader holds both as str, UTF-8 only), or
+    None."""
+    for path, node in walk(root):
+        if not is_utf8(path):
+            return ("%s is not UTF-8: a board running MicroPython cannot"
+                    " list its directory" % shown_path(path))
+        if node.kind == fmt.SYMLINK_TYPE and not is_utf8(node.target):
+            return ("%s is a symlink whose target is not UTF-8: a board"
+                    " running MicroPython cannot read it" % shown_path(path))
     return None
+
+
+def is_utf8(raw):
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeError:
+        return False
 
 
 def _node_from_stat(st):
