@@ -3,6 +3,7 @@ every block verified and resumes from a partial file; `ovl flash
 --partition upper DUMP` writes an upper dump back."""
 
 import os
+import signal
 
 import pytest
 
@@ -125,3 +126,18 @@ def test_bad_requests_are_one_line(board, tmp_path):
         status, text, err = ovl(argv[0], *port_args(sim), *argv[1:])
         assert status == 1 and want in err, err
         assert len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_dump_stopped_by_a_signal_leaves_no_part_file(board, tmp_path):
+    """A lost link keeps OUT.part for a rerun; SIGTERM (as Ctrl-C and
+    SIGHUP, host_tools.outputs.temporary) removes it, OUT as it was."""
+    from test_outputs import assert_interrupted, nonempty, signal_while, start
+    sim, image = board
+    out = tmp_path / "upper.img"
+    out.write_bytes(b"an older file")
+    proc = start("dump", *port_args(sim), "--partition", "upper", out)
+    err = signal_while(proc, nonempty("%s.part" % out), signal.SIGTERM)
+    assert_interrupted(proc, err, signal.SIGTERM)
+    assert out.read_bytes() == b"an older file"
+    assert not os.path.exists("%s.part" % out)
