@@ -129,15 +129,28 @@ def test_bad_requests_are_one_line(board, tmp_path):
 
 
 @pytest.mark.slow
-def test_dump_stopped_by_a_signal_leaves_no_part_file(board, tmp_path):
-    """A lost link keeps OUT.part for a rerun; SIGTERM (as Ctrl-C and
-    SIGHUP, host_tools.outputs.temporary) removes it, OUT as it was."""
+def test_dump_stopped_by_a_signal_keeps_its_part_file_to_resume(board,
+                                                                tmp_path):
+    """SIGTERM (as Ctrl-C and SIGHUP, host_tools.outputs.temporary) ends a
+    dump with 128+15 and OUT as it was; OUT.part stays, as after a lost
+    link, and the rerun resumes from it."""
     from test_outputs import assert_interrupted, nonempty, signal_while, start
     sim, image = board
     out = tmp_path / "upper.img"
     out.write_bytes(b"an older file")
+    part = "%s.part" % out
+
+    def first_block_in():       # (the file is sized first, zero-filled)
+        with open(part, "rb") as f:
+            return f.read(16).strip(b"\0") != b""
     proc = start("dump", *port_args(sim), "--partition", "upper", out)
-    err = signal_while(proc, nonempty("%s.part" % out), signal.SIGTERM)
+    err = signal_while(proc, lambda: nonempty(part)() and first_block_in(),
+                       signal.SIGTERM)
     assert_interrupted(proc, err, signal.SIGTERM)
     assert out.read_bytes() == b"an older file"
-    assert not os.path.exists("%s.part" % out)
+    assert first_block_in()
+    status, text, err = ovl("dump", *port_args(sim), "--partition", "upper",
+                            out)
+    assert status == 0, err
+    assert "resumed" in text, text
+    assert not os.path.exists(part)

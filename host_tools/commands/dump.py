@@ -76,9 +76,10 @@ def dump_partition(link, name, path, progress_stream=None):
     erase = board.erase_size
     nblocks = part.size // erase
     tmp = path + ".part"
-    # PATH.part is kept for a rerun after a lost link (or bad reads), but
-    # removed after Ctrl-C, SIGTERM or SIGHUP (host_tools.outputs)
-    with temporary(tmp, keep_on=Exception):
+    # PATH.part is a resume file whatever stops the dump (a lost link, bad
+    # reads, Ctrl-C, SIGTERM, SIGHUP): a rerun keeps only the blocks whose
+    # hashes match the board's, so a block cut half-written is read again
+    with temporary(tmp, keep_on=BaseException):
         if not os.path.isfile(tmp) and os.path.isfile(path) and \
                 os.path.getsize(path) == part.size:
             # an earlier dump: only the blocks changed since are read again
