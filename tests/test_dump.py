@@ -3,6 +3,7 @@ every block verified and resumes from a partial file; `ovl flash
 --partition upper DUMP` writes an upper dump back."""
 
 import os
+import signal
 
 import pytest
 
@@ -125,3 +126,31 @@ def test_bad_requests_are_one_line(board, tmp_path):
         status, text, err = ovl(argv[0], *port_args(sim), *argv[1:])
         assert status == 1 and want in err, err
         assert len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_dump_stopped_by_a_signal_keeps_its_part_file_to_resume(board,
+                                                                tmp_path):
+    """SIGTERM (as Ctrl-C and SIGHUP, host_tools.outputs.temporary) ends a
+    dump with 128+15 and OUT as it was; OUT.part stays, as after a lost
+    link, and the rerun resumes from it."""
+    from test_outputs import assert_interrupted, nonempty, signal_while, start
+    sim, image = board
+    out = tmp_path / "upper.img"
+    out.write_bytes(b"an older file")
+    part = "%s.part" % out
+
+    def first_block_in():       # (the file is sized first, zero-filled)
+        with open(part, "rb") as f:
+            return f.read(16).strip(b"\0") != b""
+    proc = start("dump", *port_args(sim), "--partition", "upper", out)
+    err = signal_while(proc, lambda: nonempty(part)() and first_block_in(),
+                       signal.SIGTERM)
+    assert_interrupted(proc, err, signal.SIGTERM)
+    assert out.read_bytes() == b"an older file"
+    assert first_block_in()
+    status, text, err = ovl("dump", *port_args(sim), "--partition", "upper",
+                            out)
+    assert status == 0, err
+    assert "resumed" in text, text
+    assert not os.path.exists(part)

@@ -4,6 +4,7 @@ import json
 import os
 
 from host_tools.boards import load_board, board_names, open_sim_flash
+from host_tools.outputs import write_file
 from ovl.flash_host import geometry
 
 
@@ -54,7 +55,7 @@ def run_provision(args):
               "unchanged)" % (args.flash_file, human(board.size),
                               board.kind.upper(), board.name))
         return
-    flash.save()
+    write_file(args.flash_file, flash.mem)
     print("provisioned %s: %s of erased %s flash for board %s"
           % (args.flash_file, human(board.size), board.kind.upper(), board.name))
 

@@ -18,6 +18,7 @@ import struct
 import time
 
 from host_tools.cli import CliError
+from host_tools.outputs import signals_held, temporary
 from host_tools.commands.serial import (Progress, RESUME_HINT, add_port_args,
                                    human, open_link, target_hashes)
 from host_tools.serial.link import LinkError
@@ -75,17 +76,38 @@ def dump_partition(link, name, path, progress_stream=None):
     erase = board.erase_size
     nblocks = part.size // erase
     tmp = path + ".part"
-    if not os.path.isfile(tmp) and os.path.isfile(path) and \
-            os.path.getsize(path) == part.size:
-        # an earlier dump: only the blocks changed since are read again
-        shutil.copyfile(path, tmp)
-    want = target_hashes(link, part.offset, nblocks, erase)
-    have = local_hashes(tmp, nblocks, erase)
-    todo = [i for i in range(nblocks) if have[i] != want[i]]
-    summary = {"partition": part.name, "size": part.size, "blocks": nblocks,
-               "read": len(todo), "resumed": len(todo) < nblocks and
-               os.path.isfile(tmp), "rereads": 0}
-    progress = Progress(len(todo) * erase, "dump", progress_stream)
+    # PATH.part is a resume file whatever stops the dump (a lost link, bad
+    # reads, Ctrl-C, SIGTERM, SIGHUP): a rerun keeps only the blocks whose
+    # hashes match the board's, so a block cut half-written is read again
+    with temporary(tmp, keep_on=BaseException):
+        if not os.path.isfile(tmp) and os.path.isfile(path) and \
+                os.path.getsize(path) == part.size:
+            # an earlier dump: only the blocks changed since are read again
+            shutil.copyfile(path, tmp)
+        want = target_hashes(link, part.offset, nblocks, erase)
+        have = local_hashes(tmp, nblocks, erase)
+        todo = [i for i in range(nblocks) if have[i] != want[i]]
+        summary = {"partition": part.name, "size": part.size,
+                   "blocks": nblocks, "read": len(todo),
+                   "resumed": len(todo) < nblocks and os.path.isfile(tmp),
+                   "rereads": 0}
+        read_partition(link, part, tmp, todo, want, summary,
+                       Progress(len(todo) * erase, "dump", progress_stream))
+        whole = hashlib.sha256()
+        with open(tmp, "rb") as f:
+            for _ in range(nblocks):
+                whole.update(f.read(erase))
+        with signals_held():
+            os.replace(tmp, path)
+    summary["sha256"] = whole.hexdigest()
+    summary["seconds"] = time.monotonic() - t0
+    return summary
+
+
+def read_partition(link, part, tmp, todo, want, summary, progress):
+    """Read the blocks todo of part into tmp (a new file, or the blocks
+    not in it yet), each verified by hash."""
+    erase = part.size // summary["blocks"]
     mode = "r+b" if os.path.isfile(tmp) else "w+b"
     try:
         f = open(tmp, mode)
@@ -112,14 +134,6 @@ def dump_partition(link, name, path, progress_stream=None):
                        " them after %d tries (is something writing it?)"
                        % (", ".join(str(b) for b in todo[:8]), part.name,
                           ROUNDS))
-    whole = hashlib.sha256()
-    with open(tmp, "rb") as f:
-        for _ in range(nblocks):
-            whole.update(f.read(erase))
-    os.replace(tmp, path)
-    summary["sha256"] = whole.hexdigest()
-    summary["seconds"] = time.monotonic() - t0
-    return summary
 
 
 def run_dump(args):

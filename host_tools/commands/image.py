@@ -18,7 +18,6 @@ from host_tools.cli import CliError, UsageError
 from host_tools.image import mkimage
 from host_tools.image.tree import parse_time
 from host_tools.inputs import read_limited
-from host_tools.outputs import terminate_as_interrupt
 
 SYMLINK_HOPS = 40            # as Linux's MAXSYMLINKS
 PSEUDO_FILE_LIMIT = 64 << 20  # pseudo definitions are text; /dev/zero is not
@@ -147,12 +146,11 @@ def run_mkimage(args):
     if args.progress or sys.stderr.isatty():
         progress = mkimage.Progress()
     try:
-        with terminate_as_interrupt():      # the temporary image goes too
-            summary = mkimage.build_image(
-                args.src, args.out, block_size=block_size, comp=args.comp,
-                all_root=args.all_root, mtime=mtime, source_date_epoch=sde,
-                pseudo=pseudo, excludes=args.exclude, progress=progress,
-                raw_metadata=raw_metadata, utf8_names=micropython)
+        summary = mkimage.build_image(
+            args.src, args.out, block_size=block_size, comp=args.comp,
+            all_root=args.all_root, mtime=mtime, source_date_epoch=sde,
+            pseudo=pseudo, excludes=args.exclude, progress=progress,
+            raw_metadata=raw_metadata, utf8_names=micropython)
     finally:
         if progress:
             progress.end()

@@ -21,6 +21,7 @@ from ovl.store.format import BLOCK_HDR_SIZE, BlockCountError, \
 from host_tools.boards import SIM_FLASH_LIMIT, load_board
 from host_tools import argtypes
 from host_tools.cli import CliError, UsageError, one_line
+from host_tools.outputs import write_file
 
 
 def add_geometry_args(p, required_file=True):
@@ -174,7 +175,8 @@ class ImageFlash(SimFlash):
     """A SimFlash on an image file.  Every save (the store's syncs too)
     writes PATH.saving then renames it over PATH; one that fails (a full
     disk, a sticky folder where the image is not the user's to replace)
-    leaves the image as it was and removes what it had written.
+    or is stopped (Ctrl-C, SIGTERM, SIGHUP) leaves the image as it was and
+    removes what it had written (host_tools.outputs.replacing).
 
     After write_through(), each program and erase is written into the
     file in place as it happens instead, and a save writes nothing."""
@@ -250,13 +252,13 @@ class ImageFlash(SimFlash):
         if self.fd is not None and path is None:
             return              # the file already holds every operation
         path = path or self.path
+        if path is None:
+            return              # a reader's chip: no file to write
         try:
-            SimFlash.save(self, path)
+            write_file(path, self.mem, path + ".saving")
         except OSError as e:
-            try:
-                os.remove(path + ".saving")
-            except OSError:
-                pass
+            if e.filename is None:
+                raise           # outputs' own line, naming the file
             raise OSError(e.errno, "cannot save %s: %s"
                           % (path, e.strerror or e))
 

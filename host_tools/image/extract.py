@@ -13,6 +13,8 @@ import os
 import stat
 import sys
 
+from host_tools.outputs import temporary
+
 CHUNK = 256 * 1024
 NAME_MAX = 255                 # what a Linux directory can hold
 
@@ -53,7 +55,14 @@ class Extractor:
         entry = self.fs.lookup(top)
         if not stat.S_ISDIR(entry.mode):
             raise ExtractError("%s is not a directory in the image" % top)
-        self._prepare_dest()
+        existed = self._prepare_dest()
+        # a failure, Ctrl-C, SIGTERM or SIGHUP takes back what was written
+        # (all of a DEST made here, what an empty one was given)
+        with temporary(self.dest, keep_dir=existed):
+            self._extract_tree(entry, top)
+        return self.counts
+
+    def _extract_tree(self, entry, top):
         finish = []               # directories: attributes set last, deepest first
         stack = [(entry, self.dest, top.rstrip("/") or "/")]
         self.dirs_seen.add(entry.ino)
@@ -83,11 +92,12 @@ class Extractor:
                     self._extract_leaf(child, path, cshown)
         for path, d in reversed(finish):
             self._set_attrs(path, d)
-        return self.counts
 
     def _prepare_dest(self):
+        """Make DEST, or check it is an empty directory; True if it was."""
         try:
             os.mkdir(self.dest, 0o700)
+            return False
         except FileExistsError:
             if not os.path.isdir(self.dest) or os.path.islink(self.dest):
                 raise ExtractError("destination %s exists and is not a "
@@ -95,6 +105,7 @@ class Extractor:
             if os.listdir(self.dest):
                 raise ExtractError("destination %s is not empty"
                                    % os.fsdecode(self.dest))
+            return True
         except OSError as e:
             raise ExtractError("cannot create destination %s: %s"
                                % (os.fsdecode(self.dest), e.strerror))

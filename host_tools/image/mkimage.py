@@ -32,6 +32,7 @@ import zlib
 from ovl import squashfs_format as fmt
 
 from host_tools.image.pseudo import apply_pseudo, parse_pseudo
+from host_tools.outputs import signals_held, temporary
 from host_tools.image.tree import MAX_U32, MkimageError, \
     micropython_unreadable, scan_tree, walk
 
@@ -674,17 +675,16 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
                            "is written beside it and renamed over it)"
                            % out_path)
     tmp = "%s.tmp-%d" % (out_path, os.getpid())
-    try:
-        f = open(tmp, "w+b")
-    except OSError as e:
-        raise MkimageError("cannot write %s: %s" % (out_path, e.strerror))
-    try:
+    # removed on a failure, Ctrl-C, SIGTERM or SIGHUP (host_tools.outputs)
+    with temporary(tmp):
+        try:
+            f = open(tmp, "w+b")
+        except OSError as e:
+            raise MkimageError("cannot write %s: %s" % (out_path, e.strerror))
         with f:
             writer = ImageWriter(f, block_size, comp, progress, raw_metadata)
             summary = writer.write(root, mkfs_time)
-        os.replace(tmp, out_path)
-        summary.micropython_unreadable = unreadable
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        with signals_held():
+            os.replace(tmp, out_path)
+    summary.micropython_unreadable = unreadable
     return summary
