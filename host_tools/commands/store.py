@@ -11,6 +11,7 @@ import json
 import os
 import stat
 import sys
+import time
 
 from ovl.flash import Region
 from ovl_sim.simflash import PowerCut, SimFlash
@@ -367,18 +368,16 @@ FSCK_ERRORS = 4
 FSCK_FAILED = 8
 
 
-def repair_orphans(store, report):
-    """Delete the inodes no name reaches (nothing can ever read them), in
-    one transaction; what was done, as lines."""
-    if not report["orphans"]:
-        return []
-    txn = store.begin()
-    for ino in report["orphans"]:
-        txn.delete_inode(ino)
-    txn.commit()
-    store.sync()
-    return ["deleted orphan inode %d (unreachable from the root)" % ino
-            for ino in report["orphans"]]
+def repair_store(store, report):
+    """What `--repair` mends (ovl.store.repair: orphans deleted, each
+    directory with a damaged entry made anew, what the damage hid kept
+    under its name or in /lost+found) in one transaction; what was done,
+    as lines."""
+    from ovl.store.repair import repair
+    done = repair(store, report, now=int(time.time()))
+    if done:
+        store.sync()
+    return done
 
 
 def run_fsck(args):
@@ -394,7 +393,7 @@ def run_fsck(args):
         report = store.fsck()
         repaired = []
         if args.repair:
-            repaired = repair_orphans(store, report)
+            repaired = repair_store(store, report)
             if repaired:
                 save_chip(chip)
                 chip, store = mount_image(args)     # check what was saved
@@ -485,8 +484,11 @@ def add_format_args(p):
 def add_fsck_args(p):
     add_info_args(p)
     p.add_argument("--repair", action="store_true",
-                   help="mount read-write, as a device does, and delete"
-                        " orphan inodes; exit 1 if that leaves no errors")
+                   help="mount read-write, as a device does, delete"
+                        " orphan inodes and make each directory with a"
+                        " damaged entry readable again (what it hid kept"
+                        " under its name or in /lost+found); exit 1 if"
+                        " that leaves no errors")
     p.add_argument("--lower", help="the firmware (SquashFS image or"
                    " directory): check the union too (whiteouts, origins,"
                    " link index)")

@@ -5,50 +5,17 @@ read reach their inodes, the inode of the damaged entry is not an orphan
 the union's fsck reports the damage instead of raising.  Then the same
 for the root's own inode and for the directory's own inode damaged.
 argv[1]: a lower directory (DirLower).  Labels: "<case> <what>"."""
-import struct
 import sys
 
-from ovl_sim.simflash import SimFlash
 from ovl.dirlower import DirLower
 from ovl.overlay import Overlay
 from ovl.store import LogStore, ROOT_INO
 
 from checklib import report
+from damaged_dirs import CASES, build, damage, newest_inode_node, read
 
 LOWER = sys.argv[1]
 results = {}
-
-
-def build(victim, victim_first):
-    """A store holding /d with 30 files (the victim first or last: in a
-    closed block with a summary, or in the open one) and an orphan (an
-    inode no name reaches)."""
-    f = SimFlash(64 * 1024, 4096, 256)
-    ovl = Overlay(DirLower(LOWER), LogStore.format(f))
-    ovl.mkdir("/d")
-    names = ["f%d" % i for i in range(2, 31)]
-    names = [victim] + names if victim_first else names + [victim]
-    for name in names:
-        with ovl.open("/d/" + name, "w") as fh:
-            fh.write("hello " + name)
-    s = ovl.store
-    t = s.begin()
-    orphan = t.new_ino()
-    t.put_inode(orphan, mode=0o100644, nlink=1)
-    t.write(orphan, 0, b"no name")
-    t.commit()
-    d = s.lookup(ROOT_INO, "d")
-    ino = s.lookup(d, victim)
-    labels = {orphan: "orphan", ino: "victim", s.lookup(d, "f2"): "f2",
-              s.lookup(d, "f30"): "f30"}
-    if victim_first:
-        s.sync()        # (a sync closes the open block: last stays open)
-    closed = _node_block(f, victim) != s.wblock
-    return f, ino, labels, closed
-
-
-def _node_block(f, name):
-    return bytes(f.mem).find(name.encode()) // 4096
 
 
 def repaired(f, s, r, labels):
@@ -65,51 +32,8 @@ def repaired(f, s, r, labels):
     return s, sorted(labels[i] for i in labels if s.get(i) is not None)
 
 
-def newest_inode_node(f, ino):
-    """Where the last inode node of ino is, the blocks' nodes walked in
-    order (magic "oN", type 1 an inode node, body length; its body starts
-    with the inode number)."""
-    found = None
-    mem = bytes(f.mem)
-    for base in range(0, len(mem), 4096):
-        off = base + 32
-        while mem[off:off + 2] == b"oN":
-            n = struct.unpack_from("<I", mem, off + 4)[0]
-            if mem[off + 2] == 1 and \
-                    struct.unpack_from("<I", mem, off + 24)[0] == ino:
-                found = off
-            off += (24 + n + 3) & ~3
-    return found
-
-
-def damage(f, name, at):
-    """Flip a bit of the name in the victim's dirent node (its first
-    occurrence: the node, not the summary's copy at the block's end)."""
-    i = bytes(f.mem).find(name.encode())
-    f.mem[i + at] ^= 8
-
-
-def read(s, name):
-    """/d/name's content, "lost" or the errno of its lookup."""
-    try:
-        ino = s.lookup(s.lookup(ROOT_INO, "d"), name)
-    except OSError as e:
-        from ovl import compat
-        return compat.errno_name(compat.error_code(e))
-    if ino is None or s.get(ino) is None:
-        return "lost"
-    return b"".join(p[2] for p in s.read(ino, 0, 100)).decode()
-
-
-# (case, the victim's name, first or last, the byte of its name flipped:
-# in the header's CRC (its first 4 name bytes) or past it, in the body's)
-CASES = (("closed-header", "victim-a", True, 0),
-         ("closed-body", "victim-b", True, 7),
-         ("open-header", "victim-c", False, 0),
-         ("open-body", "victim-d", False, 7))
-
 for case, victim, first, at in CASES:
-    f, ino, labels, closed = build(victim, first)
+    f, ino, labels, closed = build(LOWER, victim, first)
     results[case + " in a closed block"] = closed
     damage(f, victim, at)
     s = LogStore.mount(f)
@@ -137,7 +61,7 @@ for case, victim, first, at in CASES:
 
 # the root's own inode damaged (its newest inode node): the store's fsck
 # names "/", and the union's reports it instead of raising
-f, ino, labels, closed = build("victim-e", True)
+f, ino, labels, closed = build(LOWER, "victim-e", True)
 i = newest_inode_node(f, ROOT_INO)
 f.mem[i + 5] ^= 8           # a byte of its header (its length)
 s = LogStore.mount(f)
@@ -152,7 +76,7 @@ results["root union"] = [p.split(":")[0] for p in problems
 
 # the directory's own inode damaged (not its entries): its mode is
 # unknown, but its entries still reach their inodes
-f, ino, labels, closed = build("victim-f", True)
+f, ino, labels, closed = build(LOWER, "victim-f", True)
 s = LogStore.mount(f)
 i = newest_inode_node(f, s.lookup(ROOT_INO, "d"))
 f.mem[i + 24 + 20] ^= 8     # a byte of its body past the key

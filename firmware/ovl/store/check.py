@@ -13,6 +13,13 @@ from ovl.store.format import (NODE_NAMES, NODE_DIRENT, DIRENT_PREFIX,
                               DIRENT_REMOVED, DIRENT_WHITEOUT, BLOCK_HDR_SIZE,
                               read_summary, unpack_block_header)
 
+# the directory a repair puts the inodes whose names are lost in, as
+# e2fsck does (ovl.store.repair)
+LOST_FOUND = "lost+found"
+# the end of a warning about damage a repair left behind
+_SUPERSEDED = "; older than its directory, which a repair made anew:" \
+    " nothing lost"
+
 
 def fsck(store):
     """fsck: read every block in full, check every CRC and summary, walk the
@@ -24,9 +31,10 @@ def fsck(store):
     es = store.es
     nodes_total = 0
     live_total = 0
-    # What damaged dirent nodes named: addr -> (parent, ino, name or None),
-    # and where damage may have taken a dirent whose inode is unknown
-    # (bytes without a node header and no summary to say what they held)
+    # What damaged dirent nodes named: addr -> (parent, ino, name or None,
+    # version), and where damage may have taken a dirent whose inode is
+    # unknown (bytes without a node header and no summary to say what
+    # they held)
     lost_entries = {}
     blind = []
     # (index in errors, inode): a damaged node's line, to which the tree
@@ -42,56 +50,74 @@ def fsck(store):
         # the block's errors, kept apart until its live bytes are known
         # (the remains of an interrupted erase are none)
         block_errors = []
-        for addr, n in junk:
-            block_errors.append("block %d offset %d: %d damaged bytes (no "
-                                "node header)" % (b, addr - b * es, n))
         summ = None
         if b != store.wblock:
             summ = read_summary(store.blocks.read, b * es, es,
                                 store.data_start)
-            if summ is not None:
-                a = [(nd.addr, nd.type, nd.ver, nd.txn) for nd in summ[0]]
-                c = [(nd.addr, nd.type, nd.ver, nd.txn) for nd in scanned]
-                for nd in summ[0]:
-                    listed[nd.addr] = nd
-                if a != c:
-                    block_errors.append("block %d: summary disagrees with "
-                                        "the nodes (%d listed, %d found)"
-                                        % (b, len(a), len(c)))
-            elif end < store.log_end and not clean and \
+            if summ is None and end < store.log_end and not clean and \
                     b not in store.garbage_blocks:
                 errors.append("block %d: damaged node at offset %d"
                               % (b, end))
                 blind.append("block %d offset %d" % (b, end))
-        if summ is None:
-            for addr, n in junk:
+        # the summary's nodes in bytes without a node header that a repair
+        # left behind (no loss: warned about, and not missed below)
+        gone = {}
+        for addr, n in junk:
+            line = "block %d offset %d: %d damaged bytes (no node header)" \
+                % (b, addr - b * es, n)
+            if summ is None:
                 blind.append("block %d offset %d" % (b, addr - b * es))
-        else:
+                block_errors.append(line)
+                continue
             # the summary names what the unreadable bytes held
-            for addr, n in junk:
-                for nd in summ[0]:
-                    if addr <= nd.addr < addr + n:
-                        _lost_entry(nd, lost_entries, blind, es)
+            held = [nd for nd in summ[0] if addr <= nd.addr < addr + n]
+            if held and not [nd for nd in held
+                             if not _superseded(store, nd)]:
+                warnings.append(line + _SUPERSEDED)
+                for nd in held:
+                    gone[nd.addr] = True
+                continue
+            block_errors.append(line)
+            for nd in held:
+                _lost_entry(nd, lost_entries, blind, es)
+        if summ is not None:
+            a = [(nd.addr, nd.type, nd.ver, nd.txn) for nd in summ[0]
+                 if nd.addr not in gone]
+            c = [(nd.addr, nd.type, nd.ver, nd.txn) for nd in scanned]
+            for nd in summ[0]:
+                listed[nd.addr] = nd
+            if a != c:
+                block_errors.append("block %d: summary disagrees with "
+                                    "the nodes (%d listed, %d found)"
+                                    % (b, len(a), len(c)))
         live = 0
         for nd in scanned:
             if nd.damage is not None:
-                errors.append("block %d offset %d: %s fails its %s%s"
-                              % (b, nd.addr - b * es,
-                                 NODE_NAMES.get(nd.type, "node"), nd.damage,
-                                 store._damage_name(nd.type, nd.keep)))
-                target = damage_target(nd.type, nd.keep or b"")
-                if target is not None:
-                    # the walk below names its path
-                    named_later.append((len(errors) - 1, target[1]))
-                if nd.type == NODE_DIRENT:
-                    _lost_entry(listed.get(nd.addr) or nd, lost_entries,
-                                blind, es)
+                line = "block %d offset %d: %s fails its %s%s" % (
+                    b, nd.addr - b * es, NODE_NAMES.get(nd.type, "node"),
+                    nd.damage, store._damage_name(nd.type, nd.keep))
+                if _superseded(store, listed.get(nd.addr) or nd):
+                    warnings.append(line + _SUPERSEDED)
+                else:
+                    errors.append(line)
+                    target = damage_target(nd.type, nd.keep or b"")
+                    if target is not None:
+                        # the walk below names its path
+                        named_later.append((len(errors) - 1, target[1]))
+                    if nd.type == NODE_DIRENT:
+                        _lost_entry(listed.get(nd.addr) or nd, lost_entries,
+                                    blind, es)
                 if nd.fields is None:
                     # (a damaged data node keeps its fields: its prefix is
                     # under the header CRC; other kinds take the summary's)
-                    nd = listed.get(nd.addr)
-                    if nd is None or nd.fields is None:
+                    held = listed.get(nd.addr)
+                    if held is None or held.fields is None:
+                        # what it held unknown, the mount keeps its bytes
+                        # (a committed node's: never dead)
+                        if store._counts(nd) and nd.eff >= store.reset_ver:
+                            live += nd.size()
                         continue
+                    nd = held
             if store._is_live(nd):
                 live += nd.size()
         live_total += live
@@ -179,10 +205,11 @@ def fsck(store):
     orphans = []
     unlisted = []
     named_by = {}
-    for addr, (parent, ino, name) in lost_entries.items():
+    for addr, (parent, ino, name, ver) in lost_entries.items():
         if ino != DIRENT_REMOVED and ino != DIRENT_WHITEOUT:
-            named_by[ino] = "%s at 0x%x" % (_entry_name(
-                paths.get(parent, "directory %d" % parent), name), addr)
+            named_by[ino] = ("%s at 0x%x" % (_entry_name(
+                paths.get(parent, "directory %d" % parent), name), addr),
+                name is not None)
     for ino, rec in store.inodes.items():
         try:
             inode = store.get(ino)
@@ -211,15 +238,18 @@ def fsck(store):
                         % ino)
     unlisted.sort()
     for ino in unlisted:
-        why = named_by.get(ino)
-        errors.append("inode %d: %s; not an orphan, --repair keeps it"
+        why, named = named_by.get(ino, (None, False))
+        errors.append("inode %d: %s; not an orphan, --repair %s"
                       % (ino, "named only by the damaged %s" % why
                          if why else "no readable name reaches it, but the"
-                         " damage at %s may have held its name" % blind[0]))
+                         " damage at %s may have held its name" % blind[0],
+                         "restores the entry" if named
+                         else "puts it in /%s as #%d" % (LOST_FOUND, ino)))
     for r in store.repairs:
         warnings.append("mount repaired: " + r)
     return {"errors": errors, "warnings": warnings, "orphans": sorted(orphans),
             "unlisted": unlisted,
+            "lost_entries": _lost_list(lost_entries, paths),
             "nodes": nodes_total, "live_bytes": live_total,
             "inodes": len(reachable), "repairs": list(store.repairs)}
 
@@ -227,16 +257,48 @@ def fsck(store):
 def _lost_entry(nd, lost_entries, blind, es):
     """Note what the damaged dirent node nd named (its fields when a
     summary carried them whole, else the key its header CRC or the
-    summary vouches for: parent and inode), or that it is unknown."""
+    summary vouches for: parent and inode), and its version, or that it
+    is unknown."""
     if nd.type != NODE_DIRENT:
         return
     if nd.fields is not None:
-        lost_entries[nd.addr] = nd.fields
+        lost_entries[nd.addr] = tuple(nd.fields) + (nd.ver,)
     elif nd.keep is not None and len(nd.keep) >= DIRENT_PREFIX:
         parent, ino = struct.unpack("<II", bytes(nd.keep[:DIRENT_PREFIX]))
-        lost_entries[nd.addr] = (parent, ino, None)
+        lost_entries[nd.addr] = (parent, ino, None, nd.ver)
     else:
         blind.append("block %d offset %d" % (nd.addr // es, nd.addr % es))
+
+
+def _superseded(store, nd):
+    """Is nd, a damaged node, a dirent older than its directory, which
+    was made anew after it (a repair does that, a reset to the root):
+    the index dropped it, so nothing it held shows or is lost."""
+    if nd.type != NODE_DIRENT:
+        return False
+    if nd.fields is not None:
+        parent = nd.fields[0]
+    elif nd.keep is not None and len(nd.keep) >= 4:
+        parent = struct.unpack("<I", bytes(nd.keep[:4]))[0]
+    else:
+        return False
+    birth = store._birth(parent)
+    return bool(birth) and nd.ver < birth
+
+
+def _lost_list(lost_entries, paths):
+    """What the damaged dirent nodes named, for the report (JSON: a name
+    that is not UTF-8 decodes as listdir's do): [directory inode, its
+    path or None, inode or None, name or None, version, address] each,
+    by address."""
+    out = []
+    for addr in sorted(lost_entries):
+        parent, ino, name, ver = lost_entries[addr]
+        out.append([parent, paths.get(parent), ino,
+                    None if name is None
+                    else bytes(name).decode("utf-8", "surrogateescape"),
+                    ver, addr])
+    return out
 
 
 def _entry_name(dir_path, name):
@@ -246,28 +308,38 @@ def _entry_name(dir_path, name):
                          bytes(name).decode("utf-8", "replace"))
 
 
-def _readable_entries(store, d, where, lost_entries, errors):
-    """(name, ino or WHITEOUT) of directory d's entries whose dirent node
-    reads (d answers EIO: one of them does not); each that does not is
-    named in errors, with the inode it named when the damage left that."""
+def readable_entries(store, d):
+    """([(name bytes, ino or WHITEOUT)] of directory d's entries whose
+    dirent node reads, [the addresses of those whose node does not]),
+    even when d answers EIO (ovl.store.repair makes d anew from them)."""
     ents = store.entries
     out = []
+    bad = []
     for r in ents.rows(d):
         rec = ents.rec(r)
         if rec[0] is None:
             continue
         f = ents.fields(r, d)
         if f is None:
-            addr = rec[2]
-            lost = lost_entries.get(addr)
-            errors.append("%s: damaged on flash at 0x%x%s; --repair leaves"
-                          " it (the directory answers EIO)" % (
-                              _entry_name(where, lost and lost[2]), addr,
-                              ", it named inode %d" % lost[1]
-                              if lost else ""))
-            continue
-        out.append((f[2].decode("utf-8", "surrogateescape"),
-                    f[1] if rec[0] is True else rec[0]))
+            bad.append(rec[2])
+        else:
+            out.append((f[2], f[1] if rec[0] is True else rec[0]))
+    return out, bad
+
+
+def _readable_entries(store, d, where, lost_entries, errors):
+    """(name, ino or WHITEOUT) of directory d's entries whose dirent node
+    reads (d answers EIO: one of them does not); each that does not is
+    named in errors, with the inode it named when the damage left that."""
+    out, bad = readable_entries(store, d)
+    for addr in bad:
+        lost = lost_entries.get(addr)
+        errors.append("%s: damaged on flash at 0x%x%s; --repair %s" % (
+            _entry_name(where, lost and lost[2]), addr,
+            ", it named inode %d" % lost[1] if lost else "",
+            "restores it" if lost and lost[2] is not None else
+            "makes the directory anew without it"))
+    out = [(name.decode("utf-8", "surrogateescape"), v) for name, v in out]
     out.sort()
     return out
 

@@ -29,6 +29,9 @@ _BAD = const(4)
 # the most a node header and the body prefix its CRC covers take (a wide
 # header, a data node's prefix with a stamp)
 _NODE_HEAD_MAX = const(56)
+# the version of the damage record of a dirent node a read at mount found
+# failing (damaged_dirent): settle_damage asks the index about it
+_READ_AT_MOUNT = const(-1)
 
 
 # What a damaged node damaged, from its key prefix: the inode whose
@@ -243,7 +246,13 @@ def settle_damage(store, mounted=False):
             continue
         kind, n = target
         birth = store._birth(n)
-        if ntype == NODE_INODE or ntype == NODE_DELETE:
+        if ver == _READ_AT_MOUNT:
+            # damaged_dirent's: it took something if the index kept it
+            hit = False
+            for r in store.entries.rows(n):
+                if store.entries.rec(r)[2] == addr:
+                    hit = True
+        elif ntype == NODE_INODE or ntype == NODE_DELETE:
             rec = store.inodes.get(n)
             hit = rec is None or store._rec_ver(rec) < ver
         elif birth is None or ver < birth:
@@ -374,7 +383,18 @@ def damaged_data(store, addr, ino, ver):
 
 def damaged_dirent(store, addr, parent):
     """The dirent node at addr, an entry of parent, fails its CRCs: noted,
-    and parent answers EIO from then on."""
+    and parent answers EIO from then on.  Read at mount (a name compare
+    of a newer node of parent), it may be one the index drops before the
+    mount is over (older than its directory, which a repair made anew):
+    settle_damage decides then (its record's version _READ_AT_MOUNT)."""
+    if store.mounting:
+        for rec in store.damage:
+            if rec[0] == addr:
+                return
+        store.stats["corrupt_nodes"] += 1
+        store.damage.append((addr, NODE_DIRENT, _READ_AT_MOUNT, "dirent CRC",
+                             ("dir", parent), struct.pack("<I", parent)))
+        return
     note_damage(store, Node(addr, NODE_DIRENT, 0, 0, 0, 0, None,
                             struct.pack("<I", parent)), "dirent CRC")
     if ("dir", parent) not in store.damaged:

@@ -49,9 +49,15 @@ def set_symlink(txn, ino, target):
 
 
 def delete_inode(txn, ino):
-    txn._check()
     if ino == ROOT_INO:
         raise compat.oserror(compat.EPERM, "cannot delete the root")
+    drop_inode(txn, ino)
+
+
+def drop_inode(txn, ino):
+    """delete_inode, the root's too: for a txn that puts ino again, made
+    anew under its number (ovl.store.repair rebuilds a directory so)."""
+    txn._check()
     txn.ops.append((_NODE_DELETE, _u32(ino, "ino")))
     txn.puts.pop(ino, None)
     txn.appends.pop(ino, None)
