@@ -4,6 +4,7 @@ reads back, delete it all on the full store, refill; many cycles on one
 mount, through the Python API and MicroPython's VFS, on both runtimes."""
 
 import os
+import pathlib
 
 import pytest
 
@@ -90,6 +91,48 @@ def test_sync_reports_a_lost_flush(lower):
     fs.sync()                                    # nothing pending any more
     fs.write_bytes("/after", b"ok")
     assert fs.read_bytes("/after") == b"ok"
+
+
+def test_failed_write_keeps_old_content_and_raises_once(runtime, lower):
+    """A write that fails for space aborts its handle's transaction: the
+    file keeps its old content (a new one stays absent), also remounted;
+    ENOSPC is raised once, the handle's later writes get EIO (they would
+    land on the old content), its close succeeds
+    (tests/scripts/full_store_failed_write.py)."""
+    (pathlib.Path(lower) / "etc" / "lines").write_bytes(
+        b"line1\nline2\nline3")
+    old = "OLD-CONTENT-OLD-CONTENT\n"
+    expected = {}
+    for label, outcomes, final in (
+            ("rewrite", ["ok", "ENOSPC", "EIO", "EIO"], old),
+            ("firmware rewrite", ["ENOSPC", "EIO"], "line1\nline2\nline3"),
+            ("create", ["ok", "ENOSPC", "EIO"], None),
+            ("create, first write fails", ["ENOSPC", "EIO"], None),
+            ("r+, the failed write alone", ["ENOSPC", "ok"],
+             "Z" + old[1:]),
+            ("r+ after a write", ["ok", "ENOSPC", "EIO"], old),
+            ("shared, the other handle", ["ENOSPC", "EIO"], old),
+            ("commit point elsewhere", ["ENOSPC", "EIO"], old),
+            ("own flush", ["EIO"], old)):
+        for i, outcome in enumerate(outcomes):
+            expected["%s: write %d" % (label, i + 1)] = outcome
+        expected[label + ": close"] = "ok"
+        label = label.split(",")[0] if label.startswith("shared") \
+            else label
+        expected[label + ": content"] = final
+        expected[label + ": content remounted"] = final
+        expected[label + ": fsck"] = []
+    expected.update({
+        "firmware rewrite: layer": "copied-up",
+        "shared: the failed write": "ENOSPC",
+        "shared, closed: close": "ENOSPC",
+        "shared, closed: content": old,
+        "commit point elsewhere: listdir": ["cfg", "etc", "fill"],
+        "own flush: flush": "ENOSPC",
+        "rewrite after it all": "ok",
+        "content after it all": "fresh",
+    })
+    runtime.run_checks("full_store_failed_write.py", expected, args=[lower])
 
 
 def test_what_works_on_a_full_store(runtime, tmp_path):

@@ -620,9 +620,10 @@ class Overlay:
             uino, txn = self._create(
                 target, paths.S_IFREG | (0o666 & ~self.umask), None, True,
                 parent)
-            self.writeback.buffers[uino] = file.WriteBuffer(
+            f = file.OverlayFile(self, target, uino, None, mode)
+            f.buf = self.writeback.buffers[uino] = file.WriteBuffer(
                 self, uino, 0, txn)
-            return file.OverlayFile(self, target, uino, None, mode)
+            return f
         if path.endswith("/") and not paths.is_dir(node.mode):
             raise compat.oserror(compat.ENOTDIR, path)
         if paths.is_dir(node.mode):
@@ -636,10 +637,11 @@ class Overlay:
                 self._copy_up(txn, n)
                 return n.uino
             uino = self._mutate(path, op)
+            f = file.OverlayFile(self, target, uino, None, mode)
             if k == _MODE_W:    # O_TRUNC
-                self.writeback.buffers[uino] = file.WriteBuffer(
+                f.buf = self.writeback.buffers[uino] = file.WriteBuffer(
                     self, uino, 0, None, 0)
-            return file.OverlayFile(self, target, uino, None, mode)
+            return f
         return file.OverlayFile(self, target, node.uino, node.lentry, mode)
 
     def sync(self):

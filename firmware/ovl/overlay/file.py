@@ -25,11 +25,13 @@ written, RAM holds at most Overlay.write_buffer bytes of it: the rest is
 streamed to flash as provisional nodes that count only if the
 transaction commits.  A file
 created by open() is created in that same transaction, so after a power
-cut it is absent or complete.
+cut it is absent or complete.  A failed write or commit aborts the whole
+transaction: each handle that had something in it is told once, then
+refuses writes (OverlayFile._take_loss).
 
-WriteBack owns the buffers and the errors of failed flushes; the overlay
-and its file objects go through its methods, but for open(), which puts
-the buffer of a file it creates or truncates in WriteBack.buffers.  (It
+WriteBack owns the buffers; the overlay and its file objects go through
+its methods, but for open(), which puts the buffer of a file it creates
+or truncates in WriteBack.buffers (and in its handle's buf).  (It
 lives here, not in a module of its own: a module keeps its object and
 its names on every board's heap.)
 """
@@ -52,6 +54,11 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
     mode: open()'s, checked there; its letters tell what the file does
     (r reads, w, a and x write, + both; a appends, b is binary), looked
     up where a call needs one (no attribute of its own each)."""
+
+    # the WriteBuffer holding what this handle wrote since its last commit
+    # point (or open()'s creation or truncation of its file); True once
+    # its loss was reported (_take_loss)
+    buf = None
 
     def __init__(self, ovl, path, uino, lentry, mode):
         self.ovl = ovl
@@ -89,6 +96,21 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
                 op == "r" and "r" not in m or op == "w" and "r" in m)):
             from ovl.overlay import fileops
             fileops._check(self, op)
+
+    def _take_loss(self, writing):
+        # The transaction holding what this handle wrote was aborted (a
+        # failed write or commit, its own or another handle's): its error
+        # is raised once, by the call that failed or else the handle's
+        # next write, flush or close; then writes get EIO, since they would
+        # land on the file's old content (half a rewrite), and close, with
+        # nothing to commit, succeeds (docs/OVERLAY.md).
+        buf = self.buf
+        if buf is True:
+            if writing:
+                raise compat.oserror(compat.EIO, self.name)
+        elif buf is not None and buf.lost is not None:
+            self.buf = True
+            raise buf.lost
 
     def _read_bytes(self, n):
         try:
@@ -161,12 +183,12 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
             # pending writes)
             memoryview(data)
         wb = self.ovl.writeback
-        wb.take_error(self.uino)
+        self._take_loss(True)
         if "a" in self.mode:
             self.pos = wb.size(self.uino, None, self.name)
         if self.pos + len(data) > meta.MAX_FILE_SIZE:
             raise compat.oserror(compat.EFBIG, self.name)
-        wb.write(self.uino, self.pos, data, self.name)
+        wb.write(self, data)
         self.pos += len(data)
         return count
 
@@ -178,17 +200,13 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         try:
             m = self.mode
             if self.uino is not None and ("+" in m or "r" not in m):
-                # open for writing: its pending writes commit, unless data
-                # a handle wrote was lost already (a failed flush), which
-                # is raised instead: what came after it is not committed
-                # as if it were whole
-                wb = self.ovl.writeback
-                if self.uino in wb.errors:
-                    wb.drop(self.uino)
-                    wb.take_error(self.uino)
-                wb.flush(self.uino)
+                # open for writing: its pending writes commit, unless
+                # what it wrote was lost (raised instead)
+                self._take_loss(False)
+                self.ovl.writeback.flush(self.uino, self)
         finally:
             self.closed = True
+            self.buf = None
 
     def __enter__(self):
         return self
@@ -224,6 +242,10 @@ def note_change(ovl, txn, uino, origin):
 class WriteBuffer:
     """What the handles of one upper file wrote since its last commit
     point: an open upper transaction, begun at the first change."""
+
+    # the error that aborted txn, for its handles (a class attribute until
+    # then: one an instance sets grows its table on a board)
+    lost = None
 
     def __init__(self, ovl, uino, size, txn=None, cut=None):
         # txn: open() created uino in it, and it stays open for the data;
@@ -266,13 +288,11 @@ class WriteBuffer:
 
 
 class WriteBack:
-    """The overlay's pending writes: {upper ino: WriteBuffer}, and the
-    error of each file whose flush failed, kept for its handle."""
+    """The overlay's pending writes: {upper ino: WriteBuffer}."""
 
     def __init__(self, ovl):
         self.ovl = ovl
         self.buffers = {}
-        self.errors = {}
 
     def size(self, uino, size=None, name=None):
         """Upper file uino's size with its pending writes; size: its
@@ -289,14 +309,21 @@ class WriteBack:
             size = inode.size
         return size
 
-    def write(self, uino, offset, data, name):
-        """Add data at offset to uino's pending writes.  On a failure (out
-        of space streaming it) the file keeps its committed content, and
-        nothing is left behind to fail again later."""
+    def write(self, f, data):
+        """Add data at OverlayFile f's position to its file's pending
+        writes.  On a failure (out of space streaming it) the transaction
+        is aborted: the file keeps its committed content, and nothing is
+        left behind to fail again later."""
+        uino = f.uino
+        offset = f.pos
         buf = self.buffers.get(uino)
         if buf is None:
-            buf = WriteBuffer(self.ovl, uino, self.size(uino, None, name))
+            buf = WriteBuffer(self.ovl, uino, self.size(uino, None, f.name))
             self.buffers[uino] = buf
+        # whether f has more in the transaction, lost with it if this write
+        # fails: its earlier writes, open()'s creation or truncation
+        held = f.buf is buf
+        f.buf = buf
         try:
             txn = buf.begin()
             step = max(1, self.ovl.write_buffer)
@@ -309,8 +336,11 @@ class WriteBack:
                     # the Txn streams what it holds past write_buffer to
                     # flash
                     txn.write(uino, offset + at, view[at:at + step])
-        except BaseException:
-            self.drop(uino)
+        except BaseException as e:
+            self.buffers.pop(uino, None)
+            self._lose(buf, e)
+            # told by this call; refused further writes if it lost more
+            f.buf = True if held else None
             raise
         if offset + len(data) > buf.size:
             buf.size = offset + len(data)
@@ -318,9 +348,9 @@ class WriteBack:
     def flush_all(self):
         """Commit every file's buffered data (one transaction per file).
 
-        A file whose commit fails is dropped and its error kept for its own
-        handle (see below): the operation that happened to trigger
-        the flush is not refused for another file's data.  Returns the first
+        A file whose commit fails is dropped and its error kept for its
+        handles (see below): the operation that happened to trigger the
+        flush is not refused for another file's data.  Returns the first
         such error, for sync() to report."""
         first = None
         if self.buffers:
@@ -332,37 +362,19 @@ class WriteBack:
                     # commit it early and lose what it writes next
                     continue
                 # Linux reports a failed writeback at the file's next fsync
-                # or close; so does this: the handle's next write, flush or
-                # close raises it (take_error).  The buffer is gone either
-                # way, so the handle keeps an error whatever the flush
-                # raised (its close must not answer success for data not
-                # written).  One that is no OSError still stops the
-                # operation, and the handle keeps EIO for it, a failed
-                # write-back as Linux reports one, not the same interrupt
-                # again (a Ctrl-C pressed once); but a MemoryError as it
-                # is: making another exception on a full heap could raise
-                # a new MemoryError here instead, and the handle would
-                # keep nothing.
+                # or close; so does this: each of its handles' next write,
+                # flush or close raises it (OverlayFile._take_loss).  One
+                # that is no OSError still stops the operation.
                 try:
                     self.flush(uino)
                 except OSError as e:
-                    self.errors[uino] = e
                     if first is None:
                         first = e
-                except BaseException as e:
-                    self.errors[uino] = e if isinstance(e, MemoryError) \
-                        else compat.oserror(compat.EIO)
-                    raise
         return first
 
-    def take_error(self, uino):
-        """Raise, once, the error of a failed flush of uino's data."""
-        err = self.errors.pop(uino, None)
-        if err is not None:
-            raise err
-
-    def flush(self, uino):
-        """Commit uino's pending writes: their one transaction.
+    def flush(self, uino, f=None):
+        """Commit uino's pending writes: their one transaction (f: the
+        OverlayFile whose flush or close this is, told by its failure).
 
         On any failure (a full store, most often) the transaction is
         aborted (what it streamed is dead space) and the file keeps its
@@ -378,11 +390,26 @@ class WriteBack:
             # the Txn keeps the attributes not named
             txn.put_inode(uino, size=buf.size, mtime=now, ctime=now)
             txn.commit()
-        except BaseException:
-            if buf.txn is not None:     # (gone with the buffer, popped)
-                buf.txn.abort()
+        except BaseException as e:
+            self._lose(buf, e)
+            if f is not None and f.buf is buf:
+                f.buf = True    # told by this call
             raise
+        # (a handle keeps its buffer: not the committed data)
+        buf.txn = None
         ovl._origins.clear()    # an origin it changed is cached no more
+
+    def _lose(self, buf, e):
+        """Abort buf's transaction, failed with e, and keep for its other
+        handles the error to report: e, or EIO for one that is no OSError,
+        a failed write-back as Linux reports one, not the same interrupt
+        again (a Ctrl-C pressed once); but a MemoryError as it is: making
+        another exception on a full heap could raise a new MemoryError
+        here instead, and the handles would be told nothing."""
+        if buf.txn is not None:
+            buf.txn.abort()
+        buf.lost = e if isinstance(e, (OSError, MemoryError)) else \
+            compat.oserror(compat.EIO)
 
     def drop(self, uino):
         """Forget uino's pending writes (the file was deleted, or its data

@@ -138,9 +138,8 @@ def flush(f):
     """Commit what f's handles wrote (a commit point of the write-back)."""
     f._check()
     if f.uino is not None:
-        wb = f.ovl.writeback
-        wb.take_error(f.uino)
-        wb.flush(f.uino)
+        f._take_loss(False)
+        f.ovl.writeback.flush(f.uino, f)
 
 
 def fileno(f):

@@ -447,11 +447,10 @@ def reset(ovl, keep=()):
         if [] not in keep:          # keeping "/" keeps everything
             ovl._mutate("/", lambda txn: _reset_keeping(ovl, txn, keep))
         return
-    # every pending write and kept error is forgotten
+    # every pending write is forgotten
     wb = ovl.writeback
     for uino in list(wb.buffers):
         wb.drop(uino)
-    wb.errors.clear()
     ovl._bases_checked.clear()
     ovl._origins.clear()
     # the new root shows the firmware's root, in the same transaction
