@@ -33,9 +33,24 @@ def layer_of(ovl, path):
         from ovl import upgrade
         if upgrade.is_stale(ovl, node.uino):
             return "conflict"
-    if node.origin is not None or (node.uino == ovl._root_ino):
+    if node.origin is not None or node.uino == ovl._root_ino or \
+            _replaces_lower(ovl, node):
         return "copied-up"
     return "upper"
+
+
+def _replaces_lower(ovl, node):
+    """Whether upper-only node was put in place of the lower object its
+    name hides (renamed over it, as `ovl remote put` does, or made over
+    its whiteout: ovl.upgrade's REPLACES record): the user's version of a
+    firmware file, as a copy-up is.  diff calls it modified, layer_of
+    copied-up."""
+    if node.origin is not None or is_dir(node.mode) or \
+            ovl.store.get_meta(node.uino, META_REPLACES) is None:
+        return False        # (ovl.upgrade not imported for most files)
+    from ovl import upgrade
+    return upgrade.replaced_here(ovl, node) is not None and \
+        ovl._lower_entry(node.parent, node.name) is not None
 
 
 def walk_upper(ovl, node, problems=None, unread=None):
@@ -118,11 +133,8 @@ def diff(ovl, path="/"):
 
 def _diff_kind(ovl, node):
     origin = node.origin
-    if origin is None and not is_dir(node.mode):
-        from ovl import upgrade
-        if upgrade.replaced_here(ovl, node) is not None and \
-                ovl._lower_entry(node.parent, node.name) is not None:
-            return "modified"   # put in place of the firmware's file
+    if _replaces_lower(ovl, node):
+        return "modified"       # put in place of the firmware's file
     if origin is None:
         return "added"          # upper-only
     i = node.inode
