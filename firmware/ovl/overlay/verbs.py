@@ -10,7 +10,7 @@ from ovl import compat
 from ovl.compat import oserror
 from ovl.paths import is_dir, is_reg, is_lnk, join, split_path, normalize
 from ovl.overlay.meta import META_RESET, META_REPLACES, META_LOWER_ID, \
-    INDEX_PREFIX, identity_bytes, utf8
+    INDEX_PREFIX, identity_bytes, utf8, strict_utf8
 from ovl.store import WHITEOUT
 
 
@@ -92,12 +92,12 @@ def walk_upper(ovl, node, problems=None, unread=None):
                 raise
             problems.append("%s: %s" % (path, e))
             continue
+        if problems is not None and not strict_utf8(name):
+            # stored by an older ovl on MicroPython (no name made now is)
+            problems.append("%s: name is not UTF-8 (an older ovl on"
+                            " MicroPython stored it): rename or remove it"
+                            % path)
         if child is None:
-            if problems is not None and not utf8(name):
-                # stored by an older ovl on MicroPython: unreachable here
-                problems.append("%s: name is not UTF-8 (an older ovl on"
-                                " MicroPython stored it): remove it there,"
-                                " or reset" % path)
             continue
         yield path, "object", child
         if is_dir(child.mode):
@@ -177,7 +177,7 @@ def revert(ovl, path):
     def op(txn):
         parent, name = ovl._walk_parent(path)
         found = None
-        # the upper holds UTF-8 names only (a lower one may be other)
+        # (meta.utf8: a name is looked up by its bytes)
         if parent.uino is not None and utf8(name) and (
                 parent.dirent or parent.uino == ovl._root_ino):
             found = ovl.store.lookup(parent.uino, name)
