@@ -761,6 +761,68 @@ def test_names_an_older_store_holds_that_are_not_utf8_do_not_crash(
         assert status in (0, 1, 4), (verb, status, err)
 
 
+def test_names_ls_prints_that_are_not_utf8_are_arguments_to_other_verbs(
+        rig, tmp_path, capfdbinary):
+    """A name an older ovl on MicroPython stored that is not UTF-8: `ovl fs
+    ls` prints its bytes, and those bytes, as an argument (os.fsdecode's
+    surrogateescape, the store's own rule), name it to get, rm, rmdir,
+    mv and revert (before: ls failed with ENOENT, and so did each verb;
+    rm and mv of it EINVAL)."""
+    from ovl.store import ROOT_INO
+    from host_tools.cli import main as cli_main
+    store = rig.ovl.store
+    txn = store.begin()
+    for raw in (b"get\xc0\xaf", b"rm\xff", b"d\xed\xa0\x80", b"mv\xfe",
+                b"rev\xf4\x90\x80\x80"):
+        ino = txn.new_ino()
+        directory = raw[:1] == b"d"
+        txn.put_inode(ino, mode=0o40755 if directory else 0o100644,
+                      nlink=2 if directory else 1, size=0 if directory else 4)
+        if not directory:
+            txn.write(ino, 0, raw[:3] + b"\n")
+        txn.link(ROOT_INO, raw, ino)
+    txn.commit()
+    rig.remount()
+    image = str(tmp_path / "upper.img")
+    rig.flash.save(image)
+    layers = ["--lower", rig.lower_dir, "--upper", image]
+
+    def fs(*words):
+        status = cli_main(["fs", words[0]] + layers + list(words[1:]))
+        out, err = capfdbinary.readouterr()
+        assert status == 0 and err == b"", (words, status, err)
+        return out
+
+    capfdbinary.readouterr()
+    printed = fs("ls", "/").splitlines()
+    odd = [n for n in printed if not n.isascii()]
+    assert sorted(odd) == [b"d\xed\xa0\x80", b"get\xc0\xaf", b"mv\xfe",
+                           b"rev\xf4\x90\x80\x80", b"rm\xff"], printed
+    assert [line.split()[-1] for line in fs("ls", "-l", "/").splitlines()
+            if not line.isascii()] == sorted(odd)
+    # each printed name as the shell passes it back: os.fsdecode(bytes)
+    arg = dict((n.rstrip(b"\x80\x90\xa0\xaf\xc0\xed\xf4\xfe\xff"),
+                "/" + os.fsdecode(n)) for n in odd)
+    dest = tmp_path / "got"
+    fs("get", arg[b"get"], str(dest))
+    assert dest.read_bytes() == b"get\n"
+    fs("rm", arg[b"rm"])
+    fs("rmdir", arg[b"d"])
+    fs("mv", arg[b"mv"], "/moved")
+    fs("revert", arg[b"rev"])
+    assert [n for n in fs("ls", "/").splitlines() if not n.isascii()] == \
+        [b"get\xc0\xaf"]
+    assert fs("cat", "/moved") == b"mv\xfe\n"
+    # fsck names what is left, which an older ovl stored
+    status = cli_main(["fs", "fsck"] + layers)
+    out, err = capfdbinary.readouterr()
+    assert (status, out.splitlines()) == (4, [
+        b"/get\xc0\xaf: name is not UTF-8 (an older ovl on MicroPython"
+        b" stored it): rename or remove it", b"fsck: 1 problem(s)"]), err
+    fs("rm", arg[b"get"])
+    assert fs("fsck") == b"fsck: clean\n"
+
+
 def test_a_symlink_target_empty_or_holding_nul_is_refused(runtime,
                                                          tmp_path):
     (tmp_path / "etc").mkdir()

@@ -454,7 +454,8 @@ fs.mkdir("/etc/sub")
 fs.write_bytes("/etc/sub/x", b"mine\n")
 fs.sync()
 out = {"diff": [list(d) for d in fs.diff("/etc")],
-       "layer": fs.layer_of("/etc/hostname"), "fsck": fs.fsck(),
+       "layers": dict((n, fs.layer_of("/etc/" + n)) for n in fs.listdir(
+           "/etc")), "fsck": fs.fsck(),
        "partial": [f[0] for f in upgrade.scan(fs)]}
 fs = mount(image("v2"), flash)
 out["conflicts"] = [list(c) for c in upgrade.conflicts(fs)]
@@ -497,7 +498,13 @@ def test_a_replaced_firmware_file_is_a_modified_one(runtime, tmp_path):
         ["modified", "/etc/shell"], ["added", "/etc/sub"],
         ["added", "/etc/sub/x"], ["deleted", "/etc/version"],
         ["added", "/etc/version.mine"], ["modified", "/etc/zone"]]
-    assert out["layer"] == "upper"
+    # the layer says what diff says: a name hiding the firmware's file
+    # (copied up, or replaced in any of these ways) is "copied-up", as
+    # `ovl fs put` (in place) and `ovl remote put` (renamed over) leave it
+    hidden = ("banner", "gone", "hostname", "hosts", "motd", "shell", "zone")
+    assert out["layers"] == dict(
+        (n, "copied-up" if n in hidden else "upper")
+        for n in ("D", "a-hosts", "sub", "version.mine") + hidden)
     assert out["fsck"] == [] and out["partial"] == []
     # a hard link elsewhere does not hide the change; the directory made
     # again is a conflict, what the user put in it is not

@@ -85,6 +85,22 @@ def error_payload(code, message):
     return struct.pack(frames.ERR_HEAD, code & 0xFFFF) + message.encode()[:200]
 
 
+def error_code(e):
+    """The errno of the error frame for e: an OSError's own; EIO for
+    damage the SquashFS reader found in the lower (a CorruptImageError,
+    as `ovl mount` answers it and as the store's damage is); EINVAL for
+    any other ValueError, KeyError or TypeError (a malformed request)."""
+    if isinstance(e, OSError):
+        code = compat.error_code(e)
+        return code if isinstance(code, int) else compat.EIO
+    # the reader imports its errors at its first failure: without them
+    # loaded, e is none of them
+    errors = sys.modules.get("ovl.squashfs_errors")
+    if errors is not None and isinstance(e, errors.CorruptImageError):
+        return compat.EIO
+    return compat.EINVAL
+
+
 def exc_message(e):
     if isinstance(e, OSError) and len(e.args) > 1:
         return str(e.args[1])
@@ -295,11 +311,8 @@ class Agent:
         except (OSError, ValueError, KeyError, TypeError) as e:
             if kind in (WRITE, DATA):
                 self._drop_job()    # a failed write or put starts over
-            code = compat.error_code(e) if isinstance(e, OSError) else \
-                compat.EINVAL
-            if not isinstance(code, int):
-                code = compat.EIO
-            return self._send(ERR, seq, error_payload(code, exc_message(e)))
+            return self._send(ERR, seq, error_payload(error_code(e),
+                                                      exc_message(e)))
         if result is ACK:
             return self._send(ACK, seq)
         if isinstance(result, (dict, list)):

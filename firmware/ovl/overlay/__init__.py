@@ -320,8 +320,8 @@ class Overlay:
             raise compat.oserror(compat.ENAMETOOLONG, name)
         path = paths.join(parent.path, name)
         node = Node(parent, name, path)
-        # the upper holds UTF-8 names only: a lower name that is not (CPython
-        # decodes it with surrogateescape) has no upper entry to find
+        # a name that is not UTF-8 (CPython decodes it with
+        # surrogateescape) is found by its bytes: an older ovl stored some
         if parent.uino is not None and in_upper:
             found = self.store.lookup(parent.uino, name)
             if found == WHITEOUT:

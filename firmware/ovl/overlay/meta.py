@@ -28,13 +28,16 @@ MAX_FILE_SIZE = (1 << 63) - 1
 
 
 def utf8(name):
-    """Can name be in the upper (a lookup's question)?  On MicroPython
-    any str: its bytes are what a lookup compares, and upper_name judges
+    """Can name be in the upper (a lookup's question)?  Any str of bytes:
+    on CPython, a name the store listed decoded with surrogateescape (one
+    an older ovl on MicroPython stored that is not UTF-8) is looked up by
+    its own bytes, so it can be read, renamed and removed; on MicroPython
+    any str (its bytes are what a lookup compares).  upper_name judges
     each name made."""
     if compat.MICROPYTHON:
         return True     # (encode() copies it: no check)
     try:
-        name.encode()
+        name.encode("utf-8", "surrogateescape")
         return True
     except UnicodeError:
         return False
@@ -46,7 +49,11 @@ def strict_utf8(text):
     and code points past U+10FFFF, which a CPython one cannot encode
     (ovl.overlay.meta_rare checks one that is not ASCII)."""
     if not compat.MICROPYTHON:
-        return utf8(text)
+        try:
+            text.encode()
+            return True
+        except UnicodeError:
+            return False
     raw = text.encode()
     if not raw or max(raw) < 0x80:
         return True

@@ -77,8 +77,12 @@ def rename(ovl, src, dst):
             elif is_dir(dnode.mode):
                 raise compat.oserror(compat.EISDIR, dst)
         # both names go in the upper (the source's as a whiteout when
-        # the lower has it): EINVAL before the store looks them up
-        upper_name(sname)
+        # the lower has it): EINVAL before the store looks them up; a
+        # source only the upper holds just goes (one an older ovl stored
+        # that is not UTF-8 too)
+        whiteout = _lower_entry(ovl, sparent, sname) is not None
+        if whiteout:
+            upper_name(sname)
         upper_name(dname)
         # copy up both parents; the source gets an upper inode but is
         # never copied whole: a directory keeps its ORIGIN (a redirect)
@@ -102,7 +106,7 @@ def rename(ovl, src, dst):
             note_replaced(ovl, txn, snode.uino, dparent, dname)
         if snode.dirent:
             txn.unlink(sparent.uino, sname)
-        if _lower_entry(ovl, sparent, sname) is not None:
+        if whiteout:
             txn.whiteout(sparent.uino, sname)
         ovl._put(txn, snode, ctime=ovl._now())
         _touch_dir(ovl, txn, sparent)

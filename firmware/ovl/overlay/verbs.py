@@ -10,7 +10,7 @@ from ovl import compat
 from ovl.compat import oserror
 from ovl.paths import is_dir, is_reg, is_lnk, join, split_path, normalize
 from ovl.overlay.meta import META_RESET, META_REPLACES, META_LOWER_ID, \
-    INDEX_PREFIX, identity_bytes, utf8
+    INDEX_PREFIX, identity_bytes, utf8, strict_utf8
 from ovl.store import WHITEOUT
 
 
@@ -33,9 +33,24 @@ def layer_of(ovl, path):
         from ovl import upgrade
         if upgrade.is_stale(ovl, node.uino):
             return "conflict"
-    if node.origin is not None or (node.uino == ovl._root_ino):
+    if node.origin is not None or node.uino == ovl._root_ino or \
+            _replaces_lower(ovl, node):
         return "copied-up"
     return "upper"
+
+
+def _replaces_lower(ovl, node):
+    """Whether upper-only node was put in place of the lower object its
+    name hides (renamed over it, as `ovl remote put` does, or made over
+    its whiteout: ovl.upgrade's REPLACES record): the user's version of a
+    firmware file, as a copy-up is.  diff calls it modified, layer_of
+    copied-up."""
+    if node.origin is not None or is_dir(node.mode) or \
+            ovl.store.get_meta(node.uino, META_REPLACES) is None:
+        return False        # (ovl.upgrade not imported for most files)
+    from ovl import upgrade
+    return upgrade.replaced_here(ovl, node) is not None and \
+        ovl._lower_entry(node.parent, node.name) is not None
 
 
 def walk_upper(ovl, node, problems=None, unread=None):
@@ -77,12 +92,12 @@ def walk_upper(ovl, node, problems=None, unread=None):
                 raise
             problems.append("%s: %s" % (path, e))
             continue
+        if problems is not None and not strict_utf8(name):
+            # stored by an older ovl on MicroPython (no name made now is)
+            problems.append("%s: name is not UTF-8 (an older ovl on"
+                            " MicroPython stored it): rename or remove it"
+                            % path)
         if child is None:
-            if problems is not None and not utf8(name):
-                # stored by an older ovl on MicroPython: unreachable here
-                problems.append("%s: name is not UTF-8 (an older ovl on"
-                                " MicroPython stored it): remove it there,"
-                                " or reset" % path)
             continue
         yield path, "object", child
         if is_dir(child.mode):
@@ -118,11 +133,8 @@ def diff(ovl, path="/"):
 
 def _diff_kind(ovl, node):
     origin = node.origin
-    if origin is None and not is_dir(node.mode):
-        from ovl import upgrade
-        if upgrade.replaced_here(ovl, node) is not None and \
-                ovl._lower_entry(node.parent, node.name) is not None:
-            return "modified"   # put in place of the firmware's file
+    if _replaces_lower(ovl, node):
+        return "modified"       # put in place of the firmware's file
     if origin is None:
         return "added"          # upper-only
     i = node.inode
@@ -165,7 +177,7 @@ def revert(ovl, path):
     def op(txn):
         parent, name = ovl._walk_parent(path)
         found = None
-        # the upper holds UTF-8 names only (a lower one may be other)
+        # (meta.utf8: a name is looked up by its bytes)
         if parent.uino is not None and utf8(name) and (
                 parent.dirent or parent.uino == ovl._root_ino):
             found = ovl.store.lookup(parent.uino, name)

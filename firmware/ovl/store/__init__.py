@@ -187,8 +187,11 @@ class Inode:
 
 
 def _key_bytes(key):
+    """The bytes of a name or meta key: a str's UTF-8, a name listdir
+    decoded with surrogateescape back to its own bytes (MicroPython
+    ignores the handler: its str holds them as they are)."""
     if isinstance(key, str):
-        return key.encode()
+        return key.encode("utf-8", "surrogateescape")
     return bytes(key)
 
 
@@ -1367,7 +1370,7 @@ class Txn:
 
     def _dirent(self, parent, name, ino):
         self._check()
-        raw = name.encode() if isinstance(name, str) else bytes(name)
+        raw = _key_bytes(name)
         if not raw or len(raw) > _NAME_MAX:
             raise compat.oserror(compat.ENAMETOOLONG if raw else compat.EINVAL,
                                  repr(name))
