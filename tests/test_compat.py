@@ -20,6 +20,8 @@ def test_errno_numbers_match_linux(runtime):
     expected["unknown"] = ["E1000", "E3", "AttributeError"]
     expected["not names"] = ["AttributeError", "AttributeError", "Ex"]
     expected["an oserror"] = [errno.ENOTEMPTY, "ENOTEMPTY: /d"]
+    expected["str of an oserror"] = ["[Errno 2] ENOENT: /p",
+                                     "[Errno 2] ENOENT", 1]
     # a board keeps none of them as a module global (0.8 KB of heap);
     # CPython keeps all, for `from ovl.compat import ENOENT` without a
     # call per use

@@ -859,3 +859,29 @@ def test_open_with_truncation_reads_empty_before_the_first_write(rig):
             f.seek(0)
             assert f.read() == b"new"
         assert o.read_bytes(path) == b"new"
+
+
+def test_overlay_refuses_dot_names_as_linux(runtime, tmp_path):
+    """tests/scripts/overlay_dot_names.py: a last name ".", ".." or "/"
+    and ".." after a file get Linux's errors (the rows as a Linux host
+    answers them, but for "/", which a test cannot ask of its host)."""
+    ops = ("rmdir", "remove", "mkdir", "open for writing", "rename",
+           "rename to", "link to", "stat")
+    rows = {
+        "/": ["EBUSY", "EISDIR", "EEXIST", "EISDIR", "EBUSY", "EBUSY",
+              "EEXIST", "ok"],
+        "/d/.": ["EINVAL", "EISDIR", "EEXIST", "EISDIR", "EBUSY", "EBUSY",
+                 "EEXIST", "ok"],
+        "/d/..": ["ENOTEMPTY", "EISDIR", "EEXIST", "EISDIR", "EBUSY",
+                  "EBUSY", "EEXIST", "ok"],
+        "/f/.": ["ENOTDIR"] * 8,
+        "/n/.": ["ENOENT"] * 8,
+    }
+    rows["/d/./"] = rows["/d/."]
+    expected = {"%s %s" % (op, path): errno
+                for path, errnos in rows.items()
+                for op, errno in zip(ops, errnos)}
+    expected["stat f/../d"] = "ENOTDIR"
+    expected["names left"] = ["d", "f"]
+    runtime.run_checks("overlay_dot_names.py", expected,
+                       args=[str(tmp_path)])

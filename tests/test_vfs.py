@@ -228,3 +228,60 @@ print(o.stat("/h1")[3], o.stat("/h2")[3], o.read_bytes("/h1"), o.fsck())
 """).splitlines()
     assert out == ["2 2", "2 2 b'Shared\\n'", "1 []",
                    "1 b'Shared\\n' ['h2'] []", "2 2 b'Shared\\n' []"]
+
+
+def test_vfs_paths_reach_the_overlay_as_given(mpy, tmp_path):
+    """tests/scripts/vfs_paths.py: the VFS joins a relative path with its
+    cwd and passes the rest through, so a trailing "/", a final "/." and a
+    ".." after a symlink get the overlay's answers (Linux's); a read-only
+    mount refuses writes itself; and the smaller points where VfsLfs2 and
+    OvlVfs differed."""
+    erofs = ["EROFS"] * 4
+    mpy.run_checks("vfs_paths.py", {
+        "stat f/": "ENOTDIR",
+        "open f/": "ENOTDIR",
+        "open new/ for writing": "EISDIR",
+        "remove f/": "ENOTDIR",
+        "rename f/": "ENOTDIR",
+        "rename f to g/": "ENOTDIR",
+        "stat f/.": "ENOTDIR",
+        "remove f/.": "ENOTDIR",
+        "rmdir d/.": "EINVAL",
+        "rmdir d/./": "EINVAL",
+        "rmdir d/..": "ENOTEMPTY",
+        "rename e/.": "EBUSY",
+        "mkdir n/.": "ENOENT",
+        "mkdir d/.": "EEXIST",
+        "open new/. for writing": "ENOENT",
+        "open f/.. (f a file)": "ENOTDIR",
+        "names left": ["alink", "d", "e", "f", "fw", "keep", "link"],
+        "type of d/ and d/.": [0o40000, 0o40000],
+        "rmdir d/ then": False,
+        "read link/../keep": "fw",
+        "read alink/../keep": "fw",
+        "getcwd in link": "/ovl/fw/sub",
+        "listdir . in link": ["f"],
+        "read ../keep from link": "fw",
+        "written ../new from link": [["alink", "e", "f", "fw", "keep", "link"],
+                                     ["keep", "new", "sub"]],
+        "chdir .. from link": "/ovl/fw",
+        "chdir sub/": "/ovl/fw/sub",
+        "read /ovl/../keep": "top",
+        "chdir ../.. from /ovl/fw": "/ovl",
+        "chdir f (a file)": "ENOTDIR",
+        "chdir nope": "ENOENT",
+        "read-only mount: open for writing": erofs,
+        "read-only mount: mkdir, remove, rmdir, rename": erofs,
+        "read-only mount: read, listdir, statvfs": ["top", True, 10],
+        "API and writable mount while /ro is mounted": ["ok", "ok"],
+        "API and writable mount after /ro": ["ok", "ok"],
+        "mkfs=True keeps the files": "top",
+        "ilistdir of a missing directory, not iterated": "ENOENT",
+        "ilistdir of a file, not iterated": "ENOTDIR",
+        "ilistdir bytes": ["keep", "new", "sub"],
+        "readinto(buf, 2): count, buffer": [2, [116, 111, 0, 0, 0]],
+        "readinto(buf, 9) of a 2-byte buffer: count": 2,
+        "message of ENOENT": "[Errno 2] ENOENT: /nope",
+        "ENOTEMPTY named once": 1,
+    }, args=[str(tmp_path)])
+

@@ -102,6 +102,14 @@ def error_code(e):
 
 
 def exc_message(e):
+    """What the host prints of error e: "ENOENT: /p" for an OSError of
+    compat.oserror, on both runtimes."""
+    code = compat.error_code(e) if isinstance(e, OSError) else None
+    if compat.MICROPYTHON and type(code) is int:
+        # the name compat.oserror leaves out where MicroPython prints it
+        name = compat.errno_name(code)
+        text = str(e.args[1]) if len(e.args) > 1 else name
+        return text if text.startswith(name) else name + ": " + text
     if isinstance(e, OSError) and len(e.args) > 1:
         return str(e.args[1])
     return str(e) or e.__class__.__name__

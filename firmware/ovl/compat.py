@@ -61,8 +61,13 @@ def errno_name(code):
 
 
 def oserror(code, message=None):
-    """An OSError carrying a Linux errno (and the path or detail, if any:
-    the argument's name is one the runtime interns already)."""
+    """An OSError carrying a Linux errno and its name (and the path or
+    detail, if any: the argument's name is one the runtime interns
+    already): str() gives "[Errno 2] ENOENT: /p" on CPython, and on
+    MicroPython too, which prints the name of an errno it knows itself
+    (then the name is left out of args[1])."""
+    if MICROPYTHON and str(OSError(code))[0] == "[":
+        return OSError(code) if message is None else OSError(code, message)
     if message is None:
         return OSError(code, errno_name(code))
     return OSError(code, "%s: %s" % (errno_name(code), message))

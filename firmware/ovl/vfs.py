@@ -2,10 +2,12 @@
 
 MicroPython calls the methods below with the mount prefix stripped
 (absolute paths arrive as "/..."), passes relative paths unchanged, and
-expects stat as a plain 10-tuple.  open() returns the overlay's own file
-object (ovl.overlay.file.OverlayFile), which on MicroPython subclasses
-io.IOBase so that `import`, print(file=...) and the other C stream users
-can drive it through readinto/write/ioctl.
+expects stat as a plain 10-tuple.  A relative path is joined with the
+cwd and the rest is the overlay's: a trailing "/", a "." or a ".." after a
+symlink mean there what they mean on Linux.  open() returns the
+overlay's own file object (ovl.overlay.file.OverlayFile), which on
+MicroPython subclasses io.IOBase so that `import`, print(file=...) and the
+other C stream users can drive it through readinto/write/ioctl.
 """
 
 from ovl import compat, paths
@@ -14,6 +16,10 @@ from ovl import compat, paths
 class OvlVfs:
     """hide: absolute paths that read as absent (safe mode hides /main.py
     so the port's startup runs no user code)."""
+
+    # mount(readonly=True): this mount refuses writes (the Overlay, which
+    # the API and other mounts share, stays as it is)
+    readonly = False
 
     def __init__(self, ovl, hide=()):
         self.ovl = ovl
@@ -26,8 +32,17 @@ class OvlVfs:
         # __getattr__ too)
         if name not in ("mkdir", "remove", "rmdir", "rename", "statvfs"):
             raise AttributeError(name)
-        fn = getattr(self.ovl, name)
+        # (of the five, statvfs alone writes nothing)
+        fn = self._refuse if self.readonly and name != "statvfs" else \
+            getattr(self.ovl, name)
         return lambda *args: fn(*map(self._path, args))
+
+    def _refuse(self, path, *_):
+        raise compat.oserror(compat.EROFS, path)
+
+    def _hidden(self, path):
+        # hide's paths are normalised ones
+        return self.hide and paths.normalize(path) in self.hide
 
     def _path(self, path):
         # A path as str: MicroPython hands a VFS bytes when the caller used
@@ -45,13 +60,13 @@ class OvlVfs:
                 path = bytes(path).decode("utf-8", "surrogateescape")
         if not path.startswith("/"):
             path = paths.join(self.cwd, path) if path else self.cwd
-        return paths.normalize(path)
+        return path
 
     # -- mount protocol -----------------------------------------------------
 
     def mount(self, readonly, mkfs):
-        if readonly:
-            self.ovl.readonly = True
+        # mkfs: ignored, as VfsLfs2 does (LogStore.format makes a store)
+        self.readonly = readonly
 
     def umount(self):
         self.ovl.sync()
@@ -60,18 +75,28 @@ class OvlVfs:
 
     def chdir(self, path):
         path = self._path(path)
-        if not paths.is_dir(self.ovl._walk(path).mode):
+        node = self.ovl._walk(path)
+        if not paths.is_dir(node.mode):
             raise compat.oserror(compat.ENOTDIR, path)
-        self.cwd = path     # normalised by _path
+        # where the walk arrived, symlinks followed (Linux's getcwd): a
+        # relative ".." then leads to that directory's parent
+        self.cwd = node.path
 
     def getcwd(self):
         return self.cwd
 
     def ilistdir(self, path):
-        # bytes in, bytes names out (VfsLfs2 does the same)
+        # bytes in, bytes names out (VfsLfs2 does the same); the directory
+        # is looked up here, so a missing one raises at the call
         as_bytes = not isinstance(path, str)
         path = self._path(path)
-        for name, kind, ino, size in self.ovl.ilistdir(path):
+        listing = self.ovl.ilistdir(path)
+        if as_bytes or self.hide:
+            return self._listing(listing, paths.normalize(path), as_bytes)
+        return listing
+
+    def _listing(self, listing, path, as_bytes):
+        for name, kind, ino, size in listing:
             if self.hide and paths.join(path, name) in self.hide:
                 continue
             # (MicroPython ignores the error handler: its names are UTF-8)
@@ -83,7 +108,7 @@ class OvlVfs:
         # fields, is imported at its first use); pending writes count in
         # the size
         path = self._path(path)
-        if path in self.hide:
+        if self._hidden(path):
             raise compat.oserror(compat.ENOENT, path)
         ovl = self.ovl
         ovl.flush_all()
@@ -95,6 +120,8 @@ class OvlVfs:
         # an OverlayFile: on MicroPython an io.IOBase with readinto, write
         # and ioctl, the stream the C layer drives
         path = self._path(path)
-        if path in self.hide:
+        if self._hidden(path):
             raise compat.oserror(compat.ENOENT, path)
+        if self.readonly and mode.strip("rbt"):     # w, a, x or +
+            raise compat.oserror(compat.EROFS, path)
         return self.ovl.open(path, mode)

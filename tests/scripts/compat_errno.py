@@ -20,4 +20,10 @@ out["numbers kept as globals"] = len([n for n in sys.argv[1:]
                                       if n in compat.__dict__])
 out["an oserror"] = [compat.error_code(compat.oserror(compat.ENOTEMPTY, "/d")),
                      compat.oserror(compat.ENOTEMPTY, "/d").args[1]]
+# str() names the errno once: MicroPython prints the name of an errno it
+# knows (ENOENT) itself, of one it does not (ENOTDIR) not
+out["str of an oserror"] = [str(compat.oserror(compat.ENOENT, "/p")),
+                            str(compat.oserror(compat.ENOENT)),
+                            str(compat.oserror(compat.ENOTDIR, "/p")).count(
+                                "ENOTDIR")]
 report(out)

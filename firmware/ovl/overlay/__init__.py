@@ -367,7 +367,9 @@ class Overlay:
         # at the end, so that its names are walked next (and followed, but
         # for the path's own last name, which follow decides)
         todo = paths.split_path(path)
-        trailing_slash = path.endswith("/") and len(todo) > 0
+        # a final "/" or "/." names a directory, as on Linux
+        trailing_slash = (path.endswith("/") or path.endswith("/.")) and \
+            len(todo) > 0
         todo.reverse()
         # the root, where every walk starts (_walk("/") gives it)
         root = Node(None, "", "/")
@@ -383,6 +385,8 @@ class Overlay:
             name = todo.pop()
             last = not todo
             if name == "..":
+                if not paths.is_dir(stack[-1].mode):
+                    raise compat.oserror(compat.ENOTDIR, path)
                 if len(stack) > 1:
                     stack.pop()
                 continue
@@ -408,11 +412,14 @@ class Overlay:
 
     def _walk_parent(self, path, errno=compat.EBUSY):
         """(parent node, name) of a path whose last component is created or
-        removed; the final component is not followed.  "/" (or a path
-        ending in "..") has no such pair: OSError(errno), as Linux reports
-        for the calling operation."""
+        removed; the final component is not followed.  "/", or a path
+        whose last name is "." or "..", has no such pair: OSError(errno),
+        as Linux reports for the calling operation, once the names before
+        it were found (ENOENT, ENOTDIR first)."""
         comps = paths.split_path(path)
-        if not comps or comps[-1] == "..":
+        if not comps or comps[-1] == ".." or \
+                path.rstrip("/").endswith("/."):
+            self._walk(path)
             raise compat.oserror(errno, path)
         return self._walk(path, parent=True)
 
@@ -559,7 +566,7 @@ class Overlay:
         found no such name (the walk made a dozen objects a file)."""
         def op(txn):
             if parent is None:
-                at, name = self._walk_parent(path)
+                at, name = self._walk_parent(path, compat.EEXIST)
                 if self._child(at, name) is not None:
                     raise compat.oserror(compat.EEXIST, path)
             else:

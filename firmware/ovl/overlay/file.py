@@ -144,9 +144,10 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         from ovl.overlay import fileops
         return fileops.read(self, n)
 
-    def readinto(self, buf):
+    def readinto(self, buf, n=-1):
+        # n: at most n bytes, as MicroPython's streams take it
         self._check("r")
-        data = self._read_bytes(len(buf))
+        data = self._read_bytes(len(buf) if n < 0 or n > len(buf) else n)
         buf[:len(data)] = data
         return len(data)
 

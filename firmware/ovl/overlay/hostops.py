@@ -208,7 +208,7 @@ def link(ovl, src, dst):
     def op(txn):
         # Linux's order: source lookup, target name, then "a directory"
         node = ovl._walk(src, follow=False)
-        parent, name = ovl._walk_parent(dst)
+        parent, name = ovl._walk_parent(dst, compat.EEXIST)
         if ovl._child(parent, name) is not None:
             raise oserror(compat.EEXIST, dst)
         if is_dir(node.mode):

@@ -15,7 +15,7 @@ from ovl.overlay.meta import META_REPLACES, INDEX_PREFIX, upper_name
 
 def remove(ovl, path):
     def op(txn):
-        parent, name, node = existing(ovl, path, False)
+        parent, name, node = existing(ovl, path, False, compat.EISDIR)
         if path.endswith("/"):
             raise compat.oserror(compat.ENOTDIR, path)
         ovl._copy_up(txn, parent)
@@ -29,8 +29,13 @@ unlink = remove
 
 
 def rmdir(ovl, path):
+    # Linux: "/" is EBUSY, a last name "." EINVAL and ".." ENOTEMPTY
+    end = path.rstrip("/")
+    errno = compat.EINVAL if end.endswith("/.") else \
+        compat.ENOTEMPTY if end.endswith("/..") else compat.EBUSY
+
     def op(txn):
-        parent, name, node = existing(ovl, path, True)
+        parent, name, node = existing(ovl, path, True, errno)
         if not is_empty(ovl, node):
             raise compat.oserror(compat.ENOTEMPTY, path)
         ovl._copy_up(txn, parent)
@@ -115,10 +120,11 @@ def rename(ovl, src, dst):
     ovl._mutate(dst, op)
 
 
-def existing(ovl, path, directory):
+def existing(ovl, path, directory, errno):
     """(parent node, name, node) of the name path removes, which must
-    exist and be a directory exactly when directory is true."""
-    parent, name = ovl._walk_parent(path)
+    exist and be a directory exactly when directory is true; errno: the
+    error of a path that names no such pair (Overlay._walk_parent)."""
+    parent, name = ovl._walk_parent(path, errno)
     node = ovl._child(parent, name)
     if node is None:
         raise compat.oserror(compat.ENOENT, path)
