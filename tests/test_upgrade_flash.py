@@ -377,3 +377,126 @@ def test_a_full_upper_at_the_first_mount_over_a_new_slot(tmp_path):
     assert fs.read_bytes("/etc/B") == want["/etc/B"]
     from ovl import upgrade as up
     assert ("conflict", "/etc/A") in up.conflicts(fs)
+
+
+# ----- a flash with no overlay mounted ----------------------------------------
+
+def mid_image(tmp_path, trees):
+    """v1 with one more file: its /etc/A and /etc/B are v1's, so a flash
+    of it keeps none of the user's partial files (none needs it)."""
+    from host_tools.image.mkimage import build_image
+    from test_upgrade import MTIME
+    top = tmp_path / "mid"
+    for rel, data in dict(trees["v1"], **{"etc/F": b"f\n"}).items():
+        (top / rel).parent.mkdir(parents=True, exist_ok=True)
+        (top / rel).write_bytes(data)
+    build_image(str(top), str(tmp_path / "mid.sqfs"), mtime=MTIME)
+    return (tmp_path / "mid.sqfs").read_bytes()
+
+
+class KilledLink(DirectLink):
+    """A flash killed (the host gone) right after its first block write."""
+
+    def pipeline(self, requests, on_reply=None, filler=True):
+        for i, (kind, payload) in enumerate(requests):
+            DirectLink.pipeline(self, [(kind, payload)],
+                                lambda _, k, p: on_reply and
+                                on_reply(i, k, p), filler)
+            if kind == frames.DATA:
+                raise serial_link.LinkError("board stopped answering")
+
+
+def test_a_flash_without_the_overlay_refuses_to_lose_the_users_files(
+        tmp_path):
+    """`ovl flash` of an image without --reboot, then of another one: the
+    second finds no overlay mounted (the first stopped it), so it cannot
+    keep the user's partial files whole; it refuses rather than erase the
+    firmware bytes they read, until the board reboots onto the overlay."""
+    from host_tools.cli import CliError
+    trees, imgs = images(str(tmp_path))
+    mid = mid_image(tmp_path, trees)
+    board, flash = new_board(SIM, imgs["v1"])
+    fs, _, _ = boot(board, flash)
+    flash_image(DirectLink(board, flash, fs), mid)     # no reboot
+    with pytest.raises(CliError) as e:
+        flash_image(DirectLink(board, flash, None), imgs["v2"])
+    assert "no overlay mounted" in str(e.value) and \
+        "--reboot" in str(e.value) and "--force" in str(e.value)
+    fs, notes, _ = boot(board, flash)       # the reboot: mid, the overlay
+    assert fs.read_bytes("/etc/A") == expected(trees)["/etc/A"]
+    flash_image(DirectLink(board, flash, fs), imgs["v2"])
+    fs, _, _ = boot(board, flash)
+    check_final(fs, trees, expected(trees))
+
+
+def test_a_killed_flash_resumes_but_another_image_is_refused(tmp_path):
+    """A flash killed after its first block: the board boots agent-only.
+    Rerunning it resumes (the user's files were kept for that image before
+    the first erase); a different image would erase what they read."""
+    from host_tools.cli import CliError
+    trees, imgs = images(str(tmp_path))
+    mid = mid_image(tmp_path, trees)
+    board, flash = new_board(SIM, imgs["v1"])
+    fs, _, _ = boot(board, flash)
+    with pytest.raises(serial_link.LinkError):
+        flash_image(KilledLink(board, flash, fs), mid)
+    fs, notes, _ = boot(board, flash)
+    assert fs is None and "agent only" in notes[0]
+    with pytest.raises(CliError) as e:
+        flash_image(DirectLink(board, flash, None), imgs["v2"])
+    assert "no overlay mounted" in str(e.value)
+    summary = flash_image(DirectLink(board, flash, None), mid)
+    assert summary["generation"] is not None
+    fs, _, _ = boot(board, flash)
+    assert fs.read_bytes("/etc/A") == expected(trees)["/etc/A"]
+    fs, _, _ = upgrade(board, flash, imgs["v2"])
+    check_final(fs, trees, expected(trees))
+
+
+def test_force_flashes_without_the_overlay_and_the_file_is_a_conflict(
+        tmp_path):
+    trees, imgs = images(str(tmp_path))
+    mid = mid_image(tmp_path, trees)
+    board, flash = new_board(SIM, imgs["v1"])
+    fs, _, _ = boot(board, flash)
+    flash_image(DirectLink(board, flash, fs), mid)
+    flash_image(DirectLink(board, flash, None), imgs["v2"], force=True)
+    fs, _, _ = boot(board, flash)
+    assert fs.layer_of("/etc/A") == "conflict"
+
+
+def test_remote_conflicts_lists_every_conflict_as_fs_conflicts_does(
+        tmp_path, capsys):
+    """More conflicts than one reply holds: `ovl remote conflicts` pages
+    through them all (as `remote diff` does), no `... (more)`."""
+    from host_tools.commands import fs_format as fmt
+    from host_tools.commands.serial import remote_verb
+    from host_tools.image.mkimage import build_image
+    from ovl import upgrade as up
+    names = ["service_%03d.conf" % i for i in range(150)]
+    for v in ("v1", "v2"):
+        top = tmp_path / v / "etc"
+        top.mkdir(parents=True)
+        for name in names:
+            (top / name).write_bytes(b"option %s %s\n" % (name.encode(),
+                                                          v.encode()))
+        build_image(str(tmp_path / v), str(tmp_path / (v + ".sqfs")),
+                    mtime=1000)
+    imgs = {v: (tmp_path / (v + ".sqfs")).read_bytes() for v in ("v1", "v2")}
+    board = load_board(SIM)
+    flash = SimFlash(board.size, board.erase_size, board.page_size,
+                     kind=board.kind)
+    flash_image(DirectLink(board, flash, None), imgs["v1"])
+    fs, _, _ = boot(board, flash)
+    for name in names:
+        fs.write_bytes("/etc/" + name, b"mine\n")
+    fs.sync()
+    fs, _, _ = upgrade(board, flash, imgs["v2"])
+    want = up.conflicts(fs)
+    assert len(want) == 150
+    capsys.readouterr()
+    assert remote_verb(DirectLink(board, flash, fs), "conflicts", [],
+                       None) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == fmt.as_text(
+        "conflicts", fmt.conflict_records(want)).splitlines()

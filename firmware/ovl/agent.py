@@ -68,6 +68,11 @@ NAMES = {HELLO: "hello", READ: "read", HASH: "hash", HASHES: "hashes",
          UP_KEEP: "upgrade-keep", UP_CONFLICTS: "conflicts"}
 
 # Commands that change nothing: a retransmission simply runs them again.
+# The upper root's meta key (docs/OVERLAY.md, "Meta keys") naming, as the
+# SHA-256 hex of the image, what a flash kept the user's files whole for
+# before it stopped the overlay over the slot it was replacing.
+META_KEPT_FOR = "kept_for"
+
 IDEMPOTENT = (HELLO, READ, HASH, HASHES, FW_STATUS, FS_LS, FS_STAT, FS_GET,
               FS_DIFF, UP_SCAN, UP_CONFLICTS)
 
@@ -508,8 +513,48 @@ class Agent:
         req = json.loads(payload) if payload else {}
         self.slots = fwslot.scan(self.board, self.flash,
                                  bool(req.get("verify")), self.slots)
-        return {"slots": [s.as_dict() for s in self.slots],
-                "boot_slot": self._booted()}
+        out = {"slots": [s.as_dict() for s in self.slots],
+               "boot_slot": self._booted()}
+        if self.fs is None:
+            out["upper"] = self._upper_state()
+        return out
+
+    def _upper_state(self):
+        """Without an overlay, what `ovl flash` needs to know before it
+        replaces firmware the upper may read: {changes: does the upper
+        hold anything, kept_for: the image a flash kept the user's files
+        whole for (META_KEPT_FOR)}, or {error} if the upper cannot be
+        read."""
+        part = None
+        for p in self.board.partitions:
+            if p.type == "ovl":
+                part = p
+        if part is None:
+            return {"changes": False, "kept_for": None}
+        erase = self.flash.erase_size
+        blank = b"\xff" * erase
+        for a in range(part.offset, part.offset + part.size, erase):
+            if self.flash.read(a, erase) != blank:
+                break
+        else:
+            return {"changes": False, "kept_for": None}  # never formatted
+        try:
+            from ovl.flash import Region
+            from ovl.store import LogStore, ROOT_INO
+            store = LogStore.mount(Region(self.flash, part.offset, part.size,
+                                          part.name), readonly=True,
+                                   checkpoints=self.board.store_checkpoints)
+            changes = False
+            for _ in store.listdir(ROOT_INO):
+                changes = True
+                break
+            kept = store.get_meta(ROOT_INO, META_KEPT_FOR)
+        except ImportError:
+            return {"error": "this agent has no log store to read it with"}
+        except (OSError, ValueError, MemoryError) as e:
+            return {"error": exc_message(e)}
+        return {"changes": changes,
+                "kept_for": bytes(kept).decode() if kept else None}
 
     def _booted(self):
         """The running slot's name; without boot code's word, the one the
@@ -520,7 +565,8 @@ class Agent:
         return boot.name if boot else None
 
     def fw_begin(self, payload):
-        name = json.loads(payload)["slot"]
+        req = json.loads(payload)
+        name = req["slot"]
         for p in self.board.partitions:
             if p.name == name and p.type == "ovl":
                 # An upper dump written back whole: the overlay on it stops
@@ -532,10 +578,25 @@ class Agent:
                 return b""
         slot = self._slot(name)
         if slot.name == self._booted() and self.fs is not None:
-            # The overlay reads this slot as its lower: stop serving it.
+            # The overlay reads this slot as its lower: say which image
+            # its files were kept whole for (a flash without the overlay
+            # may go on with that image only), then stop serving it, here
+            # and to an agent started again before the reboot.
+            from ovl.store import ROOT_INO
+            try:
+                txn = self.fs.store.begin()
+                txn.set_meta(ROOT_INO, META_KEPT_FOR,
+                             (req.get("sha256") or "").encode() or None)
+                txn.commit()
+                self.fs.sync()
+            except OSError:
+                pass    # (a full upper) unmarked: such a flash is refused
             self.fs = None
             self.fs_error = "firmware slot %s is being rewritten; reboot" \
                 % slot.name
+            booted = getattr(sys.modules.get("ovl.boot"), "BOOTED", None)
+            if booted is not None and booted.flash is self.flash:
+                booted.fs, booted.fs_error = None, self.fs_error
         fwslot.invalidate(self.flash, slot)
         return b""
 
@@ -655,18 +716,25 @@ class Agent:
             out.append([kind, path])
         return out, False
 
-    def fs_diff(self, payload):
-        req = json.loads(payload)
-        changes = self._fs().diff(req.get("path", "/"))
+    def _page(self, pairs, req, key):
+        """The (kind, path) pairs from the request's start on that fit a
+        reply, as {key: pairs, truncated, next}: `next` is the start of
+        the following page (None on the last)."""
+        pairs = list(pairs)
         start = int(req.get("start", 0))
-        out, truncated = self._fit_pairs(changes[start:])
-        nxt = None          # where the next page starts
+        out, truncated = self._fit_pairs(pairs[start:])
+        nxt = None
         if truncated:
             if not out:
-                raise compat.oserror(compat.E2BIG, "a change does not fit"
+                raise compat.oserror(compat.E2BIG, "a path does not fit"
                                      " a reply")
-            nxt = changes.index(tuple(out[-1]), start) + 1
-        return {"changes": out, "truncated": truncated, "next": nxt}
+            nxt = pairs.index(tuple(out[-1]), start) + 1
+        return {key: out, "truncated": truncated, "next": nxt}
+
+    def fs_diff(self, payload):
+        req = json.loads(payload)
+        return self._page(self._fs().diff(req.get("path", "/")), req,
+                          "changes")
 
     def fs_revert(self, payload):
         self._fs().revert(json.loads(payload)["path"])
@@ -725,8 +793,8 @@ class Agent:
     def up_conflicts(self, payload):
         fs = self._fs()
         from ovl import upgrade
-        out, truncated = self._fit_pairs(upgrade.conflicts(fs))
-        return {"conflicts": out, "truncated": truncated}
+        return self._page(upgrade.conflicts(fs),
+                          json.loads(payload) if payload else {}, "conflicts")
 
 
 # A put streams into "<dir>/<PUT_PREFIX><name>": a reserved name, never

@@ -315,6 +315,31 @@ def keep_user_files(link, image):
             "kept_bytes": programmed[0]}
 
 
+def check_upper_kept(info, board, target, sha256):
+    """CliError unless replacing the firmware in slot `target` is safe for
+    the user's files although no overlay is mounted to keep them whole
+    (keep_user_files): the upper is empty, or it reads another slot that
+    is booted, or the last flash kept its files for this very image (a
+    flash being resumed).  info: the agent's HELLO and FW_STATUS."""
+    if not any(p.type == "ovl" for p in board.partitions) or \
+            info.get("boot_slot") not in (None, target):
+        return
+    upper = info.get("upper") or {"error": "the board's agent does not say"
+                                  " what it holds"}
+    if upper.get("error") is None and (not upper["changes"] or
+                                       upper["kept_for"] == sha256):
+        return
+    raise CliError(
+        "the board has no overlay mounted (%s), so the user's changed files"
+        " cannot be kept whole before this image replaces the firmware they"
+        " read%s: boot the board onto its firmware first (rerun the last"
+        " flash, with --reboot, to finish it), then flash this image; or"
+        " --force to flash anyway and lose their unchanged bytes" % (
+            info.get("fs_error") or "not mounted",
+            "" if upper.get("error") is None else
+            " (its upper: %s)" % upper["error"]))
+
+
 def flash_image(link, image, partition=None, board_name=None, force=False,
                 progress_stream=None, log=None, lower=None, upper_dump=False):
     """Flash `image`; returns a summary dict.  lower: the image opened by
@@ -366,9 +391,12 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
         if slot is not None and info.get("fs"):
             # a new firmware: the overlay's partial files still read the old
             summary.update(keep_user_files(link, image))
+        elif slot is not None and not force:
+            check_upper_kept(info, board, part.name, hexdigest(image_sha))
         if (slot is not None and slot["state"] != "missing") or \
                 (part.type == "ovl" and differ):
-            link.call_json(agent.FW_BEGIN, {"slot": part.name})
+            link.call_json(agent.FW_BEGIN, {"slot": part.name,
+                                            "sha256": hexdigest(image_sha)})
         if log and summary["resumed"]:
             log("resuming: %d of %d blocks already in place"
                 % (nblocks - len(differ), nblocks))
@@ -417,8 +445,9 @@ def add_flash_args(p):
                    " firmware slot, or the inactive one of two)")
     p.add_argument("--force", action="store_true",
                    help="flash even an image that is not a SquashFS the board"
-                        " can mount, and send every block even if the board"
-                        " has it")
+                        " can mount, send every block even if the board"
+                        " has it, and flash even when no overlay is mounted"
+                        " to keep the user's changed files whole")
     p.add_argument("--reboot", action="store_true",
                    help="reboot the board after a successful flash")
     p.add_argument("image", help="image file (a SquashFS 4.0, e.g. from ovl"
@@ -555,16 +584,22 @@ def remote_ls_pages(link, path):
         start = res["next"]
 
 
-def remote_diff(link, path):
-    """(every change below path, truncated?): the agent's pages in turn
-    (an agent without paging answers one page, perhaps truncated)."""
+def remote_pages(link, kind, req, key):
+    """(every (kind, path) pair of the agent's answer under `key`,
+    truncated?): its pages in turn, each request `req` with its start (an
+    agent without paging answers one page, perhaps truncated)."""
     out, start = [], 0
     while True:
-        res = link.call_json(agent.FS_DIFF, {"path": path, "start": start})
-        out += [tuple(c) for c in res["changes"]]
+        res = link.call_json(kind, dict(req, start=start))
+        out += [tuple(c) for c in res[key]]
         start = res.get("next")
         if start is None:
             return out, bool(res["truncated"])
+
+
+def remote_diff(link, path):
+    """(every change below path, truncated?)."""
+    return remote_pages(link, agent.FS_DIFF, {"path": path}, "changes")
 
 
 def run_remote(args):
@@ -686,10 +721,11 @@ def remote_verb(link, verb, a, data, keep=None, layer="merged"):
         print(fmt.reset_line("done" if when == "now" else
                              "requested for the next boot", keep))
     elif verb == "conflicts":
-        res = call(agent.UP_CONFLICTS)
+        conflicts, truncated = remote_pages(link, agent.UP_CONFLICTS, {},
+                                            "conflicts")
         fmt.print_text(sys.stdout, fmt.as_text(
-            "conflicts", fmt.conflict_records(res["conflicts"])))
-        if res["truncated"]:
+            "conflicts", fmt.conflict_records(conflicts)))
+        if truncated:
             print("... (more)")
     elif verb == "fsck":
         problems = call(agent.FS_FSCK)["problems"]
