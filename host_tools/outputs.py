@@ -24,14 +24,40 @@ def file_kind(path):
         return None
 
 
+def same_file(a, b):
+    """Whether paths a and b name one file (links followed): the same
+    device and inode when both exist, else the same resolved path."""
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def refuse_input(path, inputs):
+    """Refuse, as cp does ("X and Y are the same file", EINVAL), an output
+    path that names one of the command's input files (None: none given),
+    a symlink to one too: writing it would destroy what the command
+    reads (an image written with its own upper's path)."""
+    for source in inputs:
+        if source is not None and same_file(path, source):
+            raise OSError(errno.EINVAL, "%s and %s are the same file"
+                          % (path, source))
+
+
 @contextlib.contextmanager
-def replacing(path, tmp=None):
+def replacing(path, suffix=None, inputs=()):
     """A binary file object for path's new contents.  It is written beside
-    path (as tmp, default PATH.tmp-PID) and renamed over path when the
-    block ends without an exception; otherwise (a failure, Ctrl-C, SIGTERM
-    or SIGHUP: `temporary`) removed, path untouched.
+    the file path names (PATH + suffix, default PATH.tmp-PID) and renamed
+    over it when the block ends without an exception; otherwise (a
+    failure, Ctrl-C, SIGTERM or SIGHUP: `temporary`) removed, the file
+    untouched.  A symlink is followed, as cp does: the file it names is
+    replaced, the link stays a link.  An output that is one of inputs
+    (the files the command reads) is refused before anything is written
+    (`refuse_input`).
     A FIFO, device or /dev/stdout is written straight into (a rename over
     it would replace the node itself); a directory is refused (EISDIR)."""
+    refuse_input(path, inputs)
     kind = file_kind(path)
     if kind == stat.S_IFDIR:
         raise IsADirectoryError(errno.EISDIR, "%s is a directory" % path)
@@ -39,7 +65,8 @@ def replacing(path, tmp=None):
         with open(path, "wb") as out:
             yield out
         return
-    tmp = tmp or "%s.tmp-%d" % (path, os.getpid())
+    target = os.path.realpath(path)
+    tmp = target + (suffix or ".tmp-%d" % os.getpid())
     with temporary(tmp):
         try:
             out = open(tmp, "wb")
@@ -49,12 +76,12 @@ def replacing(path, tmp=None):
         with out:
             yield out
         with signals_held():    # renamed, or (a signal first) removed
-            os.replace(tmp, path)
+            os.replace(tmp, target)
 
 
-def write_file(path, data, tmp=None):
+def write_file(path, data, suffix=None, inputs=()):
     """Write data as path's new contents, all or nothing (`replacing`)."""
-    with replacing(path, tmp) as out:
+    with replacing(path, suffix, inputs) as out:
         out.write(data)
 
 

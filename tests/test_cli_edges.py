@@ -442,3 +442,116 @@ def test_every_verb_usage_line_states_its_arity():
                 with pytest.raises(ShellError):
                     check_arity([name] + given + ["x"] * (len(required) - 1))
     assert flags == 3       # ls -l, ln -s, reset --next-boot
+
+
+# ----- the files a command writes: a symlinked upper, every writer locks, -------
+# ----- an output that is one of the command's inputs --------------------------
+
+def test_an_upper_given_through_a_symlink_is_written_where_it_points(
+        upper_with_a_file, tmp_path):
+    layers, folder = upper_with_a_file
+    link = folder / "link.img"
+    link.symlink_to("U.img")
+    src = tmp_path / "src"
+    src.write_text("new\n")
+    through_link = layers[:3] + [str(link)]
+    fs(through_link, "put", str(src), "/etc/put")
+    assert ovl("format", "--force", "--board", "sim", link).returncode == 0
+    fs(through_link, "put", str(src), "/etc/after")
+    # the link is still a link, the image it names has what was written
+    assert os.readlink(link) == "U.img"
+    assert fs(layers, "ls", "/etc") == ["after", "hostname"]
+    assert sorted(os.listdir(folder)) == ["L.sqfs", "U.img", "link.img"]
+
+
+def test_a_session_through_a_symlink_is_refused_while_one_holds_the_image(
+        upper_with_a_file, tmp_path):
+    from host_tools.commands.overlay import UpperLock
+    layers, folder = upper_with_a_file
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "elsewhere" / "link.img"
+    link.symlink_to(layers[3])
+    before = image_state(layers[3])
+    lock = UpperLock(layers[3])
+    try:
+        p = ovl("fs", "rm", "/etc/new", *layers[:3], link)
+        assert p.returncode == 1 and "in use by another ovl session" in \
+            p.stderr, p.stderr
+    finally:
+        lock.close()
+    assert image_state(layers[3]) == before
+
+
+def writers_of_an_upper(layers, folder):
+    """Every command that writes an upper image file, as argv."""
+    lower, upper = layers[1], layers[3]
+    tar = str(folder / "b.tar")
+    assert ovl("backup", *layers, tar).returncode == 0
+    return {"format": ["format", "--force", "--board", "sim", upper],
+            "fsck --repair": ["fsck", "--repair", upper],
+            "fs": ["fs", "rm", "/etc/new"] + layers,
+            "shell": ["shell"] + layers,
+            "restore": ["restore"] + layers + [tar],
+            "reset": ["reset", "--keep", "/etc/new"] + layers}
+
+
+def test_every_writer_is_refused_while_a_session_holds_the_image(
+        upper_with_a_file):
+    from host_tools.commands.overlay import UpperLock
+    layers, folder = upper_with_a_file
+    writers = writers_of_an_upper(layers, folder)
+    before = image_state(layers[3])
+    lock = UpperLock(layers[3])
+    try:
+        for name, argv in writers.items():
+            p = ovl(*argv)
+            assert p.returncode != 0 and "in use by another ovl session" \
+                in p.stderr, (name, p.stderr)
+            assert image_state(layers[3]) == before, name
+    finally:
+        lock.close()
+
+
+def same_file_runs(layers, folder):
+    """(argv, the file it must leave alone): outputs that are an input."""
+    lower, upper = layers[1], layers[3]
+    link = folder / "to_upper"
+    link.symlink_to("U.img")
+    return [(["fs", "get", "/etc/hostname", upper] + layers, upper),
+            (["fs", "get", "/etc/hostname", lower] + layers, lower),
+            (["fs", "get", "/etc/hostname", str(link)] + layers, upper),
+            (["backup"] + layers + [upper], upper),
+            (["backup"] + layers + [lower], lower)]
+
+
+def test_an_output_that_is_an_input_is_refused_as_cp_does(upper_with_a_file):
+    layers, folder = upper_with_a_file
+    for argv, kept in same_file_runs(layers, folder):
+        before = image_state(kept)
+        p = ovl(*argv)
+        assert p.returncode == 1 and p.stderr.count("\n") == 1, \
+            (argv, p.stderr)
+        assert "are the same file" in p.stderr, (argv, p.stderr)
+        assert image_state(kept) == before, argv
+
+
+def test_shell_get_onto_its_own_upper_is_refused(upper_with_a_file):
+    layers, folder = upper_with_a_file
+    before = image_state(layers[3])
+    p = subprocess.run([sys.executable, "-m", "host_tools", "shell"] + layers,
+                       input="get /etc/hostname %s\n" % layers[3],
+                       capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
+    assert p.returncode == 1 and "are the same file" in p.stdout + p.stderr, \
+        (p.stdout, p.stderr)
+    assert image_state(layers[3])[0] == before[0]
+
+
+def test_mkimage_onto_its_own_pseudo_file_is_refused(tmp_path):
+    tree = tmp_path / "t"
+    tree.mkdir()
+    pseudo = tmp_path / "pf"
+    pseudo.write_text("/dev d 755 0 0\n")
+    p = ovl("mkimage", "-q", "-pf", pseudo, tree, pseudo)
+    assert p.returncode == 1 and "are the same file" in p.stderr, p.stderr
+    assert pseudo.read_text() == "/dev d 755 0 0\n"

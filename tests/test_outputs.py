@@ -109,9 +109,8 @@ def test_a_signal_in_replacing_raises_and_removes_the_temporary(tmp_path,
                                                                 signum):
     dest = tmp_path / "out"
     dest.write_bytes(b"old")
-    tmp = tmp_path / "out.new"
     with pytest.raises(outputs.Terminated) as got:
-        with outputs.replacing(str(dest), str(tmp)) as f:
+        with outputs.replacing(str(dest), ".new") as f:
             f.write(b"new, half")
             os.kill(os.getpid(), signum)
             time.sleep(5)       # the handler raises before this ends

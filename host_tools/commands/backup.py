@@ -30,13 +30,14 @@ from ovl_sim.simflash import PowerCut
 from ovl.overlay import mount as mount_overlay
 
 
-def save_backup(ovl, lower, path):
+def save_backup(ovl, lower, path, inputs=()):
     """Write the backup to path (beside it first, then renamed: no half
-    tar is left behind, host_tools.outputs) and print its summary."""
+    tar is left behind, host_tools.outputs; never over one of inputs, the
+    files it reads) and print its summary."""
     kind = file_kind(path)
     if kind == stat.S_IFDIR:
         raise CliError("%s is a directory" % path)
-    with replacing(path) as out:
+    with replacing(path, inputs=inputs) as out:
         summary = write_backup(ovl, lower, out)
     # a FIFO, a device, /dev/stdout is written straight into, and may be
     # the tar on stdout: the summary goes to stderr then
@@ -55,7 +56,8 @@ def print_summary(path, summary, to=None):
 def run_backup(args):
     session = Session(args.lower, args.upper, readonly=True)
     try:
-        save_backup(session.mount(), session.lower, args.out)
+        save_backup(session.mount(), session.lower, args.out,
+                    session.inputs)
     finally:
         session.release()
     return 0

@@ -18,7 +18,7 @@ import struct
 import time
 
 from host_tools.cli import CliError
-from host_tools.outputs import signals_held, temporary
+from host_tools.outputs import refuse_input, signals_held, temporary
 from host_tools.commands.serial import (Progress, RESUME_HINT, add_port_args,
                                    human, open_link, target_hashes)
 from host_tools.serial.link import LinkError
@@ -139,6 +139,7 @@ def read_partition(link, part, tmp, todo, want, summary, progress):
 def run_dump(args):
     if os.path.isdir(args.out):
         raise CliError("%s is a directory" % args.out)
+    refuse_input(args.out, (args.port,))    # a rename over the device node
     link = open_link(args)
     try:
         s = dump_partition(link, args.partition, args.out)

@@ -18,6 +18,7 @@ from host_tools.cli import CliError, UsageError
 from host_tools.image import mkimage
 from host_tools.image.tree import parse_time
 from host_tools.inputs import read_limited
+from host_tools.outputs import refuse_input
 
 SYMLINK_HOPS = 40            # as Linux's MAXSYMLINKS
 PSEUDO_FILE_LIMIT = 64 << 20  # pseudo definitions are text; /dev/zero is not
@@ -127,6 +128,7 @@ def board_micropython(args):
 
 
 def run_mkimage(args):
+    refuse_input(args.out, args.pseudo_file)
     block_size = mkimage_block_size(args)
     raw_metadata = bool(args.board) and board_raw_metadata(args.board)
     micropython = board_micropython(args)

@@ -13,7 +13,6 @@ the kernel's INIT) fails before `ovl mount` returns; then, without
 """
 
 import argparse
-import fcntl
 import os
 import signal
 import time
@@ -80,17 +79,6 @@ def check_apart(mountpoint, layers):
                                                          path))
 
 
-def lock_device(path):
-    """flock on the device itself: a second server for it is refused."""
-    f = open(path, "rb")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.close()
-        raise CliError("upper %s is in use by another ovl session" % path)
-    return f
-
-
 def open_write_through(path):
     """The upper's flash, every program and erase written at once: an
     MTD device, or an image file through MtdFlash's file emulation (the
@@ -112,14 +100,12 @@ def open_layers(lower_path, upper_path, readonly):
                        % (lower_path, e))
     if not upper_path:
         return Overlay(lower, None), None, None
-    if is_mtd_device(upper_path):
-        lock = lock_device(upper_path)
-    else:
+    if not is_mtd_device(upper_path):
         check_image_path(upper_path)
-        try:
-            lock = lock_upper(upper_path)
-        except OSError as e:
-            raise CliError(e.strerror)
+    try:
+        lock = lock_upper(upper_path)
+    except OSError as e:
+        raise CliError(e.strerror)
     try:
         flash = open_write_through(upper_path)
         try:
@@ -259,16 +245,12 @@ def handshake(server, fd):
 def wait_for_server(source):
     """After the kernel let go, the server still commits and exits: wait
     until it releases the upper (its lock), so a new mount finds it free."""
-    if is_mtd_device(source):
-        take = lock_device
-    elif os.path.isfile(source):
-        take = lock_upper
-    else:
+    if not (is_mtd_device(source) or os.path.isfile(source)):
         return                   # a lower-only mount locks nothing
     deadline = time.monotonic() + UMOUNT_WAIT
     while True:
         try:
-            take(source).close()
+            lock_upper(source).close()
             return
         except (OSError, CliError):
             if time.monotonic() > deadline:

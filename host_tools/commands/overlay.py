@@ -30,7 +30,7 @@ from ovl_sim.simflash import TORN_MODES
 from host_tools import argtypes
 from host_tools.commands import fs_format as fmt
 from host_tools.commands.store import FSCK_ERRORS
-from host_tools.outputs import Terminated, replacing
+from host_tools.outputs import Terminated, refuse_input, replacing
 
 POWER_CUT_STATUS = 3
 
@@ -92,16 +92,18 @@ class UpperLock:
 
     def __init__(self, path, reader=False):
         import fcntl
-        folder, name = os.path.split(os.path.abspath(path))
+        # the file a symlink names: every path to one image shares its lock
+        folder, name = os.path.split(os.path.realpath(path))
         self.path = os.path.join(folder, "." + name + ".lock")
         # (nor could the image be saved there)
         self.shared = reader and not os.access(folder, os.W_OK | os.X_OK)
         while True:
             try:
                 f = open(self.path, "rb" if self.shared else "a")
-            except FileNotFoundError:
-                if not self.shared:
-                    raise
+            except FileNotFoundError as e:
+                if not self.shared:     # its folder is missing
+                    raise OSError(e.errno, "cannot write %s: %s"
+                                  % (path, e.strerror))
                 self.file = None
                 return
             except OSError as e:
@@ -145,7 +147,28 @@ class UpperLock:
         self.close()
 
 
-lock_upper = UpperLock
+def lock_device(path):
+    """flock on an MTD device itself (no file beside /dev/mtdN): a second
+    writer of it is refused."""
+    import fcntl
+    from host_tools.cli import CliError
+    f = open(path, "rb")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise CliError("upper %s is in use by another ovl session" % path)
+    return f
+
+
+def lock_upper(path):
+    """The lock a command that writes the upper at path holds while it
+    works (`ovl format`, `fsck --repair`, `mount`; the sessions' is
+    UpperLock): the device's own for an MTD device, else UpperLock."""
+    from host_tools.commands.store import is_mtd_device
+    if is_mtd_device(path):
+        return lock_device(path)
+    return UpperLock(path)
 
 
 def check_upper_path(path):
@@ -193,6 +216,8 @@ class Session:
     def __init__(self, lower_path, upper_path, cut_after=None, torn="clean",
                  seed=0, readonly=False, reader=False, in_place=False):
         self.lower = open_lower(lower_path)
+        # the host files the session reads: no `get` may write over one
+        self.inputs = (lower_path, upper_path)
         self.flash = None
         self.ovl = None
         self.readonly = readonly
@@ -556,13 +581,17 @@ def check_arity(words):
         raise ShellError("usage: %s" % usage)
 
 
-def run_verb(ovl, words):
+def run_verb(ovl, words, inputs=()):
+    """Run one command's words; inputs: the session's own image files,
+    which `get` refuses to write over (host_tools.outputs.refuse_input)."""
     if not words:
         raise ShellError("empty command")
     table = VERBS.get(words[0]) or SHELL_ONLY.get(words[0])
     if table is None:
         raise ShellError("unknown command %r (try help)" % cut(words[0], 40))
     check_arity(words)
+    if words[0] == "get":
+        refuse_input(words[2], inputs)
     return table[0](ovl, words[1:])
 
 
@@ -696,7 +725,7 @@ def finish_fs(session, words, layer="merged"):
                 copy_stream(src, sys.stdout.buffer)
             out = None
         else:
-            out = run_verb(session.mount(), words)
+            out = run_verb(session.mount(), words, session.inputs)
         session.close()
     except PowerCut as exc:
         return power_cut_exit(session, exc)
@@ -802,7 +831,7 @@ def shell_session(session, args):
     try:
         ovl = session.mount()
         with HeldInterrupt() as held:
-            run_commands(ovl, args, held, tally)
+            run_commands(ovl, args, held, tally, session.inputs)
         session.close()
     except PowerCut as exc:
         return power_cut_exit(session, exc)
@@ -832,7 +861,7 @@ def shell_session(session, args):
     return 0
 
 
-def run_commands(ovl, args, held, tally):
+def run_commands(ovl, args, held, tally, inputs):
     tty = sys.stdin.isatty()
     while True:
         line = read_line(tty)
@@ -853,7 +882,7 @@ def run_commands(ovl, args, held, tally):
             words = None
         if words is not None:
             try:
-                out = held.run(run_verb, ovl, words)
+                out = held.run(run_verb, ovl, words, inputs)
                 record = {"ok": True, "out": out}
             except (OSError, ValueError, ShellError) as exc:
                 record = error_record(exc)

@@ -677,7 +677,7 @@ def remote_verb(link, verb, a, data, keep=None, layer="merged"):
     elif verb == "get":
         dest = a[1] if len(a) > 1 else a[0].rsplit("/", 1)[-1]
         # a get that fails (a lost link, EIO) leaves dest as it was
-        with replacing(dest, dest + ".part") as f:
+        with replacing(dest, ".part") as f:
             n = remote_get(link, a[0], f, Progress(0, "get"), layer)
         print("get: %s -> %s (%s)" % (a[0], dest, human(n)))
     elif verb == "put":

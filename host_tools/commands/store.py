@@ -174,9 +174,10 @@ class ImageWriteError(CliError):
 
 class ImageFlash(SimFlash):
     """A SimFlash on an image file.  Every save (the store's syncs too)
-    writes PATH.saving then renames it over PATH; one that fails (a full
-    disk, a sticky folder where the image is not the user's to replace)
-    or is stopped (Ctrl-C, SIGTERM, SIGHUP) leaves the image as it was and
+    writes PATH.saving then renames it over PATH (where PATH is a symlink,
+    over the file it names: the link stays); one that fails (a full disk,
+    a sticky folder where the image is not the user's to replace) or is
+    stopped (Ctrl-C, SIGTERM, SIGHUP) leaves the image as it was and
     removes what it had written (host_tools.outputs.replacing).
 
     After write_through(), each program and erase is written into the
@@ -256,7 +257,7 @@ class ImageFlash(SimFlash):
         if path is None:
             return              # a reader's chip: no file to write
         try:
-            write_file(path, self.mem, path + ".saving")
+            write_file(path, self.mem, ".saving")
         except OSError as e:
             if e.filename is None:
                 raise           # outputs' own line, naming the file
@@ -306,12 +307,20 @@ def root_entries(flash):
 
 def run_format(args):
     geom = geometry_from_args(args)
+    if geom is None and not is_mtd_device(args.image):
+        raise UsageError("give --board NAME or --size S --erase-size E")
+    # refused while a session (`ovl shell`, `mount`) holds the image: it
+    # would go on answering ok to changes the new store no longer holds
+    from host_tools.commands.overlay import lock_upper
+    with lock_upper(args.image):
+        format_image(args, geom)
+
+
+def format_image(args, geom):
     if is_mtd_device(args.image):
         chip, flash = open_image(args.image, None)
         geom = (flash.size, flash.erase_size, flash.page_size, flash.kind,
                 None)
-    elif geom is None:
-        raise UsageError("give --board NAME or --size S --erase-size E")
     else:
         part = geom[4]
         if part is not None and part.type != "ovl" and not args.force:
@@ -384,11 +393,12 @@ def run_fsck(args):
     """The check, with e2fsck's exit statuses (FSCK_*)."""
     lock = None
     try:
-        if args.repair and os.path.isfile(args.image):
+        if args.repair and (os.path.isfile(args.image) or
+                            is_mtd_device(args.image)):
             # a writer: refused while an `ovl fs`/`shell`/`mount` session
             # holds the image, as they refuse each other
-            from host_tools.commands.overlay import UpperLock
-            lock = UpperLock(args.image)
+            from host_tools.commands.overlay import lock_upper
+            lock = lock_upper(args.image)
         chip, store = mount_image(args, readonly=not args.repair)
         report = store.fsck()
         repaired = []
