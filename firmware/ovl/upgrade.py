@@ -40,6 +40,7 @@ from ovl.compat import oserror
 from ovl.overlay.meta import Origin, META_ORIGIN, META_BASE, META_CONFLICT, \
     META_REPLACES, META_LOWER_ID, INDEX_PREFIX
 from ovl.paths import is_reg, is_dir, is_lnk, join
+from ovl.overlay.unlink import lower_path
 
 # META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
 # META_CONFLICT: b"stale" | b"modified" | b"created"
@@ -208,15 +209,6 @@ def _hidden_content(lower, entry):
     return None
 
 
-def _lower_path(parent, name):
-    """The lower path name hides in directory node parent, or None (an
-    opaque directory hides nothing)."""
-    if parent is None or parent.lentry is None or \
-            not is_dir(parent.lentry.mode):
-        return None
-    return join(parent.lpath, name)
-
-
 def note_replaced(ovl, txn, uino, parent, name, entry):
     """Called by the overlay in the transaction that names upper-only
     non-directory uino parent/name, where the lower has entry (or None):
@@ -227,7 +219,7 @@ def note_replaced(ovl, txn, uino, parent, name, entry):
     if content is not None:
         try:
             record = ("%s %d %s %s" % (content[0], content[1], content[2],
-                                       _lower_path(parent, name))).encode()
+                                       lower_path(parent, name))).encode()
         except UnicodeError:
             pass        # a lower path the upper cannot store: no record
     if record is not None or \
@@ -257,7 +249,7 @@ def replaced_here(ovl, node):
         record = get_replaced(ovl.store, node.uino)
     except ValueError:
         return None         # fsck names it; judged as a created file
-    if record is None or record[3] != _lower_path(node.parent, node.name):
+    if record is None or record[3] != lower_path(node.parent, node.name):
         return None
     return record
 
@@ -275,8 +267,6 @@ def data_changed(ovl, node):
     """Does the copied-up regular file node differ in data or size from
     the lower object it came from?"""
     origin, i = node.origin, node.inode
-    if ovl.store.get_meta(node.uino, META_BASE) is not None:
-        return True
     if i.size != origin.size or origin.lowlim < i.size:
         return True
     for _, pieces in _windows(ovl.store, node.uino, i.size):
@@ -284,6 +274,14 @@ def data_changed(ovl, node):
             if piece is not None:
                 return True
     return False
+
+
+def _has_base(ovl, node):
+    """Is copied-up file node judged by its base at an upgrade: changed,
+    or moved off the firmware name it reads (a rename, or that name of a
+    hard link removed, records a base too)?"""
+    return ovl.store.get_meta(node.uino, META_BASE) is not None or \
+        data_changed(ovl, node)
 
 
 def _windows(store, uino, end, size=KEEP_CHUNK):
@@ -315,13 +313,13 @@ def _files(ovl):
 
 
 def partial_files(ovl):
-    """(path, node) of each changed file that still reads bytes from the
-    lower: the files an upgrade must not leave behind."""
+    """(path, node) of each changed (or moved) file that still reads
+    bytes from the lower: the files an upgrade must not leave behind."""
     if ovl.store is None:
         return
     ovl.flush_all()
     for path, node in _files(ovl):
-        if node.origin.lowlim > 0 and data_changed(ovl, node):
+        if node.origin.lowlim > 0 and _has_base(ovl, node):
             yield path, node
 
 
@@ -446,7 +444,9 @@ def new_lower(ovl, ident):
         txn.set_meta(ovl._root_ino, META_LOWER_ID, ident)
         try:
             txn.commit()
-            ovl._unbacked_links = None  # (new entries of their keys count)
+            # (new entries of their keys count)
+            ovl._unbacked_links = ovl._moved_links = ovl._link_keys = None
+            ovl._origins.clear()
         except OSError as e:
             # a full upper over a new firmware still mounts (its conflicts
             # marked in RAM); the next mount rebases again
@@ -463,11 +463,13 @@ def rebase(ovl):
     writable = not ovl.readonly
     marks = {}
     fixes = []      # (uino, new origin or None, inode attrs or None)
-    links = _unbacked_links(ovl)
-    if links:
-        # ignored from now on (ovl.overlay.hostops.lookup), dropped with
-        # the old identity (new_lower)
-        ovl._unbacked_links = links
+    links, moved = _unbacked_links(ovl)
+    if links or moved:
+        # the index as the new lower backs it from now on
+        # (ovl.overlay.hostops.lookup), written with the new identity
+        # (new_lower)
+        ovl._unbacked_links, ovl._moved_links = links, moved
+        ovl._link_keys = _link_keys(links, moved)
     linked = {}     # upper ino -> its (upper ino, upper names)
     for key in links:
         linked[links[key][0]] = links[key]
@@ -499,15 +501,17 @@ def rebase(ovl):
 
 def _unbacked_links(ovl):
     """{link index key: (upper ino, its upper names)} of the copied-up
-    hard-linked files the new lower no longer backs.  The index is keyed
-    by the old image's inode numbers, which a new image gives anew (to
-    another hard-linked file, maybe), and the origin path is only the name
-    the file was copied up through (maybe one the user removed since):
-    unless the new lower holds that very file there, still hard-linked
-    (the origin's fingerprint: ino, size, mtime), its entry goes and the
-    file keeps only its upper names.  (An entry whose file a rebase cut
-    short already gave the new lower's fingerprint goes too.)"""
+    hard-linked files the new lower no longer backs, and {key: (upper
+    ino, new lower ino)} of those it backs under another inode number.
+    The index is keyed by the old image's inode numbers, which a new
+    image gives anew (any file it adds shifts those after it), and the
+    origin path is only the name the file was copied up through (maybe
+    one the user removed since): unless the new lower holds that very
+    file there, still hard-linked (_still_linked), its entry goes and the
+    file keeps only its upper names; if it does, the entry moves to the
+    file's new inode number."""
     out = {}
+    moved = {}
     store = ovl.store
     for key in store.meta_keys(ovl._root_ino):
         if not key.startswith(INDEX_PREFIX):
@@ -516,15 +520,16 @@ def _unbacked_links(ovl):
             uino = int(store.get_meta(ovl._root_ino, key))
             origin = None if store.get(uino) is None else \
                 ovl._get_origin(uino)
+            if origin is None:
+                continue
+            entry = ovl._lower_lookup(origin.path)
+            backed = _still_linked(ovl, uino, origin, entry)
         except ValueError:
             continue        # fsck names a broken entry
-        if origin is None:
-            continue
-        entry = ovl._lower_lookup(origin.path)
-        if INDEX_PREFIX + str(origin.ino) == key and \
-                _origin_matches(origin, entry) and entry.nlink > 1:
-            continue
-        out[key] = (uino, [])
+        if not backed:
+            out[key] = (uino, [])
+        elif INDEX_PREFIX + str(entry.ino) != key:
+            moved[key] = (uino, entry.ino)
     if out:
         names = {}
         for key in out:
@@ -532,14 +537,46 @@ def _unbacked_links(ovl):
         for path, kind, node in _upper_entries(ovl):
             if kind != "whiteout" and node.uino in names:
                 names[node.uino].append(path)
+    return out, moved
+
+
+def _still_linked(ovl, uino, origin, entry):
+    """Does lower entry (at uino's origin path) hold the hard-linked file
+    uino was copied up from?  Its inode number cannot tell (any file a
+    new image adds before it shifts it): a regular file with other
+    names, of the origin's size and mtime, whose bytes [0, n) hash to
+    uino's base when it has one (a file the user only chmod-ed follows
+    the new bytes anyway)."""
+    if entry is None or not is_reg(entry.mode) or entry.nlink < 2 or \
+            entry.size != origin.size or entry.mtime != origin.mtime:
+        return False
+    base = get_base(ovl.store, uino)
+    return base is None or lower_digest(ovl.lower, entry, base[0]) == base[1]
+
+
+def _link_keys(links, moved):
+    """What the link index answers over the new lower until the entries
+    are rewritten (ovl.overlay.hostops.lookup): key -> upper ino as bytes,
+    or None for an entry that no longer counts."""
+    out = {}
+    for key in links:
+        out[key] = None
+    for key in moved:
+        out[key] = None
+    for key in moved:
+        uino, ino = moved[key]
+        out[INDEX_PREFIX + str(ino)] = str(uino).encode()
     return out
 
 
 def _unlink_index(ovl, txn):
     """In txn: drop the link index entries the new lower does not back
     (rebase found them): each file counts only its upper names, and one
-    with none goes (the user had only removed names of it)."""
+    with none goes (the user had only removed names of it).  Move those
+    it backs under a new inode number (the origin's too: st_ino, and
+    the key fsck checks, follow the new image)."""
     links = getattr(ovl, "_unbacked_links", None) or {}
+    moved = getattr(ovl, "_moved_links", None) or {}
     for key in links:
         uino, names = links[key]
         txn.set_meta(ovl._root_ino, key, None)
@@ -547,6 +584,15 @@ def _unlink_index(ovl, txn):
             txn.put_inode(uino, nlink=len(names))
         else:
             txn.delete_inode(uino)
+    for key in moved:
+        txn.set_meta(ovl._root_ino, key, None)
+    for key in moved:
+        uino, ino = moved[key]
+        txn.set_meta(ovl._root_ino, INDEX_PREFIX + str(ino),
+                     str(uino).encode())
+        origin = ovl._get_origin(uino)
+        origin.ino = ino
+        txn.set_meta(uino, META_ORIGIN, origin.encode())
 
 
 def _persist(ovl, marks, fixes):
@@ -587,7 +633,7 @@ def _classify(ovl, path, node, link=None):
     entry = ovl._lower_lookup(origin.path)
     if entry is not None and not is_reg(entry.mode):
         entry = None
-    if not data_changed(ovl, node):
+    if not _has_base(ovl, node):
         # chmod/chown/utime only: the new firmware's content, the user's
         # attributes (the mtime too, if the user set one)
         if entry is None:
@@ -596,6 +642,11 @@ def _classify(ovl, path, node, link=None):
             # the name it was copied up through is gone from its names:
             # the new file there is not its successor (another file,
             # maybe), and its old bytes are gone
+            return STALE, None
+        if node.inode.nlink == 1 and not _origin_matches(origin, entry) and \
+                lower_path(node.parent, node.name) != origin.path:
+            # renamed before a rename recorded a base (an older upper):
+            # the new file there may be another one
             return STALE, None
         if _origin_matches(origin, entry) and origin.lowlim == entry.size:
             return None, None
