@@ -41,16 +41,19 @@ from ovl.overlay.meta import Origin, META_ORIGIN, META_BASE, META_CONFLICT, \
     META_REPLACES, META_LOWER_ID, INDEX_PREFIX
 from ovl.paths import is_reg, is_dir, is_lnk, join
 from ovl.overlay.unlink import lower_path
+from ovl.store import WHITEOUT
 
 # META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
 # META_CONFLICT: b"stale" | b"modified" | b"created"
 # META_REPLACES: "<kind> <n> <sha256 hex> <lower path>" of the lower object
-#   an upper-only file's name hides (kind f: its n bytes, l: a symlink's
-#   n-byte target)
+#   an upper-only object's name hides (kind f: its n bytes, l: a symlink's
+#   n-byte target, d: a directory's n names and their types)
 
 STALE = "stale"
 MODIFIED = "modified"
 CREATED = "created"
+DROPPED = "dropped"
+DIRECTORY = "directory"     # scan's digest of a moved directory
 
 HASH_CHUNK = 4096
 KEEP_CHUNK = 16384          # bytes of lower data per materializing txn
@@ -206,14 +209,25 @@ def _hidden_content(lower, entry):
     if is_lnk(entry.mode):
         target = lower.readlink(entry).encode("utf-8", "surrogateescape")
         return "l", len(target), compat.hexdigest(compat.sha256(target))
+    if is_dir(entry.mode):
+        # its names and their types (not what they hold): a firmware that
+        # adds, drops or retypes an entry the user's object hides
+        h = compat.sha256()
+        n = 0
+        for name, child in lower.readdir(entry):
+            h.update(name.encode("utf-8", "surrogateescape"))
+            h.update(b"\0%o\n" % (child.mode >> 12))
+            n += 1
+        return "d", n, compat.hexdigest(h)
     return None
 
 
 def note_replaced(ovl, txn, uino, parent, name, entry):
     """Called by the overlay in the transaction that names upper-only
-    non-directory uino parent/name, where the lower has entry (or None):
-    record in REPLACES what the name hides (one read of that lower file
-    to hash it), or drop a record the new name makes wrong."""
+    uino parent/name (a file, a directory), where the lower has entry (or
+    None): record in REPLACES what the name hides (one read of that lower
+    file or directory listing to hash it), or drop a record the new name
+    makes wrong."""
     content = _hidden_content(ovl.lower, entry)
     record = None
     if content is not None:
@@ -300,13 +314,15 @@ def _upper_entries(ovl):
     return walk_upper(ovl, ovl._walk("/"))
 
 
-def _files(ovl):
-    """(path, node) of every upper regular file with an origin, each inode
-    once (hard links)."""
+def _files(ovl, dirs=False):
+    """(path, node) of every upper regular file (and with dirs, every
+    directory but the root) with an origin, each inode once (hard
+    links)."""
     seen = {}
     for path, kind, node in _upper_entries(ovl):
-        if kind == "whiteout" or node.origin is None or \
-                not is_reg(node.inode.mode) or node.uino in seen:
+        if kind == "whiteout" or node.origin is None or node.uino in seen \
+                or not (is_reg(node.inode.mode) or dirs and path != "/" and
+                        is_dir(node.inode.mode)):
             continue
         seen[node.uino] = True
         yield path, node
@@ -314,12 +330,17 @@ def _files(ovl):
 
 def partial_files(ovl):
     """(path, node) of each changed (or moved) file that still reads
-    bytes from the lower: the files an upgrade must not leave behind."""
+    bytes from the lower, and of each moved directory (it shows the
+    lower directory it came from): what an upgrade must not leave
+    behind."""
     if ovl.store is None:
         return
     ovl.flush_all()
-    for path, node in _files(ovl):
-        if node.origin.lowlim > 0 and _has_base(ovl, node):
+    for path, node in _files(ovl, True):
+        if is_dir(node.inode.mode):
+            if lower_path(node.parent, node.name) != node.origin.path:
+                yield path, node
+        elif node.origin.lowlim > 0 and _has_base(ovl, node):
             yield path, node
 
 
@@ -327,18 +348,25 @@ def scan(ovl, start=0):
     """Yield [path, lower path, n, sha256 hex] for the partial files from
     index start on: the new image's bytes [0, n) at the lower path (where
     the file came from; it may have been renamed since) are compared with
-    the digest."""
+    the digest.  A moved directory's is [path, lower path, 0,
+    DIRECTORY]: it differs when the new image has no directory there."""
     i = 0
     for path, node in partial_files(ovl):
         if i >= start:
-            n, digest = base_of(ovl, node.uino, node.origin)
-            yield [path, node.origin.path, n, digest]
+            if is_dir(node.inode.mode):
+                yield [path, node.origin.path, 0, DIRECTORY]
+            else:
+                n, digest = base_of(ovl, node.uino, node.origin)
+                yield [path, node.origin.path, n, digest]
         i += 1
 
 
 def differs(new_lower, lower_path, n, digest):
-    """Do the new lower's bytes [0, n) at lower_path differ from digest?"""
+    """Do the new lower's bytes [0, n) at lower_path differ from digest
+    (or, for DIRECTORY, has it no directory there)?"""
     entry = _lookup(new_lower, lower_path)
+    if digest == DIRECTORY:
+        return entry is None or not is_dir(entry.mode)
     return digest is None or lower_digest(new_lower, entry, n) != digest
 
 
@@ -358,6 +386,9 @@ def materialize(ovl, path, chunk=KEEP_CHUNK):
             return 0        # removed since it was listed: nothing to keep
         raise
     store = ovl.store
+    if node.uino is not None and node.origin is not None and \
+            is_dir(node.inode.mode) and path != "/":
+        return _materialize_dir(ovl, path)
     if node.uino is None or node.origin is None or \
             not is_reg(node.inode.mode) or node.origin.lowlim <= 0:
         return 0
@@ -389,6 +420,89 @@ def materialize(ovl, path, chunk=KEEP_CHUNK):
     txn.commit()
     ovl._origins.pop(uino, None)
     return store.stats["bytes_programmed"] - before
+
+
+def _materialize_dir(ovl, path):
+    """Copy into the upper every entry that directory path (and each
+    directory below it that shows the lower's) shows from the lower,
+    then make it opaque: it shows the same, and no longer needs its
+    lower directory.  One transaction a file (absent or whole after a
+    power cut: the lower shows through until then) and one for each
+    directory made opaque, after all below it; calling it again carries
+    on.  Lower hard links become separate copies.  Returns the flash
+    bytes programmed."""
+    store = ovl.store
+    before = store.stats["bytes_programmed"]
+    stack = [(path, None)]      # (directory path, its lower entries left)
+    while stack:
+        dpath, entries = stack[-1]
+        node = ovl._walk(dpath, follow=False)
+        if entries is None:
+            entries = iter(()) if node.lentry is None else \
+                ovl.lower.readdir(node.lentry)
+            stack[-1] = (dpath, entries)
+        item = next(entries, None)
+        if item is None:
+            stack.pop()
+            _make_opaque(ovl, node)
+            continue
+        name, entry = item
+        found = store.lookup(node.uino, name)
+        child = join(dpath, name)
+        if found is None:
+            if is_dir(entry.mode):
+                txn = ovl.begin()
+                ovl._copy_up(txn, ovl._child(node, name))   # a redirect
+                txn.commit()
+                stack.append((child, None))
+            else:
+                _copy_whole(ovl, node.uino, name, entry)
+            continue
+        if found == WHITEOUT:
+            continue
+        origin = ovl._get_origin(found)
+        if origin is None or origin.path != join(node.lpath, name):
+            continue        # the user's own, or moved here from elsewhere
+        if is_dir(store.get(found).mode):
+            stack.append((child, None))
+        else:
+            materialize(ovl, child)
+    ovl._origins.clear()
+    return store.stats["bytes_programmed"] - before
+
+
+def _copy_whole(ovl, dir_uino, name, entry):
+    """Lower entry as an upper-only object dir_uino/name holding all its
+    bytes (or target), in one transaction (it streams a big file)."""
+    txn = ovl.begin()
+    uino, _ = ovl._new_inode(txn, entry.mode, size=entry.size if
+                             is_reg(entry.mode) else 0, uid=entry.uid,
+                             gid=entry.gid, mtime=entry.mtime, rdev=entry.rdev)
+    if is_reg(entry.mode):
+        off = 0
+        while off < entry.size:
+            data = _read_entry(ovl.lower, entry, off, KEEP_CHUNK)
+            txn.write(uino, off, data)
+            off += len(data)
+    elif is_lnk(entry.mode):
+        txn.set_symlink(uino, ovl.lower.readlink(entry))
+    txn.link(dir_uino, name, uino)
+    txn.commit()
+
+
+def _make_opaque(ovl, node):
+    """Directory node, all of whose lower entries the upper now holds:
+    drop its origin and its whiteouts (over nothing once it is opaque)."""
+    store = ovl.store
+    if store.get_meta(node.uino, META_ORIGIN) is None:
+        return
+    gone = [name for name, value in store.listdir(node.uino)
+            if value == WHITEOUT]
+    txn = ovl.begin()
+    for name in gone:
+        txn.unlink(node.uino, name)
+    txn.set_meta(node.uino, META_ORIGIN, None)
+    txn.commit()
 
 
 def carry_over(ovl_old, new_lower):
@@ -619,8 +733,7 @@ def _classify(ovl, path, node, link=None):
     if origin is None:
         if path == "/":
             return None, None
-        record = None if is_dir(node.inode.mode) else \
-            replaced_here(ovl, node)
+        record = replaced_here(ovl, node)
         if record is not None:
             # the user's file in place of a firmware file: a modified
             # file, marked only when the firmware changed its version
@@ -628,7 +741,12 @@ def _classify(ovl, path, node, link=None):
         if ovl._lower_entry(node.parent, node.name) is not None:
             return CREATED, None
         return None, None
-    if is_dir(node.inode.mode) or not is_reg(node.inode.mode):
+    if is_dir(node.inode.mode):
+        # a directory that shows a lower one the new lower no longer has
+        # (dropped, or made a file): what it showed from there is gone
+        return (DROPPED if node.lentry is None and path != "/" else None), \
+            None
+    if not is_reg(node.inode.mode):
         return None, None
     entry = ovl._lower_lookup(origin.path)
     if entry is not None and not is_reg(entry.mode):

@@ -104,7 +104,7 @@ def rename(ovl, src, dst):
                 ovl.store.lookup(dparent.uino, dname) is not None:
             txn.unlink(dparent.uino, dname)       # a whiteout
         txn.link(dparent.uino, dname, snode.uino)
-        if snode.origin is None and not is_dir(snode.mode):
+        if snode.origin is None:
             note_replaced(ovl, txn, snode.uino, dparent, dname)
         if snode.dirent:
             txn.unlink(sparent.uino, sname)
@@ -201,8 +201,8 @@ def _lower_entry(ovl, parent, name):
 
 
 def note_replaced(ovl, txn, uino, parent, name):
-    """Upper-only non-directory uino was just named parent/name (a rename
-    over, a create over a whiteout): record which lower object that name
+    """Upper-only uino was just named parent/name (a rename over, a
+    create over a whiteout): record which lower object that name
     hides, so an upgrade treats it as a modified firmware file, not a
     created one (ovl.upgrade.note_replaced)."""
     entry = _lower_entry(ovl, parent, name)
