@@ -43,6 +43,11 @@ def build(root):
             os.chmod(path, 0o644)
         os.link(os.path.join(top, "bin/tool"),
                 os.path.join(top, "bin/tool-alias"))
+        os.makedirs(os.path.join(top, "lnk"))
+        for name, target in (("rel", "../etc/modeonly"), ("via", "rel"),
+                             ("abs", "/etc/modeonly"), ("loop", "loop"),
+                             ("none", "nothing")):
+            os.symlink(target, os.path.join(top, "lnk", name))
         build_image(top, top + ".sqfs", mtime=MTIME)
 
 
@@ -65,6 +70,10 @@ COMMON = {
     "read /etc/dd": "mine\n",
     "ls /etc": ETC,
     "ls /etc/plain": [],
+    # `cat --layer lower` follows a firmware symlink within the lower
+    "lower /lnk/rel": "mode only NEW\n", "lower /lnk/via": "mode only NEW\n",
+    "lower /lnk/abs": "mode only NEW\n", "lower /lnk/loop": "ELOOP",
+    "lower /lnk/none": "ENOENT",
     # a directory of yours at home whose firmware directory became a file:
     # what it showed from the lower is gone (listed as "dropped")
     "ls /etc/d2f": ["new"], "ls /etc/d2f_ch": [],

@@ -181,8 +181,11 @@ def _origin_matches(origin, entry):
 def read_lower(lower, path, offset, n):
     """Bytes [offset, offset+n) of the lower's own regular file at path,
     whatever the upper holds there (`cat --layer lower`: the firmware's
-    version beside the user's)."""
-    entry = lower.lookup(path)
+    version beside the user's).  Symlinks are followed within the lower,
+    as `cat` follows them (the overlay's walk over the lower alone:
+    relative and absolute targets, ELOOP past Linux's limit)."""
+    from ovl.overlay import Overlay
+    entry = Overlay(lower, None)._walk(path).lentry
     if not is_reg(entry.mode):
         raise oserror(compat.EINVAL, "%s is not a regular file in the lower"
                       % path)

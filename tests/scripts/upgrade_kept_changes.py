@@ -28,6 +28,13 @@ def read(fs, path):
         return compat.errno_name(compat.error_code(e))
 
 
+def read_lower(lower, path):
+    try:
+        return upgrade.read_lower(lower, path, 0, 100).decode()
+    except OSError as e:
+        return compat.errno_name(compat.error_code(e))
+
+
 def listing(fs, path):
     try:
         return sorted(fs.listdir(path))
@@ -76,6 +83,8 @@ r["mode modeonly"] = fs.stat("/etc/modeonly")[0] & 0o777
 for p in ("/etc/mytmpl", "/etc/d2f", "/etc/d2f_ch", "/etc", "/etc/plain"):
     r["ls " + p] = listing(fs, p)
 r["tool links"] = fs.stat("/bin/tool")[1] == fs.stat("/bin/tool-alias")[1]
+for name in ("rel", "via", "abs", "loop", "none"):
+    r["lower /lnk/" + name] = read_lower(v2, "/lnk/" + name)
 fs = mount(v2, flash)                       # the marks survive a remount
 r["conflicts again"] = [list(c) for c in upgrade.conflicts(fs)]
 r["read again /bin/tool-alias"] = read(fs, "/bin/tool-alias")
