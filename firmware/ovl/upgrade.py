@@ -20,10 +20,17 @@ from happening, in three steps:
     marked in the CONFLICT meta: "stale" (a partial file whose lower bytes
     changed anyway: reads fail with EIO, never mixed bytes), "modified"
     (the user's file is kept; the firmware changed its version too),
-    "created" (a name the user made that the firmware now ships).
+    "created" (a name the user made that the firmware now ships),
+    "dropped" (a directory showing a lower one the new lower lacks).
+
+A renamed firmware file (moved off the lower path it reads) records its
+base at the rename, so it is kept or marked like a changed file, and a
+moved directory is materialized (its lower entries copied up) when the
+new image drops its lower path.
 
 The hard-link index is keyed by the old image's inode numbers: the
-rebase drops each entry the new lower does not back (_unbacked_links), so
+rebase moves each entry whose file the new lower holds under a new
+number and drops each entry the new lower does not back (_unbacked_links), so
 no name of the new firmware finds the user's copy of another file, and a
 chmod-only copy whose origin path is no longer one of its names (the user
 removed it) is marked stale rather than follow whatever that path holds.
@@ -44,7 +51,7 @@ from ovl.overlay.unlink import lower_path
 from ovl.store import WHITEOUT
 
 # META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
-# META_CONFLICT: b"stale" | b"modified" | b"created"
+# META_CONFLICT: b"stale" | b"modified" | b"created" | b"dropped"
 # META_REPLACES: "<kind> <n> <sha256 hex> <lower path>" of the lower object
 #   an upper-only object's name hides (kind f: its n bytes, l: a symlink's
 #   n-byte target, d: a directory's n names and their types)
@@ -795,7 +802,7 @@ def _classify(ovl, path, node, link=None):
 
 def conflicts(ovl):
     """Sorted (kind, path) of the marked conflicts: 'conflict' (a stale
-    file: reads fail), 'modified', 'created'."""
+    file: reads fail), 'modified', 'created', 'dropped'."""
     out = []
     if ovl.store is None:
         return out
