@@ -47,7 +47,6 @@ from ovl.compat import oserror
 from ovl.overlay.meta import Origin, META_ORIGIN, META_BASE, META_CONFLICT, \
     META_REPLACES, META_LOWER_ID, INDEX_PREFIX
 from ovl.paths import is_reg, is_dir, is_lnk, join
-from ovl.overlay.unlink import lower_path
 from ovl.store import WHITEOUT
 
 # META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
@@ -232,6 +231,13 @@ def _hidden_content(lower, entry):
     return None
 
 
+def _lower_path(parent, name):
+    """ovl.overlay.unlink.lower_path, imported at its first use (a diff
+    that meets no replacement loads no unlink module)."""
+    from ovl.overlay.unlink import lower_path
+    return lower_path(parent, name)
+
+
 def note_replaced(ovl, txn, uino, parent, name, entry):
     """Called by the overlay in the transaction that names upper-only
     uino parent/name (a file, a directory), where the lower has entry (or
@@ -243,7 +249,7 @@ def note_replaced(ovl, txn, uino, parent, name, entry):
     if content is not None:
         try:
             record = ("%s %d %s %s" % (content[0], content[1], content[2],
-                                       lower_path(parent, name))).encode()
+                                       _lower_path(parent, name))).encode()
         except UnicodeError:
             pass        # a lower path the upper cannot store: no record
     if record is not None or \
@@ -273,7 +279,7 @@ def replaced_here(ovl, node):
         record = get_replaced(ovl.store, node.uino)
     except ValueError:
         return None         # fsck names it; judged as a created file
-    if record is None or record[3] != lower_path(node.parent, node.name):
+    if record is None or record[3] != _lower_path(node.parent, node.name):
         return None
     return record
 
@@ -348,7 +354,7 @@ def partial_files(ovl):
     ovl.flush_all()
     for path, node in _files(ovl, True):
         if is_dir(node.inode.mode):
-            if lower_path(node.parent, node.name) != node.origin.path:
+            if _lower_path(node.parent, node.name) != node.origin.path:
                 yield path, node
         elif node.origin.lowlim > 0 and _has_base(ovl, node):
             yield path, node
@@ -772,7 +778,7 @@ def _classify(ovl, path, node, link=None):
             # maybe), and its old bytes are gone
             return STALE, None
         if node.inode.nlink == 1 and not _origin_matches(origin, entry) and \
-                lower_path(node.parent, node.name) != origin.path:
+                _lower_path(node.parent, node.name) != origin.path:
             # renamed before a rename recorded a base (an older upper):
             # the new file there may be another one
             return STALE, None
