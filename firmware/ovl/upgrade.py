@@ -20,10 +20,17 @@ from happening, in three steps:
     marked in the CONFLICT meta: "stale" (a partial file whose lower bytes
     changed anyway: reads fail with EIO, never mixed bytes), "modified"
     (the user's file is kept; the firmware changed its version too),
-    "created" (a name the user made that the firmware now ships).
+    "created" (a name the user made that the firmware now ships),
+    "dropped" (a directory showing a lower one the new lower lacks).
+
+A renamed firmware file (moved off the lower path it reads) records its
+base at the rename, so it is kept or marked like a changed file, and a
+moved directory is materialized (its lower entries copied up) when the
+new image drops its lower path.
 
 The hard-link index is keyed by the old image's inode numbers: the
-rebase drops each entry the new lower does not back (_unbacked_links), so
+rebase moves each entry whose file the new lower holds under a new
+number and drops each entry the new lower does not back (_unbacked_links), so
 no name of the new firmware finds the user's copy of another file, and a
 chmod-only copy whose origin path is no longer one of its names (the user
 removed it) is marked stale rather than follow whatever that path holds.
@@ -40,16 +47,19 @@ from ovl.compat import oserror
 from ovl.overlay.meta import Origin, META_ORIGIN, META_BASE, META_CONFLICT, \
     META_REPLACES, META_LOWER_ID, INDEX_PREFIX
 from ovl.paths import is_reg, is_dir, is_lnk, join
+from ovl.store import WHITEOUT
 
 # META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
-# META_CONFLICT: b"stale" | b"modified" | b"created"
+# META_CONFLICT: b"stale" | b"modified" | b"created" | b"dropped"
 # META_REPLACES: "<kind> <n> <sha256 hex> <lower path>" of the lower object
-#   an upper-only file's name hides (kind f: its n bytes, l: a symlink's
-#   n-byte target)
+#   an upper-only object's name hides (kind f: its n bytes, l: a symlink's
+#   n-byte target, d: a directory's n names and their types)
 
 STALE = "stale"
 MODIFIED = "modified"
 CREATED = "created"
+DROPPED = "dropped"
+DIRECTORY = "directory"     # scan's digest of a moved directory
 
 HASH_CHUNK = 4096
 KEEP_CHUNK = 16384          # bytes of lower data per materializing txn
@@ -177,8 +187,11 @@ def _origin_matches(origin, entry):
 def read_lower(lower, path, offset, n):
     """Bytes [offset, offset+n) of the lower's own regular file at path,
     whatever the upper holds there (`cat --layer lower`: the firmware's
-    version beside the user's)."""
-    entry = lower.lookup(path)
+    version beside the user's).  Symlinks are followed within the lower,
+    as `cat` follows them (the overlay's walk over the lower alone:
+    relative and absolute targets, ELOOP past Linux's limit)."""
+    from ovl.overlay import Overlay
+    entry = Overlay(lower, None)._walk(path).lentry
     if not is_reg(entry.mode):
         raise oserror(compat.EINVAL, "%s is not a regular file in the lower"
                       % path)
@@ -205,23 +218,32 @@ def _hidden_content(lower, entry):
     if is_lnk(entry.mode):
         target = lower.readlink(entry).encode("utf-8", "surrogateescape")
         return "l", len(target), compat.hexdigest(compat.sha256(target))
+    if is_dir(entry.mode):
+        # its names and their types (not what they hold): a firmware that
+        # adds, drops or retypes an entry the user's object hides
+        h = compat.sha256()
+        n = 0
+        for name, child in lower.readdir(entry):
+            h.update(name.encode("utf-8", "surrogateescape"))
+            h.update(b"\0%o\n" % (child.mode >> 12))
+            n += 1
+        return "d", n, compat.hexdigest(h)
     return None
 
 
 def _lower_path(parent, name):
-    """The lower path name hides in directory node parent, or None (an
-    opaque directory hides nothing)."""
-    if parent is None or parent.lentry is None or \
-            not is_dir(parent.lentry.mode):
-        return None
-    return join(parent.lpath, name)
+    """ovl.overlay.unlink.lower_path, imported at its first use (a diff
+    that meets no replacement loads no unlink module)."""
+    from ovl.overlay.unlink import lower_path
+    return lower_path(parent, name)
 
 
 def note_replaced(ovl, txn, uino, parent, name, entry):
     """Called by the overlay in the transaction that names upper-only
-    non-directory uino parent/name, where the lower has entry (or None):
-    record in REPLACES what the name hides (one read of that lower file
-    to hash it), or drop a record the new name makes wrong."""
+    uino parent/name (a file, a directory), where the lower has entry (or
+    None): record in REPLACES what the name hides (one read of that lower
+    file or directory listing to hash it), or drop a record the new name
+    makes wrong."""
     content = _hidden_content(ovl.lower, entry)
     record = None
     if content is not None:
@@ -275,8 +297,6 @@ def data_changed(ovl, node):
     """Does the copied-up regular file node differ in data or size from
     the lower object it came from?"""
     origin, i = node.origin, node.inode
-    if ovl.store.get_meta(node.uino, META_BASE) is not None:
-        return True
     if i.size != origin.size or origin.lowlim < i.size:
         return True
     for _, pieces in _windows(ovl.store, node.uino, i.size):
@@ -284,6 +304,14 @@ def data_changed(ovl, node):
             if piece is not None:
                 return True
     return False
+
+
+def _has_base(ovl, node):
+    """Is copied-up file node judged by its base at an upgrade: changed,
+    or moved off the firmware name it reads (a rename, or that name of a
+    hard link removed, records a base too)?"""
+    return ovl.store.get_meta(node.uino, META_BASE) is not None or \
+        data_changed(ovl, node)
 
 
 def _windows(store, uino, end, size=KEEP_CHUNK):
@@ -302,26 +330,33 @@ def _upper_entries(ovl):
     return walk_upper(ovl, ovl._walk("/"))
 
 
-def _files(ovl):
-    """(path, node) of every upper regular file with an origin, each inode
-    once (hard links)."""
+def _files(ovl, dirs=False):
+    """(path, node) of every upper regular file (and with dirs, every
+    directory but the root) with an origin, each inode once (hard
+    links)."""
     seen = {}
     for path, kind, node in _upper_entries(ovl):
-        if kind == "whiteout" or node.origin is None or \
-                not is_reg(node.inode.mode) or node.uino in seen:
+        if kind == "whiteout" or node.origin is None or node.uino in seen \
+                or not (is_reg(node.inode.mode) or dirs and path != "/" and
+                        is_dir(node.inode.mode)):
             continue
         seen[node.uino] = True
         yield path, node
 
 
 def partial_files(ovl):
-    """(path, node) of each changed file that still reads bytes from the
-    lower: the files an upgrade must not leave behind."""
+    """(path, node) of each changed (or moved) file that still reads
+    bytes from the lower, and of each moved directory (it shows the
+    lower directory it came from): what an upgrade must not leave
+    behind."""
     if ovl.store is None:
         return
     ovl.flush_all()
-    for path, node in _files(ovl):
-        if node.origin.lowlim > 0 and data_changed(ovl, node):
+    for path, node in _files(ovl, True):
+        if is_dir(node.inode.mode):
+            if _lower_path(node.parent, node.name) != node.origin.path:
+                yield path, node
+        elif node.origin.lowlim > 0 and _has_base(ovl, node):
             yield path, node
 
 
@@ -329,18 +364,25 @@ def scan(ovl, start=0):
     """Yield [path, lower path, n, sha256 hex] for the partial files from
     index start on: the new image's bytes [0, n) at the lower path (where
     the file came from; it may have been renamed since) are compared with
-    the digest."""
+    the digest.  A moved directory's is [path, lower path, 0,
+    DIRECTORY]: it differs when the new image has no directory there."""
     i = 0
     for path, node in partial_files(ovl):
         if i >= start:
-            n, digest = base_of(ovl, node.uino, node.origin)
-            yield [path, node.origin.path, n, digest]
+            if is_dir(node.inode.mode):
+                yield [path, node.origin.path, 0, DIRECTORY]
+            else:
+                n, digest = base_of(ovl, node.uino, node.origin)
+                yield [path, node.origin.path, n, digest]
         i += 1
 
 
 def differs(new_lower, lower_path, n, digest):
-    """Do the new lower's bytes [0, n) at lower_path differ from digest?"""
+    """Do the new lower's bytes [0, n) at lower_path differ from digest
+    (or, for DIRECTORY, has it no directory there)?"""
     entry = _lookup(new_lower, lower_path)
+    if digest == DIRECTORY:
+        return entry is None or not is_dir(entry.mode)
     return digest is None or lower_digest(new_lower, entry, n) != digest
 
 
@@ -360,6 +402,9 @@ def materialize(ovl, path, chunk=KEEP_CHUNK):
             return 0        # removed since it was listed: nothing to keep
         raise
     store = ovl.store
+    if node.uino is not None and node.origin is not None and \
+            is_dir(node.inode.mode) and path != "/":
+        return _materialize_dir(ovl, path)
     if node.uino is None or node.origin is None or \
             not is_reg(node.inode.mode) or node.origin.lowlim <= 0:
         return 0
@@ -391,6 +436,89 @@ def materialize(ovl, path, chunk=KEEP_CHUNK):
     txn.commit()
     ovl._origins.pop(uino, None)
     return store.stats["bytes_programmed"] - before
+
+
+def _materialize_dir(ovl, path):
+    """Copy into the upper every entry that directory path (and each
+    directory below it that shows the lower's) shows from the lower,
+    then make it opaque: it shows the same, and no longer needs its
+    lower directory.  One transaction a file (absent or whole after a
+    power cut: the lower shows through until then) and one for each
+    directory made opaque, after all below it; calling it again carries
+    on.  Lower hard links become separate copies.  Returns the flash
+    bytes programmed."""
+    store = ovl.store
+    before = store.stats["bytes_programmed"]
+    stack = [(path, None)]      # (directory path, its lower entries left)
+    while stack:
+        dpath, entries = stack[-1]
+        node = ovl._walk(dpath, follow=False)
+        if entries is None:
+            entries = iter(()) if node.lentry is None else \
+                ovl.lower.readdir(node.lentry)
+            stack[-1] = (dpath, entries)
+        item = next(entries, None)
+        if item is None:
+            stack.pop()
+            _make_opaque(ovl, node)
+            continue
+        name, entry = item
+        found = store.lookup(node.uino, name)
+        child = join(dpath, name)
+        if found is None:
+            if is_dir(entry.mode):
+                txn = ovl.begin()
+                ovl._copy_up(txn, ovl._child(node, name))   # a redirect
+                txn.commit()
+                stack.append((child, None))
+            else:
+                _copy_whole(ovl, node.uino, name, entry)
+            continue
+        if found == WHITEOUT:
+            continue
+        origin = ovl._get_origin(found)
+        if origin is None or origin.path != join(node.lpath, name):
+            continue        # the user's own, or moved here from elsewhere
+        if is_dir(store.get(found).mode):
+            stack.append((child, None))
+        else:
+            materialize(ovl, child)
+    ovl._origins.clear()
+    return store.stats["bytes_programmed"] - before
+
+
+def _copy_whole(ovl, dir_uino, name, entry):
+    """Lower entry as an upper-only object dir_uino/name holding all its
+    bytes (or target), in one transaction (it streams a big file)."""
+    txn = ovl.begin()
+    uino, _ = ovl._new_inode(txn, entry.mode, size=entry.size if
+                             is_reg(entry.mode) else 0, uid=entry.uid,
+                             gid=entry.gid, mtime=entry.mtime, rdev=entry.rdev)
+    if is_reg(entry.mode):
+        off = 0
+        while off < entry.size:
+            data = _read_entry(ovl.lower, entry, off, KEEP_CHUNK)
+            txn.write(uino, off, data)
+            off += len(data)
+    elif is_lnk(entry.mode):
+        txn.set_symlink(uino, ovl.lower.readlink(entry))
+    txn.link(dir_uino, name, uino)
+    txn.commit()
+
+
+def _make_opaque(ovl, node):
+    """Directory node, all of whose lower entries the upper now holds:
+    drop its origin and its whiteouts (over nothing once it is opaque)."""
+    store = ovl.store
+    if store.get_meta(node.uino, META_ORIGIN) is None:
+        return
+    gone = [name for name, value in store.listdir(node.uino)
+            if value == WHITEOUT]
+    txn = ovl.begin()
+    for name in gone:
+        txn.unlink(node.uino, name)
+    txn.set_meta(node.uino, META_ORIGIN, None)
+    txn.commit()
 
 
 def carry_over(ovl_old, new_lower):
@@ -446,7 +574,9 @@ def new_lower(ovl, ident):
         txn.set_meta(ovl._root_ino, META_LOWER_ID, ident)
         try:
             txn.commit()
-            ovl._unbacked_links = None  # (new entries of their keys count)
+            # (new entries of their keys count)
+            ovl._unbacked_links = ovl._moved_links = ovl._link_keys = None
+            ovl._origins.clear()
         except OSError as e:
             # a full upper over a new firmware still mounts (its conflicts
             # marked in RAM); the next mount rebases again
@@ -463,11 +593,13 @@ def rebase(ovl):
     writable = not ovl.readonly
     marks = {}
     fixes = []      # (uino, new origin or None, inode attrs or None)
-    links = _unbacked_links(ovl)
-    if links:
-        # ignored from now on (ovl.overlay.hostops.lookup), dropped with
-        # the old identity (new_lower)
-        ovl._unbacked_links = links
+    links, moved = _unbacked_links(ovl)
+    if links or moved:
+        # the index as the new lower backs it from now on
+        # (ovl.overlay.hostops.lookup), written with the new identity
+        # (new_lower)
+        ovl._unbacked_links, ovl._moved_links = links, moved
+        ovl._link_keys = _link_keys(links, moved)
     linked = {}     # upper ino -> its (upper ino, upper names)
     for key in links:
         linked[links[key][0]] = links[key]
@@ -499,15 +631,17 @@ def rebase(ovl):
 
 def _unbacked_links(ovl):
     """{link index key: (upper ino, its upper names)} of the copied-up
-    hard-linked files the new lower no longer backs.  The index is keyed
-    by the old image's inode numbers, which a new image gives anew (to
-    another hard-linked file, maybe), and the origin path is only the name
-    the file was copied up through (maybe one the user removed since):
-    unless the new lower holds that very file there, still hard-linked
-    (the origin's fingerprint: ino, size, mtime), its entry goes and the
-    file keeps only its upper names.  (An entry whose file a rebase cut
-    short already gave the new lower's fingerprint goes too.)"""
+    hard-linked files the new lower no longer backs, and {key: (upper
+    ino, new lower ino)} of those it backs under another inode number.
+    The index is keyed by the old image's inode numbers, which a new
+    image gives anew (any file it adds shifts those after it), and the
+    origin path is only the name the file was copied up through (maybe
+    one the user removed since): unless the new lower holds that very
+    file there, still hard-linked (_still_linked), its entry goes and the
+    file keeps only its upper names; if it does, the entry moves to the
+    file's new inode number."""
     out = {}
+    moved = {}
     store = ovl.store
     for key in store.meta_keys(ovl._root_ino):
         if not key.startswith(INDEX_PREFIX):
@@ -516,15 +650,16 @@ def _unbacked_links(ovl):
             uino = int(store.get_meta(ovl._root_ino, key))
             origin = None if store.get(uino) is None else \
                 ovl._get_origin(uino)
+            if origin is None:
+                continue
+            entry = ovl._lower_lookup(origin.path)
+            backed = _still_linked(ovl, uino, origin, entry)
         except ValueError:
             continue        # fsck names a broken entry
-        if origin is None:
-            continue
-        entry = ovl._lower_lookup(origin.path)
-        if INDEX_PREFIX + str(origin.ino) == key and \
-                _origin_matches(origin, entry) and entry.nlink > 1:
-            continue
-        out[key] = (uino, [])
+        if not backed:
+            out[key] = (uino, [])
+        elif INDEX_PREFIX + str(entry.ino) != key:
+            moved[key] = (uino, entry.ino)
     if out:
         names = {}
         for key in out:
@@ -532,14 +667,46 @@ def _unbacked_links(ovl):
         for path, kind, node in _upper_entries(ovl):
             if kind != "whiteout" and node.uino in names:
                 names[node.uino].append(path)
+    return out, moved
+
+
+def _still_linked(ovl, uino, origin, entry):
+    """Does lower entry (at uino's origin path) hold the hard-linked file
+    uino was copied up from?  Its inode number cannot tell (any file a
+    new image adds before it shifts it): a regular file with other
+    names, of the origin's size and mtime, whose bytes [0, n) hash to
+    uino's base when it has one (a file the user only chmod-ed follows
+    the new bytes anyway)."""
+    if entry is None or not is_reg(entry.mode) or entry.nlink < 2 or \
+            entry.size != origin.size or entry.mtime != origin.mtime:
+        return False
+    base = get_base(ovl.store, uino)
+    return base is None or lower_digest(ovl.lower, entry, base[0]) == base[1]
+
+
+def _link_keys(links, moved):
+    """What the link index answers over the new lower until the entries
+    are rewritten (ovl.overlay.hostops.lookup): key -> upper ino as bytes,
+    or None for an entry that no longer counts."""
+    out = {}
+    for key in links:
+        out[key] = None
+    for key in moved:
+        out[key] = None
+    for key in moved:
+        uino, ino = moved[key]
+        out[INDEX_PREFIX + str(ino)] = str(uino).encode()
     return out
 
 
 def _unlink_index(ovl, txn):
     """In txn: drop the link index entries the new lower does not back
     (rebase found them): each file counts only its upper names, and one
-    with none goes (the user had only removed names of it)."""
+    with none goes (the user had only removed names of it).  Move those
+    it backs under a new inode number (the origin's too: st_ino, and
+    the key fsck checks, follow the new image)."""
     links = getattr(ovl, "_unbacked_links", None) or {}
+    moved = getattr(ovl, "_moved_links", None) or {}
     for key in links:
         uino, names = links[key]
         txn.set_meta(ovl._root_ino, key, None)
@@ -547,6 +714,15 @@ def _unlink_index(ovl, txn):
             txn.put_inode(uino, nlink=len(names))
         else:
             txn.delete_inode(uino)
+    for key in moved:
+        txn.set_meta(ovl._root_ino, key, None)
+    for key in moved:
+        uino, ino = moved[key]
+        txn.set_meta(ovl._root_ino, INDEX_PREFIX + str(ino),
+                     str(uino).encode())
+        origin = ovl._get_origin(uino)
+        origin.ino = ino
+        txn.set_meta(uino, META_ORIGIN, origin.encode())
 
 
 def _persist(ovl, marks, fixes):
@@ -573,8 +749,7 @@ def _classify(ovl, path, node, link=None):
     if origin is None:
         if path == "/":
             return None, None
-        record = None if is_dir(node.inode.mode) else \
-            replaced_here(ovl, node)
+        record = replaced_here(ovl, node)
         if record is not None:
             # the user's file in place of a firmware file: a modified
             # file, marked only when the firmware changed its version
@@ -582,12 +757,17 @@ def _classify(ovl, path, node, link=None):
         if ovl._lower_entry(node.parent, node.name) is not None:
             return CREATED, None
         return None, None
-    if is_dir(node.inode.mode) or not is_reg(node.inode.mode):
+    if is_dir(node.inode.mode):
+        # a directory that shows a lower one the new lower no longer has
+        # (dropped, or made a file): what it showed from there is gone
+        return (DROPPED if node.lentry is None and path != "/" else None), \
+            None
+    if not is_reg(node.inode.mode):
         return None, None
     entry = ovl._lower_lookup(origin.path)
     if entry is not None and not is_reg(entry.mode):
         entry = None
-    if not data_changed(ovl, node):
+    if not _has_base(ovl, node):
         # chmod/chown/utime only: the new firmware's content, the user's
         # attributes (the mtime too, if the user set one)
         if entry is None:
@@ -596,6 +776,11 @@ def _classify(ovl, path, node, link=None):
             # the name it was copied up through is gone from its names:
             # the new file there is not its successor (another file,
             # maybe), and its old bytes are gone
+            return STALE, None
+        if node.inode.nlink == 1 and not _origin_matches(origin, entry) and \
+                _lower_path(node.parent, node.name) != origin.path:
+            # renamed before a rename recorded a base (an older upper):
+            # the new file there may be another one
             return STALE, None
         if _origin_matches(origin, entry) and origin.lowlim == entry.size:
             return None, None
@@ -623,7 +808,7 @@ def _classify(ovl, path, node, link=None):
 
 def conflicts(ovl):
     """Sorted (kind, path) of the marked conflicts: 'conflict' (a stale
-    file: reads fail), 'modified', 'created'."""
+    file: reads fail), 'modified', 'created', 'dropped'."""
     out = []
     if ovl.store is None:
         return out

@@ -11,7 +11,7 @@ Records (what `ovl shell --json` prints as "out"):
   layer  {"path", "layer"}
   fsck   {"clean", "problems"}
   conflicts [{"kind", "path"}]: after a firmware upgrade, kind is
-          conflict, modified or created (docs/OVERLAY.md)
+          conflict, modified, created or dropped (docs/OVERLAY.md)
 "mode" is the full st_mode in octal (str, e.g. "100644", as `ovl fs stat`
 has always printed it), "perm" its permission bits in octal ("0644"),
 "type" one of TYPE_NAMES.  Names the lower holds that are not

@@ -545,7 +545,8 @@ VERBS = {
     "fsck": (verb_fsck, "fsck: check the store and the overlay"),
     "conflicts": (verb_conflicts, "conflicts: after a firmware upgrade, files"
                   " changed by you and by the firmware (conflict: unreadable,"
-                  " revert or rewrite it; modified; created)"),
+                  " revert or rewrite it; modified; created; dropped: a"
+                  " directory whose firmware directory is gone)"),
 }
 SHELL_ONLY = {
     "write": (verb_write, "write PATH MODE OFFSET DATA: open with MODE "

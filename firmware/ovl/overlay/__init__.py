@@ -580,8 +580,7 @@ class Overlay:
                 uino = make(txn, at, name)
             # a name the upper holds here is a whiteout (_child found
             # none): a removed lower name made again
-            if self._link(txn, at, name, uino) and \
-                    not paths.is_dir(mode):
+            if self._link(txn, at, name, uino):
                 from ovl.overlay import unlink
                 unlink.note_replaced(self, txn, uino, at, name)
             now = self._now()   # the directory's entries changed

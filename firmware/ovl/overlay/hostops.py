@@ -136,10 +136,13 @@ def lookup(ovl, entry):
     more than one name) to, or None: the index looked up (the walk and
     the listing ask it for such files only)."""
     key = INDEX_PREFIX + str(entry.ino)
-    mapped = ovl.store.get_meta(ovl._root_ino, key)
-    if mapped is None or key in (getattr(ovl, "_unbacked_links", None)
-                                 or ()):
-        # (the entries an upgrade could not drop: ovl.upgrade.rebase)
+    # an upgrade's index until it is written (ovl.upgrade.rebase)
+    keys = getattr(ovl, "_link_keys", None)
+    if keys is not None and key in keys:
+        mapped = keys[key]
+    else:
+        mapped = ovl.store.get_meta(ovl._root_ino, key)
+    if mapped is None:
         return None
     return ovl.store.get(int(mapped))
 

@@ -11,6 +11,7 @@ which lower entry a name hides (Overlay._lower_entry) is asked here too.
 from ovl import compat
 from ovl.paths import join, is_dir
 from ovl.overlay.meta import META_REPLACES, INDEX_PREFIX, upper_name
+from ovl.overlay.file import note_change
 
 
 def remove(ovl, path):
@@ -94,6 +95,11 @@ def rename(ovl, src, dst):
         ovl._copy_up(txn, sparent)
         ovl._copy_up(txn, dparent)
         ovl._ensure_upper(txn, snode)
+        if snode.origin is not None and not is_dir(snode.mode) and \
+                lower_path(dparent, dname) != snode.origin.path:
+            # moved off the firmware name whose bytes it reads: its base
+            # lets an upgrade tell whether they changed (ovl.upgrade)
+            note_change(ovl, txn, snode.uino, snode.origin)
         if dnode is not None:
             if dnode.dirent:
                 txn.unlink(dparent.uino, dname)
@@ -107,7 +113,7 @@ def rename(ovl, src, dst):
                 ovl.store.lookup(dparent.uino, dname) is not None:
             txn.unlink(dparent.uino, dname)       # a whiteout
         txn.link(dparent.uino, dname, snode.uino)
-        if snode.origin is None and not is_dir(snode.mode):
+        if snode.origin is None:
             note_replaced(ovl, txn, snode.uino, dparent, dname)
         if snode.dirent:
             txn.unlink(sparent.uino, sname)
@@ -167,6 +173,11 @@ def release(ovl, txn, node):
                 txn.set_meta(ovl._root_ino, key, None)
         txn.delete_inode(node.uino)
     else:
+        if node.origin is not None and \
+                lower_path(node.parent, node.name) == node.origin.path:
+            # its other names no longer include the firmware name whose
+            # bytes it reads: as a rename off it (above)
+            note_change(ovl, txn, node.uino, node.origin)
         ovl._put(txn, node, nlink=nlink, ctime=ovl._now())
 
 
@@ -184,17 +195,24 @@ def _touch_dir(ovl, txn, parent):
     ovl._put(txn, parent, mtime=now, ctime=now)
 
 
+def lower_path(parent, name):
+    """The lower path name has in directory node parent, or None (parent
+    merges with no lower directory)."""
+    if parent is None or parent.lentry is None or not is_dir(parent.lentry.mode):
+        return None
+    return join(parent.lpath, name)
+
+
 def _lower_entry(ovl, parent, name):
     """The entry name has in the lower directory parent merges with, or
     None (Overlay._lower_entry)."""
-    if parent.lentry is None or not is_dir(parent.lentry.mode):
-        return None
-    return ovl._lower_lookup(join(parent.lpath, name))
+    path = lower_path(parent, name)
+    return None if path is None else ovl._lower_lookup(path)
 
 
 def note_replaced(ovl, txn, uino, parent, name):
-    """Upper-only non-directory uino was just named parent/name (a rename
-    over, a create over a whiteout): record which lower object that name
+    """Upper-only uino was just named parent/name (a rename over, a
+    create over a whiteout): record which lower object that name
     hides, so an upgrade treats it as a modified firmware file, not a
     created one (ovl.upgrade.note_replaced)."""
     entry = _lower_entry(ovl, parent, name)
