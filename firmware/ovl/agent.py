@@ -81,8 +81,22 @@ def unpack(fmt, payload):
     return struct.unpack(fmt, payload)
 
 
+# A name an older ovl on MicroPython stored that is not UTF-8 travels as
+# its own bytes both ways; on CPython it is the str they decode to with
+# surrogateescape, as the store's listdir gives it (MicroPython ignores the
+# handler: its str holds the bytes).
+_NAME_ERRORS = "surrogateescape"
+
+
+def request(payload):
+    """A request's JSON (the host sends a name that is not UTF-8 as its
+    bytes, docs/SERIAL.md "Commands")."""
+    return json.loads(payload.decode("utf-8", _NAME_ERRORS))
+
+
 def error_payload(code, message):
-    return struct.pack(frames.ERR_HEAD, code & 0xFFFF) + message.encode()[:200]
+    return struct.pack(frames.ERR_HEAD, code & 0xFFFF) + \
+        message.encode("utf-8", _NAME_ERRORS)[:200]
 
 
 def error_code(e):
@@ -497,7 +511,7 @@ class Agent:
         raise compat.oserror(compat.ENOENT, "no firmware slot %r" % name)
 
     def fw_status(self, payload):
-        req = json.loads(payload) if payload else {}
+        req = request(payload) if payload else {}
         self.slots = fwslot.scan(self.board, self.flash,
                                  bool(req.get("verify")), self.slots)
         return {"slots": [s.as_dict() for s in self.slots],
@@ -512,7 +526,7 @@ class Agent:
         return boot.name if boot else None
 
     def fw_begin(self, payload):
-        name = json.loads(payload)["slot"]
+        name = request(payload)["slot"]
         for p in self.board.partitions:
             if p.name == name and p.type == "ovl":
                 # An upper dump written back whole: the overlay on it stops
@@ -532,7 +546,7 @@ class Agent:
         return b""
 
     def fw_commit(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         slot = self._slot(req["slot"])
         digest = binascii.unhexlify(req["sha256"])
         gen = fwslot.commit(self.flash, slot, int(req["size"]), digest,
@@ -549,7 +563,7 @@ class Agent:
         return self.fs
 
     def fs_ls(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         fs = self._fs()
         path = req["path"]
         names = fs.listdir(path)
@@ -572,7 +586,7 @@ class Agent:
         return {"entries": out, "next": i if i < len(names) else None}
 
     def fs_stat(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         path = req["path"]
         fs = self._fs()
         st = fs.lstat(path)
@@ -591,7 +605,7 @@ class Agent:
         return out
 
     def fs_get(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         n = int(req["n"])
         if n > self.max_payload:
             raise compat.oserror(compat.E2BIG, "read of %d bytes exceeds %d"
@@ -605,7 +619,7 @@ class Agent:
             return f.read(n)
 
     def fs_put(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         self._drop_job()
         self.job = PutJob(self._fs(), req["path"], int(req["size"]),
                           binascii.unhexlify(req["sha256"]))
@@ -615,7 +629,7 @@ class Agent:
         return b""
 
     def fs_rm(self, payload):
-        path = json.loads(payload)["path"]
+        path = request(payload)["path"]
         fs = self._fs()
         from ovl.paths import is_dir    # an injected agent has no ovl.paths
         if is_dir(fs.lstat(path)[0]):
@@ -625,12 +639,12 @@ class Agent:
         return b""
 
     def fs_mkdir(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         self._fs().mkdir(req["path"], req.get("mode", 0o777))
         return b""
 
     def fs_mv(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         self._fs().rename(req["src"], req["dst"])
         return b""
 
@@ -648,7 +662,7 @@ class Agent:
         return out, False
 
     def fs_diff(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         changes = self._fs().diff(req.get("path", "/"))
         start = int(req.get("start", 0))
         out, truncated = self._fit_pairs(changes[start:])
@@ -661,12 +675,12 @@ class Agent:
         return {"changes": out, "truncated": truncated, "next": nxt}
 
     def fs_revert(self, payload):
-        self._fs().revert(json.loads(payload)["path"])
+        self._fs().revert(request(payload)["path"])
         return b""
 
     def fs_reset(self, payload):
         fs = self._fs()
-        req = json.loads(payload)
+        req = request(payload)
         # without a keep list of its own, the board's keep list applies
         keep = req.get("keep")
         if keep is None:
@@ -682,7 +696,7 @@ class Agent:
 
     def fs_op(self, payload):
         """{op, args}: the overlay's op(*args), one transaction."""
-        req = json.loads(payload)
+        req = request(payload)
         # what a restore needs beside put, mkdir, mv, rm (docs/SERIAL.md)
         if req["op"] not in ("chmod", "chown", "utime", "symlink", "link",
                              "mknod"):
@@ -696,7 +710,7 @@ class Agent:
         """The partial files from index start on, as many as fit."""
         fs = self._fs()         # before the import: an injected agent has
         from ovl import upgrade  # no overlay modules
-        start = int(json.loads(payload).get("start", 0))
+        start = int(request(payload).get("start", 0))
         out = []
         room = self.max_payload - 64
         i = start
@@ -711,7 +725,7 @@ class Agent:
     def up_keep(self, payload):
         fs = self._fs()
         from ovl import upgrade
-        path = json.loads(payload)["path"]
+        path = request(payload)["path"]
         return {"path": path, "programmed": upgrade.materialize(fs, path)}
 
     def up_conflicts(self, payload):

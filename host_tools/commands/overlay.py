@@ -627,11 +627,7 @@ READ_ONLY_VERBS = ("ls", "cat", "stat", "get", "diff", "layer", "fsck",
 
 
 def open_session(args, reader=False, in_place=False):
-    # lower names that are not UTF-8 print as their original bytes, and
-    # can be typed into the shell as such
-    for stream in (sys.stdout, sys.stdin):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="surrogateescape")
+    fmt.names_as_bytes(sys.stdout, sys.stdin)   # typed into the shell too
     if args.power_cut_after is not None and not args.upper:
         from host_tools.cli import UsageError
         raise UsageError("--power-cut-after needs --upper")
