@@ -497,11 +497,10 @@ def test_remote_reset_says_what_it_kept_and_refuses_other_words(booted):
     assert (status, out.split()) == (0, ["motd"]), out
 
 
-def test_damage_in_the_lower_answers_eio_as_fs_says_it(tmp_path):
-    """What the SquashFS reader finds damaged in the firmware (an inode of
-    an unknown type, a data block that does not inflate) is EIO over
-    serial, as damage on flash is (before: EINVAL, a bad request's
-    code), with the message `ovl fs` prints for the same image."""
+def damaged_image(tmp_path):
+    """A SquashFS firmware (bytes) the reader finds damaged: /etc/a's
+    inode of an unknown type (99), /etc/b's first data block that does not
+    inflate; /etc/motd is sound ("sound\\n")."""
     import struct
     from ovl.flash import BytesSource
     from ovl.squashfs import SquashFS
@@ -521,23 +520,31 @@ def test_damage_in_the_lower_answers_eio_as_fs_says_it(tmp_path):
     assert first.ref == 0 and image[inodes + 2] == 2    # a basic file
     image[inodes + 2] = 99
     image[96 + 8:96 + 40] = bytes(32)
+    return bytes(image)
+
+
+def test_damage_in_the_lower_answers_eio_as_fs_says_it(tmp_path):
+    """What the SquashFS reader finds damaged in the firmware (an inode of
+    an unknown type, a data block that does not inflate) is EIO over
+    serial, as damage on flash is (before: EINVAL, a bad request's
+    code), with the message `ovl fs` prints for the same image."""
+    image = damaged_image(tmp_path)
     bad = tmp_path / "bad.sqfs"
-    bad.write_bytes(bytes(image))
-    b, link = boot_image(tmp_path, bytes(image))
+    bad.write_bytes(image)
+    b, link = boot_image(tmp_path, image)
+    eio = "ovl: error: [Errno 5] "
     try:
         link.bye()
         link.ser.close()
         for path in ("/etc/a", "/etc/b"):
             status, out, local = cli_bytes("fs", "cat", "--lower", str(bad),
                                            path)
-            assert status == 1 and local.startswith("ovl: error: "), local
+            assert status == 1 and local.startswith(eio), local
             status, out, remote = cli_bytes(*remote_words(b), "cat", path)
             assert status == 1, remote
-            assert remote.startswith("ovl: error: [Errno 5] board refused"
-                                     " get: "), remote
+            assert remote.startswith(eio + "board refused get: "), remote
             if path == "/etc/a":
-                assert remote.endswith(local[len("ovl: error: "):]), \
-                    (remote, local)
+                assert remote.endswith(local[len(eio):]), (remote, local)
                 assert "unknown type 99" in remote, remote
             else:
                 # the decoder's own words differ by runtime

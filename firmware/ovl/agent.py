@@ -99,11 +99,12 @@ def error_payload(code, message):
         message.encode("utf-8", _NAME_ERRORS)[:200]
 
 
-def error_code(e):
-    """The errno of the error frame for e: an OSError's own; EIO for
-    damage the SquashFS reader found in the lower (a CorruptImageError,
-    as `ovl mount` answers it and as the store's damage is); EINVAL for
-    any other ValueError, KeyError or TypeError (a malformed request)."""
+def errno_of(e):
+    """The errno an error of the overlay stands for: an OSError's own; EIO
+    for damage the SquashFS reader found in the lower (a
+    CorruptImageError, as `ovl mount` answers it and as the store's
+    damage is); None for any other error.  The one mapping: the error
+    frame's (error_code) and `ovl fs`'s and the shell's on the host."""
     if isinstance(e, OSError):
         code = compat.error_code(e)
         return code if isinstance(code, int) else compat.EIO
@@ -112,7 +113,14 @@ def error_code(e):
     errors = sys.modules.get("ovl.squashfs_errors")
     if errors is not None and isinstance(e, errors.CorruptImageError):
         return compat.EIO
-    return compat.EINVAL
+    return None
+
+
+def error_code(e):
+    """The errno of the error frame for e: errno_of's, EINVAL for any
+    other ValueError, KeyError or TypeError (a malformed request)."""
+    code = errno_of(e)
+    return compat.EINVAL if code is None else code
 
 
 def exc_message(e):

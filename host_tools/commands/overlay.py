@@ -577,6 +577,7 @@ def json_out(out):
 
 
 def error_record(exc):
+    exc = with_errno(exc)
     code = compat.error_code(exc) if isinstance(exc, OSError) else None
     return {"ok": False, "errno": compat.errno_name(code) if code else None,
             "error": cut(exc)}
@@ -642,6 +643,18 @@ def power_cut_exit(session, exc):
     return POWER_CUT_STATUS
 
 
+def with_errno(exc):
+    """exc as the OSError it stands for: damage the SquashFS reader found
+    in the lower is EIO with the reader's message, as `ovl remote` and
+    `ovl mount` answer it (agent.errno_of, the one mapping); any other
+    error as it is."""
+    if isinstance(exc, OSError):
+        return exc
+    from ovl.agent import errno_of
+    code = errno_of(exc)
+    return exc if code is None else OSError(code, str(exc))
+
+
 def short_errors(run):
     """One short line per error: the message echoes arguments, which may
     be any length."""
@@ -654,6 +667,7 @@ def short_errors(run):
             raise UsageError(cut(e))
         except (OSError, ValueError) as e:
             from host_tools.cli import CliError
+            e = with_errno(e)
             code = compat.error_code(e) if isinstance(e, OSError) else None
             if not isinstance(code, int) or e.strerror is None:
                 raise CliError(cut(e))
