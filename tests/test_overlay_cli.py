@@ -569,3 +569,37 @@ def test_sigterm_during_a_command_waits_for_its_end():
         with pytest.raises(KeyboardInterrupt) as ended:
             held.check()
         assert steps == ["finished"] and ended.value.signum == signum
+
+
+def test_damage_in_the_lower_is_eio_in_fs_and_shell(tmp_path, capsys,
+                                                     monkeypatch):
+    """What the SquashFS reader finds damaged in the lower (an inode of an
+    unknown type, a block that does not inflate) is EIO with the reader's
+    message, as `ovl remote` and `ovl mount` answer it: `ovl fs` prints
+    one line and exits 1, the shell's JSON names EIO (before: no errno,
+    "errno": null)."""
+    from test_serial_remote import damaged_image
+    lower = str(tmp_path / "bad.sqfs")
+    with open(lower, "wb") as f:
+        f.write(damaged_image(tmp_path))
+    for path in ("/etc/a", "/etc/b"):
+        status, out, err = ovl(capsys, "fs", "cat", "--lower", lower, path)
+        assert (status, out, err.count("\n")) == (1, "", 1), err
+        assert err.startswith("ovl: error: [Errno 5] "), err
+    assert "unknown type 99" in err or "gzip block" in err, err
+    upper = str(tmp_path / "up.img")
+    assert ovl(capsys, "format", upper, "--size", "512k", "--erase-size",
+               "4k")[0] == 0
+    status, records, err = shell(capsys, monkeypatch, (lower, upper),
+                                 "cat /etc/a\ncat /etc/b\ncat /etc/motd\n")
+    assert status == 1 and err == "ovl: 2 of 3 commands failed\n", err
+    assert [r.get("errno") for r in records] == ["EIO", "EIO", None]
+    assert "unknown type 99" in records[0]["error"], records[0]
+    assert "gzip block" in records[1]["error"], records[1]
+    assert records[2] == {"ok": True, "out": "sound\n"}
+    # the text form says it as an OSError's EIO
+    status, out, err = ovl(capsys, "shell", "--lower", lower, "--upper",
+                           upper, stdin="cat /etc/a\n",
+                           monkeypatch=monkeypatch)
+    assert status == 1 and out.startswith("error: [Errno 5] "), out
+    assert "unknown type 99" in out, out

@@ -40,10 +40,11 @@ def mksquashfs(root, img, *options):
                    check=True, stdout=subprocess.DEVNULL)
 
 
-def boot_image(tmp_path, image):
+def boot_image(tmp_path, image, runtime="micropython"):
     """A sim board booted on `image` (bytes) as its firmware, its overlay
-    mounted: (board, link)."""
-    b = PtyBoard(SIM, str(tmp_path / "flash.bin")).start()
+    mounted: (board, link).  runtime: what the board runs, micropython or
+    cpython."""
+    b = PtyBoard(SIM, str(tmp_path / "flash.bin"), runtime=runtime).start()
     link = connect(b)
     flash_image(link, image)
     link.call(agent.REBOOT)
@@ -496,11 +497,10 @@ def test_remote_reset_says_what_it_kept_and_refuses_other_words(booted):
     assert (status, out.split()) == (0, ["motd"]), out
 
 
-def test_damage_in_the_lower_answers_eio_as_fs_says_it(tmp_path):
-    """What the SquashFS reader finds damaged in the firmware (an inode of
-    an unknown type, a data block that does not inflate) is EIO over
-    serial, as damage on flash is (before: EINVAL, a bad request's
-    code), with the message `ovl fs` prints for the same image."""
+def damaged_image(tmp_path):
+    """A SquashFS firmware (bytes) the reader finds damaged: /etc/a's
+    inode of an unknown type (99), /etc/b's first data block that does not
+    inflate; /etc/motd is sound ("sound\\n")."""
     import struct
     from ovl.flash import BytesSource
     from ovl.squashfs import SquashFS
@@ -520,28 +520,134 @@ def test_damage_in_the_lower_answers_eio_as_fs_says_it(tmp_path):
     assert first.ref == 0 and image[inodes + 2] == 2    # a basic file
     image[inodes + 2] = 99
     image[96 + 8:96 + 40] = bytes(32)
+    return bytes(image)
+
+
+def test_damage_in_the_lower_answers_eio_as_fs_says_it(tmp_path):
+    """What the SquashFS reader finds damaged in the firmware (an inode of
+    an unknown type, a data block that does not inflate) is EIO over
+    serial, as damage on flash is (before: EINVAL, a bad request's
+    code), with the message `ovl fs` prints for the same image."""
+    image = damaged_image(tmp_path)
     bad = tmp_path / "bad.sqfs"
-    bad.write_bytes(bytes(image))
-    b, link = boot_image(tmp_path, bytes(image))
+    bad.write_bytes(image)
+    b, link = boot_image(tmp_path, image)
+    eio = "ovl: error: [Errno 5] "
     try:
         link.bye()
         link.ser.close()
         for path in ("/etc/a", "/etc/b"):
             status, out, local = cli_bytes("fs", "cat", "--lower", str(bad),
                                            path)
-            assert status == 1 and local.startswith("ovl: error: "), local
+            assert status == 1 and local.startswith(eio), local
             status, out, remote = cli_bytes(*remote_words(b), "cat", path)
             assert status == 1, remote
-            assert remote.startswith("ovl: error: [Errno 5] board refused"
-                                     " get: "), remote
+            assert remote.startswith(eio + "board refused get: "), remote
             if path == "/etc/a":
-                assert remote.endswith(local[len("ovl: error: "):]), \
-                    (remote, local)
+                assert remote.endswith(local[len(eio):]), (remote, local)
                 assert "unknown type 99" in remote, remote
             else:
                 # the decoder's own words differ by runtime
                 assert "gzip block: " in remote, remote
         status, out, err = cli_bytes(*remote_words(b), "cat", "/etc/motd")
         assert (status, out) == (0, b"sound\n"), err
+    finally:
+        b.close()
+
+
+# Names an older ovl on MicroPython stored that are not UTF-8: what its str
+# holds, an overlong form, UTF-16 surrogates, a code point past U+10FFFF
+# (a byte that starts no sequence, \xff, it cannot hold).
+OLD_MICROPYTHON_NAMES = (b"get\xc0\xaf", b"rm\xe0\x80\xaf", b"d\xed\xa0\x80",
+                         b"mv\xed\xbf\xbf", b"rev\xf4\x90\x80\x80")
+
+
+def link_upper_names(flash_path, raws):
+    """Put names straight into the upper of the sim board's flash file
+    (the board stopped), as tests/test_overlay.py's rig does: a
+    directory for a name starting with d, else a file holding the name's
+    first three bytes and a newline.  The upper partition's bytes."""
+    from ovl.flash import Region
+    from ovl.store import ROOT_INO, LogStore
+    from ovl_sim.fileflash import open_sim
+    board, flash = open_sim(SIM, flash_path)
+    try:
+        part = [p for p in board.partitions if p.name == "upper"][0]
+        store = LogStore.mount(Region(flash, part.offset, part.size))
+        txn = store.begin()
+        for raw in raws:
+            ino = txn.new_ino()
+            directory = raw[:1] == b"d"
+            txn.put_inode(ino, mode=0o40755 if directory else 0o100644,
+                          nlink=2 if directory else 1,
+                          size=0 if directory else 4)
+            if not directory:
+                txn.write(ino, 0, raw[:3] + b"\n")
+            txn.link(ROOT_INO, raw, ino)
+        txn.commit()
+        store.sync()
+        return bytes(flash.read(part.offset, part.size))
+    finally:
+        flash.close()
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_names_that_are_not_utf8_travel_as_their_bytes(tmp_path, runtime):
+    """A name an older ovl on MicroPython stored in the upper that is not
+    UTF-8 travels over serial as its bytes both ways (the host's JSON
+    encodes and decodes with surrogateescape, as ovl fs decodes argv), on
+    a board running either runtime: remote ls, ls -l, diff and fsck print
+    what ovl fs prints for the same layers, and the bytes ls prints name
+    it to get, rm, rmdir, mv and revert.  Before: the reply did not decode
+    on the host, the request did not encode."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "motd").write_bytes(b"hello\n")
+    img = tmp_path / "fw.sqfs"
+    mksquashfs(root, img)
+    b, link = boot_image(tmp_path, img.read_bytes(), runtime)
+    try:
+        link.bye()
+        link.ser.close()
+        b.kill()
+        upper = tmp_path / "upper.img"
+        upper.write_bytes(link_upper_names(str(tmp_path / "flash.bin"),
+                                           OLD_MICROPYTHON_NAMES))
+        b.start()
+        layers = ("--lower", str(img), "--upper", str(upper))
+        for verb in (["ls", "/"], ["ls", "-l", "/"], ["diff"], ["fsck"]):
+            status, local, err = cli_bytes("fs", verb[0], *layers,
+                                           *verb[1:])
+            assert status in (0, 4) and err == "", (verb, err)
+            got = cli_bytes(*remote_words(b), *verb)
+            assert got == (status, local, ""), (verb, local, got)
+        # (the last, fsck, names each: both listed them)
+        assert status == 4 and len([n for n in local.splitlines()
+                                    if not n.isascii()]) == 5, local
+        # each name ls prints as the shell passes it back: os.fsdecode
+        status, out, err = cli_bytes(*remote_words(b), "ls", "/")
+        arg = dict((raw[:2], "/" + os.fsdecode(raw))
+                   for raw in OLD_MICROPYTHON_NAMES
+                   if b"\n" + raw + b"\n" in b"\n" + out)
+        assert sorted(arg) == [b"d\xed", b"ge", b"mv", b"re", b"rm"], out
+        dest = tmp_path / "got"
+        for verb in (["get", arg[b"ge"], str(dest)], ["rm", arg[b"rm"]],
+                     ["rmdir", arg[b"d\xed"]], ["mv", arg[b"mv"], "/moved"],
+                     ["revert", arg[b"re"]]):
+            status, out, err = cli_bytes(*remote_words(b), *verb)
+            assert (status, err) == (0, ""), (verb, err)
+        assert dest.read_bytes() == b"get\n"
+        status, out, err = cli_bytes(*remote_words(b), "ls", "/")
+        assert out.split() == [b"etc", b"get\xc0\xaf", b"moved"], (out, err)
+        status, out, err = cli_bytes(*remote_words(b), "cat", "/moved")
+        assert out == b"mv\xed\n", err
+        # an error naming such a name: one line holding its bytes, as fs says
+        gone = "/gone" + os.fsdecode(b"\xc0\xaf")
+        status, out, local = cli_bytes("fs", "cat", *layers, gone)
+        assert status == 1 and local.endswith("ENOENT: %s\n" % gone), local
+        status, out, remote = cli_bytes(*remote_words(b), "cat", gone)
+        assert status == 1 and remote.endswith("ENOENT: %s\n" % gone), \
+            remote
+        assert remote.count("\n") == 1, remote
     finally:
         b.close()

@@ -86,15 +86,30 @@ def unpack(fmt, payload):
     return struct.unpack(fmt, payload)
 
 
+# A name an older ovl on MicroPython stored that is not UTF-8 travels as
+# its own bytes both ways; on CPython it is the str they decode to with
+# surrogateescape, as the store's listdir gives it (MicroPython ignores the
+# handler: its str holds the bytes).
+_NAME_ERRORS = "surrogateescape"
+
+
+def request(payload):
+    """A request's JSON (the host sends a name that is not UTF-8 as its
+    bytes, docs/SERIAL.md "Commands")."""
+    return json.loads(payload.decode("utf-8", _NAME_ERRORS))
+
+
 def error_payload(code, message):
-    return struct.pack(frames.ERR_HEAD, code & 0xFFFF) + message.encode()[:200]
+    return struct.pack(frames.ERR_HEAD, code & 0xFFFF) + \
+        message.encode("utf-8", _NAME_ERRORS)[:200]
 
 
-def error_code(e):
-    """The errno of the error frame for e: an OSError's own; EIO for
-    damage the SquashFS reader found in the lower (a CorruptImageError,
-    as `ovl mount` answers it and as the store's damage is); EINVAL for
-    any other ValueError, KeyError or TypeError (a malformed request)."""
+def errno_of(e):
+    """The errno an error of the overlay stands for: an OSError's own; EIO
+    for damage the SquashFS reader found in the lower (a
+    CorruptImageError, as `ovl mount` answers it and as the store's
+    damage is); None for any other error.  The one mapping: the error
+    frame's (error_code) and `ovl fs`'s and the shell's on the host."""
     if isinstance(e, OSError):
         code = compat.error_code(e)
         return code if isinstance(code, int) else compat.EIO
@@ -103,7 +118,14 @@ def error_code(e):
     errors = sys.modules.get("ovl.squashfs_errors")
     if errors is not None and isinstance(e, errors.CorruptImageError):
         return compat.EIO
-    return compat.EINVAL
+    return None
+
+
+def error_code(e):
+    """The errno of the error frame for e: errno_of's, EINVAL for any
+    other ValueError, KeyError or TypeError (a malformed request)."""
+    code = errno_of(e)
+    return compat.EINVAL if code is None else code
 
 
 def exc_message(e):
@@ -510,7 +532,7 @@ class Agent:
         raise compat.oserror(compat.ENOENT, "no firmware slot %r" % name)
 
     def fw_status(self, payload):
-        req = json.loads(payload) if payload else {}
+        req = request(payload) if payload else {}
         self.slots = fwslot.scan(self.board, self.flash,
                                  bool(req.get("verify")), self.slots)
         out = {"slots": [s.as_dict() for s in self.slots],
@@ -565,7 +587,7 @@ class Agent:
         return boot.name if boot else None
 
     def fw_begin(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         name = req["slot"]
         for p in self.board.partitions:
             if p.name == name and p.type == "ovl":
@@ -601,7 +623,7 @@ class Agent:
         return b""
 
     def fw_commit(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         slot = self._slot(req["slot"])
         digest = binascii.unhexlify(req["sha256"])
         gen = fwslot.commit(self.flash, slot, int(req["size"]), digest,
@@ -618,7 +640,7 @@ class Agent:
         return self.fs
 
     def fs_ls(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         fs = self._fs()
         path = req["path"]
         names = fs.listdir(path)
@@ -641,7 +663,7 @@ class Agent:
         return {"entries": out, "next": i if i < len(names) else None}
 
     def fs_stat(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         path = req["path"]
         fs = self._fs()
         st = fs.lstat(path)
@@ -660,7 +682,7 @@ class Agent:
         return out
 
     def fs_get(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         n = int(req["n"])
         if n > self.max_payload:
             raise compat.oserror(compat.E2BIG, "read of %d bytes exceeds %d"
@@ -674,7 +696,7 @@ class Agent:
             return f.read(n)
 
     def fs_put(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         self._drop_job()
         self.job = PutJob(self._fs(), req["path"], int(req["size"]),
                           binascii.unhexlify(req["sha256"]))
@@ -684,7 +706,7 @@ class Agent:
         return b""
 
     def fs_rm(self, payload):
-        path = json.loads(payload)["path"]
+        path = request(payload)["path"]
         fs = self._fs()
         from ovl.paths import is_dir    # an injected agent has no ovl.paths
         if is_dir(fs.lstat(path)[0]):
@@ -694,12 +716,12 @@ class Agent:
         return b""
 
     def fs_mkdir(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         self._fs().mkdir(req["path"], req.get("mode", 0o777))
         return b""
 
     def fs_mv(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         self._fs().rename(req["src"], req["dst"])
         return b""
 
@@ -732,17 +754,17 @@ class Agent:
         return {key: out, "truncated": truncated, "next": nxt}
 
     def fs_diff(self, payload):
-        req = json.loads(payload)
+        req = request(payload)
         return self._page(self._fs().diff(req.get("path", "/")), req,
                           "changes")
 
     def fs_revert(self, payload):
-        self._fs().revert(json.loads(payload)["path"])
+        self._fs().revert(request(payload)["path"])
         return b""
 
     def fs_reset(self, payload):
         fs = self._fs()
-        req = json.loads(payload)
+        req = request(payload)
         # without a keep list of its own, the board's keep list applies
         keep = req.get("keep")
         if keep is None:
@@ -758,7 +780,7 @@ class Agent:
 
     def fs_op(self, payload):
         """{op, args}: the overlay's op(*args), one transaction."""
-        req = json.loads(payload)
+        req = request(payload)
         # what a restore needs beside put, mkdir, mv, rm (docs/SERIAL.md)
         if req["op"] not in ("chmod", "chown", "utime", "symlink", "link",
                              "mknod"):
@@ -772,7 +794,7 @@ class Agent:
         """The partial files from index start on, as many as fit."""
         fs = self._fs()         # before the import: an injected agent has
         from ovl import upgrade  # no overlay modules
-        start = int(json.loads(payload).get("start", 0))
+        start = int(request(payload).get("start", 0))
         out = []
         room = self.max_payload - 64
         i = start
@@ -787,14 +809,14 @@ class Agent:
     def up_keep(self, payload):
         fs = self._fs()
         from ovl import upgrade
-        path = json.loads(payload)["path"]
+        path = request(payload)["path"]
         return {"path": path, "programmed": upgrade.materialize(fs, path)}
 
     def up_conflicts(self, payload):
         fs = self._fs()
         from ovl import upgrade
         return self._page(upgrade.conflicts(fs),
-                          json.loads(payload) if payload else {}, "conflicts")
+                          request(payload) if payload else {}, "conflicts")
 
 
 # A put streams into "<dir>/<PUT_PREFIX><name>": a reserved name, never

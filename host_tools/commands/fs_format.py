@@ -192,6 +192,15 @@ def as_text(kind, out):
     return str(out)
 
 
+def names_as_bytes(*streams):
+    """Text streams (sys.stdout, sys.stdin) that print and read a name
+    that is not UTF-8 as its original bytes: the str os.fsdecode gives for
+    them (surrogateescape), so what ls prints can be typed back."""
+    for stream in streams:
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
+
+
 def print_text(stream, text):
     """Print a verb's text result the one way all three front ends do."""
     if text is None or text == "":

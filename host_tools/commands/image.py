@@ -15,6 +15,7 @@ from ovl import compat
 
 from host_tools import argtypes
 from host_tools.cli import CliError, UsageError
+from host_tools.commands.fs_format import names_as_bytes
 from host_tools.image import mkimage
 from host_tools.image.tree import parse_time
 from host_tools.inputs import read_limited
@@ -247,9 +248,7 @@ def add_ls_arguments(p):
 
 def run_ls(args):
     fs = open_image(args.image)
-    if hasattr(sys.stdout, "reconfigure"):
-        # Names that are not UTF-8 print as their original bytes.
-        sys.stdout.reconfigure(errors="surrogateescape")
+    names_as_bytes(sys.stdout)
     path = "/" + args.path.strip("/")
 
     def show(name, e):

@@ -607,6 +607,7 @@ def json_out(out):
 
 
 def error_record(exc):
+    exc = with_errno(exc)
     code = compat.error_code(exc) if isinstance(exc, OSError) else None
     return {"ok": False, "errno": compat.errno_name(code) if code else None,
             "error": cut(exc)}
@@ -657,11 +658,7 @@ READ_ONLY_VERBS = ("ls", "cat", "stat", "get", "diff", "layer", "fsck",
 
 
 def open_session(args, reader=False, in_place=False):
-    # lower names that are not UTF-8 print as their original bytes, and
-    # can be typed into the shell as such
-    for stream in (sys.stdout, sys.stdin):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="surrogateescape")
+    fmt.names_as_bytes(sys.stdout, sys.stdin)   # typed into the shell too
     if args.power_cut_after is not None and not args.upper:
         from host_tools.cli import UsageError
         raise UsageError("--power-cut-after needs --upper")
@@ -676,6 +673,18 @@ def power_cut_exit(session, exc):
     return POWER_CUT_STATUS
 
 
+def with_errno(exc):
+    """exc as the OSError it stands for: damage the SquashFS reader found
+    in the lower is EIO with the reader's message, as `ovl remote` and
+    `ovl mount` answer it (agent.errno_of, the one mapping); any other
+    error as it is."""
+    if isinstance(exc, OSError):
+        return exc
+    from ovl.agent import errno_of
+    code = errno_of(exc)
+    return exc if code is None else OSError(code, str(exc))
+
+
 def short_errors(run):
     """One short line per error: the message echoes arguments, which may
     be any length."""
@@ -688,6 +697,7 @@ def short_errors(run):
             raise UsageError(cut(e))
         except (OSError, ValueError) as e:
             from host_tools.cli import CliError
+            e = with_errno(e)
             code = compat.error_code(e) if isinstance(e, OSError) else None
             if not isinstance(code, int) or e.strerror is None:
                 raise CliError(cut(e))

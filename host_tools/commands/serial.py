@@ -21,7 +21,7 @@ from host_tools.commands import fs_format as fmt
 from host_tools.outputs import replacing
 from host_tools.serial import link as serial_link
 from host_tools.serial.link import (LinkError, RemoteError, hexdigest,
-                                    json_payload)
+                                    json_payload, json_reply)
 from ovl import agent, compat, frames
 from ovl.board import Board
 from ovl.paths import join as overlay_join, is_dir, is_lnk
@@ -307,7 +307,7 @@ def keep_user_files(link, image):
     programmed = [0]
 
     def on_reply(i, kind, payload):
-        programmed[0] += json.loads(payload)["programmed"]
+        programmed[0] += json_reply(payload)["programmed"]
 
     link.pipeline([(agent.UP_KEEP, json_payload({"path": p}))
                    for p in todo], on_reply)
@@ -624,6 +624,7 @@ def run_remote(args):
     data = None
     if verb == "put":
         data = read_image(a[0])
+    fmt.names_as_bytes(sys.stdout)      # as ovl fs prints them
     link = open_link(args)
     answering = True
     try:

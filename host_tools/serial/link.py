@@ -203,7 +203,7 @@ class Link:
     def call_json(self, kind, obj=None):
         payload = b"" if obj is None else json_payload(obj)
         reply = self.call(kind, payload)
-        return json.loads(reply) if reply else None
+        return json_reply(reply) if reply else None
 
     def hello(self, within=2.0, wait=0.5):
         """Start a session; the agent's info dict, or None if none answers
@@ -224,7 +224,7 @@ class Link:
                 # its session at the last HELLO it reads.
                 f = self.read_frame(deadline)
                 if f and f[1] == seq and f[0] == RESP:
-                    self.info = json.loads(f[2])
+                    self.info = json_reply(f[2])
                     self.max_payload = self.info["max_payload"]
                     self.reader.set_max_payload(self.max_payload + 64)
                     self.window = max(1, self.info["window"])
@@ -245,19 +245,33 @@ class Link:
             pass
 
 
+# A name an older ovl on MicroPython stored that is not UTF-8 travels as
+# its own bytes, the str it is on the host decoded with surrogateescape (as
+# os.fsdecode decodes argv and the store's listdir its names).
+NAME_ERRORS = "surrogateescape"
+
+
 def json_payload(obj):
-    """obj as the agent reads JSON: UTF-8 text.  Not ASCII with \\u
-    escapes: MicroPython's json turns each half of a surrogate pair (a
-    character outside the BMP, e.g. an emoji) into its own 3-byte
-    sequence, and a name stored so is not UTF-8."""
-    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    """obj as the agent reads JSON: UTF-8 text, a name that is not UTF-8
+    as its bytes (NAME_ERRORS).  Not ASCII with \\u escapes: MicroPython's
+    json turns each half of a surrogate pair (a character outside the BMP,
+    e.g. an emoji) into its own 3-byte sequence, and a name stored so is
+    not UTF-8."""
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8", NAME_ERRORS)
+
+
+def json_reply(payload):
+    """An agent's JSON reply: a name in it that is not UTF-8 decodes as
+    json_payload encodes it (MicroPython's json sends its bytes as they
+    are; CPython's escapes the surrogates, which decode to the same str)."""
+    return json.loads(bytes(payload).decode("utf-8", NAME_ERRORS))
 
 
 def remote_error(payload, kind=None):
     head = frames.ERR_HEAD_LEN
     code = struct.unpack(frames.ERR_HEAD, payload[:head])[0] \
         if len(payload) >= head else 5
-    msg = payload[head:].decode("utf-8", "replace")
+    msg = payload[head:].decode("utf-8", NAME_ERRORS)
     what = agent.NAMES.get(kind, "request") if kind is not None else "request"
     return RemoteError(code, "board refused %s: %s" % (what, msg))
 
