@@ -651,3 +651,26 @@ def test_names_that_are_not_utf8_travel_as_their_bytes(tmp_path, runtime):
         assert remote.count("\n") == 1, remote
     finally:
         b.close()
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_a_lone_surrogate_escape_in_a_request_is_refused_not_fatal(
+        tmp_path, runtime):
+    """A hand-made request whose JSON holds a lone surrogate escape
+    (\\ud800: no host of ovl sends one, link.json_payload writes UTF-8)
+    is answered with an error frame, and the agent goes on serving.
+    Before: on a CPython board the agent died building the error reply
+    (its message, naming the path, did not encode)."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "motd").write_bytes(b"hello\n")
+    img = tmp_path / "fw.sqfs"
+    mksquashfs(root, img)
+    b, link = boot_image(tmp_path, img.read_bytes(), runtime)
+    try:
+        with pytest.raises(RemoteError) as e:
+            link.call(agent.FS_STAT, b'{"path": "/x\\ud800"}')
+        assert e.value.errno in (2, 22), e.value
+        assert get(link, "/etc/motd") == b"hello\n"
+    finally:
+        b.close()

@@ -100,8 +100,11 @@ def request(payload):
 
 
 def error_payload(code, message):
-    return struct.pack(frames.ERR_HEAD, code & 0xFFFF) + \
-        message.encode("utf-8", _NAME_ERRORS)[:200]
+    try:
+        text = message.encode("utf-8", _NAME_ERRORS)
+    except UnicodeError:    # a lone surrogate a hand-made \\u escape sent
+        text = message.encode("utf-8", "backslashreplace")
+    return struct.pack(frames.ERR_HEAD, code & 0xFFFF) + text[:200]
 
 
 def errno_of(e):
