@@ -276,6 +276,15 @@ def test_dump_rejects_a_name_listed_twice_or_found_but_not_listed():
     ct.Rig.dump(_Listing(["a"], hidden=["c"]), ["/a"])
 
 
+def test_a_store_error_is_named_once_among_the_fsck_problems():
+    """A case's failure lists what Rig.fsck finds: the store's errors are
+    the overlay fsck's "store: ..." lines, each once."""
+    ov = ct.get_rig("std").mount()
+    ov.store.fsck = lambda: {"errors": ["block 4: made up"], "warnings": []}
+    assert ct.Rig.fsck(ov) == ["store: block 4: made up"]
+    ct.drop_rigs()
+
+
 @pytest.mark.parametrize("fixture", sorted(ct.GEOMETRY))
 def test_a_case_starts_from_a_copy_that_behaves_as_a_mount(fixture):
     """Rig.start() hands each case a copy of the snapshot's mount: for

@@ -543,6 +543,13 @@ def mount(s):
         if st is None or st[_STREAM_VER] < nd.ver:
             streams[nd.fields[0]] = [nd.ver, nd.addr, nd.size(), []]
     marks = None
+    # a stream older than the newest RESET is dead with all it wrote, as
+    # a reset that ran to its end leaves it (apply_reset); kept here, its
+    # commit would be live for GC and fsck (collect.is_live) and killed a
+    # second time when its last provisional node's block is erased
+    for sid in list(streams):
+        if streams[sid][_STREAM_VER] < reset_ver:
+            del streams[sid]
 
     def live(nd):
         if nd.flags & _F_PROV:
