@@ -788,3 +788,17 @@ def test_a_second_session_on_a_busy_upper_is_refused(tmp_path):
     r = ovl_run(["fs", "mkdir", "--lower", paths["img"], "--upper", upper,
                  "/d2"], str(tmp_path))
     assert r.returncode == 0, r.stderr
+
+
+def test_chmod_refuses_a_mode_outside_0_to_7777_on_both_runtimes(runtime,
+                                                                  tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "hostname").write_bytes(b"router\n")
+    refused = {"chmod %s" % m: "EINVAL"
+               for m in ("-1", "-2", "10000", "77777777", "107777")}
+    runtime.run_checks("chmod_mode_range.py", dict(refused, **{
+        "agent chmod -1": "EINVAL", "mode after the refusals": "640",
+        "chmod 7777": "ok", "mode after 7777": "7777",
+        "chmod 0": "ok", "mode after 0": "0",
+        "agent chmod 644": "ok", "mode after agent 644": "644",
+        "fsck": []}), args=[str(tmp_path)])

@@ -245,3 +245,13 @@ def test_revert_of_a_name_no_layer_has_is_enoent():
     assert err(m, wl.CATALOGUE["revert_upper_only"]) == "ENOENT"
     m.apply(wl.CATALOGUE["revert_whiteout"])      # a whiteout: allowed
     m.apply(wl.CATALOGUE["revert_whiteout"])      # a lower name: a no-op
+
+
+@pytest.mark.parametrize("perm", [-1, 0o10000])
+def test_chmod_outside_0_to_7777_is_einval_as_the_overlay_says(perm):
+    """The oracle agrees with Overlay.chmod, which refuses rather than
+    masks (a script line `chmod -1 /lf` was modelled as mode 7777)."""
+    m = std_model()
+    before = m.snapshot()
+    assert err(m, ("chmod", "/lf", perm)) == "EINVAL"
+    assert m.snapshot() == before

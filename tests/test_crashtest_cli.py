@@ -6,13 +6,18 @@ reported, never skipped in silence."""
 import os
 import random
 import re
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
 from host_tools.cli import main
 from host_tools.crash import workloads as wl
 from ovl.store import LogStore
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(capsys, *argv, shrink=False):
@@ -174,3 +179,55 @@ def test_failures_of_a_script_with_big_data_are_short_lines(tmp_path,
                            "--replay", "@" + fail.group(1))
     assert status == 1 and "FAIL: " in out, out[:2000]
     assert longest_line(out + err) <= wl.LINE_LIMIT
+
+
+def children_of(pid):
+    """The pids whose parent is pid (from /proc: no psutil here)."""
+    kids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/stat" % name) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue                # gone meanwhile
+            if int(fields[1]) == pid:
+                kids.append(int(name))
+    return kids
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, whole_group", [
+    (signal.SIGINT, True),          # Ctrl-C: the terminal's process group
+    (signal.SIGINT, False),         # kill -INT of the parent alone
+    (signal.SIGTERM, True), (signal.SIGHUP, False)])
+def test_a_parallel_campaign_stopped_by_a_signal_ends_at_once(
+        signum, whole_group):
+    """`ovl crashtest --jobs 2` stopped mid-campaign exits 128 + the
+    signal with one line and no worker's traceback, and leaves no worker
+    behind (before, Ctrl-C waited for the whole queue, printing the
+    workers' KeyboardInterrupt and BrokenPipeError tracebacks)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "host_tools", "crashtest", "--size", "ci",
+         "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(children_of(proc.pid)) < 2:
+            assert proc.poll() is None, "the campaign ended before the signal"
+            assert time.monotonic() < deadline, "no workers started"
+            time.sleep(0.05)
+        time.sleep(1)                   # the workers well into workloads
+        if whole_group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 128 + signum, err
+    assert err == "ovl: interrupted\n", err
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)          # no worker left in its group

@@ -603,3 +603,31 @@ def test_damage_in_the_lower_is_eio_in_fs_and_shell(tmp_path, capsys,
                            monkeypatch=monkeypatch)
     assert status == 1 and out.startswith("error: [Errno 5] "), out
     assert "unknown type 99" in out, out
+
+
+@pytest.mark.parametrize("mode", ["-1", "10000", "77777777"])
+def test_fs_chmod_refuses_a_mode_outside_0_to_7777(layers, capsys, mode):
+    """A usage error (exit 2, one line naming the range), the mode as it
+    was; before, -1 set 7777 and wider modes were masked."""
+    lower, upper = layers
+    L = ["--lower", lower, "--upper", upper]
+    with pytest.raises(SystemExit) as e:
+        main(["fs", "chmod", *L, mode, "/etc/config"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2, err
+    assert err.splitlines()[-1] == "ovl fs: error: MODE must be an octal " \
+        "number from 0 to 7777, not %r" % mode, err
+    status, out, _ = ovl(capsys, "fs", "stat", *L, "/etc/config")
+    assert status == 0 and json.loads(out)["perm"] == "0644", out
+
+
+def test_shell_chmod_refuses_a_mode_outside_0_to_7777(layers, capsys,
+                                                      monkeypatch):
+    status, records, err = shell(capsys, monkeypatch, layers,
+                                 "chmod -2 /etc/config\nstat /etc/config\n"
+                                 "chmod 7777 /etc/config\nstat /etc/config\n")
+    assert records[0] == {"ok": False, "errno": None, "error": "MODE must "
+                          "be an octal number from 0 to 7777, not '-2'"}
+    assert records[1]["ok"] and records[1]["out"]["perm"] == "0644", records
+    assert records[3]["ok"] and records[3]["out"]["perm"] == "7777", \
+        records

@@ -11,6 +11,7 @@ import sys
 from host_tools.crash import workloads as wl
 from host_tools import argtypes
 from host_tools.cli import CliError, UsageError
+from host_tools.outputs import terminate_as_interrupt
 
 
 # a workload script is a few dozen lines; anything near this is not one
@@ -327,12 +328,15 @@ def run(args):
                 n, total, stats.total()[0], stats.total()[2]),
                 end="", file=sys.stderr, flush=True)
 
-    stats, wall = ct.campaign(keys, jobs=args.jobs, progress=progress,
-                              variants=variants,
-                              seeds=tuple(range(1, args.seeds + 1)),
-                              depth2=args.depth2, strict=strict,
-                              store=args.store,
-                              max_failures=args.max_failures)
+    # SIGTERM and SIGHUP end it as Ctrl-C does (the workers stopped, exit
+    # 128 + N with one line), not by the default action
+    with terminate_as_interrupt():
+        stats, wall = ct.campaign(keys, jobs=args.jobs, progress=progress,
+                                  variants=variants,
+                                  seeds=tuple(range(1, args.seeds + 1)),
+                                  depth2=args.depth2, strict=strict,
+                                  store=args.store,
+                                  max_failures=args.max_failures)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(ct.format_summary(stats, wall))

@@ -432,7 +432,12 @@ def verb_truncate(ovl, args):
 
 
 def verb_chmod(ovl, args):
-    ovl.chmod(args[1], number(args[0], "MODE", 8))
+    mode = number(args[0], "MODE", 8)
+    if not 0 <= mode <= 0o7777:
+        # a usage error here, before the API's EINVAL, saying the range
+        raise ShellError("MODE must be an octal number from 0 to 7777, not "
+                         "%r" % cut(args[0]))
+    ovl.chmod(args[1], mode)
 
 
 def verb_ln(ovl, args):

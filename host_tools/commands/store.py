@@ -91,7 +91,16 @@ def check_geometry(es, ps, kind):
 
 
 def sniff_geometry(path):
-    """Geometry of a formatted upper image from its block headers."""
+    """Geometry of a formatted upper image from its block headers.
+
+    The first valid header found gives it.  Bytes before that header
+    that are not erased are another partition (a whole-chip file) only
+    when the store it describes fits after them; a store whose block
+    count spans the whole file starts at 0, and what precedes is its own
+    blocks with a damaged or torn header (a flipped bit, an erase cut
+    short), which the store's mount judges as it would on the device
+    (ovl.store.damage.mend_header): reported, mended or erased before
+    use, and no reason to lock the host tools out."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         off = 0
@@ -105,7 +114,8 @@ def sniff_geometry(path):
                 prog_unit, ec, seq, es, count = hdr
                 if es and off % es == 0:
                     f.seek(0)
-                    if off and f.read(off) != b"\xff" * off:
+                    if off and off + es * count <= size and \
+                            f.read(off) != b"\xff" * off:
                         # something else lives before it: a whole chip
                         raise CliError(
                             "%s: the log store starts at 0x%x, after "

@@ -31,11 +31,13 @@ import hashlib
 import importlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
 
 from host_tools.crash import workloads as wl
+from host_tools.outputs import ENDING, signals_held
 from host_tools.crash.model import (DIR, FILE, SYMLINK, Model, ModelError,
                                     tree_diff, tree_matches)
 
@@ -939,6 +941,20 @@ def _init_worker(options):
     _WORKER_OPTIONS.update(options)
 
 
+def _init_pool_worker(options):
+    """A pool worker's start.  Ctrl-C reaches the whole process group and
+    the parent alone answers it (it terminates the pool): a worker
+    ignores SIGINT, and SIGTERM and SIGHUP kill it as by default rather
+    than through the parent's handlers, which fork copied (they would
+    raise a traceback in it).  The parent held the signals across the
+    fork (signals_held), so none arrives before this."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, ENDING)
+    _init_worker(options)
+
+
 def _worker(key):
     try:
         return run_workload(key, **_WORKER_OPTIONS)
@@ -977,17 +993,27 @@ def campaign(keys, jobs=1, progress=None, **options):
         import multiprocessing
         ctx = multiprocessing.get_context("fork" if sys.platform != "win32"
                                           else "spawn")
-        pool = ctx.Pool(jobs, initializer=_init_worker, initargs=(options,))
+        # the pool's threads, which fork the workers it replaces, are
+        # made here too and keep this mask: signals go to the main thread
+        with signals_held():
+            pool = ctx.Pool(jobs, initializer=_init_pool_worker,
+                            initargs=(options,))
         results = pool.imap_unordered(_worker, heavy_first(keys))
     try:
         for n, s in enumerate(results, 1):
             stats.merge(s)
             if progress:
                 progress(n, len(keys), stats)
-    finally:
+    except BaseException:
+        # Ctrl-C, a signal (outputs.Terminated), a failure: stop the
+        # workers now rather than wait for the rest of the queue
         if pool is not None:
-            pool.close()
+            pool.terminate()
             pool.join()
+        raise
+    if pool is not None:
+        pool.close()
+        pool.join()
     return stats, time.perf_counter() - t0
 
 

@@ -309,8 +309,10 @@ class Model:
         node.data = d[:size] if size <= len(d) else d + b"\0" * (size - len(d))
 
     def op_chmod(self, path, perm):
+        if not 0 <= perm <= 0o7777:
+            raise ModelError(EINVAL, path)
         p = self._existing(path)
-        self._mutable(p).perm = perm & 0o7777
+        self._mutable(p).perm = perm
 
     def op_chown(self, path, uid, gid):
         p = self._existing(path)

@@ -226,10 +226,15 @@ def link(ovl, src, dst):
 
 
 def chmod(ovl, path, mode):
+    """mode: permission bits only, 0 to 0o7777; anything else is EINVAL
+    (masking it would turn -1 into 0o7777)."""
+    if not 0 <= mode <= 0o7777:
+        raise oserror(compat.EINVAL, path)
+
     def op(txn):
         node = ovl._copy_up(txn, ovl._walk(path))
-        ovl._put(txn, node, mode=(node.inode.mode & S_IFMT) |
-                 (mode & 0o7777), ctime=ovl._now())
+        ovl._put(txn, node, mode=(node.inode.mode & S_IFMT) | mode,
+                 ctime=ovl._now())
     ovl._mutate(path, op)
 
 
