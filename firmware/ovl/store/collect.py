@@ -17,7 +17,8 @@ from ovl.store.format import (
     NODE_HDR_SIZE, NODE_INODE, NODE_DELETE, NODE_DIRENT, NODE_DATA,
     NODE_TRUNCATE, NODE_SYMLINK, NODE_META, NODE_VOID, NODE_RESET,
     NODE_COMMIT, F_PROV, F_TRUNC, F_WIDE, F_KEPT, NAME_MAX,
-    SUMMARY_TAIL_SIZE, DIRENT_REMOVED, hdr_size, header_fields, data_at)
+    SUMMARY_TAIL_SIZE, DIRENT_REMOVED, DATA_PREFIX, INODE_BODY_SIZE,
+    STAMP_SIZE, hdr_size, header_fields, data_at)
 from ovl.store.index import NOLDER_MAX
 
 _GC_COPY_PER_BYTE = const(3)  # GC copies at most 3 bytes per byte it frees
@@ -333,9 +334,10 @@ def worth(store, live, dead):
     return dead >= erase_cost and live <= _GC_COPY_PER_BYTE * dead
 
 
-def usable(store, keep):
+def usable(store, keep, sure=False):
     """Bytes writable now or after GC within its bound, leaving keep
-    free blocks alone."""
+    free blocks alone.  sure: of a block GC may take, only its dead
+    bytes beyond its live ones (see file_bytes)."""
     total = 0
     cap = store.log_end - store.data_start
     nfree = 0
@@ -346,19 +348,27 @@ def usable(store, keep):
         elif st == FULL and b not in store.pins and \
                 b not in store.damaged_blocks:
             # only what GC may reclaim within its bound counts
-            if worth(store, store.es - store.data_start - store.blocks.dead[b],
-                           store.blocks.dead[b]):
-                total += store.blocks.dead[b]
+            total += _gain(store, store.es - store.data_start -
+                           store.blocks.dead[b], store.blocks.dead[b], sure)
     total += max(nfree - keep, 0) * cap
     b = store.wblock
     if b is not None:
         total += store._room()
         # its dead bytes too, once it fills and if worth collecting
-        if b not in store.pins and worth(store, 
-                store.wpos - store.data_start - store.blocks.dead[b],
-                store.blocks.dead[b] + store.es - store.wpos):
-            total += store.blocks.dead[b]
+        if b not in store.pins:
+            dead = store.blocks.dead[b]
+            total += min(_gain(store, store.wpos - store.data_start - dead,
+                               dead + store.es - store.wpos, sure), dead)
     return total
+
+
+def _gain(store, live, dead, sure):
+    """What collecting a block with these live and dead bytes frees
+    (0 past the GC bound); sure: at least, its copies packed as badly
+    as they may be (see file_bytes)."""
+    if not worth(store, live, dead):
+        return 0
+    return max(dead - live, 0) if sure else dead
 
 
 def free_bytes(store):
@@ -366,13 +376,46 @@ def free_bytes(store):
     return usable(store, RESERVED_BLOCKS)
 
 
+def file_bytes(store):
+    """The size of the largest new file that surely fits, written in
+    one transaction through the overlay (docs/STORE.md, "What statvfs
+    says"): the space usable within the GC bound, less what the file's
+    data costs beside its bytes.
+
+    - A block GC may take counts only its dead bytes beyond its live
+      ones: its live nodes are copied whole, and each copy that does not
+      fit the rest of the open block closes it, losing that rest.
+    - Each block the file fills holds a summary (a node header, its
+      count, the slack the writer keeps) and starts a data node; on NAND
+      its last page is padded.
+    - The writer spills the data to flash 2 x txn_ram bytes at a time
+      (the overlay hands it 4 KiB at a time): each spill starts a node,
+      may leave up to 256 bytes at a block's end (no smaller data node
+      is started), and on NAND pads its last page.
+    - The commit: the inode, a name of up to NAME_MAX bytes, the
+      parent's inode, the stream's commit node, a stamp, a page's pad."""
+    raw = usable(store, RESERVED_BLOCKS, True)
+    cap = store.log_end - store.data_start
+    pad = store.prog_unit if store.prog_unit > 4 else 0
+    node = store._nsize(DATA_PREFIX) + 4 + store._esize(NODE_DATA, 0)
+    blocks = raw // cap + 1
+    spills = raw // (2 * store.txn_ram) + 1
+    inode = store._nsize(INODE_BODY_SIZE) + store._esize(NODE_INODE, 0)
+    commit = 2 * inode + \
+        store._nsize(8 + NAME_MAX) + store._esize(NODE_DIRENT, 8 + NAME_MAX) + \
+        store._nsize(8) + store._esize(NODE_COMMIT, 8) + STAMP_SIZE + pad
+    cost = blocks * (NODE_HDR_SIZE + 8 + node + pad) + \
+        spills * (node + 256 + pad) + commit
+    return max(raw - cost, 0)
+
+
 def statvfs(store):
     """(bsize, frsize, blocks, bfree, bavail, files, ffree, favail,
-    flag, namemax), sizes in erase blocks."""
-    free = free_bytes(store)
+    flag, namemax), sizes in erase blocks; bfree and bavail: the largest
+    new file that surely fits (file_bytes), in whole blocks."""
     good = store.nblocks - store.blocks.count(BAD)
     blocks = max(good - RESERVED_BLOCKS, 0)
-    bfree = min(free // store.es, blocks)
+    bfree = min(file_bytes(store) // store.es, blocks)
     return (store.es, store.es, blocks, bfree, bfree, len(store.inodes),
             0xFFFF, 0xFFFF, 1 if store.readonly else 0, NAME_MAX)
 
