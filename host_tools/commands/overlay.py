@@ -592,9 +592,12 @@ def add_layer_args(p):
                         "overlay is read-only")
     p.add_argument("--power-cut-after", type=argtypes.count, metavar="N",
                    help="cut the power at flash program/erase N of the session")
-    p.add_argument("--torn", choices=TORN_MODES, default="clean",
-                   help="how the operation in flight is torn (default clean)")
-    p.add_argument("--seed", type=int, default=0, help="seed for torn bits")
+    p.add_argument("--torn", choices=TORN_MODES,
+                   help="with --power-cut-after: how the operation in flight "
+                        "is torn (default clean)")
+    p.add_argument("--seed", type=int,
+                   help="with --power-cut-after: seed for torn bits "
+                        "(default 0)")
 
 
 VERB_FLAGS = {"ls": ("-l", "long listing with layers"),
@@ -632,11 +635,16 @@ def open_session(args, reader=False, in_place=False):
     for stream in (sys.stdout, sys.stdin):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="surrogateescape")
+    from host_tools.cli import UsageError
     if args.power_cut_after is not None and not args.upper:
-        from host_tools.cli import UsageError
         raise UsageError("--power-cut-after needs --upper")
-    return Session(args.lower, args.upper, args.power_cut_after, args.torn,
-                   args.seed, reader=reader, in_place=in_place)
+    for flag, value in (("--torn", args.torn), ("--seed", args.seed)):
+        # a cut's details without the cut would be ignored in silence
+        if value is not None and args.power_cut_after is None:
+            raise UsageError("%s needs --power-cut-after" % flag)
+    return Session(args.lower, args.upper, args.power_cut_after,
+                   args.torn or "clean", args.seed or 0, reader=reader,
+                   in_place=in_place)
 
 
 def power_cut_exit(session, exc):
