@@ -23,7 +23,6 @@ from ovl import compat
 from ovl.flash import BytesSource
 from ovl_sim.simflash import PowerCut
 from ovl.overlay import mount as mount_overlay
-from ovl.overlay.meta import MAX_FILE_SIZE
 from ovl.paths import is_dir, is_lnk, is_reg, join
 from ovl_sim.simflash import TORN_MODES
 
@@ -377,29 +376,15 @@ def number(text, what, base=10):
                          % (what, "an octal" if base == 8 else "a", cut(text)))
 
 
-WRITE_MODES = ("w", "a", "r+", "x")
-
-
 def verb_write(ovl, args):
     """write PATH MODE OFFSET DATA: open with MODE, seek, write DATA (text
     stored as UTF-8, with Python's byte escapes, e.g. 'a\\nb\\x00':
-    fmt.data_bytes)."""
-    path, mode = args[0], args[1].replace("b", "")
-    if mode not in WRITE_MODES or args[1].count("b") > 1:
-        raise ShellError("write MODE must be one of %s (b optional), not %r"
-                         % (", ".join(WRITE_MODES), cut(args[1])))
-    offset = number(args[2], "OFFSET")
+    fmt.write_args)."""
     try:
-        data = fmt.data_bytes(args[3])
+        path, mode, offset, data = fmt.write_args(args)
     except ValueError as e:
-        raise ShellError("DATA is not a valid escaped string: %s" % e)
-    if offset < 0 or offset + len(data) > MAX_FILE_SIZE:
-        raise ShellError("OFFSET must be 0 to %d, not %d"
-                         % (MAX_FILE_SIZE - len(data), offset))
-    with ovl.open(path, mode + "b") as f:
-        f.seek(offset)
-        f.write(data)
-    return None
+        raise ShellError(cut(e))
+    fmt.write_at(ovl, path, mode, offset, data)
 
 
 def verb_truncate(ovl, args):
