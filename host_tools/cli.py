@@ -18,7 +18,9 @@ import host_tools  # noqa: F401  (puts firmware/ on sys.path from a checkout)
 
 
 class CliError(Exception):
-    """A user-facing failure: printed as one line, exit status 1."""
+    """A user-facing failure: printed as one line, exit status `status`."""
+
+    status = 1
 
 
 class UsageError(CliError):
@@ -115,7 +117,7 @@ def main(argv=None):
             msg = "internal error: %s (%s); rerun with OVL_DEBUG=1 for a trace" \
                 % (msg, exc.__class__.__name__)
         print("ovl: error: %s" % msg, file=sys.stderr)
-        return 1
+        return exc.status if isinstance(exc, CliError) else 1
     return status or 0
 
 

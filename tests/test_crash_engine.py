@@ -106,9 +106,9 @@ def test_cli_names_a_bad_script(tmp_path, capsys):
     assert "random.bin is not UTF-8" in capsys.readouterr().err
     script = tmp_path / "bad.ovl"
     script.write_text("sync\nfrobnicate /x\n")
-    assert main(["crashtest", "--script", str(script)]) == 1
+    assert main(["crashtest", "--script", str(script)]) == 2
     err = capsys.readouterr().err
-    assert "bad.ovl: line 2" in err and err.count("\n") == 1
+    assert "bad.ovl:2: bad command" in err and err.count("\n") == 1
 
 
 def test_cli_lists_a_shard(capsys):
@@ -389,3 +389,29 @@ def test_crashtest_doc_counts_match_the_campaigns():
             "500 triples (%s workloads)" % format(ci, ","),
             "to %s and %s today" % (format(ci, ","), format(full, ","))]:
         assert phrase in doc, phrase
+
+
+def test_replay_refuses_a_cut_no_run_reaches(capsys):
+    """A cut past the workload's flash operations never fires, and a
+    negative one is no operation: the replay said "ok" of a case that
+    does not exist."""
+    plan = ct.Plan("std:write_lower")
+    total = ct.measure(ct.get_rig("std"), plan)[-1]
+    for cut in (99999, total + 1, -1):
+        assert main(["crashtest", "--replay",
+                     "std:write_lower@%d:clean:1" % cut]) == 1
+        out, err = capsys.readouterr()
+        assert "ok: the oracle" not in out, out
+        assert err.count("\n") == 1 and "0 to %d" % total in err, err
+    assert main(["crashtest", "--replay",
+                 "std:write_lower@%d:clean:1" % total]) == 0
+    assert "ok: the oracle accepts" in capsys.readouterr().out
+
+
+def test_replay_of_a_key_with_a_blank_inline_op_is_one_line(capsys):
+    for case_id in ("std:=!!!@1:clean:1", "std:=@0:clean:1",
+                    "std:write_lower+=bHMgLw@0:clean:1"):
+        assert main(["crashtest", "--replay", case_id]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "inline op" in err, err
+        assert "internal error" not in err, err

@@ -165,7 +165,7 @@ def test_script_workload_keys_are_self_contained(tmp_path):
     assert ops == [("write", "/n", "wb", 0, b"hello"),
                    ("rename", "/n", "/ld/n"), ("sync",)]
     assert wl.op_label(names[0]) == "script:write"
-    with pytest.raises(ValueError, match="line 2"):
+    with pytest.raises(ValueError, match="<script>:2: bad command"):
         wl.parse_script("sync\nbogus\n")
     with pytest.raises(ValueError, match="fixture"):
         wl.parse_workload("nope:sync")
@@ -255,3 +255,56 @@ def test_chmod_outside_0_to_7777_is_einval_as_the_overlay_says(perm):
     before = m.snapshot()
     assert err(m, ("chmod", "/lf", perm)) == "EINVAL"
     assert m.snapshot() == before
+
+
+def test_chown_minus_one_leaves_that_id():
+    """chown(path, -1, gid) and the shell's `chown UID PATH` change one id
+    (the model stored -1)."""
+    m = std_model()
+    m.apply(wl.parse_line("chown 5 /ld/a"))
+    m.apply(("chown", "/hl1", -1, -1))
+    m.apply(("chown", "/uf", -1, 9))
+    s = m.snapshot()
+    assert s["/ld/a"][2:4] == (5, 0)
+    assert s["/hl1"][2:4] == (0, 0)
+    assert s["/uf"][2:4] == (0, 9)
+    # past uid_t/gid_t, time_t: EINVAL (the model took any number)
+    for op in (("chown", "/lf", 1 << 32, -1), ("chown", "/lf", 0, -2),
+               ("utime", "/lf", 1 << 63), ("chown", "/nope", 1 << 40, 0)):
+        assert err(m, op) == "EINVAL", op
+
+
+def test_script_lines_take_the_shells_write_modes():
+    for mode, want in (("w", "wb"), ("a", "ab"), ("r+", "r+b"),
+                       ("rb+", "r+b"), ("xb", "xb")):
+        assert wl.parse_line("write /x %s 3 d" % mode) == (
+            "write", "/x", want, 3, b"d"), mode
+    m = std_model()
+    m.apply(wl.parse_line("write /xn x 2 new"))
+    assert m.snapshot()["/xn"][4] == b"\0\0new"
+    assert err(m, ("write", "/uf", "xb", 0, b"x")) == "EEXIST"
+    assert err(m, ("write", "/lsym", "xb", 0, b"x")) == "EEXIST"
+
+
+def test_script_sizes_and_offsets_are_bounded_at_parse_time(tmp_path):
+    limit = wl.SCRIPT_FILE_LIMIT
+    for line in ("truncate /lf %d" % (limit + 1), "truncate /lf %d" % 10**20,
+                 "write /lf r+b %d a" % 10**20, "write /lf r+b -1 a",
+                 "write /lf wb %d ab" % (limit - 1)):
+        with pytest.raises(ValueError, match="must be"):
+            wl.parse_line(line)
+    assert wl.parse_line("truncate /lf %d" % limit) == ("truncate", "/lf",
+                                                        limit)
+    assert wl.parse_line("truncate /lf -1") == ("truncate", "/lf", -1)
+    with pytest.raises(ValueError, match="not a regular file"):
+        wl.parse_line("put /dev/zero /x")
+    with pytest.raises(ValueError, match="nothere"):
+        wl.parse_line("put nothere /x", base_dir=str(tmp_path))
+
+
+def test_inline_ops_of_a_key_must_be_commands():
+    """"=" + base64 of a line that changes the tree; anything else is a
+    ValueError (a blank decoded line made a None op)."""
+    for name in ("=!!!", "=", "=" + "bHMgLw", "=//8"):    # ls /, b"\xff\xff"
+        with pytest.raises(ValueError, match="inline op"):
+            wl.op_by_name(name)

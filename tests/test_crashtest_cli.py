@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from conftest import ROOT
 from host_tools.cli import main
 from host_tools.crash import workloads as wl
 from ovl.store import LogStore
@@ -231,3 +232,89 @@ def test_a_parallel_campaign_stopped_by_a_signal_ends_at_once(
     assert err == "ovl: interrupted\n", err
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)          # no worker left in its group
+
+
+def shell_result(tmp_path, firmware, commands, path):
+    """What `ovl shell` leaves at path after commands, on a fresh upper."""
+    upper = str(tmp_path / "shell.img")
+    assert main(["format", upper, "--size", "64k", "--erase-size", "4k"]) == 0
+    got = tmp_path / "got"
+    proc = subprocess.run(
+        [sys.executable, "-m", "host_tools", "shell", "--lower", firmware,
+         "--upper", upper], input=commands + "get %s %s\n" % (path, got),
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return got.read_bytes()
+
+
+@pytest.mark.parametrize("line, path, want", [
+    ("write /etc/new wb 10 abc", "/etc/new", b"\0" * 10 + b"abc"),
+    ("write /etc/new2 w 2 xy", "/etc/new2", b"\0\0xy"),
+    ("write /etc/app.conf ab 2 +", "/etc/app.conf", b"level=3\n+"),
+    ("write /etc/app.conf r+b 10 Z", "/etc/app.conf", b"level=3\n\0\0Z"),
+])
+def test_a_script_write_means_what_the_shell_write_means(tmp_path, capsys,
+                                                         firmware, line,
+                                                         path, want):
+    """OFFSET and MODE as `ovl shell` reads them: wb 10 writes at 10
+    (crashtest wrote at 0 and then judged the overlay wrong)."""
+    assert shell_result(tmp_path, firmware, line + "\n", path) == want
+    status, out, err = run(capsys, "--script", script(tmp_path, line + "\n"),
+                           "--lower", firmware)
+    assert status == 0 and "ERROR" not in out, out + err
+
+
+def test_chown_of_one_id_keeps_the_other(tmp_path, capsys, firmware):
+    """The shell's chown UID[:GID], and -1 for "unchanged" (the model
+    stored -1 as the new id)."""
+    s = script(tmp_path, "chown 5 /etc/app.conf\nchown -1:-1 /bin/tool\n"
+                         "chown -1:7 /etc\n")
+    status, out, err = run(capsys, "--script", s, "--lower", firmware)
+    assert status == 0 and "ERROR" not in out, out + err
+    # ids past 32 bits, times past 64: EINVAL, as the model now predicts
+    s = script(tmp_path, "chown 4294967296 /etc/app.conf\n"
+                         "touch /etc 99999999999999999999\n")
+    status, out, err = run(capsys, "--script", s, "--lower", firmware,
+                           "--allow-errors")
+    assert status == 0 and "ERROR" not in out, out + err
+    assert out.count("EINVAL without a power cut") == 2, out
+
+
+def script_error(capsys, tmp_path, text):
+    """A script refused before the campaign: exit 2, one line FILE:LINE."""
+    s = script(tmp_path, text)
+    status = main(["crashtest", "--jobs", "1", "--script", s])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == "", out + err
+    assert err.count("\n") == 1 and err.startswith("ovl: error: "), err
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert "%s:%d: " % (s, text.count("\n")) in err, err
+    return err
+
+
+def test_script_inputs_are_bounded_and_errors_name_the_line(tmp_path,
+                                                            capsys):
+    """Sizes the model would hold in RAM (a 50 MB truncate cost 2 GB a
+    case), offsets past any file, a put of a device or of no file: each is
+    refused at its line before the campaign, never a MemoryError or
+    OverflowError."""
+    limit = wl.SCRIPT_FILE_LIMIT
+    for text in ("mkdir /x\ntruncate /lf 50000000\n",
+                 "truncate /lf 3000000000\n",
+                 "sync\nwrite /lf r+b 99999999999999999999 a\n",
+                 "write /lf r+b %d ab\n" % (limit - 1),
+                 "write /lf r+b -1 a\n"):
+        assert "must be" in script_error(capsys, tmp_path, text)
+    # the limit itself is allowed
+    status, out, err = run(capsys, "--script", script(
+        tmp_path, "truncate /uf %d\nwrite /lf r+b %d Z\n" % (limit,
+                                                              limit - 1)))
+    assert "must be" not in err and "ERROR" not in out, out + err
+    assert "not a regular file" in script_error(capsys, tmp_path,
+                                                "mkdir /x\nput /dev/zero /x\n")
+    assert "missing" in script_error(capsys, tmp_path, "put missing /x\n")
+    (tmp_path / "huge").write_bytes(b"\0" * (limit + 1))
+    assert "over %d bytes" % limit in script_error(capsys, tmp_path,
+                                                   "put huge /x\n")
+    assert "bad command" in script_error(capsys, tmp_path, "sync\nbogus\n")

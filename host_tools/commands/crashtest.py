@@ -18,6 +18,14 @@ from host_tools.outputs import terminate_as_interrupt
 SCRIPT_LIMIT = 1 << 20
 
 
+class ScriptError(CliError):
+    """A --script line the campaign cannot run: one line FILE:LINE: ...,
+    exit status 2 as for a bad argument (argparse's usage would not name
+    the line)."""
+
+    status = 2
+
+
 def add_arguments(p):
     p.add_argument("--size", choices=("ci", "full"), default="full",
                    help="campaign size: ci samples the 2-op-with-sync and "
@@ -34,9 +42,10 @@ def add_arguments(p):
     p.add_argument("--script", metavar="FILE",
                    help="run a workload of `ovl shell` commands (one a line: "
                         "write, put, truncate, chmod, mkdir, rm, rmdir, mv, "
-                        "ln, ln -s, revert, reset, and chown UID:GID PATH, "
-                        "touch PATH MTIME, sync) over the standard fixture "
-                        "instead of the generated ones")
+                        "ln, ln -s, revert, reset, chown UID[:GID] PATH, "
+                        "touch PATH MTIME, sync; no file past %d MiB) over "
+                        "the standard fixture instead of the generated ones"
+                        % (wl.SCRIPT_FILE_LIMIT >> 20))
     p.add_argument("--allow-errors", action="store_true",
                    help="run a --script even if some of its commands fail "
                         "without a power cut (they are listed either way, "
@@ -291,9 +300,9 @@ def run(args):
             raise CliError("script %s is not UTF-8 text" % args.script)
         try:
             lines = wl.script_ops(text, base_dir=os.path.dirname(
-                os.path.abspath(args.script)))
+                os.path.abspath(args.script)), name=args.script)
         except ValueError as e:
-            raise CliError("script %s: %s" % (args.script, e))
+            raise ScriptError(e)
         script_key = check_reference_run(
             wl.workload_key(USER_FIXTURE if args.lower else "std",
                             [wl.name_of_op(op) for _, op in lines]),

@@ -22,6 +22,7 @@ output prints their original bytes, JSON carries them as \\udcXX escapes.
 import json
 
 from ovl import compat
+from ovl.overlay.meta import MAX_FILE_SIZE
 from ovl.paths import S_IFMT, S_IFDIR, S_IFLNK, S_IFREG, S_IFCHR, S_IFBLK, \
     S_IFIFO, S_IFSOCK
 
@@ -60,6 +61,41 @@ def data_bytes(text):
         warnings.simplefilter("ignore", DeprecationWarning)
         return codecs.escape_decode(
             text.encode("utf-8", "surrogateescape"))[0]
+
+
+WRITE_MODES = ("w", "a", "r+", "x")
+
+
+def write_args(words, limit=MAX_FILE_SIZE):
+    """A write verb's PATH MODE OFFSET DATA (`ovl shell`, crashtest
+    scripts) -> (path, mode with its b, offset, data bytes); ValueError
+    naming the word that is wrong.  MODE is w, a, r+ or x, b optional (a
+    appends whatever OFFSET says); the write may end at most at limit."""
+    path, mode, offset, text = words
+    bare = mode.replace("b", "")
+    if bare not in WRITE_MODES or mode.count("b") > 1:
+        raise ValueError("write MODE must be one of %s (b optional), not %r"
+                         % (", ".join(WRITE_MODES), mode[:20]))
+    try:
+        offset = int(offset)
+    except ValueError:
+        raise ValueError("OFFSET must be a number, not %r" % offset[:40])
+    try:
+        data = data_bytes(text)
+    except ValueError as e:
+        raise ValueError("DATA is not a valid escaped string: %s" % e)
+    if offset < 0 or offset + len(data) > limit:
+        raise ValueError("OFFSET must be 0 to %d, not %d"
+                         % (limit - len(data), offset))
+    return path, bare + "b", offset, data
+
+
+def write_at(ovl, path, mode, offset, data):
+    """What a write verb does: open path with mode, seek to offset, write
+    data, close."""
+    with ovl.open(path, mode) as f:
+        f.seek(offset)
+        f.write(data)
 
 
 def split_command(line, comments=False):

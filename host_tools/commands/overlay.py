@@ -23,7 +23,6 @@ from ovl import compat
 from ovl.flash import BytesSource
 from ovl_sim.simflash import PowerCut
 from ovl.overlay import mount as mount_overlay
-from ovl.overlay.meta import MAX_FILE_SIZE
 from ovl.paths import is_dir, is_lnk, is_reg, join
 from ovl_sim.simflash import TORN_MODES
 
@@ -402,29 +401,15 @@ def number(text, what, base=10):
                          % (what, "an octal" if base == 8 else "a", cut(text)))
 
 
-WRITE_MODES = ("w", "a", "r+", "x")
-
-
 def verb_write(ovl, args):
     """write PATH MODE OFFSET DATA: open with MODE, seek, write DATA (text
     stored as UTF-8, with Python's byte escapes, e.g. 'a\\nb\\x00':
-    fmt.data_bytes)."""
-    path, mode = args[0], args[1].replace("b", "")
-    if mode not in WRITE_MODES or args[1].count("b") > 1:
-        raise ShellError("write MODE must be one of %s (b optional), not %r"
-                         % (", ".join(WRITE_MODES), cut(args[1])))
-    offset = number(args[2], "OFFSET")
+    fmt.write_args)."""
     try:
-        data = fmt.data_bytes(args[3])
+        path, mode, offset, data = fmt.write_args(args)
     except ValueError as e:
-        raise ShellError("DATA is not a valid escaped string: %s" % e)
-    if offset < 0 or offset + len(data) > MAX_FILE_SIZE:
-        raise ShellError("OFFSET must be 0 to %d, not %d"
-                         % (MAX_FILE_SIZE - len(data), offset))
-    with ovl.open(path, mode + "b") as f:
-        f.seek(offset)
-        f.write(data)
-    return None
+        raise ShellError(cut(e))
+    fmt.write_at(ovl, path, mode, offset, data)
 
 
 def verb_truncate(ovl, args):
@@ -628,9 +613,12 @@ def add_layer_args(p):
                         "overlay is read-only")
     p.add_argument("--power-cut-after", type=argtypes.count, metavar="N",
                    help="cut the power at flash program/erase N of the session")
-    p.add_argument("--torn", choices=TORN_MODES, default="clean",
-                   help="how the operation in flight is torn (default clean)")
-    p.add_argument("--seed", type=int, default=0, help="seed for torn bits")
+    p.add_argument("--torn", choices=TORN_MODES,
+                   help="with --power-cut-after: how the operation in flight "
+                        "is torn (default clean)")
+    p.add_argument("--seed", type=int,
+                   help="with --power-cut-after: seed for torn bits "
+                        "(default 0)")
 
 
 VERB_FLAGS = {"ls": ("-l", "long listing with layers"),
@@ -664,11 +652,16 @@ READ_ONLY_VERBS = ("ls", "cat", "stat", "get", "diff", "layer", "fsck",
 
 def open_session(args, reader=False, in_place=False):
     fmt.names_as_bytes(sys.stdout, sys.stdin)   # typed into the shell too
+    from host_tools.cli import UsageError
     if args.power_cut_after is not None and not args.upper:
-        from host_tools.cli import UsageError
         raise UsageError("--power-cut-after needs --upper")
-    return Session(args.lower, args.upper, args.power_cut_after, args.torn,
-                   args.seed, reader=reader, in_place=in_place)
+    for flag, value in (("--torn", args.torn), ("--seed", args.seed)):
+        # a cut's details without the cut would be ignored in silence
+        if value is not None and args.power_cut_after is None:
+            raise UsageError("%s needs --power-cut-after" % flag)
+    return Session(args.lower, args.upper, args.power_cut_after,
+                   args.torn or "clean", args.seed or 0, reader=reader,
+                   in_place=in_place)
 
 
 def power_cut_exit(session, exc):

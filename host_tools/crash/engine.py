@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 
+from host_tools.commands.fs_format import write_at
 from host_tools.crash import workloads as wl
 from host_tools.outputs import ENDING, signals_held
 from host_tools.crash.model import (DIR, FILE, SYMLINK, Model, ModelError,
@@ -190,7 +191,7 @@ class Plan:
         write()) show the new empty file alone; ovl does better: what a
         handle writes up to close commits with the open, so none is
         allowed (atomic_writes False gives the POSIX allowance)."""
-        if atomic_writes or op[0] != "write" or op[2] not in ("wb", "ab"):
+        if atomic_writes or op[0] != "write" or op[2] == "r+b":
             return []
         try:
             if op[2] == "ab" and model.resolve(op[1], True) in model.paths:
@@ -426,14 +427,7 @@ class Rig:
             return Rig.apply(ov, args[0])
         try:
             if verb == "write":
-                path, mode, offset, data = args
-                f = ov.open(path, mode)
-                try:
-                    if mode == "r+b":
-                        f.seek(offset)
-                    f.write(data)
-                finally:
-                    f.close()
+                write_at(ov, *args)     # as `ovl shell` writes
             elif verb == "truncate":
                 ov.truncate(*args)
             elif verb == "chmod":
@@ -919,6 +913,14 @@ def replay(case_id, store=None, strict=True, out=print):
     rig = get_rig(plan.fixture, store)
     marks = measure(rig, plan)
     out("flash operations: %d (op k starts at %s)" % (marks[-1], marks[:-1]))
+    # the campaign's cuts: each operation, and one after the last (no
+    # cut fires: the clean remount); past that a case is never run
+    if not 0 <= case.cut <= marks[-1]:
+        raise ValueError("cut %d: want 0 to %d (the workload's %d flash "
+                         "operations, and %d: no cut before the remount)"
+                         % (case.cut, marks[-1], marks[-1], marks[-1]))
+    if case.cut2 is not None and case.cut2 < 0:
+        raise ValueError("second cut %d: want 0 or more" % case.cut2)
     out("cut at flash operation %d, torn %s, seed %d%s" % (
         case.cut, case.variant, case.seed,
         "" if case.cut2 is None else "; second cut at %d of the recovery, "

@@ -32,6 +32,10 @@ from ovl.paths import is_dir, is_lnk, join, normalize
 
 FILE, DIR, SYMLINK = "f", "d", "l"
 MAX_SYMLINK_HOPS = 40
+# Linux's uid_t and gid_t are 32 bits (-1 means unchanged), its time_t 64;
+# a value past them is EINVAL, checked before the path is looked up
+MAX_ID = 0xFFFFFFFF
+TIME_MIN, TIME_MAX = -(1 << 63), (1 << 63) - 1
 
 
 class ModelError(Exception):
@@ -269,7 +273,13 @@ class Model:
 
     def op_write(self, path, mode, offset, data):
         """open(path, mode) then seek(offset) and write(data)."""
-        if mode in ("wb", "ab"):
+        if mode == "xb":
+            # O_CREAT|O_EXCL: any name there, a symlink too, is EEXIST
+            p = self._new_name(path)
+            if p in self.paths:
+                raise ModelError(EEXIST, path)
+            self._create_file(p)
+        elif mode in ("wb", "ab"):
             p = self._new_name(path, follow_last=True)
             if p not in self.paths:
                 self._create_file(p)
@@ -280,7 +290,8 @@ class Model:
             if self._kind(p) == DIR:
                 raise ModelError(EISDIR, path)
         else:
-            raise ValueError("write mode must be wb, ab or r+b, not %r" % mode)
+            raise ValueError("write mode must be wb, ab, r+b or xb, not %r"
+                             % mode)
         node = self._mutable(p, data_change=True)
         old = node.data
         if mode == "wb":
@@ -315,12 +326,19 @@ class Model:
         self._mutable(p).perm = perm
 
     def op_chown(self, path, uid, gid):
+        for v in (uid, gid):
+            if v != -1 and not 0 <= v <= MAX_ID:
+                raise ModelError(EINVAL, path)
         p = self._existing(path)
         node = self._mutable(p)
-        node.uid = uid
-        node.gid = gid
+        if uid != -1:           # -1: that id unchanged (chown(2))
+            node.uid = uid
+        if gid != -1:
+            node.gid = gid
 
     def op_utime(self, path, mtime):
+        if not TIME_MIN <= mtime <= TIME_MAX:
+            raise ModelError(EINVAL, path)
         p = self._existing(path)
         self._mutable(p).mtime = mtime
 

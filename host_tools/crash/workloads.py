@@ -14,7 +14,7 @@ import os
 import random
 import shlex
 
-from host_tools.commands.fs_format import data_bytes, split_command
+from host_tools.commands.fs_format import split_command, write_args
 from host_tools.crash.model import DIR, FILE, SYMLINK
 
 T0 = 1000000       # mtime of every lower object in the fixtures
@@ -449,8 +449,17 @@ def op_by_name(name):
     if name.startswith(FULL_MARK):
         return ("full", op_by_name(name[len(FULL_MARK):]))
     if name.startswith("="):
-        line = base64.urlsafe_b64decode(name[1:] + "=" * (-len(name[1:]) % 4))
-        return parse_line(line.decode())
+        try:
+            line = base64.urlsafe_b64decode(
+                name[1:] + "=" * (-len(name[1:]) % 4)).decode()
+            op = parse_line(line)
+        except ValueError as e:    # binascii.Error, UnicodeDecodeError too
+            raise ValueError("inline op %r in workload: %s"
+                             % (short_text(name, OP_TEXT_LIMIT), e))
+        if op is None:
+            raise ValueError("inline op %r in workload changes nothing"
+                             % short_text(name, OP_TEXT_LIMIT))
+        return op
     op = None
     for table in TABLES:
         op = op or table.get(name)
@@ -565,6 +574,30 @@ def _escape(data):
     return "".join(out)
 
 
+# The end of a file a script's write, truncate or put may name: the model
+# holds each file's whole data, and every case reads it back (a 50 MB
+# truncate cost 2 GB of RAM at a case a second)
+SCRIPT_FILE_LIMIT = 1 << 20
+
+
+def file_size(text, what):
+    """A SIZE word: at most SCRIPT_FILE_LIMIT (a negative one is the
+    EINVAL the model predicts)."""
+    size = int(text)
+    if size > SCRIPT_FILE_LIMIT:
+        raise ValueError("%s must be at most %d (the crash model holds whole "
+                         "files in RAM), not %d"
+                         % (what, SCRIPT_FILE_LIMIT, size))
+    return size
+
+
+def host_file(path):
+    """put's HOSTFILE: a regular file of at most SCRIPT_FILE_LIMIT bytes."""
+    from host_tools.inputs import read_limited
+    return read_limited(path, SCRIPT_FILE_LIMIT, "host file", ValueError,
+                        regular=True)
+
+
 def parse_line(line, base_dir="."):
     """One `ovl shell` command -> op, or None for a read-only/blank line.
 
@@ -572,11 +605,12 @@ def parse_line(line, base_dir="."):
     tree: write PATH MODE OFFSET DATA | put HOSTFILE PATH | truncate PATH
     SIZE | chmod OCTAL PATH | mkdir PATH | rm PATH | rmdir PATH | mv SRC
     DST | ln SRC DST | ln -s TARGET PATH | revert PATH | reset; plus
-    chown UID:GID PATH, touch PATH MTIME and sync.  ls, cat, stat, get,
-    diff, tree, layer and # comments change nothing.  DATA is read as the
-    shell reads it (fs_format.split_command and data_bytes: the rest of the
-    line, UTF-8 text, \\n and \\x00 escapes quoted or not); HOSTFILE is
-    relative to base_dir.
+    chown UID[:GID] PATH, touch PATH MTIME and sync.  ls, cat, stat, get,
+    diff, tree, layer and # comments change nothing.  A write is read as
+    the shell reads it (fs_format.split_command and write_args: MODE w, a,
+    r+ or x, b optional; DATA the rest of the line, UTF-8 text, \\n and
+    \\x00 escapes quoted or not); HOSTFILE is relative to base_dir.  No
+    file may end past SCRIPT_FILE_LIMIT (ValueError).
     """
     words = split_command(line, comments=True)
     if not words:
@@ -586,15 +620,12 @@ def parse_line(line, base_dir="."):
         if verb in ("ls", "cat", "stat", "get", "diff", "tree", "layer"):
             return None
         if verb == "put" and len(args) == 2:
-            with open(os.path.join(base_dir, args[0]), "rb") as f:
-                return ("write", args[1], "wb", 0, f.read())
+            return ("write", args[1], "wb", 0,
+                    host_file(os.path.join(base_dir, args[0])))
         if verb == "write" and len(args) == 4:
-            if args[1] not in ("wb", "ab", "r+b"):
-                raise ValueError("write MODE must be wb, ab or r+b")
-            return ("write", args[0], args[1], int(args[2]),
-                    data_bytes(args[3]))
+            return ("write",) + write_args(args, SCRIPT_FILE_LIMIT)
         if verb == "truncate" and len(args) == 2:
-            return ("truncate", args[0], int(args[1]))
+            return ("truncate", args[0], file_size(args[1], "truncate SIZE"))
         if verb == "chmod" and len(args) == 2:
             return ("chmod", args[1], int(args[0], 8))
         if verb == "chown" and len(args) == 2:
@@ -619,9 +650,10 @@ def parse_line(line, base_dir="."):
         if verb in ("reset", "sync", "checkpoint") and not args:
             return (verb,)
     except ValueError as e:
-        raise ValueError("bad command %r: %s" % (line.strip(), e))
+        raise ValueError("bad command %r: %s"
+                         % (short_text(line.strip(), OP_TEXT_LIMIT), e))
     raise ValueError("bad command %r (see `ovl crashtest --help`)"
-                     % line.strip())
+                     % short_text(line.strip(), OP_TEXT_LIMIT))
 
 
 def format_op(op):
@@ -678,19 +710,20 @@ def short_op(op):
     return short_text(format_op(op), OP_TEXT_LIMIT)
 
 
-def script_ops(text, base_dir="."):
+def script_ops(text, base_dir=".", name="<script>"):
     """The commands of a script that change the tree: [(line number,
-    op)], in order."""
+    op)], in order; ValueError "NAME:LINE: what is wrong"."""
     ops = []
     for number, line in enumerate(text.splitlines(), 1):
         try:
             op = parse_line(line, base_dir)
         except ValueError as e:
-            raise ValueError("line %d: %s" % (number, e))
+            raise ValueError("%s:%d: %s" % (name, number, e))
         if op is not None:
             ops.append((number, op))
     if not ops:
-        raise ValueError("the script has no commands that change anything")
+        raise ValueError("%s: the script has no commands that change "
+                         "anything" % name)
     return ops
 
 
