@@ -106,3 +106,23 @@ def test_a_cut_leaves_old_or_kept_state(tmp_path):
         cut += 1
     assert seen == {False, True} and cut > 0
     print("%d cut points" % cut)
+
+
+def test_an_empty_or_relative_keep_path_is_refused(runtime, tmp_path):
+    """`reset --keep ""` (an empty shell variable) kept "/", so the reset
+    reset nothing and said done; a relative path was taken from "/"."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "hostname").write_bytes(b"router\n")
+    expect = {}
+    for keep in ('[""]', '["etc/wifi"]', '["/etc/wifi", ""]'):
+        for how in ("reset", "request_reset", "agent now", "agent boot"):
+            expect["%s, keep %s" % (how, keep)] = "EINVAL"
+    expect.update({
+        "changes after the refusals": [["added", "/etc/wifi"]],
+        "reset requested": False,
+        'reset, keep ["/etc/wifi"]': "ok",
+        "changes kept": [["added", "/etc/wifi"]],
+        "reset, keep []": "ok",
+        "changes after a full reset": []})
+    runtime.run_checks("reset_keep_paths_checked.py", expect,
+                       args=[str(tmp_path)])

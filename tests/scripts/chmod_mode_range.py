@@ -29,7 +29,7 @@ def perm(path):
 
 
 def agent_chmod(path, mode):
-    agent.fs_op(json.dumps({"op": "chmod", "args": [path, mode]}))
+    agent.fs_op(json.dumps({"op": "chmod", "args": [path, mode]}).encode())
 
 
 results = {}

@@ -454,7 +454,7 @@ def reset(ovl, keep=()):
     transaction that drops everything else (OpenWrt keeps /etc/config
     across a sysupgrade)."""
     ovl._writable()
-    keep = [split_path(normalize(p)) for p in keep]
+    keep = [split_path(normalize(p)) for p in _absolute(keep)]
     if keep:
         if [] not in keep:          # keeping "/" keeps everything
             ovl._mutate("/", lambda txn: _reset_keeping(ovl, txn, keep))
@@ -471,6 +471,16 @@ def reset(ovl, keep=()):
     txn = ovl.store.begin()
     txn.set_meta(ovl._root_ino, META_LOWER_ID, identity_bytes(ovl.lower))
     txn.commit()
+
+
+def _absolute(keep):
+    """keep, refused (EINVAL) unless every path is absolute: "" would
+    normalize to "/", and keeping "/" keeps everything, so a reset given
+    an empty shell variable would reset nothing and say it had."""
+    for p in keep:
+        if not p.startswith("/"):
+            raise oserror(compat.EINVAL, "keep path %r is not absolute" % p)
+    return keep
 
 
 def _reset_keeping(ovl, txn, keep):
@@ -513,7 +523,7 @@ def _drop_except(ovl, txn, node, keep, dropped):
 def request_reset(ovl, on=True, keep=()):
     """Ask the next mount() to perform a factory reset (keeping the
     paths in keep, as reset(keep) does)."""
-    flag = "\n".join(normalize(p) for p in keep).encode() or b"1"
+    flag = "\n".join(normalize(p) for p in _absolute(keep)).encode() or b"1"
 
     def op(txn):
         txn.set_meta(ovl._root_ino, META_RESET, flag if on else None)
