@@ -123,6 +123,7 @@ def test_an_empty_or_relative_keep_path_is_refused(runtime, tmp_path):
         'reset, keep ["/etc/wifi"]': "ok",
         "changes kept": [["added", "/etc/wifi"]],
         "reset, keep []": "ok",
-        "changes after a full reset": []})
+        "changes after a full reset": [],
+        "changes after a remount": []})
     runtime.run_checks("reset_keep_paths_checked.py", expect,
                        args=[str(tmp_path)])

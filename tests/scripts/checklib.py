@@ -45,6 +45,26 @@ def file_content(store, ino):
     return b"".join(p[2] for p in store.read(ino, 0, 1 << 20))
 
 
+def overlay_and_agent(lower_dir):
+    """A fresh 256 KiB store mounted over the directory lower_dir, and an
+    agent serving it (its requests are JSON bytes, as the link sends):
+    (fs, agent, remount), remount() mounting the flash afresh."""
+    import io
+    from ovl.agent import Agent
+    from ovl.board import Board
+    from ovl.dirlower import DirLower
+    from ovl.overlay import mount
+    from ovl.store import LogStore
+    from ovl_sim.simflash import SimFlash
+    flash = SimFlash(1 << 18, 4096, 256)
+    LogStore.format(flash)
+    fs = mount(DirLower(lower_dir), flash)
+    board = Board.from_dict({"name": "t", "flash": {
+        "size": 1 << 18, "erase_size": 4096, "page_size": 256}})
+    return fs, Agent(io.BytesIO(), board, flash, fs=fs), \
+        lambda: mount(DirLower(lower_dir), flash)
+
+
 def report(results):
     """The last line of the output: the results as one JSON object."""
     print(json.dumps(results))

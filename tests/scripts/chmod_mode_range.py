@@ -4,24 +4,12 @@ refuses ids the format cannot hold; the agent's fs_op (what a restore
 over serial sends) reaches the same check.
 
 Arguments: LOWER_DIR (with etc/hostname).  Reports labelled results."""
-import io
 import json
 import sys
 
-from checklib import errno_outcome, report
-from ovl.agent import Agent
-from ovl.board import Board
-from ovl_sim.simflash import SimFlash
-from ovl.store import LogStore
-from ovl.dirlower import DirLower
-from ovl.overlay import mount
+from checklib import errno_outcome, overlay_and_agent, report
 
-flash = SimFlash(1 << 18, 4096, 256)
-LogStore.format(flash)
-fs = mount(DirLower(sys.argv[1]), flash)
-board = Board.from_dict({"name": "t", "flash": {
-    "size": 1 << 18, "erase_size": 4096, "page_size": 256}})
-agent = Agent(io.BytesIO(), board, flash, fs=fs)
+fs, agent, remount = overlay_and_agent(sys.argv[1])
 
 
 def perm(path):
@@ -46,5 +34,5 @@ results["mode after 0"] = perm("/etc/hostname")
 results["agent chmod 644"] = errno_outcome(agent_chmod, "/etc/hostname",
                                            0o644)
 results["mode after agent 644"] = perm("/etc/hostname")
-results["fsck"] = mount(DirLower(sys.argv[1]), flash).fsck()
+results["fsck"] = remount().fsck()
 report(results)

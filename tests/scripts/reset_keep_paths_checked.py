@@ -4,24 +4,12 @@ keeps everything, so `--keep "$EMPTY"` made a reset that reset nothing),
 for reset now, at the next boot, and through the agent's FS_RESET.
 
 Arguments: LOWER_DIR (with etc/hostname).  Reports labelled results."""
-import io
 import json
 import sys
 
-from checklib import errno_outcome, report
-from ovl.agent import Agent
-from ovl.board import Board
-from ovl_sim.simflash import SimFlash
-from ovl.store import LogStore
-from ovl.dirlower import DirLower
-from ovl.overlay import mount
+from checklib import errno_outcome, overlay_and_agent, report
 
-flash = SimFlash(1 << 18, 4096, 256)
-LogStore.format(flash)
-fs = mount(DirLower(sys.argv[1]), flash)
-board = Board.from_dict({"name": "t", "flash": {
-    "size": 1 << 18, "erase_size": 4096, "page_size": 256}})
-agent = Agent(io.BytesIO(), board, flash, fs=fs)
+fs, agent, remount = overlay_and_agent(sys.argv[1])
 fs.write_bytes("/etc/wifi", b"psk")
 
 
@@ -44,4 +32,5 @@ results["reset, keep [\"/etc/wifi\"]"] = errno_outcome(fs.reset, ["/etc/wifi"])
 results["changes kept"] = fs.diff()
 results["reset, keep []"] = errno_outcome(fs.reset, [])
 results["changes after a full reset"] = fs.diff()
+results["changes after a remount"] = remount().diff()
 report(results)
