@@ -89,3 +89,34 @@ def test_the_cli_names_the_path_and_the_limit(tmp_path, capfd):
     status, out, err = ovl(capfd, "fs", "mkdir", *layers + [EDGE + "/new"])
     assert (status, err) == (0, "")
 
+
+TOO_LONG = ("is a path of 1015 bytes: ovl copies up lower paths of at most"
+            " 960 bytes, so a device cannot change, chmod or create anything"
+            " at or below it")
+
+
+def test_mkimage_warns_of_a_path_too_long_and_refuses_it_for_a_board(
+        tmp_path, capfd):
+    src = long_path_tree(tmp_path)
+    image = tmp_path / "img.sqfs"
+    status, out, err = ovl(capfd, "mkimage", "-q", src, image)
+    assert (status, out, err) == (
+        0, "", "ovl mkimage: warning: %s %s\n" % (DEEP, TOO_LONG))
+    os.remove(image)
+    for board in ("sim", "router-16mb", "pico"):
+        status, out, err = ovl(capfd, "mkimage", "-q", "--board", board, src,
+                               image)
+        assert_one_line_error(status, err, DEEP + " " + TOO_LONG)
+        assert not image.exists(), board
+
+
+def test_flash_refuses_an_image_holding_a_path_too_long(tmp_path):
+    import pytest
+    from host_tools.cli import CliError
+    from host_tools.commands.serial import check_paths, check_squashfs
+    with open(long_path_image(tmp_path), "rb") as f:
+        lower = check_squashfs(f.read(), "lp.sqfs")
+    with pytest.raises(CliError) as info:
+        check_paths(lower)
+    assert str(info.value) == ("image holds %s %s: rebuild it with shorter"
+                               " paths, or --force" % (DEEP, TOO_LONG))
