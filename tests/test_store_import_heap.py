@@ -24,7 +24,8 @@ def test_store_rare_parts_answer_once_reached(runtime):
             ["ValueError", None,
              "ino must be a 32-bit unsigned int, not -1"],
             ["ValueError", None, "metadata key must be 1..255 bytes"],
-            ["OSError", "E2BIG", "metadata value"],
+            ["OSError", "E2BIG",
+             "metadata value of 1025 bytes is over 1024"],
             ["ValueError", None, "log store needs at least 5 erase blocks,"
              " flash has 4"],
             ["errors", "read_rare", "txn_rare", "stream"]],

@@ -252,6 +252,9 @@ def note_replaced(ovl, txn, uino, parent, name, entry):
                                        _lower_path(parent, name))).encode()
         except UnicodeError:
             pass        # a lower path the upper cannot store: no record
+        from ovl.store.format import META_VALUE_MAX
+        if record is not None and len(record) > META_VALUE_MAX:
+            record = None   # nor one longer than a meta value holds
     if record is not None or \
             ovl.store.get_meta(uino, META_REPLACES) is not None:
         txn.set_meta(uino, META_REPLACES, record)

@@ -153,7 +153,8 @@ def run_mkimage(args):
             args.src, args.out, block_size=block_size, comp=args.comp,
             all_root=args.all_root, mtime=mtime, source_date_epoch=sde,
             pseudo=pseudo, excludes=args.exclude, progress=progress,
-            raw_metadata=raw_metadata, utf8_names=micropython)
+            raw_metadata=raw_metadata, utf8_names=micropython,
+            changeable_paths=bool(args.board))
     finally:
         if progress:
             progress.end()
@@ -161,6 +162,9 @@ def run_mkimage(args):
         # (Linux reads such names and targets; a board running MicroPython
         # cannot)
         print("ovl mkimage: warning: %s" % summary.micropython_unreadable,
+              file=sys.stderr)
+    if summary.too_long_to_change is not None:
+        print("ovl mkimage: warning: %s" % summary.too_long_to_change,
               file=sys.stderr)
     if not args.quiet:
         print("%s: %s" % (args.out, summary.line()))

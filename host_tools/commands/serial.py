@@ -213,8 +213,10 @@ def check_squashfs(image, name="image"):
     mounts.  The opened image's `not_utf8` is its first path that is not
     UTF-8 and its `link_not_utf8` the first symlink whose target is not
     (None if every one is), which a board running MicroPython cannot
-    list or read (check_runtime)."""
+    list or read (check_runtime); its `too_long` the first path longer
+    than the overlay copies up (check_paths)."""
     from ovl.flash import BytesSource
+    from ovl.overlay.meta_rare import ORIGIN_PATH_MAX
     from ovl.squashfs import SquashFS
     from host_tools.image import lowercheck
     why = None
@@ -223,10 +225,13 @@ def check_squashfs(image, name="image"):
     else:
         try:
             lower = SquashFS(BytesSource(image))
-            lower.not_utf8 = lower.link_not_utf8 = None
+            lower.not_utf8 = lower.link_not_utf8 = lower.too_long = None
             for path, entry in lowercheck.walk(lower):
                 if lower.not_utf8 is None and not lowercheck.is_utf8(path):
                     lower.not_utf8 = path
+                if lower.too_long is None and len(path.encode(
+                        "utf-8", "surrogateescape")) > ORIGIN_PATH_MAX:
+                    lower.too_long = path
                 if lower.link_not_utf8 is None and is_lnk(entry.mode) and \
                         not lowercheck.is_utf8(lower.readlink(entry)):
                     lower.link_not_utf8 = path
@@ -263,6 +268,17 @@ def check_runtime(lower, runtime):
                        " the target and rebuild, or --force" % (
                            shown_path(lower.link_not_utf8.encode(
                                "utf-8", "surrogateescape")), runtime))
+
+
+def check_paths(lower):
+    """CliError if the image `lower` opened by check_squashfs holds a path
+    longer than the overlay copies up: the board could change nothing at
+    or below it."""
+    from host_tools.image.tree import too_long_message
+    if lower.too_long is not None:
+        raise CliError("image holds %s: rebuild it with shorter paths, or"
+                       " --force" % too_long_message(lower.too_long.encode(
+                           "utf-8", "surrogateescape")))
 
 
 def check_block_size(lower, board):
@@ -343,8 +359,8 @@ def check_upper_kept(info, board, target, sha256):
 def flash_image(link, image, partition=None, board_name=None, force=False,
                 progress_stream=None, log=None, lower=None, upper_dump=False):
     """Flash `image`; returns a summary dict.  lower: the image opened by
-    check_squashfs, to be checked against the board's block-size limit and
-    what its runtime reads.
+    check_squashfs, to be checked against the board's block-size limit,
+    what its runtime reads and the paths the overlay copies up.
     upper_dump: the image is a log store, which only an ovl partition
     takes."""
     t0 = time.monotonic()
@@ -354,6 +370,7 @@ def flash_image(link, image, partition=None, board_name=None, force=False,
     if lower is not None:
         check_block_size(lower, board)
         check_runtime(lower, info.get("runtime", ""))
+        check_paths(lower)
     part, slot = choose_target(info, board, partition)
     erase = board.erase_size
     capacity = slot["capacity"] if slot else part.size

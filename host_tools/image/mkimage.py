@@ -34,7 +34,7 @@ from ovl import squashfs_format as fmt
 from host_tools.image.pseudo import apply_pseudo, parse_pseudo
 from host_tools.outputs import signals_held, temporary
 from host_tools.image.tree import MAX_U32, MkimageError, \
-    micropython_unreadable, scan_tree, walk
+    micropython_unreadable, scan_tree, too_long_to_change, walk
 
 DEFAULT_BLOCK_SIZE = 128 * 1024
 COMPRESSORS = ("gzip", "xz", "none")
@@ -196,6 +196,7 @@ class Summary:
         self.duplicates = 0       # files stored once for an earlier twin
         self.fragments = 0
         self.micropython_unreadable = None    # why, if MicroPython cannot
+        self.too_long_to_change = None  # why, if a device cannot change it
         self.inodes = 0
 
     def line(self):
@@ -620,16 +621,19 @@ def newest_mtime(root):
 def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
                 all_root=False, mtime=None, source_date_epoch=None,
                 pseudo=(), excludes=(), progress=None, raw_metadata=False,
-                utf8_names=False):
+                utf8_names=False, changeable_paths=False):
     """Build OUT from SRC; returns a Summary, whose micropython_unreadable
     says why a board running MicroPython cannot read the image (a path or
-    symlink target that is not UTF-8), or None.  The image appears atomically
+    symlink target that is not UTF-8), or None, and too_long_to_change why
+    a device cannot change what a path holds (it is longer than the
+    overlay copies up), or None.  The image appears atomically
     (written beside OUT, then renamed), so a failed build leaves no half
     image behind.  pseudo: (name for messages, pseudo-file text) pairs.
     raw_metadata: store the metadata blocks uncompressed (a board JSON's
     "lower_metadata": "raw").  utf8_names: refuse a path or symlink
     target that is not UTF-8 (a board running MicroPython cannot list its
-    directory, or read the link)."""
+    directory, or read the link).  changeable_paths: refuse a path longer
+    than the overlay copies up (an image for a board)."""
     block_size = parse_block_size(block_size)
     Compressor(comp, 12)                      # reject a bad name before work
     if os.path.isdir(out_path):
@@ -657,6 +661,9 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
     unreadable = micropython_unreadable(root)
     if utf8_names and unreadable is not None:
         raise MkimageError(unreadable)
+    too_long = too_long_to_change(root)
+    if changeable_paths and too_long is not None:
+        raise MkimageError(too_long)
     for _, node in walk(root):
         if mtime is not None:
             node.mtime = mtime
@@ -687,4 +694,5 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
         with signals_held():
             os.replace(tmp, out_path)
     summary.micropython_unreadable = unreadable
+    summary.too_long_to_change = too_long
     return summary

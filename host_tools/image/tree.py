@@ -8,6 +8,7 @@ import os
 import stat
 
 from ovl import squashfs_format as fmt
+from ovl.overlay.meta_rare import ORIGIN_PATH_MAX
 
 MAX_U32 = 0xFFFFFFFF
 SYMLINK_MAX = 4095           # Linux PATH_MAX - 1; the kernel refuses longer
@@ -90,6 +91,23 @@ def micropython_unreadable(root):
             return ("%s is a symlink whose target is not UTF-8: a board"
                     " running MicroPython cannot read it" % shown_path(path))
     return None
+
+
+def too_long_to_change(root):
+    """Why a device cannot change something the tree holds: the first path
+    (walk's order) longer than the overlay copies up, or None."""
+    for path, _ in walk(root):
+        if len(path) > ORIGIN_PATH_MAX:
+            return too_long_message(path)
+    return None
+
+
+def too_long_message(raw):
+    """What `ovl mkimage` and `ovl flash` say of a path (bytes) longer
+    than the overlay copies up (ovl.overlay.meta_rare.origin_path)."""
+    return ("%s is a path of %d bytes: ovl copies up lower paths of at most"
+            " %d bytes, so a device cannot change, chmod or create anything"
+            " at or below it" % (shown_path(raw), len(raw), ORIGIN_PATH_MAX))
 
 
 def is_utf8(raw):

@@ -258,6 +258,9 @@ class Overlay:
         if node.uino is not None:
             return
         e = node.lentry
+        if len(node.lpath) > 240:   # may be over meta_rare.ORIGIN_PATH_MAX
+            from ovl.overlay import meta_rare   # (UTF-8: 4 bytes a char)
+            meta_rare.origin_path(node.lpath)   # before anything is made
         dir_ = paths.is_dir(e.mode)
         uino, attrs = self._new_inode(txn, e.mode, size=0 if dir_ else e.size,
                                       nlink=2 if dir_ else e.nlink,

@@ -1436,7 +1436,8 @@ class Txn:
             value = bytes(value)
             if len(value) > _META_VALUE_MAX:
                 from ovl.store import errors
-                raise errors.error(_E_META_VALUE)
+                raise errors.error(_E_META_VALUE, len(value),
+                                   _META_VALUE_MAX)
         self.ops.append((_NODE_META, _u32(ino, "ino"), k, value))
 
     def _nodes(self):

@@ -23,7 +23,7 @@ FAILURES = (
     (ValueError, "unknown inode attribute %r"),
     (ValueError, "cannot link inode number %d"),
     (ValueError, "metadata key must be 1..%d bytes"),
-    (compat.E2BIG, "metadata value"),
+    (compat.E2BIG, "metadata value of %d bytes is over %d"),
 )
 
 
