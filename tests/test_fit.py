@@ -118,11 +118,13 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # names); with .mpy files compiled without line numbers (mpy-cross -O3;
 # the ROMFS image keeps them): 45,044 / 78,784 / 37,952 B; with the
 # reader's open released after it (compat.call_released): 44,551 /
-# 78,176 / 37,952 B (513 names).
+# 78,176 / 37,952 B (513 names); read-only calls committing no other
+# file's pending writes (flush_all(created), a buffer's write time for
+# stat): 45,327 / 79,744 / 38,624 B (528 names).
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the goal: the .mpy bytes meet it (asserted), the
 # import heaps are a strict xfail until they do.
-CODE_BUDGET = {"mpy_bytes": 44765 + 512, "import_mpy": 78592 + 2048,
+CODE_BUDGET = {"mpy_bytes": 44848 + 512, "import_mpy": 78592 + 2048,
                "import_romfs": 38240 + 1024}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
