@@ -123,13 +123,15 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # the message's sizes from the store's E2BIG): 45,325 / 79,680 / 38,688 B
 # (+71 .mpy bytes; the budget's margin had 23 left). After the edges'
 # second round of 2026-12-07 (dot names and the VFS's paths, the failed
-# write's lost buffer, names looked up by their bytes): 45,315 / 79,648 /
-# 38,688 B, the figures the budget is pinned at since.
+# write's lost buffer, names looked up by their bytes, and read-only
+# calls that commit no other handle's writes, a pending file's size and
+# time answered from its buffer): 45,397 / 79,808 / 38,752 B, the figures
+# the budget is pinned at since.
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the issue's goal: the .mpy bytes meet it (asserted), the
 # import heaps are a strict xfail until they do.
-CODE_BUDGET = {"mpy_bytes": 45315 + 512, "import_mpy": 79648 + 2048,
-               "import_romfs": 38688 + 1024}
+CODE_BUDGET = {"mpy_bytes": 45397 + 512, "import_mpy": 79808 + 2048,
+               "import_romfs": 38752 + 1024}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
 # Imported at first use, never by a boot's mount and file IO

@@ -127,7 +127,7 @@ def test_failed_write_keeps_old_content_and_raises_once(runtime, lower):
         "shared: the failed write": "ENOSPC",
         "shared, closed: close": "ENOSPC",
         "shared, closed: content": old,
-        "commit point elsewhere: listdir": ["cfg", "etc", "fill"],
+        "commit point elsewhere: listdir": ["cfg", "etc", "fill", "link"],
         "own flush: flush": "ENOSPC",
         "rewrite after it all": "ok",
         "content after it all": "fresh",

@@ -459,3 +459,34 @@ def test_readdirplus_answers_lookups_and_counts_them(kernel):
     rest = kernel.read(etc, fh, entries[-1][3], 100000, op=w.READDIRPLUS)
     namelen = w.DIRENT.unpack_from(rest, 128)[2]
     assert rest[152:152 + namelen].decode() == "f%02d" % (len(entries) - 3)
+
+
+def test_read_only_requests_commit_no_other_handles_writes(kernel):
+    # README "Power cuts": what a handle writes before a commit point of
+    # its own commits whole or not at all.  Before, any process's stat
+    # (LOOKUP, GETATTR: Overlay.lstat), ls (OPENDIR: ilistdir) or cat
+    # (OPEN: open) committed every open file, and a cut then kept a prefix
+    nodeid, _, fh = kernel.create(1, "new.bin")
+    kernel.write(nodeid, fh, 0, b"A" * 5000)
+    etc, _ = kernel.lookup(1, "etc")
+    config, _ = kernel.lookup(etc, "config")
+    kernel.getattr(config)
+    dfh, _ = kernel.open(1, op=w.OPENDIR)
+    kernel.read(1, dfh, 0, 4096, op=w.READDIRPLUS)
+    kernel.fh_op(w.RELEASEDIR, 1, dfh)
+    rfh, _ = kernel.open(config, O_RDONLY)
+    assert kernel.read(config, rfh, 0, 100) == b"option=1\n"
+    kernel.fh_op(w.RELEASE, config, rfh)
+    # the writing file as its writer sees it: its pending size and a
+    # time no older than its last write; and another handle reads the
+    # written bytes (through the open transaction: no commit either)
+    attr = kernel.getattr(nodeid)
+    assert attr["size"] == 5000
+    assert kernel.lookup(1, "new.bin")[1]["size"] == 5000
+    other, _ = kernel.open(nodeid, O_RDONLY)
+    assert kernel.read(nodeid, other, 4990, 100) == b"A" * 10
+    kernel.fh_op(w.RELEASE, nodeid, other)
+    assert committed(kernel).read_bytes("/new.bin") == b""
+    kernel.fh_op(w.FLUSH, nodeid, fh)
+    assert committed(kernel).read_bytes("/new.bin") == b"A" * 5000
+    kernel.fh_op(w.RELEASE, nodeid, fh)

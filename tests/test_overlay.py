@@ -885,3 +885,19 @@ def test_overlay_refuses_dot_names_as_linux(runtime, tmp_path):
     expected["names left"] = ["d", "f"]
     runtime.run_checks("overlay_dot_names.py", expected,
                        args=[str(tmp_path)])
+
+
+def test_read_only_calls_commit_no_pending_writes(runtime, tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "config").write_bytes(b"option=1\n")
+    (tmp_path / "etc" / "other").write_bytes(b"other\n")
+    runtime.run_checks("read_only_calls_commit_nothing.py", {
+        "its stat: pending size and time": [24, 200, 200],
+        "listdir": ["config", "other"],
+        "another file read": "other\n",
+        "a second handle reads the pending bytes": "rewritten, not committed",
+        "after a cut": "option=1\n",
+        "after its close": "rewritten, not committed",
+        "a created file found": 3,
+        "its creation committed": "abc",
+    }, args=[str(tmp_path)])

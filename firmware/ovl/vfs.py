@@ -111,7 +111,7 @@ class OvlVfs:
         if self._hidden(path):
             raise compat.oserror(compat.ENOENT, path)
         ovl = self.ovl
-        ovl.flush_all()
+        ovl.flush_all(True)
         return ovl._stat_node(ovl._walk(path))
 
     # -- files --------------------------------------------------------------

@@ -10,8 +10,10 @@ The overlay is addressed by path, the kernel by node id.  A node stands for
 one object (one st_ino) and remembers every path the kernel looked it up
 by, so hard links share a node and a removed name leaves the others.
 Commit points: WRITE data waits in the overlay's write buffer until FLUSH
-(every close), FSYNC, RELEASE or the next other operation; every other
-mutating request is one overlay call, so one store transaction.
+(every close), FSYNC, RELEASE or the next request that changes the tree;
+one that only looks (LOOKUP, GETATTR, READDIR, OPEN for reading, READ
+...), from whichever process, commits nothing.  Every other mutating
+request is one overlay call, so one store transaction.
 """
 
 import errno

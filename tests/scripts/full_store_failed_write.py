@@ -112,10 +112,13 @@ res["shared, closed: close"] = checklib.errno_outcome(first.close)
 res["shared, closed: content"] = content(fs, "/cfg")
 
 # the commit fails at another call's commit point (the data buffered in
-# RAM): the handle is told at its next write, then refused
+# RAM; a call that changes the tree: one that only looks commits
+# nothing): the call works, the handle is told at its next write, then
+# refused
 flash, fs = full_store(write_buffer=1 << 20)
 f = fs.open("/cfg", "wb")
 f.write(BIG)
+fs.symlink("cfg", "/link")
 res["commit point elsewhere: listdir"] = sorted(fs.listdir("/"))
 writes("commit point elsewhere", f, b"X", b"Y")
 after("commit point elsewhere", flash, fs, "/cfg")

@@ -163,9 +163,12 @@ class Overlay:
             nlink = i.nlink
             if paths.is_dir(i.mode) and node.lentry is not None:
                 nlink = 1   # merged directory: unknown link count (as Linux)
-            size = self.writeback.size(node.uino, i.size)
-            return (i.mode, ino, 0, nlink, i.uid, i.gid, size, i.mtime,
-                    i.mtime, i.ctime)
+            # pending writes: their size and time, uncommitted
+            buf = self.writeback.buffers.get(node.uino)
+            size, mtime, ctime = (i.size, i.mtime, i.ctime) if buf is None \
+                else (buf.size, buf.mtime, buf.mtime)
+            return (i.mode, ino, 0, nlink, i.uid, i.gid, size, mtime, mtime,
+                    ctime)
         e = node.lentry
         return (e.mode, e.ino, 0, e.nlink, e.uid, e.gid, e.size, e.mtime,
                 e.mtime, e.mtime)
@@ -494,7 +497,7 @@ class Overlay:
 
     def ilistdir(self, path="/"):
         """Iterator of (name, type, ino, size); type is the S_IFMT bits."""
-        self.flush_all()
+        self.flush_all(True)
         node = self._walk(path)
         if not paths.is_dir(node.mode):
             raise compat.oserror(compat.ENOTDIR, path)
@@ -613,7 +616,8 @@ class Overlay:
             from ovl.overlay import fileops     # (its message off a board)
             fileops.invalid_mode(mode)
         writable = k != _MODE_R or "+" in mode
-        self.flush_all()
+        # (a change it makes commits the rest: _mutate)
+        self.flush_all(True)
         if writable:
             self._writable(path)
         # O_EXCL: ovl.overlay.hostops (a board's file IO never asks)

@@ -19,8 +19,10 @@ would bring its own close, seek and readline, so there it is a plain class.
 The write-back: one WriteBuffer per upper inode, shared by every handle
 of that inode: an open upper transaction holding what they wrote,
 committed whole on flush(), close(), Overlay.sync(), or before any other
-overlay operation that looks at or changes the tree (reads of the same
-file go through the transaction and commit nothing).  However much is
+overlay operation that changes the tree; one that only looks at it
+(stat, listdir, open for reading, reads of the same file, which go
+through the transaction) commits nothing but a file open() is creating
+(flush_all(created=True)).  However much is
 written, RAM holds at most Overlay.write_buffer bytes of it: the rest is
 streamed to flash as provisional nodes that count only if the
 transaction commits.  A file
@@ -258,6 +260,9 @@ class WriteBuffer:
         self.cut = cut          # a truncation committed with the data
         self.txn = txn          # store Txn (Overlay.begin)
         self.beginning = False  # begin() is running (flush_all skips it)
+        # its last change (open()'s, then each write's): the file's times
+        # as a stat sees them before the commit stamps its own
+        self.mtime = ovl._now()
 
     def begin(self):
         """The open transaction, begun (with the truncation at open, or the
@@ -345,9 +350,13 @@ class WriteBack:
             raise
         if offset + len(data) > buf.size:
             buf.size = offset + len(data)
+        buf.mtime = self.ovl._now()
 
-    def flush_all(self):
-        """Commit every file's buffered data (one transaction per file).
+    def flush_all(self, created=False):
+        """Commit every file's buffered data (one transaction per file);
+        created: only the files open() is creating, whose names no
+        committed directory holds yet (what a call that only looks at the
+        tree needs to find them; docs/OVERLAY.md, "commit point").
 
         A file whose commit fails is dropped and its error kept for its
         handles (see below): the operation that happened to trigger the
@@ -361,6 +370,8 @@ class WriteBack:
                     # made while its first change is being recorded, e.g.
                     # by an import through the VFS): flushing it here would
                     # commit it early and lose what it writes next
+                    continue
+                if created and self.ovl.store.get(uino) is not None:
                     continue
                 # Linux reports a failed writeback at the file's next fsync
                 # or close; so does this: each of its handles' next write,

@@ -45,13 +45,13 @@ class StatResult(tuple):
 def stat(ovl, path):
     """A StatResult of path (the VFS's stat is Overlay._stat_node's plain
     tuple: MicroPython names no fields)."""
-    ovl.flush_all()
+    ovl.flush_all(True)
     return StatResult(ovl._stat_node(ovl._walk(path)))
 
 
 def lstat(ovl, path):
     """stat of path, not following a final symlink."""
-    ovl.flush_all()
+    ovl.flush_all(True)
     return StatResult(ovl._stat_node(ovl._walk(path, follow=False)))
 
 
