@@ -48,3 +48,22 @@ def test_statvfs_available_space_holds_one_file(runtime, lower):
     70,712 fit."""
     runtime.run_checks("statvfs_file_fits.py", EXPECTED,
                        args=[lower] + GEOMETRIES, timeout=600, heap="64M")
+
+
+def test_statvfs_below_the_reserve_counts_no_reserve_refill(runtime, lower):
+    """Below its two-block reserve (a chmod took a reserve block), the
+    dead bytes GC frees first refill the reserve: statvfs and free_bytes
+    count none of them, and a write only they could make room for is
+    refused before collecting.  It used to promise 4,096 bytes where
+    3,500 did not fit (free_bytes 7,716), and a 4,000-byte file
+    collected before failing."""
+    runtime.run_checks("statvfs_below_reserve.py", {
+        "files, chmods": [14, 5],
+        "free blocks": 1,
+        "free_bytes": 3712,
+        "statvfs avail": 0,
+        "avail fits": True,
+        "4000 B refused": True,
+        "erases, gc runs, programmed, refusals": [0, 0, 0, 1],
+        "fsck": [],
+    }, args=[lower])

@@ -337,7 +337,9 @@ def worth(store, live, dead):
 def usable(store, keep, sure=False):
     """Bytes writable now or after GC within its bound, leaving keep
     free blocks alone.  sure: of a block GC may take, only its dead
-    bytes beyond its live ones (see file_bytes)."""
+    bytes beyond its live ones (see file_bytes).  Below keep free
+    blocks (a removal may take one of the reserve), the blocks GC frees
+    first refill it: only the open block's room is writable before."""
     total = 0
     cap = store.log_end - store.data_start
     nfree = 0
@@ -350,16 +352,13 @@ def usable(store, keep, sure=False):
             # only what GC may reclaim within its bound counts
             total += _gain(store, store.es - store.data_start -
                            store.blocks.dead[b], store.blocks.dead[b], sure)
-    total += max(nfree - keep, 0) * cap
     b = store.wblock
-    if b is not None:
-        total += store._room()
-        # its dead bytes too, once it fills and if worth collecting
-        if b not in store.pins:
-            dead = store.blocks.dead[b]
-            total += min(_gain(store, store.wpos - store.data_start - dead,
-                               dead + store.es - store.wpos, sure), dead)
-    return total
+    # its dead bytes too, once it fills and if worth collecting
+    if b is not None and b not in store.pins:
+        dead = store.blocks.dead[b]
+        total += min(_gain(store, store.wpos - store.data_start - dead,
+                           dead + store.es - store.wpos, sure), dead)
+    return max(total + (nfree - keep) * cap, 0) + store._room()
 
 
 def _gain(store, live, dead, sure):
