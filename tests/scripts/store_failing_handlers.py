@@ -222,8 +222,9 @@ out["a streamed txn's spill fails, aborted, ending its stream out of heap"] = \
     streamed(write_more_then_abort)
 
 
-# The overlay's write-back: every open, listdir, rename ... commits the
-# pending writes of every file first (WriteBack.flush_all).  One whose
+# The overlay's write-back: every call that changes the tree (mkdir,
+# rename, an open that creates ...) commits the pending writes of every
+# file first (WriteBack.flush_all).  One whose
 # commit fails with an error that is no OSError (a MemoryError, an
 # interrupt) raises it in that operation, and in the file's own handle at
 # its close, as an OSError is kept for it; before, the buffer was gone and
