@@ -256,18 +256,16 @@ def check_runtime(lower, runtime):
                        " mkimage --comp gzip`, or --force"
                        % (lower.compression, runtime,
                           " and ".join(MICROPYTHON_COMPRESSORS)))
-    if lower.not_utf8 is not None:
-        raise CliError("image holds %s, a name that is not UTF-8; the board"
-                       " runs %s, which cannot list its directory: rename it"
-                       " and rebuild, or --force" % (
-                           shown_path(lower.not_utf8.encode(
-                               "utf-8", "surrogateescape")), runtime))
-    if lower.link_not_utf8 is not None:
-        raise CliError("image holds %s, a symlink whose target is not UTF-8;"
-                       " the board runs %s, which cannot read it: change"
-                       " the target and rebuild, or --force" % (
-                           shown_path(lower.link_not_utf8.encode(
-                               "utf-8", "surrogateescape")), runtime))
+    for path, what, fix in (
+            (lower.not_utf8, "a name that is not UTF-8; the board runs %s,"
+             " which cannot list its directory", "rename it"),
+            (lower.link_not_utf8, "a symlink whose target is not UTF-8;"
+             " the board runs %s, which cannot read it", "change the target")):
+        if path is not None:
+            raise CliError("image holds %s, %s: %s and rebuild, or --force"
+                           % (shown_path(path.encode("utf-8",
+                                                     "surrogateescape")),
+                              what % runtime, fix))
 
 
 def check_paths(lower):
