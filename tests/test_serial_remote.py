@@ -591,6 +591,18 @@ def link_upper_names(flash_path, raws):
         flash.close()
 
 
+def motd_board(tmp_path, runtime):
+    """A sim board running `runtime`, booted on a firmware holding only
+    /etc/motd ("hello"): (board, link, image path)."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "motd").write_bytes(b"hello\n")
+    img = tmp_path / "fw.sqfs"
+    mksquashfs(root, img)
+    b, link = boot_image(tmp_path, img.read_bytes(), runtime)
+    return b, link, img
+
+
 @pytest.mark.parametrize("runtime", ["micropython", "cpython"])
 def test_names_that_are_not_utf8_travel_as_their_bytes(tmp_path, runtime):
     """A name an older ovl on MicroPython stored in the upper that is not
@@ -600,12 +612,7 @@ def test_names_that_are_not_utf8_travel_as_their_bytes(tmp_path, runtime):
     what ovl fs prints for the same layers, and the bytes ls prints name
     it to get, rm, rmdir, mv and revert.  Before: the reply did not decode
     on the host, the request did not encode."""
-    root = tmp_path / "root"
-    (root / "etc").mkdir(parents=True)
-    (root / "etc" / "motd").write_bytes(b"hello\n")
-    img = tmp_path / "fw.sqfs"
-    mksquashfs(root, img)
-    b, link = boot_image(tmp_path, img.read_bytes(), runtime)
+    b, link, img = motd_board(tmp_path, runtime)
     try:
         link.bye()
         link.ser.close()
@@ -661,12 +668,7 @@ def test_a_lone_surrogate_escape_in_a_request_is_refused_not_fatal(
     is answered with an error frame, and the agent goes on serving.
     Before: on a CPython board the agent died building the error reply
     (its message, naming the path, did not encode)."""
-    root = tmp_path / "root"
-    (root / "etc").mkdir(parents=True)
-    (root / "etc" / "motd").write_bytes(b"hello\n")
-    img = tmp_path / "fw.sqfs"
-    mksquashfs(root, img)
-    b, link = boot_image(tmp_path, img.read_bytes(), runtime)
+    b, link, img = motd_board(tmp_path, runtime)
     try:
         with pytest.raises(RemoteError) as e:
             link.call(agent.FS_STAT, b'{"path": "/x\\ud800"}')
