@@ -110,3 +110,10 @@ def checked_by(parse):
             raise argparse.ArgumentTypeError(str(e))
     value.__name__ = parse.__name__
     return value
+
+
+def absolute_path(text):
+    """A path on the device, from its root (a `--keep` path)."""
+    if not text.startswith("/"):
+        raise argparse.ArgumentTypeError("%r is not an absolute path" % text)
+    return text

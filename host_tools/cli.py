@@ -41,6 +41,45 @@ class Parser(argparse.ArgumentParser):
                                                  len(message))
         super().error(message)
 
+    path_lists = ()     # the flags add_path_list made
+
+    def add_path_list(self, flag, **kwargs):
+        """`flag PATH`, repeatable, whose values are absolute paths; one
+        flag may also take several (`--keep /a /b`): the absolute paths
+        right after it, up to the first other word.  argparse's nargs="+"
+        would take every word up to the next option, the command's own too
+        (`remote --keep /a reset` lost its verb, `remote reset --keep /a
+        boot` kept "boot" and reset now)."""
+        from host_tools.argtypes import absolute_path
+        self.path_lists += (flag,)
+        return self.add_argument(flag, action="append", metavar="PATH",
+                                 type=absolute_path, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self.path_lists:
+            args = one_flag_per_path(
+                sys.argv[1:] if args is None else list(args), self.path_lists)
+        return super().parse_known_args(args, namespace)
+
+
+def one_flag_per_path(words, flags):
+    """words with `FLAG A /b /c` as `FLAG A FLAG /b FLAG /c`, for each of
+    flags; nothing after "--" (plain words from there) is touched."""
+    out, i = [], 0
+    while i < len(words):
+        word = words[i]
+        out.append(word)
+        i += 1
+        if word == "--":
+            return out + words[i:]
+        if word in flags and i < len(words):
+            out.append(words[i])        # its first value, whatever it is
+            i += 1
+            while i < len(words) and words[i].startswith("/"):
+                out += [word, words[i]]
+                i += 1
+    return out
+
 
 def command_modules():
     """The modules of host_tools/commands/ that define COMMANDS, by name."""

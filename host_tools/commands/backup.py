@@ -314,9 +314,6 @@ def run_reset(args):
         from host_tools.boards import load_board
         keep = load_board(args.board).keep
     keep = keep or []
-    for path in keep:
-        if not path.startswith("/"):
-            raise CliError("--keep %s: paths are absolute" % path)
     session = open_session(args)
     try:
         ovl = session.mount()
@@ -348,9 +345,9 @@ def add_restore_args(p):
 
 def add_reset_args(p):
     add_layer_args(p)
-    p.add_argument("--keep", nargs="+", metavar="PATH",
-                   help="paths whose changes survive the reset (default: the"
-                        " board's keep list with --board)")
+    p.add_path_list("--keep", help="a path whose changes survive the reset;"
+                    " repeat it, or name several (default: the board's keep"
+                    " list with --board)")
     p.add_argument("--board", help="board name or JSON: its keep list")
     p.add_argument("--next-boot", action="store_true",
                    help="only request the reset for the next mount")

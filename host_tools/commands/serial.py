@@ -770,9 +770,9 @@ def add_remote_args(p):
                    help="cat, get: lower = the firmware's own version, "
                         "whatever the upper holds (after an upgrade: see "
                         "both sides of a conflict)")
-    p.add_argument("--keep", nargs="+", metavar="PATH",
-                   help="reset: paths whose changes survive (default: the"
-                        " board's keep list)")
+    p.add_path_list("--keep", help="reset: a path whose changes survive;"
+                    " repeat it, or name several (default: the board's keep"
+                    " list)")
 
 
 COMMANDS = {
