@@ -605,20 +605,58 @@ def test_damage_in_the_lower_is_eio_in_fs_and_shell(tmp_path, capsys,
     assert "unknown type 99" in out, out
 
 
+def usage_error(capsys, *argv):
+    """The one error line of an `ovl` command that must exit 2."""
+    with pytest.raises(SystemExit) as e:
+        main(list(argv))
+    err = capsys.readouterr().err
+    assert e.value.code == 2, err
+    return err.splitlines()[-1]
+
+
 @pytest.mark.parametrize("mode", ["-1", "10000", "77777777"])
 def test_fs_chmod_refuses_a_mode_outside_0_to_7777(layers, capsys, mode):
     """A usage error (exit 2, one line naming the range), the mode as it
     was; before, -1 set 7777 and wider modes were masked."""
     lower, upper = layers
     L = ["--lower", lower, "--upper", upper]
-    with pytest.raises(SystemExit) as e:
-        main(["fs", "chmod", *L, mode, "/etc/config"])
-    err = capsys.readouterr().err
-    assert e.value.code == 2, err
-    assert err.splitlines()[-1] == "ovl fs: error: MODE must be an octal " \
-        "number from 0 to 7777, not %r" % mode, err
+    assert usage_error(capsys, "fs", "chmod", *L, mode, "/etc/config") == \
+        "ovl fs: error: MODE must be an octal number from 0 to 7777, not " \
+        "%r" % mode
     status, out, _ = ovl(capsys, "fs", "stat", *L, "/etc/config")
     assert status == 0 and json.loads(out)["perm"] == "0644", out
+
+
+@pytest.mark.parametrize("owner,what,word", [
+    ("4294967296", "UID", "4294967296"), ("-2", "UID", "-2"),
+    ("5:4294967296", "GID", "4294967296"), ("5:-7", "GID", "-7")])
+def test_fs_chown_refuses_an_id_outside_0_to_2_32(layers, capsys, owner, what,
+                                                  word):
+    """As chmod's mode: a usage error (exit 2, one line naming the range),
+    the owner as it was; before, the API's EINVAL exited 1."""
+    lower, upper = layers
+    L = ["--lower", lower, "--upper", upper]
+
+    def owner_ids():
+        status, out, _ = ovl(capsys, "fs", "stat", *L, "/etc/config")
+        assert status == 0, out
+        return json.loads(out)["uid"], json.loads(out)["gid"]
+    assert usage_error(capsys, "fs", "chown", *L, owner, "/etc/config") == \
+        "ovl fs: error: %s must be a number from 0 to 4294967295 (-1: " \
+        "unchanged), not %r" % (what, word)
+    assert owner_ids() == (0, 0)
+    assert ovl(capsys, "fs", "chown", *L, "4294967295:-1",
+               "/etc/config")[0] == 0
+    assert owner_ids() == (4294967295, 0)
+
+
+def test_shell_chown_refuses_an_id_outside_0_to_2_32(layers, capsys,
+                                                     monkeypatch):
+    status, records, err = shell(capsys, monkeypatch, layers,
+                                 "chown 1:4294967296 /etc/config\n")
+    assert records[0] == {"ok": False, "errno": None, "error": "GID must be"
+                          " a number from 0 to 4294967295 (-1: unchanged),"
+                          " not '4294967296'"}, records
 
 
 def test_shell_chmod_refuses_a_mode_outside_0_to_7777(layers, capsys,

@@ -488,9 +488,21 @@ def verb_reset(ovl, args):
     ovl.reset()
 
 
+def owner_id(text, what):
+    """A uid or gid as chown takes it: -1 leaves it unchanged; outside
+    the API's range, a usage error saying the range, as chmod's mode."""
+    from ovl.overlay.hostops import MAX_ID
+    value = number(text, what)
+    if not -1 <= value <= MAX_ID:
+        raise ShellError("%s must be a number from 0 to %d (-1: unchanged),"
+                         " not %r" % (what, MAX_ID, cut(text)))
+    return value
+
+
 def verb_chown(ovl, args):
     uid, _, gid = args[0].partition(":")
-    ovl.chown(args[1], number(uid, "UID"), number(gid, "GID") if gid else -1)
+    ovl.chown(args[1], owner_id(uid, "UID"),
+              owner_id(gid, "GID") if gid else -1)
 
 
 def verb_touch(ovl, args):
