@@ -58,8 +58,9 @@ def runs_micropython(board):
 
 
 def open_sim_flash(board, path, create=True):
-    """The board's simulated chip, persisted in `path`."""
-    from ovl_sim.simflash import SimFlash
+    """The board's simulated chip, persisted in `path` (saved as an upper
+    image is: beside the file, a symlink followed, then renamed)."""
+    from host_tools.commands.store import ImageFlash
     if board.size > SIM_FLASH_LIMIT:
         raise BoardError("board %s has %d bytes of flash: more than the %d a"
                          " simulated chip may hold" % (board.name, board.size,
@@ -72,5 +73,5 @@ def open_sim_flash(board, path, create=True):
         raise BoardError("flash file %s is %d bytes but board %s has %d bytes of"
                          " flash" % (path, os.path.getsize(path), board.name,
                                      board.size))
-    return SimFlash(board.size, board.erase_size, board.page_size,
-                    kind=board.kind, path=path)
+    return ImageFlash(board.size, board.erase_size, board.page_size,
+                      kind=board.kind, path=path)

@@ -45,14 +45,22 @@ def refuse_input(path, inputs):
                           % (path, source))
 
 
+def renamed_over(path):
+    """The file that a new version written beside, then renamed, replaces
+    for path: path itself, or the file its symlink names (followed as cp
+    does: the link stays a link, and the new version is written beside
+    that file, on its filesystem)."""
+    return os.path.realpath(path)
+
+
 @contextlib.contextmanager
-def replacing(path, suffix=None, inputs=()):
-    """A binary file object for path's new contents.  It is written beside
+def replacing(path, suffix=None, inputs=(), mode="wb"):
+    """A binary file object (opened with mode, "w+b" to read back what
+    was written) for path's new contents.  It is written beside
     the file path names (PATH + suffix, default PATH.tmp-PID) and renamed
     over it when the block ends without an exception; otherwise (a
     failure, Ctrl-C, SIGTERM or SIGHUP: `temporary`) removed, the file
-    untouched.  A symlink is followed, as cp does: the file it names is
-    replaced, the link stays a link.  An output that is one of inputs
+    untouched.  A symlink is followed (`renamed_over`).  An output that is one of inputs
     (the files the command reads) is refused before anything is written
     (`refuse_input`).
     A FIFO, device or /dev/stdout is written straight into (a rename over
@@ -62,14 +70,14 @@ def replacing(path, suffix=None, inputs=()):
     if kind == stat.S_IFDIR:
         raise IsADirectoryError(errno.EISDIR, "%s is a directory" % path)
     if kind not in (None, stat.S_IFREG):
-        with open(path, "wb") as out:
+        with open(path, mode) as out:
             yield out
         return
-    target = os.path.realpath(path)
+    target = renamed_over(path)
     tmp = target + (suffix or ".tmp-%d" % os.getpid())
     with temporary(tmp):
         try:
-            out = open(tmp, "wb")
+            out = open(tmp, mode)
         except OSError as e:
             raise OSError(e.errno, "cannot write %s: %s"
                           % (path, e.strerror or e))

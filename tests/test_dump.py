@@ -128,6 +128,17 @@ def test_bad_requests_are_one_line(board, tmp_path):
         assert len(err.splitlines()) == 1
 
 
+def test_a_dump_through_a_symlink_writes_the_file_it_names(board, tmp_path):
+    from test_outputs import assert_written_through, linked_output
+    sim, _ = board
+    link, target = linked_output(tmp_path)
+    status, text, err = ovl("dump", *port_args(sim), "--partition", "upper",
+                            link)
+    assert status == 0, err
+    assert_written_through(link, target)
+    assert target.read_bytes() == upper_bytes(sim)
+
+
 @pytest.mark.slow
 def test_dump_stopped_by_a_signal_keeps_its_part_file_to_resume(board,
                                                                 tmp_path):

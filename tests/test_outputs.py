@@ -172,3 +172,45 @@ def test_extract_signalled_leaves_no_tree(tmp_path, signum):
         assert (os.listdir(dest) if given else dest.exists()) in ([], False)
         assert sorted(os.listdir(tmp_path)) == \
             ["dest", "img.sqfs", "src"][not given:]
+
+
+# ----- an output named through a symlink: the file it names is written ---------
+
+def linked_output(tmp_path, old=b"old"):
+    """(link, target): tmp_path/out/link -> ../real/target.img holding old."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "real" / "target.img"
+    target.write_bytes(old)
+    link = tmp_path / "out" / "link"
+    link.symlink_to("../real/target.img")
+    return link, target
+
+
+def assert_written_through(link, target):
+    # the link stays a link, its folder and the target's hold no temporary
+    assert os.readlink(link) == "../real/target.img"
+    assert os.listdir(link.parent) == ["link"]
+    assert os.listdir(target.parent) == ["target.img"]
+
+
+def test_mkimage_through_a_symlink_writes_the_file_it_names(tmp_path):
+    from host_tools.image.mkimage import build_image
+    link, target = linked_output(tmp_path)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a").write_text("a\n")
+    build_image(str(tree), str(link))
+    assert_written_through(link, target)
+    assert target.read_bytes()[:4] == b"hsqs"
+
+
+def test_the_simulator_saves_through_a_symlink(tmp_path):
+    from host_tools.boards import load_board, open_sim_flash
+    board = load_board("sim")
+    link, target = linked_output(tmp_path, b"\xff" * board.size)
+    flash = open_sim_flash(board, str(link), create=False)
+    flash.program(0, b"saved")
+    flash.sync()
+    assert_written_through(link, target)
+    assert target.read_bytes()[:5] == b"saved"

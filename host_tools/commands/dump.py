@@ -18,7 +18,8 @@ import struct
 import time
 
 from host_tools.cli import CliError
-from host_tools.outputs import refuse_input, signals_held, temporary
+from host_tools.outputs import (refuse_input, renamed_over, signals_held,
+                                temporary)
 from host_tools.commands.serial import (Progress, RESUME_HINT, add_port_args,
                                    human, open_link, target_hashes)
 from host_tools.serial.link import LinkError
@@ -75,7 +76,9 @@ def dump_partition(link, name, path, progress_stream=None):
     part = board.partition(name)
     erase = board.erase_size
     nblocks = part.size // erase
-    tmp = path + ".part"
+    # beside the file a symlink at path names, renamed over that file
+    target = renamed_over(path)
+    tmp = target + ".part"
     # PATH.part is a resume file whatever stops the dump (a lost link, bad
     # reads, Ctrl-C, SIGTERM, SIGHUP): a rerun keeps only the blocks whose
     # hashes match the board's, so a block cut half-written is read again
@@ -98,7 +101,7 @@ def dump_partition(link, name, path, progress_stream=None):
             for _ in range(nblocks):
                 whole.update(f.read(erase))
         with signals_held():
-            os.replace(tmp, path)
+            os.replace(tmp, target)
     summary["sha256"] = whole.hexdigest()
     summary["seconds"] = time.monotonic() - t0
     return summary

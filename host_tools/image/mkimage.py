@@ -32,7 +32,7 @@ import zlib
 from ovl import squashfs_format as fmt
 
 from host_tools.image.pseudo import apply_pseudo, parse_pseudo
-from host_tools.outputs import signals_held, temporary
+from host_tools.outputs import replacing
 from host_tools.image.tree import MAX_U32, MkimageError, \
     micropython_unreadable, scan_tree, too_long_to_change, walk
 
@@ -681,18 +681,12 @@ def build_image(src, out_path, block_size=DEFAULT_BLOCK_SIZE, comp="gzip",
         raise MkimageError("cannot write %s: not a regular file (the image "
                            "is written beside it and renamed over it)"
                            % out_path)
-    tmp = "%s.tmp-%d" % (out_path, os.getpid())
-    # removed on a failure, Ctrl-C, SIGTERM or SIGHUP (host_tools.outputs)
-    with temporary(tmp):
-        try:
-            f = open(tmp, "w+b")
-        except OSError as e:
-            raise MkimageError("cannot write %s: %s" % (out_path, e.strerror))
-        with f:
-            writer = ImageWriter(f, block_size, comp, progress, raw_metadata)
-            summary = writer.write(root, mkfs_time)
-        with signals_held():
-            os.replace(tmp, out_path)
+    # written beside OUT (the file a symlink there names), renamed over
+    # it, removed on a failure, Ctrl-C, SIGTERM or SIGHUP; read back for
+    # the CRC (host_tools.outputs)
+    with replacing(out_path, mode="w+b") as f:
+        writer = ImageWriter(f, block_size, comp, progress, raw_metadata)
+        summary = writer.write(root, mkfs_time)
     summary.micropython_unreadable = unreadable
     summary.too_long_to_change = too_long
     return summary
