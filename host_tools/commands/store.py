@@ -365,17 +365,26 @@ def mount_image(args, readonly=True):
         raise CliError(block_count_message(args.image, e.have, e.formatted))
 
 
-def overlay_problems(store, lower_path):
-    """The union's own problems (whiteouts, origins, link index, the
-    lower's directory indexes) of the upper `store` over the lower at
-    lower_path; the store's are apart."""
+def check_union(store, lower_path, report):
+    """Add to report (the store's fsck) the union's own problems
+    (whiteouts, origins, link index, the lower's directory indexes) of
+    the upper `store` over the lower at lower_path, as "overlay"; and drop
+    the store's nlink warnings of lower hard links copied up: their nlink
+    counts the lower's names too, which the store cannot see (the
+    union's check bounds it by their upper names)."""
     from host_tools.commands.overlay import open_lower
     from host_tools.image.lowercheck import lower_problems
     from ovl.overlay import Overlay
     lower = open_lower(lower_path)
-    problems = Overlay(lower, store).fsck()
-    return [p for p in problems if not p.startswith("store: ")] + \
+    ovl = Overlay(lower, store)
+    problems = ovl.fsck()
+    report["overlay"] = [p for p in problems
+                         if not p.startswith("store: ")] + \
         lower_problems(lower)
+    # the store's words for them (ovl.store.check)
+    counted = tuple("inode %d: nlink " % ino for ino in ovl.linked_inodes())
+    report["warnings"] = [w for w in report["warnings"]
+                          if not w.startswith(counted)]
 
 
 # Exit statuses, as e2fsck's: no errors; errors repaired (--repair), none
@@ -419,7 +428,7 @@ def run_fsck(args):
                 chip, store = mount_image(args)     # check what was saved
                 report = store.fsck()
         if args.lower:
-            report["overlay"] = overlay_problems(store, args.lower)
+            check_union(store, args.lower, report)
     except UsageError:
         raise                       # an argument error: exit 2
     except (CliError, OSError, ValueError) as e:

@@ -23,7 +23,7 @@ def method(ovl, name):
     elif name in "truncate truncate_open".split():
         from ovl.overlay import truncate as where
     elif name in "layer_of diff revert fsck reset request_reset " \
-            "reset_requested".split():
+            "reset_requested linked_inodes".split():
         from ovl.overlay import verbs as where
     elif name in "remove unlink rmdir rename _lower_entry".split():
         from ovl.overlay import unlink as where

@@ -397,13 +397,31 @@ def _fsck_replaced(ovl, path, node, problems):
             problems.append("%s: %s" % (path, e))
 
 
+def _index_entries(ovl):
+    """(key, value) of each hard-link index entry (link:<lower ino>)."""
+    for key in ovl.store.meta_keys(ovl._root_ino):
+        if key.startswith(INDEX_PREFIX):
+            yield key, ovl.store.get_meta(ovl._root_ino, key)
+
+
+def linked_inodes(ovl):
+    """The upper inodes the hard-link index names: copies of lower files
+    with several names, whose nlink counts the lower's names too, which
+    the store's own fsck (upper names only) cannot see; fsck bounds them
+    by their upper names.  (A value that is no number is fsck's problem.)"""
+    found = []
+    for _, raw in _index_entries(ovl):
+        try:
+            found.append(int(raw))
+        except ValueError:
+            pass
+    return found
+
+
 def _fsck_link_index(ovl, problems):
     """Each link:<lower ino> entry names a live upper non-directory
     copied up from that lower inode."""
-    for key in ovl.store.meta_keys(ovl._root_ino):
-        if not key.startswith(INDEX_PREFIX):
-            continue
-        raw = ovl.store.get_meta(ovl._root_ino, key)
+    for key, raw in _index_entries(ovl):
         try:
             uino = int(raw)
         except ValueError:
