@@ -68,7 +68,10 @@ BOARD_HEAP_GATE = {"esp32-4mb": True, "pico": True}
 # threshold, before that: 1,728 and 1,712 KiB; with the first store of
 # format 4 3,153,920 and 3,107,840 B, with format 3 2,779,136 and
 # 2,636,800.
-TODAY_BUDGET = {"esp32-4mb": 91 * 1024 + 8192,
+# With the overlay's write half imported at the first write
+# (ovl.overlay.writing, 2026-12-07): esp32-4mb passes from 93 KiB (fails
+# 88-92), pico from 137 (fails 130-136): pinned at 93 and 137 KiB + 8 KiB.
+TODAY_BUDGET = {"esp32-4mb": 93 * 1024 + 8192,
                 "pico": 137 * 1024 + 8192}
 
 MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
@@ -126,12 +129,16 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # write's lost buffer, names looked up by their bytes, and read-only
 # calls that commit no other handle's writes, a pending file's size and
 # time answered from its buffer): 45,397 / 79,808 / 38,752 B, the figures
-# the budget is pinned at since.
+# the budget was pinned at.  With the overlay's write half in
+# ovl.overlay.writing (imported by the job's first write, so counted
+# here; a boot that only mounts and reads imports 42,643 / 76,544 /
+# 37,024 B): 46,230 / 81,536 / 39,360 B, the figures the budget is
+# pinned at since.
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the goal: the .mpy bytes meet it (asserted), the
 # import heaps are a strict xfail until they do.
-CODE_BUDGET = {"mpy_bytes": 45397 + 512, "import_mpy": 79808 + 2048,
-               "import_romfs": 38752 + 1024}
+CODE_BUDGET = {"mpy_bytes": 46230 + 512, "import_mpy": 81536 + 2048,
+               "import_romfs": 39360 + 1024}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
 # Imported at first use, never by a boot's mount and file IO

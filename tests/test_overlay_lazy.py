@@ -36,10 +36,11 @@ def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
         "read after remount": "in a lower directory",
         "lazy after the board's job": [],
         # what the board's job imports of the package: the Overlay (its
-        # resolution, transactions and copy-up), meta, and the file with
-        # its write-back
+        # resolution and reads), meta, the file with its write-back, and
+        # the write half (transactions, copy-up, the buffers)
         "the package after the board's job": [
-            "ovl.overlay", "ovl.overlay.file", "ovl.overlay.meta"],
+            "ovl.overlay", "ovl.overlay.file", "ovl.overlay.meta",
+            "ovl.overlay.writing"],
         # the reader's open (ovl.squashfs_open) is released after each
         # open on MicroPython (ovl.compat.call_released), CPython keeps it
         "the reader's open after the board's job":
@@ -81,4 +82,22 @@ def test_lazy_paths_stay_out_of_the_board_job_and_work(runtime, tmp_path):
         "lazy at the end": [fileops, hostops, rare, truncate,
                             "ovl.overlay.unlink"],
         "no such operation": "AttributeError",
+    }, args=[lower_image(tmp_path)])
+
+
+def test_write_half_is_imported_at_the_first_write(runtime, tmp_path):
+    # ovl.overlay.writing: what only a change runs (transactions, copy-up,
+    # creation, the write-back's writes and commits) is no import of a
+    # mount and reads; a MemoryError while importing it fails the call
+    # that needed it and changes nothing (a board near its heap's end)
+    runtime.run_checks("overlay_write_lazy.py", {
+        "reads": ["option=1\n", "upper file", 10],
+        "write half after mount and reads": False,
+        "refused import": ["MemoryError"] * 6,
+        "unchanged": True,
+        "write half after refused imports": False,
+        "write half after a mkdir": True,
+        "write to a file open for reading": "EBADF",
+        "after a remount": ["new", "option=1\nmore", "cut",
+                            ["etc", "made", "up"]],
     }, args=[lower_image(tmp_path)])

@@ -48,6 +48,7 @@ from ovl.overlay.meta import Origin, META_ORIGIN, META_BASE, META_CONFLICT, \
     META_REPLACES, META_LOWER_ID, INDEX_PREFIX
 from ovl.paths import is_reg, is_dir, is_lnk, join
 from ovl.store import WHITEOUT
+from ovl.overlay import writing
 
 # META_BASE: "<n> <sha256 hex>" of the lower's bytes [0, n)
 # META_CONFLICT: b"stale" | b"modified" | b"created" | b"dropped"
@@ -470,8 +471,9 @@ def _materialize_dir(ovl, path):
         child = join(dpath, name)
         if found is None:
             if is_dir(entry.mode):
-                txn = ovl.begin()
-                ovl._copy_up(txn, ovl._child(node, name))   # a redirect
+                txn = writing.begin(ovl)
+                # a redirect
+                writing._copy_up(ovl, txn, ovl._child(node, name))
                 txn.commit()
                 stack.append((child, None))
             else:
@@ -493,10 +495,10 @@ def _materialize_dir(ovl, path):
 def _copy_whole(ovl, dir_uino, name, entry):
     """Lower entry as an upper-only object dir_uino/name holding all its
     bytes (or target), in one transaction (it streams a big file)."""
-    txn = ovl.begin()
-    uino, _ = ovl._new_inode(txn, entry.mode, size=entry.size if
-                             is_reg(entry.mode) else 0, uid=entry.uid,
-                             gid=entry.gid, mtime=entry.mtime, rdev=entry.rdev)
+    txn = writing.begin(ovl)
+    uino, _ = writing._new_inode(
+        ovl, txn, entry.mode, size=entry.size if is_reg(entry.mode) else 0,
+        uid=entry.uid, gid=entry.gid, mtime=entry.mtime, rdev=entry.rdev)
     if is_reg(entry.mode):
         off = 0
         while off < entry.size:
@@ -517,7 +519,7 @@ def _make_opaque(ovl, node):
         return
     gone = [name for name, value in store.listdir(node.uino)
             if value == WHITEOUT]
-    txn = ovl.begin()
+    txn = writing.begin(ovl)
     for name in gone:
         txn.unlink(node.uino, name)
     txn.set_meta(node.uino, META_ORIGIN, None)

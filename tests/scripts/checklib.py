@@ -45,6 +45,18 @@ def file_content(store, ino):
     return b"".join(p[2] for p in store.read(ino, 0, 1 << 20))
 
 
+def read_text(fs, path):
+    """All of the file at path of fs (an Overlay or its VFS), decoded."""
+    with fs.open(path, "rb") as f:
+        return f.read().decode()
+
+
+def write_file(fs, path, data, mode="wb"):
+    """data written to the file at path of fs, opened with mode."""
+    with fs.open(path, mode) as f:
+        f.write(data)
+
+
 def overlay_and_agent(lower_dir):
     """A fresh 256 KiB store mounted over the directory lower_dir, and an
     agent serving it (its requests are JSON bytes, as the link sends):

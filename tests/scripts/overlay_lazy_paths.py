@@ -7,7 +7,7 @@ second name etc/passwd.lnk, and the symlink etc/cfg -> config).
 """
 import sys
 
-from checklib import errno_outcome, report
+from checklib import errno_outcome, report, read_text, write_file
 from ovl.flash_host import BytesSource
 from ovl.squashfs import SquashFS
 from ovl.store import LogStore
@@ -27,16 +27,6 @@ def package():
     return sorted(m for m in sys.modules if m.startswith("ovl.overlay"))
 
 
-def read(fs, path):
-    with fs.open(path, "rb") as f:
-        return f.read().decode()
-
-
-def write(fs, path, data, mode="wb"):
-    with fs.open(path, mode) as f:
-        f.write(data)
-
-
 with open(sys.argv[1], "rb") as f:
     image = f.read()
 flash = SimFlash(1 << 18, 4096, 256)
@@ -48,16 +38,16 @@ out = {}
 # listings, reads of lower and upper files, a remount (its lower has no
 # hard links: listing /etc would ask the link index about passwd)
 fs.mkdir("/new")
-write(fs, "/new/a", b"new file")
-write(fs, "/etc/b", b"in a lower directory")
-write(fs, "/etc/config", b"option=2\n", "ab")   # a lower file copied up
+write_file(fs, "/new/a", b"new file")
+write_file(fs, "/etc/b", b"in a lower directory")
+write_file(fs, "/etc/config", b"option=2\n", "ab")   # a lower file copied up
 out["listing"] = [sorted(e[0] for e in fs.ilistdir(d)) for d in ("/", "/new")]
-out["reads"] = [read(fs, "/etc/config"), read(fs, "/new/a"),
-                read(fs, "/etc/b")]
+out["reads"] = [read_text(fs, "/etc/config"), read_text(fs, "/new/a"),
+                read_text(fs, "/etc/b")]
 fs.umount()
 ovl = mount(SquashFS(BytesSource(image)), flash)
 fs = OvlVfs(ovl)
-out["read after remount"] = read(fs, "/etc/b")
+out["read after remount"] = read_text(fs, "/etc/b")
 out["lazy after the board's job"] = loaded()
 out["the package after the board's job"] = package()
 out["the reader's open after the board's job"] = \
@@ -67,13 +57,13 @@ out["the reader's open after the board's job"] = \
 out["lower changed"] = ovl.lower_changed
 # reading many files keeps the origins of the last few only
 for i in range(20):
-    write(fs, "/new/f%d" % i, b"%d" % i)
-out["20 files read"] = [read(fs, "/new/f%d" % i) for i in range(20)] == \
+    write_file(fs, "/new/f%d" % i, b"%d" % i)
+out["20 files read"] = [read_text(fs, "/new/f%d" % i) for i in range(20)] == \
     ["%d" % i for i in range(20)]
 out["origins cached"] = len(ovl._origins)
 
 # an open file's rarer operations: lines, positions, n characters of text
-write(fs, "/new/text", "h\u00e9llo\nw\u00f6rld\n".encode())
+write_file(fs, "/new/text", "h\u00e9llo\nw\u00f6rld\n".encode())
 with fs.open("/new/text") as f:
     lines = [f.read(2), f.tell(), f.readline(), f.seekable(),
              f.seek(-7, 2), f.read()]
@@ -96,8 +86,8 @@ out["refused"] = refused
 out["lazy after lines"] = loaded()
 
 # O_TRUNC of an existing file: its buffer cuts it when it commits
-write(fs, "/new/a", b"cut")
-out["rewritten"] = read(fs, "/new/a")
+write_file(fs, "/new/a", b"cut")
+out["rewritten"] = read_text(fs, "/new/a")
 out["lazy after a rewrite"] = loaded()
 # writes of the wrong type and a bad mode: their messages are fileops'
 with fs.open("/new/w", "wb") as f:
@@ -114,32 +104,32 @@ try:
     out["a bad mode"] = "ok"
 except ValueError as e:
     out["a bad mode"] = str(e)
-out["written"] = [read(fs, "/new/w"), read(fs, "/new/t")]
+out["written"] = [read_text(fs, "/new/w"), read_text(fs, "/new/t")]
 with fs.open("/new/a", "r+b") as f:
     f.seek(2)
     got = [f.truncate(), errno_outcome(f.truncate, -1), f.truncate(1)]
-out["truncated open"] = [got, read(fs, "/new/a")]
+out["truncated open"] = [got, read_text(fs, "/new/a")]
 ovl.truncate("/etc/config", 3)
-out["truncated by path"] = [read(fs, "/etc/config"),
+out["truncated by path"] = [read_text(fs, "/etc/config"),
                             errno_outcome(ovl.truncate, "/etc", 0)]
 
 # O_EXCL: a new name made, an existing one refused
-write(fs, "/new/x", b"made", "xb")
-out["O_EXCL"] = [read(fs, "/new/x"),
-                 errno_outcome(write, fs, "/new/x", b"", "xb")]
+write_file(fs, "/new/x", b"made", "xb")
+out["O_EXCL"] = [read_text(fs, "/new/x"),
+                 errno_outcome(write_file, fs, "/new/x", b"", "xb")]
 out["lazy after O_EXCL"] = loaded()
 
 # a symlink followed in a walk and at open()
-out["through a symlink"] = read(fs, "/etc/cfg")
+out["through a symlink"] = read_text(fs, "/etc/cfg")
 out["lazy after a symlink"] = loaded()
 # a walk through a symlink to a directory, and a stat following one
 ovl.symlink("/etc", "/etc.link")
-out["a walk through a symlink"] = [read(fs, "/etc.link/cfg"),
+out["a walk through a symlink"] = [read_text(fs, "/etc.link/cfg"),
                                    fs.stat("/etc.link")[0] & 0o170000]
 
 # a lower file with two names: writing one shows through the other
-write(fs, "/etc/passwd", b"root:changed", "r+b")
-out["hard link"] = [read(fs, "/etc/passwd.lnk"), sorted(
+write_file(fs, "/etc/passwd", b"root:changed", "r+b")
+out["hard link"] = [read_text(fs, "/etc/passwd.lnk"), sorted(
     (e[0], e[3]) for e in fs.ilistdir("/etc") if e[0].startswith("passwd"))]
 out["statvfs"] = [len(fs.statvfs("/")), fs.statvfs("/")[0]]
 out["lazy after statvfs"] = loaded()
@@ -154,8 +144,9 @@ fs.umount()
 ovl = mount(SquashFS(BytesSource(image)), flash)
 fs = OvlVfs(ovl)
 out["after a remount"] = [sorted(e[0] for e in fs.ilistdir("/etc")),
-                          read(fs, "/etc/pw"), read(fs, "/etc/config"),
-                          read(fs, "/new/a")]
+                          read_text(fs, "/etc/pw"),
+                          read_text(fs, "/etc/config"),
+                          read_text(fs, "/new/a")]
 out["lazy at the end"] = loaded()
 out["no such operation"] = errno_outcome(getattr, ovl, "no_such_op")
 report(out)

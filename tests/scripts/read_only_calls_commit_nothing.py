@@ -21,9 +21,14 @@ ticks = [100]
 fs = mount(lower, flash, clock=lambda: ticks[0])
 
 
+# the chip a cut leaves, made once: 256 KiB made again at each cut need
+# a hole that large in micropython's heap, which the overlay's write half,
+# imported at the first write, may have split
+chip = SimFlash(1 << 18, 4096, 256)
+
+
 def after_cut():
     """The overlay as a power cut now would leave it."""
-    chip = SimFlash(1 << 18, 4096, 256)
     chip.mem[:] = flash.mem
     return mount(lower, chip)
 

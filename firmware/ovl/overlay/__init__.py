@@ -25,29 +25,27 @@ upper copy through the link index (read by ovl.overlay.hostops, imported
 only when a lower file has more than one name).  Directories list as the
 merge of two sorted streams (Overlay._listing).
 
-Copy-up (Overlay._copy_up, in the mutation's transaction: _mutate) gives
-a node an upper inode linked at its name, parents first, metadata
-only (its ORIGIN); a copied-up hard-linked lower file is entered in the
-link index on the root inode (link:<lower ino> -> upper ino), so its
-other lower names share it.
+Copy-up (ovl.overlay.writing's _copy_up, in the mutation's transaction:
+_mutate) gives a node an upper inode linked at its name, parents first,
+metadata only (its ORIGIN); a copied-up hard-linked lower file is
+entered in the link index on the root inode (link:<lower ino> -> upper
+ino), so its other lower names share it.
 
 The package by concern: meta (meta keys, ORIGIN, limits), file (the
-file object and its buffered data, the write-back); verbs (layer_of,
-diff, revert, fsck, reset, request_reset), hostops (stat with named
-fields, lstat, listdir, links, symlinks, modes, statvfs ...: what a
-board's boot, mount and file IO never call), truncate and unlink
-(remove, rmdir, rename) are imported at first use.  This
-module is the Overlay: its os-like interface, path resolution,
-transactions and copy-up (mixin classes of their own, in modules of their
-own, kept two classes, two modules and their names on every board's
-heap), and mount().
+file object and its reads, the write-back's buffers as reads see them);
+writing (transactions, copy-up, new names, open() for writing, writes
+and their commits: imported at the first write, since a mount and
+reads never run it), verbs (layer_of, diff, revert, fsck, reset,
+request_reset), hostops (stat with named fields, lstat, listdir, links,
+symlinks, modes, statvfs ...: what a board's boot, mount and file IO
+never call), truncate and unlink (remove, rmdir, rename) are imported
+at first use.  This module is the Overlay: its os-like interface, path
+resolution, reads and mount().
 """
-
-import time
 
 from ovl import compat, paths
 from ovl.compat import const
-from ovl.store import Inode, ROOT_INO, WHITEOUT
+from ovl.store import ROOT_INO, WHITEOUT
 # file with the rest, not at the first open(): imported then, its code
 # stayed for good above the first mount's objects, splitting the heap a
 # remount frees.  Its classes are reached as file.X: the package's
@@ -55,11 +53,8 @@ from ovl.store import Inode, ROOT_INO, WHITEOUT
 # would be one more global on a board's heap.
 from ovl.overlay import meta, file
 
-# A mode's r, w, a or x (open()): its place in the string of mode letters
-# (no string of its own each on a board)
+# A mode's r (open()): its place in the string of mode letters "rwax"
 _MODE_R = const(0)
-_MODE_W = const(1)
-_MODE_X = const(3)
 
 
 class Node:
@@ -143,9 +138,6 @@ class Overlay:
                               gid=r.gid, mtime=r.mtime, ctime=r.mtime)
                 txn.commit()
 
-    def _now(self):
-        return int(time.time()) if self.clock is None else self.clock()
-
     def _writable(self, path=None):
         if self.readonly:
             raise compat.oserror(compat.EROFS, path)
@@ -172,127 +164,6 @@ class Overlay:
         e = node.lentry
         return (e.mode, e.ino, 0, e.nlink, e.uid, e.gid, e.size, e.mtime,
                 e.mtime, e.mtime)
-
-    # -- transactions and copy-up ------------------------------------------
-
-    def begin(self):
-        """A store Txn (its ram: the overlay's write_buffer) carrying the
-        overlay's memo of the paths it copied up (copied: path -> node
-        given an upper inode in it), so that two nodes of one path, looked
-        up before the copy-up, get one inode.  The names given to its
-        link, whiteout and unlink are the callers' to check
-        (meta.upper_name: the upper stores UTF-8 names only; one found in
-        the upper is UTF-8 already): _link and rename check theirs
-        first."""
-        txn = self.store.begin()
-        if txn.ram != self.write_buffer:    # (else the Txn class's)
-            txn.ram = self.write_buffer
-        txn.copied = {}
-        return txn
-
-    def _mutate(self, path, op, keep=False):
-        """Run op(txn) as one upper transaction and commit it (keep:
-        return (result, txn) uncommitted, for a file's write-back)."""
-        self._writable(path)
-        self.flush_all()
-        txn = self.begin()
-        try:
-            result = op(txn)
-        except BaseException:
-            txn.abort()
-            raise
-        if keep:
-            return result, txn
-        txn.commit()    # (one that did nothing writes nothing)
-        self._origins.clear()   # an origin it changed is cached no more
-        return result
-
-    def _put(self, txn, node, **changes):
-        """Update the upper inode of node (in txn, and in the node as the
-        store's Inode record)."""
-        attrs = node.inode.attrs()
-        attrs.update(changes)
-        txn.put_inode(node.uino, **attrs)
-        node.inode = Inode(node.uino, **attrs)
-
-    def _new_inode(self, txn, mode, size=0, nlink=1, uid=None, gid=None,
-                   mtime=None, rdev=0):
-        """A new upper inode (in txn): (its ino, its attributes), from
-        which a caller that keeps it makes the Inode record (most do not:
-        a file open() creates)."""
-        now = self._now()
-        uino = txn.new_ino()
-        attrs = {"mode": mode, "uid": self.uid if uid is None else uid,
-                 "gid": self.gid if gid is None else gid,
-                 "mtime": now if mtime is None else mtime, "ctime": now,
-                 "size": size, "nlink": nlink, "flags": 0, "rdev": rdev}
-        txn.put_inode(uino, **attrs)
-        return uino, attrs
-
-    def _copy_up(self, txn, node):
-        """Give node an upper inode linked at its name (parents first).
-        Data is not copied: the upper file reads the lower below its lower
-        limit.  Returns node (updated).  The names to copy up are
-        gathered from node up first (a loop: a deep path costs heap, not
-        call stack)."""
-        todo = []
-        n = node
-        while True:
-            done = txn.copied.get(n.path)
-            if done is not None:
-                n.uino, n.inode, n.dirent = done.uino, done.inode, True
-                n.origin, n.fresh = done.origin, done.fresh
-                break
-            if n.uino is not None and n.dirent:
-                break
-            todo.append(n)
-            n = n.parent
-        while todo:
-            n = todo.pop()
-            meta.upper_name(n.name)     # before its origin records the path
-            self._ensure_upper(txn, n)
-            self._link(txn, n.parent, n.name, n.uino)
-            n.dirent = True
-            txn.copied[n.path] = n
-        return node
-
-    def _ensure_upper(self, txn, node):
-        """Give node an upper inode (metadata only), not linked anywhere."""
-        if node.uino is not None:
-            return
-        e = node.lentry
-        if len(node.lpath) > 240:   # may be over meta_rare.ORIGIN_PATH_MAX
-            from ovl.overlay import meta_rare   # (UTF-8: 4 bytes a char)
-            meta_rare.origin_path(node.lpath)   # before anything is made
-        dir_ = paths.is_dir(e.mode)
-        uino, attrs = self._new_inode(txn, e.mode, size=0 if dir_ else e.size,
-                                      nlink=2 if dir_ else e.nlink,
-                                      uid=e.uid, gid=e.gid, mtime=e.mtime,
-                                      rdev=e.rdev)
-        inode = Inode(uino, **attrs)
-        # a directory has no lower limit; a file's is all its lower bytes
-        origin = meta.Origin(e.ino, e.size, e.mtime, 0 if dir_ else e.size,
-                             node.lpath)
-        txn.set_meta(uino, meta.META_ORIGIN, origin.encode())
-        if paths.is_lnk(e.mode):
-            txn.set_symlink(uino, self.lower.readlink(e))
-        if e.nlink > 1 and not dir_:
-            # the other lower names of this file must find this inode
-            txn.set_meta(self._root_ino, meta.INDEX_PREFIX + str(e.ino),
-                         str(uino).encode())
-        node.uino, node.inode, node.origin, node.fresh = uino, inode, origin, \
-            True
-
-    def _link(self, txn, parent, name, uino):
-        """Point parent/name at uino in the upper, replacing a whiteout;
-        True if it replaced one."""
-        meta.upper_name(name)   # EINVAL unless the upper can store it
-        replaced = not parent.fresh and \
-            self.store.lookup(parent.uino, name) is not None
-        if replaced:
-            txn.unlink(parent.uino, name)
-        txn.link(parent.uino, name, uino)
-        return replaced
 
     def _upgrade_marked(self, uino):
         return self.store.get_meta(uino, meta.META_CONFLICT) is not None or \
@@ -564,38 +435,12 @@ class Overlay:
                 out += bytes(plen - fill)
         return bytes(out)
 
-    def _create(self, path, mode, make=None, keep=False, parent=None):
-        """Create a new name at path; make(txn, parent, name) -> uino, or
-        with no make a new inode of mode (a directory or a regular file,
-        umask applied).  mode: its S_IFMT bits tell a directory.  parent:
-        path's directory node, where the caller (open) walked already and
-        found no such name (the walk made a dozen objects a file)."""
-        def op(txn):
-            if parent is None:
-                at, name = self._walk_parent(path, compat.EEXIST)
-                if self._child(at, name) is not None:
-                    raise compat.oserror(compat.EEXIST, path)
-            else:
-                at, name = parent, path[path.rfind("/") + 1:]
-            meta.upper_name(name)   # EINVAL before the store looks it up
-            self._copy_up(txn, at)
-            if make is None:
-                uino, _ = self._new_inode(
-                    txn, mode, nlink=2 if paths.is_dir(mode) else 1)
-            else:
-                uino = make(txn, at, name)
-            # a name the upper holds here is a whiteout (_child found
-            # none): a removed lower name made again
-            if self._link(txn, at, name, uino):
-                from ovl.overlay import unlink
-                unlink.note_replaced(self, txn, uino, at, name)
-            now = self._now()   # the directory's entries changed
-            self._put(txn, at, mtime=now, ctime=now)
-            return uino
-        return self._mutate(path, op, keep)
-
     def mkdir(self, path, mode=0o777):
-        self._create(path, paths.S_IFDIR | (mode & ~self.umask & 0o7777))
+        # the write half, imported at the first write (here, not through
+        # __getattr__: a board's job makes directories, and would import
+        # ovl.overlay.rare for it)
+        from ovl.overlay import writing
+        writing.mkdir(self, path, mode)
 
     def open(self, path, mode="r", buffering=-1, encoding=None):
         """A file object (ovl.overlay.file.OverlayFile), binary or text per
@@ -615,28 +460,24 @@ class Overlay:
         if k is None or k < 0 or ("b" in mode and "t" in mode):
             from ovl.overlay import fileops     # (its message off a board)
             fileops.invalid_mode(mode)
-        writable = k != _MODE_R or "+" in mode
         # (a change it makes commits the rest: _mutate)
         self.flush_all(True)
-        if writable:
+        if k != _MODE_R or "+" in mode:
+            # (a read-only overlay refuses before the write half, which
+            # it never imports)
             self._writable(path)
-        # O_EXCL: ovl.overlay.hostops (a board's file IO never asks)
-        node, target = self._excl_target(path) if k == _MODE_X else \
-            self._find_target(path)
+            # the write half, imported at the first write
+            from ovl.overlay import writing
+            return writing.open_for_writing(self, path, mode, "rwax"[k])
+        node, target = self._find_target(path)
         if node is None:
-            if k == _MODE_R:
-                raise compat.oserror(compat.ENOENT, path)
-            # created in the write transaction: absent or complete after a
-            # cut, in the directory the lookup walked to
-            parent, name = target
-            target = paths.join(parent.path, name)
-            uino, txn = self._create(
-                target, paths.S_IFREG | (0o666 & ~self.umask), None, True,
-                parent)
-            f = file.OverlayFile(self, target, uino, None, mode)
-            f.buf = self.writeback.buffers[uino] = file.WriteBuffer(
-                self, uino, 0, txn)
-            return f
+            raise compat.oserror(compat.ENOENT, path)
+        self._file_node(path, node)
+        return file.OverlayFile(self, target, node.uino, node.lentry, mode)
+
+    def _file_node(self, path, node):
+        """Refuse to open node, found at path, unless it is a regular file
+        (a trailing "/" names a directory)."""
         if path.endswith("/") and not paths.is_dir(node.mode):
             raise compat.oserror(compat.ENOTDIR, path)
         if paths.is_dir(node.mode):
@@ -644,18 +485,6 @@ class Overlay:
         if not paths.is_reg(node.mode):
             # device nodes and fifos are presented, not emulated
             raise compat.oserror(compat.EOPNOTSUPP, path)
-        if writable:
-            def op(txn):
-                n = self._walk(target)
-                self._copy_up(txn, n)
-                return n.uino
-            uino = self._mutate(path, op)
-            f = file.OverlayFile(self, target, uino, None, mode)
-            if k == _MODE_W:    # O_TRUNC
-                f.buf = self.writeback.buffers[uino] = file.WriteBuffer(
-                    self, uino, 0, None, 0)
-            return f
-        return file.OverlayFile(self, target, node.uino, node.lentry, mode)
 
     def sync(self):
         err = self.flush_all()

@@ -8,7 +8,9 @@ is read from the lower) and its write-back (WriteBack, below, which holds
 what the file's handles wrote until a commit point).  The text layer
 (characters, not bytes) is this one's but for reading n characters,
 which with lines, seek and tell, truncate, flush and fileno is in
-fileops.py, imported at its first use.
+fileops.py, imported at its first use.  Writing (the file's write, the
+buffers and their commits) is ovl.overlay.writing's, imported at the
+first write (open() for writing): a mount and reads never run it.
 
 On MicroPython the same object is what open() returns from a VFS mount
 (ovl.vfs): MicroPython's C stream layer (import, print(file=f), builtin
@@ -33,9 +35,10 @@ refuses writes (OverlayFile._take_loss).
 
 WriteBack owns the buffers; the overlay and its file objects go through
 its methods, but for open(), which puts the buffer of a file it creates
-or truncates in WriteBack.buffers (and in its handle's buf).  (It
-lives here, not in a module of its own: a module keeps its object and
-its names on every board's heap.)
+or truncates in WriteBack.buffers (and in its handle's buf).  What reads
+ask of it (a size with pending writes, the commits a call must make
+first) is here; its commit and drop, like the buffers themselves, are
+set on it by ovl.overlay.writing.
 """
 
 import io
@@ -72,6 +75,11 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
         self.closed = False
 
     def __getattr__(self, name):
+        # write: ovl.overlay.writing's, set on the class when it is
+        # imported (a file open for writing imported it already)
+        if name == "write":
+            from ovl.overlay import writing     # noqa: F401 (sets it)
+            return self.write
         # what a board's boot and whole-file reads and writes never call
         # (lines, seek and tell, truncate, flush, fileno):
         # ovl.overlay.fileops, imported at first use; each function found
@@ -162,39 +170,6 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
             raise StopIteration
         return line
 
-    # -- writing --------------------------------------------------------------
-
-    def write(self, data):
-        self._check("w")
-        count = len(data)
-        binary = "b" in self.mode
-        # (a refusal's TypeError: fileops.wrong_type, its messages off a
-        # board)
-        if isinstance(data, str):
-            if binary:
-                from ovl.overlay import fileops
-                fileops.wrong_type(binary)
-            data = data.encode()
-        else:
-            if not binary and not compat.MICROPYTHON:
-                # MicroPython's own text files take bytes too, and its C
-                # stream layer (print(file=f) ...) hands them bytes
-                from ovl.overlay import fileops
-                fileops.wrong_type(binary)
-            # bytes-like whatever its size, refused before anything is
-            # buffered (a TypeError in the write back drops the file's
-            # pending writes)
-            memoryview(data)
-        wb = self.ovl.writeback
-        self._take_loss(True)
-        if "a" in self.mode:
-            self.pos = wb.size(self.uino, None, self.name)
-        if self.pos + len(data) > meta.MAX_FILE_SIZE:
-            raise compat.oserror(compat.EFBIG, self.name)
-        wb.write(self, data)
-        self.pos += len(data)
-        return count
-
     # -- lifetime -------------------------------------------------------------
 
     def close(self):
@@ -233,68 +208,8 @@ class OverlayFile(io.IOBase if compat.MICROPYTHON else object):
 
 # -- the write-back ------------------------------------------------------
 
-def note_change(ovl, txn, uino, origin):
-    """The first change to a copied-up file's data (in txn): its base is
-    recorded (ovl.upgrade.note_change, of the same name)."""
-    if origin is not None and origin.lowlim > 0 and \
-            ovl.store.get_meta(uino, meta.META_BASE) is None:
-        from ovl import upgrade
-        upgrade.note_change(ovl, txn, uino, origin)
-
-
-class WriteBuffer:
-    """What the handles of one upper file wrote since its last commit
-    point: an open upper transaction, begun at the first change."""
-
-    # the error that aborted txn, for its handles (a class attribute until
-    # then: one an instance sets grows its table on a board)
-    lost = None
-
-    def __init__(self, ovl, uino, size, txn=None, cut=None):
-        # txn: open() created uino in it, and it stays open for the data;
-        # cut: open() with O_TRUNC, so uino is cut to it when the buffer
-        # commits and a rewrite is one transaction (old or new content)
-        self.ovl = ovl
-        self.uino = uino
-        self.size = size
-        self.cut = cut          # a truncation committed with the data
-        self.txn = txn          # store Txn (Overlay.begin)
-        self.beginning = False  # begin() is running (flush_all skips it)
-        # its last change (open()'s, then each write's): the file's times
-        # as a stat sees them before the commit stamps its own
-        self.mtime = ovl._now()
-
-    def begin(self):
-        """The open transaction, begun (with the truncation at open, or the
-        first-change bookkeeping of a copied-up file) if it was not.
-
-        A buffer is made for a file that exists (WriteBack.write sizes it
-        from its inode, open() with O_TRUNC copies it up first and the cut
-        reads it again; ESTALE if it is gone), and any operation that could
-        remove the file commits it first (flush_all), so a flush finds the
-        inode without looking it up again."""
-        if self.txn is None:
-            ovl = self.ovl
-            txn = ovl.begin()
-            self.beginning = True
-            try:
-                if self.cut is not None:
-                    from ovl.overlay import truncate
-                    truncate.cut(ovl, txn, self.uino, self.cut)
-                else:
-                    note_change(ovl, txn, self.uino,
-                                ovl._get_origin(self.uino))
-            except BaseException:
-                txn.abort()
-                raise
-            finally:
-                self.beginning = False
-            self.txn = txn
-        return self.txn
-
-
 class WriteBack:
-    """The overlay's pending writes: {upper ino: WriteBuffer}."""
+    """The overlay's pending writes: {upper ino: writing.WriteBuffer}."""
 
     def __init__(self, ovl):
         self.ovl = ovl
@@ -314,43 +229,6 @@ class WriteBack:
                 raise compat.oserror(compat.ESTALE, name)
             size = inode.size
         return size
-
-    def write(self, f, data):
-        """Add data at OverlayFile f's position to its file's pending
-        writes.  On a failure (out of space streaming it) the transaction
-        is aborted: the file keeps its committed content, and nothing is
-        left behind to fail again later."""
-        uino = f.uino
-        offset = f.pos
-        buf = self.buffers.get(uino)
-        if buf is None:
-            buf = WriteBuffer(self.ovl, uino, self.size(uino, None, f.name))
-            self.buffers[uino] = buf
-        # whether f has more in the transaction, lost with it if this write
-        # fails: its earlier writes, open()'s creation or truncation
-        held = f.buf is buf
-        f.buf = buf
-        try:
-            txn = buf.begin()
-            step = max(1, self.ovl.write_buffer)
-            if len(data) <= step:
-                # (the Txn copies what it is given: no copy made here)
-                txn.write(uino, offset, data)
-            else:
-                view = memoryview(data)
-                for at in range(0, len(data), step):
-                    # the Txn streams what it holds past write_buffer to
-                    # flash
-                    txn.write(uino, offset + at, view[at:at + step])
-        except BaseException as e:
-            self.buffers.pop(uino, None)
-            self._lose(buf, e)
-            # told by this call; refused further writes if it lost more
-            f.buf = True if held else None
-            raise
-        if offset + len(data) > buf.size:
-            buf.size = offset + len(data)
-        buf.mtime = self.ovl._now()
 
     def flush_all(self, created=False):
         """Commit every file's buffered data (one transaction per file);
@@ -387,45 +265,10 @@ class WriteBack:
     def flush(self, uino, f=None):
         """Commit uino's pending writes: their one transaction (f: the
         OverlayFile whose flush or close this is, told by its failure).
-
-        On any failure (a full store, most often) the transaction is
-        aborted (what it streamed is dead space) and the file keeps its
-        last committed content: a buffer left behind would be flushed again
-        by every later operation, and fail again, wedging the whole tree."""
+        A buffer is made by ovl.overlay.writing, which set commit (and
+        drop) on this class when it was imported: no import here, which
+        a close in a with block's exit may run while a MemoryError
+        unwinds."""
         buf = self.buffers.pop(uino, None)
-        if buf is None:
-            return
-        ovl = self.ovl
-        try:
-            txn = buf.begin()
-            now = ovl._now()
-            # the Txn keeps the attributes not named
-            txn.put_inode(uino, size=buf.size, mtime=now, ctime=now)
-            txn.commit()
-        except BaseException as e:
-            self._lose(buf, e)
-            if f is not None and f.buf is buf:
-                f.buf = True    # told by this call
-            raise
-        # (a handle keeps its buffer: not the committed data)
-        buf.txn = None
-        ovl._origins.clear()    # an origin it changed is cached no more
-
-    def _lose(self, buf, e):
-        """Abort buf's transaction, failed with e, and keep for its other
-        handles the error to report: e, or EIO for one that is no OSError,
-        a failed write-back as Linux reports one, not the same interrupt
-        again (a Ctrl-C pressed once); but a MemoryError as it is: making
-        another exception on a full heap could raise a new MemoryError
-        here instead, and the handles would be told nothing."""
-        if buf.txn is not None:
-            buf.txn.abort()
-        buf.lost = e if isinstance(e, (OSError, MemoryError)) else \
-            compat.oserror(compat.EIO)
-
-    def drop(self, uino):
-        """Forget uino's pending writes (the file was deleted, or its data
-        was lost): abort their transaction."""
-        buf = self.buffers.pop(uino, None)
-        if buf is not None and buf.txn is not None:
-            buf.txn.abort()
+        if buf is not None:
+            self.commit(buf, f)

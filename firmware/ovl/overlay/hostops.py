@@ -186,12 +186,15 @@ def symlink(ovl, target, path):
         raise oserror(compat.EINVAL, "symlink target %r holds NUL or is"
                       " not UTF-8" % target)
 
+    from ovl.overlay import writing     # (changes only)
+
     def make(txn, parent, name):
         data = target.encode()
-        uino, _ = ovl._new_inode(txn, S_IFLNK | 0o777, size=len(data))
+        uino, _ = writing._new_inode(ovl, txn, S_IFLNK | 0o777,
+                                     size=len(data))
         txn.set_symlink(uino, target)
         return uino
-    ovl._create(path, 0, make)
+    writing._create(ovl, path, 0, make)
 
 
 def mknod(ovl, path, mode, rdev=0):
@@ -200,14 +203,18 @@ def mknod(ovl, path, mode, rdev=0):
     elif mode & S_IFMT == S_IFDIR:
         raise oserror(compat.EINVAL, path)
 
+    from ovl.overlay import writing     # (changes only)
+
     def make(txn, parent, name):
-        uino, _ = ovl._new_inode(txn, (mode & S_IFMT) |
-                                 (mode & ~ovl.umask & 0o7777), rdev=rdev)
+        uino, _ = writing._new_inode(ovl, txn, (mode & S_IFMT) |
+                                     (mode & ~ovl.umask & 0o7777), rdev=rdev)
         return uino
-    ovl._create(path, mode, make)
+    writing._create(ovl, path, mode, make)
 
 
 def link(ovl, src, dst):
+    from ovl.overlay import writing     # (changes only)
+
     def op(txn):
         # Linux's order: source lookup, target name, then "a directory"
         node = ovl._walk(src, follow=False)
@@ -216,13 +223,14 @@ def link(ovl, src, dst):
             raise oserror(compat.EEXIST, dst)
         if is_dir(node.mode):
             raise oserror(compat.EPERM, src)
-        ovl._copy_up(txn, node)
-        ovl._copy_up(txn, parent)
-        ovl._link(txn, parent, name, node.uino)
-        now = ovl._now()
-        ovl._put(txn, node, nlink=node.inode.nlink + 1, ctime=now)
-        ovl._put(txn, parent, mtime=now, ctime=now)     # its entries changed
-    ovl._mutate(dst, op)
+        writing._copy_up(ovl, txn, node)
+        writing._copy_up(ovl, txn, parent)
+        writing._link(ovl, txn, parent, name, node.uino)
+        now = writing._now(ovl)
+        writing._put(ovl, txn, node, nlink=node.inode.nlink + 1, ctime=now)
+        # its entries changed
+        writing._put(ovl, txn, parent, mtime=now, ctime=now)
+    writing._mutate(ovl, dst, op)
 
 
 def chmod(ovl, path, mode):
@@ -231,11 +239,13 @@ def chmod(ovl, path, mode):
     if not 0 <= mode <= 0o7777:
         raise oserror(compat.EINVAL, path)
 
+    from ovl.overlay import writing     # (changes only)
+
     def op(txn):
-        node = ovl._copy_up(txn, ovl._walk(path))
-        ovl._put(txn, node, mode=(node.inode.mode & S_IFMT) | mode,
-                 ctime=ovl._now())
-    ovl._mutate(path, op)
+        node = writing._copy_up(ovl, txn, ovl._walk(path))
+        writing._put(ovl, txn, node, mode=(node.inode.mode & S_IFMT) | mode,
+                     ctime=writing._now(ovl))
+    writing._mutate(ovl, path, op)
 
 
 def chown(ovl, path, uid, gid, follow=True):
@@ -243,12 +253,15 @@ def chown(ovl, path, uid, gid, follow=True):
         if v != -1 and not 0 <= v <= MAX_ID:
             raise oserror(compat.EINVAL, path)
 
+    from ovl.overlay import writing     # (changes only)
+
     def op(txn):
-        node = ovl._copy_up(txn, ovl._walk(path, follow=follow))
+        node = writing._copy_up(ovl, txn, ovl._walk(path, follow=follow))
         i = node.inode
-        ovl._put(txn, node, uid=i.uid if uid == -1 else uid,
-                 gid=i.gid if gid == -1 else gid, ctime=ovl._now())
-    ovl._mutate(path, op)
+        writing._put(ovl, txn, node, uid=i.uid if uid == -1 else uid,
+                     gid=i.gid if gid == -1 else gid,
+                     ctime=writing._now(ovl))
+    writing._mutate(ovl, path, op)
 
 
 def lchown(ovl, path, uid, gid):
@@ -262,12 +275,14 @@ def utime(ovl, path, times=None, follow=True):
     if mtime is not None and not TIME_MIN <= mtime <= TIME_MAX:
         raise oserror(compat.EINVAL, path)
 
+    from ovl.overlay import writing     # (changes only)
+
     def op(txn):
-        node = ovl._copy_up(txn, ovl._walk(path, follow=follow))
-        now = ovl._now()
-        ovl._put(txn, node, mtime=now if mtime is None else mtime,
-                 ctime=now)
-    ovl._mutate(path, op)
+        node = writing._copy_up(ovl, txn, ovl._walk(path, follow=follow))
+        now = writing._now(ovl)
+        writing._put(ovl, txn, node, mtime=now if mtime is None else mtime,
+                     ctime=now)
+    writing._mutate(ovl, path, op)
 
 
 def read_bytes(ovl, path):

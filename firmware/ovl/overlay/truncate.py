@@ -12,7 +12,8 @@ from ovl import compat
 from ovl.paths import is_dir, is_reg
 from ovl.overlay.meta import MAX_FILE_SIZE, META_ORIGIN
 from ovl.overlay import Node
-from ovl.overlay.file import note_change
+from ovl.overlay import writing
+from ovl.overlay.writing import note_change
 
 
 def _check_size(size, name):
@@ -32,7 +33,7 @@ def truncate(ovl, path, size):
 
     def op(txn):
         truncate_node(ovl, txn, ovl._walk(path), size)
-    ovl._mutate(path, op)
+    writing._mutate(ovl, path, op)
 
 
 def truncate_open(ovl, f, size=None):
@@ -45,7 +46,7 @@ def truncate_open(ovl, f, size=None):
 
     def op(txn):
         cut(ovl, txn, f.uino, size)
-    ovl._mutate(f.name, op)
+    writing._mutate(ovl, f.name, op)
     return size
 
 
@@ -68,7 +69,7 @@ def truncate_node(ovl, txn, node, size):
     it commits: ovl.overlay.file's WriteBack).  Copy-up keeps
     nothing: bytes below min(lower limit, size) still read from the lower,
     so a truncate stores no data at all."""
-    ovl._copy_up(txn, node)
+    writing._copy_up(ovl, txn, node)
     note_change(ovl, txn, node.uino, node.origin)
     if node.origin is not None and size < node.origin.lowlim:
         node.origin.lowlim = size
@@ -78,5 +79,5 @@ def truncate_node(ovl, txn, node, size):
             upgrade.note_lowlim(ovl, txn, node.uino, size)
     if size < node.inode.size:
         txn.truncate(node.uino, size)
-    now = ovl._now()
-    ovl._put(txn, node, size=size, mtime=now, ctime=now)
+    now = writing._now(ovl)
+    writing._put(ovl, txn, node, size=size, mtime=now, ctime=now)

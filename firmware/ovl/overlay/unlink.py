@@ -11,7 +11,8 @@ which lower entry a name hides (Overlay._lower_entry) is asked here too.
 from ovl import compat
 from ovl.paths import join, is_dir
 from ovl.overlay.meta import META_REPLACES, INDEX_PREFIX, upper_name
-from ovl.overlay.file import note_change
+from ovl.overlay import writing
+from ovl.overlay.writing import note_change
 
 
 def remove(ovl, path):
@@ -19,11 +20,11 @@ def remove(ovl, path):
         parent, name, node = existing(ovl, path, False, compat.EISDIR)
         if path.endswith("/"):
             raise compat.oserror(compat.ENOTDIR, path)
-        ovl._copy_up(txn, parent)
+        writing._copy_up(ovl, txn, parent)
         drop_name(ovl, txn, parent, name, node)
         release(ovl, txn, node)
         _touch_dir(ovl, txn, parent)
-    ovl._mutate(path, op)
+    writing._mutate(ovl, path, op)
 
 
 unlink = remove
@@ -39,13 +40,13 @@ def rmdir(ovl, path):
         parent, name, node = existing(ovl, path, True, errno)
         if not is_empty(ovl, node):
             raise compat.oserror(compat.ENOTEMPTY, path)
-        ovl._copy_up(txn, parent)
+        writing._copy_up(ovl, txn, parent)
         purge_whiteouts(ovl, txn, node)
         drop_name(ovl, txn, parent, name, node)
         if node.uino is not None:
             txn.delete_inode(node.uino)
         _touch_dir(ovl, txn, parent)
-    ovl._mutate(path, op)
+    writing._mutate(ovl, path, op)
 
 
 def rename(ovl, src, dst):
@@ -92,9 +93,9 @@ def rename(ovl, src, dst):
         upper_name(dname)
         # copy up both parents; the source gets an upper inode but is
         # never copied whole: a directory keeps its ORIGIN (a redirect)
-        ovl._copy_up(txn, sparent)
-        ovl._copy_up(txn, dparent)
-        ovl._ensure_upper(txn, snode)
+        writing._copy_up(ovl, txn, sparent)
+        writing._copy_up(ovl, txn, dparent)
+        writing._ensure_upper(ovl, txn, snode)
         if snode.origin is not None and not is_dir(snode.mode) and \
                 lower_path(dparent, dname) != snode.origin.path:
             # moved off the firmware name whose bytes it reads: its base
@@ -119,11 +120,11 @@ def rename(ovl, src, dst):
             txn.unlink(sparent.uino, sname)
         if whiteout:
             txn.whiteout(sparent.uino, sname)
-        ovl._put(txn, snode, ctime=ovl._now())
+        writing._put(ovl, txn, snode, ctime=writing._now(ovl))
         _touch_dir(ovl, txn, sparent)
         if dparent.uino != sparent.uino:
             _touch_dir(ovl, txn, dparent)
-    ovl._mutate(dst, op)
+    writing._mutate(ovl, dst, op)
 
 
 def existing(ovl, path, directory, errno):
@@ -163,7 +164,7 @@ def release(ovl, txn, node):
         # a lower file with other names: they must count one link
         # fewer, so it gets an upper inode (metadata only) that they
         # find through the hard-link index, as overlayfs with index=on
-        ovl._ensure_upper(txn, node)
+        writing._ensure_upper(ovl, txn, node)
     nlink = node.inode.nlink - 1
     if nlink <= 0:
         ovl.writeback.drop(node.uino)
@@ -178,7 +179,7 @@ def release(ovl, txn, node):
             # its other names no longer include the firmware name whose
             # bytes it reads: as a rename off it (above)
             note_change(ovl, txn, node.uino, node.origin)
-        ovl._put(txn, node, nlink=nlink, ctime=ovl._now())
+        writing._put(ovl, txn, node, nlink=nlink, ctime=writing._now(ovl))
 
 
 def purge_whiteouts(ovl, txn, node):
@@ -191,8 +192,8 @@ def purge_whiteouts(ovl, txn, node):
 def _touch_dir(ovl, txn, parent):
     """Directory node parent's entries changed (in txn): its mtime and
     ctime are now."""
-    now = ovl._now()
-    ovl._put(txn, parent, mtime=now, ctime=now)
+    now = writing._now(ovl)
+    writing._put(ovl, txn, parent, mtime=now, ctime=now)
 
 
 def lower_path(parent, name):

@@ -12,6 +12,7 @@ from ovl.paths import is_dir, is_reg, is_lnk, join, split_path, normalize
 from ovl.overlay.meta import META_RESET, META_REPLACES, META_LOWER_ID, \
     INDEX_PREFIX, identity_bytes, utf8, strict_utf8
 from ovl.store import WHITEOUT
+from ovl.overlay import writing
 
 
 def lower_root_attrs(lower):
@@ -200,7 +201,7 @@ def revert(ovl, path):
         for uino in dropped:
             count, lower_named = dropped[uino]
             drop_links(ovl, txn, uino, count, lower_named)
-    ovl._mutate(path, op)
+    writing._mutate(ovl, path, op)
 
 
 def _relink_lower_name(ovl, txn, parent, name):
@@ -475,7 +476,8 @@ def reset(ovl, keep=()):
     keep = [split_path(normalize(p)) for p in _absolute(keep)]
     if keep:
         if [] not in keep:          # keeping "/" keeps everything
-            ovl._mutate("/", lambda txn: _reset_keeping(ovl, txn, keep))
+            writing._mutate(ovl, "/",
+                            lambda txn: _reset_keeping(ovl, txn, keep))
         return
     # every pending write is forgotten
     wb = ovl.writeback
@@ -545,7 +547,7 @@ def request_reset(ovl, on=True, keep=()):
 
     def op(txn):
         txn.set_meta(ovl._root_ino, META_RESET, flag if on else None)
-    ovl._mutate("/", op)
+    writing._mutate(ovl, "/", op)
 
 
 def reset_requested(ovl):
