@@ -369,6 +369,8 @@ class Overlay:
         """Resolve path.  Returns the node, or with parent=True the
         pair (parent directory node, final name).  Raises ENOENT/ENOTDIR/
         ELOOP like Linux."""
+        if not path:    # (split, it would be no names: the root)
+            raise compat.oserror(compat.ENOENT, path)
         # the names still to walk, last first: a symlink's target is put
         # at the end, so that its names are walked next (and followed, but
         # for the path's own last name, which follow decides)
