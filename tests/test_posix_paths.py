@@ -10,6 +10,36 @@ def lower_tree(tmp_path):
     return str(tmp_path)
 
 
+def test_revert_of_a_path_that_only_normalises_to_the_root(runtime, tmp_path):
+    """`ovl fs revert ""`, `.`, `/nope/..`, `/f/..` did a factory reset;
+    now they fail as Linux resolves them, and only a path of slashes is
+    the whole upper; a reset's keep path with "." or ".." is refused (it
+    kept "/", that is everything)."""
+    changed = [["metadata", "/etc/hostname"], ["added", "/etc/wifi"]]
+    expect = {}
+    for path, code in (("", "ENOENT"), (".", "EINVAL"),
+                       ("/nope/..", "ENOENT"), ("/f/..", "ENOTDIR"),
+                       ("/etc/..", "EINVAL"), ("/etc/.", "EINVAL"),
+                       ("etc/..", "EINVAL")):
+        expect["revert %r" % path] = code
+        expect["agent revert %r" % path] = code
+    for keep in ("/nope/..", "/etc/..", "/etc/./wifi"):
+        expect["reset, keep %r" % keep] = "EINVAL"
+        expect["request_reset, keep %r" % keep] = "EINVAL"
+    expect.update({
+        "changes after the refusals": changed,
+        "changes after the refused keeps": changed,
+        "reset requested": False,
+        "revert '/etc/wifi'": "ok",
+        "changes after a revert of one file": changed[:1],
+        "revert '/'": "ok",
+        "changes after revert '/'": [],
+        "revert '//'": "ok",
+        "changes after revert '//'": []})
+    runtime.run_checks("posix_revert_paths.py", expect,
+                       args=[lower_tree(tmp_path)])
+
+
 def test_an_empty_path_is_enoent_not_the_root(runtime, tmp_path):
     """`chmod 700 ""` changed "/": split_path drops empty names, so ""
     walked to the root."""
