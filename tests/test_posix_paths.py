@@ -50,3 +50,37 @@ def test_an_empty_path_is_enoent_not_the_root(runtime, tmp_path):
     expect.update({"root mode unchanged": True, "changes": []})
     runtime.run_checks("posix_empty_path.py", expect,
                        args=[lower_tree(tmp_path)])
+
+
+def test_a_trailing_slash_as_linux_reads_it(runtime, tmp_path):
+    """symlink("x", "/new/") and link("/f", "/x/") made files, rename of
+    "/f" to "/f/" did nothing, open("/etc/dangling/", "a") created the
+    file the link names, open("/missing/", "r") said EISDIR and
+    open("/f/", "w") ENOTDIR, lstat("/sl_dir/") did not follow the link."""
+    expect = {
+        "symlink to a new name/": "ENOENT",
+        "symlink to an existing name/": "EEXIST",
+        "link to a new name/": "ENOENT",
+        "mknod of a new name/": "ENOENT",
+        "rename f to f/": "ENOTDIR",
+        "rename f/ to f": "ENOTDIR",
+        "open a dangling link/ a": "EISDIR",
+        "open a missing name/ r": "ENOENT",
+        "open a missing name/ r+": "ENOENT",
+        "open a missing name/ w": "EISDIR",
+        "open a file/ r": "ENOTDIR",
+        "open a file/ r+": "ENOTDIR",
+        "open a file/ w": "EISDIR",
+        "open a file/ a": "EISDIR",
+        "open a link to a file/ a": "EISDIR",
+        "lstat a link to a dir/": "ok",
+        "lstat a link to a file/": "ENOTDIR",
+        "lstat a dangling link/": "ENOENT",
+        "readlink a link to a dir/": "EINVAL",
+        "mkdir a new name/": "ok",
+        "lstat a link to a dir/, kind": "dir",
+        "lstat a link to a dir, kind": "link",
+        "listdir a link to a dir/": ["dangling", "hostname"],
+        "changes": ["/etc/dangling", "/newdir", "/sl_dir", "/sl_file"]}
+    runtime.run_checks("posix_trailing_slash.py", expect,
+                       args=[lower_tree(tmp_path)])

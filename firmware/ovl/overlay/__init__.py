@@ -405,7 +405,9 @@ class Overlay:
             child = self._child(stack[-1], name)
             if child is None:
                 raise compat.oserror(compat.ENOENT, path)
-            if paths.is_lnk(child.mode) and (not last or follow):
+            # (a final "/" follows a last link too, as Linux)
+            if paths.is_lnk(child.mode) and (not last or follow or
+                                             trailing_slash):
                 # ovl.overlay.hostops: a tree without symlinks never needs it
                 from ovl.overlay import hostops
                 links = hostops.follow(self, child, stack, todo, links, path)
@@ -440,14 +442,11 @@ class Overlay:
         parent, name = self._walk_parent(path, compat.EISDIR)
         node = self._child(parent, name)
         if node is None:
-            if path.endswith("/"):
-                raise compat.oserror(compat.EISDIR, path)
+            # (a final "/": open() says ENOENT, or EISDIR to create)
             return None, (parent, name)
         if paths.is_lnk(node.mode):
             from ovl.overlay import hostops
             return hostops._find_target(self, parent, node)
-        if path.endswith("/") and not paths.is_dir(node.mode):
-            raise compat.oserror(compat.ENOTDIR, path)
         return node, node.path
 
     def _listing(self, node):
@@ -625,6 +624,9 @@ class Overlay:
         # O_EXCL: ovl.overlay.hostops (a board's file IO never asks)
         node, target = self._excl_target(path) if k == _MODE_X else \
             self._find_target(path)
+        if k != _MODE_R and path.endswith("/"):
+            # O_CREAT with a final "/", whatever is there (Linux)
+            raise compat.oserror(compat.EISDIR, path)
         if node is None:
             if k == _MODE_R:
                 raise compat.oserror(compat.ENOENT, path)
