@@ -84,3 +84,14 @@ def test_a_trailing_slash_as_linux_reads_it(runtime, tmp_path):
         "changes": ["/etc/dangling", "/newdir", "/sl_dir", "/sl_file"]}
     runtime.run_checks("posix_trailing_slash.py", expect,
                        args=[lower_tree(tmp_path)])
+
+
+def test_an_empty_write_changes_nothing(runtime, tmp_path):
+    """write(b"") after a seek past the end grew the file, and a
+    zero-byte append bumped a firmware file's mtime."""
+    runtime.run_checks("posix_empty_write.py", {
+        "write b'' past the end returns": 0,
+        "size while open": 3,
+        "size after close": 3,
+        "firmware file's mtime kept": True,
+        "changes": [["added", "/new"]]}, args=[lower_tree(tmp_path)])

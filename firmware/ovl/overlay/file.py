@@ -320,6 +320,8 @@ class WriteBack:
         writes.  On a failure (out of space streaming it) the transaction
         is aborted: the file keeps its committed content, and nothing is
         left behind to fail again later."""
+        if not len(data):   # no size, no mtime: nothing changes (Linux)
+            return
         uino = f.uino
         offset = f.pos
         buf = self.buffers.get(uino)
