@@ -95,3 +95,11 @@ def test_an_empty_write_changes_nothing(runtime, tmp_path):
         "size after close": 3,
         "firmware file's mtime kept": True,
         "changes": [["added", "/new"]]}, args=[lower_tree(tmp_path)])
+
+
+def test_mkdir_drops_set_id_bits(runtime, tmp_path):
+    """mkdir("/d", 0o4755) kept set-uid (umask 022 applies too)."""
+    runtime.run_checks("posix_mkdir_mode.py", {
+        "mkdir 4755, mode": "755", "mkdir 2755, mode": "755",
+        "mkdir 1777, mode": "1755", "mkdir 7777, mode": "1755"},
+        args=[lower_tree(tmp_path)])

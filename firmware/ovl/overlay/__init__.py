@@ -596,7 +596,8 @@ class Overlay:
         return self._mutate(path, op, keep)
 
     def mkdir(self, path, mode=0o777):
-        self._create(path, paths.S_IFDIR | (mode & ~self.umask & 0o7777))
+        # permission and sticky bits: set-uid/gid are not mkdir's (Linux)
+        self._create(path, paths.S_IFDIR | (mode & ~self.umask & 0o1777))
 
     def open(self, path, mode="r", buffering=-1, encoding=None):
         """A file object (ovl.overlay.file.OverlayFile), binary or text per
