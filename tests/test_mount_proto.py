@@ -387,6 +387,8 @@ def test_a_file_removed_while_open_lives_until_its_last_close(kernel):
     kernel.write(nodeid, fh, 7, b"!")
     assert kernel.read(nodeid, fh, 0, 100) == b"scratch!"
     assert kernel.getattr(nodeid)["size"] == 8
+    # no name left: the hidden one counts no link (the kernel's fstat: 0)
+    assert kernel.getattr(nodeid)["nlink"] == 0
     # the hidden name is nobody's business
     root, _ = kernel.open(1, op=w.OPENDIR)
     names = [e[0] for e in kernel.readdir_all(1, root)]

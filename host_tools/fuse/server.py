@@ -208,7 +208,12 @@ class FuseServer:
         size = st[6]
         if mode & S_IFMT == S_IFLNK:
             size = len(wire_name(self.ovl.readlink(path)))
-        return w.pack_attr(st[1], mode, st[3], st[4], st[5], size,
+        nlink = st[3]
+        if path.startswith(ORPHANS + "/"):
+            # a removed file still open: its hidden name is no link of
+            # the user's (the kernel's fstat says 0)
+            nlink -= 1
+        return w.pack_attr(st[1], mode, nlink, st[4], st[5], size,
                            int(st[7]), int(st[8]), int(st[9]), rdev)
 
     def entry(self, path):

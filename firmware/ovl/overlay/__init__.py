@@ -240,6 +240,8 @@ class Overlay:
         """Resolve path.  Returns the node, or with parent=True the
         pair (parent directory node, final name).  Raises ENOENT/ENOTDIR/
         ELOOP like Linux."""
+        if not path:    # (split, it would be no names: the root)
+            raise compat.oserror(compat.ENOENT, path)
         # the names still to walk, last first: a symlink's target is put
         # at the end, so that its names are walked next (and followed, but
         # for the path's own last name, which follow decides)
@@ -274,7 +276,9 @@ class Overlay:
             child = self._child(stack[-1], name)
             if child is None:
                 raise compat.oserror(compat.ENOENT, path)
-            if paths.is_lnk(child.mode) and (not last or follow):
+            # (a final "/" follows a last link too, as Linux)
+            if paths.is_lnk(child.mode) and (not last or follow or
+                                             trailing_slash):
                 # ovl.overlay.hostops: a tree without symlinks never needs it
                 from ovl.overlay import hostops
                 links = hostops.follow(self, child, stack, todo, links, path)
@@ -309,14 +313,11 @@ class Overlay:
         parent, name = self._walk_parent(path, compat.EISDIR)
         node = self._child(parent, name)
         if node is None:
-            if path.endswith("/"):
-                raise compat.oserror(compat.EISDIR, path)
+            # (a final "/": open() says ENOENT, or EISDIR to create)
             return None, (parent, name)
         if paths.is_lnk(node.mode):
             from ovl.overlay import hostops
             return hostops._find_target(self, parent, node)
-        if path.endswith("/") and not paths.is_dir(node.mode):
-            raise compat.oserror(compat.ENOTDIR, path)
         return node, node.path
 
     def _listing(self, node):

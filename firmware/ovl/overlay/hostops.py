@@ -125,6 +125,8 @@ def write_target(ovl, path):
     renames its temporary over it, so a put writes through a link as
     `ovl fs put` does."""
     node, target = ovl._find_target(path)
+    if path.endswith("/"):      # as open(path, "w")
+        raise oserror(compat.EISDIR, path)
     if node is None:
         parent, name = target
         return join(parent.path, name)
@@ -176,6 +178,16 @@ def exists(ovl, path):
         return False
 
 
+def _no_final_slash(ovl, path):
+    """A name to create that is no directory takes no final "/": EEXIST
+    if it is there, else ENOENT (Linux), once the names before it were
+    found."""
+    if path.endswith("/"):
+        parent, name = ovl._walk_parent(path, compat.EEXIST)
+        raise oserror(compat.ENOENT if ovl._child(parent, name) is None
+                      else compat.EEXIST, path)
+
+
 def symlink(ovl, target, path):
     # judged before the link's path, as Linux does: empty is ENOENT;
     # NUL ends a C string (no Linux target holds one), and the upper
@@ -185,6 +197,7 @@ def symlink(ovl, target, path):
     if "\0" in target or not strict_utf8(target):
         raise oserror(compat.EINVAL, "symlink target %r holds NUL or is"
                       " not UTF-8" % target)
+    _no_final_slash(ovl, path)
 
     from ovl.overlay import writing     # (changes only)
 
@@ -202,6 +215,7 @@ def mknod(ovl, path, mode, rdev=0):
         mode = S_IFREG | (mode & 0o7777)
     elif mode & S_IFMT == S_IFDIR:
         raise oserror(compat.EINVAL, path)
+    _no_final_slash(ovl, path)
 
     from ovl.overlay import writing     # (changes only)
 
@@ -218,6 +232,7 @@ def link(ovl, src, dst):
     def op(txn):
         # Linux's order: source lookup, target name, then "a directory"
         node = ovl._walk(src, follow=False)
+        _no_final_slash(ovl, dst)
         parent, name = ovl._walk_parent(dst, compat.EEXIST)
         if ovl._child(parent, name) is not None:
             raise oserror(compat.EEXIST, dst)

@@ -58,11 +58,12 @@ def rename(ovl, src, dst):
         if snode is None:
             raise compat.oserror(compat.ENOENT, src)
         dnode = ovl._child(dparent, dname)
+        # (before the same name's no-op: rename("/f", "/f/") too)
+        if (src.endswith("/") or dst.endswith("/")) and not is_dir(snode.mode):
+            raise compat.oserror(compat.ENOTDIR, src)
         if snode.path == (dnode.path if dnode else join(dparent.path,
                                                         dname)):
             return
-        if (src.endswith("/") or dst.endswith("/")) and not is_dir(snode.mode):
-            raise compat.oserror(compat.ENOTDIR, src)
         if is_dir(snode.mode) and (dparent.path + "/").startswith(
                 snode.path + "/"):
             raise compat.oserror(compat.EINVAL, dst)

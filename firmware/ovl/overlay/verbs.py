@@ -170,13 +170,17 @@ def _diff_kind(ovl, node):
 
 def revert(ovl, path):
     """Drop the upper's changes for path (a subtree for a directory),
-    atomically, so the lower version shows again."""
-    if normalize(path) == "/":
+    atomically, so the lower version shows again.  Only "/" itself (a
+    path of slashes) is the whole upper, reset(); any other path is
+    resolved first, as Linux would ("", "/nope/.." ENOENT, "/file/.."
+    ENOTDIR), and a last name "." or ".." is EINVAL: "." or "/etc/.."
+    normalised to "/" and reset everything."""
+    if path and not path.strip("/"):
         ovl.reset()
         return
 
     def op(txn):
-        parent, name = ovl._walk_parent(path)
+        parent, name = ovl._walk_parent(path, compat.EINVAL)
         found = None
         # (meta.utf8: a name is looked up by its bytes)
         if parent.uino is not None and utf8(name) and (
@@ -494,12 +498,16 @@ def reset(ovl, keep=()):
 
 
 def _absolute(keep):
-    """keep, refused (EINVAL) unless every path is absolute: "" would
-    normalize to "/", and keeping "/" keeps everything, so a reset given
-    an empty shell variable would reset nothing and say it had."""
+    """keep, refused (EINVAL) unless every path is absolute and holds no
+    "." or ".." name: "" or "/nope/.." would normalize to "/", and keeping
+    "/" keeps everything, so a reset given an empty shell variable would
+    reset nothing and say it had."""
     for p in keep:
         if not p.startswith("/"):
             raise oserror(compat.EINVAL, "keep path %r is not absolute" % p)
+        for c in p.split("/"):
+            if c in (".", ".."):
+                raise oserror(compat.EINVAL, "keep path %r holds %r" % (p, c))
     return keep
 
 

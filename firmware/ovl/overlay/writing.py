@@ -191,7 +191,8 @@ def _create(ovl, path, mode, make=None, keep=False, parent=None):
 
 def mkdir(ovl, path, mode=0o777):
     """Overlay.mkdir."""
-    _create(ovl, path, paths.S_IFDIR | (mode & ~ovl.umask & 0o7777))
+    # permission and sticky bits: set-uid/gid are not mkdir's (Linux)
+    _create(ovl, path, paths.S_IFDIR | (mode & ~ovl.umask & 0o1777))
 
 
 def open_for_writing(ovl, path, mode, how):
@@ -201,6 +202,9 @@ def open_for_writing(ovl, path, mode, how):
     # O_EXCL: ovl.overlay.hostops (a board's file IO never asks)
     node, target = ovl._excl_target(path) if how == "x" else \
         ovl._find_target(path)
+    if how != "r" and path.endswith("/"):
+        # O_CREAT with a final "/", whatever is there (Linux)
+        raise compat.oserror(compat.EISDIR, path)
     if node is None:
         if how == "r":
             raise compat.oserror(compat.ENOENT, path)
@@ -331,6 +335,8 @@ def _write_back(wb, f, data):
     (WriteBack wb's).  On a failure (out of space streaming it) the
     transaction is aborted: the file keeps its committed content, and
     nothing is left behind to fail again later."""
+    if not len(data):   # no size, no mtime: nothing changes (Linux)
+        return
     uino = f.uino
     offset = f.pos
     buf = wb.buffers.get(uino)
