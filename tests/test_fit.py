@@ -46,6 +46,10 @@ BOARD_HEAP_GATE = {"esp32-4mb": True, "pico": True}
 # upgrade fixes: mount path code smaller, the ROMFS image larger)
 # esp32-4mb passes from 90-91 KiB, pico from 136-137 (the image's size
 # moves the job's heap layout): pinned at 91 and 137 KiB + 8 KiB.
+# With the store's writer imported at the first begin() (2026-12-07,
+# docs/FIT.md "The store's writer loaded at the first write"): esp32-4mb
+# passes from 92 KiB (91 on the tree before, scanned the same day), pico
+# from 139 KiB (138): pinned at 92 and 139 KiB + 8 KiB.
 # Scanned (tests/scripts/heap_scan.py, 1 KiB steps) on 2026-12-06's
 # evening after the eighth round (the store's, the overlay's and the
 # reader's import heap, the store's set-up released after the mount):
@@ -68,8 +72,8 @@ BOARD_HEAP_GATE = {"esp32-4mb": True, "pico": True}
 # threshold, before that: 1,728 and 1,712 KiB; with the first store of
 # format 4 3,153,920 and 3,107,840 B, with format 3 2,779,136 and
 # 2,636,800.
-TODAY_BUDGET = {"esp32-4mb": 91 * 1024 + 8192,
-                "pico": 137 * 1024 + 8192}
+TODAY_BUDGET = {"esp32-4mb": 92 * 1024 + 8192,
+                "pico": 139 * 1024 + 8192}
 
 MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 
@@ -125,13 +129,17 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # second round of 2026-12-07 (dot names and the VFS's paths, the failed
 # write's lost buffer, names looked up by their bytes, and read-only
 # calls that commit no other handle's writes, a pending file's size and
-# time answered from its buffer): 45,397 / 79,808 / 38,752 B, the figures
-# the budget is pinned at since.
+# time answered from its buffer): 45,397 / 79,808 / 38,752 B.  With the
+# store's writer in ovl.store.write, imported at the first begin() (the
+# job writes, so it is counted: 6,745 / 9,504 / 3,584 B of it; a boot
+# that mounts and reads holds the rest, 39,447 / 72,256 / 36,032 B):
+# 46,192 / 81,760 / 39,616 B, the figures the budget is pinned at since
+# (docs/FIT.md, "The store's writer loaded at the first write").
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the issue's goal: the .mpy bytes meet it (asserted), the
 # import heaps are a strict xfail until they do.
-CODE_BUDGET = {"mpy_bytes": 45397 + 512, "import_mpy": 79808 + 2048,
-               "import_romfs": 38752 + 1024}
+CODE_BUDGET = {"mpy_bytes": 46192 + 512, "import_mpy": 81760 + 2048,
+               "import_romfs": 39616 + 1024}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
 # Imported at first use, never by a boot's mount and file IO
