@@ -24,15 +24,18 @@ def test_store_names_the_block_states_as_blocks_does():
     # ovl.store keeps the states as private consts (no global each on a
     # board); under CPython they are plain globals to compare
     import ovl.store as store
-    from ovl.store import blocks, mount
+    from ovl.store import blocks, mount, write
     for mod in (store, mount):
         assert [mod._FREE, mod._OPEN, mod._FULL, mod._UNKNOWN] == \
             [blocks.FREE, blocks.OPEN, blocks.FULL, blocks.UNKNOWN]
-    assert store._FF4 == b"\xff" * 4
+    # (the writer names the three it opens, fills and picks from)
+    assert [write._FREE, write._OPEN, write._FULL] == \
+        [blocks.FREE, blocks.OPEN, blocks.FULL]
+    assert store._FF4 == write._FF4 == b"\xff" * 4
 
 
 def test_store_and_format_agree_on_their_private_consts():
-    # ovl.store (and its txn_rare and mount) and ovl.store.format each keep the
+    # ovl.store (and its txn_rare, write and mount) and ovl.store.format each keep the
     # writer's node types, flags, layouts and limits as private consts
     # (inlined on a board, no name kept); the format answers their public
     # names.  Every private const of theirs named like one of the
@@ -40,9 +43,9 @@ def test_store_and_format_agree_on_their_private_consts():
     # the format.
     import re
     import ovl.store as store
-    from ovl.store import format as fmt, txn_rare, mount
+    from ovl.store import format as fmt, txn_rare, mount, write
     shared = []
-    for mod in (store, txn_rare, mount):
+    for mod in (store, txn_rare, mount, write):
         src = open(mod.__file__).read()
         for n in re.findall(r"^_([A-Z][A-Z0-9_]*) = const\(", src, re.M):
             if hasattr(fmt, n):

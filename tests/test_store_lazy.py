@@ -42,3 +42,33 @@ def test_store_parts_load_at_first_use_and_work(runtime):
             4, "AttributeError", "AttributeError", "AttributeError", None,
             True],
     })
+
+
+MOUNTED_NO_WRITER = [["f0", "f1", "f2"], True, False, False]
+WRITER_LOADED = [True, True, True]
+REMOUNTED = [["f0", "f1", "f2", "new"], []]
+
+
+def test_writer_loads_at_the_first_begin(runtime):
+    # (before: ovl.store held the writer, so a mount had it loaded)
+    runtime.run_checks("store_lazy_write.py", {
+        "mount, list, read, sync: no writer (loaded, on the class)":
+            MOUNTED_NO_WRITER,
+        "the first begin loads it; the txn commits": WRITER_LOADED,
+        "remounted": REMOUNTED,
+    })
+
+
+def test_writer_that_cannot_load_fails_the_begin_and_writes_nothing(mpy):
+    # a heap full but for 3 KiB: importing the writer raises MemoryError
+    # at begin(), nothing is programmed and no half module stays, so the
+    # next begin() imports it whole and writes (before: begin() needed
+    # no import and answered a txn)
+    mpy.run_checks("store_lazy_write.py", {
+        "mount, list, read, sync: no writer (loaded, on the class)":
+            MOUNTED_NO_WRITER,
+        "begin() on a full heap: error, programs, writer loaded": [
+            "MemoryError", 0, False],
+        "the first begin loads it; the txn commits": WRITER_LOADED,
+        "remounted": REMOUNTED,
+    }, args=["heap"], heap="1M")

@@ -212,6 +212,22 @@ def run():
         out[key + "_read"] = chip.bytes_read
         note(key)
 
+    if P.get("boot"):
+        # a boot of a written chip: mount, list, read, unmount; what it
+        # imports is the mount path (run_job(boot=...))
+        step("boot: mount, list, read")
+        mounted()
+        out["listed"] = [len(os.listdir(d)) for d in P["list"]]
+        assert read_file("/fw" + P["lower_file"]) == \
+            P["lower_data"].encode(), "lower file differs"
+        if P["files"]:
+            assert read_file("/fw/u0/n0000") == data_for(0), \
+                "upper file differs"
+        note("read")
+        vfs.umount("/fw")
+        out["modules"] = sorted(m for m in sys.modules if m.startswith("ovl"))
+        out["ok"] = True
+        return
     step("format")
     if P["store"] == "ovl":
         LogStore.format(upper)
@@ -358,7 +374,7 @@ class Setup:
 
 
 def run_job(setup, heap, files=500, store="ovl", micropython=None,
-            trace=False, threshold=None, report=False):
+            trace=False, threshold=None, report=False, keep=None, boot=None):
     """Run the board job under `micropython -X heapsize=heap` (+ the ROMFS
     image's allocation); returns its JSON report, with "heapsize" added.
     trace: a MemoryError's traceback comes back as "trace" (where a heap
@@ -374,11 +390,15 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None,
     report: each step also prints micropython.mem_info() and qstr_info()
     (and mem_info() at a MemoryError); those lines come back as "report"
     (docs/FIT.md, "Where the heap goes"); report="map": mem_info(1), with
-    the block map (free_runs() sums it up)."""
+    the block map (free_runs() sums it up).
+
+    keep: a path the chip is saved to after the job; boot: such a chip,
+    only mounted, listed, read and unmounted (a boot that writes nothing;
+    its modules are the mount path's)."""
     if threshold is None:
         threshold = setup.board.gc_threshold or 0
     chip = os.path.join(setup.work, "chip.bin")
-    shutil.copyfile(setup.pristine, chip)
+    shutil.copyfile(boot or setup.pristine, chip)
     params = {
         "romfs": setup.romfs and os.path.basename(setup.romfs),
         "mpy": os.path.basename(setup.mpy_dir), "store": store,
@@ -397,6 +417,8 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None,
     }
     if report:          # absent otherwise: the gate's parameters unchanged
         params["report"] = report
+    if boot:
+        params["boot"] = True
     total = heap + setup.rom_allocation()
     param_file = os.path.join(setup.work, "job.json")
     with open(param_file, "w") as f:
@@ -408,7 +430,10 @@ def run_job(setup, heap, files=500, store="ovl", micropython=None,
              "job.json"],
             capture_output=True, text=True, timeout=600, cwd=setup.work)
     finally:
-        os.remove(chip)
+        if keep:
+            shutil.move(chip, keep)
+        else:
+            os.remove(chip)
         os.remove(param_file)
     lines = proc.stdout.strip().splitlines()
     try:
@@ -514,7 +539,7 @@ def measure_setup(setup, counts, bisect):
                 row["error"] = "%s at %s" % (res.get("error"), res["step"])
                 continue
             if store == "ovl":
-                modules = res["modules"]
+                modules = True
             row.update({
                 "import": res["heap"]["import"],
                 "kept": res["heap"]["mount"] - res["heap"]["import"],
@@ -527,32 +552,53 @@ def measure_setup(setup, counts, bisect):
                          % (board, rows))
     res = {"board": board, "heap": setup.board.heap,
            "romfs": setup.romfs is not None, "rows": rows}
-    res.update(code_size(setup, modules))
+    res.update(code_size(setup))
     return res
 
 
+def code_paths(setup, files=20):
+    """{"mount": the modules of ovl a boot imports to mount, list, read and
+    unmount a written store (the mount path, issue 10's figure), "job":
+    those the whole board job imports (its writes and sync too)}, each
+    sorted.  A board that writes loads the difference at its first write."""
+    written = os.path.join(setup.work, "written.bin")
+    res = boot = run_job(setup, 64 << 20, files, keep=written)
+    if res["ok"]:
+        boot = run_job(setup, 64 << 20, files, boot=written)
+    os.remove(written)
+    if not res["ok"] or not boot["ok"]:
+        bad = boot if res["ok"] else res
+        raise SystemExit("bench_fit: the ovl job failed on %s: %s at %s"
+                         % (setup.board.name, bad.get("error"), bad["step"]))
+    return {"mount": boot["modules"], "job": res["modules"]}
+
+
 def mount_path(setup, files=20):
-    """The modules of ovl the board job imports (its sys.modules at the
-    end: a boot's mount, file reads and writes, sync), sorted."""
-    res = run_job(setup, 64 << 20, files)
-    if not res["ok"]:
-        raise SystemExit("bench_fit: the ovl job failed on %s: %s"
-                         % (setup.board.name, res.get("error")))
-    return res["modules"]
+    """The mount path's modules (code_paths' "mount")."""
+    return code_paths(setup, files)["mount"]
 
 
 def code_size(setup, modules=None):
-    """What the mount path's code costs: {"mpy_bytes", "import_mpy",
-    "import_romfs"}, each {module: bytes} (mpy_bytes: the .mpy files;
-    import_*: heap kept by importing each from .mpy files or from a ROMFS
-    image).  modules: the mount path (default: measured by mount_path)."""
+    """What the code costs: {"mpy_bytes", "import_mpy", "import_romfs"},
+    each {module: bytes} (mpy_bytes: the .mpy files; import_*: heap kept by
+    importing each from .mpy files or from a ROMFS image), and "mount":
+    the mount path's modules, imported first (the rest, what the board
+    job's writes load, after them: their lines do not change the mount
+    path's).  modules: the modules (default: code_paths' "mount", then
+    its "job" less those)."""
     if modules is None:
-        modules = mount_path(setup)
+        paths = code_paths(setup)
+        mount = paths["mount"]
+        modules = mount + [m for m in paths["job"] if m not in mount]
+    else:
+        mount = sorted(modules)
+        modules = mount
     files = mpy_files_dir(setup)
     return {"mpy_bytes": mpy_bytes(files, modules),
             "import_mpy": import_heap(setup, modules, romfs=False,
                                       mpy_dir=files),
-            "import_romfs": import_heap(setup, modules, romfs=True)}
+            "import_romfs": import_heap(setup, modules, romfs=True),
+            "mount": mount}
 
 
 def mpy_files_dir(setup):
@@ -615,8 +661,9 @@ def import_heap(setup, modules, romfs, qstrs=False, mpy_dir=None):
         if not os.path.exists(image):
             with open(image, "wb") as f:
                 f.write(rf.romfs_image(rom_dir))
+    # (the rest in the order given: code_size puts the writers last)
     order = [m for m in IMPORT_ORDER if m in modules] + \
-        sorted(m for m in modules if m not in IMPORT_ORDER)
+        [m for m in modules if m not in IMPORT_ORDER]
     return probe_imports(setup.work, mpy_dir or setup.mpy_dir,
                          image if romfs else None, order, qstrs)
 
@@ -954,19 +1001,34 @@ def kib(n):
     return "-" if n is None else "%.1f KiB" % (n / 1024)
 
 
+def code_totals(sizes, modules):
+    """{figure: bytes} of sizes (as code_size returns) over modules."""
+    return dict((k, sum(sizes[k][m] for m in modules))
+                for k in ("mpy_bytes", "import_mpy", "import_romfs"))
+
+
 def code_report(sizes):
     """Lines: the mount path's .mpy bytes and import heap, in all and per
-    module (sizes: as code_size returns)."""
+    module, then what the board job's writes load besides (sizes: as
+    code_size returns)."""
     mp = sizes["mpy_bytes"]
     im, ir = sizes["import_mpy"], sizes["import_romfs"]
-    lines = ["mount path: %d modules, %d bytes of .mpy (%s); import heap %d "
-             "B (%s) from .mpy, %d B (%s) from ROMFS" % (
-                 len(mp), sum(mp.values()), kib(sum(mp.values())),
-                 sum(im.values()), kib(sum(im.values())), sum(ir.values()),
-                 kib(sum(ir.values()))),
-             "  %-22s %8s %12s %12s" % ("module", ".mpy B", "import .mpy",
-                                        "from ROMFS")]
-    for m in sorted(mp):
+    mount = sizes["mount"]
+    more = sorted(m for m in mp if m not in mount)
+    lines = []
+    for what, group in (("mount path", mount), ("the job's writes add", more)):
+        if not group:
+            continue
+        t = code_totals(sizes, group)
+        lines.append("%s: %d modules, %d bytes of .mpy (%s); import heap %d "
+                     "B (%s) from .mpy, %d B (%s) from ROMFS" % (
+                         what, len(group), t["mpy_bytes"],
+                         kib(t["mpy_bytes"]), t["import_mpy"],
+                         kib(t["import_mpy"]), t["import_romfs"],
+                         kib(t["import_romfs"])))
+    lines.append("  %-22s %8s %12s %12s" % ("module", ".mpy B", "import .mpy",
+                                            "from ROMFS"))
+    for m in sorted(mount) + more:
         lines.append("  %-22s %8d %12d %12d" % (m, mp[m], im[m], ir[m]))
     return lines
 
@@ -1049,7 +1111,7 @@ def main(argv=None):
         try:
             setup = Setup(boards[0], work)
             sizes = code_size(setup)
-            qstrs = import_heap(setup, sorted(sizes["mpy_bytes"]), True,
+            qstrs = import_heap(setup, sizes["mount"], True,
                                 qstrs=True)
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -6,7 +6,8 @@ function takes the LogStore first and is its method of the same name
 with a leading underscore (store.reset(**root_attrs) ...)."""
 
 from ovl import compat
-from ovl.store import ROOT_INO, Txn
+from ovl.store import ROOT_INO
+from ovl.store.write import Txn
 from ovl.store.blocks import FULL, OPEN, BAD
 from ovl.store.index import InodeTable, BlockSets, EntryTable
 
