@@ -13,6 +13,8 @@ from ovl.overlay import Overlay
 from ovl.store import LogStore, ROOT_INO
 from ovl.store import format as fmt
 
+from checklib import create_file
+
 ES = 4096
 
 
@@ -66,3 +68,30 @@ def nodes(f, block):
         hl = fmt.hdr_size(mem[off + 3])
         off += (hl + struct.unpack_from("<I", mem, off + 4)[0] + 3) & ~3
     return out, off
+
+
+def unknown_type(f, store, where):
+    """A node of type 0x0D (no type this code knows), CRCs right, where:
+    "end" appended to the open block's log; "middle" the open block's
+    first node retyped; "summary" a closed block's first node retyped
+    and its summary entry with it.  Its address."""
+    block = store.wblock
+    n = 0
+    while where == "summary" and store.wblock == block:
+        # files until the block is full and closed: its summary written
+        create_file(store, "fill%d" % n, b"x" * 300)
+        n += 1
+    found, end = nodes(f, block)
+    if where == "end":
+        node = fmt.pack_node(0x0D, 0, 1 << 20, 1 << 20, b"newer writer")
+        f.mem[end:end + len(node)] = node
+        return end
+    addr = found[0]
+    f.mem[addr + 2] = 0x0D
+    fix_crcs(f, addr)
+    if where == "summary":
+        base = block * ES
+        at = struct.unpack_from("<I", f.mem, base + ES - 8)[0] + base
+        f.mem[at + fmt.NODE_HDR_SIZE + 4] = 0x0D     # the first entry's
+        fix_crcs(f, at)
+    return addr

@@ -136,6 +136,7 @@ _BAD_COUNTER = const(0)
 _BAD_DATA_PREFIX = const(1)
 _BAD_NAME = const(2)
 _BAD_TYPE = const(3)
+_BAD_TYPE_AT = const(4)
 
 
 def align(n, size):
@@ -481,6 +482,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
     nodes = []
     out = nodes.append if visit is None else visit
     scratch = None if visit else False
+    stray = None        # where a node of an unknown type is: refused
     try:
         for _ in range(count):
             # unpacked in place: a slice per field was a copy per field
@@ -503,6 +505,9 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                 txn |= thi << 32
                 pos += 4
             o = at
+            if not _NODE_INODE <= ntype <= _NODE_CHECKPOINT:
+                stray = base + o    # (raised out of the try below)
+                break
             klen = keep_len(ntype, blen)
             pos += klen
             if o + node_size(blen, flags) > off or \
@@ -565,6 +570,9 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
         # what unpacking malformed bytes raises (MicroPython's struct has
         # no struct.error: it raises ValueError)
         return None
+    if stray is not None:
+        from ovl.store import format_rare
+        raise format_rare.malformed(_BAD_TYPE_AT, stray, ntype)
     if pos != len(body):
         return None
     return nodes, off
@@ -580,6 +588,10 @@ def node_from(addr, raw, body):
     if hdr is None or len(body) != hdr[2]:
         return None
     ntype, flags, blen, ver, txn, bcrc = hdr[:6]
+    if not _NODE_INODE <= ntype <= _NODE_CHECKPOINT:
+        # CRCs right: a newer writer's node, not a torn tail (FORMAT.md)
+        from ovl.store import format_rare
+        raise format_rare.malformed(_BAD_TYPE_AT, addr, ntype)
     keep = bytes(body[:keep_len(ntype, blen)])
     try:
         if crc32(body) != bcrc:
