@@ -505,15 +505,17 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                 txn |= thi << 32
                 pos += 4
             o = at
-            if not _NODE_INODE <= ntype <= _NODE_CHECKPOINT:
-                stray = base + o    # (raised out of the try below)
-                break
             klen = keep_len(ntype, blen)
             pos += klen
             if o + node_size(blen, flags) > off or \
                     pos > len(body) or o % 4:
                 return None
             at = o + node_size(blen, flags)
+            if not _NODE_INODE <= ntype <= _NODE_CHECKPOINT:
+                # refused below, once the whole summary parses (one that
+                # does not is no summary: the block is read node by node)
+                stray = stray or (base + o, ntype)
+                continue
             if only is not None and (
                     ntype != _NODE_DATA and ntype != _NODE_TRUNCATE or
                     klen < 4 or
@@ -570,11 +572,11 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
         # what unpacking malformed bytes raises (MicroPython's struct has
         # no struct.error: it raises ValueError)
         return None
-    if stray is not None:
-        from ovl.store import format_rare
-        raise format_rare.malformed(_BAD_TYPE_AT, stray, ntype)
     if pos != len(body):
         return None
+    if stray is not None:
+        from ovl.store import format_rare
+        raise format_rare.malformed(_BAD_TYPE_AT, stray[0], stray[1])
     return nodes, off
 
 
