@@ -397,7 +397,8 @@ FSCK_FAILED = 8
 
 
 def repair_store(store, report):
-    """What `--repair` mends (ovl.store.repair: orphans deleted, each
+    """What `--repair` mends (ovl.store.repair: orphans deleted, a
+    directory's second name dropped, each
     directory with a damaged entry made anew, what the damage hid kept
     under its name or in /lost+found) in one transaction; what was done,
     as lines."""
@@ -514,7 +515,9 @@ def add_fsck_args(p):
     add_info_args(p)
     p.add_argument("--repair", action="store_true",
                    help="mount read-write, as a device does, delete"
-                        " orphan inodes and make each directory with a"
+                        " orphan inodes, drop an entry naming a directory"
+                        " that has a name already (a loop), make each"
+                        " directory with a"
                         " damaged entry readable again (what it hid kept"
                         " under its name or in /lost+found); exit 1 if"
                         " that leaves no errors")

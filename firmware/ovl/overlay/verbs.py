@@ -63,6 +63,7 @@ def walk_upper(ovl, node, problems=None, unread=None):
     stack of the directories being listed, one a level: a deep tree
     costs heap, not call stack (a board's is small)."""
     stack = []      # (directory node, its entries not yet walked)
+    walked = {node.uino: True}  # directories: a loop is walked once
     while True:
         if node is not None:
             try:
@@ -100,8 +101,18 @@ def walk_upper(ovl, node, problems=None, unread=None):
                             % path)
         if child is None:
             continue
+        if is_dir(child.mode) and child.uino in walked:
+            # a second name of a directory (a damaged or hostile upper):
+            # walked again, a loop would never end
+            why = "%s: names directory %d, which has a name already" \
+                % (path, child.uino)
+            if problems is None:
+                raise oserror(compat.EIO, why)
+            problems.append(why + "; not walked below it")
+            continue
         yield path, "object", child
         if is_dir(child.mode):
+            walked[child.uino] = True
             node = child
 
 

@@ -147,6 +147,7 @@ def fsck(store):
     paths = {ROOT_INO: "/"}     # directories' paths, and damaged files'
     damaged_files = {ino: True for _, ino in named_later}
     refs = {}
+    extra_names = []    # [directory, path, name]: entries a repair drops
     todo = [ROOT_INO]
     try:
         store.get(ROOT_INO)     # (no entry names the root: read it here)
@@ -186,7 +187,12 @@ def fsck(store):
                 paths[v] = path
             if is_dir(inode.mode):
                 if v in reachable:
-                    errors.append("directory %d has more than one name" % v)
+                    # a loop, or a second name: walked again it would
+                    # never end; the repair drops this entry
+                    errors.append("%s: names directory %d, which has a name"
+                                  " already (a loop or a second name);"
+                                  " --repair drops this entry" % (path, v))
+                    extra_names.append([d, path, name])
                     continue
                 todo.append(v)
                 paths[v] = path
@@ -250,6 +256,7 @@ def fsck(store):
     return {"errors": errors, "warnings": warnings, "orphans": sorted(orphans),
             "unlisted": unlisted,
             "lost_entries": _lost_list(lost_entries, paths),
+            "extra_names": extra_names,
             "nodes": nodes_total, "live_bytes": live_total,
             "inodes": len(reachable), "repairs": list(store.repairs)}
 

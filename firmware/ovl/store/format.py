@@ -136,6 +136,7 @@ _BAD_COUNTER = const(0)
 _BAD_DATA_PREFIX = const(1)
 _BAD_NAME = const(2)
 _BAD_TYPE = const(3)
+_BAD_TYPE_AT = const(4)
 
 
 def align(n, size):
@@ -481,6 +482,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
     nodes = []
     out = nodes.append if visit is None else visit
     scratch = None if visit else False
+    stray = None        # where a node of an unknown type is: refused
     try:
         for _ in range(count):
             # unpacked in place: a slice per field was a copy per field
@@ -509,6 +511,11 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                     pos > len(body) or o % 4:
                 return None
             at = o + node_size(blen, flags)
+            if not _NODE_INODE <= ntype <= _NODE_CHECKPOINT:
+                # refused below, once the whole summary parses (one that
+                # does not is no summary: the block is read node by node)
+                stray = stray or (base + o, ntype)
+                continue
             if only is not None and (
                     ntype != _NODE_DATA and ntype != _NODE_TRUNCATE or
                     klen < 4 or
@@ -567,6 +574,9 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
         return None
     if pos != len(body):
         return None
+    if stray is not None:
+        from ovl.store import format_rare
+        raise format_rare.malformed(_BAD_TYPE_AT, stray[0], stray[1])
     return nodes, off
 
 
@@ -580,6 +590,10 @@ def node_from(addr, raw, body):
     if hdr is None or len(body) != hdr[2]:
         return None
     ntype, flags, blen, ver, txn, bcrc = hdr[:6]
+    if not _NODE_INODE <= ntype <= _NODE_CHECKPOINT:
+        # CRCs right: a newer writer's node, not a torn tail (FORMAT.md)
+        from ovl.store import format_rare
+        raise format_rare.malformed(_BAD_TYPE_AT, addr, ntype)
     keep = bytes(body[:keep_len(ntype, blen)])
     try:
         if crc32(body) != bcrc:

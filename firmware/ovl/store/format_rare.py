@@ -49,6 +49,8 @@ MALFORMED = (
     (ValueError, "data node shorter than its prefix"),
     (ValueError, "dirent name longer than NAME_MAX"),
     (CorruptError, "unknown node type 0x%02x"),
+    (CorruptError, "node at 0x%x has unknown type 0x%02x (written by a"
+                   " newer ovl?): refusing the image"),
 )
 
 

@@ -1,6 +1,7 @@
 """fsck --repair of the log store: what fsck's report says a repair can
 mend, mended in one transaction (a power cut leaves the store as before
-or after it).  The orphans are deleted; each directory that answers EIO
+or after it).  The orphans are deleted; an entry naming a directory that
+has a name already (a loop) is dropped; each directory that answers EIO
 for a damaged entry is made anew under its inode number with the
 entries that still read, and the damaged entry restored where its name
 and inode are known; an inode no readable name reaches that damage may
@@ -28,6 +29,10 @@ def repair(store, report, now=None):
         txn.delete_inode(ino)
         done.append("deleted orphan inode %d (unreachable from the root)"
                     % ino)
+    for d, path, name in report.get("extra_names", ()):
+        txn.unlink(d, name)
+        done.append("dropped entry %s (a second name of directory %d)"
+                    % (path, store.lookup(d, name)))
     by_dir = {}
     for entry in report["lost_entries"]:
         by_dir.setdefault(entry[0], []).append(entry)
