@@ -222,7 +222,8 @@ class LogStore:
                       "mount_bytes_read": 0, "blocks_retired": 0,
                       "summaries_used": 0, "blocks_scanned": 0,
                       "corrupt_nodes": 0, "torn_tails": 0,
-                      "gc_refused": 0, "bytes_summary": 0}
+                      "gc_refused": 0, "bytes_summary": 0,
+                      "bytes_padded": 0, "gc_padded_bytes": 0}
         compat.call_released(__name__ + ".mount", "init",
                              (self, flash, readonly, checkpoints))
 
@@ -1000,6 +1001,7 @@ class LogStore:
                 if self.prog_unit > 4 and self.wblock is not None:
                     end = min(fmt.align(self.wpos, self.prog_unit), self.log_end)
                     self.blocks.dead[self.wblock] += end - self.wpos
+                    self.stats["bytes_padded"] += end - self.wpos
                     self.wpos = end
                     self.blocks.used[self.wblock] = end
                     self.pend_addr = self.wblock * self.es + end

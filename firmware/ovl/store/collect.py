@@ -210,6 +210,7 @@ def collect(store, b, bounded=False):
                         raws[i], nd.flags & F_KEPT,
                         nd.txn if nd.flags & F_PROV else None)
         placed = []
+        padded = store.stats["bytes_padded"]
         try:
             if nprov:
                 placed = store._write_nodes(
@@ -228,6 +229,7 @@ def collect(store, b, bounded=False):
             if isinstance(e, NoSpace):
                 return False
             raise
+        store.stats["gc_padded_bytes"] += store.stats["bytes_padded"] - padded
         for old, new in zip(live, placed):
             moved(store, old, new)
             store.stats["gc_copied_bytes"] += old.size()
