@@ -194,7 +194,8 @@ class LogStore:
                       "mount_bytes_read": 0, "blocks_retired": 0,
                       "summaries_used": 0, "blocks_scanned": 0,
                       "corrupt_nodes": 0, "torn_tails": 0,
-                      "gc_refused": 0, "bytes_summary": 0}
+                      "gc_refused": 0, "bytes_summary": 0,
+                      "bytes_padded": 0, "gc_padded_bytes": 0}
         compat.call_released(__name__ + ".mount", "init",
                              (self, flash, readonly, checkpoints))
 

@@ -167,9 +167,15 @@ def collect(store, b, bounded=False):
     alive = None
     live = [nd for nd in live if nd.flags & F_PROV] + \
         [nd for nd in live if not nd.flags & F_PROV]
+    nprov = 0
+    while nprov < len(live) and live[nprov].flags & F_PROV:
+        nprov += 1
     cost = 0
     for nd in live:
         cost += nd.size()
+    if 0 < nprov < len(live):
+        # two commits, each padding its page on NAND (worth counts one)
+        cost += commit_pad(store)
     if bounded and store.blocks.state[b] != BAD and \
             not worth(store, cost, store.blocks.dead[b]):
         # (moving live data off a bad block is exempt: it must go)
@@ -197,9 +203,6 @@ def collect(store, b, bounded=False):
             raws.append(raw)
         txn = store.next_txn
         store.next_txn += 1
-        nprov = 0
-        while nprov < len(live) and live[nprov].flags & F_PROV:
-            nprov += 1
 
         def produce(w, lo, hi):
             # a copy: the same bytes and version, this txn (a provisional
@@ -210,6 +213,7 @@ def collect(store, b, bounded=False):
                         raws[i], nd.flags & F_KEPT,
                         nd.txn if nd.flags & F_PROV else None)
         placed = []
+        padded = store.stats["bytes_padded"]
         try:
             if nprov:
                 placed = store._write_nodes(
@@ -228,6 +232,7 @@ def collect(store, b, bounded=False):
             if isinstance(e, NoSpace):
                 return False
             raise
+        store.stats["gc_padded_bytes"] += store.stats["bytes_padded"] - padded
         for old, new in zip(live, placed):
             moved(store, old, new)
             store.stats["gc_copied_bytes"] += old.size()
@@ -328,10 +333,21 @@ def worth(store, live, dead):
     within the GC bound?  Its dead bytes become free space; writing it
     pays _GC_COPY_PER_BYTE per byte for the copies and one erase per
     erase_cost bytes: a KiB, or half a block's log on small blocks, where
-    a KiB does not even fill one."""
+    a KiB does not even fill one.  All in log bytes: on NAND the copies'
+    commit pads its last page, which the copies take from the space
+    freed (with 2 KiB pages and 16 KiB blocks that alone broke the bound:
+    3.1 bytes of log copied per byte of log written)."""
     erase_cost = min(_GC_ERASE_BYTES,
                      (store.log_end - store.data_start) // 2)
-    return dead >= erase_cost and live <= _GC_COPY_PER_BYTE * dead
+    pad = commit_pad(store)
+    freed = dead - pad
+    return freed >= erase_cost and live + pad <= _GC_COPY_PER_BYTE * freed
+
+
+def commit_pad(store):
+    """The most a commit's padding takes: on NAND a commit ends at a page
+    end (a program unit); on NOR nothing."""
+    return store.prog_unit if store.prog_unit > 4 else 0
 
 
 def usable(store, keep, sure=False):
@@ -367,6 +383,7 @@ def _gain(store, live, dead, sure):
     as they may be (see file_bytes)."""
     if not worth(store, live, dead):
         return 0
+    dead -= commit_pad(store)       # what the copies' commit pads
     return max(dead - live, 0) if sure else dead
 
 
@@ -395,7 +412,7 @@ def file_bytes(store):
       parent's inode, the stream's commit node, a stamp, a page's pad."""
     raw = usable(store, RESERVED_BLOCKS, True)
     cap = store.log_end - store.data_start
-    pad = store.prog_unit if store.prog_unit > 4 else 0
+    pad = commit_pad(store)
     node = store._nsize(DATA_PREFIX) + 4 + store._esize(NODE_DATA, 0)
     blocks = raw // cap + 1
     spills = raw // (2 * store.txn_ram) + 1

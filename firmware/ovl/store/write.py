@@ -233,6 +233,7 @@ def write_nodes(store, fill, txn, keep, prov=False):
                 end = min(fmt.align(store.wpos, store.prog_unit),
                           store.log_end)
                 store.blocks.dead[store.wblock] += end - store.wpos
+                store.stats["bytes_padded"] += end - store.wpos
                 store.wpos = end
                 store.blocks.used[store.wblock] = end
                 store.pend_addr = store.wblock * store.es + end
