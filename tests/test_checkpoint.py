@@ -232,7 +232,7 @@ def same_tables(a, b):
         assert ra == rb, parent
     assert (a.wsum is None) == (b.wsum is None)
     if a.wsum is not None:
-        assert a.wsum.parts == b.wsum.parts and a.wsum.n == b.wsum.n
+        assert a.wsum.buf == b.wsum.buf and a.wsum.n == b.wsum.n
     for name in BLOCK_COLUMNS:
         assert getattr(a.blocks, name) == getattr(b.blocks, name), name
     for name in STATE:

@@ -60,11 +60,11 @@ def test_copy_up_of_a_path_over_the_origin_limit_is_enametoolong(
 def test_the_limit_is_what_the_widest_origin_record_leaves():
     # a SquashFS lower's widest numbers (u32 ino and mtime, u64 size and
     # lower limit) with a path of the limit fill a meta value exactly
-    from ovl.overlay import meta, meta_rare
+    from ovl.overlay import meta, meta_rare, writing
     from ovl.store import format as store_format
     widest = meta.Origin(2**32 - 1, 2**64 - 1, 2**32 - 1, 2**64 - 1,
                          "/" + "x" * (meta_rare.ORIGIN_PATH_MAX - 1))
-    assert len(widest.encode()) == store_format.META_VALUE_MAX == 1024
+    assert len(writing.origin_bytes(widest)) == store_format.META_VALUE_MAX == 1024
 
 
 def test_the_cli_names_the_path_and_the_limit(tmp_path, capfd):

@@ -93,6 +93,8 @@ def test_write_half_is_imported_at_the_first_write(runtime, tmp_path):
     runtime.run_checks("overlay_write_lazy.py", {
         "reads": ["option=1\n", "upper file", 10],
         "write half after mount and reads": False,
+        "meta after mount and reads: name rule, origin encoder":
+            [False, False, False],
         "refused import": ["MemoryError"] * 6,
         "unchanged": True,
         "write half after refused imports": False,

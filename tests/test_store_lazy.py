@@ -45,6 +45,7 @@ def test_store_parts_load_at_first_use_and_work(runtime):
 
 
 MOUNTED_NO_WRITER = [["f0", "f1", "f2"], True, False, False]
+NO_ENCODERS = [False, False, False, False]
 WRITER_LOADED = [True, True, True]
 REMOUNTED = [["f0", "f1", "f2", "new"], []]
 
@@ -54,6 +55,8 @@ def test_writer_loads_at_the_first_begin(runtime):
     runtime.run_checks("store_lazy_write.py", {
         "mount, list, read, sync: no writer (loaded, on the class)":
             MOUNTED_NO_WRITER,
+        "the mount path's format: no encoder, no builder's pack or parts":
+            NO_ENCODERS,
         "the first begin loads it; the txn commits": WRITER_LOADED,
         "remounted": REMOUNTED,
     })
@@ -67,6 +70,8 @@ def test_writer_that_cannot_load_fails_the_begin_and_writes_nothing(mpy):
     mpy.run_checks("store_lazy_write.py", {
         "mount, list, read, sync: no writer (loaded, on the class)":
             MOUNTED_NO_WRITER,
+        "the mount path's format: no encoder, no builder's pack or parts":
+            NO_ENCODERS,
         "begin() on a full heap: error, programs, writer loaded": [
             "MemoryError", 0, False],
         "the first begin loads it; the txn commits": WRITER_LOADED,

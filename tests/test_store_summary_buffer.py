@@ -67,6 +67,7 @@ PACKED = """
 import struct
 from ovl.store import format as fmt
 from ovl.store.format import Node, SummaryBuilder
+from ovl.store.write import pack_node
 
 sb = SummaryBuilder(32)
 buf = sb.buf
@@ -91,7 +92,7 @@ img = bytearray(b'\\xff' * es)
 sb = SummaryBuilder(32)
 for nd in nodes:
     sb.add(nd.addr, nd)
-raw = sb.pack()
+raw = pack_node(fmt.NODE_SUMMARY, 0, 0, 0, struct.pack('<I', sb.n) + sb.buf)
 at = 300
 img[at:at + len(raw)] = raw
 img[es - 8:] = struct.pack(fmt.SUMMARY_TAIL, at, fmt.SUMMARY_MAGIC)

@@ -434,7 +434,7 @@ def materialize(ovl, path, chunk=KEEP_CHUNK):
     if base is not None and base[1] is not None:
         txn.set_meta(uino, META_BASE, ("%d %s" % base).encode())
     origin.lowlim = 0
-    txn.set_meta(uino, META_ORIGIN, origin.encode())
+    txn.set_meta(uino, META_ORIGIN, writing.origin_bytes(origin))
     if conflict_of(store, uino) == STALE:
         txn.set_meta(uino, META_CONFLICT, MODIFIED.encode())
     txn.commit()
@@ -727,13 +727,13 @@ def _unlink_index(ovl, txn):
                      str(uino).encode())
         origin = ovl._get_origin(uino)
         origin.ino = ino
-        txn.set_meta(uino, META_ORIGIN, origin.encode())
+        txn.set_meta(uino, META_ORIGIN, writing.origin_bytes(origin))
 
 
 def _persist(ovl, marks, fixes):
     for uino, origin, attrs in fixes:
         txn = ovl.store.begin()
-        txn.set_meta(uino, META_ORIGIN, origin.encode())
+        txn.set_meta(uino, META_ORIGIN, writing.origin_bytes(origin))
         txn.put_inode(uino, **attrs)
         txn.commit()
         ovl._origins.pop(uino, None)

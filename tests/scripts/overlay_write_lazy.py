@@ -57,6 +57,12 @@ out["reads"] = [read_text(fs, "/etc/config"), read_text(fs, "/up"),
 before = tree(fs, ovl)
 fs.umount()
 out["write half after mount and reads"] = WRITING in sys.modules
+# the rules only a change applies are the write half's, not meta's (a
+# board that mounts and reads keeps none of their code)
+from ovl.overlay import meta
+out["meta after mount and reads: name rule, origin encoder"] = [
+    hasattr(meta, "upper_name"), hasattr(meta, "strict_utf8"),
+    hasattr(meta.Origin, "encode")]
 
 builtins.__import__ = import_refusing_writing
 out["refused import"] = [

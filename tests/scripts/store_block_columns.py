@@ -7,8 +7,10 @@ import struct
 
 from checklib import report
 from ovl.store import LogStore, ROOT_INO
-from ovl.store.format import (SummaryBuilder, Node, NODE_DIRENT, SUMMARY_TAIL,
-                              SUMMARY_MAGIC, node_size, read_summary)
+from ovl.store.format import (SummaryBuilder, Node, NODE_DIRENT, NODE_SUMMARY,
+                              SUMMARY_TAIL, SUMMARY_MAGIC, node_size,
+                              read_summary)
+from ovl.store.write import pack_node
 from ovl_sim.simflash import SimFlash
 
 out = {}
@@ -23,7 +25,7 @@ def summary_of(offsets):
     sb = SummaryBuilder(DS)
     for off in offsets:
         sb.add(off, Node(off, NODE_DIRENT, 0, len(BODY), 1, 1, None, BODY))
-    raw = sb.pack()
+    raw = pack_node(NODE_SUMMARY, 0, 0, 0, struct.pack("<I", sb.n) + sb.buf)
     at = 1024
     img = bytearray(b"\xff" * ES)
     img[at:at + len(raw)] = raw

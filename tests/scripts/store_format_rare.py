@@ -9,6 +9,7 @@ import sys
 from checklib import outcome, report
 from ovl.store import LogStore, ROOT_INO
 from ovl.store import format as fmt
+from ovl.store.write import pack_node
 from ovl_sim.simflash import SimFlash
 
 RARE = "ovl.store.format_rare"
@@ -35,7 +36,7 @@ out["sizes by their public names, from the layouts"] = [
     KEY_PREFIX == struct.calcsize(fmt.DATA_BODY) == fmt.DATA_PREFIX,
     DIRENT_PREFIX == struct.calcsize(fmt.DIRENT_BODY),
     META_PREFIX == struct.calcsize(fmt.META_BODY),
-    fmt.pack_node(fmt.NODE_RESET, 0, 1, 1, b"")[:2] ==
+    pack_node(fmt.NODE_RESET, 0, 1, 1, b"")[:2] ==
     struct.pack("<H", NODE_MAGIC),
     RARE in sys.modules]
 
@@ -50,7 +51,7 @@ out["the rest from format_rare, imported at the first such name"] = [
     VOID_BODY_SIZE == struct.calcsize(fmt.VOID_BODY),
     F_KEPT == fmt.F_TRUNC | fmt.F_STAMP | fmt.F_PROV | fmt.F_ONETIME]
 
-raw = fmt.pack_node(fmt.NODE_DATA, fmt.F_COMMIT, 5, 7,
+raw = pack_node(fmt.NODE_DATA, fmt.F_COMMIT, 5, 7,
                     struct.pack(fmt.DATA_BODY, 9, 0) + b"abc")
 copy = restamp(raw, (1 << 40) + 3, fmt.F_TRUNC)
 h0, h1 = fmt.header_fields(raw), fmt.checked_header(copy)
@@ -91,12 +92,12 @@ head[24] ^= 1
 out["a header of format 3"] = [got, fmt.unpack_block_header(bytes(head))]
 
 # a node whose body fails its CRC: damaged, a data node keeps its fields
-raw = bytearray(fmt.pack_node(fmt.NODE_DATA, fmt.F_STAMP, 5, 7,
+raw = bytearray(pack_node(fmt.NODE_DATA, fmt.F_STAMP, 5, 7,
                               struct.pack(fmt.DATA_BODY, 9, 64) +
                               struct.pack(fmt.STAMP_BODY, 11, 12) + b"xyz"))
 raw[-2] ^= 0xFF                           # a data byte (before the padding)
 nd = fmt.node_from(100, raw[:24], raw[24:24 + 31])
-dirent = bytearray(fmt.pack_node(fmt.NODE_DIRENT, 0, 6, 7,
+dirent = bytearray(pack_node(fmt.NODE_DIRENT, 0, 6, 7,
                                  struct.pack(fmt.DIRENT_BODY, 1, 9) +
                                  b"a longer name"))
 dirent[24 + 15] ^= 0xFF                   # past the 12 bytes of its key

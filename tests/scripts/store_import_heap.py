@@ -88,9 +88,11 @@ out["the core's errors keep their classes and messages"] = [
     failure(LogStore, SimFlash(4 * 4096, 4096, 256)), loaded()]
 t.abort()
 
-# the format's refusals, made in format_rare
+# the format's refusals, made in format_rare (the encoder's, from the
+# writer, loaded by the writes above)
+from ovl.store import write
 out["the format's refusals, from format_rare"] = [
-    failure(fmt.pack_node, 4, 0, 1 << 48, 1, b""),
+    failure(write.pack_node, 4, 0, 1 << 48, 1, b""),
     failure(fmt.parse_body, 0x33, b"", 0),
     isinstance(fmt.CorruptError("x"), ValueError),
     failure(fmt.parse_body, fmt.NODE_DIRENT, b"\0" * 300, 300), loaded()]

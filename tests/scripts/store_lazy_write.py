@@ -61,6 +61,12 @@ same = file_content(s, inos[1]) == b"1" * 50
 s.sync()
 out["mount, list, read, sync: no writer (loaded, on the class)"] = [
     listed, same, WRITER in sys.modules, hasattr(LogStore, "_commit")]
+# the format's encoders only writing runs are the writer's, not on the
+# mount path (a board that mounts and reads keeps none of their code)
+from ovl.store import format as fmt
+out["the mount path's format: no encoder, no builder's pack or parts"] = [
+    hasattr(fmt, "pack_node"), hasattr(fmt, "summary_entry_size"),
+    hasattr(fmt.SummaryBuilder, "pack"), hasattr(fmt.SummaryBuilder, "parts")]
 
 if sys.argv[-1] == "heap":
     programs = f.programs

@@ -18,7 +18,7 @@ from ovl.compat import oserror
 from ovl.compat import const
 from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_dir, is_lnk, \
     join, split_path
-from ovl.overlay.meta import NAME_MAX, INDEX_PREFIX, strict_utf8
+from ovl.overlay.meta import NAME_MAX, INDEX_PREFIX
 
 # Limits of the on-flash fields (docs/FORMAT.md) besides the size
 # (ovl.overlay.meta's): ids are u32, times s64.
@@ -194,6 +194,7 @@ def symlink(ovl, target, path):
     # stores strict UTF-8 only
     if not target:
         raise oserror(compat.ENOENT, path)
+    from ovl.overlay.writing import strict_utf8     # (a change's rule)
     if "\0" in target or not strict_utf8(target):
         raise oserror(compat.EINVAL, "symlink target %r holds NUL or is"
                       " not UTF-8" % target)

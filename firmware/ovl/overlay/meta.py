@@ -1,9 +1,12 @@
 """What the upper records about the union, and the limits of its fields.
 
 Meta keys (docs/OVERLAY.md), the ORIGIN record of a copied-up object, the
-upper's name rule (UTF-8), the lower identity the upper remembers, and the
-limits of the on-flash fields (docs/FORMAT.md).  Shared by every module of
-the overlay and by ovl.upgrade.
+name a lookup may find in the upper (utf8), the lower identity the upper
+remembers, and the limits of the on-flash fields (docs/FORMAT.md).  Shared
+by every module of the overlay and by ovl.upgrade.  What only a change
+applies, the upper's name rule for a name made (upper_name, strict_utf8)
+and an Origin's encoding (origin_bytes), is ovl.overlay.writing's: a board
+that mounts and reads keeps none of it.
 """
 
 from ovl import compat
@@ -32,8 +35,8 @@ def utf8(name):
     on CPython, a name the store listed decoded with surrogateescape (one
     an older ovl on MicroPython stored that is not UTF-8) is looked up by
     its own bytes, so it can be read, renamed and removed; on MicroPython
-    any str (its bytes are what a lookup compares).  upper_name judges
-    each name made."""
+    any str (its bytes are what a lookup compares).
+    ovl.overlay.writing.upper_name judges each name made."""
     if compat.MICROPYTHON:
         return True     # (encode() copies it: no check)
     try:
@@ -43,36 +46,11 @@ def utf8(name):
         return False
 
 
-def strict_utf8(text):
-    """Can the upper store text (a name made, a symlink's target)?  Only
-    strict UTF-8: a MicroPython str may hold surrogates, overlong forms
-    and code points past U+10FFFF, which a CPython one cannot encode
-    (ovl.overlay.meta_rare checks one that is not ASCII)."""
-    if not compat.MICROPYTHON:
-        try:
-            text.encode()
-            return True
-        except UnicodeError:
-            return False
-    raw = text.encode()
-    if not raw or max(raw) < 0x80:
-        return True
-    from ovl.overlay import meta_rare
-    return meta_rare.well_formed(raw)
-
-
-def upper_name(name):
-    """name, if the upper can store it (strict_utf8)."""
-    if not strict_utf8(name):
-        raise compat.oserror(compat.EINVAL, "name %r is not UTF-8, which"
-                             " the upper stores" % name)
-    return name
-
-
 class Origin:
     """Where an upper object came from in the lower (the ORIGIN meta).
 
-    Encoded as "ino size mtime lowlim path": the fingerprint (ino, size,
+    Encoded as "ino size mtime lowlim path" (ovl.overlay.writing's
+    origin_bytes; decode reads it): the fingerprint (ino, size,
     mtime) tells whether the lower still holds the same object; lowlim is
     the lower limit of a partially copied-up file (unused for others).
     """
@@ -83,10 +61,6 @@ class Origin:
         self.mtime = mtime
         self.lowlim = lowlim
         self.path = path
-
-    def encode(self):
-        return ("%d %d %d %d %s" % (self.ino, self.size, self.mtime,
-                                    self.lowlim, self.path)).encode()
 
     @staticmethod
     def decode(raw):

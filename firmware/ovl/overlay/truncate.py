@@ -73,7 +73,7 @@ def truncate_node(ovl, txn, node, size):
     note_change(ovl, txn, node.uino, node.origin)
     if node.origin is not None and size < node.origin.lowlim:
         node.origin.lowlim = size
-        txn.set_meta(node.uino, META_ORIGIN, node.origin.encode())
+        txn.set_meta(node.uino, META_ORIGIN, writing.origin_bytes(node.origin))
         if size == 0 and ovl._upgrade_marked(node.uino):
             from ovl import upgrade
             upgrade.note_lowlim(ovl, txn, node.uino, size)

@@ -10,9 +10,9 @@ which lower entry a name hides (Overlay._lower_entry) is asked here too.
 
 from ovl import compat
 from ovl.paths import join, is_dir
-from ovl.overlay.meta import META_REPLACES, INDEX_PREFIX, upper_name
+from ovl.overlay.meta import META_REPLACES, INDEX_PREFIX
 from ovl.overlay import writing
-from ovl.overlay.writing import note_change
+from ovl.overlay.writing import note_change, upper_name
 
 
 def remove(ovl, path):

@@ -10,7 +10,7 @@ from ovl import compat
 from ovl.compat import oserror
 from ovl.paths import is_dir, is_reg, is_lnk, join, split_path, normalize
 from ovl.overlay.meta import META_RESET, META_REPLACES, META_LOWER_ID, \
-    INDEX_PREFIX, identity_bytes, utf8, strict_utf8
+    INDEX_PREFIX, identity_bytes, utf8
 from ovl.store import WHITEOUT
 from ovl.overlay import writing
 
@@ -94,7 +94,7 @@ def walk_upper(ovl, node, problems=None, unread=None):
                 raise
             problems.append("%s: %s" % (path, e))
             continue
-        if problems is not None and not strict_utf8(name):
+        if problems is not None and not writing.strict_utf8(name):
             # stored by an older ovl on MicroPython (no name made now is)
             problems.append("%s: name is not UTF-8 (an older ovl on"
                             " MicroPython stored it): rename or remove it"

@@ -27,6 +27,41 @@ from ovl.store import Inode
 from ovl.overlay import meta, file
 
 
+# -- what the upper stores: names, origins ----------------------------------
+# (here, not in ovl.overlay.meta: only a change applies them)
+
+def strict_utf8(text):
+    """Can the upper store text (a name made, a symlink's target)?  Only
+    strict UTF-8: a MicroPython str may hold surrogates, overlong forms
+    and code points past U+10FFFF, which a CPython one cannot encode
+    (ovl.overlay.meta_rare checks one that is not ASCII)."""
+    if not compat.MICROPYTHON:
+        try:
+            text.encode()
+            return True
+        except UnicodeError:
+            return False
+    raw = text.encode()
+    if not raw or max(raw) < 0x80:
+        return True
+    from ovl.overlay import meta_rare
+    return meta_rare.well_formed(raw)
+
+
+def upper_name(name):
+    """name, if the upper can store it (strict_utf8)."""
+    if not strict_utf8(name):
+        raise compat.oserror(compat.EINVAL, "name %r is not UTF-8, which"
+                             " the upper stores" % name)
+    return name
+
+
+def origin_bytes(origin):
+    """The ORIGIN meta's value for origin (a meta.Origin)."""
+    return ("%d %d %d %d %s" % (origin.ino, origin.size, origin.mtime,
+                                origin.lowlim, origin.path)).encode()
+
+
 # -- transactions and copy-up -----------------------------------------------
 
 def _now(ovl):
@@ -38,7 +73,7 @@ def begin(ovl):
     overlay's memo of the paths it copied up (copied: path -> node given
     an upper inode in it), so that two nodes of one path, looked up
     before the copy-up, get one inode.  The names given to its link,
-    whiteout and unlink are the callers' to check (meta.upper_name: the
+    whiteout and unlink are the callers' to check (upper_name: the
     upper stores UTF-8 names only; one found in the upper is UTF-8
     already): _link and rename check theirs first."""
     txn = ovl.store.begin()
@@ -109,7 +144,7 @@ def _copy_up(ovl, txn, node):
         n = n.parent
     while todo:
         n = todo.pop()
-        meta.upper_name(n.name)     # before its origin records the path
+        upper_name(n.name)     # before its origin records the path
         _ensure_upper(ovl, txn, n)
         _link(ovl, txn, n.parent, n.name, n.uino)
         n.dirent = True
@@ -133,7 +168,7 @@ def _ensure_upper(ovl, txn, node):
     # a directory has no lower limit; a file's is all its lower bytes
     origin = meta.Origin(e.ino, e.size, e.mtime, 0 if dir_ else e.size,
                          node.lpath)
-    txn.set_meta(uino, meta.META_ORIGIN, origin.encode())
+    txn.set_meta(uino, meta.META_ORIGIN, origin_bytes(origin))
     if paths.is_lnk(e.mode):
         txn.set_symlink(uino, ovl.lower.readlink(e))
     if e.nlink > 1 and not dir_:
@@ -147,7 +182,7 @@ def _ensure_upper(ovl, txn, node):
 def _link(ovl, txn, parent, name, uino):
     """Point parent/name at uino in the upper, replacing a whiteout; True
     if it replaced one."""
-    meta.upper_name(name)   # EINVAL unless the upper can store it
+    upper_name(name)   # EINVAL unless the upper can store it
     replaced = not parent.fresh and \
         ovl.store.lookup(parent.uino, name) is not None
     if replaced:
@@ -171,7 +206,7 @@ def _create(ovl, path, mode, make=None, keep=False, parent=None):
                 raise compat.oserror(compat.EEXIST, path)
         else:
             at, name = parent, path[path.rfind("/") + 1:]
-        meta.upper_name(name)   # EINVAL before the store looks it up
+        upper_name(name)   # EINVAL before the store looks it up
         _copy_up(ovl, txn, at)
         if make is None:
             uino, _ = _new_inode(ovl, txn, mode,

@@ -399,8 +399,8 @@ def restore(store, take, skip=()):
     ws = inp.value()
     if ws is not None and "wsum" not in skip:
         store.wsum = SummaryBuilder(store.data_start)
-        store.wsum.parts, store.wsum.total, store.wsum.n, \
-            store.wsum.next_off = ws
+        parts, store.wsum.total, store.wsum.n, store.wsum.next_off = ws
+        store.wsum.buf = bytearray(b"".join(parts))
     ws = None
     blocks = store.blocks
     for name in BLOCK_COLUMNS:

@@ -178,6 +178,13 @@ class _Out:
                 self.value(x)
 
 
+def summary_state(ws):
+    """What a checkpoint saves of the open block's summary builder: its
+    entries as a list of byte strings (a copy: the buffer grows in
+    place), their bytes, their count, where the next node goes."""
+    return [bytes(ws.buf)], ws.total, ws.n, ws.next_off
+
+
 def snapshot(store, put, over=None):
     """Hand the state a mount of store rebuilt to put(bytes), in pieces
     of at most PIECE_MAX bytes: the tables, the block sets, the summary
@@ -192,8 +199,7 @@ def snapshot(store, put, over=None):
         out.value(over["wsum"])
     else:
         ws = store.wsum
-        out.value(None if ws is None else
-                  (ws.parts, ws.total, ws.n, ws.next_off))
+        out.value(None if ws is None else summary_state(ws))
     for name in BLOCK_COLUMNS:      # lists: u32 words where they fit
         out.value(over[name] if name in over else
                   list(getattr(store.blocks, name)))
@@ -220,8 +226,7 @@ def write(store, small=False):
             "garbage_blocks": set(s.garbage_blocks),
             "wblock": s.wblock, "wpos": s.wpos, "pend_addr": s.pend_addr,
             "next_ver": s.next_ver, "next_txn": s.next_txn,
-            "wsum": None if ws is None else (list(ws.parts), ws.total, ws.n,
-                                             ws.next_off),
+            "wsum": None if ws is None else summary_state(ws),
             # caches a scan leaves empty, and what only mount sets
             "extents": {}, "truncs": {}, "roles": {}, "loaded": [],
             "seen_max": 0}

@@ -6,7 +6,11 @@ bytes for an independent reader.  All integers are little-endian.
 
 What only a wrong chip, GC, damage handling, fsck or the host tools need
 is ovl.store.format_rare's (a board's mount path never loads it), named
-through this module too: see __getattr__ at the end.  Layouts and sizes
+through this module too: see __getattr__ at the end.  The encoder of a
+node (pack_node) and of a summary entry's size are the writer's
+(ovl.store.write, loaded at the first write), from the layouts here
+(its private copies of them: tests/test_store_block_columns.py checks
+they agree).  Layouts and sizes
 only this module uses are private consts (inlined, no name kept).
 """
 
@@ -129,10 +133,10 @@ _SYMLINK_MAX = const(1024)
 _META_KEY_MAX = const(255)
 _META_VALUE_MAX = const(1024)
 
-# What this module refuses (a counter past 48 bits, a malformed node), by
-# its place in format_rare.MALFORMED: the error and its message are made
-# there, imported at the raise (a healthy board never raises one)
-_BAD_COUNTER = const(0)
+# What this module refuses (a malformed node), by its place in
+# format_rare.MALFORMED: the error and its message are made there,
+# imported at the raise (a healthy board never raises one); 0, a counter
+# past 48 bits, is the encoder's (ovl.store.write.pack_node)
 _BAD_DATA_PREFIX = const(1)
 _BAD_NAME = const(2)
 _BAD_TYPE = const(3)
@@ -176,49 +180,6 @@ def unpack_block_header(raw):
     if crc != crc32(raw[:_BLOCK_HDR_SIZE - 4]):
         return None
     return prog_unit, ec, seq, es, count
-
-
-def pack_node(kind, flags, ver, txn, body, bcrc=None, data=None):
-    """The node's bytes, padded with 0xFF to a multiple of 4 (F_WIDE set
-    as the counters needed); bcrc: the body's CRC when the caller has it
-    (GC's copies keep their node's).  One buffer the header is packed
-    into and the body appended to, its CRCs taken over views of it (built
-    from parts, a node took a dozen allocations of slices and sums).
-    data: the body is body + data, and only the header and body come
-    back: the caller writes data and then the padding after them (the
-    writer streams a data node's payload and a summary's entries from
-    where they are, no copy of them joined to their head)."""
-    if ver < 0 or txn < 0 or (ver | txn) >> 48:
-        from ovl.store import format_rare
-        raise format_rare.malformed(_BAD_COUNTER)
-    flags &= ~_F_WIDE
-    if ver >> 32 or txn >> 32:
-        flags |= _F_WIDE
-    hl = hdr_size(flags)
-    n = len(body)
-    blen = n if data is None else n + len(data)
-    out = bytearray(align(hl + blen, 4) if data is None else hl + n)
-    struct.pack_into(_NODE_HDR, out, 0, _NODE_MAGIC, kind, flags, blen,
-                     ver & 0xFFFFFFFF, txn & 0xFFFFFFFF)
-    if flags & _F_WIDE:
-        struct.pack_into("<HH", out, 16, ver >> 32, txn >> 32)
-    out[hl:hl + n] = body
-    for i in range(hl + blen, len(out)):
-        out[i] = 0xFF
-    if bcrc is None:
-        bcrc = crc32(body)
-        if data is not None:
-            bcrc = crc32(data, bcrc)
-    struct.pack_into("<I", out, hl - 8, bcrc)
-    # hdr_crc covers the header before it and the body's protected prefix
-    # (which may reach into data)
-    mv = memoryview(out)
-    k = protected_len(kind, flags, blen)
-    crc = crc32(mv[hl:hl + min(k, n)], crc32(mv[:hl - 4]))
-    if k > n:
-        crc = crc32(memoryview(data)[:k - n], crc)
-    struct.pack_into("<I", out, hl - 4, crc)
-    return out
 
 
 def protected_len(kind, flags, blen):
@@ -378,16 +339,6 @@ class SummaryBuilder:
         self.n = 0
         self.next_off = data_start   # where a node right after the last goes
 
-    # A checkpoint saves and restores the entries as a list of byte
-    # strings (ovl.store.checkpoint): a copy, as the buffer grows in place.
-    @property
-    def parts(self):
-        return [bytes(self.buf)]
-
-    @parts.setter
-    def parts(self, parts):
-        self.buf = bytearray(b"".join(parts))
-
     def add(self, off, nd):
         flags = nd.flags
         at = off != self.next_off
@@ -419,19 +370,6 @@ class SummaryBuilder:
     def size(self):
         """Bytes the summary node takes if written now."""
         return node_size(4 + self.total, 0)
-
-    def pack(self):
-        """The summary node's bytes (the writer streams them from buf
-        instead: LogStore._open_block)."""
-        return pack_node(_NODE_SUMMARY, 0, 0, 0, struct.pack("<I", self.n) +
-                         self.buf)
-
-
-def summary_entry_size(kind, blen, extra=8):
-    """Bytes of a node's summary entry: extra for an explicit offset and
-    the high bits of its counters (4 each; by default both)."""
-    return _SUMMARY_ENTRY_SIZE + extra + keep_len(kind, blen)
-
 
 def read_summary(read, base, erase_size, data_start, headers_only=False,
                  visit=None, only=None, kept=None):

@@ -97,6 +97,7 @@ def restamp(raw, txn, flags):
     """A copy of node `raw` (header and body) written by txn with flags (GC
     copies keep everything else, the version and body CRC included);
     padded."""
+    from ovl.store.write import pack_node    # (GC's: it writes)
     ntype, _, blen, ver, _, bcrc, _, hl = fmt.header_fields(raw)
-    return fmt.pack_node(ntype, flags, ver, txn,
+    return pack_node(ntype, flags, ver, txn,
                          memoryview(raw)[hl:hl + blen], bcrc)

@@ -14,7 +14,7 @@ first and is its method of the same name with a leading underscore
 import struct
 
 from ovl import compat
-from ovl.compat import const
+from ovl.compat import const, crc32
 from ovl.flash import BadBlockError
 from ovl.store import format as fmt, Inode, NoSpace, RESERVED_BLOCKS, \
     Txn as TxnBase, _u32, _key_bytes
@@ -43,6 +43,9 @@ _F_STAMP = const(0x04)
 _F_PROV = const(0x08)
 _F_ONETIME = const(0x10)
 _F_WIDE = const(0x20)
+_NODE_MAGIC = const(0x4E6F)
+_NODE_HDR = const("<HBBIII")
+_SUMMARY_ENTRY_SIZE = const(14)
 _BLOCK_HDR_SIZE = const(32)
 _SUMMARY_TAIL = const("<II")
 _SUMMARY_TAIL_SIZE = const(8)
@@ -83,6 +86,54 @@ _E_ATTRIBUTE = const(10)
 _E_LINK = const(11)
 _E_META_KEY = const(12)
 _E_META_VALUE = const(13)
+# The format's refusal pack_node raises, by its place in
+# ovl.store.format_rare.MALFORMED
+_BAD_COUNTER = const(0)
+
+
+def pack_node(kind, flags, ver, txn, body, bcrc=None, data=None):
+    """The node's bytes, padded with 0xFF to a multiple of 4 (F_WIDE set
+    as the counters needed); bcrc: the body's CRC when the caller has it
+    (GC's copies keep their node's).  One buffer the header is packed
+    into and the body appended to, its CRCs taken over views of it (built
+    from parts, a node took a dozen allocations of slices and sums).
+    data: the body is body + data, and only the header and body come
+    back: the caller writes data and then the padding after them (the
+    writer streams a data node's payload and a summary's entries from
+    where they are, no copy of them joined to their head).  (Here, not in
+    ovl.store.format: only writing encodes a node, and a board that
+    mounts and reads keeps none of it.)"""
+    if ver < 0 or txn < 0 or (ver | txn) >> 48:
+        from ovl.store import format_rare
+        raise format_rare.malformed(_BAD_COUNTER)
+    flags &= ~_F_WIDE
+    if ver >> 32 or txn >> 32:
+        flags |= _F_WIDE
+    hl = fmt.hdr_size(flags)
+    n = len(body)
+    blen = n if data is None else n + len(data)
+    out = bytearray(fmt.align(hl + blen, 4) if data is None else hl + n)
+    struct.pack_into(_NODE_HDR, out, 0, _NODE_MAGIC, kind, flags, blen,
+                     ver & 0xFFFFFFFF, txn & 0xFFFFFFFF)
+    if flags & _F_WIDE:
+        struct.pack_into("<HH", out, 16, ver >> 32, txn >> 32)
+    out[hl:hl + n] = body
+    for i in range(hl + blen, len(out)):
+        out[i] = 0xFF
+    if bcrc is None:
+        bcrc = crc32(body)
+        if data is not None:
+            bcrc = crc32(data, bcrc)
+    struct.pack_into("<I", out, hl - 8, bcrc)
+    # hdr_crc covers the header before it and the body's protected prefix
+    # (which may reach into data)
+    mv = memoryview(out)
+    k = fmt.protected_len(kind, flags, blen)
+    crc = crc32(mv[hl:hl + min(k, n)], crc32(mv[:hl - 4]))
+    if k > n:
+        crc = crc32(memoryview(data)[:k - n], crc)
+    struct.pack_into("<I", out, hl - 4, crc)
+    return out
 
 
 def wide(store):
@@ -96,9 +147,11 @@ def nsize(store, blen):
 
 def esize(store, kind, blen):
     """Bytes its summary entry takes (at most)."""
-    return fmt.summary_entry_size(kind, blen,
-                                  (4 if store.prog_unit > 4 else 0) +
-                                  (4 if store._wide() else 0))
+    # an entry, then its explicit offset (a NAND page's padding before
+    # the node) and its counters' high bits, 4 bytes each, and what it
+    # keeps of the body
+    return _SUMMARY_ENTRY_SIZE + (4 if store.prog_unit > 4 else 0) + \
+        (4 if store._wide() else 0) + fmt.keep_len(kind, blen)
 
 
 def room(store):
@@ -120,7 +173,7 @@ def open_block(store, keep):
             # programmed from the entries' buffer after its head: the
             # node packed whole, then joined to pending, took two
             # allocations of its size (~1 KB) as a block closed
-            raw = fmt.pack_node(_NODE_SUMMARY, 0, 0, 0,
+            raw = pack_node(_NODE_SUMMARY, 0, 0, 0,
                                 struct.pack("<I", ws.n), None, ws.buf)
             store.stats["bytes_summary"] += ws.size() + \
                 _SUMMARY_TAIL_SIZE
@@ -439,7 +492,7 @@ class Writer:
                 from ovl.store import errors
                 raise errors.error(_E_NODE_SIZE, need)
         if raw is None:
-            raw = fmt.pack_node(kind, flags, ver, txn, body, None, data)
+            raw = pack_node(kind, flags, ver, txn, body, None, data)
         else:
             raw = fmt.restamp(raw, txn, flags)
         flags = raw[3]          # F_WIDE as the counters needed
