@@ -12,6 +12,7 @@ from ovl.dirlower import DirLower
 from ovl.overlay import Overlay
 from ovl.store import LogStore, ROOT_INO
 from ovl.store import format as fmt
+from ovl.store.write import pack_node
 
 from checklib import create_file
 
@@ -83,7 +84,7 @@ def unknown_type(f, store, where):
         n += 1
     found, end = nodes(f, block)
     if where == "end":
-        node = fmt.pack_node(0x0D, 0, 1 << 20, 1 << 20, b"newer writer")
+        node = pack_node(0x0D, 0, 1 << 20, 1 << 20, b"newer writer")
         f.mem[end:end + len(node)] = node
         return end
     addr = found[0]
