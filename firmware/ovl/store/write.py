@@ -17,7 +17,7 @@ from ovl import compat
 from ovl.compat import const, crc32
 from ovl.flash import BadBlockError
 from ovl.store import format as fmt, Inode, NoSpace, RESERVED_BLOCKS, \
-    Txn as TxnBase, _u32, _key_bytes
+    Txn as TxnBase, LogStore, _u32, _key_bytes
 
 _SHRINK_BYTES = const(1024)  # the most a txn that may take the reserve writes
 _TXN_RAM = const(4096)       # data bytes a Txn holds before it streams them
@@ -797,3 +797,19 @@ class Txn(TxnBase):
             if self.spilled:    # its nodes are dead space
                 self.store._end_stream(self, False)
             raise
+
+
+# The writer's steps are the store's methods once this module is loaded
+# (begin() imports it), so a write needs no lookup through ovl.store.lazy
+# (whose table still names them, for a collection before any write)
+LogStore._wide = wide
+LogStore._nsize = nsize
+LogStore._esize = esize
+LogStore._room = room
+LogStore._open_block = open_block
+LogStore._flush = flush
+LogStore._write_nodes = write_nodes
+LogStore._fits = fits
+LogStore._items = items
+LogStore._make_room = make_room
+LogStore._commit = commit
