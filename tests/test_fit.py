@@ -76,9 +76,11 @@ BOARD_HEAP_GATE = {"esp32-4mb": True, "pico": True}
 # (ovl.overlay.writing, 2026-12-07): esp32-4mb passes from 93 KiB (fails
 # 88-92), pico from 137 (fails 130-136); with the store's writer too
 # (ovl.store.write): 92 and 139 KiB, each measured alone.  Pinned at
-# 93 and 139 KiB + 8 KiB.
+# 93 and 139 KiB + 8 KiB.  With both, the encoders and name rules off the
+# mount path and the store's table of rare methods lazy (1-KiB scans):
+# 93 (fails 89-92) and 141 KiB (fails 134-140): pinned at those + 8 KiB.
 TODAY_BUDGET = {"esp32-4mb": 93 * 1024 + 8192,
-                "pico": 139 * 1024 + 8192}
+                "pico": 141 * 1024 + 8192}
 
 MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 
@@ -144,19 +146,22 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # writers' last pieces off the mount path (the node encoder, the name
 # rule and an origin's encoding: docs/FIT.md, "The mount path sheds the
 # writers' last pieces"): 35,830 / 65,632 / 33,728 B, and the writers
-# 11,092 / 15,520 / 6,176 B.
+# 11,092 / 15,520 / 6,176 B.  With the store's table of rare methods in
+# ovl.store.lazy (and the hostile-image checks of the same day): 34,982 /
+# 64,800 / 33,696 B, the writers 11,206 / 15,808 / 6,368 B.
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the issue's goal: the .mpy bytes meet it (asserted), the
 # import heaps are a strict xfail until they do on this 64-bit port.
-CODE_BUDGET = {"mpy_bytes": 35830 + 512, "import_mpy": 65632 + 2048,
-               "import_romfs": 33728 + 1024}
+CODE_BUDGET = {"mpy_bytes": 34982 + 512, "import_mpy": 64800 + 2048,
+               "import_romfs": 33696 + 1024}
 WRITERS = ("ovl.overlay.writing", "ovl.store.write")
-WRITERS_BUDGET = {"mpy_bytes": 11092 + 256, "import_mpy": 15520 + 1024,
-                  "import_romfs": 6176 + 512}
+WRITERS_BUDGET = {"mpy_bytes": 11206 + 256, "import_mpy": 15808 + 1024,
+                  "import_romfs": 6368 + 512}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
 # Imported at first use, never by a boot's mount and file IO
 LAZY_MODULES = ("ovl.overlay.verbs", "ovl.overlay.hostops",
+                "ovl.store.lazy",
                 "ovl.overlay.unlink", "ovl.upgrade",
                 "ovl.squashfs_errors", "ovl.flash_host",
                 "ovl.squashfs_writer_format", "ovl.compat_cpython",
