@@ -61,6 +61,15 @@ def strict_utf8(text):
     return meta_rare.well_formed(raw)
 
 
+def followable(name):
+    """May a walk or a listing follow name, as the upper lists it?  Not
+    when a damaged or edited upper holds one the format forbids: the
+    cheap part of its rule (ovl.store.write.name_fault has it whole and
+    says what is wrong: fsck and diff report it)."""
+    return name != "" and name != "." and name != ".." and \
+        "/" not in name and "\x00" not in name
+
+
 def upper_name(name):
     """name, if the upper can store it (strict_utf8)."""
     if not strict_utf8(name):
