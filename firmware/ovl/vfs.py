@@ -49,7 +49,7 @@ class OvlVfs:
         # bytes (os.stat(b"/x")), as VfsLfs2 accepts.  Bytes that are not
         # UTF-8 decode with surrogateescape on CPython (as os.fsdecode);
         # MicroPython has no such handler and refuses some (what else it
-        # lets through, the overlay refuses to store: meta.upper_name).
+        # lets through, the overlay refuses to store: writing.upper_name).
         if not isinstance(path, str):
             try:
                 path = bytes(path).decode()

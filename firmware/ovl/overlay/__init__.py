@@ -190,6 +190,8 @@ class Overlay:
         """The node for name inside directory node parent, or None."""
         if not paths.is_dir(parent.mode):
             raise compat.oserror(compat.ENOTDIR, parent.path)
+        if not meta.followable(name):
+            return None     # (a NUL in a path: no entry found by it)
         in_upper = meta.utf8(name)
         # (a character is at most 4 bytes: a short name is not encoded)
         if len(name) > meta.NAME_MAX or len(name) * 4 > meta.NAME_MAX and \
@@ -337,8 +339,8 @@ class Overlay:
                 u = next(upper, None)
                 if same:
                     lw = next(lower, None)
-                if uino == WHITEOUT:
-                    continue
+                if uino == WHITEOUT or not meta.followable(name):
+                    continue    # (a name the format forbids: fsck's)
                 inode = self.store.get(uino)
                 origin = self._get_origin(uino)
                 yield (name, inode.mode & paths.S_IFMT,

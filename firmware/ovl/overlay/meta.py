@@ -46,6 +46,15 @@ def utf8(name):
         return False
 
 
+def followable(name):
+    """May a walk or a listing follow name, as the upper lists it?  Not
+    when a damaged or edited upper holds one the format forbids: the
+    cheap part of its rule (ovl.store.write.name_fault has it whole and
+    says what is wrong: fsck and diff report it)."""
+    return name != "" and name != "." and name != ".." and \
+        "/" not in name and "\x00" not in name
+
+
 class Origin:
     """Where an upper object came from in the lower (the ORIGIN meta).
 

@@ -12,6 +12,9 @@ from ovl.paths import is_dir, is_reg, is_lnk, join, split_path, normalize
 from ovl.overlay.meta import META_RESET, META_REPLACES, META_LOWER_ID, \
     INDEX_PREFIX, identity_bytes, utf8
 from ovl.store import WHITEOUT
+# (the format's name rule: the writer's, which a walk of the upper reports
+# a damaged or edited store breaking)
+from ovl.store.write import name_fault
 from ovl.overlay import writing
 
 
@@ -83,6 +86,16 @@ def walk_upper(ovl, node, problems=None, unread=None):
             stack.pop()
             continue
         name, value = item
+        why = name_fault(name.encode("utf-8", "surrogateescape"))
+        if why:
+            # a name the format forbids ("..", "a/b": a damaged or edited
+            # upper), never followed: what is wrong said, as for a loop
+            why = "%s: entry %r breaks the name rule (%s)" % (
+                parent.path, name, why)
+            if problems is None:
+                raise oserror(compat.EIO, why)
+            problems.append(why + "; not walked")
+            continue
         path = join(parent.path, name)
         if value == WHITEOUT:
             yield path, "whiteout", None

@@ -6,12 +6,13 @@ LogStore.__getattr__), so a board's mount path never pays for it."""
 
 import struct
 
-from ovl.store import ROOT_INO, WHITEOUT
+from ovl.store import ROOT_INO, WHITEOUT, _key_bytes
 from ovl.store.damage import HEADER_DAMAGE, damage_target, live_alone
 from ovl.store.blocks import FREE, UNKNOWN, BAD
 from ovl.store.format import (NODE_NAMES, NODE_DIRENT, DIRENT_PREFIX,
                               DIRENT_REMOVED, DIRENT_WHITEOUT, BLOCK_HDR_SIZE,
                               read_summary, unpack_block_header)
+from ovl.store.write import name_fault
 
 # the directory a repair puts the inodes whose names are lost in, as
 # e2fsck does (ovl.store.repair)
@@ -148,12 +149,16 @@ def fsck(store):
     damaged_files = {ino: True for _, ino in named_later}
     refs = {}
     extra_names = []    # [directory, path, name]: entries a repair drops
+    # [directory, its path, name, ino or WHITEOUT, the error's text]:
+    # entries whose name breaks the format's rule
+    misnamed = []
     todo = [ROOT_INO]
     try:
         store.get(ROOT_INO)     # (no entry names the root: read it here)
     except OSError as e:
         errors.append("/: %s" % e)
-    while todo:
+    homeless = {}       # inodes only a misnamed entry reaches
+    while todo or _adopt(store, misnamed, reachable, homeless, todo, paths):
         d = todo.pop()
         try:
             entries = list(store.listdir(d))
@@ -164,6 +169,18 @@ def fsck(store):
             entries = _readable_entries(store, d, where, lost_entries,
                                         errors)
         for name, v in entries:
+            why = name_fault(_key_bytes(name))
+            if why:
+                # never walked (".." would name the directory's parent to
+                # a reader); the repair unlinks it, its inode homeless
+                # unless another name reaches it
+                where = paths.get(d, "inode %d" % d)
+                misnamed.append([d, where, name, v,
+                                 "%s: entry %r breaks the name rule (%s)"
+                                 % (where, name, why)])
+                if v != WHITEOUT:
+                    refs[v] = refs.get(v, 0) + 1
+                continue
             if v == WHITEOUT:
                 continue
             path = paths.get(d, "/").rstrip("/") + "/" + name
@@ -197,6 +214,16 @@ def fsck(store):
                 todo.append(v)
                 paths[v] = path
             reachable[v] = True
+    moved = {}
+    for m in misnamed:
+        v = m[3]
+        # (a homeless inode goes to /lost+found once, by its first entry)
+        m.append(v in homeless and v not in moved)
+        if m[5]:
+            moved[v] = True
+        errors.append(m[4] + "; --repair " + (
+            "moves inode %d to /%s/#%d" % (v, LOST_FOUND, v) if m[5]
+            else "drops it"))
     for i, ino in named_later:
         if ino in paths:
             errors[i] += " (%s)" % paths[ino]
@@ -257,8 +284,32 @@ def fsck(store):
             "unlisted": unlisted,
             "lost_entries": _lost_list(lost_entries, paths),
             "extra_names": extra_names,
+            "misnamed": [m[:4] + m[5:] for m in misnamed],
             "nodes": nodes_total, "live_bytes": live_total,
             "inodes": len(reachable), "repairs": list(store.repairs)}
+
+
+def _adopt(store, misnamed, reachable, homeless, todo, paths):
+    """Once the walk from the root is done: the live inodes that only
+    entries whose name breaks the rule reach (misnamed: fsck's) made
+    homeless (a repair puts them in /lost+found) and reachable, the
+    directories among them walked in turn, so what is below one is no
+    orphan.  Whether there is a directory to walk now."""
+    from ovl.paths import is_dir
+    for m in misnamed:
+        v = m[3]
+        if v == WHITEOUT or v in reachable or not store.inodes.live(v):
+            continue
+        homeless[v] = True
+        reachable[v] = True
+        try:
+            inode = store.get(v)
+        except OSError:
+            continue            # reported by the walk of its directory
+        if inode is not None and is_dir(inode.mode):
+            todo.append(v)
+            paths[v] = "inode %d" % v
+    return len(todo) > 0
 
 
 def _lost_entry(nd, lost_entries, blind, es):

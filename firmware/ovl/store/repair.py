@@ -6,15 +6,17 @@ for a damaged entry is made anew under its inode number with the
 entries that still read, and the damaged entry restored where its name
 and inode are known; an inode no readable name reaches that damage may
 have named goes into /lost+found as #<ino> (docs/STORE.md, "A directory
-with a damaged entry").  Imported only by a repair (`ovl fsck
+with a damaged entry"); an entry whose name breaks the format's rule is
+unlinked, and its inode, when no other name reaches it, put in
+/lost+found as #<ino> too.  Imported only by a repair (`ovl fsck
 --repair`): never on a board's mount path."""
 
 from ovl import compat
 from ovl.paths import S_IFDIR, is_dir
-from ovl.store import ROOT_INO, WHITEOUT
+from ovl.store import ROOT_INO, WHITEOUT, _key_bytes
 from ovl.store.check import LOST_FOUND, meta_keys, readable_entries
 from ovl.store.format import DIRENT_REMOVED, DIRENT_WHITEOUT
-from ovl.store.txn_rare import drop_inode
+from ovl.store.txn_rare import drop_inode, unlink_misnamed
 
 
 def repair(store, report, now=None):
@@ -43,12 +45,22 @@ def repair(store, report, now=None):
         if got is not None:
             remade[d] = got
     homeless = [ino for ino in report["unlisted"] if ino not in named]
-    if homeless:
+    misnamed = report.get("misnamed", ())
+    lf = None
+    if homeless or [m for m in misnamed if m[4]]:
         lf = _lost_found(store, txn, remade.get(ROOT_INO), now, done)
-        for ino in homeless:
+    for ino in homeless:
+        txn.link(lf, "#%d" % ino, ino)
+        done.append("inode %d: its name lost, now /%s/#%d"
+                    % (ino, LOST_FOUND, ino))
+    for d, where, name, ino, homeless_ino in misnamed:
+        unlink_misnamed(txn, d, _key_bytes(name))
+        line = "dropped entry %r of %s (it breaks the name rule)" % (name,
+                                                                     where)
+        if homeless_ino:
             txn.link(lf, "#%d" % ino, ino)
-            done.append("inode %d: its name lost, now /%s/#%d"
-                        % (ino, LOST_FOUND, ino))
+            line += ": inode %d now /%s/#%d" % (ino, LOST_FOUND, ino)
+        done.append(line)
     if not done:
         txn.abort()
         return done

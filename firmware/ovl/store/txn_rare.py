@@ -16,6 +16,7 @@ from ovl.store import ROOT_INO, _u32, _key_bytes
 # node types (ovl.store.format's; tests/test_store_block_columns.py
 # checks the private copies agree)
 _NODE_DELETE = const(0x02)
+_NODE_DIRENT = const(0x03)
 _NODE_TRUNCATE = const(0x05)
 _NODE_SYMLINK = const(0x06)
 _NODE_META = const(0x07)
@@ -66,6 +67,15 @@ def drop_inode(txn, ino):
     if not txn.deleted:     # the class's empty dict: a dict of its own
         txn.deleted = {}
     txn.deleted[ino] = True
+
+
+def unlink_misnamed(txn, parent, raw):
+    """unlink of an entry whose name (bytes) breaks the format's rule, a
+    damaged or edited store's, which unlink refuses to name
+    (ovl.store.repair drops it so)."""
+    txn._check()
+    txn.ops.append((_NODE_DIRENT, _u32(parent, "parent"), bytes(raw),
+                    _DIRENT_REMOVED))
 
 
 def size(txn, ino):

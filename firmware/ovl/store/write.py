@@ -563,6 +563,26 @@ class Writer:
             pos += k
 
 
+def name_fault(raw):
+    """What makes raw (bytes) no entry name by the format's rule
+    (docs/FORMAT.md, NODE_DIRENT: 1..255 bytes, no "/" or NUL, not "."
+    or ".."), or None.  The one copy of the rule: the writer refuses such
+    a name; fsck (ovl.store.check) and the overlay's walks (ovl.overlay
+    .verbs) report one a damaged or edited store holds (UTF-8 is the
+    overlay's to judge: an older ovl stored names that are not)."""
+    if not raw:
+        return "empty"
+    if len(raw) > _NAME_MAX:
+        return "over %d bytes" % _NAME_MAX
+    if raw == b"." or raw == b"..":
+        return "'.' or '..'"
+    if b"/" in raw:
+        return "holds '/'"
+    if b"\x00" in raw:
+        return "holds NUL"
+    return None
+
+
 class Txn(TxnBase):
     """A set of changes that reach flash (and RAM) together at commit():
     what LogStore.begin() returns.  Its rare calls (truncate,
@@ -643,12 +663,9 @@ class Txn(TxnBase):
     def _dirent(self, parent, name, ino):
         self._check()
         raw = _key_bytes(name)
-        if not raw or len(raw) > _NAME_MAX:
-            raise compat.oserror(compat.ENAMETOOLONG if raw else compat.EINVAL,
-                                 repr(name))
-        if b"/" in raw or b"\x00" in raw or raw == b"." or \
-                raw == b"..":
-            raise compat.oserror(compat.EINVAL, repr(name))
+        if name_fault(raw):
+            raise compat.oserror(compat.ENAMETOOLONG if len(raw) > _NAME_MAX
+                                 else compat.EINVAL, repr(name))
         self.ops.append((_NODE_DIRENT, _u32(parent, "parent"), raw, ino))
 
     def link(self, parent, name, ino):
