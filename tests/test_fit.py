@@ -147,16 +147,17 @@ MCU_BOARDS = sorted(b for b in board_names() if load_board(b).heap)
 # rule and an origin's encoding: docs/FIT.md, "The mount path sheds the
 # writers' last pieces"): 35,830 / 65,632 / 33,728 B, and the writers
 # 11,092 / 15,520 / 6,176 B.  With the store's table of rare methods in
-# ovl.store.lazy (and the hostile-image checks of the same day): 34,982 /
-# 64,800 / 33,696 B, the writers 11,206 / 15,808 / 6,368 B.
+# ovl.store.lazy and the hostile-image checks of the same day (unknown
+# node types, loops, names the format forbids): 35,083 / 64,960 /
+# 33,728 B, the writers 11,328 / 16,160 / 6,624 B.
 # CODE_BUDGET is that + a small margin, a regression guard;
 # CODE_TARGET is the issue's goal: the .mpy bytes meet it (asserted), the
 # import heaps are a strict xfail until they do on this 64-bit port.
-CODE_BUDGET = {"mpy_bytes": 34982 + 512, "import_mpy": 64800 + 2048,
-               "import_romfs": 33696 + 1024}
+CODE_BUDGET = {"mpy_bytes": 35083 + 512, "import_mpy": 64960 + 2048,
+               "import_romfs": 33728 + 1024}
 WRITERS = ("ovl.overlay.writing", "ovl.store.write")
-WRITERS_BUDGET = {"mpy_bytes": 11206 + 256, "import_mpy": 15808 + 1024,
-                  "import_romfs": 6368 + 512}
+WRITERS_BUDGET = {"mpy_bytes": 11328 + 256, "import_mpy": 16160 + 1024,
+                  "import_romfs": 6624 + 512}
 CODE_TARGET = {"mpy_bytes": 60 * 1024, "import_mpy": 48 * 1024,
                "import_romfs": 24 * 1024}
 # Imported at first use, never by a boot's mount and file IO
