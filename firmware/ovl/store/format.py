@@ -64,6 +64,8 @@ _F_ONETIME = const(0x10)  # with F_STAMP: the stamp is one time (mtime =
                           # ctime)
 _F_WIDE = const(0x20)    # the header carries the high bits of version and txn
 _SUM_AT = const(0x80)  # summary entries only: an explicit offset follows
+_SUM_DAMAGED = const(0x40)  # summary entries only: the node failed its body
+                            # CRC; keep is its protected prefix
 
 # The node types, flags, layouts and limits are private consts
 # (_NODE_INODE ...): on the mount path only this module, the store's core
@@ -116,7 +118,9 @@ _COMMIT_BODY = const("<Q")        # the txn whose provisional nodes count
 # order: an entry (type, flags, body_len, version, txn, then the offset
 # and the high bits when needed) followed by keep_len(type, body_len) bytes: the node's whole body when
 # it is at most _SUMMARY_KEEP_MAX bytes, the 12-byte prefix of a data node,
-# else nothing (the reader then reads what it needs from the node itself).
+# else nothing (the reader then reads what it needs from the node itself);
+# with _SUM_DAMAGED, protected_len(type, flags, body_len) bytes instead
+# (a damaged body's bytes past its key are never taken as true).
 # The count is packed "<I", an entry as:
 _SUMMARY_ENTRY = const("<BBIII")   # type, flags (| _SUM_AT), body_len,
 _SUMMARY_ENTRY_SIZE = const(14)    # version (low), txn (low); then the
@@ -287,7 +291,8 @@ def keep_len(kind, blen):
     """Bytes of a node's body its summary entry carries: a data node's
     12-byte prefix, an inode's number (its body and a data node's stamp are
     read from the node itself: summaries stay small for rewrite-heavy logs),
-    every other body whole when it is small, else its key prefix."""
+    every other body whole when it is small, else its key prefix (an
+    entry with _SUM_DAMAGED keeps protected_len bytes instead)."""
     if kind == _NODE_DATA:
         return _DATA_PREFIX
     if kind == _NODE_INODE:
@@ -340,7 +345,12 @@ class SummaryBuilder:
         self.next_off = data_start   # where a node right after the last goes
 
     def add(self, off, nd):
-        flags = nd.flags
+        # (a node's reserved bits 6-7 mean nothing: an entry's own)
+        flags = nd.flags & 0x3F
+        if nd.damage is not None:
+            # its keep is what the header CRC vouches for: its protected
+            # prefix (format_rare.damaged_node)
+            flags |= _SUM_DAMAGED
         at = off != self.next_off
         if at:
             flags |= _SUM_AT
@@ -443,7 +453,13 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                 txn |= thi << 32
                 pos += 4
             o = at
-            klen = keep_len(ntype, blen)
+            damage = None
+            if flags & _SUM_DAMAGED:
+                flags &= ~_SUM_DAMAGED
+                klen = protected_len(ntype, flags, blen)
+                damage = "body CRC"
+            else:
+                klen = keep_len(ntype, blen)
             pos += klen
             if o + node_size(blen, flags) > off or \
                     pos > len(body) or o % 4:
@@ -460,7 +476,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                     struct.unpack_from("<I", body, pos - klen)[0] != only):
                 continue
             keep = b""
-            fields = damage = None
+            fields = None
             reuse = scratch is not False and ntype != _NODE_VOID and \
                 ntype != _NODE_COMMIT and ntype != _NODE_RESET
             if not (reuse and headers_only):
@@ -470,7 +486,7 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                 # index never reads one)
                 need = 0 if ntype == _NODE_CHECKPOINT else \
                     data_prefix(flags) if ntype == _NODE_DATA else blen
-                if klen < need and not headers_only:
+                if klen < need and damage is None and not headers_only:
                     # a stamp (under the header CRC) or a whole body the
                     # summary does not carry: a size must never come from
                     # a flipped bit
@@ -483,7 +499,10 @@ def read_summary(read, base, erase_size, data_start, headers_only=False,
                     if hdr is None or hdr[0] != ntype or hdr[2] != blen or \
                             hdr[3] != ver or (whole and crc32(full) != hdr[5]):
                         damage = "node CRC"
-                if damage is None and (klen >= need or not headers_only):
+                if (damage is None or ntype == _NODE_DATA) and \
+                        (klen >= need or not headers_only):
+                    # (a damaged data node's prefix and stamp are its
+                    # protected prefix: its fields stand)
                     fields = parse_body(ntype, full, blen, flags)
             if reuse:
                 if scratch is None:
