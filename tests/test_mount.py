@@ -4,6 +4,7 @@ lifecycle (SIGTERM, ovl umount, umount, fusermount3 -u, a second mount,
 kill -9 as a power cut); bad input.  Needs root and /dev/fuse (CI has both);
 every subprocess has a timeout and every mount is undone in a finally."""
 
+import json
 import os
 import random
 import shutil
@@ -650,6 +651,68 @@ def test_lower_on_a_block_device(layers):
             server.cleanup()
         subprocess.run(["losetup", "-d", loop], capture_output=True,
                        timeout=TIMEOUT)
+
+
+@pytest.fixture
+def mounted(layers):
+    """The mountpoint of `ovl mount` over the layers, unmounted after."""
+    _lower, image, upper, base = layers
+    mnt = os.path.join(base, "mnt")
+    os.mkdir(mnt)
+    server = Server(image, upper, mnt)
+    try:
+        yield mnt
+    finally:
+        server.cleanup()
+
+
+def test_st_blocks_count_what_a_sparse_file_stores(mounted):
+    mnt = mounted
+    far = 100 << 20
+    with open(mnt + "/sparse", "wb") as f:
+        f.seek(far)
+        f.write(b"x" * 3000)
+    with open(mnt + "/dense", "wb") as f:
+        f.write(b"d" * 5000)
+    sparse = os.stat(mnt + "/sparse")
+    assert sparse.st_size == far + 3000
+    # at least the data written, far less than the size (Linux counts
+    # whole filesystem blocks: a few KiB here)
+    assert 3000 <= sparse.st_blocks * 512 <= 64 * 1024
+    assert os.stat(mnt + "/dense").st_blocks * 512 >= 5000
+    # a lower file holds its size
+    assert os.stat(mnt + "/big").st_blocks * 512 >= 256 * 4096
+
+
+REMOVED_CWD = r"""
+import json, os, stat, sys
+os.chdir(sys.argv[1])
+print("in", flush=True)
+sys.stdin.readline()               # the directory is removed meanwhile
+st = os.stat(".")
+print(json.dumps([st.st_nlink, stat.S_ISDIR(st.st_mode), os.listdir(".")]))
+"""
+
+
+def test_a_removed_current_directory_stats_nlink_0_and_lists_nothing(mounted):
+    mnt = mounted
+    for made in ("made", "empty"):       # one the upper made, a lower one
+        if made == "made":
+            os.mkdir(mnt + "/made")
+        child = subprocess.Popen(
+            [sys.executable, "-c", REMOVED_CWD, mnt + "/" + made],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout.readline() == "in\n"
+            os.rmdir(mnt + "/" + made)
+            out, err = child.communicate("go\n", timeout=TIMEOUT)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.communicate(timeout=TIMEOUT)
+        assert child.returncode == 0, err
+        assert json.loads(out) == [0, True, []], made
 
 
 USER_DRIVER = r"""

@@ -901,3 +901,22 @@ def test_read_only_calls_commit_no_pending_writes(runtime, tmp_path):
         "a created file found": 3,
         "its creation committed": "abc",
     }, args=[str(tmp_path)])
+
+
+def test_stored_bytes_count_no_holes(runtime, tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "config").write_bytes(b"option=1\n")
+    runtime.run_checks("stored_bytes.py", {
+        "sparse: size, stored": [(100 << 20) + 1, 1],
+        "a second island: stored": 101,
+        "dense: stored": 12,
+        "cut: stored": 5,
+        "lower only: stored": 9,
+        "copied up, data in the lower: stored": 9,
+        "lower head and an upper byte: stored": 3,
+        "created: stored": 1,
+        "pending: stored": 1001,
+        "pending committed: stored": 2,
+        "a directory: its size": True,
+        "missing": "ENOENT",
+    }, args=[str(tmp_path)])

@@ -53,7 +53,7 @@ def wire_name(name):
 
 class Node:
     __slots__ = ("nodeid", "ino", "kind", "paths", "nlookup", "version",
-                 "orphan")
+                 "orphan", "removed")
 
     def __init__(self, nodeid, ino, kind, path):
         self.nodeid = nodeid
@@ -63,6 +63,9 @@ class Node:
         self.nlookup = 0
         self.version = 0      # bumped when the object may have been copied up
         self.orphan = None    # its hidden name under ORPHANS, if any
+        # a removed directory's last attributes (nlink 0): what a process
+        # whose current directory it was still stats, until FORGET
+        self.removed = None
 
 
 class Handle:
@@ -175,6 +178,8 @@ class FuseServer:
         if node is None:
             return
         node.paths.discard(path)
+        if st[0] & S_IFMT == S_IFDIR and not node.paths:
+            node.removed = self.attr(path, st, nlink=0)
         if (st[0] & S_IFMT == S_IFDIR or st[3] <= 1) and \
                 self.by_ino.get(node.ino) is node:
             # the object is gone: a new one may get its number
@@ -198,7 +203,7 @@ class FuseServer:
 
     # ----- attributes -------------------------------------------------------
 
-    def attr(self, path, st=None):
+    def attr(self, path, st=None, nlink=None):
         if st is None:
             st = self.ovl.lstat(path)
         mode = st[0]
@@ -206,15 +211,20 @@ class FuseServer:
         if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
             rdev = self.ovl.rdev(path)
         size = st[6]
+        stored = None
         if mode & S_IFMT == S_IFLNK:
             size = len(wire_name(self.ovl.readlink(path)))
-        nlink = st[3]
-        if path.startswith(ORPHANS + "/"):
-            # a removed file still open: its hidden name is no link of
-            # the user's (the kernel's fstat says 0)
-            nlink -= 1
+        elif mode & S_IFMT == S_IFREG:
+            # st_blocks counts what is stored: a sparse file's holes not
+            stored = self.ovl.stored_bytes(path)
+        if nlink is None:
+            nlink = st[3]
+            if path.startswith(ORPHANS + "/"):
+                # a removed file still open: its hidden name is no link
+                # of the user's (the kernel's fstat says 0)
+                nlink -= 1
         return w.pack_attr(st[1], mode, nlink, st[4], st[5], size,
-                           int(st[7]), int(st[8]), int(st[9]), rdev)
+                           int(st[7]), int(st[8]), int(st[9]), rdev, stored)
 
     def entry(self, path):
         st = self.ovl.lstat(path)
@@ -364,6 +374,9 @@ class FuseServer:
         return w.pack_entry_out(0, 0, bytes(w.ATTR.size), ENTRY_TIMEOUT, 0)
 
     def op_getattr(self, req):
+        node = self.node(req.nodeid)
+        if node.removed is not None and not node.paths:
+            return w.pack_attr_out(node.removed, ATTR_TIMEOUT)
         path = self.path_of(req.nodeid)
         return w.pack_attr_out(self.attr(path), ATTR_TIMEOUT)
 
@@ -377,9 +390,15 @@ class FuseServer:
                                  namemax, frsize)
 
     def op_access(self, req):
-        self.ovl.lstat(self.path_of(req.nodeid))
+        if self.node(req.nodeid).removed is None:
+            self.ovl.lstat(self.path_of(req.nodeid))
 
     def op_opendir(self, req):
+        node = self.node(req.nodeid)
+        if node.removed is not None and not node.paths:
+            # removed, still a process's current directory: Linux lists
+            # nothing, not even . and ..
+            return self.new_handle(DirHandle(None, []))
         path = self.path_of(req.nodeid)
         st = self.ovl.lstat(path)
         parent = path.rsplit("/", 1)[0] or "/"

@@ -160,8 +160,11 @@ def split_time(t):
     return sec, int((t - sec) * 1e9)
 
 
-def pack_attr(ino, mode, nlink, uid, gid, size, atime, mtime, ctime, rdev):
-    blocks = (size + 511) // 512
+def pack_attr(ino, mode, nlink, uid, gid, size, atime, mtime, ctime, rdev,
+              stored=None):
+    """stored: the bytes the object holds (st_blocks counts them in
+    512-byte units); default its size."""
+    blocks = ((size if stored is None else stored) + 511) // 512
     return ATTR.pack(ino, size, blocks, atime & 0xFFFFFFFFFFFFFFFF,
                      mtime & 0xFFFFFFFFFFFFFFFF, ctime & 0xFFFFFFFFFFFFFFFF,
                      0, 0, 0, mode, nlink, uid, gid, rdev, 4096, 0)

@@ -3,8 +3,8 @@ named fields (StatResult; the VFS's stat is a plain tuple), lstat,
 listdir, hard links, symlinks (and following one in a walk or at open()),
 open()'s target with O_EXCL, the path a write lands on (write_target),
 device nodes, modes, owners, times, readlink,
-rdev, exists, read_bytes and write_bytes, and statvfs (which the VFS calls
-only for os.statvfs); truncation is ovl.overlay.truncate's.
+rdev, exists, read_bytes and write_bytes, stored_bytes (st_blocks), and
+statvfs (which the VFS calls only for os.statvfs); truncation is ovl.overlay.truncate's.
 
 The FUSE mount, the CLI, the agent and tests use them; a board's boot,
 mount and file IO do not, so Overlay imports this module at their first
@@ -17,7 +17,7 @@ from ovl import compat
 from ovl.compat import oserror
 from ovl.compat import const
 from ovl.paths import S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, is_dir, is_lnk, \
-    join, split_path
+    is_reg, join, split_path
 from ovl.overlay.meta import NAME_MAX, INDEX_PREFIX
 
 # Limits of the on-flash fields (docs/FORMAT.md) besides the size
@@ -53,6 +53,31 @@ def lstat(ovl, path):
     """stat of path, not following a final symlink."""
     ovl.flush_all(True)
     return StatResult(ovl._stat_node(ovl._walk(path, follow=False)))
+
+
+def stored_bytes(ovl, path):
+    """How many bytes of the file at path are stored (a final symlink is
+    not followed): what Linux's st_blocks counts, in 512-byte units.  A
+    regular file in the upper holds its data extents (holes hold none)
+    plus, when copied up, the bytes below its lower limit that the
+    lower still serves; a lower file holds its size (the lower readers
+    report no holes); a file with data still pending holds its size until
+    it commits; anything else, its st_size."""
+    ovl.flush_all(True)
+    node = ovl._walk(path, follow=False)
+    size = ovl._stat_node(node)[6]
+    if node.uino is None or not is_reg(node.mode) or \
+            node.uino in ovl.writeback.buffers:
+        return size
+    held = ovl.store.stored_bytes(node.uino, size)
+    origin = ovl._get_origin(node.uino)
+    entry = None if origin is None else ovl._lower_lookup(origin.path)
+    if entry is not None and is_reg(entry.mode):
+        # the lower serves [0, lowlim) where the upper holds nothing
+        # (Overlay.read_upper)
+        below = min(origin.lowlim, size, entry.size)
+        held += below - ovl.store.stored_bytes(node.uino, below)
+    return held
 
 
 def listdir(ovl, path="/"):

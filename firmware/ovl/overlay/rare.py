@@ -18,7 +18,7 @@ def method(ovl, name):
     (AttributeError if there is no such operation)."""
     if name in "stat lstat listdir exists rdev readlink symlink mknod " \
             "link chmod chown lchown utime read_bytes write_bytes " \
-            "statvfs _excl_target write_target".split():
+            "statvfs _excl_target write_target stored_bytes".split():
         from ovl.overlay import hostops as where
     elif name in "truncate truncate_open".split():
         from ovl.overlay import truncate as where

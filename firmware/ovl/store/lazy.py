@@ -32,7 +32,7 @@ _TABLE = const(
     "_end_hidden_truncs _shown _forget_ino\n"
     "stream _spill _index_stream _end_stream\n"
     "-check fsck meta_keys\n"
-    "read_rare readlink\n"
+    "read_rare readlink stored_bytes\n"
     "write _wide _nsize _esize _room _open_block _flush _write_nodes _fits "
     "_items _make_room _commit\n"
     "txn_rare truncate set_symlink delete_inode size unlink whiteout "
