@@ -650,6 +650,26 @@ def test_fs_chown_refuses_an_id_outside_0_to_2_32(layers, capsys, owner, what,
     assert owner_ids() == (4294967295, 0)
 
 
+def test_fs_chown_takes_minus_one_first_as_chown_does(layers, capsys):
+    """-1 (unchanged) as the owner's first word, no "--" needed: argparse
+    read "-1:3" as an option; a real bad option is still a usage error."""
+    lower, upper = layers
+    L = ["--lower", lower, "--upper", upper]
+
+    def owner_ids():
+        status, out, _ = ovl(capsys, "fs", "stat", *L, "/etc/config")
+        assert status == 0, out
+        return json.loads(out)["uid"], json.loads(out)["gid"]
+    assert ovl(capsys, "fs", "chown", *L, "7:8", "/etc/config")[0] == 0
+    assert ovl(capsys, "fs", "chown", "-1:3", "/etc/config", *L)[0] == 0
+    assert owner_ids() == (7, 3)
+    assert ovl(capsys, "fs", "chown", *L, "-1:-1", "/etc/config")[0] == 0
+    assert owner_ids() == (7, 3)
+    assert "unrecognized arguments: -x" in usage_error(
+        capsys, "fs", "chown", *L, "-x", "-1:3", "/etc/config")
+    assert owner_ids() == (7, 3)
+
+
 def test_shell_chown_refuses_an_id_outside_0_to_2_32(layers, capsys,
                                                      monkeypatch):
     status, records, err = shell(capsys, monkeypatch, layers,
