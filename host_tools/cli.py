@@ -42,6 +42,16 @@ class Parser(argparse.ArgumentParser):
         super().error(message)
 
     path_lists = ()     # the flags add_path_list made
+    # a word "-" and a digit is an argument, not an option: chown's
+    # "-1:3" (-1: unchanged), as chown users type it; argparse takes
+    # only a plain negative number so
+    signed_words = False
+
+    def _parse_optional(self, arg_string):
+        if self.signed_words and arg_string[:1] == "-" and \
+                arg_string[1:2].isdigit():
+            return None
+        return super()._parse_optional(arg_string)
 
     def add_path_list(self, flag, **kwargs):
         """`flag PATH`, repeatable, whose values are absolute paths; one

@@ -627,6 +627,13 @@ def test_fs_chmod_refuses_a_mode_outside_0_to_7777(layers, capsys, mode):
     assert status == 0 and json.loads(out)["perm"] == "0644", out
 
 
+def config_owner(capsys, layer_args):
+    """(uid, gid) of /etc/config, as `ovl fs stat` shows them."""
+    status, out, _ = ovl(capsys, "fs", "stat", *layer_args, "/etc/config")
+    assert status == 0, out
+    return json.loads(out)["uid"], json.loads(out)["gid"]
+
+
 @pytest.mark.parametrize("owner,what,word", [
     ("4294967296", "UID", "4294967296"), ("-2", "UID", "-2"),
     ("5:4294967296", "GID", "4294967296"), ("5:-7", "GID", "-7")])
@@ -636,18 +643,28 @@ def test_fs_chown_refuses_an_id_outside_0_to_2_32(layers, capsys, owner, what,
     the owner as it was; before, the API's EINVAL exited 1."""
     lower, upper = layers
     L = ["--lower", lower, "--upper", upper]
-
-    def owner_ids():
-        status, out, _ = ovl(capsys, "fs", "stat", *L, "/etc/config")
-        assert status == 0, out
-        return json.loads(out)["uid"], json.loads(out)["gid"]
     assert usage_error(capsys, "fs", "chown", *L, owner, "/etc/config") == \
         "ovl fs: error: %s must be a number from 0 to 4294967295 (-1: " \
         "unchanged), not %r" % (what, word)
-    assert owner_ids() == (0, 0)
+    assert config_owner(capsys, L) == (0, 0)
     assert ovl(capsys, "fs", "chown", *L, "4294967295:-1",
                "/etc/config")[0] == 0
-    assert owner_ids() == (4294967295, 0)
+    assert config_owner(capsys, L) == (4294967295, 0)
+
+
+def test_fs_chown_takes_minus_one_first_as_chown_does(layers, capsys):
+    """-1 (unchanged) as the owner's first word, no "--" needed: argparse
+    read "-1:3" as an option; a real bad option is still a usage error."""
+    lower, upper = layers
+    L = ["--lower", lower, "--upper", upper]
+    assert ovl(capsys, "fs", "chown", *L, "7:8", "/etc/config")[0] == 0
+    assert ovl(capsys, "fs", "chown", "-1:3", "/etc/config", *L)[0] == 0
+    assert config_owner(capsys, L) == (7, 3)
+    assert ovl(capsys, "fs", "chown", *L, "-1:-1", "/etc/config")[0] == 0
+    assert config_owner(capsys, L) == (7, 3)
+    assert "unrecognized arguments: -x" in usage_error(
+        capsys, "fs", "chown", *L, "-x", "-1:3", "/etc/config")
+    assert config_owner(capsys, L) == (7, 3)
 
 
 def test_shell_chown_refuses_an_id_outside_0_to_2_32(layers, capsys,

@@ -19,6 +19,8 @@ def test_a_directory_loop_is_reported_not_walked_forever(tmp_path, runtime):
                                     " of directory %d)"
                                     % (2 if case == "to /etc" else 1)]
         want[case + " after"] = [[], []]
+        # 2 + its subdirectories: /etc has none, the root /etc
+        want[case + " nlink after"] = 2 if case == "to /etc" else 3
         want[case + " listed after"] = ["Q7", "hostname"]
         want[case + " diff after"] = 3
     runtime.run_checks("upper_loops.py", want, args=[str(lower)],
@@ -58,6 +60,12 @@ def test_an_entry_name_breaking_the_name_rule_is_damage_never_walked(
         # /lost+found and #ino, and what /etc holds, unless it is #2
         want[case + " diff after"] = 4 if case in ("root dotdot",
                                                    "flash edit") else 5
+    for case, name, where, ino, nlink in (("file too", "'..'", "/etc", 4, 1),
+                                          ("dir too", "'a/b'", "/", 2, 2)):
+        want[case + " repaired"] = ["dropped entry %s of %s (it breaks the"
+                                    " name rule)" % (name, where)]
+        want[case + " after"] = [[], []]
+        want[case + " nlink after"] = nlink
     runtime.run_checks("bad_names.py", want, args=[str(lower)], timeout=60)
 
 

@@ -536,7 +536,8 @@ VERBS = {
     "ln": (verb_ln, "ln [-s] SRC DST: hard or symbolic link"),
     "chmod": (verb_chmod, "chmod MODE PATH: set the mode, in octal"),
     "truncate": (verb_truncate, "truncate PATH SIZE"),
-    "chown": (verb_chown, "chown UID[:GID] PATH"),
+    "chown": (verb_chown, "chown UID[:GID] PATH: set the owner (-1: as"
+                          " it is)"),
     "touch": (verb_touch, "touch PATH MTIME: set the modification time"),
     "sync": (verb_sync, "sync: commit buffered data and sync the flash"),
     "diff": (verb_diff, "diff [PATH]: what the upper changed"),
@@ -645,6 +646,7 @@ def add_fs_arguments(p):
         help_text = VERBS[name][1]
         q = sub.add_parser(name, help=help_text, description=help_text)
         q.add_argument("args", nargs="*", help="verb arguments")
+        q.signed_words = name == "chown"
         flag = VERB_FLAGS.get(name)
         if flag:
             q.add_argument(flag[0], dest="flag", action="store_true",

@@ -55,6 +55,25 @@ for case, raw in (("dotdot", b".."), ("dot", b"."), ("empty", b""),
         results[case + " lookup"] = errno_outcome(ovl.lstat, "/etc/a\x00b")
     check(case, f, ovl, "/etc")
 
+# a second, bad name of an inode a good name reaches too, its link count
+# counting both (as a writer counting every name would): the repair
+# drops the bad name and puts the count right, so fsck after is clean
+for case, where, raw, target in (("file too", "/etc", b"..", "Q7"),
+                                 ("dir too", "/", b"a/b", "etc")):
+    f, ovl = build(LOWER)
+    s = ovl.store
+    parent = etc(s) if where == "/etc" else ROOT_INO
+    ino = s.lookup(parent, target)
+    t = s.begin()
+    link_unchecked(t, parent, raw, ino)
+    t.put_inode(ino, nlink=s.get(ino).nlink + 1)
+    t.commit()
+    results[case + " repaired"] = repair(s, s.fsck())
+    m = LogStore.mount(f)
+    after = m.fsck()
+    results[case + " after"] = [after["errors"], after["warnings"]]
+    results[case + " nlink after"] = m.get(ino).nlink
+
 # the root's entry etc renamed "..": the directory is reached by no
 # other name
 f2, ovl = build(LOWER)

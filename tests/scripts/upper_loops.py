@@ -2,7 +2,9 @@
 name already: /etc/loop naming /etc, /etc/up naming the root), on both
 runtimes: every walk of the upper (diff, fsck, the store's fsck) ends
 with an error naming the entry instead of going round forever, and the
-store's fsck --repair drops the extra name.  argv[1]: a lower directory.
+store's fsck --repair drops the extra name and puts the directory's
+link count right (made one too high, as a writer counting the second
+name would).  argv[1]: a lower directory.
 Labels: "<case> <what>"."""
 import sys
 
@@ -21,8 +23,10 @@ for case, target in (("to /etc", "etc"), ("to the root", "root")):
     f, ovl = build(LOWER)
     s = ovl.store
     d = etc(s)
+    named = d if target == "etc" else ROOT_INO
     t = s.begin()
-    t.link(d, "loop", d if target == "etc" else ROOT_INO)
+    t.link(d, "loop", named)
+    t.put_inode(named, nlink=s.get(named).nlink + 1)
     t.commit()
     results[case + " diff"] = errno_outcome(ovl.diff, "/")
     problems = ovl.fsck()
@@ -37,6 +41,7 @@ for case, target in (("to /etc", "etc"), ("to the root", "root")):
     m = LogStore.mount(f)
     after = m.fsck()
     results[case + " after"] = [after["errors"], after["warnings"]]
+    results[case + " nlink after"] = m.get(named).nlink
     o = Overlay(DirLower(LOWER), m)
     results[case + " listed after"] = sorted(o.listdir("/etc"))
     results[case + " diff after"] = len(o.diff("/"))

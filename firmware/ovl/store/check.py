@@ -284,7 +284,10 @@ def fsck(store):
             "unlisted": unlisted,
             "lost_entries": _lost_list(lost_entries, paths),
             "extra_names": extra_names,
-            "misnamed": [m[:4] + m[5:] for m in misnamed],
+            # (with the names that reach its inode, the bad ones too:
+            # the repair's link count)
+            "misnamed": [m[:4] + m[5:] + [refs.get(m[3], 0)]
+                         for m in misnamed],
             "nodes": nodes_total, "live_bytes": live_total,
             "inodes": len(reachable), "repairs": list(store.repairs)}
 

@@ -8,7 +8,8 @@ and inode are known; an inode no readable name reaches that damage may
 have named goes into /lost+found as #<ino> (docs/STORE.md, "A directory
 with a damaged entry"); an entry whose name breaks the format's rule is
 unlinked, and its inode, when no other name reaches it, put in
-/lost+found as #<ino> too.  Imported only by a repair (`ovl fsck
+/lost+found as #<ino> too; an inode that loses a name and keeps another
+gets its link count put right.  Imported only by a repair (`ovl fsck
 --repair`): never on a board's mount path."""
 
 from ovl import compat
@@ -17,6 +18,7 @@ from ovl.store import ROOT_INO, WHITEOUT, _key_bytes
 from ovl.store.check import LOST_FOUND, meta_keys, readable_entries
 from ovl.store.format import DIRENT_REMOVED, DIRENT_WHITEOUT
 from ovl.store.txn_rare import drop_inode, unlink_misnamed
+from ovl.store.write import name_fault
 
 
 def repair(store, report, now=None):
@@ -31,10 +33,15 @@ def repair(store, report, now=None):
         txn.delete_inode(ino)
         done.append("deleted orphan inode %d (unreachable from the root)"
                     % ino)
+    dropped = {}        # (directory, name bytes) -> True: unlinked here
+    recount = {}        # ino -> the names it keeps, None for a directory
     for d, path, name in report.get("extra_names", ()):
+        ino = store.lookup(d, name)
         txn.unlink(d, name)
+        dropped[(d, _key_bytes(name))] = True
+        recount[ino] = None
         done.append("dropped entry %s (a second name of directory %d)"
-                    % (path, store.lookup(d, name)))
+                    % (path, ino))
     by_dir = {}
     for entry in report["lost_entries"]:
         by_dir.setdefault(entry[0], []).append(entry)
@@ -53,14 +60,19 @@ def repair(store, report, now=None):
         txn.link(lf, "#%d" % ino, ino)
         done.append("inode %d: its name lost, now /%s/#%d"
                     % (ino, LOST_FOUND, ino))
-    for d, where, name, ino, homeless_ino in misnamed:
+    for d, where, name, ino, homeless_ino, names in misnamed:
         unlink_misnamed(txn, d, _key_bytes(name))
+        if ino != WHITEOUT and not homeless_ino:
+            kept = recount.get(ino, names)
+            recount[ino] = None if kept is None else kept - 1
         line = "dropped entry %r of %s (it breaks the name rule)" % (name,
                                                                      where)
         if homeless_ino:
             txn.link(lf, "#%d" % ino, ino)
             line += ": inode %d now /%s/#%d" % (ino, LOST_FOUND, ino)
         done.append(line)
+    for ino in recount:
+        _put_nlink(store, txn, ino, recount[ino], dropped)
     if not done:
         txn.abort()
         return done
@@ -69,6 +81,31 @@ def repair(store, report, now=None):
         # (a remount finds the damaged entries older than d: no damage)
         store.damaged.pop(("dir", d), None)
     return done
+
+
+def _put_nlink(store, txn, ino, names, dropped):
+    """ino's link count put right in txn after the repair took names of
+    it away: names, the names a file keeps; for a directory (names
+    None) 2 + its subdirectories, the entries naming one that the repair
+    keeps (dropped: those it unlinks; a name breaking the rule goes
+    too)."""
+    try:
+        inode = store.get(ino)
+    except OSError:
+        return                  # damaged: fsck goes on reporting it
+    if names is None or is_dir(inode.mode):
+        names = 2
+        for raw, v in readable_entries(store, ino)[0]:
+            if v == WHITEOUT or name_fault(raw) or (ino, raw) in dropped:
+                continue
+            try:
+                child = store.get(v)
+            except OSError:
+                continue        # damaged: fsck goes on reporting it
+            if child is not None and is_dir(child.mode):
+                names += 1
+    if names != inode.nlink:
+        txn.put_inode(ino, nlink=names)
 
 
 def _answers_eio(store, d):
